@@ -1,0 +1,210 @@
+"""The subcommands: runc's names and flags, each a small function over pyrunc.lifecycle.
+
+Heavy modules (jsonschema, the Linux mechanics) are imported inside the commands
+that need them, so `state`, `list` and `kill` start fast.
+"""
+
+import json
+import os
+import sys
+
+from pyrunc.cli.flags import Flag, boolean, parse
+from pyrunc.errors import StateError, UsageError
+
+
+def _int(value):
+    return int(value, 10)
+
+
+BUNDLE = Flag("bundle|b", default="", help="path to the root of the bundle directory (default: current directory)")
+CONSOLE_SOCKET = Flag("console-socket", default=None, help="path to an AF_UNIX socket to receive the pty master")
+PID_FILE = Flag("pid-file", default=None, help="file to write the process id to")
+NO_PIVOT = boolean("no-pivot", help="do not use pivot_root (for a rootfs on ramfs)")
+NO_NEW_KEYRING = boolean("no-new-keyring", help="do not create a new session keyring")
+PRESERVE_FDS = Flag("preserve-fds", default=0, convert=_int, help="pass N additional file descriptors (from 3) to the container")
+PIDFD_SOCKET = Flag("pidfd-socket", default=None, help="path to an AF_UNIX socket to receive a pidfd of the process")
+CREATE_FLAGS = (BUNDLE, CONSOLE_SOCKET, PID_FILE, NO_PIVOT, NO_NEW_KEYRING, PRESERVE_FDS, PIDFD_SOCKET)
+
+
+class Command:
+    __slots__ = ("name", "func", "flags", "args", "help", "passthrough")
+
+    def __init__(self, name, func, flags, args, help, passthrough=False):
+        self.name, self.func, self.flags, self.args, self.help = name, func, flags, args, help
+        self.passthrough = passthrough
+
+
+def _store(g):
+    from pyrunc.store import DEFAULT_ROOT, Store
+    return Store(g["root"] or DEFAULT_ROOT)
+
+
+def _one_id(cmd, pos, extra_ok=False):
+    if not pos:
+        raise UsageError(f"{cmd}: missing container id; usage: pyrunc {cmd} <container-id>")
+    if len(pos) > 1 and not extra_ok:
+        raise UsageError(f"{cmd}: expected one container id, got {len(pos)} arguments")
+    return pos[0]
+
+
+def cmd_spec(g, o, pos, log):
+    from pyrunc.config.default import default_spec
+    bundle = o["bundle"] or "."
+    path = os.path.join(bundle, "config.json")
+    if os.path.exists(path):
+        raise StateError(f"spec: {path} already exists; remove it first")
+    with open(path, "w") as f:
+        json.dump(default_spec(rootless=o["rootless"]), f, indent="\t")
+        f.write("\n")
+    return 0
+
+
+def _create_opts(o):
+    return dict(pid_file=o["pid_file"], console_socket=o["console_socket"], no_pivot=o["no_pivot"],
+                no_new_keyring=o["no_new_keyring"], preserve_fds=o["preserve_fds"])
+
+
+def cmd_create(g, o, pos, log):
+    from pyrunc import lifecycle
+    cid = _one_id("create", pos)
+    lifecycle.create(_store(g), cid, o["bundle"] or ".", **_create_opts(o))
+    return 0
+
+
+def cmd_start(g, o, pos, log):
+    from pyrunc import lifecycle
+    lifecycle.start(_store(g), _one_id("start", pos))
+    return 0
+
+
+def cmd_run(g, o, pos, log):
+    from pyrunc import run
+    cid = _one_id("run", pos)
+    return run.run(_store(g), cid, o["bundle"] or ".", detach=o["detach"], keep=o["keep"],
+                   warn=log.warning, **_create_opts(o))
+
+
+def cmd_state(g, o, pos, log):
+    from pyrunc import lifecycle
+    st = lifecycle.state(_store(g), _one_id("state", pos))
+    sys.stdout.write(json.dumps(st, indent=2) + "\n")
+    return 0
+
+
+def cmd_list(g, o, pos, log):
+    from pyrunc import lifecycle
+    states = lifecycle.list_states(_store(g))
+    if o["quiet"]:
+        sys.stdout.write("".join(s["id"] + "\n" for s in states))
+    elif o["format"] == "json":
+        sys.stdout.write(json.dumps(states) + "\n")
+    elif o["format"] == "table":
+        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        rows += [(s["id"], str(s.get("pid", 0)), s["status"], s.get("bundle", ""),
+                  s.get("created", ""), s.get("owner", "") or "root") for s in states]
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        sys.stdout.write("".join(
+            "   ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "   " + r[5] + "\n" for r in rows))
+    else:
+        raise UsageError(f"list: invalid format {o['format']!r}: use table or json")
+    return 0
+
+
+def cmd_kill(g, o, pos, log):
+    from pyrunc import lifecycle
+    from pyrunc.linux.signals import parse_signal
+    cid = _one_id("kill", pos, extra_ok=True)
+    if len(pos) > 2:
+        raise UsageError("kill: usage: pyrunc kill <container-id> [signal]")
+    sig = parse_signal(pos[1]) if len(pos) > 1 else 15
+    lifecycle.kill(_store(g), cid, sig, all_processes=o["all"])
+    return 0
+
+
+def cmd_delete(g, o, pos, log):
+    from pyrunc import lifecycle
+    cid = _one_id("delete", pos)
+    store = _store(g)
+    try:
+        lifecycle.delete(store, cid, force=o["force"], warn=log.warning)
+    except StateError as e:
+        # runc: deleting a container that does not exist is an error unless forced.
+        if o["force"] and "does not exist" in str(e):
+            return 0
+        raise
+    return 0
+
+
+def cmd_features(g, o, pos, log):
+    from pyrunc.features import features
+    sys.stdout.write(json.dumps(features(), indent=4) + "\n")
+    return 0
+
+
+def cmd_validate(g, o, pos, log):
+    from pyrunc.config.validate import validate_bundle
+    bundle = os.path.abspath(o["bundle"] or ".")
+    _, problems = validate_bundle(bundle)
+    if not problems:
+        sys.stdout.write(f"{bundle}: config.json is valid\n")
+        return 0
+    for p in problems:
+        sys.stdout.write(f"{p}\n")
+    log.error(f"validate: {len(problems)} problem(s) in {bundle}/config.json")
+    sys.stderr.write(f"pyrunc: validate: {len(problems)} problem{'s' if len(problems) > 1 else ''} "
+                     f"found in {bundle}/config.json\n")
+    return 1
+
+
+COMMANDS = {c.name: c for c in (
+    Command("spec", cmd_spec, (BUNDLE, boolean("rootless", help="generate a config for a rootless container")),
+            "", "create a new specification file"),
+    Command("create", cmd_create, CREATE_FLAGS, "<container-id>", "create a container"),
+    Command("start", cmd_start, (), "<container-id>", "executes the user defined process in a created container"),
+    Command("run", cmd_run, CREATE_FLAGS + (
+        boolean("detach|d", help="detach from the container's process"),
+        boolean("keep", help="do not delete the container after it exits"),
+    ), "<container-id>", "create and run a container"),
+    Command("state", cmd_state, (), "<container-id>", "output the state of a container"),
+    Command("list", cmd_list, (
+        Flag("format|f", default="table", help="select one of: table or json"),
+        boolean("quiet|q", help="display only container IDs"),
+    ), "", "lists containers started by pyrunc with the given root"),
+    Command("kill", cmd_kill, (boolean("all|a", help="send the signal to all processes in the container"),),
+            "<container-id> [signal]", "kill sends the specified signal (default: SIGTERM) to the container's init process"),
+    Command("delete", cmd_delete, (boolean("force|f", help="forcibly delete the container if it is still running (uses SIGKILL)"),),
+            "<container-id>", "delete any resources held by the container"),
+    Command("features", cmd_features, (), "", "show the enabled features"),
+    Command("validate", cmd_validate, (BUNDLE,), "", "check a bundle's config.json and list every problem found"),
+)}
+
+
+def summary():
+    return "\n".join(f"   {c.name:<10} {c.help}" for c in COMMANDS.values())
+
+
+def command_help(name):
+    from pyrunc.cli.flags import usage_lines
+    cmd = COMMANDS.get(name)
+    if cmd is None:
+        raise UsageError(f"no such command {name!r}")
+    sys.stdout.write(f"NAME:\n   pyrunc {cmd.name} - {cmd.help}\n\nUSAGE:\n   pyrunc {cmd.name} [command options] {cmd.args}\n")
+    if cmd.flags:
+        sys.stdout.write("\nOPTIONS:\n" + "\n".join(usage_lines(cmd.flags)) + "\n")
+    return 0
+
+
+def print_version():
+    from pyrunc import OCI_VERSION, __version__
+    sys.stdout.write(f"pyrunc version {__version__}\nspec: {OCI_VERSION}\n")
+    return 0
+
+
+def dispatch(name, argv, g, log):
+    cmd = COMMANDS.get(name)
+    if cmd is None:
+        raise UsageError(f"unknown command {name!r}; run `pyrunc help` for the list")
+    if "--help" in argv or "-h" in argv:
+        return command_help(name)
+    opts, pos = parse(argv, cmd.flags, name, stop_at_positional=cmd.passthrough)
+    return cmd.func(g, opts, pos, log)

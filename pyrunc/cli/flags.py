@@ -1,0 +1,86 @@
+"""A runc-compatible flag parser.
+
+Accepts `--flag value`, `--flag=value`, Go-style single-dash long flags (`-root DIR`,
+`-bundle=x`), short aliases (`-b x`, `-d`) and booleans with or without `=true|false`.
+argparse is not used: it costs milliseconds to import and rejects Go-style flags.
+"""
+
+from pyrunc.errors import UsageError
+
+
+class Flag:
+    __slots__ = ("names", "dest", "takes_value", "default", "help", "convert")
+
+    def __init__(self, names, dest=None, takes_value=True, default=None, help="", convert=None):
+        self.names = tuple(names.split("|"))
+        self.dest = dest or self.names[0].replace("-", "_")
+        self.takes_value = takes_value
+        self.default = default
+        self.help = help
+        self.convert = convert
+
+
+def boolean(names, help="", dest=None):
+    return Flag(names, dest=dest, takes_value=False, default=False, help=help)
+
+
+_TRUE = ("true", "1", "t", "yes")
+_FALSE = ("false", "0", "f", "no")
+
+
+def parse(argv, flags, command, stop_at_positional=False):
+    """Parse argv against flags: return (options dict, positional list).
+
+    With stop_at_positional, everything from the first positional on is positional
+    (for commands that pass a command line through, like exec and ps).
+    """
+    by_name = {n: f for f in flags for n in f.names}
+    opts = {f.dest: f.default for f in flags}
+    positional = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            positional.extend(argv[i:])
+            break
+        if not arg.startswith("-") or arg == "-":
+            positional.append(arg)
+            if stop_at_positional:
+                positional.extend(argv[i:])
+                break
+            continue
+        name, eq, value = arg.lstrip("-").partition("=")
+        flag = by_name.get(name)
+        if flag is None:
+            raise UsageError(f"{command}: unknown flag {arg.split('=')[0]!r}")
+        if flag.takes_value:
+            if not eq:
+                if i >= len(argv):
+                    raise UsageError(f"{command}: flag {arg!r} needs a value")
+                value = argv[i]
+                i += 1
+            if flag.convert:
+                try:
+                    value = flag.convert(value)
+                except ValueError:
+                    raise UsageError(f"{command}: invalid value {value!r} for flag --{flag.names[0]}") from None
+            opts[flag.dest] = value
+        elif eq:
+            if value.lower() in _TRUE:
+                opts[flag.dest] = True
+            elif value.lower() in _FALSE:
+                opts[flag.dest] = False
+            else:
+                raise UsageError(f"{command}: invalid boolean {value!r} for flag --{flag.names[0]}")
+        else:
+            opts[flag.dest] = True
+    return opts, positional
+
+
+def usage_lines(flags):
+    for f in flags:
+        names = ", ".join(("-" if len(n) == 1 else "--") + n for n in f.names)
+        value = " value" if f.takes_value else ""
+        default = f" (default: {f.default})" if f.takes_value and f.default not in (None, "") else ""
+        yield f"   {names}{value}\t{f.help}{default}"

@@ -1,0 +1,181 @@
+"""The frozen internal config: config.json converted once, after validation.
+
+Past this module no code reads raw JSON dictionaries; every field has a name and a
+type here, and defaults are filled in once.  The classes use __slots__ rather than
+dataclasses because dataclasses costs several milliseconds of import on every run.
+"""
+
+import os
+
+
+class Frozen:
+    __slots__ = ()
+
+    def __init__(self, **fields):
+        for name in self.__slots__:
+            object.__setattr__(self, name, fields.pop(name, None))
+        if fields:
+            raise TypeError(f"{type(self).__name__}: unknown fields {sorted(fields)}")
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def __repr__(self):
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({inner})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and all(
+            getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+
+class Hook(Frozen):
+    __slots__ = ("path", "args", "env", "timeout")
+
+
+class Hooks(Frozen):
+    __slots__ = ("prestart", "create_runtime", "create_container", "start_container",
+                 "poststart", "poststop")
+
+
+class Mount(Frozen):
+    __slots__ = ("destination", "type", "source", "options")
+
+
+class User(Frozen):
+    __slots__ = ("uid", "gid", "umask", "additional_gids")
+
+
+class Capabilities(Frozen):
+    __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient")
+
+
+class Rlimit(Frozen):
+    __slots__ = ("type", "soft", "hard")
+
+
+class Process(Frozen):
+    __slots__ = ("terminal", "console_size", "user", "args", "env", "cwd", "capabilities",
+                 "rlimits", "no_new_privileges", "apparmor_profile", "oom_score_adj",
+                 "selinux_label", "scheduler", "io_priority")
+
+
+class Namespace(Frozen):
+    __slots__ = ("type", "path")
+
+
+class IDMapping(Frozen):
+    __slots__ = ("container_id", "host_id", "size")
+
+
+class Device(Frozen):
+    __slots__ = ("path", "type", "major", "minor", "file_mode", "uid", "gid")
+
+
+class Linux(Frozen):
+    __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "time_offsets", "devices",
+                 "cgroups_path", "resources", "rootfs_propagation", "masked_paths",
+                 "readonly_paths", "sysctl", "seccomp", "personality", "mount_label",
+                 "net_devices")
+
+    def namespace(self, nstype):
+        """The Namespace entry of a type, or None when the container shares the host's."""
+        for ns in self.namespaces:
+            if ns.type == nstype:
+                return ns
+        return None
+
+
+class Config(Frozen):
+    __slots__ = ("oci_version", "bundle", "root_path", "root_readonly", "mounts", "process",
+                 "hostname", "domainname", "hooks", "annotations", "linux", "raw")
+
+
+def _hooks(doc):
+    def hook_list(name):
+        return tuple(Hook(path=h["path"], args=tuple(h.get("args") or (h["path"],)),
+                          env=tuple(h.get("env") or ()), timeout=h.get("timeout"))
+                     for h in doc.get(name) or ())
+    return Hooks(prestart=hook_list("prestart"), create_runtime=hook_list("createRuntime"),
+                 create_container=hook_list("createContainer"),
+                 start_container=hook_list("startContainer"),
+                 poststart=hook_list("poststart"), poststop=hook_list("poststop"))
+
+
+def hooks_from_dict(doc):
+    return _hooks(doc or {})
+
+
+def process_from_dict(p):
+    user = p.get("user") or {}
+    caps = p.get("capabilities") or {}
+    size = p.get("consoleSize")
+    return Process(
+        terminal=bool(p.get("terminal", False)),
+        console_size=(size["height"], size["width"]) if size else None,
+        user=User(uid=user.get("uid", 0), gid=user.get("gid", 0), umask=user.get("umask"),
+                  additional_gids=tuple(user.get("additionalGids") or ())),
+        args=tuple(p.get("args") or ()),
+        env=tuple(p.get("env") or ()),
+        cwd=p.get("cwd", "/"),
+        capabilities=Capabilities(**{k: tuple(caps.get(k) or ()) for k in Capabilities.__slots__}),
+        rlimits=tuple(Rlimit(type=r["type"], soft=r["soft"], hard=r["hard"])
+                      for r in p.get("rlimits") or ()),
+        no_new_privileges=bool(p.get("noNewPrivileges", False)),
+        apparmor_profile=p.get("apparmorProfile") or None,
+        oom_score_adj=p.get("oomScoreAdj"),
+        selinux_label=p.get("selinuxLabel") or None,
+        scheduler=p.get("scheduler"),
+        io_priority=p.get("ioPriority"),
+    )
+
+
+def _mappings(items):
+    return tuple(IDMapping(container_id=m["containerID"], host_id=m["hostID"], size=m["size"])
+                 for m in items or ())
+
+
+def from_dict(doc, bundle):
+    """Convert a validated config.json document into the frozen Config."""
+    bundle = os.path.abspath(bundle)
+    root = doc.get("root") or {}
+    root_path = os.path.join(bundle, root.get("path", "rootfs"))
+    lx = doc.get("linux") or {}
+    linux = Linux(
+        namespaces=tuple(Namespace(type=n["type"], path=n.get("path") or None)
+                         for n in lx.get("namespaces") or ()),
+        uid_mappings=_mappings(lx.get("uidMappings")),
+        gid_mappings=_mappings(lx.get("gidMappings")),
+        time_offsets={k: (v.get("secs", 0), v.get("nanosecs", 0))
+                      for k, v in (lx.get("timeOffsets") or {}).items()},
+        devices=tuple(Device(path=d["path"], type=d["type"], major=d.get("major", 0),
+                             minor=d.get("minor", 0), file_mode=d.get("fileMode"),
+                             uid=d.get("uid"), gid=d.get("gid"))
+                      for d in lx.get("devices") or ()),
+        cgroups_path=lx.get("cgroupsPath"),
+        resources=lx.get("resources") or {},
+        rootfs_propagation=lx.get("rootfsPropagation") or None,
+        masked_paths=tuple(lx.get("maskedPaths") or ()),
+        readonly_paths=tuple(lx.get("readonlyPaths") or ()),
+        sysctl=dict(lx.get("sysctl") or {}),
+        seccomp=lx.get("seccomp"),
+        personality=lx.get("personality"),
+        mount_label=lx.get("mountLabel") or None,
+        net_devices=lx.get("netDevices") or {},
+    )
+    return Config(
+        oci_version=doc["ociVersion"],
+        bundle=bundle,
+        root_path=os.path.normpath(root_path),
+        root_readonly=bool(root.get("readonly", False)),
+        mounts=tuple(Mount(destination=m["destination"], type=m.get("type"),
+                           source=m.get("source"), options=tuple(m.get("options") or ()))
+                     for m in doc.get("mounts") or ()),
+        process=process_from_dict(doc["process"]) if doc.get("process") else None,
+        hostname=doc.get("hostname"),
+        domainname=doc.get("domainname"),
+        hooks=_hooks(doc.get("hooks") or {}),
+        annotations=dict(doc.get("annotations") or {}),
+        linux=linux,
+        raw=doc,
+    )

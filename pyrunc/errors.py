@@ -1,0 +1,52 @@
+"""Exception types, one per layer. Each message is a single line meant for the user."""
+
+
+class PyruncError(Exception):
+    """Base class: anything pyrunc reports to the user as `pyrunc: <message>`."""
+
+
+class UsageError(PyruncError):
+    """Bad command line: unknown command or flag, missing argument."""
+
+
+class ConfigError(PyruncError):
+    """config.json cannot be read, fails the schema, or fails a semantic check.
+
+    `problems` holds every problem found, each one line naming the JSON path.
+    """
+
+    def __init__(self, problems, bundle=None):
+        self.problems = list(problems)
+        self.bundle = bundle
+        first = self.problems[0] if self.problems else "invalid configuration"
+        more = len(self.problems) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''}; run `pyrunc validate` to list them)" if more else ""
+        super().__init__(f"invalid config.json: {first}{suffix}")
+
+
+class StateError(PyruncError):
+    """Unknown container, existing id, or a command not allowed in the current state."""
+
+
+class ContainerError(PyruncError):
+    """A step of building or running the container failed.
+
+    `step` names the step (for example `mount "proc" on /proc`), `cause` the reason.
+    """
+
+    def __init__(self, step, cause):
+        self.step = step
+        self.cause = cause
+        super().__init__(f"{step}: {cause}" if step else cause)
+
+
+class KernelError(OSError):
+    """A failed kernel call, naming the verb and its object: `mount "proc" on /proc: permission denied`."""
+
+    def __init__(self, errno_, what):
+        import os
+        self.what = what
+        super().__init__(errno_, f"{what}: {os.strerror(errno_).lower()}")
+
+    def __str__(self):
+        return self.args[1]

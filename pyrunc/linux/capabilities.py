@@ -1,0 +1,69 @@
+"""The five capability sets of process.capabilities.
+
+Order matters (capabilities(7)): the bounding set is dropped while we still hold
+CAP_SETPCAP; PR_SET_KEEPCAPS keeps permitted across the switch to the user's uid;
+then effective/permitted/inheritable are set with capset, and ambient last, since an
+ambient capability must already be permitted and inheritable.
+"""
+
+from pyrunc.errors import KernelError
+from pyrunc.linux import kernel as k
+
+NAMES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+NUMBERS = {name: i for i, name in enumerate(NAMES)}
+
+
+def last_cap():
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except OSError:
+        return len(NAMES) - 1
+
+
+def known(names):
+    """Numbers of the names this kernel knows; unknown ones are skipped, as runc does."""
+    top = last_cap()
+    return [NUMBERS[n] for n in names if n in NUMBERS and NUMBERS[n] <= top]
+
+
+def mask(names):
+    bits = 0
+    for n in known(names):
+        bits |= 1 << n
+    return bits
+
+
+def drop_bounding(caps):
+    keep = set(known(caps.bounding))
+    for cap in range(last_cap() + 1):
+        if cap not in keep:
+            try:
+                k.prctl(k.PR_CAPBSET_DROP, cap)
+            except KernelError as e:
+                raise KernelError(e.errno, f"drop {NAMES[cap] if cap < len(NAMES) else cap} from the bounding set") from None
+
+
+def apply(caps):
+    """Set effective, permitted, inheritable, then ambient. Call after the uid switch."""
+    k.capset(mask(caps.effective), mask(caps.permitted), mask(caps.inheritable))
+    k.prctl(k.PR_CAP_AMBIENT, k.PR_CAP_AMBIENT_CLEAR_ALL)
+    # An ambient capability must be permitted and inheritable; runc skips the others
+    # (its own default config lists ambient capabilities with no inheritable set).
+    allowed = mask(caps.permitted) & mask(caps.inheritable)
+    for cap in known(caps.ambient):
+        if allowed & (1 << cap):
+            try:
+                k.prctl(k.PR_CAP_AMBIENT, k.PR_CAP_AMBIENT_RAISE, cap)
+            except KernelError as e:
+                raise KernelError(e.errno, f"raise ambient {NAMES[cap]}") from None

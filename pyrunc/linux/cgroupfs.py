@@ -1,0 +1,116 @@
+"""Mounting the cgroup filesystem inside the container (a `cgroup` entry of `mounts`).
+
+On a pure cgroup v2 host this is one cgroup2 mount.  On v1 and hybrid hosts it is a
+tmpfs holding one mount per hierarchy the host has, as runc lays it out.  With a new
+cgroup namespace each hierarchy is mounted afresh and shows the container's own cgroup
+as its root; without one, the container's own cgroup directories are bind-mounted so
+that the rest of the host's tree stays out of sight.
+"""
+
+import os
+
+from pyrunc.linux import kernel as k
+from pyrunc.linux import paths
+
+CGROUP2_SUPER_MAGIC = 0x63677270
+HOST_CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def host_is_unified():
+    fd = os.open(HOST_CGROUP_ROOT, os.O_PATH | os.O_CLOEXEC)
+    try:
+        return k.fstatfs_type(fd) == CGROUP2_SUPER_MAGIC
+    finally:
+        os.close(fd)
+
+
+def host_hierarchies():
+    """[(name, fstype, super options)] of the host's cgroup mounts directly under /sys/fs/cgroup."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fstype, _src, superopts = post.split()[:3]
+            mountpoint = pre.split()[4]
+            if fstype in ("cgroup", "cgroup2") and os.path.dirname(mountpoint) == HOST_CGROUP_ROOT:
+                opts = [o for o in superopts.split(",") if o not in ("rw", "ro")]
+                found.append((os.path.basename(mountpoint), fstype, ",".join(opts)))
+    return found
+
+
+def own_cgroup_paths():
+    """{controller-set or '' for v2: path} from /proc/self/cgroup."""
+    result = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            result[controllers] = path
+    return result
+
+
+def _hierarchy_path(name, fstype, superopts, own):
+    if fstype == "cgroup2":
+        return own.get("", "/")
+    for controllers, path in own.items():
+        if controllers and set(controllers.split(",")) == set(superopts.split(",")) - {"nsdelegate"}:
+            return path
+        if controllers and controllers == superopts:
+            return path
+    return own.get(name, "/")
+
+
+def mount_cgroup(root_fd, m, opts, ctx):
+    flags = opts.flags & ~k.MS_BIND
+    dest_fd = paths.mkdir_all(root_fd, m.destination)
+    try:
+        if host_is_unified():
+            _mount_one(root_fd, dest_fd, "cgroup2", "", flags, ctx, own_cgroup_paths().get("", "/"),
+                       HOST_CGROUP_ROOT, m.destination)
+            return
+        k.mount("tmpfs", paths.fd_path(dest_fd), "tmpfs", k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC,
+                "mode=755")
+    finally:
+        os.close(dest_fd)
+    own = own_cgroup_paths()
+    for name, fstype, superopts in host_hierarchies():
+        sub = f"{m.destination.rstrip('/')}/{name}"
+        fd = paths.mkdir_all(root_fd, sub)
+        try:
+            _mount_one(root_fd, fd, fstype, superopts, flags, ctx,
+                       _hierarchy_path(name, fstype, superopts, own),
+                       os.path.join(HOST_CGROUP_ROOT, name), sub)
+        finally:
+            os.close(fd)
+        if "," in name:  # cpu,cpuacct: runc also offers cpu and cpuacct as links
+            dfd = paths.open_in_root(root_fd, m.destination, os.O_PATH | os.O_DIRECTORY)
+            try:
+                for part in name.split(","):
+                    try:
+                        os.symlink(name, part, dir_fd=dfd)
+                    except FileExistsError:
+                        pass
+            finally:
+                os.close(dfd)
+    if flags & k.MS_RDONLY:
+        fd = paths.open_in_root(root_fd, m.destination)
+        try:
+            k.mount(None, paths.fd_path(fd), None,
+                    k.MS_REMOUNT | k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, "mode=755")
+        finally:
+            os.close(fd)
+
+
+def _mount_one(root_fd, fd, fstype, superopts, flags, ctx, own_path, host_dir, dest):
+    target = paths.fd_path(fd)
+    if ctx.new_cgroupns:
+        k.mount("cgroup", target, fstype, flags, superopts or None)
+        return
+    source = os.path.join(host_dir, own_path.lstrip("/"))
+    k.mount(source, target, None, k.MS_BIND | k.MS_REC, None)
+    if flags & k.MS_RDONLY:
+        rfd = paths.open_in_root(root_fd, dest)  # again: fd names the covered directory
+        try:
+            k.mount(None, paths.fd_path(rfd), None,
+                    k.MS_BIND | k.MS_REMOUNT | k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, None)
+        finally:
+            os.close(rfd)

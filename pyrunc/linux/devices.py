@@ -1,0 +1,105 @@
+"""Device nodes in the container's /dev: the spec's default devices and `linux.devices`.
+
+Nodes are made with mknod inside the rootfs, through an fd of their parent directory;
+inside a user namespace mknod is not allowed, so the host's node is bind-mounted instead.
+"""
+
+import errno
+import os
+import stat
+
+from pyrunc.errors import KernelError
+from pyrunc.linux import kernel as k
+from pyrunc.linux import paths
+
+# runtime-spec config-linux.md, "Default Devices": path, type, major, minor.
+DEFAULT_DEVICES = (
+    ("/dev/null", "c", 1, 3), ("/dev/zero", "c", 1, 5), ("/dev/full", "c", 1, 7),
+    ("/dev/random", "c", 1, 8), ("/dev/urandom", "c", 1, 9), ("/dev/tty", "c", 5, 0),
+)
+
+DEFAULT_LINKS = (
+    ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"),
+    ("pts/ptmx", "/dev/ptmx"),
+)
+
+_TYPE_BITS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+
+
+def _split(path):
+    parent, name = os.path.split(path.rstrip("/"))
+    return parent or "/", name
+
+
+def create_device(root_fd, path, dtype, major, minor, mode=0o666, uid=None, gid=None, bind=False):
+    parent, name = _split(path)
+    dfd = paths.mkdir_all(root_fd, parent)
+    try:
+        dir_fd = os.open(paths.fd_path(dfd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    finally:
+        os.close(dfd)
+    try:
+        if bind:
+            _bind_host_node(root_fd, dir_fd, name, path)
+            return
+        try:
+            os.unlink(name, dir_fd=dir_fd)  # the image may ship its own node or a trap link
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:
+            raise KernelError(errno.EISDIR, f"create device {path}") from None
+        k.mknod(name, (mode & 0o7777) | _TYPE_BITS[dtype], os.makedev(major, minor),
+                dir_fd=dir_fd, what=path)
+        # mknod applies the umask: set the mode the config asked for exactly.
+        os.chmod(name, mode & 0o7777, dir_fd=dir_fd, follow_symlinks=False)
+        if uid is not None or gid is not None:
+            os.chown(name, uid if uid is not None else -1, gid if gid is not None else -1,
+                     dir_fd=dir_fd, follow_symlinks=False)
+    finally:
+        os.close(dir_fd)
+
+
+def _bind_host_node(root_fd, dir_fd, name, path):
+    try:
+        fd = os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dir_fd)
+        os.close(fd)
+    except OSError as e:
+        raise KernelError(e.errno, f"create bind target for device {path}") from None
+    target = paths.open_in_root(root_fd, path)
+    try:
+        k.mount(path, paths.fd_path(target), None, k.MS_BIND, None)
+    finally:
+        os.close(target)
+
+
+def create_default_devices(root_fd, devices, in_userns):
+    for path, dtype, major, minor in DEFAULT_DEVICES:
+        create_device(root_fd, path, dtype, major, minor, 0o666, 0, 0, bind=in_userns)
+    for d in devices:
+        mode = d.file_mode if d.file_mode is not None else 0o666
+        create_device(root_fd, d.path, d.type, d.major, d.minor, mode, d.uid, d.gid,
+                      bind=in_userns and d.type != "p")
+
+
+def create_links(root_fd):
+    dfd = paths.mkdir_all(root_fd, "/dev")
+    try:
+        dir_fd = os.open(paths.fd_path(dfd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    finally:
+        os.close(dfd)
+    try:
+        for target, link in DEFAULT_LINKS:
+            name = os.path.basename(link)
+            try:
+                os.symlink(target, name, dir_fd=dir_fd)
+            except FileExistsError:
+                pass
+            except OSError as e:
+                raise KernelError(e.errno, f"symlink {link} -> {target}") from None
+    finally:
+        os.close(dir_fd)
+
+
+def dev_is_tmpfs(mounts):
+    return any(m.destination.rstrip("/") == "/dev" for m in mounts)

@@ -1,0 +1,57 @@
+"""Lifecycle hooks: each run with the container's state JSON on stdin (config.md, "Hooks")."""
+
+import json
+import os
+
+from pyrunc.errors import ContainerError
+
+# config.json names of the hook lists, with the attribute of model.Hooks holding each.
+KINDS = {
+    "prestart": "prestart", "createRuntime": "create_runtime",
+    "createContainer": "create_container", "startContainer": "start_container",
+    "poststart": "poststart", "poststop": "poststop",
+}
+
+
+def run_hook(kind, index, hook, state):
+    import subprocess
+    what = f"{kind} hook #{index} ({hook.path})"
+    try:
+        proc = subprocess.Popen([hook.path] + list(hook.args[1:]), executable=hook.path,
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, env=dict(_env(hook.env)),
+                                close_fds=True, cwd="/")
+    except OSError as e:
+        raise ContainerError(what, os.strerror(e.errno).lower()) from None
+    try:
+        _, err = proc.communicate(json.dumps(state).encode(), timeout=hook.timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise ContainerError(what, f"timed out after {hook.timeout}s") from None
+    if proc.returncode != 0:
+        detail = err.decode(errors="replace").strip().splitlines()
+        status = (f"exit status {proc.returncode}" if proc.returncode > 0
+                  else f"killed by signal {-proc.returncode}")
+        raise ContainerError(what, status + (f": {detail[-1]}" if detail else ""))
+
+
+def _env(entries):
+    for entry in entries:
+        key, _, value = entry.partition("=")
+        yield key, value
+
+
+def run_hooks(kind, hooks, state):
+    """Run one kind of hooks in order; the first failure raises ContainerError."""
+    for i, hook in enumerate(getattr(hooks, KINDS[kind])):
+        run_hook(kind, i, hook, state)
+
+
+def run_hooks_warn(kind, hooks, state, warn):
+    """poststop: a failing hook is a warning and the rest still run (runtime.md step 13)."""
+    for i, hook in enumerate(getattr(hooks, KINDS[kind])):
+        try:
+            run_hook(kind, i, hook, state)
+        except ContainerError as e:
+            warn(str(e))

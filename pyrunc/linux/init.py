@@ -1,0 +1,349 @@
+"""The container's init: the child side of create, from new namespaces to the user's exec.
+
+`setup_namespaces` runs in the first forked child; `container_init` in the process that
+becomes the container (pid 1 of a new pid namespace).  Each step is one function call
+in the order the spec and the kernel require; a comment says why wherever the position
+matters.  A failure is sent to the parent as {step, msg} and the child exits.
+"""
+
+import os
+import signal
+import stat
+
+from pyrunc.errors import KernelError
+# Everything the init needs is imported here, up front: after pivot_root the host's
+# files, pyrunc's own included, are out of reach.
+from pyrunc.linux import capabilities, devices, namespaces, paths, process, rootfs, terminal
+from pyrunc.linux import hooks as hookrun
+from pyrunc.linux import kernel as k
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Signals a waiting init must still die from: pid 1 of a pid namespace ignores any
+# signal it has no handler for, so `kill` of a created container would do nothing.
+_FATAL_WHILE_WAITING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
+                        signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)
+
+
+class InitContext:
+    """What the child needs besides the config: options, channel and inherited fds."""
+
+    def __init__(self, cfg, container_id, chan, start_sock, no_pivot=False, no_new_keyring=False,
+                 preserve_fds=0, console_sock_fd=None, foreground_tty=False):
+        self.cfg = cfg
+        self.id = container_id
+        self.bundle = cfg.bundle
+        self.chan = chan
+        self.start_sock = start_sock
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+        self.console_sock_fd = console_sock_fd
+        self.foreground_tty = foreground_tty
+        self.step = "start init"
+        lx = cfg.linux
+        self.new_userns = _is_new(lx, "user")
+        self.in_userns = lx.namespace("user") is not None
+        self.new_cgroupns = _is_new(lx, "cgroup")
+        self.new_netns = _is_new(lx, "network")
+
+
+def _is_new(linux, nstype):
+    ns = linux.namespace(nstype)
+    return ns is not None and not ns.path
+
+
+def report_failure(ctx, exc):
+    msg = str(exc) if not isinstance(exc, KernelError) else exc.args[1]
+    try:
+        ctx.chan.send("error", step=ctx.step, msg=msg or type(exc).__name__)
+    except OSError:
+        pass
+
+
+# --- stage 1: namespaces ---------------------------------------------------------------
+
+def setup_namespaces(ctx):
+    """Join, then create, the container's namespaces; return True in the container's init.
+
+    Runs in the first child.  When a pid or time namespace is involved it forks the init,
+    reports its pid and exits (returns False); otherwise it becomes the init itself.
+    """
+    lx = ctx.cfg.linux
+    ctx.step = "open namespaces"
+    joined = namespaces.open_joined(lx)
+    if joined and joined[0][0] == "user":
+        ctx.step = "join user namespace"
+        nstype, fd = joined.pop(0)
+        namespaces.join(nstype, fd, lx.namespace("user").path)
+    if ctx.new_userns:
+        ctx.step = "create user namespace"
+        k.unshare(k.CLONE_NEWUSER)
+        # Only the parent, in the host's user namespace, may write our id maps.
+        ctx.chan.send("idmap", pid=os.getpid())
+        ctx.chan.expect_ok()
+    if ctx.in_userns:
+        k.setresgid(0)
+        k.setresuid(0)
+    for nstype, fd in joined:
+        ctx.step = f"join {nstype} namespace"
+        namespaces.join(nstype, fd, lx.namespace(nstype).path)
+    # Into the cgroup before unsharing the cgroup namespace, whose root is our cgroup then.
+    ctx.step = "join cgroup"
+    ctx.chan.send("cgroup", pid=os.getpid())
+    ctx.chan.expect_ok()
+    ctx.step = "create namespaces"
+    flags = namespaces.new_flags(lx, exclude=("user",))
+    if flags:
+        k.unshare(flags)
+    if _is_new(lx, "time"):
+        ctx.step = "write time namespace offsets"
+        namespaces.write_time_offsets(lx.time_offsets)
+    if not namespaces.needs_child(lx):
+        ctx.chan.send("init", pid=os.getpid())
+        return True
+    ctx.step = "fork container init"
+    pid = os.fork()
+    if pid == 0:
+        return True
+    ctx.chan.send("init", pid=pid)
+    return False
+
+
+# --- stage 2: the container's init -----------------------------------------------------
+
+def container_init(ctx):
+    """Build the container around this process, report `created`, wait for start, exec."""
+    cfg, lx, proc = ctx.cfg, ctx.cfg.linux, ctx.cfg.process
+    if cfg.hooks.start_container:
+        import subprocess  # noqa: F401  (the startContainer hooks run after pivot_root)
+    # The container must never ptrace or open /proc/<pid> of a runtime process that still
+    # holds host fds; exec of the user's program makes it dumpable again.
+    k.prctl(k.PR_SET_DUMPABLE, 0)
+    if ctx.new_netns:
+        ctx.step = "bring up lo"
+        from pyrunc.linux import network  # before pivot_root, like every import
+        network.bring_up("lo")
+    _setup_rootfs(ctx)
+    if proc.terminal:
+        ctx.step = "set up terminal"
+        _setup_terminal(ctx)
+    ctx.step = "finalize rootfs"
+    if cfg.root_readonly:
+        rootfs.remount_root_readonly()
+    if lx.sysctl:
+        ctx.step = "write sysctls"
+        rootfs.write_sysctls(lx.sysctl)
+    ctx.step = "mask paths"
+    rootfs.readonly_paths(lx.readonly_paths)
+    rootfs.mask_paths(lx.masked_paths)
+    if cfg.hostname is not None and _is_new(lx, "uts"):
+        ctx.step = "set hostname"
+        k.sethostname(cfg.hostname)
+    if cfg.domainname is not None and _is_new(lx, "uts"):
+        ctx.step = "set domainname"
+        k.setdomainname(cfg.domainname)
+    _setup_process(ctx)
+    ctx.step = "find executable"
+    path = find_executable(proc.args[0], proc.env)
+    ctx.step = "close fds"
+    _prepare_fds(ctx)
+    ctx.chan.send("created")
+    ctx.chan.close()
+    _wait_for_start_and_exec(ctx, path)
+
+
+def _setup_rootfs(ctx):
+    cfg, lx = ctx.cfg, ctx.cfg.linux
+    ctx.step = "set rootfs propagation"
+    rootfs.set_root_propagation(lx.rootfs_propagation)
+    ctx.step = "bind rootfs"
+    rootfs.bind_rootfs(cfg.root_path)
+    if not ctx.no_pivot:
+        rootfs.make_parent_private(cfg.root_path)
+    root_fd = os.open(cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for m in cfg.mounts:
+            ctx.step = f"mount {m.destination}"
+            rootfs.do_mount(root_fd, m, ctx)
+        if not any(m.destination.rstrip("/") == "/dev" and ("bind" in m.options or "rbind" in m.options)
+                   for m in cfg.mounts):
+            ctx.step = "create devices"
+            devices.create_default_devices(root_fd, lx.devices, ctx.in_userns)
+            devices.create_links(root_fd)
+        if proc_terminal(cfg):
+            ctx.step = "create /dev/console"
+            paths.make_file(root_fd, "/dev/console", 0o600)
+    finally:
+        os.close(root_fd)
+    hooks = cfg.hooks
+    if hooks.prestart or hooks.create_runtime:
+        ctx.step = "run createRuntime hooks"
+        ctx.chan.send("hooks")
+        ctx.chan.expect_ok()
+    if hooks.create_container:
+        ctx.step = "run createContainer hooks"
+        hookrun.run_hooks("createContainer", hooks, _hook_state(ctx, "creating"))
+    ctx.step = "pivot_root"
+    if ctx.no_pivot:
+        rootfs.move_root(cfg.root_path)
+    else:
+        rootfs.pivot_root(cfg.root_path)
+
+
+def proc_terminal(cfg):
+    return cfg.process is not None and cfg.process.terminal
+
+
+def _hook_state(ctx, status):
+    from pyrunc import OCI_VERSION
+    state = {"ociVersion": OCI_VERSION, "id": ctx.id, "status": status,
+             "pid": _host_pid(), "bundle": ctx.bundle}
+    if ctx.cfg.annotations:
+        state["annotations"] = ctx.cfg.annotations
+    return state
+
+
+def _host_pid():
+    """Our pid as the runtime namespace sees it (hooks run there): NSpid's first field."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return os.getpid()
+
+
+def _setup_terminal(ctx):
+    proc = ctx.cfg.process
+    master, slave = terminal.open_pty()
+    if proc.console_size:
+        terminal.set_size(master, *proc.console_size)
+    # /dev/console is the container's terminal too (created empty before the pivot).
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        console = paths.open_in_root(root, "/dev/console")
+    finally:
+        os.close(root)
+    try:
+        k.mount(slave, paths.fd_path(console), None, k.MS_BIND, None)
+    finally:
+        os.close(console)
+    terminal.become_session_leader_on(slave)
+    if ctx.console_sock_fd is not None:
+        terminal.send_to_console_socket(ctx.console_sock_fd, master)
+        ctx.console_sock_fd = None
+    else:
+        ctx.chan.send("console", fds=[master])
+    os.close(master)
+
+
+def _setup_process(ctx):
+    proc, lx = ctx.cfg.process, ctx.cfg.linux
+    if not ctx.no_new_keyring:
+        ctx.step = "create session keyring"
+        process.new_session_keyring(ctx.id)
+    if proc.oom_score_adj is not None:
+        ctx.step = "set oom_score_adj"
+        process.set_oom_score_adj(proc.oom_score_adj)
+    ctx.step = "set rlimits"
+    process.set_rlimits(proc.rlimits)
+    if lx.personality:
+        ctx.step = "set personality"
+        process.set_personality(lx.personality)
+    if proc.scheduler:
+        ctx.step = "set scheduler"
+        process.set_scheduler(proc.scheduler)
+    if proc.io_priority:
+        ctx.step = "set I/O priority"
+        process.set_io_priority(proc.io_priority)
+    if proc.apparmor_profile:
+        ctx.step = "set apparmor profile"
+        process.set_apparmor_profile(proc.apparmor_profile)
+    if proc.selinux_label:
+        ctx.step = "set selinux label"
+        process.set_selinux_label(proc.selinux_label)
+    # no_new_privs before the uid switch and capabilities: it can only be set, never lost.
+    if proc.no_new_privileges:
+        ctx.step = "set no_new_privs"
+        process.set_no_new_privileges()
+    # Bounding set while we still have CAP_SETPCAP; then the user; then the other sets.
+    ctx.step = "drop bounding capabilities"
+    capabilities.drop_bounding(proc.capabilities)
+    ctx.step = f"set user {proc.user.uid}:{proc.user.gid}"
+    process.switch_user(proc.user)
+    ctx.step = "set capabilities"
+    capabilities.apply(proc.capabilities)
+    ctx.step = f"chdir {proc.cwd}"
+    try:
+        os.chdir(proc.cwd)
+    except OSError as e:
+        raise KernelError(e.errno, f"chdir to cwd {proc.cwd!r}") from None
+    if proc.user.umask is not None:
+        os.umask(proc.user.umask)
+
+
+def find_executable(name, env):
+    """Resolve args[0] like execvp, before start, so a missing binary fails create."""
+    if "/" in name:
+        candidates = [name]
+    else:
+        path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+        candidates = [os.path.join(d or ".", name) for d in path.split(":")]
+    for cand in candidates:
+        try:
+            st = os.stat(cand)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(cand, os.X_OK):
+            return cand
+    where = "" if "/" in name else " in $PATH"
+    raise KernelError(2, f"exec: {name!r}: executable file not found{where}")
+
+
+def _prepare_fds(ctx):
+    """Only stdio and --preserve-fds may reach the container (CVE-2016-9962, CVE-2024-21626)."""
+    first_closed = 3 + ctx.preserve_fds
+    for fd in range(3, first_closed):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
+    k.close_range_cloexec(first_closed)
+
+
+def _wait_for_start_and_exec(ctx, path):
+    proc = ctx.cfg.process
+    for sig in _FATAL_WHILE_WAITING:
+        signal.signal(sig, _exit_on_signal)
+    conn, _ = ctx.start_sock.accept()
+    ctx.start_sock.close()
+    try:
+        conn.recv(1)
+        ctx.step = "run startContainer hooks"
+        if ctx.cfg.hooks.start_container:
+            hookrun.run_hooks("startContainer", ctx.cfg.hooks, _hook_state(ctx, "created"))
+        # Python ignores SIGPIPE and SIGXFSZ, and exec keeps ignored signals ignored:
+        # give the user's program the default disposition of every signal.
+        ctx.step = "exec"
+        for sig in range(1, signal.NSIG):
+            if sig not in (signal.SIGKILL, signal.SIGSTOP):
+                try:
+                    signal.signal(sig, signal.SIG_DFL)
+                except (OSError, ValueError):
+                    pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        k.execve(path, list(proc.args), dict(e.partition("=")[::2] for e in proc.env))
+    except Exception as e:  # reported to `start`, whose connection this is
+        msg = e.args[1] if isinstance(e, KernelError) else str(e)
+        try:
+            conn.sendall(f"{ctx.step}: {msg}".encode() if ctx.step != "exec" else msg.encode())
+        except OSError:
+            pass
+        os._exit(127)
+
+
+def _exit_on_signal(signum, frame):
+    os._exit(128 + signum)

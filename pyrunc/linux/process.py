@@ -1,0 +1,120 @@
+"""Attributes of the container process: user, rlimits, oom score, personality,
+scheduler, I/O priority, keyring, no_new_privs and LSM labels."""
+
+import errno
+import os
+
+from pyrunc.errors import KernelError
+from pyrunc.linux import kernel as k
+
+RLIMITS = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
+    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+
+PERSONALITY = {"LINUX": 0x0000, "LINUX32": 0x0008}
+
+SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3,
+                  "SCHED_ISO": 4, "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
+SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02,
+               "SCHED_FLAG_DL_OVERRUN": 0x04, "SCHED_FLAG_KEEP_POLICY": 0x08,
+               "SCHED_FLAG_KEEP_PARAMS": 0x10, "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+               "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+
+
+def set_rlimits(rlimits):
+    for r in rlimits:
+        k.setrlimit(RLIMITS[r.type], r.soft, r.hard, r.type)
+
+
+def set_oom_score_adj(value):
+    from pyrunc.linux.rootfs import check_procfs
+    fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        check_procfs(fd, "write oom_score_adj")
+        os.write(fd, str(value).encode())
+    except OSError as e:
+        raise KernelError(e.errno, f"set oom_score_adj {value}") from None
+    finally:
+        os.close(fd)
+
+
+def set_personality(pers):
+    domain = pers.get("domain", "LINUX")
+    k.personality(PERSONALITY[domain])
+
+
+def set_scheduler(sched):
+    flags = 0
+    for f in sched.get("flags") or ():
+        flags |= SCHED_FLAGS[f]
+    k.sched_setattr(SCHED_POLICIES[sched["policy"]], flags, sched.get("nice", 0),
+                    sched.get("priority", 0), sched.get("runtime", 0),
+                    sched.get("deadline", 0), sched.get("period", 0))
+
+
+def set_io_priority(ioprio):
+    k.ioprio_set(IOPRIO_CLASSES[ioprio["class"]], ioprio.get("priority", 0))
+
+
+def new_session_keyring(container_id):
+    try:
+        k.join_session_keyring(f"_ses.{container_id}")
+    except KernelError as e:
+        # Kernels without keyrings (or with them hidden by seccomp) run containers all the same.
+        if e.errno not in (errno.ENOSYS, errno.EPERM):
+            raise
+
+
+def switch_user(user):
+    """Groups, then gid, then uid: each later step needs the privilege the earlier kept."""
+    k.prctl(k.PR_SET_KEEPCAPS, 1)
+    k.setgroups(list(user.additional_gids))
+    k.setresgid(user.gid)
+    k.setresuid(user.uid)
+    k.prctl(k.PR_SET_KEEPCAPS, 0)
+
+
+def set_no_new_privileges():
+    k.prctl(k.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def lsm_enabled(name):
+    if name == "apparmor":
+        try:
+            with open("/sys/module/apparmor/parameters/enabled") as f:
+                return f.read().strip() == "Y"
+        except OSError:
+            return False
+    return os.path.exists("/sys/fs/selinux/enforce")
+
+
+def _write_attr(attr, value, what):
+    from pyrunc.linux.rootfs import check_procfs
+    path = f"/proc/thread-self/attr/{attr}"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise KernelError(e.errno, what) from None
+    try:
+        check_procfs(fd, what)
+        os.write(fd, value.encode())
+    except OSError as e:
+        raise KernelError(e.errno, what) from None
+    finally:
+        os.close(fd)
+
+
+def set_apparmor_profile(profile):
+    if not lsm_enabled("apparmor"):
+        raise KernelError(errno.EOPNOTSUPP, f"apparmor profile {profile!r}: AppArmor is not enabled on this host")
+    _write_attr("apparmor/exec", f"exec {profile}", f"apparmor profile {profile!r}")
+
+
+def set_selinux_label(label):
+    if not lsm_enabled("selinux"):
+        raise KernelError(errno.EOPNOTSUPP, f"selinux label {label!r}: SELinux is not enabled on this host")
+    _write_attr("exec", label, f"selinux label {label!r}")

@@ -1,0 +1,63 @@
+"""The numbered parent/child protocol over one SOCK_SEQPACKET socketpair.
+
+Each message is one JSON object with a `type`; fds travel with SCM_RIGHTS.  The
+child asks, the parent answers; a child failure travels back as an `error` message
+naming the step, so the parent never has to report a bare EOF.
+
+Child -> parent                         Parent -> child
+  idmap {pid}       write uid/gid maps      ok | error
+  cgroup {pid}      place pid in cgroup     ok | error
+  init {pid}        the container's init pid (host view); no answer
+  hooks             run prestart + createRuntime hooks   ok | error
+  console + fd      pty master for a foreground run; no answer
+  created           setup done; init now waits for start; no answer
+  error {step,msg}  setup failed; the child exits
+"""
+
+import json
+import socket
+
+_MAX = 65536
+
+
+class ProtocolError(Exception):
+    pass
+
+
+class Channel:
+    def __init__(self, sock):
+        self.sock = sock
+
+    @classmethod
+    def pair(cls):
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        return cls(a), cls(b)
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def send(self, mtype, fds=(), **fields):
+        fields["type"] = mtype
+        data = json.dumps(fields).encode()
+        if fds:
+            socket.send_fds(self.sock, [data], list(fds))
+        else:
+            self.sock.sendall(data)
+
+    def recv(self):
+        """The next message as (dict, [fds]); ({'type': 'eof'}, []) when the peer closed."""
+        data, fds, _flags, _addr = socket.recv_fds(self.sock, _MAX, 4)
+        if not data:
+            return {"type": "eof"}, fds
+        return json.loads(data), fds
+
+    def expect_ok(self):
+        msg, _ = self.recv()
+        if msg["type"] == "ok":
+            return
+        if msg["type"] == "error":
+            raise ProtocolError(msg.get("msg", "parent reported an error"))
+        raise ProtocolError(f"unexpected message from parent: {msg['type']}")
+
+    def close(self):
+        self.sock.close()

@@ -1,0 +1,331 @@
+"""The root filesystem: propagation, the config's mounts, pivot_root, masked and read-only paths.
+
+Order (config-linux.md, "Mounts" and "Root"): make the host's mounts unable to see ours,
+bind the rootfs onto itself, mount every entry of `mounts` in order inside it, create the
+default devices, then pivot_root into it.  Masked and read-only paths come after the pivot,
+when /proc and /sys of the container are in place.
+"""
+
+import errno
+import os
+import stat
+
+from pyrunc.errors import KernelError
+from pyrunc.linux import kernel as k
+from pyrunc.linux import paths
+
+# option -> (flags to set, flags to clear)
+_FLAGS = {
+    "defaults": (0, 0), "rw": (0, k.MS_RDONLY), "ro": (k.MS_RDONLY, 0),
+    "suid": (0, k.MS_NOSUID), "nosuid": (k.MS_NOSUID, 0),
+    "dev": (0, k.MS_NODEV), "nodev": (k.MS_NODEV, 0),
+    "exec": (0, k.MS_NOEXEC), "noexec": (k.MS_NOEXEC, 0),
+    "sync": (k.MS_SYNCHRONOUS, 0), "async": (0, k.MS_SYNCHRONOUS),
+    "dirsync": (k.MS_DIRSYNC, 0), "remount": (k.MS_REMOUNT, 0),
+    "mand": (k.MS_MANDLOCK, 0), "nomand": (0, k.MS_MANDLOCK),
+    "atime": (0, k.MS_NOATIME), "noatime": (k.MS_NOATIME, 0),
+    "diratime": (0, k.MS_NODIRATIME), "nodiratime": (k.MS_NODIRATIME, 0),
+    "relatime": (k.MS_RELATIME, 0), "norelatime": (0, k.MS_RELATIME),
+    "strictatime": (k.MS_STRICTATIME, 0), "nostrictatime": (0, k.MS_STRICTATIME),
+    "lazytime": (k.MS_LAZYTIME, 0), "nolazytime": (0, k.MS_LAZYTIME),
+    "iversion": (k.MS_I_VERSION, 0), "noiversion": (0, k.MS_I_VERSION),
+    "silent": (k.MS_SILENT, 0), "loud": (0, k.MS_SILENT),
+    "nosymfollow": (k.MS_NOSYMFOLLOW, 0), "symfollow": (0, k.MS_NOSYMFOLLOW),
+    "bind": (k.MS_BIND, 0), "rbind": (k.MS_BIND | k.MS_REC, 0),
+}
+
+PROPAGATION = {
+    "private": k.MS_PRIVATE, "rprivate": k.MS_PRIVATE | k.MS_REC,
+    "shared": k.MS_SHARED, "rshared": k.MS_SHARED | k.MS_REC,
+    "slave": k.MS_SLAVE, "rslave": k.MS_SLAVE | k.MS_REC,
+    "unbindable": k.MS_UNBINDABLE, "runbindable": k.MS_UNBINDABLE | k.MS_REC,
+}
+
+# Recursive attributes, applied with mount_setattr(AT_RECURSIVE): option -> (set, clear)
+_ATTRS = {
+    "rro": (k.MOUNT_ATTR_RDONLY, 0), "rrw": (0, k.MOUNT_ATTR_RDONLY),
+    "rnosuid": (k.MOUNT_ATTR_NOSUID, 0), "rsuid": (0, k.MOUNT_ATTR_NOSUID),
+    "rnodev": (k.MOUNT_ATTR_NODEV, 0), "rdev": (0, k.MOUNT_ATTR_NODEV),
+    "rnoexec": (k.MOUNT_ATTR_NOEXEC, 0), "rexec": (0, k.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (k.MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, k.MOUNT_ATTR_NODIRATIME),
+    "rnosymfollow": (k.MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, k.MOUNT_ATTR_NOSYMFOLLOW),
+    # atime modes replace one another: clear the whole field and set one.
+    "rrelatime": (k.MOUNT_ATTR_RELATIME, k.MOUNT_ATTR__ATIME),
+    "rnorelatime": (k.MOUNT_ATTR_STRICTATIME, k.MOUNT_ATTR__ATIME),
+    "rnoatime": (k.MOUNT_ATTR_NOATIME, k.MOUNT_ATTR__ATIME),
+    "ratime": (k.MOUNT_ATTR_RELATIME, k.MOUNT_ATTR__ATIME),
+    "rstrictatime": (k.MOUNT_ATTR_STRICTATIME, k.MOUNT_ATTR__ATIME),
+    "rnostrictatime": (k.MOUNT_ATTR_RELATIME, k.MOUNT_ATTR__ATIME),
+}
+
+# Flags that a read-only or nosuid remount of a bind must keep when the kernel has
+# locked them (mounts inherited into a user namespace).
+_LOCKABLE = k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC | k.MS_NOATIME | k.MS_NODIRATIME | k.MS_RELATIME
+
+PROC_SUPER_MAGIC = 0x9FA0
+
+
+class MountOptions:
+    __slots__ = ("flags", "clear", "propagation", "attr_set", "attr_clr", "data")
+
+    def __init__(self, options):
+        self.flags = self.clear = self.attr_set = self.attr_clr = 0
+        self.propagation = []
+        data = []
+        for opt in options:
+            if opt in _FLAGS:
+                s, c = _FLAGS[opt]
+                self.flags = (self.flags | s) & ~c
+                self.clear |= c
+            elif opt in PROPAGATION:
+                self.propagation.append(PROPAGATION[opt])
+            elif opt in _ATTRS:
+                s, c = _ATTRS[opt]
+                self.attr_set = (self.attr_set & ~c) | s
+                self.attr_clr |= c
+            elif opt in ("idmap", "ridmap"):
+                raise KernelError(errno.EOPNOTSUPP, f"mount option {opt!r}")
+            else:
+                data.append(opt)
+        self.data = ",".join(data) or None
+
+    @property
+    def is_bind(self):
+        return bool(self.flags & k.MS_BIND)
+
+
+def _mount_fd(source, fd, fstype, flags, data, dest):
+    """mount onto the resolved fd, naming the config's destination in errors."""
+    try:
+        k.mount(source, paths.fd_path(fd), fstype, flags, data)
+    except KernelError as e:
+        raise KernelError(e.errno, f"mount {source!r} on {dest}" + (f" ({fstype})" if fstype else "")) from None
+
+
+def _remount_bind(target, flags, dest):
+    """Change the flags of a bind mount, keeping flags the kernel locked on it."""
+    want = k.MS_BIND | k.MS_REMOUNT | (flags & ~(k.MS_BIND | k.MS_REC | k.MS_REMOUNT))
+    try:
+        k.mount(None, target, None, want, None)
+    except KernelError as e:
+        if e.errno != errno.EPERM:
+            raise KernelError(e.errno, f"remount {dest}") from None
+        st = os.statvfs(target)
+        locked = _statvfs_to_ms(st.f_flag) & _LOCKABLE
+        try:
+            k.mount(None, target, None, want | locked, None)
+        except KernelError as e2:
+            raise KernelError(e2.errno, f"remount {dest}") from None
+
+
+def _statvfs_to_ms(f_flag):
+    # ST_* values equal the MS_* ones for the flags we keep.
+    return f_flag & (k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC | k.MS_NOATIME
+                     | k.MS_NODIRATIME | k.MS_RELATIME)
+
+
+def set_root_propagation(propagation):
+    """Make our mount tree unable to leak mounts back to the host (rslave by default)."""
+    flag = PROPAGATION.get(propagation or "rslave")
+    k.mount(None, "/", None, flag, None)
+
+
+def bind_rootfs(root):
+    """pivot_root needs the new root to be a mount point; its parent must not be shared."""
+    k.mount(root, root, None, k.MS_BIND | k.MS_REC, None)
+
+
+def make_parent_private(root):
+    """pivot_root fails when the new root's parent mount is shared: make it private."""
+    path = os.path.dirname(root)
+    while True:
+        try:
+            k.mount(None, path, None, k.MS_PRIVATE, None)
+            return
+        except KernelError as e:
+            if e.errno != errno.EINVAL or path == "/":
+                raise
+            path = os.path.dirname(path)  # not a mount point: try the one above
+
+
+def do_mount(root_fd, m, ctx):
+    """Mount one config entry inside the rootfs."""
+    opts = MountOptions(m.options)
+    fstype = m.type
+    if fstype == "bind":
+        fstype = None
+        opts.flags |= k.MS_BIND
+    if fstype == "cgroup" and not opts.is_bind:
+        from pyrunc.linux import cgroupfs
+        return cgroupfs.mount_cgroup(root_fd, m, opts, ctx)
+    source = m.source
+    if opts.is_bind:
+        if not os.path.isabs(source):
+            source = os.path.join(ctx.bundle, source)
+        try:
+            is_dir = stat.S_ISDIR(os.stat(source).st_mode)
+        except OSError as e:
+            raise KernelError(e.errno, f"bind mount source {m.source}") from None
+    else:
+        is_dir = True
+    fd = paths.ensure_mountpoint(root_fd, m.destination, is_dir)
+    try:
+        if opts.is_bind:
+            _mount_fd(source, fd, None, opts.flags & (k.MS_BIND | k.MS_REC), None, m.destination)
+        else:
+            try:
+                _mount_fd(source, fd, fstype, opts.flags, opts.data, m.destination)
+            except KernelError as e:
+                # sysfs cannot be mounted without a network namespace of our own: bind the host's.
+                if fstype != "sysfs" or e.errno != errno.EPERM:
+                    raise
+                _mount_fd("/sys", fd, None, k.MS_BIND | k.MS_REC, None, m.destination)
+                opts.flags |= k.MS_BIND
+    finally:
+        os.close(fd)
+    _after_mount(root_fd, m.destination, opts)
+
+
+def _after_mount(root_fd, dest, opts):
+    """Flags a bind can only get by remount, propagation, and recursive attributes."""
+    needs_remount = opts.is_bind and opts.flags & ~(k.MS_BIND | k.MS_REC | k.MS_REMOUNT)
+    if not (needs_remount or opts.propagation or opts.attr_set or opts.attr_clr):
+        return
+    # Resolve again: the fd we mounted on names the covered directory, not the new mount.
+    fd = paths.open_in_root(root_fd, dest)
+    try:
+        target = paths.fd_path(fd)
+        if needs_remount:
+            _remount_bind(target, opts.flags, dest)
+        for flag in opts.propagation:
+            try:
+                k.mount(None, target, None, flag, None)
+            except KernelError as e:
+                raise KernelError(e.errno, f"set propagation of {dest}") from None
+        if opts.attr_set or opts.attr_clr:
+            try:
+                k.mount_setattr(fd, "", k.AT_EMPTY_PATH | k.AT_RECURSIVE, opts.attr_set, opts.attr_clr)
+            except KernelError as e:
+                raise KernelError(e.errno, f"set recursive attributes of {dest}") from None
+    finally:
+        os.close(fd)
+
+
+def pivot_root(root):
+    """pivot_root(".", ".") then detach the old root, which is stacked on top of the new one."""
+    old = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    new = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fchdir(new)
+        k.pivot_root(".", ".")
+        os.fchdir(old)
+        # Slave first so the detach does not propagate to the host's mounts.
+        k.mount(None, ".", None, k.MS_SLAVE | k.MS_REC, None)
+        k.umount(".", k.MNT_DETACH)
+        os.chdir("/")
+    finally:
+        os.close(old)
+        os.close(new)
+
+
+def move_root(root):
+    """--no-pivot: move the rootfs over / and chroot (for ramfs roots, where pivot_root fails)."""
+    os.chdir(root)
+    k.mount(root, "/", None, k.MS_MOVE, None)
+    k.chroot(".")
+    os.chdir("/")
+
+
+def remount_root_readonly():
+    _remount_bind("/", k.MS_RDONLY | k.MS_REC, "/")
+
+
+def _open_in_container(path):
+    """After pivot_root the container's / is the root: resolve paths inside it."""
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return paths.open_in_root(root, path)
+    finally:
+        os.close(root)
+
+
+def _dev_null():
+    """An fd of the container's /dev/null, checked to be the real device 1:3 (CVE-2025-31133)."""
+    fd = _open_in_container("/dev/null")
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        os.close(fd)
+        raise KernelError(errno.EPERM, "mask with /dev/null: it is not the null device")
+    return fd
+
+
+def mask_paths(masked):
+    null = None
+    try:
+        for path in masked:
+            try:
+                fd = _open_in_container(path)
+            except KernelError as e:
+                if e.errno == errno.ENOENT:
+                    continue
+                raise
+            try:
+                target = paths.fd_path(fd)
+                if stat.S_ISDIR(os.fstat(fd).st_mode):
+                    k.mount("tmpfs", target, "tmpfs", k.MS_RDONLY, None)
+                else:
+                    if null is None:
+                        null = _dev_null()
+                    k.mount(paths.fd_path(null), target, None, k.MS_BIND, None)
+            except KernelError as e:
+                raise KernelError(e.errno, f"mask {path}") from None
+            finally:
+                os.close(fd)
+    finally:
+        if null is not None:
+            os.close(null)
+
+
+def readonly_paths(readonly):
+    for path in readonly:
+        try:
+            fd = _open_in_container(path)
+        except KernelError as e:
+            if e.errno == errno.ENOENT:
+                continue
+            raise
+        try:
+            target = paths.fd_path(fd)
+            k.mount(target, target, None, k.MS_BIND | k.MS_REC, None)
+        except KernelError as e:
+            raise KernelError(e.errno, f"make {path} read-only") from None
+        finally:
+            os.close(fd)
+        fd = _open_in_container(path)
+        try:
+            _remount_bind(paths.fd_path(fd), k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, path)
+        finally:
+            os.close(fd)
+
+
+def check_procfs(fd, what):
+    """Refuse to write to a file that is not on a real procfs (CVE-2019-16884 and kin)."""
+    if k.fstatfs_type(fd) != PROC_SUPER_MAGIC:
+        raise KernelError(errno.EPERM, f"{what}: not on procfs")
+
+
+def write_sysctls(sysctl):
+    for key, value in sorted(sysctl.items()):
+        path = "/proc/sys/" + key.replace(".", "/")
+        what = f"sysctl {key}={value}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            raise KernelError(e.errno, what) from None
+        try:
+            check_procfs(fd, what)
+            os.write(fd, value.encode())
+        except OSError as e:
+            raise KernelError(e.errno, what) from None
+        finally:
+            os.close(fd)

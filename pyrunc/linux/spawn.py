@@ -1,0 +1,154 @@
+"""The parent side of create: fork the container's init and answer its requests.
+
+pyrunc forks where runc re-execs: the child is already a running interpreter with the
+config loaded, so it pays no second interpreter start.  The child side is init.py.
+"""
+
+import os
+import socket
+
+from pyrunc.errors import ContainerError
+from pyrunc.linux import init as child
+from pyrunc.linux.protocol import Channel
+
+
+class Spawned:
+    """The result of a successful spawn: the init's host pid and, for a foreground
+    terminal, the pty master."""
+
+    def __init__(self, pid, first_child, console):
+        self.pid = pid
+        self.first_child = first_child
+        self.console = console
+
+
+def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring=False,
+          preserve_fds=0, console_sock_fd=None):
+    """Fork the container and drive the protocol until it reports `created`.
+
+    `handler` answers the child's requests: idmap(pid), cgroup(pid), hooks(pid).  On any
+    failure raises ContainerError after killing what was forked; the caller removes the rest.
+    """
+    parent_ch, child_ch = Channel.pair()
+    start_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    start_sock.bind(start_path)
+    start_sock.listen(1)
+    pid = os.fork()
+    if pid == 0:  # the child never returns into the CLI's code
+        try:
+            parent_ch.close()
+            keep = [child_ch.fileno(), start_sock.fileno()]
+            if console_sock_fd is not None:
+                keep.append(console_sock_fd)
+            close_fds_except(3 + preserve_fds, keep)
+            ctx = child.InitContext(cfg, container_id, child_ch, start_sock, no_pivot=no_pivot,
+                                    no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
+                                    console_sock_fd=console_sock_fd)
+            try:
+                if child.setup_namespaces(ctx):
+                    child.container_init(ctx)
+                else:
+                    os._exit(0)
+            except BaseException as e:
+                child.report_failure(ctx, e)
+        finally:
+            os._exit(1)
+    child_ch.close()
+    start_sock.close()
+    init_pid = None
+    try:
+        init_pid, console = _serve(parent_ch, handler)
+    except BaseException:
+        _kill_and_reap(pid, init_pid)
+        raise
+    finally:
+        parent_ch.close()
+        if init_pid != pid:
+            _reap(pid)
+    return Spawned(init_pid, pid, console)
+
+
+def close_fds_except(first, keep):
+    """Close every fd from `first` up but those in keep: the state directory's lock, the
+    caller's stray fds and anything else of the host's must not follow the container."""
+    lo = first
+    for fd in sorted(k for k in keep if k >= first) + [1 << 20]:
+        if fd > lo:
+            os.closerange(lo, fd)
+        lo = fd + 1
+
+
+def _serve(chan, handler):
+    init_pid = None
+    console = None
+    step = "start init"
+    while True:
+        msg, fds = chan.recv()
+        kind = msg["type"]
+        if kind == "created":
+            return init_pid, console
+        if kind == "error":
+            raise ContainerError(None, msg["msg"]) if msg.get("step") is None else \
+                _child_error(msg["step"], msg["msg"])
+        if kind == "eof":
+            raise ContainerError(step, "container init exited unexpectedly")
+        if kind == "init":
+            init_pid = msg["pid"]
+            continue
+        if kind == "console":
+            console = fds[0]
+            continue
+        step = {"idmap": "write id maps", "cgroup": "join cgroup", "hooks": "run createRuntime hooks"}.get(kind, kind)
+        try:
+            if kind == "idmap":
+                handler.idmap(msg["pid"])
+            elif kind == "cgroup":
+                handler.cgroup(msg["pid"])
+            elif kind == "hooks":
+                handler.hooks(init_pid)
+            else:
+                raise ContainerError(step, f"unknown request {kind!r} from container init")
+        except Exception as e:
+            chan.send("error", msg=str(e))
+            raise
+        chan.send("ok")
+
+
+def _child_error(step, msg):
+    err = ContainerError(None, msg)
+    err.step = step
+    return err
+
+
+def _reap(pid):
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _kill_and_reap(first_child, init_pid):
+    import signal
+    for pid in {first_child, init_pid} - {None}:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if init_pid is not None and init_pid != first_child:
+        wait_exit(init_pid)
+
+
+def wait_exit(pid, timeout=10.0):
+    """Wait until a process that need not be our child has exited."""
+    import select
+    from pyrunc.linux import kernel
+    try:
+        fd = kernel.pidfd_open(pid)
+    except OSError:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(int(timeout * 1000)))
+    finally:
+        os.close(fd)

@@ -1,0 +1,59 @@
+"""The container's terminal: a pty made inside the container's devpts, its master sent out.
+
+With --console-socket the master goes to the caller over that unix socket (SCM_RIGHTS),
+as runc does; for a foreground `run` it goes to the parent, which wires it to its own
+terminal.
+"""
+
+import fcntl
+import os
+import struct
+import termios
+
+from pyrunc.errors import KernelError
+
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+
+
+def open_pty():
+    """(master fd, slave path) from the container's /dev/ptmx, after pivot_root."""
+    try:
+        master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        raise KernelError(e.errno, "open /dev/ptmx") from None
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    num = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, struct.pack("I", 0)))[0]
+    return master, f"/dev/pts/{num}"
+
+
+def set_size(fd, rows, cols):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def copy_size(from_fd, to_fd):
+    try:
+        to_fd_size = fcntl.ioctl(from_fd, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(to_fd, termios.TIOCSWINSZ, to_fd_size)
+    except OSError:
+        pass
+
+
+def become_session_leader_on(slave_path):
+    """setsid, then make the slave our controlling terminal and our stdio."""
+    os.setsid()
+    slave = os.open(slave_path, os.O_RDWR)
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    if slave > 2:
+        os.close(slave)
+
+
+def send_to_console_socket(sock_fd, master):
+    import socket
+    sock = socket.socket(fileno=sock_fd)
+    try:
+        socket.send_fds(sock, [b"/dev/ptmx"], [master])
+    finally:
+        sock.close()

@@ -1,0 +1,158 @@
+"""`run`: create + start, and in the foreground wait for the container, forwarding
+signals to it and returning its exit status (128+N when killed by signal N)."""
+
+import os
+import signal
+
+from pyrunc import lifecycle
+from pyrunc.linux import kernel
+
+# Every signal but those that cannot be caught or that concern us alone.
+_NOT_FORWARDED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGURG,
+                  signal.SIGWINCH, signal.SIGPIPE, signal.SIGTTIN, signal.SIGTTOU, signal.SIGTSTP}
+
+
+def run(store, cid, bundle, detach=False, keep=False, warn=None, **create_opts):
+    if detach:
+        lifecycle.create(store, cid, bundle, **create_opts)
+        try:
+            lifecycle.start(store, cid)
+        except BaseException:
+            _cleanup(store, cid, warn)
+            raise
+        return 0
+    # As subreaper the container's init becomes our child once the first child exits,
+    # so we can wait for it and learn its exit status.
+    kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
+    st, spawned = lifecycle.create(store, cid, bundle, foreground=True, **create_opts)
+    pid = spawned.pid
+    forward = _Forwarder(pid)
+    try:
+        forward.install()
+        lifecycle.start(store, cid)
+        if spawned.console is not None:
+            status = _proxy_terminal(spawned.console, pid)
+        else:
+            status = _wait(pid)
+    except BaseException:
+        forward.restore()
+        _cleanup(store, cid, warn)
+        raise
+    forward.restore()
+    if not keep:
+        _cleanup(store, cid, warn)
+    return status
+
+
+def _cleanup(store, cid, warn):
+    try:
+        lifecycle.delete(store, cid, force=True, warn=warn)
+    except Exception as e:  # the container is gone either way; say why cleanup failed
+        if warn:
+            warn(f"delete {cid}: {e}")
+
+
+class _Forwarder:
+    def __init__(self, pid):
+        self.pid = pid
+        self.saved = {}
+
+    def _forward(self, signum, frame):
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def install(self):
+        for sig in range(1, signal.NSIG):
+            if sig in _NOT_FORWARDED:
+                continue
+            try:
+                self.saved[sig] = signal.signal(sig, self._forward)
+            except (OSError, ValueError):
+                pass
+
+    def restore(self):
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        self.saved.clear()
+
+
+def _status(wstatus):
+    if os.WIFSIGNALED(wstatus):
+        return 128 + os.WTERMSIG(wstatus)
+    return os.WEXITSTATUS(wstatus)
+
+
+def _wait(pid):
+    """Wait for the init; reap any other orphan handed to us as subreaper on the way."""
+    while True:
+        try:
+            got, wstatus = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 255
+        if got == pid:
+            return _status(wstatus)
+
+
+def _proxy_terminal(master, pid):
+    """Copy our stdin to the pty and the pty to our stdout until the container exits."""
+    import select
+    import termios
+    import tty
+    from pyrunc.linux import terminal
+    stdin_tty = os.isatty(0)
+    saved = termios.tcgetattr(0) if stdin_tty else None
+    if stdin_tty:
+        tty.setraw(0)
+        terminal.copy_size(0, master)
+        signal.signal(signal.SIGWINCH, lambda s, f: terminal.copy_size(0, master))
+    pidfd = kernel.pidfd_open(pid)
+    fds = [master, pidfd, 0]
+    try:
+        while True:
+            try:
+                ready, _, _ = select.select(fds, [], [])
+            except InterruptedError:
+                continue
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    data = b""
+                if data:
+                    _write_all(1, data)
+                else:
+                    fds.remove(master)
+            if 0 in ready:
+                data = os.read(0, 65536)
+                if data:
+                    _write_all(master, data)
+                else:
+                    fds.remove(0)
+            if pidfd in ready:
+                _drain(master)
+                return _wait(pid)
+    finally:
+        os.close(pidfd)
+        os.close(master)
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+
+def _drain(master):
+    import select
+    while select.select([master], [], [], 0)[0]:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            return
+        if not data:
+            return
+        _write_all(1, data)
+
+
+def _write_all(fd, data):
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]

@@ -8,35 +8,32 @@ import os
 import time
 
 from pyrunc import OCI_VERSION
-from pyrunc.errors import ContainerError, PyruncError, StateError
+from pyrunc import log
+from pyrunc.errors import ConfigError, ContainerError, PyruncError, StateError, UsageError
 from pyrunc.linux import procfs
-from pyrunc.store import EXEC_FIFO, Store
 
 START_SOCKET = "start.sock"
 CREATED, RUNNING, STOPPED, PAUSED, CREATING = "created", "running", "stopped", "paused", "creating"
 
 
 def status_of(st):
-    if st is None:
+    """The status from the stored state: no pid yet is `creating`; a pid whose process
+    is gone, or is another process by now (its start time differs), is `stopped`."""
+    if st is None or not st.get("pid"):
         return CREATING
-    if not procfs.is_alive(st.get("pid"), st.get("pid_start")):
+    if not procfs.is_alive(st["pid"], st.get("pid_start")):
         return STOPPED
     return RUNNING if st.get("started") else CREATED
 
 
 def oci_state(cid, st):
-    """The spec's state JSON (runtime.md, "State"), plus runc's extra fields."""
+    """The spec's state JSON (runtime.md, "State") in runc's field order, with runc's
+    extra fields.  `pid` is 0 once the process is gone, as runc prints it."""
     status = status_of(st)
-    out = {"ociVersion": (st or {}).get("ociVersion", OCI_VERSION), "id": cid, "status": status}
-    if st is None:
-        return out
-    if status in (CREATED, RUNNING, PAUSED):
-        out["pid"] = st["pid"]
-    else:
-        out["pid"] = 0
-    out["bundle"] = st["bundle"]
-    out["rootfs"] = st.get("rootfs", "")
-    out["created"] = st.get("created", "")
+    out = {"ociVersion": OCI_VERSION, "id": cid,
+           "pid": st["pid"] if status in (CREATED, RUNNING, PAUSED) else 0,
+           "status": status, "bundle": st["bundle"], "rootfs": st.get("rootfs", ""),
+           "created": st.get("created", "")}
     if st.get("annotations"):
         out["annotations"] = st["annotations"]
     out["owner"] = ""
@@ -44,8 +41,7 @@ def oci_state(cid, st):
 
 
 def hook_state(cid, st, status, pid=None):
-    state = {"ociVersion": st.get("ociVersion", OCI_VERSION), "id": cid, "status": status,
-             "bundle": st["bundle"]}
+    state = {"ociVersion": OCI_VERSION, "id": cid, "status": status, "bundle": st["bundle"]}
     if pid:
         state["pid"] = pid
     if st.get("annotations"):
@@ -56,8 +52,12 @@ def hook_state(cid, st, status, pid=None):
 class _CreateHandler:
     """Answers the container init's requests during create."""
 
-    def __init__(self, cid, cfg, bundle):
+    def __init__(self, cid, cfg, bundle, cgroup_path, rootless):
         self.cid, self.cfg, self.bundle = cid, cfg, bundle
+        self.cgroup_path = cgroup_path
+        # runc's --rootless: ignore cgroup permission errors ("auto": when not root).
+        self.ignore_cgroup_errors = rootless in ("true", "1", "t") or (
+            rootless == "auto" and os.geteuid() != 0)
 
     def idmap(self, pid):
         from pyrunc.linux import namespaces
@@ -70,7 +70,7 @@ class _CreateHandler:
 
     def hooks(self, pid):
         from pyrunc.linux import hooks
-        st = {"bundle": self.bundle, "annotations": self.cfg.annotations, "ociVersion": self.cfg.oci_version}
+        st = {"bundle": self.bundle, "annotations": self.cfg.annotations}
         state = hook_state(self.cid, st, CREATING, pid)
         hooks.run_hooks("prestart", self.cfg.hooks, state)
         hooks.run_hooks("createRuntime", self.cfg.hooks, state)
@@ -81,52 +81,109 @@ def _iso_now():
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
+def cgroup_path(cfg, cid, systemd=False):
+    """The container's cgroup, relative to each hierarchy's root.
+
+    With --systemd-cgroup, cgroupsPath is runc's `slice:prefix:name`; pyrunc does not talk
+    to systemd but lays the cgroup out where systemd would: /<slice tree>/<prefix>-<name>.scope.
+    """
+    path = cfg.linux.cgroups_path or ""
+    if not systemd:
+        return path or f"/{cid}"
+    parts = path.split(":") if path else ["", "pyrunc", cid]
+    if len(parts) != 3:
+        raise ConfigError([f'expected cgroupsPath to be of format "slice:prefix:name" '
+                           f'for systemd cgroups, got "{path}" instead'])
+    slice_, prefix, name = parts
+    unit = name if name.endswith(".slice") else f"{prefix}-{name}.scope" if prefix else f"{name}.scope"
+    return _expand_slice(slice_ or "system.slice") + "/" + unit
+
+
+def _expand_slice(slice_):
+    """systemd's nesting: `a-b-c.slice` lives at /a.slice/a-b.slice/a-b-c.slice."""
+    if slice_ == "-.slice":
+        return ""
+    if not slice_.endswith(".slice") or "/" in slice_:
+        raise ConfigError([f"invalid slice name {slice_!r} in cgroupsPath"])
+    stem = slice_[:-len(".slice")]
+    words = stem.split("-")
+    if not all(words):
+        raise ConfigError([f"invalid slice name {slice_!r} in cgroupsPath"])
+    return "".join("/" + "-".join(words[:i + 1]) + ".slice" for i in range(len(words)))
+
+
+def _check_terminal(cfg, console_socket, foreground):
+    """runc's two rules: a detached tty needs a socket to send it to; a socket needs a tty."""
+    if cfg.process.terminal and console_socket is None and not foreground:
+        raise UsageError("cannot allocate a tty without --console-socket when detached "
+                         "(process.terminal is true)")
+    if console_socket is not None and not cfg.process.terminal:
+        raise UsageError("--console-socket needs process.terminal set to true in config.json")
+
+
 def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
-           no_new_keyring=False, preserve_fds=0, foreground=False):
-    """Create a container; returns (state dict, Spawned)."""
+           no_new_keyring=False, preserve_fds=0, foreground=False, systemd_cgroup=False,
+           rootless="auto"):
+    """Create a container; returns (state dict, Spawned).
+
+    On any failure nothing is left: the forked processes are killed and the state
+    directory removed; the error reads `create ID: <cause>`.
+    """
     from pyrunc.config import model, validate
     from pyrunc.store import check_id
     check_id(cid)
+    if preserve_fds < 0:
+        raise UsageError(f"--preserve-fds must not be negative, got {preserve_fds}")
     bundle = os.path.abspath(bundle)
     doc = validate.load_config(bundle)
     cfg = model.from_dict(doc, bundle)
     if cfg.process is None:
-        raise StateError("config.json has no process: nothing to run")
-    if cfg.process.terminal and console_socket is None and not foreground:
-        raise StateError("cannot allocate a tty without --console-socket when detached")
-    console_fd = _connect_console(console_socket) if console_socket else None
-    cdir = store.create(cid)
-    spawned = None
+        raise ConfigError(["process: missing: `create` needs a process to run"])
+    _check_terminal(cfg, console_socket, foreground)
+    cgroup = cgroup_path(cfg, cid, systemd_cgroup)
+    st = {"id": cid, "bundle": bundle, "rootfs": cfg.root_path, "created": _iso_now(),
+          "started": False, "annotations": cfg.annotations, "hooks": doc.get("hooks") or {},
+          "cgroup_path": cgroup, "systemd_cgroup": systemd_cgroup, "rootless": rootless}
+    log.debug(f"create {cid}: bundle {bundle}")
+    cdir = store.create(cid, st)
+    spawned = console_fd = None
     try:
+        if console_socket:
+            console_fd = _connect_console(console_socket)
         from pyrunc.linux.spawn import spawn
         start_path = f"/proc/self/fd/{cdir.fd}/{START_SOCKET}"
-        spawned = spawn(cfg, cid, start_path, _CreateHandler(cid, cfg, bundle),
+        spawned = spawn(cfg, cid, start_path, _CreateHandler(cid, cfg, bundle, cgroup, rootless),
                         no_pivot=no_pivot, no_new_keyring=no_new_keyring,
                         preserve_fds=preserve_fds, console_sock_fd=console_fd)
-        st = {
-            "id": cid, "ociVersion": cfg.oci_version, "pid": spawned.pid,
-            "pid_start": procfs.start_time(spawned.pid), "bundle": bundle,
-            "rootfs": cfg.root_path, "created": _iso_now(), "started": False,
-            "annotations": cfg.annotations, "hooks": doc.get("hooks") or {},
-        }
+        st["pid"] = spawned.pid
+        st["pid_start"] = procfs.start_time(spawned.pid)
         cdir.write_state(st)
         if pid_file:
             from pyrunc.store import write_atomic
             write_atomic(os.path.abspath(pid_file), str(spawned.pid).encode(), 0o644)
+        log.debug(f"create {cid}: created, init pid {spawned.pid}")
         return st, spawned
     except BaseException as e:
         if spawned is not None:
             _kill_and_wait(spawned.pid)
         cdir.remove()
-        if isinstance(e, ContainerError):
-            raise ContainerError(f"create {cid}", e.cause) from None
-        if isinstance(e, OSError) and not isinstance(e, PyruncError):
-            raise ContainerError(f"create {cid}", str(e)) from None
+        if isinstance(e, Exception):
+            raise ContainerError(f"create {cid}", _reason(e)) from None
         raise
     finally:
         cdir.close()
         if console_fd is not None:
             os.close(console_fd)
+
+
+def _reason(exc):
+    """One line for any failure; KernelError and PyruncError messages name what failed."""
+    from pyrunc.errors import KernelError
+    if isinstance(exc, (PyruncError, KernelError)):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno:
+        return (f"{exc.filename}: " if exc.filename else "") + os.strerror(exc.errno).lower()
+    return str(exc) or type(exc).__name__
 
 
 def _connect_console(path):
@@ -159,6 +216,7 @@ def start(store, cid):
         _release(cdir, cid)
         st["started"] = True
         cdir.write_state(st)
+        log.debug(f"start {cid}: init {st['pid']} executed the process")
         from pyrunc.config.model import hooks_from_dict
         hooks = hooks_from_dict(st.get("hooks"))
         if hooks.poststart:
@@ -172,7 +230,8 @@ def start(store, cid):
 
 
 def _release(cdir, cid):
-    """Tell the waiting init to exec; its connection closes when the exec succeeds."""
+    """Tell the waiting init to exec; its connection closes when the exec succeeds, or
+    carries the reason it failed (a startContainer hook, the exec itself)."""
     import socket
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -202,17 +261,20 @@ def kill(store, cid, sig, all_processes=False):
         status = status_of(st)
         if status not in (CREATED, RUNNING, PAUSED):
             raise StateError(f"cannot kill container {cid}: container not running")
+        log.debug(f"kill {cid}: signal {sig} to {'every process' if all_processes else 'init'}")
         signal_container(st, sig, all_processes)
 
 
 def signal_container(st, sig, all_processes=False):
+    """Signal the init through a pidfd (never a recycled pid); with all_processes, first
+    every other process of the container."""
     from pyrunc.linux import kernel
     fd = procfs.open_pidfd(st["pid"], st["pid_start"])
     if fd is None:
         raise StateError(f"container {st['id']}: container not running")
     try:
         if all_processes:
-            for pid in procfs.pids_in_namespace_of(st["pid"]):
+            for pid in procfs.container_pids(st["pid"]):
                 if pid != st["pid"]:
                     try:
                         os.kill(pid, sig)
@@ -224,27 +286,32 @@ def signal_container(st, sig, all_processes=False):
 
 
 def delete(store, cid, force=False, warn=None):
+    """Remove a stopped or created container (`force`: a running one too), then run the
+    poststop hooks.  A directory left `creating` is removable: we hold its lock, so the
+    create that made it is gone."""
     import signal
     with store.open(cid) as cdir:
         st = cdir.read_state()
         status = status_of(st)
         if status in (RUNNING, PAUSED) and not force:
             raise StateError(f"cannot delete container {cid} that is not stopped: {status}")
-        if st is not None and status != STOPPED:
+        if status in (CREATED, RUNNING, PAUSED):
             try:
                 signal_container(st, signal.SIGKILL, all_processes=True)
             except StateError:
                 pass
             from pyrunc.linux.spawn import wait_exit
-            wait_exit(st["pid"])
+            if not wait_exit(st["pid"]):
+                raise StateError(f"cannot delete container {cid}: its process {st['pid']} did not exit")
         cdir.remove()
-        if st is not None:
+        log.debug(f"delete {cid}: removed")
+        if st is not None and status != CREATING:
             from pyrunc.config.model import hooks_from_dict
             hooks = hooks_from_dict(st.get("hooks"))
             if hooks.poststop:
                 from pyrunc.linux import hooks as hookrun
                 hookrun.run_hooks_warn("poststop", hooks, hook_state(cid, st, STOPPED),
-                                       warn or (lambda msg: None))
+                                       warn or log.warning)
 
 
 def state(store, cid):

@@ -1,10 +1,17 @@
 """The --log file, in runc's formats: logrus text lines or JSON objects (level, msg, time).
 
-Engines read it: containerd's shim reports the last error line to the user.
+Engines read it: containerd's shim reports the last error line to the user.  Without
+--log, debug lines (--debug) go to stderr, as runc's do; errors are printed by the CLI.
+
+`current` is the process's logger, set once by the CLI, so that deep code can write a
+warning or a debug line without a logger being passed down to it.
 """
 
 import os
+import sys
 import time
+
+LEVELS = ("debug", "info", "warning", "error")
 
 
 class Logger:
@@ -13,22 +20,25 @@ class Logger:
         self.json = fmt == "json"
         self.debug_enabled = debug
 
-    def _write(self, level, msg):
-        if not self.path:
-            return
-        t = time.time()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t)) + f".{int(t % 1 * 1e9):09d}" + _tz()
+    def format(self, level, msg, now=None):
+        stamp = rfc3339(time.time() if now is None else now)
         if self.json:
             import json
-            line = json.dumps({"level": level, "msg": msg, "time": stamp}) + "\n"
-        else:
-            line = f'time="{stamp}" level={level} msg="{_escape(msg)}"\n'
+            return json.dumps({"level": level, "msg": msg, "time": stamp}) + "\n"
+        return f'time="{stamp}" level={level} msg="{_escape(msg)}"\n'
+
+    def _write(self, level, msg):
+        line = self.format(level, msg).encode()
+        if not self.path:
+            if level == "debug":
+                _write_fd(2, line)
+            return
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError:
             return
         try:
-            os.write(fd, line.encode())
+            _write_fd(fd, line)
         finally:
             os.close(fd)
 
@@ -38,17 +48,57 @@ class Logger:
     def warning(self, msg):
         self._write("warning", msg)
 
+    def info(self, msg):
+        self._write("info", msg)
+
     def debug(self, msg):
         if self.debug_enabled:
             self._write("debug", msg)
+
+
+def _write_fd(fd, data):
+    try:
+        os.write(fd, data)  # one write: O_APPEND keeps lines of parallel commands whole
+    except OSError:
+        pass
+
+
+def rfc3339(t):
+    """logrus' default time format, Go's time.RFC3339: seconds and a zone offset or Z."""
+    local = time.localtime(t)
+    off = local.tm_gmtoff
+    zone = "Z" if off == 0 else f"{'+' if off > 0 else '-'}{abs(off) // 3600:02d}:{abs(off) % 3600 // 60:02d}"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", local) + zone
 
 
 def _escape(msg):
     return msg.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _tz():
-    off = -time.timezone if not time.localtime().tm_isdst else -time.altzone
-    sign = "+" if off >= 0 else "-"
-    off = abs(off)
-    return f"{sign}{off // 3600:02d}:{off % 3600 // 60:02d}"
+current = Logger()
+
+
+def setup(path=None, fmt="text", debug=False):
+    global current
+    current = Logger(path, fmt, debug)
+    return current
+
+
+def debug(msg):
+    current.debug(msg)
+
+
+def warning(msg):
+    current.warning(msg)
+
+
+def error(msg):
+    current.error(msg)
+
+
+def stderr_line(msg):
+    try:
+        sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+    except OSError:
+        pass

@@ -1,9 +1,13 @@
 """The state store under --root: one directory per container, one lock per container.
 
 Layout: <root>/<id>/state.json (written atomically: temp file, fsync, rename) and
-<root>/<id>/exec.fifo while the container is created but not started.  Every command
+<root>/<id>/start.sock while the container is created but not started.  Every command
 that changes a container holds flock(LOCK_EX) on its directory, so commands racing on
 one id are serialized while commands on different ids run in parallel.
+
+A new container's directory is built and locked under a temporary name that is not a
+valid id, then renamed into place: no other command can ever see it unlocked and
+empty, and of two creates racing on one id exactly one wins the rename.
 """
 
 import errno
@@ -11,20 +15,25 @@ import fcntl
 import json
 import os
 import re
+import shutil
 
 from pyrunc.errors import StateError
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
-EXEC_FIFO = "exec.fifo"
 
-_VALID_ID = re.compile(r"^[\w+\-.]+$", re.ASCII)
+# runc's rule, `^[\w+-\.]+$` in Go: the class holds the range `+`..`.`, so `,` is valid too.
+_VALID_ID = re.compile(r"[\w+,\-.]+", re.ASCII)
+_NAME_MAX = 255
+_TMP_PREFIX = "~creating~"  # `~` is not valid in an id, so ids() never lists these
 
 
 def check_id(cid):
-    """runc's rule: letters, digits, `_ + - .`; never `.` or `..` (they would name a path)."""
-    if not cid or not _VALID_ID.match(cid) or cid in (".", ".."):
-        raise StateError(f"invalid container id {cid!r}: use letters, digits and _ + - . only")
+    """runc's rule: letters, digits and `_ + , - .`; never `.` or `..` (they name a path)."""
+    if not cid:
+        raise StateError("container id cannot be empty")
+    if not _VALID_ID.fullmatch(cid) or cid in (".", "..") or len(cid) > _NAME_MAX:
+        raise StateError(f"invalid container id {cid!r}: use letters, digits and _ + , - . only")
 
 
 class ContainerDir:
@@ -42,7 +51,7 @@ class ContainerDir:
         return read_state_file(self.path, self.id)
 
     def write_state(self, state):
-        write_atomic(self.file(STATE_FILE), json.dumps(state, separators=(",", ":")).encode())
+        write_state_file(self.path, state)
 
     def remove(self):
         """Remove the directory and everything in it; the lock goes with the last close."""
@@ -63,14 +72,21 @@ class ContainerDir:
 
 
 def write_atomic(path, data, mode=0o600):
-    tmp = f"{path}.{os.getpid()}.tmp"
+    tmp = f"{path}.{os.urandom(8).hex()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         os.write(fd, data)
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
     os.rename(tmp, path)
+
+
+def write_state_file(dirpath, state):
+    write_atomic(os.path.join(dirpath, STATE_FILE), json.dumps(state, separators=(",", ":")).encode())
 
 
 def read_state_file(path, cid):
@@ -83,49 +99,70 @@ def read_state_file(path, cid):
         raise StateError(f"container {cid}: corrupt state file: {e}") from None
 
 
+def _lock_fd(fd):
+    fcntl.flock(fd, fcntl.LOCK_EX)
+
+
 class Store:
     def __init__(self, root=DEFAULT_ROOT):
         self.root = os.path.abspath(root)
+
+    def _path(self, cid):
+        check_id(cid)
+        return os.path.join(self.root, cid)
 
     def _lock(self, cid, path):
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise StateError(f"container {cid} does not exist") from None
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _lock_fd(fd)
         # The holder before us may have deleted the container while we waited.
         if os.fstat(fd).st_nlink == 0:
             os.close(fd)
             raise StateError(f"container {cid} does not exist")
         return fd
 
-    def create(self, cid):
-        """Make and lock the directory of a new container; fails if the id is taken."""
-        check_id(cid)
+    def create(self, cid, initial_state):
+        """Make and lock the directory of a new container, holding `initial_state`.
+
+        Fails with `already exists`, touching nothing, when the id is taken.
+        """
+        path = self._path(cid)
         os.makedirs(self.root, mode=0o700, exist_ok=True)
-        path = os.path.join(self.root, cid)
+        tmp = os.path.join(self.root, f"{_TMP_PREFIX}{cid}~{os.urandom(8).hex()}")
+        os.mkdir(tmp, 0o700)
+        fd = None
         try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            raise StateError(f"container {cid} already exists") from None
-        return ContainerDir(cid, path, self._lock(cid, path))
+            fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            _lock_fd(fd)
+            # Non-empty, so that a rename onto it by a racing create fails.
+            write_state_file(tmp, initial_state)
+            try:
+                os.rename(tmp, path)
+            except OSError as e:
+                if e.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                    raise StateError(f"container {cid} already exists") from None
+                raise
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return ContainerDir(cid, path, fd)
 
     def open(self, cid):
         """Lock an existing container's directory for a command that reads or changes it."""
-        check_id(cid)
-        path = os.path.join(self.root, cid)
+        path = self._path(cid)
         return ContainerDir(cid, path, self._lock(cid, path))
 
     def peek(self, cid):
-        """Read a container's state without locking (for `state` and `list`).
-
-        Returns None while the container is still being created.
-        """
-        check_id(cid)
-        path = os.path.join(self.root, cid)
-        if not os.path.isdir(path):
+        """Read a container's state without locking (for `state` and `list`)."""
+        path = self._path(cid)
+        st = read_state_file(path, cid)
+        if st is None:
             raise StateError(f"container {cid} does not exist")
-        return read_state_file(path, cid)
+        return st
 
     def ids(self):
         try:
@@ -136,4 +173,4 @@ class Store:
             if e.errno == errno.ENOTDIR:
                 raise StateError(f"state root {self.root} is not a directory") from None
             raise
-        return sorted(n for n in names if _VALID_ID.match(n) and n not in (".", ".."))
+        return sorted(n for n in names if _VALID_ID.fullmatch(n) and n not in (".", ".."))

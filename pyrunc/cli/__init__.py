@@ -36,31 +36,44 @@ GLOBAL OPTIONS:
 
 
 def _split_global(argv):
-    """Global flags are those before the subcommand name."""
-    known = {n for f in GLOBAL_FLAGS for n in f.names}
+    """Global flags are those before the subcommand name: (flags, rest, unknown flag or None).
+
+    An unknown flag ends the split, to be reported once the --log before it is set up.
+    """
+    by_name = {n: f for f in GLOBAL_FLAGS for n in f.names}
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if not arg.startswith("-"):
+        if not arg.startswith("-") or arg == "-":
             break
+        if arg == "--":
+            return argv[:i], argv[i + 1:], None
         name = arg.lstrip("-").partition("=")[0]
-        flag = next((f for f in GLOBAL_FLAGS if name in f.names), None)
-        if flag is None or name not in known:
-            break
+        flag = by_name.get(name)
+        if flag is None:
+            return argv[:i], argv[i:], arg.partition("=")[0]
         i += 1 if ("=" in arg or not flag.takes_value) else 2
-    return argv[:i], argv[i:]
+    return argv[:i], argv[i:], None
+
+
+def _check_globals(g):
+    if g["log_format"] not in ("text", "json"):
+        raise UsageError(f"invalid --log-format {g['log_format']!r}: use text or json")
+    if g["rootless"].lower() not in ("true", "false", "auto", "1", "0", "t", "f"):
+        raise UsageError(f"invalid --rootless {g['rootless']!r}: use true, false or auto")
 
 
 def main(argv=None):
-    from pyrunc.log import Logger
+    from pyrunc import log
     argv = sys.argv[1:] if argv is None else argv
-    logger = Logger()
+    logger = log.current
     try:
-        head, rest = _split_global(argv)
+        head, rest, unknown = _split_global(argv)
         gopts, _ = parse(head, GLOBAL_FLAGS, "pyrunc")
-        logger = Logger(gopts["log"] or None, gopts["log_format"], gopts["debug"])
-        if gopts["log_format"] not in ("text", "json"):
-            raise UsageError(f"unknown log format {gopts['log_format']!r}: use text or json")
+        logger = log.setup(gopts["log"] or None, gopts["log_format"], gopts["debug"])
+        if unknown:
+            raise UsageError(f"unknown global flag {unknown!r}; run `pyrunc --help` for the list")
+        _check_globals(gopts)
         from pyrunc.cli import commands
         if gopts["version"]:
             return commands.print_version()
@@ -70,6 +83,7 @@ def main(argv=None):
             sys.stdout.write(USAGE.format(commands=commands.summary(),
                                           flags="\n".join(_flag_lines(GLOBAL_FLAGS))))
             return 0
+        logger.debug(f"command: {' '.join(rest)}")
         return commands.dispatch(rest[0], rest[1:], gopts, logger)
     except PyruncError as e:
         return _fail(str(e), logger)
@@ -85,11 +99,8 @@ def _flag_lines(flags):
 
 
 def _fail(msg, logger):
+    from pyrunc.log import stderr_line
     logger.error(msg)
-    try:
-        sys.stderr.write(f"pyrunc: {msg}\n")
-        sys.stderr.flush()
-    except OSError:
-        pass
+    stderr_line(f"pyrunc: {msg}")
     return 1
 

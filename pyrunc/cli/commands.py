@@ -59,15 +59,16 @@ def cmd_spec(g, o, pos, log):
     return 0
 
 
-def _create_opts(o):
+def _create_opts(g, o):
     return dict(pid_file=o["pid_file"], console_socket=o["console_socket"], no_pivot=o["no_pivot"],
-                no_new_keyring=o["no_new_keyring"], preserve_fds=o["preserve_fds"])
+                no_new_keyring=o["no_new_keyring"], preserve_fds=o["preserve_fds"],
+                systemd_cgroup=g["systemd_cgroup"], rootless=g["rootless"].lower())
 
 
 def cmd_create(g, o, pos, log):
     from pyrunc import lifecycle
     cid = _one_id("create", pos)
-    lifecycle.create(_store(g), cid, o["bundle"] or ".", **_create_opts(o))
+    lifecycle.create(_store(g), cid, o["bundle"] or ".", **_create_opts(g, o))
     return 0
 
 
@@ -81,7 +82,7 @@ def cmd_run(g, o, pos, log):
     from pyrunc import run
     cid = _one_id("run", pos)
     return run.run(_store(g), cid, o["bundle"] or ".", detach=o["detach"], keep=o["keep"],
-                   warn=log.warning, **_create_opts(o))
+                   warn=log.warning, **_create_opts(g, o))
 
 
 def cmd_state(g, o, pos, log):
@@ -93,21 +94,43 @@ def cmd_state(g, o, pos, log):
 
 def cmd_list(g, o, pos, log):
     from pyrunc import lifecycle
-    states = lifecycle.list_states(_store(g))
+    if o["format"] not in ("table", "json"):
+        raise UsageError(f"list: invalid format {o['format']!r}: use table or json")
+    store = _store(g)
+    states = lifecycle.list_states(store)
     if o["quiet"]:
         sys.stdout.write("".join(s["id"] + "\n" for s in states))
-    elif o["format"] == "json":
-        sys.stdout.write(json.dumps(states) + "\n")
-    elif o["format"] == "table":
-        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
-        rows += [(s["id"], str(s.get("pid", 0)), s["status"], s.get("bundle", ""),
-                  s.get("created", ""), s.get("owner", "") or "root") for s in states]
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        sys.stdout.write("".join(
-            "   ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "   " + r[5] + "\n" for r in rows))
+        return 0
+    for s in states:
+        s["owner"] = _owner(store, s["id"])
+    if o["format"] == "json":
+        sys.stdout.write(json.dumps(states, separators=(",", ":")) + "\n")
     else:
-        raise UsageError(f"list: invalid format {o['format']!r}: use table or json")
+        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        rows += [(s["id"], str(s.get("pid", 0)), s["status"], s["bundle"], s.get("created", ""),
+                  s["owner"]) for s in states]
+        sys.stdout.write(_table(rows))
     return 0
+
+
+def _owner(store, cid):
+    """The user owning the state directory, by name as runc shows it."""
+    try:
+        uid = os.stat(os.path.join(store.root, cid)).st_uid
+    except OSError:
+        return ""
+    import pwd
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
+
+
+def _table(rows):
+    """Go's tabwriter as runc sets it up: cells padded by 3, at least 12 wide; the last
+    column is not padded."""
+    widths = [max(max(len(r[i]) + 3, 12) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "".join("".join(c.ljust(w) for c, w in zip(r, widths)) + r[-1] + "\n" for r in rows)
 
 
 def cmd_kill(g, o, pos, log):

@@ -9,6 +9,7 @@ that the rest of the host's tree stays out of sight.
 
 import os
 
+from pyrunc.errors import KernelError
 from pyrunc.linux import kernel as k
 from pyrunc.linux import paths
 
@@ -60,6 +61,7 @@ def _hierarchy_path(name, fstype, superopts, own):
 
 
 def mount_cgroup(root_fd, m, opts, ctx):
+    """Mount the cgroup filesystem at m.destination; errors name the part that failed."""
     flags = opts.flags & ~k.MS_BIND
     dest_fd = paths.mkdir_all(root_fd, m.destination)
     try:
@@ -67,8 +69,8 @@ def mount_cgroup(root_fd, m, opts, ctx):
             _mount_one(root_fd, dest_fd, "cgroup2", "", flags, ctx, own_cgroup_paths().get("", "/"),
                        HOST_CGROUP_ROOT, m.destination)
             return
-        k.mount("tmpfs", paths.fd_path(dest_fd), "tmpfs", k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC,
-                "mode=755")
+        _mount(k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, dest_fd, "tmpfs", "tmpfs", "mode=755",
+               "tmpfs for the hierarchies")
     finally:
         os.close(dest_fd)
     own = own_cgroup_paths()
@@ -82,35 +84,47 @@ def mount_cgroup(root_fd, m, opts, ctx):
         finally:
             os.close(fd)
         if "," in name:  # cpu,cpuacct: runc also offers cpu and cpuacct as links
-            dfd = paths.open_in_root(root_fd, m.destination, os.O_PATH | os.O_DIRECTORY)
-            try:
-                for part in name.split(","):
-                    try:
-                        os.symlink(name, part, dir_fd=dfd)
-                    except FileExistsError:
-                        pass
-            finally:
-                os.close(dfd)
+            _link_parts(root_fd, m.destination, name)
     if flags & k.MS_RDONLY:
         fd = paths.open_in_root(root_fd, m.destination)
         try:
-            k.mount(None, paths.fd_path(fd), None,
-                    k.MS_REMOUNT | k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, "mode=755")
+            _mount(k.MS_REMOUNT | k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, fd, None,
+                   None, "mode=755", "make the tmpfs read-only")
         finally:
             os.close(fd)
 
 
+def _mount(flags, fd, source, fstype, data, what):
+    try:
+        k.mount(source, paths.fd_path(fd), fstype, flags, data)
+    except KernelError as e:
+        raise KernelError(e.errno, what) from None
+
+
+def _link_parts(root_fd, dest, name):
+    dfd = paths.open_in_root(root_fd, dest, os.O_PATH | os.O_DIRECTORY)
+    try:
+        for part in name.split(","):
+            try:
+                os.symlink(name, part, dir_fd=dfd)
+            except FileExistsError:
+                pass
+            except OSError as e:
+                raise KernelError(e.errno, f"link {part} to {name}") from None
+    finally:
+        os.close(dfd)
+
+
 def _mount_one(root_fd, fd, fstype, superopts, flags, ctx, own_path, host_dir, dest):
-    target = paths.fd_path(fd)
+    what = f"hierarchy {os.path.basename(host_dir)}"
     if ctx.new_cgroupns:
-        k.mount("cgroup", target, fstype, flags, superopts or None)
+        _mount(flags, fd, "cgroup", fstype, superopts or None, what)
         return
     source = os.path.join(host_dir, own_path.lstrip("/"))
-    k.mount(source, target, None, k.MS_BIND | k.MS_REC, None)
-    if flags & k.MS_RDONLY:
+    _mount(k.MS_BIND | k.MS_REC, fd, source, None, None, f"{what} (bind {source})")
+    if flags:  # a bind takes its flags (ro, nosuid...) only by a remount
         rfd = paths.open_in_root(root_fd, dest)  # again: fd names the covered directory
         try:
-            k.mount(None, paths.fd_path(rfd), None,
-                    k.MS_BIND | k.MS_REMOUNT | k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, None)
+            _mount(k.MS_BIND | k.MS_REMOUNT | flags, rfd, None, None, None, f"{what}: remount")
         finally:
             os.close(rfd)

@@ -33,7 +33,7 @@ def _split(path):
 
 
 def create_device(root_fd, path, dtype, major, minor, mode=0o666, uid=None, gid=None, bind=False):
-    parent, name = _split(path)
+    parent, name = _split(paths.clean(path))
     dfd = paths.mkdir_all(root_fd, parent)
     try:
         dir_fd = os.open(paths.fd_path(dfd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -42,25 +42,41 @@ def create_device(root_fd, path, dtype, major, minor, mode=0o666, uid=None, gid=
     try:
         if bind:
             _bind_host_node(root_fd, dir_fd, name, path)
-            return
-        try:
-            os.unlink(name, dir_fd=dir_fd)  # the image may ship its own node or a trap link
-        except FileNotFoundError:
-            pass
-        except IsADirectoryError:
-            raise KernelError(errno.EISDIR, f"create device {path}") from None
-        k.mknod(name, (mode & 0o7777) | _TYPE_BITS[dtype], os.makedev(major, minor),
-                dir_fd=dir_fd, what=path)
-        # mknod applies the umask: set the mode the config asked for exactly.
-        os.chmod(name, mode & 0o7777, dir_fd=dir_fd, follow_symlinks=False)
-        if uid is not None or gid is not None:
-            os.chown(name, uid if uid is not None else -1, gid if gid is not None else -1,
-                     dir_fd=dir_fd, follow_symlinks=False)
+        else:
+            _make_node(dir_fd, name, path, dtype, major, minor, mode, uid, gid)
+    except KernelError:
+        raise
+    except OSError as e:
+        raise KernelError(e.errno, f"create device {path}") from None
     finally:
         os.close(dir_fd)
 
 
+def _make_node(dir_fd, name, path, dtype, major, minor, mode, uid, gid):
+    try:
+        os.unlink(name, dir_fd=dir_fd)  # the image may ship its own node or a trap link
+    except FileNotFoundError:
+        pass
+    k.mknod(name, (mode & 0o7777) | _TYPE_BITS[dtype], os.makedev(major, minor),
+            dir_fd=dir_fd, what=path)
+    # mknod applies the umask: set the mode the config asked for exactly.
+    os.chmod(name, mode & 0o7777, dir_fd=dir_fd, follow_symlinks=False)
+    if uid is not None or gid is not None:
+        os.chown(name, uid if uid is not None else -1, gid if gid is not None else -1,
+                 dir_fd=dir_fd, follow_symlinks=False)
+
+
 def _bind_host_node(root_fd, dir_fd, name, path):
+    """In a user namespace mknod is refused: bind the host's node over an empty file."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise KernelError(errno.EISDIR, f"create device {path}")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        # Never open what the image put there: a fifo would block, a device would be opened.
+        os.unlink(name, dir_fd=dir_fd)
     try:
         fd = os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dir_fd)
         os.close(fd)
@@ -69,6 +85,8 @@ def _bind_host_node(root_fd, dir_fd, name, path):
     target = paths.open_in_root(root_fd, path)
     try:
         k.mount(path, paths.fd_path(target), None, k.MS_BIND, None)
+    except KernelError as e:
+        raise KernelError(e.errno, f"bind host device {path}") from None
     finally:
         os.close(target)
 
@@ -101,5 +119,10 @@ def create_links(root_fd):
         os.close(dir_fd)
 
 
-def dev_is_tmpfs(mounts):
-    return any(m.destination.rstrip("/") == "/dev" for m in mounts)
+def dev_is_bind_mounted(mounts):
+    """A bind-mounted /dev comes complete: runc then creates no device nodes or links."""
+    for m in mounts:
+        if paths.clean(m.destination) == "/dev" and (
+                m.type == "bind" or "bind" in m.options or "rbind" in m.options):
+            return True
+    return False

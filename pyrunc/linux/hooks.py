@@ -14,13 +14,19 @@ KINDS = {
 
 
 def run_hook(kind, index, hook, state):
+    """Run one hook with `state` as JSON on stdin; a failure raises ContainerError.
+
+    argv is the hook's `args` as given (args[0] included), the environment exactly its
+    `env`, the working directory the bundle (as runc's); `timeout` kills it when passed.
+    """
     import subprocess
     what = f"{kind} hook #{index} ({hook.path})"
+    argv = list(hook.args) or [hook.path]
+    cwd = state.get("bundle") if os.path.isdir(state.get("bundle") or "") else "/"
     try:
-        proc = subprocess.Popen([hook.path] + list(hook.args[1:]), executable=hook.path,
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env=dict(_env(hook.env)),
-                                close_fds=True, cwd="/")
+        proc = subprocess.Popen(argv, executable=hook.path, stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                env=dict(_env(hook.env)), close_fds=True, cwd=cwd)
     except OSError as e:
         raise ContainerError(what, os.strerror(e.errno).lower()) from None
     try:

@@ -10,7 +10,7 @@ import os
 import signal
 import stat
 
-from pyrunc.errors import KernelError
+from pyrunc.errors import ContainerError, KernelError
 # Everything the init needs is imported here, up front: after pivot_root the host's
 # files, pyrunc's own included, are out of reach.
 from pyrunc.linux import capabilities, devices, namespaces, paths, process, rootfs, terminal
@@ -70,12 +70,15 @@ def setup_namespaces(ctx):
     reports its pid and exits (returns False); otherwise it becomes the init itself.
     """
     lx = ctx.cfg.linux
+    ctx.step = "check LSM support"
+    # Checked here, on the host's /sys: the container's own /sys cannot tell.
+    process.check_lsm_support(ctx.cfg.process)
     ctx.step = "open namespaces"
-    joined = namespaces.open_joined(lx)
-    if joined and joined[0][0] == "user":
-        ctx.step = "join user namespace"
-        nstype, fd = joined.pop(0)
-        namespaces.join(nstype, fd, lx.namespace("user").path)
+    # Join every namespace given by path before creating any, user first, as runc does:
+    # once in a new user namespace, the namespaces the host owns can no longer be joined.
+    for nstype, fd in namespaces.open_joined(lx):
+        ctx.step = f"join {nstype} namespace"
+        namespaces.join(nstype, fd, lx.namespace(nstype).path)
     if ctx.new_userns:
         ctx.step = "create user namespace"
         k.unshare(k.CLONE_NEWUSER)
@@ -83,11 +86,12 @@ def setup_namespaces(ctx):
         ctx.chan.send("idmap", pid=os.getpid())
         ctx.chan.expect_ok()
     if ctx.in_userns:
+        ctx.step = "become root in the user namespace"
         k.setresgid(0)
         k.setresuid(0)
-    for nstype, fd in joined:
-        ctx.step = f"join {nstype} namespace"
-        namespaces.join(nstype, fd, lx.namespace(nstype).path)
+        # The uid change made us non-dumpable, which hands /proc/self to host root and
+        # makes timens_offsets unwritable; container_init clears the flag again first thing.
+        k.prctl(k.PR_SET_DUMPABLE, 1)
     # Into the cgroup before unsharing the cgroup namespace, whose root is our cgroup then.
     ctx.step = "join cgroup"
     ctx.chan.send("cgroup", pid=os.getpid())
@@ -137,6 +141,9 @@ def container_init(ctx):
     ctx.step = "mask paths"
     rootfs.readonly_paths(lx.readonly_paths)
     rootfs.mask_paths(lx.masked_paths)
+    # Last: an unbindable root would refuse the binds of the steps above.
+    ctx.step = "set rootfs propagation"
+    rootfs.apply_root_propagation(lx.rootfs_propagation)
     if cfg.hostname is not None and _is_new(lx, "uts"):
         ctx.step = "set hostname"
         k.sethostname(cfg.hostname)
@@ -155,19 +162,14 @@ def container_init(ctx):
 
 def _setup_rootfs(ctx):
     cfg, lx = ctx.cfg, ctx.cfg.linux
-    ctx.step = "set rootfs propagation"
-    rootfs.set_root_propagation(lx.rootfs_propagation)
-    ctx.step = "bind rootfs"
-    rootfs.bind_rootfs(cfg.root_path)
-    if not ctx.no_pivot:
-        rootfs.make_parent_private(cfg.root_path)
+    ctx.step = "prepare rootfs"
+    rootfs.prepare_root(cfg.root_path, lx.rootfs_propagation)
     root_fd = os.open(cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in cfg.mounts:
             ctx.step = f"mount {m.destination}"
             rootfs.do_mount(root_fd, m, ctx)
-        if not any(m.destination.rstrip("/") == "/dev" and ("bind" in m.options or "rbind" in m.options)
-                   for m in cfg.mounts):
+        if not devices.dev_is_bind_mounted(cfg.mounts):
             ctx.step = "create devices"
             devices.create_default_devices(root_fd, lx.devices, ctx.in_userns)
             devices.create_links(root_fd)
@@ -176,6 +178,8 @@ def _setup_rootfs(ctx):
             paths.make_file(root_fd, "/dev/console", 0o600)
     finally:
         os.close(root_fd)
+    # The hooks' state names the init by its host pid; after pivot_root /proc is the container's.
+    ctx.host_pid = _host_pid()
     hooks = cfg.hooks
     if hooks.prestart or hooks.create_runtime:
         ctx.step = "run createRuntime hooks"
@@ -198,7 +202,7 @@ def proc_terminal(cfg):
 def _hook_state(ctx, status):
     from pyrunc import OCI_VERSION
     state = {"ociVersion": OCI_VERSION, "id": ctx.id, "status": status,
-             "pid": _host_pid(), "bundle": ctx.bundle}
+             "pid": ctx.host_pid, "bundle": ctx.bundle}
     if ctx.cfg.annotations:
         state["annotations"] = ctx.cfg.annotations
     return state
@@ -242,6 +246,9 @@ def _setup_terminal(ctx):
 
 def _setup_process(ctx):
     proc, lx = ctx.cfg.process, ctx.cfg.linux
+    if not proc.terminal:  # with a terminal, _setup_terminal made the session already
+        ctx.step = "create session"
+        process.new_session()
     if not ctx.no_new_keyring:
         ctx.step = "create session keyring"
         process.new_session_keyring(ctx.id)
@@ -300,7 +307,7 @@ def find_executable(name, env):
         if stat.S_ISREG(st.st_mode) and os.access(cand, os.X_OK):
             return cand
     where = "" if "/" in name else " in $PATH"
-    raise KernelError(2, f"exec: {name!r}: executable file not found{where}")
+    raise ContainerError(None, f'exec: "{name}": executable file not found{where}')
 
 
 def _prepare_fds(ctx):
@@ -318,10 +325,8 @@ def _wait_for_start_and_exec(ctx, path):
     proc = ctx.cfg.process
     for sig in _FATAL_WHILE_WAITING:
         signal.signal(sig, _exit_on_signal)
-    conn, _ = ctx.start_sock.accept()
-    ctx.start_sock.close()
+    conn = _accept_start(ctx.start_sock)
     try:
-        conn.recv(1)
         ctx.step = "run startContainer hooks"
         if ctx.cfg.hooks.start_container:
             hookrun.run_hooks("startContainer", ctx.cfg.hooks, _hook_state(ctx, "created"))
@@ -338,11 +343,26 @@ def _wait_for_start_and_exec(ctx, path):
         k.execve(path, list(proc.args), dict(e.partition("=")[::2] for e in proc.env))
     except Exception as e:  # reported to `start`, whose connection this is
         msg = e.args[1] if isinstance(e, KernelError) else str(e)
+        if ctx.step == "exec" or isinstance(e, ContainerError):  # these name what failed
+            reply = msg
+        else:
+            reply = f"{ctx.step}: {msg}"
         try:
-            conn.sendall(f"{ctx.step}: {msg}".encode() if ctx.step != "exec" else msg.encode())
+            conn.sendall(reply.encode())
         except OSError:
             pass
         os._exit(127)
+
+
+def _accept_start(listener):
+    """The connection of a `start` that asked us to go on: one that closes before
+    sending its byte (its `start` died) is not a start."""
+    while True:
+        conn, _ = listener.accept()
+        if conn.recv(1):
+            listener.close()
+            return conn
+        conn.close()
 
 
 def _exit_on_signal(signum, frame):

@@ -5,97 +5,148 @@ rootfs: a symlink in the image, absolute or full of `..`, is resolved as if the 
 were `/`.  Callers then act on the resulting O_PATH fd through /proc/self/fd/N and never
 on a re-resolved string, so a symlink swapped after the lookup cannot redirect them
 (CVE-2021-30465).
+
+Creating a missing mount point walks the path one component at a time the same way:
+a dangling symlink in the image is followed inside the rootfs, and what is missing is
+created there, never on the host.
 """
 
 import errno
 import os
+import posixpath
 import stat
 
 from pyrunc.errors import KernelError
 from pyrunc.linux import kernel
 
 IN_ROOT = kernel.RESOLVE_IN_ROOT | kernel.RESOLVE_NO_MAGICLINKS
+# The kernel's own limit on symlinks followed in one lookup.
+MAX_SYMLINKS = 40
 
 
 def fd_path(fd):
     return f"/proc/self/fd/{fd}"
 
 
-def _components(path):
-    parts = [p for p in path.split("/") if p and p != "."]
-    if ".." in parts:
-        raise KernelError(errno.EINVAL, f"path {path!r} has a '..' component")
-    return parts
+def clean(path):
+    """The config's path made absolute and lexically clean, as runc reads destinations."""
+    return posixpath.normpath("/" + path.lstrip("/"))
 
 
-def open_in_root(root_fd, path, flags=os.O_PATH):
-    """An fd for `path` resolved inside root_fd, or KernelError (ENOENT when missing)."""
-    rel = "/".join(_components(path)) or "."
-    return kernel.openat2(root_fd, rel, flags, IN_ROOT)
+def _relative(path):
+    return clean(path).lstrip("/") or "."
 
 
-def mkdir_all(root_fd, path, mode=0o755):
-    """Create each missing directory of `path` inside the root; return an O_PATH fd to it."""
-    parts = _components(path)
-    fd = os.dup(root_fd)
-    try:
-        for i, name in enumerate(parts):
-            sub = "/".join(parts[: i + 1])
-            try:
-                nfd = kernel.openat2(root_fd, sub, os.O_PATH | os.O_DIRECTORY, IN_ROOT)
-            except KernelError as e:
-                if e.errno != errno.ENOENT:
-                    raise
-                try:
-                    # mkdir never follows a symlink in its last component: a dangling link fails here.
-                    os.mkdir(name, mode, dir_fd=fd)
-                except FileExistsError:
-                    pass
-                except OSError as e2:
-                    raise KernelError(e2.errno, f"mkdir {path}") from None
-                nfd = kernel.openat2(root_fd, sub, os.O_PATH | os.O_DIRECTORY, IN_ROOT)
-            os.close(fd)
-            fd = nfd
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
+def open_in_root(root_fd, path, flags=os.O_PATH, no_symlinks=False):
+    """An fd for `path` resolved inside root_fd, or KernelError (ENOENT when missing).
+
+    With no_symlinks, any symlink on the way fails the lookup with ELOOP.
+    """
+    resolve = IN_ROOT | (kernel.RESOLVE_NO_SYMLINKS if no_symlinks else 0)
+    return kernel.openat2(root_fd, _relative(path), flags, resolve)
 
 
-def make_file(root_fd, path, mode=0o644):
-    """Ensure a regular file (or any non-directory) exists at `path`; return an O_PATH fd."""
-    parts = _components(path)
-    if not parts:
-        raise KernelError(errno.EISDIR, f"create file {path}")
-    parent = mkdir_all(root_fd, "/".join(parts[:-1]))
-    try:
+def _split(path):
+    return [p for p in path.split("/") if p and p != "."]
+
+
+def _open_resolved(root_fd, parts, flags=os.O_PATH):
+    return kernel.openat2(root_fd, "/".join(parts) or ".", flags, IN_ROOT)
+
+
+def _walk_creating(root_fd, path, make_last):
+    """Resolve `path` inside the root component by component, creating what is missing.
+
+    Symlinks are followed as the kernel would with the rootfs as `/`; missing directories
+    on the way are created, and a missing last component with make_last(dir_fd, name).
+    Returns an O_PATH fd of the result.
+    """
+    todo = _split(clean(path))
+    done = []   # resolved components, each a real directory (no symlinks)
+    budget = MAX_SYMLINKS
+    while todo:
+        name = todo.pop(0)
+        if name == "..":
+            if done:  # `done` holds no symlinks, so `..` is its lexical parent
+                done.pop()
+            continue
+        last = not todo
         try:
-            return open_in_root(root_fd, path)
+            fd = _open_resolved(root_fd, done + [name], os.O_PATH | os.O_NOFOLLOW)
         except KernelError as e:
             if e.errno != errno.ENOENT:
                 raise
+            budget = _spend(budget, path)
+            _create(root_fd, done, name, (make_last if last else _make_dir), path)
+            todo.insert(0, name)  # look again at what is there now
+            continue
         try:
-            fd = os.open(parts[-1], os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         mode, dir_fd=parent)
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISLNK(mode):
+                budget = _spend(budget, path)
+                target = os.readlink("", dir_fd=fd)
+                if target.startswith("/"):
+                    done = []
+                todo = _split(target) + todo
+            elif not last and not stat.S_ISDIR(mode):
+                raise KernelError(errno.ENOTDIR, f"resolve {path}")
+            else:
+                done.append(name)
+        finally:
             os.close(fd)
-        except FileExistsError:
-            pass
-        except OSError as e:
-            raise KernelError(e.errno, f"create {path}") from None
-        return open_in_root(root_fd, path)
+    return _open_resolved(root_fd, done)
+
+
+def _spend(budget, path):
+    if budget <= 0:
+        raise KernelError(errno.ELOOP, f"resolve {path}")
+    return budget - 1
+
+
+def _create(root_fd, parent_parts, name, make, path):
+    parent = _open_resolved(root_fd, parent_parts, os.O_PATH | os.O_DIRECTORY)
+    try:
+        make(parent, name)
+    except FileExistsError:
+        pass  # created meanwhile: the caller looks again
+    except OSError as e:
+        raise KernelError(e.errno, f"create {path}") from None
     finally:
         os.close(parent)
 
 
+def _make_dir(dir_fd, name, mode=0o755):
+    os.mkdir(name, mode, dir_fd=dir_fd)
+
+
+def _file_maker(mode):
+    def make(dir_fd, name):
+        fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     mode, dir_fd=dir_fd)
+        os.close(fd)
+    return make
+
+
+def mkdir_all(root_fd, path, mode=0o755):
+    """Create each missing directory of `path` inside the root; return an O_PATH fd to it."""
+    fd = _walk_creating(root_fd, path, lambda d, n: _make_dir(d, n, mode))
+    if not stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise KernelError(errno.ENOTDIR, f"mkdir {path}")
+    return fd
+
+
+def make_file(root_fd, path, mode=0o644):
+    """Ensure `path` exists (a new regular file when missing); return an O_PATH fd."""
+    if not _split(clean(path)):
+        raise KernelError(errno.EISDIR, f"create file {path}")
+    return _walk_creating(root_fd, path, _file_maker(mode))
+
+
 def ensure_mountpoint(root_fd, path, is_dir):
     """An O_PATH fd to the mount point, created as a directory or file as the source needs."""
-    try:
-        fd = open_in_root(root_fd, path)
-    except KernelError as e:
-        if e.errno != errno.ENOENT:
-            raise
-        return mkdir_all(root_fd, path) if is_dir else make_file(root_fd, path)
-    if is_dir and not stat.S_ISDIR(os.fstat(fd).st_mode):
+    fd = mkdir_all(root_fd, path) if is_dir else make_file(root_fd, path)
+    if not is_dir and stat.S_ISDIR(os.fstat(fd).st_mode):
         os.close(fd)
-        raise KernelError(errno.ENOTDIR, f"mount point {path}")
+        raise KernelError(errno.EISDIR, f"mount point {path} is a directory")
     return fd

@@ -72,10 +72,37 @@ def new_session_keyring(container_id):
 def switch_user(user):
     """Groups, then gid, then uid: each later step needs the privilege the earlier kept."""
     k.prctl(k.PR_SET_KEEPCAPS, 1)
-    k.setgroups(list(user.additional_gids))
+    _set_groups(user.additional_gids)
     k.setresgid(user.gid)
     k.setresuid(user.uid)
     k.prctl(k.PR_SET_KEEPCAPS, 0)
+
+
+def _set_groups(gids):
+    """A user namespace whose creator wrote "deny" to setgroups (unshare -r does) forbids
+    setgroups(2): skip it then, unless the config asks for groups we cannot give."""
+    if _setgroups_denied():
+        if gids:
+            raise KernelError(errno.EPERM, f"setgroups {list(gids)}: denied in this user namespace")
+        return
+    k.setgroups(list(gids))
+
+
+def _setgroups_denied():
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() == "deny"
+    except OSError:
+        return False
+
+
+def new_session():
+    """Make the init a session leader, as runc does, so the caller's terminal signals
+    (^C, ^Z) reach the runtime, which forwards them, and not the container directly."""
+    try:
+        os.setsid()
+    except OSError as e:
+        raise KernelError(e.errno, "setsid") from None
 
 
 def set_no_new_privileges():
@@ -83,6 +110,7 @@ def set_no_new_privileges():
 
 
 def lsm_enabled(name):
+    """Whether the host runs an LSM: the files runc's libraries look at."""
     if name == "apparmor":
         try:
             with open("/sys/module/apparmor/parameters/enabled") as f:
@@ -90,6 +118,18 @@ def lsm_enabled(name):
         except OSError:
             return False
     return os.path.exists("/sys/fs/selinux/enforce")
+
+
+def check_lsm_support(proc):
+    """Fail early, while the host's /sys is in view, on a label the host cannot apply."""
+    if proc is None:
+        return
+    if proc.apparmor_profile and not lsm_enabled("apparmor"):
+        raise KernelError(errno.EOPNOTSUPP,
+                          f"apparmor profile {proc.apparmor_profile!r}: AppArmor is not enabled on this host")
+    if proc.selinux_label and not lsm_enabled("selinux"):
+        raise KernelError(errno.EOPNOTSUPP,
+                          f"selinux label {proc.selinux_label!r}: SELinux is not enabled on this host")
 
 
 def _write_attr(attr, value, what):
@@ -109,12 +149,9 @@ def _write_attr(attr, value, what):
 
 
 def set_apparmor_profile(profile):
-    if not lsm_enabled("apparmor"):
-        raise KernelError(errno.EOPNOTSUPP, f"apparmor profile {profile!r}: AppArmor is not enabled on this host")
+    """Takes effect at the exec of the user's program.  check_lsm_support ran before."""
     _write_attr("apparmor/exec", f"exec {profile}", f"apparmor profile {profile!r}")
 
 
 def set_selinux_label(label):
-    if not lsm_enabled("selinux"):
-        raise KernelError(errno.EOPNOTSUPP, f"selinux label {label!r}: SELinux is not enabled on this host")
     _write_attr("exec", label, f"selinux label {label!r}")

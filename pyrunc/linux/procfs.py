@@ -26,7 +26,10 @@ def start_time(pid):
 
 
 def is_alive(pid, started):
-    return bool(pid) and start_time(pid) == started
+    """True while `pid` is the very process that started at `started` (and not a zombie)."""
+    if not pid or started is None:
+        return False
+    return start_time(pid) == started
 
 
 def open_pidfd(pid, started):
@@ -53,11 +56,43 @@ def pid_namespace(pid):
         return None
 
 
+def _all_pids():
+    return [int(n) for n in os.listdir("/proc") if n.isdigit()]
+
+
 def pids_in_namespace_of(pid):
     """Every pid (host view) whose pid namespace is that of `pid`."""
     ns = pid_namespace(pid)
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit() and pid_namespace(int(name)) == ns:
-            found.append(int(name))
+    return [p for p in _all_pids() if ns is not None and pid_namespace(p) == ns]
+
+
+def parent_of(pid):
+    try:
+        return int(_stat_fields(pid)[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def descendants_of(pid):
+    """`pid` and every process below it in the process tree."""
+    children = {}
+    for p in _all_pids():
+        children.setdefault(parent_of(p), []).append(p)
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(children.get(p, ()))
     return found
+
+
+def container_pids(pid):
+    """The processes of the container whose init is `pid`: its whole pid namespace when
+    it has its own; otherwise (sharing ours, where that would be every host process)
+    the init's descendants."""
+    ns = pid_namespace(pid)
+    if ns is None:
+        return []
+    if ns == pid_namespace(os.getpid()):
+        return descendants_of(pid)
+    return pids_in_namespace_of(pid)

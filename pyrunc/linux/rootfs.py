@@ -2,8 +2,9 @@
 
 Order (config-linux.md, "Mounts" and "Root"): make the host's mounts unable to see ours,
 bind the rootfs onto itself, mount every entry of `mounts` in order inside it, create the
-default devices, then pivot_root into it.  Masked and read-only paths come after the pivot,
-when /proc and /sys of the container are in place.
+default devices, pivot_root into it, then give the new "/" the configured propagation.
+Masked and read-only paths come after the pivot, when /proc and /sys of the container
+are in place.
 """
 
 import errno
@@ -66,17 +67,19 @@ PROC_SUPER_MAGIC = 0x9FA0
 
 
 class MountOptions:
-    __slots__ = ("flags", "clear", "propagation", "attr_set", "attr_clr", "data")
+    """A mount's options split the way the kernel takes them: mount(2) flags, propagation
+    changes (applied in order after the mount), mount_setattr(2) attributes, and the rest
+    as the filesystem's data string.  A later option overrides an earlier one."""
+    __slots__ = ("flags", "propagation", "attr_set", "attr_clr", "data")
 
     def __init__(self, options):
-        self.flags = self.clear = self.attr_set = self.attr_clr = 0
+        self.flags = self.attr_set = self.attr_clr = 0
         self.propagation = []
         data = []
         for opt in options:
             if opt in _FLAGS:
                 s, c = _FLAGS[opt]
                 self.flags = (self.flags | s) & ~c
-                self.clear |= c
             elif opt in PROPAGATION:
                 self.propagation.append(PROPAGATION[opt])
             elif opt in _ATTRS:
@@ -94,28 +97,35 @@ class MountOptions:
         return bool(self.flags & k.MS_BIND)
 
 
-def _mount_fd(source, fd, fstype, flags, data, dest):
-    """mount onto the resolved fd, naming the config's destination in errors."""
+def describe(m):
+    """How errors name a config mount: `mount "proc" on /proc`, the type when it says more."""
+    source = m.source if m.source is not None else m.type or "none"
+    kind = "" if m.type in (None, "bind", "none", source) else f" ({m.type})"
+    return f'mount "{source}"{kind} on {m.destination}'
+
+
+def _mount_fd(source, fd, fstype, flags, data, what):
+    """mount onto the resolved fd, naming the config's mount in errors."""
     try:
         k.mount(source, paths.fd_path(fd), fstype, flags, data)
     except KernelError as e:
-        raise KernelError(e.errno, f"mount {source!r} on {dest}" + (f" ({fstype})" if fstype else "")) from None
+        raise KernelError(e.errno, what) from None
 
 
-def _remount_bind(target, flags, dest):
+def _remount_bind(target, flags, what):
     """Change the flags of a bind mount, keeping flags the kernel locked on it."""
     want = k.MS_BIND | k.MS_REMOUNT | (flags & ~(k.MS_BIND | k.MS_REC | k.MS_REMOUNT))
     try:
         k.mount(None, target, None, want, None)
     except KernelError as e:
         if e.errno != errno.EPERM:
-            raise KernelError(e.errno, f"remount {dest}") from None
+            raise KernelError(e.errno, f"remount {what}") from None
         st = os.statvfs(target)
         locked = _statvfs_to_ms(st.f_flag) & _LOCKABLE
         try:
             k.mount(None, target, None, want | locked, None)
         except KernelError as e2:
-            raise KernelError(e2.errno, f"remount {dest}") from None
+            raise KernelError(e2.errno, f"remount {what}") from None
 
 
 def _statvfs_to_ms(f_flag):
@@ -124,69 +134,123 @@ def _statvfs_to_ms(f_flag):
                      | k.MS_NODIRATIME | k.MS_RELATIME)
 
 
-def set_root_propagation(propagation):
-    """Make our mount tree unable to leak mounts back to the host (rslave by default)."""
-    flag = PROPAGATION.get(propagation or "rslave")
-    k.mount(None, "/", None, flag, None)
+# --- the root: propagation, the rootfs bind, pivot_root ---------------------------------
+
+def _keeps_host_peers(propagation):
+    """shared roots keep the host's shared mounts as peers, so that a bind mount of one
+    marked `rshared` propagates both ways (as runc does for bidirectional volumes)."""
+    return propagation in ("shared", "rshared")
 
 
-def bind_rootfs(root):
-    """pivot_root needs the new root to be a mount point; its parent must not be shared."""
-    k.mount(root, root, None, k.MS_BIND | k.MS_REC, None)
+def prepare_root(root, propagation):
+    """Isolate our mount tree from the host's, then bind the rootfs onto itself.
+
+    By default every mount becomes a slave: the host's mounts still reach us, ours never
+    reach the host.  pivot_root and MS_MOVE refuse a shared current root or a shared parent
+    of the new root, and a bind of a shared mount would join the host's peer group: both
+    are made slaves (never private, so that a slave keeps receiving the host's mounts).
+    """
+    first = PROPAGATION[propagation] if _keeps_host_peers(propagation) else PROPAGATION["rslave"]
+    try:
+        k.mount(None, "/", None, first, None)
+        _make_holding_mount_slave("/")
+        _make_holding_mount_slave(root)
+        k.mount(root, root, None, k.MS_BIND | k.MS_REC, None)
+    except KernelError as e:
+        raise KernelError(e.errno, f"prepare rootfs {root}") from None
 
 
-def make_parent_private(root):
-    """pivot_root fails when the new root's parent mount is shared: make it private."""
-    path = os.path.dirname(root)
+def _make_holding_mount_slave(path):
+    """MS_SLAVE the mount holding `path`: the kernel only accepts a mount's root, so walk up."""
+    path = os.path.realpath(path)
     while True:
         try:
-            k.mount(None, path, None, k.MS_PRIVATE, None)
+            k.mount(None, path, None, k.MS_SLAVE, None)
             return
         except KernelError as e:
             if e.errno != errno.EINVAL or path == "/":
                 raise
-            path = os.path.dirname(path)  # not a mount point: try the one above
+        path = os.path.dirname(path)
+
+
+def apply_root_propagation(propagation):
+    """After the pivot, "/" is the rootfs mount: give it the propagation the config asks."""
+    if propagation:
+        try:
+            k.mount(None, "/", None, PROPAGATION[propagation], None)
+        except KernelError as e:
+            raise KernelError(e.errno, f"set rootfs propagation {propagation}") from None
 
 
 def do_mount(root_fd, m, ctx):
     """Mount one config entry inside the rootfs."""
-    opts = MountOptions(m.options)
+    what = describe(m)
+    try:
+        opts = MountOptions(m.options)
+    except KernelError as e:
+        raise KernelError(e.errno, f"{what}: {e.what}") from None
     fstype = m.type
     if fstype == "bind":
         fstype = None
         opts.flags |= k.MS_BIND
     if fstype == "cgroup" and not opts.is_bind:
         from pyrunc.linux import cgroupfs
-        return cgroupfs.mount_cgroup(root_fd, m, opts, ctx)
+        try:
+            return cgroupfs.mount_cgroup(root_fd, m, opts, ctx)
+        except KernelError as e:
+            raise KernelError(e.errno, f"{what}: {e.what}") from None
     source = m.source
+    is_dir = True
     if opts.is_bind:
-        if not os.path.isabs(source):
-            source = os.path.join(ctx.bundle, source)
+        source = os.path.join(ctx.bundle, source or "")  # relative sources are in the bundle
         try:
             is_dir = stat.S_ISDIR(os.stat(source).st_mode)
         except OSError as e:
-            raise KernelError(e.errno, f"bind mount source {m.source}") from None
-    else:
-        is_dir = True
-    fd = paths.ensure_mountpoint(root_fd, m.destination, is_dir)
+            raise KernelError(e.errno, f"{what}: source") from None
+    fd = _mountpoint(root_fd, m.destination, is_dir, fstype, what)
     try:
         if opts.is_bind:
-            _mount_fd(source, fd, None, opts.flags & (k.MS_BIND | k.MS_REC), None, m.destination)
+            _mount_fd(source, fd, None, opts.flags & (k.MS_BIND | k.MS_REC), None, what)
         else:
-            try:
-                _mount_fd(source, fd, fstype, opts.flags, opts.data, m.destination)
-            except KernelError as e:
-                # sysfs cannot be mounted without a network namespace of our own: bind the host's.
-                if fstype != "sysfs" or e.errno != errno.EPERM:
-                    raise
-                _mount_fd("/sys", fd, None, k.MS_BIND | k.MS_REC, None, m.destination)
-                opts.flags |= k.MS_BIND
+            _mount_new(source, fd, fstype, opts, what)
     finally:
         os.close(fd)
-    _after_mount(root_fd, m.destination, opts)
+    _after_mount(root_fd, m.destination, opts, what)
 
 
-def _after_mount(root_fd, dest, opts):
+def _mountpoint(root_fd, dest, is_dir, fstype, what):
+    try:
+        if fstype in ("proc", "sysfs"):
+            return _real_directory(root_fd, dest)
+        return paths.ensure_mountpoint(root_fd, dest, is_dir)
+    except KernelError as e:
+        raise KernelError(e.errno, f"{what}: mount point") from None
+
+
+def _real_directory(root_fd, dest):
+    """A symlinked /proc or /sys would put the real one elsewhere and leave the image's
+    fake in its place (CVE-2019-19921): refuse any symlink on the way."""
+    try:
+        return paths.open_in_root(root_fd, dest, os.O_PATH | os.O_DIRECTORY, no_symlinks=True)
+    except KernelError as e:
+        if e.errno != errno.ENOENT:
+            raise
+    os.close(paths.mkdir_all(root_fd, dest))
+    return paths.open_in_root(root_fd, dest, os.O_PATH | os.O_DIRECTORY, no_symlinks=True)
+
+
+def _mount_new(source, fd, fstype, opts, what):
+    try:
+        _mount_fd(source, fd, fstype, opts.flags, opts.data, what)
+    except KernelError as e:
+        # sysfs cannot be mounted without a network namespace of our own: bind the host's.
+        if fstype != "sysfs" or e.errno != errno.EPERM:
+            raise
+        _mount_fd("/sys", fd, None, k.MS_BIND | k.MS_REC, None, what)
+        opts.flags |= k.MS_BIND
+
+
+def _after_mount(root_fd, dest, opts, what):
     """Flags a bind can only get by remount, propagation, and recursive attributes."""
     needs_remount = opts.is_bind and opts.flags & ~(k.MS_BIND | k.MS_REC | k.MS_REMOUNT)
     if not (needs_remount or opts.propagation or opts.attr_set or opts.attr_clr):
@@ -196,17 +260,17 @@ def _after_mount(root_fd, dest, opts):
     try:
         target = paths.fd_path(fd)
         if needs_remount:
-            _remount_bind(target, opts.flags, dest)
+            _remount_bind(target, opts.flags, what)
         for flag in opts.propagation:
             try:
                 k.mount(None, target, None, flag, None)
             except KernelError as e:
-                raise KernelError(e.errno, f"set propagation of {dest}") from None
+                raise KernelError(e.errno, f"{what}: set propagation") from None
         if opts.attr_set or opts.attr_clr:
             try:
                 k.mount_setattr(fd, "", k.AT_EMPTY_PATH | k.AT_RECURSIVE, opts.attr_set, opts.attr_clr)
             except KernelError as e:
-                raise KernelError(e.errno, f"set recursive attributes of {dest}") from None
+                raise KernelError(e.errno, f"{what}: set recursive attributes") from None
     finally:
         os.close(fd)
 
@@ -249,13 +313,18 @@ def _open_in_container(path):
         os.close(root)
 
 
-def _dev_null():
-    """An fd of the container's /dev/null, checked to be the real device 1:3 (CVE-2025-31133)."""
-    fd = _open_in_container("/dev/null")
+def _dev_null(masking):
+    """An fd of the container's /dev/null, checked to be the real device 1:3: an image or
+    a mount that made it a link or a file would have us bind that instead (CVE-2025-31133)."""
+    what = f"mask {masking} with /dev/null"
+    try:
+        fd = _open_in_container("/dev/null")
+    except KernelError as e:
+        raise KernelError(e.errno, what) from None
     st = os.fstat(fd)
     if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
         os.close(fd)
-        raise KernelError(errno.EPERM, "mask with /dev/null: it is not the null device")
+        raise KernelError(errno.EPERM, f"{what}: it is not the null device")
     return fd
 
 
@@ -268,22 +337,26 @@ def mask_paths(masked):
             except KernelError as e:
                 if e.errno == errno.ENOENT:
                     continue
-                raise
+                raise KernelError(e.errno, f"mask {path}") from None
             try:
-                target = paths.fd_path(fd)
                 if stat.S_ISDIR(os.fstat(fd).st_mode):
-                    k.mount("tmpfs", target, "tmpfs", k.MS_RDONLY, None)
+                    _mount_on(fd, "tmpfs", "tmpfs", k.MS_RDONLY, path)
                 else:
                     if null is None:
-                        null = _dev_null()
-                    k.mount(paths.fd_path(null), target, None, k.MS_BIND, None)
-            except KernelError as e:
-                raise KernelError(e.errno, f"mask {path}") from None
+                        null = _dev_null(path)
+                    _mount_on(fd, paths.fd_path(null), None, k.MS_BIND, path)
             finally:
                 os.close(fd)
     finally:
         if null is not None:
             os.close(null)
+
+
+def _mount_on(fd, source, fstype, flags, path):
+    try:
+        k.mount(source, paths.fd_path(fd), fstype, flags, None)
+    except KernelError as e:
+        raise KernelError(e.errno, f"mask {path}") from None
 
 
 def readonly_paths(readonly):

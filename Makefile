@@ -1,0 +1,24 @@
+# `make demo` and `make test` do all set-up on a fresh Debian machine (as root).
+PREFIX ?= /usr/local
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test unit install clean
+
+setup:
+	sh scripts/setup.sh
+
+demo: setup
+	sh scripts/demo.sh
+
+test: setup
+	.venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
+
+unit: setup
+	.venv/bin/python -m pytest -q -p no:cacheprovider tests/unit
+
+install: setup
+	install -d $(PREFIX)/bin
+	ln -sf $(CURDIR)/.venv/bin/pyrunc $(PREFIX)/bin/pyrunc
+
+clean:
+	rm -rf demo .venv build *.egg-info

@@ -1,0 +1,1 @@
+"""config.json: loading, validation, defaults, and the frozen internal model."""

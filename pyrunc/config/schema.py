@@ -1,0 +1,120 @@
+"""Validation against the vendored OCI JSON Schema files in spec/.
+
+jsonschema and referencing are imported inside the functions: they cost tens of
+milliseconds to import, and only create, run and validate need them.
+
+Every problem is one line, `<json path>: <message>`, with paths written like
+`linux.namespaces[2].type` (`(root)` for the document itself).
+"""
+
+import functools
+import json
+import os
+import re
+from pathlib import Path
+
+MAX_REPR = 200
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def spec_dir():
+    """The directory of schema files: spec/ of the source tree, or $PYRUNC_SPEC_DIR."""
+    override = os.environ.get("PYRUNC_SPEC_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "spec"
+
+
+def json_path(parts):
+    """Render a path: keys as `.key` (or `["odd.key"]` when not an identifier), indexes as `[i]`."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENTIFIER.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out or "(root)"
+
+
+def _path_key(parts):
+    # Sort numerically by index, so [10] comes after [2]; ints before strs at one level.
+    return tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in parts)
+
+
+def format_problems(problems):
+    """[(path parts, message)] -> sorted, deduplicated `path: message` lines."""
+    unique = {(tuple(parts), message) for parts, message in problems}
+    ordered = sorted(unique, key=lambda pm: (_path_key(pm[0]), pm[1]))
+    return [f"{json_path(parts)}: {message}" for parts, message in ordered]
+
+
+def schema_errors(doc):
+    """Every way `doc` (a parsed config.json) fails spec/config-schema.json."""
+    return _errors("config-schema.json", doc)
+
+
+def state_schema_errors(doc):
+    """Every way `doc` (a container state) fails spec/state-schema.json."""
+    return _errors("state-schema.json", doc)
+
+
+def features_schema_errors(doc):
+    """Every way `doc` (a features document) fails spec/features-schema.json."""
+    return _errors("features-schema.json", doc)
+
+
+def _errors(schema_name, doc):
+    validator = _validator(str(spec_dir()), schema_name)
+    found = []
+    for error in validator.iter_errors(doc):
+        for leaf in _specific(error):
+            found.append((list(leaf.absolute_path), _one_line(leaf)))
+    return format_problems(found)
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(directory, schema_name):
+    from jsonschema.validators import validator_for
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT4
+
+    # The files carry no $id and refer to each other by bare file name
+    # ("defs.json#/definitions/uint32"); registering each under its file name makes
+    # those refs resolve against the entry schema's empty base URI. Only the entry
+    # files declare $schema, so the others default to the draft they declare (4).
+    resources = []
+    for path in sorted(Path(directory).glob("*.json")):
+        contents = json.loads(path.read_text())
+        resources.append((path.name, Resource.from_contents(contents, default_specification=DRAFT4)))
+    registry = Registry().with_resources(resources)
+    schema = registry.contents(schema_name)
+    cls = validator_for(schema)
+    return cls(schema, registry=registry)
+
+
+def _specific(error):
+    """The errors worth showing for `error`.
+
+    A failed anyOf/oneOf only says "is not valid under any of the given schemas";
+    descend into the branch that came closest (best_match) and report all of that
+    branch's errors, so `linux.namespaces[2]` becomes `linux.namespaces[2].type: ...`.
+    """
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        yield error
+        return
+    from jsonschema.exceptions import best_match
+    best = best_match(error.context)
+    while best.parent is not error:  # best_match may return a deeper, nested error
+        best = best.parent
+    branch = best.relative_schema_path[0]
+    for sub in error.context:
+        if sub.relative_schema_path[0] == branch:
+            yield from _specific(sub)
+
+
+def _one_line(error):
+    message = error.message
+    shown = repr(error.instance)
+    if len(shown) > MAX_REPR and shown in message:
+        message = message.replace(shown, shown[:MAX_REPR] + "...")
+    return " ".join(message.splitlines())

@@ -1,0 +1,70 @@
+"""Read a bundle's config.json and report every problem with it, or load it."""
+
+import json
+import os
+
+from pyrunc.config.schema import schema_errors
+from pyrunc.config.semantic import semantic_errors
+from pyrunc.errors import ConfigError
+
+CONFIG_NAME = "config.json"
+
+
+def validate_bundle(bundle_dir):
+    """(document or None, problems): the document is None when it could not be parsed.
+
+    Semantic checks run only on a schema-valid document: they rely on its types.
+    """
+    doc, problem = _read(bundle_dir)
+    if problem:
+        return None, [problem]
+    problems = schema_errors(doc)
+    if not problems:
+        problems = semantic_errors(doc, bundle_dir)
+    return doc, problems
+
+
+def load_config(bundle_dir):
+    """The parsed config.json of the bundle; ConfigError lists every problem otherwise."""
+    doc, problems = validate_bundle(bundle_dir)
+    if problems:
+        raise ConfigError(problems, bundle_dir)
+    return doc
+
+
+def _read(bundle_dir):
+    """(document, None) or (None, one-line problem)."""
+    path = os.path.join(bundle_dir, CONFIG_NAME)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None, f"{CONFIG_NAME}: no such file in bundle {bundle_dir}"
+    except OSError as e:
+        return None, f"{CONFIG_NAME}: cannot read {path}: {e.strerror.lower()}"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return None, f"{CONFIG_NAME}: not UTF-8 at byte {e.start}"
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        return None, f"{CONFIG_NAME}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"
+    except ValueError as e:
+        return None, f"{CONFIG_NAME}: invalid JSON: {e}"
+    if not isinstance(doc, dict):
+        return None, f"{CONFIG_NAME}: the top level must be a JSON object, not {_json_type(doc)}"
+    return doc, None
+
+
+def _reject_constant(name):
+    # Python's json accepts NaN and Infinity; JSON (and runc's Go decoder) does not.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _json_type(value):
+    for kind, name in ((list, "an array"), (str, "a string"), (bool, "a boolean"),
+                       (int, "a number"), (float, "a number")):
+        if isinstance(value, kind):
+            return name
+    return "null"

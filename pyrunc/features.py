@@ -1,0 +1,85 @@
+"""The runtime-spec features document (`pyrunc features`): what pyrunc implements.
+
+Kept truthful: a feature is listed only once the runtime supports it.
+"""
+
+import os
+
+import pyrunc
+from pyrunc.config.semantic import CAPABILITIES
+
+OCI_VERSION_MIN = "1.0.0"
+
+HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
+
+# The options the mount code recognises (filesystem-specific data such as "mode=755"
+# is passed through to mount(2) and is not listed, as features.md asks).
+MOUNT_OPTIONS = [
+    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion",
+    "lazytime", "loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion",
+    "nolazytime", "nomand", "norelatime", "nostrictatime", "nosuid", "nosymfollow", "private",
+    "ratime", "rbind", "rdev", "rdiratime", "relatime", "remount", "rexec", "rnoatime", "rnodev",
+    "rnodiratime", "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid", "rnosymfollow", "ro",
+    "rprivate", "rrelatime", "rro", "rrw", "rshared", "rslave", "rstrictatime", "rsuid",
+    "runbindable", "rw", "shared", "silent", "slave", "strictatime", "suid", "sync",
+    "unbindable", "idmap", "ridmap",
+]
+
+NAMESPACES = ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]
+
+# Cgroup managers implemented. Only the cgroupfs drivers; no systemd manager yet.
+CGROUP_SUPPORT = {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True}
+SECCOMP_SUPPORTED = False      # no seccomp filter loading yet
+INTEL_RDT_SUPPORTED = False
+IDMAP_MOUNTS_SUPPORTED = False  # mounts' uidMappings/gidMappings are not applied yet
+NET_DEVICES_SUPPORTED = False
+
+
+def features():
+    """A fresh features document (features.md, features-linux.md)."""
+    return {
+        "ociVersionMin": OCI_VERSION_MIN,
+        "ociVersionMax": pyrunc.OCI_VERSION,
+        "hooks": list(HOOKS),
+        "mountOptions": list(MOUNT_OPTIONS),
+        "linux": {
+            "namespaces": list(NAMESPACES),
+            "capabilities": kernel_capabilities(),
+            "cgroup": dict(CGROUP_SUPPORT),
+            "seccomp": {"enabled": SECCOMP_SUPPORTED},
+            "apparmor": {"enabled": apparmor_enabled()},
+            "selinux": {"enabled": selinux_enabled()},
+            "intelRdt": {"enabled": INTEL_RDT_SUPPORTED},
+            "mountExtensions": {"idmap": {"enabled": IDMAP_MOUNTS_SUPPORTED}},
+            "netDevices": {"enabled": NET_DEVICES_SUPPORTED},
+        },
+        "annotations": {"io.github.pyrunc.version": pyrunc.__version__},
+    }
+
+
+def kernel_capabilities(cap_last_cap="/proc/sys/kernel/cap_last_cap"):
+    """The capability names both pyrunc and the running kernel know."""
+    try:
+        with open(cap_last_cap) as f:
+            last = int(f.read())
+    except (OSError, ValueError):
+        last = len(CAPABILITIES) - 1
+    return list(CAPABILITIES[:last + 1])
+
+
+def apparmor_enabled():
+    if os.path.isdir("/sys/kernel/security/apparmor"):
+        return True
+    return _read_flag("/sys/module/apparmor/parameters/enabled") == "Y"
+
+
+def selinux_enabled():
+    return os.path.exists("/sys/fs/selinux/enforce")
+
+
+def _read_flag(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""

@@ -1,0 +1,15 @@
+#!/bin/sh
+# One-time set-up on a fresh Debian machine, as root: Debian packages and the .venv.
+set -eu
+cd "$(dirname "$0")/.."
+need=""
+command -v busybox >/dev/null 2>&1 || need="$need busybox-static"
+if [ -n "$need" ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+fi
+if [ ! -x .venv/bin/pyrunc ] || [ pyproject.toml -nt .venv/.installed ]; then
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+    touch .venv/.installed
+fi

@@ -1,0 +1,374 @@
+"""Namespaces of a real busybox container: new ones, joined ones, user mappings, time
+offsets, hostname and domainname.  Each test prints what the container sees and
+compares it with the host's view."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import Bundle
+
+ALL_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+# /proc/self/ns/<file> for each namespace type of the config.
+NS_FILE = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
+           "user": "user", "cgroup": "cgroup", "time": "time"}
+HOST_ID = 100000
+ID_RANGE = 65536
+PRINT_NS = "for n in cgroup ipc mnt net pid time user uts; do echo $n $(readlink /proc/self/ns/$n); done"
+
+
+def run_sh(pyrunc, bundle, test_id, script, *flags):
+    bundle.config["process"]["args"] = ["sh", "-c", script]
+    bundle.write()
+    r = pyrunc("run", *flags, "--bundle", bundle.path, test_id)
+    assert r.code == 0, r
+    return r.out
+
+
+def parse_ns(out):
+    """{'net': 'net:[4026532181]', ...} from PRINT_NS output."""
+    pairs = (line.split(" ", 1) for line in out.splitlines())
+    return {p[0]: p[1] for p in pairs if len(p) == 2 and p[1].startswith(p[0] + ":[")}
+
+
+def host_ns(pid="self"):
+    return {f: os.readlink(f"/proc/{pid}/ns/{f}") for f in NS_FILE.values()}
+
+
+def set_namespaces(bundle, **paths):
+    """Namespaces of the config: one entry per type, with a path where given."""
+    bundle.config["linux"]["namespaces"] = [
+        {"type": t, "path": p} if p else {"type": t} for t, p in paths.items()]
+
+
+def map_ids(bundle):
+    bundle.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": ID_RANGE}]
+    bundle.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": ID_RANGE}]
+
+
+@pytest.fixture
+def userns_bundle(bundle):
+    """The bundle moved to a directory the container's mapped root can reach, its rootfs
+    owned by the mapped root: the pytest tmp dirs are 0700 and owned by unmapped host root."""
+    parent = tempfile.mkdtemp(prefix="pyrunc-test-userns-")
+    try:
+        os.chmod(parent, 0o755)
+        rootfs = os.path.join(parent, "rootfs")
+        shutil.copytree(bundle.rootfs, rootfs, symlinks=True)
+        os.chmod(rootfs, 0o755)
+        os.chmod(os.path.join(rootfs, "tmp"), 0o1777)
+        for dirpath, dirnames, filenames in os.walk(rootfs):
+            for name in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
+                os.lchown(name, HOST_ID, HOST_ID)
+        b = Bundle(parent, bundle.config)
+        set_namespaces(b, **{t: None for t in ALL_TYPES})
+        map_ids(b)
+        yield b
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+class Helper:
+    """A process the test starts with `unshare` to own namespaces a container joins."""
+
+    def __init__(self, unshare_args):
+        self.proc = subprocess.Popen(["unshare", *unshare_args, "sleep", "600"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        self.pid = None
+        try:
+            self.pid = self._find_sleep("--fork" in unshare_args)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _find_sleep(self, forks):
+        """The pid of `sleep`, once it runs (its namespaces are in place by then)."""
+        for _ in range(500):
+            pids = [self.proc.pid]
+            if forks:
+                try:
+                    with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                        pids = [int(p) for p in f.read().split()]
+                except OSError:
+                    pids = []
+            for pid in pids:
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        if f.read().strip() == "sleep":
+                            return pid
+                except OSError:
+                    pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"unshare {self.proc.args} exited with {self.proc.returncode}")
+            time.sleep(0.01)
+        raise RuntimeError("the unshare helper did not start sleep")
+
+    def ns_path(self, nstype):
+        return f"/proc/{self.pid}/ns/{NS_FILE[nstype]}"
+
+    def stop(self):
+        for pid in {self.pid, self.proc.pid} - {None}:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+
+
+@pytest.fixture
+def helpers():
+    started = []
+
+    def start(*unshare_args):
+        h = Helper(unshare_args)
+        started.append(h)
+        return h
+    yield start
+    for h in started:
+        h.stop()
+
+
+@pytest.fixture
+def netns():
+    """A network namespace of our own under /run/netns, removed afterwards."""
+    name = f"pyrunc-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield f"/run/netns/{name}"
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+# --- new namespaces ----------------------------------------------------------------------
+
+def test_all_eight_namespace_types_are_new(pyrunc, userns_bundle, test_id):
+    inside = parse_ns(run_sh(pyrunc, userns_bundle, test_id, PRINT_NS))
+    host = host_ns()
+    assert sorted(inside) == sorted(host)
+    for name in host:
+        assert inside[name] != host[name], f"{name} namespace is the host's"
+
+
+@pytest.mark.parametrize("nstype", [t for t in ALL_TYPES if t != "user"])
+def test_each_namespace_type_alone_is_new_and_the_rest_are_the_hosts(pyrunc, bundle, test_id, nstype):
+    # mount is needed for the rootfs; the other types stay the host's.
+    wanted = {nstype, "mount"}
+    set_namespaces(bundle, **{t: None for t in wanted})
+    if nstype != "uts":
+        bundle.config.pop("hostname", None)  # a hostname needs a uts namespace of its own
+    inside = parse_ns(run_sh(pyrunc, bundle, test_id, PRINT_NS))
+    host = host_ns()
+    new = {NS_FILE[t] for t in wanted}
+    for name in host:
+        if name in new:
+            assert inside[name] != host[name], f"{name} namespace is the host's"
+        else:
+            assert inside[name] == host[name], f"{name} namespace is not the host's"
+
+
+def test_pid_1_is_the_users_process(pyrunc, bundle, test_id):
+    out = run_sh(pyrunc, bundle, test_id, "echo pid=$$; cat /proc/1/comm; cat /proc/1/cmdline; echo; ps -o pid,comm; true")
+    lines = out.splitlines()
+    assert lines[0] == "pid=1"
+    assert lines[1] == "sh"
+    assert lines[2].split("\0")[:2] == ["sh", "-c"]
+    # Only the shell and ps itself: the runtime left no process behind in the container.
+    rows = [line.split() for line in lines[4:]]
+    assert rows[0] == ["1", "sh"]
+    assert [r[1] for r in rows[1:]] == ["ps"]
+
+
+def test_new_network_namespace_has_only_lo_and_lo_is_up(pyrunc, bundle, test_id):
+    out = run_sh(pyrunc, bundle, test_id,
+                 "ls /sys/class/net; cat /sys/class/net/lo/flags; tail -n +3 /proc/net/dev | cut -d: -f1")
+    lines = out.split()
+    assert lines[0] == "lo"
+    assert int(lines[1], 16) & 0x1, "lo is not up"  # IFF_UP
+    assert lines[2:] == ["lo"]
+
+
+# --- joined namespaces -------------------------------------------------------------------
+
+def test_joins_a_network_namespace_by_path(pyrunc, bundle, test_id, netns):
+    set_namespaces(bundle, pid=None, network=netns, ipc=None, uts=None, mount=None)
+    out = run_sh(pyrunc, bundle, test_id, PRINT_NS + "; cat /sys/class/net/lo/flags")
+    inside = parse_ns(out)
+    assert inside["net"] == f"net:[{os.stat(netns).st_ino}]"
+    # The runtime leaves a joined network namespace alone: `ip netns add` makes lo down.
+    assert int(out.split()[-1], 16) & 0x1 == 0
+
+
+def test_joins_namespaces_of_another_process_by_path(pyrunc, bundle, test_id, helpers):
+    # (pyrunc's validation refuses to join a mount namespace: the root is pivoted in it.)
+    h = helpers("--fork", "--kill-child", "--pid", "--ipc", "--uts", "--cgroup", "--time")
+    joined = ("pid", "ipc", "uts", "cgroup", "time")
+    set_namespaces(bundle, network=None, mount=None, **{t: h.ns_path(t) for t in joined})
+    inside = parse_ns(run_sh(pyrunc, bundle, test_id, PRINT_NS))
+    theirs = host_ns(h.pid)
+    for t in joined:
+        assert inside[NS_FILE[t]] == theirs[NS_FILE[t]], f"{t} namespace not joined"
+    assert inside["net"] != theirs["net"]
+    assert inside["user"] == theirs["user"]
+
+
+def test_joins_a_pid_namespace_through_the_extra_fork(pyrunc, bundle, test_id, helpers):
+    h = helpers("--fork", "--kill-child", "--pid")
+    set_namespaces(bundle, pid=h.ns_path("pid"), network=None, ipc=None, uts=None, mount=None)
+    out = run_sh(pyrunc, bundle, test_id, PRINT_NS + "; echo pid=$$; cat /proc/1/comm")
+    assert parse_ns(out)["pid"] == os.readlink(h.ns_path("pid"))
+    lines = out.splitlines()
+    # pid 1 of that namespace is the helper's sleep; the container is a later process.
+    assert lines[-1] == "sleep"
+    assert lines[-2] != "pid=1" and lines[-2].startswith("pid=")
+
+
+def test_joins_a_user_namespace_by_path(pyrunc, bundle, test_id, helpers):
+    # `unshare -r` maps host root to root and writes "deny" to setgroups.
+    h = helpers("--user", "--map-root-user")
+    set_namespaces(bundle, user=h.ns_path("user"), pid=None, network=None, ipc=None, uts=None,
+                   mount=None, cgroup=None)
+    # Only root is mapped there: devpts cannot be given the unmapped gid 5.
+    for m in bundle.config["mounts"]:
+        if m["type"] == "devpts":
+            m["options"] = [o for o in m["options"] if not o.startswith("gid=")]
+    out = run_sh(pyrunc, bundle, test_id, PRINT_NS + "; cat /proc/self/uid_map; id -u")
+    assert parse_ns(out)["user"] == os.readlink(h.ns_path("user"))
+    lines = out.splitlines()
+    assert lines[-2].split() == ["0", "0", "1"]
+    assert lines[-1] == "0"
+
+
+def test_a_new_user_namespace_can_join_a_network_namespace_the_host_owns(pyrunc, userns_bundle, test_id, netns):
+    # Joined before the user namespace is made: from inside it the host's netns is out of reach.
+    set_namespaces(userns_bundle, **{t: None for t in ALL_TYPES if t != "network"}, network=netns)
+    # sysfs may only be mounted by the user namespace owning the network namespace.
+    userns_bundle.config["mounts"] = [m for m in userns_bundle.config["mounts"] if m["type"] != "sysfs"]
+    inside = parse_ns(run_sh(pyrunc, userns_bundle, test_id, PRINT_NS))
+    assert inside["net"] == f"net:[{os.stat(netns).st_ino}]"
+    assert inside["user"] != os.readlink("/proc/self/ns/user")
+
+
+def test_a_missing_namespace_path_fails_create(pyrunc, bundle, test_id):
+    set_namespaces(bundle, pid=None, network="/run/netns/pyrunc-test-does-not-exist", uts=None, mount=None)
+    bundle.write()
+    r = pyrunc("run", "--bundle", bundle.path, test_id)
+    assert r.code == 1
+    assert "pyrunc-test-does-not-exist" in r.err
+
+
+# --- user namespace ----------------------------------------------------------------------
+
+def test_id_mappings_are_written_and_root_inside_is_the_mapped_host_uid(pyrunc, userns_bundle, test_id):
+    out = run_sh(pyrunc, userns_bundle, test_id,
+                 "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; touch /tmp/made-by-root")
+    lines = out.splitlines()
+    assert lines[0].split() == ["0", str(HOST_ID), str(ID_RANGE)]
+    assert lines[1].split() == ["0", str(HOST_ID), str(ID_RANGE)]
+    assert lines[2:4] == ["0", "0"]
+    st = os.stat(os.path.join(userns_bundle.rootfs, "tmp", "made-by-root"))
+    assert (st.st_uid, st.st_gid) == (HOST_ID, HOST_ID)
+
+
+def test_files_of_a_user_inside_belong_to_the_mapped_host_ids(pyrunc, userns_bundle, test_id):
+    userns_bundle.config["process"]["user"] = {"uid": 1000, "gid": 1001}
+    out = run_sh(pyrunc, userns_bundle, test_id, "id -u; id -g; touch /tmp/made-by-user")
+    assert out.split() == ["1000", "1001"]
+    st = os.stat(os.path.join(userns_bundle.rootfs, "tmp", "made-by-user"))
+    assert (st.st_uid, st.st_gid) == (HOST_ID + 1000, HOST_ID + 1001)
+
+
+def test_root_inside_a_user_namespace_has_no_power_over_unmapped_files(pyrunc, userns_bundle, test_id):
+    # /proc/sys/kernel is the host's (owned by unmapped host root): not writable from inside.
+    out = run_sh(pyrunc, userns_bundle, test_id,
+                 "stat -c %u /proc/sys/kernel/hostname; echo x > /proc/sys/kernel/domainname && echo wrote || echo denied")
+    assert out.split() == ["65534", "denied"]
+
+
+def test_default_devices_are_bind_mounted_from_the_host_in_a_user_namespace(pyrunc, userns_bundle, test_id):
+    out = run_sh(pyrunc, userns_bundle, test_id,
+                 "for d in null zero full random urandom tty; do "
+                 "grep -c \" /dev/$d \" /proc/self/mountinfo; stat -c '%F %t:%T %u' /dev/$d; done; "
+                 "echo discard > /dev/null && head -c 4 /dev/zero | wc -c")
+    lines = out.splitlines()
+    expected = {"null": "1:3", "zero": "1:5", "full": "1:7", "random": "1:8", "urandom": "1:9", "tty": "5:0"}
+    for i, (name, numbers) in enumerate(expected.items()):
+        assert lines[2 * i] == "1", f"/dev/{name} is not a mount"
+        # The host's own node: owned by host root, which is unmapped (the overflow uid).
+        assert lines[2 * i + 1] == f"character special file {numbers} 65534", name
+    assert lines[-1].strip() == "4"
+
+
+# --- time namespace ----------------------------------------------------------------------
+
+def read_uptime():
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0])
+
+
+def test_time_namespace_offsets_shift_the_clocks(pyrunc, bundle, test_id):
+    monotonic, boottime = 3 * 86400, 7 * 86400
+    set_namespaces(bundle, pid=None, network=None, ipc=None, uts=None, mount=None, time=None)
+    bundle.config["linux"]["timeOffsets"] = {"monotonic": {"secs": monotonic, "nanosecs": 0},
+                                             "boottime": {"secs": boottime, "nanosecs": 500}}
+    before = read_uptime()
+    out = run_sh(pyrunc, bundle, test_id, "cat /proc/self/timens_offsets; cut -d' ' -f1 /proc/uptime; " + PRINT_NS)
+    after = read_uptime()
+    lines = out.splitlines()
+    offsets = {fields[0]: fields[1:] for fields in (line.split() for line in lines[:2])}
+    assert offsets == {"monotonic": [str(monotonic), "0"], "boottime": [str(boottime), "500"]}
+    # /proc/uptime counts boottime: the host's uptime around the run, shifted by the offset.
+    inside = float(lines[2])
+    assert before + boottime - 0.01 <= inside <= after + boottime + 0.01
+    assert parse_ns(out)["time"] != os.readlink("/proc/self/ns/time")
+
+
+def test_time_namespace_offsets_in_a_new_user_namespace(pyrunc, userns_bundle, test_id):
+    userns_bundle.config["linux"]["timeOffsets"] = {"boottime": {"secs": 86400}}
+    before = read_uptime()
+    out = run_sh(pyrunc, userns_bundle, test_id, "cut -d' ' -f1 /proc/uptime; grep boottime /proc/self/timens_offsets")
+    after = read_uptime()
+    lines = out.splitlines()
+    assert before + 86400 - 0.01 <= float(lines[0]) <= after + 86400 + 0.01
+    assert lines[1].split() == ["boottime", "86400", "0"]
+
+
+def test_time_namespace_without_offsets_keeps_the_hosts_clocks(pyrunc, bundle, test_id):
+    set_namespaces(bundle, pid=None, network=None, ipc=None, uts=None, mount=None, time=None)
+    before = read_uptime()
+    out = run_sh(pyrunc, bundle, test_id, "cut -d' ' -f1 /proc/uptime; cat /proc/self/timens_offsets")
+    after = read_uptime()
+    lines = out.splitlines()
+    assert before - 0.01 <= float(lines[0]) <= after + 0.01
+    assert sorted(line.split() for line in lines[1:]) == [["boottime", "0", "0"], ["monotonic", "0", "0"]]
+
+
+# --- uts namespace -----------------------------------------------------------------------
+
+def test_hostname_and_domainname_in_a_new_uts_namespace(pyrunc, bundle, test_id):
+    host_name = socket.gethostname()
+    with open("/proc/sys/kernel/domainname") as f:
+        host_domain = f.read().strip()
+    bundle.config["hostname"] = "pyrunc-test-host"
+    bundle.config["domainname"] = "pyrunc-test.example"
+    out = run_sh(pyrunc, bundle, test_id,
+                 "hostname; cat /proc/sys/kernel/hostname /proc/sys/kernel/domainname; readlink /proc/self/ns/uts")
+    lines = out.splitlines()
+    assert lines[:3] == ["pyrunc-test-host", "pyrunc-test-host", "pyrunc-test.example"]
+    assert lines[3] != os.readlink("/proc/self/ns/uts")
+    # The host's names are untouched.
+    assert socket.gethostname() == host_name
+    with open("/proc/sys/kernel/domainname") as f:
+        assert f.read().strip() == host_domain
+
+
+def test_without_hostname_a_new_uts_namespace_keeps_the_hosts_names(pyrunc, bundle, test_id):
+    bundle.config.pop("hostname", None)
+    out = run_sh(pyrunc, bundle, test_id, "hostname")
+    assert out.strip() == socket.gethostname()

@@ -1,0 +1,120 @@
+"""The features document: schema-valid and truthful about what pyrunc implements."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+import pyrunc
+from pyrunc import features as feat
+from pyrunc.config.schema import features_schema_errors, spec_dir
+from pyrunc.config.semantic import CAPABILITIES
+
+
+def test_features_validate_against_the_features_schema():
+    assert features_schema_errors(feat.features()) == []
+
+
+def test_features_schema_check_catches_a_broken_document():
+    doc = feat.features()
+    del doc["ociVersionMin"]
+    doc["linux"]["namespaces"].append("nett")
+    doc["linux"]["capabilities"].append("cap_lowercase")
+    problems = features_schema_errors(doc)
+    assert any(p.startswith("(root): 'ociVersionMin' is a required property") for p in problems)
+    assert any(p.startswith("linux.namespaces[8]:") for p in problems)
+    assert any(p.startswith(f"linux.capabilities[{len(doc['linux']['capabilities']) - 1}]:")
+               for p in problems)
+
+
+def test_versions_span_1_0_0_to_the_implemented_spec():
+    doc = feat.features()
+    assert doc["ociVersionMin"] == "1.0.0"
+    assert doc["ociVersionMax"] == pyrunc.OCI_VERSION == "1.3.0"
+
+
+def test_hooks_are_all_six_posix_hooks():
+    assert feat.features()["hooks"] == ["prestart", "createRuntime", "createContainer",
+                                        "startContainer", "poststart", "poststop"]
+
+
+def test_namespaces_are_every_type_the_schema_knows():
+    with open(spec_dir() / "defs-linux.json") as f:
+        known = json.load(f)["definitions"]["NamespaceType"]["enum"]
+    assert sorted(feat.features()["linux"]["namespaces"]) == sorted(known)
+
+
+def test_mount_options_are_unique_and_include_the_bind_and_idmap_options():
+    options = feat.features()["mountOptions"]
+    assert len(options) == len(set(options)) == 60
+    for name in ("bind", "rbind", "ro", "rro", "rprivate", "idmap", "ridmap", "nosymfollow"):
+        assert name in options
+    assert not any("=" in o for o in options), "filesystem data options must not be listed"
+
+
+def test_capabilities_follow_the_running_kernel():
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
+    caps = feat.features()["linux"]["capabilities"]
+    assert caps == list(CAPABILITIES[:last + 1])
+    assert caps[0] == "CAP_CHOWN"
+
+
+def test_capabilities_stop_at_an_older_kernels_last_cap(tmp_path):
+    fake = tmp_path / "cap_last_cap"
+    fake.write_text("37\n")
+    caps = feat.kernel_capabilities(str(fake))
+    assert len(caps) == 38 and caps[-1] == "CAP_AUDIT_READ"
+
+
+def test_capabilities_fall_back_to_every_known_name_without_proc(tmp_path):
+    caps = feat.kernel_capabilities(str(tmp_path / "missing"))
+    assert caps == list(CAPABILITIES) and caps[40] == "CAP_CHECKPOINT_RESTORE"
+
+
+def test_unimplemented_features_are_reported_disabled():
+    linux = feat.features()["linux"]
+    assert linux["cgroup"] == {"v1": True, "v2": True, "systemd": False,
+                               "systemdUser": False, "rdma": True}
+    assert linux["seccomp"] == {"enabled": False}
+    assert linux["intelRdt"] == {"enabled": False}
+    assert linux["mountExtensions"] == {"idmap": {"enabled": False}}
+    assert linux["netDevices"] == {"enabled": False}
+
+
+def test_lsm_flags_are_booleans_matching_the_host():
+    linux = feat.features()["linux"]
+    assert linux["apparmor"] == {"enabled": feat.apparmor_enabled()}
+    assert linux["selinux"] == {"enabled": feat.selinux_enabled()}
+    assert isinstance(feat.apparmor_enabled(), bool)
+    assert isinstance(feat.selinux_enabled(), bool)
+
+
+def test_apparmor_detection_reads_the_module_parameter(monkeypatch):
+    monkeypatch.setattr(feat.os.path, "isdir", lambda p: False)
+    monkeypatch.setattr(feat, "_read_flag", lambda p: "Y")
+    assert feat.apparmor_enabled() is True
+    monkeypatch.setattr(feat, "_read_flag", lambda p: "N")
+    assert feat.apparmor_enabled() is False
+
+
+def test_annotations_carry_the_pyrunc_version():
+    assert feat.features()["annotations"] == {"io.github.pyrunc.version": pyrunc.__version__}
+
+
+def test_each_call_returns_a_fresh_document():
+    first = feat.features()
+    first["hooks"].clear()
+    first["linux"]["cgroup"]["v1"] = False
+    second = feat.features()
+    assert len(second["hooks"]) == 6 and second["linux"]["cgroup"]["v1"] is True
+
+
+@pytest.mark.skipif(shutil.which("runc") is None, reason="runc is not installed")
+def test_we_recognise_every_hook_and_namespace_runc_does():
+    out = subprocess.run(["runc", "features"], check=True, capture_output=True, text=True).stdout
+    runc = json.loads(out)
+    ours = feat.features()
+    assert set(runc["hooks"]) <= set(ours["hooks"])
+    assert set(runc["linux"]["namespaces"]) <= set(ours["linux"]["namespaces"])

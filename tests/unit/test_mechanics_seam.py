@@ -1,0 +1,134 @@
+"""The Linux mechanics driven through the recording kernel double: no root needed."""
+
+import errno
+import os
+
+import pytest
+
+from pyrunc.config import model
+from pyrunc.errors import KernelError
+from pyrunc.linux import capabilities, kernel, namespaces, process, rootfs
+from tests.unit.fakekernel import FakeKernel
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    return FakeKernel(monkeypatch)
+
+
+def test_bounding_set_drops_every_capability_not_listed(fake, monkeypatch):
+    monkeypatch.setattr(capabilities, "last_cap", lambda: 40)
+    caps = model.Capabilities(bounding=("CAP_KILL", "CAP_CHOWN"), effective=(), inheritable=(),
+                              permitted=(), ambient=())
+    capabilities.drop_bounding(caps)
+    dropped = [args[1] for args in fake.of("prctl") if args[0] == kernel.PR_CAPBSET_DROP]
+    assert sorted(set(range(41)) - set(dropped)) == [capabilities.NUMBERS["CAP_CHOWN"],
+                                                     capabilities.NUMBERS["CAP_KILL"]]
+
+
+def test_capset_gets_exact_masks_and_ambient_needs_inheritable(fake, monkeypatch):
+    monkeypatch.setattr(capabilities, "last_cap", lambda: 40)
+    caps = model.Capabilities(bounding=(), effective=("CAP_KILL",), inheritable=("CAP_CHOWN",),
+                              permitted=("CAP_KILL", "CAP_CHOWN"), ambient=("CAP_CHOWN", "CAP_KILL"))
+    capabilities.apply(caps)
+    assert fake.of("capset") == [(1 << 5, (1 << 5) | (1 << 0), 1 << 0)]
+    raised = [a[2] for a in fake.of("prctl") if a[:2] == (kernel.PR_CAP_AMBIENT, kernel.PR_CAP_AMBIENT_RAISE)]
+    assert raised == [0]  # CAP_KILL is not inheritable, so it cannot be ambient
+
+
+def test_unknown_capability_names_are_skipped():
+    assert capabilities.mask(["CAP_KILL", "CAP_DOES_NOT_EXIST"]) == 1 << 5
+
+
+def test_user_switch_order_keeps_capabilities_across_setuid(fake):
+    process.switch_user(model.User(uid=1000, gid=1001, umask=None, additional_gids=(5, 6)))
+    assert fake.names() == ["prctl", "setgroups", "setresgid", "setresuid", "prctl"]
+    assert fake.of("prctl")[0] == (kernel.PR_SET_KEEPCAPS, 1)
+    assert fake.of("setgroups") == [([5, 6],)]
+
+
+def test_rlimits_map_names_to_resource_numbers(fake):
+    process.set_rlimits([model.Rlimit(type="RLIMIT_NOFILE", soft=100, hard=200)])
+    assert fake.of("setrlimit") == [(7, 100, 200, "RLIMIT_NOFILE")]
+
+
+def test_new_namespace_flags_exclude_joined_ones():
+    lx = model.from_dict({"ociVersion": "1.0.0", "process": {"args": ["x"], "cwd": "/"},
+                          "linux": {"namespaces": [{"type": "pid"}, {"type": "network", "path": "/x"},
+                                                   {"type": "mount"}]}}, "/tmp").linux
+    assert namespaces.new_flags(lx) == kernel.CLONE_NEWPID | kernel.CLONE_NEWNS
+    assert namespaces.needs_child(lx)
+
+
+def test_id_mappings_format():
+    maps = (model.IDMapping(container_id=0, host_id=100000, size=65536),)
+    assert namespaces.format_mappings(maps) == "0 100000 65536\n"
+
+
+def _mount(dest, mtype, source, options):
+    return model.Mount(destination=dest, type=mtype, source=source, options=tuple(options))
+
+
+class _Ctx:
+    bundle = "/nonexistent"
+    new_cgroupns = False
+
+
+def test_tmpfs_mount_targets_the_resolved_fd_inside_the_rootfs(fake, tmp_path):
+    root = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    try:
+        rootfs.do_mount(root, _mount("/run/x", "tmpfs", "tmpfs", ["nosuid", "mode=755"]), _Ctx())
+    finally:
+        os.close(root)
+    assert (tmp_path / "run" / "x").is_dir()
+    [(source, target, fstype, flags, data)] = fake.of("mount")
+    assert (source, fstype, flags, data) == ("tmpfs", "tmpfs", kernel.MS_NOSUID, "mode=755")
+    assert target.startswith("/proc/self/fd/")
+
+
+def test_symlinked_destination_stays_inside_the_rootfs(fake, tmp_path):
+    outside = tmp_path / "host"
+    outside.mkdir()
+    rfs = tmp_path / "rootfs"
+    rfs.mkdir()
+    os.symlink(str(outside), rfs / "evil")
+    seen = []
+    real_mount = kernel.mount  # the fake: record where the fd points when mount is called
+
+    def spy(source, target, *rest):
+        seen.append(os.readlink(target))
+        return real_mount(source, target, *rest)
+    kernel.mount = spy
+    root = os.open(rfs, os.O_PATH | os.O_DIRECTORY)
+    try:
+        rootfs.do_mount(root, _mount("/evil/sub", "tmpfs", "tmpfs", []), _Ctx())
+    finally:
+        os.close(root)
+    assert seen == [str(rfs / str(outside).lstrip("/") / "sub")]
+    assert not (outside / "sub").exists()
+
+
+def test_read_only_bind_is_bound_then_remounted(fake, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    rfs = tmp_path / "rootfs"
+    rfs.mkdir()
+    root = os.open(rfs, os.O_PATH | os.O_DIRECTORY)
+    try:
+        rootfs.do_mount(root, _mount("/data", "bind", str(src), ["rbind", "ro", "nosuid"]), _Ctx())
+    finally:
+        os.close(root)
+    first, second = fake.of("mount")
+    assert first[0] == str(src) and first[3] == kernel.MS_BIND | kernel.MS_REC
+    assert second[3] == kernel.MS_BIND | kernel.MS_REMOUNT | kernel.MS_RDONLY | kernel.MS_NOSUID
+
+
+def test_failed_mount_names_the_destination(fake, tmp_path):
+    fake.fail("mount", errno.EPERM)
+    root = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    try:
+        with pytest.raises(KernelError) as exc:
+            rootfs.do_mount(root, _mount("/proc", "proc", "proc", []), _Ctx())
+    finally:
+        os.close(root)
+    assert str(exc.value) == 'mount "proc" on /proc: operation not permitted'

@@ -1,0 +1,203 @@
+"""The state store and container identity: ids, atomic state, locking, pid + start time."""
+
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from pyrunc import lifecycle
+from pyrunc.errors import StateError
+from pyrunc.linux import procfs
+from pyrunc.store import Store, check_id
+
+
+def initial(cid):
+    return {"id": cid, "bundle": "/nonexistent-bundle", "created": "2024-01-01T00:00:00Z",
+            "started": False, "annotations": {}, "hooks": {}}
+
+
+def dead_pid():
+    """The pid of a process that has exited and been reaped."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def add_stopped(store, cid):
+    st = initial(cid)
+    with store.create(cid, st) as cdir:
+        st.update(pid=dead_pid(), pid_start=12345)
+        cdir.write_state(st)
+    return st
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(str(tmp_path / "state"))
+
+
+@pytest.mark.parametrize("cid", ["abc", "A-b_c.d+e", "a,b", "pyrunc-test-1", "x" * 255, ".a"])
+def test_valid_ids(cid):
+    check_id(cid)
+
+
+@pytest.mark.parametrize("cid", ["", ".", "..", "a/b", "a b", "a:b", "~x", "x" * 256, "é", "a\n"])
+def test_invalid_ids(cid):
+    with pytest.raises(StateError, match="container id"):
+        check_id(cid)
+
+
+def test_create_writes_state_and_lists(store):
+    st = add_stopped(store, "pyrunc-test-a")
+    assert store.ids() == ["pyrunc-test-a"]
+    assert store.peek("pyrunc-test-a") == st
+    assert os.listdir(os.path.join(store.root, "pyrunc-test-a")) == ["state.json"]
+
+
+def test_second_create_fails_and_leaves_the_first_alone(store):
+    st = add_stopped(store, "pyrunc-test-a")
+    with pytest.raises(StateError, match="container pyrunc-test-a already exists"):
+        store.create("pyrunc-test-a", initial("pyrunc-test-a"))
+    assert store.peek("pyrunc-test-a") == st
+    assert os.listdir(store.root) == ["pyrunc-test-a"]  # no temporary directory left
+
+
+def test_racing_creates_of_one_id_have_one_winner(store):
+    results = []
+
+    def create():
+        try:
+            store.create("pyrunc-test-a", initial("pyrunc-test-a")).close()
+            results.append("ok")
+        except StateError as e:
+            results.append(str(e))
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("ok") == 1
+    assert all("already exists" in r for r in results if r != "ok")
+    assert os.listdir(store.root) == ["pyrunc-test-a"]
+
+
+def test_a_container_being_created_is_locked_and_reported_creating(store):
+    cdir = store.create("pyrunc-test-a", initial("pyrunc-test-a"))
+    try:
+        assert lifecycle.state(store, "pyrunc-test-a")["status"] == "creating"
+        got = []
+        t = threading.Thread(target=lambda: got.append(store.open("pyrunc-test-a").close()))
+        t.start()
+        t.join(0.5)
+        assert t.is_alive()  # waits for the creator's lock
+    finally:
+        cdir.close()
+    t.join()
+    assert got == [None]
+
+
+def test_unknown_id_does_not_exist(store):
+    for call in (lambda: store.open("pyrunc-test-x"), lambda: store.peek("pyrunc-test-x"),
+                 lambda: lifecycle.state(store, "pyrunc-test-x")):
+        with pytest.raises(StateError, match="container pyrunc-test-x does not exist"):
+            call()
+
+
+def test_parallel_deletes_serialize(store, tmp_path):
+    """Ten `pyrunc delete` of one container at once: one succeeds, nine find it gone."""
+    add_stopped(store, "pyrunc-test-a")
+    procs = [subprocess.Popen([sys.executable, "-m", "pyrunc", "--root", store.root, "delete",
+                               "pyrunc-test-a"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(10)]
+    results = [(p.wait(), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert [code for code, _ in results].count(0) == 1
+    for code, err in results:
+        assert code == 0 or (code == 1 and "pyrunc-test-a does not exist" in err), err
+    assert store.ids() == []
+
+
+def test_parallel_creates_of_different_ids_all_succeed(store):
+    errors = []
+
+    def create(i):
+        try:
+            add_stopped(store, f"pyrunc-test-{i}")
+        except Exception as e:  # noqa: BLE001 - collected for the assertion
+            errors.append(e)
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.ids() == sorted(f"pyrunc-test-{i}" for i in range(10))
+
+
+# --- identity: pid + start time -----------------------------------------------------------
+
+def own_state(**extra):
+    st = initial("pyrunc-test-a")
+    st.update(pid=os.getpid(), pid_start=procfs.start_time(os.getpid()), **extra)
+    return st
+
+
+def test_status_follows_the_process():
+    assert lifecycle.status_of(own_state()) == "created"
+    assert lifecycle.status_of(own_state(started=True)) == "running"
+    assert lifecycle.status_of(initial("pyrunc-test-a")) == "creating"
+
+
+def test_recycled_pid_is_not_mistaken_for_the_container():
+    st = own_state(started=True)
+    st["pid_start"] += 1  # a live process under this pid, but not the one that was started
+    assert lifecycle.status_of(st) == "stopped"
+    assert procfs.open_pidfd(st["pid"], st["pid_start"]) is None
+
+
+def test_exited_process_is_stopped_without_any_pyrunc_process():
+    st = initial("pyrunc-test-a")
+    st.update(pid=dead_pid(), pid_start=1, started=True)
+    assert lifecycle.status_of(st) == "stopped"
+    st["pid_start"] = None  # an old state without a start time is never taken as alive
+    assert lifecycle.status_of(st) == "stopped"
+
+
+def test_zombie_is_stopped():
+    proc = subprocess.Popen(["sleep", "30"])
+    started = procfs.start_time(proc.pid)
+    proc.kill()
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # exited, not yet reaped
+    try:
+        st = initial("pyrunc-test-a")
+        st.update(pid=proc.pid, pid_start=started, started=True)
+        assert started is not None and lifecycle.status_of(st) == "stopped"
+    finally:
+        proc.wait()
+
+
+def test_stopped_state_json_has_pid_0_like_runc():
+    st = initial("pyrunc-test-a")
+    st.update(pid=dead_pid(), pid_start=1, started=True)
+    out = lifecycle.oci_state("pyrunc-test-a", st)
+    assert list(out)[:4] == ["ociVersion", "id", "pid", "status"]
+    assert out["pid"] == 0 and out["status"] == "stopped"
+    running = lifecycle.oci_state("pyrunc-test-a", own_state(started=True))
+    assert running["pid"] == os.getpid() and running["status"] == "running"
+
+
+def test_descendants_stay_within_the_tree():
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        found = procfs.descendants_of(os.getpid())
+        assert os.getpid() in found and proc.pid in found
+        assert 1 not in found and os.getppid() not in found
+        # sharing our pid namespace, the container's processes are the init's tree only
+        assert procfs.container_pids(proc.pid) == [proc.pid]
+    finally:
+        proc.kill()
+        proc.wait()

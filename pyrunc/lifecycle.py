@@ -7,8 +7,7 @@ calls into pyrunc.linux for the mechanics.  No raw kernel calls here.
 import os
 import time
 
-from pyrunc import OCI_VERSION
-from pyrunc import log
+from pyrunc import OCI_VERSION, log
 from pyrunc.errors import ConfigError, ContainerError, PyruncError, StateError, UsageError
 from pyrunc.linux import procfs
 

@@ -104,7 +104,7 @@ def _proxy_terminal(master, pid):
     stdin_tty = os.isatty(0)
     saved = termios.tcgetattr(0) if stdin_tty else None
     if stdin_tty:
-        tty.setraw(0)
+        tty.setraw(0, termios.TCSANOW)  # not TCSAFLUSH: keep what was typed ahead
         terminal.copy_size(0, master)
         signal.signal(signal.SIGWINCH, lambda s, f: terminal.copy_size(0, master))
     pidfd = kernel.pidfd_open(pid)

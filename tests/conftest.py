@@ -100,6 +100,7 @@ def base_config(args, cgroup_parent):
 @pytest.fixture(scope="session")
 def rootfs_template(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("pyrunc-test-rootfs"))
+    os.chmod(path, 0o755)  # mktemp makes it 0700: a non-root container user could not reach /
     make_rootfs(path)
     return path
 

@@ -11,25 +11,10 @@ import os
 import re
 
 from pyrunc.config.schema import format_problems
+from pyrunc.linux.tables import CAPABILITIES, RLIMITS
 
-CAPABILITIES = (
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-)  # index == capability number; CAP_CHECKPOINT_RESTORE is 40
 CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
 
-RLIMITS = frozenset((
-    "RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_LOCKS",
-    "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC",
-    "RLIMIT_RSS", "RLIMIT_RTPRIO", "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK",
-))
 
 PROPAGATION_OPTIONS = frozenset((
     "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable",
@@ -117,8 +102,8 @@ def _same_file(a, b):
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def _joins_host_ns(doc, nstype):
-    """True when the namespace is missing or its path is the runtime's own namespace."""
+def _shares_host_ns(doc, nstype):
+    """True when the container would use the runtime's namespace: none listed, or a path to it."""
     entry = _namespaces(doc).get(nstype)
     if entry is None:
         return True
@@ -305,7 +290,7 @@ def check_hostname(doc, bundle):
         if len(name.encode()) > HOST_NAME_MAX:
             yield [field], f"is longer than {HOST_NAME_MAX} bytes"
         # A joined namespace is allowed (as runc does), as long as it is not the host's.
-        if _joins_host_ns(doc, "uts"):
+        if _shares_host_ns(doc, "uts"):
             yield [field], "needs its own uts namespace; add {\"type\": \"uts\"} to linux.namespaces"
 
 
@@ -442,15 +427,15 @@ def check_sysctl(doc, bundle):
 
 def _sysctl_problem(doc, name):
     if name in IPC_SYSCTLS or name.startswith("fs.mqueue."):
-        if _joins_host_ns(doc, "ipc"):
+        if _shares_host_ns(doc, "ipc"):
             return "needs its own ipc namespace; it would change the host's"
         return None
     if name.startswith("net."):
-        if _joins_host_ns(doc, "network"):
+        if _shares_host_ns(doc, "network"):
             return "needs its own network namespace; it would change the host's"
         return None
     if name in ("kernel.hostname", "kernel.domainname"):
-        if _joins_host_ns(doc, "uts"):
+        if _shares_host_ns(doc, "uts"):
             return "needs its own uts namespace; it would change the host's"
         return "set the 'hostname' field instead" if name == "kernel.hostname" else None
     return "not isolated by any namespace the container can have; it would change the host"
@@ -589,7 +574,7 @@ def _syscall_problems(seccomp, rule, parts):
 
 def check_net_devices(doc, bundle):
     devices = _linux(doc).get("netDevices") or {}
-    if devices and _joins_host_ns(doc, "network"):
+    if devices and _shares_host_ns(doc, "network"):
         yield ["linux", "netDevices"], "need a network namespace other than the host's to move devices into"
     for name, dev in devices.items():
         for parts, ifname in ((["linux", "netDevices", name], name),

@@ -24,22 +24,32 @@ def run_hook(kind, index, hook, state):
     argv = list(hook.args) or [hook.path]
     cwd = state.get("bundle") if os.path.isdir(state.get("bundle") or "") else "/"
     try:
+        # Its own process group, so that a timeout kills what the hook started too.
         proc = subprocess.Popen(argv, executable=hook.path, stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                env=dict(_env(hook.env)), close_fds=True, cwd=cwd)
+                                env=dict(_env(hook.env)), close_fds=True, cwd=cwd,
+                                process_group=0)
     except OSError as e:
         raise ContainerError(what, os.strerror(e.errno).lower()) from None
     try:
         _, err = proc.communicate(json.dumps(state).encode(), timeout=hook.timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        _kill_group(proc)
         raise ContainerError(what, f"timed out after {hook.timeout}s") from None
     if proc.returncode != 0:
         detail = err.decode(errors="replace").strip().splitlines()
         status = (f"exit status {proc.returncode}" if proc.returncode > 0
                   else f"killed by signal {-proc.returncode}")
         raise ContainerError(what, status + (f": {detail[-1]}" if detail else ""))
+
+
+def _kill_group(proc):
+    import signal
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def _env(entries):

@@ -276,6 +276,9 @@ def _setup_process(ctx):
     if proc.no_new_privileges:
         ctx.step = "set no_new_privs"
         process.set_no_new_privileges()
+    # As root, before the switch to the user: runc creates a missing cwd too.
+    ctx.step = f"create cwd {proc.cwd}"
+    process.make_cwd(proc.cwd)
     # Bounding set while we still have CAP_SETPCAP; then the user; then the other sets.
     ctx.step = "drop bounding capabilities"
     capabilities.drop_bounding(proc.capabilities)

@@ -6,13 +6,7 @@ import os
 
 from pyrunc.errors import KernelError
 from pyrunc.linux import kernel as k
-
-RLIMITS = {
-    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
-    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
-    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
-    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
-}
+from pyrunc.linux.tables import RLIMITS
 
 PERSONALITY = {"LINUX": 0x0000, "LINUX32": 0x0008}
 
@@ -103,6 +97,17 @@ def new_session():
         os.setsid()
     except OSError as e:
         raise KernelError(e.errno, "setsid") from None
+
+
+def make_cwd(cwd):
+    """Create a missing cwd (0755) as runc does.  Called after pivot_root, so the path,
+    symlinks included, resolves inside the container's root."""
+    if os.path.isdir(cwd):
+        return
+    try:
+        os.makedirs(cwd, 0o755, exist_ok=True)
+    except OSError as e:
+        raise KernelError(e.errno, f"create cwd {cwd!r}") from None
 
 
 def set_no_new_privileges():

@@ -119,19 +119,22 @@ def _remount_bind(target, flags, what):
         k.mount(None, target, None, want, None)
     except KernelError as e:
         if e.errno != errno.EPERM:
-            raise KernelError(e.errno, f"remount {what}") from None
+            raise KernelError(e.errno, f"{what}: remount") from None
         st = os.statvfs(target)
         locked = _statvfs_to_ms(st.f_flag) & _LOCKABLE
         try:
             k.mount(None, target, None, want | locked, None)
         except KernelError as e2:
-            raise KernelError(e2.errno, f"remount {what}") from None
+            raise KernelError(e2.errno, f"{what}: remount") from None
+
+
+_ST_RELATIME = 4096  # statvfs's bit for relatime; the other ST_* bits we keep equal MS_*
 
 
 def _statvfs_to_ms(f_flag):
-    # ST_* values equal the MS_* ones for the flags we keep.
-    return f_flag & (k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC | k.MS_NOATIME
-                     | k.MS_NODIRATIME | k.MS_RELATIME)
+    flags = f_flag & (k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC | k.MS_NOATIME
+                      | k.MS_NODIRATIME)
+    return flags | (k.MS_RELATIME if f_flag & _ST_RELATIME else 0)
 
 
 # --- the root: propagation, the rootfs bind, pivot_root ---------------------------------
@@ -301,7 +304,9 @@ def move_root(root):
 
 
 def remount_root_readonly():
-    _remount_bind("/", k.MS_RDONLY | k.MS_REC, "/")
+    """root.readonly: the rootfs mount becomes read-only and keeps its other flags."""
+    keep = _statvfs_to_ms(os.statvfs("/").f_flag) & (k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC)
+    _remount_bind("/", k.MS_RDONLY | keep, "make / read-only")
 
 
 def _open_in_container(path):
@@ -366,17 +371,20 @@ def readonly_paths(readonly):
         except KernelError as e:
             if e.errno == errno.ENOENT:
                 continue
-            raise
+            raise KernelError(e.errno, f"make {path} read-only") from None
         try:
             target = paths.fd_path(fd)
+            # Keep the nosuid/nodev/noexec it already has, add none: a read-only /usr must
+            # still run its programs.
+            keep = _statvfs_to_ms(os.fstatvfs(fd).f_flag) & (k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC)
             k.mount(target, target, None, k.MS_BIND | k.MS_REC, None)
         except KernelError as e:
             raise KernelError(e.errno, f"make {path} read-only") from None
         finally:
             os.close(fd)
-        fd = _open_in_container(path)
+        fd = _open_in_container(path)  # again: the bind now covers what fd named
         try:
-            _remount_bind(paths.fd_path(fd), k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, path)
+            _remount_bind(paths.fd_path(fd), k.MS_RDONLY | keep, f"make {path} read-only")
         finally:
             os.close(fd)
 

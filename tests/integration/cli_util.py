@@ -55,6 +55,26 @@ def validate_state(doc):
     return doc
 
 
+def log_lines(path):
+    """(level, msg) of each logrus text line of a --log file, msg unescaped."""
+    import re
+    found = []
+    with open(path) as f:
+        for line in f:
+            m = re.match(r'time="[^"]*" level=(\w+) msg="((?:[^"\\]|\\.)*)"', line)
+            assert m, f"not a log line: {line!r}"
+            msg = re.sub(r"\\(.)", lambda g: {"n": "\n"}.get(g.group(1), g.group(1)), m.group(2))
+            found.append((m.group(1), msg))
+    return found
+
+
+def last_error(path):
+    """The msg of the last error line of a --log file."""
+    errors = [msg for level, msg in log_lines(path) if level == "error"]
+    assert errors, f"no error line in {path}"
+    return errors[-1]
+
+
 def pid_alive(pid):
     """True while pid exists and is not a zombie."""
     try:

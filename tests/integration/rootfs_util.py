@@ -5,7 +5,6 @@ unmounted and removed by the `host_dir` fixture even when a test fails.
 """
 
 import ctypes
-import os
 import shutil
 import subprocess
 import tempfile

@@ -81,12 +81,19 @@ def test_runc_default_readonly_paths_refuse_writes(pyrunc, bundle, test_id):
 
 
 def test_readonly_path_from_the_image(pyrunc, bundle, test_id):
-    bundle.config["linux"]["readonlyPaths"] = ["/etc", "/no/such/path"]
+    # /bin holds the shell itself: read-only must not also mean noexec.
+    bundle.config["linux"]["readonlyPaths"] = ["/etc", "/bin", "/no/such/path"]
     out = run_ok(pyrunc, bundle, test_id,
-                 "touch /etc/new 2>&1; echo rc=$?; cat /etc/group; touch /root/ok && echo root-ok")
+                 "touch /etc/new 2>&1; echo rc=$?; cat /etc/group; touch /root/ok && echo root-ok; "
+                 "touch /bin/new 2>&1; cat /proc/self/mountinfo")
     assert "Read-only file system" in out and "rc=1" in out
     assert "root:x:0:" in out and "root-ok" in out
     assert not os.path.exists(os.path.join(bundle.rootfs, "etc", "new"))
+    assert not os.path.exists(os.path.join(bundle.rootfs, "bin", "new"))
+    mounts = parse_mountinfo(out)
+    for path in ("/etc", "/bin"):
+        m = mount_at(mounts, path)
+        assert "ro" in m.options and "noexec" not in m.options, m
 
 
 def _fake_dev(bundle, null):

@@ -6,7 +6,6 @@ Each test runs a real busybox container that prints what it sees (mostly its own
 """
 
 import os
-import shutil
 
 import pytest
 
@@ -49,14 +48,17 @@ def _fields(entry):
     return " ".join(entry.optional)
 
 
-# runc accepts the r-variants; the spec's JSON schema (which config validation applies)
-# lists only the four plain values.  Strict: this fails loudly once validation accepts them.
-_SCHEMA_REJECTS = pytest.mark.xfail(
-    reason="config validation follows the spec schema enum, which has no r-variants", strict=True)
+@pytest.mark.parametrize("value", sorted(v for v in PROPAGATION if v.startswith("r")))
+def test_recursive_rootfs_propagation_is_refused_as_the_schema_says(pyrunc, bundle, test_id, value):
+    """runc accepts rprivate & co.; the spec's schema (which pyrunc applies exactly) does not."""
+    bundle.config["linux"]["rootfsPropagation"] = value
+    bundle.write()
+    r = pyrunc("run", test_id, "--bundle", bundle.path)
+    assert r.code == 1 and "linux.rootfsPropagation" in r.err and value in r.err, r
+    assert pyrunc("list", "-q").out == ""
 
 
-@pytest.mark.parametrize("value", [pytest.param(v, marks=_SCHEMA_REJECTS) if v.startswith("r") else v
-                                   for v in sorted(PROPAGATION)])
+@pytest.mark.parametrize("value", sorted(v for v in PROPAGATION if not v.startswith("r")))
 def test_rootfs_propagation_is_set_on_the_root_mount(pyrunc, bundle, test_id, shared_rootfs, value):
     bundle.config["linux"]["rootfsPropagation"] = value
     add_mount(bundle, "/tmp", "tmpfs", "tmpfs")
@@ -84,6 +86,30 @@ def test_default_propagation_makes_the_root_a_slave_of_the_host(pyrunc, bundle, 
     bundle.config["linux"].pop("rootfsPropagation", None)
     root = mount_at(parse_mountinfo(run_ok(pyrunc, bundle, test_id, MOUNTINFO)), "/")
     assert "master:" in _fields(root) and "shared:" not in _fields(root), root
+
+
+def _allow_mounting(bundle):
+    caps = bundle.config["process"]["capabilities"]
+    for kind in ("bounding", "effective", "permitted"):
+        caps[kind] = sorted(set(caps.get(kind, [])) | {"CAP_SYS_ADMIN"})
+
+
+@pytest.mark.parametrize("value, reaches_host", [("shared", True), (None, False)],
+                         ids=["shared-bidirectional", "default-slave"])
+def test_mounts_in_an_rshared_volume_reach_the_host_only_when_asked(
+        pyrunc, bundle, test_id, host_dir, value, reaches_host):
+    """Bidirectional volumes (runc's behaviour, used by Kubernetes): with a shared root and
+    an `rshared` bind of a shared host directory, a mount made inside reaches the host."""
+    vol = host_dir("volume")
+    mount("--bind", vol, vol)
+    mount("--make-shared", vol)
+    os.mkdir(os.path.join(vol, "sub"))
+    if value:
+        bundle.config["linux"]["rootfsPropagation"] = value
+    add_mount(bundle, "/vol", "bind", vol, ["rbind", "rshared"])
+    _allow_mounting(bundle)
+    run_ok(pyrunc, bundle, test_id, "mount -t tmpfs pyrunc-test-inner /vol/sub")
+    assert (os.path.join(vol, "sub") in host_mounts_under(vol)) == reaches_host
 
 
 # --- root.readonly ----------------------------------------------------------------------

@@ -47,7 +47,7 @@ def test_namespaces_are_every_type_the_schema_knows():
 
 def test_mount_options_are_unique_and_include_the_bind_and_idmap_options():
     options = feat.features()["mountOptions"]
-    assert len(options) == len(set(options)) == 60
+    assert len(options) == len(set(options)) == 59
     for name in ("bind", "rbind", "ro", "rro", "rprivate", "idmap", "ridmap", "nosymfollow"):
         assert name in options
     assert not any("=" in o for o in options), "filesystem data options must not be listed"

@@ -180,3 +180,33 @@ def test_table_is_padded_like_gos_tabwriter():
 def test_text_log_escapes_quotes():
     line = log.Logger(fmt="text").format("error", 'exec: "x": not found\nnext', now=0)
     assert line.endswith('level=error msg="exec: \\"x\\": not found\\nnext"\n')
+
+
+# --- --systemd-cgroup: runc's slice:prefix:name, laid out as systemd would -----------------
+
+class _Cfg:
+    def __init__(self, path):
+        self.linux = type("L", (), {"cgroups_path": path})()
+
+
+@pytest.mark.parametrize("path,systemd,expected", [
+    ("/pyrunc-test/x", False, "/pyrunc-test/x"),
+    ("", False, "/ID"),
+    ("system.slice:pyrunc:ID", True, "/system.slice/pyrunc-ID.scope"),
+    ("a-b-c.slice:pre:name", True, "/a.slice/a-b.slice/a-b-c.slice/pre-name.scope"),
+    ("-.slice:pre:name", True, "/pre-name.scope"),
+    (":pre:name", True, "/system.slice/pre-name.scope"),
+    ("", True, "/system.slice/pyrunc-ID.scope"),
+    ("machine.slice::child.slice", True, "/machine.slice/child.slice"),
+])
+def test_cgroup_path(path, systemd, expected):
+    from pyrunc.lifecycle import cgroup_path
+    assert cgroup_path(_Cfg(path), "ID", systemd) == expected
+
+
+@pytest.mark.parametrize("path", ["/plain/path", "a:b", "a:b:c:d", "bad-.slice:p:n", "noslice:p:n"])
+def test_systemd_cgroup_path_errors(path):
+    from pyrunc.errors import ConfigError
+    from pyrunc.lifecycle import cgroup_path
+    with pytest.raises(ConfigError):
+        cgroup_path(_Cfg(path), "ID", True)

@@ -98,6 +98,17 @@ def test_a_container_being_created_is_locked_and_reported_creating(store):
     assert got == [None]
 
 
+def test_a_create_that_died_leaves_a_deletable_directory(store):
+    store.create("pyrunc-test-a", initial("pyrunc-test-a")).close()  # its lock is gone
+    assert lifecycle.state(store, "pyrunc-test-a")["status"] == "creating"
+    with pytest.raises(StateError, match="not running"):
+        lifecycle.kill(store, "pyrunc-test-a", 15)
+    with pytest.raises(StateError, match="creating"):
+        lifecycle.start(store, "pyrunc-test-a")
+    lifecycle.delete(store, "pyrunc-test-a")
+    assert store.ids() == []
+
+
 def test_unknown_id_does_not_exist(store):
     for call in (lambda: store.open("pyrunc-test-x"), lambda: store.peek("pyrunc-test-x"),
                  lambda: lifecycle.state(store, "pyrunc-test-x")):

@@ -1,0 +1,460 @@
+"""The lifecycle of real busybox containers (runtime.md): create, start, state, kill,
+delete and run, their state checks, failure cleanup, and races on one id; with runc
+run side by side on the same bundle where the behaviour is runc's."""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+
+import pytest
+
+from tests.integration.cli_util import (assert_nothing_left, last_error, pid_alive,
+                                        processes_mentioning,
+                                        pyrunc_cmd, runc, set_args, validate_state, wait_for,
+                                        wait_for_file)
+
+__all__ = ["runc"]  # the fixture, imported for the tests below
+
+SLEEP = ("sleep", "300")
+
+
+def create(pyrunc, bundle, test_id, *flags):
+    r = pyrunc("create", *flags, "--bundle", bundle.path, test_id)
+    assert r.code == 0, r
+    return pyrunc.state(test_id)
+
+
+def wait_status(pyrunc, test_id, status):
+    return wait_for(lambda: (lambda s: s if s["status"] == status else None)(pyrunc.state(test_id)),
+                    f"{test_id} to be {status}")
+
+
+# --- the state machine ---------------------------------------------------------------
+
+def test_create_start_kill_delete_walks_the_states(pyrunc, bundle, test_id):
+    set_args(bundle, *SLEEP)
+    st = validate_state(create(pyrunc, bundle, test_id))
+    assert st["status"] == "created" and st["id"] == test_id and st["bundle"] == bundle.path
+    pid = st["pid"]
+    assert pid_alive(pid)
+
+    r = pyrunc("start", test_id)
+    assert r.code == 0, r
+    st = validate_state(pyrunc.state(test_id))
+    assert st["status"] == "running" and st["pid"] == pid
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[:2] == [b"sleep", b"300"]
+
+    assert pyrunc("kill", test_id, "KILL").code == 0
+    st = validate_state(wait_status(pyrunc, test_id, "stopped"))
+    assert st["pid"] == 0  # as runc prints a stopped container
+
+    assert pyrunc("delete", test_id).code == 0
+    r = pyrunc("state", test_id)
+    assert r.code == 1 and f"container {test_id} does not exist" in r.err
+    assert_nothing_left(pyrunc, test_id, bundle)
+
+
+def test_state_json_has_runcs_fields_in_every_status(pyrunc, runc, bundle, test_id):
+    runc.use(bundle)
+    set_args(bundle, *SLEEP)
+    create(pyrunc, bundle, test_id)
+    code, _, err = runc("create", "--bundle", bundle.path, test_id)
+    assert code == 0, err
+    ours, theirs = pyrunc.state(test_id), runc.state(test_id)
+    assert list(ours) == list(theirs)
+    assert ours["status"] == theirs["status"] == "created"
+    for tool in (pyrunc, runc):
+        tool("kill", test_id, "KILL")
+    wait_status(pyrunc, test_id, "stopped")
+    wait_for(lambda: runc.state(test_id)["status"] == "stopped", "runc's container to stop")
+    ours, theirs = validate_state(pyrunc.state(test_id)), runc.state(test_id)
+    assert list(ours) == list(theirs)
+    assert ours["pid"] == theirs["pid"] == 0
+
+
+def test_stopped_is_seen_with_no_pyrunc_process_running(pyrunc, bundle, test_id):
+    """The container's process exits on its own: nothing of pyrunc is there to notice;
+    `state` and `list` tell from the pid and its start time."""
+    set_args(bundle, "sh", "-c", "read x < /dev/null; exit 0")
+    create(pyrunc, bundle, test_id)
+    assert pyrunc("start", test_id).code == 0
+    wait_status(pyrunc, test_id, "stopped")
+    listed = json.loads(pyrunc("list", "--format", "json").out)
+    assert [(s["id"], s["status"], s["pid"]) for s in listed] == [(test_id, "stopped", 0)]
+    assert pyrunc("delete", test_id).code == 0
+
+
+def test_start_twice_fails(pyrunc, runc, bundle, test_id):
+    set_args(bundle, *SLEEP)
+    create(pyrunc, bundle, test_id)
+    assert pyrunc("start", test_id).code == 0
+    r = pyrunc("start", test_id)
+    assert r.code == 1 and r.err.count("\n") == 1 and "running" in r.err, r
+    assert "running" in last_error(pyrunc.log)
+    assert pyrunc.state(test_id)["status"] == "running"
+
+
+def test_start_of_a_stopped_container_fails(pyrunc, bundle, test_id):
+    set_args(bundle, *SLEEP)
+    create(pyrunc, bundle, test_id)
+    pyrunc("kill", test_id, "KILL")
+    wait_status(pyrunc, test_id, "stopped")
+    r = pyrunc("start", test_id)
+    assert r.code == 1 and "stopped" in r.err, r
+
+
+def test_delete_of_a_running_container_needs_force(pyrunc, runc, bundle, test_id):
+    runc.use(bundle)
+    set_args(bundle, *SLEEP)
+    pid = create(pyrunc, bundle, test_id)["pid"]
+    assert pyrunc("start", test_id).code == 0
+    r = pyrunc("delete", test_id)
+    assert r.code == 1 and f"cannot delete container {test_id} that is not stopped: running" in r.err, r
+    assert pyrunc.state(test_id)["status"] == "running"
+    # runc says the same
+    runc("run", "--detach", "--bundle", bundle.path, test_id)
+    code, _, err = runc("delete", test_id)
+    assert code == 1 and "that is not stopped: running" in err
+
+    r = pyrunc("delete", "--force", test_id)
+    assert r.code == 0, r
+    assert not pid_alive(pid)
+    assert_nothing_left(pyrunc, test_id, bundle)
+
+
+def test_delete_of_a_created_container_kills_its_init(pyrunc, bundle, test_id):
+    set_args(bundle, *SLEEP)
+    pid = create(pyrunc, bundle, test_id)["pid"]
+    r = pyrunc("delete", test_id)
+    assert r.code == 0, r
+    assert not pid_alive(pid)
+    assert_nothing_left(pyrunc, test_id, bundle)
+
+
+def test_delete_force_of_an_unknown_id_succeeds(pyrunc, test_id):
+    assert pyrunc("delete", "--force", test_id).code == 0
+    r = pyrunc("delete", test_id)
+    assert r.code == 1 and f"container {test_id} does not exist" in r.err
+
+
+def test_kill_of_a_stopped_container_says_not_running(pyrunc, runc, bundle, test_id):
+    runc.use(bundle)
+    set_args(bundle, *SLEEP)
+    create(pyrunc, bundle, test_id)
+    assert pyrunc("kill", test_id, "9").code == 0
+    wait_status(pyrunc, test_id, "stopped")
+    r = pyrunc("kill", test_id)
+    assert r.code == 1 and "container not running" in r.err, r
+    assert "container not running" in last_error(pyrunc.log)
+    code, _, err = runc("run", "--detach", "--bundle", bundle.path, test_id)
+    assert code == 0, err
+    runc("kill", test_id, "9")
+    wait_for(lambda: runc.state(test_id)["status"] == "stopped", "runc's container to stop")
+    code, _, err = runc("kill", test_id)
+    assert code == 1 and "container not running" in err
+
+
+@pytest.mark.parametrize("signame", ["USR1", "SIGUSR1", "10", "sigusr1"])
+def test_kill_takes_names_and_numbers(pyrunc, bundle, test_id, signame):
+    set_args(bundle, "sh", "-c", "trap 'echo USR1 > /tmp/got; exit 0' USR1; "
+                                 "echo ready > /tmp/ready; while :; do sleep 0.1; done")
+    create(pyrunc, bundle, test_id)
+    assert pyrunc("start", test_id).code == 0
+    wait_for_file(os.path.join(bundle.rootfs, "tmp/ready"))
+    r = pyrunc("kill", test_id, signame)
+    assert r.code == 0, r
+    assert wait_for_file(os.path.join(bundle.rootfs, "tmp/got")) == "USR1\n"
+
+
+def test_kill_defaults_to_sigterm(pyrunc, bundle, test_id):
+    set_args(bundle, "sh", "-c", "trap 'echo TERM > /tmp/got; exit 0' TERM; "
+                                 "echo ready > /tmp/ready; while :; do sleep 0.1; done")
+    create(pyrunc, bundle, test_id)
+    assert pyrunc("start", test_id).code == 0
+    wait_for_file(os.path.join(bundle.rootfs, "tmp/ready"))
+    assert pyrunc("kill", test_id).code == 0
+    assert wait_for_file(os.path.join(bundle.rootfs, "tmp/got")) == "TERM\n"
+
+
+def test_kill_of_a_created_container_with_sigterm_stops_it(pyrunc, bundle, test_id):
+    """The waiting init is pid 1 of its namespace: without a handler it would ignore TERM."""
+    set_args(bundle, *SLEEP)
+    create(pyrunc, bundle, test_id)
+    assert pyrunc("kill", test_id, "TERM").code == 0
+    wait_status(pyrunc, test_id, "stopped")
+
+
+def test_kill_all_reaches_every_process(pyrunc, bundle, test_id):
+    set_args(bundle, "sh", "-c", "trap '' TERM; sleep 300 & sleep 301 & echo ready > /tmp/ready; wait")
+    create(pyrunc, bundle, test_id)
+    assert pyrunc("start", test_id).code == 0
+    wait_for_file(os.path.join(bundle.rootfs, "tmp/ready"))
+    sleepers = wait_for(lambda: [p for p, cmd, _ in processes_mentioning("sleep 30")
+                                 if cmd.startswith("sleep")] or None, "the sleepers")
+    assert pyrunc("kill", "--all", test_id, "KILL").code == 0
+    wait_status(pyrunc, test_id, "stopped")
+    wait_for(lambda: not any(pid_alive(p) for p in sleepers), "every process to die")
+
+
+def test_kill_all_without_a_pid_namespace_stays_inside_the_container(pyrunc, bundle, test_id):
+    """Sharing the host's pid namespace, --all means the init's process tree only."""
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"]
+                                            if n["type"] != "pid"]
+    set_args(bundle, "sh", "-c", "sleep 302 & echo ready > /tmp/ready; wait")
+    bystander = subprocess.Popen(["sleep", "303"])
+    try:
+        create(pyrunc, bundle, test_id)
+        assert pyrunc("start", test_id).code == 0
+        wait_for_file(os.path.join(bundle.rootfs, "tmp/ready"))
+        assert pyrunc("kill", "--all", test_id, "KILL").code == 0
+        wait_status(pyrunc, test_id, "stopped")
+        wait_for(lambda: not [p for p, cmd, _ in processes_mentioning("sleep 302")
+                              if cmd.startswith("sleep")], "the container's sleeper to die")
+        assert bystander.poll() is None and pid_alive(os.getpid())
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+# --- create's flags -------------------------------------------------------------------
+
+def test_pid_file(pyrunc, bundle, test_id, tmp_path):
+    set_args(bundle, *SLEEP)
+    pidfile = tmp_path / "pid"
+    st = create(pyrunc, bundle, test_id, "--pid-file", str(pidfile))
+    assert pidfile.read_text() == str(st["pid"])
+
+
+def test_bundle_defaults_to_the_current_directory(pyrunc, bundle, test_id):
+    set_args(bundle, "true")
+    out = os.path.join(pyrunc.tmp, "out")
+    with open(out, "w") as f:
+        code = subprocess.call(pyrunc_cmd(pyrunc, "create", test_id), cwd=bundle.path,
+                               stdin=subprocess.DEVNULL, stdout=f, stderr=f)
+    assert code == 0, open(out).read()
+    assert pyrunc.state(test_id)["bundle"] == bundle.path
+
+
+def test_preserve_fds(pyrunc, bundle, test_id, tmp_path):
+    secret = tmp_path / "fd3"
+    secret.write_text("through fd 3\n")
+    set_args(bundle, "sh", "-c", "ls /proc/self/fd; cat <&3 || echo no fd 3")
+
+    def run_with_fd3(*flags):
+        out = tmp_path / "out"
+        cmd = " ".join(pyrunc_cmd(pyrunc, "run", *flags, "--bundle", bundle.path, test_id))
+        with open(out, "w") as f:
+            code = subprocess.call(["sh", "-c", f"exec 3< {secret}; exec {cmd}"],
+                                   stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
+        return code, out.read_text()
+    code, out = run_with_fd3("--preserve-fds", "1")
+    assert code == 0, out
+    assert "through fd 3" in out
+    code, out = run_with_fd3()
+    assert "through fd 3" not in out and "no fd 3" in out
+
+
+def test_no_pivot(pyrunc, bundle, test_id):
+    set_args(bundle, "sh", "-c", "ls /bin/busybox && cat /proc/self/mountinfo")
+    r = pyrunc("run", "--no-pivot", "--bundle", bundle.path, test_id)
+    assert r.code == 0, r
+    assert "/bin/busybox" in r.out
+    assert bundle.path not in r.out.split("\n", 1)[0]
+
+
+def test_new_session_keyring_unless_no_new_keyring(pyrunc, bundle, test_id):
+    bundle.config["linux"]["maskedPaths"] = [p for p in bundle.config["linux"]["maskedPaths"]
+                                             if p != "/proc/keys"]
+    set_args(bundle, "cat", "/proc/keys")
+    r = pyrunc("run", "--bundle", bundle.path, test_id)
+    assert r.code == 0, r
+    assert f"_ses.{test_id}" in r.out
+    r = pyrunc("run", "--no-new-keyring", "--bundle", bundle.path, test_id)
+    assert r.code == 0, r
+    assert f"_ses.{test_id}" not in r.out
+
+
+def test_second_create_of_an_id_fails_and_leaves_the_first(pyrunc, bundle, test_id):
+    set_args(bundle, *SLEEP)
+    first = create(pyrunc, bundle, test_id)
+    r = pyrunc("create", "--bundle", bundle.path, test_id)
+    assert r.code == 1 and f"container {test_id} already exists" in r.err, r
+    assert pyrunc.state(test_id) == first
+    assert pid_alive(first["pid"])
+    assert pyrunc("start", test_id).code == 0
+
+
+# --- failure cleanup ------------------------------------------------------------------
+
+@pytest.mark.parametrize("breakage,message", [
+    (lambda c: c["process"].update(args=["nosuchbin"]),
+     'exec: "nosuchbin": executable file not found in $PATH'),
+    (lambda c: c["process"].update(args=["/bin/nosuchbin"]),
+     'exec: "/bin/nosuchbin": executable file not found'),
+    (lambda c: c["process"].update(cwd="/etc/passwd"), "/etc/passwd"),  # a missing one is made
+    (lambda c: c["mounts"].append({"destination": "/x", "type": "bind", "source": "/no-such-source",
+                                   "options": ["bind"]}), "/no-such-source"),
+])
+def test_failed_create_leaves_nothing(pyrunc, bundle, test_id, breakage, message):
+    breakage(bundle.config)
+    bundle.write()
+    r = pyrunc("create", "--bundle", bundle.path, test_id)
+    assert r.code == 1
+    assert r.err.startswith(f"pyrunc: create {test_id}: ") and message in r.err, r
+    assert r.err.count("\n") == 1
+    assert message in last_error(pyrunc.log)
+    assert_nothing_left(pyrunc, test_id, bundle)
+    assert pyrunc("state", test_id).code == 1
+
+
+def test_failed_run_leaves_nothing(pyrunc, bundle, test_id):
+    set_args(bundle, "nosuchbin")
+    r = pyrunc("run", "--bundle", bundle.path, test_id)
+    assert r.code == 1
+    assert f'create {test_id}: exec: "nosuchbin": executable file not found in $PATH' in r.err
+    assert_nothing_left(pyrunc, test_id, bundle)
+
+
+def test_missing_binary_message_matches_runc(runc, bundle, test_id):
+    runc.use(bundle)
+    set_args(bundle, "nosuchbin")
+    code, _, err = runc("create", "--bundle", bundle.path, test_id)
+    assert code == 1 and 'exec: "nosuchbin": executable file not found in $PATH' in err
+
+
+# --- run ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status", [0, 3, 42])
+def test_run_exits_with_the_containers_status(pyrunc, runc, bundle, test_id, status):
+    runc.use(bundle)
+    set_args(bundle, "sh", "-c", f"exit {status}")
+    assert pyrunc("run", "--bundle", bundle.path, test_id).code == status
+    assert runc("run", "--bundle", bundle.path, test_id)[0] == status
+    assert_nothing_left(pyrunc, test_id, bundle)
+
+
+def test_run_killed_by_signal_exits_128_plus_n(pyrunc, bundle, test_id):
+    set_args(bundle, "sh", "-c", "echo ready > /tmp/ready; exec sleep 300")
+    proc = subprocess.Popen(pyrunc_cmd(pyrunc, "run", "--bundle", bundle.path, test_id),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        wait_for_file(os.path.join(bundle.rootfs, "tmp/ready"))
+        assert pyrunc("kill", test_id, "KILL").code == 0
+        assert proc.wait(timeout=30) == 128 + signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert_nothing_left(pyrunc, test_id, bundle)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP])
+def test_run_forwards_signals_to_the_container(pyrunc, bundle, test_id, sig):
+    name = signal.Signals(sig).name[3:]
+    set_args(bundle, "sh", "-c", f"trap 'echo {name} > /tmp/got; exit 7' {name}; "
+                                 "echo ready > /tmp/ready; while :; do sleep 0.1; done")
+    proc = subprocess.Popen(pyrunc_cmd(pyrunc, "run", "--bundle", bundle.path, test_id),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        wait_for_file(os.path.join(bundle.rootfs, "tmp/ready"))
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 7
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert open(os.path.join(bundle.rootfs, "tmp/got")).read() == f"{name}\n"
+    assert_nothing_left(pyrunc, test_id, bundle)
+
+
+def test_run_detach_returns_while_the_container_runs(pyrunc, bundle, test_id):
+    set_args(bundle, *SLEEP)
+    for flag in ("--detach", "-d"):
+        r = pyrunc("run", flag, "--bundle", bundle.path, test_id)
+        assert r.code == 0, r
+        assert validate_state(pyrunc.state(test_id))["status"] == "running"
+        assert pyrunc("delete", "-f", test_id).code == 0
+
+
+def test_run_keep_leaves_the_stopped_container(pyrunc, bundle, test_id):
+    set_args(bundle, "sh", "-c", "exit 5")
+    assert pyrunc("run", "--keep", "--bundle", bundle.path, test_id).code == 5
+    st = validate_state(pyrunc.state(test_id))
+    assert st["status"] == "stopped" and st["pid"] == 0
+    assert pyrunc("delete", test_id).code == 0
+    assert_nothing_left(pyrunc, test_id, bundle)
+
+
+def test_run_without_keep_deletes(pyrunc, bundle, test_id):
+    set_args(bundle, "true")
+    assert pyrunc("run", "--bundle", bundle.path, test_id).code == 0
+    assert pyrunc("state", test_id).code == 1
+
+
+def test_run_output_reaches_our_stdout(pyrunc, bundle, test_id):
+    set_args(bundle, "sh", "-c", "echo out; echo err >&2")
+    r = pyrunc("run", "--bundle", bundle.path, test_id)
+    assert (r.code, r.out, r.err) == (0, "out\n", "err\n")
+
+
+# --- races on one id ------------------------------------------------------------------
+
+def test_parallel_deletes_of_one_container(pyrunc, bundle, test_id):
+    set_args(bundle, *SLEEP)
+    pid = create(pyrunc, bundle, test_id)["pid"]
+    results = [None] * 10
+
+    def delete(i):
+        results[i] = pyrunc("delete", test_id)
+    threads = [threading.Thread(target=delete, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.code for r in results].count(0) == 1, results
+    for r in results:
+        assert r.code == 0 or f"container {test_id} does not exist" in r.err, r
+    assert not pid_alive(pid)
+    assert_nothing_left(pyrunc, test_id, bundle)
+
+
+def test_parallel_creates_of_different_ids(pyrunc, bundle, test_id):
+    set_args(bundle, *SLEEP)
+    ids = [f"{test_id}-{i}" for i in range(5)]
+    results = {}
+
+    def create_one(cid):
+        results[cid] = pyrunc("create", "--bundle", bundle.path, cid)
+    threads = [threading.Thread(target=create_one, args=(cid,)) for cid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r.code == 0 for r in results.values()), results
+    listed = json.loads(pyrunc("list", "--format", "json").out)
+    assert sorted(s["id"] for s in listed) == ids
+    assert all(s["status"] == "created" for s in listed)
+    assert len({s["pid"] for s in listed}) == 5
+
+
+def test_parallel_creates_of_one_id_have_one_winner(pyrunc, bundle, test_id):
+    set_args(bundle, *SLEEP)
+    results = []
+
+    def create_one():
+        results.append(pyrunc("create", "--bundle", bundle.path, test_id))
+    threads = [threading.Thread(target=create_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.code for r in results].count(0) == 1, results
+    assert all("already exists" in r.err for r in results if r.code)
+    st = pyrunc.state(test_id)
+    assert st["status"] == "created"
+    # the losers left no init behind: only the winner's carries the id
+    wait_for(lambda: [p for p, _, _ in processes_mentioning(test_id)] == [st["pid"]],
+             "only the winner's init")

@@ -141,8 +141,12 @@ def _proxy_terminal(master, pid):
 
 
 def _drain(master):
+    """Copy what the container wrote before it exited.  The pty hands the slave's output
+    to the master asynchronously, so wait for EIO (every slave fd closed) rather than
+    stop at the first empty poll; a second without output ends it all the same, should a
+    process outside a pid namespace keep the slave open."""
     import select
-    while select.select([master], [], [], 0)[0]:
+    while select.select([master], [], [], 1.0)[0]:
         try:
             data = os.read(master, 65536)
         except OSError:

@@ -12,6 +12,7 @@ import os
 from pyrunc.errors import KernelError
 from pyrunc.linux import kernel as k
 from pyrunc.linux import paths
+from pyrunc.linux.rootfs import mount_fd
 
 CGROUP2_SUPER_MAGIC = 0x63677270
 HOST_CGROUP_ROOT = "/sys/fs/cgroup"
@@ -69,8 +70,8 @@ def mount_cgroup(root_fd, m, opts, ctx):
             _mount_one(root_fd, dest_fd, "cgroup2", "", flags, ctx, own_cgroup_paths().get("", "/"),
                        HOST_CGROUP_ROOT, m.destination)
             return
-        _mount(k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, dest_fd, "tmpfs", "tmpfs", "mode=755",
-               "tmpfs for the hierarchies")
+        mount_fd("tmpfs", dest_fd, "tmpfs", k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, "mode=755",
+                 "tmpfs for the hierarchies")
     finally:
         os.close(dest_fd)
     own = own_cgroup_paths()
@@ -88,17 +89,10 @@ def mount_cgroup(root_fd, m, opts, ctx):
     if flags & k.MS_RDONLY:
         fd = paths.open_in_root(root_fd, m.destination)
         try:
-            _mount(k.MS_REMOUNT | k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, fd, None,
-                   None, "mode=755", "make the tmpfs read-only")
+            mount_fd(None, fd, None, k.MS_REMOUNT | k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC,
+                     "mode=755", "make the tmpfs read-only")
         finally:
             os.close(fd)
-
-
-def _mount(flags, fd, source, fstype, data, what):
-    try:
-        k.mount(source, paths.fd_path(fd), fstype, flags, data)
-    except KernelError as e:
-        raise KernelError(e.errno, what) from None
 
 
 def _link_parts(root_fd, dest, name):
@@ -118,13 +112,13 @@ def _link_parts(root_fd, dest, name):
 def _mount_one(root_fd, fd, fstype, superopts, flags, ctx, own_path, host_dir, dest):
     what = f"hierarchy {os.path.basename(host_dir)}"
     if ctx.new_cgroupns:
-        _mount(flags, fd, "cgroup", fstype, superopts or None, what)
+        mount_fd("cgroup", fd, fstype, flags, superopts or None, what)
         return
     source = os.path.join(host_dir, own_path.lstrip("/"))
-    _mount(k.MS_BIND | k.MS_REC, fd, source, None, None, f"{what} (bind {source})")
+    mount_fd(source, fd, None, k.MS_BIND | k.MS_REC, None, f"{what} (bind {source})")
     if flags:  # a bind takes its flags (ro, nosuid...) only by a remount
         rfd = paths.open_in_root(root_fd, dest)  # again: fd names the covered directory
         try:
-            _mount(k.MS_BIND | k.MS_REMOUNT | flags, rfd, None, None, None, f"{what}: remount")
+            mount_fd(None, rfd, None, k.MS_BIND | k.MS_REMOUNT | flags, None, f"{what}: remount")
         finally:
             os.close(rfd)

@@ -104,7 +104,7 @@ def describe(m):
     return f'mount "{source}"{kind} on {m.destination}'
 
 
-def _mount_fd(source, fd, fstype, flags, data, what):
+def mount_fd(source, fd, fstype, flags, data, what):
     """mount onto the resolved fd, naming the config's mount in errors."""
     try:
         k.mount(source, paths.fd_path(fd), fstype, flags, data)
@@ -213,7 +213,7 @@ def do_mount(root_fd, m, ctx):
     fd = _mountpoint(root_fd, m.destination, is_dir, fstype, what)
     try:
         if opts.is_bind:
-            _mount_fd(source, fd, None, opts.flags & (k.MS_BIND | k.MS_REC), None, what)
+            mount_fd(source, fd, None, opts.flags & (k.MS_BIND | k.MS_REC), None, what)
         else:
             _mount_new(source, fd, fstype, opts, what)
     finally:
@@ -244,12 +244,12 @@ def _real_directory(root_fd, dest):
 
 def _mount_new(source, fd, fstype, opts, what):
     try:
-        _mount_fd(source, fd, fstype, opts.flags, opts.data, what)
+        mount_fd(source, fd, fstype, opts.flags, opts.data, what)
     except KernelError as e:
         # sysfs cannot be mounted without a network namespace of our own: bind the host's.
         if fstype != "sysfs" or e.errno != errno.EPERM:
             raise
-        _mount_fd("/sys", fd, None, k.MS_BIND | k.MS_REC, None, what)
+        mount_fd("/sys", fd, None, k.MS_BIND | k.MS_REC, None, what)
         opts.flags |= k.MS_BIND
 
 

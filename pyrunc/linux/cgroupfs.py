@@ -9,7 +9,6 @@ that the rest of the host's tree stays out of sight.
 
 import os
 
-from pyrunc.errors import KernelError
 from pyrunc.linux import kernel as k
 from pyrunc.linux import paths
 from pyrunc.linux.rootfs import mount_fd
@@ -98,13 +97,7 @@ def mount_cgroup(root_fd, m, opts, ctx):
 def _link_parts(root_fd, dest, name):
     dfd = paths.open_in_root(root_fd, dest, os.O_PATH | os.O_DIRECTORY)
     try:
-        for part in name.split(","):
-            try:
-                os.symlink(name, part, dir_fd=dfd)
-            except FileExistsError:
-                pass
-            except OSError as e:
-                raise KernelError(e.errno, f"link {part} to {name}") from None
+        paths.symlink_all(dfd, [(name, part) for part in name.split(",")], dest)
     finally:
         os.close(dfd)
 

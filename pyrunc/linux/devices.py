@@ -107,14 +107,7 @@ def create_links(root_fd):
     finally:
         os.close(dfd)
     try:
-        for target, link in DEFAULT_LINKS:
-            name = os.path.basename(link)
-            try:
-                os.symlink(target, name, dir_fd=dir_fd)
-            except FileExistsError:
-                pass
-            except OSError as e:
-                raise KernelError(e.errno, f"symlink {link} -> {target}") from None
+        paths.symlink_all(dir_fd, [(t, os.path.basename(link)) for t, link in DEFAULT_LINKS], "/dev")
     finally:
         os.close(dir_fd)
 

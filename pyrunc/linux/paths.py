@@ -150,3 +150,14 @@ def ensure_mountpoint(root_fd, path, is_dir):
         os.close(fd)
         raise KernelError(errno.EISDIR, f"mount point {path} is a directory")
     return fd
+
+
+def symlink_all(dir_fd, links, where):
+    """Create (target, name) symlinks in a directory; an entry already there is kept."""
+    for target, name in links:
+        try:
+            os.symlink(target, name, dir_fd=dir_fd)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise KernelError(e.errno, f"symlink {where}/{name} -> {target}") from None

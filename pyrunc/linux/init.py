@@ -41,6 +41,7 @@ class InitContext:
         self.console_sock_fd = console_sock_fd
         self.foreground_tty = foreground_tty
         self.step = "start init"
+        self.env = None  # the environment for execve, set once the user is known
         lx = cfg.linux
         self.new_userns = _is_new(lx, "user")
         self.in_userns = lx.namespace("user") is not None
@@ -291,8 +292,9 @@ def _setup_process(ctx):
         os.chdir(proc.cwd)
     except OSError as e:
         raise KernelError(e.errno, f"chdir to cwd {proc.cwd!r}") from None
-    if proc.user.umask is not None:
-        os.umask(proc.user.umask)
+    # runc's default when the config sets none; the caller's umask must not leak in.
+    os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
+    ctx.env = process.exec_env(proc)
 
 
 def find_executable(name, env):
@@ -343,7 +345,7 @@ def _wait_for_start_and_exec(ctx, path):
                 except (OSError, ValueError):
                     pass
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        k.execve(path, list(proc.args), dict(e.partition("=")[::2] for e in proc.env))
+        k.execve(path, list(proc.args), ctx.env)
     except Exception as e:  # reported to `start`, whose connection this is
         msg = e.args[1] if isinstance(e, KernelError) else str(e)
         if ctx.step == "exec" or isinstance(e, ContainerError):  # these name what failed

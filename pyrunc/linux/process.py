@@ -3,6 +3,7 @@ scheduler, I/O priority, keyring, no_new_privs and LSM labels."""
 
 import errno
 import os
+import stat
 
 from pyrunc.errors import KernelError
 from pyrunc.linux import kernel as k
@@ -108,6 +109,37 @@ def make_cwd(cwd):
         os.makedirs(cwd, 0o755, exist_ok=True)
     except OSError as e:
         raise KernelError(e.errno, f"create cwd {cwd!r}") from None
+
+
+def user_home(uid):
+    """The HOME runc gives a process whose env sets none: the user's entry in the
+    container's /etc/passwd, else "/".  Read after pivot_root, so every path resolves
+    inside the container; a FIFO or a huge file in a hostile image must not hang the init."""
+    try:
+        fd = os.open("/etc/passwd", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return "/"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "/"
+        data = os.read(fd, 1 << 20)
+    except OSError:
+        return "/"
+    finally:
+        os.close(fd)
+    for line in data.decode(errors="replace").splitlines():
+        fields = line.split(":")
+        if len(fields) >= 6 and fields[2] == str(uid) and fields[5]:
+            return fields[5]
+    return "/"
+
+
+def exec_env(proc):
+    """process.env as a dict for execve, with HOME added when absent, as runc does."""
+    env = dict(e.partition("=")[::2] for e in proc.env)
+    if "HOME" not in env:
+        env["HOME"] = user_home(proc.user.uid)
+    return env
 
 
 def set_no_new_privileges():

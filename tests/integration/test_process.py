@@ -90,9 +90,32 @@ def test_args0_is_found_through_the_configs_path(pyrunc, bundle, test_id):
 
 
 def test_environment_is_exactly_the_configs(pyrunc, bundle, test_id):
-    env = ["PATH=/usr/bin:/bin", "FOO=bar baz", "EMPTY=", "WITH_EQUALS=a=b", "TERM=xterm", "LANG=C.UTF-8"]
+    env = ["PATH=/usr/bin:/bin", "FOO=bar baz", "EMPTY=", "WITH_EQUALS=a=b", "TERM=xterm",
+           "LANG=C.UTF-8", "HOME=/nowhere"]
     bundle.config["process"]["env"] = env
     assert run_args(pyrunc, bundle, test_id, ["env"]).splitlines() == env
+
+
+def test_home_is_added_from_the_containers_passwd_like_runc(pyrunc, bundle, test_id):
+    with open(os.path.join(bundle.rootfs, "etc", "passwd"), "a") as f:
+        f.write("worker:x:1000:1000:w:/home/worker:/bin/sh\n")
+    as_user(bundle, 1000, 1000)
+    bundle.config["process"]["env"] = ["PATH=/bin"]
+    assert run_args(pyrunc, bundle, test_id, ["env"]).splitlines() == ["PATH=/bin", "HOME=/home/worker"]
+
+
+def test_home_is_slash_for_a_user_without_an_entry(pyrunc, bundle, test_id):
+    as_user(bundle, 4321, 4321)
+    bundle.config["process"]["env"] = ["PATH=/bin"]
+    assert run_args(pyrunc, bundle, test_id, ["env"]).splitlines() == ["PATH=/bin", "HOME=/"]
+
+
+def test_a_fifo_for_etc_passwd_does_not_hang_create(pyrunc, bundle, test_id):
+    passwd = os.path.join(bundle.rootfs, "etc", "passwd")
+    os.unlink(passwd)
+    os.mkfifo(passwd)
+    bundle.config["process"]["env"] = ["PATH=/bin"]
+    assert run_args(pyrunc, bundle, test_id, ["env"]).splitlines() == ["PATH=/bin", "HOME=/"]
 
 
 def test_cwd(pyrunc, bundle, test_id):
@@ -130,6 +153,15 @@ def test_umask(pyrunc, bundle, test_id):
     out = run_sh(pyrunc, bundle, test_id,
                  "umask; cd /tmp && touch f && mkdir d && stat -c %a f d")
     assert out.split() == ["0027", "640", "750"]
+
+
+def test_umask_defaults_to_0022_whatever_the_callers(pyrunc, bundle, test_id):
+    old = os.umask(0o077)
+    try:
+        out = run_sh(pyrunc, bundle, test_id, "umask")
+    finally:
+        os.umask(old)
+    assert out.strip() == "0022"
 
 
 # --- capabilities ------------------------------------------------------------------------

@@ -50,3 +50,13 @@ class KernelError(OSError):
 
     def __str__(self):
         return self.args[1]
+
+
+class CgroupError(PyruncError):
+    """A resource the host cannot apply, naming the config field: `linux.resources.network:
+    the host has no net_cls controller`."""
+
+    def __init__(self, field, why):
+        self.field = field
+        self.why = why
+        super().__init__(f"{field}: {why}" if field else why)

@@ -22,6 +22,8 @@ def status_of(st):
         return CREATING
     if not procfs.is_alive(st["pid"], st.get("pid_start")):
         return STOPPED
+    if st.get("paused"):
+        return PAUSED
     return RUNNING if st.get("started") else CREATED
 
 
@@ -51,9 +53,11 @@ def hook_state(cid, st, status, pid=None):
 class _CreateHandler:
     """Answers the container init's requests during create."""
 
-    def __init__(self, cid, cfg, bundle, cgroup_path, rootless):
+    def __init__(self, cid, cfg, bundle, cgroup_path, rootless, save_cgroup):
         self.cid, self.cfg, self.bundle = cid, cfg, bundle
         self.cgroup_path = cgroup_path
+        self.save_cgroup = save_cgroup
+        self.cgroup_manager = None
         # runc's --rootless: ignore cgroup permission errors ("auto": when not root).
         self.ignore_cgroup_errors = rootless in ("true", "1", "t") or (
             rootless == "auto" and os.geteuid() != 0)
@@ -63,9 +67,25 @@ class _CreateHandler:
         namespaces.write_id_maps(pid, self.cfg.linux)
 
     def cgroup(self, pid):
-        # Cgroups arrive with their own module; the init is placed here, before it
-        # unshares its cgroup namespace and before the user's program can run.
-        pass
+        """Runs before the init unshares its cgroup namespace and before the user's
+        program can run: make the cgroup, set its limits, then put the init in it."""
+        from pyrunc.errors import CgroupError
+        from pyrunc.linux import cgroups
+        lx = self.cfg.linux
+        try:
+            mgr = cgroups.new_manager(self.cgroup_path, self.cid)
+            self.cgroup_manager = mgr
+            mgr.create()
+            # Saved at once, so that a delete after a crash of this create removes it.
+            self.save_cgroup(mgr.to_dict())
+            resources = dict(lx.resources)
+            resources["devices"] = cgroups.device_rules(lx.resources, lx.devices)
+            mgr.set(resources)
+            mgr.add(pid)
+        except (CgroupError, OSError) as e:
+            if not self.ignore_cgroup_errors:
+                raise
+            log.warning(f"create {self.cid}: cgroups ignored (--rootless): {e}")
 
     def hooks(self, pid):
         from pyrunc.linux import hooks
@@ -88,7 +108,7 @@ def cgroup_path(cfg, cid, systemd=False):
     """
     path = cfg.linux.cgroups_path or ""
     if not systemd:
-        return path or f"/{cid}"
+        return path or cid  # runc's default: the id, under the caller's own cgroup
     parts = path.split(":") if path else ["", "pyrunc", cid]
     if len(parts) != 3:
         raise ConfigError([f'expected cgroupsPath to be of format "slice:prefix:name" '
@@ -145,13 +165,17 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=Fals
           "cgroup_path": cgroup, "systemd_cgroup": systemd_cgroup, "rootless": rootless}
     log.debug(f"create {cid}: bundle {bundle}")
     cdir = store.create(cid, st)
-    spawned = console_fd = None
+    spawned = console_fd = handler = None
     try:
         if console_socket:
             console_fd = _connect_console(console_socket)
         from pyrunc.linux.spawn import spawn
         start_path = f"/proc/self/fd/{cdir.fd}/{START_SOCKET}"
-        spawned = spawn(cfg, cid, start_path, _CreateHandler(cid, cfg, bundle, cgroup, rootless),
+        def save_cgroup(saved):
+            st["cgroup"] = saved
+            cdir.write_state(st)
+        handler = _CreateHandler(cid, cfg, bundle, cgroup, rootless, save_cgroup)
+        spawned = spawn(cfg, cid, start_path, handler,
                         no_pivot=no_pivot, no_new_keyring=no_new_keyring,
                         preserve_fds=preserve_fds, console_sock_fd=console_fd)
         st["pid"] = spawned.pid
@@ -165,6 +189,8 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=Fals
     except BaseException as e:
         if spawned is not None:
             _kill_and_wait(spawned.pid)
+        if handler is not None and handler.cgroup_manager is not None:
+            _remove_cgroup(handler.cgroup_manager, st)
         cdir.remove()
         if isinstance(e, Exception):
             raise ContainerError(f"create {cid}", _reason(e)) from None
@@ -173,6 +199,32 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=Fals
         cdir.close()
         if console_fd is not None:
             os.close(console_fd)
+
+
+def cgroup_manager(st):
+    """The container's cgroup manager as create saved it; None when it has none."""
+    saved = (st or {}).get("cgroup")
+    if not saved:
+        return None
+    from pyrunc.linux import cgroups
+    return cgroups.load_manager(saved)
+
+
+def owns_cgroup(mgr):
+    """Whether create made the container's cgroup: only then is everything in it ours."""
+    return mgr is not None and mgr.made_any()
+
+
+def _remove_cgroup(mgr, st):
+    """Kill what is left in a cgroup create made, then remove it; never touch a joined one."""
+    import signal
+    from pyrunc.errors import CgroupError
+    try:
+        if owns_cgroup(mgr):
+            mgr.kill_all(signal.SIGKILL)
+        mgr.destroy()
+    except (CgroupError, OSError) as e:
+        log.warning(f"container {st['id']}: {e}")
 
 
 def _reason(exc):
@@ -273,7 +325,9 @@ def signal_container(st, sig, all_processes=False):
         raise StateError(f"container {st['id']}: container not running")
     try:
         if all_processes:
-            for pid in procfs.container_pids(st["pid"]):
+            mgr = cgroup_manager(st)
+            pids = mgr.pids() if owns_cgroup(mgr) else procfs.container_pids(st["pid"])
+            for pid in pids:
                 if pid != st["pid"]:
                     try:
                         os.kill(pid, sig)
@@ -294,14 +348,19 @@ def delete(store, cid, force=False, warn=None):
         status = status_of(st)
         if status in (RUNNING, PAUSED) and not force:
             raise StateError(f"cannot delete container {cid} that is not stopped: {status}")
+        mgr = cgroup_manager(st)
         if status in (CREATED, RUNNING, PAUSED):
             try:
                 signal_container(st, signal.SIGKILL, all_processes=True)
             except StateError:
                 pass
+            if mgr is not None and mgr.is_frozen():
+                mgr.thaw()  # a frozen v1 process dies only once it runs again
             from pyrunc.linux.spawn import wait_exit
             if not wait_exit(st["pid"]):
                 raise StateError(f"cannot delete container {cid}: its process {st['pid']} did not exit")
+        if mgr is not None:
+            _remove_cgroup(mgr, st)
         cdir.remove()
         log.debug(f"delete {cid}: removed")
         if st is not None and status != CREATING:

@@ -158,6 +158,80 @@ def cmd_delete(g, o, pos, log):
     return 0
 
 
+def cmd_pause(g, o, pos, log):
+    from pyrunc import control
+    control.pause(_store(g), _one_id("pause", pos))
+    return 0
+
+
+def cmd_resume(g, o, pos, log):
+    from pyrunc import control
+    control.resume(_store(g), _one_id("resume", pos))
+    return 0
+
+
+def cmd_ps(g, o, pos, log):
+    from pyrunc import control
+    cid = _one_id("ps", pos, extra_ok=True)
+    if o["format"] not in ("table", "json"):
+        raise UsageError(f"ps: invalid format {o['format']!r}: use table or json")
+    if o["format"] == "json" and len(pos) > 1:
+        raise UsageError("ps: ps options cannot be used with --format json")
+    pids = control.pids(_store(g), cid)
+    if o["format"] == "json":
+        sys.stdout.write(json.dumps(pids) + "\n")
+    else:
+        sys.stdout.write(control.ps_table(pids, pos[1:]))
+    return 0
+
+
+def _duration(text):
+    """A Go duration as runc's --interval takes it: 5s, 100ms, 1m30s, 1h."""
+    import re
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UsageError(f"invalid duration {text!r}: use a number with a unit, like 5s or 500ms")
+    seconds = sum(float(n) * units[u] for n, u in parts)
+    if seconds <= 0:
+        raise UsageError(f"duration must be greater than 0, got {text!r}")
+    return seconds
+
+
+def cmd_events(g, o, pos, log):
+    from pyrunc import control
+    control.events(_store(g), _one_id("events", pos), o["interval"], o["stats"])
+    return 0
+
+
+def cmd_update(g, o, pos, log):
+    from pyrunc import control
+    cid = _one_id("update", pos)
+    if o["resources"] is not None:
+        resources = control.resources_from_json(o["resources"])
+    else:
+        resources = control.resources_from_flags(o)
+    control.update(_store(g), cid, resources)
+    return 0
+
+
+UPDATE_FLAGS = (
+    Flag("resources|r", default=None, help="path to a file with the resources (LinuxResources JSON) to update, or '-' for stdin"),
+    Flag("blkio-weight", default=None, help="per cgroup weight, from 10 to 1000"),
+    Flag("cpu-period", default=None, help="CPU CFS period (usecs); 0 for the system default"),
+    Flag("cpu-quota", default=None, help="CPU CFS hardcap limit (usecs) in a period"),
+    Flag("cpu-share|cpu-shares", default=None, help="CPU shares (relative weight vs. other containers)"),
+    Flag("cpu-rt-period", default=None, help="CPU realtime period (usecs)"),
+    Flag("cpu-rt-runtime", default=None, help="CPU realtime hardcap limit (usecs) in a period"),
+    Flag("cpuset-cpus", default=None, help="CPU(s) to use"),
+    Flag("cpuset-mems", default=None, help="memory node(s) to use"),
+    Flag("memory", default=None, help="memory limit (bytes; k, m, g suffixes)"),
+    Flag("memory-reservation", default=None, help="memory reservation or soft limit (bytes)"),
+    Flag("memory-swap", default=None, help="total memory usage (memory + swap); -1 for unlimited swap"),
+    Flag("pids-limit", default=None, help="maximum number of pids in the container"),
+)
+
+
 def cmd_features(g, o, pos, log):
     from pyrunc.features import features
     sys.stdout.write(json.dumps(features(), indent=4) + "\n")
@@ -197,6 +271,15 @@ COMMANDS = {c.name: c for c in (
             "<container-id> [signal]", "kill sends the specified signal (default: SIGTERM) to the container's init process"),
     Command("delete", cmd_delete, (boolean("force|f", help="forcibly delete the container if it is still running (uses SIGKILL)"),),
             "<container-id>", "delete any resources held by the container"),
+    Command("pause", cmd_pause, (), "<container-id>", "pause suspends all processes inside the container"),
+    Command("resume", cmd_resume, (), "<container-id>", "resumes all processes that have been previously paused"),
+    Command("ps", cmd_ps, (Flag("format|f", default="table", help="select one of: table or json"),),
+            "<container-id> [ps options]", "ps displays the processes running inside a container", passthrough=True),
+    Command("events", cmd_events, (
+        Flag("interval", default=5.0, convert=_duration, help="set the stats collection interval (default: 5s)"),
+        boolean("stats", help="display the container's stats then exit"),
+    ), "<container-id>", "display container events such as OOM notifications and cpu, memory, and IO usage statistics"),
+    Command("update", cmd_update, UPDATE_FLAGS, "<container-id>", "update container resource constraints"),
     Command("features", cmd_features, (), "", "show the enabled features"),
     Command("validate", cmd_validate, (BUNDLE,), "", "check a bundle's config.json and list every problem found"),
 )}

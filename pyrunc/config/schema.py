@@ -63,8 +63,13 @@ def features_schema_errors(doc):
     return _errors("features-schema.json", doc)
 
 
-def _errors(schema_name, doc):
-    validator = _validator(str(spec_dir()), schema_name)
+def resources_errors(doc):
+    """Every way `doc` fails the schema of linux.resources (what `update --resources` reads)."""
+    return _errors("config-linux.json", doc, "#/linux/properties/resources")
+
+
+def _errors(schema_name, doc, pointer=""):
+    validator = _validator(str(spec_dir()), schema_name, pointer)
     found = []
     for error in validator.iter_errors(doc):
         for leaf in _specific(error):
@@ -73,7 +78,7 @@ def _errors(schema_name, doc):
 
 
 @functools.lru_cache(maxsize=None)
-def _validator(directory, schema_name):
+def _validator(directory, schema_name, pointer=""):
     from jsonschema.validators import validator_for
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT4
@@ -89,6 +94,8 @@ def _validator(directory, schema_name):
     registry = Registry().with_resources(resources)
     schema = registry.contents(schema_name)
     cls = validator_for(schema)
+    if pointer:  # a part of a schema file, by reference, so its own refs still resolve
+        return cls({"$ref": schema_name + pointer}, registry=registry)
     return cls(schema, registry=registry)
 
 

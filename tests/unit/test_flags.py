@@ -191,7 +191,7 @@ class _Cfg:
 
 @pytest.mark.parametrize("path,systemd,expected", [
     ("/pyrunc-test/x", False, "/pyrunc-test/x"),
-    ("", False, "/ID"),
+    ("", False, "ID"),
     ("system.slice:pyrunc:ID", True, "/system.slice/pyrunc-ID.scope"),
     ("a-b-c.slice:pre:name", True, "/a.slice/a-b.slice/a-b-c.slice/pre-name.scope"),
     ("-.slice:pre:name", True, "/pre-name.scope"),

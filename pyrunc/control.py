@@ -1,0 +1,191 @@
+"""Commands that act on a live container through its cgroup: pause, resume, ps, events
+and update.  The state checks are the lifecycle's; the cgroup work is the manager's."""
+
+import json
+import os
+import sys
+import time
+
+from pyrunc import lifecycle, log
+from pyrunc.errors import StateError, UsageError
+from pyrunc.lifecycle import CREATED, PAUSED, RUNNING, STOPPED
+
+
+def _manager_of(cid, st, verb):
+    mgr = lifecycle.cgroup_manager(st)
+    if mgr is None:
+        raise StateError(f"cannot {verb} container {cid}: it has no cgroup (created with --rootless)")
+    return mgr
+
+
+def pause(store, cid):
+    with store.open(cid) as cdir:
+        st = cdir.read_state()
+        status = lifecycle.status_of(st)
+        if status not in (CREATED, RUNNING):
+            raise StateError(f"cannot pause container {cid}: it is {status}, not running or created")
+        _manager_of(cid, st, "pause").freeze()
+        st["paused"] = True
+        cdir.write_state(st)
+        log.debug(f"pause {cid}: frozen")
+
+
+def resume(store, cid):
+    with store.open(cid) as cdir:
+        st = cdir.read_state()
+        status = lifecycle.status_of(st)
+        if status != PAUSED:
+            raise StateError(f"cannot resume container {cid}: it is {status}, not paused")
+        _manager_of(cid, st, "resume").thaw()
+        st["paused"] = False
+        cdir.write_state(st)
+        log.debug(f"resume {cid}: thawed")
+
+
+def _live(store, cid, verb):
+    st = store.peek(cid)
+    status = lifecycle.status_of(st)
+    if status == STOPPED:
+        raise StateError(f"cannot {verb} container {cid}: container not running")
+    return st, _manager_of(cid, st, verb)
+
+
+def pids(store, cid):
+    _, mgr = _live(store, cid, "list processes of")
+    return mgr.pids()
+
+
+def ps_table(pids_, ps_args):
+    """`ps` (default -ef) on the host, keeping its header and the container's rows."""
+    import subprocess
+    try:
+        out = subprocess.run(["ps"] + (ps_args or ["-ef"]), capture_output=True, text=True, check=True).stdout
+    except FileNotFoundError:
+        raise StateError("ps: the ps command is not installed on this host") from None
+    except subprocess.CalledProcessError as e:
+        raise StateError(f"ps {' '.join(ps_args)}: {e.stderr.strip() or 'failed'}") from None
+    lines = out.splitlines()
+    if not lines:
+        return ""
+    header = lines[0].split()
+    if "PID" not in header:
+        raise StateError("ps: its output has no PID column; give ps options that print one")
+    col = header.index("PID")
+    wanted = {str(p) for p in pids_}
+    rows = [line for line in lines[1:] if len(line.split()) > col and line.split()[col] in wanted]
+    return "\n".join([lines[0]] + rows) + "\n"
+
+
+def _compact(event):
+    return json.dumps(event, separators=(",", ":")) + "\n"
+
+
+def stats_event(cid, mgr):
+    return {"type": "stats", "id": cid, "data": mgr.stats()}
+
+
+def events(store, cid, interval, stats_only, out=sys.stdout):
+    """runc's events: one stats object with stats_only; otherwise a stream of stats every
+    `interval` seconds and an `oom` object whenever the OOM killer acts, until the
+    container stops."""
+    st, mgr = _live(store, cid, "read events of")
+    if stats_only:
+        out.write(_compact(stats_event(cid, mgr)))
+        return
+    ooms = mgr.oom_kills()
+    next_stats = time.monotonic()
+    # OOM kills are looked for more often than stats are printed, so each is seen soon.
+    tick = min(interval, 0.25)
+    while lifecycle.status_of(st) != STOPPED:
+        kills = mgr.oom_kills()
+        for _ in range(kills - ooms):
+            out.write(_compact({"type": "oom", "id": cid}))
+        ooms = kills
+        if time.monotonic() >= next_stats:
+            try:
+                out.write(_compact(stats_event(cid, mgr)))
+            except OSError:
+                break  # the cgroup went away with the container
+            next_stats += interval
+        out.flush()
+        time.sleep(tick)
+        st = store.peek(cid)
+
+
+def update(store, cid, resources):
+    with store.open(cid) as cdir:
+        st = cdir.read_state()
+        status = lifecycle.status_of(st)
+        if status == STOPPED:
+            raise StateError(f"cannot update container {cid}: container not running")
+        _manager_of(cid, st, "update").set(resources, update=True)
+        log.debug(f"update {cid}: {json.dumps(resources, sort_keys=True)}")
+
+
+# -- parsing update's input -----------------------------------------------------------
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def parse_bytes(text, flag):
+    """runc's RAMInBytes: 512, 512k, 64m, 1g (binary units, an optional trailing b); -1."""
+    t = text.strip().lower()
+    if t == "-1":
+        return -1
+    num = t.rstrip("bkmgtpi")
+    unit = t[len(num):].replace("ib", "").rstrip("b") if t[len(num):] not in ("", "b") else ""
+    try:
+        value = float(num)
+    except ValueError:
+        raise UsageError(f"update: invalid value {text!r} for --{flag}: expected bytes like 512m") from None
+    if unit not in _UNITS or value < 0:
+        raise UsageError(f"update: invalid value {text!r} for --{flag}: expected bytes like 512m")
+    return int(value * _UNITS[unit])
+
+
+def resources_from_flags(o):
+    """The LinuxResources given by runc update's flags (only those set)."""
+    def num(flag):
+        try:
+            return int(o[flag.replace("-", "_")], 10)
+        except ValueError:
+            raise UsageError(f"update: invalid value {o[flag.replace('-', '_')]!r} for --{flag}") from None
+    res = {}
+    mem = {k: parse_bytes(o[f.replace("-", "_")], f) for k, f in
+           (("limit", "memory"), ("reservation", "memory-reservation"), ("swap", "memory-swap"))
+           if o[f.replace("-", "_")] is not None}
+    if mem:
+        res["memory"] = mem
+    cpu = {k: num(f) for k, f in (("shares", "cpu-share"), ("quota", "cpu-quota"), ("period", "cpu-period"),
+                                  ("realtimeRuntime", "cpu-rt-runtime"), ("realtimePeriod", "cpu-rt-period"))
+           if o[f.replace("-", "_")] is not None}
+    for k, f in (("cpus", "cpuset_cpus"), ("mems", "cpuset_mems")):
+        if o[f] is not None:
+            cpu[k] = o[f]
+    if cpu:
+        res["cpu"] = cpu
+    if o["pids_limit"] is not None:
+        res["pids"] = {"limit": num("pids-limit")}
+    if o["blkio_weight"] is not None:
+        res["blockIO"] = {"weight": num("blkio-weight")}
+    return res
+
+
+def resources_from_json(path):
+    """--resources FILE or -: a LinuxResources object, checked against the schema."""
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path) as f:
+                text = f.read()
+        doc = json.loads(text)
+    except OSError as e:
+        raise UsageError(f"update: read {path}: {os.strerror(e.errno).lower()}") from None
+    except json.JSONDecodeError as e:
+        raise UsageError(f"update: {path}: invalid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    from pyrunc.config.schema import resources_errors
+    problems = resources_errors(doc)
+    if problems:
+        raise UsageError(f"update: {path}: {problems[0]}")
+    return doc

@@ -1,0 +1,167 @@
+"""Cgroups: one manager interface, a v1 and a v2 implementation chosen by probing the host.
+
+The lifecycle talks only to `Manager`.  `probe()` tells what the host is:
+  "v1"      only v1 hierarchies under /sys/fs/cgroup/<controller>
+  "hybrid"  v1 controllers plus a cgroup2 mount at /sys/fs/cgroup/unified (used for
+            the device program's and nothing else); resources go to v1
+  "v2"      /sys/fs/cgroup is itself cgroup2
+Every manager is built from the cgroup path as the config gives it (absolute, or relative
+to the caller's own cgroup) and keeps, in `to_dict()`, what it needs to act again in a
+later command: the resolved directories and the ones it made itself.
+
+The host's cgroup root is a parameter (`root`) so that unit tests can point a manager at
+a plain directory: the file system is the seam here, not kernel.py.
+"""
+
+import os
+
+HOST_ROOT = "/sys/fs/cgroup"
+CGROUP2_SUPER_MAGIC = 0x63677270
+
+
+def probe(root=HOST_ROOT):
+    """"v2", "hybrid" or "v1"."""
+    from pyrunc.linux import kernel as k
+    fd = os.open(root, os.O_PATH | os.O_CLOEXEC)
+    try:
+        if k.fstatfs_type(fd) == CGROUP2_SUPER_MAGIC:
+            return "v2"
+    finally:
+        os.close(fd)
+    return "hybrid" if os.path.isfile(os.path.join(root, "unified", "cgroup.procs")) else "v1"
+
+
+class Manager:
+    """What every cgroup implementation offers.  `path` is linux.cgroupsPath (already
+    mapped from systemd's slice:prefix:name form when --systemd-cgroup is given)."""
+
+    version = 0
+
+    def create(self):
+        """Make the container's cgroup directories that do not exist yet, remembering
+        which ones this call made; existing ones are joined as they are."""
+        raise NotImplementedError
+
+    def add(self, pid):
+        """Put a process (the container's init, before it can run user code) in the cgroup."""
+        raise NotImplementedError
+
+    def set(self, resources, update=False):
+        """Write linux.resources (the raw dict from config.json, schema-validated).
+        `update` is True for `pyrunc update`, where only the given fields change.
+        Raises CgroupError naming the field the host cannot apply."""
+        raise NotImplementedError
+
+    def pids(self):
+        """Every pid in the cgroup and its descendants (host pid namespace)."""
+        raise NotImplementedError
+
+    def freeze(self):
+        raise NotImplementedError
+
+    def thaw(self):
+        raise NotImplementedError
+
+    def is_frozen(self):
+        raise NotImplementedError
+
+    def stats(self):
+        """runc's `events --stats` data: {"cpu": ..., "memory": ..., "pids": ..., ...}."""
+        raise NotImplementedError
+
+    def oom_kills(self):
+        """How many processes the OOM killer has killed in the cgroup so far."""
+        raise NotImplementedError
+
+    def kill_all(self, sig):
+        """Signal every process in the cgroup (cgroup.kill for SIGKILL where v2 has it)."""
+        raise NotImplementedError
+
+    def destroy(self):
+        """Remove the directories create() made, child cgroups inside them first; never
+        a directory this manager did not make."""
+        raise NotImplementedError
+
+    def to_dict(self):
+        raise NotImplementedError
+
+    def made_any(self):
+        """Whether create() made a directory (rather than joining existing ones)."""
+        made = self.to_dict().get("made")
+        return any(made.values()) if isinstance(made, dict) else bool(made)
+
+
+def new_manager(path, container_id, root=HOST_ROOT, mode=None):
+    """The manager for this host.  An empty path is the container id, relative to the
+    caller's cgroup, as runc does."""
+    mode = mode or probe(root)
+    if mode == "v2":
+        from pyrunc.linux.cgroups.v2 import V2Manager
+        return V2Manager(path or container_id, root=root)
+    from pyrunc.linux.cgroups.v1 import V1Manager
+    return V1Manager(path or container_id, root=root, hybrid=(mode == "hybrid"))
+
+
+def load_manager(saved, root=HOST_ROOT):
+    """The manager a create saved with to_dict()."""
+    if saved["version"] == 2:
+        from pyrunc.linux.cgroups.v2 import V2Manager
+        return V2Manager.from_dict(saved, root=root)
+    from pyrunc.linux.cgroups.v1 import V1Manager
+    return V1Manager.from_dict(saved, root=root)
+
+
+def own_cgroups(proc_cgroup="/proc/self/cgroup"):
+    """{hierarchy key: path}: the v1 controller list ("cpu,cpuacct", "name=systemd")
+    or "" for cgroup2, from /proc/self/cgroup."""
+    result = {}
+    with open(proc_cgroup) as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            result[controllers] = path
+    return result
+
+
+def resolve(path, own):
+    """An absolute cgroup path stays; a relative one is under the caller's cgroup `own`."""
+    if path.startswith("/"):
+        return os.path.normpath(path)
+    return os.path.normpath(os.path.join(own or "/", path))
+
+
+def cgroup_dirs_deepest_first(top):
+    """top and every cgroup below it, children before parents (the order rmdir needs)."""
+    found = []
+    for dirpath, dirnames, _ in os.walk(top, topdown=False, followlinks=False):
+        found.append(dirpath)
+    return found
+
+
+# The devices every container may use whatever its config says, appended after the
+# config's own rules as runc does: mknod of any node (CAP_MKNOD still decides), the
+# standard character devices, the pseudo-terminals and the tun device.
+DEFAULT_ALLOWED_DEVICES = (
+    {"allow": True, "type": "c", "access": "m"},
+    {"allow": True, "type": "b", "access": "m"},
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},    # null
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},    # random
+    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},    # full
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},    # tty
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},    # zero
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},    # urandom
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},              # pts/*
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},    # ptmx
+    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},  # net/tun
+)
+
+
+def device_rules(resources, linux_devices):
+    """The rules the device controller enforces: the config's, then the defaults, then
+    one allowing each device of linux.devices, so that the container can use them."""
+    rules = list(resources.get("devices") or ())
+    rules.extend(dict(r) for r in DEFAULT_ALLOWED_DEVICES)
+    for d in linux_devices or ():
+        if d.type in ("c", "b", "u"):
+            rules.append({"allow": True, "type": "c" if d.type == "u" else d.type,
+                          "major": d.major, "minor": d.minor, "access": "rwm"})
+    return rules

@@ -1,0 +1,412 @@
+"""The cgroup v1 manager, for v1 and hybrid hosts.
+
+A v1 host mounts one hierarchy per controller (or per group of controllers, such as
+`cpu,cpuacct`) under /sys/fs/cgroup.  The container gets the same path in each of them.
+On a hybrid host the cgroup2 hierarchy at /sys/fs/cgroup/unified is joined as well, as
+runc does, and any controller the host attached there instead of to a v1 hierarchy
+(hugetlb on some kernels) is driven through its v2 files.
+"""
+
+import os
+import signal
+import time
+
+from pyrunc.errors import CgroupError
+from pyrunc.linux.cgroups import HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, resolve
+from pyrunc.linux.cgroups.files import (enable_down, inherit_cpuset, mkdirs, read, read_int, read_ints,
+                                        read_keyed, read_pids, read_words, rmdir, write)
+
+UNIFIED = "unified"
+UNLIMITED = -1
+FREEZE_TIMEOUT = 10.0
+# How the v1 controllers name the three kinds of user time in cpuacct.stat: USER_HZ ticks.
+_TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def host_hierarchies(root=HOST_ROOT):
+    """{hierarchy directory name: set of controllers} for the mounts under root.
+    Symlinks (cpu -> cpu,cpuacct) are aliases, not hierarchies."""
+    found = {}
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name)
+        if os.path.islink(path) or not os.path.isfile(os.path.join(path, "cgroup.procs")):
+            continue
+        if name == UNIFIED:
+            # Only what the host's root delegates to its children is usable below it.
+            found[name] = read_words(os.path.join(path, "cgroup.subtree_control"))
+        elif name == "systemd":
+            found[name] = {"name=systemd"}
+        else:
+            found[name] = set(name.split(","))
+    return found
+
+
+def _own_path(name, controllers, own):
+    if name == UNIFIED:
+        return own.get("", "/")
+    for key, path in own.items():
+        if key and set(key.split(",")) == controllers:
+            return path
+    return "/"
+
+
+class V1Manager(Manager):
+    version = 1
+
+    def __init__(self, path, root=HOST_ROOT, hybrid=False, own=None, _saved=None):
+        self.root = root
+        self.hybrid = hybrid
+        if _saved is not None:
+            self.dirs = dict(_saved["dirs"])
+            self.made = {k: list(v) for k, v in _saved["made"].items()}
+            self.controllers = {k: set(v) for k, v in _saved["controllers"].items()}
+            return
+        own = own_cgroups() if own is None else own
+        self.controllers = host_hierarchies(root)
+        if not hybrid:
+            self.controllers.pop(UNIFIED, None)
+        # The path inside each hierarchy, resolved against our own cgroup there.
+        self.dirs = {name: resolve(path, _own_path(name, ctrls, own))
+                     for name, ctrls in self.controllers.items()}
+        self.made = {}
+
+    @classmethod
+    def from_dict(cls, saved, root=HOST_ROOT):
+        return cls(None, root=root, hybrid=saved.get("hybrid", False), _saved=saved)
+
+    def to_dict(self):
+        return {"version": 1, "hybrid": self.hybrid, "dirs": self.dirs, "made": self.made,
+                "controllers": {k: sorted(v) for k, v in self.controllers.items()}}
+
+    # -- where things are ---------------------------------------------------------------
+
+    def _dir(self, name):
+        return os.path.join(self.root, name, self.dirs[name].lstrip("/"))
+
+    def _hierarchy_of(self, controller):
+        """The hierarchy holding a controller, v1 first; None when the host has none."""
+        for name, ctrls in self.controllers.items():
+            if controller in ctrls and name != UNIFIED:
+                return name
+        if UNIFIED in self.controllers and controller in self.controllers[UNIFIED]:
+            return UNIFIED
+        return None
+
+    def _path(self, controller, filename):
+        name = self._hierarchy_of(controller)
+        return None if name is None else os.path.join(self._dir(name), filename)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def create(self):
+        for name in self.controllers:
+            made = mkdirs(os.path.join(self.root, name), self.dirs[name])
+            self.made[name] = made
+            if "cpuset" in self.controllers[name] and name != UNIFIED:
+                # A new cpuset is empty, and an empty cpuset takes no process: copy the
+                # parent's, down every level (an existing level may be empty too).
+                cur = os.path.join(self.root, name)
+                for part in [p for p in self.dirs[name].split("/") if p]:
+                    cur = os.path.join(cur, part)
+                    inherit_cpuset(cur)
+            if name == UNIFIED and "hugetlb" in self.controllers[UNIFIED]:
+                enable_down(os.path.join(self.root, name), self.dirs[name], "hugetlb")
+
+    def add(self, pid):
+        for name in self.controllers:
+            write(os.path.join(self._dir(name), "cgroup.procs"), str(pid), None)
+
+    def pids(self):
+        seen = set()
+        for name in self.controllers:
+            for d in cgroup_dirs_deepest_first(self._dir(name)):
+                seen.update(read_pids(os.path.join(d, "cgroup.procs")))
+        return sorted(seen)
+
+    def freeze(self):
+        self._freeze("FROZEN")
+
+    def thaw(self):
+        self._freeze("THAWED")
+
+    def _freeze(self, state):
+        path = self._path("freezer", "freezer.state")
+        if path is None:
+            raise CgroupError(None, "the host has no freezer cgroup controller")
+        deadline = time.monotonic() + FREEZE_TIMEOUT
+        while True:
+            # Writing FROZEN again retries the processes that were forking meanwhile.
+            write(path, state, None)
+            if read(path).strip() == state:
+                return
+            if time.monotonic() > deadline:
+                raise CgroupError(None, f"cgroup did not become {state.lower()} in {FREEZE_TIMEOUT:.0f}s")
+            time.sleep(0.01)
+
+    def is_frozen(self):
+        path = self._path("freezer", "freezer.state")
+        return path is not None and read(path).strip() != "THAWED"
+
+    def kill_all(self, sig):
+        """Freeze, signal, thaw: a process cannot fork a new one between our reading the
+        list and the signal arriving."""
+        frozen = False
+        if self._hierarchy_of("freezer") and sig == signal.SIGKILL:
+            try:
+                self.freeze()
+                frozen = True
+            except (CgroupError, OSError):
+                pass
+        try:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if frozen:
+                self.thaw()
+
+    def destroy(self):
+        failed = []
+        for name, made in self.made.items():
+            if not made:
+                continue
+            top = os.path.join(self.root, name, made[0].lstrip("/"))
+            # Children the container's processes made go first, deepest first.
+            for d in cgroup_dirs_deepest_first(top):
+                if not rmdir(d):
+                    failed.append(d)
+            for rel in reversed(made[1:]):
+                rmdir(os.path.join(self.root, name, rel.lstrip("/")))
+        if failed:
+            raise CgroupError(None, f"cannot remove cgroup {failed[0]}: processes are still in it")
+
+    # -- resources ----------------------------------------------------------------------
+
+    def set(self, resources, update=False):
+        r = resources or {}
+        if r.get("unified"):
+            raise CgroupError("linux.resources.unified",
+                              "needs a cgroup v2 host; this host's controllers are cgroup v1")
+        if "memory" in r:
+            self._set_memory(r["memory"] or {}, update)
+        if "cpu" in r:
+            self._set_cpu(r["cpu"] or {})
+        if (r.get("pids") or {}).get("limit") is not None:
+            limit = r["pids"]["limit"]
+            self._write("pids", "pids.max", "max" if limit <= 0 else limit, "linux.resources.pids.limit")
+        if "blockIO" in r:
+            self._set_blkio(r["blockIO"] or {})
+        for i, h in enumerate(r.get("hugepageLimits") or ()):
+            field = f"linux.resources.hugepageLimits[{i}]"
+            if self._hierarchy_of("hugetlb") == UNIFIED:
+                self._write("hugetlb", f"hugetlb.{h['pageSize']}.max", h["limit"], field)
+            else:
+                self._write("hugetlb", f"hugetlb.{h['pageSize']}.limit_in_bytes", h["limit"], field)
+        for dev, lim in (r.get("rdma") or {}).items():
+            parts = [f"{k}={lim[v]}" for k, v in (("hca_handle", "hcaHandles"), ("hca_object", "hcaObjects"))
+                     if v in lim]
+            self._write("rdma", "rdma.max", f"{dev} {' '.join(parts)}", f"linux.resources.rdma.{dev}")
+        net = r.get("network") or {}
+        if net.get("classID") is not None:
+            self._write("net_cls", "net_cls.classid", net["classID"], "linux.resources.network.classID")
+        for p in net.get("priorities") or ():
+            self._write("net_prio", "net_prio.ifpriomap", f"{p['name']} {p['priority']}",
+                        "linux.resources.network.priorities")
+        if "devices" in r and not update:
+            self._set_devices(r["devices"])
+
+    def _write(self, controller, filename, value, field):
+        name = self._hierarchy_of(controller)
+        if name is None:
+            raise CgroupError(field, f"the host has no {controller} cgroup controller")
+        path = os.path.join(self._dir(name), filename)
+        if not os.path.exists(path):
+            raise CgroupError(field, f"this kernel has no {filename} (the {controller} controller "
+                                     f"lacks the file, or the I/O scheduler does not support it)")
+        write(path, str(value), field)
+
+    def _set_memory(self, mem, update):
+        f = "linux.resources.memory."
+        limit, swap = mem.get("limit"), mem.get("swap")
+        if update and mem.get("checkBeforeUpdate") and limit is not None and limit > 0:
+            usage = int(read(self._path("memory", "memory.usage_in_bytes")))
+            if limit < usage:
+                raise CgroupError(f + "limit", f"{limit} is below the current usage {usage}")
+        if limit == UNLIMITED and swap is None:
+            swap = UNLIMITED  # as runc: an unlimited memory limit lifts the swap limit too
+        if swap is None and limit is not None and limit > 0:
+            memsw = self._current_limit("memory.memsw.limit_in_bytes")
+            if memsw and limit > memsw:
+                raise CgroupError(f + "limit", f"{limit} is above the memory+swap limit {memsw}: "
+                                               f"set swap (--memory-swap) too")
+        # memsw must never be below the memory limit: raise it first, lower it last.
+        order = [("limit", "memory.limit_in_bytes", limit), ("swap", "memory.memsw.limit_in_bytes", swap)]
+        if swap is not None and (swap == UNLIMITED or limit is None or limit == UNLIMITED or swap > self._current_limit("memory.limit_in_bytes")):
+            order.reverse()
+        for key, filename, value in order:
+            if value is not None:
+                self._write("memory", filename, value, f + key)
+        if mem.get("reservation") is not None:
+            self._write("memory", "memory.soft_limit_in_bytes", mem["reservation"], f + "reservation")
+        for key, filename in (("kernel", "memory.kmem.limit_in_bytes"),
+                              ("kernelTCP", "memory.kmem.tcp.limit_in_bytes")):
+            if mem.get(key) is not None:
+                self._write("memory", filename, mem[key], f + key)
+        if mem.get("swappiness") is not None:
+            self._write("memory", "memory.swappiness", mem["swappiness"], f + "swappiness")
+        if mem.get("disableOOMKiller") is not None:
+            self._write("memory", "memory.oom_control", int(mem["disableOOMKiller"]), f + "disableOOMKiller")
+        if mem.get("useHierarchy") is not None:
+            self._write("memory", "memory.use_hierarchy", int(mem["useHierarchy"]), f + "useHierarchy")
+
+    def _current_limit(self, filename):
+        path = self._path("memory", filename)
+        try:
+            return int(read(path))
+        except (OSError, ValueError, TypeError):
+            return 0
+
+    def _set_cpu(self, cpu):
+        f = "linux.resources.cpu."
+        # Periods before the budgets that must fit in them.
+        for key, ctrl, filename in (("shares", "cpu", "cpu.shares"),
+                                    ("period", "cpu", "cpu.cfs_period_us"),
+                                    ("quota", "cpu", "cpu.cfs_quota_us"),
+                                    ("burst", "cpu", "cpu.cfs_burst_us"),
+                                    ("realtimePeriod", "cpu", "cpu.rt_period_us"),
+                                    ("realtimeRuntime", "cpu", "cpu.rt_runtime_us"),
+                                    ("idle", "cpu", "cpu.idle"),
+                                    ("cpus", "cpuset", "cpuset.cpus"),
+                                    ("mems", "cpuset", "cpuset.mems")):
+            value = cpu.get(key)
+            if value is None or value == "" or (key in ("shares", "period") and value == 0):
+                continue
+            if key == "realtimeRuntime" and value > 0:
+                self._grant_rt_runtime(value, cpu.get("realtimePeriod"))
+            self._write(ctrl, filename, value, f + key)
+
+    def _grant_rt_runtime(self, runtime, period):
+        """A cgroup's realtime share (runtime/period) must fit in its parent's, and a new
+        cgroup has none: give the levels create() made the same share, top-down."""
+        name = self._hierarchy_of("cpu")
+        period = period or read_int(os.path.join(self._dir(name), "cpu.rt_period_us")) or 1
+        for rel in self.made.get(name, [])[:-1]:
+            d = os.path.join(self.root, name, rel.lstrip("/"))
+            need = -(-runtime * read_int(os.path.join(d, "cpu.rt_period_us")) // period)
+            if read_int(os.path.join(d, "cpu.rt_runtime_us")) < need:
+                write(os.path.join(d, "cpu.rt_runtime_us"), str(need), "linux.resources.cpu.realtimeRuntime")
+
+    def _set_blkio(self, bio):
+        f = "linux.resources.blockIO."
+        weight_file = self._first_existing("blkio", ("blkio.weight", "blkio.bfq.weight"))
+        if bio.get("weight") is not None:
+            self._write("blkio", weight_file or "blkio.weight", bio["weight"], f + "weight")
+        if bio.get("leafWeight") is not None:
+            self._write("blkio", "blkio.leaf_weight", bio["leafWeight"], f + "leafWeight")
+        for i, wd in enumerate(bio.get("weightDevice") or ()):
+            dev = f"{wd['major']}:{wd['minor']}"
+            if wd.get("weight") is not None:
+                name = (weight_file or "blkio.weight") + "_device"
+                self._write("blkio", name, f"{dev} {wd['weight']}", f"{f}weightDevice[{i}].weight")
+            if wd.get("leafWeight") is not None:
+                self._write("blkio", "blkio.leaf_weight_device", f"{dev} {wd['leafWeight']}",
+                            f"{f}weightDevice[{i}].leafWeight")
+        for key, filename in (("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
+                              ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),
+                              ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
+                              ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device")):
+            for i, td in enumerate(bio.get(key) or ()):
+                self._write("blkio", filename, f"{td['major']}:{td['minor']} {td['rate']}", f"{f}{key}[{i}]")
+
+    def _first_existing(self, controller, names):
+        for n in names:
+            p = self._path(controller, n)
+            if p and os.path.exists(p):
+                return n
+        return None
+
+    def _set_devices(self, rules):
+        field = "linux.resources.devices"
+        if self._hierarchy_of("devices") is None:
+            raise CgroupError(field, "the host has no devices cgroup controller")
+        # Start from nothing, then apply the rules in order: the kernel keeps the last word.
+        self._write("devices", "devices.deny", "a", field)
+        for i, rule in enumerate(rules):
+            self._write("devices", "devices.allow" if rule.get("allow") else "devices.deny",
+                        device_rule_line(rule), f"{field}[{i}]")
+
+    # -- statistics ---------------------------------------------------------------------
+
+    def oom_kills(self):
+        path = self._path("memory", "memory.oom_control")
+        if path is None:
+            return 0
+        return read_keyed(path).get("oom_kill", 0)
+
+    def stats(self):
+        data = {}
+        acct = self._path("cpuacct", "cpuacct.usage")
+        if acct:
+            d = os.path.dirname(acct)
+            ticks = read_keyed(os.path.join(d, "cpuacct.stat"))
+            usage = {"total": read_int(acct),
+                     "percpu": read_ints(os.path.join(d, "cpuacct.usage_percpu")),
+                     "percpu_kernel": read_ints(os.path.join(d, "cpuacct.usage_percpu_sys")),
+                     "percpu_user": read_ints(os.path.join(d, "cpuacct.usage_percpu_user")),
+                     "kernel": ticks.get("system", 0) * _TICK_NS,
+                     "user": ticks.get("user", 0) * _TICK_NS}
+            data["cpu"] = {"usage": usage}
+        cpu_stat = self._path("cpu", "cpu.stat")
+        if cpu_stat:
+            st = read_keyed(cpu_stat)
+            data.setdefault("cpu", {})["throttling"] = {
+                "periods": st.get("nr_periods", 0), "throttled_periods": st.get("nr_throttled", 0),
+                "throttled_time": st.get("throttled_time", 0)}
+        mem = self._path("memory", "memory.stat")
+        if mem:
+            d = os.path.dirname(mem)
+            raw = read_keyed(mem)
+
+            def entry(prefix):
+                return {"limit": read_int(os.path.join(d, prefix + "limit_in_bytes")),
+                        "usage": read_int(os.path.join(d, prefix + "usage_in_bytes")),
+                        "max": read_int(os.path.join(d, prefix + "max_usage_in_bytes")),
+                        "failcnt": read_int(os.path.join(d, prefix + "failcnt"))}
+            data["memory"] = {"cache": raw.get("total_cache", raw.get("cache", 0)),
+                              "usage": entry("memory."), "swap_usage": entry("memory.memsw."),
+                              "kernel_usage": entry("memory.kmem."),
+                              "kernel_tcp_usage": entry("memory.kmem.tcp."), "raw": raw}
+        pids = self._path("pids", "pids.current")
+        if pids:
+            limit = read(os.path.join(os.path.dirname(pids), "pids.max")).strip()
+            data["pids"] = {"current": read_int(pids), "limit": 0 if limit == "max" else int(limit or 0)}
+        blk = self._path("blkio", "blkio.throttle.io_service_bytes_recursive")
+        if blk:
+            d = os.path.dirname(blk)
+            data["blkio"] = {"ioServiceBytesRecursive": blkio_entries(blk),
+                             "ioServicedRecursive": blkio_entries(
+                                 os.path.join(d, "blkio.throttle.io_serviced_recursive"))}
+        return data
+
+
+def device_rule_line(rule):
+    """One line for devices.allow/deny: `c 1:3 rwm`; a missing or -1 number is `*`."""
+    def num(key):
+        v = rule.get(key)
+        return "*" if v is None or v < 0 else str(v)
+    kind = rule.get("type") or "a"
+    if kind == "a":
+        return "a *:* " + (rule.get("access") or "rwm")
+    return f"{kind} {num('major')}:{num('minor')} {rule.get('access') or 'rwm'}"
+
+
+def blkio_entries(path):
+    entries = []
+    for line in read(path).splitlines():
+        parts = line.split()
+        if len(parts) == 3 and ":" in parts[0]:
+            major, minor = parts[0].split(":")
+            entries.append({"major": int(major), "minor": int(minor), "op": parts[1], "value": int(parts[2])})
+    return entries

@@ -1,0 +1,246 @@
+"""The v1 manager against a plain directory laid out like /sys/fs/cgroup (no root needed):
+the files it writes for each resource, what it made, what it removes."""
+
+import os
+
+import pytest
+
+from pyrunc.errors import CgroupError, UsageError
+from pyrunc.linux.cgroups import device_rules, resolve
+from pyrunc.linux.cgroups.v1 import V1Manager, device_rule_line
+
+HIERARCHIES = ("cpu,cpuacct", "cpuset", "memory", "pids", "devices", "freezer", "blkio", "systemd")
+OWN = {"cpu,cpuacct": "/", "cpuset": "/", "memory": "/supervised", "pids": "/", "devices": "/",
+       "freezer": "/", "blkio": "/", "name=systemd": "/", "": "/"}
+
+
+@pytest.fixture(autouse=True)
+def kernel_like_mkdir(monkeypatch):
+    """cgroupfs gives a new cgroup the interface files its parent has, empty: so does this."""
+    import pyrunc.linux.cgroups.v1 as v1mod
+    real = v1mod.mkdirs
+
+    def mkdirs(hierarchy_root, path):
+        made = real(hierarchy_root, path)
+        for rel in made:
+            d = os.path.join(hierarchy_root, rel.lstrip("/"))
+            parent = os.path.dirname(d)
+            for name in os.listdir(parent):
+                if os.path.isfile(os.path.join(parent, name)):
+                    open(os.path.join(d, name), "w").close()
+        return made
+    monkeypatch.setattr(v1mod, "mkdirs", mkdirs)
+    real_rmdir = v1mod.rmdir
+
+    def rmdir(path):  # a cgroup's files go with it
+        for name in os.listdir(path) if os.path.isdir(path) else ():
+            if os.path.isfile(os.path.join(path, name)):
+                os.unlink(os.path.join(path, name))
+        return real_rmdir(path)
+    monkeypatch.setattr(v1mod, "rmdir", rmdir)
+
+
+@pytest.fixture
+def root(tmp_path):
+    for h in HIERARCHIES:
+        d = tmp_path / h
+        d.mkdir()
+        (d / "cgroup.procs").write_text("")
+    (tmp_path / "cpu").symlink_to("cpu,cpuacct")
+    (tmp_path / "cpuset" / "cpuset.cpus").write_text("0-1\n")
+    (tmp_path / "cpuset" / "cpuset.mems").write_text("0\n")
+    for name in ("devices.allow", "devices.deny"):
+        (tmp_path / "devices" / name).write_text("")
+    return tmp_path
+
+
+def manager(root, path="/pyrunc-test-a/b", **kw):
+    return V1Manager(path, root=str(root), own=OWN, **kw)
+
+
+def touch_files(root, hierarchy, path, *names):
+    d = root / hierarchy / path.lstrip("/")
+    for n in names:
+        (d / n).write_text("")
+    return d
+
+
+def test_create_makes_every_level_in_every_hierarchy_and_remembers_it(root):
+    m = manager(root)
+    m.create()
+    for h in HIERARCHIES:
+        assert (root / h / "pyrunc-test-a" / "b").is_dir()
+    assert m.to_dict()["made"]["memory"] == ["/pyrunc-test-a", "/pyrunc-test-a/b"]
+    assert m.made_any()
+
+
+def test_a_relative_path_is_under_our_own_cgroup_in_each_hierarchy(root):
+    m = manager(root, "box")
+    assert m.dirs["memory"] == "/supervised/box" and m.dirs["pids"] == "/box"
+
+
+def test_existing_levels_are_joined_not_made(root):
+    (root / "memory" / "pyrunc-test-a").mkdir()
+    m = manager(root)
+    m.create()
+    assert m.to_dict()["made"]["memory"] == ["/pyrunc-test-a/b"]
+
+
+def test_new_cpusets_inherit_their_parents_cpus_and_mems(root):
+    m = manager(root)
+    m.create()
+    leaf = root / "cpuset" / "pyrunc-test-a" / "b"
+    assert (leaf / "cpuset.cpus").read_text() == "0-1" and (leaf / "cpuset.mems").read_text() == "0"
+
+
+def test_add_writes_the_pid_to_every_hierarchy(root):
+    m = manager(root)
+    m.create()
+    m.add(4242)
+    assert all((root / h / "pyrunc-test-a" / "b" / "cgroup.procs").read_text() == "4242" for h in HIERARCHIES)
+
+
+def test_state_round_trip(root):
+    m = manager(root)
+    m.create()
+    again = V1Manager.from_dict(m.to_dict(), root=str(root))
+    assert again.to_dict() == m.to_dict()
+
+
+def test_destroy_removes_what_it_made_children_first_and_nothing_else(root):
+    (root / "pids" / "pyrunc-test-a").mkdir()
+    m = manager(root)
+    m.create()
+    (root / "memory" / "pyrunc-test-a" / "b" / "child" / "grandchild").mkdir(parents=True)
+    m.destroy()
+    assert not (root / "memory" / "pyrunc-test-a").exists()
+    assert (root / "pids" / "pyrunc-test-a").is_dir()  # it was there before: joined, kept
+    assert not (root / "pids" / "pyrunc-test-a" / "b").exists()
+
+
+def test_memory_files(root):
+    m = manager(root)
+    m.create()
+    d = touch_files(root, "memory", m.dirs["memory"], "memory.limit_in_bytes", "memory.memsw.limit_in_bytes",
+                    "memory.soft_limit_in_bytes", "memory.swappiness", "memory.oom_control",
+                    "memory.kmem.limit_in_bytes", "memory.kmem.tcp.limit_in_bytes", "memory.use_hierarchy")
+    m.set({"memory": {"limit": 100, "swap": 200, "reservation": 50, "swappiness": 3, "disableOOMKiller": True,
+                      "kernel": 7, "kernelTCP": 8, "useHierarchy": True}})
+    got = {n: (d / n).read_text() for n in os.listdir(d) if n.startswith("memory.")}
+    assert got == {"memory.limit_in_bytes": "100", "memory.memsw.limit_in_bytes": "200",
+                   "memory.soft_limit_in_bytes": "50", "memory.swappiness": "3", "memory.oom_control": "1",
+                   "memory.kmem.limit_in_bytes": "7", "memory.kmem.tcp.limit_in_bytes": "8",
+                   "memory.use_hierarchy": "1"}
+
+
+def test_raising_memory_above_memsw_without_swap_says_what_to_do(root):
+    m = manager(root)
+    m.create()
+    d = touch_files(root, "memory", m.dirs["memory"], "memory.limit_in_bytes", "memory.memsw.limit_in_bytes")
+    (d / "memory.memsw.limit_in_bytes").write_text("1000")
+    with pytest.raises(CgroupError, match=r"linux.resources.memory.limit: 2000 is above the memory\+swap limit"):
+        m.set({"memory": {"limit": 2000}}, update=True)
+
+
+def test_cpu_files_and_cpuset(root):
+    m = manager(root)
+    m.create()
+    d = touch_files(root, "cpu,cpuacct", m.dirs["cpu,cpuacct"], "cpu.shares", "cpu.cfs_quota_us",
+                    "cpu.cfs_period_us", "cpu.cfs_burst_us", "cpu.idle")
+    m.set({"cpu": {"shares": 512, "quota": 1000, "period": 2000, "burst": 10, "idle": 1, "cpus": "1", "mems": "0"}})
+    assert [(d / n).read_text() for n in ("cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us",
+                                          "cpu.cfs_burst_us", "cpu.idle")] == ["512", "1000", "2000", "10", "1"]
+    assert (root / "cpuset" / "pyrunc-test-a" / "b" / "cpuset.cpus").read_text() == "1"
+
+
+def test_pids_limit_zero_or_less_is_max(root):
+    m = manager(root)
+    m.create()
+    d = touch_files(root, "pids", m.dirs["pids"], "pids.max")
+    m.set({"pids": {"limit": 0}})
+    assert (d / "pids.max").read_text() == "max"
+
+
+@pytest.mark.parametrize("resources, field, why", [
+    ({"network": {"classID": 7}}, "linux.resources.network.classID", "no net_cls cgroup controller"),
+    ({"network": {"priorities": [{"name": "eth0", "priority": 1}]}}, "linux.resources.network.priorities",
+     "no net_prio cgroup controller"),
+    ({"rdma": {"mlx": {"hcaHandles": 1}}}, "linux.resources.rdma.mlx", "no rdma cgroup controller"),
+    ({"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}, "linux.resources.hugepageLimits[0]",
+     "no hugetlb cgroup controller"),
+    ({"unified": {"memory.high": "1"}}, "linux.resources.unified", "needs a cgroup v2 host"),
+    ({"memory": {"limit": 5}}, "linux.resources.memory.limit", "no memory.limit_in_bytes"),
+])
+def test_what_the_host_lacks_is_refused_naming_the_field(root, resources, field, why):
+    m = manager(root)
+    m.create()
+    with pytest.raises(CgroupError) as e:
+        m.set(resources)
+    assert e.value.field == field and why in str(e.value)
+
+
+def test_devices_start_from_deny_all_then_follow_the_rules_in_order(root):
+    m = manager(root)
+    m.create()
+    writes = []
+    import pyrunc.linux.cgroups.v1 as v1mod
+    real = v1mod.write
+    v1mod.write = lambda path, value, field: writes.append((os.path.basename(path), value))
+    try:
+        m.set({"devices": [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1,
+                                                              "minor": 3, "access": "rw"}]})
+    finally:
+        v1mod.write = real
+    assert writes[:3] == [("devices.deny", "a"), ("devices.deny", "a *:* rwm"), ("devices.allow", "c 1:3 rw")]
+
+
+@pytest.mark.parametrize("rule, line", [
+    ({"allow": True}, "a *:* rwm"),
+    ({"allow": True, "type": "c", "major": 136, "access": "rwm"}, "c 136:* rwm"),
+    ({"allow": False, "type": "b", "major": 8, "minor": -1, "access": "m"}, "b 8:* m"),
+])
+def test_device_rule_lines(rule, line):
+    assert device_rule_line(rule) == line
+
+
+def test_device_rules_are_the_configs_then_the_defaults_then_linux_devices():
+    from pyrunc.config.model import Device
+    dev = Device(path="/dev/fuse", type="c", major=10, minor=229, file_mode=None, uid=None, gid=None)
+    rules = device_rules({"devices": [{"allow": False, "access": "rwm"}]}, [dev])
+    assert rules[0] == {"allow": False, "access": "rwm"}
+    assert {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"} in rules
+    assert rules[-1] == {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
+
+
+@pytest.mark.parametrize("path, own, expected", [
+    ("/a/b", "/x", "/a/b"), ("box", "/x/y", "/x/y/box"), ("box", "/", "/box"), ("/a//b/", "/", "/a/b"),
+])
+def test_resolve(path, own, expected):
+    assert resolve(path, own) == expected
+
+
+@pytest.mark.parametrize("text, value", [("512", 512), ("64m", 64 << 20), ("1g", 1 << 30), ("2K", 2048),
+                                         ("1.5m", 3 << 19), ("-1", -1), ("10mb", 10 << 20)])
+def test_update_byte_values(text, value):
+    from pyrunc.control import parse_bytes
+    assert parse_bytes(text, "memory") == value
+
+
+@pytest.mark.parametrize("text", ["lots", "5x", "-5", ""])
+def test_bad_update_byte_values(text):
+    from pyrunc.control import parse_bytes
+    with pytest.raises(UsageError, match="--memory"):
+        parse_bytes(text, "memory")
+
+
+@pytest.mark.parametrize("text, seconds", [("5s", 5), ("100ms", 0.1), ("1m30s", 90), ("1h", 3600)])
+def test_event_intervals(text, seconds):
+    from pyrunc.cli.commands import _duration
+    assert _duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["5", "s", "0s", "5 s"])
+def test_bad_event_intervals(text):
+    from pyrunc.cli.commands import _duration
+    with pytest.raises(UsageError):
+        _duration(text)

@@ -27,7 +27,8 @@ MOUNT_OPTIONS = [
 
 NAMESPACES = ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]
 
-# Cgroup managers implemented. Only the cgroupfs drivers; no systemd manager yet.
+# Cgroup managers built in: cgroupfs for v1, hybrid and v2 (pyrunc/linux/cgroups/); no
+# systemd manager.  What this host has is in the annotations below.
 CGROUP_SUPPORT = {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True}
 SECCOMP_SUPPORTED = False      # no seccomp filter loading yet
 INTEL_RDT_SUPPORTED = False
@@ -53,8 +54,20 @@ def features():
             "mountExtensions": {"idmap": {"enabled": IDMAP_MOUNTS_SUPPORTED}},
             "netDevices": {"enabled": NET_DEVICES_SUPPORTED},
         },
-        "annotations": {"io.github.pyrunc.version": pyrunc.__version__},
+        "annotations": {"io.github.pyrunc.version": pyrunc.__version__, **host_cgroups()},
     }
+
+
+def host_cgroups():
+    """The host's side of cgroup support: its kind and the controllers a container can use."""
+    from pyrunc.linux import cgroups
+    try:
+        mode = cgroups.probe()
+        controllers = cgroups.host_controllers(mode)
+    except OSError:
+        return {"io.github.pyrunc.cgroup.host": "none"}
+    return {"io.github.pyrunc.cgroup.host": mode,
+            "io.github.pyrunc.cgroup.controllers": ",".join(sorted(controllers))}
 
 
 def kernel_capabilities(cap_last_cap="/proc/sys/kernel/cap_last_cap"):

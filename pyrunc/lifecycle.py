@@ -82,10 +82,12 @@ class _CreateHandler:
             resources["devices"] = cgroups.device_rules(lx.resources, lx.devices)
             mgr.set(resources)
             mgr.add(pid)
+            return mgr.paths()
         except (CgroupError, OSError) as e:
             if not self.ignore_cgroup_errors:
                 raise
             log.warning(f"create {self.cid}: cgroups ignored (--rootless): {e}")
+            return None
 
     def hooks(self, pid):
         from pyrunc.linux import hooks

@@ -11,6 +11,7 @@ import os
 
 from pyrunc.linux import kernel as k
 from pyrunc.linux import paths
+from pyrunc.linux.cgroups import own_cgroups
 from pyrunc.linux.rootfs import mount_fd
 
 CGROUP2_SUPER_MAGIC = 0x63677270
@@ -39,16 +40,6 @@ def host_hierarchies():
     return found
 
 
-def own_cgroup_paths():
-    """{controller-set or '' for v2: path} from /proc/self/cgroup."""
-    result = {}
-    with open("/proc/self/cgroup") as f:
-        for line in f:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            result[controllers] = path
-    return result
-
-
 def _hierarchy_path(name, fstype, superopts, own):
     if fstype == "cgroup2":
         return own.get("", "/")
@@ -66,20 +57,21 @@ def mount_cgroup(root_fd, m, opts, ctx):
     dest_fd = paths.mkdir_all(root_fd, m.destination)
     try:
         if host_is_unified():
-            _mount_one(root_fd, dest_fd, "cgroup2", "", flags, ctx, own_cgroup_paths().get("", "/"),
+            _mount_one(root_fd, dest_fd, "cgroup2", "", flags, ctx,
+                       ctx.cgroup_paths.get("") or own_cgroups().get("", "/"),
                        HOST_CGROUP_ROOT, m.destination)
             return
         mount_fd("tmpfs", dest_fd, "tmpfs", k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, "mode=755",
                  "tmpfs for the hierarchies")
     finally:
         os.close(dest_fd)
-    own = own_cgroup_paths()
+    own = own_cgroups()
     for name, fstype, superopts in host_hierarchies():
         sub = f"{m.destination.rstrip('/')}/{name}"
         fd = paths.mkdir_all(root_fd, sub)
         try:
             _mount_one(root_fd, fd, fstype, superopts, flags, ctx,
-                       _hierarchy_path(name, fstype, superopts, own),
+                       ctx.cgroup_paths.get(name) or _hierarchy_path(name, fstype, superopts, own),
                        os.path.join(HOST_CGROUP_ROOT, name), sub)
         finally:
             os.close(fd)

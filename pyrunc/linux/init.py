@@ -42,6 +42,7 @@ class InitContext:
         self.foreground_tty = foreground_tty
         self.step = "start init"
         self.env = None  # the environment for execve, set once the user is known
+        self.cgroup_paths = {}  # {hierarchy: the container's cgroup in it}, from the parent
         lx = cfg.linux
         self.new_userns = _is_new(lx, "user")
         self.in_userns = lx.namespace("user") is not None
@@ -96,7 +97,9 @@ def setup_namespaces(ctx):
     # Into the cgroup before unsharing the cgroup namespace, whose root is our cgroup then.
     ctx.step = "join cgroup"
     ctx.chan.send("cgroup", pid=os.getpid())
-    ctx.chan.expect_ok()
+    # The cgroup's paths as the host sees them: /proc/self/cgroup cannot tell once a
+    # cgroup namespace has been joined (it shows them relative to that namespace's root).
+    ctx.cgroup_paths = ctx.chan.expect_ok().get("paths") or {}
     ctx.step = "create namespaces"
     flags = namespaces.new_flags(lx, exclude=("user",))
     if flags:

@@ -54,7 +54,7 @@ class Channel:
     def expect_ok(self):
         msg, _ = self.recv()
         if msg["type"] == "ok":
-            return
+            return msg
         if msg["type"] == "error":
             raise ProtocolError(msg.get("msg", "parent reported an error"))
         raise ProtocolError(f"unexpected message from parent: {msg['type']}")

@@ -103,7 +103,8 @@ def _serve(chan, handler):
             if kind == "idmap":
                 handler.idmap(msg["pid"])
             elif kind == "cgroup":
-                handler.cgroup(msg["pid"])
+                chan.send("ok", paths=handler.cgroup(msg["pid"]) or {})
+                continue
             elif kind == "hooks":
                 handler.hooks(init_pid)
             else:

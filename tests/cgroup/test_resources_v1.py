@@ -132,6 +132,7 @@ def test_hugepage_limits(pyrunc, bundle, test_id):
         pid = start_detached(pyrunc, bundle, test_id, "sleep 600") if (
             os.path.isdir(os.path.join(ROOT, "hugetlb")) or unified_delegates) else None
         if pid is None:
+            bundle.write()
             r = pyrunc("run", "--bundle", bundle.path, test_id)
             assert r.code == 1 and "linux.resources.hugepageLimits[0]" in r.err and "hugetlb" in r.err, (MODE, r)
             return

@@ -99,8 +99,13 @@ def test_apparmor_detection_reads_the_module_parameter(monkeypatch):
     assert feat.apparmor_enabled() is False
 
 
-def test_annotations_carry_the_pyrunc_version():
-    assert feat.features()["annotations"] == {"io.github.pyrunc.version": pyrunc.__version__}
+def test_annotations_carry_the_pyrunc_version_and_the_hosts_cgroups():
+    from pyrunc.linux import cgroups
+    notes = feat.features()["annotations"]
+    assert notes["io.github.pyrunc.version"] == pyrunc.__version__
+    assert notes["io.github.pyrunc.cgroup.host"] == cgroups.probe()
+    assert set(notes["io.github.pyrunc.cgroup.controllers"].split(",")) == \
+        cgroups.host_controllers(cgroups.probe())
 
 
 def test_each_call_returns_a_fresh_document():

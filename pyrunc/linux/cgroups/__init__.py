@@ -31,6 +31,18 @@ def probe(root=HOST_ROOT):
     return "hybrid" if os.path.isfile(os.path.join(root, "unified", "cgroup.procs")) else "v1"
 
 
+def host_controllers(mode, root=HOST_ROOT):
+    """The controllers a container's cgroup can use on this host."""
+    from pyrunc.linux.cgroups.files import read_words
+    if mode == "v2":
+        return read_words(os.path.join(root, "cgroup.controllers"))
+    from pyrunc.linux.cgroups.v1 import host_hierarchies
+    found = set()
+    for ctrls in host_hierarchies(root).values():
+        found |= ctrls
+    return found - {"name=systemd"}
+
+
 class Manager:
     """What every cgroup implementation offers.  `path` is linux.cgroupsPath (already
     mapped from systemd's slice:prefix:name form when --systemd-cgroup is given)."""
@@ -83,6 +95,11 @@ class Manager:
         raise NotImplementedError
 
     def to_dict(self):
+        raise NotImplementedError
+
+    def paths(self):
+        """{hierarchy directory name under the root ("" for pure v2): the container's
+        cgroup path in it}, for the cgroup mount inside the container."""
         raise NotImplementedError
 
     def made_any(self):

@@ -78,6 +78,9 @@ class V1Manager(Manager):
         return {"version": 1, "hybrid": self.hybrid, "dirs": self.dirs, "made": self.made,
                 "controllers": {k: sorted(v) for k, v in self.controllers.items()}}
 
+    def paths(self):
+        return dict(self.dirs)
+
     # -- where things are ---------------------------------------------------------------
 
     def _dir(self, name):

@@ -7,6 +7,7 @@ Each function raises KernelError naming the verb and its object on failure.
 """
 
 import ctypes
+import errno
 import os
 import platform
 
@@ -20,10 +21,12 @@ _syscall.restype = ctypes.c_long
 _NR = {
     "x86_64": dict(pivot_root=155, capget=125, capset=126, keyctl=250, ioprio_set=251,
                    sched_setattr=314, pidfd_send_signal=424, open_tree=428, move_mount=429,
-                   pidfd_open=434, close_range=436, openat2=437, mount_setattr=442),
+                   pidfd_open=434, close_range=436, openat2=437, mount_setattr=442,
+                   seccomp=317, bpf=321),
     "aarch64": dict(pivot_root=41, capget=90, capset=91, keyctl=219, ioprio_set=30,
                     sched_setattr=274, pidfd_send_signal=424, open_tree=428, move_mount=429,
-                    pidfd_open=434, close_range=436, openat2=437, mount_setattr=442),
+                    pidfd_open=434, close_range=436, openat2=437, mount_setattr=442,
+                    seccomp=277, bpf=280),
 }[platform.machine()]
 
 # Flags used by callers (values from the kernel's uapi headers).
@@ -313,3 +316,151 @@ def execve(path, args, env):
         os.execve(path, args, env)
     except OSError as e:
         raise KernelError(e.errno, f"exec {args[0]!r}") from None
+
+
+# --- seccomp(2) ------------------------------------------------------------------
+
+SECCOMP_SET_MODE_FILTER = 1
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_set_filter(flags, program):
+    """Load a classic BPF program (the bytes of a struct sock_filter array) on this thread;
+    with SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns the notify fd."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    return _check(_syscall(_NR["seccomp"], ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(flags),
+                           ctypes.byref(prog)), "load seccomp filter")
+
+
+# --- bpf(2): the cgroup v2 device program (cgroups/devices_bpf.py) ----------
+# Added for the device controller; the attr layouts are the leading fields of the
+# kernel's union bpf_attr and struct bpf_prog_info (include/uapi/linux/bpf.h): a
+# shorter attr is accepted, the kernel reads the rest as zero.
+
+
+BPF_PROG_LOAD = 5
+BPF_PROG_ATTACH = 8
+BPF_PROG_DETACH = 9
+BPF_PROG_GET_FD_BY_ID = 13
+BPF_OBJ_GET_INFO_BY_FD = 15
+BPF_PROG_QUERY = 16
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6          # attach type
+BPF_F_ALLOW_MULTI = 2
+BPF_OBJ_NAME_LEN = 16
+
+
+class _BpfProgLoadAttr(ctypes.Structure):
+    _fields_ = [("prog_type", ctypes.c_uint32), ("insn_cnt", ctypes.c_uint32),
+                ("insns", ctypes.c_uint64), ("license", ctypes.c_uint64),
+                ("log_level", ctypes.c_uint32), ("log_size", ctypes.c_uint32),
+                ("log_buf", ctypes.c_uint64), ("kern_version", ctypes.c_uint32),
+                ("prog_flags", ctypes.c_uint32), ("prog_name", ctypes.c_char * BPF_OBJ_NAME_LEN),
+                ("prog_ifindex", ctypes.c_uint32), ("expected_attach_type", ctypes.c_uint32)]
+
+
+class _BpfAttachAttr(ctypes.Structure):
+    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_bpf_fd", ctypes.c_uint32),
+                ("attach_type", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
+                ("replace_bpf_fd", ctypes.c_uint32)]
+
+
+class _BpfQueryAttr(ctypes.Structure):
+    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_type", ctypes.c_uint32),
+                ("query_flags", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
+                ("prog_ids", ctypes.c_uint64), ("prog_cnt", ctypes.c_uint32)]
+
+
+class _BpfGetIdAttr(ctypes.Structure):
+    _fields_ = [("prog_id", ctypes.c_uint32), ("next_id", ctypes.c_uint32),
+                ("open_flags", ctypes.c_uint32)]
+
+
+class _BpfInfoAttr(ctypes.Structure):
+    _fields_ = [("bpf_fd", ctypes.c_uint32), ("info_len", ctypes.c_uint32), ("info", ctypes.c_uint64)]
+
+
+class _BpfProgInfo(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_uint32), ("id", ctypes.c_uint32), ("tag", ctypes.c_uint8 * 8),
+                ("jited_prog_len", ctypes.c_uint32), ("xlated_prog_len", ctypes.c_uint32),
+                ("jited_prog_insns", ctypes.c_uint64), ("xlated_prog_insns", ctypes.c_uint64),
+                ("load_time", ctypes.c_uint64), ("created_by_uid", ctypes.c_uint32),
+                ("nr_map_ids", ctypes.c_uint32), ("map_ids", ctypes.c_uint64),
+                ("name", ctypes.c_char * BPF_OBJ_NAME_LEN)]
+
+
+def _bpf(cmd, attr):
+    return _syscall(_NR["bpf"], ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr)))
+
+
+def bpf_prog_load(prog_type, insns, license, name="", expected_attach_type=0, what="load bpf program"):
+    """Load a program (`insns`: the encoded instructions as bytes); returns its fd, which
+    the kernel always makes close-on-exec.  When the verifier refuses it, the load is
+    tried again with a log so that the error names the verifier's complaint."""
+    code = ctypes.create_string_buffer(bytes(insns), len(insns))
+    lic = ctypes.create_string_buffer(license.encode())
+    attr = _BpfProgLoadAttr(prog_type=prog_type, insn_cnt=len(insns) // 8,
+                            insns=ctypes.addressof(code), license=ctypes.addressof(lic),
+                            prog_name=name.encode()[:BPF_OBJ_NAME_LEN - 1],
+                            expected_attach_type=expected_attach_type)
+    fd = _bpf(BPF_PROG_LOAD, attr)
+    if fd >= 0:
+        return fd
+    err = ctypes.get_errno()
+    if err in (errno.EACCES, errno.EINVAL):
+        log = ctypes.create_string_buffer(1 << 16)
+        attr.log_level, attr.log_size, attr.log_buf = 1, len(log), ctypes.addressof(log)
+        fd = _bpf(BPF_PROG_LOAD, attr)
+        if fd >= 0:          # accepted this time: keep it
+            return fd
+        # The log ends with statistics ("processed N insns ..."): the complaint precedes them.
+        stats = ("processed", "verification time", "stack depth")
+        lines = [line.strip() for line in log.value.decode(errors="replace").splitlines()]
+        complaint = next((line for line in reversed(lines) if line and not line.startswith(stats)), "")
+        if complaint:
+            what = f"{what} (verifier: {complaint})"
+    raise KernelError(err, what)
+
+
+def bpf_prog_attach(target_fd, prog_fd, attach_type, flags=0, what="attach bpf program"):
+    attr = _BpfAttachAttr(target_fd=target_fd, attach_bpf_fd=prog_fd, attach_type=attach_type,
+                          attach_flags=flags)
+    _check(_bpf(BPF_PROG_ATTACH, attr), what)
+
+
+def bpf_prog_detach(target_fd, prog_fd, attach_type, what="detach bpf program"):
+    attr = _BpfAttachAttr(target_fd=target_fd, attach_bpf_fd=prog_fd, attach_type=attach_type)
+    _check(_bpf(BPF_PROG_DETACH, attr), what)
+
+
+def bpf_prog_query(target_fd, attach_type, what="query bpf programs"):
+    """The ids of the programs attached to the cgroup `target_fd` itself (not those it
+    inherits from its parents)."""
+    room = 64
+    while True:
+        ids = (ctypes.c_uint32 * room)()
+        attr = _BpfQueryAttr(target_fd=target_fd, attach_type=attach_type,
+                             prog_ids=ctypes.addressof(ids), prog_cnt=room)
+        if _bpf(BPF_PROG_QUERY, attr) >= 0:
+            return list(ids[:attr.prog_cnt])
+        err = ctypes.get_errno()
+        if err != errno.ENOSPC:      # ENOSPC: more attached than room; prog_cnt says how many
+            raise KernelError(err, what)
+        room = attr.prog_cnt + 8
+
+
+def bpf_prog_get_fd_by_id(prog_id, what=None):
+    attr = _BpfGetIdAttr(prog_id=prog_id)
+    return _check(_bpf(BPF_PROG_GET_FD_BY_ID, attr), what or f"open bpf program {prog_id}")
+
+
+def bpf_prog_name(prog_fd, what="read bpf program info"):
+    """The name a program was loaded with."""
+    info = _BpfProgInfo()
+    attr = _BpfInfoAttr(bpf_fd=prog_fd, info_len=ctypes.sizeof(info), info=ctypes.addressof(info))
+    _check(_bpf(BPF_OBJ_GET_INFO_BY_FD, attr), what)
+    return info.name.decode(errors="replace")

@@ -334,6 +334,9 @@ class V1Manager(Manager):
         field = "linux.resources.devices"
         if self._hierarchy_of("devices") is None:
             raise CgroupError(field, "the host has no devices cgroup controller")
+        # A list v1 would take only in part (a hole in a wider rule) is refused, as on v2.
+        from pyrunc.linux.cgroups.devices_bpf import effective_rules
+        effective_rules(rules)
         # Start from nothing, then apply the rules in order: the kernel keeps the last word.
         self._write("devices", "devices.deny", "a", field)
         for i, rule in enumerate(rules):

@@ -30,7 +30,7 @@ NAMESPACES = ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]
 # Cgroup managers built in: cgroupfs for v1, hybrid and v2 (pyrunc/linux/cgroups/); no
 # systemd manager.  What this host has is in the annotations below.
 CGROUP_SUPPORT = {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True}
-SECCOMP_SUPPORTED = False      # no seccomp filter loading yet
+SECCOMP_SUPPORTED = True
 INTEL_RDT_SUPPORTED = False
 IDMAP_MOUNTS_SUPPORTED = False  # mounts' uidMappings/gidMappings are not applied yet
 NET_DEVICES_SUPPORTED = False
@@ -47,7 +47,7 @@ def features():
             "namespaces": list(NAMESPACES),
             "capabilities": kernel_capabilities(),
             "cgroup": dict(CGROUP_SUPPORT),
-            "seccomp": {"enabled": SECCOMP_SUPPORTED},
+            "seccomp": seccomp_features(),
             "apparmor": {"enabled": apparmor_enabled()},
             "selinux": {"enabled": selinux_enabled()},
             "intelRdt": {"enabled": INTEL_RDT_SUPPORTED},
@@ -68,6 +68,18 @@ def host_cgroups():
         return {"io.github.pyrunc.cgroup.host": "none"}
     return {"io.github.pyrunc.cgroup.host": mode,
             "io.github.pyrunc.cgroup.controllers": ",".join(sorted(controllers))}
+
+
+def seccomp_features():
+    from pyrunc.linux import seccomp
+    try:
+        lib = seccomp.bindings()
+    except Exception:
+        return {"enabled": False}
+    archs = sorted(f"SCMP_ARCH_{name}" for name in vars(lib.Arch) if name.isupper() and name != "NATIVE")
+    return {"enabled": SECCOMP_SUPPORTED, "actions": sorted(seccomp.ACTIONS),
+            "operators": sorted(seccomp.OPERATORS), "archs": archs,
+            "knownFlags": sorted(seccomp.FLAGS), "supportedFlags": seccomp.kernel_flags()}
 
 
 def kernel_capabilities(cap_last_cap="/proc/sys/kernel/cap_last_cap"):

@@ -89,6 +89,17 @@ class _CreateHandler:
             log.warning(f"create {self.cid}: cgroups ignored (--rootless): {e}")
             return None
 
+    def seccomp(self, pid, fd):
+        """runtime-spec seccomp.md: the listener gets the container process state and the
+        notify fd, one connection each."""
+        from pyrunc.linux import seccomp
+        prof = self.cfg.linux.seccomp
+        st = {"bundle": self.bundle, "annotations": self.cfg.annotations}
+        seccomp.send_to_listener(prof["listenerPath"], fd, {
+            "ociVersion": OCI_VERSION, "fds": ["seccompFd"], "pid": pid,
+            "metadata": prof.get("listenerMetadata", ""),
+            "state": hook_state(self.cid, st, CREATING, pid)})
+
     def hooks(self, pid):
         from pyrunc.linux import hooks
         st = {"bundle": self.bundle, "annotations": self.cfg.annotations}
@@ -171,6 +182,10 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=Fals
     try:
         if console_socket:
             console_fd = _connect_console(console_socket)
+        program = None
+        if cfg.linux.seccomp:
+            from pyrunc.linux import seccomp
+            program = seccomp.program_for(cfg.linux.seccomp, store.root)
         from pyrunc.linux.spawn import spawn
         start_path = f"/proc/self/fd/{cdir.fd}/{START_SOCKET}"
         def save_cgroup(saved):
@@ -179,7 +194,8 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=Fals
         handler = _CreateHandler(cid, cfg, bundle, cgroup, rootless, save_cgroup)
         spawned = spawn(cfg, cid, start_path, handler,
                         no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-                        preserve_fds=preserve_fds, console_sock_fd=console_fd)
+                        preserve_fds=preserve_fds, console_sock_fd=console_fd,
+                        seccomp_program=program)
         st["pid"] = spawned.pid
         st["pid_start"] = procfs.start_time(spawned.pid)
         cdir.write_state(st)

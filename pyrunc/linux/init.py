@@ -13,7 +13,7 @@ import stat
 from pyrunc.errors import ContainerError, KernelError
 # Everything the init needs is imported here, up front: after pivot_root the host's
 # files, pyrunc's own included, are out of reach.
-from pyrunc.linux import capabilities, devices, namespaces, paths, process, rootfs, terminal
+from pyrunc.linux import capabilities, devices, namespaces, paths, process, rootfs, seccomp, terminal
 from pyrunc.linux import hooks as hookrun
 from pyrunc.linux import kernel as k
 
@@ -29,7 +29,7 @@ class InitContext:
     """What the child needs besides the config: options, channel and inherited fds."""
 
     def __init__(self, cfg, container_id, chan, start_sock, no_pivot=False, no_new_keyring=False,
-                 preserve_fds=0, console_sock_fd=None, foreground_tty=False):
+                 preserve_fds=0, console_sock_fd=None, foreground_tty=False, seccomp_program=None):
         self.cfg = cfg
         self.id = container_id
         self.bundle = cfg.bundle
@@ -40,6 +40,7 @@ class InitContext:
         self.preserve_fds = preserve_fds
         self.console_sock_fd = console_sock_fd
         self.foreground_tty = foreground_tty
+        self.seccomp_program = seccomp_program  # compiled by the parent (seccomp.program_for)
         self.step = "start init"
         self.env = None  # the environment for execve, set once the user is known
         self.cgroup_paths = {}  # {hierarchy: the container's cgroup in it}, from the parent
@@ -159,6 +160,10 @@ def container_init(ctx):
     path = find_executable(proc.args[0], proc.env)
     ctx.step = "close fds"
     _prepare_fds(ctx)
+    if proc.no_new_privileges:
+        # As late as can be, so that little of our own work must pass the filter; with
+        # no_new_privs no privilege is needed to load it.
+        _load_seccomp(ctx)
     ctx.chan.send("created")
     ctx.chan.close()
     _wait_for_start_and_exec(ctx, path)
@@ -283,6 +288,9 @@ def _setup_process(ctx):
     # As root, before the switch to the user: runc creates a missing cwd too.
     ctx.step = f"create cwd {proc.cwd}"
     process.make_cwd(proc.cwd)
+    if not proc.no_new_privileges:
+        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before it is dropped.
+        _load_seccomp(ctx)
     # Bounding set while we still have CAP_SETPCAP; then the user; then the other sets.
     ctx.step = "drop bounding capabilities"
     capabilities.drop_bounding(proc.capabilities)
@@ -298,6 +306,21 @@ def _setup_process(ctx):
     # runc's default when the config sets none; the caller's umask must not leak in.
     os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
     ctx.env = process.exec_env(proc)
+
+
+def _load_seccomp(ctx):
+    if ctx.seccomp_program is None:
+        return
+    ctx.step = "load seccomp filter"
+    profile = ctx.cfg.linux.seccomp
+    listener = k.seccomp_set_filter(seccomp.load_flags(profile), ctx.seccomp_program)
+    if seccomp.uses_notify(profile):
+        ctx.step = "send seccomp notify fd"
+        try:
+            ctx.chan.send("seccomp", fds=[listener])
+        finally:
+            os.close(listener)
+        ctx.chan.expect_ok()
 
 
 def find_executable(name, env):

@@ -23,7 +23,7 @@ class Spawned:
 
 
 def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring=False,
-          preserve_fds=0, console_sock_fd=None):
+          preserve_fds=0, console_sock_fd=None, seccomp_program=None):
     """Fork the container and drive the protocol until it reports `created`.
 
     `handler` answers the child's requests: idmap(pid), cgroup(pid), hooks(pid).  On any
@@ -43,7 +43,8 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
             close_fds_except(3 + preserve_fds, keep)
             ctx = child.InitContext(cfg, container_id, child_ch, start_sock, no_pivot=no_pivot,
                                     no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
-                                    console_sock_fd=console_sock_fd)
+                                    console_sock_fd=console_sock_fd,
+                                    seccomp_program=seccomp_program)
             try:
                 if child.setup_namespaces(ctx):
                     child.container_init(ctx)
@@ -98,7 +99,8 @@ def _serve(chan, handler):
         if kind == "console":
             console = fds[0]
             continue
-        step = {"idmap": "write id maps", "cgroup": "join cgroup", "hooks": "run createRuntime hooks"}.get(kind, kind)
+        step = {"idmap": "write id maps", "cgroup": "join cgroup", "hooks": "run createRuntime hooks",
+                "seccomp": "send the seccomp fd to the listener"}.get(kind, kind)
         try:
             if kind == "idmap":
                 handler.idmap(msg["pid"])
@@ -107,6 +109,12 @@ def _serve(chan, handler):
                 continue
             elif kind == "hooks":
                 handler.hooks(init_pid)
+            elif kind == "seccomp":
+                try:
+                    handler.seccomp(init_pid, fds[0])
+                finally:
+                    for fd in fds:
+                        os.close(fd)
             else:
                 raise ContainerError(step, f"unknown request {kind!r} from container init")
         except Exception as e:

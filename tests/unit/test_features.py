@@ -77,7 +77,9 @@ def test_unimplemented_features_are_reported_disabled():
     linux = feat.features()["linux"]
     assert linux["cgroup"] == {"v1": True, "v2": True, "systemd": False,
                                "systemdUser": False, "rdma": True}
-    assert linux["seccomp"] == {"enabled": False}
+    sc = linux["seccomp"]
+    assert sc["enabled"] is True and "SCMP_ACT_NOTIFY" in sc["actions"] and "SCMP_CMP_MASKED_EQ" in sc["operators"]
+    assert "SCMP_ARCH_X86_64" in sc["archs"] and set(sc["supportedFlags"]) <= set(sc["knownFlags"])
     assert linux["intelRdt"] == {"enabled": False}
     assert linux["mountExtensions"] == {"idmap": {"enabled": False}}
     assert linux["netDevices"] == {"enabled": False}

@@ -1,0 +1,211 @@
+"""linux.seccomp: compile a profile to a classic BPF program once, load it with seccomp(2).
+
+libseccomp (through the `seccomp` bindings, or the API-compatible `pyseccomp`) does the
+compiling: syscall names per architecture, argument comparisons, the arch checks.  Its
+import and compilation cost more than the rest of a `run`, so each distinct profile is
+compiled once and the program kept in a cache under the state root; a later container
+with the same profile loads the cached program directly, without importing libseccomp.
+"""
+
+import errno
+import hashlib
+import json
+import os
+
+from pyrunc.errors import ConfigError, ContainerError
+
+# Return values of a filter (linux/seccomp.h); ERRNO and TRACE carry data in the low 16 bits.
+ACTIONS = {
+    "SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000,
+    "SCMP_ACT_KILL_PROCESS": 0x80000000, "SCMP_ACT_TRAP": 0x00030000,
+    "SCMP_ACT_ERRNO": 0x00050000, "SCMP_ACT_TRACE": 0x7ff00000,
+    "SCMP_ACT_LOG": 0x7ffc0000, "SCMP_ACT_NOTIFY": 0x7fc00000, "SCMP_ACT_ALLOW": 0x7fff0000,
+}
+TAKES_ERRNO = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
+OPERATORS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
+             "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
+FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2,
+         "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32}
+FLAG_NEW_LISTENER = 8
+CACHE_DIR = "@seccomp"  # "@" is outside the container id alphabet: no id can collide
+CACHE_MAGIC = b"pyrunc-seccomp-bpf 1\n"
+BPF_INSTRUCTION_SIZE = 8  # struct sock_filter
+
+
+# The kernel release that brought each flag.
+_FLAG_SINCE = {"SECCOMP_FILTER_FLAG_TSYNC": (3, 17), "SECCOMP_FILTER_FLAG_LOG": (4, 14),
+               "SECCOMP_FILTER_FLAG_SPEC_ALLOW": (4, 17), "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": (5, 19)}
+
+
+def kernel_flags():
+    """The flags this kernel takes, by its release."""
+    release = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+    return sorted(f for f, since in _FLAG_SINCE.items() if release >= since)
+
+
+def uses_notify(profile):
+    return profile["defaultAction"] == "SCMP_ACT_NOTIFY" or any(
+        s["action"] == "SCMP_ACT_NOTIFY" for s in profile.get("syscalls") or ())
+
+
+def load_flags(profile):
+    flags = 0
+    for name in profile.get("flags") or ():
+        flags |= FLAGS[name]
+    if uses_notify(profile):
+        flags |= FLAG_NEW_LISTENER
+    return flags
+
+
+def action_value(action, errno_ret, default_errno):
+    """The filter's return value for a spec action (semantic.py refused an errnoRet on an
+    action that takes none)."""
+    if action in TAKES_ERRNO:
+        data = errno_ret if errno_ret is not None else default_errno
+        return ACTIONS[action] | (data & 0xffff)
+    return ACTIONS[action]
+
+
+# -- compiling (libseccomp) ----------------------------------------------------------
+
+def bindings():
+    try:
+        import seccomp as lib
+    except ImportError:
+        try:
+            import pyseccomp as lib
+        except ImportError:
+            raise ConfigError(["linux.seccomp: the libseccomp Python bindings (seccomp or pyseccomp) "
+                               "are not installed"]) from None
+    return lib
+
+
+def compile_profile(profile):
+    """The BPF program (struct sock_filter array, as bytes) for a linux.seccomp object."""
+    lib = bindings()
+    default_errno = profile.get("defaultErrnoRet", errno.EPERM)
+    default = action_value(profile["defaultAction"], profile.get("defaultErrnoRet"), errno.EPERM)
+    flt = lib.SyscallFilter(default)
+    # no_new_privs is the config's to set (process.noNewPrivileges), not libseccomp's.
+    flt.set_attr(lib.Attr.CTL_NNP, 0)
+    for arch in profile.get("architectures") or ():
+        value = getattr(lib.Arch, arch[len("SCMP_ARCH_"):], None)
+        if value is None:
+            continue  # an architecture these bindings do not know cannot run here either
+        try:
+            flt.add_arch(value)
+        except OSError as e:
+            if e.errno != errno.EEXIST:  # the native one is there from the start
+                raise
+    for i, rule in enumerate(profile.get("syscalls") or ()):
+        action = action_value(rule["action"], rule.get("errnoRet"), default_errno)
+        if action == default:
+            continue  # libseccomp refuses a rule that changes nothing
+        for name in rule["names"]:
+            if lib.resolve_syscall(lib.Arch.NATIVE, name) < 0:
+                continue  # unknown to this kernel's tables: skipped, as runc does
+            for args in _argument_sets(rule.get("args") or ()):
+                try:
+                    flt.add_rule(action, name, *[lib.Arg(a["index"], OPERATORS[a["op"]], a["value"],
+                                                         a.get("valueTwo", 0)) for a in args])
+                except OSError as e:
+                    raise ConfigError([f"linux.seccomp.syscalls[{i}]: rule for {name!r}: "
+                                       f"{os.strerror(e.errno).lower()}"]) from None
+    fd = os.memfd_create("pyrunc-seccomp", os.MFD_CLOEXEC)
+    try:
+        with os.fdopen(os.dup(fd), "rb") as f:
+            flt.export_bpf(f)
+        return _read_all(fd)
+    finally:
+        os.close(fd)
+
+
+def _argument_sets(args):
+    """libseccomp ANDs the comparisons of one rule but takes each argument once: the same
+    index twice means either may match, so that becomes one rule per comparison."""
+    if not args:
+        return [[]]
+    indexes = [a["index"] for a in args]
+    if len(set(indexes)) == len(indexes):
+        return [list(args)]
+    return [[a] for a in args]
+
+
+def _read_all(fd):
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+# -- the cache -----------------------------------------------------------------------
+
+def profile_key(profile):
+    """A profile's identity: its canonical JSON, the machine and the program format."""
+    text = json.dumps(profile, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{os.uname().machine}\n{text}".encode() + CACHE_MAGIC).hexdigest()
+
+
+def program_for(profile, state_root):
+    """The compiled program, from the cache when a valid entry is there."""
+    directory = os.path.join(state_root, CACHE_DIR)
+    path = os.path.join(directory, profile_key(profile) + ".bpf")
+    program = _read_cached(path)
+    if program is None:
+        program = compile_profile(profile)
+        _write_cached(directory, path, program)
+    return program
+
+
+def _read_cached(path):
+    """A cache entry is trusted only if we own it, nobody else may write it, and its
+    checksum matches: a stale or tampered program is compiled afresh."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return None
+        data = _read_all(fd)
+    finally:
+        os.close(fd)
+    if not data.startswith(CACHE_MAGIC):
+        return None
+    digest, _, program = data[len(CACHE_MAGIC):].partition(b"\n")
+    if hashlib.sha256(program).hexdigest().encode() != digest or not program \
+            or len(program) % BPF_INSTRUCTION_SIZE:
+        return None
+    return program
+
+
+def _write_cached(directory, path, program):
+    try:
+        os.makedirs(directory, 0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, CACHE_MAGIC + hashlib.sha256(program).hexdigest().encode() + b"\n" + program)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs the next container a compile
+
+
+def send_to_listener(path, fd, process_state):
+    """One connection, one state object with the fd (SCM_RIGHTS), then close."""
+    import socket
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+        socket.send_fds(sock, [json.dumps(process_state).encode()], [fd])
+    except OSError as e:
+        raise ContainerError(None, f"send the seccomp fd to listenerPath {path}: "
+                                   f"{os.strerror(e.errno).lower()}") from None
+    finally:
+        sock.close()

@@ -4,6 +4,8 @@ set -eu
 cd "$(dirname "$0")/.."
 need=""
 command -v busybox >/dev/null 2>&1 || need="$need busybox-static"
+# pyseccomp loads Debian's libseccomp at run time.
+ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || need="$need libseccomp2"
 if [ -n "$need" ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null

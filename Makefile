@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test unit install clean
+.PHONY: setup demo test test-cgroup2 unit install clean
 
 setup:
 	sh scripts/setup.sh
@@ -12,6 +12,12 @@ demo: setup
 
 test: setup
 	.venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
+	sh scripts/cgroup2-vm.sh
+
+# tests/cgroup as root in a qemu guest with pure cgroup v2 (docs/testing.md); sets up
+# qemu and Debian's kernel on first use, skips with a reason where it cannot run.
+test-cgroup2: setup
+	sh scripts/cgroup2-vm.sh
 
 unit: setup
 	.venv/bin/python -m pytest -q -p no:cacheprovider tests/unit
@@ -21,4 +27,4 @@ install: setup
 	ln -sf $(CURDIR)/.venv/bin/pyrunc $(PREFIX)/bin/pyrunc
 
 clean:
-	rm -rf demo .venv build *.egg-info
+	rm -rf demo .venv build *.egg-info .cache

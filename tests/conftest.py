@@ -12,7 +12,7 @@ import pytest
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 APPLETS = ("sh", "ls", "cat", "echo", "hostname", "id", "mount", "true", "false", "sleep", "ps",
            "grep", "stat", "touch", "mkdir", "readlink", "test", "ulimit", "umask", "env", "pwd",
-           "wc", "head", "domainname", "kill", "dd", "nproc", "whoami", "find", "rm", "printf")
+           "wc", "head", "kill", "dd", "nproc", "whoami", "find", "rm", "printf")
 
 
 def is_root():

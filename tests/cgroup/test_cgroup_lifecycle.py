@@ -163,7 +163,7 @@ def test_a_cpu_quota_throttles_a_busy_loop(pyrunc, bundle, test_id, cgpath):
     start_detached(pyrunc, bundle, test_id, "while true; do :; done")
 
     def throttled():
-        return json.loads(pyrunc("events", "--stats", test_id).out)["data"]["cpu"]["throttling"]["throttled_periods"]
+        return json.loads(pyrunc("events", "--stats", test_id).out)["data"]["cpu"]["throttling"]["throttledPeriods"]
     assert wait_for(throttled, "throttled periods") > 0
 
 

@@ -153,12 +153,13 @@ def test_cpu_files_and_cpuset(root):
     assert (root / "cpuset" / "pyrunc-test-a" / "b" / "cpuset.cpus").read_text() == "1"
 
 
-def test_pids_limit_zero_or_less_is_max(root):
+@pytest.mark.parametrize("limit, written", [(-1, "max"), (0, "0"), (12, "12")])
+def test_pids_limit_negative_is_max_and_zero_is_zero(root, limit, written):
     m = manager(root)
     m.create()
     d = touch_files(root, "pids", m.dirs["pids"], "pids.max")
-    m.set({"pids": {"limit": 0}})
-    assert (d / "pids.max").read_text() == "max"
+    m.set({"pids": {"limit": limit}})
+    assert (d / "pids.max").read_text() == written
 
 
 @pytest.mark.parametrize("resources, field, why", [

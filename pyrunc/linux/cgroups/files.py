@@ -21,6 +21,8 @@ def mkdirs(hierarchy_root, path):
         except FileExistsError:
             pass
         except OSError as e:
+            for rel_made in reversed(made):  # leave nothing half made
+                rmdir(os.path.join(hierarchy_root, rel_made.lstrip("/")))
             raise CgroupError(None, f"create cgroup {cur}: {os.strerror(e.errno).lower()}") from None
     return made
 

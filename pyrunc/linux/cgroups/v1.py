@@ -198,7 +198,8 @@ class V1Manager(Manager):
             self._set_cpu(r["cpu"] or {})
         if (r.get("pids") or {}).get("limit") is not None:
             limit = r["pids"]["limit"]
-            self._write("pids", "pids.max", "max" if limit <= 0 else limit, "linux.resources.pids.limit")
+            # -1 (any negative) is no limit; 0 is a real limit (config-linux.md, "PIDs").
+            self._write("pids", "pids.max", "max" if limit < 0 else limit, "linux.resources.pids.limit")
         if "blockIO" in r:
             self._set_blkio(r["blockIO"] or {})
         for i, h in enumerate(r.get("hugepageLimits") or ()):
@@ -368,8 +369,8 @@ class V1Manager(Manager):
         if cpu_stat:
             st = read_keyed(cpu_stat)
             data.setdefault("cpu", {})["throttling"] = {
-                "periods": st.get("nr_periods", 0), "throttled_periods": st.get("nr_throttled", 0),
-                "throttled_time": st.get("throttled_time", 0)}
+                "periods": st.get("nr_periods", 0), "throttledPeriods": st.get("nr_throttled", 0),
+                "throttledTime": st.get("throttled_time", 0)}
         mem = self._path("memory", "memory.stat")
         if mem:
             d = os.path.dirname(mem)
@@ -381,9 +382,9 @@ class V1Manager(Manager):
                         "max": read_int(os.path.join(d, prefix + "max_usage_in_bytes")),
                         "failcnt": read_int(os.path.join(d, prefix + "failcnt"))}
             data["memory"] = {"cache": raw.get("total_cache", raw.get("cache", 0)),
-                              "usage": entry("memory."), "swap_usage": entry("memory.memsw."),
-                              "kernel_usage": entry("memory.kmem."),
-                              "kernel_tcp_usage": entry("memory.kmem.tcp."), "raw": raw}
+                              "usage": entry("memory."), "swap": entry("memory.memsw."),
+                              "kernel": entry("memory.kmem."),
+                              "kernelTCP": entry("memory.kmem.tcp."), "raw": raw}
         pids = self._path("pids", "pids.current")
         if pids:
             limit = read(os.path.join(os.path.dirname(pids), "pids.max")).strip()

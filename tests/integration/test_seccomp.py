@@ -335,3 +335,17 @@ def test_an_unreachable_listener_fails_create_and_leaves_nothing(pyrunc, bundle,
 def _kernel_at_least(major, minor):
     v = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
     return v >= (major, minor)
+
+
+def test_a_cached_profile_is_loaded_without_importing_libseccomp(pyrunc, bundle, test_id):
+    import subprocess
+    import sys
+    from tests.unit.test_imports import PROBE
+    bundle.config["linux"]["seccomp"] = allow_all_but("SCMP_ACT_ERRNO", names=("mkdir", "mkdirat"))
+    bundle.config["process"]["args"] = ["true"]
+    bundle.write()
+    assert pyrunc("run", "--bundle", bundle.path, test_id).code == 0  # compiles and caches
+    r = subprocess.run([sys.executable, "-c", PROBE, "--root", pyrunc.root, "run", "--bundle", bundle.path,
+                        test_id + "-2"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    loaded = set(json.loads(r.stderr.strip().splitlines()[-1]))
+    assert "pyrunc.linux.seccomp" in loaded and not {"pyseccomp", "seccomp"} & loaded

@@ -14,6 +14,8 @@ import json
 path = "demo/config.json"
 cfg = json.load(open(path))
 cfg["process"]["terminal"] = False
+# A cgroup of the demo's own at the top, not under whatever cgroup runs `make demo`.
+cfg["linux"]["cgroupsPath"] = "/pyrunc-demo"
 cfg["process"]["args"] = ["sh", "-c",
     "echo \"hostname: $(hostname)\"; echo \"pid 1: $(cat /proc/1/cmdline | tr '\\0' ' ')\"; "
     "echo \"uid: $(id)\"; grep Cap /proc/self/status; echo mounts:; cat /proc/self/mounts"]

@@ -28,7 +28,7 @@ class Logger:
         return f'time="{stamp}" level={level} msg="{_escape(msg)}"\n'
 
     def _write(self, level, msg):
-        line = self.format(level, msg).encode()
+        line = self.format(level, msg).encode("utf-8", "backslashreplace")
         if not self.path:
             if level == "debug":
                 _write_fd(2, line)
@@ -98,7 +98,8 @@ def error(msg):
 
 def stderr_line(msg):
     try:
-        sys.stderr.write(msg + "\n")
+        # A message may quote hostile input: no lone surrogate may turn it into a traceback.
+        sys.stderr.write((msg + "\n").encode("utf-8", "backslashreplace").decode("utf-8"))
         sys.stderr.flush()
     except OSError:
         pass

@@ -9,6 +9,7 @@ from what runc refuses (written here from its documented behaviour).
 
 import os
 import re
+import time
 
 from pyrunc.config.schema import format_problems
 from pyrunc.linux.tables import CAPABILITIES, RLIMITS
@@ -29,17 +30,44 @@ IPC_SYSCTLS = frozenset((
 PROC_NS_NAMES = {"mount": "mnt", "network": "net", "pid": "pid", "ipc": "ipc", "uts": "uts",
                  "user": "user", "cgroup": "cgroup", "time": "time"}
 
-TIME_CLOCKS = frozenset(("boottime", "monotonic"))
+TIME_CLOCKS = {"boottime": time.CLOCK_BOOTTIME, "monotonic": time.CLOCK_MONOTONIC}
 HOST_NAME_MAX = 64      # bytes; sethostname/setdomainname reject longer names
 MAX_ID_MAP_LINES = 340  # uid_map/gid_map line limit since Linux 4.15
 ID_LIMIT = 1 << 32
+NO_ID = ID_LIMIT - 1    # (uid_t)-1: "leave unchanged" to setresuid/chown, refused elsewhere
 IFNAMSIZ = 16           # interface names are at most 15 bytes plus NUL
+
+# Kernel limits a hostile config could run into; each becomes an error naming its field
+# here rather than a bare EINVAL, E2BIG or ENAMETOOLONG in the middle of create.
+PATH_MAX = 4096         # bytes with the NUL: a path holds at most 4095
+NAME_MAX = 255          # bytes of one path component
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+MOUNT_DATA_MAX = PAGE_SIZE - 1      # mount(2) copies one page of filesystem options
+MAX_ARG_STRLEN = 32 * PAGE_SIZE     # execve(2): one argument or environment string, NUL included
+ARG_MAX_FLOOR = 131072              # execve(2) always allows this much, whatever the stack limit
+ARG_MAX_CEILING = 6 << 20           # ... and never more than 3/4 of _STK_LIM (8 MiB)
+EXEC_RESERVE = 2 * PATH_MAX         # the program's resolved path and the HOME the runtime adds
+NGROUPS_MAX = 65536
+SUN_PATH_MAX = 108                  # sockaddr_un.sun_path
+CGROUP_MOUNT_ALLOWANCE = 64         # room for /sys/fs/cgroup/<hierarchy>/ in front of cgroupsPath
+MAJOR_MAX = (1 << 12) - 1           # dev_t: 12 bits of major, 20 of minor
+MINOR_MAX = (1 << 20) - 1
+TERM_SIZE_MAX = 65535               # struct winsize holds unsigned shorts
+SECCOMP_DATA_MAX = 65535            # SECCOMP_RET_DATA: the errno is the low 16 bits
+TIMENS_SEC_MAX = 9223372036 // 2    # KTIME_SEC_MAX / 2: the most a time namespace clock may read
+DL_RUNTIME_MIN = 1 << 10            # SCHED_DEADLINE: runtime below 2^DL_SCALE ns is refused
+U63 = 1 << 63
+CFS_PERIOD_RANGE = (1000, 1000000)  # cpu period and minimum quota, microseconds (1 ms .. 1 s)
+CFS_QUOTA_MAX = (1 << 44) - 1       # microseconds: max_cfs_runtime
+MANY_MOUNTS = 1000                  # below this, fs.mount-max is not worth reading
 
 _SEMVER = re.compile(
     r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
     r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?\Z")
 _CPU_LIST = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*\Z")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SYSCTL_SEPARATORS = re.compile(r"[./]")
 
 
 def semantic_errors(doc, bundle_dir):
@@ -85,13 +113,56 @@ def _is_abs(path):
     return path.startswith("/")
 
 
+def _byte_len(text):
+    # What the kernel will count.  surrogatepass: a lone surrogate is reported by
+    # check_strings, and must not crash the checks that only measure.
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _shown(value, limit=60):
+    """repr of a value for a message, cut short: a hostile value may be megabytes long."""
+    if isinstance(value, str):
+        return repr(value) if len(value) <= limit else repr(value[:limit]) + "..."
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _path_length_problem(path, limit=PATH_MAX - 1, names=True):
+    """Why the kernel would refuse `path` for its length (ENAMETOOLONG), or None.
+    `names`: whether NAME_MAX applies to each component (kernfs, cgroupfs, ignores it)."""
+    size = _byte_len(path)
+    if size > limit:
+        return f"is {size} bytes long; the kernel takes paths of at most {limit} bytes (PATH_MAX)"
+    for part in path.split("/") if names else ():
+        if _byte_len(part) > NAME_MAX:
+            return (f"has a component of {_byte_len(part)} bytes ({_shown(part, 20)}); "
+                    f"the kernel takes at most {NAME_MAX} (NAME_MAX)")
+    return None
+
+
 def _abs_path_problem(path):
     """Why `path` is not a usable absolute path in the container, or None."""
     if not _is_abs(path):
-        return f"{path!r} must be an absolute path"
+        return f"{_shown(path)} must be an absolute path"
     if _has_dotdot(path):
-        return f"{path!r} must not contain '..' components"
+        return f"{_shown(path)} must not contain '..' components"
+    return _path_length_problem(path)
+
+
+def _id_problem(value, use):
+    """Why `value` cannot be a uid or gid (`use` says what the kernel would do), or None."""
+    if value == NO_ID:
+        return f"{value} is (uid_t)-1, which is no id: {use}"
     return None
+
+
+def _read_proc_int(path, default):
+    """A number from /proc/sys, or `default` where it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
 
 
 def _same_file(a, b):
@@ -115,20 +186,50 @@ def _env_problems(env, parts):
     for i, entry in enumerate(env or ()):
         name, sep, _ = entry.partition("=")
         if not sep:
-            yield parts + [i], f"{entry!r} must have the form NAME=value"
+            yield parts + [i], f"{_shown(entry)} must have the form NAME=value"
         elif not name:
-            yield parts + [i], f"{entry!r} has an empty variable name"
+            yield parts + [i], f"{_shown(entry)} has an empty variable name"
+
+
+def _stack_limit(rlimits):
+    """The RLIMIT_STACK soft limit the program will be executed under."""
+    for rlimit in rlimits or ():
+        if rlimit["type"] == "RLIMIT_STACK":
+            return rlimit["soft"]
+    import resource
+    soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
+    return 2**64 - 1 if soft == resource.RLIM_INFINITY else soft
+
+
+def _exec_problems(args, env, parts, stack):
+    """What execve(2) would refuse with E2BIG: a string over MAX_ARG_STRLEN, or argv and
+    envp (strings, NULs and pointers) over a quarter of the stack limit (fs/exec.c)."""
+    sizes = {}
+    for key, strings in (("args", args), ("env", env)):
+        sizes[key] = 0
+        for i, text in enumerate(strings):
+            size = _byte_len(text)
+            if size >= MAX_ARG_STRLEN:
+                yield parts + [key, i], (f"is {size} bytes long; execve(2) takes strings of at most "
+                                         f"{MAX_ARG_STRLEN - 1} bytes")
+            sizes[key] += size + 1 + 8  # the NUL, and the pointer to it
+    space = max(min(ARG_MAX_CEILING, stack // 4), ARG_MAX_FLOOR)
+    used = sizes["args"] + sizes["env"] + EXEC_RESERVE
+    if used > space:
+        larger = max(sizes, key=sizes.get)
+        yield parts + [larger], (f"args and env need {used} bytes with their pointers; execve(2) "
+                                 f"takes at most {space} (a quarter of the stack limit, at most 6 MiB)")
 
 
 def _cpu_list_problem(text):
     if text == "":
         return None
     if not _CPU_LIST.match(text):
-        return f"{text!r} is not a list like '0-3,7'"
+        return f"{_shown(text)} is not a list like '0-3,7'"
     for part in text.split(","):
         lo, _, hi = part.partition("-")
         if hi and int(hi) < int(lo):
-            return f"{text!r}: range {part!r} is reversed"
+            return f"{_shown(text)}: range {_shown(part)} is reversed"
     return None
 
 
@@ -138,9 +239,9 @@ def check_oci_version(doc, bundle):
     version = doc["ociVersion"]
     match = _SEMVER.match(version)
     if not match:
-        yield ["ociVersion"], f"{version!r} is not a SemVer 2.0.0 version"
+        yield ["ociVersion"], f"{_shown(version)} is not a SemVer 2.0.0 version"
     elif match.group(1) != "1":
-        yield ["ociVersion"], f"{version!r} is not supported: only runtime-spec 1.x configs are"
+        yield ["ociVersion"], f"{_shown(version)} is not supported: only runtime-spec 1.x configs are"
 
 
 def check_root(doc, bundle):
@@ -152,8 +253,13 @@ def check_root(doc, bundle):
     if not path:
         yield ["root", "path"], "must not be empty"
         return
+    if _string_problem(path):
+        return  # check_strings reports it; the path cannot name a file, nor go in a message
     full = os.path.join(bundle, path)  # an absolute path replaces the bundle
-    if not os.path.exists(full):
+    problem = _path_length_problem(full)
+    if problem:
+        yield ["root", "path"], problem
+    elif not os.path.exists(full):
         yield ["root", "path"], f"{full} does not exist"
     elif not os.path.isdir(full):
         yield ["root", "path"], f"{full} is not a directory"
@@ -171,16 +277,42 @@ def check_process(doc, bundle):
         yield ["process", "args"], "must have at least one entry, the program to run"
     elif not args[0]:
         yield ["process", "args", 0], "the program to run must not be empty"
-    cwd = process["cwd"]
-    if not _is_abs(cwd):
-        yield ["process", "cwd"], f"{cwd!r} must be an absolute path"
+    elif problem := _path_length_problem(args[0]):
+        yield ["process", "args", 0], "the program to run " + problem
+    problem = _abs_path_problem(process["cwd"])
+    if problem:
+        yield ["process", "cwd"], problem
     yield from _env_problems(process.get("env"), ["process", "env"])
+    yield from _exec_problems(args or (), process.get("env") or (), ["process"],
+                              _stack_limit(process.get("rlimits")))
 
 
 def check_user(doc, bundle):
-    umask = (_process(doc).get("user") or {}).get("umask")
+    user = _process(doc).get("user") or {}
+    parts = ["process", "user"]
+    umask = user.get("umask")
     if umask is not None and umask > 0o7777:
-        yield ["process", "user", "umask"], f"{umask} (0o{umask:o}) is above the maximum 0o7777"
+        yield parts + ["umask"], f"{umask} (0o{umask:o}) is above the maximum 0o7777"
+    for key, use in (("uid", "setresuid(2) would leave the process running as root"),
+                     ("gid", "setresgid(2) would leave the process in group root")):
+        problem = _id_problem(user.get(key), use)
+        if problem:
+            yield parts + [key], problem
+    gids = user.get("additionalGids") or ()
+    if len(gids) > NGROUPS_MAX:
+        yield parts + ["additionalGids"], f"{len(gids)} groups; setgroups(2) takes at most {NGROUPS_MAX}"
+    for i, gid in enumerate(gids):
+        problem = _id_problem(gid, "setgroups(2) refuses it")
+        if problem:
+            yield parts + ["additionalGids", i], problem
+
+
+def check_console_size(doc, bundle):
+    size = _process(doc).get("consoleSize") or {}
+    for key in ("height", "width"):
+        if size.get(key, 0) > TERM_SIZE_MAX:
+            yield ["process", "consoleSize", key], \
+                f"{size[key]} does not fit the terminal's 16-bit size (at most {TERM_SIZE_MAX})"
 
 
 def check_rlimits(doc, bundle):
@@ -189,12 +321,18 @@ def check_rlimits(doc, bundle):
         parts = ["process", "rlimits", i]
         kind = rlimit["type"]
         if kind not in RLIMITS:
-            yield parts + ["type"], f"{kind!r} is not a Linux resource limit (getrlimit(2))"
+            yield parts + ["type"], f"{_shown(kind)} is not a Linux resource limit (getrlimit(2))"
         if kind in seen:
-            yield parts + ["type"], f"duplicate {kind!r}, already set by process.rlimits[{seen[kind]}]"
+            yield parts + ["type"], f"duplicate {_shown(kind)}, already set by process.rlimits[{seen[kind]}]"
         seen.setdefault(kind, i)
         if rlimit["soft"] > rlimit["hard"]:
             yield parts, f"soft limit {rlimit['soft']} is above hard limit {rlimit['hard']}"
+        elif kind == "RLIMIT_NOFILE":
+            # setrlimit(2) refuses more open files than fs.nr_open, even to root.
+            nr_open = _read_proc_int("/proc/sys/fs/nr_open", 2**64 - 1)
+            if rlimit["hard"] > nr_open:
+                yield parts + ["hard"], (f"{rlimit['hard']} is above fs.nr_open ({nr_open}), "
+                                         "the most setrlimit(2) allows")
 
 
 def check_capabilities(doc, bundle):
@@ -203,7 +341,7 @@ def check_capabilities(doc, bundle):
     for name in CAPABILITY_SETS:
         for i, cap in enumerate(caps.get(name) or ()):
             if cap not in known:
-                yield ["process", "capabilities", name, i], f"unknown capability {cap!r}"
+                yield ["process", "capabilities", name, i], f"unknown capability {_shown(cap)}"
 
 
 def check_oom_score_adj(doc, bundle):
@@ -236,11 +374,30 @@ def check_scheduler(doc, bundle):
     elif prio != 0:
         yield parts + ["priority"], f"must be 0 for {policy}; only SCHED_FIFO and SCHED_RR use it"
     if policy == "SCHED_DEADLINE":
-        runtime, deadline, period = (sched.get(k, 0) for k in ("runtime", "deadline", "period"))
-        if not runtime <= deadline or (period and deadline > period):
-            yield parts, "SCHED_DEADLINE needs runtime <= deadline <= period"
+        yield from _deadline_problems(sched, parts)
     elif any(sched.get(k) for k in ("runtime", "deadline", "period")):
         yield parts, f"runtime, deadline and period apply only to SCHED_DEADLINE, not {policy}"
+
+
+def _deadline_problems(sched, parts):
+    """What sched_setattr(2) refuses for SCHED_DEADLINE (the kernel's __checkparam_dl)."""
+    runtime, deadline, period = (sched.get(k, 0) for k in ("runtime", "deadline", "period"))
+    if not runtime <= deadline or (period and deadline > period):
+        yield parts, "SCHED_DEADLINE needs runtime <= deadline <= period"
+    if not deadline:
+        yield parts + ["deadline"], "SCHED_DEADLINE needs a deadline above 0"
+    for key, value in (("deadline", deadline), ("period", period)):
+        if value >= U63:
+            yield parts + [key], f"{value} ns is above the kernel's maximum {U63 - 1}"
+    if runtime < DL_RUNTIME_MIN:
+        yield parts + ["runtime"], f"{runtime} ns is below the kernel's minimum {DL_RUNTIME_MIN} ns"
+    lo = _read_proc_int("/proc/sys/kernel/sched_deadline_period_min_us", 100)
+    hi = _read_proc_int("/proc/sys/kernel/sched_deadline_period_max_us", 1 << 22)
+    effective = period or deadline
+    if effective and not lo * 1000 <= effective <= hi * 1000:
+        key = "period" if period else "deadline"
+        yield parts + [key], (f"{effective} ns is outside the period range {lo * 1000}..{hi * 1000} ns "
+                              "(kernel.sched_deadline_period_min_us/max_us)")
 
 
 def check_exec_cpu_affinity(doc, bundle):
@@ -253,21 +410,35 @@ def check_exec_cpu_affinity(doc, bundle):
 
 # -- strings anywhere ---------------------------------------------------------
 
-def check_nul_bytes(doc, bundle):
-    """No string can carry a NUL: the kernel would silently cut it there."""
-    def walk(value, parts):
+def _string_problem(text):
+    if "\0" in text:
+        return "contains a NUL byte"  # the kernel would silently cut the string there
+    # JSON's \ud800-style escapes decode to lone surrogates, which no encoding to bytes
+    # for a system call can carry.
+    lone = _SURROGATE.search(text)
+    if lone:
+        return f"contains {lone.group()!r}, a lone UTF-16 surrogate, which is not a character"
+    return None
+
+
+def check_strings(doc, bundle):
+    """Every string and key of the document: no NUL, no lone surrogate."""
+    # A loop, not recursion: unknown fields may nest as deep as the JSON parser allows.
+    pending = [([], doc)]
+    while pending:
+        parts, value = pending.pop()
         if isinstance(value, str):
-            if "\0" in value:
-                yield parts, "contains a NUL byte"
+            problem = _string_problem(value)
+            if problem:
+                yield parts, problem
         elif isinstance(value, dict):
             for key, item in value.items():
-                if "\0" in key:
-                    yield parts, f"key {key!r} contains a NUL byte"
-                yield from walk(item, parts + [key])
+                problem = _string_problem(key)
+                if problem:
+                    yield parts, f"key {_shown(key)} {problem}"
+                pending.append((parts + [key], item))
         elif isinstance(value, list):
-            for i, item in enumerate(value):
-                yield from walk(item, parts + [i])
-    yield from walk(doc, [])
+            pending.extend((parts + [i], item) for i, item in enumerate(value))
 
 
 def check_annotations(doc, bundle):
@@ -277,7 +448,7 @@ def check_annotations(doc, bundle):
         if not key:
             yield ["annotations"], "keys must not be empty"
         if not isinstance(value, str):
-            yield ["annotations", key], f"{value!r} is not a string"
+            yield ["annotations", key], f"{_shown(value)} is not a string"
 
 
 # -- hostname ----------------------------------------------------------------
@@ -287,7 +458,7 @@ def check_hostname(doc, bundle):
         name = doc.get(field)
         if not name:
             continue
-        if len(name.encode()) > HOST_NAME_MAX:
+        if _byte_len(name) > HOST_NAME_MAX:
             yield [field], f"is longer than {HOST_NAME_MAX} bytes"
         # A joined namespace is allowed (as runc does), as long as it is not the host's.
         if _shares_host_ns(doc, "uts"):
@@ -309,16 +480,52 @@ def check_mount_namespace(doc, bundle):
 
 def check_mounts(doc, bundle):
     for i, mount in enumerate(doc.get("mounts") or ()):
-        yield from _mount_problems(doc, mount, ["mounts", i])
+        yield from _mount_problems(doc, mount, ["mounts", i], bundle)
 
 
-def _mount_problems(doc, mount, parts):
+def check_mount_count(doc, bundle):
+    # Each mount, masked and read-only path is a mount in the container's namespace,
+    # which starts as a copy of the host's; the kernel caps a namespace at fs.mount-max.
+    linux = _linux(doc)
+    count = sum(len(x or ()) for x in (doc.get("mounts"), linux.get("maskedPaths"),
+                                        linux.get("readonlyPaths")))
+    if count < MANY_MOUNTS:
+        return
+    limit = _read_proc_int("/proc/sys/fs/mount-max", 100000)
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            host = f.read().count(b"\n")
+    except OSError:
+        host = 0
+    if count + host > limit:
+        yield ["mounts"], (f"{count} mounts, masked and read-only paths, with the {host} copied from "
+                           f"the host, are more than fs.mount-max ({limit}) allows in a mount namespace")
+
+
+def _mount_problems(doc, mount, parts, bundle):
     problem = _abs_path_problem(mount["destination"])
     if problem:
         yield parts + ["destination"], problem
     options = mount.get("options") or ()
+    is_bind = "bind" in options or "rbind" in options or mount.get("type") == "bind"
     if ("bind" in options or "rbind" in options) and not mount.get("source"):
         yield parts + ["source"], "a bind mount needs a source"
+    # A bind's source is a path (a relative one is in the bundle); the source of any
+    # other mount, and the type, are strings mount(2) copies up to PATH_MAX.
+    for key in ("source", "type"):
+        value = mount.get(key) or ""
+        if key == "source" and is_bind and value:
+            problem = _path_length_problem(os.path.join(bundle, value))
+        elif _byte_len(value) >= PATH_MAX:
+            problem = f"is {_byte_len(value)} bytes long; mount(2) takes at most {PATH_MAX - 1}"
+        else:
+            continue
+        if problem:
+            yield parts + [key], problem
+    data = _mount_data_size(options)
+    if data > MOUNT_DATA_MAX:
+        yield parts + ["options"], (f"the filesystem options come to {data} bytes; mount(2) takes "
+                                    f"one page, at most {MOUNT_DATA_MAX}")
     propagation = sorted(set(options) & PROPAGATION_OPTIONS)
     if len(propagation) > 1:
         yield parts + ["options"], f"conflicting propagation options {propagation}"
@@ -330,6 +537,16 @@ def _mount_problems(doc, mount, parts):
     idmapped = "idmap" in options or "ridmap" in options
     if idmapped and not has_uid and not _has_ns(doc, "user"):
         yield parts + ["options"], "idmap needs uidMappings/gidMappings or a user namespace"
+
+
+def _mount_data_size(options):
+    """Bytes of the data string mount(2) gets: the options that are not mount flags."""
+    size = sum(_byte_len(o) + 1 for o in options)
+    if size <= MOUNT_DATA_MAX:
+        return size  # flags included, it fits: no need to tell them apart
+    from pyrunc.linux.rootfs import MountOptions  # the runtime's own split, flags from data
+    data = MountOptions([o for o in options if o not in ("idmap", "ridmap")]).data
+    return _byte_len(data or "")
 
 
 def check_masked_and_readonly_paths(doc, bundle):
@@ -353,7 +570,9 @@ def check_namespaces(doc, bundle):
         first.setdefault(kind, i)
         path = ns.get("path")
         if path is not None and not _is_abs(path):
-            yield parts + ["path"], f"{path!r} must be an absolute path"
+            yield parts + ["path"], f"{_shown(path)} must be an absolute path"
+        elif path and (problem := _path_length_problem(path)):
+            yield parts + ["path"], problem
 
 
 def check_user_namespace(doc, bundle):
@@ -381,8 +600,9 @@ def _mapping_problems(mappings, parts):
             yield parts + [i, "size"], "must be at least 1"
             continue
         for key in ("containerID", "hostID"):
-            if m[key] + m["size"] > ID_LIMIT:
-                yield parts + [i], f"{key} {m[key]} + size {m['size']} goes past the last id {ID_LIMIT - 1}"
+            # (uid_t)-1 is no id: the kernel refuses a range that reaches it.
+            if m[key] + m["size"] > NO_ID:
+                yield parts + [i], f"{key} {m[key]} + size {m['size']} goes past the last id {NO_ID - 1}"
         ranges.append((i, m))
     yield from _overlaps(ranges, parts)
 
@@ -402,10 +622,19 @@ def check_time_namespace(doc, bundle):
     if not _new_ns(doc, "time"):
         yield ["linux", "timeOffsets"], "need a new time namespace; add {\"type\": \"time\"} without a path"
     for clock, offset in offsets.items():
+        parts = ["linux", "timeOffsets", clock]
         if clock not in TIME_CLOCKS:
-            yield ["linux", "timeOffsets", clock], "only boottime and monotonic clocks have offsets"
-        elif offset.get("nanosecs", 0) >= 1_000_000_000:
-            yield ["linux", "timeOffsets", clock, "nanosecs"], "must be below 1000000000"
+            yield parts, "only boottime and monotonic clocks have offsets"
+            continue
+        if offset.get("nanosecs", 0) >= 1_000_000_000:
+            yield parts + ["nanosecs"], "must be below 1000000000"
+        # The kernel refuses an offset that puts the namespace's clock below 0 or above
+        # KTIME_SEC_MAX / 2 seconds (ERANGE); checked against the clock as it reads now.
+        now = int(time.clock_gettime(TIME_CLOCKS[clock]))
+        secs = offset.get("secs", 0)
+        if not 0 <= now + secs <= TIMENS_SEC_MAX:
+            yield parts + ["secs"], (f"{secs} would set the {clock} clock, now {now} s, outside "
+                                     f"the kernel's 0..{TIMENS_SEC_MAX} s")
 
 
 # -- sysctl ------------------------------------------------------------------
@@ -420,9 +649,18 @@ def _sysctl_name(key):
 
 def check_sysctl(doc, bundle):
     for key in _linux(doc).get("sysctl") or {}:
-        problem = _sysctl_problem(doc, _sysctl_name(key))
+        problem = _sysctl_key_problem(key) or _sysctl_problem(doc, _sysctl_name(key))
         if problem:
             yield ["linux", "sysctl", key], problem
+
+
+def _sysctl_key_problem(key):
+    # The key names a file under /proc/sys.  With an empty, "." or ".." part its prefix no
+    # longer says which sysctl it is: in sysctl(8)'s "/" form "net/../kernel/core_pattern"
+    # is the host's kernel.core_pattern, yet it starts like a namespaced net.* one.
+    if not all(_SYSCTL_SEPARATORS.split(key)):
+        return "must be names separated by '.' or '/', with no empty, '.' or '..' part"
+    return _path_length_problem(key, PATH_MAX - 1 - len("/proc/sys/"))
 
 
 def _sysctl_problem(doc, name):
@@ -455,9 +693,15 @@ def check_devices(doc, bundle):
             yield parts + ["path"], f"duplicate device path, also linux.devices[{seen[path]}]"
         seen.setdefault(path, i)
         if dev["type"] != "p":
-            for key in ("major", "minor"):
+            for key, top in (("major", MAJOR_MAX), ("minor", MINOR_MAX)):
                 if key not in dev:
                     yield parts, f"{key!r} is required for device type {dev['type']!r}"
+                elif not 0 <= dev[key] <= top:
+                    yield parts + [key], f"{dev[key]} is outside the kernel's 0..{top}"
+        for key in ("uid", "gid"):
+            problem = _id_problem(dev.get(key), "chown(2) would leave the device owned by root")
+            if problem:
+                yield parts + [key], problem
 
 
 # -- hooks, cgroups, resources -------------------------------------------------
@@ -467,14 +711,28 @@ def check_hooks(doc, bundle):
         for i, hook in enumerate(hooks or ()):
             parts = ["hooks", stage, i]
             if not _is_abs(hook["path"]):
-                yield parts + ["path"], f"{hook['path']!r} must be an absolute path"
+                yield parts + ["path"], f"{_shown(hook['path'])} must be an absolute path"
+            elif problem := _path_length_problem(hook["path"]):
+                yield parts + ["path"], problem
             yield from _env_problems(hook.get("env"), parts + ["env"])
+            # Hooks run on the host, under the runtime's own stack limit.
+            yield from _exec_problems(hook.get("args") or [hook["path"]], hook.get("env") or (),
+                                      parts, _stack_limit(None))
 
 
 def check_cgroups_path(doc, bundle):
     path = _linux(doc).get("cgroupsPath")
-    if path and _has_dotdot(path):
-        yield ["linux", "cgroupsPath"], f"{path!r} must not contain '..' components"
+    if not path:
+        return
+    parts = ["linux", "cgroupsPath"]
+    if _has_dotdot(path):
+        yield parts, f"{_shown(path)} must not contain '..' components"
+    elif "\n" in path:
+        yield parts, "must not contain a newline: the kernel refuses such cgroup names"
+    else:
+        problem = _path_length_problem(path, PATH_MAX - 1 - CGROUP_MOUNT_ALLOWANCE, names=False)
+        if problem:
+            yield parts, problem + ", leaving room for /sys/fs/cgroup/<hierarchy>/"
 
 
 def check_resources(doc, bundle):
@@ -493,6 +751,9 @@ def check_resources(doc, bundle):
 
 
 def _memory_problems(mem, parts):
+    for key in ("limit", "reservation", "swap", "kernel", "kernelTCP"):
+        if mem.get(key, 0) < -1:
+            yield parts + [key], f"{mem[key]} is negative; -1 means unlimited, other values are bytes"
     limit, swap = mem.get("limit", 0), mem.get("swap", 0)
     if limit > 0 and swap > 0 and swap < limit:
         yield parts + ["swap"], f"memory+swap {swap} is below the memory limit {limit}"
@@ -509,6 +770,15 @@ def _cpu_problems(cpu, parts):
     quota, burst = cpu.get("quota", 0), cpu.get("burst")
     if burst is not None and quota > 0 and burst > quota:
         yield parts + ["burst"], f"{burst} is above the quota {quota}"
+    # The kernel's bounds for CFS bandwidth (tg_set_cfs_bandwidth); a negative quota is no limit.
+    lo, hi = CFS_PERIOD_RANGE
+    period = cpu.get("period", 0)
+    if period and not lo <= period <= hi:
+        yield parts + ["period"], f"{period} is outside the kernel's {lo}..{hi} microseconds"
+    if 0 < quota < lo:
+        yield parts + ["quota"], f"{quota} is below the kernel's minimum of {lo} microseconds"
+    elif quota > CFS_QUOTA_MAX:
+        yield parts + ["quota"], f"{quota} is above the kernel's maximum of {CFS_QUOTA_MAX} microseconds"
     if cpu.get("idle", 0) not in (0, 1):
         yield parts + ["idle"], "must be 0 or 1"
 
@@ -516,10 +786,14 @@ def _cpu_problems(cpu, parts):
 def _device_rule_problems(rules, parts):
     for i, rule in enumerate(rules):
         if rule.get("type", "a") not in ("a", "b", "c"):
-            yield parts + [i, "type"], f"{rule['type']!r} is not one of 'a', 'b', 'c'"
+            yield parts + [i, "type"], f"{_shown(rule['type'])} is not one of 'a', 'b', 'c'"
+        for key in ("major", "minor"):
+            number = rule.get(key, -1)
+            if not -1 <= number < ID_LIMIT:
+                yield parts + [i, key], f"{number} is neither -1 (any) nor a 32-bit device number"
         access = rule.get("access", "")
         if set(access) - set("rwm"):
-            yield parts + [i, "access"], f"{access!r} may only contain r, w and m"
+            yield parts + [i, "access"], f"{_shown(access)} may only contain r, w and m"
 
 
 def _unified_problems(unified, parts):
@@ -554,6 +828,12 @@ def check_seccomp(doc, bundle):
         yield parts + ["defaultErrnoRet"], f"{seccomp['defaultAction']} does not return an errno"
     if seccomp.get("listenerMetadata") and not seccomp.get("listenerPath"):
         yield parts + ["listenerMetadata"], "must not be set without listenerPath"
+    listener = seccomp.get("listenerPath") or ""
+    if _byte_len(listener) > SUN_PATH_MAX:
+        yield parts + ["listenerPath"], (f"is {_byte_len(listener)} bytes long; a unix socket path "
+                                         f"holds at most {SUN_PATH_MAX}")
+    if seccomp.get("defaultErrnoRet", 0) > SECCOMP_DATA_MAX:
+        yield parts + ["defaultErrnoRet"], _errno_ret_problem(seccomp["defaultErrnoRet"])
     for i, rule in enumerate(seccomp.get("syscalls") or ()):
         yield from _syscall_problems(seccomp, rule, parts + ["syscalls", i])
 
@@ -562,9 +842,15 @@ def _takes_errno(action):
     return action in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
 
 
+def _errno_ret_problem(value):
+    return f"{value} does not fit the 16 bits a seccomp filter returns (at most {SECCOMP_DATA_MAX})"
+
+
 def _syscall_problems(seccomp, rule, parts):
     if "errnoRet" in rule and not _takes_errno(rule["action"]):
         yield parts + ["errnoRet"], f"{rule['action']} does not return an errno"
+    if rule.get("errnoRet", 0) > SECCOMP_DATA_MAX:
+        yield parts + ["errnoRet"], _errno_ret_problem(rule["errnoRet"])
     if rule["action"] == "SCMP_ACT_NOTIFY" and not seccomp.get("listenerPath"):
         yield parts + ["action"], "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath"
     for j, arg in enumerate(rule.get("args") or ()):
@@ -588,11 +874,11 @@ def _ifname_problem(name):
     if name is None:
         return None
     if not name or name in (".", ".."):
-        return f"{name!r} is not a valid interface name"
-    if len(name.encode()) >= IFNAMSIZ:
-        return f"{name!r} is longer than {IFNAMSIZ - 1} bytes"
+        return f"{_shown(name)} is not a valid interface name"
+    if _byte_len(name) >= IFNAMSIZ:
+        return f"{_shown(name)} is longer than {IFNAMSIZ - 1} bytes"
     if any(c in name for c in "/:") or any(c.isspace() for c in name):
-        return f"{name!r} must not contain '/', ':' or whitespace"
+        return f"{_shown(name)} must not contain '/', ':' or whitespace"
     return None
 
 
@@ -604,7 +890,7 @@ def check_intel_rdt(doc, bundle):
     clos = rdt.get("closID")
     # closID names a directory under /sys/fs/resctrl: "/" is the default group.
     if clos is not None and clos != "/" and ("/" in clos or clos in ("", ".", "..")):
-        yield parts + ["closID"], f"{clos!r} must be '/' or a plain directory name"
+        yield parts + ["closID"], f"{_shown(clos)} must be '/' or a plain directory name"
     for i, line in enumerate(rdt.get("schemata") or ()):
         if "\n" in line:
             yield parts + ["schemata", i], "must not contain newlines"
@@ -613,10 +899,10 @@ def check_intel_rdt(doc, bundle):
 
 
 CHECKS = (
-    check_oci_version, check_root, check_process, check_user, check_rlimits,
+    check_oci_version, check_root, check_process, check_user, check_console_size, check_rlimits,
     check_capabilities, check_oom_score_adj, check_io_priority, check_scheduler,
-    check_exec_cpu_affinity, check_nul_bytes, check_annotations, check_hostname,
-    check_mount_namespace, check_mounts, check_masked_and_readonly_paths,
+    check_exec_cpu_affinity, check_strings, check_annotations, check_hostname,
+    check_mount_namespace, check_mounts, check_mount_count, check_masked_and_readonly_paths,
     check_namespaces, check_user_namespace, check_time_namespace, check_sysctl,
     check_devices, check_hooks, check_cgroups_path, check_resources, check_personality,
     check_seccomp, check_net_devices, check_intel_rdt,

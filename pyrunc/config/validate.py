@@ -18,6 +18,9 @@ def validate_bundle(bundle_dir):
     doc, problem = _read(bundle_dir)
     if problem:
         return None, [problem]
+    problems = _oversized(doc)
+    if problems:  # refused before the schema pass, which would take seconds over them
+        return doc, problems
     problems = schema_errors(doc)
     if not problems:
         problems = semantic_errors(doc, bundle_dir)
@@ -52,9 +55,28 @@ def _read(bundle_dir):
         return None, f"{CONFIG_NAME}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"
     except ValueError as e:
         return None, f"{CONFIG_NAME}: invalid JSON: {e}"
+    except RecursionError:
+        return None, f"{CONFIG_NAME}: invalid JSON: nested too deeply"
     if not isinstance(doc, dict):
         return None, f"{CONFIG_NAME}: the top level must be a JSON object, not {_json_type(doc)}"
     return doc, None
+
+
+# Arrays whose length the kernel bounds far below what a hostile config may hold.
+_MAX_ITEMS = {("process", "user", "additionalGids"): 65536,   # NGROUPS_MAX
+              ("linux", "uidMappings"): 340, ("linux", "gidMappings"): 340,  # id map extents
+              ("mounts",): 100000, ("process", "env"): 100000, ("process", "args"): 100000}
+
+
+def _oversized(doc):
+    problems = []
+    for path, most in _MAX_ITEMS.items():
+        value = doc
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, list) and len(value) > most:
+            problems.append(f"{'.'.join(path)}: {len(value)} items; at most {most} can be applied")
+    return problems
 
 
 def _reject_constant(name):

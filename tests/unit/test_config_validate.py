@@ -509,14 +509,16 @@ GOOD = {
     "later empty arg": _set(["process", "args"], ["sh", ""]),
     "all capabilities": _set(["process", "capabilities"], {k: list(CAPABILITIES) for k in (
         "bounding", "effective", "inheritable", "permitted", "ambient")}),
-    "all rlimits": _set(["process", "rlimits"], [{"type": t, "soft": 0, "hard": 2**64 - 1}
+    # RLIMIT_NOFILE's hard limit cannot pass fs.nr_open (1048576 by default).
+    "all rlimits": _set(["process", "rlimits"], [{"type": t, "soft": 0,
+                                                  "hard": 1024 if t == "RLIMIT_NOFILE" else 2**64 - 1}
                                                  for t in sorted(RLIMITS)]),
     "soft equals hard": _set(["process", "rlimits", 0, "soft"], 1024),
     "oom score bounds": _set(["process", "oomScoreAdj"], -1000),
     "io priority": _set(["process", "ioPriority"], {"class": "IOPRIO_CLASS_IDLE", "priority": 7}),
     "fifo": _set(["process", "scheduler"], {"policy": "SCHED_FIFO", "priority": 99, "nice": -20}),
-    "deadline": _set(["process", "scheduler"], {"policy": "SCHED_DEADLINE", "runtime": 10,
-                                                "deadline": 20, "period": 20}),
+    "deadline": _set(["process", "scheduler"], {"policy": "SCHED_DEADLINE", "runtime": 10_000_000,
+                                                "deadline": 20_000_000, "period": 20_000_000}),
     "cpu affinity": _set(["process", "execCPUAffinity"], {"initial": "0-3,7", "final": ""}),
     "hostname in joined uts": _ns("mount", "uts", uts="/run/pyrunc-test/uts"),
     "hostname of 64 bytes": _set(["hostname"], "h" * 64),
@@ -533,7 +535,7 @@ GOOD = {
     "split mappings": _all(USERNS_MAPS, _set(["linux", "uidMappings"], [
         {"containerID": 0, "hostID": 1000, "size": 1}, {"containerID": 1, "hostID": 100000, "size": 65536}])),
     "mapping to the last id": _all(USERNS_MAPS, _set(["linux", "uidMappings"], [
-        {"containerID": 0, "hostID": 4294967295, "size": 1}])),
+        {"containerID": 0, "hostID": 4294967294, "size": 1}])),
     "joined user namespace": _ns(*ALL_NS, "user", user="/proc/1/ns/user"),
     "time namespace": _all(_ns(*ALL_NS, "time"), _set(["linux", "timeOffsets"], {
         "boottime": {"secs": -5, "nanosecs": 999999999}, "monotonic": {"secs": 10}})),
@@ -552,7 +554,7 @@ GOOD = {
     "systemd cgroups path": _set(["linux", "cgroupsPath"], "system.slice:pyrunc:abc"),
     "resources": _set(["linux", "resources"], {
         "memory": {"limit": 100, "swap": -1, "swappiness": 100}, "cpu": {"cpus": "0-1,3", "mems": "0",
-                                                                          "quota": 200, "burst": 100, "idle": 1},
+                                                                          "quota": 2000, "burst": 1000, "idle": 1},
         "devices": [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1, "access": "r"}],
         "unified": {"memory.max": "100", "io.weight": "default 100"},
         "blockIO": {"weightDevice": [{"major": 8, "minor": 0, "leafWeight": 10}]},
@@ -584,7 +586,7 @@ def test_semantic_check_accepts(bundle_dir, name):
 
 TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FFF, blacklist_categories=("Cs",)),
                max_size=16)
-U32 = st.integers(0, 2**32 - 1)
+U32 = st.integers(0, 2**32 - 2)  # 2**32 - 1 is (uid_t)-1, no id
 NAME = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,11}", fullmatch=True)
 SEGMENT = st.from_regex(r"[a-z0-9_-]{1,8}", fullmatch=True).filter(lambda s: s not in (".", ".."))
 ABS_PATH = st.lists(SEGMENT, min_size=1, max_size=4).map(lambda parts: "/" + "/".join(parts))
@@ -612,14 +614,15 @@ def rlimits(draw):
     types = draw(st.lists(st.sampled_from(sorted(RLIMITS)), unique=True, max_size=4))
     result = []
     for t in types:
-        soft, hard = sorted(draw(st.lists(st.integers(0, 2**64 - 1), min_size=2, max_size=2)))
+        top = 1 << 20 if t == "RLIMIT_NOFILE" else 2**64 - 1  # NOFILE stops at fs.nr_open (default)
+        soft, hard = sorted(draw(st.lists(st.integers(0, top), min_size=2, max_size=2)))
         result.append({"type": t, "soft": soft, "hard": hard})
     return result
 
 
 def _id_maps(draw):
     size = draw(st.integers(1, 65536))
-    return [{"containerID": 0, "hostID": draw(st.integers(0, 2**32 - size)), "size": size}]
+    return [{"containerID": 0, "hostID": draw(st.integers(0, 2**32 - 1 - size)), "size": size}]
 
 
 @st.composite
@@ -659,7 +662,7 @@ def _draw_namespaces(draw, doc):
     else:
         del doc["hostname"]
     if "time" in types and draw(st.booleans()):
-        linux["timeOffsets"] = {"monotonic": {"secs": draw(st.integers(-2**63, 2**63 - 1))}}
+        linux["timeOffsets"] = {"monotonic": {"secs": draw(st.integers(0, 2**32))}}
     if "network" in types and draw(st.booleans()):
         linux["sysctl"] = {"net.ipv4.ip_unprivileged_port_start": str(draw(st.integers(0, 65535)))}
 

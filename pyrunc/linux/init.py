@@ -6,6 +6,8 @@ in the order the spec and the kernel require; a comment says why wherever the po
 matters.  A failure is sent to the parent as {step, msg} and the child exits.
 """
 
+import errno
+import fcntl
 import os
 import signal
 import stat
@@ -29,7 +31,8 @@ class InitContext:
     """What the child needs besides the config: options, channel and inherited fds."""
 
     def __init__(self, cfg, container_id, chan, start_sock, no_pivot=False, no_new_keyring=False,
-                 preserve_fds=0, console_sock_fd=None, foreground_tty=False, seccomp_program=None):
+                 preserve_fds=0, console_sock_fd=None, foreground_tty=False, seccomp_program=None,
+                 listen_fds=0):
         self.cfg = cfg
         self.id = container_id
         self.bundle = cfg.bundle
@@ -38,6 +41,7 @@ class InitContext:
         self.no_pivot = no_pivot
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds
+        self.listen_fds = listen_fds  # socket activation fds, passed ahead of preserve_fds
         self.console_sock_fd = console_sock_fd
         self.foreground_tty = foreground_tty
         self.seccomp_program = seccomp_program  # compiled by the parent (seccomp.program_for)
@@ -158,6 +162,7 @@ def container_init(ctx):
     _setup_process(ctx)
     ctx.step = "find executable"
     path = find_executable(proc.args[0], proc.env)
+    program = checked_program(path, 3 + ctx.listen_fds + ctx.preserve_fds)
     ctx.step = "close fds"
     _prepare_fds(ctx)
     if proc.no_new_privileges:
@@ -166,7 +171,7 @@ def container_init(ctx):
         _load_seccomp(ctx)
     ctx.chan.send("created")
     ctx.chan.close()
-    _wait_for_start_and_exec(ctx, path)
+    _wait_for_start_and_exec(ctx, program)
 
 
 def _setup_rootfs(ctx):
@@ -229,28 +234,46 @@ def _host_pid():
     return os.getpid()
 
 
+
+
 def _setup_terminal(ctx):
     proc = ctx.cfg.process
-    master, slave = terminal.open_pty()
+    master, _ = terminal.open_pty()
     if proc.console_size:
         terminal.set_size(master, *proc.console_size)
-    # /dev/console is the container's terminal too (created empty before the pivot).
-    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    slave = terminal.open_peer(master)
     try:
-        console = paths.open_in_root(root, "/dev/console")
+        _bind_console(slave)
+        terminal.become_session_leader_on(slave)
     finally:
-        os.close(root)
-    try:
-        k.mount(slave, paths.fd_path(console), None, k.MS_BIND, None)
-    finally:
-        os.close(console)
-    terminal.become_session_leader_on(slave)
+        os.close(slave)
     if ctx.console_sock_fd is not None:
         terminal.send_to_console_socket(ctx.console_sock_fd, master)
         ctx.console_sock_fd = None
     else:
         ctx.chan.send("console", fds=[master])
     os.close(master)
+
+
+def _bind_console(slave):
+    """/dev/console (created empty before the pivot) becomes the pty too; checked after the
+    bind, which goes through the container's /proc, to be that very pty."""
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        console = paths.open_in_root(root, "/dev/console")
+        try:
+            k.mount(paths.fd_path(slave), paths.fd_path(console), None, k.MS_BIND, None)
+        finally:
+            os.close(console)
+        console = paths.open_in_root(root, "/dev/console")
+    finally:
+        os.close(root)
+    try:
+        st, want = os.fstat(console), os.fstat(slave)
+    finally:
+        os.close(console)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != want.st_rdev:
+        raise KernelError(errno.EPERM, "bind the pty on /dev/console: the result is not the pty")
 
 
 def _setup_process(ctx):
@@ -299,13 +322,10 @@ def _setup_process(ctx):
     ctx.step = "set capabilities"
     capabilities.apply(proc.capabilities)
     ctx.step = f"chdir {proc.cwd}"
-    try:
-        os.chdir(proc.cwd)
-    except OSError as e:
-        raise KernelError(e.errno, f"chdir to cwd {proc.cwd!r}") from None
+    process.change_to_cwd(proc.cwd)
     # runc's default when the config sets none; the caller's umask must not leak in.
     os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
-    ctx.env = process.exec_env(proc)
+    ctx.env = process.exec_env(proc, ctx.listen_fds)
 
 
 def _load_seccomp(ctx):
@@ -341,9 +361,96 @@ def find_executable(name, env):
     raise ContainerError(None, f'exec: "{name}": executable file not found{where}')
 
 
+# binfmt_script reads this much of a file, and lets interpreters nest this deep.
+_BINPRM_BUF_SIZE = 256
+_MAX_INTERPRETERS = 4
+
+
+def checked_program(path, lowest_fd):
+    """What execve is to be given for `path`, found by find_executable (after pivot_root).
+
+    A /proc magic link on the way to the program, or to an interpreter its #! line names,
+    leads out of the container: /proc/self/exe is this init's own executable, the host's
+    Python.  Running it would give the container a process of the runtime's binary and a
+    way to write it (CVE-2019-5736), so such a program is refused.  Other symlinks resolve
+    inside the container's root.  A program the user cannot read cannot be checked: it is
+    run through an O_PATH fd, by which the kernel refuses to run a script at all.
+    """
+    current = path
+    for _ in range(_MAX_INTERPRETERS + 1):
+        try:
+            fd = k.openat2(k.AT_FDCWD, current, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY,
+                           k.RESOLVE_NO_MAGICLINKS)
+        except KernelError as e:
+            via = "" if current == path else f" (its interpreter {current!r})"
+            if e.errno == errno.ELOOP and _is_magic(current):
+                raise ContainerError(None, f'exec: "{path}"{via}: reached through a /proc magic '
+                                     "link, which leads out of the container: refused") from None
+            if e.errno == errno.EACCES and current == path:
+                return _unreadable_program(path, lowest_fd)
+            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                return path  # the kernel's exec fails the same way
+            # Unreadable interpreter, or the lookup itself denied (by seccomp, say).
+            raise ContainerError(None, f'exec: "{path}"{via}: cannot check where it leads: '
+                                 f"{os.strerror(e.errno).lower()}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return path
+            current = _interpreter(os.read(fd, _BINPRM_BUF_SIZE))
+        finally:
+            os.close(fd)
+        if current is None:
+            return path
+    raise ContainerError(None, f'exec: "{path}": too many levels of #! interpreters')
+
+
+def _is_magic(path):
+    """Whether an ELOOP of RESOLVE_NO_MAGICLINKS came from a magic link, not a symlink loop."""
+    try:
+        os.close(k.openat2(k.AT_FDCWD, path, os.O_PATH, 0))
+        return True
+    except KernelError:
+        return False
+
+
+def _interpreter(head):
+    """The interpreter a #! line names, read as binfmt_script reads it; None for no #!."""
+    if not head.startswith(b"#!"):
+        return None
+    line = head[2:].split(b"\n", 1)[0].lstrip(b" \t")
+    name = line.replace(b"\t", b" ").replace(b"\0", b" ").split(b" ", 1)[0]
+    return os.fsdecode(name) if name else None
+
+
+def _unreadable_program(path, lowest_fd):
+    """An fd execve runs the program by, numbered above every fd the container gets."""
+    try:
+        fd = k.openat2(k.AT_FDCWD, path, os.O_PATH, k.RESOLVE_NO_MAGICLINKS)
+    except KernelError as e:
+        raise ContainerError(None, f'exec: "{path}": {os.strerror(e.errno).lower()}') from None
+    try:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, lowest_fd)
+    finally:
+        os.close(fd)
+
+
+def listen_fds(caller_pid):
+    """systemd socket activation (sd_listen_fds(3)), honoured as runc does: when the
+    caller's LISTEN_PID names the pyrunc process itself, its fds 3..3+LISTEN_FDS-1 go to
+    the container ahead of --preserve-fds.  A LISTEN_FDS meant for another process (one
+    inherited through the environment) passes nothing."""
+    try:
+        if int(os.environ.get("LISTEN_PID", "")) != caller_pid:
+            return 0
+        return max(int(os.environ.get("LISTEN_FDS", "")), 0)
+    except ValueError:
+        return 0
+
+
 def _prepare_fds(ctx):
-    """Only stdio and --preserve-fds may reach the container (CVE-2016-9962, CVE-2024-21626)."""
-    first_closed = 3 + ctx.preserve_fds
+    """Only stdio, LISTEN_FDS and --preserve-fds may reach the container (CVE-2016-9962,
+    CVE-2024-21626)."""
+    first_closed = 3 + ctx.listen_fds + ctx.preserve_fds
     for fd in range(3, first_closed):
         try:
             os.set_inheritable(fd, True)
@@ -352,7 +459,8 @@ def _prepare_fds(ctx):
     k.close_range_cloexec(first_closed)
 
 
-def _wait_for_start_and_exec(ctx, path):
+def _wait_for_start_and_exec(ctx, program):
+    """`program`: checked_program's answer, a path or an fd to run."""
     proc = ctx.cfg.process
     for sig in _FATAL_WHILE_WAITING:
         signal.signal(sig, _exit_on_signal)
@@ -371,7 +479,7 @@ def _wait_for_start_and_exec(ctx, path):
                 except (OSError, ValueError):
                     pass
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        k.execve(path, list(proc.args), ctx.env)
+        k.execve(program, list(proc.args), ctx.env)
     except Exception as e:  # reported to `start`, whose connection this is
         msg = e.args[1] if isinstance(e, KernelError) else str(e)
         if ctx.step == "exec" or isinstance(e, ContainerError):  # these name what failed

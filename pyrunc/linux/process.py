@@ -26,15 +26,8 @@ def set_rlimits(rlimits):
 
 
 def set_oom_score_adj(value):
-    from pyrunc.linux.rootfs import check_procfs
-    fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        check_procfs(fd, "write oom_score_adj")
-        os.write(fd, str(value).encode())
-    except OSError as e:
-        raise KernelError(e.errno, f"set oom_score_adj {value}") from None
-    finally:
-        os.close(fd)
+    from pyrunc.linux.rootfs import write_procfs
+    write_procfs("/proc/self/oom_score_adj", str(value), f"set oom_score_adj {value}")
 
 
 def set_personality(pers):
@@ -100,15 +93,45 @@ def new_session():
         raise KernelError(e.errno, "setsid") from None
 
 
-def make_cwd(cwd):
-    """Create a missing cwd (0755) as runc does.  Called after pivot_root, so the path,
-    symlinks included, resolves inside the container's root."""
-    if os.path.isdir(cwd):
-        return
+def _open_cwd(cwd, verb):
+    """An O_PATH fd of the cwd.  Called after pivot_root, so symlinks resolve inside the
+    container's root; a /proc magic link (/proc/self/fd/N, /proc/1/cwd) could name a
+    directory of the host that some fd holds, and is refused (CVE-2024-21626)."""
     try:
-        os.makedirs(cwd, 0o755, exist_ok=True)
-    except OSError as e:
+        return k.openat2(k.AT_FDCWD, cwd, os.O_PATH | os.O_DIRECTORY, k.RESOLVE_NO_MAGICLINKS)
+    except KernelError as e:
+        if e.errno == errno.ELOOP:
+            raise KernelError(e.errno, f"{verb} cwd {cwd!r}: a /proc magic link on the way") from None
+        raise KernelError(e.errno, f"{verb} cwd {cwd!r}") from None
+
+
+def make_cwd(cwd):
+    """Create a missing cwd (0755) as runc does, inside the container's root."""
+    from pyrunc.linux import paths
+    try:
+        os.close(_open_cwd(cwd, "create"))
+        return
+    except KernelError as e:
+        if e.errno != errno.ENOENT:
+            raise
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.close(paths.mkdir_all(root, cwd))
+    except KernelError as e:
         raise KernelError(e.errno, f"create cwd {cwd!r}") from None
+    finally:
+        os.close(root)
+
+
+def change_to_cwd(cwd):
+    """chdir, as the container's user, to the cwd make_cwd found or made."""
+    fd = _open_cwd(cwd, "chdir to")
+    try:
+        os.fchdir(fd)
+    except OSError as e:
+        raise KernelError(e.errno, f"chdir to cwd {cwd!r}") from None
+    finally:
+        os.close(fd)
 
 
 def user_home(uid):
@@ -134,11 +157,15 @@ def user_home(uid):
     return "/"
 
 
-def exec_env(proc):
-    """process.env as a dict for execve, with HOME added when absent, as runc does."""
+def exec_env(proc, listen_fds=0):
+    """process.env as a dict for execve, with HOME added when absent, as runc does; with
+    socket activation fds, LISTEN_FDS and LISTEN_PID=1 for the container's init (runc's)."""
     env = dict(e.partition("=")[::2] for e in proc.env)
     if "HOME" not in env:
         env["HOME"] = user_home(proc.user.uid)
+    if listen_fds:
+        env["LISTEN_FDS"] = str(listen_fds)
+        env["LISTEN_PID"] = "1"
     return env
 
 
@@ -170,19 +197,8 @@ def check_lsm_support(proc):
 
 
 def _write_attr(attr, value, what):
-    from pyrunc.linux.rootfs import check_procfs
-    path = f"/proc/thread-self/attr/{attr}"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    except OSError as e:
-        raise KernelError(e.errno, what) from None
-    try:
-        check_procfs(fd, what)
-        os.write(fd, value.encode())
-    except OSError as e:
-        raise KernelError(e.errno, what) from None
-    finally:
-        os.close(fd)
+    from pyrunc.linux.rootfs import write_procfs
+    write_procfs(f"/proc/thread-self/attr/{attr}", value, what)
 
 
 def set_apparmor_profile(profile):

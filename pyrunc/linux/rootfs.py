@@ -326,8 +326,7 @@ def _dev_null(masking):
         fd = _open_in_container("/dev/null")
     except KernelError as e:
         raise KernelError(e.errno, what) from None
-    st = os.fstat(fd)
-    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+    if not _is_null(os.fstat(fd)):
         os.close(fd)
         raise KernelError(errno.EPERM, f"{what}: it is not the null device")
     return fd
@@ -350,11 +349,27 @@ def mask_paths(masked):
                     if null is None:
                         null = _dev_null(path)
                     _mount_on(fd, paths.fd_path(null), None, k.MS_BIND, path)
+                    _check_is_null(path)
             finally:
                 os.close(fd)
     finally:
         if null is not None:
             os.close(null)
+
+
+def _is_null(st):
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
+
+
+def _check_is_null(path):
+    """The bind's source went through the container's /proc: see that the null device is
+    what now shows at `path`."""
+    fd = _open_in_container(path)
+    try:
+        if not _is_null(os.fstat(fd)):
+            raise KernelError(errno.EPERM, f"mask {path} with /dev/null: the result is not the null device")
+    finally:
+        os.close(fd)
 
 
 def _mount_on(fd, source, fstype, flags, path):
@@ -395,18 +410,33 @@ def check_procfs(fd, what):
         raise KernelError(errno.EPERM, f"{what}: not on procfs")
 
 
+def write_procfs(path, data, what):
+    """Write to a procfs file of the container, checked to be on procfs first: a mount
+    over /proc, or an image's symlink, must not take the write to a file of its own."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        raise KernelError(e.errno, what) from None
+    try:
+        check_procfs(fd, what)
+        os.write(fd, data.encode())
+    except KernelError:
+        raise
+    except OSError as e:
+        raise KernelError(e.errno, what) from None
+    finally:
+        os.close(fd)
+
+
 def write_sysctls(sysctl):
     for key, value in sorted(sysctl.items()):
-        path = "/proc/sys/" + key.replace(".", "/")
-        what = f"sysctl {key}={value}"
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError as e:
-            raise KernelError(e.errno, what) from None
-        try:
-            check_procfs(fd, what)
-            os.write(fd, value.encode())
-        except OSError as e:
-            raise KernelError(e.errno, what) from None
-        finally:
-            os.close(fd)
+        write_procfs(sysctl_path(key), value, f"sysctl {key}={value}")
+
+
+def sysctl_path(key):
+    """sysctl(8)'s two spellings: net.ipv4.conf.eth0/1.forwarding, where "/" is a literal
+    dot, and net/ipv4/conf/eth0.1/forwarding, where "." is."""
+    slash, dot = key.find("/"), key.find(".")
+    if slash != -1 and (dot == -1 or slash < dot):
+        return "/proc/sys/" + key
+    return "/proc/sys/" + key.translate(str.maketrans("./", "/."))

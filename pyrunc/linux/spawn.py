@@ -40,11 +40,12 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
             keep = [child_ch.fileno(), start_sock.fileno()]
             if console_sock_fd is not None:
                 keep.append(console_sock_fd)
-            close_fds_except(3 + preserve_fds, keep)
+            listen_fds = child.listen_fds(os.getppid())  # our parent is the pyrunc command
+            close_fds_except(3 + listen_fds + preserve_fds, keep)
             ctx = child.InitContext(cfg, container_id, child_ch, start_sock, no_pivot=no_pivot,
                                     no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
                                     console_sock_fd=console_sock_fd,
-                                    seccomp_program=seccomp_program)
+                                    seccomp_program=seccomp_program, listen_fds=listen_fds)
             try:
                 if child.setup_namespaces(ctx):
                     child.container_init(ctx)

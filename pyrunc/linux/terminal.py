@@ -39,15 +39,24 @@ def copy_size(from_fd, to_fd):
         pass
 
 
-def become_session_leader_on(slave_path):
-    """setsid, then make the slave our controlling terminal and our stdio."""
+TIOCGPTPEER = 0x5441
+
+
+def open_peer(master):
+    """The pty's slave, opened from the master and never by its path: an image's own
+    /dev/pts/N (when no devpts is mounted there) could name any file (CVE-2025-52565)."""
+    try:
+        return fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        raise KernelError(e.errno, "open the pty's slave") from None
+
+
+def become_session_leader_on(slave):
+    """setsid, then make the slave (an fd) our controlling terminal and our stdio."""
     os.setsid()
-    slave = os.open(slave_path, os.O_RDWR)
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     for fd in (0, 1, 2):
         os.dup2(slave, fd)
-    if slave > 2:
-        os.close(slave)
 
 
 def send_to_console_socket(sock_fd, master):

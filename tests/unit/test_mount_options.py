@@ -150,3 +150,13 @@ def test_open_without_symlinks_refuses_any_link(tree):
         paths.open_in_root(fd, "/proc", no_symlinks=True)
     assert e.value.errno == errno.ELOOP
     os.close(paths.open_in_root(fd, "/real", no_symlinks=True))
+
+
+@pytest.mark.parametrize("key, path", [
+    ("net.ipv4.ip_forward", "/proc/sys/net/ipv4/ip_forward"),
+    ("net/ipv4/conf/eth0.1/forwarding", "/proc/sys/net/ipv4/conf/eth0.1/forwarding"),
+    ("net.ipv4.conf.eth0/1.forwarding", "/proc/sys/net/ipv4/conf/eth0.1/forwarding"),
+])
+def test_sysctl_keys_in_both_of_sysctls_spellings(key, path):
+    from pyrunc.linux.rootfs import sysctl_path
+    assert sysctl_path(key) == path

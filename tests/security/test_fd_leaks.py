@@ -1,0 +1,151 @@
+"""CVE-2016-9962 and CVE-2024-21626: file descriptors of the host reaching the container.
+
+runc leaked an fd of a host directory into the container's init; a process.cwd of
+/proc/self/fd/N (an image's WORKDIR) then started the container inside the host's
+filesystem.  pyrunc closes every fd but stdio, the socket-activation fds (LISTEN_FDS)
+and --preserve-fds before the user's program runs (spawn.close_fds_except, then
+init._prepare_fds), and resolves the cwd without following /proc magic links
+(process.make_cwd and process.change_to_cwd), so that even a host directory the caller
+chose to pass cannot become the container's cwd.
+"""
+
+import os
+import subprocess
+
+import pytest
+
+from tests.integration.cli_util import pyrunc_cmd
+from tests.security.sec_util import set_script, tree
+
+
+def run_with_fds(pyrunc, bundle, test_id, script, setup, *flags, **process):
+    """`pyrunc run` started by `sh -c setup; exec pyrunc...`, so that the fds `setup`
+    opens (without close-on-exec) are pyrunc's.  (code, stdout and stderr)."""
+    set_script(bundle, script, **process)
+    cmd = pyrunc_cmd(pyrunc, "run", *flags, "--bundle", bundle.path, test_id)
+    out_path = os.path.join(pyrunc.tmp, f"{test_id}.out")
+    with open(out_path, "w+b") as out:
+        code = subprocess.call(["sh", "-c", f'{setup}; exec "$@"', "sh", *cmd],
+                               stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                               timeout=60)
+        out.seek(0)
+        return code, out.read().decode()
+
+
+@pytest.fixture
+def host_secrets(host_dir):
+    """A host directory holding a secret, and a secret file: what a leaked fd would open."""
+    d = host_dir("sec-leak")
+    with open(os.path.join(d, "secret"), "w") as f:
+        f.write("host-secret\n")
+    before = tree(d)
+    yield d
+    assert tree(d) == before  # nothing was created, changed or removed there
+
+
+def _open_leaky(host_secrets):
+    """fds the test process itself holds without close-on-exec while it runs pyrunc."""
+    fds = [os.open(host_secrets, os.O_RDONLY | os.O_DIRECTORY),
+           os.open(os.path.join(host_secrets, "secret"), os.O_RDONLY)]
+    for fd in fds:
+        os.set_inheritable(fd, True)
+    return fds
+
+
+def test_only_stdio_reaches_the_container(pyrunc, bundle, test_id, host_secrets):
+    leaky = _open_leaky(host_secrets)
+    try:
+        set_script(bundle, "ls /proc/$$/fd; ls -l /proc/$$/fd | grep -c sec-leak; true")
+        out_path = os.path.join(pyrunc.tmp, "out")
+        with open(out_path, "w+b") as out:
+            code = subprocess.call(pyrunc_cmd(pyrunc, "run", "--bundle", bundle.path, test_id),
+                                   stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                   pass_fds=leaky, timeout=60)
+            out.seek(0)
+            text = out.read().decode()
+    finally:
+        for fd in leaky:
+            os.close(fd)
+    assert code == 0, text
+    assert text.split() == ["0", "1", "2", "0"]
+
+
+def test_cwd_through_any_fd_of_the_init_fails_create(pyrunc, bundle, test_id, host_secrets):
+    """The caller leaks the host directory on fds 3 and 5 and a file on 4; the cwd names,
+    in turn, every fd number from 3 to 10 the init could hold while it sets the cwd:
+    whatever it is (closed, a socket of pyrunc's, a leaked host directory), create fails
+    with one line and leaves nothing.  (runc's exploit added `..` to climb out of the
+    directory: the config checks refuse `..` in a cwd.)"""
+    setup = f'exec 3<"{host_secrets}" 4<"{host_secrets}/secret" 5<"{host_secrets}"'
+    for n in range(3, 11):
+        cwd = f"/proc/self/fd/{n}"
+        code, out = run_with_fds(pyrunc, bundle, test_id, "pwd; ls ..", setup, cwd=cwd)
+        assert code == 1, (cwd, out)
+        assert out.startswith(f"pyrunc: create {test_id}: ") and f"cwd '{cwd}'" in out, out
+        assert len(out.splitlines()) == 1, out
+        assert not os.path.exists(pyrunc.root) or os.listdir(pyrunc.root) == []
+
+
+@pytest.mark.parametrize("cwd", ["/proc/self/fd/3", "/proc/self/fd/3/made-by-pyrunc",
+                                 "/proc/1/fd/3", "/proc/thread-self/fd/3"])
+def test_a_preserved_host_directory_cannot_become_the_cwd(pyrunc, bundle, test_id, host_secrets, cwd):
+    """The caller passes a host directory with --preserve-fds (its choice); the image's
+    cwd still cannot start the container inside it, nor create anything there."""
+    code, out = run_with_fds(pyrunc, bundle, test_id, "pwd; ls ..", f'exec 3<"{host_secrets}"',
+                             "--preserve-fds", "1", cwd=cwd)
+    assert code == 1, out
+    assert out.strip() == f"pyrunc: create {test_id}: create cwd '{cwd}': a /proc magic " \
+        "link on the way: too many levels of symbolic links", out
+
+
+def test_the_preserved_directory_itself_still_reaches_the_container(pyrunc, bundle, test_id, host_secrets):
+    """The other side: --preserve-fds does pass the fd, as runc does."""
+    code, out = run_with_fds(pyrunc, bundle, test_id, "ls /proc/$$/fd; cat secret <&3 2>&1; true",
+                             f'exec 3<"{host_secrets}"', "--preserve-fds", "1")
+    assert code == 0, out
+    assert out.split()[:4] == ["0", "1", "2", "3"], out
+
+
+# --- systemd socket activation -----------------------------------------------------------
+
+@pytest.fixture
+def three_files(tmp_path):
+    paths = []
+    for word in ("three", "four", "five"):
+        path = tmp_path / word
+        path.write_text(word + "\n")
+        paths.append(str(path))
+    return paths
+
+
+PROBE_FDS = "ls /proc/$$/fd; env | grep ^LISTEN_ | sort; cat <&3; cat <&4; true"
+
+
+def test_listen_fds_for_pyrunc_reach_the_container(pyrunc, bundle, test_id, three_files):
+    """LISTEN_PID names the pyrunc process (sh's $$, which execs it): fds 3 and 4 are
+    passed, fd 5 is not, and the container is told LISTEN_FDS=2, LISTEN_PID=1."""
+    f3, f4, f5 = three_files
+    code, out = run_with_fds(pyrunc, bundle, test_id, PROBE_FDS,
+                             f'exec 3<{f3} 4<{f4} 5<{f5}; export LISTEN_FDS=2 LISTEN_PID=$$')
+    assert code == 0, out
+    assert out.split() == ["0", "1", "2", "3", "4", "LISTEN_FDS=2", "LISTEN_PID=1", "three", "four"]
+
+
+def test_preserve_fds_come_after_the_listen_fds(pyrunc, bundle, test_id, three_files):
+    f3, f4, f5 = three_files
+    code, out = run_with_fds(pyrunc, bundle, test_id, PROBE_FDS + "; cat <&5",
+                             f'exec 3<{f3} 4<{f4} 5<{f5}; export LISTEN_FDS=2 LISTEN_PID=$$',
+                             "--preserve-fds", "1")
+    assert code == 0, out
+    assert out.split() == ["0", "1", "2", "3", "4", "5", "LISTEN_FDS=2", "LISTEN_PID=1",
+                           "three", "four", "five"]
+
+
+def test_listen_fds_meant_for_another_process_pass_nothing(pyrunc, bundle, test_id, three_files):
+    """A LISTEN_FDS inherited through the environment (LISTEN_PID is some other process)."""
+    f3, f4, f5 = three_files
+    code, out = run_with_fds(pyrunc, bundle, test_id, PROBE_FDS,
+                             f'exec 3<{f3} 4<{f4} 5<{f5}; export LISTEN_FDS=3 LISTEN_PID={os.getpid()}')
+    assert code == 0, out
+    assert out.split()[:3] == ["0", "1", "2"] and "3" not in out.split(), out
+    assert "LISTEN_" not in out and "three" not in out, out

@@ -1,0 +1,220 @@
+"""CVE-2019-5736: a container that gets hold of the runtime's own executable can overwrite
+it on the host, and the next runtime command runs the attacker's code as root.
+
+pyrunc forks and never re-execs, so its executable is the host's Python interpreter: the
+container's init is that interpreter until it execs the user's program.  Two ways in:
+
+- another process in the container's pid namespace opens /proc/1/exe of the waiting
+  init (it is non-dumpable: container_init's PR_SET_DUMPABLE 0);
+- the init itself is made to exec /proc/self/exe (the image's entrypoint is that path, a
+  symlink to it, or a script whose #! names it), which runs the host's Python inside the
+  container with the container's root (init.checked_program refuses it).
+
+Each test checks afterwards that the host's interpreter is byte for byte what it was.
+`pyrunc exec`, the third way in for runc, does not exist yet (see the last test).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from tests.conftest import Bundle, base_config
+from tests.security.sec_util import assert_create_refused, digest, run_ok
+
+INTERPRETER = os.path.realpath(sys.executable)  # what `python -m pyrunc` runs
+
+
+def interpreter_files():
+    """The host's interpreter and its shared library: what the attack would overwrite."""
+    found = [INTERPRETER]
+    libdir = os.path.join(sys.base_prefix, "lib")
+    for name in sorted(os.listdir(libdir)):
+        if name.startswith("libpython") and ".so" in name and not os.path.islink(os.path.join(libdir, name)):
+            found.append(os.path.join(libdir, name))
+    return found
+
+
+@pytest.fixture
+def host_interpreter():
+    """Digests of the host's interpreter files, checked unchanged after the test."""
+    before = {path: digest(path) for path in interpreter_files()}
+    yield before
+    assert {path: digest(path) for path in before} == before
+
+
+# --- another container opens /proc/1/exe of a waiting init ------------------------------
+
+@pytest.fixture
+def other_bundle(tmp_path, rootfs_template):
+    path = tmp_path / "other"
+    path.mkdir()
+    shutil.copytree(rootfs_template, path / "rootfs", symlinks=True)
+    return Bundle(str(path), base_config(["true"], f"/pyrunc-test-sec-{uuid.uuid4().hex[:6]}"))
+
+
+PROBE_INIT = (
+    # Proof that /proc/1 is the other container's waiting init: its command line.
+    "echo cmdline=$(busybox tr '\\0' ' ' < /proc/1/cmdline); "
+    "echo fds=$(ls /proc/1/fd | wc -l); "
+    "readlink /proc/1/exe >/dev/null 2>&1 && echo readlink-exe; "
+    "cat /proc/1/exe >/dev/null 2>&1 && echo read-exe; "
+    # O_RDWR without O_TRUNC: nothing is written even where the open succeeds.
+    "(: 1<>/proc/1/exe) 2>/dev/null && echo open-exe-for-writing; "
+    # Listing the numbers is allowed; following the links is not.
+    "for f in /proc/1/fd/* /proc/1/map_files/*; do "
+    "readlink $f >/dev/null 2>&1 && echo readlink-$f; (: < $f) 2>/dev/null && echo open-$f; done; "
+    "readlink /proc/1/cwd >/dev/null 2>&1 && echo readlink-cwd; "
+    "readlink /proc/1/root >/dev/null 2>&1 && echo readlink-root; "
+    "cat /proc/1/environ >/dev/null 2>&1 && echo read-environ; "
+    "echo end")
+
+
+def test_a_waiting_init_cannot_be_opened_from_the_containers_pid_namespace(
+        pyrunc, bundle, other_bundle, test_id, host_interpreter):
+    """A container created but not started: its init is the host's Python, holding the
+    start socket.  A second container joins its pid namespace, as `exec` would, with the
+    same user and capabilities, and tries every /proc/1 link to the interpreter."""
+    bundle.write()
+    r = pyrunc("create", "--bundle", bundle.path, test_id)
+    assert r.code == 0, r
+    init = pyrunc.state(test_id)["pid"]
+    other_bundle.config["linux"]["namespaces"] = [
+        ns if ns["type"] != "pid" else {"type": "pid", "path": f"/proc/{init}/ns/pid"}
+        for ns in other_bundle.config["linux"]["namespaces"]]
+    out = run_ok(pyrunc, other_bundle, test_id + "-b", PROBE_INIT)
+    lines = out.split("\n")
+    assert "pyrunc" in lines[0] and test_id in lines[0], out  # it is the waiting init
+    assert lines[1].startswith("fds=") and int(lines[1][4:]) >= 3, out  # the loop had work
+    assert lines[2:] == ["end", ""], out
+    assert os.readlink(f"/proc/{init}/exe") == INTERPRETER  # what it would have reached
+
+
+# --- the init made to exec its own executable -------------------------------------------
+
+PAYLOAD = ("import os\n"
+           "fd = os.open('/proc/self/exe', os.O_RDONLY)\n"
+           "st = os.fstat(fd)\n"
+           "print('HOLDS', st.st_dev, st.st_ino)\n")
+
+
+def _holds_line():
+    st = os.stat(INTERPRETER)
+    return f"HOLDS {st.st_dev} {st.st_ino}"
+
+
+def _ship_the_interpreters_runtime(bundle):
+    """What a hostile image would ship so that the host's interpreter can start in it: its
+    loader and libraries, its prefix, at the paths it looks for them.  Read-only binds of
+    the host's own stand in for that here."""
+    for top in ("/lib", "/lib64"):  # merged /usr: the same links as the host's
+        if os.path.islink(top):
+            os.symlink(os.readlink(top), os.path.join(bundle.rootfs, top[1:]))
+    out = subprocess.run(["ldd", INTERPRETER], capture_output=True, text=True, check=True).stdout
+    libs = [w for w in out.split() if w.startswith("/")]
+    dirs = {os.path.realpath(os.path.dirname(lib)) for lib in libs}
+    dirs |= {os.path.dirname(os.path.realpath(lib)) for lib in libs} | {sys.base_prefix}
+    for d in sorted(dirs):
+        bundle.config["mounts"].append({"destination": d, "type": "bind", "source": d,
+                                        "options": ["rbind", "ro"]})
+    bundle.config["process"]["env"].append(f"PYTHONHOME={sys.base_prefix}")
+
+
+def _write(bundle, path, text, mode=0o755):
+    full = os.path.join(bundle.rootfs, path.lstrip("/"))
+    with open(full, "w") as f:
+        f.write(text)
+    os.chmod(full, mode)
+
+
+def _args(bundle):
+    return ["/proc/self/exe", "-c", PAYLOAD]
+
+
+def _args_through_pid_1(bundle):
+    return ["/proc/1/exe", "-c", PAYLOAD]
+
+
+def _symlinked_shell(bundle):
+    os.unlink(os.path.join(bundle.rootfs, "bin", "sh"))
+    os.symlink("/proc/self/exe", os.path.join(bundle.rootfs, "bin", "sh"))
+    return ["/bin/sh", "-c", PAYLOAD]
+
+
+def _shebang(bundle):
+    _write(bundle, "/entrypoint", "#!/proc/self/exe\n" + PAYLOAD)
+    return ["/entrypoint"]
+
+
+def _shebang_with_an_argument(bundle):
+    # The #! line alone is the whole attack: python -c<code> never reads the script.
+    _write(bundle, "/entrypoint", "#! /proc/self/exe -cprint('HOLDS')\n")
+    return ["/entrypoint"]
+
+
+def _nested_shebang(bundle):
+    _write(bundle, "/entrypoint", "#!/bin/interp\n")
+    _write(bundle, "/bin/interp", "#!/proc/self/exe\n" + PAYLOAD)
+    return ["/entrypoint"]
+
+
+def _unreadable_script(bundle):
+    """Root without CAP_DAC_OVERRIDE cannot read a mode 0111 script, nor check its #!."""
+    bundle.config["process"]["capabilities"] = {}
+    _write(bundle, "/entrypoint", "#! /proc/self/exe -cprint('HOLDS')\n", mode=0o111)
+    return ["/entrypoint"]
+
+
+@pytest.mark.parametrize("way", [_args, _args_through_pid_1, _symlinked_shell, _shebang,
+                                 _shebang_with_an_argument, _nested_shebang],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_the_init_never_execs_its_own_executable(pyrunc, bundle, test_id, host_interpreter, way):
+    _ship_the_interpreters_runtime(bundle)
+    bundle.config["process"]["args"] = way(bundle)
+    bundle.write()
+    r = pyrunc("run", "--bundle", bundle.path, test_id)
+    assert "HOLDS" not in r.out, r
+    assert_create_refused(pyrunc, r, test_id, "reached through a /proc magic link")
+
+
+def test_an_unreadable_program_cannot_be_a_script_to_its_own_executable(
+        pyrunc, bundle, test_id, host_interpreter):
+    _ship_the_interpreters_runtime(bundle)
+    bundle.config["process"]["args"] = _unreadable_script(bundle)
+    bundle.write()
+    r = pyrunc("run", "--bundle", bundle.path, test_id)
+    assert "HOLDS" not in r.out, r
+    assert r.code != 0, r
+
+
+def test_an_unreadable_binary_still_runs(pyrunc, bundle, test_id):
+    """The other side of the previous test: an exec-only ELF runs as before."""
+    os.chmod(os.path.join(bundle.rootfs, "bin", "busybox"), 0o111)
+    bundle.config["process"]["capabilities"] = {}
+    bundle.config["process"]["args"] = ["/bin/busybox", "echo", "ran"]
+    bundle.write()
+    r = pyrunc("run", "--bundle", bundle.path, test_id)
+    assert (r.code, r.out) == (0, "ran\n"), r
+
+
+def test_the_payload_works_where_it_is_allowed(pyrunc, bundle, test_id, host_interpreter):
+    """The control of the tests above: the same interpreter, run by its ordinary path from
+    the read-only bind, starts in the container and reports the file it runs, which is
+    the host's (through a read-only mount, where writing it is refused)."""
+    _ship_the_interpreters_runtime(bundle)
+    bundle.config["process"]["args"] = [INTERPRETER, "-c", PAYLOAD]
+    bundle.write()
+    r = pyrunc("run", "--bundle", bundle.path, test_id)
+    assert (r.code, r.out) == (0, _holds_line() + "\n"), r
+
+
+# --- exec -------------------------------------------------------------------------------
+
+def test_exec_does_not_exist_yet(pyrunc):
+    """`runc exec` was the way in of the original CVE-2019-5736 exploit.  pyrunc has no
+    exec yet: the day it has, this fails as a reminder to give exec the tests above."""
+    r = pyrunc("exec", "pyrunc-test-sec-none", "true")
+    assert r.code == 1 and "unknown command 'exec'" in r.err, r

@@ -11,19 +11,8 @@ import os
 
 from pyrunc.linux import kernel as k
 from pyrunc.linux import paths
-from pyrunc.linux.cgroups import own_cgroups
+from pyrunc.linux.cgroups import HOST_ROOT, own_cgroups, probe
 from pyrunc.linux.rootfs import mount_fd
-
-CGROUP2_SUPER_MAGIC = 0x63677270
-HOST_CGROUP_ROOT = "/sys/fs/cgroup"
-
-
-def host_is_unified():
-    fd = os.open(HOST_CGROUP_ROOT, os.O_PATH | os.O_CLOEXEC)
-    try:
-        return k.fstatfs_type(fd) == CGROUP2_SUPER_MAGIC
-    finally:
-        os.close(fd)
 
 
 def host_hierarchies():
@@ -34,7 +23,7 @@ def host_hierarchies():
             pre, _, post = line.partition(" - ")
             fstype, _src, superopts = post.split()[:3]
             mountpoint = pre.split()[4]
-            if fstype in ("cgroup", "cgroup2") and os.path.dirname(mountpoint) == HOST_CGROUP_ROOT:
+            if fstype in ("cgroup", "cgroup2") and os.path.dirname(mountpoint) == HOST_ROOT:
                 opts = [o for o in superopts.split(",") if o not in ("rw", "ro")]
                 found.append((os.path.basename(mountpoint), fstype, ",".join(opts)))
     return found
@@ -56,10 +45,10 @@ def mount_cgroup(root_fd, m, opts, ctx):
     flags = opts.flags & ~k.MS_BIND
     dest_fd = paths.mkdir_all(root_fd, m.destination)
     try:
-        if host_is_unified():
+        if probe() == "v2":
             _mount_one(root_fd, dest_fd, "cgroup2", "", flags, ctx,
                        ctx.cgroup_paths.get("") or own_cgroups().get("", "/"),
-                       HOST_CGROUP_ROOT, m.destination)
+                       HOST_ROOT, m.destination)
             return
         mount_fd("tmpfs", dest_fd, "tmpfs", k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, "mode=755",
                  "tmpfs for the hierarchies")
@@ -72,7 +61,7 @@ def mount_cgroup(root_fd, m, opts, ctx):
         try:
             _mount_one(root_fd, fd, fstype, superopts, flags, ctx,
                        ctx.cgroup_paths.get(name) or _hierarchy_path(name, fstype, superopts, own),
-                       os.path.join(HOST_CGROUP_ROOT, name), sub)
+                       os.path.join(HOST_ROOT, name), sub)
         finally:
             os.close(fd)
         if "," in name:  # cpu,cpuacct: runc also offers cpu and cpuacct as links

@@ -124,7 +124,11 @@ def pyrunc(tmp_path):
 @pytest.fixture
 def bundle(tmp_path, rootfs_template):
     """A bundle with a fresh copy of the busybox rootfs; tests edit .config then .write()."""
-    path = tmp_path / "bundle"
+    return make_bundle(tmp_path / "bundle", rootfs_template, "/pyrunc-test-")
+
+
+def make_bundle(path, rootfs_template, cgroup_prefix):
+    """A bundle at path with a copy of the rootfs, its cgroup under a new cgroup_prefix... parent."""
     path.mkdir()
     shutil.copytree(rootfs_template, path / "rootfs", symlinks=True)
-    return Bundle(str(path), base_config(["true"], f"/pyrunc-test-{uuid.uuid4().hex[:6]}"))
+    return Bundle(str(path), base_config(["true"], f"{cgroup_prefix}{uuid.uuid4().hex[:6]}"))

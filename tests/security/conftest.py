@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import Bundle, base_config, is_root
+from tests.conftest import is_root, make_bundle
 from tests.integration.rootfs_util import host_dir  # noqa: F401  (a fixture)
 
 
@@ -29,8 +29,4 @@ def test_id():
 @pytest.fixture
 def bundle(tmp_path, rootfs_template):
     """The shared busybox bundle, its container in a /pyrunc-test-sec-... cgroup."""
-    import shutil
-    path = tmp_path / "bundle"
-    path.mkdir()
-    shutil.copytree(rootfs_template, path / "rootfs", symlinks=True)
-    return Bundle(str(path), base_config(["true"], f"/pyrunc-test-sec-{uuid.uuid4().hex[:6]}"))
+    return make_bundle(tmp_path / "bundle", rootfs_template, "/pyrunc-test-sec-")

@@ -15,6 +15,7 @@ import subprocess
 import pytest
 
 from tests.integration.cli_util import pyrunc_cmd
+from tests.integration.test_process import three_files  # noqa: F401  (a fixture)
 from tests.security.sec_util import set_script, tree
 
 
@@ -107,16 +108,6 @@ def test_the_preserved_directory_itself_still_reaches_the_container(pyrunc, bund
 
 
 # --- systemd socket activation -----------------------------------------------------------
-
-@pytest.fixture
-def three_files(tmp_path):
-    paths = []
-    for word in ("three", "four", "five"):
-        path = tmp_path / word
-        path.write_text(word + "\n")
-        paths.append(str(path))
-    return paths
-
 
 PROBE_FDS = "ls /proc/$$/fd; env | grep ^LISTEN_ | sort; cat <&3; cat <&4; true"
 

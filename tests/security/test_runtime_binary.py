@@ -15,14 +15,12 @@ Each test checks afterwards that the host's interpreter is byte for byte what it
 """
 
 import os
-import shutil
 import subprocess
 import sys
-import uuid
 
 import pytest
 
-from tests.conftest import Bundle, base_config
+from tests.conftest import make_bundle
 from tests.security.sec_util import assert_create_refused, digest, run_ok
 
 INTERPRETER = os.path.realpath(sys.executable)  # what `python -m pyrunc` runs
@@ -50,10 +48,7 @@ def host_interpreter():
 
 @pytest.fixture
 def other_bundle(tmp_path, rootfs_template):
-    path = tmp_path / "other"
-    path.mkdir()
-    shutil.copytree(rootfs_template, path / "rootfs", symlinks=True)
-    return Bundle(str(path), base_config(["true"], f"/pyrunc-test-sec-{uuid.uuid4().hex[:6]}"))
+    return make_bundle(tmp_path / "other", rootfs_template, "/pyrunc-test-sec-")
 
 
 PROBE_INIT = (

@@ -3,10 +3,10 @@
 Kept truthful: a feature is listed only once the runtime supports it.
 """
 
-import os
 
 import pyrunc
 from pyrunc.config.semantic import CAPABILITIES
+from pyrunc.linux.process import lsm_enabled
 
 OCI_VERSION_MIN = "1.0.0"
 
@@ -48,8 +48,8 @@ def features():
             "capabilities": kernel_capabilities(),
             "cgroup": dict(CGROUP_SUPPORT),
             "seccomp": seccomp_features(),
-            "apparmor": {"enabled": apparmor_enabled()},
-            "selinux": {"enabled": selinux_enabled()},
+            "apparmor": {"enabled": lsm_enabled("apparmor")},
+            "selinux": {"enabled": lsm_enabled("selinux")},
             "intelRdt": {"enabled": INTEL_RDT_SUPPORTED},
             "mountExtensions": {"idmap": {"enabled": IDMAP_MOUNTS_SUPPORTED}},
             "netDevices": {"enabled": NET_DEVICES_SUPPORTED},
@@ -90,21 +90,3 @@ def kernel_capabilities(cap_last_cap="/proc/sys/kernel/cap_last_cap"):
     except (OSError, ValueError):
         last = len(CAPABILITIES) - 1
     return list(CAPABILITIES[:last + 1])
-
-
-def apparmor_enabled():
-    if os.path.isdir("/sys/kernel/security/apparmor"):
-        return True
-    return _read_flag("/sys/module/apparmor/parameters/enabled") == "Y"
-
-
-def selinux_enabled():
-    return os.path.exists("/sys/fs/selinux/enforce")
-
-
-def _read_flag(path):
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return ""

@@ -238,7 +238,7 @@ def _remove_cgroup(mgr, st):
     import signal
     from pyrunc.errors import CgroupError
     try:
-        if owns_cgroup(mgr):
+        if owns_cgroup(mgr) and mgr.pids():  # often none left: kill_all freezes on v1
             mgr.kill_all(signal.SIGKILL)
         mgr.destroy()
     except (CgroupError, OSError) as e:

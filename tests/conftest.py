@@ -19,6 +19,16 @@ def is_root():
     return os.geteuid() == 0
 
 
+def mark_needs_root(items, where, reason):
+    """Mark the collected tests under `where` as root tests; skip them, with reason, without root."""
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if where in str(item.fspath):
+            item.add_marker(pytest.mark.root)
+            if not is_root():
+                item.add_marker(skip)
+
+
 def make_rootfs(path):
     """A minimal rootfs: static busybox and links for the applets tests use."""
     for d in ("bin", "proc", "dev", "sys", "tmp", "etc", "root"):

@@ -174,14 +174,20 @@ def set_no_new_privileges():
 
 
 def lsm_enabled(name):
-    """Whether the host runs an LSM: the files runc's libraries look at."""
+    """Whether the host runs an LSM ("apparmor" or "selinux"): the files runc's libraries
+    look at.  `features` reports the same answer."""
     if name == "apparmor":
-        try:
-            with open("/sys/module/apparmor/parameters/enabled") as f:
-                return f.read().strip() == "Y"
-        except OSError:
-            return False
+        return os.path.isdir("/sys/kernel/security/apparmor") or \
+            _read_flag("/sys/module/apparmor/parameters/enabled") == "Y"
     return os.path.exists("/sys/fs/selinux/enforce")
+
+
+def _read_flag(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def check_lsm_support(proc):

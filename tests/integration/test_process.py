@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+from pyrunc.linux.process import lsm_enabled
+
 CAP = {"CAP_CHOWN": 0, "CAP_KILL": 5, "CAP_NET_BIND_SERVICE": 10, "CAP_SYS_RESOURCE": 24,
        "CAP_AUDIT_WRITE": 29}
 RUNC_DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
@@ -325,15 +327,7 @@ def test_io_priority_seen_from_inside(pyrunc, bundle, test_id):
 
 # --- LSM labels --------------------------------------------------------------------------
 
-def apparmor_enabled():
-    try:
-        with open("/sys/module/apparmor/parameters/enabled") as f:
-            return f.read().strip() == "Y"
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(apparmor_enabled(), reason="AppArmor is enabled here: no error to show")
+@pytest.mark.skipif(lsm_enabled("apparmor"), reason="AppArmor is enabled here: no error to show")
 def test_apparmor_profile_without_apparmor_is_a_clear_error(pyrunc, bundle, test_id):
     bundle.config["process"]["apparmorProfile"] = "pyrunc-test-profile"
     r = run_failing(pyrunc, bundle, test_id)
@@ -342,7 +336,7 @@ def test_apparmor_profile_without_apparmor_is_a_clear_error(pyrunc, bundle, test
                             "AppArmor is not enabled on this host")
 
 
-@pytest.mark.skipif(os.path.exists("/sys/fs/selinux/enforce"), reason="SELinux is enabled here: no error to show")
+@pytest.mark.skipif(lsm_enabled("selinux"), reason="SELinux is enabled here: no error to show")
 def test_selinux_label_without_selinux_is_a_clear_error(pyrunc, bundle, test_id):
     bundle.config["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
     r = run_failing(pyrunc, bundle, test_id)

@@ -8,17 +8,12 @@ import uuid
 
 import pytest
 
-from tests.conftest import is_root, make_bundle
+from tests.conftest import make_bundle, mark_needs_root
 from tests.integration.rootfs_util import host_dir  # noqa: F401  (a fixture)
 
 
 def pytest_collection_modifyitems(config, items):
-    skip = pytest.mark.skip(reason="security tests run real containers and need root")
-    for item in items:
-        if "tests/security" in str(item.fspath):
-            item.add_marker(pytest.mark.root)
-            if not is_root():
-                item.add_marker(skip)
+    mark_needs_root(items, "tests/security", "security tests run real containers and need root")
 
 
 @pytest.fixture

@@ -86,14 +86,19 @@ def test_inheritable_file_capabilities_give_a_user_nothing(pyrunc, bundle, test_
 
 def test_file_capabilities_stop_at_the_bounding_set(pyrunc, bundle, test_id):
     """A program whose file caps permit everything gets no more than the bounding set."""
+    out = _run_with_file_caps(pyrunc, bundle, test_id, no_new_privileges=False)
+    caps = _caps(out)
+    assert caps["CapPrm"] == caps["CapBnd"] == RUNC_DEFAULT_MASK, out
+
+
+def _run_with_file_caps(pyrunc, bundle, test_id, no_new_privileges):
+    """The status Cap lines of a non-root user's program whose file caps permit everything."""
     prog = _privileged_busybox(bundle, "prm")
     _set_file_caps(prog, permitted=_all_caps(), effective=False)
     bundle.config["process"]["user"] = USER
     bundle.config["process"]["capabilities"] = {"bounding": RUNC_DEFAULT}
-    bundle.config["process"]["noNewPrivileges"] = False
-    out = run_ok(pyrunc, bundle, test_id, "/prm/busybox grep ^Cap /proc/self/status")
-    caps = _caps(out)
-    assert caps["CapPrm"] == caps["CapBnd"] == RUNC_DEFAULT_MASK, out
+    bundle.config["process"]["noNewPrivileges"] = no_new_privileges
+    return run_ok(pyrunc, bundle, test_id, "/prm/busybox grep ^Cap /proc/self/status")
 
 
 def _setuid_root_id(bundle):
@@ -119,10 +124,5 @@ def test_no_new_privileges_stops_a_setuid_root_program(pyrunc, bundle, test_id, 
 
 def test_no_new_privileges_stops_file_capabilities(pyrunc, bundle, test_id):
     """The program of the test above, with noNewPrivileges: nothing."""
-    prog = _privileged_busybox(bundle, "prm")
-    _set_file_caps(prog, permitted=_all_caps(), effective=False)
-    bundle.config["process"]["user"] = USER
-    bundle.config["process"]["capabilities"] = {"bounding": RUNC_DEFAULT}
-    bundle.config["process"]["noNewPrivileges"] = True
-    out = run_ok(pyrunc, bundle, test_id, "/prm/busybox grep ^Cap /proc/self/status")
+    out = _run_with_file_caps(pyrunc, bundle, test_id, no_new_privileges=True)
     assert _caps(out)["CapEff"] == _caps(out)["CapPrm"] == 0, out

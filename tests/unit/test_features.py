@@ -86,19 +86,21 @@ def test_unimplemented_features_are_reported_disabled():
 
 
 def test_lsm_flags_are_booleans_matching_the_host():
+    from pyrunc.linux.process import lsm_enabled
     linux = feat.features()["linux"]
-    assert linux["apparmor"] == {"enabled": feat.apparmor_enabled()}
-    assert linux["selinux"] == {"enabled": feat.selinux_enabled()}
-    assert isinstance(feat.apparmor_enabled(), bool)
-    assert isinstance(feat.selinux_enabled(), bool)
+    assert linux["apparmor"] == {"enabled": lsm_enabled("apparmor")}
+    assert linux["selinux"] == {"enabled": lsm_enabled("selinux")}
+    assert isinstance(lsm_enabled("apparmor"), bool)
+    assert isinstance(lsm_enabled("selinux"), bool)
 
 
 def test_apparmor_detection_reads_the_module_parameter(monkeypatch):
-    monkeypatch.setattr(feat.os.path, "isdir", lambda p: False)
-    monkeypatch.setattr(feat, "_read_flag", lambda p: "Y")
-    assert feat.apparmor_enabled() is True
-    monkeypatch.setattr(feat, "_read_flag", lambda p: "N")
-    assert feat.apparmor_enabled() is False
+    from pyrunc.linux import process
+    monkeypatch.setattr(process.os.path, "isdir", lambda p: False)
+    monkeypatch.setattr(process, "_read_flag", lambda p: "Y")
+    assert process.lsm_enabled("apparmor") is True
+    monkeypatch.setattr(process, "_read_flag", lambda p: "N")
+    assert process.lsm_enabled("apparmor") is False
 
 
 def test_annotations_carry_the_pyrunc_version_and_the_hosts_cgroups():

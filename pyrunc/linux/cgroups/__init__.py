@@ -146,6 +146,15 @@ def resolve(path, own):
     return os.path.normpath(os.path.join(own or "/", path))
 
 
+def pids_below(top):
+    """Every pid in the cgroup `top` (a directory) and in the cgroups below it."""
+    from pyrunc.linux.cgroups.files import read_ints
+    seen = set()
+    for d in cgroup_dirs_deepest_first(top):
+        seen.update(read_ints(os.path.join(d, "cgroup.procs")))
+    return seen
+
+
 def cgroup_dirs_deepest_first(top):
     """top and every cgroup below it, children before parents (the order rmdir needs)."""
     found = []

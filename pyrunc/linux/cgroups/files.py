@@ -95,10 +95,6 @@ def read_keyed(path):
     return out
 
 
-def read_pids(path):
-    return [int(x) for x in read(path).split()]
-
-
 def rmdir(path):
     """rmdir, retrying briefly while the last processes finish exiting."""
     for _ in range(100):

@@ -12,9 +12,10 @@ import signal
 import time
 
 from pyrunc.errors import CgroupError
-from pyrunc.linux.cgroups import HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, resolve
+from pyrunc.linux.cgroups import (HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below,
+                                  resolve)
 from pyrunc.linux.cgroups.files import (enable_down, inherit_cpuset, mkdirs, read, read_int, read_ints,
-                                        read_keyed, read_pids, read_words, rmdir, write)
+                                        read_keyed, read_words, rmdir, write)
 
 UNIFIED = "unified"
 UNLIMITED = -1
@@ -122,8 +123,7 @@ class V1Manager(Manager):
     def pids(self):
         seen = set()
         for name in self.controllers:
-            for d in cgroup_dirs_deepest_first(self._dir(name)):
-                seen.update(read_pids(os.path.join(d, "cgroup.procs")))
+            seen |= pids_below(self._dir(name))
         return sorted(seen)
 
     def freeze(self):

@@ -16,9 +16,9 @@ import signal
 import time
 
 from pyrunc.errors import CgroupError
-from pyrunc.linux.cgroups import HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, resolve
+from pyrunc.linux.cgroups import HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below, resolve
 from pyrunc.linux.cgroups import convert
-from pyrunc.linux.cgroups.files import mkdirs, read, read_keyed, read_pids, read_words, rmdir, write
+from pyrunc.linux.cgroups.files import mkdirs, read, read_keyed, read_words, rmdir, write
 
 # The controllers a container's cgroup gets when the host has them (devices and freezer
 # are built into cgroup2's core, not controllers one enables).
@@ -123,10 +123,7 @@ class V2Manager(Manager):
         write(self._path("cgroup.procs"), str(pid), None)
 
     def pids(self):
-        seen = set()
-        for d in cgroup_dirs_deepest_first(self._path()):
-            seen.update(read_pids(os.path.join(d, "cgroup.procs")))
-        return sorted(seen)
+        return sorted(pids_below(self._path()))
 
     def destroy(self):
         """The container's cgroup with the child cgroups its processes made, deepest first;

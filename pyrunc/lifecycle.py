@@ -109,8 +109,11 @@ class _CreateHandler:
 
 
 def _iso_now():
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+    """Go's RFC3339Nano, as runc writes `created`: trailing zeros of the fraction dropped."""
+    ns = time.time_ns()
+    frac = f"{ns % 1_000_000_000:09d}".rstrip("0")
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + \
+        (f".{frac}" if frac else "") + "Z"
 
 
 def cgroup_path(cfg, cid, systemd=False):

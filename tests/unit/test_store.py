@@ -212,3 +212,13 @@ def test_descendants_stay_within_the_tree():
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_created_is_rfc3339nano_like_runcs(monkeypatch):
+    """Go drops the fraction's trailing zeros; `list` columns depend on the width."""
+    from pyrunc import lifecycle
+    for ns, want in ((1_700_000_000_120_000_000, "2023-11-14T22:13:20.12Z"),
+                     (1_700_000_000_000_000_000, "2023-11-14T22:13:20Z"),
+                     (1_700_000_000_000_000_001, "2023-11-14T22:13:20.000000001Z")):
+        monkeypatch.setattr(lifecycle.time, "time_ns", lambda ns=ns: ns)
+        assert lifecycle._iso_now() == want

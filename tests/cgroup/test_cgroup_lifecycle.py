@@ -279,3 +279,13 @@ def test_unified_is_refused_on_a_v1_host(pyrunc, bundle, test_id, cgpath):
     r = pyrunc("run", "--bundle", bundle.path, test_id)
     assert r.code == 1 and "linux.resources.unified" in r.err and "v2" in r.err, (MODE, r)
     assert any_left(cgpath) == []
+
+
+def test_check_before_update_refuses_a_limit_below_the_usage(pyrunc, bundle, test_id, cgpath):
+    start_detached(pyrunc, bundle, test_id, "sleep 600")
+    path = os.path.join(bundle.path, "res.json")
+    with open(path, "w") as f:
+        json.dump({"memory": {"limit": 4096, "swap": -1, "checkBeforeUpdate": True}}, f)
+    r = pyrunc("update", "-r", path, test_id)
+    assert r.code == 1 and "linux.resources.memory.limit" in r.err and "below the current usage" in r.err, r
+    assert read(cgroup_file(cgpath, "memory.limit")) != "4096"

@@ -7,7 +7,6 @@ matters.  A failure is sent to the parent as {step, msg} and the child exits.
 """
 
 import errno
-import fcntl
 import os
 import signal
 import stat
@@ -18,8 +17,7 @@ from pyrunc.errors import ContainerError, KernelError
 from pyrunc.linux import capabilities, devices, namespaces, paths, process, rootfs, seccomp, terminal
 from pyrunc.linux import hooks as hookrun
 from pyrunc.linux import kernel as k
-
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
 
 # Signals a waiting init must still die from: pid 1 of a pid namespace ignores any
 # signal it has no handler for, so `kill` of a created container would do nothing.
@@ -48,11 +46,17 @@ class InitContext:
         self.step = "start init"
         self.env = None  # the environment for execve, set once the user is known
         self.cgroup_paths = {}  # {hierarchy: the container's cgroup in it}, from the parent
+        self.binfmt_handlers = []  # the host's that resolve their interpreter at exec time
         lx = cfg.linux
         self.new_userns = _is_new(lx, "user")
         self.in_userns = lx.namespace("user") is not None
         self.new_cgroupns = _is_new(lx, "cgroup")
         self.new_netns = _is_new(lx, "network")
+
+    @property
+    def first_closed_fd(self):
+        """Fds from this one on never reach the container."""
+        return 3 + self.listen_fds + self.preserve_fds
 
 
 def _is_new(linux, nstype):
@@ -137,6 +141,7 @@ def container_init(ctx):
         ctx.step = "bring up lo"
         from pyrunc.linux import network  # before pivot_root, like every import
         network.bring_up("lo")
+    ctx.binfmt_handlers = binfmt_handlers()  # the host's, in view until pivot_root
     _setup_rootfs(ctx)
     if proc.terminal:
         ctx.step = "set up terminal"
@@ -162,7 +167,7 @@ def container_init(ctx):
     _setup_process(ctx)
     ctx.step = "find executable"
     path = find_executable(proc.args[0], proc.env)
-    program = checked_program(path, 3 + ctx.listen_fds + ctx.preserve_fds)
+    program = checked_program(path, ctx.first_closed_fd, ctx.binfmt_handlers)
     ctx.step = "close fds"
     _prepare_fds(ctx)
     if proc.no_new_privileges:
@@ -343,97 +348,6 @@ def _load_seccomp(ctx):
         ctx.chan.expect_ok()
 
 
-def find_executable(name, env):
-    """Resolve args[0] like execvp, before start, so a missing binary fails create."""
-    if "/" in name:
-        candidates = [name]
-    else:
-        path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
-        candidates = [os.path.join(d or ".", name) for d in path.split(":")]
-    for cand in candidates:
-        try:
-            st = os.stat(cand)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode) and os.access(cand, os.X_OK):
-            return cand
-    where = "" if "/" in name else " in $PATH"
-    raise ContainerError(None, f'exec: "{name}": executable file not found{where}')
-
-
-# binfmt_script reads this much of a file, and lets interpreters nest this deep.
-_BINPRM_BUF_SIZE = 256
-_MAX_INTERPRETERS = 4
-
-
-def checked_program(path, lowest_fd):
-    """What execve is to be given for `path`, found by find_executable (after pivot_root).
-
-    A /proc magic link on the way to the program, or to an interpreter its #! line names,
-    leads out of the container: /proc/self/exe is this init's own executable, the host's
-    Python.  Running it would give the container a process of the runtime's binary and a
-    way to write it (CVE-2019-5736), so such a program is refused.  Other symlinks resolve
-    inside the container's root.  A program the user cannot read cannot be checked: it is
-    run through an O_PATH fd, by which the kernel refuses to run a script at all.
-    """
-    current = path
-    for _ in range(_MAX_INTERPRETERS + 1):
-        try:
-            fd = k.openat2(k.AT_FDCWD, current, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY,
-                           k.RESOLVE_NO_MAGICLINKS)
-        except KernelError as e:
-            via = "" if current == path else f" (its interpreter {current!r})"
-            if e.errno == errno.ELOOP and _is_magic(current):
-                raise ContainerError(None, f'exec: "{path}"{via}: reached through a /proc magic '
-                                     "link, which leads out of the container: refused") from None
-            if e.errno == errno.EACCES and current == path:
-                return _unreadable_program(path, lowest_fd)
-            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-                return path  # the kernel's exec fails the same way
-            # Unreadable interpreter, or the lookup itself denied (by seccomp, say).
-            raise ContainerError(None, f'exec: "{path}"{via}: cannot check where it leads: '
-                                 f"{os.strerror(e.errno).lower()}") from None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return path
-            current = _interpreter(os.read(fd, _BINPRM_BUF_SIZE))
-        finally:
-            os.close(fd)
-        if current is None:
-            return path
-    raise ContainerError(None, f'exec: "{path}": too many levels of #! interpreters')
-
-
-def _is_magic(path):
-    """Whether an ELOOP of RESOLVE_NO_MAGICLINKS came from a magic link, not a symlink loop."""
-    try:
-        os.close(k.openat2(k.AT_FDCWD, path, os.O_PATH, 0))
-        return True
-    except KernelError:
-        return False
-
-
-def _interpreter(head):
-    """The interpreter a #! line names, read as binfmt_script reads it; None for no #!."""
-    if not head.startswith(b"#!"):
-        return None
-    line = head[2:].split(b"\n", 1)[0].lstrip(b" \t")
-    name = line.replace(b"\t", b" ").replace(b"\0", b" ").split(b" ", 1)[0]
-    return os.fsdecode(name) if name else None
-
-
-def _unreadable_program(path, lowest_fd):
-    """An fd execve runs the program by, numbered above every fd the container gets."""
-    try:
-        fd = k.openat2(k.AT_FDCWD, path, os.O_PATH, k.RESOLVE_NO_MAGICLINKS)
-    except KernelError as e:
-        raise ContainerError(None, f'exec: "{path}": {os.strerror(e.errno).lower()}') from None
-    try:
-        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, lowest_fd)
-    finally:
-        os.close(fd)
-
-
 def listen_fds(caller_pid):
     """systemd socket activation (sd_listen_fds(3)), honoured as runc does: when the
     caller's LISTEN_PID names the pyrunc process itself, its fds 3..3+LISTEN_FDS-1 go to
@@ -450,13 +364,12 @@ def listen_fds(caller_pid):
 def _prepare_fds(ctx):
     """Only stdio, LISTEN_FDS and --preserve-fds may reach the container (CVE-2016-9962,
     CVE-2024-21626)."""
-    first_closed = 3 + ctx.listen_fds + ctx.preserve_fds
-    for fd in range(3, first_closed):
+    for fd in range(3, ctx.first_closed_fd):
         try:
             os.set_inheritable(fd, True)
         except OSError:
             pass
-    k.close_range_cloexec(first_closed)
+    k.close_range_cloexec(ctx.first_closed_fd)
 
 
 def _wait_for_start_and_exec(ctx, program):
@@ -479,6 +392,11 @@ def _wait_for_start_and_exec(ctx, program):
                 except (OSError, ValueError):
                     pass
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        if isinstance(program, str):
+            # Again: what create checked may have been swapped since by a writer of the
+            # rootfs (the create-time check stays, to fail create).
+            program = checked_program(program, ctx.first_closed_fd, ctx.binfmt_handlers,
+                                      strict=False)
         k.execve(program, list(proc.args), ctx.env)
     except Exception as e:  # reported to `start`, whose connection this is
         msg = e.args[1] if isinstance(e, KernelError) else str(e)

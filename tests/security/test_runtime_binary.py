@@ -7,14 +7,18 @@ container's init is that interpreter until it execs the user's program.  Two way
 - another process in the container's pid namespace opens /proc/1/exe of the waiting
   init (it is non-dumpable: container_init's PR_SET_DUMPABLE 0);
 - the init itself is made to exec /proc/self/exe (the image's entrypoint is that path, a
-  symlink to it, or a script whose #! names it), which runs the host's Python inside the
-  container with the container's root (init.checked_program refuses it).
+  symlink to it, a script whose #! names it, an ELF whose PT_INTERP does, or a file a
+  host binfmt_misc handler sends there), which runs the host's Python inside the
+  container with the container's root (program.checked_program refuses it, at create
+  and again at start).
 
 Each test checks afterwards that the host's interpreter is byte for byte what it was.
 `pyrunc exec`, the third way in for runc, does not exist yet (see the last test).
 """
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -163,8 +167,36 @@ def _unreadable_script(bundle):
     return ["/entrypoint"]
 
 
+def _dynamic_binary(bundle, loader=None):
+    """A copy of the host's `true`, a dynamic ELF, with its PT_INTERP made `loader`."""
+    with open(shutil.which("true"), "rb") as f:
+        data = f.read()
+    if loader is not None:
+        found = re.search(rb"/lib[^\0]*/ld-[^\0]*\.so\.\d\0", data)
+        assert found and len(loader) < len(found.group()), found
+        padded = loader.encode().ljust(len(found.group()), b"\0")
+        data = data[:found.start()] + padded + data[found.end():]
+    full = os.path.join(bundle.rootfs, "entrypoint")
+    with open(full, "wb") as f:
+        f.write(data)
+    os.chmod(full, 0o755)
+    return ["/entrypoint"]
+
+
+def _elf_interpreter(bundle):
+    # The kernel maps the ELF interpreter while /proc/self/exe is still the host's Python.
+    return _dynamic_binary(bundle, "/proc/self/exe")
+
+
+def _script_through_a_symlinked_interpreter(bundle):
+    os.symlink("/proc/1/exe", os.path.join(bundle.rootfs, "bin", "interp"))
+    _write(bundle, "/entrypoint", "#!/bin/interp\n" + PAYLOAD)
+    return ["/entrypoint"]
+
+
 @pytest.mark.parametrize("way", [_args, _args_through_pid_1, _symlinked_shell, _shebang,
-                                 _shebang_with_an_argument, _nested_shebang],
+                                 _shebang_with_an_argument, _nested_shebang,
+                                 _script_through_a_symlinked_interpreter, _elf_interpreter],
                          ids=lambda f: f.__name__.strip("_"))
 def test_the_init_never_execs_its_own_executable(pyrunc, bundle, test_id, host_interpreter, way):
     _ship_the_interpreters_runtime(bundle)
@@ -173,6 +205,92 @@ def test_the_init_never_execs_its_own_executable(pyrunc, bundle, test_id, host_i
     r = pyrunc("run", "--bundle", bundle.path, test_id)
     assert "HOLDS" not in r.out, r
     assert_create_refused(pyrunc, r, test_id, "reached through a /proc magic link")
+
+
+def test_a_dynamic_binary_with_its_own_loader_still_runs(pyrunc, bundle, test_id):
+    """The control of _elf_interpreter: the same binary, its PT_INTERP untouched."""
+    _ship_the_interpreters_runtime(bundle)
+    bundle.config["process"]["args"] = _dynamic_binary(bundle)
+    bundle.write()
+    r = pyrunc("run", "--bundle", bundle.path, test_id)
+    assert r.code == 0, r
+
+
+def test_a_program_swapped_after_create_is_checked_again_at_start(
+        pyrunc, bundle, test_id, host_interpreter):
+    """A writer of the rootfs (another container sharing the directory) turns the checked
+    entrypoint into one whose #! names /proc/self/exe between create and start."""
+    _ship_the_interpreters_runtime(bundle)
+    _write(bundle, "/entrypoint", "#!/bin/sh\necho benign\n")
+    bundle.config["process"]["args"] = ["/entrypoint"]
+    bundle.write()
+    r = pyrunc("create", "--bundle", bundle.path, test_id)
+    assert r.code == 0, r
+    _write(bundle, "/entrypoint.new", "#!/proc/self/exe\n" + PAYLOAD)
+    os.rename(os.path.join(bundle.rootfs, "entrypoint.new"), os.path.join(bundle.rootfs, "entrypoint"))
+    r = pyrunc("start", test_id)
+    assert r.code == 1 and "reached through a /proc magic link" in r.err, r
+    assert len(r.err.strip().splitlines()) == 1, r
+    assert pyrunc.state(test_id)["status"] == "stopped"
+
+
+BINFMT_MISC = "/proc/sys/fs/binfmt_misc"
+
+
+def _with_binfmt_handler(name, magic, interpreter, command):
+    """Run `command` in a mount namespace of its own where binfmt_misc is mounted and a
+    handler `name` (without the F flag) is registered; the handler is removed after."""
+    script = (
+        "import os, subprocess, sys\n"
+        f"name, magic, interp, bm = sys.argv[1:5]\n"
+        "if not os.path.exists(bm + '/register'):\n"
+        "    subprocess.run(['mount', '-t', 'binfmt_misc', 'binfmt_misc', bm], check=True)\n"
+        "with open(bm + '/register', 'w') as f:\n"
+        "    f.write(f':{name}:M::{magic}::{interp}:')\n"
+        "try:\n"
+        "    sys.exit(subprocess.call(sys.argv[5:]))\n"
+        "finally:\n"
+        "    with open(f'{bm}/{name}', 'w') as f:\n"
+        "        f.write('-1')\n")
+    return subprocess.call(["unshare", "--mount", "--propagation", "private", sys.executable,
+                            "-c", script, name, magic, interpreter, BINFMT_MISC, *command])
+
+
+@pytest.mark.skipif("binfmt_misc" not in open("/proc/filesystems").read(),
+                    reason="this kernel has no binfmt_misc")
+def test_a_binfmt_misc_handler_never_runs_the_runtimes_executable(
+        pyrunc, bundle, test_id, host_interpreter, tmp_path):
+    """A host handler without the F flag looks its interpreter up in the container, at
+    exec time; the image puts a magic link there and a file the handler matches."""
+    magic = f"#{test_id}"
+    _ship_the_interpreters_runtime(bundle)
+    _write(bundle, "/entrypoint", magic + "\n" + PAYLOAD)
+    os.symlink("/proc/self/exe", os.path.join(bundle.rootfs, "binfmt-interp"))
+    bundle.config["process"]["args"] = ["/entrypoint"]
+    bundle.write()
+    out = tmp_path / "out"
+    command = [sys.executable, "-c",
+               "import subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, "
+               "text=True); print(r.returncode); print(r.stdout + r.stderr, end='')",
+               sys.executable, "-m", "pyrunc", "--root", pyrunc.root, "run", "--bundle",
+               bundle.path, test_id]
+    with open(out, "w") as f:
+        pass
+    code = _with_binfmt_handler(test_id, magic, "/binfmt-interp",
+                                ["sh", "-c", '"$@" > ' + str(out), "sh", *command])
+    assert code == 0
+    result = out.read_text()
+    assert not os.path.exists(f"{BINFMT_MISC}/{test_id}")
+    assert "HOLDS" not in result, result
+    assert result.startswith("1\n") and "binfmt_misc handler" in result, result
+    assert "reached through a /proc magic link" in result, result
+
+    # The control: the same handler with the host's interpreter by its own path runs the
+    # payload in the container, so the refusal above is what stopped it.
+    code = _with_binfmt_handler(test_id, magic, INTERPRETER,
+                                ["sh", "-c", '"$@" > ' + str(out), "sh", *command])
+    assert code == 0
+    assert out.read_text() == "0\n" + _holds_line() + "\n"
 
 
 def test_an_unreadable_program_cannot_be_a_script_to_its_own_executable(

@@ -153,8 +153,14 @@ def container_init(ctx):
         ctx.step = "write sysctls"
         rootfs.write_sysctls(lx.sysctl)
     ctx.step = "mask paths"
-    rootfs.readonly_paths(lx.readonly_paths)
-    rootfs.mask_paths(lx.masked_paths)
+    if lx.readonly_paths or lx.masked_paths:
+        pinned = rootfs.pin_kernel_mounts(cfg.mounts)
+        try:
+            with paths.procfs_pinned(pinned.get("/proc")):
+                rootfs.readonly_paths(lx.readonly_paths, pinned)
+                rootfs.mask_paths(lx.masked_paths, pinned)
+        finally:
+            rootfs.unpin(pinned)
     # Last: an unbindable root would refuse the binds of the steps above.
     ctx.step = "set rootfs propagation"
     rootfs.apply_root_propagation(lx.rootfs_propagation)

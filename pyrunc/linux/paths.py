@@ -11,6 +11,7 @@ a dangling symlink in the image is followed inside the rootfs, and what is missi
 created there, never on the host.
 """
 
+import contextlib
 import errno
 import os
 import posixpath
@@ -24,8 +25,30 @@ IN_ROOT = kernel.RESOLVE_IN_ROOT | kernel.RESOLVE_NO_MAGICLINKS
 MAX_SYMLINKS = 40
 
 
+_proc = "/proc"  # where fd_path finds this process's fds: "." while in a pinned procfs
+
+
 def fd_path(fd):
-    return f"/proc/self/fd/{fd}"
+    """A path naming `fd`, for calls that take no fd (mount(2))."""
+    return f"{_proc}/self/fd/{fd}"
+
+
+@contextlib.contextmanager
+def procfs_pinned(proc_fd):
+    """Make fd_path resolve from an fd of procfs (the current directory) rather than by
+    the name /proc, which a writer of the rootfs could swap after pivot_root.  None (no
+    proc mount to pin): by name, as before."""
+    global _proc
+    if proc_fd is None:
+        yield
+        return
+    os.fchdir(proc_fd)
+    _proc = "."
+    try:
+        yield
+    finally:
+        _proc = "/proc"
+        os.chdir("/")
 
 
 def clean(path):

@@ -309,13 +309,51 @@ def remount_root_readonly():
     _remount_bind("/", k.MS_RDONLY | keep, "make / read-only")
 
 
-def _open_in_container(path):
-    """After pivot_root the container's / is the root: resolve paths inside it."""
+def _open_in_container(path, pinned=None):
+    """After pivot_root the container's / is the root: resolve paths inside it, from the
+    pinned mount (pin_kernel_mounts) that holds `path`, if one does."""
+    path = paths.clean(path)
+    for dest in sorted(pinned or (), key=len, reverse=True):
+        if path == dest or path.startswith(dest + "/"):
+            return paths.open_in_root(pinned[dest], path[len(dest):])
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         return paths.open_in_root(root, path)
     finally:
         os.close(root)
+
+
+SYSFS_MAGIC = 0x62656572
+_KERNEL_FS = {"proc": PROC_SUPER_MAGIC, "sysfs": SYSFS_MAGIC}
+
+
+def pin_kernel_mounts(mounts):
+    """{destination: fd} of the config's proc and sysfs mounts, each checked to be that
+    filesystem, for masking and read-only binds to resolve from.  After pivot_root a
+    writer of the rootfs could swap the directory the mount sits on for a decoy with the
+    same name (the mount stays on the renamed one); masks looked up by name would then
+    cover the decoy and leave the real /proc/kcore readable."""
+    last = {}
+    for m in mounts:
+        last[paths.clean(m.destination)] = m.type
+    pinned = {}
+    try:
+        for dest, fstype in last.items():
+            if fstype not in _KERNEL_FS:
+                continue
+            fd = _open_in_container(dest)
+            pinned[dest] = fd
+            if k.fstatfs_type(fd) != _KERNEL_FS[fstype]:
+                raise KernelError(errno.EPERM, f"{dest} is no longer the {fstype} mounted there")
+    except BaseException:
+        unpin(pinned)
+        raise
+    return pinned
+
+
+def unpin(pinned):
+    for fd in pinned.values():
+        os.close(fd)
 
 
 def _dev_null(masking):
@@ -332,12 +370,12 @@ def _dev_null(masking):
     return fd
 
 
-def mask_paths(masked):
+def mask_paths(masked, pinned):
     null = None
     try:
         for path in masked:
             try:
-                fd = _open_in_container(path)
+                fd = _open_in_container(path, pinned)
             except KernelError as e:
                 if e.errno == errno.ENOENT:
                     continue
@@ -349,7 +387,7 @@ def mask_paths(masked):
                     if null is None:
                         null = _dev_null(path)
                     _mount_on(fd, paths.fd_path(null), None, k.MS_BIND, path)
-                    _check_is_null(path)
+                    _check_is_null(path, pinned)
             finally:
                 os.close(fd)
     finally:
@@ -361,10 +399,10 @@ def _is_null(st):
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
 
 
-def _check_is_null(path):
+def _check_is_null(path, pinned):
     """The bind's source went through the container's /proc: see that the null device is
     what now shows at `path`."""
-    fd = _open_in_container(path)
+    fd = _open_in_container(path, pinned)
     try:
         if not _is_null(os.fstat(fd)):
             raise KernelError(errno.EPERM, f"mask {path} with /dev/null: the result is not the null device")
@@ -379,10 +417,10 @@ def _mount_on(fd, source, fstype, flags, path):
         raise KernelError(e.errno, f"mask {path}") from None
 
 
-def readonly_paths(readonly):
+def readonly_paths(readonly, pinned):
     for path in readonly:
         try:
-            fd = _open_in_container(path)
+            fd = _open_in_container(path, pinned)
         except KernelError as e:
             if e.errno == errno.ENOENT:
                 continue
@@ -397,7 +435,7 @@ def readonly_paths(readonly):
             raise KernelError(e.errno, f"make {path} read-only") from None
         finally:
             os.close(fd)
-        fd = _open_in_container(path)  # again: the bind now covers what fd named
+        fd = _open_in_container(path, pinned)  # again: the bind now covers what fd named
         try:
             _remount_bind(paths.fd_path(fd), k.MS_RDONLY | keep, f"make {path} read-only")
         finally:

@@ -11,6 +11,7 @@ replayed on this host (it has neither AppArmor nor SELinux); they take the same 
 """
 
 import os
+import sys
 
 import pytest
 
@@ -123,3 +124,66 @@ def test_a_volume_the_image_links_over_a_sysctl_is_not_written(pyrunc, bundle, t
     _ask_for(bundle, "sysctl")
     r = run_sh(pyrunc, bundle, test_id, "true")
     assert_create_refused(pyrunc, r, test_id, WRITES["sysctl"][1], "not on procfs")
+
+
+# --- /proc swapped for a decoy after pivot_root, before the masks -------------------------
+
+PROBE_BOTH = (
+    # cd pins each directory whatever its name becomes; only the real procfs has version.
+    "for d in /proc /proc-decoy; do (cd $d 2>/dev/null && [ -e version ] && "
+    "echo timer_list=$(wc -c < timer_list) && "
+    "{ (: >> sys/kernel/shmmax) 2>/dev/null && echo sys=writable || echo sys=read-only; }); "
+    "done; true")
+
+
+def _decoy(bundle):
+    """A directory shaped like the parts of /proc the masks and read-only binds touch,
+    whose self/ leads to the real procfs once that sits at /proc-decoy, so that paths
+    through /proc/self/fd still work."""
+    decoy = os.path.join(bundle.rootfs, "proc-decoy")
+    os.makedirs(os.path.join(decoy, "sys", "kernel"))
+    for name in ("timer_list", "kcore", "sys/kernel/shmmax"):
+        with open(os.path.join(decoy, name), "w") as f:
+            f.write("fake\n")
+    os.symlink("/proc-decoy/self", os.path.join(decoy, "self"))
+    return decoy
+
+
+SWAP_HOOK = ("import ctypes, sys\n"
+             "if ctypes.CDLL(None).renameat2(-100, sys.argv[1].encode(), -100, "
+             "sys.argv[2].encode(), 2):\n"
+             "    sys.exit('exchange failed')\n")
+
+
+def test_masks_refuse_a_proc_swapped_for_a_decoy(pyrunc, bundle, test_id):
+    """The deterministic form of the race below: a createRuntime hook (run on the host
+    after the mounts, before pivot_root) stands in for the writer and swaps the directory
+    proc is mounted on with the decoy once.  Masks looked up by name would cover the
+    decoy; the real procfs, now at /proc-decoy, would keep /proc/timer_list readable and
+    /proc/sys writable."""
+    decoy = _decoy(bundle)
+    bundle.config["hooks"] = {"createRuntime": [{
+        "path": sys.executable, "args": ["python", "-c", SWAP_HOOK,
+                                         os.path.join(bundle.rootfs, "proc"), decoy]}]}
+    r = run_sh(pyrunc, bundle, test_id, "cd /proc-decoy && echo timer_list=$(wc -c < timer_list)")
+    assert_create_refused(pyrunc, r, test_id, "/proc is no longer the proc mounted there")
+
+
+def test_masks_land_on_the_real_proc_when_it_is_swapped_for_a_decoy(pyrunc, bundle, test_id):
+    """After pivot_root the masks and read-only binds find /proc by name.  A writer of the
+    rootfs swaps the directory proc is mounted on with a decoy of the same shape: masks
+    looked up by name would cover the decoy and leave the real /proc/timer_list readable
+    and /proc/sys writable.  pyrunc resolves them from an fd of the proc mount, checked to
+    be procfs (rootfs.pin_kernel_mounts), so each create either fails cleanly or masks
+    the real one."""
+    decoy = _decoy(bundle)
+    results = []
+    with Racer(os.path.join(bundle.rootfs, "proc"), decoy):
+        for i in range(10):
+            results.append(run_sh(pyrunc, bundle, f"{test_id}-{i}", PROBE_BOTH))
+    for r in results:
+        if r.code == 0:
+            # the real procfs, under either name or both (the swap went on between the cds)
+            assert set(r.out.splitlines()) <= {"timer_list=0", "sys=read-only"}, results
+        else:
+            assert r.err.startswith("pyrunc: create ") and len(r.err.splitlines()) == 1, results

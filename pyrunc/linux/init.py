@@ -54,6 +54,11 @@ class InitContext:
         self.new_netns = _is_new(lx, "network")
 
     @property
+    def seccomp_early(self):
+        """Whether the filter goes in before the switch to the user (no no_new_privs)."""
+        return self.seccomp_program is not None and not self.cfg.process.no_new_privileges
+
+    @property
     def first_closed_fd(self):
         """Fds from this one on never reach the container."""
         return 3 + self.listen_fds + self.preserve_fds
@@ -173,10 +178,10 @@ def container_init(ctx):
     _setup_process(ctx)
     ctx.step = "find executable"
     path = find_executable(proc.args[0], proc.env)
-    program = checked_program(path, ctx.first_closed_fd, ctx.binfmt_handlers)
-    ctx.step = "close fds"
-    _prepare_fds(ctx)
-    if proc.no_new_privileges:
+    program = checked_program(path, ctx.first_closed_fd, ctx.binfmt_handlers,
+                              strict=not ctx.seccomp_early)
+    if not ctx.seccomp_early:
+        _prepare_fds(ctx)
         # As late as can be, so that little of our own work must pass the filter; with
         # no_new_privs no privilege is needed to load it.
         _load_seccomp(ctx)
@@ -321,9 +326,15 @@ def _setup_process(ctx):
         process.set_no_new_privileges()
     # As root, before the switch to the user: runc creates a missing cwd too.
     ctx.step = f"create cwd {proc.cwd}"
-    process.make_cwd(proc.cwd)
-    if not proc.no_new_privileges:
+    cwd_fd = process.make_cwd(proc.cwd)
+    if ctx.seccomp_early:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before it is dropped.
+        # The filter may deny the openat2 the program check needs: check first, as root.
+        ctx.step = "find executable"
+        checked_program(find_executable(proc.args[0], proc.env), ctx.first_closed_fd,
+                        ctx.binfmt_handlers)
+        # close_range too: every fd Python opens from here on is close-on-exec already.
+        _prepare_fds(ctx)
         _load_seccomp(ctx)
     # Bounding set while we still have CAP_SETPCAP; then the user; then the other sets.
     ctx.step = "drop bounding capabilities"
@@ -333,7 +344,7 @@ def _setup_process(ctx):
     ctx.step = "set capabilities"
     capabilities.apply(proc.capabilities)
     ctx.step = f"chdir {proc.cwd}"
-    process.change_to_cwd(proc.cwd)
+    process.change_to_cwd(proc.cwd, cwd_fd)
     # runc's default when the config sets none; the caller's umask must not leak in.
     os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
     ctx.env = process.exec_env(proc, ctx.listen_fds)
@@ -370,6 +381,7 @@ def listen_fds(caller_pid):
 def _prepare_fds(ctx):
     """Only stdio, LISTEN_FDS and --preserve-fds may reach the container (CVE-2016-9962,
     CVE-2024-21626)."""
+    ctx.step = "close fds"
     for fd in range(3, ctx.first_closed_fd):
         try:
             os.set_inheritable(fd, True)

@@ -106,32 +106,40 @@ def _open_cwd(cwd, verb):
 
 
 def make_cwd(cwd):
-    """Create a missing cwd (0755) as runc does, inside the container's root."""
+    """Create a missing cwd (0755) as runc does, inside the container's root; an O_PATH
+    fd of it, for change_to_cwd."""
     from pyrunc.linux import paths
     try:
-        os.close(_open_cwd(cwd, "create"))
-        return
+        return _open_cwd(cwd, "create")
     except KernelError as e:
         if e.errno != errno.ENOENT:
             raise
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        os.close(paths.mkdir_all(root, cwd))
+        return paths.mkdir_all(root, cwd)
     except KernelError as e:
         raise KernelError(e.errno, f"create cwd {cwd!r}") from None
     finally:
         os.close(root)
 
 
-def change_to_cwd(cwd):
-    """chdir, as the container's user, to the cwd make_cwd found or made."""
-    fd = _open_cwd(cwd, "chdir to")
+def change_to_cwd(cwd, cwd_fd):
+    """chdir, as the container's user, to the cwd make_cwd found or made (`cwd_fd`).
+    By name first, for the user's permission on every directory on the way, as runc's
+    chdir; then to the fd itself, so that a name swapped meanwhile changes nothing.  No
+    lookup here needs openat2, which a seccomp filter loaded before this may deny."""
     try:
-        os.fchdir(fd)
+        os.chdir(cwd)
     except OSError as e:
         raise KernelError(e.errno, f"chdir to cwd {cwd!r}") from None
+    try:
+        os.fchdir(cwd_fd)
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOSYS, errno.EACCES):
+            raise KernelError(e.errno, f"chdir to cwd {cwd!r}") from None
+        # the filter denies fchdir: the chdir by name stands, looked up as make_cwd did
     finally:
-        os.close(fd)
+        os.close(cwd_fd)
 
 
 def user_home(uid):

@@ -349,3 +349,16 @@ def test_a_cached_profile_is_loaded_without_importing_libseccomp(pyrunc, bundle,
                         test_id + "-2"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
     loaded = set(json.loads(r.stderr.strip().splitlines()[-1]))
     assert "pyrunc.linux.seccomp" in loaded and not {"pyseccomp", "seccomp"} & loaded
+
+
+@pytest.mark.parametrize("nnp", [False, True])
+def test_a_profile_that_denies_the_runtimes_own_syscalls(pyrunc, bundle, test_id, nnp):
+    """The runtime-tools suite's profile shape: an allow list older than openat2 and
+    close_range.  Without no_new_privs the filter goes in before the switch to the user,
+    so the cwd and program checks (openat2) and the fd sweep (close_range) run before it;
+    the process still gets the cwd it asked for."""
+    profile = allow_all_but("SCMP_ACT_ERRNO", names=("openat2", "close_range"))
+    os.makedirs(os.path.join(bundle.rootfs, "work"))
+    r = run_with(pyrunc, bundle, test_id, profile, "pwd; ls /proc/self/fd | wc -l",
+                 noNewPrivileges=nnp, cwd="/work")
+    assert r.code == 0 and r.out.split() == ["/work", "4"], r  # 0 1 2 and ls's own

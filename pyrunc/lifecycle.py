@@ -149,10 +149,11 @@ def _expand_slice(slice_):
 
 def _check_terminal(cfg, console_socket, foreground):
     """runc's two rules: a detached tty needs a socket to send it to; a socket needs a tty."""
-    if cfg.process.terminal and console_socket is None and not foreground:
+    terminal = cfg.process is not None and cfg.process.terminal
+    if terminal and console_socket is None and not foreground:
         raise UsageError("cannot allocate a tty without --console-socket when detached "
                          "(process.terminal is true)")
-    if console_socket is not None and not cfg.process.terminal:
+    if console_socket is not None and not terminal:
         raise UsageError("--console-socket needs process.terminal set to true in config.json")
 
 
@@ -172,8 +173,6 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=Fals
     bundle = os.path.abspath(bundle)
     doc = validate.load_config(bundle)
     cfg = model.from_dict(doc, bundle)
-    if cfg.process is None:
-        raise ConfigError(["process: missing: `create` needs a process to run"])
     _check_terminal(cfg, console_socket, foreground)
     cgroup = cgroup_path(cfg, cid, systemd_cgroup)
     st = {"id": cid, "bundle": bundle, "rootfs": cfg.root_path, "created": _iso_now(),
@@ -186,7 +185,7 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=Fals
         if console_socket:
             console_fd = _connect_console(console_socket)
         program = None
-        if cfg.linux.seccomp:
+        if cfg.linux.seccomp and cfg.process is not None:  # it would filter nothing
             from pyrunc.linux import seccomp
             program = seccomp.program_for(cfg.linux.seccomp, store.root)
         from pyrunc.linux.spawn import spawn
@@ -360,14 +359,15 @@ def signal_container(st, sig, all_processes=False):
 
 
 def delete(store, cid, force=False, warn=None):
-    """Remove a stopped or created container (`force`: a running one too), then run the
-    poststop hooks.  A directory left `creating` is removable: we hold its lock, so the
-    create that made it is gone."""
+    """Remove a stopped container (`force`: a created, running or paused one too, killed
+    first), then run the poststop hooks.  The spec makes delete of any container that is
+    not stopped an error with no effect; runc deletes a created one anyway.  A directory
+    left `creating` is removable: we hold its lock, so the create that made it is gone."""
     import signal
     with store.open(cid) as cdir:
         st = cdir.read_state()
         status = status_of(st)
-        if status in (RUNNING, PAUSED) and not force:
+        if status in (CREATED, RUNNING, PAUSED) and not force:
             raise StateError(f"cannot delete container {cid} that is not stopped: {status}")
         mgr = cgroup_manager(st)
         if status in (CREATED, RUNNING, PAUSED):

@@ -148,7 +148,7 @@ def container_init(ctx):
         network.bring_up("lo")
     ctx.binfmt_handlers = binfmt_handlers()  # the host's, in view until pivot_root
     _setup_rootfs(ctx)
-    if proc.terminal:
+    if proc_terminal(cfg):
         ctx.step = "set up terminal"
         _setup_terminal(ctx)
     ctx.step = "finalize rootfs"
@@ -175,16 +175,21 @@ def container_init(ctx):
     if cfg.domainname is not None and _is_new(lx, "uts"):
         ctx.step = "set domainname"
         k.setdomainname(cfg.domainname)
-    _setup_process(ctx)
-    ctx.step = "find executable"
-    path = find_executable(proc.args[0], proc.env)
-    program = checked_program(path, ctx.first_closed_fd, ctx.binfmt_handlers,
-                              strict=not ctx.seccomp_early)
-    if not ctx.seccomp_early:
+    if proc is None:
+        # The spec lets a container be created without a process; its `start` fails.
+        program = None
         _prepare_fds(ctx)
-        # As late as can be, so that little of our own work must pass the filter; with
-        # no_new_privs no privilege is needed to load it.
-        _load_seccomp(ctx)
+    else:
+        _setup_process(ctx)
+        ctx.step = "find executable"
+        path = find_executable(proc.args[0], proc.env)
+        program = checked_program(path, ctx.first_closed_fd, ctx.binfmt_handlers,
+                                  strict=not ctx.seccomp_early)
+        if not ctx.seccomp_early:
+            _prepare_fds(ctx)
+            # As late as can be, so that little of our own work must pass the filter; with
+            # no_new_privs no privilege is needed to load it.
+            _load_seccomp(ctx)
     ctx.chan.send("created")
     ctx.chan.close()
     _wait_for_start_and_exec(ctx, program)
@@ -397,6 +402,8 @@ def _wait_for_start_and_exec(ctx, program):
         signal.signal(sig, _exit_on_signal)
     conn = _accept_start(ctx.start_sock)
     try:
+        if proc is None:
+            raise ContainerError(None, "config.json sets no process: there is nothing to start")
         ctx.step = "run startContainer hooks"
         if ctx.cfg.hooks.start_container:
             hookrun.run_hooks("startContainer", ctx.cfg.hooks, _hook_state(ctx, "created"))

@@ -197,7 +197,7 @@ def test_failing_poststop_hook_only_warns(pyrunc, sleeper, test_id):
     bundle.config["hooks"]["poststop"].append(hook(bundle, "poststop"))  # still runs
     bundle.write()
     assert pyrunc("create", "--bundle", bundle.path, test_id).code == 0
-    r = pyrunc("delete", test_id)
+    r = pyrunc("delete", "--force", test_id)
     assert r.code == 0, r
     warnings = [msg for level, msg in log_lines(pyrunc.log) if level == "warning"]
     assert any("poststop hook #0" in w and "hook says no" in w for w in warnings), warnings

@@ -106,6 +106,19 @@ def test_start_of_a_stopped_container_fails(pyrunc, bundle, test_id):
     assert r.code == 1 and "stopped" in r.err, r
 
 
+def test_a_container_without_a_process_is_created_but_not_started(pyrunc, bundle, test_id):
+    """The spec's `process` is optional; `start` must then fail, and the container stops."""
+    del bundle.config["process"]
+    bundle.write()
+    pid = create(pyrunc, bundle, test_id)["pid"]
+    assert pid_alive(pid)
+    r = pyrunc("start", test_id)
+    assert r.code == 1 and "sets no process" in r.err and len(r.err.splitlines()) == 1, r
+    assert pyrunc.state(test_id)["status"] == "stopped"
+    assert pyrunc("delete", test_id).code == 0
+    assert_nothing_left(pyrunc, test_id, bundle)
+
+
 def test_delete_of_a_running_container_needs_force(pyrunc, runc, bundle, test_id):
     runc.use(bundle)
     set_args(bundle, *SLEEP)
@@ -126,10 +139,15 @@ def test_delete_of_a_running_container_needs_force(pyrunc, runc, bundle, test_id
     assert_nothing_left(pyrunc, test_id, bundle)
 
 
-def test_delete_of_a_created_container_kills_its_init(pyrunc, bundle, test_id):
+def test_delete_of_a_created_container_needs_force(pyrunc, bundle, test_id):
+    """The spec: delete of a container that is not stopped is an error with no effect
+    (runc deletes a created one; the runtime-tools suite's delete test fails it for that)."""
     set_args(bundle, *SLEEP)
     pid = create(pyrunc, bundle, test_id)["pid"]
     r = pyrunc("delete", test_id)
+    assert r.code == 1 and f"cannot delete container {test_id} that is not stopped: created" in r.err, r
+    assert pyrunc.state(test_id)["status"] == "created" and pid_alive(pid)
+    r = pyrunc("delete", "--force", test_id)
     assert r.code == 0, r
     assert not pid_alive(pid)
     assert_nothing_left(pyrunc, test_id, bundle)
@@ -417,6 +435,8 @@ def test_run_output_reaches_our_stdout(pyrunc, bundle, test_id):
 def test_parallel_deletes_of_one_container(pyrunc, bundle, test_id):
     set_args(bundle, *SLEEP)
     pid = create(pyrunc, bundle, test_id)["pid"]
+    assert pyrunc("kill", test_id, "KILL").code == 0
+    wait_for(lambda: pyrunc.state(test_id)["status"] == "stopped", "the container to stop")
     results = [None] * 10
 
     def delete(i):

@@ -206,7 +206,6 @@ def test_joins_a_network_namespace_by_path(pyrunc, bundle, test_id, netns):
 
 
 def test_joins_namespaces_of_another_process_by_path(pyrunc, bundle, test_id, helpers):
-    # (pyrunc's validation refuses to join a mount namespace: the root is pivoted in it.)
     h = helpers("--fork", "--kill-child", "--pid", "--ipc", "--uts", "--cgroup", "--time")
     joined = ("pid", "ipc", "uts", "cgroup", "time")
     set_namespaces(bundle, network=None, mount=None, **{t: h.ns_path(t) for t in joined})
@@ -216,6 +215,21 @@ def test_joins_namespaces_of_another_process_by_path(pyrunc, bundle, test_id, he
         assert inside[NS_FILE[t]] == theirs[NS_FILE[t]], f"{t} namespace not joined"
     assert inside["net"] != theirs["net"]
     assert inside["user"] == theirs["user"]
+
+
+def test_joins_a_mount_namespace_by_path_and_builds_the_root_in_it(pyrunc, bundle, test_id, helpers):
+    """As runc: the rootfs is bound, mounted and pivoted inside the joined namespace (the
+    caller's to rearrange); the host's mount table does not change."""
+    h = helpers("--mount", "--propagation", "private")
+    set_namespaces(bundle, pid=None, uts=None, mount=h.ns_path("mount"))
+    with open("/proc/self/mountinfo") as f:
+        host_before = f.read()
+    out = run_sh(pyrunc, bundle, test_id, PRINT_NS + "; cat /proc/self/mountinfo")
+    assert parse_ns(out)["mnt"] == host_ns(h.pid)["mnt"] != host_ns()["mnt"]
+    points = {line.split()[4] for line in out.splitlines() if len(line.split()) > 9}
+    assert {"/", "/proc", "/dev"} <= points  # its root, proc and dev, seen from inside
+    with open("/proc/self/mountinfo") as f:
+        assert f.read() == host_before
 
 
 def test_joins_a_pid_namespace_through_the_extra_fork(pyrunc, bundle, test_id, helpers):

@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-cgroup2 unit install clean
+.PHONY: setup demo test test-cgroup2 unit conformance install clean
 
 setup:
 	sh scripts/setup.sh
@@ -12,6 +12,7 @@ demo: setup
 
 test: setup
 	.venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
+	sh scripts/conformance-check.sh
 	sh scripts/cgroup2-vm.sh
 
 # tests/cgroup as root in a qemu guest with pure cgroup v2 (docs/testing.md); sets up
@@ -21,6 +22,13 @@ test-cgroup2: setup
 
 unit: setup
 	.venv/bin/python -m pytest -q -p no:cacheprovider tests/unit
+
+# The OCI runtime-tools suite against pyrunc, then runc when installed, then docs/conformance.md
+# (conformance/README.md).  Failing tests do not fail this target; the record is the report.
+conformance: setup
+	conformance/run --runtime .venv/bin/pyrunc || true
+	if command -v runc >/dev/null 2>&1; then conformance/run --runtime "$$(command -v runc)" || true; fi
+	conformance/report || [ $$? -eq 77 ]
 
 install: setup
 	install -d $(PREFIX)/bin

@@ -149,11 +149,10 @@ def _expand_slice(slice_):
 
 def _check_terminal(cfg, console_socket, foreground):
     """runc's two rules: a detached tty needs a socket to send it to; a socket needs a tty."""
-    terminal = cfg.process is not None and cfg.process.terminal
-    if terminal and console_socket is None and not foreground:
+    if cfg.terminal and console_socket is None and not foreground:
         raise UsageError("cannot allocate a tty without --console-socket when detached "
                          "(process.terminal is true)")
-    if console_socket is not None and not terminal:
+    if console_socket is not None and not cfg.terminal:
         raise UsageError("--console-socket needs process.terminal set to true in config.json")
 
 

@@ -90,6 +90,11 @@ class Config(Frozen):
     __slots__ = ("oci_version", "bundle", "root_path", "root_readonly", "mounts", "process",
                  "hostname", "domainname", "hooks", "annotations", "linux", "raw")
 
+    @property
+    def terminal(self):
+        """Whether the process wants a pty (a config may have no process at all)."""
+        return self.process is not None and self.process.terminal
+
 
 def _hooks(doc):
     def hook_list(name):

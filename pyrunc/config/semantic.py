@@ -271,7 +271,6 @@ def check_process(doc, bundle):
     process = doc.get("process")
     if process is None:
         return  # allowed: such a container can be created, and `start` then fails
-        return
     args = process.get("args")
     if not args:
         yield ["process", "args"], "must have at least one entry, the program to run"

@@ -148,7 +148,7 @@ def container_init(ctx):
         network.bring_up("lo")
     ctx.binfmt_handlers = binfmt_handlers()  # the host's, in view until pivot_root
     _setup_rootfs(ctx)
-    if proc_terminal(cfg):
+    if cfg.terminal:
         ctx.step = "set up terminal"
         _setup_terminal(ctx)
     ctx.step = "finalize rootfs"
@@ -208,7 +208,7 @@ def _setup_rootfs(ctx):
             ctx.step = "create devices"
             devices.create_default_devices(root_fd, lx.devices, ctx.in_userns)
             devices.create_links(root_fd)
-        if proc_terminal(cfg):
+        if cfg.terminal:
             ctx.step = "create /dev/console"
             paths.make_file(root_fd, "/dev/console", 0o600)
     finally:
@@ -228,10 +228,6 @@ def _setup_rootfs(ctx):
         rootfs.move_root(cfg.root_path)
     else:
         rootfs.pivot_root(cfg.root_path)
-
-
-def proc_terminal(cfg):
-    return cfg.process is not None and cfg.process.terminal
 
 
 def _hook_state(ctx, status):

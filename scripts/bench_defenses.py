@@ -4,8 +4,10 @@
 
 Variants: runc's default config (masked and read-only paths, dropped capabilities,
 no_new_privs), the same stripped of those, and the default plus a Docker-shaped seccomp
-profile (cached after its first compile, which is timed on its own).  runc runs the
-default config alongside when it is installed.  Prints medians and ratios; asserts nothing.
+profile (cached after its first compile, which is timed on its own).  The re-exec from a
+sealed interpreter (linux/sealed_exe.py) is timed by running pyrunc also from a copy of
+the interpreter that is read-only already, which needs none.  runc runs the default
+config alongside when it is installed.  Prints medians and ratios; asserts nothing.
 """
 
 import argparse
@@ -66,6 +68,20 @@ def variants():
     return {"no defenses": bare, "runc default": base, "default + seccomp": seccomp}
 
 
+def read_only_interpreter(tmp):
+    """A venv whose interpreter is a copy bind-mounted read-only on itself (unmount it
+    after): pyrunc run by it is sealed from the start and never re-executes."""
+    venv = os.path.join(tmp, "venv")
+    subprocess.run([sys.executable, "-m", "venv", "--copies", "--without-pip", venv], check=True)
+    site = os.path.join(venv, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}", "site-packages")
+    with open(os.path.join(site, "pyrunc-bench.pth"), "w") as f:
+        f.write("\n".join([os.path.dirname(HERE)] + [p for p in sys.path if p.endswith("site-packages")]) + "\n")
+    python = os.path.realpath(os.path.join(venv, "bin", "python"))
+    subprocess.run(["mount", "--bind", python, python], check=True)
+    subprocess.run(["mount", "-o", "remount,bind,ro", python], check=True)
+    return python
+
+
 def timed(cmd, cwd):
     start = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -78,28 +94,33 @@ def main():
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="pyrunc-bench-")
     try:
-        bundle = os.path.join(tmp, "bundle")
-        rootfs(os.path.join(bundle, "rootfs"))
         state = os.path.join(tmp, "state")
-        results = {}
+        presealed = read_only_interpreter(tmp)
+        runs = {}  # variant -> (bundle, command); timed in alternation, so drift hits all alike
         for name, cfg in variants().items():
-            with open(os.path.join(bundle, "config.json"), "w") as f:
+            path = os.path.join(tmp, name.replace(" ", "-"))
+            rootfs(os.path.join(path, "rootfs"))
+            with open(os.path.join(path, "config.json"), "w") as f:
                 json.dump(cfg, f)
-            run = PYRUNC + ["--root", state, "run"]
-            first = timed(run + [f"pyrunc-bench-{uuid.uuid4().hex[:8]}"], bundle)
-            results[name] = [timed(run + [f"pyrunc-bench-{uuid.uuid4().hex[:8]}"], bundle) for _ in range(args.runs)]
-            if name == "default + seccomp":
-                print(f"seccomp profile's first run (compiles, fills the cache): {first * 1000:.0f} ms")
+            if name != "default + seccomp":
+                runs[name + ", no re-exec"] = (path, [presealed] + PYRUNC[1:] + ["--root", state, "run"])
+            runs[name] = (path, PYRUNC + ["--root", state, "run"])
             if name == "runc default" and shutil.which("runc"):
-                runc = ["runc", "--root", os.path.join(tmp, "runc-state"), "run"]
-                results["runc, runc default"] = [timed(runc + [f"pyrunc-bench-{uuid.uuid4().hex[:8]}"], bundle)
-                                                 for _ in range(args.runs)]
-        ref = statistics.median(results["no defenses"])
-        print(f"{'variant':<22} {'median ms':>10} {'vs no defenses':>15}")
+                runs["runc, runc default"] = (path, ["runc", "--root", os.path.join(tmp, "runc-state"), "run"])
+        seccomp_bundle, seccomp_run = runs["default + seccomp"]
+        first = timed(seccomp_run + [f"pyrunc-bench-{uuid.uuid4().hex[:8]}"], seccomp_bundle)
+        print(f"seccomp profile's first run (compiles, fills the cache): {first * 1000:.0f} ms")
+        results = {name: [] for name in runs}
+        for _ in range(args.runs):
+            for name, (path, cmd) in runs.items():
+                results[name].append(timed(cmd + [f"pyrunc-bench-{uuid.uuid4().hex[:8]}"], path))
+        ref = statistics.median(results["no defenses, no re-exec"])
+        print(f"{'variant':<32} {'median ms':>10} {'vs no defenses':>15}")
         for name, times in results.items():
             med = statistics.median(times)
-            print(f"{name:<22} {med * 1000:>10.1f} {med / ref:>14.2f}x")
+            print(f"{name:<32} {med * 1000:>10.1f} {med / ref:>14.2f}x")
     finally:
+        subprocess.run(["umount", os.path.join(tmp, "venv", "bin", "python")], stderr=subprocess.DEVNULL)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

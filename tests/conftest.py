@@ -71,16 +71,17 @@ class Pyrunc:
     stdio open, and a pipe held open by it would block the test forever.
     """
 
-    def __init__(self, root, tmp):
+    def __init__(self, root, tmp, interpreter=sys.executable):
         self.root = root
         self.tmp = tmp
         self.log = os.path.join(tmp, "pyrunc.log")
+        self.interpreter = interpreter
 
     def __call__(self, *args, stdin=subprocess.DEVNULL, timeout=60, extra=()):
         out_path = os.path.join(self.tmp, f"out-{uuid.uuid4().hex}")
         err_path = out_path + ".err"
         with open(out_path, "w+b") as out, open(err_path, "w+b") as err:
-            code = subprocess.call([sys.executable, "-m", "pyrunc", "--root", self.root,
+            code = subprocess.call([self.interpreter, "-m", "pyrunc", "--root", self.root,
                                     "--log", self.log, *extra, *args],
                                    stdin=stdin, stdout=out, stderr=err, timeout=timeout)
             out.seek(0)

@@ -21,6 +21,9 @@ GLOBAL_FLAGS = (
     boolean("version|v", help="print the version"),
 )
 
+# Commands that start container processes, from a sealed interpreter (linux/sealed_exe.py).
+SEALED_COMMANDS = ("create", "run")
+
 USAGE = """NAME:
    pyrunc - an OCI runtime-spec container runtime in Python, compatible with runc
 
@@ -74,6 +77,10 @@ def main(argv=None):
         if unknown:
             raise UsageError(f"unknown global flag {unknown!r}; run `pyrunc --help` for the list")
         _check_globals(gopts)
+        if rest and rest[0] in SEALED_COMMANDS:
+            # Before the commands' imports: the first start's work is thrown away.
+            from pyrunc.linux.sealed_exe import run_sealed
+            run_sealed()
         from pyrunc.cli import commands
         if gopts["version"]:
             return commands.print_version()

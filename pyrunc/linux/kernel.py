@@ -158,6 +158,16 @@ def mount_setattr(dirfd, path, flags, attr_set, attr_clr=0, propagation=0):
            f"mount_setattr {path or dirfd}")
 
 
+OPEN_TREE_CLONE = 1
+
+
+def open_tree_clone(path):
+    """A detached copy of the mount at `path` (open_tree(2) OPEN_TREE_CLONE); an O_PATH-like
+    fd of `path` on it, close-on-exec."""
+    return _check(_syscall(_NR["open_tree"], ctypes.c_int(AT_FDCWD), _b(path),
+                           ctypes.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC)), f"clone the mount of {path}")
+
+
 class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 

@@ -16,6 +16,8 @@ Each test checks afterwards that the host's interpreter is byte for byte what it
 `pyrunc exec`, the third way in for runc, does not exist yet (see the last test).
 """
 
+import errno
+import glob
 import os
 import re
 import shutil
@@ -24,6 +26,7 @@ import sys
 
 import pytest
 
+from pyrunc.linux import sealed_exe
 from tests.conftest import make_bundle
 from tests.security.sec_util import assert_create_refused, digest, run_ok
 
@@ -89,7 +92,9 @@ def test_a_waiting_init_cannot_be_opened_from_the_containers_pid_namespace(
     assert "pyrunc" in lines[0] and test_id in lines[0], out  # it is the waiting init
     assert lines[1].startswith("fds=") and int(lines[1][4:]) >= 3, out  # the loop had work
     assert lines[2:] == ["end", ""], out
-    assert os.readlink(f"/proc/{init}/exe") == INTERPRETER  # what it would have reached
+    # What it would have reached: the interpreter, on a mount nobody can write through.
+    assert os.path.samestat(os.stat(f"/proc/{init}/exe"), os.stat(INTERPRETER))
+    assert sealed_exe.is_sealed(f"/proc/{init}/exe")
 
 
 # --- the init made to exec its own executable -------------------------------------------
@@ -322,6 +327,80 @@ def test_the_payload_works_where_it_is_allowed(pyrunc, bundle, test_id, host_int
     bundle.write()
     r = pyrunc("run", "--bundle", bundle.path, test_id)
     assert (r.code, r.out) == (0, _holds_line() + "\n"), r
+
+
+# --- a process that holds the init's executable -----------------------------------------
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def own_interpreter(tmp_path_factory):
+    """A copy of the interpreter file that no other process runs, so that ETXTBSY cannot
+    hide whether it is writable: a venv made with --copies, importing this checkout and
+    the test venv's packages."""
+    venv = tmp_path_factory.mktemp("pyrunc-test-venv")
+    subprocess.run([sys.executable, "-m", "venv", "--copies", "--without-pip", str(venv)], check=True)
+    site, = glob.glob(str(venv / "lib" / "python3*" / "site-packages"))
+    with open(os.path.join(site, "pyrunc-test.pth"), "w") as f:
+        f.write("\n".join([REPO] + [p for p in sys.path if p.endswith("site-packages")]) + "\n")
+    return str(venv / "bin" / "python")
+
+
+def test_a_hold_on_the_inits_executable_never_writes_the_interpreter(
+        pyrunc, bundle, test_id, own_interpreter):
+    """The window program.py cannot close: a writer of the rootfs swaps the program for
+    `#!/proc/self/exe` after the last check, the kernel runs the init's own executable in
+    the container, and a process there holds it by /proc/<pid>/exe until nothing runs the
+    file, then opens it for writing.  The host plays that attacker: it holds the waiting
+    init's exe, lets the container start, and opens its hold for writing."""
+    pyrunc.interpreter = own_interpreter
+    bundle.config["process"]["args"] = ["sleep", "60"]
+    bundle.write()
+    assert pyrunc("create", "--bundle", bundle.path, test_id).code == 0
+    hold = os.open(f"/proc/{pyrunc.state(test_id)['pid']}/exe", os.O_PATH | os.O_CLOEXEC)
+    try:
+        assert os.path.samestat(os.fstat(hold), os.stat(own_interpreter))  # the host's file
+        r = pyrunc("start", test_id)
+        assert r.code == 0, r
+        with pytest.raises(OSError) as refused:
+            os.close(os.open(f"/proc/self/fd/{hold}", os.O_WRONLY))
+        assert refused.value.errno == errno.EROFS
+    finally:
+        os.close(hold)
+    # The control: by its own path, the file opens for writing (nothing else kept it).
+    os.close(os.open(own_interpreter, os.O_WRONLY))
+
+
+MEMFD_CHILD = """
+import os
+from pyrunc.linux import sealed_exe
+print(os.readlink("/proc/self/exe"), os.stat("/proc/self/exe").st_ino, sealed_exe.is_sealed())
+"""
+
+MEMFD_PARENT = """
+import os, sys
+from pyrunc.linux import sealed_exe
+os.execve(sealed_exe.sealed_memfd_copy(), [sys.executable, "-c", sys.argv[1]], os.environ)
+"""
+
+
+def test_without_cap_sys_admin_the_interpreter_runs_from_a_sealed_memfd():
+    """Where a read-only clone of the mount cannot be made (no CAP_SYS_ADMIN), pyrunc
+    re-executes from a memfd copy: a file of its own, sealed so that nobody can write it."""
+    env = dict(os.environ, PYTHONPATH=":".join([REPO] + sys.path))
+    r = subprocess.run([sys.executable, "-c", MEMFD_PARENT, MEMFD_CHILD],
+                       env=env, capture_output=True, text=True, check=True)
+    link, ino, sealed = r.stdout.rsplit(maxsplit=2)
+    assert link.startswith("/memfd:pyrunc-sealed-exe"), r.stdout
+    assert int(ino) != os.stat(INTERPRETER).st_ino
+    assert sealed == "True", r.stdout
+
+
+def test_a_plain_interpreter_is_not_sealed(own_interpreter):
+    """The other side of the two tests above: is_sealed, which decides the re-exec, says
+    no for the interpreter file as it lies on the host."""
+    assert not sealed_exe.is_sealed(own_interpreter)
 
 
 # --- exec -------------------------------------------------------------------------------

@@ -6,9 +6,14 @@ import sys
 
 HEAVY = ("jsonschema", "referencing", "subprocess", "pyrunc.linux.init", "pyrunc.config.validate")
 
+# create and run re-execute from a sealed interpreter (linux/sealed_exe.py) that would
+# run main, not this probe: the probe seals itself first.
 PROBE = """
-import json, sys
-from pyrunc.cli import main
+import json, os, sys
+from pyrunc.cli import SEALED_COMMANDS, main
+from pyrunc.linux import sealed_exe
+if set(sys.argv) & set(SEALED_COMMANDS) and not sealed_exe.is_sealed():
+    os.execve(sealed_exe.sealed_copy(), [sys.executable, *sys.orig_argv[1:]], os.environ)
 main(sys.argv[1:])
 print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 """

@@ -52,6 +52,8 @@ class InitContext:
         self.in_userns = lx.namespace("user") is not None
         self.new_cgroupns = _is_new(lx, "cgroup")
         self.new_netns = _is_new(lx, "network")
+        # Neither new nor joined: the root is built in the runtime's own mount namespace.
+        self.host_mount_ns = lx.namespace("mount") is None
 
     @property
     def seccomp_early(self):
@@ -198,7 +200,10 @@ def container_init(ctx):
 def _setup_rootfs(ctx):
     cfg, lx = ctx.cfg, ctx.cfg.linux
     ctx.step = "prepare rootfs"
-    rootfs.prepare_root(cfg.root_path, lx.rootfs_propagation)
+    if ctx.host_mount_ns:
+        rootfs.bind_root_in_host_namespace(cfg.root_path)
+    else:
+        rootfs.prepare_root(cfg.root_path, lx.rootfs_propagation)
     root_fd = os.open(cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in cfg.mounts:
@@ -223,8 +228,11 @@ def _setup_rootfs(ctx):
     if hooks.create_container:
         ctx.step = "run createContainer hooks"
         hookrun.run_hooks("createContainer", hooks, _hook_state(ctx, "creating"))
-    ctx.step = "pivot_root"
-    if ctx.no_pivot:
+    ctx.step = "chroot" if ctx.host_mount_ns else "pivot_root"
+    if ctx.host_mount_ns:
+        # Whatever --no-pivot says: pivot_root and MS_MOVE would move the host's own "/".
+        rootfs.chroot_root(cfg.root_path)
+    elif ctx.no_pivot:
         rootfs.move_root(cfg.root_path)
     else:
         rootfs.pivot_root(cfg.root_path)

@@ -4,7 +4,9 @@ Order (config-linux.md, "Mounts" and "Root"): make the host's mounts unable to s
 bind the rootfs onto itself, mount every entry of `mounts` in order inside it, create the
 default devices, pivot_root into it, then give the new "/" the configured propagation.
 Masked and read-only paths come after the pivot, when /proc and /sys of the container
-are in place.
+are in place.  A container without a mount namespace of its own is built in the host's:
+the host's mounts keep their propagation, and chroot replaces pivot_root
+(bind_root_in_host_namespace, chroot_root; host_mounts.py takes the mounts away again).
 """
 
 import errno
@@ -176,6 +178,23 @@ def _make_holding_mount_slave(path):
         path = os.path.dirname(path)
 
 
+def bind_root_in_host_namespace(root):
+    """No mount namespace of its own: the host's "/" and the mount holding the rootfs keep
+    their propagation (changing it would change the host's).  The rootfs is still bound
+    onto itself, so that root.readonly, the propagation and the chroot act on a mount of
+    the container's own; that copy is made a slave at once, so that the container's
+    mounts under it never propagate to the host's peers of the mount holding it."""
+    try:
+        k.mount(root, root, None, k.MS_BIND | k.MS_REC, None)
+        fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # the bind just made
+        try:
+            k.mount(None, paths.fd_path(fd), None, k.MS_SLAVE | k.MS_REC, None)
+        finally:
+            os.close(fd)
+    except KernelError as e:
+        raise KernelError(e.errno, f"bind rootfs {root}") from None
+
+
 def apply_root_propagation(propagation):
     """After the pivot, "/" is the rootfs mount: give it the propagation the config asks."""
     if propagation:
@@ -293,6 +312,18 @@ def pivot_root(root):
     finally:
         os.close(old)
         os.close(new)
+
+
+def chroot_root(root):
+    """Without a mount namespace of its own, chroot into the rootfs bind: pivot_root, or
+    MS_MOVE over "/" (--no-pivot), would move the host's own root."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fchdir(fd)
+        k.chroot(".")
+        os.chdir("/")
+    finally:
+        os.close(fd)
 
 
 def move_root(root):

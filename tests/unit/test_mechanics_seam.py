@@ -132,3 +132,55 @@ def test_failed_mount_names_the_destination(fake, tmp_path):
     finally:
         os.close(root)
     assert str(exc.value) == 'mount "proc" on /proc: operation not permitted'
+
+
+def _init_context(tmp_path, namespaces, no_pivot=False):
+    """An init's context for a rootfs under tmp_path whose /dev is a bind (no devices made)."""
+    from pyrunc.linux import init
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "dev").mkdir()
+    doc = {"ociVersion": "1.0.0", "root": {"path": "rootfs"}, "process": {"args": ["x"], "cwd": "/"},
+           "mounts": [{"destination": "/dev", "type": "bind", "source": str(tmp_path / "dev"),
+                       "options": ["rbind"]}],
+           "linux": {"namespaces": namespaces}}
+    cfg = model.from_dict(doc, str(tmp_path))
+    return init.InitContext(cfg, "pyrunc-test-seam", chan=None, start_sock=None, no_pivot=no_pivot)
+
+
+def _spy_mount_targets(monkeypatch):
+    """[(source, target as the fd names it, flags)] of every mount, read when it is made."""
+    seen = []
+    fake_mount = kernel.mount
+
+    def spy(source, target, fstype, flags=0, data=None):
+        named = os.readlink(target) if target.startswith("/proc/self/fd/") else target
+        seen.append((source, named, flags))
+        return fake_mount(source, target, fstype, flags, data)
+    monkeypatch.setattr(kernel, "mount", spy)
+    return seen
+
+
+@pytest.mark.parametrize("no_pivot", [False, True])
+def test_without_a_mount_namespace_the_root_is_bound_and_chrooted_and_no_host_mount_changes(
+        fake, tmp_path, monkeypatch, no_pivot):
+    from pyrunc.linux import init
+    monkeypatch.chdir(tmp_path)  # chroot_root changes directory
+    seen = _spy_mount_targets(monkeypatch)
+    ctx = _init_context(tmp_path, [], no_pivot)
+    init._setup_rootfs(ctx)
+    root = str(tmp_path / "rootfs")
+    assert seen[:2] == [(root, root, kernel.MS_BIND | kernel.MS_REC),
+                        (None, root, kernel.MS_SLAVE | kernel.MS_REC)]
+    # Nothing acts on "/" or on the mount holding the rootfs: every target is inside it.
+    assert all(target == root or target.startswith(root + "/") for _, target, _ in seen), seen
+    assert "pivot_root" not in fake.names() and "umount" not in fake.names()
+    assert fake.of("chroot") == [(".",)]
+
+
+def test_with_a_mount_namespace_the_root_is_pivoted_after_slaving_the_hosts_mounts(fake, tmp_path, monkeypatch):
+    from pyrunc.linux import init
+    monkeypatch.chdir(tmp_path)
+    seen = _spy_mount_targets(monkeypatch)
+    init._setup_rootfs(_init_context(tmp_path, [{"type": "mount"}]))
+    assert seen[0] == (None, "/", kernel.MS_SLAVE | kernel.MS_REC)
+    assert fake.of("pivot_root") == [(".", ".")] and "chroot" not in fake.names()

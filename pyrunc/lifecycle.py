@@ -177,6 +177,11 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=Fals
     st = {"id": cid, "bundle": bundle, "rootfs": cfg.root_path, "created": _iso_now(),
           "started": False, "annotations": cfg.annotations, "hooks": doc.get("hooks") or {},
           "cgroup_path": cgroup, "systemd_cgroup": systemd_cgroup, "rootless": rootless}
+    if cfg.linux.namespace("mount") is None:
+        # Its mounts go into the host's mount table: saved before the init makes any, so
+        # that a delete after a crash of this create can still take them away.
+        from pyrunc.linux import host_mounts
+        st["host_mounts"] = host_mounts.record(cfg.root_path)
     log.debug(f"create {cid}: bundle {bundle}")
     cdir = store.create(cid, st)
     spawned = console_fd = handler = None
@@ -208,6 +213,10 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=Fals
     except BaseException as e:
         if spawned is not None:
             _kill_and_wait(spawned.pid)
+        if st.get("host_mounts"):
+            left = _detach_host_mounts(st)
+            if left:
+                log.warning(f"create {cid}: {left}")
         if handler is not None and handler.cgroup_manager is not None:
             _remove_cgroup(handler.cgroup_manager, st)
         cdir.remove()
@@ -244,6 +253,18 @@ def _remove_cgroup(mgr, st):
         mgr.destroy()
     except (CgroupError, OSError) as e:
         log.warning(f"container {st['id']}: {e}")
+
+
+def _detach_host_mounts(st):
+    """Detach the mounts a container without a mount namespace made in the host's; None
+    when none is left, else one line saying what is."""
+    from pyrunc.linux import host_mounts
+    saved = st["host_mounts"]
+    try:
+        left = host_mounts.detach_new(saved)
+    except OSError as e:  # mountinfo unreadable: nothing is known to be gone
+        return f"cannot unmount what it left under {saved['root']}: {_reason(e)}"
+    return host_mounts.describe_left(left, saved["root"]) if left else None
 
 
 def _reason(exc):
@@ -379,6 +400,11 @@ def delete(store, cid, force=False, warn=None):
             from pyrunc.linux.spawn import wait_exit
             if not wait_exit(st["pid"]):
                 raise StateError(f"cannot delete container {cid}: its process {st['pid']} did not exit")
+        if st is not None and st.get("host_mounts"):
+            # First, and the state kept when it fails: a delete run again retries them.
+            left = _detach_host_mounts(st)
+            if left:
+                raise StateError(f"cannot delete container {cid}: {left}")
         if mgr is not None:
             _remove_cgroup(mgr, st)
         cdir.remove()

@@ -467,11 +467,17 @@ def check_hostname(doc, bundle):
 # -- mounts ------------------------------------------------------------------
 
 def check_mount_namespace(doc, bundle):
-    # The init always binds the rootfs, mounts and pivots: in the host's mount namespace
-    # that would rearrange the host's mount tree (runc leaves the container's mounts in
-    # it).  A joined one is the caller's to rearrange, as with runc.
-    if _namespaces(doc).get("mount") is None:
-        yield ["linux", "namespaces"], "a new mount namespace is required: add {\"type\": \"mount\"}"
+    # Without a mount entry the container shares the runtime's mount namespace (the spec's
+    # MUST): the init binds the rootfs onto itself there and chroots, and delete detaches
+    # every mount that appeared under the rootfs (linux/host_mounts.py).  With the host's
+    # "/" as rootfs that would be every new mount of the host.  A joined namespace is the
+    # caller's to rearrange, as with runc.
+    if _namespaces(doc).get("mount") is not None:
+        return
+    root = (doc.get("root") or {}).get("path")
+    if root and not _string_problem(root) and os.path.realpath(os.path.join(bundle, root)) == "/":
+        yield ["root", "path"], ("is the host's /; without a mount namespace of its own the "
+                                 "container needs a rootfs of its own: add {\"type\": \"mount\"}")
 
 
 def check_mounts(doc, bundle):

@@ -12,6 +12,7 @@ from pyrunc.errors import ConfigError, ContainerError, PyruncError, StateError, 
 from pyrunc.linux import procfs
 
 START_SOCKET = "start.sock"
+HOST_ROOT = "rootfs"  # in the state directory: the mount point of a host-namespace rootfs
 CREATED, RUNNING, STOPPED, PAUSED, CREATING = "created", "running", "stopped", "paused", "creating"
 
 
@@ -177,15 +178,12 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=Fals
     st = {"id": cid, "bundle": bundle, "rootfs": cfg.root_path, "created": _iso_now(),
           "started": False, "annotations": cfg.annotations, "hooks": doc.get("hooks") or {},
           "cgroup_path": cgroup, "systemd_cgroup": systemd_cgroup, "rootless": rootless}
-    if cfg.linux.namespace("mount") is None:
-        # Its mounts go into the host's mount table: saved before the init makes any, so
-        # that a delete after a crash of this create can still take them away.
-        from pyrunc.linux import host_mounts
-        st["host_mounts"] = host_mounts.record(cfg.root_path)
     log.debug(f"create {cid}: bundle {bundle}")
     cdir = store.create(cid, st)
     spawned = console_fd = handler = None
+    left = None
     try:
+        host_root = _make_host_root(cdir, st) if cfg.linux.namespace("mount") is None else None
         if console_socket:
             console_fd = _connect_console(console_socket)
         program = None
@@ -201,7 +199,7 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=Fals
         spawned = spawn(cfg, cid, start_path, handler,
                         no_pivot=no_pivot, no_new_keyring=no_new_keyring,
                         preserve_fds=preserve_fds, console_sock_fd=console_fd,
-                        seccomp_program=program)
+                        seccomp_program=program, host_root=host_root)
         st["pid"] = spawned.pid
         st["pid_start"] = procfs.start_time(spawned.pid)
         cdir.write_state(st)
@@ -216,10 +214,11 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=Fals
         if st.get("host_mounts"):
             left = _detach_host_mounts(st)
             if left:
-                log.warning(f"create {cid}: {left}")
+                log.warning(f"create {cid}: {left}; its state is kept for `delete` to try again")
         if handler is not None and handler.cgroup_manager is not None:
             _remove_cgroup(handler.cgroup_manager, st)
-        cdir.remove()
+        if not left:
+            cdir.remove()
         if isinstance(e, Exception):
             raise ContainerError(f"create {cid}", _reason(e)) from None
         raise
@@ -253,6 +252,19 @@ def _remove_cgroup(mgr, st):
         mgr.destroy()
     except (CgroupError, OSError) as e:
         log.warning(f"container {st['id']}: {e}")
+
+
+def _make_host_root(cdir, st):
+    """The mount point of a container without a mount namespace: an empty directory in
+    its state directory, never the rootfs itself (rootfs.bind_root_in_host_namespace).
+    Its mounts go into the host's mount table: what is there is saved before the init
+    makes any, so that a delete, even after a crash of this create, takes the rest away."""
+    from pyrunc.linux import host_mounts
+    path = cdir.file(HOST_ROOT)
+    os.mkdir(path, 0o700)
+    st["host_mounts"] = host_mounts.record(path)
+    cdir.write_state(st)
+    return st["host_mounts"]["root"]
 
 
 def _detach_host_mounts(st):

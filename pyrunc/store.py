@@ -56,7 +56,10 @@ class ContainerDir:
     def remove(self):
         """Remove the directory and everything in it; the lock goes with the last close."""
         for name in os.listdir(self.path):
-            os.unlink(os.path.join(self.path, name))
+            try:
+                os.unlink(os.path.join(self.path, name))
+            except IsADirectoryError:  # the empty mount point of a host-namespace rootfs
+                os.rmdir(os.path.join(self.path, name))
         os.rmdir(self.path)
 
     def close(self):

@@ -3,9 +3,10 @@
 Such a container shares the runtime's mount namespace (config-linux.md: a namespace type
 not listed is inherited), so its rootfs bind, its `mounts`, masks, devices and console
 are all made in the host's mount table, and no namespace dies with the container to take
-them along: runc leaves them there for good.  pyrunc records which mounts were under the
-rootfs before the init began (`record`, by create), and `detach_new` (by delete, and by a
-create that fails) detaches every other one, children before parents.
+them along: runc leaves them there for good.  pyrunc binds the rootfs on an empty
+directory of the container's state, records which mounts were under it before the init
+began (`record`, by create), and `detach_new` (by delete, and by a create that fails)
+detaches every other one, children before parents.
 
 The container can rename, and plant symlinks, anywhere in its rootfs, so a mount point
 read from mountinfo is only where the mount was: each one is opened without following
@@ -69,8 +70,8 @@ def mounts_under(root, entries):
 
 
 def record(root):
-    """What create stores: the rootfs as mountinfo names it (symlinks resolved) and the
-    ids of the mounts already under it, which are the host's and stay."""
+    """What create stores: the container's mount point as mountinfo names it (symlinks
+    resolved) and the ids of the mounts already under it, which are not the container's."""
     root = os.path.realpath(root)
     return {"root": root, "before": [e.mount_id for e in mounts_under(root, read_mountinfo())]}
 

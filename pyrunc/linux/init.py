@@ -30,7 +30,7 @@ class InitContext:
 
     def __init__(self, cfg, container_id, chan, start_sock, no_pivot=False, no_new_keyring=False,
                  preserve_fds=0, console_sock_fd=None, foreground_tty=False, seccomp_program=None,
-                 listen_fds=0):
+                 listen_fds=0, host_root=None):
         self.cfg = cfg
         self.id = container_id
         self.bundle = cfg.bundle
@@ -52,8 +52,10 @@ class InitContext:
         self.in_userns = lx.namespace("user") is not None
         self.new_cgroupns = _is_new(lx, "cgroup")
         self.new_netns = _is_new(lx, "network")
-        # Neither new nor joined: the root is built in the runtime's own mount namespace.
+        # Neither new nor joined: the root is built in the runtime's own mount namespace,
+        # bound on `host_root`, an empty directory the parent made for it.
         self.host_mount_ns = lx.namespace("mount") is None
+        self.host_root = host_root
 
     @property
     def seccomp_early(self):
@@ -200,11 +202,13 @@ def container_init(ctx):
 def _setup_rootfs(ctx):
     cfg, lx = ctx.cfg, ctx.cfg.linux
     ctx.step = "prepare rootfs"
+    root = cfg.root_path
     if ctx.host_mount_ns:
-        rootfs.bind_root_in_host_namespace(cfg.root_path)
+        root = ctx.host_root
+        rootfs.bind_root_in_host_namespace(cfg.root_path, root)
     else:
-        rootfs.prepare_root(cfg.root_path, lx.rootfs_propagation)
-    root_fd = os.open(cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        rootfs.prepare_root(root, lx.rootfs_propagation)
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in cfg.mounts:
             ctx.step = f"mount {m.destination}"
@@ -231,7 +235,7 @@ def _setup_rootfs(ctx):
     ctx.step = "chroot" if ctx.host_mount_ns else "pivot_root"
     if ctx.host_mount_ns:
         # Whatever --no-pivot says: pivot_root and MS_MOVE would move the host's own "/".
-        rootfs.chroot_root(cfg.root_path)
+        rootfs.chroot_root(root)
     elif ctx.no_pivot:
         rootfs.move_root(cfg.root_path)
     else:

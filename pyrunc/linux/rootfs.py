@@ -178,21 +178,26 @@ def _make_holding_mount_slave(path):
         path = os.path.dirname(path)
 
 
-def bind_root_in_host_namespace(root):
+def bind_root_in_host_namespace(root, mount_point):
     """No mount namespace of its own: the host's "/" and the mount holding the rootfs keep
-    their propagation (changing it would change the host's).  The rootfs is still bound
-    onto itself, so that root.readonly, the propagation and the chroot act on a mount of
-    the container's own; that copy is made a slave at once, so that the container's
-    mounts under it never propagate to the host's peers of the mount holding it."""
+    their propagation (changing it would change the host's).  The rootfs is still bound,
+    so that root.readonly, the propagation and the chroot act on a mount of the
+    container's own, and made a slave at once, so that the container's mounts under it
+    never propagate to the host's peers.
+
+    Bound onto an empty directory of the runtime's (`mount_point`), not onto itself: where
+    the holding mount is shared, the bind propagates to its peers, and where the rootfs is
+    a bind mount in that peer group, the copy is tucked under it; the kernel's umount
+    propagation then takes the host's rootfs mount away with the container's."""
     try:
-        k.mount(root, root, None, k.MS_BIND | k.MS_REC, None)
-        fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # the bind just made
+        k.mount(root, mount_point, None, k.MS_BIND | k.MS_REC, None)
+        fd = os.open(mount_point, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # the bind just made
         try:
             k.mount(None, paths.fd_path(fd), None, k.MS_SLAVE | k.MS_REC, None)
         finally:
             os.close(fd)
     except KernelError as e:
-        raise KernelError(e.errno, f"bind rootfs {root}") from None
+        raise KernelError(e.errno, f"bind rootfs {root} on {mount_point}") from None
 
 
 def apply_root_propagation(propagation):
@@ -315,8 +320,9 @@ def pivot_root(root):
 
 
 def chroot_root(root):
-    """Without a mount namespace of its own, chroot into the rootfs bind: pivot_root, or
-    MS_MOVE over "/" (--no-pivot), would move the host's own root."""
+    """Without a mount namespace of its own, chroot into the rootfs bind (`root`, the
+    mount point bind_root_in_host_namespace used): pivot_root, or MS_MOVE over "/"
+    (--no-pivot), would move the host's own root."""
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fchdir(fd)

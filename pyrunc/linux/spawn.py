@@ -23,11 +23,12 @@ class Spawned:
 
 
 def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring=False,
-          preserve_fds=0, console_sock_fd=None, seccomp_program=None):
+          preserve_fds=0, console_sock_fd=None, seccomp_program=None, host_root=None):
     """Fork the container and drive the protocol until it reports `created`.
 
     `handler` answers the child's requests: idmap(pid), cgroup(pid), hooks(pid).  On any
     failure raises ContainerError after killing what was forked; the caller removes the rest.
+    `host_root`: where a container without a mount namespace binds its rootfs.
     """
     parent_ch, child_ch = Channel.pair()
     start_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -45,7 +46,8 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
             ctx = child.InitContext(cfg, container_id, child_ch, start_sock, no_pivot=no_pivot,
                                     no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
                                     console_sock_fd=console_sock_fd,
-                                    seccomp_program=seccomp_program, listen_fds=listen_fds)
+                                    seccomp_program=seccomp_program, listen_fds=listen_fds,
+                                    host_root=host_root)
             try:
                 if child.setup_namespaces(ctx):
                     child.container_init(ctx)

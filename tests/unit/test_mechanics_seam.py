@@ -144,7 +144,9 @@ def _init_context(tmp_path, namespaces, no_pivot=False):
                        "options": ["rbind"]}],
            "linux": {"namespaces": namespaces}}
     cfg = model.from_dict(doc, str(tmp_path))
-    return init.InitContext(cfg, "pyrunc-test-seam", chan=None, start_sock=None, no_pivot=no_pivot)
+    (tmp_path / "state-rootfs").mkdir()
+    return init.InitContext(cfg, "pyrunc-test-seam", chan=None, start_sock=None, no_pivot=no_pivot,
+                            host_root=str(tmp_path / "state-rootfs"))
 
 
 def _spy_mount_targets(monkeypatch):
@@ -168,11 +170,12 @@ def test_without_a_mount_namespace_the_root_is_bound_and_chrooted_and_no_host_mo
     seen = _spy_mount_targets(monkeypatch)
     ctx = _init_context(tmp_path, [], no_pivot)
     init._setup_rootfs(ctx)
-    root = str(tmp_path / "rootfs")
-    assert seen[:2] == [(root, root, kernel.MS_BIND | kernel.MS_REC),
-                        (None, root, kernel.MS_SLAVE | kernel.MS_REC)]
-    # Nothing acts on "/" or on the mount holding the rootfs: every target is inside it.
-    assert all(target == root or target.startswith(root + "/") for _, target, _ in seen), seen
+    rootfs_dir, bound = str(tmp_path / "rootfs"), ctx.host_root
+    assert seen[:2] == [(rootfs_dir, bound, kernel.MS_BIND | kernel.MS_REC),
+                        (None, bound, kernel.MS_SLAVE | kernel.MS_REC)]
+    # Nothing acts on "/", the rootfs or the mount holding it: every target is in the bind.
+    assert all(target == bound or target.startswith(bound + "/") for _, target, _ in seen), seen
+    assert (tmp_path / "state-rootfs" / "dev").is_dir()  # the /dev mount point: made in the bind
     assert "pivot_root" not in fake.names() and "umount" not in fake.names()
     assert fake.of("chroot") == [(".",)]
 

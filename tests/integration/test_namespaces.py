@@ -14,6 +14,8 @@ import uuid
 import pytest
 
 from tests.conftest import Bundle
+from tests.integration.rootfs_util import (host_dir, mount, parse_mountinfo,  # noqa: F401  (a fixture)
+                                           unmount_all_under)
 
 ALL_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 # /proc/self/ns/<file> for each namespace type of the config.
@@ -275,6 +277,120 @@ def test_a_missing_namespace_path_fails_create(pyrunc, bundle, test_id):
     r = pyrunc("run", "--bundle", bundle.path, test_id)
     assert r.code == 1
     assert "pyrunc-test-does-not-exist" in r.err
+
+
+# --- no namespaces: the runtime's own -----------------------------------------------------
+
+MARKER = "pyrunc-test-hostns marker\n"
+
+
+@pytest.fixture
+def host_ns_bundle(bundle, host_dir, pyrunc):
+    """A bundle with no namespaces and no hostname, on a tmpfs of its own that is shared
+    (as systemd makes "/"), so that a change to the propagation of the mount holding it
+    shows.  A marker file in its rootfs tells it from the host's "/".  Whatever a failing
+    test leaves mounted in the containers' state directories is unmounted afterwards."""
+    top = host_dir("hostns")
+    mount("-t", "tmpfs", "-o", "mode=755", "pyrunc-test-hostns", top)
+    mount("--make-shared", top)
+    b = Bundle(os.path.join(top, "bundle"), bundle.config)
+    shutil.copytree(bundle.rootfs, b.rootfs, symlinks=True)
+    with open(os.path.join(b.rootfs, "marker"), "w") as f:
+        f.write(MARKER)
+    b.config["linux"]["namespaces"] = []
+    b.config.pop("hostname", None)
+    yield b
+    unmount_all_under(pyrunc.root)
+    unmount_all_under(pyrunc.root)  # a lazy unmount may uncover another mount on the same point
+
+
+def host_mount_table():
+    with open("/proc/self/mountinfo") as f:
+        return {e.id: e for e in parse_mountinfo(f.read())}
+
+
+def mounts_under(table, path):
+    return sorted(e.point for e in table.values() if e.point == path or e.point.startswith(path + "/"))
+
+
+def assert_propagation_unchanged(before, after):
+    """The optional fields (shared:N, master:N) of every host mount there before and after;
+    others may come and go meanwhile (`ip netns add` of concurrent tests)."""
+    for mount_id, e in before.items():
+        if mount_id in after and after[mount_id].point == e.point:
+            assert after[mount_id].optional == e.optional, (e.point, e.optional, after[mount_id].optional)
+
+
+def test_without_namespaces_the_container_shares_the_runtimes_and_leaves_no_mount(
+        pyrunc, host_ns_bundle, test_id):
+    before = host_mount_table()
+    out = run_sh(pyrunc, host_ns_bundle, test_id, PRINT_NS + "; cat /marker")
+    after = host_mount_table()
+    inside = parse_ns(out)
+    assert inside == host_ns(), "a namespace of its own"
+    assert out.endswith(MARKER), "its / is not the rootfs"
+    # Its root was bound in its state directory: nothing is left there, nor in the bundle.
+    assert mounts_under(after, host_ns_bundle.path) == mounts_under(after, pyrunc.root) == []
+    holding = next(e for e in before.values() if e.point == os.path.dirname(host_ns_bundle.path))
+    assert holding.optional and holding.optional[0].startswith("shared:")
+    assert_propagation_unchanged(before, after)
+
+
+def test_without_namespaces_create_and_delete_force_leave_the_hosts_mounts_as_they_were(
+        pyrunc, host_ns_bundle, test_id):
+    """root.readonly acts on the container's own bind of the rootfs: the host's mount at
+    the rootfs (as an overlay of an engine would be) stays read-write, and stays."""
+    b = host_ns_bundle
+    out_dir = os.path.join(os.path.dirname(b.path), "out")
+    os.mkdir(out_dir)
+    mount("--bind", b.rootfs, b.rootfs)
+    before = host_mount_table()
+    [host_rootfs_id] = [i for i, e in before.items() if e.point == b.rootfs]
+    b.config["root"]["readonly"] = True
+    b.config["mounts"].append({"destination": "/out", "type": "bind", "source": out_dir, "options": ["rbind"]})
+    b.config["process"]["args"] = ["sh", "-c", "cat /marker > /out/marker; touch /probe 2>/dev/null"
+                                   " && echo writable > /out/root || echo read-only > /out/root"]
+    b.write()
+    r = pyrunc("create", "--bundle", b.path, test_id)
+    assert r.code == 0, r
+    created = host_mount_table()
+    assert "rw" in created[host_rootfs_id].options, "root.readonly made the host's mount read-only"
+    assert len(mounts_under(created, pyrunc.root)) > 3  # the rootfs bind, proc, dev...
+    assert mounts_under(created, b.path) == [b.rootfs]  # the host's, alone
+    assert pyrunc("start", test_id).code == 0
+    for _ in range(500):
+        if os.path.exists(os.path.join(out_dir, "root")):
+            break
+        time.sleep(0.01)
+    with open(os.path.join(out_dir, "root")) as f:
+        assert f.read() == "read-only\n"
+    with open(os.path.join(out_dir, "marker")) as f:
+        assert f.read() == MARKER
+    r = pyrunc("delete", "--force", test_id)
+    assert r.code == 0, r
+    after = host_mount_table()
+    assert mounts_under(after, b.path) == [b.rootfs]
+    assert mounts_under(after, pyrunc.root) == []
+    assert host_rootfs_id in after and "rw" in after[host_rootfs_id].options
+    assert not os.statvfs(b.path).f_flag & os.ST_RDONLY
+    assert_propagation_unchanged(before, after)
+    assert pyrunc("state", test_id).code != 0
+
+
+def test_without_namespaces_a_failed_create_leaves_no_mount_and_no_state(pyrunc, host_ns_bundle, test_id):
+    b = host_ns_bundle
+    # After proc, /dev and the rest are mounted: a bind whose source is missing.
+    b.config["mounts"].append({"destination": "/data", "type": "bind",
+                               "source": "/pyrunc-test-hostns-missing", "options": ["rbind"]})
+    b.write()
+    before = host_mount_table()
+    r = pyrunc("create", "--bundle", b.path, test_id)
+    assert r.code == 1 and "pyrunc-test-hostns-missing" in r.err, r
+    after = host_mount_table()
+    assert mounts_under(after, b.path) == mounts_under(after, pyrunc.root) == []
+    assert_propagation_unchanged(before, after)
+    assert pyrunc("list", "-q").out.split() == []
+    assert os.listdir(pyrunc.root) == []
 
 
 # --- user namespace ----------------------------------------------------------------------

@@ -118,3 +118,24 @@ def test_the_root_is_recorded_with_symlinks_resolved(tmp_path, monkeypatch):
     info.write_text(line(70, 1, f"{tmp_path}/real") + line(71, 1, f"{tmp_path}/alias"))
     monkeypatch.setattr(host_mounts, "MOUNTINFO", str(info))
     assert host_mounts.record(str(tmp_path / "alias")) == {"root": f"{tmp_path}/real", "before": [70]}
+
+
+def test_delete_that_cannot_unmount_fails_in_one_line_and_keeps_the_state_for_a_retry(tmp_path, monkeypatch):
+    from pyrunc import lifecycle
+    from pyrunc.errors import StateError
+    from pyrunc.store import Store
+    store = Store(str(tmp_path / "state"))
+    cid = "pyrunc-test-hostns-unit"
+    saved = {"root": f"{tmp_path}/state/{cid}/rootfs", "before": []}
+    store.create(cid, {"id": cid, "bundle": str(tmp_path), "host_mounts": saved}).close()
+    os.mkdir(saved["root"])
+    stuck = host_mounts.MountEntry(90, 80, saved["root"] + "/proc")
+    monkeypatch.setattr(host_mounts, "detach_new", lambda s: [(stuck, "umount: device or resource busy")])
+    with pytest.raises(StateError) as exc:
+        lifecycle.delete(store, cid, force=True)
+    assert str(exc.value) == (f"cannot delete container {cid}: cannot unmount {saved['root']}/proc "
+                              f"under {saved['root']}: umount: device or resource busy")
+    assert store.ids() == [cid]
+    monkeypatch.setattr(host_mounts, "detach_new", lambda s: [])
+    lifecycle.delete(store, cid, force=True)
+    assert store.ids() == []

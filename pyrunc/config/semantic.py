@@ -466,19 +466,11 @@ def check_hostname(doc, bundle):
 
 # -- mounts ------------------------------------------------------------------
 
-def check_mount_namespace(doc, bundle):
-    # Without a mount entry the container shares the runtime's mount namespace (the spec's
-    # MUST): the init binds the rootfs onto itself there and chroots, and delete detaches
-    # every mount that appeared under the rootfs (linux/host_mounts.py).  With the host's
-    # "/" as rootfs that would be every new mount of the host.  A joined namespace is the
-    # caller's to rearrange, as with runc.
-    if _namespaces(doc).get("mount") is not None:
-        return
-    root = (doc.get("root") or {}).get("path")
-    if root and not _string_problem(root) and os.path.realpath(os.path.join(bundle, root)) == "/":
-        yield ["root", "path"], ("is the host's /; without a mount namespace of its own the "
-                                 "container needs a rootfs of its own: add {\"type\": \"mount\"}")
-
+# No check asks for a mount namespace: without a mount entry the container shares the
+# runtime's (the spec's MUST), where the init binds the rootfs on an empty directory of
+# the container's state, never changing the propagation of a host mount, and chroots;
+# delete detaches what it mounted there (linux/host_mounts.py).  A joined namespace is the
+# caller's to rearrange, as with runc.
 
 def check_mounts(doc, bundle):
     for i, mount in enumerate(doc.get("mounts") or ()):
@@ -904,7 +896,7 @@ CHECKS = (
     check_oci_version, check_root, check_process, check_user, check_console_size, check_rlimits,
     check_capabilities, check_oom_score_adj, check_io_priority, check_scheduler,
     check_exec_cpu_affinity, check_strings, check_annotations, check_hostname,
-    check_mount_namespace, check_mounts, check_mount_count, check_masked_and_readonly_paths,
+    check_mounts, check_mount_count, check_masked_and_readonly_paths,
     check_namespaces, check_user_namespace, check_time_namespace, check_sysctl,
     check_devices, check_hooks, check_cgroups_path, check_resources, check_personality,
     check_seccomp, check_net_devices, check_intel_rdt,

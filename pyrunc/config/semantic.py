@@ -470,7 +470,15 @@ def check_hostname(doc, bundle):
 # runtime's (the spec's MUST), where the init binds the rootfs on an empty directory of
 # the container's state, never changing the propagation of a host mount, and chroots;
 # delete detaches what it mounted there (linux/host_mounts.py).  A joined namespace is the
-# caller's to rearrange, as with runc.
+# caller's to rearrange, as with runc, but not the runtime's own by path: the init would
+# make the host's mounts slaves and pivot its root.
+
+def check_mount_namespace(doc, bundle):
+    entry = _namespaces(doc).get("mount")
+    if entry is not None and entry[1].get("path") and _shares_host_ns(doc, "mount"):
+        yield ["linux", "namespaces", entry[0], "path"], \
+            "is the runtime's own mount namespace: leave the mount entry out to share it"
+
 
 def check_mounts(doc, bundle):
     for i, mount in enumerate(doc.get("mounts") or ()):
@@ -896,7 +904,7 @@ CHECKS = (
     check_oci_version, check_root, check_process, check_user, check_console_size, check_rlimits,
     check_capabilities, check_oom_score_adj, check_io_priority, check_scheduler,
     check_exec_cpu_affinity, check_strings, check_annotations, check_hostname,
-    check_mounts, check_mount_count, check_masked_and_readonly_paths,
+    check_mount_namespace, check_mounts, check_mount_count, check_masked_and_readonly_paths,
     check_namespaces, check_user_namespace, check_time_namespace, check_sysctl,
     check_devices, check_hooks, check_cgroups_path, check_resources, check_personality,
     check_seccomp, check_net_devices, check_intel_rdt,

@@ -343,6 +343,8 @@ BAD = {
                                          "not a string"),
     "hostname without uts": (_ns("pid", "mount"), "hostname", "own uts namespace"),
     "hostname in host uts": (_ns("mount", "uts", uts="/proc/self/ns/uts"), "hostname", "own uts"),
+    "the runtime's own mount namespace by path": (_ns("mount", "uts", mount="/proc/self/ns/mnt"),
+                                                  "linux.namespaces[0].path", "leave the mount entry out"),
     "domainname without uts": (_all(_ns("mount"), _delete("hostname"), _set(["domainname"], "d")),
                                "domainname", "own uts namespace"),
     "hostname too long": (_set(["hostname"], "h" * 65), "hostname", "longer than 64 bytes"),

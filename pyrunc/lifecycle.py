@@ -4,6 +4,7 @@ Each operation locks the container's state directory, checks the state it needs,
 calls into pyrunc.linux for the mechanics.  No raw kernel calls here.
 """
 
+import json
 import os
 import time
 
@@ -13,6 +14,7 @@ from pyrunc.linux import procfs
 
 START_SOCKET = "start.sock"
 HOST_ROOT = "rootfs"  # in the state directory: the mount point of a host-namespace rootfs
+CONFIG_COPY = "config.json"  # the validated config, for exec
 CREATED, RUNNING, STOPPED, PAUSED, CREATING = "created", "running", "stopped", "paused", "creating"
 
 
@@ -91,15 +93,8 @@ class _CreateHandler:
             return None
 
     def seccomp(self, pid, fd):
-        """runtime-spec seccomp.md: the listener gets the container process state and the
-        notify fd, one connection each."""
-        from pyrunc.linux import seccomp
-        prof = self.cfg.linux.seccomp
         st = {"bundle": self.bundle, "annotations": self.cfg.annotations}
-        seccomp.send_to_listener(prof["listenerPath"], fd, {
-            "ociVersion": OCI_VERSION, "fds": ["seccompFd"], "pid": pid,
-            "metadata": prof.get("listenerMetadata", ""),
-            "state": hook_state(self.cid, st, CREATING, pid)})
+        send_seccomp_listener(self.cid, st, CREATING, self.cfg, pid, fd)
 
     def hooks(self, pid):
         from pyrunc.linux import hooks
@@ -157,7 +152,7 @@ def _check_terminal(cfg, console_socket, foreground):
         raise UsageError("--console-socket needs process.terminal set to true in config.json")
 
 
-def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=False,
+def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=None, no_pivot=False,
            no_new_keyring=False, preserve_fds=0, foreground=False, systemd_cgroup=False,
            rootless="auto"):
     """Create a container; returns (state dict, Spawned).
@@ -183,9 +178,12 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=Fals
     spawned = console_fd = handler = None
     left = None
     try:
+        # exec builds its process from this copy, validated now, whatever the bundle becomes.
+        from pyrunc.store import write_atomic
+        write_atomic(cdir.file(CONFIG_COPY), json.dumps(doc, separators=(",", ":")).encode())
         host_root = _make_host_root(cdir, st) if cfg.linux.namespace("mount") is None else None
         if console_socket:
-            console_fd = _connect_console(console_socket)
+            console_fd = connect_console(console_socket)
         program = None
         if cfg.linux.seccomp and cfg.process is not None:  # it would filter nothing
             from pyrunc.linux import seccomp
@@ -206,6 +204,8 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=Fals
         if pid_file:
             from pyrunc.store import write_atomic
             write_atomic(os.path.abspath(pid_file), str(spawned.pid).encode(), 0o644)
+        if pidfd_socket:
+            send_pidfd(pidfd_socket, spawned.pid)
         log.debug(f"create {cid}: created, init pid {spawned.pid}")
         return st, spawned
     except BaseException as e:
@@ -226,6 +226,33 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, no_pivot=Fals
         cdir.close()
         if console_fd is not None:
             os.close(console_fd)
+
+
+def send_seccomp_listener(cid, st, status, cfg, pid, fd):
+    """runtime-spec seccomp.md: the listener gets the container process state and the
+    notify fd, one connection each."""
+    from pyrunc.linux import seccomp
+    prof = cfg.linux.seccomp
+    seccomp.send_to_listener(prof["listenerPath"], fd, {
+        "ociVersion": OCI_VERSION, "fds": ["seccompFd"], "pid": pid,
+        "metadata": prof.get("listenerMetadata", ""),
+        "state": hook_state(cid, st, status, pid)})
+
+
+def send_pidfd(path, pid):
+    """--pidfd-socket: a pidfd of the process, over the unix socket at `path` (SCM_RIGHTS)."""
+    import socket
+    from pyrunc.linux import kernel
+    fd = kernel.pidfd_open(pid)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+        socket.send_fds(sock, [b"pidfd"], [fd])
+    except OSError as e:
+        raise StateError(f"send a pidfd to --pidfd-socket {path}: {os.strerror(e.errno).lower()}") from None
+    finally:
+        sock.close()
+        os.close(fd)
 
 
 def cgroup_manager(st):
@@ -289,7 +316,7 @@ def _reason(exc):
     return str(exc) or type(exc).__name__
 
 
-def _connect_console(path):
+def connect_console(path):
     import socket
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

@@ -25,23 +25,29 @@ def run(store, cid, bundle, detach=False, keep=False, warn=None, **create_opts):
     # so we can wait for it and learn its exit status.
     kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
     st, spawned = lifecycle.create(store, cid, bundle, foreground=True, **create_opts)
-    pid = spawned.pid
-    forward = _Forwarder(pid)
     try:
-        forward.install()
-        lifecycle.start(store, cid)
-        if spawned.console is not None:
-            status = _proxy_terminal(spawned.console, pid)
-        else:
-            status = _wait(pid)
+        status = wait_in_foreground(spawned.pid, spawned.console, lambda: lifecycle.start(store, cid))
     except BaseException:
-        forward.restore()
         _cleanup(store, cid, warn)
         raise
-    forward.restore()
     if not keep:
         _cleanup(store, cid, warn)
     return status
+
+
+def wait_in_foreground(pid, console, start=None):
+    """Forward our signals to `pid` (after `start()`, if given), wait for it and return
+    its status; with a pty master, wire it to our own terminal meanwhile."""
+    forward = _Forwarder(pid)
+    forward.install()
+    try:
+        if start is not None:
+            start()
+        if console is not None:
+            return _proxy_terminal(console, pid)
+        return _wait(pid)
+    finally:
+        forward.restore()
 
 
 def _cleanup(store, cid, warn):

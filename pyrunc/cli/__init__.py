@@ -22,7 +22,7 @@ GLOBAL_FLAGS = (
 )
 
 # Commands that start container processes, from a sealed interpreter (linux/sealed_exe.py).
-SEALED_COMMANDS = ("create", "run")
+SEALED_COMMANDS = ("create", "run", "exec")
 
 USAGE = """NAME:
    pyrunc - an OCI runtime-spec container runtime in Python, compatible with runc

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from pyrunc.cli.flags import Flag, boolean, parse
+from pyrunc.cli.flags import Flag, boolean, parse, repeated
 from pyrunc.errors import StateError, UsageError
 
 
@@ -24,6 +24,21 @@ NO_NEW_KEYRING = boolean("no-new-keyring", help="do not create a new session key
 PRESERVE_FDS = Flag("preserve-fds", default=0, convert=_int, help="pass N additional file descriptors (from 3) to the container")
 PIDFD_SOCKET = Flag("pidfd-socket", default=None, help="path to an AF_UNIX socket to receive a pidfd of the process")
 CREATE_FLAGS = (BUNDLE, CONSOLE_SOCKET, PID_FILE, NO_PIVOT, NO_NEW_KEYRING, PRESERVE_FDS, PIDFD_SOCKET)
+EXEC_FLAGS = (
+    CONSOLE_SOCKET, PIDFD_SOCKET, PID_FILE, PRESERVE_FDS,
+    Flag("cwd", default=None, help="current working directory in the container"),
+    repeated("env|e", help="set environment variables (NAME=value; may be repeated)"),
+    boolean("tty|t", help="allocate a pseudo-TTY"),
+    Flag("user|u", default=None, help="UID (format: <uid>[:<gid>])"),
+    repeated("additional-gids|g", help="additional gids (may be repeated)"),
+    Flag("process|p", default=None, help="path to the process.json"),
+    boolean("detach|d", help="detach from the container's process"),
+    Flag("process-label", default=None, help="set the asm process label for the process commonly used with selinux"),
+    Flag("apparmor", default=None, help="set the apparmor profile for the process"),
+    boolean("no-new-privs", help="set the no new privileges value for the process"),
+    repeated("cap|c", help="add a capability to the bounding set for the process (may be repeated)"),
+    boolean("ignore-paused", help="allow exec in a paused container"),
+)
 
 
 class Command:
@@ -60,7 +75,8 @@ def cmd_spec(g, o, pos, log):
 
 
 def _create_opts(g, o):
-    return dict(pid_file=o["pid_file"], console_socket=o["console_socket"], no_pivot=o["no_pivot"],
+    return dict(pid_file=o["pid_file"], console_socket=o["console_socket"],
+                pidfd_socket=o["pidfd_socket"], no_pivot=o["no_pivot"],
                 no_new_keyring=o["no_new_keyring"], preserve_fds=o["preserve_fds"],
                 systemd_cgroup=g["systemd_cgroup"], rootless=g["rootless"].lower())
 
@@ -83,6 +99,13 @@ def cmd_run(g, o, pos, log):
     cid = _one_id("run", pos)
     return run.run(_store(g), cid, o["bundle"] or ".", detach=o["detach"], keep=o["keep"],
                    warn=log.warning, **_create_opts(g, o))
+
+
+def cmd_exec(g, o, pos, log):
+    from pyrunc import exec_in
+    if not pos:
+        raise UsageError("exec: missing container id; usage: pyrunc exec <container-id> <command> [args...]")
+    return exec_in.exec_process(_store(g), pos[0], pos[1:], o)
 
 
 def cmd_state(g, o, pos, log):
@@ -262,6 +285,8 @@ COMMANDS = {c.name: c for c in (
         boolean("detach|d", help="detach from the container's process"),
         boolean("keep", help="do not delete the container after it exits"),
     ), "<container-id>", "create and run a container"),
+    Command("exec", cmd_exec, EXEC_FLAGS, "<container-id> <command> [command options]",
+            "execute new process inside the container", passthrough=True),
     Command("state", cmd_state, (), "<container-id>", "output the state of a container"),
     Command("list", cmd_list, (
         Flag("format|f", default="table", help="select one of: table or json"),

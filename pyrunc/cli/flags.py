@@ -9,19 +9,25 @@ from pyrunc.errors import UsageError
 
 
 class Flag:
-    __slots__ = ("names", "dest", "takes_value", "default", "help", "convert")
+    __slots__ = ("names", "dest", "takes_value", "default", "help", "convert", "repeat")
 
-    def __init__(self, names, dest=None, takes_value=True, default=None, help="", convert=None):
+    def __init__(self, names, dest=None, takes_value=True, default=None, help="", convert=None,
+                 repeat=False):
         self.names = tuple(names.split("|"))
         self.dest = dest or self.names[0].replace("-", "_")
         self.takes_value = takes_value
         self.default = default
         self.help = help
         self.convert = convert
+        self.repeat = repeat  # each use adds a value: the option is a list
 
 
 def boolean(names, help="", dest=None):
     return Flag(names, dest=dest, takes_value=False, default=False, help=help)
+
+
+def repeated(names, help=""):
+    return Flag(names, default=(), help=help, repeat=True)
 
 
 _TRUE = ("true", "1", "t", "yes")
@@ -65,7 +71,7 @@ def parse(argv, flags, command, stop_at_positional=False):
                     value = flag.convert(value)
                 except ValueError:
                     raise UsageError(f"{command}: invalid value {value!r} for flag --{flag.names[0]}") from None
-            opts[flag.dest] = value
+            opts[flag.dest] = opts[flag.dest] + (value,) if flag.repeat else value
         elif eq:
             if value.lower() in _TRUE:
                 opts[flag.dest] = True

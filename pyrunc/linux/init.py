@@ -47,6 +47,8 @@ class InitContext:
         self.env = None  # the environment for execve, set once the user is known
         self.cgroup_paths = {}  # {hierarchy: the container's cgroup in it}, from the parent
         self.binfmt_handlers = []  # the host's that resolve their interpreter at exec time
+        self.create_cwd = True  # exec opens an existing one only
+        self.join_frozen_cgroup = False  # exec --ignore-paused: joined just before the exec
         lx = cfg.linux
         self.new_userns = _is_new(lx, "user")
         self.in_userns = lx.namespace("user") is not None
@@ -182,18 +184,18 @@ def container_init(ctx):
     if proc is None:
         # The spec lets a container be created without a process; its `start` fails.
         program = None
-        _prepare_fds(ctx)
+        prepare_fds(ctx)
     else:
-        _setup_process(ctx)
+        setup_process(ctx)
         ctx.step = "find executable"
         path = find_executable(proc.args[0], proc.env)
         program = checked_program(path, ctx.first_closed_fd, ctx.binfmt_handlers,
                                   strict=not ctx.seccomp_early)
         if not ctx.seccomp_early:
-            _prepare_fds(ctx)
+            prepare_fds(ctx)
             # As late as can be, so that little of our own work must pass the filter; with
             # no_new_privs no privilege is needed to load it.
-            _load_seccomp(ctx)
+            load_seccomp(ctx)
     ctx.chan.send("created")
     ctx.chan.close()
     _wait_for_start_and_exec(ctx, program)
@@ -305,7 +307,7 @@ def _bind_console(slave):
         raise KernelError(errno.EPERM, "bind the pty on /dev/console: the result is not the pty")
 
 
-def _setup_process(ctx):
+def setup_process(ctx):
     proc, lx = ctx.cfg.process, ctx.cfg.linux
     if not proc.terminal:  # with a terminal, _setup_terminal made the session already
         ctx.step = "create session"
@@ -337,9 +339,9 @@ def _setup_process(ctx):
     if proc.no_new_privileges:
         ctx.step = "set no_new_privs"
         process.set_no_new_privileges()
-    # As root, before the switch to the user: runc creates a missing cwd too.
-    ctx.step = f"create cwd {proc.cwd}"
-    cwd_fd = process.make_cwd(proc.cwd)
+    # As root, before the switch to the user: runc creates a missing cwd too (not for exec).
+    ctx.step = f"create cwd {proc.cwd}" if ctx.create_cwd else f"open cwd {proc.cwd}"
+    cwd_fd = process.make_cwd(proc.cwd) if ctx.create_cwd else process.open_cwd(proc.cwd)
     if ctx.seccomp_early:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before it is dropped.
         # The filter may deny the openat2 the program check needs: check first, as root.
@@ -347,8 +349,8 @@ def _setup_process(ctx):
         checked_program(find_executable(proc.args[0], proc.env), ctx.first_closed_fd,
                         ctx.binfmt_handlers)
         # close_range too: every fd Python opens from here on is close-on-exec already.
-        _prepare_fds(ctx)
-        _load_seccomp(ctx)
+        prepare_fds(ctx)
+        load_seccomp(ctx)
     # Bounding set while we still have CAP_SETPCAP; then the user; then the other sets.
     ctx.step = "drop bounding capabilities"
     capabilities.drop_bounding(proc.capabilities)
@@ -363,7 +365,7 @@ def _setup_process(ctx):
     ctx.env = process.exec_env(proc, ctx.listen_fds)
 
 
-def _load_seccomp(ctx):
+def load_seccomp(ctx):
     if ctx.seccomp_program is None:
         return
     ctx.step = "load seccomp filter"
@@ -391,7 +393,7 @@ def listen_fds(caller_pid):
         return 0
 
 
-def _prepare_fds(ctx):
+def prepare_fds(ctx):
     """Only stdio, LISTEN_FDS and --preserve-fds may reach the container (CVE-2016-9962,
     CVE-2024-21626)."""
     ctx.step = "close fds"
@@ -415,16 +417,8 @@ def _wait_for_start_and_exec(ctx, program):
         ctx.step = "run startContainer hooks"
         if ctx.cfg.hooks.start_container:
             hookrun.run_hooks("startContainer", ctx.cfg.hooks, _hook_state(ctx, "created"))
-        # Python ignores SIGPIPE and SIGXFSZ, and exec keeps ignored signals ignored:
-        # give the user's program the default disposition of every signal.
         ctx.step = "exec"
-        for sig in range(1, signal.NSIG):
-            if sig not in (signal.SIGKILL, signal.SIGSTOP):
-                try:
-                    signal.signal(sig, signal.SIG_DFL)
-                except (OSError, ValueError):
-                    pass
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        reset_signals()
         if isinstance(program, str):
             # Again: what create checked may have been swapped since by a writer of the
             # rootfs (the create-time check stays, to fail create).
@@ -442,6 +436,18 @@ def _wait_for_start_and_exec(ctx, program):
         except OSError:
             pass
         os._exit(127)
+
+
+def reset_signals():
+    """Python ignores SIGPIPE and SIGXFSZ, and exec keeps ignored signals ignored: give
+    the user's program the default disposition of every signal, and none blocked."""
+    for sig in range(1, signal.NSIG):
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 def _accept_start(listener):

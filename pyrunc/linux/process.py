@@ -93,7 +93,7 @@ def new_session():
         raise KernelError(e.errno, "setsid") from None
 
 
-def _open_cwd(cwd):
+def open_cwd(cwd, verb="open cwd"):
     """An O_PATH fd of the cwd.  Called after pivot_root, so symlinks resolve inside the
     container's root; a /proc magic link (/proc/self/fd/N, /proc/1/cwd) could name a
     directory of the host that some fd holds, and is refused (CVE-2024-21626)."""
@@ -101,8 +101,8 @@ def _open_cwd(cwd):
         return k.openat2(k.AT_FDCWD, cwd, os.O_PATH | os.O_DIRECTORY, k.RESOLVE_NO_MAGICLINKS)
     except KernelError as e:
         if e.errno == errno.ELOOP:
-            raise KernelError(e.errno, f"create cwd {cwd!r}: a /proc magic link on the way") from None
-        raise KernelError(e.errno, f"create cwd {cwd!r}") from None
+            raise KernelError(e.errno, f"{verb} {cwd!r}: a /proc magic link on the way") from None
+        raise KernelError(e.errno, f"{verb} {cwd!r}") from None
 
 
 def make_cwd(cwd):
@@ -110,7 +110,7 @@ def make_cwd(cwd):
     fd of it, for change_to_cwd."""
     from pyrunc.linux import paths
     try:
-        return _open_cwd(cwd)
+        return open_cwd(cwd, "create cwd")
     except KernelError as e:
         if e.errno != errno.ENOENT:
             raise

@@ -68,7 +68,7 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
     finally:
         parent_ch.close()
         if init_pid != pid:
-            _reap(pid)
+            reap(pid)
     return Spawned(init_pid, pid, console)
 
 
@@ -132,7 +132,7 @@ def _child_error(step, msg):
     return err
 
 
-def _reap(pid):
+def reap(pid):
     try:
         os.waitpid(pid, 0)
     except ChildProcessError:

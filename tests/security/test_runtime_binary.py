@@ -13,7 +13,7 @@ container's init is that interpreter until it execs the user's program.  Two way
   and again at start).
 
 Each test checks afterwards that the host's interpreter is byte for byte what it was.
-`pyrunc exec`, the third way in for runc, does not exist yet (see the last test).
+`pyrunc exec`, the third way in for runc, has the same defenses: tests/security/test_exec.py.
 """
 
 import errno
@@ -401,12 +401,3 @@ def test_a_plain_interpreter_is_not_sealed(own_interpreter):
     """The other side of the two tests above: is_sealed, which decides the re-exec, says
     no for the interpreter file as it lies on the host."""
     assert not sealed_exe.is_sealed(own_interpreter)
-
-
-# --- exec -------------------------------------------------------------------------------
-
-def test_exec_does_not_exist_yet(pyrunc):
-    """`runc exec` was the way in of the original CVE-2019-5736 exploit.  pyrunc has no
-    exec yet: the day it has, this fails as a reminder to give exec the tests above."""
-    r = pyrunc("exec", "pyrunc-test-sec-none", "true")
-    assert r.code == 1 and "unknown command 'exec'" in r.err, r

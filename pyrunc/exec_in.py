@@ -1,0 +1,248 @@
+"""`exec`: run a new process in a created or running container.
+
+The process is the container's own (its config.json as create saved it) changed by the
+command line, or a whole process JSON (--process), as runc builds it; it is validated
+like a config.  The child joins the container and gets its init's confinement
+(linux/join.py).  Detached, exec returns once the process has exec'd and the caller,
+subreaper, collects its status; in the foreground exec waits for it, forwarding signals,
+and returns its exit status (128+N when killed by signal N).
+"""
+
+import copy
+import json
+import os
+
+from pyrunc import lifecycle, log
+from pyrunc.errors import ContainerError, StateError, UsageError
+
+def exec_process(store, cid, args, opts):
+    """`opts`: the exec command's flags (cli/commands.py EXEC_FLAGS)."""
+    from pyrunc.store import check_id
+    check_id(cid)
+    if opts["preserve_fds"] < 0:
+        raise UsageError(f"--preserve-fds must not be negative, got {opts['preserve_fds']}")
+    foreground = not opts["detach"]
+    if foreground:
+        from pyrunc.linux import kernel
+        # The process is our child, or once its first parent exits our orphan to reap.
+        kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
+    with store.open(cid) as cdir:
+        st = cdir.read_state()
+        status = lifecycle.status_of(st)
+        if status == lifecycle.PAUSED and not opts["ignore_paused"]:
+            raise StateError(f"cannot exec in a paused container {cid} (use --ignore-paused to override)")
+        if status not in (lifecycle.CREATED, lifecycle.RUNNING, lifecycle.PAUSED):
+            raise StateError(f"cannot exec in a {status} container {cid}")
+        cfg = _config(cdir, st, args, opts)
+        if cfg.terminal and opts["console_socket"] is None and not foreground:
+            raise UsageError("cannot allocate a tty without --console-socket when detached")
+        if opts["console_socket"] is not None and not cfg.terminal:
+            raise UsageError("--console-socket needs a tty (--tty, or terminal in the process)")
+        pid, console = _spawn(store, cid, st, cfg, opts, status == lifecycle.PAUSED)
+    log.debug(f"exec {cid}: process {pid} executed {cfg.process.args[0]!r}")
+    if opts["pid_file"]:
+        from pyrunc.store import write_atomic
+        write_atomic(os.path.abspath(opts["pid_file"]), str(pid).encode(), 0o644)
+    if opts["pidfd_socket"]:
+        lifecycle.send_pidfd(opts["pidfd_socket"], pid)
+    if not foreground:
+        return 0
+    from pyrunc import run
+    return run.wait_in_foreground(pid, console)
+
+
+def _config(cdir, st, args, opts):
+    """The container's config with the process this exec runs, validated as a whole."""
+    from pyrunc.config import model
+    from pyrunc.config.schema import schema_errors
+    from pyrunc.config.semantic import semantic_errors
+    doc = _saved_config(cdir, st)
+    doc["process"] = _process(doc.get("process") or {}, args, opts)
+    problems = schema_errors(doc) or semantic_errors(doc, st["bundle"])
+    if problems:
+        # The rest passed create's validation: what is wrong is the process.
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ContainerError(f"exec {st['id']}", f"invalid process: {problems[0]}{more}")
+    return model.from_dict(doc, st["bundle"])
+
+
+def _saved_config(cdir, st):
+    try:
+        with open(cdir.file(lifecycle.CONFIG_COPY), "rb") as f:
+            return json.loads(f.read())
+    except FileNotFoundError:  # made by an older pyrunc: the bundle's, as runc reads it
+        from pyrunc.config.validate import load_config
+        return load_config(st["bundle"])
+
+
+def _process(base, args, opts):
+    """runc's rules: --process replaces the process whole; otherwise the container's
+    process with these args and the flags' changes.  --cap never reaches the inheritable
+    set (CVE-2022-29162), nor the ambient one."""
+    if opts["process"]:
+        try:
+            with open(opts["process"], "rb") as f:
+                proc = json.loads(f.read())
+        except OSError as e:
+            raise UsageError(f"exec: read --process {opts['process']}: {os.strerror(e.errno).lower()}") from None
+        except ValueError as e:
+            raise UsageError(f"exec: --process {opts['process']} is not valid JSON: {e}") from None
+        if not isinstance(proc, dict):
+            raise UsageError(f"exec: --process {opts['process']} is not a JSON object")
+        return proc
+    if not args:
+        raise UsageError("exec: no command given; usage: pyrunc exec <container-id> <command> [args...]")
+    proc = copy.deepcopy(base)
+    proc["args"] = list(args)
+    proc["terminal"] = bool(opts["tty"])
+    proc.pop("consoleSize", None)
+    if opts["cwd"] is not None:
+        proc["cwd"] = opts["cwd"]
+    if opts["env"]:
+        env = dict(e.partition("=")[::2] for e in proc.get("env") or ())
+        for e in opts["env"]:
+            name, _, value = e.partition("=")
+            env[name] = value
+        proc["env"] = [f"{k}={v}" for k, v in env.items()]
+    user = proc.setdefault("user", {"uid": 0, "gid": 0})
+    if opts["user"] is not None:
+        uid, _, gid = opts["user"].partition(":")
+        try:
+            user["uid"] = int(uid)
+            user["gid"] = int(gid) if gid else user.get("gid", 0)
+        except ValueError:
+            raise UsageError(f"exec: --user {opts['user']!r}: use <uid>[:<gid>] with numbers") from None
+    if opts["additional_gids"]:
+        try:
+            user["additionalGids"] = [int(g) for g in opts["additional_gids"]]
+        except ValueError:
+            raise UsageError(f"exec: --additional-gids {list(opts['additional_gids'])}: numbers only") from None
+    if opts["cap"]:
+        caps = proc.setdefault("capabilities", {})
+        for name in ("bounding", "effective", "permitted"):
+            have = caps.setdefault(name, [])
+            have.extend(c for c in opts["cap"] if c not in have)
+    if opts["no_new_privs"]:
+        proc["noNewPrivileges"] = True
+    if opts["apparmor"] is not None:
+        proc["apparmorProfile"] = opts["apparmor"]
+    if opts["process_label"] is not None:
+        proc["selinuxLabel"] = opts["process_label"]
+    return proc
+
+
+def _spawn(store, cid, st, cfg, opts, paused):
+    """`paused`: the process joins the frozen cgroup last and execs once the container
+    resumes; exec returns without waiting for that."""
+    """Fork the joining child and serve it until its process has exec'd: (pid, pty master
+    for a foreground tty or None)."""
+    from pyrunc.linux import init as child
+    from pyrunc.linux import join, spawn
+    from pyrunc.linux.protocol import Channel
+    program = None
+    if cfg.linux.seccomp:
+        from pyrunc.linux import seccomp
+        program = seccomp.program_for(cfg.linux.seccomp, store.root)
+    console_fd = lifecycle.connect_console(opts["console_socket"]) if opts["console_socket"] else None
+    parent_ch, child_ch = Channel.pair()
+    try:
+        pid = os.fork()
+    except BaseException:
+        parent_ch.close()
+        child_ch.close()
+        raise
+    if pid == 0:
+        try:
+            parent_ch.close()
+            keep = [child_ch.fileno()] + ([console_fd] if console_fd is not None else [])
+            spawn.close_fds_except(3 + opts["preserve_fds"], keep)
+            ctx = child.InitContext(cfg, cid, child_ch, None, no_new_keyring=True,
+                                    preserve_fds=opts["preserve_fds"], console_sock_fd=console_fd,
+                                    seccomp_program=program)
+            ctx.create_cwd = False
+            ctx.join_frozen_cgroup = paused
+            try:
+                ctx.step = "open the container's namespaces"
+                target = join.JoinTarget(st["pid"], st.get("pid_start"))
+                if join.join_container(ctx, target):
+                    join.exec_in_container(ctx)
+                os._exit(0)
+            except BaseException as e:
+                child.report_failure(ctx, e)
+        finally:
+            os._exit(1)
+    child_ch.close()
+    if console_fd is not None:
+        os.close(console_fd)
+    exec_pid = console = None
+    try:
+        exec_pid, console = _serve(parent_ch, cid, st, cfg)
+    except BaseException:
+        for p in {pid, exec_pid} - {None}:
+            _kill(p)
+        raise
+    finally:
+        parent_ch.close()
+        if exec_pid != pid:
+            spawn.reap(pid)
+    return exec_pid, console
+
+
+def _serve(chan, cid, st, cfg):
+    exec_pid = console = None
+    step = "start exec"
+    while True:
+        msg, fds = chan.recv()
+        kind = msg["type"]
+        if kind == "eof":
+            if exec_pid is None:
+                raise ContainerError(f"exec {cid}", f"{step}: the process exited unexpectedly")
+            return exec_pid, console  # the channel is close-on-exec: the process runs
+        if kind == "error":
+            raise ContainerError(f"exec {cid}", msg["msg"])  # it names what failed
+        if kind == "init":
+            exec_pid = msg["pid"]
+        elif kind == "console":
+            console = fds[0]
+        elif kind == "cgroup":
+            step = "join cgroup"
+            try:
+                _join_cgroup(cid, st, exec_pid if msg.get("last") else msg["pid"])
+            except ContainerError as e:
+                chan.send("error", msg=str(e))
+                raise
+            chan.send("ok")
+            if msg.get("last"):  # it is frozen now, ready to exec on resume
+                return exec_pid, console
+        elif kind == "seccomp":
+            step = "send the seccomp fd to the listener"
+            try:
+                lifecycle.send_seccomp_listener(cid, st, lifecycle.status_of(st), cfg, exec_pid, fds[0])
+            except Exception as e:
+                chan.send("error", msg=str(e))
+                raise ContainerError(f"exec {cid}", f"{step}: {e}") from None
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            chan.send("ok")
+        else:
+            raise ContainerError(f"exec {cid}", f"unknown request {kind!r} from the exec process")
+
+
+def _join_cgroup(cid, st, pid):
+    try:
+        mgr = lifecycle.cgroup_manager(st)
+        if mgr is not None:
+            mgr.add(pid)
+    except Exception as e:
+        raise ContainerError(f"exec {cid}", f"join cgroup: {e}") from None
+
+
+def _kill(pid):
+    import signal
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    from pyrunc.linux.spawn import wait_exit
+    wait_exit(pid)

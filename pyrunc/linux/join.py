@@ -1,0 +1,147 @@
+"""The child side of exec: a new process joins a running container and execs in it.
+
+It enters what the container's init has (every namespace that differs from ours, its
+root, its cgroup through the parent) and gets the same confinement as the init
+(init.setup_process: rlimits, LSM label, no_new_privs, seccomp, capabilities, user,
+cwd), then execs.  Until the exec it holds the runtime's fds and runs the host's
+interpreter inside the container's pid namespace, so it is non-dumpable from its first
+instruction: the container cannot ptrace it or open its /proc/<pid> files.
+
+Protocol (protocol.py): cgroup {pid} while still outside; init {pid} once the process
+that will exec exists (a second fork when a pid or time namespace is joined); console +
+fd for a foreground tty; seccomp + fd for a notify listener; error {step, msg}.  The
+channel is close-on-exec, so the parent reads EOF the moment the exec succeeds.
+"""
+
+import errno
+import os
+
+from pyrunc.errors import KernelError
+from pyrunc.linux import init, kernel as k, namespaces, terminal
+from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
+
+
+class JoinTarget:
+    """The init's namespaces that differ from ours and its root, opened up front, before
+    anything of ours changes how /proc/<pid> resolves."""
+
+    def __init__(self, pid, pid_start):
+        from pyrunc.linux import procfs
+        self.ns_fds = []  # [(type, fd)] in namespaces.JOIN_ORDER
+        self.root_fd = None
+        try:
+            for nstype in namespaces.JOIN_ORDER:
+                name = PROC_NS_NAMES[nstype]
+                theirs = os.stat(f"/proc/{pid}/ns/{name}")
+                ours = os.stat(f"/proc/self/ns/{name}")
+                if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
+                    self.ns_fds.append((nstype, os.open(f"/proc/{pid}/ns/{name}",
+                                                        os.O_RDONLY | os.O_CLOEXEC)))
+            self.root_fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            # Opened by pid: the same start time afterwards proves it was the init's.
+            if not procfs.is_alive(pid, pid_start):
+                raise KernelError(errno.ESRCH, f"open the namespaces of container init {pid}")
+        except FileNotFoundError:
+            self.close()
+            raise KernelError(errno.ESRCH, f"open the namespaces of container init {pid}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def types(self):
+        return {nstype for nstype, _ in self.ns_fds}
+
+    def close(self):
+        for _, fd in self.ns_fds:
+            os.close(fd)
+        self.ns_fds = []
+        if self.root_fd is not None:
+            os.close(self.root_fd)
+            self.root_fd = None
+
+
+# The names under /proc/<pid>/ns of the spec's namespace types.
+PROC_NS_NAMES = {"user": "user", "ipc": "ipc", "uts": "uts", "network": "net", "pid": "pid",
+                 "cgroup": "cgroup", "time": "time", "mount": "mnt"}
+
+
+def join_container(ctx, target):
+    """Runs in the forked child; returns True in the process that goes on to exec."""
+    k.prctl(k.PR_SET_DUMPABLE, 0)
+    ctx.binfmt_handlers = binfmt_handlers()  # the host's, read before we join the mount namespace
+    if not ctx.join_frozen_cgroup:
+        ctx.step = "join cgroup"
+        ctx.chan.send("cgroup", pid=os.getpid())
+        ctx.chan.expect_ok()
+    joined = target.types()
+    for nstype, fd in target.ns_fds:
+        ctx.step = f"join {nstype} namespace"
+        k.setns(fd, namespaces.CLONE_FLAGS[nstype], f"join the container's {nstype} namespace")
+    # The init's root, not the mount namespace's: they differ for a chroot (--no-pivot,
+    # or a container that shares the host's mount namespace).
+    ctx.step = "enter the container's root"
+    os.fchdir(target.root_fd)
+    k.chroot(".")
+    os.chdir("/")
+    target.close()
+    if joined & {"pid", "time"}:  # both apply to children only
+        ctx.step = "fork into the container's pid namespace"
+        # The child waits until its host pid is sent: the parent needs it for the
+        # child's own requests (the seccomp listener is told the pid).
+        told_r, told_w = os.pipe()
+        pid = os.fork()
+        if pid != 0:
+            os.close(told_r)
+            ctx.chan.send("init", pid=pid)
+            return False
+        os.close(told_w)
+        os.read(told_r, 1)
+        os.close(told_r)
+    else:
+        ctx.chan.send("init", pid=os.getpid())
+    return True
+
+
+def exec_in_container(ctx):
+    """Set up the joined process as the init sets up its own, then exec."""
+    proc = ctx.cfg.process
+    if proc.terminal:
+        ctx.step = "set up terminal"
+        _setup_terminal(ctx)
+    init.setup_process(ctx)
+    ctx.step = "find executable"
+    program = checked_program(find_executable(proc.args[0], proc.env), ctx.first_closed_fd,
+                              ctx.binfmt_handlers, strict=not ctx.seccomp_early)
+    if ctx.join_frozen_cgroup:
+        # --ignore-paused: we freeze as we join, so join last, and run on resume.
+        ctx.step = "join cgroup"
+        ctx.chan.send("cgroup", last=True)
+        ctx.chan.expect_ok()
+    if not ctx.seccomp_early:
+        init.prepare_fds(ctx)
+        init.load_seccomp(ctx)
+    init.reset_signals()
+    ctx.step = "exec"
+    k.execve(program, list(proc.args), ctx.env)
+
+
+def _setup_terminal(ctx):
+    """A new pty from the container's devpts: the slave becomes our controlling tty and
+    stdio, the master goes to the console socket or, in the foreground, the parent."""
+    proc = ctx.cfg.process
+    master, _ = terminal.open_pty()
+    try:
+        if proc.console_size:
+            terminal.set_size(master, *proc.console_size)
+        slave = terminal.open_peer(master)
+        try:
+            terminal.become_session_leader_on(slave)
+        finally:
+            os.close(slave)
+        if ctx.console_sock_fd is not None:
+            terminal.send_to_console_socket(ctx.console_sock_fd, master)
+            ctx.console_sock_fd = None
+        else:
+            ctx.chan.send("console", fds=[master])
+    finally:
+        os.close(master)

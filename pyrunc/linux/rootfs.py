@@ -72,14 +72,17 @@ class MountOptions:
     """A mount's options split the way the kernel takes them: mount(2) flags, propagation
     changes (applied in order after the mount), mount_setattr(2) attributes, and the rest
     as the filesystem's data string.  A later option overrides an earlier one."""
-    __slots__ = ("flags", "propagation", "attr_set", "attr_clr", "data")
+    __slots__ = ("flags", "propagation", "attr_set", "attr_clr", "data", "copy_up")
 
     def __init__(self, options):
         self.flags = self.attr_set = self.attr_clr = 0
         self.propagation = []
+        self.copy_up = False  # tmpcopyup (runc's, podman's --read-only): fill the tmpfs
         data = []
         for opt in options:
-            if opt in _FLAGS:
+            if opt == "tmpcopyup":
+                self.copy_up = True
+            elif opt in _FLAGS:
                 s, c = _FLAGS[opt]
                 self.flags = (self.flags | s) & ~c
             elif opt in PROPAGATION:
@@ -240,9 +243,67 @@ def do_mount(root_fd, m, ctx):
             mount_fd(source, fd, None, opts.flags & (k.MS_BIND | k.MS_REC), None, what)
         else:
             _mount_new(source, fd, fstype, opts, what)
+            if opts.copy_up and fstype == "tmpfs":
+                _copy_up(fd, root_fd, m.destination, what)
     finally:
         os.close(fd)
     _after_mount(root_fd, m.destination, opts, what)
+
+
+def _copy_up(covered_fd, root_fd, dest, what):
+    """tmpcopyup: what the image has under `dest`, copied into the tmpfs just mounted
+    there.  `covered_fd` still names the directory under the mount.  Nothing is followed:
+    every name is taken relative to its parent's fd, a symlink is copied as a symlink."""
+    src = os.open(paths.fd_path(covered_fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    dst = paths.open_in_root(root_fd, dest, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        _copy_tree(src, dst)
+    except OSError as e:
+        raise KernelError(e.errno or errno.EIO, f"{what}: tmpcopyup") from None
+    finally:
+        os.close(src)
+        os.close(dst)
+
+
+def _copy_tree(src, dst):
+    for entry in os.scandir(src):
+        st = entry.stat(follow_symlinks=False)
+        name = entry.name
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(name, 0o700, dir_fd=dst)
+            sub_src = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+            sub_dst = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst)
+            try:
+                _copy_tree(sub_src, sub_dst)
+            finally:
+                os.close(sub_src)
+                os.close(sub_dst)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+        elif stat.S_ISREG(st.st_mode):
+            _copy_file(src, dst, name, st.st_size)
+        else:  # fifos, sockets and device nodes stay behind, as in runc's copy
+            continue
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dst)
+
+
+def _copy_file(src, dst, name, size):
+    fin = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=src)
+    try:
+        fout = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600, dir_fd=dst)
+        try:
+            offset = 0
+            while offset < size:
+                sent = os.sendfile(fout, fin, offset, size - offset)
+                if not sent:
+                    break
+                offset += sent
+        finally:
+            os.close(fout)
+    finally:
+        os.close(fin)
 
 
 def _mountpoint(root_fd, dest, is_dir, fstype, what):

@@ -134,6 +134,29 @@ def test_writable_root_by_default(pyrunc, bundle, test_id):
 
 # --- mounts and their options -----------------------------------------------------------
 
+def test_tmpcopyup_fills_the_tmpfs_with_what_it_covers(pyrunc, bundle, test_id, tmp_path):
+    """podman's --read-only mounts tmpfs on /tmp, /var/tmp and /run with runc's tmpcopyup:
+    the image's files there are copied in, symlinks as symlinks (never followed out of
+    the rootfs), owners and modes kept; writes go to the tmpfs, not the image."""
+    image = os.path.join(bundle.rootfs, "cu")
+    os.makedirs(os.path.join(image, "sub"))
+    with open(os.path.join(image, "sub", "file"), "w") as f:
+        f.write("from-the-image\n")
+    os.chown(os.path.join(image, "sub", "file"), 1000, 1001)
+    os.chmod(os.path.join(image, "sub", "file"), 0o646)  # the default caps lack DAC_OVERRIDE
+    host = tmp_path / "host-secret"
+    host.write_text("host\n")
+    os.symlink(str(host), os.path.join(image, "escape"))
+    add_mount(bundle, "/cu", "tmpfs", "tmpfs", ["rw", "nosuid", "nodev", "tmpcopyup"])
+    out = run_ok(pyrunc, bundle, test_id,
+                 "cat /cu/sub/file; stat -c '%u:%g %a' /cu/sub/file; readlink /cu/escape; "
+                 "echo new > /cu/sub/file; cat /cu/sub/file; grep ' /cu ' /proc/self/mountinfo | grep -c tmpfs")
+    assert out.split("\n") == ["from-the-image", "1000:1001 646", str(host), "new", "1", ""], out
+    with open(os.path.join(image, "sub", "file")) as f:
+        assert f.read() == "from-the-image\n"  # the image is untouched
+    assert host.read_text() == "host\n"
+
+
 def test_tmpfs_mount_flags_and_data(pyrunc, bundle, test_id):
     cases = {
         "/m/ro": (["ro"], {"ro"}, set()),

@@ -133,6 +133,20 @@ def test_memory_files(root):
                    "memory.use_hierarchy": "1"}
 
 
+@pytest.mark.parametrize("weights, written", [
+    ({"weight": 0, "leafWeight": 0}, {"blkio.bfq.weight": "", "blkio.leaf_weight": ""}),
+    ({"weight": 500, "leafWeight": 300}, {"blkio.bfq.weight": "500", "blkio.leaf_weight": "300"}),
+])
+def test_blkio_weight_zero_means_unset(root, weights, written):
+    """Docker sends blockIO.weight 0 for every container; runc reads it as unset, and the
+    kernel refuses 0 (ERANGE)."""
+    m = manager(root)
+    m.create()
+    d = touch_files(root, "blkio", m.dirs["blkio"], "blkio.bfq.weight", "blkio.leaf_weight")
+    m.set({"blockIO": weights})
+    assert {n: (d / n).read_text() for n in written} == written
+
+
 def test_raising_memory_above_memsw_without_swap_says_what_to_do(root):
     m = manager(root)
     m.create()

@@ -305,9 +305,10 @@ class V1Manager(Manager):
     def _set_blkio(self, bio):
         f = "linux.resources.blockIO."
         weight_file = self._first_existing("blkio", ("blkio.weight", "blkio.bfq.weight"))
-        if bio.get("weight") is not None:
+        # 0 is "not set", as runc reads it: Docker sends it for every container.
+        if bio.get("weight"):
             self._write("blkio", weight_file or "blkio.weight", bio["weight"], f + "weight")
-        if bio.get("leafWeight") is not None:
+        if bio.get("leafWeight"):
             self._write("blkio", "blkio.leaf_weight", bio["leafWeight"], f + "leafWeight")
         for i, wd in enumerate(bio.get("weightDevice") or ()):
             dev = f"{wd['major']}:{wd['minor']}"

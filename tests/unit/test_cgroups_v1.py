@@ -156,6 +156,17 @@ def test_raising_memory_above_memsw_without_swap_says_what_to_do(root):
         m.set({"memory": {"limit": 2000}}, update=True)
 
 
+def test_docker_updates_zero_cpu_values_as_unset(root):
+    """`docker update` sends the whole LinuxResources with zeros for what it leaves alone."""
+    m = manager(root)
+    m.create()
+    names = ("cpu.shares", "cpu.cfs_period_us", "cpu.cfs_quota_us", "cpu.rt_period_us", "cpu.rt_runtime_us")
+    d = touch_files(root, "cpu,cpuacct", m.dirs["cpu,cpuacct"], *names)
+    m.set({"cpu": {"shares": 0, "period": 0, "quota": 0, "realtimePeriod": 0, "realtimeRuntime": 0}},
+          update=True)
+    assert {n: (d / n).read_text() for n in names} == dict.fromkeys(names, "")
+
+
 def test_cpu_files_and_cpuset(root):
     m = manager(root)
     m.create()

@@ -51,6 +51,8 @@ def _own_path(name, controllers, own):
     return "/"
 
 
+_ZERO_IS_UNSET = ("shares", "period", "quota", "realtimePeriod", "realtimeRuntime")
+
 class V1Manager(Manager):
     version = 1
 
@@ -285,7 +287,8 @@ class V1Manager(Manager):
                                     ("cpus", "cpuset", "cpuset.cpus"),
                                     ("mems", "cpuset", "cpuset.mems")):
             value = cpu.get(key)
-            if value is None or value == "" or (key in ("shares", "period") and value == 0):
+            # 0 is "not set" for these, as runc reads them (Docker's update sends zeros).
+            if value is None or value == "" or (key in _ZERO_IS_UNSET and value == 0):
                 continue
             if key == "realtimeRuntime" and value > 0:
                 self._grant_rt_runtime(value, cpu.get("realtimePeriod"))

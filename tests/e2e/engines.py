@@ -1,9 +1,13 @@
 """The engines, each started privately: own config, root, state and sockets in the run's
 private directory, the runtime under test reached through the logging wrapper."""
 
+import json
 import os
 import re
 import resource
+import shutil
+import subprocess
+import sys
 
 from tests.e2e.harness import Private, run, wait_until
 
@@ -254,3 +258,94 @@ class Docker(Private):
         ids = self.docker("ps", "-aq").lines
         if ids:
             self.docker("rm", "-f", *ids, timeout=120)
+
+
+def cri_interpreter():
+    """A Python that can import grpc: this one, else Debian's /usr/bin/python3; or None."""
+    for python in (sys.executable, "/usr/bin/python3"):
+        if os.access(python, os.X_OK) and subprocess.run(
+                [python, "-c", "import grpc"], capture_output=True).returncode == 0:
+            return python
+    return None
+
+
+class CriContainerd(Containerd):
+    """A private containerd with its CRI plugin, whose runtime handler "pyrunc" is the runc
+    v2 shim with BinaryName = the wrapper (config.toml: the route kubelet and crictl take).
+    Pods use the host network (no CNI) and no hostname; CRI containers live in the namespace
+    k8s.io, their cgroups under the pod's cgroup parent."""
+
+    CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cri_client.py")
+
+    def __init__(self, image_tar, image_ref, pause_tar, pause_ref, python):
+        self.pause_ref = pause_ref
+        self.python = python
+        self.pods = []
+        super().__init__(image_tar, image_ref, engine="cri")
+        self.ns = "k8s.io"
+        self.pause_tar = self.path("pause.tar")
+        shutil.copyfile(pause_tar, self.pause_tar)
+        os.mkdir(self.path("cni"))
+        os.mkdir(self.path("logs"))
+
+    def config_toml(self):
+        d = self.dir
+        return f"""version = 2
+root = "{d}/root"
+state = "{d}/state"
+[grpc]
+  address = "{self.sock}"
+[ttrpc]
+  address = "{self.sock}.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{d}/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{self.pause_ref}"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  restrict_oom_score_adj = true
+  disable_apparmor = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{d}/cni"
+    conf_dir = "{d}/cni"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "pyrunc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.pyrunc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.pyrunc.options]
+        BinaryName = "{self.wrapper}"
+        Root = "{self.runc_root}"
+"""
+
+    def start(self):
+        self.daemon = self.start_daemon(["containerd", "--config", self.path("config.toml")],
+                                        "containerd.log")
+        self.wait_ready()
+        for tar in (self.pause_tar, self.image_tar):
+            r = self.ctr("image", "import", tar, timeout=120)
+            if r.rc != 0:
+                raise EngineError(f"ctr image import failed: {r!r}")
+
+    def cri(self, method, request=None, timeout=120):
+        """(response dict, Result) of one CRI call; the dict has "error" when it failed."""
+        r = run([self.python, self.CLIENT, self.sock, method], stdin=json.dumps(request or {}),
+                timeout=timeout)
+        try:
+            doc = json.loads(r.lines[-1])
+        except (IndexError, ValueError):
+            doc = {"error": "CLIENT", "details": r.out}
+        return doc, r
+
+    def pod_config(self, name):
+        return {"metadata": {"name": name, "uid": f"{name}-uid", "namespace": self.name, "attempt": 0},
+                "log_directory": self.path("logs", name),
+                "linux": {"cgroup_parent": self.cgroup_parent,
+                          "security_context": {"namespace_options": {"network": 2}}}}  # NODE
+
+    def remove_containers(self):
+        if self.daemon is None or self.daemon.poll() is not None:
+            return
+        for pod in self.pods:
+            self.cri("StopPodSandbox", {"pod_sandbox_id": pod}, timeout=60)
+            self.cri("RemovePodSandbox", {"pod_sandbox_id": pod}, timeout=60)
+        super().remove_containers()

@@ -126,8 +126,7 @@ class Podman(Private):
     `podman container cleanup`, must see the same config).  podman passes the runtime no
     --root: it keeps its state in its default root."""
 
-    HOST_PATHS = (("rmrf", "/var/lib/containers"), ("rmrf", "/run/containers"),
-                  ("rmdir", "/run/pyrunc"), ("rmdir", "/run/runc"))
+    HOST_PATHS = (("rmrf", "/var/lib/containers"), ("rmrf", "/run/containers"))
 
     def __init__(self, image_tar, image_ref):
         super().__init__("podman", image_tar)
@@ -193,7 +192,13 @@ pyrunc = ["{self.wrapper}"]
         self.podman("rm", "-a", "-f", "-t", "0", timeout=60)
 
     def default_root(self):
-        return "/run/runc" if os.path.basename(self.runtime) == "runc" else "/run/pyrunc"
+        """Where the runtime keeps state when given no --root: /run/<its name> (runc, crun
+        and pyrunc alike)."""
+        name = os.path.basename(self.runtime)
+        return f"/run/{name}" if name in ("runc", "crun") else "/run/pyrunc"
+
+    def more_host_paths(self):
+        return (("rmdir", self.default_root()),)
 
     def runtime_state_dirs(self):
         root = self.default_root()

@@ -491,7 +491,7 @@ class Private:
         self.dir = f"/tmp/{PREFIX}{engine}-{self.uid}"
         os.mkdir(self.dir, 0o711)
         self.runtime = runtime_binary()
-        self.host_paths = HostPaths(*self.HOST_PATHS)
+        self.host_paths = HostPaths(*self.HOST_PATHS, *self.more_host_paths())
         bindir = os.path.join(self.dir, "bin")
         os.mkdir(bindir)
         self.wrapper = os.path.join(bindir, "runtime-wrapper")
@@ -522,6 +522,10 @@ class Private:
                 return f.read()[-tail:]
         except OSError:
             return ""
+
+    def more_host_paths(self):
+        """Side-effect host paths that depend on the runtime: (mode, path) pairs."""
+        return ()
 
     def remove_containers(self):
         """Remove the engine's containers through the engine (while it still runs)."""

@@ -167,17 +167,24 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
         raise UsageError(f"--preserve-fds must not be negative, got {preserve_fds}")
     bundle = os.path.abspath(bundle)
     doc = validate.load_config(bundle)
-    cfg = model.from_dict(doc, bundle)
+    from pyrunc import notify
+    notify_caller = notify.caller_socket() if doc.get("process") else None
+    cfg = model.from_dict(notify.add_to_config(doc, os.path.join(store.root, cid)) if notify_caller
+                          else doc, bundle)
     _check_terminal(cfg, console_socket, foreground)
     cgroup = cgroup_path(cfg, cid, systemd_cgroup)
     st = {"id": cid, "bundle": bundle, "rootfs": cfg.root_path, "created": _iso_now(),
           "started": False, "annotations": cfg.annotations, "hooks": doc.get("hooks") or {},
           "cgroup_path": cgroup, "systemd_cgroup": systemd_cgroup, "rootless": rootless}
+    if notify_caller:
+        st["notify_socket"] = notify_caller
     log.debug(f"create {cid}: bundle {bundle}")
     cdir = store.create(cid, st)
     spawned = console_fd = handler = None
     left = None
     try:
+        if notify_caller:
+            notify.make_dir(cdir.path)
         # exec builds its process from this copy, validated now, whatever the bundle becomes.
         from pyrunc.store import write_atomic
         write_atomic(cdir.file(CONFIG_COPY), json.dumps(doc, separators=(",", ":")).encode())
@@ -338,25 +345,39 @@ def _kill_and_wait(pid):
 
 
 def start(store, cid):
-    with store.open(cid) as cdir:
-        st = cdir.read_state()
-        status = status_of(st)
-        if status != CREATED:
-            raise StateError(f"cannot start container {cid}: it is {status}, not created")
-        _release(cdir, cid)
-        st["started"] = True
-        cdir.write_state(st)
-        log.debug(f"start {cid}: init {st['pid']} executed the process")
-        from pyrunc.config.model import hooks_from_dict
-        hooks = hooks_from_dict(st.get("hooks"))
-        if hooks.poststart:
-            from pyrunc.linux import hooks as hookrun
-            try:
-                hookrun.run_hooks("poststart", hooks, hook_state(cid, st, RUNNING, st["pid"]))
-            except ContainerError as e:
-                _kill_and_wait(st["pid"])  # runtime.md step 9: a failed poststart stops the container
-                raise ContainerError(f"start {cid}", str(e)) from None
-        return st
+    ready = None
+    try:
+        with store.open(cid) as cdir:
+            st = cdir.read_state()
+            status = status_of(st)
+            if status != CREATED:
+                raise StateError(f"cannot start container {cid}: it is {status}, not created")
+            if st.get("notify_socket"):
+                from pyrunc import notify
+                ready = notify.listen(cdir.fd)  # before the process can send
+            _started(cdir, cid, st)
+        if ready is not None and not notify.forward_ready(ready, st["pid"], st["notify_socket"]):
+            raise ContainerError(f"start {cid}", "the container exited before it notified READY=1")
+    finally:
+        if ready is not None:
+            ready.close()
+    return st
+
+
+def _started(cdir, cid, st):
+    _release(cdir, cid)
+    st["started"] = True
+    cdir.write_state(st)
+    log.debug(f"start {cid}: init {st['pid']} executed the process")
+    from pyrunc.config.model import hooks_from_dict
+    hooks = hooks_from_dict(st.get("hooks"))
+    if hooks.poststart:
+        from pyrunc.linux import hooks as hookrun
+        try:
+            hookrun.run_hooks("poststart", hooks, hook_state(cid, st, RUNNING, st["pid"]))
+        except ContainerError as e:
+            _kill_and_wait(st["pid"])  # runtime.md step 9: a failed poststart stops the container
+            raise ContainerError(f"start {cid}", str(e)) from None
 
 
 def _release(cdir, cid):

@@ -36,6 +36,9 @@ def check_id(cid):
         raise StateError(f"invalid container id {cid!r}: use letters, digits and _ + , - . only")
 
 
+NOTIFY_DIR = "notify"  # notify.py's directory for the container's NOTIFY_SOCKET
+
+
 class ContainerDir:
     """A container's state directory, held under an exclusive lock until closed."""
 
@@ -59,6 +62,9 @@ class ContainerDir:
             try:
                 os.unlink(os.path.join(self.path, name))
             except IsADirectoryError:  # the empty mount point of a host-namespace rootfs
+                if name == NOTIFY_DIR:  # notify.py's: a socket at most, never a mount
+                    for inner in os.listdir(os.path.join(self.path, name)):
+                        os.unlink(os.path.join(self.path, name, inner))
                 os.rmdir(os.path.join(self.path, name))
         os.rmdir(self.path)
 

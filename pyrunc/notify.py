@@ -1,0 +1,86 @@
+"""NOTIFY_SOCKET: sd_notify(3) through the runtime, as runc does it.
+
+When pyrunc runs with NOTIFY_SOCKET (a systemd unit of Type=notify, or an engine that
+asks for it), the container gets a socket of its own instead of the caller's: create
+binds a directory of the container's state on /run/notify and sets
+NOTIFY_SOCKET=/run/notify/notify.sock in the process's environment.  start listens
+there once the process runs, and tells the caller's socket READY=1 (with MAINPID, the
+init's host pid) only when the container says READY=1, so that the caller sees the
+container ready when it is, and never a message of the container's it did not expect.
+"""
+
+import os
+import socket
+
+from pyrunc.store import NOTIFY_DIR as STATE_DIR  # in the container's state directory
+
+IN_CONTAINER_DIR = "/run/notify"
+SOCKET_NAME = "notify.sock"
+
+
+def caller_socket():
+    """The caller's NOTIFY_SOCKET when it is one pyrunc can forward to (a path)."""
+    path = os.environ.get("NOTIFY_SOCKET", "")
+    return path if path.startswith("/") else None
+
+
+def add_to_config(doc, state_dir):
+    """The config document with the socket's directory mounted and NOTIFY_SOCKET set."""
+    doc = dict(doc)
+    doc["mounts"] = list(doc.get("mounts") or ()) + [{
+        "destination": IN_CONTAINER_DIR, "type": "bind", "source": os.path.join(state_dir, STATE_DIR),
+        "options": ["bind", "nosuid", "noexec", "nodev", "ro"]}]
+    process = dict(doc["process"])
+    env = [e for e in process.get("env") or () if not e.startswith("NOTIFY_SOCKET=")]
+    process["env"] = env + [f"NOTIFY_SOCKET={IN_CONTAINER_DIR}/{SOCKET_NAME}"]
+    doc["process"] = process
+    return doc
+
+
+def make_dir(state_dir):
+    os.mkdir(os.path.join(state_dir, STATE_DIR), 0o755)
+
+
+def listen(state_dir_fd):
+    """The socket the container sends to, bound before the process can run.  Named
+    through the state directory's fd: its full path may pass AF_UNIX's 108 bytes."""
+    from pyrunc.errors import ContainerError
+    path = f"/proc/self/fd/{state_dir_fd}/{STATE_DIR}/{SOCKET_NAME}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    try:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        sock.bind(path)
+        os.chmod(path, 0o777)  # any user of the container may notify, as with systemd's
+    except OSError as e:
+        sock.close()
+        raise ContainerError("listen on the container's notify socket", os.strerror(e.errno).lower()) from None
+    return sock
+
+
+def forward_ready(sock, pid, caller):
+    """Wait for READY=1 from the container, then send READY=1 and MAINPID to `caller`.
+    False when the container's init exits first."""
+    import select
+    from pyrunc.linux import kernel
+    pidfd = kernel.pidfd_open(pid)
+    try:
+        while True:
+            ready, _, _ = select.select([sock, pidfd], [], [])
+            if sock in ready:
+                data = sock.recv(4096)
+                if b"READY=1" in data:  # as runc: any message that says it
+                    break
+                continue
+            if pidfd in ready:
+                return False
+    finally:
+        os.close(pidfd)
+    out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    try:
+        out.sendto(f"READY=1\nMAINPID={pid}\n".encode(), caller)
+    finally:
+        out.close()
+    return True

@@ -501,6 +501,7 @@ class Private:
         shutil.copyfile(image_tar, self.image_tar)
         self.daemons = []
         self.closed = False
+        self.mark = 0             # explain() without an id shows the calls since the mark
         self.state_left = []      # runtime state the engine left after removing its containers
 
     def path(self, *parts):
@@ -534,10 +535,19 @@ class Private:
         """Runtime state directories of our containers that must be gone at the end."""
         return []
 
+    def mark_calls(self):
+        """Start of a test: explain() without an id shows only the calls made from here on."""
+        self.mark = len(self.argv.calls())
+
     def explain(self, cid=None):
-        """For a failed check: the runtime calls about cid and the errors their --log files hold."""
-        calls = self.argv.calls() if cid is None else [c for c in self.argv.calls() if cid in c.argv]
-        lines = [f"runtime calls{'' if cid is None else ' for ' + cid} ({len(calls)}):"]
+        """For a failed check: the runtime calls about cid (without one: those of the current
+        test) and the errors their --log files still hold (the shim removes a failed
+        container's bundle, log.json with it; its error is then in the engine's message)."""
+        if cid is None:
+            calls = self.argv.calls()[self.mark:]
+        else:
+            calls = [c for c in self.argv.calls() if cid in c.argv]
+        lines = [f"runtime calls{' this test made' if cid is None else ' for ' + cid} ({len(calls)}):"]
         lines += [f"  {c!r}" for c in calls[-12:]]
         logs = []
         for c in calls:
@@ -566,8 +576,8 @@ class Private:
             for d in self.state_left:
                 umount_under(d)
                 shutil.rmtree(d, ignore_errors=True)
+            umount_under(self.dir)
             if not os.environ.get("PYRUNC_E2E_KEEP"):
-                umount_under(self.dir)
                 shutil.rmtree(self.dir, ignore_errors=True)
             self.host_paths.cleanup()
 

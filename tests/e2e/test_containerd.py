@@ -21,6 +21,11 @@ def ctrd(busybox_image):
     yield from engine_fixture(Containerd(tar, ref))
 
 
+@pytest.fixture(autouse=True)
+def _calls_of_this_test(ctrd):
+    ctrd.mark_calls()
+
+
 def explain(ctrd, cid):
     return ctrd.explain(cid)
 

@@ -26,6 +26,11 @@ def cri(busybox_image, pause_image):
     yield from engine_fixture(CriContainerd(tar, ref, pause_tar, pause_ref, PYTHON))
 
 
+@pytest.fixture(autouse=True)
+def _calls_of_this_test(cri):
+    cri.mark_calls()
+
+
 @pytest.fixture(scope="module")
 def pod(cri):
     """(name, id) of a pod sandbox run with runtime_handler "pyrunc"."""

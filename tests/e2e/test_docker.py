@@ -20,6 +20,11 @@ def dk(busybox_image):
     yield from engine_fixture(Docker(tar, "e2e/busybox:latest"))
 
 
+@pytest.fixture(autouse=True)
+def _calls_of_this_test(dk):
+    dk.mark_calls()
+
+
 def explain(dk, cid=None):
     return dk.explain(cid)
 

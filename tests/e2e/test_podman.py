@@ -21,6 +21,11 @@ def pm(busybox_image):
     yield from engine_fixture(Podman(tar, ref))
 
 
+@pytest.fixture(autouse=True)
+def _calls_of_this_test(pm):
+    pm.mark_calls()
+
+
 def explain(pm, cid=None):
     return pm.explain(cid)
 

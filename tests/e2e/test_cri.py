@@ -110,8 +110,8 @@ def test_container_output_logs_and_exit_code(cri, pod):
 
 
 def test_exec_sync_output_and_exit_code(cri, running):
-    doc, r = cri.cri("ExecSync", {"container_id": running, "cmd": ["sh", "-c", "echo in-exec; echo to-err >&2; exit 5"],
-                                  "timeout": 30})
+    cmd = ["sh", "-c", "echo in-exec; echo to-err >&2; exit 5"]
+    doc, r = cri.cri("ExecSync", {"container_id": running, "cmd": cmd, "timeout": 30})
     assert (doc.get("stdout"), doc.get("stderr"), doc.get("exit_code", 0)) == ("in-exec\n", "to-err\n", 5), \
         f"{r!r}\n{cri.explain(running)}"
     shim_call(cri, running, r"exec --process \S+ --detach --pid-file \S+ ID")

@@ -69,7 +69,8 @@ def test_run_exit_code_3(dk):
 
 
 def test_run_env_workdir_user(dk):
-    r = run_rm(dk, "sh", "-c", "echo $FOO $(pwd) $(id -u) $$", flags=("-e", "FOO=bar", "-w", "/tmp", "-u", "65534"))
+    r = run_rm(dk, "sh", "-c", "echo $FOO $(pwd) $(id -u) $$",
+               flags=("-e", "FOO=bar", "-w", "/tmp", "-u", "65534"))
     assert (r.rc, r.lines) == (0, ["bar /tmp 65534 1"]), f"{r!r}\n{explain(dk)}"
 
 

@@ -60,7 +60,8 @@ def test_run_output_and_exit_code_0(pm):
     r = run_rm(pm, "echo", "hello")
     assert (r.rc, r.lines) == (0, ["hello"]), f"{r!r}\n{explain(pm)}"
     [cid] = created_ids(pm, before)
-    call(pm, cid, rf"create --bundle \S+/vfs-containers/ID/userdata --pid-file \S+/vfs-containers/ID/userdata/pidfile ID")
+    call(pm, cid, r"create --bundle \S+/vfs-containers/ID/userdata"
+                  r" --pid-file \S+/vfs-containers/ID/userdata/pidfile ID")
     call(pm, cid, r"start ID")
     call(pm, cid, r"delete --force ID")
 
@@ -71,7 +72,8 @@ def test_run_exit_code_3(pm):
 
 
 def test_run_env_workdir_user(pm):
-    r = run_rm(pm, "sh", "-c", "echo $FOO $(pwd) $(id -u) $$", flags=("-e", "FOO=bar", "-w", "/tmp", "-u", "65534"))
+    r = run_rm(pm, "sh", "-c", "echo $FOO $(pwd) $(id -u) $$",
+               flags=("-e", "FOO=bar", "-w", "/tmp", "-u", "65534"))
     assert (r.rc, r.lines) == (0, ["bar /tmp 65534 1"]), f"{r!r}\n{explain(pm)}"
 
 

@@ -179,7 +179,7 @@ def _spawn(store, cid, st, cfg, opts, paused):
         exec_pid, console = _serve(parent_ch, cid, st, cfg)
     except BaseException:
         for p in {pid, exec_pid} - {None}:
-            _kill(p)
+            lifecycle.kill_and_wait(p)
         raise
     finally:
         parent_ch.close()
@@ -236,13 +236,3 @@ def _join_cgroup(cid, st, pid):
             mgr.add(pid)
     except Exception as e:
         raise ContainerError(f"exec {cid}", f"join cgroup: {e}") from None
-
-
-def _kill(pid):
-    import signal
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    from pyrunc.linux.spawn import wait_exit
-    wait_exit(pid)

@@ -217,7 +217,7 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
         return st, spawned
     except BaseException as e:
         if spawned is not None:
-            _kill_and_wait(spawned.pid)
+            kill_and_wait(spawned.pid)
         if st.get("host_mounts"):
             left = _detach_host_mounts(st)
             if left:
@@ -334,7 +334,7 @@ def connect_console(path):
     return sock.detach()
 
 
-def _kill_and_wait(pid):
+def kill_and_wait(pid):
     import signal
     try:
         os.kill(pid, signal.SIGKILL)
@@ -376,7 +376,7 @@ def _started(cdir, cid, st):
         try:
             hookrun.run_hooks("poststart", hooks, hook_state(cid, st, RUNNING, st["pid"]))
         except ContainerError as e:
-            _kill_and_wait(st["pid"])  # runtime.md step 9: a failed poststart stops the container
+            kill_and_wait(st["pid"])  # runtime.md step 9: a failed poststart stops the container
             raise ContainerError(f"start {cid}", str(e)) from None
 
 

@@ -156,7 +156,7 @@ def container_init(ctx):
     _setup_rootfs(ctx)
     if cfg.terminal:
         ctx.step = "set up terminal"
-        _setup_terminal(ctx)
+        setup_terminal(ctx)
     ctx.step = "finalize rootfs"
     if cfg.root_readonly:
         rootfs.remount_root_readonly()
@@ -267,23 +267,29 @@ def _host_pid():
 
 
 
-def _setup_terminal(ctx):
+def setup_terminal(ctx, console=True):
+    """A new pty from the container's devpts: the slave becomes our controlling tty and
+    stdio (and, for the init, /dev/console); the master goes to the console socket or,
+    in the foreground, to the parent."""
     proc = ctx.cfg.process
     master, _ = terminal.open_pty()
-    if proc.console_size:
-        terminal.set_size(master, *proc.console_size)
-    slave = terminal.open_peer(master)
     try:
-        _bind_console(slave)
-        terminal.become_session_leader_on(slave)
+        if proc.console_size:
+            terminal.set_size(master, *proc.console_size)
+        slave = terminal.open_peer(master)
+        try:
+            if console:
+                _bind_console(slave)
+            terminal.become_session_leader_on(slave)
+        finally:
+            os.close(slave)
+        if ctx.console_sock_fd is not None:
+            terminal.send_to_console_socket(ctx.console_sock_fd, master)
+            ctx.console_sock_fd = None
+        else:
+            ctx.chan.send("console", fds=[master])
     finally:
-        os.close(slave)
-    if ctx.console_sock_fd is not None:
-        terminal.send_to_console_socket(ctx.console_sock_fd, master)
-        ctx.console_sock_fd = None
-    else:
-        ctx.chan.send("console", fds=[master])
-    os.close(master)
+        os.close(master)
 
 
 def _bind_console(slave):

@@ -17,7 +17,7 @@ import errno
 import os
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import init, kernel as k, namespaces, terminal
+from pyrunc.linux import init, kernel as k, namespaces
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
 
 
@@ -107,7 +107,7 @@ def exec_in_container(ctx):
     proc = ctx.cfg.process
     if proc.terminal:
         ctx.step = "set up terminal"
-        _setup_terminal(ctx)
+        init.setup_terminal(ctx, console=False)  # /dev/console is the init's
     init.setup_process(ctx)
     ctx.step = "find executable"
     program = checked_program(find_executable(proc.args[0], proc.env), ctx.first_closed_fd,
@@ -123,25 +123,3 @@ def exec_in_container(ctx):
     init.reset_signals()
     ctx.step = "exec"
     k.execve(program, list(proc.args), ctx.env)
-
-
-def _setup_terminal(ctx):
-    """A new pty from the container's devpts: the slave becomes our controlling tty and
-    stdio, the master goes to the console socket or, in the foreground, the parent."""
-    proc = ctx.cfg.process
-    master, _ = terminal.open_pty()
-    try:
-        if proc.console_size:
-            terminal.set_size(master, *proc.console_size)
-        slave = terminal.open_peer(master)
-        try:
-            terminal.become_session_leader_on(slave)
-        finally:
-            os.close(slave)
-        if ctx.console_sock_fd is not None:
-            terminal.send_to_console_socket(ctx.console_sock_fd, master)
-            ctx.console_sock_fd = None
-        else:
-            ctx.chan.send("console", fds=[master])
-    finally:
-        os.close(master)

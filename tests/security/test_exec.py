@@ -19,16 +19,9 @@ import pytest
 
 from pyrunc.linux import sealed_exe
 from tests.integration.cli_util import pyrunc_cmd, set_args, wait_for
+from tests.integration.test_exec import running  # noqa: F401  (a fixture)
 from tests.security.test_capabilities import _caps
 from tests.security.test_fd_leaks import host_secrets  # noqa: F401  (a fixture)
-
-
-@pytest.fixture
-def running(pyrunc, bundle, test_id):
-    set_args(bundle, "sleep", "1000")
-    r = pyrunc("run", "-d", "--bundle", bundle.path, test_id)
-    assert r.code == 0, r
-    return test_id
 
 
 def exec_with_fds(pyrunc, cid, setup, *args):

@@ -2,13 +2,17 @@
 PREFIX ?= /usr/local
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-cgroup2 unit conformance install clean
+.PHONY: setup demo demo-containerd test test-cgroup2 unit e2e conformance install clean
 
 setup:
 	sh scripts/setup.sh
 
 demo: setup
 	sh scripts/demo.sh
+
+# A busybox container run by a private containerd (ctr, the runc v2 shim) on pyrunc.
+demo-containerd: setup
+	.venv/bin/python scripts/demo-containerd.py
 
 test: setup
 	.venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
@@ -19,6 +23,10 @@ test: setup
 # qemu and Debian's kernel on first use, skips with a reason where it cannot run.
 test-cgroup2: setup
 	sh scripts/cgroup2-vm.sh
+
+# pyrunc under real engines: containerd, CRI, podman, Docker (tests/e2e/README.md); part of `make test`.
+e2e: setup
+	.venv/bin/python -m pytest -q -p no:cacheprovider tests/e2e
 
 unit: setup
 	.venv/bin/python -m pytest -q -p no:cacheprovider tests/unit

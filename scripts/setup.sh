@@ -10,6 +10,8 @@ if [ -n "$need" ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
 fi
+# The container engines tests/e2e runs pyrunc under (containerd, podman, Docker).
+sh scripts/setup-engines.sh
 if [ ! -x .venv/bin/pyrunc ] || [ pyproject.toml -nt .venv/.installed ]; then
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'

@@ -17,7 +17,7 @@ import errno
 import os
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import init, kernel as k, namespaces
+from pyrunc.linux import init, kernel as k, namespaces, process
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
 
 
@@ -68,6 +68,8 @@ PROC_NS_NAMES = {"user": "user", "ipc": "ipc", "uts": "uts", "network": "net", "
 def join_container(ctx, target):
     """Runs in the forked child; returns True in the process that goes on to exec."""
     k.prctl(k.PR_SET_DUMPABLE, 0)
+    ctx.step = "check LSM support"
+    process.check_lsm_support(ctx.cfg.process)  # on the host's /sys, as create does
     ctx.binfmt_handlers = binfmt_handlers()  # the host's, read before we join the mount namespace
     if not ctx.join_frozen_cgroup:
         ctx.step = "join cgroup"

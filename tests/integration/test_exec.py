@@ -211,3 +211,18 @@ def test_pidfd_socket_receives_a_pidfd_of_the_init_and_of_an_exec(pyrunc, bundle
         assert _pid_of_received_pidfd(listener) == int(pid_file.read_text())
     finally:
         listener.close()
+
+
+@pytest.mark.parametrize("flag, value, lsm", [("--apparmor", "pyrunc-test-profile", "apparmor"),
+                                               ("--process-label", "system_u:system_r:pyrunc_t:s0", "selinux")])
+def test_exec_label_flags_reach_the_process(pyrunc, running, flag, value, lsm):
+    """--apparmor and --process-label set the process's label, as the config's would; on a
+    host without that LSM (this one) the exec fails saying so, and leaves nothing."""
+    from pyrunc.linux.process import lsm_enabled
+    if lsm_enabled(lsm):
+        pytest.skip(f"{lsm} is enabled here: no error to show")
+    r = pyrunc("exec", flag, value, running, "true")
+    assert r.code == 1 and f"{value!r}" in r.err and "not enabled on this host" in r.err, r
+    assert len(r.err.splitlines()) == 1, r
+    r = pyrunc("ps", "--format", "json", running)
+    assert json.loads(r.out) == [init_pid(pyrunc, running)], r

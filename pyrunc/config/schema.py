@@ -1,7 +1,10 @@
 """Validation against the vendored OCI JSON Schema files in spec/.
 
 jsonschema and referencing are imported inside the functions: they cost tens of
-milliseconds to import, and only create, run and validate need them.
+milliseconds to import, and only create, run and validate need them. A config.json is
+first checked by schema_check.py, compiled from spec/ ahead of time (compile_schema.py),
+which gives jsonschema's verdict without importing it; jsonschema then runs only to
+explain a config that failed.
 
 Every problem is one line, `<json path>: <message>`, with paths written like
 `linux.namespaces[2].type` (`(root)` for the document itself).
@@ -50,6 +53,12 @@ def format_problems(problems):
 
 def schema_errors(doc):
     """Every way `doc` (a parsed config.json) fails spec/config-schema.json."""
+    # schema_check.py was compiled from the source tree's spec/; another spec dir gets
+    # jsonschema alone.
+    if "PYRUNC_SPEC_DIR" not in os.environ:
+        from pyrunc.config import schema_check
+        if schema_check.is_valid(doc):
+            return []
     return _errors("config-schema.json", doc)
 
 

@@ -301,7 +301,7 @@ def schema_documents(draw):
     return instance(draw, ENTRY, SPEC_DOCS[ENTRY], plan, focus)
 
 
-@settings(FAST, max_examples=500)
+@settings(FAST, max_examples=400)
 @given(doc=schema_documents())
 def test_agrees_with_jsonschema_on_documents_drawn_from_the_schema(doc):
     assert_agree(doc)
@@ -323,23 +323,26 @@ def locations(value, path=()):
 
 def variants(value):
     """Values close to `value` that may cross a type, range or pattern boundary."""
-    out = [None, True, False, 0, -1, 1.0, 2**64, "", [], {}]
     if isinstance(value, bool):
-        out += [int(value), str(value).lower()]
-    elif isinstance(value, int):
-        out += [value + 1, value - 1, -value - 1, float(value), value + 2**32, value + 2**64, str(value)]
-    elif isinstance(value, str):
-        out += [value + "\n", value + "x", "x" + value, value.lower(), value.upper(), value[:-1],
-                value + "\u00e9\U0001F600", [value], 1]
-    elif isinstance(value, list):
-        out += [value[:1], value + value[:1], value + [None], value + [1], [[]], dict(enumerate(value))]
-    elif isinstance(value, dict):
-        out += [list(value), {k: None for k in value}, dict(value, extra=1), dict(value, **{"": 1})]
-    return out
+        return [not value, int(value), str(value).lower(), None]
+    if isinstance(value, int):
+        return [value + 1, value - 1, -value - 1, float(value), True, False, str(value), None,
+                2**31 - 1, 2**32 - 1, 2**32, 2**63 - 1, 2**63, -2**63 - 1, 2**64 - 1, 2**64]
+    if isinstance(value, str):
+        return [value + "\n", value + "\n\n", value + "x", "x" + value, value.lower(), value.upper(),
+                value[:-1], "", value + "\u00e9\U0001F600", [value], 1, None]
+    if isinstance(value, list):
+        return [[], value[:1], value + value[:1], value + [None], value + [1], [[]], dict(enumerate(value)), None]
+    if isinstance(value, dict):
+        return [{}, list(value), {k: None for k in value}, dict(value, extra=1), dict(value, **{"": 1}), None]
+    return [None, 0, "x"]
 
 
 def mutate(draw, doc):
-    container, key = draw(st.sampled_from(list(locations(doc))))
+    by_type = {}   # most places hold strings: pick the type first, so each is aimed at as often
+    for container, key in locations(doc):
+        by_type.setdefault(type(container[key]).__name__, []).append((container, key))
+    container, key = draw(st.sampled_from(by_type[draw(st.sampled_from(sorted(by_type)))]))
     action = draw(st.sampled_from(["replace", "replace", "replace", "delete", "add"]))
     if action == "delete":
         del container[key]
@@ -348,18 +351,19 @@ def mutate(draw, doc):
     elif action == "add":
         container.append(draw(JSON | st.sampled_from([copy.deepcopy(container[key])])))
     else:
-        container[key] = draw(st.sampled_from(variants(container[key])) | JSON)
+        near = draw(st.integers(0, 3))
+        container[key] = draw(st.sampled_from(variants(container[key])) if near else JSON)
 
 
 @st.composite
 def mutated_configs(draw):
     doc = draw(valid_configs())
-    for _ in range(draw(st.integers(0, 3))):
+    for _ in range(draw(st.sampled_from([0, 1, 1, 1, 2, 3]))):  # mostly one: its verdict alone
         mutate(draw, doc)
     return doc
 
 
-@settings(FAST, max_examples=300)
+@settings(FAST, max_examples=250)
 @given(doc=mutated_configs())
 def test_agrees_with_jsonschema_on_mutated_configs(doc):
     assert_agree(doc)

@@ -23,6 +23,8 @@ import tempfile
 import time
 import uuid
 
+from tests.integration.cli_util import wait_for as wait_until  # noqa: F401  (the modules' poll)
+
 PREFIX = "pyrunc-test-e2e-"
 CGROUP_ROOT = "/sys/fs/cgroup"
 # Global flags of runc's command line that take no value; every other global flag takes one.
@@ -146,18 +148,6 @@ def run_tty(argv, timeout=60, env=None):
     """Run argv under a pseudo-terminal, as a person at a terminal would: util-linux
     script(1) passes the exit code through (-e) and the output on."""
     return run(["script", "-qefc", shlex.join(argv), "/dev/null"], timeout=timeout, env=env)
-
-
-def wait_until(predicate, what, timeout=30.0, interval=0.1):
-    """Poll until predicate() returns something true, and return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 # ---------------------------------------------------------------- the runtime wrapper

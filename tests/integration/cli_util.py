@@ -16,16 +16,17 @@ SPEC = os.path.join(REPO, "spec")
 RUNC = shutil.which("runc")
 
 
-def wait_for(predicate, what, timeout=30.0):
-    """Poll until predicate() is true; a deadline only so that a broken test ends."""
+def wait_for(predicate, what, timeout=30.0, interval=0.05):
+    """Poll until predicate() is true and return its value; a deadline only so that a
+    broken test ends."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
+            raise AssertionError(f"gave up after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
 
 
 def wait_for_file(path, what=None):

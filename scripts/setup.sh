@@ -6,6 +6,8 @@ need=""
 command -v busybox >/dev/null 2>&1 || need="$need busybox-static"
 # pyseccomp loads Debian's libseccomp at run time.
 ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || need="$need libseccomp2"
+# A C compiler for the `pyrunc` launcher (pyrunc/launcher/launcher.c).
+command -v cc >/dev/null 2>&1 || need="$need gcc libc6-dev"
 if [ -n "$need" ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
@@ -17,6 +19,9 @@ if [ ! -x .venv/bin/pyrunc ] || [ pyproject.toml -nt .venv/.installed ]; then
     .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
     touch .venv/.installed
 fi
+# The `pyrunc` command: pip's console script replaced by the launcher, which starts the
+# interpreter sealed and without site (pyrunc/launcher/).
+.venv/bin/python -m pyrunc.launcher .venv/bin/pyrunc >/dev/null
 # Bytecode up front: where PYTHONDONTWRITEBYTECODE is set, every command would compile
 # pyrunc's modules again (the generated config/schema_check.py alone costs 20 ms).
 .venv/bin/python -m compileall -q pyrunc >/dev/null

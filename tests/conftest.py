@@ -76,13 +76,14 @@ class Pyrunc:
         self.tmp = tmp
         self.log = os.path.join(tmp, "pyrunc.log")
         self.interpreter = interpreter
+        self.command = None  # else the command line that runs pyrunc, e.g. a launcher
 
     def __call__(self, *args, stdin=subprocess.DEVNULL, timeout=60, extra=()):
         out_path = os.path.join(self.tmp, f"out-{uuid.uuid4().hex}")
         err_path = out_path + ".err"
         with open(out_path, "w+b") as out, open(err_path, "w+b") as err:
-            code = subprocess.call([self.interpreter, "-m", "pyrunc", "--root", self.root,
-                                    "--log", self.log, *extra, *args],
+            command = self.command or [self.interpreter, "-m", "pyrunc"]
+            code = subprocess.call([*command, "--root", self.root, "--log", self.log, *extra, *args],
                                    stdin=stdin, stdout=out, stderr=err, timeout=timeout)
             out.seek(0)
             err.seek(0)

@@ -15,8 +15,11 @@ window by running from a sealed copy of itself; pyrunc does the same before crea
   but it needs CAP_SYS_ADMIN;
 - else a memfd copy of the interpreter file, sealed against writes.
 
-The re-exec keeps the pid, argv, environment and every inherited fd (stdio,
---preserve-fds, LISTEN_FDS, the console), so the caller sees one process throughout.
+The installed command (pyrunc/launcher) starts the interpreter from such a copy in the
+first place, so this module only checks; started any other way (python -m pyrunc, pip's
+script), create, run and exec re-execute.  The re-exec keeps the pid, argv, environment
+and every inherited fd (stdio, --preserve-fds, LISTEN_FDS, the console), so the caller
+sees one process throughout.
 """
 
 import fcntl

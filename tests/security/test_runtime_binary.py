@@ -18,6 +18,7 @@ Each test checks afterwards that the host's interpreter is byte for byte what it
 
 import errno
 import glob
+import json
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ import sys
 
 import pytest
 
+from pyrunc import launcher
 from pyrunc.linux import sealed_exe
 from tests.conftest import make_bundle
 from tests.security.sec_util import assert_create_refused, digest, run_ok
@@ -347,14 +349,30 @@ def own_interpreter(tmp_path_factory):
     return str(venv / "bin" / "python")
 
 
+@pytest.fixture(scope="module")
+def own_launcher(own_interpreter, tmp_path_factory):
+    """The `pyrunc` command as `make setup` installs it (pyrunc/launcher), built for the
+    interpreter copy above."""
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler: `make setup` installs gcc")
+    dest = str(tmp_path_factory.mktemp("pyrunc-test-launcher") / "pyrunc")
+    assert launcher.compile_launcher(dest, own_interpreter, launcher.boot_code(launcher.import_path()))
+    return dest
+
+
+@pytest.mark.parametrize("started_by", ["python -m pyrunc", "launcher"])
 def test_a_hold_on_the_inits_executable_never_writes_the_interpreter(
-        pyrunc, bundle, test_id, own_interpreter):
+        pyrunc, bundle, test_id, own_interpreter, request, started_by):
     """The window program.py cannot close: a writer of the rootfs swaps the program for
     `#!/proc/self/exe` after the last check, the kernel runs the init's own executable in
     the container, and a process there holds it by /proc/<pid>/exe until nothing runs the
     file, then opens it for writing.  The host plays that attacker: it holds the waiting
-    init's exe, lets the container start, and opens its hold for writing."""
+    init's exe, lets the container start, and opens its hold for writing.  Both ways
+    pyrunc starts are covered: `python -m pyrunc` seals itself by a re-exec, the launcher
+    starts the interpreter sealed."""
     pyrunc.interpreter = own_interpreter
+    if started_by == "launcher":
+        pyrunc.command = [request.getfixturevalue("own_launcher")]
     bundle.config["process"]["args"] = ["sleep", "60"]
     bundle.write()
     assert pyrunc("create", "--bundle", bundle.path, test_id).code == 0
@@ -372,14 +390,68 @@ def test_a_hold_on_the_inits_executable_never_writes_the_interpreter(
     os.close(os.open(own_interpreter, os.O_WRONLY))
 
 
+REPORT_EXE = """import json, os, sys
+from pyrunc import launcher
+from pyrunc.linux import sealed_exe
+print(json.dumps([os.readlink("/proc/self/exe"), os.stat("/proc/self/exe").st_ino,
+                  sealed_exe.is_sealed(), sys.argv[1:], sys.flags.isolated, sys.flags.no_site]))
+"""
+
+
+def _report_launcher(tmp_path, own_interpreter):
+    dest = str(tmp_path / "report-exe")
+    boot = f"import sys;sys.path+={[REPO]!r};exec({REPORT_EXE!r})"
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler: `make setup` installs gcc")
+    assert launcher.compile_launcher(dest, own_interpreter, boot)
+    return dest
+
+
+def test_the_launcher_starts_the_interpreter_sealed_with_the_callers_arguments(
+        tmp_path, own_interpreter):
+    """No re-exec needed: the interpreter the launcher starts is the same file, on a
+    read-only clone of its mount, isolated and without site, and gets every argument as
+    given (empty ones and spaces included)."""
+    args = ["run", "", "a b", "--x=1", "é"]
+    r = subprocess.run([_report_launcher(tmp_path, own_interpreter), *args],
+                       capture_output=True, text=True, check=True)
+    link, ino, sealed, argv, isolated, no_site = json.loads(r.stdout)
+    assert sealed is True, r.stdout
+    assert ino == os.stat(own_interpreter).st_ino  # the file itself, not a copy
+    assert argv == args
+    assert (isolated, no_site) == (1, 1)
+
+
+def test_the_launcher_without_cap_sys_admin_starts_from_a_sealed_memfd(tmp_path, own_interpreter):
+    r = subprocess.run(["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin",
+                        _report_launcher(tmp_path, own_interpreter)],
+                       capture_output=True, text=True, check=True)
+    link, ino, sealed, *_ = json.loads(r.stdout)
+    assert link.startswith("/memfd:pyrunc-sealed-exe"), r.stdout
+    assert ino != os.stat(own_interpreter).st_ino
+    assert sealed is True
+
+
+def test_the_installed_command_is_the_launcher():
+    """`make setup` replaced pip's console script: the command starts no second
+    interpreter to seal itself."""
+    command = os.path.join(os.path.dirname(sys.executable), "pyrunc")
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler: `make setup` installs gcc")
+    with open(command, "rb") as f:
+        assert f.read(4) == b"\x7fELF", f"{command} is not the compiled launcher"
+
+
 MEMFD_CHILD = """
 import os
+from pyrunc import launcher
 from pyrunc.linux import sealed_exe
 print(os.readlink("/proc/self/exe"), os.stat("/proc/self/exe").st_ino, sealed_exe.is_sealed())
 """
 
 MEMFD_PARENT = """
 import os, sys
+from pyrunc import launcher
 from pyrunc.linux import sealed_exe
 os.execve(sealed_exe.sealed_memfd_copy(), [sys.executable, "-c", sys.argv[1]], os.environ)
 """

@@ -1,12 +1,11 @@
 """Commands that act on a live container through its cgroup: pause, resume, ps, events
 and update.  The state checks are the lifecycle's; the cgroup work is the manager's."""
 
-import json
 import os
 import sys
 import time
 
-from pyrunc import lifecycle, log
+from pyrunc import jsonc, lifecycle, log
 from pyrunc.errors import StateError, UsageError
 from pyrunc.lifecycle import CREATED, PAUSED, RUNNING, STOPPED
 
@@ -77,7 +76,7 @@ def ps_table(pids_, ps_args):
 
 
 def _compact(event):
-    return json.dumps(event, separators=(",", ":")) + "\n"
+    return jsonc.dumps(event) + "\n"
 
 
 def stats_event(cid, mgr):
@@ -119,7 +118,7 @@ def update(store, cid, resources):
         if status == STOPPED:
             raise StateError(f"cannot update container {cid}: container not running")
         _manager_of(cid, st, "update").set(resources, update=True)
-        log.debug(f"update {cid}: {json.dumps(resources, sort_keys=True)}")
+        log.debug(f"update {cid}: {jsonc.dumps(resources, compact=False, sort_keys=True)}")
 
 
 # -- parsing update's input -----------------------------------------------------------
@@ -179,10 +178,10 @@ def resources_from_json(path):
         else:
             with open(path) as f:
                 text = f.read()
-        doc = json.loads(text)
+        doc = jsonc.loads(text)
     except OSError as e:
         raise UsageError(f"update: read {path}: {os.strerror(e.errno).lower()}") from None
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # json's JSONDecodeError
         raise UsageError(f"update: {path}: invalid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     from pyrunc.config.schema import resources_errors
     problems = resources_errors(doc)

@@ -9,10 +9,9 @@ and returns its exit status (128+N when killed by signal N).
 """
 
 import copy
-import json
 import os
 
-from pyrunc import lifecycle, log
+from pyrunc import jsonc, lifecycle, log
 from pyrunc.errors import ContainerError, StateError, UsageError
 
 def exec_process(store, cid, args, opts):
@@ -69,7 +68,7 @@ def _config(cdir, st, args, opts):
 def _saved_config(cdir, st):
     try:
         with open(cdir.file(lifecycle.CONFIG_COPY), "rb") as f:
-            return json.loads(f.read())
+            return jsonc.loads(f.read())
     except FileNotFoundError:  # made by an older pyrunc: the bundle's, as runc reads it
         from pyrunc.config.validate import load_config
         return load_config(st["bundle"])
@@ -82,7 +81,7 @@ def _process(base, args, opts):
     if opts["process"]:
         try:
             with open(opts["process"], "rb") as f:
-                proc = json.loads(f.read())
+                proc = jsonc.loads(f.read())
         except OSError as e:
             raise UsageError(f"exec: read --process {opts['process']}: {os.strerror(e.errno).lower()}") from None
         except ValueError as e:

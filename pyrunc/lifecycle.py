@@ -4,11 +4,10 @@ Each operation locks the container's state directory, checks the state it needs,
 calls into pyrunc.linux for the mechanics.  No raw kernel calls here.
 """
 
-import json
 import os
 import time
 
-from pyrunc import OCI_VERSION, log
+from pyrunc import OCI_VERSION, jsonc, log
 from pyrunc.errors import ConfigError, ContainerError, PyruncError, StateError, UsageError
 from pyrunc.linux import procfs
 
@@ -187,7 +186,7 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
             notify.make_dir(cdir.path)
         # exec builds its process from this copy, validated now, whatever the bundle becomes.
         from pyrunc.store import write_atomic
-        write_atomic(cdir.file(CONFIG_COPY), json.dumps(doc, separators=(",", ":")).encode())
+        write_atomic(cdir.file(CONFIG_COPY), jsonc.dumps(doc).encode())
         host_root = _make_host_root(cdir, st) if cfg.linux.namespace("mount") is None else None
         if console_socket:
             console_fd = connect_console(console_socket)
@@ -248,13 +247,12 @@ def send_seccomp_listener(cid, st, status, cfg, pid, fd):
 
 def send_pidfd(path, pid):
     """--pidfd-socket: a pidfd of the process, over the unix socket at `path` (SCM_RIGHTS)."""
-    import socket
-    from pyrunc.linux import kernel
+    from pyrunc.linux import kernel, unix
     fd = kernel.pidfd_open(pid)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = unix.socket()
     try:
         sock.connect(path)
-        socket.send_fds(sock, [b"pidfd"], [fd])
+        unix.send_fds(sock, b"pidfd", [fd])
     except OSError as e:
         raise StateError(f"send a pidfd to --pidfd-socket {path}: {os.strerror(e.errno).lower()}") from None
     finally:
@@ -278,7 +276,7 @@ def owns_cgroup(mgr):
 
 def _remove_cgroup(mgr, st):
     """Kill what is left in a cgroup create made, then remove it; never touch a joined one."""
-    import signal
+    import _signal as signal  # signal.py would import enum
     from pyrunc.errors import CgroupError
     try:
         if owns_cgroup(mgr) and mgr.pids():  # often none left: kill_all freezes on v1
@@ -324,8 +322,8 @@ def _reason(exc):
 
 
 def connect_console(path):
-    import socket
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    from pyrunc.linux import unix
+    sock = unix.socket()
     try:
         sock.connect(path)
     except OSError as e:
@@ -335,7 +333,7 @@ def connect_console(path):
 
 
 def kill_and_wait(pid):
-    import signal
+    import _signal as signal  # signal.py would import enum
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -383,8 +381,8 @@ def _started(cdir, cid, st):
 def _release(cdir, cid):
     """Tell the waiting init to exec; its connection closes when the exec succeeds, or
     carries the reason it failed (a startContainer hook, the exec itself)."""
-    import socket
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    from pyrunc.linux import unix
+    sock = unix.socket()
     try:
         sock.connect(f"/proc/self/fd/{cdir.fd}/{START_SOCKET}")
         sock.sendall(b"1")
@@ -443,7 +441,7 @@ def delete(store, cid, force=False, warn=None):
     first), then run the poststop hooks.  The spec makes delete of any container that is
     not stopped an error with no effect; runc deletes a created one anyway.  A directory
     left `creating` is removable: we hold its lock, so the create that made it is gone."""
-    import signal
+    import _signal as signal  # signal.py would import enum
     with store.open(cid) as cdir:
         st = cdir.read_state()
         status = status_of(st)

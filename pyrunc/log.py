@@ -23,8 +23,8 @@ class Logger:
     def format(self, level, msg, now=None):
         stamp = rfc3339(time.time() if now is None else now)
         if self.json:
-            import json
-            return json.dumps({"level": level, "msg": msg, "time": stamp}) + "\n"
+            from pyrunc import jsonc
+            return jsonc.dumps({"level": level, "msg": msg, "time": stamp}, compact=False) + "\n"
         return f'time="{stamp}" level={level} msg="{_escape(msg)}"\n'
 
     def _write(self, level, msg):

@@ -10,7 +10,6 @@ container ready when it is, and never a message of the container's it did not ex
 """
 
 import os
-import socket
 
 from pyrunc.store import NOTIFY_DIR as STATE_DIR  # in the container's state directory
 
@@ -46,7 +45,8 @@ def listen(state_dir_fd):
     through the state directory's fd: its full path may pass AF_UNIX's 108 bytes."""
     from pyrunc.errors import ContainerError
     path = f"/proc/self/fd/{state_dir_fd}/{STATE_DIR}/{SOCKET_NAME}"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    from pyrunc.linux import unix
+    sock = unix.socket(unix.AF_UNIX, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC)
     try:
         try:
             os.unlink(path)
@@ -78,7 +78,8 @@ def forward_ready(sock, pid, caller):
                 return False
     finally:
         os.close(pidfd)
-    out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    from pyrunc.linux import unix
+    out = unix.socket(unix.AF_UNIX, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC)
     try:
         out.sendto(f"READY=1\nMAINPID={pid}\n".encode(), caller)
     finally:

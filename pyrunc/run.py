@@ -2,7 +2,7 @@
 signals to it and returning its exit status (128+N when killed by signal N)."""
 
 import os
-import signal
+import _signal as signal  # signal.py would import enum
 
 from pyrunc import lifecycle
 from pyrunc.linux import kernel

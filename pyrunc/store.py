@@ -12,18 +12,16 @@ empty, and of two creates racing on one id exactly one wins the rename.
 
 import errno
 import fcntl
-import json
 import os
-import re
-import shutil
 
+from pyrunc import jsonc
 from pyrunc.errors import StateError
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
 
 # runc's rule, `^[\w+-\.]+$` in Go: the class holds the range `+`..`.`, so `,` is valid too.
-_VALID_ID = re.compile(r"[\w+,\-.]+", re.ASCII)
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+,-.")
 _NAME_MAX = 255
 _TMP_PREFIX = "~creating~"  # `~` is not valid in an id, so ids() never lists these
 
@@ -32,8 +30,12 @@ def check_id(cid):
     """runc's rule: letters, digits and `_ + , - .`; never `.` or `..` (they name a path)."""
     if not cid:
         raise StateError("container id cannot be empty")
-    if not _VALID_ID.fullmatch(cid) or cid in (".", "..") or len(cid) > _NAME_MAX:
+    if not _valid_id(cid) or len(cid) > _NAME_MAX:
         raise StateError(f"invalid container id {cid!r}: use letters, digits and _ + , - . only")
+
+
+def _valid_id(name):
+    return bool(name) and _ID_CHARS.issuperset(name) and name not in (".", "..")
 
 
 NOTIFY_DIR = "notify"  # notify.py's directory for the container's NOTIFY_SOCKET
@@ -95,13 +97,13 @@ def write_atomic(path, data, mode=0o600):
 
 
 def write_state_file(dirpath, state):
-    write_atomic(os.path.join(dirpath, STATE_FILE), json.dumps(state, separators=(",", ":")).encode())
+    write_atomic(os.path.join(dirpath, STATE_FILE), jsonc.dumps(state).encode())
 
 
 def read_state_file(path, cid):
     try:
         with open(os.path.join(path, STATE_FILE), "rb") as f:
-            return json.loads(f.read())
+            return jsonc.loads(f.read())
     except FileNotFoundError:
         return None
     except ValueError as e:
@@ -156,7 +158,7 @@ class Store:
         except BaseException:
             if fd is not None:
                 os.close(fd)
-            shutil.rmtree(tmp, ignore_errors=True)
+            _remove_tree(tmp)
             raise
         return ContainerDir(cid, path, fd)
 
@@ -182,4 +184,18 @@ class Store:
             if e.errno == errno.ENOTDIR:
                 raise StateError(f"state root {self.root} is not a directory") from None
             raise
-        return sorted(n for n in names if _VALID_ID.fullmatch(n) and n not in (".", ".."))
+        return sorted(n for n in names if _valid_id(n))
+
+
+def _remove_tree(path):
+    """Remove a half-made state directory (its files only: create makes no subdirectory
+    before the rename), ignoring errors as shutil.rmtree(ignore_errors=True) would."""
+    try:
+        for name in os.listdir(path):
+            try:
+                os.unlink(os.path.join(path, name))
+            except OSError:
+                pass
+        os.rmdir(path)
+    except OSError:
+        pass

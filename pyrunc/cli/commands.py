@@ -4,10 +4,10 @@ Heavy modules (jsonschema, the Linux mechanics) are imported inside the commands
 that need them, so `state`, `list` and `kill` start fast.
 """
 
-import json
 import os
 import sys
 
+from pyrunc import jsonc
 from pyrunc.cli.flags import Flag, boolean, parse, repeated
 from pyrunc.errors import StateError, UsageError
 
@@ -69,6 +69,7 @@ def cmd_spec(g, o, pos, log):
     if os.path.exists(path):
         raise StateError(f"spec: {path} already exists; remove it first")
     with open(path, "w") as f:
+        import json
         json.dump(default_spec(rootless=o["rootless"]), f, indent="\t")
         f.write("\n")
     return 0
@@ -111,7 +112,7 @@ def cmd_exec(g, o, pos, log):
 def cmd_state(g, o, pos, log):
     from pyrunc import lifecycle
     st = lifecycle.state(_store(g), _one_id("state", pos))
-    sys.stdout.write(json.dumps(st, indent=2) + "\n")
+    sys.stdout.write(jsonc.dumps(st, indent=2) + "\n")
     return 0
 
 
@@ -127,7 +128,7 @@ def cmd_list(g, o, pos, log):
     for s in states:
         s["owner"] = _owner(store, s["id"])
     if o["format"] == "json":
-        sys.stdout.write(json.dumps(states, separators=(",", ":")) + "\n")
+        sys.stdout.write(jsonc.dumps(states) + "\n")
     else:
         rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
         rows += [(s["id"], str(s.get("pid", 0)), s["status"], s["bundle"], s.get("created", ""),
@@ -202,7 +203,7 @@ def cmd_ps(g, o, pos, log):
         raise UsageError("ps: ps options cannot be used with --format json")
     pids = control.pids(_store(g), cid)
     if o["format"] == "json":
-        sys.stdout.write(json.dumps(pids) + "\n")
+        sys.stdout.write(jsonc.dumps(pids, compact=False) + "\n")
     else:
         sys.stdout.write(control.ps_table(pids, pos[1:]))
     return 0
@@ -257,7 +258,7 @@ UPDATE_FLAGS = (
 
 def cmd_features(g, o, pos, log):
     from pyrunc.features import features
-    sys.stdout.write(json.dumps(features(), indent=4) + "\n")
+    sys.stdout.write(jsonc.dumps(features(), indent=4) + "\n")
     return 0
 
 

@@ -349,7 +349,7 @@ class _Compiler:
             re.compile(pattern)
         except re.error as e:
             raise SchemaCompileError(f"{where}: pattern {pattern!r}: {e}") from None
-        return self._constant("RE", f"re.compile({pattern!r})")
+        return self._constant("RE", f"patterns.compile({pattern!r})")
 
     def _constant(self, kind, expression):
         """A module-level name for `expression`, evaluated once at import."""
@@ -361,7 +361,7 @@ class _Compiler:
     def module_text(self, top, constants):
         imports = []
         if any(kind == "RE" for kind, _ in self.constants):
-            imports.append("import re")
+            imports.append("from pyrunc.config import patterns")
         if self.needs_number:
             imports.append("from numbers import Number")
         out = "\n" + "".join(f"{line}\n" for line in imports)

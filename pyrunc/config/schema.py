@@ -10,18 +10,14 @@ Every problem is one line, `<json path>: <message>`, with paths written like
 `linux.namespaces[2].type` (`(root)` for the document itself).
 """
 
-import functools
-import json
 import os
-import re
-from pathlib import Path
 
 MAX_REPR = 200
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def spec_dir():
     """The directory of schema files: spec/ of the source tree, or $PYRUNC_SPEC_DIR."""
+    from pathlib import Path
     override = os.environ.get("PYRUNC_SPEC_DIR")
     return Path(override) if override else Path(__file__).resolve().parents[2] / "spec"
 
@@ -32,10 +28,11 @@ def json_path(parts):
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _IDENTIFIER.match(part):
+        elif part.isascii() and part.isidentifier():  # [A-Za-z_][A-Za-z0-9_]*
             out += f".{part}" if out else part
         else:
-            out += f"[{json.dumps(part)}]"
+            from pyrunc import jsonc
+            out += f"[{jsonc.dumps(part, compact=False)}]"
     return out or "(root)"
 
 
@@ -86,8 +83,20 @@ def _errors(schema_name, doc, pointer=""):
     return format_problems(found)
 
 
-@functools.lru_cache(maxsize=None)
+_VALIDATORS = {}
+
+
 def _validator(directory, schema_name, pointer=""):
+    key = (directory, schema_name, pointer)
+    if key not in _VALIDATORS:
+        _VALIDATORS[key] = _make_validator(directory, schema_name, pointer)
+    return _VALIDATORS[key]
+
+
+def _make_validator(directory, schema_name, pointer):
+    import json
+    from pathlib import Path
+
     from jsonschema.validators import validator_for
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT4

@@ -3,24 +3,24 @@
 # Do not edit: change spec/, then run `python -m pyrunc.config.compile_schema`.
 """is_valid(doc): whether jsonschema's Draft4Validator accepts `doc` against the config schema."""
 
-import re
+from pyrunc.config import patterns
 
 SPEC_SHA256 = 'f101aa61682274359c43463468756b6fa6745b886af9b880668c28f1d923c6b0'
-_RE_0 = re.compile('.{1,}')
+_RE_0 = patterns.compile('.{1,}')
 _ENUM_1 = frozenset(['IOPRIO_CLASS_BE', 'IOPRIO_CLASS_IDLE', 'IOPRIO_CLASS_RT'])
 _ENUM_2 = frozenset(['SCHED_BATCH', 'SCHED_DEADLINE', 'SCHED_FIFO', 'SCHED_IDLE', 'SCHED_ISO', 'SCHED_OTHER', 'SCHED_RR'])
 _ENUM_3 = frozenset(['SCHED_FLAG_DL_OVERRUN', 'SCHED_FLAG_KEEP_PARAMS', 'SCHED_FLAG_KEEP_POLICY', 'SCHED_FLAG_RECLAIM', 'SCHED_FLAG_RESET_ON_FORK', 'SCHED_FLAG_UTIL_CLAMP_MAX', 'SCHED_FLAG_UTIL_CLAMP_MIN'])
-_RE_4 = re.compile('^RLIMIT_[A-Z]+$')
-_RE_5 = re.compile('^[0-9, -]*$')
-_RE_6 = re.compile('^[cbup]$')
+_RE_4 = patterns.compile('^RLIMIT_[A-Z]+$')
+_RE_5 = patterns.compile('^[0-9, -]*$')
+_RE_6 = patterns.compile('^[cbup]$')
 _ENUM_7 = frozenset(['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts'])
-_RE_8 = re.compile('^[1-9][0-9]*[KMG]B$')
+_RE_8 = patterns.compile('^[1-9][0-9]*[KMG]B$')
 _ENUM_9 = frozenset(['private', 'shared', 'slave', 'unbindable'])
 _ENUM_10 = frozenset(['SCMP_ACT_ALLOW', 'SCMP_ACT_ERRNO', 'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_LOG', 'SCMP_ACT_NOTIFY', 'SCMP_ACT_TRACE', 'SCMP_ACT_TRAP'])
 _ENUM_11 = frozenset(['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'])
 _ENUM_12 = frozenset(['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM', 'SCMP_ARCH_LOONGARCH64', 'SCMP_ARCH_M68K', 'SCMP_ARCH_MIPS', 'SCMP_ARCH_MIPS64', 'SCMP_ARCH_MIPS64N32', 'SCMP_ARCH_MIPSEL', 'SCMP_ARCH_MIPSEL64', 'SCMP_ARCH_MIPSEL64N32', 'SCMP_ARCH_PARISC', 'SCMP_ARCH_PARISC64', 'SCMP_ARCH_PPC', 'SCMP_ARCH_PPC64', 'SCMP_ARCH_PPC64LE', 'SCMP_ARCH_RISCV64', 'SCMP_ARCH_S390', 'SCMP_ARCH_S390X', 'SCMP_ARCH_SH', 'SCMP_ARCH_SHEB', 'SCMP_ARCH_X32', 'SCMP_ARCH_X86', 'SCMP_ARCH_X86_64'])
 _ENUM_13 = frozenset(['SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_LE', 'SCMP_CMP_LT', 'SCMP_CMP_MASKED_EQ', 'SCMP_CMP_NE'])
-_RE_14 = re.compile('^MB:[^\\n]*$')
+_RE_14 = patterns.compile('^MB:[^\\n]*$')
 _ENUM_15 = frozenset(['MPOL_BIND', 'MPOL_DEFAULT', 'MPOL_INTERLEAVE', 'MPOL_LOCAL', 'MPOL_PREFERRED', 'MPOL_PREFERRED_MANY', 'MPOL_WEIGHTED_INTERLEAVE'])
 _ENUM_16 = frozenset(['MPOL_F_NUMA_BALANCING', 'MPOL_F_RELATIVE_NODES', 'MPOL_F_STATIC_NODES'])
 _ENUM_17 = frozenset(['LINUX', 'LINUX32'])

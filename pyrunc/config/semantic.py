@@ -8,7 +8,6 @@ from what runc refuses (written here from its documented behaviour).
 """
 
 import os
-import re
 import time
 
 from pyrunc.config.schema import format_problems
@@ -61,13 +60,17 @@ CFS_PERIOD_RANGE = (1000, 1000000)  # cpu period and minimum quota, microseconds
 CFS_QUOTA_MAX = (1 << 44) - 1       # microseconds: max_cfs_runtime
 MANY_MOUNTS = 1000                  # below this, fs.mount-max is not worth reading
 
-_SEMVER = re.compile(
-    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
-    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?\Z")
-_CPU_LIST = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*\Z")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_SYSCTL_SEPARATORS = re.compile(r"[./]")
+_SEMVER = (r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+           r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
+           r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?\Z")
+_CPU_LIST = r"\d+(-\d+)?(,\d+(-\d+)?)*\Z"
+
+
+def _match(pattern, text):
+    # re (with enum under it) is imported only for the fields that need it: a plain
+    # config never does.
+    import re
+    return re.match(pattern, text)
 
 
 def semantic_errors(doc, bundle_dir):
@@ -224,7 +227,7 @@ def _exec_problems(args, env, parts, stack):
 def _cpu_list_problem(text):
     if text == "":
         return None
-    if not _CPU_LIST.match(text):
+    if not _match(_CPU_LIST, text):
         return f"{_shown(text)} is not a list like '0-3,7'"
     for part in text.split(","):
         lo, _, hi = part.partition("-")
@@ -237,11 +240,38 @@ def _cpu_list_problem(text):
 
 def check_oci_version(doc, bundle):
     version = doc["ociVersion"]
-    match = _SEMVER.match(version)
-    if not match:
+    major = _semver_major(version)
+    if major is None:
         yield ["ociVersion"], f"{_shown(version)} is not a SemVer 2.0.0 version"
-    elif match.group(1) != "1":
+    elif major != "1":
         yield ["ociVersion"], f"{_shown(version)} is not supported: only runtime-spec 1.x configs are"
+
+
+_SEMVER_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-")
+
+
+def _semver_number(part):  # 0|[1-9]\d*
+    return part == "0" or (part[:1] in "123456789" and part.isdigit())
+
+
+def _semver_major(version):
+    """The major version of a SemVer 2.0.0 string, else None.  ASCII versions are read
+    here by the grammar (MAJOR.MINOR.PATCH[-PRE][+BUILD]); others go to its regex, whose
+    digit class also takes non-ASCII digits."""
+    if not version.isascii():
+        match = _match(_SEMVER, version)
+        return match.group(1) if match else None
+    main, plus, build = version.partition("+")
+    if plus and not all(p and _SEMVER_CHARS.issuperset(p) for p in build.split(".")):
+        return None
+    core, dash, pre = main.partition("-")
+    if dash and not all(p and _SEMVER_CHARS.issuperset(p) and (not p.isdigit() or _semver_number(p))
+                        for p in pre.split(".")):
+        return None
+    numbers = core.split(".")
+    if len(numbers) != 3 or not all(_semver_number(p) for p in numbers):
+        return None
+    return numbers[0]
 
 
 def check_root(doc, bundle):
@@ -414,9 +444,12 @@ def _string_problem(text):
         return "contains a NUL byte"  # the kernel would silently cut the string there
     # JSON's \ud800-style escapes decode to lone surrogates, which no encoding to bytes
     # for a system call can carry.
-    lone = _SURROGATE.search(text)
-    if lone:
-        return f"contains {lone.group()!r}, a lone UTF-16 surrogate, which is not a character"
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")  # fails on a surrogate and only there
+    except UnicodeEncodeError as e:
+        return f"contains {text[e.start]!r}, a lone UTF-16 surrogate, which is not a character"
     return None
 
 
@@ -660,7 +693,7 @@ def _sysctl_key_problem(key):
     # The key names a file under /proc/sys.  With an empty, "." or ".." part its prefix no
     # longer says which sysctl it is: in sysctl(8)'s "/" form "net/../kernel/core_pattern"
     # is the host's kernel.core_pattern, yet it starts like a namespaced net.* one.
-    if not all(_SYSCTL_SEPARATORS.split(key)):
+    if not all(key.replace("/", ".").split(".")):
         return "must be names separated by '.' or '/', with no empty, '.' or '..' part"
     return _path_length_problem(key, PATH_MAX - 1 - len("/proc/sys/"))
 

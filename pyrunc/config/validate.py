@@ -1,7 +1,8 @@
 """Read a bundle's config.json and report every problem with it, or load it."""
 
-import json
 import os
+
+from pyrunc import jsonc
 
 from pyrunc.config.schema import schema_errors
 from pyrunc.config.semantic import semantic_errors
@@ -50,10 +51,10 @@ def _read(bundle_dir):
     except UnicodeDecodeError as e:
         return None, f"{CONFIG_NAME}: not UTF-8 at byte {e.start}"
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as e:
-        return None, f"{CONFIG_NAME}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"
+        doc = jsonc.loads(text, constants=False)
     except ValueError as e:
+        if hasattr(e, "lineno"):  # json's JSONDecodeError
+            return None, f"{CONFIG_NAME}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"
         return None, f"{CONFIG_NAME}: invalid JSON: {e}"
     except RecursionError:
         return None, f"{CONFIG_NAME}: invalid JSON: nested too deeply"
@@ -77,11 +78,6 @@ def _oversized(doc):
         if isinstance(value, list) and len(value) > most:
             problems.append(f"{'.'.join(path)}: {len(value)} items; at most {most} can be applied")
     return problems
-
-
-def _reject_constant(name):
-    # Python's json accepts NaN and Infinity; JSON (and runc's Go decoder) does not.
-    raise ValueError(f"{name} is not a JSON value")
 
 
 def _json_type(value):

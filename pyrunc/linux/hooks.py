@@ -1,8 +1,8 @@
 """Lifecycle hooks: each run with the container's state JSON on stdin (config.md, "Hooks")."""
 
-import json
 import os
 
+from pyrunc import jsonc
 from pyrunc.errors import ContainerError
 
 # config.json names of the hook lists, with the attribute of model.Hooks holding each.
@@ -32,7 +32,7 @@ def run_hook(kind, index, hook, state):
     except OSError as e:
         raise ContainerError(what, os.strerror(e.errno).lower()) from None
     try:
-        _, err = proc.communicate(json.dumps(state).encode(), timeout=hook.timeout)
+        _, err = proc.communicate(jsonc.dumps(state, compact=False).encode(), timeout=hook.timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         raise ContainerError(what, f"timed out after {hook.timeout}s") from None
@@ -44,7 +44,7 @@ def run_hook(kind, index, hook, state):
 
 
 def _kill_group(proc):
-    import signal
+    import _signal as signal  # signal.py would import enum
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:

@@ -8,13 +8,13 @@ matters.  A failure is sent to the parent as {step, msg} and the child exits.
 
 import errno
 import os
-import signal
+import _signal as signal  # signal.py would import enum
 import stat
 
 from pyrunc.errors import ContainerError, KernelError
 # Everything the init needs is imported here, up front: after pivot_root the host's
 # files, pyrunc's own included, are out of reach.
-from pyrunc.linux import capabilities, devices, namespaces, paths, process, rootfs, seccomp, terminal
+from pyrunc.linux import capabilities, devices, namespaces, paths, process, rootfs, seccomp, terminal, unix
 from pyrunc.linux import hooks as hookrun
 from pyrunc.linux import kernel as k
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
@@ -460,7 +460,7 @@ def _accept_start(listener):
     """The connection of a `start` that asked us to go on: one that closes before
     sending its byte (its `start` died) is not a start."""
     while True:
-        conn, _ = listener.accept()
+        conn = unix.accept(listener)
         if conn.recv(1):
             listener.close()
             return conn

@@ -9,7 +9,6 @@ Each function raises KernelError naming the verb and its object on failure.
 import ctypes
 import errno
 import os
-import platform
 
 from pyrunc.errors import KernelError
 
@@ -27,7 +26,7 @@ _NR = {
                     sched_setattr=274, pidfd_send_signal=424, open_tree=428, move_mount=429,
                     pidfd_open=434, close_range=436, openat2=437, mount_setattr=442,
                     seccomp=277, bpf=280),
-}[platform.machine()]
+}[os.uname().machine]
 
 # Flags used by callers (values from the kernel's uapi headers).
 CLONE_NEWTIME = 0x00000080

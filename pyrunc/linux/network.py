@@ -5,10 +5,10 @@ than a whole container start.
 """
 
 import fcntl
-import socket
 import struct
 
 from pyrunc.errors import KernelError
+from pyrunc.linux import unix
 
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
@@ -16,10 +16,12 @@ IFF_UP = 0x1
 
 
 def bring_up(ifname="lo"):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s = unix.socket(unix.AF_INET, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC)
+    try:
         req = struct.pack("16sH14x", ifname.encode(), 0)
-        try:
-            flags = struct.unpack("16sH14x", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
-            fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", ifname.encode(), flags | IFF_UP))
-        except OSError as e:
-            raise KernelError(e.errno, f"bring up {ifname}") from None
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", ifname.encode(), flags | IFF_UP))
+    except OSError as e:
+        raise KernelError(e.errno, f"bring up {ifname}") from None
+    finally:
+        s.close()

@@ -11,7 +11,6 @@ a dangling symlink in the image is followed inside the rootfs, and what is missi
 created there, never on the host.
 """
 
-import contextlib
 import errno
 import os
 import posixpath
@@ -33,22 +32,25 @@ def fd_path(fd):
     return f"{_proc}/self/fd/{fd}"
 
 
-@contextlib.contextmanager
-def procfs_pinned(proc_fd):
+class procfs_pinned:  # a class, not contextlib's decorator: contextlib costs ms to import
     """Make fd_path resolve from an fd of procfs (the current directory) rather than by
     the name /proc, which a writer of the rootfs could swap after pivot_root.  None (no
     proc mount to pin): by name, as before."""
-    global _proc
-    if proc_fd is None:
-        yield
-        return
-    os.fchdir(proc_fd)
-    _proc = "."
-    try:
-        yield
-    finally:
-        _proc = "/proc"
-        os.chdir("/")
+
+    def __init__(self, proc_fd):
+        self.proc_fd = proc_fd
+
+    def __enter__(self):
+        global _proc
+        if self.proc_fd is not None:
+            os.fchdir(self.proc_fd)
+            _proc = "."
+
+    def __exit__(self, *exc):
+        global _proc
+        if self.proc_fd is not None:
+            _proc = "/proc"
+            os.chdir("/")
 
 
 def clean(path):

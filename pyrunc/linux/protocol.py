@@ -14,8 +14,8 @@ Child -> parent                         Parent -> child
   error {step,msg}  setup failed; the child exits
 """
 
-import json
-import socket
+from pyrunc import jsonc
+from pyrunc.linux import unix
 
 _MAX = 65536
 
@@ -30,7 +30,7 @@ class Channel:
 
     @classmethod
     def pair(cls):
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        a, b = unix.socketpair()
         return cls(a), cls(b)
 
     def fileno(self):
@@ -38,18 +38,18 @@ class Channel:
 
     def send(self, mtype, fds=(), **fields):
         fields["type"] = mtype
-        data = json.dumps(fields).encode()
+        data = jsonc.dumps(fields).encode()
         if fds:
-            socket.send_fds(self.sock, [data], list(fds))
+            unix.send_fds(self.sock, data, fds)
         else:
             self.sock.sendall(data)
 
     def recv(self):
         """The next message as (dict, [fds]); ({'type': 'eof'}, []) when the peer closed."""
-        data, fds, _flags, _addr = socket.recv_fds(self.sock, _MAX, 4)
+        data, fds = unix.recv_fds(self.sock, _MAX, 4)
         if not data:
             return {"type": "eof"}, fds
-        return json.loads(data), fds
+        return jsonc.loads(data), fds
 
     def expect_ok(self):
         msg, _ = self.recv()

@@ -8,11 +8,15 @@ with the same profile loads the cached program directly, without importing libse
 """
 
 import errno
-import hashlib
-import json
 import os
 
+from pyrunc import jsonc
 from pyrunc.errors import ConfigError, ContainerError
+
+try:
+    from _sha256 import sha256  # hashlib would load OpenSSL first, for a few ms
+except ImportError:
+    from hashlib import sha256
 
 # Return values of a filter (linux/seccomp.h); ERRNO and TRACE carry data in the low 16 bits.
 ACTIONS = {
@@ -145,8 +149,8 @@ def _read_all(fd):
 
 def profile_key(profile):
     """A profile's identity: its canonical JSON, the machine and the program format."""
-    text = json.dumps(profile, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(f"{os.uname().machine}\n{text}".encode() + CACHE_MAGIC).hexdigest()
+    text = jsonc.dumps(profile, sort_keys=True)
+    return sha256(f"{os.uname().machine}\n{text}".encode() + CACHE_MAGIC).hexdigest()
 
 
 def program_for(profile, state_root):
@@ -177,7 +181,7 @@ def _read_cached(path):
     if not data.startswith(CACHE_MAGIC):
         return None
     digest, _, program = data[len(CACHE_MAGIC):].partition(b"\n")
-    if hashlib.sha256(program).hexdigest().encode() != digest or not program \
+    if sha256(program).hexdigest().encode() != digest or not program \
             or len(program) % BPF_INSTRUCTION_SIZE:
         return None
     return program
@@ -189,7 +193,7 @@ def _write_cached(directory, path, program):
         tmp = f"{path}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, CACHE_MAGIC + hashlib.sha256(program).hexdigest().encode() + b"\n" + program)
+            os.write(fd, CACHE_MAGIC + sha256(program).hexdigest().encode() + b"\n" + program)
         finally:
             os.close(fd)
         os.rename(tmp, path)
@@ -199,11 +203,11 @@ def _write_cached(directory, path, program):
 
 def send_to_listener(path, fd, process_state):
     """One connection, one state object with the fd (SCM_RIGHTS), then close."""
-    import socket
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    from pyrunc.linux import unix
+    sock = unix.socket()
     try:
         sock.connect(path)
-        socket.send_fds(sock, [json.dumps(process_state).encode()], [fd])
+        unix.send_fds(sock, jsonc.dumps(process_state, compact=False).encode(), [fd])
     except OSError as e:
         raise ContainerError(None, f"send the seccomp fd to listenerPath {path}: "
                                    f"{os.strerror(e.errno).lower()}") from None

@@ -5,10 +5,10 @@ config loaded, so it pays no second interpreter start.  The child side is init.p
 """
 
 import os
-import socket
 
 from pyrunc.errors import ContainerError
 from pyrunc.linux import init as child
+from pyrunc.linux import unix
 from pyrunc.linux.protocol import Channel
 
 
@@ -31,7 +31,7 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
     `host_root`: where a container without a mount namespace binds its rootfs.
     """
     parent_ch, child_ch = Channel.pair()
-    start_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    start_sock = unix.socket()
     start_sock.bind(start_path)
     start_sock.listen(1)
     pid = os.fork()
@@ -140,7 +140,7 @@ def reap(pid):
 
 
 def _kill_and_reap(first_child, init_pid):
-    import signal
+    import _signal as signal  # signal.py would import enum
     for pid in {first_child, init_pid} - {None}:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -60,9 +60,9 @@ def become_session_leader_on(slave):
 
 
 def send_to_console_socket(sock_fd, master):
-    import socket
-    sock = socket.socket(fileno=sock_fd)
+    from pyrunc.linux import unix
+    sock = unix.socket(fileno=sock_fd)
     try:
-        socket.send_fds(sock, [b"/dev/ptmx"], [master])
+        unix.send_fds(sock, b"/dev/ptmx", [master])
     finally:
         sock.close()

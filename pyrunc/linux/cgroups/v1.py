@@ -8,7 +8,7 @@ runc does, and any controller the host attached there instead of to a v1 hierarc
 """
 
 import os
-import signal
+import _signal as signal  # signal.py would import enum
 import time
 
 from pyrunc.errors import CgroupError

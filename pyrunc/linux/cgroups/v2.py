@@ -12,7 +12,7 @@ the config asks for something that cannot happen (realtime budgets, net_cls, net
 """
 
 import os
-import signal
+import _signal as signal  # signal.py would import enum
 import time
 
 from pyrunc.errors import CgroupError

@@ -1,0 +1,76 @@
+"""The config schema's regular expressions, matched without the re module.
+
+jsonschema checks a "pattern" with Python's re.search; schema_check.py must give the
+same verdict, and importing re (with enum under it) would cost more than the whole
+check.  The patterns spec/ uses are few and simple, so each has a plain function here
+with re.search's exact semantics, `$` matching before one final newline included
+(tests/unit/test_patterns.py compares each with re on generated strings).  Any other
+pattern goes to re, compiled on first use.
+"""
+
+_DIGITS = frozenset("0123456789")
+_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_UPPER_ = _UPPER | {"_"}
+_CPUS = frozenset("0123456789, -")
+
+
+def _rlimit(t):  # RLIMIT_[A-Z]+
+    return len(t) > 7 and t.startswith("RLIMIT_") and _UPPER.issuperset(t[7:])
+
+
+def _capability(t):  # CAP_[A-Z_]+
+    return len(t) > 4 and t.startswith("CAP_") and _UPPER_.issuperset(t[4:])
+
+
+def _hugepage_size(t):  # [1-9][0-9]*[KMG]B
+    return (len(t) >= 3 and t[0] in "123456789" and t[-2] in "KMG" and t[-1] == "B"
+            and _DIGITS.issuperset(t[1:-2]))
+
+
+# ^BODY$: the body spans the whole string, or all of it but one final "\n".
+_ANCHORED = {
+    "^RLIMIT_[A-Z]+$": _rlimit,
+    "^CAP_[A-Z_]+$": _capability,
+    "^[0-9, -]*$": _CPUS.issuperset,
+    "^[cbup]$": lambda t: len(t) == 1 and t in "cbup",
+    "^[1-9][0-9]*[KMG]B$": _hugepage_size,
+    "^MB:[^\\n]*$": lambda t: t.startswith("MB:") and "\n" not in t[3:],
+}
+
+
+class _Anchored:
+    def __init__(self, body):
+        self.body = body
+
+    def search(self, s):
+        if self.body(s) or (s.endswith("\n") and self.body(s[:-1])):
+            return True
+        return None
+
+
+class _AnyCharacter:  # .{1,} anywhere: one character that is not a newline
+    @staticmethod
+    def search(s):
+        return True if s.strip("\n") else None
+
+
+class _Compiled:
+    """re.compile(pattern), done at the first search."""
+
+    def __init__(self, pattern):
+        self.pattern = pattern
+        self.regex = None
+
+    def search(self, s):
+        if self.regex is None:
+            import re
+            self.regex = re.compile(self.pattern)
+        return self.regex.search(s)
+
+
+def compile(pattern):
+    if pattern == ".{1,}":
+        return _AnyCharacter()
+    if pattern in _ANCHORED:
+        return _Anchored(_ANCHORED[pattern])
+    return _Compiled(pattern)

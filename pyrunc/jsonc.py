@@ -1,0 +1,118 @@
+"""JSON through CPython's C accelerator (_json), without importing the json package.
+
+`import json` costs about 10 ms on the machines pyrunc runs on (it imports re, and re
+imports enum), more than the rest of a `state` command.  json itself parses and writes
+through _json's scanner and encoder; this module calls them directly, with json's own
+defaults: the same documents are accepted and written byte for byte alike, and errors
+are json's JSONDecodeError (json.decoder is imported only to raise one).
+
+Indented output (`state`, `features`) is written here too, as json.dumps(indent=N)
+writes it.
+"""
+
+import _json
+
+_INFINITY = float("inf")
+_CONSTANTS = {"-Infinity": -_INFINITY, "Infinity": _INFINITY, "NaN": float("nan")}
+_WHITESPACE = " \t\n\r"
+
+
+class _Context:
+    """What _json.make_scanner reads from a json.JSONDecoder: its default settings."""
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = _CONSTANTS.__getitem__
+    memo = None
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+class _StrictContext(_Context):
+    """NaN and the infinities refused, as JSON (and Go's decoder, runc's) refuses them."""
+    parse_constant = staticmethod(_reject_constant)
+
+
+_scan = _json.make_scanner(_Context())
+_scan_strict = _json.make_scanner(_StrictContext())
+
+
+def _error(msg, doc, pos):
+    from json.decoder import JSONDecodeError
+    return JSONDecodeError(msg, doc, pos)
+
+
+def loads(data, constants=True):
+    """json.loads(data) for str, or for bytes in UTF-8 (what runtimes write); with
+    constants=False, NaN, Infinity and -Infinity raise ValueError."""
+    if isinstance(data, (bytes, bytearray)):
+        data = data.decode("utf-8-sig" if data[:3] == b"\xef\xbb\xbf" else "utf-8")
+    start = len(data) - len(data.lstrip(_WHITESPACE))
+    try:
+        value, end = (_scan if constants else _scan_strict)(data, start)
+    except StopIteration as e:
+        raise _error("Expecting value", data, e.value) from None
+    tail = data[end:]
+    if tail.strip(_WHITESPACE):
+        raise _error("Extra data", data, end + len(tail) - len(tail.lstrip(_WHITESPACE)))
+    return value
+
+
+def _default(o):
+    raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+
+def _encoder(item_separator, key_separator, sort_keys):
+    return _json.make_encoder(None, _default, _json.encode_basestring_ascii, None,
+                              key_separator, item_separator, sort_keys, False, True)
+
+
+_COMPACT = _encoder(",", ":", False)
+_COMPACT_SORTED = _encoder(",", ":", True)
+_SPACED = _encoder(", ", ": ", False)
+
+
+def _indented(obj, pad, depth, sort_keys, out):
+    if isinstance(obj, dict) and obj:
+        inner = pad * (depth + 1)
+        items = sorted(obj.items()) if sort_keys else obj.items()
+        out.append("{")
+        for i, (key, value) in enumerate(items):
+            if not isinstance(key, str):
+                raise TypeError  # json's key coercions: let json do them
+            out.append(("\n" if i == 0 else ",\n") + inner + _json.encode_basestring_ascii(key) + ": ")
+            _indented(value, pad, depth + 1, sort_keys, out)
+        out.append("\n" + pad * depth + "}")
+    elif isinstance(obj, (list, tuple)) and obj:
+        inner = pad * (depth + 1)
+        out.append("[")
+        for i, value in enumerate(obj):
+            out.append(("\n" if i == 0 else ",\n") + inner)
+            _indented(value, pad, depth + 1, sort_keys, out)
+        out.append("\n" + pad * depth + "]")
+    else:
+        out.append("".join(_COMPACT(obj, 0)))
+
+
+def dumps(obj, compact=True, sort_keys=False, indent=None):
+    """json.dumps(obj) with separators (",", ":") when compact, else json's default
+    (", ", ": "); with indent (a number of spaces), as json.dumps(obj, indent=indent)."""
+    if indent is not None:
+        out = []
+        try:
+            _indented(obj, " " * indent, 0, sort_keys, out)
+        except TypeError:
+            import json
+            return json.dumps(obj, indent=indent, sort_keys=sort_keys)
+        return "".join(out)
+    if compact:
+        encode = _COMPACT_SORTED if sort_keys else _COMPACT
+    elif sort_keys:
+        encode = _encoder(", ", ": ", True)
+    else:
+        encode = _SPACED
+    return "".join(encode(obj, 0))

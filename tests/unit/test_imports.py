@@ -1,37 +1,75 @@
-"""Commands import only what they need: heavy modules stay off the fast paths."""
+"""Which modules each command imports, by name: what a command does not need stays
+unimported (docs/performance.md).  The probe starts the interpreter as the installed
+launcher does (-I -S, pyrunc's import path appended) and lists sys.modules after main.
 
-import json
+A new import on these paths must be added here on purpose."""
+
+import os
 import subprocess
 import sys
 
-HEAVY = ("jsonschema", "referencing", "subprocess", "pyrunc.linux.init", "pyrunc.config.validate")
+from pyrunc import launcher
 
-# create and run re-execute from a sealed interpreter (linux/sealed_exe.py) that would
-# run main, not this probe: the probe seals itself first.
+# create, run and exec re-execute from a sealed interpreter (linux/sealed_exe.py) that
+# would run main, not this probe: the probe seals itself first (and imports sealed_exe).
 PROBE = """
-import json, os, sys
+import os, sys
+sys.path += %r
 from pyrunc.cli import SEALED_COMMANDS, main
 from pyrunc.linux import sealed_exe
 if set(sys.argv) & set(SEALED_COMMANDS) and not sealed_exe.is_sealed():
     os.execve(sealed_exe.sealed_copy(), [sys.executable, *sys.orig_argv[1:]], os.environ)
 main(sys.argv[1:])
-print(json.dumps(sorted(sys.modules)), file=sys.stderr)
-"""
+os.write(2, ("\\nMODULES " + " ".join(sorted(sys.modules))).encode())
+""" % (launcher.import_path(),)
+
+# Never on a command's fast path: each costs milliseconds to import (re and signal.py
+# bring enum; json brings re; socket.py brings selectors), or far more (jsonschema,
+# pyroute2, libseccomp's bindings).
+SLOW = {"re", "enum", "json", "socket", "signal", "selectors", "subprocess", "contextlib",
+        "functools", "collections", "typing", "shutil", "pathlib", "hashlib", "_hashlib",
+        "platform", "ipaddress", "copy", "jsonschema", "referencing", "pyroute2",
+        "pyseccomp", "seccomp"}
+
+# state, list, kill and delete: the CLI, the store, the state machine, /proc readers.
+LEAN = {"_collections_abc", "_json", "_stat", "errno", "fcntl", "genericpath", "os", "os.path",
+        "posixpath", "stat", "pyrunc", "pyrunc.cli", "pyrunc.cli.commands", "pyrunc.cli.flags",
+        "pyrunc.errors", "pyrunc.jsonc", "pyrunc.lifecycle", "pyrunc.linux",
+        "pyrunc.linux.procfs", "pyrunc.linux.sealed_exe", "pyrunc.linux.signals", "pyrunc.log",
+        "pyrunc.store"}
 
 
-def modules_imported_by(*argv):
-    r = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True)
-    return set(json.loads(r.stderr.strip().splitlines()[-1]))
+def _interpreter_modules():
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", "import sys; print(*sys.modules)"],
+                       capture_output=True, text=True, check=True)
+    return set(r.stdout.split())
 
 
-def test_state_list_and_kill_do_not_import_heavy_modules(tmp_path):
+def modules_imported_by(*argv, cwd=None):
+    """The modules a command imported beyond what the interpreter starts with."""
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", PROBE, *argv],
+                       capture_output=True, text=True, cwd=cwd)
+    assert "\nMODULES " in r.stderr, r.stderr
+    return set(r.stderr.rsplit("\nMODULES ", 1)[1].split()) - _interpreter_modules()
+
+
+def test_state_list_kill_and_delete_import_only_the_store_and_the_cli(tmp_path):
     root = str(tmp_path / "state")
     for argv in (("state", "pyrunc-test-none"), ("list",), ("kill", "pyrunc-test-none", "KILL"),
                  ("delete", "pyrunc-test-none")):
         loaded = modules_imported_by("--root", root, *argv)
-        assert not loaded & set(HEAVY), (argv, loaded & set(HEAVY))
+        assert loaded <= LEAN, (argv, sorted(loaded - LEAN))
 
 
 def test_validate_does_import_jsonschema(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     assert "jsonschema" in modules_imported_by("validate", "--bundle", str(tmp_path))
+
+
+def test_a_valid_config_is_checked_without_jsonschema_or_re(tmp_path):
+    from pyrunc.config.default import default_spec
+    from pyrunc import jsonc
+    os.mkdir(tmp_path / "rootfs")
+    (tmp_path / "config.json").write_text(jsonc.dumps(default_spec()))
+    loaded = modules_imported_by("validate", "--bundle", str(tmp_path))
+    assert not loaded & SLOW, sorted(loaded & SLOW)

@@ -1,0 +1,28 @@
+"""What `run` imports, by name (tests/unit/test_imports.py has the probe and the other
+commands): the container path needs ctypes, _socket and pyrunc's own modules, and none
+of the modules that cost milliseconds to import."""
+
+from tests.unit.test_imports import SLOW, modules_imported_by
+
+# Beyond the state commands' modules: the config's check and model, the Linux mechanics,
+# and the C modules under them.
+RUN = {"_ctypes", "_socket", "_struct", "ctypes", "ctypes._endian", "resource", "struct",
+       "types", "pyrunc.config", "pyrunc.config.model", "pyrunc.config.patterns",
+       "pyrunc.config.schema", "pyrunc.config.schema_check", "pyrunc.config.semantic",
+       "pyrunc.config.validate", "pyrunc.linux.capabilities", "pyrunc.linux.cgroups",
+       "pyrunc.linux.cgroups.devices_bpf", "pyrunc.linux.cgroups.files",
+       "pyrunc.linux.cgroups.v1", "pyrunc.linux.cgroups.v2", "pyrunc.linux.devices",
+       "pyrunc.linux.init", "pyrunc.linux.kernel", "pyrunc.linux.namespaces",
+       "pyrunc.linux.paths", "pyrunc.linux.process", "pyrunc.linux.program",
+       "pyrunc.linux.protocol", "pyrunc.linux.rootfs", "pyrunc.linux.spawn",
+       "pyrunc.linux.tables", "pyrunc.linux.unix", "pyrunc.notify", "pyrunc.run",
+       # imported by init.py for the features a config may ask for
+       "pyrunc.linux.hooks", "pyrunc.linux.seccomp", "_sha256", "pyrunc.linux.terminal", "termios"}
+
+
+def test_run_imports_only_what_the_container_needs(pyrunc, bundle, test_id):
+    from tests.unit.test_imports import LEAN
+    bundle.write()
+    loaded = modules_imported_by("--root", pyrunc.root, "run", "--bundle", bundle.path, test_id)
+    assert not loaded & SLOW, sorted(loaded & SLOW)
+    assert loaded <= LEAN | RUN, sorted(loaded - LEAN - RUN)

@@ -68,13 +68,13 @@ class _CreateHandler:
         from pyrunc.linux import namespaces
         namespaces.write_id_maps(pid, self.cfg.linux)
 
-    def cgroup(self, pid):
-        """Runs before the init unshares its cgroup namespace and before the user's
-        program can run: make the cgroup, set its limits, then put the init in it."""
-        from pyrunc.errors import CgroupError
+    def cgroup(self, pid, join_now=True):
+        """Runs before the init unshares its namespaces: make the cgroup and set its
+        limits; put `pid` in it now, or (join_now False) leave that to join_cgroup."""
         from pyrunc.linux import cgroups
         lx = self.cfg.linux
-        try:
+
+        def make():
             mgr = cgroups.new_manager(self.cgroup_path, self.cid)
             self.cgroup_manager = mgr
             mgr.create()
@@ -83,8 +83,20 @@ class _CreateHandler:
             resources = dict(lx.resources)
             resources["devices"] = cgroups.device_rules(lx.resources, lx.devices)
             mgr.set(resources)
-            mgr.add(pid)
+            if join_now:
+                mgr.add(pid)
             return mgr.paths()
+        return self._cgroup_step(make)
+
+    def join_cgroup(self, pid):
+        """Put the init in the cgroup made by cgroup(join_now=False)."""
+        if self.cgroup_manager is not None:
+            self._cgroup_step(lambda: self.cgroup_manager.add(pid))
+
+    def _cgroup_step(self, step):
+        from pyrunc.errors import CgroupError
+        try:
+            return step()
         except (CgroupError, OSError) as e:
             if not self.ignore_cgroup_errors:
                 raise

@@ -46,6 +46,7 @@ class InitContext:
         self.step = "start init"
         self.env = None  # the environment for execve, set once the user is known
         self.cgroup_paths = {}  # {hierarchy: the container's cgroup in it}, from the parent
+        self.cgroup_joined = True  # False while the parent has yet to move the init in
         self.binfmt_handlers = []  # the host's that resolve their interpreter at exec time
         self.create_cwd = True  # exec opens an existing one only
         self.join_frozen_cgroup = False  # exec --ignore-paused: joined just before the exec
@@ -115,8 +116,12 @@ def setup_namespaces(ctx):
         # makes timens_offsets unwritable; container_init clears the flag again first thing.
         k.prctl(k.PR_SET_DUMPABLE, 1)
     # Into the cgroup before unsharing the cgroup namespace, whose root is our cgroup then.
+    # Without one, the parent moves the init in while it builds the rootfs, and the
+    # init waits for that only before its hooks and `created` (cgroup_joined): so the
+    # move's cost overlaps the init's work, and the setup's memory is not charged.
     ctx.step = "join cgroup"
-    ctx.chan.send("cgroup", pid=os.getpid())
+    ctx.chan.send("cgroup", pid=os.getpid(), join_now=ctx.new_cgroupns)
+    ctx.cgroup_joined = ctx.new_cgroupns
     # The cgroup's paths as the host sees them: /proc/self/cgroup cannot tell once a
     # cgroup namespace has been joined (it shows them relative to that namespace's root).
     ctx.cgroup_paths = ctx.chan.expect_ok().get("paths") or {}
@@ -196,9 +201,19 @@ def container_init(ctx):
             # As late as can be, so that little of our own work must pass the filter; with
             # no_new_privs no privilege is needed to load it.
             load_seccomp(ctx)
+    wait_for_cgroup(ctx)
     ctx.chan.send("created")
     ctx.chan.close()
     _wait_for_start_and_exec(ctx, program)
+
+
+def wait_for_cgroup(ctx):
+    """Return once the parent has put this process in the container's cgroup."""
+    if not ctx.cgroup_joined:
+        ctx.step = "join cgroup"
+        ctx.chan.send("cgroup_joined")
+        ctx.chan.expect_ok()
+        ctx.cgroup_joined = True
 
 
 def _setup_rootfs(ctx):
@@ -227,6 +242,8 @@ def _setup_rootfs(ctx):
     # The hooks' state names the init by its host pid; after pivot_root /proc is the container's.
     ctx.host_pid = _host_pid()
     hooks = cfg.hooks
+    if hooks.prestart or hooks.create_runtime or hooks.create_container:
+        wait_for_cgroup(ctx)  # the hooks see the container in its cgroup
     if hooks.prestart or hooks.create_runtime:
         ctx.step = "run createRuntime hooks"
         ctx.chan.send("hooks")

@@ -85,6 +85,7 @@ def close_fds_except(first, keep):
 def _serve(chan, handler):
     init_pid = None
     console = None
+    joining = False  # the init joins its cgroup once its pid is known
     step = "start init"
     while True:
         msg, fds = chan.recv()
@@ -98,6 +99,11 @@ def _serve(chan, handler):
             raise ContainerError(step, "container init exited unexpectedly")
         if kind == "init":
             init_pid = msg["pid"]
+            if joining:
+                # While the init builds its rootfs: on cgroup v1 the first move into a
+                # cgroup waits out an RCU grace period (about 14 ms here).
+                step = "join cgroup"
+                handler.join_cgroup(init_pid)
             continue
         if kind == "console":
             console = fds[0]
@@ -108,8 +114,11 @@ def _serve(chan, handler):
             if kind == "idmap":
                 handler.idmap(msg["pid"])
             elif kind == "cgroup":
-                chan.send("ok", paths=handler.cgroup(msg["pid"]) or {})
+                joining = not msg.get("join_now", True)
+                chan.send("ok", paths=handler.cgroup(msg["pid"], not joining) or {})
                 continue
+            elif kind == "cgroup_joined":
+                pass  # joined when the init reported its pid, before this request
             elif kind == "hooks":
                 handler.hooks(init_pid)
             elif kind == "seccomp":

@@ -338,16 +338,12 @@ def _kernel_at_least(major, minor):
 
 
 def test_a_cached_profile_is_loaded_without_importing_libseccomp(pyrunc, bundle, test_id):
-    import subprocess
-    import sys
-    from tests.unit.test_imports import PROBE
+    from tests.unit.test_imports import modules_imported_by
     bundle.config["linux"]["seccomp"] = allow_all_but("SCMP_ACT_ERRNO", names=("mkdir", "mkdirat"))
     bundle.config["process"]["args"] = ["true"]
     bundle.write()
     assert pyrunc("run", "--bundle", bundle.path, test_id).code == 0  # compiles and caches
-    r = subprocess.run([sys.executable, "-c", PROBE, "--root", pyrunc.root, "run", "--bundle", bundle.path,
-                        test_id + "-2"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    loaded = set(json.loads(r.stderr.strip().splitlines()[-1]))
+    loaded = modules_imported_by("--root", pyrunc.root, "run", "--bundle", bundle.path, test_id + "-2")
     assert "pyrunc.linux.seccomp" in loaded and not {"pyseccomp", "seccomp"} & loaded
 
 

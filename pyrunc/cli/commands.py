@@ -110,18 +110,18 @@ def cmd_exec(g, o, pos, log):
 
 
 def cmd_state(g, o, pos, log):
-    from pyrunc import lifecycle
-    st = lifecycle.state(_store(g), _one_id("state", pos))
+    from pyrunc import status
+    st = status.state(_store(g), _one_id("state", pos))
     sys.stdout.write(jsonc.dumps(st, indent=2) + "\n")
     return 0
 
 
 def cmd_list(g, o, pos, log):
-    from pyrunc import lifecycle
+    from pyrunc import status
     if o["format"] not in ("table", "json"):
         raise UsageError(f"list: invalid format {o['format']!r}: use table or json")
     store = _store(g)
-    states = lifecycle.list_states(store)
+    states = status.list_states(store)
     if o["quiet"]:
         sys.stdout.write("".join(s["id"] + "\n" for s in states))
         return 0

@@ -36,7 +36,7 @@ LEAN = {"_collections_abc", "_json", "_stat", "errno", "fcntl", "genericpath", "
         "posixpath", "stat", "pyrunc", "pyrunc.cli", "pyrunc.cli.commands", "pyrunc.cli.flags",
         "pyrunc.errors", "pyrunc.jsonc", "pyrunc.lifecycle", "pyrunc.linux",
         "pyrunc.linux.procfs", "pyrunc.linux.sealed_exe", "pyrunc.linux.signals", "pyrunc.log",
-        "pyrunc.store"}
+        "pyrunc.status", "pyrunc.store"}
 
 
 def _interpreter_modules():

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from pyrunc import lifecycle
+from pyrunc import lifecycle, status
 from pyrunc.errors import StateError
 from pyrunc.linux import procfs
 from pyrunc.store import Store, check_id
@@ -86,7 +86,7 @@ def test_racing_creates_of_one_id_have_one_winner(store):
 def test_a_container_being_created_is_locked_and_reported_creating(store):
     cdir = store.create("pyrunc-test-a", initial("pyrunc-test-a"))
     try:
-        assert lifecycle.state(store, "pyrunc-test-a")["status"] == "creating"
+        assert status.state(store, "pyrunc-test-a")["status"] == "creating"
         got = []
         t = threading.Thread(target=lambda: got.append(store.open("pyrunc-test-a").close()))
         t.start()
@@ -100,7 +100,7 @@ def test_a_container_being_created_is_locked_and_reported_creating(store):
 
 def test_a_create_that_died_leaves_a_deletable_directory(store):
     store.create("pyrunc-test-a", initial("pyrunc-test-a")).close()  # its lock is gone
-    assert lifecycle.state(store, "pyrunc-test-a")["status"] == "creating"
+    assert status.state(store, "pyrunc-test-a")["status"] == "creating"
     with pytest.raises(StateError, match="not running"):
         lifecycle.kill(store, "pyrunc-test-a", 15)
     with pytest.raises(StateError, match="creating"):
@@ -111,7 +111,7 @@ def test_a_create_that_died_leaves_a_deletable_directory(store):
 
 def test_unknown_id_does_not_exist(store):
     for call in (lambda: store.open("pyrunc-test-x"), lambda: store.peek("pyrunc-test-x"),
-                 lambda: lifecycle.state(store, "pyrunc-test-x")):
+                 lambda: status.state(store, "pyrunc-test-x")):
         with pytest.raises(StateError, match="container pyrunc-test-x does not exist"):
             call()
 
@@ -194,10 +194,10 @@ def test_zombie_is_stopped():
 def test_stopped_state_json_has_pid_0_like_runc():
     st = initial("pyrunc-test-a")
     st.update(pid=dead_pid(), pid_start=1, started=True)
-    out = lifecycle.oci_state("pyrunc-test-a", st)
+    out = status.oci_state("pyrunc-test-a", st)
     assert list(out)[:4] == ["ociVersion", "id", "pid", "status"]
     assert out["pid"] == 0 and out["status"] == "stopped"
-    running = lifecycle.oci_state("pyrunc-test-a", own_state(started=True))
+    running = status.oci_state("pyrunc-test-a", own_state(started=True))
     assert running["pid"] == os.getpid() and running["status"] == "running"
 
 

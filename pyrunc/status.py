@@ -1,0 +1,58 @@
+"""The read side of the container lifecycle: a container's status and its state as
+the spec and runc print it.  Apart from lifecycle.py so that `state` and `list`, which
+only read, import no more than this."""
+
+from pyrunc import OCI_VERSION
+from pyrunc.errors import StateError
+from pyrunc.linux import procfs
+
+CREATED, RUNNING, STOPPED, PAUSED, CREATING = "created", "running", "stopped", "paused", "creating"
+
+
+def status_of(st):
+    """The status from the stored state: no pid yet is `creating`; a pid whose process
+    is gone, or is another process by now (its start time differs), is `stopped`."""
+    if st is None or not st.get("pid"):
+        return CREATING
+    if not procfs.is_alive(st["pid"], st.get("pid_start")):
+        return STOPPED
+    if st.get("paused"):
+        return PAUSED
+    return RUNNING if st.get("started") else CREATED
+
+
+def oci_state(cid, st):
+    """The spec's state JSON (runtime.md, "State") in runc's field order, with runc's
+    extra fields.  `pid` is 0 once the process is gone, as runc prints it."""
+    status = status_of(st)
+    out = {"ociVersion": OCI_VERSION, "id": cid,
+           "pid": st["pid"] if status in (CREATED, RUNNING, PAUSED) else 0,
+           "status": status, "bundle": st["bundle"], "rootfs": st.get("rootfs", ""),
+           "created": st.get("created", "")}
+    if st.get("annotations"):
+        out["annotations"] = st["annotations"]
+    out["owner"] = ""
+    return out
+
+
+def hook_state(cid, st, status, pid=None):
+    state = {"ociVersion": OCI_VERSION, "id": cid, "status": status, "bundle": st["bundle"]}
+    if pid:
+        state["pid"] = pid
+    if st.get("annotations"):
+        state["annotations"] = st["annotations"]
+    return state
+
+
+def state(store, cid):
+    return oci_state(cid, store.peek(cid))
+
+
+def list_states(store):
+    result = []
+    for cid in store.ids():
+        try:
+            result.append(oci_state(cid, store.peek(cid)))
+        except StateError:
+            continue  # deleted while we listed
+    return result

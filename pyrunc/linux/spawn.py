@@ -82,14 +82,24 @@ def close_fds_except(first, keep):
         lo = fd + 1
 
 
+# The init's own messages: with a pid or time namespace the init is forked by the first
+# child, which reports its pid ("init") while the init already runs, so these may come
+# before that report; they wait for it.
+_NEED_INIT_PID = ("created", "cgroup_joined", "hooks", "seccomp")
+
+
 def _serve(chan, handler):
     init_pid = None
     console = None
     joining = False  # the init joins its cgroup once its pid is known
+    early = []       # the init's messages that came before its pid
     step = "start init"
     while True:
-        msg, fds = chan.recv()
+        msg, fds = early.pop(0) if early and init_pid is not None else chan.recv()
         kind = msg["type"]
+        if kind in _NEED_INIT_PID and init_pid is None:
+            early.append((msg, fds))
+            continue
         if kind == "created":
             return init_pid, console
         if kind == "error":
@@ -118,7 +128,7 @@ def _serve(chan, handler):
                 chan.send("ok", paths=handler.cgroup(msg["pid"], not joining) or {})
                 continue
             elif kind == "cgroup_joined":
-                pass  # joined when the init reported its pid, before this request
+                pass  # joined when the init's pid came, which _NEED_INIT_PID waits for
             elif kind == "hooks":
                 handler.hooks(init_pid)
             elif kind == "seccomp":

@@ -1,0 +1,53 @@
+"""The parent's side of the create protocol (linux/spawn.py's _serve), on scripted
+messages: the init may speak before the stage that forked it has reported its pid."""
+
+from pyrunc.linux import spawn
+
+
+class ScriptedChannel:
+    def __init__(self, messages):
+        self.messages = list(messages)
+        self.sent = []
+
+    def recv(self):
+        return (self.messages.pop(0) if self.messages else {"type": "eof"}), []
+
+    def send(self, mtype, fds=(), **fields):
+        self.sent.append((mtype, fields))
+
+
+class RecordingHandler:
+    def __init__(self):
+        self.calls = []
+
+    def cgroup(self, pid, join_now=True):
+        self.calls.append(("cgroup", pid, join_now))
+        return {"memory": "/pyrunc-test-x"}
+
+    def join_cgroup(self, pid):
+        self.calls.append(("join_cgroup", pid))
+
+    def hooks(self, pid):
+        self.calls.append(("hooks", pid))
+
+
+def test_the_inits_messages_wait_for_its_pid():
+    """A busy first child reports the init's pid late: the init has already asked
+    whether it is in its cgroup, run up to its hooks and said `created`.  Each is
+    answered only once the pid is known and the init has been moved into the cgroup."""
+    chan = ScriptedChannel([{"type": "cgroup", "pid": 10, "join_now": False},
+                            {"type": "cgroup_joined"}, {"type": "hooks"}, {"type": "created"},
+                            {"type": "init", "pid": 11}])
+    handler = RecordingHandler()
+    init_pid, console = spawn._serve(chan, handler)
+    assert init_pid == 11 and console is None
+    assert handler.calls == [("cgroup", 10, False), ("join_cgroup", 11), ("hooks", 11)]
+    assert [m for m, _ in chan.sent] == ["ok", "ok", "ok"]
+
+
+def test_with_a_cgroup_namespace_the_first_child_joins_before_its_namespaces():
+    chan = ScriptedChannel([{"type": "cgroup", "pid": 10, "join_now": True},
+                            {"type": "init", "pid": 11}, {"type": "created"}])
+    handler = RecordingHandler()
+    assert spawn._serve(chan, handler) == (11, None)
+    assert handler.calls == [("cgroup", 10, True)]

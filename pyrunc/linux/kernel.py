@@ -6,15 +6,14 @@ recording double (tests/unit/fakekernel.py) and the step trace can see each call
 Each function raises KernelError naming the verb and its object on failure.
 """
 
-import ctypes
 import errno
 import os
 
 from pyrunc.errors import KernelError
+from pyrunc.linux import ffi
 
-_libc = ctypes.CDLL(None, use_errno=True)
+_libc = ffi.Libc()
 _syscall = _libc.syscall
-_syscall.restype = ctypes.c_long
 
 # Syscall numbers glibc has no wrapper for (or only a recent one), per architecture.
 _NR = {
@@ -102,7 +101,7 @@ CLOSE_RANGE_CLOEXEC = 4
 
 def _check(ret, what):
     if ret < 0:
-        raise KernelError(ctypes.get_errno(), what)
+        raise KernelError(ffi.get_errno(), what)
     return ret
 
 
@@ -113,47 +112,47 @@ def _b(path):
 # --- namespaces -------------------------------------------------------------
 
 def unshare(flags):
-    _check(_libc.unshare(ctypes.c_int(flags)), f"unshare({flags:#x})")
+    _check(_libc.unshare(ffi.c_int(flags)), f"unshare({flags:#x})")
 
 
 def setns(fd, nstype, what="setns"):
-    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), what)
+    _check(_libc.setns(ffi.c_int(fd), ffi.c_int(nstype)), what)
 
 
 def sethostname(name):
     b = name.encode()
-    _check(_libc.sethostname(b, ctypes.c_size_t(len(b))), f"sethostname {name!r}")
+    _check(_libc.sethostname(b, ffi.c_size_t(len(b))), f"sethostname {name!r}")
 
 
 def setdomainname(name):
     b = name.encode()
-    _check(_libc.setdomainname(b, ctypes.c_size_t(len(b))), f"setdomainname {name!r}")
+    _check(_libc.setdomainname(b, ffi.c_size_t(len(b))), f"setdomainname {name!r}")
 
 
 # --- mounts -----------------------------------------------------------------
 
 def mount(source, target, fstype, flags=0, data=None):
     what = f"mount {source!r} on {target}" + (f" ({fstype})" if fstype else "")
-    _check(_libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data)), what)
+    _check(_libc.mount(_b(source), _b(target), _b(fstype), ffi.c_ulong(flags), _b(data)), what)
 
 
 def umount(target, flags=0):
-    _check(_libc.umount2(_b(target), ctypes.c_int(flags)), f"umount {target}")
+    _check(_libc.umount2(_b(target), ffi.c_int(flags)), f"umount {target}")
 
 
 def pivot_root(new_root, put_old):
     _check(_syscall(_NR["pivot_root"], _b(new_root), _b(put_old)), f"pivot_root {new_root}")
 
 
-class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+class _MountAttr(ffi.Structure):
+    _fields_ = [("attr_set", ffi.c_uint64), ("attr_clr", ffi.c_uint64),
+                ("propagation", ffi.c_uint64), ("userns_fd", ffi.c_uint64)]
 
 
 def mount_setattr(dirfd, path, flags, attr_set, attr_clr=0, propagation=0):
     attr = _MountAttr(attr_set, attr_clr, propagation, 0)
-    _check(_syscall(_NR["mount_setattr"], ctypes.c_int(dirfd), _b(path), ctypes.c_uint(flags),
-                    ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))),
+    _check(_syscall(_NR["mount_setattr"], ffi.c_int(dirfd), _b(path), ffi.c_uint(flags),
+                    ffi.byref(attr), ffi.c_size_t(ffi.sizeof(attr))),
            f"mount_setattr {path or dirfd}")
 
 
@@ -163,35 +162,35 @@ OPEN_TREE_CLONE = 1
 def open_tree_clone(path):
     """A detached copy of the mount at `path` (open_tree(2) OPEN_TREE_CLONE); an O_PATH-like
     fd of `path` on it, close-on-exec."""
-    return _check(_syscall(_NR["open_tree"], ctypes.c_int(AT_FDCWD), _b(path),
-                           ctypes.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC)), f"clone the mount of {path}")
+    return _check(_syscall(_NR["open_tree"], ffi.c_int(AT_FDCWD), _b(path),
+                           ffi.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC)), f"clone the mount of {path}")
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+class _OpenHow(ffi.Structure):
+    _fields_ = [("flags", ffi.c_uint64), ("mode", ffi.c_uint64), ("resolve", ffi.c_uint64)]
 
 
 def openat2(dirfd, path, flags, resolve, mode=0):
     """openat(2) with resolve flags; returns a new fd (always O_CLOEXEC)."""
     how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
-    return _check(_syscall(_NR["openat2"], ctypes.c_int(dirfd), _b(path), ctypes.byref(how),
-                           ctypes.c_size_t(ctypes.sizeof(how))), f"open {path}")
+    return _check(_syscall(_NR["openat2"], ffi.c_int(dirfd), _b(path), ffi.byref(how),
+                           ffi.c_size_t(ffi.sizeof(how))), f"open {path}")
 
 
 # --- processes --------------------------------------------------------------
 
 def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
-    return _check(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
-                              ctypes.c_ulong(arg4), ctypes.c_ulong(arg5)), f"prctl({option})")
+    return _check(_libc.prctl(ffi.c_int(option), ffi.c_ulong(arg2), ffi.c_ulong(arg3),
+                              ffi.c_ulong(arg4), ffi.c_ulong(arg5)), f"prctl({option})")
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class _CapHeader(ffi.Structure):
+    _fields_ = [("version", ffi.c_uint32), ("pid", ffi.c_int)]
 
 
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+class _CapData(ffi.Structure):
+    _fields_ = [("effective", ffi.c_uint32), ("permitted", ffi.c_uint32),
+                ("inheritable", ffi.c_uint32)]
 
 
 _CAP_V3 = 0x20080522
@@ -206,60 +205,60 @@ def capset(effective, permitted, inheritable):
         data[i].effective = (effective >> shift) & 0xFFFFFFFF
         data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
         data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-    _check(_syscall(_NR["capset"], ctypes.byref(hdr), data), "capset")
+    _check(_syscall(_NR["capset"], ffi.byref(hdr), data), "capset")
 
 
 def capget(pid=0):
     """Return (effective, permitted, inheritable) bitmasks of a thread."""
     hdr = _CapHeader(_CAP_V3, pid)
     data = (_CapData * 2)()
-    _check(_syscall(_NR["capget"], ctypes.byref(hdr), data), "capget")
+    _check(_syscall(_NR["capget"], ffi.byref(hdr), data), "capget")
     return tuple(data[0].__getattribute__(f) | (data[1].__getattribute__(f) << 32)
                  for f in ("effective", "permitted", "inheritable"))
 
 
 def personality(persona):
-    _check(_libc.personality(ctypes.c_ulong(persona)), f"personality({persona:#x})")
+    _check(_libc.personality(ffi.c_ulong(persona)), f"personality({persona:#x})")
 
 
-class _SchedAttr(ctypes.Structure):
-    _fields_ = [("size", ctypes.c_uint32), ("sched_policy", ctypes.c_uint32),
-                ("sched_flags", ctypes.c_uint64), ("sched_nice", ctypes.c_int32),
-                ("sched_priority", ctypes.c_uint32), ("sched_runtime", ctypes.c_uint64),
-                ("sched_deadline", ctypes.c_uint64), ("sched_period", ctypes.c_uint64)]
+class _SchedAttr(ffi.Structure):
+    _fields_ = [("size", ffi.c_uint32), ("sched_policy", ffi.c_uint32),
+                ("sched_flags", ffi.c_uint64), ("sched_nice", ffi.c_int32),
+                ("sched_priority", ffi.c_uint32), ("sched_runtime", ffi.c_uint64),
+                ("sched_deadline", ffi.c_uint64), ("sched_period", ffi.c_uint64)]
 
 
 def sched_setattr(policy, flags=0, nice=0, priority=0, runtime=0, deadline=0, period=0):
-    attr = _SchedAttr(ctypes.sizeof(_SchedAttr), policy, flags, nice, priority, runtime, deadline, period)
-    _check(_syscall(_NR["sched_setattr"], ctypes.c_int(0), ctypes.byref(attr), ctypes.c_uint(0)),
+    attr = _SchedAttr(ffi.sizeof(_SchedAttr), policy, flags, nice, priority, runtime, deadline, period)
+    _check(_syscall(_NR["sched_setattr"], ffi.c_int(0), ffi.byref(attr), ffi.c_uint(0)),
            "sched_setattr")
 
 
 def ioprio_set(ioclass, priority):
     IOPRIO_WHO_PROCESS = 1
-    _check(_syscall(_NR["ioprio_set"], ctypes.c_int(IOPRIO_WHO_PROCESS), ctypes.c_int(0),
-                    ctypes.c_int((ioclass << 13) | priority)), "ioprio_set")
+    _check(_syscall(_NR["ioprio_set"], ffi.c_int(IOPRIO_WHO_PROCESS), ffi.c_int(0),
+                    ffi.c_int((ioclass << 13) | priority)), "ioprio_set")
 
 
 def join_session_keyring(name):
     KEYCTL_JOIN_SESSION_KEYRING = 1
-    _check(_syscall(_NR["keyctl"], ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING), _b(name)),
+    _check(_syscall(_NR["keyctl"], ffi.c_int(KEYCTL_JOIN_SESSION_KEYRING), _b(name)),
            f"keyctl join session keyring {name!r}")
 
 
 def close_range_cloexec(first):
     """Mark every fd >= first close-on-exec, so no host fd survives the exec."""
-    _check(_syscall(_NR["close_range"], ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF),
-                    ctypes.c_uint(CLOSE_RANGE_CLOEXEC)), "close_range")
+    _check(_syscall(_NR["close_range"], ffi.c_uint(first), ffi.c_uint(0xFFFFFFFF),
+                    ffi.c_uint(CLOSE_RANGE_CLOEXEC)), "close_range")
 
 
 def pidfd_open(pid):
-    return _check(_syscall(_NR["pidfd_open"], ctypes.c_int(pid), ctypes.c_uint(0)), f"pidfd_open {pid}")
+    return _check(_syscall(_NR["pidfd_open"], ffi.c_int(pid), ffi.c_uint(0)), f"pidfd_open {pid}")
 
 
 def pidfd_send_signal(pidfd, sig):
-    _check(_syscall(_NR["pidfd_send_signal"], ctypes.c_int(pidfd), ctypes.c_int(sig), None,
-                    ctypes.c_uint(0)), f"signal {sig}")
+    _check(_syscall(_NR["pidfd_send_signal"], ffi.c_int(pidfd), ffi.c_int(sig), None,
+                    ffi.c_uint(0)), f"signal {sig}")
 
 
 # Plain wrappers over os so that every call the mechanics make is visible at one seam.
@@ -271,14 +270,14 @@ def mknod(path, mode, device, dir_fd=None, what=None):
         raise KernelError(e.errno, f"mknod {what or path}") from None
 
 
-class _Statfs(ctypes.Structure):
-    _fields_ = [("f_type", ctypes.c_long), ("rest", ctypes.c_long * 15)]
+class _Statfs(ffi.Structure):
+    _fields_ = [("f_type", ffi.c_long), ("rest", ffi.c_long * 15)]
 
 
 def fstatfs_type(fd):
     """The filesystem magic number of an open fd (PROC_SUPER_MAGIC, TMPFS_MAGIC, ...)."""
     buf = _Statfs()
-    _check(_libc.fstatfs(ctypes.c_int(fd), ctypes.byref(buf)), f"fstatfs {fd}")
+    _check(_libc.fstatfs(ffi.c_int(fd), ffi.byref(buf)), f"fstatfs {fd}")
     return buf.f_type & 0xFFFFFFFF
 
 
@@ -310,13 +309,13 @@ def setgroups(gids):
         raise KernelError(e.errno, f"setgroups {list(gids)}") from None
 
 
-class _Rlimit(ctypes.Structure):
-    _fields_ = [("cur", ctypes.c_uint64), ("max", ctypes.c_uint64)]
+class _Rlimit(ffi.Structure):
+    _fields_ = [("cur", ffi.c_uint64), ("max", ffi.c_uint64)]
 
 
 def setrlimit(resource, soft, hard, name):
     new = _Rlimit(soft, hard)
-    _check(_libc.prlimit(ctypes.c_int(0), ctypes.c_int(resource), ctypes.byref(new), None),
+    _check(_libc.prlimit(ffi.c_int(0), ffi.c_int(resource), ffi.byref(new), None),
            f"setrlimit {name} {soft}:{hard}")
 
 
@@ -332,17 +331,17 @@ def execve(path, args, env):
 SECCOMP_SET_MODE_FILTER = 1
 
 
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+class _SockFprog(ffi.Structure):
+    _fields_ = [("len", ffi.c_ushort), ("filter", ffi.c_void_p)]
 
 
 def seccomp_set_filter(flags, program):
     """Load a classic BPF program (the bytes of a struct sock_filter array) on this thread;
     with SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns the notify fd."""
-    buf = ctypes.create_string_buffer(program, len(program))
-    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    return _check(_syscall(_NR["seccomp"], ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(flags),
-                           ctypes.byref(prog)), "load seccomp filter")
+    buf = ffi.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ffi.addressof(buf))
+    return _check(_syscall(_NR["seccomp"], ffi.c_uint(SECCOMP_SET_MODE_FILTER), ffi.c_uint(flags),
+                           ffi.byref(prog)), "load seccomp filter")
 
 
 # --- bpf(2): the cgroup v2 device program (cgroups/devices_bpf.py) ----------
@@ -363,66 +362,66 @@ BPF_F_ALLOW_MULTI = 2
 BPF_OBJ_NAME_LEN = 16
 
 
-class _BpfProgLoadAttr(ctypes.Structure):
-    _fields_ = [("prog_type", ctypes.c_uint32), ("insn_cnt", ctypes.c_uint32),
-                ("insns", ctypes.c_uint64), ("license", ctypes.c_uint64),
-                ("log_level", ctypes.c_uint32), ("log_size", ctypes.c_uint32),
-                ("log_buf", ctypes.c_uint64), ("kern_version", ctypes.c_uint32),
-                ("prog_flags", ctypes.c_uint32), ("prog_name", ctypes.c_char * BPF_OBJ_NAME_LEN),
-                ("prog_ifindex", ctypes.c_uint32), ("expected_attach_type", ctypes.c_uint32)]
+class _BpfProgLoadAttr(ffi.Structure):
+    _fields_ = [("prog_type", ffi.c_uint32), ("insn_cnt", ffi.c_uint32),
+                ("insns", ffi.c_uint64), ("license", ffi.c_uint64),
+                ("log_level", ffi.c_uint32), ("log_size", ffi.c_uint32),
+                ("log_buf", ffi.c_uint64), ("kern_version", ffi.c_uint32),
+                ("prog_flags", ffi.c_uint32), ("prog_name", ffi.c_char * BPF_OBJ_NAME_LEN),
+                ("prog_ifindex", ffi.c_uint32), ("expected_attach_type", ffi.c_uint32)]
 
 
-class _BpfAttachAttr(ctypes.Structure):
-    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_bpf_fd", ctypes.c_uint32),
-                ("attach_type", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
-                ("replace_bpf_fd", ctypes.c_uint32)]
+class _BpfAttachAttr(ffi.Structure):
+    _fields_ = [("target_fd", ffi.c_uint32), ("attach_bpf_fd", ffi.c_uint32),
+                ("attach_type", ffi.c_uint32), ("attach_flags", ffi.c_uint32),
+                ("replace_bpf_fd", ffi.c_uint32)]
 
 
-class _BpfQueryAttr(ctypes.Structure):
-    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_type", ctypes.c_uint32),
-                ("query_flags", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
-                ("prog_ids", ctypes.c_uint64), ("prog_cnt", ctypes.c_uint32)]
+class _BpfQueryAttr(ffi.Structure):
+    _fields_ = [("target_fd", ffi.c_uint32), ("attach_type", ffi.c_uint32),
+                ("query_flags", ffi.c_uint32), ("attach_flags", ffi.c_uint32),
+                ("prog_ids", ffi.c_uint64), ("prog_cnt", ffi.c_uint32)]
 
 
-class _BpfGetIdAttr(ctypes.Structure):
-    _fields_ = [("prog_id", ctypes.c_uint32), ("next_id", ctypes.c_uint32),
-                ("open_flags", ctypes.c_uint32)]
+class _BpfGetIdAttr(ffi.Structure):
+    _fields_ = [("prog_id", ffi.c_uint32), ("next_id", ffi.c_uint32),
+                ("open_flags", ffi.c_uint32)]
 
 
-class _BpfInfoAttr(ctypes.Structure):
-    _fields_ = [("bpf_fd", ctypes.c_uint32), ("info_len", ctypes.c_uint32), ("info", ctypes.c_uint64)]
+class _BpfInfoAttr(ffi.Structure):
+    _fields_ = [("bpf_fd", ffi.c_uint32), ("info_len", ffi.c_uint32), ("info", ffi.c_uint64)]
 
 
-class _BpfProgInfo(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_uint32), ("id", ctypes.c_uint32), ("tag", ctypes.c_uint8 * 8),
-                ("jited_prog_len", ctypes.c_uint32), ("xlated_prog_len", ctypes.c_uint32),
-                ("jited_prog_insns", ctypes.c_uint64), ("xlated_prog_insns", ctypes.c_uint64),
-                ("load_time", ctypes.c_uint64), ("created_by_uid", ctypes.c_uint32),
-                ("nr_map_ids", ctypes.c_uint32), ("map_ids", ctypes.c_uint64),
-                ("name", ctypes.c_char * BPF_OBJ_NAME_LEN)]
+class _BpfProgInfo(ffi.Structure):
+    _fields_ = [("type", ffi.c_uint32), ("id", ffi.c_uint32), ("tag", ffi.c_uint8 * 8),
+                ("jited_prog_len", ffi.c_uint32), ("xlated_prog_len", ffi.c_uint32),
+                ("jited_prog_insns", ffi.c_uint64), ("xlated_prog_insns", ffi.c_uint64),
+                ("load_time", ffi.c_uint64), ("created_by_uid", ffi.c_uint32),
+                ("nr_map_ids", ffi.c_uint32), ("map_ids", ffi.c_uint64),
+                ("name", ffi.c_char * BPF_OBJ_NAME_LEN)]
 
 
 def _bpf(cmd, attr):
-    return _syscall(_NR["bpf"], ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr)))
+    return _syscall(_NR["bpf"], ffi.c_int(cmd), ffi.byref(attr), ffi.c_uint(ffi.sizeof(attr)))
 
 
 def bpf_prog_load(prog_type, insns, license, name="", expected_attach_type=0, what="load bpf program"):
     """Load a program (`insns`: the encoded instructions as bytes); returns its fd, which
     the kernel always makes close-on-exec.  When the verifier refuses it, the load is
     tried again with a log so that the error names the verifier's complaint."""
-    code = ctypes.create_string_buffer(bytes(insns), len(insns))
-    lic = ctypes.create_string_buffer(license.encode())
+    code = ffi.create_string_buffer(bytes(insns), len(insns))
+    lic = ffi.create_string_buffer(license.encode())
     attr = _BpfProgLoadAttr(prog_type=prog_type, insn_cnt=len(insns) // 8,
-                            insns=ctypes.addressof(code), license=ctypes.addressof(lic),
+                            insns=ffi.addressof(code), license=ffi.addressof(lic),
                             prog_name=name.encode()[:BPF_OBJ_NAME_LEN - 1],
                             expected_attach_type=expected_attach_type)
     fd = _bpf(BPF_PROG_LOAD, attr)
     if fd >= 0:
         return fd
-    err = ctypes.get_errno()
+    err = ffi.get_errno()
     if err in (errno.EACCES, errno.EINVAL):
-        log = ctypes.create_string_buffer(1 << 16)
-        attr.log_level, attr.log_size, attr.log_buf = 1, len(log), ctypes.addressof(log)
+        log = ffi.create_string_buffer(1 << 16)
+        attr.log_level, attr.log_size, attr.log_buf = 1, len(log), ffi.addressof(log)
         fd = _bpf(BPF_PROG_LOAD, attr)
         if fd >= 0:          # accepted this time: keep it
             return fd
@@ -451,12 +450,12 @@ def bpf_prog_query(target_fd, attach_type, what="query bpf programs"):
     inherits from its parents)."""
     room = 64
     while True:
-        ids = (ctypes.c_uint32 * room)()
+        ids = (ffi.c_uint32 * room)()
         attr = _BpfQueryAttr(target_fd=target_fd, attach_type=attach_type,
-                             prog_ids=ctypes.addressof(ids), prog_cnt=room)
+                             prog_ids=ffi.addressof(ids), prog_cnt=room)
         if _bpf(BPF_PROG_QUERY, attr) >= 0:
             return list(ids[:attr.prog_cnt])
-        err = ctypes.get_errno()
+        err = ffi.get_errno()
         if err != errno.ENOSPC:      # ENOSPC: more attached than room; prog_cnt says how many
             raise KernelError(err, what)
         room = attr.prog_cnt + 8
@@ -470,6 +469,6 @@ def bpf_prog_get_fd_by_id(prog_id, what=None):
 def bpf_prog_name(prog_fd, what="read bpf program info"):
     """The name a program was loaded with."""
     info = _BpfProgInfo()
-    attr = _BpfInfoAttr(bpf_fd=prog_fd, info_len=ctypes.sizeof(info), info=ctypes.addressof(info))
+    attr = _BpfInfoAttr(bpf_fd=prog_fd, info_len=ffi.sizeof(info), info=ffi.addressof(info))
     _check(_bpf(BPF_OBJ_GET_INFO_BY_FD, attr), what)
     return info.name.decode(errors="replace")

@@ -6,8 +6,7 @@ from tests.unit.test_imports import SLOW, modules_imported_by
 
 # Beyond the state commands' modules: the config's check and model, the Linux mechanics,
 # and the C modules under them.
-RUN = {"_ctypes", "_socket", "_struct", "ctypes", "ctypes._endian", "resource", "struct",
-       "types", "pyrunc.config", "pyrunc.config.model", "pyrunc.config.patterns",
+RUN = {"_ctypes", "_socket", "_struct", "resource", "struct", "pyrunc.linux.ffi", "pyrunc.config", "pyrunc.config.model", "pyrunc.config.patterns",
        "pyrunc.config.schema", "pyrunc.config.schema_check", "pyrunc.config.semantic",
        "pyrunc.config.validate", "pyrunc.linux.capabilities", "pyrunc.linux.cgroups",
        "pyrunc.linux.cgroups.devices_bpf", "pyrunc.linux.cgroups.files",

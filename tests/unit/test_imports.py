@@ -24,11 +24,11 @@ os.write(2, ("\\nMODULES " + " ".join(sorted(sys.modules))).encode())
 """ % (launcher.import_path(),)
 
 # Never on a command's fast path: each costs milliseconds to import (re and signal.py
-# bring enum; json brings re; socket.py brings selectors), or far more (jsonschema,
-# pyroute2, libseccomp's bindings).
+# bring enum; json brings re; socket.py brings selectors; ctypes' package alone takes
+# 4 ms), or far more (jsonschema, pyroute2, libseccomp's bindings).
 SLOW = {"re", "enum", "json", "socket", "signal", "selectors", "subprocess", "contextlib",
         "functools", "collections", "typing", "shutil", "pathlib", "hashlib", "_hashlib",
-        "platform", "ipaddress", "copy", "jsonschema", "referencing", "pyroute2",
+        "platform", "ipaddress", "copy", "ctypes", "jsonschema", "referencing", "pyroute2",
         "pyseccomp", "seccomp"}
 
 # state, list, kill and delete: the CLI, the store, the state machine, /proc readers.

@@ -1,0 +1,84 @@
+"""The part of ctypes kernel.py uses, built on _ctypes, the C module under it.
+
+`import ctypes` costs about 4 ms here (its package defines some thirty types and loads
+struct and the endian helpers at import), a third of the interpreter's own start.  The
+types below are ctypes' own classes as ctypes/__init__.py defines them; libc's
+functions are looked up from the process's own symbols, as ctypes.CDLL(None) does.
+"""
+
+import _ctypes
+from _ctypes import Structure, addressof, byref, get_errno, sizeof  # noqa: F401  (kernel.py's)
+
+
+class c_int(_ctypes._SimpleCData):
+    _type_ = "i"
+
+
+class c_uint(_ctypes._SimpleCData):
+    _type_ = "I"
+
+
+class c_long(_ctypes._SimpleCData):
+    _type_ = "l"
+
+
+class c_ulong(_ctypes._SimpleCData):
+    _type_ = "L"
+
+
+class c_ushort(_ctypes._SimpleCData):
+    _type_ = "H"
+
+
+class c_uint8(_ctypes._SimpleCData):
+    _type_ = "B"
+
+
+class c_uint64(_ctypes._SimpleCData):
+    _type_ = "Q"
+
+
+class c_char(_ctypes._SimpleCData):
+    _type_ = "c"
+
+
+class c_void_p(_ctypes._SimpleCData):
+    _type_ = "P"
+
+
+c_int32, c_uint32, c_size_t = c_int, c_uint, c_ulong
+
+
+def create_string_buffer(init, size=None):
+    """A mutable char array: `init` bytes copied in (NUL-padded), or `init` NULs."""
+    if isinstance(init, int):
+        return (c_char * init)()
+    buf = (c_char * (len(init) + 1 if size is None else size))()
+    buf.raw = init + bytes(len(buf) - len(init))
+    return buf
+
+
+class _IntFunction(_ctypes.CFuncPtr):
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+    _restype_ = c_int
+
+
+class _LongFunction(_ctypes.CFuncPtr):
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+    _restype_ = c_long
+
+
+class Libc:
+    """libc's functions by name, errno saved after each call (get_errno reads it);
+    they return int, syscall() returns long."""
+
+    def __init__(self):
+        self._handle = _ctypes.dlopen(None, 0)  # the process's own symbols, libc's among them
+        self.syscall = _LongFunction(("syscall", self))
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        function = _IntFunction((name, self))
+        setattr(self, name, function)
+        return function

@@ -72,7 +72,8 @@ def met_text(met):
 
 def markdown_table(headers, rows):
     """A markdown table whose columns are padded, so it reads on a terminal too."""
-    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
+    cell = lambda c: str(c).replace("|", "\\|").replace("\n", " ")
+    cells = [[cell(c) for c in headers]] + [[cell(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
     out = [line(cells[0]), "| " + " | ".join("-" * w for w in widths) + " |"]
@@ -95,7 +96,7 @@ def details_table(figures):
             if not r.samples:
                 rows.append([num, r.label, "-", "-", "-", "-", "-", r.note or "n/a"])
                 continue
-            ref = by_label.get(r.ref)
+            ref = by_label.get(r.ref) if r.ref != r.label else None
             rel = ratio(median(r.samples), median(ref.samples)) if ref else None
             rows.append([num, r.label, len(r.samples), fmt(median(r.samples), r.unit),
                          fmt(min(r.samples), r.unit), fmt(max(r.samples), r.unit),

@@ -496,6 +496,11 @@ def meminfo():
     return out
 
 
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
 def first_line(cmd):
     try:
         return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0]
@@ -518,9 +523,7 @@ def cgroup_layout():
 
 
 def machine(pyrunc, crun_reason):
-    with open("/proc/cpuinfo") as f:
-        cpu = f.read()
-    models = [l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("model name")]
+    models = [l.split(":", 1)[1].strip() for l in read("/proc/cpuinfo").splitlines() if l.startswith("model name")]
     python = os.path.join(os.path.dirname(os.path.realpath(pyrunc)), "python")
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(pyrunc))))
     commit = subprocess.run(["git", "-C", repo, "describe", "--always", "--dirty"],
@@ -529,7 +532,8 @@ def machine(pyrunc, crun_reason):
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "kernel": platform.release(),
         "CPU": f"{models[0] if models else '?'} × {os.cpu_count()}",
-        "memory": meminfo().get("MemTotal", "?"),
+        "memory": f"{int(meminfo()['MemTotal'].split()[0]) / 2**20:.1f} GiB",
+        "load average at start (1, 5, 15 min)": ", ".join(read("/proc/loadavg").split()[:3]),
         "Python (pyrunc's)": first_line([python, "-c", "import sys; print(sys.version.split()[0])"]),
         "pyrunc": f"{pyrunc} (commit {commit})",
         "runc": first_line([bundle.RUNC, "--version"]),

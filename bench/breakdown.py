@@ -15,6 +15,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,11 +30,12 @@ TRACED = ("execve,execveat,clone,clone3,unshare,setns,mount,pivot_root,mkdir,rmd
 # next marker found.  Columns: phase, the syscalls that mark its start ("exit" is strace's
 # `+++ exited` line; "*" any syscall but execve/execveat, whose argv names the root),
 # whose syscall ("main": the pid pyrunc was started as, "init": the container's init,
-# "other": any pid but main, "any"), a string its line must contain ({root} is the
-# --root), and which match counts ("first" after the previous marker, or "last").
+# "other": any pid but main, "other-than-init", "any"), strings one of which its line must
+# contain ({root} is the --root), and which match counts ("first" after the previous
+# marker, or "last").
 MARKERS = [
     ("interpreter start + imports", ("execve", "execveat"), "main", None, "first"),
-    ("state written (state dir, state.json, config copy)", ("*",), "any", "{root}", "first"),
+    ("state written (state dir, state.json, config copy)", ("*",), "any", ("{root}", "/run/pyrunc"), "first"),
     ("fork + cgroups", ("clone", "clone3"), "any", None, "first"),
     ("namespaces (unshare)", ("unshare",), "other", None, "first"),
     ("rootfs (mounts)", ("mount",), "init", None, "first"),
@@ -78,7 +80,7 @@ def init_pid(events, main):
     return None
 
 
-def _matches(event, syscalls, who, needle, main, init):
+def _matches(event, syscalls, who, needles, main, init):
     pid, _, call, line = event
     if syscalls == ("*",):
         if call in ("execve", "execveat", "exit"):
@@ -89,7 +91,7 @@ def _matches(event, syscalls, who, needle, main, init):
         return False
     if who == "other" and pid == main or who == "other-than-init" and pid == init:
         return False
-    return needle is None or needle in line
+    return needles is None or any(n in line for n in needles)
 
 
 def phases(events, root):
@@ -100,10 +102,10 @@ def phases(events, root):
     init = init_pid(events, main)
     found = []
     pos = 0
-    for name, syscalls, who, needle, pick in MARKERS:
-        needle = needle.format(root=root) if needle else None
+    for name, syscalls, who, needles, pick in MARKERS:
+        needles = [n.format(root=root) for n in needles] if needles else None
         hits = [i for i in range(pos, len(events))
-                if _matches(events[i], syscalls, who, needle, main, init)]
+                if _matches(events[i], syscalls, who, needles, main, init)]
         if not hits:
             found.append((name, None))
             continue
@@ -145,16 +147,19 @@ def trace_once(pyrunc, bench, out):
     cid = bench.id("bd")
     cmd = ["strace", "--seccomp-bpf", "-f", "-ttt", "-e", f"trace={TRACED}", "-o", out] + r.cmd(
         "run", "--bundle", bench.bundle(), cid)
-    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if p.returncode != 0:
-        raise RuntimeError(f"strace pyrunc run: exit {p.returncode}: {p.stderr.decode().strip()[-300:]}")
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: the init inherits it
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=120)
+        if p.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"strace pyrunc run: exit {p.returncode}: {err.read().decode().strip()[-300:]}")
     with open(out) as f:
         return f.read(), r.root
 
 
 def wall(cmd):
     t = time.perf_counter()
-    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+                   timeout=120)
     return time.perf_counter() - t
 
 

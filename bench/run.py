@@ -11,6 +11,7 @@ figures; `make bench` runs it.
 import argparse
 import concurrent.futures
 import datetime
+import glob
 import json
 import os
 import platform
@@ -40,26 +41,29 @@ class Failed(Exception):
     pass
 
 
-def _check(cmd, cwd=None):
-    """Run cmd (a direct exec) to completion, stdio away from pipes (see bundle.Runtime);
-    raise Failed with the end of its stderr when it exits non-zero."""
-    with tempfile.TemporaryFile() as err:
-        p = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-        if p.returncode != 0:
-            err.seek(0)
-            raise Failed(f"{describe(cmd)}: exit {p.returncode}: {last_line(err.read().decode(errors='replace'))}")
+TIMEOUT = 120  # seconds: only so that a hung command ends the figure, not the suite
 
 
-def timed(cmd, cwd=None):
-    """Seconds from just before cmd starts until it has been waited for."""
+def _exec(cmd, cwd=None):
+    """Run cmd to completion as a direct exec (no shell), stdin from /dev/null, stdout to
+    /dev/null and stderr to a file, never a pipe (see bundle.Runtime).  Returns the
+    seconds from just before it starts until it has been waited for; raises Failed with
+    the end of its stderr when it exits non-zero."""
     with tempfile.TemporaryFile() as err:
         t = time.perf_counter()
-        p = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            p = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                               timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:  # subprocess.run has killed it (our child, by pid)
+            raise Failed(f"{describe(cmd)}: still running after {TIMEOUT}s") from None
         dt = time.perf_counter() - t
         if p.returncode != 0:
             err.seek(0)
             raise Failed(f"{describe(cmd)}: exit {p.returncode}: {last_line(err.read().decode(errors='replace'))}")
     return dt
+
+
+_check = timed = _exec  # set-up steps and timed samples run the same way
 
 
 def describe(cmd):
@@ -568,6 +572,8 @@ def leftovers(bench):
             except ProcessLookupError:
                 pass
     left += bundle.remove_cgroups(top.lstrip("/"))
+    # Every command had its own --root: nothing of ours belongs in a default root.
+    left += [f"state {p}" for p in glob.glob(f"/run/*/{bundle.PREFIX}*") + glob.glob(f"/run/{bundle.PREFIX}*")]
     with open("/proc/self/mountinfo") as f:
         left += [f"mount {l.split()[4]}" for l in f if bundle.PREFIX in l]
     return left

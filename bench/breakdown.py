@@ -1,11 +1,12 @@
 """Where the time goes in one `pyrunc run` of /bin/true, from a syscall timeline.
 
-    python bench/breakdown.py [--pyrunc PATH] [--runs N] [--trace FILE]
+    python bench/breakdown.py [--pyrunc PATH] [--runs N] [--save-trace FILE] [--trace FILE]
 
 Runs pyrunc under `strace -f -ttt` with a handful of syscalls traced and cuts the
 timeline into phases at marker syscalls (MARKERS, below).  A marker that is not in the
 trace (the runtime changed) shows its phase as "-"; the phase before it then runs on to
-the next marker found.  --trace parses a trace written before (with --root given too).
+the next marker found.  --save-trace keeps the trace; --trace parses one kept before
+(with --root given too), to try out changes to MARKERS.
 """
 
 import argparse
@@ -175,12 +176,16 @@ def overhead(pyrunc, bench, runs):
     return statistics.median(plain), statistics.median(traced)
 
 
-def breakdown(pyrunc, bench, runs=5):
+def breakdown(pyrunc, bench, runs=5, save_trace=None):
     """(terminal text, markdown for docs/performance.md)."""
     if not shutil.which("strace"):
         msg = "strace is not installed (`apt-get install strace`; `make bench` does it): no breakdown."
         return msg, msg
     text, root = trace_once(pyrunc, bench, os.path.join(bench.dir, "run.trace"))
+    if save_trace:
+        with open(save_trace, "w") as f:
+            f.write(text)
+        print(f"trace kept in {save_trace} (--root {root})", file=sys.stderr)
     rows, total = table_rows(*phases(parse(text), root))
     table = render(rows, total)
     plain, traced = overhead(pyrunc, bench, runs)
@@ -198,6 +203,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pyrunc", default="/work/main/.venv/bin/pyrunc")
     ap.add_argument("--runs", type=int, default=5, help="runs for the strace overhead figure")
+    ap.add_argument("--save-trace", metavar="FILE", help="keep the trace in FILE")
     ap.add_argument("--trace", help="parse this trace instead of running pyrunc")
     ap.add_argument("--root", default="/run/pyrunc", help="the --root the traced run used (with --trace)")
     args = ap.parse_args()
@@ -206,7 +212,7 @@ def main():
             print(render(*table_rows(*phases(parse(f.read()), args.root))))
         return
     with bundle.Bench() as bench:
-        text, _ = breakdown(os.path.abspath(args.pyrunc), bench, args.runs)
+        text, _ = breakdown(os.path.abspath(args.pyrunc), bench, args.runs, args.save_trace)
     print(text)
 
 

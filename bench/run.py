@@ -44,7 +44,7 @@ class Failed(Exception):
 TIMEOUT = 120  # seconds: only so that a hung command ends the figure, not the suite
 
 
-def _exec(cmd, cwd=None):
+def timed(cmd, cwd=None):
     """Run cmd to completion as a direct exec (no shell), stdin from /dev/null, stdout to
     /dev/null and stderr to a file, never a pipe (see bundle.Runtime).  Returns the
     seconds from just before it starts until it has been waited for; raises Failed with
@@ -63,7 +63,7 @@ def _exec(cmd, cwd=None):
     return dt
 
 
-_check = timed = _exec  # set-up steps and timed samples run the same way
+step = timed  # an untimed set-up step runs the same way; its time is dropped
 
 
 def describe(cmd):
@@ -91,27 +91,12 @@ def rotations(n, items):
         yield items[k:] + items[:k]
 
 
-def wait_exit(pid, timeout=30):
-    """Wait for pid to exit through a pidfd (it need not be our child)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    try:
-        p = select.poll()
-        p.register(fd, select.POLLIN)
-        if not p.poll(timeout * 1000):
-            raise Failed(f"pid {pid} still running after {timeout}s")
-    finally:
-        os.close(fd)
-
-
 def lifecycle(r, bundle_dir, cid, pidfile_dir, delete=True):
     """create, start, wait until the init has exited, delete: the seconds it took.  The
     wait is on the init pid from --pid-file, the same way for every runtime."""
     pidfile = os.path.join(pidfile_dir, cid + ".pid")
     t = time.perf_counter()
-    _check(r.cmd("create", "--bundle", bundle_dir, "--pid-file", pidfile, cid))
+    step(r.cmd("create", "--bundle", bundle_dir, "--pid-file", pidfile, cid))
     with open(pidfile) as f:
         pid = int(f.read())
     try:
@@ -119,7 +104,7 @@ def lifecycle(r, bundle_dir, cid, pidfile_dir, delete=True):
     except ProcessLookupError:
         fd = None
     try:
-        _check(r.cmd("start", cid))
+        step(r.cmd("start", cid))
         if fd is not None:
             p = select.poll()
             p.register(fd, select.POLLIN)
@@ -129,7 +114,7 @@ def lifecycle(r, bundle_dir, cid, pidfile_dir, delete=True):
         if fd is not None:
             os.close(fd)
     if delete:
-        _check(r.cmd("delete", cid))
+        step(r.cmd("delete", cid))
     return time.perf_counter() - t
 
 
@@ -216,11 +201,11 @@ class Suite:
 
         def sample_kill(r):
             cid = self.bench.id("kill")
-            _check(r.cmd("create", "--bundle", bundles[r.name], cid))
+            step(r.cmd("create", "--bundle", bundles[r.name], cid))
             try:
                 return timed(r.cmd("kill", cid, "KILL"))
             finally:
-                _check(r.cmd("delete", "--force", cid))
+                step(r.cmd("delete", "--force", cid))
 
         ops = [("state", "`state` of a stopped container", sample_state),
                ("list", "`list` with one stopped container", sample_list),
@@ -246,7 +231,7 @@ class Suite:
                                     f" {fmt_ratio(ratio(median(samples['runc']), b))})",
                                     fmt_ratio(rel), "≤ 1.3", rel <= 1.3))
         for r in (py, runc):
-            _check(r.cmd("delete", stopped[r.name]))
+            step(r.cmd("delete", stopped[r.name]))
         return rows, verdicts
 
     # 4 ---------------------------------------------------------------------------
@@ -257,8 +242,8 @@ class Suite:
             for r in rs:
                 running[r.name] = self.bench.id("exec")
                 b = self.bench.bundle(args=("sleep", "1000"), cgroup=f"exec-{r.name}")
-                _check(r.cmd("create", "--bundle", b, running[r.name]))
-                _check(r.cmd("start", running[r.name]))
+                step(r.cmd("create", "--bundle", b, running[r.name]))
+                step(r.cmd("start", running[r.name]))
             samples = {r.name: [] for r in rs}
             for order in rotations(self.runs, rs):
                 for r in order:
@@ -329,8 +314,8 @@ class Suite:
 
                 def one(i):
                     try:
-                        _check(r.cmd("create", "--bundle", bundles[r.name][i], ids[i]))
-                        _check(r.cmd("start", ids[i]))
+                        step(r.cmd("create", "--bundle", bundles[r.name][i], ids[i]))
+                        step(r.cmd("start", ids[i]))
                         return None
                     except Failed as e:
                         return str(e)
@@ -429,7 +414,7 @@ class Suite:
         for r in self.runtimes("limits"):
             cg = f"limits-{r.name}"
             cid = self.bench.id("limits")
-            _check(r.cmd("create", "--bundle", self.bench.bundle(cgroup=cg, memory_limit=8 * MIB), cid))
+            step(r.cmd("create", "--bundle", self.bench.bundle(cgroup=cg, memory_limit=8 * MIB), cid))
             try:
                 d = os.path.join(base, self.bench.cgroup_top.lstrip("/"), cg)
                 vals = []
@@ -442,7 +427,7 @@ class Suite:
                         vals.append(f"{f.split('.', 1)[1]} absent")
                 out.append(f"{r.name}: " + ", ".join(vals))
             finally:
-                _check(r.cmd("delete", "--force", cid))
+                step(r.cmd("delete", "--force", cid))
         return "; ".join(out) + f" (host swap: {swap})"
 
 

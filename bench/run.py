@@ -490,6 +490,10 @@ def read(path):
         return f.read()
 
 
+def loadavg():
+    return ", ".join(read("/proc/loadavg").split()[:3])
+
+
 def first_line(cmd):
     try:
         return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0]
@@ -522,7 +526,8 @@ def machine(pyrunc, crun_reason):
         "kernel": platform.release(),
         "CPU": f"{models[0] if models else '?'} × {os.cpu_count()}",
         "memory": f"{int(meminfo()['MemTotal'].split()[0]) / 2**20:.1f} GiB",
-        "load average at start (1, 5, 15 min)": ", ".join(read("/proc/loadavg").split()[:3]),
+        # Other work on the machine moves every figure: the load says how quiet it was.
+        "load average at start (1, 5, 15 min)": loadavg(),
         "Python (pyrunc's)": first_line([python, "-c", "import sys; print(sys.version.split()[0])"]),
         "pyrunc": f"{pyrunc} (commit {commit})",
         "runc": first_line([bundle.RUNC, "--version"]),
@@ -609,6 +614,9 @@ def main():
         left = bench.cleanup()
         left += leftovers(bench)
     elapsed = time.monotonic() - started
+    info["load average at the end"] = loadavg()
+    info["suite's wall time"] = f"{elapsed:.0f} s"
+    info["left behind after clean-up"] = "; ".join(left) if left else "nothing"
 
     print()
     print(report.verdicts_table(verdicts))
@@ -622,7 +630,8 @@ def main():
     for e in errors:
         print(f"error: {e}")
     print("left behind: " + ("; ".join(left) if left else "nothing"))
-    print(f"took {elapsed:.0f} s")
+    print(f"took {elapsed:.0f} s; load average at start {info['load average at start (1, 5, 15 min)']},"
+          f" at the end {info['load average at the end']}")
     if args.only or args.no_write:
         print(f"{os.path.relpath(args.doc)} not written (--only or --no-write)")
         return

@@ -17,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -158,10 +157,10 @@ def trace_once(pyrunc, bench, out):
 
 
 def wall(cmd):
-    t = time.perf_counter()
-    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
-                   timeout=120)
-    return time.perf_counter() - t
+    code, dt = bundle.run_timed(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: exit {code}")
+    return dt
 
 
 def overhead(pyrunc, bench, runs):

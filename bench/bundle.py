@@ -9,6 +9,7 @@ one prefix per suite run lets clean-up remove exactly what this run's containers
 
 import json
 import os
+import select
 import shutil
 import subprocess
 import tempfile
@@ -136,6 +137,28 @@ def remove_cgroups(top, tries=20):
             return []
         time.sleep(0.1)
     return left
+
+
+def run_timed(cmd, timeout=120, **popen):
+    """Run cmd to completion: (exit status, seconds from just before it starts until it
+    has been waited for).  The wait is a poll on a pidfd, which wakes the moment the
+    child exits; subprocess.run(timeout=...) would poll with growing sleeps instead and
+    round every time up to its next poll (7.5, 15.5, 31.5, 63.5 ms...).  After timeout
+    seconds the command (our child, by pid) is killed and TimeoutError raised."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, **popen)
+    fd = os.pidfd_open(p.pid)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(timeout * 1000):
+            p.kill()
+            p.wait()
+            raise TimeoutError(f"{' '.join(cmd)}: still running after {timeout}s")
+        code = p.wait()
+    finally:
+        os.close(fd)
+    return code, time.perf_counter() - t
 
 
 class Runtime:

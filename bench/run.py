@@ -47,19 +47,17 @@ TIMEOUT = 120  # seconds: only so that a hung command ends the figure, not the s
 def timed(cmd, cwd=None):
     """Run cmd to completion as a direct exec (no shell), stdin from /dev/null, stdout to
     /dev/null and stderr to a file, never a pipe (see bundle.Runtime).  Returns the
-    seconds from just before it starts until it has been waited for; raises Failed with
-    the end of its stderr when it exits non-zero."""
+    seconds from just before it starts until it has been waited for (bundle.run_timed);
+    raises Failed with the end of its stderr when it exits non-zero."""
     with tempfile.TemporaryFile() as err:
-        t = time.perf_counter()
         try:
-            p = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                               timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:  # subprocess.run has killed it (our child, by pid)
-            raise Failed(f"{describe(cmd)}: still running after {TIMEOUT}s") from None
-        dt = time.perf_counter() - t
-        if p.returncode != 0:
+            code, dt = bundle.run_timed(cmd, TIMEOUT, cwd=cwd, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=err)
+        except TimeoutError as e:
+            raise Failed(str(e)) from None
+        if code != 0:
             err.seek(0)
-            raise Failed(f"{describe(cmd)}: exit {p.returncode}: {last_line(err.read().decode(errors='replace'))}")
+            raise Failed(f"{describe(cmd)}: exit {code}: {last_line(err.read().decode(errors='replace'))}")
     return dt
 
 

@@ -123,3 +123,17 @@ def test_breakdown_missing_marker_is_a_dash():
     assert round(ms["rootfs (mounts)"], 3) == 15.0
     assert "| process setup " in breakdown.render(rows, total)
     assert [r for r in breakdown.render(rows, total).splitlines() if "process setup" in r][0].split("|")[2].strip() == "-"
+
+
+def test_run_timed_returns_the_status_and_kills_a_hung_command():
+    import subprocess
+
+    import bundle
+    code, seconds = bundle.run_timed(["sh", "-c", "exit 3"], stdout=subprocess.DEVNULL)
+    assert code == 3 and seconds > 0
+    try:
+        bundle.run_timed(["sleep", "30"], timeout=0.2)
+    except TimeoutError as e:
+        assert "still running" in str(e)
+    else:
+        raise AssertionError("no TimeoutError")

@@ -536,7 +536,8 @@ def machine(pyrunc, crun_reason):
 
 def leftovers(bench):
     """What is left of this run after clean-up: state roots, cgroups, mounts, processes.
-    A live process in one of this run's cgroups is a container of ours: killed by pid.
+    A live process in one of this run's cgroups, or whose command line names its scratch
+    dir, was started by this run: it is reported and killed by pid.
     Zombies are not counted: this host's pid 1 reaps orphans only now and then, and an
     exited init waits there (its /proc/PID/cgroup still names the removed cgroup)."""
     left = []
@@ -553,8 +554,11 @@ def leftovers(bench):
                 cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
         except (OSError, IndexError):
             continue
-        if state != "Z" and any(p == top or p.startswith(top + "/") for p in paths):
-            left.append(f"process {pid} ({cmdline}) in {top} (killed)")
+        # In one of our cgroups, or a runtime (or an init not yet exec'd, which still
+        # has the runtime's command line) run on our scratch dir: ours either way.
+        ours = any(p == top or p.startswith(top + "/") for p in paths) or bench.dir in cmdline
+        if state != "Z" and ours and int(pid) != os.getpid():
+            left.append(f"process {pid} ({cmdline[:200]}) in {top} or on {bench.dir} (killed)")
             try:
                 os.kill(int(pid), signal.SIGKILL)
             except ProcessLookupError:

@@ -17,7 +17,6 @@ import os
 import platform
 import re
 import select
-import shutil
 import signal
 import stat
 import subprocess

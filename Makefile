@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 PYTEST_ARGS ?=
 
-.PHONY: setup demo demo-containerd test test-cgroup2 unit e2e conformance install clean
+.PHONY: setup demo demo-containerd test test-cgroup2 unit e2e conformance bench install clean
 
 setup:
 	sh scripts/setup.sh
@@ -37,6 +37,15 @@ conformance: setup
 	conformance/run --runtime .venv/bin/pyrunc || true
 	if command -v runc >/dev/null 2>&1; then conformance/run --runtime "$$(command -v runc)" || true; fi
 	conformance/report || [ $$? -eq 77 ]
+
+# pyrunc against runc (and crun where it works), side by side, then docs/performance.md
+# (bench/README.md).  Reports only: no timing is asserted, and it is not part of `make test`.
+# BENCH_ARGS passes options on (--runs N, --only NAME..., --no-write); BENCH_PYRUNC, another pyrunc.
+BENCH_PYRUNC ?= $(CURDIR)/.venv/bin/pyrunc
+BENCH_ARGS ?=
+bench: setup
+	command -v strace >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null; }
+	.venv/bin/python bench/run.py --pyrunc $(BENCH_PYRUNC) $(BENCH_ARGS)
 
 install: setup
 	install -d $(PREFIX)/bin

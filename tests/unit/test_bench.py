@@ -1,0 +1,139 @@
+"""bench/'s logic that is not timing: tables, the regenerated document keeping its
+hand-written part, the run order, and the strace timeline cut into phases.  No root, no
+containers, no timings asserted."""
+
+import os
+import sys
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "bench")
+sys.path.insert(0, BENCH)
+
+import breakdown  # noqa: E402
+import report  # noqa: E402
+import run  # noqa: E402
+from report import Row, Verdict  # noqa: E402
+
+
+def test_units():
+    assert report.fmt(0.1234, "ms") == "123.4 ms"
+    assert report.fmt(1.5, "s") == "1.50 s"
+    assert report.fmt(3 * 2**20, "MiB") == "3.0 MiB"
+    assert report.fmt(None, "ms") == "-"
+    assert report.fmt_ratio(report.ratio(3.0, 4.0)) == "0.75"
+    assert report.fmt_ratio(report.ratio(1.0, 0)) == "-"
+
+
+def test_details_table_median_min_max_and_ratio():
+    rows = [Row("pyrunc run", [0.3, 0.1, 0.2], ref="runc run"),
+            Row("runc run", [0.1, 0.1, 0.4], ref="runc run"),
+            Row("crun run", note="n/a: cgroups in hybrid mode not supported")]
+    lines = report.details_table([("1", "run", rows)]).splitlines()
+    assert lines[0].startswith("| # ") and set(lines[1]) <= {"|", "-", " "}
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    assert cells[0][1:7] == ["pyrunc run", "3", "200.0 ms", "100.0 ms", "300.0 ms", "2.00 × runc run"]
+    assert cells[1][3] == "100.0 ms"
+    assert cells[2][1] == "crun run" and cells[2][2] == "-" and "hybrid" in cells[2][7]
+    # Padded columns: every line as wide as the header.
+    assert len({len(line) for line in lines}) == 1
+
+
+def test_verdicts_table_met_column():
+    text = report.verdicts_table([Verdict("1", "run", "120 ms", "runc 40 ms", "3.00", "≤ 0.75", False),
+                                  Verdict("7", "rss", "17 MiB", "runc 11 MiB", "1.55", "≤ 25 MiB", True),
+                                  Verdict("6", "par", "error", "boom", "-", "-", None)])
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()[2:]]
+    assert [c[-1] for c in cells] == ["not met", "met", "-"]
+
+
+def test_hand_written_part_survives_regeneration(tmp_path):
+    doc = str(tmp_path / "performance.md")
+    first = report.write_doc(doc, "# Performance\n\nfirst figures\n")
+    assert report.MARKER in first and "What was done to cut it" in first
+    with open(doc, "a") as f:
+        f.write("\nWe cached the schema: -20 ms.\n")
+    second = report.write_doc(doc, "# Performance\n\nsecond figures\n")
+    assert "second figures" in second and "first figures" not in second
+    assert second.count(report.MARKER) == 1
+    assert second.endswith("We cached the schema: -20 ms.\n")
+    with open(doc) as f:
+        assert f.read() == second
+
+
+def test_render_has_the_sections():
+    text = report.render({"date": "2026-01-01 00:00 UTC", "kernel": "6.1"}, [], [], "phases", 20,
+                         "python bench/run.py")
+    for heading in ("## Machine", "## Figures", "## Where the time goes in `pyrunc run`"):
+        assert heading in text
+    assert "make bench" in text and "* kernel: 6.1" in text
+
+
+def test_rotations_alternate_who_goes_first():
+    assert list(run.rotations(3, ["a", "b"])) == [["a", "b"], ["b", "a"], ["a", "b"]]
+    assert [o[0] for o in run.rotations(3, ["a", "b", "c"])] == ["a", "b", "c"]
+
+
+def test_last_line_of_runc_logrus_error():
+    text = 'warn\ntime="2026" level=error msg="runc run failed: unable to set \\"memory\\""\n'
+    assert run.last_line(text) == 'runc run failed: unable to set "memory"'
+    assert run.last_line("cgroups in hybrid mode not supported\n\n") == "cgroups in hybrid mode not supported"
+
+
+def test_describe_drops_the_root():
+    assert run.describe(["/x/pyrunc", "--root", "/tmp/r", "start", "id"]) == "pyrunc start id"
+
+
+TRACE = """\
+100 10.000 execve("/venv/bin/pyrunc", ["pyrunc", "--root", "/r", "run", "c"], 0x1 /* 3 vars */) = 0
+100 10.050 mkdir("/r/~creating~c", 0700) = 0
+100 10.060 clone(child_stack=NULL, flags=SIGCHLD) = 101
+101 10.070 unshare(CLONE_NEWNS|CLONE_NEWPID) = 0
+101 10.071 clone(child_stack=NULL, flags=SIGCHLD) = 102
+102 10.080 mount(NULL, "/", NULL, MS_REC|MS_SLAVE, NULL) = 0
+102 10.090 pivot_root(".", ".") = 0
+102 10.095 accept4(6,  <unfinished ...>
+100 10.100 connect(4, {sa_family=AF_UNIX, sun_path="/r/c/start.sock"}, 29) = 0
+102 10.101 <... accept4 resumed>{sa_family=AF_UNIX}, [110 => 2], SOCK_CLOEXEC) = 3
+102 10.102 execve("/bin/true", ["/bin/true"], 0x2 /* 3 vars */) = 0
+102 10.104 exit_group(0)   = ?
+102 10.105 +++ exited with 0 +++
+100 10.110 unlink("/r/c/state.json") = 0
+100 10.112 rmdir("/r/c") = 0
+100 10.120 +++ exited with 0 +++
+"""
+
+
+def test_breakdown_phases_from_a_timeline():
+    rows, total = breakdown.table_rows(*breakdown.phases(breakdown.parse(TRACE), "/r"))
+    ms = {name: v for name, v, _ in rows}
+    assert round(total, 3) == 120.0
+    assert round(ms["interpreter start + imports"], 3) == 50.0
+    assert round(ms["namespaces (unshare)"], 3) == 10.0
+    assert round(ms["container running /bin/true"], 3) == 3.0
+    assert round(ms["interpreter exit"], 3) == 8.0
+    assert abs(sum(share for _, _, share in rows) - 1.0) < 1e-9
+
+
+def test_breakdown_missing_marker_is_a_dash():
+    # No pivot_root (say the runtime stopped using it): that phase is "-" and the one
+    # before it runs on to the next marker.
+    trace = "\n".join(line for line in TRACE.splitlines() if "pivot_root" not in line)
+    rows, total = breakdown.table_rows(*breakdown.phases(breakdown.parse(trace), "/r"))
+    ms = {name: v for name, v, _ in rows}
+    assert ms["process setup"] is None
+    assert round(ms["rootfs (mounts)"], 3) == 15.0
+    assert "| process setup " in breakdown.render(rows, total)
+    assert [r for r in breakdown.render(rows, total).splitlines() if "process setup" in r][0].split("|")[2].strip() == "-"
+
+
+def test_run_timed_returns_the_status_and_kills_a_hung_command():
+    import subprocess
+
+    import bundle
+    code, seconds = bundle.run_timed(["sh", "-c", "exit 3"], stdout=subprocess.DEVNULL)
+    assert code == 3 and seconds > 0
+    try:
+        bundle.run_timed(["sleep", "30"], timeout=0.2)
+    except TimeoutError as e:
+        assert "still running" in str(e)
+    else:
+        raise AssertionError("no TimeoutError")

@@ -49,10 +49,13 @@ def state(store, cid):
 
 
 def list_states(store):
+    from pyrunc.store import read_state_file
     result = []
-    for cid in store.ids():
+    for cid in store.ids():  # valid ids only
         try:
-            result.append(oci_state(cid, store.peek(cid)))
+            st = read_state_file(f"{store.root}/{cid}", cid)
         except StateError:
-            continue  # deleted while we listed
+            continue  # corrupt: `state` on it says so
+        if st is not None:  # else deleted while we listed
+            result.append(oci_state(cid, st))
     return result

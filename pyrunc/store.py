@@ -16,6 +16,7 @@ import os
 
 from pyrunc import jsonc
 from pyrunc.errors import StateError
+from pyrunc.linux.procfs import read_whole
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
@@ -102,8 +103,7 @@ def write_state_file(dirpath, state):
 
 def read_state_file(path, cid):
     try:
-        with open(os.path.join(path, STATE_FILE), "rb") as f:
-            return jsonc.loads(f.read())
+        return jsonc.loads(read_whole(f"{path}/{STATE_FILE}"))
     except FileNotFoundError:
         return None
     except ValueError as e:

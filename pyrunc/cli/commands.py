@@ -137,23 +137,28 @@ def cmd_list(g, o, pos, log):
     return 0
 
 
+_USER_NAMES = {}  # uid -> name: getpwuid reads the passwd database on every call
+
+
 def _owner(store, cid):
     """The user owning the state directory, by name as runc shows it."""
     try:
-        uid = os.stat(os.path.join(store.root, cid)).st_uid
+        uid = os.stat(f"{store.root}/{cid}").st_uid
     except OSError:
         return ""
-    import pwd
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"#{uid}"
+    if uid not in _USER_NAMES:
+        import pwd
+        try:
+            _USER_NAMES[uid] = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            _USER_NAMES[uid] = f"#{uid}"
+    return _USER_NAMES[uid]
 
 
 def _table(rows):
     """Go's tabwriter as runc sets it up: cells padded by 3, at least 12 wide; the last
     column is not padded."""
-    widths = [max(max(len(r[i]) + 3, 12) for r in rows) for i in range(len(rows[0]) - 1)]
+    widths = [max(12, max(map(len, column)) + 3) for column in list(zip(*rows))[:-1]]
     return "".join("".join(c.ljust(w) for c, w in zip(r, widths)) + r[-1] + "\n" for r in rows)
 
 

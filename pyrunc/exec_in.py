@@ -175,7 +175,7 @@ def _spawn(store, cid, st, cfg, opts, paused):
         os.close(console_fd)
     exec_pid = console = None
     try:
-        exec_pid, console = _serve(parent_ch, cid, st, cfg)
+        exec_pid, console = _serve(parent_ch, cid, st, cfg, paused)
     except BaseException:
         for p in {pid, exec_pid} - {None}:
             lifecycle.kill_and_wait(p)
@@ -187,7 +187,7 @@ def _spawn(store, cid, st, cfg, opts, paused):
     return exec_pid, console
 
 
-def _serve(chan, cid, st, cfg):
+def _serve(chan, cid, st, cfg, paused):
     exec_pid = console = None
     step = "start exec"
     while True:
@@ -201,6 +201,14 @@ def _serve(chan, cid, st, cfg):
             raise ContainerError(f"exec {cid}", msg["msg"])  # it names what failed
         if kind == "init":
             exec_pid = msg["pid"]
+            if not paused:
+                # While the process joins the namespaces and sets itself up: the move's
+                # wait (an RCU grace period on cgroup v1) overlaps that work.  The
+                # process asks (cgroup_joined) before it execs.
+                step = "join cgroup"
+                _join_cgroup(cid, st, exec_pid)
+        elif kind == "cgroup_joined":
+            chan.send("ok")
         elif kind == "console":
             console = fds[0]
         elif kind == "cgroup":

@@ -71,10 +71,6 @@ def join_container(ctx, target):
     ctx.step = "check LSM support"
     process.check_lsm_support(ctx.cfg.process)  # on the host's /sys, as create does
     ctx.binfmt_handlers = binfmt_handlers()  # the host's, read before we join the mount namespace
-    if not ctx.join_frozen_cgroup:
-        ctx.step = "join cgroup"
-        ctx.chan.send("cgroup", pid=os.getpid())
-        ctx.chan.expect_ok()
     joined = target.types()
     for nstype, fd in target.ns_fds:
         ctx.step = f"join {nstype} namespace"
@@ -114,11 +110,14 @@ def exec_in_container(ctx):
     ctx.step = "find executable"
     program = checked_program(find_executable(proc.args[0], proc.env), ctx.first_closed_fd,
                               ctx.binfmt_handlers, strict=not ctx.seccomp_early)
+    ctx.step = "join cgroup"
     if ctx.join_frozen_cgroup:
         # --ignore-paused: we freeze as we join, so join last, and run on resume.
-        ctx.step = "join cgroup"
         ctx.chan.send("cgroup", last=True)
-        ctx.chan.expect_ok()
+    else:
+        # The parent moved us in when we reported our pid (join_container).
+        ctx.chan.send("cgroup_joined")
+    ctx.chan.expect_ok()
     if not ctx.seccomp_early:
         init.prepare_fds(ctx)
         init.load_seccomp(ctx)

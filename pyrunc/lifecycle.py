@@ -443,7 +443,7 @@ def delete(store, cid, force=False, warn=None):
             _remove_cgroup(mgr, st)
         cdir.remove()
         log.debug(f"delete {cid}: removed")
-        if st is not None and status != CREATING:
+        if st is not None and status != CREATING and st.get("hooks"):
             from pyrunc.config.model import hooks_from_dict
             hooks = hooks_from_dict(st.get("hooks"))
             if hooks.poststop:

@@ -11,7 +11,6 @@ empty, and of two creates racing on one id exactly one wins the rename.
 """
 
 import errno
-import fcntl
 import os
 
 from pyrunc import jsonc
@@ -111,6 +110,7 @@ def read_state_file(path, cid):
 
 
 def _lock_fd(fd):
+    import fcntl  # here: state and list read without a lock, and without loading fcntl
     fcntl.flock(fd, fcntl.LOCK_EX)
 
 

@@ -109,9 +109,7 @@ def _serve(chan, handler):
             raise ContainerError(step, "container init exited unexpectedly")
         if kind == "init":
             init_pid = msg["pid"]
-            if joining:
-                # While the init builds its rootfs: on cgroup v1 the first move into a
-                # cgroup waits out an RCU grace period (about 14 ms here).
+            if joining:  # it may have been forked before its parent was moved in
                 step = "join cgroup"
                 handler.join_cgroup(init_pid)
             continue
@@ -126,6 +124,11 @@ def _serve(chan, handler):
             elif kind == "cgroup":
                 joining = not msg.get("join_now", True)
                 chan.send("ok", paths=handler.cgroup(msg["pid"], not joining) or {})
+                if joining:
+                    # The first move waits out an RCU grace period on cgroup v1 (about
+                    # 14 ms here): begin it now with the first child, which goes on to
+                    # unshare and fork meanwhile; moving the init after it is quick.
+                    handler.join_cgroup(msg["pid"])
                 continue
             elif kind == "cgroup_joined":
                 pass  # joined when the init's pid came, which _NEED_INIT_PID waits for

@@ -41,7 +41,7 @@ def test_the_inits_messages_wait_for_its_pid():
     handler = RecordingHandler()
     init_pid, console = spawn._serve(chan, handler)
     assert init_pid == 11 and console is None
-    assert handler.calls == [("cgroup", 10, False), ("join_cgroup", 11), ("hooks", 11)]
+    assert handler.calls == [("cgroup", 10, False), ("join_cgroup", 10), ("join_cgroup", 11), ("hooks", 11)]
     assert [m for m, _ in chan.sent] == ["ok", "ok", "ok"]
 
 

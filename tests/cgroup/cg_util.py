@@ -18,7 +18,7 @@ FILES = {
     "pids.max": ("pids.max", "pids", "pids.max"),
     "cpu.quota": ("cpu.max", "cpu", "cpu.cfs_quota_us"),
     "procs": ("cgroup.procs", "pids", "cgroup.procs"),
-    "memory.usage": ("memory.current", "memory", "memory.usage_in_bytes"),
+    "memory.stat": ("memory.stat", "memory", "memory.stat"),
 }
 
 

@@ -110,10 +110,19 @@ def _links(ipr):
     return {link.get_attr("IFLA_IFNAME"): link["index"] for link in ipr.get_links()}
 
 
+def _pyroute2():
+    try:
+        from pyroute2 import IPRoute
+        from pyroute2.netlink.exceptions import NetlinkError
+    except ImportError:
+        raise ContainerError("move network devices", "pyroute2 is not installed: "
+                             "`pyrunc features` reports linux.netDevices disabled") from None
+    return IPRoute, NetlinkError
+
+
 def check_host(devices):
     """The checks that need only the runtime's namespace, before create makes anything."""
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
+    IPRoute, NetlinkError = _pyroute2()
     try:
         with IPRoute() as host:
             names = _links(host)
@@ -127,8 +136,7 @@ def move(devices, container_sock):
     """Move the devices into the network namespace of `container_sock` (an rtnetlink
     socket's fd, opened there), each with its addresses, then up.  The answer:
     [{"host", "name", "addresses"}], the name the kernel gave each (a template's too)."""
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
+    IPRoute, NetlinkError = _pyroute2()
     try:
         netns = fcntl.ioctl(container_sock, SIOCGSKNS)
     except OSError as e:

@@ -143,6 +143,10 @@ def move(devices, container_sock):
         raise ContainerError("move network devices", f"the container's network namespace: "
                              f"{os.strerror(e.errno).lower()}") from None
     try:
+        ours, theirs = os.stat("/proc/self/ns/net"), os.fstat(netns)
+        if (ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino):
+            raise ContainerError("move network devices", "the container's network namespace "
+                                 "is the runtime's own: there is nowhere to move them")
         # pyroute2 closes the fd it is given: the caller's stays the caller's.
         with IPRoute() as host, IPRoute(fileno=os.dup(container_sock)) as inside:
             host_links = _links(host)

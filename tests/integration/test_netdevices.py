@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from tests.integration.cli_util import assert_nothing_left, last_error
+from tests.integration.test_namespaces import HOST_ID, userns_bundle  # noqa: F401  (a fixture)
 
 IP = "/usr/sbin/ip"
 V4, V6 = "10.213.0.2/24", "fd00:213::2/64"
@@ -121,6 +122,22 @@ def test_a_device_moves_renamed_with_its_addresses_and_up(pyrunc, bundle, test_i
     assert not on_host(dev)
 
 
+def test_a_device_moves_into_a_user_namespaces_container(pyrunc, userns_bundle, test_id, veths):
+    """The network namespace belongs to the container's user namespace: the runtime,
+    root on the host, still moves into it and configures it through the init's socket."""
+    dev = with_addresses(veths(1)[0][0])
+    netdevices_bundle(userns_bundle, {dev: {"name": "ceth0"}})
+    os.lchown(os.path.join(userns_bundle.rootfs, "bin", "ip"), HOST_ID, HOST_ID)
+    cid = running(pyrunc, userns_bundle, test_id)
+    try:
+        addrs = inside(pyrunc, cid, "ip", "addr", "show", "dev", "ceth0")
+        assert "inet 10.213.0.2/24 brd 10.213.0.255 scope global ceth0" in addrs, addrs
+        assert "inet6 fd00:213::2/64 scope global" in addrs and ",UP," in addrs, addrs
+        assert not on_host(dev)
+    finally:
+        pyrunc("delete", "--force", cid)
+
+
 def test_the_device_is_not_moved_back_at_delete(pyrunc, bundle, test_id, netns, veths):
     """In a namespace that outlives the container (joined by path), the device stays."""
     ns = netns()
@@ -212,4 +229,19 @@ def test_lo_is_refused(pyrunc, bundle, test_id):
     r = pyrunc("create", "--bundle", bundle.path, test_id)
     assert r.code == 1, r
     assert 'move network device "lo": the loopback device cannot leave its network namespace' in r.err, r.err
+    assert_nothing_left(pyrunc, test_id, bundle)
+
+
+def test_the_runtimes_own_namespace_joined_by_path_is_refused(pyrunc, bundle, test_id, veths):
+    dev = with_addresses(veths(1)[0][0])
+    netdevices_bundle(bundle, {dev: {"name": "ceth0"}})
+    for entry in bundle.config["linux"]["namespaces"]:
+        if entry["type"] == "network":
+            entry["path"] = "/proc/self/ns/net"  # opened by the runtime: its own
+    bundle.write()
+    r = pyrunc("create", "--bundle", bundle.path, test_id)
+    assert r.code == 1, r
+    # The config's check; the move checks the socket's namespace again (a path may change).
+    assert "need a network namespace other than the host's" in r.err, r.err
+    assert on_host(dev) and "10.213.0.2/24" in host_addresses(dev)
     assert_nothing_left(pyrunc, test_id, bundle)

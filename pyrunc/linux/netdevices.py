@@ -181,6 +181,8 @@ def move(devices, container_sock):
                 moved.append({"host": name, "name": inner,
                               "addresses": [shown(a) for a in addresses[name]]})
             return moved
+    except (NetlinkError, OSError) as e:  # a failure no step above names
+        raise ContainerError("move network devices", _reason(e)) from None
     finally:
         os.close(netns)
 

@@ -111,6 +111,8 @@ def test_a_device_moves_renamed_with_its_addresses_and_up(pyrunc, bundle, test_i
         assert "inet6 fd00:213::2/64 scope global" in addrs, addrs
         v6 = [line for line in addrs.splitlines() if "fd00:213::2" in line]
         assert v6 and "tentative" not in v6[0], addrs  # nodad came along
+        # Its own addresses only, none of another of the host's devices.
+        assert len([line for line in addrs.splitlines() if "scope global" in line]) == 2, addrs
         link = inside(pyrunc, cid, "ip", "link", "show", "dev", "ceth0")
         assert ",UP," in link and "LOWER_UP" in link, link  # busybox prints no "state"
         # The container's /sys, mounted after the move in its namespace, has the device.

@@ -33,7 +33,7 @@ CGROUP_SUPPORT = {"v1": True, "v2": True, "systemd": False, "systemdUser": False
 SECCOMP_SUPPORTED = True
 INTEL_RDT_SUPPORTED = False
 IDMAP_MOUNTS_SUPPORTED = False  # mounts' uidMappings/gidMappings are not applied yet
-NET_DEVICES_SUPPORTED = False
+NET_DEVICES_SUPPORTED = True  # linux/netdevices.py, when pyroute2 is installed
 
 
 def features():
@@ -52,10 +52,22 @@ def features():
             "selinux": {"enabled": lsm_enabled("selinux")},
             "intelRdt": {"enabled": INTEL_RDT_SUPPORTED},
             "mountExtensions": {"idmap": {"enabled": IDMAP_MOUNTS_SUPPORTED}},
-            "netDevices": {"enabled": NET_DEVICES_SUPPORTED},
+            "netDevices": {"enabled": net_devices_enabled()},
         },
         "annotations": {"io.github.pyrunc.version": pyrunc.__version__, **host_cgroups()},
     }
+
+
+def net_devices_enabled():
+    """linux.netDevices works through pyroute2: enabled only where it can be imported
+    (found, not imported: its import costs more than this whole command)."""
+    if not NET_DEVICES_SUPPORTED:
+        return False
+    from importlib.util import find_spec
+    try:
+        return find_spec("pyroute2") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def host_cgroups():

@@ -71,6 +71,14 @@ class _CreateHandler:
         st = {"bundle": self.bundle, "annotations": self.cfg.annotations}
         send_seccomp_listener(self.cid, st, CREATING, self.cfg, pid, fd)
 
+    def netdevices(self, sock_fd):
+        """linux.netDevices, from the runtime's network namespace into the init's, whose
+        rtnetlink socket `sock_fd` is (linux/netdevices.py)."""
+        from pyrunc.linux import netdevices
+        for dev in netdevices.move(self.cfg.linux.net_devices, sock_fd):
+            log.debug(f'create {self.cid}: network device "{dev["host"]}" moved in as '
+                      f'"{dev["name"]}" with {", ".join(dev["addresses"]) or "no addresses"}')
+
     def hooks(self, pid):
         from pyrunc.linux import hooks
         st = {"bundle": self.bundle, "annotations": self.cfg.annotations}
@@ -154,6 +162,14 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
     if notify_caller:
         st["notify_socket"] = notify_caller
     log.debug(f"create {cid}: bundle {bundle}")
+    if cfg.linux.net_devices:
+        # What the runtime's namespace alone can tell, before anything is made; the
+        # move checks it all again, with the container's namespace.
+        from pyrunc.linux import netdevices
+        try:
+            netdevices.check_host(cfg.linux.net_devices)
+        except ContainerError as e:
+            raise ContainerError(f"create {cid}", str(e)) from None
     cdir = store.create(cid, st)
     spawned = console_fd = handler = None
     left = None

@@ -897,12 +897,24 @@ def check_net_devices(doc, bundle):
     devices = _linux(doc).get("netDevices") or {}
     if devices and _shares_host_ns(doc, "network"):
         yield ["linux", "netDevices"], "need a network namespace other than the host's to move devices into"
+    taken = {}
     for name, dev in devices.items():
         for parts, ifname in ((["linux", "netDevices", name], name),
                               (["linux", "netDevices", name, "name"], dev.get("name"))):
             problem = _ifname_problem(ifname)
             if problem:
                 yield parts, problem
+        # Two devices cannot end up with one name, nor one with lo's, which every network
+        # namespace has; "%d" leaves the choice of a free name to the kernel.
+        target = dev.get("name") or name
+        parts = ["linux", "netDevices", name] + (["name"] if dev.get("name") else [])
+        if "%d" in target:
+            continue
+        if target == "lo" and name != "lo":
+            yield parts, "'lo' is the name of the loopback device every network namespace has"
+        elif target in taken:
+            yield parts, f'{_shown(target)} is the name linux.netDevices gives {_shown(taken[target])} too'
+        taken.setdefault(target, name)
 
 
 def _ifname_problem(name):

@@ -158,6 +158,17 @@ def container_init(ctx):
         ctx.step = "bring up lo"
         from pyrunc.linux import network  # before pivot_root, like every import
         network.bring_up("lo")
+    if lx.net_devices:
+        # Before the rootfs: a sysfs mounted in it then shows the devices.  The runtime,
+        # in the host's namespace, moves them; it acts in ours through this socket.
+        ctx.step = "move network devices"
+        from pyrunc.linux import network
+        sock = network.netlink_socket()
+        try:
+            ctx.chan.send("netdevices", fds=[sock.fileno()])
+        finally:
+            sock.close()
+        ctx.chan.expect_ok()
     ctx.binfmt_handlers = binfmt_handlers()  # the host's, in view until pivot_root
     _setup_rootfs(ctx)
     if cfg.terminal:

@@ -1,7 +1,8 @@
-"""The network steps the runtime itself takes: in a new network namespace, bring lo up.
+"""The network steps the container's init takes: in a new network namespace, bring lo
+up; for linux.netDevices, open the rtnetlink socket the runtime works through.
 
-This is two ioctls on a socket, deliberately not netlink: pyroute2 costs more to import
-than a whole container start.
+These are two ioctls and a socket, deliberately not pyroute2: it costs more to import
+than a whole container start (netdevices.py, in the runtime, uses it).
 """
 
 import fcntl
@@ -13,6 +14,8 @@ from pyrunc.linux import unix
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
+AF_NETLINK = 16
+NETLINK_ROUTE = 0
 
 
 def bring_up(ifname="lo"):
@@ -25,3 +28,13 @@ def bring_up(ifname="lo"):
         raise KernelError(e.errno, f"bring up {ifname}") from None
     finally:
         s.close()
+
+
+def netlink_socket():
+    """An rtnetlink socket of this process's network namespace: sent to the runtime, it
+    lets the runtime (in the host's namespace) act in ours (linux/netdevices.py).
+    SOCK_DGRAM: pyroute2 runs it on asyncio, which takes datagram sockets only."""
+    try:
+        return unix.socket(AF_NETLINK, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC, NETLINK_ROUTE)
+    except OSError as e:
+        raise KernelError(e.errno, "open an rtnetlink socket") from None

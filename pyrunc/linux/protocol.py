@@ -10,6 +10,8 @@ Child -> parent                         Parent -> child
   init {pid}        the container's init pid (host view); no answer
   hooks             run prestart + createRuntime hooks   ok | error
   console + fd      pty master for a foreground run; no answer
+  netdevices + fd   an rtnetlink socket of the init's network namespace:
+                    move linux.netDevices into it    ok | error
   created           setup done; init now waits for start; no answer
   error {step,msg}  setup failed; the child exits
 """

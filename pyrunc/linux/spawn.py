@@ -26,7 +26,8 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
           preserve_fds=0, console_sock_fd=None, seccomp_program=None, host_root=None):
     """Fork the container and drive the protocol until it reports `created`.
 
-    `handler` answers the child's requests: idmap(pid), cgroup(pid), hooks(pid).  On any
+    `handler` answers the child's requests: idmap(pid), cgroup(pid), hooks(pid),
+    seccomp(pid, fd), netdevices(netlink socket fd).  On any
     failure raises ContainerError after killing what was forked; the caller removes the rest.
     `host_root`: where a container without a mount namespace binds its rootfs.
     """
@@ -117,7 +118,8 @@ def _serve(chan, handler):
             console = fds[0]
             continue
         step = {"idmap": "write id maps", "cgroup": "join cgroup", "hooks": "run createRuntime hooks",
-                "seccomp": "send the seccomp fd to the listener"}.get(kind, kind)
+                "seccomp": "send the seccomp fd to the listener",
+                "netdevices": "move network devices"}.get(kind, kind)
         try:
             if kind == "idmap":
                 handler.idmap(msg["pid"])
@@ -137,6 +139,14 @@ def _serve(chan, handler):
             elif kind == "seccomp":
                 try:
                     handler.seccomp(init_pid, fds[0])
+                finally:
+                    for fd in fds:
+                        os.close(fd)
+            elif kind == "netdevices":
+                try:
+                    if not fds:
+                        raise ContainerError(step, "the container init sent no netlink socket")
+                    handler.netdevices(fds[0])
                 finally:
                     for fd in fds:
                         os.close(fd)

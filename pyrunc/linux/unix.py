@@ -15,12 +15,12 @@ SOCK_CLOEXEC = _socket.SOCK_CLOEXEC
 _FD_SIZE = 4  # an int in SCM_RIGHTS
 
 
-def socket(family=AF_UNIX, kind=SOCK_STREAM | SOCK_CLOEXEC, fileno=None):
+def socket(family=AF_UNIX, kind=SOCK_STREAM | SOCK_CLOEXEC, proto=0, fileno=None):
     """A socket object; with fileno, the socket that fd is (its family and type read
     from the kernel).  Not a context manager: close it in a finally."""
     if fileno is not None:
         return _socket.socket(fileno=fileno)
-    return _socket.socket(family, kind)
+    return _socket.socket(family, kind, proto)
 
 
 def accept(listener):

@@ -82,7 +82,15 @@ def test_unimplemented_features_are_reported_disabled():
     assert "SCMP_ARCH_X86_64" in sc["archs"] and set(sc["supportedFlags"]) <= set(sc["knownFlags"])
     assert linux["intelRdt"] == {"enabled": False}
     assert linux["mountExtensions"] == {"idmap": {"enabled": False}}
-    assert linux["netDevices"] == {"enabled": False}
+
+
+def test_net_devices_are_enabled_where_pyroute2_can_be_imported(monkeypatch):
+    import importlib.util
+    assert feat.features()["linux"]["netDevices"] == {"enabled": True}  # a dependency
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pyroute2" else real(name, *a))
+    assert feat.features()["linux"]["netDevices"] == {"enabled": False}
 
 
 def test_lsm_flags_are_booleans_matching_the_host():

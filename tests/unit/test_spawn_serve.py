@@ -51,3 +51,32 @@ def test_with_a_cgroup_namespace_the_first_child_joins_before_its_namespaces():
     handler = RecordingHandler()
     assert spawn._serve(chan, handler) == (11, None)
     assert handler.calls == [("cgroup", 10, True)]
+
+
+def test_netdevices_hands_the_socket_to_the_handler_and_closes_it():
+    import os
+    r, w = os.pipe()
+    got = []
+
+    class Chan(ScriptedChannel):
+        def recv(self):
+            msg = self.messages.pop(0) if self.messages else {"type": "eof"}
+            return msg, ([w] if msg["type"] == "netdevices" else [])
+
+    class Handler(RecordingHandler):
+        def netdevices(self, fd):
+            got.append(fd)
+            os.fstat(fd)  # open while the handler works
+
+    chan = Chan([{"type": "init", "pid": 11}, {"type": "netdevices"}, {"type": "created"}])
+    try:
+        assert spawn._serve(chan, Handler()) == (11, None)
+        assert got == [w] and [m for m, _ in chan.sent] == ["ok"]
+        try:
+            os.fstat(w)
+        except OSError:
+            pass
+        else:
+            raise AssertionError("the socket's fd was left open")
+    finally:
+        os.close(r)

@@ -85,7 +85,11 @@ def dnat_rules(conf):
                  "-m", "comment", "--comment", conf["comment"],
                  "-j", "DNAT", "--to-destination", f"{container_ip}:{container_port}"]
         yield "PREROUTING", match  # from other machines (needs net.ipv4.ip_forward=1)
-        yield "OUTPUT", match      # from the host's own programs: these skip PREROUTING
+        # From the host's own programs, which skip PREROUTING; not to 127.0.0.0/8: the
+        # kernel will not send a loopback source out of the veth (only with route_localnet,
+        # which would also let the container reach the host's 127.0.0.1 services,
+        # CVE-2020-8558), so a request to localhost would hang instead of being refused.
+        yield "OUTPUT", ["!", "-d", "127.0.0.0/8", *match]
 
 
 def create_runtime(state, conf):

@@ -71,7 +71,10 @@ def iptables(*args):
         raise SystemExit("veth_hook: iptables not found")
     r = subprocess.run([exe, "-w", *args], capture_output=True, text=True)
     if r.returncode != 0:
-        raise SystemExit(f"veth_hook: iptables {shlex.join(args)}: {r.stderr.strip()}")
+        # One line: a runtime reports a failing hook with (the last line of) its stderr.
+        why = "; ".join(line for line in r.stderr.splitlines()
+                        if line.strip() and not line.startswith("Try `iptables"))
+        raise SystemExit(f"veth_hook: iptables {shlex.join(args)}: {why}")
     return r.stdout
 
 

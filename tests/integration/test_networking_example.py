@@ -161,3 +161,20 @@ def test_veth_hook_publishes_httpd_and_cleans_up(net_pyrunc, host_netns, bundle,
     r = in_ns(host_netns, IP, "link", "show", "dev", HOST_IF, check=False)
     assert r.returncode != 0 and "does not exist" in r.stderr, r
     assert pyrunc("state", test_id).code != 0
+
+
+def test_failing_hook_fails_create_and_leaves_nothing(net_pyrunc, host_netns, bundle, test_id):
+    """The second published port cannot be forwarded: the hook takes back the first one's
+    rules and the veth, and create fails with its message."""
+    pyrunc = net_pyrunc
+    bundle.config["process"]["args"] = ["sleep", "300"]
+    configure(bundle, "options")
+    bundle.config["annotations"] = {"org.pyrunc.example.veth.publish": "8080:80,8081:70000"}
+    bundle.write()
+    r = pyrunc("create", "--bundle", bundle.path, test_id)
+    assert r.code == 1, r
+    assert "createRuntime hook #0" in r.err and "veth_hook: iptables" in r.err, r
+    assert nat_rules(host_netns, f"{HOST_IF}:{test_id}") == []
+    r = in_ns(host_netns, IP, "link", "show", "dev", HOST_IF, check=False)
+    assert r.returncode != 0 and "does not exist" in r.stderr, r
+    assert pyrunc("state", test_id).code != 0

@@ -57,6 +57,27 @@ class _CreateHandler:
         if self.cgroup_manager is not None:
             self._cgroup_step(lambda: self.cgroup_manager.add(pid))
 
+    def warm_up_cgroup(self):
+        """Move a stand-in child, which touches no memory, into the new cgroup and let
+        it exit: the kernel's wait before the first move into a cgroup (an RCU grace
+        period) is paid here, and a move right after it is quick.  Best effort."""
+        if self.cgroup_manager is None:
+            return
+        hold_r, hold_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(hold_w)
+            os.read(hold_r, 1)  # until the parent is done with us
+            os._exit(0)
+        os.close(hold_r)
+        try:
+            self.cgroup_manager.add(pid)
+        except Exception as e:  # the init's own move reports what is wrong
+            log.debug(f"create {self.cid}: cgroup warm-up: {e}")
+        finally:
+            os.close(hold_w)
+            os.waitpid(pid, 0)
+
     def _cgroup_step(self, step):
         from pyrunc.errors import CgroupError
         try:

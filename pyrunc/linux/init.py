@@ -116,10 +116,9 @@ def setup_namespaces(ctx):
         # makes timens_offsets unwritable; container_init clears the flag again first thing.
         k.prctl(k.PR_SET_DUMPABLE, 1)
     # Into the cgroup before unsharing the cgroup namespace, whose root is our cgroup then.
-    # Without one, the parent moves this process in, and then the init, while they go
-    # on to unshare, fork and build the rootfs; the init waits for that only before its
-    # hooks and `created` (cgroup_joined): so the move's cost overlaps the init's work,
-    # and the memory the setup touches is not charged to the container.
+    # Without one, the init is moved in late, when it asks before its hooks and `created`
+    # (cgroup_joined), so the memory the setup touches is not charged to the container;
+    # the parent pays the first move's wait meanwhile (spawn.py).
     ctx.step = "join cgroup"
     ctx.chan.send("cgroup", pid=os.getpid(), join_now=ctx.new_cgroupns)
     ctx.cgroup_joined = ctx.new_cgroupns

@@ -92,7 +92,7 @@ _NEED_INIT_PID = ("created", "cgroup_joined", "hooks", "seccomp")
 def _serve(chan, handler):
     init_pid = None
     console = None
-    joining = False  # the init joins its cgroup once its pid is known
+    joining = False  # the init joins its cgroup when it asks (cgroup_joined)
     early = []       # the init's messages that came before its pid
     step = "start init"
     while True:
@@ -110,9 +110,6 @@ def _serve(chan, handler):
             raise ContainerError(step, "container init exited unexpectedly")
         if kind == "init":
             init_pid = msg["pid"]
-            if joining:  # it may have been forked before its parent was moved in
-                step = "join cgroup"
-                handler.join_cgroup(init_pid)
             continue
         if kind == "console":
             console = fds[0]
@@ -127,13 +124,15 @@ def _serve(chan, handler):
                 joining = not msg.get("join_now", True)
                 chan.send("ok", paths=handler.cgroup(msg["pid"], not joining) or {})
                 if joining:
-                    # The first move waits out an RCU grace period on cgroup v1 (about
-                    # 14 ms here): begin it now with the first child, which goes on to
-                    # unshare and fork meanwhile; moving the init after it is quick.
-                    handler.join_cgroup(msg["pid"])
+                    # The first move into a cgroup waits out an RCU grace period (about
+                    # 14 ms on this host's cgroup v1): pay it now with a stand-in
+                    # process, while the child unshares, forks and builds the rootfs,
+                    # so that the init's own move, when it asks, is quick.
+                    handler.warm_up_cgroup()
                 continue
             elif kind == "cgroup_joined":
-                pass  # joined when the init's pid came, which _NEED_INIT_PID waits for
+                if joining:  # late, after the setup's pages were touched: not charged
+                    handler.join_cgroup(init_pid)
             elif kind == "hooks":
                 handler.hooks(init_pid)
             elif kind == "seccomp":

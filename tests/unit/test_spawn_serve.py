@@ -27,6 +27,9 @@ class RecordingHandler:
     def join_cgroup(self, pid):
         self.calls.append(("join_cgroup", pid))
 
+    def warm_up_cgroup(self):
+        self.calls.append(("warm_up_cgroup",))
+
     def hooks(self, pid):
         self.calls.append(("hooks", pid))
 
@@ -41,7 +44,7 @@ def test_the_inits_messages_wait_for_its_pid():
     handler = RecordingHandler()
     init_pid, console = spawn._serve(chan, handler)
     assert init_pid == 11 and console is None
-    assert handler.calls == [("cgroup", 10, False), ("join_cgroup", 10), ("join_cgroup", 11), ("hooks", 11)]
+    assert handler.calls == [("cgroup", 10, False), ("warm_up_cgroup",), ("join_cgroup", 11), ("hooks", 11)]
     assert [m for m, _ in chan.sent] == ["ok", "ok", "ok"]
 
 

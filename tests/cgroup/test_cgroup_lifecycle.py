@@ -332,3 +332,27 @@ def test_a_two_mib_memory_limit_still_runs_a_program(pyrunc, bundle, test_id, cg
     r = pyrunc("run", "--bundle", bundle.path, test_id)
     assert r.code == 0, r
     assert any_left(cgpath) == []
+
+
+def test_deleting_the_container_that_made_a_shared_parent_leaves_its_siblings(
+        pyrunc, bundle, test_id, cgpath, tmp_path, rootfs_template):
+    """Two containers under one new parent: the first made it.  Deleting the first
+    removes only its own cgroup: the parent stays, with the second's cgroup in it (left
+    for good, as runc leaves the parents it made; the fixture removes it).  Before, the
+    first's delete went through every cgroup under the parent: it removed the second's
+    when empty (here: the second has stopped, it is not deleted yet) and spun on it for
+    seconds while busy."""
+    from tests.conftest import make_bundle
+    parent = os.path.dirname(cgpath)
+    second = make_bundle(tmp_path / "second", rootfs_template, "/unused-")
+    second.config["linux"]["cgroupsPath"] = parent + "/second"
+    start_detached(pyrunc, bundle, test_id, "sleep 600")
+    start_detached(pyrunc, second, test_id + "-2", "true")
+    try:
+        wait_for(lambda: pyrunc.state(test_id + "-2")["status"] == "stopped", "the second to stop")
+        assert pyrunc("delete", "--force", test_id).code == 0
+        assert not any(os.path.exists(d) for d in hierarchy_dirs(cgpath))
+        assert all(os.path.isdir(d) for d in hierarchy_dirs(parent + "/second"))
+    finally:
+        assert pyrunc("delete", "--force", test_id + "-2").code == 0
+    assert not any(os.path.exists(d) for d in hierarchy_dirs(parent + "/second"))

@@ -38,6 +38,7 @@ def kernel_like_mkdir(monkeypatch):
                 os.unlink(os.path.join(path, name))
         return real_rmdir(path)
     monkeypatch.setattr(v1mod, "rmdir", rmdir)
+    monkeypatch.setattr(v1mod, "rmdir_unused", rmdir)
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def kernel_like(monkeypatch):
         os.rmdir(path)
         return True
     monkeypatch.setattr(v2mod, "rmdir", rmdir)
-    monkeypatch.setattr(v2mod, "_rmdir_unused", rmdir)
+    monkeypatch.setattr(v2mod, "rmdir_unused", rmdir)
 
 
 @pytest.fixture

@@ -95,6 +95,17 @@ def read_keyed(path):
     return out
 
 
+def rmdir_unused(path):
+    """rmdir a parent level once: busy means another container's cgroup is in it."""
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return True
+
+
 def rmdir(path):
     """rmdir, retrying briefly while the last processes finish exiting."""
     for _ in range(100):

@@ -15,7 +15,7 @@ from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import (HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below,
                                   resolve)
 from pyrunc.linux.cgroups.files import (enable_down, inherit_cpuset, mkdirs, read, read_int, read_ints,
-                                        read_keyed, read_words, rmdir, write)
+                                        read_keyed, read_words, rmdir, rmdir_unused, write)
 
 UNIFIED = "unified"
 UNLIMITED = -1
@@ -173,17 +173,21 @@ class V1Manager(Manager):
                 self.thaw()
 
     def destroy(self):
+        """In each hierarchy, as v2's: the container's cgroup with the child cgroups its
+        processes made, deepest first; then the levels above it that create made, where
+        nobody else uses them now (another container's cgroup may live there since)."""
         failed = []
         for name, made in self.made.items():
             if not made:
                 continue
-            top = os.path.join(self.root, name, made[0].lstrip("/"))
-            # Children the container's processes made go first, deepest first.
-            for d in cgroup_dirs_deepest_first(top):
-                if not rmdir(d):
-                    failed.append(d)
-            for rel in reversed(made[1:]):
-                rmdir(os.path.join(self.root, name, rel.lstrip("/")))
+            own = os.path.join(self.root, name, made[-1].lstrip("/"))
+            left = [d for d in cgroup_dirs_deepest_first(own) if not rmdir(d)]
+            failed += left
+            if left:
+                continue
+            for rel in reversed(made[:-1]):
+                if not rmdir_unused(os.path.join(self.root, name, rel.lstrip("/"))):
+                    break
         if failed:
             raise CgroupError(None, f"cannot remove cgroup {failed[0]}: processes are still in it")
 

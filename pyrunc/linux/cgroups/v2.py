@@ -18,7 +18,7 @@ import time
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below, resolve
 from pyrunc.linux.cgroups import convert
-from pyrunc.linux.cgroups.files import mkdirs, read, read_keyed, read_words, rmdir, write
+from pyrunc.linux.cgroups.files import mkdirs, read, read_keyed, read_words, rmdir, rmdir_unused, write
 
 # The controllers a container's cgroup gets when the host has them (devices and freezer
 # are built into cgroup2's core, not controllers one enables).
@@ -134,7 +134,7 @@ class V2Manager(Manager):
         if failed:
             raise CgroupError(None, f"cannot remove cgroup {failed[0]}: processes are still in it")
         for rel in reversed(self.made[:-1]):
-            if not _rmdir_unused(self._path(rel=rel)):
+            if not rmdir_unused(self._path(rel=rel)):
                 return  # another cgroup lives here now: leave it and those above
 
     # -- freezer ------------------------------------------------------------------------
@@ -533,15 +533,6 @@ def io_stat_entries(text):
     return out
 
 
-def _rmdir_unused(path):
-    """rmdir a parent level once: busy means another container's cgroup is in it."""
-    try:
-        os.rmdir(path)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        return False
-    return True
 
 
 def _oci_limit(text):

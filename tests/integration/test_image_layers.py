@@ -6,7 +6,6 @@ import io
 import os
 import stat
 import subprocess
-import tarfile
 
 import pytest
 

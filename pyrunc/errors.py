@@ -60,3 +60,7 @@ class CgroupError(PyruncError):
         self.field = field
         self.why = why
         super().__init__(f"{field}: {why}" if field else why)
+
+
+class ImageError(PyruncError):
+    """An image or a layer that cannot be used: bad digest, bad archive, unsupported format."""

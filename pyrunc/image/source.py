@@ -276,10 +276,12 @@ class _TarStore:
 
 
 def _member_key(name):
-    name = posixpath.normpath("/" + name).lstrip("/")
-    if not name or name == "." or ".." in name.split("/"):
+    """The archive path a member name means; None for a name climbing with `..`.
+    A leading / or ./ is dropped, as tar does."""
+    if ".." in name.split("/"):
         return None
-    return name
+    name = posixpath.normpath("/" + name).lstrip("/")
+    return name if name and name != "." else None
 
 
 # --- the image -----------------------------------------------------------------
@@ -426,7 +428,7 @@ def _select_by_tag(where, entries, tag, docker):
         names = {tuple(_names_of(d)) for d in entries}
         if len(names) <= 1:
             return entries
-        listed = ", ".join(sorted({n for d in entries for n in _names_of(d)[:1]})) or "none"
+        listed = ", ".join(sorted({_names_of(d)[-1] for d in entries if _names_of(d)}))
         raise ImageError(f"{where}: the layout holds several images; name one with :TAG "
                          f"(tags: {listed})")
     forms = _docker_forms(tag) if docker else {tag}

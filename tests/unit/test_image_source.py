@@ -203,10 +203,6 @@ def flip_byte(path, at=-1):
     open(path, "wb").write(bytes(data))
 
 
-class Spy:
-    """Records whether anything read past the verification (the layer's consumer)."""
-
-
 def test_one_byte_changed_in_layer_refused(layout):
     m = layout.image()
     layout.save([untagged(m)])

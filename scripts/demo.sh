@@ -22,4 +22,7 @@ cfg["process"]["args"] = ["sh", "-c",
 json.dump(cfg, open(path, "w"), indent=2)
 PY
 cd demo
-exec ../.venv/bin/pyrunc --root /run/pyrunc run "pyrunc-demo-$$"
+../.venv/bin/pyrunc --root /run/pyrunc run "pyrunc-demo-$$"
+cd ..
+# An image, without an engine: OCI layout -> bundle (overlay of the stored layer) -> run.
+exec .venv/bin/python scripts/demo-image.py

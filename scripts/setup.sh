@@ -6,6 +6,8 @@ need=""
 command -v busybox >/dev/null 2>&1 || need="$need busybox-static"
 # pyseccomp loads Debian's libseccomp at run time.
 ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || need="$need libseccomp2"
+# umoci: tests compare `pyrunc image unpack` with it (tests/integration/test_image_bundle.py).
+command -v umoci >/dev/null 2>&1 || need="$need umoci"
 # A C compiler for the `pyrunc` launcher (pyrunc/launcher/launcher.c).
 command -v cc >/dev/null 2>&1 || need="$need gcc libc6-dev"
 if [ -n "$need" ]; then

@@ -282,6 +282,26 @@ def cmd_validate(g, o, pos, log):
     return 1
 
 
+IMAGE_USAGE = ("image unpack [--flatten] [--cache DIR] [--platform OS/ARCH[/VARIANT]] SOURCE BUNDLE "
+               "[-- ARGS...] | image remove BUNDLE")
+
+
+def cmd_image(g, o, pos, log):
+    """The image front end (pyrunc/image/, docs/images.md): apart from the runtime."""
+    from pyrunc.image import bundle
+    action = pos[0] if pos else None
+    if action == "unpack" and len(pos) >= 3:
+        record = bundle.unpack(pos[1], pos[2], flatten=o["flatten"], cache=o["cache"] or None,
+                               platform=o["platform"] or None, args=pos[3:] or None)
+        sys.stdout.write(f"{pos[2]}: rootfs ({record['rootfs']}) of {len(record['layers'])} layer(s) "
+                         f"and config.json from {record['source']}\n")
+        return 0
+    if action == "remove" and len(pos) == 2:
+        bundle.remove(pos[1])
+        return 0
+    raise UsageError(f"usage: pyrunc {IMAGE_USAGE}")
+
+
 COMMANDS = {c.name: c for c in (
     Command("spec", cmd_spec, (BUNDLE, boolean("rootless", help="generate a config for a rootless container")),
             "", "create a new specification file"),
@@ -313,6 +333,13 @@ COMMANDS = {c.name: c for c in (
     Command("update", cmd_update, UPDATE_FLAGS, "<container-id>", "update container resource constraints"),
     Command("features", cmd_features, (), "", "show the enabled features"),
     Command("validate", cmd_validate, (BUNDLE,), "", "check a bundle's config.json and list every problem found"),
+    Command("image", cmd_image, (
+        boolean("flatten", help="unpack: a plain copy of the layers as the rootfs, not an overlay mount"),
+        Flag("cache", default="", help="unpack: the layer store (default /var/lib/pyrunc/images)"),
+        Flag("platform", default="", help="unpack: the image for OS/ARCH[/VARIANT] (default: this machine's)"),
+    ), "unpack SOURCE BUNDLE | remove BUNDLE",
+        "make a bundle from an OCI or docker-save image (oci:DIR[:TAG], oci-archive:FILE[:TAG], "
+        "docker-archive:FILE[:TAG]), or remove one"),
 )}
 
 

@@ -238,3 +238,30 @@ def test_the_rootfs_is_what_umoci_unpacks(tmp_path, sources):
             assert tree(os.path.join(bundle, "rootfs")) == expected
         finally:
             assert pyrunc_image("remove", bundle).returncode == 0
+
+
+def test_a_failure_after_the_mount_unmounts_and_removes(tmp_path):
+    """The rootfs is mounted before config.json can be made (User is read from the
+    image's /etc/passwd): a user the image does not have fails unpack, and the overlay
+    is unmounted and the bundle removed."""
+    layout = str(tmp_path / "layout")
+    os.makedirs(os.path.join(layout, "blobs", "sha256"))
+
+    def blob(data, media_type):
+        with open(os.path.join(layout, "blobs", "sha256", sha(data)[7:]), "wb") as f:
+            f.write(data)
+        return {"mediaType": media_type, "digest": sha(data), "size": len(data)}
+    raw = make_tar([dir_("etc"), reg("etc/passwd", b"root:x:0:0::/root:/bin/sh\n")])
+    cfg = dict(IMAGE_CONFIG, config={"Cmd": ["true"], "User": "ghost"},
+               rootfs={"type": "layers", "diff_ids": [sha(raw)]})
+    manifest = blob(json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                                "config": blob(json.dumps(cfg).encode(), OCI_CONFIG),
+                                "layers": [blob(raw, OCI_TAR)]}).encode(), OCI_MANIFEST)
+    with open(os.path.join(layout, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [manifest]}, f)
+    with open(os.path.join(layout, "oci-layout"), "w") as f:
+        f.write('{"imageLayoutVersion": "1.0.0"}')
+    bundle = str(tmp_path / "bundle")
+    r = pyrunc_image("unpack", "--cache", str(tmp_path / "cache"), f"oci:{layout}", bundle)
+    assert r.returncode != 0 and "ghost" in r.stderr, r.stderr
+    assert not mounted(os.path.join(bundle, "rootfs")) and not os.path.exists(bundle)

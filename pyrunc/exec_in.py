@@ -211,16 +211,15 @@ def _serve(chan, cid, st, cfg, paused):
             chan.send("ok")
         elif kind == "console":
             console = fds[0]
-        elif kind == "cgroup":
+        elif kind == "cgroup":  # --ignore-paused: the process joins the frozen cgroup last
             step = "join cgroup"
             try:
-                _join_cgroup(cid, st, exec_pid if msg.get("last") else msg["pid"])
+                _join_cgroup(cid, st, exec_pid)
             except ContainerError as e:
                 chan.send("error", msg=str(e))
                 raise
             chan.send("ok")
-            if msg.get("last"):  # it is frozen now, ready to exec on resume
-                return exec_pid, console
+            return exec_pid, console  # it is frozen now, ready to exec on resume
         elif kind == "seccomp":
             step = "send the seccomp fd to the listener"
             try:

@@ -11,6 +11,7 @@ copy of them applied in order.  config.json comes from the image config on top o
 that: the mount, then the bundle.  A failed unpack leaves nothing behind.
 """
 
+import errno
 import os
 import shutil
 
@@ -133,7 +134,7 @@ def _unmount(rootfs):
     try:
         kernel.umount(rootfs)
     except KernelError as e:
-        if e.errno != 22:  # EINVAL: not mounted (any more)
+        if e.errno != errno.EINVAL:  # not mounted (any more)
             raise ImageError(f"image remove: {e}") from None
 
 

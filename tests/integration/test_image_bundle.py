@@ -47,15 +47,21 @@ IMAGE_CONFIG = {"architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(os.u
                            "StopSignal": "SIGQUIT", "Labels": {"org.example.owner": "tests"}}}
 
 
-def oci_layout(path):
+def oci_layout(path, built=None, config=None, diff_ids=None):
+    """An OCI layout tagged `latest`: `built` [(blob, media type, uncompressed tar)] (the
+    test image's by default), `config` the image config's "config", `diff_ids` instead of
+    the layers' own."""
     os.makedirs(os.path.join(path, "blobs", "sha256"))
 
     def blob(data, media_type):
         with open(os.path.join(path, "blobs", "sha256", sha(data)[7:]), "wb") as f:
             f.write(data)
         return {"mediaType": media_type, "digest": sha(data), "size": len(data)}
-    built = image_layers()
-    cfg = dict(IMAGE_CONFIG, rootfs={"type": "layers", "diff_ids": [sha(raw) for _, _, raw in built]})
+    built = image_layers() if built is None else built
+    cfg = dict(IMAGE_CONFIG, rootfs={"type": "layers",
+                                     "diff_ids": diff_ids or [sha(raw) for _, _, raw in built]})
+    if config is not None:
+        cfg["config"] = config
     descs = [blob(data, mt) for data, mt, _ in built]
     config = blob(json.dumps(cfg).encode(), OCI_CONFIG)
     manifest = blob(json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config,
@@ -167,36 +173,14 @@ def test_two_bundles_share_the_stored_layers(tmp_path, sources):
                 assert pyrunc_image("remove", bundle).returncode == 0
 
 
-def test_a_failed_unpack_leaves_nothing(tmp_path, sources):
+def test_a_failed_unpack_leaves_nothing(tmp_path):
     """A layer whose content does not hash to its diff_id: refused, and neither the
     bundle, nor a mount, nor a stored layer is left."""
-    layout = sources["oci"][len("oci:"):].rsplit(":", 1)[0]
-    with open(os.path.join(layout, "index.json")) as f:
-        manifest_digest = json.load(f)["manifests"][0]["digest"]
-    with open(os.path.join(layout, "blobs", "sha256", manifest_digest[7:])) as f:
-        config_digest = json.load(f)["config"]["digest"]
-    cfg_path = os.path.join(layout, "blobs", "sha256", config_digest[7:])
-    with open(cfg_path) as f:
-        cfg = json.load(f)
-    cfg["rootfs"]["diff_ids"][1] = "sha256:" + "0" * 64
-    # The config's own digest changes with it: rewrite the chain so only the diff_id is wrong.
-    data = json.dumps(cfg).encode()
-    os.unlink(cfg_path)
-    with open(os.path.join(layout, "blobs", "sha256", sha(data)[7:]), "wb") as f:
-        f.write(data)
-    man_path = os.path.join(layout, "blobs", "sha256", manifest_digest[7:])
-    with open(man_path) as f:
-        manifest = json.load(f)
-    manifest["config"].update(digest=sha(data), size=len(data))
-    mdata = json.dumps(manifest).encode()
-    os.unlink(man_path)
-    with open(os.path.join(layout, "blobs", "sha256", sha(mdata)[7:]), "wb") as f:
-        f.write(mdata)
-    with open(os.path.join(layout, "index.json"), "w") as f:
-        json.dump({"schemaVersion": 2, "manifests": [{"mediaType": OCI_MANIFEST, "digest": sha(mdata),
-                   "size": len(mdata), "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}, f)
+    built = image_layers()
+    layout = oci_layout(str(tmp_path / "layout"), built=built,
+                        diff_ids=[sha(built[0][2]), "sha256:" + "0" * 64])
     bundle, cache = str(tmp_path / "bundle"), str(tmp_path / "cache")
-    r = pyrunc_image("unpack", "--cache", cache, sources["oci"], bundle)
+    r = pyrunc_image("unpack", "--cache", cache, f"oci:{layout}:latest", bundle)
     assert r.returncode != 0
     assert r.stderr.count("\n") == 1 and "diff_id" in r.stderr, r.stderr
     assert not os.path.exists(bundle) and not mounted(os.path.join(bundle, "rootfs"))
@@ -244,23 +228,9 @@ def test_a_failure_after_the_mount_unmounts_and_removes(tmp_path):
     """The rootfs is mounted before config.json can be made (User is read from the
     image's /etc/passwd): a user the image does not have fails unpack, and the overlay
     is unmounted and the bundle removed."""
-    layout = str(tmp_path / "layout")
-    os.makedirs(os.path.join(layout, "blobs", "sha256"))
-
-    def blob(data, media_type):
-        with open(os.path.join(layout, "blobs", "sha256", sha(data)[7:]), "wb") as f:
-            f.write(data)
-        return {"mediaType": media_type, "digest": sha(data), "size": len(data)}
     raw = make_tar([dir_("etc"), reg("etc/passwd", b"root:x:0:0::/root:/bin/sh\n")])
-    cfg = dict(IMAGE_CONFIG, config={"Cmd": ["true"], "User": "ghost"},
-               rootfs={"type": "layers", "diff_ids": [sha(raw)]})
-    manifest = blob(json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                                "config": blob(json.dumps(cfg).encode(), OCI_CONFIG),
-                                "layers": [blob(raw, OCI_TAR)]}).encode(), OCI_MANIFEST)
-    with open(os.path.join(layout, "index.json"), "w") as f:
-        json.dump({"schemaVersion": 2, "manifests": [manifest]}, f)
-    with open(os.path.join(layout, "oci-layout"), "w") as f:
-        f.write('{"imageLayoutVersion": "1.0.0"}')
+    layout = oci_layout(str(tmp_path / "layout"), built=[(raw, OCI_TAR, raw)],
+                        config={"Cmd": ["true"], "User": "ghost"})
     bundle = str(tmp_path / "bundle")
     r = pyrunc_image("unpack", "--cache", str(tmp_path / "cache"), f"oci:{layout}", bundle)
     assert r.returncode != 0 and "ghost" in r.stderr, r.stderr

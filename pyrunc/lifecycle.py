@@ -104,8 +104,9 @@ class _CreateHandler:
         from pyrunc.linux import hooks
         st = {"bundle": self.bundle, "annotations": self.cfg.annotations}
         state = hook_state(self.cid, st, CREATING, pid)
-        hooks.run_hooks("prestart", self.cfg.hooks, state)
-        hooks.run_hooks("createRuntime", self.cfg.hooks, state)
+        with log.step("run createRuntime hooks"):
+            hooks.run_hooks("prestart", self.cfg.hooks, state)
+            hooks.run_hooks("createRuntime", self.cfg.hooks, state)
 
 
 def _iso_now():
@@ -170,12 +171,13 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
     if preserve_fds < 0:
         raise UsageError(f"--preserve-fds must not be negative, got {preserve_fds}")
     bundle = os.path.abspath(bundle)
-    doc = validate.load_config(bundle)
-    from pyrunc import notify
-    notify_caller = notify.caller_socket() if doc.get("process") else None
-    cfg = model.from_dict(notify.add_to_config(doc, os.path.join(store.root, cid)) if notify_caller
-                          else doc, bundle)
-    _check_terminal(cfg, console_socket, foreground)
+    with log.step("validate config"):
+        doc = validate.load_config(bundle)
+        from pyrunc import notify
+        notify_caller = notify.caller_socket() if doc.get("process") else None
+        cfg = model.from_dict(notify.add_to_config(doc, os.path.join(store.root, cid)) if notify_caller
+                              else doc, bundle)
+        _check_terminal(cfg, console_socket, foreground)
     cgroup = cgroup_path(cfg, cid, systemd_cgroup)
     st = {"id": cid, "bundle": bundle, "rootfs": cfg.root_path, "created": _iso_now(),
           "started": False, "annotations": cfg.annotations, "hooks": doc.get("hooks") or {},
@@ -191,7 +193,8 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
             netdevices.check_host(cfg.linux.net_devices)
         except ContainerError as e:
             raise ContainerError(f"create {cid}", str(e)) from None
-    cdir = store.create(cid, st)
+    with log.step("create state"):
+        cdir = store.create(cid, st)
     spawned = console_fd = handler = None
     left = None
     try:
@@ -213,10 +216,11 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
             st["cgroup"] = saved
             cdir.write_state(st)
         handler = _CreateHandler(cid, cfg, bundle, cgroup, rootless, save_cgroup)
-        spawned = spawn(cfg, cid, start_path, handler,
-                        no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-                        preserve_fds=preserve_fds, console_sock_fd=console_fd,
-                        seccomp_program=program, host_root=host_root)
+        with log.step("spawn"):
+            spawned = spawn(cfg, cid, start_path, handler,
+                            no_pivot=no_pivot, no_new_keyring=no_new_keyring,
+                            preserve_fds=preserve_fds, console_sock_fd=console_fd,
+                            seccomp_program=program, host_root=host_root)
         st["pid"] = spawned.pid
         st["pid_start"] = procfs.start_time(spawned.pid)
         cdir.write_state(st)
@@ -376,7 +380,8 @@ def start(store, cid):
 
 
 def _started(cdir, cid, st):
-    _release(cdir, cid)
+    with log.step("start"):
+        _release(cdir, cid)
     st["started"] = True
     cdir.write_state(st)
     log.debug(f"start {cid}: init {st['pid']} executed the process")
@@ -385,7 +390,8 @@ def _started(cdir, cid, st):
     if hooks.poststart:
         from pyrunc.linux import hooks as hookrun
         try:
-            hookrun.run_hooks("poststart", hooks, hook_state(cid, st, RUNNING, st["pid"]))
+            with log.step("run poststart hooks"):
+                hookrun.run_hooks("poststart", hooks, hook_state(cid, st, RUNNING, st["pid"]))
         except ContainerError as e:
             kill_and_wait(st["pid"])  # runtime.md step 9: a failed poststart stops the container
             raise ContainerError(f"start {cid}", str(e)) from None
@@ -424,7 +430,8 @@ def kill(store, cid, sig, all_processes=False):
         if status not in (CREATED, RUNNING, PAUSED):
             raise StateError(f"cannot kill container {cid}: container not running")
         log.debug(f"kill {cid}: signal {sig} to {'every process' if all_processes else 'init'}")
-        signal_container(st, sig, all_processes)
+        with log.step("kill"):
+            signal_container(st, sig, all_processes)
 
 
 def signal_container(st, sig, all_processes=False):
@@ -463,27 +470,32 @@ def delete(store, cid, force=False, warn=None):
         mgr = cgroup_manager(st)
         if status in (CREATED, RUNNING, PAUSED):
             try:
-                signal_container(st, signal.SIGKILL, all_processes=True)
+                with log.step("kill"):
+                    signal_container(st, signal.SIGKILL, all_processes=True)
             except StateError:
                 pass
             if mgr is not None and mgr.is_frozen():
                 mgr.thaw()  # a frozen v1 process dies only once it runs again
             from pyrunc.linux.spawn import wait_exit
-            if not wait_exit(st["pid"]):
+            with log.step("wait for exit"):
+                exited = wait_exit(st["pid"])
+            if not exited:
                 raise StateError(f"cannot delete container {cid}: its process {st['pid']} did not exit")
         if st is not None and st.get("host_mounts"):
             # First, and the state kept when it fails: a delete run again retries them.
             left = _detach_host_mounts(st)
             if left:
                 raise StateError(f"cannot delete container {cid}: {left}")
-        if mgr is not None:
-            _remove_cgroup(mgr, st)
-        cdir.remove()
+        with log.step("delete"):
+            if mgr is not None:
+                _remove_cgroup(mgr, st)
+            cdir.remove()
         log.debug(f"delete {cid}: removed")
         if st is not None and status != CREATING and st.get("hooks"):
             from pyrunc.config.model import hooks_from_dict
             hooks = hooks_from_dict(st.get("hooks"))
             if hooks.poststop:
                 from pyrunc.linux import hooks as hookrun
-                hookrun.run_hooks_warn("poststop", hooks, hook_state(cid, st, STOPPED),
-                                       warn or log.warning)
+                with log.step("run poststop hooks"):
+                    hookrun.run_hooks_warn("poststop", hooks, hook_state(cid, st, STOPPED),
+                                           warn or log.warning)

@@ -78,6 +78,26 @@ def _escape(msg):
 current = Logger()
 
 
+class _NoStep:
+    __slots__ = ()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, exc, tb):
+        return False
+
+
+_NO_STEP = _NoStep()
+
+
+def step(name):
+    """`with log.step(name):` -- a step of the --trace; nothing at all without one
+    (pyrunc.trace is imported only when tracing)."""
+    trace = sys.modules.get("pyrunc.trace")
+    return _NO_STEP if trace is None else trace.step(name)
+
+
 def setup(path=None, fmt="text", debug=False):
     global current
     current = Logger(path, fmt, debug)

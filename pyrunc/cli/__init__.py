@@ -16,6 +16,7 @@ GLOBAL_FLAGS = (
     boolean("debug", help="enable debug logging"),
     boolean("systemd-cgroup", help="enable systemd cgroup support (not supported: cgroupfs only)"),
     Flag("rootless", default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')"),
+    Flag("trace", default="", help="append a JSON-lines step trace of the operation to FILE (or PYRUNC_TRACE=FILE)"),
     Flag("criu", default="criu", help="path to the criu binary (checkpoint is not supported)"),
     boolean("help|h", help="show help"),
     boolean("version|v", help="print the version"),
@@ -81,6 +82,10 @@ def main(argv=None):
             # Before the commands' imports: the first start's work is thrown away.
             from pyrunc.linux.sealed_exe import run_sealed
             run_sealed()
+        trace_path = gopts["trace"] or _env_trace()
+        if trace_path and rest and rest[0] != "trace":
+            from pyrunc import trace
+            trace.enable(trace_path, "runtime")
         from pyrunc.cli import commands
         if gopts["version"]:
             return commands.print_version()
@@ -91,13 +96,19 @@ def main(argv=None):
                                           flags="\n".join(_flag_lines(GLOBAL_FLAGS))))
             return 0
         logger.debug(f"command: {' '.join(rest)}")
-        return commands.dispatch(rest[0], rest[1:], gopts, logger)
+        with log.step(rest[0]):
+            return commands.dispatch(rest[0], rest[1:], gopts, logger)
     except PyruncError as e:
         return _fail(str(e), logger)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 1
+
+
+def _env_trace():
+    import os
+    return os.environ.get("PYRUNC_TRACE", "")
 
 
 def launch():

@@ -302,6 +302,19 @@ def cmd_image(g, o, pos, log):
     raise UsageError(f"usage: pyrunc {IMAGE_USAGE}")
 
 
+def cmd_trace(g, o, pos, log):
+    """Read a --trace file (pyrunc/trace_show.py, docs/trace.md)."""
+    if len(pos) != 2 or pos[0] != "show":
+        raise UsageError("usage: pyrunc trace show [-v] FILE")
+    from pyrunc import trace_show
+    try:
+        text = trace_show.show(pos[1], verbose=o["verbose"])
+    except OSError as e:
+        raise StateError(f"trace show: {pos[1]}: {os.strerror(e.errno).lower()}") from None
+    sys.stdout.write(text)
+    return 0
+
+
 COMMANDS = {c.name: c for c in (
     Command("spec", cmd_spec, (BUNDLE, boolean("rootless", help="generate a config for a rootless container")),
             "", "create a new specification file"),
@@ -340,6 +353,8 @@ COMMANDS = {c.name: c for c in (
     ), "unpack SOURCE BUNDLE | remove BUNDLE",
         "make a bundle from an OCI or docker-save image (oci:DIR[:TAG], oci-archive:FILE[:TAG], "
         "docker-archive:FILE[:TAG]), or remove one"),
+    Command("trace", cmd_trace, (boolean("verbose|v", help="show: list each step's kernel calls"),),
+            "show [-v] FILE", "show a --trace file as a timeline of steps and kernel calls"),
 )}
 
 

@@ -60,6 +60,16 @@ class InitContext:
         self.host_mount_ns = lx.namespace("mount") is None
         self.host_root = host_root
 
+    # Hooks of the step trace (pyrunc/trace.py overrides them when tracing): no-ops.
+    def traced_fork(self, proc):
+        """This process is `proc` now ("init" once it becomes the container's init)."""
+
+    def traced_failure(self, exc):
+        """The current step failed with exc."""
+
+    def traced_exit(self):
+        """This process exits: its current step ends."""
+
     @property
     def seccomp_early(self):
         """Whether the filter goes in before the switch to the user (no no_new_privs)."""
@@ -134,12 +144,15 @@ def setup_namespaces(ctx):
         namespaces.write_time_offsets(lx.time_offsets)
     if not namespaces.needs_child(lx):
         ctx.chan.send("init", pid=os.getpid())
+        ctx.traced_fork("init")
         return True
     ctx.step = "fork container init"
     pid = os.fork()
     if pid == 0:
+        ctx.traced_fork("init")
         return True
     ctx.chan.send("init", pid=pid)
+    ctx.traced_exit()
     return False
 
 
@@ -444,6 +457,7 @@ def _wait_for_start_and_exec(ctx, program):
     proc = ctx.cfg.process
     for sig in _FATAL_WHILE_WAITING:
         signal.signal(sig, _exit_on_signal)
+    ctx.step = "wait for start"
     conn = _accept_start(ctx.start_sock)
     try:
         if proc is None:
@@ -460,6 +474,7 @@ def _wait_for_start_and_exec(ctx, program):
                                       strict=False)
         k.execve(program, list(proc.args), ctx.env)
     except Exception as e:  # reported to `start`, whose connection this is
+        ctx.traced_failure(e)
         msg = e.args[1] if isinstance(e, KernelError) else str(e)
         if ctx.step == "exec" or isinstance(e, ContainerError):  # these name what failed
             reply = msg

@@ -5,6 +5,7 @@ config loaded, so it pays no second interpreter start.  The child side is init.p
 """
 
 import os
+import sys
 
 from pyrunc.errors import ContainerError
 from pyrunc.linux import init as child
@@ -42,6 +43,11 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
             keep = [child_ch.fileno(), start_sock.fileno()]
             if console_sock_fd is not None:
                 keep.append(console_sock_fd)
+            trace = sys.modules.get("pyrunc.trace")  # imported only when tracing
+            tracer = trace.active() if trace is not None else None
+            if tracer is not None:
+                tracer.forked("stage1")
+                keep.append(tracer.fd)
             listen_fds = child.listen_fds(os.getppid())  # our parent is the pyrunc command
             close_fds_except(3 + listen_fds + preserve_fds, keep)
             ctx = child.InitContext(cfg, container_id, child_ch, start_sock, no_pivot=no_pivot,
@@ -49,12 +55,15 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
                                     console_sock_fd=console_sock_fd,
                                     seccomp_program=seccomp_program, listen_fds=listen_fds,
                                     host_root=host_root)
+            if tracer is not None:
+                trace.traced_context(ctx)
             try:
                 if child.setup_namespaces(ctx):
                     child.container_init(ctx)
                 else:
                     os._exit(0)
             except BaseException as e:
+                ctx.traced_failure(e)
                 child.report_failure(ctx, e)
         finally:
             os._exit(1)
@@ -160,6 +169,7 @@ def _serve(chan, handler):
 def _child_error(step, msg):
     err = ContainerError(None, msg)
     err.step = step
+    err.from_child = True
     return err
 
 

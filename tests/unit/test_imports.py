@@ -73,3 +73,14 @@ def test_a_valid_config_is_checked_without_jsonschema_or_re(tmp_path):
     (tmp_path / "config.json").write_text(jsonc.dumps(default_spec()))
     loaded = modules_imported_by("validate", "--bundle", str(tmp_path))
     assert not loaded & SLOW, sorted(loaded & SLOW)
+
+
+def test_tracing_is_imported_only_when_asked_for(tmp_path, monkeypatch):
+    root = str(tmp_path / "state")
+    monkeypatch.delenv("PYRUNC_TRACE", raising=False)
+    assert "pyrunc.trace" not in modules_imported_by("--root", root, "list")
+    loaded = modules_imported_by("--root", root, "--trace", str(tmp_path / "t.jsonl"), "list")
+    assert "pyrunc.trace" in loaded and not loaded & (SLOW - {"ctypes"}), sorted(loaded & SLOW)
+    monkeypatch.setenv("PYRUNC_TRACE", str(tmp_path / "e.jsonl"))
+    assert "pyrunc.trace" in modules_imported_by("--root", root, "list")
+    assert (tmp_path / "t.jsonl").exists() and (tmp_path / "e.jsonl").exists()

@@ -1,0 +1,338 @@
+"""The step trace (--trace FILE, PYRUNC_TRACE=FILE): JSON lines of each step and kernel call.
+
+Imported only when tracing is on (cli.main); the untraced path never sees this module.
+Every process of an operation appends to the same file through one O_APPEND fd, one
+os.write per line, so the lines of parallel processes stay whole.  The fd is
+close-on-exec: the container's program never inherits it.
+
+Records (docs/trace.md, docs/trace-schema.json):
+  header  once per process: proc, pid, ppid, mono (time.monotonic_ns) and wall (epoch s)
+  step    ev "begin" when a step starts, ev "end" when it ends (with dur, and error on failure)
+  call    one per call of a pyrunc.linux.kernel function: name, args, result or error
+  fail    the runtime's last record when the operation failed: the failing step and error
+"""
+
+import errno as _errno
+import os
+import sys
+import time
+
+from pyrunc import jsonc
+
+# Steps that wait on another process rather than work: `trace show` marks them.
+WAITING = frozenset(("wait for start", "join cgroup", "run createRuntime hooks",
+                     "run createContainer hooks", "run startContainer hooks",
+                     "run prestart hooks", "run poststart hooks", "run poststop hooks",
+                     "wait for exit"))
+
+_tracer = None
+
+
+class Tracer:
+    def __init__(self, fd, proc):
+        self.fd = fd
+        self.proc = proc
+        self.pid = os.getpid()
+        self.ppid = os.getppid()
+        self.getpid = os.getpid()  # which process this tracer last belonged to
+        self.stack = []       # open steps: [sid, name, start]
+        self.n = 0
+        self.failed = None    # (step, proc, msg) of the innermost failure seen
+        self.header()
+
+    def write(self, rec):
+        try:
+            os.write(self.fd, (jsonc.dumps(rec) + "\n").encode("utf-8", "backslashreplace"))
+        except OSError:
+            pass
+
+    def header(self):
+        self.write({"t": "header", "proc": self.proc, "pid": self.pid, "ppid": self.ppid,
+                    "mono": time.monotonic_ns(), "wall": time.time(), "argv": list(sys.argv)})
+
+    def forked(self, proc):
+        """In a new child: it is `proc` now; its parent's open steps are not its own."""
+        # The host's pid, as the host's /proc (still in view) names us: in a new pid
+        # namespace getpid() says 1, and getppid() 0.
+        self.ppid = self.pid
+        try:
+            self.pid = int(os.readlink("/proc/self"))
+        except (OSError, ValueError):
+            self.pid = os.getpid()
+        self.proc = proc
+        self.getpid = os.getpid()
+        self.stack = []
+        self.header()
+
+    def rename(self, proc):
+        self.proc = proc
+
+    def begin(self, name):
+        self.n += 1
+        sid = f"{self.pid}.{self.n}"
+        start = time.monotonic_ns()
+        self.stack.append([sid, name, start])
+        rec = {"t": "step", "ev": "begin", "name": name, "sid": sid, "proc": self.proc,
+               "pid": self.pid, "depth": len(self.stack) - 1, "mono": start}
+        if name in WAITING:
+            rec["wait"] = True
+        self.write(rec)
+
+    def end(self, error=None):
+        if not self.stack:
+            return
+        sid, name, start = self.stack.pop()
+        rec = {"t": "step", "ev": "end", "name": name, "sid": sid, "proc": self.proc,
+               "pid": self.pid, "depth": len(self.stack), "mono": start,
+               "dur": time.monotonic_ns() - start}
+        if name in WAITING:
+            rec["wait"] = True
+        if error is not None:
+            rec["error"] = error_record(error)
+            if self.failed is None:
+                child_step = getattr(error, "step", None) if getattr(error, "from_child", False) else None
+                self.failed = (child_step, "init", str(error)) if child_step else (name, self.proc, str(error))
+        self.write(rec)
+        if error is not None and not self.stack and self.proc == "runtime":
+            self.fail()
+
+    def fail(self):
+        step, proc, msg = self.failed
+        rec = {"t": "fail", "step": step, "proc": proc, "pid": self.pid,
+               "mono": time.monotonic_ns(), "error": {"msg": msg}}
+        if proc != "runtime":
+            # The child wrote its failing step's error (errno and all) before it told us.
+            found = _child_error(self.fd, self.pid, step)
+            if found:
+                rec["proc"], rec["error"] = found
+                rec["error"].setdefault("msg", msg)
+        self.write(rec)
+
+    def current(self):
+        return self.stack[-1][0] if self.stack else None
+
+
+def error_record(e):
+    rec = {"msg": str(e) or type(e).__name__, "type": type(e).__name__}
+    num = getattr(e, "errno", None)
+    if isinstance(num, int) and num:
+        rec["errno"] = _errno.errorcode.get(num, str(num))
+    return rec
+
+
+def _child_error(fd, pid, step):
+    """The error of the last failed step `step` of a descendant of `pid` in the file."""
+    try:
+        with open(f"/proc/self/fd/{fd}", "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    parents, found = {}, None
+    for line in lines:
+        try:
+            rec = jsonc.loads(line)
+        except ValueError:
+            continue
+        if rec.get("t") == "header":
+            parents[rec["pid"]] = rec["ppid"]
+        elif rec.get("t") == "step" and rec.get("error") and rec.get("name") == step:
+            p, hops = rec["pid"], 0
+            while p in parents and p != pid and hops < 8:
+                p, hops = parents[p], hops + 1
+            if p == pid:
+                found = rec["proc"], dict(rec["error"])
+    return found
+
+
+class Step:
+    """`with trace.step(name):` -- a step that ends with the block (with its error)."""
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        if _tracer is not None:
+            _tracer.begin(self.name)
+        return self
+
+    def __exit__(self, typ, exc, tb):
+        if _tracer is not None:
+            _tracer.end(exc)
+        return False
+
+
+def step(name):
+    return Step(name)
+
+
+def traced_context(ctx):
+    """Make the init's `ctx.step = name` end the current step and begin `name`."""
+    cls = type(ctx)
+    first = ctx.__dict__.pop("step", None)
+    ctx.__class__ = type("Traced" + cls.__name__, (cls,), {
+        "step": property(_get_step, _set_step), "traced_fork": _traced_fork,
+        "traced_failure": _traced_failure, "traced_exit": _traced_exit})
+    if first is not None:
+        ctx.step = first
+    return ctx
+
+
+def _get_step(ctx):
+    return ctx.__dict__.get("_step")
+
+
+def _set_step(ctx, name):
+    t = _tracer
+    if t is not None:
+        if t.stack:
+            t.end()
+        t.begin(name)
+    ctx.__dict__["_step"] = name
+
+
+def _traced_fork(ctx, proc):
+    t = _tracer
+    if t is None:
+        return
+    if os.getpid() != t.getpid:
+        t.forked(proc)
+        ctx.step = ctx.step  # its first step: the one it forked in
+    else:
+        t.rename(proc)
+
+
+def _traced_failure(ctx, exc):
+    if _tracer is not None:
+        _tracer.end(exc)
+
+
+def _traced_exit(ctx):
+    if _tracer is not None:
+        _tracer.end()
+
+
+def active():
+    return _tracer
+
+
+def open_trace(path):
+    """An O_APPEND fd of `path`, close-on-exec, numbered high: above any --preserve-fds and
+    LISTEN_FDS range, which the init hands to the container."""
+    import fcntl
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 512)
+    except OSError:
+        return fd
+    os.close(fd)
+    return high
+
+
+def enable(path, proc="runtime"):
+    global _tracer
+    if _tracer is None:
+        _tracer = Tracer(open_trace(path), proc)
+        wrap_kernel()
+    return _tracer
+
+
+# --- kernel.py's functions, recorded ------------------------------------------------
+
+def _names(value, table):
+    names = [n for n, bit in table if bit and value & bit == bit]
+    return "|".join(names) if names else None
+
+
+def _flag_table(mod, prefix, exclude=()):
+    return sorted(((n, v) for n, v in vars(mod).items()
+                   if n.startswith(prefix) and isinstance(v, int) and n not in exclude),
+                  key=lambda nv: nv[1])
+
+
+_FLAG_ARGS = {}  # {function name: {argument: [(flag name, bit)]}}
+_ENUM_ARGS = {}  # {function name: {argument: {value: name}}}
+
+
+def _arg(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (list, tuple)):
+        return [_arg(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _arg(v) for k, v in value.items()}
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return repr(value)[:200]
+
+
+def _wrap(name, fn):
+    code = fn.__code__
+    params = code.co_varnames[:code.co_argcount]
+    flags = _FLAG_ARGS.get(name, {})
+    enums = _ENUM_ARGS.get(name, {})
+    is_exec = name == "execve"
+
+    def traced(*args, **kwargs):
+        t = _tracer
+        if t is None:
+            return fn(*args, **kwargs)
+        rec = {"t": "call", "name": name, "proc": t.proc, "pid": t.pid, "sid": t.current()}
+        named = dict(zip(params, args))
+        named.update(kwargs)
+        rec["args"] = {k: _arg(v) for k, v in named.items()}
+        for arg, table in flags.items():
+            v = named.get(arg)
+            if isinstance(v, int) and v:
+                n = _names(v, table)
+                if n:
+                    rec.setdefault("flags", {})[arg] = n
+        for arg, table in enums.items():
+            if named.get(arg) in table:
+                rec.setdefault("flags", {})[arg] = table[named[arg]]
+        start = time.monotonic_ns()
+        rec["mono"] = start
+        if is_exec:  # on success nothing returns: say so first
+            t.write(dict(rec, dur=0, result="exec"))
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as e:
+            rec["dur"] = time.monotonic_ns() - start
+            rec["error"] = error_record(e)
+            t.write(rec)
+            raise
+        rec["dur"] = time.monotonic_ns() - start
+        rec["result"] = _arg(result)
+        t.write(rec)
+        return result
+
+    traced.__name__ = name
+    traced.__wrapped__ = fn
+    return traced
+
+
+def wrap_kernel():
+    from pyrunc.linux import kernel
+    clone = _flag_table(kernel, "CLONE_NEW")
+    ms = _flag_table(kernel, "MS_")
+    _FLAG_ARGS.update({
+        "unshare": {"flags": clone}, "setns": {"nstype": clone},
+        "mount": {"flags": ms},
+        "umount": {"flags": [("MNT_DETACH", kernel.MNT_DETACH), ("UMOUNT_NOFOLLOW", kernel.UMOUNT_NOFOLLOW)]},
+        "mount_setattr": {"attr_set": _flag_table(kernel, "MOUNT_ATTR_", ("MOUNT_ATTR__ATIME",)),
+                          "attr_clr": _flag_table(kernel, "MOUNT_ATTR_", ("MOUNT_ATTR__ATIME",))},
+        "openat2": {"resolve": _flag_table(kernel, "RESOLVE_")},
+    })
+    _ENUM_ARGS["prctl"] = {"option": {v: n for n, v in vars(kernel).items()
+                                      if n.startswith("PR_") and not n.startswith("PR_CAP_AMBIENT_")
+                                      and isinstance(v, int)}}
+    for name, fn in list(vars(kernel).items()):
+        if name.startswith("_") or not callable(fn) or isinstance(fn, type):
+            continue
+        if getattr(fn, "__module__", None) != kernel.__name__ or hasattr(fn, "__wrapped__"):
+            continue
+        setattr(kernel, name, _wrap(name, fn))
+
+

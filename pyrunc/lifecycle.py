@@ -30,7 +30,8 @@ class _CreateHandler:
 
     def idmap(self, pid):
         from pyrunc.linux import namespaces
-        namespaces.write_id_maps(pid, self.cfg.linux)
+        with log.step("write id maps"):
+            namespaces.write_id_maps(pid, self.cfg.linux)
 
     def cgroup(self, pid, join_now=True):
         """Runs before the init unshares its namespaces: make the cgroup and set its
@@ -39,23 +40,27 @@ class _CreateHandler:
         lx = self.cfg.linux
 
         def make():
-            mgr = cgroups.new_manager(self.cgroup_path, self.cid)
-            self.cgroup_manager = mgr
-            mgr.create()
-            # Saved at once, so that a delete after a crash of this create removes it.
-            self.save_cgroup(mgr.to_dict())
-            resources = dict(lx.resources)
-            resources["devices"] = cgroups.device_rules(lx.resources, lx.devices)
-            mgr.set(resources)
+            with log.step("create cgroup"):
+                mgr = cgroups.new_manager(self.cgroup_path, self.cid)
+                self.cgroup_manager = mgr
+                mgr.create()
+                # Saved at once, so that a delete after a crash of this create removes it.
+                self.save_cgroup(mgr.to_dict())
+            with log.step("set cgroup limits"):
+                resources = dict(lx.resources)
+                resources["devices"] = cgroups.device_rules(lx.resources, lx.devices)
+                mgr.set(resources)
             if join_now:
-                mgr.add(pid)
+                with log.step("move init into cgroup"):
+                    mgr.add(pid)
             return mgr.paths()
         return self._cgroup_step(make)
 
     def join_cgroup(self, pid):
         """Put the init in the cgroup made by cgroup(join_now=False)."""
         if self.cgroup_manager is not None:
-            self._cgroup_step(lambda: self.cgroup_manager.add(pid))
+            with log.step("move init into cgroup"):
+                self._cgroup_step(lambda: self.cgroup_manager.add(pid))
 
     def warm_up_cgroup(self):
         """Move a stand-in child, which touches no memory, into the new cgroup and let
@@ -63,8 +68,13 @@ class _CreateHandler:
         period) is paid here, and a move right after it is quick.  Best effort."""
         if self.cgroup_manager is None:
             return
+        with log.step("warm up cgroup"):
+            self._warm_up()
+
+    def _warm_up(self):
+        from pyrunc.linux import kernel
         hold_r, hold_w = os.pipe()
-        pid = os.fork()
+        pid = kernel.fork()
         if pid == 0:
             os.close(hold_w)
             os.read(hold_r, 1)  # until the parent is done with us
@@ -90,13 +100,16 @@ class _CreateHandler:
 
     def seccomp(self, pid, fd):
         st = {"bundle": self.bundle, "annotations": self.cfg.annotations}
-        send_seccomp_listener(self.cid, st, CREATING, self.cfg, pid, fd)
+        with log.step("send seccomp fd to listener"):
+            send_seccomp_listener(self.cid, st, CREATING, self.cfg, pid, fd)
 
     def netdevices(self, sock_fd):
         """linux.netDevices, from the runtime's network namespace into the init's, whose
         rtnetlink socket `sock_fd` is (linux/netdevices.py)."""
         from pyrunc.linux import netdevices
-        for dev in netdevices.move(self.cfg.linux.net_devices, sock_fd):
+        with log.step("move network devices"):
+            moved = netdevices.move(self.cfg.linux.net_devices, sock_fd)
+        for dev in moved:
             log.debug(f'create {self.cid}: network device "{dev["host"]}" moved in as '
                       f'"{dev["name"]}" with {", ".join(dev["addresses"]) or "no addresses"}')
 
@@ -209,8 +222,10 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
         program = None
         if cfg.linux.seccomp and cfg.process is not None:  # it would filter nothing
             from pyrunc.linux import seccomp
-            program = seccomp.program_for(cfg.linux.seccomp, store.root)
-        from pyrunc.linux.spawn import spawn
+            with log.step("compile seccomp filter"):
+                program = seccomp.program_for(cfg.linux.seccomp, store.root)
+        with log.step("load the init's code"):  # every module the init needs after pivot_root
+            from pyrunc.linux.spawn import spawn
         start_path = f"/proc/self/fd/{cdir.fd}/{START_SOCKET}"
         def save_cgroup(saved):
             st["cgroup"] = saved
@@ -232,16 +247,17 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
         log.debug(f"create {cid}: created, init pid {spawned.pid}")
         return st, spawned
     except BaseException as e:
-        if spawned is not None:
-            kill_and_wait(spawned.pid)
-        if st.get("host_mounts"):
-            left = _detach_host_mounts(st)
-            if left:
-                log.warning(f"create {cid}: {left}; its state is kept for `delete` to try again")
-        if handler is not None and handler.cgroup_manager is not None:
-            _remove_cgroup(handler.cgroup_manager, st)
-        if not left:
-            cdir.remove()
+        with log.step("undo create"):
+            if spawned is not None:
+                kill_and_wait(spawned.pid)
+            if st.get("host_mounts"):
+                left = _detach_host_mounts(st)
+                if left:
+                    log.warning(f"create {cid}: {left}; its state is kept for `delete` to try again")
+            if handler is not None and handler.cgroup_manager is not None:
+                _remove_cgroup(handler.cgroup_manager, st)
+            if not left:
+                cdir.remove()
         if isinstance(e, Exception):
             raise ContainerError(f"create {cid}", _reason(e)) from None
         raise
@@ -380,7 +396,7 @@ def start(store, cid):
 
 
 def _started(cdir, cid, st):
-    with log.step("start"):
+    with log.step("tell the init to exec"):
         _release(cdir, cid)
     st["started"] = True
     cdir.write_state(st)
@@ -430,7 +446,7 @@ def kill(store, cid, sig, all_processes=False):
         if status not in (CREATED, RUNNING, PAUSED):
             raise StateError(f"cannot kill container {cid}: container not running")
         log.debug(f"kill {cid}: signal {sig} to {'every process' if all_processes else 'init'}")
-        with log.step("kill"):
+        with log.step("signal the container"):
             signal_container(st, sig, all_processes)
 
 
@@ -470,7 +486,7 @@ def delete(store, cid, force=False, warn=None):
         mgr = cgroup_manager(st)
         if status in (CREATED, RUNNING, PAUSED):
             try:
-                with log.step("kill"):
+                with log.step("kill the container"):
                     signal_container(st, signal.SIGKILL, all_processes=True)
             except StateError:
                 pass
@@ -483,12 +499,14 @@ def delete(store, cid, force=False, warn=None):
                 raise StateError(f"cannot delete container {cid}: its process {st['pid']} did not exit")
         if st is not None and st.get("host_mounts"):
             # First, and the state kept when it fails: a delete run again retries them.
-            left = _detach_host_mounts(st)
+            with log.step("detach host mounts"):
+                left = _detach_host_mounts(st)
             if left:
                 raise StateError(f"cannot delete container {cid}: {left}")
-        with log.step("delete"):
-            if mgr is not None:
+        if mgr is not None:
+            with log.step("remove cgroup"):
                 _remove_cgroup(mgr, st)
+        with log.step("remove state"):
             cdir.remove()
         log.debug(f"delete {cid}: removed")
         if st is not None and status != CREATING and st.get("hooks"):

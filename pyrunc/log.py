@@ -4,7 +4,8 @@ Engines read it: containerd's shim reports the last error line to the user.  Wit
 --log, debug lines (--debug) go to stderr, as runc's do; errors are printed by the CLI.
 
 `current` is the process's logger, set once by the CLI, so that deep code can write a
-warning or a debug line without a logger being passed down to it.
+warning or a debug line without a logger being passed down to it.  `step` names what
+the command is doing: the error line says where it failed, and --trace records it.
 """
 
 import os
@@ -78,24 +79,76 @@ def _escape(msg):
 current = Logger()
 
 
-class _NoStep:
+class _Step:
+    """The object of every `with log.step(name)`: keeps the names of the open steps, the
+    ones a failure left, and, when tracing, a step record at each end."""
     __slots__ = ()
 
     def __enter__(self):
+        trace = sys.modules.get("pyrunc.trace")  # imported only when tracing
+        if trace is not None:
+            trace.begin(_open[-1])
         return self
 
     def __exit__(self, typ, exc, tb):
+        global _failure
+        if exc is not None and not _propagating(exc):
+            _failure = (exc, list(_open))
+        _open.pop()
+        trace = sys.modules.get("pyrunc.trace")
+        if trace is not None:
+            trace.end(exc)
         return False
 
 
-_NO_STEP = _NoStep()
+_STEP = _Step()
+_open = []           # this process's steps under way, outermost first
+_failure = None      # (the exception, the steps open where it was raised)
+_child_steps = ()    # (process, its last steps) of a container process that failed
+
+
+def _propagating(exc):
+    """Whether exc is the recorded failure on its way out, maybe wrapped by `raise ...
+    from None` (which keeps it as __context__)."""
+    for _ in range(4):
+        if exc is None:
+            return False
+        if _failure is not None and exc is _failure[0]:
+            return True
+        exc = exc.__context__
+    return False
 
 
 def step(name):
-    """`with log.step(name):` -- a step of the --trace; nothing at all without one
-    (pyrunc.trace is imported only when tracing)."""
+    """`with log.step(name):` -- a step of the command: named in the --log error line
+    when it fails, and a step of the --trace when tracing."""
+    _open.append(name)
+    return _STEP
+
+
+def child_failed(proc, steps):
+    """The container's process `proc` reported a failure after `steps` (its last few)."""
+    global _child_steps
+    _child_steps = (proc, [str(s) for s in steps or ()])
+
+
+def last_steps():
+    """Where the command failed, for the --log error line, so that engines show it even
+    without --trace: `create > spawn; init: mount /sys > mount /x`.  Empty when it
+    failed in its own first step (a bad id, a wrong state)."""
+    mine = _failure[1] if _failure is not None else []
+    text = " > ".join(mine) if len(mine) > 1 or _child_steps else ""
+    if _child_steps and _child_steps[1]:
+        proc, steps = _child_steps
+        text += f"; {proc}: " + " > ".join(steps[-3:])
+    return text
+
+
+def traced_process(proc, pid, argv):
+    """A process started that does not trace itself (a hook): named in the trace."""
     trace = sys.modules.get("pyrunc.trace")
-    return _NO_STEP if trace is None else trace.step(name)
+    if trace is not None:
+        trace.process_started(proc, pid, argv)
 
 
 def setup(path=None, fmt="text", debug=False):

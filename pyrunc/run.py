@@ -4,7 +4,7 @@ signals to it and returning its exit status (128+N when killed by signal N)."""
 import os
 import _signal as signal  # signal.py would import enum
 
-from pyrunc import lifecycle
+from pyrunc import lifecycle, log
 from pyrunc.linux import kernel
 
 # Every signal but those that cannot be caught or that concern us alone.
@@ -14,9 +14,11 @@ _NOT_FORWARDED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGURG,
 
 def run(store, cid, bundle, detach=False, keep=False, warn=None, **create_opts):
     if detach:
-        lifecycle.create(store, cid, bundle, **create_opts)
+        with log.step("create"):
+            lifecycle.create(store, cid, bundle, **create_opts)
         try:
-            lifecycle.start(store, cid)
+            with log.step("start"):
+                lifecycle.start(store, cid)
         except BaseException:
             _cleanup(store, cid, warn)
             raise
@@ -24,7 +26,8 @@ def run(store, cid, bundle, detach=False, keep=False, warn=None, **create_opts):
     # As subreaper the container's init becomes our child once the first child exits,
     # so we can wait for it and learn its exit status.
     kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
-    st, spawned = lifecycle.create(store, cid, bundle, foreground=True, **create_opts)
+    with log.step("create"):
+        st, spawned = lifecycle.create(store, cid, bundle, foreground=True, **create_opts)
     try:
         status = wait_in_foreground(spawned.pid, spawned.console, lambda: lifecycle.start(store, cid))
     except BaseException:
@@ -42,17 +45,20 @@ def wait_in_foreground(pid, console, start=None):
     forward.install()
     try:
         if start is not None:
-            start()
-        if console is not None:
-            return _proxy_terminal(console, pid)
-        return _wait(pid)
+            with log.step("start"):
+                start()
+        with log.step("wait for exit"):
+            if console is not None:
+                return _proxy_terminal(console, pid)
+            return _wait(pid)
     finally:
         forward.restore()
 
 
 def _cleanup(store, cid, warn):
     try:
-        lifecycle.delete(store, cid, force=True, warn=warn)
+        with log.step("delete"):
+            lifecycle.delete(store, cid, force=True, warn=warn)
     except Exception as e:  # the container is gone either way; say why cleanup failed
         if warn:
             warn(f"delete {cid}: {e}")

@@ -25,6 +25,10 @@ WAITING = frozenset(("wait for start", "join cgroup", "run createRuntime hooks",
                      "run prestart hooks", "run poststart hooks", "run poststop hooks",
                      "wait for exit"))
 
+
+def waiting(name):
+    return name in WAITING or name.startswith("hook ")
+
 _tracer = None
 
 
@@ -74,7 +78,7 @@ class Tracer:
         self.stack.append([sid, name, start])
         rec = {"t": "step", "ev": "begin", "name": name, "sid": sid, "proc": self.proc,
                "pid": self.pid, "depth": len(self.stack) - 1, "mono": start}
-        if name in WAITING:
+        if waiting(name):
             rec["wait"] = True
         self.write(rec)
 
@@ -85,7 +89,7 @@ class Tracer:
         rec = {"t": "step", "ev": "end", "name": name, "sid": sid, "proc": self.proc,
                "pid": self.pid, "depth": len(self.stack), "mono": start,
                "dur": time.monotonic_ns() - start}
-        if name in WAITING:
+        if waiting(name):
             rec["wait"] = True
         if error is not None:
             rec["error"] = error_record(error)
@@ -144,51 +148,37 @@ def _child_error(fd, pid, step):
     return found
 
 
-class Step:
-    """`with trace.step(name):` -- a step that ends with the block (with its error)."""
-    __slots__ = ("name",)
-
-    def __init__(self, name):
-        self.name = name
-
-    def __enter__(self):
-        if _tracer is not None:
-            _tracer.begin(self.name)
-        return self
-
-    def __exit__(self, typ, exc, tb):
-        if _tracer is not None:
-            _tracer.end(exc)
-        return False
+def begin(name):
+    """A runtime step begins (log.step)."""
+    if _tracer is not None:
+        _tracer.begin(name)
 
 
-def step(name):
-    return Step(name)
+def end(error=None):
+    if _tracer is not None:
+        _tracer.end(error)
 
 
 def traced_context(ctx):
     """Make the init's `ctx.step = name` end the current step and begin `name`."""
     cls = type(ctx)
-    first = ctx.__dict__.pop("step", None)
     ctx.__class__ = type("Traced" + cls.__name__, (cls,), {
-        "step": property(_get_step, _set_step), "traced_fork": _traced_fork,
+        "step": property(cls.step.fget, _stepper(cls.step.fset)), "traced_fork": _traced_fork,
         "traced_failure": _traced_failure, "traced_exit": _traced_exit})
-    if first is not None:
-        ctx.step = first
+    if _tracer is not None:
+        _tracer.begin(ctx.step)  # the step it is in
     return ctx
 
 
-def _get_step(ctx):
-    return ctx.__dict__.get("_step")
-
-
-def _set_step(ctx, name):
-    t = _tracer
-    if t is not None:
-        if t.stack:
-            t.end()
-        t.begin(name)
-    ctx.__dict__["_step"] = name
+def _stepper(record):
+    def set_step(ctx, name):
+        t = _tracer
+        if t is not None:
+            if t.stack:
+                t.end()
+            t.begin(name)
+        record(ctx, name)
+    return set_step
 
 
 def _traced_fork(ctx, proc):
@@ -197,7 +187,7 @@ def _traced_fork(ctx, proc):
         return
     if os.getpid() != t.getpid:
         t.forked(proc)
-        ctx.step = ctx.step  # its first step: the one it forked in
+        t.begin(ctx.step)  # its first step: the one it forked in
     else:
         t.rename(proc)
 
@@ -274,6 +264,7 @@ def _wrap(name, fn):
     flags = _FLAG_ARGS.get(name, {})
     enums = _ENUM_ARGS.get(name, {})
     is_exec = name == "execve"
+    is_fork = name == "fork"
 
     def traced(*args, **kwargs):
         t = _tracer
@@ -303,6 +294,8 @@ def _wrap(name, fn):
             rec["error"] = error_record(e)
             t.write(rec)
             raise
+        if is_fork and result == 0:
+            return result  # the child: its parent records the call, it writes its own header
         rec["dur"] = time.monotonic_ns() - start
         rec["result"] = _arg(result)
         t.write(rec)
@@ -313,17 +306,28 @@ def _wrap(name, fn):
     return traced
 
 
+# The cgroup file functions the managers write through: recorded as cgroup_<name>.
+_CGROUP_FILES = ("mkdirs", "write", "rmdir")
+
+
 def wrap_kernel():
+    """Replace kernel.py's public functions, and the cgroup file writes, with recording
+    ones.  Runs before any command: modules that import these names later get the
+    recording ones too."""
     from pyrunc.linux import kernel
+    from pyrunc.linux.cgroups import files
     clone = _flag_table(kernel, "CLONE_NEW")
     ms = _flag_table(kernel, "MS_")
+    # O_RDONLY is 0 and O_TMPFILE includes O_DIRECTORY: neither is a flag of its own.
+    o_flags = _flag_table(os, "O_", ("O_RDONLY", "O_TMPFILE", "O_ACCMODE", "O_RSYNC", "O_NDELAY", "O_FSYNC"))
+    attrs = _flag_table(kernel, "MOUNT_ATTR_", ("MOUNT_ATTR__ATIME",))
     _FLAG_ARGS.update({
         "unshare": {"flags": clone}, "setns": {"nstype": clone},
         "mount": {"flags": ms},
         "umount": {"flags": [("MNT_DETACH", kernel.MNT_DETACH), ("UMOUNT_NOFOLLOW", kernel.UMOUNT_NOFOLLOW)]},
-        "mount_setattr": {"attr_set": _flag_table(kernel, "MOUNT_ATTR_", ("MOUNT_ATTR__ATIME",)),
-                          "attr_clr": _flag_table(kernel, "MOUNT_ATTR_", ("MOUNT_ATTR__ATIME",))},
-        "openat2": {"resolve": _flag_table(kernel, "RESOLVE_")},
+        "mount_setattr": {"flags": _flag_table(kernel, "AT_", ("AT_FDCWD",)),
+                          "attr_set": attrs, "attr_clr": attrs},
+        "openat2": {"flags": o_flags, "resolve": _flag_table(kernel, "RESOLVE_")},
     })
     _ENUM_ARGS["prctl"] = {"option": {v: n for n, v in vars(kernel).items()
                                       if n.startswith("PR_") and not n.startswith("PR_CAP_AMBIENT_")
@@ -334,5 +338,15 @@ def wrap_kernel():
         if getattr(fn, "__module__", None) != kernel.__name__ or hasattr(fn, "__wrapped__"):
             continue
         setattr(kernel, name, _wrap(name, fn))
+    for name in _CGROUP_FILES:
+        fn = getattr(files, name)
+        if not hasattr(fn, "__wrapped__"):
+            setattr(files, name, _wrap("cgroup_" + name, fn))
 
 
+def process_started(proc, pid, argv):
+    """A process that does not trace itself (a hook): a header on its behalf."""
+    t = _tracer
+    if t is not None:
+        t.write({"t": "header", "proc": proc, "pid": pid, "ppid": t.pid, "mono": time.monotonic_ns(),
+                 "wall": time.time(), "argv": [str(a) for a in argv]})

@@ -131,8 +131,9 @@ def _flag_lines(flags):
 
 
 def _fail(msg, logger):
-    from pyrunc.log import stderr_line
-    logger.error(msg)
+    from pyrunc.log import last_steps, stderr_line
+    steps = last_steps()
+    logger.error(f"{msg} (steps: {steps})" if steps else msg)
     stderr_line(f"pyrunc: {msg}")
     return 1
 

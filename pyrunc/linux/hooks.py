@@ -2,7 +2,7 @@
 
 import os
 
-from pyrunc import jsonc
+from pyrunc import jsonc, log
 from pyrunc.errors import ContainerError
 
 # config.json names of the hook lists, with the attribute of model.Hooks holding each.
@@ -19,6 +19,11 @@ def run_hook(kind, index, hook, state):
     argv is the hook's `args` as given (args[0] included), the environment exactly its
     `env`, the working directory the bundle (as runc's); `timeout` kills it when passed.
     """
+    with log.step(f"hook {kind} #{index} {hook.path}"):
+        _run_hook(kind, index, hook, state)
+
+
+def _run_hook(kind, index, hook, state):
     import subprocess
     what = f"{kind} hook #{index} ({hook.path})"
     argv = list(hook.args) or [hook.path]
@@ -31,6 +36,7 @@ def run_hook(kind, index, hook, state):
                                 process_group=0)
     except OSError as e:
         raise ContainerError(what, os.strerror(e.errno).lower()) from None
+    log.traced_process("hook", proc.pid, argv)
     try:
         _, err = proc.communicate(jsonc.dumps(state, compact=False).encode(), timeout=hook.timeout)
     except subprocess.TimeoutExpired:

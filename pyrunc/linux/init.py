@@ -43,7 +43,7 @@ class InitContext:
         self.console_sock_fd = console_sock_fd
         self.foreground_tty = foreground_tty
         self.seccomp_program = seccomp_program  # compiled by the parent (seccomp.program_for)
-        self.step = "start init"
+        self.steps = ["start init"]  # the last few, sent with a failure for the --log line
         self.env = None  # the environment for execve, set once the user is known
         self.cgroup_paths = {}  # {hierarchy: the container's cgroup in it}, from the parent
         self.cgroup_joined = True  # False while the parent has yet to move the init in
@@ -59,6 +59,17 @@ class InitContext:
         # bound on `host_root`, an empty directory the parent made for it.
         self.host_mount_ns = lx.namespace("mount") is None
         self.host_root = host_root
+
+    @property
+    def step(self):
+        """The step under way: it names a failure."""
+        return self.steps[-1]
+
+    @step.setter
+    def step(self, name):
+        if len(self.steps) > 8:
+            del self.steps[:-4]
+        self.steps.append(name)
 
     # Hooks of the step trace (pyrunc/trace.py overrides them when tracing): no-ops.
     def traced_fork(self, proc):
@@ -89,7 +100,7 @@ def _is_new(linux, nstype):
 def report_failure(ctx, exc):
     msg = str(exc) if not isinstance(exc, KernelError) else exc.args[1]
     try:
-        ctx.chan.send("error", step=ctx.step, msg=msg or type(exc).__name__)
+        ctx.chan.send("error", step=ctx.step, msg=msg or type(exc).__name__, steps=ctx.steps[-4:])
     except OSError:
         pass
 
@@ -147,7 +158,7 @@ def setup_namespaces(ctx):
         ctx.traced_fork("init")
         return True
     ctx.step = "fork container init"
-    pid = os.fork()
+    pid = k.fork()
     if pid == 0:
         ctx.traced_fork("init")
         return True

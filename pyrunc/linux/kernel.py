@@ -109,6 +109,13 @@ def _b(path):
     return os.fsencode(path) if path is not None else None
 
 
+# --- processes --------------------------------------------------------------
+
+def fork():
+    """clone(2) as fork: here so that the trace records each new process (in the parent)."""
+    return os.fork()
+
+
 # --- namespaces -------------------------------------------------------------
 
 def unshare(flags):

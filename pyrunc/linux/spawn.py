@@ -7,8 +7,10 @@ config loaded, so it pays no second interpreter start.  The child side is init.p
 import os
 import sys
 
+from pyrunc import log
 from pyrunc.errors import ContainerError
 from pyrunc.linux import init as child
+from pyrunc.linux import kernel
 from pyrunc.linux import unix
 from pyrunc.linux.protocol import Channel
 
@@ -36,7 +38,7 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
     start_sock = unix.socket()
     start_sock.bind(start_path)
     start_sock.listen(1)
-    pid = os.fork()
+    pid = kernel.fork()
     if pid == 0:  # the child never returns into the CLI's code
         try:
             parent_ch.close()
@@ -113,8 +115,10 @@ def _serve(chan, handler):
         if kind == "created":
             return init_pid, console
         if kind == "error":
-            raise ContainerError(None, msg["msg"]) if msg.get("step") is None else \
-                _child_error(msg["step"], msg["msg"])
+            if msg.get("step") is None:
+                raise ContainerError(None, msg["msg"])
+            log.child_failed("init", msg.get("steps"))
+            raise _child_error(msg["step"], msg["msg"])
         if kind == "eof":
             raise ContainerError(step, "container init exited unexpectedly")
         if kind == "init":

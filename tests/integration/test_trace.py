@@ -7,12 +7,20 @@ import os
 
 import jsonschema
 
+from tests.integration.cli_util import last_error
+
 SCHEMA = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "trace-schema.json")
 
 
 def read(path):
     with open(path) as f:
         return [json.loads(line) for line in f]
+
+
+# The runtime's steps of a `run`, in order (runtime.md "Lifecycle").
+RUNTIME_ORDER = ["validate config", "create state", "spawn", "create cgroup", "set cgroup limits",
+                 "move init into cgroup", "start", "tell the init to exec", "wait for exit", "delete",
+                 "remove cgroup", "remove state"]
 
 
 def ended_steps(records, procs=("stage1", "init")):
@@ -43,8 +51,14 @@ def test_run_traces_the_init_steps_in_order_with_their_kernel_calls(pyrunc, bund
     assert [s for s in steps if s in order] == order, steps
     assert steps[-1] == "exec"
     runtime = ended_steps(records, ("runtime",))
-    assert runtime[:4] == ["run", "validate config", "create state", "spawn"], runtime
-    assert {"start", "delete"} <= set(runtime)
+    assert runtime[:4] == ["run", "create", "validate config", "create state"], runtime
+    assert [s for s in runtime if s in RUNTIME_ORDER] == RUNTIME_ORDER, runtime
+    # Each new process is a fork the runtime or stage1 recorded, with the child's pid.
+    headers = {r["pid"]: r for r in records if r["t"] == "header"}
+    warm_up = step_records(records, "warm up cgroup")[0]["sid"]  # its stand-in traces nothing
+    forks = [c for c in calls(records, "fork") if c["sid"] != warm_up]
+    assert {c["result"] for c in forks} == {pid for pid, h in headers.items() if h["proc"] != "runtime"}, forks
+    assert all(headers[c["result"]]["ppid"] == c["pid"] for c in forks)
     procs = {r["proc"] for r in records if r["t"] == "header"}
     assert procs == {"runtime", "stage1", "init"}
     unshare = calls(records, "unshare")
@@ -130,3 +144,133 @@ def test_tracing_off_writes_nothing(pyrunc, bundle, test_id, tmp_path, monkeypat
     r = pyrunc("run", "--bundle", bundle.path, test_id)
     assert r.code == 0, r
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".jsonl")]
+
+
+def step_records(records, name, ev="begin"):
+    found = [r for r in records if r["t"] == "step" and r["ev"] == ev and r["name"] == name]
+    assert found, f"no {ev} of step {name!r}"
+    return found
+
+
+def begins(records, name):
+    return step_records(records, name)[0]["mono"]
+
+
+def ends(records, name):
+    return max(r["mono"] + r["dur"] for r in step_records(records, name, "end"))
+
+
+def test_every_hook_is_a_step_and_a_process_in_the_order_the_spec_gives(pyrunc, bundle, test_id, tmp_path):
+    trace = str(tmp_path / "trace.jsonl")
+    kinds = ("createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+    bundle.config["hooks"] = {k: [{"path": "/bin/true", "args": ["true", k]}] for k in kinds}
+    bundle.write()
+    r = pyrunc("run", "--bundle", bundle.path, test_id, extra=("--trace", trace))
+    assert r.code == 0, r
+    records = read(trace)
+    validate_all(records)
+    hook = {k: f"hook {k} #0 /bin/true" for k in kinds}
+    for k in kinds:
+        (end,) = step_records(records, hook[k], "end")
+        assert end["wait"] is True and "error" not in end
+    # runtime.md: createRuntime and createContainer after the environment is made and
+    # before pivot_root; startContainer after start and before the program; poststart
+    # after it started; poststop after the container is deleted.
+    assert ends(records, "create devices") < begins(records, hook["createRuntime"])
+    assert ends(records, hook["createRuntime"]) < begins(records, hook["createContainer"])
+    assert ends(records, hook["createContainer"]) < begins(records, "pivot_root")
+    assert begins(records, "tell the init to exec") < begins(records, hook["startContainer"])
+    assert ends(records, hook["startContainer"]) < begins(records, "exec")
+    assert ends(records, "tell the init to exec") < begins(records, hook["poststart"])
+    assert ends(records, "remove state") < begins(records, hook["poststop"])
+    # Which process ran each: createContainer and startContainer in the container's init.
+    procs = {k: step_records(records, hook[k])[0]["proc"] for k in kinds}
+    assert procs == {"createRuntime": "runtime", "createContainer": "init", "startContainer": "init",
+                     "poststart": "runtime", "poststop": "runtime"}, procs
+    headers = [h for h in records if h["t"] == "header" and h["proc"] == "hook"]
+    assert sorted(h["argv"][1] for h in headers) == sorted(kinds), headers
+    by_pid = {h["pid"]: h for h in records if h["t"] == "header"}
+    for h in headers:
+        assert by_pid[h["ppid"]]["proc"] == ("init" if h["argv"][1] in ("createContainer", "startContainer")
+                                             else "runtime"), h
+    shown = pyrunc("trace", "show", trace)
+    assert f"{hook['poststop']}  (waiting)" in shown.out, shown.out
+    assert "8 processes" in shown.out.splitlines()[0], shown.out  # runtime, stage1, init, 5 hooks
+
+
+def test_cgroup_writes_the_seccomp_load_and_open_flags_are_recorded(pyrunc, bundle, test_id, tmp_path):
+    trace = str(tmp_path / "trace.jsonl")
+    bundle.config["linux"]["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 123}}
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["mknod"], "action": "SCMP_ACT_ERRNO"}]}
+    bundle.write()
+    r = pyrunc("run", "--bundle", bundle.path, test_id, extra=("--trace", trace))
+    assert r.code == 0, r
+    records = read(trace)
+    validate_all(records)
+    sid = {r["name"]: r["sid"] for r in records if r["t"] == "step" and r["ev"] == "begin"}
+    writes = {os.path.basename(c["args"]["path"]): c for c in calls(records, "cgroup_write")}
+    memory = writes.get("memory.limit_in_bytes") or writes["memory.max"]
+    assert memory["args"]["value"] == str(64 << 20) and memory["sid"] == sid["set cgroup limits"], memory
+    assert writes["pids.max"]["args"]["value"] == "123"
+    assert writes["cgroup.procs"]["sid"] == sid["move init into cgroup"]
+    made = calls(records, "cgroup_mkdirs")
+    cgroups_path = bundle.config["linux"]["cgroupsPath"]
+    assert made and all(c["args"]["path"] == cgroups_path and c["sid"] == sid["create cgroup"] for c in made)
+    assert any(c["sid"] == sid["remove cgroup"] for c in calls(records, "cgroup_rmdir"))
+    (load,) = calls(records, "seccomp_set_filter")
+    assert load["sid"] == sid["load seccomp filter"] and load["proc"] == "init" and "error" not in load
+    assert load["mono"] < begins(records, "exec")
+    opens = calls(records, "openat2")
+    assert any("O_PATH" in c["flags"]["flags"].split("|") and "RESOLVE_IN_ROOT" in c["flags"]["resolve"]
+               for c in opens), opens[:3]
+
+
+def test_a_failing_hook_ends_the_trace_at_its_step(pyrunc, bundle, test_id, tmp_path):
+    trace = str(tmp_path / "trace.jsonl")
+    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/true"}, {"path": "/bin/false"}]}
+    bundle.write()
+    r = pyrunc("run", "--bundle", bundle.path, test_id, extra=("--trace", trace))
+    assert r.code != 0, r
+    records = read(trace)
+    validate_all(records)
+    last = records[-1]
+    assert last["t"] == "fail" and last["step"] == "hook createRuntime #1 /bin/false", last
+    assert last["proc"] == "runtime" and "exit status 1" in last["error"]["msg"], last
+    (failed,) = step_records(records, "hook createRuntime #1 /bin/false", "end")
+    assert "exit status 1" in failed["error"]["msg"]
+    # Then the create is undone, in a step of its own.
+    assert begins(records, "undo create") > ends(records, "hook createRuntime #1 /bin/false")
+    shown = pyrunc("trace", "show", trace)
+    assert "FAILED at step 'hook createRuntime #1 /bin/false' (runtime)" in shown.out, shown.out
+
+
+def test_without_tracing_the_log_error_line_names_the_last_steps(pyrunc, bundle, test_id, tmp_path):
+    bundle.config["mounts"].append({"destination": "/missing", "type": "bind",
+                                    "source": str(tmp_path / "no-such-dir"), "options": ["bind"]})
+    bundle.write()
+    r = pyrunc("run", "--bundle", bundle.path, test_id)
+    assert r.code != 0 and "steps:" not in r.err, r  # the one-line error stays as it was
+    line = last_error(pyrunc.log)
+    assert line.startswith(r.err.strip()[len("pyrunc: "):]), (line, r.err)
+    assert line.endswith("(steps: run > create > spawn; init: mount /sys > mount /sys/fs/cgroup > "
+                         "mount /missing)"), line
+
+    bundle.config["mounts"].pop()
+    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/false"}]}
+    bundle.write()
+    os.unlink(pyrunc.log)
+    r = pyrunc("run", "--bundle", bundle.path, test_id, extra=("--log-format", "json"))
+    assert r.code != 0, r
+    assert last_json_error(pyrunc.log).endswith(
+        "(steps: run > create > spawn > run createRuntime hooks > hook createRuntime #0 /bin/false)")
+
+    r = pyrunc("state", test_id, extra=("--log-format", "json"))  # failed in its own step
+    assert r.code != 0 and last_json_error(pyrunc.log) == f"container {test_id} does not exist"
+
+
+def last_json_error(path):
+    with open(path) as f:
+        entries = [json.loads(line) for line in f]
+    return [e["msg"] for e in entries if e["level"] == "error"][-1]

@@ -154,19 +154,23 @@ def _spawn(store, cid, st, cfg, opts, paused):
         try:
             parent_ch.close()
             keep = [child_ch.fileno()] + ([console_fd] if console_fd is not None else [])
+            trace = spawn.traced_child("exec", keep)
             spawn.close_fds_except(3 + opts["preserve_fds"], keep)
             ctx = child.InitContext(cfg, cid, child_ch, None, no_new_keyring=True,
                                     preserve_fds=opts["preserve_fds"], console_sock_fd=console_fd,
                                     seccomp_program=program)
             ctx.create_cwd = False
             ctx.join_frozen_cgroup = paused
+            ctx.step = "open the container's namespaces"
+            if trace is not None:
+                trace.traced_context(ctx)  # begins the step just named
             try:
-                ctx.step = "open the container's namespaces"
                 target = join.JoinTarget(st["pid"], st.get("pid_start"))
                 if join.join_container(ctx, target):
                     join.exec_in_container(ctx)
                 os._exit(0)
             except BaseException as e:
+                ctx.traced_failure(e)
                 child.report_failure(ctx, e)
         finally:
             os._exit(1)
@@ -198,7 +202,10 @@ def _serve(chan, cid, st, cfg, paused):
                 raise ContainerError(f"exec {cid}", f"{step}: the process exited unexpectedly")
             return exec_pid, console  # the channel is close-on-exec: the process runs
         if kind == "error":
-            raise ContainerError(f"exec {cid}", msg["msg"])  # it names what failed
+            err = ContainerError(f"exec {cid}", msg["msg"])  # it names what failed
+            # The trace's fail record names the child's step (pyrunc/trace.py).
+            err.step, err.from_child = msg.get("step"), True
+            raise err
         if kind == "init":
             exec_pid = msg["pid"]
             if not paused:

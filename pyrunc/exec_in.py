@@ -32,12 +32,14 @@ def exec_process(store, cid, args, opts):
             raise StateError(f"cannot exec in a paused container {cid} (use --ignore-paused to override)")
         if status not in (lifecycle.CREATED, lifecycle.RUNNING, lifecycle.PAUSED):
             raise StateError(f"cannot exec in a {status} container {cid}")
-        cfg = _config(cdir, st, args, opts)
+        with log.step("validate process"):
+            cfg = _config(cdir, st, args, opts)
         if cfg.terminal and opts["console_socket"] is None and not foreground:
             raise UsageError("cannot allocate a tty without --console-socket when detached")
         if opts["console_socket"] is not None and not cfg.terminal:
             raise UsageError("--console-socket needs a tty (--tty, or terminal in the process)")
-        pid, console = _spawn(store, cid, st, cfg, opts, status == lifecycle.PAUSED)
+        with log.step("spawn"):
+            pid, console = _spawn(store, cid, st, cfg, opts, status == lifecycle.PAUSED)
     log.debug(f"exec {cid}: process {pid} executed {cfg.process.args[0]!r}")
     if opts["pid_file"]:
         from pyrunc.store import write_atomic
@@ -47,7 +49,8 @@ def exec_process(store, cid, args, opts):
     if not foreground:
         return 0
     from pyrunc import run
-    return run.wait_in_foreground(pid, console)
+    with log.step("wait for exit"):
+        return run.wait_in_foreground(pid, console)
 
 
 def _config(cdir, st, args, opts):
@@ -213,7 +216,8 @@ def _serve(chan, cid, st, cfg, paused):
                 # wait (an RCU grace period on cgroup v1) overlaps that work.  The
                 # process asks (cgroup_joined) before it execs.
                 step = "join cgroup"
-                _join_cgroup(cid, st, exec_pid)
+                with log.step("add process to cgroup"):
+                    _join_cgroup(cid, st, exec_pid)
         elif kind == "cgroup_joined":
             chan.send("ok")
         elif kind == "console":
@@ -221,7 +225,8 @@ def _serve(chan, cid, st, cfg, paused):
         elif kind == "cgroup":  # --ignore-paused: the process joins the frozen cgroup last
             step = "join cgroup"
             try:
-                _join_cgroup(cid, st, exec_pid)
+                with log.step("add process to cgroup"):
+                    _join_cgroup(cid, st, exec_pid)
             except ContainerError as e:
                 chan.send("error", msg=str(e))
                 raise
@@ -230,7 +235,8 @@ def _serve(chan, cid, st, cfg, paused):
         elif kind == "seccomp":
             step = "send the seccomp fd to the listener"
             try:
-                lifecycle.send_seccomp_listener(cid, st, lifecycle.status_of(st), cfg, exec_pid, fds[0])
+                with log.step(step):
+                    lifecycle.send_seccomp_listener(cid, st, lifecycle.status_of(st), cfg, exec_pid, fds[0])
             except Exception as e:
                 chan.send("error", msg=str(e))
                 raise ContainerError(f"exec {cid}", f"{step}: {e}") from None

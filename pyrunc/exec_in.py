@@ -32,12 +32,14 @@ def exec_process(store, cid, args, opts):
             raise StateError(f"cannot exec in a paused container {cid} (use --ignore-paused to override)")
         if status not in (lifecycle.CREATED, lifecycle.RUNNING, lifecycle.PAUSED):
             raise StateError(f"cannot exec in a {status} container {cid}")
-        cfg = _config(cdir, st, args, opts)
+        with log.step("validate process"):
+            cfg = _config(cdir, st, args, opts)
         if cfg.terminal and opts["console_socket"] is None and not foreground:
             raise UsageError("cannot allocate a tty without --console-socket when detached")
         if opts["console_socket"] is not None and not cfg.terminal:
             raise UsageError("--console-socket needs a tty (--tty, or terminal in the process)")
-        pid, console = _spawn(store, cid, st, cfg, opts, status == lifecycle.PAUSED)
+        with log.step("spawn"):
+            pid, console = _spawn(store, cid, st, cfg, opts, status == lifecycle.PAUSED)
     log.debug(f"exec {cid}: process {pid} executed {cfg.process.args[0]!r}")
     if opts["pid_file"]:
         from pyrunc.store import write_atomic
@@ -136,16 +138,17 @@ def _spawn(store, cid, st, cfg, opts, paused):
     """Fork the joining child and serve it until its process has exec'd: (pid, pty master
     for a foreground tty or None)."""
     from pyrunc.linux import init as child
-    from pyrunc.linux import join, spawn
+    from pyrunc.linux import join, kernel, spawn
     from pyrunc.linux.protocol import Channel
     program = None
     if cfg.linux.seccomp:
         from pyrunc.linux import seccomp
-        program = seccomp.program_for(cfg.linux.seccomp, store.root)
+        with log.step("compile seccomp filter"):
+            program = seccomp.program_for(cfg.linux.seccomp, store.root)
     console_fd = lifecycle.connect_console(opts["console_socket"]) if opts["console_socket"] else None
     parent_ch, child_ch = Channel.pair()
     try:
-        pid = os.fork()
+        pid = kernel.fork()
     except BaseException:
         parent_ch.close()
         child_ch.close()
@@ -154,19 +157,23 @@ def _spawn(store, cid, st, cfg, opts, paused):
         try:
             parent_ch.close()
             keep = [child_ch.fileno()] + ([console_fd] if console_fd is not None else [])
+            trace = spawn.traced_child("exec", keep)
             spawn.close_fds_except(3 + opts["preserve_fds"], keep)
             ctx = child.InitContext(cfg, cid, child_ch, None, no_new_keyring=True,
                                     preserve_fds=opts["preserve_fds"], console_sock_fd=console_fd,
                                     seccomp_program=program)
             ctx.create_cwd = False
             ctx.join_frozen_cgroup = paused
+            ctx.step = "open the container's namespaces"
+            if trace is not None:
+                trace.traced_context(ctx)  # begins the step just named
             try:
-                ctx.step = "open the container's namespaces"
                 target = join.JoinTarget(st["pid"], st.get("pid_start"))
                 if join.join_container(ctx, target):
                     join.exec_in_container(ctx)
                 os._exit(0)
             except BaseException as e:
+                ctx.traced_failure(e)
                 child.report_failure(ctx, e)
         finally:
             os._exit(1)
@@ -198,7 +205,11 @@ def _serve(chan, cid, st, cfg, paused):
                 raise ContainerError(f"exec {cid}", f"{step}: the process exited unexpectedly")
             return exec_pid, console  # the channel is close-on-exec: the process runs
         if kind == "error":
-            raise ContainerError(f"exec {cid}", msg["msg"])  # it names what failed
+            log.child_failed("exec", msg.get("steps"))
+            err = ContainerError(f"exec {cid}", msg["msg"])  # it names what failed
+            # The trace's fail record names the child's step (pyrunc/trace.py).
+            err.step, err.from_child = msg.get("step"), True
+            raise err
         if kind == "init":
             exec_pid = msg["pid"]
             if not paused:
@@ -206,7 +217,8 @@ def _serve(chan, cid, st, cfg, paused):
                 # wait (an RCU grace period on cgroup v1) overlaps that work.  The
                 # process asks (cgroup_joined) before it execs.
                 step = "join cgroup"
-                _join_cgroup(cid, st, exec_pid)
+                with log.step("add process to cgroup"):
+                    _join_cgroup(cid, st, exec_pid)
         elif kind == "cgroup_joined":
             chan.send("ok")
         elif kind == "console":
@@ -214,7 +226,8 @@ def _serve(chan, cid, st, cfg, paused):
         elif kind == "cgroup":  # --ignore-paused: the process joins the frozen cgroup last
             step = "join cgroup"
             try:
-                _join_cgroup(cid, st, exec_pid)
+                with log.step("add process to cgroup"):
+                    _join_cgroup(cid, st, exec_pid)
             except ContainerError as e:
                 chan.send("error", msg=str(e))
                 raise
@@ -223,7 +236,8 @@ def _serve(chan, cid, st, cfg, paused):
         elif kind == "seccomp":
             step = "send the seccomp fd to the listener"
             try:
-                lifecycle.send_seccomp_listener(cid, st, lifecycle.status_of(st), cfg, exec_pid, fds[0])
+                with log.step(step):
+                    lifecycle.send_seccomp_listener(cid, st, lifecycle.status_of(st), cfg, exec_pid, fds[0])
             except Exception as e:
                 chan.send("error", msg=str(e))
                 raise ContainerError(f"exec {cid}", f"{step}: {e}") from None

@@ -54,15 +54,18 @@ class Tracer:
         self.write({"t": "header", "proc": self.proc, "pid": self.pid, "ppid": self.ppid,
                     "mono": time.monotonic_ns(), "wall": time.time(), "argv": list(sys.argv)})
 
-    def forked(self, proc):
-        """In a new child: it is `proc` now; its parent's open steps are not its own."""
+    def forked(self, proc, pid=None):
+        """In a new child: it is `proc` now; its parent's open steps are not its own.
+        `pid`: its host pid, when the host's /proc is out of view (exec's child)."""
         # The host's pid, as the host's /proc (still in view) names us: in a new pid
         # namespace getpid() says 1, and getppid() 0.
         self.ppid = self.pid
-        try:
-            self.pid = int(os.readlink("/proc/self"))
-        except (OSError, ValueError):
-            self.pid = os.getpid()
+        if pid is None:
+            try:
+                pid = int(os.readlink("/proc/self"))
+            except (OSError, ValueError):
+                pid = os.getpid()
+        self.pid = pid
         self.proc = proc
         self.getpid = os.getpid()
         self.stack = []
@@ -181,12 +184,12 @@ def _stepper(record):
     return set_step
 
 
-def _traced_fork(ctx, proc):
+def _traced_fork(ctx, proc, pid=None):
     t = _tracer
     if t is None:
         return
     if os.getpid() != t.getpid:
-        t.forked(proc)
+        t.forked(proc, pid)
         t.begin(ctx.step)  # its first step: the one it forked in
     else:
         t.rename(proc)

@@ -84,8 +84,9 @@ def render(records, verbose=False):
     steps = steps_of(records)
     procs = [r for r in records if r["t"] == "header"]
     ncalls = sum(1 for r in records if r["t"] == "call")
+    w = max([8] + [len(s.proc) for s in steps])  # "exec process" is longer than the rest
     out = [f"{len(procs)} processes, {len(steps)} steps, {ncalls} kernel calls", "",
-           f"{'start':>10} {'duration':>11}  {'process':<8} {'pid':>7} {'calls':>5}  step"]
+           f"{'start':>10} {'duration':>11}  {'process':<{w}} {'pid':>7} {'calls':>5}  step"]
     for s in steps:
         mark = ""
         if s.wait:
@@ -94,11 +95,11 @@ def render(records, verbose=False):
             mark += "  (no end: exec or exit)"
         if s.error:
             mark += f"  FAILED: {s.error.get('errno', s.error.get('type', ''))} {s.error.get('msg', '')}".rstrip()
-        out.append(f"{'+' + ms(s.start - origin):>10} {ms(s.dur):>11}  {s.proc:<8} {s.pid:>7} "
+        out.append(f"{'+' + ms(s.start - origin):>10} {ms(s.dur):>11}  {s.proc:<{w}} {s.pid:>7} "
                    f"{len(s.calls):>5}  {'  ' * s.depth}{s.name}{mark}")
         if verbose:
             for c in s.calls:
-                out.append(f"{'':>10} {'':>11}  {'':<8} {'':>7} {'':>5}  {'  ' * s.depth}    "
+                out.append(f"{'':>10} {'':>11}  {'':<{w}} {'':>7} {'':>5}  {'  ' * s.depth}    "
                            f"+{ms(c['mono'] - origin)} {call_line(c)}")
     out += ["", "breakdown (steps by name, innermost only):",
             f"{'count':>5} {'total':>11} {'calls':>5}  {'kind':<8} step"]

@@ -72,8 +72,9 @@ class InitContext:
         self.steps.append(name)
 
     # Hooks of the step trace (pyrunc/trace.py overrides them when tracing): no-ops.
-    def traced_fork(self, proc):
-        """This process is `proc` now ("init" once it becomes the container's init)."""
+    def traced_fork(self, proc, pid=None):
+        """This process is `proc` now ("init" once it becomes the container's init);
+        `pid`: its host pid, when the host's /proc is out of view."""
 
     def traced_failure(self, exc):
         """The current step failed with exc."""

@@ -85,18 +85,27 @@ def join_container(ctx, target):
     if joined & {"pid", "time"}:  # both apply to children only
         ctx.step = "fork into the container's pid namespace"
         # The child waits until its host pid is sent: the parent needs it for the
-        # child's own requests (the seccomp listener is told the pid).
+        # child's own requests (the seccomp listener is told the pid).  The child learns
+        # it too: its /proc is the container's, which names it by its pid in there.
         told_r, told_w = os.pipe()
-        pid = os.fork()
+        pid = k.fork()
         if pid != 0:
             os.close(told_r)
             ctx.chan.send("init", pid=pid)
+            try:
+                os.write(told_w, b"%d" % pid)
+            except OSError:  # it died: the runtime sees its channel close
+                pass
+            os.close(told_w)
+            ctx.traced_exit()
             return False
         os.close(told_w)
-        os.read(told_r, 1)
+        host_pid = os.read(told_r, 32)
         os.close(told_r)
+        ctx.traced_fork("exec process", int(host_pid) if host_pid else None)
     else:
         ctx.chan.send("init", pid=os.getpid())
+        ctx.traced_fork("exec process")
     return True
 
 

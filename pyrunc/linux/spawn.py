@@ -45,11 +45,7 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
             keep = [child_ch.fileno(), start_sock.fileno()]
             if console_sock_fd is not None:
                 keep.append(console_sock_fd)
-            trace = sys.modules.get("pyrunc.trace")  # imported only when tracing
-            tracer = trace.active() if trace is not None else None
-            if tracer is not None:
-                tracer.forked("stage1")
-                keep.append(tracer.fd)
+            trace = traced_child("stage1", keep)
             listen_fds = child.listen_fds(os.getppid())  # our parent is the pyrunc command
             close_fds_except(3 + listen_fds + preserve_fds, keep)
             ctx = child.InitContext(cfg, container_id, child_ch, start_sock, no_pivot=no_pivot,
@@ -57,7 +53,7 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
                                     console_sock_fd=console_sock_fd,
                                     seccomp_program=seccomp_program, listen_fds=listen_fds,
                                     host_root=host_root)
-            if tracer is not None:
+            if trace is not None:
                 trace.traced_context(ctx)
             try:
                 if child.setup_namespaces(ctx):
@@ -82,6 +78,19 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
         if init_pid != pid:
             reap(pid)
     return Spawned(init_pid, pid, console)
+
+
+def traced_child(proc, keep):
+    """In a forked child, when tracing: it is `proc` now, and the trace fd joins `keep`,
+    the fds its cleanup spares (the exec closes it: it is close-on-exec).  The trace
+    module, or None when not tracing."""
+    trace = sys.modules.get("pyrunc.trace")  # imported only when tracing
+    tracer = trace.active() if trace is not None else None
+    if tracer is None:
+        return None
+    tracer.forked(proc)
+    keep.append(tracer.fd)
+    return trace
 
 
 def close_fds_except(first, keep):

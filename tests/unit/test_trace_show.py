@@ -65,3 +65,17 @@ def test_a_failure_record_is_shown_and_bad_lines_are_skipped():
     out = trace_show.render(trace_show.load(lines))
     assert out[-1] == "FAILED at step 'mount /x' (init): ENOENT mount /x: no such file or directory"
     assert trace_show.render([]) == ["empty trace"]
+
+
+def test_a_long_process_name_widens_the_process_column():
+    recs = [
+        {"t": "header", "proc": "runtime", "pid": 10, "ppid": 1, "mono": 0, "wall": 1.0},
+        {"t": "step", "ev": "begin", "name": "spawn", "sid": "10.1", "proc": "runtime", "pid": 10, "depth": 0, "mono": 0},
+        {"t": "step", "ev": "begin", "name": "set capabilities", "sid": "12.1", "proc": "exec process", "pid": 12,
+         "depth": 0, "mono": 1 * MS},
+        {"t": "step", "ev": "end", "name": "spawn", "sid": "10.1", "proc": "runtime", "pid": 10, "depth": 0, "mono": 0, "dur": 2 * MS},
+    ]
+    lines = trace_show.render(trace_show.load(jsonc.dumps(r) for r in recs))
+    head, spawn, caps = lines[2], lines[3], lines[4]
+    assert " exec process      12 " in caps and " runtime           10 " in spawn, lines
+    assert head.index("pid") + 3 == spawn.index("10 ") + 2 == caps.index("12 ") + 2, lines

@@ -213,13 +213,27 @@ def open_trace(path):
     """An O_APPEND fd of `path`, close-on-exec, numbered high: above any --preserve-fds and
     LISTEN_FDS range, which the init hands to the container."""
     import fcntl
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        from pyrunc.errors import UsageError
+        raise UsageError(f"cannot open the trace file {path}: {os.strerror(e.errno).lower()}") from None
     try:
         high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 512)
     except OSError:
         return fd
     os.close(fd)
     return high
+
+
+def move_fd_above(limit):
+    """The trace fd takes no number below `limit`, the fds the container inherits."""
+    t = _tracer
+    if t is not None and t.fd < limit:
+        import fcntl
+        fd = fcntl.fcntl(t.fd, fcntl.F_DUPFD_CLOEXEC, limit)
+        os.close(t.fd)
+        t.fd = fd
 
 
 def enable(path, proc="runtime"):

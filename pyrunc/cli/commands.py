@@ -82,9 +82,17 @@ def _create_opts(g, o):
                 systemd_cgroup=g["systemd_cgroup"], rootless=g["rootless"].lower())
 
 
+def _reserve_passed_fds(o, listen=True):
+    """Before the store opens anything: the numbers of the fds the container inherits
+    are the caller's alone (linux/passed_fds.py)."""
+    from pyrunc.linux import passed_fds
+    passed_fds.reserve(3 + (passed_fds.listen_fds(os.getpid()) if listen else 0) + max(o["preserve_fds"], 0))
+
+
 def cmd_create(g, o, pos, log):
     from pyrunc import lifecycle
     cid = _one_id("create", pos)
+    _reserve_passed_fds(o)
     lifecycle.create(_store(g), cid, o["bundle"] or ".", **_create_opts(g, o))
     return 0
 
@@ -98,6 +106,7 @@ def cmd_start(g, o, pos, log):
 def cmd_run(g, o, pos, log):
     from pyrunc import run
     cid = _one_id("run", pos)
+    _reserve_passed_fds(o)
     return run.run(_store(g), cid, o["bundle"] or ".", detach=o["detach"], keep=o["keep"],
                    warn=log.warning, **_create_opts(g, o))
 
@@ -106,6 +115,7 @@ def cmd_exec(g, o, pos, log):
     from pyrunc import exec_in
     if not pos:
         raise UsageError("exec: missing container id; usage: pyrunc exec <container-id> <command> [args...]")
+    _reserve_passed_fds(o, listen=False)
     return exec_in.exec_process(_store(g), pos[0], pos[1:], o)
 
 

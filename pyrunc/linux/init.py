@@ -14,7 +14,7 @@ import stat
 from pyrunc.errors import ContainerError, KernelError
 # Everything the init needs is imported here, up front: after pivot_root the host's
 # files, pyrunc's own included, are out of reach.
-from pyrunc.linux import capabilities, devices, namespaces, paths, process, rootfs, seccomp, terminal, unix
+from pyrunc.linux import capabilities, devices, namespaces, passed_fds, paths, process, rootfs, seccomp, terminal, unix
 from pyrunc.linux import hooks as hookrun
 from pyrunc.linux import kernel as k
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
@@ -439,24 +439,13 @@ def load_seccomp(ctx):
         ctx.chan.expect_ok()
 
 
-def listen_fds(caller_pid):
-    """systemd socket activation (sd_listen_fds(3)), honoured as runc does: when the
-    caller's LISTEN_PID names the pyrunc process itself, its fds 3..3+LISTEN_FDS-1 go to
-    the container ahead of --preserve-fds.  A LISTEN_FDS meant for another process (one
-    inherited through the environment) passes nothing."""
-    try:
-        if int(os.environ.get("LISTEN_PID", "")) != caller_pid:
-            return 0
-        return max(int(os.environ.get("LISTEN_FDS", "")), 0)
-    except ValueError:
-        return 0
-
-
 def prepare_fds(ctx):
     """Only stdio, LISTEN_FDS and --preserve-fds may reach the container (CVE-2016-9962,
     CVE-2024-21626)."""
     ctx.step = "close fds"
     for fd in range(3, ctx.first_closed_fd):
+        if fd in passed_fds.placeholders:
+            continue  # a number the caller left unused: it stays close-on-exec
         try:
             os.set_inheritable(fd, True)
         except OSError:

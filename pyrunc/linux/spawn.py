@@ -10,7 +10,7 @@ import sys
 from pyrunc import log
 from pyrunc.errors import ContainerError
 from pyrunc.linux import init as child
-from pyrunc.linux import kernel
+from pyrunc.linux import kernel, passed_fds
 from pyrunc.linux import unix
 from pyrunc.linux.protocol import Channel
 
@@ -46,7 +46,7 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
             if console_sock_fd is not None:
                 keep.append(console_sock_fd)
             trace = traced_child("stage1", keep)
-            listen_fds = child.listen_fds(os.getppid())  # our parent is the pyrunc command
+            listen_fds = passed_fds.listen_fds(os.getppid())  # our parent is the pyrunc command
             close_fds_except(3 + listen_fds + preserve_fds, keep)
             ctx = child.InitContext(cfg, container_id, child_ch, start_sock, no_pivot=no_pivot,
                                     no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
@@ -207,7 +207,7 @@ def _kill_and_reap(first_child, init_pid):
 def wait_exit(pid, timeout=10.0):
     """Wait until a process that need not be our child has exited."""
     import select
-    from pyrunc.linux import kernel
+    from pyrunc.linux import kernel, passed_fds
     try:
         fd = kernel.pidfd_open(pid)
     except OSError:

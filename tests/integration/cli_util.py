@@ -174,7 +174,8 @@ def runc(tmp_path):
 
 def pyrunc_cmd(pyrunc, *args):
     """The argv of a pyrunc call like the `pyrunc` fixture's, for tests that need Popen."""
-    return [sys.executable, "-m", "pyrunc", "--root", pyrunc.root, "--log", pyrunc.log, *args]
+    command = pyrunc.command or [sys.executable, "-m", "pyrunc"]
+    return [*command, "--root", pyrunc.root, "--log", pyrunc.log, *args]
 
 
 def set_args(bundle, *args):

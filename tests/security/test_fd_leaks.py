@@ -9,8 +9,10 @@ init.prepare_fds), and resolves the cwd without following /proc magic links
 chose to pass cannot become the container's cwd.
 """
 
+import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -140,3 +142,66 @@ def test_listen_fds_meant_for_another_process_pass_nothing(pyrunc, bundle, test_
     assert code == 0, out
     assert out.split()[:3] == ["0", "1", "2"] and "3" not in out.split(), out
     assert "LISTEN_" not in out and "three" not in out, out
+
+
+# --- numbers in the passed range the caller left unused ----------------------------------
+# pyrunc's own fds (the state directory and its lock, the protocol sockets, the trace file)
+# would take the lowest free numbers; inside 3..3+N the container would inherit them, a
+# host directory among them.  The numbers are taken by placeholders first
+# (linux/passed_fds.py): the container gets the caller's fds there and nothing else.
+
+def _launcher():
+    path = os.path.join(sys.prefix, "bin", "pyrunc")
+    if not os.path.exists(path):
+        pytest.skip("no installed pyrunc launcher in this venv (make setup builds it)")
+    return path
+
+
+@pytest.mark.parametrize("started_by", ["python -m pyrunc", "launcher"])
+def test_unused_numbers_in_the_preserved_range_carry_nothing_of_the_runtime(
+        pyrunc, bundle, test_id, three_files, started_by):
+    if started_by == "launcher":
+        pyrunc.command = [_launcher()]
+    f3, f4, f5 = three_files
+    # Only fd 5 is the caller's; 3, 4 and 6..8 are free when pyrunc starts.
+    code, out = run_with_fds(pyrunc, bundle, test_id, "ls /proc/$$/fd; cat <&5; true",
+                             f"exec 5<{f5}", "--preserve-fds", "6")
+    assert code == 0, out
+    assert out.split() == ["0", "1", "2", "5", "five"], out
+
+
+def test_the_trace_fd_stays_above_a_large_preserved_range(pyrunc, bundle, test_id, three_files, tmp_path):
+    trace = str(tmp_path / "trace.jsonl")
+    f3, f4, f5 = three_files
+    # The trace file is opened at fd 512 and up: inside a range of 600 it must move.
+    code, out = run_with_fds(pyrunc, bundle, test_id, "ls /proc/$$/fd; true",
+                             f"exec 5<{f5}; export PYRUNC_TRACE={trace}", "--preserve-fds", "600")
+    assert code == 0, out
+    assert out.split() == ["0", "1", "2", "5"], out
+    with open(trace) as f:
+        names = [json.loads(line).get("name") for line in f]
+    assert "execve" in names and names.count("run") == 2, names  # the trace went on
+
+
+def test_exec_passes_none_of_the_runtime_s_fds_in_the_preserved_range(pyrunc, bundle, test_id, three_files):
+    f3, f4, f5 = three_files
+    set_script(bundle, "sleep 300")
+    assert pyrunc("run", "-d", "--bundle", bundle.path, test_id).code == 0
+    cmd = pyrunc_cmd(pyrunc, "exec", "--preserve-fds", "5", test_id, "sh", "-c", "ls /proc/$$/fd; cat <&5")
+    out_path = os.path.join(pyrunc.tmp, "exec.out")
+    with open(out_path, "w+b") as out:
+        code = subprocess.call(["sh", "-c", f'exec 5<{f5}; exec "$@"', "sh", *cmd],
+                               stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=60)
+        out.seek(0)
+        text = out.read().decode()
+    assert code == 0, text
+    assert text.split() == ["0", "1", "2", "5", "five"], text
+    assert pyrunc("delete", "--force", test_id).code == 0
+
+
+def test_more_preserved_fds_than_the_open_file_limit_is_refused(pyrunc, bundle, test_id):
+    bundle.write()
+    r = pyrunc("run", "--preserve-fds", "100000000", "--bundle", bundle.path, test_id)
+    assert r.code == 1 and r.err.startswith("pyrunc: cannot pass 100000000 fds to the container: "
+                                            "the open file limit is "), r
+    assert r.err.count("\n") == 1 and not os.path.exists(os.path.join(pyrunc.root, test_id))

@@ -4,6 +4,7 @@ Each operation locks the container's state directory, checks the state it needs,
 calls into pyrunc.linux for the mechanics.  No raw kernel calls here.
 """
 
+import errno
 import os
 import time
 
@@ -467,7 +468,15 @@ def signal_container(st, sig, all_processes=False):
                         os.kill(pid, sig)
                     except ProcessLookupError:
                         pass
-        kernel.pidfd_send_signal(fd, sig)
+        try:
+            kernel.pidfd_send_signal(fd, sig)
+        except OSError as e:
+            if e.errno != errno.ESRCH:
+                raise
+            # It exited since the pidfd was opened: with --all, after the signals to the
+            # others (its last child gone, a shell init returns), which is what was asked.
+            if not all_processes:
+                raise StateError(f"container {st['id']}: container not running") from None
     finally:
         os.close(fd)
 

@@ -113,6 +113,8 @@ def cli(tmp_path, capsys):
     (["state", "a/b"], "invalid container id 'a/b'"),
     (["kill", "pyrunc-test-none", "SIGNOPE"], "invalid signal 'SIGNOPE'"),
     (["list", "--format", "yaml"], "invalid format 'yaml'"),
+    (["--trace", "/nonexistent-pyrunc-test/t.jsonl", "state", "x"],
+     "cannot open the trace file /nonexistent-pyrunc-test/t.jsonl: no such file or directory"),
 ])
 def test_errors_are_one_line_exit_1_and_logged(cli, argv, message):
     code, out, err, logged = cli(*argv)
@@ -210,3 +212,10 @@ def test_systemd_cgroup_path_errors(path):
     from pyrunc.lifecycle import cgroup_path
     with pytest.raises(ConfigError):
         cgroup_path(_Cfg(path), "ID", True)
+
+
+def test_an_unexpected_os_error_is_one_line_naming_its_file():
+    from pyrunc.cli import _os_error
+    from pyrunc.errors import KernelError
+    assert _os_error(FileNotFoundError(2, "No such file or directory", "/x/y")) == "/x/y: no such file or directory"
+    assert _os_error(KernelError(1, "signal 9")) == "signal 9: operation not permitted"

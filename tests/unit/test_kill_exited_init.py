@@ -1,0 +1,46 @@
+"""kill when the container's init exits between opening its pidfd and the signal
+(lifecycle.signal_container): with --all that is the outcome asked for, otherwise the
+one-line "not running" error; never a traceback.  Through the kernel seam."""
+
+import errno
+import os
+
+import pytest
+
+from pyrunc import lifecycle
+from pyrunc.errors import KernelError, StateError
+from pyrunc.linux import kernel, procfs
+
+STATE = {"id": "pyrunc-test-kill", "pid": 4242, "pid_start": 1}
+
+
+@pytest.fixture
+def init_gone(monkeypatch):
+    """The pidfd opens; the signal finds the process gone (ESRCH)."""
+    signalled = []
+    monkeypatch.setattr(procfs, "open_pidfd", lambda pid, started: os.open("/dev/null", os.O_RDONLY))
+    monkeypatch.setattr(procfs, "container_pids", lambda pid: [pid, 4243])
+    monkeypatch.setattr(os, "kill", lambda pid, sig: signalled.append(pid))
+
+    def gone(fd, sig):
+        raise KernelError(errno.ESRCH, f"signal {sig}")
+    monkeypatch.setattr(kernel, "pidfd_send_signal", gone)
+    return signalled
+
+
+def test_kill_all_succeeds_when_the_init_exits_after_the_others(init_gone):
+    lifecycle.signal_container(STATE, 9, all_processes=True)
+    assert init_gone == [4243]  # the other process was signalled; the init was already gone
+
+
+def test_kill_of_an_init_that_just_exited_says_not_running(init_gone):
+    with pytest.raises(StateError, match="container not running"):
+        lifecycle.signal_container(STATE, 15)
+
+
+def test_other_signal_errors_still_fail(monkeypatch, init_gone):
+    def denied(fd, sig):
+        raise KernelError(errno.EPERM, f"signal {sig}")
+    monkeypatch.setattr(kernel, "pidfd_send_signal", denied)
+    with pytest.raises(KernelError, match="operation not permitted"):
+        lifecycle.signal_container(STATE, 15)

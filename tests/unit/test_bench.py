@@ -140,6 +140,13 @@ def test_run_timed_returns_the_status_and_kills_a_hung_command():
         raise AssertionError("no TimeoutError")
 
 
+def test_readme_table_lists_every_figure_in_order():
+    with open(os.path.join(BENCH, "README.md")) as f:
+        rows = [line.split("|") for line in f if line.startswith("| `")]
+    listed = [(cells[1].strip().strip("`"), cells[2].strip().split(".")[0]) for cells in rows]
+    assert listed == [(name, num) for name, (num, _, _) in run.FIGURES.items()]
+
+
 def trace_figure():
     # Four rounds; base2 is base give or take 1 %, off is base + 2 %, traced twice off.
     base = [0.100, 0.110, 0.090, 0.100]
@@ -183,3 +190,56 @@ def test_quartiles():
     assert report.quartiles([3.0]) == (3.0, 3.0)
     assert report.quartiles([1.0, 2.0, 3.0, 4.0, 5.0]) == (2.0, 4.0)
 
+
+def git_repo(path, launcher_main):
+    """A repository whose one commit holds a stand-in pyrunc/launcher/__main__.py."""
+    import subprocess
+    os.makedirs(path / "pyrunc" / "launcher")
+    (path / "pyrunc" / "__init__.py").write_text("")
+    (path / "pyrunc" / "launcher" / "__init__.py").write_text("")
+    (path / "pyrunc" / "launcher" / "__main__.py").write_text(launcher_main)
+    g = ["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    subprocess.run(g + ["add", "pyrunc"], check=True)
+    subprocess.run(g + ["commit", "-q", "-m", "stand-in"], check=True)
+    return str(path)
+
+
+def worktrees(repo):
+    import subprocess
+    out = subprocess.run(["git", "-C", repo, "worktree", "list", "--porcelain"], capture_output=True, text=True,
+                         check=True).stdout
+    return [line for line in out.splitlines() if line.startswith("worktree ")]
+
+
+def test_baseline_build_removes_its_worktree(tmp_path):
+    # The stand-in launcher writes the import path it would bake in: its cwd, the tree.
+    repo = git_repo(tmp_path / "repo", "import os, sys\nopen(sys.argv[1], 'w').write(os.getcwd())\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    left = []
+    with run.baseline_build("HEAD", sys.executable, str(work), left, repo=repo) as (launcher, desc):
+        assert desc.endswith("(stand-in)") and os.path.exists(launcher)
+        assert len(worktrees(repo)) == 2
+    assert len(worktrees(repo)) == 1 and not (work / "baseline-tree").exists() and left == []
+
+
+def test_baseline_build_removes_its_worktree_on_failure(tmp_path):
+    repo = git_repo(tmp_path / "repo", "import sys\nsys.exit('no compiler')\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    try:
+        with run.baseline_build("HEAD", sys.executable, str(work), [], repo=repo):
+            raise AssertionError("built")
+    except run.Failed as e:
+        assert "no compiler" in str(e)
+    else:
+        raise AssertionError("no Failed")
+    assert len(worktrees(repo)) == 1 and not (work / "baseline-tree").exists()
+    try:
+        with run.baseline_build("no-such-rev", sys.executable, str(work), [], repo=repo):
+            pass
+    except run.Failed as e:
+        assert "no-such-rev" in str(e)
+    else:
+        raise AssertionError("no Failed")

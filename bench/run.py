@@ -723,6 +723,10 @@ def main():
     print(report.verdicts_table(verdicts))
     print()
     print(report.details_table(figures))
+    if suite.trace is not None:
+        print()
+        print("What the step trace costs:")
+        print(report.trace_section(suite.trace, args.runs))
     if "breakdown" in only:
         print()
         print("Where the time goes in `pyrunc run`:")

@@ -1,6 +1,7 @@
 """The benchmark suite: pyrunc against runc (and crun where it works) on one bundle.
 
     python bench/run.py [--runs N] [--pyrunc PATH] [--only NAME ...] [--no-write]
+                        [--trace-baseline REV]
 
 Prints a table of figures and writes docs/performance.md (not with --only or
 --no-write), keeping its hand-written part.  Run as root.  Nothing is asserted: a
@@ -10,6 +11,7 @@ figures; `make bench` runs it.
 
 import argparse
 import concurrent.futures
+import contextlib
 import datetime
 import glob
 import json
@@ -32,7 +34,9 @@ import bundle  # noqa: E402
 import report  # noqa: E402
 from report import Row, Verdict, fmt, fmt_ratio, median, ratio  # noqa: E402
 
-DOC = os.path.join(os.path.dirname(HERE), "docs", "performance.md")
+REPO = os.path.dirname(HERE)
+DOC = os.path.join(REPO, "docs", "performance.md")
+TRACE_BASELINE = "ec186e8"  # the commit before the step trace was merged
 MIB = 2**20
 
 
@@ -116,14 +120,18 @@ def lifecycle(r, bundle_dir, cid, pidfile_dir, delete=True):
 
 
 class Suite:
-    def __init__(self, bench, pyrunc, runs, par_rounds, par_count):
+    def __init__(self, bench, pyrunc, runs, par_rounds, par_count, trace_baseline=TRACE_BASELINE):
         self.bench = bench
         self.pyrunc = pyrunc
         self.runs = runs
         self.par_rounds = par_rounds
         self.par_count = par_count
-        # The bare interpreter: the venv's python that pyrunc's launcher runs on.
-        self.bare = [os.path.join(os.path.dirname(os.path.realpath(pyrunc)), "python"), "-I", "-S", "-c", "pass"]
+        self.trace_baseline = trace_baseline
+        self.trace = None  # the trace figure's samples (report.TraceFigure), once taken
+        self.left = []  # what a figure could not remove (on top of bench's clean-up)
+        # The venv's python that pyrunc's launcher runs on (not resolved: the link is the venv).
+        self.python = os.path.join(os.path.dirname(os.path.realpath(pyrunc)), "python")
+        self.bare = [self.python, "-I", "-S", "-c", "pass"]
         self.pids = os.path.join(bench.dir, "pids")
         os.makedirs(self.pids)
         self.crun_reason = self.probe_crun()
@@ -427,6 +435,91 @@ class Suite:
                 step(r.cmd("delete", "--force", cid))
         return "; ".join(out) + f" (host swap: {swap})"
 
+    # 9 ---------------------------------------------------------------------------
+    def fig_trace(self):
+        """`run` with tracing off, against a build from before the tracing code (twice:
+        the second series is the noise reference) and with --trace FILE."""
+        with baseline_build(self.trace_baseline, self.python, self.bench.dir, self.left) as (base, desc):
+            if launcher_kind(base) != launcher_kind(self.pyrunc):
+                raise Failed(f"the baseline's launcher is {launcher_kind(base)}, this pyrunc's"
+                             f" {launcher_kind(self.pyrunc)}: not comparable")
+            trace_file = os.path.join(self.bench.dir, "trace.jsonl")
+            rs = {"off": self.bench.runtime("pyrunc", [self.pyrunc], tag="trace-off"),
+                  "base": self.bench.runtime("baseline", [base], tag="trace-base"),
+                  "base2": self.bench.runtime("baseline", [base], tag="trace-base2"),
+                  "traced": self.bench.runtime("pyrunc", [self.pyrunc, "--trace", trace_file], tag="trace-on")}
+            bundles = {k: self.bench.bundle(cgroup=f"trace-{k}") for k in rs}
+            samples = {k: [] for k in rs}
+            sizes, lines = [], []
+
+            def one(k, measure, record):
+                dt = measure(rs[k].cmd("run", "--bundle", bundles[k], self.bench.id("trace")))
+                if k == "traced":
+                    # The trace appends: remove it each round, so every run starts a new file.
+                    with open(trace_file, "rb") as f:
+                        data = f.read()
+                    os.unlink(trace_file)
+                    if record:
+                        sizes.append(len(data))
+                        lines.append(data.count(b"\n"))
+                return dt
+
+            # One untimed round first: the baseline's files were only just written.
+            for k in rs:
+                one(k, step, False)
+            for order in rotations(self.runs, list(rs)):
+                for k in order:
+                    samples[k].append(one(k, timed, True))
+        self.trace = report.TraceFigure(desc, samples["off"], samples["base"], samples["base2"],
+                                        samples["traced"], sizes, lines)
+        return report.trace_rows(self.trace), report.trace_verdicts(self.trace)
+
+
+def git(repo, *args):
+    """A git command's output; Failed with its last error line when it fails."""
+    p = subprocess.run(["git", "-C", repo] + list(args), stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise Failed(f"git {' '.join(args)}: {last_line(p.stderr)}")
+    return p.stdout.strip()
+
+
+def launcher_kind(path):
+    """"compiled" for an ELF launcher (launcher.c), "script" for the Python fallback."""
+    with open(path, "rb") as f:
+        return "compiled" if f.read(4) == b"\x7fELF" else "script"
+
+
+@contextlib.contextmanager
+def baseline_build(rev, python, workdir, left, repo=REPO):
+    """pyrunc at revision rev: a detached git worktree of repo (this one) in workdir and
+    a launcher of its own, built as scripts/setup.sh does (that revision's
+    `python -m pyrunc.launcher`, then its bytecode up front) on python, the venv of the
+    pyrunc under test, so only pyrunc's own code differs.  Yields (launcher, "<hash>
+    (<subject>)"); the worktree is removed afterwards, also on failure (what could not be
+    is added to left)."""
+    desc = git(repo, "log", "-1", "--format=%h (%s)", f"{rev}^{{commit}}")
+    tree = os.path.join(workdir, "baseline-tree")
+    launcher = os.path.join(workdir, "baseline-pyrunc")
+    try:
+        git(repo, "worktree", "add", "--detach", tree, rev)
+        # Run from the tree with -m: the tree comes first on sys.path, ahead of the
+        # venv's editable install (a meta-path finder appended after the path finder),
+        # so that revision's launcher is built and bakes in the tree as import path.
+        for cmd in ([python, "-m", "pyrunc.launcher", launcher], [python, "-m", "compileall", "-q", "pyrunc"]):
+            p = subprocess.run(cmd, cwd=tree, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            if p.returncode != 0:
+                raise Failed(f"baseline {rev}: {' '.join(cmd[1:3])}: {last_line(p.stderr)}")
+        with open(launcher, "rb") as f:
+            if tree.encode() not in f.read():
+                raise Failed(f"baseline {rev}: its launcher does not import from {tree}")
+        yield launcher, desc
+    finally:
+        if os.path.exists(tree):
+            p = subprocess.run(["git", "-C", repo, "worktree", "remove", "--force", tree],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            if p.returncode != 0:
+                left.append(f"git worktree {tree} ({last_line(p.stderr)})")
+
 
 def copy_state(src_root, src_id, dst_root, dst_id):
     """A copy of a container's state directory under a new id: regular files only (a
@@ -470,6 +563,7 @@ FIGURES = {
     "parallel": ("6", "containers in parallel", Suite.fig_parallel),
     "rss": ("7", "peak memory", Suite.fig_rss),
     "floor": ("8", "memory floor", Suite.fig_floor),
+    "trace": ("9", "what the step trace costs", Suite.fig_trace),
 }
 
 
@@ -580,17 +674,22 @@ def main():
     ap.add_argument("--doc", default=DOC, help="the performance document to write")
     ap.add_argument("--par-rounds", type=int, default=3, help="rounds of the parallel figure (default 3)")
     ap.add_argument("--par-count", type=int, default=50, help="containers per parallel round (default 50)")
+    ap.add_argument("--trace-baseline", default=TRACE_BASELINE, metavar="REV",
+                    help=f"the trace figure's revision without the tracing code (default {TRACE_BASELINE})")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/run.py: run as root (it creates containers)")
     pyrunc = os.path.abspath(args.pyrunc)
+    # Every figure but the traced series measures pyrunc untraced, whatever the caller's env.
+    os.environ.pop("PYRUNC_TRACE", None)
     only = args.only or list(FIGURES) + ["breakdown"]
     started = time.monotonic()
     verdicts, figures, errors = [], [], []
     breakdown_md = "(not run)"
     bench = bundle.Bench()
+    suite = None
     try:
-        suite = Suite(bench, pyrunc, args.runs, args.par_rounds, args.par_count)
+        suite = Suite(bench, pyrunc, args.runs, args.par_rounds, args.par_count, args.trace_baseline)
         info = machine(pyrunc, suite.crun_reason)
         for name, (num, title, fn) in FIGURES.items():
             if name not in only:
@@ -614,6 +713,7 @@ def main():
     finally:
         left = bench.cleanup()
         left += leftovers(bench)
+        left += suite.left if suite else []
     elapsed = time.monotonic() - started
     info["load average at the end"] = loadavg()
     info["suite's wall time"] = f"{elapsed:.0f} s"
@@ -623,6 +723,10 @@ def main():
     print(report.verdicts_table(verdicts))
     print()
     print(report.details_table(figures))
+    if suite.trace is not None:
+        print()
+        print("What the step trace costs:")
+        print(report.trace_section(suite.trace, args.runs))
     if "breakdown" in only:
         print()
         print("Where the time goes in `pyrunc run`:")
@@ -637,7 +741,8 @@ def main():
         print(f"{os.path.relpath(args.doc)} not written (--only or --no-write)")
         return
     command = "python bench/run.py" + (f" --runs {args.runs}" if args.runs != 20 else "")
-    report.write_doc(args.doc, report.render(info, verdicts, figures, breakdown_md, args.runs, command))
+    trace_md = report.trace_section(suite.trace, args.runs)
+    report.write_doc(args.doc, report.render(info, verdicts, figures, breakdown_md, args.runs, command, trace_md))
     print(f"wrote {os.path.relpath(args.doc)}")
 
 

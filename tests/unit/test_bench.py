@@ -62,7 +62,8 @@ def test_hand_written_part_survives_regeneration(tmp_path):
 def test_render_has_the_sections():
     text = report.render({"date": "2026-01-01 00:00 UTC", "kernel": "6.1"}, [], [], "phases", 20,
                          "python bench/run.py")
-    for heading in ("## Machine", "## Figures", "## Where the time goes in `pyrunc run`"):
+    for heading in ("## Machine", "## Figures", "## What the step trace costs",
+                    "## Where the time goes in `pyrunc run`"):
         assert heading in text
     assert "make bench" in text and "* kernel: 6.1" in text
 
@@ -137,3 +138,108 @@ def test_run_timed_returns_the_status_and_kills_a_hung_command():
         assert "still running" in str(e)
     else:
         raise AssertionError("no TimeoutError")
+
+
+def test_readme_table_lists_every_figure_in_order():
+    with open(os.path.join(BENCH, "README.md")) as f:
+        rows = [line.split("|") for line in f if line.startswith("| `")]
+    listed = [(cells[1].strip().strip("`"), cells[2].strip().split(".")[0]) for cells in rows]
+    assert listed == [(name, num) for name, (num, _, _) in run.FIGURES.items()]
+
+
+def trace_figure():
+    # Four rounds; base2 is base give or take 1 %, off is base + 2 %, traced twice off.
+    base = [0.100, 0.110, 0.090, 0.100]
+    return report.TraceFigure("ec186e8 (docs/cli.md: the image command)",
+                              off=[b * 1.02 for b in base], base=base, base2=[0.101, 0.109, 0.091, 0.099],
+                              traced=[b * 2.04 for b in base], trace_bytes=[40960] * 4, trace_lines=[300] * 4)
+
+
+def test_trace_figure_rows_and_verdicts():
+    t = trace_figure()
+    rows = report.trace_rows(t)
+    assert [r.label for r in rows] == [report.TRACE_OFF, report.TRACE_BASE, report.TRACE_BASE2, report.TRACE_ON]
+    cells = [[c.strip() for c in line.strip("|").split("|")]
+             for line in report.details_table([("9", "trace", rows)]).splitlines()[2:]]
+    assert cells[0][6] == "1.02 × baseline run" and "per round 1.02" in cells[0][7]
+    assert cells[1][6] == "-" and "ec186e8" in cells[1][7]
+    assert cells[3][6] == "2.00 × pyrunc run, trace off" and "300 records, 40.0 KiB" in cells[3][7]
+    off, on = report.trace_verdicts(t)
+    assert (off.num, off.ratio, off.target, off.met) == ("9a", "1.02", "within noise", None)
+    assert "ec186e8" in off.what and "baseline over itself: 1.00" in off.reference
+    assert (on.num, on.ratio, on.met) == ("9b", "2.00", None)
+    # Nothing judged: the met column says "-" for both.
+    assert [line.rstrip(" |").rsplit("|", 1)[1].strip() for line in
+            report.verdicts_table([off, on]).splitlines()[2:]] == ["-", "-"]
+
+
+def test_trace_section_gives_the_spread_and_the_noise_reference():
+    text = report.trace_section(trace_figure(), 4)
+    assert "4 rounds" in text and "ec186e8 (docs/cli.md: the image command)" in text
+    # Off runs 2 % over the baseline in every round: outside the baseline's ±1 % against itself.
+    assert "1.02 per round, outside the middle half" in text
+    assert "| trace off / baseline " in text and "| baseline 2nd series / baseline (noise) " in text
+    assert "| --trace FILE / trace off " in text
+    assert "90.0 ms–110.0 ms" in text  # the baseline's min–max
+    assert "300 records (40.0 KiB" in text
+    assert report.trace_section(None, 4) == "(not run)"
+
+
+def test_quartiles():
+    assert report.quartiles([]) == (None, None)
+    assert report.quartiles([3.0]) == (3.0, 3.0)
+    assert report.quartiles([1.0, 2.0, 3.0, 4.0, 5.0]) == (2.0, 4.0)
+
+
+def git_repo(path, launcher_main):
+    """A repository whose one commit holds a stand-in pyrunc/launcher/__main__.py."""
+    import subprocess
+    os.makedirs(path / "pyrunc" / "launcher")
+    (path / "pyrunc" / "__init__.py").write_text("")
+    (path / "pyrunc" / "launcher" / "__init__.py").write_text("")
+    (path / "pyrunc" / "launcher" / "__main__.py").write_text(launcher_main)
+    g = ["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    subprocess.run(g + ["add", "pyrunc"], check=True)
+    subprocess.run(g + ["commit", "-q", "-m", "stand-in"], check=True)
+    return str(path)
+
+
+def worktrees(repo):
+    import subprocess
+    out = subprocess.run(["git", "-C", repo, "worktree", "list", "--porcelain"], capture_output=True, text=True,
+                         check=True).stdout
+    return [line for line in out.splitlines() if line.startswith("worktree ")]
+
+
+def test_baseline_build_removes_its_worktree(tmp_path):
+    # The stand-in launcher writes the import path it would bake in: its cwd, the tree.
+    repo = git_repo(tmp_path / "repo", "import os, sys\nopen(sys.argv[1], 'w').write(os.getcwd())\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    left = []
+    with run.baseline_build("HEAD", sys.executable, str(work), left, repo=repo) as (launcher, desc):
+        assert desc.endswith("(stand-in)") and os.path.exists(launcher)
+        assert len(worktrees(repo)) == 2
+    assert len(worktrees(repo)) == 1 and not (work / "baseline-tree").exists() and left == []
+
+
+def test_baseline_build_removes_its_worktree_on_failure(tmp_path):
+    repo = git_repo(tmp_path / "repo", "import sys\nsys.exit('no compiler')\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    try:
+        with run.baseline_build("HEAD", sys.executable, str(work), [], repo=repo):
+            raise AssertionError("built")
+    except run.Failed as e:
+        assert "no compiler" in str(e)
+    else:
+        raise AssertionError("no Failed")
+    assert len(worktrees(repo)) == 1 and not (work / "baseline-tree").exists()
+    try:
+        with run.baseline_build("no-such-rev", sys.executable, str(work), [], repo=repo):
+            pass
+    except run.Failed as e:
+        assert "no-such-rev" in str(e)
+    else:
+        raise AssertionError("no Failed")

@@ -207,7 +207,6 @@ def _kill_and_reap(first_child, init_pid):
 def wait_exit(pid, timeout=10.0):
     """Wait until a process that need not be our child has exited."""
     import select
-    from pyrunc.linux import kernel, passed_fds
     try:
         fd = kernel.pidfd_open(pid)
     except OSError:

@@ -12,7 +12,7 @@ RUN = {"_ctypes", "_socket", "_struct", "resource", "struct", "pyrunc.linux.ffi"
        "pyrunc.linux.cgroups.devices_bpf", "pyrunc.linux.cgroups.files",
        "pyrunc.linux.cgroups.v1", "pyrunc.linux.cgroups.v2", "pyrunc.linux.devices",
        "pyrunc.linux.init", "pyrunc.linux.kernel", "pyrunc.linux.namespaces",
-       "pyrunc.linux.paths", "pyrunc.linux.process", "pyrunc.linux.program",
+       "pyrunc.linux.passed_fds", "pyrunc.linux.paths", "pyrunc.linux.process", "pyrunc.linux.program",
        "pyrunc.linux.protocol", "pyrunc.linux.rootfs", "pyrunc.linux.spawn",
        "pyrunc.linux.tables", "pyrunc.linux.unix", "pyrunc.notify", "pyrunc.run",
        # imported by init.py for the features a config may ask for

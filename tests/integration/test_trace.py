@@ -31,6 +31,15 @@ def calls(records, name):
     return [r for r in records if r["t"] == "call" and r["name"] == name]
 
 
+def traced(pyrunc, trace, *args):
+    """`pyrunc --trace TRACE ARGS...`: the result, and the trace's records, every one
+    checked against the schema."""
+    r = pyrunc(*args, extra=("--trace", trace))
+    records = read(trace)
+    validate_all(records)
+    return r, records
+
+
 def validate_all(records):
     with open(SCHEMA) as f:
         schema = json.load(f)
@@ -41,10 +50,8 @@ def validate_all(records):
 def test_run_traces_the_init_steps_in_order_with_their_kernel_calls(pyrunc, bundle, test_id, tmp_path):
     trace = str(tmp_path / "trace.jsonl")
     bundle.write()
-    r = pyrunc("run", "--bundle", bundle.path, test_id, extra=("--trace", trace))
+    r, records = traced(pyrunc, trace, "run", "--bundle", bundle.path, test_id)
     assert r.code == 0, r
-    records = read(trace)
-    validate_all(records)
     steps = ended_steps(records)
     order = ["create namespaces", "mount /proc", "pivot_root", "drop bounding capabilities",
              "set capabilities", "find executable", "wait for start", "exec"]
@@ -111,10 +118,8 @@ def test_a_mount_whose_source_is_missing_ends_the_trace_with_its_step(pyrunc, bu
     bundle.config["mounts"].append({"destination": "/missing", "type": "bind",
                                     "source": str(tmp_path / "no-such-dir"), "options": ["bind"]})
     bundle.write()
-    r = pyrunc("create", "--bundle", bundle.path, test_id, extra=("--trace", trace))
+    r, records = traced(pyrunc, trace, "create", "--bundle", bundle.path, test_id)
     assert r.code != 0, r
-    records = read(trace)
-    validate_all(records)
     last = records[-1]
     assert last["t"] == "fail" and last["step"] == "mount /missing", last
     assert last["proc"] == "init" and last["error"]["errno"] == "ENOENT", last
@@ -129,10 +134,8 @@ def test_a_missing_binary_ends_the_trace_with_find_executable(pyrunc, bundle, te
     trace = str(tmp_path / "trace.jsonl")
     bundle.config["process"]["args"] = ["/bin/no-such-program"]
     bundle.write()
-    r = pyrunc("create", "--bundle", bundle.path, test_id, extra=("--trace", trace))
+    r, records = traced(pyrunc, trace, "create", "--bundle", bundle.path, test_id)
     assert r.code != 0, r
-    records = read(trace)
-    validate_all(records)
     last = records[-1]
     assert last["t"] == "fail" and last["step"] == "find executable" and last["proc"] == "init", last
     assert "no-such-program" in last["error"]["msg"], last
@@ -165,10 +168,8 @@ def test_every_hook_is_a_step_and_a_process_in_the_order_the_spec_gives(pyrunc, 
     kinds = ("createRuntime", "createContainer", "startContainer", "poststart", "poststop")
     bundle.config["hooks"] = {k: [{"path": "/bin/true", "args": ["true", k]}] for k in kinds}
     bundle.write()
-    r = pyrunc("run", "--bundle", bundle.path, test_id, extra=("--trace", trace))
+    r, records = traced(pyrunc, trace, "run", "--bundle", bundle.path, test_id)
     assert r.code == 0, r
-    records = read(trace)
-    validate_all(records)
     hook = {k: f"hook {k} #0 /bin/true" for k in kinds}
     for k in kinds:
         (end,) = step_records(records, hook[k], "end")
@@ -205,10 +206,8 @@ def test_cgroup_writes_the_seccomp_load_and_open_flags_are_recorded(pyrunc, bund
         "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
         "syscalls": [{"names": ["mknod"], "action": "SCMP_ACT_ERRNO"}]}
     bundle.write()
-    r = pyrunc("run", "--bundle", bundle.path, test_id, extra=("--trace", trace))
+    r, records = traced(pyrunc, trace, "run", "--bundle", bundle.path, test_id)
     assert r.code == 0, r
-    records = read(trace)
-    validate_all(records)
     sid = {r["name"]: r["sid"] for r in records if r["t"] == "step" and r["ev"] == "begin"}
     writes = {os.path.basename(c["args"]["path"]): c for c in calls(records, "cgroup_write")}
     memory = writes.get("memory.limit_in_bytes") or writes["memory.max"]
@@ -231,10 +230,8 @@ def test_a_failing_hook_ends_the_trace_at_its_step(pyrunc, bundle, test_id, tmp_
     trace = str(tmp_path / "trace.jsonl")
     bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/true"}, {"path": "/bin/false"}]}
     bundle.write()
-    r = pyrunc("run", "--bundle", bundle.path, test_id, extra=("--trace", trace))
+    r, records = traced(pyrunc, trace, "run", "--bundle", bundle.path, test_id)
     assert r.code != 0, r
-    records = read(trace)
-    validate_all(records)
     last = records[-1]
     assert last["t"] == "fail" and last["step"] == "hook createRuntime #1 /bin/false", last
     assert last["proc"] == "runtime" and "exit status 1" in last["error"]["msg"], last
@@ -274,3 +271,45 @@ def last_json_error(path):
     with open(path) as f:
         entries = [json.loads(line) for line in f]
     return [e["msg"] for e in entries if e["level"] == "error"][-1]
+
+
+DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "trace.md")
+TOUR = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "examples", "trace_tour.py")
+
+
+def tour_sections():
+    """docs/trace.md's guided tour: (the step names its table explains, the step names of
+    the `trace show` output it quotes)."""
+    with open(DOC) as f:
+        text = f.read()
+    tour = text[text.index("## A guided tour"):]
+    explained = set()
+    for line in tour.splitlines():
+        if line.startswith("| `"):
+            first = line.split(" | ")[0].lstrip("| ")
+            explained |= {name.strip().strip("`") for name in first.split("`, `")}
+    block = tour.split("```")[1]
+    shown = set()
+    for line in block.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) == 6 and parts[0].startswith("+"):
+            shown.add(parts[5].split("  (")[0].strip())
+    return explained, shown
+
+
+def test_the_guided_tour_explains_every_step_of_its_run(pyrunc, test_id, tmp_path):
+    import importlib.util
+    import uuid
+    spec = importlib.util.spec_from_file_location("trace_tour", TOUR)
+    tour = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tour)
+    path = str(tmp_path / "tour")
+    tour.make_bundle(path, tour.tour_config(f"/pyrunc-test-{uuid.uuid4().hex[:6]}/tour"))
+    trace = str(tmp_path / "trace.jsonl")
+    r, records = traced(pyrunc, trace, "run", "--bundle", path, test_id)
+    assert r.code == 0 and r.out == "hello from busybox\n", r
+    steps = {r["name"] for r in records if r["t"] == "step"}
+    assert "load seccomp filter" in steps and "pivot_root" in steps
+    explained, shown = tour_sections()
+    assert steps <= explained, f"steps the tour does not explain: {sorted(steps - explained)}"
+    assert shown == steps, f"the quoted trace is stale: {sorted(shown ^ steps)}"

@@ -3,29 +3,15 @@ child's ("exec", which joins the container, then "exec process", forked into its
 namespace, which sets itself up and execs) with their kernel calls; a failing exec's last
 records; and the trace fd, which the exec'd process must not hold."""
 
-import json
 import os
 import signal
 
-import jsonschema
 import pytest
 
 from tests.integration.cli_util import pid_alive, set_args, wait_for
+from tests.integration.test_trace import read, traced, validate_all
 
-SCHEMA = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "trace-schema.json")
 CHILD = ("exec", "exec process")
-
-
-def read(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f]
-
-
-def validate_all(records):
-    with open(SCHEMA) as f:
-        schema = json.load(f)
-    for rec in records:
-        jsonschema.validate(rec, schema)
 
 
 def begun(records, procs=CHILD):
@@ -52,10 +38,8 @@ def running(pyrunc, bundle, test_id):
 
 def test_exec_traces_its_child_joining_setting_up_and_exec_ing(pyrunc, running, tmp_path):
     trace = str(tmp_path / "trace.jsonl")
-    r = pyrunc("exec", running, "sh", "-c", "echo traced", extra=("--trace", trace))
+    r, records = traced(pyrunc, trace, "exec", running, "sh", "-c", "echo traced")
     assert (r.code, r.out) == (0, "traced\n"), r
-    records = read(trace)
-    validate_all(records)
     head = headers(records)
     assert sorted(head) == ["exec", "exec process", "runtime"], head
     # Host pids: the process forked into the container's pid namespace is the exec's child.
@@ -138,10 +122,8 @@ def test_the_exec_d_process_holds_no_trace_fd(pyrunc, running, tmp_path):
 
 def test_a_missing_binary_ends_the_exec_trace_with_find_executable(pyrunc, running, tmp_path):
     trace = str(tmp_path / "trace.jsonl")
-    r = pyrunc("exec", running, "/bin/no-such-program", extra=("--trace", trace))
+    r, records = traced(pyrunc, trace, "exec", running, "/bin/no-such-program")
     assert r.code != 0, r
-    records = read(trace)
-    validate_all(records)
     last = records[-1]
     assert last["t"] == "fail" and last["step"] == "find executable", last
     assert last["proc"] == "exec process" and "no-such-program" in last["error"]["msg"], last
@@ -152,10 +134,8 @@ def test_a_missing_binary_ends_the_exec_trace_with_find_executable(pyrunc, runni
 
 def test_a_bad_cwd_ends_the_exec_trace_with_its_step_and_errno(pyrunc, running, tmp_path):
     trace = str(tmp_path / "trace.jsonl")
-    r = pyrunc("exec", "--cwd", "/no-such-dir", running, "true", extra=("--trace", trace))
+    r, records = traced(pyrunc, trace, "exec", "--cwd", "/no-such-dir", running, "true")
     assert r.code != 0, r
-    records = read(trace)
-    validate_all(records)
     last = records[-1]
     assert last["t"] == "fail" and last["step"] == "open cwd /no-such-dir", last
     assert last["proc"] == "exec process" and last["error"]["errno"] == "ENOENT", last
@@ -175,10 +155,8 @@ def test_without_a_pid_namespace_the_exec_child_does_not_fork(pyrunc, bundle, te
     set_args(bundle, "sleep", "1000")
     assert pyrunc("run", "-d", "--bundle", bundle.path, test_id).code == 0
     trace = str(tmp_path / "trace.jsonl")
-    r = pyrunc("exec", test_id, "true", extra=("--trace", trace))
+    r, records = traced(pyrunc, trace, "exec", test_id, "true")
     assert r.code == 0, r
-    records = read(trace)
-    validate_all(records)
     assert sorted(headers(records)) == ["exec", "runtime"]
     steps = begun(records)
     assert "fork into the container's pid namespace" not in [s["name"] for s in steps]

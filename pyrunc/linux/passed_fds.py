@@ -32,14 +32,14 @@ def reserve(limit):
     global placeholders
     if limit <= 3:
         return
-    import sys
-    trace = sys.modules.get("pyrunc.trace")
-    if trace is not None:
-        trace.move_fd_above(limit)
     if limit > os.sysconf("SC_OPEN_MAX"):
         from pyrunc.errors import UsageError
         raise UsageError(f"cannot pass {limit - 3} fds to the container: the open file limit "
                          f"is {os.sysconf('SC_OPEN_MAX')}")
+    import sys
+    trace = sys.modules.get("pyrunc.trace")
+    if trace is not None:
+        trace.move_fd_above(limit)
     taken = []
     fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     while fd < limit:  # each new fd takes the lowest free number

@@ -199,9 +199,11 @@ def test_exec_passes_none_of_the_runtime_s_fds_in_the_preserved_range(pyrunc, bu
     assert pyrunc("delete", "--force", test_id).code == 0
 
 
-def test_more_preserved_fds_than_the_open_file_limit_is_refused(pyrunc, bundle, test_id):
+@pytest.mark.parametrize("traced", [False, True])
+def test_more_preserved_fds_than_the_open_file_limit_is_refused(pyrunc, bundle, test_id, tmp_path, traced):
     bundle.write()
-    r = pyrunc("run", "--preserve-fds", "100000000", "--bundle", bundle.path, test_id)
+    extra = ("--trace", str(tmp_path / "trace.jsonl")) if traced else ()  # its fd would move first
+    r = pyrunc("run", "--preserve-fds", "100000000", "--bundle", bundle.path, test_id, extra=extra)
     assert r.code == 1 and r.err.startswith("pyrunc: cannot pass 100000000 fds to the container: "
                                             "the open file limit is "), r
     assert r.err.count("\n") == 1 and not os.path.exists(os.path.join(pyrunc.root, test_id))

@@ -52,6 +52,16 @@ class KernelError(OSError):
         return self.args[1]
 
 
+def one_line(exc):
+    """One line for any failure; KernelError and PyruncError messages name what failed."""
+    import os
+    if isinstance(exc, (PyruncError, KernelError)):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno:
+        return (f"{exc.filename}: " if exc.filename else "") + os.strerror(exc.errno).lower()
+    return str(exc) or type(exc).__name__
+
+
 class CgroupError(PyruncError):
     """A resource the host cannot apply, naming the config field: `linux.resources.network:
     the host has no net_cls controller`."""

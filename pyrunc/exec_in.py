@@ -206,10 +206,7 @@ def _serve(chan, cid, st, cfg, paused):
             return exec_pid, console  # the channel is close-on-exec: the process runs
         if kind == "error":
             log.child_failed("exec", msg.get("steps"))
-            err = ContainerError(f"exec {cid}", msg["msg"])  # it names what failed
-            # The trace's fail record names the child's step (pyrunc/trace.py).
-            err.step, err.from_child = msg.get("step"), True
-            raise err
+            raise ContainerError(f"exec {cid}", msg["msg"])  # it names what failed
         if kind == "init":
             exec_pid = msg["pid"]
             if not paused:

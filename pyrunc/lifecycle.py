@@ -9,7 +9,7 @@ import os
 import time
 
 from pyrunc import OCI_VERSION, jsonc, log
-from pyrunc.errors import ConfigError, ContainerError, PyruncError, StateError, UsageError
+from pyrunc.errors import ConfigError, ContainerError, StateError, UsageError, one_line
 from pyrunc.linux import procfs
 # The read side of the state machine, in its own module for state and list.
 from pyrunc.status import CREATED, CREATING, PAUSED, RUNNING, STOPPED, hook_state, status_of
@@ -260,7 +260,7 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
             if not left:
                 cdir.remove()
         if isinstance(e, Exception):
-            raise ContainerError(f"create {cid}", _reason(e)) from None
+            raise ContainerError(f"create {cid}", one_line(e)) from None
         raise
     finally:
         cdir.close()
@@ -341,18 +341,8 @@ def _detach_host_mounts(st):
     try:
         left = host_mounts.detach_new(saved)
     except OSError as e:  # mountinfo unreadable: nothing is known to be gone
-        return f"cannot unmount what it left under {saved['root']}: {_reason(e)}"
+        return f"cannot unmount what it left under {saved['root']}: {one_line(e)}"
     return host_mounts.describe_left(left, saved["root"]) if left else None
-
-
-def _reason(exc):
-    """One line for any failure; KernelError and PyruncError messages name what failed."""
-    from pyrunc.errors import KernelError
-    if isinstance(exc, (PyruncError, KernelError)):
-        return str(exc)
-    if isinstance(exc, OSError) and exc.errno:
-        return (f"{exc.filename}: " if exc.filename else "") + os.strerror(exc.errno).lower()
-    return str(exc) or type(exc).__name__
 
 
 def connect_console(path):

@@ -132,6 +132,16 @@ def child_failed(proc, steps):
     _child_steps = (proc, [str(s) for s in steps or ()])
 
 
+def failed_at():
+    """(the failing step, its process, the exception) of the command's failure: the
+    container process's step when it reported one; None when nothing failed."""
+    if _failure is None:
+        return None
+    if _child_steps and _child_steps[1]:
+        return _child_steps[1][-1], _child_steps[0], _failure[0]
+    return _failure[1][-1], "runtime", _failure[0]
+
+
 def last_steps():
     """Where the command failed, for the --log error line, so that engines show it even
     without --trace: `create > spawn; init: mount /sys > mount /x`.  Empty when it

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from pyrunc import jsonc
+from pyrunc import jsonc, log
 
 # Steps that wait on another process rather than work: `trace show` marks them.
 WAITING = frozenset(("wait for start", "join cgroup", "run createRuntime hooks",
@@ -41,7 +41,6 @@ class Tracer:
         self.getpid = os.getpid()  # which process this tracer last belonged to
         self.stack = []       # open steps: [sid, name, start]
         self.n = 0
-        self.failed = None    # (step, proc, msg) of the innermost failure seen
         self.header()
 
     def write(self, rec):
@@ -96,15 +95,13 @@ class Tracer:
             rec["wait"] = True
         if error is not None:
             rec["error"] = error_record(error)
-            if self.failed is None:
-                child_step = getattr(error, "step", None) if getattr(error, "from_child", False) else None
-                self.failed = (child_step, "init", str(error)) if child_step else (name, self.proc, str(error))
         self.write(rec)
         if error is not None and not self.stack and self.proc == "runtime":
-            self.fail()
+            self.fail(*(log.failed_at() or (name, self.proc, error)))
 
-    def fail(self):
-        step, proc, msg = self.failed
+    def fail(self, step, proc, error):
+        """The last record: where the command failed, as log.step recorded it."""
+        msg = str(error)
         rec = {"t": "fail", "step": step, "proc": proc, "pid": self.pid,
                "mono": time.monotonic_ns(), "error": {"msg": msg}}
         if proc != "runtime":

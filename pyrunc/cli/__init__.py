@@ -105,16 +105,8 @@ def main(argv=None):
     except BrokenPipeError:
         return 1
     except OSError as e:  # a kernel call nothing above expected to fail: one line, no traceback
-        return _fail(_os_error(e), logger)
-
-
-def _os_error(e):
-    from pyrunc.errors import KernelError
-    if isinstance(e, KernelError) or not e.errno:
-        return str(e)
-    import os
-    what = f"{e.filename}: " if e.filename else ""
-    return what + os.strerror(e.errno).lower()
+        from pyrunc.errors import one_line
+        return _fail(one_line(e), logger)
 
 
 def _env_trace():

@@ -124,10 +124,9 @@ def _serve(chan, handler):
         if kind == "created":
             return init_pid, console
         if kind == "error":
-            if msg.get("step") is None:
-                raise ContainerError(None, msg["msg"])
-            log.child_failed("init", msg.get("steps"))
-            raise _child_error(msg["step"], msg["msg"])
+            if msg.get("step") is not None:  # the init's own failure, not a relayed one
+                log.child_failed("init", msg.get("steps"))
+            raise ContainerError(None, msg["msg"])
         if kind == "eof":
             raise ContainerError(step, "container init exited unexpectedly")
         if kind == "init":
@@ -177,13 +176,6 @@ def _serve(chan, handler):
             chan.send("error", msg=str(e))
             raise
         chan.send("ok")
-
-
-def _child_error(step, msg):
-    err = ContainerError(None, msg)
-    err.step = step
-    err.from_child = True
-    return err
 
 
 def reap(pid):

@@ -215,7 +215,6 @@ def test_systemd_cgroup_path_errors(path):
 
 
 def test_an_unexpected_os_error_is_one_line_naming_its_file():
-    from pyrunc.cli import _os_error
-    from pyrunc.errors import KernelError
-    assert _os_error(FileNotFoundError(2, "No such file or directory", "/x/y")) == "/x/y: no such file or directory"
-    assert _os_error(KernelError(1, "signal 9")) == "signal 9: operation not permitted"
+    from pyrunc.errors import KernelError, one_line
+    assert one_line(FileNotFoundError(2, "No such file or directory", "/x/y")) == "/x/y: no such file or directory"
+    assert one_line(KernelError(1, "signal 9")) == "signal 9: operation not permitted"

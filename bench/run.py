@@ -92,6 +92,15 @@ def rotations(n, items):
         yield items[k:] + items[:k]
 
 
+def rotated_samples(n, items, measure, key=lambda item: item.name):
+    """measure(item) of every item in n rounds (rotations): {key(item): [values]}."""
+    samples = {key(item): [] for item in items}
+    for order in rotations(n, items):
+        for item in order:
+            samples[key(item)].append(measure(item))
+    return samples
+
+
 def lifecycle(r, bundle_dir, cid, pidfile_dir, delete=True):
     """create, start, wait until the init has exited, delete: the seconds it took.  The
     wait is on the init pid from --pid-file, the same way for every runtime."""
@@ -158,10 +167,8 @@ class Suite:
     def fig_run(self):
         rs = self.runtimes("run", crun=True)
         bundles = {r.name: self.bench.bundle(cgroup=f"run-{r.name}") for r in rs}
-        samples = {r.name: [] for r in rs}
-        for order in rotations(self.runs, rs):
-            for r in order:
-                samples[r.name].append(timed(r.cmd("run", "--bundle", bundles[r.name], self.bench.id("run"))))
+        samples = rotated_samples(self.runs, rs, lambda r: timed(
+            r.cmd("run", "--bundle", bundles[r.name], self.bench.id("run"))))
         rows = [Row(f"{r.name} run", samples[r.name], ref="runc run") for r in rs] + self.crun_row("run")
         rel = ratio(median(samples["pyrunc"]), median(samples["runc"]))
         extra = f"; crun {fmt(median(samples['crun']), 'ms')}" if "crun" in samples else "; crun n/a"
@@ -173,10 +180,8 @@ class Suite:
     def fig_lifecycle(self):
         rs = self.runtimes("lifecycle", crun=True)
         bundles = {r.name: self.bench.bundle(cgroup=f"lc-{r.name}") for r in rs}
-        samples = {r.name: [] for r in rs}
-        for order in rotations(self.runs, rs):
-            for r in order:
-                samples[r.name].append(lifecycle(r, bundles[r.name], self.bench.id("lc"), self.pids))
+        samples = rotated_samples(self.runs, rs,
+                                  lambda r: lifecycle(r, bundles[r.name], self.bench.id("lc"), self.pids))
         label = "create+start+wait+delete"
         rows = [Row(f"{r.name} {label}", samples[r.name], ref=f"runc {label}") for r in rs] + self.crun_row(label)
         rel = ratio(median(samples["pyrunc"]), median(samples["runc"]))
@@ -219,13 +224,9 @@ class Suite:
         rows, verdicts = [], []
         for n, (op, what, sample) in enumerate(ops):
             bare = f"bare python ({op})"
-            samples = {"bare": [], "pyrunc": [], "runc": []}
-            for order in rotations(self.runs, ["bare", py, runc]):
-                for who in order:
-                    if who == "bare":
-                        samples["bare"].append(timed(self.bare))
-                    else:
-                        samples[who.name].append(sample(who))
+            samples = rotated_samples(self.runs, ["bare", py, runc],
+                                      lambda who: timed(self.bare) if who == "bare" else sample(who),
+                                      key=lambda who: who if who == "bare" else who.name)
             rows += [Row(f"pyrunc {op}", samples["pyrunc"], ref=bare),
                      Row(f"runc {op}", samples["runc"], ref=bare),
                      Row(bare, samples["bare"], note="`python -I -S -c pass`")]
@@ -249,10 +250,7 @@ class Suite:
                 b = self.bench.bundle(args=("sleep", "1000"), cgroup=f"exec-{r.name}")
                 step(r.cmd("create", "--bundle", b, running[r.name]))
                 step(r.cmd("start", running[r.name]))
-            samples = {r.name: [] for r in rs}
-            for order in rotations(self.runs, rs):
-                for r in order:
-                    samples[r.name].append(timed(r.cmd("exec", running[r.name], "/bin/true")))
+            samples = rotated_samples(self.runs, rs, lambda r: timed(r.cmd("exec", running[r.name], "/bin/true")))
         finally:
             for r in rs:
                 if r.name in running:
@@ -268,7 +266,7 @@ class Suite:
         """list with 1,000 containers against list with 1: one real stopped container
         per runtime, its state directory copied under 999 new ids (a copy of a stopped
         container names a dead init, so every copy is stopped too)."""
-        rows, verdicts, rel = [], [], {}
+        rows, rel = [], {}
         big = {}
         one = {}
         real = {}
@@ -283,12 +281,9 @@ class Suite:
                     copy_state(big[name].root, real[name], big[name].root, f"{real[name]}-{i:03d}")
                 for r, n in ((one[name], 1), (big[name], 1000)):
                     check_listed(r, n)
-            samples = {(name, n): [] for name in big for n in (1, 1000)}
             items = [(name, n) for name in big for n in (1, 1000)]
-            for order in rotations(self.runs, items):
-                for name, n in order:
-                    r = big[name] if n == 1000 else one[name]
-                    samples[(name, n)].append(timed(r.cmd("list")))
+            samples = rotated_samples(self.runs, items, lambda item: timed(
+                (big if item[1] == 1000 else one)[item[0]].cmd("list")), key=lambda item: item)
         finally:
             # The copies share the real container's cgroup: delete only the real one
             # through the runtime, then remove the state roots whole.
@@ -355,16 +350,16 @@ class Suite:
                    "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
         rs = self.runtimes("rss")
         bundles = {r.name: self.bench.bundle(cgroup=f"rss-{r.name}") for r in rs}
-        samples = {r.name: [] for r in rs}
-        for order in rotations(self.runs, rs):
-            for r in order:
-                out = subprocess.run([sys.executable, "-I", "-S", "-c", wrapper]
-                                     + r.cmd("run", "--bundle", bundles[r.name], self.bench.id("rss")),
-                                     stdin=subprocess.DEVNULL, capture_output=True, text=True, check=True).stdout
-                code, kib = map(int, out.split())
-                if code != 0:
-                    raise Failed(f"{r.name} run under the rusage wrapper: exit {code}")
-                samples[r.name].append(kib * 1024)
+
+        def max_rss(r):
+            out = subprocess.run([sys.executable, "-I", "-S", "-c", wrapper]
+                                 + r.cmd("run", "--bundle", bundles[r.name], self.bench.id("rss")),
+                                 stdin=subprocess.DEVNULL, capture_output=True, text=True, check=True).stdout
+            code, kib = map(int, out.split())
+            if code != 0:
+                raise Failed(f"{r.name} run under the rusage wrapper: exit {code}")
+            return kib * 1024
+        samples = rotated_samples(self.runs, rs, max_rss)
         rows = [Row(f"{r.name} run: max RSS", samples[r.name], unit="MiB", ref="runc run: max RSS") for r in rs]
         m = median(samples["pyrunc"])
         v = Verdict("7", "peak memory of `run` (max RSS, largest process)", fmt(m, "MiB"),
@@ -449,7 +444,6 @@ class Suite:
                   "base2": self.bench.runtime("baseline", [base], tag="trace-base2"),
                   "traced": self.bench.runtime("pyrunc", [self.pyrunc, "--trace", trace_file], tag="trace-on")}
             bundles = {k: self.bench.bundle(cgroup=f"trace-{k}") for k in rs}
-            samples = {k: [] for k in rs}
             sizes, lines = [], []
 
             def one(k, measure, record):
@@ -467,9 +461,7 @@ class Suite:
             # One untimed round first: the baseline's files were only just written.
             for k in rs:
                 one(k, step, False)
-            for order in rotations(self.runs, list(rs)):
-                for k in order:
-                    samples[k].append(one(k, timed, True))
+            samples = rotated_samples(self.runs, list(rs), lambda k: one(k, timed, True), key=lambda k: k)
         self.trace = report.TraceFigure(desc, samples["off"], samples["base"], samples["base2"],
                                         samples["traced"], sizes, lines)
         return report.trace_rows(self.trace), report.trace_verdicts(self.trace)

@@ -96,6 +96,24 @@ def test_run_traces_the_init_steps_in_order_with_their_kernel_calls(pyrunc, bund
     assert 'pivot_root(new_root=".", put_old=".")' in verbose.out
 
 
+def test_create_start_kill_and_delete_each_trace_their_steps_into_one_file(pyrunc, bundle, test_id, tmp_path):
+    trace = str(tmp_path / "trace.jsonl")
+    bundle.config["process"]["args"] = ["sleep", "300"]
+    bundle.write()
+    for args in (("create", "--bundle", bundle.path, test_id), ("start", test_id),
+                 ("kill", test_id, "KILL"), ("delete", "--force", test_id)):
+        r, records = traced(pyrunc, trace, *args)
+        assert r.code == 0, (args, r)
+    runtime = [h["argv"] for h in records if h["t"] == "header" and h["proc"] == "runtime"]
+    assert [argv[argv.index("--trace") + 2] for argv in runtime] == ["create", "start", "kill", "delete"]
+    sid = {r["name"]: r["sid"] for r in records if r["t"] == "step" and r["ev"] == "begin"}
+    assert {"create", "spawn", "start", "tell the init to exec", "kill", "signal the container",
+            "delete", "remove state"} <= set(sid), sorted(sid)
+    (signal,) = [c for c in calls(records, "pidfd_send_signal") if c["sid"] == sid["signal the container"]]
+    assert signal["args"]["sig"] == 9 and "error" not in signal
+    assert records[-1] == next(r for r in records if r["t"] == "step" and r["ev"] == "end" and r["name"] == "delete")
+
+
 def test_the_environment_variable_works_like_the_flag_and_the_flag_wins(pyrunc, bundle, test_id, tmp_path,
                                                                          monkeypatch):
     by_env, by_flag = str(tmp_path / "env.jsonl"), str(tmp_path / "flag.jsonl")

@@ -6,6 +6,12 @@ through _json's scanner and encoder; this module calls them directly, with json'
 defaults: the same documents are accepted and written byte for byte alike, and errors
 are json's JSONDecodeError (json.decoder is imported only to raise one).
 
+_json's scanner raises its errors through json.decoder.JSONDecodeError, which (in
+CPython 3.11) it looks up in sys.modules and never imports: without json.decoder
+loaded, a malformed document makes it return NULL with no exception set, a
+SystemError.  loads then imports json.decoder and scans again, to raise json's own
+error; a valid document never takes that path.
+
 Indented output (`state`, `features`) is written here too, as json.dumps(indent=N)
 writes it.
 """
@@ -50,16 +56,44 @@ def loads(data, constants=True):
     """json.loads(data) for str, or for bytes in UTF-8 (what runtimes write); with
     constants=False, NaN, Infinity and -Infinity raise ValueError."""
     if isinstance(data, (bytes, bytearray)):
-        data = data.decode("utf-8-sig" if data[:3] == b"\xef\xbb\xbf" else "utf-8")
+        # json's decoding of UTF-8 (its guesses at UTF-16 and -32 aside): surrogates pass.
+        data = data.decode("utf-8-sig" if data[:3] == b"\xef\xbb\xbf" else "utf-8", "surrogatepass")
     start = len(data) - len(data.lstrip(_WHITESPACE))
+    scan = _scan if constants else _scan_strict
     try:
-        value, end = (_scan if constants else _scan_strict)(data, start)
+        value, end = scan(data, start)
     except StopIteration as e:
         raise _error("Expecting value", data, e.value) from None
+    except SystemError:
+        raise _rescan(scan, data, start) from None
     tail = data[end:]
     if tail.strip(_WHITESPACE):
         raise _error("Extra data", data, end + len(tail) - len(tail.lstrip(_WHITESPACE)))
     return value
+
+
+def _rescan(scan, data, start):
+    """The scanner failed without json.decoder to raise through: load it and scan again;
+    the error is then json's (message and position)."""
+    import json.decoder  # noqa: F401  (the scanner finds it in sys.modules)
+    try:
+        scan(data, start)
+    except StopIteration as e:
+        return _error("Expecting value", data, e.value)
+    except (ValueError, RecursionError) as e:
+        return e
+    return SystemError("_json's scanner failed twice on one document")
+
+
+def problem(e):
+    """One line for a document loads refused: json's message with its line and column."""
+    if isinstance(e, UnicodeDecodeError):
+        return f"not UTF-8 at byte {e.start}"
+    if isinstance(e, RecursionError):
+        return "invalid JSON: nested too deeply"
+    if hasattr(e, "lineno"):  # JSONDecodeError
+        return f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"
+    return f"invalid JSON: {e}"
 
 
 def _default(o):

@@ -174,17 +174,17 @@ def resources_from_json(path):
     """--resources FILE or -: a LinuxResources object, checked against the schema."""
     try:
         if path == "-":
-            text = sys.stdin.read()
+            data = sys.stdin.buffer.read()
         else:
-            with open(path) as f:
-                text = f.read()
-        doc = jsonc.loads(text)
+            with open(path, "rb") as f:
+                data = f.read()
+        doc = jsonc.loads(data)
     except OSError as e:
         raise UsageError(f"update: read {path}: {os.strerror(e.errno).lower()}") from None
-    except ValueError as e:  # json's JSONDecodeError
-        raise UsageError(f"update: {path}: invalid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except (ValueError, RecursionError) as e:
+        raise UsageError(f"update: {'stdin' if path == '-' else path}: {jsonc.problem(e)}") from None
     from pyrunc.config.schema import resources_errors
     problems = resources_errors(doc)
     if problems:
-        raise UsageError(f"update: {path}: {problems[0]}")
+        raise UsageError(f"update: {'stdin' if path == '-' else path}: {problems[0]}")
     return doc

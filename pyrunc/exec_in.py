@@ -68,12 +68,18 @@ def _config(cdir, st, args, opts):
 
 
 def _saved_config(cdir, st):
+    path = cdir.file(lifecycle.CONFIG_COPY)
     try:
-        with open(cdir.file(lifecycle.CONFIG_COPY), "rb") as f:
-            return jsonc.loads(f.read())
+        with open(path, "rb") as f:
+            doc = jsonc.loads(f.read())
     except FileNotFoundError:  # made by an older pyrunc: the bundle's, as runc reads it
         from pyrunc.config.validate import load_config
         return load_config(st["bundle"])
+    except (ValueError, RecursionError) as e:
+        raise StateError(f"container {cdir.id}: corrupt {path}: {jsonc.problem(e)}") from None
+    if not isinstance(doc, dict):
+        raise StateError(f"container {cdir.id}: corrupt {path}: not a JSON object")
+    return doc
 
 
 def _process(base, args, opts):
@@ -86,8 +92,8 @@ def _process(base, args, opts):
                 proc = jsonc.loads(f.read())
         except OSError as e:
             raise UsageError(f"exec: read --process {opts['process']}: {os.strerror(e.errno).lower()}") from None
-        except ValueError as e:
-            raise UsageError(f"exec: --process {opts['process']} is not valid JSON: {e}") from None
+        except (ValueError, RecursionError) as e:
+            raise UsageError(f"exec: --process {opts['process']}: {jsonc.problem(e)}") from None
         if not isinstance(proc, dict):
             raise UsageError(f"exec: --process {opts['process']} is not a JSON object")
         return proc

@@ -9,19 +9,67 @@ marked "waiting": their time is not pyrunc's work.
 from pyrunc import jsonc
 
 
+class TraceError(ValueError):
+    """A line of the trace is not a record trace.py writes: `line N: why`."""
+
+
+# The fields render() reads, by record type: (name, type, required).  A line missing one,
+# or holding another type, would otherwise end in a traceback (a file cut or edited).
+_FIELDS = {
+    "header": (("proc", str, True), ("pid", int, True), ("mono", int, True)),
+    "step": (("ev", str, True), ("name", str, True), ("proc", str, True), ("pid", int, True),
+             ("mono", int, True), ("depth", int, False), ("dur", int, False), ("error", dict, False)),
+    "call": (("name", str, True), ("mono", int, True), ("args", dict, False), ("flags", dict, False),
+             ("error", dict, False), ("dur", int, False)),
+    "fail": (("step", str, False), ("proc", str, False), ("error", dict, False)),
+}
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", dict: "an object"}
+_MAX_DEPTH = 64  # steps nest a few deep; the depth indents a line
+
+
+def _shape_problem(rec):
+    if not isinstance(rec, dict):
+        return "not a JSON object"
+    fields = _FIELDS.get(rec.get("t"))
+    if fields is None:
+        return f"unknown record type {rec.get('t')!r}"
+    for name, typ, required in fields:
+        if name not in rec:
+            if required:
+                return f"a {rec['t']} record without {name!r}"
+        elif not isinstance(rec[name], typ) or (typ is int and isinstance(rec[name], bool)):
+            return f"{rec['t']} record: {name!r} is not {_TYPE_NAMES[typ]}"
+        elif typ is int and not 0 <= rec[name] < (_MAX_DEPTH if name == "depth" else 2 ** 63):
+            return f"{rec['t']} record: {name!r} is out of range: {rec[name]}"
+    if not isinstance(rec.get("sid"), (str, type(None))):
+        return f"{rec['t']} record: 'sid' is not a string"
+    for key in ("error",):
+        err = rec.get(key) or {}
+        if not all(isinstance(err.get(k, ""), str) for k in ("msg", "type", "errno")):
+            return f"{rec['t']} record: {key!r} holds a value that is not a string"
+    if not all(isinstance(v, str) for v in (rec.get("flags") or {}).values()):
+        return "call record: 'flags' holds a value that is not a string"
+    return None
+
+
 def load(lines):
-    """The records of a trace's lines; lines that are not JSON objects are skipped."""
+    """The records of a trace's lines (blank lines skipped); TraceError names the first
+    line that is not JSON, or not a record of the shape trace.py writes."""
     records = []
-    for line in lines:
-        line = line.strip()
-        if not line:
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
             continue
         try:
             rec = jsonc.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and "t" in rec:
-            records.append(rec)
+        except (ValueError, RecursionError) as e:
+            # json's line is always 1 here: the column is the one in the file's line.
+            raise TraceError(f"line {n}: {jsonc.problem(e).replace('at line 1 column', 'at column')}") from None
+        problem = _shape_problem(rec)
+        if problem:
+            raise TraceError(f"line {n}: {problem}")
+        records.append(rec)
     return records
 
 
@@ -80,7 +128,7 @@ def render(records, verbose=False):
     """The report, as a list of lines."""
     if not records:
         return ["empty trace"]
-    origin = min(r["mono"] for r in records if isinstance(r.get("mono"), int))
+    origin = min((r["mono"] for r in records if isinstance(r.get("mono"), int)), default=0)
     steps = steps_of(records)
     procs = [r for r in records if r["t"] == "header"]
     ncalls = sum(1 for r in records if r["t"] == "call")

@@ -321,6 +321,8 @@ def cmd_trace(g, o, pos, log):
         text = trace_show.show(pos[1], verbose=o["verbose"])
     except OSError as e:
         raise StateError(f"trace show: {pos[1]}: {os.strerror(e.errno).lower()}") from None
+    except trace_show.TraceError as e:
+        raise StateError(f"trace show: {pos[1]}: {e}") from None
     sys.stdout.write(text)
     return 0
 

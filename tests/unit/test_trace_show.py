@@ -1,5 +1,7 @@
 """`pyrunc trace show` on a synthetic trace (pyrunc/trace_show.py)."""
 
+import pytest
+
 from pyrunc import jsonc, trace_show
 
 MS = 1_000_000
@@ -58,13 +60,30 @@ def test_breakdown_separates_waiting_from_working_and_gives_the_total():
     assert total.startswith("total 8.000ms: working 6.000ms, waiting 4.000ms")
 
 
-def test_a_failure_record_is_shown_and_bad_lines_are_skipped():
-    lines = synthetic() + ["not json", "",
+def test_a_failure_record_is_shown_and_blank_lines_are_skipped():
+    lines = synthetic() + ["", "  ",
                            jsonc.dumps({"t": "fail", "step": "mount /x", "proc": "init", "pid": 10, "mono": 9 * MS,
                                         "error": {"msg": "mount /x: no such file or directory", "errno": "ENOENT"}})]
     out = trace_show.render(trace_show.load(lines))
     assert out[-1] == "FAILED at step 'mount /x' (init): ENOENT mount /x: no such file or directory"
     assert trace_show.render([]) == ["empty trace"]
+
+
+@pytest.mark.parametrize("bad, why", [
+    ('{"t": "step", "ev": "be', "line 3: invalid JSON at column 21: Unterminated string starting at"),
+    ("not json", "line 3: invalid JSON at column 1: Expecting value"),
+    ("[1]", "line 3: not a JSON object"),
+    ('{"t": "step", "ev": "begin"}', "line 3: a step record without 'name'"),
+    ('{"t": "call", "name": "x", "mono": "1"}', "line 3: call record: 'mono' is not an integer"),
+    ('{"t": "call", "name": "x", "mono": 1, "sid": []}', "line 3: call record: 'sid' is not a string"),
+    ('{"t": "step", "ev": "begin", "name": "x", "proc": "init", "pid": 1, "mono": 0, "depth": 100000000}',
+     "line 3: step record: 'depth' is out of range: 100000000"),
+])
+def test_a_line_that_is_not_a_record_is_named(bad, why):
+    lines = synthetic()[:2] + [bad] + synthetic()[2:]
+    with pytest.raises(trace_show.TraceError) as e:
+        trace_show.load(lines)
+    assert str(e.value) == why
 
 
 def test_a_long_process_name_widens_the_process_column():

@@ -471,14 +471,59 @@ def signal_container(st, sig, all_processes=False):
         os.close(fd)
 
 
+def _delete_broken(cdir, err):
+    """delete -f of a container whose state.json is corrupt: what the readable part of it
+    names goes (its init only if pid and start time still match: never a recycled pid;
+    its cgroup; its host mounts), then the directory.  No hook runs from a corrupt state."""
+    import _signal as signal
+    part = dict(err.partial or {}, id=cdir.id)
+    log.warning(f"{err}; removing what it still names")
+    mgr = None
+    if "cgroup" in part:
+        mgr = cgroup_manager(part)
+    if "pid" in part and "pid_start" in part:
+        with log.step("kill the container"):
+            fd = procfs.open_pidfd(part["pid"], part["pid_start"])
+            if fd is not None:
+                from pyrunc.linux import kernel
+                try:
+                    kernel.pidfd_send_signal(fd, signal.SIGKILL)
+                except OSError as e:
+                    if e.errno != errno.ESRCH:  # else it exited since the pidfd was opened
+                        raise
+                finally:
+                    os.close(fd)
+                if mgr is not None and mgr.is_frozen():
+                    mgr.thaw()
+                from pyrunc.linux.spawn import wait_exit
+                if not wait_exit(part["pid"]):
+                    raise StateError(f"cannot delete container {cdir.id}: its process {part['pid']} did not exit")
+    if "host_mounts" in part:
+        with log.step("detach host mounts"):
+            left = _detach_host_mounts(part)
+        if left:
+            raise StateError(f"cannot delete container {cdir.id}: {left}")
+    if mgr is not None:
+        with log.step("remove cgroup"):
+            _remove_cgroup(mgr, part)
+    with log.step("remove state"):
+        cdir.remove()
+
+
 def delete(store, cid, force=False, warn=None):
     """Remove a stopped container (`force`: a created, running or paused one too, killed
     first), then run the poststop hooks.  The spec makes delete of any container that is
     not stopped an error with no effect; runc deletes a created one anyway.  A directory
     left `creating` is removable: we hold its lock, so the create that made it is gone."""
     import _signal as signal  # signal.py would import enum
+    from pyrunc.store import CorruptState
     with store.open(cid) as cdir:
-        st = cdir.read_state()
+        try:
+            st = cdir.read_state()
+        except CorruptState as e:
+            if not force:
+                raise StateError(f"{e}; `delete -f` removes the container") from None
+            return _delete_broken(cdir, e)
         status = status_of(st)
         if status in (CREATED, RUNNING, PAUSED) and not force:
             raise StateError(f"cannot delete container {cid} that is not stopped: {status}")

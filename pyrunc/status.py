@@ -3,10 +3,12 @@ the spec and runc print it.  Apart from lifecycle.py so that `state` and `list`,
 only read, import no more than this."""
 
 from pyrunc import OCI_VERSION
-from pyrunc.errors import StateError
 from pyrunc.linux import procfs
 
 CREATED, RUNNING, STOPPED, PAUSED, CREATING = "created", "running", "stopped", "paused", "creating"
+# Not a spec status: `list` shows it for a state directory whose state.json is missing or
+# corrupt; `state` says why, `delete -f` removes it (docs/cli.md).
+BROKEN = "broken"
 
 
 def status_of(st):
@@ -48,14 +50,26 @@ def state(store, cid):
     return oci_state(cid, store.peek(cid))
 
 
+def broken_state(cid, partial):
+    """A broken container as `list` shows it: what its state still says of it."""
+    partial = partial or {}
+    return {"ociVersion": OCI_VERSION, "id": cid, "pid": 0, "status": BROKEN,
+            "bundle": partial.get("bundle", ""), "rootfs": partial.get("rootfs", ""),
+            "created": partial.get("created", ""), "owner": ""}
+
+
 def list_states(store):
-    from pyrunc.store import read_state_file
+    from pyrunc.store import CorruptState, read_state_file
     result = []
     for cid in store.ids():  # valid ids only
+        path = f"{store.root}/{cid}"
         try:
-            st = read_state_file(f"{store.root}/{cid}", cid)
-        except StateError:
-            continue  # corrupt: `state` on it says so
-        if st is not None:  # else deleted while we listed
+            st = read_state_file(path, cid)
+        except CorruptState as e:
+            result.append(broken_state(cid, e.partial))
+            continue
+        if st is not None:
             result.append(oci_state(cid, st))
+        elif store.stateless(cid):  # else deleted while we listed
+            result.append(broken_state(cid, None))
     return result

@@ -27,11 +27,15 @@ _TMP_PREFIX = "~creating~"  # `~` is not valid in an id, so ids() never lists th
 
 
 def check_id(cid):
-    """runc's rule: letters, digits and `_ + , - .`; never `.` or `..` (they name a path)."""
+    """runc's rule: letters, digits and `_ + , - .`; never `.` or `..` (they name a path);
+    at most 255 characters, the longest name of a directory."""
     if not cid:
         raise StateError("container id cannot be empty")
-    if not _valid_id(cid) or len(cid) > _NAME_MAX:
+    if not _valid_id(cid):
         raise StateError(f"invalid container id {cid!r}: use letters, digits and _ + , - . only")
+    if len(cid) > _NAME_MAX:
+        raise StateError(f"invalid container id {cid[:20]!r}...: {len(cid)} characters long; "
+                         f"at most {_NAME_MAX}")
 
 
 def _valid_id(name):
@@ -100,13 +104,138 @@ def write_state_file(dirpath, state):
     write_atomic(os.path.join(dirpath, STATE_FILE), jsonc.dumps(state).encode())
 
 
+class CorruptState(StateError):
+    """A state.json that cannot be read, is not JSON or is not of the shape pyrunc writes
+    (a disk error, an edit, a copy cut short).  `partial` holds the fields that are still
+    of their type (a delete -f cleans what they name), None when nothing could be read."""
+
+    def __init__(self, cid, path, why, partial=None):
+        self.partial = partial
+        super().__init__(f"container {cid}: corrupt state file {path}: {why}")
+
+
 def read_state_file(path, cid):
+    """The container's state; None when it has no state.json (deleted, or never written
+    whole); CorruptState when its state.json is unreadable or not pyrunc's."""
+    name = f"{path}/{STATE_FILE}"
     try:
-        return jsonc.loads(read_whole(f"{path}/{STATE_FILE}"))
+        st = jsonc.loads(read_whole(name))
     except FileNotFoundError:
         return None
-    except ValueError as e:
-        raise StateError(f"container {cid}: corrupt state file: {e}") from None
+    except OSError as e:  # a directory in its place, an I/O error
+        raise CorruptState(cid, name, os.strerror(e.errno).lower() if e.errno else str(e)) from None
+    except (ValueError, RecursionError) as e:
+        raise CorruptState(cid, name, jsonc.problem(e), _partial(_salvage(name))) from None
+    if not isinstance(st, dict):
+        raise CorruptState(cid, name, "not a JSON object")
+    partial = _partial(st)
+    for key in _REQUIRED:
+        if key not in st:
+            raise CorruptState(cid, name, f"no {key!r}", partial)
+    for key in st:
+        if key not in partial:
+            raise CorruptState(cid, name, f"{key!r} is not what pyrunc writes: {_short(st[key])}", partial)
+    if ("pid" in st) != ("pid_start" in st):
+        raise CorruptState(cid, name, "a 'pid' without its 'pid_start'", partial)
+    return st
+
+
+def _partial(st):
+    """The fields of a state that are still of their shape."""
+    if not isinstance(st, dict):
+        return None
+    return {k: v for k, v in st.items() if k not in _FIELDS or _FIELDS[k](v)}
+
+
+def _salvage(name):
+    """What a state.json cut short still says: its text up to the last complete member,
+    its open objects and arrays closed.  None when nothing of it parses."""
+    try:
+        text = read_whole(name).decode("utf-8", "replace")
+    except OSError:
+        return None
+    cuts, stack, in_string, escaped = [], [], False, False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            stack.append("}" if ch == "{" else "]")
+            cuts.append((i + 1, "".join(reversed(stack))))
+        elif ch in "}]":
+            if not stack:
+                break
+            stack.pop()
+        elif ch == ",":
+            cuts.append((i, "".join(reversed(stack))))
+        if len(stack) > 64:  # far deeper than any state pyrunc writes
+            break
+    for at, closers in reversed(cuts[-200:]):
+        try:
+            return jsonc.loads(text[:at] + closers)
+        except (ValueError, RecursionError):
+            continue
+    return None
+
+
+def _short(value):
+    text = jsonc.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# The shape of what lifecycle.create writes; each check takes the value of one field.
+def _is(*types):
+    return lambda v: isinstance(v, types) and not (isinstance(v, bool) and bool not in types)
+
+
+def _strings(v):
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _str_map(v):
+    return isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+
+
+def _hooks_shape(v):
+    return isinstance(v, dict) and all(
+        isinstance(hooks, list) and all(isinstance(h, dict) and isinstance(h.get("path"), str)
+                                        and _strings(h.get("args", [])) and _strings(h.get("env", []))
+                                        and _is(int)(h.get("timeout", 1)) for h in hooks)
+        for hooks in v.values())
+
+
+def _cgroup_shape(v):
+    if not isinstance(v, dict):
+        return False
+    if v.get("version") == 2:
+        return isinstance(v.get("dir"), str) and _strings(v.get("made"))
+    return (v.get("version") == 1 and _str_map(v.get("dirs")) and isinstance(v.get("made"), dict)
+            and all(_strings(m) for m in v["made"].values())
+            and isinstance(v.get("hybrid", False), bool) and isinstance(v.get("controllers"), dict)
+            and all(_strings(c) for c in v["controllers"].values()))
+
+
+def _host_mounts_shape(v):
+    return (isinstance(v, dict) and isinstance(v.get("root"), str) and isinstance(v.get("before"), list)
+            and all(_is(int)(x) for x in v["before"]))
+
+
+_PID_MAX = 1 << 22  # the kernel's PID_MAX_LIMIT
+_FIELDS = {
+    "id": _is(str), "bundle": _is(str), "rootfs": _is(str), "created": _is(str),
+    "started": _is(bool), "paused": _is(bool), "annotations": _str_map, "hooks": _hooks_shape,
+    "cgroup_path": _is(str), "systemd_cgroup": _is(bool), "rootless": _is(str),
+    "notify_socket": _is(str), "cgroup": _cgroup_shape, "host_mounts": _host_mounts_shape,
+    "pid": lambda v: _is(int)(v) and 0 < v <= _PID_MAX,
+    "pid_start": lambda v: _is(int)(v) and 0 <= v < 1 << 63,
+}
+_REQUIRED = ("id", "bundle")
 
 
 def _lock_fd(fd):
@@ -172,8 +301,27 @@ class Store:
         path = self._path(cid)
         st = read_state_file(path, cid)
         if st is None:
+            if self.stateless(cid):
+                raise StateError(f"container {cid}: no {STATE_FILE} in its directory {path}")
             raise StateError(f"container {cid} does not exist")
         return st
+
+    def stateless(self, cid):
+        """Whether the container's directory is there without a state.json, and no command
+        holds its lock: no delete is removing it, so it stays broken.  (A create makes
+        state.json before the directory has its name.)"""
+        import fcntl
+        try:
+            fd = os.open(os.path.join(self.root, cid), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # locked: a delete under way
+        finally:
+            os.close(fd)
+        return not os.path.exists(os.path.join(self.root, cid, STATE_FILE))
 
     def ids(self):
         try:

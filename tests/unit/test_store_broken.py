@@ -1,0 +1,155 @@
+"""A state directory whose state.json is missing, cut short, not JSON or not of pyrunc's
+shape: `list` shows it broken, `state` and the other commands say why in one line,
+`delete -f` removes it (killing only a process whose pid and start time still match),
+and the other containers in the root are untouched."""
+
+import os
+import subprocess
+
+import pytest
+
+from pyrunc import jsonc, lifecycle, status
+from pyrunc.errors import StateError
+from pyrunc.linux import procfs
+from pyrunc.store import STATE_FILE, CorruptState, Store
+
+
+def good(cid, **more):
+    return {"id": cid, "bundle": "/nonexistent-bundle", "created": "2024-01-01T00:00:00Z",
+            "started": False, "annotations": {}, "hooks": {}, **more}
+
+
+BROKEN = {
+    "empty": b"",
+    "truncated": jsonc.dumps(good("x")).encode()[:25],
+    "a list": b"[]",
+    "a number": b"7",
+    "no bundle": b'{"id": "x"}',
+    "a string pid": jsonc.dumps(good("x", pid="12", pid_start=1)).encode(),
+    "a pid beyond the kernel's": jsonc.dumps(good("x", pid=1 << 40, pid_start=1)).encode(),
+    "a pid without its start": jsonc.dumps(good("x", pid=12)).encode(),
+    "a hook without a path": jsonc.dumps(good("x", hooks={"poststop": [{"args": ["x"]}]})).encode(),
+    "a garbled cgroup": jsonc.dumps(good("x", cgroup={"version": 2, "dir": 5})).encode(),
+    "not UTF-8": b'{"id": "\xff"}',
+    "nested too deeply": b"[" * 100000,
+}
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(str(tmp_path / "state"))
+
+
+def add(store, cid, data=None):
+    """A container directory holding `data` as its state.json (none when None)."""
+    path = os.path.join(store.root, cid)
+    os.makedirs(path)
+    if data is not None:
+        with open(os.path.join(path, STATE_FILE), "wb") as f:
+            f.write(data)
+    return path
+
+
+def neighbours(store):
+    """Two sound containers around the broken one, in id order."""
+    with store.create("pyrunc-test-a", good("pyrunc-test-a")):
+        pass
+    with store.create("pyrunc-test-z", good("pyrunc-test-z")):
+        pass
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_a_corrupt_state_is_listed_broken_refused_in_one_line_and_deleted_with_force(store, kind):
+    neighbours(store)
+    path = add(store, "pyrunc-test-m", BROKEN[kind])
+    listed = {s["id"]: s["status"] for s in status.list_states(store)}
+    assert listed == {"pyrunc-test-a": "creating", "pyrunc-test-m": "broken", "pyrunc-test-z": "creating"}
+    for read in (lambda: status.state(store, "pyrunc-test-m"), lambda: lifecycle.delete(store, "pyrunc-test-m"),
+                 lambda: lifecycle.kill(store, "pyrunc-test-m", 9)):
+        with pytest.raises(StateError) as e:
+            read()
+        assert "\n" not in str(e.value)
+        assert str(e.value).startswith(f"container pyrunc-test-m: corrupt state file {path}/state.json: ")
+    assert status.state(store, "pyrunc-test-a")["status"] == "creating"
+    lifecycle.delete(store, "pyrunc-test-m", force=True)
+    assert not os.path.exists(path)
+    assert [s["id"] for s in status.list_states(store)] == ["pyrunc-test-a", "pyrunc-test-z"]
+
+
+@pytest.mark.parametrize("files", [(), ("state.json.0123456789abcdef.tmp",)])
+def test_a_directory_without_state_json_is_listed_broken_and_deleted(store, files):
+    neighbours(store)
+    path = add(store, "pyrunc-test-m")
+    for name in files:  # a write cut short before its rename
+        open(os.path.join(path, name), "wb").close()
+    assert {s["id"]: s["status"] for s in status.list_states(store)}["pyrunc-test-m"] == "broken"
+    with pytest.raises(StateError, match=f"^container pyrunc-test-m: no state.json in its directory {path}$"):
+        status.state(store, "pyrunc-test-m")
+    lifecycle.delete(store, "pyrunc-test-m", force=True)
+    assert not os.path.exists(path)
+    assert len(status.list_states(store)) == 2
+
+
+def test_a_directory_being_deleted_is_not_listed(store):
+    """Its lock held (a delete under way, state.json already gone): not broken, gone."""
+    path = add(store, "pyrunc-test-m")
+    with store.open("pyrunc-test-m"):
+        assert status.list_states(store) == []
+        with pytest.raises(StateError, match="does not exist"):
+            status.state(store, "pyrunc-test-m")
+    assert status.list_states(store)[0]["status"] == "broken"
+    os.rmdir(path)
+
+
+def sleeper():
+    return subprocess.Popen(["sleep", "1000"])
+
+
+@pytest.mark.parametrize("cut", [0, 1])
+def test_delete_force_kills_the_init_a_cut_state_still_names(store, cut):
+    """A state cut short keeps what it still holds whole: the init, when pid and start time
+    are both still there, is killed (cut 0: whole, but of the wrong shape elsewhere)."""
+    proc = sleeper()
+    try:
+        st = good("pyrunc-test-m", annotations={"a": 1}, pid=proc.pid, pid_start=procfs.start_time(proc.pid))
+        text = jsonc.dumps(st).encode()
+        add(store, "pyrunc-test-m", text[:len(text) - cut])
+        with pytest.raises(CorruptState):
+            status.state(store, "pyrunc-test-m")
+        lifecycle.delete(store, "pyrunc-test-m", force=True)
+        assert proc.wait(timeout=10) == -9
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_delete_force_spares_a_process_whose_start_time_differs(store):
+    proc = sleeper()
+    try:
+        st = good("pyrunc-test-m", pid=proc.pid, pid_start=procfs.start_time(proc.pid) + 1, started="yes")
+        add(store, "pyrunc-test-m", jsonc.dumps(st).encode())
+        lifecycle.delete(store, "pyrunc-test-m", force=True)
+        assert not os.path.exists(os.path.join(store.root, "pyrunc-test-m"))
+        assert procfs.is_alive(proc.pid, procfs.start_time(proc.pid))
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_cut_state_keeps_its_complete_members(tmp_path):
+    from pyrunc.store import read_state_file
+    st = good("x", cgroup={"version": 2, "dir": "/pyrunc-test-q/c", "made": ["/pyrunc-test-q"]}, pid=12,
+              pid_start=34)
+    text = jsonc.dumps(st)
+    (tmp_path / STATE_FILE).write_text(text[:text.index('"pid_start"') + 5])
+    with pytest.raises(CorruptState) as e:
+        read_state_file(str(tmp_path), "x")
+    assert e.value.partial == {k: v for k, v in st.items() if k != "pid_start"}
+
+
+def test_a_long_id_is_told_its_length():
+    from pyrunc.store import check_id
+    with pytest.raises(StateError, match=r"^invalid container id 'xxxxxxxxxxxxxxxxxxxx'\.\.\.: 300 characters "
+                                         r"long; at most 255$"):
+        check_id("x" * 300)

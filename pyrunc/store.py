@@ -149,7 +149,8 @@ def _partial(st):
 
 def _salvage(name):
     """What a state.json cut short still says: its text up to the last complete member,
-    its open objects and arrays closed.  None when nothing of it parses."""
+    its open objects and arrays closed.  None when nothing of it parses.  (A number cut
+    short reads as a smaller one: a start time then no longer matches, nothing is killed.)"""
     try:
         text = read_whole(name).decode("utf-8", "replace")
     except OSError:
@@ -176,6 +177,8 @@ def _salvage(name):
             cuts.append((i, "".join(reversed(stack))))
         if len(stack) > 64:  # far deeper than any state pyrunc writes
             break
+    if not in_string and stack:  # cut between members, or in a number or a word
+        cuts.append((len(text), "".join(reversed(stack))))
     for at, closers in reversed(cuts[-200:]):
         try:
             return jsonc.loads(text[:at] + closers)

@@ -28,6 +28,12 @@ class Logger:
             return jsonc.dumps({"level": level, "msg": msg, "time": stamp}, compact=False) + "\n"
         return f'time="{stamp}" level={level} msg="{_escape(msg)}"\n'
 
+    def check(self):
+        """Open the --log file once, as every line will: a file that cannot be opened is
+        the command's error, or every later error line would be lost without a word."""
+        if self.path:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644))
+
     def _write(self, level, msg):
         line = self.format(level, msg).encode("utf-8", "backslashreplace")
         if not self.path:

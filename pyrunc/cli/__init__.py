@@ -4,6 +4,7 @@ Errors become one line on stderr (`pyrunc: ...`), an error line in the --log fil
 exit status 1, as runc does.
 """
 
+import os
 import sys
 
 from pyrunc.cli.flags import Flag, boolean, parse
@@ -75,6 +76,11 @@ def main(argv=None):
         head, rest, unknown = _split_global(argv)
         gopts, _ = parse(head, GLOBAL_FLAGS, "pyrunc")
         logger = log.setup(gopts["log"] or None, gopts["log_format"], gopts["debug"])
+        try:
+            logger.check()
+        except OSError as e:
+            logger = log.setup(None, gopts["log_format"], gopts["debug"])
+            raise UsageError(f"--log {gopts['log']}: {os.strerror(e.errno).lower()}") from None
         if unknown:
             raise UsageError(f"unknown global flag {unknown!r}; run `pyrunc --help` for the list")
         _check_globals(gopts)
@@ -107,6 +113,8 @@ def main(argv=None):
     except OSError as e:  # a kernel call nothing above expected to fail: one line, no traceback
         from pyrunc.errors import one_line
         return _fail(one_line(e), logger)
+    except Exception as e:  # noqa: BLE001 -- the last net: a bug, still one line and exit 1
+        return _internal_error(e, logger)
 
 
 def _env_trace():
@@ -131,6 +139,18 @@ def launch():
 def _flag_lines(flags):
     from pyrunc.cli.flags import usage_lines
     return usage_lines(flags)
+
+
+def _internal_error(exc, logger):
+    """An exception no code above turned into a message: one line naming it (every input
+    found to reach here gets its own message instead); the traceback only with --debug."""
+    if logger.debug_enabled:
+        import traceback
+        logger.debug("".join(traceback.format_exception(exc)).rstrip("\n"))
+    text = str(exc).replace("\n", " ")
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return _fail(f"internal error: {type(exc).__name__}{': ' + text if text else ''}", logger)
 
 
 def _fail(msg, logger):

@@ -1,0 +1,68 @@
+"""What the CLI does with a failure: a --log file it cannot open is the command's error,
+and an exception nothing turned into a message (a bug) is still one line on stderr and
+one error line in --log, exit 1, its traceback in the log only with --debug."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pyrunc import launcher
+
+# The command as the launcher runs it (-I -S): main, with one function of `list` made to
+# fail as a bug would (the net under test is main's, not that function's).
+PROBE = """
+import sys
+sys.path += %r
+from pyrunc import status
+def broken(store):
+    raise KeyError("a bug")
+status.list_states = broken
+from pyrunc.cli import main
+sys.exit(main(sys.argv[1:]))
+""" % (launcher.import_path(),)
+
+
+def run(*argv, probe=False):
+    command = [sys.executable, "-I", "-S", "-c", PROBE] if probe else [sys.executable, "-m", "pyrunc"]
+    return subprocess.run([*command, *argv], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("where, why", [
+    ("missing/log", "no such file or directory"),
+    (".", "is a directory"),
+    ("/sys/kernel/notes", "permission denied"),  # read-only: sysfs refuses even root
+])
+def test_a_log_that_cannot_be_opened_is_an_error(tmp_path, where, why):
+    path = where if where.startswith("/") else str(tmp_path / where)
+    if where.startswith("/") and not os.path.exists(where):
+        pytest.skip(f"{where} is not on this host")
+    r = run("--root", str(tmp_path / "state"), "--log", path, "list")
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", f"pyrunc: --log {path}: {why}\n")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_an_unexpected_exception_is_one_line_in_stderr_and_in_the_log(tmp_path, fmt):
+    log = tmp_path / "log"
+    r = run("--root", str(tmp_path / "state"), "--log", str(log), "--log-format", fmt, "list", probe=True)
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == "pyrunc: internal error: KeyError: 'a bug'\n"
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1 and "Traceback" not in lines[0]
+    if fmt == "json":
+        rec = json.loads(lines[0])
+        assert (rec["level"], rec["msg"]) == ("error", "internal error: KeyError: 'a bug'")
+    else:
+        assert 'level=error msg="internal error: KeyError: \'a bug\'"' in lines[0]
+
+
+def test_with_debug_the_traceback_goes_to_the_log(tmp_path):
+    log = tmp_path / "log"
+    r = run("--root", str(tmp_path / "state"), "--log", str(log), "--debug", "list", probe=True)
+    assert (r.returncode, r.stderr) == (1, "pyrunc: internal error: KeyError: 'a bug'\n")
+    text = log.read_text()
+    assert "level=debug" in text and "Traceback (most recent call last)" in text and "in broken" in text
+    assert [line for line in text.splitlines() if "level=error" in line] == [
+        line for line in text.splitlines() if "internal error: KeyError" in line and "level=error" in line]

@@ -125,10 +125,10 @@ def read_state_file(path, cid):
     except OSError as e:  # a directory in its place, an I/O error
         raise CorruptState(cid, name, os.strerror(e.errno).lower() if e.errno else str(e)) from None
     except (ValueError, RecursionError) as e:
-        raise CorruptState(cid, name, jsonc.problem(e), _partial(_salvage(name))) from None
+        raise CorruptState(cid, name, jsonc.problem(e), _partial(_salvage(name), path)) from None
     if not isinstance(st, dict):
         raise CorruptState(cid, name, "not a JSON object")
-    partial = _partial(st)
+    partial = _partial(st, path)
     for key in _REQUIRED:
         if key not in st:
             raise CorruptState(cid, name, f"no {key!r}", partial)
@@ -140,11 +140,16 @@ def read_state_file(path, cid):
     return st
 
 
-def _partial(st):
-    """The fields of a state that are still of their shape."""
+def _partial(st, path):
+    """The fields of a state that are still of their shape.  The mount point of a
+    host-namespace rootfs is the container's own, in its state directory (lifecycle's
+    HOST_ROOT): delete detaches every new mount under it, so no other path is taken."""
     if not isinstance(st, dict):
         return None
-    return {k: v for k, v in st.items() if k not in _FIELDS or _FIELDS[k](v)}
+    part = {k: v for k, v in st.items() if k not in _FIELDS or _FIELDS[k](v)}
+    if "host_mounts" in part and part["host_mounts"]["root"] != os.path.realpath(f"{path}/rootfs"):
+        del part["host_mounts"]
+    return part
 
 
 def _salvage(name):
@@ -213,13 +218,30 @@ def _hooks_shape(v):
         for hooks in v.values())
 
 
+def _cgroup_dir(v):
+    """A cgroup path as create saves it: absolute, normalized, never a hierarchy's root
+    (delete removes the cgroups below the one it names)."""
+    return isinstance(v, str) and v.startswith("/") and v != "/" and os.path.normpath(v) == v \
+        and "/../" not in v + "/"
+
+
+def _hierarchy(name):
+    return "/" not in name and name not in ("", ".", "..")
+
+
+def _cgroup_dirs(v):
+    return isinstance(v, list) and all(_cgroup_dir(x) for x in v)
+
+
 def _cgroup_shape(v):
     if not isinstance(v, dict):
         return False
     if v.get("version") == 2:
-        return isinstance(v.get("dir"), str) and _strings(v.get("made"))
-    return (v.get("version") == 1 and _str_map(v.get("dirs")) and isinstance(v.get("made"), dict)
-            and all(_strings(m) for m in v["made"].values())
+        return _cgroup_dir(v.get("dir")) and _cgroup_dirs(v.get("made"))
+    return (v.get("version") == 1 and isinstance(v.get("dirs"), dict)
+            and all(_hierarchy(h) and _cgroup_dir(d) for h, d in v["dirs"].items())
+            and isinstance(v.get("made"), dict)
+            and all(_hierarchy(h) and _cgroup_dirs(m) for h, m in v["made"].items())
             and isinstance(v.get("hybrid", False), bool) and isinstance(v.get("controllers"), dict)
             and all(_strings(c) for c in v["controllers"].values()))
 

@@ -153,3 +153,36 @@ def test_a_long_id_is_told_its_length():
     with pytest.raises(StateError, match=r"^invalid container id 'xxxxxxxxxxxxxxxxxxxx'\.\.\.: 300 characters "
                                          r"long; at most 255$"):
         check_id("x" * 300)
+
+
+V1 = {"version": 1, "hybrid": False, "dirs": {"memory": "/pyrunc-test-q/c"},
+      "made": {"memory": ["/pyrunc-test-q", "/pyrunc-test-q/c"]}, "controllers": {"memory": ["memory"]}}
+
+
+@pytest.mark.parametrize("field, value", [
+    ("cgroup", {"version": 2, "dir": "/", "made": []}),
+    ("cgroup", {"version": 2, "dir": "/pyrunc-test-q/..", "made": ["/pyrunc-test-q/.."]}),
+    ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q", "/pyrunc-test-q/../.."]})),
+    ("cgroup", dict(V1, made={"..": ["/pyrunc-test-q"]})),
+    ("cgroup", dict(V1, dirs={"memory": "pyrunc-test-q/c"})),
+    ("host_mounts", {"root": "/", "before": []}),
+])
+def test_a_state_naming_what_is_not_the_containers_own_is_corrupt_and_that_field_dropped(tmp_path, field, value):
+    """delete removes the cgroups below the one a state names and detaches every new mount
+    under its mount point: a state pointing above its own (`/`, `..`) names nothing."""
+    from pyrunc.store import read_state_file
+    (tmp_path / STATE_FILE).write_text(jsonc.dumps(good("x", **{field: value})))
+    with pytest.raises(CorruptState) as e:
+        read_state_file(str(tmp_path), "x")
+    assert field not in e.value.partial and e.value.partial["bundle"] == "/nonexistent-bundle"
+
+
+def test_the_shapes_create_writes_are_sound(tmp_path):
+    from pyrunc.store import read_state_file
+    st = good("x", cgroup=V1, host_mounts={"root": os.path.realpath(tmp_path / "rootfs"), "before": [1, 2]},
+              pid=1, pid_start=5, cgroup_path="/pyrunc-test-q/c", systemd_cgroup=False, rootless="auto")
+    (tmp_path / STATE_FILE).write_text(jsonc.dumps(st))
+    assert read_state_file(str(tmp_path), "x") == st
+    st["cgroup"] = {"version": 2, "dir": "/pyrunc-test-q/c", "made": ["/pyrunc-test-q/c"]}
+    (tmp_path / STATE_FILE).write_text(jsonc.dumps(st))
+    assert read_state_file(str(tmp_path), "x") == st

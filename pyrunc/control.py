@@ -62,7 +62,9 @@ def ps_table(pids_, ps_args):
     except FileNotFoundError:
         raise StateError("ps: the ps command is not installed on this host") from None
     except subprocess.CalledProcessError as e:
-        raise StateError(f"ps {' '.join(ps_args)}: {e.stderr.strip() or 'failed'}") from None
+        # ps's first line says what is wrong; its usage text after it is not one line.
+        first = (e.stderr.strip().splitlines() or ["failed"])[0]
+        raise StateError(f"ps {' '.join(ps_args)}: {first}") from None
     lines = out.splitlines()
     if not lines:
         return ""
@@ -160,6 +162,9 @@ def resources_from_flags(o):
            if o[f.replace("-", "_")] is not None}
     for k, f in (("cpus", "cpuset_cpus"), ("mems", "cpuset_mems")):
         if o[f] is not None:
+            if not o[f].isascii() or "\0" in o[f]:  # bytes no cpu list holds (nor a write carries)
+                raise UsageError(f"update: invalid value {o[f]!r} for --{f.replace('_', '-')}: "
+                                 "expected a list like 0-3,5")
             cpu[k] = o[f]
     if cpu:
         res["cpu"] = cpu
@@ -183,8 +188,10 @@ def resources_from_json(path):
         raise UsageError(f"update: read {path}: {os.strerror(e.errno).lower()}") from None
     except (ValueError, RecursionError) as e:
         raise UsageError(f"update: {'stdin' if path == '-' else path}: {jsonc.problem(e)}") from None
-    from pyrunc.config.schema import resources_errors
-    problems = resources_errors(doc)
+    from pyrunc.config.schema import format_problems, resources_errors
+    from pyrunc.config.semantic import check_strings
+    # The strings' check of config.json: a NUL or a lone surrogate would fail the write.
+    problems = resources_errors(doc) or format_problems(check_strings(doc, None))
     if problems:
         raise UsageError(f"update: {'stdin' if path == '-' else path}: {problems[0]}")
     return doc

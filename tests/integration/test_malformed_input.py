@@ -337,3 +337,12 @@ def test_delete_force_cleans_what_a_cut_state_still_names(pyrunc, bundle, test_i
     wait_for(lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z",
              f"the container's init {pid} to die")
     assert_nothing_left(pyrunc, bundle)
+
+
+def test_ps_options_ps_refuses_are_one_line(pyrunc, running):
+    """Found by hand: ps's usage text came through whole, a dozen lines."""
+    cid, _ = running
+    for fmt in ("text", "json"):
+        r, lines = run(pyrunc, fmt, "ps", cid, "--no-such-ps-option")
+        line = assert_one_error(r, lines, fmt)
+        assert line.startswith("ps --no-such-ps-option: "), line

@@ -66,3 +66,25 @@ def test_with_debug_the_traceback_goes_to_the_log(tmp_path):
     assert "level=debug" in text and "Traceback (most recent call last)" in text and "in broken" in text
     assert [line for line in text.splitlines() if "level=error" in line] == [
         line for line in text.splitlines() if "internal error: KeyError" in line and "level=error" in line]
+
+
+@pytest.mark.parametrize("doc, message", [
+    (b'{"cpu": {"cpus": "\\ud800"}}', "cpu.cpus: contains '\\ud800', a lone UTF-16 surrogate, which is not a character"),
+    (b'{"cpu": {"mems": "0\\u0000"}}', "cpu.mems: contains a NUL byte"),
+    (b'{"pids": {"limit": 1}, "unified": {"\\udfff": "1"}}', "unified: key '\\udfff' contains '\\udfff'"),
+])
+def test_update_refuses_strings_no_cgroup_write_can_carry(tmp_path, doc, message):
+    """Found by hand: these reached the last net as a UnicodeEncodeError."""
+    (tmp_path / "r.json").write_bytes(doc)
+    r = run("--root", str(tmp_path / "state"), "update", "-r", str(tmp_path / "r.json"), "pyrunc-test-none")
+    assert r.returncode == 1 and r.stderr.startswith(f"pyrunc: update: {tmp_path}/r.json: {message}"), r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("flag", ["--cpuset-cpus", "--cpuset-mems"])
+def test_update_refuses_a_cpu_list_that_is_not_ascii(tmp_path, flag):
+    r = subprocess.run([sys.executable, "-m", "pyrunc", "--root", str(tmp_path / "state"), "update", flag,
+                        b"\xed\xa0\x80", "pyrunc-test-none"], capture_output=True, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr == (f"pyrunc: update: invalid value '\\udced\\udca0\\udc80' for {flag}: "
+                        f"expected a list like 0-3,5\n").encode()

@@ -165,6 +165,13 @@ V1 = {"version": 1, "hybrid": False, "dirs": {"memory": "/pyrunc-test-q/c"},
     ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q", "/pyrunc-test-q/../.."]})),
     ("cgroup", dict(V1, made={"..": ["/pyrunc-test-q"]})),
     ("cgroup", dict(V1, dirs={"memory": "pyrunc-test-q/c"})),
+    ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q", ""]})),
+    ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q", "/pyrunc-test-q//c"]})),
+    ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q/"]})),
+    ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q/./c"]})),
+    ("cgroup", dict(V1, dirs={"": "/pyrunc-test-q/c"})),
+    ("cgroup", {"version": 2, "dir": "", "made": []}),
+    ("cgroup", {"version": 2, "dir": "/pyrunc-test-q\0/c", "made": []}),
     ("host_mounts", {"root": "/", "before": []}),
 ])
 def test_a_state_naming_what_is_not_the_containers_own_is_corrupt_and_that_field_dropped(tmp_path, field, value):

@@ -224,6 +224,8 @@ def _cgroup_paths(paths):
     once, not normpath on each: `list` reads a thousand states of a dozen paths."""
     if not all(type(p) is str and p for p in paths):  # "" would name the hierarchy's root
         return False
+    if not paths:
+        return True
     text = "\0" + "/\0".join(paths) + "/"  # each path as NUL, path, slash
     return (text.count("\0") == len(paths) and text.count("\0/") == len(paths)
             and "//" not in text and "/./" not in text and "/../" not in text)
@@ -234,21 +236,30 @@ def _hierarchies(names):
 
 
 def _cgroup_shape(v):
+    """A container's cgroup may be a hierarchy's root (cgroupsPath "/") only when create
+    made nothing: what it made ends with the container's own, which delete removes with
+    everything below it."""
     if type(v) is not dict:
         return False
     if v.get("version") == 2:
         made = v.get("made")
-        return type(made) is list and _cgroup_paths([v.get("dir"), *made])
+        if type(made) is not list:
+            return False
+        if not made:
+            return v.get("dir") == "/" or _cgroup_paths([v.get("dir")])
+        return v.get("dir") == made[-1] and _cgroup_paths(made)
     dirs, made, ctrls = v.get("dirs"), v.get("made"), v.get("controllers")
     if v.get("version") != 1 or type(dirs) is not dict or type(made) is not dict or type(ctrls) is not dict \
             or type(v.get("hybrid", False)) is not bool:
         return False
-    paths = [*dirs.values()]
+    paths = [d for d in dirs.values() if d != "/"]
     for lists in (made, ctrls):
         for items in lists.values():
             if type(items) is not list:
                 return False
-    for items in made.values():
+    for name, items in made.items():
+        if items and dirs.get(name) != items[-1]:
+            return False
         paths += items
     return (_cgroup_paths(paths) and _hierarchies([*dirs, *made])
             and all(type(c) is str for items in ctrls.values() for c in items))

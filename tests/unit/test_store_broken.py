@@ -139,7 +139,8 @@ def test_delete_force_spares_a_process_whose_start_time_differs(store):
 
 def test_a_cut_state_keeps_its_complete_members(tmp_path):
     from pyrunc.store import read_state_file
-    st = good("x", cgroup={"version": 2, "dir": "/pyrunc-test-q/c", "made": ["/pyrunc-test-q"]}, pid=12,
+    st = good("x", cgroup={"version": 2, "dir": "/pyrunc-test-q/c", "made": ["/pyrunc-test-q", "/pyrunc-test-q/c"]},
+              pid=12,
               pid_start=34)
     text = jsonc.dumps(st)
     (tmp_path / STATE_FILE).write_text(text[:text.index('"pid_start"') + 5])
@@ -160,12 +161,14 @@ V1 = {"version": 1, "hybrid": False, "dirs": {"memory": "/pyrunc-test-q/c"},
 
 
 @pytest.mark.parametrize("field, value", [
-    ("cgroup", {"version": 2, "dir": "/", "made": []}),
     ("cgroup", {"version": 2, "dir": "/pyrunc-test-q/..", "made": ["/pyrunc-test-q/.."]}),
     ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q", "/pyrunc-test-q/../.."]})),
     ("cgroup", dict(V1, made={"..": ["/pyrunc-test-q"]})),
     ("cgroup", dict(V1, dirs={"memory": "pyrunc-test-q/c"})),
     ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q", ""]})),
+    ("cgroup", dict(V1, dirs={"memory": "/"})),
+    ("cgroup", {"version": 2, "dir": "/", "made": ["/pyrunc-test-q"]}),
+    ("cgroup", {"version": 2, "dir": "/pyrunc-test-q/d", "made": ["/pyrunc-test-q", "/pyrunc-test-q/c"]}),
     ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q", "/pyrunc-test-q//c"]})),
     ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q/"]})),
     ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q/./c"]})),
@@ -193,3 +196,8 @@ def test_the_shapes_create_writes_are_sound(tmp_path):
     st["cgroup"] = {"version": 2, "dir": "/pyrunc-test-q/c", "made": ["/pyrunc-test-q/c"]}
     (tmp_path / STATE_FILE).write_text(jsonc.dumps(st))
     assert read_state_file(str(tmp_path), "x") == st
+    # cgroupsPath "/": the hierarchies' roots joined, nothing made
+    for cgroup in ({"version": 2, "dir": "/", "made": []}, dict(V1, dirs={"memory": "/"}, made={"memory": []})):
+        st["cgroup"] = cgroup
+        (tmp_path / STATE_FILE).write_text(jsonc.dumps(st))
+        assert read_state_file(str(tmp_path), "x") == st

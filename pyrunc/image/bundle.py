@@ -73,8 +73,10 @@ def remove(bundle):
     except FileNotFoundError:
         raise ImageError(f"image remove {bundle}: not a bundle made by `pyrunc image unpack` "
                          f"(no {META}/{RECORD})") from None
-    except ValueError as e:
-        raise ImageError(f"image remove {bundle}: {META}/{RECORD}: {e}") from None
+    except (ValueError, RecursionError) as e:
+        raise ImageError(f"image remove {bundle}: {META}/{RECORD}: {jsonc.problem(e)}") from None
+    if not isinstance(record, dict):
+        raise ImageError(f"image remove {bundle}: {META}/{RECORD}: not a JSON object")
     if record.get("rootfs") == "overlay":
         _unmount(os.path.join(bundle, "rootfs"))
     shutil.rmtree(bundle)  # never follows a symlink out of the tree

@@ -88,3 +88,16 @@ def test_update_refuses_a_cpu_list_that_is_not_ascii(tmp_path, flag):
     assert r.returncode == 1
     assert r.stderr == (f"pyrunc: update: invalid value '\\udced\\udca0\\udc80' for {flag}: "
                         f"expected a list like 0-3,5\n").encode()
+
+
+@pytest.mark.parametrize("record, why", [(b"[1]", "not a JSON object"),
+                                         (b'{"rootfs": "ove', "invalid JSON at line 1 column 12: Unterminated")])
+def test_image_remove_of_a_bundle_whose_record_is_not_pyruncs(tmp_path, record, why):
+    """Found by hand: a record of another shape reached the last net (AttributeError)."""
+    meta = tmp_path / "bundle" / ".pyrunc-image"
+    meta.mkdir(parents=True)
+    (meta / "image.json").write_bytes(record)
+    r = run("image", "remove", str(tmp_path / "bundle"))
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert r.stderr.startswith(f"pyrunc: image remove {tmp_path}/bundle: .pyrunc-image/image.json: {why}")
+    assert meta.exists()

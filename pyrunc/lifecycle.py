@@ -481,7 +481,7 @@ def _delete_broken(cdir, err):
     mgr = None
     if "cgroup" in part:
         mgr = cgroup_manager(part)
-    if "pid" in part and "pid_start" in part:
+    if "pid" in part and part.get("pid_start") is not None:
         with log.step("kill the container"):
             fd = procfs.open_pidfd(part["pid"], part["pid_start"])
             if fd is not None:

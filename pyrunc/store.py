@@ -193,7 +193,10 @@ def _salvage(name):
 
 
 def _short(value):
-    text = jsonc.dumps(value)
+    try:
+        text = jsonc.dumps(value)
+    except (ValueError, RecursionError):
+        return f"a JSON {type(value).__name__}"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -277,7 +280,8 @@ _FIELDS = {
     "cgroup_path": _is(str), "systemd_cgroup": _is(bool), "rootless": _is(str),
     "notify_socket": _is(str), "cgroup": _cgroup_shape, "host_mounts": _host_mounts_shape,
     "pid": lambda v: _is(int)(v) and 0 < v <= _PID_MAX,
-    "pid_start": lambda v: _is(int)(v) and 0 <= v < 1 << 63,
+    # None: the init gone before create read its start time (it is then stopped)
+    "pid_start": lambda v: v is None or (_is(int)(v) and 0 <= v < 1 << 63),
 }
 _REQUIRED = ("id", "bundle")
 

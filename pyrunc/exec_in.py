@@ -216,6 +216,7 @@ def _serve(chan, cid, st, cfg, paused):
                 step = "join cgroup"
                 with log.step("add process to cgroup"):
                     _join_cgroup(cid, st, exec_pid)
+                _final_affinity(cid, cfg, exec_pid)
         elif kind == "cgroup_joined":
             chan.send("ok")
         elif kind == "console":
@@ -225,6 +226,7 @@ def _serve(chan, cid, st, cfg, paused):
             try:
                 with log.step("add process to cgroup"):
                     _join_cgroup(cid, st, exec_pid)
+                _final_affinity(cid, cfg, exec_pid)
             except ContainerError as e:
                 chan.send("error", msg=str(e))
                 raise
@@ -253,3 +255,17 @@ def _join_cgroup(cid, st, pid):
             mgr.add(pid)
     except Exception as e:
         raise ContainerError(f"exec {cid}", f"join cgroup: {e}") from None
+
+
+def _final_affinity(cid, cfg, pid):
+    """process.execCPUAffinity.final: set by us, after the move into the cgroup and before
+    the process asks to exec (it waits for our answer), whatever its seccomp filter allows."""
+    if not (cfg.process.exec_cpu_affinity or {}).get("final"):
+        return
+    from pyrunc.errors import KernelError
+    from pyrunc.linux import placement
+    try:
+        with log.step("set process.execCPUAffinity.final"):
+            placement.set_final_affinity(pid, cfg.process)
+    except KernelError as e:
+        raise ContainerError(f"exec {cid}", str(e)) from None

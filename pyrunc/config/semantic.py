@@ -59,6 +59,8 @@ U63 = 1 << 63
 CFS_PERIOD_RANGE = (1000, 1000000)  # cpu period and minimum quota, microseconds (1 ms .. 1 s)
 CFS_QUOTA_MAX = (1 << 44) - 1       # microseconds: max_cfs_runtime
 MANY_MOUNTS = 1000                  # below this, fs.mount-max is not worth reading
+CPUS_MAX = 8191                     # CONFIG_NR_CPUS is at most 8192
+NUMA_NODES_MAX = 1023               # MAX_NUMNODES is at most 1 << 10
 
 _SEMVER = (r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
            r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
@@ -432,9 +434,47 @@ def _deadline_problems(sched, parts):
 def check_exec_cpu_affinity(doc, bundle):
     affinity = _process(doc).get("execCPUAffinity") or {}
     for key in ("initial", "final"):
-        problem = _cpu_list_problem(affinity.get(key, ""))
+        text = affinity.get(key, "")
+        problem = _cpu_list_problem(text) or _list_bound_problem(text, CPUS_MAX, "CPU")
+        if not problem and text and not _read_list("/sys/devices/system/cpu/online", "0") & _list(text):
+            problem = (f"{_shown(text)} names no CPU this host has online "
+                       f"({_read_text('/sys/devices/system/cpu/online', '?')})")
         if problem:
             yield ["process", "execCPUAffinity", key], problem
+
+
+def _list(text):
+    found = set()
+    for part in text.split(",") if text else ():
+        lo, _, hi = part.partition("-")
+        found.update(range(int(lo), int(hi or lo) + 1))
+    return found
+
+
+def _list_bound_problem(text, most, what):
+    """A list whose numbers are past what Linux can have; checked before the list is
+    expanded, which '0-4000000000' would make a memory bomb of."""
+    for part in text.split(",") if text else ():
+        for number in part.split("-"):
+            if int(number) > most:
+                return f"{_shown(text)}: {what} {_shown(number, 12)} is past the last Linux can have ({most})"
+    return None
+
+
+def _read_text(path, default):
+    try:
+        with open(path) as f:
+            return f.read(4096).strip() or default
+    except OSError:
+        return default
+
+
+def _read_list(path, default):
+    text = _read_text(path, default)
+    try:
+        return _list(text) if not _cpu_list_problem(text) else _list(default)
+    except ValueError:
+        return _list(default)
 
 
 # -- strings anywhere ---------------------------------------------------------
@@ -945,6 +985,36 @@ def check_intel_rdt(doc, bundle):
         yield parts + ["l3CacheSchema"], "must not contain newlines"
 
 
+def check_memory_policy(doc, bundle):
+    """What set_mempolicy(2) would refuse with a bare EINVAL (mm/mempolicy.c)."""
+    policy = _linux(doc).get("memoryPolicy")
+    if policy is None:
+        return
+    parts = ["linux", "memoryPolicy"]
+    mode, nodes, flags = policy["mode"], policy.get("nodes", ""), set(policy.get("flags") or ())
+    problem = _cpu_list_problem(nodes) or _list_bound_problem(nodes, NUMA_NODES_MAX, "node")
+    if problem:
+        yield parts + ["nodes"], problem
+        return
+    if mode in ("MPOL_DEFAULT", "MPOL_LOCAL") and nodes:
+        yield parts + ["nodes"], f"{_shown(nodes)}: {mode} takes no nodes"
+    elif mode in ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
+                  "MPOL_PREFERRED_MANY") and not nodes:
+        yield parts + ["nodes"], f"{mode} needs at least one node"
+    elif nodes and "MPOL_F_RELATIVE_NODES" not in flags:
+        online = _read_list("/sys/devices/system/node/online", "0")
+        if not online & _list(nodes):
+            yield parts + ["nodes"], (f"{_shown(nodes)} names no memory node this host has "
+                                      f"(online: {_read_text('/sys/devices/system/node/online', '0')})")
+    if {"MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"} <= flags:
+        yield parts + ["flags"], "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other"
+    if flags - {"MPOL_F_NUMA_BALANCING"} and mode == "MPOL_LOCAL":
+        yield parts + ["flags"], f"{sorted(flags - {'MPOL_F_NUMA_BALANCING'})[0]} does not apply to {mode}"
+    if "MPOL_F_NUMA_BALANCING" in flags and mode not in ("MPOL_BIND", "MPOL_PREFERRED_MANY"):
+        yield parts + ["flags"], ("MPOL_F_NUMA_BALANCING applies to MPOL_BIND and MPOL_PREFERRED_MANY "
+                                  f"only, not {mode}")
+
+
 CHECKS = (
     check_oci_version, check_root, check_process, check_user, check_console_size, check_rlimits,
     check_capabilities, check_oom_score_adj, check_io_priority, check_scheduler,
@@ -952,5 +1022,5 @@ CHECKS = (
     check_mount_namespace, check_mounts, check_mount_count, check_masked_and_readonly_paths,
     check_namespaces, check_user_namespace, check_time_namespace, check_sysctl,
     check_devices, check_hooks, check_cgroups_path, check_resources, check_personality,
-    check_seccomp, check_net_devices, check_intel_rdt,
+    check_seccomp, check_net_devices, check_intel_rdt, check_memory_policy,
 )

@@ -175,6 +175,8 @@ def container_init(ctx):
     cfg, lx, proc = ctx.cfg, ctx.cfg.linux, ctx.cfg.process
     if cfg.hooks.start_container:
         import subprocess  # noqa: F401  (the startContainer hooks run after pivot_root)
+    if lx.memory_policy:
+        from pyrunc.linux import placement  # noqa: F401  (setup_process, after pivot_root)
     # The container must never ptrace or open /proc/<pid> of a runtime process that still
     # holds host fds; exec of the user's program makes it dumpable again.
     k.prctl(k.PR_SET_DUMPABLE, 0)
@@ -388,6 +390,11 @@ def setup_process(ctx):
     if proc.io_priority:
         ctx.step = "set I/O priority"
         process.set_io_priority(proc.io_priority)
+    if lx.memory_policy:
+        # Before seccomp, which may deny set_mempolicy; inherited by the exec'd program.
+        ctx.step = "set memory policy"
+        from pyrunc.linux import placement  # imported before pivot_root (container_init, join.py)
+        placement.set_memory_policy(lx.memory_policy)
     if proc.apparmor_profile:
         ctx.step = "set apparmor profile"
         process.set_apparmor_profile(proc.apparmor_profile)

@@ -216,6 +216,7 @@ def _serve(chan, cid, st, cfg, paused):
                 step = "join cgroup"
                 with log.step("add process to cgroup"):
                     _join_cgroup(cid, st, exec_pid)
+                _join_rdt(cid, st, exec_pid)
                 _final_affinity(cid, cfg, exec_pid)
         elif kind == "cgroup_joined":
             chan.send("ok")
@@ -226,6 +227,7 @@ def _serve(chan, cid, st, cfg, paused):
             try:
                 with log.step("add process to cgroup"):
                     _join_cgroup(cid, st, exec_pid)
+                _join_rdt(cid, st, exec_pid)
                 _final_affinity(cid, cfg, exec_pid)
             except ContainerError as e:
                 chan.send("error", msg=str(e))
@@ -268,4 +270,16 @@ def _final_affinity(cid, cfg, pid):
         with log.step("set process.execCPUAffinity.final"):
             placement.set_final_affinity(pid, cfg.process)
     except KernelError as e:
+        raise ContainerError(f"exec {cid}", str(e)) from None
+
+
+def _join_rdt(cid, st, pid):
+    """The container's Intel RDT group, as its init's (runc's exec does the same)."""
+    if not st.get("intel_rdt"):
+        return
+    from pyrunc.linux import resctrl
+    try:
+        with log.step("add process to intelRdt group"):
+            resctrl.add(st["intel_rdt"], pid)
+    except ContainerError as e:
         raise ContainerError(f"exec {cid}", str(e)) from None

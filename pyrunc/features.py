@@ -31,7 +31,7 @@ NAMESPACES = ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]
 # systemd manager.  What this host has is in the annotations below.
 CGROUP_SUPPORT = {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True}
 SECCOMP_SUPPORTED = True
-INTEL_RDT_SUPPORTED = False
+INTEL_RDT_SUPPORTED = True  # linux/resctrl.py, where the host has resctrl mounted
 IDMAP_MOUNTS_SUPPORTED = False  # mounts' uidMappings/gidMappings are not applied yet
 NET_DEVICES_SUPPORTED = True  # linux/netdevices.py, when pyroute2 is installed
 
@@ -50,12 +50,22 @@ def features():
             "seccomp": seccomp_features(),
             "apparmor": {"enabled": lsm_enabled("apparmor")},
             "selinux": {"enabled": lsm_enabled("selinux")},
-            "intelRdt": {"enabled": INTEL_RDT_SUPPORTED},
+            "intelRdt": {"enabled": INTEL_RDT_SUPPORTED, "schemata": INTEL_RDT_SUPPORTED,
+                         "monitoring": INTEL_RDT_SUPPORTED},
+            "memoryPolicy": memory_policy_features(),
             "mountExtensions": {"idmap": {"enabled": IDMAP_MOUNTS_SUPPORTED}},
             "netDevices": {"enabled": net_devices_enabled()},
         },
         "annotations": {"io.github.pyrunc.version": pyrunc.__version__, **host_cgroups()},
     }
+
+
+def memory_policy_features():
+    """linux.memoryPolicy: every mode and flag pyrunc recognises (linux/placement.py),
+    whether or not this host's kernel takes them, as features-linux.md asks."""
+    from pyrunc.linux.placement import MEMPOLICY_FLAGS, MEMPOLICY_MODES
+    return {"modes": sorted(MEMPOLICY_MODES, key=MEMPOLICY_MODES.get),
+            "flags": sorted(MEMPOLICY_FLAGS)}
 
 
 def net_devices_enabled():

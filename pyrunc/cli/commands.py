@@ -250,7 +250,8 @@ def cmd_update(g, o, pos, log):
         resources = control.resources_from_json(o["resources"])
     else:
         resources = control.resources_from_flags(o)
-    control.update(_store(g), cid, resources)
+    control.update(_store(g), cid, resources,
+                   {"l3CacheSchema": o["l3_cache_schema"], "memBwSchema": o["mem_bw_schema"]})
     return 0
 
 
@@ -268,6 +269,8 @@ UPDATE_FLAGS = (
     Flag("memory-reservation", default=None, help="memory reservation or soft limit (bytes)"),
     Flag("memory-swap", default=None, help="total memory usage (memory + swap); -1 for unlimited swap"),
     Flag("pids-limit", default=None, help="maximum number of pids in the container"),
+    Flag("l3-cache-schema", default=None, help="the Intel RDT L3 cache schema (e.g. L3:0=7f0), for a container with linux.intelRdt"),
+    Flag("mem-bw-schema", default=None, help="the Intel RDT memory bandwidth schema (e.g. MB:0=20), for a container with linux.intelRdt"),
 )
 
 

@@ -166,3 +166,37 @@ def test_a_bad_memory_policy_fails_create_in_one_line(pyrunc, bundle, test_id, p
     assert field in r.err and words in r.err, r
     assert field in last_error(pyrunc.log)
     assert_nothing_left(pyrunc, test_id, bundle)
+
+
+# -- linux.intelRdt where the host has no resctrl ----------------------------------------
+
+no_resctrl = pytest.mark.skipif(os.path.exists("/sys/fs/resctrl/schemata"),
+                                reason="the host has resctrl mounted")
+
+
+@no_resctrl
+def test_intel_rdt_without_resctrl_fails_create_in_one_line_and_leaves_nothing(pyrunc, bundle, test_id):
+    bundle.config["linux"]["intelRdt"] = {"l3CacheSchema": "L3:0=7f0"}
+    bundle.write()
+    r = pyrunc("create", "--bundle", bundle.path, test_id)
+    assert r.code == 1 and len(r.err.splitlines()) == 1, r
+    assert "linux.intelRdt: no resctrl filesystem is mounted at /sys/fs/resctrl" in r.err, r
+    assert "linux.intelRdt" in last_error(pyrunc.log)
+    assert_nothing_left(pyrunc, test_id, bundle)
+
+
+@no_resctrl
+@pytest.mark.parametrize("flag, value", [("--l3-cache-schema", "L3:0=7f0"), ("--mem-bw-schema", "MB:0=20")])
+def test_update_rdt_schema_without_resctrl_is_a_one_line_error(pyrunc, running, flag, value):
+    cid = running()
+    r = pyrunc("update", flag, value, cid)
+    assert r.code == 1 and len(r.err.splitlines()) == 1, r
+    assert f"{flag}: no resctrl filesystem is mounted" in r.err, r
+    assert flag in last_error(pyrunc.log)
+
+
+def test_update_rdt_schema_of_the_wrong_form_is_a_usage_error(pyrunc, running):
+    cid = running()
+    r = pyrunc("update", "--mem-bw-schema", "L3:0=7f0", cid)
+    assert r.code != 0 and len(r.err.splitlines()) == 1, r
+    assert "--mem-bw-schema" in r.err and "'L3:0=7f0'" in r.err and "MB:" in r.err, r

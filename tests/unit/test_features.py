@@ -80,8 +80,19 @@ def test_unimplemented_features_are_reported_disabled():
     sc = linux["seccomp"]
     assert sc["enabled"] is True and "SCMP_ACT_NOTIFY" in sc["actions"] and "SCMP_CMP_MASKED_EQ" in sc["operators"]
     assert "SCMP_ARCH_X86_64" in sc["archs"] and set(sc["supportedFlags"]) <= set(sc["knownFlags"])
-    assert linux["intelRdt"] == {"enabled": False}
     assert linux["mountExtensions"] == {"idmap": {"enabled": False}}
+
+
+def test_intel_rdt_and_memory_policy_are_reported_as_implemented():
+    """Whatever the host has (features-linux.md): pyrunc applies them (linux/resctrl.py,
+    linux/placement.py), and refuses intelRdt with an error where resctrl is missing."""
+    linux = feat.features()["linux"]
+    assert linux["intelRdt"] == {"enabled": True, "schemata": True, "monitoring": True}
+    with open(spec_dir() / "defs-linux.json") as f:
+        defs = json.load(f)["definitions"]
+    policy = linux["memoryPolicy"]
+    assert sorted(policy["modes"]) == sorted(defs["MemoryPolicyMode"]["enum"])
+    assert sorted(policy["flags"]) == sorted(defs["MemoryPolicyFlag"]["enum"])
 
 
 def test_net_devices_are_enabled_where_pyroute2_can_be_imported(monkeypatch):

@@ -1015,6 +1015,55 @@ def check_memory_policy(doc, bundle):
                                   f"only, not {mode}")
 
 
+# -- fields pyrunc refuses ------------------------------------------------------------
+
+# Every property of the runtime-spec's schema is either applied or listed here, refused
+# by name rather than accepted and dropped (tests/unit/test_spec_fields.py walks the
+# schema and holds pyrunc to that).  A path is written as the schema nests it, `[]` for
+# the items of an array; refusing a path refuses everything under it.
+REFUSED_FIELDS = {
+    "windows": "Windows containers are not supported: pyrunc runs Linux containers",
+    "solaris": "Solaris zones are not supported: pyrunc runs Linux containers",
+    "vm": "virtual-machine containers are not supported: pyrunc runs Linux containers",
+    "zos": "z/OS containers are not supported: pyrunc runs Linux containers",
+    "freebsd": "FreeBSD jails are not supported: pyrunc runs Linux containers",
+    "process.commandLine": "is for Windows; on Linux the program and its arguments are process.args",
+    "process.user.username": "is for Windows; on Linux the user is process.user.uid and gid",
+    "mounts[].uidMappings": "id-mapped mounts are not supported by pyrunc",
+    "mounts[].gidMappings": "id-mapped mounts are not supported by pyrunc",
+}
+# Mount options of a refused feature.
+REFUSED_MOUNT_OPTIONS = {"idmap": "id-mapped mounts are not supported by pyrunc",
+                         "ridmap": "id-mapped mounts are not supported by pyrunc"}
+
+
+def _present(doc, path):
+    """The path parts of every place `path` ('a.b[].c') is set in doc."""
+    found = [([], doc)]
+    for key in path.split("."):
+        many = key.endswith("[]")
+        key = key[:-2] if many else key
+        step = []
+        for parts, node in found:
+            if isinstance(node, dict) and key in node:
+                if not many:
+                    step.append((parts + [key], node[key]))
+                elif isinstance(node[key], list):
+                    step.extend((parts + [key, i], item) for i, item in enumerate(node[key]))
+        found = step
+    return [parts for parts, _ in found]
+
+
+def check_unsupported(doc, bundle):
+    for path, why in REFUSED_FIELDS.items():
+        for parts in _present(doc, path):
+            yield parts, why
+    for i, mount in enumerate(doc.get("mounts") or ()):
+        for j, option in enumerate(mount.get("options") or ()):
+            if option in REFUSED_MOUNT_OPTIONS:
+                yield ["mounts", i, "options", j], f"{option!r}: {REFUSED_MOUNT_OPTIONS[option]}"
+
+
 CHECKS = (
     check_oci_version, check_root, check_process, check_user, check_console_size, check_rlimits,
     check_capabilities, check_oom_score_adj, check_io_priority, check_scheduler,
@@ -1022,5 +1071,5 @@ CHECKS = (
     check_mount_namespace, check_mounts, check_mount_count, check_masked_and_readonly_paths,
     check_namespaces, check_user_namespace, check_time_namespace, check_sysctl,
     check_devices, check_hooks, check_cgroups_path, check_resources, check_personality,
-    check_seccomp, check_net_devices, check_intel_rdt, check_memory_policy,
+    check_seccomp, check_net_devices, check_intel_rdt, check_memory_policy, check_unsupported,
 )

@@ -59,6 +59,7 @@ class InitContext:
         # bound on `host_root`, an empty directory the parent made for it.
         self.host_mount_ns = lx.namespace("mount") is None
         self.host_root = host_root
+        self.mount_label = lx.mount_label  # linux.mountLabel, for rootfs.do_mount
 
     @property
     def step(self):
@@ -118,6 +119,7 @@ def setup_namespaces(ctx):
     ctx.step = "check LSM support"
     # Checked here, on the host's /sys: the container's own /sys cannot tell.
     process.check_lsm_support(ctx.cfg.process)
+    process.check_mount_label(lx.mount_label)
     ctx.step = "open namespaces"
     # Join every namespace given by path before creating any, user first, as runc does:
     # once in a new user namespace, the namespaces the host owns can no longer be joined.

@@ -210,6 +210,14 @@ def check_lsm_support(proc):
                           f"selinux label {proc.selinux_label!r}: SELinux is not enabled on this host")
 
 
+def check_mount_label(label):
+    """linux.mountLabel labels new filesystems for SELinux: refused where it is off, as
+    process.selinuxLabel is, rather than mounted unlabeled."""
+    if label and not lsm_enabled("selinux"):
+        raise KernelError(errno.EOPNOTSUPP,
+                          f"linux.mountLabel {label!r}: SELinux is not enabled on this host")
+
+
 def _write_attr(attr, value, what):
     from pyrunc.linux.rootfs import write_procfs
     write_procfs(f"/proc/thread-self/attr/{attr}", value, what)

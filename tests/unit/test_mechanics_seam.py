@@ -72,6 +72,7 @@ def _mount(dest, mtype, source, options):
 class _Ctx:
     bundle = "/nonexistent"
     new_cgroupns = False
+    mount_label = None
 
 
 def test_tmpfs_mount_targets_the_resolved_fd_inside_the_rootfs(fake, tmp_path):
@@ -84,6 +85,32 @@ def test_tmpfs_mount_targets_the_resolved_fd_inside_the_rootfs(fake, tmp_path):
     [(source, target, fstype, flags, data)] = fake.of("mount")
     assert (source, fstype, flags, data) == ("tmpfs", "tmpfs", kernel.MS_NOSUID, "mode=755")
     assert target.startswith("/proc/self/fd/")
+
+
+def test_mount_label_is_the_context_of_new_filesystems_not_of_binds_or_proc(fake, tmp_path):
+    class Labeled(_Ctx):
+        mount_label = "system_u:object_r:container_file_t:s0:c1,c2"
+    (tmp_path / "src").mkdir()
+    root = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    try:
+        rootfs.do_mount(root, _mount("/run/x", "tmpfs", "tmpfs", ["mode=755"]), Labeled())
+        rootfs.do_mount(root, _mount("/dev/mqueue", "mqueue", "mqueue", []), Labeled())
+        rootfs.do_mount(root, _mount("/proc", "proc", "proc", []), Labeled())
+        rootfs.do_mount(root, _mount("/data", "bind", str(tmp_path / "src"), ["rbind"]), Labeled())
+    finally:
+        os.close(root)
+    label = 'context="system_u:object_r:container_file_t:s0:c1,c2"'
+    data = [call[4] for call in fake.of("mount")]
+    assert data == ["mode=755," + label, label, None, None]
+
+
+def test_every_scheduler_field_reaches_sched_setattr(fake):
+    from pyrunc.linux import process
+    process.set_scheduler({"policy": "SCHED_DEADLINE", "runtime": 2000000, "deadline": 20000000,
+                           "period": 40000000, "flags": ["SCHED_FLAG_RESET_ON_FORK"]})
+    process.set_scheduler({"policy": "SCHED_FIFO", "priority": 10, "nice": 3})
+    assert fake.of("sched_setattr") == [(6, 0x01, 0, 0, 2000000, 20000000, 40000000),
+                                        (1, 0, 3, 10, 0, 0, 0)]
 
 
 def test_symlinked_destination_stays_inside_the_rootfs(fake, tmp_path):

@@ -444,16 +444,22 @@ def check_exec_cpu_affinity(doc, bundle):
 
 
 def _list(text):
-    found = set()
-    for part in text.split(",") if text else ():
-        lo, _, hi = part.partition("-")
-        found.update(range(int(lo), int(hi or lo) + 1))
+    """'0-3,7' -> {0, 1, 2, 3, 7}, each number once however often the ranges repeat it."""
+    spans = sorted((int(lo), int(hi or lo)) for lo, _, hi in
+                   (part.partition("-") for part in (text.split(",") if text else ())))
+    found, done = set(), -1
+    for lo, hi in spans:
+        found.update(range(max(lo, done + 1), hi + 1))
+        done = max(done, hi)
     return found
 
 
 def _list_bound_problem(text, most, what):
     """A list whose numbers are past what Linux can have; checked before the list is
-    expanded, which '0-4000000000' would make a memory bomb of."""
+    expanded, which '0-4000000000' would make a memory bomb of (and a list of more
+    entries than there can be numbers, a slow one)."""
+    if text.count(",") > most:
+        return f"has {text.count(',') + 1} entries; there are at most {most + 1} {what}s"
     for part in text.split(",") if text else ():
         for number in part.split("-"):
             if int(number) > most:

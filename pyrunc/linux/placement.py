@@ -15,10 +15,12 @@ MEMPOLICY_FLAGS = {"MPOL_F_NUMA_BALANCING": 1 << 13, "MPOL_F_RELATIVE_NODES": 1 
 
 def parse_list(text):
     """'0-3,7' -> {0, 1, 2, 3, 7}; '' -> the empty set."""
-    found = set()
-    for part in text.split(",") if text else ():
-        lo, _, hi = part.partition("-")
-        found.update(range(int(lo), int(hi or lo) + 1))
+    spans = sorted((int(lo), int(hi or lo)) for lo, _, hi in
+                   (part.partition("-") for part in (text.split(",") if text else ())))
+    found, done = set(), -1
+    for lo, hi in spans:  # each number once, however often the ranges repeat it
+        found.update(range(max(lo, done + 1), hi + 1))
+        done = max(done, hi)
     return found
 
 
@@ -52,7 +54,7 @@ def set_memory_policy(policy):
     try:
         k.set_mempolicy(mode, parse_list(nodes), what)
     except KernelError as e:
-        raise KernelError(e.errno, e.what + _mempolicy_hint(e.errno)) from None
+        raise KernelError(e.errno, what + _mempolicy_hint(e.errno)) from None
 
 
 def _mempolicy_hint(err):

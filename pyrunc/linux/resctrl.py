@@ -20,14 +20,16 @@ RESCTRL_ROOT = "/sys/fs/resctrl"
 FIELD = "linux.intelRdt"
 
 
-def available(root=RESCTRL_ROOT):
+def available(root=None):
     """Whether a resctrl filesystem is mounted at `root`: its root group's files are there."""
+    root = root or RESCTRL_ROOT
     return all(os.path.isfile(os.path.join(root, name)) for name in ("schemata", "tasks"))
 
 
-def check_host(rdt, root=RESCTRL_ROOT):
+def check_host(rdt, root=None):
     """Refuse intelRdt where the host has no resctrl (the spec: an error), before create
     makes anything."""
+    root = root or RESCTRL_ROOT
     if not available(root):
         raise ContainerError(None, f"{FIELD}: no resctrl filesystem is mounted at {root} "
                                    "(this host has no Intel RDT, or it is not mounted)")
@@ -41,10 +43,11 @@ def schema_lines(rdt):
     return lines
 
 
-def apply(container_id, rdt, pid, root=RESCTRL_ROOT):
+def apply(container_id, rdt, pid, root=None):
     """Put `pid` in the container's group, made and written as the spec says; the record
     of what was made, for `add` and `remove` (saved in the state before anything else
     can fail)."""
+    root = root or RESCTRL_ROOT
     clos = rdt.get("closID")
     group = root if clos == "/" else os.path.join(root, clos or container_id)
     lines = schema_lines(rdt)

@@ -44,7 +44,6 @@ CAPS = P + "test_all_five_capability_sets_of_a_non_root_user"
 USER = P + "test_user_uid_gid_and_additional_gids"
 TIME = NS + "test_time_namespace_offsets_shift_the_clocks"
 SEAM_SCHED = "unit/test_mechanics_seam.py::test_every_scheduler_field_reaches_sched_setattr"
-V2_IGNORED = V2 + "test_fields_v2_has_no_file_for_are_ignored_with_a_warning"
 
 APPLIED = {
     "ociVersion": "unit/test_config_validate.py::test_semantic_check_rejects",
@@ -132,7 +131,7 @@ APPLIED = {
     "linux.resources.memory.kernelTCP": V1 + "test_memory_files",
     "linux.resources.memory.swappiness": V1 + "test_memory_files",
     "linux.resources.memory.disableOOMKiller": V1 + "test_memory_files",
-    "linux.resources.memory.useHierarchy": V2_IGNORED,
+    "linux.resources.memory.useHierarchy": V1 + "test_memory_files",
     "linux.resources.memory.checkBeforeUpdate": V2 + "test_check_before_update_refuses_a_limit_below_the_usage",
     "linux.resources.cpu.shares": V2 + "test_cpu_fields",
     "linux.resources.cpu.quota": V2 + "test_cpu_fields",

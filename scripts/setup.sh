@@ -24,6 +24,12 @@ fi
 # The `pyrunc` command: pip's console script replaced by the launcher, which starts the
 # interpreter sealed and without site (pyrunc/launcher/).
 .venv/bin/python -m pyrunc.launcher .venv/bin/pyrunc >/dev/null
+# The commit `pyrunc --version` names where the tree has no .git (pyrunc/version.py).
+if command -v git >/dev/null 2>&1 && git rev-parse HEAD >pyrunc/_commit.tmp 2>/dev/null; then
+    mv pyrunc/_commit.tmp pyrunc/_commit
+else
+    rm -f pyrunc/_commit.tmp
+fi
 # Bytecode up front: where PYTHONDONTWRITEBYTECODE is set, every command would compile
 # pyrunc's modules again (the generated config/schema_check.py alone costs 20 ms).
 .venv/bin/python -m compileall -q pyrunc >/dev/null

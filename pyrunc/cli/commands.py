@@ -443,8 +443,8 @@ def command_help(name):
 
 
 def print_version():
-    from pyrunc import OCI_VERSION, __version__
-    sys.stdout.write(f"pyrunc version {__version__}\nspec: {OCI_VERSION}\n")
+    from pyrunc.version import lines
+    sys.stdout.write("".join(line + "\n" for line in lines()))
     return 0
 
 

@@ -85,6 +85,8 @@ def main(argv=None):
             # Before the commands' imports: the first start's work is thrown away.
             from pyrunc.linux.sealed_exe import run_sealed
             run_sealed()
+            from pyrunc.linux.proctitle import show_command  # `pyrunc ...` in ps, not python
+            show_command(argv)
         trace_path = gopts["trace"] or _env_trace()
         if trace_path and rest and rest[0] != "trace":
             from pyrunc import trace

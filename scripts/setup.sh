@@ -10,6 +10,9 @@ ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || need="$need libseccomp2
 command -v umoci >/dev/null 2>&1 || need="$need umoci"
 # A C compiler for the `pyrunc` launcher (pyrunc/launcher/launcher.c).
 command -v cc >/dev/null 2>&1 || need="$need gcc libc6-dev"
+# man and groff: tests render the generated man pages (tests/unit/test_manpages.py).
+command -v man >/dev/null 2>&1 || need="$need man-db"
+command -v groff >/dev/null 2>&1 || need="$need groff-base"
 if [ -n "$need" ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null

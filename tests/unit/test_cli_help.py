@@ -54,8 +54,15 @@ def test_defaults_render_as_values():
     assert default_text(Flag("x", default=5.0, shown="5s")) == "5s"
     assert default_text(repeated("x")) == ""
     assert default_text(Flag("x", default=None)) == ""
-    with pytest.raises(TypeError):
-        default_text(Flag("x", default=5.0))
+    assert default_text(Flag("x", default=5.0)) == ""  # never `5.0`: such a flag needs shown=
+
+
+def test_every_flags_default_renders_or_is_shown_explicitly():
+    """A default that is not text, a number, a switch or a list must say how help shows it."""
+    flags = [*cli.GLOBAL_FLAGS, *(f for c in commands.COMMANDS.values() for f in c.flags)]
+    unshown = [f.names[0] for f in flags if f.takes_value and not f.repeat and f.shown is None
+               and not (f.default is None or isinstance(f.default, (str, int)))]
+    assert unshown == []
 
 
 def test_events_interval_default_is_a_duration(capsys):

@@ -10,11 +10,14 @@ from pyrunc.cli.flags import Flag, boolean, parse
 from pyrunc.errors import PyruncError, UsageError
 
 GLOBAL_FLAGS = (
-    Flag("root", default=None, help="root directory for storage of container state"),
-    Flag("log", default="", help="set the log file to write pyrunc logs to"),
+    Flag("root", default=None, shown='"/run/pyrunc"',  # store.DEFAULT_ROOT (a test keeps them equal)
+         help="root directory for storage of container state (this should be located in tmpfs)"),
+    Flag("log", default="", help="set the log file to write pyrunc logs to (default is '/dev/stderr')"),
     Flag("log-format", default="text", help="set the log format ('text' or 'json')"),
     boolean("debug", help="enable debug logging"),
-    boolean("systemd-cgroup", help="enable systemd cgroup support (not supported: cgroupfs only)"),
+    boolean("systemd-cgroup", help="expect cgroupsPath of the form \"slice:prefix:name\" and place the "
+            "cgroup where systemd would (/<slice>/<prefix>-<name>.scope); pyrunc manages it through "
+            "cgroupfs and does not ask systemd for a unit"),
     Flag("rootless", default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')"),
     Flag("trace", default="", help="append a JSON-lines step trace of the operation to FILE (or PYRUNC_TRACE=FILE)"),
     Flag("criu", default="criu", help="path to the criu binary (checkpoint is not supported)"),
@@ -82,6 +85,8 @@ def main(argv=None):
             # Before the commands' imports: the first start's work is thrown away.
             from pyrunc.linux.sealed_exe import run_sealed
             run_sealed()
+            from pyrunc.linux.proctitle import show_command  # `pyrunc ...` in ps, not python
+            show_command(argv)
         trace_path = gopts["trace"] or _env_trace()
         if trace_path and rest and rest[0] != "trace":
             from pyrunc import trace

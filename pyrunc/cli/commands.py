@@ -9,7 +9,7 @@ import sys
 
 from pyrunc import jsonc
 from pyrunc.cli.flags import Flag, boolean, parse, repeated
-from pyrunc.errors import StateError, UsageError
+from pyrunc.errors import PyruncError, StateError, UsageError
 
 
 def _int(value):
@@ -111,12 +111,20 @@ def cmd_run(g, o, pos, log):
                    warn=log.warning, **_create_opts(g, o))
 
 
+EXEC_FAILED = 255
+
+
 def cmd_exec(g, o, pos, log):
     from pyrunc import exec_in
     if not pos:
         raise UsageError("exec: missing container id; usage: pyrunc exec <container-id> <command> [args...]")
     _reserve_passed_fds(o, listen=False)
-    return exec_in.exec_process(_store(g), pos[0], pos[1:], o)
+    try:
+        return exec_in.exec_process(_store(g), pos[0], pos[1:], o)
+    except (PyruncError, OSError) as e:
+        # runc: 255 when the runtime fails, so that it is not taken for the process's status.
+        e.exit_code = EXEC_FAILED
+        raise
 
 
 def cmd_state(g, o, pos, log):

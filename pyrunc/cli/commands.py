@@ -226,7 +226,8 @@ def cmd_ps(g, o, pos, log):
         raise UsageError("ps: ps options cannot be used with --format json")
     pids = control.pids(_store(g), cid)
     if o["format"] == "json":
-        sys.stdout.write(jsonc.dumps(pids, compact=False) + "\n")
+        # runc's empty list is Go's nil slice: `null`, which engines parse as none.
+        sys.stdout.write(jsonc.dumps(pids or None, compact=False) + "\n")
     else:
         sys.stdout.write(control.ps_table(pids, pos[1:]))
     return 0

@@ -108,7 +108,7 @@ def cmd_run(g, o, pos, log):
     cid = _one_id("run", pos)
     _reserve_passed_fds(o)
     return run.run(_store(g), cid, o["bundle"] or ".", detach=o["detach"], keep=o["keep"],
-                   warn=log.warning, **_create_opts(g, o))
+                   subreaper=not o["no_subreaper"], warn=log.warning, **_create_opts(g, o))
 
 
 EXEC_FAILED = 255
@@ -342,6 +342,7 @@ COMMANDS = {c.name: c for c in (
     Command("run", cmd_run, CREATE_FLAGS + (
         boolean("detach|d", help="detach from the container's process"),
         boolean("keep", help="do not delete the container after it exits"),
+        boolean("no-subreaper", help="disable the use of the subreaper used to reap reparented processes"),
     ), "<container-id>", "create and run a container"),
     Command("exec", cmd_exec, EXEC_FLAGS, "<container-id> <command> [command options]",
             "execute new process inside the container", passthrough=True),

@@ -54,8 +54,15 @@ class Manager:
         which ones this call made; existing ones are joined as they are."""
         raise NotImplementedError
 
-    def add(self, pid):
-        """Put a process (the container's init, before it can run user code) in the cgroup."""
+    def add(self, pid, dirs=None):
+        """Put a process (the container's init, before it can run user code) in the cgroup;
+        in a hierarchy `dirs` (from sub_dirs) names, in that sub-cgroup instead."""
+        raise NotImplementedError
+
+    def sub_dirs(self, subs):
+        """exec --cgroup: {hierarchy: host directory} of the existing sub-cgroups that
+        sub.parse() named, for add(); CgroupError for an unknown controller or a missing
+        sub-cgroup."""
         raise NotImplementedError
 
     def set(self, resources, update=False):

@@ -109,6 +109,11 @@ class Manager:
         cgroup path in it}, for the cgroup mount inside the container."""
         raise NotImplementedError
 
+    def made_leaf(self):
+        """Whether create() made the container's own directory in every hierarchy: then
+        nothing else can be in it yet."""
+        raise NotImplementedError
+
     def made_any(self):
         """Whether create() made a directory (rather than joining existing ones)."""
         made = self.to_dict().get("made")

@@ -118,6 +118,9 @@ class V1Manager(Manager):
             if name == UNIFIED and "hugetlb" in self.controllers[UNIFIED]:
                 enable_down(os.path.join(self.root, name), self.dirs[name], "hugetlb")
 
+    def made_leaf(self):
+        return all(self.made.get(name) and self.made[name][-1] == self.dirs[name] for name in self.controllers)
+
     def add(self, pid, dirs=None):
         for name in self.controllers:
             write(os.path.join((dirs or {}).get(name) or self._dir(name), "cgroup.procs"), str(pid), None)

@@ -119,6 +119,9 @@ class V2Manager(Manager):
                     except CgroupError:
                         pass
 
+    def made_leaf(self):
+        return bool(self.made) and self.made[-1] == self.dir
+
     def add(self, pid, dirs=None):
         write(os.path.join((dirs or {}).get("") or self._path(), "cgroup.procs"), str(pid), None)
 

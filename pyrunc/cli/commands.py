@@ -38,7 +38,7 @@ EXEC_FLAGS = (
     boolean("no-new-privs", help="set the no new privileges value for the process"),
     repeated("cap|c", help="add a capability to the bounding set for the process (may be repeated)"),
     boolean("ignore-paused", help="allow exec in a paused container"),
-    repeated("cgroup", help="run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>."),
+    repeated("cgroup", help="run the process in an (existing) sub-cgroup(s); format is [<controller>:]<cgroup> (may be repeated)"),
 )
 
 

@@ -1,7 +1,8 @@
 """pyrunc's command line: global flags, then one subcommand from the table in commands.py.
 
 Errors become one line on stderr (`pyrunc: ...`), an error line in the --log file and
-exit status 1, as runc does.
+exit status 1 (255 for a failed exec, whose own process's status is anything else), as
+runc does.
 """
 
 import sys
@@ -104,14 +105,14 @@ def main(argv=None):
         with log.step(rest[0]):
             return commands.dispatch(rest[0], rest[1:], gopts, logger)
     except PyruncError as e:
-        return _fail(str(e), logger)
+        return _fail(str(e), logger, getattr(e, "exit_code", 1))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 1
     except OSError as e:  # a kernel call nothing above expected to fail: one line, no traceback
         from pyrunc.errors import one_line
-        return _fail(one_line(e), logger)
+        return _fail(one_line(e), logger, getattr(e, "exit_code", 1))
 
 
 def _env_trace():
@@ -138,10 +139,10 @@ def _flag_lines(flags):
     return usage_lines(flags)
 
 
-def _fail(msg, logger):
+def _fail(msg, logger, code=1):
     from pyrunc.log import last_steps, stderr_line
     steps = last_steps()
     logger.error(f"{msg} (steps: {steps})" if steps else msg)
     stderr_line(f"pyrunc: {msg}")
-    return 1
+    return code
 

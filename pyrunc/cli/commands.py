@@ -9,7 +9,7 @@ import sys
 
 from pyrunc import jsonc
 from pyrunc.cli.flags import Flag, boolean, parse, repeated
-from pyrunc.errors import StateError, UsageError
+from pyrunc.errors import PyruncError, StateError, UsageError
 
 
 def _int(value):
@@ -38,6 +38,7 @@ EXEC_FLAGS = (
     boolean("no-new-privs", help="set the no new privileges value for the process"),
     repeated("cap|c", help="add a capability to the bounding set for the process (may be repeated)"),
     boolean("ignore-paused", help="allow exec in a paused container"),
+    repeated("cgroup", help="run the process in an (existing) sub-cgroup(s); format is [<controller>:]<cgroup> (may be repeated)"),
 )
 
 
@@ -108,7 +109,10 @@ def cmd_run(g, o, pos, log):
     cid = _one_id("run", pos)
     _reserve_passed_fds(o)
     return run.run(_store(g), cid, o["bundle"] or ".", detach=o["detach"], keep=o["keep"],
-                   warn=log.warning, **_create_opts(g, o))
+                   subreaper=not o["no_subreaper"], warn=log.warning, **_create_opts(g, o))
+
+
+EXEC_FAILED = 255
 
 
 def cmd_exec(g, o, pos, log):
@@ -116,7 +120,12 @@ def cmd_exec(g, o, pos, log):
     if not pos:
         raise UsageError("exec: missing container id; usage: pyrunc exec <container-id> <command> [args...]")
     _reserve_passed_fds(o, listen=False)
-    return exec_in.exec_process(_store(g), pos[0], pos[1:], o)
+    try:
+        return exec_in.exec_process(_store(g), pos[0], pos[1:], o)
+    except (PyruncError, OSError) as e:
+        # runc: 255 when the runtime fails, so that it is not taken for the process's status.
+        e.exit_code = EXEC_FAILED
+        raise
 
 
 def cmd_state(g, o, pos, log):
@@ -218,7 +227,8 @@ def cmd_ps(g, o, pos, log):
         raise UsageError("ps: ps options cannot be used with --format json")
     pids = control.pids(_store(g), cid)
     if o["format"] == "json":
-        sys.stdout.write(jsonc.dumps(pids, compact=False) + "\n")
+        # runc's empty list is Go's nil slice: `null`, which engines parse as none.
+        sys.stdout.write(jsonc.dumps(pids or None, compact=False) + "\n")
     else:
         sys.stdout.write(control.ps_table(pids, pos[1:]))
     return 0
@@ -390,6 +400,7 @@ COMMANDS = {c.name: c for c in (
     Command("run", cmd_run, CREATE_FLAGS + (
         boolean("detach|d", help="detach from the container's process"),
         boolean("keep", help="do not delete the container after it exits"),
+        boolean("no-subreaper", help="disable the use of the subreaper used to reap reparented processes"),
     ), "<container-id>", "create and run a container"),
     Command("exec", cmd_exec, EXEC_FLAGS, "<container-id> <command> [command options]",
             "execute new process inside the container", passthrough=True),

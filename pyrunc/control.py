@@ -50,8 +50,10 @@ def _live(store, cid, verb):
 
 
 def pids(store, cid):
-    _, mgr = _live(store, cid, "list processes of")
-    return mgr.pids()
+    """The processes in the container's cgroup, in any state, as runc lists them: a
+    stopped container's are none, or those that outlived its init."""
+    st = store.peek(cid)
+    return _manager_of(cid, st, "list processes of").pids()
 
 
 def ps_table(pids_, ps_args):

@@ -12,19 +12,6 @@ OCI_VERSION_MIN = "1.0.0"
 
 HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
 
-# The options the mount code recognises (filesystem-specific data such as "mode=755"
-# is passed through to mount(2) and is not listed, as features.md asks).
-MOUNT_OPTIONS = [
-    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion",
-    "lazytime", "loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion",
-    "nolazytime", "nomand", "norelatime", "nostrictatime", "nosuid", "nosymfollow", "private",
-    "ratime", "rbind", "rdev", "rdiratime", "relatime", "remount", "rexec", "rnoatime", "rnodev",
-    "rnodiratime", "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid", "rnosymfollow", "ro",
-    "rprivate", "rrelatime", "rro", "rrw", "rshared", "rslave", "rstrictatime", "rsuid",
-    "runbindable", "rw", "shared", "silent", "slave", "strictatime", "suid", "sync",
-    "unbindable", "idmap", "ridmap",
-]
-
 NAMESPACES = ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]
 
 # Cgroup managers built in: cgroupfs for v1, hybrid and v2 (pyrunc/linux/cgroups/); no
@@ -42,7 +29,7 @@ def features():
         "ociVersionMin": OCI_VERSION_MIN,
         "ociVersionMax": pyrunc.OCI_VERSION,
         "hooks": list(HOOKS),
-        "mountOptions": list(MOUNT_OPTIONS),
+        "mountOptions": mount_options(),
         "linux": {
             "namespaces": list(NAMESPACES),
             "capabilities": kernel_capabilities(),
@@ -66,6 +53,15 @@ def memory_policy_features():
     from pyrunc.linux.placement import MEMPOLICY_FLAGS, MEMPOLICY_MODES
     return {"modes": sorted(MEMPOLICY_MODES, key=MEMPOLICY_MODES.get),
             "flags": sorted(MEMPOLICY_FLAGS)}
+
+
+def mount_options():
+    """The options the mount code recognises, from its own table (linux/rootfs.py);
+    filesystem-specific data such as "mode=755" goes to mount(2) as it is and is not
+    listed, as features.md asks.  idmap and ridmap are refused until id-mapped mounts
+    are done, so they are not listed either."""
+    from pyrunc.linux.rootfs import OPTION_NAMES
+    return list(OPTION_NAMES)
 
 
 def net_devices_enabled():

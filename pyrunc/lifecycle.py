@@ -49,6 +49,8 @@ class _CreateHandler:
                 mgr.create()
                 # Saved at once, so that a delete after a crash of this create removes it.
                 self.save_cgroup(mgr.to_dict())
+                if not mgr.made_leaf():
+                    self._warn_if_not_empty(mgr)
             with log.step("set cgroup limits"):
                 resources = dict(lx.resources)
                 resources["devices"] = cgroups.device_rules(lx.resources, lx.devices)
@@ -69,6 +71,16 @@ class _CreateHandler:
             self.rdt = resctrl.apply(self.cid, self.cfg.linux.intel_rdt, pid)
             if self.save_rdt is not None:
                 self.save_rdt(self.rdt)
+
+    def _warn_if_not_empty(self, mgr):
+        """runc's warning, in its words: a cgroup that already holds processes shares its
+        limits, freezing, `kill --all` and `ps` with them.  The container is made all the same."""
+        found = mgr.pids()
+        if found:
+            msg = (f"container's cgroup is not empty: {len(found)} process(es) found "
+                   f"in {next(iter(mgr.paths().values()))}")
+            log.warning(msg)
+            log.stderr_line(f"pyrunc: warning: {msg}")
 
     def join_cgroup(self, pid):
         """Put the init in the cgroup made by cgroup(join_now=False)."""

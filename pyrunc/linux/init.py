@@ -137,7 +137,7 @@ def setup_namespaces(ctx):
         k.setresgid(0)
         k.setresuid(0)
         # The uid change made us non-dumpable, which hands /proc/self to host root and
-        # makes timens_offsets unwritable; container_init clears the flag again first thing.
+        # makes timens_offsets unwritable; cleared again before the init is forked.
         k.prctl(k.PR_SET_DUMPABLE, 1)
     # Into the cgroup before unsharing the cgroup namespace, whose root is our cgroup then.
     # Without one, the init is moved in late, when it asks before its hooks and `created`
@@ -156,6 +156,10 @@ def setup_namespaces(ctx):
     if _is_new(lx, "time"):
         ctx.step = "write time namespace offsets"
         namespaces.write_time_offsets(lx.time_offsets)
+    if ctx.in_userns:
+        # Before the init exists, not first thing in it: from its report on, a process
+        # that shares its pid namespace can look for it in /proc (CVE-2016-9962).
+        k.prctl(k.PR_SET_DUMPABLE, 0)
     if not namespaces.needs_child(lx):
         ctx.chan.send("init", pid=os.getpid())
         ctx.traced_fork("init")

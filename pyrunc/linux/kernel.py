@@ -88,6 +88,7 @@ RESOLVE_IN_ROOT = 0x10
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
+PR_SET_NAME = 15
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
@@ -114,6 +115,32 @@ def _b(path):
 def fork():
     """clone(2) as fork: here so that the trace records each new process (in the parent)."""
     return os.fork()
+
+
+def set_name(name):
+    """The calling thread's name (comm: what `pgrep`, `top` and /proc/PID/comm show);
+    the kernel keeps 15 bytes."""
+    _check(_libc.prctl(ffi.c_int(PR_SET_NAME), os.fsencode(name)[:15], ffi.c_ulong(0),
+                       ffi.c_ulong(0), ffi.c_ulong(0)), "prctl(PR_SET_NAME)")
+
+
+def set_cmdline(args):
+    """Overwrite the process's argument strings in place, so that /proc/PID/cmdline (and
+    ps, pgrep -f) read `args`.  PR_SET_MM, which could point the kernel at a new area,
+    needs CAP_SYS_RESOURCE; the old area is the interpreter's command line, longer than
+    `args` wherever they are its tail, and what does not fit is cut.  The rest of the
+    area is zeroed: the kernel then shows the strings as they are."""
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rpartition(b")")[2].split()
+    start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end: proc(5) fields 48, 49
+    text = b"".join(os.fsencode(a) + b"\0" for a in args)[:end - start - 1]
+    fd = os.open("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        os.pwrite(fd, text.ljust(end - start, b"\0"), start)
+    except OSError as e:
+        raise KernelError(e.errno, "write /proc/self/mem (argument area)") from None
+    finally:
+        os.close(fd)
 
 
 # --- namespaces -------------------------------------------------------------

@@ -64,6 +64,9 @@ def switch_user(user):
     k.setresgid(user.gid)
     k.setresuid(user.uid)
     k.prctl(k.PR_SET_KEEPCAPS, 0)
+    # A uid change sets dumpability from fs.suid_dumpable, which a host may set to 1: we
+    # still run the runtime's code with its fds until the exec (CVE-2016-9962).
+    k.prctl(k.PR_SET_DUMPABLE, 0)
 
 
 def _set_groups(gids):

@@ -67,6 +67,13 @@ _LOCKABLE = k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC | k.MS_NOATIME 
 
 PROC_SUPER_MAGIC = 0x9FA0
 
+# Options recognised by MountOptions other than through the tables above.
+_OWN_OPTIONS = ("tmpcopyup",)
+
+# Every option name MountOptions takes as an option rather than as filesystem data: the
+# features document lists exactly these (features.py), so the two cannot drift apart.
+OPTION_NAMES = tuple(sorted({*_FLAGS, *PROPAGATION, *_ATTRS, *_OWN_OPTIONS}))
+
 
 class MountOptions:
     """A mount's options split the way the kernel takes them: mount(2) flags, propagation

@@ -89,7 +89,7 @@ def test_config_affinity_applies_to_exec_but_not_to_the_init(pyrunc, running):
 def test_a_bad_cpu_list_fails_exec_in_one_line_naming_field_and_value(pyrunc, running, tmp_path, value, why):
     cid = running()
     r = exec_process(pyrunc, cid, tmp_path, {"final": value})
-    assert r.code == 1 and len(r.err.splitlines()) == 1, r
+    assert r.code == 255 and len(r.err.splitlines()) == 1, r  # runc's status for a failed exec
     assert "process.execCPUAffinity.final" in r.err and value[:8] in r.err and why in r.err, r
     assert "process.execCPUAffinity.final" in last_error(pyrunc.log)
 

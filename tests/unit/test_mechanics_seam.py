@@ -42,9 +42,56 @@ def test_unknown_capability_names_are_skipped():
 
 def test_user_switch_order_keeps_capabilities_across_setuid(fake):
     process.switch_user(model.User(uid=1000, gid=1001, umask=None, additional_gids=(5, 6)))
-    assert fake.names() == ["prctl", "setgroups", "setresgid", "setresuid", "prctl"]
+    assert fake.names() == ["prctl", "setgroups", "setresgid", "setresuid", "prctl", "prctl"]
     assert fake.of("prctl")[0] == (kernel.PR_SET_KEEPCAPS, 1)
     assert fake.of("setgroups") == [([5, 6],)]
+
+
+def test_a_user_switch_leaves_the_process_non_dumpable(fake):
+    """fs.suid_dumpable decides dumpability after a uid change, and a host may set it to
+    1: the process still holds the runtime's fds until it execs (CVE-2016-9962)."""
+    process.switch_user(model.User(uid=1000, gid=1000, umask=None, additional_gids=()))
+    last_uid_change = max(i for i, name in enumerate(fake.names()) if name in ("setresuid", "setresgid"))
+    after = [c[1] for c in fake.calls[last_uid_change:] if c[0] == "prctl"]
+    assert (kernel.PR_SET_DUMPABLE, 0) in after
+
+
+class _Chan:
+    """The parent's side of the protocol as stage 1 sees it: every request granted."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, kind, **fields):
+        self.sent.append(kind)
+
+    def expect_ok(self):
+        return {}
+
+
+@pytest.mark.parametrize("pid_namespace", [True, False])
+def test_with_a_user_namespace_the_init_is_non_dumpable_before_anyone_can_see_it(
+        fake, tmp_path, monkeypatch, pid_namespace):
+    """Stage 1 makes itself dumpable for its id maps and time offsets; the init, forked
+    from it or stage 1 itself, must not be from the moment its pid is reported."""
+    from pyrunc.linux import init
+    monkeypatch.setattr(process, "check_lsm_support", lambda proc: None)
+    spaces = [{"type": "user"}, {"type": "mount"}] + ([{"type": "pid"}] if pid_namespace else [])
+    ctx = _init_context(tmp_path, spaces)
+    ctx.chan = _Chan()
+    fake.calls_at_report = None
+    real_send = ctx.chan.send
+
+    def send(kind, **fields):
+        if kind == "init":
+            fake.calls_at_report = list(fake.calls)
+        real_send(kind, **fields)
+    ctx.chan.send = send
+    assert init.setup_namespaces(ctx)  # the fake fork returns 0: we are the init
+    # With a pid namespace the init is forked (the parent reports it); else stage 1 is it.
+    seen = fake.calls[:fake.names().index("fork")] if pid_namespace else fake.calls_at_report
+    dumpable = [c[1][1] for c in seen if c[0] == "prctl" and c[1][0] == kernel.PR_SET_DUMPABLE]
+    assert dumpable[0] == 1 and dumpable[-1] == 0, dumpable
 
 
 def test_rlimits_map_names_to_resource_numbers(fake):

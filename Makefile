@@ -47,9 +47,12 @@ bench: setup
 	command -v strace >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null; }
 	.venv/bin/python bench/run.py --pyrunc $(BENCH_PYRUNC) $(BENCH_ARGS)
 
+# The command, its man pages and bash completion (both generated from the command table).
 install: setup
-	install -d $(PREFIX)/bin
+	install -d $(PREFIX)/bin $(PREFIX)/share/man/man8 $(PREFIX)/share/bash-completion/completions
 	ln -sf $(CURDIR)/.venv/bin/pyrunc $(PREFIX)/bin/pyrunc
+	.venv/bin/python -m pyrunc.cli.manpages $(PREFIX)/share/man/man8
+	.venv/bin/python -m pyrunc.cli.completion $(PREFIX)/share/bash-completion/completions/pyrunc
 
 clean:
 	rm -rf demo .venv build *.egg-info .cache

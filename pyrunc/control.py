@@ -6,7 +6,7 @@ import sys
 import time
 
 from pyrunc import jsonc, lifecycle, log
-from pyrunc.errors import StateError, UsageError
+from pyrunc.errors import ContainerError, StateError, UsageError
 from pyrunc.lifecycle import CREATED, PAUSED, RUNNING, STOPPED
 
 
@@ -50,8 +50,10 @@ def _live(store, cid, verb):
 
 
 def pids(store, cid):
-    _, mgr = _live(store, cid, "list processes of")
-    return mgr.pids()
+    """The processes in the container's cgroup, in any state, as runc lists them: a
+    stopped container's are none, or those that outlived its init."""
+    st = store.peek(cid)
+    return _manager_of(cid, st, "list processes of").pids()
 
 
 def ps_table(pids_, ps_args):
@@ -113,14 +115,45 @@ def events(store, cid, interval, stats_only, out=sys.stdout):
         st = store.peek(cid)
 
 
-def update(store, cid, resources):
+def update(store, cid, resources, rdt=None):
+    """`rdt`: {"l3CacheSchema": ..., "memBwSchema": ...} from runc's --l3-cache-schema and
+    --mem-bw-schema, written to the container's Intel RDT group."""
+    rdt = {k: v for k, v in (rdt or {}).items() if v is not None}
     with store.open(cid) as cdir:
         st = cdir.read_state()
         status = lifecycle.status_of(st)
         if status == STOPPED:
             raise StateError(f"cannot update container {cid}: container not running")
-        _manager_of(cid, st, "update").set(resources, update=True)
+        if rdt:
+            _check_rdt_update(cid, st, rdt)
+        if resources or not rdt:
+            _manager_of(cid, st, "update").set(resources, update=True)
+        if rdt:
+            from pyrunc.linux import resctrl
+            try:
+                resctrl.update_schemata(st["intel_rdt"], rdt.get("l3CacheSchema"), rdt.get("memBwSchema"))
+            except ContainerError as e:
+                raise ContainerError(f"update {cid}", str(e)) from None
         log.debug(f"update {cid}: {jsonc.dumps(resources, compact=False, sort_keys=True)}")
+
+
+_RDT_FLAGS = {"l3CacheSchema": ("--l3-cache-schema", "L3"), "memBwSchema": ("--mem-bw-schema", "MB:")}
+
+
+def _check_rdt_update(cid, st, rdt):
+    """Before anything changes: the values' form, and a group to write them to."""
+    from pyrunc.linux import resctrl
+    for key, value in rdt.items():
+        flag, prefix = _RDT_FLAGS[key]
+        if not value.startswith(prefix) or "\n" in value:
+            raise UsageError(f"update: invalid value {value!r} for {flag}: one line starting with {prefix}")
+    flags = " and ".join(_RDT_FLAGS[k][0] for k in rdt)
+    if not st.get("intel_rdt"):
+        if not resctrl.available():
+            raise ContainerError(f"update {cid}", f"{flags}: no resctrl filesystem is mounted at "
+                                                  f"{resctrl.RESCTRL_ROOT} (this host has no Intel RDT)")
+        raise ContainerError(f"update {cid}", f"{flags}: the container has no Intel RDT group "
+                                              "(its config sets no linux.intelRdt)")
 
 
 # -- parsing update's input -----------------------------------------------------------

@@ -20,6 +20,7 @@ def exec_process(store, cid, args, opts):
     check_id(cid)
     if opts["preserve_fds"] < 0:
         raise UsageError(f"--preserve-fds must not be negative, got {opts['preserve_fds']}")
+    subs = _sub_cgroups(opts.get("cgroup") or ())
     foreground = not opts["detach"]
     if foreground:
         from pyrunc.linux import kernel
@@ -34,12 +35,13 @@ def exec_process(store, cid, args, opts):
             raise StateError(f"cannot exec in a {status} container {cid}")
         with log.step("validate process"):
             cfg = _config(cdir, st, args, opts)
+        cgroup_dirs = _sub_cgroup_dirs(cid, st, subs) if subs else None
         if cfg.terminal and opts["console_socket"] is None and not foreground:
             raise UsageError("cannot allocate a tty without --console-socket when detached")
         if opts["console_socket"] is not None and not cfg.terminal:
             raise UsageError("--console-socket needs a tty (--tty, or terminal in the process)")
         with log.step("spawn"):
-            pid, console = _spawn(store, cid, st, cfg, opts, status == lifecycle.PAUSED)
+            pid, console = _spawn(store, cid, st, cfg, opts, status == lifecycle.PAUSED, cgroup_dirs)
     log.debug(f"exec {cid}: process {pid} executed {cfg.process.args[0]!r}")
     if opts["pid_file"]:
         from pyrunc.store import write_atomic
@@ -138,7 +140,27 @@ def _process(base, args, opts):
     return proc
 
 
-def _spawn(store, cid, st, cfg, opts, paused):
+def _sub_cgroups(values):
+    from pyrunc.linux.cgroups import sub
+    try:
+        return sub.parse(values)
+    except UsageError as e:
+        raise UsageError(f"exec: {e}") from None
+
+
+def _sub_cgroup_dirs(cid, st, subs):
+    """--cgroup: the existing sub-cgroups the process joins, checked before it is made."""
+    from pyrunc.errors import CgroupError
+    mgr = lifecycle.cgroup_manager(st)
+    if mgr is None:
+        raise ContainerError(f"exec {cid}", "--cgroup: the container has no cgroup (created with --rootless)")
+    try:
+        return mgr.sub_dirs(subs)
+    except CgroupError as e:
+        raise ContainerError(f"exec {cid}", f"--cgroup: {e}") from None
+
+
+def _spawn(store, cid, st, cfg, opts, paused, cgroup_dirs=None):
     """`paused`: the process joins the frozen cgroup last and execs once the container
     resumes; exec returns without waiting for that."""
     """Fork the joining child and serve it until its process has exec'd: (pid, pty master
@@ -188,7 +210,7 @@ def _spawn(store, cid, st, cfg, opts, paused):
         os.close(console_fd)
     exec_pid = console = None
     try:
-        exec_pid, console = _serve(parent_ch, cid, st, cfg, paused)
+        exec_pid, console = _serve(parent_ch, cid, st, cfg, paused, cgroup_dirs)
     except BaseException:
         for p in {pid, exec_pid} - {None}:
             lifecycle.kill_and_wait(p)
@@ -200,7 +222,7 @@ def _spawn(store, cid, st, cfg, opts, paused):
     return exec_pid, console
 
 
-def _serve(chan, cid, st, cfg, paused):
+def _serve(chan, cid, st, cfg, paused, cgroup_dirs):
     exec_pid = console = None
     step = "start exec"
     while True:
@@ -221,7 +243,9 @@ def _serve(chan, cid, st, cfg, paused):
                 # process asks (cgroup_joined) before it execs.
                 step = "join cgroup"
                 with log.step("add process to cgroup"):
-                    _join_cgroup(cid, st, exec_pid)
+                    _join_cgroup(cid, st, exec_pid, cgroup_dirs)
+                _join_rdt(cid, st, exec_pid)
+                _final_affinity(cid, cfg, exec_pid)
         elif kind == "cgroup_joined":
             chan.send("ok")
         elif kind == "console":
@@ -230,7 +254,9 @@ def _serve(chan, cid, st, cfg, paused):
             step = "join cgroup"
             try:
                 with log.step("add process to cgroup"):
-                    _join_cgroup(cid, st, exec_pid)
+                    _join_cgroup(cid, st, exec_pid, cgroup_dirs)
+                _join_rdt(cid, st, exec_pid)
+                _final_affinity(cid, cfg, exec_pid)
             except ContainerError as e:
                 chan.send("error", msg=str(e))
                 raise
@@ -252,10 +278,36 @@ def _serve(chan, cid, st, cfg, paused):
             raise ContainerError(f"exec {cid}", f"unknown request {kind!r} from the exec process")
 
 
-def _join_cgroup(cid, st, pid):
+def _join_cgroup(cid, st, pid, dirs=None):
     try:
         mgr = lifecycle.cgroup_manager(st)
         if mgr is not None:
-            mgr.add(pid)
+            mgr.add(pid, dirs)
     except Exception as e:
         raise ContainerError(f"exec {cid}", f"join cgroup: {e}") from None
+
+
+def _final_affinity(cid, cfg, pid):
+    """process.execCPUAffinity.final: set by us, after the move into the cgroup and before
+    the process asks to exec (it waits for our answer), whatever its seccomp filter allows."""
+    if not (cfg.process.exec_cpu_affinity or {}).get("final"):
+        return
+    from pyrunc.errors import KernelError
+    from pyrunc.linux import placement
+    try:
+        with log.step("set process.execCPUAffinity.final"):
+            placement.set_final_affinity(pid, cfg.process)
+    except KernelError as e:
+        raise ContainerError(f"exec {cid}", str(e)) from None
+
+
+def _join_rdt(cid, st, pid):
+    """The container's Intel RDT group, as its init's (runc's exec does the same)."""
+    if not st.get("intel_rdt"):
+        return
+    from pyrunc.linux import resctrl
+    try:
+        with log.step("add process to intelRdt group"):
+            resctrl.add(st["intel_rdt"], pid)
+    except ContainerError as e:
+        raise ContainerError(f"exec {cid}", str(e)) from None

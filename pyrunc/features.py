@@ -12,26 +12,13 @@ OCI_VERSION_MIN = "1.0.0"
 
 HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
 
-# The options the mount code recognises (filesystem-specific data such as "mode=755"
-# is passed through to mount(2) and is not listed, as features.md asks).
-MOUNT_OPTIONS = [
-    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion",
-    "lazytime", "loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion",
-    "nolazytime", "nomand", "norelatime", "nostrictatime", "nosuid", "nosymfollow", "private",
-    "ratime", "rbind", "rdev", "rdiratime", "relatime", "remount", "rexec", "rnoatime", "rnodev",
-    "rnodiratime", "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid", "rnosymfollow", "ro",
-    "rprivate", "rrelatime", "rro", "rrw", "rshared", "rslave", "rstrictatime", "rsuid",
-    "runbindable", "rw", "shared", "silent", "slave", "strictatime", "suid", "sync",
-    "unbindable", "idmap", "ridmap",
-]
-
 NAMESPACES = ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]
 
 # Cgroup managers built in: cgroupfs for v1, hybrid and v2 (pyrunc/linux/cgroups/); no
 # systemd manager.  What this host has is in the annotations below.
 CGROUP_SUPPORT = {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True}
 SECCOMP_SUPPORTED = True
-INTEL_RDT_SUPPORTED = False
+INTEL_RDT_SUPPORTED = True  # linux/resctrl.py, where the host has resctrl mounted
 IDMAP_MOUNTS_SUPPORTED = False  # mounts' uidMappings/gidMappings are not applied yet
 NET_DEVICES_SUPPORTED = True  # linux/netdevices.py, when pyroute2 is installed
 
@@ -42,7 +29,7 @@ def features():
         "ociVersionMin": OCI_VERSION_MIN,
         "ociVersionMax": pyrunc.OCI_VERSION,
         "hooks": list(HOOKS),
-        "mountOptions": list(MOUNT_OPTIONS),
+        "mountOptions": mount_options(),
         "linux": {
             "namespaces": list(NAMESPACES),
             "capabilities": kernel_capabilities(),
@@ -50,12 +37,31 @@ def features():
             "seccomp": seccomp_features(),
             "apparmor": {"enabled": lsm_enabled("apparmor")},
             "selinux": {"enabled": lsm_enabled("selinux")},
-            "intelRdt": {"enabled": INTEL_RDT_SUPPORTED},
+            "intelRdt": {"enabled": INTEL_RDT_SUPPORTED, "schemata": INTEL_RDT_SUPPORTED,
+                         "monitoring": INTEL_RDT_SUPPORTED},
+            "memoryPolicy": memory_policy_features(),
             "mountExtensions": {"idmap": {"enabled": IDMAP_MOUNTS_SUPPORTED}},
             "netDevices": {"enabled": net_devices_enabled()},
         },
         "annotations": {"io.github.pyrunc.version": pyrunc.__version__, **host_cgroups()},
     }
+
+
+def memory_policy_features():
+    """linux.memoryPolicy: every mode and flag pyrunc recognises (linux/placement.py),
+    whether or not this host's kernel takes them, as features-linux.md asks."""
+    from pyrunc.linux.placement import MEMPOLICY_FLAGS, MEMPOLICY_MODES
+    return {"modes": sorted(MEMPOLICY_MODES, key=MEMPOLICY_MODES.get),
+            "flags": sorted(MEMPOLICY_FLAGS)}
+
+
+def mount_options():
+    """The options the mount code recognises, from its own table (linux/rootfs.py);
+    filesystem-specific data such as "mode=755" goes to mount(2) as it is and is not
+    listed, as features.md asks.  idmap and ridmap are refused until id-mapped mounts
+    are done, so they are not listed either."""
+    from pyrunc.linux.rootfs import OPTION_NAMES
+    return list(OPTION_NAMES)
 
 
 def net_devices_enabled():

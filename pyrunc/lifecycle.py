@@ -20,11 +20,13 @@ CONFIG_COPY = "config.json"  # the validated config, for exec
 class _CreateHandler:
     """Answers the container init's requests during create."""
 
-    def __init__(self, cid, cfg, bundle, cgroup_path, rootless, save_cgroup):
+    def __init__(self, cid, cfg, bundle, cgroup_path, rootless, save_cgroup, save_rdt=None):
         self.cid, self.cfg, self.bundle = cid, cfg, bundle
         self.cgroup_path = cgroup_path
         self.save_cgroup = save_cgroup
+        self.save_rdt = save_rdt
         self.cgroup_manager = None
+        self.rdt = None  # what resctrl.apply made, for the undo of a failed create
         # runc's --rootless: ignore cgroup permission errors ("auto": when not root).
         self.ignore_cgroup_errors = rootless in ("true", "1", "t") or (
             rootless == "auto" and os.geteuid() != 0)
@@ -47,6 +49,8 @@ class _CreateHandler:
                 mgr.create()
                 # Saved at once, so that a delete after a crash of this create removes it.
                 self.save_cgroup(mgr.to_dict())
+                if not mgr.made_leaf():
+                    self._warn_if_not_empty(mgr)
             with log.step("set cgroup limits"):
                 resources = dict(lx.resources)
                 resources["devices"] = cgroups.device_rules(lx.resources, lx.devices)
@@ -55,7 +59,28 @@ class _CreateHandler:
                 with log.step("move init into cgroup"):
                     mgr.add(pid)
             return mgr.paths()
-        return self._cgroup_step(make)
+        paths = self._cgroup_step(make)
+        if self.cfg.linux.intel_rdt is not None:
+            self._intel_rdt(pid)
+        return paths
+
+    def _intel_rdt(self, pid):
+        """linux.intelRdt: the group is the init's from here on (its fork inherits it)."""
+        from pyrunc.linux import resctrl
+        with log.step("apply intelRdt"):
+            self.rdt = resctrl.apply(self.cid, self.cfg.linux.intel_rdt, pid)
+            if self.save_rdt is not None:
+                self.save_rdt(self.rdt)
+
+    def _warn_if_not_empty(self, mgr):
+        """runc's warning, in its words: a cgroup that already holds processes shares its
+        limits, freezing, `kill --all` and `ps` with them.  The container is made all the same."""
+        found = mgr.pids()
+        if found:
+            msg = (f"container's cgroup is not empty: {len(found)} process(es) found "
+                   f"in {next(iter(mgr.paths().values()))}")
+            log.warning(msg)
+            log.stderr_line(f"pyrunc: warning: {msg}")
 
     def join_cgroup(self, pid):
         """Put the init in the cgroup made by cgroup(join_now=False)."""
@@ -199,6 +224,12 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
     if notify_caller:
         st["notify_socket"] = notify_caller
     log.debug(f"create {cid}: bundle {bundle}")
+    if cfg.linux.intel_rdt is not None:
+        from pyrunc.linux import resctrl
+        try:
+            resctrl.check_host(cfg.linux.intel_rdt)
+        except ContainerError as e:
+            raise ContainerError(f"create {cid}", str(e)) from None
     if cfg.linux.net_devices:
         # What the runtime's namespace alone can tell, before anything is made; the
         # move checks it all again, with the container's namespace.
@@ -231,7 +262,10 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
         def save_cgroup(saved):
             st["cgroup"] = saved
             cdir.write_state(st)
-        handler = _CreateHandler(cid, cfg, bundle, cgroup, rootless, save_cgroup)
+        def save_rdt(saved):
+            st["intel_rdt"] = saved
+            cdir.write_state(st)
+        handler = _CreateHandler(cid, cfg, bundle, cgroup, rootless, save_cgroup, save_rdt)
         with log.step("spawn"):
             spawned = spawn(cfg, cid, start_path, handler,
                             no_pivot=no_pivot, no_new_keyring=no_new_keyring,
@@ -257,6 +291,8 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
                     log.warning(f"create {cid}: {left}; its state is kept for `delete` to try again")
             if handler is not None and handler.cgroup_manager is not None:
                 _remove_cgroup(handler.cgroup_manager, st)
+            if handler is not None and handler.rdt is not None:
+                _remove_rdt(handler.rdt, st)
             if not left:
                 cdir.remove()
         if isinstance(e, Exception):
@@ -317,6 +353,14 @@ def _remove_cgroup(mgr, st):
             mgr.kill_all(signal.SIGKILL)
         mgr.destroy()
     except (CgroupError, OSError) as e:
+        log.warning(f"container {st['id']}: {e}")
+
+
+def _remove_rdt(saved, st):
+    from pyrunc.linux import resctrl
+    try:
+        resctrl.remove(saved)
+    except ContainerError as e:
         log.warning(f"container {st['id']}: {e}")
 
 
@@ -506,6 +550,9 @@ def _delete_broken(cdir, err):
     if mgr is not None:
         with log.step("remove cgroup"):
             _remove_cgroup(mgr, part)
+    if part.get("intel_rdt"):
+        with log.step("remove intelRdt group"):
+            _remove_rdt(part["intel_rdt"], part)
     with log.step("remove state"):
         cdir.remove()
 
@@ -550,6 +597,9 @@ def delete(store, cid, force=False, warn=None):
         if mgr is not None:
             with log.step("remove cgroup"):
                 _remove_cgroup(mgr, st)
+        if st is not None and st.get("intel_rdt"):
+            with log.step("remove intelRdt group"):
+                _remove_rdt(st["intel_rdt"], st)
         with log.step("remove state"):
             cdir.remove()
         log.debug(f"delete {cid}: removed")

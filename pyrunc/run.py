@@ -12,7 +12,9 @@ _NOT_FORWARDED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGURG,
                   signal.SIGWINCH, signal.SIGPIPE, signal.SIGTTIN, signal.SIGTTOU, signal.SIGTSTP}
 
 
-def run(store, cid, bundle, detach=False, keep=False, warn=None, **create_opts):
+def run(store, cid, bundle, detach=False, keep=False, warn=None, subreaper=True, **create_opts):
+    """`subreaper` False (--no-subreaper): once the init is our child, what the container
+    orphans later (with no pid namespace of its own) goes to the host's reaper, not to us."""
     if detach:
         with log.step("create"):
             lifecycle.create(store, cid, bundle, **create_opts)
@@ -28,6 +30,10 @@ def run(store, cid, bundle, detach=False, keep=False, warn=None, **create_opts):
     kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
     with log.step("create"):
         st, spawned = lifecycle.create(store, cid, bundle, foreground=True, **create_opts)
+    if not subreaper:
+        # create has reaped the init's first parent: the init is ours already, as runc's
+        # is (it clones it with CLONE_PARENT).
+        kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 0)
     try:
         status = wait_in_foreground(spawned.pid, spawned.console, lambda: lifecycle.start(store, cid))
     except BaseException:

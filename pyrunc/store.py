@@ -149,7 +149,24 @@ def _partial(st, path):
     part = {k: v for k, v in st.items() if k not in _FIELDS or _FIELDS[k](v)}
     if "host_mounts" in part and part["host_mounts"]["root"] != os.path.realpath(f"{path}/rootfs"):
         del part["host_mounts"]
+    if "intel_rdt" in part and not _rdt_shape(part["intel_rdt"], os.path.basename(path)):
+        del part["intel_rdt"]
     return part
+
+
+def _rdt_shape(v, cid):
+    """resctrl.apply's record: the group the root or a group in it; delete removes only
+    the container's own (named for its id) and its monitoring group."""
+    if v is None:
+        return True
+    if type(v) is not dict or type(v.get("remove_group")) is not bool:
+        return False
+    root, group, mon = v.get("root"), v.get("group"), v.get("mon_group")
+    if not _cgroup_paths([root, group]) or not (group == root or os.path.dirname(group) == root):
+        return False
+    if v["remove_group"] and group != f"{root}/{cid}":
+        return False
+    return mon is None or mon == f"{group}/mon_groups/{cid}"
 
 
 def _salvage(name):

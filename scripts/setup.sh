@@ -10,6 +10,9 @@ ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || need="$need libseccomp2
 command -v umoci >/dev/null 2>&1 || need="$need umoci"
 # A C compiler for the `pyrunc` launcher (pyrunc/launcher/launcher.c).
 command -v cc >/dev/null 2>&1 || need="$need gcc libc6-dev"
+# man and groff: tests render the generated man pages (tests/unit/test_manpages.py).
+command -v man >/dev/null 2>&1 || need="$need man-db"
+command -v groff >/dev/null 2>&1 || need="$need groff-base"
 if [ -n "$need" ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
@@ -24,6 +27,12 @@ fi
 # The `pyrunc` command: pip's console script replaced by the launcher, which starts the
 # interpreter sealed and without site (pyrunc/launcher/).
 .venv/bin/python -m pyrunc.launcher .venv/bin/pyrunc >/dev/null
+# The commit `pyrunc --version` names where the tree has no .git (pyrunc/version.py).
+if command -v git >/dev/null 2>&1 && git rev-parse HEAD >pyrunc/_commit.tmp 2>/dev/null; then
+    mv pyrunc/_commit.tmp pyrunc/_commit
+else
+    rm -f pyrunc/_commit.tmp
+fi
 # Bytecode up front: where PYTHONDONTWRITEBYTECODE is set, every command would compile
 # pyrunc's modules again (the generated config/schema_check.py alone costs 20 ms).
 .venv/bin/python -m compileall -q pyrunc >/dev/null

@@ -144,3 +144,23 @@ def make_bundle(path, rootfs_template, cgroup_prefix):
     path.mkdir()
     shutil.copytree(rootfs_template, path / "rootfs", symlinks=True)
     return Bundle(str(path), base_config(["true"], f"{cgroup_prefix}{uuid.uuid4().hex[:6]}"))
+
+
+def userns_copy(bundle, parent, host_id, size=65536):
+    """The bundle copied to `parent` (made 0755), where a user namespace's mapped root can
+    reach it, its rootfs owned by that root (host_id); ids 0..size-1 mapped from host_id.
+    The pytest tmp dirs are 0700 and owned by unmapped host root."""
+    os.makedirs(parent, exist_ok=True)
+    os.chmod(parent, 0o755)
+    rootfs = os.path.join(parent, "rootfs")
+    shutil.copytree(bundle.rootfs, rootfs, symlinks=True)
+    os.chmod(rootfs, 0o755)
+    os.chmod(os.path.join(rootfs, "tmp"), 0o1777)
+    for dirpath, dirnames, filenames in os.walk(rootfs):
+        for name in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
+            os.lchown(name, host_id, host_id)
+    copy = Bundle(parent, json.loads(json.dumps(bundle.config)))
+    mapping = [{"containerID": 0, "hostID": host_id, "size": size}]
+    copy.config["linux"]["uidMappings"] = mapping
+    copy.config["linux"]["gidMappings"] = list(mapping)
+    return copy

@@ -1,7 +1,8 @@
 """pyrunc's command line: global flags, then one subcommand from the table in commands.py.
 
 Errors become one line on stderr (`pyrunc: ...`), an error line in the --log file and
-exit status 1, as runc does.
+exit status 1 (255 for a failed exec, whose own process's status is anything else), as
+runc does.
 """
 
 import os
@@ -11,11 +12,14 @@ from pyrunc.cli.flags import Flag, boolean, parse
 from pyrunc.errors import PyruncError, UsageError
 
 GLOBAL_FLAGS = (
-    Flag("root", default=None, help="root directory for storage of container state"),
-    Flag("log", default="", help="set the log file to write pyrunc logs to"),
+    Flag("root", default=None, shown='"/run/pyrunc"',  # store.DEFAULT_ROOT (a test keeps them equal)
+         help="root directory for storage of container state (this should be located in tmpfs)"),
+    Flag("log", default="", help="set the log file to write pyrunc logs to (default is '/dev/stderr')"),
     Flag("log-format", default="text", help="set the log format ('text' or 'json')"),
     boolean("debug", help="enable debug logging"),
-    boolean("systemd-cgroup", help="enable systemd cgroup support (not supported: cgroupfs only)"),
+    boolean("systemd-cgroup", help="expect cgroupsPath of the form \"slice:prefix:name\" and place the "
+            "cgroup where systemd would (/<slice>/<prefix>-<name>.scope); pyrunc manages it through "
+            "cgroupfs and does not ask systemd for a unit"),
     Flag("rootless", default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')"),
     Flag("trace", default="", help="append a JSON-lines step trace of the operation to FILE (or PYRUNC_TRACE=FILE)"),
     Flag("criu", default="criu", help="path to the criu binary (checkpoint is not supported)"),
@@ -72,6 +76,7 @@ def main(argv=None):
     from pyrunc import log
     argv = sys.argv[1:] if argv is None else argv
     logger = log.current
+    rest = []
     try:
         head, rest, unknown = _split_global(argv)
         gopts, _ = parse(head, GLOBAL_FLAGS, "pyrunc")
@@ -88,6 +93,8 @@ def main(argv=None):
             # Before the commands' imports: the first start's work is thrown away.
             from pyrunc.linux.sealed_exe import run_sealed
             run_sealed()
+            from pyrunc.linux.proctitle import show_command  # `pyrunc ...` in ps, not python
+            show_command(argv)
         trace_path = gopts["trace"] or _env_trace()
         if trace_path and rest and rest[0] != "trace":
             from pyrunc import trace
@@ -105,16 +112,17 @@ def main(argv=None):
         with log.step(rest[0]):
             return commands.dispatch(rest[0], rest[1:], gopts, logger)
     except PyruncError as e:
-        return _fail(str(e), logger)
+        return _fail(str(e), logger, getattr(e, "exit_code", 1))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 1
     except OSError as e:  # a kernel call nothing above expected to fail: one line, no traceback
         from pyrunc.errors import one_line
-        return _fail(one_line(e), logger)
+        return _fail(one_line(e), logger, getattr(e, "exit_code", 1))
     except Exception as e:  # noqa: BLE001 -- the last net: a bug, still one line and exit 1
-        return _internal_error(e, logger)
+        # (255 for exec, as its other failures: not to be taken for the process's status)
+        return _internal_error(e, logger, 255 if rest[:1] == ["exec"] else 1)
 
 
 def _env_trace():
@@ -141,7 +149,7 @@ def _flag_lines(flags):
     return usage_lines(flags)
 
 
-def _internal_error(exc, logger):
+def _internal_error(exc, logger, code):
     """An exception no code above turned into a message: one line naming it (every input
     found to reach here gets its own message instead); the traceback only with --debug."""
     if logger.debug_enabled:
@@ -150,13 +158,13 @@ def _internal_error(exc, logger):
     text = str(exc).replace("\n", " ")
     if len(text) > 300:
         text = text[:297] + "..."
-    return _fail(f"internal error: {type(exc).__name__}{': ' + text if text else ''}", logger)
+    return _fail(f"internal error: {type(exc).__name__}{': ' + text if text else ''}", logger, code)
 
 
-def _fail(msg, logger):
+def _fail(msg, logger, code=1):
     from pyrunc.log import last_steps, stderr_line
     steps = last_steps()
     logger.error(f"{msg} (steps: {steps})" if steps else msg)
     stderr_line(f"pyrunc: {msg}")
-    return 1
+    return code
 

@@ -9,14 +9,14 @@ import sys
 
 from pyrunc import jsonc
 from pyrunc.cli.flags import Flag, boolean, parse, repeated
-from pyrunc.errors import StateError, UsageError
+from pyrunc.errors import PyruncError, StateError, UsageError
 
 
 def _int(value):
     return int(value, 10)
 
 
-BUNDLE = Flag("bundle|b", default="", help="path to the root of the bundle directory (default: current directory)")
+BUNDLE = Flag("bundle|b", default="", help="path to the root of the bundle directory, defaults to the current directory")
 CONSOLE_SOCKET = Flag("console-socket", default=None, help="path to an AF_UNIX socket to receive the pty master")
 PID_FILE = Flag("pid-file", default=None, help="file to write the process id to")
 NO_PIVOT = boolean("no-pivot", help="do not use pivot_root (for a rootfs on ramfs)")
@@ -38,6 +38,7 @@ EXEC_FLAGS = (
     boolean("no-new-privs", help="set the no new privileges value for the process"),
     repeated("cap|c", help="add a capability to the bounding set for the process (may be repeated)"),
     boolean("ignore-paused", help="allow exec in a paused container"),
+    repeated("cgroup", help="run the process in an (existing) sub-cgroup(s); format is [<controller>:]<cgroup> (may be repeated)"),
 )
 
 
@@ -108,7 +109,10 @@ def cmd_run(g, o, pos, log):
     cid = _one_id("run", pos)
     _reserve_passed_fds(o)
     return run.run(_store(g), cid, o["bundle"] or ".", detach=o["detach"], keep=o["keep"],
-                   warn=log.warning, **_create_opts(g, o))
+                   subreaper=not o["no_subreaper"], warn=log.warning, **_create_opts(g, o))
+
+
+EXEC_FAILED = 255
 
 
 def cmd_exec(g, o, pos, log):
@@ -116,7 +120,12 @@ def cmd_exec(g, o, pos, log):
     if not pos:
         raise UsageError("exec: missing container id; usage: pyrunc exec <container-id> <command> [args...]")
     _reserve_passed_fds(o, listen=False)
-    return exec_in.exec_process(_store(g), pos[0], pos[1:], o)
+    try:
+        return exec_in.exec_process(_store(g), pos[0], pos[1:], o)
+    except (PyruncError, OSError) as e:
+        # runc: 255 when the runtime fails, so that it is not taken for the process's status.
+        e.exit_code = EXEC_FAILED
+        raise
 
 
 def cmd_state(g, o, pos, log):
@@ -218,7 +227,8 @@ def cmd_ps(g, o, pos, log):
         raise UsageError("ps: ps options cannot be used with --format json")
     pids = control.pids(_store(g), cid)
     if o["format"] == "json":
-        sys.stdout.write(jsonc.dumps(pids, compact=False) + "\n")
+        # runc's empty list is Go's nil slice: `null`, which engines parse as none.
+        sys.stdout.write(jsonc.dumps(pids or None, compact=False) + "\n")
     else:
         sys.stdout.write(control.ps_table(pids, pos[1:]))
     return 0
@@ -250,7 +260,8 @@ def cmd_update(g, o, pos, log):
         resources = control.resources_from_json(o["resources"])
     else:
         resources = control.resources_from_flags(o)
-    control.update(_store(g), cid, resources)
+    control.update(_store(g), cid, resources,
+                   {"l3CacheSchema": o["l3_cache_schema"], "memBwSchema": o["mem_bw_schema"]})
     return 0
 
 
@@ -268,7 +279,66 @@ UPDATE_FLAGS = (
     Flag("memory-reservation", default=None, help="memory reservation or soft limit (bytes)"),
     Flag("memory-swap", default=None, help="total memory usage (memory + swap); -1 for unlimited swap"),
     Flag("pids-limit", default=None, help="maximum number of pids in the container"),
+    Flag("l3-cache-schema", default=None, help="the Intel RDT L3 cache schema (e.g. L3:0=7f0), for a container with linux.intelRdt"),
+    Flag("mem-bw-schema", default=None, help="the Intel RDT memory bandwidth schema (e.g. MB:0=20), for a container with linux.intelRdt"),
 )
+
+
+# update --help: what `update -r` takes, a LinuxResources object (config-linux.md) checked
+# against the schema; tests/unit/test_cli_help.py checks this example against it too.
+UPDATE_FORMAT = """\
+The --resources file is a LinuxResources object of the runtime spec (config-linux.md),
+as in config.json's linux.resources; unchanged values can be omitted:
+
+{
+  "memory": {
+    "limit": 0,
+    "reservation": 0,
+    "swap": 0,
+    "swappiness": 0,
+    "disableOOMKiller": false,
+    "checkBeforeUpdate": false
+  },
+  "cpu": {
+    "shares": 0,
+    "quota": 0,
+    "burst": 0,
+    "period": 0,
+    "realtimeRuntime": 0,
+    "realtimePeriod": 0,
+    "cpus": "",
+    "mems": "",
+    "idle": 0
+  },
+  "blockIO": {
+    "weight": 10,
+    "weightDevice": [{"major": 8, "minor": 0, "weight": 10}],
+    "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 0}],
+    "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 0}],
+    "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 0}],
+    "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 0}]
+  },
+  "pids": {
+    "limit": 0
+  },
+  "hugepageLimits": [{"pageSize": "2MB", "limit": 0}],
+  "network": {
+    "classID": 0,
+    "priorities": [{"name": "eth0", "priority": 0}]
+  },
+  "rdma": {
+    "mlx5_1": {"hcaHandles": 0, "hcaObjects": 0}
+  },
+  "unified": {
+    "memory.high": "max"
+  }
+}
+
+Sizes are in bytes and -1 means no limit where the spec allows it.  linux.resources.devices
+cannot be changed by update.  With --resources, the other options are ignored."""
+
+# Text shown after a command's OPTIONS in its help and its man page.
+DETAILS = {"update": UPDATE_FORMAT}
 
 
 def cmd_features(g, o, pos, log):
@@ -335,6 +405,7 @@ COMMANDS = {c.name: c for c in (
     Command("run", cmd_run, CREATE_FLAGS + (
         boolean("detach|d", help="detach from the container's process"),
         boolean("keep", help="do not delete the container after it exits"),
+        boolean("no-subreaper", help="disable the use of the subreaper used to reap reparented processes"),
     ), "<container-id>", "create and run a container"),
     Command("exec", cmd_exec, EXEC_FLAGS, "<container-id> <command> [command options]",
             "execute new process inside the container", passthrough=True),
@@ -352,7 +423,7 @@ COMMANDS = {c.name: c for c in (
     Command("ps", cmd_ps, (Flag("format|f", default="table", help="select one of: table or json"),),
             "<container-id> [ps options]", "ps displays the processes running inside a container", passthrough=True),
     Command("events", cmd_events, (
-        Flag("interval", default=5.0, convert=_duration, help="set the stats collection interval (default: 5s)"),
+        Flag("interval", default=5.0, convert=_duration, shown="5s", help="set the stats collection interval"),
         boolean("stats", help="display the container's stats then exit"),
     ), "<container-id>", "display container events such as OOM notifications and cpu, memory, and IO usage statistics"),
     Command("update", cmd_update, UPDATE_FLAGS, "<container-id>", "update container resource constraints"),
@@ -360,8 +431,8 @@ COMMANDS = {c.name: c for c in (
     Command("validate", cmd_validate, (BUNDLE,), "", "check a bundle's config.json and list every problem found"),
     Command("image", cmd_image, (
         boolean("flatten", help="unpack: a plain copy of the layers as the rootfs, not an overlay mount"),
-        Flag("cache", default="", help="unpack: the layer store (default /var/lib/pyrunc/images)"),
-        Flag("platform", default="", help="unpack: the image for OS/ARCH[/VARIANT] (default: this machine's)"),
+        Flag("cache", default="", shown='"/var/lib/pyrunc/images"', help="unpack: the layer store"),
+        Flag("platform", default="", help="unpack: the image for OS/ARCH[/VARIANT], defaults to this machine's"),
     ), "unpack SOURCE BUNDLE | remove BUNDLE",
         "make a bundle from an OCI or docker-save image (oci:DIR[:TAG], oci-archive:FILE[:TAG], "
         "docker-archive:FILE[:TAG]), or remove one"),
@@ -382,12 +453,14 @@ def command_help(name):
     sys.stdout.write(f"NAME:\n   pyrunc {cmd.name} - {cmd.help}\n\nUSAGE:\n   pyrunc {cmd.name} [command options] {cmd.args}\n")
     if cmd.flags:
         sys.stdout.write("\nOPTIONS:\n" + "\n".join(usage_lines(cmd.flags)) + "\n")
+    if cmd.name in DETAILS:
+        sys.stdout.write("\n" + DETAILS[cmd.name] + "\n")
     return 0
 
 
 def print_version():
-    from pyrunc import OCI_VERSION, __version__
-    sys.stdout.write(f"pyrunc version {__version__}\nspec: {OCI_VERSION}\n")
+    from pyrunc.version import lines
+    sys.stdout.write("".join(line + "\n" for line in lines()))
     return 0
 
 

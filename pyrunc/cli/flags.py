@@ -9,10 +9,10 @@ from pyrunc.errors import UsageError
 
 
 class Flag:
-    __slots__ = ("names", "dest", "takes_value", "default", "help", "convert", "repeat")
+    __slots__ = ("names", "dest", "takes_value", "default", "help", "convert", "repeat", "shown")
 
     def __init__(self, names, dest=None, takes_value=True, default=None, help="", convert=None,
-                 repeat=False):
+                 repeat=False, shown=None):
         self.names = tuple(names.split("|"))
         self.dest = dest or self.names[0].replace("-", "_")
         self.takes_value = takes_value
@@ -20,6 +20,7 @@ class Flag:
         self.help = help
         self.convert = convert
         self.repeat = repeat  # each use adds a value: the option is a list
+        self.shown = shown  # the default as help shows it, where the value is not text (5s)
 
 
 def boolean(names, help="", dest=None):
@@ -84,9 +85,36 @@ def parse(argv, flags, command, stop_at_positional=False):
     return opts, positional
 
 
+def spelled(flag):
+    """How help names a flag, as runc does: `--env value, -e value`."""
+    value = " value" if flag.takes_value else ""
+    return ", ".join(("-" if len(n) == 1 else "--") + n + value for n in flag.names)
+
+
+def default_text(flag):
+    """The default as runc's help shows it: `"text"` for a string, `0` for a number,
+    nothing for a switch, a list or no value; never a Python repr."""
+    if flag.shown is not None:
+        return flag.shown
+    d = flag.default
+    if not flag.takes_value or flag.repeat or d is None or d == "" or isinstance(d, bool):
+        return ""
+    if isinstance(d, str):
+        return f'"{d}"'
+    if isinstance(d, int):
+        return str(d)
+    return ""  # any other value needs shown= (tests/unit/test_cli_help.py checks the table)
+
+
+def described(flag):
+    """The flag's help, with its default where it has one."""
+    default = default_text(flag)
+    return f"{flag.help} (default: {default})" if default else flag.help
+
+
 def usage_lines(flags):
-    for f in flags:
-        names = ", ".join(("-" if len(n) == 1 else "--") + n for n in f.names)
-        value = " value" if f.takes_value else ""
-        default = f" (default: {f.default})" if f.takes_value and f.default not in (None, "") else ""
-        yield f"   {names}{value}\t{f.help}{default}"
+    """The OPTIONS lines of help: names in one column, padded as runc pads them."""
+    names = [spelled(f) for f in flags]
+    width = max(map(len, names), default=0) + 2
+    for name, f in zip(names, flags):
+        yield f"   {name.ljust(width)}{described(f)}"

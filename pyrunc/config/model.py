@@ -57,7 +57,7 @@ class Rlimit(Frozen):
 class Process(Frozen):
     __slots__ = ("terminal", "console_size", "user", "args", "env", "cwd", "capabilities",
                  "rlimits", "no_new_privileges", "apparmor_profile", "oom_score_adj",
-                 "selinux_label", "scheduler", "io_priority")
+                 "selinux_label", "scheduler", "io_priority", "exec_cpu_affinity")
 
 
 class Namespace(Frozen):
@@ -76,7 +76,7 @@ class Linux(Frozen):
     __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "time_offsets", "devices",
                  "cgroups_path", "resources", "rootfs_propagation", "masked_paths",
                  "readonly_paths", "sysctl", "seccomp", "personality", "mount_label",
-                 "net_devices")
+                 "net_devices", "memory_policy", "intel_rdt")
 
     def namespace(self, nstype):
         """The Namespace entry of a type, or None when the container shares the host's."""
@@ -132,6 +132,7 @@ def process_from_dict(p):
         selinux_label=p.get("selinuxLabel") or None,
         scheduler=p.get("scheduler"),
         io_priority=p.get("ioPriority"),
+        exec_cpu_affinity=p.get("execCPUAffinity") or None,
     )
 
 
@@ -167,6 +168,8 @@ def from_dict(doc, bundle):
         personality=lx.get("personality"),
         mount_label=lx.get("mountLabel") or None,
         net_devices=lx.get("netDevices") or {},
+        memory_policy=lx.get("memoryPolicy"),
+        intel_rdt=lx.get("intelRdt"),
     )
     return Config(
         oci_version=doc["ociVersion"],

@@ -59,6 +59,8 @@ U63 = 1 << 63
 CFS_PERIOD_RANGE = (1000, 1000000)  # cpu period and minimum quota, microseconds (1 ms .. 1 s)
 CFS_QUOTA_MAX = (1 << 44) - 1       # microseconds: max_cfs_runtime
 MANY_MOUNTS = 1000                  # below this, fs.mount-max is not worth reading
+CPUS_MAX = 8191                     # CONFIG_NR_CPUS is at most 8192
+NUMA_NODES_MAX = 1023               # MAX_NUMNODES is at most 1 << 10
 
 _SEMVER = (r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
            r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
@@ -432,9 +434,53 @@ def _deadline_problems(sched, parts):
 def check_exec_cpu_affinity(doc, bundle):
     affinity = _process(doc).get("execCPUAffinity") or {}
     for key in ("initial", "final"):
-        problem = _cpu_list_problem(affinity.get(key, ""))
+        text = affinity.get(key, "")
+        problem = _cpu_list_problem(text) or _list_bound_problem(text, CPUS_MAX, "CPU")
+        if not problem and text and not _read_list("/sys/devices/system/cpu/online", "0") & _list(text):
+            problem = (f"{_shown(text)} names no CPU this host has online "
+                       f"({_read_text('/sys/devices/system/cpu/online', '?')})")
         if problem:
             yield ["process", "execCPUAffinity", key], problem
+
+
+def _list(text):
+    """'0-3,7' -> {0, 1, 2, 3, 7}, each number once however often the ranges repeat it."""
+    spans = sorted((int(lo), int(hi or lo)) for lo, _, hi in
+                   (part.partition("-") for part in (text.split(",") if text else ())))
+    found, done = set(), -1
+    for lo, hi in spans:
+        found.update(range(max(lo, done + 1), hi + 1))
+        done = max(done, hi)
+    return found
+
+
+def _list_bound_problem(text, most, what):
+    """A list whose numbers are past what Linux can have; checked before the list is
+    expanded, which '0-4000000000' would make a memory bomb of (and a list of more
+    entries than there can be numbers, a slow one)."""
+    if text.count(",") > most:
+        return f"has {text.count(',') + 1} entries; there are at most {most + 1} {what}s"
+    for part in text.split(",") if text else ():
+        for number in part.split("-"):
+            if int(number) > most:
+                return f"{_shown(text)}: {what} {_shown(number, 12)} is past the last Linux can have ({most})"
+    return None
+
+
+def _read_text(path, default):
+    try:
+        with open(path) as f:
+            return f.read(4096).strip() or default
+    except OSError:
+        return default
+
+
+def _read_list(path, default):
+    text = _read_text(path, default)
+    try:
+        return _list(text) if not _cpu_list_problem(text) else _list(default)
+    except ValueError:
+        return _list(default)
 
 
 # -- strings anywhere ---------------------------------------------------------
@@ -945,6 +991,85 @@ def check_intel_rdt(doc, bundle):
         yield parts + ["l3CacheSchema"], "must not contain newlines"
 
 
+def check_memory_policy(doc, bundle):
+    """What set_mempolicy(2) would refuse with a bare EINVAL (mm/mempolicy.c)."""
+    policy = _linux(doc).get("memoryPolicy")
+    if policy is None:
+        return
+    parts = ["linux", "memoryPolicy"]
+    mode, nodes, flags = policy["mode"], policy.get("nodes", ""), set(policy.get("flags") or ())
+    problem = _cpu_list_problem(nodes) or _list_bound_problem(nodes, NUMA_NODES_MAX, "node")
+    if problem:
+        yield parts + ["nodes"], problem
+        return
+    if mode in ("MPOL_DEFAULT", "MPOL_LOCAL") and nodes:
+        yield parts + ["nodes"], f"{_shown(nodes)}: {mode} takes no nodes"
+    elif mode in ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
+                  "MPOL_PREFERRED_MANY") and not nodes:
+        yield parts + ["nodes"], f"{mode} needs at least one node"
+    elif nodes and "MPOL_F_RELATIVE_NODES" not in flags:
+        online = _read_list("/sys/devices/system/node/online", "0")
+        if not online & _list(nodes):
+            yield parts + ["nodes"], (f"{_shown(nodes)} names no memory node this host has "
+                                      f"(online: {_read_text('/sys/devices/system/node/online', '0')})")
+    if {"MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"} <= flags:
+        yield parts + ["flags"], "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other"
+    if flags - {"MPOL_F_NUMA_BALANCING"} and mode == "MPOL_LOCAL":
+        yield parts + ["flags"], f"{sorted(flags - {'MPOL_F_NUMA_BALANCING'})[0]} does not apply to {mode}"
+    if "MPOL_F_NUMA_BALANCING" in flags and mode not in ("MPOL_BIND", "MPOL_PREFERRED_MANY"):
+        yield parts + ["flags"], ("MPOL_F_NUMA_BALANCING applies to MPOL_BIND and MPOL_PREFERRED_MANY "
+                                  f"only, not {mode}")
+
+
+# -- fields pyrunc refuses ------------------------------------------------------------
+
+# Every property of the runtime-spec's schema is either applied or listed here, refused
+# by name rather than accepted and dropped (tests/unit/test_spec_fields.py walks the
+# schema and holds pyrunc to that).  A path is written as the schema nests it, `[]` for
+# the items of an array; refusing a path refuses everything under it.
+REFUSED_FIELDS = {
+    "windows": "Windows containers are not supported: pyrunc runs Linux containers",
+    "solaris": "Solaris zones are not supported: pyrunc runs Linux containers",
+    "vm": "virtual-machine containers are not supported: pyrunc runs Linux containers",
+    "zos": "z/OS containers are not supported: pyrunc runs Linux containers",
+    "freebsd": "FreeBSD jails are not supported: pyrunc runs Linux containers",
+    "process.commandLine": "is for Windows; on Linux the program and its arguments are process.args",
+    "process.user.username": "is for Windows; on Linux the user is process.user.uid and gid",
+    "mounts[].uidMappings": "id-mapped mounts are not supported by pyrunc",
+    "mounts[].gidMappings": "id-mapped mounts are not supported by pyrunc",
+}
+# Mount options of a refused feature.
+REFUSED_MOUNT_OPTIONS = {"idmap": "id-mapped mounts are not supported by pyrunc",
+                         "ridmap": "id-mapped mounts are not supported by pyrunc"}
+
+
+def _present(doc, path):
+    """The path parts of every place `path` ('a.b[].c') is set in doc."""
+    found = [([], doc)]
+    for key in path.split("."):
+        many = key.endswith("[]")
+        key = key[:-2] if many else key
+        step = []
+        for parts, node in found:
+            if isinstance(node, dict) and key in node:
+                if not many:
+                    step.append((parts + [key], node[key]))
+                elif isinstance(node[key], list):
+                    step.extend((parts + [key, i], item) for i, item in enumerate(node[key]))
+        found = step
+    return [parts for parts, _ in found]
+
+
+def check_unsupported(doc, bundle):
+    for path, why in REFUSED_FIELDS.items():
+        for parts in _present(doc, path):
+            yield parts, why
+    for i, mount in enumerate(doc.get("mounts") or ()):
+        for j, option in enumerate(mount.get("options") or ()):
+            if option in REFUSED_MOUNT_OPTIONS:
+                yield ["mounts", i, "options", j], f"{option!r}: {REFUSED_MOUNT_OPTIONS[option]}"
+
+
 CHECKS = (
     check_oci_version, check_root, check_process, check_user, check_console_size, check_rlimits,
     check_capabilities, check_oom_score_adj, check_io_priority, check_scheduler,
@@ -952,5 +1077,5 @@ CHECKS = (
     check_mount_namespace, check_mounts, check_mount_count, check_masked_and_readonly_paths,
     check_namespaces, check_user_namespace, check_time_namespace, check_sysctl,
     check_devices, check_hooks, check_cgroups_path, check_resources, check_personality,
-    check_seccomp, check_net_devices, check_intel_rdt,
+    check_seccomp, check_net_devices, check_intel_rdt, check_memory_policy, check_unsupported,
 )

@@ -59,6 +59,7 @@ class InitContext:
         # bound on `host_root`, an empty directory the parent made for it.
         self.host_mount_ns = lx.namespace("mount") is None
         self.host_root = host_root
+        self.mount_label = lx.mount_label  # linux.mountLabel, for rootfs.do_mount
 
     @property
     def step(self):
@@ -118,6 +119,7 @@ def setup_namespaces(ctx):
     ctx.step = "check LSM support"
     # Checked here, on the host's /sys: the container's own /sys cannot tell.
     process.check_lsm_support(ctx.cfg.process)
+    process.check_mount_label(lx.mount_label)
     ctx.step = "open namespaces"
     # Join every namespace given by path before creating any, user first, as runc does:
     # once in a new user namespace, the namespaces the host owns can no longer be joined.
@@ -135,7 +137,7 @@ def setup_namespaces(ctx):
         k.setresgid(0)
         k.setresuid(0)
         # The uid change made us non-dumpable, which hands /proc/self to host root and
-        # makes timens_offsets unwritable; container_init clears the flag again first thing.
+        # makes timens_offsets unwritable; cleared again before the init is forked.
         k.prctl(k.PR_SET_DUMPABLE, 1)
     # Into the cgroup before unsharing the cgroup namespace, whose root is our cgroup then.
     # Without one, the init is moved in late, when it asks before its hooks and `created`
@@ -154,6 +156,10 @@ def setup_namespaces(ctx):
     if _is_new(lx, "time"):
         ctx.step = "write time namespace offsets"
         namespaces.write_time_offsets(lx.time_offsets)
+    if ctx.in_userns:
+        # Before the init exists, not first thing in it: from its report on, a process
+        # that shares its pid namespace can look for it in /proc (CVE-2016-9962).
+        k.prctl(k.PR_SET_DUMPABLE, 0)
     if not namespaces.needs_child(lx):
         ctx.chan.send("init", pid=os.getpid())
         ctx.traced_fork("init")
@@ -175,6 +181,8 @@ def container_init(ctx):
     cfg, lx, proc = ctx.cfg, ctx.cfg.linux, ctx.cfg.process
     if cfg.hooks.start_container:
         import subprocess  # noqa: F401  (the startContainer hooks run after pivot_root)
+    if lx.memory_policy:
+        from pyrunc.linux import placement  # noqa: F401  (setup_process, after pivot_root)
     # The container must never ptrace or open /proc/<pid> of a runtime process that still
     # holds host fds; exec of the user's program makes it dumpable again.
     k.prctl(k.PR_SET_DUMPABLE, 0)
@@ -388,6 +396,11 @@ def setup_process(ctx):
     if proc.io_priority:
         ctx.step = "set I/O priority"
         process.set_io_priority(proc.io_priority)
+    if lx.memory_policy:
+        # Before seccomp, which may deny set_mempolicy; inherited by the exec'd program.
+        ctx.step = "set memory policy"
+        from pyrunc.linux import placement  # imported before pivot_root (container_init, join.py)
+        placement.set_memory_policy(lx.memory_policy)
     if proc.apparmor_profile:
         ctx.step = "set apparmor profile"
         process.set_apparmor_profile(proc.apparmor_profile)

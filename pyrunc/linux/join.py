@@ -17,7 +17,7 @@ import errno
 import os
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import init, kernel as k, namespaces, process
+from pyrunc.linux import init, kernel as k, namespaces, placement, process
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
 
 
@@ -68,6 +68,11 @@ PROC_NS_NAMES = {"user": "user", "ipc": "ipc", "uts": "uts", "network": "net", "
 def join_container(ctx, target):
     """Runs in the forked child; returns True in the process that goes on to exec."""
     k.prctl(k.PR_SET_DUMPABLE, 0)
+    if ctx.cfg.process.exec_cpu_affinity:
+        # Before the parent moves us into the cgroup, which it does once we report our
+        # pid below; the fork into a pid namespace inherits it.
+        ctx.step = "set process.execCPUAffinity.initial"
+        placement.set_initial_affinity(ctx.cfg.process)
     ctx.step = "check LSM support"
     process.check_lsm_support(ctx.cfg.process)  # on the host's /sys, as create does
     ctx.binfmt_handlers = binfmt_handlers()  # the host's, read before we join the mount namespace

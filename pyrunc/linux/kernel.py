@@ -20,11 +20,11 @@ _NR = {
     "x86_64": dict(pivot_root=155, capget=125, capset=126, keyctl=250, ioprio_set=251,
                    sched_setattr=314, pidfd_send_signal=424, open_tree=428, move_mount=429,
                    pidfd_open=434, close_range=436, openat2=437, mount_setattr=442,
-                   seccomp=317, bpf=321),
+                   seccomp=317, bpf=321, set_mempolicy=238),
     "aarch64": dict(pivot_root=41, capget=90, capset=91, keyctl=219, ioprio_set=30,
                     sched_setattr=274, pidfd_send_signal=424, open_tree=428, move_mount=429,
                     pidfd_open=434, close_range=436, openat2=437, mount_setattr=442,
-                    seccomp=277, bpf=280),
+                    seccomp=277, bpf=280, set_mempolicy=237),
 }[os.uname().machine]
 
 # Flags used by callers (values from the kernel's uapi headers).
@@ -88,6 +88,7 @@ RESOLVE_IN_ROOT = 0x10
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
+PR_SET_NAME = 15
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
@@ -114,6 +115,32 @@ def _b(path):
 def fork():
     """clone(2) as fork: here so that the trace records each new process (in the parent)."""
     return os.fork()
+
+
+def set_name(name):
+    """The calling thread's name (comm: what `pgrep`, `top` and /proc/PID/comm show);
+    the kernel keeps 15 bytes."""
+    _check(_libc.prctl(ffi.c_int(PR_SET_NAME), os.fsencode(name)[:15], ffi.c_ulong(0),
+                       ffi.c_ulong(0), ffi.c_ulong(0)), "prctl(PR_SET_NAME)")
+
+
+def set_cmdline(args):
+    """Overwrite the process's argument strings in place, so that /proc/PID/cmdline (and
+    ps, pgrep -f) read `args`.  PR_SET_MM, which could point the kernel at a new area,
+    needs CAP_SYS_RESOURCE; the old area is the interpreter's command line, longer than
+    `args` wherever they are its tail, and what does not fit is cut.  The rest of the
+    area is zeroed: the kernel then shows the strings as they are."""
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rpartition(b")")[2].split()
+    start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end: proc(5) fields 48, 49
+    text = b"".join(os.fsencode(a) + b"\0" for a in args)[:end - start - 1]
+    fd = os.open("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        os.pwrite(fd, text.ljust(end - start, b"\0"), start)
+    except OSError as e:
+        raise KernelError(e.errno, "write /proc/self/mem (argument area)") from None
+    finally:
+        os.close(fd)
 
 
 # --- namespaces -------------------------------------------------------------
@@ -239,6 +266,29 @@ def sched_setattr(policy, flags=0, nice=0, priority=0, runtime=0, deadline=0, pe
     attr = _SchedAttr(ffi.sizeof(_SchedAttr), policy, flags, nice, priority, runtime, deadline, period)
     _check(_syscall(_NR["sched_setattr"], ffi.c_int(0), ffi.byref(attr), ffi.c_uint(0)),
            "sched_setattr")
+
+
+def sched_setaffinity(pid, cpus, what):
+    """Pin `pid` (0: ourselves) to the CPUs of the set `cpus`; `what` names the field."""
+    try:
+        os.sched_setaffinity(pid, cpus)
+    except OSError as e:
+        raise KernelError(e.errno, what) from None
+
+
+def set_mempolicy(mode, nodes, what):
+    """The calling thread's NUMA policy: `mode` with its MPOL_F_* flags or'ed in, `nodes`
+    a set of node numbers (empty: no nodemask, as MPOL_DEFAULT and MPOL_LOCAL need)."""
+    if nodes:
+        bits = 8 * ffi.sizeof(ffi.c_ulong)
+        words = (ffi.c_ulong * (max(nodes) // bits + 1))()
+        for node in nodes:
+            words[node // bits] |= 1 << (node % bits)
+        # maxnode counts bits, and the kernel reads one fewer than it is given.
+        mask, maxnode = ffi.byref(words), len(words) * bits + 1
+    else:
+        mask, maxnode = None, 0
+    _check(_syscall(_NR["set_mempolicy"], ffi.c_int(mode), mask, ffi.c_ulong(maxnode)), what)
 
 
 def ioprio_set(ioclass, priority):

@@ -64,6 +64,9 @@ def switch_user(user):
     k.setresgid(user.gid)
     k.setresuid(user.uid)
     k.prctl(k.PR_SET_KEEPCAPS, 0)
+    # A uid change sets dumpability from fs.suid_dumpable, which a host may set to 1: we
+    # still run the runtime's code with its fds until the exec (CVE-2016-9962).
+    k.prctl(k.PR_SET_DUMPABLE, 0)
 
 
 def _set_groups(gids):
@@ -208,6 +211,14 @@ def check_lsm_support(proc):
     if proc.selinux_label and not lsm_enabled("selinux"):
         raise KernelError(errno.EOPNOTSUPP,
                           f"selinux label {proc.selinux_label!r}: SELinux is not enabled on this host")
+
+
+def check_mount_label(label):
+    """linux.mountLabel labels new filesystems for SELinux: refused where it is off, as
+    process.selinuxLabel is, rather than mounted unlabeled."""
+    if label and not lsm_enabled("selinux"):
+        raise KernelError(errno.EOPNOTSUPP,
+                          f"linux.mountLabel {label!r}: SELinux is not enabled on this host")
 
 
 def _write_attr(attr, value, what):

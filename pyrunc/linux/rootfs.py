@@ -67,6 +67,13 @@ _LOCKABLE = k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC | k.MS_NOATIME 
 
 PROC_SUPER_MAGIC = 0x9FA0
 
+# Options recognised by MountOptions other than through the tables above.
+_OWN_OPTIONS = ("tmpcopyup",)
+
+# Every option name MountOptions takes as an option rather than as filesystem data: the
+# features document lists exactly these (features.py), so the two cannot drift apart.
+OPTION_NAMES = tuple(sorted({*_FLAGS, *PROPAGATION, *_ATTRS, *_OWN_OPTIONS}))
+
 
 class MountOptions:
     """A mount's options split the way the kernel takes them: mount(2) flags, propagation
@@ -212,6 +219,10 @@ def apply_root_propagation(propagation):
             raise KernelError(e.errno, f"set rootfs propagation {propagation}") from None
 
 
+# Filesystems whose files SELinux labels by itself (genfs): a context= option is refused.
+_UNLABELED_FS = ("proc", "sysfs", "cgroup", "cgroup2")
+
+
 def do_mount(root_fd, m, ctx):
     """Mount one config entry inside the rootfs."""
     what = describe(m)
@@ -229,6 +240,11 @@ def do_mount(root_fd, m, ctx):
             return cgroupfs.mount_cgroup(root_fd, m, opts, ctx)
         except KernelError as e:
             raise KernelError(e.errno, f"{what}: {e.what}") from None
+    if ctx.mount_label and not opts.is_bind and fstype not in _UNLABELED_FS:
+        # linux.mountLabel: the SELinux context of the files of a new filesystem (a bind
+        # keeps its source's labels).  check_mount_label refused it where SELinux is off.
+        label = f'context="{ctx.mount_label}"'
+        opts.data = f"{opts.data},{label}" if opts.data else label
     source = m.source
     is_dir = True
     if opts.is_bind:

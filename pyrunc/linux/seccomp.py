@@ -213,3 +213,26 @@ def send_to_listener(path, fd, process_state):
                                    f"{os.strerror(e.errno).lower()}") from None
     finally:
         sock.close()
+
+
+def library_version():
+    """The version of the libseccomp that compiles filters ("2.5.4"), from the library
+    itself (seccomp_version); "" where it cannot be loaded."""
+    import ctypes
+    try:
+        lib = getattr(bindings(), "_libseccomp", None)  # pyseccomp's handle: the library in use
+    except ConfigError:
+        lib = None
+    try:
+        lib = lib or ctypes.CDLL("libseccomp.so.2")
+        fn = lib.seccomp_version
+    except (OSError, AttributeError):
+        return ""
+
+    class Version(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+
+    fn.restype = ctypes.POINTER(Version)
+    fn.argtypes = []
+    v = fn()
+    return f"{v.contents.major}.{v.contents.minor}.{v.contents.micro}" if v else ""

@@ -10,7 +10,7 @@ import sys
 from pyrunc import log
 from pyrunc.errors import ContainerError
 from pyrunc.linux import init as child
-from pyrunc.linux import kernel, passed_fds
+from pyrunc.linux import kernel, passed_fds, proctitle
 from pyrunc.linux import unix
 from pyrunc.linux.protocol import Channel
 
@@ -41,6 +41,7 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
     pid = kernel.fork()
     if pid == 0:  # the child never returns into the CLI's code
         try:
+            proctitle.show_init(container_id)  # not `pyrunc create ...` once create is gone
             parent_ch.close()
             keep = [child_ch.fileno(), start_sock.fileno()]
             if console_sock_fd is not None:

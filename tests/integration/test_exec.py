@@ -79,7 +79,7 @@ def test_exec_refuses_an_invalid_process_json_naming_the_field(pyrunc, running, 
     path = tmp_path / "process.json"
     path.write_text(json.dumps({"args": ["true"], "cwd": "relative"}))
     r = pyrunc("exec", "--process", str(path), running)
-    assert r.code == 1 and "process.cwd" in r.err and len(r.err.splitlines()) == 1, r
+    assert r.code == 255 and "process.cwd" in r.err and len(r.err.splitlines()) == 1, r
     assert "process.cwd" in last_error(pyrunc.log)
 
 
@@ -146,15 +146,15 @@ def test_exec_into_a_created_container(pyrunc, bundle, test_id):
 
 def test_exec_fails_clearly_on_a_stopped_an_unknown_and_a_paused_container(pyrunc, bundle, running, test_id):
     r = pyrunc("exec", "pyrunc-test-nosuch", "true")
-    assert r.code == 1 and "pyrunc-test-nosuch does not exist" in r.err, r
+    assert r.code == 255 and "pyrunc-test-nosuch does not exist" in r.err, r
     assert pyrunc("pause", running).code == 0
     r = pyrunc("exec", running, "true")
-    assert r.code == 1 and "paused" in r.err and "--ignore-paused" in r.err, r
+    assert r.code == 255 and "paused" in r.err and "--ignore-paused" in r.err, r
     assert pyrunc("resume", running).code == 0
     assert pyrunc("kill", running, "KILL").code == 0
     wait_for(lambda: pyrunc.state(running)["status"] == "stopped", "the container to stop")
     r = pyrunc("exec", running, "true")
-    assert r.code == 1 and "stopped" in r.err and len(r.err.splitlines()) == 1, r
+    assert r.code == 255 and "stopped" in r.err and len(r.err.splitlines()) == 1, r
     assert "stopped" in last_error(pyrunc.log)
 
 
@@ -173,7 +173,7 @@ def test_exec_ignore_paused_runs_once_the_container_resumes(pyrunc, bundle, runn
 def test_a_failed_exec_leaves_no_process(pyrunc, running):
     init = init_pid(pyrunc, running)
     r = pyrunc("exec", running, "/no/such/program")
-    assert r.code == 1 and "/no/such/program" in r.err, r
+    assert r.code == 255 and "/no/such/program" in r.err, r
     out = subprocess.run(["pgrep", "-P", str(init)], capture_output=True, text=True).stdout
     assert out == ""
     r = pyrunc("ps", "--format", "json", running)
@@ -222,7 +222,7 @@ def test_exec_label_flags_reach_the_process(pyrunc, running, flag, value, lsm):
     if lsm_enabled(lsm):
         pytest.skip(f"{lsm} is enabled here: no error to show")
     r = pyrunc("exec", flag, value, running, "true")
-    assert r.code == 1 and f"{value!r}" in r.err and "not enabled on this host" in r.err, r
+    assert r.code == 255 and f"{value!r}" in r.err and "not enabled on this host" in r.err, r
     assert len(r.err.splitlines()) == 1, r
     r = pyrunc("ps", "--format", "json", running)
     assert json.loads(r.out) == [init_pid(pyrunc, running)], r

@@ -13,7 +13,7 @@ RUN = {"_ctypes", "_socket", "_struct", "resource", "struct", "pyrunc.linux.ffi"
        "pyrunc.linux.cgroups.v1", "pyrunc.linux.cgroups.v2", "pyrunc.linux.devices",
        "pyrunc.linux.init", "pyrunc.linux.kernel", "pyrunc.linux.namespaces",
        "pyrunc.linux.passed_fds", "pyrunc.linux.paths", "pyrunc.linux.process", "pyrunc.linux.program",
-       "pyrunc.linux.protocol", "pyrunc.linux.rootfs", "pyrunc.linux.spawn",
+       "pyrunc.linux.proctitle", "pyrunc.linux.protocol", "pyrunc.linux.rootfs", "pyrunc.linux.spawn",
        "pyrunc.linux.tables", "pyrunc.linux.unix", "pyrunc.notify", "pyrunc.run",
        # imported by init.py for the features a config may ask for
        "pyrunc.linux.hooks", "pyrunc.linux.seccomp", "_sha256", "pyrunc.linux.terminal", "termios"}

@@ -3,7 +3,8 @@
 Every file pyrunc reads -- config.json (validate, create, run), process.json (exec -p),
 the resources of update -r (a file and stdin), a container's state.json (state, list,
 delete -f) and a trace file (trace show) -- is fed generated malformed and truncated
-versions of a valid one.  Each command must end with exit status 1, one line on stderr,
+versions of a valid one.  Each command must end with exit status 1 (255 for exec, as
+runc's), one line on stderr,
 one error line in the --log file (text or JSON), no traceback, and nothing left behind:
 no state directory, no mount under the bundle, no cgroup under the test's parent, no
 process.  A broken state.json is shown by `list` as broken and removed by `delete -f`.
@@ -94,9 +95,10 @@ def levels(lines, fmt):
     return found
 
 
-def assert_one_error(r, lines, fmt):
-    """Exit 1, one `pyrunc: ` line on stderr, one error line in the log, no traceback."""
-    assert r.code == 1, r
+def assert_one_error(r, lines, fmt, code=1):
+    """Exit 1 (exec: 255, runc's status for a runtime failure), one `pyrunc: ` line on
+    stderr, one error line in the log, no traceback."""
+    assert r.code == code, r
     assert r.err.endswith("\n") and r.err.count("\n") == 1 and r.err.startswith("pyrunc: "), r
     assert levels(lines, fmt).count("error") == 1, lines
     assert "Traceback" not in r.out + r.err + "".join(lines)
@@ -220,7 +222,7 @@ def test_a_malformed_process_json_is_one_error(pyrunc, running, tmp_path):
     def check(data, fmt):
         write(path, data)
         r, lines = run(pyrunc, fmt, "exec", "-p", path, cid)
-        line = assert_one_error(r, lines, fmt)
+        line = assert_one_error(r, lines, fmt, code=255)
         assert line.startswith(f"exec: --process {path}: ")
         assert_names_json_error(line, path, data)
         assert container_processes(pyrunc, cid) == before

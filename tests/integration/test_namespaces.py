@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import Bundle
+from tests.conftest import Bundle, userns_copy
 from tests.integration.rootfs_util import (host_dir, mount, parse_mountinfo,  # noqa: F401  (a fixture)
                                            unmount_all_under)
 
@@ -50,28 +50,14 @@ def set_namespaces(bundle, **paths):
         {"type": t, "path": p} if p else {"type": t} for t, p in paths.items()]
 
 
-def map_ids(bundle):
-    bundle.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": ID_RANGE}]
-    bundle.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": ID_RANGE}]
-
-
 @pytest.fixture
 def userns_bundle(bundle):
     """The bundle moved to a directory the container's mapped root can reach, its rootfs
     owned by the mapped root: the pytest tmp dirs are 0700 and owned by unmapped host root."""
     parent = tempfile.mkdtemp(prefix="pyrunc-test-userns-")
     try:
-        os.chmod(parent, 0o755)
-        rootfs = os.path.join(parent, "rootfs")
-        shutil.copytree(bundle.rootfs, rootfs, symlinks=True)
-        os.chmod(rootfs, 0o755)
-        os.chmod(os.path.join(rootfs, "tmp"), 0o1777)
-        for dirpath, dirnames, filenames in os.walk(rootfs):
-            for name in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
-                os.lchown(name, HOST_ID, HOST_ID)
-        b = Bundle(parent, bundle.config)
+        b = userns_copy(bundle, parent, HOST_ID, ID_RANGE)
         set_namespaces(b, **{t: None for t in ALL_TYPES})
-        map_ids(b)
         yield b
     finally:
         shutil.rmtree(parent, ignore_errors=True)

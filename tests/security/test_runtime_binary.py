@@ -24,15 +24,17 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 from pyrunc import launcher
 from pyrunc.linux import sealed_exe
-from tests.conftest import make_bundle
+from tests.conftest import make_bundle, userns_copy
 from tests.security.sec_util import assert_create_refused, digest, run_ok
 
 INTERPRETER = os.path.realpath(sys.executable)  # what `python -m pyrunc` runs
+USERNS_HOST_ID = 100000  # the pod's user namespace maps its root here
 
 
 def interpreter_files():
@@ -97,6 +99,41 @@ def test_a_waiting_init_cannot_be_opened_from_the_containers_pid_namespace(
     # What it would have reached: the interpreter, on a mount nobody can write through.
     assert os.path.samestat(os.stat(f"/proc/{init}/exe"), os.stat(INTERPRETER))
     assert sealed_exe.is_sealed(f"/proc/{init}/exe")
+
+
+@pytest.fixture
+def reachable_dir():
+    """A directory a user namespace's mapped root can reach (pytest's are 0700)."""
+    path = tempfile.mkdtemp(prefix="pyrunc-test-sec-userns-")
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_waiting_init_in_a_user_namespace_cannot_be_opened_by_a_container_sharing_it(
+        pyrunc, bundle, test_id, host_interpreter, reachable_dir):
+    """The same attack where dumpability is all that stands in the way: a pod's two
+    containers share a user namespace, so the second one's root is the very user the
+    waiting init runs as (the kernel's uid check passes).  The first process of create
+    makes itself dumpable in the user namespace to write its time offsets: the init must
+    be non-dumpable before anyone can see it, and stay so until it execs."""
+    first = userns_copy(bundle, f"{reachable_dir}/first", USERNS_HOST_ID)
+    first.config["linux"]["namespaces"] += [{"type": "user"}]
+    first.write()
+    r = pyrunc("create", "--bundle", first.path, test_id)
+    assert r.code == 0, r
+    init = pyrunc.state(test_id)["pid"]
+    second = userns_copy(bundle, f"{reachable_dir}/second", USERNS_HOST_ID)
+    second.config["linux"]["namespaces"] = [
+        {"type": t} for t in ("mount", "ipc", "uts", "network")] + [
+        {"type": "user", "path": f"/proc/{init}/ns/user"}, {"type": "pid", "path": f"/proc/{init}/ns/pid"}]
+    del second.config["linux"]["uidMappings"], second.config["linux"]["gidMappings"]
+    out = run_ok(pyrunc, second, test_id + "-b", PROBE_INIT)
+    lines = out.split("\n")
+    assert "pyrunc" in lines[0] and test_id in lines[0], out  # it is the waiting init
+    # Not even the numbers: the init's /proc files belong to the host's root, not ours.
+    assert lines[1] == "fds=0", out
+    assert lines[2:] == ["end", ""], out
 
 
 # --- the init made to exec its own executable -------------------------------------------

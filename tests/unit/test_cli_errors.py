@@ -11,15 +11,18 @@ import pytest
 
 from pyrunc import launcher
 
-# The command as the launcher runs it (-I -S): main, with one function of `list` made to
-# fail as a bug would (the net under test is main's, not that function's).
+# The command as the launcher runs it (-I -S): main, with one function of `list` and one
+# of `exec` made to fail as a bug would (the net under test is main's, not theirs).
 PROBE = """
-import sys
+import os, sys
 sys.path += %r
-from pyrunc import status
-def broken(store):
+from pyrunc.linux import sealed_exe
+if "exec" in sys.argv and not sealed_exe.is_sealed():  # as test_imports' probe: seal first
+    os.execve(sealed_exe.sealed_copy(), [sys.executable, *sys.orig_argv[1:]], os.environ)
+from pyrunc import exec_in, status
+def broken(*args):
     raise KeyError("a bug")
-status.list_states = broken
+status.list_states = exec_in.exec_process = broken
 from pyrunc.cli import main
 sys.exit(main(sys.argv[1:]))
 """ % (launcher.import_path(),)
@@ -101,3 +104,8 @@ def test_image_remove_of_a_bundle_whose_record_is_not_pyruncs(tmp_path, record, 
     assert r.returncode == 1 and r.stderr.count("\n") == 1
     assert r.stderr.startswith(f"pyrunc: image remove {tmp_path}/bundle: .pyrunc-image/image.json: {why}")
     assert meta.exists()
+
+
+def test_an_unexpected_exception_in_exec_exits_255_as_its_other_failures(tmp_path):
+    r = run("--root", str(tmp_path / "state"), "exec", "pyrunc-test-none", "true", probe=True)
+    assert (r.returncode, r.stderr) == (255, "pyrunc: internal error: KeyError: 'a bug'\n")

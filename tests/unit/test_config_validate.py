@@ -532,11 +532,6 @@ GOOD = {
     "empty hostname without uts": _all(_ns("mount"), _set(["hostname"], "")),
     "bind mount": _set(["mounts", 7], {"destination": "/data", "type": "none", "source": "vol",
                                        "options": ["rbind", "rprivate", "ro", "rprivate"]}),
-    "idmapped mount": _set(["mounts", 7], {"destination": "/d", "source": "/s", "options": ["bind", "idmap"],
-                                           "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}],
-                                           "gidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}),
-    "idmap from user namespace": _all(USERNS_MAPS, _set(["mounts", 7], {
-        "destination": "/d", "source": "/s", "options": ["rbind", "ridmap"]})),
     "user namespace": USERNS_MAPS,
     "split mappings": _all(USERNS_MAPS, _set(["linux", "uidMappings"], [
         {"containerID": 0, "hostID": 1000, "size": 1}, {"containerID": 1, "hostID": 100000, "size": 65536}])),

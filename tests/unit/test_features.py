@@ -45,12 +45,40 @@ def test_namespaces_are_every_type_the_schema_knows():
     assert sorted(feat.features()["linux"]["namespaces"]) == sorted(known)
 
 
-def test_mount_options_are_unique_and_include_the_bind_and_idmap_options():
+def _recognised(option):
+    """MountOptions takes `option` as a mount option, not as filesystem data, and does
+    not refuse it."""
+    from pyrunc.errors import KernelError
+    from pyrunc.linux.rootfs import MountOptions
+    try:
+        return MountOptions([option]).data is None
+    except KernelError:
+        return False
+
+
+def test_every_listed_mount_option_is_recognised_by_the_mount_code():
     options = feat.features()["mountOptions"]
-    assert len(options) == len(set(options)) == 59
-    for name in ("bind", "rbind", "ro", "rro", "rprivate", "idmap", "ridmap", "nosymfollow"):
-        assert name in options
+    assert len(options) == len(set(options))
     assert not any("=" in o for o in options), "filesystem data options must not be listed"
+    refused = [o for o in options if not _recognised(o)]
+    assert refused == []
+
+
+def test_every_mount_option_the_mount_code_recognises_is_listed():
+    # Candidates: every name the spec, runc or pyrunc has used for a mount option.
+    candidates = {"idmap", "ridmap", "tmpcopyup", "symfollow", "rsymfollow", "acl", "noacl",
+                  "mode=755", "size=65536k", *feat.features()["mountOptions"]}
+    if shutil.which("runc"):
+        out = subprocess.run(["runc", "features"], check=True, capture_output=True, text=True).stdout
+        candidates |= set(json.loads(out)["mountOptions"])
+    listed = set(feat.features()["mountOptions"])
+    assert sorted(o for o in candidates if _recognised(o) and o not in listed) == []
+    assert sorted(o for o in listed if not _recognised(o)) == []
+    for name in ("bind", "rbind", "ro", "rro", "rprivate", "nosymfollow", "symfollow",
+                 "rsymfollow", "tmpcopyup"):
+        assert name in listed
+    # Refused by the mount code (id-mapped mounts are not done yet), so not offered.
+    assert "idmap" not in listed and "ridmap" not in listed
 
 
 def test_capabilities_follow_the_running_kernel():
@@ -80,8 +108,19 @@ def test_unimplemented_features_are_reported_disabled():
     sc = linux["seccomp"]
     assert sc["enabled"] is True and "SCMP_ACT_NOTIFY" in sc["actions"] and "SCMP_CMP_MASKED_EQ" in sc["operators"]
     assert "SCMP_ARCH_X86_64" in sc["archs"] and set(sc["supportedFlags"]) <= set(sc["knownFlags"])
-    assert linux["intelRdt"] == {"enabled": False}
     assert linux["mountExtensions"] == {"idmap": {"enabled": False}}
+
+
+def test_intel_rdt_and_memory_policy_are_reported_as_implemented():
+    """Whatever the host has (features-linux.md): pyrunc applies them (linux/resctrl.py,
+    linux/placement.py), and refuses intelRdt with an error where resctrl is missing."""
+    linux = feat.features()["linux"]
+    assert linux["intelRdt"] == {"enabled": True, "schemata": True, "monitoring": True}
+    with open(spec_dir() / "defs-linux.json") as f:
+        defs = json.load(f)["definitions"]
+    policy = linux["memoryPolicy"]
+    assert sorted(policy["modes"]) == sorted(defs["MemoryPolicyMode"]["enum"])
+    assert sorted(policy["flags"]) == sorted(defs["MemoryPolicyFlag"]["enum"])
 
 
 def test_net_devices_are_enabled_where_pyroute2_can_be_imported(monkeypatch):

@@ -42,9 +42,56 @@ def test_unknown_capability_names_are_skipped():
 
 def test_user_switch_order_keeps_capabilities_across_setuid(fake):
     process.switch_user(model.User(uid=1000, gid=1001, umask=None, additional_gids=(5, 6)))
-    assert fake.names() == ["prctl", "setgroups", "setresgid", "setresuid", "prctl"]
+    assert fake.names() == ["prctl", "setgroups", "setresgid", "setresuid", "prctl", "prctl"]
     assert fake.of("prctl")[0] == (kernel.PR_SET_KEEPCAPS, 1)
     assert fake.of("setgroups") == [([5, 6],)]
+
+
+def test_a_user_switch_leaves_the_process_non_dumpable(fake):
+    """fs.suid_dumpable decides dumpability after a uid change, and a host may set it to
+    1: the process still holds the runtime's fds until it execs (CVE-2016-9962)."""
+    process.switch_user(model.User(uid=1000, gid=1000, umask=None, additional_gids=()))
+    last_uid_change = max(i for i, name in enumerate(fake.names()) if name in ("setresuid", "setresgid"))
+    after = [c[1] for c in fake.calls[last_uid_change:] if c[0] == "prctl"]
+    assert (kernel.PR_SET_DUMPABLE, 0) in after
+
+
+class _Chan:
+    """The parent's side of the protocol as stage 1 sees it: every request granted."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, kind, **fields):
+        self.sent.append(kind)
+
+    def expect_ok(self):
+        return {}
+
+
+@pytest.mark.parametrize("pid_namespace", [True, False])
+def test_with_a_user_namespace_the_init_is_non_dumpable_before_anyone_can_see_it(
+        fake, tmp_path, monkeypatch, pid_namespace):
+    """Stage 1 makes itself dumpable for its id maps and time offsets; the init, forked
+    from it or stage 1 itself, must not be from the moment its pid is reported."""
+    from pyrunc.linux import init
+    monkeypatch.setattr(process, "check_lsm_support", lambda proc: None)
+    spaces = [{"type": "user"}, {"type": "mount"}] + ([{"type": "pid"}] if pid_namespace else [])
+    ctx = _init_context(tmp_path, spaces)
+    ctx.chan = _Chan()
+    fake.calls_at_report = None
+    real_send = ctx.chan.send
+
+    def send(kind, **fields):
+        if kind == "init":
+            fake.calls_at_report = list(fake.calls)
+        real_send(kind, **fields)
+    ctx.chan.send = send
+    assert init.setup_namespaces(ctx)  # the fake fork returns 0: we are the init
+    # With a pid namespace the init is forked (the parent reports it); else stage 1 is it.
+    seen = fake.calls[:fake.names().index("fork")] if pid_namespace else fake.calls_at_report
+    dumpable = [c[1][1] for c in seen if c[0] == "prctl" and c[1][0] == kernel.PR_SET_DUMPABLE]
+    assert dumpable[0] == 1 and dumpable[-1] == 0, dumpable
 
 
 def test_rlimits_map_names_to_resource_numbers(fake):
@@ -72,6 +119,7 @@ def _mount(dest, mtype, source, options):
 class _Ctx:
     bundle = "/nonexistent"
     new_cgroupns = False
+    mount_label = None
 
 
 def test_tmpfs_mount_targets_the_resolved_fd_inside_the_rootfs(fake, tmp_path):
@@ -84,6 +132,32 @@ def test_tmpfs_mount_targets_the_resolved_fd_inside_the_rootfs(fake, tmp_path):
     [(source, target, fstype, flags, data)] = fake.of("mount")
     assert (source, fstype, flags, data) == ("tmpfs", "tmpfs", kernel.MS_NOSUID, "mode=755")
     assert target.startswith("/proc/self/fd/")
+
+
+def test_mount_label_is_the_context_of_new_filesystems_not_of_binds_or_proc(fake, tmp_path):
+    class Labeled(_Ctx):
+        mount_label = "system_u:object_r:container_file_t:s0:c1,c2"
+    (tmp_path / "src").mkdir()
+    root = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    try:
+        rootfs.do_mount(root, _mount("/run/x", "tmpfs", "tmpfs", ["mode=755"]), Labeled())
+        rootfs.do_mount(root, _mount("/dev/mqueue", "mqueue", "mqueue", []), Labeled())
+        rootfs.do_mount(root, _mount("/proc", "proc", "proc", []), Labeled())
+        rootfs.do_mount(root, _mount("/data", "bind", str(tmp_path / "src"), ["rbind"]), Labeled())
+    finally:
+        os.close(root)
+    label = 'context="system_u:object_r:container_file_t:s0:c1,c2"'
+    data = [call[4] for call in fake.of("mount")]
+    assert data == ["mode=755," + label, label, None, None]
+
+
+def test_every_scheduler_field_reaches_sched_setattr(fake):
+    from pyrunc.linux import process
+    process.set_scheduler({"policy": "SCHED_DEADLINE", "runtime": 2000000, "deadline": 20000000,
+                           "period": 40000000, "flags": ["SCHED_FLAG_RESET_ON_FORK"]})
+    process.set_scheduler({"policy": "SCHED_FIFO", "priority": 10, "nice": 3})
+    assert fake.of("sched_setattr") == [(6, 0x01, 0, 0, 2000000, 20000000, 40000000),
+                                        (1, 0, 3, 10, 0, 0, 0)]
 
 
 def test_symlinked_destination_stays_inside_the_rootfs(fake, tmp_path):

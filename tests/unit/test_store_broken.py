@@ -201,3 +201,29 @@ def test_the_shapes_create_writes_are_sound(tmp_path):
         st["cgroup"] = cgroup
         (tmp_path / STATE_FILE).write_text(jsonc.dumps(st))
         assert read_state_file(str(tmp_path), "x") == st
+
+
+@pytest.mark.parametrize("rdt, sound", [
+    (None, True),
+    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/x", "remove_group": True, "mon_group": None}, True),
+    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/shared", "remove_group": False,
+      "mon_group": "/sys/fs/resctrl/shared/mon_groups/x"}, True),
+    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl", "remove_group": False, "mon_group": None}, True),
+    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/other", "remove_group": True, "mon_group": None}, False),
+    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/../x", "remove_group": False, "mon_group": None}, False),
+    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/a/b", "remove_group": False, "mon_group": None}, False),
+    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/x", "remove_group": False,
+      "mon_group": "/sys/fs/resctrl/x/mon_groups/other"}, False),
+    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/x", "remove_group": "yes", "mon_group": None}, False),
+])
+def test_an_intel_rdt_record_names_only_the_containers_own_group(tmp_path, rdt, sound):
+    """delete removes the group of an intel_rdt record it made, and its monitoring group:
+    never another's."""
+    from pyrunc.store import read_state_file
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / STATE_FILE).write_text(jsonc.dumps(good("x", intel_rdt=rdt)))
+    if sound:
+        assert read_state_file(str(tmp_path / "x"), "x")["intel_rdt"] == rdt
+    else:
+        with pytest.raises(CorruptState, match="'intel_rdt' is not what pyrunc writes"):
+            read_state_file(str(tmp_path / "x"), "x")

@@ -54,8 +54,15 @@ class Manager:
         which ones this call made; existing ones are joined as they are."""
         raise NotImplementedError
 
-    def add(self, pid):
-        """Put a process (the container's init, before it can run user code) in the cgroup."""
+    def add(self, pid, dirs=None):
+        """Put a process (the container's init, before it can run user code) in the cgroup;
+        in a hierarchy `dirs` (from sub_dirs) names, in that sub-cgroup instead."""
+        raise NotImplementedError
+
+    def sub_dirs(self, subs):
+        """exec --cgroup: {hierarchy: host directory} of the existing sub-cgroups that
+        sub.parse() named, for add(); CgroupError for an unknown controller or a missing
+        sub-cgroup."""
         raise NotImplementedError
 
     def set(self, resources, update=False):
@@ -100,6 +107,11 @@ class Manager:
     def paths(self):
         """{hierarchy directory name under the root ("" for pure v2): the container's
         cgroup path in it}, for the cgroup mount inside the container."""
+        raise NotImplementedError
+
+    def made_leaf(self):
+        """Whether create() made the container's own directory in every hierarchy: then
+        nothing else can be in it yet."""
         raise NotImplementedError
 
     def made_any(self):

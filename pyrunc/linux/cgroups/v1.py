@@ -118,9 +118,30 @@ class V1Manager(Manager):
             if name == UNIFIED and "hugetlb" in self.controllers[UNIFIED]:
                 enable_down(os.path.join(self.root, name), self.dirs[name], "hugetlb")
 
-    def add(self, pid):
+    def made_leaf(self):
+        return all(self.made.get(name) and self.made[name][-1] == self.dirs[name] for name in self.controllers)
+
+    def add(self, pid, dirs=None):
         for name in self.controllers:
-            write(os.path.join(self._dir(name), "cgroup.procs"), str(pid), None)
+            write(os.path.join((dirs or {}).get(name) or self._dir(name), "cgroup.procs"), str(pid), None)
+
+    def sub_dirs(self, subs):
+        from pyrunc.linux.cgroups import sub
+        if sub.ALL in subs:  # every hierarchy, the unified one of a hybrid host too
+            return {name: sub.existing(self._dir(name), subs[sub.ALL], f" {self.dirs[name]} (the {name} hierarchy)")
+                    for name in self.controllers}
+        dirs = {}
+        for ctrl, rel in subs.items():
+            name = self._hierarchy_of(ctrl)
+            if name is None:
+                raise CgroupError(None, f"no {ctrl} controller on this host (it has: "
+                                        f"{', '.join(sorted(set().union(*self.controllers.values())))})")
+            path = sub.existing(self._dir(name), rel, f" {self.dirs[name]} (the {name} hierarchy)")
+            if dirs.setdefault(name, path) != path:
+                raise CgroupError(None, f"controller {ctrl} shares the {name} hierarchy with another "
+                                        "controller given another path")
+            dirs[name] = path
+        return dirs
 
     def pids(self):
         seen = set()

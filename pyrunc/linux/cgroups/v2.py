@@ -119,8 +119,19 @@ class V2Manager(Manager):
                     except CgroupError:
                         pass
 
-    def add(self, pid):
-        write(self._path("cgroup.procs"), str(pid), None)
+    def made_leaf(self):
+        return bool(self.made) and self.made[-1] == self.dir
+
+    def add(self, pid, dirs=None):
+        write(os.path.join((dirs or {}).get("") or self._path(), "cgroup.procs"), str(pid), None)
+
+    def sub_dirs(self, subs):
+        from pyrunc.linux.cgroups import sub
+        named = sorted(set(subs) - {sub.ALL})
+        if named:
+            raise CgroupError(None, f"controller {named[0]}: cgroup v2 has one hierarchy for every "
+                                    "controller: give the path alone")
+        return {"": sub.existing(self._path(), subs[sub.ALL], f" {self.dir}")}
 
     def pids(self):
         return sorted(pids_below(self._path()))

@@ -38,7 +38,7 @@ def test_a_process_that_cannot_start_is_255(pyrunc, running, flags, args, fragme
 
 
 @pytest.mark.parametrize("text, fragment", [
-    ('{"args": [}', "is not valid JSON"),
+    ('{"args": [}', "invalid JSON at line 1 column 11: Expecting value"),
     ('["true"]', "is not a JSON object"),
     ('{"args": ["true"], "cwd": "relative"}', "process.cwd"),
 ], ids=["malformed", "not-an-object", "invalid-field"])

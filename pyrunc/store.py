@@ -128,6 +128,8 @@ def read_state_file(path, cid):
         raise CorruptState(cid, name, jsonc.problem(e), _partial(_salvage(name), path)) from None
     if not isinstance(st, dict):
         raise CorruptState(cid, name, "not a JSON object")
+    if _sound(st, path):
+        return st
     partial = _partial(st, path)
     for key in _REQUIRED:
         if key not in st:
@@ -138,6 +140,29 @@ def read_state_file(path, cid):
     if ("pid" in st) != ("pid_start" in st):
         raise CorruptState(cid, name, "a 'pid' without its 'pid_start'", partial)
     return st
+
+
+def _sound(st, path):
+    """Whether every field is of its shape: _partial's verdict without building a dict
+    (list reads a thousand states); _partial then says what is wrong."""
+    g = st.get
+    if not (type(g("id")) is str and type(g("bundle")) is str and type(g("rootfs", "")) is str
+            and type(g("created", "")) is str and type(g("started", False)) is bool
+            and type(g("paused", False)) is bool and type(g("cgroup_path", "")) is str
+            and type(g("systemd_cgroup", False)) is bool and type(g("rootless", "")) is str
+            and type(g("notify_socket", "")) is str):
+        return False
+    if "pid" in st and not ("pid_start" in st and _pid(st["pid"]) and _pid_start(st["pid_start"])):
+        return False
+    if "pid_start" in st and "pid" not in st:
+        return False
+    for key in ("annotations", "hooks", "cgroup"):
+        if key in st and not _FIELDS[key](st[key]):
+            return False
+    if "host_mounts" in st or "intel_rdt" in st:  # rare: a host-namespace rootfs, RDT
+        rare = {k: st[k] for k in ("host_mounts", "intel_rdt") if k in st}
+        return len(_partial(rare, path)) == len(rare)
+    return True
 
 
 def _partial(st, path):
@@ -218,37 +243,57 @@ def _short(value):
 
 
 # The shape of what lifecycle.create writes; each check takes the value of one field.
-def _is(*types):
-    return lambda v: isinstance(v, types) and not (isinstance(v, bool) and bool not in types)
+# `list` checks a thousand states: type() and str.join do the work in C where they can.
+def _str(v):
+    return type(v) is str
+
+
+def _bool(v):
+    return type(v) is bool
 
 
 def _strings(v):
-    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+    """A list of strings (join raises TypeError on anything else)."""
+    if type(v) is not list:
+        return False
+    try:
+        "".join(v)
+    except TypeError:
+        return False
+    return True
 
 
 def _str_map(v):
-    return isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+    return type(v) is dict and _strings([*v.values()])
 
 
 def _hooks_shape(v):
-    return isinstance(v, dict) and all(
-        isinstance(hooks, list) and all(isinstance(h, dict) and isinstance(h.get("path"), str)
-                                        and _strings(h.get("args", [])) and _strings(h.get("env", []))
-                                        and _is(int)(h.get("timeout", 1)) for h in hooks)
-        for hooks in v.values())
+    if type(v) is not dict:
+        return False
+    for hooks in v.values():
+        if type(hooks) is not list:
+            return False
+        for h in hooks:
+            if type(h) is not dict or type(h.get("path")) is not str or not _strings(h.get("args", [])) \
+                    or not _strings(h.get("env", [])) or type(h.get("timeout", 1)) is not int:
+                return False
+    return True
 
 
 def _cgroup_paths(paths):
     """Cgroup paths as create saves them: absolute, normalized, never a hierarchy's root
-    (delete removes the cgroups below the one it names).  String tests on them all at
-    once, not normpath on each: `list` reads a thousand states of a dozen paths."""
-    if not all(type(p) is str and p for p in paths):  # "" would name the hierarchy's root
-        return False
+    (delete removes the cgroups below the one it names): string tests on them all at once,
+    each path between two NULs; once each (v1 repeats one path in every hierarchy)."""
     if not paths:
         return True
-    text = "\0" + "/\0".join(paths) + "/"  # each path as NUL, path, slash
-    return (text.count("\0") == len(paths) and text.count("\0/") == len(paths)
-            and "//" not in text and "/./" not in text and "/../" not in text)
+    try:
+        paths = paths if type(paths) is set else set(paths)
+        text = "\0" + "\0".join(paths) + "\0"
+    except TypeError:
+        return False
+    return (text.count("\0") == len(paths) + 1 and text.count("\0/") == len(paths)
+            and "\0\0" not in text and "/\0" not in text and "//" not in text  # "", "/", "a/", "a//b"
+            and "/./" not in text and "/../" not in text and "/.\0" not in text and "/..\0" not in text)
 
 
 def _hierarchies(names):
@@ -272,34 +317,42 @@ def _cgroup_shape(v):
     if v.get("version") != 1 or type(dirs) is not dict or type(made) is not dict or type(ctrls) is not dict \
             or type(v.get("hybrid", False)) is not bool:
         return False
-    paths = [d for d in dirs.values() if d != "/"]
-    for lists in (made, ctrls):
-        for items in lists.values():
-            if type(items) is not list:
-                return False
     for name, items in made.items():
-        if items and dirs.get(name) != items[-1]:
+        if type(items) is not list or (items and dirs.get(name) != items[-1]):
             return False
-        paths += items
-    return (_cgroup_paths(paths) and _hierarchies([*dirs, *made])
-            and all(type(c) is str for items in ctrls.values() for c in items))
+    if set(map(type, ctrls.values())) - {list}:
+        return False
+    try:
+        "".join(map("".join, ctrls.values()))  # controller names: strings
+        paths = set(dirs.values()).union(*made.values())
+    except TypeError:
+        return False
+    paths.discard("/")  # a hierarchy's root joined, where nothing was made (checked above)
+    return _cgroup_paths(paths) and _hierarchies([*dirs, *made])
 
 
 def _host_mounts_shape(v):
-    return (isinstance(v, dict) and isinstance(v.get("root"), str) and isinstance(v.get("before"), list)
-            and all(_is(int)(x) for x in v["before"]))
+    return (type(v) is dict and type(v.get("root")) is str and type(v.get("before")) is list
+            and all(type(x) is int for x in v["before"]))
 
 
 _PID_MAX = 1 << 22  # the kernel's PID_MAX_LIMIT
 _FIELDS = {
-    "id": _is(str), "bundle": _is(str), "rootfs": _is(str), "created": _is(str),
-    "started": _is(bool), "paused": _is(bool), "annotations": _str_map, "hooks": _hooks_shape,
-    "cgroup_path": _is(str), "systemd_cgroup": _is(bool), "rootless": _is(str),
-    "notify_socket": _is(str), "cgroup": _cgroup_shape, "host_mounts": _host_mounts_shape,
-    "pid": lambda v: _is(int)(v) and 0 < v <= _PID_MAX,
-    # None: the init gone before create read its start time (it is then stopped)
-    "pid_start": lambda v: v is None or (_is(int)(v) and 0 <= v < 1 << 63),
+    "id": _str, "bundle": _str, "rootfs": _str, "created": _str,
+    "started": _bool, "paused": _bool, "annotations": _str_map, "hooks": _hooks_shape,
+    "cgroup_path": _str, "systemd_cgroup": _bool, "rootless": _str,
+    "notify_socket": _str, "cgroup": _cgroup_shape, "host_mounts": _host_mounts_shape,
+    "pid": lambda v: _pid(v), "pid_start": lambda v: _pid_start(v),
 }
+
+
+def _pid(v):
+    return type(v) is int and 0 < v <= _PID_MAX
+
+
+def _pid_start(v):
+    # None: the init gone before create read its start time (it is then stopped)
+    return v is None or (type(v) is int and 0 <= v < 1 << 63)
 _REQUIRED = ("id", "bundle")
 
 

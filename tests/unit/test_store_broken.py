@@ -7,6 +7,7 @@ import os
 import subprocess
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from pyrunc import jsonc, lifecycle, status
 from pyrunc.errors import StateError
@@ -227,3 +228,32 @@ def test_an_intel_rdt_record_names_only_the_containers_own_group(tmp_path, rdt, 
     else:
         with pytest.raises(CorruptState, match="'intel_rdt' is not what pyrunc writes"):
             read_state_file(str(tmp_path / "x"), "x")
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2, 1 << 64) | st.sampled_from(
+    ["", "/", "/a", "/a/b", "/pyrunc-test-q/c", "x", "..", "/a/..", "memory"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["version", "dir", "dirs", "made", "controllers", "hybrid", "memory", "path", "args",
+                         "root", "before", "group", "remove_group", "mon_group", "poststop"]), inner, max_size=4),
+    max_leaves=12)
+FULL = good("x", cgroup=V1, pid=1, pid_start=5, cgroup_path="/pyrunc-test-q/c", systemd_cgroup=False,
+            rootless="auto", paused=False, notify_socket="/n", rootfs="/r",
+            hooks={"poststop": [{"path": "/bin/true", "args": ["true"], "timeout": 3}]})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(FULL) + ["intel_rdt", "host_mounts"]), JSON_VALUES, st.booleans())
+def test_the_fast_verdict_on_a_state_is_the_field_by_field_one(tmp_path_factory, key, value, drop):
+    """_sound (what list runs on every state) accepts exactly what the field-by-field
+    check accepts."""
+    from pyrunc import store
+    path = str(tmp_path_factory.getbasetemp() / "x")
+    state = dict(FULL)
+    if drop:
+        state.pop(key, None)
+    else:
+        state[key] = value
+    partial = store._partial(state, path)
+    slow = (len(partial) == len(state) and "id" in state and "bundle" in state
+            and ("pid" in state) == ("pid_start" in state))
+    assert store._sound(state, path) == slow

@@ -55,11 +55,10 @@ def exec_process(store, cid, args, opts):
 def _config(cdir, st, args, opts):
     """The container's config with the process this exec runs, validated as a whole."""
     from pyrunc.config import model
-    from pyrunc.config.schema import schema_errors
-    from pyrunc.config.semantic import semantic_errors
+    from pyrunc.config.validate import config_problems
     doc = _saved_config(cdir, st)
     doc["process"] = _process(doc.get("process") or {}, args, opts)
-    problems = schema_errors(doc) or semantic_errors(doc, st["bundle"])
+    problems = config_problems(doc, st["bundle"])
     if problems:
         # The rest passed create's validation: what is wrong is the process.
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

@@ -40,7 +40,12 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
     start_sock.listen(1)
     notes = child_death.StepNotes()
     reaper = child_death.Subreaper()
-    pid = kernel.fork()
+    try:
+        pid = kernel.fork()
+    except BaseException:
+        notes.close()
+        reaper.restore()
+        raise
     if pid == 0:  # the child never returns into the CLI's code
         try:
             parent_ch.close()

@@ -159,6 +159,11 @@ def _serve(chan, handler, notes=None, served=None):
             early.append((msg, fds))
             continue
         if kind == "created":
+            # The OOM killer may strike the init as it reports (a page touched after its
+            # late move into the cgroup): such a create failed, whatever the report says.
+            oom_struck = getattr(handler, "oom_struck", None)
+            if oom_struck is not None and oom_struck():
+                raise child_death.Died()
             return served.init_pid, served.console
         if kind == "error":
             if msg.get("step") is not None:  # the init's own failure, not a relayed one

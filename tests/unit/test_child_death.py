@@ -55,7 +55,7 @@ class _Script:
 
 def _serve_exec(*messages):
     served = {"pid": None, "console": None}
-    exec_in._serve(_Script(*messages), "c1", {"id": "c1"}, None, False, child_death.NO_NOTES, served)
+    exec_in._serve(_Script(*messages), "c1", {"id": "c1"}, None, False, None, child_death.NO_NOTES, served)
     return served
 
 

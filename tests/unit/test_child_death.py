@@ -4,6 +4,7 @@ its step names (linux/child_death.py)."""
 import pytest
 
 from pyrunc import exec_in
+from pyrunc.config import model
 from pyrunc.linux import child_death
 
 
@@ -55,7 +56,8 @@ class _Script:
 
 def _serve_exec(*messages):
     served = {"pid": None, "console": None}
-    exec_in._serve(_Script(*messages), "c1", {"id": "c1"}, None, False, None, child_death.NO_NOTES, served)
+    cfg = model.from_dict({"ociVersion": "1.0.0", "process": {"args": ["x"], "cwd": "/"}}, "/tmp")
+    exec_in._serve(_Script(*messages), "c1", {"id": "c1"}, cfg, False, None, child_death.NO_NOTES, served)
     return served
 
 

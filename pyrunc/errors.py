@@ -19,9 +19,22 @@ class ConfigError(PyruncError):
         self.problems = list(problems)
         self.bundle = bundle
         first = self.problems[0] if self.problems else "invalid configuration"
-        more = len(self.problems) - 1
-        suffix = f" (and {more} more problem{'s' if more > 1 else ''}; run `pyrunc validate` to list them)" if more else ""
+        count = len(self.problems)
+        where = f" --bundle {_shell_word(bundle)}" if bundle else ""
+        # One line however many: the first, how many, and the command that lists them.
+        suffix = (f" (1 of {count} problems; `pyrunc validate{where}` lists them all)"
+                  if count > 1 else "")
         super().__init__(f"invalid config.json: {first}{suffix}")
+
+
+def _shell_word(text):
+    """`text` as one shell word, quoted only when it must be, on one line."""
+    safe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=.,:/@%"
+    if text and all(c in safe for c in text):
+        return text
+    quoted = "".join("'\\''" if c == "'" else f"'$'\\x{ord(c):02x}''" if ord(c) < 32 or ord(c) == 127
+                     else c for c in text)
+    return "'" + quoted + "'"
 
 
 class StateError(PyruncError):

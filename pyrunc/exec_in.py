@@ -57,11 +57,10 @@ def exec_process(store, cid, args, opts):
 def _config(cdir, st, args, opts):
     """The container's config with the process this exec runs, validated as a whole."""
     from pyrunc.config import model
-    from pyrunc.config.schema import schema_errors
-    from pyrunc.config.semantic import semantic_errors
+    from pyrunc.config.validate import config_problems
     doc = _saved_config(cdir, st)
     doc["process"] = _process(doc.get("process") or {}, args, opts)
-    problems = schema_errors(doc) or semantic_errors(doc, st["bundle"])
+    problems = config_problems(doc, st["bundle"])
     if problems:
         # The rest passed create's validation: what is wrong is the process.
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -161,12 +160,11 @@ def _sub_cgroup_dirs(cid, st, subs):
 
 
 def _spawn(store, cid, st, cfg, opts, paused, cgroup_dirs=None):
-    """`paused`: the process joins the frozen cgroup last and execs once the container
-    resumes; exec returns without waiting for that."""
     """Fork the joining child and serve it until its process has exec'd: (pid, pty master
-    for a foreground tty or None)."""
+    for a foreground tty or None).  `paused`: the process joins the frozen cgroup last and
+    execs once the container resumes; exec returns without waiting for that."""
     from pyrunc.linux import init as child
-    from pyrunc.linux import join, kernel, spawn
+    from pyrunc.linux import child_death, join, kernel, spawn
     from pyrunc.linux.protocol import Channel
     program = None
     if cfg.linux.seccomp:
@@ -175,22 +173,28 @@ def _spawn(store, cid, st, cfg, opts, paused, cgroup_dirs=None):
             program = seccomp.program_for(cfg.linux.seccomp, store.root)
     console_fd = lifecycle.connect_console(opts["console_socket"]) if opts["console_socket"] else None
     parent_ch, child_ch = Channel.pair()
+    oom_before = _oom_kills(st)  # the container's own, before this process
+    notes = child_death.StepNotes()
+    reaper = child_death.Subreaper()
     try:
         pid = kernel.fork()
     except BaseException:
         parent_ch.close()
         child_ch.close()
+        notes.close()
+        reaper.restore()
         raise
     if pid == 0:
         try:
             parent_ch.close()
-            keep = [child_ch.fileno()] + ([console_fd] if console_fd is not None else [])
+            keep = [child_ch.fileno(), notes.child()] + ([console_fd] if console_fd is not None else [])
             trace = spawn.traced_child("exec", keep)
             spawn.close_fds_except(3 + opts["preserve_fds"], keep)
             ctx = child.InitContext(cfg, cid, child_ch, None, no_new_keyring=True,
                                     preserve_fds=opts["preserve_fds"], console_sock_fd=console_fd,
                                     seccomp_program=program)
             ctx.create_cwd = False
+            ctx.note_fd = notes.fd
             ctx.join_frozen_cgroup = paused
             ctx.step = "open the container's namespaces"
             if trace is not None:
@@ -208,72 +212,106 @@ def _spawn(store, cid, st, cfg, opts, paused, cgroup_dirs=None):
     child_ch.close()
     if console_fd is not None:
         os.close(console_fd)
-    exec_pid = console = None
+    notes.parent()
+    served = {"pid": None, "console": None}
     try:
-        exec_pid, console = _serve(parent_ch, cid, st, cfg, paused, cgroup_dirs)
+        _serve(parent_ch, cid, st, cfg, paused, cgroup_dirs, notes, served)
+    except child_death.Died:
+        raise ContainerError(f"exec {cid}", _death(pid, served["pid"], notes, st, oom_before)) from None
     except BaseException:
-        for p in {pid, exec_pid} - {None}:
+        for p in {pid, served["pid"]} - {None}:
             lifecycle.kill_and_wait(p)
         raise
     finally:
         parent_ch.close()
-        if exec_pid != pid:
+        notes.close()
+        if served["pid"] != pid:
             spawn.reap(pid)
-    return exec_pid, console
+        reaper.restore()
+    return served["pid"], served["console"]
 
 
-def _serve(chan, cid, st, cfg, paused, cgroup_dirs):
-    exec_pid = console = None
-    step = "start exec"
+def _oom_kills(st):
+    mgr = lifecycle.cgroup_manager(st)
+    try:
+        return mgr.oom_kills() if mgr is not None else None
+    except Exception:  # no memory controller to tell: no hint
+        return None
+
+
+def _death(first_child, exec_pid, notes, st, oom_before):
+    """One line for an exec process that died before it was ready: where, how, why."""
+    from pyrunc.linux import child_death, spawn
+    dead = exec_pid if exec_pid is not None else first_child
+    for p in {first_child, exec_pid} - {None}:
+        lifecycle.kill_and_wait(p)  # whichever is still there
+    if dead != first_child:
+        spawn.reap(first_child)  # once it is reaped, its orphan is ours to reap
+    status = child_death.reap_status(dead)
+    step = notes.read()
+    log.child_failed("exec", [step] if step else [])
+    oom = None
+    if exec_pid is not None and oom_before is not None:  # it joined the container's cgroup
+        oom = child_death.oom_figures(lifecycle.cgroup_manager(st), oom_before)
+    return child_death.describe("the exec process", step, status, oom,
+                                needs="the container's processes and this one need")
+
+
+def _serve(chan, cid, st, cfg, paused, cgroup_dirs, notes, served):
+    from pyrunc.linux import child_death
+    exec_pid = None
+    ready = False  # it asked to be in the cgroup, its last request before the exec
     while True:
         msg, fds = chan.recv()
         kind = msg["type"]
+        if kind != "eof":
+            notes.read()
         if kind == "eof":
-            if exec_pid is None:
-                raise ContainerError(f"exec {cid}", f"{step}: the process exited unexpectedly")
-            return exec_pid, console  # the channel is close-on-exec: the process runs
+            if not ready:
+                raise child_death.Died()
+            return  # the channel is close-on-exec: the process runs
         if kind == "error":
             log.child_failed("exec", msg.get("steps"))
             raise ContainerError(f"exec {cid}", msg["msg"])  # it names what failed
         if kind == "init":
-            exec_pid = msg["pid"]
+            exec_pid = served["pid"] = msg["pid"]
             if not paused:
                 # While the process joins the namespaces and sets itself up: the move's
                 # wait (an RCU grace period on cgroup v1) overlaps that work.  The
                 # process asks (cgroup_joined) before it execs.
-                step = "join cgroup"
                 with log.step("add process to cgroup"):
                     _join_cgroup(cid, st, exec_pid, cgroup_dirs)
                 _join_rdt(cid, st, exec_pid)
                 _final_affinity(cid, cfg, exec_pid)
         elif kind == "cgroup_joined":
-            chan.send("ok")
+            notes.saw("join cgroup")
+            ready = True
+            child_death.answer(chan, "ok")
         elif kind == "console":
-            console = fds[0]
+            served["console"] = fds[0]
         elif kind == "cgroup":  # --ignore-paused: the process joins the frozen cgroup last
-            step = "join cgroup"
             try:
                 with log.step("add process to cgroup"):
                     _join_cgroup(cid, st, exec_pid, cgroup_dirs)
                 _join_rdt(cid, st, exec_pid)
                 _final_affinity(cid, cfg, exec_pid)
             except ContainerError as e:
-                chan.send("error", msg=str(e))
+                child_death.answer(chan, "error", msg=str(e))
                 raise
-            chan.send("ok")
-            return exec_pid, console  # it is frozen now, ready to exec on resume
+            child_death.answer(chan, "ok")
+            return  # it is frozen now, ready to exec on resume
         elif kind == "seccomp":
             step = "send the seccomp fd to the listener"
             try:
                 with log.step(step):
                     lifecycle.send_seccomp_listener(cid, st, lifecycle.status_of(st), cfg, exec_pid, fds[0])
             except Exception as e:
-                chan.send("error", msg=str(e))
+                child_death.answer(chan, "error", msg=str(e))
                 raise ContainerError(f"exec {cid}", f"{step}: {e}") from None
             finally:
                 for fd in fds:
                     os.close(fd)
-            chan.send("ok")
+            child_death.answer(chan, "ok")
         else:
             raise ContainerError(f"exec {cid}", f"unknown request {kind!r} from the exec process")
 

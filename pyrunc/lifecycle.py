@@ -88,6 +88,21 @@ class _CreateHandler:
             with log.step("move init into cgroup"):
                 self._cgroup_step(lambda: self.cgroup_manager.add(pid))
 
+    def memory_oom(self):
+        """The memory cgroup's figures when its OOM killer struck during create, else
+        None; only for a cgroup create made (a joined one's kills may be older)."""
+        if not owns_cgroup(self.cgroup_manager):
+            return None
+        from pyrunc.linux import child_death
+        return child_death.oom_figures(self.cgroup_manager)
+
+    def oom_struck(self):
+        """Whether the OOM killer has killed in the cgroup create made for a config with
+        a memory limit: only the init (or its createContainer hooks) ran there."""
+        if not (self.cfg.linux.resources.get("memory") or {}).get("limit"):
+            return False
+        return self.memory_oom() is not None
+
     def warm_up_cgroup(self):
         """Move a stand-in child, which touches no memory, into the new cgroup and let
         it exit: the kernel's wait before the first move into a cgroup (an RCU grace

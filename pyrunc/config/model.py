@@ -39,7 +39,8 @@ class Hooks(Frozen):
 
 
 class Mount(Frozen):
-    __slots__ = ("destination", "type", "source", "options")
+    # index: the entry's place in config.json's mounts, for errors (mounts[3])
+    __slots__ = ("destination", "type", "source", "options", "index")
 
 
 class User(Frozen):
@@ -177,8 +178,8 @@ def from_dict(doc, bundle):
         root_path=os.path.normpath(root_path),
         root_readonly=bool(root.get("readonly", False)),
         mounts=tuple(Mount(destination=m["destination"], type=m.get("type"),
-                           source=m.get("source"), options=tuple(m.get("options") or ()))
-                     for m in doc.get("mounts") or ()),
+                           source=m.get("source"), options=tuple(m.get("options") or ()), index=i)
+                     for i, m in enumerate(doc.get("mounts") or ())),
         process=process_from_dict(doc["process"]) if doc.get("process") else None,
         hostname=doc.get("hostname"),
         domainname=doc.get("domainname"),

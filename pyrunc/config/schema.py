@@ -50,13 +50,18 @@ def format_problems(problems):
 
 def schema_errors(doc):
     """Every way `doc` (a parsed config.json) fails spec/config-schema.json."""
+    return format_problems(schema_problems(doc))
+
+
+def schema_problems(doc):
+    """schema_errors as (path parts, message) pairs, unformatted."""
     # schema_check.py was compiled from the source tree's spec/; another spec dir gets
     # jsonschema alone.
     if "PYRUNC_SPEC_DIR" not in os.environ:
         from pyrunc.config import schema_check
         if schema_check.is_valid(doc):
             return []
-    return _errors("config-schema.json", doc)
+    return _raw_errors("config-schema.json", doc)
 
 
 def state_schema_errors(doc):
@@ -75,12 +80,16 @@ def resources_errors(doc):
 
 
 def _errors(schema_name, doc, pointer=""):
+    return format_problems(_raw_errors(schema_name, doc, pointer))
+
+
+def _raw_errors(schema_name, doc, pointer=""):
     validator = _validator(str(spec_dir()), schema_name, pointer)
     found = []
     for error in validator.iter_errors(doc):
         for leaf in _specific(error):
             found.append((list(leaf.absolute_path), _one_line(leaf)))
-    return format_problems(found)
+    return found
 
 
 _VALIDATORS = {}

@@ -1,7 +1,8 @@
 """Checks of config.json that the JSON Schema cannot express.
 
-Run only on a document that passed the schema, so types and enums are already
-right; each check is a small generator of (path parts, message) and looks only at
+Written for a document that passed the schema, so types and enums are already
+right (on one that failed, validate.py first takes out what the schema flagged, and
+semantic_problems skips a check that still trips); each check is a small generator of (path parts, message) and looks only at
 the part of the document it is named after. The rules come from the runtime-spec's
 MUST statements, from what the kernel would reject later with a vaguer error, and
 from what runc refuses (written here from its documented behaviour).
@@ -77,10 +78,24 @@ def _match(pattern, text):
 
 def semantic_errors(doc, bundle_dir):
     """Every semantic problem of a schema-valid config.json, as `path: message` lines."""
+    return format_problems(semantic_problems(doc, bundle_dir))
+
+
+def semantic_problems(doc, bundle_dir, schema_invalid=False):
+    """semantic_errors as (path parts, message) pairs.  `schema_invalid`: the document
+    failed the schema (validate.py has taken the flagged parts out); a check that still
+    trips over a wrong type or a missing field there is skipped, keeping what it found
+    before: the schema's error already says what is wrong."""
     found = []
     for check in CHECKS:
-        found.extend(check(doc, bundle_dir))
-    return format_problems(found)
+        try:
+            for problem in check(doc, bundle_dir):
+                found.append(problem)
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError,
+                RecursionError):
+            if not schema_invalid:
+                raise
+    return found
 
 
 # -- helpers -----------------------------------------------------------------
@@ -241,7 +256,9 @@ def _cpu_list_problem(text):
 # -- version and root --------------------------------------------------------
 
 def check_oci_version(doc, bundle):
-    version = doc["ociVersion"]
+    version = doc.get("ociVersion")
+    if version is None:
+        return  # the schema says it is required
     major = _semver_major(version)
     if major is None:
         yield ["ociVersion"], f"{_shown(version)} is not a SemVer 2.0.0 version"
@@ -281,7 +298,9 @@ def check_root(doc, bundle):
     if root is None:
         yield ["root"], "required on Linux: the container's root filesystem"
         return
-    path = root["path"]
+    path = root.get("path")
+    if path is None:
+        return  # the schema says it is required
     if not path:
         yield ["root", "path"], "must not be empty"
         return
@@ -310,7 +329,7 @@ def check_process(doc, bundle):
         yield ["process", "args", 0], "the program to run must not be empty"
     elif problem := _path_length_problem(args[0]):
         yield ["process", "args", 0], "the program to run " + problem
-    problem = _abs_path_problem(process["cwd"])
+    problem = _abs_path_problem(process["cwd"]) if "cwd" in process else None  # else the schema's
     if problem:
         yield ["process", "cwd"], problem
     yield from _env_problems(process.get("env"), ["process", "env"])

@@ -4,28 +4,100 @@ import os
 
 from pyrunc import jsonc
 
-from pyrunc.config.schema import schema_errors
-from pyrunc.config.semantic import semantic_errors
 from pyrunc.errors import ConfigError
 
 CONFIG_NAME = "config.json"
 
 
 def validate_bundle(bundle_dir):
-    """(document or None, problems): the document is None when it could not be parsed.
-
-    Semantic checks run only on a schema-valid document: they rely on its types.
-    """
+    """(document or None, problems): the document is None when it could not be parsed."""
     doc, problem = _read(bundle_dir)
     if problem:
         return None, [problem]
     problems = _oversized(doc)
     if problems:  # refused before the schema pass, which would take seconds over them
         return doc, problems
-    problems = schema_errors(doc)
-    if not problems:
-        problems = semantic_errors(doc, bundle_dir)
-    return doc, problems
+    return doc, config_problems(doc, bundle_dir)
+
+
+def config_problems(doc, bundle_dir):
+    """Every problem of a parsed config.json, the schema's and the semantic checks', as
+    sorted `path: message` lines.  On a document that fails the schema the semantic
+    checks still run, on what is left once the parts the schema flagged are taken out,
+    so that one pass reports them all."""
+    from pyrunc.config.schema import format_problems, schema_problems
+    from pyrunc.config.semantic import semantic_problems
+    flagged = schema_problems(doc)
+    if not flagged:
+        return format_problems(semantic_problems(doc, bundle_dir))
+    rest, kept = _without(doc, [parts for parts, message in flagged
+                                if not _is_missing_field(parts, message)])
+    found = [(_original_path(parts, kept), message)
+             for parts, message in semantic_problems(rest, bundle_dir, schema_invalid=True)]
+    return format_problems(flagged + found)
+
+
+def _is_missing_field(parts, message):
+    # A required field missing from an object outside any array: the object's other
+    # fields are still worth checking (an object in an array goes, as with any error).
+    return message.endswith("is a required property") and not any(isinstance(p, int) for p in parts)
+
+
+def _cut_point(parts):
+    """What to take out for a schema error at `parts`: the array element it is in (the
+    outermost), so that no check meets half an entry; else the value itself."""
+    for i, part in enumerate(parts):
+        if isinstance(part, int):
+            return tuple(parts[:i + 1])
+    return tuple(parts)
+
+
+def _without(doc, paths):
+    """(a copy of doc without the values at `paths`, {array path: the original index of
+    each element kept}) for the arrays that lost elements.  Only what changes is copied."""
+    cuts = sorted({_cut_point(p) for p in paths if p}, key=len)
+    chosen = []
+    for cut in cuts:  # shortest first: a cut inside one already made is no cut
+        if not any(cut[:len(c)] == c for c in chosen):
+            chosen.append(cut)
+    top = dict(doc)
+    copies = {(): top}
+
+    def copied(path):
+        """The copy of the container at `path` in the new document, made on first use."""
+        if path not in copies:
+            parent = copied(path[:-1])
+            node = parent[path[-1]]
+            copies[path] = dict(node) if isinstance(node, dict) else list(node)
+            parent[path[-1]] = copies[path]
+        return copies[path]
+
+    dropped = {}  # array path: indexes to drop
+    for cut in chosen:
+        try:
+            parent = copied(cut[:-1])
+        except (KeyError, IndexError, TypeError):  # not there to take out
+            continue
+        if isinstance(parent, dict):
+            parent.pop(cut[-1], None)
+        else:
+            dropped.setdefault(cut[:-1], set()).add(cut[-1])
+    kept = {}
+    for path, indexes in dropped.items():
+        array = copies[path]
+        kept[path] = [i for i in range(len(array)) if i not in indexes]
+        array[:] = [array[i] for i in kept[path]]
+    return top, kept
+
+
+def _original_path(parts, kept):
+    """A semantic problem's path in the shortened document, back in config.json's indexes."""
+    parts = list(parts)
+    for i, part in enumerate(parts):
+        where = tuple(parts[:i])
+        if isinstance(part, int) and where in kept and 0 <= part < len(kept[where]):
+            parts[i] = kept[where][part]
+    return parts
 
 
 def load_config(bundle_dir):

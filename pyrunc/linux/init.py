@@ -14,7 +14,7 @@ import stat
 from pyrunc.errors import ContainerError, KernelError
 # Everything the init needs is imported here, up front: after pivot_root the host's
 # files, pyrunc's own included, are out of reach.
-from pyrunc.linux import capabilities, devices, namespaces, passed_fds, paths, process, rootfs, seccomp, terminal, unix
+from pyrunc.linux import capabilities, child_death, devices, namespaces, passed_fds, paths, process, rootfs, seccomp, terminal, unix
 from pyrunc.linux import hooks as hookrun
 from pyrunc.linux import kernel as k
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
@@ -44,6 +44,7 @@ class InitContext:
         self.foreground_tty = foreground_tty
         self.seccomp_program = seccomp_program  # compiled by the parent (seccomp.program_for)
         self.steps = ["start init"]  # the last few, sent with a failure for the --log line
+        self.note_fd = None  # where each step is noted for the parent (child_death.StepNotes)
         self.env = None  # the environment for execve, set once the user is known
         self.cgroup_paths = {}  # {hierarchy: the container's cgroup in it}, from the parent
         self.cgroup_joined = True  # False while the parent has yet to move the init in
@@ -71,6 +72,8 @@ class InitContext:
         if len(self.steps) > 8:
             del self.steps[:-4]
         self.steps.append(name)
+        if self.note_fd is not None:  # should this process die without a word
+            child_death.note(self.note_fd, name)
 
     # Hooks of the step trace (pyrunc/trace.py overrides them when tracing): no-ops.
     def traced_fork(self, proc, pid=None):
@@ -248,7 +251,16 @@ def container_init(ctx):
     wait_for_cgroup(ctx)
     ctx.chan.send("created")
     ctx.chan.close()
+    end_notes(ctx)
     _wait_for_start_and_exec(ctx, program)
+
+
+def end_notes(ctx):
+    """The parent stops reading the step notes once the process is ready; a later write
+    would find the pipe closed, and, once the signals are reset, SIGPIPE would kill."""
+    if ctx.note_fd is not None:
+        os.close(ctx.note_fd)
+        ctx.note_fd = None
 
 
 def wait_for_cgroup(ctx):
@@ -441,6 +453,9 @@ def load_seccomp(ctx):
     if ctx.seccomp_program is None:
         return
     ctx.step = "load seccomp filter"
+    # The filter may forbid write(2): no more notes; the parent knows the later steps
+    # from the requests that follow (cgroup_joined).
+    end_notes(ctx)
     profile = ctx.cfg.linux.seccomp
     listener = k.seccomp_set_filter(seccomp.load_flags(profile), ctx.seccomp_program)
     if seccomp.uses_notify(profile):

@@ -132,6 +132,7 @@ def exec_in_container(ctx):
         # The parent moved us in when we reported our pid (join_container).
         ctx.chan.send("cgroup_joined")
     ctx.chan.expect_ok()
+    init.end_notes(ctx)  # ready: from here the channel's EOF means it exec'd
     if not ctx.seccomp_early:
         init.prepare_fds(ctx)
         init.load_seccomp(ctx)

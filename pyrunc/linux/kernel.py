@@ -92,6 +92,7 @@ PR_SET_NAME = 15
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
@@ -216,6 +217,13 @@ def openat2(dirfd, path, flags, resolve, mode=0):
 def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
     return _check(_libc.prctl(ffi.c_int(option), ffi.c_ulong(arg2), ffi.c_ulong(arg3),
                               ffi.c_ulong(arg4), ffi.c_ulong(arg5)), f"prctl({option})")
+
+
+def is_child_subreaper():
+    flag = ffi.c_int(0)
+    _check(_libc.prctl(ffi.c_int(PR_GET_CHILD_SUBREAPER), ffi.byref(flag), ffi.c_ulong(0),
+                       ffi.c_ulong(0), ffi.c_ulong(0)), "prctl(PR_GET_CHILD_SUBREAPER)")
+    return bool(flag.value)
 
 
 class _CapHeader(ffi.Structure):

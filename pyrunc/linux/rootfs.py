@@ -110,10 +110,14 @@ class MountOptions:
 
 
 def describe(m):
-    """How errors name a config mount: `mount "proc" on /proc`, the type when it says more."""
-    source = m.source if m.source is not None else m.type or "none"
-    kind = "" if m.type in (None, "bind", "none", source) else f" ({m.type})"
-    return f'mount "{source}"{kind} on {m.destination}'
+    """How errors name a config mount, as config.json gives it, on one line:
+    `mounts[5]: mount tmpfs "tmpfs" on "/mnt" (options nosuid,size=abc)`."""
+    from pyrunc import jsonc  # quoted and escaped: a hostile name stays on its line
+    where = f"mounts[{m.index}]: " if m.index is not None else ""
+    kind = f"{m.type} " if m.type else ""
+    source = f"{jsonc.dumps(m.source)} " if m.source is not None else ""
+    opts = f" (options {jsonc.dumps(','.join(m.options))[1:-1]})" if m.options else ""
+    return f"{where}mount {kind}{source}on {jsonc.dumps(m.destination)}{opts}"
 
 
 def mount_fd(source, fd, fstype, flags, data, what):

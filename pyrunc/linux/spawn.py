@@ -10,7 +10,7 @@ import sys
 from pyrunc import log
 from pyrunc.errors import ContainerError
 from pyrunc.linux import init as child
-from pyrunc.linux import kernel, passed_fds, proctitle
+from pyrunc.linux import child_death, kernel, passed_fds, proctitle
 from pyrunc.linux import unix
 from pyrunc.linux.protocol import Channel
 
@@ -38,12 +38,19 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
     start_sock = unix.socket()
     start_sock.bind(start_path)
     start_sock.listen(1)
-    pid = kernel.fork()
+    notes = child_death.StepNotes()
+    reaper = child_death.Subreaper()
+    try:
+        pid = kernel.fork()
+    except BaseException:
+        notes.close()
+        reaper.restore()
+        raise
     if pid == 0:  # the child never returns into the CLI's code
         try:
             proctitle.show_init(container_id)  # not `pyrunc create ...` once create is gone
             parent_ch.close()
-            keep = [child_ch.fileno(), start_sock.fileno()]
+            keep = [child_ch.fileno(), start_sock.fileno(), notes.child()]
             if console_sock_fd is not None:
                 keep.append(console_sock_fd)
             trace = traced_child("stage1", keep)
@@ -54,6 +61,7 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
                                     console_sock_fd=console_sock_fd,
                                     seccomp_program=seccomp_program, listen_fds=listen_fds,
                                     host_root=host_root)
+            ctx.note_fd = notes.fd
             if trace is not None:
                 trace.traced_context(ctx)
             try:
@@ -68,17 +76,43 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
             os._exit(1)
     child_ch.close()
     start_sock.close()
-    init_pid = None
+    notes.parent()
+    served = _Served()
     try:
-        init_pid, console = _serve(parent_ch, handler)
+        _serve(parent_ch, handler, notes, served)
+    except child_death.Died:
+        raise ContainerError(None, _death(pid, served, notes, handler)) from None
     except BaseException:
-        _kill_and_reap(pid, init_pid)
+        _kill_and_reap(pid, served.init_pid)
         raise
     finally:
         parent_ch.close()
-        if init_pid != pid:
+        notes.close()
+        if served.init_pid != pid:
             reap(pid)
-    return Spawned(init_pid, pid, console)
+        reaper.restore()
+    return Spawned(served.init_pid, pid, served.console)
+
+
+class _Served:
+    """What the serving learnt: the init's host pid, the pty master."""
+    init_pid = None
+    console = None
+
+
+def _death(first_child, served, notes, handler):
+    """One line for an init (or first child) that died before it reported: where it
+    was, how it died, and, when the memory cgroup's OOM killer did it, why."""
+    dead = served.init_pid if served.init_pid is not None else first_child
+    _kill_and_reap(first_child, served.init_pid)  # whichever is still there
+    if dead != first_child:
+        reap(first_child)  # once it is reaped, its orphan, the init, is ours to reap
+    status = child_death.reap_status(dead)
+    step = notes.read()
+    proc = "container init"  # its first stage (namespaces) too: the user knows one init
+    oom = handler.memory_oom() if hasattr(handler, "memory_oom") else None
+    log.child_failed("init", [step] if step else [])
+    return child_death.describe(proc, step, status, oom)
 
 
 def traced_child(proc, keep):
@@ -110,9 +144,12 @@ def close_fds_except(first, keep):
 _NEED_INIT_PID = ("created", "cgroup_joined", "hooks", "seccomp")
 
 
-def _serve(chan, handler):
+def _serve(chan, handler, notes=None, served=None):
+    """Answer the child's requests until `created`: (the init's pid, pty master or None).
+    `served` learns them as they come, for a failure's report; `notes`, the child's steps."""
+    notes = notes or child_death.NO_NOTES
+    served = served or _Served()
     init_pid = None
-    console = None
     joining = False  # the init joins its cgroup when it asks (cgroup_joined)
     early = []       # the init's messages that came before its pid
     step = "start init"
@@ -123,19 +160,30 @@ def _serve(chan, handler):
             early.append((msg, fds))
             continue
         if kind == "created":
-            return init_pid, console
+            # The OOM killer may strike the init as it reports (a page touched after its
+            # late move into the cgroup): such a create failed, whatever the report says.
+            oom_struck = getattr(handler, "oom_struck", None)
+            if oom_struck is not None and oom_struck():
+                raise child_death.Died()
+            return served.init_pid, served.console
         if kind == "error":
             if msg.get("step") is not None:  # the init's own failure, not a relayed one
                 log.child_failed("init", msg.get("steps"))
             raise ContainerError(None, msg["msg"])
         if kind == "eof":
-            raise ContainerError(step, "container init exited unexpectedly")
+            raise child_death.Died()
         if kind == "init":
-            init_pid = msg["pid"]
+            init_pid = served.init_pid = msg["pid"]
             continue
         if kind == "console":
-            console = fds[0]
+            served.console = fds[0]
             continue
+        # The child's step as its request tells; cgroup_joined may come after the last
+        # note (the seccomp filter ends them).
+        if kind == "cgroup_joined":
+            notes.saw("join cgroup")
+        else:
+            notes.read()
         step = {"idmap": "write id maps", "cgroup": "join cgroup", "hooks": "run createRuntime hooks",
                 "seccomp": "send the seccomp fd to the listener",
                 "netdevices": "move network devices"}.get(kind, kind)
@@ -144,7 +192,7 @@ def _serve(chan, handler):
                 handler.idmap(msg["pid"])
             elif kind == "cgroup":
                 joining = not msg.get("join_now", True)
-                chan.send("ok", paths=handler.cgroup(msg["pid"], not joining) or {})
+                child_death.answer(chan, "ok", paths=handler.cgroup(msg["pid"], not joining) or {})
                 if joining:
                     # The first move into a cgroup waits out an RCU grace period (about
                     # 14 ms on this host's cgroup v1): pay it now with a stand-in
@@ -174,9 +222,9 @@ def _serve(chan, handler):
             else:
                 raise ContainerError(step, f"unknown request {kind!r} from container init")
         except Exception as e:
-            chan.send("error", msg=str(e))
+            child_death.answer(chan, "error", msg=str(e))
             raise
-        chan.send("ok")
+        child_death.answer(chan, "ok")
 
 
 def reap(pid):

@@ -11,7 +11,7 @@ RUN = {"_ctypes", "_socket", "_struct", "resource", "struct", "pyrunc.linux.ffi"
        "pyrunc.config.validate", "pyrunc.linux.capabilities", "pyrunc.linux.cgroups",
        "pyrunc.linux.cgroups.devices_bpf", "pyrunc.linux.cgroups.files",
        "pyrunc.linux.cgroups.v1", "pyrunc.linux.cgroups.v2", "pyrunc.linux.devices",
-       "pyrunc.linux.init", "pyrunc.linux.kernel", "pyrunc.linux.namespaces",
+       "pyrunc.linux.child_death", "pyrunc.linux.init", "pyrunc.linux.kernel", "pyrunc.linux.namespaces",
        "pyrunc.linux.passed_fds", "pyrunc.linux.paths", "pyrunc.linux.process", "pyrunc.linux.program",
        "pyrunc.linux.proctitle", "pyrunc.linux.protocol", "pyrunc.linux.rootfs", "pyrunc.linux.spawn",
        "pyrunc.linux.tables", "pyrunc.linux.unix", "pyrunc.notify", "pyrunc.run",

@@ -413,7 +413,7 @@ def test_symlinked_proc_destination_is_refused(pyrunc, bundle, test_id):
     os.symlink("fakeproc", os.path.join(bundle.rootfs, "proc"))
     r = run_sh(pyrunc, bundle, test_id, "true")
     assert r.code == 1, r
-    assert f"pyrunc: create {test_id}: mount \"proc\" on /proc" in r.err
+    assert f'pyrunc: create {test_id}: mounts[0]: mount proc "proc" on "/proc": mount point: ' in r.err
     assert os.listdir(pyrunc.root) == []
 
 
@@ -496,15 +496,18 @@ def subreaper():
         libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
+# Each error names the entry (its index in config.json's mounts), its type, source,
+# destination and options as given: {i} is the bad entry's index.
 BAD_MOUNTS = {
     "unknown-type": ({"destination": "/bad", "type": "nosuchfs", "source": "nosuchfs"},
-                     'mount "nosuchfs" on /bad: no such device'),
+                     'mounts[{i}]: mount nosuchfs "nosuchfs" on "/bad": no such device'),
     "missing-bind-source": ({"destination": "/bad", "type": "bind", "source": "no/such/dir",
                              "options": ["rbind"]},
-                            'mount "no/such/dir" on /bad'),
+                            'mounts[{i}]: mount bind "no/such/dir" on "/bad" (options rbind): source: '
+                            'no such file or directory'),
     "bad-tmpfs-data": ({"destination": "/bad", "type": "tmpfs", "source": "tmpfs",
-                        "options": ["nosuchoption=1"]},
-                       'mount "tmpfs" on /bad: invalid argument'),
+                        "options": ["nosuid", "size=abc"]},
+                       'mounts[{i}]: mount tmpfs "tmpfs" on "/bad" (options nosuid,size=abc): invalid argument'),
 }
 
 
@@ -514,6 +517,7 @@ def test_bad_mount_fails_cleanly(pyrunc, bundle, test_id, host_dir, subreaper, c
     entry, message = BAD_MOUNTS[case]
     good = host_dir("good-src")
     add_mount(bundle, "/good", "bind", good, ["rbind", "ro"])  # made before the bad one
+    message = message.format(i=len(bundle.config["mounts"]))
     bundle.config["mounts"].append(entry)
     bundle.config["process"]["args"] = ["true"]
     bundle.write()
@@ -522,7 +526,7 @@ def test_bad_mount_fails_cleanly(pyrunc, bundle, test_id, host_dir, subreaper, c
     assert r.code == 1, r
     lines = r.err.strip().splitlines()
     assert len(lines) == 1, r
-    assert lines[0].startswith(f"pyrunc: create {test_id}: {message}"), r
+    assert lines[0] == f"pyrunc: create {test_id}: {message}", r
     assert not os.path.exists(pyrunc.root) or os.listdir(pyrunc.root) == []
     assert subreaper() == []
     assert host_mount_lines(bundle.path) + host_mount_lines(good) == before

@@ -60,7 +60,7 @@ def test_a_symlinked_proc_is_refused(pyrunc, bundle, test_id, host_fake_proc, ta
     _ask_for(bundle, "sysctl")
     before = tree(os.path.join(bundle.rootfs, "fakeproc"))
     r = run_sh(pyrunc, bundle, test_id, "cat /proc/sys/kernel/shmmax")
-    assert_create_refused(pyrunc, r, test_id, 'mount "proc" on /proc')
+    assert_create_refused(pyrunc, r, test_id, 'mounts[0]: mount proc "proc" on "/proc"')
     assert tree(os.path.join(bundle.rootfs, "fakeproc")) == before
 
 

@@ -107,14 +107,52 @@ def test_load_config_raises_with_every_problem(bundle_dir):
     assert info.value.bundle == bundle_dir
     assert [p.split(":")[0] for p in info.value.problems] == ["domainname", "process.cwd"]
     assert str(info.value).startswith("invalid config.json: domainname: is longer than 64 bytes")
-    assert "1 more problem" in str(info.value)
+    assert str(info.value).endswith(f" (1 of 2 problems; `pyrunc validate --bundle {bundle_dir}` lists them all)")
+    assert "\n" not in str(info.value)
 
 
-def test_semantic_checks_wait_for_a_schema_valid_document(bundle_dir):
+def test_a_single_problem_is_the_whole_message(bundle_dir):
+    doc = default_spec()
+    doc["process"]["cwd"] = "relative"
+    write(bundle_dir, doc)
+    with pytest.raises(ConfigError) as info:
+        load_config(bundle_dir)
+    assert str(info.value) == "invalid config.json: process.cwd: 'relative' must be an absolute path"
+
+
+def test_the_bundle_in_the_pointer_is_one_shell_word():
+    e = ConfigError(["a: x", "b: y"], "/tmp/my bundle/it's\nhere")
+    assert str(e).endswith("""`pyrunc validate --bundle '/tmp/my bundle/it'\\''s'$'\\x0a''here'` lists them all)""")
+
+
+def test_semantic_checks_run_beside_schema_errors(bundle_dir):
     doc = default_spec()
     doc["process"]["cwd"] = "relative"          # semantic problem
     doc["process"]["terminal"] = "yes"          # schema problem
-    assert problems_of(bundle_dir, doc) == ["process.terminal: 'yes' is not of type 'boolean'"]
+    assert problems_of(bundle_dir, doc) == ["process.cwd: 'relative' must be an absolute path",
+                                            "process.terminal: 'yes' is not of type 'boolean'"]
+
+
+def test_an_array_entry_the_schema_flags_is_left_out_and_the_others_keep_their_indexes(bundle_dir):
+    doc = default_spec()
+    doc["mounts"][0]["options"] = 5             # schema: mounts[0] is left out
+    doc["mounts"][2] = {"type": "tmpfs"}        # schema: no destination; left out too
+    doc["mounts"][4]["destination"] = "rel"     # semantic, reported at its own index
+    doc["mounts"][1]["destination"] = "dev/x"   # semantic
+    assert problems_of(bundle_dir, doc) == [
+        "mounts[0].options: 5 is not of type 'array'",
+        "mounts[1].destination: 'dev/x' must be an absolute path",
+        "mounts[2]: 'destination' is a required property",
+        "mounts[4].destination: 'rel' must be an absolute path"]
+
+
+def test_a_missing_required_field_leaves_the_rest_of_its_object_checked(bundle_dir):
+    doc = default_spec()
+    del doc["process"]["cwd"]                   # schema: required
+    doc["process"]["rlimits"][0]["type"] = "RLIMIT_NOSUCH"  # semantic
+    problems = problems_of(bundle_dir, doc)
+    assert problems[0] == "process: 'cwd' is a required property"
+    assert len(problems) == 2 and problems[1].startswith("process.rlimits[0].type: "), problems
 
 
 # --- the schema --------------------------------------------------------------

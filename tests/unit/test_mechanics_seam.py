@@ -205,7 +205,7 @@ def test_failed_mount_names_the_destination(fake, tmp_path):
             rootfs.do_mount(root, _mount("/proc", "proc", "proc", []), _Ctx())
     finally:
         os.close(root)
-    assert str(exc.value) == 'mount "proc" on /proc: operation not permitted'
+    assert str(exc.value) == 'mount proc "proc" on "/proc": operation not permitted'
 
 
 def _init_context(tmp_path, namespaces, no_pivot=False):
@@ -261,3 +261,30 @@ def test_with_a_mount_namespace_the_root_is_pivoted_after_slaving_the_hosts_moun
     init._setup_rootfs(_init_context(tmp_path, [{"type": "mount"}]))
     assert seen[0] == (None, "/", kernel.MS_SLAVE | kernel.MS_REC)
     assert fake.of("pivot_root") == [(".", ".")] and "chroot" not in fake.names()
+
+
+@pytest.mark.parametrize("options, failing, step", [
+    (["rbind", "ro"], 2, "remount"),  # the read-only remount after the bind
+    (["rbind", "rslave"], 2, "set propagation"),
+])
+def test_a_later_step_of_a_mount_names_the_entry_and_its_options(fake, tmp_path, options, failing, step):
+    """Not only the mount itself: its remount and propagation name mounts[i] too."""
+    src = tmp_path / "src"
+    src.mkdir()
+    rfs = tmp_path / "rootfs"
+    rfs.mkdir()
+    calls = []
+
+    def fail_nth(args):
+        calls.append(args)
+        return len(calls) == failing
+    fake.fail("mount", errno.EINVAL, fail_nth)
+    m = model.Mount(destination="/data", type="bind", source=str(src), options=tuple(options), index=9)
+    root = os.open(rfs, os.O_PATH | os.O_DIRECTORY)
+    try:
+        with pytest.raises(KernelError) as exc:
+            rootfs.do_mount(root, m, _Ctx())
+    finally:
+        os.close(root)
+    assert str(exc.value).startswith(f'mounts[9]: mount bind "{src}" on "/data" '
+                                     f'(options {",".join(options)}): {step}: '), str(exc.value)

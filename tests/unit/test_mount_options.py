@@ -81,9 +81,12 @@ def _m(dest, mtype, source):
 
 
 def test_errors_name_the_mount():
-    assert rootfs.describe(_m("/proc", "proc", "proc")) == 'mount "proc" on /proc'
-    assert rootfs.describe(_m("/dev/shm", "tmpfs", "shm")) == 'mount "shm" (tmpfs) on /dev/shm'
-    assert rootfs.describe(_m("/data", "bind", "/src")) == 'mount "/src" on /data'
+    assert rootfs.describe(_m("/proc", "proc", "proc")) == 'mount proc "proc" on "/proc"'
+    assert rootfs.describe(_m("/dev/shm", "tmpfs", "shm")) == 'mount tmpfs "shm" on "/dev/shm"'
+    assert rootfs.describe(_m("/data", "bind", "/src")) == 'mount bind "/src" on "/data"'
+    # As config.json gives it: the entry's index and its options; escaped, on one line.
+    m = model.Mount(destination="/a\nb", type=None, source='x"y', options=("rbind", "ro"), index=4)
+    assert rootfs.describe(m) == 'mounts[4]: mount "x\\"y" on "/a\\nb" (options rbind,ro)'
 
 
 # --- destinations inside a rootfs ------------------------------------------------------

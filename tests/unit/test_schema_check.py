@@ -462,9 +462,9 @@ def test_agrees_with_jsonschema_on_odd_documents(doc):
 def test_schema_errors_skips_jsonschema_only_for_a_valid_config(monkeypatch):
     from pyrunc.config import schema
     calls = []
-    monkeypatch.setattr(schema, "_errors", lambda *args: calls.append(args) or ["x"])
+    monkeypatch.setattr(schema, "_raw_errors", lambda *args: calls.append(args) or [([], "x")])
     assert schema_errors(default_spec()) == [] and calls == []
-    assert schema_errors({}) == ["x"] and len(calls) == 1
+    assert schema_errors({}) == ["(root): x"] and len(calls) == 1
 
 
 # --- the compiler on keywords spec/ does not use yet, against Draft4Validator -------

@@ -1,0 +1,195 @@
+"""When a container process dies before it reports: where it was, and how it died.
+
+A process that fails reports an `error` naming its step; one that dies (a signal, the
+OOM killer, an exit in code that cannot report) only closes its channel.  So that the
+runtime can still say where it was, the child writes the name of each step it begins
+into a pipe (`StepNotes`), which the parent reads at each request and when the channel
+closes; as subreaper for the length of the spawn (`Subreaper`), the parent then reaps
+the process, whatever its depth, and tells the signal or the exit status (`describe`).
+"""
+
+import os
+
+# A pipe holds 64 KiB by default; steps are a few dozen bytes: room for some thousands
+# between two reads, and more once the parent asks for a megabyte.
+_F_SETPIPE_SZ = 1031
+_PIPE_SIZE = 1 << 20
+
+
+class Died(Exception):
+    """The channel closed before the process was ready: it died without reporting."""
+
+
+def answer(chan, kind, **fields):
+    """Answer the child's request; a child gone meanwhile raises Died."""
+    try:
+        chan.send(kind, **fields)
+    except (BrokenPipeError, ConnectionResetError):
+        raise Died() from None
+
+
+class StepNotes:
+    """The pipe of step names.  Made before the fork; the child keeps `fd` (write end),
+    the parent `read_fd`.  Both ends are close-on-exec and non-blocking: a full pipe
+    drops a note, never blocks the child."""
+
+    def __init__(self):
+        self.read_fd, self.fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            import fcntl
+            fcntl.fcntl(self.fd, _F_SETPIPE_SZ, _PIPE_SIZE)
+        except OSError:  # over /proc/sys/fs/pipe-max-size: the default size will do
+            pass
+        self.last = None  # the last step read
+
+    # -- the child --------------------------------------------------------------------
+
+    def child(self):
+        """In the child: drop the read end; returns the fd to note steps in."""
+        os.close(self.read_fd)
+        self.read_fd = None
+        return self.fd
+
+    # -- the parent -------------------------------------------------------------------
+
+    def parent(self):
+        """In the parent: drop the write end, so that reads see the child's notes only."""
+        os.close(self.fd)
+        self.fd = None
+
+    def saw(self, step):
+        """The child is at `step`, as one of its requests tells: later than any note
+        read so far (each note is written before the request that follows it)."""
+        self.read()
+        self.last = step
+
+    def read(self):
+        """Every note written since the last read; returns the last step known."""
+        data = b""
+        while self.read_fd is not None:
+            try:
+                chunk = os.read(self.read_fd, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        notes = [n for n in data.split(b"\0") if n]
+        if notes:
+            self.last = notes[-1].decode("utf-8", "replace")
+        return self.last
+
+    def close(self):
+        for fd in (self.read_fd, self.fd):
+            if fd is not None:
+                os.close(fd)
+        self.read_fd = self.fd = None
+
+
+class _NoNotes:
+    def saw(self, step):
+        pass
+
+    def read(self):
+        return None
+
+
+NO_NOTES = _NoNotes()
+
+
+def note(fd, name):
+    """In the child: `name` is the step it begins now (best effort, one write)."""
+    try:
+        os.write(fd, name.replace("\0", "\\0").encode("utf-8", "backslashreplace") + b"\0")
+    except OSError:
+        pass
+
+
+class Subreaper:
+    """The parent as subreaper while it spawns: a process orphaned by the exit of its
+    first parent (the init forked in a new pid namespace) becomes its child, so that it
+    can be reaped and its status told.  Restored afterwards when it was not set."""
+
+    def __init__(self):
+        from pyrunc.linux import kernel
+        self.kernel = kernel
+        self.was = kernel.is_child_subreaper()
+        if not self.was:
+            kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
+
+    def restore(self):
+        if not self.was:
+            self.kernel.prctl(self.kernel.PR_SET_CHILD_SUBREAPER, 0)
+
+
+def reap_status(pid, timeout=10.0):
+    """The wait status of `pid`, our child (or orphan as subreaper), once it has exited;
+    None when it is not ours or did not exit in time."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if got == pid:
+            return status
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.005)
+
+
+def signal_name(num):
+    """SIGKILL for 9; the number when it has no name."""
+    from pyrunc.linux import signals
+    names = [n for n, v in signals._BY_NAME.items() if v == num]
+    # An alias (SIGIOT, SIGPOLL, SIGCLD) only when the usual name is missing.
+    usual = [n for n in names if n not in ("SIGIOT", "SIGPOLL", "SIGCLD")]
+    return (usual or names or [f"signal {num}"])[0]
+
+
+def how_it_died(status):
+    """`was killed by signal SIGKILL` or `exited with status 1`; None for no status."""
+    if status is None:
+        return None
+    if os.WIFSIGNALED(status):
+        return f"was killed by signal {signal_name(os.WTERMSIG(status))}"
+    if os.WIFEXITED(status):
+        return f"exited with status {os.WEXITSTATUS(status)}"
+    return None
+
+
+def describe(proc, step, status, oom=None, needs="the container needs to start"):
+    """One line: `container init was killed by signal SIGKILL in step "join cgroup"`.
+    `oom`: the memory cgroup's figures when its OOM killer struck ({limit, usage, max}),
+    which then says why."""
+    died = how_it_died(status) or "exited unexpectedly"
+    if oom is not None and (status is None or (os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9)):
+        died = "was killed by the out-of-memory killer"
+    where = f' in step "{step}"' if step else ""
+    line = f"{proc} {died}{where} before it was ready"
+    if oom is not None:
+        line += ": " + memory_hint(oom, needs)
+    return line
+
+
+def memory_hint(oom, needs="the container needs to start"):
+    """Why the memory cgroup killed: the limit against what was used."""
+    used = max(oom.get("usage") or 0, oom.get("max") or 0)
+    return (f"linux.resources.memory.limit is {oom['limit']} bytes, below what {needs}" + (f" (its memory usage reached {used} bytes)" if used else ""))
+
+
+def oom_figures(mgr, oom_before=0):
+    """The memory cgroup's {limit, usage, max} when its OOM killer struck since
+    `oom_before` kills; None when it did not (or no memory controller can tell)."""
+    if mgr is None:
+        return None
+    try:
+        if mgr.oom_kills() <= oom_before:
+            return None
+        usage = mgr.stats().get("memory", {}).get("usage", {})
+    except Exception:  # a cgroup that cannot be read tells nothing: no hint
+        return None
+    if not usage.get("limit"):
+        return None
+    return {"limit": usage["limit"], "usage": usage.get("usage"), "max": usage.get("max")}

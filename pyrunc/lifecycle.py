@@ -557,17 +557,24 @@ def _delete_broken(cdir, err):
                 from pyrunc.linux.spawn import wait_exit
                 if not wait_exit(part["pid"]):
                     raise StateError(f"cannot delete container {cdir.id}: its process {part['pid']} did not exit")
-    if "host_mounts" in part:
+    _free_resources(cdir, part, mgr)
+
+
+def _free_resources(cdir, st, mgr):
+    """What a container holds once its processes are gone: host mounts, cgroup, intelRdt
+    group, then its state directory.  `st`: its state, or what a corrupt one still names."""
+    if st.get("host_mounts"):
+        # First, and the state kept when it fails: a delete run again retries them.
         with log.step("detach host mounts"):
-            left = _detach_host_mounts(part)
+            left = _detach_host_mounts(st)
         if left:
             raise StateError(f"cannot delete container {cdir.id}: {left}")
     if mgr is not None:
         with log.step("remove cgroup"):
-            _remove_cgroup(mgr, part)
-    if part.get("intel_rdt"):
+            _remove_cgroup(mgr, st)
+    if st.get("intel_rdt"):
         with log.step("remove intelRdt group"):
-            _remove_rdt(part["intel_rdt"], part)
+            _remove_rdt(st["intel_rdt"], st)
     with log.step("remove state"):
         cdir.remove()
 
@@ -603,20 +610,7 @@ def delete(store, cid, force=False, warn=None):
                 exited = wait_exit(st["pid"])
             if not exited:
                 raise StateError(f"cannot delete container {cid}: its process {st['pid']} did not exit")
-        if st is not None and st.get("host_mounts"):
-            # First, and the state kept when it fails: a delete run again retries them.
-            with log.step("detach host mounts"):
-                left = _detach_host_mounts(st)
-            if left:
-                raise StateError(f"cannot delete container {cid}: {left}")
-        if mgr is not None:
-            with log.step("remove cgroup"):
-                _remove_cgroup(mgr, st)
-        if st is not None and st.get("intel_rdt"):
-            with log.step("remove intelRdt group"):
-                _remove_rdt(st["intel_rdt"], st)
-        with log.step("remove state"):
-            cdir.remove()
+        _free_resources(cdir, st or {"id": cid}, mgr)  # None: no state.json was ever written whole
         log.debug(f"delete {cid}: removed")
         if st is not None and status != CREATING and st.get("hooks"):
             from pyrunc.config.model import hooks_from_dict

@@ -139,6 +139,16 @@ def bundle(tmp_path, rootfs_template):
     return make_bundle(tmp_path / "bundle", rootfs_template, "/pyrunc-test-")
 
 
+@pytest.fixture
+def running(pyrunc, bundle, test_id):
+    """A detached container whose init sleeps; its id."""
+    bundle.config["process"]["args"] = ["sleep", "1000"]
+    bundle.write()
+    r = pyrunc("run", "-d", "--bundle", bundle.path, test_id)
+    assert r.code == 0, r
+    return test_id
+
+
 def make_bundle(path, rootfs_template, cgroup_prefix):
     """A bundle at path with a copy of the rootfs, its cgroup under a new cgroup_prefix... parent."""
     path.mkdir()

@@ -356,9 +356,11 @@ def cmd_validate(g, o, pos, log):
         return 0
     for p in problems:
         sys.stdout.write(f"{p}\n")
-    log.error(f"validate: {len(problems)} problem(s) in {bundle}/config.json")
-    sys.stderr.write(f"pyrunc: validate: {len(problems)} problem{'s' if len(problems) > 1 else ''} "
-                     f"found in {bundle}/config.json\n")
+    # The error line names the first problem: an engine shows the user this line alone.
+    more = f" (1 of {len(problems)} problems, all listed on stdout)" if len(problems) > 1 else ""
+    line = f"validate: {bundle}/config.json: {problems[0]}{more}"
+    log.error(line)
+    sys.stderr.write(f"pyrunc: {line}\n")
     return 1
 
 

@@ -14,15 +14,6 @@ from tests.integration.test_terminal import ConsoleSocket, read_until
 NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "cgroup")
 
 
-@pytest.fixture
-def running(pyrunc, bundle, test_id):
-    """A detached container whose init sleeps; its id."""
-    set_args(bundle, "sleep", "1000")
-    r = pyrunc("run", "-d", "--bundle", bundle.path, test_id)
-    assert r.code == 0, r
-    return test_id
-
-
 def init_pid(pyrunc, cid):
     return pyrunc.state(cid)["pid"]
 

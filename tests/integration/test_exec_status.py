@@ -10,14 +10,6 @@ import pytest
 from tests.integration.cli_util import last_error, runc, set_args, wait_for  # noqa: F401 (runc: a fixture)
 
 
-@pytest.fixture
-def running(pyrunc, bundle, test_id):
-    set_args(bundle, "sleep", "1000")
-    r = pyrunc("run", "-d", "--bundle", bundle.path, test_id)
-    assert r.code == 0, r
-    return test_id
-
-
 def assert_exec_failed(pyrunc, r, *fragments):
     """255, one line on stderr naming the cause, and that line in the --log file."""
     assert r.code == 255, r

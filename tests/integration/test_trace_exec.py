@@ -6,8 +6,6 @@ records; and the trace fd, which the exec'd process must not hold."""
 import os
 import signal
 
-import pytest
-
 from tests.integration.cli_util import pid_alive, set_args, wait_for
 from tests.integration.test_trace import read, traced, validate_all
 
@@ -24,16 +22,6 @@ def calls(records, name, procs=CHILD):
 
 def headers(records):
     return {r["proc"]: r for r in records if r["t"] == "header"}
-
-
-@pytest.fixture
-def running(pyrunc, bundle, test_id):
-    """A detached container whose init sleeps; its id.  Created untraced: the trace
-    files of the tests hold the exec alone."""
-    set_args(bundle, "sleep", "1000")
-    r = pyrunc("run", "-d", "--bundle", bundle.path, test_id)
-    assert r.code == 0, r
-    return test_id
 
 
 def test_exec_traces_its_child_joining_setting_up_and_exec_ing(pyrunc, running, tmp_path):

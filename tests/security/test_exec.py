@@ -9,7 +9,6 @@ is the runtime until it execs, inside a container whose processes may be hostile
   program it execs is checked like the init's.
 """
 
-import json
 import os
 import socket
 import subprocess
@@ -19,7 +18,6 @@ import pytest
 
 from pyrunc.linux import sealed_exe
 from tests.integration.cli_util import pyrunc_cmd, set_args, wait_for
-from tests.integration.test_exec import running  # noqa: F401  (a fixture)
 from tests.security.test_capabilities import _caps
 from tests.security.test_fd_leaks import host_secrets  # noqa: F401  (a fixture)
 

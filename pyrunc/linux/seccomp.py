@@ -32,7 +32,9 @@ FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2,
          "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32}
 FLAG_NEW_LISTENER = 8
 CACHE_DIR = "@seccomp"  # "@" is outside the container id alphabet: no id can collide
-CACHE_MAGIC = b"pyrunc-seccomp-bpf 1\n"
+# Part of every key and entry: bumped whenever the program for one profile changes
+# (2: the ENOSYS stub in front), so an older program is never loaded.
+CACHE_MAGIC = b"pyrunc-seccomp-bpf 2\n"
 BPF_INSTRUCTION_SIZE = 8  # struct sock_filter
 
 
@@ -85,8 +87,18 @@ def bindings():
 
 
 def compile_profile(profile):
-    """The BPF program (struct sock_filter array, as bytes) for a linux.seccomp object."""
+    """The BPF program (struct sock_filter array, as bytes) for a linux.seccomp object:
+    libseccomp's, behind the stub that answers ENOSYS for syscalls newer than the profile."""
+    from pyrunc.linux import seccomp_enosys
     lib = bindings()
+    program = libseccomp_program(profile, lib)
+    if not seccomp_enosys.applies(profile):
+        return program
+    return seccomp_enosys.stub(seccomp_enosys.highest_named(profile, lib)) + program
+
+
+def libseccomp_program(profile, lib):
+    """libseccomp's program for the profile, as it exports it."""
     default_errno = profile.get("defaultErrnoRet", errno.EPERM)
     default = action_value(profile["defaultAction"], profile.get("defaultErrnoRet"), errno.EPERM)
     flt = lib.SyscallFilter(default)

@@ -19,13 +19,14 @@ NR = {"x86_64": {"personality": 135, "getppid": 110, "umask": 95, "getpid": 39, 
 
 
 def _call(name, args):
+    """A syscall by name, or by number (one no table has)."""
     ctypes.set_errno(0)
-    ret = _libc.syscall(ctypes.c_long(NR[name]), *[ctypes.c_ulong(a) for a in args])
+    ret = _libc.syscall(ctypes.c_long(NR.get(name, name)), *[ctypes.c_ulong(a) for a in args])
     return [ret, ctypes.get_errno() if ret == -1 else 0]
 
 
 def probe(program, calls, flags=0, in_thread=False, trap_handler=False):
-    """Run `calls` [(syscall name, [args])] under `program` in a child.
+    """Run `calls` [(syscall name or number, [args])] under `program` in a child.
     Returns (results [[ret, errno], ...] as far as the child got, signal that ended it or 0)."""
     r, w = os.pipe()
     pid = os.fork()

@@ -351,6 +351,7 @@ def setup_terminal(ctx, console=True):
             terminal.set_size(master, *proc.console_size)
         slave = terminal.open_peer(master)
         try:
+            terminal.give_to_user(slave, proc.user.uid)
             if console:
                 _bind_console(slave)
             terminal.become_session_leader_on(slave)

@@ -54,7 +54,8 @@ def open_peer(master):
 
 def give_to_user(slave, uid):
     """The slave becomes the process's user's, as runc does, so that a non-root process
-    can use its own terminal (mesg, write, a shell's job control on a reopened tty).
+    can open its own terminal by name (what `tty` prints, /dev/console), as programs
+    that reopen their tty do.
     Its group stays the one devpts gave it (the mount's gid=, tty's 5 in runc's default)
     with the mount's mode=.  An owner the user namespace cannot map, or a read-only /dev,
     leaves it as it is, as runc leaves it."""

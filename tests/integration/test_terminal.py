@@ -213,7 +213,8 @@ def test_kill_of_a_terminal_container(pyrunc, tty_bundle, test_id, console):
 
 # --- the terminal's owner ----------------------------------------------------------------
 
-OWNER_PROBE = "stat -c 'owner %u:%g %a' $(tty) /dev/console; exit\n"
+OWNER_PROBE = ("stat -c 'owner %u:%g %a' $(tty) /dev/console; "
+               "echo reopened-$((6*7)) > $(tty) || echo not-reopened; exit\n")
 
 
 def _call(tool, *args):
@@ -238,6 +239,7 @@ def pty_owners_of_the_init(tool, bundle, test_id, console):
         os.close(master)
     wait_for(lambda: _call(tool, "state", test_id)[1].find('"stopped"') > 0, "the shell to exit")
     assert _call(tool, "delete", test_id)[0] == 0
+    assert "reopened-42" in [line.strip() for line in out.splitlines()], out  # the user opens it by name
     return owners(out)
 
 

@@ -493,6 +493,13 @@ def kill(store, cid, sig, all_processes=False):
     with store.open(cid) as cdir:
         st = cdir.read_state()
         status = status_of(st)
+        if status == STOPPED and all_processes:
+            # runc 1.1 succeeds here, and engines send it while they clean up: what is
+            # left in the cgroup (the init's children, without a pid namespace) is signalled.
+            log.debug(f"kill {cid}: stopped; signal {sig} to what is left in its cgroup")
+            with log.step("signal what is left of the container"):
+                _signal_leftovers(st, sig)
+            return
         if status not in (CREATED, RUNNING, PAUSED):
             raise StateError(f"cannot kill container {cid}: container not running")
         log.debug(f"kill {cid}: signal {sig} to {'every process' if all_processes else 'init'}")
@@ -506,6 +513,9 @@ def signal_container(st, sig, all_processes=False):
     from pyrunc.linux import kernel
     fd = procfs.open_pidfd(st["pid"], st["pid_start"])
     if fd is None:
+        if all_processes:  # it stopped since its status was read: as kill --all of a stopped one
+            _signal_leftovers(st, sig)
+            return
         raise StateError(f"container {st['id']}: container not running")
     try:
         if all_processes:
@@ -528,6 +538,19 @@ def signal_container(st, sig, all_processes=False):
                 raise StateError(f"container {st['id']}: container not running") from None
     finally:
         os.close(fd)
+
+
+def _signal_leftovers(st, sig):
+    """Signal the processes left in the cgroup of a container whose init is gone; only
+    in a cgroup create made: a joined one holds others' processes."""
+    mgr = cgroup_manager(st)
+    if not owns_cgroup(mgr):
+        return
+    for pid in mgr.pids():
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def _delete_broken(cdir, err):

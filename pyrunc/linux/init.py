@@ -351,6 +351,7 @@ def setup_terminal(ctx, console=True):
             terminal.set_size(master, *proc.console_size)
         slave = terminal.open_peer(master)
         try:
+            terminal.give_to_user(slave, proc.user.uid)
             if console:
                 _bind_console(slave)
             terminal.become_session_leader_on(slave)
@@ -423,9 +424,13 @@ def setup_process(ctx):
     if proc.no_new_privileges:
         ctx.step = "set no_new_privs"
         process.set_no_new_privileges()
-    # As root, before the switch to the user: runc creates a missing cwd too (not for exec).
+    # As root, before the switch to the user: runc creates a missing cwd too (not for exec),
+    # and enters it as root, so a cwd the user cannot search still works; before the
+    # seccomp filter too, which may deny fchdir.
     ctx.step = f"create cwd {proc.cwd}" if ctx.create_cwd else f"open cwd {proc.cwd}"
     cwd_fd = process.make_cwd(proc.cwd) if ctx.create_cwd else process.open_cwd(proc.cwd)
+    ctx.step = f"chdir {proc.cwd}"
+    cwd_fd = process.enter_cwd_as_root(proc.cwd, cwd_fd)  # None once entered
     if ctx.seccomp_early:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before it is dropped.
         # The filter may deny the openat2 the program check needs: check first, as root.
@@ -442,8 +447,10 @@ def setup_process(ctx):
     process.switch_user(proc.user)
     ctx.step = "set capabilities"
     capabilities.apply(proc.capabilities)
-    ctx.step = f"chdir {proc.cwd}"
-    process.change_to_cwd(proc.cwd, cwd_fd)
+    if cwd_fd is not None:
+        # Root was refused (an owner the user namespace does not map): the user may be let in.
+        ctx.step = f"chdir {proc.cwd}"
+        process.change_to_cwd(proc.cwd, cwd_fd)
     # runc's default when the config sets none; the caller's umask must not leak in.
     os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
     ctx.env = process.exec_env(proc, ctx.listen_fds)

@@ -79,11 +79,13 @@ def _open_resolved(root_fd, parts, flags=os.O_PATH):
     return kernel.openat2(root_fd, "/".join(parts) or ".", flags, IN_ROOT)
 
 
-def _walk_creating(root_fd, path, make_last):
+def _walk_creating(root_fd, path, make_last, no_magiclinks=False):
     """Resolve `path` inside the root component by component, creating what is missing.
 
     Symlinks are followed as the kernel would with the rootfs as `/`; missing directories
     on the way are created, and a missing last component with make_last(dir_fd, name).
+    With no_magiclinks, a /proc magic link on the way (or a symlink through one) fails
+    with ELOOP: its text would otherwise be followed as a path in the root.
     Returns an O_PATH fd of the result.
     """
     todo = _split(clean(path))
@@ -108,6 +110,8 @@ def _walk_creating(root_fd, path, make_last):
         try:
             mode = os.fstat(fd).st_mode
             if stat.S_ISLNK(mode):
+                if no_magiclinks:
+                    _refuse_magic_link(root_fd, done + [name], path)
                 budget = _spend(budget, path)
                 target = os.readlink("", dir_fd=fd)
                 if target.startswith("/"):
@@ -120,6 +124,16 @@ def _walk_creating(root_fd, path, make_last):
         finally:
             os.close(fd)
     return _open_resolved(root_fd, done)
+
+
+def _refuse_magic_link(root_fd, parts, path):
+    """ELOOP when the symlink at `parts` is a magic link or leads through one; a plain
+    symlink, dangling or not, passes."""
+    try:
+        os.close(kernel.openat2(root_fd, "/".join(parts), os.O_PATH, IN_ROOT))
+    except KernelError as e:
+        if e.errno == errno.ELOOP:
+            raise KernelError(errno.ELOOP, f"resolve {path}") from None
 
 
 def _spend(budget, path):
@@ -152,9 +166,9 @@ def _file_maker(mode):
     return make
 
 
-def mkdir_all(root_fd, path, mode=0o755):
+def mkdir_all(root_fd, path, mode=0o755, no_magiclinks=False):
     """Create each missing directory of `path` inside the root; return an O_PATH fd to it."""
-    fd = _walk_creating(root_fd, path, lambda d, n: _make_dir(d, n, mode))
+    fd = _walk_creating(root_fd, path, lambda d, n: _make_dir(d, n, mode), no_magiclinks)
     if not stat.S_ISDIR(os.fstat(fd).st_mode):
         os.close(fd)
         raise KernelError(errno.ENOTDIR, f"mkdir {path}")

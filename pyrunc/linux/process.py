@@ -119,28 +119,54 @@ def make_cwd(cwd):
             raise
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        return paths.mkdir_all(root, cwd)
+        # Magic links refused here too: /proc/self/fd/N names whatever fd N is by now,
+        # this very root fd among them.
+        return paths.mkdir_all(root, cwd, no_magiclinks=True)
     except KernelError as e:
+        if e.errno == errno.ELOOP:
+            raise KernelError(e.errno, f"create cwd {cwd!r}: a /proc magic link on the way") from None
         raise KernelError(e.errno, f"create cwd {cwd!r}") from None
     finally:
         os.close(root)
 
 
-def change_to_cwd(cwd, cwd_fd):
-    """chdir, as the container's user, to the cwd make_cwd found or made (`cwd_fd`).
-    By name first, for the user's permission on every directory on the way, as runc's
-    chdir; then to the fd itself, so that a name swapped meanwhile changes nothing.  No
-    lookup here needs openat2, which a seccomp filter loaded before this may deny."""
-    try:
-        os.chdir(cwd)
-    except OSError as e:
-        raise KernelError(e.errno, f"chdir to cwd {cwd!r}") from None
+def enter_cwd_as_root(cwd, cwd_fd):
+    """Enter the cwd make_cwd found or made (`cwd_fd`) while still root, as runc does, so
+    that a cwd the user cannot search (a 0700 directory of root's) works all the same.
+    By the fd, not by name: nothing is looked up again, and so no name swapped since
+    can lead elsewhere.  Returns None once entered, else the fd for change_to_cwd: root
+    may be refused where the user is not (a directory whose owner a user namespace does
+    not map), and runc tries again as the user then."""
     try:
         os.fchdir(cwd_fd)
     except OSError as e:
-        if e.errno not in (errno.EPERM, errno.ENOSYS, errno.EACCES):
+        if e.errno not in (errno.EACCES, errno.EPERM):
+            os.close(cwd_fd)
             raise KernelError(e.errno, f"chdir to cwd {cwd!r}") from None
-        # the filter denies fchdir: the chdir by name stands, looked up as make_cwd did
+        return cwd_fd
+    os.close(cwd_fd)
+    return None
+
+
+def change_to_cwd(cwd, cwd_fd):
+    """chdir, as the container's user, to the cwd root could not enter (`cwd_fd`).
+    A seccomp filter loaded before this may deny fchdir: then by name, and the result
+    must be the very directory of the fd, or a name swapped since (a /proc magic link
+    among them) would have taken us elsewhere (CVE-2024-21626)."""
+    try:
+        try:
+            os.fchdir(cwd_fd)
+            return
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOSYS):
+                raise KernelError(e.errno, f"chdir to cwd {cwd!r}") from None
+        try:
+            os.chdir(cwd)
+            now, want = os.stat("."), os.fstat(cwd_fd)
+        except OSError as e:
+            raise KernelError(e.errno, f"chdir to cwd {cwd!r}") from None
+        if (now.st_dev, now.st_ino) != (want.st_dev, want.st_ino):
+            raise KernelError(errno.EXDEV, f"chdir to cwd {cwd!r}: the path changed meanwhile")
     finally:
         os.close(cwd_fd)
 

@@ -5,6 +5,7 @@ as runc does; for a foreground `run` it goes to the parent, which wires it to it
 terminal.
 """
 
+import errno
 import fcntl
 import os
 import struct
@@ -49,6 +50,22 @@ def open_peer(master):
         return fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as e:
         raise KernelError(e.errno, "open the pty's slave") from None
+
+
+def give_to_user(slave, uid):
+    """The slave becomes the process's user's, as runc does, so that a non-root process
+    can open its own terminal by name (what `tty` prints, /dev/console), as programs
+    that reopen their tty do.
+    Its group stays the one devpts gave it (the mount's gid=, tty's 5 in runc's default)
+    with the mount's mode=.  An owner the user namespace cannot map, or a read-only /dev,
+    leaves it as it is, as runc leaves it."""
+    if os.fstat(slave).st_uid == uid:
+        return
+    try:
+        os.fchown(slave, uid, -1)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.EPERM, errno.EROFS):
+            raise KernelError(e.errno, f"chown the pty to uid {uid}") from None
 
 
 def become_session_leader_on(slave):

@@ -8,8 +8,11 @@ import subprocess
 
 import pytest
 
-from tests.integration.cli_util import last_error, pid_alive, set_args, wait_for
+from tests.integration.cli_util import last_error, pid_alive, runc, set_args, wait_for
+from tests.integration.test_process import secret_cwd
 from tests.integration.test_terminal import ConsoleSocket, read_until
+
+__all__ = ["runc"]  # the fixture, imported for the tests below
 
 NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "cgroup")
 
@@ -54,6 +57,26 @@ def test_exec_flags_change_env_cwd_and_user(pyrunc, running):
                "sh", "-c", "echo $FOO $PATH; pwd; id -u; id -g; id -G")
     assert r.code == 0, r
     assert r.out.split("\n")[:5] == ["bar /bin", "/dev", "1000", "1001", "1001 7 8"], r
+
+
+def test_exec_into_a_cwd_its_user_cannot_search_works_like_runc(pyrunc, runc, bundle, test_id):
+    """The init's user (1000) cannot search its cwd: exec as that user, as root, or with
+    --cwd into it, starts there as under runc, which enters the cwd before the switch."""
+    secret_cwd(bundle)
+    set_args(bundle, "sleep", "1000")
+    runc.use(bundle)
+    execs = [(), ("--user", "0"), ("--user", "1000:1000", "--cwd", "/secret")]
+    script = ("sh", "-c", "pwd; id -u; ls 2>/dev/null || echo unreadable")
+    code, _, err = runc("run", "-d", "--bundle", bundle.path, test_id)
+    assert code == 0, err
+    theirs = [runc("exec", *flags, test_id, *script)[:2] for flags in execs]
+    assert theirs == [(0, "/secret\n1000\nunreadable\n"), (0, "/secret\n0\nfile\n"),
+                      (0, "/secret\n1000\nunreadable\n")], theirs
+    assert runc("delete", "--force", test_id)[0] == 0  # its cgroup is ours next
+    r = pyrunc("run", "-d", "--bundle", bundle.path, test_id)
+    assert r.code == 0, r
+    ours = [pyrunc("exec", *flags, test_id, *script) for flags in execs]
+    assert [(o.code, o.out) for o in ours] == theirs, ours
 
 
 def test_exec_of_a_process_json(pyrunc, running, tmp_path):

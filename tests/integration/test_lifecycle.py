@@ -176,6 +176,52 @@ def test_kill_of_a_stopped_container_says_not_running(pyrunc, runc, bundle, test
     assert code == 1 and "container not running" in err
 
 
+def _tool(name, pyrunc, runc):
+    """(call, state) of runc or pyrunc, a call answering (code, out, err) for both."""
+    if name == "runc":
+        return runc, runc.state
+    return (lambda *args: (lambda r: (r.code, r.out, r.err))(pyrunc(*args))), pyrunc.state
+
+
+def test_kill_all_of_a_stopped_container_succeeds_like_runc(pyrunc, runc, bundle, test_id):
+    """runc 1.1 accepts `kill --all` of a stopped container, silently (engines send it
+    while they clean up); without --all it still says `container not running`."""
+    runc.use(bundle)
+    set_args(bundle, "true")
+    found = {}
+    for name in ("runc", "pyrunc"):
+        call, state = _tool(name, pyrunc, runc)
+        code, _, err = call("run", "--detach", "--bundle", bundle.path, test_id)
+        assert code == 0, err
+        wait_for(lambda: state(test_id)["status"] == "stopped", f"{name}'s container to stop")
+        found[name] = [call("kill", "--all", test_id, "KILL"), call("kill", "-a", test_id),
+                       call("kill", test_id, "KILL")]
+        assert call("delete", test_id)[0] == 0
+    theirs, ours = found["runc"], found["pyrunc"]
+    assert theirs[:2] == [(0, "", "")] * 2 and theirs[2][:2] == (1, ""), theirs
+    assert ours[:2] == theirs[:2] and ours[2][:2] == (1, ""), ours
+    assert "container not running" in ours[2][2] and "container not running" in theirs[2][2]
+
+
+@pytest.mark.parametrize("tool", ["runc", "pyrunc"])
+def test_kill_all_of_a_stopped_container_signals_what_its_init_left(pyrunc, runc, bundle, test_id, tool):
+    """Without a pid namespace the init's children outlive it, in its cgroup: kill --all
+    reaches them once the container is stopped, under runc as under pyrunc."""
+    runc.use(bundle)  # for both: a cgroup of the container's own
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"]
+                                            if n["type"] != "pid"]
+    set_args(bundle, "sh", "-c", "sleep 1000 >/dev/null 2>&1 & echo $! > /tmp/child")
+    call, state = _tool(tool, pyrunc, runc)
+    code, _, err = call("run", "--detach", "--bundle", bundle.path, test_id)
+    assert code == 0, err
+    child = int(wait_for_file(os.path.join(bundle.rootfs, "tmp/child")))
+    wait_for(lambda: state(test_id)["status"] == "stopped", "the init to exit")
+    assert pid_alive(child)
+    assert call("kill", "--all", test_id, "KILL")[0] == 0
+    wait_for(lambda: not pid_alive(child), f"the init's child {child} to die")
+    assert call("delete", test_id)[0] == 0
+
+
 @pytest.mark.parametrize("signame", ["USR1", "SIGUSR1", "10", "sigusr1"])
 def test_kill_takes_names_and_numbers(pyrunc, bundle, test_id, signame):
     set_args(bundle, "sh", "-c", "trap 'echo USR1 > /tmp/got; exit 0' USR1; "

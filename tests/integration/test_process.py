@@ -10,10 +10,15 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 from pyrunc.linux.process import lsm_enabled
+from tests.conftest import userns_copy
+from tests.integration.cli_util import runc
+
+__all__ = ["runc"]  # the fixture, imported for the tests below
 
 CAP = {"CAP_CHOWN": 0, "CAP_KILL": 5, "CAP_NET_BIND_SERVICE": 10, "CAP_SYS_RESOURCE": 24,
        "CAP_AUDIT_WRITE": 29}
@@ -129,6 +134,60 @@ def test_a_missing_cwd_is_created_like_runc_does(pyrunc, bundle, test_id):
     bundle.config["process"]["cwd"] = "/srv/pyrunc/work"
     assert run_sh(pyrunc, bundle, test_id, "pwd").strip() == "/srv/pyrunc/work"
     assert os.path.isdir(os.path.join(bundle.rootfs, "srv", "pyrunc", "work"))
+
+
+def secret_cwd(bundle):
+    """A cwd that root can search and user 1000, the process's user, cannot: a 0700
+    directory of root's, with a file in it."""
+    as_user(bundle, 1000, 1000)
+    secret = os.path.join(bundle.rootfs, "secret")
+    os.mkdir(secret, 0o700)
+    with open(os.path.join(secret, "file"), "w") as f:
+        f.write("x")
+    bundle.config["process"]["cwd"] = "/secret"
+
+
+def test_a_cwd_the_user_cannot_search_is_entered_as_root_like_runc(pyrunc, runc, bundle, test_id):
+    """runc enters the cwd before it switches to the user: the process starts in it, and
+    only finds it unreadable."""
+    secret_cwd(bundle)
+    bundle.config["process"]["args"] = ["sh", "-c", "pwd; id -u; ls || echo unreadable"]
+    runc.use(bundle)
+    code, out, err = runc("run", "--bundle", bundle.path, test_id)
+    assert (code, out) == (0, "/secret\n1000\nunreadable\n"), err
+    r = pyrunc("run", "--bundle", bundle.path, test_id)
+    assert (r.code, r.out) == (code, out), r
+
+
+@pytest.mark.parametrize("fchdir", ["allowed", "denied by seccomp"])
+def test_a_cwd_root_is_refused_and_the_user_is_not_is_entered_as_the_user(pyrunc, runc, bundle, test_id, fchdir):
+    """In a user namespace, root cannot override the permissions of a directory whose
+    group the namespace does not map; its owner, the process's user, can enter it: runc
+    tries again after the switch to the user, and so do we.  That second try comes after
+    a filter loaded without no_new_privs, which may deny fchdir: then by name."""
+    host_id = 100000
+    parent = tempfile.mkdtemp(prefix="pyrunc-test-cwd-")
+    try:
+        b = userns_copy(bundle, parent, host_id)
+        b.config["linux"]["namespaces"].append({"type": "user"})
+        b.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+        b.config["process"]["cwd"] = "/mine"
+        b.config["process"]["args"] = ["sh", "-c", "pwd; id -u; ls"]
+        if fchdir != "allowed":
+            b.config["process"]["noNewPrivileges"] = False
+            b.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["fchdir"], "action": "SCMP_ACT_ERRNO"}]}
+        mine = os.path.join(b.rootfs, "mine")
+        os.mkdir(mine, 0o700)
+        open(os.path.join(mine, "file"), "w").close()
+        os.chown(mine, host_id + 1000, 0)  # host gid 0: outside the mapping
+        runc.use(b)
+        code, out, err = runc("run", "--bundle", b.path, test_id)
+        assert (code, out) == (0, "/mine\n1000\nfile\n"), err
+        r = pyrunc("run", "--bundle", b.path, test_id)
+        assert (r.code, r.out) == (code, out), r
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 # --- user, groups, umask -----------------------------------------------------------------

@@ -209,3 +209,78 @@ def test_kill_of_a_terminal_container(pyrunc, tty_bundle, test_id, console):
         wait_for(lambda: pyrunc.state(test_id)["status"] == "stopped", "the container to stop")
     finally:
         os.close(master)
+
+
+# --- the terminal's owner ----------------------------------------------------------------
+
+OWNER_PROBE = ("stat -c 'owner %u:%g %a' $(tty) /dev/console; "
+               "echo reopened-$((6*7)) > $(tty) || echo not-reopened; exit\n")
+
+
+def _call(tool, *args):
+    """(code, out, err) of a pyrunc or a runc call."""
+    r = tool(*args)
+    return r if isinstance(r, tuple) else (r.code, r.out, r.err)
+
+
+def owners(out):
+    return [line.split(None, 1)[1] for line in out.splitlines() if line.startswith("owner ")]
+
+
+def pty_owners_of_the_init(tool, bundle, test_id, console):
+    code, _, err = _call(tool, "create", "--console-socket", console.path, "--bundle", bundle.path, test_id)
+    assert code == 0, err
+    master = console.receive()
+    try:
+        assert _call(tool, "start", test_id)[0] == 0
+        os.write(master, OWNER_PROBE.encode())
+        out = read_until(master)
+    finally:
+        os.close(master)
+    wait_for(lambda: _call(tool, "state", test_id)[1].find('"stopped"') > 0, "the shell to exit")
+    assert _call(tool, "delete", test_id)[0] == 0
+    assert "reopened-42" in [line.strip() for line in out.splitlines()], out  # the user opens it by name
+    return owners(out)
+
+
+@pytest.mark.parametrize("devpts", ["runc's default", "no gid= nor mode="])
+def test_the_pty_belongs_to_the_processs_user_like_runc(pyrunc, runc, tty_bundle, test_id, console, devpts):
+    """runc makes the user the pty's owner (/dev/console is the same pty) and leaves it the
+    group and mode devpts gave it: tty's 5 and 0620 with runc's default mount options."""
+    bundle = tty_bundle
+    os.chmod(bundle.rootfs, 0o755)
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    if devpts != "runc's default":
+        pts = next(m for m in bundle.config["mounts"] if m["destination"] == "/dev/pts")
+        pts["options"] = [o for o in pts["options"] if not o.startswith(("gid=", "mode="))]
+    runc.use(bundle)
+    theirs = pty_owners_of_the_init(runc, bundle, test_id, console)
+    want = "1000:5 620" if devpts == "runc's default" else "1000:0 600"
+    assert theirs == [want, want], theirs
+    assert pty_owners_of_the_init(pyrunc, bundle, test_id, console) == theirs
+
+
+def test_an_exec_pty_belongs_to_the_exec_user_like_runc(pyrunc, runc, bundle, test_id, console):
+    """exec -t: the new pty is the user's, the container's or --user's, as runc makes it."""
+    os.chmod(bundle.rootfs, 0o755)
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    set_args(bundle, "sleep", "1000")
+    runc.use(bundle)
+    execs = [(), ("--user", "2000:2000"), ("--user", "0")]
+    found = {}
+    for name, tool in (("runc", runc), ("pyrunc", pyrunc)):
+        code, _, err = _call(tool, "run", "-d", "--bundle", bundle.path, test_id)
+        assert code == 0, err
+        found[name] = []
+        for flags in execs:
+            code, _, err = _call(tool, "exec", "-d", "-t", "--console-socket", console.path, *flags,
+                                 test_id, "sh", "-c", "stat -c 'owner %u:%g %a' $(tty)")
+            assert code == 0, err
+            master = console.receive()
+            try:
+                found[name] += owners(read_until(master))
+            finally:
+                os.close(master)
+        assert _call(tool, "delete", "--force", test_id)[0] == 0
+    assert found["runc"] == ["1000:5 620", "2000:5 620", "0:5 620"], found
+    assert found["pyrunc"] == found["runc"]

@@ -44,3 +44,12 @@ def test_other_signal_errors_still_fail(monkeypatch, init_gone):
     monkeypatch.setattr(kernel, "pidfd_send_signal", denied)
     with pytest.raises(KernelError, match="operation not permitted"):
         lifecycle.signal_container(STATE, 15)
+
+
+def test_kill_all_of_an_init_gone_before_its_pidfd_opens_succeeds(monkeypatch):
+    """It stopped between the status check and the pidfd: as `kill --all` of a stopped
+    container, which succeeds (runc 1.1); a plain kill still says not running."""
+    monkeypatch.setattr(procfs, "open_pidfd", lambda pid, started: None)
+    lifecycle.signal_container(STATE, 9, all_processes=True)  # no cgroup: nothing left to signal
+    with pytest.raises(StateError, match="container not running"):
+        lifecycle.signal_container(STATE, 9)

@@ -281,19 +281,30 @@ def _setup_rootfs(ctx):
         rootfs.bind_root_in_host_namespace(cfg.root_path, root)
     else:
         rootfs.prepare_root(root, lx.rootfs_propagation)
+    make_devices = not devices.dev_is_bind_mounted(cfg.mounts)
+    written_later = devices.paths_made(lx.devices) if make_devices else []
+    if cfg.terminal:
+        written_later.append("/dev/console")
+    # A read-only mount with more to make under it (a read-only /dev) is made read-only
+    # once that is done.
+    later = rootfs.ReadonlyLater(cfg.mounts, written_later)
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in cfg.mounts:
             ctx.step = f"mount {m.destination}"
-            rootfs.do_mount(root_fd, m, ctx)
-        if not devices.dev_is_bind_mounted(cfg.mounts):
+            rootfs.do_mount(root_fd, m, ctx, later)
+        if make_devices:
             ctx.step = "create devices"
             devices.create_default_devices(root_fd, lx.devices, ctx.in_userns)
             devices.create_links(root_fd)
         if cfg.terminal:
             ctx.step = "create /dev/console"
             paths.make_file(root_fd, "/dev/console", 0o600)
+        if later.held:
+            ctx.step = "make mounts read-only"
+            later.finish()
     finally:
+        later.close()
         os.close(root_fd)
     # The hooks' state names the init by its host pid; after pivot_root /proc is the container's.
     ctx.host_pid = _host_pid()

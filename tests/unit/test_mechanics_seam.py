@@ -288,3 +288,51 @@ def test_a_later_step_of_a_mount_names_the_entry_and_its_options(fake, tmp_path,
         os.close(root)
     assert str(exc.value).startswith(f'mounts[9]: mount bind "{src}" on "/data" '
                                      f'(options {",".join(options)}): {step}: '), str(exc.value)
+
+
+def _mount_all(rfs, mounts, written_later=()):
+    later = rootfs.ReadonlyLater(mounts, written_later)
+    root = os.open(rfs, os.O_PATH | os.O_DIRECTORY)
+    try:
+        for m in mounts:
+            rootfs.do_mount(root, m, _Ctx(), later)
+        later.finish()
+    finally:
+        later.close()
+        os.close(root)
+
+
+def test_a_read_only_dev_is_made_read_only_after_the_mounts_under_it(fake, tmp_path, monkeypatch):
+    seen = _spy_mount_targets(monkeypatch)
+    rfs = tmp_path / "rootfs"
+    rfs.mkdir()
+    dev = model.Mount(destination="/dev", type="tmpfs", source="tmpfs", index=0,
+                      options=("nosuid", "strictatime", "mode=755", "ro"))
+    pts = model.Mount(destination="/dev/pts", type="devpts", source="devpts", index=1, options=("ro",))
+    _mount_all(rfs, [dev, pts])
+    assert seen == [("tmpfs", str(rfs / "dev"), kernel.MS_NOSUID | kernel.MS_STRICTATIME),
+                    ("devpts", str(rfs / "dev" / "pts"), kernel.MS_RDONLY),  # nothing under it
+                    (None, str(rfs / "dev"), kernel.MS_BIND | kernel.MS_REMOUNT | kernel.MS_RDONLY
+                     | kernel.MS_NOSUID | kernel.MS_STRICTATIME)]
+
+
+@pytest.mark.parametrize("under, held", [("/dev/null", True), ("/devices/x", False), ("/dev", False)])
+def test_a_read_only_mount_is_held_back_only_for_what_is_made_below_it(fake, tmp_path, under, held):
+    rfs = tmp_path / "rootfs"
+    rfs.mkdir()
+    dev = model.Mount(destination="/dev/", type="tmpfs", source="tmpfs", index=0, options=("ro",))
+    _mount_all(rfs, [dev], written_later=[under])
+    first = fake.of("mount")[0]
+    assert bool(first[3] & kernel.MS_RDONLY) != held
+    assert len(fake.of("mount")) == (2 if held else 1)
+
+
+def test_a_read_only_filesystem_on_a_device_is_never_mounted_read_write(fake, tmp_path):
+    """Mounted read-write, it could be written to (a journal replayed): it stays as asked,
+    and what needs a mount point below it fails as in runc."""
+    rfs = tmp_path / "rootfs"
+    rfs.mkdir()
+    disk = model.Mount(destination="/data", type="ext4", source="/dev/sdz", index=0, options=("ro",))
+    sub = model.Mount(destination="/data/sub", type="tmpfs", source="tmpfs", index=1, options=())
+    _mount_all(rfs, [disk, sub])
+    assert fake.of("mount")[0][3] == kernel.MS_RDONLY and len(fake.of("mount")) == 2

@@ -61,6 +61,7 @@ class InitContext:
         self.host_mount_ns = lx.namespace("mount") is None
         self.host_root = host_root
         self.mount_label = lx.mount_label  # linux.mountLabel, for rootfs.do_mount
+        self.mount_sources = {}  # {config index: O_PATH fd} of bind sources the runtime opened
 
     @property
     def step(self):
@@ -159,6 +160,15 @@ def setup_namespaces(ctx):
     if _is_new(lx, "time"):
         ctx.step = "write time namespace offsets"
         namespaces.write_time_offsets(lx.time_offsets)
+    if ctx.in_userns:
+        # Our mapped root may not reach a bind's source: the runtime opens them for us,
+        # in our mount namespace, with the host's privileges.
+        from pyrunc.linux import mount_sources
+        sources = mount_sources.wanted(ctx.cfg)
+        if sources:
+            ctx.step = "open mount sources"
+            ctx.chan.send("mount_sources", pid=os.getpid())
+            ctx.mount_sources = mount_sources.receive(ctx.chan, sources)
     if ctx.in_userns:
         # Before the init exists, not first thing in it: from its report on, a process
         # that shares its pid namespace can look for it in /proc (CVE-2016-9962).
@@ -306,6 +316,8 @@ def _setup_rootfs(ctx):
     finally:
         later.close()
         os.close(root_fd)
+        while ctx.mount_sources:  # those of entries that failed before their bind
+            os.close(ctx.mount_sources.popitem()[1])
     # The hooks' state names the init by its host pid; after pivot_root /proc is the container's.
     ctx.host_pid = _host_pid()
     hooks = cfg.hooks

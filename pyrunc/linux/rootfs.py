@@ -316,12 +316,25 @@ def _mount_entry(root_fd, m, ctx, opts, fstype, what):
         opts.data = f"{opts.data},{label}" if opts.data else label
     source = m.source
     is_dir = True
-    if opts.is_bind:
-        source = os.path.join(ctx.bundle, source or "")  # relative sources are in the bundle
-        try:
-            is_dir = stat.S_ISDIR(os.stat(source).st_mode)
-        except OSError as e:
-            raise KernelError(e.errno, f"{what}: source") from None
+    held = ctx.mount_sources.pop(m.index, None) if opts.is_bind else None
+    try:
+        if held is not None:  # opened by the runtime (mount_sources.py), for a user namespace
+            source = paths.fd_path(held)
+            is_dir = stat.S_ISDIR(os.fstat(held).st_mode)
+        elif opts.is_bind:
+            source = os.path.join(ctx.bundle, source or "")  # relative sources are in the bundle
+            try:
+                is_dir = stat.S_ISDIR(os.stat(source).st_mode)
+            except OSError as e:
+                raise KernelError(e.errno, f"{what}: source") from None
+        _mount_at(root_fd, m, opts, fstype, source, is_dir, what)
+    finally:
+        if held is not None:
+            os.close(held)
+    _after_mount(root_fd, m.destination, opts, what)
+
+
+def _mount_at(root_fd, m, opts, fstype, source, is_dir, what):
     fd = _mountpoint(root_fd, m.destination, is_dir, fstype, what)
     try:
         if opts.is_bind:
@@ -332,7 +345,6 @@ def _mount_entry(root_fd, m, ctx, opts, fstype, what):
                 _copy_up(fd, root_fd, m.destination, what)
     finally:
         os.close(fd)
-    _after_mount(root_fd, m.destination, opts, what)
 
 
 def _copy_up(covered_fd, root_fd, dest, what):

@@ -329,7 +329,8 @@ def _setup_rootfs(ctx):
         ctx.chan.expect_ok()
     if hooks.create_container:
         ctx.step = "run createContainer hooks"
-        hookrun.run_hooks("createContainer", hooks, _hook_state(ctx, "creating"))
+        # In the rootfs, as runc runs them: `mount --bind ... ./lib/x` works.
+        hookrun.run_hooks("createContainer", hooks, _hook_state(ctx, "creating"), cwd=root)
     ctx.step = "chroot" if ctx.host_mount_ns else "pivot_root"
     if ctx.host_mount_ns:
         # Whatever --no-pivot says: pivot_root and MS_MOVE would move the host's own "/".
@@ -516,7 +517,8 @@ def _wait_for_start_and_exec(ctx, program):
             raise ContainerError(None, "config.json sets no process: there is nothing to start")
         ctx.step = "run startContainer hooks"
         if ctx.cfg.hooks.start_container:
-            hookrun.run_hooks("startContainer", ctx.cfg.hooks, _hook_state(ctx, "created"))
+            # In process.cwd, where setup_process left us, as runc runs them.
+            hookrun.run_hooks("startContainer", ctx.cfg.hooks, _hook_state(ctx, "created"), cwd=None)
         ctx.step = "exec"
         reset_signals()
         if isinstance(program, str):

@@ -62,6 +62,9 @@ class InitContext:
         self.host_root = host_root
         self.mount_label = lx.mount_label  # linux.mountLabel, for rootfs.do_mount
         self.mount_sources = {}  # {config index: O_PATH fd} of bind sources the runtime opened
+        # Made before any namespace: a runtime without root (rootless) has nothing more
+        # than the container's root to open the bind sources with.
+        self.runtime_is_root = os.geteuid() == 0
 
     @property
     def step(self):
@@ -160,7 +163,7 @@ def setup_namespaces(ctx):
     if _is_new(lx, "time"):
         ctx.step = "write time namespace offsets"
         namespaces.write_time_offsets(lx.time_offsets)
-    if ctx.in_userns:
+    if ctx.in_userns and ctx.runtime_is_root:
         # Our mapped root may not reach a bind's source: the runtime opens them for us,
         # in our mount namespace, with the host's privileges.
         from pyrunc.linux import mount_sources

@@ -170,15 +170,15 @@ class ReadonlyLater:
 
     def __init__(self, mounts, written_later=()):
         dests = [paths.clean(m.destination) for m in mounts]
-        self._wanted = set()  # config indices of the entries held back
+        self._wanted = set()  # the entries (by identity) with something made below them
         for i, m in enumerate(mounts):
             below = dests[i + 1:] + [paths.clean(p) for p in written_later]
             if any(_is_below(p, dests[i]) for p in below):
-                self._wanted.add(m.index)
+                self._wanted.add(id(m))
         self.held = []  # [(O_PATH fd of the mount, its flags, how errors name it)]
 
     def defers(self, m, opts, fstype):
-        return (m.index in self._wanted and bool(opts.flags & k.MS_RDONLY)
+        return (id(m) in self._wanted and bool(opts.flags & k.MS_RDONLY)
                 and (opts.is_bind or fstype in self._TYPES))
 
     def hold(self, root_fd, dest, flags, what):

@@ -36,6 +36,13 @@ class _CreateHandler:
         with log.step("write id maps"):
             namespaces.write_id_maps(pid, self.cfg.linux)
 
+    def mount_sources(self, pid):
+        """The bind sources of a container in a user namespace, opened in its mount
+        namespace with our privileges (linux/mount_sources.py)."""
+        from pyrunc.linux import mount_sources
+        with log.step("open mount sources"):
+            return mount_sources.open_in_namespace_of(pid, mount_sources.wanted(self.cfg))
+
     def cgroup(self, pid, join_now=True):
         """Runs before the init unshares its namespaces: make the cgroup and set its
         limits; put `pid` in it now, or (join_now False) leave that to join_cgroup."""

@@ -112,6 +112,12 @@ def create_links(root_fd):
         os.close(dir_fd)
 
 
+def paths_made(devices):
+    """Every path create_default_devices and create_links make, with these `linux.devices`."""
+    return ([path for path, *_ in DEFAULT_DEVICES] + [d.path for d in devices]
+            + [link for _, link in DEFAULT_LINKS])
+
+
 def dev_is_bind_mounted(mounts):
     """A bind-mounted /dev comes complete: runc then creates no device nodes or links."""
     for m in mounts:

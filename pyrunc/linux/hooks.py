@@ -13,21 +13,27 @@ KINDS = {
 }
 
 
-def run_hook(kind, index, hook, state):
+BUNDLE = "bundle"  # run_hook's cwd: the bundle (the runtime's hooks)
+
+
+def run_hook(kind, index, hook, state, cwd=BUNDLE):
     """Run one hook with `state` as JSON on stdin; a failure raises ContainerError.
 
     argv is the hook's `args` as given (args[0] included), the environment exactly its
-    `env`, the working directory the bundle (as runc's); `timeout` kills it when passed.
+    `env`; `timeout` kills it when passed.  The working directory is runc's: the bundle
+    for the hooks the runtime runs, the rootfs for createContainer, the process's cwd for
+    startContainer (None: ours).
     """
     with log.step(f"hook {kind} #{index} {hook.path}"):
-        _run_hook(kind, index, hook, state)
+        _run_hook(kind, index, hook, state, cwd)
 
 
-def _run_hook(kind, index, hook, state):
+def _run_hook(kind, index, hook, state, cwd):
     import subprocess
     what = f"{kind} hook #{index} ({hook.path})"
     argv = list(hook.args) or [hook.path]
-    cwd = state.get("bundle") if os.path.isdir(state.get("bundle") or "") else "/"
+    if cwd is BUNDLE:
+        cwd = state.get("bundle") if os.path.isdir(state.get("bundle") or "") else "/"
     try:
         # Its own process group, so that a timeout kills what the hook started too.
         proc = subprocess.Popen(argv, executable=hook.path, stdin=subprocess.PIPE,
@@ -64,10 +70,10 @@ def _env(entries):
         yield key, value
 
 
-def run_hooks(kind, hooks, state):
+def run_hooks(kind, hooks, state, cwd=BUNDLE):
     """Run one kind of hooks in order; the first failure raises ContainerError."""
     for i, hook in enumerate(getattr(hooks, KINDS[kind])):
-        run_hook(kind, i, hook, state)
+        run_hook(kind, i, hook, state, cwd)
 
 
 def run_hooks_warn(kind, hooks, state, warn):

@@ -61,6 +61,10 @@ class InitContext:
         self.host_mount_ns = lx.namespace("mount") is None
         self.host_root = host_root
         self.mount_label = lx.mount_label  # linux.mountLabel, for rootfs.do_mount
+        self.mount_sources = {}  # {config index: O_PATH fd} of bind sources the runtime opened
+        # Made before any namespace: a runtime without root (rootless) has nothing more
+        # than the container's root to open the bind sources with.
+        self.runtime_is_root = os.geteuid() == 0
 
     @property
     def step(self):
@@ -159,6 +163,15 @@ def setup_namespaces(ctx):
     if _is_new(lx, "time"):
         ctx.step = "write time namespace offsets"
         namespaces.write_time_offsets(lx.time_offsets)
+    if ctx.in_userns and ctx.runtime_is_root:
+        # Our mapped root may not reach a bind's source: the runtime opens them for us,
+        # in our mount namespace, with the host's privileges.
+        from pyrunc.linux import mount_sources
+        sources = mount_sources.wanted(ctx.cfg)
+        if sources:
+            ctx.step = "open mount sources"
+            ctx.chan.send("mount_sources", pid=os.getpid())
+            ctx.mount_sources = mount_sources.receive(ctx.chan, sources)
     if ctx.in_userns:
         # Before the init exists, not first thing in it: from its report on, a process
         # that shares its pid namespace can look for it in /proc (CVE-2016-9962).
@@ -281,20 +294,33 @@ def _setup_rootfs(ctx):
         rootfs.bind_root_in_host_namespace(cfg.root_path, root)
     else:
         rootfs.prepare_root(root, lx.rootfs_propagation)
+    make_devices = not devices.dev_is_bind_mounted(cfg.mounts)
+    written_later = devices.paths_made(lx.devices) if make_devices else []
+    if cfg.terminal:
+        written_later.append("/dev/console")
+    # A read-only mount with more to make under it (a read-only /dev) is made read-only
+    # once that is done.
+    later = rootfs.ReadonlyLater(cfg.mounts, written_later)
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in cfg.mounts:
             ctx.step = f"mount {m.destination}"
-            rootfs.do_mount(root_fd, m, ctx)
-        if not devices.dev_is_bind_mounted(cfg.mounts):
+            rootfs.do_mount(root_fd, m, ctx, later)
+        if make_devices:
             ctx.step = "create devices"
             devices.create_default_devices(root_fd, lx.devices, ctx.in_userns)
             devices.create_links(root_fd)
         if cfg.terminal:
             ctx.step = "create /dev/console"
             paths.make_file(root_fd, "/dev/console", 0o600)
+        if later.held:
+            ctx.step = "make mounts read-only"
+            later.finish()
     finally:
+        later.close()
         os.close(root_fd)
+        while ctx.mount_sources:  # those of entries that failed before their bind
+            os.close(ctx.mount_sources.popitem()[1])
     # The hooks' state names the init by its host pid; after pivot_root /proc is the container's.
     ctx.host_pid = _host_pid()
     hooks = cfg.hooks
@@ -306,7 +332,8 @@ def _setup_rootfs(ctx):
         ctx.chan.expect_ok()
     if hooks.create_container:
         ctx.step = "run createContainer hooks"
-        hookrun.run_hooks("createContainer", hooks, _hook_state(ctx, "creating"))
+        # In the rootfs, as runc runs them: `mount --bind ... ./lib/x` works.
+        hookrun.run_hooks("createContainer", hooks, _hook_state(ctx, "creating"), cwd=root)
     ctx.step = "chroot" if ctx.host_mount_ns else "pivot_root"
     if ctx.host_mount_ns:
         # Whatever --no-pivot says: pivot_root and MS_MOVE would move the host's own "/".
@@ -500,7 +527,8 @@ def _wait_for_start_and_exec(ctx, program):
             raise ContainerError(None, "config.json sets no process: there is nothing to start")
         ctx.step = "run startContainer hooks"
         if ctx.cfg.hooks.start_container:
-            hookrun.run_hooks("startContainer", ctx.cfg.hooks, _hook_state(ctx, "created"))
+            # In process.cwd, where setup_process left us, as runc runs them.
+            hookrun.run_hooks("startContainer", ctx.cfg.hooks, _hook_state(ctx, "created"), cwd=None)
         ctx.step = "exec"
         reset_signals()
         if isinstance(program, str):

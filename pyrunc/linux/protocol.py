@@ -12,6 +12,8 @@ Child -> parent                         Parent -> child
   console + fd      pty master for a foreground run; no answer
   netdevices + fd   an rtnetlink socket of the init's network namespace:
                     move linux.netDevices into it    ok | error
+  mount_sources {pid}  open the bind sources in pid's mount namespace with the runtime's
+                    privileges    ok + fds {more}, until more is false | error
   created           setup done; init now waits for start; no answer
   error {step,msg}  setup failed; the child exits
 """

@@ -153,6 +153,61 @@ def _statvfs_to_ms(f_flag):
     return flags | (k.MS_RELATIME if f_flag & _ST_RELATIME else 0)
 
 
+class ReadonlyLater:
+    """Read-only mounts that what comes after them must write under: a mount point made
+    below a read-only /dev (devpts on /dev/pts), the default devices, the /dev links,
+    /dev/console.  Such a mount is made read-write, and read-only by finish() once all
+    of that is in place, as runc does for /dev; the remount is a bind remount, so the
+    mount is read-only and its other flags stay.
+
+    Only where the read-write mount gives nothing the config did not ask for: a tmpfs or
+    devtmpfs, or a bind (read-only is a flag of the mount then).  Never a filesystem on a
+    device, which a read-write mount may write to (a journal replayed), nor proc or
+    sysfs, in which nothing can be made anyway.
+    """
+
+    _TYPES = ("tmpfs", "devtmpfs")
+
+    def __init__(self, mounts, written_later=()):
+        dests = [paths.clean(m.destination) for m in mounts]
+        self._wanted = set()  # the entries (by identity) with something made below them
+        for i, m in enumerate(mounts):
+            below = dests[i + 1:] + [paths.clean(p) for p in written_later]
+            if any(_is_below(p, dests[i]) for p in below):
+                self._wanted.add(id(m))
+        self.held = []  # [(O_PATH fd of the mount, its flags, how errors name it)]
+
+    def defers(self, m, opts, fstype):
+        return (id(m) in self._wanted and bool(opts.flags & k.MS_RDONLY)
+                and (opts.is_bind or fstype in self._TYPES))
+
+    def hold(self, root_fd, dest, flags, what):
+        # The mount itself, by fd: a later entry may cover the path.
+        try:
+            fd = paths.open_in_root(root_fd, dest)
+        except KernelError as e:
+            raise KernelError(e.errno, f"{what}: open the mount") from None
+        self.held.append((fd, flags, what))
+
+    def finish(self):
+        """Make every mount held back read-only."""
+        while self.held:
+            fd, flags, what = self.held.pop(0)
+            try:
+                _remount_bind(paths.fd_path(fd), flags, what)
+            finally:
+                os.close(fd)
+
+    def close(self):
+        for fd, _, _ in self.held:
+            os.close(fd)
+        self.held = []
+
+
+def _is_below(path, top):
+    return path != top and path.startswith(top.rstrip("/") + "/")
+
+
 # --- the root: propagation, the rootfs bind, pivot_root ---------------------------------
 
 def _keeps_host_peers(propagation):
@@ -227,8 +282,9 @@ def apply_root_propagation(propagation):
 _UNLABELED_FS = ("proc", "sysfs", "cgroup", "cgroup2")
 
 
-def do_mount(root_fd, m, ctx):
-    """Mount one config entry inside the rootfs."""
+def do_mount(root_fd, m, ctx, later=None):
+    """Mount one config entry inside the rootfs; `later`: a ReadonlyLater, which may hold
+    back the entry's read-only flag."""
     what = describe(m)
     try:
         opts = MountOptions(m.options)
@@ -238,6 +294,15 @@ def do_mount(root_fd, m, ctx):
     if fstype == "bind":
         fstype = None
         opts.flags |= k.MS_BIND
+    if later is not None and later.defers(m, opts, fstype):
+        opts.flags &= ~k.MS_RDONLY
+        _mount_entry(root_fd, m, ctx, opts, fstype, what)
+        later.hold(root_fd, m.destination, opts.flags | k.MS_RDONLY, what)
+    else:
+        _mount_entry(root_fd, m, ctx, opts, fstype, what)
+
+
+def _mount_entry(root_fd, m, ctx, opts, fstype, what):
     if fstype == "cgroup" and not opts.is_bind:
         from pyrunc.linux import cgroupfs
         try:
@@ -251,12 +316,25 @@ def do_mount(root_fd, m, ctx):
         opts.data = f"{opts.data},{label}" if opts.data else label
     source = m.source
     is_dir = True
-    if opts.is_bind:
-        source = os.path.join(ctx.bundle, source or "")  # relative sources are in the bundle
-        try:
-            is_dir = stat.S_ISDIR(os.stat(source).st_mode)
-        except OSError as e:
-            raise KernelError(e.errno, f"{what}: source") from None
+    held = ctx.mount_sources.pop(m.index, None) if opts.is_bind else None
+    try:
+        if held is not None:  # opened by the runtime (mount_sources.py), for a user namespace
+            source = paths.fd_path(held)
+            is_dir = stat.S_ISDIR(os.fstat(held).st_mode)
+        elif opts.is_bind:
+            source = os.path.join(ctx.bundle, source or "")  # relative sources are in the bundle
+            try:
+                is_dir = stat.S_ISDIR(os.stat(source).st_mode)
+            except OSError as e:
+                raise KernelError(e.errno, f"{what}: source") from None
+        _mount_at(root_fd, m, opts, fstype, source, is_dir, what)
+    finally:
+        if held is not None:
+            os.close(held)
+    _after_mount(root_fd, m.destination, opts, what)
+
+
+def _mount_at(root_fd, m, opts, fstype, source, is_dir, what):
     fd = _mountpoint(root_fd, m.destination, is_dir, fstype, what)
     try:
         if opts.is_bind:
@@ -267,7 +345,6 @@ def do_mount(root_fd, m, ctx):
                 _copy_up(fd, root_fd, m.destination, what)
     finally:
         os.close(fd)
-    _after_mount(root_fd, m.destination, opts, what)
 
 
 def _copy_up(covered_fd, root_fd, dest, what):

@@ -30,7 +30,7 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
     """Fork the container and drive the protocol until it reports `created`.
 
     `handler` answers the child's requests: idmap(pid), cgroup(pid), hooks(pid),
-    seccomp(pid, fd), netdevices(netlink socket fd).  On any
+    seccomp(pid, fd), netdevices(netlink socket fd), mount_sources(pid) (a list of fds).  On any
     failure raises ContainerError after killing what was forked; the caller removes the rest.
     `host_root`: where a container without a mount namespace binds its rootfs.
     """
@@ -186,7 +186,8 @@ def _serve(chan, handler, notes=None, served=None):
             notes.read()
         step = {"idmap": "write id maps", "cgroup": "join cgroup", "hooks": "run createRuntime hooks",
                 "seccomp": "send the seccomp fd to the listener",
-                "netdevices": "move network devices"}.get(kind, kind)
+                "netdevices": "move network devices",
+                "mount_sources": "open mount sources"}.get(kind, kind)
         try:
             if kind == "idmap":
                 handler.idmap(msg["pid"])
@@ -211,6 +212,17 @@ def _serve(chan, handler, notes=None, served=None):
                 finally:
                     for fd in fds:
                         os.close(fd)
+            elif kind == "mount_sources":
+                from pyrunc.linux import mount_sources
+                fds = handler.mount_sources(msg["pid"])
+                try:
+                    mount_sources.send(chan, fds)
+                except (BrokenPipeError, ConnectionResetError):
+                    raise child_death.Died() from None
+                finally:
+                    for fd in fds:
+                        os.close(fd)
+                continue
             elif kind == "netdevices":
                 try:
                     if not fds:

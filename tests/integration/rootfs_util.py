@@ -105,3 +105,35 @@ def add_mount(bundle, destination, mtype, source, options=()):
         entry["options"] = list(options)
     bundle.config["mounts"].append(entry)
     return entry
+
+
+@pytest.fixture
+def unreachable_sources(host_dir):
+    """Two bind sources a user namespace's mapped root cannot reach, each under a
+    directory of host root's, mode 0700, in two places: (a directory holding a file `f`
+    that reads "in-a", a file that reads "in-b")."""
+    import os
+    first, second = host_dir("hidden-a"), host_dir("hidden-b")
+    for d in (first, second):  # as mkdtemp makes them; said again for the reader
+        os.chmod(d, 0o700)
+        assert os.stat(d).st_uid == 0
+    src_dir = os.path.join(first, "src")
+    os.mkdir(src_dir, 0o755)
+    with open(os.path.join(src_dir, "f"), "w") as f:
+        f.write("in-a\n")
+    deep = os.path.join(second, "deep", "er")
+    os.makedirs(deep, 0o755)
+    src_file = os.path.join(deep, "b.txt")
+    with open(src_file, "w") as f:
+        f.write("in-b\n")
+    os.chmod(src_file, 0o644)
+    return src_dir, src_file
+
+
+def bind_unreachable(bundle, sources):
+    """The two sources of `unreachable_sources` bound at /mnt/a and (read-only) /mnt/b.txt."""
+    src_dir, src_file = sources
+    bundle.config["mounts"] += [
+        {"destination": "/mnt/a", "type": "bind", "source": src_dir, "options": ["rbind"]},
+        {"destination": "/mnt/b.txt", "type": "bind", "source": src_file, "options": ["bind", "ro"]},
+    ]

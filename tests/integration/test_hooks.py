@@ -232,3 +232,55 @@ def test_runc_runs_the_same_hooks_in_the_same_namespaces(runc, sleeper, test_id)
         assert (h["mnt"] == host_ns("mnt")) == in_runtime, h
         assert (h["uts"] == host_ns("uts")) == in_runtime, h
         assert h["arg"] == "extra-arg" and h["var"] == f"var-{name}"
+
+
+# --- the working directory of each kind --------------------------------------------------
+
+def _pwd_hooks(bundle):
+    """Every kind writes `kind pwd` to the record file; the process's cwd is /tmp."""
+    hooks = {}
+    for kind in KINDS:
+        h = hook(bundle, kind, script='echo "$0 $(pwd)" >> "$REC"', extra_args=())
+        hooks[kind] = [h]
+    bundle.config["hooks"] = hooks
+    bundle.config["process"]["cwd"] = "/tmp"
+    set_args(bundle, "true")
+
+
+def _pwds(bundle):
+    path = os.path.join(bundle.rootfs, "record")
+    with open(path) as f:
+        rows = dict(line.split(" ", 1) for line in f.read().splitlines())
+    os.unlink(path)
+    return rows
+
+
+def test_each_kind_of_hook_runs_in_the_directory_runc_gives_it(pyrunc, runc, bundle, test_id):
+    """createContainer in the rootfs (before pivot_root, in the container's mount
+    namespace), startContainer in process.cwd, the runtime's hooks in the bundle."""
+    _pwd_hooks(bundle)
+    runc.use(bundle)
+    code, _, err = runc("run", "--bundle", bundle.path, test_id + "-runc")
+    assert code == 0, err
+    theirs = _pwds(bundle)
+    r = pyrunc("run", "--bundle", bundle.path, test_id)
+    assert r.code == 0, r
+    ours = _pwds(bundle)
+    assert ours == theirs
+    assert ours["createContainer"] == bundle.rootfs and ours["startContainer"] == "/tmp", ours
+    assert {ours[k] for k in ("prestart", "createRuntime", "poststart", "poststop")} == {bundle.path}
+
+
+def test_a_create_container_hook_can_bind_into_the_rootfs_by_a_relative_path(pyrunc, runc, bundle, test_id, tmp_path):
+    """The use runc users rely on: `touch ./lib/x && mount --bind FILE ./lib/x`."""
+    host_file = tmp_path / "from-the-hook"
+    host_file.write_text("bound-by-the-hook\n")
+    script = f"mkdir -p ./lib && touch ./lib/x && mount --bind {host_file} ./lib/x"
+    bundle.config["hooks"] = {"createContainer": [{"path": BUSYBOX, "args": ["sh", "-c", script]}]}
+    set_args(bundle, "cat", "/lib/x")
+    r = pyrunc("run", "--bundle", bundle.path, test_id)
+    assert (r.code, r.out) == (0, "bound-by-the-hook\n"), r
+    assert not os.path.exists(os.path.join(bundle.path, "lib")), "the hook ran in the bundle"
+    runc.use(bundle)
+    code, out, err = runc("run", "--bundle", bundle.path, test_id + "-runc")
+    assert (code, out) == (0, "bound-by-the-hook\n"), err

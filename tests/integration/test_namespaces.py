@@ -14,8 +14,9 @@ import uuid
 import pytest
 
 from tests.conftest import Bundle, userns_copy
-from tests.integration.rootfs_util import (host_dir, mount, parse_mountinfo,  # noqa: F401  (a fixture)
-                                           unmount_all_under)
+from tests.integration.cli_util import runc  # noqa: F401  (a fixture)
+from tests.integration.rootfs_util import (bind_unreachable, host_dir, mount,  # noqa: F401  (fixtures)
+                                           parse_mountinfo, unmount_all_under, unreachable_sources)
 
 ALL_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 # /proc/self/ns/<file> for each namespace type of the config.
@@ -488,3 +489,48 @@ def test_without_hostname_a_new_uts_namespace_keeps_the_hosts_names(pyrunc, bund
     bundle.config.pop("hostname", None)
     out = run_sh(pyrunc, bundle, test_id, "hostname")
     assert out.strip() == socket.gethostname()
+
+
+# --- bind sources out of the mapped root's reach -----------------------------------------
+
+READ_SOURCES = ("cat /mnt/a/f /mnt/b.txt; touch /mnt/b.txt 2>/dev/null || echo b-read-only; "
+                "cut -d' ' -f4-6 /proc/self/mountinfo | grep ' /mnt/'")
+
+
+def test_bind_sources_the_mapped_root_cannot_reach_are_mounted_as_runc_does(
+        pyrunc, runc, userns_bundle, test_id, unreachable_sources):
+    """runc opens each source before its user namespace is in the way; so does pyrunc
+    (linux/mount_sources.py): the mounts are made, and show the same in mountinfo."""
+    b = userns_bundle
+    set_namespaces(b, **{t: None for t in ALL_TYPES if t != "time"})  # runc 1.1 has no time namespace
+    bind_unreachable(b, unreachable_sources)
+    out = run_sh(pyrunc, b, test_id, READ_SOURCES)
+    src_dir, src_file = unreachable_sources
+    assert out.splitlines() == ["in-a", "in-b", "b-read-only",
+                                f"{src_dir} /mnt/a rw,relatime", f"{src_file} /mnt/b.txt ro,relatime"], out
+    runc.use(b)
+    code, theirs, err = runc("run", "--bundle", b.path, test_id + "-runc")
+    assert (code, theirs) == (0, out), err
+
+
+def test_exec_into_a_container_with_unreachable_bind_sources(pyrunc, userns_bundle, test_id, unreachable_sources):
+    """exec mounts nothing: it joins the mount namespace the sources were bound in."""
+    bind_unreachable(userns_bundle, unreachable_sources)
+    userns_bundle.config["process"]["args"] = ["sleep", "300"]
+    userns_bundle.write()
+    assert pyrunc("run", "-d", "--bundle", userns_bundle.path, test_id).code == 0
+    r = pyrunc("exec", test_id, "sh", "-c", "cat /mnt/a/f /mnt/b.txt; id -u")
+    assert (r.code, r.out) == (0, "in-a\nin-b\n0\n"), r
+    assert pyrunc("delete", "--force", test_id).code == 0
+
+
+def test_an_unreachable_missing_source_names_the_entry(pyrunc, userns_bundle, test_id, unreachable_sources):
+    bind_unreachable(userns_bundle, unreachable_sources)
+    missing = os.path.join(os.path.dirname(unreachable_sources[1]), "missing")
+    userns_bundle.config["mounts"][-1]["source"] = missing
+    userns_bundle.write()
+    r = pyrunc("run", "--bundle", userns_bundle.path, test_id)
+    index = len(userns_bundle.config["mounts"]) - 1
+    assert r.code == 1 and r.err == (f'pyrunc: create {test_id}: mounts[{index}]: mount bind "{missing}" '
+                                     'on "/mnt/b.txt" (options bind,ro): source: no such file or directory\n'), r
+    assert pyrunc("list", "-q").out == ""

@@ -11,12 +11,16 @@ chose to pass cannot become the container's cwd.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
+from tests.conftest import userns_copy
 from tests.integration.cli_util import pyrunc_cmd
+from tests.integration.rootfs_util import bind_unreachable, unreachable_sources  # noqa: F401  (a fixture)
 from tests.integration.test_process import three_files  # noqa: F401  (a fixture)
 from tests.security.sec_util import set_script, tree
 
@@ -207,3 +211,31 @@ def test_more_preserved_fds_than_the_open_file_limit_is_refused(pyrunc, bundle, 
     assert r.code == 1 and r.err.startswith("pyrunc: cannot pass 100000000 fds to the container: "
                                             "the open file limit is "), r
     assert r.err.count("\n") == 1 and not os.path.exists(os.path.join(pyrunc.root, test_id))
+
+
+# --- the bind sources the runtime opens for a user namespace -----------------------------
+
+def test_the_bind_source_fds_of_a_user_namespace_are_closed_before_the_container_runs(
+        pyrunc, bundle, test_id, unreachable_sources):
+    """The runtime opens them with the host's privileges and hands them to the init
+    (linux/mount_sources.py): fds of host directories the container's root may not even
+    reach.  Closed once bound: the waiting init holds none, the container none."""
+    parent = tempfile.mkdtemp(prefix="pyrunc-test-sec-userns-")
+    try:
+        b = userns_copy(bundle, parent, 100000)
+        b.config["linux"]["namespaces"].append({"type": "user"})
+        for m in b.config["mounts"]:  # sysfs needs a network namespace of our own: bind it
+            if m["type"] == "sysfs":
+                m.update(type="bind", source="/sys", options=["rbind", "nosuid", "noexec", "nodev", "ro"])
+        bind_unreachable(b, unreachable_sources)
+        set_script(b, "ls /proc/$$/fd; cat /mnt/a/f")
+        assert pyrunc("create", "--bundle", b.path, test_id).code == 0
+        pid = pyrunc.state(test_id)["pid"]
+        held = [os.readlink(f"/proc/{pid}/fd/{n}") for n in os.listdir(f"/proc/{pid}/fd")]
+        assert pyrunc("delete", "--force", test_id).code == 0
+        hidden = ("/tmp/pyrunc-test-hidden-a-", "/tmp/pyrunc-test-hidden-b-")
+        assert len(held) > 3 and not [t for t in held if t.startswith(hidden)], held
+        r = pyrunc("run", "--bundle", b.path, test_id)
+        assert (r.code, r.out.split()) == (0, ["0", "1", "2", "in-a"]), r
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)

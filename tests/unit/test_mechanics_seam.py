@@ -68,6 +68,10 @@ class _Chan:
     def expect_ok(self):
         return {}
 
+    def recv(self):
+        """The answer to mount_sources: an fd for the one bind of _init_context."""
+        return {"type": "ok"}, [os.open("/", os.O_PATH | os.O_CLOEXEC)]
+
 
 @pytest.mark.parametrize("pid_namespace", [True, False])
 def test_with_a_user_namespace_the_init_is_non_dumpable_before_anyone_can_see_it(
@@ -88,6 +92,8 @@ def test_with_a_user_namespace_the_init_is_non_dumpable_before_anyone_can_see_it
         real_send(kind, **fields)
     ctx.chan.send = send
     assert init.setup_namespaces(ctx)  # the fake fork returns 0: we are the init
+    assert "mount_sources" in ctx.chan.sent and list(ctx.mount_sources) == [0]
+    os.close(ctx.mount_sources.pop(0))
     # With a pid namespace the init is forked (the parent reports it); else stage 1 is it.
     seen = fake.calls[:fake.names().index("fork")] if pid_namespace else fake.calls_at_report
     dumpable = [c[1][1] for c in seen if c[0] == "prctl" and c[1][0] == kernel.PR_SET_DUMPABLE]
@@ -120,6 +126,7 @@ class _Ctx:
     bundle = "/nonexistent"
     new_cgroupns = False
     mount_label = None
+    mount_sources = {}
 
 
 def test_tmpfs_mount_targets_the_resolved_fd_inside_the_rootfs(fake, tmp_path):
@@ -288,3 +295,74 @@ def test_a_later_step_of_a_mount_names_the_entry_and_its_options(fake, tmp_path,
         os.close(root)
     assert str(exc.value).startswith(f'mounts[9]: mount bind "{src}" on "/data" '
                                      f'(options {",".join(options)}): {step}: '), str(exc.value)
+
+
+def _mount_all(rfs, mounts, written_later=()):
+    later = rootfs.ReadonlyLater(mounts, written_later)
+    root = os.open(rfs, os.O_PATH | os.O_DIRECTORY)
+    try:
+        for m in mounts:
+            rootfs.do_mount(root, m, _Ctx(), later)
+        later.finish()
+    finally:
+        later.close()
+        os.close(root)
+
+
+def test_a_read_only_dev_is_made_read_only_after_the_mounts_under_it(fake, tmp_path, monkeypatch):
+    seen = _spy_mount_targets(monkeypatch)
+    rfs = tmp_path / "rootfs"
+    rfs.mkdir()
+    dev = model.Mount(destination="/dev", type="tmpfs", source="tmpfs", index=0,
+                      options=("nosuid", "strictatime", "mode=755", "ro"))
+    pts = model.Mount(destination="/dev/pts", type="devpts", source="devpts", index=1, options=("ro",))
+    _mount_all(rfs, [dev, pts])
+    assert seen == [("tmpfs", str(rfs / "dev"), kernel.MS_NOSUID | kernel.MS_STRICTATIME),
+                    ("devpts", str(rfs / "dev" / "pts"), kernel.MS_RDONLY),  # nothing under it
+                    (None, str(rfs / "dev"), kernel.MS_BIND | kernel.MS_REMOUNT | kernel.MS_RDONLY
+                     | kernel.MS_NOSUID | kernel.MS_STRICTATIME)]
+
+
+@pytest.mark.parametrize("under, held", [("/dev/null", True), ("/devices/x", False), ("/dev", False)])
+def test_a_read_only_mount_is_held_back_only_for_what_is_made_below_it(fake, tmp_path, under, held):
+    rfs = tmp_path / "rootfs"
+    rfs.mkdir()
+    dev = model.Mount(destination="/dev/", type="tmpfs", source="tmpfs", index=0, options=("ro",))
+    _mount_all(rfs, [dev], written_later=[under])
+    first = fake.of("mount")[0]
+    assert bool(first[3] & kernel.MS_RDONLY) != held
+    assert len(fake.of("mount")) == (2 if held else 1)
+
+
+def test_a_read_only_filesystem_on_a_device_is_never_mounted_read_write(fake, tmp_path):
+    """Mounted read-write, it could be written to (a journal replayed): it stays as asked,
+    and what needs a mount point below it fails as in runc."""
+    rfs = tmp_path / "rootfs"
+    rfs.mkdir()
+    disk = model.Mount(destination="/data", type="ext4", source="/dev/sdz", index=0, options=("ro",))
+    sub = model.Mount(destination="/data/sub", type="tmpfs", source="tmpfs", index=1, options=())
+    _mount_all(rfs, [disk, sub])
+    assert fake.of("mount")[0][3] == kernel.MS_RDONLY and len(fake.of("mount")) == 2
+
+
+def test_a_bind_source_the_runtime_opened_is_bound_from_its_fd_then_closed(fake, tmp_path):
+    """User namespaces (linux/mount_sources.py): the source path is not looked up again
+    (the init may not reach it); the fd is bound, and closed at once."""
+    src = tmp_path / "src"
+    src.mkdir()
+    rfs = tmp_path / "rootfs"
+    rfs.mkdir()
+    ctx = _Ctx()
+    held = os.open(src, os.O_PATH | os.O_CLOEXEC)
+    ctx.mount_sources = {3: held}
+    m = model.Mount(destination="/data", type="bind", source="/unreachable/src", options=("rbind",), index=3)
+    root = os.open(rfs, os.O_PATH | os.O_DIRECTORY)
+    try:
+        rootfs.do_mount(root, m, ctx)
+        with pytest.raises(OSError):
+            os.fstat(held)
+    finally:
+        os.close(root)
+    [(source, _, fstype, flags, _)] = fake.of("mount")
+    assert (source, fstype, flags) == (f"/proc/self/fd/{held}", None, kernel.MS_BIND | kernel.MS_REC)
+    assert ctx.mount_sources == {} and (rfs / "data").is_dir()  # a directory, as the fd says

@@ -161,9 +161,10 @@ class ReadonlyLater:
     mount is read-only and its other flags stay.
 
     Only where the read-write mount gives nothing the config did not ask for: a tmpfs or
-    devtmpfs, or a bind (read-only is a flag of the mount then).  Never a filesystem on a
-    device, which a read-write mount may write to (a journal replayed), nor proc or
-    sysfs, in which nothing can be made anyway.
+    devtmpfs, made for the container.  Never a bind: the mount points would be made in
+    the host's directory the config asked to see read-only (runc fails such a config, and
+    so does pyrunc); never a filesystem on a device, which a read-write mount may write to
+    (a journal replayed); nor proc or sysfs, in which nothing can be made anyway.
     """
 
     _TYPES = ("tmpfs", "devtmpfs")
@@ -179,7 +180,7 @@ class ReadonlyLater:
 
     def defers(self, m, opts, fstype):
         return (id(m) in self._wanted and bool(opts.flags & k.MS_RDONLY)
-                and (opts.is_bind or fstype in self._TYPES))
+                and not opts.is_bind and fstype in self._TYPES)
 
     def hold(self, root_fd, dest, flags, what):
         # The mount itself, by fd: a later entry may cover the path.

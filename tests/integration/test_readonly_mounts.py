@@ -93,9 +93,11 @@ def test_read_only_dev_with_a_terminal(pyrunc, bundle, test_id, tmp_path):
     assert "88:0" in lines, out  # /dev/console is the pty (devpts' major 136 = 0x88)
 
 
-def test_read_only_bind_with_a_mount_under_it(pyrunc, runc, bundle, test_id, host_dir):
-    """runc 1.1 fails this one (mkdir of the mount point: read-only file system); the
-    mount point is made in the source, as for a read-write bind."""
+def test_read_only_bind_with_a_mount_under_it_is_refused_as_by_runc(pyrunc, runc, bundle, test_id, host_dir):
+    """A read-only bind is never made read-write for a while: the mount point of the entry
+    below it would be made in the host's directory the config asked to see read-only.
+    runc 1.1 fails it (mkdir of the mount point: read-only file system); so does pyrunc,
+    naming the entry, and the host's directory is left as it was."""
     src = host_dir("robind")
     with open(os.path.join(src, "f"), "w") as f:
         f.write("from-host\n")
@@ -103,13 +105,11 @@ def test_read_only_bind_with_a_mount_under_it(pyrunc, runc, bundle, test_id, hos
         {"destination": "/data", "type": "bind", "source": src, "options": ["rbind", "ro", "nosuid"]},
         {"destination": "/data/sub/deeper", "type": "tmpfs", "source": "tmpfs", "options": []},
     ]
-    set_args(bundle, "sh", "-c", "cat /data/f; touch /data/x || echo data-read-only; "
-                                 "touch /data/sub/deeper/y && echo tmpfs-writable; "
-                                 "grep ' /data ' /proc/self/mountinfo | cut -d' ' -f6")
-    runc.use(bundle)  # first: pyrunc leaves the mount point made
+    set_args(bundle, "true")
+    runc.use(bundle)
     code, _, err = runc("run", "--bundle", bundle.path, test_id + "-runc")
     assert code != 0 and "read-only file system" in err, err
     r = pyrunc("run", "--bundle", bundle.path, test_id)
-    assert r.code == 0, r
-    assert r.out.splitlines() == ["from-host", "data-read-only", "tmpfs-writable", "ro,nosuid,relatime"], r
-    assert sorted(os.listdir(src)) == ["f", "sub"]
+    assert r.code == 1 and len(r.err.splitlines()) == 1, r
+    assert "/data/sub/deeper" in r.err and "read-only file system" in r.err, r
+    assert sorted(os.listdir(src)) == ["f"]

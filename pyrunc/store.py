@@ -300,10 +300,17 @@ def _hierarchies(names):
     return "/" not in "".join(names) and not {"", ".", ".."}.intersection(names)
 
 
+def _made_above(made, own):
+    """What create made is the container's own cgroup or its ancestors, never a root:
+    delete removes them (a create racing another for one cgroupsPath may have made only
+    the parents, the other the leaf)."""
+    return type(own) is str and all(
+        type(m) is str and m != "/" and (own == m or own.startswith(m + "/")) for m in made)
+
+
 def _cgroup_shape(v):
     """A container's cgroup may be a hierarchy's root (cgroupsPath "/") only when create
-    made nothing: what it made ends with the container's own, which delete removes with
-    everything below it."""
+    made nothing; what it made is its own cgroup or an ancestor of it."""
     if type(v) is not dict:
         return False
     if v.get("version") == 2:
@@ -312,13 +319,13 @@ def _cgroup_shape(v):
             return False
         if not made:
             return v.get("dir") == "/" or _cgroup_paths([v.get("dir")])
-        return v.get("dir") == made[-1] and _cgroup_paths(made)
+        return _made_above(made, v.get("dir")) and _cgroup_paths(made)
     dirs, made, ctrls = v.get("dirs"), v.get("made"), v.get("controllers")
     if v.get("version") != 1 or type(dirs) is not dict or type(made) is not dict or type(ctrls) is not dict \
             or type(v.get("hybrid", False)) is not bool:
         return False
     for name, items in made.items():
-        if type(items) is not list or (items and dirs.get(name) != items[-1]):
+        if type(items) is not list or (items and not _made_above(items, dirs.get(name))):
             return False
     if set(map(type, ctrls.values())) - {list}:
         return False

@@ -514,7 +514,7 @@ def test_parallel_creates_of_different_ids(pyrunc, bundle, test_id):
     assert all(r.code == 0 for r in results.values()), results
     listed = json.loads(pyrunc("list", "--format", "json").out)
     assert sorted(s["id"] for s in listed) == ids
-    assert all(s["status"] == "created" for s in listed)
+    assert all(s["status"] == "created" for s in listed), listed
     assert len({s["pid"] for s in listed}) == 5
 
 

@@ -119,6 +119,15 @@ def test_destroy_removes_what_it_made_children_first_and_nothing_else(root):
     assert not (root / "pids" / "pyrunc-test-a" / "b").exists()
 
 
+def test_destroy_of_a_create_that_made_only_the_parent_leaves_the_leaf_to_its_maker(root):
+    """Two creates raced for one cgroupsPath: this one made the parent, the other the leaf."""
+    m = manager(root)
+    m.create()
+    m.made = {name: made[:-1] for name, made in m.made.items()}
+    m.destroy()
+    assert (root / "memory" / "pyrunc-test-a" / "b").is_dir()
+
+
 def test_memory_files(root):
     m = manager(root)
     m.create()

@@ -222,6 +222,14 @@ def test_destroy_leaves_a_parent_another_container_still_uses(made, root):
     assert not cg(root, "/pyrunc-test-v2-a/other").exists() and (root / "pyrunc-test-v2-a").is_dir()
 
 
+def test_destroy_of_a_create_that_made_only_the_parent_leaves_the_leaf_to_its_maker(made, root):
+    """Two creates raced for one cgroupsPath: this one made the parent, the other the
+    leaf.  The leaf is the other's to remove; the parent stays while the leaf is there."""
+    made.made = ["/pyrunc-test-v2-a"]
+    made.destroy()
+    assert cg(root).is_dir()
+
+
 def test_destroy_refuses_while_processes_are_in_it_and_kills_nothing(made, root, monkeypatch):
     (cg(root) / "cgroup.procs").write_text("4242\n")
     monkeypatch.setattr(os, "kill", lambda *a: pytest.fail("destroy must not kill"))

@@ -150,6 +150,23 @@ def test_a_cut_state_keeps_its_complete_members(tmp_path):
     assert e.value.partial == {k: v for k, v in st.items() if k != "pid_start"}
 
 
+V1 = {"version": 1, "hybrid": False, "dirs": {"memory": "/pyrunc-test-q/c"},
+      "made": {"memory": ["/pyrunc-test-q", "/pyrunc-test-q/c"]}, "controllers": {"memory": ["memory"]}}
+
+
+@pytest.mark.parametrize("cgroup", [
+    {"version": 2, "dir": "/pyrunc-test-q/c", "made": ["/pyrunc-test-q"]},
+    dict(V1, made={"memory": ["/pyrunc-test-q"]}),
+    dict(V1, made={"memory": []}),
+])
+def test_a_create_that_made_only_the_parents_is_sound(tmp_path, cgroup):
+    """Creates racing for one cgroupsPath: one makes the parents, another the leaf."""
+    from pyrunc.store import read_state_file
+    st = good("x", cgroup=cgroup, pid=12, pid_start=34)
+    (tmp_path / STATE_FILE).write_text(jsonc.dumps(st))
+    assert read_state_file(str(tmp_path), "x") == st
+
+
 def test_a_long_id_is_told_its_length():
     from pyrunc.store import check_id
     with pytest.raises(StateError, match=r"^invalid container id 'xxxxxxxxxxxxxxxxxxxx'\.\.\.: 300 characters "
@@ -157,8 +174,6 @@ def test_a_long_id_is_told_its_length():
         check_id("x" * 300)
 
 
-V1 = {"version": 1, "hybrid": False, "dirs": {"memory": "/pyrunc-test-q/c"},
-      "made": {"memory": ["/pyrunc-test-q", "/pyrunc-test-q/c"]}, "controllers": {"memory": ["memory"]}}
 
 
 @pytest.mark.parametrize("field, value", [

@@ -201,12 +201,15 @@ class V1Manager(Manager):
         for name, made in self.made.items():
             if not made:
                 continue
-            own = os.path.join(self.root, name, made[-1].lstrip("/"))
-            left = [d for d in cgroup_dirs_deepest_first(own) if not rmdir(d)]
-            failed += left
-            if left:
-                continue
-            for rel in reversed(made[:-1]):
+            above = made
+            if made[-1] == self.dirs.get(name):  # else a create racing for the path made it
+                own = os.path.join(self.root, name, made[-1].lstrip("/"))
+                left = [d for d in cgroup_dirs_deepest_first(own) if not rmdir(d)]
+                failed += left
+                if left:
+                    continue
+                above = made[:-1]
+            for rel in reversed(above):
                 if not rmdir_unused(os.path.join(self.root, name, rel.lstrip("/"))):
                     break
         if failed:

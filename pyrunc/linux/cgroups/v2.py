@@ -139,12 +139,13 @@ class V2Manager(Manager):
     def destroy(self):
         """The container's cgroup with the child cgroups its processes made, deepest first;
         then the levels above it that create made, where nobody else uses them now."""
-        if not self.made:
-            return
-        failed = [d for d in cgroup_dirs_deepest_first(self._path()) if not rmdir(d)]
-        if failed:
-            raise CgroupError(None, f"cannot remove cgroup {failed[0]}: processes are still in it")
-        for rel in reversed(self.made[:-1]):
+        above = self.made
+        if self.made_leaf():  # else another create, racing for the path, made it: its to remove
+            failed = [d for d in cgroup_dirs_deepest_first(self._path()) if not rmdir(d)]
+            if failed:
+                raise CgroupError(None, f"cannot remove cgroup {failed[0]}: processes are still in it")
+            above = self.made[:-1]
+        for rel in reversed(above):
             if not rmdir_unused(self._path(rel=rel)):
                 return  # another cgroup lives here now: leave it and those above
 

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from pyrunc.errors import CgroupError, UsageError
-from pyrunc.linux.cgroups import device_rules, resolve
+from pyrunc.linux.cgroups import DEFAULT_ALLOWED_DEVICES, device_rules, resolve
 from pyrunc.linux.cgroups.v1 import V1Manager, device_rule_line
 
 HIERARCHIES = ("cpu,cpuacct", "cpuset", "memory", "pids", "devices", "freezer", "blkio", "systemd")
@@ -230,13 +230,14 @@ def test_device_rule_lines(rule, line):
     assert device_rule_line(rule) == line
 
 
-def test_device_rules_are_the_configs_then_the_defaults_then_linux_devices():
-    from pyrunc.config.model import Device
-    dev = Device(path="/dev/fuse", type="c", major=10, minor=229, file_mode=None, uid=None, gid=None)
-    rules = device_rules({"devices": [{"allow": False, "access": "rwm"}]}, [dev])
-    assert rules[0] == {"allow": False, "access": "rwm"}
-    assert {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"} in rules
-    assert rules[-1] == {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
+def test_device_rules_are_the_configs_then_runcs_defaults_and_nothing_else():
+    """As runc 1.1: linux.devices (a node to make) adds no rule; devices.list of a runc
+    container with `deny all` and /dev/kmsg in linux.devices lacks c 1:11."""
+    config_rules = [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 4, "access": "r"}]
+    rules = device_rules({"devices": config_rules})
+    assert rules[:2] == config_rules
+    assert rules[2:] == [dict(r) for r in DEFAULT_ALLOWED_DEVICES]
+    assert device_rules({}) == [dict(r) for r in DEFAULT_ALLOWED_DEVICES]
 
 
 @pytest.mark.parametrize("path, own, expected", [

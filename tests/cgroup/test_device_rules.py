@@ -21,7 +21,8 @@ def kmsg_config(bundle, devices):
     cfg["linux"]["resources"]["devices"] = devices
     cfg["linux"]["devices"] = [KMSG]
     for kind in ("bounding", "effective", "permitted"):
-        cfg["process"]["capabilities"][kind].append("CAP_SYSLOG")
+        if "CAP_SYSLOG" not in cfg["process"]["capabilities"][kind]:
+            cfg["process"]["capabilities"][kind].append("CAP_SYSLOG")
     cfg["process"]["args"] = ["sleep", "600"]
     cfg["hostname"] = "pyrunc-test"
     bundle.write()
@@ -139,3 +140,58 @@ def test_devices_list_is_runcs(devices, pyrunc, bundle, test_id, tmp_path):
         pyrunc("delete", "--force", test_id)
         runc("delete", "--force", test_id)
         runc.remove_cgroups()
+
+
+def test_a_second_container_in_the_cgroup_moves_its_list(pyrunc, bundle, test_id):
+    """A container created into the cgroup of a running one (a pod's shared cgroup) gives
+    the cgroup its own list: the first container can now read /dev/kmsg.  On v1 the
+    kernel took the writes of the transition (devices_v1.py) and devices.list is read back."""
+    kmsg_config(bundle, [{"allow": False, "access": "rwm"}])
+    r = pyrunc("run", "-d", "--bundle", bundle.path, test_id)
+    assert r.code == 0, r
+    second = test_id + "-2"
+    try:
+        r = pyrunc("exec", test_id, "dd", "if=/dev/kmsg", "of=/dev/null", "count=0")
+        assert r.code == 1 and "Operation not permitted" in r.out + r.err, r
+        kmsg_config(bundle, [{"allow": False, "access": "rwm"},
+                             {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "r"}])
+        r = pyrunc("run", "-d", "--bundle", bundle.path, second)
+        assert r.code == 0, r
+        r = pyrunc("exec", test_id, "dd", "if=/dev/kmsg", "of=/dev/null", "count=0")
+        assert r.code == 0, r
+        r = pyrunc("exec", test_id, "sh", "-c", "echo x > /dev/null")
+        assert r.code == 0, r
+        if not V2:
+            assert "c 1:11 r" in devices_list(bundle)
+    finally:
+        pyrunc("delete", "--force", second)
+        pyrunc("delete", "--force", test_id)
+
+
+def test_update_leaves_the_device_rules_alone(runtime, bundle, test_id, tmp_path):
+    """runc's update skips devices (SkipDevices), also when `update -r` carries a list:
+    the container still cannot read /dev/kmsg, and its other limits did change.  runc's
+    update.bats "minimal transition rules" repeats such updates under a reader of kmsg."""
+    kmsg_config(bundle, [{"allow": False, "access": "rwm"}])
+    runtime.use(bundle)
+    code, out = runtime("run", "-d", "--bundle", bundle.path, test_id)
+    assert code == 0, out
+    resources = tmp_path / "resources.json"
+    resources.write_text('{"devices": [{"allow": true, "access": "rwm"}], "pids": {"limit": 30}}')
+    try:
+        before = None if V2 else devices_list(bundle)
+        for _ in range(3):
+            code, out = runtime("update", "-r", str(resources), test_id)
+            assert code == 0, out
+            code, out = runtime("update", "--pids-limit", "30", test_id)
+            assert code == 0, out
+        code, out = runtime("exec", test_id, "head", "-c", "1", "/dev/kmsg")
+        assert code == 1 and "Operation not permitted" in out, out
+        if not V2:
+            assert devices_list(bundle) == before
+        pids_max = (["/sys/fs/cgroup"] if V2 else ["/sys/fs/cgroup/pids"]) + \
+            [bundle.config["linux"]["cgroupsPath"].lstrip("/"), "pids.max"]
+        with open(os.path.join(*pids_max)) as f:
+            assert f.read().strip() == "30"
+    finally:
+        runtime("delete", "--force", test_id)

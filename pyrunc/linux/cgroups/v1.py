@@ -373,7 +373,8 @@ class V1Manager(Manager):
         writes, reset = devices_v1.transition(read(listed_path), rules)
         # A reset is a moment of all devices or none: processes already in the cgroup
         # (one create joined) sleep through it, frozen, unless frozen already.
-        freeze = reset and self.pids() and self._hierarchy_of("freezer") and not self.is_frozen()
+        freeze = (reset and pids_below(os.path.dirname(listed_path))
+                  and self._hierarchy_of("freezer") and not self.is_frozen())
         if freeze:
             self.freeze()
         try:

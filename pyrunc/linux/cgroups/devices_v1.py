@@ -17,7 +17,7 @@ of v1 (effective_rules), which also refuses a rule v1 would silently ignore.
 """
 
 from pyrunc.errors import CgroupError
-from pyrunc.linux.cgroups.devices_bpf import FIELD, _ACCESS_BITS, describe, effective_rules
+from pyrunc.linux.cgroups.devices_bpf import FIELD, ACCESS_BITS, describe, effective_rules
 
 
 def listed_state(text):
@@ -28,7 +28,7 @@ def listed_state(text):
         fields = line.replace(":", " ").split()
         if not fields:
             continue
-        if len(fields) != 4 or fields[0] not in ("a", "b", "c") or set(fields[3]) - set(_ACCESS_BITS):
+        if len(fields) != 4 or fields[0] not in ("a", "b", "c") or set(fields[3]) - set(ACCESS_BITS):
             raise CgroupError(FIELD, f"cannot read devices.list line {line!r}")
         if fields[0] == "a":
             return True, {}
@@ -38,7 +38,7 @@ def listed_state(text):
             raise CgroupError(FIELD, f"cannot read devices.list line {line!r}") from None
         bits = 0
         for letter in fields[3]:
-            bits |= _ACCESS_BITS[letter]
+            bits |= ACCESS_BITS[letter]
         key = (fields[0], major, minor)
         exceptions[key] = exceptions.get(key, 0) | bits
     return False, exceptions

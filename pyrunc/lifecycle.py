@@ -60,7 +60,7 @@ class _CreateHandler:
                     self._warn_if_not_empty(mgr)
             with log.step("set cgroup limits"):
                 resources = dict(lx.resources)
-                resources["devices"] = cgroups.device_rules(lx.resources, lx.devices)
+                resources["devices"] = cgroups.device_rules(lx.resources)
                 mgr.set(resources)
             if join_now:
                 with log.step("move init into cgroup"):

@@ -148,7 +148,7 @@ def test_a_program_apply_did_not_load_stays(cgroup):
 
 
 def test_runc_default_rules(cgroup, tmp_path):
-    rules = device_rules(default_spec()["linux"]["resources"], [])
+    rules = device_rules(default_spec()["linux"]["resources"])
     bpf.apply(cgroup, rules)
     disk = str(tmp_path / "disk")
     results = in_cgroup(cgroup, ("open", "/dev/null", os.O_RDWR),

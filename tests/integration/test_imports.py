@@ -10,6 +10,8 @@ RUN = {"_ctypes", "_socket", "_struct", "resource", "struct", "pyrunc.linux.ffi"
        "pyrunc.config.schema", "pyrunc.config.schema_check", "pyrunc.config.semantic",
        "pyrunc.config.validate", "pyrunc.linux.capabilities", "pyrunc.linux.cgroups",
        "pyrunc.linux.cgroups.devices_bpf", "pyrunc.linux.cgroups.files",
+       # v1: the writes from devices.list's state to the rules' (pure Python, no import of its own)
+       "pyrunc.linux.cgroups.devices_v1",
        "pyrunc.linux.cgroups.v1", "pyrunc.linux.cgroups.v2", "pyrunc.linux.devices",
        "pyrunc.linux.child_death", "pyrunc.linux.init", "pyrunc.linux.kernel", "pyrunc.linux.namespaces",
        "pyrunc.linux.passed_fds", "pyrunc.linux.paths", "pyrunc.linux.process", "pyrunc.linux.program",

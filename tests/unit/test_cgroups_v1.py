@@ -6,8 +6,9 @@ import os
 import pytest
 
 from pyrunc.errors import CgroupError, UsageError
-from pyrunc.linux.cgroups import device_rules, resolve
-from pyrunc.linux.cgroups.v1 import V1Manager, device_rule_line
+from pyrunc.linux.cgroups import DEFAULT_ALLOWED_DEVICES, device_rules, resolve
+from pyrunc.linux.cgroups.v1 import V1Manager
+from tests.unit.fake_devices_cgroup import DevicesCgroup
 
 HIERARCHIES = ("cpu,cpuacct", "cpuset", "memory", "pids", "devices", "freezer", "blkio", "systemd")
 OWN = {"cpu,cpuacct": "/", "cpuset": "/", "memory": "/supervised", "pids": "/", "devices": "/",
@@ -215,37 +216,84 @@ def test_what_the_host_lacks_is_refused_naming_the_field(root, resources, field,
     assert e.value.field == field and why in str(e.value)
 
 
-def test_devices_start_from_deny_all_then_follow_the_rules_in_order(root):
+@pytest.fixture
+def devices_kernel(monkeypatch):
+    """Writes to devices.allow / devices.deny go to a model of the kernel's devices
+    cgroup, which keeps devices.list; every write is recorded, in order."""
+    import pyrunc.linux.cgroups.v1 as v1mod
+    real, cgroups, writes = v1mod.write, {}, []
+
+    def write(path, value, field):
+        d, name = os.path.split(path)
+        writes.append((name, value))
+        if name in ("devices.allow", "devices.deny"):
+            cg = cgroups.setdefault(d, DevicesCgroup())
+            cg.write(name == "devices.allow", value)
+            with open(os.path.join(d, "devices.list"), "w") as f:
+                f.write(cg.listed())
+        else:
+            real(path, value, field)
+    monkeypatch.setattr(v1mod, "write", write)
+    return writes
+
+
+DENY_ALL = {"allow": False, "access": "rwm"}
+NULL_RW = {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"}
+
+
+def test_a_new_cgroup_gets_deny_all_then_the_allows(root, devices_kernel):
     m = manager(root)
     m.create()
-    writes = []
+    (root / "devices" / "pyrunc-test-a" / "b" / "devices.list").write_text("a *:* rwm\n")
+    m.set({"devices": [DENY_ALL, NULL_RW]})
+    assert devices_kernel == [("devices.deny", "a *:* rwm"), ("devices.allow", "c 1:3 rw")]
+    assert (root / "devices" / "pyrunc-test-a" / "b" / "devices.list").read_text() == "c 1:3 rw\n"
+
+
+def test_joining_a_cgroup_with_the_same_list_writes_nothing(root, devices_kernel):
+    """A second container in a cgroup that already holds the rules (a pod's) does not
+    take /dev/null from the first one for a moment."""
+    m = manager(root)
+    m.create()
+    d = root / "devices" / "pyrunc-test-a" / "b"
+    (d / "devices.list").write_text("c 1:3 rw\n")
+    (d / "cgroup.procs").write_text(f"{os.getpid()}\n")
+    m.set({"devices": [DENY_ALL, NULL_RW]})
+    assert devices_kernel == []
+
+
+def test_a_reset_in_a_busy_cgroup_happens_frozen(root, devices_kernel):
+    m = manager(root)
+    m.create()
+    d = root / "devices" / "pyrunc-test-a" / "b"
+    (d / "devices.list").write_text("a *:* rwm\n")
+    (d / "cgroup.procs").write_text(f"{os.getpid()}\n")
+    (root / "freezer" / "pyrunc-test-a" / "b" / "freezer.state").write_text("THAWED\n")
+    m.set({"devices": [DENY_ALL, NULL_RW]})
+    assert devices_kernel == [("freezer.state", "FROZEN"), ("devices.deny", "a *:* rwm"),
+                              ("devices.allow", "c 1:3 rw"), ("freezer.state", "THAWED")]
+
+
+def test_a_list_the_kernel_did_not_keep_is_an_error(root, monkeypatch):
+    """devices.list is read back: a write the kernel ignored is not taken for done."""
     import pyrunc.linux.cgroups.v1 as v1mod
-    real = v1mod.write
-    v1mod.write = lambda path, value, field: writes.append((os.path.basename(path), value))
-    try:
-        m.set({"devices": [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1,
-                                                              "minor": 3, "access": "rw"}]})
-    finally:
-        v1mod.write = real
-    assert writes[:3] == [("devices.deny", "a"), ("devices.deny", "a *:* rwm"), ("devices.allow", "c 1:3 rw")]
+    monkeypatch.setattr(v1mod, "write", lambda path, value, field: None)
+    m = manager(root)
+    m.create()
+    (root / "devices" / "pyrunc-test-a" / "b" / "devices.list").write_text("a *:* rwm\n")
+    with pytest.raises(CgroupError, match="another device list") as e:
+        m.set({"devices": [DENY_ALL, NULL_RW]})
+    assert e.value.field == "linux.resources.devices"
 
 
-@pytest.mark.parametrize("rule, line", [
-    ({"allow": True}, "a *:* rwm"),
-    ({"allow": True, "type": "c", "major": 136, "access": "rwm"}, "c 136:* rwm"),
-    ({"allow": False, "type": "b", "major": 8, "minor": -1, "access": "m"}, "b 8:* m"),
-])
-def test_device_rule_lines(rule, line):
-    assert device_rule_line(rule) == line
-
-
-def test_device_rules_are_the_configs_then_the_defaults_then_linux_devices():
-    from pyrunc.config.model import Device
-    dev = Device(path="/dev/fuse", type="c", major=10, minor=229, file_mode=None, uid=None, gid=None)
-    rules = device_rules({"devices": [{"allow": False, "access": "rwm"}]}, [dev])
-    assert rules[0] == {"allow": False, "access": "rwm"}
-    assert {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"} in rules
-    assert rules[-1] == {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
+def test_device_rules_are_the_configs_then_runcs_defaults_and_nothing_else():
+    """As runc 1.1: linux.devices (a node to make) adds no rule; devices.list of a runc
+    container with `deny all` and /dev/kmsg in linux.devices lacks c 1:11."""
+    config_rules = [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 4, "access": "r"}]
+    rules = device_rules({"devices": config_rules})
+    assert rules[:2] == config_rules
+    assert rules[2:] == [dict(r) for r in DEFAULT_ALLOWED_DEVICES]
+    assert device_rules({}) == [dict(r) for r in DEFAULT_ALLOWED_DEVICES]
 
 
 @pytest.mark.parametrize("path, own, expected", [

@@ -176,8 +176,10 @@ def cgroup_dirs_deepest_first(top):
 
 
 # The devices every container may use whatever its config says, appended after the
-# config's own rules as runc does: mknod of any node (CAP_MKNOD still decides), the
-# standard character devices, the pseudo-terminals and the tun device.
+# config's own rules as runc 1.1 does: mknod of any node (CAP_MKNOD still decides), the
+# standard character devices, the pseudo-terminals and the tun device.  Nothing else:
+# a node that linux.devices creates is not thereby allowed (runc's dev.bats "device
+# cgroup deny": /dev/kmsg listed there, `deny all` in resources, and opening it fails).
 DEFAULT_ALLOWED_DEVICES = (
     {"allow": True, "type": "c", "access": "m"},
     {"allow": True, "type": "b", "access": "m"},
@@ -193,13 +195,9 @@ DEFAULT_ALLOWED_DEVICES = (
 )
 
 
-def device_rules(resources, linux_devices):
-    """The rules the device controller enforces: the config's, then the defaults, then
-    one allowing each device of linux.devices, so that the container can use them."""
+def device_rules(resources):
+    """The rules the device controller enforces: linux.resources.devices, then the
+    defaults above; linux.devices plays no part (it makes nodes, it allows nothing)."""
     rules = list(resources.get("devices") or ())
     rules.extend(dict(r) for r in DEFAULT_ALLOWED_DEVICES)
-    for d in linux_devices or ():
-        if d.type in ("c", "b", "u"):
-            rules.append({"allow": True, "type": "c" if d.type == "u" else d.type,
-                          "major": d.major, "minor": d.minor, "access": "rwm"})
     return rules

@@ -9,10 +9,10 @@ high 16 bits the access asked for (BPF_DEVCG_ACC_MKNOD 1, READ 2, WRITE 4; an O_
 asks for READ|WRITE at once).  Returning 1 allows, 0 denies (EPERM).  The program is
 assembled here by hand, so neither a compiler nor libbpf is needed.
 
-Semantics: exactly those of the v1 devices controller fed the same list, which is how
-pyrunc's v1 manager applies it (and what runc emulates on v2):
-  * The starting state is "deny everything" (v1: `a` written to devices.deny first), so
-    an empty list denies every device.
+Semantics: exactly those of the v1 devices controller fed the same list after `deny a`
+(the state pyrunc's v1 manager brings devices.list to, devices_v1.py; what runc emulates
+on v2); effective_rules() below is that state, shared by both managers:
+  * The starting state is "deny everything", so an empty list denies every device.
   * A rule of type `a` (also when `type` is absent) resets the state to allow-all or
     deny-all, whatever its major, minor and access say: the kernel ignores them for `a`.
   * Any other rule whose verdict differs from the current default adds an exception for
@@ -50,7 +50,7 @@ LICENSE = "Apache-2.0"         # the program calls no GPL-only helper: any licen
 
 DEV_BLOCK, DEV_CHAR = 1, 2                     # BPF_DEVCG_DEV_*
 ACC_MKNOD, ACC_READ, ACC_WRITE = 1, 2, 4       # BPF_DEVCG_ACC_*
-_ACCESS_BITS = {"m": ACC_MKNOD, "r": ACC_READ, "w": ACC_WRITE}
+ACCESS_BITS = {"m": ACC_MKNOD, "r": ACC_READ, "w": ACC_WRITE}
 _DEV_TYPES = {"b": DEV_BLOCK, "c": DEV_CHAR}
 
 # --- instruction encoding ------------------------------------------------------------
@@ -84,7 +84,7 @@ def _parse(rule, i):
     if kind not in ("a", "b", "c"):
         raise CgroupError(where + ".type", f"{kind!r} is not one of 'a', 'b', 'c'")
     access = rule.get("access") or "rwm"
-    if set(access) - set(_ACCESS_BITS):
+    if set(access) - set(ACCESS_BITS):
         raise CgroupError(where + ".access", f"{access!r} may only contain r, w and m")
     numbers = []
     for key in ("major", "minor"):
@@ -94,7 +94,7 @@ def _parse(rule, i):
         numbers.append(None if value is None or value < 0 else value)
     bits = 0
     for letter in access:
-        bits |= _ACCESS_BITS[letter]
+        bits |= ACCESS_BITS[letter]
     return bool(rule.get("allow")), kind, numbers[0], numbers[1], bits
 
 
@@ -102,7 +102,7 @@ def describe(kind, major, minor, bits):
     """`c 1:* rw`, as devices.list shows an exception."""
     def num(n):
         return "*" if n is None else str(n)
-    letters = "".join(letter for letter in "rwm" if bits & _ACCESS_BITS[letter])
+    letters = "".join(letter for letter in "rwm" if bits & ACCESS_BITS[letter])
     return f"{kind} {num(major)}:{num(minor)} {letters}"
 
 

@@ -367,14 +367,29 @@ class V1Manager(Manager):
         field = "linux.resources.devices"
         if self._hierarchy_of("devices") is None:
             raise CgroupError(field, "the host has no devices cgroup controller")
-        # A list v1 would take only in part (a hole in a wider rule) is refused, as on v2.
-        from pyrunc.linux.cgroups.devices_bpf import effective_rules
-        effective_rules(rules)
-        # Start from nothing, then apply the rules in order: the kernel keeps the last word.
-        self._write("devices", "devices.deny", "a", field)
-        for i, rule in enumerate(rules):
-            self._write("devices", "devices.allow" if rule.get("allow") else "devices.deny",
-                        device_rule_line(rule), f"{field}[{i}]")
+        from pyrunc.linux.cgroups import devices_v1
+        listed_path = self._path("devices", "devices.list")
+        if not os.path.isfile(listed_path):
+            raise CgroupError(field, f"cannot read {listed_path}: the devices controller lacks it")
+        # From what the cgroup allows now to what the rules say, in the fewest writes and
+        # never through a state more permissive than both (devices_v1.py).
+        writes, reset = devices_v1.transition(read(listed_path), rules)
+        # A reset is a moment of all devices or none: processes already in the cgroup
+        # (one create joined) sleep through it, frozen, unless frozen already.
+        freeze = (reset and pids_below(os.path.dirname(listed_path))
+                  and self._hierarchy_of("freezer") and not self.is_frozen())
+        if freeze:
+            self.freeze()
+        try:
+            for allow, line in writes:
+                self._write("devices", "devices.allow" if allow else "devices.deny", line, field)
+        finally:
+            if freeze:
+                self.thaw()
+        after = read(listed_path)
+        if not devices_v1.matches(after, rules):
+            raise CgroupError(field, "the kernel kept another device list than the rules': "
+                                     + ", ".join(after.splitlines()))
 
     # -- statistics ---------------------------------------------------------------------
 
@@ -428,17 +443,6 @@ class V1Manager(Manager):
                              "ioServicedRecursive": blkio_entries(
                                  os.path.join(d, "blkio.throttle.io_serviced_recursive"))}
         return data
-
-
-def device_rule_line(rule):
-    """One line for devices.allow/deny: `c 1:3 rwm`; a missing or -1 number is `*`."""
-    def num(key):
-        v = rule.get(key)
-        return "*" if v is None or v < 0 else str(v)
-    kind = rule.get("type") or "a"
-    if kind == "a":
-        return "a *:* " + (rule.get("access") or "rwm")
-    return f"{kind} {num('major')}:{num('minor')} {rule.get('access') or 'rwm'}"
 
 
 def blkio_entries(path):

@@ -132,13 +132,7 @@ class Runc:
 
     def remove_cgroups(self):
         for name in self.cgroups:
-            for hierarchy in os.listdir("/sys/fs/cgroup"):
-                path = os.path.join("/sys/fs/cgroup", hierarchy, name)
-                if os.path.isdir(path):
-                    try:
-                        os.rmdir(path)
-                    except OSError:
-                        pass
+            remove_empty_cgroup(name)
 
     def __call__(self, *args, timeout=60):
         for a in args:
@@ -181,3 +175,18 @@ def pyrunc_cmd(pyrunc, *args):
 def set_args(bundle, *args):
     bundle.config["process"]["args"] = list(args)
     bundle.write()
+
+
+def remove_empty_cgroup(name):
+    """Remove the top-level cgroup `name` (one a test owns) and the empty ones below it,
+    deepest first, in every hierarchy (v1's, or v2's single one); one still in use stays."""
+    tops = [os.path.join("/sys/fs/cgroup", name)]
+    tops += [os.path.join("/sys/fs/cgroup", h, name) for h in os.listdir("/sys/fs/cgroup")]
+    for top in tops:
+        if not name.startswith("pyrunc-test-") or not os.path.isdir(top):
+            continue
+        for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass

@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.cli_util import (assert_nothing_left, last_error, pid_alive,
                                         processes_mentioning,
-                                        pyrunc_cmd, runc, set_args, validate_state, wait_for,
+                                        pyrunc_cmd, remove_empty_cgroup, runc, set_args, validate_state, wait_for,
                                         wait_for_file)
 
 __all__ = ["runc"]  # the fixture, imported for the tests below
@@ -516,6 +516,11 @@ def test_parallel_creates_of_different_ids(pyrunc, bundle, test_id):
     assert sorted(s["id"] for s in listed) == ids
     assert all(s["status"] == "created" for s in listed), listed
     assert len({s["pid"] for s in listed}) == 5
+    # They share one cgroupsPath: the parent that one of them made may still hold the
+    # leaf another made when its maker goes, and is nobody's to remove after.
+    for cid in ids:
+        assert pyrunc("delete", "--force", cid).code == 0
+    remove_empty_cgroup(bundle.config["linux"]["cgroupsPath"].split("/")[1])
 
 
 def test_parallel_creates_of_one_id_have_one_winner(pyrunc, bundle, test_id):

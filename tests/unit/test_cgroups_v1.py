@@ -271,3 +271,25 @@ def test_bad_event_intervals(text):
     from pyrunc.cli.commands import _duration
     with pytest.raises(UsageError):
         _duration(text)
+
+
+@pytest.mark.parametrize("state, stopped", [("THAWED", False), ("FREEZING", True), ("FROZEN", True)])
+def test_stopped_by_freezer_reads_the_effective_freezer_state(root, state, stopped):
+    m = manager(root)
+    m.create()
+    (root / "freezer" / "pyrunc-test-a" / "b" / "freezer.state").write_text(state + "\n")
+    assert m.stopped_by_freezer() is stopped
+
+
+def test_stopped_by_freezer_sees_cgroup2_freezing_the_unified_hierarchy_of_a_hybrid_host(root):
+    (root / "unified").mkdir()
+    for name in ("cgroup.procs", "cgroup.subtree_control", "cgroup.freeze", "cgroup.events"):
+        (root / "unified" / name).write_text("")
+    m = manager(root, hybrid=True)
+    m.create()
+    (root / "freezer" / "pyrunc-test-a" / "b" / "freezer.state").write_text("THAWED\n")
+    events = root / "unified" / "pyrunc-test-a" / "b" / "cgroup.events"
+    events.write_text("populated 0\nfrozen 0\n")
+    assert not m.stopped_by_freezer()
+    events.write_text("populated 0\nfrozen 1\n")  # an ancestor's cgroup.freeze shows only here
+    assert m.stopped_by_freezer()

@@ -95,6 +95,13 @@ def read_keyed(path):
     return out
 
 
+def cgroup2_frozen(directory):
+    """A cgroup2 directory frozen or freezing: its own cgroup.freeze asks it, or
+    cgroup.events says it is frozen (an ancestor's freeze shows only there)."""
+    return (read(os.path.join(directory, "cgroup.freeze")).strip() == "1"
+            or read_keyed(os.path.join(directory, "cgroup.events")).get("frozen") == 1)
+
+
 def rmdir_unused(path):
     """rmdir a parent level once: busy means another container's cgroup is in it."""
     try:

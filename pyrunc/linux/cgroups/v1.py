@@ -14,8 +14,8 @@ import time
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import (HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below,
                                   resolve)
-from pyrunc.linux.cgroups.files import (enable_down, inherit_cpuset, mkdirs, read, read_int, read_ints,
-                                        read_keyed, read_words, rmdir, rmdir_unused, write)
+from pyrunc.linux.cgroups.files import (cgroup2_frozen, enable_down, inherit_cpuset, mkdirs, read, read_int,
+                                        read_ints, read_keyed, read_words, rmdir, rmdir_unused, write)
 
 UNIFIED = "unified"
 UNLIMITED = -1
@@ -173,11 +173,22 @@ class V1Manager(Manager):
         path = self._path("freezer", "freezer.state")
         return path is not None and read(path).strip() != "THAWED"
 
+    def stopped_by_freezer(self):
+        # v1's freezer.state is the effective state (FROZEN under a frozen parent too);
+        # a hybrid host's unified hierarchy has cgroup2's freezer besides.
+        path = self._path("freezer", "freezer.state")
+        if path is not None and read(path).strip() in ("FROZEN", "FREEZING"):
+            return True
+        if UNIFIED not in self.controllers:
+            return False
+        return cgroup2_frozen(self._dir(UNIFIED))
+
     def kill_all(self, sig):
         """Freeze, signal, thaw: a process cannot fork a new one between our reading the
         list and the signal arriving."""
         frozen = False
-        if self._hierarchy_of("freezer") and sig == signal.SIGKILL:
+        # A cgroup frozen already stays so: thawing one is for whoever froze it.
+        if self._hierarchy_of("freezer") and sig == signal.SIGKILL and not self.is_frozen():
             try:
                 self.freeze()
                 frozen = True

@@ -56,7 +56,7 @@ def write(path, value, field):
     try:
         os.write(fd, value.encode())
     except OSError as e:
-        raise CgroupError(field, f"write {value!r} to {path}: {os.strerror(e.errno).lower()}") from None
+        raise CgroupError(field, f"write {value!r} to {path}: {os.strerror(e.errno).lower()}", e.errno) from None
     finally:
         os.close(fd)
 

@@ -7,6 +7,7 @@ runc does, and any controller the host attached there instead of to a v1 hierarc
 (hugetlb on some kernels) is driven through its v2 files.
 """
 
+import errno
 import os
 import _signal as signal  # signal.py would import enum
 import time
@@ -312,10 +313,10 @@ class V1Manager(Manager):
 
     def _set_cpu(self, cpu):
         f = "linux.resources.cpu."
+        # 0 is "not set" for these, as below.
+        self._set_cfs(*(cpu.get(k) or None for k in ("period", "quota")))
         # Periods before the budgets that must fit in them.
         for key, ctrl, filename in (("shares", "cpu", "cpu.shares"),
-                                    ("period", "cpu", "cpu.cfs_period_us"),
-                                    ("quota", "cpu", "cpu.cfs_quota_us"),
                                     ("burst", "cpu", "cpu.cfs_burst_us"),
                                     ("realtimePeriod", "cpu", "cpu.rt_period_us"),
                                     ("realtimeRuntime", "cpu", "cpu.rt_runtime_us"),
@@ -329,6 +330,28 @@ class V1Manager(Manager):
             if key == "realtimeRuntime" and value > 0:
                 self._grant_rt_runtime(value, cpu.get("realtimePeriod"))
             self._write(ctrl, filename, value, f + key)
+
+    def _set_cfs(self, period, quota):
+        """cpu.cfs_period_us and cpu.cfs_quota_us (None: unchanged).  The kernel checks
+        each write against the parent's limit with the other file as it stands, so one
+        order can be refused where the other passes: a period lowered below what the
+        current quota allows, a quota raised beyond what the current period allows.
+        Period first; when the kernel refuses it (EINVAL) and a quota comes too, quota
+        first.  (v2's cpu.max is one write of both.)"""
+        f = "linux.resources.cpu."
+        writes = [(f + "period", "cpu.cfs_period_us", period), (f + "quota", "cpu.cfs_quota_us", quota)]
+        writes = [w for w in writes if w[2] is not None]
+        if not writes:
+            return
+        first, rest = writes[0], writes[1:]
+        try:
+            self._write("cpu", first[1], first[2], first[0])
+        except CgroupError as e:
+            if e.errno != errno.EINVAL or not rest:
+                raise
+            rest.append(first)  # the quota, then the period again
+        for field, filename, value in rest:
+            self._write("cpu", filename, value, field)
 
     def _grant_rt_runtime(self, runtime, period):
         """A cgroup's realtime share (runtime/period) must fit in its parent's, and a new

@@ -135,3 +135,29 @@ def test_start_of_a_container_frozen_by_someone_else_is_refused(pyrunc, bundle, 
     r = pyrunc("start", test_id, timeout=30)
     assert (r.code, r.err) == (1, f"pyrunc: cannot start container {test_id}: it is paused, not created\n"), r
     assert pyrunc.state(test_id)["status"] == "created"  # nothing changed
+
+
+def test_a_container_frozen_while_start_waits_is_paused_and_resume_runs_it(pyrunc, bundle, test_id, thaw_after):
+    """A startContainer hook (in the container, after start has given the go) freezes
+    the container's cgroup, itself and the waiting init with it: start gives up waiting
+    and says so; the container has its go and is paused; resume runs it."""
+    cgpath = bundle.config["linux"]["cgroupsPath"]
+    d = freezer_dir(cgpath)
+    thaw_after(d)
+    # The container sees the host's freezer directory of its cgroup at /frz.
+    bundle.config["mounts"].append({"destination": "/frz", "type": "bind", "source": d,
+                                    "options": ["rbind", "rw"]})
+    os.makedirs(os.path.join(bundle.rootfs, "frz"))
+    freeze = "echo 1 > /frz/cgroup.freeze" if V2 else "echo FROZEN > /frz/freezer.state"
+    bundle.config["hooks"] = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", freeze]}]}
+    bundle.config["process"]["args"] = ["sleep", "600"]
+    bundle.write()
+    assert pyrunc("create", "--bundle", bundle.path, test_id).code == 0
+    r = pyrunc("start", test_id, timeout=30)  # without the guard: forever
+    assert r.code == 1 and FROZEN in r.err and "the container is paused" in r.err, r
+    assert pyrunc.state(test_id)["status"] == "paused"
+    assert pyrunc("resume", test_id).code == 0
+    assert pyrunc.state(test_id)["status"] == "running"
+    pid = pyrunc.state(test_id)["pid"]
+    from cg_util import wait_for
+    wait_for(lambda: open(f"/proc/{pid}/cmdline", "rb").read().startswith(b"sleep"), "the init to exec sleep")

@@ -83,7 +83,7 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
     except child_death.Died:
         raise ContainerError(None, _death(pid, served, notes, handler)) from None
     except BaseException:
-        _kill_and_reap(pid, served.init_pid)
+        _kill_and_reap(pid, served.init_pid, _frozen(handler))
         raise
     finally:
         parent_ch.close()
@@ -109,7 +109,7 @@ def _death(first_child, served, notes, handler):
     """One line for an init (or first child) that died before it reported: where it
     was, how it died, and, when the memory cgroup's OOM killer did it, why."""
     dead = served.init_pid if served.init_pid is not None else first_child
-    _kill_and_reap(first_child, served.init_pid)  # whichever is still there
+    _kill_and_reap(first_child, served.init_pid, _frozen(handler))  # whichever is still there
     if dead != first_child:
         # Once it is reaped, its orphan, the init, is ours to reap.
         wait_child(first_child, _frozen_check(handler))
@@ -274,20 +274,30 @@ def _kill(pid):
         pass
 
 
-def _kill_and_reap(first_child, init_pid):
-    import _signal as signal  # signal.py would import enum
-    for pid in {first_child, init_pid} - {None}:
+def _frozen(handler):
+    """Whether the cgroup freezer stops the container's processes now (a v1 frozen
+    process dies of SIGKILL only once thawed: no use waiting for it)."""
+    def frozen():
         try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            _frozen_check(handler)()
+        except ContainerError:
+            return True
+        return False
+    return frozen
+
+
+def _kill_and_reap(first_child, init_pid, frozen=None):
+    for pid in {first_child, init_pid} - {None}:
+        _kill(pid)
     if init_pid is not None and init_pid != first_child:
-        wait_exit(init_pid)
+        wait_exit(init_pid, frozen=frozen)
 
 
-def wait_exit(pid, timeout=10.0):
-    """Wait until a process that need not be our child has exited."""
+def wait_exit(pid, timeout=10.0, frozen=None):
+    """Wait until a process that need not be our child has exited; False when it has not
+    in `timeout` seconds, or as soon as `frozen()` says the freezer stops it."""
     import select
+    import time
     try:
         fd = kernel.pidfd_open(pid)
     except OSError:
@@ -295,6 +305,12 @@ def wait_exit(pid, timeout=10.0):
     try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
-        return bool(poller.poll(int(timeout * 1000)))
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if poller.poll(max(0, int(min(left, 0.25 if frozen else left) * 1000))):
+                return True
+            if left <= 0 or (frozen is not None and frozen()):
+                return False
     finally:
         os.close(fd)

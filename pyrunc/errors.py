@@ -79,9 +79,10 @@ class CgroupError(PyruncError):
     """A resource the host cannot apply, naming the config field: `linux.resources.network:
     the host has no net_cls controller`."""
 
-    def __init__(self, field, why):
+    def __init__(self, field, why, errno=None):
         self.field = field
         self.why = why
+        self.errno = errno  # the failed write's, when one failed
         super().__init__(f"{field}: {why}" if field else why)
 
 

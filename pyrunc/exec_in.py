@@ -29,6 +29,8 @@ def exec_process(store, cid, args, opts):
     with store.open(cid) as cdir:
         st = cdir.read_state()
         status = lifecycle.status_of(st)
+        if status in (lifecycle.CREATED, lifecycle.RUNNING) and _frozen(st):
+            status = lifecycle.PAUSED  # frozen by someone else: paused, as runc reads it
         if status == lifecycle.PAUSED and not opts["ignore_paused"]:
             raise StateError(f"cannot exec in a paused container {cid} (use --ignore-paused to override)")
         if status not in (lifecycle.CREATED, lifecycle.RUNNING, lifecycle.PAUSED):
@@ -257,12 +259,23 @@ def _death(first_child, exec_pid, notes, st, oom_before):
                                 needs="the container's processes and this one need")
 
 
+def _frozen(st):
+    """Whether the container's cgroup is frozen though the state does not say paused."""
+    mgr = lifecycle.cgroup_manager(st)
+    return mgr is not None and mgr.stopped_by_freezer()
+
+
 def _serve(chan, cid, st, cfg, paused, cgroup_dirs, notes, served):
     from pyrunc.linux import child_death
     exec_pid = None
     ready = False  # it asked to be in the cgroup, its last request before the exec
+    idle = None    # once the process is in the cgroup: a freeze would stop it for good
+
+    def frozen_check():
+        if _frozen(st):
+            raise ContainerError(f"exec {cid}", lifecycle.frozen_message(st.get("cgroup_path")))
     while True:
-        msg, fds = chan.recv()
+        msg, fds = chan.recv(idle)
         kind = msg["type"]
         if kind != "eof":
             notes.read()
@@ -281,6 +294,7 @@ def _serve(chan, cid, st, cfg, paused, cgroup_dirs, notes, served):
                 # process asks (cgroup_joined) before it execs.
                 with log.step("add process to cgroup"):
                     _join_cgroup(cid, st, exec_pid, cgroup_dirs)
+                idle = frozen_check
                 _join_rdt(cid, st, exec_pid)
                 _final_affinity(cid, cfg, exec_pid)
         elif kind == "cgroup_joined":

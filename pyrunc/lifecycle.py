@@ -58,6 +58,9 @@ class _CreateHandler:
                 self.save_cgroup(mgr.to_dict())
                 if not mgr.made_leaf():
                     self._warn_if_not_empty(mgr)
+                # Checked before anything of ours joins it: an init in a frozen cgroup
+                # would stop at once and create wait for it forever.
+                self.check_not_frozen()
             with log.step("set cgroup limits"):
                 resources = dict(lx.resources)
                 resources["devices"] = cgroups.device_rules(lx.resources)
@@ -88,6 +91,15 @@ class _CreateHandler:
                    f"in {next(iter(mgr.paths().values()))}")
             log.warning(msg)
             log.stderr_line(f"pyrunc: warning: {msg}")
+
+    def check_not_frozen(self):
+        """runc's refusal, in its words, of a cgroup the freezer stops (its own freeze or
+        an ancestor's); also the idle check of every wait on the init once it is there,
+        for a cgroup frozen after this check.  Not a CgroupError: --rootless must not
+        turn it into a warning and a wait without end."""
+        mgr = self.cgroup_manager
+        if mgr is not None and mgr.stopped_by_freezer():
+            raise ContainerError(None, frozen_message(self.cgroup_path))
 
     def join_cgroup(self, pid):
         """Put the init in the cgroup made by cgroup(join_now=False)."""
@@ -134,7 +146,10 @@ class _CreateHandler:
             log.debug(f"create {self.cid}: cgroup warm-up: {e}")
         finally:
             os.close(hold_w)
-            os.waitpid(pid, 0)
+            # It exits at once, unless a freeze meanwhile stopped it: then it is killed
+            # (on v1 it dies when the cgroup is thawed) and create fails.
+            from pyrunc.linux.spawn import wait_child
+            wait_child(pid, self.check_not_frozen)
 
     def _cgroup_step(self, step):
         from pyrunc.errors import CgroupError
@@ -168,6 +183,10 @@ class _CreateHandler:
         with log.step("run createRuntime hooks"):
             hooks.run_hooks("prestart", self.cfg.hooks, state)
             hooks.run_hooks("createRuntime", self.cfg.hooks, state)
+
+
+def frozen_message(cgroup_path):
+    return f'container\'s cgroup unexpectedly frozen (linux.cgroupsPath "{cgroup_path}")'
 
 
 def _iso_now():
@@ -373,6 +392,9 @@ def _remove_cgroup(mgr, st):
     try:
         if owns_cgroup(mgr) and mgr.pids():  # often none left: kill_all freezes on v1
             mgr.kill_all(signal.SIGKILL)
+            if mgr.made_leaf() and mgr.is_frozen():
+                # Frozen by someone else, but ours: a frozen v1 process dies only once thawed.
+                mgr.thaw()
         mgr.destroy()
     except (CgroupError, OSError) as e:
         log.warning(f"container {st['id']}: {e}")
@@ -438,6 +460,8 @@ def start(store, cid):
         with store.open(cid) as cdir:
             st = cdir.read_state()
             status = status_of(st)
+            if status == CREATED and _frozen(st):
+                status = PAUSED  # frozen by someone else: paused, as runc reads it
             if status != CREATED:
                 raise StateError(f"cannot start container {cid}: it is {status}, not created")
             if st.get("notify_socket"):
@@ -452,9 +476,22 @@ def start(store, cid):
     return st
 
 
+def _frozen(st):
+    """Whether the container's cgroup is frozen though the state does not say paused."""
+    mgr = cgroup_manager(st)
+    return mgr is not None and mgr.stopped_by_freezer()
+
+
 def _started(cdir, cid, st):
     with log.step("tell the init to exec"):
-        _release(cdir, cid)
+        try:
+            _release(cdir, cid, lambda: _frozen(st))
+        except _FrozenAtStart:
+            # It has its go and runs once thawed: started, and paused meanwhile.
+            st["started"] = st["paused"] = True
+            cdir.write_state(st)
+            raise ContainerError(f"start {cid}", frozen_message(st.get("cgroup_path")) +
+                                 ": the container is paused; `resume` runs it") from None
     st["started"] = True
     cdir.write_state(st)
     log.debug(f"start {cid}: init {st['pid']} executed the process")
@@ -470,17 +507,30 @@ def _started(cdir, cid, st):
             raise ContainerError(f"start {cid}", str(e)) from None
 
 
-def _release(cdir, cid):
+class _FrozenAtStart(Exception):
+    pass
+
+
+def _release(cdir, cid, frozen=None):
     """Tell the waiting init to exec; its connection closes when the exec succeeds, or
-    carries the reason it failed (a startContainer hook, the exec itself)."""
+    carries the reason it failed (a startContainer hook, the exec itself).  `frozen`
+    is asked in each quiet spell of the wait: a frozen init would never answer."""
     from pyrunc.linux import unix
+    from pyrunc.linux.protocol import IDLE_INTERVAL
     sock = unix.socket()
     try:
         sock.connect(f"/proc/self/fd/{cdir.fd}/{START_SOCKET}")
         sock.sendall(b"1")
+        if frozen is not None:
+            sock.settimeout(IDLE_INTERVAL)
         reply = b""
         while True:
-            chunk = sock.recv(4096)
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                if frozen():
+                    raise _FrozenAtStart() from None
+                continue
             if not chunk:
                 break
             reply += chunk

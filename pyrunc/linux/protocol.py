@@ -22,6 +22,7 @@ from pyrunc import jsonc
 from pyrunc.linux import unix
 
 _MAX = 65536
+IDLE_INTERVAL = 0.25  # seconds between a waiting recv's idle checks
 
 
 class ProtocolError(Exception):
@@ -48,9 +49,23 @@ class Channel:
         else:
             self.sock.sendall(data)
 
-    def recv(self):
-        """The next message as (dict, [fds]); ({'type': 'eof'}, []) when the peer closed."""
-        data, fds = unix.recv_fds(self.sock, _MAX, 4)
+    def recv(self, idle=None, interval=IDLE_INTERVAL):
+        """The next message as (dict, [fds]); ({'type': 'eof'}, []) when the peer closed.
+        `idle`, when given, is called after each `interval` seconds without a message;
+        it raises to give up (a peer the cgroup freezer stopped never answers)."""
+        if idle is None:
+            data, fds = unix.recv_fds(self.sock, _MAX, 4)
+        else:
+            self.sock.settimeout(interval)
+            try:
+                while True:
+                    try:
+                        data, fds = unix.recv_fds(self.sock, _MAX, 4)
+                        break
+                    except TimeoutError:
+                        idle()
+            finally:
+                self.sock.settimeout(None)
         if not data:
             return {"type": "eof"}, fds
         return jsonc.loads(data), fds

@@ -83,15 +83,20 @@ def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring
     except child_death.Died:
         raise ContainerError(None, _death(pid, served, notes, handler)) from None
     except BaseException:
-        _kill_and_reap(pid, served.init_pid)
+        _kill_and_reap(pid, served.init_pid, _frozen(handler))
         raise
     finally:
         parent_ch.close()
         notes.close()
         if served.init_pid != pid:
-            reap(pid)
+            # In the cgroup too when it joined early: a freeze must not stop us here.
+            wait_child(pid, _frozen_check(handler))
         reaper.restore()
     return Spawned(served.init_pid, pid, served.console)
+
+
+def _frozen_check(handler):
+    return getattr(handler, "check_not_frozen", None) or (lambda: None)
 
 
 class _Served:
@@ -104,9 +109,10 @@ def _death(first_child, served, notes, handler):
     """One line for an init (or first child) that died before it reported: where it
     was, how it died, and, when the memory cgroup's OOM killer did it, why."""
     dead = served.init_pid if served.init_pid is not None else first_child
-    _kill_and_reap(first_child, served.init_pid)  # whichever is still there
+    _kill_and_reap(first_child, served.init_pid, _frozen(handler))  # whichever is still there
     if dead != first_child:
-        reap(first_child)  # once it is reaped, its orphan, the init, is ours to reap
+        # Once it is reaped, its orphan, the init, is ours to reap.
+        wait_child(first_child, _frozen_check(handler))
     status = child_death.reap_status(dead)
     step = notes.read()
     proc = "container init"  # its first stage (namespaces) too: the user knows one init
@@ -149,12 +155,15 @@ def _serve(chan, handler, notes=None, served=None):
     `served` learns them as they come, for a failure's report; `notes`, the child's steps."""
     notes = notes or child_death.NO_NOTES
     served = served or _Served()
+    # Once the child is in its cgroup, a freeze of it would stop the child for good: each
+    # quiet spell of the wait asks the cgroup, and a frozen one fails create.
+    idle = _frozen_check(handler)
     init_pid = None
     joining = False  # the init joins its cgroup when it asks (cgroup_joined)
     early = []       # the init's messages that came before its pid
     step = "start init"
     while True:
-        msg, fds = early.pop(0) if early and init_pid is not None else chan.recv()
+        msg, fds = early.pop(0) if early and init_pid is not None else chan.recv(idle)
         kind = msg["type"]
         if kind in _NEED_INIT_PID and init_pid is None:
             early.append((msg, fds))
@@ -246,20 +255,61 @@ def reap(pid):
         pass
 
 
-def _kill_and_reap(first_child, init_pid):
-    import _signal as signal  # signal.py would import enum
-    for pid in {first_child, init_pid} - {None}:
+def wait_child(pid, idle, interval=0.25):
+    """Reap our child `pid`.  `idle` is called each `interval` seconds it has not exited
+    and raises to give up; the child is then killed and left to the reaper (a process
+    stopped by the v1 freezer dies only once thawed)."""
+    import time
+    delay, checked = 0.0002, time.monotonic()
+    while True:
         try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+        except ChildProcessError:
+            return
+        if time.monotonic() - checked >= interval:
+            try:
+                idle()
+            except BaseException:
+                _kill(pid)
+                raise
+            checked = time.monotonic()
+        time.sleep(delay)
+        delay = min(delay * 2, 0.01)
+
+
+def _kill(pid):
+    import _signal as signal  # signal.py would import enum
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _frozen(handler):
+    """Whether the cgroup freezer stops the container's processes now (a v1 frozen
+    process dies of SIGKILL only once thawed: no use waiting for it)."""
+    def frozen():
+        try:
+            _frozen_check(handler)()
+        except ContainerError:
+            return True
+        return False
+    return frozen
+
+
+def _kill_and_reap(first_child, init_pid, frozen=None):
+    for pid in {first_child, init_pid} - {None}:
+        _kill(pid)
     if init_pid is not None and init_pid != first_child:
-        wait_exit(init_pid)
+        wait_exit(init_pid, frozen=frozen)
 
 
-def wait_exit(pid, timeout=10.0):
-    """Wait until a process that need not be our child has exited."""
+def wait_exit(pid, timeout=10.0, frozen=None):
+    """Wait until a process that need not be our child has exited; False when it has not
+    in `timeout` seconds, or as soon as `frozen()` says the freezer stops it."""
     import select
+    import time
     try:
         fd = kernel.pidfd_open(pid)
     except OSError:
@@ -267,6 +317,12 @@ def wait_exit(pid, timeout=10.0):
     try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
-        return bool(poller.poll(int(timeout * 1000)))
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if poller.poll(max(0, int(min(left, 0.25 if frozen else left) * 1000))):
+                return True
+            if left <= 0 or (frozen is not None and frozen()):
+                return False
     finally:
         os.close(fd)

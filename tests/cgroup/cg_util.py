@@ -78,3 +78,24 @@ def events_stream(pyrunc, test_id, out_path, *flags):
 def json_lines(path):
     with open(path) as f:
         return [json.loads(line) for line in f if line.startswith("{")]
+
+
+def freezer_dir(cgroups_path):
+    """The directory whose freeze file freezes the cgroup: v1's freezer hierarchy, or v2's."""
+    if V2:
+        return os.path.join(HOST_ROOT, cgroups_path.lstrip("/"))
+    return os.path.join(HOST_ROOT, "freezer", cgroups_path.lstrip("/"))
+
+
+def set_frozen(directory, frozen):
+    """Freeze (or thaw) a cgroup directory of freezer_dir's, as an outsider would."""
+    name, value = ("cgroup.freeze", "1" if frozen else "0") if V2 else \
+        ("freezer.state", "FROZEN" if frozen else "THAWED")
+    with open(os.path.join(directory, name), "w") as f:
+        f.write(value)
+
+
+def freeze_command(cgroups_path):
+    """A shell line that freezes the cgroup (for a hook)."""
+    d = freezer_dir(cgroups_path)
+    return f"echo 1 > {d}/cgroup.freeze" if V2 else f"echo FROZEN > {d}/freezer.state"

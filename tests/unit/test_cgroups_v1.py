@@ -328,3 +328,93 @@ def test_bad_event_intervals(text):
     from pyrunc.cli.commands import _duration
     with pytest.raises(UsageError):
         _duration(text)
+
+
+@pytest.mark.parametrize("state, stopped", [("THAWED", False), ("FREEZING", True), ("FROZEN", True)])
+def test_stopped_by_freezer_reads_the_effective_freezer_state(root, state, stopped):
+    m = manager(root)
+    m.create()
+    (root / "freezer" / "pyrunc-test-a" / "b" / "freezer.state").write_text(state + "\n")
+    assert m.stopped_by_freezer() is stopped
+
+
+def test_stopped_by_freezer_sees_cgroup2_freezing_the_unified_hierarchy_of_a_hybrid_host(root):
+    (root / "unified").mkdir()
+    for name in ("cgroup.procs", "cgroup.subtree_control", "cgroup.freeze", "cgroup.events"):
+        (root / "unified" / name).write_text("")
+    m = manager(root, hybrid=True)
+    m.create()
+    (root / "freezer" / "pyrunc-test-a" / "b" / "freezer.state").write_text("THAWED\n")
+    events = root / "unified" / "pyrunc-test-a" / "b" / "cgroup.events"
+    events.write_text("populated 0\nfrozen 0\n")
+    assert not m.stopped_by_freezer()
+    events.write_text("populated 0\nfrozen 1\n")  # an ancestor's cgroup.freeze shows only here
+    assert m.stopped_by_freezer()
+
+
+@pytest.fixture
+def cfs(root, monkeypatch):
+    """A container cgroup under a pod cgroup with a CPU limit, whose cpu.cfs_period_us and
+    cpu.cfs_quota_us writes are checked as the v1 kernel checks them: the cgroup's
+    quota/period, with the other file as it stands, may not exceed its parent's (EINVAL);
+    -1 is no quota.  Returns (manager, pod dir, container dir)."""
+    import errno
+    import pyrunc.linux.cgroups.v1 as v1mod
+    real = v1mod.write
+
+    def value(d, name):
+        return int((d / name).read_text().strip())
+
+    def write(path, text, field):
+        name = os.path.basename(path)
+        if name in ("cpu.cfs_period_us", "cpu.cfs_quota_us"):
+            d = root / os.path.relpath(os.path.dirname(path), root)
+            period = int(text) if name == "cpu.cfs_period_us" else value(d, "cpu.cfs_period_us")
+            quota = int(text) if name == "cpu.cfs_quota_us" else value(d, "cpu.cfs_quota_us")
+            pq, pp = value(d.parent, "cpu.cfs_quota_us"), value(d.parent, "cpu.cfs_period_us")
+            if quota != -1 and pq != -1 and quota * pp > pq * period:
+                raise CgroupError(field, f"write {text!r} to {path}: invalid argument", errno.EINVAL)
+        real(path, text, field)
+    monkeypatch.setattr(v1mod, "write", write)
+    m = manager(root)
+    m.create()
+    pod, box = root / "cpu,cpuacct" / "pyrunc-test-a", root / "cpu,cpuacct" / "pyrunc-test-a" / "b"
+    for d, quota, period in ((pod, 50000, 100000), (box, -1, 100000)):
+        (d / "cpu.cfs_quota_us").write_text(f"{quota}\n")
+        (d / "cpu.cfs_period_us").write_text(f"{period}\n")
+    return m, pod, box
+
+
+def _cfs(box):
+    return [int((box / n).read_text()) for n in ("cpu.cfs_quota_us", "cpu.cfs_period_us")]
+
+
+@pytest.mark.parametrize("before, after", [
+    ((50000, 100000), (25000, 50000)),   # period first: 50000/50000 is over the pod's half
+    ((25000, 50000), (50000, 100000)),   # quota first: 50000/50000 is over it
+    ((-1, 100000), (20000, 40000)),
+    ((50000, 100000), (50000, 200000)),
+])
+def test_period_and_quota_are_written_in_the_order_the_pods_limit_allows(cfs, before, after):
+    m, _, box = cfs
+    m.set({"cpu": {"quota": before[0], "period": before[1]}})
+    assert _cfs(box) == list(before)
+    m.set({"cpu": {"quota": after[0], "period": after[1]}}, update=True)
+    assert _cfs(box) == list(after)
+
+
+def test_a_quota_beyond_the_pods_limit_is_refused_whatever_the_order(cfs):
+    m, _, box = cfs
+    with pytest.raises(CgroupError) as e:
+        m.set({"cpu": {"quota": 60000, "period": 100000}}, update=True)
+    assert e.value.field == "linux.resources.cpu.quota" and "invalid argument" in str(e.value)
+    assert _cfs(box) == [-1, 100000]
+
+
+def test_a_period_alone_that_the_quota_does_not_fit_is_refused_naming_the_period(cfs):
+    m, _, box = cfs
+    m.set({"cpu": {"quota": 50000, "period": 100000}})
+    with pytest.raises(CgroupError) as e:
+        m.set({"cpu": {"period": 50000}}, update=True)
+    assert e.value.field == "linux.resources.cpu.period"
+    assert _cfs(box) == [50000, 100000]

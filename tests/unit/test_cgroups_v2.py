@@ -754,3 +754,14 @@ def test_read_limit():
     assert convert.read_limit("max\n") == convert.MAX_UINT64
     assert convert.read_limit("123\n") == 123
     assert convert.read_limit("") is None
+
+
+@pytest.mark.parametrize("freeze, events, stopped", [
+    ("0\n", "populated 0\nfrozen 0\n", False),
+    ("1\n", "populated 1\nfrozen 0\n", True),   # asked, not yet done: freezing
+    ("0\n", "populated 0\nfrozen 1\n", True),   # an ancestor's freeze shows only in events
+])
+def test_stopped_by_freezer_reads_freeze_and_events(root, made, freeze, events, stopped):
+    (cg(root) / "cgroup.freeze").write_text(freeze)
+    (cg(root) / "cgroup.events").write_text(events)
+    assert made.stopped_by_freezer() is stopped

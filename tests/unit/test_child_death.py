@@ -47,7 +47,7 @@ class _Script:
         self.messages = list(messages)
         self.sent = []
 
-    def recv(self):
+    def recv(self, idle=None):  # scripted: never waits
         return (self.messages.pop(0) if self.messages else {"type": "eof"}), []
 
     def send(self, mtype, fds=(), **fields):

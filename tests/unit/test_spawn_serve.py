@@ -9,7 +9,7 @@ class ScriptedChannel:
         self.messages = list(messages)
         self.sent = []
 
-    def recv(self):
+    def recv(self, idle=None):  # scripted: never waits
         return (self.messages.pop(0) if self.messages else {"type": "eof"}), []
 
     def send(self, mtype, fds=(), **fields):
@@ -62,7 +62,7 @@ def test_netdevices_hands_the_socket_to_the_handler_and_closes_it():
     got = []
 
     class Chan(ScriptedChannel):
-        def recv(self):
+        def recv(self, idle=None):
             msg = self.messages.pop(0) if self.messages else {"type": "eof"}
             return msg, ([w] if msg["type"] == "netdevices" else [])
 

@@ -84,6 +84,12 @@ class Manager:
     def is_frozen(self):
         raise NotImplementedError
 
+    def stopped_by_freezer(self):
+        """Whether the kernel's freezer stops (or is stopping) what runs in the cgroup:
+        frozen by its own freeze file or by an ancestor's.  A process that joins such a
+        cgroup runs no more until it is thawed."""
+        raise NotImplementedError
+
     def stats(self):
         """runc's `events --stats` data: {"cpu": ..., "memory": ..., "pids": ..., ...}."""
         raise NotImplementedError

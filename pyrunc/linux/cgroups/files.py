@@ -56,7 +56,7 @@ def write(path, value, field):
     try:
         os.write(fd, value.encode())
     except OSError as e:
-        raise CgroupError(field, f"write {value!r} to {path}: {os.strerror(e.errno).lower()}") from None
+        raise CgroupError(field, f"write {value!r} to {path}: {os.strerror(e.errno).lower()}", e.errno) from None
     finally:
         os.close(fd)
 
@@ -93,6 +93,13 @@ def read_keyed(path):
         except ValueError:
             continue
     return out
+
+
+def cgroup2_frozen(directory):
+    """A cgroup2 directory frozen or freezing: its own cgroup.freeze asks it, or
+    cgroup.events says it is frozen (an ancestor's freeze shows only there)."""
+    return (read(os.path.join(directory, "cgroup.freeze")).strip() == "1"
+            or read_keyed(os.path.join(directory, "cgroup.events")).get("frozen") == 1)
 
 
 def rmdir_unused(path):

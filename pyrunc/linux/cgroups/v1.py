@@ -7,6 +7,7 @@ runc does, and any controller the host attached there instead of to a v1 hierarc
 (hugetlb on some kernels) is driven through its v2 files.
 """
 
+import errno
 import os
 import _signal as signal  # signal.py would import enum
 import time
@@ -14,8 +15,8 @@ import time
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import (HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below,
                                   resolve)
-from pyrunc.linux.cgroups.files import (enable_down, inherit_cpuset, mkdirs, read, read_int, read_ints,
-                                        read_keyed, read_words, rmdir, rmdir_unused, write)
+from pyrunc.linux.cgroups.files import (cgroup2_frozen, enable_down, inherit_cpuset, mkdirs, read, read_int,
+                                        read_ints, read_keyed, read_words, rmdir, rmdir_unused, write)
 
 UNIFIED = "unified"
 UNLIMITED = -1
@@ -173,11 +174,22 @@ class V1Manager(Manager):
         path = self._path("freezer", "freezer.state")
         return path is not None and read(path).strip() != "THAWED"
 
+    def stopped_by_freezer(self):
+        # v1's freezer.state is the effective state (FROZEN under a frozen parent too);
+        # a hybrid host's unified hierarchy has cgroup2's freezer besides.
+        path = self._path("freezer", "freezer.state")
+        if path is not None and read(path).strip() in ("FROZEN", "FREEZING"):
+            return True
+        if UNIFIED not in self.controllers:
+            return False
+        return cgroup2_frozen(self._dir(UNIFIED))
+
     def kill_all(self, sig):
         """Freeze, signal, thaw: a process cannot fork a new one between our reading the
         list and the signal arriving."""
         frozen = False
-        if self._hierarchy_of("freezer") and sig == signal.SIGKILL:
+        # A cgroup frozen already stays so: thawing one is for whoever froze it.
+        if self._hierarchy_of("freezer") and sig == signal.SIGKILL and not self.is_frozen():
             try:
                 self.freeze()
                 frozen = True
@@ -304,10 +316,10 @@ class V1Manager(Manager):
 
     def _set_cpu(self, cpu):
         f = "linux.resources.cpu."
+        # 0 is "not set" for these, as below.
+        self._set_cfs(*(cpu.get(k) or None for k in ("period", "quota")))
         # Periods before the budgets that must fit in them.
         for key, ctrl, filename in (("shares", "cpu", "cpu.shares"),
-                                    ("period", "cpu", "cpu.cfs_period_us"),
-                                    ("quota", "cpu", "cpu.cfs_quota_us"),
                                     ("burst", "cpu", "cpu.cfs_burst_us"),
                                     ("realtimePeriod", "cpu", "cpu.rt_period_us"),
                                     ("realtimeRuntime", "cpu", "cpu.rt_runtime_us"),
@@ -321,6 +333,28 @@ class V1Manager(Manager):
             if key == "realtimeRuntime" and value > 0:
                 self._grant_rt_runtime(value, cpu.get("realtimePeriod"))
             self._write(ctrl, filename, value, f + key)
+
+    def _set_cfs(self, period, quota):
+        """cpu.cfs_period_us and cpu.cfs_quota_us (None: unchanged).  The kernel checks
+        each write against the parent's limit with the other file as it stands, so one
+        order can be refused where the other passes: a period lowered below what the
+        current quota allows, a quota raised beyond what the current period allows.
+        Period first; when the kernel refuses it (EINVAL) and a quota comes too, quota
+        first.  (v2's cpu.max is one write of both.)"""
+        f = "linux.resources.cpu."
+        writes = [(f + "period", "cpu.cfs_period_us", period), (f + "quota", "cpu.cfs_quota_us", quota)]
+        writes = [w for w in writes if w[2] is not None]
+        if not writes:
+            return
+        first, rest = writes[0], writes[1:]
+        try:
+            self._write("cpu", first[1], first[2], first[0])
+        except CgroupError as e:
+            if e.errno != errno.EINVAL or not rest:
+                raise
+            rest.append(first)  # the quota, then the period again
+        for field, filename, value in rest:
+            self._write("cpu", filename, value, field)
 
     def _grant_rt_runtime(self, runtime, period):
         """A cgroup's realtime share (runtime/period) must fit in its parent's, and a new

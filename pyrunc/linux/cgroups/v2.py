@@ -18,7 +18,8 @@ import time
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below, resolve
 from pyrunc.linux.cgroups import convert
-from pyrunc.linux.cgroups.files import mkdirs, read, read_keyed, read_words, rmdir, rmdir_unused, write
+from pyrunc.linux.cgroups.files import (cgroup2_frozen, mkdirs, read, read_keyed, read_words, rmdir, rmdir_unused,
+                                        write)
 
 # The controllers a container's cgroup gets when the host has them (devices and freezer
 # are built into cgroup2's core, not controllers one enables).
@@ -174,6 +175,9 @@ class V2Manager(Manager):
 
     def is_frozen(self):
         return read(self._path("cgroup.freeze")).strip() == "1"
+
+    def stopped_by_freezer(self):
+        return cgroup2_frozen(self._path())
 
     # -- signals ------------------------------------------------------------------------
 

@@ -390,9 +390,11 @@ def _remove_cgroup(mgr, st):
     import _signal as signal  # signal.py would import enum
     from pyrunc.errors import CgroupError
     try:
-        if owns_cgroup(mgr) and mgr.pids():  # often none left: kill_all freezes on v1
+        # Only a cgroup made whole (in every hierarchy) holds nothing but ours: a v1
+        # hierarchy where it existed may hold others' processes (a frozen cgroup refused).
+        if mgr.made_leaf() and mgr.pids():  # often none left: kill_all freezes on v1
             mgr.kill_all(signal.SIGKILL)
-            if mgr.made_leaf() and mgr.is_frozen():
+            if mgr.is_frozen():
                 # Frozen by someone else, but ours: a frozen v1 process dies only once thawed.
                 mgr.thaw()
         mgr.destroy()

@@ -54,6 +54,16 @@ def _is_frozen(d):
         return f.read().strip() == "FROZEN"
 
 
+def _pending(pid):
+    """The signals pending for a process (the thread's and the process's), as a mask."""
+    mask = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("SigPnd:", "ShdPnd:")):
+                mask |= int(line.split()[1], 16)
+    return mask
+
+
 def _left(cgpath, own):
     """The container's cgroup directories that exist, beside the test's own."""
     parent = os.path.dirname(cgpath)
@@ -78,6 +88,27 @@ def test_a_frozen_cgroup_is_refused_and_left_as_it_was(pyrunc, bundle, test_id, 
                             capture_output=True, text=True, timeout=60)
         assert rr.returncode == 1 and FROZEN in rr.stderr, rr
         assert _is_frozen(leaf)
+
+
+def test_a_frozen_cgroup_with_processes_of_others_keeps_them(pyrunc, bundle, test_id, frozen):
+    """runc warns that the cgroup is not empty, then refuses it: the processes there are
+    not the container's, and pyrunc neither kills nor thaws them."""
+    cgpath = bundle.config["linux"]["cgroupsPath"]
+    leaf = frozen(cgpath)
+    sleep = subprocess.Popen(["sleep", "600"])
+    try:
+        with open(os.path.join(leaf, "cgroup.procs"), "w") as f:
+            f.write(str(sleep.pid))
+        bundle.write()
+        r = pyrunc("create", "--bundle", bundle.path, test_id, timeout=30)
+        assert r.code == 1 and "container's cgroup is not empty: 1 process(es)" in r.err and FROZEN in r.err, r
+        assert _is_frozen(leaf)
+        assert not _pending(sleep.pid) & (1 << 8), "SIGKILL pending for a process not the container's"
+        assert sleep.poll() is None
+    finally:
+        set_frozen(leaf, False)  # a frozen v1 process dies only once thawed
+        sleep.kill()
+        sleep.wait()
 
 
 def test_run_under_a_frozen_parent_is_refused(pyrunc, bundle, test_id, frozen):

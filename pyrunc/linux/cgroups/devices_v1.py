@@ -45,8 +45,8 @@ def listed_state(text):
 
 
 def _ordered(exceptions):
-    # A fixed order (as runc's: major, minor, type; wildcards first) so that the same
-    # lists always give the same writes and devices.list reads alike.
+    # A fixed order (major, minor, type; wildcards first) for what the old list loses:
+    # the same lists always give the same writes.
     def key(item):
         (kind, major, minor), _ = item
         return (-1 if major is None else major, -1 if minor is None else minor, kind)
@@ -68,7 +68,9 @@ def transition(listed, rules):
         dropped = bits & ~target.get((kind, major, minor), 0)
         if dropped:
             writes.append((target_allow, describe(kind, major, minor, dropped)))
-    for (kind, major, minor), bits in _ordered(target):
+    # What it gains, in the order the config lists it: "the runtime MUST apply entries
+    # in the listed order" (config-linux.md), which devices.list then shows.
+    for (kind, major, minor), bits in target.items():
         gained = bits & ~current.get((kind, major, minor), 0)
         if gained:
             writes.append((not target_allow, describe(kind, major, minor, gained)))

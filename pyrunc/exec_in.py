@@ -29,7 +29,7 @@ def exec_process(store, cid, args, opts):
     with store.open(cid) as cdir:
         st = cdir.read_state()
         status = lifecycle.status_of(st)
-        if status in (lifecycle.CREATED, lifecycle.RUNNING) and _frozen(st):
+        if status in (lifecycle.CREATED, lifecycle.RUNNING) and lifecycle.stopped_by_freezer(st):
             status = lifecycle.PAUSED  # frozen by someone else: paused, as runc reads it
         if status == lifecycle.PAUSED and not opts["ignore_paused"]:
             raise StateError(f"cannot exec in a paused container {cid} (use --ignore-paused to override)")
@@ -259,12 +259,6 @@ def _death(first_child, exec_pid, notes, st, oom_before):
                                 needs="the container's processes and this one need")
 
 
-def _frozen(st):
-    """Whether the container's cgroup is frozen though the state does not say paused."""
-    mgr = lifecycle.cgroup_manager(st)
-    return mgr is not None and mgr.stopped_by_freezer()
-
-
 def _serve(chan, cid, st, cfg, paused, cgroup_dirs, notes, served):
     from pyrunc.linux import child_death
     exec_pid = None
@@ -272,7 +266,7 @@ def _serve(chan, cid, st, cfg, paused, cgroup_dirs, notes, served):
     idle = None    # once the process is in the cgroup: a freeze would stop it for good
 
     def frozen_check():
-        if _frozen(st):
+        if lifecycle.stopped_by_freezer(st):
             raise ContainerError(f"exec {cid}", lifecycle.frozen_message(st.get("cgroup_path")))
     while True:
         msg, fds = chan.recv(idle)

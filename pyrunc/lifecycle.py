@@ -462,7 +462,7 @@ def start(store, cid):
         with store.open(cid) as cdir:
             st = cdir.read_state()
             status = status_of(st)
-            if status == CREATED and _frozen(st):
+            if status == CREATED and stopped_by_freezer(st):
                 status = PAUSED  # frozen by someone else: paused, as runc reads it
             if status != CREATED:
                 raise StateError(f"cannot start container {cid}: it is {status}, not created")
@@ -478,7 +478,7 @@ def start(store, cid):
     return st
 
 
-def _frozen(st):
+def stopped_by_freezer(st):
     """Whether the container's cgroup is frozen though the state does not say paused."""
     mgr = cgroup_manager(st)
     return mgr is not None and mgr.stopped_by_freezer()
@@ -487,7 +487,7 @@ def _frozen(st):
 def _started(cdir, cid, st):
     with log.step("tell the init to exec"):
         try:
-            _release(cdir, cid, lambda: _frozen(st))
+            _release(cdir, cid, lambda: stopped_by_freezer(st))
         except _FrozenAtStart:
             # It has its go and runs once thawed: started, and paused meanwhile.
             st["started"] = st["paused"] = True
@@ -616,30 +616,32 @@ def _delete_broken(cdir, err):
     """delete -f of a container whose state.json is corrupt: what the readable part of it
     names goes (its init only if pid and start time still match: never a recycled pid;
     its cgroup; its host mounts), then the directory.  No hook runs from a corrupt state."""
-    import _signal as signal
     part = dict(err.partial or {}, id=cdir.id)
     log.warning(f"{err}; removing what it still names")
     mgr = None
     if "cgroup" in part:
         mgr = cgroup_manager(part)
     if "pid" in part and part.get("pid_start") is not None:
-        with log.step("kill the container"):
-            fd = procfs.open_pidfd(part["pid"], part["pid_start"])
-            if fd is not None:
-                from pyrunc.linux import kernel
-                try:
-                    kernel.pidfd_send_signal(fd, signal.SIGKILL)
-                except OSError as e:
-                    if e.errno != errno.ESRCH:  # else it exited since the pidfd was opened
-                        raise
-                finally:
-                    os.close(fd)
-                if mgr is not None and mgr.is_frozen():
-                    mgr.thaw()
-                from pyrunc.linux.spawn import wait_exit
-                if not wait_exit(part["pid"]):
-                    raise StateError(f"cannot delete container {cdir.id}: its process {part['pid']} did not exit")
+        _kill_and_wait_init(cdir.id, part, mgr, all_processes=False)
     _free_resources(cdir, part, mgr)
+
+
+def _kill_and_wait_init(cid, st, mgr, all_processes):
+    """SIGKILL the init through a pidfd (never a recycled pid; with all_processes, the
+    container's other processes first) and wait until it is gone."""
+    import _signal as signal  # signal.py would import enum
+    try:
+        with log.step("kill the container"):
+            signal_container(st, signal.SIGKILL, all_processes=all_processes)
+    except StateError:
+        return  # not running: gone already, or its pid is another process's by now
+    if mgr is not None and mgr.is_frozen():
+        mgr.thaw()  # a frozen v1 process dies only once it runs again
+    from pyrunc.linux.spawn import wait_exit
+    with log.step("wait for exit"):
+        exited = wait_exit(st["pid"])
+    if not exited:
+        raise StateError(f"cannot delete container {cid}: its process {st['pid']} did not exit")
 
 
 def _free_resources(cdir, st, mgr):
@@ -666,7 +668,6 @@ def delete(store, cid, force=False, warn=None):
     first), then run the poststop hooks.  The spec makes delete of any container that is
     not stopped an error with no effect; runc deletes a created one anyway.  A directory
     left `creating` is removable: we hold its lock, so the create that made it is gone."""
-    import _signal as signal  # signal.py would import enum
     from pyrunc.store import CorruptState
     with store.open(cid) as cdir:
         try:
@@ -680,18 +681,7 @@ def delete(store, cid, force=False, warn=None):
             raise StateError(f"cannot delete container {cid} that is not stopped: {status}")
         mgr = cgroup_manager(st)
         if status in (CREATED, RUNNING, PAUSED):
-            try:
-                with log.step("kill the container"):
-                    signal_container(st, signal.SIGKILL, all_processes=True)
-            except StateError:
-                pass
-            if mgr is not None and mgr.is_frozen():
-                mgr.thaw()  # a frozen v1 process dies only once it runs again
-            from pyrunc.linux.spawn import wait_exit
-            with log.step("wait for exit"):
-                exited = wait_exit(st["pid"])
-            if not exited:
-                raise StateError(f"cannot delete container {cid}: its process {st['pid']} did not exit")
+            _kill_and_wait_init(cid, st, mgr, all_processes=True)
         _free_resources(cdir, st or {"id": cid}, mgr)  # None: no state.json was ever written whole
         log.debug(f"delete {cid}: removed")
         if st is not None and status != CREATING and st.get("hooks"):

@@ -56,11 +56,11 @@ def memory_policy_features():
 
 
 def mount_options():
-    """The options the mount code recognises, from its own table (linux/rootfs.py);
+    """The options the mount code recognises, from its own table (linux/mounts.py);
     filesystem-specific data such as "mode=755" goes to mount(2) as it is and is not
     listed, as features.md asks.  idmap and ridmap are refused until id-mapped mounts
     are done, so they are not listed either."""
-    from pyrunc.linux.rootfs import OPTION_NAMES
+    from pyrunc.linux.mounts import OPTION_NAMES
     return list(OPTION_NAMES)
 
 

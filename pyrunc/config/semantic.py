@@ -644,7 +644,7 @@ def _mount_data_size(options):
     size = sum(_byte_len(o) + 1 for o in options)
     if size <= MOUNT_DATA_MAX:
         return size  # flags included, it fits: no need to tell them apart
-    from pyrunc.linux.rootfs import MountOptions  # the runtime's own split, flags from data
+    from pyrunc.linux.mounts import MountOptions  # the runtime's own split, flags from data
     data = MountOptions([o for o in options if o not in ("idmap", "ridmap")]).data
     return _byte_len(data or "")
 

@@ -12,7 +12,7 @@ import os
 from pyrunc.linux import kernel as k
 from pyrunc.linux import paths
 from pyrunc.linux.cgroups import HOST_ROOT, own_cgroups, probe
-from pyrunc.linux.rootfs import mount_fd
+from pyrunc.linux.mounts import mount_fd
 
 
 def host_hierarchies():

@@ -14,7 +14,7 @@ import stat
 from pyrunc.errors import ContainerError, KernelError
 # Everything the init needs is imported here, up front: after pivot_root the host's
 # files, pyrunc's own included, are out of reach.
-from pyrunc.linux import capabilities, child_death, devices, namespaces, passed_fds, paths, process, rootfs, seccomp, terminal, unix
+from pyrunc.linux import capabilities, child_death, devices, mounts, namespaces, passed_fds, paths, proc_writes, process, rootfs, seccomp, terminal, unix
 from pyrunc.linux import hooks as hookrun
 from pyrunc.linux import kernel as k
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
@@ -227,7 +227,7 @@ def container_init(ctx):
         rootfs.remount_root_readonly()
     if lx.sysctl:
         ctx.step = "write sysctls"
-        rootfs.write_sysctls(lx.sysctl)
+        proc_writes.write_sysctls(lx.sysctl)
     ctx.step = "mask paths"
     if lx.readonly_paths or lx.masked_paths:
         pinned = rootfs.pin_kernel_mounts(cfg.mounts)
@@ -300,7 +300,7 @@ def _setup_rootfs(ctx):
         written_later.append("/dev/console")
     # A read-only mount with more to make under it (a read-only /dev) is made read-only
     # once that is done.
-    later = rootfs.ReadonlyLater(cfg.mounts, written_later)
+    later = mounts.ReadonlyLater(cfg.mounts, written_later)
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in cfg.mounts:

@@ -26,7 +26,7 @@ _BATCH = 4  # fds per message: what protocol.Channel receives at once
 def wanted(cfg):
     """[(mount, host path)] of the binds whose sources the runtime opens: every bind of
     a container in a user namespace with a mount namespace of its own (new or joined)."""
-    from pyrunc.linux.rootfs import MountOptions
+    from pyrunc.linux.mounts import MountOptions
     lx = cfg.linux
     if lx.namespace("user") is None or lx.namespace("mount") is None:
         return []
@@ -72,7 +72,7 @@ def open_in_namespace_of(pid, sources):
 def _helper(ns, sources, sock):
     """In the forked helper: join the container's mount namespace, open, send, exit."""
     from pyrunc import jsonc  # before the join: that namespace may not have our files
-    from pyrunc.linux.rootfs import describe
+    from pyrunc.linux.mounts import describe
     describe(sources[0][0])  # imports what it needs, for the same reason
     try:
         k.setns(ns, k.CLONE_NEWNS, "join the container's mount namespace")

@@ -26,7 +26,7 @@ def set_rlimits(rlimits):
 
 
 def set_oom_score_adj(value):
-    from pyrunc.linux.rootfs import write_procfs
+    from pyrunc.linux.proc_writes import write_procfs
     write_procfs("/proc/self/oom_score_adj", str(value), f"set oom_score_adj {value}")
 
 
@@ -248,7 +248,7 @@ def check_mount_label(label):
 
 
 def _write_attr(attr, value, what):
-    from pyrunc.linux.rootfs import write_procfs
+    from pyrunc.linux.proc_writes import write_procfs
     write_procfs(f"/proc/thread-self/attr/{attr}", value, what)
 
 

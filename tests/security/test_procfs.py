@@ -5,7 +5,7 @@ made, and the protection it should set up silently does not happen.
 
 pyrunc mounts proc and sysfs only on a real directory reached without any symlink
 (rootfs._real_directory), and checks that each file it writes is on a procfs before
-writing (rootfs.check_procfs, called by rootfs.write_sysctls,
+writing (proc_writes.check_procfs, called by proc_writes.write_sysctls,
 process.set_oom_score_adj and process._write_attr).  The LSM label writes cannot be
 replayed on this host (it has neither AppArmor nor SELinux); they take the same check.
 """

@@ -49,7 +49,7 @@ def _recognised(option):
     """MountOptions takes `option` as a mount option, not as filesystem data, and does
     not refuse it."""
     from pyrunc.errors import KernelError
-    from pyrunc.linux.rootfs import MountOptions
+    from pyrunc.linux.mounts import MountOptions
     try:
         return MountOptions([option]).data is None
     except KernelError:

@@ -7,7 +7,7 @@ import pytest
 
 from pyrunc.config import model
 from pyrunc.errors import KernelError
-from pyrunc.linux import capabilities, kernel, namespaces, process, rootfs
+from pyrunc.linux import capabilities, kernel, mounts, namespaces, process, rootfs
 from tests.unit.fakekernel import FakeKernel
 
 
@@ -297,11 +297,11 @@ def test_a_later_step_of_a_mount_names_the_entry_and_its_options(fake, tmp_path,
                                      f'(options {",".join(options)}): {step}: '), str(exc.value)
 
 
-def _mount_all(rfs, mounts, written_later=()):
-    later = rootfs.ReadonlyLater(mounts, written_later)
+def _mount_all(rfs, entries, written_later=()):
+    later = mounts.ReadonlyLater(entries, written_later)
     root = os.open(rfs, os.O_PATH | os.O_DIRECTORY)
     try:
-        for m in mounts:
+        for m in entries:
             rootfs.do_mount(root, m, _Ctx(), later)
         later.finish()
     finally:

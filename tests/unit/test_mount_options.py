@@ -9,8 +9,8 @@ import pytest
 from pyrunc.config import model
 from pyrunc.errors import KernelError
 from pyrunc.linux import kernel as k
-from pyrunc.linux import paths, rootfs
-from pyrunc.linux.rootfs import MountOptions
+from pyrunc.linux import mounts, paths
+from pyrunc.linux.mounts import MountOptions
 
 
 def test_plain_flags_are_collected():
@@ -81,12 +81,12 @@ def _m(dest, mtype, source):
 
 
 def test_errors_name_the_mount():
-    assert rootfs.describe(_m("/proc", "proc", "proc")) == 'mount proc "proc" on "/proc"'
-    assert rootfs.describe(_m("/dev/shm", "tmpfs", "shm")) == 'mount tmpfs "shm" on "/dev/shm"'
-    assert rootfs.describe(_m("/data", "bind", "/src")) == 'mount bind "/src" on "/data"'
+    assert mounts.describe(_m("/proc", "proc", "proc")) == 'mount proc "proc" on "/proc"'
+    assert mounts.describe(_m("/dev/shm", "tmpfs", "shm")) == 'mount tmpfs "shm" on "/dev/shm"'
+    assert mounts.describe(_m("/data", "bind", "/src")) == 'mount bind "/src" on "/data"'
     # As config.json gives it: the entry's index and its options; escaped, on one line.
     m = model.Mount(destination="/a\nb", type=None, source='x"y', options=("rbind", "ro"), index=4)
-    assert rootfs.describe(m) == 'mounts[4]: mount "x\\"y" on "/a\\nb" (options rbind,ro)'
+    assert mounts.describe(m) == 'mounts[4]: mount "x\\"y" on "/a\\nb" (options rbind,ro)'
 
 
 # --- destinations inside a rootfs ------------------------------------------------------
@@ -161,5 +161,5 @@ def test_open_without_symlinks_refuses_any_link(tree):
     ("net.ipv4.conf.eth0/1.forwarding", "/proc/sys/net/ipv4/conf/eth0.1/forwarding"),
 ])
 def test_sysctl_keys_in_both_of_sysctls_spellings(key, path):
-    from pyrunc.linux.rootfs import sysctl_path
+    from pyrunc.linux.proc_writes import sysctl_path
     assert sysctl_path(key) == path

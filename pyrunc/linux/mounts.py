@@ -1,0 +1,204 @@
+"""Mount options and the helpers every mount of the runtime goes through.
+
+MountOptions splits a config mount's options the way the kernel takes them; describe
+names a config mount in errors; mount_fd mounts onto a resolved fd; remount_bind changes
+a bind's flags, keeping those the kernel locked; ReadonlyLater holds back a read-only
+flag until what is made below the mount is in place.  The sequence that uses them is in
+rootfs.py; the cgroup filesystem's mounts (cgroupfs.py) use them too.
+"""
+
+import errno
+import os
+
+from pyrunc.errors import KernelError
+from pyrunc.linux import kernel as k
+from pyrunc.linux import paths
+
+# option -> (flags to set, flags to clear)
+_FLAGS = {
+    "defaults": (0, 0), "rw": (0, k.MS_RDONLY), "ro": (k.MS_RDONLY, 0),
+    "suid": (0, k.MS_NOSUID), "nosuid": (k.MS_NOSUID, 0),
+    "dev": (0, k.MS_NODEV), "nodev": (k.MS_NODEV, 0),
+    "exec": (0, k.MS_NOEXEC), "noexec": (k.MS_NOEXEC, 0),
+    "sync": (k.MS_SYNCHRONOUS, 0), "async": (0, k.MS_SYNCHRONOUS),
+    "dirsync": (k.MS_DIRSYNC, 0), "remount": (k.MS_REMOUNT, 0),
+    "mand": (k.MS_MANDLOCK, 0), "nomand": (0, k.MS_MANDLOCK),
+    "atime": (0, k.MS_NOATIME), "noatime": (k.MS_NOATIME, 0),
+    "diratime": (0, k.MS_NODIRATIME), "nodiratime": (k.MS_NODIRATIME, 0),
+    "relatime": (k.MS_RELATIME, 0), "norelatime": (0, k.MS_RELATIME),
+    "strictatime": (k.MS_STRICTATIME, 0), "nostrictatime": (0, k.MS_STRICTATIME),
+    "lazytime": (k.MS_LAZYTIME, 0), "nolazytime": (0, k.MS_LAZYTIME),
+    "iversion": (k.MS_I_VERSION, 0), "noiversion": (0, k.MS_I_VERSION),
+    "silent": (k.MS_SILENT, 0), "loud": (0, k.MS_SILENT),
+    "nosymfollow": (k.MS_NOSYMFOLLOW, 0), "symfollow": (0, k.MS_NOSYMFOLLOW),
+    "bind": (k.MS_BIND, 0), "rbind": (k.MS_BIND | k.MS_REC, 0),
+}
+
+PROPAGATION = {
+    "private": k.MS_PRIVATE, "rprivate": k.MS_PRIVATE | k.MS_REC,
+    "shared": k.MS_SHARED, "rshared": k.MS_SHARED | k.MS_REC,
+    "slave": k.MS_SLAVE, "rslave": k.MS_SLAVE | k.MS_REC,
+    "unbindable": k.MS_UNBINDABLE, "runbindable": k.MS_UNBINDABLE | k.MS_REC,
+}
+
+# Recursive attributes, applied with mount_setattr(AT_RECURSIVE): option -> (set, clear)
+_ATTRS = {
+    "rro": (k.MOUNT_ATTR_RDONLY, 0), "rrw": (0, k.MOUNT_ATTR_RDONLY),
+    "rnosuid": (k.MOUNT_ATTR_NOSUID, 0), "rsuid": (0, k.MOUNT_ATTR_NOSUID),
+    "rnodev": (k.MOUNT_ATTR_NODEV, 0), "rdev": (0, k.MOUNT_ATTR_NODEV),
+    "rnoexec": (k.MOUNT_ATTR_NOEXEC, 0), "rexec": (0, k.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (k.MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, k.MOUNT_ATTR_NODIRATIME),
+    "rnosymfollow": (k.MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, k.MOUNT_ATTR_NOSYMFOLLOW),
+    # atime modes replace one another: clear the whole field and set one.
+    "rrelatime": (k.MOUNT_ATTR_RELATIME, k.MOUNT_ATTR__ATIME),
+    "rnorelatime": (k.MOUNT_ATTR_STRICTATIME, k.MOUNT_ATTR__ATIME),
+    "rnoatime": (k.MOUNT_ATTR_NOATIME, k.MOUNT_ATTR__ATIME),
+    "ratime": (k.MOUNT_ATTR_RELATIME, k.MOUNT_ATTR__ATIME),
+    "rstrictatime": (k.MOUNT_ATTR_STRICTATIME, k.MOUNT_ATTR__ATIME),
+    "rnostrictatime": (k.MOUNT_ATTR_RELATIME, k.MOUNT_ATTR__ATIME),
+}
+
+# Flags that a read-only or nosuid remount of a bind must keep when the kernel has
+# locked them (mounts inherited into a user namespace).
+_LOCKABLE = k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC | k.MS_NOATIME | k.MS_NODIRATIME | k.MS_RELATIME
+
+# Options recognised by MountOptions other than through the tables above.
+_OWN_OPTIONS = ("tmpcopyup",)
+
+# Every option name MountOptions takes as an option rather than as filesystem data: the
+# features document lists exactly these (features.py), so the two cannot drift apart.
+OPTION_NAMES = tuple(sorted({*_FLAGS, *PROPAGATION, *_ATTRS, *_OWN_OPTIONS}))
+
+
+class MountOptions:
+    """A mount's options split the way the kernel takes them: mount(2) flags, propagation
+    changes (applied in order after the mount), mount_setattr(2) attributes, and the rest
+    as the filesystem's data string.  A later option overrides an earlier one."""
+    __slots__ = ("flags", "propagation", "attr_set", "attr_clr", "data", "copy_up")
+
+    def __init__(self, options):
+        self.flags = self.attr_set = self.attr_clr = 0
+        self.propagation = []
+        self.copy_up = False  # tmpcopyup (runc's, podman's --read-only): fill the tmpfs
+        data = []
+        for opt in options:
+            if opt == "tmpcopyup":
+                self.copy_up = True
+            elif opt in _FLAGS:
+                s, c = _FLAGS[opt]
+                self.flags = (self.flags | s) & ~c
+            elif opt in PROPAGATION:
+                self.propagation.append(PROPAGATION[opt])
+            elif opt in _ATTRS:
+                s, c = _ATTRS[opt]
+                self.attr_set = (self.attr_set & ~c) | s
+                self.attr_clr |= c
+            elif opt in ("idmap", "ridmap"):
+                raise KernelError(errno.EOPNOTSUPP, f"mount option {opt!r}")
+            else:
+                data.append(opt)
+        self.data = ",".join(data) or None
+
+    @property
+    def is_bind(self):
+        return bool(self.flags & k.MS_BIND)
+
+
+def describe(m):
+    """How errors name a config mount, as config.json gives it, on one line:
+    `mounts[5]: mount tmpfs "tmpfs" on "/mnt" (options nosuid,size=abc)`."""
+    from pyrunc import jsonc  # quoted and escaped: a hostile name stays on its line
+    where = f"mounts[{m.index}]: " if m.index is not None else ""
+    kind = f"{m.type} " if m.type else ""
+    source = f"{jsonc.dumps(m.source)} " if m.source is not None else ""
+    opts = f" (options {jsonc.dumps(','.join(m.options))[1:-1]})" if m.options else ""
+    return f"{where}mount {kind}{source}on {jsonc.dumps(m.destination)}{opts}"
+
+
+def mount_fd(source, fd, fstype, flags, data, what):
+    """mount onto the resolved fd, naming the config's mount in errors."""
+    try:
+        k.mount(source, paths.fd_path(fd), fstype, flags, data)
+    except KernelError as e:
+        raise KernelError(e.errno, what) from None
+
+
+def remount_bind(target, flags, what):
+    """Change the flags of a bind mount, keeping flags the kernel locked on it."""
+    want = k.MS_BIND | k.MS_REMOUNT | (flags & ~(k.MS_BIND | k.MS_REC | k.MS_REMOUNT))
+    try:
+        k.mount(None, target, None, want, None)
+    except KernelError as e:
+        if e.errno != errno.EPERM:
+            raise KernelError(e.errno, f"{what}: remount") from None
+        st = os.statvfs(target)
+        locked = statvfs_to_ms(st.f_flag) & _LOCKABLE
+        try:
+            k.mount(None, target, None, want | locked, None)
+        except KernelError as e2:
+            raise KernelError(e2.errno, f"{what}: remount") from None
+
+
+_ST_RELATIME = 4096  # statvfs's bit for relatime; the other ST_* bits we keep equal MS_*
+
+
+def statvfs_to_ms(f_flag):
+    flags = f_flag & (k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC | k.MS_NOATIME
+                      | k.MS_NODIRATIME)
+    return flags | (k.MS_RELATIME if f_flag & _ST_RELATIME else 0)
+
+
+class ReadonlyLater:
+    """Read-only mounts that what comes after them must write under: a mount point made
+    below a read-only /dev (devpts on /dev/pts), the default devices, the /dev links,
+    /dev/console.  Such a mount is made read-write, and read-only by finish() once all
+    of that is in place, as runc does for /dev; the remount is a bind remount, so the
+    mount is read-only and its other flags stay.
+
+    Only where the read-write mount gives nothing the config did not ask for: a tmpfs or
+    devtmpfs, made for the container.  Never a bind: the mount points would be made in
+    the host's directory the config asked to see read-only (runc fails such a config, and
+    so does pyrunc); never a filesystem on a device, which a read-write mount may write to
+    (a journal replayed); nor proc or sysfs, in which nothing can be made anyway.
+    """
+
+    _TYPES = ("tmpfs", "devtmpfs")
+
+    def __init__(self, mounts, written_later=()):
+        dests = [paths.clean(m.destination) for m in mounts]
+        self._wanted = set()  # the entries (by identity) with something made below them
+        for i, m in enumerate(mounts):
+            below = dests[i + 1:] + [paths.clean(p) for p in written_later]
+            if any(_is_below(p, dests[i]) for p in below):
+                self._wanted.add(id(m))
+        self.held = []  # [(O_PATH fd of the mount, its flags, how errors name it)]
+
+    def defers(self, m, opts, fstype):
+        return (id(m) in self._wanted and bool(opts.flags & k.MS_RDONLY)
+                and not opts.is_bind and fstype in self._TYPES)
+
+    def hold(self, root_fd, dest, flags, what):
+        # The mount itself, by fd: a later entry may cover the path.
+        try:
+            fd = paths.open_in_root(root_fd, dest)
+        except KernelError as e:
+            raise KernelError(e.errno, f"{what}: open the mount") from None
+        self.held.append((fd, flags, what))
+
+    def finish(self):
+        """Make every mount held back read-only."""
+        while self.held:
+            fd, flags, what = self.held.pop(0)
+            try:
+                remount_bind(paths.fd_path(fd), flags, what)
+            finally:
+                os.close(fd)
+
+    def close(self):
+        for fd, _, _ in self.held:
+            os.close(fd)
+        self.held = []
+
+
+def _is_below(path, top):
+    return path != top and path.startswith(top.rstrip("/") + "/")

@@ -1,0 +1,52 @@
+"""Writes to the container's procfs files (sysctls, oom_score_adj, ...), each file
+checked to be on a real procfs before anything is written to it.
+
+Not procfs.py, which reads a process's identity (pid, start time, pidfd) from the host's
+/proc: this module writes, and only to files that pass check_procfs.
+"""
+
+import errno
+import os
+
+from pyrunc.errors import KernelError
+from pyrunc.linux import kernel as k
+
+PROC_SUPER_MAGIC = 0x9FA0
+
+
+def check_procfs(fd, what):
+    """Refuse to write to a file that is not on a real procfs (CVE-2019-16884 and kin)."""
+    if k.fstatfs_type(fd) != PROC_SUPER_MAGIC:
+        raise KernelError(errno.EPERM, f"{what}: not on procfs")
+
+
+def write_procfs(path, data, what):
+    """Write to a procfs file of the container, checked to be on procfs first: a mount
+    over /proc, or an image's symlink, must not take the write to a file of its own."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        raise KernelError(e.errno, what) from None
+    try:
+        check_procfs(fd, what)
+        os.write(fd, data.encode())
+    except KernelError:
+        raise
+    except OSError as e:
+        raise KernelError(e.errno, what) from None
+    finally:
+        os.close(fd)
+
+
+def write_sysctls(sysctl):
+    for key, value in sorted(sysctl.items()):
+        write_procfs(sysctl_path(key), value, f"sysctl {key}={value}")
+
+
+def sysctl_path(key):
+    """sysctl(8)'s two spellings: net.ipv4.conf.eth0/1.forwarding, where "/" is a literal
+    dot, and net/ipv4/conf/eth0.1/forwarding, where "." is."""
+    slash, dot = key.find("/"), key.find(".")
+    if slash != -1 and (dot == -1 or slash < dot):
+        return "/proc/sys/" + key
+    return "/proc/sys/" + key.translate(str.maketrans("./", "/."))

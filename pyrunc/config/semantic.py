@@ -12,23 +12,19 @@ import os
 import time
 
 from pyrunc.config.schema import format_problems
-from pyrunc.linux.tables import CAPABILITIES, RLIMITS
+from pyrunc.linux.tables import (CAPABILITIES, IDMAP_MOUNT_OPTIONS, MOUNT_PROPAGATIONS, PROC_NS_NAMES, RLIMITS,
+                                  SECCOMP_TAKES_ERRNO, sysctl_name)
 
 CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
 
 
-PROPAGATION_OPTIONS = frozenset((
-    "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable",
-))
+PROPAGATION_OPTIONS = frozenset(MOUNT_PROPAGATIONS)
 
 # sysctls the ipc namespace isolates (ipc_namespaces(7)); others under kernel.* are global.
 IPC_SYSCTLS = frozenset((
     "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
     "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
 ))
-
-PROC_NS_NAMES = {"mount": "mnt", "network": "net", "pid": "pid", "ipc": "ipc", "uts": "uts",
-                 "user": "user", "cgroup": "cgroup", "time": "time"}
 
 TIME_CLOCKS = {"boottime": time.CLOCK_BOOTTIME, "monotonic": time.CLOCK_MONOTONIC}
 HOST_NAME_MAX = 64      # bytes; sethostname/setdomainname reject longer names
@@ -634,7 +630,7 @@ def _mount_problems(doc, mount, parts, bundle):
         yield parts, "uidMappings and gidMappings must be given together"
     for key in ("uidMappings", "gidMappings"):
         yield from _mapping_problems(mount.get(key) or (), parts + [key])
-    idmapped = "idmap" in options or "ridmap" in options
+    idmapped = any(o in IDMAP_MOUNT_OPTIONS for o in options)
     if idmapped and not has_uid and not _has_ns(doc, "user"):
         yield parts + ["options"], "idmap needs uidMappings/gidMappings or a user namespace"
 
@@ -739,17 +735,9 @@ def check_time_namespace(doc, bundle):
 
 # -- sysctl ------------------------------------------------------------------
 
-def _sysctl_name(key):
-    # sysctl(8) accepts "net/ipv4/ip_forward" too: then "/" separates and "." is literal.
-    slash, dot = key.find("/"), key.find(".")
-    if slash != -1 and (dot == -1 or slash < dot):
-        return key.translate(str.maketrans("/.", "./"))
-    return key
-
-
 def check_sysctl(doc, bundle):
     for key in _linux(doc).get("sysctl") or {}:
-        problem = _sysctl_key_problem(key) or _sysctl_problem(doc, _sysctl_name(key))
+        problem = _sysctl_key_problem(key) or _sysctl_problem(doc, sysctl_name(key))
         if problem:
             yield ["linux", "sysctl", key], problem
 
@@ -939,7 +927,7 @@ def check_seccomp(doc, bundle):
 
 
 def _takes_errno(action):
-    return action in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
+    return action in SECCOMP_TAKES_ERRNO
 
 
 def _errno_ret_problem(value):
@@ -1058,8 +1046,7 @@ REFUSED_FIELDS = {
     "mounts[].gidMappings": "id-mapped mounts are not supported by pyrunc",
 }
 # Mount options of a refused feature.
-REFUSED_MOUNT_OPTIONS = {"idmap": "id-mapped mounts are not supported by pyrunc",
-                         "ridmap": "id-mapped mounts are not supported by pyrunc"}
+REFUSED_MOUNT_OPTIONS = dict.fromkeys(IDMAP_MOUNT_OPTIONS, "id-mapped mounts are not supported by pyrunc")
 
 
 def _present(doc, path):

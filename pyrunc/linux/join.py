@@ -19,6 +19,7 @@ import os
 from pyrunc.errors import KernelError
 from pyrunc.linux import init, kernel as k, namespaces, placement, process
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
+from pyrunc.linux.tables import PROC_NS_NAMES
 
 
 class JoinTarget:
@@ -58,11 +59,6 @@ class JoinTarget:
         if self.root_fd is not None:
             os.close(self.root_fd)
             self.root_fd = None
-
-
-# The names under /proc/<pid>/ns of the spec's namespace types.
-PROC_NS_NAMES = {"user": "user", "ipc": "ipc", "uts": "uts", "network": "net", "pid": "pid",
-                 "cgroup": "cgroup", "time": "time", "mount": "mnt"}
 
 
 def join_container(ctx, target):

@@ -13,6 +13,7 @@ import os
 from pyrunc.errors import KernelError
 from pyrunc.linux import kernel as k
 from pyrunc.linux import paths
+from pyrunc.linux.tables import IDMAP_MOUNT_OPTIONS, MOUNT_PROPAGATIONS
 
 # option -> (flags to set, flags to clear)
 _FLAGS = {
@@ -34,12 +35,11 @@ _FLAGS = {
     "bind": (k.MS_BIND, 0), "rbind": (k.MS_BIND | k.MS_REC, 0),
 }
 
-PROPAGATION = {
-    "private": k.MS_PRIVATE, "rprivate": k.MS_PRIVATE | k.MS_REC,
-    "shared": k.MS_SHARED, "rshared": k.MS_SHARED | k.MS_REC,
-    "slave": k.MS_SLAVE, "rslave": k.MS_SLAVE | k.MS_REC,
-    "unbindable": k.MS_UNBINDABLE, "runbindable": k.MS_UNBINDABLE | k.MS_REC,
-}
+_PROPAGATION_FLAGS = {"private": k.MS_PRIVATE, "shared": k.MS_SHARED, "slave": k.MS_SLAVE,
+                      "unbindable": k.MS_UNBINDABLE}
+# The names are tables.py's (validation knows them too); an "r" in front adds MS_REC.
+PROPAGATION = {name: _PROPAGATION_FLAGS[name[1:]] | k.MS_REC if name[1:] in _PROPAGATION_FLAGS
+               else _PROPAGATION_FLAGS[name] for name in MOUNT_PROPAGATIONS}
 
 # Recursive attributes, applied with mount_setattr(AT_RECURSIVE): option -> (set, clear)
 _ATTRS = {
@@ -93,7 +93,7 @@ class MountOptions:
                 s, c = _ATTRS[opt]
                 self.attr_set = (self.attr_set & ~c) | s
                 self.attr_clr |= c
-            elif opt in ("idmap", "ridmap"):
+            elif opt in IDMAP_MOUNT_OPTIONS:
                 raise KernelError(errno.EOPNOTSUPP, f"mount option {opt!r}")
             else:
                 data.append(opt)

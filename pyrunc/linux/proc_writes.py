@@ -10,6 +10,7 @@ import os
 
 from pyrunc.errors import KernelError
 from pyrunc.linux import kernel as k
+from pyrunc.linux.tables import sysctl_path
 
 PROC_SUPER_MAGIC = 0x9FA0
 
@@ -41,12 +42,3 @@ def write_procfs(path, data, what):
 def write_sysctls(sysctl):
     for key, value in sorted(sysctl.items()):
         write_procfs(sysctl_path(key), value, f"sysctl {key}={value}")
-
-
-def sysctl_path(key):
-    """sysctl(8)'s two spellings: net.ipv4.conf.eth0/1.forwarding, where "/" is a literal
-    dot, and net/ipv4/conf/eth0.1/forwarding, where "." is."""
-    slash, dot = key.find("/"), key.find(".")
-    if slash != -1 and (dot == -1 or slash < dot):
-        return "/proc/sys/" + key
-    return "/proc/sys/" + key.translate(str.maketrans("./", "/."))

@@ -12,6 +12,7 @@ import os
 
 from pyrunc import jsonc
 from pyrunc.errors import ConfigError, ContainerError
+from pyrunc.linux.tables import SECCOMP_TAKES_ERRNO
 
 try:
     from _sha256 import sha256  # hashlib would load OpenSSL first, for a few ms
@@ -25,7 +26,6 @@ ACTIONS = {
     "SCMP_ACT_ERRNO": 0x00050000, "SCMP_ACT_TRACE": 0x7ff00000,
     "SCMP_ACT_LOG": 0x7ffc0000, "SCMP_ACT_NOTIFY": 0x7fc00000, "SCMP_ACT_ALLOW": 0x7fff0000,
 }
-TAKES_ERRNO = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
 OPERATORS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
              "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
 FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2,
@@ -66,7 +66,7 @@ def load_flags(profile):
 def action_value(action, errno_ret, default_errno):
     """The filter's return value for a spec action (semantic.py refused an errnoRet on an
     action that takes none)."""
-    if action in TAKES_ERRNO:
+    if action in SECCOMP_TAKES_ERRNO:
         data = errno_ret if errno_ret is not None else default_errno
         return ACTIONS[action] | (data & 0xffff)
     return ACTIONS[action]

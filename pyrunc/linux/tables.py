@@ -23,3 +23,32 @@ RLIMITS = {
     "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
     "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
 }
+
+# A namespace's type in the config -> its name under /proc/<pid>/ns (namespaces(7)).
+PROC_NS_NAMES = {"mount": "mnt", "network": "net", "pid": "pid", "ipc": "ipc", "uts": "uts",
+                 "user": "user", "cgroup": "cgroup", "time": "time"}
+
+# The propagation a mount option or linux.rootfsPropagation names; "r" makes it recursive.
+MOUNT_PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave",
+                      "unbindable", "runbindable")
+
+# Mount options of id-mapped mounts, which pyrunc refuses.
+IDMAP_MOUNT_OPTIONS = ("idmap", "ridmap")
+
+# Seccomp actions whose return value carries data (an errno) in its low 16 bits.
+SECCOMP_TAKES_ERRNO = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
+
+
+def sysctl_name(key):
+    """A linux.sysctl key in sysctl(8)'s dotted form.  sysctl(8) takes two spellings:
+    net.ipv4.conf.eth0/1.forwarding, where "/" is a literal dot, and
+    net/ipv4/conf/eth0.1/forwarding, where "/" separates and "." is literal."""
+    slash, dot = key.find("/"), key.find(".")
+    if slash != -1 and (dot == -1 or slash < dot):
+        return key.translate(str.maketrans("/.", "./"))
+    return key
+
+
+def sysctl_path(key):
+    """The file under /proc/sys that a linux.sysctl key names."""
+    return "/proc/sys/" + sysctl_name(key).translate(str.maketrans("./", "/."))

@@ -161,5 +161,5 @@ def test_open_without_symlinks_refuses_any_link(tree):
     ("net.ipv4.conf.eth0/1.forwarding", "/proc/sys/net/ipv4/conf/eth0.1/forwarding"),
 ])
 def test_sysctl_keys_in_both_of_sysctls_spellings(key, path):
-    from pyrunc.linux.proc_writes import sysctl_path
+    from pyrunc.linux.tables import sysctl_path
     assert sysctl_path(key) == path

@@ -68,6 +68,22 @@ class _LongFunction(_ctypes.CFuncPtr):
     _restype_ = c_long
 
 
+class _PointerFunction(_ctypes.CFuncPtr):
+    _flags_ = _ctypes.FUNCFLAG_CDECL
+    _restype_ = c_void_p
+
+
+def library_function(soname, name):
+    """A function of a shared library (dlopen by soname) that returns a pointer, as an int
+    (None for NULL); OSError where the library or the symbol is not there."""
+    class Library:
+        _handle = _ctypes.dlopen(soname, 0)
+    try:
+        return _PointerFunction((name, Library))
+    except AttributeError as e:  # no such symbol
+        raise OSError(str(e)) from None
+
+
 class Libc:
     """libc's functions by name, errno saved after each call (get_errno reads it);
     they return int, syscall() returns long."""

@@ -36,6 +36,12 @@ CACHE_DIR = "@seccomp"  # "@" is outside the container id alphabet: no id can co
 # (2: the ENOSYS stub in front), so an older program is never loaded.
 CACHE_MAGIC = b"pyrunc-seccomp-bpf 2\n"
 BPF_INSTRUCTION_SIZE = 8  # struct sock_filter
+CACHE_SUFFIX = ".bpf"
+# The cache's bound: one entry per distinct profile (and libseccomp release) would
+# otherwise grow under the state root for as long as the host runs.  A program is a few
+# to a few tens of kilobytes; the count bounds the directory, the bytes a hostile profile.
+CACHE_MAX_ENTRIES = 64
+CACHE_MAX_BYTES = 8 << 20
 
 
 # The kernel release that brought each flag.
@@ -159,20 +165,24 @@ def _read_all(fd):
 
 # -- the cache -----------------------------------------------------------------------
 
-def profile_key(profile):
-    """A profile's identity: its canonical JSON, the machine and the program format."""
+def profile_key(profile, version=None):
+    """A profile's identity: its canonical JSON, the machine, the program format and the
+    libseccomp that compiles it (another release may compile the same profile otherwise:
+    a program from one is never loaded in place of the other's)."""
     text = jsonc.dumps(profile, sort_keys=True)
-    return sha256(f"{os.uname().machine}\n{text}".encode() + CACHE_MAGIC).hexdigest()
+    version = library_version() if version is None else version
+    return sha256(f"{os.uname().machine}\n{version}\n{text}".encode() + CACHE_MAGIC).hexdigest()
 
 
 def program_for(profile, state_root):
     """The compiled program, from the cache when a valid entry is there."""
     directory = os.path.join(state_root, CACHE_DIR)
-    path = os.path.join(directory, profile_key(profile) + ".bpf")
+    path = os.path.join(directory, profile_key(profile) + CACHE_SUFFIX)
     program = _read_cached(path)
     if program is None:
         program = compile_profile(profile)
-        _write_cached(directory, path, program)
+        if _write_cached(directory, path, program):
+            _evict(directory, keep=path)
     return program
 
 
@@ -188,15 +198,24 @@ def _read_cached(path):
         if st.st_uid != os.geteuid() or st.st_mode & 0o022:
             return None
         data = _read_all(fd)
+        if not data.startswith(CACHE_MAGIC):
+            return None
+        digest, _, program = data[len(CACHE_MAGIC):].partition(b"\n")
+        if sha256(program).hexdigest().encode() != digest or not program \
+                or len(program) % BPF_INSTRUCTION_SIZE:
+            return None
+        _touch(fd)
+        return program
     finally:
         os.close(fd)
-    if not data.startswith(CACHE_MAGIC):
-        return None
-    digest, _, program = data[len(CACHE_MAGIC):].partition(b"\n")
-    if sha256(program).hexdigest().encode() != digest or not program \
-            or len(program) % BPF_INSTRUCTION_SIZE:
-        return None
-    return program
+
+
+def _touch(fd):
+    """A hit makes the entry the most recently used: eviction goes by mtime."""
+    try:
+        os.utime(fd)
+    except OSError:
+        pass  # only its place in the eviction order is lost
 
 
 def _write_cached(directory, path, program):
@@ -209,8 +228,48 @@ def _write_cached(directory, path, program):
         finally:
             os.close(fd)
         os.rename(tmp, path)
+        return True
     except OSError:
-        pass  # a cache that cannot be written only costs the next container a compile
+        return False  # a cache that cannot be written only costs the next container a compile
+
+
+def _evict(directory, keep):
+    """Least recently used entries go until the cache holds at most CACHE_MAX_ENTRIES
+    programs and CACHE_MAX_BYTES bytes; `keep`, just written, stays.  Safe beside other
+    creates: an entry removed under a reader was already open (or is a miss, compiled
+    again), and a name another evictor removed first is skipped.  Temporary files a
+    writer left behind (killed between open and rename) go once they are an hour old."""
+    import time
+    entries, now = [], time.time()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    count = size = 0
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if name.endswith(CACHE_SUFFIX):
+            count, size = count + 1, size + st.st_size
+            if path != keep:
+                entries.append((st.st_mtime_ns, path, st.st_size))
+        elif name.endswith(".tmp") and now - st.st_mtime > 3600:
+            _unlink(path)
+    for _, path, entry_size in sorted(entries):  # oldest use first
+        if count <= CACHE_MAX_ENTRIES and size <= CACHE_MAX_BYTES:
+            break
+        _unlink(path)
+        count, size = count - 1, size - entry_size
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass  # gone already: another create evicted it
 
 
 def send_to_listener(path, fd, process_state):
@@ -227,24 +286,22 @@ def send_to_listener(path, fd, process_state):
         sock.close()
 
 
+_library_version = None
+
+
 def library_version():
     """The version of the libseccomp that compiles filters ("2.5.4"), from the library
-    itself (seccomp_version); "" where it cannot be loaded."""
-    import ctypes
-    try:
-        lib = getattr(bindings(), "_libseccomp", None)  # pyseccomp's handle: the library in use
-    except ConfigError:
-        lib = None
-    try:
-        lib = lib or ctypes.CDLL("libseccomp.so.2")
-        fn = lib.seccomp_version
-    except (OSError, AttributeError):
-        return ""
-
-    class Version(ctypes.Structure):
-        _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
-
-    fn.restype = ctypes.POINTER(Version)
-    fn.argtypes = []
-    v = fn()
-    return f"{v.contents.major}.{v.contents.minor}.{v.contents.micro}" if v else ""
+    itself (seccomp_version); "" where it cannot be loaded.  Both bindings load
+    libseccomp.so.2, as this does; a dlopen, not an import of the bindings, so that a
+    cached program's key costs a fraction of a millisecond."""
+    global _library_version
+    if _library_version is None:
+        from pyrunc.linux import ffi
+        try:
+            version = ffi.library_function("libseccomp.so.2", "seccomp_version")()
+        except OSError:
+            version = None
+        # struct scmp_version: three unsigned ints, major, minor, micro
+        _library_version = ".".join(str(ffi.c_uint.from_address(version + 4 * i).value)
+                                    for i in range(3)) if version else ""
+    return _library_version

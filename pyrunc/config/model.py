@@ -7,6 +7,8 @@ dataclasses because dataclasses costs several milliseconds of import on every ru
 
 import os
 
+from pyrunc.linux.tables import CAPABILITY_SETS
+
 
 class Frozen:
     __slots__ = ()
@@ -48,7 +50,7 @@ class User(Frozen):
 
 
 class Capabilities(Frozen):
-    __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient")
+    __slots__ = CAPABILITY_SETS
 
 
 class Rlimit(Frozen):

@@ -12,10 +12,8 @@ import os
 import time
 
 from pyrunc.config.schema import format_problems
-from pyrunc.linux.tables import (CAPABILITIES, IDMAP_MOUNT_OPTIONS, MOUNT_PROPAGATIONS, PROC_NS_NAMES, RLIMITS,
-                                  SECCOMP_TAKES_ERRNO, sysctl_name)
-
-CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
+from pyrunc.linux.tables import (CAPABILITIES, CAPABILITY_SETS, IDMAP_MOUNT_OPTIONS, MOUNT_PROPAGATIONS,
+                                  PROC_NS_NAMES, RLIMITS, SECCOMP_TAKES_ERRNO, sysctl_name)
 
 
 PROPAGATION_OPTIONS = frozenset(MOUNT_PROPAGATIONS)

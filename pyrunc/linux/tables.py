@@ -16,6 +16,9 @@ CAPABILITIES = (
     "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 )
 
+# process.capabilities' sets, in the order the spec lists them.
+CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
+
 # resource numbers of setrlimit(2)
 RLIMITS = {
     "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,

@@ -108,3 +108,21 @@ def test_an_errno_is_accepted_exactly_for_the_actions_that_return_one(bundle_dir
         doc["linux"]["seccomp"] = {"defaultAction": action, "defaultErrnoRet": 1}
         refused = any("does not return an errno" in p for p in _problems(doc, bundle_dir))
         assert refused == (action not in tables.SECCOMP_TAKES_ERRNO), action
+
+
+# --- capabilities -----------------------------------------------------------------------
+
+def test_the_capability_sets_are_the_schemas_and_the_models():
+    from pyrunc.config.model import Capabilities
+    with open(spec_dir() / "config-schema.json") as f:
+        schema = json.load(f)
+    sets = schema["properties"]["process"]["properties"]["capabilities"]["properties"]
+    assert set(tables.CAPABILITY_SETS) == set(sets)
+    assert Capabilities.__slots__ == tables.CAPABILITY_SETS
+
+
+def test_validation_checks_the_names_in_every_capability_set(bundle_dir):
+    for name in tables.CAPABILITY_SETS:
+        doc = default_spec()
+        doc["process"]["capabilities"][name] = ["CAP_NOPE"]
+        assert any("CAP_NOPE" in p for p in _problems(doc, bundle_dir)), name

@@ -5,14 +5,14 @@ Kept truthful: a feature is listed only once the runtime supports it.
 
 
 import pyrunc
-from pyrunc.config.semantic import CAPABILITIES
 from pyrunc.linux.process import lsm_enabled
+from pyrunc.linux.tables import CAPABILITIES, PROC_NS_NAMES
 
 OCI_VERSION_MIN = "1.0.0"
 
 HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
 
-NAMESPACES = ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]
+NAMESPACES = sorted(PROC_NS_NAMES)  # every type pyrunc can create and join
 
 # Cgroup managers built in: cgroupfs for v1, hybrid and v2 (pyrunc/linux/cgroups/); no
 # systemd manager.  What this host has is in the annotations below.

@@ -6,8 +6,9 @@ import sys
 import time
 
 from pyrunc import jsonc, lifecycle, log
+from pyrunc import status as rules
 from pyrunc.errors import ContainerError, StateError, UsageError
-from pyrunc.lifecycle import CREATED, PAUSED, RUNNING, STOPPED
+from pyrunc.status import STOPPED
 
 
 def _manager_of(cid, st, verb):
@@ -20,9 +21,7 @@ def _manager_of(cid, st, verb):
 def pause(store, cid):
     with store.open(cid) as cdir:
         st = cdir.read_state()
-        status = lifecycle.status_of(st)
-        if status not in (CREATED, RUNNING):
-            raise StateError(f"cannot pause container {cid}: it is {status}, not running or created")
+        rules.check("pause", cid, lifecycle.status_of(st))
         _manager_of(cid, st, "pause").freeze()
         st["paused"] = True
         cdir.write_state(st)
@@ -32,9 +31,7 @@ def pause(store, cid):
 def resume(store, cid):
     with store.open(cid) as cdir:
         st = cdir.read_state()
-        status = lifecycle.status_of(st)
-        if status != PAUSED:
-            raise StateError(f"cannot resume container {cid}: it is {status}, not paused")
+        rules.check("resume", cid, lifecycle.status_of(st))
         _manager_of(cid, st, "resume").thaw()
         st["paused"] = False
         cdir.write_state(st)
@@ -43,9 +40,7 @@ def resume(store, cid):
 
 def _live(store, cid, verb):
     st = store.peek(cid)
-    status = lifecycle.status_of(st)
-    if status == STOPPED:
-        raise StateError(f"cannot {verb} container {cid}: container not running")
+    rules.check("events", cid, lifecycle.status_of(st))
     return st, _manager_of(cid, st, verb)
 
 
@@ -121,9 +116,7 @@ def update(store, cid, resources, rdt=None):
     rdt = {k: v for k, v in (rdt or {}).items() if v is not None}
     with store.open(cid) as cdir:
         st = cdir.read_state()
-        status = lifecycle.status_of(st)
-        if status == STOPPED:
-            raise StateError(f"cannot update container {cid}: container not running")
+        rules.check("update", cid, lifecycle.status_of(st))
         if rdt:
             _check_rdt_update(cid, st, rdt)
         if resources or not rdt:

@@ -247,7 +247,7 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
     directory removed; the error reads `create ID: <cause>`.
     """
     from pyrunc.config import model, validate
-    from pyrunc.store import check_id
+    from pyrunc.store import State, check_id
     check_id(cid)
     if preserve_fds < 0:
         raise UsageError(f"--preserve-fds must not be negative, got {preserve_fds}")
@@ -260,11 +260,8 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
                               else doc, bundle)
         _check_terminal(cfg, console_socket, foreground)
     cgroup = cgroup_path(cfg, cid, systemd_cgroup)
-    st = {"id": cid, "bundle": bundle, "rootfs": cfg.root_path, "created": _iso_now(),
-          "started": False, "annotations": cfg.annotations, "hooks": doc.get("hooks") or {},
-          "cgroup_path": cgroup, "systemd_cgroup": systemd_cgroup, "rootless": rootless}
-    if notify_caller:
-        st["notify_socket"] = notify_caller
+    st = State.new(cid, bundle, cfg.root_path, _iso_now(), cfg.annotations, doc.get("hooks") or {},
+                   cgroup, notify_caller)
     log.debug(f"create {cid}: bundle {bundle}")
     if cfg.linux.intel_rdt is not None:
         from pyrunc.linux import resctrl

@@ -14,7 +14,7 @@ import errno
 import os
 
 from pyrunc import jsonc
-from pyrunc.errors import StateError
+from pyrunc.errors import NoSuchContainer, StateError
 from pyrunc.linux.procfs import read_whole
 
 DEFAULT_ROOT = "/run/pyrunc"
@@ -423,12 +423,12 @@ class Store:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
-            raise StateError(f"container {cid} does not exist") from None
+            raise NoSuchContainer(cid) from None
         _lock_fd(fd)
         # The holder before us may have deleted the container while we waited.
         if os.fstat(fd).st_nlink == 0:
             os.close(fd)
-            raise StateError(f"container {cid} does not exist")
+            raise NoSuchContainer(cid)
         return fd
 
     def create(self, cid, initial_state):
@@ -471,7 +471,7 @@ class Store:
         if st is None:
             if self.stateless(cid):
                 raise StateError(f"container {cid}: no {STATE_FILE} in its directory {path}")
-            raise StateError(f"container {cid} does not exist")
+            raise NoSuchContainer(cid)
         return st
 
     def stateless(self, cid):

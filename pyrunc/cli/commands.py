@@ -9,7 +9,7 @@ import sys
 
 from pyrunc import jsonc
 from pyrunc.cli.flags import Flag, boolean, parse, repeated
-from pyrunc.errors import PyruncError, StateError, UsageError
+from pyrunc.errors import NoSuchContainer, PyruncError, StateError, UsageError
 
 
 def _int(value):
@@ -198,9 +198,9 @@ def cmd_delete(g, o, pos, log):
     store = _store(g)
     try:
         lifecycle.delete(store, cid, force=o["force"], warn=log.warning)
-    except StateError as e:
+    except NoSuchContainer:
         # runc: deleting a container that does not exist is an error unless forced.
-        if o["force"] and "does not exist" in str(e):
+        if o["force"]:
             return 0
         raise
     return 0

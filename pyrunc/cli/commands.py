@@ -466,11 +466,16 @@ def print_version():
     return 0
 
 
+# Every command's own --help, parsed as its other flags are (runc's urfave/cli does the
+# same): after exec's or ps's first argument, a -h is the process's (`exec ID grep -h x`).
+HELP = boolean("help|h", help="show help")
+
+
 def dispatch(name, argv, g, log):
     cmd = COMMANDS.get(name)
     if cmd is None:
         raise UsageError(f"unknown command {name!r}; run `pyrunc help` for the list")
-    if "--help" in argv or "-h" in argv:
+    opts, pos = parse(argv, cmd.flags + (HELP,), name, stop_at_positional=cmd.passthrough)
+    if opts.pop("help"):
         return command_help(name)
-    opts, pos = parse(argv, cmd.flags, name, stop_at_positional=cmd.passthrough)
     return cmd.func(g, opts, pos, log)

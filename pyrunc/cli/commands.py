@@ -255,13 +255,9 @@ def cmd_events(g, o, pos, log):
 
 def cmd_update(g, o, pos, log):
     from pyrunc import control
+    from pyrunc.cli import update
     cid = _one_id("update", pos)
-    if o["resources"] is not None:
-        resources = control.resources_from_json(o["resources"])
-    else:
-        resources = control.resources_from_flags(o)
-    control.update(_store(g), cid, resources,
-                   {"l3CacheSchema": o["l3_cache_schema"], "memBwSchema": o["mem_bw_schema"]})
+    control.update(_store(g), cid, update.request(o))
     return 0
 
 

@@ -11,8 +11,8 @@ import time
 from pyrunc import OCI_VERSION, jsonc, log
 from pyrunc.errors import ConfigError, ContainerError, StateError, UsageError, one_line
 from pyrunc.linux import procfs
+from pyrunc import status as rules  # the lifecycle's rules: which verb in which status
 # The read side of the state machine, in its own module for state and list.
-from pyrunc import status as rules
 from pyrunc.status import CREATED, CREATING, LIVE, PAUSED, RUNNING, STOPPED, hook_state, status_of
 
 START_SOCKET = "start.sock"

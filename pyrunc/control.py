@@ -1,13 +1,13 @@
 """Commands that act on a live container through its cgroup: pause, resume, ps, events
 and update.  The state checks are the lifecycle's; the cgroup work is the manager's."""
 
-import os
 import sys
 import time
 
 from pyrunc import jsonc, lifecycle, log
+from pyrunc import status as rules
 from pyrunc.errors import ContainerError, StateError, UsageError
-from pyrunc.lifecycle import CREATED, PAUSED, RUNNING, STOPPED
+from pyrunc.status import STOPPED
 
 
 def _manager_of(cid, st, verb):
@@ -20,9 +20,7 @@ def _manager_of(cid, st, verb):
 def pause(store, cid):
     with store.open(cid) as cdir:
         st = cdir.read_state()
-        status = lifecycle.status_of(st)
-        if status not in (CREATED, RUNNING):
-            raise StateError(f"cannot pause container {cid}: it is {status}, not running or created")
+        rules.check("pause", cid, lifecycle.status_of(st))
         _manager_of(cid, st, "pause").freeze()
         st["paused"] = True
         cdir.write_state(st)
@@ -32,9 +30,7 @@ def pause(store, cid):
 def resume(store, cid):
     with store.open(cid) as cdir:
         st = cdir.read_state()
-        status = lifecycle.status_of(st)
-        if status != PAUSED:
-            raise StateError(f"cannot resume container {cid}: it is {status}, not paused")
+        rules.check("resume", cid, lifecycle.status_of(st))
         _manager_of(cid, st, "resume").thaw()
         st["paused"] = False
         cdir.write_state(st)
@@ -43,9 +39,7 @@ def resume(store, cid):
 
 def _live(store, cid, verb):
     st = store.peek(cid)
-    status = lifecycle.status_of(st)
-    if status == STOPPED:
-        raise StateError(f"cannot {verb} container {cid}: container not running")
+    rules.check("events", cid, lifecycle.status_of(st))
     return st, _manager_of(cid, st, verb)
 
 
@@ -115,15 +109,30 @@ def events(store, cid, interval, stats_only, out=sys.stdout):
         st = store.peek(cid)
 
 
-def update(store, cid, resources, rdt=None):
-    """`rdt`: {"l3CacheSchema": ..., "memBwSchema": ...} from runc's --l3-cache-schema and
-    --mem-bw-schema, written to the container's Intel RDT group."""
-    rdt = {k: v for k, v in (rdt or {}).items() if v is not None}
+class UpdateRequest:
+    """What `update` changes, as the CLI read it (cli/update.py): `resources`, a
+    LinuxResources object in the spec's JSON shape (config.json's linux.resources, only
+    what is to change); the Intel RDT schemata of --l3-cache-schema and --mem-bw-schema,
+    None when not given."""
+
+    __slots__ = ("resources", "l3_cache_schema", "mem_bw_schema")
+
+    def __init__(self, resources, l3_cache_schema=None, mem_bw_schema=None):
+        self.resources = resources
+        self.l3_cache_schema = l3_cache_schema
+        self.mem_bw_schema = mem_bw_schema
+
+    def rdt(self):
+        """The schemata given, by their intelRdt names."""
+        return {k: v for k, v in (("l3CacheSchema", self.l3_cache_schema), ("memBwSchema", self.mem_bw_schema))
+                if v is not None}
+
+
+def update(store, cid, request):
+    resources, rdt = request.resources, request.rdt()
     with store.open(cid) as cdir:
         st = cdir.read_state()
-        status = lifecycle.status_of(st)
-        if status == STOPPED:
-            raise StateError(f"cannot update container {cid}: container not running")
+        rules.check("update", cid, lifecycle.status_of(st))
         if rdt:
             _check_rdt_update(cid, st, rdt)
         if resources or not rdt:
@@ -154,77 +163,3 @@ def _check_rdt_update(cid, st, rdt):
                                                   f"{resctrl.RESCTRL_ROOT} (this host has no Intel RDT)")
         raise ContainerError(f"update {cid}", f"{flags}: the container has no Intel RDT group "
                                               "(its config sets no linux.intelRdt)")
-
-
-# -- parsing update's input -----------------------------------------------------------
-
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-
-
-def parse_bytes(text, flag):
-    """runc's RAMInBytes: 512, 512k, 64m, 1g (binary units, an optional trailing b); -1."""
-    t = text.strip().lower()
-    if t == "-1":
-        return -1
-    num = t.rstrip("bkmgtpi")
-    unit = t[len(num):].replace("ib", "").rstrip("b") if t[len(num):] not in ("", "b") else ""
-    try:
-        value = float(num)
-    except ValueError:
-        raise UsageError(f"update: invalid value {text!r} for --{flag}: expected bytes like 512m") from None
-    if unit not in _UNITS or value < 0:
-        raise UsageError(f"update: invalid value {text!r} for --{flag}: expected bytes like 512m")
-    return int(value * _UNITS[unit])
-
-
-def resources_from_flags(o):
-    """The LinuxResources given by runc update's flags (only those set)."""
-    def num(flag):
-        try:
-            return int(o[flag.replace("-", "_")], 10)
-        except ValueError:
-            raise UsageError(f"update: invalid value {o[flag.replace('-', '_')]!r} for --{flag}") from None
-    res = {}
-    mem = {k: parse_bytes(o[f.replace("-", "_")], f) for k, f in
-           (("limit", "memory"), ("reservation", "memory-reservation"), ("swap", "memory-swap"))
-           if o[f.replace("-", "_")] is not None}
-    if mem:
-        res["memory"] = mem
-    cpu = {k: num(f) for k, f in (("shares", "cpu-share"), ("quota", "cpu-quota"), ("period", "cpu-period"),
-                                  ("realtimeRuntime", "cpu-rt-runtime"), ("realtimePeriod", "cpu-rt-period"))
-           if o[f.replace("-", "_")] is not None}
-    for k, f in (("cpus", "cpuset_cpus"), ("mems", "cpuset_mems")):
-        if o[f] is not None:
-            if not o[f].isascii() or "\0" in o[f]:  # bytes no cpu list holds (nor a write carries)
-                raise UsageError(f"update: invalid value {o[f]!r} for --{f.replace('_', '-')}: "
-                                 "expected a list like 0-3,5")
-            cpu[k] = o[f]
-    if cpu:
-        res["cpu"] = cpu
-    if o["pids_limit"] is not None:
-        res["pids"] = {"limit": num("pids-limit")}
-    if o["blkio_weight"] is not None:
-        res["blockIO"] = {"weight": num("blkio-weight")}
-    return res
-
-
-def resources_from_json(path):
-    """--resources FILE or -: a LinuxResources object, checked against the schema."""
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(path, "rb") as f:
-                data = f.read()
-        doc = jsonc.loads(data)
-    except OSError as e:
-        raise UsageError(f"update: read {path}: {os.strerror(e.errno).lower()}") from None
-    except (ValueError, RecursionError) as e:
-        raise UsageError(f"update: {'stdin' if path == '-' else path}: {jsonc.problem(e)}") from None
-    from pyrunc.config.schema import format_problems, resources_errors
-    from pyrunc.config.semantic import check_strings
-    # The strings' check of config.json: a NUL or a lone surrogate would fail the write.
-    problems = resources_errors(doc) or format_problems(check_strings(doc, None))
-    if problems:
-        raise UsageError(f"update: {'stdin' if path == '-' else path}: {problems[0]}")
-    return doc

@@ -41,6 +41,14 @@ class StateError(PyruncError):
     """Unknown container, existing id, or a command not allowed in the current state."""
 
 
+class NoSuchContainer(StateError):
+    """No state directory for this id (never made, or deleted): `delete -f` succeeds."""
+
+    def __init__(self, cid):
+        self.id = cid
+        super().__init__(f"container {cid} does not exist")
+
+
 class ContainerError(PyruncError):
     """A step of building or running the container failed.
 

@@ -12,6 +12,7 @@ import copy
 import os
 
 from pyrunc import jsonc, lifecycle, log
+from pyrunc import status as rules
 from pyrunc.errors import ContainerError, StateError, UsageError
 
 def exec_process(store, cid, args, opts):
@@ -31,10 +32,7 @@ def exec_process(store, cid, args, opts):
         status = lifecycle.status_of(st)
         if status in (lifecycle.CREATED, lifecycle.RUNNING) and lifecycle.stopped_by_freezer(st):
             status = lifecycle.PAUSED  # frozen by someone else: paused, as runc reads it
-        if status == lifecycle.PAUSED and not opts["ignore_paused"]:
-            raise StateError(f"cannot exec in a paused container {cid} (use --ignore-paused to override)")
-        if status not in (lifecycle.CREATED, lifecycle.RUNNING, lifecycle.PAUSED):
-            raise StateError(f"cannot exec in a {status} container {cid}")
+        rules.check("exec", cid, status, ignore_paused=opts["ignore_paused"])
         with log.step("validate process"):
             cfg = _config(cdir, st, args, opts)
         cgroup_dirs = _sub_cgroup_dirs(cid, st, subs) if subs else None

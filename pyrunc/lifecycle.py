@@ -11,8 +11,9 @@ import time
 from pyrunc import OCI_VERSION, jsonc, log
 from pyrunc.errors import ConfigError, ContainerError, StateError, UsageError, one_line
 from pyrunc.linux import procfs
+from pyrunc import status as rules  # the lifecycle's rules: which verb in which status
 # The read side of the state machine, in its own module for state and list.
-from pyrunc.status import CREATED, CREATING, PAUSED, RUNNING, STOPPED, hook_state, status_of
+from pyrunc.status import CREATED, CREATING, LIVE, PAUSED, RUNNING, STOPPED, hook_state, status_of
 
 START_SOCKET = "start.sock"
 HOST_ROOT = "rootfs"  # in the state directory: the mount point of a host-namespace rootfs
@@ -246,7 +247,7 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
     directory removed; the error reads `create ID: <cause>`.
     """
     from pyrunc.config import model, validate
-    from pyrunc.store import check_id
+    from pyrunc.store import State, check_id
     check_id(cid)
     if preserve_fds < 0:
         raise UsageError(f"--preserve-fds must not be negative, got {preserve_fds}")
@@ -259,11 +260,8 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
                               else doc, bundle)
         _check_terminal(cfg, console_socket, foreground)
     cgroup = cgroup_path(cfg, cid, systemd_cgroup)
-    st = {"id": cid, "bundle": bundle, "rootfs": cfg.root_path, "created": _iso_now(),
-          "started": False, "annotations": cfg.annotations, "hooks": doc.get("hooks") or {},
-          "cgroup_path": cgroup, "systemd_cgroup": systemd_cgroup, "rootless": rootless}
-    if notify_caller:
-        st["notify_socket"] = notify_caller
+    st = State.new(cid, bundle, cfg.root_path, _iso_now(), cfg.annotations, doc.get("hooks") or {},
+                   cgroup, notify_caller)
     log.debug(f"create {cid}: bundle {bundle}")
     if cfg.linux.intel_rdt is not None:
         from pyrunc.linux import resctrl
@@ -464,8 +462,7 @@ def start(store, cid):
             status = status_of(st)
             if status == CREATED and stopped_by_freezer(st):
                 status = PAUSED  # frozen by someone else: paused, as runc reads it
-            if status != CREATED:
-                raise StateError(f"cannot start container {cid}: it is {status}, not created")
+            rules.check("start", cid, status)
             if st.get("notify_socket"):
                 from pyrunc import notify
                 ready = notify.listen(cdir.fd)  # before the process can send
@@ -552,15 +549,14 @@ def kill(store, cid, sig, all_processes=False):
     with store.open(cid) as cdir:
         st = cdir.read_state()
         status = status_of(st)
-        if status == STOPPED and all_processes:
+        rules.check("kill", cid, status, all_processes=all_processes)
+        if status == STOPPED:
             # runc 1.1 succeeds here, and engines send it while they clean up: what is
             # left in the cgroup (the init's children, without a pid namespace) is signalled.
             log.debug(f"kill {cid}: stopped; signal {sig} to what is left in its cgroup")
             with log.step("signal what is left of the container"):
                 _signal_leftovers(st, sig)
             return
-        if status not in (CREATED, RUNNING, PAUSED):
-            raise StateError(f"cannot kill container {cid}: container not running")
         log.debug(f"kill {cid}: signal {sig} to {'every process' if all_processes else 'init'}")
         with log.step("signal the container"):
             signal_container(st, sig, all_processes)
@@ -677,10 +673,9 @@ def delete(store, cid, force=False, warn=None):
                 raise StateError(f"{e}; `delete -f` removes the container") from None
             return _delete_broken(cdir, e)
         status = status_of(st)
-        if status in (CREATED, RUNNING, PAUSED) and not force:
-            raise StateError(f"cannot delete container {cid} that is not stopped: {status}")
+        rules.check("delete", cid, status, force=force)
         mgr = cgroup_manager(st)
-        if status in (CREATED, RUNNING, PAUSED):
+        if status in LIVE:
             _kill_and_wait_init(cid, st, mgr, all_processes=True)
         _free_resources(cdir, st or {"id": cid}, mgr)  # None: no state.json was ever written whole
         log.debug(f"delete {cid}: removed")

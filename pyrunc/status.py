@@ -3,12 +3,78 @@ the spec and runc print it.  Apart from lifecycle.py so that `state` and `list`,
 only read, import no more than this."""
 
 from pyrunc import OCI_VERSION
+from pyrunc.errors import StateError
 from pyrunc.linux import procfs
 
 CREATED, RUNNING, STOPPED, PAUSED, CREATING = "created", "running", "stopped", "paused", "creating"
 # Not a spec status: `list` shows it for a state directory whose state.json is missing or
 # corrupt; `state` says why, `delete -f` removes it (docs/cli.md).
 BROKEN = "broken"
+LIVE = (CREATED, RUNNING, PAUSED)  # an init that is there: what kill signals, delete -f kills
+
+
+# -- the lifecycle's rules: which verb acts on a container in which status ----------------
+# Every command asks these, after reading the status (start and exec first take a created
+# or running container whose cgroup someone else froze as paused, as runc does).
+
+def can_start(status):
+    return status == CREATED
+
+
+def can_kill(status, all_processes=False):
+    """kill --all of a stopped container signals what is left in its cgroup (runc 1.1
+    succeeds there, and engines send it while they clean up)."""
+    return status in LIVE or (all_processes and status == STOPPED)
+
+
+def can_pause(status):
+    return status in (CREATED, RUNNING)
+
+
+def can_resume(status):
+    return status == PAUSED
+
+
+def can_exec(status, ignore_paused=False):
+    return status in (CREATED, RUNNING) or (ignore_paused and status == PAUSED)
+
+
+def can_delete(status, force=False):
+    """The spec makes delete of a container that is not stopped an error; -f kills it
+    first.  A `creating` one is a create that died: nothing of it runs."""
+    return force or status not in LIVE
+
+
+def can_update(status):
+    """update and events: while the container can still run."""
+    return status != STOPPED
+
+
+def _exec_refusal(cid, status):
+    if status == PAUSED:
+        return f"cannot exec in a paused container {cid} (use --ignore-paused to override)"
+    return f"cannot exec in a {status} container {cid}"
+
+
+# verb -> (rule, the refusal's text from the id and the status)
+RULES = {
+    "start": (can_start, lambda cid, status: f"cannot start container {cid}: it is {status}, not created"),
+    "kill": (can_kill, lambda cid, status: f"cannot kill container {cid}: container not running"),
+    "pause": (can_pause, lambda cid, status: f"cannot pause container {cid}: it is {status}, not running or created"),
+    "resume": (can_resume, lambda cid, status: f"cannot resume container {cid}: it is {status}, not paused"),
+    "exec": (can_exec, _exec_refusal),
+    "delete": (can_delete, lambda cid, status: f"cannot delete container {cid} that is not stopped: {status}"),
+    "update": (can_update, lambda cid, status: f"cannot update container {cid}: container not running"),
+    "events": (can_update, lambda cid, status: f"cannot read events of container {cid}: container not running"),
+}
+
+
+def check(verb, cid, status, **opts):
+    """Raise the verb's StateError when the rules refuse it `status`; `opts` are the
+    rule's flags (all_processes, ignore_paused, force)."""
+    rule, refusal = RULES[verb]
+    if not rule(status, **opts):
+        raise StateError(refusal(cid, status))
 
 
 def status_of(st):

@@ -14,7 +14,7 @@ import errno
 import os
 
 from pyrunc import jsonc
-from pyrunc.errors import StateError
+from pyrunc.errors import NoSuchContainer, StateError
 from pyrunc.linux.procfs import read_whole
 
 DEFAULT_ROOT = "/run/pyrunc"
@@ -43,6 +43,42 @@ def _valid_id(name):
 
 
 NOTIFY_DIR = "notify"  # notify.py's directory for the container's NOTIFY_SOCKET
+
+STATE_VERSION = 1
+
+
+class State(dict):
+    """A container's state.json: what create wrote and later commands changed.  A dict
+    (JSON's shape, read by key), built only by `new` and `read_state_file`, whose checks
+    (_FIELDS) are its schema.  docs/architecture.md, "State", says which command writes
+    which key:
+
+    version        1; absent in a state written before versions (read the same way)
+    id, bundle, rootfs, created, annotations, hooks, cgroup_path   create, at once
+    notify_socket  create, when the caller set NOTIFY_SOCKET (start forwards READY=1)
+    host_mounts    create, for a config without a mount namespace (delete detaches them)
+    cgroup         create, once it made or joined the cgroup (the manager's record)
+    intel_rdt      create, for linux.intelRdt (resctrl's record)
+    pid, pid_start create, once the init reported created (no pid: `creating`)
+    started        create (false), start (true)
+    paused         pause, resume; start when the cgroup was frozen meanwhile
+
+    A state of the previous version also has `systemd_cgroup` and `rootless`, which
+    nothing read: still accepted, no longer written."""
+
+    __slots__ = ()
+
+    @classmethod
+    def new(cls, cid, bundle, rootfs, created, annotations, hooks, cgroup_path, notify_socket=None):
+        st = cls(version=STATE_VERSION, id=cid, bundle=bundle, rootfs=rootfs, created=created,
+                 started=False, annotations=annotations, hooks=hooks, cgroup_path=cgroup_path)
+        if notify_socket:
+            st["notify_socket"] = notify_socket
+        return st
+
+    @property
+    def version(self):
+        return self.get("version", 0)
 
 
 class ContainerDir:
@@ -129,8 +165,11 @@ def read_state_file(path, cid):
     if not isinstance(st, dict):
         raise CorruptState(cid, name, "not a JSON object")
     if _sound(st, path):
-        return st
+        return State(st)
     partial = _partial(st, path)
+    if "version" in st and "version" not in partial and type(st["version"]) is int and st["version"] > 0:
+        raise CorruptState(cid, name, f"written by a newer pyrunc (state version {st['version']}; "
+                                      f"this one reads up to {STATE_VERSION})", partial)
     for key in _REQUIRED:
         if key not in st:
             raise CorruptState(cid, name, f"no {key!r}", partial)
@@ -139,7 +178,7 @@ def read_state_file(path, cid):
             raise CorruptState(cid, name, f"{key!r} is not what pyrunc writes: {_short(st[key])}", partial)
     if ("pid" in st) != ("pid_start" in st):
         raise CorruptState(cid, name, "a 'pid' without its 'pid_start'", partial)
-    return st
+    return State(st)
 
 
 def _sound(st, path):
@@ -150,7 +189,7 @@ def _sound(st, path):
             and type(g("created", "")) is str and type(g("started", False)) is bool
             and type(g("paused", False)) is bool and type(g("cgroup_path", "")) is str
             and type(g("systemd_cgroup", False)) is bool and type(g("rootless", "")) is str
-            and type(g("notify_socket", "")) is str):
+            and type(g("notify_socket", "")) is str and _version(g("version", STATE_VERSION))):
         return False
     if "pid" in st and not ("pid_start" in st and _pid(st["pid"]) and _pid_start(st["pid_start"])):
         return False
@@ -343,11 +382,15 @@ def _host_mounts_shape(v):
             and all(type(x) is int for x in v["before"]))
 
 
+def _version(v):
+    return type(v) is int and 0 < v <= STATE_VERSION
+
+
 _PID_MAX = 1 << 22  # the kernel's PID_MAX_LIMIT
 _FIELDS = {
-    "id": _str, "bundle": _str, "rootfs": _str, "created": _str,
+    "version": _version, "id": _str, "bundle": _str, "rootfs": _str, "created": _str,
     "started": _bool, "paused": _bool, "annotations": _str_map, "hooks": _hooks_shape,
-    "cgroup_path": _str, "systemd_cgroup": _bool, "rootless": _str,
+    "cgroup_path": _str, "systemd_cgroup": _bool, "rootless": _str,  # the last two: version 0 only
     "notify_socket": _str, "cgroup": _cgroup_shape, "host_mounts": _host_mounts_shape,
     "pid": lambda v: _pid(v), "pid_start": lambda v: _pid_start(v),
 }
@@ -380,12 +423,12 @@ class Store:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
-            raise StateError(f"container {cid} does not exist") from None
+            raise NoSuchContainer(cid) from None
         _lock_fd(fd)
         # The holder before us may have deleted the container while we waited.
         if os.fstat(fd).st_nlink == 0:
             os.close(fd)
-            raise StateError(f"container {cid} does not exist")
+            raise NoSuchContainer(cid)
         return fd
 
     def create(self, cid, initial_state):
@@ -428,7 +471,7 @@ class Store:
         if st is None:
             if self.stateless(cid):
                 raise StateError(f"container {cid}: no {STATE_FILE} in its directory {path}")
-            raise StateError(f"container {cid} does not exist")
+            raise NoSuchContainer(cid)
         return st
 
     def stateless(self, cid):

@@ -9,7 +9,7 @@ import sys
 
 from pyrunc import jsonc
 from pyrunc.cli.flags import Flag, boolean, parse, repeated
-from pyrunc.errors import PyruncError, StateError, UsageError
+from pyrunc.errors import NoSuchContainer, PyruncError, StateError, UsageError
 
 
 def _int(value):
@@ -198,9 +198,9 @@ def cmd_delete(g, o, pos, log):
     store = _store(g)
     try:
         lifecycle.delete(store, cid, force=o["force"], warn=log.warning)
-    except StateError as e:
+    except NoSuchContainer:
         # runc: deleting a container that does not exist is an error unless forced.
-        if o["force"] and "does not exist" in str(e):
+        if o["force"]:
             return 0
         raise
     return 0
@@ -255,13 +255,9 @@ def cmd_events(g, o, pos, log):
 
 def cmd_update(g, o, pos, log):
     from pyrunc import control
+    from pyrunc.cli import update
     cid = _one_id("update", pos)
-    if o["resources"] is not None:
-        resources = control.resources_from_json(o["resources"])
-    else:
-        resources = control.resources_from_flags(o)
-    control.update(_store(g), cid, resources,
-                   {"l3CacheSchema": o["l3_cache_schema"], "memBwSchema": o["mem_bw_schema"]})
+    control.update(_store(g), cid, update.request(o))
     return 0
 
 
@@ -466,11 +462,16 @@ def print_version():
     return 0
 
 
+# Every command's own --help, parsed as its other flags are (runc's urfave/cli does the
+# same): after exec's or ps's first argument, a -h is the process's (`exec ID grep -h x`).
+HELP = boolean("help|h", help="show help")
+
+
 def dispatch(name, argv, g, log):
     cmd = COMMANDS.get(name)
     if cmd is None:
         raise UsageError(f"unknown command {name!r}; run `pyrunc help` for the list")
-    if "--help" in argv or "-h" in argv:
+    opts, pos = parse(argv, cmd.flags + (HELP,), name, stop_at_positional=cmd.passthrough)
+    if opts.pop("help"):
         return command_help(name)
-    opts, pos = parse(argv, cmd.flags, name, stop_at_positional=cmd.passthrough)
     return cmd.func(g, opts, pos, log)

@@ -44,6 +44,21 @@ def test_exec_returns_the_exit_status_of_its_process(pyrunc, running):
     assert pyrunc("exec", running, "sh", "-c", "kill -9 $$").code == 128 + signal.SIGKILL
 
 
+def test_a_dash_h_after_the_command_is_the_commands(pyrunc, running):
+    """As runc: exec's flags end at the container id, so `grep -h` runs grep with -h (no
+    file names before the lines), and `--help` there is the process's too; before the id
+    it is exec's help."""
+    r = pyrunc("exec", running, "grep", "-h", "root", "/etc/passwd", "/etc/group")
+    assert (r.code, r.out, r.err) == (0, "root:x:0:0:root:/root:/bin/sh\nroot:x:0:\n", ""), r
+    r = pyrunc("exec", running, "sh", "-c", 'echo "$@"', "sh", "--help", "-h")
+    assert (r.code, r.out) == (0, "--help -h\n"), r
+    for flag in ("-h", "--help"):
+        r = pyrunc("exec", flag)
+        assert r.code == 0 and r.out.startswith("NAME:\n   pyrunc exec - ") and "--ignore-paused" in r.out, r
+        r = pyrunc("exec", "--tty", flag, running, "true")
+        assert r.code == 0 and r.out.startswith("NAME:\n   pyrunc exec - "), r
+
+
 def test_exec_passes_stdio_through(pyrunc, running, tmp_path):
     (tmp_path / "in").write_text("from stdin\n")
     with open(tmp_path / "in") as stdin:

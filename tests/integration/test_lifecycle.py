@@ -541,3 +541,67 @@ def test_parallel_creates_of_one_id_have_one_winner(pyrunc, bundle, test_id):
     # the losers left no init behind: only the winner's carries the id
     wait_for(lambda: [p for p, _, _ in processes_mentioning(test_id)] == [st["pid"]],
              "only the winner's init")
+
+
+# --- state.json across an upgrade --------------------------------------------------------
+
+# The keys the previous pyrunc wrote for a created container (no `version`; `systemd_cgroup`
+# and `rootless`, which nothing read, are no longer written).
+PREVIOUS_KEYS = {"id", "bundle", "rootfs", "created", "started", "annotations", "hooks", "cgroup_path",
+                 "systemd_cgroup", "rootless", "cgroup", "pid", "pid_start"}
+
+
+def test_state_json_is_versioned_without_the_keys_nobody_read(pyrunc, bundle, test_id):
+    set_args(bundle, *SLEEP)
+    create(pyrunc, bundle, test_id)
+    with open(os.path.join(pyrunc.root, test_id, "state.json")) as f:
+        saved = json.load(f)
+    assert saved["version"] == 1
+    assert set(saved) == PREVIOUS_KEYS - {"systemd_cgroup", "rootless"} | {"version"}
+    assert pyrunc("delete", "--force", test_id).code == 0
+
+
+@pytest.mark.parametrize("start", [False, True])
+def test_a_container_created_by_the_previous_version_is_killed_and_deleted(pyrunc, bundle, test_id, start):
+    """Its state.json as the previous pyrunc wrote it (an upgrade while it runs): state,
+    start, kill and delete read it as before."""
+    set_args(bundle, *SLEEP)
+    pid = create(pyrunc, bundle, test_id)["pid"]
+    path = os.path.join(pyrunc.root, test_id, "state.json")
+    with open(path) as f:
+        saved = json.load(f)
+    del saved["version"]
+    saved.update(systemd_cgroup=False, rootless="auto")
+    assert set(saved) == PREVIOUS_KEYS
+    with open(path, "w") as f:
+        json.dump(saved, f)
+    assert validate_state(pyrunc.state(test_id))["status"] == "created"
+    if start:
+        assert pyrunc("start", test_id).code == 0
+        assert pyrunc.state(test_id)["status"] == "running"
+    r = pyrunc("kill", test_id, "KILL")
+    assert r.code == 0, r
+    wait_status(pyrunc, test_id, "stopped")
+    assert not pid_alive(pid)
+    r = pyrunc("delete", test_id)
+    assert r.code == 0, r
+    assert_nothing_left(pyrunc, test_id, bundle)
+
+
+def test_a_state_of_a_newer_version_is_refused_in_one_line_and_deleted_with_force(pyrunc, bundle, test_id):
+    set_args(bundle, *SLEEP)
+    pid = create(pyrunc, bundle, test_id)["pid"]
+    path = os.path.join(pyrunc.root, test_id, "state.json")
+    with open(path) as f:
+        saved = json.load(f)
+    saved["version"] = 2
+    with open(path, "w") as f:
+        json.dump(saved, f)
+    r = pyrunc("kill", test_id, "KILL")
+    assert (r.code, r.err) == (1, f"pyrunc: container {test_id}: corrupt state file {path}: written by a "
+                                  "newer pyrunc (state version 2; this one reads up to 1)\n"), r
+    assert pid_alive(pid)
+    r = pyrunc("delete", "--force", test_id)
+    assert r.code == 0, r
+    assert not pid_alive(pid)
+    assert_nothing_left(pyrunc, test_id, bundle)

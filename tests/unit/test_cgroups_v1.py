@@ -306,13 +306,13 @@ def test_resolve(path, own, expected):
 @pytest.mark.parametrize("text, value", [("512", 512), ("64m", 64 << 20), ("1g", 1 << 30), ("2K", 2048),
                                          ("1.5m", 3 << 19), ("-1", -1), ("10mb", 10 << 20)])
 def test_update_byte_values(text, value):
-    from pyrunc.control import parse_bytes
+    from pyrunc.cli.update import parse_bytes
     assert parse_bytes(text, "memory") == value
 
 
 @pytest.mark.parametrize("text", ["lots", "5x", "-5", ""])
 def test_bad_update_byte_values(text):
-    from pyrunc.control import parse_bytes
+    from pyrunc.cli.update import parse_bytes
     with pytest.raises(UsageError, match="--memory"):
         parse_bytes(text, "memory")
 

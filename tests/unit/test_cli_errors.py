@@ -109,3 +109,33 @@ def test_image_remove_of_a_bundle_whose_record_is_not_pyruncs(tmp_path, record, 
 def test_an_unexpected_exception_in_exec_exits_255_as_its_other_failures(tmp_path):
     r = run("--root", str(tmp_path / "state"), "exec", "pyrunc-test-none", "true", probe=True)
     assert (r.returncode, r.stderr) == (255, "pyrunc: internal error: KeyError: 'a bug'\n")
+
+
+class _Log:
+    def warning(self, msg):
+        raise AssertionError(msg)
+
+
+def test_delete_force_of_a_container_that_does_not_exist_succeeds(tmp_path):
+    from pyrunc.cli import commands
+    from pyrunc.errors import NoSuchContainer
+    g = {"root": str(tmp_path / "state")}
+    assert commands.cmd_delete(g, {"force": True}, ["pyrunc-test-none"], _Log()) == 0
+    with pytest.raises(NoSuchContainer, match="^container pyrunc-test-none does not exist$"):
+        commands.cmd_delete(g, {"force": False}, ["pyrunc-test-none"], _Log())
+
+
+def test_delete_force_decides_by_the_errors_type_not_its_words(tmp_path, monkeypatch):
+    """A failure of delete -f whose line happens to say "does not exist" (here in a path)
+    is still a failure."""
+    from pyrunc import lifecycle
+    from pyrunc.cli import commands
+    from pyrunc.errors import StateError
+    line = ("cannot delete container pyrunc-test-d: cannot unmount what it left under "
+            "/srv/does not exist/rootfs: no such file or directory")
+
+    def failing(store, cid, force=False, warn=None):
+        raise StateError(line)
+    monkeypatch.setattr(lifecycle, "delete", failing)
+    with pytest.raises(StateError, match="^cannot delete container pyrunc-test-d: "):
+        commands.cmd_delete({"root": str(tmp_path / "state")}, {"force": True}, ["pyrunc-test-d"], _Log())

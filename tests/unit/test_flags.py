@@ -218,3 +218,19 @@ def test_an_unexpected_os_error_is_one_line_naming_its_file():
     from pyrunc.errors import KernelError, one_line
     assert one_line(FileNotFoundError(2, "No such file or directory", "/x/y")) == "/x/y: no such file or directory"
     assert one_line(KernelError(1, "signal 9")) == "signal 9: operation not permitted"
+
+
+@pytest.mark.parametrize("argv, help_of", [
+    (["kill", "pyrunc-test-none", "-h"], "kill"),      # flags anywhere, as runc's kill
+    (["state", "--help", "pyrunc-test-none"], "state"),
+    (["ps", "--format", "json", "-h"], "ps"),
+    (["ps", "pyrunc-test-none", "-h"], None),       # after the id: ps's own option
+    (["update", "--memory", "-h", "pyrunc-test-none"], None),  # a flag's value
+])
+def test_a_commands_help_is_one_of_its_flags(cli, argv, help_of):
+    """(exec, create and run re-execute a sealed interpreter: tests/integration/test_exec.py)"""
+    code, out, err, _ = cli(*argv)
+    if help_of:
+        assert (code, err) == (0, "") and out.startswith(f"NAME:\n   pyrunc {help_of} - "), (out, err)
+    else:
+        assert code != 0 and "NAME:" not in out, (out, err)

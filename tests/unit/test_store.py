@@ -222,3 +222,33 @@ def test_created_is_rfc3339nano_like_runcs(monkeypatch):
                      (1_700_000_000_000_000_001, "2023-11-14T22:13:20.000000001Z")):
         monkeypatch.setattr(lifecycle.time, "time_ns", lambda ns=ns: ns)
         assert lifecycle._iso_now() == want
+
+
+# A state.json as the previous pyrunc wrote it (no `version`, and `systemd_cgroup` and
+# `rootless`, which nothing read), for a created container; {pid} and {start} filled in.
+PREVIOUS = ('{{"id":"pyrunc-test-old","bundle":"/nonexistent-bundle","rootfs":"/nonexistent-bundle/rootfs",'
+            '"created":"2026-01-01T00:00:00.5Z","started":false,"annotations":{{"a":"b"}},"hooks":{{}},'
+            '"cgroup_path":"/pyrunc-test-old","systemd_cgroup":false,"rootless":"auto",'
+            '"pid":{pid},"pid_start":{start}}}')
+
+
+def test_a_container_of_the_previous_version_is_read_killed_and_deleted(store):
+    proc = subprocess.Popen(["sleep", "1000"])
+    try:
+        os.makedirs(os.path.join(store.root, "pyrunc-test-old"))
+        with open(os.path.join(store.root, "pyrunc-test-old", "state.json"), "w") as f:
+            f.write(PREVIOUS.format(pid=proc.pid, start=procfs.start_time(proc.pid)))
+        st = store.peek("pyrunc-test-old")
+        assert st.version == 0 and st["rootless"] == "auto"
+        out = status.state(store, "pyrunc-test-old")
+        assert (out["status"], out["pid"], out["annotations"]) == ("created", proc.pid, {"a": "b"})
+        with pytest.raises(StateError, match="that is not stopped: created"):
+            lifecycle.delete(store, "pyrunc-test-old")
+        lifecycle.kill(store, "pyrunc-test-old", 9)
+        assert proc.wait(timeout=10) == -9
+        assert status.state(store, "pyrunc-test-old")["status"] == "stopped"
+        lifecycle.delete(store, "pyrunc-test-old")
+        assert store.ids() == []
+    finally:
+        proc.kill()
+        proc.wait()

@@ -251,7 +251,7 @@ JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2, 1 << 64) 
         st.sampled_from(["version", "dir", "dirs", "made", "controllers", "hybrid", "memory", "path", "args",
                          "root", "before", "group", "remove_group", "mon_group", "poststop"]), inner, max_size=4),
     max_leaves=12)
-FULL = good("x", cgroup=V1, pid=1, pid_start=5, cgroup_path="/pyrunc-test-q/c", systemd_cgroup=False,
+FULL = good("x", version=1, cgroup=V1, pid=1, pid_start=5, cgroup_path="/pyrunc-test-q/c", systemd_cgroup=False,
             rootless="auto", paused=False, notify_socket="/n", rootfs="/r",
             hooks={"poststop": [{"path": "/bin/true", "args": ["true"], "timeout": 3}]})
 

@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 PYTEST_ARGS ?=
 
-.PHONY: setup demo demo-containerd test test-cgroup2 unit e2e conformance bench install clean
+.PHONY: setup demo demo-containerd lint test test-cgroup2 unit e2e conformance bench install clean
 
 setup:
 	sh scripts/setup.sh
@@ -14,7 +14,15 @@ demo: setup
 demo-containerd: setup
 	.venv/bin/python scripts/demo-containerd.py
 
-test: setup
+# ruff (pyproject.toml [tool.ruff]) over the whole tree, its formatter and mypy
+# ([tool.mypy]) over pyrunc/.
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	.venv/bin/python -m pytest -q -p no:cacheprovider tests/unit/test_annotations.py
+
+test: setup lint
 	.venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
 	sh scripts/conformance-check.sh
 	sh scripts/cgroup2-vm.sh

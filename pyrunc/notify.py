@@ -64,6 +64,7 @@ def forward_ready(sock, pid, caller):
     """Wait for READY=1 from the container, then send READY=1 and MAINPID to `caller`.
     False when the container's init exits first."""
     import select
+
     from pyrunc.linux import kernel
     pidfd = kernel.pidfd_open(pid)
     try:

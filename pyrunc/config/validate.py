@@ -3,7 +3,6 @@
 import os
 
 from pyrunc import jsonc
-
 from pyrunc.errors import ConfigError
 
 CONFIG_NAME = "config.json"

@@ -2,9 +2,8 @@
 enum, selectors and its wrappers) costs more than a `start`.  fd passing is done as
 socket.send_fds and socket.recv_fds do it."""
 
-import sys
-
 import _socket
+import sys
 
 AF_UNIX = _socket.AF_UNIX
 AF_INET = _socket.AF_INET

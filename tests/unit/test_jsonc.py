@@ -76,6 +76,7 @@ def _fresh_loads(docs):
     import marshal
     import subprocess
     import sys
+
     from pyrunc import launcher
     r = subprocess.run([sys.executable, "-I", "-S", "-c", FRESH % (launcher.import_path(),)],
                        input=marshal.dumps(docs), capture_output=True, check=True)
@@ -133,6 +134,7 @@ def test_a_valid_document_leaves_json_unimported():
 def _fresh_modules(doc):
     import subprocess
     import sys
+
     from pyrunc import launcher
     code = (f"import sys; sys.path += {launcher.import_path()!r}\n"
             f"from pyrunc import jsonc; jsonc.loads({doc!r}); print(*sys.modules)")

@@ -8,12 +8,10 @@ import os
 import struct
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from pyrunc import jsonc
-from pyrunc.linux import seccomp
-from pyrunc.linux import seccomp_enosys as enosys
+from pyrunc.linux import seccomp, seccomp_enosys as enosys
 
 lib = pytest.importorskip("pyseccomp")
 
@@ -208,7 +206,7 @@ def test_every_arch_at_once_fits_the_short_jumps():
     abis = [enosys.abi_of(a, lib) for a in arches]
     highest = {(audit, x32): (X32_BIT if x32 else 0) | (500 + i) for i, (audit, x32) in enumerate(abis)}
     program = with_mark(enosys.stub(highest))
-    for (audit, x32), top in highest.items():
+    for (audit, _x32), top in highest.items():
         assert run(program, top, audit) == MARK
         assert run(program, top + 1, audit) == ENOSYS
     assert run(program, 10_000, 0x12345678) == MARK  # an arch no section names

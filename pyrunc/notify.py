@@ -13,17 +13,23 @@ import os
 
 from pyrunc.store import NOTIFY_DIR as STATE_DIR  # in the container's state directory
 
+# Annotations name these types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from _socket import socket
+    from typing import Any
+
 IN_CONTAINER_DIR = "/run/notify"
 SOCKET_NAME = "notify.sock"
 
 
-def caller_socket():
+def caller_socket() -> str | None:
     """The caller's NOTIFY_SOCKET when it is one pyrunc can forward to (a path)."""
     path = os.environ.get("NOTIFY_SOCKET", "")
     return path if path.startswith("/") else None
 
 
-def add_to_config(doc, state_dir):
+def add_to_config(doc: "dict[str, Any]", state_dir: str) -> "dict[str, Any]":
     """The config document with the socket's directory mounted and NOTIFY_SOCKET set."""
     doc = dict(doc)
     doc["mounts"] = list(doc.get("mounts") or ()) + [{
@@ -36,11 +42,11 @@ def add_to_config(doc, state_dir):
     return doc
 
 
-def make_dir(state_dir):
+def make_dir(state_dir: str) -> None:
     os.mkdir(os.path.join(state_dir, STATE_DIR), 0o755)
 
 
-def listen(state_dir_fd):
+def listen(state_dir_fd: int) -> "socket":
     """The socket the container sends to, bound before the process can run.  Named
     through the state directory's fd: its full path may pass AF_UNIX's 108 bytes."""
     from pyrunc.errors import ContainerError
@@ -56,11 +62,11 @@ def listen(state_dir_fd):
         os.chmod(path, 0o777)  # any user of the container may notify, as with systemd's
     except OSError as e:
         sock.close()
-        raise ContainerError("listen on the container's notify socket", os.strerror(e.errno).lower()) from None
+        raise ContainerError("listen on the container's notify socket", os.strerror(e.errno or 0).lower()) from None
     return sock
 
 
-def forward_ready(sock, pid, caller):
+def forward_ready(sock: "socket", pid: int, caller: str) -> bool:
     """Wait for READY=1 from the container, then send READY=1 and MAINPID to `caller`.
     False when the container's init exits first."""
     import select

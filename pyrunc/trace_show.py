@@ -8,6 +8,14 @@ marked "waiting": their time is not pyrunc's work.
 
 from pyrunc import jsonc
 
+# Annotations name typing's types only for mypy (quoted): importing typing costs.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
+    Record = dict[str, Any]  # one line of the trace, as trace.py writes it
+
 
 class TraceError(ValueError):
     """A line of the trace is not a record trace.py writes: `line N: why`."""
@@ -29,10 +37,10 @@ _TYPE_NAMES = {str: "a string", int: "an integer", dict: "an object"}
 _MAX_DEPTH = 64  # steps nest a few deep; the depth indents a line
 
 
-def _shape_problem(rec):
+def _shape_problem(rec: object) -> str | None:
     if not isinstance(rec, dict):
         return "not a JSON object"
-    fields = _FIELDS.get(rec.get("t"))
+    fields = _FIELDS.get(str(rec.get("t")))
     if fields is None:
         return f"unknown record type {rec.get('t')!r}"
     for name, typ, required in fields:
@@ -54,10 +62,10 @@ def _shape_problem(rec):
     return None
 
 
-def load(lines):
+def load(lines: "Iterable[str]") -> "list[Record]":
     """The records of a trace's lines (blank lines skipped); TraceError names the first
     line that is not JSON, or not a record of the shape trace.py writes."""
-    records = []
+    records: list[Record] = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -76,18 +84,18 @@ def load(lines):
 class StepView:
     __slots__ = ("sid", "name", "proc", "pid", "depth", "start", "dur", "wait", "error", "calls")
 
-    def __init__(self, rec):
+    def __init__(self, rec: "Record") -> None:
         self.sid, self.name, self.proc, self.pid = rec.get("sid"), rec["name"], rec["proc"], rec["pid"]
         self.depth, self.start = rec.get("depth", 0), rec["mono"]
         self.dur = rec.get("dur")
         self.wait = bool(rec.get("wait"))
         self.error = rec.get("error")
-        self.calls = []
+        self.calls: list[Record] = []
 
 
-def steps_of(records):
+def steps_of(records: "list[Record]") -> list[StepView]:
     """The steps, in order of their start, each with its kernel calls."""
-    by_sid = {}
+    by_sid: dict[str | None, StepView] = {}
     for rec in records:
         if rec["t"] != "step":
             continue
@@ -102,11 +110,11 @@ def steps_of(records):
     return sorted(by_sid.values(), key=lambda s: s.start)
 
 
-def ms(ns):
+def ms(ns: float | None) -> str:
     return "-" if ns is None else f"{ns / 1e6:.3f}ms"
 
 
-def call_line(rec):
+def call_line(rec: "Record") -> str:
     args = rec.get("args") or {}
     flags = rec.get("flags") or {}
     shown = []
@@ -124,7 +132,7 @@ def call_line(rec):
     return f"{rec['name']}({', '.join(shown)}) {outcome}  [{ms(rec.get('dur'))}]"
 
 
-def render(records, verbose=False):
+def render(records: "list[Record]", verbose: bool = False) -> list[str]:
     """The report, as a list of lines."""
     if not records:
         return ["empty trace"]
@@ -152,7 +160,7 @@ def render(records, verbose=False):
     out += ["", "breakdown (steps by name, innermost only):",
             f"{'count':>5} {'total':>11} {'calls':>5}  {'kind':<8} step"]
     parents = {(s.pid, s.depth - 1) for s in steps if s.depth > 0}
-    table = {}
+    table: dict[tuple[str, str], list[Any]] = {}
     for s in steps:
         has_children = any(o.pid == s.pid and o.depth == s.depth + 1 and o.start >= s.start
                            and (s.dur is None or o.start <= s.start + s.dur) for o in steps) \
@@ -185,7 +193,7 @@ def render(records, verbose=False):
     return out
 
 
-def show(path, verbose=False):
+def show(path: str, verbose: bool = False) -> str:
     with open(path, "rb") as f:
         data = f.read().decode("utf-8", "replace")
     return "\n".join(render(load(data.splitlines()), verbose)) + "\n"

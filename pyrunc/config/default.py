@@ -4,6 +4,11 @@ import os
 
 from pyrunc import OCI_VERSION
 
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
 MASKED_PATHS = [
@@ -13,9 +18,9 @@ MASKED_PATHS = [
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 
-def default_spec(rootless=False):
+def default_spec(rootless: bool = False) -> "dict[str, Any]":
     """A fresh dict equal to `runc spec` (or `runc spec --rootless`) output, key order included."""
-    spec = {
+    spec: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
         "process": _process(),
         "root": {"path": "rootfs", "readonly": True},
@@ -26,7 +31,7 @@ def default_spec(rootless=False):
     return _rootless(spec) if rootless else spec
 
 
-def _process():
+def _process() -> "dict[str, Any]":
     return {
         "terminal": True,
         "user": {"uid": 0, "gid": 0},
@@ -40,14 +45,14 @@ def _process():
     }
 
 
-def _mount(destination, fstype, source, options=None):
-    mount = {"destination": destination, "type": fstype, "source": source}
+def _mount(destination: str, fstype: str, source: str, options: list[str] | None = None) -> "dict[str, Any]":
+    mount: dict[str, Any] = {"destination": destination, "type": fstype, "source": source}
     if options:
         mount["options"] = options
     return mount
 
 
-def _mounts():
+def _mounts() -> "list[dict[str, Any]]":
     return [
         _mount("/proc", "proc", "proc"),
         _mount("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
@@ -60,7 +65,7 @@ def _mounts():
     ]
 
 
-def _linux():
+def _linux() -> "dict[str, Any]":
     return {
         "resources": {"devices": [{"allow": False, "access": "rwm"}]},
         "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
@@ -69,7 +74,7 @@ def _linux():
     }
 
 
-def _rootless(spec):
+def _rootless(spec: "dict[str, Any]") -> "dict[str, Any]":
     """What runc's rootless conversion does to the default spec."""
     # A user without privileges can neither mount sysfs nor a devpts with gid=5 (no
     # such group is mapped), create a network namespace worth having, or own cgroups.

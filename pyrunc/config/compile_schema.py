@@ -19,7 +19,10 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin
+
+Schema = Any  # a parsed JSON schema (a dict when valid; anything when not, to refuse it)
 
 ENTRY = "config-schema.json"
 # The source tree's spec/, never $PYRUNC_SPEC_DIR: schema.py uses the output only without it.
@@ -54,7 +57,7 @@ class SchemaCompileError(Exception):
     """The schema uses something this compiler cannot reproduce exactly."""
 
 
-def spec_sha256(documents_bytes):
+def spec_sha256(documents_bytes: dict[str, bytes]) -> str:
     """sha256 over every file's name and bytes, in name order: what the output was built from."""
     digest = hashlib.sha256()
     for name in sorted(documents_bytes):
@@ -62,12 +65,12 @@ def spec_sha256(documents_bytes):
     return digest.hexdigest()
 
 
-def read_spec(directory):
+def read_spec(directory: str | Path) -> dict[str, bytes]:
     """{file name: bytes} of every *.json in `directory`."""
     return {path.name: path.read_bytes() for path in sorted(Path(directory).glob("*.json"))}
 
 
-def generate(directory):
+def generate(directory: str | Path) -> str:
     """The source of schema_check.py for the schema files in `directory`."""
     raw = read_spec(directory)
     documents = {name: json.loads(data) for name, data in raw.items()}
@@ -79,7 +82,7 @@ def generate(directory):
     return header + compile_schemas(documents, ENTRY, {"SPEC_SHA256": repr(digest)})
 
 
-def compile_schemas(documents, entry, constants=None):
+def compile_schemas(documents: dict[str, Schema], entry: str, constants: dict[str, str] | None = None) -> str:
     """Module text defining is_valid(x) for documents[entry]; refs name other documents' keys.
 
     `constants`, {name: Python expression}, are written at the top of the module.
@@ -90,17 +93,18 @@ def compile_schemas(documents, entry, constants=None):
 
 
 class _Compiler:
-    def __init__(self, documents):
+    def __init__(self, documents: dict[str, Schema]) -> None:
         self.documents = documents
-        self.functions = {}      # (base file, canonical schema) -> function name
-        self.bodies = []         # function sources, in the order they were started
-        self.constants = {}      # (kind, expression) -> name: compiled regexes, sets of names
-        self.names = set()
+        self.functions: dict[tuple[str, str], str] = {}  # (base file, canonical schema) -> function name
+        self.bodies: list[str | None] = []  # function sources, in the order they were started
+        # (kind, expression) -> name: compiled regexes, sets of names
+        self.constants: dict[tuple[str, str], str] = {}
+        self.names: set[str] = set()
         self.needs_number = False
 
     # --- references --------------------------------------------------------------
 
-    def resolve(self, base, ref, where):
+    def resolve(self, base: str, ref: str, where: str) -> tuple[str, Schema, str]:
         """(file, schema, location) that `ref` names, seen from file `base`."""
         # jsonschema validates the entry from the empty base URI, where a bare file name
         # resolves as it does from the entry's own name; so the name serves as the base.
@@ -121,14 +125,14 @@ class _Compiler:
         return uri, node, f"{uri}#{fragment}"
 
     @staticmethod
-    def _refuse_id(node, where):
+    def _refuse_id(node: Schema, where: str) -> None:
         # A draft 4 `id` moves the base URI of the refs below it; spec/ has none.
         if isinstance(node, dict) and isinstance(node.get("id"), str):
             raise SchemaCompileError(f"{where}: `id` {node['id']!r} would change how $refs resolve")
 
     # --- a test per (sub)schema: inline when it is a bare type check, else a function
 
-    def test(self, base, schema, where, var, following=()):
+    def test(self, base: str, schema: Schema, where: str, var: str, following: tuple[str, ...] = ()) -> str:
         """A Python expression, true when the value `var` names is valid under `schema`."""
         if not isinstance(schema, dict):
             raise SchemaCompileError(f"{where}: a draft 4 schema is an object, not {schema!r}")
@@ -156,7 +160,7 @@ class _Compiler:
             self.bodies[slot] = self._function(name, base, schema, where)
         return f"{self.functions[key]}({var})"
 
-    def _name(self, where):
+    def _name(self, where: str) -> str:
         """A readable, unique function name from the schema's first location."""
         file, _, pointer = where.partition("#")
         stem = file.removesuffix(".json").removesuffix("-schema")
@@ -168,8 +172,8 @@ class _Compiler:
         self.names.add(unique)
         return unique
 
-    def _function(self, name, base, schema, where):
-        lines = [f"def {name}(x):", f"    # {where}"]
+    def _function(self, name: str, base: str, schema: Schema, where: str) -> str:
+        lines = [f'def {name}(x: "Any") -> bool:', f"    # {where}"]
         types = self._types(schema, where)
         lines += _fail_unless(self._type_test(schema, where, "x"))
         lines += self._enum(schema, where)
@@ -181,7 +185,7 @@ class _Compiler:
         lines.append("    return True")
         return "\n".join(lines)
 
-    def _types(self, schema, where):
+    def _types(self, schema: Schema, where: str) -> list[str] | None:
         if "type" not in schema:
             return None
         types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
@@ -190,7 +194,7 @@ class _Compiler:
                 raise SchemaCompileError(f"{where}: unknown type {t!r}")
         return types
 
-    def _type_test(self, schema, where, var):
+    def _type_test(self, schema: Schema, where: str, var: str) -> str | None:
         types = self._types(schema, where)
         if types is None:
             return None
@@ -198,7 +202,7 @@ class _Compiler:
         tests = [TYPE_TESTS[t].format(v=var) for t in types]
         return tests[0] if len(tests) == 1 else " or ".join(f"({t})" for t in tests)
 
-    def _guarded(self, types, kind, body):
+    def _guarded(self, types: list[str] | None, kind: str, body: list[str]) -> list[str]:
         """`body` (checks that apply only to one JSON type) under an isinstance test when needed."""
         if not body:
             return []
@@ -212,7 +216,7 @@ class _Compiler:
         self.needs_number |= kind == "number"
         return [f"    if {TYPE_TESTS[kind].format(v='x')}:"] + ["    " + line for line in body]
 
-    def _enum(self, schema, where):
+    def _enum(self, schema: Schema, where: str) -> list[str]:
         if "enum" not in schema:
             return []
         values = schema["enum"]
@@ -223,8 +227,8 @@ class _Compiler:
         allowed = self._constant("ENUM", f"frozenset({sorted(set(values))!r})")
         return _fail_unless(f"isinstance(x, str) and x in {allowed}")
 
-    def _numeric(self, schema, where):
-        lines = []
+    def _numeric(self, schema: Schema, where: str) -> list[str]:
+        lines: list[str] = []
         for word, flag, op, strict_op in (("minimum", "exclusiveMinimum", "<", "<="),
                                           ("maximum", "exclusiveMaximum", ">", ">=")):
             exclusive = schema.get(flag, False)
@@ -240,8 +244,8 @@ class _Compiler:
             lines += [f"    if x {strict_op if exclusive else op} {bound!r}:", "        return False"]
         return lines
 
-    def _string(self, schema, where):
-        lines = []
+    def _string(self, schema: Schema, where: str) -> list[str]:
+        lines: list[str] = []
         for word, op in (("minLength", "<"), ("maxLength", ">")):
             if word in schema:  # len() counts code points, as jsonschema does
                 lines += [f"    if len(x) {op} {_count(schema, word, where)}:", "        return False"]
@@ -252,8 +256,8 @@ class _Compiler:
             lines += [f"    if {regex}.search(x) is None:", "        return False"]
         return lines
 
-    def _array(self, base, schema, where):
-        lines = []
+    def _array(self, base: str, schema: Schema, where: str) -> list[str]:
+        lines: list[str] = []
         for word, op in (("minItems", "<"), ("maxItems", ">")):
             if word in schema:
                 lines += [f"    if len(x) {op} {_count(schema, word, where)}:", "        return False"]
@@ -273,8 +277,8 @@ class _Compiler:
             raise SchemaCompileError(f"{where}: items must be a schema or a list of them")
         return lines
 
-    def _object(self, base, schema, where):
-        lines = []
+    def _object(self, base: str, schema: Schema, where: str) -> list[str]:
+        lines: list[str] = []
         for word, op in (("minProperties", "<"), ("maxProperties", ">")):
             if word in schema:
                 lines += [f"    if len(x) {op} {_count(schema, word, where)}:", "        return False"]
@@ -296,7 +300,9 @@ class _Compiler:
                 lines += _fail_unless(test, "        ", guard=f"{regex}.search(key)")
         return lines + self._additional(base, schema, properties, patterns, where)
 
-    def _additional(self, base, schema, properties, patterns, where):
+    def _additional(
+        self, base: str, schema: Schema, properties: dict[str, Schema], patterns: dict[str, Schema], where: str
+    ) -> list[str]:
         extra = schema.get("additionalProperties", True)
         if extra is True:
             return []
@@ -304,7 +310,7 @@ class _Compiler:
             raise SchemaCompileError(f"{where}: additionalProperties must be a boolean or a schema")
         # A key is additional when it is not a property and matches none of the patterns,
         # which jsonschema joins with "|" into one search; so does this.
-        conditions = []
+        conditions: list[str] = []
         if properties:
             conditions.append(f"key not in {self._constant('NAMES', f'frozenset({sorted(properties)!r})')}")
         if patterns:
@@ -318,8 +324,8 @@ class _Compiler:
             return ["    if x:", "        return False"]
         return ["    for key in x:", f"        if {' and '.join(conditions)}:", "            return False"]
 
-    def _combinators(self, base, schema, where):
-        lines = []
+    def _combinators(self, base: str, schema: Schema, where: str) -> list[str]:
+        lines: list[str] = []
         for word in ("allOf", "anyOf", "oneOf"):
             if word not in schema:
                 continue
@@ -342,7 +348,7 @@ class _Compiler:
 
     # --- module-level constants and the module ------------------------------------
 
-    def _regex(self, pattern, where):
+    def _regex(self, pattern: object, where: str) -> str:
         if not isinstance(pattern, str):
             raise SchemaCompileError(f"{where}: pattern {pattern!r} is not a string")
         try:
@@ -351,30 +357,33 @@ class _Compiler:
             raise SchemaCompileError(f"{where}: pattern {pattern!r}: {e}") from None
         return self._constant("RE", f"patterns.compile({pattern!r})")
 
-    def _constant(self, kind, expression):
+    def _constant(self, kind: str, expression: str) -> str:
         """A module-level name for `expression`, evaluated once at import."""
         key = (kind, expression)
         if key not in self.constants:
             self.constants[key] = f"_{kind}_{len(self.constants)}"
         return self.constants[key]
 
-    def module_text(self, top, constants):
-        imports = []
+    def module_text(self, top: str, constants: dict[str, str]) -> str:
+        imports: list[str] = []
         if any(kind == "RE" for kind, _ in self.constants):
             imports.append("from pyrunc.config import patterns")
         if self.needs_number:
             imports.append("from numbers import Number")
+        # Annotations name typing's Any for mypy only: importing typing costs `run`.
         out = "\n" + "".join(f"{line}\n" for line in imports)
+        out += "\nTYPE_CHECKING = False\nif TYPE_CHECKING:\n    from typing import Any\n"
         values = [f"{name} = {expression}" for name, expression in constants.items()]
         values += [f"{name} = {expression}" for (_, expression), name in self.constants.items()]
         out += ("\n" if imports else "") + "".join(f"{line}\n" for line in values)
-        out += f"\n\ndef is_valid(x):\n    return {top}\n"
+        out += f'\n\ndef is_valid(x: "Any") -> bool:\n    return {top}\n'
         if self.needs_number:
-            out += "\n\ndef _is_number(x):\n    return isinstance(x, Number) and not isinstance(x, bool)\n"
+            out += '\n\ndef _is_number(x: "Any") -> bool:\n'
+            out += "    return isinstance(x, Number) and not isinstance(x, bool)\n"
         return out + "".join(f"\n\n{body}\n" for body in self.bodies)
 
 
-def _fail_unless(test, indent="    ", guard=None):
+def _fail_unless(test: str | None, indent: str = "    ", guard: str | None = None) -> list[str]:
     """Lines returning False when `test` (an expression, or None for no test) is false."""
     if test is None or test == "True":
         return []
@@ -384,26 +393,26 @@ def _fail_unless(test, indent="    ", guard=None):
     return [f"{indent}if {condition}:", f"{indent}    return False"]
 
 
-def _parenthesized(test):
+def _parenthesized(test: str) -> str:
     # A call or a name needs no parentheses; `a and b` or `a or b` does.
     return f"({test})" if " and " in test or " or " in test or " is " in test else test
 
 
-def _schema_map(schema, word, where):
+def _schema_map(schema: Schema, word: str, where: str) -> dict[str, Schema]:
     value = schema.get(word, {})
     if not isinstance(value, dict):
         raise SchemaCompileError(f"{where}: {word} must be an object")
     return value
 
 
-def _count(schema, word, where):
+def _count(schema: Schema, word: str, where: str) -> int:
     value = schema[word]
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise SchemaCompileError(f"{where}: {word} must be a non-negative integer")
     return value
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     source = generate(SPEC)
     current = OUTPUT.read_text() if OUTPUT.exists() else None

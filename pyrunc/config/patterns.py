@@ -16,8 +16,8 @@ _CPUS = frozenset("0123456789, -")
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
     import re
+    from collections.abc import Callable
     from re import Match
     from typing import Protocol
 

@@ -27,8 +27,7 @@ class ConfigError(PyruncError):
         count = len(self.problems)
         where = f" --bundle {_shell_word(bundle)}" if bundle else ""
         # One line however many: the first, how many, and the command that lists them.
-        suffix = (f" (1 of {count} problems; `pyrunc validate{where}` lists them all)"
-                  if count > 1 else "")
+        suffix = f" (1 of {count} problems; `pyrunc validate{where}` lists them all)" if count > 1 else ""
         super().__init__(f"invalid config.json: {first}{suffix}")
 
 
@@ -37,8 +36,9 @@ def _shell_word(text: str) -> str:
     safe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=.,:/@%"
     if text and all(c in safe for c in text):
         return text
-    quoted = "".join("'\\''" if c == "'" else f"'$'\\x{ord(c):02x}''" if ord(c) < 32 or ord(c) == 127
-                     else c for c in text)
+    quoted = "".join(
+        "'\\''" if c == "'" else f"'$'\\x{ord(c):02x}''" if ord(c) < 32 or ord(c) == 127 else c for c in text
+    )
     return "'" + quoted + "'"
 
 
@@ -63,6 +63,7 @@ class KernelError(OSError):
 
     def __init__(self, errno_: int, what: str) -> None:
         import os
+
         self.what = what
         super().__init__(errno_, f"{what}: {os.strerror(errno_).lower()}")
 
@@ -73,6 +74,7 @@ class KernelError(OSError):
 def one_line(exc: BaseException) -> str:
     """One line for any failure; KernelError and PyruncError messages name what failed."""
     import os
+
     if isinstance(exc, (PyruncError, KernelError)):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno:

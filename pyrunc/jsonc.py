@@ -32,6 +32,7 @@ _WHITESPACE = " \t\n\r"
 
 class _Context:
     """What _json.make_scanner reads from a json.JSONDecoder: its default settings."""
+
     strict = True
     object_hook = None
     object_pairs_hook = None
@@ -47,6 +48,7 @@ def _reject_constant(name: str) -> "NoReturn":
 
 class _StrictContext(_Context):
     """NaN and the infinities refused, as JSON (and Go's decoder, runc's) refuses them."""
+
     parse_constant = staticmethod(_reject_constant)
 
 
@@ -57,6 +59,7 @@ _scan_strict = _json.make_scanner(_StrictContext())  # type: ignore[arg-type]
 
 def _error(msg: str, doc: str, pos: int) -> "JSONDecodeError":
     from json.decoder import JSONDecodeError
+
     return JSONDecodeError(msg, doc, pos)
 
 
@@ -84,6 +87,7 @@ def _rescan(scan: "Callable[[str, int], tuple[Any, int]]", data: str, start: int
     """The scanner failed without json.decoder to raise through: load it and scan again;
     the error is then json's (message and position)."""
     import json.decoder  # noqa: F401  (the scanner finds it in sys.modules)
+
     try:
         scan(data, start)
     except StopIteration as e:
@@ -109,8 +113,9 @@ def _default(o: object) -> "NoReturn":
 
 
 def _encoder(item_separator: str, key_separator: str, sort_keys: bool) -> "Callable[[Any, int], list[str]]":
-    return _json.make_encoder(None, _default, _json.encode_basestring_ascii, None,
-                              key_separator, item_separator, sort_keys, False, True)
+    return _json.make_encoder(
+        None, _default, _json.encode_basestring_ascii, None, key_separator, item_separator, sort_keys, False, True
+    )
 
 
 _COMPACT = _encoder(",", ":", False)
@@ -149,6 +154,7 @@ def dumps(obj: object, compact: bool = True, sort_keys: bool = False, indent: in
             _indented(obj, " " * indent, 0, sort_keys, out)
         except TypeError:
             import json
+
             return json.dumps(obj, indent=indent, sort_keys=sort_keys)
         return "".join(out)
     if compact:

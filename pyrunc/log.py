@@ -32,6 +32,7 @@ class Logger:
         stamp = rfc3339(time.time() if now is None else now)
         if self.json:
             from pyrunc import jsonc
+
             return jsonc.dumps({"level": level, "msg": msg, "time": stamp}, compact=False) + "\n"
         return f'time="{stamp}" level={level} msg="{_escape(msg)}"\n'
 
@@ -95,6 +96,7 @@ current = Logger()
 class _Step:
     """The object of every `with log.step(name)`: keeps the names of the open steps, the
     ones a failure left, and, when tracing, a step record at each end."""
+
     __slots__ = ()
 
     def __enter__(self) -> "_Step":

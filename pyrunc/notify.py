@@ -32,9 +32,14 @@ def caller_socket() -> str | None:
 def add_to_config(doc: "dict[str, Any]", state_dir: str) -> "dict[str, Any]":
     """The config document with the socket's directory mounted and NOTIFY_SOCKET set."""
     doc = dict(doc)
-    doc["mounts"] = list(doc.get("mounts") or ()) + [{
-        "destination": IN_CONTAINER_DIR, "type": "bind", "source": os.path.join(state_dir, STATE_DIR),
-        "options": ["bind", "nosuid", "noexec", "nodev", "ro"]}]
+    doc["mounts"] = list(doc.get("mounts") or ()) + [
+        {
+            "destination": IN_CONTAINER_DIR,
+            "type": "bind",
+            "source": os.path.join(state_dir, STATE_DIR),
+            "options": ["bind", "nosuid", "noexec", "nodev", "ro"],
+        }
+    ]
     process = dict(doc["process"])
     env = [e for e in process.get("env") or () if not e.startswith("NOTIFY_SOCKET=")]
     process["env"] = env + [f"NOTIFY_SOCKET={IN_CONTAINER_DIR}/{SOCKET_NAME}"]
@@ -50,8 +55,10 @@ def listen(state_dir_fd: int) -> "socket":
     """The socket the container sends to, bound before the process can run.  Named
     through the state directory's fd: its full path may pass AF_UNIX's 108 bytes."""
     from pyrunc.errors import ContainerError
+
     path = f"/proc/self/fd/{state_dir_fd}/{STATE_DIR}/{SOCKET_NAME}"
     from pyrunc.linux import unix
+
     sock = unix.socket(unix.AF_UNIX, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC)
     try:
         try:
@@ -72,6 +79,7 @@ def forward_ready(sock: "socket", pid: int, caller: str) -> bool:
     import select
 
     from pyrunc.linux import kernel
+
     pidfd = kernel.pidfd_open(pid)
     try:
         while True:
@@ -86,6 +94,7 @@ def forward_ready(sock: "socket", pid: int, caller: str) -> bool:
     finally:
         os.close(pidfd)
     from pyrunc.linux import unix
+
     out = unix.socket(unix.AF_UNIX, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC)
     try:
         out.sendto(f"READY=1\nMAINPID={pid}\n".encode(), caller)

@@ -28,7 +28,7 @@ def _gitdir(tree: str) -> str:
         return dot
     text = _read(dot)
     if text.startswith("gitdir:"):
-        return os.path.join(tree, text[len("gitdir:"):].strip())
+        return os.path.join(tree, text[len("gitdir:") :].strip())
     return ""
 
 
@@ -52,7 +52,7 @@ def git_commit(tree: str) -> str:
     common = os.path.join(gitdir, _read(os.path.join(gitdir, "commondir")) or ".")
     head = _read(os.path.join(gitdir, "HEAD"))
     if head.startswith("ref:"):
-        return _ref(gitdir, common, head[len("ref:"):].strip())
+        return _ref(gitdir, common, head[len("ref:") :].strip())
     return head
 
 
@@ -64,6 +64,12 @@ def commit(tree: str = TREE, recorded: str = RECORDED) -> str:
 def lines() -> list[str]:
     from pyrunc import OCI_VERSION, __version__
     from pyrunc.linux.seccomp import library_version
+
     v = sys.version_info
-    return [f"pyrunc version {__version__}", f"commit: {commit()}", f"spec: {OCI_VERSION}",
-            f"python: {v.major}.{v.minor}.{v.micro}", f"libseccomp: {library_version() or 'none'}"]
+    return [
+        f"pyrunc version {__version__}",
+        f"commit: {commit()}",
+        f"spec: {OCI_VERSION}",
+        f"python: {v.major}.{v.minor}.{v.micro}",
+        f"libseccomp: {library_version() or 'none'}",
+    ]

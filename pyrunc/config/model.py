@@ -33,8 +33,7 @@ class Frozen:
         return f"{type(self).__name__}({inner})"
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and all(
-            getattr(self, n) == getattr(other, n) for n in self.__slots__)
+        return type(self) is type(other) and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
 
 
 class Hook(Frozen):
@@ -47,8 +46,7 @@ class Hook(Frozen):
 
 
 class Hooks(Frozen):
-    __slots__ = ("prestart", "create_runtime", "create_container", "start_container",
-                 "poststart", "poststop")
+    __slots__ = ("prestart", "create_runtime", "create_container", "start_container", "poststart", "poststop")
 
     prestart: tuple[Hook, ...]
     create_runtime: tuple[Hook, ...]
@@ -97,9 +95,23 @@ class Rlimit(Frozen):
 
 
 class Process(Frozen):
-    __slots__ = ("terminal", "console_size", "user", "args", "env", "cwd", "capabilities",
-                 "rlimits", "no_new_privileges", "apparmor_profile", "oom_score_adj",
-                 "selinux_label", "scheduler", "io_priority", "exec_cpu_affinity")
+    __slots__ = (
+        "terminal",
+        "console_size",
+        "user",
+        "args",
+        "env",
+        "cwd",
+        "capabilities",
+        "rlimits",
+        "no_new_privileges",
+        "apparmor_profile",
+        "oom_score_adj",
+        "selinux_label",
+        "scheduler",
+        "io_priority",
+        "exec_cpu_affinity",
+    )
 
     terminal: bool
     console_size: tuple[int, int] | None  # (height, width)
@@ -146,10 +158,25 @@ class Device(Frozen):
 
 
 class Linux(Frozen):
-    __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "time_offsets", "devices",
-                 "cgroups_path", "resources", "rootfs_propagation", "masked_paths",
-                 "readonly_paths", "sysctl", "seccomp", "personality", "mount_label",
-                 "net_devices", "memory_policy", "intel_rdt")
+    __slots__ = (
+        "namespaces",
+        "uid_mappings",
+        "gid_mappings",
+        "time_offsets",
+        "devices",
+        "cgroups_path",
+        "resources",
+        "rootfs_propagation",
+        "masked_paths",
+        "readonly_paths",
+        "sysctl",
+        "seccomp",
+        "personality",
+        "mount_label",
+        "net_devices",
+        "memory_policy",
+        "intel_rdt",
+    )
 
     namespaces: tuple[Namespace, ...]
     uid_mappings: tuple[IDMapping, ...]
@@ -178,8 +205,20 @@ class Linux(Frozen):
 
 
 class Config(Frozen):
-    __slots__ = ("oci_version", "bundle", "root_path", "root_readonly", "mounts", "process",
-                 "hostname", "domainname", "hooks", "annotations", "linux", "raw")
+    __slots__ = (
+        "oci_version",
+        "bundle",
+        "root_path",
+        "root_readonly",
+        "mounts",
+        "process",
+        "hostname",
+        "domainname",
+        "hooks",
+        "annotations",
+        "linux",
+        "raw",
+    )
 
     oci_version: str
     bundle: str
@@ -202,13 +241,24 @@ class Config(Frozen):
 
 def _hooks(doc: "JsonObject") -> Hooks:
     def hook_list(name: str) -> tuple[Hook, ...]:
-        return tuple(Hook(path=h["path"], args=tuple(h.get("args") or (h["path"],)),
-                          env=tuple(h.get("env") or ()), timeout=h.get("timeout"))
-                     for h in doc.get(name) or ())
-    return Hooks(prestart=hook_list("prestart"), create_runtime=hook_list("createRuntime"),
-                 create_container=hook_list("createContainer"),
-                 start_container=hook_list("startContainer"),
-                 poststart=hook_list("poststart"), poststop=hook_list("poststop"))
+        return tuple(
+            Hook(
+                path=h["path"],
+                args=tuple(h.get("args") or (h["path"],)),
+                env=tuple(h.get("env") or ()),
+                timeout=h.get("timeout"),
+            )
+            for h in doc.get(name) or ()
+        )
+
+    return Hooks(
+        prestart=hook_list("prestart"),
+        create_runtime=hook_list("createRuntime"),
+        create_container=hook_list("createContainer"),
+        start_container=hook_list("startContainer"),
+        poststart=hook_list("poststart"),
+        poststop=hook_list("poststop"),
+    )
 
 
 def hooks_from_dict(doc: "JsonObject | None") -> Hooks:
@@ -222,14 +272,17 @@ def process_from_dict(p: "JsonObject") -> Process:
     return Process(
         terminal=bool(p.get("terminal", False)),
         console_size=(size["height"], size["width"]) if size else None,
-        user=User(uid=user.get("uid", 0), gid=user.get("gid", 0), umask=user.get("umask"),
-                  additional_gids=tuple(user.get("additionalGids") or ())),
+        user=User(
+            uid=user.get("uid", 0),
+            gid=user.get("gid", 0),
+            umask=user.get("umask"),
+            additional_gids=tuple(user.get("additionalGids") or ()),
+        ),
         args=tuple(p.get("args") or ()),
         env=tuple(p.get("env") or ()),
         cwd=p.get("cwd", "/"),
         capabilities=Capabilities(**{k: tuple(caps.get(k) or ()) for k in Capabilities.__slots__}),
-        rlimits=tuple(Rlimit(type=r["type"], soft=r["soft"], hard=r["hard"])
-                      for r in p.get("rlimits") or ()),
+        rlimits=tuple(Rlimit(type=r["type"], soft=r["soft"], hard=r["hard"]) for r in p.get("rlimits") or ()),
         no_new_privileges=bool(p.get("noNewPrivileges", False)),
         apparmor_profile=p.get("apparmorProfile") or None,
         oom_score_adj=p.get("oomScoreAdj"),
@@ -241,8 +294,7 @@ def process_from_dict(p: "JsonObject") -> Process:
 
 
 def _mappings(items: "Iterable[JsonObject] | None") -> tuple[IDMapping, ...]:
-    return tuple(IDMapping(container_id=m["containerID"], host_id=m["hostID"], size=m["size"])
-                 for m in items or ())
+    return tuple(IDMapping(container_id=m["containerID"], host_id=m["hostID"], size=m["size"]) for m in items or ())
 
 
 def from_dict(doc: "JsonObject", bundle: str) -> "Config":
@@ -252,16 +304,22 @@ def from_dict(doc: "JsonObject", bundle: str) -> "Config":
     root_path = os.path.join(bundle, root.get("path", "rootfs"))
     lx = doc.get("linux") or {}
     linux = Linux(
-        namespaces=tuple(Namespace(type=n["type"], path=n.get("path") or None)
-                         for n in lx.get("namespaces") or ()),
+        namespaces=tuple(Namespace(type=n["type"], path=n.get("path") or None) for n in lx.get("namespaces") or ()),
         uid_mappings=_mappings(lx.get("uidMappings")),
         gid_mappings=_mappings(lx.get("gidMappings")),
-        time_offsets={k: (v.get("secs", 0), v.get("nanosecs", 0))
-                      for k, v in (lx.get("timeOffsets") or {}).items()},
-        devices=tuple(Device(path=d["path"], type=d["type"], major=d.get("major", 0),
-                             minor=d.get("minor", 0), file_mode=d.get("fileMode"),
-                             uid=d.get("uid"), gid=d.get("gid"))
-                      for d in lx.get("devices") or ()),
+        time_offsets={k: (v.get("secs", 0), v.get("nanosecs", 0)) for k, v in (lx.get("timeOffsets") or {}).items()},
+        devices=tuple(
+            Device(
+                path=d["path"],
+                type=d["type"],
+                major=d.get("major", 0),
+                minor=d.get("minor", 0),
+                file_mode=d.get("fileMode"),
+                uid=d.get("uid"),
+                gid=d.get("gid"),
+            )
+            for d in lx.get("devices") or ()
+        ),
         cgroups_path=lx.get("cgroupsPath"),
         resources=lx.get("resources") or {},
         rootfs_propagation=lx.get("rootfsPropagation") or None,
@@ -280,9 +338,16 @@ def from_dict(doc: "JsonObject", bundle: str) -> "Config":
         bundle=bundle,
         root_path=os.path.normpath(root_path),
         root_readonly=bool(root.get("readonly", False)),
-        mounts=tuple(Mount(destination=m["destination"], type=m.get("type"),
-                           source=m.get("source"), options=tuple(m.get("options") or ()), index=i)
-                     for i, m in enumerate(doc.get("mounts") or ())),
+        mounts=tuple(
+            Mount(
+                destination=m["destination"],
+                type=m.get("type"),
+                source=m.get("source"),
+                options=tuple(m.get("options") or ()),
+                index=i,
+            )
+            for i, m in enumerate(doc.get("mounts") or ())
+        ),
         process=process_from_dict(doc["process"]) if doc.get("process") else None,
         hostname=doc.get("hostname"),
         domainname=doc.get("domainname"),

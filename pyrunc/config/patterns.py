@@ -34,8 +34,7 @@ def _capability(t: str) -> bool:  # CAP_[A-Z_]+
 
 
 def _hugepage_size(t: str) -> bool:  # [1-9][0-9]*[KMG]B
-    return (len(t) >= 3 and t[0] in "123456789" and t[-2] in "KMG" and t[-1] == "B"
-            and _DIGITS.issuperset(t[1:-2]))
+    return len(t) >= 3 and t[0] in "123456789" and t[-2] in "KMG" and t[-1] == "B" and _DIGITS.issuperset(t[1:-2])
 
 
 # ^BODY$: the body spans the whole string, or all of it but one final "\n".
@@ -75,6 +74,7 @@ class _Compiled:
     def search(self, s: str) -> "Match[str] | None":
         if self.regex is None:
             import re
+
             self.regex = re.compile(self.pattern)
         return self.regex.search(s)
 

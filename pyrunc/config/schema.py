@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 def spec_dir() -> "Path":
     """The directory of schema files: spec/ of the source tree, or $PYRUNC_SPEC_DIR."""
     from pathlib import Path
+
     override = os.environ.get("PYRUNC_SPEC_DIR")
     return Path(override) if override else Path(__file__).resolve().parents[2] / "spec"
 
@@ -44,6 +45,7 @@ def json_path(parts: "Iterable[str | int]") -> str:
             out += f".{part}" if out else part
         else:
             from pyrunc import jsonc
+
             out += f"[{jsonc.dumps(part, compact=False)}]"
     return out or "(root)"
 
@@ -71,6 +73,7 @@ def schema_problems(doc: "Any") -> "list[tuple[JsonPath, str]]":
     # jsonschema alone.
     if "PYRUNC_SPEC_DIR" not in os.environ:
         from pyrunc.config import schema_check
+
         if schema_check.is_valid(doc):
             return []
     return _raw_errors("config-schema.json", doc)
@@ -149,6 +152,7 @@ def _specific(error: "ValidationError") -> "Iterator[ValidationError]":
         yield error
         return
     from jsonschema.exceptions import best_match
+
     best = best_match(error.context)
     while best.parent is not error:  # best_match may return a deeper, nested error
         best = best.parent

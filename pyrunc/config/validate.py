@@ -36,13 +36,15 @@ def config_problems(doc: "Doc", bundle_dir: str) -> list[str]:
     so that one pass reports them all."""
     from pyrunc.config.schema import format_problems, schema_problems
     from pyrunc.config.semantic import semantic_problems
+
     flagged = schema_problems(doc)
     if not flagged:
         return format_problems(semantic_problems(doc, bundle_dir))
-    rest, kept = _without(doc, [parts for parts, message in flagged
-                                if not _is_missing_field(parts, message)])
-    found = [(_original_path(parts, kept), message)
-             for parts, message in semantic_problems(rest, bundle_dir, schema_invalid=True)]
+    rest, kept = _without(doc, [parts for parts, message in flagged if not _is_missing_field(parts, message)])
+    found = [
+        (_original_path(parts, kept), message)
+        for parts, message in semantic_problems(rest, bundle_dir, schema_invalid=True)
+    ]
     return format_problems([*flagged, *found])
 
 
@@ -57,7 +59,7 @@ def _cut_point(parts: "JsonPath") -> "Cut":
     outermost), so that no check meets half an entry; else the value itself."""
     for i, part in enumerate(parts):
         if isinstance(part, int):
-            return tuple(parts[:i + 1])
+            return tuple(parts[: i + 1])
     return tuple(parts)
 
 
@@ -67,7 +69,7 @@ def _without(doc: "Doc", paths: "Iterable[JsonPath]") -> "tuple[Doc, dict[Cut, l
     cuts = sorted({_cut_point(p) for p in paths if p}, key=len)
     chosen: list[Cut] = []
     for cut in cuts:  # shortest first: a cut inside one already made is no cut
-        if not any(cut[:len(c)] == c for c in chosen):
+        if not any(cut[: len(c)] == c for c in chosen):
             chosen.append(cut)
     top = dict(doc)
     copies: dict[Cut, Any] = {(): top}
@@ -141,9 +143,14 @@ def _read(bundle_dir: str) -> "tuple[Doc, None] | tuple[None, str]":
 
 
 # Arrays whose length the kernel bounds far below what a hostile config may hold.
-_MAX_ITEMS = {("process", "user", "additionalGids"): 65536,   # NGROUPS_MAX
-              ("linux", "uidMappings"): 340, ("linux", "gidMappings"): 340,  # id map extents
-              ("mounts",): 100000, ("process", "env"): 100000, ("process", "args"): 100000}
+_MAX_ITEMS = {
+    ("process", "user", "additionalGids"): 65536,  # NGROUPS_MAX
+    ("linux", "uidMappings"): 340,
+    ("linux", "gidMappings"): 340,  # id map extents
+    ("mounts",): 100000,
+    ("process", "env"): 100000,
+    ("process", "args"): 100000,
+}
 
 
 def _oversized(doc: "Doc") -> list[str]:
@@ -158,8 +165,13 @@ def _oversized(doc: "Doc") -> list[str]:
 
 
 def _json_type(value: object) -> str:
-    for kind, name in ((list, "an array"), (str, "a string"), (bool, "a boolean"),
-                       (int, "a number"), (float, "a number")):
+    for kind, name in (
+        (list, "an array"),
+        (str, "a string"),
+        (bool, "a boolean"),
+        (int, "a number"),
+        (float, "a number"),
+    ):
         if isinstance(value, kind):
             return name
     return "null"

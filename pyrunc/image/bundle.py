@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
-META = ".pyrunc-image"        # in the bundle: what unpack made
+META = ".pyrunc-image"  # in the bundle: what unpack made
 RECORD = "image.json"
-OVERLAY_MAX_DATA = 4095       # the mount data of an overlay fits in one page
+OVERLAY_MAX_DATA = 4095  # the mount data of an overlay fits in one page
 
 
 def unpack(
@@ -40,6 +40,7 @@ def unpack(
     """Make `bundle` (a new or empty directory) from the image `source`; returns the
     record written to BUNDLE/.pyrunc-image/image.json."""
     from pyrunc.image import layers, source as sources, spec
+
     bundle = os.path.abspath(bundle)
     made_bundle = _new_bundle_dir(bundle)
     meta = os.path.join(bundle, META)
@@ -63,9 +64,13 @@ def unpack(
                 _mount_overlay(layer_dirs, meta, rootfs)
                 mounted = True
             config = spec.runtime_config(img.config, rootfs, args=args, where=f"image {source}")
-            record: dict[str, Any] = {"source": source, "rootfs": "flatten" if flatten else "overlay",
-                      "manifest": img.manifest_descriptor.digest if img.manifest_descriptor else None,
-                      "config": img.config_descriptor.digest, "layers": list(img.diff_ids)}
+            record: dict[str, Any] = {
+                "source": source,
+                "rootfs": "flatten" if flatten else "overlay",
+                "manifest": img.manifest_descriptor.digest if img.manifest_descriptor else None,
+                "config": img.config_descriptor.digest,
+                "layers": list(img.diff_ids),
+            }
         _write(os.path.join(bundle, "config.json"), _pretty(config))
         _write(os.path.join(meta, RECORD), jsonc.dumps(record, compact=False) + "\n")
         return record
@@ -84,8 +89,9 @@ def remove(bundle: str) -> None:
         with open(record_path, "rb") as f:
             record = jsonc.loads(f.read())
     except FileNotFoundError:
-        raise ImageError(f"image remove {bundle}: not a bundle made by `pyrunc image unpack` "
-                         f"(no {META}/{RECORD})") from None
+        raise ImageError(
+            f"image remove {bundle}: not a bundle made by `pyrunc image unpack` (no {META}/{RECORD})"
+        ) from None
     except (ValueError, RecursionError) as e:
         raise ImageError(f"image remove {bundle}: {META}/{RECORD}: {jsonc.problem(e)}") from None
     if not isinstance(record, dict):
@@ -122,6 +128,7 @@ def _remove_made(bundle: str, made_bundle: bool) -> None:
 def _mount_overlay(layer_dirs: list[str], meta: str, rootfs: str) -> None:
     """rootfs: the layers (base first) under an upper directory of the bundle's own."""
     from pyrunc.linux import kernel
+
     upper, work = os.path.join(meta, "upper"), os.path.join(meta, "work")
     os.mkdir(upper, 0o755)
     os.mkdir(work, 0o700)
@@ -131,8 +138,10 @@ def _mount_overlay(layer_dirs: list[str], meta: str, rootfs: str) -> None:
     paths = [_overlay_escape(p) for p in reversed(layer_dirs)] + [_overlay_escape(upper), _overlay_escape(work)]
     data = f"lowerdir={':'.join(paths[:-2])},upperdir={paths[-2]},workdir={paths[-1]}"
     if len(data) > OVERLAY_MAX_DATA:
-        raise ImageError(f"image unpack: {len(layer_dirs)} layers are more than one overlay mount "
-                         "can stack from these paths: use --flatten, or a shorter --cache path")
+        raise ImageError(
+            f"image unpack: {len(layer_dirs)} layers are more than one overlay mount "
+            "can stack from these paths: use --flatten, or a shorter --cache path"
+        )
     try:
         kernel.mount("overlay", rootfs, "overlay", 0, data)
     except KernelError as e:
@@ -146,6 +155,7 @@ def _overlay_escape(path: str) -> str:
 
 def _unmount(rootfs: str) -> None:
     from pyrunc.linux import kernel
+
     try:
         kernel.umount(rootfs)
     except KernelError as e:
@@ -155,6 +165,7 @@ def _unmount(rootfs: str) -> None:
 
 def _pretty(config: object) -> str:
     import json
+
     return json.dumps(config, indent="\t") + "\n"  # as `pyrunc spec` writes it
 
 

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
         def read(self, n: int = -1, /) -> bytes: ...
 
+
 DEFAULT_ROOT = "/var/lib/pyrunc/images"
 
 # Media type -> compression.  None in the map: plain tar.
@@ -96,6 +97,7 @@ def _clean(name: str) -> str:
 
 # --- reading the archive ------------------------------------------------------
 
+
 class _Prefixed:
     """A stream with its first bytes (read to sniff the format) put back in front."""
 
@@ -137,7 +139,7 @@ class _Digesting:
         start = offset - (self.pos - len(self.tail))
         if start < 0:  # cannot happen with tarfile's read-ahead; refuse rather than guess
             return b""
-        return self.tail[start:start + tarfile.BLOCKSIZE]
+        return self.tail[start : start + tarfile.BLOCKSIZE]
 
     def drain(self) -> str:
         while self.read(_CHUNK):
@@ -155,14 +157,17 @@ def _decompressed(stream: "Readable", media_type: str | None, where: str) -> "Re
         stream = _Prefixed(head, stream)
     if kind == "gzip":
         import gzip
+
         gz: Readable = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[call-overload]  # read() is all it uses
         return gz
     if kind == "zstd":
         try:
             import zstandard
         except ImportError:
-            raise ImageError(f"{where}: media type {media_type or 'tar+zstd'} needs the Python "
-                             f"module zstandard: install it (pip install zstandard)") from None
+            raise ImageError(
+                f"{where}: media type {media_type or 'tar+zstd'} needs the Python "
+                f"module zstandard: install it (pip install zstandard)"
+            ) from None
         reader: Readable = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True, closefd=False)
         return reader
     return stream
@@ -172,12 +177,14 @@ def _is_decode_error(e: BaseException) -> bool:
     if isinstance(e, (EOFError, tarfile.TarError)):
         return True
     import zlib
+
     if isinstance(e, zlib.error) or type(e).__name__ in ("BadGzipFile", "ZstdError"):
         return True
     return False
 
 
 # --- paths inside dest ----------------------------------------------------------
+
 
 def _open_dir(root_fd: int, parts: list[str], create: bool) -> int:
     """An O_PATH fd of the directory `parts` beneath root_fd, no symlink followed; missing
@@ -258,6 +265,7 @@ def _set_xattrs(fd: int, xattrs: "Iterable[tuple[str, bytes]]") -> None:
 
 # --- extract ----------------------------------------------------------------------
 
+
 class _Extractor:
     def __init__(self, dest_fd: int, same_owner: bool, max_member_size: int | None) -> None:
         self.root = dest_fd
@@ -277,7 +285,7 @@ class _Extractor:
         if base == OPAQUE:
             return self.opaque(parts[:-1])
         if base.startswith(WHITEOUT_PREFIX):
-            return self.whiteout(parts[:-1], base[len(WHITEOUT_PREFIX):])
+            return self.whiteout(parts[:-1], base[len(WHITEOUT_PREFIX) :])
         if not parts:
             if not m.isdir():
                 raise _Member("the layer root can only be a directory")
@@ -317,8 +325,7 @@ class _Extractor:
         try:
             st = _lstat(pfd, name)
             if st is None:
-                kernel.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd,
-                             what=f"whiteout {name}")
+                kernel.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd, what=f"whiteout {name}")
             elif stat.S_ISDIR(st.st_mode):
                 # the whiteout deletes the lower layers' directory, this layer's replaces it
                 _set_opaque(pfd, name)
@@ -355,8 +362,7 @@ class _Extractor:
     def regular(self, tf: tarfile.TarFile, pfd: int, base: str, m: tarfile.TarInfo) -> None:
         if self.max_size is not None and m.size > self.max_size:
             raise _Member(f"{m.size} bytes, more than the limit of {self.max_size}")
-        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=pfd)
+        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
         try:
             src = tf.extractfile(m)
             if src is None:  # not for a regular member, which this is
@@ -368,7 +374,7 @@ class _Extractor:
                     raise tarfile.ReadError("unexpected end of data")
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 left -= len(data)
             self.fd_metadata(fd, m)
             os.utime(fd, ns=(_ns(m.mtime), _ns(m.mtime)))
@@ -429,7 +435,7 @@ def _pax_xattrs(m: tarfile.TarInfo) -> list[tuple[str, bytes]]:
     for key, value in m.pax_headers.items():
         if not key.startswith("SCHILY.xattr."):
             continue
-        name = key[len("SCHILY.xattr."):]
+        name = key[len("SCHILY.xattr.") :]
         if name.startswith("user.") or name == "security.capability":
             out.append((name, value.encode("utf-8", "surrogateescape")))
     return out
@@ -507,6 +513,7 @@ def _why(e: OSError) -> str:
 
 
 # --- flatten ----------------------------------------------------------------------
+
 
 def flatten(layer_dirs: "Iterable[str]", dest: str) -> None:
     """Apply layers (overlay-form directories, lowest first) into the directory `dest`, as
@@ -587,8 +594,9 @@ class _Flattener:
     def regular(self, src_fd: int, dst_fd: int, name: str, st: os.stat_result) -> None:
         sfd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_fd)
         try:
-            dfd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          0o600, dir_fd=dst_fd)
+            dfd = os.open(
+                name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dst_fd
+            )
             try:
                 _copy_data(sfd, dfd, st.st_size)
                 _copy_meta(sfd, dfd, st)
@@ -644,7 +652,7 @@ def _copy_data(sfd: int, dfd: int, size: int) -> None:
                     return
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(dfd, view):]
+                    view = view[os.write(dfd, view) :]
         if n == 0:
             return
         left -= n
@@ -666,6 +674,7 @@ def _copy_meta(sfd: int, dfd: int, st: os.stat_result) -> None:
 
 
 # --- the store ------------------------------------------------------------------
+
 
 class Store:
     """Layers extracted once, by diff_id, under `<root>/layers/sha256/<hex>` (overlay form).

@@ -64,9 +64,19 @@ _DIGEST = re.compile(r"^(sha256|sha512):([a-f0-9]+)$")
 
 # Go's GOARCH for the machine names uname reports.
 GOARCH = {
-    "x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-    "i386": "386", "i686": "386", "armv7l": "arm", "armv6l": "arm", "armv8l": "arm",
-    "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64", "mips64": "mips64",
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "i386": "386",
+    "i686": "386",
+    "armv7l": "arm",
+    "armv6l": "arm",
+    "armv8l": "arm",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "mips64": "mips64",
     "loongarch64": "loong64",
 }
 
@@ -129,6 +139,7 @@ def _platform_text(plat: "dict[str, Any] | None") -> str:
 
 # --- blob stores -------------------------------------------------------------
 
+
 class _Verifier:
     """Hashes and counts a stream, refusing a mismatch with the descriptor."""
 
@@ -148,16 +159,18 @@ class _Verifier:
                 break
             n += len(chunk)
             if n > limit:
-                raise ImageError(f"{self.where}: blob {short(self.desc.digest)}: size mismatch "
-                                 f"(more than {limit} bytes read, {limit} expected)")
+                raise ImageError(
+                    f"{self.where}: blob {short(self.desc.digest)}: size mismatch "
+                    f"(more than {limit} bytes read, {limit} expected)"
+                )
             h.update(chunk)
         if n != limit:
-            raise ImageError(f"{self.where}: blob {short(self.desc.digest)}: size mismatch "
-                             f"({n} bytes read, {limit} expected)")
+            raise ImageError(
+                f"{self.where}: blob {short(self.desc.digest)}: size mismatch ({n} bytes read, {limit} expected)"
+            )
         got = f"{algo}:{h.hexdigest()}"
         if got != self.desc.digest:
-            raise ImageError(f"{self.where}: blob {short(self.desc.digest)}: digest mismatch "
-                             f"({short(got)} read)")
+            raise ImageError(f"{self.where}: blob {short(self.desc.digest)}: digest mismatch ({short(got)} read)")
 
 
 def _split_digest(where: str, digest: object) -> tuple[str, str]:
@@ -187,6 +200,7 @@ class _DirStore:
 
     def open_file(self, name: str, must_exist: bool = True) -> "IO[bytes] | None":
         from pyrunc.linux.paths import open_in_root
+
         try:
             # O_NONBLOCK: a FIFO planted in the layout must not hang us; refused below.
             fd: int = open_in_root(self.fd, name, os.O_RDONLY | os.O_NONBLOCK)
@@ -302,6 +316,7 @@ def _member_key(name: str) -> str | None:
 
 # --- the image -----------------------------------------------------------------
 
+
 @dataclass
 class Image:
     """One image, resolved to a single manifest for one platform.
@@ -346,8 +361,7 @@ def parse_source(source: str) -> tuple[str, str, str | None]:
     """(transport, path, tag or None) of a SOURCE string."""
     transport, sep, rest = source.partition(":")
     if not sep or transport not in ("oci", "oci-archive", "docker-archive") or not rest:
-        raise ImageError(f"image {source}: expected oci:DIR[:TAG], oci-archive:FILE[:TAG] "
-                         "or docker-archive:FILE[:TAG]")
+        raise ImageError(f"image {source}: expected oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG]")
     if os.path.exists(rest):
         return transport, rest, None
     path, _, tag = rest.partition(":")
@@ -367,8 +381,9 @@ def open_image(source: str, platform: "Platform | str | None" = None) -> Image:
         if isinstance(store, _TarStore) and transport == "docker-archive" and not store.has("index.json"):
             image = _open_docker(where, source, store, tag, want, platform is not None)
         else:
-            image = _open_oci(where, source, store, tag, want, platform is not None,
-                              docker=(transport == "docker-archive"))
+            image = _open_oci(
+                where, source, store, tag, want, platform is not None, docker=(transport == "docker-archive")
+            )
     except BaseException:
         store.close()
         raise
@@ -400,8 +415,9 @@ def _descriptor(where: str, d: "Json", what: str) -> Descriptor:
         raise ImageError(f"{where}: {what} {short(digest)}: bad mediaType")
     ann = d.get("annotations") or {}
     plat = d.get("platform")
-    return Descriptor(mt or "", digest, size, ann if isinstance(ann, dict) else {},
-                      plat if isinstance(plat, dict) else None)
+    return Descriptor(
+        mt or "", digest, size, ann if isinstance(ann, dict) else {}, plat if isinstance(plat, dict) else None
+    )
 
 
 def _blob_name(desc: Descriptor) -> str:
@@ -447,8 +463,7 @@ def _select_by_tag(where: str, entries: list[Descriptor], tag: str | None, docke
         if len(names) <= 1:
             return entries
         listed = ", ".join(sorted({_names_of(d)[-1] for d in entries if _names_of(d)}))
-        raise ImageError(f"{where}: the layout holds several images; name one with :TAG "
-                         f"(tags: {listed})")
+        raise ImageError(f"{where}: the layout holds several images; name one with :TAG (tags: {listed})")
     forms = _docker_forms(tag) if docker else {tag}
     chosen = [d for d in entries if forms & set(_names_of(d))]
     if not chosen:
@@ -477,8 +492,9 @@ def _open_oci(
         raise ImageError(f"{where}: manifest {short(mdesc.digest)}: unsupported mediaType {mt!r}")
     cdesc = _descriptor(where, manifest.get("config"), "config")
     if cdesc.media_type not in CONFIG_TYPES:
-        raise ImageError(f"{where}: config {short(cdesc.digest)}: unsupported mediaType "
-                         f"{cdesc.media_type!r} (not a container image)")
+        raise ImageError(
+            f"{where}: config {short(cdesc.digest)}: unsupported mediaType {cdesc.media_type!r} (not a container image)"
+        )
     config = _read_blob_json(where, store, cdesc, "config")
     listed = manifest.get("layers")
     if not isinstance(listed, list):
@@ -535,8 +551,7 @@ def _diff_ids(where: str, config: "dict[str, Any]", layers: list[Descriptor]) ->
     for d in diff_ids:
         _split_digest(f"{where}: config rootfs.diff_ids", d)
     if len(diff_ids) != len(layers):
-        raise ImageError(f"{where}: config has {len(diff_ids)} rootfs.diff_ids for "
-                         f"{len(layers)} layers")
+        raise ImageError(f"{where}: config has {len(diff_ids)} rootfs.diff_ids for {len(layers)} layers")
     return list(diff_ids)
 
 
@@ -555,9 +570,8 @@ def _check_config_platform(where: str, config: "dict[str, Any]", want: Platform,
 
 # --- docker save without an OCI layout -------------------------------------------
 
-def _open_docker(
-    where: str, source: str, store: _TarStore, tag: str | None, want: Platform, explicit: bool
-) -> Image:
+
+def _open_docker(where: str, source: str, store: _TarStore, tag: str | None, want: Platform, explicit: bool) -> Image:
     if not store.has("manifest.json"):
         raise ImageError(f"{where}: not a docker save archive (no manifest.json)")
     entries = _read_json(where, store.open_file("manifest.json"), "manifest.json")
@@ -569,8 +583,7 @@ def _open_docker(
     listed = ", ".join(t for e in entries for t in tags(e)) or "none"
     if tag is None:
         if len(entries) > 1:
-            raise ImageError(f"{where}: the archive holds several images; name one with :TAG "
-                             f"(tags: {listed})")
+            raise ImageError(f"{where}: the archive holds several images; name one with :TAG (tags: {listed})")
         entry = entries[0]
     else:
         forms = _docker_forms(tag)
@@ -592,8 +605,7 @@ def _open_docker(
         raise ImageError(f"{where}: Config {config_name}: not named by its digest")
     cdesc = Descriptor(DOCKER_CONFIG, f"sha256:{m.group(1)}", size)
     names = {cdesc.digest: config_name}
-    config = _read_json(where, store.open_blob(cdesc, config_name),
-                        f"config {short(cdesc.digest)}")
+    config = _read_json(where, store.open_blob(cdesc, config_name), f"config {short(cdesc.digest)}")
     if not isinstance(config, dict):
         raise ImageError(f"{where}: config {short(cdesc.digest)}: not a JSON object")
     layer_names = entry.get("Layers")
@@ -602,8 +614,7 @@ def _open_docker(
     rootfs = config.get("rootfs")
     diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(diff_ids, list) or len(diff_ids) != len(layer_names):
-        raise ImageError(f"{where}: config rootfs.diff_ids do not match manifest.json's "
-                         f"{len(layer_names)} Layers")
+        raise ImageError(f"{where}: config rootfs.diff_ids do not match manifest.json's {len(layer_names)} Layers")
     layers: list[Descriptor] = []
     for i, name in enumerate(layer_names):
         size = store.size(name)
@@ -619,16 +630,19 @@ def _open_docker(
             digest, mt = diff_ids[i], DOCKER_LAYER
         layers.append(Descriptor(mt, digest, size))
         names.setdefault(digest, name)
-    manifest = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
-                "config": {"mediaType": cdesc.media_type, "digest": cdesc.digest, "size": cdesc.size},
-                "layers": [{"mediaType": d.media_type, "digest": d.digest, "size": d.size}
-                           for d in layers]}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": {"mediaType": cdesc.media_type, "digest": cdesc.digest, "size": cdesc.size},
+        "layers": [{"mediaType": d.media_type, "digest": d.digest, "size": d.size} for d in layers],
+    }
     _check_config_platform(where, config, want, explicit)
 
     def name_of(desc: Descriptor) -> str:
         if desc.digest not in names:
             raise ImageError(f"{where}: blob {short(desc.digest)}: not in the archive")
         return names[desc.digest]
+
     return Image(source, manifest, None, config, cdesc, layers, list(diff_ids), store, name_of)
 
 
@@ -649,5 +663,4 @@ def _sniff(store: "Store", name: str) -> str:
     return DOCKER_LAYER
 
 
-__all__ = ["open_image", "parse_source", "parse_platform", "host_platform", "Image",
-           "Descriptor", "Platform"]
+__all__ = ["open_image", "parse_source", "parse_platform", "host_platform", "Image", "Descriptor", "Platform"]

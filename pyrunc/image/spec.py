@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     Json = dict[str, Any]
 
 MAX_ID = 2**32 - 2  # (uid_t)-1 means "no change" to the kernel
-MAX_DB = 4 << 20    # /etc/passwd and /etc/group are read whole: bound them
+MAX_DB = 4 << 20  # /etc/passwd and /etc/group are read whole: bound them
 
 PREFIX = "org.opencontainers.image."
 VOLUMES_ANNOTATION = "io.github.pyrunc.image.volumes"
@@ -83,12 +83,10 @@ def _args(where: str, cfg: "Json", args: "Iterable[str] | None", entrypoint: "It
         cmd = [] if args is None else _strings(where, "args", list(args))
     else:
         ep = _strings(where, "config.Entrypoint", cfg.get("Entrypoint"))
-        cmd = (_strings(where, "config.Cmd", cfg.get("Cmd")) if args is None
-               else _strings(where, "args", list(args)))
+        cmd = _strings(where, "config.Cmd", cfg.get("Cmd")) if args is None else _strings(where, "args", list(args))
     argv = ep + cmd
     if not argv:
-        raise ImageError(f"{where}: no command: the image has neither Entrypoint nor Cmd, "
-                         "and no args were given")
+        raise ImageError(f"{where}: no command: the image has neither Entrypoint nor Cmd, and no args were given")
     return argv
 
 
@@ -100,8 +98,7 @@ def _env(where: str, cfg: "Json", extra: "Iterable[str]", terminal: bool) -> lis
     env = _strings(where, "config.Env", cfg.get("Env"))
     names = {_env_name(e) for e in env}
     # Defaults only fill in names the image lacks (conversion.md: never change its own).
-    defaults = [e for e in default_spec()["process"]["env"]
-                if terminal or _env_name(e) != "TERM"]
+    defaults = [e for e in default_spec()["process"]["env"] if terminal or _env_name(e) != "TERM"]
     env += [e for e in defaults if _env_name(e) not in names]
     # The caller's entries are a changed image config: they replace in place.
     for entry in _strings(where, "env", list(extra)):
@@ -128,6 +125,7 @@ def _cwd(where: str, wd: object) -> str:
 
 
 # --- Config.User -----------------------------------------------------------------
+
 
 def resolve_user(where: str, text: object, rootfs: str) -> "Json":
     """process.user for a Config.User string: user, uid, user:group, uid:gid, user:gid,
@@ -188,8 +186,11 @@ class _Databases:
         self._group: list[tuple[str, int, list[str]]] | None = None  # (name, gid, members)
 
     def _read(self, path: str) -> list[list[str]]:
-        return [line.split(":") for line in read_in_root(self.where, self.rootfs, path).splitlines()
-                if line and not line.startswith("#")]
+        return [
+            line.split(":")
+            for line in read_in_root(self.where, self.rootfs, path).splitlines()
+            if line and not line.startswith("#")
+        ]
 
     def passwd(self) -> list[tuple[str, int, int]]:
         if self._passwd is None:
@@ -225,6 +226,7 @@ def read_in_root(where: str, rootfs: str, path: str) -> str:
     """The text of `path` inside `rootfs`, "" when missing.  Symlinks resolve as if
     rootfs were "/" (openat2 RESOLVE_IN_ROOT): an image cannot make us read a host file."""
     from pyrunc.linux.paths import open_in_root
+
     root = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         try:
@@ -246,10 +248,17 @@ def read_in_root(where: str, rootfs: str, path: str) -> str:
 
 # --- annotations --------------------------------------------------------------------
 
+
 def _annotations(where: str, image_config: "Json", cfg: "Json") -> dict[str, str]:
     out: dict[str, str] = {}
-    implicit = [("os", "os"), ("architecture", "architecture"), ("variant", "variant"),
-                ("os.version", "os.version"), ("author", "author"), ("created", "created")]
+    implicit = [
+        ("os", "os"),
+        ("architecture", "architecture"),
+        ("variant", "variant"),
+        ("os.version", "os.version"),
+        ("author", "author"),
+        ("created", "created"),
+    ]
     for key, name in implicit:
         value = image_config.get(key)
         if isinstance(value, str) and value:

@@ -40,9 +40,22 @@ def compile_launcher(dest: str, python: str, boot: str) -> bool:
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc is None:
         return False
-    r = subprocess.run([cc, "-O2", "-Wall", "-Werror", "-o", dest, SOURCE,
-                        f"-DPYRUNC_PYTHON={c_string(python)}", f"-DPYRUNC_BOOT={c_string(boot)}"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    r = subprocess.run(
+        [
+            cc,
+            "-O2",
+            "-Wall",
+            "-Werror",
+            "-o",
+            dest,
+            SOURCE,
+            f"-DPYRUNC_PYTHON={c_string(python)}",
+            f"-DPYRUNC_BOOT={c_string(boot)}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     if r.returncode != 0:
         sys.stderr.write(f"pyrunc.launcher: {cc} failed, installing the script launcher:\n{r.stderr}")
     return r.returncode == 0

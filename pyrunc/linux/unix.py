@@ -51,6 +51,7 @@ def recv_fds(sock: _socket.socket, bufsize: int, maxfds: int) -> tuple[bytes, li
     for level, kind, raw in ancdata:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
             usable = len(raw) - len(raw) % _FD_SIZE
-            fds += [int.from_bytes(raw[i:i + _FD_SIZE], sys.byteorder, signed=True)
-                    for i in range(0, usable, _FD_SIZE)]
+            fds += [
+                int.from_bytes(raw[i : i + _FD_SIZE], sys.byteorder, signed=True) for i in range(0, usable, _FD_SIZE)
+            ]
     return data, fds

@@ -4,7 +4,8 @@ mypy checks the annotations; this checks they are there.  ruff's ANN rules canno
 ANN001 (an unannotated parameter) fires on private functions too, and private helpers may
 stay unannotated.  Public: a module-level function or a method of a module-level class,
 neither named with a leading underscore; `__init__` counts for its parameters.  The
-modules pyproject.toml's DEFERRED mypy block still skips are skipped here too."""
+modules checked are the ones mypy checks: those pyproject.toml takes out of its DEFERRED
+block (`ignore_errors = false`), a list that grows until it is all of pyrunc."""
 
 import ast
 import os
@@ -13,10 +14,10 @@ import tomllib
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _deferred():
+def _checked():
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         overrides = tomllib.load(f)["tool"]["mypy"]["overrides"]
-    return {m for o in overrides if o.get("ignore_errors") for m in o["module"]}
+    return {m for o in overrides if o.get("ignore_errors") is False for m in o["module"]}
 
 
 def _modules():
@@ -79,10 +80,11 @@ def test_the_checker_finds_what_is_missing():
 
 
 def test_every_public_function_is_annotated():
-    deferred = _deferred()
+    checked = _checked()
+    assert "pyrunc.jsonc" in checked  # the list is where this test looks for it
     missing = []
     for module, path in _modules():
-        if module not in deferred:
+        if module in checked:
             with open(path) as f:
                 missing += [f"{module}.{m}" for m in missing_annotations(f.read())]
     assert not missing, "\n".join(missing)

@@ -61,11 +61,13 @@ class ContainerError(PyruncError):
 class KernelError(OSError):
     """A failed kernel call, naming the verb and its object: `mount "proc" on /proc: permission denied`."""
 
-    def __init__(self, errno_: int, what: str) -> None:
+    def __init__(self, errno_: int | None, what: str) -> None:
         import os
 
         self.what = what
-        super().__init__(errno_, f"{what}: {os.strerror(errno_).lower()}")
+        # errno_ is usually an OSError's, which may be None: no TypeError on an error path.
+        why = os.strerror(errno_).lower() if errno_ is not None else "unknown error"
+        super().__init__(errno_, f"{what}: {why}")
 
     def __str__(self) -> str:
         return str(self.args[1])

@@ -39,7 +39,8 @@ def unpack(
 ) -> "dict[str, Any]":
     """Make `bundle` (a new or empty directory) from the image `source`; returns the
     record written to BUNDLE/.pyrunc-image/image.json."""
-    from pyrunc.image import layers, source as sources, spec
+    from pyrunc.image import layers, spec
+    from pyrunc.image import source as sources
 
     bundle = os.path.abspath(bundle)
     made_bundle = _new_bundle_dir(bundle)

@@ -14,7 +14,8 @@ import pytest
 
 from pyrunc.config.default import default_spec
 from pyrunc.linux import kernel
-from pyrunc.linux.cgroups import HOST_ROOT, device_rules, devices_bpf as bpf, probe
+from pyrunc.linux.cgroups import HOST_ROOT, device_rules, probe
+from pyrunc.linux.cgroups import devices_bpf as bpf
 
 MODE = probe()
 CGROUP2 = HOST_ROOT if MODE == "v2" else os.path.join(HOST_ROOT, "unified")

@@ -14,7 +14,8 @@ import json
 import os
 import uuid
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pyrunc.config.schema import json_path
 from tests.unit.test_config_hostile import _set, _string_leaves  # the same mutations

@@ -9,10 +9,12 @@ import sys
 import types
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyrunc.errors import CgroupError
-from pyrunc.linux.cgroups import convert, load_manager, v2 as v2mod
+from pyrunc.linux.cgroups import convert, load_manager
+from pyrunc.linux.cgroups import v2 as v2mod
 from pyrunc.linux.cgroups.v2 import V2Manager, io_stat_entries
 
 ALL = "cpuset cpu io memory hugetlb pids rdma misc"

@@ -8,7 +8,8 @@ import os
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pyrunc.config.default import default_spec
 from pyrunc.config.schema import json_path

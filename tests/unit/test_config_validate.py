@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pyrunc.config.default import default_spec
 from pyrunc.config.schema import json_path, schema_errors, spec_dir, state_schema_errors

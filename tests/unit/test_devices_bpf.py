@@ -6,11 +6,13 @@ import os
 import struct
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyrunc.errors import CgroupError, KernelError
 from pyrunc.linux import kernel
-from pyrunc.linux.cgroups import DEFAULT_ALLOWED_DEVICES, devices_bpf as bpf
+from pyrunc.linux.cgroups import DEFAULT_ALLOWED_DEVICES
+from pyrunc.linux.cgroups import devices_bpf as bpf
 
 BLOCK, CHAR = bpf.DEV_BLOCK, bpf.DEV_CHAR
 M, R, W = bpf.ACC_MKNOD, bpf.ACC_READ, bpf.ACC_WRITE

@@ -4,7 +4,8 @@ the new list, and a list already in force costs no write."""
 
 
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import DEFAULT_ALLOWED_DEVICES

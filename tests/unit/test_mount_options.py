@@ -8,7 +8,8 @@ import pytest
 
 from pyrunc.config import model
 from pyrunc.errors import KernelError
-from pyrunc.linux import kernel as k, paths, rootfs
+from pyrunc.linux import kernel as k
+from pyrunc.linux import paths, rootfs
 from pyrunc.linux.rootfs import MountOptions
 
 

@@ -12,7 +12,8 @@ import re
 from urllib.parse import urldefrag, urljoin
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft4Validator
 
 from pyrunc.config import compile_schema, schema_check

@@ -8,10 +8,12 @@ import os
 import struct
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyrunc import jsonc
-from pyrunc.linux import seccomp, seccomp_enosys as enosys
+from pyrunc.linux import seccomp
+from pyrunc.linux import seccomp_enosys as enosys
 
 lib = pytest.importorskip("pyseccomp")
 

@@ -9,7 +9,8 @@ import json
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pyrunc.cli import main
 from pyrunc.config.default import default_spec

@@ -102,7 +102,7 @@ def verdicts_table(verdicts):
 def details_table(figures):
     """Every measured row: median, min, max, and its median over its reference's."""
     rows = []
-    for num, title, figrows in figures:
+    for num, _title, figrows in figures:
         by_label = {r.label: r for r in figrows}
         for r in figrows:
             if not r.samples:

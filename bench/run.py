@@ -78,7 +78,7 @@ def describe(cmd):
 
 def last_line(text):
     """The last line of an error output; of a logrus line (runc's), its msg."""
-    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if not lines:
         return "(no output)"
     m = re.search(r'msg="((?:[^"\\]|\\.)*)"', lines[-1])
@@ -599,13 +599,13 @@ def cgroup_layout():
 
 
 def machine(pyrunc, crun_reason):
-    models = [l.split(":", 1)[1].strip() for l in read("/proc/cpuinfo").splitlines() if l.startswith("model name")]
+    models = [ln.split(":", 1)[1].strip() for ln in read("/proc/cpuinfo").splitlines() if ln.startswith("model name")]
     python = os.path.join(os.path.dirname(os.path.realpath(pyrunc)), "python")
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(pyrunc))))
     commit = subprocess.run(["git", "-C", repo, "describe", "--always", "--dirty"],
                             capture_output=True, text=True).stdout.strip() or "?"
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "kernel": platform.release(),
         "CPU": f"{models[0] if models else '?'} × {os.cpu_count()}",
         "memory": f"{int(meminfo()['MemTotal'].split()[0]) / 2**20:.1f} GiB",
@@ -652,7 +652,7 @@ def leftovers(bench):
     # Every command had its own --root: nothing of ours belongs in a default root.
     left += [f"state {p}" for p in glob.glob(f"/run/*/{bundle.PREFIX}*") + glob.glob(f"/run/{bundle.PREFIX}*")]
     with open("/proc/self/mountinfo") as f:
-        left += [f"mount {l.split()[4]}" for l in f if bundle.PREFIX in l]
+        left += [f"mount {ln.split()[4]}" for ln in f if bundle.PREFIX in ln]
     return left
 
 

@@ -18,6 +18,13 @@ writes it.
 
 import _json
 
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from json import JSONDecodeError
+    from typing import Any, NoReturn
+
 _INFINITY = float("inf")
 _CONSTANTS = {"-Infinity": -_INFINITY, "Infinity": _INFINITY, "NaN": float("nan")}
 _WHITESPACE = " \t\n\r"
@@ -25,6 +32,7 @@ _WHITESPACE = " \t\n\r"
 
 class _Context:
     """What _json.make_scanner reads from a json.JSONDecoder: its default settings."""
+
     strict = True
     object_hook = None
     object_pairs_hook = None
@@ -34,25 +42,28 @@ class _Context:
     memo = None
 
 
-def _reject_constant(name):
+def _reject_constant(name: str) -> "NoReturn":
     raise ValueError(f"{name} is not a JSON value")
 
 
 class _StrictContext(_Context):
     """NaN and the infinities refused, as JSON (and Go's decoder, runc's) refuses them."""
+
     parse_constant = staticmethod(_reject_constant)
 
 
-_scan = _json.make_scanner(_Context())
-_scan_strict = _json.make_scanner(_StrictContext())
+# typeshed wants a JSONDecoder: the scanner reads only the attributes _Context has.
+_scan = _json.make_scanner(_Context())  # type: ignore[arg-type]
+_scan_strict = _json.make_scanner(_StrictContext())  # type: ignore[arg-type]
 
 
-def _error(msg, doc, pos):
+def _error(msg: str, doc: str, pos: int) -> "JSONDecodeError":
     from json.decoder import JSONDecodeError
+
     return JSONDecodeError(msg, doc, pos)
 
 
-def loads(data, constants=True):
+def loads(data: str | bytes | bytearray, constants: bool = True) -> "Any":
     """json.loads(data) for str, or for bytes in UTF-8 (what runtimes write); with
     constants=False, NaN, Infinity and -Infinity raise ValueError."""
     if isinstance(data, (bytes, bytearray)):
@@ -72,10 +83,11 @@ def loads(data, constants=True):
     return value
 
 
-def _rescan(scan, data, start):
+def _rescan(scan: "Callable[[str, int], tuple[Any, int]]", data: str, start: int) -> Exception:
     """The scanner failed without json.decoder to raise through: load it and scan again;
     the error is then json's (message and position)."""
     import json.decoder  # noqa: F401  (the scanner finds it in sys.modules)
+
     try:
         scan(data, start)
     except StopIteration as e:
@@ -85,24 +97,25 @@ def _rescan(scan, data, start):
     return SystemError("_json's scanner failed twice on one document")
 
 
-def problem(e):
+def problem(e: Exception) -> str:
     """One line for a document loads refused: json's message with its line and column."""
     if isinstance(e, UnicodeDecodeError):
         return f"not UTF-8 at byte {e.start}"
     if isinstance(e, RecursionError):
         return "invalid JSON: nested too deeply"
     if hasattr(e, "lineno"):  # JSONDecodeError
-        return f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"
+        return f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"  # type: ignore[attr-defined]
     return f"invalid JSON: {e}"
 
 
-def _default(o):
+def _default(o: object) -> "NoReturn":
     raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
 
 
-def _encoder(item_separator, key_separator, sort_keys):
-    return _json.make_encoder(None, _default, _json.encode_basestring_ascii, None,
-                              key_separator, item_separator, sort_keys, False, True)
+def _encoder(item_separator: str, key_separator: str, sort_keys: bool) -> "Callable[[Any, int], list[str]]":
+    return _json.make_encoder(
+        None, _default, _json.encode_basestring_ascii, None, key_separator, item_separator, sort_keys, False, True
+    )
 
 
 _COMPACT = _encoder(",", ":", False)
@@ -110,7 +123,7 @@ _COMPACT_SORTED = _encoder(",", ":", True)
 _SPACED = _encoder(", ", ": ", False)
 
 
-def _indented(obj, pad, depth, sort_keys, out):
+def _indented(obj: object, pad: str, depth: int, sort_keys: bool, out: list[str]) -> None:
     if isinstance(obj, dict) and obj:
         inner = pad * (depth + 1)
         items = sorted(obj.items()) if sort_keys else obj.items()
@@ -132,15 +145,16 @@ def _indented(obj, pad, depth, sort_keys, out):
         out.append("".join(_COMPACT(obj, 0)))
 
 
-def dumps(obj, compact=True, sort_keys=False, indent=None):
+def dumps(obj: object, compact: bool = True, sort_keys: bool = False, indent: int | None = None) -> str:
     """json.dumps(obj) with separators (",", ":") when compact, else json's default
     (", ", ": "); with indent (a number of spaces), as json.dumps(obj, indent=indent)."""
     if indent is not None:
-        out = []
+        out: list[str] = []
         try:
             _indented(obj, " " * indent, 0, sort_keys, out)
         except TypeError:
             import json
+
             return json.dumps(obj, indent=indent, sort_keys=sort_keys)
         return "".join(out)
     if compact:

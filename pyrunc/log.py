@@ -12,29 +12,37 @@ import os
 import sys
 import time
 
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from types import TracebackType
+    from typing import Literal
+
 LEVELS = ("debug", "info", "warning", "error")
 
 
 class Logger:
-    def __init__(self, path=None, fmt="text", debug=False):
+    def __init__(self, path: str | None = None, fmt: str = "text", debug: bool = False) -> None:
         self.path = path
         self.json = fmt == "json"
         self.debug_enabled = debug
 
-    def format(self, level, msg, now=None):
+    def format(self, level: str, msg: str, now: float | None = None) -> str:
         stamp = rfc3339(time.time() if now is None else now)
         if self.json:
             from pyrunc import jsonc
+
             return jsonc.dumps({"level": level, "msg": msg, "time": stamp}, compact=False) + "\n"
         return f'time="{stamp}" level={level} msg="{_escape(msg)}"\n'
 
-    def check(self):
+    def check(self) -> None:
         """Open the --log file once, as every line will: a file that cannot be opened is
         the command's error, or every later error line would be lost without a word."""
         if self.path:
             os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644))
 
-    def _write(self, level, msg):
+    def _write(self, level: str, msg: str) -> None:
         line = self.format(level, msg).encode("utf-8", "backslashreplace")
         if not self.path:
             if level == "debug":
@@ -49,28 +57,28 @@ class Logger:
         finally:
             os.close(fd)
 
-    def error(self, msg):
+    def error(self, msg: str) -> None:
         self._write("error", msg)
 
-    def warning(self, msg):
+    def warning(self, msg: str) -> None:
         self._write("warning", msg)
 
-    def info(self, msg):
+    def info(self, msg: str) -> None:
         self._write("info", msg)
 
-    def debug(self, msg):
+    def debug(self, msg: str) -> None:
         if self.debug_enabled:
             self._write("debug", msg)
 
 
-def _write_fd(fd, data):
+def _write_fd(fd: int, data: bytes) -> None:
     try:
         os.write(fd, data)  # one write: O_APPEND keeps lines of parallel commands whole
     except OSError:
         pass
 
 
-def rfc3339(t):
+def rfc3339(t: float) -> str:
     """logrus' default time format, Go's time.RFC3339: seconds and a zone offset or Z."""
     local = time.localtime(t)
     off = local.tm_gmtoff
@@ -78,7 +86,7 @@ def rfc3339(t):
     return time.strftime("%Y-%m-%dT%H:%M:%S", local) + zone
 
 
-def _escape(msg):
+def _escape(msg: str) -> str:
     return msg.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
@@ -88,15 +96,18 @@ current = Logger()
 class _Step:
     """The object of every `with log.step(name)`: keeps the names of the open steps, the
     ones a failure left, and, when tracing, a step record at each end."""
+
     __slots__ = ()
 
-    def __enter__(self):
+    def __enter__(self) -> "_Step":
         trace = sys.modules.get("pyrunc.trace")  # imported only when tracing
         if trace is not None:
             trace.begin(_open[-1])
         return self
 
-    def __exit__(self, typ, exc, tb):
+    def __exit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: "TracebackType | None"
+    ) -> "Literal[False]":
         global _failure
         if exc is not None and not _propagating(exc):
             _failure = (exc, list(_open))
@@ -108,12 +119,14 @@ class _Step:
 
 
 _STEP = _Step()
-_open = []           # this process's steps under way, outermost first
-_failure = None      # (the exception, the steps open where it was raised)
-_child_steps = ()    # (process, its last steps) of a container process that failed
+_open: list[str] = []  # this process's steps under way, outermost first
+# (the exception, the steps open where it was raised)
+_failure: "tuple[BaseException, list[str]] | None" = None
+# (process, its last steps) of a container process that failed
+_child_steps: "tuple[str, list[str]] | tuple[()]" = ()
 
 
-def _propagating(exc):
+def _propagating(exc: BaseException | None) -> bool:
     """Whether exc is the recorded failure on its way out, maybe wrapped by `raise ...
     from None` (which keeps it as __context__)."""
     for _ in range(4):
@@ -125,20 +138,20 @@ def _propagating(exc):
     return False
 
 
-def step(name):
+def step(name: str) -> _Step:
     """`with log.step(name):` -- a step of the command: named in the --log error line
     when it fails, and a step of the --trace when tracing."""
     _open.append(name)
     return _STEP
 
 
-def child_failed(proc, steps):
+def child_failed(proc: str, steps: "Iterable[object] | None") -> None:
     """The container's process `proc` reported a failure after `steps` (its last few)."""
     global _child_steps
     _child_steps = (proc, [str(s) for s in steps or ()])
 
 
-def failed_at():
+def failed_at() -> tuple[str, str, BaseException] | None:
     """(the failing step, its process, the exception) of the command's failure: the
     container process's step when it reported one; None when nothing failed."""
     if _failure is None:
@@ -148,11 +161,11 @@ def failed_at():
     return _failure[1][-1], "runtime", _failure[0]
 
 
-def last_steps():
+def last_steps() -> str:
     """Where the command failed, for the --log error line, so that engines show it even
     without --trace: `create > spawn; init: mount /sys > mount /x`.  Empty when it
     failed in its own first step (a bad id, a wrong state)."""
-    mine = _failure[1] if _failure is not None else []
+    mine: list[str] = _failure[1] if _failure is not None else []
     text = " > ".join(mine) if len(mine) > 1 or _child_steps else ""
     if _child_steps and _child_steps[1]:
         proc, steps = _child_steps
@@ -160,32 +173,32 @@ def last_steps():
     return text
 
 
-def traced_process(proc, pid, argv):
+def traced_process(proc: str, pid: int, argv: "Sequence[str]") -> None:
     """A process started that does not trace itself (a hook): named in the trace."""
     trace = sys.modules.get("pyrunc.trace")
     if trace is not None:
         trace.process_started(proc, pid, argv)
 
 
-def setup(path=None, fmt="text", debug=False):
+def setup(path: str | None = None, fmt: str = "text", debug: bool = False) -> Logger:
     global current
     current = Logger(path, fmt, debug)
     return current
 
 
-def debug(msg):
+def debug(msg: str) -> None:
     current.debug(msg)
 
 
-def warning(msg):
+def warning(msg: str) -> None:
     current.warning(msg)
 
 
-def error(msg):
+def error(msg: str) -> None:
     current.error(msg)
 
 
-def stderr_line(msg):
+def stderr_line(msg: str) -> None:
     try:
         # A message may quote hostile input: no lone surrogate may turn it into a traceback.
         sys.stderr.write((msg + "\n").encode("utf-8", "backslashreplace").decode("utf-8"))

@@ -13,22 +13,33 @@ import os
 
 from pyrunc.store import NOTIFY_DIR as STATE_DIR  # in the container's state directory
 
+# Annotations name these types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from _socket import socket
+    from typing import Any
+
 IN_CONTAINER_DIR = "/run/notify"
 SOCKET_NAME = "notify.sock"
 
 
-def caller_socket():
+def caller_socket() -> str | None:
     """The caller's NOTIFY_SOCKET when it is one pyrunc can forward to (a path)."""
     path = os.environ.get("NOTIFY_SOCKET", "")
     return path if path.startswith("/") else None
 
 
-def add_to_config(doc, state_dir):
+def add_to_config(doc: "dict[str, Any]", state_dir: str) -> "dict[str, Any]":
     """The config document with the socket's directory mounted and NOTIFY_SOCKET set."""
     doc = dict(doc)
-    doc["mounts"] = list(doc.get("mounts") or ()) + [{
-        "destination": IN_CONTAINER_DIR, "type": "bind", "source": os.path.join(state_dir, STATE_DIR),
-        "options": ["bind", "nosuid", "noexec", "nodev", "ro"]}]
+    doc["mounts"] = list(doc.get("mounts") or ()) + [
+        {
+            "destination": IN_CONTAINER_DIR,
+            "type": "bind",
+            "source": os.path.join(state_dir, STATE_DIR),
+            "options": ["bind", "nosuid", "noexec", "nodev", "ro"],
+        }
+    ]
     process = dict(doc["process"])
     env = [e for e in process.get("env") or () if not e.startswith("NOTIFY_SOCKET=")]
     process["env"] = env + [f"NOTIFY_SOCKET={IN_CONTAINER_DIR}/{SOCKET_NAME}"]
@@ -36,16 +47,18 @@ def add_to_config(doc, state_dir):
     return doc
 
 
-def make_dir(state_dir):
+def make_dir(state_dir: str) -> None:
     os.mkdir(os.path.join(state_dir, STATE_DIR), 0o755)
 
 
-def listen(state_dir_fd):
+def listen(state_dir_fd: int) -> "socket":
     """The socket the container sends to, bound before the process can run.  Named
     through the state directory's fd: its full path may pass AF_UNIX's 108 bytes."""
     from pyrunc.errors import ContainerError
+
     path = f"/proc/self/fd/{state_dir_fd}/{STATE_DIR}/{SOCKET_NAME}"
     from pyrunc.linux import unix
+
     sock = unix.socket(unix.AF_UNIX, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC)
     try:
         try:
@@ -56,15 +69,17 @@ def listen(state_dir_fd):
         os.chmod(path, 0o777)  # any user of the container may notify, as with systemd's
     except OSError as e:
         sock.close()
-        raise ContainerError("listen on the container's notify socket", os.strerror(e.errno).lower()) from None
+        raise ContainerError("listen on the container's notify socket", os.strerror(e.errno or 0).lower()) from None
     return sock
 
 
-def forward_ready(sock, pid, caller):
+def forward_ready(sock: "socket", pid: int, caller: str) -> bool:
     """Wait for READY=1 from the container, then send READY=1 and MAINPID to `caller`.
     False when the container's init exits first."""
     import select
+
     from pyrunc.linux import kernel
+
     pidfd = kernel.pidfd_open(pid)
     try:
         while True:
@@ -79,6 +94,7 @@ def forward_ready(sock, pid, caller):
     finally:
         os.close(pidfd)
     from pyrunc.linux import unix
+
     out = unix.socket(unix.AF_UNIX, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC)
     try:
         out.sendto(f"READY=1\nMAINPID={pid}\n".encode(), caller)

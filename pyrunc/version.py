@@ -10,9 +10,10 @@ import sys
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
 RECORDED = os.path.join(PACKAGE, "_commit")
+TREE = os.path.dirname(PACKAGE)
 
 
-def _read(path):
+def _read(path: str) -> str:
     try:
         with open(path) as f:
             return f.read().strip()
@@ -20,18 +21,18 @@ def _read(path):
         return ""
 
 
-def _gitdir(tree):
+def _gitdir(tree: str) -> str:
     """The .git directory of a checkout, following a worktree's `gitdir:` file."""
     dot = os.path.join(tree, ".git")
     if os.path.isdir(dot):
         return dot
     text = _read(dot)
     if text.startswith("gitdir:"):
-        return os.path.join(tree, text[len("gitdir:"):].strip())
+        return os.path.join(tree, text[len("gitdir:") :].strip())
     return ""
 
 
-def _ref(gitdir, common, ref):
+def _ref(gitdir: str, common: str, ref: str) -> str:
     for base in (gitdir, common):
         sha = _read(os.path.join(base, ref))
         if sha:
@@ -43,7 +44,7 @@ def _ref(gitdir, common, ref):
     return ""
 
 
-def git_commit(tree):
+def git_commit(tree: str) -> str:
     """HEAD's commit of the checkout at `tree`, or "" when it is not one."""
     gitdir = _gitdir(tree)
     if not gitdir:
@@ -51,17 +52,24 @@ def git_commit(tree):
     common = os.path.join(gitdir, _read(os.path.join(gitdir, "commondir")) or ".")
     head = _read(os.path.join(gitdir, "HEAD"))
     if head.startswith("ref:"):
-        return _ref(gitdir, common, head[len("ref:"):].strip())
+        return _ref(gitdir, common, head[len("ref:") :].strip())
     return head
 
 
-def commit(tree=os.path.dirname(PACKAGE), recorded=RECORDED):
+def commit(tree: str = TREE, recorded: str = RECORDED) -> str:
+    """The commit `pyrunc --version` names: the checkout's, else the one `make setup` recorded."""
     return git_commit(tree) or _read(recorded) or "unknown"
 
 
-def lines():
+def lines() -> list[str]:
     from pyrunc import OCI_VERSION, __version__
     from pyrunc.linux.seccomp import library_version
+
     v = sys.version_info
-    return [f"pyrunc version {__version__}", f"commit: {commit()}", f"spec: {OCI_VERSION}",
-            f"python: {v.major}.{v.minor}.{v.micro}", f"libseccomp: {library_version() or 'none'}"]
+    return [
+        f"pyrunc version {__version__}",
+        f"commit: {commit()}",
+        f"spec: {OCI_VERSION}",
+        f"python: {v.major}.{v.minor}.{v.micro}",
+        f"libseccomp: {library_version() or 'none'}",
+    ]

@@ -14,15 +14,28 @@ import os
 
 MAX_REPR = 200
 
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from pathlib import Path
+    from typing import Any
 
-def spec_dir():
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
+
+    JsonPath = Sequence[str | int]  # keys and indexes from the document's root
+
+
+def spec_dir() -> "Path":
     """The directory of schema files: spec/ of the source tree, or $PYRUNC_SPEC_DIR."""
     from pathlib import Path
+
     override = os.environ.get("PYRUNC_SPEC_DIR")
     return Path(override) if override else Path(__file__).resolve().parents[2] / "spec"
 
 
-def json_path(parts):
+def json_path(parts: "Iterable[str | int]") -> str:
     """Render a path: keys as `.key` (or `["odd.key"]` when not an identifier), indexes as `[i]`."""
     out = ""
     for part in parts:
@@ -32,77 +45,79 @@ def json_path(parts):
             out += f".{part}" if out else part
         else:
             from pyrunc import jsonc
+
             out += f"[{jsonc.dumps(part, compact=False)}]"
     return out or "(root)"
 
 
-def _path_key(parts):
+def _path_key(parts: "JsonPath") -> tuple[tuple[int, int, str], ...]:
     # Sort numerically by index, so [10] comes after [2]; ints before strs at one level.
     return tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in parts)
 
 
-def format_problems(problems):
+def format_problems(problems: "Iterable[tuple[JsonPath, str]]") -> list[str]:
     """[(path parts, message)] -> sorted, deduplicated `path: message` lines."""
     unique = {(tuple(parts), message) for parts, message in problems}
     ordered = sorted(unique, key=lambda pm: (_path_key(pm[0]), pm[1]))
     return [f"{json_path(parts)}: {message}" for parts, message in ordered]
 
 
-def schema_errors(doc):
+def schema_errors(doc: "Any") -> list[str]:
     """Every way `doc` (a parsed config.json) fails spec/config-schema.json."""
     return format_problems(schema_problems(doc))
 
 
-def schema_problems(doc):
+def schema_problems(doc: "Any") -> "list[tuple[JsonPath, str]]":
     """schema_errors as (path parts, message) pairs, unformatted."""
     # schema_check.py was compiled from the source tree's spec/; another spec dir gets
     # jsonschema alone.
     if "PYRUNC_SPEC_DIR" not in os.environ:
         from pyrunc.config import schema_check
+
         if schema_check.is_valid(doc):
             return []
     return _raw_errors("config-schema.json", doc)
 
 
-def state_schema_errors(doc):
+def state_schema_errors(doc: "Any") -> list[str]:
     """Every way `doc` (a container state) fails spec/state-schema.json."""
     return _errors("state-schema.json", doc)
 
 
-def features_schema_errors(doc):
+def features_schema_errors(doc: "Any") -> list[str]:
     """Every way `doc` (a features document) fails spec/features-schema.json."""
     return _errors("features-schema.json", doc)
 
 
-def resources_errors(doc):
+def resources_errors(doc: "Any") -> list[str]:
     """Every way `doc` fails the schema of linux.resources (what `update --resources` reads)."""
     return _errors("config-linux.json", doc, "#/linux/properties/resources")
 
 
-def _errors(schema_name, doc, pointer=""):
+def _errors(schema_name: str, doc: "Any", pointer: str = "") -> list[str]:
     return format_problems(_raw_errors(schema_name, doc, pointer))
 
 
-def _raw_errors(schema_name, doc, pointer=""):
+def _raw_errors(schema_name: str, doc: "Any", pointer: str = "") -> "list[tuple[JsonPath, str]]":
     validator = _validator(str(spec_dir()), schema_name, pointer)
-    found = []
+    found: list[tuple[JsonPath, str]] = []
     for error in validator.iter_errors(doc):
         for leaf in _specific(error):
             found.append((list(leaf.absolute_path), _one_line(leaf)))
     return found
 
 
-_VALIDATORS = {}
+_VALIDATORS: "dict[tuple[str, str, str], Validator]" = {}
 
 
-def _validator(directory, schema_name, pointer=""):
+def _validator(directory: str, schema_name: str, pointer: str = "") -> "Validator":
     key = (directory, schema_name, pointer)
     if key not in _VALIDATORS:
         _VALIDATORS[key] = _make_validator(directory, schema_name, pointer)
     return _VALIDATORS[key]
 
 
-def _make_validator(directory, schema_name, pointer):
+def _make_validator(directory: str, schema_name: str, pointer: str) -> "Validator":
     import json
     from pathlib import Path
 
@@ -126,7 +141,7 @@ def _make_validator(directory, schema_name, pointer):
     return cls(schema, registry=registry)
 
 
-def _specific(error):
+def _specific(error: "ValidationError") -> "Iterator[ValidationError]":
     """The errors worth showing for `error`.
 
     A failed anyOf/oneOf only says "is not valid under any of the given schemas";
@@ -137,6 +152,7 @@ def _specific(error):
         yield error
         return
     from jsonschema.exceptions import best_match
+
     best = best_match(error.context)
     while best.parent is not error:  # best_match may return a deeper, nested error
         best = best.parent
@@ -146,7 +162,7 @@ def _specific(error):
             yield from _specific(sub)
 
 
-def _one_line(error):
+def _one_line(error: "ValidationError") -> str:
     message = error.message
     shown = repr(error.instance)
     if len(shown) > MAX_REPR and shown in message:

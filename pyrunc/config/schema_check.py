@@ -5,6 +5,10 @@
 
 from pyrunc.config import patterns
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 SPEC_SHA256 = 'f101aa61682274359c43463468756b6fa6745b886af9b880668c28f1d923c6b0'
 _RE_0 = patterns.compile('.{1,}')
 _ENUM_1 = frozenset(['IOPRIO_CLASS_BE', 'IOPRIO_CLASS_IDLE', 'IOPRIO_CLASS_RT'])
@@ -31,11 +35,11 @@ _ENUM_21 = frozenset(['inherit', 'new'])
 _ENUM_22 = frozenset(['disable', 'inherit', 'new'])
 
 
-def is_valid(x):
+def is_valid(x: "Any") -> bool:
     return _config(x)
 
 
-def _config(x):
+def _config(x: "Any") -> bool:
     # config-schema.json#
     if not isinstance(x, dict):
         return False
@@ -72,7 +76,7 @@ def _config(x):
     return True
 
 
-def _config_hooks(x):
+def _config_hooks(x: "Any") -> bool:
     # config-schema.json#/properties/hooks
     if not isinstance(x, dict):
         return False
@@ -91,7 +95,7 @@ def _config_hooks(x):
     return True
 
 
-def _defs_ArrayOfHooks(x):
+def _defs_ArrayOfHooks(x: "Any") -> bool:
     # defs.json#/definitions/ArrayOfHooks
     if not isinstance(x, list):
         return False
@@ -101,7 +105,7 @@ def _defs_ArrayOfHooks(x):
     return True
 
 
-def _defs_Hook(x):
+def _defs_Hook(x: "Any") -> bool:
     # defs.json#/definitions/Hook
     if not isinstance(x, dict):
         return False
@@ -118,7 +122,7 @@ def _defs_Hook(x):
     return True
 
 
-def _defs_ArrayOfStrings(x):
+def _defs_ArrayOfStrings(x: "Any") -> bool:
     # defs.json#/definitions/ArrayOfStrings
     if not isinstance(x, list):
         return False
@@ -128,7 +132,7 @@ def _defs_ArrayOfStrings(x):
     return True
 
 
-def _defs_Hook_timeout(x):
+def _defs_Hook_timeout(x: "Any") -> bool:
     # defs.json#/definitions/Hook/properties/timeout
     if not (isinstance(x, int) and not isinstance(x, bool)):
         return False
@@ -137,7 +141,7 @@ def _defs_Hook_timeout(x):
     return True
 
 
-def _defs_mapStringString(x):
+def _defs_mapStringString(x: "Any") -> bool:
     # defs.json#/definitions/mapStringString
     if not isinstance(x, dict):
         return False
@@ -147,7 +151,7 @@ def _defs_mapStringString(x):
     return True
 
 
-def _config_mounts(x):
+def _config_mounts(x: "Any") -> bool:
     # config-schema.json#/properties/mounts
     if not isinstance(x, list):
         return False
@@ -157,7 +161,7 @@ def _config_mounts(x):
     return True
 
 
-def _defs_Mount(x):
+def _defs_Mount(x: "Any") -> bool:
     # defs.json#/definitions/Mount
     if not isinstance(x, dict):
         return False
@@ -178,7 +182,7 @@ def _defs_Mount(x):
     return True
 
 
-def _defs_Mount_uidMappings(x):
+def _defs_Mount_uidMappings(x: "Any") -> bool:
     # defs.json#/definitions/Mount/properties/uidMappings
     if not isinstance(x, list):
         return False
@@ -188,7 +192,7 @@ def _defs_Mount_uidMappings(x):
     return True
 
 
-def _defs_IDMapping(x):
+def _defs_IDMapping(x: "Any") -> bool:
     # defs.json#/definitions/IDMapping
     if not isinstance(x, dict):
         return False
@@ -207,7 +211,7 @@ def _defs_IDMapping(x):
     return True
 
 
-def _defs_uint32(x):
+def _defs_uint32(x: "Any") -> bool:
     # defs.json#/definitions/uint32
     if not (isinstance(x, int) and not isinstance(x, bool)):
         return False
@@ -218,7 +222,7 @@ def _defs_uint32(x):
     return True
 
 
-def _config_root(x):
+def _config_root(x: "Any") -> bool:
     # config-schema.json#/properties/root
     if not isinstance(x, dict):
         return False
@@ -231,7 +235,7 @@ def _config_root(x):
     return True
 
 
-def _config_process(x):
+def _config_process(x: "Any") -> bool:
     # config-schema.json#/properties/process
     if not isinstance(x, dict):
         return False
@@ -272,7 +276,7 @@ def _config_process(x):
     return True
 
 
-def _config_process_consoleSize(x):
+def _config_process_consoleSize(x: "Any") -> bool:
     # config-schema.json#/properties/process/properties/consoleSize
     if not isinstance(x, dict):
         return False
@@ -287,7 +291,7 @@ def _config_process_consoleSize(x):
     return True
 
 
-def _defs_uint64(x):
+def _defs_uint64(x: "Any") -> bool:
     # defs.json#/definitions/uint64
     if not (isinstance(x, int) and not isinstance(x, bool)):
         return False
@@ -298,7 +302,7 @@ def _defs_uint64(x):
     return True
 
 
-def _config_process_user(x):
+def _config_process_user(x: "Any") -> bool:
     # config-schema.json#/properties/process/properties/user
     if not isinstance(x, dict):
         return False
@@ -315,7 +319,7 @@ def _config_process_user(x):
     return True
 
 
-def _defs_ArrayOfGIDs(x):
+def _defs_ArrayOfGIDs(x: "Any") -> bool:
     # defs.json#/definitions/ArrayOfGIDs
     if not isinstance(x, list):
         return False
@@ -325,7 +329,7 @@ def _defs_ArrayOfGIDs(x):
     return True
 
 
-def _config_process_capabilities(x):
+def _config_process_capabilities(x: "Any") -> bool:
     # config-schema.json#/properties/process/properties/capabilities
     if not isinstance(x, dict):
         return False
@@ -342,7 +346,7 @@ def _config_process_capabilities(x):
     return True
 
 
-def _config_process_ioPriority(x):
+def _config_process_ioPriority(x: "Any") -> bool:
     # config-schema.json#/properties/process/properties/ioPriority
     if not isinstance(x, dict):
         return False
@@ -355,7 +359,7 @@ def _config_process_ioPriority(x):
     return True
 
 
-def _config_process_ioPriority_class(x):
+def _config_process_ioPriority_class(x: "Any") -> bool:
     # config-schema.json#/properties/process/properties/ioPriority/properties/class
     if not isinstance(x, str):
         return False
@@ -364,7 +368,7 @@ def _config_process_ioPriority_class(x):
     return True
 
 
-def _defs_int32(x):
+def _defs_int32(x: "Any") -> bool:
     # defs.json#/definitions/int32
     if not (isinstance(x, int) and not isinstance(x, bool)):
         return False
@@ -375,7 +379,7 @@ def _defs_int32(x):
     return True
 
 
-def _config_process_scheduler(x):
+def _config_process_scheduler(x: "Any") -> bool:
     # config-schema.json#/properties/process/properties/scheduler
     if not isinstance(x, dict):
         return False
@@ -398,7 +402,7 @@ def _config_process_scheduler(x):
     return True
 
 
-def _defs_linux_SchedulerPolicy(x):
+def _defs_linux_SchedulerPolicy(x: "Any") -> bool:
     # defs-linux.json#/definitions/SchedulerPolicy
     if not isinstance(x, str):
         return False
@@ -407,7 +411,7 @@ def _defs_linux_SchedulerPolicy(x):
     return True
 
 
-def _config_process_scheduler_flags(x):
+def _config_process_scheduler_flags(x: "Any") -> bool:
     # config-schema.json#/properties/process/properties/scheduler/properties/flags
     if not isinstance(x, list):
         return False
@@ -417,7 +421,7 @@ def _config_process_scheduler_flags(x):
     return True
 
 
-def _defs_linux_SchedulerFlag(x):
+def _defs_linux_SchedulerFlag(x: "Any") -> bool:
     # defs-linux.json#/definitions/SchedulerFlag
     if not isinstance(x, str):
         return False
@@ -426,7 +430,7 @@ def _defs_linux_SchedulerFlag(x):
     return True
 
 
-def _config_process_rlimits(x):
+def _config_process_rlimits(x: "Any") -> bool:
     # config-schema.json#/properties/process/properties/rlimits
     if not isinstance(x, list):
         return False
@@ -436,7 +440,7 @@ def _config_process_rlimits(x):
     return True
 
 
-def _config_process_rlimits_items(x):
+def _config_process_rlimits_items(x: "Any") -> bool:
     # config-schema.json#/properties/process/properties/rlimits/items
     if not isinstance(x, dict):
         return False
@@ -455,7 +459,7 @@ def _config_process_rlimits_items(x):
     return True
 
 
-def _config_rlimits_items_type(x):
+def _config_rlimits_items_type(x: "Any") -> bool:
     # config-schema.json#/properties/process/properties/rlimits/items/properties/type
     if not isinstance(x, str):
         return False
@@ -464,7 +468,7 @@ def _config_rlimits_items_type(x):
     return True
 
 
-def _config_process_execCPUAffinity(x):
+def _config_process_execCPUAffinity(x: "Any") -> bool:
     # config-schema.json#/properties/process/properties/execCPUAffinity
     if not isinstance(x, dict):
         return False
@@ -475,7 +479,7 @@ def _config_process_execCPUAffinity(x):
     return True
 
 
-def _config_process_execCPUAffinity_initial(x):
+def _config_process_execCPUAffinity_initial(x: "Any") -> bool:
     # config-schema.json#/properties/process/properties/execCPUAffinity/properties/initial
     if not isinstance(x, str):
         return False
@@ -484,7 +488,7 @@ def _config_process_execCPUAffinity_initial(x):
     return True
 
 
-def _config_linux_linux(x):
+def _config_linux_linux(x: "Any") -> bool:
     # config-linux.json#/linux
     if not isinstance(x, dict):
         return False
@@ -525,7 +529,7 @@ def _config_linux_linux(x):
     return True
 
 
-def _config_linux_linux_devices(x):
+def _config_linux_linux_devices(x: "Any") -> bool:
     # config-linux.json#/linux/properties/devices
     if not isinstance(x, list):
         return False
@@ -535,7 +539,7 @@ def _config_linux_linux_devices(x):
     return True
 
 
-def _defs_linux_Device(x):
+def _defs_linux_Device(x: "Any") -> bool:
     # defs-linux.json#/definitions/Device
     if not isinstance(x, dict):
         return False
@@ -560,7 +564,7 @@ def _defs_linux_Device(x):
     return True
 
 
-def _defs_linux_FileType(x):
+def _defs_linux_FileType(x: "Any") -> bool:
     # defs-linux.json#/definitions/FileType
     if not isinstance(x, str):
         return False
@@ -569,7 +573,7 @@ def _defs_linux_FileType(x):
     return True
 
 
-def _defs_FileMode(x):
+def _defs_FileMode(x: "Any") -> bool:
     # defs.json#/definitions/FileMode
     if not (isinstance(x, int) and not isinstance(x, bool)):
         return False
@@ -580,7 +584,7 @@ def _defs_FileMode(x):
     return True
 
 
-def _defs_int64(x):
+def _defs_int64(x: "Any") -> bool:
     # defs.json#/definitions/int64
     if not (isinstance(x, int) and not isinstance(x, bool)):
         return False
@@ -591,7 +595,7 @@ def _defs_int64(x):
     return True
 
 
-def _config_linux_linux_netDevices(x):
+def _config_linux_linux_netDevices(x: "Any") -> bool:
     # config-linux.json#/linux/properties/netDevices
     if not isinstance(x, dict):
         return False
@@ -601,7 +605,7 @@ def _config_linux_linux_netDevices(x):
     return True
 
 
-def _defs_linux_NetDevice(x):
+def _defs_linux_NetDevice(x: "Any") -> bool:
     # defs-linux.json#/definitions/NetDevice
     if not isinstance(x, dict):
         return False
@@ -610,7 +614,7 @@ def _defs_linux_NetDevice(x):
     return True
 
 
-def _config_linux_linux_uidMappings(x):
+def _config_linux_linux_uidMappings(x: "Any") -> bool:
     # config-linux.json#/linux/properties/uidMappings
     if not isinstance(x, list):
         return False
@@ -620,7 +624,7 @@ def _config_linux_linux_uidMappings(x):
     return True
 
 
-def _config_linux_linux_namespaces(x):
+def _config_linux_linux_namespaces(x: "Any") -> bool:
     # config-linux.json#/linux/properties/namespaces
     if not isinstance(x, list):
         return False
@@ -630,14 +634,14 @@ def _config_linux_linux_namespaces(x):
     return True
 
 
-def _config_linux_linux_namespaces_items(x):
+def _config_linux_linux_namespaces_items(x: "Any") -> bool:
     # config-linux.json#/linux/properties/namespaces/items
     if not _defs_linux_NamespaceReference(x):
         return False
     return True
 
 
-def _defs_linux_NamespaceReference(x):
+def _defs_linux_NamespaceReference(x: "Any") -> bool:
     # defs-linux.json#/definitions/NamespaceReference
     if not isinstance(x, dict):
         return False
@@ -650,7 +654,7 @@ def _defs_linux_NamespaceReference(x):
     return True
 
 
-def _defs_linux_NamespaceType(x):
+def _defs_linux_NamespaceType(x: "Any") -> bool:
     # defs-linux.json#/definitions/NamespaceType
     if not isinstance(x, str):
         return False
@@ -659,7 +663,7 @@ def _defs_linux_NamespaceType(x):
     return True
 
 
-def _config_linux_linux_resources(x):
+def _config_linux_linux_resources(x: "Any") -> bool:
     # config-linux.json#/linux/properties/resources
     if not isinstance(x, dict):
         return False
@@ -684,7 +688,7 @@ def _config_linux_linux_resources(x):
     return True
 
 
-def _config_linux_linux_resources_devices(x):
+def _config_linux_linux_resources_devices(x: "Any") -> bool:
     # config-linux.json#/linux/properties/resources/properties/devices
     if not isinstance(x, list):
         return False
@@ -694,7 +698,7 @@ def _config_linux_linux_resources_devices(x):
     return True
 
 
-def _defs_linux_DeviceCgroup(x):
+def _defs_linux_DeviceCgroup(x: "Any") -> bool:
     # defs-linux.json#/definitions/DeviceCgroup
     if not isinstance(x, dict):
         return False
@@ -713,7 +717,7 @@ def _defs_linux_DeviceCgroup(x):
     return True
 
 
-def _config_linux_linux_resources_pids(x):
+def _config_linux_linux_resources_pids(x: "Any") -> bool:
     # config-linux.json#/linux/properties/resources/properties/pids
     if not isinstance(x, dict):
         return False
@@ -724,7 +728,7 @@ def _config_linux_linux_resources_pids(x):
     return True
 
 
-def _config_linux_linux_resources_blockIO(x):
+def _config_linux_linux_resources_blockIO(x: "Any") -> bool:
     # config-linux.json#/linux/properties/resources/properties/blockIO
     if not isinstance(x, dict):
         return False
@@ -745,7 +749,7 @@ def _config_linux_linux_resources_blockIO(x):
     return True
 
 
-def _defs_uint16(x):
+def _defs_uint16(x: "Any") -> bool:
     # defs.json#/definitions/uint16
     if not (isinstance(x, int) and not isinstance(x, bool)):
         return False
@@ -756,7 +760,7 @@ def _defs_uint16(x):
     return True
 
 
-def _config_linux_resources_blockIO_throttleReadBpsDevice(x):
+def _config_linux_resources_blockIO_throttleReadBpsDevice(x: "Any") -> bool:
     # config-linux.json#/linux/properties/resources/properties/blockIO/properties/throttleReadBpsDevice
     if not isinstance(x, list):
         return False
@@ -766,7 +770,7 @@ def _config_linux_resources_blockIO_throttleReadBpsDevice(x):
     return True
 
 
-def _defs_linux_blockIODeviceThrottle(x):
+def _defs_linux_blockIODeviceThrottle(x: "Any") -> bool:
     # defs-linux.json#/definitions/blockIODeviceThrottle
     if not _defs_linux_blockIODevice(x):
         return False
@@ -775,7 +779,7 @@ def _defs_linux_blockIODeviceThrottle(x):
     return True
 
 
-def _defs_linux_blockIODevice(x):
+def _defs_linux_blockIODevice(x: "Any") -> bool:
     # defs-linux.json#/definitions/blockIODevice
     if not isinstance(x, dict):
         return False
@@ -790,7 +794,7 @@ def _defs_linux_blockIODevice(x):
     return True
 
 
-def _defs_linux_blockIODeviceThrottle_allOf_1(x):
+def _defs_linux_blockIODeviceThrottle_allOf_1(x: "Any") -> bool:
     # defs-linux.json#/definitions/blockIODeviceThrottle/allOf/1
     if not isinstance(x, dict):
         return False
@@ -799,7 +803,7 @@ def _defs_linux_blockIODeviceThrottle_allOf_1(x):
     return True
 
 
-def _config_linux_resources_blockIO_weightDevice(x):
+def _config_linux_resources_blockIO_weightDevice(x: "Any") -> bool:
     # config-linux.json#/linux/properties/resources/properties/blockIO/properties/weightDevice
     if not isinstance(x, list):
         return False
@@ -809,7 +813,7 @@ def _config_linux_resources_blockIO_weightDevice(x):
     return True
 
 
-def _defs_linux_blockIODeviceWeight(x):
+def _defs_linux_blockIODeviceWeight(x: "Any") -> bool:
     # defs-linux.json#/definitions/blockIODeviceWeight
     if not isinstance(x, dict):
         return False
@@ -820,7 +824,7 @@ def _defs_linux_blockIODeviceWeight(x):
     return True
 
 
-def _defs_linux_blockIODeviceWeight_allOf_1(x):
+def _defs_linux_blockIODeviceWeight_allOf_1(x: "Any") -> bool:
     # defs-linux.json#/definitions/blockIODeviceWeight/allOf/1
     if not isinstance(x, dict):
         return False
@@ -831,7 +835,7 @@ def _defs_linux_blockIODeviceWeight_allOf_1(x):
     return True
 
 
-def _config_linux_linux_resources_cpu(x):
+def _config_linux_linux_resources_cpu(x: "Any") -> bool:
     # config-linux.json#/linux/properties/resources/properties/cpu
     if not isinstance(x, dict):
         return False
@@ -856,7 +860,7 @@ def _config_linux_linux_resources_cpu(x):
     return True
 
 
-def _config_linux_linux_resources_hugepageLimits(x):
+def _config_linux_linux_resources_hugepageLimits(x: "Any") -> bool:
     # config-linux.json#/linux/properties/resources/properties/hugepageLimits
     if not isinstance(x, list):
         return False
@@ -866,7 +870,7 @@ def _config_linux_linux_resources_hugepageLimits(x):
     return True
 
 
-def _config_linux_resources_hugepageLimits_items(x):
+def _config_linux_resources_hugepageLimits_items(x: "Any") -> bool:
     # config-linux.json#/linux/properties/resources/properties/hugepageLimits/items
     if not isinstance(x, dict):
         return False
@@ -881,7 +885,7 @@ def _config_linux_resources_hugepageLimits_items(x):
     return True
 
 
-def _config_linux_hugepageLimits_items_pageSize(x):
+def _config_linux_hugepageLimits_items_pageSize(x: "Any") -> bool:
     # config-linux.json#/linux/properties/resources/properties/hugepageLimits/items/properties/pageSize
     if not isinstance(x, str):
         return False
@@ -890,7 +894,7 @@ def _config_linux_hugepageLimits_items_pageSize(x):
     return True
 
 
-def _config_linux_linux_resources_memory(x):
+def _config_linux_linux_resources_memory(x: "Any") -> bool:
     # config-linux.json#/linux/properties/resources/properties/memory
     if not isinstance(x, dict):
         return False
@@ -915,7 +919,7 @@ def _config_linux_linux_resources_memory(x):
     return True
 
 
-def _config_linux_linux_resources_network(x):
+def _config_linux_linux_resources_network(x: "Any") -> bool:
     # config-linux.json#/linux/properties/resources/properties/network
     if not isinstance(x, dict):
         return False
@@ -926,7 +930,7 @@ def _config_linux_linux_resources_network(x):
     return True
 
 
-def _config_linux_resources_network_priorities(x):
+def _config_linux_resources_network_priorities(x: "Any") -> bool:
     # config-linux.json#/linux/properties/resources/properties/network/properties/priorities
     if not isinstance(x, list):
         return False
@@ -936,7 +940,7 @@ def _config_linux_resources_network_priorities(x):
     return True
 
 
-def _defs_linux_NetworkInterfacePriority(x):
+def _defs_linux_NetworkInterfacePriority(x: "Any") -> bool:
     # defs-linux.json#/definitions/NetworkInterfacePriority
     if not isinstance(x, dict):
         return False
@@ -951,7 +955,7 @@ def _defs_linux_NetworkInterfacePriority(x):
     return True
 
 
-def _config_linux_linux_resources_rdma(x):
+def _config_linux_linux_resources_rdma(x: "Any") -> bool:
     # config-linux.json#/linux/properties/resources/properties/rdma
     if not isinstance(x, dict):
         return False
@@ -961,7 +965,7 @@ def _config_linux_linux_resources_rdma(x):
     return True
 
 
-def _defs_linux_Rdma(x):
+def _defs_linux_Rdma(x: "Any") -> bool:
     # defs-linux.json#/definitions/Rdma
     if not isinstance(x, dict):
         return False
@@ -972,7 +976,7 @@ def _defs_linux_Rdma(x):
     return True
 
 
-def _defs_linux_RootfsPropagation(x):
+def _defs_linux_RootfsPropagation(x: "Any") -> bool:
     # defs-linux.json#/definitions/RootfsPropagation
     if not isinstance(x, str):
         return False
@@ -981,7 +985,7 @@ def _defs_linux_RootfsPropagation(x):
     return True
 
 
-def _config_linux_linux_seccomp(x):
+def _config_linux_linux_seccomp(x: "Any") -> bool:
     # config-linux.json#/linux/properties/seccomp
     if not isinstance(x, dict):
         return False
@@ -1004,7 +1008,7 @@ def _config_linux_linux_seccomp(x):
     return True
 
 
-def _defs_linux_SeccompAction(x):
+def _defs_linux_SeccompAction(x: "Any") -> bool:
     # defs-linux.json#/definitions/SeccompAction
     if not isinstance(x, str):
         return False
@@ -1013,7 +1017,7 @@ def _defs_linux_SeccompAction(x):
     return True
 
 
-def _config_linux_linux_seccomp_flags(x):
+def _config_linux_linux_seccomp_flags(x: "Any") -> bool:
     # config-linux.json#/linux/properties/seccomp/properties/flags
     if not isinstance(x, list):
         return False
@@ -1023,7 +1027,7 @@ def _config_linux_linux_seccomp_flags(x):
     return True
 
 
-def _defs_linux_SeccompFlag(x):
+def _defs_linux_SeccompFlag(x: "Any") -> bool:
     # defs-linux.json#/definitions/SeccompFlag
     if not isinstance(x, str):
         return False
@@ -1032,7 +1036,7 @@ def _defs_linux_SeccompFlag(x):
     return True
 
 
-def _config_linux_linux_seccomp_architectures(x):
+def _config_linux_linux_seccomp_architectures(x: "Any") -> bool:
     # config-linux.json#/linux/properties/seccomp/properties/architectures
     if not isinstance(x, list):
         return False
@@ -1042,7 +1046,7 @@ def _config_linux_linux_seccomp_architectures(x):
     return True
 
 
-def _defs_linux_SeccompArch(x):
+def _defs_linux_SeccompArch(x: "Any") -> bool:
     # defs-linux.json#/definitions/SeccompArch
     if not isinstance(x, str):
         return False
@@ -1051,7 +1055,7 @@ def _defs_linux_SeccompArch(x):
     return True
 
 
-def _config_linux_linux_seccomp_syscalls(x):
+def _config_linux_linux_seccomp_syscalls(x: "Any") -> bool:
     # config-linux.json#/linux/properties/seccomp/properties/syscalls
     if not isinstance(x, list):
         return False
@@ -1061,7 +1065,7 @@ def _config_linux_linux_seccomp_syscalls(x):
     return True
 
 
-def _defs_linux_Syscall(x):
+def _defs_linux_Syscall(x: "Any") -> bool:
     # defs-linux.json#/definitions/Syscall
     if not isinstance(x, dict):
         return False
@@ -1080,7 +1084,7 @@ def _defs_linux_Syscall(x):
     return True
 
 
-def _defs_linux_Syscall_names(x):
+def _defs_linux_Syscall_names(x: "Any") -> bool:
     # defs-linux.json#/definitions/Syscall/properties/names
     if not isinstance(x, list):
         return False
@@ -1092,7 +1096,7 @@ def _defs_linux_Syscall_names(x):
     return True
 
 
-def _defs_linux_Syscall_args(x):
+def _defs_linux_Syscall_args(x: "Any") -> bool:
     # defs-linux.json#/definitions/Syscall/properties/args
     if not isinstance(x, list):
         return False
@@ -1102,7 +1106,7 @@ def _defs_linux_Syscall_args(x):
     return True
 
 
-def _defs_linux_SyscallArg(x):
+def _defs_linux_SyscallArg(x: "Any") -> bool:
     # defs-linux.json#/definitions/SyscallArg
     if not isinstance(x, dict):
         return False
@@ -1123,7 +1127,7 @@ def _defs_linux_SyscallArg(x):
     return True
 
 
-def _defs_linux_SeccompOperators(x):
+def _defs_linux_SeccompOperators(x: "Any") -> bool:
     # defs-linux.json#/definitions/SeccompOperators
     if not isinstance(x, str):
         return False
@@ -1132,7 +1136,7 @@ def _defs_linux_SeccompOperators(x):
     return True
 
 
-def _config_linux_linux_intelRdt(x):
+def _config_linux_linux_intelRdt(x: "Any") -> bool:
     # config-linux.json#/linux/properties/intelRdt
     if not isinstance(x, dict):
         return False
@@ -1149,7 +1153,7 @@ def _config_linux_linux_intelRdt(x):
     return True
 
 
-def _config_linux_linux_intelRdt_memBwSchema(x):
+def _config_linux_linux_intelRdt_memBwSchema(x: "Any") -> bool:
     # config-linux.json#/linux/properties/intelRdt/properties/memBwSchema
     if not isinstance(x, str):
         return False
@@ -1158,7 +1162,7 @@ def _config_linux_linux_intelRdt_memBwSchema(x):
     return True
 
 
-def _config_linux_linux_memoryPolicy(x):
+def _config_linux_linux_memoryPolicy(x: "Any") -> bool:
     # config-linux.json#/linux/properties/memoryPolicy
     if not isinstance(x, dict):
         return False
@@ -1171,7 +1175,7 @@ def _config_linux_linux_memoryPolicy(x):
     return True
 
 
-def _defs_linux_MemoryPolicyMode(x):
+def _defs_linux_MemoryPolicyMode(x: "Any") -> bool:
     # defs-linux.json#/definitions/MemoryPolicyMode
     if not isinstance(x, str):
         return False
@@ -1180,7 +1184,7 @@ def _defs_linux_MemoryPolicyMode(x):
     return True
 
 
-def _config_linux_linux_memoryPolicy_flags(x):
+def _config_linux_linux_memoryPolicy_flags(x: "Any") -> bool:
     # config-linux.json#/linux/properties/memoryPolicy/properties/flags
     if not isinstance(x, list):
         return False
@@ -1190,7 +1194,7 @@ def _config_linux_linux_memoryPolicy_flags(x):
     return True
 
 
-def _defs_linux_MemoryPolicyFlag(x):
+def _defs_linux_MemoryPolicyFlag(x: "Any") -> bool:
     # defs-linux.json#/definitions/MemoryPolicyFlag
     if not isinstance(x, str):
         return False
@@ -1199,7 +1203,7 @@ def _defs_linux_MemoryPolicyFlag(x):
     return True
 
 
-def _defs_linux_Personality(x):
+def _defs_linux_Personality(x: "Any") -> bool:
     # defs-linux.json#/definitions/Personality
     if not isinstance(x, dict):
         return False
@@ -1210,7 +1214,7 @@ def _defs_linux_Personality(x):
     return True
 
 
-def _defs_linux_PersonalityDomain(x):
+def _defs_linux_PersonalityDomain(x: "Any") -> bool:
     # defs-linux.json#/definitions/PersonalityDomain
     if not isinstance(x, str):
         return False
@@ -1219,7 +1223,7 @@ def _defs_linux_PersonalityDomain(x):
     return True
 
 
-def _config_linux_linux_timeOffsets(x):
+def _config_linux_linux_timeOffsets(x: "Any") -> bool:
     # config-linux.json#/linux/properties/timeOffsets
     if not isinstance(x, dict):
         return False
@@ -1230,7 +1234,7 @@ def _config_linux_linux_timeOffsets(x):
     return True
 
 
-def _defs_linux_TimeOffsets(x):
+def _defs_linux_TimeOffsets(x: "Any") -> bool:
     # defs-linux.json#/definitions/TimeOffsets
     if not isinstance(x, dict):
         return False
@@ -1241,7 +1245,7 @@ def _defs_linux_TimeOffsets(x):
     return True
 
 
-def _config_solaris_solaris(x):
+def _config_solaris_solaris(x: "Any") -> bool:
     # config-solaris.json#/solaris
     if not isinstance(x, dict):
         return False
@@ -1260,7 +1264,7 @@ def _config_solaris_solaris(x):
     return True
 
 
-def _config_solaris_solaris_cappedCPU(x):
+def _config_solaris_solaris_cappedCPU(x: "Any") -> bool:
     # config-solaris.json#/solaris/properties/cappedCPU
     if not isinstance(x, dict):
         return False
@@ -1269,7 +1273,7 @@ def _config_solaris_solaris_cappedCPU(x):
     return True
 
 
-def _config_solaris_solaris_cappedMemory(x):
+def _config_solaris_solaris_cappedMemory(x: "Any") -> bool:
     # config-solaris.json#/solaris/properties/cappedMemory
     if not isinstance(x, dict):
         return False
@@ -1280,7 +1284,7 @@ def _config_solaris_solaris_cappedMemory(x):
     return True
 
 
-def _config_solaris_solaris_anet(x):
+def _config_solaris_solaris_anet(x: "Any") -> bool:
     # config-solaris.json#/solaris/properties/anet
     if not isinstance(x, list):
         return False
@@ -1290,7 +1294,7 @@ def _config_solaris_solaris_anet(x):
     return True
 
 
-def _config_solaris_solaris_anet_items(x):
+def _config_solaris_solaris_anet_items(x: "Any") -> bool:
     # config-solaris.json#/solaris/properties/anet/items
     if not isinstance(x, dict):
         return False
@@ -1311,7 +1315,7 @@ def _config_solaris_solaris_anet_items(x):
     return True
 
 
-def _config_windows_windows(x):
+def _config_windows_windows(x: "Any") -> bool:
     # config-windows.json#/windows
     if not isinstance(x, dict):
         return False
@@ -1336,7 +1340,7 @@ def _config_windows_windows(x):
     return True
 
 
-def _config_windows_windows_layerFolders(x):
+def _config_windows_windows_layerFolders(x: "Any") -> bool:
     # config-windows.json#/windows/properties/layerFolders
     if not isinstance(x, list):
         return False
@@ -1348,7 +1352,7 @@ def _config_windows_windows_layerFolders(x):
     return True
 
 
-def _config_windows_windows_devices(x):
+def _config_windows_windows_devices(x: "Any") -> bool:
     # config-windows.json#/windows/properties/devices
     if not isinstance(x, list):
         return False
@@ -1358,7 +1362,7 @@ def _config_windows_windows_devices(x):
     return True
 
 
-def _defs_windows_Device(x):
+def _defs_windows_Device(x: "Any") -> bool:
     # defs-windows.json#/definitions/Device
     if not isinstance(x, dict):
         return False
@@ -1373,7 +1377,7 @@ def _defs_windows_Device(x):
     return True
 
 
-def _defs_windows_Device_idType(x):
+def _defs_windows_Device_idType(x: "Any") -> bool:
     # defs-windows.json#/definitions/Device/properties/idType
     if not isinstance(x, str):
         return False
@@ -1382,7 +1386,7 @@ def _defs_windows_Device_idType(x):
     return True
 
 
-def _config_windows_windows_resources(x):
+def _config_windows_windows_resources(x: "Any") -> bool:
     # config-windows.json#/windows/properties/resources
     if not isinstance(x, dict):
         return False
@@ -1395,7 +1399,7 @@ def _config_windows_windows_resources(x):
     return True
 
 
-def _config_windows_windows_resources_memory(x):
+def _config_windows_windows_resources_memory(x: "Any") -> bool:
     # config-windows.json#/windows/properties/resources/properties/memory
     if not isinstance(x, dict):
         return False
@@ -1404,7 +1408,7 @@ def _config_windows_windows_resources_memory(x):
     return True
 
 
-def _config_windows_windows_resources_cpu(x):
+def _config_windows_windows_resources_cpu(x: "Any") -> bool:
     # config-windows.json#/windows/properties/resources/properties/cpu
     if not isinstance(x, dict):
         return False
@@ -1419,7 +1423,7 @@ def _config_windows_windows_resources_cpu(x):
     return True
 
 
-def _config_windows_resources_cpu_affinity(x):
+def _config_windows_resources_cpu_affinity(x: "Any") -> bool:
     # config-windows.json#/windows/properties/resources/properties/cpu/properties/affinity
     if not isinstance(x, dict):
         return False
@@ -1430,7 +1434,7 @@ def _config_windows_resources_cpu_affinity(x):
     return True
 
 
-def _config_windows_windows_resources_storage(x):
+def _config_windows_windows_resources_storage(x: "Any") -> bool:
     # config-windows.json#/windows/properties/resources/properties/storage
     if not isinstance(x, dict):
         return False
@@ -1443,7 +1447,7 @@ def _config_windows_windows_resources_storage(x):
     return True
 
 
-def _config_windows_windows_network(x):
+def _config_windows_windows_network(x: "Any") -> bool:
     # config-windows.json#/windows/properties/network
     if not isinstance(x, dict):
         return False
@@ -1460,7 +1464,7 @@ def _config_windows_windows_network(x):
     return True
 
 
-def _config_windows_windows_hyperv(x):
+def _config_windows_windows_hyperv(x: "Any") -> bool:
     # config-windows.json#/windows/properties/hyperv
     if not isinstance(x, dict):
         return False
@@ -1469,7 +1473,7 @@ def _config_windows_windows_hyperv(x):
     return True
 
 
-def _config_vm_vm(x):
+def _config_vm_vm(x: "Any") -> bool:
     # config-vm.json#/vm
     if not isinstance(x, dict):
         return False
@@ -1486,7 +1490,7 @@ def _config_vm_vm(x):
     return True
 
 
-def _config_vm_vm_hypervisor(x):
+def _config_vm_vm_hypervisor(x: "Any") -> bool:
     # config-vm.json#/vm/properties/hypervisor
     if not isinstance(x, dict):
         return False
@@ -1499,7 +1503,7 @@ def _config_vm_vm_hypervisor(x):
     return True
 
 
-def _config_vm_vm_kernel(x):
+def _config_vm_vm_kernel(x: "Any") -> bool:
     # config-vm.json#/vm/properties/kernel
     if not isinstance(x, dict):
         return False
@@ -1514,7 +1518,7 @@ def _config_vm_vm_kernel(x):
     return True
 
 
-def _config_vm_vm_image(x):
+def _config_vm_vm_image(x: "Any") -> bool:
     # config-vm.json#/vm/properties/image
     if not isinstance(x, dict):
         return False
@@ -1529,7 +1533,7 @@ def _config_vm_vm_image(x):
     return True
 
 
-def _defs_vm_RootImageFormat(x):
+def _defs_vm_RootImageFormat(x: "Any") -> bool:
     # defs-vm.json#/definitions/RootImageFormat
     if not isinstance(x, str):
         return False
@@ -1538,7 +1542,7 @@ def _defs_vm_RootImageFormat(x):
     return True
 
 
-def _config_vm_vm_hwConfig(x):
+def _config_vm_vm_hwConfig(x: "Any") -> bool:
     # config-vm.json#/vm/properties/hwConfig
     if not isinstance(x, dict):
         return False
@@ -1557,7 +1561,7 @@ def _config_vm_vm_hwConfig(x):
     return True
 
 
-def _config_vm_vm_hwConfig_iomems(x):
+def _config_vm_vm_hwConfig_iomems(x: "Any") -> bool:
     # config-vm.json#/vm/properties/hwConfig/properties/iomems
     if not isinstance(x, list):
         return False
@@ -1567,7 +1571,7 @@ def _config_vm_vm_hwConfig_iomems(x):
     return True
 
 
-def _defs_vm_IOMemEntryFormat(x):
+def _defs_vm_IOMemEntryFormat(x: "Any") -> bool:
     # defs-vm.json#/definitions/IOMemEntryFormat
     if not isinstance(x, dict):
         return False
@@ -1584,7 +1588,7 @@ def _defs_vm_IOMemEntryFormat(x):
     return True
 
 
-def _defs_ArrayOfUint32(x):
+def _defs_ArrayOfUint32(x: "Any") -> bool:
     # defs.json#/definitions/ArrayOfUint32
     if not isinstance(x, list):
         return False
@@ -1594,7 +1598,7 @@ def _defs_ArrayOfUint32(x):
     return True
 
 
-def _config_zos_zos(x):
+def _config_zos_zos(x: "Any") -> bool:
     # config-zos.json#/zos
     if not isinstance(x, dict):
         return False
@@ -1603,7 +1607,7 @@ def _config_zos_zos(x):
     return True
 
 
-def _config_zos_zos_namespaces(x):
+def _config_zos_zos_namespaces(x: "Any") -> bool:
     # config-zos.json#/zos/properties/namespaces
     if not isinstance(x, list):
         return False
@@ -1613,14 +1617,14 @@ def _config_zos_zos_namespaces(x):
     return True
 
 
-def _config_zos_zos_namespaces_items(x):
+def _config_zos_zos_namespaces_items(x: "Any") -> bool:
     # config-zos.json#/zos/properties/namespaces/items
     if not _defs_zos_NamespaceReference(x):
         return False
     return True
 
 
-def _defs_zos_NamespaceReference(x):
+def _defs_zos_NamespaceReference(x: "Any") -> bool:
     # defs-zos.json#/definitions/NamespaceReference
     if not isinstance(x, dict):
         return False
@@ -1633,7 +1637,7 @@ def _defs_zos_NamespaceReference(x):
     return True
 
 
-def _defs_zos_NamespaceType(x):
+def _defs_zos_NamespaceType(x: "Any") -> bool:
     # defs-zos.json#/definitions/NamespaceType
     if not isinstance(x, str):
         return False
@@ -1642,7 +1646,7 @@ def _defs_zos_NamespaceType(x):
     return True
 
 
-def _config_freebsd_freebsd(x):
+def _config_freebsd_freebsd(x: "Any") -> bool:
     # config-freebsd.json#/freebsd
     if not isinstance(x, dict):
         return False
@@ -1653,7 +1657,7 @@ def _config_freebsd_freebsd(x):
     return True
 
 
-def _config_freebsd_freebsd_devices(x):
+def _config_freebsd_freebsd_devices(x: "Any") -> bool:
     # config-freebsd.json#/freebsd/properties/devices
     if not isinstance(x, list):
         return False
@@ -1663,7 +1667,7 @@ def _config_freebsd_freebsd_devices(x):
     return True
 
 
-def _defs_freebsd_Device(x):
+def _defs_freebsd_Device(x: "Any") -> bool:
     # defs-freebsd.json#/definitions/Device
     if not isinstance(x, dict):
         return False
@@ -1674,7 +1678,7 @@ def _defs_freebsd_Device(x):
     return True
 
 
-def _config_freebsd_freebsd_jail(x):
+def _config_freebsd_freebsd_jail(x: "Any") -> bool:
     # config-freebsd.json#/freebsd/properties/jail
     if not isinstance(x, dict):
         return False
@@ -1709,7 +1713,7 @@ def _config_freebsd_freebsd_jail(x):
     return True
 
 
-def _defs_freebsd_SharingModeNoDisable(x):
+def _defs_freebsd_SharingModeNoDisable(x: "Any") -> bool:
     # defs-freebsd.json#/definitions/SharingModeNoDisable
     if not isinstance(x, str):
         return False
@@ -1718,7 +1722,7 @@ def _defs_freebsd_SharingModeNoDisable(x):
     return True
 
 
-def _defs_freebsd_SharingMode(x):
+def _defs_freebsd_SharingMode(x: "Any") -> bool:
     # defs-freebsd.json#/definitions/SharingMode
     if not isinstance(x, str):
         return False
@@ -1727,7 +1731,7 @@ def _defs_freebsd_SharingMode(x):
     return True
 
 
-def _defs_uint8(x):
+def _defs_uint8(x: "Any") -> bool:
     # defs.json#/definitions/uint8
     if not (isinstance(x, int) and not isinstance(x, bool)):
         return False
@@ -1738,7 +1742,7 @@ def _defs_uint8(x):
     return True
 
 
-def _config_freebsd_freebsd_jail_allow(x):
+def _config_freebsd_freebsd_jail_allow(x: "Any") -> bool:
     # config-freebsd.json#/freebsd/properties/jail/properties/allow
     if not isinstance(x, dict):
         return False

@@ -18,15 +18,30 @@ import shutil
 from pyrunc import jsonc
 from pyrunc.errors import ImageError, KernelError
 
-META = ".pyrunc-image"        # in the bundle: what unpack made
+# Annotations name typing's types only for mypy (quoted), as everywhere in pyrunc.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
+META = ".pyrunc-image"  # in the bundle: what unpack made
 RECORD = "image.json"
-OVERLAY_MAX_DATA = 4095       # the mount data of an overlay fits in one page
+OVERLAY_MAX_DATA = 4095  # the mount data of an overlay fits in one page
 
 
-def unpack(source, bundle, flatten=False, cache=None, platform=None, args=None):
+def unpack(
+    source: str,
+    bundle: str,
+    flatten: bool = False,
+    cache: str | None = None,
+    platform: str | None = None,
+    args: "Iterable[str] | None" = None,
+) -> "dict[str, Any]":
     """Make `bundle` (a new or empty directory) from the image `source`; returns the
     record written to BUNDLE/.pyrunc-image/image.json."""
-    from pyrunc.image import layers, source as sources, spec
+    from pyrunc.image import layers, spec
+    from pyrunc.image import source as sources
+
     bundle = os.path.abspath(bundle)
     made_bundle = _new_bundle_dir(bundle)
     meta = os.path.join(bundle, META)
@@ -37,7 +52,7 @@ def unpack(source, bundle, flatten=False, cache=None, platform=None, args=None):
         os.mkdir(rootfs, 0o755)
         with sources.open_image(source, platform) as img:
             store = layers.Store(cache or layers.DEFAULT_ROOT)
-            layer_dirs = []
+            layer_dirs: list[str] = []
             for desc, diff_id in zip(img.layers, img.diff_ids):
                 path = store.layer(diff_id)
                 if path is None:
@@ -50,9 +65,13 @@ def unpack(source, bundle, flatten=False, cache=None, platform=None, args=None):
                 _mount_overlay(layer_dirs, meta, rootfs)
                 mounted = True
             config = spec.runtime_config(img.config, rootfs, args=args, where=f"image {source}")
-            record = {"source": source, "rootfs": "flatten" if flatten else "overlay",
-                      "manifest": img.manifest_descriptor.digest if img.manifest_descriptor else None,
-                      "config": img.config_descriptor.digest, "layers": list(img.diff_ids)}
+            record: dict[str, Any] = {
+                "source": source,
+                "rootfs": "flatten" if flatten else "overlay",
+                "manifest": img.manifest_descriptor.digest if img.manifest_descriptor else None,
+                "config": img.config_descriptor.digest,
+                "layers": list(img.diff_ids),
+            }
         _write(os.path.join(bundle, "config.json"), _pretty(config))
         _write(os.path.join(meta, RECORD), jsonc.dumps(record, compact=False) + "\n")
         return record
@@ -63,7 +82,7 @@ def unpack(source, bundle, flatten=False, cache=None, platform=None, args=None):
         raise
 
 
-def remove(bundle):
+def remove(bundle: str) -> None:
     """Unmount a bundle's rootfs and remove the bundle, if `pyrunc image unpack` made it."""
     bundle = os.path.abspath(bundle)
     record_path = os.path.join(bundle, META, RECORD)
@@ -71,8 +90,9 @@ def remove(bundle):
         with open(record_path, "rb") as f:
             record = jsonc.loads(f.read())
     except FileNotFoundError:
-        raise ImageError(f"image remove {bundle}: not a bundle made by `pyrunc image unpack` "
-                         f"(no {META}/{RECORD})") from None
+        raise ImageError(
+            f"image remove {bundle}: not a bundle made by `pyrunc image unpack` (no {META}/{RECORD})"
+        ) from None
     except (ValueError, RecursionError) as e:
         raise ImageError(f"image remove {bundle}: {META}/{RECORD}: {jsonc.problem(e)}") from None
     if not isinstance(record, dict):
@@ -82,7 +102,7 @@ def remove(bundle):
     shutil.rmtree(bundle)  # never follows a symlink out of the tree
 
 
-def _new_bundle_dir(bundle):
+def _new_bundle_dir(bundle: str) -> bool:
     """Whether unpack made the bundle directory itself (so a failure removes it)."""
     try:
         os.mkdir(bundle, 0o755)
@@ -93,7 +113,7 @@ def _new_bundle_dir(bundle):
         return False
 
 
-def _remove_made(bundle, made_bundle):
+def _remove_made(bundle: str, made_bundle: bool) -> None:
     """What a failed unpack made: the bundle directory, or its content when it was there."""
     if made_bundle:
         shutil.rmtree(bundle, ignore_errors=True)
@@ -106,9 +126,10 @@ def _remove_made(bundle, made_bundle):
             os.unlink(path)
 
 
-def _mount_overlay(layer_dirs, meta, rootfs):
+def _mount_overlay(layer_dirs: list[str], meta: str, rootfs: str) -> None:
     """rootfs: the layers (base first) under an upper directory of the bundle's own."""
     from pyrunc.linux import kernel
+
     upper, work = os.path.join(meta, "upper"), os.path.join(meta, "work")
     os.mkdir(upper, 0o755)
     os.mkdir(work, 0o700)
@@ -118,21 +139,24 @@ def _mount_overlay(layer_dirs, meta, rootfs):
     paths = [_overlay_escape(p) for p in reversed(layer_dirs)] + [_overlay_escape(upper), _overlay_escape(work)]
     data = f"lowerdir={':'.join(paths[:-2])},upperdir={paths[-2]},workdir={paths[-1]}"
     if len(data) > OVERLAY_MAX_DATA:
-        raise ImageError(f"image unpack: {len(layer_dirs)} layers are more than one overlay mount "
-                         "can stack from these paths: use --flatten, or a shorter --cache path")
+        raise ImageError(
+            f"image unpack: {len(layer_dirs)} layers are more than one overlay mount "
+            "can stack from these paths: use --flatten, or a shorter --cache path"
+        )
     try:
         kernel.mount("overlay", rootfs, "overlay", 0, data)
     except KernelError as e:
         raise ImageError(f"image unpack: {e} (use --flatten where overlayfs is not available)") from None
 
 
-def _overlay_escape(path):
+def _overlay_escape(path: str) -> str:
     # overlayfs splits its options at "," and lowerdir at ":": a backslash escapes them.
     return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
 
 
-def _unmount(rootfs):
+def _unmount(rootfs: str) -> None:
     from pyrunc.linux import kernel
+
     try:
         kernel.umount(rootfs)
     except KernelError as e:
@@ -140,11 +164,12 @@ def _unmount(rootfs):
             raise ImageError(f"image remove: {e}") from None
 
 
-def _pretty(config):
+def _pretty(config: object) -> str:
     import json
+
     return json.dumps(config, indent="\t") + "\n"  # as `pyrunc spec` writes it
 
 
-def _write(path, text):
+def _write(path: str, text: str) -> None:
     with open(path, "w") as f:
         f.write(text)

@@ -43,6 +43,18 @@ import tempfile
 from pyrunc.errors import ImageError, KernelError
 from pyrunc.linux import kernel
 
+# Annotations name typing's types only for mypy (quoted): importing typing costs.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Protocol
+
+    class Readable(Protocol):
+        """A binary stream as the layer code reads one: read(n) only."""
+
+        def read(self, n: int = -1, /) -> bytes: ...
+
+
 DEFAULT_ROOT = "/var/lib/pyrunc/images"
 
 # Media type -> compression.  None in the map: plain tar.
@@ -78,47 +90,48 @@ class _Member(Exception):
     """A member-level refusal; extract() adds the layer and member names."""
 
 
-def _clean(name):
+def _clean(name: str) -> str:
     """The member path relative to the layer root, `..` clamped at the root ("" is the root)."""
     return posixpath.normpath("/" + name).lstrip("/").rstrip("/")
 
 
 # --- reading the archive ------------------------------------------------------
 
+
 class _Prefixed:
     """A stream with its first bytes (read to sniff the format) put back in front."""
 
-    def __init__(self, head, rest):
+    def __init__(self, head: bytes, rest: "Readable") -> None:
         self.head, self.rest = head, rest
 
-    def read(self, n=-1):
+    def read(self, n: int | None = -1) -> bytes:
         if self.head:
             if n is None or n < 0:
                 data, self.head = self.head + self.rest.read(), b""
                 return data
             data, self.head = self.head[:n], self.head[n:]
             return data
-        return self.rest.read(n)
+        return self.rest.read(-1 if n is None else n)
 
 
 class _Digesting:
     """The decompressed layer as tarfile reads it: hashed (its diff_id), counted, and its
     last bytes kept so that the block where tarfile stopped can be checked."""
 
-    def __init__(self, raw):
+    def __init__(self, raw: "Readable") -> None:
         self.raw = raw
         self.hash = hashlib.sha256()
         self.pos = 0
         self.tail = b""
 
-    def read(self, n=-1):
+    def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
         self.hash.update(data)
         self.pos += len(data)
         self.tail = data[-_TAIL:] if len(data) >= _TAIL else (self.tail + data)[-_TAIL:]
         return data
 
-    def block_at(self, offset):
+    def block_at(self, offset: int) -> bytes:
         """The 512 bytes at `offset`, read on if needed; shorter when the stream ends."""
         while self.pos < offset + tarfile.BLOCKSIZE:
             if not self.read(_CHUNK):
@@ -126,15 +139,15 @@ class _Digesting:
         start = offset - (self.pos - len(self.tail))
         if start < 0:  # cannot happen with tarfile's read-ahead; refuse rather than guess
             return b""
-        return self.tail[start:start + tarfile.BLOCKSIZE]
+        return self.tail[start : start + tarfile.BLOCKSIZE]
 
-    def drain(self):
+    def drain(self) -> str:
         while self.read(_CHUNK):
             pass
         return "sha256:" + self.hash.hexdigest()
 
 
-def _decompressed(stream, media_type, where):
+def _decompressed(stream: "Readable", media_type: str | None, where: str) -> "Readable":
     kind = _COMPRESSION.get(media_type, "?") if media_type else "sniff"
     if kind == "?":
         raise ImageError(f"{where}: unsupported layer media type {media_type!r}")
@@ -144,22 +157,27 @@ def _decompressed(stream, media_type, where):
         stream = _Prefixed(head, stream)
     if kind == "gzip":
         import gzip
-        return gzip.GzipFile(fileobj=stream, mode="rb")
+
+        gz: Readable = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[call-overload]  # read() is all it uses
+        return gz
     if kind == "zstd":
         try:
             import zstandard
         except ImportError:
-            raise ImageError(f"{where}: media type {media_type or 'tar+zstd'} needs the Python "
-                             f"module zstandard: install it (pip install zstandard)") from None
-        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True,
-                                                          closefd=False)
+            raise ImageError(
+                f"{where}: media type {media_type or 'tar+zstd'} needs the Python "
+                f"module zstandard: install it (pip install zstandard)"
+            ) from None
+        reader: Readable = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True, closefd=False)
+        return reader
     return stream
 
 
-def _is_decode_error(e):
+def _is_decode_error(e: BaseException) -> bool:
     if isinstance(e, (EOFError, tarfile.TarError)):
         return True
     import zlib
+
     if isinstance(e, zlib.error) or type(e).__name__ in ("BadGzipFile", "ZstdError"):
         return True
     return False
@@ -167,13 +185,15 @@ def _is_decode_error(e):
 
 # --- paths inside dest ----------------------------------------------------------
 
-def _open_dir(root_fd, parts, create):
+
+def _open_dir(root_fd: int, parts: list[str], create: bool) -> int:
     """An O_PATH fd of the directory `parts` beneath root_fd, no symlink followed; missing
     directories created (0755, root's) when `create`."""
     if not parts:
         return os.dup(root_fd)
     try:
-        return kernel.openat2(root_fd, "/".join(parts), os.O_PATH | os.O_DIRECTORY, _BENEATH)
+        fd: int = kernel.openat2(root_fd, "/".join(parts), os.O_PATH | os.O_DIRECTORY, _BENEATH)
+        return fd
     except KernelError as e:
         if e.errno == errno.ELOOP or e.errno == errno.ENOTDIR:
             raise _Member("a parent is a symlink or not a directory") from None
@@ -205,14 +225,14 @@ def _open_dir(root_fd, parts, create):
         raise
 
 
-def _lstat(dir_fd, name):
+def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
     try:
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
 
 
-def _remove(dir_fd, name):
+def _remove(dir_fd: int, name: str) -> None:
     """Remove whatever `name` is (a directory with its contents), never following links."""
     st = _lstat(dir_fd, name)
     if st is None:
@@ -223,11 +243,11 @@ def _remove(dir_fd, name):
         os.unlink(name, dir_fd=dir_fd)
 
 
-def _is_whiteout(st):
+def _is_whiteout(st: os.stat_result | None) -> bool:
     return st is not None and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
-def _set_opaque(dir_fd, name):
+def _set_opaque(dir_fd: int, name: str) -> None:
     fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         _set_xattrs(fd, [(OVERLAY_OPAQUE, b"y")])
@@ -235,26 +255,27 @@ def _set_opaque(dir_fd, name):
         os.close(fd)
 
 
-def _set_xattrs(fd, xattrs):
+def _set_xattrs(fd: int, xattrs: "Iterable[tuple[str, bytes]]") -> None:
     for name, value in xattrs:
         try:
             os.setxattr(fd, name, value)
         except OSError as e:
-            raise _Member(f"set xattr {name}: {os.strerror(e.errno).lower()}") from None
+            raise _Member(f"set xattr {name}: {os.strerror(e.errno or 0).lower()}") from None
 
 
 # --- extract ----------------------------------------------------------------------
 
+
 class _Extractor:
-    def __init__(self, dest_fd, same_owner, max_member_size):
+    def __init__(self, dest_fd: int, same_owner: bool, max_member_size: int | None) -> None:
         self.root = dest_fd
         self.same_owner = same_owner
         self.max_size = max_member_size
-        self.files = set()      # non-directories extracted in this layer: hard link targets
-        self.dirs = {}          # path -> mtime in ns, applied last (children change it)
-        self.skipped = []
+        self.files: set[str] = set()  # non-directories extracted in this layer: hard link targets
+        self.dirs: dict[str, int] = {}  # path -> mtime in ns, applied last (children change it)
+        self.skipped: list[str] = []
 
-    def member(self, tf, m, path):
+    def member(self, tf: tarfile.TarFile, m: tarfile.TarInfo, path: str) -> None:
         parts = path.split("/") if path else []
         base = parts[-1] if parts else ""
         if any(p.startswith(WHITEOUT_PREFIX * 2) for p in parts[:-1]):
@@ -264,7 +285,7 @@ class _Extractor:
         if base == OPAQUE:
             return self.opaque(parts[:-1])
         if base.startswith(WHITEOUT_PREFIX):
-            return self.whiteout(parts[:-1], base[len(WHITEOUT_PREFIX):])
+            return self.whiteout(parts[:-1], base[len(WHITEOUT_PREFIX) :])
         if not parts:
             if not m.isdir():
                 raise _Member("the layer root can only be a directory")
@@ -295,7 +316,7 @@ class _Extractor:
         finally:
             os.close(pfd)
 
-    def whiteout(self, parent, name):
+    def whiteout(self, parent: list[str], name: str) -> None:
         if name in ("", ".", "..") or name.startswith(WHITEOUT_PREFIX):
             # `.wh..wh.*` other than the opaque marker are aufs internals: Docker skips them too
             self.skipped.append(f"{'/'.join(parent + [WHITEOUT_PREFIX + name])}: not a whiteout pyrunc knows")
@@ -304,8 +325,7 @@ class _Extractor:
         try:
             st = _lstat(pfd, name)
             if st is None:
-                kernel.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd,
-                             what=f"whiteout {name}")
+                kernel.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd, what=f"whiteout {name}")
             elif stat.S_ISDIR(st.st_mode):
                 # the whiteout deletes the lower layers' directory, this layer's replaces it
                 _set_opaque(pfd, name)
@@ -313,14 +333,14 @@ class _Extractor:
         finally:
             os.close(pfd)
 
-    def opaque(self, parts):
+    def opaque(self, parts: list[str]) -> None:
         pfd = _open_dir(self.root, parts, create=True)
         try:
             _set_opaque(pfd, ".")
         finally:
             os.close(pfd)
 
-    def directory(self, pfd, base, m, path):
+    def directory(self, pfd: int | None, base: str, m: tarfile.TarInfo, path: str) -> None:
         if pfd is None:
             fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.root)
         else:
@@ -339,13 +359,14 @@ class _Extractor:
             os.close(fd)
         self.dirs[path] = _ns(m.mtime)
 
-    def regular(self, tf, pfd, base, m):
+    def regular(self, tf: tarfile.TarFile, pfd: int, base: str, m: tarfile.TarInfo) -> None:
         if self.max_size is not None and m.size > self.max_size:
             raise _Member(f"{m.size} bytes, more than the limit of {self.max_size}")
-        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=pfd)
+        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
         try:
             src = tf.extractfile(m)
+            if src is None:  # not for a regular member, which this is
+                raise tarfile.ReadError(f"no data for {m.name!r}")
             left = m.size
             while left > 0:
                 data = src.read(min(_CHUNK, left))
@@ -353,14 +374,14 @@ class _Extractor:
                     raise tarfile.ReadError("unexpected end of data")
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 left -= len(data)
             self.fd_metadata(fd, m)
             os.utime(fd, ns=(_ns(m.mtime), _ns(m.mtime)))
         finally:
             os.close(fd)
 
-    def hardlink(self, pfd, base, m):
+    def hardlink(self, pfd: int, base: str, m: tarfile.TarInfo) -> None:
         target = _clean(m.linkname)
         if target not in self.files:
             raise _Member(f"hard link to {m.linkname!r}, which is not a file of this layer")
@@ -373,21 +394,21 @@ class _Extractor:
         finally:
             os.close(tfd)
 
-    def fd_metadata(self, fd, m):
+    def fd_metadata(self, fd: int, m: tarfile.TarInfo) -> None:
         # chown first: it clears setuid/setgid, which chmod then sets
         if self.same_owner:
             os.fchown(fd, m.uid, m.gid)
         os.fchmod(fd, m.mode & 0o7777)
         _set_xattrs(fd, _pax_xattrs(m))
 
-    def metadata(self, pfd, base, m, chmod=True):
+    def metadata(self, pfd: int, base: str, m: tarfile.TarInfo, chmod: bool = True) -> None:
         if self.same_owner:
             os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
         if chmod:
             os.chmod(base, m.mode & 0o7777, dir_fd=pfd, follow_symlinks=False)
         os.utime(base, ns=(_ns(m.mtime), _ns(m.mtime)), dir_fd=pfd, follow_symlinks=False)
 
-    def finish(self):
+    def finish(self) -> None:
         # deepest first, so that setting a directory's time does not disturb its parent's
         for path in sorted(self.dirs, key=lambda p: -p.count("/") - bool(p)):
             parts = path.split("/") if path else []
@@ -401,27 +422,35 @@ class _Extractor:
                 os.close(fd)
 
 
-def fd_path(fd):
+def fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-def _ns(mtime):
+def _ns(mtime: float) -> int:
     return int(mtime * 1_000_000_000)
 
 
-def _pax_xattrs(m):
+def _pax_xattrs(m: tarfile.TarInfo) -> list[tuple[str, bytes]]:
     out = []
     for key, value in m.pax_headers.items():
         if not key.startswith("SCHILY.xattr."):
             continue
-        name = key[len("SCHILY.xattr."):]
+        name = key[len("SCHILY.xattr.") :]
         if name.startswith("user.") or name == "security.capability":
             out.append((name, value.encode("utf-8", "surrogateescape")))
     return out
 
 
-def extract(stream, media_type, dest, *, layer=None, diff_id=None, same_owner=None,
-            max_member_size=None):
+def extract(
+    stream: "Readable",
+    media_type: str | None,
+    dest: str,
+    *,
+    layer: str | None = None,
+    diff_id: str | None = None,
+    same_owner: bool | None = None,
+    max_member_size: int | None = None,
+) -> list[str]:
     """Unpack one layer blob (a binary file object) into the empty directory `dest`, in
     overlayfs form (whiteouts as char devices 0/0, opaque directories by xattr).
 
@@ -442,7 +471,7 @@ def extract(stream, media_type, dest, *, layer=None, diff_id=None, same_owner=No
     try:
         reader = _Digesting(_decompressed(stream, media_type, where))
         try:
-            tf = tarfile.open(fileobj=reader, mode="r|", errorlevel=2)
+            tf = tarfile.open(fileobj=reader, mode="r|", errorlevel=2)  # type: ignore[call-overload]  # read() only
             for m in tf:
                 name = m.name
                 try:
@@ -477,7 +506,7 @@ def extract(stream, media_type, dest, *, layer=None, diff_id=None, same_owner=No
     return ex.skipped
 
 
-def _why(e):
+def _why(e: OSError) -> str:
     if isinstance(e, KernelError):
         return str(e)
     return os.strerror(e.errno).lower() if e.errno else str(e)
@@ -485,7 +514,8 @@ def _why(e):
 
 # --- flatten ----------------------------------------------------------------------
 
-def flatten(layer_dirs, dest):
+
+def flatten(layer_dirs: "Iterable[str]", dest: str) -> None:
     """Apply layers (overlay-form directories, lowest first) into the directory `dest`, as
     overlayfs would show them stacked: a whiteout (char device 0/0) deletes its path, an
     opaque directory first empties dest's directory, other entries replace or merge.
@@ -505,12 +535,12 @@ def flatten(layer_dirs, dest):
 
 
 class _Flattener:
-    def __init__(self, layer, dest_fd):
+    def __init__(self, layer: str, dest_fd: int) -> None:
         self.layer = layer
         self.dest = dest_fd
-        self.links = {}  # (dev, ino) of a multiply-linked file of this layer -> its dest path
+        self.links: dict[tuple[int, int], str] = {}  # (dev, ino) of a multiply-linked file -> its dest path
 
-    def merge(self, src_fd, dst_fd, rel):
+    def merge(self, src_fd: int, dst_fd: int, rel: str) -> None:
         for entry in sorted(os.listdir(src_fd)):
             path = f"{rel}/{entry}" if rel else entry
             try:
@@ -518,7 +548,7 @@ class _Flattener:
             except OSError as e:
                 raise ImageError(f'flatten layer {self.layer}: "{path}": {_why(e)}') from None
 
-    def entry(self, src_fd, dst_fd, name, path):
+    def entry(self, src_fd: int, dst_fd: int, name: str, path: str) -> None:
         st = os.stat(name, dir_fd=src_fd, follow_symlinks=False)
         if _is_whiteout(st):
             _remove(dst_fd, name)
@@ -544,7 +574,7 @@ class _Flattener:
             os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dst_fd, follow_symlinks=False)
             os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst_fd, follow_symlinks=False)
 
-    def link(self, key, dst_fd, name):
+    def link(self, key: tuple[int, int], dst_fd: int, name: str) -> bool:
         first = self.links.get(key)
         if first is None:
             return False
@@ -561,11 +591,12 @@ class _Flattener:
         finally:
             os.close(fd)
 
-    def regular(self, src_fd, dst_fd, name, st):
+    def regular(self, src_fd: int, dst_fd: int, name: str, st: os.stat_result) -> None:
         sfd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_fd)
         try:
-            dfd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          0o600, dir_fd=dst_fd)
+            dfd = os.open(
+                name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dst_fd
+            )
             try:
                 _copy_data(sfd, dfd, st.st_size)
                 _copy_meta(sfd, dfd, st)
@@ -575,7 +606,7 @@ class _Flattener:
         finally:
             os.close(sfd)
 
-    def directory(self, src_fd, dst_fd, name, path, st):
+    def directory(self, src_fd: int, dst_fd: int, name: str, path: str, st: os.stat_result) -> None:
         dst = _lstat(dst_fd, name)
         if dst is not None and not stat.S_ISDIR(dst.st_mode):
             _remove(dst_fd, name)
@@ -598,14 +629,14 @@ class _Flattener:
             os.close(sfd)
 
 
-def _get_xattr(fd, name):
+def _get_xattr(fd: int, name: str) -> bytes | None:
     try:
         return os.getxattr(fd, name)
     except OSError:
         return None
 
 
-def _copy_data(sfd, dfd, size):
+def _copy_data(sfd: int, dfd: int, size: int) -> None:
     left = size
     while left > 0:
         try:
@@ -621,13 +652,13 @@ def _copy_data(sfd, dfd, size):
                     return
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(dfd, view):]
+                    view = view[os.write(dfd, view) :]
         if n == 0:
             return
         left -= n
 
 
-def _copy_meta(sfd, dfd, st):
+def _copy_meta(sfd: int, dfd: int, st: os.stat_result) -> None:
     os.fchown(dfd, st.st_uid, st.st_gid)
     os.fchmod(dfd, stat.S_IMODE(st.st_mode))
     try:
@@ -644,6 +675,7 @@ def _copy_meta(sfd, dfd, st):
 
 # --- the store ------------------------------------------------------------------
 
+
 class Store:
     """Layers extracted once, by diff_id, under `<root>/layers/sha256/<hex>` (overlay form).
 
@@ -651,22 +683,22 @@ class Store:
     the host should reach.
     """
 
-    def __init__(self, root=DEFAULT_ROOT):
+    def __init__(self, root: str = DEFAULT_ROOT) -> None:
         self.root = root
         self.dir = os.path.join(root, "layers", "sha256")
 
-    def _path(self, diff_id):
+    def _path(self, diff_id: str | None) -> str:
         algo, _, hexd = (diff_id or "").partition(":")
         if algo != "sha256" or len(hexd) != 64 or any(c not in "0123456789abcdef" for c in hexd):
             raise ImageError(f"layer {diff_id}: not a sha256 diff_id")
         return os.path.join(self.dir, hexd)
 
-    def layer(self, diff_id):
+    def layer(self, diff_id: str) -> str | None:
         """The directory of the layer with this diff_id, or None when not stored."""
         path = self._path(diff_id)
         return path if os.path.isdir(path) else None
 
-    def add(self, diff_id, stream, media_type):
+    def add(self, diff_id: str, stream: "Readable", media_type: str | None) -> str:
         """Extract the layer blob `stream` (if not stored yet) and return its directory.
 
         The uncompressed tar must hash to diff_id; on any failure nothing is left in the

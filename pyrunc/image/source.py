@@ -27,6 +27,15 @@ from dataclasses import dataclass, field
 
 from pyrunc.errors import ImageError
 
+# Annotations name typing's types only for mypy (quoted), as everywhere in pyrunc.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import IO, Any, TypeAlias
+
+    Json = Any  # a parsed JSON document, not yet checked
+    Store: TypeAlias = "_DirStore | _TarStore"
+
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -55,14 +64,24 @@ _DIGEST = re.compile(r"^(sha256|sha512):([a-f0-9]+)$")
 
 # Go's GOARCH for the machine names uname reports.
 GOARCH = {
-    "x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-    "i386": "386", "i686": "386", "armv7l": "arm", "armv6l": "arm", "armv8l": "arm",
-    "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64", "mips64": "mips64",
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "i386": "386",
+    "i686": "386",
+    "armv7l": "arm",
+    "armv6l": "arm",
+    "armv8l": "arm",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "mips64": "mips64",
     "loongarch64": "loong64",
 }
 
 
-def short(digest):
+def short(digest: str) -> str:
     """sha256:0123456789ab.. for messages."""
     return digest[:19] + ".." if len(digest) > 21 else digest
 
@@ -72,20 +91,20 @@ class Descriptor:
     media_type: str
     digest: str
     size: int
-    annotations: dict = field(default_factory=dict, compare=False)
-    platform: dict = field(default=None, compare=False)
+    annotations: "dict[str, Any]" = field(default_factory=dict, compare=False)
+    platform: "dict[str, Any] | None" = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class Platform:
     os: str
     architecture: str
-    variant: str = None
+    variant: str | None = None
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
 
-    def matches(self, plat):
+    def matches(self, plat: "dict[str, Any]") -> bool:
         if plat.get("os") != self.os or plat.get("architecture") != self.architecture:
             return False
         if self.variant is None:
@@ -95,12 +114,12 @@ class Platform:
         return theirs == self.variant
 
 
-def host_platform():
+def host_platform() -> Platform:
     machine = os.uname().machine
     return Platform("linux", GOARCH.get(machine, machine))
 
 
-def parse_platform(value):
+def parse_platform(value: "Platform | str | None") -> Platform:
     """None (this machine), a Platform, or "os/arch[/variant]"."""
     if value is None:
         return host_platform()
@@ -112,7 +131,7 @@ def parse_platform(value):
     return Platform(*parts)
 
 
-def _platform_text(plat):
+def _platform_text(plat: "dict[str, Any] | None") -> str:
     plat = plat or {}
     text = "/".join(str(plat.get(k) or "") for k in ("os", "architecture"))
     return text + (f"/{plat['variant']}" if plat.get("variant") else "")
@@ -120,14 +139,15 @@ def _platform_text(plat):
 
 # --- blob stores -------------------------------------------------------------
 
+
 class _Verifier:
     """Hashes and counts a stream, refusing a mismatch with the descriptor."""
 
-    def __init__(self, where, desc):
+    def __init__(self, where: str, desc: Descriptor) -> None:
         self.where = where
         self.desc = desc
 
-    def check(self, stream):
+    def check(self, stream: "IO[bytes]") -> None:
         algo, _ = _split_digest(self.where, self.desc.digest)
         h = hashlib.new(algo)
         n = 0
@@ -139,19 +159,21 @@ class _Verifier:
                 break
             n += len(chunk)
             if n > limit:
-                raise ImageError(f"{self.where}: blob {short(self.desc.digest)}: size mismatch "
-                                 f"(more than {limit} bytes read, {limit} expected)")
+                raise ImageError(
+                    f"{self.where}: blob {short(self.desc.digest)}: size mismatch "
+                    f"(more than {limit} bytes read, {limit} expected)"
+                )
             h.update(chunk)
         if n != limit:
-            raise ImageError(f"{self.where}: blob {short(self.desc.digest)}: size mismatch "
-                             f"({n} bytes read, {limit} expected)")
+            raise ImageError(
+                f"{self.where}: blob {short(self.desc.digest)}: size mismatch ({n} bytes read, {limit} expected)"
+            )
         got = f"{algo}:{h.hexdigest()}"
         if got != self.desc.digest:
-            raise ImageError(f"{self.where}: blob {short(self.desc.digest)}: digest mismatch "
-                             f"({short(got)} read)")
+            raise ImageError(f"{self.where}: blob {short(self.desc.digest)}: digest mismatch ({short(got)} read)")
 
 
-def _split_digest(where, digest):
+def _split_digest(where: str, digest: object) -> tuple[str, str]:
     m = _DIGEST.match(digest) if isinstance(digest, str) else None
     if not m or len(m.group(2)) != _HASHES[m.group(1)]:
         raise ImageError(f"{where}: bad or unsupported digest {str(digest)[:80]!r}")
@@ -163,43 +185,44 @@ class _DirStore:
     opened inside the layout (openat2 RESOLVE_IN_ROOT) so a symlink cannot point the
     reader at a host file."""
 
-    def __init__(self, where, path):
+    def __init__(self, where: str, path: str) -> None:
         self.where = where
         self.path = path
         try:
             self.fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as e:
-            raise ImageError(f"{where}: cannot open {path}: {e.strerror.lower()}") from None
+            raise ImageError(f"{where}: cannot open {path}: {(e.strerror or str(e)).lower()}") from None
 
-    def close(self):
+    def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
 
-    def open_file(self, name, must_exist=True):
+    def open_file(self, name: str, must_exist: bool = True) -> "IO[bytes] | None":
         from pyrunc.linux.paths import open_in_root
+
         try:
             # O_NONBLOCK: a FIFO planted in the layout must not hang us; refused below.
-            fd = open_in_root(self.fd, name, os.O_RDONLY | os.O_NONBLOCK)
+            fd: int = open_in_root(self.fd, name, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as e:
             if not must_exist and e.errno == 2:
                 return None
-            raise ImageError(f"{self.where}: {name}: {os.strerror(e.errno).lower()}") from None
+            raise ImageError(f"{self.where}: {name}: {os.strerror(e.errno or 0).lower()}") from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise ImageError(f"{self.where}: {name}: not a regular file")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
 
-    def has(self, name):
+    def has(self, name: str) -> bool:
         f = self.open_file(name, must_exist=False)
         if f is None:
             return False
         f.close()
         return True
 
-    def open_blob(self, desc, name):
-        f = self.open_file(name)
+    def open_blob(self, desc: Descriptor, name: str) -> "IO[bytes]":
+        f = _opened(self.where, name, self.open_file(name))
         try:
             _Verifier(self.where, desc).check(f)
             # The same open file from its start: a rename over the path after the check
@@ -214,15 +237,15 @@ class _DirStore:
 class _TarStore:
     """A tar archive read in place: member names are keys, never host paths."""
 
-    def __init__(self, where, path):
+    def __init__(self, where: str, path: str) -> None:
         self.where = where
         try:
             self.tar = tarfile.open(path, "r:*")
             members = self.tar.getmembers()
         except (OSError, tarfile.TarError, EOFError) as e:
             raise ImageError(f"{where}: cannot read archive {path}: {e}") from None
-        self.members = {}
-        self.duplicates = set()
+        self.members: dict[str, tarfile.TarInfo] = {}
+        self.duplicates: set[str] = set()
         for m in members:
             name = _member_key(m.name)
             if name is None:
@@ -231,11 +254,11 @@ class _TarStore:
                 self.duplicates.add(name)
             self.members[name] = m
 
-    def close(self):
+    def close(self) -> None:
         self.tar.close()
 
-    def _member(self, name):
-        name = _member_key(name)
+    def _member(self, path: str) -> tarfile.TarInfo | None:
+        name = _member_key(path)
         for _ in range(MAX_LINKS):
             if name is None or name not in self.members:
                 return None
@@ -254,10 +277,10 @@ class _TarStore:
                 raise ImageError(f"{self.where}: archive member {name}: not a regular file")
         raise ImageError(f"{self.where}: archive member {name}: too many links")
 
-    def has(self, name):
+    def has(self, name: str) -> bool:
         return self._member(name) is not None
 
-    def open_file(self, name, must_exist=True):
+    def open_file(self, name: str, must_exist: bool = True) -> "IO[bytes] | None":
         m = self._member(name)
         if m is None:
             if must_exist:
@@ -265,17 +288,24 @@ class _TarStore:
             return None
         return self.tar.extractfile(m)
 
-    def size(self, name):
+    def size(self, name: str) -> int | None:
         m = self._member(name)
         return None if m is None else m.size
 
-    def open_blob(self, desc, name):
-        _Verifier(self.where, desc).check(self.open_file(name))
+    def open_blob(self, desc: Descriptor, name: str) -> "IO[bytes]":
+        _Verifier(self.where, desc).check(_opened(self.where, name, self.open_file(name)))
         # A fresh reader of the member just verified (the archive is ours, opened once).
-        return self.open_file(name)
+        return _opened(self.where, name, self.open_file(name))
 
 
-def _member_key(name):
+def _opened(where: str, name: str, f: "IO[bytes] | None") -> "IO[bytes]":
+    """The file open_file gave; it gives None only when asked to (must_exist=False)."""
+    if f is None:
+        raise ImageError(f"{where}: {name}: no such file")
+    return f
+
+
+def _member_key(name: str) -> str | None:
     """The archive path a member name means; None for a name climbing with `..`.
     A leading / or ./ is dropped, as tar does."""
     if ".." in name.split("/"):
@@ -285,6 +315,7 @@ def _member_key(name):
 
 
 # --- the image -----------------------------------------------------------------
+
 
 @dataclass
 class Image:
@@ -297,48 +328,47 @@ class Image:
     """
 
     source: str
-    manifest: dict
-    manifest_descriptor: Descriptor
-    config: dict
+    manifest: "dict[str, Any]"
+    manifest_descriptor: Descriptor | None  # None: a docker save archive has no manifest blob
+    config: "dict[str, Any]"
     config_descriptor: Descriptor
-    layers: list
-    diff_ids: list
-    _store: object = field(repr=False)
-    _names: object = field(repr=False)  # digest -> member/file name
+    layers: list[Descriptor]
+    diff_ids: list[str]
+    _store: "Store" = field(repr=False)
+    _names: "Callable[[Descriptor], str]" = field(repr=False)  # digest -> member/file name
 
-    def open_blob(self, desc):
+    def open_blob(self, desc: "Descriptor | dict[str, Any]") -> "IO[bytes]":
         """A binary stream of the blob, after its digest and size matched `desc`."""
         if isinstance(desc, dict):
             desc = _descriptor(self.source, desc, "blob")
         return self._store.open_blob(desc, self._names(desc))
 
-    def read_blob(self, desc):
+    def read_blob(self, desc: "Descriptor | dict[str, Any]") -> bytes:
         with self.open_blob(desc) as f:
             return f.read()
 
-    def close(self):
+    def close(self) -> None:
         self._store.close()
 
-    def __enter__(self):
+    def __enter__(self) -> "Image":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def parse_source(source):
+def parse_source(source: str) -> tuple[str, str, str | None]:
     """(transport, path, tag or None) of a SOURCE string."""
     transport, sep, rest = source.partition(":")
     if not sep or transport not in ("oci", "oci-archive", "docker-archive") or not rest:
-        raise ImageError(f"image {source}: expected oci:DIR[:TAG], oci-archive:FILE[:TAG] "
-                         "or docker-archive:FILE[:TAG]")
+        raise ImageError(f"image {source}: expected oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG]")
     if os.path.exists(rest):
         return transport, rest, None
     path, _, tag = rest.partition(":")
     return transport, path, (tag or None)
 
 
-def open_image(source, platform=None):
+def open_image(source: str, platform: "Platform | str | None" = None) -> Image:
     """The Image that SOURCE names, for `platform` ("os/arch[/variant]", default this
     machine).  Raises ImageError, one line naming the source, for anything unusable."""
     transport, path, tag = parse_source(source)
@@ -346,20 +376,22 @@ def open_image(source, platform=None):
     if not os.path.exists(path):
         raise ImageError(f"{where}: {path}: no such file or directory")
     want = parse_platform(platform)
-    store = _DirStore(where, path) if transport == "oci" else _TarStore(where, path)
+    store: Store = _DirStore(where, path) if transport == "oci" else _TarStore(where, path)
     try:
-        if transport == "docker-archive" and not store.has("index.json"):
+        if isinstance(store, _TarStore) and transport == "docker-archive" and not store.has("index.json"):
             image = _open_docker(where, source, store, tag, want, platform is not None)
         else:
-            image = _open_oci(where, source, store, tag, want, platform is not None,
-                              docker=(transport == "docker-archive"))
+            image = _open_oci(
+                where, source, store, tag, want, platform is not None, docker=(transport == "docker-archive")
+            )
     except BaseException:
         store.close()
         raise
     return image
 
 
-def _read_json(where, f, what):
+def _read_json(where: str, f: "IO[bytes] | None", what: str) -> "Json":
+    f = _opened(where, what, f)
     with f:
         data = f.read(MAX_JSON + 1)
     if len(data) > MAX_JSON:
@@ -371,41 +403,43 @@ def _read_json(where, f, what):
     return doc
 
 
-def _descriptor(where, d, what):
+def _descriptor(where: str, d: "Json", what: str) -> Descriptor:
     if not isinstance(d, dict):
         raise ImageError(f"{where}: {what}: descriptor is not an object")
-    digest, size, mt = d.get("digest"), d.get("size"), d.get("mediaType")
-    _split_digest(f"{where}: {what}", digest)
+    size, mt = d.get("size"), d.get("mediaType")
+    algo, hexd = _split_digest(f"{where}: {what}", d.get("digest"))
+    digest = f"{algo}:{hexd}"
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ImageError(f"{where}: {what} {short(digest)}: bad size {size!r}")
     if mt is not None and not isinstance(mt, str):
         raise ImageError(f"{where}: {what} {short(digest)}: bad mediaType")
     ann = d.get("annotations") or {}
     plat = d.get("platform")
-    return Descriptor(mt or "", digest, size, ann if isinstance(ann, dict) else {},
-                      plat if isinstance(plat, dict) else None)
+    return Descriptor(
+        mt or "", digest, size, ann if isinstance(ann, dict) else {}, plat if isinstance(plat, dict) else None
+    )
 
 
-def _blob_name(desc):
+def _blob_name(desc: Descriptor) -> str:
     algo, hexa = desc.digest.split(":", 1)
     return f"blobs/{algo}/{hexa}"
 
 
-def _read_blob_json(where, store, desc, what):
+def _read_blob_json(where: str, store: "Store", desc: Descriptor, what: str) -> "dict[str, Any]":
     if desc.size > MAX_JSON:
         raise ImageError(f"{where}: {what} {short(desc.digest)}: larger than {MAX_JSON} bytes")
     doc = _read_json(where, store.open_blob(desc, _blob_name(desc)), f"{what} {short(desc.digest)}")
     if not isinstance(doc, dict):
         raise ImageError(f"{where}: {what} {short(desc.digest)}: not a JSON object")
-    return doc
+    return dict(doc)
 
 
-def _names_of(d):
+def _names_of(d: Descriptor) -> list[str]:
     ann = d.annotations
     return [n for n in (ann.get(REF_NAME), ann.get(CONTAINERD_NAME)) if isinstance(n, str)]
 
 
-def _docker_forms(tag):
+def _docker_forms(tag: str) -> set[str]:
     """The names a Docker tag may be written as: busybox, busybox:latest,
     docker.io/library/busybox:latest."""
     forms = {tag}
@@ -421,7 +455,7 @@ def _docker_forms(tag):
     return forms
 
 
-def _select_by_tag(where, entries, tag, docker):
+def _select_by_tag(where: str, entries: list[Descriptor], tag: str | None, docker: bool) -> list[Descriptor]:
     """The index.json entries TAG names; without TAG, all of them if they name at most
     one image."""
     if tag is None:
@@ -429,8 +463,7 @@ def _select_by_tag(where, entries, tag, docker):
         if len(names) <= 1:
             return entries
         listed = ", ".join(sorted({_names_of(d)[-1] for d in entries if _names_of(d)}))
-        raise ImageError(f"{where}: the layout holds several images; name one with :TAG "
-                         f"(tags: {listed})")
+        raise ImageError(f"{where}: the layout holds several images; name one with :TAG (tags: {listed})")
     forms = _docker_forms(tag) if docker else {tag}
     chosen = [d for d in entries if forms & set(_names_of(d))]
     if not chosen:
@@ -439,7 +472,9 @@ def _select_by_tag(where, entries, tag, docker):
     return chosen
 
 
-def _open_oci(where, source, store, tag, want, explicit, docker):
+def _open_oci(
+    where: str, source: str, store: "Store", tag: str | None, want: Platform, explicit: bool, docker: bool
+) -> Image:
     if not store.has("oci-layout"):
         raise ImageError(f"{where}: not an OCI image layout (no oci-layout file)")
     layout = _read_json(where, store.open_file("oci-layout"), "oci-layout")
@@ -457,24 +492,25 @@ def _open_oci(where, source, store, tag, want, explicit, docker):
         raise ImageError(f"{where}: manifest {short(mdesc.digest)}: unsupported mediaType {mt!r}")
     cdesc = _descriptor(where, manifest.get("config"), "config")
     if cdesc.media_type not in CONFIG_TYPES:
-        raise ImageError(f"{where}: config {short(cdesc.digest)}: unsupported mediaType "
-                         f"{cdesc.media_type!r} (not a container image)")
+        raise ImageError(
+            f"{where}: config {short(cdesc.digest)}: unsupported mediaType {cdesc.media_type!r} (not a container image)"
+        )
     config = _read_blob_json(where, store, cdesc, "config")
-    layers = manifest.get("layers")
-    if not isinstance(layers, list):
+    listed = manifest.get("layers")
+    if not isinstance(listed, list):
         raise ImageError(f"{where}: manifest {short(mdesc.digest)}: no layers list")
-    layers = [_descriptor(where, d, f"layer {i}") for i, d in enumerate(layers)]
+    layers = [_descriptor(where, d, f"layer {i}") for i, d in enumerate(listed)]
     diff_ids = _diff_ids(where, config, layers)
     _check_config_platform(where, config, want, explicit)
     return Image(source, manifest, mdesc, config, cdesc, layers, diff_ids, store, _blob_name)
 
 
-def _pick_manifest(where, store, entries, want):
+def _pick_manifest(where: str, store: "Store", entries: list[Descriptor], want: Platform) -> Descriptor:
     """A single manifest is used as is (its config's platform is checked later); from
     indexes, the first manifest whose platform matches, nested indexes followed."""
     if len(entries) == 1 and entries[0].media_type in MANIFEST_TYPES:
         return entries[0]
-    seen = []
+    seen: list[str] = []
     found = _walk(where, store, entries, want, seen, 0)
     if found is None:
         listed = ", ".join(dict.fromkeys(seen)) or "none"
@@ -482,16 +518,18 @@ def _pick_manifest(where, store, entries, want):
     return found
 
 
-def _walk(where, store, entries, want, seen, depth):
+def _walk(
+    where: str, store: "Store", entries: "Iterable[Descriptor]", want: Platform, seen: list[str], depth: int
+) -> Descriptor | None:
     if depth > MAX_NESTING:
         raise ImageError(f"{where}: indexes nested more than {MAX_NESTING} deep")
     for d in entries:
         if d.media_type in INDEX_TYPES:
             sub = _read_blob_json(where, store, d, "index")
-            items = sub.get("manifests")
-            if not isinstance(items, list):
+            listed = sub.get("manifests")
+            if not isinstance(listed, list):
                 raise ImageError(f"{where}: index {short(d.digest)}: no manifests list")
-            items = [_descriptor(where, x, f"index {short(d.digest)} entry") for x in items]
+            items = [_descriptor(where, x, f"index {short(d.digest)} entry") for x in listed]
             found = _walk(where, store, items, want, seen, depth + 1)
             if found is not None:
                 return found
@@ -505,7 +543,7 @@ def _walk(where, store, entries, want, seen, depth):
     return None
 
 
-def _diff_ids(where, config, layers):
+def _diff_ids(where: str, config: "dict[str, Any]", layers: list[Descriptor]) -> list[str]:
     rootfs = config.get("rootfs")
     diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(diff_ids, list):
@@ -513,12 +551,11 @@ def _diff_ids(where, config, layers):
     for d in diff_ids:
         _split_digest(f"{where}: config rootfs.diff_ids", d)
     if len(diff_ids) != len(layers):
-        raise ImageError(f"{where}: config has {len(diff_ids)} rootfs.diff_ids for "
-                         f"{len(layers)} layers")
+        raise ImageError(f"{where}: config has {len(diff_ids)} rootfs.diff_ids for {len(layers)} layers")
     return list(diff_ids)
 
 
-def _check_config_platform(where, config, want, explicit):
+def _check_config_platform(where: str, config: "dict[str, Any]", want: Platform, explicit: bool) -> None:
     """A single-platform image for another machine is refused early: it would fail later
     with `exec format error`.  Naming its platform explicitly accepts it (binfmt)."""
     plat = {k: config.get(k) for k in ("os", "architecture", "variant")}
@@ -533,7 +570,8 @@ def _check_config_platform(where, config, want, explicit):
 
 # --- docker save without an OCI layout -------------------------------------------
 
-def _open_docker(where, source, store, tag, want, explicit):
+
+def _open_docker(where: str, source: str, store: _TarStore, tag: str | None, want: Platform, explicit: bool) -> Image:
     if not store.has("manifest.json"):
         raise ImageError(f"{where}: not a docker save archive (no manifest.json)")
     entries = _read_json(where, store.open_file("manifest.json"), "manifest.json")
@@ -545,8 +583,7 @@ def _open_docker(where, source, store, tag, want, explicit):
     listed = ", ".join(t for e in entries for t in tags(e)) or "none"
     if tag is None:
         if len(entries) > 1:
-            raise ImageError(f"{where}: the archive holds several images; name one with :TAG "
-                             f"(tags: {listed})")
+            raise ImageError(f"{where}: the archive holds several images; name one with :TAG (tags: {listed})")
         entry = entries[0]
     else:
         forms = _docker_forms(tag)
@@ -568,8 +605,7 @@ def _open_docker(where, source, store, tag, want, explicit):
         raise ImageError(f"{where}: Config {config_name}: not named by its digest")
     cdesc = Descriptor(DOCKER_CONFIG, f"sha256:{m.group(1)}", size)
     names = {cdesc.digest: config_name}
-    config = _read_json(where, store.open_blob(cdesc, config_name),
-                        f"config {short(cdesc.digest)}")
+    config = _read_json(where, store.open_blob(cdesc, config_name), f"config {short(cdesc.digest)}")
     if not isinstance(config, dict):
         raise ImageError(f"{where}: config {short(cdesc.digest)}: not a JSON object")
     layer_names = entry.get("Layers")
@@ -578,9 +614,8 @@ def _open_docker(where, source, store, tag, want, explicit):
     rootfs = config.get("rootfs")
     diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(diff_ids, list) or len(diff_ids) != len(layer_names):
-        raise ImageError(f"{where}: config rootfs.diff_ids do not match manifest.json's "
-                         f"{len(layer_names)} Layers")
-    layers = []
+        raise ImageError(f"{where}: config rootfs.diff_ids do not match manifest.json's {len(layer_names)} Layers")
+    layers: list[Descriptor] = []
     for i, name in enumerate(layer_names):
         size = store.size(name)
         if size is None:
@@ -595,28 +630,31 @@ def _open_docker(where, source, store, tag, want, explicit):
             digest, mt = diff_ids[i], DOCKER_LAYER
         layers.append(Descriptor(mt, digest, size))
         names.setdefault(digest, name)
-    manifest = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
-                "config": {"mediaType": cdesc.media_type, "digest": cdesc.digest, "size": cdesc.size},
-                "layers": [{"mediaType": d.media_type, "digest": d.digest, "size": d.size}
-                           for d in layers]}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": {"mediaType": cdesc.media_type, "digest": cdesc.digest, "size": cdesc.size},
+        "layers": [{"mediaType": d.media_type, "digest": d.digest, "size": d.size} for d in layers],
+    }
     _check_config_platform(where, config, want, explicit)
 
-    def name_of(desc):
+    def name_of(desc: Descriptor) -> str:
         if desc.digest not in names:
             raise ImageError(f"{where}: blob {short(desc.digest)}: not in the archive")
         return names[desc.digest]
+
     return Image(source, manifest, None, config, cdesc, layers, list(diff_ids), store, name_of)
 
 
-def _docker_forms_all(repo_tags):
-    out = set()
+def _docker_forms_all(repo_tags: "Iterable[str]") -> set[str]:
+    out: set[str] = set()
     for t in repo_tags:
         out |= _docker_forms(t)
     return out
 
 
-def _sniff(store, name):
-    with store.open_file(name) as f:
+def _sniff(store: "Store", name: str) -> str:
+    with _opened("archive", name, store.open_file(name)) as f:
         head = f.read(4)
     if head[:2] == b"\x1f\x8b":
         return DOCKER_LAYER_GZIP
@@ -625,5 +663,4 @@ def _sniff(store, name):
     return DOCKER_LAYER
 
 
-__all__ = ["open_image", "parse_source", "parse_platform", "host_platform", "Image",
-           "Descriptor", "Platform"]
+__all__ = ["open_image", "parse_source", "parse_platform", "host_platform", "Image", "Descriptor", "Platform"]

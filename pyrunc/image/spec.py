@@ -13,15 +13,34 @@ import stat
 from pyrunc.config.default import default_spec
 from pyrunc.errors import ImageError
 
+# Annotations name typing's types only for mypy (quoted), as everywhere in pyrunc.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
+    Json = dict[str, Any]
+
 MAX_ID = 2**32 - 2  # (uid_t)-1 means "no change" to the kernel
-MAX_DB = 4 << 20    # /etc/passwd and /etc/group are read whole: bound them
+MAX_DB = 4 << 20  # /etc/passwd and /etc/group are read whole: bound them
 
 PREFIX = "org.opencontainers.image."
 VOLUMES_ANNOTATION = "io.github.pyrunc.image.volumes"
 
 
-def runtime_config(image_config, rootfs, args=None, entrypoint=None, env=(), user=None,
-                   cwd=None, terminal=False, readonly=False, root_path="rootfs", where="image"):
+def runtime_config(
+    image_config: "Json",
+    rootfs: str,
+    args: "Iterable[str] | None" = None,
+    entrypoint: "Iterable[str] | None" = None,
+    env: "Iterable[str]" = (),
+    user: str | None = None,
+    cwd: str | None = None,
+    terminal: bool = False,
+    readonly: bool = False,
+    root_path: str = "rootfs",
+    where: str = "image",
+) -> "Json":
     """A config.json dict for `image_config` (the parsed image config) whose root
     filesystem is the directory `rootfs` (used only to read /etc/passwd and /etc/group).
 
@@ -49,7 +68,7 @@ def runtime_config(image_config, rootfs, args=None, entrypoint=None, env=(), use
     return spec
 
 
-def _strings(where, name, value):
+def _strings(where: str, name: str, value: object) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -57,32 +76,29 @@ def _strings(where, name, value):
     return list(value)
 
 
-def _args(where, cfg, args, entrypoint):
+def _args(where: str, cfg: "Json", args: "Iterable[str] | None", entrypoint: "Iterable[str] | None") -> list[str]:
     if entrypoint is not None:
         ep = _strings(where, "entrypoint", list(entrypoint))
         # Docker: a new entrypoint drops the image's Cmd (made for the old one).
         cmd = [] if args is None else _strings(where, "args", list(args))
     else:
         ep = _strings(where, "config.Entrypoint", cfg.get("Entrypoint"))
-        cmd = (_strings(where, "config.Cmd", cfg.get("Cmd")) if args is None
-               else _strings(where, "args", list(args)))
+        cmd = _strings(where, "config.Cmd", cfg.get("Cmd")) if args is None else _strings(where, "args", list(args))
     argv = ep + cmd
     if not argv:
-        raise ImageError(f"{where}: no command: the image has neither Entrypoint nor Cmd, "
-                         "and no args were given")
+        raise ImageError(f"{where}: no command: the image has neither Entrypoint nor Cmd, and no args were given")
     return argv
 
 
-def _env_name(entry):
+def _env_name(entry: str) -> str:
     return entry.split("=", 1)[0]
 
 
-def _env(where, cfg, extra, terminal):
+def _env(where: str, cfg: "Json", extra: "Iterable[str]", terminal: bool) -> list[str]:
     env = _strings(where, "config.Env", cfg.get("Env"))
     names = {_env_name(e) for e in env}
     # Defaults only fill in names the image lacks (conversion.md: never change its own).
-    defaults = [e for e in default_spec()["process"]["env"]
-                if terminal or _env_name(e) != "TERM"]
+    defaults = [e for e in default_spec()["process"]["env"] if terminal or _env_name(e) != "TERM"]
     env += [e for e in defaults if _env_name(e) not in names]
     # The caller's entries are a changed image config: they replace in place.
     for entry in _strings(where, "env", list(extra)):
@@ -98,7 +114,7 @@ def _env(where, cfg, extra, terminal):
     return env
 
 
-def _cwd(where, wd):
+def _cwd(where: str, wd: object) -> str:
     if wd is None or wd == "":
         return "/"
     if not isinstance(wd, str):
@@ -110,7 +126,8 @@ def _cwd(where, wd):
 
 # --- Config.User -----------------------------------------------------------------
 
-def resolve_user(where, text, rootfs):
+
+def resolve_user(where: str, text: object, rootfs: str) -> "Json":
     """process.user for a Config.User string: user, uid, user:group, uid:gid, user:gid,
     uid:group.  Names come from the image's /etc/passwd and /etc/group, read inside
     `rootfs`; a name they lack is an error.  Without a group, a named user gets its
@@ -125,7 +142,7 @@ def resolve_user(where, text, rootfs):
     if not name or (sep and not group):
         raise ImageError(f"{where}: {field}: expected USER[:GROUP]")
     db = _Databases(where, rootfs)
-    entry = None
+    entry: tuple[str, int, int] | None = None
     if name.isdigit():
         uid = _number(where, field, name)
         entry = db.passwd_by_uid(uid)
@@ -144,7 +161,7 @@ def resolve_user(where, text, rootfs):
             gid = found
         return {"uid": uid, "gid": gid}
     gid = entry[2] if entry else 0
-    user = {"uid": uid, "gid": gid}
+    user: Json = {"uid": uid, "gid": gid}
     if not name.isdigit():
         extra = sorted({g for g in db.groups_of(name) if g != gid})
         if extra:
@@ -152,7 +169,7 @@ def resolve_user(where, text, rootfs):
     return user
 
 
-def _number(where, field, text):
+def _number(where: str, field: str, text: str) -> int:
     value = int(text)
     if value > MAX_ID:
         raise ImageError(f"{where}: {field}: {value} is out of range")
@@ -162,17 +179,20 @@ def _number(where, field, text):
 class _Databases:
     """The image's /etc/passwd and /etc/group, read inside the rootfs only."""
 
-    def __init__(self, where, rootfs):
+    def __init__(self, where: str, rootfs: str) -> None:
         self.where = where
         self.rootfs = rootfs
-        self._passwd = None
-        self._group = None
+        self._passwd: list[tuple[str, int, int]] | None = None  # (name, uid, gid)
+        self._group: list[tuple[str, int, list[str]]] | None = None  # (name, gid, members)
 
-    def _read(self, path):
-        return [line.split(":") for line in read_in_root(self.where, self.rootfs, path).splitlines()
-                if line and not line.startswith("#")]
+    def _read(self, path: str) -> list[list[str]]:
+        return [
+            line.split(":")
+            for line in read_in_root(self.where, self.rootfs, path).splitlines()
+            if line and not line.startswith("#")
+        ]
 
-    def passwd(self):
+    def passwd(self) -> list[tuple[str, int, int]]:
         if self._passwd is None:
             self._passwd = []
             for f in self._read("/etc/passwd"):
@@ -180,7 +200,7 @@ class _Databases:
                     self._passwd.append((f[0], int(f[2]), int(f[3])))
         return self._passwd
 
-    def group(self):
+    def group(self) -> list[tuple[str, int, list[str]]]:
         if self._group is None:
             self._group = []
             for f in self._read("/etc/group"):
@@ -189,31 +209,32 @@ class _Databases:
                     self._group.append((f[0], int(f[2]), members))
         return self._group
 
-    def passwd_by_name(self, name):
+    def passwd_by_name(self, name: str) -> tuple[str, int, int] | None:
         return next((e for e in self.passwd() if e[0] == name), None)
 
-    def passwd_by_uid(self, uid):
+    def passwd_by_uid(self, uid: int) -> tuple[str, int, int] | None:
         return next((e for e in self.passwd() if e[1] == uid), None)
 
-    def group_by_name(self, name):
+    def group_by_name(self, name: str) -> int | None:
         return next((g[1] for g in self.group() if g[0] == name), None)
 
-    def groups_of(self, user):
+    def groups_of(self, user: str) -> list[int]:
         return [g[1] for g in self.group() if user in g[2]]
 
 
-def read_in_root(where, rootfs, path):
+def read_in_root(where: str, rootfs: str, path: str) -> str:
     """The text of `path` inside `rootfs`, "" when missing.  Symlinks resolve as if
     rootfs were "/" (openat2 RESOLVE_IN_ROOT): an image cannot make us read a host file."""
     from pyrunc.linux.paths import open_in_root
+
     root = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         try:
-            fd = open_in_root(root, path, os.O_RDONLY | os.O_NONBLOCK)
+            fd: int = open_in_root(root, path, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as e:
             if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
                 return ""
-            raise ImageError(f"{where}: {path}: {os.strerror(e.errno).lower()}") from None
+            raise ImageError(f"{where}: {path}: {os.strerror(e.errno or 0).lower()}") from None
     finally:
         os.close(root)
     with os.fdopen(fd, "rb") as f:
@@ -227,10 +248,17 @@ def read_in_root(where, rootfs, path):
 
 # --- annotations --------------------------------------------------------------------
 
-def _annotations(where, image_config, cfg):
-    out = {}
-    implicit = [("os", "os"), ("architecture", "architecture"), ("variant", "variant"),
-                ("os.version", "os.version"), ("author", "author"), ("created", "created")]
+
+def _annotations(where: str, image_config: "Json", cfg: "Json") -> dict[str, str]:
+    out: dict[str, str] = {}
+    implicit = [
+        ("os", "os"),
+        ("architecture", "architecture"),
+        ("variant", "variant"),
+        ("os.version", "os.version"),
+        ("author", "author"),
+        ("created", "created"),
+    ]
     for key, name in implicit:
         value = image_config.get(key)
         if isinstance(value, str) and value:

@@ -49,12 +49,13 @@ class c_void_p(_ctypes._SimpleCData):
 c_int32, c_uint32, c_size_t = c_int, c_uint, c_ulong
 
 
-def create_string_buffer(init, size=None):
+def create_string_buffer(init: bytes | int, size: int | None = None) -> "_ctypes.Array[c_char]":
     """A mutable char array: `init` bytes copied in (NUL-padded), or `init` NULs."""
     if isinstance(init, int):
         return (c_char * init)()
     buf = (c_char * (len(init) + 1 if size is None else size))()
-    buf.raw = init + bytes(len(buf) - len(init))
+    # typeshed knows `raw` on ctypes.c_char arrays only; this c_char is the same class.
+    buf.raw = init + bytes(len(buf) - len(init))  # type: ignore[misc, assignment]
     return buf
 
 
@@ -73,13 +74,15 @@ class _PointerFunction(_ctypes.CFuncPtr):
     _restype_ = c_void_p
 
 
-def library_function(soname, name):
+def library_function(soname: str, name: str) -> _PointerFunction:
     """A function of a shared library (dlopen by soname) that returns a pointer, as an int
     (None for NULL); OSError where the library or the symbol is not there."""
+
     class Library:
         _handle = _ctypes.dlopen(soname, 0)
+
     try:
-        return _PointerFunction((name, Library))
+        return _PointerFunction((name, Library))  # type: ignore[arg-type]  # as Libc: _handle only
     except AttributeError as e:  # no such symbol
         raise OSError(str(e)) from None
 
@@ -88,13 +91,15 @@ class Libc:
     """libc's functions by name, errno saved after each call (get_errno reads it);
     they return int, syscall() returns long."""
 
-    def __init__(self):
-        self._handle = _ctypes.dlopen(None, 0)  # the process's own symbols, libc's among them
-        self.syscall = _LongFunction(("syscall", self))
+    # A function pointer reads only `_handle` of the library it is given: a Libc does for
+    # the CDLL typeshed asks for.
+    def __init__(self) -> None:
+        self._handle = _ctypes.dlopen(None, 0)  # type: ignore[arg-type]  # the process's own symbols
+        self.syscall = _LongFunction(("syscall", self))  # type: ignore[arg-type]
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> _IntFunction:
         if name.startswith("_"):
             raise AttributeError(name)
-        function = _IntFunction((name, self))
+        function = _IntFunction((name, self))  # type: ignore[arg-type]
         setattr(self, name, function)
         return function

@@ -19,7 +19,6 @@ from pyrunc.linux import paths
 from pyrunc.linux.mounts import PROPAGATION, MountOptions, describe, mount_fd, remount_bind, statvfs_to_ms
 from pyrunc.linux.proc_writes import PROC_SUPER_MAGIC
 
-
 # --- the root: propagation, the rootfs bind, pivot_root ---------------------------------
 
 def _keeps_host_peers(propagation):

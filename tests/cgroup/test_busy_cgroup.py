@@ -6,7 +6,6 @@ import os
 import subprocess
 
 import pytest
-
 from cg_util import V2, hierarchy_dirs
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")

@@ -7,9 +7,18 @@ import os
 import signal
 
 import pytest
-
-from cg_util import (MODE, V2, any_left, cgroup_file, events_stream, hierarchy_dirs, json_lines, read,
-                     start_detached, wait_for)
+from cg_util import (
+    MODE,
+    V2,
+    any_left,
+    cgroup_file,
+    events_stream,
+    hierarchy_dirs,
+    json_lines,
+    read,
+    start_detached,
+    wait_for,
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 

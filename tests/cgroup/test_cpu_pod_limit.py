@@ -9,7 +9,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from cg_util import V2, cgroup_file, hierarchy_dirs, read
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")

@@ -5,8 +5,8 @@ with runc on the same bundle.  Works on v1 (devices.list) and v2 (the device pro
 import os
 
 import pytest
-
 from cg_util import V2
+
 from tests.integration.cli_util import RUNC, Runc
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")

@@ -7,7 +7,6 @@ import json
 import os
 
 import pytest
-
 from cg_util import V2, hierarchy_dirs, start_detached
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from cg_util import V2, freeze_command, freezer_dir, hierarchy_dirs, set_frozen
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")

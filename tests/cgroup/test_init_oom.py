@@ -5,7 +5,6 @@ leaving nothing behind."""
 import os
 
 import pytest
-
 from cg_util import any_left
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")

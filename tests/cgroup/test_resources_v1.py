@@ -4,7 +4,6 @@ files while the container runs (limits seen at work are in test_cgroup_lifecycle
 import os
 
 import pytest
-
 from cg_util import MODE, V2, any_left, start_detached
 
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),

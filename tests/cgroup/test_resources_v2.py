@@ -13,8 +13,8 @@ import sys
 import uuid
 
 import pytest
-
 from cg_util import V2, wait_for
+
 from pyrunc.linux.cgroups import HOST_ROOT, convert
 from pyrunc.linux.cgroups.v2 import V2Manager
 
@@ -56,7 +56,7 @@ def remove_tree(top):
         with open(kill, "w") as f:
             f.write("1")
     for d, _, _ in sorted(os.walk(top), key=lambda t: -t[0].count("/")):
-        wait_for(lambda: _rmdir(d), f"removing {d}", timeout=10)
+        wait_for(lambda: _rmdir(d), f"removing {d}", timeout=10)  # noqa: B023 -- called at once
 
 
 def _rmdir(d):

@@ -9,8 +9,7 @@ import re
 import pytest
 
 from tests.e2e.engines import CONTAINERD_NEEDS, Containerd
-from tests.e2e.harness import (Background, cgroup_dirs, engine_fixture, pids_mentioning, run_tty, skip_reason,
-                               wait_until)
+from tests.e2e.harness import Background, cgroup_dirs, engine_fixture, pids_mentioning, run_tty, skip_reason, wait_until
 
 SKIP = skip_reason("containerd", CONTAINERD_NEEDS)
 pytestmark = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")

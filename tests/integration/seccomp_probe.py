@@ -7,8 +7,7 @@ import os
 import signal
 import threading
 
-from pyrunc.linux import kernel
-from pyrunc.linux import seccomp
+from pyrunc.linux import kernel, seccomp
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long

@@ -8,8 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.integration.cli_util import (pid_alive, pyrunc_cmd, runc, set_args,  # noqa: F401 (runc: a fixture)
-                                        wait_for, wait_for_file)
+from tests.integration.cli_util import pid_alive, pyrunc_cmd, runc, set_args, wait_for, wait_for_file  # noqa: F401 (runc: a fixture)
 
 
 def _stopped(state, cid):

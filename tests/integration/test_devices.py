@@ -5,8 +5,7 @@ import os
 
 import pytest
 
-from tests.integration.rootfs_util import (host_dir, host_mounts_under, mount_at,  # noqa: F401
-                                           parse_mountinfo, run_ok)
+from tests.integration.rootfs_util import host_dir, host_mounts_under, mount_at, parse_mountinfo, run_ok  # noqa: F401
 
 # path, major, minor (config-linux.md, "Default Devices")
 DEFAULT_DEVICES = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),

@@ -12,8 +12,7 @@ import os
 import pytest
 
 from tests.conftest import BUSYBOX
-from tests.integration.cli_util import (assert_nothing_left, log_lines, pid_alive, runc,
-                                        set_args, wait_for)
+from tests.integration.cli_util import assert_nothing_left, log_lines, pid_alive, runc, set_args, wait_for
 
 __all__ = ["runc"]  # the fixture
 

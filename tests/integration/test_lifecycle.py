@@ -10,10 +10,19 @@ import threading
 
 import pytest
 
-from tests.integration.cli_util import (assert_nothing_left, last_error, pid_alive,
-                                        processes_mentioning,
-                                        pyrunc_cmd, remove_empty_cgroup, runc, set_args, validate_state, wait_for,
-                                        wait_for_file)
+from tests.integration.cli_util import (
+    assert_nothing_left,
+    last_error,
+    pid_alive,
+    processes_mentioning,
+    pyrunc_cmd,
+    remove_empty_cgroup,
+    runc,
+    set_args,
+    validate_state,
+    wait_for,
+    wait_for_file,
+)
 
 __all__ = ["runc"]  # the fixture, imported for the tests below
 
@@ -193,7 +202,7 @@ def test_kill_all_of_a_stopped_container_succeeds_like_runc(pyrunc, runc, bundle
         call, state = _tool(name, pyrunc, runc)
         code, _, err = call("run", "--detach", "--bundle", bundle.path, test_id)
         assert code == 0, err
-        wait_for(lambda: state(test_id)["status"] == "stopped", f"{name}'s container to stop")
+        wait_for(lambda: state(test_id)["status"] == "stopped", f"{name}'s container to stop")  # noqa: B023 -- called at once
         found[name] = [call("kill", "--all", test_id, "KILL"), call("kill", "-a", test_id),
                        call("kill", test_id, "KILL")]
         assert call("delete", test_id)[0] == 0

@@ -20,7 +20,8 @@ import re
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import make_bundle
 from tests.integration.cli_util import processes_mentioning, wait_for

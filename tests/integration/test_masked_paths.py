@@ -5,8 +5,15 @@ import os
 
 import pytest
 
-from tests.integration.rootfs_util import (add_mount, host_dir, host_mounts_under,  # noqa: F401
-                                           mount_at, parse_mountinfo, run_ok, run_sh)
+from tests.integration.rootfs_util import (  # noqa: F401
+    add_mount,
+    host_dir,
+    host_mounts_under,
+    mount_at,
+    parse_mountinfo,
+    run_ok,
+    run_sh,
+)
 
 
 def test_runc_default_masked_paths_show_nothing(pyrunc, bundle, test_id):

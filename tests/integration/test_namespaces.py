@@ -15,8 +15,14 @@ import pytest
 
 from tests.conftest import Bundle, userns_copy
 from tests.integration.cli_util import runc  # noqa: F401  (a fixture)
-from tests.integration.rootfs_util import (bind_unreachable, host_dir, mount,  # noqa: F401  (fixtures)
-                                           parse_mountinfo, unmount_all_under, unreachable_sources)
+from tests.integration.rootfs_util import (  # noqa: F401  (fixtures)
+    bind_unreachable,
+    host_dir,
+    mount,
+    parse_mountinfo,
+    unmount_all_under,
+    unreachable_sources,
+)
 
 ALL_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 # /proc/self/ns/<file> for each namespace type of the config.

@@ -9,9 +9,17 @@ import os
 
 import pytest
 
-from tests.integration.rootfs_util import (add_mount, host_dir, host_mount_lines,  # noqa: F401
-                                           host_mounts_under, mount, mount_at, parse_mountinfo,
-                                           run_ok, run_sh)
+from tests.integration.rootfs_util import (  # noqa: F401
+    add_mount,
+    host_dir,
+    host_mount_lines,
+    host_mounts_under,
+    mount,
+    mount_at,
+    parse_mountinfo,
+    run_ok,
+    run_sh,
+)
 
 MOUNTINFO = "cat /proc/self/mountinfo"
 

@@ -11,9 +11,8 @@ import threading
 
 import pytest
 
-from tests.integration.seccomp_probe import NR, compiled, probe
-
 from pyrunc.linux import seccomp
+from tests.integration.seccomp_probe import NR, compiled, probe
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 

@@ -10,11 +10,10 @@ import subprocess
 
 import pytest
 
+from pyrunc.linux import seccomp
 from tests.integration.cli_util import runc  # noqa: F401 (a fixture)
 from tests.integration.seccomp_probe import NR, probe
 from tests.integration.test_seccomp import docker_like_profile
-
-from pyrunc.linux import seccomp
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 

@@ -15,8 +15,7 @@ import time
 
 import pytest
 
-from tests.integration.cli_util import (assert_nothing_left, pyrunc_cmd, runc, set_args,
-                                        wait_for)
+from tests.integration.cli_util import assert_nothing_left, pyrunc_cmd, runc, set_args, wait_for
 
 __all__ = ["runc"]
 

@@ -286,7 +286,7 @@ def _with_binfmt_handler(name, magic, interpreter, command):
     handler `name` (without the F flag) is registered; the handler is removed after."""
     script = (
         "import os, subprocess, sys\n"
-        f"name, magic, interp, bm = sys.argv[1:5]\n"
+        "name, magic, interp, bm = sys.argv[1:5]\n"
         "if not os.path.exists(bm + '/register'):\n"
         "    subprocess.run(['mount', '-t', 'binfmt_misc', 'binfmt_misc', bm], check=True)\n"
         "with open(bm + '/register', 'w') as f:\n"
@@ -318,8 +318,7 @@ def test_a_binfmt_misc_handler_never_runs_the_runtimes_executable(
                "text=True); print(r.returncode); print(r.stdout + r.stderr, end='')",
                sys.executable, "-m", "pyrunc", "--root", pyrunc.root, "run", "--bundle",
                bundle.path, test_id]
-    with open(out, "w") as f:
-        pass
+    open(out, "w").close()
     code = _with_binfmt_handler(test_id, magic, "/binfmt-interp",
                                 ["sh", "-c", '"$@" > ' + str(out), "sh", *command])
     assert code == 0

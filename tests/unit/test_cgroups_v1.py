@@ -359,6 +359,7 @@ def cfs(root, monkeypatch):
     quota/period, with the other file as it stands, may not exceed its parent's (EINVAL);
     -1 is no quota.  Returns (manager, pod dir, container dir)."""
     import errno
+
     import pyrunc.linux.cgroups.v1 as v1mod
     real = v1mod.write
 

@@ -9,7 +9,8 @@ import sys
 import types
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import convert, load_manager

@@ -25,7 +25,7 @@ def broken(*args):
 status.list_states = exec_in.exec_process = broken
 from pyrunc.cli import main
 sys.exit(main(sys.argv[1:]))
-""" % (launcher.import_path(),)
+""" % (launcher.import_path(),)  # noqa: UP031 -- a code template
 
 
 def run(*argv, probe=False):

@@ -2,15 +2,16 @@
 every moment of the writes allows no more than the old list or the new one, the end is
 the new list, and a list already in force costs no write."""
 
-import os
 
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import DEFAULT_ALLOWED_DEVICES
 from pyrunc.linux.cgroups.devices_v1 import listed_state, matches, transition
 from tests.unit.fake_devices_cgroup import DevicesCgroup
+
 
 def line(rule):
     star = lambda key: "*" if rule.get(key) is None else str(rule[key])

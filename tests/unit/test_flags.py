@@ -7,7 +7,7 @@ import pytest
 
 from pyrunc import log
 from pyrunc.cli import GLOBAL_FLAGS, _split_global, main
-from pyrunc.cli.commands import CREATE_FLAGS, COMMANDS, _table
+from pyrunc.cli.commands import COMMANDS, CREATE_FLAGS, _table
 from pyrunc.cli.flags import Flag, boolean, parse
 from pyrunc.errors import UsageError
 

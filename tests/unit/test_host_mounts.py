@@ -6,8 +6,7 @@ import os
 
 import pytest
 
-from pyrunc.linux import host_mounts
-from pyrunc.linux import kernel
+from pyrunc.linux import host_mounts, kernel
 
 ROOT = "/b/rootfs"
 

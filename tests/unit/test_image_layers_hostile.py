@@ -9,7 +9,8 @@ import stat
 import tarfile
 import tempfile
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pyrunc.errors import ImageError
 from pyrunc.image import layers

@@ -21,7 +21,7 @@ if set(sys.argv) & set(SEALED_COMMANDS) and not sealed_exe.is_sealed():
     os.execve(sealed_exe.sealed_copy(), [sys.executable, *sys.orig_argv[1:]], os.environ)
 main(sys.argv[1:])
 os.write(2, ("\\nMODULES " + " ".join(sorted(sys.modules))).encode())
-""" % (launcher.import_path(),)
+""" % (launcher.import_path(),)  # noqa: UP031 -- a code template
 
 # Never on a command's fast path: each costs milliseconds to import (re and signal.py
 # bring enum; json brings re; socket.py brings selectors; ctypes' package alone takes
@@ -67,8 +67,8 @@ def test_validate_does_import_jsonschema(tmp_path):
 
 
 def test_a_valid_config_is_checked_without_jsonschema_or_re(tmp_path):
-    from pyrunc.config.default import default_spec
     from pyrunc import jsonc
+    from pyrunc.config.default import default_spec
     os.mkdir(tmp_path / "rootfs")
     (tmp_path / "config.json").write_text(jsonc.dumps(default_spec()))
     loaded = modules_imported_by("validate", "--bundle", str(tmp_path))

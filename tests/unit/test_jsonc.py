@@ -3,7 +3,8 @@
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyrunc import jsonc
 
@@ -76,6 +77,7 @@ def _fresh_loads(docs):
     import marshal
     import subprocess
     import sys
+
     from pyrunc import launcher
     r = subprocess.run([sys.executable, "-I", "-S", "-c", FRESH % (launcher.import_path(),)],
                        input=marshal.dumps(docs), capture_output=True, check=True)
@@ -133,6 +135,7 @@ def test_a_valid_document_leaves_json_unimported():
 def _fresh_modules(doc):
     import subprocess
     import sys
+
     from pyrunc import launcher
     code = (f"import sys; sys.path += {launcher.import_path()!r}\n"
             f"from pyrunc import jsonc; jsonc.loads({doc!r}); print(*sys.modules)")

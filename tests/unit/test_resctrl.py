@@ -29,7 +29,7 @@ def lines(path):
 
 def kernfs_rmdir_ready(group):
     """resctrl removes a group with its files; a plain directory needs them gone first."""
-    for dirpath, dirnames, filenames in os.walk(group):
+    for dirpath, _dirnames, filenames in os.walk(group):
         for name in filenames:
             os.unlink(os.path.join(dirpath, name))
 

@@ -208,7 +208,7 @@ def test_every_arch_at_once_fits_the_short_jumps():
     abis = [enosys.abi_of(a, lib) for a in arches]
     highest = {(audit, x32): (X32_BIT if x32 else 0) | (500 + i) for i, (audit, x32) in enumerate(abis)}
     program = with_mark(enosys.stub(highest))
-    for (audit, x32), top in highest.items():
+    for (audit, _x32), top in highest.items():
         assert run(program, top, audit) == MARK
         assert run(program, top + 1, audit) == ENOSYS
     assert run(program, 10_000, 0x12345678) == MARK  # an arch no section names

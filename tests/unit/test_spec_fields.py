@@ -194,7 +194,7 @@ APPLIED = {
 
 # -- the schema's properties -------------------------------------------------------------
 
-def _load(name, cache={}):
+def _load(name, cache={}):  # noqa: B006 -- a deliberate memo
     if name not in cache:
         with open(spec_dir() / name) as f:
             cache[name] = json.load(f)
@@ -281,7 +281,7 @@ def test_no_entry_names_a_property_the_schema_does_not_have():
     assert sorted(p for p in APPLIED if any(_under(p, r) for r in REFUSED_FIELDS)) == []
 
 
-def _test_names(relpath, cache={}):
+def _test_names(relpath, cache={}):  # noqa: B006 -- a deliberate memo
     if relpath not in cache:
         with open(os.path.join(TESTS, relpath)) as f:
             tree = ast.parse(f.read())

@@ -7,7 +7,8 @@ import os
 import subprocess
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyrunc import jsonc, lifecycle, status
 from pyrunc.errors import StateError

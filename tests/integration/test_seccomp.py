@@ -338,7 +338,7 @@ def _kernel_at_least(major, minor):
 
 
 def test_a_cached_profile_is_loaded_without_importing_libseccomp(pyrunc, bundle, test_id):
-    from tests.unit.test_imports import modules_imported_by
+    from tests.unit.import_probe import modules_imported_by
     bundle.config["linux"]["seccomp"] = allow_all_but("SCMP_ACT_ERRNO", names=("mkdir", "mkdirat"))
     bundle.config["process"]["args"] = ["true"]
     bundle.write()

@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.cli_util import runc  # noqa: F401 (a fixture)
 from tests.integration.seccomp_probe import NR, probe
-from tests.integration.test_seccomp import docker_like_profile
+from tests.integration.seccomp_profiles import docker_like_profile
 
 from pyrunc.linux import seccomp
 

@@ -12,8 +12,6 @@ import os
 import sys
 import time
 
-LEVELS = ("debug", "info", "warning", "error")
-
 
 class Logger:
     def __init__(self, path=None, fmt="text", debug=False):
@@ -54,9 +52,6 @@ class Logger:
 
     def warning(self, msg):
         self._write("warning", msg)
-
-    def info(self, msg):
-        self._write("info", msg)
 
     def debug(self, msg):
         if self.debug_enabled:

@@ -312,10 +312,6 @@ class Image:
             desc = _descriptor(self.source, desc, "blob")
         return self._store.open_blob(desc, self._names(desc))
 
-    def read_blob(self, desc):
-        with self.open_blob(desc) as f:
-            return f.read()
-
     def close(self):
         self._store.close()
 

@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Literal
 
-LEVELS = ("debug", "info", "warning", "error")
-
 
 class Logger:
     def __init__(self, path: str | None = None, fmt: str = "text", debug: bool = False) -> None:
@@ -62,9 +60,6 @@ class Logger:
 
     def warning(self, msg: str) -> None:
         self._write("warning", msg)
-
-    def info(self, msg: str) -> None:
-        self._write("info", msg)
 
     def debug(self, msg: str) -> None:
         if self.debug_enabled:

@@ -38,7 +38,9 @@ class Tracer:
         self.proc = proc
         self.pid = os.getpid()
         self.ppid = os.getppid()
-        self.getpid = os.getpid()  # which process this tracer last belonged to
+        # os.getpid() of the process this tracer belongs to (its own pid namespace's
+        # number, unlike self.pid): a fork shows as a change.
+        self.owner_pid = os.getpid()
         self.stack = []       # open steps: [sid, name, start]
         self.n = 0
         self.header()
@@ -66,7 +68,7 @@ class Tracer:
                 pid = os.getpid()
         self.pid = pid
         self.proc = proc
-        self.getpid = os.getpid()
+        self.owner_pid = os.getpid()
         self.stack = []
         self.header()
 
@@ -185,7 +187,7 @@ def _traced_fork(ctx, proc, pid=None):
     t = _tracer
     if t is None:
         return
-    if os.getpid() != t.getpid:
+    if os.getpid() != t.owner_pid:
         t.forked(proc, pid)
         t.begin(ctx.step)  # its first step: the one it forked in
     else:

@@ -149,6 +149,17 @@ def running(pyrunc, bundle, test_id):
     return test_id
 
 
+@pytest.fixture
+def three_files(tmp_path):
+    """Files holding 'three', 'four', 'five', to be opened as fds 3, 4 and 5."""
+    paths = []
+    for word in ("three", "four", "five"):
+        path = tmp_path / word
+        path.write_text(word + "\n")
+        paths.append(str(path))
+    return paths
+
+
 def make_bundle(path, rootfs_template, cgroup_prefix):
     """A bundle at path with a copy of the rootfs, its cgroup under a new cgroup_prefix... parent."""
     path.mkdir()

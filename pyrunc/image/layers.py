@@ -77,7 +77,6 @@ _MAGIC = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"))
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
 OVERLAY_OPAQUE = "trusted.overlay.opaque"
-_KEPT_XATTRS = ("user.", "security.capability")
 
 _CHUNK = 1 << 20
 # How much of the decompressed stream to keep behind: tarfile reads ahead by one record

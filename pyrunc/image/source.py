@@ -44,7 +44,6 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
@@ -342,10 +341,6 @@ class Image:
         if isinstance(desc, dict):
             desc = _descriptor(self.source, desc, "blob")
         return self._store.open_blob(desc, self._names(desc))
-
-    def read_blob(self, desc: "Descriptor | dict[str, Any]") -> bytes:
-        with self.open_blob(desc) as f:
-            return f.read()
 
     def close(self) -> None:
         self._store.close()

@@ -17,11 +17,11 @@ _syscall = _libc.syscall
 
 # Syscall numbers glibc has no wrapper for (or only a recent one), per architecture.
 _NR = {
-    "x86_64": dict(pivot_root=155, capget=125, capset=126, keyctl=250, ioprio_set=251,
+    "x86_64": dict(pivot_root=155, capset=126, keyctl=250, ioprio_set=251,
                    sched_setattr=314, pidfd_send_signal=424, open_tree=428, move_mount=429,
                    pidfd_open=434, close_range=436, openat2=437, mount_setattr=442,
                    seccomp=317, bpf=321, set_mempolicy=238),
-    "aarch64": dict(pivot_root=41, capget=90, capset=91, keyctl=219, ioprio_set=30,
+    "aarch64": dict(pivot_root=41, capset=91, keyctl=219, ioprio_set=30,
                     sched_setattr=274, pidfd_send_signal=424, open_tree=428, move_mount=429,
                     pidfd_open=434, close_range=436, openat2=437, mount_setattr=442,
                     seccomp=277, bpf=280, set_mempolicy=237),
@@ -79,17 +79,14 @@ AT_RECURSIVE = 0x8000
 AT_FDCWD = -100
 
 # openat2(2) resolve flags
-RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
-PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_SET_NAME = 15
-PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
@@ -248,15 +245,6 @@ def capset(effective, permitted, inheritable):
         data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
         data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
     _check(_syscall(_NR["capset"], ffi.byref(hdr), data), "capset")
-
-
-def capget(pid=0):
-    """Return (effective, permitted, inheritable) bitmasks of a thread."""
-    hdr = _CapHeader(_CAP_V3, pid)
-    data = (_CapData * 2)()
-    _check(_syscall(_NR["capget"], ffi.byref(hdr), data), "capget")
-    return tuple(data[0].__getattribute__(f) | (data[1].__getattribute__(f) << 32)
-                 for f in ("effective", "permitted", "inheritable"))
 
 
 def personality(persona):

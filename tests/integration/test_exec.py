@@ -9,8 +9,8 @@ import subprocess
 import pytest
 
 from tests.integration.cli_util import last_error, pid_alive, runc, set_args, wait_for
-from tests.integration.test_process import secret_cwd
-from tests.integration.test_terminal import ConsoleSocket, read_until
+from tests.integration.console_util import ConsoleSocket, read_until
+from tests.integration.process_util import secret_cwd
 
 __all__ = ["runc"]  # the fixture, imported for the tests below
 

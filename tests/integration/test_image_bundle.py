@@ -13,8 +13,8 @@ import tarfile
 
 import pytest
 
-from tests.integration.test_image_layers import base_layer, top_layer
-from tests.unit.test_image_layers import dir_, make_tar, reg
+from tests.integration.image_util import base_layer, top_layer, tree
+from tests.unit.tarballs import dir_, make_tar, reg
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -207,7 +207,6 @@ def test_an_existing_non_empty_bundle_is_refused(tmp_path, sources):
 def test_the_rootfs_is_what_umoci_unpacks(tmp_path, sources):
     """The same image through Debian's umoci: the same tree (types, modes, owners, sizes,
     contents, link targets, file mtimes), in both of pyrunc's modes."""
-    from tests.integration.test_image_layers import tree
     layout = sources["oci"][len("oci:"):].rsplit(":", 1)[0]
     theirs = str(tmp_path / "umoci")
     r = subprocess.run(["umoci", "unpack", "--image", f"{layout}:latest", theirs], capture_output=True, text=True)

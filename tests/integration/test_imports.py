@@ -1,8 +1,8 @@
-"""What `run` imports, by name (tests/unit/test_imports.py has the probe and the other
-commands): the container path needs ctypes, _socket and pyrunc's own modules, and none
-of the modules that cost milliseconds to import."""
+"""What `run` imports, by name (tests/unit/import_probe.py has the probe, and
+tests/unit/test_imports.py the other commands): the container path needs ctypes, _socket
+and pyrunc's own modules, and none of the modules that cost milliseconds to import."""
 
-from tests.unit.test_imports import SLOW, modules_imported_by
+from tests.unit.import_probe import LEAN, SLOW, modules_imported_by
 
 # Beyond the state commands' modules: the config's check and model, the Linux mechanics,
 # and the C modules under them.
@@ -24,7 +24,6 @@ RUN = {"_ctypes", "_socket", "_struct", "resource", "struct", "pyrunc.linux.ffi"
 
 
 def test_run_imports_only_what_the_container_needs(pyrunc, bundle, test_id):
-    from tests.unit.test_imports import LEAN
     bundle.write()
     loaded = modules_imported_by("--root", pyrunc.root, "run", "--bundle", bundle.path, test_id)
     assert not loaded & SLOW, sorted(loaded & SLOW)

@@ -7,14 +7,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import uuid
 
 import pytest
 
-from tests.conftest import Bundle, userns_copy
+from tests.conftest import Bundle
 from tests.integration.cli_util import runc  # noqa: F401  (a fixture)
+from tests.integration.ns_util import ALL_TYPES, HOST_ID, ID_RANGE, set_namespaces
 from tests.integration.rootfs_util import (  # noqa: F401  (fixtures)
     bind_unreachable,
     host_dir,
@@ -24,12 +24,9 @@ from tests.integration.rootfs_util import (  # noqa: F401  (fixtures)
     unreachable_sources,
 )
 
-ALL_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 # /proc/self/ns/<file> for each namespace type of the config.
 NS_FILE = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
            "user": "user", "cgroup": "cgroup", "time": "time"}
-HOST_ID = 100000
-ID_RANGE = 65536
 PRINT_NS = "for n in cgroup ipc mnt net pid time user uts; do echo $n $(readlink /proc/self/ns/$n); done"
 
 
@@ -49,25 +46,6 @@ def parse_ns(out):
 
 def host_ns(pid="self"):
     return {f: os.readlink(f"/proc/{pid}/ns/{f}") for f in NS_FILE.values()}
-
-
-def set_namespaces(bundle, **paths):
-    """Namespaces of the config: one entry per type, with a path where given."""
-    bundle.config["linux"]["namespaces"] = [
-        {"type": t, "path": p} if p else {"type": t} for t, p in paths.items()]
-
-
-@pytest.fixture
-def userns_bundle(bundle):
-    """The bundle moved to a directory the container's mapped root can reach, its rootfs
-    owned by the mapped root: the pytest tmp dirs are 0700 and owned by unmapped host root."""
-    parent = tempfile.mkdtemp(prefix="pyrunc-test-userns-")
-    try:
-        b = userns_copy(bundle, parent, HOST_ID, ID_RANGE)
-        set_namespaces(b, **{t: None for t in ALL_TYPES})
-        yield b
-    finally:
-        shutil.rmtree(parent, ignore_errors=True)
 
 
 class Helper:

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from tests.integration.cli_util import assert_nothing_left, last_error
-from tests.integration.test_namespaces import HOST_ID, userns_bundle  # noqa: F401  (a fixture)
+from tests.integration.ns_util import HOST_ID
 
 IP = "/usr/sbin/ip"
 V4, V6 = "10.213.0.2/24", "fd00:213::2/64"

@@ -17,6 +17,7 @@ import pytest
 from pyrunc.linux.process import lsm_enabled
 from tests.conftest import userns_copy
 from tests.integration.cli_util import runc
+from tests.integration.process_util import as_user, run_args, secret_cwd, stat_field
 
 __all__ = ["runc"]  # the fixture, imported for the tests below
 
@@ -27,14 +28,6 @@ RUNC_DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
 def run_sh(pyrunc, bundle, test_id, script, *flags):
     return run_args(pyrunc, bundle, test_id, ["sh", "-c", script], *flags)
-
-
-def run_args(pyrunc, bundle, test_id, args, *flags):
-    bundle.config["process"]["args"] = list(args)
-    bundle.write()
-    r = pyrunc("run", *flags, "--bundle", bundle.path, test_id)
-    assert r.code == 0, r
-    return r.out
 
 
 def run_failing(pyrunc, bundle, test_id, script="true"):
@@ -55,22 +48,10 @@ def status_fields(out):
     return fields
 
 
-def stat_field(stat_line, number):
-    """Field `number` (1-based, as in proc(5)) of /proc/<pid>/stat."""
-    rest = stat_line[stat_line.rindex(")") + 2:].split()
-    return rest[number - 3]
-
-
 def host_bounding_has(cap):
     with open("/proc/self/status") as f:
         bnd = int(status_fields(f.read())["CapBnd"], 16)
     return bool(bnd & (1 << cap))
-
-
-def as_user(bundle, uid, gid, **more):
-    """Run as a non-root user; the fixture's rootfs directory is 0700, so open it up."""
-    os.chmod(bundle.rootfs, 0o755)
-    bundle.config["process"]["user"] = {"uid": uid, "gid": gid, **more}
 
 
 def mask(*names):
@@ -134,17 +115,6 @@ def test_a_missing_cwd_is_created_like_runc_does(pyrunc, bundle, test_id):
     bundle.config["process"]["cwd"] = "/srv/pyrunc/work"
     assert run_sh(pyrunc, bundle, test_id, "pwd").strip() == "/srv/pyrunc/work"
     assert os.path.isdir(os.path.join(bundle.rootfs, "srv", "pyrunc", "work"))
-
-
-def secret_cwd(bundle):
-    """A cwd that root can search and user 1000, the process's user, cannot: a 0700
-    directory of root's, with a file in it."""
-    as_user(bundle, 1000, 1000)
-    secret = os.path.join(bundle.rootfs, "secret")
-    os.mkdir(secret, 0o700)
-    with open(os.path.join(secret, "file"), "w") as f:
-        f.write("x")
-    bundle.config["process"]["cwd"] = "/secret"
 
 
 def test_a_cwd_the_user_cannot_search_is_entered_as_root_like_runc(pyrunc, runc, bundle, test_id):
@@ -450,17 +420,6 @@ def run_with_fds(pyrunc, bundle, test_id, script, files, *flags):
         text = out.read().decode()
     assert code == 0, text
     return text
-
-
-@pytest.fixture
-def three_files(tmp_path):
-    """Files holding 'three', 'four', 'five', to be opened as fds 3, 4 and 5."""
-    paths = []
-    for word in ("three", "four", "five"):
-        path = tmp_path / word
-        path.write_text(word + "\n")
-        paths.append(str(path))
-    return paths
 
 
 def test_no_host_fd_reaches_the_container(pyrunc, bundle, test_id, three_files):

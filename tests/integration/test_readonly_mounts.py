@@ -9,8 +9,8 @@ import tempfile
 
 from tests.conftest import userns_copy
 from tests.integration.cli_util import runc, set_args  # noqa: F401  (runc: a fixture)
+from tests.integration.console_util import ConsoleSocket, read_until
 from tests.integration.rootfs_util import host_dir  # noqa: F401  (a fixture)
-from tests.integration.test_terminal import ConsoleSocket, read_until
 
 # What the container sees of its /dev: writes refused, devpts and the devices usable,
 # each /dev mount's point and per-mount options.

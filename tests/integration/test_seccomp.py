@@ -13,6 +13,7 @@ import pytest
 
 from pyrunc.linux import seccomp
 from tests.integration.seccomp_probe import NR, compiled, probe
+from tests.integration.seccomp_profiles import docker_like_profile
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -228,29 +229,6 @@ def test_kill_and_trap_seen_from_the_host_as_sigsys(pyrunc, bundle, test_id, act
     assert r.code == 128 + signal.SIGSYS, r
 
 
-DENIED_BY_DOCKER_LIKE_PROFILE = {"mount", "umount2", "ptrace", "reboot", "kexec_load", "init_module",
-                                 "finit_module", "delete_module", "swapon", "swapoff", "pivot_root",
-                                 "unshare", "setns", "bpf", "perf_event_open", "add_key", "keyctl",
-                                 "request_key", "acct", "settimeofday", "clock_settime", "open_by_handle_at"}
-
-
-def docker_like_profile():
-    """Docker's default profile's shape: an errno default and a long allow list, here
-    every syscall this libseccomp knows but the privileged ones."""
-    import pyseccomp
-    names = []
-    for nr in range(0, 460):
-        try:
-            name = pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, nr).decode()
-        except (OSError, ValueError):
-            continue
-        if name and name not in DENIED_BY_DOCKER_LIKE_PROFILE:
-            names.append(name)
-    return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": errno.EPERM,
-            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-            "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}
-
-
 def test_a_docker_like_profile_runs_a_container_and_refuses_mount(pyrunc, bundle, test_id):
     profile = docker_like_profile()
     assert len(profile["syscalls"][0]["names"]) > 300
@@ -337,7 +315,7 @@ def _kernel_at_least(major, minor):
 
 
 def test_a_cached_profile_is_loaded_without_importing_libseccomp(pyrunc, bundle, test_id):
-    from tests.unit.test_imports import modules_imported_by
+    from tests.unit.import_probe import modules_imported_by
     bundle.config["linux"]["seccomp"] = allow_all_but("SCMP_ACT_ERRNO", names=("mkdir", "mkdirat"))
     bundle.config["process"]["args"] = ["true"]
     bundle.write()

@@ -13,7 +13,7 @@ import pytest
 from pyrunc.linux import seccomp
 from tests.integration.cli_util import runc  # noqa: F401 (a fixture)
 from tests.integration.seccomp_probe import NR, probe
-from tests.integration.test_seccomp import docker_like_profile
+from tests.integration.seccomp_profiles import docker_like_profile
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 

@@ -5,8 +5,8 @@ import pytest
 
 from pyrunc.linux.process import lsm_enabled
 from tests.integration.cli_util import assert_nothing_left, last_error
-from tests.integration.test_process import run_args, stat_field
-from tests.unit.test_spec_fields import REFUSED_EXAMPLES, refused_example
+from tests.integration.process_util import run_args, stat_field
+from tests.unit.config_docs import REFUSED_EXAMPLES, refused_example
 
 SCHED_DEADLINE = 6
 

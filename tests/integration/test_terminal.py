@@ -2,69 +2,23 @@
 /dev/console bound to the pty, and `run` in the foreground wiring the pty to our own
 terminal (driven here through pty.fork)."""
 
-import errno
 import fcntl
 import os
 import pty
-import select
-import socket
 import struct
 import sys
 import termios
-import time
 
 import pytest
 
 from tests.integration.cli_util import assert_nothing_left, pyrunc_cmd, runc, set_args, wait_for
+from tests.integration.console_util import ConsoleSocket, read_until
 
 __all__ = ["runc"]
 
 PROBE = ("echo hello-$((6*7)); tty; readlink /proc/self/fd/0; readlink /proc/self/fd/1; "
          "stat -c 'console %t:%T' /dev/console; stat -c 'tty %t:%T' $(tty); "
          "busybox stty size; exit\n")
-
-
-def read_until(fd, marker=None, timeout=30.0):
-    """Read a pty master until `marker` shows up or the other side closes (EIO)."""
-    data = b""
-    deadline = time.monotonic() + timeout
-    while marker is None or marker not in data:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"no {marker!r} from the terminal; got {data!r}")
-        if not select.select([fd], [], [], left)[0]:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError as e:
-            if e.errno != errno.EIO:
-                raise
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data.decode(errors="replace")
-
-
-class ConsoleSocket:
-    """The engine's side of --console-socket: listen, accept, receive the master fd."""
-
-    def __init__(self, path):
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(1)
-
-    def receive(self):
-        self.sock.settimeout(30)
-        conn, _ = self.sock.accept()
-        with conn:
-            msg, fds, _, _ = socket.recv_fds(conn, 4096, 4)
-        assert len(fds) == 1, (msg, fds)
-        return fds[0]
-
-    def close(self):
-        self.sock.close()
 
 
 @pytest.fixture

@@ -5,17 +5,8 @@ a failure's last record, `trace show`, and every line against docs/trace-schema.
 import json
 import os
 
-import jsonschema
-
 from tests.integration.cli_util import last_error
-
-SCHEMA = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "trace-schema.json")
-
-
-def read(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f]
-
+from tests.integration.trace_util import read, traced, validate_all
 
 # The runtime's steps of a `run`, in order (runtime.md "Lifecycle").
 RUNTIME_ORDER = ["validate config", "create state", "spawn", "create cgroup", "set cgroup limits",
@@ -29,22 +20,6 @@ def ended_steps(records, procs=("stage1", "init")):
 
 def calls(records, name):
     return [r for r in records if r["t"] == "call" and r["name"] == name]
-
-
-def traced(pyrunc, trace, *args):
-    """`pyrunc --trace TRACE ARGS...`: the result, and the trace's records, every one
-    checked against the schema."""
-    r = pyrunc(*args, extra=("--trace", trace))
-    records = read(trace)
-    validate_all(records)
-    return r, records
-
-
-def validate_all(records):
-    with open(SCHEMA) as f:
-        schema = json.load(f)
-    for rec in records:
-        jsonschema.validate(rec, schema)
 
 
 def test_run_traces_the_init_steps_in_order_with_their_kernel_calls(pyrunc, bundle, test_id, tmp_path):

@@ -7,7 +7,7 @@ import os
 import signal
 
 from tests.integration.cli_util import pid_alive, set_args, wait_for
-from tests.integration.test_trace import read, traced, validate_all
+from tests.integration.trace_util import read, traced, validate_all
 
 CHILD = ("exec", "exec process")
 

@@ -1,5 +1,6 @@
 """Helpers of the security tests: running a script in a container, a second process that
-races pyrunc, and what the host looks like before and after."""
+races pyrunc, what the host looks like before and after, and the capability sets a
+process reports."""
 
 import ctypes
 import hashlib
@@ -109,3 +110,18 @@ def digest(path):
             h.update(chunk)
     st = os.stat(path)
     return f"{h.hexdigest()} {st.st_size} {st.st_mtime_ns}"
+
+
+def _status(out):
+    fields = {}
+    for line in out.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key] = value.strip()
+    return fields
+
+
+def cap_sets(out):
+    """The five capability sets of a /proc/<pid>/status text, as numbers."""
+    f = _status(out)
+    return {k: int(f[k], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}

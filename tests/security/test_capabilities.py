@@ -19,25 +19,11 @@ import struct
 
 import pytest
 
-from tests.security.sec_util import run_ok
+from tests.security.sec_util import cap_sets, run_ok
 
 RUNC_DEFAULT = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 RUNC_DEFAULT_MASK = (1 << 29) | (1 << 5) | (1 << 10)
 USER = {"uid": 1000, "gid": 1000}
-
-
-def _status(out):
-    fields = {}
-    for line in out.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            fields[key] = value.strip()
-    return fields
-
-
-def _caps(out):
-    f = _status(out)
-    return {k: int(f[k], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}
 
 
 def _all_caps():
@@ -67,8 +53,8 @@ def _set_file_caps(path, permitted=0, inheritable=0, effective=True):
 def test_the_five_sets_are_exactly_the_configs(pyrunc, bundle, test_id):
     """runc's default config as root: nothing inheritable, nothing ambient."""
     out = run_ok(pyrunc, bundle, test_id, "grep ^Cap /proc/self/status")
-    assert _caps(out) == {"CapInh": 0, "CapPrm": RUNC_DEFAULT_MASK, "CapEff": RUNC_DEFAULT_MASK,
-                          "CapBnd": RUNC_DEFAULT_MASK, "CapAmb": 0}
+    assert cap_sets(out) == {"CapInh": 0, "CapPrm": RUNC_DEFAULT_MASK, "CapEff": RUNC_DEFAULT_MASK,
+                             "CapBnd": RUNC_DEFAULT_MASK, "CapAmb": 0}
 
 
 def test_inheritable_file_capabilities_give_a_user_nothing(pyrunc, bundle, test_id):
@@ -80,14 +66,14 @@ def test_inheritable_file_capabilities_give_a_user_nothing(pyrunc, bundle, test_
     bundle.config["process"]["capabilities"] = {"bounding": RUNC_DEFAULT}
     bundle.config["process"]["noNewPrivileges"] = False
     out = run_ok(pyrunc, bundle, test_id, "/inh/busybox grep ^Cap /proc/self/status")
-    assert _caps(out) == {"CapInh": 0, "CapPrm": 0, "CapEff": 0, "CapBnd": RUNC_DEFAULT_MASK,
-                          "CapAmb": 0}
+    assert cap_sets(out) == {"CapInh": 0, "CapPrm": 0, "CapEff": 0, "CapBnd": RUNC_DEFAULT_MASK,
+                             "CapAmb": 0}
 
 
 def test_file_capabilities_stop_at_the_bounding_set(pyrunc, bundle, test_id):
     """A program whose file caps permit everything gets no more than the bounding set."""
     out = _run_with_file_caps(pyrunc, bundle, test_id, no_new_privileges=False)
-    caps = _caps(out)
+    caps = cap_sets(out)
     assert caps["CapPrm"] == caps["CapBnd"] == RUNC_DEFAULT_MASK, out
 
 
@@ -125,4 +111,4 @@ def test_no_new_privileges_stops_a_setuid_root_program(pyrunc, bundle, test_id, 
 def test_no_new_privileges_stops_file_capabilities(pyrunc, bundle, test_id):
     """The program of the test above, with noNewPrivileges: nothing."""
     out = _run_with_file_caps(pyrunc, bundle, test_id, no_new_privileges=True)
-    assert _caps(out)["CapEff"] == _caps(out)["CapPrm"] == 0, out
+    assert cap_sets(out)["CapEff"] == cap_sets(out)["CapPrm"] == 0, out

@@ -19,7 +19,7 @@ import os
 
 import pytest
 
-from tests.integration.test_terminal import ConsoleSocket, read_until
+from tests.integration.console_util import ConsoleSocket, read_until
 from tests.security.sec_util import Racer, run_ok
 
 MASKED_FILES = ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/latency_stats",

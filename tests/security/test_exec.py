@@ -18,8 +18,7 @@ import pytest
 
 from pyrunc.linux import sealed_exe
 from tests.integration.cli_util import pyrunc_cmd, set_args, wait_for
-from tests.security.test_capabilities import _caps
-from tests.security.test_fd_leaks import host_secrets  # noqa: F401  (a fixture)
+from tests.security.sec_util import cap_sets
 
 
 def exec_with_fds(pyrunc, cid, setup, *args):
@@ -59,7 +58,7 @@ def test_cap_never_fills_the_inheritable_or_ambient_set(pyrunc, running):
     r = pyrunc("exec", "--cap", "CAP_SYS_ADMIN", "--cap", "CAP_NET_ADMIN", running,
                "grep", "^Cap", "/proc/self/status")
     assert r.code == 0, r
-    caps = _caps(r.out)
+    caps = cap_sets(r.out)
     added = (1 << 21) | (1 << 12)
     assert caps["CapBnd"] & added == added and caps["CapEff"] & added == added, caps
     assert caps["CapInh"] == 0 and caps["CapAmb"] == 0, caps

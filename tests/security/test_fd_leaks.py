@@ -21,8 +21,7 @@ import pytest
 from tests.conftest import userns_copy
 from tests.integration.cli_util import pyrunc_cmd
 from tests.integration.rootfs_util import bind_unreachable, unreachable_sources  # noqa: F401  (a fixture)
-from tests.integration.test_process import three_files  # noqa: F401  (a fixture)
-from tests.security.sec_util import set_script, tree
+from tests.security.sec_util import set_script
 
 
 def run_with_fds(pyrunc, bundle, test_id, script, setup, *flags, **process):
@@ -37,17 +36,6 @@ def run_with_fds(pyrunc, bundle, test_id, script, setup, *flags, **process):
                                timeout=60)
         out.seek(0)
         return code, out.read().decode()
-
-
-@pytest.fixture
-def host_secrets(host_dir):
-    """A host directory holding a secret, and a secret file: what a leaked fd would open."""
-    d = host_dir("sec-leak")
-    with open(os.path.join(d, "secret"), "w") as f:
-        f.write("host-secret\n")
-    before = tree(d)
-    yield d
-    assert tree(d) == before  # nothing was created, changed or removed there
 
 
 def _open_leaky(host_secrets):

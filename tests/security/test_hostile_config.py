@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyrunc.config.schema import json_path
-from tests.unit.test_config_hostile import _set, _string_leaves  # the same mutations
+from tests.unit.config_docs import set_at, string_leaves  # as the unit tests' mutations
 
 PREFIX = "pyrunc-test-fuzz-"
 NO_ID = 2**32 - 1
@@ -31,7 +31,7 @@ POISON = ["\0", "\ud800", "\udfff", "\udc80"]
 
 def poisoned_string(cfg, draw, ctx):
     """A NUL or a lone surrogate anywhere in any string of the config."""
-    parts = draw(st.sampled_from(sorted(_string_leaves(cfg), key=str)))
+    parts = draw(st.sampled_from(sorted(string_leaves(cfg), key=str)))
     target = cfg
     for part in parts[:-1]:
         target = target[part]
@@ -63,7 +63,7 @@ def dotdot(cfg, draw, ctx):
     if escape:
         segments.insert(draw(st.integers(0, len(segments))), "..")
     parts, value = _inner_path(draw(st.sampled_from(INNER)), ctx, "/" + "/".join(segments))
-    _set(cfg, parts, value)
+    set_at(cfg, parts, value)
     return json_path(parts), not escape
 
 
@@ -77,7 +77,7 @@ def long_path(cfg, draw, ctx):
     else:
         path = "/" + "/".join(["p" * 200] * draw(st.integers(21, 30)))
     parts, value = _inner_path(which, ctx, path)
-    _set(cfg, parts, value)
+    set_at(cfg, parts, value)
     return json_path(parts), long_name and which == "cgroupsPath"
 
 
@@ -162,7 +162,7 @@ def overflowing_number(cfg, draw, ctx):
     parts, setup, values = draw(st.sampled_from(NUMBERS))
     if setup:
         setup(cfg)
-    _set(cfg, parts, draw(values))
+    set_at(cfg, parts, draw(values))
     return json_path(parts), False
 
 

@@ -11,7 +11,7 @@ import os
 from pyrunc.errors import KernelError
 from pyrunc.linux import kernel
 
-PASS_THROUGH = {"openat2", "fstatfs_type", "pidfd_open", "capget"}
+PASS_THROUGH = {"openat2", "fstatfs_type", "pidfd_open"}
 
 
 class FakeKernel:

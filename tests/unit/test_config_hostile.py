@@ -16,6 +16,7 @@ from pyrunc.config.schema import json_path
 from pyrunc.config.semantic import semantic_errors
 from pyrunc.config.validate import load_config
 from pyrunc.errors import ConfigError
+from tests.unit.config_docs import set_at, string_leaves
 
 MAX_PROBLEM = 1000   # a problem must stay readable however long the hostile value was
 STACK = 8 << 20      # RLIMIT_STACK of the base config: execve's room is then 2 MiB
@@ -88,25 +89,7 @@ def test_the_base_config_is_valid(bundle):
 
 # --- mutations: each changes one thing and returns (json path, whether it is fine) -------
 
-def _set(doc, parts, value):
-    target = doc
-    for part in parts[:-1]:
-        target = target[part]
-    target[parts[-1]] = value
-
-
-def _string_leaves(value, parts=()):
-    if isinstance(value, str):
-        yield list(parts)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _string_leaves(item, parts + (key,))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _string_leaves(item, parts + (i,))
-
-
-STRING_LEAVES = list(_string_leaves(BASE))
+STRING_LEAVES = list(string_leaves(BASE))
 KEYED = [["annotations"], ["linux", "sysctl"]]   # objects whose keys are free-form strings
 
 
@@ -182,7 +165,7 @@ def m_dotdot(doc, draw):
     escape = draw(st.booleans())
     if escape:
         segments.insert(draw(st.integers(0, len(segments))), "..")
-    _set(doc, parts, make("/" + "/".join(segments)))
+    set_at(doc, parts, make("/" + "/".join(segments)))
     return json_path(parts), not escape
 
 
@@ -216,7 +199,7 @@ def m_long_path(doc, draw):
         parts = ["hooks", "poststop", 0, "path"]
     else:
         parts = ["mounts", len(doc["mounts"]) - 1, "source"]
-    _set(doc, parts, path)
+    set_at(doc, parts, path)
     # cgroupfs (kernfs) takes names past NAME_MAX; only the whole path is limited there.
     fine = len(path) <= limit and (which == "cgroups" or max(len(c) for c in path.split("/")) <= 255)
     return json_path(parts), fine
@@ -331,7 +314,7 @@ NUMBERS = [
 def m_number(doc, draw):
     parts, values, fine, *reported = draw(st.sampled_from(NUMBERS))
     value = draw(values)
-    _set(doc, parts, value)
+    set_at(doc, parts, value)
     return json_path(reported[0] if reported else parts), fine(value)
 
 
@@ -423,31 +406,31 @@ def test_environment_past_execve_space_names_env(bundle):
 @pytest.mark.parametrize("mutate, path, words", [
     # passed as a namespaced net.* sysctl, yet in sysctl(8)'s "/" form it is the host's
     # kernel.core_pattern (today's writer turns every "." into "/" and gets ENOENT instead)
-    (lambda d: _set(d, ["linux", "sysctl"], {"net/../kernel/core_pattern": "|/bin/sh"}),
+    (lambda d: set_at(d, ["linux", "sysctl"], {"net/../kernel/core_pattern": "|/bin/sh"}),
      'linux.sysctl["net/../kernel/core_pattern"]', "'..'"),
     # setresuid(-1, -1, -1) changes nothing: the process ran as root
-    (lambda d: _set(d, ["process", "user", "uid"], NO_ID), "process.user.uid", "running as root"),
-    (lambda d: _set(d, ["process", "user", "gid"], NO_ID), "process.user.gid", "no id"),
+    (lambda d: set_at(d, ["process", "user", "uid"], NO_ID), "process.user.uid", "running as root"),
+    (lambda d: set_at(d, ["process", "user", "gid"], NO_ID), "process.user.gid", "no id"),
     # chown(path, -1, -1) changes nothing: the device stayed root's
-    (lambda d: _set(d, ["linux", "devices", 0, "uid"], NO_ID), "linux.devices[0].uid", "owned by root"),
+    (lambda d: set_at(d, ["linux", "devices", 0, "uid"], NO_ID), "linux.devices[0].uid", "owned by root"),
     # the kernel refuses a mapping that reaches (uid_t)-1
-    (lambda d: _set(d, ["linux", "uidMappings"], [{"containerID": 0, "hostID": NO_ID, "size": 1}]),
+    (lambda d: set_at(d, ["linux", "uidMappings"], [{"containerID": 0, "hostID": NO_ID, "size": 1}]),
      "linux.uidMappings[0]", "last id 4294967294"),
     # a hostname with a lone surrogate crashed the length check with UnicodeEncodeError
-    (lambda d: _set(d, ["hostname"], "\ud800"), "hostname", "surrogate"),
+    (lambda d: set_at(d, ["hostname"], "\ud800"), "hostname", "surrogate"),
     # the kernel refuses the name, after create made the parents; the error was two lines
-    (lambda d: _set(d, ["linux", "cgroupsPath"], "/pyrunc-test-fuzz-unit/a\nb"),
+    (lambda d: set_at(d, ["linux", "cgroupsPath"], "/pyrunc-test-fuzz-unit/a\nb"),
      "linux.cgroupsPath", "newline"),
     # the errno is 16 bits of the filter's return: 65536 became SCMP_ACT_ERRNO(0), a fake success
-    (lambda d: _set(d, ["linux", "seccomp", "syscalls", 0, "errnoRet"], 65536),
+    (lambda d: set_at(d, ["linux", "seccomp", "syscalls", 0, "errnoRet"], 65536),
      "linux.seccomp.syscalls[0].errnoRet", "16 bits"),
-    (lambda d: _set(d, ["linux", "devices", 0, "major"], -3), "linux.devices[0].major", "0..4095"),
-    (lambda d: _set(d, ["linux", "resources", "memory", "limit"], -2), "linux.resources.memory.limit", "-1"),
-    (lambda d: _set(d, ["linux", "resources", "cpu", "quota"], 200), "linux.resources.cpu.quota", "1000"),
-    (lambda d: _set(d, ["process", "scheduler"], {"policy": "SCHED_DEADLINE", "runtime": 10,
+    (lambda d: set_at(d, ["linux", "devices", 0, "major"], -3), "linux.devices[0].major", "0..4095"),
+    (lambda d: set_at(d, ["linux", "resources", "memory", "limit"], -2), "linux.resources.memory.limit", "-1"),
+    (lambda d: set_at(d, ["linux", "resources", "cpu", "quota"], 200), "linux.resources.cpu.quota", "1000"),
+    (lambda d: set_at(d, ["process", "scheduler"], {"policy": "SCHED_DEADLINE", "runtime": 10,
                                                   "deadline": 20, "period": 20}),
      "process.scheduler.runtime", "1024"),
-    (lambda d: _set(d, ["process", "cwd"], "/" + "c" * 256), "process.cwd", "NAME_MAX"),
+    (lambda d: set_at(d, ["process", "cwd"], "/" + "c" * 256), "process.cwd", "NAME_MAX"),
 ])
 def test_finding_is_refused(bundle, mutate, path, words):
     doc = copy.deepcopy(BASE)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pyrunc.errors import ImageError
 from pyrunc.image import layers
-from tests.unit.test_image_layers import dir_, hard, make_tar, node, reg, sym
+from tests.unit.tarballs import dir_, hard, make_tar, node, reg, sym
 
 ROOT = os.geteuid() == 0
 COMPONENTS = ["a", "link", "..", ".", "", ".wh.a", ".wh..wh..opq", "sib", "etc"]

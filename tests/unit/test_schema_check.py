@@ -20,7 +20,7 @@ from pyrunc.config import compile_schema, schema_check
 from pyrunc.config.compile_schema import SchemaCompileError, compile_schemas
 from pyrunc.config.default import default_spec
 from pyrunc.config.schema import _validator, schema_errors
-from tests.unit.test_config_validate import valid_configs
+from tests.unit.config_strategies import valid_configs
 
 SPEC_DOCS = {path.name: json.loads(path.read_text()) for path in compile_schema.SPEC.glob("*.json")}
 FAST = settings(deadline=None, database=None,

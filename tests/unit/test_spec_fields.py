@@ -21,6 +21,7 @@ import pytest
 
 from pyrunc.config.schema import spec_dir
 from pyrunc.config.semantic import REFUSED_FIELDS, semantic_errors
+from tests.unit.config_docs import REFUSED_EXAMPLES, refused_example
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -294,36 +295,6 @@ def test_each_applied_property_names_a_test_that_exists(path):
     relpath, _, name = APPLIED[path].partition("::")
     assert os.path.exists(os.path.join(TESTS, relpath)), APPLIED[path]
     assert name in _test_names(relpath), APPLIED[path]
-
-
-# A schema-valid example of each refused field, on runc's default config.
-REFUSED_EXAMPLES = {
-    "windows": ("windows", {"layerFolders": ["C:\\layers\\base"]}),
-    "solaris": ("solaris", {"milestone": "svc:/milestone/container:default"}),
-    "vm": ("vm", {"kernel": {"path": "/boot/vmlinuz"}}),
-    "zos": ("zos", {}),
-    "freebsd": ("freebsd", {}),
-    "process.commandLine": ("process.commandLine", "sh -c true"),
-    "process.user.username": ("process.user.username", "ContainerUser"),
-    "mounts[].uidMappings": ("mounts.0.uidMappings", [{"containerID": 0, "hostID": 1000, "size": 1}]),
-    "mounts[].gidMappings": ("mounts.0.gidMappings", [{"containerID": 0, "hostID": 1000, "size": 1}]),
-}
-
-
-def refused_example(path):
-    """runc's default config with the refused field set; the path the error must name."""
-    from pyrunc.config.default import default_spec
-    doc = default_spec()
-    where, value = REFUSED_EXAMPLES[path]
-    node = doc
-    keys = [int(k) if k.isdigit() else k for k in where.split(".")]
-    for key in keys[:-1]:
-        node = node[key]
-    node[keys[-1]] = value
-    if path.startswith("mounts[]."):  # both or neither, as the schema's semantics ask
-        doc["mounts"][0]["uidMappings" if "gid" in path else "gidMappings"] = value
-    named = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys).lstrip(".")
-    return doc, named
 
 
 def test_every_refused_field_has_an_example():

@@ -138,3 +138,19 @@ class CgroupFiles:
 
 
 REAL_FILES = CgroupFiles()
+
+
+class Write:
+    """One write a manager plans before it makes any: `value` to `file` (a file name in
+    the container's cgroup) for the config `field`, which its error names.  v2 only:
+    `optional`, skipped where the kernel lacks the file; `after_cpu_max`, tried again
+    after cpu.max when refused (a burst the old quota does not allow)."""
+
+    __slots__ = ("file", "value", "field", "optional", "after_cpu_max")
+
+    def __init__(self, file, value, field, optional=False, after_cpu_max=False):
+        self.file, self.value, self.field = file, value, field
+        self.optional, self.after_cpu_max = optional, after_cpu_max
+
+    def __repr__(self):
+        return f"Write({self.file!r}, {self.value!r}, {self.field!r})"

@@ -15,7 +15,7 @@ import time
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import (HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below,
                                   resolve)
-from pyrunc.linux.cgroups.files import REAL_FILES
+from pyrunc.linux.cgroups.files import REAL_FILES, Write
 
 UNIFIED = "unified"
 UNLIMITED = -1
@@ -288,12 +288,13 @@ class V1Manager(Manager):
                 raise CgroupError(f + "limit", f"{limit} is above the memory+swap limit {memsw}: "
                                                f"set swap (--memory-swap) too")
         # memsw must never be below the memory limit: raise it first, lower it last.
-        order = [("limit", "memory.limit_in_bytes", limit), ("swap", "memory.memsw.limit_in_bytes", swap)]
+        order = [Write("memory.limit_in_bytes", limit, f + "limit"),
+                 Write("memory.memsw.limit_in_bytes", swap, f + "swap")]
         if swap is not None and (swap == UNLIMITED or limit is None or limit == UNLIMITED or swap > self._current_limit("memory.limit_in_bytes")):
             order.reverse()
-        for key, filename, value in order:
-            if value is not None:
-                self._write("memory", filename, value, f + key)
+        for w in order:
+            if w.value is not None:
+                self._write("memory", w.file, w.value, w.field)
         if mem.get("reservation") is not None:
             self._write("memory", "memory.soft_limit_in_bytes", mem["reservation"], f + "reservation")
         for key, filename in (("kernel", "memory.kmem.limit_in_bytes"),
@@ -342,19 +343,19 @@ class V1Manager(Manager):
         Period first; when the kernel refuses it (EINVAL) and a quota comes too, quota
         first.  (v2's cpu.max is one write of both.)"""
         f = "linux.resources.cpu."
-        writes = [(f + "period", "cpu.cfs_period_us", period), (f + "quota", "cpu.cfs_quota_us", quota)]
-        writes = [w for w in writes if w[2] is not None]
+        writes = [Write("cpu.cfs_period_us", period, f + "period"), Write("cpu.cfs_quota_us", quota, f + "quota")]
+        writes = [w for w in writes if w.value is not None]
         if not writes:
             return
         first, rest = writes[0], writes[1:]
         try:
-            self._write("cpu", first[1], first[2], first[0])
+            self._write("cpu", first.file, first.value, first.field)
         except CgroupError as e:
             if e.errno != errno.EINVAL or not rest:
                 raise
             rest.append(first)  # the quota, then the period again
-        for field, filename, value in rest:
-            self._write("cpu", filename, value, field)
+        for w in rest:
+            self._write("cpu", w.file, w.value, w.field)
 
     def _grant_rt_runtime(self, runtime, period):
         """A cgroup's realtime share (runtime/period) must fit in its parent's, and a new

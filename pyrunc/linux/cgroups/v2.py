@@ -18,7 +18,7 @@ import time
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below, resolve
 from pyrunc.linux.cgroups import convert
-from pyrunc.linux.cgroups.files import REAL_FILES
+from pyrunc.linux.cgroups.files import REAL_FILES, Write
 
 # The controllers a container's cgroup gets when the host has them (devices and freezer
 # are built into cgroup2's core, not controllers one enables).
@@ -203,7 +203,8 @@ class V2Manager(Manager):
     # -- resources ----------------------------------------------------------------------
 
     def set(self, resources, update=False):
-        """Check every field first, then write: a refused field changes nothing."""
+        """Check every field first, then write: a refused field changes nothing.  Each
+        part below returns the Writes (files.py) its field needs."""
         r = resources or {}
         enabled = self._controllers()
         writes = []
@@ -216,25 +217,24 @@ class V2Manager(Manager):
             self._devices(r["devices"])
 
     def _apply(self, writes):
+        """Make the Writes in order; an error names the config field of the write."""
         deferred = []
         for w in writes:
-            field, filename, value = w[:3]
-            flags = w[3] if len(w) > 3 else ""
-            path = self._path(filename)
-            if "optional" in flags and not os.path.exists(path):
-                continue
+            path = self._path(w.file)
             if not os.path.exists(path):
-                raise CgroupError(field, f"this kernel has no {filename} in cgroup {self.dir}")
+                if w.optional:
+                    continue
+                raise CgroupError(w.field, f"this kernel has no {w.file} in cgroup {self.dir}")
             try:
-                self._write_lines(path, value)
+                self._write_lines(path, w.value)
             except CgroupError as e:
                 # A larger burst than the old quota allows: retry after the new cpu.max.
-                if "burst" in flags and any(x[1] == "cpu.max" for x in writes):
-                    deferred.append((field, filename, value))
+                if w.after_cpu_max and any(x.file == "cpu.max" for x in writes):
+                    deferred.append(w)
                     continue
-                raise CgroupError(field, e.why) from None
-        for field, filename, value in deferred:
-            self.files.write(self._path(filename), value, field)
+                raise CgroupError(w.field, e.why) from None
+        for w in deferred:
+            self.files.write(self._path(w.file), w.value, w.field)
 
     def _write_lines(self, path, value):
         """One write per line: files such as io.max take a single device per write."""
@@ -249,7 +249,7 @@ class V2Manager(Manager):
         field = RES + "pids.limit"
         self._require("pids", field, enabled)
         # The spec: 0 is a real limit (no new task at all), -1 is none.
-        return [(field, "pids.max", convert.limit_value(limit))]
+        return [Write("pids.max", convert.limit_value(limit), field)]
 
     def _memory(self, r, enabled, update):
         mem = r.get("memory")
@@ -285,16 +285,16 @@ class V2Manager(Manager):
         writes = []
         if swap_max is not None:
             if os.path.exists(self._path("memory.swap.max")):
-                writes.append((f + "swap", "memory.swap.max", convert.limit_value(swap_max)))
+                writes.append(Write("memory.swap.max", convert.limit_value(swap_max), f + "swap"))
             elif swap_max not in (0, convert.UNLIMITED):
                 # No swap accounting (swapaccount=0 or no CONFIG_MEMCG_SWAP): "no swap"
                 # and "any swap" need no file, as in runc; a size cannot be honoured.
                 raise CgroupError(f + "swap", "this kernel does not account swap per cgroup "
                                               "(no memory.swap.max)")
         if limit:
-            writes.append((f + "limit", "memory.max", convert.limit_value(limit)))
+            writes.append(Write("memory.max", convert.limit_value(limit), f + "limit"))
         if reservation:
-            writes.append((f + "reservation", "memory.low", convert.limit_value(reservation)))
+            writes.append(Write("memory.low", convert.limit_value(reservation), f + "reservation"))
         return writes
 
     def _merge_memory(self, limit, swap):
@@ -348,13 +348,13 @@ class V2Manager(Manager):
         bfq = weighted and os.path.exists(self._path("io.bfq.weight"))
         weight_file = "io.bfq.weight" if bfq else "io.weight"
         if bio.get("weight"):
-            writes.append((f + "weight", weight_file, "default " + self._io_weight(bio["weight"], bfq, f + "weight")))
+            writes.append(Write(weight_file, "default " + self._io_weight(bio["weight"], bfq, f + "weight"), f + "weight"))
         for i, wd in enumerate(bio.get("weightDevice") or ()):
             if wd.get("weight"):
                 field = f"{f}weightDevice[{i}].weight"
-                writes.append((field, weight_file, f"{wd['major']}:{wd['minor']} {self._io_weight(wd['weight'], bfq, field)}"))
+                writes.append(Write(weight_file, f"{wd['major']}:{wd['minor']} {self._io_weight(wd['weight'], bfq, field)}", field))
         for line, field in throttles.values():
-            writes.append((f + field, "io.max", line))
+            writes.append(Write("io.max", line, f + field))
         return writes
 
     @staticmethod
@@ -385,15 +385,15 @@ class V2Manager(Manager):
             raise CgroupError(f + "burst", f"{burst} is above the quota {quota}")
         # Idle before weight: the kernel takes no weight for an idle group, as runc orders it.
         if cpu.get("idle") is not None:
-            writes.append((f + "idle", "cpu.idle", str(cpu["idle"])))
+            writes.append(Write("cpu.idle", str(cpu["idle"]), f + "idle"))
         if weight is not None:
-            writes.append((f + "shares", "cpu.weight", str(weight)))
+            writes.append(Write("cpu.weight", str(weight), f + "shares"))
         if burst is not None:
-            writes.append((f + "burst", "cpu.max.burst", str(burst), "burst"))
+            writes.append(Write("cpu.max.burst", str(burst), f + "burst", after_cpu_max=True))
         current = self.files.read(self._path("cpu.max")).split()
         line = convert.cpu_max(quota, period, current[0] if current else "max")
         if line is not None:
-            writes.append((f + ("quota" if quota else "period"), "cpu.max", line))
+            writes.append(Write("cpu.max", line, f + ("quota" if quota else "period")))
         return writes
 
     def _cpuset(self, r, enabled, update):
@@ -402,7 +402,7 @@ class V2Manager(Manager):
         for key in ("cpus", "mems"):
             if cpu.get(key):
                 self._require("cpuset", RES + "cpu." + key, enabled)
-                writes.append((RES + "cpu." + key, "cpuset." + key, cpu[key]))
+                writes.append(Write("cpuset." + key, cpu[key], RES + "cpu." + key))
         return writes
 
     def _hugetlb(self, r, enabled, update):
@@ -413,9 +413,9 @@ class V2Manager(Manager):
             size = h["pageSize"]
             if not os.path.exists(self._path(f"hugetlb.{size}.max")):
                 raise CgroupError(field, f"this kernel has no {size} huge pages (no hugetlb.{size}.max)")
-            writes.append((field, f"hugetlb.{size}.max", str(h["limit"])))
+            writes.append(Write(f"hugetlb.{size}.max", str(h["limit"]), field))
             # Reservations too, where the kernel accounts them: the spec's preferred limit.
-            writes.append((field, f"hugetlb.{size}.rsvd.max", str(h["limit"]), "optional"))
+            writes.append(Write(f"hugetlb.{size}.rsvd.max", str(h["limit"]), field, optional=True))
         return writes
 
     def _rdma(self, r, enabled, update):
@@ -423,7 +423,7 @@ class V2Manager(Manager):
         for dev, limits in (r.get("rdma") or {}).items():
             field = f"{RES}rdma.{dev}"
             self._require("rdma", field, enabled)
-            writes.append((field, "rdma.max", convert.rdma_max_line(dev, limits)))
+            writes.append(Write("rdma.max", convert.rdma_max_line(dev, limits), field))
         return writes
 
     def _network(self, r, enabled, update):
@@ -444,7 +444,7 @@ class V2Manager(Manager):
             controller = key.split(".", 1)[0]
             if controller != CORE:
                 self._require(controller, field, enabled)
-            writes.append((field, key, value))
+            writes.append(Write(key, value, field))
         return writes
 
     def _devices(self, rules):

@@ -15,7 +15,7 @@ from pyrunc.linux import procfs
 from pyrunc.status import CREATED, CREATING, PAUSED, RUNNING, STOPPED, hook_state, status_of
 
 START_SOCKET = "start.sock"
-HOST_ROOT = "rootfs"  # in the state directory: the mount point of a host-namespace rootfs
+HOST_NS_MOUNT_POINT = "rootfs"  # in the state directory: the mount point of a host-namespace rootfs
 CONFIG_COPY = "config.json"  # the validated config, for exec
 class _CreateHandler:
     """Answers the container init's requests during create."""
@@ -416,7 +416,7 @@ def _make_host_root(cdir, st):
     Its mounts go into the host's mount table: what is there is saved before the init
     makes any, so that a delete, even after a crash of this create, takes the rest away."""
     from pyrunc.linux import host_mounts
-    path = cdir.file(HOST_ROOT)
+    path = cdir.file(HOST_NS_MOUNT_POINT)
     os.mkdir(path, 0o700)
     st["host_mounts"] = host_mounts.record(path)
     cdir.write_state(st)

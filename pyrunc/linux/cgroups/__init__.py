@@ -17,11 +17,11 @@ it is given (files.py: the real one, the step trace's recording one, a test doub
 import os
 import sys
 
-HOST_ROOT = "/sys/fs/cgroup"
+CGROUP_MOUNT_ROOT = "/sys/fs/cgroup"  # the host's cgroup file systems: one cgroup2 here, or v1 ones below
 CGROUP2_SUPER_MAGIC = 0x63677270
 
 
-def probe(root=HOST_ROOT):
+def probe(root=CGROUP_MOUNT_ROOT):
     """"v2", "hybrid" or "v1"."""
     from pyrunc.linux import kernel as k
     fd = os.open(root, os.O_PATH | os.O_CLOEXEC)
@@ -33,14 +33,14 @@ def probe(root=HOST_ROOT):
     return "hybrid" if os.path.isfile(os.path.join(root, "unified", "cgroup.procs")) else "v1"
 
 
-def host_controllers(mode, root=HOST_ROOT):
+def host_controllers(mode, root=CGROUP_MOUNT_ROOT):
     """The controllers a container's cgroup can use on this host."""
     from pyrunc.linux.cgroups.files import REAL_FILES
     if mode == "v2":
         return REAL_FILES.read_words(os.path.join(root, "cgroup.controllers"))
-    from pyrunc.linux.cgroups.v1 import host_hierarchies
+    from pyrunc.linux.cgroups.v1 import hierarchy_controllers
     found = set()
-    for ctrls in host_hierarchies(root).values():
+    for ctrls in hierarchy_controllers(root).values():
         found |= ctrls
     return found - {"name=systemd"}
 
@@ -136,7 +136,7 @@ def default_files():
     return REAL_FILES if trace is None else trace.cgroup_files(REAL_FILES)
 
 
-def new_manager(path, container_id, root=HOST_ROOT, mode=None, files=None):
+def new_manager(path, container_id, root=CGROUP_MOUNT_ROOT, mode=None, files=None):
     """The manager for this host.  An empty path is the container id, relative to the
     caller's cgroup, as runc does."""
     mode = mode or probe(root)
@@ -148,7 +148,7 @@ def new_manager(path, container_id, root=HOST_ROOT, mode=None, files=None):
     return V1Manager(path or container_id, root=root, hybrid=(mode == "hybrid"), files=files)
 
 
-def load_manager(saved, root=HOST_ROOT, files=None):
+def load_manager(saved, root=CGROUP_MOUNT_ROOT, files=None):
     """The manager a create saved with to_dict()."""
     files = files or default_files()
     if saved["version"] == 2:

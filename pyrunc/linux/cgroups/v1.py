@@ -13,7 +13,7 @@ import _signal as signal  # signal.py would import enum
 import time
 
 from pyrunc.errors import CgroupError
-from pyrunc.linux.cgroups import (HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below,
+from pyrunc.linux.cgroups import (CGROUP_MOUNT_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below,
                                   resolve)
 from pyrunc.linux.cgroups.files import REAL_FILES, Write
 
@@ -24,8 +24,10 @@ FREEZE_TIMEOUT = 10.0
 _TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
-def host_hierarchies(root=HOST_ROOT, files=REAL_FILES):
-    """{hierarchy directory name: set of controllers} for the mounts under root.
+def hierarchy_controllers(root=CGROUP_MOUNT_ROOT, files=REAL_FILES):
+    """{hierarchy directory name: set of controllers a cgroup below it can use} for the
+    hierarchies under root, read from the directories themselves (cgroupfs.py's
+    host_cgroup_mounts reads the mounts' types and options from mountinfo instead).
     Symlinks (cpu -> cpu,cpuacct) are aliases, not hierarchies."""
     found = {}
     for name in sorted(os.listdir(root)):
@@ -56,7 +58,7 @@ _ZERO_IS_UNSET = ("shares", "period", "quota", "realtimePeriod", "realtimeRuntim
 class V1Manager(Manager):
     version = 1
 
-    def __init__(self, path, root=HOST_ROOT, hybrid=False, own=None, files=REAL_FILES, _saved=None):
+    def __init__(self, path, root=CGROUP_MOUNT_ROOT, hybrid=False, own=None, files=REAL_FILES, _saved=None):
         self.root = root
         self.hybrid = hybrid
         self.files = files
@@ -66,7 +68,7 @@ class V1Manager(Manager):
             self.controllers = {k: set(v) for k, v in _saved["controllers"].items()}
             return
         own = own_cgroups() if own is None else own
-        self.controllers = host_hierarchies(root, files)
+        self.controllers = hierarchy_controllers(root, files)
         if not hybrid:
             self.controllers.pop(UNIFIED, None)
         # The path inside each hierarchy, resolved against our own cgroup there.
@@ -75,7 +77,7 @@ class V1Manager(Manager):
         self.made = {}
 
     @classmethod
-    def from_dict(cls, saved, root=HOST_ROOT, files=REAL_FILES):
+    def from_dict(cls, saved, root=CGROUP_MOUNT_ROOT, files=REAL_FILES):
         return cls(None, root=root, hybrid=saved.get("hybrid", False), files=files, _saved=saved)
 
     def to_dict(self):

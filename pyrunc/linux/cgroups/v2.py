@@ -16,7 +16,7 @@ import _signal as signal  # signal.py would import enum
 import time
 
 from pyrunc.errors import CgroupError
-from pyrunc.linux.cgroups import HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below, resolve
+from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below, resolve
 from pyrunc.linux.cgroups import convert
 from pyrunc.linux.cgroups.files import REAL_FILES, Write
 
@@ -39,7 +39,7 @@ def _warn(msg):
 class V2Manager(Manager):
     version = 2
 
-    def __init__(self, path, root=HOST_ROOT, own=None, files=REAL_FILES, _saved=None):
+    def __init__(self, path, root=CGROUP_MOUNT_ROOT, own=None, files=REAL_FILES, _saved=None):
         self.root = root
         self.files = files
         if _saved is not None:
@@ -51,7 +51,7 @@ class V2Manager(Manager):
         self.made = []
 
     @classmethod
-    def from_dict(cls, saved, root=HOST_ROOT, files=REAL_FILES):
+    def from_dict(cls, saved, root=CGROUP_MOUNT_ROOT, files=REAL_FILES):
         return cls(None, root=root, files=files, _saved=saved)
 
     def to_dict(self):

@@ -16,7 +16,7 @@ from pyrunc import status as rules  # the lifecycle's rules: which verb in which
 from pyrunc.status import CREATED, CREATING, LIVE, PAUSED, RUNNING, STOPPED, hook_state, status_of
 
 START_SOCKET = "start.sock"
-HOST_ROOT = "rootfs"  # in the state directory: the mount point of a host-namespace rootfs
+HOST_NS_MOUNT_POINT = "rootfs"  # in the state directory: the mount point of a host-namespace rootfs
 CONFIG_COPY = "config.json"  # the validated config, for exec
 class _CreateHandler:
     """Answers the container init's requests during create."""
@@ -414,7 +414,7 @@ def _make_host_root(cdir, st):
     Its mounts go into the host's mount table: what is there is saved before the init
     makes any, so that a delete, even after a crash of this create, takes the rest away."""
     from pyrunc.linux import host_mounts
-    path = cdir.file(HOST_ROOT)
+    path = cdir.file(HOST_NS_MOUNT_POINT)
     os.mkdir(path, 0o700)
     st["host_mounts"] = host_mounts.record(path)
     cdir.write_state(st)

@@ -207,7 +207,7 @@ def _sound(st, path):
 def _partial(st, path):
     """The fields of a state that are still of their shape.  The mount point of a
     host-namespace rootfs is the container's own, in its state directory (lifecycle's
-    HOST_ROOT): delete detaches every new mount under it, so no other path is taken."""
+    HOST_NS_MOUNT_POINT): delete detaches every new mount under it, so no other path is taken."""
     if not isinstance(st, dict):
         return None
     part = {k: v for k, v in st.items() if k not in _FIELDS or _FIELDS[k](v)}

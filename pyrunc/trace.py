@@ -8,7 +8,8 @@ close-on-exec: the container's program never inherits it.
 Records (docs/trace.md, docs/trace-schema.json):
   header  once per process: proc, pid, ppid, mono (time.monotonic_ns) and wall (epoch s)
   step    ev "begin" when a step starts, ev "end" when it ends (with dur, and error on failure)
-  call    one per call of a pyrunc.linux.kernel function: name, args, result or error
+  call    one per call of a pyrunc.linux.kernel function, or of a cgroup file operation
+          (cgroup_mkdirs, cgroup_write, cgroup_rmdir): name, args, result or error
   fail    the runtime's last record when the operation failed: the failing step and error
 """
 
@@ -18,6 +19,7 @@ import sys
 import time
 
 from pyrunc import jsonc, log
+from pyrunc.linux.cgroups.files import CgroupFiles
 
 # Steps that wait on another process rather than work: `trace show` marks them.
 WAITING = frozenset(("wait for start", "join cgroup", "run createRuntime hooks",
@@ -274,9 +276,12 @@ def _arg(value):
     return repr(value)[:200]
 
 
-def _wrap(name, fn):
+def _wrap(name, fn, method=False):
+    """`fn` recording each call as `name`; a `method`'s self is no argument of the record."""
     code = fn.__code__
     params = code.co_varnames[:code.co_argcount]
+    if method:
+        params = params[1:]
     flags = _FLAG_ARGS.get(name, {})
     enums = _ENUM_ARGS.get(name, {})
     is_exec = name == "execve"
@@ -287,7 +292,7 @@ def _wrap(name, fn):
         if t is None:
             return fn(*args, **kwargs)
         rec = {"t": "call", "name": name, "proc": t.proc, "pid": t.pid, "sid": t.current()}
-        named = dict(zip(params, args))
+        named = dict(zip(params, args[1:] if method else args))
         named.update(kwargs)
         rec["args"] = {k: _arg(v) for k, v in named.items()}
         for arg, table in flags.items():
@@ -322,16 +327,10 @@ def _wrap(name, fn):
     return traced
 
 
-# The cgroup file functions the managers write through: recorded as cgroup_<name>.
-_CGROUP_FILES = ("mkdirs", "write", "rmdir")
-
-
 def wrap_kernel():
-    """Replace kernel.py's public functions, and the cgroup file writes, with recording
-    ones.  Runs before any command: modules that import these names later get the
-    recording ones too."""
+    """Replace kernel.py's public functions with recording ones.  Runs before any
+    command: modules that import these names later get the recording ones too."""
     from pyrunc.linux import kernel
-    from pyrunc.linux.cgroups import files
     clone = _flag_table(kernel, "CLONE_NEW")
     ms = _flag_table(kernel, "MS_")
     # O_RDONLY is 0 and O_TMPFILE includes O_DIRECTORY: neither is a flag of its own.
@@ -354,10 +353,45 @@ def wrap_kernel():
         if getattr(fn, "__module__", None) != kernel.__name__ or hasattr(fn, "__wrapped__"):
             continue
         setattr(kernel, name, _wrap(name, fn))
-    for name in _CGROUP_FILES:
-        fn = getattr(files, name)
-        if not hasattr(fn, "__wrapped__"):
-            setattr(files, name, _wrap("cgroup_" + name, fn))
+
+
+# --- the cgroup files, recorded ---------------------------------------------------------
+
+def cgroup_files(inner):
+    """The files object the cgroup managers are made with (cgroups.default_files):
+    `inner` (a files.CgroupFiles) recording its calls while the trace is on."""
+    return inner if _tracer is None else RecordingCgroupFiles(inner)
+
+
+class RecordingCgroupFiles(CgroupFiles):
+    """Any CgroupFiles object, `inner`, with mkdirs, write and rmdir recorded as
+    cgroup_<name> calls.  The primitives go to `inner`; what CgroupFiles builds on them
+    runs here, so that the writes of inherit_cpuset and enable_down and the rmdir of a
+    failed mkdirs' undo are recorded too."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def mkdir(self, path):
+        return self.inner.mkdir(path)
+
+    def rmdir_unused(self, path):
+        return self.inner.rmdir_unused(path)
+
+    def read(self, path):
+        return self.inner.read(path)
+
+    def write(self, path, value, field):
+        return self.inner.write(path, value, field)
+
+    def rmdir(self, path):
+        return self.inner.rmdir(path)
+
+    write = _wrap("cgroup_write", write, method=True)
+    rmdir = _wrap("cgroup_rmdir", rmdir, method=True)
+    mkdirs = _wrap("cgroup_mkdirs", CgroupFiles.mkdirs, method=True)
 
 
 def process_started(proc, pid, argv):

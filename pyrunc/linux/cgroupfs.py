@@ -11,19 +11,21 @@ import os
 
 from pyrunc.linux import kernel as k
 from pyrunc.linux import paths
-from pyrunc.linux.cgroups import HOST_ROOT, own_cgroups, probe
+from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, own_cgroups, probe
 from pyrunc.linux.mounts import mount_fd
 
 
-def host_hierarchies():
-    """[(name, fstype, super options)] of the host's cgroup mounts directly under /sys/fs/cgroup."""
+def host_cgroup_mounts():
+    """[(name, fstype, super options)] of the host's cgroup mounts directly under
+    /sys/fs/cgroup, from mountinfo: what a new mount of each needs (cgroups.v1's
+    hierarchy_controllers tells what each offers)."""
     found = []
     with open("/proc/self/mountinfo") as f:
         for line in f:
             pre, _, post = line.partition(" - ")
             fstype, _src, superopts = post.split()[:3]
             mountpoint = pre.split()[4]
-            if fstype in ("cgroup", "cgroup2") and os.path.dirname(mountpoint) == HOST_ROOT:
+            if fstype in ("cgroup", "cgroup2") and os.path.dirname(mountpoint) == CGROUP_MOUNT_ROOT:
                 opts = [o for o in superopts.split(",") if o not in ("rw", "ro")]
                 found.append((os.path.basename(mountpoint), fstype, ",".join(opts)))
     return found
@@ -48,20 +50,20 @@ def mount_cgroup(root_fd, m, opts, ctx):
         if probe() == "v2":
             _mount_one(root_fd, dest_fd, "cgroup2", "", flags, ctx,
                        ctx.cgroup_paths.get("") or own_cgroups().get("", "/"),
-                       HOST_ROOT, m.destination)
+                       CGROUP_MOUNT_ROOT, m.destination)
             return
         mount_fd("tmpfs", dest_fd, "tmpfs", k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, "mode=755",
                  "tmpfs for the hierarchies")
     finally:
         os.close(dest_fd)
     own = own_cgroups()
-    for name, fstype, superopts in host_hierarchies():
+    for name, fstype, superopts in host_cgroup_mounts():
         sub = f"{m.destination.rstrip('/')}/{name}"
         fd = paths.mkdir_all(root_fd, sub)
         try:
             _mount_one(root_fd, fd, fstype, superopts, flags, ctx,
                        ctx.cgroup_paths.get(name) or _hierarchy_path(name, fstype, superopts, own),
-                       os.path.join(HOST_ROOT, name), sub)
+                       os.path.join(CGROUP_MOUNT_ROOT, name), sub)
         finally:
             os.close(fd)
         if "," in name:  # cpu,cpuacct: runc also offers cpu and cpuacct as links

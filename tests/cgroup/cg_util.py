@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from pyrunc.linux.cgroups import HOST_ROOT, probe
+from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, probe
 
 MODE = probe()
 V2 = MODE == "v2"
@@ -25,8 +25,8 @@ FILES = {
 def cgroup_file(cgroups_path, what):
     v2_name, controller, v1_name = FILES[what]
     if V2:
-        return os.path.join(HOST_ROOT, cgroups_path.lstrip("/"), v2_name)
-    return os.path.join(HOST_ROOT, controller, cgroups_path.lstrip("/"), v1_name)
+        return os.path.join(CGROUP_MOUNT_ROOT, cgroups_path.lstrip("/"), v2_name)
+    return os.path.join(CGROUP_MOUNT_ROOT, controller, cgroups_path.lstrip("/"), v1_name)
 
 
 def read(path):
@@ -37,10 +37,10 @@ def read(path):
 def hierarchy_dirs(cgroups_path):
     """The container's directory in every hierarchy of the host."""
     if V2:
-        return [os.path.join(HOST_ROOT, cgroups_path.lstrip("/"))]
-    return [os.path.join(HOST_ROOT, h, cgroups_path.lstrip("/")) for h in sorted(os.listdir(HOST_ROOT))
-            if not os.path.islink(os.path.join(HOST_ROOT, h))
-            and os.path.isfile(os.path.join(HOST_ROOT, h, "cgroup.procs"))]
+        return [os.path.join(CGROUP_MOUNT_ROOT, cgroups_path.lstrip("/"))]
+    return [os.path.join(CGROUP_MOUNT_ROOT, h, cgroups_path.lstrip("/")) for h in sorted(os.listdir(CGROUP_MOUNT_ROOT))
+            if not os.path.islink(os.path.join(CGROUP_MOUNT_ROOT, h))
+            and os.path.isfile(os.path.join(CGROUP_MOUNT_ROOT, h, "cgroup.procs"))]
 
 
 def any_left(cgroups_path):
@@ -83,8 +83,8 @@ def json_lines(path):
 def freezer_dir(cgroups_path):
     """The directory whose freeze file freezes the cgroup: v1's freezer hierarchy, or v2's."""
     if V2:
-        return os.path.join(HOST_ROOT, cgroups_path.lstrip("/"))
-    return os.path.join(HOST_ROOT, "freezer", cgroups_path.lstrip("/"))
+        return os.path.join(CGROUP_MOUNT_ROOT, cgroups_path.lstrip("/"))
+    return os.path.join(CGROUP_MOUNT_ROOT, "freezer", cgroups_path.lstrip("/"))
 
 
 def set_frozen(directory, frozen):

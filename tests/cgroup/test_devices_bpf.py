@@ -14,11 +14,11 @@ import pytest
 
 from pyrunc.config.default import default_spec
 from pyrunc.linux import kernel
-from pyrunc.linux.cgroups import HOST_ROOT, device_rules, probe
+from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, device_rules, probe
 from pyrunc.linux.cgroups import devices_bpf as bpf
 
 MODE = probe()
-CGROUP2 = HOST_ROOT if MODE == "v2" else os.path.join(HOST_ROOT, "unified")
+CGROUP2 = CGROUP_MOUNT_ROOT if MODE == "v2" else os.path.join(CGROUP_MOUNT_ROOT, "unified")
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),

@@ -15,7 +15,7 @@ import uuid
 import pytest
 from cg_util import V2, wait_for
 
-from pyrunc.linux.cgroups import HOST_ROOT, convert
+from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, convert
 from pyrunc.linux.cgroups.v2 import V2Manager
 
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
@@ -30,7 +30,7 @@ def cat(path):
 
 
 def controllers():
-    return set(cat(os.path.join(HOST_ROOT, "cgroup.controllers")).split())
+    return set(cat(os.path.join(CGROUP_MOUNT_ROOT, "cgroup.controllers")).split())
 
 
 def need(controller):
@@ -74,7 +74,7 @@ def parent():
     """/pyrunc-test-v2-<random>: the test's cgroups go under it; removed afterwards."""
     name = f"/pyrunc-test-v2-{uuid.uuid4().hex[:8]}"
     yield name
-    remove_tree(os.path.join(HOST_ROOT, name.lstrip("/")))
+    remove_tree(os.path.join(CGROUP_MOUNT_ROOT, name.lstrip("/")))
 
 
 # -- the manager on its own --------------------------------------------------------------
@@ -126,7 +126,7 @@ def start(box):
 
 
 def cgfile(mgr, name):
-    return os.path.join(HOST_ROOT, mgr.dir.lstrip("/"), name)
+    return os.path.join(CGROUP_MOUNT_ROOT, mgr.dir.lstrip("/"), name)
 
 
 def test_create_makes_the_levels_enables_controllers_and_destroy_removes_them(parent):
@@ -136,11 +136,11 @@ def test_create_makes_the_levels_enables_controllers_and_destroy_removes_them(pa
     have = set(cat(cgfile(mgr, "cgroup.controllers")).split())
     assert {"memory", "pids", "cpu", "io"} & controllers() <= have
     mgr.destroy()
-    assert not os.path.exists(os.path.join(HOST_ROOT, parent.lstrip("/")))
+    assert not os.path.exists(os.path.join(CGROUP_MOUNT_ROOT, parent.lstrip("/")))
 
 
 def test_a_joined_cgroup_stays(parent):
-    top = os.path.join(HOST_ROOT, parent.lstrip("/"))
+    top = os.path.join(CGROUP_MOUNT_ROOT, parent.lstrip("/"))
     os.mkdir(top)
     mgr = V2Manager(parent)
     mgr.create()
@@ -346,11 +346,11 @@ def test_container_io_weight(container):
 
 def test_container_hugetlb(container):
     need("hugetlb")
-    sizes = sorted(n[len("hugetlb."):-len(".max")] for n in os.listdir(HOST_ROOT)
+    sizes = sorted(n[len("hugetlb."):-len(".max")] for n in os.listdir(CGROUP_MOUNT_ROOT)
                    if n.startswith("hugetlb.") and n.endswith(".max") and ".rsvd." not in n)
     if not sizes:
         # The root has no limit files: look at what a child gets.
-        probe = os.path.join(HOST_ROOT, f"pyrunc-test-v2-probe-{uuid.uuid4().hex[:6]}")
+        probe = os.path.join(CGROUP_MOUNT_ROOT, f"pyrunc-test-v2-probe-{uuid.uuid4().hex[:6]}")
         os.mkdir(probe)
         try:
             sizes = sorted(n[len("hugetlb."):-len(".max")] for n in os.listdir(probe)
@@ -386,7 +386,7 @@ def test_container_update_keeps_memory_plus_swap(container, pyrunc, test_id):
     need("memory")
     r = container({"memory": {"limit": 64 * MiB, "swap": 96 * MiB}}, "sleep 600", detach=True)
     assert r.code == 0, r
-    cg = os.path.join(HOST_ROOT, container.cgpath.lstrip("/"))
+    cg = os.path.join(CGROUP_MOUNT_ROOT, container.cgpath.lstrip("/"))
     if not os.path.exists(os.path.join(cg, "memory.swap.max")):
         pytest.skip("this kernel does not account swap per cgroup")
     assert cat(os.path.join(cg, "memory.swap.max")) == str(32 * MiB)
@@ -400,4 +400,4 @@ def test_container_with_net_cls_is_refused_naming_the_field(container):
     r = container({"network": {"classID": 1048577}}, "true")
     assert r.code != 0
     assert "linux.resources.network.classID: cgroup v2 has no net_cls controller" in r.err
-    assert not os.path.exists(os.path.join(HOST_ROOT, container.cgpath.lstrip("/")))
+    assert not os.path.exists(os.path.join(CGROUP_MOUNT_ROOT, container.cgpath.lstrip("/")))

@@ -1,12 +1,14 @@
 """The v1 manager against a plain directory laid out like /sys/fs/cgroup (no root needed):
 the files it writes for each resource, what it made, what it removes."""
 
+import errno
 import os
 
 import pytest
 
 from pyrunc.errors import CgroupError, UsageError
 from pyrunc.linux.cgroups import DEFAULT_ALLOWED_DEVICES, device_rules, resolve
+from pyrunc.linux.cgroups.files import CgroupFiles
 from pyrunc.linux.cgroups.v1 import V1Manager
 from tests.unit.fake_devices_cgroup import DevicesCgroup
 
@@ -15,31 +17,24 @@ OWN = {"cpu,cpuacct": "/", "cpuset": "/", "memory": "/supervised", "pids": "/", 
        "freezer": "/", "blkio": "/", "name=systemd": "/", "": "/"}
 
 
-@pytest.fixture(autouse=True)
-def kernel_like_mkdir(monkeypatch):
-    """cgroupfs gives a new cgroup the interface files its parent has, empty: so does this."""
-    import pyrunc.linux.cgroups.v1 as v1mod
-    real = v1mod.mkdirs
+class KernelLike(CgroupFiles):
+    """cgroupfs on a plain directory: a new cgroup gets the interface files its parent
+    has, empty; a cgroup's files go with it when it is removed."""
 
-    def mkdirs(hierarchy_root, path):
-        made = real(hierarchy_root, path)
-        for rel in made:
-            d = os.path.join(hierarchy_root, rel.lstrip("/"))
-            parent = os.path.dirname(d)
-            for name in os.listdir(parent):
-                if os.path.isfile(os.path.join(parent, name)):
-                    open(os.path.join(d, name), "w").close()
-        return made
-    monkeypatch.setattr(v1mod, "mkdirs", mkdirs)
-    real_rmdir = v1mod.rmdir
+    def mkdir(self, path):
+        super().mkdir(path)
+        parent = os.path.dirname(path)
+        for name in os.listdir(parent):
+            if os.path.isfile(os.path.join(parent, name)):
+                open(os.path.join(path, name), "w").close()
 
-    def rmdir(path):  # a cgroup's files go with it
+    def rmdir(self, path):
         for name in os.listdir(path) if os.path.isdir(path) else ():
             if os.path.isfile(os.path.join(path, name)):
                 os.unlink(os.path.join(path, name))
-        return real_rmdir(path)
-    monkeypatch.setattr(v1mod, "rmdir", rmdir)
-    monkeypatch.setattr(v1mod, "rmdir_unused", rmdir)
+        return super().rmdir(path)
+
+    rmdir_unused = rmdir
 
 
 @pytest.fixture
@@ -56,8 +51,8 @@ def root(tmp_path):
     return tmp_path
 
 
-def manager(root, path="/pyrunc-test-a/b", **kw):
-    return V1Manager(path, root=str(root), own=OWN, **kw)
+def manager(root, path="/pyrunc-test-a/b", files=None, **kw):
+    return V1Manager(path, root=str(root), own=OWN, files=files or KernelLike(), **kw)
 
 
 def touch_files(root, hierarchy, path, *names):
@@ -216,25 +211,37 @@ def test_what_the_host_lacks_is_refused_naming_the_field(root, resources, field,
     assert e.value.field == field and why in str(e.value)
 
 
-@pytest.fixture
-def devices_kernel(monkeypatch):
+class DevicesKernel(KernelLike):
     """Writes to devices.allow / devices.deny go to a model of the kernel's devices
-    cgroup, which keeps devices.list; every write is recorded, in order."""
-    import pyrunc.linux.cgroups.v1 as v1mod
-    real, cgroups, writes = v1mod.write, {}, []
+    cgroup, which keeps devices.list; every write is recorded in `writes`, in order."""
 
-    def write(path, value, field):
+    def __init__(self):
+        self.cgroups, self.writes = {}, []
+
+    def write(self, path, value, field):
         d, name = os.path.split(path)
-        writes.append((name, value))
+        self.writes.append((name, value))
         if name in ("devices.allow", "devices.deny"):
-            cg = cgroups.setdefault(d, DevicesCgroup())
+            cg = self.cgroups.setdefault(d, DevicesCgroup())
             cg.write(name == "devices.allow", value)
             with open(os.path.join(d, "devices.list"), "w") as f:
                 f.write(cg.listed())
         else:
-            real(path, value, field)
-    monkeypatch.setattr(v1mod, "write", write)
-    return writes
+            super().write(path, value, field)
+
+
+@pytest.fixture
+def devices_kernel():
+    return DevicesKernel()
+
+
+def created(root, files):
+    """A manager of /pyrunc-test-a/b through `files`, its cgroup made; the writes of the
+    making (cpuset's) are not among files.writes."""
+    m = manager(root, files=files)
+    m.create()
+    files.writes.clear()
+    return m
 
 
 DENY_ALL = {"allow": False, "access": "rwm"}
@@ -242,43 +249,43 @@ NULL_RW = {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"}
 
 
 def test_a_new_cgroup_gets_deny_all_then_the_allows(root, devices_kernel):
-    m = manager(root)
-    m.create()
+    m = created(root, devices_kernel)
     (root / "devices" / "pyrunc-test-a" / "b" / "devices.list").write_text("a *:* rwm\n")
     m.set({"devices": [DENY_ALL, NULL_RW]})
-    assert devices_kernel == [("devices.deny", "a *:* rwm"), ("devices.allow", "c 1:3 rw")]
+    assert devices_kernel.writes == [("devices.deny", "a *:* rwm"), ("devices.allow", "c 1:3 rw")]
     assert (root / "devices" / "pyrunc-test-a" / "b" / "devices.list").read_text() == "c 1:3 rw\n"
 
 
 def test_joining_a_cgroup_with_the_same_list_writes_nothing(root, devices_kernel):
     """A second container in a cgroup that already holds the rules (a pod's) does not
     take /dev/null from the first one for a moment."""
-    m = manager(root)
-    m.create()
+    m = created(root, devices_kernel)
     d = root / "devices" / "pyrunc-test-a" / "b"
     (d / "devices.list").write_text("c 1:3 rw\n")
     (d / "cgroup.procs").write_text(f"{os.getpid()}\n")
     m.set({"devices": [DENY_ALL, NULL_RW]})
-    assert devices_kernel == []
+    assert devices_kernel.writes == []
 
 
 def test_a_reset_in_a_busy_cgroup_happens_frozen(root, devices_kernel):
-    m = manager(root)
-    m.create()
+    m = created(root, devices_kernel)
     d = root / "devices" / "pyrunc-test-a" / "b"
     (d / "devices.list").write_text("a *:* rwm\n")
     (d / "cgroup.procs").write_text(f"{os.getpid()}\n")
     (root / "freezer" / "pyrunc-test-a" / "b" / "freezer.state").write_text("THAWED\n")
     m.set({"devices": [DENY_ALL, NULL_RW]})
-    assert devices_kernel == [("freezer.state", "FROZEN"), ("devices.deny", "a *:* rwm"),
+    assert devices_kernel.writes == [("freezer.state", "FROZEN"), ("devices.deny", "a *:* rwm"),
                               ("devices.allow", "c 1:3 rw"), ("freezer.state", "THAWED")]
 
 
-def test_a_list_the_kernel_did_not_keep_is_an_error(root, monkeypatch):
+class IgnoringKernel(KernelLike):
+    def write(self, path, value, field):
+        pass
+
+
+def test_a_list_the_kernel_did_not_keep_is_an_error(root):
     """devices.list is read back: a write the kernel ignored is not taken for done."""
-    import pyrunc.linux.cgroups.v1 as v1mod
-    monkeypatch.setattr(v1mod, "write", lambda path, value, field: None)
-    m = manager(root)
+    m = manager(root, files=IgnoringKernel())
     m.create()
     (root / "devices" / "pyrunc-test-a" / "b" / "devices.list").write_text("a *:* rwm\n")
     with pytest.raises(CgroupError, match="another device list") as e:
@@ -352,32 +359,35 @@ def test_stopped_by_freezer_sees_cgroup2_freezing_the_unified_hierarchy_of_a_hyb
     assert m.stopped_by_freezer()
 
 
+class CfsKernel(KernelLike):
+    """Checks the cpu.cfs_period_us and cpu.cfs_quota_us writes as the v1 kernel does."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def write(self, path, text, field):
+        name = os.path.basename(path)
+        if name in ("cpu.cfs_period_us", "cpu.cfs_quota_us"):
+            d = self.root / os.path.relpath(os.path.dirname(path), self.root)
+            period = int(text) if name == "cpu.cfs_period_us" else _value(d, "cpu.cfs_period_us")
+            quota = int(text) if name == "cpu.cfs_quota_us" else _value(d, "cpu.cfs_quota_us")
+            pq, pp = _value(d.parent, "cpu.cfs_quota_us"), _value(d.parent, "cpu.cfs_period_us")
+            if quota != -1 and pq != -1 and quota * pp > pq * period:
+                raise CgroupError(field, f"write {text!r} to {path}: invalid argument", errno.EINVAL)
+        super().write(path, text, field)
+
+
+def _value(d, name):
+    return int((d / name).read_text().strip())
+
+
 @pytest.fixture
-def cfs(root, monkeypatch):
+def cfs(root):
     """A container cgroup under a pod cgroup with a CPU limit, whose cpu.cfs_period_us and
     cpu.cfs_quota_us writes are checked as the v1 kernel checks them: the cgroup's
     quota/period, with the other file as it stands, may not exceed its parent's (EINVAL);
     -1 is no quota.  Returns (manager, pod dir, container dir)."""
-    import errno
-
-    import pyrunc.linux.cgroups.v1 as v1mod
-    real = v1mod.write
-
-    def value(d, name):
-        return int((d / name).read_text().strip())
-
-    def write(path, text, field):
-        name = os.path.basename(path)
-        if name in ("cpu.cfs_period_us", "cpu.cfs_quota_us"):
-            d = root / os.path.relpath(os.path.dirname(path), root)
-            period = int(text) if name == "cpu.cfs_period_us" else value(d, "cpu.cfs_period_us")
-            quota = int(text) if name == "cpu.cfs_quota_us" else value(d, "cpu.cfs_quota_us")
-            pq, pp = value(d.parent, "cpu.cfs_quota_us"), value(d.parent, "cpu.cfs_period_us")
-            if quota != -1 and pq != -1 and quota * pp > pq * period:
-                raise CgroupError(field, f"write {text!r} to {path}: invalid argument", errno.EINVAL)
-        real(path, text, field)
-    monkeypatch.setattr(v1mod, "write", write)
-    m = manager(root)
+    m = manager(root, files=CfsKernel(root))
     m.create()
     pod, box = root / "cpu,cpuacct" / "pyrunc-test-a", root / "cpu,cpuacct" / "pyrunc-test-a" / "b"
     for d, quota, period in ((pod, 50000, 100000), (box, -1, 100000)):

@@ -2,6 +2,7 @@
 the files it writes for each resource, the v1 -> v2 conversions, the errors naming the
 field, what it made and what it removes."""
 
+import errno
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import convert, load_manager
 from pyrunc.linux.cgroups import v2 as v2mod
+from pyrunc.linux.cgroups.files import CgroupFiles
 from pyrunc.linux.cgroups.v2 import V2Manager, io_stat_entries
 
 ALL = "cpuset cpu io memory hugetlb pids rdma misc"
@@ -41,27 +43,31 @@ CHILD_FILES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def kernel_like(monkeypatch):
-    """mkdir fills a new cgroup with its interface files, its controllers its parent's;
-    rmdir refuses a cgroup with children or processes; every write is recorded."""
-    real_mkdirs = v2mod.mkdirs
+class KernelLike(CgroupFiles):
+    """The files of a cgroup2 mount on a plain directory: mkdir fills a new cgroup with its
+    interface files, its controllers its parent's; rmdir refuses a cgroup with children
+    or processes; every write is recorded in `writes`, [(path, value)] in order.  A test
+    may set `refuse_write(path, value)` or `refuse_mkdir(path)` to return the errno the
+    kernel would fail that call with (None: it succeeds)."""
 
-    def mkdirs(root, path):
-        made = real_mkdirs(root, path)
-        for rel in made:
-            d = os.path.join(root, rel.lstrip("/"))
-            for name, text in CHILD_FILES.items():
-                with open(os.path.join(d, name), "w") as f:
-                    f.write(text)
-            with open(os.path.join(os.path.dirname(d), "cgroup.controllers")) as f:
-                controllers = f.read()
-            with open(os.path.join(d, "cgroup.controllers"), "w") as f:
-                f.write(controllers)
-        return made
-    monkeypatch.setattr(v2mod, "mkdirs", mkdirs)
+    def __init__(self):
+        self.writes = []
+        self.refuse_write = self.refuse_mkdir = lambda *a: None
 
-    def rmdir(path):
+    def mkdir(self, path):
+        err = self.refuse_mkdir(path)
+        if err:
+            raise OSError(err, os.strerror(err))
+        super().mkdir(path)
+        for name, text in CHILD_FILES.items():
+            with open(os.path.join(path, name), "w") as f:
+                f.write(text)
+        with open(os.path.join(os.path.dirname(path), "cgroup.controllers")) as f:
+            controllers = f.read()
+        with open(os.path.join(path, "cgroup.controllers"), "w") as f:
+            f.write(controllers)
+
+    def rmdir(self, path):
         if not os.path.isdir(path):
             return True
         names = os.listdir(path)
@@ -73,21 +79,27 @@ def kernel_like(monkeypatch):
             os.unlink(os.path.join(path, n))
         os.rmdir(path)
         return True
-    monkeypatch.setattr(v2mod, "rmdir", rmdir)
-    monkeypatch.setattr(v2mod, "rmdir_unused", rmdir)
+
+    rmdir_unused = rmdir
+
+    def write(self, path, value, field):
+        err = self.refuse_write(path, value)
+        if err:
+            raise CgroupError(field, f"write {value!r} to {path}: {os.strerror(err).lower()}", err)
+        self.writes.append((path, value))
+        super().write(path, value, field)
 
 
 @pytest.fixture
-def writes(monkeypatch):
-    """[(file name relative to the root, value)] in the order the manager wrote them."""
-    log = []
-    real = v2mod.write
+def fs():
+    return KernelLike()
 
-    def write(path, value, field):
-        log.append((path, value))
-        real(path, value, field)
-    monkeypatch.setattr(v2mod, "write", write)
-    return log
+
+@pytest.fixture
+def writes(fs):
+    """[(file name relative to the root, value)] in the order the manager wrote them."""
+    fs.writes.clear()
+    return fs.writes
 
 
 @pytest.fixture
@@ -116,13 +128,13 @@ def existing(root, path):
     return d
 
 
-def manager(root, path="/pyrunc-test-v2-a/box"):
-    return V2Manager(path, root=str(root), own=OWN)
+def manager(fs, root, path="/pyrunc-test-v2-a/box"):
+    return V2Manager(path, root=str(root), own=OWN, files=fs)
 
 
 @pytest.fixture
-def made(root):
-    m = manager(root)
+def made(fs, root):
+    m = manager(fs, root)
     m.create()
     return m
 
@@ -139,8 +151,8 @@ def written(root, log, name, path="/pyrunc-test-v2-a/box"):
 
 # -- where, create, add, destroy --------------------------------------------------------
 
-def test_create_makes_each_missing_level_and_remembers_it_top_most_first(root):
-    m = manager(root)
+def test_create_makes_each_missing_level_and_remembers_it_top_most_first(fs, root):
+    m = manager(fs, root)
     m.create()
     assert cg(root).is_dir()
     assert m.to_dict() == {"version": 2, "dir": "/pyrunc-test-v2-a/box",
@@ -148,30 +160,30 @@ def test_create_makes_each_missing_level_and_remembers_it_top_most_first(root):
     assert m.made_any() and m.paths() == {"": "/pyrunc-test-v2-a/box"}
 
 
-def test_an_existing_cgroup_is_joined_and_only_missing_levels_are_made(root):
+def test_an_existing_cgroup_is_joined_and_only_missing_levels_are_made(fs, root):
     existing(root, "/pyrunc-test-v2-a")
-    m = manager(root)
+    m = manager(fs, root)
     m.create()
     assert m.to_dict()["made"] == ["/pyrunc-test-v2-a/box"]
-    joined = manager(root)
+    joined = manager(fs, root)
     joined.create()
     assert joined.to_dict()["made"] == [] and not joined.made_any()
 
 
-def test_a_relative_path_is_under_our_own_cgroup(root):
-    assert manager(root, "box").dir == "/supervisor/session/box"
-    assert manager(root, "/abs/box").dir == "/abs/box"
+def test_a_relative_path_is_under_our_own_cgroup(fs, root):
+    assert manager(fs, root, "box").dir == "/supervisor/session/box"
+    assert manager(fs, root, "/abs/box").dir == "/abs/box"
 
 
-def test_state_round_trips_through_json(made, root):
+def test_state_round_trips_through_json(fs, made, root):
     saved = json.loads(json.dumps(made.to_dict()))
-    again = load_manager(saved, root=str(root))
+    again = load_manager(saved, root=str(root), files=fs)
     assert isinstance(again, V2Manager) and again.to_dict() == made.to_dict()
 
 
-def test_create_enables_the_hosts_controllers_from_the_root_down_to_the_parent(root, writes):
+def test_create_enables_the_hosts_controllers_from_the_root_down_to_the_parent(fs, root, writes):
     (root / "cgroup.controllers").write_text("cpu memory pids\n")
-    manager(root, "/pyrunc-test-v2-a/mid/box").create()
+    manager(fs, root, "/pyrunc-test-v2-a/mid/box").create()
     line = "+cpu +memory +pids"
     assert (root / "cgroup.subtree_control").read_text() == line
     assert (root / "pyrunc-test-v2-a" / "cgroup.subtree_control").read_text() == line
@@ -180,16 +192,10 @@ def test_create_enables_the_hosts_controllers_from_the_root_down_to_the_parent(r
     assert (root / "pyrunc-test-v2-a" / "mid" / "box" / "cgroup.subtree_control").read_text() == ""
 
 
-def test_a_parent_that_refuses_all_at_once_gets_them_one_by_one(root, monkeypatch, writes):
-    real = v2mod.write
-
-    def picky(path, value, field):
-        if path.endswith("subtree_control") and " " in value:
-            raise CgroupError(field, f"write {value!r} to {path}: device or resource busy")
-        real(path, value, field)
-    monkeypatch.setattr(v2mod, "write", picky)
+def test_a_parent_that_refuses_all_at_once_gets_them_one_by_one(fs, root, writes):
+    fs.refuse_write = lambda path, value: errno.EBUSY if path.endswith("subtree_control") and " " in value else None
     (root / "cgroup.controllers").write_text("cpu memory\n")
-    manager(root).create()
+    manager(fs, root).create()
     # One at a time (the file keeps the last here; the kernel keeps each).
     assert (root / "cgroup.subtree_control").read_text() == "+memory"
 
@@ -205,16 +211,16 @@ def test_destroy_removes_what_create_made_and_the_child_cgroups_inside(made, roo
     assert not (root / "pyrunc-test-v2-a").exists()
 
 
-def test_destroy_never_removes_a_joined_cgroup(root):
+def test_destroy_never_removes_a_joined_cgroup(fs, root):
     existing(root, "/pyrunc-test-v2-a/box")
-    m = manager(root)
+    m = manager(fs, root)
     m.create()
     m.destroy()
     assert cg(root).is_dir()
 
 
-def test_destroy_leaves_a_parent_another_container_still_uses(made, root):
-    other = manager(root, "/pyrunc-test-v2-a/other")
+def test_destroy_leaves_a_parent_another_container_still_uses(fs, made, root):
+    other = manager(fs, root, "/pyrunc-test-v2-a/other")
     other.create()
     made.destroy()
     assert not cg(root).exists() and cg(root, "/pyrunc-test-v2-a/other").is_dir()
@@ -239,16 +245,10 @@ def test_destroy_refuses_while_processes_are_in_it_and_kills_nothing(made, root,
     assert cg(root).is_dir()
 
 
-def test_a_failed_create_removes_the_levels_it_made(root, monkeypatch):
-    real = v2mod.mkdirs
-
-    def fail_deep(hroot, path):
-        if path.endswith("/box"):
-            raise CgroupError(None, "create cgroup box: no space left on device")
-        return real(hroot, path)
-    monkeypatch.setattr(v2mod, "mkdirs", fail_deep)
+def test_a_failed_create_removes_the_levels_it_made(fs, root):
+    fs.refuse_mkdir = lambda path: errno.ENOSPC if path.endswith("/box") else None
     with pytest.raises(CgroupError, match="no space left"):
-        manager(root).create()
+        manager(fs, root).create()
     assert not (root / "pyrunc-test-v2-a").exists()
 
 
@@ -401,16 +401,14 @@ def test_unset_shares_write_no_weight(made, writes):
     assert writes == []
 
 
-def test_a_burst_the_old_quota_refuses_is_retried_after_the_new_quota(made, root, monkeypatch, writes):
-    real = v2mod.write
+def test_a_burst_the_old_quota_refuses_is_retried_after_the_new_quota(fs, made, root, writes):
     refused = []
 
-    def once(path, value, field):
+    def once(path, value):
         if path.endswith("cpu.max.burst") and not refused:
             refused.append(value)
-            raise CgroupError(field, f"write {value!r} to {path}: invalid argument")
-        real(path, value, field)
-    monkeypatch.setattr(v2mod, "write", once)
+            return errno.EINVAL
+    fs.refuse_write = once
     made.set({"cpu": {"quota": 400000, "burst": 200000}})
     assert refused == ["200000"]
     assert (cg(root) / "cpu.max.burst").read_text() == "200000"
@@ -500,9 +498,9 @@ def test_network_is_refused_naming_the_field(made, writes, net, field, why):
 
 # -- controllers the host or the parent does not give -----------------------------------
 
-def test_a_controller_the_host_lacks_is_named(root):
+def test_a_controller_the_host_lacks_is_named(fs, root):
     (root / "cgroup.controllers").write_text("cpu memory pids\n")
-    m = manager(root)
+    m = manager(fs, root)
     m.create()
     with pytest.raises(CgroupError) as e:
         m.set({"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]})

@@ -10,16 +10,18 @@ to the caller's own cgroup) and keeps, in `to_dict()`, what it needs to act agai
 later command: the resolved directories and the ones it made itself.
 
 The host's cgroup root is a parameter (`root`) so that unit tests can point a manager at
-a plain directory: the file system is the seam here, not kernel.py.
+a plain directory, and a manager reads and writes its files through the `files` object
+it is given (files.py: the real one, the step trace's recording one, a test double).
 """
 
 import os
+import sys
 
-HOST_ROOT = "/sys/fs/cgroup"
+CGROUP_MOUNT_ROOT = "/sys/fs/cgroup"  # the host's cgroup file systems: one cgroup2 here, or v1 ones below
 CGROUP2_SUPER_MAGIC = 0x63677270
 
 
-def probe(root=HOST_ROOT):
+def probe(root=CGROUP_MOUNT_ROOT):
     """"v2", "hybrid" or "v1"."""
     from pyrunc.linux import kernel as k
     fd = os.open(root, os.O_PATH | os.O_CLOEXEC)
@@ -31,14 +33,14 @@ def probe(root=HOST_ROOT):
     return "hybrid" if os.path.isfile(os.path.join(root, "unified", "cgroup.procs")) else "v1"
 
 
-def host_controllers(mode, root=HOST_ROOT):
+def host_controllers(mode, root=CGROUP_MOUNT_ROOT):
     """The controllers a container's cgroup can use on this host."""
-    from pyrunc.linux.cgroups.files import read_words
+    from pyrunc.linux.cgroups.files import REAL_FILES
     if mode == "v2":
-        return read_words(os.path.join(root, "cgroup.controllers"))
-    from pyrunc.linux.cgroups.v1 import host_hierarchies
+        return REAL_FILES.read_words(os.path.join(root, "cgroup.controllers"))
+    from pyrunc.linux.cgroups.v1 import hierarchy_controllers
     found = set()
-    for ctrls in host_hierarchies(root).values():
+    for ctrls in hierarchy_controllers(root).values():
         found |= ctrls
     return found - {"name=systemd"}
 
@@ -126,24 +128,34 @@ class Manager:
         return any(made.values()) if isinstance(made, dict) else bool(made)
 
 
-def new_manager(path, container_id, root=HOST_ROOT, mode=None):
+def default_files():
+    """The files object of the managers made here: the real one, which the step trace
+    (imported only when tracing) wraps in its recording one."""
+    from pyrunc.linux.cgroups.files import REAL_FILES
+    trace = sys.modules.get("pyrunc.trace")
+    return REAL_FILES if trace is None else trace.cgroup_files(REAL_FILES)
+
+
+def new_manager(path, container_id, root=CGROUP_MOUNT_ROOT, mode=None, files=None):
     """The manager for this host.  An empty path is the container id, relative to the
     caller's cgroup, as runc does."""
     mode = mode or probe(root)
+    files = files or default_files()
     if mode == "v2":
         from pyrunc.linux.cgroups.v2 import V2Manager
-        return V2Manager(path or container_id, root=root)
+        return V2Manager(path or container_id, root=root, files=files)
     from pyrunc.linux.cgroups.v1 import V1Manager
-    return V1Manager(path or container_id, root=root, hybrid=(mode == "hybrid"))
+    return V1Manager(path or container_id, root=root, hybrid=(mode == "hybrid"), files=files)
 
 
-def load_manager(saved, root=HOST_ROOT):
+def load_manager(saved, root=CGROUP_MOUNT_ROOT, files=None):
     """The manager a create saved with to_dict()."""
+    files = files or default_files()
     if saved["version"] == 2:
         from pyrunc.linux.cgroups.v2 import V2Manager
-        return V2Manager.from_dict(saved, root=root)
+        return V2Manager.from_dict(saved, root=root, files=files)
     from pyrunc.linux.cgroups.v1 import V1Manager
-    return V1Manager.from_dict(saved, root=root)
+    return V1Manager.from_dict(saved, root=root, files=files)
 
 
 def own_cgroups(proc_cgroup="/proc/self/cgroup"):
@@ -164,12 +176,11 @@ def resolve(path, own):
     return os.path.normpath(os.path.join(own or "/", path))
 
 
-def pids_below(top):
+def pids_below(top, files):
     """Every pid in the cgroup `top` (a directory) and in the cgroups below it."""
-    from pyrunc.linux.cgroups.files import read_ints
     seen = set()
     for d in cgroup_dirs_deepest_first(top):
-        seen.update(read_ints(os.path.join(d, "cgroup.procs")))
+        seen.update(files.read_ints(os.path.join(d, "cgroup.procs")))
     return seen
 
 

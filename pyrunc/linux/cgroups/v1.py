@@ -13,10 +13,9 @@ import _signal as signal  # signal.py would import enum
 import time
 
 from pyrunc.errors import CgroupError
-from pyrunc.linux.cgroups import (HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below,
+from pyrunc.linux.cgroups import (CGROUP_MOUNT_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below,
                                   resolve)
-from pyrunc.linux.cgroups.files import (cgroup2_frozen, enable_down, inherit_cpuset, mkdirs, read, read_int,
-                                        read_ints, read_keyed, read_words, rmdir, rmdir_unused, write)
+from pyrunc.linux.cgroups.files import REAL_FILES, Write
 
 UNIFIED = "unified"
 UNLIMITED = -1
@@ -25,8 +24,10 @@ FREEZE_TIMEOUT = 10.0
 _TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
-def host_hierarchies(root=HOST_ROOT):
-    """{hierarchy directory name: set of controllers} for the mounts under root.
+def hierarchy_controllers(root=CGROUP_MOUNT_ROOT, files=REAL_FILES):
+    """{hierarchy directory name: set of controllers a cgroup below it can use} for the
+    hierarchies under root, read from the directories themselves (cgroupfs.py's
+    host_cgroup_mounts reads the mounts' types and options from mountinfo instead).
     Symlinks (cpu -> cpu,cpuacct) are aliases, not hierarchies."""
     found = {}
     for name in sorted(os.listdir(root)):
@@ -35,7 +36,7 @@ def host_hierarchies(root=HOST_ROOT):
             continue
         if name == UNIFIED:
             # Only what the host's root delegates to its children is usable below it.
-            found[name] = read_words(os.path.join(path, "cgroup.subtree_control"))
+            found[name] = files.read_words(os.path.join(path, "cgroup.subtree_control"))
         elif name == "systemd":
             found[name] = {"name=systemd"}
         else:
@@ -57,16 +58,17 @@ _ZERO_IS_UNSET = ("shares", "period", "quota", "realtimePeriod", "realtimeRuntim
 class V1Manager(Manager):
     version = 1
 
-    def __init__(self, path, root=HOST_ROOT, hybrid=False, own=None, _saved=None):
+    def __init__(self, path, root=CGROUP_MOUNT_ROOT, hybrid=False, own=None, files=REAL_FILES, _saved=None):
         self.root = root
         self.hybrid = hybrid
+        self.files = files
         if _saved is not None:
             self.dirs = dict(_saved["dirs"])
             self.made = {k: list(v) for k, v in _saved["made"].items()}
             self.controllers = {k: set(v) for k, v in _saved["controllers"].items()}
             return
         own = own_cgroups() if own is None else own
-        self.controllers = host_hierarchies(root)
+        self.controllers = hierarchy_controllers(root, files)
         if not hybrid:
             self.controllers.pop(UNIFIED, None)
         # The path inside each hierarchy, resolved against our own cgroup there.
@@ -75,8 +77,8 @@ class V1Manager(Manager):
         self.made = {}
 
     @classmethod
-    def from_dict(cls, saved, root=HOST_ROOT):
-        return cls(None, root=root, hybrid=saved.get("hybrid", False), _saved=saved)
+    def from_dict(cls, saved, root=CGROUP_MOUNT_ROOT, files=REAL_FILES):
+        return cls(None, root=root, hybrid=saved.get("hybrid", False), files=files, _saved=saved)
 
     def to_dict(self):
         return {"version": 1, "hybrid": self.hybrid, "dirs": self.dirs, "made": self.made,
@@ -107,7 +109,7 @@ class V1Manager(Manager):
 
     def create(self):
         for name in self.controllers:
-            made = mkdirs(os.path.join(self.root, name), self.dirs[name])
+            made = self.files.mkdirs(os.path.join(self.root, name), self.dirs[name])
             self.made[name] = made
             if "cpuset" in self.controllers[name] and name != UNIFIED:
                 # A new cpuset is empty, and an empty cpuset takes no process: copy the
@@ -115,16 +117,16 @@ class V1Manager(Manager):
                 cur = os.path.join(self.root, name)
                 for part in [p for p in self.dirs[name].split("/") if p]:
                     cur = os.path.join(cur, part)
-                    inherit_cpuset(cur)
+                    self.files.inherit_cpuset(cur)
             if name == UNIFIED and "hugetlb" in self.controllers[UNIFIED]:
-                enable_down(os.path.join(self.root, name), self.dirs[name], "hugetlb")
+                self.files.enable_down(os.path.join(self.root, name), self.dirs[name], "hugetlb")
 
     def made_leaf(self):
         return all(self.made.get(name) and self.made[name][-1] == self.dirs[name] for name in self.controllers)
 
     def add(self, pid, dirs=None):
         for name in self.controllers:
-            write(os.path.join((dirs or {}).get(name) or self._dir(name), "cgroup.procs"), str(pid), None)
+            self.files.write(os.path.join((dirs or {}).get(name) or self._dir(name), "cgroup.procs"), str(pid), None)
 
     def sub_dirs(self, subs):
         from pyrunc.linux.cgroups import sub
@@ -147,7 +149,7 @@ class V1Manager(Manager):
     def pids(self):
         seen = set()
         for name in self.controllers:
-            seen |= pids_below(self._dir(name))
+            seen |= pids_below(self._dir(name), self.files)
         return sorted(seen)
 
     def freeze(self):
@@ -163,8 +165,8 @@ class V1Manager(Manager):
         deadline = time.monotonic() + FREEZE_TIMEOUT
         while True:
             # Writing FROZEN again retries the processes that were forking meanwhile.
-            write(path, state, None)
-            if read(path).strip() == state:
+            self.files.write(path, state, None)
+            if self.files.read(path).strip() == state:
                 return
             if time.monotonic() > deadline:
                 raise CgroupError(None, f"cgroup did not become {state.lower()} in {FREEZE_TIMEOUT:.0f}s")
@@ -172,17 +174,17 @@ class V1Manager(Manager):
 
     def is_frozen(self):
         path = self._path("freezer", "freezer.state")
-        return path is not None and read(path).strip() != "THAWED"
+        return path is not None and self.files.read(path).strip() != "THAWED"
 
     def stopped_by_freezer(self):
         # v1's freezer.state is the effective state (FROZEN under a frozen parent too);
         # a hybrid host's unified hierarchy has cgroup2's freezer besides.
         path = self._path("freezer", "freezer.state")
-        if path is not None and read(path).strip() in ("FROZEN", "FREEZING"):
+        if path is not None and self.files.read(path).strip() in ("FROZEN", "FREEZING"):
             return True
         if UNIFIED not in self.controllers:
             return False
-        return cgroup2_frozen(self._dir(UNIFIED))
+        return self.files.cgroup2_frozen(self._dir(UNIFIED))
 
     def kill_all(self, sig):
         """Freeze, signal, thaw: a process cannot fork a new one between our reading the
@@ -216,13 +218,13 @@ class V1Manager(Manager):
             above = made
             if made[-1] == self.dirs.get(name):  # else a create racing for the path made it
                 own = os.path.join(self.root, name, made[-1].lstrip("/"))
-                left = [d for d in cgroup_dirs_deepest_first(own) if not rmdir(d)]
+                left = [d for d in cgroup_dirs_deepest_first(own) if not self.files.rmdir(d)]
                 failed += left
                 if left:
                     continue
                 above = made[:-1]
             for rel in reversed(above):
-                if not rmdir_unused(os.path.join(self.root, name, rel.lstrip("/"))):
+                if not self.files.rmdir_unused(os.path.join(self.root, name, rel.lstrip("/"))):
                     break
         if failed:
             raise CgroupError(None, f"cannot remove cgroup {failed[0]}: processes are still in it")
@@ -271,13 +273,13 @@ class V1Manager(Manager):
         if not os.path.exists(path):
             raise CgroupError(field, f"this kernel has no {filename} (the {controller} controller "
                                      f"lacks the file, or the I/O scheduler does not support it)")
-        write(path, str(value), field)
+        self.files.write(path, str(value), field)
 
     def _set_memory(self, mem, update):
         f = "linux.resources.memory."
         limit, swap = mem.get("limit"), mem.get("swap")
         if update and mem.get("checkBeforeUpdate") and limit is not None and limit > 0:
-            usage = int(read(self._path("memory", "memory.usage_in_bytes")))
+            usage = int(self.files.read(self._path("memory", "memory.usage_in_bytes")))
             if limit < usage:
                 raise CgroupError(f + "limit", f"{limit} is below the current usage {usage}")
         if limit == UNLIMITED and swap is None:
@@ -288,12 +290,13 @@ class V1Manager(Manager):
                 raise CgroupError(f + "limit", f"{limit} is above the memory+swap limit {memsw}: "
                                                f"set swap (--memory-swap) too")
         # memsw must never be below the memory limit: raise it first, lower it last.
-        order = [("limit", "memory.limit_in_bytes", limit), ("swap", "memory.memsw.limit_in_bytes", swap)]
+        order = [Write("memory.limit_in_bytes", limit, f + "limit"),
+                 Write("memory.memsw.limit_in_bytes", swap, f + "swap")]
         if swap is not None and (swap == UNLIMITED or limit is None or limit == UNLIMITED or swap > self._current_limit("memory.limit_in_bytes")):
             order.reverse()
-        for key, filename, value in order:
-            if value is not None:
-                self._write("memory", filename, value, f + key)
+        for w in order:
+            if w.value is not None:
+                self._write("memory", w.file, w.value, w.field)
         if mem.get("reservation") is not None:
             self._write("memory", "memory.soft_limit_in_bytes", mem["reservation"], f + "reservation")
         for key, filename in (("kernel", "memory.kmem.limit_in_bytes"),
@@ -310,7 +313,7 @@ class V1Manager(Manager):
     def _current_limit(self, filename):
         path = self._path("memory", filename)
         try:
-            return int(read(path))
+            return int(self.files.read(path))
         except (OSError, ValueError, TypeError):
             return 0
 
@@ -342,30 +345,30 @@ class V1Manager(Manager):
         Period first; when the kernel refuses it (EINVAL) and a quota comes too, quota
         first.  (v2's cpu.max is one write of both.)"""
         f = "linux.resources.cpu."
-        writes = [(f + "period", "cpu.cfs_period_us", period), (f + "quota", "cpu.cfs_quota_us", quota)]
-        writes = [w for w in writes if w[2] is not None]
+        writes = [Write("cpu.cfs_period_us", period, f + "period"), Write("cpu.cfs_quota_us", quota, f + "quota")]
+        writes = [w for w in writes if w.value is not None]
         if not writes:
             return
         first, rest = writes[0], writes[1:]
         try:
-            self._write("cpu", first[1], first[2], first[0])
+            self._write("cpu", first.file, first.value, first.field)
         except CgroupError as e:
             if e.errno != errno.EINVAL or not rest:
                 raise
             rest.append(first)  # the quota, then the period again
-        for field, filename, value in rest:
-            self._write("cpu", filename, value, field)
+        for w in rest:
+            self._write("cpu", w.file, w.value, w.field)
 
     def _grant_rt_runtime(self, runtime, period):
         """A cgroup's realtime share (runtime/period) must fit in its parent's, and a new
         cgroup has none: give the levels create() made the same share, top-down."""
         name = self._hierarchy_of("cpu")
-        period = period or read_int(os.path.join(self._dir(name), "cpu.rt_period_us")) or 1
+        period = period or self.files.read_int(os.path.join(self._dir(name), "cpu.rt_period_us")) or 1
         for rel in self.made.get(name, [])[:-1]:
             d = os.path.join(self.root, name, rel.lstrip("/"))
-            need = -(-runtime * read_int(os.path.join(d, "cpu.rt_period_us")) // period)
-            if read_int(os.path.join(d, "cpu.rt_runtime_us")) < need:
-                write(os.path.join(d, "cpu.rt_runtime_us"), str(need), "linux.resources.cpu.realtimeRuntime")
+            need = -(-runtime * self.files.read_int(os.path.join(d, "cpu.rt_period_us")) // period)
+            if self.files.read_int(os.path.join(d, "cpu.rt_runtime_us")) < need:
+                self.files.write(os.path.join(d, "cpu.rt_runtime_us"), str(need), "linux.resources.cpu.realtimeRuntime")
 
     def _set_blkio(self, bio):
         f = "linux.resources.blockIO."
@@ -407,10 +410,10 @@ class V1Manager(Manager):
             raise CgroupError(field, f"cannot read {listed_path}: the devices controller lacks it")
         # From what the cgroup allows now to what the rules say, in the fewest writes and
         # never through a state more permissive than both (devices_v1.py).
-        writes, reset = devices_v1.transition(read(listed_path), rules)
+        writes, reset = devices_v1.transition(self.files.read(listed_path), rules)
         # A reset is a moment of all devices or none: processes already in the cgroup
         # (one create joined) sleep through it, frozen, unless frozen already.
-        freeze = (reset and pids_below(os.path.dirname(listed_path))
+        freeze = (reset and pids_below(os.path.dirname(listed_path), self.files)
                   and self._hierarchy_of("freezer") and not self.is_frozen())
         if freeze:
             self.freeze()
@@ -420,7 +423,7 @@ class V1Manager(Manager):
         finally:
             if freeze:
                 self.thaw()
-        after = read(listed_path)
+        after = self.files.read(listed_path)
         if not devices_v1.matches(after, rules):
             raise CgroupError(field, "the kernel kept another device list than the rules': "
                                      + ", ".join(after.splitlines()))
@@ -431,57 +434,57 @@ class V1Manager(Manager):
         path = self._path("memory", "memory.oom_control")
         if path is None:
             return 0
-        return read_keyed(path).get("oom_kill", 0)
+        return self.files.read_keyed(path).get("oom_kill", 0)
 
     def stats(self):
         data = {}
         acct = self._path("cpuacct", "cpuacct.usage")
         if acct:
             d = os.path.dirname(acct)
-            ticks = read_keyed(os.path.join(d, "cpuacct.stat"))
-            usage = {"total": read_int(acct),
-                     "percpu": read_ints(os.path.join(d, "cpuacct.usage_percpu")),
-                     "percpu_kernel": read_ints(os.path.join(d, "cpuacct.usage_percpu_sys")),
-                     "percpu_user": read_ints(os.path.join(d, "cpuacct.usage_percpu_user")),
+            ticks = self.files.read_keyed(os.path.join(d, "cpuacct.stat"))
+            usage = {"total": self.files.read_int(acct),
+                     "percpu": self.files.read_ints(os.path.join(d, "cpuacct.usage_percpu")),
+                     "percpu_kernel": self.files.read_ints(os.path.join(d, "cpuacct.usage_percpu_sys")),
+                     "percpu_user": self.files.read_ints(os.path.join(d, "cpuacct.usage_percpu_user")),
                      "kernel": ticks.get("system", 0) * _TICK_NS,
                      "user": ticks.get("user", 0) * _TICK_NS}
             data["cpu"] = {"usage": usage}
         cpu_stat = self._path("cpu", "cpu.stat")
         if cpu_stat:
-            st = read_keyed(cpu_stat)
+            st = self.files.read_keyed(cpu_stat)
             data.setdefault("cpu", {})["throttling"] = {
                 "periods": st.get("nr_periods", 0), "throttledPeriods": st.get("nr_throttled", 0),
                 "throttledTime": st.get("throttled_time", 0)}
         mem = self._path("memory", "memory.stat")
         if mem:
             d = os.path.dirname(mem)
-            raw = read_keyed(mem)
+            raw = self.files.read_keyed(mem)
 
             def entry(prefix):
-                return {"limit": read_int(os.path.join(d, prefix + "limit_in_bytes")),
-                        "usage": read_int(os.path.join(d, prefix + "usage_in_bytes")),
-                        "max": read_int(os.path.join(d, prefix + "max_usage_in_bytes")),
-                        "failcnt": read_int(os.path.join(d, prefix + "failcnt"))}
+                return {"limit": self.files.read_int(os.path.join(d, prefix + "limit_in_bytes")),
+                        "usage": self.files.read_int(os.path.join(d, prefix + "usage_in_bytes")),
+                        "max": self.files.read_int(os.path.join(d, prefix + "max_usage_in_bytes")),
+                        "failcnt": self.files.read_int(os.path.join(d, prefix + "failcnt"))}
             data["memory"] = {"cache": raw.get("total_cache", raw.get("cache", 0)),
                               "usage": entry("memory."), "swap": entry("memory.memsw."),
                               "kernel": entry("memory.kmem."),
                               "kernelTCP": entry("memory.kmem.tcp."), "raw": raw}
         pids = self._path("pids", "pids.current")
         if pids:
-            limit = read(os.path.join(os.path.dirname(pids), "pids.max")).strip()
-            data["pids"] = {"current": read_int(pids), "limit": 0 if limit == "max" else int(limit or 0)}
+            limit = self.files.read(os.path.join(os.path.dirname(pids), "pids.max")).strip()
+            data["pids"] = {"current": self.files.read_int(pids), "limit": 0 if limit == "max" else int(limit or 0)}
         blk = self._path("blkio", "blkio.throttle.io_service_bytes_recursive")
         if blk:
             d = os.path.dirname(blk)
-            data["blkio"] = {"ioServiceBytesRecursive": blkio_entries(blk),
-                             "ioServicedRecursive": blkio_entries(
-                                 os.path.join(d, "blkio.throttle.io_serviced_recursive"))}
+            data["blkio"] = {"ioServiceBytesRecursive": blkio_entries(self.files.read(blk)),
+                             "ioServicedRecursive": blkio_entries(self.files.read(
+                                 os.path.join(d, "blkio.throttle.io_serviced_recursive")))}
         return data
 
 
-def blkio_entries(path):
+def blkio_entries(text):
     entries = []
-    for line in read(path).splitlines():
+    for line in text.splitlines():
         parts = line.split()
         if len(parts) == 3 and ":" in parts[0]:
             major, minor = parts[0].split(":")

@@ -16,10 +16,9 @@ import _signal as signal  # signal.py would import enum
 import time
 
 from pyrunc.errors import CgroupError
-from pyrunc.linux.cgroups import HOST_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below, resolve
+from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below, resolve
 from pyrunc.linux.cgroups import convert
-from pyrunc.linux.cgroups.files import (cgroup2_frozen, mkdirs, read, read_keyed, read_words, rmdir, rmdir_unused,
-                                        write)
+from pyrunc.linux.cgroups.files import REAL_FILES, Write
 
 # The controllers a container's cgroup gets when the host has them (devices and freezer
 # are built into cgroup2's core, not controllers one enables).
@@ -40,8 +39,9 @@ def _warn(msg):
 class V2Manager(Manager):
     version = 2
 
-    def __init__(self, path, root=HOST_ROOT, own=None, _saved=None):
+    def __init__(self, path, root=CGROUP_MOUNT_ROOT, own=None, files=REAL_FILES, _saved=None):
         self.root = root
+        self.files = files
         if _saved is not None:
             self.dir = _saved["dir"]
             self.made = list(_saved["made"])
@@ -51,8 +51,8 @@ class V2Manager(Manager):
         self.made = []
 
     @classmethod
-    def from_dict(cls, saved, root=HOST_ROOT):
-        return cls(None, root=root, _saved=saved)
+    def from_dict(cls, saved, root=CGROUP_MOUNT_ROOT, files=REAL_FILES):
+        return cls(None, root=root, files=files, _saved=saved)
 
     def to_dict(self):
         return {"version": 2, "dir": self.dir, "made": list(self.made)}
@@ -67,11 +67,11 @@ class V2Manager(Manager):
         return os.path.join(base, name) if name else base
 
     def _host_controllers(self):
-        return read_words(os.path.join(self.root, "cgroup.controllers"))
+        return self.files.read_words(os.path.join(self.root, "cgroup.controllers"))
 
     def _controllers(self):
         """The controllers available in the container's cgroup: those its parent delegates."""
-        return read_words(self._path("cgroup.controllers"))
+        return self.files.read_words(self._path("cgroup.controllers"))
 
     def _require(self, controller, field, enabled):
         if controller in enabled:
@@ -89,10 +89,10 @@ class V2Manager(Manager):
         try:
             # One level at a time, so that a failure still knows what it made.
             for i in range(1, len(parts) + 1):
-                made += mkdirs(self.root, "/" + "/".join(parts[:i]))
+                made += self.files.mkdirs(self.root, "/" + "/".join(parts[:i]))
         except CgroupError:
             for rel in reversed(made):
-                rmdir(self._path(rel=rel))
+                self.files.rmdir(self._path(rel=rel))
             raise
         self.made = made
         self._enable_controllers(parts)
@@ -109,14 +109,14 @@ class V2Manager(Manager):
         for part in [""] + parts[:-1]:
             cur = os.path.join(cur, part) if part else cur
             target = os.path.join(cur, "cgroup.subtree_control")
-            if set(wanted) <= read_words(target):
+            if set(wanted) <= self.files.read_words(target):
                 continue
             try:
-                write(target, line, None)
+                self.files.write(target, line, None)
             except CgroupError:
                 for c in wanted:  # one by one: enable what can be
                     try:
-                        write(target, "+" + c, None)
+                        self.files.write(target, "+" + c, None)
                     except CgroupError:
                         pass
 
@@ -124,7 +124,7 @@ class V2Manager(Manager):
         return bool(self.made) and self.made[-1] == self.dir
 
     def add(self, pid, dirs=None):
-        write(os.path.join((dirs or {}).get("") or self._path(), "cgroup.procs"), str(pid), None)
+        self.files.write(os.path.join((dirs or {}).get("") or self._path(), "cgroup.procs"), str(pid), None)
 
     def sub_dirs(self, subs):
         from pyrunc.linux.cgroups import sub
@@ -135,19 +135,19 @@ class V2Manager(Manager):
         return {"": sub.existing(self._path(), subs[sub.ALL], f" {self.dir}")}
 
     def pids(self):
-        return sorted(pids_below(self._path()))
+        return sorted(pids_below(self._path(), self.files))
 
     def destroy(self):
         """The container's cgroup with the child cgroups its processes made, deepest first;
         then the levels above it that create made, where nobody else uses them now."""
         above = self.made
         if self.made_leaf():  # else another create, racing for the path, made it: its to remove
-            failed = [d for d in cgroup_dirs_deepest_first(self._path()) if not rmdir(d)]
+            failed = [d for d in cgroup_dirs_deepest_first(self._path()) if not self.files.rmdir(d)]
             if failed:
                 raise CgroupError(None, f"cannot remove cgroup {failed[0]}: processes are still in it")
             above = self.made[:-1]
         for rel in reversed(above):
-            if not rmdir_unused(self._path(rel=rel)):
+            if not self.files.rmdir_unused(self._path(rel=rel)):
                 return  # another cgroup lives here now: leave it and those above
 
     # -- freezer ------------------------------------------------------------------------
@@ -162,22 +162,22 @@ class V2Manager(Manager):
         path = self._path("cgroup.freeze")
         if not os.path.exists(path):
             raise CgroupError(None, f"cgroup {self.dir} has no cgroup.freeze (needs Linux 5.2)")
-        write(path, str(want), None)
+        self.files.write(path, str(want), None)
         # The kernel freezes asynchronously: cgroup.events says when every task is stopped.
         deadline = time.monotonic() + FREEZE_TIMEOUT
-        while read_keyed(self._path("cgroup.events")).get("frozen", want) != want:
+        while self.files.read_keyed(self._path("cgroup.events")).get("frozen", want) != want:
             if time.monotonic() > deadline:
                 if want:
-                    write(path, "0", None)  # do not leave it half frozen
+                    self.files.write(path, "0", None)  # do not leave it half frozen
                 state = "frozen" if want else "thawed"
                 raise CgroupError(None, f"cgroup {self.dir} did not become {state} in {FREEZE_TIMEOUT:.0f}s")
             time.sleep(0.01)
 
     def is_frozen(self):
-        return read(self._path("cgroup.freeze")).strip() == "1"
+        return self.files.read(self._path("cgroup.freeze")).strip() == "1"
 
     def stopped_by_freezer(self):
-        return cgroup2_frozen(self._path())
+        return self.files.cgroup2_frozen(self._path())
 
     # -- signals ------------------------------------------------------------------------
 
@@ -185,7 +185,7 @@ class V2Manager(Manager):
         kill_file = self._path("cgroup.kill")
         if sig == signal.SIGKILL and os.path.exists(kill_file):
             # The kernel kills the whole subtree at once: nothing can fork past it.
-            write(kill_file, "1", None)
+            self.files.write(kill_file, "1", None)
             return
         # Without cgroup.kill, SIGKILL goes round again for what forked meanwhile
         # (a fatal signal reaches frozen tasks too on v2, so no thaw is needed).
@@ -203,7 +203,8 @@ class V2Manager(Manager):
     # -- resources ----------------------------------------------------------------------
 
     def set(self, resources, update=False):
-        """Check every field first, then write: a refused field changes nothing."""
+        """Check every field first, then write: a refused field changes nothing.  Each
+        part below returns the Writes (files.py) its field needs."""
         r = resources or {}
         enabled = self._controllers()
         writes = []
@@ -216,25 +217,30 @@ class V2Manager(Manager):
             self._devices(r["devices"])
 
     def _apply(self, writes):
+        """Make the Writes in order; an error names the config field of the write."""
         deferred = []
         for w in writes:
-            field, filename, value = w[:3]
-            flags = w[3] if len(w) > 3 else ""
-            path = self._path(filename)
-            if "optional" in flags and not os.path.exists(path):
-                continue
+            path = self._path(w.file)
             if not os.path.exists(path):
-                raise CgroupError(field, f"this kernel has no {filename} in cgroup {self.dir}")
+                if w.optional:
+                    continue
+                raise CgroupError(w.field, f"this kernel has no {w.file} in cgroup {self.dir}")
             try:
-                _write_lines(path, value)
+                self._write_lines(path, w.value)
             except CgroupError as e:
                 # A larger burst than the old quota allows: retry after the new cpu.max.
-                if "burst" in flags and any(x[1] == "cpu.max" for x in writes):
-                    deferred.append((field, filename, value))
+                if w.after_cpu_max and any(x.file == "cpu.max" for x in writes):
+                    deferred.append(w)
                     continue
-                raise CgroupError(field, e.why) from None
-        for field, filename, value in deferred:
-            write(self._path(filename), value, field)
+                raise CgroupError(w.field, e.why) from None
+        for w in deferred:
+            self.files.write(self._path(w.file), w.value, w.field)
+
+    def _write_lines(self, path, value):
+        """One write per line: files such as io.max take a single device per write."""
+        lines = [line for line in str(value).split("\n") if line.strip()] or [str(value)]
+        for line in lines:
+            self.files.write(path, line, None)
 
     def _pids(self, r, enabled, update):
         limit = (r.get("pids") or {}).get("limit")
@@ -243,7 +249,7 @@ class V2Manager(Manager):
         field = RES + "pids.limit"
         self._require("pids", field, enabled)
         # The spec: 0 is a real limit (no new task at all), -1 is none.
-        return [(field, "pids.max", convert.limit_value(limit))]
+        return [Write("pids.max", convert.limit_value(limit), field)]
 
     def _memory(self, r, enabled, update):
         mem = r.get("memory")
@@ -262,7 +268,7 @@ class V2Manager(Manager):
         limit_for_swap, swap_from_cgroup = limit, False
         if update:
             if mem.get("checkBeforeUpdate") and limit and limit > 0:
-                usage = convert.read_limit(read(self._path("memory.current"))) or 0
+                usage = convert.read_limit(self.files.read(self._path("memory.current"))) or 0
                 if limit < usage:
                     raise CgroupError(f + "limit", f"{limit} is below the current usage {usage} "
                                                    f"(checkBeforeUpdate)")
@@ -279,23 +285,23 @@ class V2Manager(Manager):
         writes = []
         if swap_max is not None:
             if os.path.exists(self._path("memory.swap.max")):
-                writes.append((f + "swap", "memory.swap.max", convert.limit_value(swap_max)))
+                writes.append(Write("memory.swap.max", convert.limit_value(swap_max), f + "swap"))
             elif swap_max not in (0, convert.UNLIMITED):
                 # No swap accounting (swapaccount=0 or no CONFIG_MEMCG_SWAP): "no swap"
                 # and "any swap" need no file, as in runc; a size cannot be honoured.
                 raise CgroupError(f + "swap", "this kernel does not account swap per cgroup "
                                               "(no memory.swap.max)")
         if limit:
-            writes.append((f + "limit", "memory.max", convert.limit_value(limit)))
+            writes.append(Write("memory.max", convert.limit_value(limit), f + "limit"))
         if reservation:
-            writes.append((f + "reservation", "memory.low", convert.limit_value(reservation)))
+            writes.append(Write("memory.low", convert.limit_value(reservation), f + "reservation"))
         return writes
 
     def _merge_memory(self, limit, swap):
         """`update` gives only the changed fields, but v2's swap file depends on both: take
         the other one from the cgroup, as runc takes it from the config it saved."""
-        cur_limit = _oci_limit(read(self._path("memory.max")))
-        cur_swap = _oci_limit(read(self._path("memory.swap.max")))
+        cur_limit = _oci_limit(self.files.read(self._path("memory.max")))
+        cur_swap = _oci_limit(self.files.read(self._path("memory.swap.max")))
         if limit == convert.UNLIMITED and not swap:
             return limit, None  # v1's rule: lifting the memory limit lifts swap's too
         if swap and not limit:
@@ -314,7 +320,7 @@ class V2Manager(Manager):
                 _warn(f"{f}{key}: ignored: cgroup v2 has no kernel memory limit (it is counted in memory.max)")
         swappiness = mem.get("swappiness")
         if swappiness is not None:
-            host = read(VM_SWAPPINESS).strip()
+            host = self.files.read(VM_SWAPPINESS).strip()
             if str(swappiness) != host:
                 _warn(f"{f}swappiness: ignored: cgroup v2 has no per-cgroup swappiness "
                       f"(vm.swappiness {host or '?'} applies)")
@@ -342,13 +348,13 @@ class V2Manager(Manager):
         bfq = weighted and os.path.exists(self._path("io.bfq.weight"))
         weight_file = "io.bfq.weight" if bfq else "io.weight"
         if bio.get("weight"):
-            writes.append((f + "weight", weight_file, "default " + self._io_weight(bio["weight"], bfq, f + "weight")))
+            writes.append(Write(weight_file, "default " + self._io_weight(bio["weight"], bfq, f + "weight"), f + "weight"))
         for i, wd in enumerate(bio.get("weightDevice") or ()):
             if wd.get("weight"):
                 field = f"{f}weightDevice[{i}].weight"
-                writes.append((field, weight_file, f"{wd['major']}:{wd['minor']} {self._io_weight(wd['weight'], bfq, field)}"))
+                writes.append(Write(weight_file, f"{wd['major']}:{wd['minor']} {self._io_weight(wd['weight'], bfq, field)}", field))
         for line, field in throttles.values():
-            writes.append((f + field, "io.max", line))
+            writes.append(Write("io.max", line, f + field))
         return writes
 
     @staticmethod
@@ -379,15 +385,15 @@ class V2Manager(Manager):
             raise CgroupError(f + "burst", f"{burst} is above the quota {quota}")
         # Idle before weight: the kernel takes no weight for an idle group, as runc orders it.
         if cpu.get("idle") is not None:
-            writes.append((f + "idle", "cpu.idle", str(cpu["idle"])))
+            writes.append(Write("cpu.idle", str(cpu["idle"]), f + "idle"))
         if weight is not None:
-            writes.append((f + "shares", "cpu.weight", str(weight)))
+            writes.append(Write("cpu.weight", str(weight), f + "shares"))
         if burst is not None:
-            writes.append((f + "burst", "cpu.max.burst", str(burst), "burst"))
-        current = read(self._path("cpu.max")).split()
+            writes.append(Write("cpu.max.burst", str(burst), f + "burst", after_cpu_max=True))
+        current = self.files.read(self._path("cpu.max")).split()
         line = convert.cpu_max(quota, period, current[0] if current else "max")
         if line is not None:
-            writes.append((f + ("quota" if quota else "period"), "cpu.max", line))
+            writes.append(Write("cpu.max", line, f + ("quota" if quota else "period")))
         return writes
 
     def _cpuset(self, r, enabled, update):
@@ -396,7 +402,7 @@ class V2Manager(Manager):
         for key in ("cpus", "mems"):
             if cpu.get(key):
                 self._require("cpuset", RES + "cpu." + key, enabled)
-                writes.append((RES + "cpu." + key, "cpuset." + key, cpu[key]))
+                writes.append(Write("cpuset." + key, cpu[key], RES + "cpu." + key))
         return writes
 
     def _hugetlb(self, r, enabled, update):
@@ -407,9 +413,9 @@ class V2Manager(Manager):
             size = h["pageSize"]
             if not os.path.exists(self._path(f"hugetlb.{size}.max")):
                 raise CgroupError(field, f"this kernel has no {size} huge pages (no hugetlb.{size}.max)")
-            writes.append((field, f"hugetlb.{size}.max", str(h["limit"])))
+            writes.append(Write(f"hugetlb.{size}.max", str(h["limit"]), field))
             # Reservations too, where the kernel accounts them: the spec's preferred limit.
-            writes.append((field, f"hugetlb.{size}.rsvd.max", str(h["limit"]), "optional"))
+            writes.append(Write(f"hugetlb.{size}.rsvd.max", str(h["limit"]), field, optional=True))
         return writes
 
     def _rdma(self, r, enabled, update):
@@ -417,7 +423,7 @@ class V2Manager(Manager):
         for dev, limits in (r.get("rdma") or {}).items():
             field = f"{RES}rdma.{dev}"
             self._require("rdma", field, enabled)
-            writes.append((field, "rdma.max", convert.rdma_max_line(dev, limits)))
+            writes.append(Write("rdma.max", convert.rdma_max_line(dev, limits), field))
         return writes
 
     def _network(self, r, enabled, update):
@@ -438,7 +444,7 @@ class V2Manager(Manager):
             controller = key.split(".", 1)[0]
             if controller != CORE:
                 self._require(controller, field, enabled)
-            writes.append((field, key, value))
+            writes.append(Write(key, value, field))
         return writes
 
     def _devices(self, rules):
@@ -449,7 +455,7 @@ class V2Manager(Manager):
     # -- statistics ---------------------------------------------------------------------
 
     def oom_kills(self):
-        return read_keyed(self._path("memory.events")).get("oom_kill", 0)
+        return self.files.read_keyed(self._path("memory.events")).get("oom_kill", 0)
 
     def stats(self):
         """runc's `events --stats` data (runc's types/events.go keys); a part whose files
@@ -464,7 +470,7 @@ class V2Manager(Manager):
         return data
 
     def _cpu_stats(self):
-        st = read_keyed(self._path("cpu.stat"))
+        st = self.files.read_keyed(self._path("cpu.stat"))
         if not st:
             return None
         out = {"usage": {"total": st.get("usage_usec", 0) * 1000, "kernel": st.get("system_usec", 0) * 1000,
@@ -477,7 +483,7 @@ class V2Manager(Manager):
     def _memory_stats(self):
         if not os.path.exists(self._path("memory.current")):
             return None
-        raw = read_keyed(self._path("memory.stat"))
+        raw = self.files.read_keyed(self._path("memory.stat"))
         usage = self._memory_entry("memory")
         out = {"cache": raw.get("file", 0), "usage": usage, "raw": raw}
         if os.path.exists(self._path("memory.swap.current")):
@@ -494,22 +500,22 @@ class V2Manager(Manager):
 
     def _memory_entry(self, prefix):
         # failcnt: how often the limit was hit, v2's `max` event (v1's failcnt counted that).
-        return {"usage": convert.read_limit(read(self._path(prefix + ".current"))) or 0,
-                "limit": convert.read_limit(read(self._path(prefix + ".max"))) or 0,
-                "max": convert.read_limit(read(self._path(prefix + ".peak"))) or 0,
-                "failcnt": read_keyed(self._path(prefix + ".events")).get("max", 0)}
+        return {"usage": convert.read_limit(self.files.read(self._path(prefix + ".current"))) or 0,
+                "limit": convert.read_limit(self.files.read(self._path(prefix + ".max"))) or 0,
+                "max": convert.read_limit(self.files.read(self._path(prefix + ".peak"))) or 0,
+                "failcnt": self.files.read_keyed(self._path(prefix + ".events")).get("max", 0)}
 
     def _pids_stats(self):
-        current = read(self._path("pids.current")).strip()
+        current = self.files.read(self._path("pids.current")).strip()
         if not current:
             return None
-        limit = read(self._path("pids.max")).strip()
+        limit = self.files.read(self._path("pids.max")).strip()
         return {"current": int(current), "limit": 0 if limit in ("max", "") else int(limit)}
 
     def _io_stats(self):
         if not os.path.exists(self._path("io.stat")):
             return None
-        return io_stat_entries(read(self._path("io.stat")))
+        return io_stat_entries(self.files.read(self._path("io.stat")))
 
     def _hugetlb_stats(self):
         out = {}
@@ -523,9 +529,9 @@ class V2Manager(Manager):
             size = name[len("hugetlb."):-len(".current")]
             # The reservation count where the kernel keeps one, as runc reports it.
             rsvd = self._path(f"hugetlb.{size}.rsvd.current")
-            usage = read(rsvd if os.path.exists(rsvd) else self._path(name))
+            usage = self.files.read(rsvd if os.path.exists(rsvd) else self._path(name))
             out[size] = {"usage": convert.read_limit(usage) or 0,
-                         "failcnt": read_keyed(self._path(f"hugetlb.{size}.events")).get("max", 0)}
+                         "failcnt": self.files.read_keyed(self._path(f"hugetlb.{size}.events")).get("max", 0)}
         return out or None
 
 
@@ -561,9 +567,3 @@ def _oci_limit(text):
     except ValueError:
         return None
 
-
-def _write_lines(path, value):
-    """One write per line: files such as io.max take a single device per write."""
-    lines = [line for line in str(value).split("\n") if line.strip()] or [str(value)]
-    for line in lines:
-        write(path, line, None)

@@ -21,7 +21,11 @@ FORMATTED = pyrunc/config/__init__.py pyrunc/config/compile_schema.py pyrunc/con
 	pyrunc/config/model.py pyrunc/config/patterns.py pyrunc/config/schema.py \
 	pyrunc/config/validate.py pyrunc/image pyrunc/launcher pyrunc/errors.py pyrunc/jsonc.py \
 	pyrunc/log.py pyrunc/notify.py pyrunc/trace_show.py pyrunc/version.py \
-	pyrunc/linux/ffi.py pyrunc/linux/unix.py
+	pyrunc/linux/capabilities.py pyrunc/linux/devices.py pyrunc/linux/ffi.py pyrunc/linux/hooks.py \
+	pyrunc/linux/mounts.py pyrunc/linux/namespaces.py pyrunc/linux/placement.py \
+	pyrunc/linux/proc_writes.py pyrunc/linux/process.py pyrunc/linux/rootfs.py \
+	pyrunc/linux/seccomp.py pyrunc/linux/seccomp_enosys.py pyrunc/linux/terminal.py \
+	pyrunc/linux/unix.py
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check --force-exclude $(FORMATTED)

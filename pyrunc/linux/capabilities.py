@@ -10,10 +10,17 @@ from pyrunc.errors import KernelError
 from pyrunc.linux import kernel as k
 from pyrunc.linux.tables import CAPABILITIES as NAMES
 
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from pyrunc.config.model import Capabilities
+
 NUMBERS = {name: i for i, name in enumerate(NAMES)}
 
 
-def last_cap():
+def last_cap() -> int:
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:
             return int(f.read())
@@ -21,30 +28,32 @@ def last_cap():
         return len(NAMES) - 1
 
 
-def known(names):
+def known(names: "Iterable[str]") -> list[int]:
     """Numbers of the names this kernel knows; unknown ones are skipped, as runc does."""
     top = last_cap()
     return [NUMBERS[n] for n in names if n in NUMBERS and NUMBERS[n] <= top]
 
 
-def mask(names):
+def mask(names: "Iterable[str]") -> int:
     bits = 0
     for n in known(names):
         bits |= 1 << n
     return bits
 
 
-def drop_bounding(caps):
+def drop_bounding(caps: "Capabilities") -> None:
     keep = set(known(caps.bounding))
     for cap in range(last_cap() + 1):
         if cap not in keep:
             try:
                 k.prctl(k.PR_CAPBSET_DROP, cap)
             except KernelError as e:
-                raise KernelError(e.errno, f"drop {NAMES[cap] if cap < len(NAMES) else cap} from the bounding set") from None
+                raise KernelError(
+                    e.errno, f"drop {NAMES[cap] if cap < len(NAMES) else cap} from the bounding set"
+                ) from None
 
 
-def apply(caps):
+def apply(caps: "Capabilities") -> None:
     """Set effective, permitted, inheritable, then ambient. Call after the uid switch."""
     k.capset(mask(caps.effective), mask(caps.permitted), mask(caps.inheritable))
     k.prctl(k.PR_CAP_AMBIENT, k.PR_CAP_AMBIENT_CLEAR_ALL)

@@ -12,27 +12,50 @@ from pyrunc.errors import KernelError
 from pyrunc.linux import kernel as k
 from pyrunc.linux import paths
 
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from pyrunc.config.model import Device, Mount
+
 # runtime-spec config-linux.md, "Default Devices": path, type, major, minor.
 DEFAULT_DEVICES = (
-    ("/dev/null", "c", 1, 3), ("/dev/zero", "c", 1, 5), ("/dev/full", "c", 1, 7),
-    ("/dev/random", "c", 1, 8), ("/dev/urandom", "c", 1, 9), ("/dev/tty", "c", 5, 0),
+    ("/dev/null", "c", 1, 3),
+    ("/dev/zero", "c", 1, 5),
+    ("/dev/full", "c", 1, 7),
+    ("/dev/random", "c", 1, 8),
+    ("/dev/urandom", "c", 1, 9),
+    ("/dev/tty", "c", 5, 0),
 )
 
 DEFAULT_LINKS = (
-    ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
-    ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"),
+    ("/proc/self/fd", "/dev/fd"),
+    ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"),
+    ("/proc/self/fd/2", "/dev/stderr"),
     ("pts/ptmx", "/dev/ptmx"),
 )
 
 _TYPE_BITS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 
 
-def _split(path):
+def _split(path: str) -> tuple[str, str]:
     parent, name = os.path.split(path.rstrip("/"))
     return parent or "/", name
 
 
-def create_device(root_fd, path, dtype, major, minor, mode=0o666, uid=None, gid=None, bind=False):
+def create_device(
+    root_fd: int,
+    path: str,
+    dtype: str,
+    major: int,
+    minor: int,
+    mode: int = 0o666,
+    uid: int | None = None,
+    gid: int | None = None,
+    bind: bool = False,
+) -> None:
     parent, name = _split(paths.clean(path))
     dfd = paths.mkdir_all(root_fd, parent)
     try:
@@ -52,21 +75,23 @@ def create_device(root_fd, path, dtype, major, minor, mode=0o666, uid=None, gid=
         os.close(dir_fd)
 
 
-def _make_node(dir_fd, name, path, dtype, major, minor, mode, uid, gid):
+def _make_node(
+    dir_fd: int, name: str, path: str, dtype: str, major: int, minor: int, mode: int, uid: int | None, gid: int | None
+) -> None:
     try:
         os.unlink(name, dir_fd=dir_fd)  # the image may ship its own node or a trap link
     except FileNotFoundError:
         pass
-    k.mknod(name, (mode & 0o7777) | _TYPE_BITS[dtype], os.makedev(major, minor),
-            dir_fd=dir_fd, what=path)
+    k.mknod(name, (mode & 0o7777) | _TYPE_BITS[dtype], os.makedev(major, minor), dir_fd=dir_fd, what=path)
     # mknod applies the umask: set the mode the config asked for exactly.
     os.chmod(name, mode & 0o7777, dir_fd=dir_fd, follow_symlinks=False)
     if uid is not None or gid is not None:
-        os.chown(name, uid if uid is not None else -1, gid if gid is not None else -1,
-                 dir_fd=dir_fd, follow_symlinks=False)
+        os.chown(
+            name, uid if uid is not None else -1, gid if gid is not None else -1, dir_fd=dir_fd, follow_symlinks=False
+        )
 
 
-def _bind_host_node(root_fd, dir_fd, name, path):
+def _bind_host_node(root_fd: int, dir_fd: int, name: str, path: str) -> None:
     """In a user namespace mknod is refused: bind the host's node over an empty file."""
     try:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -91,16 +116,15 @@ def _bind_host_node(root_fd, dir_fd, name, path):
         os.close(target)
 
 
-def create_default_devices(root_fd, devices, in_userns):
+def create_default_devices(root_fd: int, devices: "Iterable[Device]", in_userns: bool) -> None:
     for path, dtype, major, minor in DEFAULT_DEVICES:
         create_device(root_fd, path, dtype, major, minor, 0o666, 0, 0, bind=in_userns)
     for d in devices:
         mode = d.file_mode if d.file_mode is not None else 0o666
-        create_device(root_fd, d.path, d.type, d.major, d.minor, mode, d.uid, d.gid,
-                      bind=in_userns and d.type != "p")
+        create_device(root_fd, d.path, d.type, d.major, d.minor, mode, d.uid, d.gid, bind=in_userns and d.type != "p")
 
 
-def create_links(root_fd):
+def create_links(root_fd: int) -> None:
     dfd = paths.mkdir_all(root_fd, "/dev")
     try:
         dir_fd = os.open(paths.fd_path(dfd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -112,16 +136,14 @@ def create_links(root_fd):
         os.close(dir_fd)
 
 
-def paths_made(devices):
+def paths_made(devices: "Iterable[Device]") -> list[str]:
     """Every path create_default_devices and create_links make, with these `linux.devices`."""
-    return ([path for path, *_ in DEFAULT_DEVICES] + [d.path for d in devices]
-            + [link for _, link in DEFAULT_LINKS])
+    return [path for path, *_ in DEFAULT_DEVICES] + [d.path for d in devices] + [link for _, link in DEFAULT_LINKS]
 
 
-def dev_is_bind_mounted(mounts):
+def dev_is_bind_mounted(mounts: "Iterable[Mount]") -> bool:
     """A bind-mounted /dev comes complete: runc then creates no device nodes or links."""
     for m in mounts:
-        if paths.clean(m.destination) == "/dev" and (
-                m.type == "bind" or "bind" in m.options or "rbind" in m.options):
+        if paths.clean(m.destination) == "/dev" and (m.type == "bind" or "bind" in m.options or "rbind" in m.options):
             return True
     return False

@@ -15,40 +15,76 @@ from pyrunc.linux import kernel as k
 from pyrunc.linux import paths
 from pyrunc.linux.tables import IDMAP_MOUNT_OPTIONS, MOUNT_PROPAGATIONS
 
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from pyrunc.config.model import Mount
+
 # option -> (flags to set, flags to clear)
 _FLAGS = {
-    "defaults": (0, 0), "rw": (0, k.MS_RDONLY), "ro": (k.MS_RDONLY, 0),
-    "suid": (0, k.MS_NOSUID), "nosuid": (k.MS_NOSUID, 0),
-    "dev": (0, k.MS_NODEV), "nodev": (k.MS_NODEV, 0),
-    "exec": (0, k.MS_NOEXEC), "noexec": (k.MS_NOEXEC, 0),
-    "sync": (k.MS_SYNCHRONOUS, 0), "async": (0, k.MS_SYNCHRONOUS),
-    "dirsync": (k.MS_DIRSYNC, 0), "remount": (k.MS_REMOUNT, 0),
-    "mand": (k.MS_MANDLOCK, 0), "nomand": (0, k.MS_MANDLOCK),
-    "atime": (0, k.MS_NOATIME), "noatime": (k.MS_NOATIME, 0),
-    "diratime": (0, k.MS_NODIRATIME), "nodiratime": (k.MS_NODIRATIME, 0),
-    "relatime": (k.MS_RELATIME, 0), "norelatime": (0, k.MS_RELATIME),
-    "strictatime": (k.MS_STRICTATIME, 0), "nostrictatime": (0, k.MS_STRICTATIME),
-    "lazytime": (k.MS_LAZYTIME, 0), "nolazytime": (0, k.MS_LAZYTIME),
-    "iversion": (k.MS_I_VERSION, 0), "noiversion": (0, k.MS_I_VERSION),
-    "silent": (k.MS_SILENT, 0), "loud": (0, k.MS_SILENT),
-    "nosymfollow": (k.MS_NOSYMFOLLOW, 0), "symfollow": (0, k.MS_NOSYMFOLLOW),
-    "bind": (k.MS_BIND, 0), "rbind": (k.MS_BIND | k.MS_REC, 0),
+    "defaults": (0, 0),
+    "rw": (0, k.MS_RDONLY),
+    "ro": (k.MS_RDONLY, 0),
+    "suid": (0, k.MS_NOSUID),
+    "nosuid": (k.MS_NOSUID, 0),
+    "dev": (0, k.MS_NODEV),
+    "nodev": (k.MS_NODEV, 0),
+    "exec": (0, k.MS_NOEXEC),
+    "noexec": (k.MS_NOEXEC, 0),
+    "sync": (k.MS_SYNCHRONOUS, 0),
+    "async": (0, k.MS_SYNCHRONOUS),
+    "dirsync": (k.MS_DIRSYNC, 0),
+    "remount": (k.MS_REMOUNT, 0),
+    "mand": (k.MS_MANDLOCK, 0),
+    "nomand": (0, k.MS_MANDLOCK),
+    "atime": (0, k.MS_NOATIME),
+    "noatime": (k.MS_NOATIME, 0),
+    "diratime": (0, k.MS_NODIRATIME),
+    "nodiratime": (k.MS_NODIRATIME, 0),
+    "relatime": (k.MS_RELATIME, 0),
+    "norelatime": (0, k.MS_RELATIME),
+    "strictatime": (k.MS_STRICTATIME, 0),
+    "nostrictatime": (0, k.MS_STRICTATIME),
+    "lazytime": (k.MS_LAZYTIME, 0),
+    "nolazytime": (0, k.MS_LAZYTIME),
+    "iversion": (k.MS_I_VERSION, 0),
+    "noiversion": (0, k.MS_I_VERSION),
+    "silent": (k.MS_SILENT, 0),
+    "loud": (0, k.MS_SILENT),
+    "nosymfollow": (k.MS_NOSYMFOLLOW, 0),
+    "symfollow": (0, k.MS_NOSYMFOLLOW),
+    "bind": (k.MS_BIND, 0),
+    "rbind": (k.MS_BIND | k.MS_REC, 0),
 }
 
-_PROPAGATION_FLAGS = {"private": k.MS_PRIVATE, "shared": k.MS_SHARED, "slave": k.MS_SLAVE,
-                      "unbindable": k.MS_UNBINDABLE}
+_PROPAGATION_FLAGS = {
+    "private": k.MS_PRIVATE,
+    "shared": k.MS_SHARED,
+    "slave": k.MS_SLAVE,
+    "unbindable": k.MS_UNBINDABLE,
+}
 # The names are tables.py's (validation knows them too); an "r" in front adds MS_REC.
-PROPAGATION = {name: _PROPAGATION_FLAGS[name[1:]] | k.MS_REC if name[1:] in _PROPAGATION_FLAGS
-               else _PROPAGATION_FLAGS[name] for name in MOUNT_PROPAGATIONS}
+PROPAGATION = {
+    name: _PROPAGATION_FLAGS[name[1:]] | k.MS_REC if name[1:] in _PROPAGATION_FLAGS else _PROPAGATION_FLAGS[name]
+    for name in MOUNT_PROPAGATIONS
+}
 
 # Recursive attributes, applied with mount_setattr(AT_RECURSIVE): option -> (set, clear)
 _ATTRS = {
-    "rro": (k.MOUNT_ATTR_RDONLY, 0), "rrw": (0, k.MOUNT_ATTR_RDONLY),
-    "rnosuid": (k.MOUNT_ATTR_NOSUID, 0), "rsuid": (0, k.MOUNT_ATTR_NOSUID),
-    "rnodev": (k.MOUNT_ATTR_NODEV, 0), "rdev": (0, k.MOUNT_ATTR_NODEV),
-    "rnoexec": (k.MOUNT_ATTR_NOEXEC, 0), "rexec": (0, k.MOUNT_ATTR_NOEXEC),
-    "rnodiratime": (k.MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, k.MOUNT_ATTR_NODIRATIME),
-    "rnosymfollow": (k.MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, k.MOUNT_ATTR_NOSYMFOLLOW),
+    "rro": (k.MOUNT_ATTR_RDONLY, 0),
+    "rrw": (0, k.MOUNT_ATTR_RDONLY),
+    "rnosuid": (k.MOUNT_ATTR_NOSUID, 0),
+    "rsuid": (0, k.MOUNT_ATTR_NOSUID),
+    "rnodev": (k.MOUNT_ATTR_NODEV, 0),
+    "rdev": (0, k.MOUNT_ATTR_NODEV),
+    "rnoexec": (k.MOUNT_ATTR_NOEXEC, 0),
+    "rexec": (0, k.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (k.MOUNT_ATTR_NODIRATIME, 0),
+    "rdiratime": (0, k.MOUNT_ATTR_NODIRATIME),
+    "rnosymfollow": (k.MOUNT_ATTR_NOSYMFOLLOW, 0),
+    "rsymfollow": (0, k.MOUNT_ATTR_NOSYMFOLLOW),
     # atime modes replace one another: clear the whole field and set one.
     "rrelatime": (k.MOUNT_ATTR_RELATIME, k.MOUNT_ATTR__ATIME),
     "rnorelatime": (k.MOUNT_ATTR_STRICTATIME, k.MOUNT_ATTR__ATIME),
@@ -74,13 +110,14 @@ class MountOptions:
     """A mount's options split the way the kernel takes them: mount(2) flags, propagation
     changes (applied in order after the mount), mount_setattr(2) attributes, and the rest
     as the filesystem's data string.  A later option overrides an earlier one."""
+
     __slots__ = ("flags", "propagation", "attr_set", "attr_clr", "data", "copy_up")
 
-    def __init__(self, options):
+    def __init__(self, options: "Iterable[str]") -> None:
         self.flags = self.attr_set = self.attr_clr = 0
-        self.propagation = []
+        self.propagation: list[int] = []
         self.copy_up = False  # tmpcopyup (runc's, podman's --read-only): fill the tmpfs
-        data = []
+        data: list[str] = []
         for opt in options:
             if opt == "tmpcopyup":
                 self.copy_up = True
@@ -100,14 +137,15 @@ class MountOptions:
         self.data = ",".join(data) or None
 
     @property
-    def is_bind(self):
+    def is_bind(self) -> bool:
         return bool(self.flags & k.MS_BIND)
 
 
-def describe(m):
+def describe(m: "Mount") -> str:
     """How errors name a config mount, as config.json gives it, on one line:
     `mounts[5]: mount tmpfs "tmpfs" on "/mnt" (options nosuid,size=abc)`."""
     from pyrunc import jsonc  # quoted and escaped: a hostile name stays on its line
+
     where = f"mounts[{m.index}]: " if m.index is not None else ""
     kind = f"{m.type} " if m.type else ""
     source = f"{jsonc.dumps(m.source)} " if m.source is not None else ""
@@ -115,7 +153,7 @@ def describe(m):
     return f"{where}mount {kind}{source}on {jsonc.dumps(m.destination)}{opts}"
 
 
-def mount_fd(source, fd, fstype, flags, data, what):
+def mount_fd(source: str | None, fd: int, fstype: str | None, flags: int, data: str | None, what: str) -> None:
     """mount onto the resolved fd, naming the config's mount in errors."""
     try:
         k.mount(source, paths.fd_path(fd), fstype, flags, data)
@@ -123,7 +161,7 @@ def mount_fd(source, fd, fstype, flags, data, what):
         raise KernelError(e.errno, what) from None
 
 
-def remount_bind(target, flags, what):
+def remount_bind(target: str, flags: int, what: str) -> None:
     """Change the flags of a bind mount, keeping flags the kernel locked on it."""
     want = k.MS_BIND | k.MS_REMOUNT | (flags & ~(k.MS_BIND | k.MS_REC | k.MS_REMOUNT))
     try:
@@ -142,9 +180,8 @@ def remount_bind(target, flags, what):
 _ST_RELATIME = 4096  # statvfs's bit for relatime; the other ST_* bits we keep equal MS_*
 
 
-def statvfs_to_ms(f_flag):
-    flags = f_flag & (k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC | k.MS_NOATIME
-                      | k.MS_NODIRATIME)
+def statvfs_to_ms(f_flag: int) -> int:
+    flags = f_flag & (k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC | k.MS_NOATIME | k.MS_NODIRATIME)
     return flags | (k.MS_RELATIME if f_flag & _ST_RELATIME else 0)
 
 
@@ -164,20 +201,19 @@ class ReadonlyLater:
 
     _TYPES = ("tmpfs", "devtmpfs")
 
-    def __init__(self, mounts, written_later=()):
+    def __init__(self, mounts: "Sequence[Mount]", written_later: "Iterable[str]" = ()) -> None:
         dests = [paths.clean(m.destination) for m in mounts]
-        self._wanted = set()  # the entries (by identity) with something made below them
+        self._wanted: set[int] = set()  # the entries (by identity) with something made below them
         for i, m in enumerate(mounts):
-            below = dests[i + 1:] + [paths.clean(p) for p in written_later]
+            below = dests[i + 1 :] + [paths.clean(p) for p in written_later]
             if any(_is_below(p, dests[i]) for p in below):
                 self._wanted.add(id(m))
-        self.held = []  # [(O_PATH fd of the mount, its flags, how errors name it)]
+        self.held: list[tuple[int, int, str]] = []  # [(O_PATH fd of the mount, its flags, how errors name it)]
 
-    def defers(self, m, opts, fstype):
-        return (id(m) in self._wanted and bool(opts.flags & k.MS_RDONLY)
-                and not opts.is_bind and fstype in self._TYPES)
+    def defers(self, m: "Mount", opts: MountOptions, fstype: str | None) -> bool:
+        return id(m) in self._wanted and bool(opts.flags & k.MS_RDONLY) and not opts.is_bind and fstype in self._TYPES
 
-    def hold(self, root_fd, dest, flags, what):
+    def hold(self, root_fd: int, dest: str, flags: int, what: str) -> None:
         # The mount itself, by fd: a later entry may cover the path.
         try:
             fd = paths.open_in_root(root_fd, dest)
@@ -185,7 +221,7 @@ class ReadonlyLater:
             raise KernelError(e.errno, f"{what}: open the mount") from None
         self.held.append((fd, flags, what))
 
-    def finish(self):
+    def finish(self) -> None:
         """Make every mount held back read-only."""
         while self.held:
             fd, flags, what = self.held.pop(0)
@@ -194,11 +230,11 @@ class ReadonlyLater:
             finally:
                 os.close(fd)
 
-    def close(self):
+    def close(self) -> None:
         for fd, _, _ in self.held:
             os.close(fd)
         self.held = []
 
 
-def _is_below(path, top):
+def _is_below(path: str, top: str) -> bool:
     return path != top and path.startswith(top.rstrip("/") + "/")

@@ -4,6 +4,13 @@ import os
 
 from pyrunc.linux import kernel
 
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable
+
+    from pyrunc.config.model import IDMapping, Linux
+
 CLONE_FLAGS = {
     "pid": kernel.CLONE_NEWPID,
     "network": kernel.CLONE_NEWNET,
@@ -20,7 +27,7 @@ CLONE_FLAGS = {
 JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
 
 
-def open_joined(linux):
+def open_joined(linux: "Linux") -> list[tuple[str, int]]:
     """Open every namespace path up front: [(type, fd)] in join order."""
     fds = []
     by_type = {ns.type: ns.path for ns in linux.namespaces if ns.path}
@@ -39,12 +46,12 @@ def open_joined(linux):
     return fds
 
 
-def join(nstype, fd, path):
+def join(nstype: str, fd: int, path: str) -> None:
     kernel.setns(fd, CLONE_FLAGS[nstype], f"join {nstype} namespace {path}")
     os.close(fd)
 
 
-def new_flags(linux, exclude=()):
+def new_flags(linux: "Linux", exclude: "Collection[str]" = ()) -> int:
     """The clone flags of the namespaces the container gets fresh (no path)."""
     flags = 0
     for ns in linux.namespaces:
@@ -53,12 +60,12 @@ def new_flags(linux, exclude=()):
     return flags
 
 
-def needs_child(linux):
+def needs_child(linux: "Linux") -> bool:
     """A new or joined pid or time namespace applies only to children: fork once more."""
     return any(ns.type in ("pid", "time") for ns in linux.namespaces)
 
 
-def _write_proc(path, text, what):
+def _write_proc(path: str, text: str, what: str) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     except OSError as e:
@@ -71,21 +78,19 @@ def _write_proc(path, text, what):
         os.close(fd)
 
 
-def format_mappings(mappings):
+def format_mappings(mappings: "Iterable[IDMapping]") -> str:
     return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
 
 
-def write_id_maps(pid, linux):
+def write_id_maps(pid: int, linux: "Linux") -> None:
     """Written by the parent, which holds the privileges in the host user namespace."""
     if linux.uid_mappings:
-        _write_proc(f"/proc/{pid}/uid_map", format_mappings(linux.uid_mappings),
-                    f"write uid_map of {pid}")
+        _write_proc(f"/proc/{pid}/uid_map", format_mappings(linux.uid_mappings), f"write uid_map of {pid}")
     if linux.gid_mappings:
-        _write_proc(f"/proc/{pid}/gid_map", format_mappings(linux.gid_mappings),
-                    f"write gid_map of {pid}")
+        _write_proc(f"/proc/{pid}/gid_map", format_mappings(linux.gid_mappings), f"write gid_map of {pid}")
 
 
-def write_time_offsets(offsets):
+def write_time_offsets(offsets: dict[str, tuple[int, int]]) -> None:
     """Offsets must be written after unshare(CLONE_NEWTIME), before any process enters it."""
     if not offsets:
         return

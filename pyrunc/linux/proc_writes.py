@@ -15,13 +15,13 @@ from pyrunc.linux.tables import sysctl_path
 PROC_SUPER_MAGIC = 0x9FA0
 
 
-def check_procfs(fd, what):
+def check_procfs(fd: int, what: str) -> None:
     """Refuse to write to a file that is not on a real procfs (CVE-2019-16884 and kin)."""
     if k.fstatfs_type(fd) != PROC_SUPER_MAGIC:
         raise KernelError(errno.EPERM, f"{what}: not on procfs")
 
 
-def write_procfs(path, data, what):
+def write_procfs(path: str, data: str, what: str) -> None:
     """Write to a procfs file of the container, checked to be on procfs first: a mount
     over /proc, or an image's symlink, must not take the write to a file of its own."""
     try:
@@ -39,6 +39,6 @@ def write_procfs(path, data, what):
         os.close(fd)
 
 
-def write_sysctls(sysctl):
+def write_sysctls(sysctl: dict[str, str]) -> None:
     for key, value in sorted(sysctl.items()):
         write_procfs(sysctl_path(key), value, f"sysctl {key}={value}")

@@ -9,46 +9,72 @@ from pyrunc.errors import KernelError
 from pyrunc.linux import kernel as k
 from pyrunc.linux.tables import RLIMITS
 
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from pyrunc.config.model import JsonObject, Process, Rlimit, User
+
 PERSONALITY = {"LINUX": 0x0000, "LINUX32": 0x0008}
 
-SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3,
-                  "SCHED_ISO": 4, "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
-SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02,
-               "SCHED_FLAG_DL_OVERRUN": 0x04, "SCHED_FLAG_KEEP_POLICY": 0x08,
-               "SCHED_FLAG_KEEP_PARAMS": 0x10, "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
-               "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+SCHED_POLICIES = {
+    "SCHED_OTHER": 0,
+    "SCHED_FIFO": 1,
+    "SCHED_RR": 2,
+    "SCHED_BATCH": 3,
+    "SCHED_ISO": 4,
+    "SCHED_IDLE": 5,
+    "SCHED_DEADLINE": 6,
+}
+SCHED_FLAGS = {
+    "SCHED_FLAG_RESET_ON_FORK": 0x01,
+    "SCHED_FLAG_RECLAIM": 0x02,
+    "SCHED_FLAG_DL_OVERRUN": 0x04,
+    "SCHED_FLAG_KEEP_POLICY": 0x08,
+    "SCHED_FLAG_KEEP_PARAMS": 0x10,
+    "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+    "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40,
+}
 IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
 
 
-def set_rlimits(rlimits):
+def set_rlimits(rlimits: "Iterable[Rlimit]") -> None:
     for r in rlimits:
         k.setrlimit(RLIMITS[r.type], r.soft, r.hard, r.type)
 
 
-def set_oom_score_adj(value):
+def set_oom_score_adj(value: int) -> None:
     from pyrunc.linux.proc_writes import write_procfs
+
     write_procfs("/proc/self/oom_score_adj", str(value), f"set oom_score_adj {value}")
 
 
-def set_personality(pers):
+def set_personality(pers: "JsonObject") -> None:
     domain = pers.get("domain", "LINUX")
     k.personality(PERSONALITY[domain])
 
 
-def set_scheduler(sched):
+def set_scheduler(sched: "JsonObject") -> None:
     flags = 0
     for f in sched.get("flags") or ():
         flags |= SCHED_FLAGS[f]
-    k.sched_setattr(SCHED_POLICIES[sched["policy"]], flags, sched.get("nice", 0),
-                    sched.get("priority", 0), sched.get("runtime", 0),
-                    sched.get("deadline", 0), sched.get("period", 0))
+    k.sched_setattr(
+        SCHED_POLICIES[sched["policy"]],
+        flags,
+        sched.get("nice", 0),
+        sched.get("priority", 0),
+        sched.get("runtime", 0),
+        sched.get("deadline", 0),
+        sched.get("period", 0),
+    )
 
 
-def set_io_priority(ioprio):
+def set_io_priority(ioprio: "JsonObject") -> None:
     k.ioprio_set(IOPRIO_CLASSES[ioprio["class"]], ioprio.get("priority", 0))
 
 
-def new_session_keyring(container_id):
+def new_session_keyring(container_id: str) -> None:
     try:
         k.join_session_keyring(f"_ses.{container_id}")
     except KernelError as e:
@@ -57,7 +83,7 @@ def new_session_keyring(container_id):
             raise
 
 
-def switch_user(user):
+def switch_user(user: "User") -> None:
     """Groups, then gid, then uid: each later step needs the privilege the earlier kept."""
     k.prctl(k.PR_SET_KEEPCAPS, 1)
     _set_groups(user.additional_gids)
@@ -69,7 +95,7 @@ def switch_user(user):
     k.prctl(k.PR_SET_DUMPABLE, 0)
 
 
-def _set_groups(gids):
+def _set_groups(gids: "Sequence[int]") -> None:
     """A user namespace whose creator wrote "deny" to setgroups (unshare -r does) forbids
     setgroups(2): skip it then, unless the config asks for groups we cannot give."""
     if _setgroups_denied():
@@ -79,7 +105,7 @@ def _set_groups(gids):
     k.setgroups(list(gids))
 
 
-def _setgroups_denied():
+def _setgroups_denied() -> bool:
     try:
         with open("/proc/self/setgroups") as f:
             return f.read().strip() == "deny"
@@ -87,7 +113,7 @@ def _setgroups_denied():
         return False
 
 
-def new_session():
+def new_session() -> None:
     """Make the init a session leader, as runc does, so the caller's terminal signals
     (^C, ^Z) reach the runtime, which forwards them, and not the container directly."""
     try:
@@ -96,22 +122,24 @@ def new_session():
         raise KernelError(e.errno, "setsid") from None
 
 
-def open_cwd(cwd, verb="open cwd"):
+def open_cwd(cwd: str, verb: str = "open cwd") -> int:
     """An O_PATH fd of the cwd.  Called after pivot_root, so symlinks resolve inside the
     container's root; a /proc magic link (/proc/self/fd/N, /proc/1/cwd) could name a
     directory of the host that some fd holds, and is refused (CVE-2024-21626)."""
     try:
-        return k.openat2(k.AT_FDCWD, cwd, os.O_PATH | os.O_DIRECTORY, k.RESOLVE_NO_MAGICLINKS)
+        fd: int = k.openat2(k.AT_FDCWD, cwd, os.O_PATH | os.O_DIRECTORY, k.RESOLVE_NO_MAGICLINKS)
+        return fd
     except KernelError as e:
         if e.errno == errno.ELOOP:
             raise KernelError(e.errno, f"{verb} {cwd!r}: a /proc magic link on the way") from None
         raise KernelError(e.errno, f"{verb} {cwd!r}") from None
 
 
-def make_cwd(cwd):
+def make_cwd(cwd: str) -> int:
     """Create a missing cwd (0755) as runc does, inside the container's root; an O_PATH
     fd of it, for change_to_cwd."""
     from pyrunc.linux import paths
+
     try:
         return open_cwd(cwd, "create cwd")
     except KernelError as e:
@@ -121,7 +149,8 @@ def make_cwd(cwd):
     try:
         # Magic links refused here too: /proc/self/fd/N names whatever fd N is by now,
         # this very root fd among them.
-        return paths.mkdir_all(root, cwd, no_magiclinks=True)
+        fd: int = paths.mkdir_all(root, cwd, no_magiclinks=True)
+        return fd
     except KernelError as e:
         if e.errno == errno.ELOOP:
             raise KernelError(e.errno, f"create cwd {cwd!r}: a /proc magic link on the way") from None
@@ -130,7 +159,7 @@ def make_cwd(cwd):
         os.close(root)
 
 
-def enter_cwd_as_root(cwd, cwd_fd):
+def enter_cwd_as_root(cwd: str, cwd_fd: int) -> int | None:
     """Enter the cwd make_cwd found or made (`cwd_fd`) while still root, as runc does, so
     that a cwd the user cannot search (a 0700 directory of root's) works all the same.
     By the fd, not by name: nothing is looked up again, and so no name swapped since
@@ -148,7 +177,7 @@ def enter_cwd_as_root(cwd, cwd_fd):
     return None
 
 
-def change_to_cwd(cwd, cwd_fd):
+def change_to_cwd(cwd: str, cwd_fd: int) -> None:
     """chdir, as the container's user, to the cwd root could not enter (`cwd_fd`).
     A seccomp filter loaded before this may deny fchdir: then by name, and the result
     must be the very directory of the fd, or a name swapped since (a /proc magic link
@@ -171,7 +200,7 @@ def change_to_cwd(cwd, cwd_fd):
         os.close(cwd_fd)
 
 
-def user_home(uid):
+def user_home(uid: int) -> str:
     """The HOME runc gives a process whose env sets none: the user's entry in the
     container's /etc/passwd, else "/".  Read after pivot_root, so every path resolves
     inside the container; a FIFO or a huge file in a hostile image must not hang the init."""
@@ -194,7 +223,7 @@ def user_home(uid):
     return "/"
 
 
-def exec_env(proc, listen_fds=0):
+def exec_env(proc: "Process", listen_fds: int = 0) -> dict[str, str]:
     """process.env as a dict for execve, with HOME added when absent, as runc does; with
     socket activation fds, LISTEN_FDS and LISTEN_PID=1 for the container's init (runc's)."""
     env = dict(e.partition("=")[::2] for e in proc.env)
@@ -206,20 +235,22 @@ def exec_env(proc, listen_fds=0):
     return env
 
 
-def set_no_new_privileges():
+def set_no_new_privileges() -> None:
     k.prctl(k.PR_SET_NO_NEW_PRIVS, 1)
 
 
-def lsm_enabled(name):
+def lsm_enabled(name: str) -> bool:
     """Whether the host runs an LSM ("apparmor" or "selinux"): the files runc's libraries
     look at.  `features` reports the same answer."""
     if name == "apparmor":
-        return os.path.isdir("/sys/kernel/security/apparmor") or \
-            _read_flag("/sys/module/apparmor/parameters/enabled") == "Y"
+        return (
+            os.path.isdir("/sys/kernel/security/apparmor")
+            or _read_flag("/sys/module/apparmor/parameters/enabled") == "Y"
+        )
     return os.path.exists("/sys/fs/selinux/enforce")
 
 
-def _read_flag(path):
+def _read_flag(path: str) -> str:
     try:
         with open(path) as f:
             return f.read().strip()
@@ -227,35 +258,37 @@ def _read_flag(path):
         return ""
 
 
-def check_lsm_support(proc):
+def check_lsm_support(proc: "Process | None") -> None:
     """Fail early, while the host's /sys is in view, on a label the host cannot apply."""
     if proc is None:
         return
     if proc.apparmor_profile and not lsm_enabled("apparmor"):
-        raise KernelError(errno.EOPNOTSUPP,
-                          f"apparmor profile {proc.apparmor_profile!r}: AppArmor is not enabled on this host")
+        raise KernelError(
+            errno.EOPNOTSUPP, f"apparmor profile {proc.apparmor_profile!r}: AppArmor is not enabled on this host"
+        )
     if proc.selinux_label and not lsm_enabled("selinux"):
-        raise KernelError(errno.EOPNOTSUPP,
-                          f"selinux label {proc.selinux_label!r}: SELinux is not enabled on this host")
+        raise KernelError(
+            errno.EOPNOTSUPP, f"selinux label {proc.selinux_label!r}: SELinux is not enabled on this host"
+        )
 
 
-def check_mount_label(label):
+def check_mount_label(label: str | None) -> None:
     """linux.mountLabel labels new filesystems for SELinux: refused where it is off, as
     process.selinuxLabel is, rather than mounted unlabeled."""
     if label and not lsm_enabled("selinux"):
-        raise KernelError(errno.EOPNOTSUPP,
-                          f"linux.mountLabel {label!r}: SELinux is not enabled on this host")
+        raise KernelError(errno.EOPNOTSUPP, f"linux.mountLabel {label!r}: SELinux is not enabled on this host")
 
 
-def _write_attr(attr, value, what):
+def _write_attr(attr: str, value: str, what: str) -> None:
     from pyrunc.linux.proc_writes import write_procfs
+
     write_procfs(f"/proc/thread-self/attr/{attr}", value, what)
 
 
-def set_apparmor_profile(profile):
+def set_apparmor_profile(profile: str) -> None:
     """Takes effect at the exec of the user's program.  check_lsm_support ran before."""
     _write_attr("apparmor/exec", f"exec {profile}", f"apparmor profile {profile!r}")
 
 
-def set_selinux_label(label):
+def set_selinux_label(label: str) -> None:
     _write_attr("exec", label, f"selinux label {label!r}")

@@ -19,15 +19,26 @@ from pyrunc.linux import paths
 from pyrunc.linux.mounts import PROPAGATION, MountOptions, describe, mount_fd, remount_bind, statvfs_to_ms
 from pyrunc.linux.proc_writes import PROC_SUPER_MAGIC
 
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import TypeGuard
+
+    from pyrunc.config.model import Mount
+    from pyrunc.linux.init import InitContext
+    from pyrunc.linux.mounts import ReadonlyLater
+
 # --- the root: propagation, the rootfs bind, pivot_root ---------------------------------
 
-def _keeps_host_peers(propagation):
+
+def _keeps_host_peers(propagation: str | None) -> "TypeGuard[str]":
     """shared roots keep the host's shared mounts as peers, so that a bind mount of one
     marked `rshared` propagates both ways (as runc does for bidirectional volumes)."""
     return propagation in ("shared", "rshared")
 
 
-def prepare_root(root, propagation):
+def prepare_root(root: str, propagation: str | None) -> None:
     """Isolate our mount tree from the host's, then bind the rootfs onto itself.
 
     By default every mount becomes a slave: the host's mounts still reach us, ours never
@@ -45,7 +56,7 @@ def prepare_root(root, propagation):
         raise KernelError(e.errno, f"prepare rootfs {root}") from None
 
 
-def _make_holding_mount_slave(path):
+def _make_holding_mount_slave(path: str) -> None:
     """MS_SLAVE the mount holding `path`: the kernel only accepts a mount's root, so walk up."""
     path = os.path.realpath(path)
     while True:
@@ -58,7 +69,7 @@ def _make_holding_mount_slave(path):
         path = os.path.dirname(path)
 
 
-def bind_root_in_host_namespace(root, mount_point):
+def bind_root_in_host_namespace(root: str, mount_point: str) -> None:
     """No mount namespace of its own: the host's "/" and the mount holding the rootfs keep
     their propagation (changing it would change the host's).  The rootfs is still bound,
     so that root.readonly, the propagation and the chroot act on a mount of the
@@ -80,7 +91,7 @@ def bind_root_in_host_namespace(root, mount_point):
         raise KernelError(e.errno, f"bind rootfs {root} on {mount_point}") from None
 
 
-def apply_root_propagation(propagation):
+def apply_root_propagation(propagation: str | None) -> None:
     """After the pivot, "/" is the rootfs mount: give it the propagation the config asks."""
     if propagation:
         try:
@@ -93,7 +104,7 @@ def apply_root_propagation(propagation):
 _UNLABELED_FS = ("proc", "sysfs", "cgroup", "cgroup2")
 
 
-def do_mount(root_fd, m, ctx, later=None):
+def do_mount(root_fd: int, m: "Mount", ctx: "InitContext", later: "ReadonlyLater | None" = None) -> None:
     """Mount one config entry inside the rootfs; `later`: a ReadonlyLater, which may hold
     back the entry's read-only flag."""
     what = describe(m)
@@ -113,13 +124,17 @@ def do_mount(root_fd, m, ctx, later=None):
         _mount_entry(root_fd, m, ctx, opts, fstype, what)
 
 
-def _mount_entry(root_fd, m, ctx, opts, fstype, what):
+def _mount_entry(
+    root_fd: int, m: "Mount", ctx: "InitContext", opts: MountOptions, fstype: str | None, what: str
+) -> None:
     if fstype == "cgroup" and not opts.is_bind:
         from pyrunc.linux import cgroupfs
+
         try:
-            return cgroupfs.mount_cgroup(root_fd, m, opts, ctx)
+            cgroupfs.mount_cgroup(root_fd, m, opts, ctx)
         except KernelError as e:
             raise KernelError(e.errno, f"{what}: {e.what}") from None
+        return
     if ctx.mount_label and not opts.is_bind and fstype not in _UNLABELED_FS:
         # linux.mountLabel: the SELinux context of the files of a new filesystem (a bind
         # keeps its source's labels).  check_mount_label refused it where SELinux is off.
@@ -145,7 +160,9 @@ def _mount_entry(root_fd, m, ctx, opts, fstype, what):
     _after_mount(root_fd, m.destination, opts, what)
 
 
-def _mount_at(root_fd, m, opts, fstype, source, is_dir, what):
+def _mount_at(
+    root_fd: int, m: "Mount", opts: MountOptions, fstype: str | None, source: str | None, is_dir: bool, what: str
+) -> None:
     fd = _mountpoint(root_fd, m.destination, is_dir, fstype, what)
     try:
         if opts.is_bind:
@@ -158,7 +175,7 @@ def _mount_at(root_fd, m, opts, fstype, source, is_dir, what):
         os.close(fd)
 
 
-def _copy_up(covered_fd, root_fd, dest, what):
+def _copy_up(covered_fd: int, root_fd: int, dest: str, what: str) -> None:
     """tmpcopyup: what the image has under `dest`, copied into the tmpfs just mounted
     there.  `covered_fd` still names the directory under the mount.  Nothing is followed:
     every name is taken relative to its parent's fd, a symlink is copied as a symlink."""
@@ -173,7 +190,7 @@ def _copy_up(covered_fd, root_fd, dest, what):
         os.close(dst)
 
 
-def _copy_tree(src, dst):
+def _copy_tree(src: int, dst: int) -> None:
     for entry in os.scandir(src):
         st = entry.stat(follow_symlinks=False)
         name = entry.name
@@ -197,7 +214,7 @@ def _copy_tree(src, dst):
             os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dst)
 
 
-def _copy_file(src, dst, name, size):
+def _copy_file(src: int, dst: int, name: str, size: int) -> None:
     fin = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=src)
     try:
         fout = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600, dir_fd=dst)
@@ -214,28 +231,31 @@ def _copy_file(src, dst, name, size):
         os.close(fin)
 
 
-def _mountpoint(root_fd, dest, is_dir, fstype, what):
+def _mountpoint(root_fd: int, dest: str, is_dir: bool, fstype: str | None, what: str) -> int:
     try:
         if fstype in ("proc", "sysfs"):
             return _real_directory(root_fd, dest)
-        return paths.ensure_mountpoint(root_fd, dest, is_dir)
+        fd: int = paths.ensure_mountpoint(root_fd, dest, is_dir)
+        return fd
     except KernelError as e:
         raise KernelError(e.errno, f"{what}: mount point") from None
 
 
-def _real_directory(root_fd, dest):
+def _real_directory(root_fd: int, dest: str) -> int:
     """A symlinked /proc or /sys would put the real one elsewhere and leave the image's
     fake in its place (CVE-2019-19921): refuse any symlink on the way."""
     try:
-        return paths.open_in_root(root_fd, dest, os.O_PATH | os.O_DIRECTORY, no_symlinks=True)
+        fd: int = paths.open_in_root(root_fd, dest, os.O_PATH | os.O_DIRECTORY, no_symlinks=True)
+        return fd
     except KernelError as e:
         if e.errno != errno.ENOENT:
             raise
     os.close(paths.mkdir_all(root_fd, dest))
-    return paths.open_in_root(root_fd, dest, os.O_PATH | os.O_DIRECTORY, no_symlinks=True)
+    fd = paths.open_in_root(root_fd, dest, os.O_PATH | os.O_DIRECTORY, no_symlinks=True)
+    return fd
 
 
-def _mount_new(source, fd, fstype, opts, what):
+def _mount_new(source: str | None, fd: int, fstype: str | None, opts: MountOptions, what: str) -> None:
     try:
         mount_fd(source, fd, fstype, opts.flags, opts.data, what)
     except KernelError as e:
@@ -246,7 +266,7 @@ def _mount_new(source, fd, fstype, opts, what):
         opts.flags |= k.MS_BIND
 
 
-def _after_mount(root_fd, dest, opts, what):
+def _after_mount(root_fd: int, dest: str, opts: MountOptions, what: str) -> None:
     """Flags a bind can only get by remount, propagation, and recursive attributes."""
     needs_remount = opts.is_bind and opts.flags & ~(k.MS_BIND | k.MS_REC | k.MS_REMOUNT)
     if not (needs_remount or opts.propagation or opts.attr_set or opts.attr_clr):
@@ -271,7 +291,7 @@ def _after_mount(root_fd, dest, opts, what):
         os.close(fd)
 
 
-def pivot_root(root):
+def pivot_root(root: str) -> None:
     """pivot_root(".", ".") then detach the old root, which is stacked on top of the new one."""
     old = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     new = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -288,7 +308,7 @@ def pivot_root(root):
         os.close(new)
 
 
-def chroot_root(root):
+def chroot_root(root: str) -> None:
     """Without a mount namespace of its own, chroot into the rootfs bind (`root`, the
     mount point bind_root_in_host_namespace used): pivot_root, or MS_MOVE over "/"
     (--no-pivot), would move the host's own root."""
@@ -301,7 +321,7 @@ def chroot_root(root):
         os.close(fd)
 
 
-def move_root(root):
+def move_root(root: str) -> None:
     """--no-pivot: move the rootfs over / and chroot (for ramfs roots, where pivot_root fails)."""
     os.chdir(root)
     k.mount(root, "/", None, k.MS_MOVE, None)
@@ -309,22 +329,26 @@ def move_root(root):
     os.chdir("/")
 
 
-def remount_root_readonly():
+def remount_root_readonly() -> None:
     """root.readonly: the rootfs mount becomes read-only and keeps its other flags."""
     keep = statvfs_to_ms(os.statvfs("/").f_flag) & (k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC)
     remount_bind("/", k.MS_RDONLY | keep, "make / read-only")
 
 
-def _open_in_container(path, pinned=None):
+def _open_in_container(path: str, pinned: dict[str, int] | None = None) -> int:
     """After pivot_root the container's / is the root: resolve paths inside it, from the
     pinned mount (pin_kernel_mounts) that holds `path`, if one does."""
     path = paths.clean(path)
-    for dest in sorted(pinned or (), key=len, reverse=True):
+    pinned = pinned or {}
+    fd: int
+    for dest in sorted(pinned, key=len, reverse=True):
         if path == dest or path.startswith(dest + "/"):
-            return paths.open_in_root(pinned[dest], path[len(dest):])
+            fd = paths.open_in_root(pinned[dest], path[len(dest) :])
+            return fd
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        return paths.open_in_root(root, path)
+        fd = paths.open_in_root(root, path)
+        return fd
     finally:
         os.close(root)
 
@@ -333,16 +357,16 @@ SYSFS_MAGIC = 0x62656572
 _KERNEL_FS = {"proc": PROC_SUPER_MAGIC, "sysfs": SYSFS_MAGIC}
 
 
-def pin_kernel_mounts(mounts):
+def pin_kernel_mounts(mounts: "Iterable[Mount]") -> dict[str, int]:
     """{destination: fd} of the config's proc and sysfs mounts, each checked to be that
     filesystem, for masking and read-only binds to resolve from.  After pivot_root a
     writer of the rootfs could swap the directory the mount sits on for a decoy with the
     same name (the mount stays on the renamed one); masks looked up by name would then
     cover the decoy and leave the real /proc/kcore readable."""
-    last = {}
+    last: dict[str, str | None] = {}
     for m in mounts:
         last[paths.clean(m.destination)] = m.type
-    pinned = {}
+    pinned: dict[str, int] = {}
     try:
         for dest, fstype in last.items():
             if fstype not in _KERNEL_FS:
@@ -357,12 +381,12 @@ def pin_kernel_mounts(mounts):
     return pinned
 
 
-def unpin(pinned):
+def unpin(pinned: dict[str, int]) -> None:
     for fd in pinned.values():
         os.close(fd)
 
 
-def _dev_null(masking):
+def _dev_null(masking: str) -> int:
     """An fd of the container's /dev/null, checked to be the real device 1:3: an image or
     a mount that made it a link or a file would have us bind that instead (CVE-2025-31133)."""
     what = f"mask {masking} with /dev/null"
@@ -376,8 +400,8 @@ def _dev_null(masking):
     return fd
 
 
-def mask_paths(masked, pinned):
-    null = None
+def mask_paths(masked: "Iterable[str]", pinned: dict[str, int]) -> None:
+    null: int | None = None
     try:
         for path in masked:
             try:
@@ -401,11 +425,11 @@ def mask_paths(masked, pinned):
             os.close(null)
 
 
-def _is_null(st):
+def _is_null(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
 
 
-def _check_is_null(path, pinned):
+def _check_is_null(path: str, pinned: dict[str, int]) -> None:
     """The bind's source went through the container's /proc: see that the null device is
     what now shows at `path`."""
     fd = _open_in_container(path, pinned)
@@ -416,14 +440,14 @@ def _check_is_null(path, pinned):
         os.close(fd)
 
 
-def _mount_on(fd, source, fstype, flags, path):
+def _mount_on(fd: int, source: str, fstype: str | None, flags: int, path: str) -> None:
     try:
         k.mount(source, paths.fd_path(fd), fstype, flags, None)
     except KernelError as e:
         raise KernelError(e.errno, f"mask {path}") from None
 
 
-def readonly_paths(readonly, pinned):
+def readonly_paths(readonly: "Iterable[str]", pinned: dict[str, int]) -> None:
     for path in readonly:
         try:
             fd = _open_in_container(path, pinned)

@@ -14,22 +14,47 @@ from pyrunc import jsonc
 from pyrunc.errors import ConfigError, ContainerError
 from pyrunc.linux.tables import SECCOMP_TAKES_ERRNO
 
-try:
-    from _sha256 import sha256  # hashlib would load OpenSSL first, for a few ms
-except ImportError:
-    from hashlib import sha256
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from hashlib import sha256  # the same function as _sha256's, typed
+    from typing import Any
+
+    from pyrunc.config.model import JsonObject
+else:
+    try:
+        from _sha256 import sha256  # hashlib would load OpenSSL first, for a few ms
+    except ImportError:
+        from hashlib import sha256
 
 # Return values of a filter (linux/seccomp.h); ERRNO and TRACE carry data in the low 16 bits.
 ACTIONS = {
-    "SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000,
-    "SCMP_ACT_KILL_PROCESS": 0x80000000, "SCMP_ACT_TRAP": 0x00030000,
-    "SCMP_ACT_ERRNO": 0x00050000, "SCMP_ACT_TRACE": 0x7ff00000,
-    "SCMP_ACT_LOG": 0x7ffc0000, "SCMP_ACT_NOTIFY": 0x7fc00000, "SCMP_ACT_ALLOW": 0x7fff0000,
+    "SCMP_ACT_KILL": 0x00000000,
+    "SCMP_ACT_KILL_THREAD": 0x00000000,
+    "SCMP_ACT_KILL_PROCESS": 0x80000000,
+    "SCMP_ACT_TRAP": 0x00030000,
+    "SCMP_ACT_ERRNO": 0x00050000,
+    "SCMP_ACT_TRACE": 0x7FF00000,
+    "SCMP_ACT_LOG": 0x7FFC0000,
+    "SCMP_ACT_NOTIFY": 0x7FC00000,
+    "SCMP_ACT_ALLOW": 0x7FFF0000,
 }
-OPERATORS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
-             "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
-FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2,
-         "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32}
+OPERATORS = {
+    "SCMP_CMP_NE": 1,
+    "SCMP_CMP_LT": 2,
+    "SCMP_CMP_LE": 3,
+    "SCMP_CMP_EQ": 4,
+    "SCMP_CMP_GE": 5,
+    "SCMP_CMP_GT": 6,
+    "SCMP_CMP_MASKED_EQ": 7,
+}
+FLAGS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 1,
+    "SECCOMP_FILTER_FLAG_LOG": 2,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32,
+}
 FLAG_NEW_LISTENER = 8
 CACHE_DIR = "@seccomp"  # "@" is outside the container id alphabet: no id can collide
 # Part of every key and entry: bumped whenever the program for one profile changes
@@ -45,22 +70,27 @@ CACHE_MAX_BYTES = 8 << 20
 
 
 # The kernel release that brought each flag.
-_FLAG_SINCE = {"SECCOMP_FILTER_FLAG_TSYNC": (3, 17), "SECCOMP_FILTER_FLAG_LOG": (4, 14),
-               "SECCOMP_FILTER_FLAG_SPEC_ALLOW": (4, 17), "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": (5, 19)}
+_FLAG_SINCE = {
+    "SECCOMP_FILTER_FLAG_TSYNC": (3, 17),
+    "SECCOMP_FILTER_FLAG_LOG": (4, 14),
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": (4, 17),
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": (5, 19),
+}
 
 
-def kernel_flags():
+def kernel_flags() -> list[str]:
     """The flags this kernel takes, by its release."""
     release = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
     return sorted(f for f, since in _FLAG_SINCE.items() if release >= since)
 
 
-def uses_notify(profile):
+def uses_notify(profile: "JsonObject") -> bool:
     return profile["defaultAction"] == "SCMP_ACT_NOTIFY" or any(
-        s["action"] == "SCMP_ACT_NOTIFY" for s in profile.get("syscalls") or ())
+        s["action"] == "SCMP_ACT_NOTIFY" for s in profile.get("syscalls") or ()
+    )
 
 
-def load_flags(profile):
+def load_flags(profile: "JsonObject") -> int:
     flags = 0
     for name in profile.get("flags") or ():
         flags |= FLAGS[name]
@@ -69,33 +99,36 @@ def load_flags(profile):
     return flags
 
 
-def action_value(action, errno_ret, default_errno):
+def action_value(action: str, errno_ret: int | None, default_errno: int) -> int:
     """The filter's return value for a spec action (semantic.py refused an errnoRet on an
     action that takes none)."""
     if action in SECCOMP_TAKES_ERRNO:
         data = errno_ret if errno_ret is not None else default_errno
-        return ACTIONS[action] | (data & 0xffff)
+        return ACTIONS[action] | (data & 0xFFFF)
     return ACTIONS[action]
 
 
 # -- compiling (libseccomp) ----------------------------------------------------------
 
-def bindings():
+
+def bindings() -> "Any":
     try:
         import seccomp as lib
     except ImportError:
         try:
             import pyseccomp as lib
         except ImportError:
-            raise ConfigError(["linux.seccomp: the libseccomp Python bindings (seccomp or pyseccomp) "
-                               "are not installed"]) from None
+            raise ConfigError(
+                ["linux.seccomp: the libseccomp Python bindings (seccomp or pyseccomp) are not installed"]
+            ) from None
     return lib
 
 
-def compile_profile(profile):
+def compile_profile(profile: "JsonObject") -> bytes:
     """The BPF program (struct sock_filter array, as bytes) for a linux.seccomp object:
     libseccomp's, behind the stub that answers ENOSYS for syscalls newer than the profile."""
     from pyrunc.linux import seccomp_enosys
+
     lib = bindings()
     program = libseccomp_program(profile, lib)
     if not seccomp_enosys.applies(profile):
@@ -103,7 +136,7 @@ def compile_profile(profile):
     return seccomp_enosys.stub(seccomp_enosys.highest_named(profile, lib)) + program
 
 
-def libseccomp_program(profile, lib):
+def libseccomp_program(profile: "JsonObject", lib: "Any") -> bytes:
     """libseccomp's program for the profile, as it exports it."""
     default_errno = profile.get("defaultErrnoRet", errno.EPERM)
     default = action_value(profile["defaultAction"], profile.get("defaultErrnoRet"), errno.EPERM)
@@ -111,7 +144,7 @@ def libseccomp_program(profile, lib):
     # no_new_privs is the config's to set (process.noNewPrivileges), not libseccomp's.
     flt.set_attr(lib.Attr.CTL_NNP, 0)
     for arch in profile.get("architectures") or ():
-        value = getattr(lib.Arch, arch[len("SCMP_ARCH_"):], None)
+        value = getattr(lib.Arch, arch[len("SCMP_ARCH_") :], None)
         if value is None:
             continue  # an architecture these bindings do not know cannot run here either
         try:
@@ -128,11 +161,13 @@ def libseccomp_program(profile, lib):
                 continue  # unknown to this kernel's tables: skipped, as runc does
             for args in _argument_sets(rule.get("args") or ()):
                 try:
-                    flt.add_rule(action, name, *[lib.Arg(a["index"], OPERATORS[a["op"]], a["value"],
-                                                         a.get("valueTwo", 0)) for a in args])
+                    flt.add_rule(
+                        action,
+                        name,
+                        *[lib.Arg(a["index"], OPERATORS[a["op"]], a["value"], a.get("valueTwo", 0)) for a in args],
+                    )
                 except OSError as e:
-                    raise ConfigError([f"linux.seccomp.syscalls[{i}]: rule for {name!r}: "
-                                       f"{os.strerror(e.errno).lower()}"]) from None
+                    raise ConfigError([f"linux.seccomp.syscalls[{i}]: rule for {name!r}: {_reason(e)}"]) from None
     fd = os.memfd_create("pyrunc-seccomp", os.MFD_CLOEXEC)
     try:
         with os.fdopen(os.dup(fd), "rb") as f:
@@ -142,7 +177,12 @@ def libseccomp_program(profile, lib):
         os.close(fd)
 
 
-def _argument_sets(args):
+def _reason(e: OSError) -> str:
+    """An OSError's reason; its errno may be None, which os.strerror refuses."""
+    return os.strerror(e.errno).lower() if e.errno is not None else str(e)
+
+
+def _argument_sets(args: "Sequence[JsonObject]") -> "list[list[JsonObject]]":
     """libseccomp ANDs the comparisons of one rule but takes each argument once: the same
     index twice means either may match, so that becomes one rule per comparison."""
     if not args:
@@ -153,9 +193,9 @@ def _argument_sets(args):
     return [[a] for a in args]
 
 
-def _read_all(fd):
+def _read_all(fd: int) -> bytes:
     os.lseek(fd, 0, os.SEEK_SET)
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         chunk = os.read(fd, 1 << 16)
         if not chunk:
@@ -165,7 +205,8 @@ def _read_all(fd):
 
 # -- the cache -----------------------------------------------------------------------
 
-def profile_key(profile, version=None):
+
+def profile_key(profile: "JsonObject", version: str | None = None) -> str:
     """A profile's identity: its canonical JSON, the machine, the program format and the
     libseccomp that compiles it (another release may compile the same profile otherwise:
     a program from one is never loaded in place of the other's)."""
@@ -174,7 +215,7 @@ def profile_key(profile, version=None):
     return sha256(f"{os.uname().machine}\n{version}\n{text}".encode() + CACHE_MAGIC).hexdigest()
 
 
-def program_for(profile, state_root):
+def program_for(profile: "JsonObject", state_root: str) -> bytes:
     """The compiled program, from the cache when a valid entry is there."""
     directory = os.path.join(state_root, CACHE_DIR)
     path = os.path.join(directory, profile_key(profile) + CACHE_SUFFIX)
@@ -186,7 +227,7 @@ def program_for(profile, state_root):
     return program
 
 
-def _read_cached(path):
+def _read_cached(path: str) -> bytes | None:
     """A cache entry is trusted only if we own it, nobody else may write it, and its
     checksum matches: a stale or tampered program is compiled afresh."""
     try:
@@ -200,9 +241,8 @@ def _read_cached(path):
         data = _read_all(fd)
         if not data.startswith(CACHE_MAGIC):
             return None
-        digest, _, program = data[len(CACHE_MAGIC):].partition(b"\n")
-        if sha256(program).hexdigest().encode() != digest or not program \
-                or len(program) % BPF_INSTRUCTION_SIZE:
+        digest, _, program = data[len(CACHE_MAGIC) :].partition(b"\n")
+        if sha256(program).hexdigest().encode() != digest or not program or len(program) % BPF_INSTRUCTION_SIZE:
             return None
         _touch(fd)
         return program
@@ -210,7 +250,7 @@ def _read_cached(path):
         os.close(fd)
 
 
-def _touch(fd):
+def _touch(fd: int) -> None:
     """A hit makes the entry the most recently used: eviction goes by mtime."""
     try:
         os.utime(fd)
@@ -218,7 +258,7 @@ def _touch(fd):
         pass  # only its place in the eviction order is lost
 
 
-def _write_cached(directory, path, program):
+def _write_cached(directory: str, path: str, program: bytes) -> bool:
     try:
         os.makedirs(directory, 0o700, exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
@@ -233,14 +273,16 @@ def _write_cached(directory, path, program):
         return False  # a cache that cannot be written only costs the next container a compile
 
 
-def _evict(directory, keep):
+def _evict(directory: str, keep: str) -> None:
     """Least recently used entries go until the cache holds at most CACHE_MAX_ENTRIES
     programs and CACHE_MAX_BYTES bytes; `keep`, just written, stays.  Safe beside other
     creates: an entry removed under a reader was already open (or is a miss, compiled
     again), and a name another evictor removed first is skipped.  Temporary files a
     writer left behind (killed between open and rename) go once they are an hour old."""
     import time
-    entries, now = [], time.time()
+
+    entries: list[tuple[int, str, int]] = []
+    now = time.time()
     try:
         names = os.listdir(directory)
     except OSError:
@@ -265,31 +307,31 @@ def _evict(directory, keep):
         count, size = count - 1, size - entry_size
 
 
-def _unlink(path):
+def _unlink(path: str) -> None:
     try:
         os.unlink(path)
     except OSError:
         pass  # gone already: another create evicted it
 
 
-def send_to_listener(path, fd, process_state):
+def send_to_listener(path: str, fd: int, process_state: "JsonObject") -> None:
     """One connection, one state object with the fd (SCM_RIGHTS), then close."""
     from pyrunc.linux import unix
+
     sock = unix.socket()
     try:
         sock.connect(path)
         unix.send_fds(sock, jsonc.dumps(process_state, compact=False).encode(), [fd])
     except OSError as e:
-        raise ContainerError(None, f"send the seccomp fd to listenerPath {path}: "
-                                   f"{os.strerror(e.errno).lower()}") from None
+        raise ContainerError(None, f"send the seccomp fd to listenerPath {path}: {_reason(e)}") from None
     finally:
         sock.close()
 
 
-_library_version = None
+_library_version: str | None = None
 
 
-def library_version():
+def library_version() -> str:
     """The version of the libseccomp that compiles filters ("2.5.4"), from the library
     itself (seccomp_version); "" where it cannot be loaded.  Both bindings load
     libseccomp.so.2, as this does; a dlopen, not an import of the bindings, so that a
@@ -297,11 +339,13 @@ def library_version():
     global _library_version
     if _library_version is None:
         from pyrunc.linux import ffi
+
         try:
             version = ffi.library_function("libseccomp.so.2", "seccomp_version")()
         except OSError:
             version = None
         # struct scmp_version: three unsigned ints, major, minor, micro
-        _library_version = ".".join(str(ffi.c_uint.from_address(version + 4 * i).value)
-                                    for i in range(3)) if version else ""
+        _library_version = (
+            ".".join(str(ffi.c_uint.from_address(version + 4 * i).value) for i in range(3)) if version else ""
+        )
     return _library_version

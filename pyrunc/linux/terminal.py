@@ -17,7 +17,7 @@ TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
 
 
-def open_pty():
+def open_pty() -> tuple[int, str]:
     """(master fd, slave path) from the container's /dev/ptmx, after pivot_root."""
     try:
         master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
@@ -28,11 +28,11 @@ def open_pty():
     return master, f"/dev/pts/{num}"
 
 
-def set_size(fd, rows, cols):
+def set_size(fd: int, rows: int, cols: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def copy_size(from_fd, to_fd):
+def copy_size(from_fd: int, to_fd: int) -> None:
     try:
         to_fd_size = fcntl.ioctl(from_fd, termios.TIOCGWINSZ, b"\0" * 8)
         fcntl.ioctl(to_fd, termios.TIOCSWINSZ, to_fd_size)
@@ -43,7 +43,7 @@ def copy_size(from_fd, to_fd):
 TIOCGPTPEER = 0x5441
 
 
-def open_peer(master):
+def open_peer(master: int) -> int:
     """The pty's slave, opened from the master and never by its path: an image's own
     /dev/pts/N (when no devpts is mounted there) could name any file (CVE-2025-52565)."""
     try:
@@ -52,7 +52,7 @@ def open_peer(master):
         raise KernelError(e.errno, "open the pty's slave") from None
 
 
-def give_to_user(slave, uid):
+def give_to_user(slave: int, uid: int) -> None:
     """The slave becomes the process's user's, as runc does, so that a non-root process
     can open its own terminal by name (what `tty` prints, /dev/console), as programs
     that reopen their tty do.
@@ -68,7 +68,7 @@ def give_to_user(slave, uid):
             raise KernelError(e.errno, f"chown the pty to uid {uid}") from None
 
 
-def become_session_leader_on(slave):
+def become_session_leader_on(slave: int) -> None:
     """setsid, then make the slave (an fd) our controlling terminal and our stdio."""
     os.setsid()
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
@@ -76,8 +76,9 @@ def become_session_leader_on(slave):
         os.dup2(slave, fd)
 
 
-def send_to_console_socket(sock_fd, master):
+def send_to_console_socket(sock_fd: int, master: int) -> None:
     from pyrunc.linux import unix
+
     sock = unix.socket(fileno=sock_fd)
     try:
         unix.send_fds(sock, b"/dev/ptmx", [master])

@@ -1,7 +1,8 @@
 """No module of pyrunc/linux imports, directly or through others, a module that imports it
 back.  Imports inside functions count too: a cycle there works only as long as the order
 in which the modules happen to load keeps it working.  Read from the source with ast,
-nothing is imported.
+nothing is imported.  An import under `if TYPE_CHECKING:` is no edge: it never runs (it
+names a type for mypy, as rootfs.py names init.py's InitContext).
 
 One kind of edge is left out: a package's __init__ importing its own submodules (the
 cgroups package picks v1 or v2 inside a function).  Python always runs a package's
@@ -27,10 +28,23 @@ def _linux_modules():
     return {_module_name(p): p for p in LINUX.rglob("*.py")}
 
 
+def _typing_only(tree):
+    """The nodes under `if TYPE_CHECKING:` (its body, not its else), which never run."""
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            skip.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    return skip
+
+
 def _imports(path, known):
-    """The pyrunc.linux modules that `path` imports anywhere in its text."""
+    """The pyrunc.linux modules that `path` imports anywhere in its text, but for mypy."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    skip = _typing_only(tree)
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -91,6 +105,21 @@ def test_the_graph_holds_the_modules_and_their_imports():
     assert "pyrunc.linux.cgroups" in graph["pyrunc.linux.cgroupfs"]  # from pyrunc.linux.cgroups import ...
     assert "pyrunc.linux.cgroups" in graph["pyrunc.linux.cgroups.v1"]
     assert "pyrunc.linux.cgroups.v1" not in graph["pyrunc.linux.cgroups"]
+
+
+def test_an_import_for_mypy_only_is_no_edge(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text(
+        "TYPE_CHECKING = False\n"
+        "if TYPE_CHECKING:\n"
+        "    from pyrunc.linux.init import InitContext\n"
+        "else:\n"
+        "    from pyrunc.linux import kernel\n"
+        "def f():\n"
+        "    from pyrunc.linux import paths\n"
+    )
+    known = {"pyrunc.linux.init", "pyrunc.linux.kernel", "pyrunc.linux.paths"}
+    assert _imports(path, known) == {"pyrunc.linux.kernel", "pyrunc.linux.paths"}
 
 
 def test_no_module_of_pyrunc_linux_imports_in_a_cycle():

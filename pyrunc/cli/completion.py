@@ -5,9 +5,7 @@ names for a flag's value."""
 
 import sys
 
-from pyrunc.cli import GLOBAL_FLAGS
-from pyrunc.cli import commands
-
+from pyrunc.cli import GLOBAL_FLAGS, commands
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False

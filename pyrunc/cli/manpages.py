@@ -5,10 +5,8 @@ table has, and only those, is documented with the help text `--help` shows."""
 import os
 import sys
 
-from pyrunc.cli import GLOBAL_FLAGS
-from pyrunc.cli import commands
+from pyrunc.cli import GLOBAL_FLAGS, commands
 from pyrunc.cli.flags import described
-
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False

@@ -17,15 +17,58 @@ demo-containerd: setup
 # ruff (pyproject.toml [tool.ruff]) over the whole tree, its formatter over the files
 # formatted so far, mypy ([tool.mypy]) over pyrunc/, and the public-annotation test.
 # DEFERRED (issue 20): FORMATTED becomes `.` once the other branches are merged and formatted.
-FORMATTED = pyrunc/config/__init__.py pyrunc/config/compile_schema.py pyrunc/config/default.py \
-	pyrunc/config/model.py pyrunc/config/patterns.py pyrunc/config/schema.py \
-	pyrunc/config/validate.py pyrunc/image pyrunc/launcher pyrunc/errors.py pyrunc/jsonc.py \
-	pyrunc/log.py pyrunc/notify.py pyrunc/trace_show.py pyrunc/version.py \
-	pyrunc/linux/capabilities.py pyrunc/linux/devices.py pyrunc/linux/ffi.py pyrunc/linux/hooks.py \
-	pyrunc/linux/mounts.py pyrunc/linux/namespaces.py pyrunc/linux/placement.py \
-	pyrunc/linux/proc_writes.py pyrunc/linux/process.py pyrunc/linux/rootfs.py \
-	pyrunc/linux/seccomp.py pyrunc/linux/seccomp_enosys.py pyrunc/linux/terminal.py \
-	pyrunc/linux/unix.py
+FORMATTED = \
+	pyrunc/cli/completion.py \
+	pyrunc/cli/flags.py \
+	pyrunc/cli/manpages.py \
+	pyrunc/cli/update.py \
+	pyrunc/config/__init__.py \
+	pyrunc/config/compile_schema.py \
+	pyrunc/config/default.py \
+	pyrunc/config/model.py \
+	pyrunc/config/patterns.py \
+	pyrunc/config/schema.py \
+	pyrunc/config/semantic.py \
+	pyrunc/config/validate.py \
+	pyrunc/control.py \
+	pyrunc/errors.py \
+	pyrunc/features.py \
+	pyrunc/image \
+	pyrunc/jsonc.py \
+	pyrunc/launcher \
+	pyrunc/linux/capabilities.py \
+	pyrunc/linux/devices.py \
+	pyrunc/linux/ffi.py \
+	pyrunc/linux/hooks.py \
+	pyrunc/linux/host_mounts.py \
+	pyrunc/linux/mount_sources.py \
+	pyrunc/linux/mounts.py \
+	pyrunc/linux/namespaces.py \
+	pyrunc/linux/netdevices.py \
+	pyrunc/linux/network.py \
+	pyrunc/linux/passed_fds.py \
+	pyrunc/linux/paths.py \
+	pyrunc/linux/placement.py \
+	pyrunc/linux/proc_writes.py \
+	pyrunc/linux/process.py \
+	pyrunc/linux/procfs.py \
+	pyrunc/linux/proctitle.py \
+	pyrunc/linux/program.py \
+	pyrunc/linux/resctrl.py \
+	pyrunc/linux/rootfs.py \
+	pyrunc/linux/sealed_exe.py \
+	pyrunc/linux/seccomp.py \
+	pyrunc/linux/seccomp_enosys.py \
+	pyrunc/linux/signals.py \
+	pyrunc/linux/tables.py \
+	pyrunc/linux/terminal.py \
+	pyrunc/linux/unix.py \
+	pyrunc/log.py \
+	pyrunc/notify.py \
+	pyrunc/status.py \
+	pyrunc/store.py \
+	pyrunc/trace_show.py \
+	pyrunc/version.py
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check --force-exclude $(FORMATTED)

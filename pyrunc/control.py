@@ -9,50 +9,74 @@ from pyrunc import status as rules
 from pyrunc.errors import ContainerError, StateError, UsageError
 from pyrunc.status import STOPPED
 
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any, TextIO
 
-def _manager_of(cid, st, verb):
-    mgr = lifecycle.cgroup_manager(st)
+    from pyrunc.linux.cgroups import Manager
+    from pyrunc.store import ContainerDir, State, Store
+
+
+def _manager_of(cid: str, st: "State | None", verb: str) -> "Manager":
+    mgr: Manager | None = lifecycle.cgroup_manager(st)
     if mgr is None:
         raise StateError(f"cannot {verb} container {cid}: it has no cgroup (created with --rootless)")
     return mgr
 
 
-def pause(store, cid):
+def _read(cdir: "ContainerDir") -> "State":
+    """The locked container's state.  A directory without one is broken (store.peek's
+    error): `creating` to the rules, which let update through."""
+    st = cdir.read_state()
+    if st is None:
+        from pyrunc.store import STATE_FILE
+
+        raise StateError(f"container {cdir.id}: no {STATE_FILE} in its directory {cdir.path}")
+    return st
+
+
+def pause(store: "Store", cid: str) -> None:
     with store.open(cid) as cdir:
         st = cdir.read_state()
         rules.check("pause", cid, lifecycle.status_of(st))
+        assert st is not None  # status_of(None) is creating, which check refuses
         _manager_of(cid, st, "pause").freeze()
         st["paused"] = True
         cdir.write_state(st)
         log.debug(f"pause {cid}: frozen")
 
 
-def resume(store, cid):
+def resume(store: "Store", cid: str) -> None:
     with store.open(cid) as cdir:
         st = cdir.read_state()
         rules.check("resume", cid, lifecycle.status_of(st))
+        assert st is not None  # status_of(None) is creating, which check refuses
         _manager_of(cid, st, "resume").thaw()
         st["paused"] = False
         cdir.write_state(st)
         log.debug(f"resume {cid}: thawed")
 
 
-def _live(store, cid, verb):
+def _live(store: "Store", cid: str, verb: str) -> "tuple[State, Manager]":
     st = store.peek(cid)
     rules.check("events", cid, lifecycle.status_of(st))
     return st, _manager_of(cid, st, verb)
 
 
-def pids(store, cid):
+def pids(store: "Store", cid: str) -> list[int]:
     """The processes in the container's cgroup, in any state, as runc lists them: a
     stopped container's are none, or those that outlived its init."""
     st = store.peek(cid)
-    return _manager_of(cid, st, "list processes of").pids()
+    found: list[int] = _manager_of(cid, st, "list processes of").pids()
+    return found
 
 
-def ps_table(pids_, ps_args):
+def ps_table(pids_: "Iterable[int]", ps_args: list[str]) -> str:
     """`ps` (default -ef) on the host, keeping its header and the container's rows."""
     import subprocess
+
     try:
         out = subprocess.run(["ps"] + (ps_args or ["-ef"]), capture_output=True, text=True, check=True).stdout
     except FileNotFoundError:
@@ -73,15 +97,15 @@ def ps_table(pids_, ps_args):
     return "\n".join([lines[0]] + rows) + "\n"
 
 
-def _compact(event):
+def _compact(event: "Mapping[str, Any]") -> str:
     return jsonc.dumps(event) + "\n"
 
 
-def stats_event(cid, mgr):
+def stats_event(cid: str, mgr: "Manager") -> "dict[str, Any]":
     return {"type": "stats", "id": cid, "data": mgr.stats()}
 
 
-def events(store, cid, interval, stats_only, out=sys.stdout):
+def events(store: "Store", cid: str, interval: float, stats_only: bool, out: "TextIO" = sys.stdout) -> None:
     """runc's events: one stats object with stats_only; otherwise a stream of stats every
     `interval` seconds and an `oom` object whenever the OOM killer acts, until the
     container stops."""
@@ -117,21 +141,26 @@ class UpdateRequest:
 
     __slots__ = ("resources", "l3_cache_schema", "mem_bw_schema")
 
-    def __init__(self, resources, l3_cache_schema=None, mem_bw_schema=None):
+    def __init__(
+        self, resources: "dict[str, Any]", l3_cache_schema: str | None = None, mem_bw_schema: str | None = None
+    ) -> None:
         self.resources = resources
         self.l3_cache_schema = l3_cache_schema
         self.mem_bw_schema = mem_bw_schema
 
-    def rdt(self):
+    def rdt(self) -> dict[str, str]:
         """The schemata given, by their intelRdt names."""
-        return {k: v for k, v in (("l3CacheSchema", self.l3_cache_schema), ("memBwSchema", self.mem_bw_schema))
-                if v is not None}
+        return {
+            k: v
+            for k, v in (("l3CacheSchema", self.l3_cache_schema), ("memBwSchema", self.mem_bw_schema))
+            if v is not None
+        }
 
 
-def update(store, cid, request):
+def update(store: "Store", cid: str, request: UpdateRequest) -> None:
     resources, rdt = request.resources, request.rdt()
     with store.open(cid) as cdir:
-        st = cdir.read_state()
+        st = _read(cdir)
         rules.check("update", cid, lifecycle.status_of(st))
         if rdt:
             _check_rdt_update(cid, st, rdt)
@@ -139,6 +168,7 @@ def update(store, cid, request):
             _manager_of(cid, st, "update").set(resources, update=True)
         if rdt:
             from pyrunc.linux import resctrl
+
             try:
                 resctrl.update_schemata(st["intel_rdt"], rdt.get("l3CacheSchema"), rdt.get("memBwSchema"))
             except ContainerError as e:
@@ -149,9 +179,10 @@ def update(store, cid, request):
 _RDT_FLAGS = {"l3CacheSchema": ("--l3-cache-schema", "L3"), "memBwSchema": ("--mem-bw-schema", "MB:")}
 
 
-def _check_rdt_update(cid, st, rdt):
+def _check_rdt_update(cid: str, st: "State", rdt: dict[str, str]) -> None:
     """Before anything changes: the values' form, and a group to write them to."""
     from pyrunc.linux import resctrl
+
     for key, value in rdt.items():
         flag, prefix = _RDT_FLAGS[key]
         if not value.startswith(prefix) or "\n" in value:
@@ -159,7 +190,10 @@ def _check_rdt_update(cid, st, rdt):
     flags = " and ".join(_RDT_FLAGS[k][0] for k in rdt)
     if not st.get("intel_rdt"):
         if not resctrl.available():
-            raise ContainerError(f"update {cid}", f"{flags}: no resctrl filesystem is mounted at "
-                                                  f"{resctrl.RESCTRL_ROOT} (this host has no Intel RDT)")
-        raise ContainerError(f"update {cid}", f"{flags}: the container has no Intel RDT group "
-                                              "(its config sets no linux.intelRdt)")
+            raise ContainerError(
+                f"update {cid}",
+                f"{flags}: no resctrl filesystem is mounted at {resctrl.RESCTRL_ROOT} (this host has no Intel RDT)",
+            )
+        raise ContainerError(
+            f"update {cid}", f"{flags}: the container has no Intel RDT group (its config sets no linux.intelRdt)"
+        )

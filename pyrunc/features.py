@@ -3,10 +3,14 @@
 Kept truthful: a feature is listed only once the runtime supports it.
 """
 
-
 import pyrunc
 from pyrunc.linux.process import lsm_enabled
 from pyrunc.linux.tables import CAPABILITIES, PROC_NS_NAMES
+
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 OCI_VERSION_MIN = "1.0.0"
 
@@ -23,7 +27,7 @@ IDMAP_MOUNTS_SUPPORTED = False  # mounts' uidMappings/gidMappings are not applie
 NET_DEVICES_SUPPORTED = True  # linux/netdevices.py, when pyroute2 is installed
 
 
-def features():
+def features() -> "dict[str, Any]":
     """A fresh features document (features.md, features-linux.md)."""
     return {
         "ociVersionMin": OCI_VERSION_MIN,
@@ -37,8 +41,11 @@ def features():
             "seccomp": seccomp_features(),
             "apparmor": {"enabled": lsm_enabled("apparmor")},
             "selinux": {"enabled": lsm_enabled("selinux")},
-            "intelRdt": {"enabled": INTEL_RDT_SUPPORTED, "schemata": INTEL_RDT_SUPPORTED,
-                         "monitoring": INTEL_RDT_SUPPORTED},
+            "intelRdt": {
+                "enabled": INTEL_RDT_SUPPORTED,
+                "schemata": INTEL_RDT_SUPPORTED,
+                "monitoring": INTEL_RDT_SUPPORTED,
+            },
             "memoryPolicy": memory_policy_features(),
             "mountExtensions": {"idmap": {"enabled": IDMAP_MOUNTS_SUPPORTED}},
             "netDevices": {"enabled": net_devices_enabled()},
@@ -47,64 +54,72 @@ def features():
     }
 
 
-def memory_policy_features():
+def memory_policy_features() -> dict[str, list[str]]:
     """linux.memoryPolicy: every mode and flag pyrunc recognises (linux/placement.py),
     whether or not this host's kernel takes them, as features-linux.md asks."""
     from pyrunc.linux.placement import MEMPOLICY_FLAGS, MEMPOLICY_MODES
-    return {"modes": sorted(MEMPOLICY_MODES, key=MEMPOLICY_MODES.get),
-            "flags": sorted(MEMPOLICY_FLAGS)}
+
+    return {"modes": sorted(MEMPOLICY_MODES, key=MEMPOLICY_MODES.__getitem__), "flags": sorted(MEMPOLICY_FLAGS)}
 
 
-def mount_options():
+def mount_options() -> list[str]:
     """The options the mount code recognises, from its own table (linux/mounts.py);
     filesystem-specific data such as "mode=755" goes to mount(2) as it is and is not
     listed, as features.md asks.  idmap and ridmap are refused until id-mapped mounts
     are done, so they are not listed either."""
     from pyrunc.linux.mounts import OPTION_NAMES
+
     return list(OPTION_NAMES)
 
 
-def net_devices_enabled():
+def net_devices_enabled() -> bool:
     """linux.netDevices works through pyroute2: enabled only where it can be imported
     (found, not imported: its import costs more than this whole command)."""
     if not NET_DEVICES_SUPPORTED:
         return False
     from importlib.util import find_spec
+
     try:
         return find_spec("pyroute2") is not None
     except (ImportError, ValueError):
         return False
 
 
-def host_cgroups():
+def host_cgroups() -> dict[str, str]:
     """The host's side of cgroup support: its kind and the controllers a container can use."""
     from pyrunc.linux import cgroups
+
     try:
         mode = cgroups.probe()
         controllers = cgroups.host_controllers(mode)
     except OSError:
         return {"io.github.pyrunc.cgroup.host": "none"}
-    return {"io.github.pyrunc.cgroup.host": mode,
-            "io.github.pyrunc.cgroup.controllers": ",".join(sorted(controllers))}
+    return {"io.github.pyrunc.cgroup.host": mode, "io.github.pyrunc.cgroup.controllers": ",".join(sorted(controllers))}
 
 
-def seccomp_features():
+def seccomp_features() -> "dict[str, Any]":
     from pyrunc.linux import seccomp
+
     try:
         lib = seccomp.bindings()
     except Exception:
         return {"enabled": False}
     archs = sorted(f"SCMP_ARCH_{name}" for name in vars(lib.Arch) if name.isupper() and name != "NATIVE")
-    return {"enabled": SECCOMP_SUPPORTED, "actions": sorted(seccomp.ACTIONS),
-            "operators": sorted(seccomp.OPERATORS), "archs": archs,
-            "knownFlags": sorted(seccomp.FLAGS), "supportedFlags": seccomp.kernel_flags()}
+    return {
+        "enabled": SECCOMP_SUPPORTED,
+        "actions": sorted(seccomp.ACTIONS),
+        "operators": sorted(seccomp.OPERATORS),
+        "archs": archs,
+        "knownFlags": sorted(seccomp.FLAGS),
+        "supportedFlags": seccomp.kernel_flags(),
+    }
 
 
-def kernel_capabilities(cap_last_cap="/proc/sys/kernel/cap_last_cap"):
+def kernel_capabilities(cap_last_cap: str = "/proc/sys/kernel/cap_last_cap") -> list[str]:
     """The capability names both pyrunc and the running kernel know."""
     try:
         with open(cap_last_cap) as f:
             last = int(f.read())
     except (OSError, ValueError):
         last = len(CAPABILITIES) - 1
-    return list(CAPABILITIES[:last + 1])
+    return list(CAPABILITIES[: last + 1])

@@ -6,6 +6,14 @@ from pyrunc import OCI_VERSION
 from pyrunc.errors import StateError
 from pyrunc.linux import procfs
 
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+    from pyrunc.store import Store
+
 CREATED, RUNNING, STOPPED, PAUSED, CREATING = "created", "running", "stopped", "paused", "creating"
 # Not a spec status: `list` shows it for a state directory whose state.json is missing or
 # corrupt; `state` says why, `delete -f` removes it (docs/cli.md).
@@ -17,47 +25,48 @@ LIVE = (CREATED, RUNNING, PAUSED)  # an init that is there: what kill signals, d
 # Every command asks these, after reading the status (start and exec first take a created
 # or running container whose cgroup someone else froze as paused, as runc does).
 
-def can_start(status):
+
+def can_start(status: str) -> bool:
     return status == CREATED
 
 
-def can_kill(status, all_processes=False):
+def can_kill(status: str, all_processes: bool = False) -> bool:
     """kill --all of a stopped container signals what is left in its cgroup (runc 1.1
     succeeds there, and engines send it while they clean up)."""
     return status in LIVE or (all_processes and status == STOPPED)
 
 
-def can_pause(status):
+def can_pause(status: str) -> bool:
     return status in (CREATED, RUNNING)
 
 
-def can_resume(status):
+def can_resume(status: str) -> bool:
     return status == PAUSED
 
 
-def can_exec(status, ignore_paused=False):
+def can_exec(status: str, ignore_paused: bool = False) -> bool:
     return status in (CREATED, RUNNING) or (ignore_paused and status == PAUSED)
 
 
-def can_delete(status, force=False):
+def can_delete(status: str, force: bool = False) -> bool:
     """The spec makes delete of a container that is not stopped an error; -f kills it
     first.  A `creating` one is a create that died: nothing of it runs."""
     return force or status not in LIVE
 
 
-def can_update(status):
+def can_update(status: str) -> bool:
     """update and events: while the container can still run."""
     return status != STOPPED
 
 
-def _exec_refusal(cid, status):
+def _exec_refusal(cid: str, status: str) -> str:
     if status == PAUSED:
         return f"cannot exec in a paused container {cid} (use --ignore-paused to override)"
     return f"cannot exec in a {status} container {cid}"
 
 
 # verb -> (rule, the refusal's text from the id and the status)
-RULES = {
+RULES: "dict[str, tuple[Callable[..., bool], Callable[[str, str], str]]]" = {
     "start": (can_start, lambda cid, status: f"cannot start container {cid}: it is {status}, not created"),
     "kill": (can_kill, lambda cid, status: f"cannot kill container {cid}: container not running"),
     "pause": (can_pause, lambda cid, status: f"cannot pause container {cid}: it is {status}, not running or created"),
@@ -69,7 +78,7 @@ RULES = {
 }
 
 
-def check(verb, cid, status, **opts):
+def check(verb: str, cid: str, status: str, **opts: bool) -> None:
     """Raise the verb's StateError when the rules refuse it `status`; `opts` are the
     rule's flags (all_processes, ignore_paused, force)."""
     rule, refusal = RULES[verb]
@@ -77,7 +86,7 @@ def check(verb, cid, status, **opts):
         raise StateError(refusal(cid, status))
 
 
-def status_of(st):
+def status_of(st: "Mapping[str, Any] | None") -> str:
     """The status from the stored state: no pid yet is `creating`; a pid whose process
     is gone, or is another process by now (its start time differs), is `stopped`."""
     if st is None or not st.get("pid"):
@@ -89,22 +98,27 @@ def status_of(st):
     return RUNNING if st.get("started") else CREATED
 
 
-def oci_state(cid, st):
+def oci_state(cid: str, st: "Mapping[str, Any]") -> "dict[str, Any]":
     """The spec's state JSON (runtime.md, "State") in runc's field order, with runc's
     extra fields.  `pid` is 0 once the process is gone, as runc prints it."""
     status = status_of(st)
-    out = {"ociVersion": OCI_VERSION, "id": cid,
-           "pid": st["pid"] if status in (CREATED, RUNNING, PAUSED) else 0,
-           "status": status, "bundle": st["bundle"], "rootfs": st.get("rootfs", ""),
-           "created": st.get("created", "")}
+    out = {
+        "ociVersion": OCI_VERSION,
+        "id": cid,
+        "pid": st["pid"] if status in (CREATED, RUNNING, PAUSED) else 0,
+        "status": status,
+        "bundle": st["bundle"],
+        "rootfs": st.get("rootfs", ""),
+        "created": st.get("created", ""),
+    }
     if st.get("annotations"):
         out["annotations"] = st["annotations"]
     out["owner"] = ""
     return out
 
 
-def hook_state(cid, st, status, pid=None):
-    state = {"ociVersion": OCI_VERSION, "id": cid, "status": status, "bundle": st["bundle"]}
+def hook_state(cid: str, st: "Mapping[str, Any]", status: str, pid: int | None = None) -> "dict[str, Any]":
+    state: dict[str, Any] = {"ociVersion": OCI_VERSION, "id": cid, "status": status, "bundle": st["bundle"]}
     if pid:
         state["pid"] = pid
     if st.get("annotations"):
@@ -112,20 +126,28 @@ def hook_state(cid, st, status, pid=None):
     return state
 
 
-def state(store, cid):
+def state(store: "Store", cid: str) -> "dict[str, Any]":
     return oci_state(cid, store.peek(cid))
 
 
-def broken_state(cid, partial):
+def broken_state(cid: str, partial: "Mapping[str, Any] | None") -> "dict[str, Any]":
     """A broken container as `list` shows it: what its state still says of it."""
     partial = partial or {}
-    return {"ociVersion": OCI_VERSION, "id": cid, "pid": 0, "status": BROKEN,
-            "bundle": partial.get("bundle", ""), "rootfs": partial.get("rootfs", ""),
-            "created": partial.get("created", ""), "owner": ""}
+    return {
+        "ociVersion": OCI_VERSION,
+        "id": cid,
+        "pid": 0,
+        "status": BROKEN,
+        "bundle": partial.get("bundle", ""),
+        "rootfs": partial.get("rootfs", ""),
+        "created": partial.get("created", ""),
+        "owner": "",
+    }
 
 
-def list_states(store):
+def list_states(store: "Store") -> "list[dict[str, Any]]":
     from pyrunc.store import CorruptState, read_state_file
+
     result = []
     for cid in store.ids():  # valid ids only
         path = f"{store.root}/{cid}"

@@ -17,6 +17,12 @@ from pyrunc import jsonc
 from pyrunc.errors import NoSuchContainer, StateError
 from pyrunc.linux.procfs import read_whole
 
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any
+
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
 
@@ -26,7 +32,7 @@ _NAME_MAX = 255
 _TMP_PREFIX = "~creating~"  # `~` is not valid in an id, so ids() never lists these
 
 
-def check_id(cid):
+def check_id(cid: str) -> None:
     """runc's rule: letters, digits and `_ + , - .`; never `.` or `..` (they name a path);
     at most 255 characters, the longest name of a directory."""
     if not cid:
@@ -34,11 +40,10 @@ def check_id(cid):
     if not _valid_id(cid):
         raise StateError(f"invalid container id {cid!r}: use letters, digits and _ + , - . only")
     if len(cid) > _NAME_MAX:
-        raise StateError(f"invalid container id {cid[:20]!r}...: {len(cid)} characters long; "
-                         f"at most {_NAME_MAX}")
+        raise StateError(f"invalid container id {cid[:20]!r}...: {len(cid)} characters long; at most {_NAME_MAX}")
 
 
-def _valid_id(name):
+def _valid_id(name: str) -> bool:
     return bool(name) and _ID_CHARS.issuperset(name) and name not in (".", "..")
 
 
@@ -47,7 +52,13 @@ NOTIFY_DIR = "notify"  # notify.py's directory for the container's NOTIFY_SOCKET
 STATE_VERSION = 1
 
 
-class State(dict):
+if TYPE_CHECKING:
+    _StateBase = dict[str, Any]
+else:
+    _StateBase = dict
+
+
+class State(_StateBase):
     """A container's state.json: what create wrote and later commands changed.  A dict
     (JSON's shape, read by key), built only by `new` and `read_state_file`, whose checks
     (_FIELDS) are its schema.  docs/architecture.md, "State", says which command writes
@@ -69,36 +80,56 @@ class State(dict):
     __slots__ = ()
 
     @classmethod
-    def new(cls, cid, bundle, rootfs, created, annotations, hooks, cgroup_path, notify_socket=None):
-        st = cls(version=STATE_VERSION, id=cid, bundle=bundle, rootfs=rootfs, created=created,
-                 started=False, annotations=annotations, hooks=hooks, cgroup_path=cgroup_path)
+    def new(
+        cls,
+        cid: str,
+        bundle: str,
+        rootfs: str,
+        created: str,
+        annotations: dict[str, str],
+        hooks: "dict[str, Any]",
+        cgroup_path: str,
+        notify_socket: str | None = None,
+    ) -> "State":
+        st = cls(
+            version=STATE_VERSION,
+            id=cid,
+            bundle=bundle,
+            rootfs=rootfs,
+            created=created,
+            started=False,
+            annotations=annotations,
+            hooks=hooks,
+            cgroup_path=cgroup_path,
+        )
         if notify_socket:
             st["notify_socket"] = notify_socket
         return st
 
     @property
-    def version(self):
-        return self.get("version", 0)
+    def version(self) -> int:
+        version: int = self.get("version", 0)
+        return version
 
 
 class ContainerDir:
     """A container's state directory, held under an exclusive lock until closed."""
 
-    def __init__(self, cid, path, fd):
+    def __init__(self, cid: str, path: str, fd: int | None) -> None:
         self.id = cid
         self.path = path
         self.fd = fd
 
-    def file(self, name):
+    def file(self, name: str) -> str:
         return os.path.join(self.path, name)
 
-    def read_state(self):
+    def read_state(self) -> State | None:
         return read_state_file(self.path, self.id)
 
-    def write_state(self, state):
+    def write_state(self, state: "Mapping[str, Any]") -> None:
         write_state_file(self.path, state)
 
-    def remove(self):
+    def remove(self) -> None:
         """Remove the directory and everything in it; the lock goes with the last close."""
         for name in os.listdir(self.path):
             try:
@@ -110,19 +141,19 @@ class ContainerDir:
                 os.rmdir(os.path.join(self.path, name))
         os.rmdir(self.path)
 
-    def close(self):
+    def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
 
-    def __enter__(self):
+    def __enter__(self) -> "ContainerDir":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def write_atomic(path, data, mode=0o600):
+def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     tmp = f"{path}.{os.urandom(8).hex()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
@@ -136,7 +167,7 @@ def write_atomic(path, data, mode=0o600):
     os.rename(tmp, path)
 
 
-def write_state_file(dirpath, state):
+def write_state_file(dirpath: str, state: "Mapping[str, Any]") -> None:
     write_atomic(os.path.join(dirpath, STATE_FILE), jsonc.dumps(state).encode())
 
 
@@ -145,12 +176,12 @@ class CorruptState(StateError):
     (a disk error, an edit, a copy cut short).  `partial` holds the fields that are still
     of their type (a delete -f cleans what they name), None when nothing could be read."""
 
-    def __init__(self, cid, path, why, partial=None):
+    def __init__(self, cid: str, path: str, why: str, partial: "dict[str, Any] | None" = None) -> None:
         self.partial = partial
         super().__init__(f"container {cid}: corrupt state file {path}: {why}")
 
 
-def read_state_file(path, cid):
+def read_state_file(path: str, cid: str) -> State | None:
     """The container's state; None when it has no state.json (deleted, or never written
     whole); CorruptState when its state.json is unreadable or not pyrunc's."""
     name = f"{path}/{STATE_FILE}"
@@ -166,10 +197,14 @@ def read_state_file(path, cid):
         raise CorruptState(cid, name, "not a JSON object")
     if _sound(st, path):
         return State(st)
-    partial = _partial(st, path)
+    partial = _fields(st, path)
     if "version" in st and "version" not in partial and type(st["version"]) is int and st["version"] > 0:
-        raise CorruptState(cid, name, f"written by a newer pyrunc (state version {st['version']}; "
-                                      f"this one reads up to {STATE_VERSION})", partial)
+        raise CorruptState(
+            cid,
+            name,
+            f"written by a newer pyrunc (state version {st['version']}; this one reads up to {STATE_VERSION})",
+            partial,
+        )
     for key in _REQUIRED:
         if key not in st:
             raise CorruptState(cid, name, f"no {key!r}", partial)
@@ -181,15 +216,23 @@ def read_state_file(path, cid):
     return State(st)
 
 
-def _sound(st, path):
+def _sound(st: "dict[str, Any]", path: str) -> bool:
     """Whether every field is of its shape: _partial's verdict without building a dict
     (list reads a thousand states); _partial then says what is wrong."""
     g = st.get
-    if not (type(g("id")) is str and type(g("bundle")) is str and type(g("rootfs", "")) is str
-            and type(g("created", "")) is str and type(g("started", False)) is bool
-            and type(g("paused", False)) is bool and type(g("cgroup_path", "")) is str
-            and type(g("systemd_cgroup", False)) is bool and type(g("rootless", "")) is str
-            and type(g("notify_socket", "")) is str and _version(g("version", STATE_VERSION))):
+    if not (
+        type(g("id")) is str
+        and type(g("bundle")) is str
+        and type(g("rootfs", "")) is str
+        and type(g("created", "")) is str
+        and type(g("started", False)) is bool
+        and type(g("paused", False)) is bool
+        and type(g("cgroup_path", "")) is str
+        and type(g("systemd_cgroup", False)) is bool
+        and type(g("rootless", "")) is str
+        and type(g("notify_socket", "")) is str
+        and _version(g("version", STATE_VERSION))
+    ):
         return False
     if "pid" in st and not ("pid_start" in st and _pid(st["pid"]) and _pid_start(st["pid_start"])):
         return False
@@ -199,17 +242,20 @@ def _sound(st, path):
         if key in st and not _FIELDS[key](st[key]):
             return False
     if "host_mounts" in st or "intel_rdt" in st:  # rare: a host-namespace rootfs, RDT
-        rare = {k: st[k] for k in ("host_mounts", "intel_rdt") if k in st}
-        return len(_partial(rare, path)) == len(rare)
+        rare: dict[str, Any] = {k: st[k] for k in ("host_mounts", "intel_rdt") if k in st}
+        return len(_fields(rare, path)) == len(rare)
     return True
 
 
-def _partial(st, path):
+def _partial(st: object, path: str) -> "dict[str, Any] | None":
+    """_fields of what may not be a state at all (None then)."""
+    return _fields(st, path) if isinstance(st, dict) else None
+
+
+def _fields(st: "dict[str, Any]", path: str) -> "dict[str, Any]":
     """The fields of a state that are still of their shape.  The mount point of a
     host-namespace rootfs is the container's own, in its state directory (lifecycle's
     HOST_NS_MOUNT_POINT): delete detaches every new mount under it, so no other path is taken."""
-    if not isinstance(st, dict):
-        return None
     part = {k: v for k, v in st.items() if k not in _FIELDS or _FIELDS[k](v)}
     if "host_mounts" in part and part["host_mounts"]["root"] != os.path.realpath(f"{path}/rootfs"):
         del part["host_mounts"]
@@ -218,14 +264,15 @@ def _partial(st, path):
     return part
 
 
-def _rdt_shape(v, cid):
+def _rdt_shape(v: "Any", cid: str) -> bool:
     """resctrl.apply's record: the group the root or a group in it; delete removes only
     the container's own (named for its id) and its monitoring group."""
     if v is None:
         return True
     if type(v) is not dict or type(v.get("remove_group")) is not bool:
         return False
-    root, group, mon = v.get("root"), v.get("group"), v.get("mon_group")
+    root, mon = v.get("root"), v.get("mon_group")
+    group: Any = v.get("group")  # a string once _cgroup_paths passes it
     if not _cgroup_paths([root, group]) or not (group == root or os.path.dirname(group) == root):
         return False
     if v["remove_group"] and group != f"{root}/{cid}":
@@ -233,7 +280,7 @@ def _rdt_shape(v, cid):
     return mon is None or mon == f"{group}/mon_groups/{cid}"
 
 
-def _salvage(name):
+def _salvage(name: str) -> "Any":
     """What a state.json cut short still says: its text up to the last complete member,
     its open objects and arrays closed.  None when nothing of it parses.  (A number cut
     short reads as a smaller one: a start time then no longer matches, nothing is killed.)"""
@@ -241,7 +288,9 @@ def _salvage(name):
         text = read_whole(name).decode("utf-8", "replace")
     except OSError:
         return None
-    cuts, stack, in_string, escaped = [], [], False, False
+    cuts: list[tuple[int, str]] = []
+    stack: list[str] = []
+    in_string, escaped = False, False
     for i, ch in enumerate(text):
         if in_string:
             if escaped:
@@ -273,7 +322,7 @@ def _salvage(name):
     return None
 
 
-def _short(value):
+def _short(value: object) -> str:
     try:
         text = jsonc.dumps(value)
     except (ValueError, RecursionError):
@@ -283,15 +332,15 @@ def _short(value):
 
 # The shape of what lifecycle.create writes; each check takes the value of one field.
 # `list` checks a thousand states: type() and str.join do the work in C where they can.
-def _str(v):
+def _str(v: object) -> bool:
     return type(v) is str
 
 
-def _bool(v):
+def _bool(v: object) -> bool:
     return type(v) is bool
 
 
-def _strings(v):
+def _strings(v: "Any") -> bool:
     """A list of strings (join raises TypeError on anything else)."""
     if type(v) is not list:
         return False
@@ -302,24 +351,29 @@ def _strings(v):
     return True
 
 
-def _str_map(v):
+def _str_map(v: "Any") -> bool:
     return type(v) is dict and _strings([*v.values()])
 
 
-def _hooks_shape(v):
+def _hooks_shape(v: "Any") -> bool:
     if type(v) is not dict:
         return False
     for hooks in v.values():
         if type(hooks) is not list:
             return False
         for h in hooks:
-            if type(h) is not dict or type(h.get("path")) is not str or not _strings(h.get("args", [])) \
-                    or not _strings(h.get("env", [])) or type(h.get("timeout", 1)) is not int:
+            if (
+                type(h) is not dict
+                or type(h.get("path")) is not str
+                or not _strings(h.get("args", []))
+                or not _strings(h.get("env", []))
+                or type(h.get("timeout", 1)) is not int
+            ):
                 return False
     return True
 
 
-def _cgroup_paths(paths):
+def _cgroup_paths(paths: "Any") -> bool:
     """Cgroup paths as create saves them: absolute, normalized, never a hierarchy's root
     (delete removes the cgroups below the one it names): string tests on them all at once,
     each path between two NULs; once each (v1 repeats one path in every hierarchy)."""
@@ -330,24 +384,31 @@ def _cgroup_paths(paths):
         text = "\0" + "\0".join(paths) + "\0"
     except TypeError:
         return False
-    return (text.count("\0") == len(paths) + 1 and text.count("\0/") == len(paths)
-            and "\0\0" not in text and "/\0" not in text and "//" not in text  # "", "/", "a/", "a//b"
-            and "/./" not in text and "/../" not in text and "/.\0" not in text and "/..\0" not in text)
+    return (
+        text.count("\0") == len(paths) + 1
+        and text.count("\0/") == len(paths)
+        and "\0\0" not in text
+        and "/\0" not in text
+        and "//" not in text  # "", "/", "a/", "a//b"
+        and "/./" not in text
+        and "/../" not in text
+        and "/.\0" not in text
+        and "/..\0" not in text
+    )
 
 
-def _hierarchies(names):
+def _hierarchies(names: "Iterable[str]") -> bool:
     return "/" not in "".join(names) and not {"", ".", ".."}.intersection(names)
 
 
-def _made_above(made, own):
+def _made_above(made: "Iterable[object]", own: object) -> bool:
     """What create made is the container's own cgroup or its ancestors, never a root:
     delete removes them (a create racing another for one cgroupsPath may have made only
     the parents, the other the leaf)."""
-    return type(own) is str and all(
-        type(m) is str and m != "/" and (own == m or own.startswith(m + "/")) for m in made)
+    return type(own) is str and all(type(m) is str and m != "/" and (own == m or own.startswith(m + "/")) for m in made)
 
 
-def _cgroup_shape(v):
+def _cgroup_shape(v: "Any") -> bool:
     """A container's cgroup may be a hierarchy's root (cgroupsPath "/") only when create
     made nothing; what it made is its own cgroup or an ancestor of it."""
     if type(v) is not dict:
@@ -360,8 +421,13 @@ def _cgroup_shape(v):
             return v.get("dir") == "/" or _cgroup_paths([v.get("dir")])
         return _made_above(made, v.get("dir")) and _cgroup_paths(made)
     dirs, made, ctrls = v.get("dirs"), v.get("made"), v.get("controllers")
-    if v.get("version") != 1 or type(dirs) is not dict or type(made) is not dict or type(ctrls) is not dict \
-            or type(v.get("hybrid", False)) is not bool:
+    if (
+        v.get("version") != 1
+        or type(dirs) is not dict
+        or type(made) is not dict
+        or type(ctrls) is not dict
+        or type(v.get("hybrid", False)) is not bool
+    ):
         return False
     for name, items in made.items():
         if type(items) is not list or (items and not _made_above(items, dirs.get(name))):
@@ -377,49 +443,68 @@ def _cgroup_shape(v):
     return _cgroup_paths(paths) and _hierarchies([*dirs, *made])
 
 
-def _host_mounts_shape(v):
-    return (type(v) is dict and type(v.get("root")) is str and type(v.get("before")) is list
-            and all(type(x) is int for x in v["before"]))
+def _host_mounts_shape(v: "Any") -> bool:
+    return (
+        type(v) is dict
+        and type(v.get("root")) is str
+        and type(v.get("before")) is list
+        and all(type(x) is int for x in v["before"])
+    )
 
 
-def _version(v):
+def _version(v: "Any") -> bool:
     return type(v) is int and 0 < v <= STATE_VERSION
 
 
 _PID_MAX = 1 << 22  # the kernel's PID_MAX_LIMIT
-_FIELDS = {
-    "version": _version, "id": _str, "bundle": _str, "rootfs": _str, "created": _str,
-    "started": _bool, "paused": _bool, "annotations": _str_map, "hooks": _hooks_shape,
-    "cgroup_path": _str, "systemd_cgroup": _bool, "rootless": _str,  # the last two: version 0 only
-    "notify_socket": _str, "cgroup": _cgroup_shape, "host_mounts": _host_mounts_shape,
-    "pid": lambda v: _pid(v), "pid_start": lambda v: _pid_start(v),
+_FIELDS: "dict[str, Callable[[Any], bool]]" = {
+    "version": _version,
+    "id": _str,
+    "bundle": _str,
+    "rootfs": _str,
+    "created": _str,
+    "started": _bool,
+    "paused": _bool,
+    "annotations": _str_map,
+    "hooks": _hooks_shape,
+    "cgroup_path": _str,
+    "systemd_cgroup": _bool,
+    "rootless": _str,  # the last two: version 0 only
+    "notify_socket": _str,
+    "cgroup": _cgroup_shape,
+    "host_mounts": _host_mounts_shape,
+    "pid": lambda v: _pid(v),
+    "pid_start": lambda v: _pid_start(v),
 }
 
 
-def _pid(v):
+def _pid(v: "Any") -> bool:
     return type(v) is int and 0 < v <= _PID_MAX
 
 
-def _pid_start(v):
+def _pid_start(v: "Any") -> bool:
     # None: the init gone before create read its start time (it is then stopped)
     return v is None or (type(v) is int and 0 <= v < 1 << 63)
+
+
 _REQUIRED = ("id", "bundle")
 
 
-def _lock_fd(fd):
+def _lock_fd(fd: int) -> None:
     import fcntl  # here: state and list read without a lock, and without loading fcntl
+
     fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 class Store:
-    def __init__(self, root=DEFAULT_ROOT):
+    def __init__(self, root: str = DEFAULT_ROOT) -> None:
         self.root = os.path.abspath(root)
 
-    def _path(self, cid):
+    def _path(self, cid: str) -> str:
         check_id(cid)
         return os.path.join(self.root, cid)
 
-    def _lock(self, cid, path):
+    def _lock(self, cid: str, path: str) -> int:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -431,7 +516,7 @@ class Store:
             raise NoSuchContainer(cid)
         return fd
 
-    def create(self, cid, initial_state):
+    def create(self, cid: str, initial_state: "Mapping[str, Any]") -> ContainerDir:
         """Make and lock the directory of a new container, holding `initial_state`.
 
         Fails with `already exists`, touching nothing, when the id is taken.
@@ -459,12 +544,12 @@ class Store:
             raise
         return ContainerDir(cid, path, fd)
 
-    def open(self, cid):
+    def open(self, cid: str) -> ContainerDir:
         """Lock an existing container's directory for a command that reads or changes it."""
         path = self._path(cid)
         return ContainerDir(cid, path, self._lock(cid, path))
 
-    def peek(self, cid):
+    def peek(self, cid: str) -> State:
         """Read a container's state without locking (for `state` and `list`)."""
         path = self._path(cid)
         st = read_state_file(path, cid)
@@ -474,11 +559,12 @@ class Store:
             raise NoSuchContainer(cid)
         return st
 
-    def stateless(self, cid):
+    def stateless(self, cid: str) -> bool:
         """Whether the container's directory is there without a state.json, and no command
         holds its lock: no delete is removing it, so it stays broken.  (A create makes
         state.json before the directory has its name.)"""
         import fcntl
+
         try:
             fd = os.open(os.path.join(self.root, cid), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
@@ -491,7 +577,7 @@ class Store:
             os.close(fd)
         return not os.path.exists(os.path.join(self.root, cid, STATE_FILE))
 
-    def ids(self):
+    def ids(self) -> list[str]:
         try:
             names = os.listdir(self.root)
         except FileNotFoundError:
@@ -503,7 +589,7 @@ class Store:
         return sorted(n for n in names if _valid_id(n))
 
 
-def _remove_tree(path):
+def _remove_tree(path: str) -> None:
     """Remove a half-made state directory (its files only: create makes no subdirectory
     before the rename), ignoring errors as shutil.rmtree(ignore_errors=True) would."""
     try:

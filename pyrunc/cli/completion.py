@@ -5,25 +5,33 @@ names for a flag's value."""
 
 import sys
 
-from pyrunc.cli import GLOBAL_FLAGS
-from pyrunc.cli import commands
+from pyrunc.cli import GLOBAL_FLAGS, commands
+
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from pyrunc.cli.flags import Flag
 
 
-def _spellings(flags):
+def _spellings(flags: "Iterable[Flag]") -> str:
     return " ".join(("-" if len(n) == 1 else "--") + n for f in flags for n in f.names)
 
 
-def _valued(flags):
+def _valued(flags: "Iterable[Flag]") -> str:
     return "|".join(("-" if len(n) == 1 else "--") + n for f in flags if f.takes_value for n in f.names)
 
 
-def script():
+def script() -> str:
     names = " ".join([*commands.COMMANDS, "help"])
     cases = []
     for c in commands.COMMANDS.values():
         takes_id = "1" if c.args.startswith("<container-id>") else ""
-        cases.append(f'        {c.name}) flags="{_spellings(c.flags)}"; valued="{_valued(c.flags) or "-"}"; '
-                     f'ids={takes_id or "0"} ;;')
+        cases.append(
+            f'        {c.name}) flags="{_spellings(c.flags)}"; valued="{_valued(c.flags) or "-"}"; '
+            f"ids={takes_id or '0'} ;;"
+        )
     case_block = "\n".join(cases)
     return f"""# bash completion for pyrunc, generated from its command table (pyrunc/cli/completion.py)
 _pyrunc() {{

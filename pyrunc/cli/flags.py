@@ -7,12 +7,27 @@ argparse is not used: it costs milliseconds to import and rejects Go-style flags
 
 from pyrunc.errors import UsageError
 
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from typing import Any
+
 
 class Flag:
     __slots__ = ("names", "dest", "takes_value", "default", "help", "convert", "repeat", "shown")
 
-    def __init__(self, names, dest=None, takes_value=True, default=None, help="", convert=None,
-                 repeat=False, shown=None):
+    def __init__(
+        self,
+        names: str,
+        dest: str | None = None,
+        takes_value: bool = True,
+        default: object = None,
+        help: str = "",
+        convert: "Callable[[str], Any] | None" = None,
+        repeat: bool = False,
+        shown: str | None = None,
+    ) -> None:
         self.names = tuple(names.split("|"))
         self.dest = dest or self.names[0].replace("-", "_")
         self.takes_value = takes_value
@@ -23,11 +38,11 @@ class Flag:
         self.shown = shown  # the default as help shows it, where the value is not text (5s)
 
 
-def boolean(names, help="", dest=None):
+def boolean(names: str, help: str = "", dest: str | None = None) -> Flag:
     return Flag(names, dest=dest, takes_value=False, default=False, help=help)
 
 
-def repeated(names, help=""):
+def repeated(names: str, help: str = "") -> Flag:
     return Flag(names, default=(), help=help, repeat=True)
 
 
@@ -35,15 +50,17 @@ _TRUE = ("true", "1", "t", "yes")
 _FALSE = ("false", "0", "f", "no")
 
 
-def parse(argv, flags, command, stop_at_positional=False):
+def parse(
+    argv: "Sequence[str]", flags: "Iterable[Flag]", command: str, stop_at_positional: bool = False
+) -> "tuple[dict[str, Any], list[str]]":
     """Parse argv against flags: return (options dict, positional list).
 
     With stop_at_positional, everything from the first positional on is positional
     (for commands that pass a command line through, like exec and ps).
     """
     by_name = {n: f for f in flags for n in f.names}
-    opts = {f.dest: f.default for f in flags}
-    positional = []
+    opts: dict[str, Any] = {f.dest: f.default for f in flags}
+    positional: list[str] = []
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -85,13 +102,13 @@ def parse(argv, flags, command, stop_at_positional=False):
     return opts, positional
 
 
-def spelled(flag):
+def spelled(flag: Flag) -> str:
     """How help names a flag, as runc does: `--env value, -e value`."""
     value = " value" if flag.takes_value else ""
     return ", ".join(("-" if len(n) == 1 else "--") + n + value for n in flag.names)
 
 
-def default_text(flag):
+def default_text(flag: Flag) -> str:
     """The default as runc's help shows it: `"text"` for a string, `0` for a number,
     nothing for a switch, a list or no value; never a Python repr."""
     if flag.shown is not None:
@@ -106,13 +123,13 @@ def default_text(flag):
     return ""  # any other value needs shown= (tests/unit/test_cli_help.py checks the table)
 
 
-def described(flag):
+def described(flag: Flag) -> str:
     """The flag's help, with its default where it has one."""
     default = default_text(flag)
     return f"{flag.help} (default: {default})" if default else flag.help
 
 
-def usage_lines(flags):
+def usage_lines(flags: "Sequence[Flag]") -> "Iterator[str]":
     """The OPTIONS lines of help: names in one column, padded as runc pads them."""
     names = [spelled(f) for f in flags]
     width = max(map(len, names), default=0) + 2

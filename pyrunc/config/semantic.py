@@ -2,9 +2,9 @@
 
 Written for a document that passed the schema, so types and enums are already
 right (on one that failed, validate.py first takes out what the schema flagged, and
-semantic_problems skips a check that still trips); each check is a small generator of (path parts, message) and looks only at
-the part of the document it is named after. The rules come from the runtime-spec's
-MUST statements, from what the kernel would reject later with a vaguer error, and
+semantic_problems skips a check that still trips); each check is a small generator of
+(path parts, message) and looks only at the part of the document it is named after.
+The rules come from the runtime-spec's MUST statements, from what the kernel would reject later with a vaguer error, and
 from what runc refuses (written here from its documented behaviour).
 """
 
@@ -12,81 +12,112 @@ import os
 import time
 
 from pyrunc.config.schema import format_problems
-from pyrunc.linux.tables import (CAPABILITIES, CAPABILITY_SETS, IDMAP_MOUNT_OPTIONS, MOUNT_PROPAGATIONS,
-                                  PROC_NS_NAMES, RLIMITS, SECCOMP_TAKES_ERRNO, sysctl_name)
+from pyrunc.linux.tables import (
+    CAPABILITIES,
+    CAPABILITY_SETS,
+    IDMAP_MOUNT_OPTIONS,
+    MOUNT_PROPAGATIONS,
+    PROC_NS_NAMES,
+    RLIMITS,
+    SECCOMP_TAKES_ERRNO,
+    sysctl_name,
+)
+
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Iterable, Iterator, Sequence
+    from typing import Any
+
+    Doc = dict[str, Any]  # config.json, or a part of it, as JSON decodes it
+    Parts = list[str | int]  # a path in the document: keys and indexes from its root
+    Problems = Iterator[tuple[Sequence[str | int], str]]  # (path, message) of each problem found
 
 
 PROPAGATION_OPTIONS = frozenset(MOUNT_PROPAGATIONS)
 
 # sysctls the ipc namespace isolates (ipc_namespaces(7)); others under kernel.* are global.
-IPC_SYSCTLS = frozenset((
-    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
-    "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
-))
+IPC_SYSCTLS = frozenset(
+    (
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    )
+)
 
 TIME_CLOCKS = {"boottime": time.CLOCK_BOOTTIME, "monotonic": time.CLOCK_MONOTONIC}
-HOST_NAME_MAX = 64      # bytes; sethostname/setdomainname reject longer names
+HOST_NAME_MAX = 64  # bytes; sethostname/setdomainname reject longer names
 MAX_ID_MAP_LINES = 340  # uid_map/gid_map line limit since Linux 4.15
 ID_LIMIT = 1 << 32
-NO_ID = ID_LIMIT - 1    # (uid_t)-1: "leave unchanged" to setresuid/chown, refused elsewhere
-IFNAMSIZ = 16           # interface names are at most 15 bytes plus NUL
+NO_ID = ID_LIMIT - 1  # (uid_t)-1: "leave unchanged" to setresuid/chown, refused elsewhere
+IFNAMSIZ = 16  # interface names are at most 15 bytes plus NUL
 
 # Kernel limits a hostile config could run into; each becomes an error naming its field
 # here rather than a bare EINVAL, E2BIG or ENAMETOOLONG in the middle of create.
-PATH_MAX = 4096         # bytes with the NUL: a path holds at most 4095
-NAME_MAX = 255          # bytes of one path component
+PATH_MAX = 4096  # bytes with the NUL: a path holds at most 4095
+NAME_MAX = 255  # bytes of one path component
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-MOUNT_DATA_MAX = PAGE_SIZE - 1      # mount(2) copies one page of filesystem options
-MAX_ARG_STRLEN = 32 * PAGE_SIZE     # execve(2): one argument or environment string, NUL included
-ARG_MAX_FLOOR = 131072              # execve(2) always allows this much, whatever the stack limit
-ARG_MAX_CEILING = 6 << 20           # ... and never more than 3/4 of _STK_LIM (8 MiB)
-EXEC_RESERVE = 2 * PATH_MAX         # the program's resolved path and the HOME the runtime adds
+MOUNT_DATA_MAX = PAGE_SIZE - 1  # mount(2) copies one page of filesystem options
+MAX_ARG_STRLEN = 32 * PAGE_SIZE  # execve(2): one argument or environment string, NUL included
+ARG_MAX_FLOOR = 131072  # execve(2) always allows this much, whatever the stack limit
+ARG_MAX_CEILING = 6 << 20  # ... and never more than 3/4 of _STK_LIM (8 MiB)
+EXEC_RESERVE = 2 * PATH_MAX  # the program's resolved path and the HOME the runtime adds
 NGROUPS_MAX = 65536
-SUN_PATH_MAX = 108                  # sockaddr_un.sun_path
-CGROUP_MOUNT_ALLOWANCE = 64         # room for /sys/fs/cgroup/<hierarchy>/ in front of cgroupsPath
-MAJOR_MAX = (1 << 12) - 1           # dev_t: 12 bits of major, 20 of minor
+SUN_PATH_MAX = 108  # sockaddr_un.sun_path
+CGROUP_MOUNT_ALLOWANCE = 64  # room for /sys/fs/cgroup/<hierarchy>/ in front of cgroupsPath
+MAJOR_MAX = (1 << 12) - 1  # dev_t: 12 bits of major, 20 of minor
 MINOR_MAX = (1 << 20) - 1
-TERM_SIZE_MAX = 65535               # struct winsize holds unsigned shorts
-SECCOMP_DATA_MAX = 65535            # SECCOMP_RET_DATA: the errno is the low 16 bits
-TIMENS_SEC_MAX = 9223372036 // 2    # KTIME_SEC_MAX / 2: the most a time namespace clock may read
-DL_RUNTIME_MIN = 1 << 10            # SCHED_DEADLINE: runtime below 2^DL_SCALE ns is refused
+TERM_SIZE_MAX = 65535  # struct winsize holds unsigned shorts
+SECCOMP_DATA_MAX = 65535  # SECCOMP_RET_DATA: the errno is the low 16 bits
+TIMENS_SEC_MAX = 9223372036 // 2  # KTIME_SEC_MAX / 2: the most a time namespace clock may read
+DL_RUNTIME_MIN = 1 << 10  # SCHED_DEADLINE: runtime below 2^DL_SCALE ns is refused
 U63 = 1 << 63
 CFS_PERIOD_RANGE = (1000, 1000000)  # cpu period and minimum quota, microseconds (1 ms .. 1 s)
-CFS_QUOTA_MAX = (1 << 44) - 1       # microseconds: max_cfs_runtime
-MANY_MOUNTS = 1000                  # below this, fs.mount-max is not worth reading
-CPUS_MAX = 8191                     # CONFIG_NR_CPUS is at most 8192
-NUMA_NODES_MAX = 1023               # MAX_NUMNODES is at most 1 << 10
+CFS_QUOTA_MAX = (1 << 44) - 1  # microseconds: max_cfs_runtime
+MANY_MOUNTS = 1000  # below this, fs.mount-max is not worth reading
+CPUS_MAX = 8191  # CONFIG_NR_CPUS is at most 8192
+NUMA_NODES_MAX = 1023  # MAX_NUMNODES is at most 1 << 10
 
-_SEMVER = (r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-           r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
-           r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?\Z")
+_SEMVER = (
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?\Z"
+)
 _CPU_LIST = r"\d+(-\d+)?(,\d+(-\d+)?)*\Z"
 
 
-def _match(pattern, text):
+def _match(pattern: str, text: str) -> "re.Match[str] | None":
     # re (with enum under it) is imported only for the fields that need it: a plain
     # config never does.
     import re
+
     return re.match(pattern, text)
 
 
-def semantic_errors(doc, bundle_dir):
+def semantic_errors(doc: "Doc", bundle_dir: str) -> list[str]:
     """Every semantic problem of a schema-valid config.json, as `path: message` lines."""
     return format_problems(semantic_problems(doc, bundle_dir))
 
 
-def semantic_problems(doc, bundle_dir, schema_invalid=False):
+def semantic_problems(
+    doc: "Doc", bundle_dir: str, schema_invalid: bool = False
+) -> "list[tuple[Sequence[str | int], str]]":
     """semantic_errors as (path parts, message) pairs.  `schema_invalid`: the document
     failed the schema (validate.py has taken the flagged parts out); a check that still
     trips over a wrong type or a missing field there is skipped, keeping what it found
     before: the schema's error already says what is wrong."""
-    found = []
+    found: list[tuple[Sequence[str | int], str]] = []
     for check in CHECKS:
         try:
             for problem in check(doc, bundle_dir):
                 found.append(problem)
-        except (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError,
-                RecursionError):
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError, RecursionError):
             if not schema_invalid:
                 raise
     return found
@@ -94,46 +125,47 @@ def semantic_problems(doc, bundle_dir, schema_invalid=False):
 
 # -- helpers -----------------------------------------------------------------
 
-def _linux(doc):
+
+def _linux(doc: "Doc") -> "Doc":
     return doc.get("linux") or {}
 
 
-def _process(doc):
+def _process(doc: "Doc") -> "Doc":
     return doc.get("process") or {}
 
 
-def _namespaces(doc):
+def _namespaces(doc: "Doc") -> "dict[str, tuple[int, Doc]]":
     """{type: (index, entry)} of the first entry of each type."""
-    found = {}
+    found: dict[str, tuple[int, Doc]] = {}
     for i, ns in enumerate(_linux(doc).get("namespaces") or ()):
         found.setdefault(ns["type"], (i, ns))
     return found
 
 
-def _has_ns(doc, nstype):
+def _has_ns(doc: "Doc", nstype: str) -> bool:
     return nstype in _namespaces(doc)
 
 
-def _new_ns(doc, nstype):
+def _new_ns(doc: "Doc", nstype: str) -> bool:
     entry = _namespaces(doc).get(nstype)
     return entry is not None and not entry[1].get("path")
 
 
-def _has_dotdot(path):
+def _has_dotdot(path: str) -> bool:
     return ".." in path.split("/")
 
 
-def _is_abs(path):
+def _is_abs(path: str) -> bool:
     return path.startswith("/")
 
 
-def _byte_len(text):
+def _byte_len(text: str) -> int:
     # What the kernel will count.  surrogatepass: a lone surrogate is reported by
     # check_strings, and must not crash the checks that only measure.
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def _shown(value, limit=60):
+def _shown(value: object, limit: int = 60) -> str:
     """repr of a value for a message, cut short: a hostile value may be megabytes long."""
     if isinstance(value, str):
         return repr(value) if len(value) <= limit else repr(value[:limit]) + "..."
@@ -141,7 +173,7 @@ def _shown(value, limit=60):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _path_length_problem(path, limit=PATH_MAX - 1, names=True):
+def _path_length_problem(path: str, limit: int = PATH_MAX - 1, names: bool = True) -> str | None:
     """Why the kernel would refuse `path` for its length (ENAMETOOLONG), or None.
     `names`: whether NAME_MAX applies to each component (kernfs, cgroupfs, ignores it)."""
     size = _byte_len(path)
@@ -149,12 +181,14 @@ def _path_length_problem(path, limit=PATH_MAX - 1, names=True):
         return f"is {size} bytes long; the kernel takes paths of at most {limit} bytes (PATH_MAX)"
     for part in path.split("/") if names else ():
         if _byte_len(part) > NAME_MAX:
-            return (f"has a component of {_byte_len(part)} bytes ({_shown(part, 20)}); "
-                    f"the kernel takes at most {NAME_MAX} (NAME_MAX)")
+            return (
+                f"has a component of {_byte_len(part)} bytes ({_shown(part, 20)}); "
+                f"the kernel takes at most {NAME_MAX} (NAME_MAX)"
+            )
     return None
 
 
-def _abs_path_problem(path):
+def _abs_path_problem(path: str) -> str | None:
     """Why `path` is not a usable absolute path in the container, or None."""
     if not _is_abs(path):
         return f"{_shown(path)} must be an absolute path"
@@ -163,14 +197,14 @@ def _abs_path_problem(path):
     return _path_length_problem(path)
 
 
-def _id_problem(value, use):
+def _id_problem(value: object, use: str) -> str | None:
     """Why `value` cannot be a uid or gid (`use` says what the kernel would do), or None."""
     if value == NO_ID:
         return f"{value} is (uid_t)-1, which is no id: {use}"
     return None
 
 
-def _read_proc_int(path, default):
+def _read_proc_int(path: str, default: int) -> int:
     """A number from /proc/sys, or `default` where it cannot be read."""
     try:
         with open(path, "rb") as f:
@@ -179,7 +213,7 @@ def _read_proc_int(path, default):
         return default
 
 
-def _same_file(a, b):
+def _same_file(a: str, b: str) -> bool:
     try:
         sa, sb = os.stat(a), os.stat(b)
     except (OSError, ValueError):
@@ -187,16 +221,18 @@ def _same_file(a, b):
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def _shares_host_ns(doc, nstype):
+def _shares_host_ns(doc: "Doc", nstype: str) -> bool:
     """True when the container would use the runtime's namespace: none listed, or a path to it."""
     entry = _namespaces(doc).get(nstype)
     if entry is None:
         return True
     path = entry[1].get("path")
-    return bool(path) and _same_file(path, f"/proc/self/ns/{PROC_NS_NAMES[nstype]}")
+    if not path:
+        return False
+    return _same_file(path, f"/proc/self/ns/{PROC_NS_NAMES[nstype]}")
 
 
-def _env_problems(env, parts):
+def _env_problems(env: "Iterable[str] | None", parts: "Parts") -> "Problems":
     for i, entry in enumerate(env or ()):
         name, sep, _ = entry.partition("=")
         if not sep:
@@ -205,37 +241,46 @@ def _env_problems(env, parts):
             yield parts + [i], f"{_shown(entry)} has an empty variable name"
 
 
-def _stack_limit(rlimits):
+def _stack_limit(rlimits: "Iterable[Doc] | None") -> int:
     """The RLIMIT_STACK soft limit the program will be executed under."""
     for rlimit in rlimits or ():
         if rlimit["type"] == "RLIMIT_STACK":
-            return rlimit["soft"]
+            soft: int = rlimit["soft"]
+            return soft
     import resource
+
     soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
     return 2**64 - 1 if soft == resource.RLIM_INFINITY else soft
 
 
-def _exec_problems(args, env, parts, stack):
+def _exec_problems(args: "Iterable[str]", env: "Iterable[str]", parts: "Parts", stack: int) -> "Problems":
     """What execve(2) would refuse with E2BIG: a string over MAX_ARG_STRLEN, or argv and
     envp (strings, NULs and pointers) over a quarter of the stack limit (fs/exec.c)."""
-    sizes = {}
+    sizes: dict[str, int] = {}
     for key, strings in (("args", args), ("env", env)):
         sizes[key] = 0
         for i, text in enumerate(strings):
             size = _byte_len(text)
             if size >= MAX_ARG_STRLEN:
-                yield parts + [key, i], (f"is {size} bytes long; execve(2) takes strings of at most "
-                                         f"{MAX_ARG_STRLEN - 1} bytes")
+                yield (
+                    parts + [key, i],
+                    (f"is {size} bytes long; execve(2) takes strings of at most {MAX_ARG_STRLEN - 1} bytes"),
+                )
             sizes[key] += size + 1 + 8  # the NUL, and the pointer to it
     space = max(min(ARG_MAX_CEILING, stack // 4), ARG_MAX_FLOOR)
     used = sizes["args"] + sizes["env"] + EXEC_RESERVE
     if used > space:
-        larger = max(sizes, key=sizes.get)
-        yield parts + [larger], (f"args and env need {used} bytes with their pointers; execve(2) "
-                                 f"takes at most {space} (a quarter of the stack limit, at most 6 MiB)")
+        larger = max(sizes, key=sizes.__getitem__)
+        yield (
+            parts + [larger],
+            (
+                f"args and env need {used} bytes with their pointers; execve(2) "
+                f"takes at most {space} (a quarter of the stack limit, at most 6 MiB)"
+            ),
+        )
 
 
-def _cpu_list_problem(text):
+def _cpu_list_problem(text: str) -> str | None:
     if text == "":
         return None
     if not _match(_CPU_LIST, text):
@@ -249,7 +294,8 @@ def _cpu_list_problem(text):
 
 # -- version and root --------------------------------------------------------
 
-def check_oci_version(doc, bundle):
+
+def check_oci_version(doc: "Doc", bundle: str) -> "Problems":
     version = doc.get("ociVersion")
     if version is None:
         return  # the schema says it is required
@@ -263,11 +309,11 @@ def check_oci_version(doc, bundle):
 _SEMVER_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-")
 
 
-def _semver_number(part):  # 0|[1-9]\d*
+def _semver_number(part: str) -> bool:  # 0|[1-9]\d*
     return part == "0" or (part[:1] in "123456789" and part.isdigit())
 
 
-def _semver_major(version):
+def _semver_major(version: str) -> str | None:
     """The major version of a SemVer 2.0.0 string, else None.  ASCII versions are read
     here by the grammar (MAJOR.MINOR.PATCH[-PRE][+BUILD]); others go to its regex, whose
     digit class also takes non-ASCII digits."""
@@ -278,8 +324,9 @@ def _semver_major(version):
     if plus and not all(p and _SEMVER_CHARS.issuperset(p) for p in build.split(".")):
         return None
     core, dash, pre = main.partition("-")
-    if dash and not all(p and _SEMVER_CHARS.issuperset(p) and (not p.isdigit() or _semver_number(p))
-                        for p in pre.split(".")):
+    if dash and not all(
+        p and _SEMVER_CHARS.issuperset(p) and (not p.isdigit() or _semver_number(p)) for p in pre.split(".")
+    ):
         return None
     numbers = core.split(".")
     if len(numbers) != 3 or not all(_semver_number(p) for p in numbers):
@@ -287,7 +334,7 @@ def _semver_major(version):
     return numbers[0]
 
 
-def check_root(doc, bundle):
+def check_root(doc: "Doc", bundle: str) -> "Problems":
     root = doc.get("root")
     if root is None:
         yield ["root"], "required on Linux: the container's root filesystem"
@@ -312,7 +359,8 @@ def check_root(doc, bundle):
 
 # -- process -----------------------------------------------------------------
 
-def check_process(doc, bundle):
+
+def check_process(doc: "Doc", bundle: str) -> "Problems":
     process = doc.get("process")
     if process is None:
         return  # allowed: such a container can be created, and `start` then fails
@@ -327,18 +375,19 @@ def check_process(doc, bundle):
     if problem:
         yield ["process", "cwd"], problem
     yield from _env_problems(process.get("env"), ["process", "env"])
-    yield from _exec_problems(args or (), process.get("env") or (), ["process"],
-                              _stack_limit(process.get("rlimits")))
+    yield from _exec_problems(args or (), process.get("env") or (), ["process"], _stack_limit(process.get("rlimits")))
 
 
-def check_user(doc, bundle):
+def check_user(doc: "Doc", bundle: str) -> "Problems":
     user = _process(doc).get("user") or {}
-    parts = ["process", "user"]
+    parts: Parts = ["process", "user"]
     umask = user.get("umask")
     if umask is not None and umask > 0o7777:
         yield parts + ["umask"], f"{umask} (0o{umask:o}) is above the maximum 0o7777"
-    for key, use in (("uid", "setresuid(2) would leave the process running as root"),
-                     ("gid", "setresgid(2) would leave the process in group root")):
+    for key, use in (
+        ("uid", "setresuid(2) would leave the process running as root"),
+        ("gid", "setresgid(2) would leave the process in group root"),
+    ):
         problem = _id_problem(user.get(key), use)
         if problem:
             yield parts + [key], problem
@@ -351,18 +400,20 @@ def check_user(doc, bundle):
             yield parts + ["additionalGids", i], problem
 
 
-def check_console_size(doc, bundle):
+def check_console_size(doc: "Doc", bundle: str) -> "Problems":
     size = _process(doc).get("consoleSize") or {}
     for key in ("height", "width"):
         if size.get(key, 0) > TERM_SIZE_MAX:
-            yield ["process", "consoleSize", key], \
-                f"{size[key]} does not fit the terminal's 16-bit size (at most {TERM_SIZE_MAX})"
+            yield (
+                ["process", "consoleSize", key],
+                f"{size[key]} does not fit the terminal's 16-bit size (at most {TERM_SIZE_MAX})",
+            )
 
 
-def check_rlimits(doc, bundle):
-    seen = {}
+def check_rlimits(doc: "Doc", bundle: str) -> "Problems":
+    seen: dict[str, int] = {}
     for i, rlimit in enumerate(_process(doc).get("rlimits") or ()):
-        parts = ["process", "rlimits", i]
+        parts: Parts = ["process", "rlimits", i]
         kind = rlimit["type"]
         if kind not in RLIMITS:
             yield parts + ["type"], f"{_shown(kind)} is not a Linux resource limit (getrlimit(2))"
@@ -375,11 +426,13 @@ def check_rlimits(doc, bundle):
             # setrlimit(2) refuses more open files than fs.nr_open, even to root.
             nr_open = _read_proc_int("/proc/sys/fs/nr_open", 2**64 - 1)
             if rlimit["hard"] > nr_open:
-                yield parts + ["hard"], (f"{rlimit['hard']} is above fs.nr_open ({nr_open}), "
-                                         "the most setrlimit(2) allows")
+                yield (
+                    parts + ["hard"],
+                    (f"{rlimit['hard']} is above fs.nr_open ({nr_open}), the most setrlimit(2) allows"),
+                )
 
 
-def check_capabilities(doc, bundle):
+def check_capabilities(doc: "Doc", bundle: str) -> "Problems":
     caps = _process(doc).get("capabilities") or {}
     known = set(CAPABILITIES)
     for name in CAPABILITY_SETS:
@@ -388,13 +441,13 @@ def check_capabilities(doc, bundle):
                 yield ["process", "capabilities", name, i], f"unknown capability {_shown(cap)}"
 
 
-def check_oom_score_adj(doc, bundle):
+def check_oom_score_adj(doc: "Doc", bundle: str) -> "Problems":
     adj = _process(doc).get("oomScoreAdj")
     if adj is not None and not -1000 <= adj <= 1000:
         yield ["process", "oomScoreAdj"], f"{adj} is outside the kernel's range -1000..1000"
 
 
-def check_io_priority(doc, bundle):
+def check_io_priority(doc: "Doc", bundle: str) -> "Problems":
     prio = _process(doc).get("ioPriority")
     if prio is None:
         return
@@ -404,11 +457,11 @@ def check_io_priority(doc, bundle):
         yield ["process", "ioPriority", "priority"], f"{prio['priority']} is outside 0..7"
 
 
-def check_scheduler(doc, bundle):
+def check_scheduler(doc: "Doc", bundle: str) -> "Problems":
     sched = _process(doc).get("scheduler")
     if sched is None:
         return
-    parts = ["process", "scheduler"]
+    parts: Parts = ["process", "scheduler"]
     policy, nice, prio = sched["policy"], sched.get("nice", 0), sched.get("priority", 0)
     if not -20 <= nice <= 19:
         yield parts + ["nice"], f"{nice} is outside -20..19"
@@ -423,7 +476,7 @@ def check_scheduler(doc, bundle):
         yield parts, f"runtime, deadline and period apply only to SCHED_DEADLINE, not {policy}"
 
 
-def _deadline_problems(sched, parts):
+def _deadline_problems(sched: "Doc", parts: "Parts") -> "Problems":
     """What sched_setattr(2) refuses for SCHED_DEADLINE (the kernel's __checkparam_dl)."""
     runtime, deadline, period = (sched.get(k, 0) for k in ("runtime", "deadline", "period"))
     if not runtime <= deadline or (period and deadline > period):
@@ -440,34 +493,43 @@ def _deadline_problems(sched, parts):
     effective = period or deadline
     if effective and not lo * 1000 <= effective <= hi * 1000:
         key = "period" if period else "deadline"
-        yield parts + [key], (f"{effective} ns is outside the period range {lo * 1000}..{hi * 1000} ns "
-                              "(kernel.sched_deadline_period_min_us/max_us)")
+        yield (
+            parts + [key],
+            (
+                f"{effective} ns is outside the period range {lo * 1000}..{hi * 1000} ns "
+                "(kernel.sched_deadline_period_min_us/max_us)"
+            ),
+        )
 
 
-def check_exec_cpu_affinity(doc, bundle):
+def check_exec_cpu_affinity(doc: "Doc", bundle: str) -> "Problems":
     affinity = _process(doc).get("execCPUAffinity") or {}
     for key in ("initial", "final"):
         text = affinity.get(key, "")
         problem = _cpu_list_problem(text) or _list_bound_problem(text, CPUS_MAX, "CPU")
         if not problem and text and not _read_list("/sys/devices/system/cpu/online", "0") & _list(text):
-            problem = (f"{_shown(text)} names no CPU this host has online "
-                       f"({_read_text('/sys/devices/system/cpu/online', '?')})")
+            problem = (
+                f"{_shown(text)} names no CPU this host has online "
+                f"({_read_text('/sys/devices/system/cpu/online', '?')})"
+            )
         if problem:
             yield ["process", "execCPUAffinity", key], problem
 
 
-def _list(text):
+def _list(text: str) -> set[int]:
     """'0-3,7' -> {0, 1, 2, 3, 7}, each number once however often the ranges repeat it."""
-    spans = sorted((int(lo), int(hi or lo)) for lo, _, hi in
-                   (part.partition("-") for part in (text.split(",") if text else ())))
-    found, done = set(), -1
+    spans = sorted(
+        (int(lo), int(hi or lo)) for lo, _, hi in (part.partition("-") for part in (text.split(",") if text else ()))
+    )
+    found: set[int] = set()
+    done = -1
     for lo, hi in spans:
         found.update(range(max(lo, done + 1), hi + 1))
         done = max(done, hi)
     return found
 
 
-def _list_bound_problem(text, most, what):
+def _list_bound_problem(text: str, most: int, what: str) -> str | None:
     """A list whose numbers are past what Linux can have; checked before the list is
     expanded, which '0-4000000000' would make a memory bomb of (and a list of more
     entries than there can be numbers, a slow one)."""
@@ -480,7 +542,7 @@ def _list_bound_problem(text, most, what):
     return None
 
 
-def _read_text(path, default):
+def _read_text(path: str, default: str) -> str:
     try:
         with open(path) as f:
             return f.read(4096).strip() or default
@@ -488,7 +550,7 @@ def _read_text(path, default):
         return default
 
 
-def _read_list(path, default):
+def _read_list(path: str, default: str) -> set[int]:
     text = _read_text(path, default)
     try:
         return _list(text) if not _cpu_list_problem(text) else _list(default)
@@ -498,7 +560,8 @@ def _read_list(path, default):
 
 # -- strings anywhere ---------------------------------------------------------
 
-def _string_problem(text):
+
+def _string_problem(text: str) -> str | None:
     if "\0" in text:
         return "contains a NUL byte"  # the kernel would silently cut the string there
     # JSON's \ud800-style escapes decode to lone surrogates, which no encoding to bytes
@@ -512,10 +575,10 @@ def _string_problem(text):
     return None
 
 
-def check_strings(doc, bundle):
+def check_strings(doc: "Any", bundle: str | None) -> "Problems":
     """Every string and key of the document: no NUL, no lone surrogate."""
     # A loop, not recursion: unknown fields may nest as deep as the JSON parser allows.
-    pending = [([], doc)]
+    pending: list[tuple[Parts, Any]] = [([], doc)]
     while pending:
         parts, value = pending.pop()
         if isinstance(value, str):
@@ -532,7 +595,7 @@ def check_strings(doc, bundle):
             pending.extend((parts + [i], item) for i, item in enumerate(value))
 
 
-def check_annotations(doc, bundle):
+def check_annotations(doc: "Doc", bundle: str) -> "Problems":
     # The schema's patternProperties ".{1,}" skips the empty key (and keys of only
     # newlines), so neither the key nor its value is checked there.
     for key, value in (doc.get("annotations") or {}).items():
@@ -544,7 +607,8 @@ def check_annotations(doc, bundle):
 
 # -- hostname ----------------------------------------------------------------
 
-def check_hostname(doc, bundle):
+
+def check_hostname(doc: "Doc", bundle: str) -> "Problems":
     for field in ("hostname", "domainname"):
         name = doc.get(field)
         if not name:
@@ -553,7 +617,7 @@ def check_hostname(doc, bundle):
             yield [field], f"is longer than {HOST_NAME_MAX} bytes"
         # A joined namespace is allowed (as runc does), as long as it is not the host's.
         if _shares_host_ns(doc, "uts"):
-            yield [field], "needs its own uts namespace; add {\"type\": \"uts\"} to linux.namespaces"
+            yield [field], 'needs its own uts namespace; add {"type": "uts"} to linux.namespaces'
 
 
 # -- mounts ------------------------------------------------------------------
@@ -565,24 +629,26 @@ def check_hostname(doc, bundle):
 # caller's to rearrange, as with runc, but not the runtime's own by path: the init would
 # make the host's mounts slaves and pivot its root.
 
-def check_mount_namespace(doc, bundle):
+
+def check_mount_namespace(doc: "Doc", bundle: str) -> "Problems":
     entry = _namespaces(doc).get("mount")
     if entry is not None and entry[1].get("path") and _shares_host_ns(doc, "mount"):
-        yield ["linux", "namespaces", entry[0], "path"], \
-            "is the runtime's own mount namespace: leave the mount entry out to share it"
+        yield (
+            ["linux", "namespaces", entry[0], "path"],
+            "is the runtime's own mount namespace: leave the mount entry out to share it",
+        )
 
 
-def check_mounts(doc, bundle):
+def check_mounts(doc: "Doc", bundle: str) -> "Problems":
     for i, mount in enumerate(doc.get("mounts") or ()):
         yield from _mount_problems(doc, mount, ["mounts", i], bundle)
 
 
-def check_mount_count(doc, bundle):
+def check_mount_count(doc: "Doc", bundle: str) -> "Problems":
     # Each mount, masked and read-only path is a mount in the container's namespace,
     # which starts as a copy of the host's; the kernel caps a namespace at fs.mount-max.
     linux = _linux(doc)
-    count = sum(len(x or ()) for x in (doc.get("mounts"), linux.get("maskedPaths"),
-                                        linux.get("readonlyPaths")))
+    count = sum(len(x or ()) for x in (doc.get("mounts"), linux.get("maskedPaths"), linux.get("readonlyPaths")))
     if count < MANY_MOUNTS:
         return
     limit = _read_proc_int("/proc/sys/fs/mount-max", 100000)
@@ -592,11 +658,16 @@ def check_mount_count(doc, bundle):
     except OSError:
         host = 0
     if count + host > limit:
-        yield ["mounts"], (f"{count} mounts, masked and read-only paths, with the {host} copied from "
-                           f"the host, are more than fs.mount-max ({limit}) allows in a mount namespace")
+        yield (
+            ["mounts"],
+            (
+                f"{count} mounts, masked and read-only paths, with the {host} copied from "
+                f"the host, are more than fs.mount-max ({limit}) allows in a mount namespace"
+            ),
+        )
 
 
-def _mount_problems(doc, mount, parts, bundle):
+def _mount_problems(doc: "Doc", mount: "Doc", parts: "Parts", bundle: str) -> "Problems":
     problem = _abs_path_problem(mount["destination"])
     if problem:
         yield parts + ["destination"], problem
@@ -618,8 +689,10 @@ def _mount_problems(doc, mount, parts, bundle):
             yield parts + [key], problem
     data = _mount_data_size(options)
     if data > MOUNT_DATA_MAX:
-        yield parts + ["options"], (f"the filesystem options come to {data} bytes; mount(2) takes "
-                                    f"one page, at most {MOUNT_DATA_MAX}")
+        yield (
+            parts + ["options"],
+            (f"the filesystem options come to {data} bytes; mount(2) takes one page, at most {MOUNT_DATA_MAX}"),
+        )
     propagation = sorted(set(options) & PROPAGATION_OPTIONS)
     if len(propagation) > 1:
         yield parts + ["options"], f"conflicting propagation options {propagation}"
@@ -633,17 +706,18 @@ def _mount_problems(doc, mount, parts, bundle):
         yield parts + ["options"], "idmap needs uidMappings/gidMappings or a user namespace"
 
 
-def _mount_data_size(options):
+def _mount_data_size(options: "Sequence[str]") -> int:
     """Bytes of the data string mount(2) gets: the options that are not mount flags."""
     size = sum(_byte_len(o) + 1 for o in options)
     if size <= MOUNT_DATA_MAX:
         return size  # flags included, it fits: no need to tell them apart
     from pyrunc.linux.mounts import MountOptions  # the runtime's own split, flags from data
+
     data = MountOptions([o for o in options if o not in ("idmap", "ridmap")]).data
     return _byte_len(data or "")
 
 
-def check_masked_and_readonly_paths(doc, bundle):
+def check_masked_and_readonly_paths(doc: "Doc", bundle: str) -> "Problems":
     linux = _linux(doc)
     for key in ("maskedPaths", "readonlyPaths"):
         for i, path in enumerate(linux.get(key) or ()):
@@ -654,10 +728,11 @@ def check_masked_and_readonly_paths(doc, bundle):
 
 # -- namespaces, id mappings, time -------------------------------------------
 
-def check_namespaces(doc, bundle):
-    first = {}
+
+def check_namespaces(doc: "Doc", bundle: str) -> "Problems":
+    first: dict[str, int] = {}
     for i, ns in enumerate(_linux(doc).get("namespaces") or ()):
-        parts = ["linux", "namespaces", i]
+        parts: Parts = ["linux", "namespaces", i]
         kind = ns["type"]
         if kind in first:
             yield parts + ["type"], f"duplicate namespace type {kind!r}, also linux.namespaces[{first[kind]}]"
@@ -669,14 +744,14 @@ def check_namespaces(doc, bundle):
             yield parts + ["path"], problem
 
 
-def check_user_namespace(doc, bundle):
+def check_user_namespace(doc: "Doc", bundle: str) -> "Problems":
     linux = _linux(doc)
     entry = _namespaces(doc).get("user")
     for key in ("uidMappings", "gidMappings"):
         mappings = linux.get(key)
         if entry is None:
             if mappings is not None:
-                yield ["linux", key], "given without a user namespace; add {\"type\": \"user\"} to linux.namespaces"
+                yield ["linux", key], 'given without a user namespace; add {"type": "user"} to linux.namespaces'
         elif entry[1].get("path"):
             if mappings:
                 yield ["linux", key], "cannot be applied to a joined user namespace (it has its own mappings)"
@@ -685,10 +760,10 @@ def check_user_namespace(doc, bundle):
         yield from _mapping_problems(mappings or (), ["linux", key])
 
 
-def _mapping_problems(mappings, parts):
+def _mapping_problems(mappings: "Sequence[Doc]", parts: "Parts") -> "Problems":
     if len(mappings) > MAX_ID_MAP_LINES:
         yield parts, f"{len(mappings)} entries; the kernel accepts at most {MAX_ID_MAP_LINES}"
-    ranges = []
+    ranges: list[tuple[int, Doc]] = []
     for i, m in enumerate(mappings):
         if m["size"] == 0:
             yield parts + [i, "size"], "must be at least 1"
@@ -701,7 +776,7 @@ def _mapping_problems(mappings, parts):
     yield from _overlaps(ranges, parts)
 
 
-def _overlaps(ranges, parts):
+def _overlaps(ranges: "list[tuple[int, Doc]]", parts: "Parts") -> "Problems":
     for key in ("containerID", "hostID"):
         spans = sorted((m[key], m[key] + m["size"], i) for i, m in ranges)
         for (_, end, i), (start, _, j) in zip(spans, spans[1:]):
@@ -709,14 +784,14 @@ def _overlaps(ranges, parts):
                 yield parts + [j], f"{key} range overlaps entry [{i}]"
 
 
-def check_time_namespace(doc, bundle):
+def check_time_namespace(doc: "Doc", bundle: str) -> "Problems":
     offsets = _linux(doc).get("timeOffsets")
     if offsets is None:
         return
     if not _new_ns(doc, "time"):
-        yield ["linux", "timeOffsets"], "need a new time namespace; add {\"type\": \"time\"} without a path"
+        yield ["linux", "timeOffsets"], 'need a new time namespace; add {"type": "time"} without a path'
     for clock, offset in offsets.items():
-        parts = ["linux", "timeOffsets", clock]
+        parts: Parts = ["linux", "timeOffsets", clock]
         if clock not in TIME_CLOCKS:
             yield parts, "only boottime and monotonic clocks have offsets"
             continue
@@ -727,20 +802,23 @@ def check_time_namespace(doc, bundle):
         now = int(time.clock_gettime(TIME_CLOCKS[clock]))
         secs = offset.get("secs", 0)
         if not 0 <= now + secs <= TIMENS_SEC_MAX:
-            yield parts + ["secs"], (f"{secs} would set the {clock} clock, now {now} s, outside "
-                                     f"the kernel's 0..{TIMENS_SEC_MAX} s")
+            yield (
+                parts + ["secs"],
+                (f"{secs} would set the {clock} clock, now {now} s, outside the kernel's 0..{TIMENS_SEC_MAX} s"),
+            )
 
 
 # -- sysctl ------------------------------------------------------------------
 
-def check_sysctl(doc, bundle):
+
+def check_sysctl(doc: "Doc", bundle: str) -> "Problems":
     for key in _linux(doc).get("sysctl") or {}:
         problem = _sysctl_key_problem(key) or _sysctl_problem(doc, sysctl_name(key))
         if problem:
             yield ["linux", "sysctl", key], problem
 
 
-def _sysctl_key_problem(key):
+def _sysctl_key_problem(key: str) -> str | None:
     # The key names a file under /proc/sys.  With an empty, "." or ".." part its prefix no
     # longer says which sysctl it is: in sysctl(8)'s "/" form "net/../kernel/core_pattern"
     # is the host's kernel.core_pattern, yet it starts like a namespaced net.* one.
@@ -749,7 +827,7 @@ def _sysctl_key_problem(key):
     return _path_length_problem(key, PATH_MAX - 1 - len("/proc/sys/"))
 
 
-def _sysctl_problem(doc, name):
+def _sysctl_problem(doc: "Doc", name: str) -> str | None:
     if name in IPC_SYSCTLS or name.startswith("fs.mqueue."):
         if _shares_host_ns(doc, "ipc"):
             return "needs its own ipc namespace; it would change the host's"
@@ -767,10 +845,11 @@ def _sysctl_problem(doc, name):
 
 # -- devices -----------------------------------------------------------------
 
-def check_devices(doc, bundle):
-    seen = {}
+
+def check_devices(doc: "Doc", bundle: str) -> "Problems":
+    seen: dict[str, int] = {}
     for i, dev in enumerate(_linux(doc).get("devices") or ()):
-        parts = ["linux", "devices", i]
+        parts: Parts = ["linux", "devices", i]
         problem = _abs_path_problem(dev["path"])
         if problem:
             yield parts + ["path"], problem
@@ -792,25 +871,27 @@ def check_devices(doc, bundle):
 
 # -- hooks, cgroups, resources -------------------------------------------------
 
-def check_hooks(doc, bundle):
+
+def check_hooks(doc: "Doc", bundle: str) -> "Problems":
     for stage, hooks in (doc.get("hooks") or {}).items():
         for i, hook in enumerate(hooks or ()):
-            parts = ["hooks", stage, i]
+            parts: Parts = ["hooks", stage, i]
             if not _is_abs(hook["path"]):
                 yield parts + ["path"], f"{_shown(hook['path'])} must be an absolute path"
             elif problem := _path_length_problem(hook["path"]):
                 yield parts + ["path"], problem
             yield from _env_problems(hook.get("env"), parts + ["env"])
             # Hooks run on the host, under the runtime's own stack limit.
-            yield from _exec_problems(hook.get("args") or [hook["path"]], hook.get("env") or (),
-                                      parts, _stack_limit(None))
+            yield from _exec_problems(
+                hook.get("args") or [hook["path"]], hook.get("env") or (), parts, _stack_limit(None)
+            )
 
 
-def check_cgroups_path(doc, bundle):
+def check_cgroups_path(doc: "Doc", bundle: str) -> "Problems":
     path = _linux(doc).get("cgroupsPath")
     if not path:
         return
-    parts = ["linux", "cgroupsPath"]
+    parts: Parts = ["linux", "cgroupsPath"]
     if _has_dotdot(path):
         yield parts, f"{_shown(path)} must not contain '..' components"
     elif "\n" in path:
@@ -821,9 +902,9 @@ def check_cgroups_path(doc, bundle):
             yield parts, problem + ", leaving room for /sys/fs/cgroup/<hierarchy>/"
 
 
-def check_resources(doc, bundle):
+def check_resources(doc: "Doc", bundle: str) -> "Problems":
     res = _linux(doc).get("resources") or {}
-    parts = ["linux", "resources"]
+    parts: Parts = ["linux", "resources"]
     yield from _memory_problems(res.get("memory") or {}, parts + ["memory"])
     yield from _cpu_problems(res.get("cpu") or {}, parts + ["cpu"])
     yield from _device_rule_problems(res.get("devices") or (), parts + ["devices"])
@@ -836,7 +917,7 @@ def check_resources(doc, bundle):
             yield parts + ["rdma", name], "needs hcaHandles or hcaObjects"
 
 
-def _memory_problems(mem, parts):
+def _memory_problems(mem: "Doc", parts: "Parts") -> "Problems":
     for key in ("limit", "reservation", "swap", "kernel", "kernelTCP"):
         if mem.get(key, 0) < -1:
             yield parts + [key], f"{mem[key]} is negative; -1 means unlimited, other values are bytes"
@@ -848,7 +929,7 @@ def _memory_problems(mem, parts):
         yield parts + ["swappiness"], f"{swappiness} is outside 0..100"
 
 
-def _cpu_problems(cpu, parts):
+def _cpu_problems(cpu: "Doc", parts: "Parts") -> "Problems":
     for key in ("cpus", "mems"):
         problem = _cpu_list_problem(cpu.get(key, ""))
         if problem:
@@ -869,7 +950,7 @@ def _cpu_problems(cpu, parts):
         yield parts + ["idle"], "must be 0 or 1"
 
 
-def _device_rule_problems(rules, parts):
+def _device_rule_problems(rules: "Iterable[Doc]", parts: "Parts") -> "Problems":
     for i, rule in enumerate(rules):
         if rule.get("type", "a") not in ("a", "b", "c"):
             yield parts + [i, "type"], f"{_shown(rule['type'])} is not one of 'a', 'b', 'c'"
@@ -882,7 +963,7 @@ def _device_rule_problems(rules, parts):
             yield parts + [i, "access"], f"{_shown(access)} may only contain r, w and m"
 
 
-def _unified_problems(unified, parts):
+def _unified_problems(unified: "Doc", parts: "Parts") -> "Problems":
     # Keys become file names in the cgroup directory: a "/" would escape it.
     for key in unified:
         if "/" in key or key.startswith("."):
@@ -893,7 +974,8 @@ def _unified_problems(unified, parts):
 
 # -- other linux fields ----------------------------------------------------------
 
-def check_personality(doc, bundle):
+
+def check_personality(doc: "Doc", bundle: str) -> "Problems":
     personality = _linux(doc).get("personality")
     if personality is None:
         return
@@ -903,11 +985,11 @@ def check_personality(doc, bundle):
         yield ["linux", "personality", "flags"], "no personality flags are supported"
 
 
-def check_seccomp(doc, bundle):
+def check_seccomp(doc: "Doc", bundle: str) -> "Problems":
     seccomp = _linux(doc).get("seccomp")
     if seccomp is None:
         return
-    parts = ["linux", "seccomp"]
+    parts: Parts = ["linux", "seccomp"]
     if seccomp["defaultAction"] == "SCMP_ACT_NOTIFY":
         yield parts + ["defaultAction"], "SCMP_ACT_NOTIFY cannot be the default action"
     if "defaultErrnoRet" in seccomp and not _takes_errno(seccomp["defaultAction"]):
@@ -916,23 +998,25 @@ def check_seccomp(doc, bundle):
         yield parts + ["listenerMetadata"], "must not be set without listenerPath"
     listener = seccomp.get("listenerPath") or ""
     if _byte_len(listener) > SUN_PATH_MAX:
-        yield parts + ["listenerPath"], (f"is {_byte_len(listener)} bytes long; a unix socket path "
-                                         f"holds at most {SUN_PATH_MAX}")
+        yield (
+            parts + ["listenerPath"],
+            (f"is {_byte_len(listener)} bytes long; a unix socket path holds at most {SUN_PATH_MAX}"),
+        )
     if seccomp.get("defaultErrnoRet", 0) > SECCOMP_DATA_MAX:
         yield parts + ["defaultErrnoRet"], _errno_ret_problem(seccomp["defaultErrnoRet"])
     for i, rule in enumerate(seccomp.get("syscalls") or ()):
         yield from _syscall_problems(seccomp, rule, parts + ["syscalls", i])
 
 
-def _takes_errno(action):
+def _takes_errno(action: str) -> bool:
     return action in SECCOMP_TAKES_ERRNO
 
 
-def _errno_ret_problem(value):
+def _errno_ret_problem(value: int) -> str:
     return f"{value} does not fit the 16 bits a seccomp filter returns (at most {SECCOMP_DATA_MAX})"
 
 
-def _syscall_problems(seccomp, rule, parts):
+def _syscall_problems(seccomp: "Doc", rule: "Doc", parts: "Parts") -> "Problems":
     if "errnoRet" in rule and not _takes_errno(rule["action"]):
         yield parts + ["errnoRet"], f"{rule['action']} does not return an errno"
     if rule.get("errnoRet", 0) > SECCOMP_DATA_MAX:
@@ -944,14 +1028,16 @@ def _syscall_problems(seccomp, rule, parts):
             yield parts + ["args", j, "index"], f"{arg['index']} is past the sixth argument (5)"
 
 
-def check_net_devices(doc, bundle):
+def check_net_devices(doc: "Doc", bundle: str) -> "Problems":
     devices = _linux(doc).get("netDevices") or {}
     if devices and _shares_host_ns(doc, "network"):
         yield ["linux", "netDevices"], "need a network namespace other than the host's to move devices into"
-    taken = {}
+    taken: dict[str, str] = {}
     for name, dev in devices.items():
-        for parts, ifname in ((["linux", "netDevices", name], name),
-                              (["linux", "netDevices", name, "name"], dev.get("name"))):
+        for parts, ifname in (
+            (["linux", "netDevices", name], name),
+            (["linux", "netDevices", name, "name"], dev.get("name")),
+        ):
             problem = _ifname_problem(ifname)
             if problem:
                 yield parts, problem
@@ -964,11 +1050,11 @@ def check_net_devices(doc, bundle):
         if target == "lo" and name != "lo":
             yield parts, "'lo' is the name of the loopback device every network namespace has"
         elif target in taken:
-            yield parts, f'{_shown(target)} is the name linux.netDevices gives {_shown(taken[target])} too'
+            yield parts, f"{_shown(target)} is the name linux.netDevices gives {_shown(taken[target])} too"
         taken.setdefault(target, name)
 
 
-def _ifname_problem(name):
+def _ifname_problem(name: str | None) -> str | None:
     if name is None:
         return None
     if not name or name in (".", ".."):
@@ -980,11 +1066,11 @@ def _ifname_problem(name):
     return None
 
 
-def check_intel_rdt(doc, bundle):
+def check_intel_rdt(doc: "Doc", bundle: str) -> "Problems":
     rdt = _linux(doc).get("intelRdt")
     if rdt is None:
         return
-    parts = ["linux", "intelRdt"]
+    parts: Parts = ["linux", "intelRdt"]
     clos = rdt.get("closID")
     # closID names a directory under /sys/fs/resctrl: "/" is the default group.
     if clos is not None and clos != "/" and ("/" in clos or clos in ("", ".", "..")):
@@ -996,12 +1082,12 @@ def check_intel_rdt(doc, bundle):
         yield parts + ["l3CacheSchema"], "must not contain newlines"
 
 
-def check_memory_policy(doc, bundle):
+def check_memory_policy(doc: "Doc", bundle: str) -> "Problems":
     """What set_mempolicy(2) would refuse with a bare EINVAL (mm/mempolicy.c)."""
     policy = _linux(doc).get("memoryPolicy")
     if policy is None:
         return
-    parts = ["linux", "memoryPolicy"]
+    parts: Parts = ["linux", "memoryPolicy"]
     mode, nodes, flags = policy["mode"], policy.get("nodes", ""), set(policy.get("flags") or ())
     problem = _cpu_list_problem(nodes) or _list_bound_problem(nodes, NUMA_NODES_MAX, "node")
     if problem:
@@ -1009,21 +1095,27 @@ def check_memory_policy(doc, bundle):
         return
     if mode in ("MPOL_DEFAULT", "MPOL_LOCAL") and nodes:
         yield parts + ["nodes"], f"{_shown(nodes)}: {mode} takes no nodes"
-    elif mode in ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
-                  "MPOL_PREFERRED_MANY") and not nodes:
+    elif mode in ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED_MANY") and not nodes:
         yield parts + ["nodes"], f"{mode} needs at least one node"
     elif nodes and "MPOL_F_RELATIVE_NODES" not in flags:
         online = _read_list("/sys/devices/system/node/online", "0")
         if not online & _list(nodes):
-            yield parts + ["nodes"], (f"{_shown(nodes)} names no memory node this host has "
-                                      f"(online: {_read_text('/sys/devices/system/node/online', '0')})")
+            yield (
+                parts + ["nodes"],
+                (
+                    f"{_shown(nodes)} names no memory node this host has "
+                    f"(online: {_read_text('/sys/devices/system/node/online', '0')})"
+                ),
+            )
     if {"MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"} <= flags:
         yield parts + ["flags"], "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other"
     if flags - {"MPOL_F_NUMA_BALANCING"} and mode == "MPOL_LOCAL":
         yield parts + ["flags"], f"{sorted(flags - {'MPOL_F_NUMA_BALANCING'})[0]} does not apply to {mode}"
     if "MPOL_F_NUMA_BALANCING" in flags and mode not in ("MPOL_BIND", "MPOL_PREFERRED_MANY"):
-        yield parts + ["flags"], ("MPOL_F_NUMA_BALANCING applies to MPOL_BIND and MPOL_PREFERRED_MANY "
-                                  f"only, not {mode}")
+        yield (
+            parts + ["flags"],
+            (f"MPOL_F_NUMA_BALANCING applies to MPOL_BIND and MPOL_PREFERRED_MANY only, not {mode}"),
+        )
 
 
 # -- fields pyrunc refuses ------------------------------------------------------------
@@ -1047,13 +1139,13 @@ REFUSED_FIELDS = {
 REFUSED_MOUNT_OPTIONS = dict.fromkeys(IDMAP_MOUNT_OPTIONS, "id-mapped mounts are not supported by pyrunc")
 
 
-def _present(doc, path):
+def _present(doc: "Doc", path: str) -> "list[Parts]":
     """The path parts of every place `path` ('a.b[].c') is set in doc."""
-    found = [([], doc)]
+    found: list[tuple[Parts, Any]] = [([], doc)]
     for key in path.split("."):
         many = key.endswith("[]")
         key = key[:-2] if many else key
-        step = []
+        step: list[tuple[Parts, Any]] = []
         for parts, node in found:
             if isinstance(node, dict) and key in node:
                 if not many:
@@ -1064,7 +1156,7 @@ def _present(doc, path):
     return [parts for parts, _ in found]
 
 
-def check_unsupported(doc, bundle):
+def check_unsupported(doc: "Doc", bundle: str) -> "Problems":
     for path, why in REFUSED_FIELDS.items():
         for parts in _present(doc, path):
             yield parts, why
@@ -1075,11 +1167,36 @@ def check_unsupported(doc, bundle):
 
 
 CHECKS = (
-    check_oci_version, check_root, check_process, check_user, check_console_size, check_rlimits,
-    check_capabilities, check_oom_score_adj, check_io_priority, check_scheduler,
-    check_exec_cpu_affinity, check_strings, check_annotations, check_hostname,
-    check_mount_namespace, check_mounts, check_mount_count, check_masked_and_readonly_paths,
-    check_namespaces, check_user_namespace, check_time_namespace, check_sysctl,
-    check_devices, check_hooks, check_cgroups_path, check_resources, check_personality,
-    check_seccomp, check_net_devices, check_intel_rdt, check_memory_policy, check_unsupported,
+    check_oci_version,
+    check_root,
+    check_process,
+    check_user,
+    check_console_size,
+    check_rlimits,
+    check_capabilities,
+    check_oom_score_adj,
+    check_io_priority,
+    check_scheduler,
+    check_exec_cpu_affinity,
+    check_strings,
+    check_annotations,
+    check_hostname,
+    check_mount_namespace,
+    check_mounts,
+    check_mount_count,
+    check_masked_and_readonly_paths,
+    check_namespaces,
+    check_user_namespace,
+    check_time_namespace,
+    check_sysctl,
+    check_devices,
+    check_hooks,
+    check_cgroups_path,
+    check_resources,
+    check_personality,
+    check_seccomp,
+    check_net_devices,
+    check_intel_rdt,
+    check_memory_policy,
+    check_unsupported,
 )

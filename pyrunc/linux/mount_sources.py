@@ -20,17 +20,28 @@ from pyrunc.errors import KernelError
 from pyrunc.linux import kernel as k
 from pyrunc.linux import unix
 
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from _socket import socket
+    from collections.abc import Sequence
+    from typing import Any
+
+    from pyrunc.config.model import Config, Mount
+    from pyrunc.linux.protocol import Channel
+
 _BATCH = 4  # fds per message: what protocol.Channel receives at once
 
 
-def wanted(cfg):
+def wanted(cfg: "Config") -> "list[tuple[Mount, str]]":
     """[(mount, host path)] of the binds whose sources the runtime opens: every bind of
     a container in a user namespace with a mount namespace of its own (new or joined)."""
     from pyrunc.linux.mounts import MountOptions
+
     lx = cfg.linux
     if lx.namespace("user") is None or lx.namespace("mount") is None:
         return []
-    found = []
+    found: list[tuple[Mount, str]] = []
     for m in cfg.mounts:
         try:
             opts = MountOptions(m.options)
@@ -43,7 +54,8 @@ def wanted(cfg):
 
 # --- the runtime's side -----------------------------------------------------------------
 
-def open_in_namespace_of(pid, sources):
+
+def open_in_namespace_of(pid: int, sources: "Sequence[tuple[Mount, str]]") -> list[int]:
     """[fd] of each source of `sources` (wanted's list), opened in the mount namespace of
     `pid` by a helper process with the runtime's credentials.  KernelError names the first
     source that could not be opened."""
@@ -69,10 +81,11 @@ def open_in_namespace_of(pid, sources):
         ours.close()
 
 
-def _helper(ns, sources, sock):
+def _helper(ns: int, sources: "Sequence[tuple[Mount, str]]", sock: "socket") -> None:
     """In the forked helper: join the container's mount namespace, open, send, exit."""
     from pyrunc import jsonc  # before the join: that namespace may not have our files
     from pyrunc.linux.mounts import describe
+
     describe(sources[0][0])  # imports what it needs, for the same reason
     try:
         k.setns(ns, k.CLONE_NEWNS, "join the container's mount namespace")
@@ -90,14 +103,15 @@ def _helper(ns, sources, sock):
     sock.sendall(b'{"done": true}')
 
 
-def _collect(sock, count):
+def _collect(sock: "socket", count: int) -> list[int]:
     from pyrunc import jsonc
-    fds = []
+
+    fds: list[int] = []
     try:
         while True:
             data, got = unix.recv_fds(sock, 4096, 1)
             fds += got
-            msg = jsonc.loads(data) if data else {"errno": 0}
+            msg: dict[str, Any] = jsonc.loads(data) if data else {"errno": 0}
             if "errno" in msg:
                 raise KernelError(msg["errno"] or errno.EIO, msg.get("what") or "open mount sources: the helper died")
             if msg.get("done"):
@@ -111,18 +125,20 @@ def _collect(sock, count):
     return fds
 
 
-def send(chan, fds):
+def send(chan: "Channel", fds: list[int]) -> None:
     """The answer to the init's `mount_sources`: the fds, a few a message."""
     for i in range(0, len(fds), _BATCH) or [0]:
-        chan.send("ok", fds=fds[i:i + _BATCH], more=i + _BATCH < len(fds))
+        chan.send("ok", fds=fds[i : i + _BATCH], more=i + _BATCH < len(fds))
 
 
 # --- the init's side --------------------------------------------------------------------
 
-def receive(chan, sources):
+
+def receive(chan: "Channel", sources: "Sequence[tuple[Mount, str]]") -> dict[int, int]:
     """{config index: fd} of every source, as the runtime answered `mount_sources`."""
     from pyrunc.linux.protocol import ProtocolError
-    fds = []
+
+    fds: list[int] = []
     try:
         while True:
             msg, got = chan.recv()

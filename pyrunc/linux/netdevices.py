@@ -20,6 +20,12 @@ import os
 
 from pyrunc.errors import ContainerError
 
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Container, Iterable, Mapping
+    from typing import Any
+
 IFA_F_PERMANENT = 0x80
 RT_SCOPE_UNIVERSE = 0
 AF_INET = 2
@@ -34,27 +40,30 @@ SIOCGSKNS = 0x894C  # a socket's network namespace, as an fd
 EEXIST = 17
 
 
-def is_template(name):
+def is_template(name: str) -> bool:
     """`eth%d`: the kernel picks the first free number in the container's namespace."""
     return "%d" in name
 
 
-def target_name(host, entry):
-    return (entry or {}).get("name") or host
+def target_name(host: str, entry: "Mapping[str, Any] | None") -> str:
+    name: str = (entry or {}).get("name") or host
+    return name
 
 
-def refused(host, why):
+def refused(host: str, why: str) -> ContainerError:
     return ContainerError(f'move network device "{host}"', why)
 
 
-def plan(devices, host_names, container_names=None):
+def plan(
+    devices: "Mapping[str, Any]", host_names: "Container[str]", container_names: "Container[str] | None" = None
+) -> list[tuple[str, str]]:
     """The moves linux.netDevices asks for, [(host name, name in the container)], checked
     before anything moves: each device exists in the runtime's namespace and is not
     `lo`; no two entries get the same name, and none a name the container's namespace
     (`container_names`, when known) has already, unless that name is a `%d` template.
     Raises ContainerError naming the first device that cannot move."""
-    moves = []
-    taken = {}
+    moves: list[tuple[str, str]] = []
+    taken: dict[str, str] = {}
     for host, entry in devices.items():
         target = target_name(host, entry)
         if host == "lo":
@@ -71,17 +80,20 @@ def plan(devices, host_names, container_names=None):
     return moves
 
 
-def kept_addresses(records):
+def kept_addresses(records: "Iterable[Mapping[str, Any]]") -> "list[dict[str, Any]]":
     """The addresses a move must carry over: permanent (IFA_F_PERMANENT) with global
     scope (RT_SCOPE_UNIVERSE), of any family.  `records`: address_record's dicts; the
     answer: the keyword arguments that add each one again (prefix length, the peer,
     and for IPv4 the broadcast, as they were; the user-set flags such as nodad)."""
-    kept = []
+    kept: list[dict[str, Any]] = []
     for r in records:
         if not r["flags"] & IFA_F_PERMANENT or r["scope"] != RT_SCOPE_UNIVERSE:
             continue
-        add = {"family": r["family"], "prefixlen": r["prefixlen"],
-               "address": r["address"] or r["local"]}
+        add: dict[str, Any] = {
+            "family": r["family"],
+            "prefixlen": r["prefixlen"],
+            "address": r["address"] or r["local"],
+        }
         if r["local"] and r["family"] == AF_INET:
             add["local"] = r["local"]
         if r["broadcast"] and r["family"] == AF_INET:
@@ -92,47 +104,52 @@ def kept_addresses(records):
     return kept
 
 
-def address_record(msg):
+def address_record(msg: "Any") -> "dict[str, Any]":
     """A pyroute2 address message as plain data."""
     flags = msg.get_attr("IFA_FLAGS")
-    return {"family": msg["family"], "prefixlen": msg["prefixlen"], "scope": msg["scope"],
-            "flags": msg["flags"] if flags is None else flags,
-            "address": msg.get_attr("IFA_ADDRESS"), "local": msg.get_attr("IFA_LOCAL"),
-            "broadcast": msg.get_attr("IFA_BROADCAST")}
+    return {
+        "family": msg["family"],
+        "prefixlen": msg["prefixlen"],
+        "scope": msg["scope"],
+        "flags": msg["flags"] if flags is None else flags,
+        "address": msg.get_attr("IFA_ADDRESS"),
+        "local": msg.get_attr("IFA_LOCAL"),
+        "broadcast": msg.get_attr("IFA_BROADCAST"),
+    }
 
 
-def shown(add):
-    return f'{add["local"] if "local" in add else add["address"]}/{add["prefixlen"]}'
+def shown(add: "Mapping[str, Any]") -> str:
+    return f"{add['local'] if 'local' in add else add['address']}/{add['prefixlen']}"
 
 
-def _links(ipr):
+def _links(ipr: "Any") -> dict[str, int]:
     """{name: index} of the links a socket's namespace has."""
     return {link.get_attr("IFLA_IFNAME"): link["index"] for link in ipr.get_links()}
 
 
-def _pyroute2():
+def _pyroute2() -> "tuple[Any, Any]":
     try:
         from pyroute2 import IPRoute
         from pyroute2.netlink.exceptions import NetlinkError
     except ImportError:
-        raise ContainerError("move network devices", "pyroute2 is not installed: "
-                             "`pyrunc features` reports linux.netDevices disabled") from None
+        raise ContainerError(
+            "move network devices", "pyroute2 is not installed: `pyrunc features` reports linux.netDevices disabled"
+        ) from None
     return IPRoute, NetlinkError
 
 
-def check_host(devices):
+def check_host(devices: "Mapping[str, Any]") -> None:
     """The checks that need only the runtime's namespace, before create makes anything."""
     IPRoute, NetlinkError = _pyroute2()
     try:
         with IPRoute() as host:
             names = _links(host)
     except (OSError, NetlinkError) as e:
-        raise ContainerError("move network devices", f"list the runtime's network devices: "
-                             f"{_reason(e)}") from None
+        raise ContainerError("move network devices", f"list the runtime's network devices: {_reason(e)}") from None
     plan(devices, names)
 
 
-def move(devices, container_sock):
+def move(devices: "Mapping[str, Any]", container_sock: int) -> "list[dict[str, Any]]":
     """Move the devices into the network namespace of `container_sock` (an rtnetlink
     socket's fd, opened there), each with its addresses, then up.  The answer:
     [{"host", "name", "addresses"}], the name the kernel gave each (a template's too)."""
@@ -140,33 +157,36 @@ def move(devices, container_sock):
     try:
         netns = fcntl.ioctl(container_sock, SIOCGSKNS)
     except OSError as e:
-        raise ContainerError("move network devices", f"the container's network namespace: "
-                             f"{os.strerror(e.errno).lower()}") from None
+        raise ContainerError("move network devices", f"the container's network namespace: {_reason(e)}") from None
     try:
         ours, theirs = os.stat("/proc/self/ns/net"), os.fstat(netns)
         if (ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino):
-            raise ContainerError("move network devices", "the container's network namespace "
-                                 "is the runtime's own: there is nowhere to move them")
+            raise ContainerError(
+                "move network devices",
+                "the container's network namespace is the runtime's own: there is nowhere to move them",
+            )
         # pyroute2 closes the fd it is given: the caller's stays the caller's.
         with IPRoute() as host, IPRoute(fileno=os.dup(container_sock)) as inside:
             host_links = _links(host)
             moves = plan(devices, host_links, set(_links(inside)))
             # A move into another namespace drops the addresses: read them all first.
-            addresses = {}
+            addresses: dict[str, list[dict[str, Any]]] = {}
             for name, _ in moves:
                 try:
-                    addresses[name] = kept_addresses(address_record(m) for m in
-                                                     host.get_addr(index=host_links[name]))
+                    addresses[name] = kept_addresses(address_record(m) for m in host.get_addr(index=host_links[name]))
                 except NetlinkError as e:
                     raise refused(name, f"read its addresses: {_reason(e)}") from None
-            moved = []
+            moved: list[dict[str, Any]] = []
             for name, target in moves:
                 before = set(_links(inside).values())
                 try:
                     host.link("set", index=host_links[name], net_ns_fd=netns, ifname=target)
                 except NetlinkError as e:
-                    why = (f'the container\'s network namespace has a device named "{target}" already'
-                           if e.code == EEXIST else _reason(e))
+                    why = (
+                        f'the container\'s network namespace has a device named "{target}" already'
+                        if e.code == EEXIST
+                        else _reason(e)
+                    )
                     raise refused(name, why) from None
                 index, inner = _find_moved(inside, before, host_links[name], target, name)
                 for add in addresses[name]:
@@ -178,8 +198,7 @@ def move(devices, container_sock):
                     inside.link("set", index=index, state="up")
                 except NetlinkError as e:
                     raise refused(name, f'set "{inner}" up: {_reason(e)}') from None
-                moved.append({"host": name, "name": inner,
-                              "addresses": [shown(a) for a in addresses[name]]})
+                moved.append({"host": name, "name": inner, "addresses": [shown(a) for a in addresses[name]]})
             return moved
     except (NetlinkError, OSError) as e:  # a failure no step above names
         raise ContainerError("move network devices", _reason(e)) from None
@@ -187,7 +206,7 @@ def move(devices, container_sock):
         os.close(netns)
 
 
-def _find_moved(inside, before, host_index, target, host_name):
+def _find_moved(inside: "Any", before: set[int], host_index: int, target: str, host_name: str) -> tuple[int, str]:
     """(index, name) of the device a move just brought into the container's namespace:
     the kernel keeps its index when that is free there, else gives it a new one."""
     new = {index: name for name, index in _links(inside).items() if index not in before}
@@ -202,6 +221,6 @@ def _find_moved(inside, before, host_index, target, host_name):
     raise refused(host_name, "moved, but not found in the container's network namespace")
 
 
-def _reason(e):
+def _reason(e: Exception) -> str:
     code = getattr(e, "code", 0) or getattr(e, "errno", 0)
     return os.strerror(code).lower() if code else str(e)

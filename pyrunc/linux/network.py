@@ -11,6 +11,11 @@ import struct
 from pyrunc.errors import KernelError
 from pyrunc.linux import unix
 
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from _socket import socket
+
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
@@ -18,7 +23,7 @@ AF_NETLINK = 16
 NETLINK_ROUTE = 0
 
 
-def bring_up(ifname="lo"):
+def bring_up(ifname: str = "lo") -> None:
     s = unix.socket(unix.AF_INET, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC)
     try:
         req = struct.pack("16sH14x", ifname.encode(), 0)
@@ -30,7 +35,7 @@ def bring_up(ifname="lo"):
         s.close()
 
 
-def netlink_socket():
+def netlink_socket() -> "socket":
     """An rtnetlink socket of this process's network namespace: sent to the runtime, it
     lets the runtime (in the host's namespace) act in ours (linux/netdevices.py).
     SOCK_DGRAM: pyroute2 runs it on asyncio, which takes datagram sockets only."""

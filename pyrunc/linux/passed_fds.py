@@ -10,10 +10,10 @@ which the container never sees (`init.prepare_fds` leaves it close-on-exec).
 
 import os
 
-placeholders = frozenset()
+placeholders: frozenset[int] = frozenset()
 
 
-def listen_fds(caller_pid):
+def listen_fds(caller_pid: int) -> int:
     """systemd socket activation (sd_listen_fds(3)), honoured as runc does: when the
     caller's LISTEN_PID names the pyrunc process itself, its fds 3..3+LISTEN_FDS-1 go to
     the container ahead of --preserve-fds.  A LISTEN_FDS meant for another process (one
@@ -26,7 +26,7 @@ def listen_fds(caller_pid):
         return 0
 
 
-def reserve(limit):
+def reserve(limit: int) -> None:
     """Take every unused fd number below `limit` (from 3 up) with a placeholder; the
     trace file's fd, opened before the command knew the range, moves above it."""
     global placeholders
@@ -34,9 +34,12 @@ def reserve(limit):
         return
     if limit > os.sysconf("SC_OPEN_MAX"):
         from pyrunc.errors import UsageError
-        raise UsageError(f"cannot pass {limit - 3} fds to the container: the open file limit "
-                         f"is {os.sysconf('SC_OPEN_MAX')}")
+
+        raise UsageError(
+            f"cannot pass {limit - 3} fds to the container: the open file limit is {os.sysconf('SC_OPEN_MAX')}"
+        )
     import sys
+
     trace = sys.modules.get("pyrunc.trace")
     if trace is not None:
         trace.move_fd_above(limit)

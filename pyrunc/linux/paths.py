@@ -19,6 +19,13 @@ import stat
 from pyrunc.errors import KernelError
 from pyrunc.linux import kernel
 
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    Maker = Callable[[int, str], None]  # makes `name` in the directory of an fd
+
 IN_ROOT = kernel.RESOLVE_IN_ROOT | kernel.RESOLVE_NO_MAGICLINKS
 # The kernel's own limit on symlinks followed in one lookup.
 MAX_SYMLINKS = 40
@@ -27,7 +34,7 @@ MAX_SYMLINKS = 40
 _proc = "/proc"  # where fd_path finds this process's fds: "." while in a pinned procfs
 
 
-def fd_path(fd):
+def fd_path(fd: int) -> str:
     """A path naming `fd`, for calls that take no fd (mount(2))."""
     return f"{_proc}/self/fd/{fd}"
 
@@ -37,49 +44,51 @@ class procfs_pinned:  # a class, not contextlib's decorator: contextlib costs ms
     the name /proc, which a writer of the rootfs could swap after pivot_root.  None (no
     proc mount to pin): by name, as before."""
 
-    def __init__(self, proc_fd):
+    def __init__(self, proc_fd: int | None) -> None:
         self.proc_fd = proc_fd
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         global _proc
         if self.proc_fd is not None:
             os.fchdir(self.proc_fd)
             _proc = "."
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         global _proc
         if self.proc_fd is not None:
             _proc = "/proc"
             os.chdir("/")
 
 
-def clean(path):
+def clean(path: str) -> str:
     """The config's path made absolute and lexically clean, as runc reads destinations."""
     return posixpath.normpath("/" + path.lstrip("/"))
 
 
-def _relative(path):
+def _relative(path: str) -> str:
     return clean(path).lstrip("/") or "."
 
 
-def open_in_root(root_fd, path, flags=os.O_PATH, no_symlinks=False):
+def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH, no_symlinks: bool = False) -> int:
     """An fd for `path` resolved inside root_fd, or KernelError (ENOENT when missing).
 
     With no_symlinks, any symlink on the way fails the lookup with ELOOP.
     """
     resolve = IN_ROOT | (kernel.RESOLVE_NO_SYMLINKS if no_symlinks else 0)
-    return kernel.openat2(root_fd, _relative(path), flags, resolve)
+    fd: int = kernel.openat2(root_fd, _relative(path), flags, resolve)
+    return fd
 
 
-def _split(path):
+def _split(path: str) -> list[str]:
     return [p for p in path.split("/") if p and p != "."]
 
 
-def _open_resolved(root_fd, parts, flags=os.O_PATH):
-    return kernel.openat2(root_fd, "/".join(parts) or ".", flags, IN_ROOT)
+def _open_resolved(root_fd: int, parts: list[str], flags: int = os.O_PATH) -> int:
+    fd: int = kernel.openat2(root_fd, "/".join(parts) or ".", flags, IN_ROOT)
+    return fd
 
 
-def _walk_creating(root_fd, path, make_last, no_magiclinks=False):
+def _walk_creating(root_fd: int, path: str, make_last: "Maker", no_magiclinks: bool = False) -> int:
     """Resolve `path` inside the root component by component, creating what is missing.
 
     Symlinks are followed as the kernel would with the rootfs as `/`; missing directories
@@ -89,7 +98,7 @@ def _walk_creating(root_fd, path, make_last, no_magiclinks=False):
     Returns an O_PATH fd of the result.
     """
     todo = _split(clean(path))
-    done = []   # resolved components, each a real directory (no symlinks)
+    done: list[str] = []  # resolved components, each a real directory (no symlinks)
     budget = MAX_SYMLINKS
     while todo:
         name = todo.pop(0)
@@ -126,7 +135,7 @@ def _walk_creating(root_fd, path, make_last, no_magiclinks=False):
     return _open_resolved(root_fd, done)
 
 
-def _refuse_magic_link(root_fd, parts, path):
+def _refuse_magic_link(root_fd: int, parts: list[str], path: str) -> None:
     """ELOOP when the symlink at `parts` is a magic link or leads through one; a plain
     symlink, dangling or not, passes."""
     try:
@@ -136,13 +145,13 @@ def _refuse_magic_link(root_fd, parts, path):
             raise KernelError(errno.ELOOP, f"resolve {path}") from None
 
 
-def _spend(budget, path):
+def _spend(budget: int, path: str) -> int:
     if budget <= 0:
         raise KernelError(errno.ELOOP, f"resolve {path}")
     return budget - 1
 
 
-def _create(root_fd, parent_parts, name, make, path):
+def _create(root_fd: int, parent_parts: list[str], name: str, make: "Maker", path: str) -> None:
     parent = _open_resolved(root_fd, parent_parts, os.O_PATH | os.O_DIRECTORY)
     try:
         make(parent, name)
@@ -154,19 +163,19 @@ def _create(root_fd, parent_parts, name, make, path):
         os.close(parent)
 
 
-def _make_dir(dir_fd, name, mode=0o755):
+def _make_dir(dir_fd: int, name: str, mode: int = 0o755) -> None:
     os.mkdir(name, mode, dir_fd=dir_fd)
 
 
-def _file_maker(mode):
-    def make(dir_fd, name):
-        fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     mode, dir_fd=dir_fd)
+def _file_maker(mode: int) -> "Maker":
+    def make(dir_fd: int, name: str) -> None:
+        fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
         os.close(fd)
+
     return make
 
 
-def mkdir_all(root_fd, path, mode=0o755, no_magiclinks=False):
+def mkdir_all(root_fd: int, path: str, mode: int = 0o755, no_magiclinks: bool = False) -> int:
     """Create each missing directory of `path` inside the root; return an O_PATH fd to it."""
     fd = _walk_creating(root_fd, path, lambda d, n: _make_dir(d, n, mode), no_magiclinks)
     if not stat.S_ISDIR(os.fstat(fd).st_mode):
@@ -175,14 +184,14 @@ def mkdir_all(root_fd, path, mode=0o755, no_magiclinks=False):
     return fd
 
 
-def make_file(root_fd, path, mode=0o644):
+def make_file(root_fd: int, path: str, mode: int = 0o644) -> int:
     """Ensure `path` exists (a new regular file when missing); return an O_PATH fd."""
     if not _split(clean(path)):
         raise KernelError(errno.EISDIR, f"create file {path}")
     return _walk_creating(root_fd, path, _file_maker(mode))
 
 
-def ensure_mountpoint(root_fd, path, is_dir):
+def ensure_mountpoint(root_fd: int, path: str, is_dir: bool) -> int:
     """An O_PATH fd to the mount point, created as a directory or file as the source needs."""
     fd = mkdir_all(root_fd, path) if is_dir else make_file(root_fd, path)
     if not is_dir and stat.S_ISDIR(os.fstat(fd).st_mode):
@@ -191,7 +200,7 @@ def ensure_mountpoint(root_fd, path, is_dir):
     return fd
 
 
-def symlink_all(dir_fd, links, where):
+def symlink_all(dir_fd: int, links: "Iterable[tuple[str, str]]", where: str) -> None:
     """Create (target, name) symlinks in a directory; an entry already there is kept."""
     for target, name in links:
         try:

@@ -7,12 +7,12 @@ A pid alone can be recycled after the container exits; the start time (field 22 
 import os
 
 
-def read_whole(path):
+def read_whole(path: str) -> bytes:
     """A small file's bytes: os calls, not io's file objects, which cost more than the
     read itself (`list` reads two files per container)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -22,13 +22,13 @@ def read_whole(path):
         os.close(fd)
 
 
-def _stat_fields(pid):
+def _stat_fields(pid: int) -> list[bytes]:
     data = read_whole(f"/proc/{pid}/stat")
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    return data[data.rindex(b")") + 2:].split()
+    return data[data.rindex(b")") + 2 :].split()
 
 
-def start_time(pid):
+def start_time(pid: int) -> int | None:
     """The start time of a live process, or None if it does not exist or is a zombie."""
     try:
         fields = _stat_fields(pid)
@@ -39,22 +39,23 @@ def start_time(pid):
     return int(fields[19])
 
 
-def is_alive(pid, started):
+def is_alive(pid: int | None, started: int | None) -> bool:
     """True while `pid` is the very process that started at `started` (and not a zombie)."""
     if not pid or started is None:
         return False
     return start_time(pid) == started
 
 
-def open_pidfd(pid, started):
+def open_pidfd(pid: int, started: int | None) -> int | None:
     """A pidfd for the process only if it is still the one that started at `started`.
 
     Checking the start time after pidfd_open closes the race with pid reuse: the pidfd
     pins the process, so if the start time still matches the fd refers to the container.
     """
     from pyrunc.linux import kernel
+
     try:
-        fd = kernel.pidfd_open(pid)
+        fd: int = kernel.pidfd_open(pid)
     except OSError:
         return None
     if start_time(pid) != started:
@@ -63,36 +64,37 @@ def open_pidfd(pid, started):
     return fd
 
 
-def pid_namespace(pid):
+def pid_namespace(pid: int) -> int | None:
     try:
         return os.stat(f"/proc/{pid}/ns/pid").st_ino
     except OSError:
         return None
 
 
-def _all_pids():
+def _all_pids() -> list[int]:
     return [int(n) for n in os.listdir("/proc") if n.isdigit()]
 
 
-def pids_in_namespace_of(pid):
+def pids_in_namespace_of(pid: int) -> list[int]:
     """Every pid (host view) whose pid namespace is that of `pid`."""
     ns = pid_namespace(pid)
     return [p for p in _all_pids() if ns is not None and pid_namespace(p) == ns]
 
 
-def parent_of(pid):
+def parent_of(pid: int) -> int | None:
     try:
         return int(_stat_fields(pid)[1])
     except (OSError, ValueError, IndexError):
         return None
 
 
-def descendants_of(pid):
+def descendants_of(pid: int) -> list[int]:
     """`pid` and every process below it in the process tree."""
-    children = {}
+    children: dict[int | None, list[int]] = {}
     for p in _all_pids():
         children.setdefault(parent_of(p), []).append(p)
-    found, todo = [], [pid]
+    found: list[int] = []
+    todo = [pid]
     while todo:
         p = todo.pop()
         found.append(p)
@@ -100,7 +102,7 @@ def descendants_of(pid):
     return found
 
 
-def container_pids(pid):
+def container_pids(pid: int) -> list[int]:
     """The processes of the container whose init is `pid`: its whole pid namespace when
     it has its own; otherwise (sharing ours, where that would be every host process)
     the init's descendants."""

@@ -11,7 +11,7 @@ from pyrunc.errors import KernelError
 from pyrunc.linux import kernel
 
 
-def show_as(comm, args):
+def show_as(comm: str, args: list[str]) -> None:
     """Best effort: how a process is named is never a reason for it to fail."""
     try:
         kernel.set_name(comm)
@@ -20,10 +20,10 @@ def show_as(comm, args):
         pass
 
 
-def show_command(argv):
+def show_command(argv: list[str]) -> None:
     """The pyrunc command itself (create, run, exec: the ones that stay)."""
     show_as("pyrunc", ["pyrunc", *argv])
 
 
-def show_init(container_id):
+def show_init(container_id: str) -> None:
     show_as("pyrunc:init", ["pyrunc", "init", container_id])

@@ -22,6 +22,11 @@ import struct
 from pyrunc.errors import ContainerError, KernelError
 from pyrunc.linux import kernel as k
 
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # binfmt_script reads this much of a file, and lets interpreters nest this deep.
@@ -33,7 +38,7 @@ _PT_INTERP = 3
 _BINFMT_MISC = "/proc/sys/fs/binfmt_misc"
 
 
-def find_executable(name, env):
+def find_executable(name: str, env: "Iterable[str]") -> str:
     """Resolve args[0] like execvp, before start, so a missing binary fails create."""
     if "/" in name:
         candidates = [name]
@@ -51,7 +56,7 @@ def find_executable(name, env):
     raise ContainerError(None, f'exec: "{name}": executable file not found{where}')
 
 
-def binfmt_handlers():
+def binfmt_handlers() -> list[tuple[str, str]]:
     """(name, interpreter) of the host's enabled binfmt_misc handlers that the kernel
     resolves at exec time, in the exec'ing process's root: those without the F flag.
     Read before pivot_root, while the host's binfmt_misc mount is in view."""
@@ -59,7 +64,7 @@ def binfmt_handlers():
         names = os.listdir(_BINFMT_MISC)
     except OSError:
         return []
-    handlers = []
+    handlers: list[tuple[str, str]] = []
     for name in names:
         if name in ("register", "status"):
             continue
@@ -74,7 +79,9 @@ def binfmt_handlers():
     return handlers
 
 
-def checked_program(path, lowest_fd, handlers=(), strict=True):
+def checked_program(
+    path: str, lowest_fd: int, handlers: "Iterable[tuple[str, str]]" = (), strict: bool = True
+) -> str | int:
     """What execve is to be given for `path`, found by find_executable (after pivot_root):
     `path` itself, or, for a program the user cannot read (so cannot be checked), an
     O_PATH fd numbered from `lowest_fd`, by which the kernel refuses to run a script.
@@ -84,20 +91,18 @@ def checked_program(path, lowest_fd, handlers=(), strict=True):
     for another reason is left to the exec, which the first check already vouched for.
     """
     for name, interpreter in handlers:
-        _check_chain(interpreter, path, f" (binfmt_misc handler {name!r} runs {interpreter!r})",
-                     strict=False)
+        _check_chain(interpreter, path, f" (binfmt_misc handler {name!r} runs {interpreter!r})", strict=False)
     if _check_chain(path, path, "", strict):
         return path
     return _unreadable_program(path, lowest_fd)
 
 
-def _check_chain(what, path, via, strict):
+def _check_chain(what: str, path: str, via: str, strict: bool) -> bool:
     """Follow `what` as exec would: through its #! interpreters, to the ELF interpreter of
     the last.  False if `what` itself is unreadable (EACCES), so could not be checked."""
     for depth in range(_MAX_INTERPRETERS + 1):
         try:
-            fd = k.openat2(k.AT_FDCWD, what, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY,
-                           k.RESOLVE_NO_MAGICLINKS)
+            fd: int = k.openat2(k.AT_FDCWD, what, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY, k.RESOLVE_NO_MAGICLINKS)
         except KernelError as e:
             if depth == 0 and e.errno == errno.EACCES:
                 return False
@@ -122,26 +127,31 @@ def _check_chain(what, path, via, strict):
     raise ContainerError(None, f'exec: "{path}": too many levels of #! interpreters')
 
 
-def _check_path(what, path, via, strict):
+def _check_path(what: str, path: str, via: str, strict: bool) -> None:
     try:
         os.close(k.openat2(k.AT_FDCWD, what, os.O_PATH, k.RESOLVE_NO_MAGICLINKS))
     except KernelError as e:
         _lookup_failed(e, what, path, via, strict)
 
 
-def _lookup_failed(e, what, path, via, strict):
+def _lookup_failed(e: KernelError, what: str, path: str, via: str, strict: bool) -> None:
     """Refuse a lookup that met a magic link; let pass one whose failure the kernel's own
     lookup at exec meets too (or, not strict, any other)."""
     if e.errno == errno.ELOOP and _is_magic(what):
-        raise ContainerError(None, f'exec: "{path}"{via}: reached through a /proc magic '
-                             "link, which leads out of the container: refused") from None
+        raise ContainerError(
+            None, f'exec: "{path}"{via}: reached through a /proc magic link, which leads out of the container: refused'
+        ) from None
     if strict and e.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
         # Unreadable interpreter, or the lookup itself denied (by seccomp, say).
-        raise ContainerError(None, f'exec: "{path}"{via}: cannot check where it leads: '
-                             f"{os.strerror(e.errno).lower()}") from None
+        raise ContainerError(None, f'exec: "{path}"{via}: cannot check where it leads: {_reason(e)}') from None
 
 
-def _is_magic(path):
+def _reason(e: OSError) -> str:
+    """The errno's text; a KernelError may carry none (errors.KernelError)."""
+    return os.strerror(e.errno).lower() if e.errno is not None else "unknown error"
+
+
+def _is_magic(path: str) -> bool:
     """Whether an ELOOP of RESOLVE_NO_MAGICLINKS came from a magic link, not a symlink loop."""
     try:
         os.close(k.openat2(k.AT_FDCWD, path, os.O_PATH, 0))
@@ -150,7 +160,7 @@ def _is_magic(path):
         return False
 
 
-def _script_interpreter(head):
+def _script_interpreter(head: bytes) -> str | None:
     """The interpreter a #! line names, read as binfmt_script reads it; None for no #!."""
     if not head.startswith(b"#!"):
         return None
@@ -159,7 +169,7 @@ def _script_interpreter(head):
     return os.fsdecode(name) if name else None
 
 
-def _elf_interpreter(fd, head):
+def _elf_interpreter(fd: int, head: bytes) -> str | None:
     """The path of an ELF's PT_INTERP, as binfmt_elf reads it; None if it has none (a
     static binary) or the header is not one the kernel would load anyway."""
     if len(head) < 52 or head[4] not in (1, 2) or head[5] not in (1, 2):
@@ -168,11 +178,11 @@ def _elf_interpreter(fd, head):
     if head[4] == 2:  # ELFCLASS64
         if len(head) < 64:
             return None
-        phoff, = struct.unpack_from(end + "Q", head, 32)
+        (phoff,) = struct.unpack_from(end + "Q", head, 32)
         phentsize, phnum = struct.unpack_from(end + "HH", head, 54)
         entry, at_offset, at_size = end + "IIQQQQ", 2, 5
     else:
-        phoff, = struct.unpack_from(end + "I", head, 28)
+        (phoff,) = struct.unpack_from(end + "I", head, 28)
         phentsize, phnum = struct.unpack_from(end + "HH", head, 42)
         entry, at_offset, at_size = end + "IIIIII", 1, 4
     need = struct.calcsize(entry)
@@ -190,12 +200,12 @@ def _elf_interpreter(fd, head):
     return None
 
 
-def _unreadable_program(path, lowest_fd):
+def _unreadable_program(path: str, lowest_fd: int) -> int:
     """An fd execve runs the program by, numbered above every fd the container gets."""
     try:
-        fd = k.openat2(k.AT_FDCWD, path, os.O_PATH, k.RESOLVE_NO_MAGICLINKS)
+        fd: int = k.openat2(k.AT_FDCWD, path, os.O_PATH, k.RESOLVE_NO_MAGICLINKS)
     except KernelError as e:
-        raise ContainerError(None, f'exec: "{path}": {os.strerror(e.errno).lower()}') from None
+        raise ContainerError(None, f'exec: "{path}": {_reason(e)}') from None
     try:
         return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, lowest_fd)
     finally:

@@ -32,7 +32,7 @@ _MFD_EXEC = 0x10  # kernels with vm.memfd_noexec need it to keep a memfd executa
 _SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 
 
-def is_sealed(path=SELF_EXE):
+def is_sealed(path: str = SELF_EXE) -> bool:
     """Whether nobody can write `path` (the running interpreter by default): it is on a
     read-only mount, or it is a memfd sealed against writes."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -47,10 +47,11 @@ def is_sealed(path=SELF_EXE):
         os.close(fd)
 
 
-def read_only_clone():
+def read_only_clone() -> int:
     """An fd of the interpreter on a detached, read-only clone of its mount."""
     from pyrunc.linux import kernel as k
-    fd = k.open_tree_clone(SELF_EXE)
+
+    fd: int = k.open_tree_clone(SELF_EXE)
     try:
         k.mount_setattr(fd, "", k.AT_EMPTY_PATH, k.MOUNT_ATTR_RDONLY)
     except BaseException:
@@ -59,7 +60,7 @@ def read_only_clone():
     return fd
 
 
-def sealed_memfd_copy():
+def sealed_memfd_copy() -> int:
     """An fd of a memfd holding a copy of the interpreter, sealed against any change."""
     flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
     try:
@@ -85,29 +86,32 @@ def sealed_memfd_copy():
     return fd
 
 
-def sealed_copy():
+def sealed_copy() -> int:
     from pyrunc.errors import KernelError
+
     try:
         return read_only_clone()
     except KernelError:  # no CAP_SYS_ADMIN, or a kernel without the new mount API
         return sealed_memfd_copy()
 
 
-def reexec_command(argv):
+def reexec_command(argv: list[str]) -> list[str]:
     """The interpreter's argv that runs `pyrunc argv...` again with this process's sys.path
     (an editable install's import hook, in site, is not needed for it); -I -S skip the
     work the first start already did."""
     import pyrunc
+
     path = [os.path.dirname(os.path.dirname(os.path.abspath(pyrunc.__file__)))]
     path += [p for p in sys.path if p and p not in path]
     boot = f"import sys; sys.path[:] = {path!r}; from pyrunc.cli import main; sys.exit(main())"
     return [sys.executable, "-I", "-S", "-c", boot, *argv]
 
 
-def run_sealed():
+def run_sealed() -> None:
     """Return when this process runs from a sealed interpreter; else re-execute the
     command (sys.argv) from one."""
     from pyrunc.errors import PyruncError
+
     if os.environ.pop(_REEXECUTED, None) is not None:
         if not is_sealed():
             raise PyruncError(f"re-executed, but {SELF_EXE} is still writable")
@@ -119,5 +123,6 @@ def run_sealed():
     except OSError as e:
         raise PyruncError(f"seal the runtime's executable: {e.strerror or e}") from None
     from pyrunc import log
+
     log.current.debug("re-executing from a sealed copy of the interpreter")
     os.execve(fd, reexec_command(sys.argv[1:]), {**os.environ, _REEXECUTED: "1"})

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyrunc import jsonc, lifecycle, status
+from pyrunc import control, jsonc, lifecycle, status
 from pyrunc.errors import StateError
 from pyrunc.linux import procfs
 from pyrunc.store import STATE_FILE, CorruptState, Store
@@ -90,6 +90,18 @@ def test_a_directory_without_state_json_is_listed_broken_and_deleted(store, file
     lifecycle.delete(store, "pyrunc-test-m", force=True)
     assert not os.path.exists(path)
     assert len(status.list_states(store)) == 2
+
+
+@pytest.mark.parametrize("rdt", [None, "L3:0=f"])
+def test_update_of_a_directory_without_state_json_says_why(store, rdt):
+    """update takes the lock and reads the state itself: none there is the broken
+    container's error, not a crash (AttributeError with --l3-cache-schema) nor a bogus
+    "no cgroup"."""
+    path = add(store, "pyrunc-test-m")
+    request = control.UpdateRequest({"pids": {"limit": 3}} if rdt is None else {}, l3_cache_schema=rdt)
+    with pytest.raises(StateError, match=f"^container pyrunc-test-m: no state.json in its directory {path}$"):
+        control.update(store, "pyrunc-test-m", request)
+    assert os.listdir(path) == []
 
 
 def test_a_directory_being_deleted_is_not_listed(store):

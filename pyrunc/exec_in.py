@@ -260,7 +260,7 @@ def _death(first_child, exec_pid, notes, st, oom_before):
 
 
 def _serve(chan, cid, st, cfg, paused, cgroup_dirs, notes, served):
-    from pyrunc.linux import child_death
+    from pyrunc.linux import child_death, protocol
     exec_pid = None
     ready = False  # it asked to be in the cgroup, its last request before the exec
     idle = None    # once the process is in the cgroup: a freeze would stop it for good
@@ -271,16 +271,16 @@ def _serve(chan, cid, st, cfg, paused, cgroup_dirs, notes, served):
     while True:
         msg, fds = chan.recv(idle)
         kind = msg["type"]
-        if kind != "eof":
+        if kind != protocol.EOF:
             notes.read()
-        if kind == "eof":
+        if kind == protocol.EOF:
             if not ready:
                 raise child_death.Died()
             return  # the channel is close-on-exec: the process runs
-        if kind == "error":
+        if kind == protocol.ERROR:
             log.child_failed("exec", msg.get("steps"))
             raise ContainerError(f"exec {cid}", msg["msg"])  # it names what failed
-        if kind == "init":
+        if kind == protocol.INIT:
             exec_pid = served["pid"] = msg["pid"]
             if not paused:
                 # While the process joins the namespaces and sets itself up: the move's
@@ -291,35 +291,35 @@ def _serve(chan, cid, st, cfg, paused, cgroup_dirs, notes, served):
                 idle = frozen_check
                 _join_rdt(cid, st, exec_pid)
                 _final_affinity(cid, cfg, exec_pid)
-        elif kind == "cgroup_joined":
+        elif kind == protocol.CGROUP_JOINED:
             notes.saw("join cgroup")
             ready = True
-            child_death.answer(chan, "ok")
-        elif kind == "console":
+            child_death.answer(chan, protocol.OK)
+        elif kind == protocol.CONSOLE:
             served["console"] = fds[0]
-        elif kind == "cgroup":  # --ignore-paused: the process joins the frozen cgroup last
+        elif kind == protocol.JOIN_PAUSED:  # --ignore-paused: the process joins the frozen cgroup last
             try:
                 with log.step("add process to cgroup"):
                     _join_cgroup(cid, st, exec_pid, cgroup_dirs)
                 _join_rdt(cid, st, exec_pid)
                 _final_affinity(cid, cfg, exec_pid)
             except ContainerError as e:
-                child_death.answer(chan, "error", msg=str(e))
+                child_death.answer(chan, protocol.ERROR, msg=str(e))
                 raise
-            child_death.answer(chan, "ok")
+            child_death.answer(chan, protocol.OK)
             return  # it is frozen now, ready to exec on resume
-        elif kind == "seccomp":
+        elif kind == protocol.SECCOMP:
             step = "send the seccomp fd to the listener"
             try:
                 with log.step(step):
                     lifecycle.send_seccomp_listener(cid, st, lifecycle.status_of(st), cfg, exec_pid, fds[0])
             except Exception as e:
-                child_death.answer(chan, "error", msg=str(e))
+                child_death.answer(chan, protocol.ERROR, msg=str(e))
                 raise ContainerError(f"exec {cid}", f"{step}: {e}") from None
             finally:
                 for fd in fds:
                     os.close(fd)
-            child_death.answer(chan, "ok")
+            child_death.answer(chan, protocol.OK)
         else:
             raise ContainerError(f"exec {cid}", f"unknown request {kind!r} from the exec process")
 

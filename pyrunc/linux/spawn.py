@@ -12,6 +12,7 @@ from pyrunc.errors import ContainerError
 from pyrunc.linux import init as child
 from pyrunc.linux import child_death, kernel, passed_fds, proctitle
 from pyrunc.linux import unix
+from pyrunc.linux import protocol
 from pyrunc.linux.protocol import Channel
 
 
@@ -147,7 +148,7 @@ def close_fds_except(first, keep):
 # The init's own messages: with a pid or time namespace the init is forked by the first
 # child, which reports its pid ("init") while the init already runs, so these may come
 # before that report; they wait for it.
-_NEED_INIT_PID = ("created", "cgroup_joined", "hooks", "seccomp")
+_NEED_INIT_PID = (protocol.CREATED, protocol.CGROUP_JOINED, protocol.HOOKS, protocol.SECCOMP)
 
 
 def _serve(chan, handler, notes=None, served=None):
@@ -168,41 +169,42 @@ def _serve(chan, handler, notes=None, served=None):
         if kind in _NEED_INIT_PID and init_pid is None:
             early.append((msg, fds))
             continue
-        if kind == "created":
+        if kind == protocol.CREATED:
             # The OOM killer may strike the init as it reports (a page touched after its
             # late move into the cgroup): such a create failed, whatever the report says.
             oom_struck = getattr(handler, "oom_struck", None)
             if oom_struck is not None and oom_struck():
                 raise child_death.Died()
             return served.init_pid, served.console
-        if kind == "error":
+        if kind == protocol.ERROR:
             if msg.get("step") is not None:  # the init's own failure, not a relayed one
                 log.child_failed("init", msg.get("steps"))
             raise ContainerError(None, msg["msg"])
-        if kind == "eof":
+        if kind == protocol.EOF:
             raise child_death.Died()
-        if kind == "init":
+        if kind == protocol.INIT:
             init_pid = served.init_pid = msg["pid"]
             continue
-        if kind == "console":
+        if kind == protocol.CONSOLE:
             served.console = fds[0]
             continue
         # The child's step as its request tells; cgroup_joined may come after the last
         # note (the seccomp filter ends them).
-        if kind == "cgroup_joined":
+        if kind == protocol.CGROUP_JOINED:
             notes.saw("join cgroup")
         else:
             notes.read()
-        step = {"idmap": "write id maps", "cgroup": "join cgroup", "hooks": "run createRuntime hooks",
-                "seccomp": "send the seccomp fd to the listener",
-                "netdevices": "move network devices",
-                "mount_sources": "open mount sources"}.get(kind, kind)
+        step = {protocol.IDMAP: "write id maps", protocol.CGROUP: "join cgroup",
+                protocol.HOOKS: "run createRuntime hooks",
+                protocol.SECCOMP: "send the seccomp fd to the listener",
+                protocol.NETDEVICES: "move network devices",
+                protocol.MOUNT_SOURCES: "open mount sources"}.get(kind, kind)
         try:
-            if kind == "idmap":
+            if kind == protocol.IDMAP:
                 handler.idmap(msg["pid"])
-            elif kind == "cgroup":
+            elif kind == protocol.CGROUP:
                 joining = not msg.get("join_now", True)
-                child_death.answer(chan, "ok", paths=handler.cgroup(msg["pid"], not joining) or {})
+                child_death.answer(chan, protocol.OK, paths=handler.cgroup(msg["pid"], not joining) or {})
                 if joining:
                     # The first move into a cgroup waits out an RCU grace period (about
                     # 14 ms on this host's cgroup v1): pay it now with a stand-in
@@ -210,18 +212,18 @@ def _serve(chan, handler, notes=None, served=None):
                     # so that the init's own move, when it asks, is quick.
                     handler.warm_up_cgroup()
                 continue
-            elif kind == "cgroup_joined":
+            elif kind == protocol.CGROUP_JOINED:
                 if joining:  # late, after the setup's pages were touched: not charged
                     handler.join_cgroup(init_pid)
-            elif kind == "hooks":
+            elif kind == protocol.HOOKS:
                 handler.hooks(init_pid)
-            elif kind == "seccomp":
+            elif kind == protocol.SECCOMP:
                 try:
                     handler.seccomp(init_pid, fds[0])
                 finally:
                     for fd in fds:
                         os.close(fd)
-            elif kind == "mount_sources":
+            elif kind == protocol.MOUNT_SOURCES:
                 from pyrunc.linux import mount_sources
                 fds = handler.mount_sources(msg["pid"])
                 try:
@@ -232,7 +234,7 @@ def _serve(chan, handler, notes=None, served=None):
                     for fd in fds:
                         os.close(fd)
                 continue
-            elif kind == "netdevices":
+            elif kind == protocol.NETDEVICES:
                 try:
                     if not fds:
                         raise ContainerError(step, "the container init sent no netlink socket")
@@ -243,9 +245,9 @@ def _serve(chan, handler, notes=None, served=None):
             else:
                 raise ContainerError(step, f"unknown request {kind!r} from container init")
         except Exception as e:
-            child_death.answer(chan, "error", msg=str(e))
+            child_death.answer(chan, protocol.ERROR, msg=str(e))
             raise
-        child_death.answer(chan, "ok")
+        child_death.answer(chan, protocol.OK)
 
 
 def reap(pid):

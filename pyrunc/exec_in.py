@@ -165,72 +165,19 @@ def _spawn(store, cid, st, cfg, opts, paused, cgroup_dirs=None):
     """Fork the joining child and serve it until its process has exec'd: (pid, pty master
     for a foreground tty or None).  `paused`: the process joins the frozen cgroup last and
     execs once the container resumes; exec returns without waiting for that."""
-    from pyrunc.linux import init as child
-    from pyrunc.linux import child_death, join, kernel, spawn
-    from pyrunc.linux.protocol import Channel
+    from pyrunc.linux import requests, spawn
     program = None
     if cfg.linux.seccomp:
         from pyrunc.linux import seccomp
         with log.step("compile seccomp filter"):
             program = seccomp.program_for(cfg.linux.seccomp, store.root)
     console_fd = lifecycle.connect_console(opts["console_socket"]) if opts["console_socket"] else None
-    parent_ch, child_ch = Channel.pair()
-    oom_before = _oom_kills(st)  # the container's own, before this process
-    notes = child_death.StepNotes()
-    reaper = child_death.Subreaper()
-    try:
-        pid = kernel.fork()
-    except BaseException:
-        parent_ch.close()
-        child_ch.close()
-        notes.close()
-        reaper.restore()
-        raise
-    if pid == 0:
-        try:
-            parent_ch.close()
-            keep = [child_ch.fileno(), notes.child()] + ([console_fd] if console_fd is not None else [])
-            trace = spawn.traced_child("exec", keep)
-            spawn.close_fds_except(3 + opts["preserve_fds"], keep)
-            ctx = child.InitContext(cfg, cid, child_ch, None, no_new_keyring=True,
-                                    preserve_fds=opts["preserve_fds"], console_sock_fd=console_fd,
-                                    seccomp_program=program)
-            ctx.create_cwd = False
-            ctx.note_fd = notes.fd
-            ctx.join_frozen_cgroup = paused
-            ctx.step = "open the container's namespaces"
-            if trace is not None:
-                trace.traced_context(ctx)  # begins the step just named
-            try:
-                target = join.JoinTarget(st["pid"], st.get("pid_start"))
-                if join.join_container(ctx, target):
-                    join.exec_in_container(ctx)
-                os._exit(0)
-            except BaseException as e:
-                ctx.traced_failure(e)
-                child.report_failure(ctx, e)
-        finally:
-            os._exit(1)
-    child_ch.close()
-    if console_fd is not None:
-        os.close(console_fd)
-    notes.parent()
-    served = {"pid": None, "console": None}
-    try:
-        _serve(parent_ch, cid, st, cfg, paused, cgroup_dirs, notes, served)
-    except child_death.Died:
-        raise ContainerError(f"exec {cid}", _death(pid, served["pid"], notes, st, oom_before)) from None
-    except BaseException:
-        for p in {pid, served["pid"]} - {None}:
-            lifecycle.kill_and_wait(p)
-        raise
-    finally:
-        parent_ch.close()
-        notes.close()
-        if served["pid"] != pid:
-            spawn.reap(pid)
-        reaper.restore()
-    return served["pid"], served["console"]
+    answers = requests.ExecRequests(cid, st, cfg, paused, cgroup_dirs,
+                                    oom_before=_oom_kills(st))  # the container's own, before this process
+    spawned = spawn.spawn_exec(cfg, cid, st["pid"], st.get("pid_start"), answers,
+                               preserve_fds=opts["preserve_fds"], console_sock_fd=console_fd,
+                               seccomp_program=program)
+    return spawned.pid, spawned.console
 
 
 def _oom_kills(st):
@@ -239,121 +186,3 @@ def _oom_kills(st):
         return mgr.oom_kills() if mgr is not None else None
     except Exception:  # no memory controller to tell: no hint
         return None
-
-
-def _death(first_child, exec_pid, notes, st, oom_before):
-    """One line for an exec process that died before it was ready: where, how, why."""
-    from pyrunc.linux import child_death, spawn
-    dead = exec_pid if exec_pid is not None else first_child
-    for p in {first_child, exec_pid} - {None}:
-        lifecycle.kill_and_wait(p)  # whichever is still there
-    if dead != first_child:
-        spawn.reap(first_child)  # once it is reaped, its orphan is ours to reap
-    status = child_death.reap_status(dead)
-    step = notes.read()
-    log.child_failed("exec", [step] if step else [])
-    oom = None
-    if exec_pid is not None and oom_before is not None:  # it joined the container's cgroup
-        oom = child_death.oom_figures(lifecycle.cgroup_manager(st), oom_before)
-    return child_death.describe("the exec process", step, status, oom,
-                                needs="the container's processes and this one need")
-
-
-def _serve(chan, cid, st, cfg, paused, cgroup_dirs, notes, served):
-    from pyrunc.linux import child_death, protocol
-    exec_pid = None
-    ready = False  # it asked to be in the cgroup, its last request before the exec
-    idle = None    # once the process is in the cgroup: a freeze would stop it for good
-
-    def frozen_check():
-        if lifecycle.stopped_by_freezer(st):
-            raise ContainerError(f"exec {cid}", lifecycle.frozen_message(st.get("cgroup_path")))
-    while True:
-        msg, fds = chan.recv(idle)
-        kind = msg["type"]
-        if kind != protocol.EOF:
-            notes.read()
-        if kind == protocol.EOF:
-            if not ready:
-                raise child_death.Died()
-            return  # the channel is close-on-exec: the process runs
-        if kind == protocol.ERROR:
-            log.child_failed("exec", msg.get("steps"))
-            raise ContainerError(f"exec {cid}", msg["msg"])  # it names what failed
-        if kind == protocol.INIT:
-            exec_pid = served["pid"] = msg["pid"]
-            if not paused:
-                # While the process joins the namespaces and sets itself up: the move's
-                # wait (an RCU grace period on cgroup v1) overlaps that work.  The
-                # process asks (cgroup_joined) before it execs.
-                with log.step("add process to cgroup"):
-                    _join_cgroup(cid, st, exec_pid, cgroup_dirs)
-                idle = frozen_check
-                _join_rdt(cid, st, exec_pid)
-                _final_affinity(cid, cfg, exec_pid)
-        elif kind == protocol.CGROUP_JOINED:
-            notes.saw("join cgroup")
-            ready = True
-            child_death.answer(chan, protocol.OK)
-        elif kind == protocol.CONSOLE:
-            served["console"] = fds[0]
-        elif kind == protocol.JOIN_PAUSED:  # --ignore-paused: the process joins the frozen cgroup last
-            try:
-                with log.step("add process to cgroup"):
-                    _join_cgroup(cid, st, exec_pid, cgroup_dirs)
-                _join_rdt(cid, st, exec_pid)
-                _final_affinity(cid, cfg, exec_pid)
-            except ContainerError as e:
-                child_death.answer(chan, protocol.ERROR, msg=str(e))
-                raise
-            child_death.answer(chan, protocol.OK)
-            return  # it is frozen now, ready to exec on resume
-        elif kind == protocol.SECCOMP:
-            step = "send the seccomp fd to the listener"
-            try:
-                with log.step(step):
-                    lifecycle.send_seccomp_listener(cid, st, lifecycle.status_of(st), cfg, exec_pid, fds[0])
-            except Exception as e:
-                child_death.answer(chan, protocol.ERROR, msg=str(e))
-                raise ContainerError(f"exec {cid}", f"{step}: {e}") from None
-            finally:
-                for fd in fds:
-                    os.close(fd)
-            child_death.answer(chan, protocol.OK)
-        else:
-            raise ContainerError(f"exec {cid}", f"unknown request {kind!r} from the exec process")
-
-
-def _join_cgroup(cid, st, pid, dirs=None):
-    try:
-        mgr = lifecycle.cgroup_manager(st)
-        if mgr is not None:
-            mgr.add(pid, dirs)
-    except Exception as e:
-        raise ContainerError(f"exec {cid}", f"join cgroup: {e}") from None
-
-
-def _final_affinity(cid, cfg, pid):
-    """process.execCPUAffinity.final: set by us, after the move into the cgroup and before
-    the process asks to exec (it waits for our answer), whatever its seccomp filter allows."""
-    if not (cfg.process.exec_cpu_affinity or {}).get("final"):
-        return
-    from pyrunc.errors import KernelError
-    from pyrunc.linux import placement
-    try:
-        with log.step("set process.execCPUAffinity.final"):
-            placement.set_final_affinity(pid, cfg.process)
-    except KernelError as e:
-        raise ContainerError(f"exec {cid}", str(e)) from None
-
-
-def _join_rdt(cid, st, pid):
-    """The container's Intel RDT group, as its init's (runc's exec does the same)."""
-    if not st.get("intel_rdt"):
-        return
-    from pyrunc.linux import resctrl
-    try:
-        with log.step("add process to intelRdt group"):
-            resctrl.add(st["intel_rdt"], pid)
-    except ContainerError as e:
-        raise ContainerError(f"exec {cid}", str(e)) from None

@@ -16,6 +16,8 @@ RUN = {"_ctypes", "_socket", "_struct", "resource", "struct", "pyrunc.linux.ffi"
        "pyrunc.linux.child_death", "pyrunc.linux.init", "pyrunc.linux.kernel", "pyrunc.linux.namespaces",
        "pyrunc.linux.passed_fds", "pyrunc.linux.paths", "pyrunc.linux.process", "pyrunc.linux.program",
        "pyrunc.linux.proctitle", "pyrunc.linux.protocol", "pyrunc.linux.rootfs", "pyrunc.linux.spawn",
+       # the parent's answers to the child (create's, exec's), moved out of lifecycle.py
+       "pyrunc.linux.requests",
        "pyrunc.linux.tables", "pyrunc.linux.unix", "pyrunc.notify", "pyrunc.run",
        # imported by init.py for the features a config may ask for
        "pyrunc.linux.hooks", "pyrunc.linux.seccomp", "_sha256", "pyrunc.linux.terminal", "termios"}

@@ -5,7 +5,8 @@ SCM_RIGHTS.  The child asks, the parent answers (`ok` or `error`); a child failu
 travels back as an `error` message naming the step, so the parent never has to report a
 bare EOF.  Every type a pyrunc module sends is one of these constants (a unit test reads
 the sources to hold that).  Create's child is the container's init (linux/init.py), exec's
-the process that joins it (linux/join.py); the parent side of both is linux/spawn.py.
+the process that joins it (linux/join.py); the parent side of both is linux/spawn.py,
+with each mode's answers in linux/requests.py.
 
   type            from    mode          fields, fds          meaning, answer
   idmap           child   create        pid                  write pid's uid/gid maps; ok | error
@@ -107,6 +108,17 @@ class Channel:
         """The next message as (dict, [fds]); ({'type': 'eof'}, []) when the peer closed.
         `idle`, when given, is called after each `interval` seconds without a message;
         it raises to give up (a peer the cgroup freezer stopped never answers)."""
+        try:
+            data, fds = self._recv(idle, interval)
+        except ConnectionResetError:
+            # The peer closed with our last message unread (a child killed just after
+            # its request was answered): closed all the same, not a bare error.
+            return {"type": EOF}, []
+        if not data:
+            return {"type": EOF}, fds
+        return jsonc.loads(data), fds
+
+    def _recv(self, idle, interval):
         if idle is None:
             data, fds = unix.recv_fds(self.sock, _MAX, 4)
         else:
@@ -120,9 +132,7 @@ class Channel:
                         idle()
             finally:
                 self.sock.settimeout(None)
-        if not data:
-            return {"type": EOF}, fds
-        return jsonc.loads(data), fds
+        return data, fds
 
     def expect_ok(self):
         msg, _ = self.recv()

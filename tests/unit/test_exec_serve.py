@@ -7,12 +7,22 @@ import os
 
 import pytest
 
+from pyrunc import log
 from pyrunc.config import model
 from pyrunc.errors import ContainerError
 from pyrunc.linux import child_death, spawn
 from pyrunc.linux.requests import ExecRequests
 
 from tests.unit.test_spawn_serve import RecordingHandler
+
+
+@pytest.fixture(autouse=True)
+def fresh_steps(monkeypatch):
+    """The serving runs log steps and records the child's failures in this process: none
+    may reach the next test's error line."""
+    monkeypatch.setattr(log, "_open", [])
+    monkeypatch.setattr(log, "_failure", None)
+    monkeypatch.setattr(log, "_child_steps", ())
 
 
 def _cfg(**linux):

@@ -15,13 +15,13 @@ from pyrunc import jsonc, lifecycle, log
 from pyrunc.errors import ContainerError, StateError, UsageError
 
 def exec_process(store, cid, args, opts):
-    """`opts`: the exec command's flags (cli/commands.py EXEC_FLAGS)."""
+    """`opts`: an options.ExecOptions, the exec command's flags."""
     from pyrunc.store import check_id
     check_id(cid)
-    if opts["preserve_fds"] < 0:
-        raise UsageError(f"--preserve-fds must not be negative, got {opts['preserve_fds']}")
-    subs = _sub_cgroups(opts.get("cgroup") or ())
-    foreground = not opts["detach"]
+    if opts.preserve_fds < 0:
+        raise UsageError(f"--preserve-fds must not be negative, got {opts.preserve_fds}")
+    subs = _sub_cgroups(opts.cgroup or ())
+    foreground = not opts.detach
     if foreground:
         from pyrunc.linux import kernel
         # The process is our child, or once its first parent exits our orphan to reap.
@@ -31,25 +31,25 @@ def exec_process(store, cid, args, opts):
         status = lifecycle.status_of(st)
         if status in (lifecycle.CREATED, lifecycle.RUNNING) and lifecycle.stopped_by_freezer(st):
             status = lifecycle.PAUSED  # frozen by someone else: paused, as runc reads it
-        if status == lifecycle.PAUSED and not opts["ignore_paused"]:
+        if status == lifecycle.PAUSED and not opts.ignore_paused:
             raise StateError(f"cannot exec in a paused container {cid} (use --ignore-paused to override)")
         if status not in (lifecycle.CREATED, lifecycle.RUNNING, lifecycle.PAUSED):
             raise StateError(f"cannot exec in a {status} container {cid}")
         with log.step("validate process"):
             cfg = _config(cdir, st, args, opts)
         cgroup_dirs = _sub_cgroup_dirs(cid, st, subs) if subs else None
-        if cfg.terminal and opts["console_socket"] is None and not foreground:
+        if cfg.terminal and opts.console_socket is None and not foreground:
             raise UsageError("cannot allocate a tty without --console-socket when detached")
-        if opts["console_socket"] is not None and not cfg.terminal:
+        if opts.console_socket is not None and not cfg.terminal:
             raise UsageError("--console-socket needs a tty (--tty, or terminal in the process)")
         with log.step("spawn"):
             pid, console = _spawn(store, cid, st, cfg, opts, status == lifecycle.PAUSED, cgroup_dirs)
     log.debug(f"exec {cid}: process {pid} executed {cfg.process.args[0]!r}")
-    if opts["pid_file"]:
+    if opts.pid_file:
         from pyrunc.store import write_atomic
-        write_atomic(os.path.abspath(opts["pid_file"]), str(pid).encode(), 0o644)
-    if opts["pidfd_socket"]:
-        lifecycle.send_pidfd(opts["pidfd_socket"], pid)
+        write_atomic(os.path.abspath(opts.pid_file), str(pid).encode(), 0o644)
+    if opts.pidfd_socket:
+        lifecycle.send_pidfd(opts.pidfd_socket, pid)
     if not foreground:
         return 0
     from pyrunc import run
@@ -89,55 +89,55 @@ def _process(base, args, opts):
     """runc's rules: --process replaces the process whole; otherwise the container's
     process with these args and the flags' changes.  --cap never reaches the inheritable
     set (CVE-2022-29162), nor the ambient one."""
-    if opts["process"]:
+    if opts.process:
         try:
-            with open(opts["process"], "rb") as f:
+            with open(opts.process, "rb") as f:
                 proc = jsonc.loads(f.read())
         except OSError as e:
-            raise UsageError(f"exec: read --process {opts['process']}: {os.strerror(e.errno).lower()}") from None
+            raise UsageError(f"exec: read --process {opts.process}: {os.strerror(e.errno).lower()}") from None
         except (ValueError, RecursionError) as e:
-            raise UsageError(f"exec: --process {opts['process']}: {jsonc.problem(e)}") from None
+            raise UsageError(f"exec: --process {opts.process}: {jsonc.problem(e)}") from None
         if not isinstance(proc, dict):
-            raise UsageError(f"exec: --process {opts['process']} is not a JSON object")
+            raise UsageError(f"exec: --process {opts.process} is not a JSON object")
         return proc
     if not args:
         raise UsageError("exec: no command given; usage: pyrunc exec <container-id> <command> [args...]")
     proc = copy.deepcopy(base)
     proc["args"] = list(args)
-    proc["terminal"] = bool(opts["tty"])
+    proc["terminal"] = bool(opts.tty)
     proc.pop("consoleSize", None)
-    if opts["cwd"] is not None:
-        proc["cwd"] = opts["cwd"]
-    if opts["env"]:
+    if opts.cwd is not None:
+        proc["cwd"] = opts.cwd
+    if opts.env:
         env = dict(e.partition("=")[::2] for e in proc.get("env") or ())
-        for e in opts["env"]:
+        for e in opts.env:
             name, _, value = e.partition("=")
             env[name] = value
         proc["env"] = [f"{k}={v}" for k, v in env.items()]
     user = proc.setdefault("user", {"uid": 0, "gid": 0})
-    if opts["user"] is not None:
-        uid, _, gid = opts["user"].partition(":")
+    if opts.user is not None:
+        uid, _, gid = opts.user.partition(":")
         try:
             user["uid"] = int(uid)
             user["gid"] = int(gid) if gid else user.get("gid", 0)
         except ValueError:
-            raise UsageError(f"exec: --user {opts['user']!r}: use <uid>[:<gid>] with numbers") from None
-    if opts["additional_gids"]:
+            raise UsageError(f"exec: --user {opts.user!r}: use <uid>[:<gid>] with numbers") from None
+    if opts.additional_gids:
         try:
-            user["additionalGids"] = [int(g) for g in opts["additional_gids"]]
+            user["additionalGids"] = [int(g) for g in opts.additional_gids]
         except ValueError:
-            raise UsageError(f"exec: --additional-gids {list(opts['additional_gids'])}: numbers only") from None
-    if opts["cap"]:
+            raise UsageError(f"exec: --additional-gids {list(opts.additional_gids)}: numbers only") from None
+    if opts.cap:
         caps = proc.setdefault("capabilities", {})
         for name in ("bounding", "effective", "permitted"):
             have = caps.setdefault(name, [])
-            have.extend(c for c in opts["cap"] if c not in have)
-    if opts["no_new_privs"]:
+            have.extend(c for c in opts.cap if c not in have)
+    if opts.no_new_privs:
         proc["noNewPrivileges"] = True
-    if opts["apparmor"] is not None:
-        proc["apparmorProfile"] = opts["apparmor"]
-    if opts["process_label"] is not None:
-        proc["selinuxLabel"] = opts["process_label"]
+    if opts.apparmor is not None:
+        proc["apparmorProfile"] = opts.apparmor
+    if opts.process_label is not None:
+        proc["selinuxLabel"] = opts.process_label
     return proc
 
 
@@ -171,11 +171,11 @@ def _spawn(store, cid, st, cfg, opts, paused, cgroup_dirs=None):
         from pyrunc.linux import seccomp
         with log.step("compile seccomp filter"):
             program = seccomp.program_for(cfg.linux.seccomp, store.root)
-    console_fd = lifecycle.connect_console(opts["console_socket"]) if opts["console_socket"] else None
+    console_fd = lifecycle.connect_console(opts.console_socket) if opts.console_socket else None
     answers = requests.ExecRequests(cid, st, cfg, paused, cgroup_dirs,
                                     oom_before=_oom_kills(st))  # the container's own, before this process
     spawned = spawn.spawn_exec(cfg, cid, st["pid"], st.get("pid_start"), answers,
-                               preserve_fds=opts["preserve_fds"], console_sock_fd=console_fd,
+                               preserve_fds=opts.preserve_fds, console_sock_fd=console_fd,
                                seccomp_program=program)
     return spawned.pid, spawned.console
 

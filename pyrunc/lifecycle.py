@@ -69,10 +69,9 @@ def _check_terminal(cfg, console_socket, foreground):
         raise UsageError("--console-socket needs process.terminal set to true in config.json")
 
 
-def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=None, no_pivot=False,
-           no_new_keyring=False, preserve_fds=0, foreground=False, systemd_cgroup=False,
-           rootless="auto"):
-    """Create a container; returns (state dict, Spawned).
+def create(store, cid, opts):
+    """Create a container as `opts` (an options.CreateOptions) say; returns (state dict,
+    Spawned).
 
     On any failure nothing is left: the forked processes are killed and the state
     directory removed; the error reads `create ID: <cause>`.
@@ -80,20 +79,20 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
     from pyrunc.config import model, validate
     from pyrunc.store import check_id
     check_id(cid)
-    if preserve_fds < 0:
-        raise UsageError(f"--preserve-fds must not be negative, got {preserve_fds}")
-    bundle = os.path.abspath(bundle)
+    if opts.preserve_fds < 0:
+        raise UsageError(f"--preserve-fds must not be negative, got {opts.preserve_fds}")
+    bundle = os.path.abspath(opts.bundle)
     with log.step("validate config"):
         doc = validate.load_config(bundle)
         from pyrunc import notify
         notify_caller = notify.caller_socket() if doc.get("process") else None
         cfg = model.from_dict(notify.add_to_config(doc, os.path.join(store.root, cid)) if notify_caller
                               else doc, bundle)
-        _check_terminal(cfg, console_socket, foreground)
-    cgroup = cgroup_path(cfg, cid, systemd_cgroup)
+        _check_terminal(cfg, opts.console_socket, opts.foreground)
+    cgroup = cgroup_path(cfg, cid, opts.systemd_cgroup)
     st = {"id": cid, "bundle": bundle, "rootfs": cfg.root_path, "created": _iso_now(),
           "started": False, "annotations": cfg.annotations, "hooks": doc.get("hooks") or {},
-          "cgroup_path": cgroup, "systemd_cgroup": systemd_cgroup, "rootless": rootless}
+          "cgroup_path": cgroup, "systemd_cgroup": opts.systemd_cgroup, "rootless": opts.rootless}
     if notify_caller:
         st["notify_socket"] = notify_caller
     log.debug(f"create {cid}: bundle {bundle}")
@@ -122,8 +121,8 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
         from pyrunc.store import write_atomic
         write_atomic(cdir.file(CONFIG_COPY), jsonc.dumps(doc).encode())
         host_root = _make_host_root(cdir, st) if cfg.linux.namespace("mount") is None else None
-        if console_socket:
-            console_fd = connect_console(console_socket)
+        if opts.console_socket:
+            console_fd = connect_console(opts.console_socket)
         program = None
         if cfg.linux.seccomp and cfg.process is not None:  # it would filter nothing
             from pyrunc.linux import seccomp
@@ -139,20 +138,18 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
         def save_rdt(saved):
             st["intel_rdt"] = saved
             cdir.write_state(st)
-        handler = CreateRequests(cid, cfg, bundle, cgroup, rootless, save_cgroup, save_rdt)
+        handler = CreateRequests(cid, cfg, bundle, cgroup, opts.rootless, save_cgroup, save_rdt)
         with log.step("spawn"):
-            spawned = spawn_init(cfg, cid, start_path, handler,
-                                 no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-                                 preserve_fds=preserve_fds, console_sock_fd=console_fd,
+            spawned = spawn_init(cfg, cid, start_path, handler, opts, console_sock_fd=console_fd,
                                  seccomp_program=program, host_root=host_root)
         st["pid"] = spawned.pid
         st["pid_start"] = procfs.start_time(spawned.pid)
         cdir.write_state(st)
-        if pid_file:
+        if opts.pid_file:
             from pyrunc.store import write_atomic
-            write_atomic(os.path.abspath(pid_file), str(spawned.pid).encode(), 0o644)
-        if pidfd_socket:
-            send_pidfd(pidfd_socket, spawned.pid)
+            write_atomic(os.path.abspath(opts.pid_file), str(spawned.pid).encode(), 0o644)
+        if opts.pidfd_socket:
+            send_pidfd(opts.pidfd_socket, spawned.pid)
         log.debug(f"create {cid}: created, init pid {spawned.pid}")
         return st, spawned
     except BaseException as e:

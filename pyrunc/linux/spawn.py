@@ -30,11 +30,12 @@ class Spawned:
         self.console = console
 
 
-def spawn_init(cfg, container_id, start_path, requests, no_pivot=False, no_new_keyring=False,
-               preserve_fds=0, console_sock_fd=None, seccomp_program=None, host_root=None):
+def spawn_init(cfg, container_id, start_path, requests, opts, console_sock_fd=None,
+               seccomp_program=None, host_root=None):
     """create: fork the container and serve it until it reports `created`.
 
-    `requests` (requests.CreateRequests) answers the init's requests.  On any failure
+    `requests` (requests.CreateRequests) answers the init's requests; `opts`: create's
+    options.CreateOptions (--no-pivot, --no-new-keyring, --preserve-fds).  On any failure
     raises ContainerError after killing what was forked; the caller removes the rest.
     `host_root`: where a container without a mount namespace binds its rootfs.
     """
@@ -53,9 +54,9 @@ def spawn_init(cfg, container_id, start_path, requests, no_pivot=False, no_new_k
             keep.append(console_sock_fd)
         trace = traced_child("stage1", keep)
         listen_fds = passed_fds.listen_fds(os.getppid())  # our parent is the pyrunc command
-        close_fds_except(3 + listen_fds + preserve_fds, keep)
-        ctx = child.InitContext(cfg, container_id, child_ch, start_sock, no_pivot=no_pivot,
-                                no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
+        close_fds_except(3 + listen_fds + opts.preserve_fds, keep)
+        ctx = child.InitContext(cfg, container_id, child_ch, start_sock, no_pivot=opts.no_pivot,
+                                no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                                 console_sock_fd=console_sock_fd,
                                 seccomp_program=seccomp_program, listen_fds=listen_fds,
                                 host_root=host_root)

@@ -18,8 +18,7 @@ def exec_process(store, cid, args, opts):
     """`opts`: an options.ExecOptions, the exec command's flags."""
     from pyrunc.store import check_id
     check_id(cid)
-    if opts.preserve_fds < 0:
-        raise UsageError(f"--preserve-fds must not be negative, got {opts.preserve_fds}")
+    opts.check_preserve_fds()
     subs = _sub_cgroups(opts.cgroup or ())
     foreground = not opts.detach
     if foreground:
@@ -38,16 +37,12 @@ def exec_process(store, cid, args, opts):
         with log.step("validate process"):
             cfg = _config(cdir, st, args, opts)
         cgroup_dirs = _sub_cgroup_dirs(cid, st, subs) if subs else None
-        if cfg.terminal and opts.console_socket is None and not foreground:
-            raise UsageError("cannot allocate a tty without --console-socket when detached")
-        if opts.console_socket is not None and not cfg.terminal:
-            raise UsageError("--console-socket needs a tty (--tty, or terminal in the process)")
+        opts.check_terminal(cfg.terminal, foreground)
         with log.step("spawn"):
             pid, console = _spawn(store, cid, st, cfg, opts, status == lifecycle.PAUSED, cgroup_dirs)
     log.debug(f"exec {cid}: process {pid} executed {cfg.process.args[0]!r}")
     if opts.pid_file:
-        from pyrunc.store import write_atomic
-        write_atomic(os.path.abspath(opts.pid_file), str(pid).encode(), 0o644)
+        lifecycle.write_pid_file(opts.pid_file, pid)
     if opts.pidfd_socket:
         lifecycle.send_pidfd(opts.pidfd_socket, pid)
     if not foreground:

@@ -9,7 +9,7 @@ import os
 import time
 
 from pyrunc import jsonc, log
-from pyrunc.errors import ConfigError, ContainerError, StateError, UsageError, one_line
+from pyrunc.errors import ConfigError, ContainerError, StateError, one_line
 from pyrunc.linux import procfs
 # The read side of the state machine, in its own module for state and list.
 from pyrunc.status import CREATED, CREATING, PAUSED, RUNNING, STOPPED, hook_state, status_of
@@ -60,15 +60,6 @@ def _expand_slice(slice_):
     return "".join("/" + "-".join(words[:i + 1]) + ".slice" for i in range(len(words)))
 
 
-def _check_terminal(cfg, console_socket, foreground):
-    """runc's two rules: a detached tty needs a socket to send it to; a socket needs a tty."""
-    if cfg.terminal and console_socket is None and not foreground:
-        raise UsageError("cannot allocate a tty without --console-socket when detached "
-                         "(process.terminal is true)")
-    if console_socket is not None and not cfg.terminal:
-        raise UsageError("--console-socket needs process.terminal set to true in config.json")
-
-
 def create(store, cid, opts):
     """Create a container as `opts` (an options.CreateOptions) say; returns (state dict,
     Spawned).
@@ -79,8 +70,7 @@ def create(store, cid, opts):
     from pyrunc.config import model, validate
     from pyrunc.store import check_id
     check_id(cid)
-    if opts.preserve_fds < 0:
-        raise UsageError(f"--preserve-fds must not be negative, got {opts.preserve_fds}")
+    opts.check_preserve_fds()
     bundle = os.path.abspath(opts.bundle)
     with log.step("validate config"):
         doc = validate.load_config(bundle)
@@ -88,7 +78,7 @@ def create(store, cid, opts):
         notify_caller = notify.caller_socket() if doc.get("process") else None
         cfg = model.from_dict(notify.add_to_config(doc, os.path.join(store.root, cid)) if notify_caller
                               else doc, bundle)
-        _check_terminal(cfg, opts.console_socket, opts.foreground)
+        opts.check_terminal(cfg.terminal, opts.foreground)
     cgroup = cgroup_path(cfg, cid, opts.systemd_cgroup)
     st = {"id": cid, "bundle": bundle, "rootfs": cfg.root_path, "created": _iso_now(),
           "started": False, "annotations": cfg.annotations, "hooks": doc.get("hooks") or {},
@@ -146,8 +136,7 @@ def create(store, cid, opts):
         st["pid_start"] = procfs.start_time(spawned.pid)
         cdir.write_state(st)
         if opts.pid_file:
-            from pyrunc.store import write_atomic
-            write_atomic(os.path.abspath(opts.pid_file), str(spawned.pid).encode(), 0o644)
+            write_pid_file(opts.pid_file, spawned.pid)
         if opts.pidfd_socket:
             send_pidfd(opts.pidfd_socket, spawned.pid)
         log.debug(f"create {cid}: created, init pid {spawned.pid}")
@@ -173,6 +162,12 @@ def create(store, cid, opts):
         cdir.close()
         if console_fd is not None:
             os.close(console_fd)
+
+
+def write_pid_file(path, pid):
+    """--pid-file: the process's host pid, written whole or not at all."""
+    from pyrunc.store import write_atomic
+    write_atomic(os.path.abspath(path), str(pid).encode(), 0o644)
 
 
 def send_pidfd(path, pid):

@@ -39,3 +39,23 @@ def test_options_are_frozen_and_refuse_unknown_fields():
         opts.bundle = "/elsewhere"
     with pytest.raises(TypeError):
         ExecOptions(detached=True)
+
+
+def test_the_terminal_rules_and_the_fd_check_are_one_each_in_each_commands_words():
+    from pyrunc.errors import UsageError
+    cases = [(CreateOptions(), True, False,
+              "cannot allocate a tty without --console-socket when detached (process.terminal is true)"),
+             (CreateOptions(console_socket="/s"), False, False,
+              "--console-socket needs process.terminal set to true in config.json"),
+             (ExecOptions(), True, False, "cannot allocate a tty without --console-socket when detached"),
+             (ExecOptions(console_socket="/s"), False, True,
+              "--console-socket needs a tty (--tty, or terminal in the process)")]
+    for opts, terminal, foreground, why in cases:
+        with pytest.raises(UsageError) as e:
+            opts.check_terminal(terminal, foreground)
+        assert str(e.value) == why
+    CreateOptions().check_terminal(True, True)  # a foreground run keeps the pty
+    ExecOptions(console_socket="/s").check_terminal(True, False)
+    with pytest.raises(UsageError) as e:
+        ExecOptions(preserve_fds=-1).check_preserve_fds()
+    assert str(e.value) == "--preserve-fds must not be negative, got -1"

@@ -261,9 +261,11 @@ def _serve(chan, requests, notes=None, served=None):
 
 
 def _kill_and_reap(first_child, init_pid, frozen=None):
+    """Kill what was forked; wait until the process that goes on is gone (the first
+    child, when another, is reaped by the caller)."""
     for pid in {first_child, init_pid} - {None}:
         _kill(pid)
-    if init_pid is not None and init_pid != first_child:
+    if init_pid is not None:
         wait_exit(init_pid, frozen=frozen)
 
 

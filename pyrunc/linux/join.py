@@ -99,12 +99,13 @@ def join_container(ctx, target):
         if pid != 0:
             os.close(told_r)
             ctx.chan.send(protocol.INIT, pid=pid)
+            # Our step ends before the child may go on: its records come after ours.
+            ctx.traced_exit()
             try:
                 os.write(told_w, b"%d" % pid)
             except OSError:  # it died: the runtime sees its channel close
                 pass
             os.close(told_w)
-            ctx.traced_exit()
             return False
         os.close(told_w)
         host_pid = os.read(told_r, 32)

@@ -167,17 +167,8 @@ def _spawn(store, cid, st, cfg, opts, paused, cgroup_dirs=None):
         with log.step("compile seccomp filter"):
             program = seccomp.program_for(cfg.linux.seccomp, store.root)
     console_fd = lifecycle.connect_console(opts.console_socket) if opts.console_socket else None
-    answers = requests.ExecRequests(cid, st, cfg, paused, cgroup_dirs,
-                                    oom_before=_oom_kills(st))  # the container's own, before this process
+    answers = requests.ExecRequests(cid, st, cfg, paused, cgroup_dirs)
     spawned = spawn.spawn_exec(cfg, cid, st["pid"], st.get("pid_start"), answers,
                                preserve_fds=opts.preserve_fds, console_sock_fd=console_fd,
                                seccomp_program=program)
     return spawned.pid, spawned.console
-
-
-def _oom_kills(st):
-    mgr = lifecycle.cgroup_manager(st)
-    try:
-        return mgr.oom_kills() if mgr is not None else None
-    except Exception:  # no memory controller to tell: no hint
-        return None

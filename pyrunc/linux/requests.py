@@ -333,17 +333,18 @@ class CreateRequests(Requests):
 class ExecRequests(Requests):
     """Answers the exec process's requests.  `st`: the container's state; `paused`: the
     process joins the frozen cgroup last (join_paused) and execs once it resumes;
-    `cgroup_dirs`: --cgroup's sub-cgroups; `oom_before`: the cgroup's OOM kills before it."""
+    `cgroup_dirs`: --cgroup's sub-cgroups.  Made before the fork: it counts the cgroup's
+    OOM kills so far, the container's own, to tell a kill of this process."""
     proc = "exec"
     REQUESTS = {protocol.CGROUP_JOINED: "join cgroup", protocol.JOIN_PAUSED: "join cgroup",
                 protocol.SECCOMP: "send the seccomp fd to the listener"}
 
-    def __init__(self, cid, st, cfg, paused=False, cgroup_dirs=None, oom_before=None):
+    def __init__(self, cid, st, cfg, paused=False, cgroup_dirs=None):
         self.cid, self.st, self.cfg = cid, st, cfg
         self.context = f"exec {cid}"
         self.paused = paused
         self.cgroup_dirs = cgroup_dirs
-        self.oom_before = oom_before
+        self.oom_before = self._oom_kills()
         self.exec_pid = None
         self.joined = False  # in the cgroup: a freeze would stop it for good
         self.ready = False  # it asked to be in the cgroup, its last request before the exec
@@ -412,6 +413,14 @@ class ExecRequests(Requests):
                 for fd in fds:
                     os.close(fd)
         return {}
+
+    def _oom_kills(self):
+        from pyrunc import lifecycle
+        mgr = lifecycle.cgroup_manager(self.st)
+        try:
+            return mgr.oom_kills() if mgr is not None else None
+        except Exception:  # no memory controller to tell: no hint
+            return None
 
     def _join_cgroup(self, pid):
         from pyrunc import lifecycle

@@ -8,8 +8,8 @@ import errno
 import os
 import time
 
-from pyrunc import OCI_VERSION, jsonc, log
-from pyrunc.errors import ConfigError, ContainerError, StateError, UsageError, one_line
+from pyrunc import jsonc, log
+from pyrunc.errors import ConfigError, ContainerError, StateError, one_line
 from pyrunc.linux import procfs
 from pyrunc import status as rules  # the lifecycle's rules: which verb in which status
 # The read side of the state machine, in its own module for state and list.
@@ -18,174 +18,6 @@ from pyrunc.status import CREATED, CREATING, LIVE, PAUSED, RUNNING, STOPPED, hoo
 START_SOCKET = "start.sock"
 HOST_NS_MOUNT_POINT = "rootfs"  # in the state directory: the mount point of a host-namespace rootfs
 CONFIG_COPY = "config.json"  # the validated config, for exec
-class _CreateHandler:
-    """Answers the container init's requests during create."""
-
-    def __init__(self, cid, cfg, bundle, cgroup_path, rootless, save_cgroup, save_rdt=None):
-        self.cid, self.cfg, self.bundle = cid, cfg, bundle
-        self.cgroup_path = cgroup_path
-        self.save_cgroup = save_cgroup
-        self.save_rdt = save_rdt
-        self.cgroup_manager = None
-        self.rdt = None  # what resctrl.apply made, for the undo of a failed create
-        # runc's --rootless: ignore cgroup permission errors ("auto": when not root).
-        self.ignore_cgroup_errors = rootless in ("true", "1", "t") or (
-            rootless == "auto" and os.geteuid() != 0)
-
-    def idmap(self, pid):
-        from pyrunc.linux import namespaces
-        with log.step("write id maps"):
-            namespaces.write_id_maps(pid, self.cfg.linux)
-
-    def mount_sources(self, pid):
-        """The bind sources of a container in a user namespace, opened in its mount
-        namespace with our privileges (linux/mount_sources.py)."""
-        from pyrunc.linux import mount_sources
-        with log.step("open mount sources"):
-            return mount_sources.open_in_namespace_of(pid, mount_sources.wanted(self.cfg))
-
-    def cgroup(self, pid, join_now=True):
-        """Runs before the init unshares its namespaces: make the cgroup and set its
-        limits; put `pid` in it now, or (join_now False) leave that to join_cgroup."""
-        from pyrunc.linux import cgroups
-        lx = self.cfg.linux
-
-        def make():
-            with log.step("create cgroup"):
-                mgr = cgroups.new_manager(self.cgroup_path, self.cid)
-                self.cgroup_manager = mgr
-                mgr.create()
-                # Saved at once, so that a delete after a crash of this create removes it.
-                self.save_cgroup(mgr.to_dict())
-                if not mgr.made_leaf():
-                    self._warn_if_not_empty(mgr)
-                # Checked before anything of ours joins it: an init in a frozen cgroup
-                # would stop at once and create wait for it forever.
-                self.check_not_frozen()
-            with log.step("set cgroup limits"):
-                resources = dict(lx.resources)
-                resources["devices"] = cgroups.device_rules(lx.resources)
-                mgr.set(resources)
-            if join_now:
-                with log.step("move init into cgroup"):
-                    mgr.add(pid)
-            return mgr.paths()
-        paths = self._cgroup_step(make)
-        if self.cfg.linux.intel_rdt is not None:
-            self._intel_rdt(pid)
-        return paths
-
-    def _intel_rdt(self, pid):
-        """linux.intelRdt: the group is the init's from here on (its fork inherits it)."""
-        from pyrunc.linux import resctrl
-        with log.step("apply intelRdt"):
-            self.rdt = resctrl.apply(self.cid, self.cfg.linux.intel_rdt, pid)
-            if self.save_rdt is not None:
-                self.save_rdt(self.rdt)
-
-    def _warn_if_not_empty(self, mgr):
-        """runc's warning, in its words: a cgroup that already holds processes shares its
-        limits, freezing, `kill --all` and `ps` with them.  The container is made all the same."""
-        found = mgr.pids()
-        if found:
-            msg = (f"container's cgroup is not empty: {len(found)} process(es) found "
-                   f"in {next(iter(mgr.paths().values()))}")
-            log.warning(msg)
-            log.stderr_line(f"pyrunc: warning: {msg}")
-
-    def check_not_frozen(self):
-        """runc's refusal, in its words, of a cgroup the freezer stops (its own freeze or
-        an ancestor's); also the idle check of every wait on the init once it is there,
-        for a cgroup frozen after this check.  Not a CgroupError: --rootless must not
-        turn it into a warning and a wait without end."""
-        mgr = self.cgroup_manager
-        if mgr is not None and mgr.stopped_by_freezer():
-            raise ContainerError(None, frozen_message(self.cgroup_path))
-
-    def join_cgroup(self, pid):
-        """Put the init in the cgroup made by cgroup(join_now=False)."""
-        if self.cgroup_manager is not None:
-            with log.step("move init into cgroup"):
-                self._cgroup_step(lambda: self.cgroup_manager.add(pid))
-
-    def memory_oom(self):
-        """The memory cgroup's figures when its OOM killer struck during create, else
-        None; only for a cgroup create made (a joined one's kills may be older)."""
-        if not owns_cgroup(self.cgroup_manager):
-            return None
-        from pyrunc.linux import child_death
-        return child_death.oom_figures(self.cgroup_manager)
-
-    def oom_struck(self):
-        """Whether the OOM killer has killed in the cgroup create made for a config with
-        a memory limit: only the init (or its createContainer hooks) ran there."""
-        if not (self.cfg.linux.resources.get("memory") or {}).get("limit"):
-            return False
-        return self.memory_oom() is not None
-
-    def warm_up_cgroup(self):
-        """Move a stand-in child, which touches no memory, into the new cgroup and let
-        it exit: the kernel's wait before the first move into a cgroup (an RCU grace
-        period) is paid here, and a move right after it is quick.  Best effort."""
-        if self.cgroup_manager is None:
-            return
-        with log.step("warm up cgroup"):
-            self._warm_up()
-
-    def _warm_up(self):
-        from pyrunc.linux import kernel
-        hold_r, hold_w = os.pipe()
-        pid = kernel.fork()
-        if pid == 0:
-            os.close(hold_w)
-            os.read(hold_r, 1)  # until the parent is done with us
-            os._exit(0)
-        os.close(hold_r)
-        try:
-            self.cgroup_manager.add(pid)
-        except Exception as e:  # the init's own move reports what is wrong
-            log.debug(f"create {self.cid}: cgroup warm-up: {e}")
-        finally:
-            os.close(hold_w)
-            # It exits at once, unless a freeze meanwhile stopped it: then it is killed
-            # (on v1 it dies when the cgroup is thawed) and create fails.
-            from pyrunc.linux.spawn import wait_child
-            wait_child(pid, self.check_not_frozen)
-
-    def _cgroup_step(self, step):
-        from pyrunc.errors import CgroupError
-        try:
-            return step()
-        except (CgroupError, OSError) as e:
-            if not self.ignore_cgroup_errors:
-                raise
-            log.warning(f"create {self.cid}: cgroups ignored (--rootless): {e}")
-            return None
-
-    def seccomp(self, pid, fd):
-        st = {"bundle": self.bundle, "annotations": self.cfg.annotations}
-        with log.step("send seccomp fd to listener"):
-            send_seccomp_listener(self.cid, st, CREATING, self.cfg, pid, fd)
-
-    def netdevices(self, sock_fd):
-        """linux.netDevices, from the runtime's network namespace into the init's, whose
-        rtnetlink socket `sock_fd` is (linux/netdevices.py)."""
-        from pyrunc.linux import netdevices
-        with log.step("move network devices"):
-            moved = netdevices.move(self.cfg.linux.net_devices, sock_fd)
-        for dev in moved:
-            log.debug(f'create {self.cid}: network device "{dev["host"]}" moved in as '
-                      f'"{dev["name"]}" with {", ".join(dev["addresses"]) or "no addresses"}')
-
-    def hooks(self, pid):
-        from pyrunc.linux import hooks
-        st = {"bundle": self.bundle, "annotations": self.cfg.annotations}
-        state = hook_state(self.cid, st, CREATING, pid)
-        with log.step("run createRuntime hooks"):
-            hooks.run_hooks("prestart", self.cfg.hooks, state)
-            hooks.run_hooks("createRuntime", self.cfg.hooks, state)
-
-
 def frozen_message(cgroup_path):
     return f'container\'s cgroup unexpectedly frozen (linux.cgroupsPath "{cgroup_path}")'
 
@@ -229,19 +61,9 @@ def _expand_slice(slice_):
     return "".join("/" + "-".join(words[:i + 1]) + ".slice" for i in range(len(words)))
 
 
-def _check_terminal(cfg, console_socket, foreground):
-    """runc's two rules: a detached tty needs a socket to send it to; a socket needs a tty."""
-    if cfg.terminal and console_socket is None and not foreground:
-        raise UsageError("cannot allocate a tty without --console-socket when detached "
-                         "(process.terminal is true)")
-    if console_socket is not None and not cfg.terminal:
-        raise UsageError("--console-socket needs process.terminal set to true in config.json")
-
-
-def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=None, no_pivot=False,
-           no_new_keyring=False, preserve_fds=0, foreground=False, systemd_cgroup=False,
-           rootless="auto"):
-    """Create a container; returns (state dict, Spawned).
+def create(store, cid, opts):
+    """Create a container as `opts` (an options.CreateOptions) say; returns (state dict,
+    Spawned).
 
     On any failure nothing is left: the forked processes are killed and the state
     directory removed; the error reads `create ID: <cause>`.
@@ -249,17 +71,16 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
     from pyrunc.config import model, validate
     from pyrunc.store import State, check_id
     check_id(cid)
-    if preserve_fds < 0:
-        raise UsageError(f"--preserve-fds must not be negative, got {preserve_fds}")
-    bundle = os.path.abspath(bundle)
+    opts.check_preserve_fds()
+    bundle = os.path.abspath(opts.bundle)
     with log.step("validate config"):
         doc = validate.load_config(bundle)
         from pyrunc import notify
         notify_caller = notify.caller_socket() if doc.get("process") else None
         cfg = model.from_dict(notify.add_to_config(doc, os.path.join(store.root, cid)) if notify_caller
                               else doc, bundle)
-        _check_terminal(cfg, console_socket, foreground)
-    cgroup = cgroup_path(cfg, cid, systemd_cgroup)
+        opts.check_terminal(cfg.terminal, opts.foreground)
+    cgroup = cgroup_path(cfg, cid, opts.systemd_cgroup)
     st = State.new(cid, bundle, cfg.root_path, _iso_now(), cfg.annotations, doc.get("hooks") or {},
                    cgroup, notify_caller)
     log.debug(f"create {cid}: bundle {bundle}")
@@ -288,15 +109,16 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
         from pyrunc.store import write_atomic
         write_atomic(cdir.file(CONFIG_COPY), jsonc.dumps(doc).encode())
         host_root = _make_host_root(cdir, st) if cfg.linux.namespace("mount") is None else None
-        if console_socket:
-            console_fd = connect_console(console_socket)
+        if opts.console_socket:
+            console_fd = connect_console(opts.console_socket)
         program = None
         if cfg.linux.seccomp and cfg.process is not None:  # it would filter nothing
             from pyrunc.linux import seccomp
             with log.step("compile seccomp filter"):
                 program = seccomp.program_for(cfg.linux.seccomp, store.root)
         with log.step("load the init's code"):  # every module the init needs after pivot_root
-            from pyrunc.linux.spawn import spawn
+            from pyrunc.linux.requests import CreateRequests
+            from pyrunc.linux.spawn import spawn_init
         start_path = f"/proc/self/fd/{cdir.fd}/{START_SOCKET}"
         def save_cgroup(saved):
             st["cgroup"] = saved
@@ -304,20 +126,17 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
         def save_rdt(saved):
             st["intel_rdt"] = saved
             cdir.write_state(st)
-        handler = _CreateHandler(cid, cfg, bundle, cgroup, rootless, save_cgroup, save_rdt)
+        handler = CreateRequests(cid, cfg, bundle, cgroup, opts.rootless, save_cgroup, save_rdt)
         with log.step("spawn"):
-            spawned = spawn(cfg, cid, start_path, handler,
-                            no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-                            preserve_fds=preserve_fds, console_sock_fd=console_fd,
-                            seccomp_program=program, host_root=host_root)
+            spawned = spawn_init(cfg, cid, start_path, handler, opts, console_sock_fd=console_fd,
+                                 seccomp_program=program, host_root=host_root)
         st["pid"] = spawned.pid
         st["pid_start"] = procfs.start_time(spawned.pid)
         cdir.write_state(st)
-        if pid_file:
-            from pyrunc.store import write_atomic
-            write_atomic(os.path.abspath(pid_file), str(spawned.pid).encode(), 0o644)
-        if pidfd_socket:
-            send_pidfd(pidfd_socket, spawned.pid)
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, spawned.pid)
+        if opts.pidfd_socket:
+            send_pidfd(opts.pidfd_socket, spawned.pid)
         log.debug(f"create {cid}: created, init pid {spawned.pid}")
         return st, spawned
     except BaseException as e:
@@ -343,15 +162,10 @@ def create(store, cid, bundle, pid_file=None, console_socket=None, pidfd_socket=
             os.close(console_fd)
 
 
-def send_seccomp_listener(cid, st, status, cfg, pid, fd):
-    """runtime-spec seccomp.md: the listener gets the container process state and the
-    notify fd, one connection each."""
-    from pyrunc.linux import seccomp
-    prof = cfg.linux.seccomp
-    seccomp.send_to_listener(prof["listenerPath"], fd, {
-        "ociVersion": OCI_VERSION, "fds": ["seccompFd"], "pid": pid,
-        "metadata": prof.get("listenerMetadata", ""),
-        "state": hook_state(cid, st, status, pid)})
+def write_pid_file(path, pid):
+    """--pid-file: the process's host pid, written whole or not at all."""
+    from pyrunc.store import write_atomic
+    write_atomic(os.path.abspath(path), str(pid).encode(), 0o644)
 
 
 def send_pidfd(path, pid):

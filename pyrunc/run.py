@@ -12,12 +12,13 @@ _NOT_FORWARDED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGURG,
                   signal.SIGWINCH, signal.SIGPIPE, signal.SIGTTIN, signal.SIGTTOU, signal.SIGTSTP}
 
 
-def run(store, cid, bundle, detach=False, keep=False, warn=None, subreaper=True, **create_opts):
-    """`subreaper` False (--no-subreaper): once the init is our child, what the container
-    orphans later (with no pid namespace of its own) goes to the host's reaper, not to us."""
+def run(store, cid, opts, detach=False, keep=False, warn=None, subreaper=True):
+    """`opts`: an options.CreateOptions.  `subreaper` False (--no-subreaper): once the init
+    is our child, what the container orphans later (with no pid namespace of its own) goes
+    to the host's reaper, not to us."""
     if detach:
         with log.step("create"):
-            lifecycle.create(store, cid, bundle, **create_opts)
+            lifecycle.create(store, cid, opts)
         try:
             with log.step("start"):
                 lifecycle.start(store, cid)
@@ -29,7 +30,7 @@ def run(store, cid, bundle, detach=False, keep=False, warn=None, subreaper=True,
     # so we can wait for it and learn its exit status.
     kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
     with log.step("create"):
-        st, spawned = lifecycle.create(store, cid, bundle, foreground=True, **create_opts)
+        st, spawned = lifecycle.create(store, cid, opts.replace(foreground=True))
     if not subreaper:
         # create has reaped the init's first parent: the init is ours already, as runc's
         # is (it clones it with CLONE_PARENT).

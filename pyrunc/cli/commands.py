@@ -77,10 +77,9 @@ def cmd_spec(g, o, pos, log):
 
 
 def _create_opts(g, o):
-    return dict(pid_file=o["pid_file"], console_socket=o["console_socket"],
-                pidfd_socket=o["pidfd_socket"], no_pivot=o["no_pivot"],
-                no_new_keyring=o["no_new_keyring"], preserve_fds=o["preserve_fds"],
-                systemd_cgroup=g["systemd_cgroup"], rootless=g["rootless"].lower())
+    from pyrunc.options import CreateOptions
+    return CreateOptions.from_flags(o, bundle=o["bundle"] or ".", systemd_cgroup=g["systemd_cgroup"],
+                                    rootless=g["rootless"].lower())
 
 
 def _reserve_passed_fds(o, listen=True):
@@ -94,7 +93,7 @@ def cmd_create(g, o, pos, log):
     from pyrunc import lifecycle
     cid = _one_id("create", pos)
     _reserve_passed_fds(o)
-    lifecycle.create(_store(g), cid, o["bundle"] or ".", **_create_opts(g, o))
+    lifecycle.create(_store(g), cid, _create_opts(g, o))
     return 0
 
 
@@ -108,8 +107,8 @@ def cmd_run(g, o, pos, log):
     from pyrunc import run
     cid = _one_id("run", pos)
     _reserve_passed_fds(o)
-    return run.run(_store(g), cid, o["bundle"] or ".", detach=o["detach"], keep=o["keep"],
-                   subreaper=not o["no_subreaper"], warn=log.warning, **_create_opts(g, o))
+    return run.run(_store(g), cid, _create_opts(g, o), detach=o["detach"], keep=o["keep"],
+                   subreaper=not o["no_subreaper"], warn=log.warning)
 
 
 EXEC_FAILED = 255
@@ -117,11 +116,12 @@ EXEC_FAILED = 255
 
 def cmd_exec(g, o, pos, log):
     from pyrunc import exec_in
+    from pyrunc.options import ExecOptions
     if not pos:
         raise UsageError("exec: missing container id; usage: pyrunc exec <container-id> <command> [args...]")
     _reserve_passed_fds(o, listen=False)
     try:
-        return exec_in.exec_process(_store(g), pos[0], pos[1:], o)
+        return exec_in.exec_process(_store(g), pos[0], pos[1:], ExecOptions.from_flags(o))
     except (PyruncError, OSError) as e:
         # runc: 255 when the runtime fails, so that it is not taken for the process's status.
         e.exit_code = EXEC_FAILED

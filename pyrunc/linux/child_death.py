@@ -5,7 +5,8 @@ OOM killer, an exit in code that cannot report) only closes its channel.  So tha
 runtime can still say where it was, the child writes the name of each step it begins
 into a pipe (`StepNotes`), which the parent reads at each request and when the channel
 closes; as subreaper for the length of the spawn (`Subreaper`), the parent then reaps
-the process, whatever its depth, and tells the signal or the exit status (`describe`).
+the process, whatever its depth (`wait_child`, the one reap loop of the runtime's
+children), and tells the signal or the exit status (`describe`).
 """
 
 import os
@@ -122,11 +123,15 @@ class Subreaper:
             self.kernel.prctl(self.kernel.PR_SET_CHILD_SUBREAPER, 0)
 
 
-def reap_status(pid, timeout=10.0):
-    """The wait status of `pid`, our child (or orphan as subreaper), once it has exited;
-    None when it is not ours or did not exit in time."""
+def wait_child(pid, idle=None, interval=0.25, timeout=None):
+    """Reap `pid`, our child (or orphan, as subreaper): its wait status once it has exited;
+    None when it is not ours, or has not exited in `timeout` seconds.  `idle`, when
+    given, is called each `interval` seconds it has not exited and raises to give up; the
+    child is then killed and left to the reaper (a process stopped by the v1 freezer dies
+    only once thawed)."""
     import time
-    deadline = time.monotonic() + timeout
+    delay = 0.0002
+    start = checked = time.monotonic()
     while True:
         try:
             got, status = os.waitpid(pid, os.WNOHANG)
@@ -134,9 +139,27 @@ def reap_status(pid, timeout=10.0):
             return None
         if got == pid:
             return status
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if timeout is not None and now - start > timeout:
             return None
-        time.sleep(0.005)
+        if idle is not None and now - checked >= interval:
+            try:
+                idle()
+            except BaseException:
+                kill(pid)
+                raise
+            checked = time.monotonic()
+        time.sleep(delay)
+        delay = min(delay * 2, 0.01)
+
+
+def kill(pid):
+    """SIGKILL `pid`, gone or not."""
+    import _signal as signal  # signal.py would import enum
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def signal_name(num):

@@ -15,6 +15,7 @@ from pyrunc.errors import ContainerError, KernelError
 # Everything the init needs is imported here, up front: after pivot_root the host's
 # files, pyrunc's own included, are out of reach.
 from pyrunc.linux import capabilities, child_death, devices, mounts, namespaces, passed_fds, paths, proc_writes, process, rootfs, seccomp, terminal, unix
+from pyrunc.linux import protocol
 from pyrunc.linux import hooks as hookrun
 from pyrunc.linux import kernel as k
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
@@ -109,7 +110,7 @@ def _is_new(linux, nstype):
 def report_failure(ctx, exc):
     msg = str(exc) if not isinstance(exc, KernelError) else exc.args[1]
     try:
-        ctx.chan.send("error", step=ctx.step, msg=msg or type(exc).__name__, steps=ctx.steps[-4:])
+        ctx.chan.send(protocol.ERROR, step=ctx.step, msg=msg or type(exc).__name__, steps=ctx.steps[-4:])
     except OSError:
         pass
 
@@ -137,7 +138,7 @@ def setup_namespaces(ctx):
         ctx.step = "create user namespace"
         k.unshare(k.CLONE_NEWUSER)
         # Only the parent, in the host's user namespace, may write our id maps.
-        ctx.chan.send("idmap", pid=os.getpid())
+        ctx.chan.send(protocol.IDMAP, pid=os.getpid())
         ctx.chan.expect_ok()
     if ctx.in_userns:
         ctx.step = "become root in the user namespace"
@@ -151,7 +152,7 @@ def setup_namespaces(ctx):
     # (cgroup_joined), so the memory the setup touches is not charged to the container;
     # the parent pays the first move's wait meanwhile (spawn.py).
     ctx.step = "join cgroup"
-    ctx.chan.send("cgroup", pid=os.getpid(), join_now=ctx.new_cgroupns)
+    ctx.chan.send(protocol.CGROUP, pid=os.getpid(), join_now=ctx.new_cgroupns)
     ctx.cgroup_joined = ctx.new_cgroupns
     # The cgroup's paths as the host sees them: /proc/self/cgroup cannot tell once a
     # cgroup namespace has been joined (it shows them relative to that namespace's root).
@@ -170,14 +171,14 @@ def setup_namespaces(ctx):
         sources = mount_sources.wanted(ctx.cfg)
         if sources:
             ctx.step = "open mount sources"
-            ctx.chan.send("mount_sources", pid=os.getpid())
+            ctx.chan.send(protocol.MOUNT_SOURCES, pid=os.getpid())
             ctx.mount_sources = mount_sources.receive(ctx.chan, sources)
     if ctx.in_userns:
         # Before the init exists, not first thing in it: from its report on, a process
         # that shares its pid namespace can look for it in /proc (CVE-2016-9962).
         k.prctl(k.PR_SET_DUMPABLE, 0)
     if not namespaces.needs_child(lx):
-        ctx.chan.send("init", pid=os.getpid())
+        ctx.chan.send(protocol.INIT, pid=os.getpid())
         ctx.traced_fork("init")
         return True
     ctx.step = "fork container init"
@@ -185,7 +186,7 @@ def setup_namespaces(ctx):
     if pid == 0:
         ctx.traced_fork("init")
         return True
-    ctx.chan.send("init", pid=pid)
+    ctx.chan.send(protocol.INIT, pid=pid)
     ctx.traced_exit()
     return False
 
@@ -213,7 +214,7 @@ def container_init(ctx):
         from pyrunc.linux import network
         sock = network.netlink_socket()
         try:
-            ctx.chan.send("netdevices", fds=[sock.fileno()])
+            ctx.chan.send(protocol.NETDEVICES, fds=[sock.fileno()])
         finally:
             sock.close()
         ctx.chan.expect_ok()
@@ -262,7 +263,7 @@ def container_init(ctx):
             # no_new_privs no privilege is needed to load it.
             load_seccomp(ctx)
     wait_for_cgroup(ctx)
-    ctx.chan.send("created")
+    ctx.chan.send(protocol.CREATED)
     ctx.chan.close()
     end_notes(ctx)
     _wait_for_start_and_exec(ctx, program)
@@ -280,7 +281,7 @@ def wait_for_cgroup(ctx):
     """Return once the parent has put this process in the container's cgroup."""
     if not ctx.cgroup_joined:
         ctx.step = "join cgroup"
-        ctx.chan.send("cgroup_joined")
+        ctx.chan.send(protocol.CGROUP_JOINED)
         ctx.chan.expect_ok()
         ctx.cgroup_joined = True
 
@@ -328,7 +329,7 @@ def _setup_rootfs(ctx):
         wait_for_cgroup(ctx)  # the hooks see the container in its cgroup
     if hooks.prestart or hooks.create_runtime:
         ctx.step = "run createRuntime hooks"
-        ctx.chan.send("hooks")
+        ctx.chan.send(protocol.HOOKS)
         ctx.chan.expect_ok()
     if hooks.create_container:
         ctx.step = "run createContainer hooks"
@@ -388,7 +389,7 @@ def setup_terminal(ctx, console=True):
             terminal.send_to_console_socket(ctx.console_sock_fd, master)
             ctx.console_sock_fd = None
         else:
-            ctx.chan.send("console", fds=[master])
+            ctx.chan.send(protocol.CONSOLE, fds=[master])
     finally:
         os.close(master)
 
@@ -495,7 +496,7 @@ def load_seccomp(ctx):
     if seccomp.uses_notify(profile):
         ctx.step = "send seccomp notify fd"
         try:
-            ctx.chan.send("seccomp", fds=[listener])
+            ctx.chan.send(protocol.SECCOMP, fds=[listener])
         finally:
             os.close(listener)
         ctx.chan.expect_ok()

@@ -7,17 +7,19 @@ cwd), then execs.  Until the exec it holds the runtime's fds and runs the host's
 interpreter inside the container's pid namespace, so it is non-dumpable from its first
 instruction: the container cannot ptrace it or open its /proc/<pid> files.
 
-Protocol (protocol.py): cgroup {pid} while still outside; init {pid} once the process
-that will exec exists (a second fork when a pid or time namespace is joined); console +
-fd for a foreground tty; seccomp + fd for a notify listener; error {step, msg}.  The
-channel is close-on-exec, so the parent reads EOF the moment the exec succeeds.
+Protocol (protocol.py, exec mode): init {pid} once the process that will exec exists
+(a second fork when a pid or time namespace is joined), when the parent moves it into
+the container's cgroup; console + fd for a foreground tty; seccomp + fd for a notify
+listener; then cgroup_joined (or, with --ignore-paused, join_paused: moved into the
+frozen cgroup only now), its last request; error {step, msg}.  The channel is
+close-on-exec, so the parent reads EOF the moment the exec succeeds.
 """
 
 import errno
 import os
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import init, kernel as k, namespaces, placement, process
+from pyrunc.linux import init, kernel as k, namespaces, placement, process, protocol
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
 from pyrunc.linux.tables import PROC_NS_NAMES
 
@@ -92,20 +94,21 @@ def join_container(ctx, target):
         pid = k.fork()
         if pid != 0:
             os.close(told_r)
-            ctx.chan.send("init", pid=pid)
+            ctx.chan.send(protocol.INIT, pid=pid)
+            # Our step ends before the child may go on: its records come after ours.
+            ctx.traced_exit()
             try:
                 os.write(told_w, b"%d" % pid)
             except OSError:  # it died: the runtime sees its channel close
                 pass
             os.close(told_w)
-            ctx.traced_exit()
             return False
         os.close(told_w)
         host_pid = os.read(told_r, 32)
         os.close(told_r)
         ctx.traced_fork("exec process", int(host_pid) if host_pid else None)
     else:
-        ctx.chan.send("init", pid=os.getpid())
+        ctx.chan.send(protocol.INIT, pid=os.getpid())
         ctx.traced_fork("exec process")
     return True
 
@@ -123,10 +126,10 @@ def exec_in_container(ctx):
     ctx.step = "join cgroup"
     if ctx.join_frozen_cgroup:
         # --ignore-paused: we freeze as we join, so join last, and run on resume.
-        ctx.chan.send("cgroup", last=True)
+        ctx.chan.send(protocol.JOIN_PAUSED)
     else:
         # The parent moved us in when we reported our pid (join_container).
-        ctx.chan.send("cgroup_joined")
+        ctx.chan.send(protocol.CGROUP_JOINED)
     ctx.chan.expect_ok()
     init.end_notes(ctx)  # ready: from here the channel's EOF means it exec'd
     if not ctx.seccomp_early:

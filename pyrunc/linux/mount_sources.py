@@ -18,7 +18,7 @@ import os
 
 from pyrunc.errors import KernelError
 from pyrunc.linux import kernel as k
-from pyrunc.linux import unix
+from pyrunc.linux import protocol, unix
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
@@ -128,7 +128,7 @@ def _collect(sock: "socket", count: int) -> list[int]:
 def send(chan: "Channel", fds: list[int]) -> None:
     """The answer to the init's `mount_sources`: the fds, a few a message."""
     for i in range(0, len(fds), _BATCH) or [0]:
-        chan.send("ok", fds=fds[i : i + _BATCH], more=i + _BATCH < len(fds))
+        chan.send(protocol.OK, fds=fds[i : i + _BATCH], more=i + _BATCH < len(fds))
 
 
 # --- the init's side --------------------------------------------------------------------
@@ -143,9 +143,9 @@ def receive(chan: "Channel", sources: "Sequence[tuple[Mount, str]]") -> dict[int
         while True:
             msg, got = chan.recv()
             fds += got
-            if msg["type"] == "error":
+            if msg["type"] == protocol.ERROR:
                 raise ProtocolError(msg.get("msg", "parent reported an error"))
-            if msg["type"] != "ok":
+            if msg["type"] != protocol.OK:
                 raise ProtocolError(f"unexpected message from parent: {msg['type']}")
             if not msg.get("more"):
                 break

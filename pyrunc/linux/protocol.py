@@ -1,25 +1,80 @@
-"""The numbered parent/child protocol over one SOCK_SEQPACKET socketpair.
+"""The parent/child protocol over one SOCK_SEQPACKET socketpair: every message, once.
 
-Each message is one JSON object with a `type`; fds travel with SCM_RIGHTS.  The
-child asks, the parent answers; a child failure travels back as an `error` message
-naming the step, so the parent never has to report a bare EOF.
+Each message is one JSON object with a `type`, one of the names below; fds travel with
+SCM_RIGHTS.  The child asks, the parent answers (`ok` or `error`); a child failure
+travels back as an `error` message naming the step, so the parent never has to report a
+bare EOF.  Every type a pyrunc module sends is one of these constants (a unit test reads
+the sources to hold that).  Create's child is the container's init (linux/init.py), exec's
+the process that joins it (linux/join.py); the parent side of both is linux/spawn.py,
+with each mode's answers in linux/requests.py.
 
-Child -> parent                         Parent -> child
-  idmap {pid}       write uid/gid maps      ok | error
-  cgroup {pid}      place pid in cgroup     ok | error
-  init {pid}        the container's init pid (host view); no answer
-  hooks             run prestart + createRuntime hooks   ok | error
-  console + fd      pty master for a foreground run; no answer
-  netdevices + fd   an rtnetlink socket of the init's network namespace:
-                    move linux.netDevices into it    ok | error
-  mount_sources {pid}  open the bind sources in pid's mount namespace with the runtime's
-                    privileges    ok + fds {more}, until more is false | error
-  created           setup done; init now waits for start; no answer
-  error {step,msg}  setup failed; the child exits
+  type            from    mode          fields, fds          meaning, answer
+  idmap           child   create        pid                  write pid's uid/gid maps; ok | error
+  cgroup          child   create        pid, join_now        make the cgroup and set its limits,
+                                                             put pid in it if join_now (else when
+                                                             cgroup_joined asks); ok {paths} | error
+  mount_sources   child   create        pid                  open the bind sources in pid's mount
+                                                             namespace; ok + fds {more}, until more
+                                                             is false | error
+  init            child   create, exec  pid                  the process that goes on (the init, the
+                                                             exec process), host pid; no answer
+  netdevices      child   create        + rtnetlink fd       move linux.netDevices into that
+                                                             socket's namespace; ok | error
+  hooks           child   create                             run prestart + createRuntime; ok | error
+  console         child   create, exec  + pty master fd      the pty of a foreground tty; no answer
+  seccomp         child   create, exec  + notify fd          send the fd to listenerPath; ok | error
+  cgroup_joined   child   create, exec                       is it in its cgroup yet (create: move it
+                                                             now if it joins late; exec: it was moved
+                                                             at `init`): the last request; ok | error
+  join_paused     child   exec                               --ignore-paused: move it into the frozen
+                                                             cgroup now, instead of at `init`; it
+                                                             execs on resume; ok | error
+  created         child   create                             setup done, the init waits for start
+  error           both                  step, msg, steps     the child failed at step and exits; from
+                                                             the parent: the request failed (msg)
+  ok              parent                (per request)        the request was done
+
+  eof is not sent: recv's name for a closed channel (the child died, or exec'd: the
+  channel is close-on-exec).
+
+In order (each line only when the config asks for it):
+
+  create: child -> parent                 exec: child -> parent
+    idmap ............. ok                  init  (the parent moves it into the cgroup)
+    cgroup ............ ok {paths}          console + fd
+    mount_sources ..... ok + fds            seccomp + fd ...... ok
+    init                                    cgroup_joined ..... ok  (or join_paused)
+    netdevices + fd ... ok                  eof: it exec'd
+    cgroup_joined ..... ok  (joining late: before hooks, else before created)
+    hooks ............. ok
+    console + fd
+    seccomp + fd ...... ok
+    created
 """
 
 from pyrunc import jsonc
 from pyrunc.linux import unix
+
+# Child -> parent.
+IDMAP = "idmap"
+CGROUP = "cgroup"
+MOUNT_SOURCES = "mount_sources"
+INIT = "init"
+NETDEVICES = "netdevices"
+HOOKS = "hooks"
+CONSOLE = "console"
+SECCOMP = "seccomp"
+CGROUP_JOINED = "cgroup_joined"
+JOIN_PAUSED = "join_paused"
+CREATED = "created"
+# Parent -> child, and the child's failure.
+OK = "ok"
+ERROR = "error"
+# Not sent: what recv returns when the peer closed.
+EOF = "eof"
+
+TYPES = frozenset({IDMAP, CGROUP, MOUNT_SOURCES, INIT, NETDEVICES, HOOKS, CONSOLE, SECCOMP,
+                   CGROUP_JOINED, JOIN_PAUSED, CREATED, OK, ERROR})
 
 _MAX = 65536
 IDLE_INTERVAL = 0.25  # seconds between a waiting recv's idle checks
@@ -53,6 +108,17 @@ class Channel:
         """The next message as (dict, [fds]); ({'type': 'eof'}, []) when the peer closed.
         `idle`, when given, is called after each `interval` seconds without a message;
         it raises to give up (a peer the cgroup freezer stopped never answers)."""
+        try:
+            data, fds = self._recv(idle, interval)
+        except ConnectionResetError:
+            # The peer closed with our last message unread (a child killed just after
+            # its request was answered): closed all the same, not a bare error.
+            return {"type": EOF}, []
+        if not data:
+            return {"type": EOF}, fds
+        return jsonc.loads(data), fds
+
+    def _recv(self, idle, interval):
         if idle is None:
             data, fds = unix.recv_fds(self.sock, _MAX, 4)
         else:
@@ -66,15 +132,13 @@ class Channel:
                         idle()
             finally:
                 self.sock.settimeout(None)
-        if not data:
-            return {"type": "eof"}, fds
-        return jsonc.loads(data), fds
+        return data, fds
 
     def expect_ok(self):
         msg, _ = self.recv()
-        if msg["type"] == "ok":
+        if msg["type"] == OK:
             return msg
-        if msg["type"] == "error":
+        if msg["type"] == ERROR:
             raise ProtocolError(msg.get("msg", "parent reported an error"))
         raise ProtocolError(f"unexpected message from parent: {msg['type']}")
 

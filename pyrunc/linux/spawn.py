@@ -1,7 +1,11 @@
-"""The parent side of create: fork the container's init and answer its requests.
+"""The parent side of every process the runtime starts: create's init and exec's process.
 
-pyrunc forks where runc re-execs: the child is already a running interpreter with the
-config loaded, so it pays no second interpreter start.  The child side is init.py.
+One fork (`_spawn`) and one loop over the child's messages (`_serve`), in two modes:
+`spawn_init` (create: the child builds the container, linux/init.py) and `spawn_exec`
+(exec: the child joins it, linux/join.py).  What each mode answers is in
+linux/requests.py; the messages are protocol.py's.  pyrunc forks where runc re-execs:
+the child is already a running interpreter with the config loaded, so it pays no second
+interpreter start.
 """
 
 import os
@@ -10,115 +14,162 @@ import sys
 from pyrunc import log
 from pyrunc.errors import ContainerError
 from pyrunc.linux import init as child
-from pyrunc.linux import child_death, kernel, passed_fds, proctitle
+from pyrunc.linux import child_death, kernel, passed_fds, proctitle, protocol
 from pyrunc.linux import unix
+from pyrunc.linux.child_death import kill as _kill, wait_child
 from pyrunc.linux.protocol import Channel
+from pyrunc.linux.requests import Refused
 
 
 class Spawned:
-    """The result of a successful spawn: the init's host pid and, for a foreground
-    terminal, the pty master."""
+    """The result of a successful spawn: the host pid of the process that goes on (the
+    container's init, the exec process) and, for a foreground terminal, the pty master."""
 
-    def __init__(self, pid, first_child, console):
+    def __init__(self, pid, console):
         self.pid = pid
-        self.first_child = first_child
         self.console = console
 
 
-def spawn(cfg, container_id, start_path, handler, no_pivot=False, no_new_keyring=False,
-          preserve_fds=0, console_sock_fd=None, seccomp_program=None, host_root=None):
-    """Fork the container and drive the protocol until it reports `created`.
+def spawn_init(cfg, container_id, start_path, requests, opts, console_sock_fd=None,
+               seccomp_program=None, host_root=None):
+    """create: fork the container and serve it until it reports `created`.
 
-    `handler` answers the child's requests: idmap(pid), cgroup(pid), hooks(pid),
-    seccomp(pid, fd), netdevices(netlink socket fd), mount_sources(pid) (a list of fds).  On any
-    failure raises ContainerError after killing what was forked; the caller removes the rest.
+    `requests` (requests.CreateRequests) answers the init's requests; `opts`: create's
+    options.CreateOptions (--no-pivot, --no-new-keyring, --preserve-fds).  On any failure
+    raises ContainerError after killing what was forked; the caller removes the rest.
     `host_root`: where a container without a mount namespace binds its rootfs.
     """
-    parent_ch, child_ch = Channel.pair()
     start_sock = unix.socket()
-    start_sock.bind(start_path)
-    start_sock.listen(1)
+    try:
+        start_sock.bind(start_path)
+        start_sock.listen(1)
+    except BaseException:
+        start_sock.close()
+        raise
+
+    def run(child_ch, note_fd):
+        proctitle.show_init(container_id)  # not `pyrunc create ...` once create is gone
+        keep = [child_ch.fileno(), start_sock.fileno(), note_fd]
+        if console_sock_fd is not None:
+            keep.append(console_sock_fd)
+        trace = traced_child("stage1", keep)
+        listen_fds = passed_fds.listen_fds(os.getppid())  # our parent is the pyrunc command
+        close_fds_except(3 + listen_fds + opts.preserve_fds, keep)
+        ctx = child.InitContext(cfg, container_id, child_ch, start_sock, no_pivot=opts.no_pivot,
+                                no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
+                                console_sock_fd=console_sock_fd,
+                                seccomp_program=seccomp_program, listen_fds=listen_fds,
+                                host_root=host_root)
+        ctx.note_fd = note_fd
+        if trace is not None:
+            trace.traced_context(ctx)
+        try:
+            if child.setup_namespaces(ctx):
+                child.container_init(ctx)
+            else:
+                os._exit(0)
+        except BaseException as e:
+            ctx.traced_failure(e)
+            child.report_failure(ctx, e)
+    return _spawn(requests, run, start_sock.close)
+
+
+def spawn_exec(cfg, container_id, init_pid, init_start, requests, preserve_fds=0,
+               console_sock_fd=None, seccomp_program=None):
+    """exec: fork the process that joins the container of the init `init_pid` (started at
+    `init_start`) and serve it until it has exec'd (or, paused, has joined the frozen
+    cgroup: it execs on resume).  `requests`: a requests.ExecRequests.  The parent's copy
+    of `console_sock_fd` is closed once the child has it."""
+    from pyrunc.linux import join
+
+    def run(child_ch, note_fd):
+        keep = [child_ch.fileno(), note_fd] + ([console_sock_fd] if console_sock_fd is not None else [])
+        trace = traced_child("exec", keep)
+        close_fds_except(3 + preserve_fds, keep)
+        ctx = child.InitContext(cfg, container_id, child_ch, None, no_new_keyring=True,
+                                preserve_fds=preserve_fds, console_sock_fd=console_sock_fd,
+                                seccomp_program=seccomp_program)
+        ctx.create_cwd = False
+        ctx.note_fd = note_fd
+        ctx.join_frozen_cgroup = requests.paused
+        ctx.step = "open the container's namespaces"
+        if trace is not None:
+            trace.traced_context(ctx)  # begins the step just named
+        try:
+            target = join.JoinTarget(init_pid, init_start)
+            if join.join_container(ctx, target):
+                join.exec_in_container(ctx)
+            os._exit(0)
+        except BaseException as e:
+            ctx.traced_failure(e)
+            child.report_failure(ctx, e)
+
+    def release():
+        if console_sock_fd is not None:
+            os.close(console_sock_fd)
+    return _spawn(requests, run, release)
+
+
+def _spawn(requests, run_child, release):
+    """Fork; the child runs `run_child(channel, note fd)` and never returns into the
+    CLI's code; the parent calls `release()` (what only the child keeps), then serves."""
+    parent_ch, child_ch = Channel.pair()
     notes = child_death.StepNotes()
     reaper = child_death.Subreaper()
     try:
         pid = kernel.fork()
     except BaseException:
-        notes.close()
+        for end in (parent_ch, child_ch, notes):
+            end.close()
         reaper.restore()
+        release()
         raise
-    if pid == 0:  # the child never returns into the CLI's code
+    if pid == 0:
         try:
-            proctitle.show_init(container_id)  # not `pyrunc create ...` once create is gone
             parent_ch.close()
-            keep = [child_ch.fileno(), start_sock.fileno(), notes.child()]
-            if console_sock_fd is not None:
-                keep.append(console_sock_fd)
-            trace = traced_child("stage1", keep)
-            listen_fds = passed_fds.listen_fds(os.getppid())  # our parent is the pyrunc command
-            close_fds_except(3 + listen_fds + preserve_fds, keep)
-            ctx = child.InitContext(cfg, container_id, child_ch, start_sock, no_pivot=no_pivot,
-                                    no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
-                                    console_sock_fd=console_sock_fd,
-                                    seccomp_program=seccomp_program, listen_fds=listen_fds,
-                                    host_root=host_root)
-            ctx.note_fd = notes.fd
-            if trace is not None:
-                trace.traced_context(ctx)
-            try:
-                if child.setup_namespaces(ctx):
-                    child.container_init(ctx)
-                else:
-                    os._exit(0)
-            except BaseException as e:
-                ctx.traced_failure(e)
-                child.report_failure(ctx, e)
+            run_child(child_ch, notes.child())
         finally:
             os._exit(1)
     child_ch.close()
-    start_sock.close()
+    release()
     notes.parent()
     served = _Served()
     try:
-        _serve(parent_ch, handler, notes, served)
+        _serve(parent_ch, requests, notes, served)
     except child_death.Died:
-        raise ContainerError(None, _death(pid, served, notes, handler)) from None
+        raise ContainerError(requests.context, _death(pid, served, notes, requests)) from None
     except BaseException:
-        _kill_and_reap(pid, served.init_pid, _frozen(handler))
+        _kill_and_reap(pid, served.init_pid, requests.frozen)
         raise
     finally:
         parent_ch.close()
         notes.close()
         if served.init_pid != pid:
             # In the cgroup too when it joined early: a freeze must not stop us here.
-            wait_child(pid, _frozen_check(handler))
+            wait_child(pid, requests.frozen_check)
         reaper.restore()
-    return Spawned(served.init_pid, pid, served.console)
-
-
-def _frozen_check(handler):
-    return getattr(handler, "check_not_frozen", None) or (lambda: None)
+    return Spawned(served.init_pid, served.console)
 
 
 class _Served:
-    """What the serving learnt: the init's host pid, the pty master."""
+    """What the serving learnt: the host pid of the process that goes on, the pty master."""
     init_pid = None
     console = None
 
 
-def _death(first_child, served, notes, handler):
-    """One line for an init (or first child) that died before it reported: where it
-    was, how it died, and, when the memory cgroup's OOM killer did it, why."""
+def _death(first_child, served, notes, requests):
+    """One line for a process (or its first child) that died before it reported: where
+    it was, how it died, and, when the memory cgroup's OOM killer did it, why."""
     dead = served.init_pid if served.init_pid is not None else first_child
-    _kill_and_reap(first_child, served.init_pid, _frozen(handler))  # whichever is still there
+    _kill_and_reap(first_child, served.init_pid, requests.frozen)  # whichever is still there
     if dead != first_child:
         # Once it is reaped, its orphan, the init, is ours to reap.
-        wait_child(first_child, _frozen_check(handler))
-    status = child_death.reap_status(dead)
+        wait_child(first_child, requests.frozen_check)
+    status = wait_child(dead, timeout=10.0)
     step = notes.read()
-    proc = "container init"  # its first stage (namespaces) too: the user knows one init
-    oom = handler.memory_oom() if hasattr(handler, "memory_oom") else None
-    log.child_failed("init", [step] if step else [])
-    return child_death.describe(proc, step, status, oom)
+    line = requests.died(step, status, served.init_pid)
+    log.child_failed(requests.proc, [step] if step else [])
+    return line
 
 
 def traced_child(proc, keep):
@@ -144,164 +195,77 @@ def close_fds_except(first, keep):
         lo = fd + 1
 
 
-# The init's own messages: with a pid or time namespace the init is forked by the first
-# child, which reports its pid ("init") while the init already runs, so these may come
-# before that report; they wait for it.
-_NEED_INIT_PID = ("created", "cgroup_joined", "hooks", "seccomp")
+# The messages of the process that goes on: with a pid or time namespace it is forked by
+# the first child, which reports its pid (`init`) while it already runs, so these may
+# come before that report; they wait for it.
+_NEED_INIT_PID = (protocol.CREATED, protocol.CGROUP_JOINED, protocol.HOOKS, protocol.SECCOMP,
+                  protocol.JOIN_PAUSED)
 
 
-def _serve(chan, handler, notes=None, served=None):
-    """Answer the child's requests until `created`: (the init's pid, pty master or None).
-    `served` learns them as they come, for a failure's report; `notes`, the child's steps."""
+def _serve(chan, requests, notes=None, served=None):
+    """Answer the child's requests until it is ready: (its pid, pty master or None).
+    `served` learns them as they come, for a failure's report; `notes`, the child's steps.
+    `requests` answers what its mode accepts (requests.py); anything else is refused."""
     notes = notes or child_death.NO_NOTES
     served = served or _Served()
-    # Once the child is in its cgroup, a freeze of it would stop the child for good: each
-    # quiet spell of the wait asks the cgroup, and a frozen one fails create.
-    idle = _frozen_check(handler)
-    init_pid = None
-    joining = False  # the init joins its cgroup when it asks (cgroup_joined)
-    early = []       # the init's messages that came before its pid
-    step = "start init"
+    early = []  # the messages that came before the pid
     while True:
-        msg, fds = early.pop(0) if early and init_pid is not None else chan.recv(idle)
+        if early and served.init_pid is not None:
+            msg, fds = early.pop(0)
+        else:
+            # Once the child is in its cgroup, a freeze would stop it for good: each quiet
+            # spell of the wait asks the cgroup (the mode's idle check), and gives up.
+            msg, fds = chan.recv(requests.idle())
         kind = msg["type"]
-        if kind in _NEED_INIT_PID and init_pid is None:
+        if kind in _NEED_INIT_PID and served.init_pid is None:
             early.append((msg, fds))
             continue
-        if kind == "created":
-            # The OOM killer may strike the init as it reports (a page touched after its
-            # late move into the cgroup): such a create failed, whatever the report says.
-            oom_struck = getattr(handler, "oom_struck", None)
-            if oom_struck is not None and oom_struck():
-                raise child_death.Died()
-            return served.init_pid, served.console
-        if kind == "error":
-            if msg.get("step") is not None:  # the init's own failure, not a relayed one
-                log.child_failed("init", msg.get("steps"))
-            raise ContainerError(None, msg["msg"])
-        if kind == "eof":
+        if kind == protocol.EOF:
+            if requests.done_at_eof():  # exec'd: the channel is close-on-exec
+                return served.init_pid, served.console
             raise child_death.Died()
-        if kind == "init":
-            init_pid = served.init_pid = msg["pid"]
-            continue
-        if kind == "console":
-            served.console = fds[0]
-            continue
         # The child's step as its request tells; cgroup_joined may come after the last
         # note (the seccomp filter ends them).
-        if kind == "cgroup_joined":
+        if kind == protocol.CGROUP_JOINED:
             notes.saw("join cgroup")
         else:
             notes.read()
-        step = {"idmap": "write id maps", "cgroup": "join cgroup", "hooks": "run createRuntime hooks",
-                "seccomp": "send the seccomp fd to the listener",
-                "netdevices": "move network devices",
-                "mount_sources": "open mount sources"}.get(kind, kind)
+        if kind == protocol.ERROR:
+            if msg.get("step") is not None:  # the child's own failure, not a relayed one
+                log.child_failed(requests.proc, msg.get("steps"))
+            raise ContainerError(requests.context, msg["msg"])
+        if kind == protocol.INIT:
+            served.init_pid = msg["pid"]
+            requests.started(msg["pid"])
+            continue
+        if kind == protocol.CONSOLE:
+            served.console = fds[0]
+            continue
+        if kind == requests.FINAL:  # `created`: no answer
+            requests.finished()
+            return served.init_pid, served.console
         try:
-            if kind == "idmap":
-                handler.idmap(msg["pid"])
-            elif kind == "cgroup":
-                joining = not msg.get("join_now", True)
-                child_death.answer(chan, "ok", paths=handler.cgroup(msg["pid"], not joining) or {})
-                if joining:
-                    # The first move into a cgroup waits out an RCU grace period (about
-                    # 14 ms on this host's cgroup v1): pay it now with a stand-in
-                    # process, while the child unshares, forks and builds the rootfs,
-                    # so that the init's own move, when it asks, is quick.
-                    handler.warm_up_cgroup()
-                continue
-            elif kind == "cgroup_joined":
-                if joining:  # late, after the setup's pages were touched: not charged
-                    handler.join_cgroup(init_pid)
-            elif kind == "hooks":
-                handler.hooks(init_pid)
-            elif kind == "seccomp":
-                try:
-                    handler.seccomp(init_pid, fds[0])
-                finally:
-                    for fd in fds:
-                        os.close(fd)
-            elif kind == "mount_sources":
-                from pyrunc.linux import mount_sources
-                fds = handler.mount_sources(msg["pid"])
-                try:
-                    mount_sources.send(chan, fds)
-                except (BrokenPipeError, ConnectionResetError):
-                    raise child_death.Died() from None
-                finally:
-                    for fd in fds:
-                        os.close(fd)
-                continue
-            elif kind == "netdevices":
-                try:
-                    if not fds:
-                        raise ContainerError(step, "the container init sent no netlink socket")
-                    handler.netdevices(fds[0])
-                finally:
-                    for fd in fds:
-                        os.close(fd)
-            else:
-                raise ContainerError(step, f"unknown request {kind!r} from container init")
+            if kind not in requests.REQUESTS:
+                requests.unknown(kind)
+            fields = requests.answer(kind, msg, fds, chan)
+        except Refused as e:
+            child_death.answer(chan, protocol.ERROR, msg=str(e))
+            raise e.error from None
         except Exception as e:
-            child_death.answer(chan, "error", msg=str(e))
+            child_death.answer(chan, protocol.ERROR, msg=str(e))
             raise
-        child_death.answer(chan, "ok")
-
-
-def reap(pid):
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-
-
-def wait_child(pid, idle, interval=0.25):
-    """Reap our child `pid`.  `idle` is called each `interval` seconds it has not exited
-    and raises to give up; the child is then killed and left to the reaper (a process
-    stopped by the v1 freezer dies only once thawed)."""
-    import time
-    delay, checked = 0.0002, time.monotonic()
-    while True:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0]:
-                return
-        except ChildProcessError:
-            return
-        if time.monotonic() - checked >= interval:
-            try:
-                idle()
-            except BaseException:
-                _kill(pid)
-                raise
-            checked = time.monotonic()
-        time.sleep(delay)
-        delay = min(delay * 2, 0.01)
-
-
-def _kill(pid):
-    import _signal as signal  # signal.py would import enum
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def _frozen(handler):
-    """Whether the cgroup freezer stops the container's processes now (a v1 frozen
-    process dies of SIGKILL only once thawed: no use waiting for it)."""
-    def frozen():
-        try:
-            _frozen_check(handler)()
-        except ContainerError:
-            return True
-        return False
-    return frozen
+        if fields is not None:
+            child_death.answer(chan, protocol.OK, **fields)
+        if requests.done(kind):
+            return served.init_pid, served.console
 
 
 def _kill_and_reap(first_child, init_pid, frozen=None):
+    """Kill what was forked; wait until the process that goes on is gone (the first
+    child, when another, is reaped by the caller)."""
     for pid in {first_child, init_pid} - {None}:
         _kill(pid)
-    if init_pid is not None and init_pid != first_child:
+    if init_pid is not None:
         wait_exit(init_pid, frozen=frozen)
 
 

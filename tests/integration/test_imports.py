@@ -18,6 +18,10 @@ RUN = {"_ctypes", "_socket", "_struct", "resource", "struct", "pyrunc.linux.ffi"
        "pyrunc.linux.proctitle", "pyrunc.linux.protocol", "pyrunc.linux.rootfs", "pyrunc.linux.spawn",
        # rootfs.py's mount options and helpers, and its checked procfs writes
        "pyrunc.linux.mounts", "pyrunc.linux.proc_writes",
+       # the parent's answers to the child (create's, exec's), moved out of lifecycle.py
+       "pyrunc.linux.requests",
+       # create's options, typed (pyrunc/options.py)
+       "pyrunc.options",
        "pyrunc.linux.tables", "pyrunc.linux.unix", "pyrunc.notify", "pyrunc.run",
        # imported by init.py for the features a config may ask for
        "pyrunc.linux.hooks", "pyrunc.linux.seccomp", "_sha256", "pyrunc.linux.terminal", "termios"}

@@ -3,9 +3,9 @@ its step names (linux/child_death.py)."""
 
 import pytest
 
-from pyrunc import exec_in
 from pyrunc.config import model
-from pyrunc.linux import child_death
+from pyrunc.linux import child_death, spawn
+from pyrunc.linux.requests import ExecRequests
 
 
 def test_an_exit_status_and_a_signal_are_told_apart():
@@ -55,9 +55,9 @@ class _Script:
 
 
 def _serve_exec(*messages):
-    served = {"pid": None, "console": None}
+    served = spawn._Served()
     cfg = model.from_dict({"ociVersion": "1.0.0", "process": {"args": ["x"], "cwd": "/"}}, "/tmp")
-    exec_in._serve(_Script(*messages), "c1", {"id": "c1"}, cfg, False, None, child_death.NO_NOTES, served)
+    spawn._serve(_Script(*messages), ExecRequests("c1", {"id": "c1"}, cfg), child_death.NO_NOTES, served)
     return served
 
 
@@ -66,7 +66,7 @@ def test_an_exec_process_that_closes_its_channel_before_it_is_ready_died():
     death, not an exec; after it, the process runs."""
     with pytest.raises(child_death.Died):
         _serve_exec({"type": "init", "pid": 42})
-    assert _serve_exec({"type": "init", "pid": 42}, {"type": "cgroup_joined"})["pid"] == 42
+    assert _serve_exec({"type": "init", "pid": 42}, {"type": "cgroup_joined"}).init_pid == 42
 
 
 def test_a_child_gone_while_it_is_answered_is_a_death():

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
+from pyrunc.linux.child_death import wait_child
 from pyrunc.linux.protocol import Channel
-from pyrunc.linux.spawn import wait_child
 
 
 class Frozen(Exception):

@@ -146,17 +146,18 @@ def test_add_puts_an_exec_process_in_the_group_and_its_mon_group(root):
 
 
 def test_create_puts_the_init_in_the_group_saves_it_and_delete_removes_it(root, monkeypatch):
-    """lifecycle's side: the create handler applies the config's intelRdt with the pid it
+    """create's side: the create handler applies the config's intelRdt with the pid it
     is given and saves the record at once; delete's removal takes the group it made."""
     from pyrunc import lifecycle
     from pyrunc.config import model
     from pyrunc.config.default import default_spec
+    from pyrunc.linux.requests import CreateRequests
     monkeypatch.setattr(resctrl, "RESCTRL_ROOT", str(root))
     doc = default_spec()
     doc["linux"]["intelRdt"] = {"memBwSchema": "MB:0=40"}
     cfg = model.from_dict(doc, str(root))
     saved = []
-    handler = lifecycle._CreateHandler("ctr9", cfg, str(root), "/x", "false", None, saved.append)
+    handler = CreateRequests("ctr9", cfg, str(root), "/x", "false", None, saved.append)
     handler._intel_rdt(321)
     assert saved == [handler.rdt] and handler.rdt["group"] == str(root / "ctr9")
     assert lines(root / "ctr9" / "schemata") == ["MB:0=40"]

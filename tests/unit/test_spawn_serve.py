@@ -1,7 +1,11 @@
 """The parent's side of the create protocol (linux/spawn.py's _serve), on scripted
 messages: the init may speak before the stage that forked it has reported its pid."""
 
+from pyrunc.config import model
 from pyrunc.linux import spawn
+from pyrunc.linux.requests import CreateRequests
+
+CFG = model.from_dict({"ociVersion": "1.0.0", "process": {"args": ["x"], "cwd": "/"}}, "/tmp")
 
 
 class ScriptedChannel:
@@ -16,8 +20,11 @@ class ScriptedChannel:
         self.sent.append((mtype, fields))
 
 
-class RecordingHandler:
+class RecordingHandler(CreateRequests):
+    """Create's answers, with the cgroup and hook work recorded instead of done."""
+
     def __init__(self):
+        super().__init__("c1", CFG, "/tmp", "/pyrunc-test-x", "false", lambda saved: None)
         self.calls = []
 
     def cgroup(self, pid, join_now=True):

@@ -12,7 +12,7 @@ from pyrunc.config import model
 from pyrunc.errors import ContainerError
 from pyrunc.linux import child_death, spawn
 from pyrunc.linux.requests import ExecRequests
-from tests.unit.test_spawn_serve import RecordingHandler
+from tests.unit.serving import RecordingHandler
 
 
 @pytest.fixture(autouse=True)

@@ -41,6 +41,15 @@ FORMATTED = \
 	pyrunc/jsonc.py \
 	pyrunc/launcher \
 	pyrunc/linux/capabilities.py \
+	pyrunc/linux/cgroupfs.py \
+	pyrunc/linux/cgroups/__init__.py \
+	pyrunc/linux/cgroups/convert.py \
+	pyrunc/linux/cgroups/devices_bpf.py \
+	pyrunc/linux/cgroups/devices_v1.py \
+	pyrunc/linux/cgroups/files.py \
+	pyrunc/linux/cgroups/sub.py \
+	pyrunc/linux/cgroups/v1.py \
+	pyrunc/linux/cgroups/v2.py \
 	pyrunc/linux/devices.py \
 	pyrunc/linux/ffi.py \
 	pyrunc/linux/hooks.py \

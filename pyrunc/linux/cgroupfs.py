@@ -14,8 +14,14 @@ from pyrunc.linux import paths
 from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, own_cgroups, probe
 from pyrunc.linux.mounts import mount_fd
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.config.model import Mount
+    from pyrunc.linux.init import InitContext
+    from pyrunc.linux.mounts import MountOptions
 
-def host_cgroup_mounts():
+
+def host_cgroup_mounts() -> list[tuple[str, str, str]]:
     """[(name, fstype, super options)] of the host's cgroup mounts directly under
     /sys/fs/cgroup, from mountinfo: what a new mount of each needs (cgroups.v1's
     hierarchy_controllers tells what each offers)."""
@@ -31,7 +37,7 @@ def host_cgroup_mounts():
     return found
 
 
-def _hierarchy_path(name, fstype, superopts, own):
+def _hierarchy_path(name: str, fstype: str, superopts: str, own: dict[str, str]) -> str:
     if fstype == "cgroup2":
         return own.get("", "/")
     for controllers, path in own.items():
@@ -42,18 +48,27 @@ def _hierarchy_path(name, fstype, superopts, own):
     return own.get(name, "/")
 
 
-def mount_cgroup(root_fd, m, opts, ctx):
+def mount_cgroup(root_fd: int, m: "Mount", opts: "MountOptions", ctx: "InitContext") -> None:
     """Mount the cgroup filesystem at m.destination; errors name the part that failed."""
     flags = opts.flags & ~k.MS_BIND
     dest_fd = paths.mkdir_all(root_fd, m.destination)
     try:
         if probe() == "v2":
-            _mount_one(root_fd, dest_fd, "cgroup2", "", flags, ctx,
-                       ctx.cgroup_paths.get("") or own_cgroups().get("", "/"),
-                       CGROUP_MOUNT_ROOT, m.destination)
+            _mount_one(
+                root_fd,
+                dest_fd,
+                "cgroup2",
+                "",
+                flags,
+                ctx,
+                ctx.cgroup_paths.get("") or own_cgroups().get("", "/"),
+                CGROUP_MOUNT_ROOT,
+                m.destination,
+            )
             return
-        mount_fd("tmpfs", dest_fd, "tmpfs", k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, "mode=755",
-                 "tmpfs for the hierarchies")
+        mount_fd(
+            "tmpfs", dest_fd, "tmpfs", k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, "mode=755", "tmpfs for the hierarchies"
+        )
     finally:
         os.close(dest_fd)
     own = own_cgroups()
@@ -61,9 +76,17 @@ def mount_cgroup(root_fd, m, opts, ctx):
         sub = f"{m.destination.rstrip('/')}/{name}"
         fd = paths.mkdir_all(root_fd, sub)
         try:
-            _mount_one(root_fd, fd, fstype, superopts, flags, ctx,
-                       ctx.cgroup_paths.get(name) or _hierarchy_path(name, fstype, superopts, own),
-                       os.path.join(CGROUP_MOUNT_ROOT, name), sub)
+            _mount_one(
+                root_fd,
+                fd,
+                fstype,
+                superopts,
+                flags,
+                ctx,
+                ctx.cgroup_paths.get(name) or _hierarchy_path(name, fstype, superopts, own),
+                os.path.join(CGROUP_MOUNT_ROOT, name),
+                sub,
+            )
         finally:
             os.close(fd)
         if "," in name:  # cpu,cpuacct: runc also offers cpu and cpuacct as links
@@ -71,13 +94,19 @@ def mount_cgroup(root_fd, m, opts, ctx):
     if flags & k.MS_RDONLY:
         fd = paths.open_in_root(root_fd, m.destination)
         try:
-            mount_fd(None, fd, None, k.MS_REMOUNT | k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC,
-                     "mode=755", "make the tmpfs read-only")
+            mount_fd(
+                None,
+                fd,
+                None,
+                k.MS_REMOUNT | k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC,
+                "mode=755",
+                "make the tmpfs read-only",
+            )
         finally:
             os.close(fd)
 
 
-def _link_parts(root_fd, dest, name):
+def _link_parts(root_fd: int, dest: str, name: str) -> None:
     dfd = paths.open_in_root(root_fd, dest, os.O_PATH | os.O_DIRECTORY)
     try:
         paths.symlink_all(dfd, [(name, part) for part in name.split(",")], dest)
@@ -85,7 +114,17 @@ def _link_parts(root_fd, dest, name):
         os.close(dfd)
 
 
-def _mount_one(root_fd, fd, fstype, superopts, flags, ctx, own_path, host_dir, dest):
+def _mount_one(
+    root_fd: int,
+    fd: int,
+    fstype: str,
+    superopts: str,
+    flags: int,
+    ctx: "InitContext",
+    own_path: str,
+    host_dir: str,
+    dest: str,
+) -> None:
     what = f"hierarchy {os.path.basename(host_dir)}"
     if ctx.new_cgroupns:
         mount_fd("cgroup", fd, fstype, flags, superopts or None, what)

@@ -429,3 +429,22 @@ def test_a_period_alone_that_the_quota_does_not_fit_is_refused_naming_the_period
         m.set({"cpu": {"period": 50000}}, update=True)
     assert e.value.field == "linux.resources.cpu.period"
     assert _cfs(box) == [50000, 100000]
+
+
+# Found by mypy (issue 20): a v1 host without the controller a field needs gave a
+# traceback (KeyError, ValueError) instead of the error naming the field.
+@pytest.mark.parametrize("resources, field, why", [
+    ({"cpu": {"realtimeRuntime": 950000}}, "linux.resources.cpu.realtimeRuntime", "no cpu cgroup controller"),
+    ({"memory": {"limit": 5, "checkBeforeUpdate": True}}, "linux.resources.memory.limit",
+     "no memory cgroup controller"),
+])
+def test_update_on_a_host_without_the_controller_names_the_field(root, resources, field, why):
+    import shutil
+    for h in ("memory", "cpu,cpuacct"):
+        shutil.rmtree(root / h)
+    (root / "cpu").unlink()
+    m = manager(root)
+    m.create()
+    with pytest.raises(CgroupError) as e:
+        m.set(resources, update=True)
+    assert e.value.field == field and why in str(e.value)

@@ -17,13 +17,20 @@ it is given (files.py: the real one, the step trace's recording one, a test doub
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from pyrunc.linux.cgroups.files import CgroupFiles
+
 CGROUP_MOUNT_ROOT = "/sys/fs/cgroup"  # the host's cgroup file systems: one cgroup2 here, or v1 ones below
 CGROUP2_SUPER_MAGIC = 0x63677270
 
 
-def probe(root=CGROUP_MOUNT_ROOT):
-    """"v2", "hybrid" or "v1"."""
+def probe(root: str = CGROUP_MOUNT_ROOT) -> str:
+    """ "v2", "hybrid" or "v1"."""
     from pyrunc.linux import kernel as k
+
     fd = os.open(root, os.O_PATH | os.O_CLOEXEC)
     try:
         if k.fstatfs_type(fd) == CGROUP2_SUPER_MAGIC:
@@ -33,13 +40,15 @@ def probe(root=CGROUP_MOUNT_ROOT):
     return "hybrid" if os.path.isfile(os.path.join(root, "unified", "cgroup.procs")) else "v1"
 
 
-def host_controllers(mode, root=CGROUP_MOUNT_ROOT):
+def host_controllers(mode: str, root: str = CGROUP_MOUNT_ROOT) -> set[str]:
     """The controllers a container's cgroup can use on this host."""
     from pyrunc.linux.cgroups.files import REAL_FILES
+
     if mode == "v2":
         return REAL_FILES.read_words(os.path.join(root, "cgroup.controllers"))
     from pyrunc.linux.cgroups.v1 import hierarchy_controllers
-    found = set()
+
+    found: set[str] = set()
     for ctrls in hierarchy_controllers(root).values():
         found |= ctrls
     return found - {"name=systemd"}
@@ -51,117 +60,131 @@ class Manager:
 
     version = 0
 
-    def create(self):
+    def create(self) -> None:
         """Make the container's cgroup directories that do not exist yet, remembering
         which ones this call made; existing ones are joined as they are."""
         raise NotImplementedError
 
-    def add(self, pid, dirs=None):
+    def add(self, pid: int, dirs: dict[str, str] | None = None) -> None:
         """Put a process (the container's init, before it can run user code) in the cgroup;
         in a hierarchy `dirs` (from sub_dirs) names, in that sub-cgroup instead."""
         raise NotImplementedError
 
-    def sub_dirs(self, subs):
+    def sub_dirs(self, subs: dict[str, str]) -> dict[str, str]:
         """exec --cgroup: {hierarchy: host directory} of the existing sub-cgroups that
         sub.parse() named, for add(); CgroupError for an unknown controller or a missing
         sub-cgroup."""
         raise NotImplementedError
 
-    def set(self, resources, update=False):
+    def set(self, resources: "dict[str, Any] | None", update: bool = False) -> None:
         """Write linux.resources (the raw dict from config.json, schema-validated).
         `update` is True for `pyrunc update`, where only the given fields change.
         Raises CgroupError naming the field the host cannot apply."""
         raise NotImplementedError
 
-    def pids(self):
+    def pids(self) -> list[int]:
         """Every pid in the cgroup and its descendants (host pid namespace)."""
         raise NotImplementedError
 
-    def freeze(self):
+    def freeze(self) -> None:
         raise NotImplementedError
 
-    def thaw(self):
+    def thaw(self) -> None:
         raise NotImplementedError
 
-    def is_frozen(self):
+    def is_frozen(self) -> bool:
         raise NotImplementedError
 
-    def stopped_by_freezer(self):
+    def stopped_by_freezer(self) -> bool:
         """Whether the kernel's freezer stops (or is stopping) what runs in the cgroup:
         frozen by its own freeze file or by an ancestor's.  A process that joins such a
         cgroup runs no more until it is thawed."""
         raise NotImplementedError
 
-    def stats(self):
+    def stats(self) -> "dict[str, Any]":
         """runc's `events --stats` data: {"cpu": ..., "memory": ..., "pids": ..., ...}."""
         raise NotImplementedError
 
-    def oom_kills(self):
+    def oom_kills(self) -> int:
         """How many processes the OOM killer has killed in the cgroup so far."""
         raise NotImplementedError
 
-    def kill_all(self, sig):
+    def kill_all(self, sig: int) -> None:
         """Signal every process in the cgroup (cgroup.kill for SIGKILL where v2 has it)."""
         raise NotImplementedError
 
-    def destroy(self):
+    def destroy(self) -> None:
         """Remove the directories create() made, child cgroups inside them first; never
         a directory this manager did not make."""
         raise NotImplementedError
 
-    def to_dict(self):
+    def to_dict(self) -> "dict[str, Any]":
         raise NotImplementedError
 
-    def paths(self):
+    def paths(self) -> dict[str, str]:
         """{hierarchy directory name under the root ("" for pure v2): the container's
         cgroup path in it}, for the cgroup mount inside the container."""
         raise NotImplementedError
 
-    def made_leaf(self):
+    def made_leaf(self) -> bool:
         """Whether create() made the container's own directory in every hierarchy: then
         nothing else can be in it yet."""
         raise NotImplementedError
 
-    def made_any(self):
+    def made_any(self) -> bool:
         """Whether create() made a directory (rather than joining existing ones)."""
         made = self.to_dict().get("made")
         return any(made.values()) if isinstance(made, dict) else bool(made)
 
 
-def default_files():
+def default_files() -> "CgroupFiles":
     """The files object of the managers made here: the real one, which the step trace
     (imported only when tracing) wraps in its recording one."""
     from pyrunc.linux.cgroups.files import REAL_FILES
+
     trace = sys.modules.get("pyrunc.trace")
-    return REAL_FILES if trace is None else trace.cgroup_files(REAL_FILES)
+    if trace is None:
+        return REAL_FILES
+    recording: CgroupFiles = trace.cgroup_files(REAL_FILES)
+    return recording
 
 
-def new_manager(path, container_id, root=CGROUP_MOUNT_ROOT, mode=None, files=None):
+def new_manager(
+    path: str | None,
+    container_id: str,
+    root: str = CGROUP_MOUNT_ROOT,
+    mode: str | None = None,
+    files: "CgroupFiles | None" = None,
+) -> Manager:
     """The manager for this host.  An empty path is the container id, relative to the
     caller's cgroup, as runc does."""
     mode = mode or probe(root)
     files = files or default_files()
     if mode == "v2":
         from pyrunc.linux.cgroups.v2 import V2Manager
+
         return V2Manager(path or container_id, root=root, files=files)
     from pyrunc.linux.cgroups.v1 import V1Manager
+
     return V1Manager(path or container_id, root=root, hybrid=(mode == "hybrid"), files=files)
 
 
-def load_manager(saved, root=CGROUP_MOUNT_ROOT, files=None):
+def load_manager(saved: "dict[str, Any]", root: str = CGROUP_MOUNT_ROOT, files: "CgroupFiles | None" = None) -> Manager:
     """The manager a create saved with to_dict()."""
     files = files or default_files()
     if saved["version"] == 2:
         from pyrunc.linux.cgroups.v2 import V2Manager
+
         return V2Manager.from_dict(saved, root=root, files=files)
     from pyrunc.linux.cgroups.v1 import V1Manager
+
     return V1Manager.from_dict(saved, root=root, files=files)
 
 
-def own_cgroups(proc_cgroup="/proc/self/cgroup"):
+def own_cgroups(proc_cgroup: str = "/proc/self/cgroup") -> dict[str, str]:
     """{hierarchy key: path}: the v1 controller list ("cpu,cpuacct", "name=systemd")
     or "" for cgroup2, from /proc/self/cgroup."""
-    result = {}
+    result: dict[str, str] = {}
     with open(proc_cgroup) as f:
         for line in f:
             _, controllers, path = line.rstrip("\n").split(":", 2)
@@ -169,25 +192,25 @@ def own_cgroups(proc_cgroup="/proc/self/cgroup"):
     return result
 
 
-def resolve(path, own):
+def resolve(path: str, own: str | None) -> str:
     """An absolute cgroup path stays; a relative one is under the caller's cgroup `own`."""
     if path.startswith("/"):
         return os.path.normpath(path)
     return os.path.normpath(os.path.join(own or "/", path))
 
 
-def pids_below(top, files):
+def pids_below(top: str, files: "CgroupFiles") -> set[int]:
     """Every pid in the cgroup `top` (a directory) and in the cgroups below it."""
-    seen = set()
+    seen: set[int] = set()
     for d in cgroup_dirs_deepest_first(top):
         seen.update(files.read_ints(os.path.join(d, "cgroup.procs")))
     return seen
 
 
-def cgroup_dirs_deepest_first(top):
+def cgroup_dirs_deepest_first(top: str) -> list[str]:
     """top and every cgroup below it, children before parents (the order rmdir needs)."""
     found = []
-    for dirpath, dirnames, _ in os.walk(top, topdown=False, followlinks=False):
+    for dirpath, _, _ in os.walk(top, topdown=False, followlinks=False):
         found.append(dirpath)
     return found
 
@@ -200,19 +223,19 @@ def cgroup_dirs_deepest_first(top):
 DEFAULT_ALLOWED_DEVICES = (
     {"allow": True, "type": "c", "access": "m"},
     {"allow": True, "type": "b", "access": "m"},
-    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},    # null
-    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},    # random
-    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},    # full
-    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},    # tty
-    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},    # zero
-    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},    # urandom
-    {"allow": True, "type": "c", "major": 136, "access": "rwm"},              # pts/*
-    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},    # ptmx
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},  # null
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},  # random
+    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},  # full
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},  # tty
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},  # zero
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},  # urandom
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},  # pts/*
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},  # ptmx
     {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},  # net/tun
 )
 
 
-def device_rules(resources):
+def device_rules(resources: "dict[str, Any]") -> "list[dict[str, Any]]":
     """The rules the device controller enforces: linux.resources.devices, then the
     defaults above; linux.devices plays no part (it makes nodes, it allows nothing)."""
     rules = list(resources.get("devices") or ())

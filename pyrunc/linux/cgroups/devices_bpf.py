@@ -44,32 +44,41 @@ import struct
 from pyrunc.errors import CgroupError, KernelError
 from pyrunc.linux import kernel as k
 
-FIELD = "linux.resources.devices"
-PROG_NAME = "pyrunc_devices"   # how apply() recognises its own earlier programs
-LICENSE = "Apache-2.0"         # the program calls no GPL-only helper: any license loads
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
-DEV_BLOCK, DEV_CHAR = 1, 2                     # BPF_DEVCG_DEV_*
-ACC_MKNOD, ACC_READ, ACC_WRITE = 1, 2, 4       # BPF_DEVCG_ACC_*
+    # (type letter, major, minor), None a wildcard number; and access bits for each.
+    DeviceKey = tuple[str, int | None, int | None]
+    Exceptions = dict[DeviceKey, int]
+
+FIELD = "linux.resources.devices"
+PROG_NAME = "pyrunc_devices"  # how apply() recognises its own earlier programs
+LICENSE = "Apache-2.0"  # the program calls no GPL-only helper: any license loads
+
+DEV_BLOCK, DEV_CHAR = 1, 2  # BPF_DEVCG_DEV_*
+ACC_MKNOD, ACC_READ, ACC_WRITE = 1, 2, 4  # BPF_DEVCG_ACC_*
 ACCESS_BITS = {"m": ACC_MKNOD, "r": ACC_READ, "w": ACC_WRITE}
 _DEV_TYPES = {"b": DEV_BLOCK, "c": DEV_CHAR}
 
 # --- instruction encoding ------------------------------------------------------------
 # struct bpf_insn { u8 code; u8 dst_reg:4, src_reg:4; s16 off; s32 imm; }, little endian.
 # Only the opcodes below are emitted (tests/unit/test_devices_bpf.py interprets them).
-LDX_MEM_W = 0x61    # dst = *(u32 *)(src + off)            BPF_LDX | BPF_MEM | BPF_W
+LDX_MEM_W = 0x61  # dst = *(u32 *)(src + off)            BPF_LDX | BPF_MEM | BPF_W
 ALU32_AND_K = 0x54  # dst = (u32)(dst & imm)               BPF_ALU | BPF_AND | BPF_K
 ALU32_RSH_K = 0x74  # dst = (u32)dst >> imm                BPF_ALU | BPF_RSH | BPF_K
 ALU32_MOV_K = 0xB4  # dst = (u32)imm                       BPF_ALU | BPF_MOV | BPF_K
-JMP_JNE_K = 0x55    # if dst != (s64)imm: pc += off        BPF_JMP | BPF_JNE | BPF_K
-JMP_JSET_K = 0x45   # if dst & (s64)imm: pc += off         BPF_JMP | BPF_JSET | BPF_K
-JMP_JA = 0x05       # pc += off                            BPF_JMP | BPF_JA
-JMP_EXIT = 0x95     # return r0                            BPF_JMP | BPF_EXIT
+JMP_JNE_K = 0x55  # if dst != (s64)imm: pc += off        BPF_JMP | BPF_JNE | BPF_K
+JMP_JSET_K = 0x45  # if dst & (s64)imm: pc += off         BPF_JMP | BPF_JSET | BPF_K
+JMP_JA = 0x05  # pc += off                            BPF_JMP | BPF_JA
+JMP_EXIT = 0x95  # return r0                            BPF_JMP | BPF_EXIT
 
 # Registers: r1 holds the context on entry, r0 the verdict on exit.
 R0, R1, R_TYPE, R_ACCESS, R_MAJOR, R_MINOR = 0, 1, 2, 3, 4, 5
 
 
-def insn(code, dst=0, src=0, off=0, imm=0):
+def insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
     # imm is an s32: store a u32 (~access masks, huge numbers) by its two's complement.
     imm = imm - (1 << 32) if imm >= 1 << 31 else imm
     return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
@@ -77,7 +86,8 @@ def insn(code, dst=0, src=0, off=0, imm=0):
 
 # --- the rules as v1 would hold them -----------------------------------------------------
 
-def _parse(rule, i):
+
+def _parse(rule: "dict[str, Any]", i: int) -> tuple[bool, str, int | None, int | None, int]:
     """(allow, type letter, major or None, minor or None, access bits) of one OCI rule."""
     where = f"{FIELD}[{i}]"
     kind = rule.get("type") or "a"
@@ -86,7 +96,7 @@ def _parse(rule, i):
     access = rule.get("access") or "rwm"
     if set(access) - set(ACCESS_BITS):
         raise CgroupError(where + ".access", f"{access!r} may only contain r, w and m")
-    numbers = []
+    numbers: list[int | None] = []
     for key in ("major", "minor"):
         value = rule.get(key)
         if value is not None and value > 0xFFFFFFFF:
@@ -98,18 +108,21 @@ def _parse(rule, i):
     return bool(rule.get("allow")), kind, numbers[0], numbers[1], bits
 
 
-def describe(kind, major, minor, bits):
+def describe(kind: str, major: int | None, minor: int | None, bits: int) -> str:
     """`c 1:* rw`, as devices.list shows an exception."""
-    def num(n):
+
+    def num(n: int | None) -> str:
         return "*" if n is None else str(n)
+
     letters = "".join(letter for letter in "rwm" if bits & ACCESS_BITS[letter])
     return f"{kind} {num(major)}:{num(minor)} {letters}"
 
 
-def effective_rules(rules):
+def effective_rules(rules: "Iterable[dict[str, Any]]") -> "tuple[bool, Exceptions]":
     """(default_allow, {(type letter, major, minor): access bits}) after the list: the
     default verdict and the exceptions to it (None is a wildcard number)."""
-    default_allow, exceptions = False, {}
+    default_allow = False
+    exceptions: Exceptions = {}
     for i, rule in enumerate(rules):
         allow, kind, major, minor, bits = _parse(rule, i)
         if kind == "a":
@@ -123,10 +136,12 @@ def effective_rules(rules):
             overlap = exceptions.get(wider, 0) & bits if wider != key else 0
             if overlap:
                 verb, other = ("allow", "denies") if allow else ("deny", "allows")
-                raise CgroupError(f"{FIELD}[{i}]",
-                                  f"cannot {verb} {describe(kind, major, minor, bits)}: an earlier rule "
-                                  f"{other} {describe(*wider, exceptions[wider])}, and device rules "
-                                  "cannot punch a hole in a wider rule")
+                raise CgroupError(
+                    f"{FIELD}[{i}]",
+                    f"cannot {verb} {describe(kind, major, minor, bits)}: an earlier rule "
+                    f"{other} {describe(wider[0], wider[1], wider[2], exceptions[wider])}, and device rules "
+                    "cannot punch a hole in a wider rule",
+                )
         left = exceptions.pop(key, 0) & ~bits
         if left:
             exceptions[key] = left
@@ -135,15 +150,16 @@ def effective_rules(rules):
 
 # --- the program -------------------------------------------------------------------------
 
-def program(rules):
+
+def program(rules: "Iterable[dict[str, Any]]") -> bytes:
     """The encoded instructions (bytes, 8 per instruction) enforcing `rules`."""
     default_allow, exceptions = effective_rules(rules)
-    verdict = 0 if default_allow else 1       # what a matching exception returns
+    verdict = 0 if default_allow else 1  # what a matching exception returns
     code = [
-        insn(LDX_MEM_W, R_TYPE, R1, off=0),          # access_type ...
-        insn(ALU32_AND_K, R_TYPE, imm=0xFFFF),       # ... low half: the device type
+        insn(LDX_MEM_W, R_TYPE, R1, off=0),  # access_type ...
+        insn(ALU32_AND_K, R_TYPE, imm=0xFFFF),  # ... low half: the device type
         insn(LDX_MEM_W, R_ACCESS, R1, off=0),
-        insn(ALU32_RSH_K, R_ACCESS, imm=16),         # ... high half: the access asked for
+        insn(ALU32_RSH_K, R_ACCESS, imm=16),  # ... high half: the access asked for
         insn(LDX_MEM_W, R_MAJOR, R1, off=4),
         insn(LDX_MEM_W, R_MINOR, R1, off=8),
     ]
@@ -153,7 +169,7 @@ def program(rules):
     return b"".join(code)
 
 
-def _exception_block(kind, major, minor, bits, verdict):
+def _exception_block(kind: str, major: int | None, minor: int | None, bits: int, verdict: int) -> list[bytes]:
     """Instructions returning `verdict` when the request matches the exception, and
     falling through to the next block otherwise."""
     # Each test is (opcode, register, imm); every jump goes to the end of the block.
@@ -175,14 +191,15 @@ def _exception_block(kind, major, minor, bits, verdict):
         tail = [insn(JMP_JSET_K, R_ACCESS, off=1, imm=bits), insn(JMP_JA, off=len(tail))] + tail
     block = []
     for n, (op, reg, imm) in enumerate(tests):
-        to_end = (len(tests) - n - 1) + len(tail)   # instructions left after this jump
+        to_end = (len(tests) - n - 1) + len(tail)  # instructions left after this jump
         block.append(insn(op, reg, off=to_end, imm=imm))
     return block + tail
 
 
 # --- loading and attaching -----------------------------------------------------------
 
-def apply(cgroup_dir, rules):
+
+def apply(cgroup_dir: str, rules: "Iterable[dict[str, Any]]") -> None:
     """Enforce `rules` (the OCI list) on the cgroup2 directory `cgroup_dir`: attach the new
     program next to any there, then detach the ones an earlier apply() left, so that no
     moment is without a program."""
@@ -190,11 +207,22 @@ def apply(cgroup_dir, rules):
     dir_fd = _open_dir(cgroup_dir)
     try:
         old = _our_program_ids(dir_fd)
-        prog_fd = k.bpf_prog_load(k.BPF_PROG_TYPE_CGROUP_DEVICE, code, LICENSE, PROG_NAME,
-                                  k.BPF_CGROUP_DEVICE, what=f"{FIELD}: load the device program")
+        prog_fd = k.bpf_prog_load(
+            k.BPF_PROG_TYPE_CGROUP_DEVICE,
+            code,
+            LICENSE,
+            PROG_NAME,
+            k.BPF_CGROUP_DEVICE,
+            what=f"{FIELD}: load the device program",
+        )
         try:
-            k.bpf_prog_attach(dir_fd, prog_fd, k.BPF_CGROUP_DEVICE, k.BPF_F_ALLOW_MULTI,
-                              what=f"{FIELD}: attach the device program to {cgroup_dir}")
+            k.bpf_prog_attach(
+                dir_fd,
+                prog_fd,
+                k.BPF_CGROUP_DEVICE,
+                k.BPF_F_ALLOW_MULTI,
+                what=f"{FIELD}: attach the device program to {cgroup_dir}",
+            )
         finally:
             os.close(prog_fd)
         for prog_id in old:
@@ -203,7 +231,7 @@ def apply(cgroup_dir, rules):
         os.close(dir_fd)
 
 
-def attached(cgroup_dir):
+def attached(cgroup_dir: str) -> list[int]:
     """The ids of the device programs apply() attached to `cgroup_dir` and that are still there."""
     dir_fd = _open_dir(cgroup_dir)
     try:
@@ -212,14 +240,14 @@ def attached(cgroup_dir):
         os.close(dir_fd)
 
 
-def _open_dir(cgroup_dir):
+def _open_dir(cgroup_dir: str) -> int:
     try:
         return os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as e:
         raise KernelError(e.errno, f"{FIELD}: open {cgroup_dir}") from None
 
 
-def _our_program_ids(dir_fd):
+def _our_program_ids(dir_fd: int) -> list[int]:
     # Only programs we loaded are replaced: one attached by someone else (systemd, say)
     # stays, and since every attached program must allow, it can only restrict further.
     ours = []
@@ -236,25 +264,27 @@ def _our_program_ids(dir_fd):
     return ours
 
 
-def _open_program(prog_id):
+def _open_program(prog_id: int) -> int | None:
     """An fd of the program, or None when it went away meanwhile (ENOENT)."""
     try:
-        return k.bpf_prog_get_fd_by_id(prog_id, what=f"{FIELD}: open device program {prog_id}")
+        fd: int = k.bpf_prog_get_fd_by_id(prog_id, what=f"{FIELD}: open device program {prog_id}")
+        return fd
     except KernelError as e:
         if e.errno == errno.ENOENT:
             return None
         raise
 
 
-def _detach(dir_fd, prog_id, cgroup_dir):
+def _detach(dir_fd: int, prog_id: int, cgroup_dir: str) -> None:
     fd = _open_program(prog_id)
     if fd is None:
         return
     try:
-        k.bpf_prog_detach(dir_fd, fd, k.BPF_CGROUP_DEVICE,
-                          what=f"{FIELD}: detach the old device program from {cgroup_dir}")
+        k.bpf_prog_detach(
+            dir_fd, fd, k.BPF_CGROUP_DEVICE, what=f"{FIELD}: detach the old device program from {cgroup_dir}"
+        )
     except KernelError as e:
-        if e.errno != errno.ENOENT:   # detached meanwhile (another update, or rmdir)
+        if e.errno != errno.ENOENT:  # detached meanwhile (another update, or rmdir)
             raise
     finally:
         os.close(fd)

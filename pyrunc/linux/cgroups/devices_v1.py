@@ -17,13 +17,20 @@ of v1 (effective_rules), which also refuses a rule v1 would silently ignore.
 """
 
 from pyrunc.errors import CgroupError
-from pyrunc.linux.cgroups.devices_bpf import FIELD, ACCESS_BITS, describe, effective_rules
+from pyrunc.linux.cgroups.devices_bpf import ACCESS_BITS, FIELD, describe, effective_rules
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
+    from pyrunc.linux.cgroups.devices_bpf import DeviceKey, Exceptions
 
 
-def listed_state(text):
+def listed_state(text: str) -> "tuple[bool, Exceptions]":
     """(default_allow, {(type, major, minor): bits}) of a devices.list text; a
     default-allow cgroup lists `a *:* rwm` and nothing else (its denies are not shown)."""
-    exceptions = {}
+    exceptions: Exceptions = {}
     for line in text.splitlines():
         fields = line.replace(":", " ").split()
         if not fields:
@@ -44,21 +51,22 @@ def listed_state(text):
     return False, exceptions
 
 
-def _ordered(exceptions):
+def _ordered(exceptions: "Exceptions") -> "list[tuple[DeviceKey, int]]":
     # A fixed order (major, minor, type; wildcards first) for what the old list loses:
     # the same lists always give the same writes.
-    def key(item):
+    def key(item: "tuple[DeviceKey, int]") -> tuple[int, int, str]:
         (kind, major, minor), _ = item
         return (-1 if major is None else major, -1 if minor is None else minor, kind)
+
     return sorted(exceptions.items(), key=key)
 
 
-def transition(listed, rules):
+def transition(listed: str, rules: "Iterable[dict[str, Any]]") -> tuple[list[tuple[bool, str]], bool]:
     """([(allow, line)] to write in order, whether the first is a reset) taking a cgroup
     whose devices.list reads `listed` to the state of `rules` (the OCI list)."""
     current_allow, current = listed_state(listed)
     target_allow, target = effective_rules(rules)
-    writes = []
+    writes: list[tuple[bool, str]] = []
     reset = current_allow or current_allow != target_allow
     if reset:
         writes.append((target_allow, "a *:* rwm"))
@@ -77,7 +85,7 @@ def transition(listed, rules):
     return writes, reset
 
 
-def matches(listed, rules):
+def matches(listed: str, rules: "Iterable[dict[str, Any]]") -> bool:
     """Whether devices.list (read after the writes) shows the state of `rules`: exactly,
     for a default-deny list; the default alone for a default-allow one (v1 lists no denies)."""
     target_allow, target = effective_rules(rules)

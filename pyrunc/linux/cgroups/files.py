@@ -21,11 +21,11 @@ class CgroupFiles:
 
     # -- the primitives -------------------------------------------------------------------
 
-    def mkdir(self, path):
+    def mkdir(self, path: str) -> None:
         """One directory (OSError as os.mkdir raises it)."""
         os.mkdir(path, 0o755)
 
-    def rmdir(self, path):
+    def rmdir(self, path: str) -> bool:
         """rmdir, retrying briefly while the last processes finish exiting."""
         for _ in range(100):
             try:
@@ -39,7 +39,7 @@ class CgroupFiles:
                 time.sleep(0.01)
         return False
 
-    def rmdir_unused(self, path):
+    def rmdir_unused(self, path: str) -> bool:
         """rmdir a parent level once: busy means another container's cgroup is in it."""
         try:
             os.rmdir(path)
@@ -49,20 +49,22 @@ class CgroupFiles:
             return False
         return True
 
-    def write(self, path, value, field):
+    def write(self, path: str, value: str, field: str | None) -> None:
         try:
             # O_TRUNC as a shell's `>` does: cgroupfs ignores it, a test's plain file needs it.
             fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
         except OSError as e:
-            raise CgroupError(field, f"open {path}: {os.strerror(e.errno).lower()}") from None
+            raise CgroupError(field, f"open {path}: {os.strerror(e.errno or 0).lower()}") from None
         try:
             os.write(fd, value.encode())
         except OSError as e:
-            raise CgroupError(field, f"write {value!r} to {path}: {os.strerror(e.errno).lower()}", e.errno) from None
+            raise CgroupError(
+                field, f"write {value!r} to {path}: {os.strerror(e.errno or 0).lower()}", e.errno
+            ) from None
         finally:
             os.close(fd)
 
-    def read(self, path):
+    def read(self, path: str) -> str:
         try:
             with open(path) as f:
                 return f.read()
@@ -71,9 +73,9 @@ class CgroupFiles:
 
     # -- built on them ----------------------------------------------------------------------
 
-    def mkdirs(self, hierarchy_root, path):
+    def mkdirs(self, hierarchy_root: str, path: str) -> list[str]:
         """mkdir each missing level of path; returns the made ones, top-most first."""
-        made = []
+        made: list[str] = []
         cur = hierarchy_root
         rel = ""
         for part in [p for p in path.split("/") if p]:
@@ -87,16 +89,16 @@ class CgroupFiles:
             except OSError as e:
                 for rel_made in reversed(made):  # leave nothing half made
                     self.rmdir(os.path.join(hierarchy_root, rel_made.lstrip("/")))
-                raise CgroupError(None, f"create cgroup {cur}: {os.strerror(e.errno).lower()}") from None
+                raise CgroupError(None, f"create cgroup {cur}: {os.strerror(e.errno or 0).lower()}") from None
         return made
 
-    def inherit_cpuset(self, directory):
+    def inherit_cpuset(self, directory: str) -> None:
         parent = os.path.dirname(directory)
         for name in ("cpuset.cpus", "cpuset.mems"):
             if not self.read(os.path.join(directory, name)).strip():
                 self.write(os.path.join(directory, name), self.read(os.path.join(parent, name)).strip(), None)
 
-    def enable_down(self, hierarchy_root, path, controller):
+    def enable_down(self, hierarchy_root: str, path: str, controller: str) -> None:
         """On cgroup2 a controller reaches a cgroup only when each ancestor enables it for
         its children.  The root is the host's to configure: start below it."""
         parts = [p for p in path.split("/") if p]
@@ -108,20 +110,20 @@ class CgroupFiles:
                 return  # a parent with processes of its own cannot delegate; leave it be
             cur = os.path.join(cur, part)
 
-    def read_words(self, path):
+    def read_words(self, path: str) -> set[str]:
         return set(self.read(path).split())
 
-    def read_int(self, path):
+    def read_int(self, path: str) -> int:
         try:
             return int(self.read(path).split()[0])
         except (ValueError, IndexError):
             return 0
 
-    def read_ints(self, path):
+    def read_ints(self, path: str) -> list[int]:
         return [int(x) for x in self.read(path).split()]
 
-    def read_keyed(self, path):
-        out = {}
+    def read_keyed(self, path: str) -> dict[str, int]:
+        out: dict[str, int] = {}
         for line in self.read(path).splitlines():
             key, _, value = line.partition(" ")
             try:
@@ -130,11 +132,13 @@ class CgroupFiles:
                 continue
         return out
 
-    def cgroup2_frozen(self, directory):
+    def cgroup2_frozen(self, directory: str) -> bool:
         """A cgroup2 directory frozen or freezing: its own cgroup.freeze asks it, or
         cgroup.events says it is frozen (an ancestor's freeze shows only there)."""
-        return (self.read(os.path.join(directory, "cgroup.freeze")).strip() == "1"
-                or self.read_keyed(os.path.join(directory, "cgroup.events")).get("frozen") == 1)
+        return (
+            self.read(os.path.join(directory, "cgroup.freeze")).strip() == "1"
+            or self.read_keyed(os.path.join(directory, "cgroup.events")).get("frozen") == 1
+        )
 
 
 REAL_FILES = CgroupFiles()
@@ -148,9 +152,11 @@ class Write:
 
     __slots__ = ("file", "value", "field", "optional", "after_cpu_max")
 
-    def __init__(self, file, value, field, optional=False, after_cpu_max=False):
+    def __init__(
+        self, file: str, value: str | int | None, field: str, optional: bool = False, after_cpu_max: bool = False
+    ) -> None:
         self.file, self.value, self.field = file, value, field
         self.optional, self.after_cpu_max = optional, after_cpu_max
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Write({self.file!r}, {self.value!r}, {self.field!r})"

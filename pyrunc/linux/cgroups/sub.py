@@ -14,9 +14,9 @@ from pyrunc.errors import UsageError
 ALL = ""  # the key of a path given without a controller
 
 
-def parse(values):
+def parse(values: list[str]) -> dict[str, str]:
     """{controller or ALL: normalized relative path} from the --cgroup values; {} for none."""
-    subs = {}
+    subs: dict[str, str] = {}
     for value in values:
         ctrls, sep, path = value.rpartition(":") if ":" in value else ("", "", value)
         if ":" in ctrls:
@@ -35,7 +35,7 @@ def parse(values):
     return subs
 
 
-def _relative(value, path):
+def _relative(value: str, path: str) -> str:
     if not path:
         raise UsageError(f"--cgroup {value!r}: empty cgroup path")
     if path.startswith("/"):
@@ -51,10 +51,11 @@ def _relative(value, path):
     return path
 
 
-def existing(container_dir, rel, where):
+def existing(container_dir: str, rel: str, where: str) -> str:
     """The host directory of sub-cgroup `rel` of the container's cgroup directory; it must
     exist (exec makes none).  `where` names the hierarchy for the error."""
     from pyrunc.errors import CgroupError
+
     path = os.path.join(container_dir, rel)
     if not os.path.isdir(path) or os.path.islink(path):
         raise CgroupError(None, f"no sub-cgroup {rel!r} in the container's cgroup{where}")

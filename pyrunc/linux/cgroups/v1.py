@@ -7,15 +7,18 @@ runc does, and any controller the host attached there instead of to a v1 hierarc
 (hugetlb on some kernels) is driven through its v2 files.
 """
 
+import _signal as signal  # signal.py would import enum
 import errno
 import os
-import _signal as signal  # signal.py would import enum
 import time
 
 from pyrunc.errors import CgroupError
-from pyrunc.linux.cgroups import (CGROUP_MOUNT_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below,
-                                  resolve)
-from pyrunc.linux.cgroups.files import REAL_FILES, Write
+from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below, resolve
+from pyrunc.linux.cgroups.files import REAL_FILES, CgroupFiles, Write
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 UNIFIED = "unified"
 UNLIMITED = -1
@@ -24,12 +27,12 @@ FREEZE_TIMEOUT = 10.0
 _TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
-def hierarchy_controllers(root=CGROUP_MOUNT_ROOT, files=REAL_FILES):
+def hierarchy_controllers(root: str = CGROUP_MOUNT_ROOT, files: CgroupFiles = REAL_FILES) -> dict[str, set[str]]:
     """{hierarchy directory name: set of controllers a cgroup below it can use} for the
     hierarchies under root, read from the directories themselves (cgroupfs.py's
     host_cgroup_mounts reads the mounts' types and options from mountinfo instead).
     Symlinks (cpu -> cpu,cpuacct) are aliases, not hierarchies."""
-    found = {}
+    found: dict[str, set[str]] = {}
     for name in sorted(os.listdir(root)):
         path = os.path.join(root, name)
         if os.path.islink(path) or not os.path.isfile(os.path.join(path, "cgroup.procs")):
@@ -44,7 +47,7 @@ def hierarchy_controllers(root=CGROUP_MOUNT_ROOT, files=REAL_FILES):
     return found
 
 
-def _own_path(name, controllers, own):
+def _own_path(name: str, controllers: set[str], own: dict[str, str]) -> str:
     if name == UNIFIED:
         return own.get("", "/")
     for key, path in own.items():
@@ -55,44 +58,59 @@ def _own_path(name, controllers, own):
 
 _ZERO_IS_UNSET = ("shares", "period", "quota", "realtimePeriod", "realtimeRuntime")
 
+
 class V1Manager(Manager):
     version = 1
 
-    def __init__(self, path, root=CGROUP_MOUNT_ROOT, hybrid=False, own=None, files=REAL_FILES, _saved=None):
+    def __init__(
+        self,
+        path: str,
+        root: str = CGROUP_MOUNT_ROOT,
+        hybrid: bool = False,
+        own: dict[str, str] | None = None,
+        files: CgroupFiles = REAL_FILES,
+        _saved: "dict[str, Any] | None" = None,
+    ) -> None:
         self.root = root
         self.hybrid = hybrid
         self.files = files
         if _saved is not None:
-            self.dirs = dict(_saved["dirs"])
-            self.made = {k: list(v) for k, v in _saved["made"].items()}
-            self.controllers = {k: set(v) for k, v in _saved["controllers"].items()}
+            self.dirs: dict[str, str] = dict(_saved["dirs"])
+            self.made: dict[str, list[str]] = {k: list(v) for k, v in _saved["made"].items()}
+            self.controllers: dict[str, set[str]] = {k: set(v) for k, v in _saved["controllers"].items()}
             return
         own = own_cgroups() if own is None else own
         self.controllers = hierarchy_controllers(root, files)
         if not hybrid:
             self.controllers.pop(UNIFIED, None)
         # The path inside each hierarchy, resolved against our own cgroup there.
-        self.dirs = {name: resolve(path, _own_path(name, ctrls, own))
-                     for name, ctrls in self.controllers.items()}
+        self.dirs = {name: resolve(path, _own_path(name, ctrls, own)) for name, ctrls in self.controllers.items()}
         self.made = {}
 
     @classmethod
-    def from_dict(cls, saved, root=CGROUP_MOUNT_ROOT, files=REAL_FILES):
-        return cls(None, root=root, hybrid=saved.get("hybrid", False), files=files, _saved=saved)
+    def from_dict(
+        cls, saved: "dict[str, Any]", root: str = CGROUP_MOUNT_ROOT, files: CgroupFiles = REAL_FILES
+    ) -> "V1Manager":
+        return cls("", root=root, hybrid=saved.get("hybrid", False), files=files, _saved=saved)
 
-    def to_dict(self):
-        return {"version": 1, "hybrid": self.hybrid, "dirs": self.dirs, "made": self.made,
-                "controllers": {k: sorted(v) for k, v in self.controllers.items()}}
+    def to_dict(self) -> "dict[str, Any]":
+        return {
+            "version": 1,
+            "hybrid": self.hybrid,
+            "dirs": self.dirs,
+            "made": self.made,
+            "controllers": {k: sorted(v) for k, v in self.controllers.items()},
+        }
 
-    def paths(self):
+    def paths(self) -> dict[str, str]:
         return dict(self.dirs)
 
     # -- where things are ---------------------------------------------------------------
 
-    def _dir(self, name):
+    def _dir(self, name: str) -> str:
         return os.path.join(self.root, name, self.dirs[name].lstrip("/"))
 
-    def _hierarchy_of(self, controller):
+    def _hierarchy_of(self, controller: str) -> str | None:
         """The hierarchy holding a controller, v1 first; None when the host has none."""
         for name, ctrls in self.controllers.items():
             if controller in ctrls and name != UNIFIED:
@@ -101,13 +119,13 @@ class V1Manager(Manager):
             return UNIFIED
         return None
 
-    def _path(self, controller, filename):
+    def _path(self, controller: str, filename: str) -> str | None:
         name = self._hierarchy_of(controller)
         return None if name is None else os.path.join(self._dir(name), filename)
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def create(self):
+    def create(self) -> None:
         for name in self.controllers:
             made = self.files.mkdirs(os.path.join(self.root, name), self.dirs[name])
             self.made[name] = made
@@ -121,44 +139,51 @@ class V1Manager(Manager):
             if name == UNIFIED and "hugetlb" in self.controllers[UNIFIED]:
                 self.files.enable_down(os.path.join(self.root, name), self.dirs[name], "hugetlb")
 
-    def made_leaf(self):
+    def made_leaf(self) -> bool:
         return all(self.made.get(name) and self.made[name][-1] == self.dirs[name] for name in self.controllers)
 
-    def add(self, pid, dirs=None):
+    def add(self, pid: int, dirs: dict[str, str] | None = None) -> None:
         for name in self.controllers:
             self.files.write(os.path.join((dirs or {}).get(name) or self._dir(name), "cgroup.procs"), str(pid), None)
 
-    def sub_dirs(self, subs):
+    def sub_dirs(self, subs: dict[str, str]) -> dict[str, str]:
         from pyrunc.linux.cgroups import sub
+
         if sub.ALL in subs:  # every hierarchy, the unified one of a hybrid host too
-            return {name: sub.existing(self._dir(name), subs[sub.ALL], f" {self.dirs[name]} (the {name} hierarchy)")
-                    for name in self.controllers}
-        dirs = {}
+            return {
+                name: sub.existing(self._dir(name), subs[sub.ALL], f" {self.dirs[name]} (the {name} hierarchy)")
+                for name in self.controllers
+            }
+        dirs: dict[str, str] = {}
         for ctrl, rel in subs.items():
             name = self._hierarchy_of(ctrl)
             if name is None:
-                raise CgroupError(None, f"no {ctrl} controller on this host (it has: "
-                                        f"{', '.join(sorted(set().union(*self.controllers.values())))})")
+                raise CgroupError(
+                    None,
+                    f"no {ctrl} controller on this host (it has: "
+                    f"{', '.join(sorted(set().union(*self.controllers.values())))})",
+                )
             path = sub.existing(self._dir(name), rel, f" {self.dirs[name]} (the {name} hierarchy)")
             if dirs.setdefault(name, path) != path:
-                raise CgroupError(None, f"controller {ctrl} shares the {name} hierarchy with another "
-                                        "controller given another path")
+                raise CgroupError(
+                    None, f"controller {ctrl} shares the {name} hierarchy with another controller given another path"
+                )
             dirs[name] = path
         return dirs
 
-    def pids(self):
-        seen = set()
+    def pids(self) -> list[int]:
+        seen: set[int] = set()
         for name in self.controllers:
             seen |= pids_below(self._dir(name), self.files)
         return sorted(seen)
 
-    def freeze(self):
+    def freeze(self) -> None:
         self._freeze("FROZEN")
 
-    def thaw(self):
+    def thaw(self) -> None:
         self._freeze("THAWED")
 
-    def _freeze(self, state):
+    def _freeze(self, state: str) -> None:
         path = self._path("freezer", "freezer.state")
         if path is None:
             raise CgroupError(None, "the host has no freezer cgroup controller")
@@ -172,11 +197,11 @@ class V1Manager(Manager):
                 raise CgroupError(None, f"cgroup did not become {state.lower()} in {FREEZE_TIMEOUT:.0f}s")
             time.sleep(0.01)
 
-    def is_frozen(self):
+    def is_frozen(self) -> bool:
         path = self._path("freezer", "freezer.state")
         return path is not None and self.files.read(path).strip() != "THAWED"
 
-    def stopped_by_freezer(self):
+    def stopped_by_freezer(self) -> bool:
         # v1's freezer.state is the effective state (FROZEN under a frozen parent too);
         # a hybrid host's unified hierarchy has cgroup2's freezer besides.
         path = self._path("freezer", "freezer.state")
@@ -186,7 +211,7 @@ class V1Manager(Manager):
             return False
         return self.files.cgroup2_frozen(self._dir(UNIFIED))
 
-    def kill_all(self, sig):
+    def kill_all(self, sig: int) -> None:
         """Freeze, signal, thaw: a process cannot fork a new one between our reading the
         list and the signal arriving."""
         frozen = False
@@ -207,11 +232,11 @@ class V1Manager(Manager):
             if frozen:
                 self.thaw()
 
-    def destroy(self):
+    def destroy(self) -> None:
         """In each hierarchy, as v2's: the container's cgroup with the child cgroups its
         processes made, deepest first; then the levels above it that create made, where
         nobody else uses them now (another container's cgroup may live there since)."""
-        failed = []
+        failed: list[str] = []
         for name, made in self.made.items():
             if not made:
                 continue
@@ -231,11 +256,12 @@ class V1Manager(Manager):
 
     # -- resources ----------------------------------------------------------------------
 
-    def set(self, resources, update=False):
+    def set(self, resources: "dict[str, Any] | None", update: bool = False) -> None:
         r = resources or {}
         if r.get("unified"):
-            raise CgroupError("linux.resources.unified",
-                              "needs a cgroup v2 host; this host's controllers are cgroup v1")
+            raise CgroupError(
+                "linux.resources.unified", "needs a cgroup v2 host; this host's controllers are cgroup v1"
+            )
         if "memory" in r:
             self._set_memory(r["memory"] or {}, update)
         if "cpu" in r:
@@ -253,33 +279,40 @@ class V1Manager(Manager):
             else:
                 self._write("hugetlb", f"hugetlb.{h['pageSize']}.limit_in_bytes", h["limit"], field)
         for dev, lim in (r.get("rdma") or {}).items():
-            parts = [f"{k}={lim[v]}" for k, v in (("hca_handle", "hcaHandles"), ("hca_object", "hcaObjects"))
-                     if v in lim]
+            parts = [
+                f"{k}={lim[v]}" for k, v in (("hca_handle", "hcaHandles"), ("hca_object", "hcaObjects")) if v in lim
+            ]
             self._write("rdma", "rdma.max", f"{dev} {' '.join(parts)}", f"linux.resources.rdma.{dev}")
         net = r.get("network") or {}
         if net.get("classID") is not None:
             self._write("net_cls", "net_cls.classid", net["classID"], "linux.resources.network.classID")
         for p in net.get("priorities") or ():
-            self._write("net_prio", "net_prio.ifpriomap", f"{p['name']} {p['priority']}",
-                        "linux.resources.network.priorities")
+            self._write(
+                "net_prio", "net_prio.ifpriomap", f"{p['name']} {p['priority']}", "linux.resources.network.priorities"
+            )
         if "devices" in r and not update:
             self._set_devices(r["devices"])
 
-    def _write(self, controller, filename, value, field):
+    def _write(self, controller: str, filename: str, value: object, field: str) -> None:
         name = self._hierarchy_of(controller)
         if name is None:
             raise CgroupError(field, f"the host has no {controller} cgroup controller")
         path = os.path.join(self._dir(name), filename)
         if not os.path.exists(path):
-            raise CgroupError(field, f"this kernel has no {filename} (the {controller} controller "
-                                     f"lacks the file, or the I/O scheduler does not support it)")
+            raise CgroupError(
+                field,
+                f"this kernel has no {filename} (the {controller} controller "
+                f"lacks the file, or the I/O scheduler does not support it)",
+            )
         self.files.write(path, str(value), field)
 
-    def _set_memory(self, mem, update):
+    def _set_memory(self, mem: "dict[str, Any]", update: bool) -> None:
         f = "linux.resources.memory."
         limit, swap = mem.get("limit"), mem.get("swap")
         if update and mem.get("checkBeforeUpdate") and limit is not None and limit > 0:
-            usage = int(self.files.read(self._path("memory", "memory.usage_in_bytes")))
+            # No memory hierarchy: the write below names the field.
+            usage_file = self._path("memory", "memory.usage_in_bytes")
+            usage = self.files.read_int(usage_file) if usage_file else 0
             if limit < usage:
                 raise CgroupError(f + "limit", f"{limit} is below the current usage {usage}")
         if limit == UNLIMITED and swap is None:
@@ -287,20 +320,30 @@ class V1Manager(Manager):
         if swap is None and limit is not None and limit > 0:
             memsw = self._current_limit("memory.memsw.limit_in_bytes")
             if memsw and limit > memsw:
-                raise CgroupError(f + "limit", f"{limit} is above the memory+swap limit {memsw}: "
-                                               f"set swap (--memory-swap) too")
+                raise CgroupError(
+                    f + "limit", f"{limit} is above the memory+swap limit {memsw}: set swap (--memory-swap) too"
+                )
         # memsw must never be below the memory limit: raise it first, lower it last.
-        order = [Write("memory.limit_in_bytes", limit, f + "limit"),
-                 Write("memory.memsw.limit_in_bytes", swap, f + "swap")]
-        if swap is not None and (swap == UNLIMITED or limit is None or limit == UNLIMITED or swap > self._current_limit("memory.limit_in_bytes")):
+        order = [
+            Write("memory.limit_in_bytes", limit, f + "limit"),
+            Write("memory.memsw.limit_in_bytes", swap, f + "swap"),
+        ]
+        if swap is not None and (
+            swap == UNLIMITED
+            or limit is None
+            or limit == UNLIMITED
+            or swap > self._current_limit("memory.limit_in_bytes")
+        ):
             order.reverse()
         for w in order:
             if w.value is not None:
                 self._write("memory", w.file, w.value, w.field)
         if mem.get("reservation") is not None:
             self._write("memory", "memory.soft_limit_in_bytes", mem["reservation"], f + "reservation")
-        for key, filename in (("kernel", "memory.kmem.limit_in_bytes"),
-                              ("kernelTCP", "memory.kmem.tcp.limit_in_bytes")):
+        for key, filename in (
+            ("kernel", "memory.kmem.limit_in_bytes"),
+            ("kernelTCP", "memory.kmem.tcp.limit_in_bytes"),
+        ):
             if mem.get(key) is not None:
                 self._write("memory", filename, mem[key], f + key)
         if mem.get("swappiness") is not None:
@@ -310,25 +353,29 @@ class V1Manager(Manager):
         if mem.get("useHierarchy") is not None:
             self._write("memory", "memory.use_hierarchy", int(mem["useHierarchy"]), f + "useHierarchy")
 
-    def _current_limit(self, filename):
+    def _current_limit(self, filename: str) -> int:
         path = self._path("memory", filename)
+        if path is None:
+            return 0
         try:
             return int(self.files.read(path))
         except (OSError, ValueError, TypeError):
             return 0
 
-    def _set_cpu(self, cpu):
+    def _set_cpu(self, cpu: "dict[str, Any]") -> None:
         f = "linux.resources.cpu."
         # 0 is "not set" for these, as below.
         self._set_cfs(*(cpu.get(k) or None for k in ("period", "quota")))
         # Periods before the budgets that must fit in them.
-        for key, ctrl, filename in (("shares", "cpu", "cpu.shares"),
-                                    ("burst", "cpu", "cpu.cfs_burst_us"),
-                                    ("realtimePeriod", "cpu", "cpu.rt_period_us"),
-                                    ("realtimeRuntime", "cpu", "cpu.rt_runtime_us"),
-                                    ("idle", "cpu", "cpu.idle"),
-                                    ("cpus", "cpuset", "cpuset.cpus"),
-                                    ("mems", "cpuset", "cpuset.mems")):
+        for key, ctrl, filename in (
+            ("shares", "cpu", "cpu.shares"),
+            ("burst", "cpu", "cpu.cfs_burst_us"),
+            ("realtimePeriod", "cpu", "cpu.rt_period_us"),
+            ("realtimeRuntime", "cpu", "cpu.rt_runtime_us"),
+            ("idle", "cpu", "cpu.idle"),
+            ("cpus", "cpuset", "cpuset.cpus"),
+            ("mems", "cpuset", "cpuset.mems"),
+        ):
             value = cpu.get(key)
             # 0 is "not set" for these, as runc reads them (Docker's update sends zeros).
             if value is None or value == "" or (key in _ZERO_IS_UNSET and value == 0):
@@ -337,7 +384,7 @@ class V1Manager(Manager):
                 self._grant_rt_runtime(value, cpu.get("realtimePeriod"))
             self._write(ctrl, filename, value, f + key)
 
-    def _set_cfs(self, period, quota):
+    def _set_cfs(self, period: int | None, quota: int | None) -> None:
         """cpu.cfs_period_us and cpu.cfs_quota_us (None: unchanged).  The kernel checks
         each write against the parent's limit with the other file as it stands, so one
         order can be refused where the other passes: a period lowered below what the
@@ -359,10 +406,12 @@ class V1Manager(Manager):
         for w in rest:
             self._write("cpu", w.file, w.value, w.field)
 
-    def _grant_rt_runtime(self, runtime, period):
+    def _grant_rt_runtime(self, runtime: int, period: int | None) -> None:
         """A cgroup's realtime share (runtime/period) must fit in its parent's, and a new
         cgroup has none: give the levels create() made the same share, top-down."""
         name = self._hierarchy_of("cpu")
+        if name is None:
+            return  # the write that follows names the field
         period = period or self.files.read_int(os.path.join(self._dir(name), "cpu.rt_period_us")) or 1
         for rel in self.made.get(name, [])[:-1]:
             d = os.path.join(self.root, name, rel.lstrip("/"))
@@ -370,7 +419,7 @@ class V1Manager(Manager):
             if self.files.read_int(os.path.join(d, "cpu.rt_runtime_us")) < need:
                 self.files.write(os.path.join(d, "cpu.rt_runtime_us"), str(need), "linux.resources.cpu.realtimeRuntime")
 
-    def _set_blkio(self, bio):
+    def _set_blkio(self, bio: "dict[str, Any]") -> None:
         f = "linux.resources.blockIO."
         weight_file = self._first_existing("blkio", ("blkio.weight", "blkio.bfq.weight"))
         # 0 is "not set", as runc reads it: Docker sends it for every container.
@@ -384,28 +433,33 @@ class V1Manager(Manager):
                 name = (weight_file or "blkio.weight") + "_device"
                 self._write("blkio", name, f"{dev} {wd['weight']}", f"{f}weightDevice[{i}].weight")
             if wd.get("leafWeight") is not None:
-                self._write("blkio", "blkio.leaf_weight_device", f"{dev} {wd['leafWeight']}",
-                            f"{f}weightDevice[{i}].leafWeight")
-        for key, filename in (("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
-                              ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),
-                              ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
-                              ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device")):
+                self._write(
+                    "blkio", "blkio.leaf_weight_device", f"{dev} {wd['leafWeight']}", f"{f}weightDevice[{i}].leafWeight"
+                )
+        for key, filename in (
+            ("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
+            ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),
+            ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
+            ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device"),
+        ):
             for i, td in enumerate(bio.get(key) or ()):
                 self._write("blkio", filename, f"{td['major']}:{td['minor']} {td['rate']}", f"{f}{key}[{i}]")
 
-    def _first_existing(self, controller, names):
+    def _first_existing(self, controller: str, names: tuple[str, ...]) -> str | None:
         for n in names:
             p = self._path(controller, n)
             if p and os.path.exists(p):
                 return n
         return None
 
-    def _set_devices(self, rules):
+    def _set_devices(self, rules: "list[dict[str, Any]]") -> None:
         field = "linux.resources.devices"
-        if self._hierarchy_of("devices") is None:
+        name = self._hierarchy_of("devices")
+        if name is None:
             raise CgroupError(field, "the host has no devices cgroup controller")
         from pyrunc.linux.cgroups import devices_v1
-        listed_path = self._path("devices", "devices.list")
+
+        listed_path = os.path.join(self._dir(name), "devices.list")
         if not os.path.isfile(listed_path):
             raise CgroupError(field, f"cannot read {listed_path}: the devices controller lacks it")
         # From what the cgroup allows now to what the rules say, in the fewest writes and
@@ -413,8 +467,12 @@ class V1Manager(Manager):
         writes, reset = devices_v1.transition(self.files.read(listed_path), rules)
         # A reset is a moment of all devices or none: processes already in the cgroup
         # (one create joined) sleep through it, frozen, unless frozen already.
-        freeze = (reset and pids_below(os.path.dirname(listed_path), self.files)
-                  and self._hierarchy_of("freezer") and not self.is_frozen())
+        freeze = (
+            reset
+            and pids_below(os.path.dirname(listed_path), self.files)
+            and self._hierarchy_of("freezer")
+            and not self.is_frozen()
+        )
         if freeze:
             self.freeze()
         try:
@@ -425,50 +483,62 @@ class V1Manager(Manager):
                 self.thaw()
         after = self.files.read(listed_path)
         if not devices_v1.matches(after, rules):
-            raise CgroupError(field, "the kernel kept another device list than the rules': "
-                                     + ", ".join(after.splitlines()))
+            raise CgroupError(
+                field, "the kernel kept another device list than the rules': " + ", ".join(after.splitlines())
+            )
 
     # -- statistics ---------------------------------------------------------------------
 
-    def oom_kills(self):
+    def oom_kills(self) -> int:
         path = self._path("memory", "memory.oom_control")
         if path is None:
             return 0
         return self.files.read_keyed(path).get("oom_kill", 0)
 
-    def stats(self):
-        data = {}
+    def stats(self) -> "dict[str, Any]":
+        data: dict[str, Any] = {}
         acct = self._path("cpuacct", "cpuacct.usage")
         if acct:
             d = os.path.dirname(acct)
             ticks = self.files.read_keyed(os.path.join(d, "cpuacct.stat"))
-            usage = {"total": self.files.read_int(acct),
-                     "percpu": self.files.read_ints(os.path.join(d, "cpuacct.usage_percpu")),
-                     "percpu_kernel": self.files.read_ints(os.path.join(d, "cpuacct.usage_percpu_sys")),
-                     "percpu_user": self.files.read_ints(os.path.join(d, "cpuacct.usage_percpu_user")),
-                     "kernel": ticks.get("system", 0) * _TICK_NS,
-                     "user": ticks.get("user", 0) * _TICK_NS}
+            usage = {
+                "total": self.files.read_int(acct),
+                "percpu": self.files.read_ints(os.path.join(d, "cpuacct.usage_percpu")),
+                "percpu_kernel": self.files.read_ints(os.path.join(d, "cpuacct.usage_percpu_sys")),
+                "percpu_user": self.files.read_ints(os.path.join(d, "cpuacct.usage_percpu_user")),
+                "kernel": ticks.get("system", 0) * _TICK_NS,
+                "user": ticks.get("user", 0) * _TICK_NS,
+            }
             data["cpu"] = {"usage": usage}
         cpu_stat = self._path("cpu", "cpu.stat")
         if cpu_stat:
             st = self.files.read_keyed(cpu_stat)
             data.setdefault("cpu", {})["throttling"] = {
-                "periods": st.get("nr_periods", 0), "throttledPeriods": st.get("nr_throttled", 0),
-                "throttledTime": st.get("throttled_time", 0)}
+                "periods": st.get("nr_periods", 0),
+                "throttledPeriods": st.get("nr_throttled", 0),
+                "throttledTime": st.get("throttled_time", 0),
+            }
         mem = self._path("memory", "memory.stat")
         if mem:
             d = os.path.dirname(mem)
             raw = self.files.read_keyed(mem)
 
-            def entry(prefix):
-                return {"limit": self.files.read_int(os.path.join(d, prefix + "limit_in_bytes")),
-                        "usage": self.files.read_int(os.path.join(d, prefix + "usage_in_bytes")),
-                        "max": self.files.read_int(os.path.join(d, prefix + "max_usage_in_bytes")),
-                        "failcnt": self.files.read_int(os.path.join(d, prefix + "failcnt"))}
-            data["memory"] = {"cache": raw.get("total_cache", raw.get("cache", 0)),
-                              "usage": entry("memory."), "swap": entry("memory.memsw."),
-                              "kernel": entry("memory.kmem."),
-                              "kernelTCP": entry("memory.kmem.tcp."), "raw": raw}
+            def entry(prefix: str) -> dict[str, int]:
+                return {
+                    "limit": self.files.read_int(os.path.join(d, prefix + "limit_in_bytes")),
+                    "usage": self.files.read_int(os.path.join(d, prefix + "usage_in_bytes")),
+                    "max": self.files.read_int(os.path.join(d, prefix + "max_usage_in_bytes")),
+                    "failcnt": self.files.read_int(os.path.join(d, prefix + "failcnt")),
+                }
+
+            data["memory"] = {
+                "cache": raw.get("total_cache", raw.get("cache", 0)),
+                "usage": entry("memory."),
+                "swap": entry("memory.memsw."),
+                "kernel": entry("memory.kmem."),
+                "kernelTCP": entry("memory.kmem.tcp."),
+                "raw": raw,
+            }
         pids = self._path("pids", "pids.current")
         if pids:
             limit = self.files.read(os.path.join(os.path.dirname(pids), "pids.max")).strip()
@@ -476,13 +546,16 @@ class V1Manager(Manager):
         blk = self._path("blkio", "blkio.throttle.io_service_bytes_recursive")
         if blk:
             d = os.path.dirname(blk)
-            data["blkio"] = {"ioServiceBytesRecursive": blkio_entries(self.files.read(blk)),
-                             "ioServicedRecursive": blkio_entries(self.files.read(
-                                 os.path.join(d, "blkio.throttle.io_serviced_recursive")))}
+            data["blkio"] = {
+                "ioServiceBytesRecursive": blkio_entries(self.files.read(blk)),
+                "ioServicedRecursive": blkio_entries(
+                    self.files.read(os.path.join(d, "blkio.throttle.io_serviced_recursive"))
+                ),
+            }
         return data
 
 
-def blkio_entries(text):
+def blkio_entries(text: str) -> "list[dict[str, Any]]":
     entries = []
     for line in text.splitlines():
         parts = line.split()

@@ -11,14 +11,28 @@ tune: swappiness, kernel memory, leaf weights, the OOM killer switch) and refuse
 the config asks for something that cannot happen (realtime budgets, net_cls, net_prio).
 """
 
-import os
 import _signal as signal  # signal.py would import enum
+import os
 import time
 
 from pyrunc.errors import CgroupError
-from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below, resolve
-from pyrunc.linux.cgroups import convert
-from pyrunc.linux.cgroups.files import REAL_FILES, Write
+from pyrunc.linux.cgroups import (
+    CGROUP_MOUNT_ROOT,
+    Manager,
+    cgroup_dirs_deepest_first,
+    convert,
+    own_cgroups,
+    pids_below,
+    resolve,
+)
+from pyrunc.linux.cgroups.files import REAL_FILES, CgroupFiles, Write
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    # A method of V2Manager is named `set`: in its body the builtin needs another name.
+    Names = set[str]
 
 # The controllers a container's cgroup gets when the host has them (devices and freezer
 # are built into cgroup2's core, not controllers one enables).
@@ -31,61 +45,74 @@ VM_SWAPPINESS = "/proc/sys/vm/swappiness"
 RES = "linux.resources."
 
 
-def _warn(msg):
+def _warn(msg: str) -> None:
     from pyrunc import log
+
     log.warning(msg)
 
 
 class V2Manager(Manager):
     version = 2
 
-    def __init__(self, path, root=CGROUP_MOUNT_ROOT, own=None, files=REAL_FILES, _saved=None):
+    def __init__(
+        self,
+        path: str,
+        root: str = CGROUP_MOUNT_ROOT,
+        own: dict[str, str] | None = None,
+        files: CgroupFiles = REAL_FILES,
+        _saved: "dict[str, Any] | None" = None,
+    ) -> None:
         self.root = root
         self.files = files
         if _saved is not None:
-            self.dir = _saved["dir"]
-            self.made = list(_saved["made"])
+            self.dir: str = _saved["dir"]
+            self.made: list[str] = list(_saved["made"])
             return
         own = own_cgroups() if own is None else own
         self.dir = resolve(path, own.get("", "/"))
         self.made = []
 
     @classmethod
-    def from_dict(cls, saved, root=CGROUP_MOUNT_ROOT, files=REAL_FILES):
-        return cls(None, root=root, files=files, _saved=saved)
+    def from_dict(
+        cls, saved: "dict[str, Any]", root: str = CGROUP_MOUNT_ROOT, files: CgroupFiles = REAL_FILES
+    ) -> "V2Manager":
+        return cls("", root=root, files=files, _saved=saved)
 
-    def to_dict(self):
+    def to_dict(self) -> "dict[str, Any]":
         return {"version": 2, "dir": self.dir, "made": list(self.made)}
 
-    def paths(self):
+    def paths(self) -> dict[str, str]:
         return {"": self.dir}
 
     # -- where things are ---------------------------------------------------------------
 
-    def _path(self, name="", rel=None):
+    def _path(self, name: str = "", rel: str | None = None) -> str:
         base = os.path.join(self.root, (self.dir if rel is None else rel).lstrip("/"))
         return os.path.join(base, name) if name else base
 
-    def _host_controllers(self):
+    def _host_controllers(self) -> set[str]:
         return self.files.read_words(os.path.join(self.root, "cgroup.controllers"))
 
-    def _controllers(self):
+    def _controllers(self) -> set[str]:
         """The controllers available in the container's cgroup: those its parent delegates."""
         return self.files.read_words(self._path("cgroup.controllers"))
 
-    def _require(self, controller, field, enabled):
+    def _require(self, controller: str, field: str, enabled: set[str]) -> None:
         if controller in enabled:
             return
         if controller not in self._host_controllers():
             raise CgroupError(field, f"the host has no {controller} cgroup controller")
-        raise CgroupError(field, f"the {controller} controller is not enabled for cgroup {self.dir} "
-                                 f"(a parent cgroup does not delegate it in cgroup.subtree_control)")
+        raise CgroupError(
+            field,
+            f"the {controller} controller is not enabled for cgroup {self.dir} "
+            f"(a parent cgroup does not delegate it in cgroup.subtree_control)",
+        )
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def create(self):
+    def create(self) -> None:
         parts = [p for p in self.dir.split("/") if p]
-        made = []
+        made: list[str] = []
         try:
             # One level at a time, so that a failure still knows what it made.
             for i in range(1, len(parts) + 1):
@@ -97,7 +124,7 @@ class V2Manager(Manager):
         self.made = made
         self._enable_controllers(parts)
 
-    def _enable_controllers(self, parts):
+    def _enable_controllers(self, parts: list[str]) -> None:
         """Every ancestor, from the root down to the container's parent, enables the host's
         controllers for its children, as runc does.  Failures are left to set(): a cgroup
         with processes of its own cannot delegate, and set() then names the field."""
@@ -120,24 +147,26 @@ class V2Manager(Manager):
                     except CgroupError:
                         pass
 
-    def made_leaf(self):
+    def made_leaf(self) -> bool:
         return bool(self.made) and self.made[-1] == self.dir
 
-    def add(self, pid, dirs=None):
+    def add(self, pid: int, dirs: dict[str, str] | None = None) -> None:
         self.files.write(os.path.join((dirs or {}).get("") or self._path(), "cgroup.procs"), str(pid), None)
 
-    def sub_dirs(self, subs):
+    def sub_dirs(self, subs: dict[str, str]) -> dict[str, str]:
         from pyrunc.linux.cgroups import sub
+
         named = sorted(set(subs) - {sub.ALL})
         if named:
-            raise CgroupError(None, f"controller {named[0]}: cgroup v2 has one hierarchy for every "
-                                    "controller: give the path alone")
+            raise CgroupError(
+                None, f"controller {named[0]}: cgroup v2 has one hierarchy for every controller: give the path alone"
+            )
         return {"": sub.existing(self._path(), subs[sub.ALL], f" {self.dir}")}
 
-    def pids(self):
+    def pids(self) -> list[int]:
         return sorted(pids_below(self._path(), self.files))
 
-    def destroy(self):
+    def destroy(self) -> None:
         """The container's cgroup with the child cgroups its processes made, deepest first;
         then the levels above it that create made, where nobody else uses them now."""
         above = self.made
@@ -152,13 +181,13 @@ class V2Manager(Manager):
 
     # -- freezer ------------------------------------------------------------------------
 
-    def freeze(self):
+    def freeze(self) -> None:
         self._freeze(1)
 
-    def thaw(self):
+    def thaw(self) -> None:
         self._freeze(0)
 
-    def _freeze(self, want):
+    def _freeze(self, want: int) -> None:
         path = self._path("cgroup.freeze")
         if not os.path.exists(path):
             raise CgroupError(None, f"cgroup {self.dir} has no cgroup.freeze (needs Linux 5.2)")
@@ -173,15 +202,15 @@ class V2Manager(Manager):
                 raise CgroupError(None, f"cgroup {self.dir} did not become {state} in {FREEZE_TIMEOUT:.0f}s")
             time.sleep(0.01)
 
-    def is_frozen(self):
+    def is_frozen(self) -> bool:
         return self.files.read(self._path("cgroup.freeze")).strip() == "1"
 
-    def stopped_by_freezer(self):
+    def stopped_by_freezer(self) -> bool:
         return self.files.cgroup2_frozen(self._path())
 
     # -- signals ------------------------------------------------------------------------
 
-    def kill_all(self, sig):
+    def kill_all(self, sig: int) -> None:
         kill_file = self._path("cgroup.kill")
         if sig == signal.SIGKILL and os.path.exists(kill_file):
             # The kernel kills the whole subtree at once: nothing can fork past it.
@@ -202,23 +231,31 @@ class V2Manager(Manager):
 
     # -- resources ----------------------------------------------------------------------
 
-    def set(self, resources, update=False):
+    def set(self, resources: "dict[str, Any] | None", update: bool = False) -> None:
         """Check every field first, then write: a refused field changes nothing.  Each
         part below returns the Writes (files.py) its field needs."""
         r = resources or {}
         enabled = self._controllers()
-        writes = []
-        for part in (self._pids, self._memory, self._io, self._cpu, self._cpuset, self._hugetlb,
-                     self._rdma, self._network):
+        writes: list[Write] = []
+        for part in (
+            self._pids,
+            self._memory,
+            self._io,
+            self._cpu,
+            self._cpuset,
+            self._hugetlb,
+            self._rdma,
+            self._network,
+        ):
             writes += part(r, enabled, update)
         writes += self._unified(r.get("unified") or {}, enabled)
         self._apply(writes)
         if "devices" in r and not update:
             self._devices(r["devices"])
 
-    def _apply(self, writes):
+    def _apply(self, writes: list[Write]) -> None:
         """Make the Writes in order; an error names the config field of the write."""
-        deferred = []
+        deferred: list[Write] = []
         for w in writes:
             path = self._path(w.file)
             if not os.path.exists(path):
@@ -234,15 +271,15 @@ class V2Manager(Manager):
                     continue
                 raise CgroupError(w.field, e.why) from None
         for w in deferred:
-            self.files.write(self._path(w.file), w.value, w.field)
+            self.files.write(self._path(w.file), str(w.value), w.field)
 
-    def _write_lines(self, path, value):
+    def _write_lines(self, path: str, value: object) -> None:
         """One write per line: files such as io.max take a single device per write."""
         lines = [line for line in str(value).split("\n") if line.strip()] or [str(value)]
         for line in lines:
             self.files.write(path, line, None)
 
-    def _pids(self, r, enabled, update):
+    def _pids(self, r: "dict[str, Any]", enabled: "Names", update: bool) -> list[Write]:
         limit = (r.get("pids") or {}).get("limit")
         if limit is None:
             return []
@@ -251,7 +288,7 @@ class V2Manager(Manager):
         # The spec: 0 is a real limit (no new task at all), -1 is none.
         return [Write("pids.max", convert.limit_value(limit), field)]
 
-    def _memory(self, r, enabled, update):
+    def _memory(self, r: "dict[str, Any]", enabled: "Names", update: bool) -> list[Write]:
         mem = r.get("memory")
         if not mem:
             return []
@@ -270,8 +307,7 @@ class V2Manager(Manager):
             if mem.get("checkBeforeUpdate") and limit and limit > 0:
                 usage = convert.read_limit(self.files.read(self._path("memory.current"))) or 0
                 if limit < usage:
-                    raise CgroupError(f + "limit", f"{limit} is below the current usage {usage} "
-                                                   f"(checkBeforeUpdate)")
+                    raise CgroupError(f + "limit", f"{limit} is below the current usage {usage} (checkBeforeUpdate)")
             limit_for_swap, merged = self._merge_memory(limit, swap)
             swap_from_cgroup = not swap and bool(merged)
             swap = merged
@@ -279,8 +315,9 @@ class V2Manager(Manager):
             swap_max = convert.swap_max(swap, limit_for_swap)
         except ValueError as e:
             if swap_from_cgroup:
-                raise CgroupError(f + "limit", f"{limit} is above the container's memory+swap limit "
-                                               f"{swap}: give swap too") from None
+                raise CgroupError(
+                    f + "limit", f"{limit} is above the container's memory+swap limit {swap}: give swap too"
+                ) from None
             raise CgroupError(f + "swap", str(e)) from None
         writes = []
         if swap_max is not None:
@@ -289,15 +326,14 @@ class V2Manager(Manager):
             elif swap_max not in (0, convert.UNLIMITED):
                 # No swap accounting (swapaccount=0 or no CONFIG_MEMCG_SWAP): "no swap"
                 # and "any swap" need no file, as in runc; a size cannot be honoured.
-                raise CgroupError(f + "swap", "this kernel does not account swap per cgroup "
-                                              "(no memory.swap.max)")
+                raise CgroupError(f + "swap", "this kernel does not account swap per cgroup (no memory.swap.max)")
         if limit:
             writes.append(Write("memory.max", convert.limit_value(limit), f + "limit"))
         if reservation:
             writes.append(Write("memory.low", convert.limit_value(reservation), f + "reservation"))
         return writes
 
-    def _merge_memory(self, limit, swap):
+    def _merge_memory(self, limit: int | None, swap: int | None) -> tuple[int | None, int | None]:
         """`update` gives only the changed fields, but v2's swap file depends on both: take
         the other one from the cgroup, as runc takes it from the config it saved."""
         cur_limit = _oci_limit(self.files.read(self._path("memory.max")))
@@ -312,7 +348,7 @@ class V2Manager(Manager):
             return limit, cur_limit + cur_swap  # keep memory+swap as it was
         return limit, swap
 
-    def _ignored(self, mem, f):
+    def _ignored(self, mem: "dict[str, Any]", f: str) -> None:
         """Memory fields cgroup v2 has no file for.  runc ignores them; so does pyrunc,
         saying so when the value asks for something other than v2's behaviour."""
         for key in ("kernel", "kernelTCP"):
@@ -322,20 +358,23 @@ class V2Manager(Manager):
         if swappiness is not None:
             host = self.files.read(VM_SWAPPINESS).strip()
             if str(swappiness) != host:
-                _warn(f"{f}swappiness: ignored: cgroup v2 has no per-cgroup swappiness "
-                      f"(vm.swappiness {host or '?'} applies)")
+                _warn(
+                    f"{f}swappiness: ignored: cgroup v2 has no per-cgroup swappiness "
+                    f"(vm.swappiness {host or '?'} applies)"
+                )
         if mem.get("disableOOMKiller"):
             _warn(f"{f}disableOOMKiller: ignored: cgroup v2 cannot disable the OOM killer")
         if mem.get("useHierarchy") is False:
             _warn(f"{f}useHierarchy: ignored: cgroup v2 is always hierarchical")
 
-    def _io(self, r, enabled, update):
+    def _io(self, r: "dict[str, Any]", enabled: "Names", update: bool) -> list[Write]:
         bio = r.get("blockIO")
         if not bio:
             return []
         f = RES + "blockIO."
         if bio.get("leafWeight") is not None or any(
-                wd.get("leafWeight") is not None for wd in bio.get("weightDevice") or ()):
+            wd.get("leafWeight") is not None for wd in bio.get("weightDevice") or ()
+        ):
             _warn(f"{f}leafWeight: ignored: cgroup v2 has no leaf weights")
         writes = []
         weighted = bio.get("weight") or any(wd.get("weight") for wd in bio.get("weightDevice") or ())
@@ -348,24 +387,30 @@ class V2Manager(Manager):
         bfq = weighted and os.path.exists(self._path("io.bfq.weight"))
         weight_file = "io.bfq.weight" if bfq else "io.weight"
         if bio.get("weight"):
-            writes.append(Write(weight_file, "default " + self._io_weight(bio["weight"], bfq, f + "weight"), f + "weight"))
+            writes.append(
+                Write(weight_file, "default " + self._io_weight(bio["weight"], bfq, f + "weight"), f + "weight")
+            )
         for i, wd in enumerate(bio.get("weightDevice") or ()):
             if wd.get("weight"):
                 field = f"{f}weightDevice[{i}].weight"
-                writes.append(Write(weight_file, f"{wd['major']}:{wd['minor']} {self._io_weight(wd['weight'], bfq, field)}", field))
+                writes.append(
+                    Write(
+                        weight_file, f"{wd['major']}:{wd['minor']} {self._io_weight(wd['weight'], bfq, field)}", field
+                    )
+                )
         for line, field in throttles.values():
             writes.append(Write("io.max", line, f + field))
         return writes
 
     @staticmethod
-    def _io_weight(weight, bfq, field):
+    def _io_weight(weight: int, bfq: bool, field: str) -> str:
         try:
             value = convert.blkio_weight_to_io_weight(weight)
         except ValueError as e:
             raise CgroupError(field, str(e)) from None
         return str(weight if bfq else value)
 
-    def _cpu(self, r, enabled, update):
+    def _cpu(self, r: "dict[str, Any]", enabled: "Names", update: bool) -> list[Write]:
         cpu = r.get("cpu")
         if not cpu:
             return []
@@ -376,8 +421,13 @@ class V2Manager(Manager):
         writes = []
         quota, period, burst = cpu.get("quota"), cpu.get("period"), cpu.get("burst")
         weight = convert.shares_to_weight(cpu.get("shares"))
-        asked = {"idle": cpu.get("idle") is not None, "shares": weight is not None,
-                 "burst": burst is not None, "quota": bool(quota), "period": bool(period)}
+        asked = {
+            "idle": cpu.get("idle") is not None,
+            "shares": weight is not None,
+            "burst": burst is not None,
+            "quota": bool(quota),
+            "period": bool(period),
+        }
         first = next((k for k, v in asked.items() if v), None)
         if first:
             self._require("cpu", f + first, enabled)
@@ -396,7 +446,7 @@ class V2Manager(Manager):
             writes.append(Write("cpu.max", line, f + ("quota" if quota else "period")))
         return writes
 
-    def _cpuset(self, r, enabled, update):
+    def _cpuset(self, r: "dict[str, Any]", enabled: "Names", update: bool) -> list[Write]:
         cpu = r.get("cpu") or {}
         writes = []
         for key in ("cpus", "mems"):
@@ -405,7 +455,7 @@ class V2Manager(Manager):
                 writes.append(Write("cpuset." + key, cpu[key], RES + "cpu." + key))
         return writes
 
-    def _hugetlb(self, r, enabled, update):
+    def _hugetlb(self, r: "dict[str, Any]", enabled: "Names", update: bool) -> list[Write]:
         writes = []
         for i, h in enumerate(r.get("hugepageLimits") or ()):
             field = f"{RES}hugepageLimits[{i}]"
@@ -418,7 +468,7 @@ class V2Manager(Manager):
             writes.append(Write(f"hugetlb.{size}.rsvd.max", str(h["limit"]), field, optional=True))
         return writes
 
-    def _rdma(self, r, enabled, update):
+    def _rdma(self, r: "dict[str, Any]", enabled: "Names", update: bool) -> list[Write]:
         writes = []
         for dev, limits in (r.get("rdma") or {}).items():
             field = f"{RES}rdma.{dev}"
@@ -426,7 +476,7 @@ class V2Manager(Manager):
             writes.append(Write("rdma.max", convert.rdma_max_line(dev, limits), field))
         return writes
 
-    def _network(self, r, enabled, update):
+    def _network(self, r: "dict[str, Any]", enabled: "Names", update: bool) -> list[Write]:
         net = r.get("network") or {}
         if net.get("classID") is not None:
             raise CgroupError(RES + "network.classID", "cgroup v2 has no net_cls controller")
@@ -434,7 +484,7 @@ class V2Manager(Manager):
             raise CgroupError(RES + "network.priorities", "cgroup v2 has no net_prio controller")
         return []
 
-    def _unified(self, unified, enabled):
+    def _unified(self, unified: "dict[str, Any]", enabled: "Names") -> list[Write]:
         """Raw v2 files, written last so that they override the converted fields."""
         writes = []
         for key, value in unified.items():
@@ -447,45 +497,58 @@ class V2Manager(Manager):
             writes.append(Write(key, value, field))
         return writes
 
-    def _devices(self, rules):
+    def _devices(self, rules: "list[dict[str, Any]]") -> None:
         # The eBPF device program replaces v1's devices.allow/deny lists.
         from pyrunc.linux.cgroups import devices_bpf
+
         devices_bpf.apply(self._path(), rules)
 
     # -- statistics ---------------------------------------------------------------------
 
-    def oom_kills(self):
+    def oom_kills(self) -> int:
         return self.files.read_keyed(self._path("memory.events")).get("oom_kill", 0)
 
-    def stats(self):
+    def stats(self) -> "dict[str, Any]":
         """runc's `events --stats` data (runc's types/events.go keys); a part whose files
         are missing is left out."""
-        data = {}
-        for part, stat in (("cpu", self._cpu_stats), ("memory", self._memory_stats),
-                           ("pids", self._pids_stats), ("blkio", self._io_stats),
-                           ("hugetlb", self._hugetlb_stats)):
+        data: dict[str, Any] = {}
+        for part, stat in (
+            ("cpu", self._cpu_stats),
+            ("memory", self._memory_stats),
+            ("pids", self._pids_stats),
+            ("blkio", self._io_stats),
+            ("hugetlb", self._hugetlb_stats),
+        ):
             value = stat()
             if value:
                 data[part] = value
         return data
 
-    def _cpu_stats(self):
+    def _cpu_stats(self) -> "dict[str, Any] | None":
         st = self.files.read_keyed(self._path("cpu.stat"))
         if not st:
             return None
-        out = {"usage": {"total": st.get("usage_usec", 0) * 1000, "kernel": st.get("system_usec", 0) * 1000,
-                         "user": st.get("user_usec", 0) * 1000}}
+        out: dict[str, Any] = {
+            "usage": {
+                "total": st.get("usage_usec", 0) * 1000,
+                "kernel": st.get("system_usec", 0) * 1000,
+                "user": st.get("user_usec", 0) * 1000,
+            }
+        }
         if "nr_periods" in st:  # only with the cpu controller enabled
-            out["throttling"] = {"periods": st["nr_periods"], "throttledPeriods": st.get("nr_throttled", 0),
-                                 "throttledTime": st.get("throttled_usec", 0) * 1000}
+            out["throttling"] = {
+                "periods": st["nr_periods"],
+                "throttledPeriods": st.get("nr_throttled", 0),
+                "throttledTime": st.get("throttled_usec", 0) * 1000,
+            }
         return out
 
-    def _memory_stats(self):
+    def _memory_stats(self) -> "dict[str, Any] | None":
         if not os.path.exists(self._path("memory.current")):
             return None
         raw = self.files.read_keyed(self._path("memory.stat"))
         usage = self._memory_entry("memory")
-        out = {"cache": raw.get("file", 0), "usage": usage, "raw": raw}
+        out: dict[str, Any] = {"cache": raw.get("file", 0), "usage": usage, "raw": raw}
         if os.path.exists(self._path("memory.swap.current")):
             swap = self._memory_entry("memory.swap")
             # v1 reported memory+swap: add memory in, as runc does; its peak cannot be summed.
@@ -498,27 +561,29 @@ class V2Manager(Manager):
             out["swap"] = swap
         return out
 
-    def _memory_entry(self, prefix):
+    def _memory_entry(self, prefix: str) -> dict[str, int]:
         # failcnt: how often the limit was hit, v2's `max` event (v1's failcnt counted that).
-        return {"usage": convert.read_limit(self.files.read(self._path(prefix + ".current"))) or 0,
-                "limit": convert.read_limit(self.files.read(self._path(prefix + ".max"))) or 0,
-                "max": convert.read_limit(self.files.read(self._path(prefix + ".peak"))) or 0,
-                "failcnt": self.files.read_keyed(self._path(prefix + ".events")).get("max", 0)}
+        return {
+            "usage": convert.read_limit(self.files.read(self._path(prefix + ".current"))) or 0,
+            "limit": convert.read_limit(self.files.read(self._path(prefix + ".max"))) or 0,
+            "max": convert.read_limit(self.files.read(self._path(prefix + ".peak"))) or 0,
+            "failcnt": self.files.read_keyed(self._path(prefix + ".events")).get("max", 0),
+        }
 
-    def _pids_stats(self):
+    def _pids_stats(self) -> dict[str, int] | None:
         current = self.files.read(self._path("pids.current")).strip()
         if not current:
             return None
         limit = self.files.read(self._path("pids.max")).strip()
         return {"current": int(current), "limit": 0 if limit in ("max", "") else int(limit)}
 
-    def _io_stats(self):
+    def _io_stats(self) -> "dict[str, list[dict[str, Any]]] | None":
         if not os.path.exists(self._path("io.stat")):
             return None
         return io_stat_entries(self.files.read(self._path("io.stat")))
 
-    def _hugetlb_stats(self):
-        out = {}
+    def _hugetlb_stats(self) -> dict[str, dict[str, int]] | None:
+        out: dict[str, dict[str, int]] = {}
         try:
             names = os.listdir(self._path())
         except OSError:
@@ -526,22 +591,29 @@ class V2Manager(Manager):
         for name in sorted(names):
             if not (name.startswith("hugetlb.") and name.endswith(".current")) or ".rsvd." in name:
                 continue
-            size = name[len("hugetlb."):-len(".current")]
+            size = name[len("hugetlb.") : -len(".current")]
             # The reservation count where the kernel keeps one, as runc reports it.
             rsvd = self._path(f"hugetlb.{size}.rsvd.current")
             usage = self.files.read(rsvd if os.path.exists(rsvd) else self._path(name))
-            out[size] = {"usage": convert.read_limit(usage) or 0,
-                         "failcnt": self.files.read_keyed(self._path(f"hugetlb.{size}.events")).get("max", 0)}
+            out[size] = {
+                "usage": convert.read_limit(usage) or 0,
+                "failcnt": self.files.read_keyed(self._path(f"hugetlb.{size}.events")).get("max", 0),
+            }
         return out or None
 
 
-def io_stat_entries(text):
+def io_stat_entries(text: str) -> "dict[str, list[dict[str, Any]]]":
     """io.stat ("8:0 rbytes=N wbytes=N rios=N wios=N dbytes=N dios=N") in v1's layout, as
     runc maps it: bytes to ioServiceBytesRecursive, operations to ioServicedRecursive."""
-    tables = {"rbytes": ("ioServiceBytesRecursive", "Read"), "wbytes": ("ioServiceBytesRecursive", "Write"),
-              "dbytes": ("ioServiceBytesRecursive", "Discard"), "rios": ("ioServicedRecursive", "Read"),
-              "wios": ("ioServicedRecursive", "Write"), "dios": ("ioServicedRecursive", "Discard")}
-    out = {}
+    tables = {
+        "rbytes": ("ioServiceBytesRecursive", "Read"),
+        "wbytes": ("ioServiceBytesRecursive", "Write"),
+        "dbytes": ("ioServiceBytesRecursive", "Discard"),
+        "rios": ("ioServicedRecursive", "Read"),
+        "wios": ("ioServicedRecursive", "Write"),
+        "dios": ("ioServicedRecursive", "Discard"),
+    }
+    out: dict[str, list[dict[str, Any]]] = {}
     for line in text.splitlines():
         words = line.split()
         if not words or ":" not in words[0]:
@@ -555,9 +627,7 @@ def io_stat_entries(text):
     return out
 
 
-
-
-def _oci_limit(text):
+def _oci_limit(text: str) -> int | None:
     """A v2 limit file read back in OCI's terms: -1 for `max`; None when unreadable."""
     word = text.strip()
     if word == "max":
@@ -566,4 +636,3 @@ def _oci_limit(text):
         return int(word)
     except ValueError:
         return None
-

@@ -55,12 +55,12 @@ def _config(cdir, st, args, opts):
     from pyrunc.config.validate import config_problems
     doc = _saved_config(cdir, st)
     doc["process"] = _process(doc.get("process") or {}, args, opts)
-    problems = config_problems(doc, st["bundle"])
+    problems = config_problems(doc, st.bundle)
     if problems:
         # The rest passed create's validation: what is wrong is the process.
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ContainerError(f"exec {st['id']}", f"invalid process: {problems[0]}{more}")
-    return model.from_dict(doc, st["bundle"])
+        raise ContainerError(f"exec {st.id}", f"invalid process: {problems[0]}{more}")
+    return model.from_dict(doc, st.bundle)
 
 
 def _saved_config(cdir, st):
@@ -70,7 +70,7 @@ def _saved_config(cdir, st):
             doc = jsonc.loads(f.read())
     except FileNotFoundError:  # made by an older pyrunc: the bundle's, as runc reads it
         from pyrunc.config.validate import load_config
-        return load_config(st["bundle"])
+        return load_config(st.bundle)
     except (ValueError, RecursionError) as e:
         raise StateError(f"container {cdir.id}: corrupt {path}: {jsonc.problem(e)}") from None
     if not isinstance(doc, dict):
@@ -166,7 +166,7 @@ def _spawn(store, cid, st, cfg, opts, paused, cgroup_dirs=None):
             program = seccomp.program_for(cfg.linux.seccomp, store.root)
     console_fd = lifecycle.connect_console(opts.console_socket) if opts.console_socket else None
     answers = requests.ExecRequests(cid, st, cfg, paused, cgroup_dirs)
-    spawned = spawn.spawn_exec(cfg, cid, st["pid"], st.get("pid_start"), answers,
+    spawned = spawn.spawn_exec(cfg, cid, st.pid, st.pid_start, answers,
                                preserve_fds=opts.preserve_fds, console_sock_fd=console_fd,
                                seccomp_program=program)
     return spawned.pid, spawned.console

@@ -62,7 +62,7 @@ def _expand_slice(slice_):
 
 
 def create(store, cid, opts):
-    """Create a container as `opts` (an options.CreateOptions) say; returns (state dict,
+    """Create a container as `opts` (an options.CreateOptions) say; returns (its State,
     Spawned).
 
     On any failure nothing is left: the forked processes are killed and the state
@@ -81,8 +81,8 @@ def create(store, cid, opts):
                               else doc, bundle)
         opts.check_terminal(cfg.terminal, opts.foreground)
     cgroup = cgroup_path(cfg, cid, opts.systemd_cgroup)
-    st = State.new(cid, bundle, cfg.root_path, _iso_now(), cfg.annotations, doc.get("hooks") or {},
-                   cgroup, notify_caller)
+    st = State(cid, bundle, cfg.root_path, _iso_now(), cfg.annotations, doc.get("hooks") or {},
+               cgroup, notify_caller)
     log.debug(f"create {cid}: bundle {bundle}")
     if cfg.linux.intel_rdt is not None:
         from pyrunc.linux import resctrl
@@ -121,17 +121,17 @@ def create(store, cid, opts):
             from pyrunc.linux.spawn import spawn_init
         start_path = f"/proc/self/fd/{cdir.fd}/{START_SOCKET}"
         def save_cgroup(saved):
-            st["cgroup"] = saved
+            st.cgroup = saved
             cdir.write_state(st)
         def save_rdt(saved):
-            st["intel_rdt"] = saved
+            st.intel_rdt = saved
             cdir.write_state(st)
         handler = CreateRequests(cid, cfg, bundle, cgroup, opts.rootless, save_cgroup, save_rdt)
         with log.step("spawn"):
             spawned = spawn_init(cfg, cid, start_path, handler, opts, console_sock_fd=console_fd,
                                  seccomp_program=program, host_root=host_root)
-        st["pid"] = spawned.pid
-        st["pid_start"] = procfs.start_time(spawned.pid)
+        st.pid = spawned.pid
+        st.pid_start = procfs.start_time(spawned.pid)
         cdir.write_state(st)
         if opts.pid_file:
             write_pid_file(opts.pid_file, spawned.pid)
@@ -143,7 +143,7 @@ def create(store, cid, opts):
         with log.step("undo create"):
             if spawned is not None:
                 kill_and_wait(spawned.pid)
-            if st.get("host_mounts"):
+            if st.host_mounts:
                 left = _detach_host_mounts(st)
                 if left:
                     log.warning(f"create {cid}: {left}; its state is kept for `delete` to try again")
@@ -185,7 +185,7 @@ def send_pidfd(path, pid):
 
 def cgroup_manager(st):
     """The container's cgroup manager as create saved it; None when it has none."""
-    saved = (st or {}).get("cgroup")
+    saved = st.cgroup if st is not None else None
     if not saved:
         return None
     from pyrunc.linux import cgroups
@@ -211,7 +211,7 @@ def _remove_cgroup(mgr, st):
                 mgr.thaw()
         mgr.destroy()
     except (CgroupError, OSError) as e:
-        log.warning(f"container {st['id']}: {e}")
+        log.warning(f"container {st.id}: {e}")
 
 
 def _remove_rdt(saved, st):
@@ -219,7 +219,7 @@ def _remove_rdt(saved, st):
     try:
         resctrl.remove(saved)
     except ContainerError as e:
-        log.warning(f"container {st['id']}: {e}")
+        log.warning(f"container {st.id}: {e}")
 
 
 def _make_host_root(cdir, st):
@@ -230,16 +230,16 @@ def _make_host_root(cdir, st):
     from pyrunc.linux import host_mounts
     path = cdir.file(HOST_NS_MOUNT_POINT)
     os.mkdir(path, 0o700)
-    st["host_mounts"] = host_mounts.record(path)
+    st.host_mounts = saved = host_mounts.record(path)
     cdir.write_state(st)
-    return st["host_mounts"]["root"]
+    return saved["root"]
 
 
 def _detach_host_mounts(st):
     """Detach the mounts a container without a mount namespace made in the host's; None
     when none is left, else one line saying what is."""
     from pyrunc.linux import host_mounts
-    saved = st["host_mounts"]
+    saved = st.host_mounts
     try:
         left = host_mounts.detach_new(saved)
     except OSError as e:  # mountinfo unreadable: nothing is known to be gone
@@ -277,11 +277,11 @@ def start(store, cid):
             if status == CREATED and stopped_by_freezer(st):
                 status = PAUSED  # frozen by someone else: paused, as runc reads it
             rules.check("start", cid, status)
-            if st.get("notify_socket"):
+            if st.notify_socket:
                 from pyrunc import notify
                 ready = notify.listen(cdir.fd)  # before the process can send
             _started(cdir, cid, st)
-        if ready is not None and not notify.forward_ready(ready, st["pid"], st["notify_socket"]):
+        if ready is not None and not notify.forward_ready(ready, st.pid, st.notify_socket):
             raise ContainerError(f"start {cid}", "the container exited before it notified READY=1")
     finally:
         if ready is not None:
@@ -301,22 +301,22 @@ def _started(cdir, cid, st):
             _release(cdir, cid, lambda: stopped_by_freezer(st))
         except _FrozenAtStart:
             # It has its go and runs once thawed: started, and paused meanwhile.
-            st["started"] = st["paused"] = True
+            st.started = st.paused = True
             cdir.write_state(st)
-            raise ContainerError(f"start {cid}", frozen_message(st.get("cgroup_path")) +
+            raise ContainerError(f"start {cid}", frozen_message(st.cgroup_path) +
                                  ": the container is paused; `resume` runs it") from None
-    st["started"] = True
+    st.started = True
     cdir.write_state(st)
-    log.debug(f"start {cid}: init {st['pid']} executed the process")
+    log.debug(f"start {cid}: init {st.pid} executed the process")
     from pyrunc.config.model import hooks_from_dict
-    hooks = hooks_from_dict(st.get("hooks"))
+    hooks = hooks_from_dict(st.hooks)
     if hooks.poststart:
         from pyrunc.linux import hooks as hookrun
         try:
             with log.step("run poststart hooks"):
-                hookrun.run_hooks("poststart", hooks, hook_state(cid, st, RUNNING, st["pid"]))
+                hookrun.run_hooks("poststart", hooks, hook_state(cid, st.bundle, st.annotations, RUNNING, st.pid))
         except ContainerError as e:
-            kill_and_wait(st["pid"])  # runtime.md step 9: a failed poststart stops the container
+            kill_and_wait(st.pid)  # runtime.md step 9: a failed poststart stops the container
             raise ContainerError(f"start {cid}", str(e)) from None
 
 
@@ -380,18 +380,18 @@ def signal_container(st, sig, all_processes=False):
     """Signal the init through a pidfd (never a recycled pid); with all_processes, first
     every other process of the container."""
     from pyrunc.linux import kernel
-    fd = procfs.open_pidfd(st["pid"], st["pid_start"])
+    fd = procfs.open_pidfd(st.pid, st.pid_start)
     if fd is None:
         if all_processes:  # it stopped since its status was read: as kill --all of a stopped one
             _signal_leftovers(st, sig)
             return
-        raise StateError(f"container {st['id']}: container not running")
+        raise StateError(f"container {st.id}: container not running")
     try:
         if all_processes:
             mgr = cgroup_manager(st)
-            pids = mgr.pids() if owns_cgroup(mgr) else procfs.container_pids(st["pid"])
+            pids = mgr.pids() if owns_cgroup(mgr) else procfs.container_pids(st.pid)
             for pid in pids:
-                if pid != st["pid"]:
+                if pid != st.pid:
                     try:
                         os.kill(pid, sig)
                     except ProcessLookupError:
@@ -404,7 +404,7 @@ def signal_container(st, sig, all_processes=False):
             # It exited since the pidfd was opened: with --all, after the signals to the
             # others (its last child gone, a shell init returns), which is what was asked.
             if not all_processes:
-                raise StateError(f"container {st['id']}: container not running") from None
+                raise StateError(f"container {st.id}: container not running") from None
     finally:
         os.close(fd)
 
@@ -426,12 +426,12 @@ def _delete_broken(cdir, err):
     """delete -f of a container whose state.json is corrupt: what the readable part of it
     names goes (its init only if pid and start time still match: never a recycled pid;
     its cgroup; its host mounts), then the directory.  No hook runs from a corrupt state."""
-    part = dict(err.partial or {}, id=cdir.id)
+    from pyrunc.store import State
+    part = err.partial or State(cdir.id, "")
+    part.id = cdir.id
     log.warning(f"{err}; removing what it still names")
-    mgr = None
-    if "cgroup" in part:
-        mgr = cgroup_manager(part)
-    if "pid" in part and part.get("pid_start") is not None:
+    mgr = cgroup_manager(part)
+    if part.pid and part.pid_start is not None:
         _kill_and_wait_init(cdir.id, part, mgr, all_processes=False)
     _free_resources(cdir, part, mgr)
 
@@ -449,15 +449,15 @@ def _kill_and_wait_init(cid, st, mgr, all_processes):
         mgr.thaw()  # a frozen v1 process dies only once it runs again
     from pyrunc.linux.spawn import wait_exit
     with log.step("wait for exit"):
-        exited = wait_exit(st["pid"])
+        exited = wait_exit(st.pid)
     if not exited:
-        raise StateError(f"cannot delete container {cid}: its process {st['pid']} did not exit")
+        raise StateError(f"cannot delete container {cid}: its process {st.pid} did not exit")
 
 
 def _free_resources(cdir, st, mgr):
     """What a container holds once its processes are gone: host mounts, cgroup, intelRdt
     group, then its state directory.  `st`: its state, or what a corrupt one still names."""
-    if st.get("host_mounts"):
+    if st.host_mounts:
         # First, and the state kept when it fails: a delete run again retries them.
         with log.step("detach host mounts"):
             left = _detach_host_mounts(st)
@@ -466,9 +466,9 @@ def _free_resources(cdir, st, mgr):
     if mgr is not None:
         with log.step("remove cgroup"):
             _remove_cgroup(mgr, st)
-    if st.get("intel_rdt"):
+    if st.intel_rdt:
         with log.step("remove intelRdt group"):
-            _remove_rdt(st["intel_rdt"], st)
+            _remove_rdt(st.intel_rdt, st)
     with log.step("remove state"):
         cdir.remove()
 
@@ -478,7 +478,7 @@ def delete(store, cid, force=False, warn=None):
     first), then run the poststop hooks.  The spec makes delete of any container that is
     not stopped an error with no effect; runc deletes a created one anyway.  A directory
     left `creating` is removable: we hold its lock, so the create that made it is gone."""
-    from pyrunc.store import CorruptState
+    from pyrunc.store import CorruptState, State
     with store.open(cid) as cdir:
         try:
             st = cdir.read_state()
@@ -491,13 +491,13 @@ def delete(store, cid, force=False, warn=None):
         mgr = cgroup_manager(st)
         if status in LIVE:
             _kill_and_wait_init(cid, st, mgr, all_processes=True)
-        _free_resources(cdir, st or {"id": cid}, mgr)  # None: no state.json was ever written whole
+        _free_resources(cdir, st or State(cid, ""), mgr)  # None: no state.json was ever written whole
         log.debug(f"delete {cid}: removed")
-        if st is not None and status != CREATING and st.get("hooks"):
+        if st is not None and status != CREATING and st.hooks:
             from pyrunc.config.model import hooks_from_dict
-            hooks = hooks_from_dict(st.get("hooks"))
+            hooks = hooks_from_dict(st.hooks)
             if hooks.poststop:
                 from pyrunc.linux import hooks as hookrun
                 with log.step("run poststop hooks"):
-                    hookrun.run_hooks_warn("poststop", hooks, hook_state(cid, st, STOPPED),
+                    hookrun.run_hooks_warn("poststop", hooks, hook_state(cid, st.bundle, st.annotations, STOPPED),
                                            warn or log.warning)

@@ -59,15 +59,15 @@ class Requests:
         raise NotImplementedError
 
 
-def send_seccomp_listener(cid, st, status, cfg, pid, fd):
-    """runtime-spec seccomp.md: the listener gets the container process state and the
-    notify fd, one connection each."""
+def send_seccomp_listener(state, cfg, pid, fd):
+    """runtime-spec seccomp.md: the listener gets the container process state (`state`,
+    status.hook_state's) and the notify fd, one connection each."""
     from pyrunc.linux import seccomp
     prof = cfg.linux.seccomp
     seccomp.send_to_listener(prof["listenerPath"], fd, {
         "ociVersion": OCI_VERSION, "fds": ["seccompFd"], "pid": pid,
         "metadata": prof.get("listenerMetadata", ""),
-        "state": hook_state(cid, st, status, pid)})
+        "state": state})
 
 
 # --- create ----------------------------------------------------------------------------
@@ -305,9 +305,9 @@ class CreateRequests(Requests):
             return None
 
     def seccomp(self, pid, fd):
-        st = {"bundle": self.bundle, "annotations": self.cfg.annotations}
+        state = hook_state(self.cid, self.bundle, self.cfg.annotations, CREATING, pid)
         with log.step("send seccomp fd to listener"):
-            send_seccomp_listener(self.cid, st, CREATING, self.cfg, pid, fd)
+            send_seccomp_listener(state, self.cfg, pid, fd)
 
     def netdevices(self, sock_fd):
         """linux.netDevices, from the runtime's network namespace into the init's, whose
@@ -321,8 +321,7 @@ class CreateRequests(Requests):
 
     def hooks(self, pid):
         from pyrunc.linux import hooks
-        st = {"bundle": self.bundle, "annotations": self.cfg.annotations}
-        state = hook_state(self.cid, st, CREATING, pid)
+        state = hook_state(self.cid, self.bundle, self.cfg.annotations, CREATING, pid)
         with log.step("run createRuntime hooks"):
             hooks.run_hooks("prestart", self.cfg.hooks, state)
             hooks.run_hooks("createRuntime", self.cfg.hooks, state)
@@ -360,7 +359,7 @@ class ExecRequests(Requests):
     def _check_not_frozen(self):
         from pyrunc import lifecycle
         if lifecycle.stopped_by_freezer(self.st):
-            raise ContainerError(self.context, lifecycle.frozen_message(self.st.get("cgroup_path")))
+            raise ContainerError(self.context, lifecycle.frozen_message(self.st.cgroup_path))
 
     def started(self, pid):
         self.exec_pid = pid
@@ -405,8 +404,9 @@ class ExecRequests(Requests):
             step = self.REQUESTS[kind]
             try:
                 with log.step(step):
-                    send_seccomp_listener(self.cid, self.st, lifecycle.status_of(self.st), self.cfg,
-                                          self.exec_pid, fds[0])
+                    state = hook_state(self.cid, self.st.bundle, self.st.annotations,
+                                       lifecycle.status_of(self.st), self.exec_pid)
+                    send_seccomp_listener(state, self.cfg, self.exec_pid, fds[0])
             except Exception as e:
                 raise Refused(str(e), ContainerError(self.context, f"{step}: {e}")) from None
             finally:
@@ -447,12 +447,12 @@ class ExecRequests(Requests):
 
     def _join_rdt(self, pid):
         """The container's Intel RDT group, as its init's (runc's exec does the same)."""
-        if not self.st.get("intel_rdt"):
+        if not self.st.intel_rdt:
             return
         from pyrunc.linux import resctrl
         try:
             with log.step("add process to intelRdt group"):
-                resctrl.add(self.st["intel_rdt"], pid)
+                resctrl.add(self.st.intel_rdt, pid)
         except ContainerError as e:
             raise ContainerError(self.context, str(e)) from None
 

@@ -65,6 +65,7 @@ FORMATTED = \
 	pyrunc/linux/unix.py \
 	pyrunc/log.py \
 	pyrunc/notify.py \
+	pyrunc/run.py \
 	pyrunc/status.py \
 	pyrunc/store.py \
 	pyrunc/trace_show.py \

@@ -15,7 +15,17 @@ from pyrunc import jsonc, lifecycle, log
 from pyrunc import status as rules
 from pyrunc.errors import ContainerError, StateError, UsageError
 
-def exec_process(store, cid, args, opts):
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
+
+    from pyrunc.config.model import Config
+    from pyrunc.options import ExecOptions
+    from pyrunc.store import ContainerDir, State, Store
+
+def exec_process(store: "Store", cid: str, args: "Sequence[str]", opts: "ExecOptions") -> int:
     """`opts`: an options.ExecOptions, the exec command's flags."""
     from pyrunc.store import check_id
     check_id(cid)
@@ -49,7 +59,7 @@ def exec_process(store, cid, args, opts):
     return run.wait_in_foreground(pid, console)
 
 
-def _config(cdir, st, args, opts):
+def _config(cdir: "ContainerDir", st: "State", args: "Sequence[str]", opts: "ExecOptions") -> "Config":
     """The container's config with the process this exec runs, validated as a whole."""
     from pyrunc.config import model
     from pyrunc.config.validate import config_problems
@@ -63,7 +73,7 @@ def _config(cdir, st, args, opts):
     return model.from_dict(doc, st.bundle)
 
 
-def _saved_config(cdir, st):
+def _saved_config(cdir: "ContainerDir", st: "State") -> "dict[str, Any]":
     path = cdir.file(lifecycle.CONFIG_COPY)
     try:
         with open(path, "rb") as f:
@@ -78,7 +88,7 @@ def _saved_config(cdir, st):
     return doc
 
 
-def _process(base, args, opts):
+def _process(base: "dict[str, Any]", args: "Sequence[str]", opts: "ExecOptions") -> "dict[str, Any]":
     """runc's rules: --process replaces the process whole; otherwise the container's
     process with these args and the flags' changes.  --cap never reaches the inheritable
     set (CVE-2022-29162), nor the ambient one."""
@@ -134,7 +144,7 @@ def _process(base, args, opts):
     return proc
 
 
-def _sub_cgroups(values):
+def _sub_cgroups(values: "Iterable[str]") -> dict[str, str]:
     from pyrunc.linux.cgroups import sub
     try:
         return sub.parse(values)
@@ -142,7 +152,7 @@ def _sub_cgroups(values):
         raise UsageError(f"exec: {e}") from None
 
 
-def _sub_cgroup_dirs(cid, st, subs):
+def _sub_cgroup_dirs(cid: str, st: "State", subs: dict[str, str]) -> dict[str, str]:
     """--cgroup: the existing sub-cgroups the process joins, checked before it is made."""
     from pyrunc.errors import CgroupError
     mgr = lifecycle.cgroup_manager(st)
@@ -154,7 +164,15 @@ def _sub_cgroup_dirs(cid, st, subs):
         raise ContainerError(f"exec {cid}", f"--cgroup: {e}") from None
 
 
-def _spawn(store, cid, st, cfg, opts, paused, cgroup_dirs=None):
+def _spawn(
+    store: "Store",
+    cid: str,
+    st: "State",
+    cfg: "Config",
+    opts: "ExecOptions",
+    paused: bool,
+    cgroup_dirs: dict[str, str] | None = None,
+) -> "tuple[int, int | None]":
     """Fork the joining child and serve it until its process has exec'd: (pid, pty master
     for a foreground tty or None).  `paused`: the process joins the frozen cgroup last and
     execs once the container resumes; exec returns without waiting for that."""

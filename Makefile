@@ -18,6 +18,10 @@ demo-containerd: setup
 # formatted so far, mypy ([tool.mypy]) over pyrunc/, and the public-annotation test.
 # DEFERRED (issue 20): FORMATTED becomes `.` once the other branches are merged and formatted.
 FORMATTED = \
+	pyrunc/__init__.py \
+	pyrunc/__main__.py \
+	pyrunc/cli/__init__.py \
+	pyrunc/cli/commands.py \
 	pyrunc/cli/completion.py \
 	pyrunc/cli/flags.py \
 	pyrunc/cli/manpages.py \
@@ -54,6 +58,7 @@ FORMATTED = \
 	pyrunc/linux/procfs.py \
 	pyrunc/linux/proctitle.py \
 	pyrunc/linux/program.py \
+	pyrunc/linux/protocol.py \
 	pyrunc/linux/resctrl.py \
 	pyrunc/linux/rootfs.py \
 	pyrunc/linux/sealed_exe.py \
@@ -65,6 +70,7 @@ FORMATTED = \
 	pyrunc/linux/unix.py \
 	pyrunc/log.py \
 	pyrunc/notify.py \
+	pyrunc/options.py \
 	pyrunc/run.py \
 	pyrunc/status.py \
 	pyrunc/store.py \

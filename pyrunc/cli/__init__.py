@@ -11,15 +11,31 @@ import sys
 from pyrunc.cli.flags import Flag, boolean, parse
 from pyrunc.errors import PyruncError, UsageError
 
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from typing import Any, NoReturn
+
+    from pyrunc.log import Logger
+
 GLOBAL_FLAGS = (
-    Flag("root", default=None, shown='"/run/pyrunc"',  # store.DEFAULT_ROOT (a test keeps them equal)
-         help="root directory for storage of container state (this should be located in tmpfs)"),
+    Flag(
+        "root",
+        default=None,
+        shown='"/run/pyrunc"',  # store.DEFAULT_ROOT (a test keeps them equal)
+        help="root directory for storage of container state (this should be located in tmpfs)",
+    ),
     Flag("log", default="", help="set the log file to write pyrunc logs to (default is '/dev/stderr')"),
     Flag("log-format", default="text", help="set the log format ('text' or 'json')"),
     boolean("debug", help="enable debug logging"),
-    boolean("systemd-cgroup", help="expect cgroupsPath of the form \"slice:prefix:name\" and place the "
-            "cgroup where systemd would (/<slice>/<prefix>-<name>.scope); pyrunc manages it through "
-            "cgroupfs and does not ask systemd for a unit"),
+    boolean(
+        "systemd-cgroup",
+        help=(
+            'expect cgroupsPath of the form "slice:prefix:name" and place the cgroup where systemd would '
+            "(/<slice>/<prefix>-<name>.scope); pyrunc manages it through cgroupfs and does not ask systemd for a unit"
+        ),
+    ),
     Flag("rootless", default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')"),
     Flag("trace", default="", help="append a JSON-lines step trace of the operation to FILE (or PYRUNC_TRACE=FILE)"),
     Flag("criu", default="criu", help="path to the criu binary (checkpoint is not supported)"),
@@ -44,7 +60,7 @@ GLOBAL OPTIONS:
 """
 
 
-def _split_global(argv):
+def _split_global(argv: list[str]) -> tuple[list[str], list[str], str | None]:
     """Global flags are those before the subcommand name: (flags, rest, unknown flag or None).
 
     An unknown flag ends the split, to be reported once the --log before it is set up.
@@ -56,7 +72,7 @@ def _split_global(argv):
         if not arg.startswith("-") or arg == "-":
             break
         if arg == "--":
-            return argv[:i], argv[i + 1:], None
+            return argv[:i], argv[i + 1 :], None
         name = arg.lstrip("-").partition("=")[0]
         flag = by_name.get(name)
         if flag is None:
@@ -65,18 +81,19 @@ def _split_global(argv):
     return argv[:i], argv[i:], None
 
 
-def _check_globals(g):
+def _check_globals(g: "dict[str, Any]") -> None:
     if g["log_format"] not in ("text", "json"):
         raise UsageError(f"invalid --log-format {g['log_format']!r}: use text or json")
     if g["rootless"].lower() not in ("true", "false", "auto", "1", "0", "t", "f"):
         raise UsageError(f"invalid --rootless {g['rootless']!r}: use true, false or auto")
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     from pyrunc import log
+
     argv = sys.argv[1:] if argv is None else argv
     logger = log.current
-    rest = []
+    rest: list[str] = []
     try:
         head, rest, unknown = _split_global(argv)
         gopts, _ = parse(head, GLOBAL_FLAGS, "pyrunc")
@@ -85,28 +102,32 @@ def main(argv=None):
             logger.check()
         except OSError as e:
             logger = log.setup(None, gopts["log_format"], gopts["debug"])
-            raise UsageError(f"--log {gopts['log']}: {os.strerror(e.errno).lower()}") from None
+            why = os.strerror(e.errno).lower() if e.errno is not None else str(e)
+            raise UsageError(f"--log {gopts['log']}: {why}") from None
         if unknown:
             raise UsageError(f"unknown global flag {unknown!r}; run `pyrunc --help` for the list")
         _check_globals(gopts)
         if rest and rest[0] in SEALED_COMMANDS:
             # Before the commands' imports: the first start's work is thrown away.
             from pyrunc.linux.sealed_exe import run_sealed
+
             run_sealed()
             from pyrunc.linux.proctitle import show_command  # `pyrunc ...` in ps, not python
+
             show_command(argv)
         trace_path = gopts["trace"] or _env_trace()
         if trace_path and rest and rest[0] != "trace":
             from pyrunc import trace
+
             trace.enable(trace_path, "runtime")
         from pyrunc.cli import commands
+
         if gopts["version"]:
             return commands.print_version()
         if not rest or gopts["help"] or rest[0] in ("help", "h"):
             if len(rest) > 1 and rest[0] in ("help", "h"):
                 return commands.command_help(rest[1])
-            sys.stdout.write(USAGE.format(commands=commands.summary(),
-                                          flags="\n".join(_flag_lines(GLOBAL_FLAGS))))
+            sys.stdout.write(USAGE.format(commands=commands.summary(), flags="\n".join(_flag_lines(GLOBAL_FLAGS))))
             return 0
         logger.debug(f"command: {' '.join(rest)}")
         with log.step(rest[0]):
@@ -119,18 +140,20 @@ def main(argv=None):
         return 1
     except OSError as e:  # a kernel call nothing above expected to fail: one line, no traceback
         from pyrunc.errors import one_line
+
         return _fail(one_line(e), logger, getattr(e, "exit_code", 1))
     except Exception as e:  # noqa: BLE001 -- the last net: a bug, still one line and exit 1
         # (255 for exec, as its other failures: not to be taken for the process's status)
         return _internal_error(e, logger, 255 if rest[:1] == ["exec"] else 1)
 
 
-def _env_trace():
+def _env_trace() -> str:
     import os
+
     return os.environ.get("PYRUNC_TRACE", "")
 
 
-def launch():
+def launch() -> "NoReturn":
     """The installed command (pyrunc/launcher): main, then exit at once.  Tearing the
     interpreter down (module dicts, the GC) costs milliseconds that nobody needs: output
     is flushed, fds close with the process."""
@@ -141,19 +164,22 @@ def launch():
         except (OSError, ValueError):
             code = code or 1
     import os
+
     os._exit(code if isinstance(code, int) else 1)
 
 
-def _flag_lines(flags):
+def _flag_lines(flags: "Sequence[Flag]") -> "Iterator[str]":
     from pyrunc.cli.flags import usage_lines
+
     return usage_lines(flags)
 
 
-def _internal_error(exc, logger, code):
+def _internal_error(exc: Exception, logger: "Logger", code: int) -> int:
     """An exception no code above turned into a message: one line naming it (every input
     found to reach here gets its own message instead); the traceback only with --debug."""
     if logger.debug_enabled:
         import traceback
+
         logger.debug("".join(traceback.format_exception(exc)).rstrip("\n"))
     text = str(exc).replace("\n", " ")
     if len(text) > 300:
@@ -161,10 +187,10 @@ def _internal_error(exc, logger, code):
     return _fail(f"internal error: {type(exc).__name__}{': ' + text if text else ''}", logger, code)
 
 
-def _fail(msg, logger, code=1):
+def _fail(msg: str, logger: "Logger", code: int = 1) -> int:
     from pyrunc.log import last_steps, stderr_line
+
     steps = last_steps()
     logger.error(f"{msg} (steps: {steps})" if steps else msg)
     stderr_line(f"pyrunc: {msg}")
     return code
-

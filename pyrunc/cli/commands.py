@@ -11,21 +11,43 @@ from pyrunc import jsonc
 from pyrunc.cli.flags import Flag, boolean, parse, repeated
 from pyrunc.errors import NoSuchContainer, PyruncError, StateError, UsageError
 
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
-def _int(value):
+    from pyrunc.log import Logger
+    from pyrunc.options import CreateOptions
+    from pyrunc.store import Store
+
+    # The parsed flags (flags.parse): the global ones, a command's own.
+    Opts = dict[str, Any]
+    # A command: (global flags, its flags, its arguments, the logger) -> exit status.
+    Handler = Callable[[Opts, Opts, list[str], Logger], int]
+
+
+def _int(value: str) -> int:
     return int(value, 10)
 
 
-BUNDLE = Flag("bundle|b", default="", help="path to the root of the bundle directory, defaults to the current directory")
+BUNDLE = Flag(
+    "bundle|b", default="", help="path to the root of the bundle directory, defaults to the current directory"
+)
 CONSOLE_SOCKET = Flag("console-socket", default=None, help="path to an AF_UNIX socket to receive the pty master")
 PID_FILE = Flag("pid-file", default=None, help="file to write the process id to")
 NO_PIVOT = boolean("no-pivot", help="do not use pivot_root (for a rootfs on ramfs)")
 NO_NEW_KEYRING = boolean("no-new-keyring", help="do not create a new session keyring")
-PRESERVE_FDS = Flag("preserve-fds", default=0, convert=_int, help="pass N additional file descriptors (from 3) to the container")
+PRESERVE_FDS = Flag(
+    "preserve-fds", default=0, convert=_int, help="pass N additional file descriptors (from 3) to the container"
+)
 PIDFD_SOCKET = Flag("pidfd-socket", default=None, help="path to an AF_UNIX socket to receive a pidfd of the process")
 CREATE_FLAGS = (BUNDLE, CONSOLE_SOCKET, PID_FILE, NO_PIVOT, NO_NEW_KEYRING, PRESERVE_FDS, PIDFD_SOCKET)
 EXEC_FLAGS = (
-    CONSOLE_SOCKET, PIDFD_SOCKET, PID_FILE, PRESERVE_FDS,
+    CONSOLE_SOCKET,
+    PIDFD_SOCKET,
+    PID_FILE,
+    PRESERVE_FDS,
     Flag("cwd", default=None, help="current working directory in the container"),
     repeated("env|e", help="set environment variables (NAME=value; may be repeated)"),
     boolean("tty|t", help="allocate a pseudo-TTY"),
@@ -38,24 +60,30 @@ EXEC_FLAGS = (
     boolean("no-new-privs", help="set the no new privileges value for the process"),
     repeated("cap|c", help="add a capability to the bounding set for the process (may be repeated)"),
     boolean("ignore-paused", help="allow exec in a paused container"),
-    repeated("cgroup", help="run the process in an (existing) sub-cgroup(s); format is [<controller>:]<cgroup> (may be repeated)"),
+    repeated(
+        "cgroup",
+        help="run the process in an (existing) sub-cgroup(s); format is [<controller>:]<cgroup> (may be repeated)",
+    ),
 )
 
 
 class Command:
     __slots__ = ("name", "func", "flags", "args", "help", "passthrough")
 
-    def __init__(self, name, func, flags, args, help, passthrough=False):
+    def __init__(
+        self, name: str, func: "Handler", flags: "tuple[Flag, ...]", args: str, help: str, passthrough: bool = False
+    ) -> None:
         self.name, self.func, self.flags, self.args, self.help = name, func, flags, args, help
         self.passthrough = passthrough
 
 
-def _store(g):
+def _store(g: "Opts") -> "Store":
     from pyrunc.store import DEFAULT_ROOT, Store
+
     return Store(g["root"] or DEFAULT_ROOT)
 
 
-def _one_id(cmd, pos, extra_ok=False):
+def _one_id(cmd: str, pos: list[str], extra_ok: bool = False) -> str:
     if not pos:
         raise UsageError(f"{cmd}: missing container id; usage: pyrunc {cmd} <container-id>")
     if len(pos) > 1 and not extra_ok:
@@ -63,80 +91,101 @@ def _one_id(cmd, pos, extra_ok=False):
     return pos[0]
 
 
-def cmd_spec(g, o, pos, log):
+def cmd_spec(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc.config.default import default_spec
+
     bundle = o["bundle"] or "."
     path = os.path.join(bundle, "config.json")
     if os.path.exists(path):
         raise StateError(f"spec: {path} already exists; remove it first")
     with open(path, "w") as f:
         import json
+
         json.dump(default_spec(rootless=o["rootless"]), f, indent="\t")
         f.write("\n")
     return 0
 
 
-def _create_opts(g, o):
+def _create_opts(g: "Opts", o: "Opts") -> "CreateOptions":
     from pyrunc.options import CreateOptions
-    return CreateOptions.from_flags(o, bundle=o["bundle"] or ".", systemd_cgroup=g["systemd_cgroup"],
-                                    rootless=g["rootless"].lower())
+
+    return CreateOptions.from_flags(
+        o, bundle=o["bundle"] or ".", systemd_cgroup=g["systemd_cgroup"], rootless=g["rootless"].lower()
+    )
 
 
-def _reserve_passed_fds(o, listen=True):
+def _reserve_passed_fds(o: "Opts", listen: bool = True) -> None:
     """Before the store opens anything: the numbers of the fds the container inherits
     are the caller's alone (linux/passed_fds.py)."""
     from pyrunc.linux import passed_fds
+
     passed_fds.reserve(3 + (passed_fds.listen_fds(os.getpid()) if listen else 0) + max(o["preserve_fds"], 0))
 
 
-def cmd_create(g, o, pos, log):
+def cmd_create(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import lifecycle
+
     cid = _one_id("create", pos)
     _reserve_passed_fds(o)
     lifecycle.create(_store(g), cid, _create_opts(g, o))
     return 0
 
 
-def cmd_start(g, o, pos, log):
+def cmd_start(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import lifecycle
+
     lifecycle.start(_store(g), _one_id("start", pos))
     return 0
 
 
-def cmd_run(g, o, pos, log):
+def cmd_run(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import run
+
     cid = _one_id("run", pos)
     _reserve_passed_fds(o)
-    return run.run(_store(g), cid, _create_opts(g, o), detach=o["detach"], keep=o["keep"],
-                   subreaper=not o["no_subreaper"], warn=log.warning)
+    code: int = run.run(
+        _store(g),
+        cid,
+        _create_opts(g, o),
+        detach=o["detach"],
+        keep=o["keep"],
+        subreaper=not o["no_subreaper"],
+        warn=log.warning,
+    )
+    return code
 
 
 EXEC_FAILED = 255
 
 
-def cmd_exec(g, o, pos, log):
+def cmd_exec(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import exec_in
     from pyrunc.options import ExecOptions
+
     if not pos:
         raise UsageError("exec: missing container id; usage: pyrunc exec <container-id> <command> [args...]")
     _reserve_passed_fds(o, listen=False)
     try:
-        return exec_in.exec_process(_store(g), pos[0], pos[1:], ExecOptions.from_flags(o))
+        code: int = exec_in.exec_process(_store(g), pos[0], pos[1:], ExecOptions.from_flags(o))
     except (PyruncError, OSError) as e:
         # runc: 255 when the runtime fails, so that it is not taken for the process's status.
-        e.exit_code = EXEC_FAILED
+        # An attribute of this one exception, which cli.main reads with getattr.
+        e.exit_code = EXEC_FAILED  # type: ignore[union-attr]
         raise
+    return code
 
 
-def cmd_state(g, o, pos, log):
+def cmd_state(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import status
+
     st = status.state(_store(g), _one_id("state", pos))
     sys.stdout.write(jsonc.dumps(st, indent=2) + "\n")
     return 0
 
 
-def cmd_list(g, o, pos, log):
+def cmd_list(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import status
+
     if o["format"] not in ("table", "json"):
         raise UsageError(f"list: invalid format {o['format']!r}: use table or json")
     store = _store(g)
@@ -149,17 +198,18 @@ def cmd_list(g, o, pos, log):
     if o["format"] == "json":
         sys.stdout.write(jsonc.dumps(states) + "\n")
     else:
-        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
-        rows += [(s["id"], str(s.get("pid", 0)), s["status"], s["bundle"], s.get("created", ""),
-                  s["owner"]) for s in states]
+        rows: list[tuple[str, ...]] = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        rows += [
+            (s["id"], str(s.get("pid", 0)), s["status"], s["bundle"], s.get("created", ""), s["owner"]) for s in states
+        ]
         sys.stdout.write(_table(rows))
     return 0
 
 
-_USER_NAMES = {}  # uid -> name: getpwuid reads the passwd database on every call
+_USER_NAMES: dict[int, str] = {}  # uid -> name: getpwuid reads the passwd database on every call
 
 
-def _owner(store, cid):
+def _owner(store: "Store", cid: str) -> str:
     """The user owning the state directory, by name as runc shows it."""
     try:
         uid = os.stat(f"{store.root}/{cid}").st_uid
@@ -167,6 +217,7 @@ def _owner(store, cid):
         return ""
     if uid not in _USER_NAMES:
         import pwd
+
         try:
             _USER_NAMES[uid] = pwd.getpwuid(uid).pw_name
         except KeyError:
@@ -174,16 +225,17 @@ def _owner(store, cid):
     return _USER_NAMES[uid]
 
 
-def _table(rows):
+def _table(rows: list[tuple[str, ...]]) -> str:
     """Go's tabwriter as runc sets it up: cells padded by 3, at least 12 wide; the last
     column is not padded."""
     widths = [max(12, max(map(len, column)) + 3) for column in list(zip(*rows))[:-1]]
     return "".join("".join(c.ljust(w) for c, w in zip(r, widths)) + r[-1] + "\n" for r in rows)
 
 
-def cmd_kill(g, o, pos, log):
+def cmd_kill(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import lifecycle
     from pyrunc.linux.signals import parse_signal
+
     cid = _one_id("kill", pos, extra_ok=True)
     if len(pos) > 2:
         raise UsageError("kill: usage: pyrunc kill <container-id> [signal]")
@@ -192,8 +244,9 @@ def cmd_kill(g, o, pos, log):
     return 0
 
 
-def cmd_delete(g, o, pos, log):
+def cmd_delete(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import lifecycle
+
     cid = _one_id("delete", pos)
     store = _store(g)
     try:
@@ -206,20 +259,23 @@ def cmd_delete(g, o, pos, log):
     return 0
 
 
-def cmd_pause(g, o, pos, log):
+def cmd_pause(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import control
+
     control.pause(_store(g), _one_id("pause", pos))
     return 0
 
 
-def cmd_resume(g, o, pos, log):
+def cmd_resume(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import control
+
     control.resume(_store(g), _one_id("resume", pos))
     return 0
 
 
-def cmd_ps(g, o, pos, log):
+def cmd_ps(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import control
+
     cid = _one_id("ps", pos, extra_ok=True)
     if o["format"] not in ("table", "json"):
         raise UsageError(f"ps: invalid format {o['format']!r}: use table or json")
@@ -234,9 +290,10 @@ def cmd_ps(g, o, pos, log):
     return 0
 
 
-def _duration(text):
+def _duration(text: str) -> float:
     """A Go duration as runc's --interval takes it: 5s, 100ms, 1m30s, 1h."""
     import re
+
     units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
     parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
     if not parts or "".join(n + u for n, u in parts) != text:
@@ -247,22 +304,28 @@ def _duration(text):
     return seconds
 
 
-def cmd_events(g, o, pos, log):
+def cmd_events(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import control
+
     control.events(_store(g), _one_id("events", pos), o["interval"], o["stats"])
     return 0
 
 
-def cmd_update(g, o, pos, log):
+def cmd_update(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import control
     from pyrunc.cli import update
+
     cid = _one_id("update", pos)
     control.update(_store(g), cid, update.request(o))
     return 0
 
 
 UPDATE_FLAGS = (
-    Flag("resources|r", default=None, help="path to a file with the resources (LinuxResources JSON) to update, or '-' for stdin"),
+    Flag(
+        "resources|r",
+        default=None,
+        help="path to a file with the resources (LinuxResources JSON) to update, or '-' for stdin",
+    ),
     Flag("blkio-weight", default=None, help="per cgroup weight, from 10 to 1000"),
     Flag("cpu-period", default=None, help="CPU CFS period (usecs); 0 for the system default"),
     Flag("cpu-quota", default=None, help="CPU CFS hardcap limit (usecs) in a period"),
@@ -275,8 +338,16 @@ UPDATE_FLAGS = (
     Flag("memory-reservation", default=None, help="memory reservation or soft limit (bytes)"),
     Flag("memory-swap", default=None, help="total memory usage (memory + swap); -1 for unlimited swap"),
     Flag("pids-limit", default=None, help="maximum number of pids in the container"),
-    Flag("l3-cache-schema", default=None, help="the Intel RDT L3 cache schema (e.g. L3:0=7f0), for a container with linux.intelRdt"),
-    Flag("mem-bw-schema", default=None, help="the Intel RDT memory bandwidth schema (e.g. MB:0=20), for a container with linux.intelRdt"),
+    Flag(
+        "l3-cache-schema",
+        default=None,
+        help="the Intel RDT L3 cache schema (e.g. L3:0=7f0), for a container with linux.intelRdt",
+    ),
+    Flag(
+        "mem-bw-schema",
+        default=None,
+        help="the Intel RDT memory bandwidth schema (e.g. MB:0=20), for a container with linux.intelRdt",
+    ),
 )
 
 
@@ -337,14 +408,16 @@ cannot be changed by update.  With --resources, the other options are ignored.""
 DETAILS = {"update": UPDATE_FORMAT}
 
 
-def cmd_features(g, o, pos, log):
+def cmd_features(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc.features import features
+
     sys.stdout.write(jsonc.dumps(features(), indent=4) + "\n")
     return 0
 
 
-def cmd_validate(g, o, pos, log):
+def cmd_validate(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc.config.validate import validate_bundle
+
     bundle = os.path.abspath(o["bundle"] or ".")
     _, problems = validate_bundle(bundle)
     if not problems:
@@ -360,19 +433,30 @@ def cmd_validate(g, o, pos, log):
     return 1
 
 
-IMAGE_USAGE = ("image unpack [--flatten] [--cache DIR] [--platform OS/ARCH[/VARIANT]] SOURCE BUNDLE "
-               "[-- ARGS...] | image remove BUNDLE")
+IMAGE_USAGE = (
+    "image unpack [--flatten] [--cache DIR] [--platform OS/ARCH[/VARIANT]] SOURCE BUNDLE "
+    "[-- ARGS...] | image remove BUNDLE"
+)
 
 
-def cmd_image(g, o, pos, log):
+def cmd_image(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     """The image front end (pyrunc/image/, docs/images.md): apart from the runtime."""
     from pyrunc.image import bundle
+
     action = pos[0] if pos else None
     if action == "unpack" and len(pos) >= 3:
-        record = bundle.unpack(pos[1], pos[2], flatten=o["flatten"], cache=o["cache"] or None,
-                               platform=o["platform"] or None, args=pos[3:] or None)
-        sys.stdout.write(f"{pos[2]}: rootfs ({record['rootfs']}) of {len(record['layers'])} layer(s) "
-                         f"and config.json from {record['source']}\n")
+        record = bundle.unpack(
+            pos[1],
+            pos[2],
+            flatten=o["flatten"],
+            cache=o["cache"] or None,
+            platform=o["platform"] or None,
+            args=pos[3:] or None,
+        )
+        sys.stdout.write(
+            f"{pos[2]}: rootfs ({record['rootfs']}) of {len(record['layers'])} layer(s) "
+            f"and config.json from {record['source']}\n"
+        )
         return 0
     if action == "remove" and len(pos) == 2:
         bundle.remove(pos[1])
@@ -380,75 +464,141 @@ def cmd_image(g, o, pos, log):
     raise UsageError(f"usage: pyrunc {IMAGE_USAGE}")
 
 
-def cmd_trace(g, o, pos, log):
+def cmd_trace(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     """Read a --trace file (pyrunc/trace_show.py, docs/trace.md)."""
     if len(pos) != 2 or pos[0] != "show":
         raise UsageError("usage: pyrunc trace show [-v] FILE")
     from pyrunc import trace_show
+
     try:
         text = trace_show.show(pos[1], verbose=o["verbose"])
     except OSError as e:
-        raise StateError(f"trace show: {pos[1]}: {os.strerror(e.errno).lower()}") from None
+        why = os.strerror(e.errno).lower() if e.errno is not None else str(e)
+        raise StateError(f"trace show: {pos[1]}: {why}") from None
     except trace_show.TraceError as e:
         raise StateError(f"trace show: {pos[1]}: {e}") from None
     sys.stdout.write(text)
     return 0
 
 
-COMMANDS = {c.name: c for c in (
-    Command("spec", cmd_spec, (BUNDLE, boolean("rootless", help="generate a config for a rootless container")),
-            "", "create a new specification file"),
-    Command("create", cmd_create, CREATE_FLAGS, "<container-id>", "create a container"),
-    Command("start", cmd_start, (), "<container-id>", "executes the user defined process in a created container"),
-    Command("run", cmd_run, CREATE_FLAGS + (
-        boolean("detach|d", help="detach from the container's process"),
-        boolean("keep", help="do not delete the container after it exits"),
-        boolean("no-subreaper", help="disable the use of the subreaper used to reap reparented processes"),
-    ), "<container-id>", "create and run a container"),
-    Command("exec", cmd_exec, EXEC_FLAGS, "<container-id> <command> [command options]",
-            "execute new process inside the container", passthrough=True),
-    Command("state", cmd_state, (), "<container-id>", "output the state of a container"),
-    Command("list", cmd_list, (
-        Flag("format|f", default="table", help="select one of: table or json"),
-        boolean("quiet|q", help="display only container IDs"),
-    ), "", "lists containers started by pyrunc with the given root"),
-    Command("kill", cmd_kill, (boolean("all|a", help="send the signal to all processes in the container"),),
-            "<container-id> [signal]", "kill sends the specified signal (default: SIGTERM) to the container's init process"),
-    Command("delete", cmd_delete, (boolean("force|f", help="forcibly delete the container if it is still running (uses SIGKILL)"),),
-            "<container-id>", "delete any resources held by the container"),
-    Command("pause", cmd_pause, (), "<container-id>", "pause suspends all processes inside the container"),
-    Command("resume", cmd_resume, (), "<container-id>", "resumes all processes that have been previously paused"),
-    Command("ps", cmd_ps, (Flag("format|f", default="table", help="select one of: table or json"),),
-            "<container-id> [ps options]", "ps displays the processes running inside a container", passthrough=True),
-    Command("events", cmd_events, (
-        Flag("interval", default=5.0, convert=_duration, shown="5s", help="set the stats collection interval"),
-        boolean("stats", help="display the container's stats then exit"),
-    ), "<container-id>", "display container events such as OOM notifications and cpu, memory, and IO usage statistics"),
-    Command("update", cmd_update, UPDATE_FLAGS, "<container-id>", "update container resource constraints"),
-    Command("features", cmd_features, (), "", "show the enabled features"),
-    Command("validate", cmd_validate, (BUNDLE,), "", "check a bundle's config.json and list every problem found"),
-    Command("image", cmd_image, (
-        boolean("flatten", help="unpack: a plain copy of the layers as the rootfs, not an overlay mount"),
-        Flag("cache", default="", shown='"/var/lib/pyrunc/images"', help="unpack: the layer store"),
-        Flag("platform", default="", help="unpack: the image for OS/ARCH[/VARIANT], defaults to this machine's"),
-    ), "unpack SOURCE BUNDLE | remove BUNDLE",
-        "make a bundle from an OCI or docker-save image (oci:DIR[:TAG], oci-archive:FILE[:TAG], "
-        "docker-archive:FILE[:TAG]), or remove one"),
-    Command("trace", cmd_trace, (boolean("verbose|v", help="show: list each step's kernel calls"),),
-            "show [-v] FILE", "show a --trace file as a timeline of steps and kernel calls"),
-)}
+COMMANDS = {
+    c.name: c
+    for c in (
+        Command(
+            "spec",
+            cmd_spec,
+            (BUNDLE, boolean("rootless", help="generate a config for a rootless container")),
+            "",
+            "create a new specification file",
+        ),
+        Command("create", cmd_create, CREATE_FLAGS, "<container-id>", "create a container"),
+        Command("start", cmd_start, (), "<container-id>", "executes the user defined process in a created container"),
+        Command(
+            "run",
+            cmd_run,
+            CREATE_FLAGS
+            + (
+                boolean("detach|d", help="detach from the container's process"),
+                boolean("keep", help="do not delete the container after it exits"),
+                boolean("no-subreaper", help="disable the use of the subreaper used to reap reparented processes"),
+            ),
+            "<container-id>",
+            "create and run a container",
+        ),
+        Command(
+            "exec",
+            cmd_exec,
+            EXEC_FLAGS,
+            "<container-id> <command> [command options]",
+            "execute new process inside the container",
+            passthrough=True,
+        ),
+        Command("state", cmd_state, (), "<container-id>", "output the state of a container"),
+        Command(
+            "list",
+            cmd_list,
+            (
+                Flag("format|f", default="table", help="select one of: table or json"),
+                boolean("quiet|q", help="display only container IDs"),
+            ),
+            "",
+            "lists containers started by pyrunc with the given root",
+        ),
+        Command(
+            "kill",
+            cmd_kill,
+            (boolean("all|a", help="send the signal to all processes in the container"),),
+            "<container-id> [signal]",
+            "kill sends the specified signal (default: SIGTERM) to the container's init process",
+        ),
+        Command(
+            "delete",
+            cmd_delete,
+            (boolean("force|f", help="forcibly delete the container if it is still running (uses SIGKILL)"),),
+            "<container-id>",
+            "delete any resources held by the container",
+        ),
+        Command("pause", cmd_pause, (), "<container-id>", "pause suspends all processes inside the container"),
+        Command("resume", cmd_resume, (), "<container-id>", "resumes all processes that have been previously paused"),
+        Command(
+            "ps",
+            cmd_ps,
+            (Flag("format|f", default="table", help="select one of: table or json"),),
+            "<container-id> [ps options]",
+            "ps displays the processes running inside a container",
+            passthrough=True,
+        ),
+        Command(
+            "events",
+            cmd_events,
+            (
+                Flag("interval", default=5.0, convert=_duration, shown="5s", help="set the stats collection interval"),
+                boolean("stats", help="display the container's stats then exit"),
+            ),
+            "<container-id>",
+            "display container events such as OOM notifications and cpu, memory, and IO usage statistics",
+        ),
+        Command("update", cmd_update, UPDATE_FLAGS, "<container-id>", "update container resource constraints"),
+        Command("features", cmd_features, (), "", "show the enabled features"),
+        Command("validate", cmd_validate, (BUNDLE,), "", "check a bundle's config.json and list every problem found"),
+        Command(
+            "image",
+            cmd_image,
+            (
+                boolean("flatten", help="unpack: a plain copy of the layers as the rootfs, not an overlay mount"),
+                Flag("cache", default="", shown='"/var/lib/pyrunc/images"', help="unpack: the layer store"),
+                Flag(
+                    "platform", default="", help="unpack: the image for OS/ARCH[/VARIANT], defaults to this machine's"
+                ),
+            ),
+            "unpack SOURCE BUNDLE | remove BUNDLE",
+            "make a bundle from an OCI or docker-save image (oci:DIR[:TAG], oci-archive:FILE[:TAG], "
+            "docker-archive:FILE[:TAG]), or remove one",
+        ),
+        Command(
+            "trace",
+            cmd_trace,
+            (boolean("verbose|v", help="show: list each step's kernel calls"),),
+            "show [-v] FILE",
+            "show a --trace file as a timeline of steps and kernel calls",
+        ),
+    )
+}
 
 
-def summary():
+def summary() -> str:
     return "\n".join(f"   {c.name:<10} {c.help}" for c in COMMANDS.values())
 
 
-def command_help(name):
+def command_help(name: str) -> int:
     from pyrunc.cli.flags import usage_lines
+
     cmd = COMMANDS.get(name)
     if cmd is None:
         raise UsageError(f"no such command {name!r}")
-    sys.stdout.write(f"NAME:\n   pyrunc {cmd.name} - {cmd.help}\n\nUSAGE:\n   pyrunc {cmd.name} [command options] {cmd.args}\n")
+    sys.stdout.write(
+        f"NAME:\n   pyrunc {cmd.name} - {cmd.help}\n\nUSAGE:\n   pyrunc {cmd.name} [command options] {cmd.args}\n"
+    )
     if cmd.flags:
         sys.stdout.write("\nOPTIONS:\n" + "\n".join(usage_lines(cmd.flags)) + "\n")
     if cmd.name in DETAILS:
@@ -456,8 +606,9 @@ def command_help(name):
     return 0
 
 
-def print_version():
+def print_version() -> int:
     from pyrunc.version import lines
+
     sys.stdout.write("".join(line + "\n" for line in lines()))
     return 0
 
@@ -467,7 +618,7 @@ def print_version():
 HELP = boolean("help|h", help="show help")
 
 
-def dispatch(name, argv, g, log):
+def dispatch(name: str, argv: list[str], g: "Opts", log: "Logger") -> int:
     cmd = COMMANDS.get(name)
     if cmd is None:
         raise UsageError(f"unknown command {name!r}; run `pyrunc help` for the list")

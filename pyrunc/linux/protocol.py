@@ -55,6 +55,13 @@ In order (each line only when the config asks for it):
 from pyrunc import jsonc
 from pyrunc.linux import unix
 
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from _socket import socket
+    from collections.abc import Callable, Iterable
+    from typing import Any, Self
+
 # Child -> parent.
 IDMAP = "idmap"
 CGROUP = "cgroup"
@@ -73,8 +80,23 @@ ERROR = "error"
 # Not sent: what recv returns when the peer closed.
 EOF = "eof"
 
-TYPES = frozenset({IDMAP, CGROUP, MOUNT_SOURCES, INIT, NETDEVICES, HOOKS, CONSOLE, SECCOMP,
-                   CGROUP_JOINED, JOIN_PAUSED, CREATED, OK, ERROR})
+TYPES = frozenset(
+    {
+        IDMAP,
+        CGROUP,
+        MOUNT_SOURCES,
+        INIT,
+        NETDEVICES,
+        HOOKS,
+        CONSOLE,
+        SECCOMP,
+        CGROUP_JOINED,
+        JOIN_PAUSED,
+        CREATED,
+        OK,
+        ERROR,
+    }
+)
 
 _MAX = 65536
 IDLE_INTERVAL = 0.25  # seconds between a waiting recv's idle checks
@@ -85,18 +107,18 @@ class ProtocolError(Exception):
 
 
 class Channel:
-    def __init__(self, sock):
+    def __init__(self, sock: "socket") -> None:
         self.sock = sock
 
     @classmethod
-    def pair(cls):
+    def pair(cls) -> "tuple[Self, Self]":
         a, b = unix.socketpair()
         return cls(a), cls(b)
 
-    def fileno(self):
+    def fileno(self) -> int:
         return self.sock.fileno()
 
-    def send(self, mtype, fds=(), **fields):
+    def send(self, mtype: str, fds: "Iterable[int]" = (), **fields: object) -> None:
         fields["type"] = mtype
         data = jsonc.dumps(fields).encode()
         if fds:
@@ -104,7 +126,9 @@ class Channel:
         else:
             self.sock.sendall(data)
 
-    def recv(self, idle=None, interval=IDLE_INTERVAL):
+    def recv(
+        self, idle: "Callable[[], object] | None" = None, interval: float = IDLE_INTERVAL
+    ) -> "tuple[dict[str, Any], list[int]]":
         """The next message as (dict, [fds]); ({'type': 'eof'}, []) when the peer closed.
         `idle`, when given, is called after each `interval` seconds without a message;
         it raises to give up (a peer the cgroup freezer stopped never answers)."""
@@ -118,7 +142,7 @@ class Channel:
             return {"type": EOF}, fds
         return jsonc.loads(data), fds
 
-    def _recv(self, idle, interval):
+    def _recv(self, idle: "Callable[[], object] | None", interval: float) -> tuple[bytes, list[int]]:
         if idle is None:
             data, fds = unix.recv_fds(self.sock, _MAX, 4)
         else:
@@ -134,7 +158,7 @@ class Channel:
                 self.sock.settimeout(None)
         return data, fds
 
-    def expect_ok(self):
+    def expect_ok(self) -> "dict[str, Any]":
         msg, _ = self.recv()
         if msg["type"] == OK:
             return msg
@@ -142,5 +166,5 @@ class Channel:
             raise ProtocolError(msg.get("msg", "parent reported an error"))
         raise ProtocolError(f"unexpected message from parent: {msg['type']}")
 
-    def close(self):
+    def close(self) -> None:
         self.sock.close()

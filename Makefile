@@ -36,6 +36,7 @@ FORMATTED = \
 	pyrunc/config/validate.py \
 	pyrunc/control.py \
 	pyrunc/errors.py \
+	pyrunc/exec_in.py \
 	pyrunc/features.py \
 	pyrunc/image \
 	pyrunc/jsonc.py \

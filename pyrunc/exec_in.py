@@ -25,15 +25,18 @@ if TYPE_CHECKING:
     from pyrunc.options import ExecOptions
     from pyrunc.store import ContainerDir, State, Store
 
+
 def exec_process(store: "Store", cid: str, args: "Sequence[str]", opts: "ExecOptions") -> int:
     """`opts`: an options.ExecOptions, the exec command's flags."""
     from pyrunc.store import check_id
+
     check_id(cid)
     opts.check_preserve_fds()
     subs = _sub_cgroups(opts.cgroup or ())
     foreground = not opts.detach
     if foreground:
         from pyrunc.linux import kernel
+
         # The process is our child, or once its first parent exits our orphan to reap.
         kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
     with store.open(cid) as cdir:
@@ -42,12 +45,14 @@ def exec_process(store: "Store", cid: str, args: "Sequence[str]", opts: "ExecOpt
         if status in (lifecycle.CREATED, lifecycle.RUNNING) and lifecycle.stopped_by_freezer(st):
             status = lifecycle.PAUSED  # frozen by someone else: paused, as runc reads it
         rules.check("exec", cid, status, ignore_paused=opts.ignore_paused)
+        assert st is not None  # status_of(None) is creating, which check refuses
         with log.step("validate process"):
             cfg = _config(cdir, st, args, opts)
         cgroup_dirs = _sub_cgroup_dirs(cid, st, subs) if subs else None
         opts.check_terminal(cfg.terminal, foreground)
         with log.step("spawn"):
             pid, console = _spawn(store, cid, st, cfg, opts, status == lifecycle.PAUSED, cgroup_dirs)
+    assert cfg.process is not None  # _process gave it one
     log.debug(f"exec {cid}: process {pid} executed {cfg.process.args[0]!r}")
     if opts.pid_file:
         lifecycle.write_pid_file(opts.pid_file, pid)
@@ -56,6 +61,7 @@ def exec_process(store: "Store", cid: str, args: "Sequence[str]", opts: "ExecOpt
     if not foreground:
         return 0
     from pyrunc import run
+
     return run.wait_in_foreground(pid, console)
 
 
@@ -63,6 +69,7 @@ def _config(cdir: "ContainerDir", st: "State", args: "Sequence[str]", opts: "Exe
     """The container's config with the process this exec runs, validated as a whole."""
     from pyrunc.config import model
     from pyrunc.config.validate import config_problems
+
     doc = _saved_config(cdir, st)
     doc["process"] = _process(doc.get("process") or {}, args, opts)
     problems = config_problems(doc, st.bundle)
@@ -80,6 +87,7 @@ def _saved_config(cdir: "ContainerDir", st: "State") -> "dict[str, Any]":
             doc = jsonc.loads(f.read())
     except FileNotFoundError:  # made by an older pyrunc: the bundle's, as runc reads it
         from pyrunc.config.validate import load_config
+
         return load_config(st.bundle)
     except (ValueError, RecursionError) as e:
         raise StateError(f"container {cdir.id}: corrupt {path}: {jsonc.problem(e)}") from None
@@ -97,7 +105,8 @@ def _process(base: "dict[str, Any]", args: "Sequence[str]", opts: "ExecOptions")
             with open(opts.process, "rb") as f:
                 proc = jsonc.loads(f.read())
         except OSError as e:
-            raise UsageError(f"exec: read --process {opts.process}: {os.strerror(e.errno).lower()}") from None
+            why = os.strerror(e.errno).lower() if e.errno is not None else str(e)
+            raise UsageError(f"exec: read --process {opts.process}: {why}") from None
         except (ValueError, RecursionError) as e:
             raise UsageError(f"exec: --process {opts.process}: {jsonc.problem(e)}") from None
         if not isinstance(proc, dict):
@@ -113,8 +122,8 @@ def _process(base: "dict[str, Any]", args: "Sequence[str]", opts: "ExecOptions")
         proc["cwd"] = opts.cwd
     if opts.env:
         env = dict(e.partition("=")[::2] for e in proc.get("env") or ())
-        for e in opts.env:
-            name, _, value = e.partition("=")
+        for item in opts.env:
+            name, _, value = item.partition("=")
             env[name] = value
         proc["env"] = [f"{k}={v}" for k, v in env.items()]
     user = proc.setdefault("user", {"uid": 0, "gid": 0})
@@ -146,22 +155,26 @@ def _process(base: "dict[str, Any]", args: "Sequence[str]", opts: "ExecOptions")
 
 def _sub_cgroups(values: "Iterable[str]") -> dict[str, str]:
     from pyrunc.linux.cgroups import sub
+
     try:
-        return sub.parse(values)
+        subs: dict[str, str] = sub.parse(values)
     except UsageError as e:
         raise UsageError(f"exec: {e}") from None
+    return subs
 
 
 def _sub_cgroup_dirs(cid: str, st: "State", subs: dict[str, str]) -> dict[str, str]:
     """--cgroup: the existing sub-cgroups the process joins, checked before it is made."""
     from pyrunc.errors import CgroupError
+
     mgr = lifecycle.cgroup_manager(st)
     if mgr is None:
         raise ContainerError(f"exec {cid}", "--cgroup: the container has no cgroup (created with --rootless)")
     try:
-        return mgr.sub_dirs(subs)
+        dirs: dict[str, str] = mgr.sub_dirs(subs)
     except CgroupError as e:
         raise ContainerError(f"exec {cid}", f"--cgroup: {e}") from None
+    return dirs
 
 
 def _spawn(
@@ -177,14 +190,23 @@ def _spawn(
     for a foreground tty or None).  `paused`: the process joins the frozen cgroup last and
     execs once the container resumes; exec returns without waiting for that."""
     from pyrunc.linux import requests, spawn
+
     program = None
     if cfg.linux.seccomp:
         from pyrunc.linux import seccomp
+
         with log.step("compile seccomp filter"):
             program = seccomp.program_for(cfg.linux.seccomp, store.root)
     console_fd = lifecycle.connect_console(opts.console_socket) if opts.console_socket else None
     answers = requests.ExecRequests(cid, st, cfg, paused, cgroup_dirs)
-    spawned = spawn.spawn_exec(cfg, cid, st.pid, st.pid_start, answers,
-                               preserve_fds=opts.preserve_fds, console_sock_fd=console_fd,
-                               seccomp_program=program)
+    spawned = spawn.spawn_exec(
+        cfg,
+        cid,
+        st.pid,
+        st.pid_start,
+        answers,
+        preserve_fds=opts.preserve_fds,
+        console_sock_fd=console_fd,
+        seccomp_program=program,
+    )
     return spawned.pid, spawned.console

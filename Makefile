@@ -41,6 +41,7 @@ FORMATTED = \
 	pyrunc/image \
 	pyrunc/jsonc.py \
 	pyrunc/launcher \
+	pyrunc/lifecycle.py \
 	pyrunc/linux/capabilities.py \
 	pyrunc/linux/devices.py \
 	pyrunc/linux/ffi.py \

@@ -60,6 +60,7 @@ FORMATTED = \
 	pyrunc/linux/procfs.py \
 	pyrunc/linux/proctitle.py \
 	pyrunc/linux/program.py \
+	pyrunc/linux/requests.py \
 	pyrunc/linux/protocol.py \
 	pyrunc/linux/resctrl.py \
 	pyrunc/linux/rootfs.py \

@@ -36,10 +36,12 @@ FORMATTED = \
 	pyrunc/config/validate.py \
 	pyrunc/control.py \
 	pyrunc/errors.py \
+	pyrunc/exec_in.py \
 	pyrunc/features.py \
 	pyrunc/image \
 	pyrunc/jsonc.py \
 	pyrunc/launcher \
+	pyrunc/lifecycle.py \
 	pyrunc/linux/capabilities.py \
 	pyrunc/linux/cgroupfs.py \
 	pyrunc/linux/cgroups/__init__.py \
@@ -67,6 +69,7 @@ FORMATTED = \
 	pyrunc/linux/procfs.py \
 	pyrunc/linux/proctitle.py \
 	pyrunc/linux/program.py \
+	pyrunc/linux/requests.py \
 	pyrunc/linux/protocol.py \
 	pyrunc/linux/resctrl.py \
 	pyrunc/linux/rootfs.py \
@@ -80,6 +83,7 @@ FORMATTED = \
 	pyrunc/log.py \
 	pyrunc/notify.py \
 	pyrunc/options.py \
+	pyrunc/run.py \
 	pyrunc/status.py \
 	pyrunc/store.py \
 	pyrunc/trace_show.py \

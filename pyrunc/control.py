@@ -43,7 +43,7 @@ def pause(store: "Store", cid: str) -> None:
         rules.check("pause", cid, lifecycle.status_of(st))
         assert st is not None  # status_of(None) is creating, which check refuses
         _manager_of(cid, st, "pause").freeze()
-        st["paused"] = True
+        st.paused = True
         cdir.write_state(st)
         log.debug(f"pause {cid}: frozen")
 
@@ -54,7 +54,7 @@ def resume(store: "Store", cid: str) -> None:
         rules.check("resume", cid, lifecycle.status_of(st))
         assert st is not None  # status_of(None) is creating, which check refuses
         _manager_of(cid, st, "resume").thaw()
-        st["paused"] = False
+        st.paused = False
         cdir.write_state(st)
         log.debug(f"resume {cid}: thawed")
 
@@ -163,14 +163,14 @@ def update(store: "Store", cid: str, request: UpdateRequest) -> None:
         st = _read(cdir)
         rules.check("update", cid, lifecycle.status_of(st))
         if rdt:
-            _check_rdt_update(cid, st, rdt)
+            rdt_group = _check_rdt_update(cid, st, rdt)
         if resources or not rdt:
             _manager_of(cid, st, "update").set(resources, update=True)
         if rdt:
             from pyrunc.linux import resctrl
 
             try:
-                resctrl.update_schemata(st["intel_rdt"], rdt.get("l3CacheSchema"), rdt.get("memBwSchema"))
+                resctrl.update_schemata(rdt_group, rdt.get("l3CacheSchema"), rdt.get("memBwSchema"))
             except ContainerError as e:
                 raise ContainerError(f"update {cid}", str(e)) from None
         log.debug(f"update {cid}: {jsonc.dumps(resources, compact=False, sort_keys=True)}")
@@ -179,8 +179,9 @@ def update(store: "Store", cid: str, request: UpdateRequest) -> None:
 _RDT_FLAGS = {"l3CacheSchema": ("--l3-cache-schema", "L3"), "memBwSchema": ("--mem-bw-schema", "MB:")}
 
 
-def _check_rdt_update(cid: str, st: "State", rdt: dict[str, str]) -> None:
-    """Before anything changes: the values' form, and a group to write them to."""
+def _check_rdt_update(cid: str, st: "State", rdt: dict[str, str]) -> "dict[str, Any]":
+    """Before anything changes: the values' form, and a group to write them to (the
+    container's intel_rdt record, returned)."""
     from pyrunc.linux import resctrl
 
     for key, value in rdt.items():
@@ -188,7 +189,7 @@ def _check_rdt_update(cid: str, st: "State", rdt: dict[str, str]) -> None:
         if not value.startswith(prefix) or "\n" in value:
             raise UsageError(f"update: invalid value {value!r} for {flag}: one line starting with {prefix}")
     flags = " and ".join(_RDT_FLAGS[k][0] for k in rdt)
-    if not st.get("intel_rdt"):
+    if not st.intel_rdt:
         if not resctrl.available():
             raise ContainerError(
                 f"update {cid}",
@@ -197,3 +198,4 @@ def _check_rdt_update(cid: str, st: "State", rdt: dict[str, str]) -> None:
         raise ContainerError(
             f"update {cid}", f"{flags}: the container has no Intel RDT group (its config sets no linux.intelRdt)"
         )
+    return st.intel_rdt

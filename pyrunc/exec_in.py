@@ -15,15 +15,28 @@ from pyrunc import jsonc, lifecycle, log
 from pyrunc import status as rules
 from pyrunc.errors import ContainerError, StateError, UsageError
 
-def exec_process(store, cid, args, opts):
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
+
+    from pyrunc.config.model import Config
+    from pyrunc.options import ExecOptions
+    from pyrunc.store import ContainerDir, State, Store
+
+
+def exec_process(store: "Store", cid: str, args: "Sequence[str]", opts: "ExecOptions") -> int:
     """`opts`: an options.ExecOptions, the exec command's flags."""
     from pyrunc.store import check_id
+
     check_id(cid)
     opts.check_preserve_fds()
     subs = _sub_cgroups(opts.cgroup or ())
     foreground = not opts.detach
     if foreground:
         from pyrunc.linux import kernel
+
         # The process is our child, or once its first parent exits our orphan to reap.
         kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
     with store.open(cid) as cdir:
@@ -32,12 +45,14 @@ def exec_process(store, cid, args, opts):
         if status in (lifecycle.CREATED, lifecycle.RUNNING) and lifecycle.stopped_by_freezer(st):
             status = lifecycle.PAUSED  # frozen by someone else: paused, as runc reads it
         rules.check("exec", cid, status, ignore_paused=opts.ignore_paused)
+        assert st is not None  # status_of(None) is creating, which check refuses
         with log.step("validate process"):
             cfg = _config(cdir, st, args, opts)
         cgroup_dirs = _sub_cgroup_dirs(cid, st, subs) if subs else None
         opts.check_terminal(cfg.terminal, foreground)
         with log.step("spawn"):
             pid, console = _spawn(store, cid, st, cfg, opts, status == lifecycle.PAUSED, cgroup_dirs)
+    assert cfg.process is not None  # _process gave it one
     log.debug(f"exec {cid}: process {pid} executed {cfg.process.args[0]!r}")
     if opts.pid_file:
         lifecycle.write_pid_file(opts.pid_file, pid)
@@ -46,31 +61,34 @@ def exec_process(store, cid, args, opts):
     if not foreground:
         return 0
     from pyrunc import run
+
     return run.wait_in_foreground(pid, console)
 
 
-def _config(cdir, st, args, opts):
+def _config(cdir: "ContainerDir", st: "State", args: "Sequence[str]", opts: "ExecOptions") -> "Config":
     """The container's config with the process this exec runs, validated as a whole."""
     from pyrunc.config import model
     from pyrunc.config.validate import config_problems
+
     doc = _saved_config(cdir, st)
     doc["process"] = _process(doc.get("process") or {}, args, opts)
-    problems = config_problems(doc, st["bundle"])
+    problems = config_problems(doc, st.bundle)
     if problems:
         # The rest passed create's validation: what is wrong is the process.
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ContainerError(f"exec {st['id']}", f"invalid process: {problems[0]}{more}")
-    return model.from_dict(doc, st["bundle"])
+        raise ContainerError(f"exec {st.id}", f"invalid process: {problems[0]}{more}")
+    return model.from_dict(doc, st.bundle)
 
 
-def _saved_config(cdir, st):
+def _saved_config(cdir: "ContainerDir", st: "State") -> "dict[str, Any]":
     path = cdir.file(lifecycle.CONFIG_COPY)
     try:
         with open(path, "rb") as f:
             doc = jsonc.loads(f.read())
     except FileNotFoundError:  # made by an older pyrunc: the bundle's, as runc reads it
         from pyrunc.config.validate import load_config
-        return load_config(st["bundle"])
+
+        return load_config(st.bundle)
     except (ValueError, RecursionError) as e:
         raise StateError(f"container {cdir.id}: corrupt {path}: {jsonc.problem(e)}") from None
     if not isinstance(doc, dict):
@@ -78,7 +96,7 @@ def _saved_config(cdir, st):
     return doc
 
 
-def _process(base, args, opts):
+def _process(base: "dict[str, Any]", args: "Sequence[str]", opts: "ExecOptions") -> "dict[str, Any]":
     """runc's rules: --process replaces the process whole; otherwise the container's
     process with these args and the flags' changes.  --cap never reaches the inheritable
     set (CVE-2022-29162), nor the ambient one."""
@@ -87,7 +105,8 @@ def _process(base, args, opts):
             with open(opts.process, "rb") as f:
                 proc = jsonc.loads(f.read())
         except OSError as e:
-            raise UsageError(f"exec: read --process {opts.process}: {os.strerror(e.errno).lower()}") from None
+            why = os.strerror(e.errno).lower() if e.errno is not None else str(e)
+            raise UsageError(f"exec: read --process {opts.process}: {why}") from None
         except (ValueError, RecursionError) as e:
             raise UsageError(f"exec: --process {opts.process}: {jsonc.problem(e)}") from None
         if not isinstance(proc, dict):
@@ -103,8 +122,8 @@ def _process(base, args, opts):
         proc["cwd"] = opts.cwd
     if opts.env:
         env = dict(e.partition("=")[::2] for e in proc.get("env") or ())
-        for e in opts.env:
-            name, _, value = e.partition("=")
+        for item in opts.env:
+            name, _, value = item.partition("=")
             env[name] = value
         proc["env"] = [f"{k}={v}" for k, v in env.items()]
     user = proc.setdefault("user", {"uid": 0, "gid": 0})
@@ -134,39 +153,60 @@ def _process(base, args, opts):
     return proc
 
 
-def _sub_cgroups(values):
+def _sub_cgroups(values: "Iterable[str]") -> dict[str, str]:
     from pyrunc.linux.cgroups import sub
+
     try:
-        return sub.parse(values)
+        subs: dict[str, str] = sub.parse(values)
     except UsageError as e:
         raise UsageError(f"exec: {e}") from None
+    return subs
 
 
-def _sub_cgroup_dirs(cid, st, subs):
+def _sub_cgroup_dirs(cid: str, st: "State", subs: dict[str, str]) -> dict[str, str]:
     """--cgroup: the existing sub-cgroups the process joins, checked before it is made."""
     from pyrunc.errors import CgroupError
+
     mgr = lifecycle.cgroup_manager(st)
     if mgr is None:
         raise ContainerError(f"exec {cid}", "--cgroup: the container has no cgroup (created with --rootless)")
     try:
-        return mgr.sub_dirs(subs)
+        dirs: dict[str, str] = mgr.sub_dirs(subs)
     except CgroupError as e:
         raise ContainerError(f"exec {cid}", f"--cgroup: {e}") from None
+    return dirs
 
 
-def _spawn(store, cid, st, cfg, opts, paused, cgroup_dirs=None):
+def _spawn(
+    store: "Store",
+    cid: str,
+    st: "State",
+    cfg: "Config",
+    opts: "ExecOptions",
+    paused: bool,
+    cgroup_dirs: dict[str, str] | None = None,
+) -> "tuple[int, int | None]":
     """Fork the joining child and serve it until its process has exec'd: (pid, pty master
     for a foreground tty or None).  `paused`: the process joins the frozen cgroup last and
     execs once the container resumes; exec returns without waiting for that."""
     from pyrunc.linux import requests, spawn
+
     program = None
     if cfg.linux.seccomp:
         from pyrunc.linux import seccomp
+
         with log.step("compile seccomp filter"):
             program = seccomp.program_for(cfg.linux.seccomp, store.root)
     console_fd = lifecycle.connect_console(opts.console_socket) if opts.console_socket else None
     answers = requests.ExecRequests(cid, st, cfg, paused, cgroup_dirs)
-    spawned = spawn.spawn_exec(cfg, cid, st["pid"], st.get("pid_start"), answers,
-                               preserve_fds=opts.preserve_fds, console_sock_fd=console_fd,
-                               seccomp_program=program)
+    spawned = spawn.spawn_exec(
+        cfg,
+        cid,
+        st.pid,
+        st.pid_start,
+        answers,
+        preserve_fds=opts.preserve_fds,
+        console_sock_fd=console_fd,
+        seccomp_program=program,
+    )
     return spawned.pid, spawned.console

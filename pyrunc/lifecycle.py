@@ -12,25 +12,39 @@ from pyrunc import jsonc, log
 from pyrunc.errors import ConfigError, ContainerError, StateError, one_line
 from pyrunc.linux import procfs
 from pyrunc import status as rules  # the lifecycle's rules: which verb in which status
+
 # The read side of the state machine, in its own module for state and list.
 from pyrunc.status import CREATED, CREATING, LIVE, PAUSED, RUNNING, STOPPED, hook_state, status_of
+
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeGuard
+
+    from pyrunc.config.model import Config
+    from pyrunc.linux.cgroups import Manager
+    from pyrunc.linux.spawn import Spawned
+    from pyrunc.options import CreateOptions
+    from pyrunc.store import ContainerDir, CorruptState, State, Store
 
 START_SOCKET = "start.sock"
 HOST_NS_MOUNT_POINT = "rootfs"  # in the state directory: the mount point of a host-namespace rootfs
 CONFIG_COPY = "config.json"  # the validated config, for exec
-def frozen_message(cgroup_path):
+
+
+def frozen_message(cgroup_path: str) -> str:
     return f'container\'s cgroup unexpectedly frozen (linux.cgroupsPath "{cgroup_path}")'
 
 
-def _iso_now():
+def _iso_now() -> str:
     """Go's RFC3339Nano, as runc writes `created`: trailing zeros of the fraction dropped."""
     ns = time.time_ns()
     frac = f"{ns % 1_000_000_000:09d}".rstrip("0")
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + \
-        (f".{frac}" if frac else "") + "Z"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + (f".{frac}" if frac else "") + "Z"
 
 
-def cgroup_path(cfg, cid, systemd=False):
+def cgroup_path(cfg: "Config", cid: str, systemd: bool = False) -> str:
     """The container's cgroup, relative to each hierarchy's root.
 
     With --systemd-cgroup, cgroupsPath is runc's `slice:prefix:name`; pyrunc does not talk
@@ -41,28 +55,29 @@ def cgroup_path(cfg, cid, systemd=False):
         return path or cid  # runc's default: the id, under the caller's own cgroup
     parts = path.split(":") if path else ["", "pyrunc", cid]
     if len(parts) != 3:
-        raise ConfigError([f'expected cgroupsPath to be of format "slice:prefix:name" '
-                           f'for systemd cgroups, got "{path}" instead'])
+        raise ConfigError(
+            [f'expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got "{path}" instead']
+        )
     slice_, prefix, name = parts
     unit = name if name.endswith(".slice") else f"{prefix}-{name}.scope" if prefix else f"{name}.scope"
     return _expand_slice(slice_ or "system.slice") + "/" + unit
 
 
-def _expand_slice(slice_):
+def _expand_slice(slice_: str) -> str:
     """systemd's nesting: `a-b-c.slice` lives at /a.slice/a-b.slice/a-b-c.slice."""
     if slice_ == "-.slice":
         return ""
     if not slice_.endswith(".slice") or "/" in slice_:
         raise ConfigError([f"invalid slice name {slice_!r} in cgroupsPath"])
-    stem = slice_[:-len(".slice")]
+    stem = slice_[: -len(".slice")]
     words = stem.split("-")
     if not all(words):
         raise ConfigError([f"invalid slice name {slice_!r} in cgroupsPath"])
-    return "".join("/" + "-".join(words[:i + 1]) + ".slice" for i in range(len(words)))
+    return "".join("/" + "-".join(words[: i + 1]) + ".slice" for i in range(len(words)))
 
 
-def create(store, cid, opts):
-    """Create a container as `opts` (an options.CreateOptions) say; returns (state dict,
+def create(store: "Store", cid: str, opts: "CreateOptions") -> "tuple[State, Spawned]":
+    """Create a container as `opts` (an options.CreateOptions) say; returns (its State,
     Spawned).
 
     On any failure nothing is left: the forked processes are killed and the state
@@ -70,22 +85,25 @@ def create(store, cid, opts):
     """
     from pyrunc.config import model, validate
     from pyrunc.store import State, check_id
+
     check_id(cid)
     opts.check_preserve_fds()
     bundle = os.path.abspath(opts.bundle)
     with log.step("validate config"):
         doc = validate.load_config(bundle)
         from pyrunc import notify
+
         notify_caller = notify.caller_socket() if doc.get("process") else None
-        cfg = model.from_dict(notify.add_to_config(doc, os.path.join(store.root, cid)) if notify_caller
-                              else doc, bundle)
+        cfg = model.from_dict(
+            notify.add_to_config(doc, os.path.join(store.root, cid)) if notify_caller else doc, bundle
+        )
         opts.check_terminal(cfg.terminal, opts.foreground)
     cgroup = cgroup_path(cfg, cid, opts.systemd_cgroup)
-    st = State.new(cid, bundle, cfg.root_path, _iso_now(), cfg.annotations, doc.get("hooks") or {},
-                   cgroup, notify_caller)
+    st = State(cid, bundle, cfg.root_path, _iso_now(), cfg.annotations, doc.get("hooks") or {}, cgroup, notify_caller)
     log.debug(f"create {cid}: bundle {bundle}")
     if cfg.linux.intel_rdt is not None:
         from pyrunc.linux import resctrl
+
         try:
             resctrl.check_host(cfg.linux.intel_rdt)
         except ContainerError as e:
@@ -94,6 +112,7 @@ def create(store, cid, opts):
         # What the runtime's namespace alone can tell, before anything is made; the
         # move checks it all again, with the container's namespace.
         from pyrunc.linux import netdevices
+
         try:
             netdevices.check_host(cfg.linux.net_devices)
         except ContainerError as e:
@@ -107,6 +126,7 @@ def create(store, cid, opts):
             notify.make_dir(cdir.path)
         # exec builds its process from this copy, validated now, whatever the bundle becomes.
         from pyrunc.store import write_atomic
+
         write_atomic(cdir.file(CONFIG_COPY), jsonc.dumps(doc).encode())
         host_root = _make_host_root(cdir, st) if cfg.linux.namespace("mount") is None else None
         if opts.console_socket:
@@ -114,24 +134,36 @@ def create(store, cid, opts):
         program = None
         if cfg.linux.seccomp and cfg.process is not None:  # it would filter nothing
             from pyrunc.linux import seccomp
+
             with log.step("compile seccomp filter"):
                 program = seccomp.program_for(cfg.linux.seccomp, store.root)
         with log.step("load the init's code"):  # every module the init needs after pivot_root
             from pyrunc.linux.requests import CreateRequests
             from pyrunc.linux.spawn import spawn_init
         start_path = f"/proc/self/fd/{cdir.fd}/{START_SOCKET}"
-        def save_cgroup(saved):
-            st["cgroup"] = saved
+
+        def save_cgroup(saved: "dict[str, Any]") -> None:
+            st.cgroup = saved
             cdir.write_state(st)
-        def save_rdt(saved):
-            st["intel_rdt"] = saved
+
+        def save_rdt(saved: "dict[str, Any]") -> None:
+            st.intel_rdt = saved
             cdir.write_state(st)
+
         handler = CreateRequests(cid, cfg, bundle, cgroup, opts.rootless, save_cgroup, save_rdt)
         with log.step("spawn"):
-            spawned = spawn_init(cfg, cid, start_path, handler, opts, console_sock_fd=console_fd,
-                                 seccomp_program=program, host_root=host_root)
-        st["pid"] = spawned.pid
-        st["pid_start"] = procfs.start_time(spawned.pid)
+            spawned = spawn_init(
+                cfg,
+                cid,
+                start_path,
+                handler,
+                opts,
+                console_sock_fd=console_fd,
+                seccomp_program=program,
+                host_root=host_root,
+            )
+        st.pid = spawned.pid
+        st.pid_start = procfs.start_time(spawned.pid)
         cdir.write_state(st)
         if opts.pid_file:
             write_pid_file(opts.pid_file, spawned.pid)
@@ -143,8 +175,8 @@ def create(store, cid, opts):
         with log.step("undo create"):
             if spawned is not None:
                 kill_and_wait(spawned.pid)
-            if st.get("host_mounts"):
-                left = _detach_host_mounts(st)
+            if st.host_mounts:
+                left = _detach_host_mounts(st.host_mounts)
                 if left:
                     log.warning(f"create {cid}: {left}; its state is kept for `delete` to try again")
             if handler is not None and handler.cgroup_manager is not None:
@@ -162,45 +194,50 @@ def create(store, cid, opts):
             os.close(console_fd)
 
 
-def write_pid_file(path, pid):
+def write_pid_file(path: str, pid: int) -> None:
     """--pid-file: the process's host pid, written whole or not at all."""
     from pyrunc.store import write_atomic
+
     write_atomic(os.path.abspath(path), str(pid).encode(), 0o644)
 
 
-def send_pidfd(path, pid):
+def send_pidfd(path: str, pid: int) -> None:
     """--pidfd-socket: a pidfd of the process, over the unix socket at `path` (SCM_RIGHTS)."""
     from pyrunc.linux import kernel, unix
+
     fd = kernel.pidfd_open(pid)
     sock = unix.socket()
     try:
         sock.connect(path)
         unix.send_fds(sock, b"pidfd", [fd])
     except OSError as e:
-        raise StateError(f"send a pidfd to --pidfd-socket {path}: {os.strerror(e.errno).lower()}") from None
+        raise StateError(f"send a pidfd to --pidfd-socket {path}: {_why(e)}") from None
     finally:
         sock.close()
         os.close(fd)
 
 
-def cgroup_manager(st):
+def cgroup_manager(st: "State | None") -> "Manager | None":
     """The container's cgroup manager as create saved it; None when it has none."""
-    saved = (st or {}).get("cgroup")
+    saved = st.cgroup if st is not None else None
     if not saved:
         return None
     from pyrunc.linux import cgroups
-    return cgroups.load_manager(saved)
+
+    mgr: Manager = cgroups.load_manager(saved)
+    return mgr
 
 
-def owns_cgroup(mgr):
+def owns_cgroup(mgr: "Manager | None") -> "TypeGuard[Manager]":
     """Whether create made the container's cgroup: only then is everything in it ours."""
     return mgr is not None and mgr.made_any()
 
 
-def _remove_cgroup(mgr, st):
+def _remove_cgroup(mgr: "Manager", st: "State") -> None:
     """Kill what is left in a cgroup create made, then remove it; never touch a joined one."""
     import _signal as signal  # signal.py would import enum
     from pyrunc.errors import CgroupError
+
     try:
         # Only a cgroup made whole (in every hierarchy) holds nothing but ours: a v1
         # hierarchy where it existed may hold others' processes (a frozen cgroup refused).
@@ -211,35 +248,38 @@ def _remove_cgroup(mgr, st):
                 mgr.thaw()
         mgr.destroy()
     except (CgroupError, OSError) as e:
-        log.warning(f"container {st['id']}: {e}")
+        log.warning(f"container {st.id}: {e}")
 
 
-def _remove_rdt(saved, st):
+def _remove_rdt(saved: "dict[str, Any]", st: "State") -> None:
     from pyrunc.linux import resctrl
+
     try:
         resctrl.remove(saved)
     except ContainerError as e:
-        log.warning(f"container {st['id']}: {e}")
+        log.warning(f"container {st.id}: {e}")
 
 
-def _make_host_root(cdir, st):
+def _make_host_root(cdir: "ContainerDir", st: "State") -> str:
     """The mount point of a container without a mount namespace: an empty directory in
     its state directory, never the rootfs itself (rootfs.bind_root_in_host_namespace).
     Its mounts go into the host's mount table: what is there is saved before the init
     makes any, so that a delete, even after a crash of this create, takes the rest away."""
     from pyrunc.linux import host_mounts
+
     path = cdir.file(HOST_NS_MOUNT_POINT)
     os.mkdir(path, 0o700)
-    st["host_mounts"] = host_mounts.record(path)
+    st.host_mounts = saved = host_mounts.record(path)
     cdir.write_state(st)
-    return st["host_mounts"]["root"]
+    root: str = saved["root"]
+    return root
 
 
-def _detach_host_mounts(st):
-    """Detach the mounts a container without a mount namespace made in the host's; None
-    when none is left, else one line saying what is."""
+def _detach_host_mounts(saved: "dict[str, Any]") -> str | None:
+    """Detach the mounts a container without a mount namespace made in the host's (`saved`,
+    its state's host_mounts); None when none is left, else one line saying what is."""
     from pyrunc.linux import host_mounts
-    saved = st["host_mounts"]
+
     try:
         left = host_mounts.detach_new(saved)
     except OSError as e:  # mountinfo unreadable: nothing is known to be gone
@@ -247,28 +287,35 @@ def _detach_host_mounts(st):
     return host_mounts.describe_left(left, saved["root"]) if left else None
 
 
-def connect_console(path):
+def _why(e: OSError) -> str:
+    return os.strerror(e.errno).lower() if e.errno is not None else str(e)
+
+
+def connect_console(path: str) -> int:
     from pyrunc.linux import unix
+
     sock = unix.socket()
     try:
         sock.connect(path)
     except OSError as e:
         sock.close()
-        raise StateError(f"connect to console socket {path}: {os.strerror(e.errno).lower()}") from None
+        raise StateError(f"connect to console socket {path}: {_why(e)}") from None
     return sock.detach()
 
 
-def kill_and_wait(pid):
+def kill_and_wait(pid: int) -> None:
     import _signal as signal  # signal.py would import enum
+
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
     from pyrunc.linux.spawn import wait_exit
+
     wait_exit(pid)
 
 
-def start(store, cid):
+def start(store: "Store", cid: str) -> "State":
     ready = None
     try:
         with store.open(cid) as cdir:
@@ -277,46 +324,55 @@ def start(store, cid):
             if status == CREATED and stopped_by_freezer(st):
                 status = PAUSED  # frozen by someone else: paused, as runc reads it
             rules.check("start", cid, status)
-            if st.get("notify_socket"):
+            assert st is not None and st.pid is not None  # created: check refuses the others
+            if st.notify_socket:
                 from pyrunc import notify
+
+                assert cdir.fd is not None  # open until the with ends
                 ready = notify.listen(cdir.fd)  # before the process can send
             _started(cdir, cid, st)
-        if ready is not None and not notify.forward_ready(ready, st["pid"], st["notify_socket"]):
-            raise ContainerError(f"start {cid}", "the container exited before it notified READY=1")
+        if ready is not None:
+            assert st.notify_socket is not None  # what `ready` listens for
+            if not notify.forward_ready(ready, st.pid, st.notify_socket):
+                raise ContainerError(f"start {cid}", "the container exited before it notified READY=1")
     finally:
         if ready is not None:
             ready.close()
     return st
 
 
-def stopped_by_freezer(st):
+def stopped_by_freezer(st: "State | None") -> bool:
     """Whether the container's cgroup is frozen though the state does not say paused."""
     mgr = cgroup_manager(st)
     return mgr is not None and mgr.stopped_by_freezer()
 
 
-def _started(cdir, cid, st):
+def _started(cdir: "ContainerDir", cid: str, st: "State") -> None:
+    assert st.pid is not None  # created: start checked it
     with log.step("tell the init to exec"):
         try:
             _release(cdir, cid, lambda: stopped_by_freezer(st))
         except _FrozenAtStart:
             # It has its go and runs once thawed: started, and paused meanwhile.
-            st["started"] = st["paused"] = True
+            st.started = st.paused = True
             cdir.write_state(st)
-            raise ContainerError(f"start {cid}", frozen_message(st.get("cgroup_path")) +
-                                 ": the container is paused; `resume` runs it") from None
-    st["started"] = True
+            raise ContainerError(
+                f"start {cid}", frozen_message(st.cgroup_path) + ": the container is paused; `resume` runs it"
+            ) from None
+    st.started = True
     cdir.write_state(st)
-    log.debug(f"start {cid}: init {st['pid']} executed the process")
+    log.debug(f"start {cid}: init {st.pid} executed the process")
     from pyrunc.config.model import hooks_from_dict
-    hooks = hooks_from_dict(st.get("hooks"))
+
+    hooks = hooks_from_dict(st.hooks)
     if hooks.poststart:
         from pyrunc.linux import hooks as hookrun
+
         try:
             with log.step("run poststart hooks"):
-                hookrun.run_hooks("poststart", hooks, hook_state(cid, st, RUNNING, st["pid"]))
+                hookrun.run_hooks("poststart", hooks, hook_state(cid, st.bundle, st.annotations, RUNNING, st.pid))
         except ContainerError as e:
-            kill_and_wait(st["pid"])  # runtime.md step 9: a failed poststart stops the container
+            kill_and_wait(st.pid)  # runtime.md step 9: a failed poststart stops the container
             raise ContainerError(f"start {cid}", str(e)) from None
 
 
@@ -324,12 +380,13 @@ class _FrozenAtStart(Exception):
     pass
 
 
-def _release(cdir, cid, frozen=None):
+def _release(cdir: "ContainerDir", cid: str, frozen: "Callable[[], bool] | None" = None) -> None:
     """Tell the waiting init to exec; its connection closes when the exec succeeds, or
     carries the reason it failed (a startContainer hook, the exec itself).  `frozen`
     is asked in each quiet spell of the wait: a frozen init would never answer."""
     from pyrunc.linux import unix
     from pyrunc.linux.protocol import IDLE_INTERVAL
+
     sock = unix.socket()
     try:
         sock.connect(f"/proc/self/fd/{cdir.fd}/{START_SOCKET}")
@@ -341,14 +398,14 @@ def _release(cdir, cid, frozen=None):
             try:
                 chunk = sock.recv(4096)
             except TimeoutError:
-                if frozen():
+                if frozen is not None and frozen():
                     raise _FrozenAtStart() from None
                 continue
             if not chunk:
                 break
             reply += chunk
     except OSError as e:
-        raise ContainerError(f"start {cid}", f"container init is not waiting: {os.strerror(e.errno).lower()}") from None
+        raise ContainerError(f"start {cid}", f"container init is not waiting: {_why(e)}") from None
     finally:
         sock.close()
         try:
@@ -359,11 +416,12 @@ def _release(cdir, cid, frozen=None):
         raise ContainerError(f"start {cid}", reply.decode(errors="replace"))
 
 
-def kill(store, cid, sig, all_processes=False):
+def kill(store: "Store", cid: str, sig: int, all_processes: bool = False) -> None:
     with store.open(cid) as cdir:
         st = cdir.read_state()
         status = status_of(st)
         rules.check("kill", cid, status, all_processes=all_processes)
+        assert st is not None  # status_of(None) is creating, which check refuses
         if status == STOPPED:
             # runc 1.1 succeeds here, and engines send it while they clean up: what is
             # left in the cgroup (the init's children, without a pid namespace) is signalled.
@@ -376,24 +434,26 @@ def kill(store, cid, sig, all_processes=False):
             signal_container(st, sig, all_processes)
 
 
-def signal_container(st, sig, all_processes=False):
+def signal_container(st: "State", sig: int, all_processes: bool = False) -> None:
     """Signal the init through a pidfd (never a recycled pid); with all_processes, first
     every other process of the container."""
     from pyrunc.linux import kernel
-    fd = procfs.open_pidfd(st["pid"], st["pid_start"])
-    if fd is None:
+
+    pid = st.pid
+    fd = procfs.open_pidfd(pid, st.pid_start) if pid is not None else None
+    if pid is None or fd is None:
         if all_processes:  # it stopped since its status was read: as kill --all of a stopped one
             _signal_leftovers(st, sig)
             return
-        raise StateError(f"container {st['id']}: container not running")
+        raise StateError(f"container {st.id}: container not running")
     try:
         if all_processes:
             mgr = cgroup_manager(st)
-            pids = mgr.pids() if owns_cgroup(mgr) else procfs.container_pids(st["pid"])
-            for pid in pids:
-                if pid != st["pid"]:
+            pids = mgr.pids() if owns_cgroup(mgr) else procfs.container_pids(pid)
+            for other in pids:
+                if other != pid:
                     try:
-                        os.kill(pid, sig)
+                        os.kill(other, sig)
                     except ProcessLookupError:
                         pass
         try:
@@ -404,12 +464,12 @@ def signal_container(st, sig, all_processes=False):
             # It exited since the pidfd was opened: with --all, after the signals to the
             # others (its last child gone, a shell init returns), which is what was asked.
             if not all_processes:
-                raise StateError(f"container {st['id']}: container not running") from None
+                raise StateError(f"container {st.id}: container not running") from None
     finally:
         os.close(fd)
 
 
-def _signal_leftovers(st, sig):
+def _signal_leftovers(st: "State", sig: int) -> None:
     """Signal the processes left in the cgroup of a container whose init is gone; only
     in a cgroup create made: a joined one holds others' processes."""
     mgr = cgroup_manager(st)
@@ -422,24 +482,26 @@ def _signal_leftovers(st, sig):
             pass
 
 
-def _delete_broken(cdir, err):
+def _delete_broken(cdir: "ContainerDir", err: "CorruptState") -> None:
     """delete -f of a container whose state.json is corrupt: what the readable part of it
     names goes (its init only if pid and start time still match: never a recycled pid;
     its cgroup; its host mounts), then the directory.  No hook runs from a corrupt state."""
-    part = dict(err.partial or {}, id=cdir.id)
+    from pyrunc.store import State
+
+    part = err.partial or State(cdir.id, "")
+    part.id = cdir.id
     log.warning(f"{err}; removing what it still names")
-    mgr = None
-    if "cgroup" in part:
-        mgr = cgroup_manager(part)
-    if "pid" in part and part.get("pid_start") is not None:
+    mgr = cgroup_manager(part)
+    if part.pid and part.pid_start is not None:
         _kill_and_wait_init(cdir.id, part, mgr, all_processes=False)
     _free_resources(cdir, part, mgr)
 
 
-def _kill_and_wait_init(cid, st, mgr, all_processes):
+def _kill_and_wait_init(cid: str, st: "State", mgr: "Manager | None", all_processes: bool) -> None:
     """SIGKILL the init through a pidfd (never a recycled pid; with all_processes, the
     container's other processes first) and wait until it is gone."""
     import _signal as signal  # signal.py would import enum
+
     try:
         with log.step("kill the container"):
             signal_container(st, signal.SIGKILL, all_processes=all_processes)
@@ -448,37 +510,39 @@ def _kill_and_wait_init(cid, st, mgr, all_processes):
     if mgr is not None and mgr.is_frozen():
         mgr.thaw()  # a frozen v1 process dies only once it runs again
     from pyrunc.linux.spawn import wait_exit
+
     with log.step("wait for exit"):
-        exited = wait_exit(st["pid"])
+        exited = wait_exit(st.pid)
     if not exited:
-        raise StateError(f"cannot delete container {cid}: its process {st['pid']} did not exit")
+        raise StateError(f"cannot delete container {cid}: its process {st.pid} did not exit")
 
 
-def _free_resources(cdir, st, mgr):
+def _free_resources(cdir: "ContainerDir", st: "State", mgr: "Manager | None") -> None:
     """What a container holds once its processes are gone: host mounts, cgroup, intelRdt
     group, then its state directory.  `st`: its state, or what a corrupt one still names."""
-    if st.get("host_mounts"):
+    if st.host_mounts:
         # First, and the state kept when it fails: a delete run again retries them.
         with log.step("detach host mounts"):
-            left = _detach_host_mounts(st)
+            left = _detach_host_mounts(st.host_mounts)
         if left:
             raise StateError(f"cannot delete container {cdir.id}: {left}")
     if mgr is not None:
         with log.step("remove cgroup"):
             _remove_cgroup(mgr, st)
-    if st.get("intel_rdt"):
+    if st.intel_rdt:
         with log.step("remove intelRdt group"):
-            _remove_rdt(st["intel_rdt"], st)
+            _remove_rdt(st.intel_rdt, st)
     with log.step("remove state"):
         cdir.remove()
 
 
-def delete(store, cid, force=False, warn=None):
+def delete(store: "Store", cid: str, force: bool = False, warn: "Callable[[str], None] | None" = None) -> None:
     """Remove a stopped container (`force`: a created, running or paused one too, killed
     first), then run the poststop hooks.  The spec makes delete of any container that is
     not stopped an error with no effect; runc deletes a created one anyway.  A directory
     left `creating` is removable: we hold its lock, so the create that made it is gone."""
-    from pyrunc.store import CorruptState
+    from pyrunc.store import CorruptState, State
+
     with store.open(cid) as cdir:
         try:
             st = cdir.read_state()
@@ -489,15 +553,18 @@ def delete(store, cid, force=False, warn=None):
         status = status_of(st)
         rules.check("delete", cid, status, force=force)
         mgr = cgroup_manager(st)
-        if status in LIVE:
+        if st is not None and status in LIVE:  # None: creating
             _kill_and_wait_init(cid, st, mgr, all_processes=True)
-        _free_resources(cdir, st or {"id": cid}, mgr)  # None: no state.json was ever written whole
+        _free_resources(cdir, st or State(cid, ""), mgr)  # None: no state.json was ever written whole
         log.debug(f"delete {cid}: removed")
-        if st is not None and status != CREATING and st.get("hooks"):
+        if st is not None and status != CREATING and st.hooks:
             from pyrunc.config.model import hooks_from_dict
-            hooks = hooks_from_dict(st.get("hooks"))
+
+            hooks = hooks_from_dict(st.hooks)
             if hooks.poststop:
                 from pyrunc.linux import hooks as hookrun
+
                 with log.step("run poststop hooks"):
-                    hookrun.run_hooks_warn("poststop", hooks, hook_state(cid, st, STOPPED),
-                                           warn or log.warning)
+                    hookrun.run_hooks_warn(
+                        "poststop", hooks, hook_state(cid, st.bundle, st.annotations, STOPPED), warn or log.warning
+                    )

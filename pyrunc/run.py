@@ -7,12 +7,39 @@ import _signal as signal  # signal.py would import enum
 from pyrunc import lifecycle, log
 from pyrunc.linux import kernel
 
+# Annotations name typing's types only for mypy: importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType
+    from typing import Any
+
+    from pyrunc.options import CreateOptions
+    from pyrunc.store import Store
+
 # Every signal but those that cannot be caught or that concern us alone.
-_NOT_FORWARDED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGURG,
-                  signal.SIGWINCH, signal.SIGPIPE, signal.SIGTTIN, signal.SIGTTOU, signal.SIGTSTP}
+_NOT_FORWARDED = {
+    signal.SIGKILL,
+    signal.SIGSTOP,
+    signal.SIGCHLD,
+    signal.SIGURG,
+    signal.SIGWINCH,
+    signal.SIGPIPE,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGTSTP,
+}
 
 
-def run(store, cid, opts, detach=False, keep=False, warn=None, subreaper=True):
+def run(
+    store: "Store",
+    cid: str,
+    opts: "CreateOptions",
+    detach: bool = False,
+    keep: bool = False,
+    warn: "Callable[[str], None] | None" = None,
+    subreaper: bool = True,
+) -> int:
     """`opts`: an options.CreateOptions.  `subreaper` False (--no-subreaper): once the init
     is our child, what the container orphans later (with no pid namespace of its own) goes
     to the host's reaper, not to us."""
@@ -45,7 +72,7 @@ def run(store, cid, opts, detach=False, keep=False, warn=None, subreaper=True):
     return status
 
 
-def wait_in_foreground(pid, console, start=None):
+def wait_in_foreground(pid: int, console: int | None, start: "Callable[[], object] | None" = None) -> int:
     """Forward our signals to `pid` (after `start()`, if given), wait for it and return
     its status; with a pty master, wire it to our own terminal meanwhile."""
     forward = _Forwarder(pid)
@@ -62,7 +89,7 @@ def wait_in_foreground(pid, console, start=None):
         forward.restore()
 
 
-def _cleanup(store, cid, warn):
+def _cleanup(store: "Store", cid: str, warn: "Callable[[str], None] | None") -> None:
     try:
         with log.step("delete"):
             lifecycle.delete(store, cid, force=True, warn=warn)
@@ -72,17 +99,17 @@ def _cleanup(store, cid, warn):
 
 
 class _Forwarder:
-    def __init__(self, pid):
+    def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.saved = {}
+        self.saved: dict[int, Any] = {}
 
-    def _forward(self, signum, frame):
+    def _forward(self, signum: int, frame: "FrameType | None") -> None:
         try:
             os.kill(self.pid, signum)
         except ProcessLookupError:
             pass
 
-    def install(self):
+    def install(self) -> None:
         for sig in range(1, signal.NSIG):
             if sig in _NOT_FORWARDED:
                 continue
@@ -91,19 +118,19 @@ class _Forwarder:
             except (OSError, ValueError):
                 pass
 
-    def restore(self):
+    def restore(self) -> None:
         for sig, handler in self.saved.items():
             signal.signal(sig, handler)
         self.saved.clear()
 
 
-def _status(wstatus):
+def _status(wstatus: int) -> int:
     if os.WIFSIGNALED(wstatus):
         return 128 + os.WTERMSIG(wstatus)
     return os.WEXITSTATUS(wstatus)
 
 
-def _wait(pid):
+def _wait(pid: int) -> int:
     """Wait for the init; reap any other orphan handed to us as subreaper on the way."""
     while True:
         try:
@@ -114,12 +141,13 @@ def _wait(pid):
             return _status(wstatus)
 
 
-def _proxy_terminal(master, pid):
+def _proxy_terminal(master: int, pid: int) -> int:
     """Copy our stdin to the pty and the pty to our stdout until the container exits."""
     import select
     import termios
     import tty
     from pyrunc.linux import terminal
+
     stdin_tty = os.isatty(0)
     saved = termios.tcgetattr(0) if stdin_tty else None
     if stdin_tty:
@@ -159,12 +187,13 @@ def _proxy_terminal(master, pid):
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
 
 
-def _drain(master):
+def _drain(master: int) -> None:
     """Copy what the container wrote before it exited.  The pty hands the slave's output
     to the master asynchronously, so wait for EIO (every slave fd closed) rather than
     stop at the first empty poll; a second without output ends it all the same, should a
     process outside a pid namespace keep the slave open."""
     import select
+
     while select.select([master], [], [], 1.0)[0]:
         try:
             data = os.read(master, 65536)
@@ -175,7 +204,7 @@ def _drain(master):
         _write_all(1, data)
 
 
-def _write_all(fd, data):
+def _write_all(fd: int, data: bytes) -> None:
     while data:
         n = os.write(fd, data)
         data = data[n:]

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
-    from pyrunc.store import Store
+    from pyrunc.store import State, Store
 
 CREATED, RUNNING, STOPPED, PAUSED, CREATING = "created", "running", "stopped", "paused", "creating"
 # Not a spec status: `list` shows it for a state directory whose state.json is missing or
@@ -86,43 +86,46 @@ def check(verb: str, cid: str, status: str, **opts: bool) -> None:
         raise StateError(refusal(cid, status))
 
 
-def status_of(st: "Mapping[str, Any] | None") -> str:
+def status_of(st: "State | None") -> str:
     """The status from the stored state: no pid yet is `creating`; a pid whose process
     is gone, or is another process by now (its start time differs), is `stopped`."""
-    if st is None or not st.get("pid"):
+    if st is None or not st.pid:
         return CREATING
-    if not procfs.is_alive(st["pid"], st.get("pid_start")):
+    if not procfs.is_alive(st.pid, st.pid_start):
         return STOPPED
-    if st.get("paused"):
+    if st.paused:
         return PAUSED
-    return RUNNING if st.get("started") else CREATED
+    return RUNNING if st.started else CREATED
 
 
-def oci_state(cid: str, st: "Mapping[str, Any]") -> "dict[str, Any]":
+def oci_state(cid: str, st: "State") -> "dict[str, Any]":
     """The spec's state JSON (runtime.md, "State") in runc's field order, with runc's
     extra fields.  `pid` is 0 once the process is gone, as runc prints it."""
     status = status_of(st)
-    out = {
+    out: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
         "id": cid,
-        "pid": st["pid"] if status in (CREATED, RUNNING, PAUSED) else 0,
+        "pid": st.pid if status in (CREATED, RUNNING, PAUSED) else 0,
         "status": status,
-        "bundle": st["bundle"],
-        "rootfs": st.get("rootfs", ""),
-        "created": st.get("created", ""),
+        "bundle": st.bundle,
+        "rootfs": st.rootfs,
+        "created": st.created,
     }
-    if st.get("annotations"):
-        out["annotations"] = st["annotations"]
+    if st.annotations:
+        out["annotations"] = st.annotations
     out["owner"] = ""
     return out
 
 
-def hook_state(cid: str, st: "Mapping[str, Any]", status: str, pid: int | None = None) -> "dict[str, Any]":
-    state: dict[str, Any] = {"ociVersion": OCI_VERSION, "id": cid, "status": status, "bundle": st["bundle"]}
+def hook_state(
+    cid: str, bundle: str, annotations: "Mapping[str, str]", status: str, pid: int | None = None
+) -> "dict[str, Any]":
+    """The state a hook (or a seccomp listener) reads on its stdin."""
+    state: dict[str, Any] = {"ociVersion": OCI_VERSION, "id": cid, "status": status, "bundle": bundle}
     if pid:
         state["pid"] = pid
-    if st.get("annotations"):
-        state["annotations"] = st["annotations"]
+    if annotations:
+        state["annotations"] = annotations
     return state
 
 
@@ -130,17 +133,16 @@ def state(store: "Store", cid: str) -> "dict[str, Any]":
     return oci_state(cid, store.peek(cid))
 
 
-def broken_state(cid: str, partial: "Mapping[str, Any] | None") -> "dict[str, Any]":
+def broken_state(cid: str, partial: "State | None") -> "dict[str, Any]":
     """A broken container as `list` shows it: what its state still says of it."""
-    partial = partial or {}
     return {
         "ociVersion": OCI_VERSION,
         "id": cid,
         "pid": 0,
         "status": BROKEN,
-        "bundle": partial.get("bundle", ""),
-        "rootfs": partial.get("rootfs", ""),
-        "created": partial.get("created", ""),
+        "bundle": partial.bundle if partial else "",
+        "rootfs": partial.rootfs if partial else "",
+        "created": partial.created if partial else "",
         "owner": "",
     }
 

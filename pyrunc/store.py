@@ -20,7 +20,7 @@ from pyrunc.linux.procfs import read_whole
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable
     from typing import Any
 
 DEFAULT_ROOT = "/run/pyrunc"
@@ -52,19 +52,13 @@ NOTIFY_DIR = "notify"  # notify.py's directory for the container's NOTIFY_SOCKET
 STATE_VERSION = 1
 
 
-if TYPE_CHECKING:
-    _StateBase = dict[str, Any]
-else:
-    _StateBase = dict
+class State:
+    """A container's state.json: what create wrote and later commands changed, one
+    attribute per field.  Built by create (the constructor) and by `from_json` (the store's
+    read, after its checks, _FIELDS, passed); `to_json` is what the store writes.
+    docs/architecture.md, "State", says which command writes which field:
 
-
-class State(_StateBase):
-    """A container's state.json: what create wrote and later commands changed.  A dict
-    (JSON's shape, read by key), built only by `new` and `read_state_file`, whose checks
-    (_FIELDS) are its schema.  docs/architecture.md, "State", says which command writes
-    which key:
-
-    version        1; absent in a state written before versions (read the same way)
+    version        1; 0 for a state written before versions (read the same way)
     id, bundle, rootfs, created, annotations, hooks, cgroup_path   create, at once
     notify_socket  create, when the caller set NOTIFY_SOCKET (start forwards READY=1)
     host_mounts    create, for a config without a mount namespace (delete detaches them)
@@ -74,42 +68,146 @@ class State(_StateBase):
     started        create (false), start (true)
     paused         pause, resume; start when the cgroup was frozen meanwhile
 
-    A state of the previous version also has `systemd_cgroup` and `rootless`, which
-    nothing read: still accepted, no longer written."""
+    None is a field not in the file (not yet written); to_json leaves it out, so that a
+    state is written back as it was read.  A version-0 state also has `systemd_cgroup` and
+    `rootless`, which nothing reads: kept only to write such a state back unchanged."""
 
-    __slots__ = ()
+    # In the order of the file's keys: the order create adds them.
+    __slots__ = (
+        "version",
+        "id",
+        "bundle",
+        "rootfs",
+        "created",
+        "started",
+        "annotations",
+        "hooks",
+        "cgroup_path",
+        "systemd_cgroup",
+        "rootless",
+        "notify_socket",
+        "host_mounts",
+        "cgroup",
+        "intel_rdt",
+        "pid",
+        "pid_start",
+        "paused",
+    )
+
+    version: int
+    id: str
+    bundle: str
+    rootfs: str
+    created: str
+    started: bool
+    annotations: "dict[str, str]"
+    hooks: "dict[str, Any]"  # config.json's hooks, as given
+    cgroup_path: str
+    systemd_cgroup: bool | None  # version 0 only
+    rootless: str | None  # version 0 only
+    notify_socket: str | None
+    host_mounts: "dict[str, Any] | None"  # host_mounts.record's
+    cgroup: "dict[str, Any] | None"  # the cgroup manager's to_dict()
+    intel_rdt: "dict[str, Any] | None"  # resctrl.apply's
+    pid: int | None
+    pid_start: int | None  # None with a pid: the init gone before create read it
+    paused: bool | None
+
+    def __init__(
+        self,
+        id: str,
+        bundle: str,
+        rootfs: str = "",
+        created: str = "",
+        annotations: "dict[str, str] | None" = None,
+        hooks: "dict[str, Any] | None" = None,
+        cgroup_path: str = "",
+        notify_socket: str | None = None,
+        *,
+        version: int = STATE_VERSION,
+        started: bool = False,
+        host_mounts: "dict[str, Any] | None" = None,
+        cgroup: "dict[str, Any] | None" = None,
+        intel_rdt: "dict[str, Any] | None" = None,
+        pid: int | None = None,
+        pid_start: int | None = None,
+        paused: bool | None = None,
+        systemd_cgroup: bool | None = None,
+        rootless: str | None = None,
+    ) -> None:
+        self.version = version
+        self.id = id
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.created = created
+        self.started = started
+        self.annotations = {} if annotations is None else annotations
+        self.hooks = {} if hooks is None else hooks
+        self.cgroup_path = cgroup_path
+        self.systemd_cgroup = systemd_cgroup
+        self.rootless = rootless
+        self.notify_socket = notify_socket or None  # an empty one is not written
+        self.host_mounts = host_mounts
+        self.cgroup = cgroup
+        self.intel_rdt = intel_rdt
+        self.pid = pid
+        self.pid_start = pid_start
+        self.paused = paused
 
     @classmethod
-    def new(
-        cls,
-        cid: str,
-        bundle: str,
-        rootfs: str,
-        created: str,
-        annotations: dict[str, str],
-        hooks: "dict[str, Any]",
-        cgroup_path: str,
-        notify_socket: str | None = None,
-    ) -> "State":
-        st = cls(
-            version=STATE_VERSION,
-            id=cid,
-            bundle=bundle,
-            rootfs=rootfs,
-            created=created,
-            started=False,
-            annotations=annotations,
-            hooks=hooks,
-            cgroup_path=cgroup_path,
-        )
-        if notify_socket:
-            st["notify_socket"] = notify_socket
+    def from_json(cls, doc: "dict[str, Any]") -> "State":
+        """The state a checked state.json holds (or the sound part of a corrupt one: a
+        field missing is its default, or None).  `list` builds a thousand: no loop."""
+        st = cls.__new__(cls)
+        g = doc.get
+        st.version = g("version", 0)
+        st.id = g("id", "")
+        st.bundle = g("bundle", "")
+        st.rootfs = g("rootfs", "")
+        st.created = g("created", "")
+        st.started = g("started", False)
+        st.annotations = g("annotations") or {}
+        st.hooks = g("hooks") or {}
+        st.cgroup_path = g("cgroup_path", "")
+        st.systemd_cgroup = g("systemd_cgroup")
+        st.rootless = g("rootless")
+        st.notify_socket = g("notify_socket")
+        st.host_mounts = g("host_mounts")
+        st.cgroup = g("cgroup")
+        st.intel_rdt = g("intel_rdt")
+        st.pid = g("pid")
+        st.pid_start = g("pid_start")
+        st.paused = g("paused")
         return st
 
-    @property
-    def version(self) -> int:
-        version: int = self.get("version", 0)
-        return version
+    def to_json(self) -> "dict[str, Any]":
+        """state.json's object: the fields in create's order, None ones left out (pid and
+        pid_start go together: a pid_start of None is written)."""
+        doc: dict[str, Any] = {"version": self.version} if self.version else {}
+        doc["id"] = self.id
+        doc["bundle"] = self.bundle
+        doc["rootfs"] = self.rootfs
+        doc["created"] = self.created
+        doc["started"] = self.started
+        doc["annotations"] = self.annotations
+        doc["hooks"] = self.hooks
+        doc["cgroup_path"] = self.cgroup_path
+        for key in ("systemd_cgroup", "rootless", "notify_socket", "host_mounts", "cgroup", "intel_rdt"):
+            value = getattr(self, key)
+            if value is not None:
+                doc[key] = value
+        if self.pid is not None:
+            doc["pid"] = self.pid
+            doc["pid_start"] = self.pid_start
+        if self.paused is not None:
+            doc["paused"] = self.paused
+        return doc
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is State and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"State({self.to_json()!r})"
 
 
 class ContainerDir:
@@ -126,7 +224,7 @@ class ContainerDir:
     def read_state(self) -> State | None:
         return read_state_file(self.path, self.id)
 
-    def write_state(self, state: "Mapping[str, Any]") -> None:
+    def write_state(self, state: State) -> None:
         write_state_file(self.path, state)
 
     def remove(self) -> None:
@@ -167,17 +265,19 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     os.rename(tmp, path)
 
 
-def write_state_file(dirpath: str, state: "Mapping[str, Any]") -> None:
-    write_atomic(os.path.join(dirpath, STATE_FILE), jsonc.dumps(state).encode())
+def write_state_file(dirpath: str, state: State) -> None:
+    write_atomic(os.path.join(dirpath, STATE_FILE), jsonc.dumps(state.to_json()).encode())
 
 
 class CorruptState(StateError):
     """A state.json that cannot be read, is not JSON or is not of the shape pyrunc writes
-    (a disk error, an edit, a copy cut short).  `partial` holds the fields that are still
-    of their type (a delete -f cleans what they name), None when nothing could be read."""
+    (a disk error, an edit, a copy cut short).  `partial` is a State of the fields that
+    are still of their shape, each other field its default or None, as in a state where it
+    was never written (a delete -f cleans what it names, through delete's own code); None
+    when nothing could be read."""
 
     def __init__(self, cid: str, path: str, why: str, partial: "dict[str, Any] | None" = None) -> None:
-        self.partial = partial
+        self.partial = None if partial is None else State.from_json(partial)
         super().__init__(f"container {cid}: corrupt state file {path}: {why}")
 
 
@@ -196,7 +296,7 @@ def read_state_file(path: str, cid: str) -> State | None:
     if not isinstance(st, dict):
         raise CorruptState(cid, name, "not a JSON object")
     if _sound(st, path):
-        return State(st)
+        return State.from_json(st)
     partial = _fields(st, path)
     if "version" in st and "version" not in partial and type(st["version"]) is int and st["version"] > 0:
         raise CorruptState(
@@ -213,7 +313,7 @@ def read_state_file(path: str, cid: str) -> State | None:
             raise CorruptState(cid, name, f"{key!r} is not what pyrunc writes: {_short(st[key])}", partial)
     if ("pid" in st) != ("pid_start" in st):
         raise CorruptState(cid, name, "a 'pid' without its 'pid_start'", partial)
-    return State(st)
+    return State.from_json(st)
 
 
 def _sound(st: "dict[str, Any]", path: str) -> bool:
@@ -516,7 +616,7 @@ class Store:
             raise NoSuchContainer(cid)
         return fd
 
-    def create(self, cid: str, initial_state: "Mapping[str, Any]") -> ContainerDir:
+    def create(self, cid: str, initial_state: State) -> ContainerDir:
         """Make and lock the directory of a new container, holding `initial_state`.
 
         Fails with `already exists`, touching nothing, when the id is taken.

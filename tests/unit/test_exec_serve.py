@@ -12,6 +12,7 @@ from pyrunc.config import model
 from pyrunc.errors import ContainerError
 from pyrunc.linux import child_death, spawn
 from pyrunc.linux.requests import ExecRequests
+from pyrunc.store import State
 from tests.unit.serving import RecordingHandler
 
 
@@ -50,7 +51,7 @@ class Recording(ExecRequests):
     """Exec's answers, with the moves into the cgroup and the RDT group recorded."""
 
     def __init__(self, paused=False, cfg=None):
-        super().__init__("c1", {"id": "c1", "bundle": "/tmp"}, cfg or _cfg(), paused)
+        super().__init__("c1", State("c1", "/tmp"), cfg or _cfg(), paused)
         self.calls = []
 
     def _join_cgroup(self, pid):

@@ -122,11 +122,11 @@ def test_the_root_is_recorded_with_symlinks_resolved(tmp_path, monkeypatch):
 def test_delete_that_cannot_unmount_fails_in_one_line_and_keeps_the_state_for_a_retry(tmp_path, monkeypatch):
     from pyrunc import lifecycle
     from pyrunc.errors import StateError
-    from pyrunc.store import Store
+    from pyrunc.store import State, Store
     store = Store(str(tmp_path / "state"))
     cid = "pyrunc-test-hostns-unit"
     saved = {"root": f"{tmp_path}/state/{cid}/rootfs", "before": []}
-    store.create(cid, {"id": cid, "bundle": str(tmp_path), "host_mounts": saved}).close()
+    store.create(cid, State(cid, str(tmp_path), host_mounts=saved)).close()
     os.mkdir(saved["root"])
     stuck = host_mounts.MountEntry(90, 80, saved["root"] + "/proc")
     monkeypatch.setattr(host_mounts, "detach_new", lambda s: [(stuck, "umount: device or resource busy")])

@@ -10,8 +10,9 @@ import pytest
 from pyrunc import lifecycle
 from pyrunc.errors import KernelError, StateError
 from pyrunc.linux import kernel, procfs
+from pyrunc.store import State
 
-STATE = {"id": "pyrunc-test-kill", "pid": 4242, "pid_start": 1}
+STATE = State("pyrunc-test-kill", "/nonexistent-bundle", pid=4242, pid_start=1)
 
 
 @pytest.fixture

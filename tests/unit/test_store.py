@@ -10,12 +10,11 @@ import pytest
 from pyrunc import lifecycle, status
 from pyrunc.errors import StateError
 from pyrunc.linux import procfs
-from pyrunc.store import Store, check_id
+from pyrunc.store import State, Store, check_id
 
 
 def initial(cid):
-    return {"id": cid, "bundle": "/nonexistent-bundle", "created": "2024-01-01T00:00:00Z",
-            "started": False, "annotations": {}, "hooks": {}}
+    return State(cid, "/nonexistent-bundle", created="2024-01-01T00:00:00Z")
 
 
 def dead_pid():
@@ -28,7 +27,7 @@ def dead_pid():
 def add_stopped(store, cid):
     st = initial(cid)
     with store.create(cid, st) as cdir:
-        st.update(pid=dead_pid(), pid_start=12345)
+        st.pid, st.pid_start = dead_pid(), 12345
         cdir.write_state(st)
     return st
 
@@ -151,9 +150,9 @@ def test_parallel_creates_of_different_ids_all_succeed(store):
 
 # --- identity: pid + start time -----------------------------------------------------------
 
-def own_state(**extra):
+def own_state(started=False):
     st = initial("pyrunc-test-a")
-    st.update(pid=os.getpid(), pid_start=procfs.start_time(os.getpid()), **extra)
+    st.pid, st.pid_start, st.started = os.getpid(), procfs.start_time(os.getpid()), started
     return st
 
 
@@ -165,16 +164,16 @@ def test_status_follows_the_process():
 
 def test_recycled_pid_is_not_mistaken_for_the_container():
     st = own_state(started=True)
-    st["pid_start"] += 1  # a live process under this pid, but not the one that was started
+    st.pid_start += 1  # a live process under this pid, but not the one that was started
     assert lifecycle.status_of(st) == "stopped"
-    assert procfs.open_pidfd(st["pid"], st["pid_start"]) is None
+    assert procfs.open_pidfd(st.pid, st.pid_start) is None
 
 
 def test_exited_process_is_stopped_without_any_pyrunc_process():
     st = initial("pyrunc-test-a")
-    st.update(pid=dead_pid(), pid_start=1, started=True)
+    st.pid, st.pid_start, st.started = dead_pid(), 1, True
     assert lifecycle.status_of(st) == "stopped"
-    st["pid_start"] = None  # an old state without a start time is never taken as alive
+    st.pid_start = None  # an old state without a start time is never taken as alive
     assert lifecycle.status_of(st) == "stopped"
 
 
@@ -185,7 +184,7 @@ def test_zombie_is_stopped():
     os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # exited, not yet reaped
     try:
         st = initial("pyrunc-test-a")
-        st.update(pid=proc.pid, pid_start=started, started=True)
+        st.pid, st.pid_start, st.started = proc.pid, started, True
         assert started is not None and lifecycle.status_of(st) == "stopped"
     finally:
         proc.wait()
@@ -193,7 +192,7 @@ def test_zombie_is_stopped():
 
 def test_stopped_state_json_has_pid_0_like_runc():
     st = initial("pyrunc-test-a")
-    st.update(pid=dead_pid(), pid_start=1, started=True)
+    st.pid, st.pid_start, st.started = dead_pid(), 1, True
     out = status.oci_state("pyrunc-test-a", st)
     assert list(out)[:4] == ["ociVersion", "id", "pid", "status"]
     assert out["pid"] == 0 and out["status"] == "stopped"
@@ -239,7 +238,7 @@ def test_a_container_of_the_previous_version_is_read_killed_and_deleted(store):
         with open(os.path.join(store.root, "pyrunc-test-old", "state.json"), "w") as f:
             f.write(PREVIOUS.format(pid=proc.pid, start=procfs.start_time(proc.pid)))
         st = store.peek("pyrunc-test-old")
-        assert st.version == 0 and st["rootless"] == "auto"
+        assert st.version == 0 and st.rootless == "auto"
         out = status.state(store, "pyrunc-test-old")
         assert (out["status"], out["pid"], out["annotations"]) == ("created", proc.pid, {"a": "b"})
         with pytest.raises(StateError, match="that is not stopped: created"):

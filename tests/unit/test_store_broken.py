@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pyrunc import control, jsonc, lifecycle, status
 from pyrunc.errors import StateError
 from pyrunc.linux import procfs
-from pyrunc.store import STATE_FILE, CorruptState, Store
+from pyrunc.store import STATE_FILE, CorruptState, State, Store
 
 
 def good(cid, **more):
@@ -54,9 +54,9 @@ def add(store, cid, data=None):
 
 def neighbours(store):
     """Two sound containers around the broken one, in id order."""
-    with store.create("pyrunc-test-a", good("pyrunc-test-a")):
+    with store.create("pyrunc-test-a", State.from_json(good("pyrunc-test-a"))):
         pass
-    with store.create("pyrunc-test-z", good("pyrunc-test-z")):
+    with store.create("pyrunc-test-z", State.from_json(good("pyrunc-test-z"))):
         pass
 
 
@@ -160,7 +160,8 @@ def test_a_cut_state_keeps_its_complete_members(tmp_path):
     (tmp_path / STATE_FILE).write_text(text[:text.index('"pid_start"') + 5])
     with pytest.raises(CorruptState) as e:
         read_state_file(str(tmp_path), "x")
-    assert e.value.partial == {k: v for k, v in st.items() if k != "pid_start"}
+    assert e.value.partial == State.from_json({k: v for k, v in st.items() if k != "pid_start"})
+    assert (e.value.partial.pid, e.value.partial.pid_start, e.value.partial.cgroup) == (12, None, st["cgroup"])
 
 
 V1 = {"version": 1, "hybrid": False, "dirs": {"memory": "/pyrunc-test-q/c"},
@@ -177,7 +178,7 @@ def test_a_create_that_made_only_the_parents_is_sound(tmp_path, cgroup):
     from pyrunc.store import read_state_file
     st = good("x", cgroup=cgroup, pid=12, pid_start=34)
     (tmp_path / STATE_FILE).write_text(jsonc.dumps(st))
-    assert read_state_file(str(tmp_path), "x") == st
+    assert read_state_file(str(tmp_path), "x") == State.from_json(st)
 
 
 def test_a_long_id_is_told_its_length():
@@ -213,23 +214,23 @@ def test_a_state_naming_what_is_not_the_containers_own_is_corrupt_and_that_field
     (tmp_path / STATE_FILE).write_text(jsonc.dumps(good("x", **{field: value})))
     with pytest.raises(CorruptState) as e:
         read_state_file(str(tmp_path), "x")
-    assert field not in e.value.partial and e.value.partial["bundle"] == "/nonexistent-bundle"
+    assert getattr(e.value.partial, field) is None and e.value.partial.bundle == "/nonexistent-bundle"
 
 
 def test_the_shapes_create_writes_are_sound(tmp_path):
     from pyrunc.store import read_state_file
-    st = good("x", cgroup=V1, host_mounts={"root": os.path.realpath(tmp_path / "rootfs"), "before": [1, 2]},
+    st = good("x", rootfs="/r", cgroup=V1, host_mounts={"root": os.path.realpath(tmp_path / "rootfs"), "before": [1, 2]},
               pid=1, pid_start=5, cgroup_path="/pyrunc-test-q/c", systemd_cgroup=False, rootless="auto")
     (tmp_path / STATE_FILE).write_text(jsonc.dumps(st))
-    assert read_state_file(str(tmp_path), "x") == st
+    assert read_state_file(str(tmp_path), "x").to_json() == st
     st["cgroup"] = {"version": 2, "dir": "/pyrunc-test-q/c", "made": ["/pyrunc-test-q/c"]}
     (tmp_path / STATE_FILE).write_text(jsonc.dumps(st))
-    assert read_state_file(str(tmp_path), "x") == st
+    assert read_state_file(str(tmp_path), "x").to_json() == st
     # cgroupsPath "/": the hierarchies' roots joined, nothing made
     for cgroup in ({"version": 2, "dir": "/", "made": []}, dict(V1, dirs={"memory": "/"}, made={"memory": []})):
         st["cgroup"] = cgroup
         (tmp_path / STATE_FILE).write_text(jsonc.dumps(st))
-        assert read_state_file(str(tmp_path), "x") == st
+        assert read_state_file(str(tmp_path), "x").to_json() == st
 
 
 @pytest.mark.parametrize("rdt, sound", [
@@ -252,7 +253,7 @@ def test_an_intel_rdt_record_names_only_the_containers_own_group(tmp_path, rdt, 
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / STATE_FILE).write_text(jsonc.dumps(good("x", intel_rdt=rdt)))
     if sound:
-        assert read_state_file(str(tmp_path / "x"), "x")["intel_rdt"] == rdt
+        assert read_state_file(str(tmp_path / "x"), "x").intel_rdt == rdt
     else:
         with pytest.raises(CorruptState, match="'intel_rdt' is not what pyrunc writes"):
             read_state_file(str(tmp_path / "x"), "x")

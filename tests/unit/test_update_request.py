@@ -38,9 +38,9 @@ def test_update_of_a_stopped_container_is_refused(tmp_path):
     store = Store(str(tmp_path / "state"))
     proc = subprocess.Popen(["true"])
     proc.wait()
-    st = State.new("pyrunc-test-u", "/nonexistent-bundle", "/r", "2024-01-01T00:00:00Z", {}, {}, "/pyrunc-test-u")
+    st = State("pyrunc-test-u", "/nonexistent-bundle", "/r", "2024-01-01T00:00:00Z", {}, {}, "/pyrunc-test-u")
     with store.create("pyrunc-test-u", st) as cdir:
-        st.update(pid=proc.pid, pid_start=1, started=True)
+        st.pid, st.pid_start, st.started = proc.pid, 1, True
         cdir.write_state(st)
     with pytest.raises(StateError, match="^cannot update container pyrunc-test-u: container not running$"):
         control.update(store, "pyrunc-test-u", request("--pids-limit", "9"))

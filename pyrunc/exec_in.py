@@ -18,7 +18,7 @@ from pyrunc.errors import ContainerError, StateError, UsageError
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
     from typing import Any
 
     from pyrunc.config.model import Config
@@ -153,11 +153,11 @@ def _process(base: "dict[str, Any]", args: "Sequence[str]", opts: "ExecOptions")
     return proc
 
 
-def _sub_cgroups(values: "Iterable[str]") -> dict[str, str]:
+def _sub_cgroups(values: "Sequence[str]") -> dict[str, str]:
     from pyrunc.linux.cgroups import sub
 
     try:
-        subs: dict[str, str] = sub.parse(values)
+        subs: dict[str, str] = sub.parse(list(values))
     except UsageError as e:
         raise UsageError(f"exec: {e}") from None
     return subs

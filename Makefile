@@ -41,6 +41,7 @@ FORMATTED = \
 	pyrunc/linux/ffi.py \
 	pyrunc/linux/hooks.py \
 	pyrunc/linux/host_mounts.py \
+	pyrunc/linux/kernel.py \
 	pyrunc/linux/mount_sources.py \
 	pyrunc/linux/mounts.py \
 	pyrunc/linux/namespaces.py \

@@ -83,7 +83,8 @@ def forward_ready(sock: "socket", pid: int, caller: str) -> bool:
     pidfd = kernel.pidfd_open(pid)
     try:
         while True:
-            ready, _, _ = select.select([sock, pidfd], [], [])
+            watched: "list[socket | int]" = [sock, pidfd]
+            ready, _, _ = select.select(watched, [], [])
             if sock in ready:
                 data = sock.recv(4096)
                 if b"READY=1" in data:  # as runc: any message that says it

@@ -277,10 +277,11 @@ def _arg(value):
 
 
 def _wrap(name, fn, method=False):
-    """`fn` recording each call as `name`; a `method`'s self is no argument of the record."""
-    code = fn.__code__
+    """`fn` recording each call as `name`; a `method`'s self is no argument of the record,
+    nor is a bound method's."""
+    code = getattr(fn, "__func__", fn).__code__
     params = code.co_varnames[:code.co_argcount]
-    if method:
+    if method or hasattr(fn, "__self__"):
         params = params[1:]
     flags = _FLAG_ARGS.get(name, {})
     enums = _ENUM_ARGS.get(name, {})
@@ -327,9 +328,10 @@ def _wrap(name, fn, method=False):
     return traced
 
 
-def wrap_kernel():
-    """Replace kernel.py's public functions with recording ones.  Runs before any
-    command: modules that import these names later get the recording ones too."""
+def _flag_tables():
+    """The flag and enum names of the calls' arguments, from kernel.py's constants."""
+    if _FLAG_ARGS:
+        return
     from pyrunc.linux import kernel
     clone = _flag_table(kernel, "CLONE_NEW")
     ms = _flag_table(kernel, "MS_")
@@ -347,12 +349,29 @@ def wrap_kernel():
     _ENUM_ARGS["prctl"] = {"option": {v: n for n, v in vars(kernel).items()
                                       if n.startswith("PR_") and not n.startswith("PR_CAP_AMBIENT_")
                                       and isinstance(v, int)}}
-    for name, fn in list(vars(kernel).items()):
-        if name.startswith("_") or not callable(fn) or isinstance(fn, type):
-            continue
-        if getattr(fn, "__module__", None) != kernel.__name__ or hasattr(fn, "__wrapped__"):
-            continue
-        setattr(kernel, name, _wrap(name, fn))
+
+
+class RecordingKernel:
+    """Any kernel object, `inner` (the real Kernel, a test double), with each of its
+    public methods recorded as a call of that name while the trace is on."""
+
+    def __init__(self, inner):
+        _flag_tables()
+        self.inner = inner
+        for name in dir(inner):
+            fn = getattr(inner, name)
+            if not name.startswith("_") and callable(fn) and not isinstance(fn, type):
+                setattr(self, name, _wrap(name, fn))
+
+
+def wrap_kernel():
+    """Point kernel.py's module-level names at a recording kernel.  Runs before any
+    command: modules that import these names later get the recording ones too."""
+    from pyrunc.linux import kernel
+    rec = RecordingKernel(kernel._default)
+    for name in vars(rec):
+        if name != "inner" and hasattr(kernel, name):
+            setattr(kernel, name, getattr(rec, name))
 
 
 # --- the cgroup files, recorded ---------------------------------------------------------

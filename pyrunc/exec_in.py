@@ -166,7 +166,8 @@ def _spawn(store, cid, st, cfg, opts, paused, cgroup_dirs=None):
             program = seccomp.program_for(cfg.linux.seccomp, store.root)
     console_fd = lifecycle.connect_console(opts.console_socket) if opts.console_socket else None
     answers = requests.ExecRequests(cid, st, cfg, paused, cgroup_dirs)
-    spawned = spawn.spawn_exec(cfg, cid, st["pid"], st.get("pid_start"), answers,
+    from pyrunc.linux import kernel
+    spawned = spawn.spawn_exec(cfg, cid, st["pid"], st.get("pid_start"), answers, kernel,
                                preserve_fds=opts.preserve_fds, console_sock_fd=console_fd,
                                seccomp_program=program)
     return spawned.pid, spawned.console

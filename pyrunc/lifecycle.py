@@ -128,7 +128,8 @@ def create(store, cid, opts):
             cdir.write_state(st)
         handler = CreateRequests(cid, cfg, bundle, cgroup, opts.rootless, save_cgroup, save_rdt)
         with log.step("spawn"):
-            spawned = spawn_init(cfg, cid, start_path, handler, opts, console_sock_fd=console_fd,
+            from pyrunc.linux import kernel
+            spawned = spawn_init(cfg, cid, start_path, handler, opts, kernel, console_sock_fd=console_fd,
                                  seccomp_program=program, host_root=host_root)
         st["pid"] = spawned.pid
         st["pid_start"] = procfs.start_time(spawned.pid)
@@ -264,8 +265,9 @@ def kill_and_wait(pid):
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
+    from pyrunc.linux import kernel
     from pyrunc.linux.spawn import wait_exit
-    wait_exit(pid)
+    wait_exit(kernel, pid)
 
 
 def start(store, cid):
@@ -447,9 +449,10 @@ def _kill_and_wait_init(cid, st, mgr, all_processes):
         return  # not running: gone already, or its pid is another process's by now
     if mgr is not None and mgr.is_frozen():
         mgr.thaw()  # a frozen v1 process dies only once it runs again
+    from pyrunc.linux import kernel
     from pyrunc.linux.spawn import wait_exit
     with log.step("wait for exit"):
-        exited = wait_exit(st["pid"])
+        exited = wait_exit(kernel, st["pid"])
     if not exited:
         raise StateError(f"cannot delete container {cid}: its process {st['pid']} did not exit")
 

@@ -81,9 +81,9 @@ def forward_ready(sock: "socket", pid: int, caller: str) -> bool:
     from pyrunc.linux import kernel
 
     pidfd = kernel.pidfd_open(pid)
+    watched: list[socket | int] = [sock, pidfd]
     try:
         while True:
-            watched: "list[socket | int]" = [sock, pidfd]
             ready, _, _ = select.select(watched, [], [])
             if sock in ready:
                 data = sock.recv(4096)

@@ -163,47 +163,38 @@ def end(error=None):
         _tracer.end(error)
 
 
-def traced_context(ctx):
-    """Make the init's `ctx.step = name` end the current step and begin `name`."""
-    cls = type(ctx)
-    ctx.__class__ = type("Traced" + cls.__name__, (cls,), {
-        "step": property(cls.step.fget, _stepper(cls.step.fset)), "traced_fork": _traced_fork,
-        "traced_failure": _traced_failure, "traced_exit": _traced_exit})
-    if _tracer is not None:
-        _tracer.begin(ctx.step)  # the step it is in
-    return ctx
+class TracedSteps:
+    """A child's steps in the trace (init.StepRecorder's methods): the InitContext of a
+    traced create or exec is given one (spawn.py)."""
 
+    def begin(self, name):
+        if _tracer is not None:
+            _tracer.begin(name)
 
-def _stepper(record):
-    def set_step(ctx, name):
+    def next(self, name):
         t = _tracer
         if t is not None:
             if t.stack:
                 t.end()
             t.begin(name)
-        record(ctx, name)
-    return set_step
 
+    def forked(self, proc, pid, step):
+        t = _tracer
+        if t is None:
+            return
+        if os.getpid() != t.owner_pid:
+            t.forked(proc, pid)
+            t.begin(step)  # its first step: the one it forked in
+        else:
+            t.rename(proc)
 
-def _traced_fork(ctx, proc, pid=None):
-    t = _tracer
-    if t is None:
-        return
-    if os.getpid() != t.owner_pid:
-        t.forked(proc, pid)
-        t.begin(ctx.step)  # its first step: the one it forked in
-    else:
-        t.rename(proc)
+    def failure(self, exc):
+        if _tracer is not None:
+            _tracer.end(exc)
 
-
-def _traced_failure(ctx, exc):
-    if _tracer is not None:
-        _tracer.end(exc)
-
-
-def _traced_exit(ctx):
-    if _tracer is not None:
-        _tracer.end()
+    def exit(self):
+        if _tracer is not None:
+            _tracer.end()
 
 
 def active():

@@ -111,16 +111,17 @@ class Subreaper:
     first parent (the init forked in a new pid namespace) becomes its child, so that it
     can be reaped and its status told.  Restored afterwards when it was not set."""
 
-    def __init__(self):
-        from pyrunc.linux import kernel
-        self.kernel = kernel
-        self.was = kernel.is_child_subreaper()
+    def __init__(self, k):
+        from pyrunc.linux.kernel import PR_SET_CHILD_SUBREAPER
+        self.kernel = k
+        self.was = k.is_child_subreaper()
         if not self.was:
-            kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
+            k.prctl(PR_SET_CHILD_SUBREAPER, 1)
 
     def restore(self):
+        from pyrunc.linux.kernel import PR_SET_CHILD_SUBREAPER
         if not self.was:
-            self.kernel.prctl(self.kernel.PR_SET_CHILD_SUBREAPER, 0)
+            self.kernel.prctl(PR_SET_CHILD_SUBREAPER, 0)
 
 
 def wait_child(pid, idle=None, interval=0.25, timeout=None):

@@ -17,7 +17,7 @@ from pyrunc.errors import ContainerError, KernelError
 from pyrunc.linux import capabilities, child_death, devices, mounts, namespaces, passed_fds, paths, proc_writes, process, rootfs, seccomp, terminal, unix
 from pyrunc.linux import protocol
 from pyrunc.linux import hooks as hookrun
-from pyrunc.linux import kernel as k
+from pyrunc.linux import kernel
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
 
 # Signals a waiting init must still die from: pid 1 of a pid namespace ignores any
@@ -26,13 +26,38 @@ _FATAL_WHILE_WAITING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIG
                         signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)
 
 
+class StepRecorder:
+    """Where a child's steps go besides its context: nowhere (this one, NO_STEPS), or the
+    step trace (trace.TracedSteps), which InitContext is given when tracing."""
+
+    def begin(self, name):
+        """A step `name` begins, none being under way."""
+
+    def next(self, name):
+        """The step under way ends, and `name` begins."""
+
+    def forked(self, proc, pid, step):
+        """This process is `proc` now, in `step`; `pid`: its host pid, or None."""
+
+    def failure(self, exc):
+        """The step under way failed with exc."""
+
+    def exit(self):
+        """This process exits: the step under way ends."""
+
+
+NO_STEPS = StepRecorder()
+
+
 class InitContext:
     """What the child needs besides the config: options, channel and inherited fds."""
 
-    def __init__(self, cfg, container_id, chan, start_sock, no_pivot=False, no_new_keyring=False,
-                 preserve_fds=0, console_sock_fd=None, foreground_tty=False, seccomp_program=None,
+    def __init__(self, cfg, container_id, chan, start_sock, kernel, recorder=None, no_pivot=False,
+                 no_new_keyring=False, preserve_fds=0, console_sock_fd=None, seccomp_program=None,
                  listen_fds=0, host_root=None):
         self.cfg = cfg
+        self.kernel = kernel  # every kernel call of the child goes through it (kernel.Kernel)
+        self.recorder = recorder or NO_STEPS  # the step trace's StepRecorder when tracing
         self.id = container_id
         self.bundle = cfg.bundle
         self.chan = chan
@@ -42,7 +67,6 @@ class InitContext:
         self.preserve_fds = preserve_fds
         self.listen_fds = listen_fds  # socket activation fds, passed ahead of preserve_fds
         self.console_sock_fd = console_sock_fd
-        self.foreground_tty = foreground_tty
         self.seccomp_program = seccomp_program  # compiled by the parent (seccomp.program_for)
         self.steps = ["start init"]  # the last few, sent with a failure for the --log line
         self.note_fd = None  # where each step is noted for the parent (child_death.StepNotes)
@@ -76,20 +100,24 @@ class InitContext:
     def step(self, name):
         if len(self.steps) > 8:
             del self.steps[:-4]
+        self.recorder.next(name)
         self.steps.append(name)
         if self.note_fd is not None:  # should this process die without a word
             child_death.note(self.note_fd, name)
 
-    # Hooks of the step trace (pyrunc/trace.py overrides them when tracing): no-ops.
+    # What the step trace hears of the child (the recorder: no-ops unless tracing).
     def traced_fork(self, proc, pid=None):
         """This process is `proc` now ("init" once it becomes the container's init);
         `pid`: its host pid, when the host's /proc is out of view."""
+        self.recorder.forked(proc, pid, self.step)
 
     def traced_failure(self, exc):
         """The current step failed with exc."""
+        self.recorder.failure(exc)
 
     def traced_exit(self):
         """This process exits: its current step ends."""
+        self.recorder.exit()
 
     @property
     def seccomp_early(self):
@@ -136,17 +164,17 @@ def setup_namespaces(ctx):
         namespaces.join(nstype, fd, lx.namespace(nstype).path)
     if ctx.new_userns:
         ctx.step = "create user namespace"
-        k.unshare(k.CLONE_NEWUSER)
+        ctx.kernel.unshare(kernel.CLONE_NEWUSER)
         # Only the parent, in the host's user namespace, may write our id maps.
         ctx.chan.send(protocol.IDMAP, pid=os.getpid())
         ctx.chan.expect_ok()
     if ctx.in_userns:
         ctx.step = "become root in the user namespace"
-        k.setresgid(0)
-        k.setresuid(0)
+        ctx.kernel.setresgid(0)
+        ctx.kernel.setresuid(0)
         # The uid change made us non-dumpable, which hands /proc/self to host root and
         # makes timens_offsets unwritable; cleared again before the init is forked.
-        k.prctl(k.PR_SET_DUMPABLE, 1)
+        ctx.kernel.prctl(kernel.PR_SET_DUMPABLE, 1)
     # Into the cgroup before unsharing the cgroup namespace, whose root is our cgroup then.
     # Without one, the init is moved in late, when it asks before its hooks and `created`
     # (cgroup_joined), so the memory the setup touches is not charged to the container;
@@ -160,7 +188,7 @@ def setup_namespaces(ctx):
     ctx.step = "create namespaces"
     flags = namespaces.new_flags(lx, exclude=("user",))
     if flags:
-        k.unshare(flags)
+        ctx.kernel.unshare(flags)
     if _is_new(lx, "time"):
         ctx.step = "write time namespace offsets"
         namespaces.write_time_offsets(lx.time_offsets)
@@ -176,13 +204,13 @@ def setup_namespaces(ctx):
     if ctx.in_userns:
         # Before the init exists, not first thing in it: from its report on, a process
         # that shares its pid namespace can look for it in /proc (CVE-2016-9962).
-        k.prctl(k.PR_SET_DUMPABLE, 0)
+        ctx.kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
     if not namespaces.needs_child(lx):
         ctx.chan.send(protocol.INIT, pid=os.getpid())
         ctx.traced_fork("init")
         return True
     ctx.step = "fork container init"
-    pid = k.fork()
+    pid = ctx.kernel.fork()
     if pid == 0:
         ctx.traced_fork("init")
         return True
@@ -202,7 +230,7 @@ def container_init(ctx):
         from pyrunc.linux import placement  # noqa: F401  (setup_process, after pivot_root)
     # The container must never ptrace or open /proc/<pid> of a runtime process that still
     # holds host fds; exec of the user's program makes it dumpable again.
-    k.prctl(k.PR_SET_DUMPABLE, 0)
+    ctx.kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
     if ctx.new_netns:
         ctx.step = "bring up lo"
         from pyrunc.linux import network  # before pivot_root, like every import
@@ -243,10 +271,10 @@ def container_init(ctx):
     rootfs.apply_root_propagation(lx.rootfs_propagation)
     if cfg.hostname is not None and _is_new(lx, "uts"):
         ctx.step = "set hostname"
-        k.sethostname(cfg.hostname)
+        ctx.kernel.sethostname(cfg.hostname)
     if cfg.domainname is not None and _is_new(lx, "uts"):
         ctx.step = "set domainname"
-        k.setdomainname(cfg.domainname)
+        ctx.kernel.setdomainname(cfg.domainname)
     if proc is None:
         # The spec lets a container be created without a process; its `start` fails.
         program = None
@@ -381,7 +409,7 @@ def setup_terminal(ctx, console=True):
         try:
             terminal.give_to_user(slave, proc.user.uid)
             if console:
-                _bind_console(slave)
+                _bind_console(ctx.kernel, slave)
             terminal.become_session_leader_on(slave)
         finally:
             os.close(slave)
@@ -394,14 +422,14 @@ def setup_terminal(ctx, console=True):
         os.close(master)
 
 
-def _bind_console(slave):
+def _bind_console(k, slave):
     """/dev/console (created empty before the pivot) becomes the pty too; checked after the
     bind, which goes through the container's /proc, to be that very pty."""
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         console = paths.open_in_root(root, "/dev/console")
         try:
-            k.mount(paths.fd_path(slave), paths.fd_path(console), None, k.MS_BIND, None)
+            k.mount(paths.fd_path(slave), paths.fd_path(console), None, kernel.MS_BIND, None)
         finally:
             os.close(console)
         console = paths.open_in_root(root, "/dev/console")
@@ -492,7 +520,7 @@ def load_seccomp(ctx):
     # from the requests that follow (cgroup_joined).
     end_notes(ctx)
     profile = ctx.cfg.linux.seccomp
-    listener = k.seccomp_set_filter(seccomp.load_flags(profile), ctx.seccomp_program)
+    listener = ctx.kernel.seccomp_set_filter(seccomp.load_flags(profile), ctx.seccomp_program)
     if seccomp.uses_notify(profile):
         ctx.step = "send seccomp notify fd"
         try:
@@ -513,7 +541,7 @@ def prepare_fds(ctx):
             os.set_inheritable(fd, True)
         except OSError:
             pass
-    k.close_range_cloexec(ctx.first_closed_fd)
+    ctx.kernel.close_range_cloexec(ctx.first_closed_fd)
 
 
 def _wait_for_start_and_exec(ctx, program):
@@ -537,7 +565,7 @@ def _wait_for_start_and_exec(ctx, program):
             # rootfs (the create-time check stays, to fail create).
             program = checked_program(program, ctx.first_closed_fd, ctx.binfmt_handlers,
                                       strict=False)
-        k.execve(program, list(proc.args), ctx.env)
+        ctx.kernel.execve(program, list(proc.args), ctx.env)
     except Exception as e:  # reported to `start`, whose connection this is
         ctx.traced_failure(e)
         msg = e.args[1] if isinstance(e, KernelError) else str(e)

@@ -19,7 +19,7 @@ import errno
 import os
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import init, kernel as k, namespaces, placement, process, protocol
+from pyrunc.linux import init, kernel, namespaces, placement, process, protocol
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
 from pyrunc.linux.tables import PROC_NS_NAMES
 
@@ -65,7 +65,7 @@ class JoinTarget:
 
 def join_container(ctx, target):
     """Runs in the forked child; returns True in the process that goes on to exec."""
-    k.prctl(k.PR_SET_DUMPABLE, 0)
+    ctx.kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
     if ctx.cfg.process.exec_cpu_affinity:
         # Before the parent moves us into the cgroup, which it does once we report our
         # pid below; the fork into a pid namespace inherits it.
@@ -77,12 +77,12 @@ def join_container(ctx, target):
     joined = target.types()
     for nstype, fd in target.ns_fds:
         ctx.step = f"join {nstype} namespace"
-        k.setns(fd, namespaces.CLONE_FLAGS[nstype], f"join the container's {nstype} namespace")
+        ctx.kernel.setns(fd, namespaces.CLONE_FLAGS[nstype], f"join the container's {nstype} namespace")
     # The init's root, not the mount namespace's: they differ for a chroot (--no-pivot,
     # or a container that shares the host's mount namespace).
     ctx.step = "enter the container's root"
     os.fchdir(target.root_fd)
-    k.chroot(".")
+    ctx.kernel.chroot(".")
     os.chdir("/")
     target.close()
     if joined & {"pid", "time"}:  # both apply to children only
@@ -91,7 +91,7 @@ def join_container(ctx, target):
         # child's own requests (the seccomp listener is told the pid).  The child learns
         # it too: its /proc is the container's, which names it by its pid in there.
         told_r, told_w = os.pipe()
-        pid = k.fork()
+        pid = ctx.kernel.fork()
         if pid != 0:
             os.close(told_r)
             ctx.chan.send(protocol.INIT, pid=pid)
@@ -137,4 +137,4 @@ def exec_in_container(ctx):
         init.load_seccomp(ctx)
     init.reset_signals()
     ctx.step = "exec"
-    k.execve(program, list(proc.args), ctx.env)
+    ctx.kernel.execve(program, list(proc.args), ctx.env)

@@ -14,7 +14,7 @@ import sys
 from pyrunc import log
 from pyrunc.errors import ContainerError
 from pyrunc.linux import init as child
-from pyrunc.linux import child_death, kernel, passed_fds, proctitle, protocol
+from pyrunc.linux import child_death, passed_fds, proctitle, protocol
 from pyrunc.linux import unix
 from pyrunc.linux.child_death import kill as _kill, wait_child
 from pyrunc.linux.protocol import Channel
@@ -30,7 +30,7 @@ class Spawned:
         self.console = console
 
 
-def spawn_init(cfg, container_id, start_path, requests, opts, console_sock_fd=None,
+def spawn_init(cfg, container_id, start_path, requests, opts, kernel, console_sock_fd=None,
                seccomp_program=None, host_root=None):
     """create: fork the container and serve it until it reports `created`.
 
@@ -38,6 +38,7 @@ def spawn_init(cfg, container_id, start_path, requests, opts, console_sock_fd=No
     options.CreateOptions (--no-pivot, --no-new-keyring, --preserve-fds).  On any failure
     raises ContainerError after killing what was forked; the caller removes the rest.
     `host_root`: where a container without a mount namespace binds its rootfs.
+    `kernel`: the command's kernel.Kernel (or the trace's recording one), the child's too.
     """
     start_sock = unix.socket()
     try:
@@ -52,17 +53,16 @@ def spawn_init(cfg, container_id, start_path, requests, opts, console_sock_fd=No
         keep = [child_ch.fileno(), start_sock.fileno(), note_fd]
         if console_sock_fd is not None:
             keep.append(console_sock_fd)
-        trace = traced_child("stage1", keep)
+        recorder = traced_child("stage1", keep)
         listen_fds = passed_fds.listen_fds(os.getppid())  # our parent is the pyrunc command
         close_fds_except(3 + listen_fds + opts.preserve_fds, keep)
-        ctx = child.InitContext(cfg, container_id, child_ch, start_sock, no_pivot=opts.no_pivot,
+        ctx = child.InitContext(cfg, container_id, child_ch, start_sock, kernel, recorder, no_pivot=opts.no_pivot,
                                 no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                                 console_sock_fd=console_sock_fd,
                                 seccomp_program=seccomp_program, listen_fds=listen_fds,
                                 host_root=host_root)
         ctx.note_fd = note_fd
-        if trace is not None:
-            trace.traced_context(ctx)
+        ctx.recorder.begin(ctx.step)  # the step it is in
         try:
             if child.setup_namespaces(ctx):
                 child.container_init(ctx)
@@ -71,10 +71,10 @@ def spawn_init(cfg, container_id, start_path, requests, opts, console_sock_fd=No
         except BaseException as e:
             ctx.traced_failure(e)
             child.report_failure(ctx, e)
-    return _spawn(requests, run, start_sock.close)
+    return _spawn(requests, run, start_sock.close, kernel)
 
 
-def spawn_exec(cfg, container_id, init_pid, init_start, requests, preserve_fds=0,
+def spawn_exec(cfg, container_id, init_pid, init_start, requests, kernel, preserve_fds=0,
                console_sock_fd=None, seccomp_program=None):
     """exec: fork the process that joins the container of the init `init_pid` (started at
     `init_start`) and serve it until it has exec'd (or, paused, has joined the frozen
@@ -84,17 +84,15 @@ def spawn_exec(cfg, container_id, init_pid, init_start, requests, preserve_fds=0
 
     def run(child_ch, note_fd):
         keep = [child_ch.fileno(), note_fd] + ([console_sock_fd] if console_sock_fd is not None else [])
-        trace = traced_child("exec", keep)
+        recorder = traced_child("exec", keep)
         close_fds_except(3 + preserve_fds, keep)
-        ctx = child.InitContext(cfg, container_id, child_ch, None, no_new_keyring=True,
+        ctx = child.InitContext(cfg, container_id, child_ch, None, kernel, recorder, no_new_keyring=True,
                                 preserve_fds=preserve_fds, console_sock_fd=console_sock_fd,
                                 seccomp_program=seccomp_program)
         ctx.create_cwd = False
         ctx.note_fd = note_fd
         ctx.join_frozen_cgroup = requests.paused
-        ctx.step = "open the container's namespaces"
-        if trace is not None:
-            trace.traced_context(ctx)  # begins the step just named
+        ctx.step = "open the container's namespaces"  # when tracing, its first step
         try:
             target = join.JoinTarget(init_pid, init_start)
             if join.join_container(ctx, target):
@@ -107,15 +105,15 @@ def spawn_exec(cfg, container_id, init_pid, init_start, requests, preserve_fds=0
     def release():
         if console_sock_fd is not None:
             os.close(console_sock_fd)
-    return _spawn(requests, run, release)
+    return _spawn(requests, run, release, kernel)
 
 
-def _spawn(requests, run_child, release):
+def _spawn(requests, run_child, release, kernel):
     """Fork; the child runs `run_child(channel, note fd)` and never returns into the
     CLI's code; the parent calls `release()` (what only the child keeps), then serves."""
     parent_ch, child_ch = Channel.pair()
     notes = child_death.StepNotes()
-    reaper = child_death.Subreaper()
+    reaper = child_death.Subreaper(kernel)
     try:
         pid = kernel.fork()
     except BaseException:
@@ -137,9 +135,9 @@ def _spawn(requests, run_child, release):
     try:
         _serve(parent_ch, requests, notes, served)
     except child_death.Died:
-        raise ContainerError(requests.context, _death(pid, served, notes, requests)) from None
+        raise ContainerError(requests.context, _death(pid, served, notes, requests, kernel)) from None
     except BaseException:
-        _kill_and_reap(pid, served.init_pid, requests.frozen)
+        _kill_and_reap(pid, served.init_pid, kernel, requests.frozen)
         raise
     finally:
         parent_ch.close()
@@ -157,11 +155,11 @@ class _Served:
     console = None
 
 
-def _death(first_child, served, notes, requests):
+def _death(first_child, served, notes, requests, kernel):
     """One line for a process (or its first child) that died before it reported: where
     it was, how it died, and, when the memory cgroup's OOM killer did it, why."""
     dead = served.init_pid if served.init_pid is not None else first_child
-    _kill_and_reap(first_child, served.init_pid, requests.frozen)  # whichever is still there
+    _kill_and_reap(first_child, served.init_pid, kernel, requests.frozen)  # whichever is still there
     if dead != first_child:
         # Once it is reaped, its orphan, the init, is ours to reap.
         wait_child(first_child, requests.frozen_check)
@@ -174,15 +172,15 @@ def _death(first_child, served, notes, requests):
 
 def traced_child(proc, keep):
     """In a forked child, when tracing: it is `proc` now, and the trace fd joins `keep`,
-    the fds its cleanup spares (the exec closes it: it is close-on-exec).  The trace
-    module, or None when not tracing."""
+    the fds its cleanup spares (the exec closes it: it is close-on-exec).  The recorder
+    of its steps: the trace's, or None when not tracing."""
     trace = sys.modules.get("pyrunc.trace")  # imported only when tracing
     tracer = trace.active() if trace is not None else None
     if tracer is None:
         return None
     tracer.forked(proc)
     keep.append(tracer.fd)
-    return trace
+    return trace.TracedSteps()
 
 
 def close_fds_except(first, keep):
@@ -260,16 +258,16 @@ def _serve(chan, requests, notes=None, served=None):
             return served.init_pid, served.console
 
 
-def _kill_and_reap(first_child, init_pid, frozen=None):
+def _kill_and_reap(first_child, init_pid, kernel, frozen=None):
     """Kill what was forked; wait until the process that goes on is gone (the first
     child, when another, is reaped by the caller)."""
     for pid in {first_child, init_pid} - {None}:
         _kill(pid)
     if init_pid is not None:
-        wait_exit(init_pid, frozen=frozen)
+        wait_exit(kernel, init_pid, frozen=frozen)
 
 
-def wait_exit(pid, timeout=10.0, frozen=None):
+def wait_exit(kernel, pid, timeout=10.0, frozen=None):
     """Wait until a process that need not be our child has exited; False when it has not
     in `timeout` seconds, or as soon as `frozen()` says the freezer stops it."""
     import select

@@ -226,7 +226,7 @@ def _init_context(tmp_path, namespaces, no_pivot=False):
            "linux": {"namespaces": namespaces}}
     cfg = model.from_dict(doc, str(tmp_path))
     (tmp_path / "state-rootfs").mkdir()
-    return init.InitContext(cfg, "pyrunc-test-seam", chan=None, start_sock=None, no_pivot=no_pivot,
+    return init.InitContext(cfg, "pyrunc-test-seam", chan=None, start_sock=None, kernel=kernel, no_pivot=no_pivot,
                             host_root=str(tmp_path / "state-rootfs"))
 
 

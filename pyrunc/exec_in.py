@@ -15,8 +15,9 @@ from pyrunc import jsonc, lifecycle, log
 from pyrunc import status as rules
 from pyrunc.errors import ContainerError, StateError, UsageError
 
-def exec_process(store, cid, args, opts):
-    """`opts`: an options.ExecOptions, the exec command's flags."""
+def exec_process(store, cid, args, opts, seams):
+    """`opts`: an options.ExecOptions, the exec command's flags; `seams`: the command's
+    linux.Seams (its kernel and cgroup files)."""
     from pyrunc.store import check_id
     check_id(cid)
     opts.check_preserve_fds()
@@ -25,28 +26,28 @@ def exec_process(store, cid, args, opts):
     if foreground:
         from pyrunc.linux import kernel
         # The process is our child, or once its first parent exits our orphan to reap.
-        kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
+        seams.kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
     with store.open(cid) as cdir:
         st = cdir.read_state()
         status = lifecycle.status_of(st)
-        if status in (lifecycle.CREATED, lifecycle.RUNNING) and lifecycle.stopped_by_freezer(st):
+        if status in (lifecycle.CREATED, lifecycle.RUNNING) and lifecycle.stopped_by_freezer(st, seams):
             status = lifecycle.PAUSED  # frozen by someone else: paused, as runc reads it
         rules.check("exec", cid, status, ignore_paused=opts.ignore_paused)
         with log.step("validate process"):
             cfg = _config(cdir, st, args, opts)
-        cgroup_dirs = _sub_cgroup_dirs(cid, st, subs) if subs else None
+        cgroup_dirs = _sub_cgroup_dirs(cid, st, subs, seams) if subs else None
         opts.check_terminal(cfg.terminal, foreground)
         with log.step("spawn"):
-            pid, console = _spawn(store, cid, st, cfg, opts, status == lifecycle.PAUSED, cgroup_dirs)
+            pid, console = _spawn(store, cid, st, cfg, opts, seams, status == lifecycle.PAUSED, cgroup_dirs)
     log.debug(f"exec {cid}: process {pid} executed {cfg.process.args[0]!r}")
     if opts.pid_file:
         lifecycle.write_pid_file(opts.pid_file, pid)
     if opts.pidfd_socket:
-        lifecycle.send_pidfd(opts.pidfd_socket, pid)
+        lifecycle.send_pidfd(opts.pidfd_socket, pid, seams.kernel)
     if not foreground:
         return 0
     from pyrunc import run
-    return run.wait_in_foreground(pid, console)
+    return run.wait_in_foreground(pid, console, seams.kernel)
 
 
 def _config(cdir, st, args, opts):
@@ -142,10 +143,10 @@ def _sub_cgroups(values):
         raise UsageError(f"exec: {e}") from None
 
 
-def _sub_cgroup_dirs(cid, st, subs):
+def _sub_cgroup_dirs(cid, st, subs, seams):
     """--cgroup: the existing sub-cgroups the process joins, checked before it is made."""
     from pyrunc.errors import CgroupError
-    mgr = lifecycle.cgroup_manager(st)
+    mgr = lifecycle.cgroup_manager(st, seams)
     if mgr is None:
         raise ContainerError(f"exec {cid}", "--cgroup: the container has no cgroup (created with --rootless)")
     try:
@@ -154,7 +155,7 @@ def _sub_cgroup_dirs(cid, st, subs):
         raise ContainerError(f"exec {cid}", f"--cgroup: {e}") from None
 
 
-def _spawn(store, cid, st, cfg, opts, paused, cgroup_dirs=None):
+def _spawn(store, cid, st, cfg, opts, seams, paused, cgroup_dirs=None):
     """Fork the joining child and serve it until its process has exec'd: (pid, pty master
     for a foreground tty or None).  `paused`: the process joins the frozen cgroup last and
     execs once the container resumes; exec returns without waiting for that."""
@@ -165,9 +166,8 @@ def _spawn(store, cid, st, cfg, opts, paused, cgroup_dirs=None):
         with log.step("compile seccomp filter"):
             program = seccomp.program_for(cfg.linux.seccomp, store.root)
     console_fd = lifecycle.connect_console(opts.console_socket) if opts.console_socket else None
-    answers = requests.ExecRequests(cid, st, cfg, paused, cgroup_dirs)
-    from pyrunc.linux import kernel
-    spawned = spawn.spawn_exec(cfg, cid, st["pid"], st.get("pid_start"), answers, kernel,
+    answers = requests.ExecRequests(cid, st, cfg, seams, paused, cgroup_dirs)
+    spawned = spawn.spawn_exec(cfg, cid, st["pid"], st.get("pid_start"), answers, seams.kernel,
                                preserve_fds=opts.preserve_fds, console_sock_fd=console_fd,
                                seccomp_program=program)
     return spawned.pid, spawned.console

@@ -61,9 +61,9 @@ def _expand_slice(slice_):
     return "".join("/" + "-".join(words[:i + 1]) + ".slice" for i in range(len(words)))
 
 
-def create(store, cid, opts):
+def create(store, cid, opts, seams):
     """Create a container as `opts` (an options.CreateOptions) say; returns (state dict,
-    Spawned).
+    Spawned).  `seams`: the command's linux.Seams (its kernel and cgroup files).
 
     On any failure nothing is left: the forked processes are killed and the state
     directory removed; the error reads `create ID: <cause>`.
@@ -126,10 +126,9 @@ def create(store, cid, opts):
         def save_rdt(saved):
             st["intel_rdt"] = saved
             cdir.write_state(st)
-        handler = CreateRequests(cid, cfg, bundle, cgroup, opts.rootless, save_cgroup, save_rdt)
+        handler = CreateRequests(cid, cfg, bundle, cgroup, opts.rootless, save_cgroup, seams, save_rdt)
         with log.step("spawn"):
-            from pyrunc.linux import kernel
-            spawned = spawn_init(cfg, cid, start_path, handler, opts, kernel, console_sock_fd=console_fd,
+            spawned = spawn_init(cfg, cid, start_path, handler, opts, seams.kernel, console_sock_fd=console_fd,
                                  seccomp_program=program, host_root=host_root)
         st["pid"] = spawned.pid
         st["pid_start"] = procfs.start_time(spawned.pid)
@@ -137,15 +136,15 @@ def create(store, cid, opts):
         if opts.pid_file:
             write_pid_file(opts.pid_file, spawned.pid)
         if opts.pidfd_socket:
-            send_pidfd(opts.pidfd_socket, spawned.pid)
+            send_pidfd(opts.pidfd_socket, spawned.pid, seams.kernel)
         log.debug(f"create {cid}: created, init pid {spawned.pid}")
         return st, spawned
     except BaseException as e:
         with log.step("undo create"):
             if spawned is not None:
-                kill_and_wait(spawned.pid)
+                kill_and_wait(spawned.pid, seams.kernel)
             if st.get("host_mounts"):
-                left = _detach_host_mounts(st)
+                left = _detach_host_mounts(st, seams.kernel)
                 if left:
                     log.warning(f"create {cid}: {left}; its state is kept for `delete` to try again")
             if handler is not None and handler.cgroup_manager is not None:
@@ -169,10 +168,10 @@ def write_pid_file(path, pid):
     write_atomic(os.path.abspath(path), str(pid).encode(), 0o644)
 
 
-def send_pidfd(path, pid):
+def send_pidfd(path, pid, k):
     """--pidfd-socket: a pidfd of the process, over the unix socket at `path` (SCM_RIGHTS)."""
-    from pyrunc.linux import kernel, unix
-    fd = kernel.pidfd_open(pid)
+    from pyrunc.linux import unix
+    fd = k.pidfd_open(pid)
     sock = unix.socket()
     try:
         sock.connect(path)
@@ -184,13 +183,14 @@ def send_pidfd(path, pid):
         os.close(fd)
 
 
-def cgroup_manager(st):
-    """The container's cgroup manager as create saved it; None when it has none."""
+def cgroup_manager(st, seams):
+    """The container's cgroup manager as create saved it, working through the command's
+    `seams` (linux.Seams); None when it has none."""
     saved = (st or {}).get("cgroup")
     if not saved:
         return None
     from pyrunc.linux import cgroups
-    return cgroups.load_manager(saved)
+    return cgroups.load_manager(saved, files=seams.cgroup_files, kernel=seams.kernel)
 
 
 def owns_cgroup(mgr):
@@ -236,13 +236,13 @@ def _make_host_root(cdir, st):
     return st["host_mounts"]["root"]
 
 
-def _detach_host_mounts(st):
+def _detach_host_mounts(st, k):
     """Detach the mounts a container without a mount namespace made in the host's; None
     when none is left, else one line saying what is."""
     from pyrunc.linux import host_mounts
     saved = st["host_mounts"]
     try:
-        left = host_mounts.detach_new(saved)
+        left = host_mounts.detach_new(k, saved)
     except OSError as e:  # mountinfo unreadable: nothing is known to be gone
         return f"cannot unmount what it left under {saved['root']}: {one_line(e)}"
     return host_mounts.describe_left(left, saved["root"]) if left else None
@@ -259,31 +259,30 @@ def connect_console(path):
     return sock.detach()
 
 
-def kill_and_wait(pid):
+def kill_and_wait(pid, k):
     import _signal as signal  # signal.py would import enum
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
-    from pyrunc.linux import kernel
     from pyrunc.linux.spawn import wait_exit
-    wait_exit(kernel, pid)
+    wait_exit(k, pid)
 
 
-def start(store, cid):
+def start(store, cid, seams):
     ready = None
     try:
         with store.open(cid) as cdir:
             st = cdir.read_state()
             status = status_of(st)
-            if status == CREATED and stopped_by_freezer(st):
+            if status == CREATED and stopped_by_freezer(st, seams):
                 status = PAUSED  # frozen by someone else: paused, as runc reads it
             rules.check("start", cid, status)
             if st.get("notify_socket"):
                 from pyrunc import notify
                 ready = notify.listen(cdir.fd)  # before the process can send
-            _started(cdir, cid, st)
-        if ready is not None and not notify.forward_ready(ready, st["pid"], st["notify_socket"]):
+            _started(cdir, cid, st, seams)
+        if ready is not None and not notify.forward_ready(ready, st["pid"], st["notify_socket"], seams.kernel):
             raise ContainerError(f"start {cid}", "the container exited before it notified READY=1")
     finally:
         if ready is not None:
@@ -291,16 +290,16 @@ def start(store, cid):
     return st
 
 
-def stopped_by_freezer(st):
+def stopped_by_freezer(st, seams):
     """Whether the container's cgroup is frozen though the state does not say paused."""
-    mgr = cgroup_manager(st)
+    mgr = cgroup_manager(st, seams)
     return mgr is not None and mgr.stopped_by_freezer()
 
 
-def _started(cdir, cid, st):
+def _started(cdir, cid, st, seams):
     with log.step("tell the init to exec"):
         try:
-            _release(cdir, cid, lambda: stopped_by_freezer(st))
+            _release(cdir, cid, lambda: stopped_by_freezer(st, seams))
         except _FrozenAtStart:
             # It has its go and runs once thawed: started, and paused meanwhile.
             st["started"] = st["paused"] = True
@@ -318,7 +317,7 @@ def _started(cdir, cid, st):
             with log.step("run poststart hooks"):
                 hookrun.run_hooks("poststart", hooks, hook_state(cid, st, RUNNING, st["pid"]))
         except ContainerError as e:
-            kill_and_wait(st["pid"])  # runtime.md step 9: a failed poststart stops the container
+            kill_and_wait(st["pid"], seams.kernel)  # runtime.md step 9: a failed poststart stops the container
             raise ContainerError(f"start {cid}", str(e)) from None
 
 
@@ -361,7 +360,7 @@ def _release(cdir, cid, frozen=None):
         raise ContainerError(f"start {cid}", reply.decode(errors="replace"))
 
 
-def kill(store, cid, sig, all_processes=False):
+def kill(store, cid, sig, seams, all_processes=False):
     with store.open(cid) as cdir:
         st = cdir.read_state()
         status = status_of(st)
@@ -371,26 +370,25 @@ def kill(store, cid, sig, all_processes=False):
             # left in the cgroup (the init's children, without a pid namespace) is signalled.
             log.debug(f"kill {cid}: stopped; signal {sig} to what is left in its cgroup")
             with log.step("signal what is left of the container"):
-                _signal_leftovers(st, sig)
+                _signal_leftovers(st, sig, seams)
             return
         log.debug(f"kill {cid}: signal {sig} to {'every process' if all_processes else 'init'}")
         with log.step("signal the container"):
-            signal_container(st, sig, all_processes)
+            signal_container(st, sig, seams, all_processes)
 
 
-def signal_container(st, sig, all_processes=False):
+def signal_container(st, sig, seams, all_processes=False):
     """Signal the init through a pidfd (never a recycled pid); with all_processes, first
     every other process of the container."""
-    from pyrunc.linux import kernel
-    fd = procfs.open_pidfd(st["pid"], st["pid_start"])
+    fd = procfs.open_pidfd(seams.kernel, st["pid"], st["pid_start"])
     if fd is None:
         if all_processes:  # it stopped since its status was read: as kill --all of a stopped one
-            _signal_leftovers(st, sig)
+            _signal_leftovers(st, sig, seams)
             return
         raise StateError(f"container {st['id']}: container not running")
     try:
         if all_processes:
-            mgr = cgroup_manager(st)
+            mgr = cgroup_manager(st, seams)
             pids = mgr.pids() if owns_cgroup(mgr) else procfs.container_pids(st["pid"])
             for pid in pids:
                 if pid != st["pid"]:
@@ -399,7 +397,7 @@ def signal_container(st, sig, all_processes=False):
                     except ProcessLookupError:
                         pass
         try:
-            kernel.pidfd_send_signal(fd, sig)
+            seams.kernel.pidfd_send_signal(fd, sig)
         except OSError as e:
             if e.errno != errno.ESRCH:
                 raise
@@ -411,10 +409,10 @@ def signal_container(st, sig, all_processes=False):
         os.close(fd)
 
 
-def _signal_leftovers(st, sig):
+def _signal_leftovers(st, sig, seams):
     """Signal the processes left in the cgroup of a container whose init is gone; only
     in a cgroup create made: a joined one holds others' processes."""
-    mgr = cgroup_manager(st)
+    mgr = cgroup_manager(st, seams)
     if not owns_cgroup(mgr):
         return
     for pid in mgr.pids():
@@ -424,7 +422,7 @@ def _signal_leftovers(st, sig):
             pass
 
 
-def _delete_broken(cdir, err):
+def _delete_broken(cdir, err, seams):
     """delete -f of a container whose state.json is corrupt: what the readable part of it
     names goes (its init only if pid and start time still match: never a recycled pid;
     its cgroup; its host mounts), then the directory.  No hook runs from a corrupt state."""
@@ -432,38 +430,37 @@ def _delete_broken(cdir, err):
     log.warning(f"{err}; removing what it still names")
     mgr = None
     if "cgroup" in part:
-        mgr = cgroup_manager(part)
+        mgr = cgroup_manager(part, seams)
     if "pid" in part and part.get("pid_start") is not None:
-        _kill_and_wait_init(cdir.id, part, mgr, all_processes=False)
-    _free_resources(cdir, part, mgr)
+        _kill_and_wait_init(cdir.id, part, mgr, seams, all_processes=False)
+    _free_resources(cdir, part, mgr, seams.kernel)
 
 
-def _kill_and_wait_init(cid, st, mgr, all_processes):
+def _kill_and_wait_init(cid, st, mgr, seams, all_processes):
     """SIGKILL the init through a pidfd (never a recycled pid; with all_processes, the
     container's other processes first) and wait until it is gone."""
     import _signal as signal  # signal.py would import enum
     try:
         with log.step("kill the container"):
-            signal_container(st, signal.SIGKILL, all_processes=all_processes)
+            signal_container(st, signal.SIGKILL, seams, all_processes=all_processes)
     except StateError:
         return  # not running: gone already, or its pid is another process's by now
     if mgr is not None and mgr.is_frozen():
         mgr.thaw()  # a frozen v1 process dies only once it runs again
-    from pyrunc.linux import kernel
     from pyrunc.linux.spawn import wait_exit
     with log.step("wait for exit"):
-        exited = wait_exit(kernel, st["pid"])
+        exited = wait_exit(seams.kernel, st["pid"])
     if not exited:
         raise StateError(f"cannot delete container {cid}: its process {st['pid']} did not exit")
 
 
-def _free_resources(cdir, st, mgr):
+def _free_resources(cdir, st, mgr, k):
     """What a container holds once its processes are gone: host mounts, cgroup, intelRdt
     group, then its state directory.  `st`: its state, or what a corrupt one still names."""
     if st.get("host_mounts"):
         # First, and the state kept when it fails: a delete run again retries them.
         with log.step("detach host mounts"):
-            left = _detach_host_mounts(st)
+            left = _detach_host_mounts(st, k)
         if left:
             raise StateError(f"cannot delete container {cdir.id}: {left}")
     if mgr is not None:
@@ -476,7 +473,7 @@ def _free_resources(cdir, st, mgr):
         cdir.remove()
 
 
-def delete(store, cid, force=False, warn=None):
+def delete(store, cid, seams, force=False, warn=None):
     """Remove a stopped container (`force`: a created, running or paused one too, killed
     first), then run the poststop hooks.  The spec makes delete of any container that is
     not stopped an error with no effect; runc deletes a created one anyway.  A directory
@@ -488,13 +485,13 @@ def delete(store, cid, force=False, warn=None):
         except CorruptState as e:
             if not force:
                 raise StateError(f"{e}; `delete -f` removes the container") from None
-            return _delete_broken(cdir, e)
+            return _delete_broken(cdir, e, seams)
         status = status_of(st)
         rules.check("delete", cid, status, force=force)
-        mgr = cgroup_manager(st)
+        mgr = cgroup_manager(st, seams)
         if status in LIVE:
-            _kill_and_wait_init(cid, st, mgr, all_processes=True)
-        _free_resources(cdir, st or {"id": cid}, mgr)  # None: no state.json was ever written whole
+            _kill_and_wait_init(cid, st, mgr, seams, all_processes=True)
+        _free_resources(cdir, st or {"id": cid}, mgr, seams.kernel)  # None: no state.json was ever written whole
         log.debug(f"delete {cid}: removed")
         if st is not None and status != CREATING and st.get("hooks"):
             from pyrunc.config.model import hooks_from_dict

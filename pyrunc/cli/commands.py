@@ -93,13 +93,13 @@ def cmd_create(g, o, pos, log):
     from pyrunc import lifecycle
     cid = _one_id("create", pos)
     _reserve_passed_fds(o)
-    lifecycle.create(_store(g), cid, _create_opts(g, o))
+    lifecycle.create(_store(g), cid, _create_opts(g, o), g["seams"])
     return 0
 
 
 def cmd_start(g, o, pos, log):
     from pyrunc import lifecycle
-    lifecycle.start(_store(g), _one_id("start", pos))
+    lifecycle.start(_store(g), _one_id("start", pos), g["seams"])
     return 0
 
 
@@ -107,7 +107,7 @@ def cmd_run(g, o, pos, log):
     from pyrunc import run
     cid = _one_id("run", pos)
     _reserve_passed_fds(o)
-    return run.run(_store(g), cid, _create_opts(g, o), detach=o["detach"], keep=o["keep"],
+    return run.run(_store(g), cid, _create_opts(g, o), g["seams"], detach=o["detach"], keep=o["keep"],
                    subreaper=not o["no_subreaper"], warn=log.warning)
 
 
@@ -121,7 +121,7 @@ def cmd_exec(g, o, pos, log):
         raise UsageError("exec: missing container id; usage: pyrunc exec <container-id> <command> [args...]")
     _reserve_passed_fds(o, listen=False)
     try:
-        return exec_in.exec_process(_store(g), pos[0], pos[1:], ExecOptions.from_flags(o))
+        return exec_in.exec_process(_store(g), pos[0], pos[1:], ExecOptions.from_flags(o), g["seams"])
     except (PyruncError, OSError) as e:
         # runc: 255 when the runtime fails, so that it is not taken for the process's status.
         e.exit_code = EXEC_FAILED
@@ -188,7 +188,7 @@ def cmd_kill(g, o, pos, log):
     if len(pos) > 2:
         raise UsageError("kill: usage: pyrunc kill <container-id> [signal]")
     sig = parse_signal(pos[1]) if len(pos) > 1 else 15
-    lifecycle.kill(_store(g), cid, sig, all_processes=o["all"])
+    lifecycle.kill(_store(g), cid, sig, g["seams"], all_processes=o["all"])
     return 0
 
 
@@ -197,7 +197,7 @@ def cmd_delete(g, o, pos, log):
     cid = _one_id("delete", pos)
     store = _store(g)
     try:
-        lifecycle.delete(store, cid, force=o["force"], warn=log.warning)
+        lifecycle.delete(store, cid, g["seams"], force=o["force"], warn=log.warning)
     except NoSuchContainer:
         # runc: deleting a container that does not exist is an error unless forced.
         if o["force"]:
@@ -208,13 +208,13 @@ def cmd_delete(g, o, pos, log):
 
 def cmd_pause(g, o, pos, log):
     from pyrunc import control
-    control.pause(_store(g), _one_id("pause", pos))
+    control.pause(_store(g), _one_id("pause", pos), g["seams"])
     return 0
 
 
 def cmd_resume(g, o, pos, log):
     from pyrunc import control
-    control.resume(_store(g), _one_id("resume", pos))
+    control.resume(_store(g), _one_id("resume", pos), g["seams"])
     return 0
 
 
@@ -225,7 +225,7 @@ def cmd_ps(g, o, pos, log):
         raise UsageError(f"ps: invalid format {o['format']!r}: use table or json")
     if o["format"] == "json" and len(pos) > 1:
         raise UsageError("ps: ps options cannot be used with --format json")
-    pids = control.pids(_store(g), cid)
+    pids = control.pids(_store(g), cid, g["seams"])
     if o["format"] == "json":
         # runc's empty list is Go's nil slice: `null`, which engines parse as none.
         sys.stdout.write(jsonc.dumps(pids or None, compact=False) + "\n")
@@ -249,7 +249,7 @@ def _duration(text):
 
 def cmd_events(g, o, pos, log):
     from pyrunc import control
-    control.events(_store(g), _one_id("events", pos), o["interval"], o["stats"])
+    control.events(_store(g), _one_id("events", pos), o["interval"], o["stats"], g["seams"])
     return 0
 
 
@@ -257,7 +257,7 @@ def cmd_update(g, o, pos, log):
     from pyrunc import control
     from pyrunc.cli import update
     cid = _one_id("update", pos)
-    control.update(_store(g), cid, update.request(o))
+    control.update(_store(g), cid, update.request(o), g["seams"])
     return 0
 
 
@@ -339,7 +339,7 @@ DETAILS = {"update": UPDATE_FORMAT}
 
 def cmd_features(g, o, pos, log):
     from pyrunc.features import features
-    sys.stdout.write(jsonc.dumps(features(), indent=4) + "\n")
+    sys.stdout.write(jsonc.dumps(features(g["seams"].kernel), indent=4) + "\n")
     return 0
 
 
@@ -369,13 +369,13 @@ def cmd_image(g, o, pos, log):
     from pyrunc.image import bundle
     action = pos[0] if pos else None
     if action == "unpack" and len(pos) >= 3:
-        record = bundle.unpack(pos[1], pos[2], flatten=o["flatten"], cache=o["cache"] or None,
+        record = bundle.unpack(g["seams"].kernel, pos[1], pos[2], flatten=o["flatten"], cache=o["cache"] or None,
                                platform=o["platform"] or None, args=pos[3:] or None)
         sys.stdout.write(f"{pos[2]}: rootfs ({record['rootfs']}) of {len(record['layers'])} layer(s) "
                          f"and config.json from {record['source']}\n")
         return 0
     if action == "remove" and len(pos) == 2:
-        bundle.remove(pos[1])
+        bundle.remove(g["seams"].kernel, pos[1])
         return 0
     raise UsageError(f"usage: pyrunc {IMAGE_USAGE}")
 

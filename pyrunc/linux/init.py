@@ -161,7 +161,7 @@ def setup_namespaces(ctx):
     # once in a new user namespace, the namespaces the host owns can no longer be joined.
     for nstype, fd in namespaces.open_joined(lx):
         ctx.step = f"join {nstype} namespace"
-        namespaces.join(nstype, fd, lx.namespace(nstype).path)
+        namespaces.join(ctx.kernel, nstype, fd, lx.namespace(nstype).path)
     if ctx.new_userns:
         ctx.step = "create user namespace"
         ctx.kernel.unshare(kernel.CLONE_NEWUSER)
@@ -253,22 +253,22 @@ def container_init(ctx):
         setup_terminal(ctx)
     ctx.step = "finalize rootfs"
     if cfg.root_readonly:
-        rootfs.remount_root_readonly()
+        rootfs.remount_root_readonly(ctx.kernel)
     if lx.sysctl:
         ctx.step = "write sysctls"
-        proc_writes.write_sysctls(lx.sysctl)
+        proc_writes.write_sysctls(ctx.kernel, lx.sysctl)
     ctx.step = "mask paths"
     if lx.readonly_paths or lx.masked_paths:
-        pinned = rootfs.pin_kernel_mounts(cfg.mounts)
+        pinned = rootfs.pin_kernel_mounts(ctx.kernel, cfg.mounts)
         try:
             with paths.procfs_pinned(pinned.get("/proc")):
-                rootfs.readonly_paths(lx.readonly_paths, pinned)
-                rootfs.mask_paths(lx.masked_paths, pinned)
+                rootfs.readonly_paths(ctx.kernel, lx.readonly_paths, pinned)
+                rootfs.mask_paths(ctx.kernel, lx.masked_paths, pinned)
         finally:
             rootfs.unpin(pinned)
     # Last: an unbindable root would refuse the binds of the steps above.
     ctx.step = "set rootfs propagation"
-    rootfs.apply_root_propagation(lx.rootfs_propagation)
+    rootfs.apply_root_propagation(ctx.kernel, lx.rootfs_propagation)
     if cfg.hostname is not None and _is_new(lx, "uts"):
         ctx.step = "set hostname"
         ctx.kernel.sethostname(cfg.hostname)
@@ -283,7 +283,7 @@ def container_init(ctx):
         setup_process(ctx)
         ctx.step = "find executable"
         path = find_executable(proc.args[0], proc.env)
-        program = checked_program(path, ctx.first_closed_fd, ctx.binfmt_handlers,
+        program = checked_program(ctx.kernel, path, ctx.first_closed_fd, ctx.binfmt_handlers,
                                   strict=not ctx.seccomp_early)
         if not ctx.seccomp_early:
             prepare_fds(ctx)
@@ -320,16 +320,16 @@ def _setup_rootfs(ctx):
     root = cfg.root_path
     if ctx.host_mount_ns:
         root = ctx.host_root
-        rootfs.bind_root_in_host_namespace(cfg.root_path, root)
+        rootfs.bind_root_in_host_namespace(ctx.kernel, cfg.root_path, root)
     else:
-        rootfs.prepare_root(root, lx.rootfs_propagation)
+        rootfs.prepare_root(ctx.kernel, root, lx.rootfs_propagation)
     make_devices = not devices.dev_is_bind_mounted(cfg.mounts)
     written_later = devices.paths_made(lx.devices) if make_devices else []
     if cfg.terminal:
         written_later.append("/dev/console")
     # A read-only mount with more to make under it (a read-only /dev) is made read-only
     # once that is done.
-    later = mounts.ReadonlyLater(cfg.mounts, written_later)
+    later = mounts.ReadonlyLater(ctx.kernel, cfg.mounts, written_later)
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in cfg.mounts:
@@ -337,11 +337,11 @@ def _setup_rootfs(ctx):
             rootfs.do_mount(root_fd, m, ctx, later)
         if make_devices:
             ctx.step = "create devices"
-            devices.create_default_devices(root_fd, lx.devices, ctx.in_userns)
-            devices.create_links(root_fd)
+            devices.create_default_devices(ctx.kernel, root_fd, lx.devices, ctx.in_userns)
+            devices.create_links(ctx.kernel, root_fd)
         if cfg.terminal:
             ctx.step = "create /dev/console"
-            paths.make_file(root_fd, "/dev/console", 0o600)
+            paths.make_file(ctx.kernel, root_fd, "/dev/console", 0o600)
         if later.held:
             ctx.step = "make mounts read-only"
             later.finish()
@@ -366,11 +366,11 @@ def _setup_rootfs(ctx):
     ctx.step = "chroot" if ctx.host_mount_ns else "pivot_root"
     if ctx.host_mount_ns:
         # Whatever --no-pivot says: pivot_root and MS_MOVE would move the host's own "/".
-        rootfs.chroot_root(root)
+        rootfs.chroot_root(ctx.kernel, root)
     elif ctx.no_pivot:
-        rootfs.move_root(cfg.root_path)
+        rootfs.move_root(ctx.kernel, cfg.root_path)
     else:
-        rootfs.pivot_root(cfg.root_path)
+        rootfs.pivot_root(ctx.kernel, cfg.root_path)
 
 
 def _hook_state(ctx, status):
@@ -427,12 +427,12 @@ def _bind_console(k, slave):
     bind, which goes through the container's /proc, to be that very pty."""
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        console = paths.open_in_root(root, "/dev/console")
+        console = paths.open_in_root(k, root, "/dev/console")
         try:
             k.mount(paths.fd_path(slave), paths.fd_path(console), None, kernel.MS_BIND, None)
         finally:
             os.close(console)
-        console = paths.open_in_root(root, "/dev/console")
+        console = paths.open_in_root(k, root, "/dev/console")
     finally:
         os.close(root)
     try:
@@ -450,59 +450,59 @@ def setup_process(ctx):
         process.new_session()
     if not ctx.no_new_keyring:
         ctx.step = "create session keyring"
-        process.new_session_keyring(ctx.id)
+        process.new_session_keyring(ctx.kernel, ctx.id)
     if proc.oom_score_adj is not None:
         ctx.step = "set oom_score_adj"
-        process.set_oom_score_adj(proc.oom_score_adj)
+        process.set_oom_score_adj(ctx.kernel, proc.oom_score_adj)
     ctx.step = "set rlimits"
-    process.set_rlimits(proc.rlimits)
+    process.set_rlimits(ctx.kernel, proc.rlimits)
     if lx.personality:
         ctx.step = "set personality"
-        process.set_personality(lx.personality)
+        process.set_personality(ctx.kernel, lx.personality)
     if proc.scheduler:
         ctx.step = "set scheduler"
-        process.set_scheduler(proc.scheduler)
+        process.set_scheduler(ctx.kernel, proc.scheduler)
     if proc.io_priority:
         ctx.step = "set I/O priority"
-        process.set_io_priority(proc.io_priority)
+        process.set_io_priority(ctx.kernel, proc.io_priority)
     if lx.memory_policy:
         # Before seccomp, which may deny set_mempolicy; inherited by the exec'd program.
         ctx.step = "set memory policy"
         from pyrunc.linux import placement  # imported before pivot_root (container_init, join.py)
-        placement.set_memory_policy(lx.memory_policy)
+        placement.set_memory_policy(ctx.kernel, lx.memory_policy)
     if proc.apparmor_profile:
         ctx.step = "set apparmor profile"
-        process.set_apparmor_profile(proc.apparmor_profile)
+        process.set_apparmor_profile(ctx.kernel, proc.apparmor_profile)
     if proc.selinux_label:
         ctx.step = "set selinux label"
-        process.set_selinux_label(proc.selinux_label)
+        process.set_selinux_label(ctx.kernel, proc.selinux_label)
     # no_new_privs before the uid switch and capabilities: it can only be set, never lost.
     if proc.no_new_privileges:
         ctx.step = "set no_new_privs"
-        process.set_no_new_privileges()
+        process.set_no_new_privileges(ctx.kernel)
     # As root, before the switch to the user: runc creates a missing cwd too (not for exec),
     # and enters it as root, so a cwd the user cannot search still works; before the
     # seccomp filter too, which may deny fchdir.
     ctx.step = f"create cwd {proc.cwd}" if ctx.create_cwd else f"open cwd {proc.cwd}"
-    cwd_fd = process.make_cwd(proc.cwd) if ctx.create_cwd else process.open_cwd(proc.cwd)
+    cwd_fd = process.make_cwd(ctx.kernel, proc.cwd) if ctx.create_cwd else process.open_cwd(ctx.kernel, proc.cwd)
     ctx.step = f"chdir {proc.cwd}"
     cwd_fd = process.enter_cwd_as_root(proc.cwd, cwd_fd)  # None once entered
     if ctx.seccomp_early:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before it is dropped.
         # The filter may deny the openat2 the program check needs: check first, as root.
         ctx.step = "find executable"
-        checked_program(find_executable(proc.args[0], proc.env), ctx.first_closed_fd,
+        checked_program(ctx.kernel, find_executable(proc.args[0], proc.env), ctx.first_closed_fd,
                         ctx.binfmt_handlers)
         # close_range too: every fd Python opens from here on is close-on-exec already.
         prepare_fds(ctx)
         load_seccomp(ctx)
     # Bounding set while we still have CAP_SETPCAP; then the user; then the other sets.
     ctx.step = "drop bounding capabilities"
-    capabilities.drop_bounding(proc.capabilities)
+    capabilities.drop_bounding(ctx.kernel, proc.capabilities)
     ctx.step = f"set user {proc.user.uid}:{proc.user.gid}"
-    process.switch_user(proc.user)
+    process.switch_user(ctx.kernel, proc.user)
     ctx.step = "set capabilities"
-    capabilities.apply(proc.capabilities)
+    capabilities.apply(ctx.kernel, proc.capabilities)
     if cwd_fd is not None:
         # Root was refused (an owner the user namespace does not map): the user may be let in.
         ctx.step = f"chdir {proc.cwd}"
@@ -563,7 +563,7 @@ def _wait_for_start_and_exec(ctx, program):
         if isinstance(program, str):
             # Again: what create checked may have been swapped since by a writer of the
             # rootfs (the create-time check stays, to fail create).
-            program = checked_program(program, ctx.first_closed_fd, ctx.binfmt_handlers,
+            program = checked_program(ctx.kernel, program, ctx.first_closed_fd, ctx.binfmt_handlers,
                                       strict=False)
         ctx.kernel.execve(program, list(proc.args), ctx.env)
     except Exception as e:  # reported to `start`, whose connection this is

@@ -70,7 +70,7 @@ def join_container(ctx, target):
         # Before the parent moves us into the cgroup, which it does once we report our
         # pid below; the fork into a pid namespace inherits it.
         ctx.step = "set process.execCPUAffinity.initial"
-        placement.set_initial_affinity(ctx.cfg.process)
+        placement.set_initial_affinity(ctx.kernel, ctx.cfg.process)
     ctx.step = "check LSM support"
     process.check_lsm_support(ctx.cfg.process)  # on the host's /sys, as create does
     ctx.binfmt_handlers = binfmt_handlers()  # the host's, read before we join the mount namespace
@@ -121,7 +121,7 @@ def exec_in_container(ctx):
         init.setup_terminal(ctx, console=False)  # /dev/console is the init's
     init.setup_process(ctx)
     ctx.step = "find executable"
-    program = checked_program(find_executable(proc.args[0], proc.env), ctx.first_closed_fd,
+    program = checked_program(ctx.kernel, find_executable(proc.args[0], proc.env), ctx.first_closed_fd,
                               ctx.binfmt_handlers, strict=not ctx.seccomp_early)
     ctx.step = "join cgroup"
     if ctx.join_frozen_cgroup:

@@ -81,8 +81,9 @@ class CreateRequests(Requests):
                 protocol.MOUNT_SOURCES: "open mount sources",
                 protocol.CGROUP_JOINED: "join cgroup"}
 
-    def __init__(self, cid, cfg, bundle, cgroup_path, rootless, save_cgroup, save_rdt=None):
+    def __init__(self, cid, cfg, bundle, cgroup_path, rootless, save_cgroup, seams, save_rdt=None):
         self.cid, self.cfg, self.bundle = cid, cfg, bundle
+        self.seams = seams  # the command's kernel and cgroup files (linux.Seams)
         self.cgroup_path = cgroup_path
         self.save_cgroup = save_cgroup
         self.save_rdt = save_rdt
@@ -183,7 +184,7 @@ class CreateRequests(Requests):
         namespace with our privileges (linux/mount_sources.py)."""
         from pyrunc.linux import mount_sources
         with log.step("open mount sources"):
-            return mount_sources.open_in_namespace_of(pid, mount_sources.wanted(self.cfg))
+            return mount_sources.open_in_namespace_of(self.seams.kernel, pid, mount_sources.wanted(self.cfg))
 
     def cgroup(self, pid, join_now=True):
         """Runs before the init unshares its namespaces: make the cgroup and set its
@@ -193,7 +194,8 @@ class CreateRequests(Requests):
 
         def make():
             with log.step("create cgroup"):
-                mgr = cgroups.new_manager(self.cgroup_path, self.cid)
+                mgr = cgroups.new_manager(self.cgroup_path, self.cid, files=self.seams.cgroup_files,
+                                          kernel=self.seams.kernel)
                 self.cgroup_manager = mgr
                 mgr.create()
                 # Saved at once, so that a delete after a crash of this create removes it.
@@ -276,9 +278,9 @@ class CreateRequests(Requests):
             self._warm_up()
 
     def _warm_up(self):
-        from pyrunc.linux import child_death, kernel
+        from pyrunc.linux import child_death
         hold_r, hold_w = os.pipe()
-        pid = kernel.fork()
+        pid = self.seams.kernel.fork()
         if pid == 0:
             os.close(hold_w)
             os.read(hold_r, 1)  # until the parent is done with us
@@ -339,8 +341,9 @@ class ExecRequests(Requests):
     REQUESTS = {protocol.CGROUP_JOINED: "join cgroup", protocol.JOIN_PAUSED: "join cgroup",
                 protocol.SECCOMP: "send the seccomp fd to the listener"}
 
-    def __init__(self, cid, st, cfg, paused=False, cgroup_dirs=None):
+    def __init__(self, cid, st, cfg, seams, paused=False, cgroup_dirs=None):
         self.cid, self.st, self.cfg = cid, st, cfg
+        self.seams = seams  # the command's kernel and cgroup files (linux.Seams)
         self.context = f"exec {cid}"
         self.paused = paused
         self.cgroup_dirs = cgroup_dirs
@@ -359,7 +362,7 @@ class ExecRequests(Requests):
 
     def _check_not_frozen(self):
         from pyrunc import lifecycle
-        if lifecycle.stopped_by_freezer(self.st):
+        if lifecycle.stopped_by_freezer(self.st, self.seams):
             raise ContainerError(self.context, lifecycle.frozen_message(self.st.get("cgroup_path")))
 
     def started(self, pid):
@@ -388,7 +391,7 @@ class ExecRequests(Requests):
         from pyrunc.linux import child_death
         oom = None
         if pid is not None and self.oom_before is not None:  # it joined the container's cgroup
-            oom = child_death.oom_figures(lifecycle.cgroup_manager(self.st), self.oom_before)
+            oom = child_death.oom_figures(lifecycle.cgroup_manager(self.st, self.seams), self.oom_before)
         return child_death.describe("the exec process", step, status, oom,
                                     needs="the container's processes and this one need")
 
@@ -416,7 +419,7 @@ class ExecRequests(Requests):
 
     def _oom_kills(self):
         from pyrunc import lifecycle
-        mgr = lifecycle.cgroup_manager(self.st)
+        mgr = lifecycle.cgroup_manager(self.st, self.seams)
         try:
             return mgr.oom_kills() if mgr is not None else None
         except Exception:  # no memory controller to tell: no hint
@@ -425,7 +428,7 @@ class ExecRequests(Requests):
     def _join_cgroup(self, pid):
         from pyrunc import lifecycle
         try:
-            mgr = lifecycle.cgroup_manager(self.st)
+            mgr = lifecycle.cgroup_manager(self.st, self.seams)
             if mgr is not None:
                 mgr.add(pid, self.cgroup_dirs)
         except Exception as e:
@@ -441,7 +444,7 @@ class ExecRequests(Requests):
         from pyrunc.linux import placement
         try:
             with log.step("set process.execCPUAffinity.final"):
-                placement.set_final_affinity(pid, self.cfg.process)
+                placement.set_final_affinity(self.seams.kernel, pid, self.cfg.process)
         except KernelError as e:
             raise ContainerError(self.context, str(e)) from None
 

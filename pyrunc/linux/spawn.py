@@ -49,7 +49,7 @@ def spawn_init(cfg, container_id, start_path, requests, opts, kernel, console_so
         raise
 
     def run(child_ch, note_fd):
-        proctitle.show_init(container_id)  # not `pyrunc create ...` once create is gone
+        proctitle.show_init(kernel, container_id)  # not `pyrunc create ...` once create is gone
         keep = [child_ch.fileno(), start_sock.fileno(), note_fd]
         if console_sock_fd is not None:
             keep.append(console_sock_fd)

@@ -16,7 +16,8 @@ sys.path += %r
 from pyrunc.cli import SEALED_COMMANDS, main
 from pyrunc.linux import sealed_exe
 if set(sys.argv) & set(SEALED_COMMANDS) and not sealed_exe.is_sealed():
-    os.execve(sealed_exe.sealed_copy(), [sys.executable, *sys.orig_argv[1:]], os.environ)
+    from pyrunc.linux.kernel import Kernel
+    os.execve(sealed_exe.sealed_copy(Kernel()), [sys.executable, *sys.orig_argv[1:]], os.environ)
 main(sys.argv[1:])
 os.write(2, ("\\nMODULES " + " ".join(sorted(sys.modules))).encode())
 """ % (launcher.import_path(),)  # noqa: UP031 -- a code template

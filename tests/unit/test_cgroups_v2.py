@@ -177,7 +177,7 @@ def test_a_relative_path_is_under_our_own_cgroup(fs, root):
 
 def test_state_round_trips_through_json(fs, made, root):
     saved = json.loads(json.dumps(made.to_dict()))
-    again = load_manager(saved, root=str(root), files=fs)
+    again = load_manager(saved, root=str(root), files=fs, kernel=None)
     assert isinstance(again, V2Manager) and again.to_dict() == made.to_dict()
 
 
@@ -566,7 +566,7 @@ def test_unified_keys_must_be_file_names(made, key):
 def fake_bpf(monkeypatch):
     calls = []
     mod = types.ModuleType("pyrunc.linux.cgroups.devices_bpf")
-    mod.apply = lambda cgroup_dir, rules: calls.append((cgroup_dir, rules))
+    mod.apply = lambda k, cgroup_dir, rules: calls.append((cgroup_dir, rules))
     import pyrunc.linux.cgroups as pkg
     monkeypatch.setitem(sys.modules, mod.__name__, mod)
     monkeypatch.setattr(pkg, "devices_bpf", mod, raising=False)

@@ -4,8 +4,9 @@ its step names (linux/child_death.py)."""
 import pytest
 
 from pyrunc.config import model
-from pyrunc.linux import child_death, spawn
+from pyrunc.linux import Seams, child_death, spawn
 from pyrunc.linux.requests import ExecRequests
+from tests.unit.fakekernel import FakeKernel
 
 
 def test_an_exit_status_and_a_signal_are_told_apart():
@@ -57,7 +58,7 @@ class _Script:
 def _serve_exec(*messages):
     served = spawn._Served()
     cfg = model.from_dict({"ociVersion": "1.0.0", "process": {"args": ["x"], "cwd": "/"}}, "/tmp")
-    spawn._serve(_Script(*messages), ExecRequests("c1", {"id": "c1"}, cfg), child_death.NO_NOTES, served)
+    spawn._serve(_Script(*messages), ExecRequests("c1", {"id": "c1"}, cfg, Seams(FakeKernel())), child_death.NO_NOTES, served)
     return served
 
 

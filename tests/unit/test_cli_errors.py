@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from pyrunc import launcher
+from pyrunc.linux import Seams
 
 # The command as the launcher runs it (-I -S): main, with one function of `list` and one
 # of `exec` made to fail as a bug would (the net under test is main's, not theirs).
@@ -18,7 +19,8 @@ import os, sys
 sys.path += %r
 from pyrunc.linux import sealed_exe
 if "exec" in sys.argv and not sealed_exe.is_sealed():  # as test_imports' probe: seal first
-    os.execve(sealed_exe.sealed_copy(), [sys.executable, *sys.orig_argv[1:]], os.environ)
+    from pyrunc.linux.kernel import Kernel
+    os.execve(sealed_exe.sealed_copy(Kernel()), [sys.executable, *sys.orig_argv[1:]], os.environ)
 from pyrunc import exec_in, status
 def broken(*args):
     raise KeyError("a bug")
@@ -119,7 +121,7 @@ class _Log:
 def test_delete_force_of_a_container_that_does_not_exist_succeeds(tmp_path):
     from pyrunc.cli import commands
     from pyrunc.errors import NoSuchContainer
-    g = {"root": str(tmp_path / "state")}
+    g = {"root": str(tmp_path / "state"), "seams": Seams()}
     assert commands.cmd_delete(g, {"force": True}, ["pyrunc-test-none"], _Log()) == 0
     with pytest.raises(NoSuchContainer, match="^container pyrunc-test-none does not exist$"):
         commands.cmd_delete(g, {"force": False}, ["pyrunc-test-none"], _Log())
@@ -134,8 +136,8 @@ def test_delete_force_decides_by_the_errors_type_not_its_words(tmp_path, monkeyp
     line = ("cannot delete container pyrunc-test-d: cannot unmount what it left under "
             "/srv/does not exist/rootfs: no such file or directory")
 
-    def failing(store, cid, force=False, warn=None):
+    def failing(store, cid, seams, force=False, warn=None):
         raise StateError(line)
     monkeypatch.setattr(lifecycle, "delete", failing)
     with pytest.raises(StateError, match="^cannot delete container pyrunc-test-d: "):
-        commands.cmd_delete({"root": str(tmp_path / "state")}, {"force": True}, ["pyrunc-test-d"], _Log())
+        commands.cmd_delete({"root": str(tmp_path / "state"), "seams": Seams()}, {"force": True}, ["pyrunc-test-d"], _Log())

@@ -10,8 +10,9 @@ import pytest
 from pyrunc import log
 from pyrunc.config import model
 from pyrunc.errors import ContainerError
-from pyrunc.linux import child_death, spawn
+from pyrunc.linux import Seams, child_death, spawn
 from pyrunc.linux.requests import ExecRequests
+from tests.unit.fakekernel import FakeKernel
 from tests.unit.serving import RecordingHandler
 
 
@@ -50,7 +51,7 @@ class Recording(ExecRequests):
     """Exec's answers, with the moves into the cgroup and the RDT group recorded."""
 
     def __init__(self, paused=False, cfg=None):
-        super().__init__("c1", {"id": "c1", "bundle": "/tmp"}, cfg or _cfg(), paused)
+        super().__init__("c1", {"id": "c1", "bundle": "/tmp"}, cfg or _cfg(), Seams(FakeKernel()), paused)
         self.calls = []
 
     def _join_cgroup(self, pid):

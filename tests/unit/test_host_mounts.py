@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from pyrunc.linux import host_mounts, kernel
+from pyrunc.linux import Seams, host_mounts, kernel
+from tests.unit.fakekernel import FakeKernel
 
 ROOT = "/b/rootfs"
 
@@ -62,16 +63,21 @@ def mount_id(path):
         os.close(fd)
 
 
-@pytest.fixture
-def unmounted(monkeypatch):
-    """What umount was asked to detach, as the fd it was given names it."""
-    targets = []
+class _Unmounting(FakeKernel):
+    """The kernel double: what umount was asked to detach, as the fd it was given names it."""
 
-    def umount(target, flags=0):
+    def __init__(self):
+        super().__init__()
+        self.targets = []
+
+    def umount(self, target, flags=0):
         assert flags == kernel.MNT_DETACH
-        targets.append(os.readlink(target))
-    monkeypatch.setattr(kernel, "umount", umount)
-    return targets
+        self.targets.append(os.readlink(target))
+
+
+@pytest.fixture
+def unmounted():
+    return _Unmounting()
 
 
 def test_a_mount_is_detached_only_through_a_mount_point_that_leads_to_it(tmp_path, monkeypatch, unmounted):
@@ -86,8 +92,8 @@ def test_a_mount_is_detached_only_through_a_mount_point_that_leads_to_it(tmp_pat
                     + line(real + 2, 1, f"{root}/elsewhere") + line(real + 3, 1, f"{tmp_path}/outside")
                     + line(real + 4, 1, f"{root}/missing"))
     monkeypatch.setattr(host_mounts, "MOUNTINFO", str(info))
-    left = host_mounts.detach_new({"root": str(root), "before": []})
-    assert set(unmounted) == {f"{root}/ours"}
+    left = host_mounts.detach_new(unmounted, {"root": str(root), "before": []})
+    assert set(unmounted.targets) == {f"{root}/ours"}
     why = {e.mount_point: reason for e, reason in left}
     assert why[f"{root}/elsewhere"] == f"{root}/elsewhere now leads to another mount"
     assert "too many levels of symbolic links" in why[f"{root}/link"]
@@ -106,8 +112,8 @@ def test_mounts_there_before_are_left_alone(tmp_path, monkeypatch, unmounted):
     info.write_text(line(real, 1, str(root)))
     monkeypatch.setattr(host_mounts, "MOUNTINFO", str(info))
     assert host_mounts.record(str(root)) == {"root": str(root), "before": [real]}
-    assert host_mounts.detach_new(host_mounts.record(str(root))) == []
-    assert unmounted == []
+    assert host_mounts.detach_new(unmounted, host_mounts.record(str(root))) == []
+    assert unmounted.targets == []
 
 
 def test_the_root_is_recorded_with_symlinks_resolved(tmp_path, monkeypatch):
@@ -129,12 +135,12 @@ def test_delete_that_cannot_unmount_fails_in_one_line_and_keeps_the_state_for_a_
     store.create(cid, {"id": cid, "bundle": str(tmp_path), "host_mounts": saved}).close()
     os.mkdir(saved["root"])
     stuck = host_mounts.MountEntry(90, 80, saved["root"] + "/proc")
-    monkeypatch.setattr(host_mounts, "detach_new", lambda s: [(stuck, "umount: device or resource busy")])
+    monkeypatch.setattr(host_mounts, "detach_new", lambda k, s: [(stuck, "umount: device or resource busy")])
     with pytest.raises(StateError) as exc:
-        lifecycle.delete(store, cid, force=True)
+        lifecycle.delete(store, cid, Seams(), force=True)
     assert str(exc.value) == (f"cannot delete container {cid}: cannot unmount {saved['root']}/proc "
                               f"under {saved['root']}: umount: device or resource busy")
     assert store.ids() == [cid]
-    monkeypatch.setattr(host_mounts, "detach_new", lambda s: [])
-    lifecycle.delete(store, cid, force=True)
+    monkeypatch.setattr(host_mounts, "detach_new", lambda k, s: [])
+    lifecycle.delete(store, cid, Seams(), force=True)
     assert store.ids() == []

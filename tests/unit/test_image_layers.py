@@ -14,6 +14,7 @@ import pytest
 
 from pyrunc.errors import ImageError
 from pyrunc.image import layers
+from pyrunc.linux.kernel import Kernel
 from tests.unit.tarballs import diff_id, dir_, hard, make_tar, node, opaque, reg, sym, whiteout
 
 ROOT = os.geteuid() == 0
@@ -29,7 +30,7 @@ def unpack(tmp_path, entries, media_type=OCI_TAR, raw=None, **kw):
     raw = make_tar(entries) if raw is None else raw
     dest = tmp_path / "dest"
     dest.mkdir(exist_ok=True)
-    skipped = layers.extract(io.BytesIO(raw), media_type, str(dest), layer="sha256:test", **kw)
+    skipped = layers.extract(io.BytesIO(raw), media_type, str(dest), layer="sha256:test", **kw, k=Kernel())
     return dest, skipped
 
 
@@ -220,7 +221,7 @@ def test_hard_link_to_a_whiteout_is_refused(tmp_path):
 # --- the store -----------------------------------------------------------------
 
 def test_store_adds_once_and_finds(tmp_path):
-    store = layers.Store(str(tmp_path / "cache"))
+    store = layers.Store(Kernel(), str(tmp_path / "cache"))
     raw = make_tar([reg("f", b"1")])
     did = diff_id(raw)
     assert store.layer(did) is None
@@ -239,7 +240,7 @@ def test_store_adds_once_and_finds(tmp_path):
     (make_tar([sym("l", "/tmp"), reg("l/x")]), False),             # refused member
 ])
 def test_store_leaves_nothing_on_failure(tmp_path, raw, wrong_id):
-    store = layers.Store(str(tmp_path / "cache"))
+    store = layers.Store(Kernel(), str(tmp_path / "cache"))
     did = "sha256:" + "1" * 64 if wrong_id else diff_id(raw)
     with pytest.raises(ImageError, match=r"layer sha256:"):
         store.add(did, io.BytesIO(raw), OCI_TAR)
@@ -248,7 +249,7 @@ def test_store_leaves_nothing_on_failure(tmp_path, raw, wrong_id):
 
 
 def test_store_refuses_a_bad_diff_id(tmp_path):
-    store = layers.Store(str(tmp_path / "cache"))
+    store = layers.Store(Kernel(), str(tmp_path / "cache"))
     for bad in ("sha256:../../x", "sha512:" + "0" * 64, "0" * 64, "sha256:" + "A" * 64):
         with pytest.raises(ImageError, match=r"not a sha256 diff_id"):
             store.add(bad, io.BytesIO(b""), OCI_TAR)
@@ -267,7 +268,7 @@ def test_flatten_without_whiteouts(tmp_path):
     l2, _ = unpack(tmp_path / "2", [reg("a/f", b"2", 0o600, mtime=222), reg("b", b"b")])
     out = tmp_path / "out"
     out.mkdir()
-    layers.flatten([str(l1), str(l2)], str(out))
+    layers.flatten(Kernel(), [str(l1), str(l2)], str(out))
     assert (out / "a/f").read_bytes() == b"2" and os.lstat(out / "a/f").st_mtime == 222
     assert stat.S_IMODE(os.lstat(out / "a/f").st_mode) == 0o600
     assert os.readlink(out / "a/s") == "f"
@@ -287,7 +288,7 @@ def test_flatten_applies_whiteouts_and_opaque_dirs(tmp_path):
         dirs.append(str(d))
     out = tmp_path / "out"
     out.mkdir()
-    layers.flatten(dirs, str(out))
+    layers.flatten(Kernel(), dirs, str(out))
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
         "etc", "etc/passwd", "sub", "var", "var/new"]
     assert os.readlink(out / "sub") == "etc"

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from pyrunc.errors import ImageError
 from pyrunc.image import layers
+from pyrunc.linux.kernel import Kernel
 from tests.unit.tarballs import dir_, hard, make_tar, node, reg, sym
 
 ROOT = os.geteuid() == 0
@@ -85,7 +86,7 @@ def test_nothing_escapes_dest(data):
         if truncate:
             raw = raw[:max(0, len(raw) - truncate * 700)]
         try:
-            layers.extract(io.BytesIO(raw), None, dest, layer="sha256:hostile")
+            layers.extract(io.BytesIO(raw), None, dest, layer="sha256:hostile", k=Kernel())
         except ImageError as e:
             msg = str(e)
             assert msg.startswith("layer sha256:hostile: ") and "\n" not in msg
@@ -121,7 +122,7 @@ def test_the_classic_attacks_one_by_one(tmp_path):
         dest = tmp_path / "dest"
         dest.mkdir()
         try:
-            layers.extract(io.BytesIO(make_tar(entries)), None, str(dest), layer="sha256:x")
+            layers.extract(io.BytesIO(make_tar(entries)), None, str(dest), layer="sha256:x", k=Kernel())
         except ImageError as e:
             import re
             assert re.search(message, str(e)), str(e)
@@ -134,6 +135,6 @@ def test_the_classic_attacks_one_by_one(tmp_path):
     dest = tmp_path / "dest"
     dest.mkdir()
     layers.extract(io.BytesIO(make_tar([reg("../../outside/victim", b"pwned"), reg("/etc/passwd")])),
-                   None, str(dest), layer="sha256:x")
+                   None, str(dest), layer="sha256:x", k=Kernel())
     assert (dest / "outside/victim").read_bytes() == b"pwned"
     assert (outside / "victim").read_text() == "keep"

@@ -10,6 +10,7 @@ from pyrunc.config.schema import schema_errors
 from pyrunc.config.semantic import semantic_errors
 from pyrunc.errors import ImageError
 from pyrunc.image.spec import resolve_user, runtime_config
+from pyrunc.linux.kernel import Kernel
 
 PASSWD = """root:x:0:0:root:/root:/bin/sh
 daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
@@ -39,7 +40,7 @@ def bundle(tmp_path):
 def convert(bundle, cfg=None, **kw):
     image = {"architecture": "amd64", "os": "linux",
              "config": {"Cmd": ["/bin/sh"], **(cfg or {})}}
-    spec = runtime_config(image, str(bundle / "rootfs"), **kw)
+    spec = runtime_config(image, str(bundle / "rootfs"), Kernel(), **kw)
     assert schema_errors(spec) == []
     assert semantic_errors(spec, str(bundle)) == []
     return spec
@@ -76,9 +77,9 @@ def test_args(bundle, ep, cmd, kw, want):
 
 def test_no_command_is_an_error(bundle):
     with pytest.raises(ImageError, match="no command"):
-        runtime_config({"config": {}}, str(bundle / "rootfs"))
+        runtime_config({"config": {}}, str(bundle / "rootfs"), Kernel())
     with pytest.raises(ImageError, match="config.Cmd: not a list of strings"):
-        runtime_config({"config": {"Cmd": "sh"}}, str(bundle / "rootfs"))
+        runtime_config({"config": {"Cmd": "sh"}}, str(bundle / "rootfs"), Kernel())
 
 
 def test_env_merge(bundle):
@@ -138,9 +139,9 @@ def test_user_override(bundle):
 
 def test_user_without_passwd_file(tmp_path):
     (tmp_path / "rootfs").mkdir()
-    assert resolve_user("x", "1000", str(tmp_path / "rootfs")) == {"uid": 1000, "gid": 0}
+    assert resolve_user("x", "1000", str(tmp_path / "rootfs"), Kernel()) == {"uid": 1000, "gid": 0}
     with pytest.raises(ImageError, match="no user 'alice'"):
-        resolve_user("x", "alice", str(tmp_path / "rootfs"))
+        resolve_user("x", "alice", str(tmp_path / "rootfs"), Kernel())
 
 
 def test_hostile_passwd_symlink_to_host(tmp_path):
@@ -153,14 +154,14 @@ def test_hostile_passwd_symlink_to_host(tmp_path):
     os.symlink(str(host), rootfs / "etc" / "passwd")
     os.symlink("/etc/group", rootfs / "etc" / "group")
     with pytest.raises(ImageError, match="no user 'hostonly'"):
-        resolve_user("x", "hostonly", str(rootfs))
+        resolve_user("x", "hostonly", str(rootfs), Kernel())
     with pytest.raises(ImageError, match="no user 'root'"):
         # the host's /etc/passwd has root; a ../ chain cannot reach it either
         os.unlink(rootfs / "etc" / "passwd")
         os.symlink("../../../../../../../etc/passwd", rootfs / "etc" / "passwd")
-        resolve_user("x", "root", str(rootfs))
+        resolve_user("x", "root", str(rootfs), Kernel())
     with pytest.raises(ImageError, match="no group 'root'"):
-        resolve_user("x", "0:root", str(rootfs))
+        resolve_user("x", "0:root", str(rootfs), Kernel())
 
 
 def test_symlink_inside_rootfs_followed(tmp_path):
@@ -169,7 +170,7 @@ def test_symlink_inside_rootfs_followed(tmp_path):
     (rootfs / "lib").mkdir()
     (rootfs / "lib" / "passwd").write_text("carol:x:5:6::/:/bin/sh\n")
     os.symlink("/lib/passwd", rootfs / "etc" / "passwd")
-    assert resolve_user("x", "carol", str(rootfs)) == {"uid": 5, "gid": 6}
+    assert resolve_user("x", "carol", str(rootfs), Kernel()) == {"uid": 5, "gid": 6}
 
 
 def test_passwd_fifo_refused(tmp_path):
@@ -177,7 +178,7 @@ def test_passwd_fifo_refused(tmp_path):
     (rootfs / "etc").mkdir(parents=True)
     os.mkfifo(rootfs / "etc" / "passwd")
     with pytest.raises(ImageError, match="not a regular file"):
-        resolve_user("x", "alice", str(rootfs))
+        resolve_user("x", "alice", str(rootfs), Kernel())
 
 
 def test_annotations(bundle):
@@ -189,7 +190,7 @@ def test_annotations(bundle):
                         "Volumes": {"/data": {}, "/var/log": {}},
                         "Labels": {"org.opencontainers.image.author": "label wins",
                                    "com.example.x": "y"}}}
-    spec = runtime_config(image, str(bundle / "rootfs"))
+    spec = runtime_config(image, str(bundle / "rootfs"), Kernel())
     assert spec["annotations"] == {
         "org.opencontainers.image.os": "linux",
         "org.opencontainers.image.architecture": "arm64",

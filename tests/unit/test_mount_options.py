@@ -10,6 +10,7 @@ from pyrunc.config import model
 from pyrunc.errors import KernelError
 from pyrunc.linux import kernel as k
 from pyrunc.linux import mounts, paths
+from pyrunc.linux.kernel import Kernel
 from pyrunc.linux.mounts import MountOptions
 
 
@@ -112,7 +113,7 @@ def test_missing_dirs_behind_a_symlink_are_made_inside_the_rootfs(tree, link):
     rfs, host, fd = tree
     target = str(host / "made") if link == "absolute" else "../../../../../.." + str(host / "made")
     os.symlink(target, rfs / "evil")
-    made = paths.mkdir_all(fd, "/evil/deeper")
+    made = paths.mkdir_all(Kernel(), fd, "/evil/deeper")
     os.close(made)
     assert os.listdir(host) == []
     assert (rfs / str(host).lstrip("/") / "made" / "deeper").is_dir()
@@ -122,7 +123,7 @@ def test_file_behind_a_symlink_is_made_inside_the_rootfs(tree):
     rfs, host, fd = tree
     (rfs / "etc").mkdir()
     os.symlink(str(host / "passwd"), rfs / "etc" / "passwd")
-    made = paths.make_file(fd, "/etc/passwd")
+    made = paths.make_file(Kernel(), fd, "/etc/passwd")
     os.close(made)
     assert os.listdir(host) == []
     assert (rfs / str(host).lstrip("/") / "passwd").is_file()
@@ -133,7 +134,7 @@ def test_symlink_loops_fail_with_eloop(tree):
     os.symlink("b", rfs / "a")
     os.symlink("a", rfs / "b")
     with pytest.raises(KernelError) as e:
-        paths.mkdir_all(fd, "/a/x")
+        paths.mkdir_all(Kernel(), fd, "/a/x")
     assert e.value.errno == errno.ELOOP
 
 
@@ -141,7 +142,7 @@ def test_a_file_in_the_way_of_a_directory_fails(tree):
     rfs, _, fd = tree
     (rfs / "file").write_text("x")
     with pytest.raises(KernelError) as e:
-        paths.mkdir_all(fd, "/file/sub")
+        paths.mkdir_all(Kernel(), fd, "/file/sub")
     assert e.value.errno == errno.ENOTDIR
 
 
@@ -150,9 +151,9 @@ def test_open_without_symlinks_refuses_any_link(tree):
     (rfs / "real").mkdir()
     os.symlink("real", rfs / "proc")
     with pytest.raises(KernelError) as e:
-        paths.open_in_root(fd, "/proc", no_symlinks=True)
+        paths.open_in_root(Kernel(), fd, "/proc", no_symlinks=True)
     assert e.value.errno == errno.ELOOP
-    os.close(paths.open_in_root(fd, "/real", no_symlinks=True))
+    os.close(paths.open_in_root(Kernel(), fd, "/real", no_symlinks=True))
 
 
 @pytest.mark.parametrize("key, path", [

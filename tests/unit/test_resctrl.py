@@ -151,13 +151,14 @@ def test_create_puts_the_init_in_the_group_saves_it_and_delete_removes_it(root, 
     from pyrunc import lifecycle
     from pyrunc.config import model
     from pyrunc.config.default import default_spec
+    from pyrunc.linux import Seams
     from pyrunc.linux.requests import CreateRequests
     monkeypatch.setattr(resctrl, "RESCTRL_ROOT", str(root))
     doc = default_spec()
     doc["linux"]["intelRdt"] = {"memBwSchema": "MB:0=40"}
     cfg = model.from_dict(doc, str(root))
     saved = []
-    handler = CreateRequests("ctr9", cfg, str(root), "/x", "false", None, saved.append)
+    handler = CreateRequests("ctr9", cfg, str(root), "/x", "false", None, Seams(), saved.append)
     handler._intel_rdt(321)
     assert saved == [handler.rdt] and handler.rdt["group"] == str(root / "ctr9")
     assert lines(root / "ctr9" / "schemata") == ["MB:0=40"]

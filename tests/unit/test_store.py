@@ -9,7 +9,8 @@ import pytest
 
 from pyrunc import lifecycle, status
 from pyrunc.errors import StateError
-from pyrunc.linux import procfs
+from pyrunc.linux import Seams, procfs
+from pyrunc.linux.kernel import Kernel
 from pyrunc.store import Store, check_id
 
 
@@ -102,10 +103,10 @@ def test_a_create_that_died_leaves_a_deletable_directory(store):
     store.create("pyrunc-test-a", initial("pyrunc-test-a")).close()  # its lock is gone
     assert status.state(store, "pyrunc-test-a")["status"] == "creating"
     with pytest.raises(StateError, match="not running"):
-        lifecycle.kill(store, "pyrunc-test-a", 15)
+        lifecycle.kill(store, "pyrunc-test-a", 15, Seams())
     with pytest.raises(StateError, match="creating"):
-        lifecycle.start(store, "pyrunc-test-a")
-    lifecycle.delete(store, "pyrunc-test-a")
+        lifecycle.start(store, "pyrunc-test-a", Seams())
+    lifecycle.delete(store, "pyrunc-test-a", Seams())
     assert store.ids() == []
 
 
@@ -167,7 +168,7 @@ def test_recycled_pid_is_not_mistaken_for_the_container():
     st = own_state(started=True)
     st["pid_start"] += 1  # a live process under this pid, but not the one that was started
     assert lifecycle.status_of(st) == "stopped"
-    assert procfs.open_pidfd(st["pid"], st["pid_start"]) is None
+    assert procfs.open_pidfd(Kernel(), st["pid"], st["pid_start"]) is None
 
 
 def test_exited_process_is_stopped_without_any_pyrunc_process():
@@ -243,11 +244,11 @@ def test_a_container_of_the_previous_version_is_read_killed_and_deleted(store):
         out = status.state(store, "pyrunc-test-old")
         assert (out["status"], out["pid"], out["annotations"]) == ("created", proc.pid, {"a": "b"})
         with pytest.raises(StateError, match="that is not stopped: created"):
-            lifecycle.delete(store, "pyrunc-test-old")
-        lifecycle.kill(store, "pyrunc-test-old", 9)
+            lifecycle.delete(store, "pyrunc-test-old", Seams())
+        lifecycle.kill(store, "pyrunc-test-old", 9, Seams())
         assert proc.wait(timeout=10) == -9
         assert status.state(store, "pyrunc-test-old")["status"] == "stopped"
-        lifecycle.delete(store, "pyrunc-test-old")
+        lifecycle.delete(store, "pyrunc-test-old", Seams())
         assert store.ids() == []
     finally:
         proc.kill()

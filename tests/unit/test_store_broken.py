@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pyrunc import control, jsonc, lifecycle, status
 from pyrunc.errors import StateError
-from pyrunc.linux import procfs
+from pyrunc.linux import Seams, procfs
 from pyrunc.store import STATE_FILE, CorruptState, Store
 
 
@@ -66,14 +66,14 @@ def test_a_corrupt_state_is_listed_broken_refused_in_one_line_and_deleted_with_f
     path = add(store, "pyrunc-test-m", BROKEN[kind])
     listed = {s["id"]: s["status"] for s in status.list_states(store)}
     assert listed == {"pyrunc-test-a": "creating", "pyrunc-test-m": "broken", "pyrunc-test-z": "creating"}
-    for read in (lambda: status.state(store, "pyrunc-test-m"), lambda: lifecycle.delete(store, "pyrunc-test-m"),
-                 lambda: lifecycle.kill(store, "pyrunc-test-m", 9)):
+    for read in (lambda: status.state(store, "pyrunc-test-m"), lambda: lifecycle.delete(store, "pyrunc-test-m", Seams()),
+                 lambda: lifecycle.kill(store, "pyrunc-test-m", 9, Seams())):
         with pytest.raises(StateError) as e:
             read()
         assert "\n" not in str(e.value)
         assert str(e.value).startswith(f"container pyrunc-test-m: corrupt state file {path}/state.json: ")
     assert status.state(store, "pyrunc-test-a")["status"] == "creating"
-    lifecycle.delete(store, "pyrunc-test-m", force=True)
+    lifecycle.delete(store, "pyrunc-test-m", Seams(), force=True)
     assert not os.path.exists(path)
     assert [s["id"] for s in status.list_states(store)] == ["pyrunc-test-a", "pyrunc-test-z"]
 
@@ -87,7 +87,7 @@ def test_a_directory_without_state_json_is_listed_broken_and_deleted(store, file
     assert {s["id"]: s["status"] for s in status.list_states(store)}["pyrunc-test-m"] == "broken"
     with pytest.raises(StateError, match=f"^container pyrunc-test-m: no state.json in its directory {path}$"):
         status.state(store, "pyrunc-test-m")
-    lifecycle.delete(store, "pyrunc-test-m", force=True)
+    lifecycle.delete(store, "pyrunc-test-m", Seams(), force=True)
     assert not os.path.exists(path)
     assert len(status.list_states(store)) == 2
 
@@ -100,7 +100,7 @@ def test_update_of_a_directory_without_state_json_says_why(store, rdt):
     path = add(store, "pyrunc-test-m")
     request = control.UpdateRequest({"pids": {"limit": 3}} if rdt is None else {}, l3_cache_schema=rdt)
     with pytest.raises(StateError, match=f"^container pyrunc-test-m: no state.json in its directory {path}$"):
-        control.update(store, "pyrunc-test-m", request)
+        control.update(store, "pyrunc-test-m", request, Seams())
     assert os.listdir(path) == []
 
 
@@ -130,7 +130,7 @@ def test_delete_force_kills_the_init_a_cut_state_still_names(store, cut):
         add(store, "pyrunc-test-m", text[:len(text) - cut])
         with pytest.raises(CorruptState):
             status.state(store, "pyrunc-test-m")
-        lifecycle.delete(store, "pyrunc-test-m", force=True)
+        lifecycle.delete(store, "pyrunc-test-m", Seams(), force=True)
         assert proc.wait(timeout=10) == -9
     finally:
         proc.kill()
@@ -142,7 +142,7 @@ def test_delete_force_spares_a_process_whose_start_time_differs(store):
     try:
         st = good("pyrunc-test-m", pid=proc.pid, pid_start=procfs.start_time(proc.pid) + 1, started="yes")
         add(store, "pyrunc-test-m", jsonc.dumps(st).encode())
-        lifecycle.delete(store, "pyrunc-test-m", force=True)
+        lifecycle.delete(store, "pyrunc-test-m", Seams(), force=True)
         assert not os.path.exists(os.path.join(store.root, "pyrunc-test-m"))
         assert procfs.is_alive(proc.pid, procfs.start_time(proc.pid))
         assert proc.poll() is None

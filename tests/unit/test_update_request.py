@@ -10,6 +10,7 @@ from pyrunc.cli import update
 from pyrunc.cli.commands import UPDATE_FLAGS
 from pyrunc.cli.flags import parse
 from pyrunc.errors import StateError
+from pyrunc.linux import Seams
 from pyrunc.store import State, Store
 
 
@@ -43,4 +44,4 @@ def test_update_of_a_stopped_container_is_refused(tmp_path):
         st.update(pid=proc.pid, pid_start=1, started=True)
         cdir.write_state(st)
     with pytest.raises(StateError, match="^cannot update container pyrunc-test-u: container not running$"):
-        control.update(store, "pyrunc-test-u", request("--pids-limit", "9"))
+        control.update(store, "pyrunc-test-u", request("--pids-limit", "9"), Seams())

@@ -42,7 +42,7 @@ import os
 import struct
 
 from pyrunc.errors import CgroupError, KernelError
-from pyrunc.linux import kernel as k
+from pyrunc.linux import kernel
 
 FIELD = "linux.resources.devices"
 PROG_NAME = "pyrunc_devices"   # how apply() recognises its own earlier programs
@@ -182,32 +182,32 @@ def _exception_block(kind, major, minor, bits, verdict):
 
 # --- loading and attaching -----------------------------------------------------------
 
-def apply(cgroup_dir, rules):
+def apply(k, cgroup_dir, rules):
     """Enforce `rules` (the OCI list) on the cgroup2 directory `cgroup_dir`: attach the new
     program next to any there, then detach the ones an earlier apply() left, so that no
     moment is without a program."""
     code = program(rules)
     dir_fd = _open_dir(cgroup_dir)
     try:
-        old = _our_program_ids(dir_fd)
-        prog_fd = k.bpf_prog_load(k.BPF_PROG_TYPE_CGROUP_DEVICE, code, LICENSE, PROG_NAME,
-                                  k.BPF_CGROUP_DEVICE, what=f"{FIELD}: load the device program")
+        old = _our_program_ids(k, dir_fd)
+        prog_fd = k.bpf_prog_load(kernel.BPF_PROG_TYPE_CGROUP_DEVICE, code, LICENSE, PROG_NAME,
+                                  kernel.BPF_CGROUP_DEVICE, what=f"{FIELD}: load the device program")
         try:
-            k.bpf_prog_attach(dir_fd, prog_fd, k.BPF_CGROUP_DEVICE, k.BPF_F_ALLOW_MULTI,
+            k.bpf_prog_attach(dir_fd, prog_fd, kernel.BPF_CGROUP_DEVICE, kernel.BPF_F_ALLOW_MULTI,
                               what=f"{FIELD}: attach the device program to {cgroup_dir}")
         finally:
             os.close(prog_fd)
         for prog_id in old:
-            _detach(dir_fd, prog_id, cgroup_dir)
+            _detach(k, dir_fd, prog_id, cgroup_dir)
     finally:
         os.close(dir_fd)
 
 
-def attached(cgroup_dir):
+def attached(k, cgroup_dir):
     """The ids of the device programs apply() attached to `cgroup_dir` and that are still there."""
     dir_fd = _open_dir(cgroup_dir)
     try:
-        return _our_program_ids(dir_fd)
+        return _our_program_ids(k, dir_fd)
     finally:
         os.close(dir_fd)
 
@@ -219,13 +219,13 @@ def _open_dir(cgroup_dir):
         raise KernelError(e.errno, f"{FIELD}: open {cgroup_dir}") from None
 
 
-def _our_program_ids(dir_fd):
+def _our_program_ids(k, dir_fd):
     # Only programs we loaded are replaced: one attached by someone else (systemd, say)
     # stays, and since every attached program must allow, it can only restrict further.
     ours = []
-    listed = k.bpf_prog_query(dir_fd, k.BPF_CGROUP_DEVICE, what=f"{FIELD}: list the device programs")
+    listed = k.bpf_prog_query(dir_fd, kernel.BPF_CGROUP_DEVICE, what=f"{FIELD}: list the device programs")
     for prog_id in listed:
-        fd = _open_program(prog_id)
+        fd = _open_program(k, prog_id)
         if fd is None:
             continue
         try:
@@ -236,7 +236,7 @@ def _our_program_ids(dir_fd):
     return ours
 
 
-def _open_program(prog_id):
+def _open_program(k, prog_id):
     """An fd of the program, or None when it went away meanwhile (ENOENT)."""
     try:
         return k.bpf_prog_get_fd_by_id(prog_id, what=f"{FIELD}: open device program {prog_id}")
@@ -246,12 +246,12 @@ def _open_program(prog_id):
         raise
 
 
-def _detach(dir_fd, prog_id, cgroup_dir):
-    fd = _open_program(prog_id)
+def _detach(k, dir_fd, prog_id, cgroup_dir):
+    fd = _open_program(k, prog_id)
     if fd is None:
         return
     try:
-        k.bpf_prog_detach(dir_fd, fd, k.BPF_CGROUP_DEVICE,
+        k.bpf_prog_detach(dir_fd, fd, kernel.BPF_CGROUP_DEVICE,
                           what=f"{FIELD}: detach the old device program from {cgroup_dir}")
     except KernelError as e:
         if e.errno != errno.ENOENT:   # detached meanwhile (another update, or rmdir)

@@ -39,9 +39,10 @@ def _warn(msg):
 class V2Manager(Manager):
     version = 2
 
-    def __init__(self, path, root=CGROUP_MOUNT_ROOT, own=None, files=REAL_FILES, _saved=None):
+    def __init__(self, path, root=CGROUP_MOUNT_ROOT, own=None, files=REAL_FILES, kernel=None, _saved=None):
         self.root = root
         self.files = files
+        self.kernel = kernel  # loads the device program (kernel.Kernel)
         if _saved is not None:
             self.dir = _saved["dir"]
             self.made = list(_saved["made"])
@@ -51,8 +52,8 @@ class V2Manager(Manager):
         self.made = []
 
     @classmethod
-    def from_dict(cls, saved, root=CGROUP_MOUNT_ROOT, files=REAL_FILES):
-        return cls(None, root=root, files=files, _saved=saved)
+    def from_dict(cls, saved, root=CGROUP_MOUNT_ROOT, files=REAL_FILES, kernel=None):
+        return cls(None, root=root, files=files, kernel=kernel, _saved=saved)
 
     def to_dict(self):
         return {"version": 2, "dir": self.dir, "made": list(self.made)}
@@ -450,7 +451,7 @@ class V2Manager(Manager):
     def _devices(self, rules):
         # The eBPF device program replaces v1's devices.allow/deny lists.
         from pyrunc.linux.cgroups import devices_bpf
-        devices_bpf.apply(self._path(), rules)
+        devices_bpf.apply(self.kernel, self._path(), rules)
 
     # -- statistics ---------------------------------------------------------------------
 

@@ -8,8 +8,9 @@ close-on-exec: the container's program never inherits it.
 Records (docs/trace.md, docs/trace-schema.json):
   header  once per process: proc, pid, ppid, mono (time.monotonic_ns) and wall (epoch s)
   step    ev "begin" when a step starts, ev "end" when it ends (with dur, and error on failure)
-  call    one per call of a pyrunc.linux.kernel function, or of a cgroup file operation
-          (cgroup_mkdirs, cgroup_write, cgroup_rmdir): name, args, result or error
+  call    one per call of a kernel method (a RecordingKernel, which the command's
+          linux.Seams makes when tracing), or of a cgroup file operation (cgroup_mkdirs,
+          cgroup_write, cgroup_rmdir: a RecordingCgroupFiles): name, args, result or error
   fail    the runtime's last record when the operation failed: the failing step and error
 """
 
@@ -232,7 +233,6 @@ def enable(path, proc="runtime"):
     global _tracer
     if _tracer is None:
         _tracer = Tracer(open_trace(path), proc)
-        wrap_kernel()
     return _tracer
 
 
@@ -344,33 +344,23 @@ def _flag_tables():
 
 class RecordingKernel:
     """Any kernel object, `inner` (the real Kernel, a test double), with each of its
-    public methods recorded as a call of that name while the trace is on."""
+    public methods recorded as a call of that name while the trace is on.  The command's
+    linux.Seams makes one when tracing; the mechanics it is passed to cannot tell."""
 
     def __init__(self, inner):
         _flag_tables()
         self.inner = inner
-        for name in dir(inner):
-            fn = getattr(inner, name)
-            if not name.startswith("_") and callable(fn) and not isinstance(fn, type):
-                setattr(self, name, _wrap(name, fn))
 
-
-def wrap_kernel():
-    """Point kernel.py's module-level names at a recording kernel.  Runs before any
-    command: modules that import these names later get the recording ones too."""
-    from pyrunc.linux import kernel
-    rec = RecordingKernel(kernel._default)
-    for name in vars(rec):
-        if name != "inner" and hasattr(kernel, name):
-            setattr(kernel, name, getattr(rec, name))
+    def __getattr__(self, name):
+        fn = getattr(self.inner, name)
+        if name.startswith("_") or not callable(fn) or isinstance(fn, type):
+            return fn
+        traced = _wrap(name, fn)
+        setattr(self, name, traced)  # made once per name
+        return traced
 
 
 # --- the cgroup files, recorded ---------------------------------------------------------
-
-def cgroup_files(inner):
-    """The files object the cgroup managers are made with (cgroups.default_files):
-    `inner` (a files.CgroupFiles) recording its calls while the trace is on."""
-    return inner if _tracer is None else RecordingCgroupFiles(inner)
 
 
 class RecordingCgroupFiles(CgroupFiles):

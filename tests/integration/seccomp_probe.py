@@ -35,8 +35,9 @@ def probe(program, calls, flags=0, in_thread=False, trap_handler=False):
             out = os.fdopen(w, "w", buffering=1)
             if trap_handler:
                 signal.signal(signal.SIGSYS, lambda *_: out.write(json.dumps(["trapped"]) + "\n"))
-            kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
-            kernel.seccomp_set_filter(flags, program)
+            k = kernel.Kernel()
+            k.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
+            k.seccomp_set_filter(flags, program)
 
             def run():
                 for name, args in calls:

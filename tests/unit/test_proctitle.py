@@ -1,4 +1,4 @@
-"""kernel.set_cmdline: the argument area rewritten in place, cut where it does not fit."""
+"""Kernel.set_cmdline: the argument area rewritten in place, cut where it does not fit."""
 
 import subprocess
 import sys
@@ -6,7 +6,7 @@ import sys
 CHILD = """
 import os, sys
 from pyrunc.linux import kernel
-kernel.set_cmdline(os.environ["WORDS"].split())
+kernel.Kernel().set_cmdline(os.environ["WORDS"].split())
 with open("/proc/self/cmdline", "rb") as f:
     sys.stdout.buffer.write(f.read())
 """

@@ -178,7 +178,7 @@ def setup_namespaces(ctx):
     # Into the cgroup before unsharing the cgroup namespace, whose root is our cgroup then.
     # Without one, the init is moved in late, when it asks before its hooks and `created`
     # (cgroup_joined), so the memory the setup touches is not charged to the container;
-    # the parent pays the first move's wait meanwhile (spawn.py).
+    # the parent pays the first move's wait meanwhile (requests.py: CreateRequests.warm_up_cgroup).
     ctx.step = "join cgroup"
     ctx.chan.send(protocol.CGROUP, pid=os.getpid(), join_now=ctx.new_cgroupns)
     ctx.cgroup_joined = ctx.new_cgroupns
@@ -445,7 +445,7 @@ def _bind_console(k, slave):
 
 def setup_process(ctx):
     proc, lx = ctx.cfg.process, ctx.cfg.linux
-    if not proc.terminal:  # with a terminal, _setup_terminal made the session already
+    if not proc.terminal:  # with a terminal, setup_terminal made the session already
         ctx.step = "create session"
         process.new_session()
     if not ctx.no_new_keyring:

@@ -37,9 +37,12 @@ FORMATTED = \
 	pyrunc/jsonc.py \
 	pyrunc/launcher \
 	pyrunc/linux/capabilities.py \
+	pyrunc/linux/child_death.py \
 	pyrunc/linux/devices.py \
 	pyrunc/linux/ffi.py \
 	pyrunc/linux/hooks.py \
+	pyrunc/linux/init.py \
+	pyrunc/linux/join.py \
 	pyrunc/linux/host_mounts.py \
 	pyrunc/linux/kernel.py \
 	pyrunc/linux/mount_sources.py \
@@ -61,6 +64,7 @@ FORMATTED = \
 	pyrunc/linux/seccomp.py \
 	pyrunc/linux/seccomp_enosys.py \
 	pyrunc/linux/signals.py \
+	pyrunc/linux/spawn.py \
 	pyrunc/linux/tables.py \
 	pyrunc/linux/terminal.py \
 	pyrunc/linux/unix.py \

@@ -523,7 +523,8 @@ class Kernel:
             f"setrlimit {name} {soft}:{hard}",
         )
 
-    def execve(self, path: "Path", args: "Sequence[str]", env: "Mapping[str, str]") -> None:
+    def execve(self, path: "Path | int", args: "Sequence[str]", env: "Mapping[str, str]") -> None:
+        """`path`: a program's path, or an fd of it (fexecve)."""
         try:
             os.execve(path, list(args), env)
         except OSError as e:
@@ -624,4 +625,3 @@ class Kernel:
         attr = _BpfInfoAttr(bpf_fd=prog_fd, info_len=ffi.sizeof(info), info=ffi.addressof(info))
         _check(self._bpf(BPF_OBJ_GET_INFO_BY_FD, attr), what)
         return str(info.name.decode(errors="replace"))
-

@@ -72,6 +72,7 @@ FORMATTED = \
 	pyrunc/notify.py \
 	pyrunc/status.py \
 	pyrunc/store.py \
+	pyrunc/trace.py \
 	pyrunc/trace_show.py \
 	pyrunc/version.py
 lint: setup

@@ -8,8 +8,9 @@ import sys
 import time
 
 from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, probe
+from pyrunc.linux.kernel import Kernel
 
-MODE = probe()
+MODE = probe(Kernel())
 V2 = MODE == "v2"
 
 # The v2 file, and the v1 (controller, file), of each thing the tests look at.

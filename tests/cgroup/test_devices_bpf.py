@@ -17,7 +17,8 @@ from pyrunc.linux import kernel
 from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, device_rules, probe
 from pyrunc.linux.cgroups import devices_bpf as bpf
 
-MODE = probe()
+K = kernel.Kernel()  # the real kernel, passed to what is tested
+MODE = probe(K)
 CGROUP2 = CGROUP_MOUNT_ROOT if MODE == "v2" else os.path.join(CGROUP_MOUNT_ROOT, "unified")
 
 pytestmark = [pytest.mark.root,
@@ -73,9 +74,9 @@ def _act(verb, path, *args):
             mode = 0o600 | (stat.S_IFBLK if kind == "b" else stat.S_IFCHR)
             os.mknod(path, mode, os.makedev(major, minor))
         elif verb == "tmpfs":
-            kernel.unshare(kernel.CLONE_NEWNS)
-            kernel.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE)
-            kernel.mount("tmpfs", path, "tmpfs")
+            K.unshare(kernel.CLONE_NEWNS)
+            K.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE)
+            K.mount("tmpfs", path, "tmpfs")
         return "ok"
     except OSError as e:
         return errno.errorcode[e.errno]
@@ -84,13 +85,13 @@ def _act(verb, path, *args):
 def all_device_programs(cgroup):
     fd = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        return kernel.bpf_prog_query(fd, kernel.BPF_CGROUP_DEVICE)
+        return K.bpf_prog_query(fd, kernel.BPF_CGROUP_DEVICE)
     finally:
         os.close(fd)
 
 
 def test_allows_only_the_listed_device(cgroup, tmp_path):
-    bpf.apply(cgroup, [DENY_ALL, NULL_RW])
+    bpf.apply(K, cgroup, [DENY_ALL, NULL_RW])
     node = str(tmp_path / "null-again")
     assert in_cgroup(cgroup, ("open", "/dev/null", os.O_RDWR), ("open", "/dev/null", os.O_RDONLY),
                      ("open", "/dev/zero", os.O_RDONLY), ("open", "/dev/full", os.O_WRONLY),
@@ -101,29 +102,29 @@ def test_allows_only_the_listed_device(cgroup, tmp_path):
 
 
 def test_read_only_rule_refuses_a_read_write_open(cgroup):
-    bpf.apply(cgroup, [DENY_ALL, dict(NULL_RW, access="r")])
+    bpf.apply(K, cgroup, [DENY_ALL, dict(NULL_RW, access="r")])
     assert in_cgroup(cgroup, ("open", "/dev/null", os.O_RDONLY), ("open", "/dev/null", os.O_RDWR),
                      ("open", "/dev/null", os.O_WRONLY)) == ["ok", "EPERM", "EPERM"]
 
 
 def test_deny_all_blocks_dev_null(cgroup):
-    bpf.apply(cgroup, [{"allow": True}, DENY_ALL])
+    bpf.apply(K, cgroup, [{"allow": True}, DENY_ALL])
     assert in_cgroup(cgroup, ("open", "/dev/null", os.O_RDONLY)) == ["EPERM"]
 
 
 def test_second_apply_replaces_the_first(cgroup):
-    bpf.apply(cgroup, [DENY_ALL, NULL_RW])
-    first = bpf.attached(cgroup)
+    bpf.apply(K, cgroup, [DENY_ALL, NULL_RW])
+    first = bpf.attached(K, cgroup)
     assert len(first) == 1 and all_device_programs(cgroup) == first
 
-    bpf.apply(cgroup, [DENY_ALL])
-    second = bpf.attached(cgroup)
+    bpf.apply(K, cgroup, [DENY_ALL])
+    second = bpf.attached(K, cgroup)
     assert len(second) == 1 and second != first and all_device_programs(cgroup) == second
     assert in_cgroup(cgroup, ("open", "/dev/null", os.O_RDONLY)) == ["EPERM"]
 
     # Back to allowing /dev/null: only possible if the deny-all program is gone, since
     # every attached program must allow.
-    bpf.apply(cgroup, [DENY_ALL, NULL_RW])
+    bpf.apply(K, cgroup, [DENY_ALL, NULL_RW])
     assert len(all_device_programs(cgroup)) == 1
     assert in_cgroup(cgroup, ("open", "/dev/null", os.O_RDONLY)) == ["ok"]
 
@@ -131,17 +132,17 @@ def test_second_apply_replaces_the_first(cgroup):
 def test_a_program_apply_did_not_load_stays(cgroup):
     # Someone else's allow-all program (r0 = 1; exit) is left attached.
     code = bpf.insn(bpf.ALU32_MOV_K, bpf.R0, imm=1) + bpf.insn(bpf.JMP_EXIT)
-    prog = kernel.bpf_prog_load(kernel.BPF_PROG_TYPE_CGROUP_DEVICE, code, "GPL", "other_devices")
+    prog = K.bpf_prog_load(kernel.BPF_PROG_TYPE_CGROUP_DEVICE, code, "GPL", "other_devices")
     dir_fd = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        kernel.bpf_prog_attach(dir_fd, prog, kernel.BPF_CGROUP_DEVICE, kernel.BPF_F_ALLOW_MULTI)
+        K.bpf_prog_attach(dir_fd, prog, kernel.BPF_CGROUP_DEVICE, kernel.BPF_F_ALLOW_MULTI)
     finally:
         os.close(dir_fd)
         os.close(prog)
     foreign = all_device_programs(cgroup)
-    bpf.apply(cgroup, [DENY_ALL, NULL_RW])
-    bpf.apply(cgroup, [DENY_ALL, NULL_RW])
-    ours = bpf.attached(cgroup)
+    bpf.apply(K, cgroup, [DENY_ALL, NULL_RW])
+    bpf.apply(K, cgroup, [DENY_ALL, NULL_RW])
+    ours = bpf.attached(K, cgroup)
     assert len(ours) == 1 and sorted(all_device_programs(cgroup)) == sorted(foreign + ours)
     assert in_cgroup(cgroup, ("open", "/dev/null", os.O_RDWR),
                      ("open", "/dev/zero", os.O_RDONLY)) == ["ok", "EPERM"]
@@ -149,7 +150,7 @@ def test_a_program_apply_did_not_load_stays(cgroup):
 
 def test_runc_default_rules(cgroup, tmp_path):
     rules = device_rules(default_spec()["linux"]["resources"])
-    bpf.apply(cgroup, rules)
+    bpf.apply(K, cgroup, rules)
     disk = str(tmp_path / "disk")
     results = in_cgroup(cgroup, ("open", "/dev/null", os.O_RDWR),
                         ("open", "/dev/urandom", os.O_RDONLY), ("open", "/dev/zero", os.O_RDONLY),
@@ -162,7 +163,7 @@ def test_runc_default_rules(cgroup, tmp_path):
     assert results[4:] == ["ok", "ok", "EPERM"]
 
     # The control: with every device allowed the same open gets past the device check.
-    bpf.apply(cgroup, [{"allow": True}])
+    bpf.apply(K, cgroup, [{"allow": True}])
     results = in_cgroup(cgroup, ("tmpfs", str(tmp_path)), ("mknod", disk, "b", 8, 0),
                         ("open", disk, os.O_RDONLY))
     assert results[:2] == ["ok", "ok"] and results[2] != "EPERM"

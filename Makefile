@@ -52,10 +52,14 @@ FORMATTED = \
 	pyrunc/linux/cgroups/sub.py \
 	pyrunc/linux/cgroups/v1.py \
 	pyrunc/linux/cgroups/v2.py \
+	pyrunc/linux/child_death.py \
 	pyrunc/linux/devices.py \
 	pyrunc/linux/ffi.py \
 	pyrunc/linux/hooks.py \
+	pyrunc/linux/init.py \
+	pyrunc/linux/join.py \
 	pyrunc/linux/host_mounts.py \
+	pyrunc/linux/kernel.py \
 	pyrunc/linux/mount_sources.py \
 	pyrunc/linux/mounts.py \
 	pyrunc/linux/namespaces.py \
@@ -77,6 +81,7 @@ FORMATTED = \
 	pyrunc/linux/seccomp.py \
 	pyrunc/linux/seccomp_enosys.py \
 	pyrunc/linux/signals.py \
+	pyrunc/linux/spawn.py \
 	pyrunc/linux/tables.py \
 	pyrunc/linux/terminal.py \
 	pyrunc/linux/unix.py \
@@ -86,6 +91,7 @@ FORMATTED = \
 	pyrunc/run.py \
 	pyrunc/status.py \
 	pyrunc/store.py \
+	pyrunc/trace.py \
 	pyrunc/trace_show.py \
 	pyrunc/version.py
 lint: setup

@@ -23,8 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bundle  # noqa: E402
 from report import markdown_table  # noqa: E402
 
-TRACED = ("execve,execveat,clone,clone3,unshare,setns,mount,pivot_root,mkdir,rmdir,fsync,sendto,"
-          "recvmsg,connect,accept4,exit_group,wait4,rename,unlink")
+TRACED = (
+    "execve,execveat,clone,clone3,unshare,setns,mount,pivot_root,mkdir,rmdir,fsync,sendto,"
+    "recvmsg,connect,accept4,exit_group,wait4,rename,unlink"
+)
 
 # The phase markers, in timeline order: each phase starts at its marker and runs to the
 # next marker found.  Columns: phase, the syscalls that mark its start ("exit" is strace's
@@ -104,8 +106,7 @@ def phases(events, root):
     pos = 0
     for name, syscalls, who, needles, pick in MARKERS:
         needles = [n.format(root=root) for n in needles] if needles else None
-        hits = [i for i in range(pos, len(events))
-                if _matches(events[i], syscalls, who, needles, main, init)]
+        hits = [i for i in range(pos, len(events)) if _matches(events[i], syscalls, who, needles, main, init)]
         if not hits:
             found.append((name, None))
             continue
@@ -125,7 +126,7 @@ def table_rows(found, end):
         if t is None:
             rows.append((name, None, None))
             continue
-        later = [u for _, u in found[i + 1:] if u is not None] + ([end] if end is not None else [])
+        later = [u for _, u in found[i + 1 :] if u is not None] + ([end] if end is not None else [])
         if not later:
             rows.append((name, None, None))
             continue
@@ -135,8 +136,10 @@ def table_rows(found, end):
 
 
 def render(rows, total):
-    body = [[name, "-" if ms is None else f"{ms:.1f}", "-" if share is None else f"{share * 100:.0f} %"]
-            for name, ms, share in rows]
+    body = [
+        [name, "-" if ms is None else f"{ms:.1f}", "-" if share is None else f"{share * 100:.0f} %"]
+        for name, ms, share in rows
+    ]
     body.append(["total (first execve to the main pid's exit)", "-" if total is None else f"{total:.1f}", "100 %"])
     return markdown_table(["phase", "ms", "share"], body)
 
@@ -146,7 +149,8 @@ def trace_once(pyrunc, bench, out):
     r = bench.runtime("pyrunc", [pyrunc], tag="breakdown")
     cid = bench.id("bd")
     cmd = ["strace", "--seccomp-bpf", "-f", "-ttt", "-e", f"trace={TRACED}", "-o", out] + r.cmd(
-        "run", "--bundle", bench.bundle(), cid)
+        "run", "--bundle", bench.bundle(), cid
+    )
     with tempfile.TemporaryFile() as err:  # a file, not a pipe: the init inherits it
         p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=120)
         if p.returncode != 0:
@@ -170,8 +174,12 @@ def overhead(pyrunc, bench, runs):
     null = os.path.join(bench.dir, "overhead.trace")
     for _ in range(runs):
         plain.append(wall(r.cmd("run", "--bundle", bench.bundle(), bench.id("bdo"))))
-        traced.append(wall(["strace", "--seccomp-bpf", "-f", "-ttt", "-e", f"trace={TRACED}", "-o", null]
-                           + r.cmd("run", "--bundle", bench.bundle(), bench.id("bdo"))))
+        traced.append(
+            wall(
+                ["strace", "--seccomp-bpf", "-f", "-ttt", "-e", f"trace={TRACED}", "-o", null]
+                + r.cmd("run", "--bundle", bench.bundle(), bench.id("bdo"))
+            )
+        )
     return statistics.median(plain), statistics.median(traced)
 
 
@@ -188,13 +196,15 @@ def breakdown(pyrunc, bench, runs=5, save_trace=None):
     rows, total = table_rows(*phases(parse(text), root))
     table = render(rows, total)
     plain, traced = overhead(pyrunc, bench, runs)
-    note = (f"One `pyrunc run` of /bin/true under `strace --seccomp-bpf -f -ttt -e trace={TRACED}`,"
-            " its timeline cut into phases at marker syscalls (the `MARKERS` table at the top of"
-            " `bench/breakdown.py`; a phase whose marker is missing shows \"-\" and the phase"
-            " before it runs on).  strace slows what it watches: the same run took"
-            f" {plain * 1000:.1f} ms without strace and {traced * 1000:.1f} ms under it (medians of {runs}),"
-            " so read the shares rather than the milliseconds.  Regenerate this part alone with"
-            " `python bench/breakdown.py`.")
+    note = (
+        f"One `pyrunc run` of /bin/true under `strace --seccomp-bpf -f -ttt -e trace={TRACED}`,"
+        " its timeline cut into phases at marker syscalls (the `MARKERS` table at the top of"
+        ' `bench/breakdown.py`; a phase whose marker is missing shows "-" and the phase'
+        " before it runs on).  strace slows what it watches: the same run took"
+        f" {plain * 1000:.1f} ms without strace and {traced * 1000:.1f} ms under it (medians of {runs}),"
+        " so read the shares rather than the milliseconds.  Regenerate this part alone with"
+        " `python bench/breakdown.py`."
+    )
     return table + "\n\n" + note, note + "\n\n" + table
 
 

@@ -177,8 +177,14 @@ class Runtime:
 
     def call(self, *args, cwd=None, check=False, timeout=120):
         with tempfile.TemporaryFile() as out:
-            p = subprocess.run(self.cmd(*args), cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
-                               stderr=subprocess.STDOUT, timeout=timeout)
+            p = subprocess.run(
+                self.cmd(*args),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+            )
             out.seek(0)
             text = out.read().decode(errors="replace")
         if check and p.returncode != 0:

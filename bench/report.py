@@ -20,6 +20,7 @@ much.  `make bench` regenerates everything above the marker and keeps this part.
 class Row:
     """One measured line of a figure: samples in seconds (unit "ms" or "s") or bytes
     ("MiB"); no samples and a note for a runtime that could not be measured."""
+
     label: str
     samples: list = field(default_factory=list)
     unit: str = "ms"
@@ -30,6 +31,7 @@ class Row:
 @dataclass
 class Verdict:
     """One line of the summary table: a figure against its target."""
+
     num: str
     what: str
     subject: str
@@ -96,7 +98,8 @@ def markdown_table(headers, rows):
 def verdicts_table(verdicts):
     return markdown_table(
         ["#", "figure", "pyrunc", "reference", "ratio", "target", "met"],
-        [[v.num, v.what, v.subject, v.reference, v.ratio, v.target, met_text(v.met)] for v in verdicts])
+        [[v.num, v.what, v.subject, v.reference, v.ratio, v.target, met_text(v.met)] for v in verdicts],
+    )
 
 
 def details_table(figures):
@@ -110,9 +113,18 @@ def details_table(figures):
                 continue
             ref = by_label.get(r.ref) if r.ref != r.label else None
             rel = ratio(median(r.samples), median(ref.samples)) if ref else None
-            rows.append([num, r.label, len(r.samples), fmt(median(r.samples), r.unit),
-                         fmt(min(r.samples), r.unit), fmt(max(r.samples), r.unit),
-                         f"{fmt_ratio(rel)} × {r.ref}" if rel is not None else "-", r.note])
+            rows.append(
+                [
+                    num,
+                    r.label,
+                    len(r.samples),
+                    fmt(median(r.samples), r.unit),
+                    fmt(min(r.samples), r.unit),
+                    fmt(max(r.samples), r.unit),
+                    f"{fmt_ratio(rel)} × {r.ref}" if rel is not None else "-",
+                    r.note,
+                ]
+            )
     return markdown_table(["#", "measurement", "n", "median", "min", "max", "ratio", "note"], rows)
 
 
@@ -120,6 +132,7 @@ def details_table(figures):
 class TraceFigure:
     """The trace figure's samples, one per round in each list (round i of every list
     was taken in the same rotation, so per-round ratios pair them)."""
+
     baseline: str  # the revision without the tracing code, as "<hash> (<subject>)"
     off: list  # this pyrunc, tracing off
     base: list  # the baseline build
@@ -145,9 +158,11 @@ def trace_ratios(t):
     """(label, numerator, denominator, ratio of medians, per-round ratios) for the
     three comparisons of the trace figure."""
     out = []
-    for label, a, b in (("trace off / baseline", t.off, t.base),
-                        ("baseline 2nd series / baseline (noise)", t.base2, t.base),
-                        ("--trace FILE / trace off", t.traced, t.off)):
+    for label, a, b in (
+        ("trace off / baseline", t.off, t.base),
+        ("baseline 2nd series / baseline (noise)", t.base2, t.base),
+        ("--trace FILE / trace off", t.traced, t.off),
+    ):
         out.append((label, a, b, ratio(median(a), median(b)), per_round(a, b)))
     return out
 
@@ -160,13 +175,20 @@ def round_spread(a, b):
 
 
 def trace_rows(t):
-    size = (f"; the file: {median(t.trace_lines):.0f} records, {fmt(median(t.trace_bytes), 'KiB')}"
-            if t.trace_bytes else "")
-    return [Row(TRACE_OFF, t.off, ref=TRACE_BASE, note=round_spread(t.off, t.base)),
-            Row(TRACE_BASE, t.base, note=f"pyrunc at {t.baseline}, before tracing; a launcher of its own"),
-            Row(TRACE_BASE2, t.base2, ref=TRACE_BASE, note="the same build again: the noise reference; "
-                + round_spread(t.base2, t.base)),
-            Row(TRACE_ON, t.traced, ref=TRACE_OFF, note=round_spread(t.traced, t.off) + size)]
+    size = (
+        f"; the file: {median(t.trace_lines):.0f} records, {fmt(median(t.trace_bytes), 'KiB')}" if t.trace_bytes else ""
+    )
+    return [
+        Row(TRACE_OFF, t.off, ref=TRACE_BASE, note=round_spread(t.off, t.base)),
+        Row(TRACE_BASE, t.base, note=f"pyrunc at {t.baseline}, before tracing; a launcher of its own"),
+        Row(
+            TRACE_BASE2,
+            t.base2,
+            ref=TRACE_BASE,
+            note="the same build again: the noise reference; " + round_spread(t.base2, t.base),
+        ),
+        Row(TRACE_ON, t.traced, ref=TRACE_OFF, note=round_spread(t.traced, t.off) + size),
+    ]
 
 
 def trace_verdicts(t):
@@ -174,12 +196,26 @@ def trace_verdicts(t):
     off/baseline ratio with the baseline's ratio against itself."""
     (_, _, _, off_base, _), (_, _, _, noise, _), (_, _, _, on_off, _) = trace_ratios(t)
     rev = t.baseline.split()[0]
-    return [Verdict("9a", f"`run`, tracing off, over a build without the tracing code ({rev})",
-                    fmt(median(t.off), "ms"),
-                    f"baseline {fmt(median(t.base), 'ms')} (baseline over itself: {fmt_ratio(noise)})",
-                    fmt_ratio(off_base), "within noise", None),
-            Verdict("9b", "`run --trace FILE` over `run` with tracing off", fmt(median(t.traced), "ms"),
-                    f"trace off {fmt(median(t.off), 'ms')}", fmt_ratio(on_off), "-", None)]
+    return [
+        Verdict(
+            "9a",
+            f"`run`, tracing off, over a build without the tracing code ({rev})",
+            fmt(median(t.off), "ms"),
+            f"baseline {fmt(median(t.base), 'ms')} (baseline over itself: {fmt_ratio(noise)})",
+            fmt_ratio(off_base),
+            "within noise",
+            None,
+        ),
+        Verdict(
+            "9b",
+            "`run --trace FILE` over `run` with tracing off",
+            fmt(median(t.traced), "ms"),
+            f"trace off {fmt(median(t.off), 'ms')}",
+            fmt_ratio(on_off),
+            "-",
+            None,
+        ),
+    ]
 
 
 def trace_section(t, runs):
@@ -187,46 +223,70 @@ def trace_section(t, runs):
     ratios, with the noise reference next to the claim."""
     if t is None:
         return "(not run)"
-    series = [(TRACE_OFF, t.off), (f"{TRACE_BASE} ({t.baseline.split()[0]})", t.base),
-              (TRACE_BASE2, t.base2), (TRACE_ON, t.traced)]
-    spread_rows = [[label, fmt(median(s), "ms"), "–".join(fmt(q, "ms") for q in quartiles(s)),
-                    f"{fmt(min(s), 'ms')}–{fmt(max(s), 'ms')}" if s else "-"] for label, s in series]
+    series = [
+        (TRACE_OFF, t.off),
+        (f"{TRACE_BASE} ({t.baseline.split()[0]})", t.base),
+        (TRACE_BASE2, t.base2),
+        (TRACE_ON, t.traced),
+    ]
+    spread_rows = [
+        [
+            label,
+            fmt(median(s), "ms"),
+            "–".join(fmt(q, "ms") for q in quartiles(s)),
+            f"{fmt(min(s), 'ms')}–{fmt(max(s), 'ms')}" if s else "-",
+        ]
+        for label, s in series
+    ]
     ratio_rows = []
     for label, _, _, of_medians, rounds in trace_ratios(t):
         q1, q3 = quartiles(rounds)
-        ratio_rows.append([label, fmt_ratio(of_medians), fmt_ratio(median(rounds)),
-                           f"{fmt_ratio(q1)}–{fmt_ratio(q3)}",
-                           f"{fmt_ratio(min(rounds))}–{fmt_ratio(max(rounds))}" if rounds else "-"])
+        ratio_rows.append(
+            [
+                label,
+                fmt_ratio(of_medians),
+                fmt_ratio(median(rounds)),
+                f"{fmt_ratio(q1)}–{fmt_ratio(q3)}",
+                f"{fmt_ratio(min(rounds))}–{fmt_ratio(max(rounds))}" if rounds else "-",
+            ]
+        )
     (_, _, _, off_base, off_rounds), (_, _, _, noise, noise_rounds), _ = trace_ratios(t)
     lo, hi = quartiles(noise_rounds)
     where = ""
     if off_rounds and noise_rounds:
         # Per-round against per-round: both have the load of the moment divided out.
         inside = "inside" if lo <= median(off_rounds) <= hi else "outside"
-        where = (f"  Here trace off / baseline is {fmt_ratio(off_base)} of medians and"
-                 f" {fmt_ratio(median(off_rounds))} per round, {inside} the middle half of the baseline's"
-                 f" per-round ratios against itself ({fmt_ratio(lo)}–{fmt_ratio(hi)}; of medians"
-                 f" {fmt_ratio(noise)}).")
+        where = (
+            f"  Here trace off / baseline is {fmt_ratio(off_base)} of medians and"
+            f" {fmt_ratio(median(off_rounds))} per round, {inside} the middle half of the baseline's"
+            f" per-round ratios against itself ({fmt_ratio(lo)}–{fmt_ratio(hi)}; of medians"
+            f" {fmt_ratio(noise)})."
+        )
     size = ""
     if t.trace_bytes:
-        size = (f"  One traced `run` wrote {median(t.trace_lines):.0f} records"
-                f" ({fmt(median(t.trace_bytes), 'KiB')}, median).")
-    return "\n".join([
-        f"`run` of /bin/true in four series taken in rotation, {runs} rounds: this pyrunc with tracing"
-        f" off; a build of {t.baseline}, the revision before the tracing code, with a launcher"
-        " of its own on the same interpreter and packages, twice (the second series measures the"
-        " noise: the same build against itself); this pyrunc with `--trace FILE`, the file removed"
-        " each round.  Tracing off costs nothing measurable when trace off / baseline moves no"
-        " further from 1 than the baseline does against itself." + where + size,
-        "",
-        markdown_table(["series", "median", "IQR (25–75 %)", "min–max"], spread_rows),
-        "",
-        "Per-round ratios divide the two samples of one round, so a load that shifts between"
-        " rounds cancels out of them.",
-        "",
-        markdown_table(["ratio", "of medians", "per round: median", "per round: IQR", "per round: min–max"],
-                       ratio_rows),
-    ])
+        size = (
+            f"  One traced `run` wrote {median(t.trace_lines):.0f} records"
+            f" ({fmt(median(t.trace_bytes), 'KiB')}, median)."
+        )
+    return "\n".join(
+        [
+            f"`run` of /bin/true in four series taken in rotation, {runs} rounds: this pyrunc with tracing"
+            f" off; a build of {t.baseline}, the revision before the tracing code, with a launcher"
+            " of its own on the same interpreter and packages, twice (the second series measures the"
+            " noise: the same build against itself); this pyrunc with `--trace FILE`, the file removed"
+            " each round.  Tracing off costs nothing measurable when trace off / baseline moves no"
+            " further from 1 than the baseline does against itself." + where + size,
+            "",
+            markdown_table(["series", "median", "IQR (25–75 %)", "min–max"], spread_rows),
+            "",
+            "Per-round ratios divide the two samples of one round, so a load that shifts between"
+            " rounds cancels out of them.",
+            "",
+            markdown_table(
+                ["ratio", "of medians", "per round: median", "per round: IQR", "per round: min–max"], ratio_rows
+            ),
+        ]
+    )
 
 
 def render(machine, verdicts, figures, breakdown_md, runs, command, trace_md="(not run)"):
@@ -276,7 +336,7 @@ def merge(generated, existing):
     (the marker and everything after it), or by the marker and a placeholder section
     when there is none yet."""
     if existing is not None and MARKER in existing:
-        kept = existing[existing.index(MARKER):]
+        kept = existing[existing.index(MARKER) :]
     else:
         kept = MARKER + "\n\n" + PLACEHOLDER
     return generated.rstrip("\n") + "\n\n" + kept

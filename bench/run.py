@@ -54,8 +54,9 @@ def timed(cmd, cwd=None):
     raises Failed with the end of its stderr when it exits non-zero."""
     with tempfile.TemporaryFile() as err:
         try:
-            code, dt = bundle.run_timed(cmd, TIMEOUT, cwd=cwd, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=err)
+            code, dt = bundle.run_timed(
+                cmd, TIMEOUT, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+            )
         except TimeoutError as e:
             raise Failed(str(e)) from None
         if code != 0:
@@ -72,7 +73,7 @@ def describe(cmd):
     args = list(cmd[1:])
     if "--root" in args:
         i = args.index("--root")
-        del args[i:i + 2]
+        del args[i : i + 2]
     return " ".join([os.path.basename(cmd[0])] + args)
 
 
@@ -154,8 +155,10 @@ class Suite:
         return None if code == 0 else last_line(text)
 
     def runtimes(self, tag, crun=False):
-        rs = [self.bench.runtime("pyrunc", [self.pyrunc], tag=f"pyrunc-{tag}"),
-              self.bench.runtime("runc", [bundle.RUNC], tag=f"runc-{tag}")]
+        rs = [
+            self.bench.runtime("pyrunc", [self.pyrunc], tag=f"pyrunc-{tag}"),
+            self.bench.runtime("runc", [bundle.RUNC], tag=f"runc-{tag}"),
+        ]
         if crun and self.crun_reason is None:
             rs.append(self.bench.runtime("crun", [bundle.CRUN], tag=f"crun-{tag}"))
         return rs
@@ -167,26 +170,42 @@ class Suite:
     def fig_run(self):
         rs = self.runtimes("run", crun=True)
         bundles = {r.name: self.bench.bundle(cgroup=f"run-{r.name}") for r in rs}
-        samples = rotated_samples(self.runs, rs, lambda r: timed(
-            r.cmd("run", "--bundle", bundles[r.name], self.bench.id("run"))))
+        samples = rotated_samples(
+            self.runs, rs, lambda r: timed(r.cmd("run", "--bundle", bundles[r.name], self.bench.id("run")))
+        )
         rows = [Row(f"{r.name} run", samples[r.name], ref="runc run") for r in rs] + self.crun_row("run")
         rel = ratio(median(samples["pyrunc"]), median(samples["runc"]))
         extra = f"; crun {fmt(median(samples['crun']), 'ms')}" if "crun" in samples else "; crun n/a"
-        v = Verdict("1", "`run` of /bin/true", fmt(median(samples["pyrunc"]), "ms"),
-                    f"runc {fmt(median(samples['runc']), 'ms')}{extra}", fmt_ratio(rel), "≤ 0.75", rel <= 0.75)
+        v = Verdict(
+            "1",
+            "`run` of /bin/true",
+            fmt(median(samples["pyrunc"]), "ms"),
+            f"runc {fmt(median(samples['runc']), 'ms')}{extra}",
+            fmt_ratio(rel),
+            "≤ 0.75",
+            rel <= 0.75,
+        )
         return rows, [v]
 
     # 2 ---------------------------------------------------------------------------
     def fig_lifecycle(self):
         rs = self.runtimes("lifecycle", crun=True)
         bundles = {r.name: self.bench.bundle(cgroup=f"lc-{r.name}") for r in rs}
-        samples = rotated_samples(self.runs, rs,
-                                  lambda r: lifecycle(r, bundles[r.name], self.bench.id("lc"), self.pids))
+        samples = rotated_samples(
+            self.runs, rs, lambda r: lifecycle(r, bundles[r.name], self.bench.id("lc"), self.pids)
+        )
         label = "create+start+wait+delete"
         rows = [Row(f"{r.name} {label}", samples[r.name], ref=f"runc {label}") for r in rs] + self.crun_row(label)
         rel = ratio(median(samples["pyrunc"]), median(samples["runc"]))
-        v = Verdict("2", "create + start + wait for stopped + delete", fmt(median(samples["pyrunc"]), "ms"),
-                    f"runc {fmt(median(samples['runc']), 'ms')}", fmt_ratio(rel), "≤ 1.0", rel <= 1.0)
+        v = Verdict(
+            "2",
+            "create + start + wait for stopped + delete",
+            fmt(median(samples["pyrunc"]), "ms"),
+            f"runc {fmt(median(samples['runc']), 'ms')}",
+            fmt_ratio(rel),
+            "≤ 1.0",
+            rel <= 1.0,
+        )
         return rows, [v]
 
     # 3 ---------------------------------------------------------------------------
@@ -217,25 +236,40 @@ class Suite:
             finally:
                 step(r.cmd("delete", "--force", cid))
 
-        ops = [("state", "`state` of a stopped container", sample_state),
-               ("list", "`list` with one stopped container", sample_list),
-               ("delete", "`delete` of a stopped container", sample_delete),
-               ("kill", "`kill ID KILL` of a created container", sample_kill)]
+        ops = [
+            ("state", "`state` of a stopped container", sample_state),
+            ("list", "`list` with one stopped container", sample_list),
+            ("delete", "`delete` of a stopped container", sample_delete),
+            ("kill", "`kill ID KILL` of a created container", sample_kill),
+        ]
         rows, verdicts = [], []
         for n, (op, what, sample) in enumerate(ops):
             bare = f"bare python ({op})"
-            samples = rotated_samples(self.runs, ["bare", py, runc],
-                                      lambda who: timed(self.bare) if who == "bare" else sample(who),
-                                      key=lambda who: who if who == "bare" else who.name)
-            rows += [Row(f"pyrunc {op}", samples["pyrunc"], ref=bare),
-                     Row(f"runc {op}", samples["runc"], ref=bare),
-                     Row(bare, samples["bare"], note="`python -I -S -c pass`")]
+            samples = rotated_samples(
+                self.runs,
+                ["bare", py, runc],
+                lambda who: timed(self.bare) if who == "bare" else sample(who),
+                key=lambda who: who if who == "bare" else who.name,
+            )
+            rows += [
+                Row(f"pyrunc {op}", samples["pyrunc"], ref=bare),
+                Row(f"runc {op}", samples["runc"], ref=bare),
+                Row(bare, samples["bare"], note="`python -I -S -c pass`"),
+            ]
             b = median(samples["bare"])
             rel = ratio(median(samples["pyrunc"]), b)
-            verdicts.append(Verdict(f"3{'abcd'[n]}", what, fmt(median(samples["pyrunc"]), "ms"),
-                                    f"bare python {fmt(b, 'ms')} (runc {fmt(median(samples['runc']), 'ms')},"
-                                    f" {fmt_ratio(ratio(median(samples['runc']), b))})",
-                                    fmt_ratio(rel), "≤ 1.3", rel <= 1.3))
+            verdicts.append(
+                Verdict(
+                    f"3{'abcd'[n]}",
+                    what,
+                    fmt(median(samples["pyrunc"]), "ms"),
+                    f"bare python {fmt(b, 'ms')} (runc {fmt(median(samples['runc']), 'ms')},"
+                    f" {fmt_ratio(ratio(median(samples['runc']), b))})",
+                    fmt_ratio(rel),
+                    "≤ 1.3",
+                    rel <= 1.3,
+                )
+            )
         for r in (py, runc):
             step(r.cmd("delete", stopped[r.name]))
         return rows, verdicts
@@ -257,8 +291,15 @@ class Suite:
                     r.call("delete", "--force", running[r.name])
         rows = [Row(f"{r.name} exec", samples[r.name], ref="runc exec") for r in rs] + self.crun_row("exec")
         rel = ratio(median(samples["pyrunc"]), median(samples["runc"]))
-        v = Verdict("4", "`exec ID /bin/true` into a running container", fmt(median(samples["pyrunc"]), "ms"),
-                    f"runc {fmt(median(samples['runc']), 'ms')}", fmt_ratio(rel), "≤ 1.0", rel <= 1.0)
+        v = Verdict(
+            "4",
+            "`exec ID /bin/true` into a running container",
+            fmt(median(samples["pyrunc"]), "ms"),
+            f"runc {fmt(median(samples['runc']), 'ms')}",
+            fmt_ratio(rel),
+            "≤ 1.0",
+            rel <= 1.0,
+        )
         return rows, [v]
 
     # 5 ---------------------------------------------------------------------------
@@ -282,8 +323,12 @@ class Suite:
                 for r, n in ((one[name], 1), (big[name], 1000)):
                     check_listed(r, n)
             items = [(name, n) for name in big for n in (1, 1000)]
-            samples = rotated_samples(self.runs, items, lambda item: timed(
-                (big if item[1] == 1000 else one)[item[0]].cmd("list")), key=lambda item: item)
+            samples = rotated_samples(
+                self.runs,
+                items,
+                lambda item: timed((big if item[1] == 1000 else one)[item[0]].cmd("list")),
+                key=lambda item: item,
+            )
         finally:
             # The copies share the real container's cgroup: delete only the real one
             # through the runtime, then remove the state roots whole.
@@ -292,13 +337,21 @@ class Suite:
             for r in list(big.values()) + list(one.values()):
                 self.bench.forget(r)
         for name in ("pyrunc", "runc"):
-            rows += [Row(f"{name} list (1 container)", samples[(name, 1)]),
-                     Row(f"{name} list (1000 containers)", samples[(name, 1000)], ref=f"{name} list (1 container)")]
+            rows += [
+                Row(f"{name} list (1 container)", samples[(name, 1)]),
+                Row(f"{name} list (1000 containers)", samples[(name, 1000)], ref=f"{name} list (1 container)"),
+            ]
             rel[name] = ratio(median(samples[(name, 1000)]), median(samples[(name, 1)]))
-        v = Verdict("5", "`list`: 1,000 containers over 1",
-                    f"{fmt(median(samples[('pyrunc', 1000)]), 'ms')} / {fmt(median(samples[('pyrunc', 1)]), 'ms')}",
-                    f"runc {fmt(median(samples[('runc', 1000)]), 'ms')} / {fmt(median(samples[('runc', 1)]), 'ms')}"
-                    f" = {fmt_ratio(rel['runc'])}", fmt_ratio(rel["pyrunc"]), "≤ 3", rel["pyrunc"] <= 3)
+        v = Verdict(
+            "5",
+            "`list`: 1,000 containers over 1",
+            f"{fmt(median(samples[('pyrunc', 1000)]), 'ms')} / {fmt(median(samples[('pyrunc', 1)]), 'ms')}",
+            f"runc {fmt(median(samples[('runc', 1000)]), 'ms')} / {fmt(median(samples[('runc', 1)]), 'ms')}"
+            f" = {fmt_ratio(rel['runc'])}",
+            fmt_ratio(rel["pyrunc"]),
+            "≤ 3",
+            rel["pyrunc"] <= 3,
+        )
         return rows, [v]
 
     # 6 ---------------------------------------------------------------------------
@@ -319,6 +372,7 @@ class Suite:
                         return None
                     except Failed as e:
                         return str(e)
+
                 with concurrent.futures.ThreadPoolExecutor(n) as pool:
                     t = time.perf_counter()
                     errors = [e for e in pool.map(one, range(n)) if e]
@@ -327,16 +381,27 @@ class Suite:
                     # Untimed: remove the round's containers (in parallel too).
                     list(pool.map(lambda cid: r.call("delete", "--force", cid), ids))
         total = self.par_rounds * n
-        rows = [Row(f"{r.name} {n} × create+start in parallel", samples[r.name], unit="s",
-                    ref=f"runc {n} × create+start in parallel",
-                    note=f"{len(failures[r.name])} of {total} failed"
-                         + (f": {failures[r.name][0]}" if failures[r.name] else ""))
-                for r in rs]
+        rows = [
+            Row(
+                f"{r.name} {n} × create+start in parallel",
+                samples[r.name],
+                unit="s",
+                ref=f"runc {n} × create+start in parallel",
+                note=f"{len(failures[r.name])} of {total} failed"
+                + (f": {failures[r.name][0]}" if failures[r.name] else ""),
+            )
+            for r in rs
+        ]
         rel = ratio(median(samples["pyrunc"]), median(samples["runc"]))
-        v = Verdict("6", f"{n} containers created and started in parallel (wall)",
-                    f"{fmt(median(samples['pyrunc']), 's')}, {len(failures['pyrunc'])}/{total} failed",
-                    f"runc {fmt(median(samples['runc']), 's')}, {len(failures['runc'])}/{total} failed",
-                    fmt_ratio(rel), "all succeed", not failures["pyrunc"])
+        v = Verdict(
+            "6",
+            f"{n} containers created and started in parallel (wall)",
+            f"{fmt(median(samples['pyrunc']), 's')}, {len(failures['pyrunc'])}/{total} failed",
+            f"runc {fmt(median(samples['runc']), 's')}, {len(failures['runc'])}/{total} failed",
+            fmt_ratio(rel),
+            "all succeed",
+            not failures["pyrunc"],
+        )
         return rows, [v]
 
     # 7 ---------------------------------------------------------------------------
@@ -344,27 +409,41 @@ class Suite:
         """The max RSS of the largest process in one `run`: a wrapper runs the command
         and reads RUSAGE_CHILDREN (the largest of its waited-for descendants; the
         wrapper's own interpreter does not count)."""
-        wrapper = ("import resource, subprocess, sys\n"
-                   "d = subprocess.DEVNULL\n"
-                   "p = subprocess.run(sys.argv[1:], stdin=d, stdout=d, stderr=d)\n"
-                   "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+        wrapper = (
+            "import resource, subprocess, sys\n"
+            "d = subprocess.DEVNULL\n"
+            "p = subprocess.run(sys.argv[1:], stdin=d, stdout=d, stderr=d)\n"
+            "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        )
         rs = self.runtimes("rss")
         bundles = {r.name: self.bench.bundle(cgroup=f"rss-{r.name}") for r in rs}
 
         def max_rss(r):
-            out = subprocess.run([sys.executable, "-I", "-S", "-c", wrapper]
-                                 + r.cmd("run", "--bundle", bundles[r.name], self.bench.id("rss")),
-                                 stdin=subprocess.DEVNULL, capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [sys.executable, "-I", "-S", "-c", wrapper]
+                + r.cmd("run", "--bundle", bundles[r.name], self.bench.id("rss")),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             code, kib = map(int, out.split())
             if code != 0:
                 raise Failed(f"{r.name} run under the rusage wrapper: exit {code}")
             return kib * 1024
+
         samples = rotated_samples(self.runs, rs, max_rss)
         rows = [Row(f"{r.name} run: max RSS", samples[r.name], unit="MiB", ref="runc run: max RSS") for r in rs]
         m = median(samples["pyrunc"])
-        v = Verdict("7", "peak memory of `run` (max RSS, largest process)", fmt(m, "MiB"),
-                    f"runc {fmt(median(samples['runc']), 'MiB')}",
-                    fmt_ratio(ratio(m, median(samples["runc"]))), "≤ 25 MiB", m <= 25 * MIB)
+        v = Verdict(
+            "7",
+            "peak memory of `run` (max RSS, largest process)",
+            fmt(m, "MiB"),
+            f"runc {fmt(median(samples['runc']), 'MiB')}",
+            fmt_ratio(ratio(m, median(samples["runc"]))),
+            "≤ 25 MiB",
+            m <= 25 * MIB,
+        )
         return rows, [v]
 
     # 8 ---------------------------------------------------------------------------
@@ -393,14 +472,25 @@ class Suite:
                 if ok == self.TRIES:
                     floor[r.name] = mib
                     break
-            rows.append(Row(f"{r.name} smallest memory limit for `run`",
-                            [floor[r.name] * MIB] if floor[r.name] else [], unit="MiB",
-                            note="; ".join(results)))
+            rows.append(
+                Row(
+                    f"{r.name} smallest memory limit for `run`",
+                    [floor[r.name] * MIB] if floor[r.name] else [],
+                    unit="MiB",
+                    note="; ".join(results),
+                )
+            )
         rows.append(Row("memory limits written (8 MiB config)", note=self.limits_written()))
         name = lambda mib: "none of " + "/".join(map(str, self.LIMITS_MIB)) + " MiB" if mib is None else f"{mib} MiB"
-        v = Verdict("8", "memory floor: smallest `memory.limit` at which `run` works", name(floor["pyrunc"]),
-                    f"runc {name(floor['runc'])}", "-", "works at 2 MiB",
-                    floor["pyrunc"] is not None and floor["pyrunc"] <= 2)
+        v = Verdict(
+            "8",
+            "memory floor: smallest `memory.limit` at which `run` works",
+            name(floor["pyrunc"]),
+            f"runc {name(floor['runc'])}",
+            "-",
+            "works at 2 MiB",
+            floor["pyrunc"] is not None and floor["pyrunc"] <= 2,
+        )
         return rows, [v]
 
     def limits_written(self):
@@ -436,13 +526,17 @@ class Suite:
         the second series is the noise reference) and with --trace FILE."""
         with baseline_build(self.trace_baseline, self.python, self.bench.dir, self.left) as (base, desc):
             if launcher_kind(base) != launcher_kind(self.pyrunc):
-                raise Failed(f"the baseline's launcher is {launcher_kind(base)}, this pyrunc's"
-                             f" {launcher_kind(self.pyrunc)}: not comparable")
+                raise Failed(
+                    f"the baseline's launcher is {launcher_kind(base)}, this pyrunc's"
+                    f" {launcher_kind(self.pyrunc)}: not comparable"
+                )
             trace_file = os.path.join(self.bench.dir, "trace.jsonl")
-            rs = {"off": self.bench.runtime("pyrunc", [self.pyrunc], tag="trace-off"),
-                  "base": self.bench.runtime("baseline", [base], tag="trace-base"),
-                  "base2": self.bench.runtime("baseline", [base], tag="trace-base2"),
-                  "traced": self.bench.runtime("pyrunc", [self.pyrunc, "--trace", trace_file], tag="trace-on")}
+            rs = {
+                "off": self.bench.runtime("pyrunc", [self.pyrunc], tag="trace-off"),
+                "base": self.bench.runtime("baseline", [base], tag="trace-base"),
+                "base2": self.bench.runtime("baseline", [base], tag="trace-base2"),
+                "traced": self.bench.runtime("pyrunc", [self.pyrunc, "--trace", trace_file], tag="trace-on"),
+            }
             bundles = {k: self.bench.bundle(cgroup=f"trace-{k}") for k in rs}
             sizes, lines = [], []
 
@@ -462,8 +556,9 @@ class Suite:
             for k in rs:
                 one(k, step, False)
             samples = rotated_samples(self.runs, list(rs), lambda k: one(k, timed, True), key=lambda k: k)
-        self.trace = report.TraceFigure(desc, samples["off"], samples["base"], samples["base2"],
-                                        samples["traced"], sizes, lines)
+        self.trace = report.TraceFigure(
+            desc, samples["off"], samples["base"], samples["base2"], samples["traced"], sizes, lines
+        )
         return report.trace_rows(self.trace), report.trace_verdicts(self.trace)
 
 
@@ -476,7 +571,7 @@ def git(repo, *args):
 
 
 def launcher_kind(path):
-    """"compiled" for an ELF launcher (launcher.c), "script" for the Python fallback."""
+    """ "compiled" for an ELF launcher (launcher.c), "script" for the Python fallback."""
     with open(path, "rb") as f:
         return "compiled" if f.read(4) == b"\x7fELF" else "script"
 
@@ -507,8 +602,12 @@ def baseline_build(rev, python, workdir, left, repo=REPO):
         yield launcher, desc
     finally:
         if os.path.exists(tree):
-            p = subprocess.run(["git", "-C", repo, "worktree", "remove", "--force", tree],
-                               stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            p = subprocess.run(
+                ["git", "-C", repo, "worktree", "remove", "--force", tree],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+            )
             if p.returncode != 0:
                 left.append(f"git worktree {tree} ({last_line(p.stderr)})")
 
@@ -602,8 +701,12 @@ def machine(pyrunc, crun_reason):
     models = [ln.split(":", 1)[1].strip() for ln in read("/proc/cpuinfo").splitlines() if ln.startswith("model name")]
     python = os.path.join(os.path.dirname(os.path.realpath(pyrunc)), "python")
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(pyrunc))))
-    commit = subprocess.run(["git", "-C", repo, "describe", "--always", "--dirty"],
-                            capture_output=True, text=True).stdout.strip() or "?"
+    commit = (
+        subprocess.run(
+            ["git", "-C", repo, "describe", "--always", "--dirty"], capture_output=True, text=True
+        ).stdout.strip()
+        or "?"
+    )
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "kernel": platform.release(),
@@ -660,14 +763,23 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=20, help="alternating runs per figure (default 20)")
     ap.add_argument("--pyrunc", default="/work/main/.venv/bin/pyrunc", help="the pyrunc command")
-    ap.add_argument("--only", nargs="+", choices=list(FIGURES) + ["breakdown"], metavar="NAME",
-                    help=f"only these figures ({', '.join(FIGURES)}, breakdown); does not write the doc")
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(FIGURES) + ["breakdown"],
+        metavar="NAME",
+        help=f"only these figures ({', '.join(FIGURES)}, breakdown); does not write the doc",
+    )
     ap.add_argument("--no-write", action="store_true", help=f"do not write {os.path.relpath(DOC)}")
     ap.add_argument("--doc", default=DOC, help="the performance document to write")
     ap.add_argument("--par-rounds", type=int, default=3, help="rounds of the parallel figure (default 3)")
     ap.add_argument("--par-count", type=int, default=50, help="containers per parallel round (default 50)")
-    ap.add_argument("--trace-baseline", default=TRACE_BASELINE, metavar="REV",
-                    help=f"the trace figure's revision without the tracing code (default {TRACE_BASELINE})")
+    ap.add_argument(
+        "--trace-baseline",
+        default=TRACE_BASELINE,
+        metavar="REV",
+        help=f"the trace figure's revision without the tracing code (default {TRACE_BASELINE})",
+    )
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/run.py: run as root (it creates containers)")
@@ -696,8 +808,11 @@ def main():
             figures.append((num, title, rows))
             verdicts += vs
         if "breakdown" in only:
-            print(f"[{time.monotonic() - started:5.0f}s] breakdown of `pyrunc run` under strace ...",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[{time.monotonic() - started:5.0f}s] breakdown of `pyrunc run` under strace ...",
+                file=sys.stderr,
+                flush=True,
+            )
             try:
                 bd_text, breakdown_md = breakdown_mod.breakdown(pyrunc, bench, min(args.runs, 5))
             except (RuntimeError, Failed, subprocess.CalledProcessError) as e:
@@ -727,8 +842,10 @@ def main():
     for e in errors:
         print(f"error: {e}")
     print("left behind: " + ("; ".join(left) if left else "nothing"))
-    print(f"took {elapsed:.0f} s; load average at start {info['load average at start (1, 5, 15 min)']},"
-          f" at the end {info['load average at the end']}")
+    print(
+        f"took {elapsed:.0f} s; load average at start {info['load average at start (1, 5, 15 min)']},"
+        f" at the end {info['load average at the end']}"
+    )
     if args.only or args.no_write:
         print(f"{os.path.relpath(args.doc)} not written (--only or --no-write)")
         return

@@ -15,12 +15,13 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from typing import Any, TextIO
 
+    from pyrunc.linux import Seams
     from pyrunc.linux.cgroups import Manager
     from pyrunc.store import ContainerDir, State, Store
 
 
-def _manager_of(cid: str, st: "State | None", verb: str) -> "Manager":
-    mgr: Manager | None = lifecycle.cgroup_manager(st)
+def _manager_of(cid: str, st: "State | None", verb: str, seams: "Seams") -> "Manager":
+    mgr: Manager | None = lifecycle.cgroup_manager(st, seams)
     if mgr is None:
         raise StateError(f"cannot {verb} container {cid}: it has no cgroup (created with --rootless)")
     return mgr
@@ -37,39 +38,39 @@ def _read(cdir: "ContainerDir") -> "State":
     return st
 
 
-def pause(store: "Store", cid: str) -> None:
+def pause(store: "Store", cid: str, seams: "Seams") -> None:
     with store.open(cid) as cdir:
         st = cdir.read_state()
         rules.check("pause", cid, lifecycle.status_of(st))
         assert st is not None  # status_of(None) is creating, which check refuses
-        _manager_of(cid, st, "pause").freeze()
+        _manager_of(cid, st, "pause", seams).freeze()
         st.paused = True
         cdir.write_state(st)
         log.debug(f"pause {cid}: frozen")
 
 
-def resume(store: "Store", cid: str) -> None:
+def resume(store: "Store", cid: str, seams: "Seams") -> None:
     with store.open(cid) as cdir:
         st = cdir.read_state()
         rules.check("resume", cid, lifecycle.status_of(st))
         assert st is not None  # status_of(None) is creating, which check refuses
-        _manager_of(cid, st, "resume").thaw()
+        _manager_of(cid, st, "resume", seams).thaw()
         st.paused = False
         cdir.write_state(st)
         log.debug(f"resume {cid}: thawed")
 
 
-def _live(store: "Store", cid: str, verb: str) -> "tuple[State, Manager]":
+def _live(store: "Store", cid: str, verb: str, seams: "Seams") -> "tuple[State, Manager]":
     st = store.peek(cid)
     rules.check("events", cid, lifecycle.status_of(st))
-    return st, _manager_of(cid, st, verb)
+    return st, _manager_of(cid, st, verb, seams)
 
 
-def pids(store: "Store", cid: str) -> list[int]:
+def pids(store: "Store", cid: str, seams: "Seams") -> list[int]:
     """The processes in the container's cgroup, in any state, as runc lists them: a
     stopped container's are none, or those that outlived its init."""
     st = store.peek(cid)
-    found: list[int] = _manager_of(cid, st, "list processes of").pids()
+    found: list[int] = _manager_of(cid, st, "list processes of", seams).pids()
     return found
 
 
@@ -105,11 +106,13 @@ def stats_event(cid: str, mgr: "Manager") -> "dict[str, Any]":
     return {"type": "stats", "id": cid, "data": mgr.stats()}
 
 
-def events(store: "Store", cid: str, interval: float, stats_only: bool, out: "TextIO" = sys.stdout) -> None:
+def events(
+    store: "Store", cid: str, interval: float, stats_only: bool, seams: "Seams", out: "TextIO" = sys.stdout
+) -> None:
     """runc's events: one stats object with stats_only; otherwise a stream of stats every
     `interval` seconds and an `oom` object whenever the OOM killer acts, until the
     container stops."""
-    st, mgr = _live(store, cid, "read events of")
+    st, mgr = _live(store, cid, "read events of", seams)
     if stats_only:
         out.write(_compact(stats_event(cid, mgr)))
         return
@@ -157,7 +160,7 @@ class UpdateRequest:
         }
 
 
-def update(store: "Store", cid: str, request: UpdateRequest) -> None:
+def update(store: "Store", cid: str, request: UpdateRequest, seams: "Seams") -> None:
     resources, rdt = request.resources, request.rdt()
     with store.open(cid) as cdir:
         st = _read(cdir)
@@ -165,7 +168,7 @@ def update(store: "Store", cid: str, request: UpdateRequest) -> None:
         if rdt:
             rdt_group = _check_rdt_update(cid, st, rdt)
         if resources or not rdt:
-            _manager_of(cid, st, "update").set(resources, update=True)
+            _manager_of(cid, st, "update", seams).set(resources, update=True)
         if rdt:
             from pyrunc.linux import resctrl
 

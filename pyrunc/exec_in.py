@@ -22,12 +22,14 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pyrunc.config.model import Config
+    from pyrunc.linux import Seams
     from pyrunc.options import ExecOptions
     from pyrunc.store import ContainerDir, State, Store
 
 
-def exec_process(store: "Store", cid: str, args: "Sequence[str]", opts: "ExecOptions") -> int:
-    """`opts`: an options.ExecOptions, the exec command's flags."""
+def exec_process(store: "Store", cid: str, args: "Sequence[str]", opts: "ExecOptions", seams: "Seams") -> int:
+    """`opts`: an options.ExecOptions, the exec command's flags; `seams`: the command's
+    linux.Seams (its kernel and cgroup files)."""
     from pyrunc.store import check_id
 
     check_id(cid)
@@ -38,31 +40,31 @@ def exec_process(store: "Store", cid: str, args: "Sequence[str]", opts: "ExecOpt
         from pyrunc.linux import kernel
 
         # The process is our child, or once its first parent exits our orphan to reap.
-        kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
+        seams.kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
     with store.open(cid) as cdir:
         st = cdir.read_state()
         status = lifecycle.status_of(st)
-        if status in (lifecycle.CREATED, lifecycle.RUNNING) and lifecycle.stopped_by_freezer(st):
+        if status in (lifecycle.CREATED, lifecycle.RUNNING) and lifecycle.stopped_by_freezer(st, seams):
             status = lifecycle.PAUSED  # frozen by someone else: paused, as runc reads it
         rules.check("exec", cid, status, ignore_paused=opts.ignore_paused)
         assert st is not None  # status_of(None) is creating, which check refuses
         with log.step("validate process"):
             cfg = _config(cdir, st, args, opts)
-        cgroup_dirs = _sub_cgroup_dirs(cid, st, subs) if subs else None
+        cgroup_dirs = _sub_cgroup_dirs(cid, st, subs, seams) if subs else None
         opts.check_terminal(cfg.terminal, foreground)
         with log.step("spawn"):
-            pid, console = _spawn(store, cid, st, cfg, opts, status == lifecycle.PAUSED, cgroup_dirs)
+            pid, console = _spawn(store, cid, st, cfg, opts, seams, status == lifecycle.PAUSED, cgroup_dirs)
     assert cfg.process is not None  # _process gave it one
     log.debug(f"exec {cid}: process {pid} executed {cfg.process.args[0]!r}")
     if opts.pid_file:
         lifecycle.write_pid_file(opts.pid_file, pid)
     if opts.pidfd_socket:
-        lifecycle.send_pidfd(opts.pidfd_socket, pid)
+        lifecycle.send_pidfd(opts.pidfd_socket, pid, seams.kernel)
     if not foreground:
         return 0
     from pyrunc import run
 
-    return run.wait_in_foreground(pid, console)
+    return run.wait_in_foreground(pid, console, seams.kernel)
 
 
 def _config(cdir: "ContainerDir", st: "State", args: "Sequence[str]", opts: "ExecOptions") -> "Config":
@@ -163,11 +165,11 @@ def _sub_cgroups(values: "Sequence[str]") -> dict[str, str]:
     return subs
 
 
-def _sub_cgroup_dirs(cid: str, st: "State", subs: dict[str, str]) -> dict[str, str]:
+def _sub_cgroup_dirs(cid: str, st: "State", subs: dict[str, str], seams: "Seams") -> dict[str, str]:
     """--cgroup: the existing sub-cgroups the process joins, checked before it is made."""
     from pyrunc.errors import CgroupError
 
-    mgr = lifecycle.cgroup_manager(st)
+    mgr = lifecycle.cgroup_manager(st, seams)
     if mgr is None:
         raise ContainerError(f"exec {cid}", "--cgroup: the container has no cgroup (created with --rootless)")
     try:
@@ -183,6 +185,7 @@ def _spawn(
     st: "State",
     cfg: "Config",
     opts: "ExecOptions",
+    seams: "Seams",
     paused: bool,
     cgroup_dirs: dict[str, str] | None = None,
 ) -> "tuple[int, int | None]":
@@ -198,13 +201,15 @@ def _spawn(
         with log.step("compile seccomp filter"):
             program = seccomp.program_for(cfg.linux.seccomp, store.root)
     console_fd = lifecycle.connect_console(opts.console_socket) if opts.console_socket else None
-    answers = requests.ExecRequests(cid, st, cfg, paused, cgroup_dirs)
+    assert st.pid is not None  # created, running or paused: the rules checked it
+    answers = requests.ExecRequests(cid, st, cfg, seams, paused, cgroup_dirs)
     spawned = spawn.spawn_exec(
         cfg,
         cid,
         st.pid,
         st.pid_start,
         answers,
+        seams.kernel,
         preserve_fds=opts.preserve_fds,
         console_sock_fd=console_fd,
         seccomp_program=program,

@@ -12,6 +12,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from pyrunc.linux.kernel import Kernel
+
 OCI_VERSION_MIN = "1.0.0"
 
 HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
@@ -27,7 +29,7 @@ IDMAP_MOUNTS_SUPPORTED = False  # mounts' uidMappings/gidMappings are not applie
 NET_DEVICES_SUPPORTED = True  # linux/netdevices.py, when pyroute2 is installed
 
 
-def features() -> "dict[str, Any]":
+def features(k: "Kernel") -> "dict[str, Any]":
     """A fresh features document (features.md, features-linux.md)."""
     return {
         "ociVersionMin": OCI_VERSION_MIN,
@@ -50,7 +52,7 @@ def features() -> "dict[str, Any]":
             "mountExtensions": {"idmap": {"enabled": IDMAP_MOUNTS_SUPPORTED}},
             "netDevices": {"enabled": net_devices_enabled()},
         },
-        "annotations": {"io.github.pyrunc.version": pyrunc.__version__, **host_cgroups()},
+        "annotations": {"io.github.pyrunc.version": pyrunc.__version__, **host_cgroups(k)},
     }
 
 
@@ -85,12 +87,12 @@ def net_devices_enabled() -> bool:
         return False
 
 
-def host_cgroups() -> dict[str, str]:
+def host_cgroups(k: "Kernel") -> dict[str, str]:
     """The host's side of cgroup support: its kind and the controllers a container can use."""
     from pyrunc.linux import cgroups
 
     try:
-        mode = cgroups.probe()
+        mode = cgroups.probe(k)
         controllers = cgroups.host_controllers(mode)
     except OSError:
         return {"io.github.pyrunc.cgroup.host": "none"}

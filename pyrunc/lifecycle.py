@@ -19,6 +19,8 @@ from pyrunc.status import CREATED, CREATING, LIVE, PAUSED, RUNNING, STOPPED, hoo
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pyrunc.linux.kernel import Kernel
+    from pyrunc.linux import Seams
     from collections.abc import Callable
     from typing import Any, TypeGuard
 
@@ -76,9 +78,9 @@ def _expand_slice(slice_: str) -> str:
     return "".join("/" + "-".join(words[: i + 1]) + ".slice" for i in range(len(words)))
 
 
-def create(store: "Store", cid: str, opts: "CreateOptions") -> "tuple[State, Spawned]":
+def create(store: "Store", cid: str, opts: "CreateOptions", seams: "Seams") -> "tuple[State, Spawned]":
     """Create a container as `opts` (an options.CreateOptions) say; returns (its State,
-    Spawned).
+    Spawned).  `seams`: the command's linux.Seams (its kernel and cgroup files).
 
     On any failure nothing is left: the forked processes are killed and the state
     directory removed; the error reads `create ID: <cause>`.
@@ -150,7 +152,7 @@ def create(store: "Store", cid: str, opts: "CreateOptions") -> "tuple[State, Spa
             st.intel_rdt = saved
             cdir.write_state(st)
 
-        handler = CreateRequests(cid, cfg, bundle, cgroup, opts.rootless, save_cgroup, save_rdt)
+        handler = CreateRequests(cid, cfg, bundle, cgroup, opts.rootless, save_cgroup, seams, save_rdt)
         with log.step("spawn"):
             spawned = spawn_init(
                 cfg,
@@ -158,6 +160,7 @@ def create(store: "Store", cid: str, opts: "CreateOptions") -> "tuple[State, Spa
                 start_path,
                 handler,
                 opts,
+                seams.kernel,
                 console_sock_fd=console_fd,
                 seccomp_program=program,
                 host_root=host_root,
@@ -168,15 +171,15 @@ def create(store: "Store", cid: str, opts: "CreateOptions") -> "tuple[State, Spa
         if opts.pid_file:
             write_pid_file(opts.pid_file, spawned.pid)
         if opts.pidfd_socket:
-            send_pidfd(opts.pidfd_socket, spawned.pid)
+            send_pidfd(opts.pidfd_socket, spawned.pid, seams.kernel)
         log.debug(f"create {cid}: created, init pid {spawned.pid}")
         return st, spawned
     except BaseException as e:
         with log.step("undo create"):
             if spawned is not None:
-                kill_and_wait(spawned.pid)
+                kill_and_wait(spawned.pid, seams.kernel)
             if st.host_mounts:
-                left = _detach_host_mounts(st.host_mounts)
+                left = _detach_host_mounts(st.host_mounts, seams.kernel)
                 if left:
                     log.warning(f"create {cid}: {left}; its state is kept for `delete` to try again")
             if handler is not None and handler.cgroup_manager is not None:
@@ -201,11 +204,11 @@ def write_pid_file(path: str, pid: int) -> None:
     write_atomic(os.path.abspath(path), str(pid).encode(), 0o644)
 
 
-def send_pidfd(path: str, pid: int) -> None:
+def send_pidfd(path: str, pid: int, k: "Kernel") -> None:
     """--pidfd-socket: a pidfd of the process, over the unix socket at `path` (SCM_RIGHTS)."""
-    from pyrunc.linux import kernel, unix
+    from pyrunc.linux import unix
 
-    fd = kernel.pidfd_open(pid)
+    fd = k.pidfd_open(pid)
     sock = unix.socket()
     try:
         sock.connect(path)
@@ -217,14 +220,15 @@ def send_pidfd(path: str, pid: int) -> None:
         os.close(fd)
 
 
-def cgroup_manager(st: "State | None") -> "Manager | None":
-    """The container's cgroup manager as create saved it; None when it has none."""
+def cgroup_manager(st: "State | None", seams: "Seams") -> "Manager | None":
+    """The container's cgroup manager as create saved it, working through the command's
+    `seams` (linux.Seams); None when it has none."""
     saved = st.cgroup if st is not None else None
     if not saved:
         return None
     from pyrunc.linux import cgroups
 
-    mgr: Manager = cgroups.load_manager(saved)
+    mgr: Manager = cgroups.load_manager(saved, files=seams.cgroup_files, kernel=seams.kernel)
     return mgr
 
 
@@ -275,13 +279,13 @@ def _make_host_root(cdir: "ContainerDir", st: "State") -> str:
     return root
 
 
-def _detach_host_mounts(saved: "dict[str, Any]") -> str | None:
+def _detach_host_mounts(saved: "dict[str, Any]", k: "Kernel") -> str | None:
     """Detach the mounts a container without a mount namespace made in the host's (`saved`,
     its state's host_mounts); None when none is left, else one line saying what is."""
     from pyrunc.linux import host_mounts
 
     try:
-        left = host_mounts.detach_new(saved)
+        left = host_mounts.detach_new(k, saved)
     except OSError as e:  # mountinfo unreadable: nothing is known to be gone
         return f"cannot unmount what it left under {saved['root']}: {one_line(e)}"
     return host_mounts.describe_left(left, saved["root"]) if left else None
@@ -303,7 +307,7 @@ def connect_console(path: str) -> int:
     return sock.detach()
 
 
-def kill_and_wait(pid: int) -> None:
+def kill_and_wait(pid: int, k: "Kernel") -> None:
     import _signal as signal  # signal.py would import enum
 
     try:
@@ -312,16 +316,16 @@ def kill_and_wait(pid: int) -> None:
         return
     from pyrunc.linux.spawn import wait_exit
 
-    wait_exit(pid)
+    wait_exit(k, pid)
 
 
-def start(store: "Store", cid: str) -> "State":
+def start(store: "Store", cid: str, seams: "Seams") -> "State":
     ready = None
     try:
         with store.open(cid) as cdir:
             st = cdir.read_state()
             status = status_of(st)
-            if status == CREATED and stopped_by_freezer(st):
+            if status == CREATED and stopped_by_freezer(st, seams):
                 status = PAUSED  # frozen by someone else: paused, as runc reads it
             rules.check("start", cid, status)
             assert st is not None and st.pid is not None  # created: check refuses the others
@@ -330,10 +334,10 @@ def start(store: "Store", cid: str) -> "State":
 
                 assert cdir.fd is not None  # open until the with ends
                 ready = notify.listen(cdir.fd)  # before the process can send
-            _started(cdir, cid, st)
+            _started(cdir, cid, st, seams)
         if ready is not None:
             assert st.notify_socket is not None  # what `ready` listens for
-            if not notify.forward_ready(ready, st.pid, st.notify_socket):
+            if not notify.forward_ready(ready, st.pid, st.notify_socket, seams.kernel):
                 raise ContainerError(f"start {cid}", "the container exited before it notified READY=1")
     finally:
         if ready is not None:
@@ -341,17 +345,17 @@ def start(store: "Store", cid: str) -> "State":
     return st
 
 
-def stopped_by_freezer(st: "State | None") -> bool:
+def stopped_by_freezer(st: "State | None", seams: "Seams") -> bool:
     """Whether the container's cgroup is frozen though the state does not say paused."""
-    mgr = cgroup_manager(st)
+    mgr = cgroup_manager(st, seams)
     return mgr is not None and mgr.stopped_by_freezer()
 
 
-def _started(cdir: "ContainerDir", cid: str, st: "State") -> None:
+def _started(cdir: "ContainerDir", cid: str, st: "State", seams: "Seams") -> None:
     assert st.pid is not None  # created: start checked it
     with log.step("tell the init to exec"):
         try:
-            _release(cdir, cid, lambda: stopped_by_freezer(st))
+            _release(cdir, cid, lambda: stopped_by_freezer(st, seams))
         except _FrozenAtStart:
             # It has its go and runs once thawed: started, and paused meanwhile.
             st.started = st.paused = True
@@ -372,7 +376,7 @@ def _started(cdir: "ContainerDir", cid: str, st: "State") -> None:
             with log.step("run poststart hooks"):
                 hookrun.run_hooks("poststart", hooks, hook_state(cid, st.bundle, st.annotations, RUNNING, st.pid))
         except ContainerError as e:
-            kill_and_wait(st.pid)  # runtime.md step 9: a failed poststart stops the container
+            kill_and_wait(st.pid, seams.kernel)  # runtime.md step 9: a failed poststart stops the container
             raise ContainerError(f"start {cid}", str(e)) from None
 
 
@@ -416,7 +420,7 @@ def _release(cdir: "ContainerDir", cid: str, frozen: "Callable[[], bool] | None"
         raise ContainerError(f"start {cid}", reply.decode(errors="replace"))
 
 
-def kill(store: "Store", cid: str, sig: int, all_processes: bool = False) -> None:
+def kill(store: "Store", cid: str, sig: int, seams: "Seams", all_processes: bool = False) -> None:
     with store.open(cid) as cdir:
         st = cdir.read_state()
         status = status_of(st)
@@ -427,28 +431,26 @@ def kill(store: "Store", cid: str, sig: int, all_processes: bool = False) -> Non
             # left in the cgroup (the init's children, without a pid namespace) is signalled.
             log.debug(f"kill {cid}: stopped; signal {sig} to what is left in its cgroup")
             with log.step("signal what is left of the container"):
-                _signal_leftovers(st, sig)
+                _signal_leftovers(st, sig, seams)
             return
         log.debug(f"kill {cid}: signal {sig} to {'every process' if all_processes else 'init'}")
         with log.step("signal the container"):
-            signal_container(st, sig, all_processes)
+            signal_container(st, sig, seams, all_processes)
 
 
-def signal_container(st: "State", sig: int, all_processes: bool = False) -> None:
+def signal_container(st: "State", sig: int, seams: "Seams", all_processes: bool = False) -> None:
     """Signal the init through a pidfd (never a recycled pid); with all_processes, first
     every other process of the container."""
-    from pyrunc.linux import kernel
-
     pid = st.pid
-    fd = procfs.open_pidfd(pid, st.pid_start) if pid is not None else None
+    fd = procfs.open_pidfd(seams.kernel, pid, st.pid_start) if pid is not None else None
     if pid is None or fd is None:
         if all_processes:  # it stopped since its status was read: as kill --all of a stopped one
-            _signal_leftovers(st, sig)
+            _signal_leftovers(st, sig, seams)
             return
         raise StateError(f"container {st.id}: container not running")
     try:
         if all_processes:
-            mgr = cgroup_manager(st)
+            mgr = cgroup_manager(st, seams)
             pids = mgr.pids() if owns_cgroup(mgr) else procfs.container_pids(pid)
             for other in pids:
                 if other != pid:
@@ -457,7 +459,7 @@ def signal_container(st: "State", sig: int, all_processes: bool = False) -> None
                     except ProcessLookupError:
                         pass
         try:
-            kernel.pidfd_send_signal(fd, sig)
+            seams.kernel.pidfd_send_signal(fd, sig)
         except OSError as e:
             if e.errno != errno.ESRCH:
                 raise
@@ -469,10 +471,10 @@ def signal_container(st: "State", sig: int, all_processes: bool = False) -> None
         os.close(fd)
 
 
-def _signal_leftovers(st: "State", sig: int) -> None:
+def _signal_leftovers(st: "State", sig: int, seams: "Seams") -> None:
     """Signal the processes left in the cgroup of a container whose init is gone; only
     in a cgroup create made: a joined one holds others' processes."""
-    mgr = cgroup_manager(st)
+    mgr = cgroup_manager(st, seams)
     if not owns_cgroup(mgr):
         return
     for pid in mgr.pids():
@@ -482,7 +484,7 @@ def _signal_leftovers(st: "State", sig: int) -> None:
             pass
 
 
-def _delete_broken(cdir: "ContainerDir", err: "CorruptState") -> None:
+def _delete_broken(cdir: "ContainerDir", err: "CorruptState", seams: "Seams") -> None:
     """delete -f of a container whose state.json is corrupt: what the readable part of it
     names goes (its init only if pid and start time still match: never a recycled pid;
     its cgroup; its host mounts), then the directory.  No hook runs from a corrupt state."""
@@ -491,39 +493,40 @@ def _delete_broken(cdir: "ContainerDir", err: "CorruptState") -> None:
     part = err.partial or State(cdir.id, "")
     part.id = cdir.id
     log.warning(f"{err}; removing what it still names")
-    mgr = cgroup_manager(part)
+    mgr = cgroup_manager(part, seams)
     if part.pid and part.pid_start is not None:
-        _kill_and_wait_init(cdir.id, part, mgr, all_processes=False)
-    _free_resources(cdir, part, mgr)
+        _kill_and_wait_init(cdir.id, part, mgr, seams, all_processes=False)
+    _free_resources(cdir, part, mgr, seams.kernel)
 
 
-def _kill_and_wait_init(cid: str, st: "State", mgr: "Manager | None", all_processes: bool) -> None:
+def _kill_and_wait_init(cid: str, st: "State", mgr: "Manager | None", seams: "Seams", all_processes: bool) -> None:
     """SIGKILL the init through a pidfd (never a recycled pid; with all_processes, the
     container's other processes first) and wait until it is gone."""
     import _signal as signal  # signal.py would import enum
 
     try:
         with log.step("kill the container"):
-            signal_container(st, signal.SIGKILL, all_processes=all_processes)
+            signal_container(st, signal.SIGKILL, seams, all_processes=all_processes)
     except StateError:
         return  # not running: gone already, or its pid is another process's by now
     if mgr is not None and mgr.is_frozen():
         mgr.thaw()  # a frozen v1 process dies only once it runs again
     from pyrunc.linux.spawn import wait_exit
 
+    assert st.pid is not None  # signal_container found it running
     with log.step("wait for exit"):
-        exited = wait_exit(st.pid)
+        exited = wait_exit(seams.kernel, st.pid)
     if not exited:
         raise StateError(f"cannot delete container {cid}: its process {st.pid} did not exit")
 
 
-def _free_resources(cdir: "ContainerDir", st: "State", mgr: "Manager | None") -> None:
+def _free_resources(cdir: "ContainerDir", st: "State", mgr: "Manager | None", k: "Kernel") -> None:
     """What a container holds once its processes are gone: host mounts, cgroup, intelRdt
     group, then its state directory.  `st`: its state, or what a corrupt one still names."""
     if st.host_mounts:
         # First, and the state kept when it fails: a delete run again retries them.
         with log.step("detach host mounts"):
-            left = _detach_host_mounts(st.host_mounts)
+            left = _detach_host_mounts(st.host_mounts, k)
         if left:
             raise StateError(f"cannot delete container {cdir.id}: {left}")
     if mgr is not None:
@@ -536,7 +539,9 @@ def _free_resources(cdir: "ContainerDir", st: "State", mgr: "Manager | None") ->
         cdir.remove()
 
 
-def delete(store: "Store", cid: str, force: bool = False, warn: "Callable[[str], None] | None" = None) -> None:
+def delete(
+    store: "Store", cid: str, seams: "Seams", force: bool = False, warn: "Callable[[str], None] | None" = None
+) -> None:
     """Remove a stopped container (`force`: a created, running or paused one too, killed
     first), then run the poststop hooks.  The spec makes delete of any container that is
     not stopped an error with no effect; runc deletes a created one anyway.  A directory
@@ -549,13 +554,13 @@ def delete(store: "Store", cid: str, force: bool = False, warn: "Callable[[str],
         except CorruptState as e:
             if not force:
                 raise StateError(f"{e}; `delete -f` removes the container") from None
-            return _delete_broken(cdir, e)
+            return _delete_broken(cdir, e, seams)
         status = status_of(st)
         rules.check("delete", cid, status, force=force)
-        mgr = cgroup_manager(st)
+        mgr = cgroup_manager(st, seams)
         if st is not None and status in LIVE:  # None: creating
-            _kill_and_wait_init(cid, st, mgr, all_processes=True)
-        _free_resources(cdir, st or State(cid, ""), mgr)  # None: no state.json was ever written whole
+            _kill_and_wait_init(cid, st, mgr, seams, all_processes=True)
+        _free_resources(cdir, st or State(cid, ""), mgr, seams.kernel)  # None: no state.json was ever written whole
         log.debug(f"delete {cid}: removed")
         if st is not None and status != CREATING and st.hooks:
             from pyrunc.config.model import hooks_from_dict

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from _socket import socket
     from typing import Any
 
+    from pyrunc.linux.kernel import Kernel
+
 IN_CONTAINER_DIR = "/run/notify"
 SOCKET_NAME = "notify.sock"
 
@@ -73,17 +75,16 @@ def listen(state_dir_fd: int) -> "socket":
     return sock
 
 
-def forward_ready(sock: "socket", pid: int, caller: str) -> bool:
+def forward_ready(sock: "socket", pid: int, caller: str, k: "Kernel") -> bool:
     """Wait for READY=1 from the container, then send READY=1 and MAINPID to `caller`.
     False when the container's init exits first."""
     import select
 
-    from pyrunc.linux import kernel
-
-    pidfd = kernel.pidfd_open(pid)
+    pidfd = k.pidfd_open(pid)
+    watched: list[socket | int] = [sock, pidfd]
     try:
         while True:
-            ready, _, _ = select.select([sock, pidfd], [], [])
+            ready, _, _ = select.select(watched, [], [])
             if sock in ready:
                 data = sock.recv(4096)
                 if b"READY=1" in data:  # as runc: any message that says it

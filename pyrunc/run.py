@@ -10,6 +10,8 @@ from pyrunc.linux import kernel
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pyrunc.linux.kernel import Kernel
+    from pyrunc.linux import Seams
     from collections.abc import Callable
     from types import FrameType
     from typing import Any
@@ -35,44 +37,46 @@ def run(
     store: "Store",
     cid: str,
     opts: "CreateOptions",
+    seams: "Seams",
     detach: bool = False,
     keep: bool = False,
     warn: "Callable[[str], None] | None" = None,
     subreaper: bool = True,
 ) -> int:
-    """`opts`: an options.CreateOptions.  `subreaper` False (--no-subreaper): once the init
-    is our child, what the container orphans later (with no pid namespace of its own) goes
-    to the host's reaper, not to us."""
+    """`opts`: an options.CreateOptions; `seams`: the command's linux.Seams.  `subreaper`
+    False (--no-subreaper): once the init is our child, what the container orphans later
+    (with no pid namespace of its own) goes to the host's reaper, not to us."""
     if detach:
         with log.step("create"):
-            lifecycle.create(store, cid, opts)
+            lifecycle.create(store, cid, opts, seams)
         try:
             with log.step("start"):
-                lifecycle.start(store, cid)
+                lifecycle.start(store, cid, seams)
         except BaseException:
-            _cleanup(store, cid, warn)
+            _cleanup(store, cid, warn, seams)
             raise
         return 0
     # As subreaper the container's init becomes our child once the first child exits,
     # so we can wait for it and learn its exit status.
-    kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
+    seams.kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
     with log.step("create"):
-        st, spawned = lifecycle.create(store, cid, opts.replace(foreground=True))
+        st, spawned = lifecycle.create(store, cid, opts.replace(foreground=True), seams)
     if not subreaper:
         # create has reaped the init's first parent: the init is ours already, as runc's
         # is (it clones it with CLONE_PARENT).
-        kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 0)
+        seams.kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 0)
     try:
-        status = wait_in_foreground(spawned.pid, spawned.console, lambda: lifecycle.start(store, cid))
+        start = lambda: lifecycle.start(store, cid, seams)
+        status = wait_in_foreground(spawned.pid, spawned.console, seams.kernel, start)
     except BaseException:
-        _cleanup(store, cid, warn)
+        _cleanup(store, cid, warn, seams)
         raise
     if not keep:
-        _cleanup(store, cid, warn)
+        _cleanup(store, cid, warn, seams)
     return status
 
 
-def wait_in_foreground(pid: int, console: int | None, start: "Callable[[], object] | None" = None) -> int:
+def wait_in_foreground(pid: int, console: int | None, k: "Kernel", start: "Callable[[], object] | None" = None) -> int:
     """Forward our signals to `pid` (after `start()`, if given), wait for it and return
     its status; with a pty master, wire it to our own terminal meanwhile."""
     forward = _Forwarder(pid)
@@ -83,16 +87,16 @@ def wait_in_foreground(pid: int, console: int | None, start: "Callable[[], objec
                 start()
         with log.step("wait for exit"):
             if console is not None:
-                return _proxy_terminal(console, pid)
+                return _proxy_terminal(console, pid, k)
             return _wait(pid)
     finally:
         forward.restore()
 
 
-def _cleanup(store: "Store", cid: str, warn: "Callable[[str], None] | None") -> None:
+def _cleanup(store: "Store", cid: str, warn: "Callable[[str], None] | None", seams: "Seams") -> None:
     try:
         with log.step("delete"):
-            lifecycle.delete(store, cid, force=True, warn=warn)
+            lifecycle.delete(store, cid, seams, force=True, warn=warn)
     except Exception as e:  # the container is gone either way; say why cleanup failed
         if warn:
             warn(f"delete {cid}: {e}")
@@ -141,7 +145,7 @@ def _wait(pid: int) -> int:
             return _status(wstatus)
 
 
-def _proxy_terminal(master: int, pid: int) -> int:
+def _proxy_terminal(master: int, pid: int, k: "Kernel") -> int:
     """Copy our stdin to the pty and the pty to our stdout until the container exits."""
     import select
     import termios
@@ -154,7 +158,7 @@ def _proxy_terminal(master: int, pid: int) -> int:
         tty.setraw(0, termios.TCSANOW)  # not TCSAFLUSH: keep what was typed ahead
         terminal.copy_size(0, master)
         signal.signal(signal.SIGWINCH, lambda s, f: terminal.copy_size(0, master))
-    pidfd = kernel.pidfd_open(pid)
+    pidfd = k.pidfd_open(pid)
     fds = [master, pidfd, 0]
     try:
         while True:

@@ -40,6 +40,7 @@ def rootfs(path):
 
 def docker_like_seccomp():
     import pyseccomp
+
     names = set()
     for nr in range(460):
         try:
@@ -59,9 +60,26 @@ def variants():
     bare["linux"].pop("maskedPaths")
     bare["linux"].pop("readonlyPaths")
     bare["process"]["noNewPrivileges"] = False
-    caps = ["CAP_" + c for c in ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
-                                 "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
-                                 "SYS_ADMIN")]
+    caps = [
+        "CAP_" + c
+        for c in (
+            "CHOWN",
+            "DAC_OVERRIDE",
+            "FSETID",
+            "FOWNER",
+            "MKNOD",
+            "NET_RAW",
+            "SETGID",
+            "SETUID",
+            "SETFCAP",
+            "SETPCAP",
+            "NET_BIND_SERVICE",
+            "SYS_CHROOT",
+            "KILL",
+            "AUDIT_WRITE",
+            "SYS_ADMIN",
+        )
+    ]
     bare["process"]["capabilities"] = {s: caps for s in ("bounding", "effective", "permitted")}
     seccomp = copy.deepcopy(base)
     seccomp["linux"]["seccomp"] = docker_like_seccomp()

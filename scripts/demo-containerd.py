@@ -24,8 +24,7 @@ def main():
         engine = Containerd(tar, ref, engine="demo")
         try:
             engine.start()
-            argv = engine.ctr_argv("run", "--rm", *engine.runtime_flags, ref, engine.cid("hello"),
-                                   "sh", "-c", SCRIPT)
+            argv = engine.ctr_argv("run", "--rm", *engine.runtime_flags, ref, engine.cid("hello"), "sh", "-c", SCRIPT)
             print("$", " ".join(argv), flush=True)
             code = os.spawnvp(os.P_WAIT, argv[0], argv)
             print("pyrunc was called as:", *map(repr, engine.argv.calls()), sep="\n  ")

@@ -37,9 +37,11 @@ def layer():
                 info = tarfile.TarInfo(f"bin/{applet}")
                 info.type, info.linkname = tarfile.SYMTYPE, "busybox"
                 tf.addfile(info)
-        for name, text in (("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"),
-                           ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
-                           ("etc/os-release", "NAME=pyrunc-demo-image\n")):
+        for name, text in (
+            ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"),
+            ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
+            ("etc/os-release", "NAME=pyrunc-demo-image\n"),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(text)
             tf.addfile(info, io.BytesIO(text.encode()))
@@ -55,15 +57,26 @@ def oci_image(path):
         with open(os.path.join(blobs, digest), "wb") as f:
             f.write(data)
         return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
+
     raw = layer()
-    config = {"architecture": ARCH, "os": "linux",
-              "config": {"Entrypoint": ["sh", "-c"], "User": "nobody", "WorkingDir": "/tmp",
-                         "Cmd": ["echo hello from an image: $(cat /etc/os-release); id; pwd"],
-                         "Labels": {"org.opencontainers.image.title": "pyrunc demo"}},
-              "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}}
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": blob(json.dumps(config).encode(), "application/vnd.oci.image.config.v1+json"),
-                "layers": [blob(gzip.compress(raw, mtime=0), "application/vnd.oci.image.layer.v1.tar+gzip")]}
+    config = {
+        "architecture": ARCH,
+        "os": "linux",
+        "config": {
+            "Entrypoint": ["sh", "-c"],
+            "User": "nobody",
+            "WorkingDir": "/tmp",
+            "Cmd": ["echo hello from an image: $(cat /etc/os-release); id; pwd"],
+            "Labels": {"org.opencontainers.image.title": "pyrunc demo"},
+        },
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]},
+    }
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": blob(json.dumps(config).encode(), "application/vnd.oci.image.config.v1+json"),
+        "layers": [blob(gzip.compress(raw, mtime=0), "application/vnd.oci.image.layer.v1.tar+gzip")],
+    }
     desc = blob(json.dumps(manifest).encode(), "application/vnd.oci.image.manifest.v1+json")
     desc["annotations"] = {"org.opencontainers.image.ref.name": "latest"}
     with open(os.path.join(path, "index.json"), "w") as f:

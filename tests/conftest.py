@@ -10,9 +10,38 @@ import uuid
 import pytest
 
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
-APPLETS = ("sh", "ls", "cat", "echo", "hostname", "id", "mount", "true", "false", "sleep", "ps",
-           "grep", "stat", "touch", "mkdir", "readlink", "test", "ulimit", "umask", "env", "pwd",
-           "wc", "head", "kill", "dd", "nproc", "whoami", "find", "rm", "printf")
+APPLETS = (
+    "sh",
+    "ls",
+    "cat",
+    "echo",
+    "hostname",
+    "id",
+    "mount",
+    "true",
+    "false",
+    "sleep",
+    "ps",
+    "grep",
+    "stat",
+    "touch",
+    "mkdir",
+    "readlink",
+    "test",
+    "ulimit",
+    "umask",
+    "env",
+    "pwd",
+    "wc",
+    "head",
+    "kill",
+    "dd",
+    "nproc",
+    "whoami",
+    "find",
+    "rm",
+    "printf",
+)
 
 
 def is_root():
@@ -83,8 +112,13 @@ class Pyrunc:
         err_path = out_path + ".err"
         with open(out_path, "w+b") as out, open(err_path, "w+b") as err:
             command = self.command or [self.interpreter, "-m", "pyrunc"]
-            code = subprocess.call([*command, "--root", self.root, "--log", self.log, *extra, *args],
-                                   stdin=stdin, stdout=out, stderr=err, timeout=timeout)
+            code = subprocess.call(
+                [*command, "--root", self.root, "--log", self.log, *extra, *args],
+                stdin=stdin,
+                stdout=out,
+                stderr=err,
+                timeout=timeout,
+            )
             out.seek(0)
             err.seek(0)
             r = Result(code, out.read().decode(errors="replace"), err.read().decode(errors="replace"))
@@ -101,6 +135,7 @@ class Pyrunc:
 def base_config(args, cgroup_parent):
     """runc's default config (what `runc spec` writes), with terminal off and our args."""
     from pyrunc.config.default import default_spec
+
     cfg = default_spec()
     cfg["process"]["terminal"] = False
     cfg["process"]["args"] = list(args)

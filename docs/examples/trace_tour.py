@@ -20,15 +20,17 @@ BUSYBOX = "/bin/busybox"  # apt-get install busybox-static: one static binary
 
 def tour_config(cgroups_path="/pyrunc-test-tour/tour"):
     from pyrunc.config.default import default_spec
+
     cfg = default_spec()
     cfg["process"]["terminal"] = False
     cfg["process"]["args"] = ["echo", "hello from busybox"]
     cfg["linux"]["cgroupsPath"] = cgroups_path
     # Deny the kernel keyring to the container (as Docker's default profile does), allow the rest.
     cfg["linux"]["seccomp"] = {
-        "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
-        "syscalls": [{"names": ["add_key", "keyctl", "request_key"], "action": "SCMP_ACT_ERRNO",
-                      "errnoRet": 1}]}
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["add_key", "keyctl", "request_key"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    }
     return cfg
 
 

@@ -33,8 +33,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 ANNOTATION = "org.pyrunc.example.veth."
-DEFAULTS = {"container-if": "eth0", "host-addr": "10.214.0.1/30",
-            "container-addr": "10.214.0.2/30", "publish": ""}
+DEFAULTS = {"container-if": "eth0", "host-addr": "10.214.0.1/30", "container-addr": "10.214.0.2/30", "publish": ""}
 # Hooks get exactly the environment config.json gives them, often none: find iptables anyway.
 SEARCH_PATH = os.environ.get("PATH") or "/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -53,13 +52,12 @@ def settings(argv, state):
             conf[name] = args[name.replace("-", "_")]
     conf["publish"] = ",".join(args["publish"])
     for key, value in (state.get("annotations") or {}).items():
-        if key.startswith(ANNOTATION) and key[len(ANNOTATION):] in (*DEFAULTS, "host-if"):
-            conf[key[len(ANNOTATION):]] = value
+        if key.startswith(ANNOTATION) and key[len(ANNOTATION) :] in (*DEFAULTS, "host-if"):
+            conf[key[len(ANNOTATION) :]] = value
     # A name of the container's own (interface names are at most 15 bytes): a second
     # container with the same hook gets a second veth.
     conf.setdefault("host-if", "vh" + hashlib.sha256(state["id"].encode()).hexdigest()[:8])
-    conf["ports"] = [tuple(int(n) for n in pair.split(":"))
-                     for pair in conf["publish"].split(",") if pair]
+    conf["ports"] = [tuple(int(n) for n in pair.split(":")) for pair in conf["publish"].split(",") if pair]
     # The rules carry this comment, so that poststop finds exactly this container's rules.
     conf["comment"] = f"{conf['host-if']}:{state['id']}"
     return args["mode"], conf
@@ -72,8 +70,7 @@ def iptables(*args):
     r = subprocess.run([exe, "-w", *args], capture_output=True, text=True)
     if r.returncode != 0:
         # One line: a runtime reports a failing hook with (the last line of) its stderr.
-        why = "; ".join(line for line in r.stderr.splitlines()
-                        if line.strip() and not line.startswith("Try `iptables"))
+        why = "; ".join(line for line in r.stderr.splitlines() if line.strip() and not line.startswith("Try `iptables"))
         raise SystemExit(f"veth_hook: iptables {shlex.join(args)}: {why}")
     return r.stdout
 
@@ -84,9 +81,24 @@ def dnat_rules(conf):
     for host_port, container_port in conf["ports"]:
         # Only packets addressed to this host itself: a container's own traffic to port
         # 8080 elsewhere must not be redirected.
-        match = ["-p", "tcp", "-m", "addrtype", "--dst-type", "LOCAL", "--dport", str(host_port),
-                 "-m", "comment", "--comment", conf["comment"],
-                 "-j", "DNAT", "--to-destination", f"{container_ip}:{container_port}"]
+        match = [
+            "-p",
+            "tcp",
+            "-m",
+            "addrtype",
+            "--dst-type",
+            "LOCAL",
+            "--dport",
+            str(host_port),
+            "-m",
+            "comment",
+            "--comment",
+            conf["comment"],
+            "-j",
+            "DNAT",
+            "--to-destination",
+            f"{container_ip}:{container_port}",
+        ]
         yield "PREROUTING", match  # from other machines (needs net.ipv4.ip_forward=1)
         # From the host's own programs, which skip PREROUTING; not to 127.0.0.0/8: the
         # kernel will not send a loopback source out of the veth (only with route_localnet,
@@ -102,19 +114,18 @@ def create_runtime(state, conf):
     with IPRoute() as host:
         # Create the pair with its peer already in the container's network namespace,
         # in one step: a peer named eth0 never exists, even briefly, on the host.
-        host.link("add", ifname=conf["host-if"], kind="veth",
-                  peer={"ifname": conf["container-if"], "net_ns_pid": pid})
+        host.link("add", ifname=conf["host-if"], kind="veth", peer={"ifname": conf["container-if"], "net_ns_pid": pid})
         try:
             index = host.link_lookup(ifname=conf["host-if"])[0]
-            host.addr("add", index=index, address=str(host_addr.ip),
-                      prefixlen=host_addr.network.prefixlen)
+            host.addr("add", index=index, address=str(host_addr.ip), prefixlen=host_addr.network.prefixlen)
             host.link("set", index=index, state="up")
             # Inside: address, up, and the host end as the default gateway.  flags=0:
             # open the namespace, never create one if the container has gone.
             with IPRoute(netns=f"/proc/{pid}/ns/net", flags=0) as inside:
                 cindex = inside.link_lookup(ifname=conf["container-if"])[0]
-                inside.addr("add", index=cindex, address=str(container_addr.ip),
-                            prefixlen=container_addr.network.prefixlen)
+                inside.addr(
+                    "add", index=cindex, address=str(container_addr.ip), prefixlen=container_addr.network.prefixlen
+                )
                 inside.link("set", index=cindex, state="up")
                 inside.route("add", dst="0.0.0.0/0", gateway=str(host_addr.ip))
             added = []

@@ -107,16 +107,21 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise UsageError(f"unknown global flag {unknown!r}; run `pyrunc --help` for the list")
         _check_globals(gopts)
+        trace_path = gopts["trace"] or _env_trace()
+        tracing = bool(trace_path and rest and rest[0] != "trace")
+        # The command's kernel and cgroup files, made once and passed down (linux.Seams).
+        from pyrunc.linux import Seams
+
+        gopts["seams"] = seams = Seams(tracing=tracing)
         if rest and rest[0] in SEALED_COMMANDS:
             # Before the commands' imports: the first start's work is thrown away.
             from pyrunc.linux.sealed_exe import run_sealed
 
-            run_sealed()
+            run_sealed(seams.kernel)
             from pyrunc.linux.proctitle import show_command  # `pyrunc ...` in ps, not python
 
-            show_command(argv)
-        trace_path = gopts["trace"] or _env_trace()
-        if trace_path and rest and rest[0] != "trace":
+            show_command(seams.kernel, argv)
+        if tracing:
             from pyrunc import trace
 
             trace.enable(trace_path, "runtime")

@@ -127,14 +127,14 @@ def cmd_create(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
 
     cid = _one_id("create", pos)
     _reserve_passed_fds(o)
-    lifecycle.create(_store(g), cid, _create_opts(g, o))
+    lifecycle.create(_store(g), cid, _create_opts(g, o), g["seams"])
     return 0
 
 
 def cmd_start(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import lifecycle
 
-    lifecycle.start(_store(g), _one_id("start", pos))
+    lifecycle.start(_store(g), _one_id("start", pos), g["seams"])
     return 0
 
 
@@ -147,6 +147,7 @@ def cmd_run(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
         _store(g),
         cid,
         _create_opts(g, o),
+        g["seams"],
         detach=o["detach"],
         keep=o["keep"],
         subreaper=not o["no_subreaper"],
@@ -166,7 +167,7 @@ def cmd_exec(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
         raise UsageError("exec: missing container id; usage: pyrunc exec <container-id> <command> [args...]")
     _reserve_passed_fds(o, listen=False)
     try:
-        code: int = exec_in.exec_process(_store(g), pos[0], pos[1:], ExecOptions.from_flags(o))
+        code: int = exec_in.exec_process(_store(g), pos[0], pos[1:], ExecOptions.from_flags(o), g["seams"])
     except (PyruncError, OSError) as e:
         # runc: 255 when the runtime fails, so that it is not taken for the process's status.
         # An attribute of this one exception, which cli.main reads with getattr.
@@ -240,7 +241,7 @@ def cmd_kill(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     if len(pos) > 2:
         raise UsageError("kill: usage: pyrunc kill <container-id> [signal]")
     sig = parse_signal(pos[1]) if len(pos) > 1 else 15
-    lifecycle.kill(_store(g), cid, sig, all_processes=o["all"])
+    lifecycle.kill(_store(g), cid, sig, g["seams"], all_processes=o["all"])
     return 0
 
 
@@ -250,7 +251,7 @@ def cmd_delete(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     cid = _one_id("delete", pos)
     store = _store(g)
     try:
-        lifecycle.delete(store, cid, force=o["force"], warn=log.warning)
+        lifecycle.delete(store, cid, g["seams"], force=o["force"], warn=log.warning)
     except NoSuchContainer:
         # runc: deleting a container that does not exist is an error unless forced.
         if o["force"]:
@@ -262,14 +263,14 @@ def cmd_delete(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
 def cmd_pause(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import control
 
-    control.pause(_store(g), _one_id("pause", pos))
+    control.pause(_store(g), _one_id("pause", pos), g["seams"])
     return 0
 
 
 def cmd_resume(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import control
 
-    control.resume(_store(g), _one_id("resume", pos))
+    control.resume(_store(g), _one_id("resume", pos), g["seams"])
     return 0
 
 
@@ -281,7 +282,7 @@ def cmd_ps(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
         raise UsageError(f"ps: invalid format {o['format']!r}: use table or json")
     if o["format"] == "json" and len(pos) > 1:
         raise UsageError("ps: ps options cannot be used with --format json")
-    pids = control.pids(_store(g), cid)
+    pids = control.pids(_store(g), cid, g["seams"])
     if o["format"] == "json":
         # runc's empty list is Go's nil slice: `null`, which engines parse as none.
         sys.stdout.write(jsonc.dumps(pids or None, compact=False) + "\n")
@@ -307,7 +308,7 @@ def _duration(text: str) -> float:
 def cmd_events(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import control
 
-    control.events(_store(g), _one_id("events", pos), o["interval"], o["stats"])
+    control.events(_store(g), _one_id("events", pos), o["interval"], o["stats"], g["seams"])
     return 0
 
 
@@ -316,7 +317,7 @@ def cmd_update(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc.cli import update
 
     cid = _one_id("update", pos)
-    control.update(_store(g), cid, update.request(o))
+    control.update(_store(g), cid, update.request(o), g["seams"])
     return 0
 
 
@@ -411,7 +412,7 @@ DETAILS = {"update": UPDATE_FORMAT}
 def cmd_features(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc.features import features
 
-    sys.stdout.write(jsonc.dumps(features(), indent=4) + "\n")
+    sys.stdout.write(jsonc.dumps(features(g["seams"].kernel), indent=4) + "\n")
     return 0
 
 
@@ -446,6 +447,7 @@ def cmd_image(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     action = pos[0] if pos else None
     if action == "unpack" and len(pos) >= 3:
         record = bundle.unpack(
+            g["seams"].kernel,
             pos[1],
             pos[2],
             flatten=o["flatten"],
@@ -459,7 +461,7 @@ def cmd_image(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
         )
         return 0
     if action == "remove" and len(pos) == 2:
-        bundle.remove(pos[1])
+        bundle.remove(g["seams"].kernel, pos[1])
         return 0
     raise UsageError(f"usage: pyrunc {IMAGE_USAGE}")
 

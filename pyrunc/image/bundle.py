@@ -24,12 +24,15 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
+    from pyrunc.linux.kernel import Kernel
+
 META = ".pyrunc-image"  # in the bundle: what unpack made
 RECORD = "image.json"
 OVERLAY_MAX_DATA = 4095  # the mount data of an overlay fits in one page
 
 
 def unpack(
+    k: "Kernel",
     source: str,
     bundle: str,
     flatten: bool = False,
@@ -38,7 +41,7 @@ def unpack(
     args: "Iterable[str] | None" = None,
 ) -> "dict[str, Any]":
     """Make `bundle` (a new or empty directory) from the image `source`; returns the
-    record written to BUNDLE/.pyrunc-image/image.json."""
+    record written to BUNDLE/.pyrunc-image/image.json.  `k`: the command's kernel.Kernel."""
     from pyrunc.image import layers, spec
     from pyrunc.image import source as sources
 
@@ -50,8 +53,8 @@ def unpack(
     try:
         os.mkdir(meta, 0o700)
         os.mkdir(rootfs, 0o755)
-        with sources.open_image(source, platform) as img:
-            store = layers.Store(cache or layers.DEFAULT_ROOT)
+        with sources.open_image(k, source, platform) as img:
+            store = layers.Store(k, cache or layers.DEFAULT_ROOT)
             layer_dirs: list[str] = []
             for desc, diff_id in zip(img.layers, img.diff_ids):
                 path = store.layer(diff_id)
@@ -60,11 +63,11 @@ def unpack(
                         path = store.add(diff_id, stream, desc.media_type)
                 layer_dirs.append(path)
             if flatten:
-                layers.flatten(layer_dirs, rootfs)
+                layers.flatten(k, layer_dirs, rootfs)
             else:
-                _mount_overlay(layer_dirs, meta, rootfs)
+                _mount_overlay(k, layer_dirs, meta, rootfs)
                 mounted = True
-            config = spec.runtime_config(img.config, rootfs, args=args, where=f"image {source}")
+            config = spec.runtime_config(img.config, rootfs, k, args=args, where=f"image {source}")
             record: dict[str, Any] = {
                 "source": source,
                 "rootfs": "flatten" if flatten else "overlay",
@@ -77,12 +80,12 @@ def unpack(
         return record
     except BaseException:
         if mounted:
-            _unmount(rootfs)
+            _unmount(k, rootfs)
         _remove_made(bundle, made_bundle)
         raise
 
 
-def remove(bundle: str) -> None:
+def remove(k: "Kernel", bundle: str) -> None:
     """Unmount a bundle's rootfs and remove the bundle, if `pyrunc image unpack` made it."""
     bundle = os.path.abspath(bundle)
     record_path = os.path.join(bundle, META, RECORD)
@@ -98,7 +101,7 @@ def remove(bundle: str) -> None:
     if not isinstance(record, dict):
         raise ImageError(f"image remove {bundle}: {META}/{RECORD}: not a JSON object")
     if record.get("rootfs") == "overlay":
-        _unmount(os.path.join(bundle, "rootfs"))
+        _unmount(k, os.path.join(bundle, "rootfs"))
     shutil.rmtree(bundle)  # never follows a symlink out of the tree
 
 
@@ -126,9 +129,8 @@ def _remove_made(bundle: str, made_bundle: bool) -> None:
             os.unlink(path)
 
 
-def _mount_overlay(layer_dirs: list[str], meta: str, rootfs: str) -> None:
+def _mount_overlay(k: "Kernel", layer_dirs: list[str], meta: str, rootfs: str) -> None:
     """rootfs: the layers (base first) under an upper directory of the bundle's own."""
-    from pyrunc.linux import kernel
 
     upper, work = os.path.join(meta, "upper"), os.path.join(meta, "work")
     os.mkdir(upper, 0o755)
@@ -144,7 +146,7 @@ def _mount_overlay(layer_dirs: list[str], meta: str, rootfs: str) -> None:
             "can stack from these paths: use --flatten, or a shorter --cache path"
         )
     try:
-        kernel.mount("overlay", rootfs, "overlay", 0, data)
+        k.mount("overlay", rootfs, "overlay", 0, data)
     except KernelError as e:
         raise ImageError(f"image unpack: {e} (use --flatten where overlayfs is not available)") from None
 
@@ -154,11 +156,9 @@ def _overlay_escape(path: str) -> str:
     return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
 
 
-def _unmount(rootfs: str) -> None:
-    from pyrunc.linux import kernel
-
+def _unmount(k: "Kernel", rootfs: str) -> None:
     try:
-        kernel.umount(rootfs)
+        k.umount(rootfs)
     except KernelError as e:
         if e.errno != errno.EINVAL:  # not mounted (any more)
             raise ImageError(f"image remove: {e}") from None

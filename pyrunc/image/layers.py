@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Protocol
 
+    from pyrunc.linux.kernel import Kernel
+
     class Readable(Protocol):
         """A binary stream as the layer code reads one: read(n) only."""
 
@@ -185,13 +187,13 @@ def _is_decode_error(e: BaseException) -> bool:
 # --- paths inside dest ----------------------------------------------------------
 
 
-def _open_dir(root_fd: int, parts: list[str], create: bool) -> int:
+def _open_dir(k: "Kernel", root_fd: int, parts: list[str], create: bool) -> int:
     """An O_PATH fd of the directory `parts` beneath root_fd, no symlink followed; missing
     directories created (0755, root's) when `create`."""
     if not parts:
         return os.dup(root_fd)
     try:
-        fd: int = kernel.openat2(root_fd, "/".join(parts), os.O_PATH | os.O_DIRECTORY, _BENEATH)
+        fd: int = k.openat2(root_fd, "/".join(parts), os.O_PATH | os.O_DIRECTORY, _BENEATH)
         return fd
     except KernelError as e:
         if e.errno == errno.ELOOP or e.errno == errno.ENOTDIR:
@@ -266,7 +268,8 @@ def _set_xattrs(fd: int, xattrs: "Iterable[tuple[str, bytes]]") -> None:
 
 
 class _Extractor:
-    def __init__(self, dest_fd: int, same_owner: bool, max_member_size: int | None) -> None:
+    def __init__(self, dest_fd: int, same_owner: bool, max_member_size: int | None, k: "Kernel") -> None:
+        self.kernel = k
         self.root = dest_fd
         self.same_owner = same_owner
         self.max_size = max_member_size
@@ -295,7 +298,7 @@ class _Extractor:
         if not (m.isreg() or m.isdir() or m.issym() or m.islnk() or m.isfifo()):
             self.skipped.append(f"{path}: unsupported tar entry type {m.type!r}")
             return
-        pfd = _open_dir(self.root, parts[:-1], create=True)
+        pfd = _open_dir(self.kernel, self.root, parts[:-1], create=True)
         try:
             if m.isdir():
                 return self.directory(pfd, base, m, path)
@@ -320,11 +323,11 @@ class _Extractor:
             # `.wh..wh.*` other than the opaque marker are aufs internals: Docker skips them too
             self.skipped.append(f"{'/'.join(parent + [WHITEOUT_PREFIX + name])}: not a whiteout pyrunc knows")
             return
-        pfd = _open_dir(self.root, parent, create=True)
+        pfd = _open_dir(self.kernel, self.root, parent, create=True)
         try:
             st = _lstat(pfd, name)
             if st is None:
-                kernel.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd, what=f"whiteout {name}")
+                self.kernel.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd, what=f"whiteout {name}")
             elif stat.S_ISDIR(st.st_mode):
                 # the whiteout deletes the lower layers' directory, this layer's replaces it
                 _set_opaque(pfd, name)
@@ -333,7 +336,7 @@ class _Extractor:
             os.close(pfd)
 
     def opaque(self, parts: list[str]) -> None:
-        pfd = _open_dir(self.root, parts, create=True)
+        pfd = _open_dir(self.kernel, self.root, parts, create=True)
         try:
             _set_opaque(pfd, ".")
         finally:
@@ -385,7 +388,7 @@ class _Extractor:
         if target not in self.files:
             raise _Member(f"hard link to {m.linkname!r}, which is not a file of this layer")
         tparts = target.split("/")
-        tfd = _open_dir(self.root, tparts[:-1], create=False)
+        tfd = _open_dir(self.kernel, self.root, tparts[:-1], create=False)
         try:
             if _is_whiteout(_lstat(tfd, tparts[-1])):
                 raise _Member(f"hard link to {m.linkname!r}, a whiteout")
@@ -412,7 +415,7 @@ class _Extractor:
         for path in sorted(self.dirs, key=lambda p: -p.count("/") - bool(p)):
             parts = path.split("/") if path else []
             try:
-                fd = _open_dir(self.root, parts, create=False)
+                fd = _open_dir(self.kernel, self.root, parts, create=False)
             except (_Member, OSError):
                 continue  # replaced by a non-directory later in the layer
             try:
@@ -449,6 +452,7 @@ def extract(
     diff_id: str | None = None,
     same_owner: bool | None = None,
     max_member_size: int | None = None,
+    k: "Kernel",
 ) -> list[str]:
     """Unpack one layer blob (a binary file object) into the empty directory `dest`, in
     overlayfs form (whiteouts as char devices 0/0, opaque directories by xattr).
@@ -457,7 +461,7 @@ def extract(
     by its first bytes).  `layer` names the layer in errors (default: diff_id).  With
     `diff_id`, the sha256 of the uncompressed tar must equal it.  `same_owner` (default:
     when root) sets owners from the archive.  `max_member_size` refuses larger files.
-    Returns one line per member skipped on purpose (device nodes, unknown entries).
+    `k`: the command's kernel.Kernel.  Returns one line per member skipped on purpose (device nodes, unknown entries).
     Raises ImageError `layer L: member "M": why` on anything refused; `dest` may then hold
     part of the layer (Store removes it).
     """
@@ -465,7 +469,7 @@ def extract(
     if same_owner is None:
         same_owner = os.geteuid() == 0
     dest_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    ex = _Extractor(dest_fd, same_owner, max_member_size)
+    ex = _Extractor(dest_fd, same_owner, max_member_size, k)
     name = None
     try:
         reader = _Digesting(_decompressed(stream, media_type, where))
@@ -514,7 +518,7 @@ def _why(e: OSError) -> str:
 # --- flatten ----------------------------------------------------------------------
 
 
-def flatten(layer_dirs: "Iterable[str]", dest: str) -> None:
+def flatten(k: "Kernel", layer_dirs: "Iterable[str]", dest: str) -> None:
     """Apply layers (overlay-form directories, lowest first) into the directory `dest`, as
     overlayfs would show them stacked: a whiteout (char device 0/0) deletes its path, an
     opaque directory first empties dest's directory, other entries replace or merge.
@@ -526,7 +530,7 @@ def flatten(layer_dirs: "Iterable[str]", dest: str) -> None:
         for layer in layer_dirs:
             src_fd = os.open(layer, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
-                _Flattener(layer, dest_fd).merge(src_fd, dest_fd, "")
+                _Flattener(layer, dest_fd, k).merge(src_fd, dest_fd, "")
             finally:
                 os.close(src_fd)
     finally:
@@ -534,7 +538,8 @@ def flatten(layer_dirs: "Iterable[str]", dest: str) -> None:
 
 
 class _Flattener:
-    def __init__(self, layer: str, dest_fd: int) -> None:
+    def __init__(self, layer: str, dest_fd: int, k: "Kernel") -> None:
+        self.kernel = k
         self.layer = layer
         self.dest = dest_fd
         self.links: dict[tuple[int, int], str] = {}  # (dev, ino) of a multiply-linked file -> its dest path
@@ -579,7 +584,7 @@ class _Flattener:
             return False
         parts = first.split("/")
         try:
-            fd = _open_dir(self.dest, parts[:-1], create=False)
+            fd = _open_dir(self.kernel, self.dest, parts[:-1], create=False)
         except (_Member, OSError):
             return False  # its directory was replaced meanwhile: copy instead
         try:
@@ -682,7 +687,8 @@ class Store:
     the host should reach.
     """
 
-    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+    def __init__(self, k: "Kernel", root: str = DEFAULT_ROOT) -> None:
+        self.kernel = k
         self.root = root
         self.dir = os.path.join(root, "layers", "sha256")
 
@@ -711,7 +717,7 @@ class Store:
         tmp = tempfile.mkdtemp(prefix=".tmp-", dir=self.dir)
         try:
             os.chmod(tmp, 0o755)  # a layer root without a "./" entry is a plain 0755 dir
-            extract(stream, media_type, tmp, layer=diff_id, diff_id=diff_id)
+            extract(stream, media_type, tmp, layer=diff_id, diff_id=diff_id, k=self.kernel)
             try:
                 os.rename(tmp, path)
             except OSError as e:

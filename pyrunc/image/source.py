@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     Json = Any  # a parsed JSON document, not yet checked
     Store: TypeAlias = "_DirStore | _TarStore"
 
+    from pyrunc.linux.kernel import Kernel
+
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -184,7 +186,8 @@ class _DirStore:
     opened inside the layout (openat2 RESOLVE_IN_ROOT) so a symlink cannot point the
     reader at a host file."""
 
-    def __init__(self, where: str, path: str) -> None:
+    def __init__(self, where: str, path: str, k: "Kernel") -> None:
+        self.kernel = k
         self.where = where
         self.path = path
         try:
@@ -202,7 +205,7 @@ class _DirStore:
 
         try:
             # O_NONBLOCK: a FIFO planted in the layout must not hang us; refused below.
-            fd: int = open_in_root(self.fd, name, os.O_RDONLY | os.O_NONBLOCK)
+            fd: int = open_in_root(self.kernel, self.fd, name, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as e:
             if not must_exist and e.errno == 2:
                 return None
@@ -363,15 +366,16 @@ def parse_source(source: str) -> tuple[str, str, str | None]:
     return transport, path, (tag or None)
 
 
-def open_image(source: str, platform: "Platform | str | None" = None) -> Image:
+def open_image(k: "Kernel", source: str, platform: "Platform | str | None" = None) -> Image:
     """The Image that SOURCE names, for `platform` ("os/arch[/variant]", default this
-    machine).  Raises ImageError, one line naming the source, for anything unusable."""
+    machine); `k`: the command's kernel.Kernel.  Raises ImageError, one line naming the
+    source, for anything unusable."""
     transport, path, tag = parse_source(source)
     where = f"image {source}"
     if not os.path.exists(path):
         raise ImageError(f"{where}: {path}: no such file or directory")
     want = parse_platform(platform)
-    store: Store = _DirStore(where, path) if transport == "oci" else _TarStore(where, path)
+    store: Store = _DirStore(where, path, k) if transport == "oci" else _TarStore(where, path)
     try:
         if isinstance(store, _TarStore) and transport == "docker-archive" and not store.has("index.json"):
             image = _open_docker(where, source, store, tag, want, platform is not None)

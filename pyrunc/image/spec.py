@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
     Json = dict[str, Any]
 
+    from pyrunc.linux.kernel import Kernel
+
 MAX_ID = 2**32 - 2  # (uid_t)-1 means "no change" to the kernel
 MAX_DB = 4 << 20  # /etc/passwd and /etc/group are read whole: bound them
 
@@ -31,6 +33,7 @@ VOLUMES_ANNOTATION = "io.github.pyrunc.image.volumes"
 def runtime_config(
     image_config: "Json",
     rootfs: str,
+    k: "Kernel",
     args: "Iterable[str] | None" = None,
     entrypoint: "Iterable[str] | None" = None,
     env: "Iterable[str]" = (),
@@ -61,7 +64,7 @@ def runtime_config(
     process["env"] = _env(where, cfg, env, terminal)
     process["cwd"] = _cwd(where, cfg.get("WorkingDir") if cwd is None else cwd)
     user_text = cfg.get("User") if user is None else user
-    process["user"] = resolve_user(where, user_text or "", rootfs)
+    process["user"] = resolve_user(where, user_text or "", rootfs, k)
     annotations = _annotations(where, image_config, cfg)
     if annotations:
         spec["annotations"] = annotations
@@ -127,7 +130,7 @@ def _cwd(where: str, wd: object) -> str:
 # --- Config.User -----------------------------------------------------------------
 
 
-def resolve_user(where: str, text: object, rootfs: str) -> "Json":
+def resolve_user(where: str, text: object, rootfs: str, k: "Kernel") -> "Json":
     """process.user for a Config.User string: user, uid, user:group, uid:gid, user:gid,
     uid:group.  Names come from the image's /etc/passwd and /etc/group, read inside
     `rootfs`; a name they lack is an error.  Without a group, a named user gets its
@@ -141,7 +144,7 @@ def resolve_user(where: str, text: object, rootfs: str) -> "Json":
     field = f"config.User {text!r}"
     if not name or (sep and not group):
         raise ImageError(f"{where}: {field}: expected USER[:GROUP]")
-    db = _Databases(where, rootfs)
+    db = _Databases(where, rootfs, k)
     entry: tuple[str, int, int] | None = None
     if name.isdigit():
         uid = _number(where, field, name)
@@ -179,7 +182,8 @@ def _number(where: str, field: str, text: str) -> int:
 class _Databases:
     """The image's /etc/passwd and /etc/group, read inside the rootfs only."""
 
-    def __init__(self, where: str, rootfs: str) -> None:
+    def __init__(self, where: str, rootfs: str, k: "Kernel") -> None:
+        self.kernel = k
         self.where = where
         self.rootfs = rootfs
         self._passwd: list[tuple[str, int, int]] | None = None  # (name, uid, gid)
@@ -188,7 +192,7 @@ class _Databases:
     def _read(self, path: str) -> list[list[str]]:
         return [
             line.split(":")
-            for line in read_in_root(self.where, self.rootfs, path).splitlines()
+            for line in read_in_root(self.kernel, self.where, self.rootfs, path).splitlines()
             if line and not line.startswith("#")
         ]
 
@@ -222,7 +226,7 @@ class _Databases:
         return [g[1] for g in self.group() if user in g[2]]
 
 
-def read_in_root(where: str, rootfs: str, path: str) -> str:
+def read_in_root(k: "Kernel", where: str, rootfs: str, path: str) -> str:
     """The text of `path` inside `rootfs`, "" when missing.  Symlinks resolve as if
     rootfs were "/" (openat2 RESOLVE_IN_ROOT): an image cannot make us read a host file."""
     from pyrunc.linux.paths import open_in_root
@@ -230,7 +234,7 @@ def read_in_root(where: str, rootfs: str, path: str) -> str:
     root = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         try:
-            fd: int = open_in_root(root, path, os.O_RDONLY | os.O_NONBLOCK)
+            fd: int = open_in_root(k, root, path, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as e:
             if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
                 return ""

@@ -7,7 +7,7 @@ ambient capability must already be permitted and inheritable.
 """
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import kernel as k
+from pyrunc.linux import kernel
 from pyrunc.linux.tables import CAPABILITIES as NAMES
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from pyrunc.config.model import Capabilities
+    from pyrunc.linux.kernel import Kernel
 
 NUMBERS = {name: i for i, name in enumerate(NAMES)}
 
@@ -41,28 +42,28 @@ def mask(names: "Iterable[str]") -> int:
     return bits
 
 
-def drop_bounding(caps: "Capabilities") -> None:
+def drop_bounding(k: "Kernel", caps: "Capabilities") -> None:
     keep = set(known(caps.bounding))
     for cap in range(last_cap() + 1):
         if cap not in keep:
             try:
-                k.prctl(k.PR_CAPBSET_DROP, cap)
+                k.prctl(kernel.PR_CAPBSET_DROP, cap)
             except KernelError as e:
                 raise KernelError(
                     e.errno, f"drop {NAMES[cap] if cap < len(NAMES) else cap} from the bounding set"
                 ) from None
 
 
-def apply(caps: "Capabilities") -> None:
+def apply(k: "Kernel", caps: "Capabilities") -> None:
     """Set effective, permitted, inheritable, then ambient. Call after the uid switch."""
     k.capset(mask(caps.effective), mask(caps.permitted), mask(caps.inheritable))
-    k.prctl(k.PR_CAP_AMBIENT, k.PR_CAP_AMBIENT_CLEAR_ALL)
+    k.prctl(kernel.PR_CAP_AMBIENT, kernel.PR_CAP_AMBIENT_CLEAR_ALL)
     # An ambient capability must be permitted and inheritable; runc skips the others
     # (its own default config lists ambient capabilities with no inheritable set).
     allowed = mask(caps.permitted) & mask(caps.inheritable)
     for cap in known(caps.ambient):
         if allowed & (1 << cap):
             try:
-                k.prctl(k.PR_CAP_AMBIENT, k.PR_CAP_AMBIENT_RAISE, cap)
+                k.prctl(kernel.PR_CAP_AMBIENT, kernel.PR_CAP_AMBIENT_RAISE, cap)
             except KernelError as e:
                 raise KernelError(e.errno, f"raise ambient {NAMES[cap]}") from None

@@ -9,8 +9,7 @@ that the rest of the host's tree stays out of sight.
 
 import os
 
-from pyrunc.linux import kernel as k
-from pyrunc.linux import paths
+from pyrunc.linux import kernel, paths
 from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, own_cgroups, probe
 from pyrunc.linux.mounts import mount_fd
 
@@ -18,6 +17,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyrunc.config.model import Mount
     from pyrunc.linux.init import InitContext
+    from pyrunc.linux.kernel import Kernel
     from pyrunc.linux.mounts import MountOptions
 
 
@@ -50,11 +50,13 @@ def _hierarchy_path(name: str, fstype: str, superopts: str, own: dict[str, str])
 
 def mount_cgroup(root_fd: int, m: "Mount", opts: "MountOptions", ctx: "InitContext") -> None:
     """Mount the cgroup filesystem at m.destination; errors name the part that failed."""
-    flags = opts.flags & ~k.MS_BIND
-    dest_fd = paths.mkdir_all(root_fd, m.destination)
+    k = ctx.kernel
+    flags = opts.flags & ~kernel.MS_BIND
+    dest_fd = paths.mkdir_all(k, root_fd, m.destination)
     try:
-        if probe() == "v2":
+        if probe(k) == "v2":
             _mount_one(
+                k,
                 root_fd,
                 dest_fd,
                 "cgroup2",
@@ -67,16 +69,23 @@ def mount_cgroup(root_fd: int, m: "Mount", opts: "MountOptions", ctx: "InitConte
             )
             return
         mount_fd(
-            "tmpfs", dest_fd, "tmpfs", k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC, "mode=755", "tmpfs for the hierarchies"
+            k,
+            "tmpfs",
+            dest_fd,
+            "tmpfs",
+            kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC,
+            "mode=755",
+            "tmpfs for the hierarchies",
         )
     finally:
         os.close(dest_fd)
     own = own_cgroups()
     for name, fstype, superopts in host_cgroup_mounts():
         sub = f"{m.destination.rstrip('/')}/{name}"
-        fd = paths.mkdir_all(root_fd, sub)
+        fd = paths.mkdir_all(k, root_fd, sub)
         try:
             _mount_one(
+                k,
                 root_fd,
                 fd,
                 fstype,
@@ -90,24 +99,18 @@ def mount_cgroup(root_fd: int, m: "Mount", opts: "MountOptions", ctx: "InitConte
         finally:
             os.close(fd)
         if "," in name:  # cpu,cpuacct: runc also offers cpu and cpuacct as links
-            _link_parts(root_fd, m.destination, name)
-    if flags & k.MS_RDONLY:
-        fd = paths.open_in_root(root_fd, m.destination)
+            _link_parts(k, root_fd, m.destination, name)
+    if flags & kernel.MS_RDONLY:
+        fd = paths.open_in_root(k, root_fd, m.destination)
         try:
-            mount_fd(
-                None,
-                fd,
-                None,
-                k.MS_REMOUNT | k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC,
-                "mode=755",
-                "make the tmpfs read-only",
-            )
+            ro = kernel.MS_REMOUNT | kernel.MS_RDONLY | kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC
+            mount_fd(k, None, fd, None, ro, "mode=755", "make the tmpfs read-only")
         finally:
             os.close(fd)
 
 
-def _link_parts(root_fd: int, dest: str, name: str) -> None:
-    dfd = paths.open_in_root(root_fd, dest, os.O_PATH | os.O_DIRECTORY)
+def _link_parts(k: "Kernel", root_fd: int, dest: str, name: str) -> None:
+    dfd = paths.open_in_root(k, root_fd, dest, os.O_PATH | os.O_DIRECTORY)
     try:
         paths.symlink_all(dfd, [(name, part) for part in name.split(",")], dest)
     finally:
@@ -115,6 +118,7 @@ def _link_parts(root_fd: int, dest: str, name: str) -> None:
 
 
 def _mount_one(
+    k: "Kernel",
     root_fd: int,
     fd: int,
     fstype: str,
@@ -127,13 +131,13 @@ def _mount_one(
 ) -> None:
     what = f"hierarchy {os.path.basename(host_dir)}"
     if ctx.new_cgroupns:
-        mount_fd("cgroup", fd, fstype, flags, superopts or None, what)
+        mount_fd(k, "cgroup", fd, fstype, flags, superopts or None, what)
         return
     source = os.path.join(host_dir, own_path.lstrip("/"))
-    mount_fd(source, fd, None, k.MS_BIND | k.MS_REC, None, f"{what} (bind {source})")
+    mount_fd(k, source, fd, None, kernel.MS_BIND | kernel.MS_REC, None, f"{what} (bind {source})")
     if flags:  # a bind takes its flags (ro, nosuid...) only by a remount
-        rfd = paths.open_in_root(root_fd, dest)  # again: fd names the covered directory
+        rfd = paths.open_in_root(k, root_fd, dest)  # again: fd names the covered directory
         try:
-            mount_fd(None, rfd, None, k.MS_BIND | k.MS_REMOUNT | flags, None, f"{what}: remount")
+            mount_fd(k, None, rfd, None, kernel.MS_BIND | kernel.MS_REMOUNT | flags, None, f"{what}: remount")
         finally:
             os.close(rfd)

@@ -9,8 +9,7 @@ import os
 import stat
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import kernel as k
-from pyrunc.linux import paths
+from pyrunc.linux import kernel, paths
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
 TYPE_CHECKING = False
@@ -18,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from pyrunc.config.model import Device, Mount
+    from pyrunc.linux.kernel import Kernel
 
 # runtime-spec config-linux.md, "Default Devices": path, type, major, minor.
 DEFAULT_DEVICES = (
@@ -46,6 +46,7 @@ def _split(path: str) -> tuple[str, str]:
 
 
 def create_device(
+    k: "Kernel",
     root_fd: int,
     path: str,
     dtype: str,
@@ -57,16 +58,16 @@ def create_device(
     bind: bool = False,
 ) -> None:
     parent, name = _split(paths.clean(path))
-    dfd = paths.mkdir_all(root_fd, parent)
+    dfd = paths.mkdir_all(k, root_fd, parent)
     try:
         dir_fd = os.open(paths.fd_path(dfd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     finally:
         os.close(dfd)
     try:
         if bind:
-            _bind_host_node(root_fd, dir_fd, name, path)
+            _bind_host_node(k, root_fd, dir_fd, name, path)
         else:
-            _make_node(dir_fd, name, path, dtype, major, minor, mode, uid, gid)
+            _make_node(k, dir_fd, name, path, dtype, major, minor, mode, uid, gid)
     except KernelError:
         raise
     except OSError as e:
@@ -76,7 +77,16 @@ def create_device(
 
 
 def _make_node(
-    dir_fd: int, name: str, path: str, dtype: str, major: int, minor: int, mode: int, uid: int | None, gid: int | None
+    k: "Kernel",
+    dir_fd: int,
+    name: str,
+    path: str,
+    dtype: str,
+    major: int,
+    minor: int,
+    mode: int,
+    uid: int | None,
+    gid: int | None,
 ) -> None:
     try:
         os.unlink(name, dir_fd=dir_fd)  # the image may ship its own node or a trap link
@@ -91,7 +101,7 @@ def _make_node(
         )
 
 
-def _bind_host_node(root_fd: int, dir_fd: int, name: str, path: str) -> None:
+def _bind_host_node(k: "Kernel", root_fd: int, dir_fd: int, name: str, path: str) -> None:
     """In a user namespace mknod is refused: bind the host's node over an empty file."""
     try:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -107,25 +117,27 @@ def _bind_host_node(root_fd: int, dir_fd: int, name: str, path: str) -> None:
         os.close(fd)
     except OSError as e:
         raise KernelError(e.errno, f"create bind target for device {path}") from None
-    target = paths.open_in_root(root_fd, path)
+    target = paths.open_in_root(k, root_fd, path)
     try:
-        k.mount(path, paths.fd_path(target), None, k.MS_BIND, None)
+        k.mount(path, paths.fd_path(target), None, kernel.MS_BIND, None)
     except KernelError as e:
         raise KernelError(e.errno, f"bind host device {path}") from None
     finally:
         os.close(target)
 
 
-def create_default_devices(root_fd: int, devices: "Iterable[Device]", in_userns: bool) -> None:
+def create_default_devices(k: "Kernel", root_fd: int, devices: "Iterable[Device]", in_userns: bool) -> None:
     for path, dtype, major, minor in DEFAULT_DEVICES:
-        create_device(root_fd, path, dtype, major, minor, 0o666, 0, 0, bind=in_userns)
+        create_device(k, root_fd, path, dtype, major, minor, 0o666, 0, 0, bind=in_userns)
     for d in devices:
         mode = d.file_mode if d.file_mode is not None else 0o666
-        create_device(root_fd, d.path, d.type, d.major, d.minor, mode, d.uid, d.gid, bind=in_userns and d.type != "p")
+        create_device(
+            k, root_fd, d.path, d.type, d.major, d.minor, mode, d.uid, d.gid, bind=in_userns and d.type != "p"
+        )
 
 
-def create_links(root_fd: int) -> None:
-    dfd = paths.mkdir_all(root_fd, "/dev")
+def create_links(k: "Kernel", root_fd: int) -> None:
+    dfd = paths.mkdir_all(k, root_fd, "/dev")
     try:
         dir_fd = os.open(paths.fd_path(dfd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     finally:

@@ -19,13 +19,15 @@ import os
 import re
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import kernel as k
+from pyrunc.linux import kernel
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from typing import Any
+
+    from pyrunc.linux.kernel import Kernel
 
 MOUNTINFO = "/proc/self/mountinfo"
 # A pass detaches what it can reach; a mount covered by a later sibling becomes reachable
@@ -110,19 +112,19 @@ def _mount_id_of(fd: int) -> int:
     raise KernelError(errno.ENOTSUP, f"mount id of fd {fd}")
 
 
-def detach(entry: MountEntry) -> str | None:
+def detach(k: "Kernel", entry: MountEntry) -> str | None:
     """Detach the mount `entry` names if its mount point still leads to it, without a
     symlink on the way.  None once detached, else why not (it may be gone, moved or
     covered by another: then the detach of an ancestor takes it along)."""
     try:
-        fd = k.openat2(k.AT_FDCWD, entry.mount_point, os.O_PATH, k.RESOLVE_NO_SYMLINKS)
+        fd = k.openat2(kernel.AT_FDCWD, entry.mount_point, os.O_PATH, kernel.RESOLVE_NO_SYMLINKS)
     except KernelError as e:
         return str(e)
     try:
         if _mount_id_of(fd) != entry.mount_id:
             return f"{entry.mount_point} now leads to another mount"
         # MNT_DETACH: a process still inside (a late exec, a hook) must not keep it mounted.
-        k.umount(f"/proc/self/fd/{fd}", k.MNT_DETACH)
+        k.umount(f"/proc/self/fd/{fd}", kernel.MNT_DETACH)
         return None
     except (KernelError, OSError) as e:
         return str(e)
@@ -130,7 +132,7 @@ def detach(entry: MountEntry) -> str | None:
         os.close(fd)
 
 
-def detach_new(saved: "Mapping[str, Any]") -> list[tuple[MountEntry, str]]:
+def detach_new(k: "Kernel", saved: "Mapping[str, Any]") -> list[tuple[MountEntry, str]]:
     """Detach every mount under saved["root"] that create did not find there.  Returns
     [(MountEntry, why)] of those still there, empty when all are gone."""
     why: dict[int, str | None] = {}
@@ -139,7 +141,7 @@ def detach_new(saved: "Mapping[str, Any]") -> list[tuple[MountEntry, str]]:
         if not left:
             break
         for entry in detach_order(left):
-            why[entry.mount_id] = detach(entry)
+            why[entry.mount_id] = detach(k, entry)
         detached_any = any(why[e.mount_id] is None for e in left)
         left = new_mounts(saved, read_mountinfo())
         if not detached_any:

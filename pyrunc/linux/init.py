@@ -6,33 +6,104 @@ in the order the spec and the kernel require; a comment says why wherever the po
 matters.  A failure is sent to the parent as {step, msg} and the child exits.
 """
 
+import _signal as signal  # signal.py would import enum
 import errno
 import os
-import _signal as signal  # signal.py would import enum
 import stat
 
 from pyrunc.errors import ContainerError, KernelError
+
 # Everything the init needs is imported here, up front: after pivot_root the host's
 # files, pyrunc's own included, are out of reach.
-from pyrunc.linux import capabilities, child_death, devices, mounts, namespaces, passed_fds, paths, proc_writes, process, rootfs, seccomp, terminal, unix
-from pyrunc.linux import protocol
+from pyrunc.linux import (
+    capabilities,
+    child_death,
+    devices,
+    kernel,
+    mounts,
+    namespaces,
+    passed_fds,
+    paths,
+    proc_writes,
+    process,
+    protocol,
+    rootfs,
+    seccomp,
+    terminal,
+    unix,
+)
 from pyrunc.linux import hooks as hookrun
-from pyrunc.linux import kernel as k
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
+
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from _socket import socket
+    from types import FrameType
+    from typing import Any
+
+    from pyrunc.config.model import Config, Linux
+    from pyrunc.linux.kernel import Kernel
+    from pyrunc.linux.protocol import Channel
 
 # Signals a waiting init must still die from: pid 1 of a pid namespace ignores any
 # signal it has no handler for, so `kill` of a created container would do nothing.
-_FATAL_WHILE_WAITING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
-                        signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)
+_FATAL_WHILE_WAITING = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGALRM,
+)
+
+
+class StepRecorder:
+    """Where a child's steps go besides its context: nowhere (this one, NO_STEPS), or the
+    step trace (trace.TracedSteps), which InitContext is given when tracing."""
+
+    def begin(self, name: str) -> None:
+        """A step `name` begins, none being under way."""
+
+    def next(self, name: str) -> None:
+        """The step under way ends, and `name` begins."""
+
+    def forked(self, proc: str, pid: int | None, step: str) -> None:
+        """This process is `proc` now, in `step`; `pid`: its host pid, or None."""
+
+    def failure(self, exc: BaseException) -> None:
+        """The step under way failed with exc."""
+
+    def exit(self) -> None:
+        """This process exits: the step under way ends."""
+
+
+NO_STEPS = StepRecorder()
 
 
 class InitContext:
     """What the child needs besides the config: options, channel and inherited fds."""
 
-    def __init__(self, cfg, container_id, chan, start_sock, no_pivot=False, no_new_keyring=False,
-                 preserve_fds=0, console_sock_fd=None, foreground_tty=False, seccomp_program=None,
-                 listen_fds=0, host_root=None):
+    def __init__(
+        self,
+        cfg: "Config",
+        container_id: str,
+        chan: "Channel",
+        start_sock: "socket | None",
+        kernel: "Kernel",
+        recorder: StepRecorder | None = None,
+        no_pivot: bool = False,
+        no_new_keyring: bool = False,
+        preserve_fds: int = 0,
+        console_sock_fd: int | None = None,
+        seccomp_program: bytes | None = None,
+        listen_fds: int = 0,
+        host_root: str | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.kernel = kernel  # every kernel call of the child goes through it (kernel.Kernel)
+        self.recorder = recorder or NO_STEPS  # the step trace's StepRecorder when tracing
         self.id = container_id
         self.bundle = cfg.bundle
         self.chan = chan
@@ -41,15 +112,14 @@ class InitContext:
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds
         self.listen_fds = listen_fds  # socket activation fds, passed ahead of preserve_fds
-        self.console_sock_fd = console_sock_fd
-        self.foreground_tty = foreground_tty
+        self.console_sock_fd: int | None = console_sock_fd
         self.seccomp_program = seccomp_program  # compiled by the parent (seccomp.program_for)
         self.steps = ["start init"]  # the last few, sent with a failure for the --log line
-        self.note_fd = None  # where each step is noted for the parent (child_death.StepNotes)
-        self.env = None  # the environment for execve, set once the user is known
-        self.cgroup_paths = {}  # {hierarchy: the container's cgroup in it}, from the parent
+        self.note_fd: int | None = None  # where each step is noted for the parent (child_death.StepNotes)
+        self.env: dict[str, str] | None = None  # the environment for execve, set once the user is known
+        self.cgroup_paths: dict[str, str] = {}  # {hierarchy: the container's cgroup in it}, from the parent
         self.cgroup_joined = True  # False while the parent has yet to move the init in
-        self.binfmt_handlers = []  # the host's that resolve their interpreter at exec time
+        self.binfmt_handlers: list[tuple[str, str]] = []  # the host's that resolve their interpreter at exec time
         self.create_cwd = True  # exec opens an existing one only
         self.join_frozen_cgroup = False  # exec --ignore-paused: joined just before the exec
         lx = cfg.linux
@@ -62,52 +132,58 @@ class InitContext:
         self.host_mount_ns = lx.namespace("mount") is None
         self.host_root = host_root
         self.mount_label = lx.mount_label  # linux.mountLabel, for rootfs.do_mount
-        self.mount_sources = {}  # {config index: O_PATH fd} of bind sources the runtime opened
+        self.mount_sources: dict[int, int] = {}  # {config index: O_PATH fd} of bind sources the runtime opened
         # Made before any namespace: a runtime without root (rootless) has nothing more
         # than the container's root to open the bind sources with.
         self.runtime_is_root = os.geteuid() == 0
+        self.host_pid = 0  # our pid as the runtime sees it, once the root is built
 
     @property
-    def step(self):
+    def step(self) -> str:
         """The step under way: it names a failure."""
         return self.steps[-1]
 
     @step.setter
-    def step(self, name):
+    def step(self, name: str) -> None:
         if len(self.steps) > 8:
             del self.steps[:-4]
+        self.recorder.next(name)
         self.steps.append(name)
         if self.note_fd is not None:  # should this process die without a word
             child_death.note(self.note_fd, name)
 
-    # Hooks of the step trace (pyrunc/trace.py overrides them when tracing): no-ops.
-    def traced_fork(self, proc, pid=None):
+    # What the step trace hears of the child (the recorder: no-ops unless tracing).
+    def traced_fork(self, proc: str, pid: int | None = None) -> None:
         """This process is `proc` now ("init" once it becomes the container's init);
         `pid`: its host pid, when the host's /proc is out of view."""
+        self.recorder.forked(proc, pid, self.step)
 
-    def traced_failure(self, exc):
+    def traced_failure(self, exc: BaseException) -> None:
         """The current step failed with exc."""
+        self.recorder.failure(exc)
 
-    def traced_exit(self):
+    def traced_exit(self) -> None:
         """This process exits: its current step ends."""
+        self.recorder.exit()
 
     @property
-    def seccomp_early(self):
+    def seccomp_early(self) -> bool:
         """Whether the filter goes in before the switch to the user (no no_new_privs)."""
-        return self.seccomp_program is not None and not self.cfg.process.no_new_privileges
+        proc = self.cfg.process  # there is one wherever a filter was compiled
+        return self.seccomp_program is not None and proc is not None and not proc.no_new_privileges
 
     @property
-    def first_closed_fd(self):
+    def first_closed_fd(self) -> int:
         """Fds from this one on never reach the container."""
         return 3 + self.listen_fds + self.preserve_fds
 
 
-def _is_new(linux, nstype):
+def _is_new(linux: "Linux", nstype: str) -> bool:
     ns = linux.namespace(nstype)
     return ns is not None and not ns.path
 
 
-def report_failure(ctx, exc):
+def report_failure(ctx: InitContext, exc: BaseException) -> None:
     msg = str(exc) if not isinstance(exc, KernelError) else exc.args[1]
     try:
         ctx.chan.send(protocol.ERROR, step=ctx.step, msg=msg or type(exc).__name__, steps=ctx.steps[-4:])
@@ -117,7 +193,8 @@ def report_failure(ctx, exc):
 
 # --- stage 1: namespaces ---------------------------------------------------------------
 
-def setup_namespaces(ctx):
+
+def setup_namespaces(ctx: InitContext) -> bool:
     """Join, then create, the container's namespaces; return True in the container's init.
 
     Runs in the first child.  When a pid or time namespace is involved it forks the init,
@@ -133,24 +210,26 @@ def setup_namespaces(ctx):
     # once in a new user namespace, the namespaces the host owns can no longer be joined.
     for nstype, fd in namespaces.open_joined(lx):
         ctx.step = f"join {nstype} namespace"
-        namespaces.join(nstype, fd, lx.namespace(nstype).path)
+        joined = lx.namespace(nstype)
+        assert joined is not None and joined.path  # open_joined yields the joined ones
+        namespaces.join(ctx.kernel, nstype, fd, joined.path)
     if ctx.new_userns:
         ctx.step = "create user namespace"
-        k.unshare(k.CLONE_NEWUSER)
+        ctx.kernel.unshare(kernel.CLONE_NEWUSER)
         # Only the parent, in the host's user namespace, may write our id maps.
         ctx.chan.send(protocol.IDMAP, pid=os.getpid())
         ctx.chan.expect_ok()
     if ctx.in_userns:
         ctx.step = "become root in the user namespace"
-        k.setresgid(0)
-        k.setresuid(0)
+        ctx.kernel.setresgid(0)
+        ctx.kernel.setresuid(0)
         # The uid change made us non-dumpable, which hands /proc/self to host root and
         # makes timens_offsets unwritable; cleared again before the init is forked.
-        k.prctl(k.PR_SET_DUMPABLE, 1)
+        ctx.kernel.prctl(kernel.PR_SET_DUMPABLE, 1)
     # Into the cgroup before unsharing the cgroup namespace, whose root is our cgroup then.
     # Without one, the init is moved in late, when it asks before its hooks and `created`
     # (cgroup_joined), so the memory the setup touches is not charged to the container;
-    # the parent pays the first move's wait meanwhile (spawn.py).
+    # the parent pays the first move's wait meanwhile (requests.py: CreateRequests.warm_up_cgroup).
     ctx.step = "join cgroup"
     ctx.chan.send(protocol.CGROUP, pid=os.getpid(), join_now=ctx.new_cgroupns)
     ctx.cgroup_joined = ctx.new_cgroupns
@@ -160,7 +239,7 @@ def setup_namespaces(ctx):
     ctx.step = "create namespaces"
     flags = namespaces.new_flags(lx, exclude=("user",))
     if flags:
-        k.unshare(flags)
+        ctx.kernel.unshare(flags)
     if _is_new(lx, "time"):
         ctx.step = "write time namespace offsets"
         namespaces.write_time_offsets(lx.time_offsets)
@@ -168,6 +247,7 @@ def setup_namespaces(ctx):
         # Our mapped root may not reach a bind's source: the runtime opens them for us,
         # in our mount namespace, with the host's privileges.
         from pyrunc.linux import mount_sources
+
         sources = mount_sources.wanted(ctx.cfg)
         if sources:
             ctx.step = "open mount sources"
@@ -176,13 +256,13 @@ def setup_namespaces(ctx):
     if ctx.in_userns:
         # Before the init exists, not first thing in it: from its report on, a process
         # that shares its pid namespace can look for it in /proc (CVE-2016-9962).
-        k.prctl(k.PR_SET_DUMPABLE, 0)
+        ctx.kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
     if not namespaces.needs_child(lx):
         ctx.chan.send(protocol.INIT, pid=os.getpid())
         ctx.traced_fork("init")
         return True
     ctx.step = "fork container init"
-    pid = k.fork()
+    pid = ctx.kernel.fork()
     if pid == 0:
         ctx.traced_fork("init")
         return True
@@ -193,7 +273,8 @@ def setup_namespaces(ctx):
 
 # --- stage 2: the container's init -----------------------------------------------------
 
-def container_init(ctx):
+
+def container_init(ctx: InitContext) -> None:
     """Build the container around this process, report `created`, wait for start, exec."""
     cfg, lx, proc = ctx.cfg, ctx.cfg.linux, ctx.cfg.process
     if cfg.hooks.start_container:
@@ -202,16 +283,18 @@ def container_init(ctx):
         from pyrunc.linux import placement  # noqa: F401  (setup_process, after pivot_root)
     # The container must never ptrace or open /proc/<pid> of a runtime process that still
     # holds host fds; exec of the user's program makes it dumpable again.
-    k.prctl(k.PR_SET_DUMPABLE, 0)
+    ctx.kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
     if ctx.new_netns:
         ctx.step = "bring up lo"
         from pyrunc.linux import network  # before pivot_root, like every import
+
         network.bring_up("lo")
     if lx.net_devices:
         # Before the rootfs: a sysfs mounted in it then shows the devices.  The runtime,
         # in the host's namespace, moves them; it acts in ours through this socket.
         ctx.step = "move network devices"
         from pyrunc.linux import network
+
         sock = network.netlink_socket()
         try:
             ctx.chan.send(protocol.NETDEVICES, fds=[sock.fileno()])
@@ -225,28 +308,28 @@ def container_init(ctx):
         setup_terminal(ctx)
     ctx.step = "finalize rootfs"
     if cfg.root_readonly:
-        rootfs.remount_root_readonly()
+        rootfs.remount_root_readonly(ctx.kernel)
     if lx.sysctl:
         ctx.step = "write sysctls"
-        proc_writes.write_sysctls(lx.sysctl)
+        proc_writes.write_sysctls(ctx.kernel, lx.sysctl)
     ctx.step = "mask paths"
     if lx.readonly_paths or lx.masked_paths:
-        pinned = rootfs.pin_kernel_mounts(cfg.mounts)
+        pinned = rootfs.pin_kernel_mounts(ctx.kernel, cfg.mounts)
         try:
             with paths.procfs_pinned(pinned.get("/proc")):
-                rootfs.readonly_paths(lx.readonly_paths, pinned)
-                rootfs.mask_paths(lx.masked_paths, pinned)
+                rootfs.readonly_paths(ctx.kernel, lx.readonly_paths, pinned)
+                rootfs.mask_paths(ctx.kernel, lx.masked_paths, pinned)
         finally:
             rootfs.unpin(pinned)
     # Last: an unbindable root would refuse the binds of the steps above.
     ctx.step = "set rootfs propagation"
-    rootfs.apply_root_propagation(lx.rootfs_propagation)
+    rootfs.apply_root_propagation(ctx.kernel, lx.rootfs_propagation)
     if cfg.hostname is not None and _is_new(lx, "uts"):
         ctx.step = "set hostname"
-        k.sethostname(cfg.hostname)
+        ctx.kernel.sethostname(cfg.hostname)
     if cfg.domainname is not None and _is_new(lx, "uts"):
         ctx.step = "set domainname"
-        k.setdomainname(cfg.domainname)
+        ctx.kernel.setdomainname(cfg.domainname)
     if proc is None:
         # The spec lets a container be created without a process; its `start` fails.
         program = None
@@ -255,8 +338,9 @@ def container_init(ctx):
         setup_process(ctx)
         ctx.step = "find executable"
         path = find_executable(proc.args[0], proc.env)
-        program = checked_program(path, ctx.first_closed_fd, ctx.binfmt_handlers,
-                                  strict=not ctx.seccomp_early)
+        program = checked_program(
+            ctx.kernel, path, ctx.first_closed_fd, ctx.binfmt_handlers, strict=not ctx.seccomp_early
+        )
         if not ctx.seccomp_early:
             prepare_fds(ctx)
             # As late as can be, so that little of our own work must pass the filter; with
@@ -269,7 +353,7 @@ def container_init(ctx):
     _wait_for_start_and_exec(ctx, program)
 
 
-def end_notes(ctx):
+def end_notes(ctx: InitContext) -> None:
     """The parent stops reading the step notes once the process is ready; a later write
     would find the pipe closed, and, once the signals are reset, SIGPIPE would kill."""
     if ctx.note_fd is not None:
@@ -277,7 +361,7 @@ def end_notes(ctx):
         ctx.note_fd = None
 
 
-def wait_for_cgroup(ctx):
+def wait_for_cgroup(ctx: InitContext) -> None:
     """Return once the parent has put this process in the container's cgroup."""
     if not ctx.cgroup_joined:
         ctx.step = "join cgroup"
@@ -286,22 +370,23 @@ def wait_for_cgroup(ctx):
         ctx.cgroup_joined = True
 
 
-def _setup_rootfs(ctx):
+def _setup_rootfs(ctx: InitContext) -> None:
     cfg, lx = ctx.cfg, ctx.cfg.linux
     ctx.step = "prepare rootfs"
     root = cfg.root_path
     if ctx.host_mount_ns:
+        assert ctx.host_root is not None  # made by the parent for this case
         root = ctx.host_root
-        rootfs.bind_root_in_host_namespace(cfg.root_path, root)
+        rootfs.bind_root_in_host_namespace(ctx.kernel, cfg.root_path, root)
     else:
-        rootfs.prepare_root(root, lx.rootfs_propagation)
+        rootfs.prepare_root(ctx.kernel, root, lx.rootfs_propagation)
     make_devices = not devices.dev_is_bind_mounted(cfg.mounts)
     written_later = devices.paths_made(lx.devices) if make_devices else []
     if cfg.terminal:
         written_later.append("/dev/console")
     # A read-only mount with more to make under it (a read-only /dev) is made read-only
     # once that is done.
-    later = mounts.ReadonlyLater(cfg.mounts, written_later)
+    later = mounts.ReadonlyLater(ctx.kernel, cfg.mounts, written_later)
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in cfg.mounts:
@@ -309,11 +394,11 @@ def _setup_rootfs(ctx):
             rootfs.do_mount(root_fd, m, ctx, later)
         if make_devices:
             ctx.step = "create devices"
-            devices.create_default_devices(root_fd, lx.devices, ctx.in_userns)
-            devices.create_links(root_fd)
+            devices.create_default_devices(ctx.kernel, root_fd, lx.devices, ctx.in_userns)
+            devices.create_links(ctx.kernel, root_fd)
         if cfg.terminal:
             ctx.step = "create /dev/console"
-            paths.make_file(root_fd, "/dev/console", 0o600)
+            paths.make_file(ctx.kernel, root_fd, "/dev/console", 0o600)
         if later.held:
             ctx.step = "make mounts read-only"
             later.finish()
@@ -338,23 +423,23 @@ def _setup_rootfs(ctx):
     ctx.step = "chroot" if ctx.host_mount_ns else "pivot_root"
     if ctx.host_mount_ns:
         # Whatever --no-pivot says: pivot_root and MS_MOVE would move the host's own "/".
-        rootfs.chroot_root(root)
+        rootfs.chroot_root(ctx.kernel, root)
     elif ctx.no_pivot:
-        rootfs.move_root(cfg.root_path)
+        rootfs.move_root(ctx.kernel, cfg.root_path)
     else:
-        rootfs.pivot_root(cfg.root_path)
+        rootfs.pivot_root(ctx.kernel, cfg.root_path)
 
 
-def _hook_state(ctx, status):
+def _hook_state(ctx: InitContext, status: str) -> "dict[str, Any]":
     from pyrunc import OCI_VERSION
-    state = {"ociVersion": OCI_VERSION, "id": ctx.id, "status": status,
-             "pid": ctx.host_pid, "bundle": ctx.bundle}
+
+    state = {"ociVersion": OCI_VERSION, "id": ctx.id, "status": status, "pid": ctx.host_pid, "bundle": ctx.bundle}
     if ctx.cfg.annotations:
         state["annotations"] = ctx.cfg.annotations
     return state
 
 
-def _host_pid():
+def _host_pid() -> int:
     """Our pid as the runtime namespace sees it (hooks run there): NSpid's first field."""
     try:
         with open("/proc/self/status") as f:
@@ -366,13 +451,12 @@ def _host_pid():
     return os.getpid()
 
 
-
-
-def setup_terminal(ctx, console=True):
+def setup_terminal(ctx: InitContext, console: bool = True) -> None:
     """A new pty from the container's devpts: the slave becomes our controlling tty and
     stdio (and, for the init, /dev/console); the master goes to the console socket or,
     in the foreground, to the parent."""
     proc = ctx.cfg.process
+    assert proc is not None  # called only for a config with a process
     master, _ = terminal.open_pty()
     try:
         if proc.console_size:
@@ -381,7 +465,7 @@ def setup_terminal(ctx, console=True):
         try:
             terminal.give_to_user(slave, proc.user.uid)
             if console:
-                _bind_console(slave)
+                _bind_console(ctx.kernel, slave)
             terminal.become_session_leader_on(slave)
         finally:
             os.close(slave)
@@ -394,17 +478,17 @@ def setup_terminal(ctx, console=True):
         os.close(master)
 
 
-def _bind_console(slave):
+def _bind_console(k: "Kernel", slave: int) -> None:
     """/dev/console (created empty before the pivot) becomes the pty too; checked after the
     bind, which goes through the container's /proc, to be that very pty."""
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        console = paths.open_in_root(root, "/dev/console")
+        console = paths.open_in_root(k, root, "/dev/console")
         try:
-            k.mount(paths.fd_path(slave), paths.fd_path(console), None, k.MS_BIND, None)
+            k.mount(paths.fd_path(slave), paths.fd_path(console), None, kernel.MS_BIND, None)
         finally:
             os.close(console)
-        console = paths.open_in_root(root, "/dev/console")
+        console = paths.open_in_root(k, root, "/dev/console")
     finally:
         os.close(root)
     try:
@@ -415,66 +499,67 @@ def _bind_console(slave):
         raise KernelError(errno.EPERM, "bind the pty on /dev/console: the result is not the pty")
 
 
-def setup_process(ctx):
+def setup_process(ctx: InitContext) -> None:
     proc, lx = ctx.cfg.process, ctx.cfg.linux
-    if not proc.terminal:  # with a terminal, _setup_terminal made the session already
+    assert proc is not None  # called only for a config with a process
+    if not proc.terminal:  # with a terminal, setup_terminal made the session already
         ctx.step = "create session"
         process.new_session()
     if not ctx.no_new_keyring:
         ctx.step = "create session keyring"
-        process.new_session_keyring(ctx.id)
+        process.new_session_keyring(ctx.kernel, ctx.id)
     if proc.oom_score_adj is not None:
         ctx.step = "set oom_score_adj"
-        process.set_oom_score_adj(proc.oom_score_adj)
+        process.set_oom_score_adj(ctx.kernel, proc.oom_score_adj)
     ctx.step = "set rlimits"
-    process.set_rlimits(proc.rlimits)
+    process.set_rlimits(ctx.kernel, proc.rlimits)
     if lx.personality:
         ctx.step = "set personality"
-        process.set_personality(lx.personality)
+        process.set_personality(ctx.kernel, lx.personality)
     if proc.scheduler:
         ctx.step = "set scheduler"
-        process.set_scheduler(proc.scheduler)
+        process.set_scheduler(ctx.kernel, proc.scheduler)
     if proc.io_priority:
         ctx.step = "set I/O priority"
-        process.set_io_priority(proc.io_priority)
+        process.set_io_priority(ctx.kernel, proc.io_priority)
     if lx.memory_policy:
         # Before seccomp, which may deny set_mempolicy; inherited by the exec'd program.
         ctx.step = "set memory policy"
         from pyrunc.linux import placement  # imported before pivot_root (container_init, join.py)
-        placement.set_memory_policy(lx.memory_policy)
+
+        placement.set_memory_policy(ctx.kernel, lx.memory_policy)
     if proc.apparmor_profile:
         ctx.step = "set apparmor profile"
-        process.set_apparmor_profile(proc.apparmor_profile)
+        process.set_apparmor_profile(ctx.kernel, proc.apparmor_profile)
     if proc.selinux_label:
         ctx.step = "set selinux label"
-        process.set_selinux_label(proc.selinux_label)
+        process.set_selinux_label(ctx.kernel, proc.selinux_label)
     # no_new_privs before the uid switch and capabilities: it can only be set, never lost.
     if proc.no_new_privileges:
         ctx.step = "set no_new_privs"
-        process.set_no_new_privileges()
+        process.set_no_new_privileges(ctx.kernel)
     # As root, before the switch to the user: runc creates a missing cwd too (not for exec),
     # and enters it as root, so a cwd the user cannot search still works; before the
     # seccomp filter too, which may deny fchdir.
     ctx.step = f"create cwd {proc.cwd}" if ctx.create_cwd else f"open cwd {proc.cwd}"
-    cwd_fd = process.make_cwd(proc.cwd) if ctx.create_cwd else process.open_cwd(proc.cwd)
+    opened = process.make_cwd(ctx.kernel, proc.cwd) if ctx.create_cwd else process.open_cwd(ctx.kernel, proc.cwd)
     ctx.step = f"chdir {proc.cwd}"
-    cwd_fd = process.enter_cwd_as_root(proc.cwd, cwd_fd)  # None once entered
+    cwd_fd = process.enter_cwd_as_root(proc.cwd, opened)  # None once entered
     if ctx.seccomp_early:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before it is dropped.
         # The filter may deny the openat2 the program check needs: check first, as root.
         ctx.step = "find executable"
-        checked_program(find_executable(proc.args[0], proc.env), ctx.first_closed_fd,
-                        ctx.binfmt_handlers)
+        checked_program(ctx.kernel, find_executable(proc.args[0], proc.env), ctx.first_closed_fd, ctx.binfmt_handlers)
         # close_range too: every fd Python opens from here on is close-on-exec already.
         prepare_fds(ctx)
         load_seccomp(ctx)
     # Bounding set while we still have CAP_SETPCAP; then the user; then the other sets.
     ctx.step = "drop bounding capabilities"
-    capabilities.drop_bounding(proc.capabilities)
+    capabilities.drop_bounding(ctx.kernel, proc.capabilities)
     ctx.step = f"set user {proc.user.uid}:{proc.user.gid}"
-    process.switch_user(proc.user)
+    process.switch_user(ctx.kernel, proc.user)
     ctx.step = "set capabilities"
-    capabilities.apply(proc.capabilities)
+    capabilities.apply(ctx.kernel, proc.capabilities)
     if cwd_fd is not None:
         # Root was refused (an owner the user namespace does not map): the user may be let in.
         ctx.step = f"chdir {proc.cwd}"
@@ -484,7 +569,7 @@ def setup_process(ctx):
     ctx.env = process.exec_env(proc, ctx.listen_fds)
 
 
-def load_seccomp(ctx):
+def load_seccomp(ctx: InitContext) -> None:
     if ctx.seccomp_program is None:
         return
     ctx.step = "load seccomp filter"
@@ -492,7 +577,8 @@ def load_seccomp(ctx):
     # from the requests that follow (cgroup_joined).
     end_notes(ctx)
     profile = ctx.cfg.linux.seccomp
-    listener = k.seccomp_set_filter(seccomp.load_flags(profile), ctx.seccomp_program)
+    assert profile is not None  # the program was compiled from it
+    listener = ctx.kernel.seccomp_set_filter(seccomp.load_flags(profile), ctx.seccomp_program)
     if seccomp.uses_notify(profile):
         ctx.step = "send seccomp notify fd"
         try:
@@ -502,7 +588,7 @@ def load_seccomp(ctx):
         ctx.chan.expect_ok()
 
 
-def prepare_fds(ctx):
+def prepare_fds(ctx: InitContext) -> None:
     """Only stdio, LISTEN_FDS and --preserve-fds may reach the container (CVE-2016-9962,
     CVE-2024-21626)."""
     ctx.step = "close fds"
@@ -513,15 +599,16 @@ def prepare_fds(ctx):
             os.set_inheritable(fd, True)
         except OSError:
             pass
-    k.close_range_cloexec(ctx.first_closed_fd)
+    ctx.kernel.close_range_cloexec(ctx.first_closed_fd)
 
 
-def _wait_for_start_and_exec(ctx, program):
+def _wait_for_start_and_exec(ctx: InitContext, program: str | int | None) -> None:
     """`program`: checked_program's answer, a path or an fd to run."""
     proc = ctx.cfg.process
     for sig in _FATAL_WHILE_WAITING:
         signal.signal(sig, _exit_on_signal)
     ctx.step = "wait for start"
+    assert ctx.start_sock is not None  # create's init has one
     conn = _accept_start(ctx.start_sock)
     try:
         if proc is None:
@@ -535,9 +622,9 @@ def _wait_for_start_and_exec(ctx, program):
         if isinstance(program, str):
             # Again: what create checked may have been swapped since by a writer of the
             # rootfs (the create-time check stays, to fail create).
-            program = checked_program(program, ctx.first_closed_fd, ctx.binfmt_handlers,
-                                      strict=False)
-        k.execve(program, list(proc.args), ctx.env)
+            program = checked_program(ctx.kernel, program, ctx.first_closed_fd, ctx.binfmt_handlers, strict=False)
+        assert program is not None and ctx.env is not None  # set up with the process
+        ctx.kernel.execve(program, list(proc.args), ctx.env)
     except Exception as e:  # reported to `start`, whose connection this is
         ctx.traced_failure(e)
         msg = e.args[1] if isinstance(e, KernelError) else str(e)
@@ -552,7 +639,7 @@ def _wait_for_start_and_exec(ctx, program):
         os._exit(127)
 
 
-def reset_signals():
+def reset_signals() -> None:
     """Python ignores SIGPIPE and SIGXFSZ, and exec keeps ignored signals ignored: give
     the user's program the default disposition of every signal, and none blocked."""
     for sig in range(1, signal.NSIG):
@@ -564,7 +651,7 @@ def reset_signals():
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
-def _accept_start(listener):
+def _accept_start(listener: "socket") -> "socket":
     """The connection of a `start` that asked us to go on: one that closes before
     sending its byte (its `start` died) is not a start."""
     while True:
@@ -575,5 +662,5 @@ def _accept_start(listener):
         conn.close()
 
 
-def _exit_on_signal(signum, frame):
+def _exit_on_signal(signum: int, frame: "FrameType | None") -> None:
     os._exit(128 + signum)

@@ -19,27 +19,32 @@ import errno
 import os
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import init, kernel as k, namespaces, placement, process, protocol
+from pyrunc.linux import init, kernel, namespaces, placement, process, protocol
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
 from pyrunc.linux.tables import PROC_NS_NAMES
+
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.linux.init import InitContext
 
 
 class JoinTarget:
     """The init's namespaces that differ from ours and its root, opened up front, before
     anything of ours changes how /proc/<pid> resolves."""
 
-    def __init__(self, pid, pid_start):
+    def __init__(self, pid: int, pid_start: int | None) -> None:
         from pyrunc.linux import procfs
-        self.ns_fds = []  # [(type, fd)] in namespaces.JOIN_ORDER
-        self.root_fd = None
+
+        self.ns_fds: list[tuple[str, int]] = []  # [(type, fd)] in namespaces.JOIN_ORDER
+        self.root_fd: int | None = None
         try:
             for nstype in namespaces.JOIN_ORDER:
                 name = PROC_NS_NAMES[nstype]
                 theirs = os.stat(f"/proc/{pid}/ns/{name}")
                 ours = os.stat(f"/proc/self/ns/{name}")
                 if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
-                    self.ns_fds.append((nstype, os.open(f"/proc/{pid}/ns/{name}",
-                                                        os.O_RDONLY | os.O_CLOEXEC)))
+                    self.ns_fds.append((nstype, os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)))
             self.root_fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             # Opened by pid: the same start time afterwards proves it was the init's.
             if not procfs.is_alive(pid, pid_start):
@@ -51,10 +56,10 @@ class JoinTarget:
             self.close()
             raise
 
-    def types(self):
+    def types(self) -> set[str]:
         return {nstype for nstype, _ in self.ns_fds}
 
-    def close(self):
+    def close(self) -> None:
         for _, fd in self.ns_fds:
             os.close(fd)
         self.ns_fds = []
@@ -63,26 +68,29 @@ class JoinTarget:
             self.root_fd = None
 
 
-def join_container(ctx, target):
+def join_container(ctx: "InitContext", target: JoinTarget) -> bool:
     """Runs in the forked child; returns True in the process that goes on to exec."""
-    k.prctl(k.PR_SET_DUMPABLE, 0)
-    if ctx.cfg.process.exec_cpu_affinity:
+    ctx.kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
+    proc = ctx.cfg.process
+    assert proc is not None  # exec always has one
+    if proc.exec_cpu_affinity:
         # Before the parent moves us into the cgroup, which it does once we report our
         # pid below; the fork into a pid namespace inherits it.
         ctx.step = "set process.execCPUAffinity.initial"
-        placement.set_initial_affinity(ctx.cfg.process)
+        placement.set_initial_affinity(ctx.kernel, proc)
     ctx.step = "check LSM support"
     process.check_lsm_support(ctx.cfg.process)  # on the host's /sys, as create does
     ctx.binfmt_handlers = binfmt_handlers()  # the host's, read before we join the mount namespace
     joined = target.types()
     for nstype, fd in target.ns_fds:
         ctx.step = f"join {nstype} namespace"
-        k.setns(fd, namespaces.CLONE_FLAGS[nstype], f"join the container's {nstype} namespace")
+        ctx.kernel.setns(fd, namespaces.CLONE_FLAGS[nstype], f"join the container's {nstype} namespace")
     # The init's root, not the mount namespace's: they differ for a chroot (--no-pivot,
     # or a container that shares the host's mount namespace).
     ctx.step = "enter the container's root"
+    assert target.root_fd is not None  # open until target.close() below
     os.fchdir(target.root_fd)
-    k.chroot(".")
+    ctx.kernel.chroot(".")
     os.chdir("/")
     target.close()
     if joined & {"pid", "time"}:  # both apply to children only
@@ -91,7 +99,7 @@ def join_container(ctx, target):
         # child's own requests (the seccomp listener is told the pid).  The child learns
         # it too: its /proc is the container's, which names it by its pid in there.
         told_r, told_w = os.pipe()
-        pid = k.fork()
+        pid = ctx.kernel.fork()
         if pid != 0:
             os.close(told_r)
             ctx.chan.send(protocol.INIT, pid=pid)
@@ -113,16 +121,22 @@ def join_container(ctx, target):
     return True
 
 
-def exec_in_container(ctx):
+def exec_in_container(ctx: "InitContext") -> None:
     """Set up the joined process as the init sets up its own, then exec."""
     proc = ctx.cfg.process
+    assert proc is not None  # exec always has one
     if proc.terminal:
         ctx.step = "set up terminal"
         init.setup_terminal(ctx, console=False)  # /dev/console is the init's
     init.setup_process(ctx)
     ctx.step = "find executable"
-    program = checked_program(find_executable(proc.args[0], proc.env), ctx.first_closed_fd,
-                              ctx.binfmt_handlers, strict=not ctx.seccomp_early)
+    program = checked_program(
+        ctx.kernel,
+        find_executable(proc.args[0], proc.env),
+        ctx.first_closed_fd,
+        ctx.binfmt_handlers,
+        strict=not ctx.seccomp_early,
+    )
     ctx.step = "join cgroup"
     if ctx.join_frozen_cgroup:
         # --ignore-paused: we freeze as we join, so join last, and run on resume.
@@ -137,4 +151,5 @@ def exec_in_container(ctx):
         init.load_seccomp(ctx)
     init.reset_signals()
     ctx.step = "exec"
-    k.execve(program, list(proc.args), ctx.env)
+    assert ctx.env is not None  # set by setup_process
+    ctx.kernel.execve(program, list(proc.args), ctx.env)

@@ -17,8 +17,7 @@ import errno
 import os
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import kernel as k
-from pyrunc.linux import protocol, unix
+from pyrunc.linux import kernel, protocol, unix
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pyrunc.config.model import Config, Mount
+    from pyrunc.linux.kernel import Kernel
     from pyrunc.linux.protocol import Channel
 
 _BATCH = 4  # fds per message: what protocol.Channel receives at once
@@ -55,7 +55,7 @@ def wanted(cfg: "Config") -> "list[tuple[Mount, str]]":
 # --- the runtime's side -----------------------------------------------------------------
 
 
-def open_in_namespace_of(pid: int, sources: "Sequence[tuple[Mount, str]]") -> list[int]:
+def open_in_namespace_of(k: "Kernel", pid: int, sources: "Sequence[tuple[Mount, str]]") -> list[int]:
     """[fd] of each source of `sources` (wanted's list), opened in the mount namespace of
     `pid` by a helper process with the runtime's credentials.  KernelError names the first
     source that could not be opened."""
@@ -68,7 +68,7 @@ def open_in_namespace_of(pid: int, sources: "Sequence[tuple[Mount, str]]") -> li
         if helper == 0:
             try:
                 ours.close()
-                _helper(ns, sources, theirs)
+                _helper(k, ns, sources, theirs)
             finally:
                 os._exit(0)
         theirs.close()
@@ -81,14 +81,14 @@ def open_in_namespace_of(pid: int, sources: "Sequence[tuple[Mount, str]]") -> li
         ours.close()
 
 
-def _helper(ns: int, sources: "Sequence[tuple[Mount, str]]", sock: "socket") -> None:
+def _helper(k: "Kernel", ns: int, sources: "Sequence[tuple[Mount, str]]", sock: "socket") -> None:
     """In the forked helper: join the container's mount namespace, open, send, exit."""
     from pyrunc import jsonc  # before the join: that namespace may not have our files
     from pyrunc.linux.mounts import describe
 
     describe(sources[0][0])  # imports what it needs, for the same reason
     try:
-        k.setns(ns, k.CLONE_NEWNS, "join the container's mount namespace")
+        k.setns(ns, kernel.CLONE_NEWNS, "join the container's mount namespace")
     except KernelError as e:
         sock.sendall(jsonc.dumps({"errno": e.errno, "what": e.what}).encode())
         return

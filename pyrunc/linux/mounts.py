@@ -11,8 +11,7 @@ import errno
 import os
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import kernel as k
-from pyrunc.linux import paths
+from pyrunc.linux import kernel, paths
 from pyrunc.linux.tables import IDMAP_MOUNT_OPTIONS, MOUNT_PROPAGATIONS
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
@@ -21,82 +20,91 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from pyrunc.config.model import Mount
+    from pyrunc.linux.kernel import Kernel
 
 # option -> (flags to set, flags to clear)
 _FLAGS = {
     "defaults": (0, 0),
-    "rw": (0, k.MS_RDONLY),
-    "ro": (k.MS_RDONLY, 0),
-    "suid": (0, k.MS_NOSUID),
-    "nosuid": (k.MS_NOSUID, 0),
-    "dev": (0, k.MS_NODEV),
-    "nodev": (k.MS_NODEV, 0),
-    "exec": (0, k.MS_NOEXEC),
-    "noexec": (k.MS_NOEXEC, 0),
-    "sync": (k.MS_SYNCHRONOUS, 0),
-    "async": (0, k.MS_SYNCHRONOUS),
-    "dirsync": (k.MS_DIRSYNC, 0),
-    "remount": (k.MS_REMOUNT, 0),
-    "mand": (k.MS_MANDLOCK, 0),
-    "nomand": (0, k.MS_MANDLOCK),
-    "atime": (0, k.MS_NOATIME),
-    "noatime": (k.MS_NOATIME, 0),
-    "diratime": (0, k.MS_NODIRATIME),
-    "nodiratime": (k.MS_NODIRATIME, 0),
-    "relatime": (k.MS_RELATIME, 0),
-    "norelatime": (0, k.MS_RELATIME),
-    "strictatime": (k.MS_STRICTATIME, 0),
-    "nostrictatime": (0, k.MS_STRICTATIME),
-    "lazytime": (k.MS_LAZYTIME, 0),
-    "nolazytime": (0, k.MS_LAZYTIME),
-    "iversion": (k.MS_I_VERSION, 0),
-    "noiversion": (0, k.MS_I_VERSION),
-    "silent": (k.MS_SILENT, 0),
-    "loud": (0, k.MS_SILENT),
-    "nosymfollow": (k.MS_NOSYMFOLLOW, 0),
-    "symfollow": (0, k.MS_NOSYMFOLLOW),
-    "bind": (k.MS_BIND, 0),
-    "rbind": (k.MS_BIND | k.MS_REC, 0),
+    "rw": (0, kernel.MS_RDONLY),
+    "ro": (kernel.MS_RDONLY, 0),
+    "suid": (0, kernel.MS_NOSUID),
+    "nosuid": (kernel.MS_NOSUID, 0),
+    "dev": (0, kernel.MS_NODEV),
+    "nodev": (kernel.MS_NODEV, 0),
+    "exec": (0, kernel.MS_NOEXEC),
+    "noexec": (kernel.MS_NOEXEC, 0),
+    "sync": (kernel.MS_SYNCHRONOUS, 0),
+    "async": (0, kernel.MS_SYNCHRONOUS),
+    "dirsync": (kernel.MS_DIRSYNC, 0),
+    "remount": (kernel.MS_REMOUNT, 0),
+    "mand": (kernel.MS_MANDLOCK, 0),
+    "nomand": (0, kernel.MS_MANDLOCK),
+    "atime": (0, kernel.MS_NOATIME),
+    "noatime": (kernel.MS_NOATIME, 0),
+    "diratime": (0, kernel.MS_NODIRATIME),
+    "nodiratime": (kernel.MS_NODIRATIME, 0),
+    "relatime": (kernel.MS_RELATIME, 0),
+    "norelatime": (0, kernel.MS_RELATIME),
+    "strictatime": (kernel.MS_STRICTATIME, 0),
+    "nostrictatime": (0, kernel.MS_STRICTATIME),
+    "lazytime": (kernel.MS_LAZYTIME, 0),
+    "nolazytime": (0, kernel.MS_LAZYTIME),
+    "iversion": (kernel.MS_I_VERSION, 0),
+    "noiversion": (0, kernel.MS_I_VERSION),
+    "silent": (kernel.MS_SILENT, 0),
+    "loud": (0, kernel.MS_SILENT),
+    "nosymfollow": (kernel.MS_NOSYMFOLLOW, 0),
+    "symfollow": (0, kernel.MS_NOSYMFOLLOW),
+    "bind": (kernel.MS_BIND, 0),
+    "rbind": (kernel.MS_BIND | kernel.MS_REC, 0),
 }
 
 _PROPAGATION_FLAGS = {
-    "private": k.MS_PRIVATE,
-    "shared": k.MS_SHARED,
-    "slave": k.MS_SLAVE,
-    "unbindable": k.MS_UNBINDABLE,
+    "private": kernel.MS_PRIVATE,
+    "shared": kernel.MS_SHARED,
+    "slave": kernel.MS_SLAVE,
+    "unbindable": kernel.MS_UNBINDABLE,
 }
 # The names are tables.py's (validation knows them too); an "r" in front adds MS_REC.
 PROPAGATION = {
-    name: _PROPAGATION_FLAGS[name[1:]] | k.MS_REC if name[1:] in _PROPAGATION_FLAGS else _PROPAGATION_FLAGS[name]
+    name: _PROPAGATION_FLAGS[name[1:]] | kernel.MS_REC if name[1:] in _PROPAGATION_FLAGS else _PROPAGATION_FLAGS[name]
     for name in MOUNT_PROPAGATIONS
 }
 
 # Recursive attributes, applied with mount_setattr(AT_RECURSIVE): option -> (set, clear)
 _ATTRS = {
-    "rro": (k.MOUNT_ATTR_RDONLY, 0),
-    "rrw": (0, k.MOUNT_ATTR_RDONLY),
-    "rnosuid": (k.MOUNT_ATTR_NOSUID, 0),
-    "rsuid": (0, k.MOUNT_ATTR_NOSUID),
-    "rnodev": (k.MOUNT_ATTR_NODEV, 0),
-    "rdev": (0, k.MOUNT_ATTR_NODEV),
-    "rnoexec": (k.MOUNT_ATTR_NOEXEC, 0),
-    "rexec": (0, k.MOUNT_ATTR_NOEXEC),
-    "rnodiratime": (k.MOUNT_ATTR_NODIRATIME, 0),
-    "rdiratime": (0, k.MOUNT_ATTR_NODIRATIME),
-    "rnosymfollow": (k.MOUNT_ATTR_NOSYMFOLLOW, 0),
-    "rsymfollow": (0, k.MOUNT_ATTR_NOSYMFOLLOW),
+    "rro": (kernel.MOUNT_ATTR_RDONLY, 0),
+    "rrw": (0, kernel.MOUNT_ATTR_RDONLY),
+    "rnosuid": (kernel.MOUNT_ATTR_NOSUID, 0),
+    "rsuid": (0, kernel.MOUNT_ATTR_NOSUID),
+    "rnodev": (kernel.MOUNT_ATTR_NODEV, 0),
+    "rdev": (0, kernel.MOUNT_ATTR_NODEV),
+    "rnoexec": (kernel.MOUNT_ATTR_NOEXEC, 0),
+    "rexec": (0, kernel.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (kernel.MOUNT_ATTR_NODIRATIME, 0),
+    "rdiratime": (0, kernel.MOUNT_ATTR_NODIRATIME),
+    "rnosymfollow": (kernel.MOUNT_ATTR_NOSYMFOLLOW, 0),
+    "rsymfollow": (0, kernel.MOUNT_ATTR_NOSYMFOLLOW),
     # atime modes replace one another: clear the whole field and set one.
-    "rrelatime": (k.MOUNT_ATTR_RELATIME, k.MOUNT_ATTR__ATIME),
-    "rnorelatime": (k.MOUNT_ATTR_STRICTATIME, k.MOUNT_ATTR__ATIME),
-    "rnoatime": (k.MOUNT_ATTR_NOATIME, k.MOUNT_ATTR__ATIME),
-    "ratime": (k.MOUNT_ATTR_RELATIME, k.MOUNT_ATTR__ATIME),
-    "rstrictatime": (k.MOUNT_ATTR_STRICTATIME, k.MOUNT_ATTR__ATIME),
-    "rnostrictatime": (k.MOUNT_ATTR_RELATIME, k.MOUNT_ATTR__ATIME),
+    "rrelatime": (kernel.MOUNT_ATTR_RELATIME, kernel.MOUNT_ATTR__ATIME),
+    "rnorelatime": (kernel.MOUNT_ATTR_STRICTATIME, kernel.MOUNT_ATTR__ATIME),
+    "rnoatime": (kernel.MOUNT_ATTR_NOATIME, kernel.MOUNT_ATTR__ATIME),
+    "ratime": (kernel.MOUNT_ATTR_RELATIME, kernel.MOUNT_ATTR__ATIME),
+    "rstrictatime": (kernel.MOUNT_ATTR_STRICTATIME, kernel.MOUNT_ATTR__ATIME),
+    "rnostrictatime": (kernel.MOUNT_ATTR_RELATIME, kernel.MOUNT_ATTR__ATIME),
 }
 
 # Flags that a read-only or nosuid remount of a bind must keep when the kernel has
 # locked them (mounts inherited into a user namespace).
-_LOCKABLE = k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC | k.MS_NOATIME | k.MS_NODIRATIME | k.MS_RELATIME
+_LOCKABLE = (
+    kernel.MS_RDONLY
+    | kernel.MS_NOSUID
+    | kernel.MS_NODEV
+    | kernel.MS_NOEXEC
+    | kernel.MS_NOATIME
+    | kernel.MS_NODIRATIME
+    | kernel.MS_RELATIME
+)
 
 # Options recognised by MountOptions other than through the tables above.
 _OWN_OPTIONS = ("tmpcopyup",)
@@ -138,7 +146,7 @@ class MountOptions:
 
     @property
     def is_bind(self) -> bool:
-        return bool(self.flags & k.MS_BIND)
+        return bool(self.flags & kernel.MS_BIND)
 
 
 def describe(m: "Mount") -> str:
@@ -153,7 +161,9 @@ def describe(m: "Mount") -> str:
     return f"{where}mount {kind}{source}on {jsonc.dumps(m.destination)}{opts}"
 
 
-def mount_fd(source: str | None, fd: int, fstype: str | None, flags: int, data: str | None, what: str) -> None:
+def mount_fd(
+    k: "Kernel", source: str | None, fd: int, fstype: str | None, flags: int, data: str | None, what: str
+) -> None:
     """mount onto the resolved fd, naming the config's mount in errors."""
     try:
         k.mount(source, paths.fd_path(fd), fstype, flags, data)
@@ -161,9 +171,9 @@ def mount_fd(source: str | None, fd: int, fstype: str | None, flags: int, data: 
         raise KernelError(e.errno, what) from None
 
 
-def remount_bind(target: str, flags: int, what: str) -> None:
+def remount_bind(k: "Kernel", target: str, flags: int, what: str) -> None:
     """Change the flags of a bind mount, keeping flags the kernel locked on it."""
-    want = k.MS_BIND | k.MS_REMOUNT | (flags & ~(k.MS_BIND | k.MS_REC | k.MS_REMOUNT))
+    want = kernel.MS_BIND | kernel.MS_REMOUNT | (flags & ~(kernel.MS_BIND | kernel.MS_REC | kernel.MS_REMOUNT))
     try:
         k.mount(None, target, None, want, None)
     except KernelError as e:
@@ -181,8 +191,15 @@ _ST_RELATIME = 4096  # statvfs's bit for relatime; the other ST_* bits we keep e
 
 
 def statvfs_to_ms(f_flag: int) -> int:
-    flags = f_flag & (k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC | k.MS_NOATIME | k.MS_NODIRATIME)
-    return flags | (k.MS_RELATIME if f_flag & _ST_RELATIME else 0)
+    flags = f_flag & (
+        kernel.MS_RDONLY
+        | kernel.MS_NOSUID
+        | kernel.MS_NODEV
+        | kernel.MS_NOEXEC
+        | kernel.MS_NOATIME
+        | kernel.MS_NODIRATIME
+    )
+    return flags | (kernel.MS_RELATIME if f_flag & _ST_RELATIME else 0)
 
 
 class ReadonlyLater:
@@ -201,7 +218,8 @@ class ReadonlyLater:
 
     _TYPES = ("tmpfs", "devtmpfs")
 
-    def __init__(self, mounts: "Sequence[Mount]", written_later: "Iterable[str]" = ()) -> None:
+    def __init__(self, k: "Kernel", mounts: "Sequence[Mount]", written_later: "Iterable[str]" = ()) -> None:
+        self.kernel = k
         dests = [paths.clean(m.destination) for m in mounts]
         self._wanted: set[int] = set()  # the entries (by identity) with something made below them
         for i, m in enumerate(mounts):
@@ -211,12 +229,14 @@ class ReadonlyLater:
         self.held: list[tuple[int, int, str]] = []  # [(O_PATH fd of the mount, its flags, how errors name it)]
 
     def defers(self, m: "Mount", opts: MountOptions, fstype: str | None) -> bool:
-        return id(m) in self._wanted and bool(opts.flags & k.MS_RDONLY) and not opts.is_bind and fstype in self._TYPES
+        return (
+            id(m) in self._wanted and bool(opts.flags & kernel.MS_RDONLY) and not opts.is_bind and fstype in self._TYPES
+        )
 
     def hold(self, root_fd: int, dest: str, flags: int, what: str) -> None:
         # The mount itself, by fd: a later entry may cover the path.
         try:
-            fd = paths.open_in_root(root_fd, dest)
+            fd = paths.open_in_root(self.kernel, root_fd, dest)
         except KernelError as e:
             raise KernelError(e.errno, f"{what}: open the mount") from None
         self.held.append((fd, flags, what))
@@ -226,7 +246,7 @@ class ReadonlyLater:
         while self.held:
             fd, flags, what = self.held.pop(0)
             try:
-                remount_bind(paths.fd_path(fd), flags, what)
+                remount_bind(self.kernel, paths.fd_path(fd), flags, what)
             finally:
                 os.close(fd)
 

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Iterable
 
     from pyrunc.config.model import IDMapping, Linux
+    from pyrunc.linux.kernel import Kernel
 
 CLONE_FLAGS = {
     "pid": kernel.CLONE_NEWPID,
@@ -46,8 +47,8 @@ def open_joined(linux: "Linux") -> list[tuple[str, int]]:
     return fds
 
 
-def join(nstype: str, fd: int, path: str) -> None:
-    kernel.setns(fd, CLONE_FLAGS[nstype], f"join {nstype} namespace {path}")
+def join(k: "Kernel", nstype: str, fd: int, path: str) -> None:
+    k.setns(fd, CLONE_FLAGS[nstype], f"join {nstype} namespace {path}")
     os.close(fd)
 
 

@@ -24,6 +24,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from pyrunc.linux.kernel import Kernel
+
     Maker = Callable[[int, str], None]  # makes `name` in the directory of an fd
 
 IN_ROOT = kernel.RESOLVE_IN_ROOT | kernel.RESOLVE_NO_MAGICLINKS
@@ -69,13 +71,13 @@ def _relative(path: str) -> str:
     return clean(path).lstrip("/") or "."
 
 
-def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH, no_symlinks: bool = False) -> int:
+def open_in_root(k: "Kernel", root_fd: int, path: str, flags: int = os.O_PATH, no_symlinks: bool = False) -> int:
     """An fd for `path` resolved inside root_fd, or KernelError (ENOENT when missing).
 
     With no_symlinks, any symlink on the way fails the lookup with ELOOP.
     """
     resolve = IN_ROOT | (kernel.RESOLVE_NO_SYMLINKS if no_symlinks else 0)
-    fd: int = kernel.openat2(root_fd, _relative(path), flags, resolve)
+    fd: int = k.openat2(root_fd, _relative(path), flags, resolve)
     return fd
 
 
@@ -83,12 +85,12 @@ def _split(path: str) -> list[str]:
     return [p for p in path.split("/") if p and p != "."]
 
 
-def _open_resolved(root_fd: int, parts: list[str], flags: int = os.O_PATH) -> int:
-    fd: int = kernel.openat2(root_fd, "/".join(parts) or ".", flags, IN_ROOT)
+def _open_resolved(k: "Kernel", root_fd: int, parts: list[str], flags: int = os.O_PATH) -> int:
+    fd: int = k.openat2(root_fd, "/".join(parts) or ".", flags, IN_ROOT)
     return fd
 
 
-def _walk_creating(root_fd: int, path: str, make_last: "Maker", no_magiclinks: bool = False) -> int:
+def _walk_creating(k: "Kernel", root_fd: int, path: str, make_last: "Maker", no_magiclinks: bool = False) -> int:
     """Resolve `path` inside the root component by component, creating what is missing.
 
     Symlinks are followed as the kernel would with the rootfs as `/`; missing directories
@@ -108,19 +110,19 @@ def _walk_creating(root_fd: int, path: str, make_last: "Maker", no_magiclinks: b
             continue
         last = not todo
         try:
-            fd = _open_resolved(root_fd, done + [name], os.O_PATH | os.O_NOFOLLOW)
+            fd = _open_resolved(k, root_fd, done + [name], os.O_PATH | os.O_NOFOLLOW)
         except KernelError as e:
             if e.errno != errno.ENOENT:
                 raise
             budget = _spend(budget, path)
-            _create(root_fd, done, name, (make_last if last else _make_dir), path)
+            _create(k, root_fd, done, name, (make_last if last else _make_dir), path)
             todo.insert(0, name)  # look again at what is there now
             continue
         try:
             mode = os.fstat(fd).st_mode
             if stat.S_ISLNK(mode):
                 if no_magiclinks:
-                    _refuse_magic_link(root_fd, done + [name], path)
+                    _refuse_magic_link(k, root_fd, done + [name], path)
                 budget = _spend(budget, path)
                 target = os.readlink("", dir_fd=fd)
                 if target.startswith("/"):
@@ -132,14 +134,14 @@ def _walk_creating(root_fd: int, path: str, make_last: "Maker", no_magiclinks: b
                 done.append(name)
         finally:
             os.close(fd)
-    return _open_resolved(root_fd, done)
+    return _open_resolved(k, root_fd, done)
 
 
-def _refuse_magic_link(root_fd: int, parts: list[str], path: str) -> None:
+def _refuse_magic_link(k: "Kernel", root_fd: int, parts: list[str], path: str) -> None:
     """ELOOP when the symlink at `parts` is a magic link or leads through one; a plain
     symlink, dangling or not, passes."""
     try:
-        os.close(kernel.openat2(root_fd, "/".join(parts), os.O_PATH, IN_ROOT))
+        os.close(k.openat2(root_fd, "/".join(parts), os.O_PATH, IN_ROOT))
     except KernelError as e:
         if e.errno == errno.ELOOP:
             raise KernelError(errno.ELOOP, f"resolve {path}") from None
@@ -151,8 +153,8 @@ def _spend(budget: int, path: str) -> int:
     return budget - 1
 
 
-def _create(root_fd: int, parent_parts: list[str], name: str, make: "Maker", path: str) -> None:
-    parent = _open_resolved(root_fd, parent_parts, os.O_PATH | os.O_DIRECTORY)
+def _create(k: "Kernel", root_fd: int, parent_parts: list[str], name: str, make: "Maker", path: str) -> None:
+    parent = _open_resolved(k, root_fd, parent_parts, os.O_PATH | os.O_DIRECTORY)
     try:
         make(parent, name)
     except FileExistsError:
@@ -175,25 +177,25 @@ def _file_maker(mode: int) -> "Maker":
     return make
 
 
-def mkdir_all(root_fd: int, path: str, mode: int = 0o755, no_magiclinks: bool = False) -> int:
+def mkdir_all(k: "Kernel", root_fd: int, path: str, mode: int = 0o755, no_magiclinks: bool = False) -> int:
     """Create each missing directory of `path` inside the root; return an O_PATH fd to it."""
-    fd = _walk_creating(root_fd, path, lambda d, n: _make_dir(d, n, mode), no_magiclinks)
+    fd = _walk_creating(k, root_fd, path, lambda d, n: _make_dir(d, n, mode), no_magiclinks)
     if not stat.S_ISDIR(os.fstat(fd).st_mode):
         os.close(fd)
         raise KernelError(errno.ENOTDIR, f"mkdir {path}")
     return fd
 
 
-def make_file(root_fd: int, path: str, mode: int = 0o644) -> int:
+def make_file(k: "Kernel", root_fd: int, path: str, mode: int = 0o644) -> int:
     """Ensure `path` exists (a new regular file when missing); return an O_PATH fd."""
     if not _split(clean(path)):
         raise KernelError(errno.EISDIR, f"create file {path}")
-    return _walk_creating(root_fd, path, _file_maker(mode))
+    return _walk_creating(k, root_fd, path, _file_maker(mode))
 
 
-def ensure_mountpoint(root_fd: int, path: str, is_dir: bool) -> int:
+def ensure_mountpoint(k: "Kernel", root_fd: int, path: str, is_dir: bool) -> int:
     """An O_PATH fd to the mount point, created as a directory or file as the source needs."""
-    fd = mkdir_all(root_fd, path) if is_dir else make_file(root_fd, path)
+    fd = mkdir_all(k, root_fd, path) if is_dir else make_file(k, root_fd, path)
     if not is_dir and stat.S_ISDIR(os.fstat(fd).st_mode):
         os.close(fd)
         raise KernelError(errno.EISDIR, f"mount point {path} is a directory")

@@ -4,12 +4,12 @@ of an exec'd process, before and after it joins the cgroup) and `linux.memoryPol
 refused a malformed list, so parsing here cannot fail."""
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import kernel as k
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyrunc.config.model import JsonObject, Process
+    from pyrunc.linux.kernel import Kernel
 
 # set_mempolicy(2) modes and mode flags (include/uapi/linux/mempolicy.h).
 MEMPOLICY_MODES = {
@@ -37,27 +37,27 @@ def parse_list(text: str) -> set[int]:
     return found
 
 
-def set_initial_affinity(proc: "Process") -> None:
+def set_initial_affinity(k: "Kernel", proc: "Process") -> None:
     """execCPUAffinity.initial: on the CPUs it names before the process joins the
     container's cgroup (a cpuset there may narrow it then)."""
     affinity = proc.exec_cpu_affinity or {}
     if affinity.get("initial"):
-        _pin(0, affinity["initial"], "initial")
+        _pin(k, 0, affinity["initial"], "initial")
 
 
-def set_final_affinity(pid: int, proc: "Process") -> None:
+def set_final_affinity(k: "Kernel", pid: int, proc: "Process") -> None:
     """execCPUAffinity.final, once `pid` is in the container's cgroup; without it the
     kernel's choice stands, as the spec says."""
     affinity = proc.exec_cpu_affinity or {}
     if affinity.get("final"):
-        _pin(pid, affinity["final"], "final")
+        _pin(k, pid, affinity["final"], "final")
 
 
-def _pin(pid: int, text: str, key: str) -> None:
+def _pin(k: "Kernel", pid: int, text: str, key: str) -> None:
     k.sched_setaffinity(pid, parse_list(text), f"set process.execCPUAffinity.{key} {text!r}")
 
 
-def set_memory_policy(policy: "JsonObject") -> None:
+def set_memory_policy(k: "Kernel", policy: "JsonObject") -> None:
     """linux.memoryPolicy for this process and, inherited, everything it execs and forks."""
     mode = MEMPOLICY_MODES[policy["mode"]]
     for flag in policy.get("flags") or ():

@@ -9,19 +9,23 @@ import errno
 import os
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import kernel as k
 from pyrunc.linux.tables import sysctl_path
+
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.linux.kernel import Kernel
 
 PROC_SUPER_MAGIC = 0x9FA0
 
 
-def check_procfs(fd: int, what: str) -> None:
+def check_procfs(k: "Kernel", fd: int, what: str) -> None:
     """Refuse to write to a file that is not on a real procfs (CVE-2019-16884 and kin)."""
     if k.fstatfs_type(fd) != PROC_SUPER_MAGIC:
         raise KernelError(errno.EPERM, f"{what}: not on procfs")
 
 
-def write_procfs(path: str, data: str, what: str) -> None:
+def write_procfs(k: "Kernel", path: str, data: str, what: str) -> None:
     """Write to a procfs file of the container, checked to be on procfs first: a mount
     over /proc, or an image's symlink, must not take the write to a file of its own."""
     try:
@@ -29,7 +33,7 @@ def write_procfs(path: str, data: str, what: str) -> None:
     except OSError as e:
         raise KernelError(e.errno, what) from None
     try:
-        check_procfs(fd, what)
+        check_procfs(k, fd, what)
         os.write(fd, data.encode())
     except KernelError:
         raise
@@ -39,6 +43,6 @@ def write_procfs(path: str, data: str, what: str) -> None:
         os.close(fd)
 
 
-def write_sysctls(sysctl: dict[str, str]) -> None:
+def write_sysctls(k: "Kernel", sysctl: dict[str, str]) -> None:
     for key, value in sorted(sysctl.items()):
-        write_procfs(sysctl_path(key), value, f"sysctl {key}={value}")
+        write_procfs(k, sysctl_path(key), value, f"sysctl {key}={value}")

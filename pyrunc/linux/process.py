@@ -6,7 +6,7 @@ import os
 import stat
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import kernel as k
+from pyrunc.linux import kernel
 from pyrunc.linux.tables import RLIMITS
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from pyrunc.config.model import JsonObject, Process, Rlimit, User
+    from pyrunc.linux.kernel import Kernel
 
 PERSONALITY = {"LINUX": 0x0000, "LINUX32": 0x0008}
 
@@ -39,23 +40,23 @@ SCHED_FLAGS = {
 IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
 
 
-def set_rlimits(rlimits: "Iterable[Rlimit]") -> None:
+def set_rlimits(k: "Kernel", rlimits: "Iterable[Rlimit]") -> None:
     for r in rlimits:
         k.setrlimit(RLIMITS[r.type], r.soft, r.hard, r.type)
 
 
-def set_oom_score_adj(value: int) -> None:
+def set_oom_score_adj(k: "Kernel", value: int) -> None:
     from pyrunc.linux.proc_writes import write_procfs
 
-    write_procfs("/proc/self/oom_score_adj", str(value), f"set oom_score_adj {value}")
+    write_procfs(k, "/proc/self/oom_score_adj", str(value), f"set oom_score_adj {value}")
 
 
-def set_personality(pers: "JsonObject") -> None:
+def set_personality(k: "Kernel", pers: "JsonObject") -> None:
     domain = pers.get("domain", "LINUX")
     k.personality(PERSONALITY[domain])
 
 
-def set_scheduler(sched: "JsonObject") -> None:
+def set_scheduler(k: "Kernel", sched: "JsonObject") -> None:
     flags = 0
     for f in sched.get("flags") or ():
         flags |= SCHED_FLAGS[f]
@@ -70,11 +71,11 @@ def set_scheduler(sched: "JsonObject") -> None:
     )
 
 
-def set_io_priority(ioprio: "JsonObject") -> None:
+def set_io_priority(k: "Kernel", ioprio: "JsonObject") -> None:
     k.ioprio_set(IOPRIO_CLASSES[ioprio["class"]], ioprio.get("priority", 0))
 
 
-def new_session_keyring(container_id: str) -> None:
+def new_session_keyring(k: "Kernel", container_id: str) -> None:
     try:
         k.join_session_keyring(f"_ses.{container_id}")
     except KernelError as e:
@@ -83,19 +84,19 @@ def new_session_keyring(container_id: str) -> None:
             raise
 
 
-def switch_user(user: "User") -> None:
+def switch_user(k: "Kernel", user: "User") -> None:
     """Groups, then gid, then uid: each later step needs the privilege the earlier kept."""
-    k.prctl(k.PR_SET_KEEPCAPS, 1)
-    _set_groups(user.additional_gids)
+    k.prctl(kernel.PR_SET_KEEPCAPS, 1)
+    _set_groups(k, user.additional_gids)
     k.setresgid(user.gid)
     k.setresuid(user.uid)
-    k.prctl(k.PR_SET_KEEPCAPS, 0)
+    k.prctl(kernel.PR_SET_KEEPCAPS, 0)
     # A uid change sets dumpability from fs.suid_dumpable, which a host may set to 1: we
     # still run the runtime's code with its fds until the exec (CVE-2016-9962).
-    k.prctl(k.PR_SET_DUMPABLE, 0)
+    k.prctl(kernel.PR_SET_DUMPABLE, 0)
 
 
-def _set_groups(gids: "Sequence[int]") -> None:
+def _set_groups(k: "Kernel", gids: "Sequence[int]") -> None:
     """A user namespace whose creator wrote "deny" to setgroups (unshare -r does) forbids
     setgroups(2): skip it then, unless the config asks for groups we cannot give."""
     if _setgroups_denied():
@@ -122,12 +123,12 @@ def new_session() -> None:
         raise KernelError(e.errno, "setsid") from None
 
 
-def open_cwd(cwd: str, verb: str = "open cwd") -> int:
+def open_cwd(k: "Kernel", cwd: str, verb: str = "open cwd") -> int:
     """An O_PATH fd of the cwd.  Called after pivot_root, so symlinks resolve inside the
     container's root; a /proc magic link (/proc/self/fd/N, /proc/1/cwd) could name a
     directory of the host that some fd holds, and is refused (CVE-2024-21626)."""
     try:
-        fd: int = k.openat2(k.AT_FDCWD, cwd, os.O_PATH | os.O_DIRECTORY, k.RESOLVE_NO_MAGICLINKS)
+        fd: int = k.openat2(kernel.AT_FDCWD, cwd, os.O_PATH | os.O_DIRECTORY, kernel.RESOLVE_NO_MAGICLINKS)
         return fd
     except KernelError as e:
         if e.errno == errno.ELOOP:
@@ -135,13 +136,13 @@ def open_cwd(cwd: str, verb: str = "open cwd") -> int:
         raise KernelError(e.errno, f"{verb} {cwd!r}") from None
 
 
-def make_cwd(cwd: str) -> int:
+def make_cwd(k: "Kernel", cwd: str) -> int:
     """Create a missing cwd (0755) as runc does, inside the container's root; an O_PATH
     fd of it, for change_to_cwd."""
     from pyrunc.linux import paths
 
     try:
-        return open_cwd(cwd, "create cwd")
+        return open_cwd(k, cwd, "create cwd")
     except KernelError as e:
         if e.errno != errno.ENOENT:
             raise
@@ -149,7 +150,7 @@ def make_cwd(cwd: str) -> int:
     try:
         # Magic links refused here too: /proc/self/fd/N names whatever fd N is by now,
         # this very root fd among them.
-        fd: int = paths.mkdir_all(root, cwd, no_magiclinks=True)
+        fd: int = paths.mkdir_all(k, root, cwd, no_magiclinks=True)
         return fd
     except KernelError as e:
         if e.errno == errno.ELOOP:
@@ -235,8 +236,8 @@ def exec_env(proc: "Process", listen_fds: int = 0) -> dict[str, str]:
     return env
 
 
-def set_no_new_privileges() -> None:
-    k.prctl(k.PR_SET_NO_NEW_PRIVS, 1)
+def set_no_new_privileges(k: "Kernel") -> None:
+    k.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
 
 
 def lsm_enabled(name: str) -> bool:
@@ -279,16 +280,16 @@ def check_mount_label(label: str | None) -> None:
         raise KernelError(errno.EOPNOTSUPP, f"linux.mountLabel {label!r}: SELinux is not enabled on this host")
 
 
-def _write_attr(attr: str, value: str, what: str) -> None:
+def _write_attr(k: "Kernel", attr: str, value: str, what: str) -> None:
     from pyrunc.linux.proc_writes import write_procfs
 
-    write_procfs(f"/proc/thread-self/attr/{attr}", value, what)
+    write_procfs(k, f"/proc/thread-self/attr/{attr}", value, what)
 
 
-def set_apparmor_profile(profile: str) -> None:
+def set_apparmor_profile(k: "Kernel", profile: str) -> None:
     """Takes effect at the exec of the user's program.  check_lsm_support ran before."""
-    _write_attr("apparmor/exec", f"exec {profile}", f"apparmor profile {profile!r}")
+    _write_attr(k, "apparmor/exec", f"exec {profile}", f"apparmor profile {profile!r}")
 
 
-def set_selinux_label(label: str) -> None:
-    _write_attr("exec", label, f"selinux label {label!r}")
+def set_selinux_label(k: "Kernel", label: str) -> None:
+    _write_attr(k, "exec", label, f"selinux label {label!r}")

@@ -6,6 +6,11 @@ A pid alone can be recycled after the container exits; the start time (field 22 
 
 import os
 
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.linux.kernel import Kernel
+
 
 def read_whole(path: str) -> bytes:
     """A small file's bytes: os calls, not io's file objects, which cost more than the
@@ -46,16 +51,14 @@ def is_alive(pid: int | None, started: int | None) -> bool:
     return start_time(pid) == started
 
 
-def open_pidfd(pid: int, started: int | None) -> int | None:
+def open_pidfd(k: "Kernel", pid: int, started: int | None) -> int | None:
     """A pidfd for the process only if it is still the one that started at `started`.
 
     Checking the start time after pidfd_open closes the race with pid reuse: the pidfd
     pins the process, so if the start time still matches the fd refers to the container.
     """
-    from pyrunc.linux import kernel
-
     try:
-        fd: int = kernel.pidfd_open(pid)
+        fd: int = k.pidfd_open(pid)
     except OSError:
         return None
     if start_time(pid) != started:

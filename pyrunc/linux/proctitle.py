@@ -8,22 +8,26 @@ its exec of the user's program replaces both.
 """
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import kernel
+
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.linux.kernel import Kernel
 
 
-def show_as(comm: str, args: list[str]) -> None:
+def show_as(k: "Kernel", comm: str, args: list[str]) -> None:
     """Best effort: how a process is named is never a reason for it to fail."""
     try:
-        kernel.set_name(comm)
-        kernel.set_cmdline(args)
+        k.set_name(comm)
+        k.set_cmdline(args)
     except (KernelError, OSError, ValueError, IndexError):
         pass
 
 
-def show_command(argv: list[str]) -> None:
+def show_command(k: "Kernel", argv: list[str]) -> None:
     """The pyrunc command itself (create, run, exec: the ones that stay)."""
-    show_as("pyrunc", ["pyrunc", *argv])
+    show_as(k, "pyrunc", ["pyrunc", *argv])
 
 
-def show_init(container_id: str) -> None:
-    show_as("pyrunc:init", ["pyrunc", "init", container_id])
+def show_init(k: "Kernel", container_id: str) -> None:
+    show_as(k, "pyrunc:init", ["pyrunc", "init", container_id])

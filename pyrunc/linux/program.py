@@ -20,12 +20,14 @@ import stat
 import struct
 
 from pyrunc.errors import ContainerError, KernelError
-from pyrunc.linux import kernel as k
+from pyrunc.linux import kernel
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from pyrunc.linux.kernel import Kernel
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -80,7 +82,7 @@ def binfmt_handlers() -> list[tuple[str, str]]:
 
 
 def checked_program(
-    path: str, lowest_fd: int, handlers: "Iterable[tuple[str, str]]" = (), strict: bool = True
+    k: "Kernel", path: str, lowest_fd: int, handlers: "Iterable[tuple[str, str]]" = (), strict: bool = True
 ) -> str | int:
     """What execve is to be given for `path`, found by find_executable (after pivot_root):
     `path` itself, or, for a program the user cannot read (so cannot be checked), an
@@ -91,22 +93,24 @@ def checked_program(
     for another reason is left to the exec, which the first check already vouched for.
     """
     for name, interpreter in handlers:
-        _check_chain(interpreter, path, f" (binfmt_misc handler {name!r} runs {interpreter!r})", strict=False)
-    if _check_chain(path, path, "", strict):
+        _check_chain(k, interpreter, path, f" (binfmt_misc handler {name!r} runs {interpreter!r})", strict=False)
+    if _check_chain(k, path, path, "", strict):
         return path
-    return _unreadable_program(path, lowest_fd)
+    return _unreadable_program(k, path, lowest_fd)
 
 
-def _check_chain(what: str, path: str, via: str, strict: bool) -> bool:
+def _check_chain(k: "Kernel", what: str, path: str, via: str, strict: bool) -> bool:
     """Follow `what` as exec would: through its #! interpreters, to the ELF interpreter of
     the last.  False if `what` itself is unreadable (EACCES), so could not be checked."""
     for depth in range(_MAX_INTERPRETERS + 1):
         try:
-            fd: int = k.openat2(k.AT_FDCWD, what, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY, k.RESOLVE_NO_MAGICLINKS)
+            fd: int = k.openat2(
+                kernel.AT_FDCWD, what, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY, kernel.RESOLVE_NO_MAGICLINKS
+            )
         except KernelError as e:
             if depth == 0 and e.errno == errno.EACCES:
                 return False
-            _lookup_failed(e, what, path, via, strict)
+            _lookup_failed(k, e, what, path, via, strict)
             return True
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -116,7 +120,7 @@ def _check_chain(what: str, path: str, via: str, strict: bool) -> bool:
                 loader = _elf_interpreter(fd, head)
                 if loader is not None:
                     # binfmt_elf needs no read permission on it, nor follows its PT_INTERP.
-                    _check_path(loader, path, f"{via} (its ELF interpreter {loader!r})", strict)
+                    _check_path(k, loader, path, f"{via} (its ELF interpreter {loader!r})", strict)
                 return True
             interpreter = _script_interpreter(head)
         finally:
@@ -127,17 +131,17 @@ def _check_chain(what: str, path: str, via: str, strict: bool) -> bool:
     raise ContainerError(None, f'exec: "{path}": too many levels of #! interpreters')
 
 
-def _check_path(what: str, path: str, via: str, strict: bool) -> None:
+def _check_path(k: "Kernel", what: str, path: str, via: str, strict: bool) -> None:
     try:
-        os.close(k.openat2(k.AT_FDCWD, what, os.O_PATH, k.RESOLVE_NO_MAGICLINKS))
+        os.close(k.openat2(kernel.AT_FDCWD, what, os.O_PATH, kernel.RESOLVE_NO_MAGICLINKS))
     except KernelError as e:
-        _lookup_failed(e, what, path, via, strict)
+        _lookup_failed(k, e, what, path, via, strict)
 
 
-def _lookup_failed(e: KernelError, what: str, path: str, via: str, strict: bool) -> None:
+def _lookup_failed(k: "Kernel", e: KernelError, what: str, path: str, via: str, strict: bool) -> None:
     """Refuse a lookup that met a magic link; let pass one whose failure the kernel's own
     lookup at exec meets too (or, not strict, any other)."""
-    if e.errno == errno.ELOOP and _is_magic(what):
+    if e.errno == errno.ELOOP and _is_magic(k, what):
         raise ContainerError(
             None, f'exec: "{path}"{via}: reached through a /proc magic link, which leads out of the container: refused'
         ) from None
@@ -151,10 +155,10 @@ def _reason(e: OSError) -> str:
     return os.strerror(e.errno).lower() if e.errno is not None else "unknown error"
 
 
-def _is_magic(path: str) -> bool:
+def _is_magic(k: "Kernel", path: str) -> bool:
     """Whether an ELOOP of RESOLVE_NO_MAGICLINKS came from a magic link, not a symlink loop."""
     try:
-        os.close(k.openat2(k.AT_FDCWD, path, os.O_PATH, 0))
+        os.close(k.openat2(kernel.AT_FDCWD, path, os.O_PATH, 0))
         return True
     except KernelError:
         return False
@@ -200,10 +204,10 @@ def _elf_interpreter(fd: int, head: bytes) -> str | None:
     return None
 
 
-def _unreadable_program(path: str, lowest_fd: int) -> int:
+def _unreadable_program(k: "Kernel", path: str, lowest_fd: int) -> int:
     """An fd execve runs the program by, numbered above every fd the container gets."""
     try:
-        fd: int = k.openat2(k.AT_FDCWD, path, os.O_PATH, k.RESOLVE_NO_MAGICLINKS)
+        fd: int = k.openat2(kernel.AT_FDCWD, path, os.O_PATH, kernel.RESOLVE_NO_MAGICLINKS)
     except KernelError as e:
         raise ContainerError(None, f'exec: "{path}": {_reason(e)}') from None
     try:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
     from pyrunc.config.model import Config
+    from pyrunc.linux import Seams
     from pyrunc.linux.cgroups import Manager
     from pyrunc.linux.protocol import Channel
     from pyrunc.store import State
@@ -68,7 +69,7 @@ class Requests:
     def unknown(self, kind: str) -> "NoReturn":
         raise NotImplementedError
 
-    def died(self, step: str | None, status: int, pid: int | None) -> str:
+    def died(self, step: str | None, status: int | None, pid: int | None) -> str:
         """The line for a process that died before it was ready; `pid`: the reported one."""
         raise NotImplementedError
 
@@ -117,9 +118,11 @@ class CreateRequests(Requests):
         cgroup_path: str,
         rootless: str,
         save_cgroup: "Callable[[dict[str, Any]], None]",
+        seams: "Seams",
         save_rdt: "Callable[[dict[str, Any]], None] | None" = None,
     ) -> None:
         self.cid, self.cfg, self.bundle = cid, cfg, bundle
+        self.seams = seams  # the command's kernel and cgroup files (linux.Seams)
         self.cgroup_path = cgroup_path
         self.save_cgroup = save_cgroup
         self.save_rdt = save_rdt
@@ -156,7 +159,7 @@ class CreateRequests(Requests):
     def unknown(self, kind: str) -> "NoReturn":
         raise ContainerError(kind, f"unknown request {kind!r} from container init")
 
-    def died(self, step: str | None, status: int, pid: int | None) -> str:
+    def died(self, step: str | None, status: int | None, pid: int | None) -> str:
         from pyrunc.linux import child_death
 
         # Its first stage (namespaces) too: the user knows one init.
@@ -226,7 +229,7 @@ class CreateRequests(Requests):
         from pyrunc.linux import mount_sources
 
         with log.step("open mount sources"):
-            fds: list[int] = mount_sources.open_in_namespace_of(pid, mount_sources.wanted(self.cfg))
+            fds: list[int] = mount_sources.open_in_namespace_of(self.seams.kernel, pid, mount_sources.wanted(self.cfg))
         return fds
 
     def cgroup(self, pid: int, join_now: bool = True) -> "dict[str, str] | None":
@@ -238,7 +241,9 @@ class CreateRequests(Requests):
 
         def make() -> "dict[str, str]":
             with log.step("create cgroup"):
-                mgr = cgroups.new_manager(self.cgroup_path, self.cid)
+                mgr = cgroups.new_manager(
+                    self.cgroup_path, self.cid, files=self.seams.cgroup_files, kernel=self.seams.kernel
+                )
                 self.cgroup_manager = mgr
                 mgr.create()
                 # Saved at once, so that a delete after a crash of this create removes it.
@@ -332,10 +337,10 @@ class CreateRequests(Requests):
             self._warm_up(self.cgroup_manager)
 
     def _warm_up(self, mgr: "Manager") -> None:
-        from pyrunc.linux import child_death, kernel
+        from pyrunc.linux import child_death
 
         hold_r, hold_w = os.pipe()
-        pid = kernel.fork()
+        pid = self.seams.kernel.fork()
         if pid == 0:
             os.close(hold_w)
             os.read(hold_r, 1)  # until the parent is done with us
@@ -406,9 +411,16 @@ class ExecRequests(Requests):
     }
 
     def __init__(
-        self, cid: str, st: "State", cfg: "Config", paused: bool = False, cgroup_dirs: dict[str, str] | None = None
+        self,
+        cid: str,
+        st: "State",
+        cfg: "Config",
+        seams: "Seams",
+        paused: bool = False,
+        cgroup_dirs: dict[str, str] | None = None,
     ) -> None:
         self.cid, self.st, self.cfg = cid, st, cfg
+        self.seams = seams  # the command's kernel and cgroup files (linux.Seams)
         self.context = f"exec {cid}"
         self.paused = paused
         self.cgroup_dirs = cgroup_dirs
@@ -428,7 +440,7 @@ class ExecRequests(Requests):
     def _check_not_frozen(self) -> None:
         from pyrunc import lifecycle
 
-        if lifecycle.stopped_by_freezer(self.st):
+        if lifecycle.stopped_by_freezer(self.st, self.seams):
             raise ContainerError(self.context, lifecycle.frozen_message(self.st.cgroup_path))
 
     def started(self, pid: int) -> None:
@@ -452,13 +464,13 @@ class ExecRequests(Requests):
     def unknown(self, kind: str) -> "NoReturn":
         raise ContainerError(self.context, f"unknown request {kind!r} from the exec process")
 
-    def died(self, step: str | None, status: int, pid: int | None) -> str:
+    def died(self, step: str | None, status: int | None, pid: int | None) -> str:
         from pyrunc import lifecycle
         from pyrunc.linux import child_death
 
         oom = None
         if pid is not None and self.oom_before is not None:  # it joined the container's cgroup
-            oom = child_death.oom_figures(lifecycle.cgroup_manager(self.st), self.oom_before)
+            oom = child_death.oom_figures(lifecycle.cgroup_manager(self.st, self.seams), self.oom_before)
         line: str = child_death.describe(
             "the exec process", step, status, oom, needs="the container's processes and this one need"
         )
@@ -493,7 +505,7 @@ class ExecRequests(Requests):
     def _oom_kills(self) -> int | None:
         from pyrunc import lifecycle
 
-        mgr = lifecycle.cgroup_manager(self.st)
+        mgr = lifecycle.cgroup_manager(self.st, self.seams)
         try:
             return mgr.oom_kills() if mgr is not None else None
         except Exception:  # no memory controller to tell: no hint
@@ -503,7 +515,7 @@ class ExecRequests(Requests):
         from pyrunc import lifecycle
 
         try:
-            mgr = lifecycle.cgroup_manager(self.st)
+            mgr = lifecycle.cgroup_manager(self.st, self.seams)
             if mgr is not None:
                 mgr.add(pid, self.cgroup_dirs)
         except Exception as e:
@@ -521,7 +533,7 @@ class ExecRequests(Requests):
 
         try:
             with log.step("set process.execCPUAffinity.final"):
-                placement.set_final_affinity(pid, proc)
+                placement.set_final_affinity(self.seams.kernel, pid, proc)
         except KernelError as e:
             raise ContainerError(self.context, str(e)) from None
 

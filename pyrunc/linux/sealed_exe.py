@@ -26,6 +26,11 @@ import fcntl
 import os
 import sys
 
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.linux.kernel import Kernel
+
 SELF_EXE = "/proc/self/exe"
 _REEXECUTED = "_PYRUNC_SEALED_EXE"  # set across the re-exec, so a seal that fails cannot loop
 _MFD_EXEC = 0x10  # kernels with vm.memfd_noexec need it to keep a memfd executable
@@ -47,13 +52,13 @@ def is_sealed(path: str = SELF_EXE) -> bool:
         os.close(fd)
 
 
-def read_only_clone() -> int:
+def read_only_clone(k: "Kernel") -> int:
     """An fd of the interpreter on a detached, read-only clone of its mount."""
-    from pyrunc.linux import kernel as k
+    from pyrunc.linux import kernel
 
     fd: int = k.open_tree_clone(SELF_EXE)
     try:
-        k.mount_setattr(fd, "", k.AT_EMPTY_PATH, k.MOUNT_ATTR_RDONLY)
+        k.mount_setattr(fd, "", kernel.AT_EMPTY_PATH, kernel.MOUNT_ATTR_RDONLY)
     except BaseException:
         os.close(fd)
         raise
@@ -86,11 +91,11 @@ def sealed_memfd_copy() -> int:
     return fd
 
 
-def sealed_copy() -> int:
+def sealed_copy(k: "Kernel") -> int:
     from pyrunc.errors import KernelError
 
     try:
-        return read_only_clone()
+        return read_only_clone(k)
     except KernelError:  # no CAP_SYS_ADMIN, or a kernel without the new mount API
         return sealed_memfd_copy()
 
@@ -107,7 +112,7 @@ def reexec_command(argv: list[str]) -> list[str]:
     return [sys.executable, "-I", "-S", "-c", boot, *argv]
 
 
-def run_sealed() -> None:
+def run_sealed(k: "Kernel") -> None:
     """Return when this process runs from a sealed interpreter; else re-execute the
     command (sys.argv) from one."""
     from pyrunc.errors import PyruncError
@@ -119,7 +124,7 @@ def run_sealed() -> None:
     if is_sealed():
         return
     try:
-        fd = sealed_copy()
+        fd = sealed_copy(k)
     except OSError as e:
         raise PyruncError(f"seal the runtime's executable: {e.strerror or e}") from None
     from pyrunc import log

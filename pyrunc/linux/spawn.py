@@ -13,31 +13,53 @@ import sys
 
 from pyrunc import log
 from pyrunc.errors import ContainerError
+from pyrunc.linux import child_death, passed_fds, proctitle, protocol, unix
 from pyrunc.linux import init as child
-from pyrunc.linux import child_death, kernel, passed_fds, proctitle, protocol
-from pyrunc.linux import unix
-from pyrunc.linux.child_death import kill as _kill, wait_child
+from pyrunc.linux.child_death import kill as _kill
+from pyrunc.linux.child_death import wait_child
 from pyrunc.linux.protocol import Channel
 from pyrunc.linux.requests import Refused
+
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from pyrunc.config.model import Config
+    from pyrunc.linux.child_death import StepNotes, _NoNotes
+    from pyrunc.linux.init import StepRecorder
+    from pyrunc.linux.kernel import Kernel
+    from pyrunc.linux.requests import CreateRequests, ExecRequests, Requests
 
 
 class Spawned:
     """The result of a successful spawn: the host pid of the process that goes on (the
     container's init, the exec process) and, for a foreground terminal, the pty master."""
 
-    def __init__(self, pid, console):
+    def __init__(self, pid: int, console: int | None) -> None:
         self.pid = pid
         self.console = console
 
 
-def spawn_init(cfg, container_id, start_path, requests, opts, console_sock_fd=None,
-               seccomp_program=None, host_root=None):
+def spawn_init(
+    cfg: "Config",
+    container_id: str,
+    start_path: str,
+    requests: "CreateRequests",
+    opts: "Any",  # options.CreateOptions
+    kernel: "Kernel",
+    console_sock_fd: int | None = None,
+    seccomp_program: bytes | None = None,
+    host_root: str | None = None,
+) -> Spawned:
     """create: fork the container and serve it until it reports `created`.
 
     `requests` (requests.CreateRequests) answers the init's requests; `opts`: create's
     options.CreateOptions (--no-pivot, --no-new-keyring, --preserve-fds).  On any failure
     raises ContainerError after killing what was forked; the caller removes the rest.
     `host_root`: where a container without a mount namespace binds its rootfs.
+    `kernel`: the command's kernel.Kernel (or the trace's recording one), the child's too.
     """
     start_sock = unix.socket()
     try:
@@ -47,22 +69,31 @@ def spawn_init(cfg, container_id, start_path, requests, opts, console_sock_fd=No
         start_sock.close()
         raise
 
-    def run(child_ch, note_fd):
-        proctitle.show_init(container_id)  # not `pyrunc create ...` once create is gone
+    def run(child_ch: Channel, note_fd: int) -> None:
+        proctitle.show_init(kernel, container_id)  # not `pyrunc create ...` once create is gone
         keep = [child_ch.fileno(), start_sock.fileno(), note_fd]
         if console_sock_fd is not None:
             keep.append(console_sock_fd)
-        trace = traced_child("stage1", keep)
+        recorder = traced_child("stage1", keep)
         listen_fds = passed_fds.listen_fds(os.getppid())  # our parent is the pyrunc command
         close_fds_except(3 + listen_fds + opts.preserve_fds, keep)
-        ctx = child.InitContext(cfg, container_id, child_ch, start_sock, no_pivot=opts.no_pivot,
-                                no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
-                                console_sock_fd=console_sock_fd,
-                                seccomp_program=seccomp_program, listen_fds=listen_fds,
-                                host_root=host_root)
+        ctx = child.InitContext(
+            cfg,
+            container_id,
+            child_ch,
+            start_sock,
+            kernel,
+            recorder,
+            no_pivot=opts.no_pivot,
+            no_new_keyring=opts.no_new_keyring,
+            preserve_fds=opts.preserve_fds,
+            console_sock_fd=console_sock_fd,
+            seccomp_program=seccomp_program,
+            listen_fds=listen_fds,
+            host_root=host_root,
+        )
         ctx.note_fd = note_fd
-        if trace is not None:
-            trace.traced_context(ctx)
+        ctx.recorder.begin(ctx.step)  # the step it is in
         try:
             if child.setup_namespaces(ctx):
                 child.container_init(ctx)
@@ -71,30 +102,47 @@ def spawn_init(cfg, container_id, start_path, requests, opts, console_sock_fd=No
         except BaseException as e:
             ctx.traced_failure(e)
             child.report_failure(ctx, e)
-    return _spawn(requests, run, start_sock.close)
+
+    return _spawn(requests, run, start_sock.close, kernel)
 
 
-def spawn_exec(cfg, container_id, init_pid, init_start, requests, preserve_fds=0,
-               console_sock_fd=None, seccomp_program=None):
+def spawn_exec(
+    cfg: "Config",
+    container_id: str,
+    init_pid: int,
+    init_start: int | None,
+    requests: "ExecRequests",
+    kernel: "Kernel",
+    preserve_fds: int = 0,
+    console_sock_fd: int | None = None,
+    seccomp_program: bytes | None = None,
+) -> Spawned:
     """exec: fork the process that joins the container of the init `init_pid` (started at
     `init_start`) and serve it until it has exec'd (or, paused, has joined the frozen
     cgroup: it execs on resume).  `requests`: a requests.ExecRequests.  The parent's copy
     of `console_sock_fd` is closed once the child has it."""
     from pyrunc.linux import join
 
-    def run(child_ch, note_fd):
+    def run(child_ch: Channel, note_fd: int) -> None:
         keep = [child_ch.fileno(), note_fd] + ([console_sock_fd] if console_sock_fd is not None else [])
-        trace = traced_child("exec", keep)
+        recorder = traced_child("exec", keep)
         close_fds_except(3 + preserve_fds, keep)
-        ctx = child.InitContext(cfg, container_id, child_ch, None, no_new_keyring=True,
-                                preserve_fds=preserve_fds, console_sock_fd=console_sock_fd,
-                                seccomp_program=seccomp_program)
+        ctx = child.InitContext(
+            cfg,
+            container_id,
+            child_ch,
+            None,
+            kernel,
+            recorder,
+            no_new_keyring=True,
+            preserve_fds=preserve_fds,
+            console_sock_fd=console_sock_fd,
+            seccomp_program=seccomp_program,
+        )
         ctx.create_cwd = False
         ctx.note_fd = note_fd
         ctx.join_frozen_cgroup = requests.paused
-        ctx.step = "open the container's namespaces"
-        if trace is not None:
-            trace.traced_context(ctx)  # begins the step just named
+        ctx.step = "open the container's namespaces"  # when tracing, its first step
         try:
             target = join.JoinTarget(init_pid, init_start)
             if join.join_container(ctx, target):
@@ -104,18 +152,24 @@ def spawn_exec(cfg, container_id, init_pid, init_start, requests, preserve_fds=0
             ctx.traced_failure(e)
             child.report_failure(ctx, e)
 
-    def release():
+    def release() -> None:
         if console_sock_fd is not None:
             os.close(console_sock_fd)
-    return _spawn(requests, run, release)
+
+    return _spawn(requests, run, release, kernel)
 
 
-def _spawn(requests, run_child, release):
+def _spawn(
+    requests: "CreateRequests | ExecRequests",
+    run_child: "Callable[[Channel, int], None]",
+    release: "Callable[[], object]",
+    kernel: "Kernel",
+) -> Spawned:
     """Fork; the child runs `run_child(channel, note fd)` and never returns into the
     CLI's code; the parent calls `release()` (what only the child keeps), then serves."""
     parent_ch, child_ch = Channel.pair()
     notes = child_death.StepNotes()
-    reaper = child_death.Subreaper()
+    reaper = child_death.Subreaper(kernel)
     try:
         pid = kernel.fork()
     except BaseException:
@@ -137,9 +191,9 @@ def _spawn(requests, run_child, release):
     try:
         _serve(parent_ch, requests, notes, served)
     except child_death.Died:
-        raise ContainerError(requests.context, _death(pid, served, notes, requests)) from None
+        raise ContainerError(requests.context, _death(pid, served, notes, requests, kernel)) from None
     except BaseException:
-        _kill_and_reap(pid, served.init_pid, requests.frozen)
+        _kill_and_reap(pid, served.init_pid, kernel, requests.frozen)
         raise
     finally:
         parent_ch.close()
@@ -148,44 +202,47 @@ def _spawn(requests, run_child, release):
             # In the cgroup too when it joined early: a freeze must not stop us here.
             wait_child(pid, requests.frozen_check)
         reaper.restore()
+    assert served.init_pid is not None  # served to the end: the child reported its pid
     return Spawned(served.init_pid, served.console)
 
 
 class _Served:
     """What the serving learnt: the host pid of the process that goes on, the pty master."""
-    init_pid = None
-    console = None
+
+    init_pid: int | None = None
+    console: int | None = None
 
 
-def _death(first_child, served, notes, requests):
+def _death(first_child: int, served: _Served, notes: "StepNotes", requests: "Requests", kernel: "Kernel") -> str:
     """One line for a process (or its first child) that died before it reported: where
     it was, how it died, and, when the memory cgroup's OOM killer did it, why."""
     dead = served.init_pid if served.init_pid is not None else first_child
-    _kill_and_reap(first_child, served.init_pid, requests.frozen)  # whichever is still there
+    _kill_and_reap(first_child, served.init_pid, kernel, requests.frozen)  # whichever is still there
     if dead != first_child:
         # Once it is reaped, its orphan, the init, is ours to reap.
         wait_child(first_child, requests.frozen_check)
     status = wait_child(dead, timeout=10.0)
     step = notes.read()
-    line = requests.died(step, status, served.init_pid)
+    line: str = requests.died(step, status, served.init_pid)
     log.child_failed(requests.proc, [step] if step else [])
     return line
 
 
-def traced_child(proc, keep):
+def traced_child(proc: str, keep: list[int]) -> "StepRecorder | None":
     """In a forked child, when tracing: it is `proc` now, and the trace fd joins `keep`,
-    the fds its cleanup spares (the exec closes it: it is close-on-exec).  The trace
-    module, or None when not tracing."""
+    the fds its cleanup spares (the exec closes it: it is close-on-exec).  The recorder
+    of its steps: the trace's, or None when not tracing."""
     trace = sys.modules.get("pyrunc.trace")  # imported only when tracing
     tracer = trace.active() if trace is not None else None
-    if tracer is None:
+    if trace is None or tracer is None:
         return None
     tracer.forked(proc)
     keep.append(tracer.fd)
-    return trace
+    recorder: StepRecorder = trace.TracedSteps()
+    return recorder
 
 
-def close_fds_except(first, keep):
+def close_fds_except(first: int, keep: list[int]) -> None:
     """Close every fd from `first` up but those in keep: the state directory's lock, the
     caller's stray fds and anything else of the host's must not follow the container."""
     lo = first
@@ -198,17 +255,21 @@ def close_fds_except(first, keep):
 # The messages of the process that goes on: with a pid or time namespace it is forked by
 # the first child, which reports its pid (`init`) while it already runs, so these may
 # come before that report; they wait for it.
-_NEED_INIT_PID = (protocol.CREATED, protocol.CGROUP_JOINED, protocol.HOOKS, protocol.SECCOMP,
-                  protocol.JOIN_PAUSED)
+_NEED_INIT_PID = (protocol.CREATED, protocol.CGROUP_JOINED, protocol.HOOKS, protocol.SECCOMP, protocol.JOIN_PAUSED)
 
 
-def _serve(chan, requests, notes=None, served=None):
+def _serve(
+    chan: Channel,
+    requests: "CreateRequests | ExecRequests",
+    notes: "StepNotes | _NoNotes | None" = None,
+    served: _Served | None = None,
+) -> "tuple[int | None, int | None]":
     """Answer the child's requests until it is ready: (its pid, pty master or None).
     `served` learns them as they come, for a failure's report; `notes`, the child's steps.
     `requests` answers what its mode accepts (requests.py); anything else is refused."""
     notes = notes or child_death.NO_NOTES
     served = served or _Served()
-    early = []  # the messages that came before the pid
+    early: list[tuple[dict[str, Any], list[int]]] = []  # the messages that came before the pid
     while True:
         if early and served.init_pid is not None:
             msg, fds = early.pop(0)
@@ -260,20 +321,23 @@ def _serve(chan, requests, notes=None, served=None):
             return served.init_pid, served.console
 
 
-def _kill_and_reap(first_child, init_pid, frozen=None):
+def _kill_and_reap(
+    first_child: int, init_pid: int | None, kernel: "Kernel", frozen: "Callable[[], bool] | None" = None
+) -> None:
     """Kill what was forked; wait until the process that goes on is gone (the first
     child, when another, is reaped by the caller)."""
-    for pid in {first_child, init_pid} - {None}:
+    for pid in {p for p in (first_child, init_pid) if p is not None}:
         _kill(pid)
     if init_pid is not None:
-        wait_exit(init_pid, frozen=frozen)
+        wait_exit(kernel, init_pid, frozen=frozen)
 
 
-def wait_exit(pid, timeout=10.0, frozen=None):
+def wait_exit(kernel: "Kernel", pid: int, timeout: float = 10.0, frozen: "Callable[[], bool] | None" = None) -> bool:
     """Wait until a process that need not be our child has exited; False when it has not
     in `timeout` seconds, or as soon as `frozen()` says the freezer stops it."""
     import select
     import time
+
     try:
         fd = kernel.pidfd_open(pid)
     except OSError:

@@ -8,8 +8,9 @@ import sys
 import time
 
 from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, probe
+from pyrunc.linux.kernel import Kernel
 
-MODE = probe()
+MODE = probe(Kernel())
 V2 = MODE == "v2"
 
 # The v2 file, and the v1 (controller, file), of each thing the tests look at.
@@ -38,9 +39,12 @@ def hierarchy_dirs(cgroups_path):
     """The container's directory in every hierarchy of the host."""
     if V2:
         return [os.path.join(CGROUP_MOUNT_ROOT, cgroups_path.lstrip("/"))]
-    return [os.path.join(CGROUP_MOUNT_ROOT, h, cgroups_path.lstrip("/")) for h in sorted(os.listdir(CGROUP_MOUNT_ROOT))
-            if not os.path.islink(os.path.join(CGROUP_MOUNT_ROOT, h))
-            and os.path.isfile(os.path.join(CGROUP_MOUNT_ROOT, h, "cgroup.procs"))]
+    return [
+        os.path.join(CGROUP_MOUNT_ROOT, h, cgroups_path.lstrip("/"))
+        for h in sorted(os.listdir(CGROUP_MOUNT_ROOT))
+        if not os.path.islink(os.path.join(CGROUP_MOUNT_ROOT, h))
+        and os.path.isfile(os.path.join(CGROUP_MOUNT_ROOT, h, "cgroup.procs"))
+    ]
 
 
 def any_left(cgroups_path):
@@ -69,8 +73,12 @@ def start_detached(pyrunc, bundle, test_id, script):
 def events_stream(pyrunc, test_id, out_path, *flags):
     """`pyrunc events` in the background, writing to a file (see conftest's Pyrunc)."""
     out = open(out_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "pyrunc", "--root", pyrunc.root, "events", *flags, test_id],
-                            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyrunc", "--root", pyrunc.root, "events", *flags, test_id],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     out.close()
     return proc
 
@@ -89,8 +97,9 @@ def freezer_dir(cgroups_path):
 
 def set_frozen(directory, frozen):
     """Freeze (or thaw) a cgroup directory of freezer_dir's, as an outsider would."""
-    name, value = ("cgroup.freeze", "1" if frozen else "0") if V2 else \
-        ("freezer.state", "FROZEN" if frozen else "THAWED")
+    name, value = (
+        ("cgroup.freeze", "1" if frozen else "0") if V2 else ("freezer.state", "FROZEN" if frozen else "THAWED")
+    )
     with open(os.path.join(directory, name), "w") as f:
         f.write(value)
 

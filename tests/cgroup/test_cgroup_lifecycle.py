@@ -108,8 +108,12 @@ def test_pause_and_resume_refuse_the_wrong_state(pyrunc, bundle, test_id, cgpath
 
 def test_ps_lists_the_containers_processes(pyrunc, bundle, test_id, cgpath):
     pid = start_detached(pyrunc, bundle, test_id, "sleep 600 & sleep 700")
-    pids = wait_for(lambda: (lambda r: len(json.loads(r.out)) == 2 and json.loads(r.out))(
-        pyrunc("ps", "--format", "json", test_id)), "two processes")
+    pids = wait_for(
+        lambda: (lambda r: len(json.loads(r.out)) == 2 and json.loads(r.out))(
+            pyrunc("ps", "--format", "json", test_id)
+        ),
+        "two processes",
+    )
     assert pid in pids
     table = pyrunc("ps", test_id).out.splitlines()
     assert table[0].split()[1] == "PID"
@@ -133,9 +137,13 @@ def test_events_stats_reports_the_cgroup(pyrunc, bundle, test_id, cgpath):
 def test_events_reports_an_oom_kill(pyrunc, bundle, test_id, cgpath, tmp_path):
     limit = 16 << 20
     bundle.config["linux"]["resources"]["memory"] = {"limit": limit, "swap": limit}
-    start_detached(pyrunc, bundle, test_id,
-                   "while [ ! -e /tmp/go ]; do sleep 0.1; done; dd if=/dev/zero of=/dev/null bs=64M count=1; "
-                   "echo $? > /tmp/dd-status; sleep 600")
+    start_detached(
+        pyrunc,
+        bundle,
+        test_id,
+        "while [ ! -e /tmp/go ]; do sleep 0.1; done; dd if=/dev/zero of=/dev/null bs=64M count=1; "
+        "echo $? > /tmp/dd-status; sleep 600",
+    )
     out = str(tmp_path / "events.out")
     proc = events_stream(pyrunc, test_id, out, "--interval", "1s")
     try:
@@ -159,9 +167,13 @@ def test_events_refuses_a_stopped_container(pyrunc, bundle, test_id, cgpath):
 def test_the_pids_limit_stops_a_fork_bomb(pyrunc, bundle, test_id, cgpath):
     bundle.config["linux"]["resources"]["pids"] = {"limit": 10}
     # The forking subshell dies at its first failed fork (ash gives up); its parent reports.
-    start_detached(pyrunc, bundle, test_id,
-                   "( i=0; while [ $i -lt 40 ]; do sleep 600 & i=$((i+1)); done ) 2>/dev/null; "
-                   "echo $? > /tmp/done; exec sleep 600")
+    start_detached(
+        pyrunc,
+        bundle,
+        test_id,
+        "( i=0; while [ $i -lt 40 ]; do sleep 600 & i=$((i+1)); done ) 2>/dev/null; "
+        "echo $? > /tmp/done; exec sleep 600",
+    )
     done = os.path.join(bundle.rootfs, "tmp", "done")
     assert wait_for(lambda: os.path.exists(done) and read(done), "the fork loop") != "0"
     assert 2 <= len(json.loads(pyrunc("ps", "--format", "json", test_id).out)) <= 10
@@ -173,6 +185,7 @@ def test_a_cpu_quota_throttles_a_busy_loop(pyrunc, bundle, test_id, cgpath):
 
     def throttled():
         return json.loads(pyrunc("events", "--stats", test_id).out)["data"]["cpu"]["throttling"]["throttledPeriods"]
+
     assert wait_for(throttled, "throttled periods") > 0
 
 
@@ -181,8 +194,11 @@ def test_devices_outside_the_allowed_list_cannot_be_opened(pyrunc, bundle, test_
     for s in ("bounding", "effective", "permitted"):
         caps[s].append("CAP_MKNOD")
     bundle.config["process"]["args"] = [
-        "sh", "-c", "mknod /tmp/mem c 1 1 && echo made; cat /tmp/mem > /dev/null 2>&1 || echo denied; "
-                    "echo x > /dev/null && echo null-ok"]
+        "sh",
+        "-c",
+        "mknod /tmp/mem c 1 1 && echo made; cat /tmp/mem > /dev/null 2>&1 || echo denied; "
+        "echo x > /dev/null && echo null-ok",
+    ]
     bundle.write()
     r = pyrunc("run", "--bundle", bundle.path, test_id)
     assert r.out.split() == ["made", "denied", "null-ok"], r
@@ -202,11 +218,14 @@ def test_update_changes_the_limits_of_a_running_container(pyrunc, bundle, test_i
     assert read(cgroup_file(cgpath, "cpu.quota")) == ("20000 100000" if V2 else "20000")
 
 
-@pytest.mark.parametrize("flags, message", [
-    (("--memory", "lots"), "invalid value 'lots' for --memory"),
-    (("--resources", "/nonexistent.json"), "no such file"),
-    (("--pids-limit", "x"), "invalid value 'x' for --pids-limit"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (("--memory", "lots"), "invalid value 'lots' for --memory"),
+        (("--resources", "/nonexistent.json"), "no such file"),
+        (("--pids-limit", "x"), "invalid value 'x' for --pids-limit"),
+    ],
+)
 def test_update_rejects_bad_input(pyrunc, bundle, test_id, cgpath, flags, message):
     start_detached(pyrunc, bundle, test_id, "sleep 600")
     r = pyrunc("update", *flags, test_id)
@@ -227,8 +246,9 @@ def test_kill_all_signals_every_process_in_the_cgroup(pyrunc, bundle, test_id, c
     ns = bundle.config["linux"]["namespaces"]
     bundle.config["linux"]["namespaces"] = [n for n in ns if n["type"] != "pid"]
     start_detached(pyrunc, bundle, test_id, "sleep 600 & sleep 601 & wait")
-    pids = wait_for(lambda: (lambda p: len(p) == 3 and p)(json.loads(pyrunc("ps", "-f", "json", test_id).out)),
-                    "three processes")
+    pids = wait_for(
+        lambda: (lambda p: len(p) == 3 and p)(json.loads(pyrunc("ps", "-f", "json", test_id).out)), "three processes"
+    )
     assert pyrunc("kill", "--all", test_id, "KILL").code == 0
     wait_for(lambda: not any(os.path.exists(f"/proc/{p}") and _not_zombie(p) for p in pids), "all to die")
 
@@ -245,8 +265,11 @@ def test_a_cgroup_namespace_shows_the_containers_cgroup_as_root(pyrunc, bundle, 
     bundle.config["linux"]["namespaces"].append({"type": "cgroup"})
     bundle.config["linux"]["resources"]["pids"] = {"limit": 33}
     pids_max = "/sys/fs/cgroup/pids.max" if V2 else "/sys/fs/cgroup/pids/pids.max"
-    bundle.config["process"]["args"] = ["sh", "-c", f"cat /proc/self/cgroup; cat {pids_max}; "
-                                                    f"touch /sys/fs/cgroup/x 2>/dev/null || echo read-only"]
+    bundle.config["process"]["args"] = [
+        "sh",
+        "-c",
+        f"cat /proc/self/cgroup; cat {pids_max}; touch /sys/fs/cgroup/x 2>/dev/null || echo read-only",
+    ]
     bundle.write()
     r = pyrunc("run", "--bundle", bundle.path, test_id)
     assert r.code == 0, r
@@ -255,8 +278,7 @@ def test_a_cgroup_namespace_shows_the_containers_cgroup_as_root(pyrunc, bundle, 
     assert lines[-2:] == ["33", "read-only"]
 
 
-def test_without_a_cgroup_namespace_the_mount_still_shows_only_the_containers_cgroup(
-        pyrunc, bundle, test_id, cgpath):
+def test_without_a_cgroup_namespace_the_mount_still_shows_only_the_containers_cgroup(pyrunc, bundle, test_id, cgpath):
     bundle.config["linux"]["resources"]["pids"] = {"limit": 21}
     pids_max = "/sys/fs/cgroup/pids.max" if V2 else "/sys/fs/cgroup/pids/pids.max"
     bundle.config["process"]["args"] = ["cat", pids_max]
@@ -265,10 +287,13 @@ def test_without_a_cgroup_namespace_the_mount_still_shows_only_the_containers_cg
     assert (r.code, r.out.strip()) == (0, "21"), r
 
 
-@pytest.mark.parametrize("resources, field", [
-    ({"network": {"classID": 1048577}}, "linux.resources.network.classID"),
-    ({"rdma": {"mlx5_0": {"hcaHandles": 3}}}, "linux.resources.rdma.mlx5_0"),
-])
+@pytest.mark.parametrize(
+    "resources, field",
+    [
+        ({"network": {"classID": 1048577}}, "linux.resources.network.classID"),
+        ({"rdma": {"mlx5_0": {"hcaHandles": 3}}}, "linux.resources.rdma.mlx5_0"),
+    ],
+)
 def test_a_resource_the_host_cannot_apply_names_the_field(pyrunc, bundle, test_id, cgpath, resources, field):
     controller = "net_cls" if "network" in resources else "rdma"
     if controller == "rdma" and V2 and "rdma" in read("/sys/fs/cgroup/cgroup.controllers").split():
@@ -305,8 +330,18 @@ def test_a_created_container_and_its_hooks_see_the_init_in_its_cgroup(pyrunc, bu
     init waits for that before the createRuntime hooks and before `created`."""
     seen = os.path.join(os.path.dirname(bundle.path), "hook-saw")
     bundle.config["process"]["args"] = ["sleep", "600"]
-    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": [
-        "sh", "-c", f"pid=$(sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p'); cat /proc/$pid/cgroup > {seen}"]}]}
+    bundle.config["hooks"] = {
+        "createRuntime": [
+            {
+                "path": "/bin/sh",
+                "args": [
+                    "sh",
+                    "-c",
+                    f"pid=$(sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p'); cat /proc/$pid/cgroup > {seen}",
+                ],
+            }
+        ]
+    }
     bundle.write()
     r = pyrunc("create", "--bundle", bundle.path, test_id)
     assert r.code == 0, r
@@ -344,7 +379,8 @@ def test_a_two_mib_memory_limit_still_runs_a_program(pyrunc, bundle, test_id, cg
 
 
 def test_deleting_the_container_that_made_a_shared_parent_leaves_its_siblings(
-        pyrunc, bundle, test_id, cgpath, tmp_path, rootfs_template):
+    pyrunc, bundle, test_id, cgpath, tmp_path, rootfs_template
+):
     """Two containers under one new parent: the first made it.  Deleting the first
     removes only its own cgroup: the parent stays, with the second's cgroup in it (left
     for good, as runc leaves the parents it made; the fixture removes it).  Before, the
@@ -352,6 +388,7 @@ def test_deleting_the_container_that_made_a_shared_parent_leaves_its_siblings(
     when empty (here: the second has stopped, it is not deleted yet) and spun on it for
     seconds while busy."""
     from tests.conftest import make_bundle
+
     parent = os.path.dirname(cgpath)
     second = make_bundle(tmp_path / "second", rootfs_template, "/unused-")
     second.config["linux"]["cgroupsPath"] = parent + "/second"

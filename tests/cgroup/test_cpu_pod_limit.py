@@ -54,9 +54,11 @@ def _cpu(cgpath):
 # (update flags, whether it passes): a lower period with a quota that fits it, back up
 # again, then a quota over the pod's limit (v1 refuses it; v2 takes it, the pod's limit
 # still holding).
-STEPS = [(("--cpu-period", "50000", "--cpu-quota", "25000"), True, ("25000", "50000")),
-         (("--cpu-period", "100000", "--cpu-quota", "50000"), True, ("50000", "100000")),
-         (("--cpu-period", "100000", "--cpu-quota", "60000"), V2, ("60000", "100000") if V2 else ("50000", "100000"))]
+STEPS = [
+    (("--cpu-period", "50000", "--cpu-quota", "25000"), True, ("25000", "50000")),
+    (("--cpu-period", "100000", "--cpu-quota", "50000"), True, ("50000", "100000")),
+    (("--cpu-period", "100000", "--cpu-quota", "60000"), V2, ("60000", "100000") if V2 else ("50000", "100000")),
+]
 
 
 def _steps(run, cgpath, cid):
@@ -83,8 +85,14 @@ def test_update_period_and_quota_under_a_pod_limit(pyrunc, bundle, test_id, pod,
 
         def runc(*args):
             # No pipes: the container would hold them open.
-            return subprocess.run(["runc", "--root", root, *args], stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60).returncode
+            return subprocess.run(
+                ["runc", "--root", root, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+            ).returncode
+
         assert runc("run", "-d", "--bundle", bundle.path, test_id) == 0
         try:
             assert _steps(runc, cgpath, test_id) == got

@@ -32,9 +32,11 @@ def kmsg_config(bundle, devices):
 def runtime(request, pyrunc, tmp_path):
     """A function running one command of the runtime under test: (code, stdout + stderr)."""
     if request.param == "pyrunc":
+
         def call(*args):
             r = pyrunc(*args)
             return r.code, r.out + r.err
+
         call.use = lambda bundle: None
         yield call
         return
@@ -45,6 +47,7 @@ def runtime(request, pyrunc, tmp_path):
     def call(*args):
         code, out, err = runc(*args)
         return code, out + err
+
     call.use = runc.use
     yield call
     for cid in runc.ids:
@@ -53,8 +56,7 @@ def runtime(request, pyrunc, tmp_path):
 
 
 def devices_list(bundle):
-    path = os.path.join("/sys/fs/cgroup/devices", bundle.config["linux"]["cgroupsPath"].lstrip("/"),
-                        "devices.list")
+    path = os.path.join("/sys/fs/cgroup/devices", bundle.config["linux"]["cgroupsPath"].lstrip("/"), "devices.list")
     with open(path) as f:
         return set(f.read().splitlines())
 
@@ -85,8 +87,10 @@ def test_a_device_linux_devices_makes_is_still_denied(runtime, bundle, test_id):
 def test_an_allow_rule_lets_the_device_through(runtime, bundle, test_id):
     """The control for the test above: the same container reads /dev/kmsg once
     linux.resources.devices allows it."""
-    kmsg_config(bundle, [{"allow": False, "access": "rwm"},
-                         {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "r"}])
+    kmsg_config(
+        bundle,
+        [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "r"}],
+    )
     runtime.use(bundle)
     code, out = runtime("run", "-d", "--bundle", bundle.path, test_id)
     assert code == 0, out
@@ -104,15 +108,19 @@ def test_an_allow_rule_lets_the_device_through(runtime, bundle, test_id):
 
 
 @pytest.mark.skipif(V2, reason="devices.list is cgroup v1's")
-@pytest.mark.parametrize("devices", [
-    None,
-    [],
-    [{"allow": False, "access": "rwm"}],
-    [{"allow": True, "access": "rwm"}],
-    [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 4, "minor": 64, "access": "r"}],
-    [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "r"}],
-    [{"allow": False, "access": "rwm"}, {"allow": True, "type": "b", "major": 8, "access": "rw"}],
-], ids=["absent", "empty", "deny-all", "allow-all", "tty-read", "null-read", "disks"])
+@pytest.mark.parametrize(
+    "devices",
+    [
+        None,
+        [],
+        [{"allow": False, "access": "rwm"}],
+        [{"allow": True, "access": "rwm"}],
+        [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 4, "minor": 64, "access": "r"}],
+        [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "r"}],
+        [{"allow": False, "access": "rwm"}, {"allow": True, "type": "b", "major": 8, "access": "rw"}],
+    ],
+    ids=["absent", "empty", "deny-all", "allow-all", "tty-read", "null-read", "disks"],
+)
 def test_devices_list_is_runcs(devices, pyrunc, bundle, test_id, tmp_path):
     """The same exceptions in devices.list as runc's container of the same config (runc
     writes them in another order: compared as sets)."""
@@ -153,8 +161,10 @@ def test_a_second_container_in_the_cgroup_moves_its_list(pyrunc, bundle, test_id
     try:
         r = pyrunc("exec", test_id, "dd", "if=/dev/kmsg", "of=/dev/null", "count=0")
         assert r.code == 1 and "Operation not permitted" in r.out + r.err, r
-        kmsg_config(bundle, [{"allow": False, "access": "rwm"},
-                             {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "r"}])
+        kmsg_config(
+            bundle,
+            [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "r"}],
+        )
         r = pyrunc("run", "-d", "--bundle", bundle.path, second)
         assert r.code == 0, r
         r = pyrunc("exec", test_id, "dd", "if=/dev/kmsg", "of=/dev/null", "count=0")
@@ -189,8 +199,10 @@ def test_update_leaves_the_device_rules_alone(runtime, bundle, test_id, tmp_path
         assert code == 1 and "Operation not permitted" in out, out
         if not V2:
             assert devices_list(bundle) == before
-        pids_max = (["/sys/fs/cgroup"] if V2 else ["/sys/fs/cgroup/pids"]) + \
-            [bundle.config["linux"]["cgroupsPath"].lstrip("/"), "pids.max"]
+        pids_max = (["/sys/fs/cgroup"] if V2 else ["/sys/fs/cgroup/pids"]) + [
+            bundle.config["linux"]["cgroupsPath"].lstrip("/"),
+            "pids.max",
+        ]
         with open(os.path.join(*pids_max)) as f:
             assert f.read().strip() == "30"
     finally:

@@ -55,14 +55,23 @@ def test_a_path_alone_joins_the_sub_cgroup_in_every_hierarchy(pyrunc, container,
 def test_v1_controllers_choose_their_hierarchies(pyrunc, container, test_id):
     make_sub(container, "pyrunc-test-sub")
     make_sub(container, "pyrunc-test-other")
-    r = pyrunc("exec", "--cgroup", "memory,pids:pyrunc-test-sub", "--cgroup", "freezer:pyrunc-test-other",
-               test_id, "cat", "/proc/self/cgroup")
+    r = pyrunc(
+        "exec",
+        "--cgroup",
+        "memory,pids:pyrunc-test-sub",
+        "--cgroup",
+        "freezer:pyrunc-test-other",
+        test_id,
+        "cat",
+        "/proc/self/cgroup",
+    )
     assert r.code == 0, r
     seen = cgroups_seen(r.out)
     assert seen["memory"] == seen["pids"] == container + "/pyrunc-test-sub", r.out
     assert seen["freezer"] == container + "/pyrunc-test-other", r.out
-    assert {k: v for k, v in seen.items() if k not in ("memory", "pids", "freezer")} == \
-        {k: container for k in seen if k not in ("memory", "pids", "freezer")}, r.out
+    assert {k: v for k, v in seen.items() if k not in ("memory", "pids", "freezer")} == {
+        k: container for k in seen if k not in ("memory", "pids", "freezer")
+    }, r.out
 
 
 @pytest.mark.skipif(not V2, reason="cgroup v2: one hierarchy, no controller prefix")
@@ -81,15 +90,19 @@ def test_with_a_cgroup_namespace_the_sub_cgroup_is_seen_below_its_root(pyrunc, b
     assert set(cgroups_seen(r.out).values()) == {"/pyrunc-test-sub"}, r.out
 
 
-@pytest.mark.parametrize("values, fragment", [
-    (["/pyrunc-test-sub"], "not absolute"),
-    (["../pyrunc-test-sub"], "'..' is not allowed"),
-    (["pyrunc-test-sub/../.."], "'..' is not allowed"),
-    (["pyrunc-test-nosuch"], "no sub-cgroup 'pyrunc-test-nosuch'"),
-    (["a:b:c"], "with one ':'"),
-    ([""], "empty cgroup path"),
-    (["pyrunc-test-sub", "pids:pyrunc-test-sub"], "must be the only --cgroup"),
-], ids=["absolute", "dotdot", "escape", "missing", "colons", "empty", "alone"])
+@pytest.mark.parametrize(
+    "values, fragment",
+    [
+        (["/pyrunc-test-sub"], "not absolute"),
+        (["../pyrunc-test-sub"], "'..' is not allowed"),
+        (["pyrunc-test-sub/../.."], "'..' is not allowed"),
+        (["pyrunc-test-nosuch"], "no sub-cgroup 'pyrunc-test-nosuch'"),
+        (["a:b:c"], "with one ':'"),
+        ([""], "empty cgroup path"),
+        (["pyrunc-test-sub", "pids:pyrunc-test-sub"], "must be the only --cgroup"),
+    ],
+    ids=["absolute", "dotdot", "escape", "missing", "colons", "empty", "alone"],
+)
 def test_bad_values_are_refused_and_leave_no_process(pyrunc, container, test_id, values, fragment):
     make_sub(container, "pyrunc-test-sub")
     flags = [a for v in values for a in ("--cgroup", v)]

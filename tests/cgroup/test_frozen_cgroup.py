@@ -33,6 +33,7 @@ def frozen(pyrunc, bundle, test_id):
             made.append(level)
         set_frozen(freezer_dir(path), True)
         return freezer_dir(path)
+
     try:
         yield make
     finally:
@@ -66,8 +67,7 @@ def _pending(pid):
 def _left(cgpath, own):
     """The container's cgroup directories that exist, beside the test's own."""
     parent = os.path.dirname(cgpath)
-    return sorted(d for path in (parent, cgpath) for d in hierarchy_dirs(path)
-                  if os.path.isdir(d) and d not in own)
+    return sorted(d for path in (parent, cgpath) for d in hierarchy_dirs(path) if os.path.isdir(d) and d not in own)
 
 
 def test_a_frozen_cgroup_is_refused_and_left_as_it_was(pyrunc, bundle, test_id, frozen, tmp_path):
@@ -83,8 +83,12 @@ def test_a_frozen_cgroup_is_refused_and_left_as_it_was(pyrunc, bundle, test_id, 
     assert _left(cgpath, {leaf, os.path.dirname(leaf)}) == []
     if shutil.which("runc"):  # what runc does with the same bundle
         root = str(tmp_path / "runc")
-        rr = subprocess.run(["runc", "--root", root, "create", "--bundle", bundle.path, test_id],
-                            capture_output=True, text=True, timeout=60)
+        rr = subprocess.run(
+            ["runc", "--root", root, "create", "--bundle", bundle.path, test_id],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert rr.returncode == 1 and FROZEN in rr.stderr, rr
         assert _is_frozen(leaf)
 
@@ -175,8 +179,7 @@ def test_a_container_frozen_while_start_waits_is_paused_and_resume_runs_it(pyrun
     d = freezer_dir(cgpath)
     thaw_after(d)
     # The container sees the host's freezer directory of its cgroup at /frz.
-    bundle.config["mounts"].append({"destination": "/frz", "type": "bind", "source": d,
-                                    "options": ["rbind", "rw"]})
+    bundle.config["mounts"].append({"destination": "/frz", "type": "bind", "source": d, "options": ["rbind", "rw"]})
     os.makedirs(os.path.join(bundle.rootfs, "frz"))
     freeze = "echo 1 > /frz/cgroup.freeze" if V2 else "echo FROZEN > /frz/freezer.state"
     bundle.config["hooks"] = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", freeze]}]}
@@ -190,4 +193,5 @@ def test_a_container_frozen_while_start_waits_is_paused_and_resume_runs_it(pyrun
     assert pyrunc.state(test_id)["status"] == "running"
     pid = pyrunc.state(test_id)["pid"]
     from cg_util import wait_for
+
     wait_for(lambda: open(f"/proc/{pid}/cmdline", "rb").read().startswith(b"sleep"), "the init to exec sleep")

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from pyrunc.linux.cgroups import probe
+from pyrunc.linux.kernel import Kernel
 
 ROOT = "/sys/fs/cgroup"
 CGROUP2_MAGIC = 0x63677270
@@ -41,14 +42,15 @@ def expected_kind():
 
 
 def test_probe_names_the_cgroup_kind_the_kernel_mounted():
-    assert probe() == expected_kind()
+    assert probe(Kernel()) == expected_kind()
 
 
 @pytest.mark.skipif(not IN_GUEST, reason="only in the make test-cgroup2 guest (PYRUNC_EXPECT_CGROUP2=1)")
 def test_the_guest_is_pure_cgroup2_with_the_controllers_the_tests_need():
     assert fs_magic(ROOT) == CGROUP2_MAGIC, f"{ROOT} is not cgroup2"
-    assert probe() == "v2"
+    assert probe(Kernel()) == "v2"
     assert not os.path.exists(os.path.join(ROOT, "memory")), "a v1 memory hierarchy is mounted"
     assert NEEDED <= words(os.path.join(ROOT, "cgroup.controllers"))
-    assert NEEDED <= words(os.path.join(ROOT, "cgroup.subtree_control")), \
+    assert NEEDED <= words(os.path.join(ROOT, "cgroup.subtree_control")), (
         "the root's cgroup.subtree_control does not hand the controllers down"
+    )

@@ -34,10 +34,13 @@ def test_memory_limit_below_what_the_init_needs_is_named(pyrunc, bundle, test_id
     r = pyrunc(*args)
     assert r.code == 1, r
     step = "" if cgroupns else 'in step "join cgroup" '
-    assert r.err.startswith(f"pyrunc: create {test_id}: container init was killed by the "
-                            f"out-of-memory killer {step}"), r
-    assert (f"before it was ready: linux.resources.memory.limit is {LIMIT} bytes, below what "
-            f"the container needs to start (its memory usage reached ") in r.err, r
+    assert r.err.startswith(
+        f"pyrunc: create {test_id}: container init was killed by the out-of-memory killer {step}"
+    ), r
+    assert (
+        f"before it was ready: linux.resources.memory.limit is {LIMIT} bytes, below what "
+        f"the container needs to start (its memory usage reached "
+    ) in r.err, r
     assert r.err.count("\n") == 1 and "exited unexpectedly" not in r.err
     assert not os.path.isdir(pyrunc.root) or os.listdir(pyrunc.root) == []
     assert any_left(bundle.config["linux"]["cgroupsPath"]) == []

@@ -6,8 +6,10 @@ import os
 import pytest
 from cg_util import MODE, V2, any_left, start_detached
 
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
-              pytest.mark.skipif(V2, reason="cgroup v1 files: this host is pure cgroup v2")]
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
+    pytest.mark.skipif(V2, reason="cgroup v1 files: this host is pure cgroup v2"),
+]
 
 ROOT = "/sys/fs/cgroup"
 MiB = 1 << 20
@@ -30,19 +32,31 @@ def block_device():
 @pytest.fixture
 def running(pyrunc, bundle, test_id):
     """Start the container with the resources the test put in the config."""
+
     def start(resources):
         bundle.config["linux"]["resources"].update(resources)
         start_detached(pyrunc, bundle, test_id, "sleep 600")
         return bundle.config["linux"]["cgroupsPath"]
+
     yield start
     pyrunc("delete", "--force", test_id)
     assert any_left(bundle.config["linux"]["cgroupsPath"]) == []
 
 
 def test_memory(running):
-    cg = running({"memory": {"limit": 64 * MiB, "swap": 96 * MiB, "reservation": 32 * MiB,
-                             "swappiness": 7, "disableOOMKiller": True, "useHierarchy": True,
-                             "kernelTCP": 8 * MiB}})
+    cg = running(
+        {
+            "memory": {
+                "limit": 64 * MiB,
+                "swap": 96 * MiB,
+                "reservation": 32 * MiB,
+                "swappiness": 7,
+                "disableOOMKiller": True,
+                "useHierarchy": True,
+                "kernelTCP": 8 * MiB,
+            }
+        }
+    )
     assert v1("memory", cg, "memory.limit_in_bytes") == str(64 * MiB)
     assert v1("memory", cg, "memory.memsw.limit_in_bytes") == str(96 * MiB)
     assert v1("memory", cg, "memory.soft_limit_in_bytes") == str(32 * MiB)
@@ -53,9 +67,21 @@ def test_memory(running):
 
 
 def test_cpu(running):
-    cg = running({"cpu": {"shares": 512, "quota": 30000, "period": 60000, "burst": 1000,
-                          "realtimePeriod": 100000, "realtimeRuntime": 1000, "idle": 0,
-                          "cpus": "0", "mems": "0"}})
+    cg = running(
+        {
+            "cpu": {
+                "shares": 512,
+                "quota": 30000,
+                "period": 60000,
+                "burst": 1000,
+                "realtimePeriod": 100000,
+                "realtimeRuntime": 1000,
+                "idle": 0,
+                "cpus": "0",
+                "mems": "0",
+            }
+        }
+    )
     assert v1("cpu", cg, "cpu.shares") == "512"
     assert (v1("cpu", cg, "cpu.cfs_quota_us"), v1("cpu", cg, "cpu.cfs_period_us")) == ("30000", "60000")
     assert v1("cpu", cg, "cpu.cfs_burst_us") == "1000"
@@ -75,10 +101,16 @@ def test_unlimited_pids(running):
 def test_blkio_throttles(running):
     major, minor = block_device()
     dev = {"major": major, "minor": minor}
-    cg = running({"blockIO": {"throttleReadBpsDevice": [dict(dev, rate=1048576)],
-                              "throttleWriteBpsDevice": [dict(dev, rate=2097152)],
-                              "throttleReadIOPSDevice": [dict(dev, rate=100)],
-                              "throttleWriteIOPSDevice": [dict(dev, rate=200)]}})
+    cg = running(
+        {
+            "blockIO": {
+                "throttleReadBpsDevice": [dict(dev, rate=1048576)],
+                "throttleWriteBpsDevice": [dict(dev, rate=2097152)],
+                "throttleReadIOPSDevice": [dict(dev, rate=100)],
+                "throttleWriteIOPSDevice": [dict(dev, rate=200)],
+            }
+        }
+    )
     d = f"{major}:{minor}"
     assert v1("blkio", cg, "blkio.throttle.read_bps_device") == f"{d} 1048576"
     assert v1("blkio", cg, "blkio.throttle.write_bps_device") == f"{d} 2097152"
@@ -118,8 +150,14 @@ def test_blkio_weight_device_needs_a_scheduler_with_weights(pyrunc, bundle, test
 
 
 def test_devices_list_is_the_configs_then_the_defaults(running):
-    cg = running({"devices": [{"allow": False, "access": "rwm"},
-                              {"allow": True, "type": "c", "major": 4, "minor": 64, "access": "r"}]})
+    cg = running(
+        {
+            "devices": [
+                {"allow": False, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 4, "minor": 64, "access": "r"},
+            ]
+        }
+    )
     rules = v1("devices", cg, "devices.list").splitlines()
     assert "c 4:64 r" in rules and "c 1:3 rwm" in rules and "c 136:* rwm" in rules
     assert "a *:* rwm" not in rules
@@ -135,11 +173,17 @@ def test_hugepage_limits(pyrunc, bundle, test_id):
     cg = bundle.config["linux"]["cgroupsPath"]
     v1_file = os.path.join(ROOT, "hugetlb", cg.lstrip("/"), f"hugetlb.{page}.limit_in_bytes")
     v2_file = os.path.join(ROOT, "unified", cg.lstrip("/"), f"hugetlb.{page}.max")
-    unified_delegates = "hugetlb" in open(os.path.join(ROOT, "unified", "cgroup.subtree_control")).read().split() \
-        if os.path.exists(os.path.join(ROOT, "unified")) else False
+    unified_delegates = (
+        "hugetlb" in open(os.path.join(ROOT, "unified", "cgroup.subtree_control")).read().split()
+        if os.path.exists(os.path.join(ROOT, "unified"))
+        else False
+    )
     try:
-        pid = start_detached(pyrunc, bundle, test_id, "sleep 600") if (
-            os.path.isdir(os.path.join(ROOT, "hugetlb")) or unified_delegates) else None
+        pid = (
+            start_detached(pyrunc, bundle, test_id, "sleep 600")
+            if (os.path.isdir(os.path.join(ROOT, "hugetlb")) or unified_delegates)
+            else None
+        )
         if pid is None:
             bundle.write()
             r = pyrunc("run", "--bundle", bundle.path, test_id)

@@ -18,8 +18,10 @@ from cg_util import V2, wait_for
 from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, convert
 from pyrunc.linux.cgroups.v2 import V2Manager
 
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
-              pytest.mark.skipif(not V2, reason="needs a pure cgroup v2 host (run make test-cgroup2)")]
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
+    pytest.mark.skipif(not V2, reason="needs a pure cgroup v2 host (run make test-cgroup2)"),
+]
 
 MiB = 1 << 20
 
@@ -79,13 +81,18 @@ def parent():
 
 # -- the manager on its own --------------------------------------------------------------
 
+
 class Child:
     """A Python process we start, put in the cgroup, then let go on with `code`."""
 
     def __init__(self, mgr, code):
-        self.proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.readline()\n" + code],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.readline()\n" + code],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         mgr.add(self.proc.pid)
 
     def go(self):
@@ -120,6 +127,7 @@ def start(box):
     def spawn(code):
         children.append(Child(box, code))
         return children[-1]
+
     yield spawn
     for c in children:
         c.stop()
@@ -153,10 +161,14 @@ def test_the_files_each_resource_writes(box):
     need("memory")
     need("cpu")
     need("pids")
-    box.set({"memory": {"limit": 64 * MiB, "reservation": 16 * MiB, "swap": 96 * MiB},
-             "cpu": {"shares": 512, "quota": 20000, "period": 100000, "burst": 5000, "idle": 0},
-             "pids": {"limit": 42},
-             "unified": {"memory.high": str(48 * MiB)}})
+    box.set(
+        {
+            "memory": {"limit": 64 * MiB, "reservation": 16 * MiB, "swap": 96 * MiB},
+            "cpu": {"shares": 512, "quota": 20000, "period": 100000, "burst": 5000, "idle": 0},
+            "pids": {"limit": 42},
+            "unified": {"memory.high": str(48 * MiB)},
+        }
+    )
     assert cat(cgfile(box, "memory.max")) == str(64 * MiB)
     assert cat(cgfile(box, "memory.low")) == str(16 * MiB)
     assert cat(cgfile(box, "memory.high")) == str(48 * MiB)
@@ -191,16 +203,25 @@ def test_io_max(box):
     need("io")
     dev = block_device()
     major, minor = (int(x) for x in dev.split(":"))
-    box.set({"blockIO": {"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
-                         "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 120}]}})
+    box.set(
+        {
+            "blockIO": {
+                "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+                "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 120}],
+            }
+        }
+    )
     line = [x for x in cat(cgfile(box, "io.max")).splitlines() if x.startswith(dev + " ")]
     assert line == [f"{dev} rbps=1048576 wbps=max riops=max wiops=120"]
 
 
 def test_hugetlb(box):
     need("hugetlb")
-    sizes = sorted(n[len("hugetlb."):-len(".max")] for n in os.listdir(cgfile(box, ""))
-                   if n.startswith("hugetlb.") and n.endswith(".max") and ".rsvd." not in n)
+    sizes = sorted(
+        n[len("hugetlb.") : -len(".max")]
+        for n in os.listdir(cgfile(box, ""))
+        if n.startswith("hugetlb.") and n.endswith(".max") and ".rsvd." not in n
+    )
     if not sizes:
         pytest.skip("no huge page sizes on this kernel")
     box.set({"hugepageLimits": [{"pageSize": s, "limit": 0} for s in sizes]})
@@ -210,11 +231,14 @@ def test_hugetlb(box):
 
 def test_a_limit_below_the_usage_is_refused_on_update_with_check_before_update(box, start):
     need("memory")
-    child = start("b = bytearray(32 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
-                      "print('ready', flush=True)\nsys.stdin.readline()").go()
+    child = start(
+        "b = bytearray(32 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
+        "print('ready', flush=True)\nsys.stdin.readline()"
+    ).go()
     assert child.proc.stdout.readline().strip() == "ready"
     usage = int(cat(cgfile(box, "memory.current")))
     from pyrunc.errors import CgroupError
+
     with pytest.raises(CgroupError, match="below the current usage"):
         box.set({"memory": {"limit": usage // 2, "checkBeforeUpdate": True}}, update=True)
     assert cat(cgfile(box, "memory.max")) == "max"
@@ -287,11 +311,13 @@ def test_stats_of_a_running_process(box, start):
 
 def test_unified_refuses_a_controller_that_is_not_there(box):
     from pyrunc.errors import CgroupError
+
     with pytest.raises(CgroupError, match=r'unified\["nosuch.max"\]: the host has no nosuch cgroup controller'):
         box.set({"unified": {"nosuch.max": "1"}})
 
 
 # -- containers through the CLI ----------------------------------------------------------
+
 
 @pytest.fixture
 def container(pyrunc, bundle, test_id, parent):
@@ -307,6 +333,7 @@ def container(pyrunc, bundle, test_id, parent):
         if detach:
             return pyrunc("run", "-d", "--bundle", bundle.path, test_id)
         return pyrunc("run", "--bundle", bundle.path, test_id)
+
     run.cgpath = cgpath
     yield run
     pyrunc("delete", "--force", test_id)
@@ -319,25 +346,39 @@ def inside(r):
 
 
 def show(*names):
-    return "; ".join(f'echo {n}=$(cat /sys/fs/cgroup/{n})' for n in names)
+    return "; ".join(f"echo {n}=$(cat /sys/fs/cgroup/{n})" for n in names)
 
 
 def test_container_sees_its_limits(container):
     need("memory")
     need("cpu")
     need("pids")
-    got = inside(container({"memory": {"limit": 64 * MiB, "reservation": 16 * MiB},
-                            "cpu": {"shares": 512, "quota": 20000, "period": 100000},
-                            "pids": {"limit": 20},
-                            "unified": {"memory.high": str(48 * MiB)}},
-                           show("memory.max", "memory.low", "memory.high", "cpu.max", "cpu.weight", "pids.max")))
-    assert got == {"memory.max": str(64 * MiB), "memory.low": str(16 * MiB), "memory.high": str(48 * MiB),
-                   "cpu.max": "20000 100000", "cpu.weight": str(convert.shares_to_weight(512)), "pids.max": "20"}
+    got = inside(
+        container(
+            {
+                "memory": {"limit": 64 * MiB, "reservation": 16 * MiB},
+                "cpu": {"shares": 512, "quota": 20000, "period": 100000},
+                "pids": {"limit": 20},
+                "unified": {"memory.high": str(48 * MiB)},
+            },
+            show("memory.max", "memory.low", "memory.high", "cpu.max", "cpu.weight", "pids.max"),
+        )
+    )
+    assert got == {
+        "memory.max": str(64 * MiB),
+        "memory.low": str(16 * MiB),
+        "memory.high": str(48 * MiB),
+        "cpu.max": "20000 100000",
+        "cpu.weight": str(convert.shares_to_weight(512)),
+        "pids.max": "20",
+    }
 
 
 def test_container_io_weight(container):
     need("io")
-    r = container({"blockIO": {"weight": 500}}, "cat /sys/fs/cgroup/io.weight /sys/fs/cgroup/io.bfq.weight 2>/dev/null; true")
+    r = container(
+        {"blockIO": {"weight": 500}}, "cat /sys/fs/cgroup/io.weight /sys/fs/cgroup/io.bfq.weight 2>/dev/null; true"
+    )
     assert r.code == 0, r
     if not r.out.strip():
         pytest.skip("this kernel has neither io.weight (iocost) nor io.bfq.weight")
@@ -346,21 +387,26 @@ def test_container_io_weight(container):
 
 def test_container_hugetlb(container):
     need("hugetlb")
-    sizes = sorted(n[len("hugetlb."):-len(".max")] for n in os.listdir(CGROUP_MOUNT_ROOT)
-                   if n.startswith("hugetlb.") and n.endswith(".max") and ".rsvd." not in n)
+    sizes = sorted(
+        n[len("hugetlb.") : -len(".max")]
+        for n in os.listdir(CGROUP_MOUNT_ROOT)
+        if n.startswith("hugetlb.") and n.endswith(".max") and ".rsvd." not in n
+    )
     if not sizes:
         # The root has no limit files: look at what a child gets.
         probe = os.path.join(CGROUP_MOUNT_ROOT, f"pyrunc-test-v2-probe-{uuid.uuid4().hex[:6]}")
         os.mkdir(probe)
         try:
-            sizes = sorted(n[len("hugetlb."):-len(".max")] for n in os.listdir(probe)
-                           if n.startswith("hugetlb.") and n.endswith(".max") and ".rsvd." not in n)
+            sizes = sorted(
+                n[len("hugetlb.") : -len(".max")]
+                for n in os.listdir(probe)
+                if n.startswith("hugetlb.") and n.endswith(".max") and ".rsvd." not in n
+            )
         finally:
             os.rmdir(probe)
     if not sizes:
         pytest.skip("no huge page sizes on this kernel")
-    got = inside(container({"hugepageLimits": [{"pageSize": sizes[0], "limit": 0}]},
-                           show(f"hugetlb.{sizes[0]}.max")))
+    got = inside(container({"hugepageLimits": [{"pageSize": sizes[0], "limit": 0}]}, show(f"hugetlb.{sizes[0]}.max")))
     assert got == {f"hugetlb.{sizes[0]}.max": "0"}
 
 
@@ -368,15 +414,13 @@ def test_container_past_its_memory_is_oom_killed(container):
     need("memory")
     # dd fills a 64 MiB buffer from /dev/zero: twice the limit, and no swap to spill to.
     # It is the container's init (exec), so its SIGKILL is the container's exit: 128 + 9.
-    r = container({"memory": {"limit": 32 * MiB, "swap": 32 * MiB}},
-                  "exec dd if=/dev/zero of=/dev/null bs=64M count=1")
+    r = container({"memory": {"limit": 32 * MiB, "swap": 32 * MiB}}, "exec dd if=/dev/zero of=/dev/null bs=64M count=1")
     assert r.code == 137, r
 
 
 def test_container_fork_bomb_stops_at_pids_max(container):
     need("pids")
-    r = container({"pids": {"limit": 10}},
-                  "n=0; while [ $n -lt 50 ]; do sleep 60 & n=$((n+1)); echo $n; done")
+    r = container({"pids": {"limit": 10}}, "n=0; while [ $n -lt 50 ]; do sleep 60 & n=$((n+1)); echo $n; done")
     started = [int(x) for x in r.out.split()]
     assert "can't fork" in r.err, r
     assert 1 <= max(started) < 10

@@ -17,16 +17,27 @@ import sys
 # message's name; a leading "*" makes the field repeated.
 MESSAGES = {
     "VersionRequest": [(1, "version", "string")],
-    "VersionResponse": [(1, "version", "string"), (2, "runtime_name", "string"),
-                        (3, "runtime_version", "string"), (4, "runtime_api_version", "string")],
+    "VersionResponse": [
+        (1, "version", "string"),
+        (2, "runtime_name", "string"),
+        (3, "runtime_version", "string"),
+        (4, "runtime_api_version", "string"),
+    ],
     "NamespaceOption": [(1, "network", "enum"), (2, "pid", "enum"), (3, "ipc", "enum")],
     "LinuxSandboxSecurityContext": [(1, "namespace_options", "NamespaceOption")],
-    "LinuxPodSandboxConfig": [(1, "cgroup_parent", "string"),
-                              (2, "security_context", "LinuxSandboxSecurityContext")],
-    "PodSandboxMetadata": [(1, "name", "string"), (2, "uid", "string"), (3, "namespace", "string"),
-                           (4, "attempt", "uint32")],
-    "PodSandboxConfig": [(1, "metadata", "PodSandboxMetadata"), (2, "hostname", "string"),
-                         (3, "log_directory", "string"), (8, "linux", "LinuxPodSandboxConfig")],
+    "LinuxPodSandboxConfig": [(1, "cgroup_parent", "string"), (2, "security_context", "LinuxSandboxSecurityContext")],
+    "PodSandboxMetadata": [
+        (1, "name", "string"),
+        (2, "uid", "string"),
+        (3, "namespace", "string"),
+        (4, "attempt", "uint32"),
+    ],
+    "PodSandboxConfig": [
+        (1, "metadata", "PodSandboxMetadata"),
+        (2, "hostname", "string"),
+        (3, "log_directory", "string"),
+        (8, "linux", "LinuxPodSandboxConfig"),
+    ],
     "RunPodSandboxRequest": [(1, "config", "PodSandboxConfig"), (2, "runtime_handler", "string")],
     "RunPodSandboxResponse": [(1, "pod_sandbox_id", "string")],
     "PodSandboxIdRequest": [(1, "pod_sandbox_id", "string")],
@@ -34,21 +45,38 @@ MESSAGES = {
     "KeyValue": [(1, "key", "string"), (2, "value", "string")],
     "ContainerMetadata": [(1, "name", "string"), (2, "attempt", "uint32")],
     "ImageSpec": [(1, "image", "string")],
-    "ContainerConfig": [(1, "metadata", "ContainerMetadata"), (2, "image", "ImageSpec"),
-                        (3, "command", "*string"), (4, "args", "*string"), (5, "working_dir", "string"),
-                        (6, "envs", "*KeyValue"), (11, "log_path", "string")],
-    "CreateContainerRequest": [(1, "pod_sandbox_id", "string"), (2, "config", "ContainerConfig"),
-                               (3, "sandbox_config", "PodSandboxConfig")],
+    "ContainerConfig": [
+        (1, "metadata", "ContainerMetadata"),
+        (2, "image", "ImageSpec"),
+        (3, "command", "*string"),
+        (4, "args", "*string"),
+        (5, "working_dir", "string"),
+        (6, "envs", "*KeyValue"),
+        (11, "log_path", "string"),
+    ],
+    "CreateContainerRequest": [
+        (1, "pod_sandbox_id", "string"),
+        (2, "config", "ContainerConfig"),
+        (3, "sandbox_config", "PodSandboxConfig"),
+    ],
     "CreateContainerResponse": [(1, "container_id", "string")],
     "ContainerIdRequest": [(1, "container_id", "string")],
     "StopContainerRequest": [(1, "container_id", "string"), (2, "timeout", "int64")],
     "ExecSyncRequest": [(1, "container_id", "string"), (2, "cmd", "*string"), (3, "timeout", "int64")],
     "ExecSyncResponse": [(1, "stdout", "bytes"), (2, "stderr", "bytes"), (3, "exit_code", "int32")],
     "ContainerStatusRequest": [(1, "container_id", "string"), (2, "verbose", "bool")],
-    "ContainerStatus": [(1, "id", "string"), (2, "metadata", "ContainerMetadata"), (3, "state", "enum"),
-                        (4, "created_at", "int64"), (5, "started_at", "int64"), (6, "finished_at", "int64"),
-                        (7, "exit_code", "int32"), (10, "reason", "string"), (11, "message", "string"),
-                        (15, "log_path", "string")],
+    "ContainerStatus": [
+        (1, "id", "string"),
+        (2, "metadata", "ContainerMetadata"),
+        (3, "state", "enum"),
+        (4, "created_at", "int64"),
+        (5, "started_at", "int64"),
+        (6, "finished_at", "int64"),
+        (7, "exit_code", "int32"),
+        (10, "reason", "string"),
+        (11, "message", "string"),
+        (15, "log_path", "string"),
+    ],
     "ContainerStatusResponse": [(1, "status", "ContainerStatus")],
 }
 
@@ -72,7 +100,7 @@ NAMESPACE_MODES = {"POD": 0, "CONTAINER": 1, "NODE": 2, "TARGET": 3}
 
 
 def _varint(n):
-    n &= (1 << 64) - 1                      # negative numbers: two's complement, 10 bytes
+    n &= (1 << 64) - 1  # negative numbers: two's complement, 10 bytes
     out = bytearray()
     while True:
         byte = n & 0x7F
@@ -95,7 +123,7 @@ def encode(message, doc):
         number, kind = fields[name]
         repeated = kind.startswith("*")
         kind = kind.lstrip("*")
-        for item in (value if repeated else [value]):
+        for item in value if repeated else [value]:
             if kind in VARINT:
                 if item:
                     out += _varint(number << 3) + _varint(int(item))
@@ -132,11 +160,11 @@ def decode(message, data):
             value, pos = _read_varint(data, pos)
         elif wire == 2:
             length, pos = _read_varint(data, pos)
-            value, pos = data[pos:pos + length], pos + length
+            value, pos = data[pos : pos + length], pos + length
         elif wire == 1:
-            value, pos = data[pos:pos + 8], pos + 8
+            value, pos = data[pos : pos + 8], pos + 8
         elif wire == 5:
-            value, pos = data[pos:pos + 4], pos + 4
+            value, pos = data[pos : pos + 4], pos + 4
         else:
             raise ValueError(f"{message}: wire type {wire} of field {number} is not supported")
         if number not in fields:
@@ -164,11 +192,14 @@ def decode(message, data):
 def call(socket, method, request, timeout=120):
     """Call RuntimeService.method with the request dict; return the response dict."""
     import grpc
+
     req_type, resp_type = METHODS[method]
     with grpc.insecure_channel(f"unix://{socket}") as channel:
-        stub = channel.unary_unary(f"/runtime.v1.RuntimeService/{method}",
-                                   request_serializer=lambda doc: encode(req_type, doc),
-                                   response_deserializer=lambda data: decode(resp_type, data))
+        stub = channel.unary_unary(
+            f"/runtime.v1.RuntimeService/{method}",
+            request_serializer=lambda doc: encode(req_type, doc),
+            response_deserializer=lambda data: decode(resp_type, data),
+        )
         return stub(request, timeout=timeout)
 
 
@@ -177,6 +208,7 @@ def main(argv):
         sys.stderr.write(f"usage: {argv[0]} SOCKET {{{'|'.join(METHODS)}}} < request.json\n")
         return 2
     import grpc
+
     request = json.loads(sys.stdin.read() or "{}")
     try:
         response = call(argv[1], argv[2], request)

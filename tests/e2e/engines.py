@@ -27,13 +27,17 @@ class Containerd(Private):
 
     # The runc v2 shim puts its ttrpc socket in /run/containerd/s whatever the config says
     # (and removes it when it exits); ctr makes /run/containerd/fifo without --fifo-dir.
-    HOST_PATHS = (("rmdir", "/run/containerd"), ("rmdir", "/run/containerd/s"),
-                  ("rmdir", "/run/containerd/fifo"), ("rmdir", "/opt/containerd"))
+    HOST_PATHS = (
+        ("rmdir", "/run/containerd"),
+        ("rmdir", "/run/containerd/s"),
+        ("rmdir", "/run/containerd/fifo"),
+        ("rmdir", "/opt/containerd"),
+    )
 
     def __init__(self, image_tar, image_ref, engine="containerd"):
         super().__init__(engine, image_tar)
         self.image = image_ref
-        self.ns = self.name               # cgroups go to /<ns>/<id>, ours by name
+        self.ns = self.name  # cgroups go to /<ns>/<id>, ours by name
         self.sock = self.path("containerd.sock")
         self.runc_root = self.path("runc-root")
         self.fifo_dir = self.path("fifo")
@@ -47,8 +51,7 @@ class Containerd(Private):
 
     def start(self):
         env = dict(os.environ, PATH=self.path("pathbin") + ":" + os.environ.get("PATH", "/usr/bin:/bin"))
-        self.daemon = self.start_daemon(["containerd", "--config", self.path("config.toml")],
-                                        "containerd.log", env=env)
+        self.daemon = self.start_daemon(["containerd", "--config", self.path("config.toml")], "containerd.log", env=env)
         self.wait_ready()
         r = self.ctr("image", "import", self.image_tar, timeout=120)
         if r.rc != 0:
@@ -74,9 +77,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     def wait_ready(self):
         def up():
             if self.daemon.poll() is not None:
-                raise EngineError(f"containerd exited ({self.daemon.returncode}):\n"
-                                  + self.daemon_log("containerd.log"))
+                raise EngineError(
+                    f"containerd exited ({self.daemon.returncode}):\n" + self.daemon_log("containerd.log")
+                )
             return run(["ctr", "-a", self.sock, "version"], timeout=10).rc == 0
+
         wait_until(up, "containerd to answer on its socket", timeout=30)
 
     def ctr(self, *args, **kw):
@@ -161,12 +166,25 @@ pyrunc = ["{self.wrapper}"]
         with open(self.path("storage.conf"), "w") as f:
             f.write(f'[storage]\ndriver = "vfs"\ngraphroot = "{d}/root"\nrunroot = "{d}/runroot"\n')
         open(self.path("registries.conf"), "w").close()
-        self.env = dict(os.environ, CONTAINERS_CONF=self.path("containers.conf"),
-                        CONTAINERS_STORAGE_CONF=self.path("storage.conf"),
-                        CONTAINERS_REGISTRIES_CONF=self.path("registries.conf"))
-        self.base = ["podman", "--root", self.path("root"), "--runroot", self.path("runroot"),
-                     "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-                     "--runtime", self.wrapper]
+        self.env = dict(
+            os.environ,
+            CONTAINERS_CONF=self.path("containers.conf"),
+            CONTAINERS_STORAGE_CONF=self.path("storage.conf"),
+            CONTAINERS_REGISTRIES_CONF=self.path("registries.conf"),
+        )
+        self.base = [
+            "podman",
+            "--root",
+            self.path("root"),
+            "--runroot",
+            self.path("runroot"),
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+            "--runtime",
+            self.wrapper,
+        ]
         self.run_flags = ["--network", "none", "--cgroup-parent", self.cgroup_parent]
 
     def start(self):
@@ -202,8 +220,9 @@ pyrunc = ["{self.wrapper}"]
 
     def runtime_state_dirs(self):
         root = self.default_root()
-        return [os.path.join(root, cid) for cid in sorted(self.argv.container_ids())
-                if re.fullmatch(r"[0-9a-f]{64}", cid)]
+        return [
+            os.path.join(root, cid) for cid in sorted(self.argv.container_ids()) if re.fullmatch(r"[0-9a-f]{64}", cid)
+        ]
 
 
 class Docker(Private):
@@ -211,8 +230,13 @@ class Docker(Private):
     bridge, iptables or userland proxy; vfs; cgroupfs) with --add-runtime pyrunc=<wrapper>.
     It starts its own containerd under its exec root; stopping dockerd stops that too."""
 
-    HOST_PATHS = (("rmdir", "/etc/docker"), ("rmf", "/etc/docker/key.json"), ("rmrf", "/run/docker"),
-                  ("rmdir", "/run/containerd"), ("rmdir", "/run/containerd/s"))
+    HOST_PATHS = (
+        ("rmdir", "/etc/docker"),
+        ("rmf", "/etc/docker/key.json"),
+        ("rmrf", "/run/docker"),
+        ("rmdir", "/run/containerd"),
+        ("rmdir", "/run/containerd/s"),
+    )
 
     def __init__(self, image_tar, image_ref):
         super().__init__("docker", image_tar)
@@ -220,28 +244,49 @@ class Docker(Private):
         for d in ("data", "exec", "cli"):
             os.mkdir(self.path(d))
         with open(self.path("daemon.json"), "w") as f:
-            f.write("{}\n")        # keeps /etc/docker/daemon.json out of it
+            f.write("{}\n")  # keeps /etc/docker/daemon.json out of it
         self.sock = self.path("docker.sock")
         self.env = dict(os.environ, DOCKER_HOST=f"unix://{self.sock}", DOCKER_CONFIG=self.path("cli"))
         self.run_flags = ["--runtime", "pyrunc", "--network", "none"]
         self.daemon = None
 
     def start(self):
-        self.daemon = self.start_daemon([
-            "dockerd", "--config-file", self.path("daemon.json"), "--data-root", self.path("data"),
-            "--exec-root", self.path("exec"), "-H", f"unix://{self.sock}",
-            "--pidfile", self.path("docker.pid"),
-            "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
-            "--ip-masq=false", "--userland-proxy=false",
-            "--storage-driver", "vfs", "--exec-opt", "native.cgroupdriver=cgroupfs",
-            "--cgroup-parent", self.cgroup_parent,
-            "--add-runtime", f"pyrunc={self.wrapper}"], "dockerd.log")
+        self.daemon = self.start_daemon(
+            [
+                "dockerd",
+                "--config-file",
+                self.path("daemon.json"),
+                "--data-root",
+                self.path("data"),
+                "--exec-root",
+                self.path("exec"),
+                "-H",
+                f"unix://{self.sock}",
+                "--pidfile",
+                self.path("docker.pid"),
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-forward=false",
+                "--ip-masq=false",
+                "--userland-proxy=false",
+                "--storage-driver",
+                "vfs",
+                "--exec-opt",
+                "native.cgroupdriver=cgroupfs",
+                "--cgroup-parent",
+                self.cgroup_parent,
+                "--add-runtime",
+                f"pyrunc={self.wrapper}",
+            ],
+            "dockerd.log",
+        )
 
         def up():
             if self.daemon.poll() is not None:
-                raise EngineError(f"dockerd exited ({self.daemon.returncode}):\n"
-                                  + self.daemon_log("dockerd.log"))
+                raise EngineError(f"dockerd exited ({self.daemon.returncode}):\n" + self.daemon_log("dockerd.log"))
             return self.docker("version", timeout=10).rc == 0
+
         wait_until(up, "dockerd to answer on its socket", timeout=60, interval=0.2)
         r = self.docker("load", "-i", self.image_tar, timeout=120)
         if r.rc != 0:
@@ -268,8 +313,10 @@ class Docker(Private):
 def cri_interpreter():
     """A Python that can import grpc: this one, else Debian's /usr/bin/python3; or None."""
     for python in (sys.executable, "/usr/bin/python3"):
-        if os.access(python, os.X_OK) and subprocess.run(
-                [python, "-c", "import grpc"], capture_output=True).returncode == 0:
+        if (
+            os.access(python, os.X_OK)
+            and subprocess.run([python, "-c", "import grpc"], capture_output=True).returncode == 0
+        ):
             return python
     return None
 
@@ -323,8 +370,7 @@ state = "{d}/state"
 """
 
     def start(self):
-        self.daemon = self.start_daemon(["containerd", "--config", self.path("config.toml")],
-                                        "containerd.log")
+        self.daemon = self.start_daemon(["containerd", "--config", self.path("config.toml")], "containerd.log")
         self.wait_ready()
         for tar in (self.pause_tar, self.image_tar):
             r = self.ctr("image", "import", tar, timeout=120)
@@ -333,8 +379,7 @@ state = "{d}/state"
 
     def cri(self, method, request=None, timeout=120):
         """(response dict, Result) of one CRI call; the dict has "error" when it failed."""
-        r = run([self.python, self.CLIENT, self.sock, method], stdin=json.dumps(request or {}),
-                timeout=timeout)
+        r = run([self.python, self.CLIENT, self.sock, method], stdin=json.dumps(request or {}), timeout=timeout)
         try:
             doc = json.loads(r.lines[-1])
         except (IndexError, ValueError):
@@ -342,10 +387,11 @@ state = "{d}/state"
         return doc, r
 
     def pod_config(self, name):
-        return {"metadata": {"name": name, "uid": f"{name}-uid", "namespace": self.name, "attempt": 0},
-                "log_directory": self.path("logs", name),
-                "linux": {"cgroup_parent": self.cgroup_parent,
-                          "security_context": {"namespace_options": {"network": 2}}}}  # NODE
+        return {
+            "metadata": {"name": name, "uid": f"{name}-uid", "namespace": self.name, "attempt": 0},
+            "log_directory": self.path("logs", name),
+            "linux": {"cgroup_parent": self.cgroup_parent, "security_context": {"namespace_options": {"network": 2}}},
+        }  # NODE
 
     def remove_containers(self):
         if self.daemon is None or self.daemon.poll() is not None:

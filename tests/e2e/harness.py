@@ -55,12 +55,12 @@ def skip_reason(engine, needs):
         return f"runtime {runtime} is not executable (make setup builds .venv)"
     lacking = missing(*needs)
     if lacking:
-        return (f"{engine} is not installed: missing {', '.join(lacking)} "
-                f"(scripts/setup-engines.sh installs it)")
+        return f"{engine} is not installed: missing {', '.join(lacking)} (scripts/setup-engines.sh installs it)"
     return None
 
 
 # ---------------------------------------------------------------- commands with a deadline
+
 
 class Result:
     """A finished command: its exit code (None after a timeout) and its stdout+stderr, with
@@ -75,8 +75,7 @@ class Result:
 
     def __repr__(self):
         tail = self.out[-1500:]
-        return (f"\n$ {shlex.join(self.argv)}\n-> rc={self.rc} after {self.seconds:.1f}s, "
-                f"output:\n{tail}")
+        return f"\n$ {shlex.join(self.argv)}\n-> rc={self.rc} after {self.seconds:.1f}s, output:\n{tail}"
 
 
 def _kill_group(proc):
@@ -101,9 +100,14 @@ def run(argv, timeout=60, stdin=None, env=None):
         if stdin is not None:
             inp.write(stdin.encode())
             inp.seek(0)
-        proc = subprocess.Popen(argv, stdin=inp if stdin is not None else subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdin=inp if stdin is not None else subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -121,8 +125,9 @@ class Background:
     def __init__(self, argv, out_path, env=None):
         self.argv, self.out_path = list(argv), out_path
         with open(out_path, "wb") as out:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
 
     def output(self):
         with open(self.out_path, errors="replace") as f:
@@ -140,8 +145,7 @@ class Background:
             _kill_group(self.proc)
 
     def __repr__(self):
-        return (f"\n$ {shlex.join(self.argv)} &\n-> rc={self.proc.poll()}, output:\n"
-                f"{self.output()[-1500:]}")
+        return f"\n$ {shlex.join(self.argv)} &\n-> rc={self.proc.poll()}, output:\n{self.output()[-1500:]}"
 
 
 def run_tty(argv, timeout=60, env=None):
@@ -227,8 +231,24 @@ class ArgvLog:
         commands that take one first, or after their flags)."""
         ids = set()
         for c in self.calls():
-            if c.command in ("create", "start", "exec", "ps", "pause", "resume", "kill",
-                             "delete", "state", "update", "run", "events") and c.args:
+            if (
+                c.command
+                in (
+                    "create",
+                    "start",
+                    "exec",
+                    "ps",
+                    "pause",
+                    "resume",
+                    "kill",
+                    "delete",
+                    "state",
+                    "update",
+                    "run",
+                    "events",
+                )
+                and c.args
+            ):
                 positional = [a for a in c.args if not a.startswith("-")]
                 if c.command == "kill" and len(positional) >= 2:
                     ids.add(positional[-2])
@@ -252,8 +272,7 @@ class ArgvLog:
     def expect(self, pattern, what=""):
         """Assert some call matches pattern; return the matching calls."""
         found = self.matching(pattern)
-        assert found, (f"the engine never called the runtime with /{pattern}/ {what}\n"
-                       f"calls seen:\n{self.summary()}")
+        assert found, f"the engine never called the runtime with /{pattern}/ {what}\ncalls seen:\n{self.summary()}"
         return found
 
 
@@ -279,6 +298,7 @@ def log_errors(path):
 
 # ---------------------------------------------------------------- processes, mounts, cgroups
 
+
 def cmdline(pid):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -290,8 +310,7 @@ def cmdline(pid):
 def pids_mentioning(text):
     """Processes (not us) whose command line contains text."""
     me = os.getpid()
-    return [int(p) for p in os.listdir("/proc")
-            if p.isdigit() and int(p) != me and text in cmdline(p)]
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me and text in cmdline(p)]
 
 
 def alive(pid):
@@ -459,11 +478,11 @@ class HostPaths:
 
     def leftovers(self):
         """Created paths that must be gone by now (an rmdir one may stay when not empty)."""
-        return [path for mode, path in self.created
-                if mode != "rmdir" and os.path.lexists(path)]
+        return [path for mode, path in self.created if mode != "rmdir" and os.path.lexists(path)]
 
 
 # ---------------------------------------------------------------- one engine's private world
+
 
 class Private:
     """An engine's private directory, runtime wrapper, argv log and clean-up.
@@ -476,7 +495,7 @@ class Private:
     def __init__(self, engine, image_tar):
         self.engine = engine
         self.uid = uuid.uuid4().hex[:10]
-        self.name = f"{PREFIX}{self.uid}"            # namespace, cgroup parent, name prefix
+        self.name = f"{PREFIX}{self.uid}"  # namespace, cgroup parent, name prefix
         self.cgroup_parent = f"/{self.name}"
         self.dir = f"/tmp/{PREFIX}{engine}-{self.uid}"
         os.mkdir(self.dir, 0o711)
@@ -491,8 +510,8 @@ class Private:
         shutil.copyfile(image_tar, self.image_tar)
         self.daemons = []
         self.closed = False
-        self.mark = 0             # explain() without an id shows the calls since the mark
-        self.state_left = []      # runtime state the engine left after removing its containers
+        self.mark = 0  # explain() without an id shows the calls since the mark
+        self.state_left = []  # runtime state the engine left after removing its containers
 
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
@@ -500,8 +519,9 @@ class Private:
     def start_daemon(self, argv, log_name, env=None):
         log = open(self.path(log_name), "ab")
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True)
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
         finally:
             log.close()
         self.daemons.append(proc)
@@ -534,7 +554,7 @@ class Private:
         test) and the errors their --log files still hold (the shim removes a failed
         container's bundle, log.json with it; its error is then in the engine's message)."""
         if cid is None:
-            calls = self.argv.calls()[self.mark:]
+            calls = self.argv.calls()[self.mark :]
         else:
             calls = [c for c in self.argv.calls() if cid in c.argv]
         lines = [f"runtime calls{' this test made' if cid is None else ' for ' + cid} ({len(calls)}):"]
@@ -559,7 +579,7 @@ class Private:
         finally:
             for proc in reversed(self.daemons):
                 stop_popen(proc)
-            for pid in pids_mentioning(self.dir):      # shims, conmon, cleanup processes of ours
+            for pid in pids_mentioning(self.dir):  # shims, conmon, cleanup processes of ours
                 stop_pid(pid)
             remove_cgroups(self.cgroup_parent)
             self.state_left = [d for d in self.runtime_state_dirs() if os.path.lexists(d)]
@@ -576,10 +596,10 @@ class Private:
         left = [f"process {pid}: {cmdline(pid)}" for pid in pids_mentioning(self.dir)]
         left += [f"mount {m}" for m in mounts_under(self.dir)]
         left += [f"cgroup {d}" for d in cgroup_dirs(self.cgroup_parent)]
-        left += [f"runtime state {d} (still there after the engine removed its containers)"
-                 for d in self.state_left]
-        left += [f"runtime state {d}" for d in self.runtime_state_dirs()
-                 if os.path.lexists(d) and d not in self.state_left]
+        left += [f"runtime state {d} (still there after the engine removed its containers)" for d in self.state_left]
+        left += [
+            f"runtime state {d}" for d in self.runtime_state_dirs() if os.path.lexists(d) and d not in self.state_left
+        ]
         left += [f"host path {p}" for p in self.host_paths.leftovers()]
         if os.path.exists(self.dir) and not os.environ.get("PYRUNC_E2E_KEEP"):
             left.append(f"dir {self.dir}")
@@ -598,6 +618,5 @@ def engine_fixture(private):
         calls = len(private.argv.calls())
         private.close()
         left = private.leftovers()
-        print(f"\n[e2e] {private.engine}: {time.monotonic() - began:.1f}s with the engine, "
-              f"{calls} runtime calls")
+        print(f"\n[e2e] {private.engine}: {time.monotonic() - began:.1f}s with the engine, {calls} runtime calls")
     assert not left, f"{private.engine}: clean-up left behind:\n  " + "\n  ".join(left)

@@ -36,8 +36,10 @@ def is_static(path):
             table = f.read(phentsize * phnum)
     except OSError:
         return False
-    return all(int.from_bytes(table[i:i + 4], "little") != 3  # PT_INTERP
-               for i in range(0, len(table), phentsize))
+    return all(
+        int.from_bytes(table[i : i + 4], "little") != 3  # PT_INTERP
+        for i in range(0, len(table), phentsize)
+    )
 
 
 def find_busybox():
@@ -62,18 +64,20 @@ def layer_tar(busybox):
     """The uncompressed layer, as bytes."""
     with open(busybox, "rb") as f:
         binary = f.read()
-    applets = subprocess.run([busybox, "--list"], check=True, capture_output=True,
-                             text=True).stdout.split()
+    applets = subprocess.run([busybox, "--list"], check=True, capture_output=True, text=True).stdout.split()
     entries = [("bin", tarfile.DIRTYPE, 0o755, b"", "")]
     entries += [(d, tarfile.DIRTYPE, 0o1777 if d == "tmp" else 0o755, b"", "") for d in EMPTY_DIRS]
     entries += [("bin/busybox", tarfile.REGTYPE, 0o755, binary, "")]
-    entries += [(f"bin/{a}", tarfile.SYMTYPE, 0o777, b"", "busybox")
-                for a in applets if a != "busybox" and "/" not in a]
-    entries += [("sbin", tarfile.SYMTYPE, 0o777, b"", "bin"),
-                ("usr/bin", tarfile.SYMTYPE, 0o777, b"", "../bin"),
-                ("usr/sbin", tarfile.SYMTYPE, 0o777, b"", "../bin"),
-                ("etc/passwd", tarfile.REGTYPE, 0o644, PASSWD, ""),
-                ("etc/group", tarfile.REGTYPE, 0o644, GROUP, "")]
+    entries += [
+        (f"bin/{a}", tarfile.SYMTYPE, 0o777, b"", "busybox") for a in applets if a != "busybox" and "/" not in a
+    ]
+    entries += [
+        ("sbin", tarfile.SYMTYPE, 0o777, b"", "bin"),
+        ("usr/bin", tarfile.SYMTYPE, 0o777, b"", "../bin"),
+        ("usr/sbin", tarfile.SYMTYPE, 0o777, b"", "../bin"),
+        ("etc/passwd", tarfile.REGTYPE, 0o644, PASSWD, ""),
+        ("etc/group", tarfile.REGTYPE, 0o644, GROUP, ""),
+    ]
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, kind, mode, data, target in sorted(entries):
@@ -109,27 +113,50 @@ def build_image(out_path, ref="e2e/busybox:latest", cmd=("sh",), busybox=None):
     blobs = {}
     layer = layer_tar(busybox)
     layer_desc = _blob(blobs, layer)
-    config = {"architecture": "amd64", "os": "linux", "created": EPOCH,
-              "config": {"Env": [PATH_ENV], "Cmd": list(cmd), "WorkingDir": "/"},
-              "rootfs": {"type": "layers", "diff_ids": [layer_desc["digest"]]},
-              "history": [{"created": EPOCH, "created_by": "tests/e2e/image.py"}]}
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "created": EPOCH,
+        "config": {"Env": [PATH_ENV], "Cmd": list(cmd), "WorkingDir": "/"},
+        "rootfs": {"type": "layers", "diff_ids": [layer_desc["digest"]]},
+        "history": [{"created": EPOCH, "created_by": "tests/e2e/image.py"}],
+    }
     config_desc = _blob(blobs, _json(config))
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config_desc},
-                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **layer_desc}]}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config_desc},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **layer_desc}],
+    }
     manifest_desc = _blob(blobs, _json(manifest))
     name = full_name(ref)
-    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-             "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                            **manifest_desc,
-                            "annotations": {"io.containerd.image.name": name,
-                                            "org.opencontainers.image.ref.name": ref.rpartition(":")[2]},
-                            "platform": {"architecture": "amd64", "os": "linux"}}]}
-    docker_manifest = [{"Config": "blobs/sha256/" + config_desc["digest"][7:], "RepoTags": [ref],
-                        "Layers": ["blobs/sha256/" + layer_desc["digest"][7:]]}]
-    files = [("oci-layout", _json({"imageLayoutVersion": "1.0.0"})),
-             ("index.json", _json(index)),
-             ("manifest.json", _json(docker_manifest))]
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                **manifest_desc,
+                "annotations": {
+                    "io.containerd.image.name": name,
+                    "org.opencontainers.image.ref.name": ref.rpartition(":")[2],
+                },
+                "platform": {"architecture": "amd64", "os": "linux"},
+            }
+        ],
+    }
+    docker_manifest = [
+        {
+            "Config": "blobs/sha256/" + config_desc["digest"][7:],
+            "RepoTags": [ref],
+            "Layers": ["blobs/sha256/" + layer_desc["digest"][7:]],
+        }
+    ]
+    files = [
+        ("oci-layout", _json({"imageLayoutVersion": "1.0.0"})),
+        ("index.json", _json(index)),
+        ("manifest.json", _json(docker_manifest)),
+    ]
     with tarfile.open(out_path, "w", format=tarfile.PAX_FORMAT) as tar:
         for d in ("blobs", "blobs/sha256"):
             _entry(tar, d, tarfile.DIRTYPE, 0o755)

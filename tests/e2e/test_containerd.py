@@ -88,8 +88,7 @@ def test_run_stdin(ctrd):
 
 def test_run_tty_exit_code_4(ctrd):
     cid = ctrd.cid("r6")
-    r = run_tty(ctrd.ctr_argv("run", "--rm", "-t", *ctrd.runtime_flags, ctrd.image, cid,
-                              "sh", "-c", "tty; exit 4"))
+    r = run_tty(ctrd.ctr_argv("run", "--rm", "-t", *ctrd.runtime_flags, ctrd.image, cid, "sh", "-c", "tty; exit 4"))
     assert r.rc == 4 and re.search(r"/dev/pts/\d+$", r.out, re.M), f"{r!r}\n{explain(ctrd, cid)}"
     bundle = re.escape(ctrd.bundle(cid))
     shim_call(ctrd, cid, rf"create --bundle {bundle} --pid-file {bundle}/init\.pid --console-socket \S+ ID")
@@ -98,14 +97,16 @@ def test_run_tty_exit_code_4(ctrd):
 def test_run_through_path_lookup_of_runc(ctrd):
     """With no BinaryName the shim runs the `runc` on containerd's PATH: the wrapper, as runc."""
     cid = ctrd.cid("p1")
-    r = ctrd.ctr("run", "--rm", "--runc-root", ctrd.runc_root, "--fifo-dir", ctrd.fifo_dir,
-                 ctrd.image, cid, "echo", "via-path")
+    r = ctrd.ctr(
+        "run", "--rm", "--runc-root", ctrd.runc_root, "--fifo-dir", ctrd.fifo_dir, ctrd.image, cid, "echo", "via-path"
+    )
     assert (r.rc, r.lines) == (0, ["via-path"]), f"{r!r}\n{explain(ctrd, cid)}"
     creates = shim_call(ctrd, cid, r"create .* ID")
     assert all(c.argv0 == "runc" for c in creates), creates
 
 
 # ---------------------------------------------------------------- a detached container
+
 
 @pytest.fixture
 def detached(ctrd, request):
@@ -128,16 +129,31 @@ def exec_argv(ctrd, cid, exec_id, *rest):
 
 
 def test_exec_output_and_exit_code_5(ctrd, detached):
-    r = ctrd.ctr("task", "exec", "--fifo-dir", ctrd.fifo_dir, "--exec-id", "e1", detached,
-                 "sh", "-c", "echo in-exec; exit 5")
+    r = ctrd.ctr(
+        "task", "exec", "--fifo-dir", ctrd.fifo_dir, "--exec-id", "e1", detached, "sh", "-c", "echo in-exec; exit 5"
+    )
     assert (r.rc, r.lines) == (5, ["in-exec"]), f"{r!r}\n{explain(ctrd, detached)}"
     bundle = re.escape(ctrd.bundle(detached))
     shim_call(ctrd, detached, rf"exec --process \S+ --detach --pid-file {bundle}/e1\.pid ID")
 
 
 def test_exec_cwd_and_user(ctrd, detached):
-    r = ctrd.ctr("task", "exec", "--fifo-dir", ctrd.fifo_dir, "--exec-id", "e1", "--cwd", "/tmp",
-                 "--user", "65534", detached, "sh", "-c", "echo $(pwd) $(id -u)")
+    r = ctrd.ctr(
+        "task",
+        "exec",
+        "--fifo-dir",
+        ctrd.fifo_dir,
+        "--exec-id",
+        "e1",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "65534",
+        detached,
+        "sh",
+        "-c",
+        "echo $(pwd) $(id -u)",
+    )
     assert (r.rc, r.lines) == (0, ["/tmp 65534"]), f"{r!r}\n{explain(ctrd, detached)}"
 
 
@@ -155,8 +171,7 @@ def test_exec_in_background_and_ps(ctrd, detached):
     assert r.rc == 0, f"{r!r}\n{explain(ctrd, detached)}"
     # PID INFO: the init's info is "-", an exec's names its exec id
     pids = {line.split()[0]: line.split(None, 1)[1] for line in r.lines[1:]}
-    assert len(pids) == 2 and any("ExecID:e3" in info for info in pids.values()), \
-        f"{r!r}\n{explain(ctrd, detached)}"
+    assert len(pids) == 2 and any("ExecID:e3" in info for info in pids.values()), f"{r!r}\n{explain(ctrd, detached)}"
     commands = sorted(open(f"/proc/{pid}/cmdline").read().replace("\0", " ").strip() for pid in pids)
     assert commands == ["sleep 1000", "sleep 500"], (commands, r)
     shim_call(ctrd, detached, r"ps --format json ID")
@@ -205,8 +220,7 @@ def test_kill_all_then_task_and_container_delete(ctrd, detached):
 
 
 def attached(ctrd, cid, *cmd):
-    return Background(ctrd.ctr_argv("run", "--rm", *ctrd.runtime_flags, ctrd.image, cid, *cmd),
-                      ctrd.path(f"{cid}.out"))
+    return Background(ctrd.ctr_argv("run", "--rm", *ctrd.runtime_flags, ctrd.image, cid, *cmd), ctrd.path(f"{cid}.out"))
 
 
 def test_kill_term_reaches_the_trap(ctrd):
@@ -227,8 +241,7 @@ def test_kill_sigkill_exit_status_137(ctrd):
     cid = ctrd.cid("k2")
     job = attached(ctrd, cid, "sleep", "1000")
     try:
-        wait_until(lambda: ctrd.task_status(cid) == "RUNNING" or job.proc.poll() is not None,
-                   f"{cid} to run")
+        wait_until(lambda: ctrd.task_status(cid) == "RUNNING" or job.proc.poll() is not None, f"{cid} to run")
         r = ctrd.ctr("task", "kill", "-s", "SIGKILL", cid)
         assert r.rc == 0, f"{r!r}\n{explain(ctrd, cid)}"
         assert job.wait(30) == 137, f"{job!r}\n{explain(ctrd, cid)}"

@@ -54,10 +54,10 @@ def shim_call(cri, cid, pattern):
 
 def create_and_start(cri, pod, name, command):
     pod_name, pod_id = pod
-    config = {"metadata": {"name": name}, "image": {"image": cri.image}, "command": command,
-              "log_path": f"{name}.log"}
-    doc, r = cri.cri("CreateContainer", {"pod_sandbox_id": pod_id, "config": config,
-                                         "sandbox_config": cri.pod_config(pod_name)})
+    config = {"metadata": {"name": name}, "image": {"image": cri.image}, "command": command, "log_path": f"{name}.log"}
+    doc, r = cri.cri(
+        "CreateContainer", {"pod_sandbox_id": pod_id, "config": config, "sandbox_config": cri.pod_config(pod_name)}
+    )
     assert "container_id" in doc, f"{r!r}\n{cri.explain()}"
     cid = doc["container_id"]
     doc, r = cri.cri("StartContainer", {"container_id": cid})
@@ -94,8 +94,11 @@ def test_pod_sandbox_runs_on_the_pyrunc_handler(cri, pod):
 
 def test_container_output_logs_and_exit_code(cri, pod):
     cid = create_and_start(cri, pod, "exit7", ["sh", "-c", "echo to-log; echo to-err >&2; exit 7"])
-    st = wait_until(lambda: (lambda s: s if s and s.get("state", CREATED) == EXITED else None)(status(cri, cid)),
-                    "the container to exit", timeout=30)
+    st = wait_until(
+        lambda: (lambda s: s if s and s.get("state", CREATED) == EXITED else None)(status(cri, cid)),
+        "the container to exit",
+        timeout=30,
+    )
     assert st.get("exit_code", 0) == 7, f"{st}\n{cri.explain(cid)}"
     with open(os.path.join(cri.path("logs", pod[0]), "exit7.log")) as f:
         log = f.read()
@@ -112,8 +115,9 @@ def test_container_output_logs_and_exit_code(cri, pod):
 def test_exec_sync_output_and_exit_code(cri, running):
     cmd = ["sh", "-c", "echo in-exec; echo to-err >&2; exit 5"]
     doc, r = cri.cri("ExecSync", {"container_id": running, "cmd": cmd, "timeout": 30})
-    assert (doc.get("stdout"), doc.get("stderr"), doc.get("exit_code", 0)) == ("in-exec\n", "to-err\n", 5), \
+    assert (doc.get("stdout"), doc.get("stderr"), doc.get("exit_code", 0)) == ("in-exec\n", "to-err\n", 5), (
         f"{r!r}\n{cri.explain(running)}"
+    )
     shim_call(cri, running, r"exec --process \S+ --detach --pid-file \S+ ID")
 
 

@@ -69,8 +69,7 @@ def test_run_exit_code_3(dk):
 
 
 def test_run_env_workdir_user(dk):
-    r = run_rm(dk, "sh", "-c", "echo $FOO $(pwd) $(id -u) $$",
-               flags=("-e", "FOO=bar", "-w", "/tmp", "-u", "65534"))
+    r = run_rm(dk, "sh", "-c", "echo $FOO $(pwd) $(id -u) $$", flags=("-e", "FOO=bar", "-w", "/tmp", "-u", "65534"))
     assert (r.rc, r.lines) == (0, ["bar /tmp 65534 1"]), f"{r!r}\n{explain(dk)}"
 
 
@@ -86,8 +85,7 @@ def test_run_read_only(dk):
 
 def test_run_tty_exit_code_4(dk):
     before = len(dk.argv.calls())
-    r = run_tty(dk.docker_argv("run", "--rm", "-t", *dk.run_flags, dk.image, "sh", "-c", "tty; exit 4"),
-                env=dk.env)
+    r = run_tty(dk.docker_argv("run", "--rm", "-t", *dk.run_flags, dk.image, "sh", "-c", "tty; exit 4"), env=dk.env)
     assert r.rc == 4 and re.search(r"/dev/pts/\d+$", r.out, re.M), f"{r!r}\n{explain(dk)}"
     [cid] = created_ids(dk, before)
     call(dk, cid, r"create --bundle \S+ --pid-file \S+ --console-socket \S+ ID")
@@ -106,6 +104,7 @@ def test_create_then_start(dk):
 
 
 # ---------------------------------------------------------------- a detached container
+
 
 @pytest.fixture
 def detached(dk, request):
@@ -143,8 +142,11 @@ def test_exec_in_background_and_top(dk, detached):
     name, cid = detached
     r = dk.docker("exec", "-d", name, "sleep", "500")
     assert r.rc == 0, f"{r!r}\n{explain(dk, cid)}"
-    r = wait_until(lambda: (lambda t: t if "sleep 500" in t.out else None)(dk.docker("top", name)),
-                   "the background exec in docker top", timeout=10)
+    r = wait_until(
+        lambda: (lambda t: t if "sleep 500" in t.out else None)(dk.docker("top", name)),
+        "the background exec in docker top",
+        timeout=10,
+    )
     assert "sleep 1000" in r.out, r
     call(dk, cid, r"ps --format json ID")
 
@@ -166,7 +168,7 @@ def test_update_memory(dk, detached):
     r = dk.docker("update", "--memory", "64m", "--memory-swap", "128m", name)
     assert r.rc == 0, f"{r!r}\n{explain(dk, cid)}"
     call(dk, cid, r"update --resources - ID")
-    if "/sys/fs/cgroup/memory" in cgroup_hierarchies():     # the v1 memory controller docker uses here
+    if "/sys/fs/cgroup/memory" in cgroup_hierarchies():  # the v1 memory controller docker uses here
         path = f"/sys/fs/cgroup/memory{dk.cgroup_parent}/{cid}/memory.limit_in_bytes"
         with open(path) as f:
             assert int(f.read()) == 64 << 20, path
@@ -174,7 +176,7 @@ def test_update_memory(dk, detached):
 
 def test_kill_exit_status_137(dk, detached):
     name, cid = detached
-    r = dk.docker("kill", "-s", "TERM", name)       # pid 1 with no handler ignores it
+    r = dk.docker("kill", "-s", "TERM", name)  # pid 1 with no handler ignores it
     assert r.rc == 0, f"{r!r}\n{explain(dk, cid)}"
     r = dk.docker("kill", name)
     assert r.rc == 0, f"{r!r}\n{explain(dk, cid)}"

@@ -42,7 +42,7 @@ def test_image_archive_is_an_oci_layout_and_a_docker_archive(archive):
     config = json.loads(config_blob)
     assert config["config"]["Cmd"] == ["sh"]
     [layer_desc] = manifest["layers"]
-    assert config["rootfs"]["diff_ids"] == [layer_desc["digest"]]    # uncompressed layer
+    assert config["rootfs"]["diff_ids"] == [layer_desc["digest"]]  # uncompressed layer
     [docker] = json.loads(files["manifest.json"][1])
     assert docker["RepoTags"] == ["e2e/busybox:latest"]
     assert docker["Config"] == "blobs/sha256/" + manifest["config"]["digest"][7:]
@@ -52,8 +52,7 @@ def test_image_archive_is_an_oci_layout_and_a_docker_archive(archive):
 def test_image_layer_holds_busybox_and_its_links(archive, tmp_path):
     path, _ = archive
     files = members(path)
-    [layer] = [data for fname, (_, data) in files.items()
-               if data is not None and data[257:262] == b"ustar"]
+    [layer] = [data for fname, (_, data) in files.items() if data is not None and data[257:262] == b"ustar"]
     (tmp_path / "layer.tar").write_bytes(layer)
     with tarfile.open(tmp_path / "layer.tar") as tar:
         got = {m.name: m for m in tar.getmembers()}
@@ -79,8 +78,24 @@ def test_full_name_follows_docker_hub_normalization():
 
 
 def test_call_splits_global_flags_command_and_arguments():
-    c = Call(["runtime-wrapper", "--root", "/r/moby", "--log", "/b/log.json", "--log-format", "json",
-              "exec", "--process", "/tmp/p", "--detach", "--pid-file", "/b/e1.pid", "cid"])
+    c = Call(
+        [
+            "runtime-wrapper",
+            "--root",
+            "/r/moby",
+            "--log",
+            "/b/log.json",
+            "--log-format",
+            "json",
+            "exec",
+            "--process",
+            "/tmp/p",
+            "--detach",
+            "--pid-file",
+            "/b/e1.pid",
+            "cid",
+        ]
+    )
     assert c.globals == {"--root": "/r/moby", "--log": "/b/log.json", "--log-format": "json"}
     assert (c.command, c.text) == ("exec", "exec --process /tmp/p --detach --pid-file /b/e1.pid cid")
     assert Call(["runc", "--version"]).globals == {"--version": True}
@@ -90,23 +105,31 @@ def test_call_splits_global_flags_command_and_arguments():
 def test_argv_log_finds_container_ids(tmp_path):
     log = ArgvLog(str(tmp_path / "argv.log"))
     with open(log.path, "a") as f:
-        for argv in (["w", "create", "--bundle", "/b", "--pid-file", "/b/p", "c1"],
-                     ["w", "kill", "--all", "c2", "9"], ["w", "update", "--resources=/f", "c3"],
-                     ["w", "--version"]):
+        for argv in (
+            ["w", "create", "--bundle", "/b", "--pid-file", "/b/p", "c1"],
+            ["w", "kill", "--all", "c2", "9"],
+            ["w", "update", "--resources=/f", "c3"],
+            ["w", "--version"],
+        ):
             f.write("\t".join(argv) + "\n")
     assert log.container_ids() == {"c1", "c2", "c3"}
     assert [c.command for c in log.matching(r"kill --all \S+ 9")] == ["kill"]
 
 
 def test_cri_encoding_round_trips_and_matches_the_wire_format():
-    request = {"config": {"metadata": {"name": "p", "uid": "u", "namespace": "n", "attempt": 1},
-                          "linux": {"cgroup_parent": "/x",
-                                    "security_context": {"namespace_options": {"network": 2}}}},
-               "runtime_handler": "pyrunc"}
+    request = {
+        "config": {
+            "metadata": {"name": "p", "uid": "u", "namespace": "n", "attempt": 1},
+            "linux": {"cgroup_parent": "/x", "security_context": {"namespace_options": {"network": 2}}},
+        },
+        "runtime_handler": "pyrunc",
+    }
     assert cri_client.decode("RunPodSandboxRequest", cri_client.encode("RunPodSandboxRequest", request)) == request
     # field 1 "a", field 3 = -1 as a ten-byte varint; proto3 leaves defaults out
-    assert cri_client.encode("ExecSyncRequest", {"container_id": "a", "cmd": [], "timeout": -1}) == \
-        b"\n\x01a\x18" + b"\xff" * 9 + b"\x01"
+    assert (
+        cri_client.encode("ExecSyncRequest", {"container_id": "a", "cmd": [], "timeout": -1})
+        == b"\n\x01a\x18" + b"\xff" * 9 + b"\x01"
+    )
     assert cri_client.encode("StopContainerRequest", {"container_id": "", "timeout": 0}) == b""
     assert cri_client.decode("ExecSyncResponse", b"\n\x03out\x18\x05") == {"stdout": "out", "exit_code": 5}
     with pytest.raises(ValueError):

@@ -60,8 +60,12 @@ def test_run_output_and_exit_code_0(pm):
     r = run_rm(pm, "echo", "hello")
     assert (r.rc, r.lines) == (0, ["hello"]), f"{r!r}\n{explain(pm)}"
     [cid] = created_ids(pm, before)
-    call(pm, cid, r"create --bundle \S+/vfs-containers/ID/userdata"
-                  r" --pid-file \S+/vfs-containers/ID/userdata/pidfile ID")
+    call(
+        pm,
+        cid,
+        r"create --bundle \S+/vfs-containers/ID/userdata"
+        r" --pid-file \S+/vfs-containers/ID/userdata/pidfile ID",
+    )
     call(pm, cid, r"start ID")
     call(pm, cid, r"delete --force ID")
 
@@ -72,8 +76,7 @@ def test_run_exit_code_3(pm):
 
 
 def test_run_env_workdir_user(pm):
-    r = run_rm(pm, "sh", "-c", "echo $FOO $(pwd) $(id -u) $$",
-               flags=("-e", "FOO=bar", "-w", "/tmp", "-u", "65534"))
+    r = run_rm(pm, "sh", "-c", "echo $FOO $(pwd) $(id -u) $$", flags=("-e", "FOO=bar", "-w", "/tmp", "-u", "65534"))
     assert (r.rc, r.lines) == (0, ["bar /tmp 65534 1"]), f"{r!r}\n{explain(pm)}"
 
 
@@ -89,8 +92,7 @@ def test_run_read_only(pm):
 
 def test_run_tty_exit_code_4(pm):
     before = len(pm.argv.calls())
-    r = run_tty(pm.podman_argv("run", "--rm", "-t", *pm.run_flags, pm.image, "sh", "-c", "tty; exit 4"),
-                env=pm.env)
+    r = run_tty(pm.podman_argv("run", "--rm", "-t", *pm.run_flags, pm.image, "sh", "-c", "tty; exit 4"), env=pm.env)
     assert r.rc == 4 and re.search(r"/dev/pts/\d+$", r.out, re.M), f"{r!r}\n{explain(pm)}"
     [cid] = created_ids(pm, before)
     call(pm, cid, r"create --bundle \S+ --pid-file \S+ --console-socket \S+ ID")
@@ -110,6 +112,7 @@ def test_create_then_start(pm):
 
 
 # ---------------------------------------------------------------- a detached container
+
 
 @pytest.fixture
 def detached(pm, request):
@@ -147,8 +150,11 @@ def test_exec_in_background(pm, detached):
     name, cid = detached
     r = pm.podman("exec", "-d", name, "sleep", "500")
     assert r.rc == 0, f"{r!r}\n{explain(pm, cid)}"
-    r = wait_until(lambda: (lambda t: t if "sleep 500" in t.out else None)(pm.podman("top", name)),
-                   "the background exec in podman top", timeout=10)
+    r = wait_until(
+        lambda: (lambda t: t if "sleep 500" in t.out else None)(pm.podman("top", name)),
+        "the background exec in podman top",
+        timeout=10,
+    )
     assert "sleep 1000" in r.out, r
 
 
@@ -166,7 +172,7 @@ def test_pause_and_unpause(pm, detached):
 
 def test_kill_exit_status_137(pm, detached):
     name, cid = detached
-    r = pm.podman("kill", "-s", "TERM", name)       # pid 1 with no handler ignores it
+    r = pm.podman("kill", "-s", "TERM", name)  # pid 1 with no handler ignores it
     assert r.rc == 0, f"{r!r}\n{explain(pm, cid)}"
     assert status(pm, name).split()[0] == "running"
     r = pm.podman("kill", name)

@@ -36,6 +36,7 @@ def wait_for_file(path, what=None):
                 return f.read() or None
         except FileNotFoundError:
             return None
+
     return wait_for(ready, what or path)
 
 
@@ -49,9 +50,11 @@ def validate_state(doc):
     def load(name):
         with open(os.path.join(SPEC, name)) as f:
             return json.load(f)
+
     registry = Registry().with_resources(
         (name, Resource.from_contents(load(name), default_specification=DRAFT4))
-        for name in ("defs.json", "state-schema.json"))
+        for name in ("defs.json", "state-schema.json")
+    )
     Draft4Validator(load("state-schema.json"), registry=registry).validate(doc)
     return doc
 
@@ -59,6 +62,7 @@ def validate_state(doc):
 def log_lines(path):
     """(level, msg) of each logrus text line of a --log file, msg unescaped."""
     import re
+
     found = []
     with open(path) as f:
         for line in f:
@@ -108,8 +112,11 @@ def assert_nothing_left(pyrunc, test_id, bundle):
     """No state directory and no process carrying the id or the bundle path."""
     if os.path.isdir(pyrunc.root):  # not even a half-made temporary directory
         assert [n for n in os.listdir(pyrunc.root) if test_id in n] == []
-    wait_for(lambda: not processes_mentioning(test_id, bundle.path),
-             f"processes of {test_id}: {processes_mentioning(test_id, bundle.path)}", timeout=10)
+    wait_for(
+        lambda: not processes_mentioning(test_id, bundle.path),
+        f"processes of {test_id}: {processes_mentioning(test_id, bundle.path)}",
+        timeout=10,
+    )
 
 
 class Runc:
@@ -140,8 +147,13 @@ class Runc:
                 self.ids.add(a)
         out = os.path.join(self.tmp, f"runc-{uuid.uuid4().hex}")
         with open(out, "w+b") as o, open(out + ".err", "w+b") as e:
-            code = subprocess.call([RUNC, "--root", self.root, "--log", self.log, *args],
-                                   stdin=subprocess.DEVNULL, stdout=o, stderr=e, timeout=timeout)
+            code = subprocess.call(
+                [RUNC, "--root", self.root, "--log", self.log, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=o,
+                stderr=e,
+                timeout=timeout,
+            )
             o.seek(0)
             e.seek(0)
             result = (code, o.read().decode(errors="replace"), e.read().decode(errors="replace"))

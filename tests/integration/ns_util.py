@@ -9,5 +9,4 @@ ID_RANGE = 65536
 
 def set_namespaces(bundle, **paths):
     """Namespaces of the config: one entry per type, with a path where given."""
-    bundle.config["linux"]["namespaces"] = [
-        {"type": t, "path": p} if p else {"type": t} for t, p in paths.items()]
+    bundle.config["linux"]["namespaces"] = [{"type": t, "path": p} if p else {"type": t} for t, p in paths.items()]

@@ -13,7 +13,7 @@ def run_args(pyrunc, bundle, test_id, args, *flags):
 
 def stat_field(stat_line, number):
     """Field `number` (1-based, as in proc(5)) of /proc/<pid>/stat."""
-    rest = stat_line[stat_line.rindex(")") + 2:].split()
+    rest = stat_line[stat_line.rindex(")") + 2 :].split()
     return rest[number - 3]
 
 

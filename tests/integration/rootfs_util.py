@@ -63,8 +63,7 @@ def mount_at(entries, point):
 
 def host_mounts_under(path):
     with open("/proc/self/mountinfo") as f:
-        return sorted(line.split()[4] for line in f
-                      if _unescape(line.split()[4]).startswith(path.rstrip("/")))
+        return sorted(line.split()[4] for line in f if _unescape(line.split()[4]).startswith(path.rstrip("/")))
 
 
 def host_mount_lines(fragment):
@@ -91,6 +90,7 @@ def host_dir():
         d = tempfile.mkdtemp(prefix=f"pyrunc-test-{name}-", dir="/tmp")
         made.append(d)
         return d
+
     yield make
     for d in made:
         unmount_all_under(d)
@@ -113,6 +113,7 @@ def unreachable_sources(host_dir):
     directory of host root's, mode 0700, in two places: (a directory holding a file `f`
     that reads "in-a", a file that reads "in-b")."""
     import os
+
     first, second = host_dir("hidden-a"), host_dir("hidden-b")
     for d in (first, second):  # as mkdtemp makes them; said again for the reader
         os.chmod(d, 0o700)

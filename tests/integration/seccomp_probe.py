@@ -13,8 +13,10 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
 # x86_64 and aarch64 numbers of the syscalls the probes make.
-NR = {"x86_64": {"personality": 135, "getppid": 110, "umask": 95, "getpid": 39, "mkdirat": 258},
-      "aarch64": {"personality": 92, "getppid": 173, "umask": 166, "getpid": 172, "mkdirat": 34}}[os.uname().machine]
+NR = {
+    "x86_64": {"personality": 135, "getppid": 110, "umask": 95, "getpid": 39, "mkdirat": 258},
+    "aarch64": {"personality": 92, "getppid": 173, "umask": 166, "getpid": 172, "mkdirat": 34},
+}[os.uname().machine]
 
 
 def _call(name, args):
@@ -35,12 +37,14 @@ def probe(program, calls, flags=0, in_thread=False, trap_handler=False):
             out = os.fdopen(w, "w", buffering=1)
             if trap_handler:
                 signal.signal(signal.SIGSYS, lambda *_: out.write(json.dumps(["trapped"]) + "\n"))
-            kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
-            kernel.seccomp_set_filter(flags, program)
+            k = kernel.Kernel()
+            k.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
+            k.seccomp_set_filter(flags, program)
 
             def run():
                 for name, args in calls:
                     out.write(json.dumps(_call(name, args)) + "\n")
+
             if in_thread:
                 # A thread the filter kills never finishes Python's join: watch its task go.
                 t = threading.Thread(target=run, daemon=True)

@@ -2,16 +2,37 @@
 
 import errno
 
-DENIED_BY_DOCKER_LIKE_PROFILE = {"mount", "umount2", "ptrace", "reboot", "kexec_load", "init_module",
-                                 "finit_module", "delete_module", "swapon", "swapoff", "pivot_root",
-                                 "unshare", "setns", "bpf", "perf_event_open", "add_key", "keyctl",
-                                 "request_key", "acct", "settimeofday", "clock_settime", "open_by_handle_at"}
+DENIED_BY_DOCKER_LIKE_PROFILE = {
+    "mount",
+    "umount2",
+    "ptrace",
+    "reboot",
+    "kexec_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "swapon",
+    "swapoff",
+    "pivot_root",
+    "unshare",
+    "setns",
+    "bpf",
+    "perf_event_open",
+    "add_key",
+    "keyctl",
+    "request_key",
+    "acct",
+    "settimeofday",
+    "clock_settime",
+    "open_by_handle_at",
+}
 
 
 def docker_like_profile():
     """Docker's default profile's shape: an errno default and a long allow list, here
     every syscall this libseccomp knows but the privileged ones."""
     import pyseccomp
+
     names = []
     for nr in range(0, 460):
         try:
@@ -20,6 +41,9 @@ def docker_like_profile():
             continue
         if name and name not in DENIED_BY_DOCKER_LIKE_PROFILE:
             names.append(name)
-    return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": errno.EPERM,
-            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-            "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}
+    return {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": errno.EPERM,
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}],
+    }

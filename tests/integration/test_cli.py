@@ -21,8 +21,14 @@ def call(*argv, cwd=None):
     """pyrunc with no --root or --log of the fixture's; output through files, since a
     created container keeps the caller's stdio open."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        code = subprocess.call([sys.executable, "-m", "pyrunc", *argv], stdin=subprocess.DEVNULL,
-                               stdout=out, stderr=err, cwd=cwd, timeout=60)
+        code = subprocess.call(
+            [sys.executable, "-m", "pyrunc", *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            cwd=cwd,
+            timeout=60,
+        )
         out.seek(0)
         err.seek(0)
         return code, out.read().decode(), err.read().decode()
@@ -30,8 +36,8 @@ def call(*argv, cwd=None):
 
 # --- global flags ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("style", [["--root", "{root}"], ["--root={root}"], ["-root", "{root}"],
-                                   ["-root={root}"]])
+
+@pytest.mark.parametrize("style", [["--root", "{root}"], ["--root={root}"], ["-root", "{root}"], ["-root={root}"]])
 def test_root_in_every_flag_style(bundle, test_id, tmp_path, style):
     root = str(tmp_path / "elsewhere")
     flags = [s.format(root=root) for s in style]
@@ -51,8 +57,7 @@ def test_root_in_every_flag_style(bundle, test_id, tmp_path, style):
 
 def test_log_json_lines_for_errors(tmp_path, test_id):
     logfile = tmp_path / "log.json"
-    code, _, err = call("--root", str(tmp_path), "--log", str(logfile), "--log-format", "json",
-                        "kill", test_id)
+    code, _, err = call("--root", str(tmp_path), "--log", str(logfile), "--log-format", "json", "kill", test_id)
     assert code == 1 and err == f"pyrunc: container {test_id} does not exist\n"
     entries = [json.loads(line) for line in logfile.read_text().splitlines()]
     assert entries[-1]["level"] == "error"
@@ -112,17 +117,21 @@ def test_rootless_bad_value(pyrunc, bundle, test_id):
 
 # --- errors ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv,message", [
-    (("frob",), "unknown command 'frob'"),
-    (("--bogus", "list"), "unknown global flag '--bogus'"),
-    (("create", "--bogus", "x"), "create: unknown flag '--bogus'"),
-    (("create",), "create: missing container id"),
-    (("start",), "start: missing container id"),
-    (("delete",), "delete: missing container id"),
-    (("state", "a", "b"), "state: expected one container id"),
-    (("start", "pyrunc-test-none"), "container pyrunc-test-none does not exist"),
-    (("state", "bad/id"), "invalid container id"),
-])
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (("frob",), "unknown command 'frob'"),
+        (("--bogus", "list"), "unknown global flag '--bogus'"),
+        (("create", "--bogus", "x"), "create: unknown flag '--bogus'"),
+        (("create",), "create: missing container id"),
+        (("start",), "start: missing container id"),
+        (("delete",), "delete: missing container id"),
+        (("state", "a", "b"), "state: expected one container id"),
+        (("start", "pyrunc-test-none"), "container pyrunc-test-none does not exist"),
+        (("state", "bad/id"), "invalid container id"),
+    ],
+)
 def test_usage_errors_are_one_line_exit_1_and_logged(pyrunc, argv, message):
     r = pyrunc(*argv)
     assert r.code == 1
@@ -150,6 +159,7 @@ def test_console_socket_without_terminal_is_refused(pyrunc, bundle, test_id, tmp
 
 
 # --- list, spec, features, help -------------------------------------------------------
+
 
 def test_list_table_json_and_quiet_match_runc(pyrunc, runc, bundle, test_id):
     runc.use(bundle)
@@ -213,8 +223,9 @@ def test_features_is_the_spec_document(tmp_path):
     assert code == 0, err
     doc = json.loads(out)
     assert doc["ociVersionMin"] == "1.0.0"
-    assert {"prestart", "createRuntime", "createContainer", "startContainer", "poststart",
-            "poststop"} <= set(doc["hooks"])
+    assert {"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"} <= set(
+        doc["hooks"]
+    )
 
 
 def test_help_and_version():
@@ -236,4 +247,3 @@ def test_go_style_flags_on_commands(pyrunc, bundle, test_id):
     assert r.code == 0 and json.loads(r.out)[0]["id"] == test_id
     r = pyrunc("delete", "-force", test_id)
     assert r.code == 0, r
-

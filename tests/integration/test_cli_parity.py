@@ -51,6 +51,7 @@ def test_ps_of_an_unknown_container_is_still_an_error(pyrunc):
 
 # --- run --no-subreaper --------------------------------------------------------------
 
+
 def test_no_subreaper_still_returns_the_status_of_the_init(pyrunc, bundle, test_id):
     """With a pid namespace the init's first parent exits: the init must be ours all the
     same, or its status would be lost (255)."""
@@ -68,11 +69,14 @@ def _ppid(pid):
 def test_an_orphan_of_the_container_goes_to_run_only_as_subreaper(pyrunc, bundle, test_id, flags):
     """In the host's pid namespace a process the container orphans goes to the nearest
     subreaper: `run` itself, or with --no-subreaper the host's (as runc's)."""
-    bundle.config["linux"]["namespaces"] = [ns for ns in bundle.config["linux"]["namespaces"]
-                                            if ns["type"] != "pid"]
+    bundle.config["linux"]["namespaces"] = [ns for ns in bundle.config["linux"]["namespaces"] if ns["type"] != "pid"]
     set_args(bundle, "sh", "-c", "sh -c 'sleep 999 & echo $! $$ > /tmp/orphan'; sleep 1000")
-    run = subprocess.Popen(pyrunc_cmd(pyrunc, "run", *flags, "--bundle", bundle.path, test_id),
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen(
+        pyrunc_cmd(pyrunc, "run", *flags, "--bundle", bundle.path, test_id),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         orphan, middle = map(int, wait_for_file(os.path.join(bundle.rootfs, "tmp", "orphan")).split())
         parent = wait_for(lambda: (lambda p: p != middle and p)(_ppid(orphan)), "the middle shell to exit")

@@ -8,8 +8,14 @@ import pytest
 from tests.integration.rootfs_util import host_dir, host_mounts_under, mount_at, parse_mountinfo, run_ok  # noqa: F401
 
 # path, major, minor (config-linux.md, "Default Devices")
-DEFAULT_DEVICES = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
-                   ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]
+DEFAULT_DEVICES = [
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+]
 
 STAT = "stat -c '%n|%F|%t|%T|%a|%u|%g' "
 
@@ -32,8 +38,7 @@ def _check_default_devices(stats):
 
 def test_default_devices(pyrunc, bundle, test_id):
     paths = " ".join(p for p, _, _ in DEFAULT_DEVICES)
-    out = run_ok(pyrunc, bundle, test_id,
-                 STAT + paths + "; echo data > /dev/null && head -c 5 /dev/zero | wc -c")
+    out = run_ok(pyrunc, bundle, test_id, STAT + paths + "; echo data > /dev/null && head -c 5 /dev/zero | wc -c")
     _check_default_devices(_stat_lines(out))
     assert out.splitlines()[-1].strip() == "5"
 
@@ -51,11 +56,15 @@ def test_default_devices_replace_what_the_image_ships(pyrunc, bundle, test_id, h
 
 
 def test_dev_links(pyrunc, bundle, test_id):
-    out = run_ok(pyrunc, bundle, test_id,
-                 "for l in ptmx fd stdin stdout stderr; do echo $l=$(readlink /dev/$l); done; "
-                 "ls /dev/fd/ >/dev/null && echo fd-ok; (echo to-stdout > /dev/stdout) | cat; "
-                 "echo via-stdin | cat /dev/stdin; "
-                 "test -c /dev/pts/ptmx && echo ptmx-ok")
+    out = run_ok(
+        pyrunc,
+        bundle,
+        test_id,
+        "for l in ptmx fd stdin stdout stderr; do echo $l=$(readlink /dev/$l); done; "
+        "ls /dev/fd/ >/dev/null && echo fd-ok; (echo to-stdout > /dev/stdout) | cat; "
+        "echo via-stdin | cat /dev/stdin; "
+        "test -c /dev/pts/ptmx && echo ptmx-ok",
+    )
     assert "ptmx=pts/ptmx" in out
     assert "fd=/proc/self/fd" in out
     for i, name in enumerate(("stdin", "stdout", "stderr")):
@@ -65,10 +74,16 @@ def test_dev_links(pyrunc, bundle, test_id):
 
 def test_config_devices_char_block_fifo(pyrunc, bundle, test_id):
     bundle.config["linux"]["devices"] = [
-        {"path": "/dev/pyrunc-char", "type": "c", "major": 10, "minor": 200,
-         "fileMode": 0o640, "uid": 1000, "gid": 1001},
-        {"path": "/dev/pyrunc-block", "type": "b", "major": 7, "minor": 3, "fileMode": 0o600,
-         "uid": 0, "gid": 6},
+        {
+            "path": "/dev/pyrunc-char",
+            "type": "c",
+            "major": 10,
+            "minor": 200,
+            "fileMode": 0o640,
+            "uid": 1000,
+            "gid": 1001,
+        },
+        {"path": "/dev/pyrunc-block", "type": "b", "major": 7, "minor": 3, "fileMode": 0o600, "uid": 0, "gid": 6},
         {"path": "/dev/pyrunc-fifo", "type": "p", "fileMode": 0o644},
         {"path": "/dev/deep/sub/pyrunc-u", "type": "u", "major": 1, "minor": 9},
     ]
@@ -110,9 +125,15 @@ def userns_bundle(bundle):
 
 def test_user_namespace_binds_the_hosts_devices(pyrunc, userns_bundle, test_id):
     bundle = userns_bundle
-    out = run_ok(pyrunc, bundle, test_id,
-                 "cat /proc/self/uid_map; " + STAT + " ".join(p for p, _, _ in DEFAULT_DEVICES)
-                 + "; echo x > /dev/null && echo null-ok; cat /proc/self/mountinfo")
+    out = run_ok(
+        pyrunc,
+        bundle,
+        test_id,
+        "cat /proc/self/uid_map; "
+        + STAT
+        + " ".join(p for p, _, _ in DEFAULT_DEVICES)
+        + "; echo x > /dev/null && echo null-ok; cat /proc/self/mountinfo",
+    )
     assert out.split("\n")[0].split() == ["0", "0", "65536"]
     stats = _stat_lines(out)
     for path, major, minor in DEFAULT_DEVICES:

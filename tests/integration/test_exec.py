@@ -67,9 +67,25 @@ def test_exec_passes_stdio_through(pyrunc, running, tmp_path):
 
 
 def test_exec_flags_change_env_cwd_and_user(pyrunc, running):
-    r = pyrunc("exec", "--env", "FOO=bar", "-e", "PATH=/bin", "--cwd", "/dev", "--user", "1000:1001",
-               "--additional-gids", "7", "-g", "8", running,
-               "sh", "-c", "echo $FOO $PATH; pwd; id -u; id -g; id -G")
+    r = pyrunc(
+        "exec",
+        "--env",
+        "FOO=bar",
+        "-e",
+        "PATH=/bin",
+        "--cwd",
+        "/dev",
+        "--user",
+        "1000:1001",
+        "--additional-gids",
+        "7",
+        "-g",
+        "8",
+        running,
+        "sh",
+        "-c",
+        "echo $FOO $PATH; pwd; id -u; id -g; id -G",
+    )
     assert r.code == 0, r
     assert r.out.split("\n")[:5] == ["bar /bin", "/dev", "1000", "1001", "1001 7 8"], r
 
@@ -85,8 +101,11 @@ def test_exec_into_a_cwd_its_user_cannot_search_works_like_runc(pyrunc, runc, bu
     code, _, err = runc("run", "-d", "--bundle", bundle.path, test_id)
     assert code == 0, err
     theirs = [runc("exec", *flags, test_id, *script)[:2] for flags in execs]
-    assert theirs == [(0, "/secret\n1000\nunreadable\n"), (0, "/secret\n0\nfile\n"),
-                      (0, "/secret\n1000\nunreadable\n")], theirs
+    assert theirs == [
+        (0, "/secret\n1000\nunreadable\n"),
+        (0, "/secret\n0\nfile\n"),
+        (0, "/secret\n1000\nunreadable\n"),
+    ], theirs
     assert runc("delete", "--force", test_id)[0] == 0  # its cgroup is ours next
     r = pyrunc("run", "-d", "--bundle", bundle.path, test_id)
     assert r.code == 0, r
@@ -96,8 +115,13 @@ def test_exec_into_a_cwd_its_user_cannot_search_works_like_runc(pyrunc, runc, bu
 
 def test_exec_of_a_process_json(pyrunc, running, tmp_path):
     """What containerd's shim and conmon pass: a runtime-spec process, whole."""
-    process = {"args": ["sh", "-c", "echo $A; pwd; id -u"], "env": ["A=from-json", "PATH=/bin"],
-               "cwd": "/tmp", "user": {"uid": 2, "gid": 2}, "terminal": False}
+    process = {
+        "args": ["sh", "-c", "echo $A; pwd; id -u"],
+        "env": ["A=from-json", "PATH=/bin"],
+        "cwd": "/tmp",
+        "user": {"uid": 2, "gid": 2},
+        "terminal": False,
+    }
     path = tmp_path / "process.json"
     path.write_text(json.dumps(process))
     r = pyrunc("exec", "--process", str(path), running)
@@ -134,26 +158,37 @@ def test_exec_has_the_confinement_of_the_init(pyrunc, bundle, test_id):
     bundle.config["process"]["capabilities"] = {k: ["CAP_KILL"] for k in ("bounding", "effective", "permitted")}
     bundle.config["process"]["noNewPrivileges"] = True
     bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]
-    bundle.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    }
     set_args(bundle, "sleep", "1000")
     assert pyrunc("run", "-d", "--bundle", bundle.path, test_id).code == 0
-    r = pyrunc("exec", test_id, "sh", "-c",
-               "grep -E '^(CapBnd|CapEff|CapPrm|CapInh|CapAmb|NoNewPrivs)' /proc/self/status; "
-               "ulimit -n; ulimit -Hn; mkdir /tmp/x 2>&1 || echo mkdir-denied")
+    r = pyrunc(
+        "exec",
+        test_id,
+        "sh",
+        "-c",
+        "grep -E '^(CapBnd|CapEff|CapPrm|CapInh|CapAmb|NoNewPrivs)' /proc/self/status; "
+        "ulimit -n; ulimit -Hn; mkdir /tmp/x 2>&1 || echo mkdir-denied",
+    )
     assert r.code == 0, r
     fields = dict(line.split(":\t") for line in r.out.splitlines() if ":\t" in line)
-    assert fields == {"CapInh": "0000000000000000", "CapPrm": "0000000000000020",
-                      "CapEff": "0000000000000020", "CapBnd": "0000000000000020",
-                      "CapAmb": "0000000000000000", "NoNewPrivs": "1"}, r
+    assert fields == {
+        "CapInh": "0000000000000000",
+        "CapPrm": "0000000000000020",
+        "CapEff": "0000000000000020",
+        "CapBnd": "0000000000000020",
+        "CapAmb": "0000000000000000",
+        "NoNewPrivs": "1",
+    }, r
     assert "123\n456\n" in r.out and "mkdir-denied" in r.out, r
 
 
 def test_exec_with_a_tty_sends_the_pty_to_the_console_socket(pyrunc, running, tmp_path):
     console = ConsoleSocket(str(tmp_path / "exec-console.sock"))
     try:
-        r = pyrunc("exec", "-d", "-t", "--console-socket", console.path, running,
-                   "sh", "-c", "tty; echo exec-tty-ok")
+        r = pyrunc("exec", "-d", "-t", "--console-socket", console.path, running, "sh", "-c", "tty; echo exec-tty-ok")
         assert r.code == 0, r
         master = console.receive()
     finally:
@@ -190,8 +225,9 @@ def test_exec_fails_clearly_on_a_stopped_an_unknown_and_a_paused_container(pyrun
 def test_exec_ignore_paused_runs_once_the_container_resumes(pyrunc, bundle, running, tmp_path):
     assert pyrunc("pause", running).code == 0
     pid_file = tmp_path / "exec.pid"
-    r = pyrunc("exec", "-d", "--ignore-paused", "--pid-file", str(pid_file), running,
-               "sh", "-c", "echo resumed > /resumed")
+    r = pyrunc(
+        "exec", "-d", "--ignore-paused", "--pid-file", str(pid_file), running, "sh", "-c", "echo resumed > /resumed"
+    )
     assert r.code == 0, r
     done = os.path.join(bundle.rootfs, "resumed")
     assert not os.path.exists(done)  # frozen with the rest of the container
@@ -212,6 +248,7 @@ def test_a_failed_exec_leaves_no_process(pyrunc, running):
 def _pid_of_received_pidfd(listener):
     """Accept pyrunc's connection on an --pidfd-socket and name the process of its pidfd."""
     import socket
+
     listener.settimeout(30)
     conn, _ = listener.accept()
     with conn:
@@ -226,6 +263,7 @@ def _pid_of_received_pidfd(listener):
 
 def test_pidfd_socket_receives_a_pidfd_of_the_init_and_of_an_exec(pyrunc, bundle, test_id, tmp_path):
     import socket
+
     path = str(tmp_path / "pidfd.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
@@ -242,12 +280,18 @@ def test_pidfd_socket_receives_a_pidfd_of_the_init_and_of_an_exec(pyrunc, bundle
         listener.close()
 
 
-@pytest.mark.parametrize("flag, value, lsm", [("--apparmor", "pyrunc-test-profile", "apparmor"),
-                                               ("--process-label", "system_u:system_r:pyrunc_t:s0", "selinux")])
+@pytest.mark.parametrize(
+    "flag, value, lsm",
+    [
+        ("--apparmor", "pyrunc-test-profile", "apparmor"),
+        ("--process-label", "system_u:system_r:pyrunc_t:s0", "selinux"),
+    ],
+)
 def test_exec_label_flags_reach_the_process(pyrunc, running, flag, value, lsm):
     """--apparmor and --process-label set the process's label, as the config's would; on a
     host without that LSM (this one) the exec fails saying so, and leaves nothing."""
     from pyrunc.linux.process import lsm_enabled
+
     if lsm_enabled(lsm):
         pytest.skip(f"{lsm} is enabled here: no error to show")
     r = pyrunc("exec", flag, value, running, "true")

@@ -19,21 +19,29 @@ def assert_exec_failed(pyrunc, r, *fragments):
         assert fragment in last_error(pyrunc.log)
 
 
-@pytest.mark.parametrize("flags, args, fragment", [
-    ((), ("/no/such/program",), "/no/such/program"),
-    (("--cwd", "/no/such/dir"), ("true",), "/no/such/dir"),
-    (("--user", "nobody"), ("true",), "--user 'nobody'"),
-    ((), (), "no command given"),
-], ids=["missing-binary", "missing-cwd", "bad-user", "no-command"])
+@pytest.mark.parametrize(
+    "flags, args, fragment",
+    [
+        ((), ("/no/such/program",), "/no/such/program"),
+        (("--cwd", "/no/such/dir"), ("true",), "/no/such/dir"),
+        (("--user", "nobody"), ("true",), "--user 'nobody'"),
+        ((), (), "no command given"),
+    ],
+    ids=["missing-binary", "missing-cwd", "bad-user", "no-command"],
+)
 def test_a_process_that_cannot_start_is_255(pyrunc, running, flags, args, fragment):
     assert_exec_failed(pyrunc, pyrunc("exec", *flags, running, *args), fragment)
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ('{"args": [}', "invalid JSON at line 1 column 11: Expecting value"),
-    ('["true"]', "is not a JSON object"),
-    ('{"args": ["true"], "cwd": "relative"}', "process.cwd"),
-], ids=["malformed", "not-an-object", "invalid-field"])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ('{"args": [}', "invalid JSON at line 1 column 11: Expecting value"),
+        ('["true"]', "is not a JSON object"),
+        ('{"args": ["true"], "cwd": "relative"}', "process.cwd"),
+    ],
+    ids=["malformed", "not-an-object", "invalid-field"],
+)
 def test_a_bad_process_json_is_255(pyrunc, running, tmp_path, text, fragment):
     path = tmp_path / "process.json"
     path.write_text(text)
@@ -64,8 +72,7 @@ def test_a_detached_exec_that_cannot_start_is_255(pyrunc, running):
     assert_exec_failed(pyrunc, pyrunc("exec", "-d", running, "/no/such/program"), "/no/such/program")
 
 
-@pytest.mark.parametrize("args", [("exec", "--no-such-flag", "x", "true"), ("exec",)],
-                         ids=["unknown-flag", "no-id"])
+@pytest.mark.parametrize("args", [("exec", "--no-such-flag", "x", "true"), ("exec",)], ids=["unknown-flag", "no-id"])
 def test_a_command_line_that_is_not_an_exec_is_1(pyrunc, args):
     r = pyrunc(*args)
     assert r.code == 1 and len(r.err.splitlines()) == 1, r

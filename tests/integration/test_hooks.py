@@ -20,17 +20,22 @@ KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "post
 # startContainer resolves its path in the container, every other kind on the host.
 IN_CONTAINER = {"startContainer"}
 
-RECORD = ('state=$(cat); pid=$(echo "$state" | sed -n \'s/.*"pid": *\\([0-9]*\\).*/\\1/p\'); '
-          'cmd=$(tr "\\0" " " < /proc/${pid:-0}/cmdline 2>/dev/null); '
-          'echo "$0|$state|$(readlink /proc/self/ns/mnt)|$(readlink /proc/self/ns/uts)|'
-          '${HOOKVAR-}|${HOME-unset}|$1|$cmd" >> "$REC"')
+RECORD = (
+    'state=$(cat); pid=$(echo "$state" | sed -n \'s/.*"pid": *\\([0-9]*\\).*/\\1/p\'); '
+    'cmd=$(tr "\\0" " " < /proc/${pid:-0}/cmdline 2>/dev/null); '
+    'echo "$0|$state|$(readlink /proc/self/ns/mnt)|$(readlink /proc/self/ns/uts)|'
+    '${HOOKVAR-}|${HOME-unset}|$1|$cmd" >> "$REC"'
+)
 
 
 def hook(bundle, kind, script=RECORD, timeout=None, extra_args=("extra-arg",)):
     busybox = "/bin/busybox" if kind in IN_CONTAINER else BUSYBOX
     record = "/record" if kind in IN_CONTAINER else os.path.join(bundle.rootfs, "record")
-    h = {"path": busybox, "args": ["sh", "-c", script, kind, *extra_args],
-         "env": ["PATH=/bin:/usr/bin:/sbin:/usr/sbin", f"HOOKVAR=var-{kind}", f"REC={record}"]}
+    h = {
+        "path": busybox,
+        "args": ["sh", "-c", script, kind, *extra_args],
+        "env": ["PATH=/bin:/usr/bin:/sbin:/usr/sbin", f"HOOKVAR=var-{kind}", f"REC={record}"],
+    }
     if timeout:
         h["timeout"] = timeout
     return h
@@ -52,8 +57,18 @@ def records(bundle):
     rows = []
     for line in open(path).read().splitlines():
         name, state, mnt, uts, var, home, arg, cmd = line.split("|")
-        rows.append({"name": name, "state": json.loads(state), "mnt": mnt, "uts": uts,
-                     "var": var, "home": home, "arg": arg, "cmd": cmd.strip()})
+        rows.append(
+            {
+                "name": name,
+                "state": json.loads(state),
+                "mnt": mnt,
+                "uts": uts,
+                "var": var,
+                "home": home,
+                "arg": arg,
+                "cmd": cmd.strip(),
+            }
+        )
     return rows
 
 
@@ -84,9 +99,14 @@ def test_every_hook_runs_in_order_with_the_state(pyrunc, sleeper, test_id):
 
     rows = records(bundle)
     assert [h["name"] for h in rows] == list(KINDS)
-    expected_status = {"prestart": "creating", "createRuntime": "creating",
-                       "createContainer": "creating", "startContainer": "created",
-                       "poststart": "running", "poststop": "stopped"}
+    expected_status = {
+        "prestart": "creating",
+        "createRuntime": "creating",
+        "createContainer": "creating",
+        "startContainer": "created",
+        "poststart": "running",
+        "poststop": "stopped",
+    }
     for h in rows:
         st = h["state"]
         assert st["status"] == expected_status[h["name"]], h
@@ -139,7 +159,7 @@ def test_failing_create_hook_fails_create_and_leaves_nothing(pyrunc, sleeper, te
     assert "exit status 3: hook says no" in r.err
     assert_nothing_left(pyrunc, test_id, bundle)
     names = [h["name"] for h in records(bundle)]
-    assert names == list(KINDS[:KINDS.index(kind) + 1])  # nothing ran after the failure
+    assert names == list(KINDS[: KINDS.index(kind) + 1])  # nothing ran after the failure
 
 
 def test_hook_timeout_fails_create_and_kills_the_hook(pyrunc, sleeper, test_id):
@@ -234,6 +254,7 @@ def test_runc_runs_the_same_hooks_in_the_same_namespaces(runc, sleeper, test_id)
 
 
 # --- the working directory of each kind --------------------------------------------------
+
 
 def _pwd_hooks(bundle):
     """Every kind writes `kind pwd` to the record file; the process's cwd is /tmp."""

@@ -30,21 +30,37 @@ def image_layers():
     """As image builders write them, with an entry for every directory a layer changes
     (a parent directory a layer leaves out gets mode 0755 and the time of extraction in
     pyrunc's store, where umoci keeps the lower layer's: docs/images.md)."""
-    base = make_tar([dir_("var", mtime=109)] + base_layer()
-                    + [reg("etc/group", b"root:x:0:\napp:x:1000:\nextra:x:2000:app\n")])
-    top = make_tar([dir_("etc", mtime=210), dir_("var", mtime=211), dir_("var/cache", mode=0o755, mtime=212),
-                    dir_("app", mtime=213)] + top_layer())
+    base = make_tar(
+        [dir_("var", mtime=109)] + base_layer() + [reg("etc/group", b"root:x:0:\napp:x:1000:\nextra:x:2000:app\n")]
+    )
+    top = make_tar(
+        [
+            dir_("etc", mtime=210),
+            dir_("var", mtime=211),
+            dir_("var/cache", mode=0o755, mtime=212),
+            dir_("app", mtime=213),
+        ]
+        + top_layer()
+    )
     return [(gzip.compress(base, mtime=0), OCI_GZIP, base), (top, OCI_TAR, top)]
 
 
-IMAGE_CONFIG = {"architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine,
-                                                                                os.uname().machine),
-                "os": "linux",
-                "config": {"Entrypoint": ["/bin/sh", "-c"],
-                           "Cmd": ["echo user=$(id -u):$(id -g):$(id -G) cwd=$(pwd) greeting=$GREETING; "
-                                   "ls /var/cache; test -e /etc/secret || echo secret-gone"],
-                           "Env": ["PATH=/bin", "GREETING=hi"], "WorkingDir": "/app", "User": "app",
-                           "StopSignal": "SIGQUIT", "Labels": {"org.example.owner": "tests"}}}
+IMAGE_CONFIG = {
+    "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine),
+    "os": "linux",
+    "config": {
+        "Entrypoint": ["/bin/sh", "-c"],
+        "Cmd": [
+            "echo user=$(id -u):$(id -g):$(id -G) cwd=$(pwd) greeting=$GREETING; "
+            "ls /var/cache; test -e /etc/secret || echo secret-gone"
+        ],
+        "Env": ["PATH=/bin", "GREETING=hi"],
+        "WorkingDir": "/app",
+        "User": "app",
+        "StopSignal": "SIGQUIT",
+        "Labels": {"org.example.owner": "tests"},
+    },
+}
 
 
 def oci_layout(path, built=None, config=None, diff_ids=None):
@@ -57,15 +73,17 @@ def oci_layout(path, built=None, config=None, diff_ids=None):
         with open(os.path.join(path, "blobs", "sha256", sha(data)[7:]), "wb") as f:
             f.write(data)
         return {"mediaType": media_type, "digest": sha(data), "size": len(data)}
+
     built = image_layers() if built is None else built
-    cfg = dict(IMAGE_CONFIG, rootfs={"type": "layers",
-                                     "diff_ids": diff_ids or [sha(raw) for _, _, raw in built]})
+    cfg = dict(IMAGE_CONFIG, rootfs={"type": "layers", "diff_ids": diff_ids or [sha(raw) for _, _, raw in built]})
     if config is not None:
         cfg["config"] = config
     descs = [blob(data, mt) for data, mt, _ in built]
     config = blob(json.dumps(cfg).encode(), OCI_CONFIG)
-    manifest = blob(json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config,
-                                "layers": descs}).encode(), OCI_MANIFEST)
+    manifest = blob(
+        json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": descs}).encode(),
+        OCI_MANIFEST,
+    )
     manifest["annotations"] = {"org.opencontainers.image.ref.name": "latest"}
     with open(os.path.join(path, "index.json"), "w") as f:
         json.dump({"schemaVersion": 2, "manifests": [manifest]}, f)
@@ -78,8 +96,9 @@ def docker_archive(path, workdir):
     """`docker save`'s old layout: <id>/layer.tar, <config>.json, manifest.json."""
     os.makedirs(workdir)
     built = image_layers()
-    cfg = json.dumps(dict(IMAGE_CONFIG, rootfs={"type": "layers",
-                                                "diff_ids": [sha(raw) for _, _, raw in built]})).encode()
+    cfg = json.dumps(
+        dict(IMAGE_CONFIG, rootfs={"type": "layers", "diff_ids": [sha(raw) for _, _, raw in built]})
+    ).encode()
     names = []
     for i, (_, _, raw) in enumerate(built):
         os.makedirs(os.path.join(workdir, f"layer{i}"))
@@ -89,8 +108,7 @@ def docker_archive(path, workdir):
     with open(os.path.join(workdir, sha(cfg)[7:] + ".json"), "wb") as f:
         f.write(cfg)
     with open(os.path.join(workdir, "manifest.json"), "w") as f:
-        json.dump([{"Config": sha(cfg)[7:] + ".json", "RepoTags": ["pyrunc-test/app:latest"],
-                    "Layers": names}], f)
+        json.dump([{"Config": sha(cfg)[7:] + ".json", "RepoTags": ["pyrunc-test/app:latest"], "Layers": names}], f)
     with tarfile.open(path, "w") as tf:
         for name in sorted(os.listdir(workdir)):
             tf.add(os.path.join(workdir, name), arcname=name)
@@ -104,9 +122,12 @@ def sources(tmp_path):
     with tarfile.open(archive, "w") as tf:
         for name in sorted(os.listdir(layout)):
             tf.add(os.path.join(layout, name), arcname=name)
-    return {"oci": f"oci:{layout}:latest", "oci-archive": f"oci-archive:{archive}",
-            "docker-archive": f"docker-archive:{docker_archive(str(tmp_path / 'docker.tar'), str(tmp_path / 'docker'))}"
-                              ":pyrunc-test/app:latest"}
+    return {
+        "oci": f"oci:{layout}:latest",
+        "oci-archive": f"oci-archive:{archive}",
+        "docker-archive": f"docker-archive:{docker_archive(str(tmp_path / 'docker.tar'), str(tmp_path / 'docker'))}"
+        ":pyrunc-test/app:latest",
+    }
 
 
 def pyrunc_image(*args):
@@ -165,8 +186,7 @@ def test_two_bundles_share_the_stored_layers(tmp_path, sources):
         with open(os.path.join(a, "rootfs", "etc", "only-in-a"), "w") as f:
             f.write("a")
         assert not os.path.exists(os.path.join(b, "rootfs", "etc", "only-in-a"))
-        assert all(not os.path.exists(os.path.join(cache, "layers", "sha256", h, "etc", "only-in-a"))
-                   for h in stored)
+        assert all(not os.path.exists(os.path.join(cache, "layers", "sha256", h, "etc", "only-in-a")) for h in stored)
     finally:
         for bundle in (a, b):
             if os.path.exists(bundle):
@@ -177,8 +197,7 @@ def test_a_failed_unpack_leaves_nothing(tmp_path):
     """A layer whose content does not hash to its diff_id: refused, and neither the
     bundle, nor a mount, nor a stored layer is left."""
     built = image_layers()
-    layout = oci_layout(str(tmp_path / "layout"), built=built,
-                        diff_ids=[sha(built[0][2]), "sha256:" + "0" * 64])
+    layout = oci_layout(str(tmp_path / "layout"), built=built, diff_ids=[sha(built[0][2]), "sha256:" + "0" * 64])
     bundle, cache = str(tmp_path / "bundle"), str(tmp_path / "cache")
     r = pyrunc_image("unpack", "--cache", cache, f"oci:{layout}:latest", bundle)
     assert r.returncode != 0
@@ -203,19 +222,22 @@ def test_an_existing_non_empty_bundle_is_refused(tmp_path, sources):
     assert (tmp_path / "bundle" / "keep").read_text() == "mine"
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/bin/umoci"), reason="Debian's umoci is not installed (make setup installs it)")
+@pytest.mark.skipif(
+    not os.path.exists("/usr/bin/umoci"), reason="Debian's umoci is not installed (make setup installs it)"
+)
 def test_the_rootfs_is_what_umoci_unpacks(tmp_path, sources):
     """The same image through Debian's umoci: the same tree (types, modes, owners, sizes,
     contents, link targets, file mtimes), in both of pyrunc's modes."""
-    layout = sources["oci"][len("oci:"):].rsplit(":", 1)[0]
+    layout = sources["oci"][len("oci:") :].rsplit(":", 1)[0]
     theirs = str(tmp_path / "umoci")
     r = subprocess.run(["umoci", "unpack", "--image", f"{layout}:latest", theirs], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     expected = tree(os.path.join(theirs, "rootfs"))
     for flatten in (True, False):
         bundle = str(tmp_path / f"pyrunc-{flatten}")
-        r = pyrunc_image("unpack", "--cache", str(tmp_path / "cache"), *(["--flatten"] if flatten else []),
-                         sources["oci"], bundle)
+        r = pyrunc_image(
+            "unpack", "--cache", str(tmp_path / "cache"), *(["--flatten"] if flatten else []), sources["oci"], bundle
+        )
         assert r.returncode == 0, r.stderr
         try:
             assert tree(os.path.join(bundle, "rootfs")) == expected
@@ -228,8 +250,9 @@ def test_a_failure_after_the_mount_unmounts_and_removes(tmp_path):
     image's /etc/passwd): a user the image does not have fails unpack, and the overlay
     is unmounted and the bundle removed."""
     raw = make_tar([dir_("etc"), reg("etc/passwd", b"root:x:0:0::/root:/bin/sh\n")])
-    layout = oci_layout(str(tmp_path / "layout"), built=[(raw, OCI_TAR, raw)],
-                        config={"Cmd": ["true"], "User": "ghost"})
+    layout = oci_layout(
+        str(tmp_path / "layout"), built=[(raw, OCI_TAR, raw)], config={"Cmd": ["true"], "User": "ghost"}
+    )
     bundle = str(tmp_path / "bundle")
     r = pyrunc_image("unpack", "--cache", str(tmp_path / "cache"), f"oci:{layout}", bundle)
     assert r.returncode != 0 and "ghost" in r.stderr, r.stderr

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from pyrunc.image import layers
+from pyrunc.linux.kernel import Kernel
 from tests.integration.image_util import base_layer, top_layer, tree
 from tests.unit.tarballs import diff_id, make_tar
 
@@ -18,7 +19,7 @@ OCI_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 @pytest.fixture
 def stored(tmp_path):
-    store = layers.Store(str(tmp_path / "cache"))
+    store = layers.Store(Kernel(), str(tmp_path / "cache"))
     paths = []
     for entries in (base_layer(), top_layer()):
         raw = make_tar(entries)
@@ -40,7 +41,7 @@ def test_store_keeps_overlay_form(stored):
 def test_flatten_gives_the_expected_tree(stored, tmp_path):
     out = tmp_path / "flat"
     out.mkdir()
-    layers.flatten(stored, str(out))
+    layers.flatten(Kernel(), stored, str(out))
     t = tree(out)
     assert "etc/secret" not in t
     assert sorted(p for p in t if p.startswith("var/cache/")) == ["var/cache/new"]
@@ -59,12 +60,14 @@ def test_overlay_mount_shows_the_flattened_tree(stored, tmp_path):
     l1, l2 = stored
     flat = tmp_path / "flat"
     flat.mkdir()
-    layers.flatten(stored, str(flat))
+    layers.flatten(Kernel(), stored, str(flat))
     upper, work, merged = tmp_path / "upper", tmp_path / "work", tmp_path / "merged"
     for d in (upper, work, merged):
         d.mkdir()
-    subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                    f"lowerdir={l2}:{l1},upperdir={upper},workdir={work}", str(merged)], check=True)
+    subprocess.run(
+        ["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={l2}:{l1},upperdir={upper},workdir={work}", str(merged)],
+        check=True,
+    )
     try:
         assert tree(merged) == tree(flat)
     finally:

@@ -6,25 +6,59 @@ from tests.unit.import_probe import LEAN, SLOW, modules_imported_by
 
 # Beyond the state commands' modules: the config's check and model, the Linux mechanics,
 # and the C modules under them.
-RUN = {"_ctypes", "_socket", "_struct", "resource", "struct", "pyrunc.linux.ffi", "pyrunc.config", "pyrunc.config.model", "pyrunc.config.patterns",
-       "pyrunc.config.schema", "pyrunc.config.schema_check", "pyrunc.config.semantic",
-       "pyrunc.config.validate", "pyrunc.linux.capabilities", "pyrunc.linux.cgroups",
-       "pyrunc.linux.cgroups.devices_bpf", "pyrunc.linux.cgroups.files",
-       # v1: the writes from devices.list's state to the rules' (pure Python, no import of its own)
-       "pyrunc.linux.cgroups.devices_v1",
-       "pyrunc.linux.cgroups.v1", "pyrunc.linux.cgroups.v2", "pyrunc.linux.devices",
-       "pyrunc.linux.child_death", "pyrunc.linux.init", "pyrunc.linux.kernel", "pyrunc.linux.namespaces",
-       "pyrunc.linux.passed_fds", "pyrunc.linux.paths", "pyrunc.linux.process", "pyrunc.linux.program",
-       "pyrunc.linux.proctitle", "pyrunc.linux.protocol", "pyrunc.linux.rootfs", "pyrunc.linux.spawn",
-       # rootfs.py's mount options and helpers, and its checked procfs writes
-       "pyrunc.linux.mounts", "pyrunc.linux.proc_writes",
-       # the parent's answers to the child (create's, exec's), moved out of lifecycle.py
-       "pyrunc.linux.requests",
-       # create's options, typed (pyrunc/options.py)
-       "pyrunc.options",
-       "pyrunc.linux.tables", "pyrunc.linux.unix", "pyrunc.notify", "pyrunc.run",
-       # imported by init.py for the features a config may ask for
-       "pyrunc.linux.hooks", "pyrunc.linux.seccomp", "_sha256", "pyrunc.linux.terminal", "termios"}
+RUN = {
+    "_ctypes",
+    "_socket",
+    "_struct",
+    "resource",
+    "struct",
+    "pyrunc.linux.ffi",
+    "pyrunc.config",
+    "pyrunc.config.model",
+    "pyrunc.config.patterns",
+    "pyrunc.config.schema",
+    "pyrunc.config.schema_check",
+    "pyrunc.config.semantic",
+    "pyrunc.config.validate",
+    "pyrunc.linux.capabilities",
+    "pyrunc.linux.cgroups",
+    "pyrunc.linux.cgroups.devices_bpf",
+    "pyrunc.linux.cgroups.files",
+    # v1: the writes from devices.list's state to the rules' (pure Python, no import of its own)
+    "pyrunc.linux.cgroups.devices_v1",
+    "pyrunc.linux.cgroups.v1",
+    "pyrunc.linux.cgroups.v2",
+    "pyrunc.linux.devices",
+    "pyrunc.linux.child_death",
+    "pyrunc.linux.init",
+    "pyrunc.linux.kernel",
+    "pyrunc.linux.namespaces",
+    "pyrunc.linux.passed_fds",
+    "pyrunc.linux.paths",
+    "pyrunc.linux.process",
+    "pyrunc.linux.program",
+    "pyrunc.linux.proctitle",
+    "pyrunc.linux.protocol",
+    "pyrunc.linux.rootfs",
+    "pyrunc.linux.spawn",
+    # rootfs.py's mount options and helpers, and its checked procfs writes
+    "pyrunc.linux.mounts",
+    "pyrunc.linux.proc_writes",
+    # the parent's answers to the child (create's, exec's), moved out of lifecycle.py
+    "pyrunc.linux.requests",
+    # create's options, typed (pyrunc/options.py)
+    "pyrunc.options",
+    "pyrunc.linux.tables",
+    "pyrunc.linux.unix",
+    "pyrunc.notify",
+    "pyrunc.run",
+    # imported by init.py for the features a config may ask for
+    "pyrunc.linux.hooks",
+    "pyrunc.linux.seccomp",
+    "_sha256",
+    "pyrunc.linux.terminal",
+    "termios",
+}
 
 
 def test_run_imports_only_what_the_container_needs(pyrunc, bundle, test_id):

@@ -16,8 +16,7 @@ KILL_INIT = "import json, os, sys; os.kill(json.load(sys.stdin)['pid'], 9)"
 
 def killing_hook(bundle):
     set_args(bundle, "sleep", "300")
-    bundle.config["hooks"] = {"createRuntime": [{"path": sys.executable,
-                                                 "args": [sys.executable, "-c", KILL_INIT]}]}
+    bundle.config["hooks"] = {"createRuntime": [{"path": sys.executable, "args": [sys.executable, "-c", KILL_INIT]}]}
     bundle.write()
 
 
@@ -29,8 +28,10 @@ def test_init_killed_during_setup_names_the_step_and_the_signal(pyrunc, bundle, 
         args.insert(1, "-d")
     r = pyrunc(*args)
     assert r.code == 1, r
-    assert r.err == (f'pyrunc: create {test_id}: container init was killed by signal SIGKILL in step '
-                     f'"run createRuntime hooks" before it was ready\n'), r
+    assert r.err == (
+        f"pyrunc: create {test_id}: container init was killed by signal SIGKILL in step "
+        f'"run createRuntime hooks" before it was ready\n'
+    ), r
     assert "exited unexpectedly" not in r.err and "cgroup_joined" not in r.err
     # The --log line says where too, and the init's step in its "steps:" suffix.
     errors = [msg for level, msg in log_lines(pyrunc.log) if level == "error"]
@@ -44,11 +45,11 @@ def test_init_killed_during_setup_names_the_step_and_the_signal(pyrunc, bundle, 
 def test_init_that_dies_without_a_pid_namespace_is_reported_too(pyrunc, bundle, test_id):
     """Without a new pid namespace the init is the runtime's own child, not an orphan."""
     killing_hook(bundle)
-    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"]
-                                            if n["type"] != "pid"]
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"] if n["type"] != "pid"]
     bundle.write()
     r = pyrunc("create", "--bundle", bundle.path, test_id)
     assert r.code == 1, r
-    assert r.err.endswith('container init was killed by signal SIGKILL in step '
-                          '"run createRuntime hooks" before it was ready\n'), r
+    assert r.err.endswith(
+        'container init was killed by signal SIGKILL in step "run createRuntime hooks" before it was ready\n'
+    ), r
     assert_nothing_left(pyrunc, test_id, bundle)

@@ -36,11 +36,13 @@ def create(pyrunc, bundle, test_id, *flags):
 
 
 def wait_status(pyrunc, test_id, status):
-    return wait_for(lambda: (lambda s: s if s["status"] == status else None)(pyrunc.state(test_id)),
-                    f"{test_id} to be {status}")
+    return wait_for(
+        lambda: (lambda s: s if s["status"] == status else None)(pyrunc.state(test_id)), f"{test_id} to be {status}"
+    )
 
 
 # --- the state machine ---------------------------------------------------------------
+
 
 def test_create_start_kill_delete_walks_the_states(pyrunc, bundle, test_id):
     set_args(bundle, *SLEEP)
@@ -203,8 +205,11 @@ def test_kill_all_of_a_stopped_container_succeeds_like_runc(pyrunc, runc, bundle
         code, _, err = call("run", "--detach", "--bundle", bundle.path, test_id)
         assert code == 0, err
         wait_for(lambda: state(test_id)["status"] == "stopped", f"{name}'s container to stop")  # noqa: B023 -- called at once
-        found[name] = [call("kill", "--all", test_id, "KILL"), call("kill", "-a", test_id),
-                       call("kill", test_id, "KILL")]
+        found[name] = [
+            call("kill", "--all", test_id, "KILL"),
+            call("kill", "-a", test_id),
+            call("kill", test_id, "KILL"),
+        ]
         assert call("delete", test_id)[0] == 0
     theirs, ours = found["runc"], found["pyrunc"]
     assert theirs[:2] == [(0, "", "")] * 2 and theirs[2][:2] == (1, ""), theirs
@@ -217,8 +222,7 @@ def test_kill_all_of_a_stopped_container_signals_what_its_init_left(pyrunc, runc
     """Without a pid namespace the init's children outlive it, in its cgroup: kill --all
     reaches them once the container is stopped, under runc as under pyrunc."""
     runc.use(bundle)  # for both: a cgroup of the container's own
-    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"]
-                                            if n["type"] != "pid"]
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"] if n["type"] != "pid"]
     set_args(bundle, "sh", "-c", "sleep 1000 >/dev/null 2>&1 & echo $! > /tmp/child")
     call, state = _tool(tool, pyrunc, runc)
     code, _, err = call("run", "--detach", "--bundle", bundle.path, test_id)
@@ -233,8 +237,12 @@ def test_kill_all_of_a_stopped_container_signals_what_its_init_left(pyrunc, runc
 
 @pytest.mark.parametrize("signame", ["USR1", "SIGUSR1", "10", "sigusr1"])
 def test_kill_takes_names_and_numbers(pyrunc, bundle, test_id, signame):
-    set_args(bundle, "sh", "-c", "trap 'echo USR1 > /tmp/got; exit 0' USR1; "
-                                 "echo ready > /tmp/ready; while :; do sleep 0.1; done")
+    set_args(
+        bundle,
+        "sh",
+        "-c",
+        "trap 'echo USR1 > /tmp/got; exit 0' USR1; echo ready > /tmp/ready; while :; do sleep 0.1; done",
+    )
     create(pyrunc, bundle, test_id)
     assert pyrunc("start", test_id).code == 0
     wait_for_file(os.path.join(bundle.rootfs, "tmp/ready"))
@@ -244,8 +252,12 @@ def test_kill_takes_names_and_numbers(pyrunc, bundle, test_id, signame):
 
 
 def test_kill_defaults_to_sigterm(pyrunc, bundle, test_id):
-    set_args(bundle, "sh", "-c", "trap 'echo TERM > /tmp/got; exit 0' TERM; "
-                                 "echo ready > /tmp/ready; while :; do sleep 0.1; done")
+    set_args(
+        bundle,
+        "sh",
+        "-c",
+        "trap 'echo TERM > /tmp/got; exit 0' TERM; echo ready > /tmp/ready; while :; do sleep 0.1; done",
+    )
     create(pyrunc, bundle, test_id)
     assert pyrunc("start", test_id).code == 0
     wait_for_file(os.path.join(bundle.rootfs, "tmp/ready"))
@@ -286,8 +298,7 @@ def test_kill_all_reaches_every_process(pyrunc, bundle, test_id):
 
 def test_kill_all_without_a_pid_namespace_stays_inside_the_container(pyrunc, bundle, test_id):
     """Sharing the host's pid namespace, --all means the init's process tree only."""
-    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"]
-                                            if n["type"] != "pid"]
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"] if n["type"] != "pid"]
     set_args(bundle, "sh", "-c", "sleep 302 & echo ready > /tmp/ready; wait")
     bystander = subprocess.Popen(["sleep", "303"])
     try:
@@ -306,6 +317,7 @@ def test_kill_all_without_a_pid_namespace_stays_inside_the_container(pyrunc, bun
 
 # --- create's flags -------------------------------------------------------------------
 
+
 def test_pid_file(pyrunc, bundle, test_id, tmp_path):
     set_args(bundle, *SLEEP)
     pidfile = tmp_path / "pid"
@@ -317,8 +329,9 @@ def test_bundle_defaults_to_the_current_directory(pyrunc, bundle, test_id):
     set_args(bundle, "true")
     out = os.path.join(pyrunc.tmp, "out")
     with open(out, "w") as f:
-        code = subprocess.call(pyrunc_cmd(pyrunc, "create", test_id), cwd=bundle.path,
-                               stdin=subprocess.DEVNULL, stdout=f, stderr=f)
+        code = subprocess.call(
+            pyrunc_cmd(pyrunc, "create", test_id), cwd=bundle.path, stdin=subprocess.DEVNULL, stdout=f, stderr=f
+        )
     assert code == 0, open(out).read()
     assert pyrunc.state(test_id)["bundle"] == bundle.path
 
@@ -332,9 +345,14 @@ def test_preserve_fds(pyrunc, bundle, test_id, tmp_path):
         out = tmp_path / "out"
         cmd = " ".join(pyrunc_cmd(pyrunc, "run", *flags, "--bundle", bundle.path, test_id))
         with open(out, "w") as f:
-            code = subprocess.call(["sh", "-c", f"exec 3< {secret}; exec {cmd}"],
-                                   stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
+            code = subprocess.call(
+                ["sh", "-c", f"exec 3< {secret}; exec {cmd}"],
+                stdin=subprocess.DEVNULL,
+                stdout=f,
+                stderr=subprocess.STDOUT,
+            )
         return code, out.read_text()
+
     code, out = run_with_fd3("--preserve-fds", "1")
     assert code == 0, out
     assert "through fd 3" in out
@@ -351,8 +369,7 @@ def test_no_pivot(pyrunc, bundle, test_id):
 
 
 def test_new_session_keyring_unless_no_new_keyring(pyrunc, bundle, test_id):
-    bundle.config["linux"]["maskedPaths"] = [p for p in bundle.config["linux"]["maskedPaths"]
-                                             if p != "/proc/keys"]
+    bundle.config["linux"]["maskedPaths"] = [p for p in bundle.config["linux"]["maskedPaths"] if p != "/proc/keys"]
     set_args(bundle, "cat", "/proc/keys")
     r = pyrunc("run", "--bundle", bundle.path, test_id)
     assert r.code == 0, r
@@ -374,15 +391,21 @@ def test_second_create_of_an_id_fails_and_leaves_the_first(pyrunc, bundle, test_
 
 # --- failure cleanup ------------------------------------------------------------------
 
-@pytest.mark.parametrize("breakage,message", [
-    (lambda c: c["process"].update(args=["nosuchbin"]),
-     'exec: "nosuchbin": executable file not found in $PATH'),
-    (lambda c: c["process"].update(args=["/bin/nosuchbin"]),
-     'exec: "/bin/nosuchbin": executable file not found'),
-    (lambda c: c["process"].update(cwd="/etc/passwd"), "/etc/passwd"),  # a missing one is made
-    (lambda c: c["mounts"].append({"destination": "/x", "type": "bind", "source": "/no-such-source",
-                                   "options": ["bind"]}), "/no-such-source"),
-])
+
+@pytest.mark.parametrize(
+    "breakage,message",
+    [
+        (lambda c: c["process"].update(args=["nosuchbin"]), 'exec: "nosuchbin": executable file not found in $PATH'),
+        (lambda c: c["process"].update(args=["/bin/nosuchbin"]), 'exec: "/bin/nosuchbin": executable file not found'),
+        (lambda c: c["process"].update(cwd="/etc/passwd"), "/etc/passwd"),  # a missing one is made
+        (
+            lambda c: c["mounts"].append(
+                {"destination": "/x", "type": "bind", "source": "/no-such-source", "options": ["bind"]}
+            ),
+            "/no-such-source",
+        ),
+    ],
+)
 def test_failed_create_leaves_nothing(pyrunc, bundle, test_id, breakage, message):
     breakage(bundle.config)
     bundle.write()
@@ -412,6 +435,7 @@ def test_missing_binary_message_matches_runc(runc, bundle, test_id):
 
 # --- run ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("status", [0, 3, 42])
 def test_run_exits_with_the_containers_status(pyrunc, runc, bundle, test_id, status):
     runc.use(bundle)
@@ -423,8 +447,9 @@ def test_run_exits_with_the_containers_status(pyrunc, runc, bundle, test_id, sta
 
 def test_run_killed_by_signal_exits_128_plus_n(pyrunc, bundle, test_id):
     set_args(bundle, "sh", "-c", "echo ready > /tmp/ready; exec sleep 300")
-    proc = subprocess.Popen(pyrunc_cmd(pyrunc, "run", "--bundle", bundle.path, test_id),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        pyrunc_cmd(pyrunc, "run", "--bundle", bundle.path, test_id), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+    )
     try:
         wait_for_file(os.path.join(bundle.rootfs, "tmp/ready"))
         assert pyrunc("kill", test_id, "KILL").code == 0
@@ -439,10 +464,15 @@ def test_run_killed_by_signal_exits_128_plus_n(pyrunc, bundle, test_id):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP])
 def test_run_forwards_signals_to_the_container(pyrunc, bundle, test_id, sig):
     name = signal.Signals(sig).name[3:]
-    set_args(bundle, "sh", "-c", f"trap 'echo {name} > /tmp/got; exit 7' {name}; "
-                                 "echo ready > /tmp/ready; while :; do sleep 0.1; done")
-    proc = subprocess.Popen(pyrunc_cmd(pyrunc, "run", "--bundle", bundle.path, test_id),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    set_args(
+        bundle,
+        "sh",
+        "-c",
+        f"trap 'echo {name} > /tmp/got; exit 7' {name}; echo ready > /tmp/ready; while :; do sleep 0.1; done",
+    )
+    proc = subprocess.Popen(
+        pyrunc_cmd(pyrunc, "run", "--bundle", bundle.path, test_id), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+    )
     try:
         wait_for_file(os.path.join(bundle.rootfs, "tmp/ready"))
         proc.send_signal(sig)
@@ -487,6 +517,7 @@ def test_run_output_reaches_our_stdout(pyrunc, bundle, test_id):
 
 # --- races on one id ------------------------------------------------------------------
 
+
 def test_parallel_deletes_of_one_container(pyrunc, bundle, test_id):
     set_args(bundle, *SLEEP)
     pid = create(pyrunc, bundle, test_id)["pid"]
@@ -496,6 +527,7 @@ def test_parallel_deletes_of_one_container(pyrunc, bundle, test_id):
 
     def delete(i):
         results[i] = pyrunc("delete", test_id)
+
     threads = [threading.Thread(target=delete, args=(i,)) for i in range(10)]
     for t in threads:
         t.start()
@@ -515,6 +547,7 @@ def test_parallel_creates_of_different_ids(pyrunc, bundle, test_id):
 
     def create_one(cid):
         results[cid] = pyrunc("create", "--bundle", bundle.path, cid)
+
     threads = [threading.Thread(target=create_one, args=(cid,)) for cid in ids]
     for t in threads:
         t.start()
@@ -538,6 +571,7 @@ def test_parallel_creates_of_one_id_have_one_winner(pyrunc, bundle, test_id):
 
     def create_one():
         results.append(pyrunc("create", "--bundle", bundle.path, test_id))
+
     threads = [threading.Thread(target=create_one) for _ in range(4)]
     for t in threads:
         t.start()
@@ -548,16 +582,28 @@ def test_parallel_creates_of_one_id_have_one_winner(pyrunc, bundle, test_id):
     st = pyrunc.state(test_id)
     assert st["status"] == "created"
     # the losers left no init behind: only the winner's carries the id
-    wait_for(lambda: [p for p, _, _ in processes_mentioning(test_id)] == [st["pid"]],
-             "only the winner's init")
+    wait_for(lambda: [p for p, _, _ in processes_mentioning(test_id)] == [st["pid"]], "only the winner's init")
 
 
 # --- state.json across an upgrade --------------------------------------------------------
 
 # The keys the previous pyrunc wrote for a created container (no `version`; `systemd_cgroup`
 # and `rootless`, which nothing read, are no longer written).
-PREVIOUS_KEYS = {"id", "bundle", "rootfs", "created", "started", "annotations", "hooks", "cgroup_path",
-                 "systemd_cgroup", "rootless", "cgroup", "pid", "pid_start"}
+PREVIOUS_KEYS = {
+    "id",
+    "bundle",
+    "rootfs",
+    "created",
+    "started",
+    "annotations",
+    "hooks",
+    "cgroup_path",
+    "systemd_cgroup",
+    "rootless",
+    "cgroup",
+    "pid",
+    "pid_start",
+}
 
 
 def test_state_json_is_versioned_without_the_keys_nobody_read(pyrunc, bundle, test_id):
@@ -607,8 +653,11 @@ def test_a_state_of_a_newer_version_is_refused_in_one_line_and_deleted_with_forc
     with open(path, "w") as f:
         json.dump(saved, f)
     r = pyrunc("kill", test_id, "KILL")
-    assert (r.code, r.err) == (1, f"pyrunc: container {test_id}: corrupt state file {path}: written by a "
-                                  "newer pyrunc (state version 2; this one reads up to 1)\n"), r
+    assert (r.code, r.err) == (
+        1,
+        f"pyrunc: container {test_id}: corrupt state file {path}: written by a "
+        "newer pyrunc (state version 2; this one reads up to 1)\n",
+    ), r
     assert pid_alive(pid)
     r = pyrunc("delete", "--force", test_id)
     assert r.code == 0, r

@@ -26,11 +26,13 @@ from hypothesis import strategies as st
 from tests.conftest import make_bundle
 from tests.integration.cli_util import processes_mentioning, wait_for
 
-EXAMPLES = settings(max_examples=25, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+EXAMPLES = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 # -- generated damage ---------------------------------------------------------------------
+
 
 def _parses(data):
     try:
@@ -55,15 +57,16 @@ def _flipped(data, flips):
     return bytes(out)
 
 
-JSON_BYTES = st.sampled_from(list(b'{}[]:,"\\ \n0-.etn') + [0x00, 0x80, 0xff, 0xc3])
+JSON_BYTES = st.sampled_from(list(b'{}[]:,"\\ \n0-.etn') + [0x00, 0x80, 0xFF, 0xC3])
 
 
 def damaged(valid):
     """Malformed versions of the valid document `valid` (bytes): cut short, or with a few
     bytes replaced, inserted or dropped; never one that still parses."""
     cut = st.integers(0, len(valid) - 1).map(lambda n: valid[:n])
-    flipped = st.lists(st.tuples(st.integers(0, 10 ** 6), st.integers(0, 2), JSON_BYTES),
-                       min_size=1, max_size=3).map(lambda flips: _flipped(valid, flips))
+    flipped = st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 2), JSON_BYTES), min_size=1, max_size=3).map(
+        lambda flips: _flipped(valid, flips)
+    )
     return st.one_of(cut, flipped).filter(lambda d: not _parses(d))
 
 
@@ -71,6 +74,7 @@ FORMATS = st.sampled_from(["text", "json"])
 
 
 # -- running pyrunc and checking what it says ----------------------------------------------
+
 
 def run(pyrunc, fmt, *args, stdin=None):
     """pyrunc with a --log of its own in `fmt`: (result, the log's lines)."""
@@ -104,7 +108,7 @@ def assert_one_error(r, lines, fmt, code=1):
     assert levels(lines, fmt).count("error") == 1, lines
     assert "Traceback" not in r.out + r.err + "".join(lines)
     assert "internal error" not in r.err, r  # the net caught it: this input needs its own message
-    return r.err[len("pyrunc: "):-1]
+    return r.err[len("pyrunc: ") : -1]
 
 
 def json_message(data):
@@ -165,6 +169,7 @@ def assert_nothing_left(pyrunc, bundle, keep=()):
 
 # -- a running container, for exec -p and update -r ---------------------------------------
 
+
 @pytest.fixture
 def running(pyrunc, tmp_path, rootfs_template, test_id):
     """A container running `sleep`, in a bundle of its own."""
@@ -186,6 +191,7 @@ def container_processes(pyrunc, cid):
 
 # -- the readers --------------------------------------------------------------------------
 
+
 def write(path, data):
     with open(path, "wb") as f:
         f.write(data)
@@ -204,11 +210,12 @@ def test_a_malformed_config_is_one_error(pyrunc, bundle, test_id, command):
         r, lines = run(pyrunc, fmt, *args)
         line = assert_one_error(r, lines, fmt)
         if command == "validate":  # the problems go to stdout, the first to stderr too
-            assert line.startswith(f"validate: {path}: ") and line[len(path) + 12:] == r.out.strip(), (line, r)
+            assert line.startswith(f"validate: {path}: ") and line[len(path) + 12 :] == r.out.strip(), (line, r)
             assert_names_json_error(r.out, "config.json", data)
         else:
             assert_names_json_error(line, "config.json", data)
         assert_nothing_left(pyrunc, bundle)
+
     check()
 
 
@@ -228,14 +235,16 @@ def test_a_malformed_process_json_is_one_error(pyrunc, running, tmp_path):
         assert_names_json_error(line, path, data)
         assert container_processes(pyrunc, cid) == before
         assert [n for n in os.listdir(pyrunc.root) if n != cid] == []
+
     check()
 
 
 @pytest.mark.parametrize("source", ["file", "stdin"])
 def test_malformed_resources_are_one_error(pyrunc, running, tmp_path, source):
     cid, b = running
-    valid = json.dumps({"memory": {"limit": 300 * 1024 * 1024}, "pids": {"limit": 200},
-                        "cpu": {"shares": 512}}).encode()
+    valid = json.dumps(
+        {"memory": {"limit": 300 * 1024 * 1024}, "pids": {"limit": 200}, "cpu": {"shares": 512}}
+    ).encode()
     path = str(tmp_path / "resources.json")
 
     @EXAMPLES
@@ -249,6 +258,7 @@ def test_malformed_resources_are_one_error(pyrunc, running, tmp_path, source):
                 r, lines = run(pyrunc, fmt, "update", "-r", "-", cid, stdin=f)
         line = assert_one_error(r, lines, fmt)
         assert_names_json_error(line, path if source == "file" else "stdin", data)
+
     check()
     assert pyrunc.state(cid)["status"] == "running"
 
@@ -256,11 +266,21 @@ def test_malformed_resources_are_one_error(pyrunc, running, tmp_path, source):
 def a_state(cid, bundle_path, parent):
     """A state.json as create writes it, its init long gone, its cgroup (never made)
     under the test's own parent."""
-    return {"id": cid, "bundle": bundle_path, "rootfs": f"{bundle_path}/rootfs",
-            "created": "2026-01-01T00:00:00.000000000Z", "started": True, "annotations": {"a": "b"},
-            "hooks": {}, "cgroup_path": f"{parent}/c", "systemd_cgroup": False, "rootless": "auto",
-            "cgroup": {"version": 2, "dir": f"{parent}/c", "made": [parent, f"{parent}/c"]},
-            "pid": 4194304, "pid_start": 123456}
+    return {
+        "id": cid,
+        "bundle": bundle_path,
+        "rootfs": f"{bundle_path}/rootfs",
+        "created": "2026-01-01T00:00:00.000000000Z",
+        "started": True,
+        "annotations": {"a": "b"},
+        "hooks": {},
+        "cgroup_path": f"{parent}/c",
+        "systemd_cgroup": False,
+        "rootless": "auto",
+        "cgroup": {"version": 2, "dir": f"{parent}/c", "made": [parent, f"{parent}/c"]},
+        "pid": 4194304,
+        "pid_start": 123456,
+    }
 
 
 def test_a_malformed_state_json_is_broken_not_a_crash(pyrunc, running, bundle):
@@ -292,6 +312,7 @@ def test_a_malformed_state_json_is_broken_not_a_crash(pyrunc, running, bundle):
         assert not os.path.exists(directory)
         assert_nothing_left(pyrunc, bundle, keep=(sound,))
         assert pyrunc.state(sound)["status"] == "running"
+
     check()
 
 
@@ -314,10 +335,12 @@ def test_a_malformed_trace_is_one_error(pyrunc, running, tmp_path):
         r, lines = run(pyrunc, fmt, "trace", "show", path)
         line = assert_one_error(r, lines, fmt)
         assert re.match(rf"trace show: {re.escape(path)}: line \d+: ", line), line
+
     check()
 
 
 # -- a running container whose state.json is cut short ------------------------------------
+
 
 @pytest.mark.parametrize("cut", ["the closing brace", "pid_start"])
 def test_delete_force_cleans_what_a_cut_state_still_names(pyrunc, bundle, test_id, cut):
@@ -330,15 +353,17 @@ def test_delete_force_cleans_what_a_cut_state_still_names(pyrunc, bundle, test_i
     path = os.path.join(pyrunc.root, test_id, "state.json")
     with open(path, "rb") as f:
         text = f.read()
-    text = text[:-1] if cut == "the closing brace" else text[:text.index(b'"pid_start"') + 3]
+    text = text[:-1] if cut == "the closing brace" else text[: text.index(b'"pid_start"') + 3]
     write(path, text)
     r = pyrunc("list", "--format", "json")
     assert [s["status"] for s in json.loads(r.out)] == ["broken"]
     assert pyrunc("state", test_id).code == 1
     r = pyrunc("delete", "-f", test_id)
     assert (r.code, r.err) == (0, ""), r
-    wait_for(lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z",
-             f"the container's init {pid} to die")
+    wait_for(
+        lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z",
+        f"the container's init {pid} to die",
+    )
     assert_nothing_left(pyrunc, bundle)
 
 

@@ -19,11 +19,15 @@ from tests.integration.rootfs_util import (  # noqa: F401
 def test_runc_default_masked_paths_show_nothing(pyrunc, bundle, test_id):
     masked = bundle.config["linux"]["maskedPaths"]
     assert "/proc/kcore" in masked and "/sys/firmware" in masked and "/proc/keys" in masked
-    out = run_ok(pyrunc, bundle, test_id,
-                 "echo keys=$(wc -c < /proc/keys); echo timer=$(wc -c < /proc/timer_list); "
-                 "echo firmware=$(ls -A /sys/firmware | wc -l); touch /sys/firmware/x 2>&1; "
-                 "if [ -e /proc/kcore ]; then echo kcore=$(head -c 16 /proc/kcore | wc -c); fi; "
-                 "cat /proc/self/mountinfo")
+    out = run_ok(
+        pyrunc,
+        bundle,
+        test_id,
+        "echo keys=$(wc -c < /proc/keys); echo timer=$(wc -c < /proc/timer_list); "
+        "echo firmware=$(ls -A /sys/firmware | wc -l); touch /sys/firmware/x 2>&1; "
+        "if [ -e /proc/kcore ]; then echo kcore=$(head -c 16 /proc/kcore | wc -c); fi; "
+        "cat /proc/self/mountinfo",
+    )
     assert "keys=0" in out and "timer=0" in out and "firmware=0" in out
     assert "Read-only file system" in out
     if os.path.exists("/proc/kcore"):
@@ -37,8 +41,9 @@ def test_runc_default_masked_paths_show_nothing(pyrunc, bundle, test_id):
 def test_unmasked_proc_files_do_have_content(pyrunc, bundle, test_id):
     """The other side of the previous test: without masking the same reads see data."""
     bundle.config["linux"]["maskedPaths"] = []
-    out = run_ok(pyrunc, bundle, test_id,
-                 "echo timer=$(wc -c < /proc/timer_list); echo firmware=$(ls -A /sys/firmware | wc -l)")
+    out = run_ok(
+        pyrunc, bundle, test_id, "echo timer=$(wc -c < /proc/timer_list); echo firmware=$(ls -A /sys/firmware | wc -l)"
+    )
     assert "timer=0" not in out and "firmware=0" not in out
 
 
@@ -48,9 +53,13 @@ def test_masked_paths_from_the_image(pyrunc, bundle, test_id):
     os.makedirs(os.path.join(bundle.rootfs, "secretdir", "inner"))
     os.symlink("/etc/passwd", os.path.join(bundle.rootfs, "masklink"))
     bundle.config["linux"]["maskedPaths"] = ["/etc/secret", "/secretdir", "/masklink", "/no/such/path"]
-    out = run_ok(pyrunc, bundle, test_id,
-                 "echo secret=$(cat /etc/secret); echo dir=$(ls -A /secretdir | wc -l); "
-                 "echo passwd=$(wc -c < /etc/passwd); mkdir /secretdir/x 2>&1; true")
+    out = run_ok(
+        pyrunc,
+        bundle,
+        test_id,
+        "echo secret=$(cat /etc/secret); echo dir=$(ls -A /secretdir | wc -l); "
+        "echo passwd=$(wc -c < /etc/passwd); mkdir /secretdir/x 2>&1; true",
+    )
     assert "secret=\n" in out and "dir=0" in out
     assert "passwd=0" in out  # a masked symlink masks its target inside the container
     assert "Read-only file system" in out
@@ -75,9 +84,13 @@ def test_runc_default_readonly_paths_refuse_writes(pyrunc, bundle, test_id):
     readonly = bundle.config["linux"]["readonlyPaths"]
     assert "/proc/sys" in readonly and "/proc/sysrq-trigger" in readonly
     # kernel.hostname is per UTS namespace: harmless to the host even if the write went through.
-    out = run_ok(pyrunc, bundle, test_id,
-                 "(echo pyrunc-changed > /proc/sys/kernel/hostname) 2>&1; echo rc=$?; hostname; "
-                 "cat /proc/sys/kernel/ostype; cat /proc/self/mountinfo")
+    out = run_ok(
+        pyrunc,
+        bundle,
+        test_id,
+        "(echo pyrunc-changed > /proc/sys/kernel/hostname) 2>&1; echo rc=$?; hostname; "
+        "cat /proc/sys/kernel/ostype; cat /proc/self/mountinfo",
+    )
     assert "Read-only file system" in out and "rc=1" in out
     assert "pyrunc-changed" not in out
     assert "Linux" in out  # still readable
@@ -90,9 +103,13 @@ def test_runc_default_readonly_paths_refuse_writes(pyrunc, bundle, test_id):
 def test_readonly_path_from_the_image(pyrunc, bundle, test_id):
     # /bin holds the shell itself: read-only must not also mean noexec.
     bundle.config["linux"]["readonlyPaths"] = ["/etc", "/bin", "/no/such/path"]
-    out = run_ok(pyrunc, bundle, test_id,
-                 "touch /etc/new 2>&1; echo rc=$?; cat /etc/group; touch /root/ok && echo root-ok; "
-                 "touch /bin/new 2>&1; cat /proc/self/mountinfo")
+    out = run_ok(
+        pyrunc,
+        bundle,
+        test_id,
+        "touch /etc/new 2>&1; echo rc=$?; cat /etc/group; touch /root/ok && echo root-ok; "
+        "touch /bin/new 2>&1; cat /proc/self/mountinfo",
+    )
     assert "Read-only file system" in out and "rc=1" in out
     assert "root:x:0:" in out and "root-ok" in out
     assert not os.path.exists(os.path.join(bundle.rootfs, "etc", "new"))
@@ -125,8 +142,11 @@ def _symlink_to_writable_file(path):
     os.symlink("/etc/passwd", path)
 
 
-@pytest.mark.parametrize("null", [_regular_file, _symlink_to_procfs, _symlink_to_writable_file],
-                         ids=["regular-file", "symlink-to-procfs", "symlink-to-file"])
+@pytest.mark.parametrize(
+    "null",
+    [_regular_file, _symlink_to_procfs, _symlink_to_writable_file],
+    ids=["regular-file", "symlink-to-procfs", "symlink-to-file"],
+)
 def test_fake_dev_null_is_never_used_to_mask(pyrunc, bundle, test_id, null):
     _fake_dev(bundle, null)
     bundle.config["linux"]["maskedPaths"] = ["/proc/keys", "/proc/timer_list"]

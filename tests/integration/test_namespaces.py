@@ -25,8 +25,16 @@ from tests.integration.rootfs_util import (  # noqa: F401  (fixtures)
 )
 
 # /proc/self/ns/<file> for each namespace type of the config.
-NS_FILE = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
-           "user": "user", "cgroup": "cgroup", "time": "time"}
+NS_FILE = {
+    "pid": "pid",
+    "network": "net",
+    "mount": "mnt",
+    "ipc": "ipc",
+    "uts": "uts",
+    "user": "user",
+    "cgroup": "cgroup",
+    "time": "time",
+}
 PRINT_NS = "for n in cgroup ipc mnt net pid time user uts; do echo $n $(readlink /proc/self/ns/$n); done"
 
 
@@ -52,8 +60,9 @@ class Helper:
     """A process the test starts with `unshare` to own namespaces a container joins."""
 
     def __init__(self, unshare_args):
-        self.proc = subprocess.Popen(["unshare", *unshare_args, "sleep", "600"],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            ["unshare", *unshare_args, "sleep", "600"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+        )
         self.pid = None
         try:
             self.pid = self._find_sleep("--fork" in unshare_args)
@@ -103,6 +112,7 @@ def helpers():
         h = Helper(unshare_args)
         started.append(h)
         return h
+
     yield start
     for h in started:
         h.stop()
@@ -120,6 +130,7 @@ def netns():
 
 
 # --- new namespaces ----------------------------------------------------------------------
+
 
 def test_all_eight_namespace_types_are_new(pyrunc, userns_bundle, test_id):
     inside = parse_ns(run_sh(pyrunc, userns_bundle, test_id, PRINT_NS))
@@ -147,7 +158,9 @@ def test_each_namespace_type_alone_is_new_and_the_rest_are_the_hosts(pyrunc, bun
 
 
 def test_pid_1_is_the_users_process(pyrunc, bundle, test_id):
-    out = run_sh(pyrunc, bundle, test_id, "echo pid=$$; cat /proc/1/comm; cat /proc/1/cmdline; echo; ps -o pid,comm; true")
+    out = run_sh(
+        pyrunc, bundle, test_id, "echo pid=$$; cat /proc/1/comm; cat /proc/1/cmdline; echo; ps -o pid,comm; true"
+    )
     lines = out.splitlines()
     assert lines[0] == "pid=1"
     assert lines[1] == "sh"
@@ -159,8 +172,12 @@ def test_pid_1_is_the_users_process(pyrunc, bundle, test_id):
 
 
 def test_new_network_namespace_has_only_lo_and_lo_is_up(pyrunc, bundle, test_id):
-    out = run_sh(pyrunc, bundle, test_id,
-                 "ls /sys/class/net; cat /sys/class/net/lo/flags; tail -n +3 /proc/net/dev | cut -d: -f1")
+    out = run_sh(
+        pyrunc,
+        bundle,
+        test_id,
+        "ls /sys/class/net; cat /sys/class/net/lo/flags; tail -n +3 /proc/net/dev | cut -d: -f1",
+    )
     lines = out.split()
     assert lines[0] == "lo"
     assert int(lines[1], 16) & 0x1, "lo is not up"  # IFF_UP
@@ -168,6 +185,7 @@ def test_new_network_namespace_has_only_lo_and_lo_is_up(pyrunc, bundle, test_id)
 
 
 # --- joined namespaces -------------------------------------------------------------------
+
 
 def test_joins_a_network_namespace_by_path(pyrunc, bundle, test_id, netns):
     set_namespaces(bundle, pid=None, network=netns, ipc=None, uts=None, mount=None)
@@ -219,8 +237,7 @@ def test_joins_a_pid_namespace_through_the_extra_fork(pyrunc, bundle, test_id, h
 def test_joins_a_user_namespace_by_path(pyrunc, bundle, test_id, helpers):
     # `unshare -r` maps host root to root and writes "deny" to setgroups.
     h = helpers("--user", "--map-root-user")
-    set_namespaces(bundle, user=h.ns_path("user"), pid=None, network=None, ipc=None, uts=None,
-                   mount=None, cgroup=None)
+    set_namespaces(bundle, user=h.ns_path("user"), pid=None, network=None, ipc=None, uts=None, mount=None, cgroup=None)
     # Only root is mapped there: devpts cannot be given the unmapped gid 5.
     for m in bundle.config["mounts"]:
         if m["type"] == "devpts":
@@ -292,8 +309,7 @@ def assert_propagation_unchanged(before, after):
             assert after[mount_id].optional == e.optional, (e.point, e.optional, after[mount_id].optional)
 
 
-def test_without_namespaces_the_container_shares_the_runtimes_and_leaves_no_mount(
-        pyrunc, host_ns_bundle, test_id):
+def test_without_namespaces_the_container_shares_the_runtimes_and_leaves_no_mount(pyrunc, host_ns_bundle, test_id):
     before = host_mount_table()
     out = run_sh(pyrunc, host_ns_bundle, test_id, PRINT_NS + "; cat /marker")
     after = host_mount_table()
@@ -308,7 +324,8 @@ def test_without_namespaces_the_container_shares_the_runtimes_and_leaves_no_moun
 
 
 def test_without_namespaces_create_and_delete_force_leave_the_hosts_mounts_as_they_were(
-        pyrunc, host_ns_bundle, test_id):
+    pyrunc, host_ns_bundle, test_id
+):
     """root.readonly acts on the container's own bind of the rootfs: the host's mount at
     the rootfs (as an overlay of an engine would be) stays read-write, and stays."""
     b = host_ns_bundle
@@ -319,8 +336,12 @@ def test_without_namespaces_create_and_delete_force_leave_the_hosts_mounts_as_th
     [host_rootfs_id] = [i for i, e in before.items() if e.point == b.rootfs]
     b.config["root"]["readonly"] = True
     b.config["mounts"].append({"destination": "/out", "type": "bind", "source": out_dir, "options": ["rbind"]})
-    b.config["process"]["args"] = ["sh", "-c", "cat /marker > /out/marker; touch /probe 2>/dev/null"
-                                   " && echo writable > /out/root || echo read-only > /out/root"]
+    b.config["process"]["args"] = [
+        "sh",
+        "-c",
+        "cat /marker > /out/marker; touch /probe 2>/dev/null"
+        " && echo writable > /out/root || echo read-only > /out/root",
+    ]
     b.write()
     r = pyrunc("create", "--bundle", b.path, test_id)
     assert r.code == 0, r
@@ -351,8 +372,9 @@ def test_without_namespaces_create_and_delete_force_leave_the_hosts_mounts_as_th
 def test_without_namespaces_a_failed_create_leaves_no_mount_and_no_state(pyrunc, host_ns_bundle, test_id):
     b = host_ns_bundle
     # After proc, /dev and the rest are mounted: a bind whose source is missing.
-    b.config["mounts"].append({"destination": "/data", "type": "bind",
-                               "source": "/pyrunc-test-hostns-missing", "options": ["rbind"]})
+    b.config["mounts"].append(
+        {"destination": "/data", "type": "bind", "source": "/pyrunc-test-hostns-missing", "options": ["rbind"]}
+    )
     b.write()
     before = host_mount_table()
     r = pyrunc("create", "--bundle", b.path, test_id)
@@ -366,9 +388,14 @@ def test_without_namespaces_a_failed_create_leaves_no_mount_and_no_state(pyrunc,
 
 # --- user namespace ----------------------------------------------------------------------
 
+
 def test_id_mappings_are_written_and_root_inside_is_the_mapped_host_uid(pyrunc, userns_bundle, test_id):
-    out = run_sh(pyrunc, userns_bundle, test_id,
-                 "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; touch /tmp/made-by-root")
+    out = run_sh(
+        pyrunc,
+        userns_bundle,
+        test_id,
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; touch /tmp/made-by-root",
+    )
     lines = out.splitlines()
     assert lines[0].split() == ["0", str(HOST_ID), str(ID_RANGE)]
     assert lines[1].split() == ["0", str(HOST_ID), str(ID_RANGE)]
@@ -387,16 +414,24 @@ def test_files_of_a_user_inside_belong_to_the_mapped_host_ids(pyrunc, userns_bun
 
 def test_root_inside_a_user_namespace_has_no_power_over_unmapped_files(pyrunc, userns_bundle, test_id):
     # /proc/sys/kernel is the host's (owned by unmapped host root): not writable from inside.
-    out = run_sh(pyrunc, userns_bundle, test_id,
-                 "stat -c %u /proc/sys/kernel/hostname; echo x > /proc/sys/kernel/domainname && echo wrote || echo denied")
+    out = run_sh(
+        pyrunc,
+        userns_bundle,
+        test_id,
+        "stat -c %u /proc/sys/kernel/hostname; echo x > /proc/sys/kernel/domainname && echo wrote || echo denied",
+    )
     assert out.split() == ["65534", "denied"]
 
 
 def test_default_devices_are_bind_mounted_from_the_host_in_a_user_namespace(pyrunc, userns_bundle, test_id):
-    out = run_sh(pyrunc, userns_bundle, test_id,
-                 "for d in null zero full random urandom tty; do "
-                 "grep -c \" /dev/$d \" /proc/self/mountinfo; stat -c '%F %t:%T %u' /dev/$d; done; "
-                 "echo discard > /dev/null && head -c 4 /dev/zero | wc -c")
+    out = run_sh(
+        pyrunc,
+        userns_bundle,
+        test_id,
+        "for d in null zero full random urandom tty; do "
+        "grep -c \" /dev/$d \" /proc/self/mountinfo; stat -c '%F %t:%T %u' /dev/$d; done; "
+        "echo discard > /dev/null && head -c 4 /dev/zero | wc -c",
+    )
     lines = out.splitlines()
     expected = {"null": "1:3", "zero": "1:5", "full": "1:7", "random": "1:8", "urandom": "1:9", "tty": "5:0"}
     for i, (name, numbers) in enumerate(expected.items()):
@@ -408,6 +443,7 @@ def test_default_devices_are_bind_mounted_from_the_host_in_a_user_namespace(pyru
 
 # --- time namespace ----------------------------------------------------------------------
 
+
 def read_uptime():
     with open("/proc/uptime") as f:
         return float(f.read().split()[0])
@@ -416,8 +452,10 @@ def read_uptime():
 def test_time_namespace_offsets_shift_the_clocks(pyrunc, bundle, test_id):
     monotonic, boottime = 3 * 86400, 7 * 86400
     set_namespaces(bundle, pid=None, network=None, ipc=None, uts=None, mount=None, time=None)
-    bundle.config["linux"]["timeOffsets"] = {"monotonic": {"secs": monotonic, "nanosecs": 0},
-                                             "boottime": {"secs": boottime, "nanosecs": 500}}
+    bundle.config["linux"]["timeOffsets"] = {
+        "monotonic": {"secs": monotonic, "nanosecs": 0},
+        "boottime": {"secs": boottime, "nanosecs": 500},
+    }
     before = read_uptime()
     out = run_sh(pyrunc, bundle, test_id, "cat /proc/self/timens_offsets; cut -d' ' -f1 /proc/uptime; " + PRINT_NS)
     after = read_uptime()
@@ -452,14 +490,19 @@ def test_time_namespace_without_offsets_keeps_the_hosts_clocks(pyrunc, bundle, t
 
 # --- uts namespace -----------------------------------------------------------------------
 
+
 def test_hostname_and_domainname_in_a_new_uts_namespace(pyrunc, bundle, test_id):
     host_name = socket.gethostname()
     with open("/proc/sys/kernel/domainname") as f:
         host_domain = f.read().strip()
     bundle.config["hostname"] = "pyrunc-test-host"
     bundle.config["domainname"] = "pyrunc-test.example"
-    out = run_sh(pyrunc, bundle, test_id,
-                 "hostname; cat /proc/sys/kernel/hostname /proc/sys/kernel/domainname; readlink /proc/self/ns/uts")
+    out = run_sh(
+        pyrunc,
+        bundle,
+        test_id,
+        "hostname; cat /proc/sys/kernel/hostname /proc/sys/kernel/domainname; readlink /proc/self/ns/uts",
+    )
     lines = out.splitlines()
     assert lines[:3] == ["pyrunc-test-host", "pyrunc-test-host", "pyrunc-test.example"]
     assert lines[3] != os.readlink("/proc/self/ns/uts")
@@ -477,12 +520,15 @@ def test_without_hostname_a_new_uts_namespace_keeps_the_hosts_names(pyrunc, bund
 
 # --- bind sources out of the mapped root's reach -----------------------------------------
 
-READ_SOURCES = ("cat /mnt/a/f /mnt/b.txt; touch /mnt/b.txt 2>/dev/null || echo b-read-only; "
-                "cut -d' ' -f4-6 /proc/self/mountinfo | grep ' /mnt/'")
+READ_SOURCES = (
+    "cat /mnt/a/f /mnt/b.txt; touch /mnt/b.txt 2>/dev/null || echo b-read-only; "
+    "cut -d' ' -f4-6 /proc/self/mountinfo | grep ' /mnt/'"
+)
 
 
 def test_bind_sources_the_mapped_root_cannot_reach_are_mounted_as_runc_does(
-        pyrunc, runc, userns_bundle, test_id, unreachable_sources):
+    pyrunc, runc, userns_bundle, test_id, unreachable_sources
+):
     """runc opens each source before its user namespace is in the way; so does pyrunc
     (linux/mount_sources.py): the mounts are made, and show the same in mountinfo."""
     b = userns_bundle
@@ -490,8 +536,13 @@ def test_bind_sources_the_mapped_root_cannot_reach_are_mounted_as_runc_does(
     bind_unreachable(b, unreachable_sources)
     out = run_sh(pyrunc, b, test_id, READ_SOURCES)
     src_dir, src_file = unreachable_sources
-    assert out.splitlines() == ["in-a", "in-b", "b-read-only",
-                                f"{src_dir} /mnt/a rw,relatime", f"{src_file} /mnt/b.txt ro,relatime"], out
+    assert out.splitlines() == [
+        "in-a",
+        "in-b",
+        "b-read-only",
+        f"{src_dir} /mnt/a rw,relatime",
+        f"{src_file} /mnt/b.txt ro,relatime",
+    ], out
     runc.use(b)
     code, theirs, err = runc("run", "--bundle", b.path, test_id + "-runc")
     assert (code, theirs) == (0, out), err
@@ -515,6 +566,8 @@ def test_an_unreachable_missing_source_names_the_entry(pyrunc, userns_bundle, te
     userns_bundle.write()
     r = pyrunc("run", "--bundle", userns_bundle.path, test_id)
     index = len(userns_bundle.config["mounts"]) - 1
-    assert r.code == 1 and r.err == (f'pyrunc: create {test_id}: mounts[{index}]: mount bind "{missing}" '
-                                     'on "/mnt/b.txt" (options bind,ro): source: no such file or directory\n'), r
+    assert r.code == 1 and r.err == (
+        f'pyrunc: create {test_id}: mounts[{index}]: mount bind "{missing}" '
+        'on "/mnt/b.txt" (options bind,ro): source: no such file or directory\n'
+    ), r
     assert pyrunc("list", "-q").out == ""

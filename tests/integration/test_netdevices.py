@@ -48,6 +48,7 @@ def veths():
             ip("link", "set", peer, "up")
             pairs.append((end, peer))
         return pairs
+
     yield make
     for name in made:
         if on_host(name):
@@ -64,6 +65,7 @@ def netns():
         ip("netns", "add", name)
         made.append(name)
         return name
+
     yield make
     for name in made:
         ip("netns", "del", name, check=False)
@@ -96,8 +98,7 @@ def inside(pyrunc, cid, *args):
 
 def cgroup_dirs(bundle):
     path = bundle.config["linux"]["cgroupsPath"].strip("/").split("/")[0]
-    return [h for h in os.listdir("/sys/fs/cgroup")
-            if os.path.isdir(os.path.join("/sys/fs/cgroup", h, path))]
+    return [h for h in os.listdir("/sys/fs/cgroup") if os.path.isdir(os.path.join("/sys/fs/cgroup", h, path))]
 
 
 def test_a_device_moves_renamed_with_its_addresses_and_up(pyrunc, bundle, test_id, veths):
@@ -198,8 +199,10 @@ def test_a_name_the_containers_namespace_has_is_refused(pyrunc, bundle, test_id,
     bundle.write()
     r = pyrunc("create", "--bundle", bundle.path, test_id)
     assert r.code == 1, r
-    assert (f'create {test_id}: move network device "{a_peer}": the container\'s network '
-            f'namespace has a device named "ceth0" already') in r.err, r.err
+    assert (
+        f'create {test_id}: move network device "{a_peer}": the container\'s network '
+        f'namespace has a device named "ceth0" already'
+    ) in r.err, r.err
     assert on_host(a) and on_host(a_peer)  # the first entry was not moved either
     out = host_addresses(a)
     assert "10.213.0.2/24" in out and "fd00:213::2/64" in out, out
@@ -215,8 +218,7 @@ def test_a_missing_device_is_refused_before_anything_is_made(pyrunc, bundle, tes
     netdevices_bundle(bundle, {dev: {"name": "ceth0"}, missing: {}})
     r = pyrunc("create", "--bundle", bundle.path, test_id)
     assert r.code == 1, r
-    want = (f'create {test_id}: move network device "{missing}": no such device in the '
-            "runtime's network namespace")
+    want = f'create {test_id}: move network device "{missing}": no such device in the runtime\'s network namespace'
     assert want in r.err and last_error(pyrunc.log) == want, r.err
     assert not os.path.isdir(pyrunc.root) or os.listdir(pyrunc.root) == []
     assert cgroup_dirs(bundle) == []

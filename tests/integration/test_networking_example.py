@@ -38,8 +38,9 @@ pytestmark = [
 def in_ns(netns, *cmd, check=True):
     """Run cmd in the network namespace `netns` (a name under /run/netns, or a path)."""
     path = netns if netns.startswith("/") else f"/run/netns/{netns}"
-    r = subprocess.run([NSENTER, f"--net={path}", *cmd], capture_output=True, text=True,
-                       timeout=30, env={"PATH": SBIN_PATH})
+    r = subprocess.run(
+        [NSENTER, f"--net={path}", *cmd], capture_output=True, text=True, timeout=30, env={"PATH": SBIN_PATH}
+    )
     if check:
         assert r.returncode == 0, r
     return r
@@ -73,15 +74,23 @@ def net_pyrunc(host_netns, pyrunc):
     return pyrunc
 
 
-SETTINGS = {"host-if": HOST_IF, "host-addr": HOST_ADDR, "container-addr": CONTAINER_ADDR,
-            "publish": f"{HOST_PORT}:{CONTAINER_PORT}"}
+SETTINGS = {
+    "host-if": HOST_IF,
+    "host-addr": HOST_ADDR,
+    "container-addr": CONTAINER_ADDR,
+    "publish": f"{HOST_PORT}:{CONTAINER_PORT}",
+}
 
 
 def hook(mode, options=()):
     """The example hook as a user's config.json names it: an absolute interpreter, also as
     args[0] (Python finds its venv, and so pyroute2, from argv[0]), then the file."""
-    return {"path": sys.executable, "args": [sys.executable, HOOK, mode, *options],
-            "env": [f"PATH={SBIN_PATH}"], "timeout": 30}
+    return {
+        "path": sys.executable,
+        "args": [sys.executable, HOOK, mode, *options],
+        "env": [f"PATH={SBIN_PATH}"],
+        "timeout": 30,
+    }
 
 
 def configure(bundle, settings_from):
@@ -90,22 +99,21 @@ def configure(bundle, settings_from):
         options = [word for name, value in SETTINGS.items() for word in (f"--{name}", value)]
     else:
         options = []
-        bundle.config["annotations"] = {f"org.pyrunc.example.veth.{name}": value
-                                        for name, value in SETTINGS.items()}
-    bundle.config["hooks"] = {"createRuntime": [hook("createRuntime", options)],
-                              "poststop": [hook("poststop", options)]}
+        bundle.config["annotations"] = {f"org.pyrunc.example.veth.{name}": value for name, value in SETTINGS.items()}
+    bundle.config["hooks"] = {
+        "createRuntime": [hook("createRuntime", options)],
+        "poststop": [hook("poststop", options)],
+    }
 
 
 @pytest.mark.parametrize("settings_from", ["options", "annotations"])
-def test_veth_hook_publishes_httpd_and_cleans_up(net_pyrunc, host_netns, bundle, test_id,
-                                                 settings_from):
+def test_veth_hook_publishes_httpd_and_cleans_up(net_pyrunc, host_netns, bundle, test_id, settings_from):
     pyrunc = net_pyrunc
     page = f"hello from {test_id}\n"
     os.makedirs(os.path.join(bundle.rootfs, "www"))
     with open(os.path.join(bundle.rootfs, "www", "index.html"), "w") as f:
         f.write(page)
-    bundle.config["process"]["args"] = ["/bin/busybox", "httpd", "-f", "-p", str(CONTAINER_PORT),
-                                        "-h", "/www"]
+    bundle.config["process"]["args"] = ["/bin/busybox", "httpd", "-f", "-p", str(CONTAINER_PORT), "-h", "/www"]
     configure(bundle, settings_from)
     bundle.write()
     comment = f"{HOST_IF}:{test_id}"
@@ -141,15 +149,16 @@ def test_veth_hook_publishes_httpd_and_cleans_up(net_pyrunc, host_netns, bundle,
     def fetch():
         r = in_ns(host_netns, CURL, "-sS", "--max-time", "5", url, check=False)
         return r.stdout if r.returncode == 0 else None
+
     assert wait_for(fetch, f"an answer from {url}", timeout=20) == page
     # The port is only published where the rule says: the host end's address has no
     # listener of its own on the container's port.
-    r = in_ns(host_netns, CURL, "-sS", "--max-time", "5", f"http://{HOST_ADDR.split('/')[0]}:"
-              f"{CONTAINER_PORT}/", check=False)
+    r = in_ns(
+        host_netns, CURL, "-sS", "--max-time", "5", f"http://{HOST_ADDR.split('/')[0]}:{CONTAINER_PORT}/", check=False
+    )
     assert r.returncode == 7, r  # connection refused
     # localhost is not forwarded (the hook says why): refused at once, not left to hang.
-    r = in_ns(host_netns, CURL, "-sS", "--max-time", "5", f"http://127.0.0.1:{HOST_PORT}/",
-              check=False)
+    r = in_ns(host_netns, CURL, "-sS", "--max-time", "5", f"http://127.0.0.1:{HOST_PORT}/", check=False)
     assert r.returncode == 7, r
 
     r = pyrunc("delete", "--force", test_id)

@@ -9,8 +9,10 @@ import pytest
 
 from tests.integration.cli_util import pyrunc_cmd, set_args, wait_for
 
-READY_ON_GO = ("while [ ! -e /go ]; do sleep 0.05; done; echo $NOTIFY_SOCKET > /seen; "
-               "ln -s $NOTIFY_SOCKET /dev/log; logger READY=1; sleep 1000")
+READY_ON_GO = (
+    "while [ ! -e /go ]; do sleep 0.05; done; echo $NOTIFY_SOCKET > /seen; "
+    "ln -s $NOTIFY_SOCKET /dev/log; logger READY=1; sleep 1000"
+)
 
 
 @pytest.fixture

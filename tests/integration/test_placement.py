@@ -30,13 +30,19 @@ def running(pyrunc, bundle, test_id):
         r = pyrunc("run", "-d", "--bundle", bundle.path, test_id)
         assert r.code == 0, r
         return test_id
+
     return start
 
 
 def exec_process(pyrunc, cid, tmp_path, affinity):
     """exec -p with a process whose execCPUAffinity is `affinity`; its /proc/self/status."""
-    process = {"args": ["cat", "/proc/self/status"], "cwd": "/", "env": ["PATH=/bin"],
-               "user": {"uid": 0, "gid": 0}, "execCPUAffinity": affinity}
+    process = {
+        "args": ["cat", "/proc/self/status"],
+        "cwd": "/",
+        "env": ["PATH=/bin"],
+        "user": {"uid": 0, "gid": 0},
+        "execCPUAffinity": affinity,
+    }
     path = tmp_path / "process.json"
     path.write_text(json.dumps(process))
     return pyrunc("exec", "--process", str(path), cid)
@@ -83,9 +89,16 @@ def test_config_affinity_applies_to_exec_but_not_to_the_init(pyrunc, running):
     assert status_field(r.out, "Cpus_allowed_list") == "1"
 
 
-@pytest.mark.parametrize("value, why", [("1-0", "reversed"), ("0-x", "does not match"), ("0,,1", "not a list"),
-                                         ("0-4000000000", "past the last"),
-                                         ("8000", "no CPU this host has online")])
+@pytest.mark.parametrize(
+    "value, why",
+    [
+        ("1-0", "reversed"),
+        ("0-x", "does not match"),
+        ("0,,1", "not a list"),
+        ("0-4000000000", "past the last"),
+        ("8000", "no CPU this host has online"),
+    ],
+)
 def test_a_bad_cpu_list_fails_exec_in_one_line_naming_field_and_value(pyrunc, running, tmp_path, value, why):
     cid = running()
     r = exec_process(pyrunc, cid, tmp_path, {"final": value})
@@ -105,6 +118,7 @@ def test_a_bad_cpu_list_fails_create_and_leaves_nothing(pyrunc, bundle, test_id)
 
 # -- linux.memoryPolicy ----------------------------------------------------------------
 
+
 def run_with_policy(pyrunc, bundle, test_id, policy, script):
     bundle.config["linux"]["memoryPolicy"] = policy
     set_args(bundle, "sh", "-c", script)
@@ -120,13 +134,16 @@ def heap_policy(numa_maps):
     return lines[0].split()[1]
 
 
-@pytest.mark.parametrize("policy, shown", [
-    ({"mode": "MPOL_BIND", "nodes": "0"}, "bind:0"),
-    ({"mode": "MPOL_INTERLEAVE", "nodes": "0"}, "interleave:0"),
-    ({"mode": "MPOL_PREFERRED", "nodes": "0"}, "prefer:0"),
-    ({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}, "bind=static:0"),
-    ({"mode": "MPOL_LOCAL"}, "local"),
-])
+@pytest.mark.parametrize(
+    "policy, shown",
+    [
+        ({"mode": "MPOL_BIND", "nodes": "0"}, "bind:0"),
+        ({"mode": "MPOL_INTERLEAVE", "nodes": "0"}, "interleave:0"),
+        ({"mode": "MPOL_PREFERRED", "nodes": "0"}, "prefer:0"),
+        ({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}, "bind=static:0"),
+        ({"mode": "MPOL_LOCAL"}, "local"),
+    ],
+)
 def test_memory_policy_is_the_inits_and_its_programs(pyrunc, bundle, test_id, policy, shown):
     if not os.path.exists("/proc/self/numa_maps"):
         pytest.skip("the kernel has no NUMA support (no /proc/self/numa_maps)")
@@ -146,18 +163,27 @@ def test_memory_policy_reaches_an_exec_process(pyrunc, bundle, test_id):
     assert heap_policy(r.out) == "interleave:0", r
 
 
-@pytest.mark.parametrize("policy, field, words", [
-    ({"mode": "MPOL_BIND"}, "linux.memoryPolicy.nodes", "needs at least one node"),
-    ({"mode": "MPOL_LOCAL", "nodes": "0"}, "linux.memoryPolicy.nodes", "takes no nodes"),
-    ({"mode": "MPOL_BIND", "nodes": "5-6"}, "linux.memoryPolicy.nodes", "'5-6' names no memory node"),
-    ({"mode": "MPOL_BIND", "nodes": "0-99999999"}, "linux.memoryPolicy.nodes", "past the last"),
-    ({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"]},
-     "linux.memoryPolicy.flags", "exclude each other"),
-    ({"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_NUMA_BALANCING"]},
-     "linux.memoryPolicy.flags", "MPOL_F_NUMA_BALANCING"),
-    ({"mode": "MPOL_SOMETHING", "nodes": "0"}, "linux.memoryPolicy.mode", "MPOL_SOMETHING"),
-    ({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_NOPE"]}, "linux.memoryPolicy.flags", "MPOL_F_NOPE"),
-])
+@pytest.mark.parametrize(
+    "policy, field, words",
+    [
+        ({"mode": "MPOL_BIND"}, "linux.memoryPolicy.nodes", "needs at least one node"),
+        ({"mode": "MPOL_LOCAL", "nodes": "0"}, "linux.memoryPolicy.nodes", "takes no nodes"),
+        ({"mode": "MPOL_BIND", "nodes": "5-6"}, "linux.memoryPolicy.nodes", "'5-6' names no memory node"),
+        ({"mode": "MPOL_BIND", "nodes": "0-99999999"}, "linux.memoryPolicy.nodes", "past the last"),
+        (
+            {"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"]},
+            "linux.memoryPolicy.flags",
+            "exclude each other",
+        ),
+        (
+            {"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_NUMA_BALANCING"]},
+            "linux.memoryPolicy.flags",
+            "MPOL_F_NUMA_BALANCING",
+        ),
+        ({"mode": "MPOL_SOMETHING", "nodes": "0"}, "linux.memoryPolicy.mode", "MPOL_SOMETHING"),
+        ({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_NOPE"]}, "linux.memoryPolicy.flags", "MPOL_F_NOPE"),
+    ],
+)
 def test_a_bad_memory_policy_fails_create_in_one_line(pyrunc, bundle, test_id, policy, field, words):
     bundle.config["linux"]["memoryPolicy"] = policy
     bundle.write()
@@ -170,8 +196,7 @@ def test_a_bad_memory_policy_fails_create_in_one_line(pyrunc, bundle, test_id, p
 
 # -- linux.intelRdt where the host has no resctrl ----------------------------------------
 
-no_resctrl = pytest.mark.skipif(os.path.exists("/sys/fs/resctrl/schemata"),
-                                reason="the host has resctrl mounted")
+no_resctrl = pytest.mark.skipif(os.path.exists("/sys/fs/resctrl/schemata"), reason="the host has resctrl mounted")
 
 
 @no_resctrl

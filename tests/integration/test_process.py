@@ -21,8 +21,7 @@ from tests.integration.process_util import as_user, run_args, secret_cwd, stat_f
 
 __all__ = ["runc"]  # the fixture, imported for the tests below
 
-CAP = {"CAP_CHOWN": 0, "CAP_KILL": 5, "CAP_NET_BIND_SERVICE": 10, "CAP_SYS_RESOURCE": 24,
-       "CAP_AUDIT_WRITE": 29}
+CAP = {"CAP_CHOWN": 0, "CAP_KILL": 5, "CAP_NET_BIND_SERVICE": 10, "CAP_SYS_RESOURCE": 24, "CAP_AUDIT_WRITE": 29}
 RUNC_DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
 
@@ -63,10 +62,24 @@ def mask(*names):
 
 # --- args, env, cwd ----------------------------------------------------------------------
 
+
 def test_args_reach_the_program_verbatim(pyrunc, bundle, test_id):
-    out = run_args(pyrunc, bundle, test_id,
-                   ["/bin/sh", "-c", 'echo "$0"; for a in "$@"; do echo "[$a]"; done',
-                    "name-zero", "a b", "", "*", "$HOME", "x\ty"])
+    out = run_args(
+        pyrunc,
+        bundle,
+        test_id,
+        [
+            "/bin/sh",
+            "-c",
+            'echo "$0"; for a in "$@"; do echo "[$a]"; done',
+            "name-zero",
+            "a b",
+            "",
+            "*",
+            "$HOME",
+            "x\ty",
+        ],
+    )
     assert out.splitlines() == ["name-zero", "[a b]", "[]", "[*]", "[$HOME]", "[x\ty]"]
 
 
@@ -78,8 +91,15 @@ def test_args0_is_found_through_the_configs_path(pyrunc, bundle, test_id):
 
 
 def test_environment_is_exactly_the_configs(pyrunc, bundle, test_id):
-    env = ["PATH=/usr/bin:/bin", "FOO=bar baz", "EMPTY=", "WITH_EQUALS=a=b", "TERM=xterm",
-           "LANG=C.UTF-8", "HOME=/nowhere"]
+    env = [
+        "PATH=/usr/bin:/bin",
+        "FOO=bar baz",
+        "EMPTY=",
+        "WITH_EQUALS=a=b",
+        "TERM=xterm",
+        "LANG=C.UTF-8",
+        "HOME=/nowhere",
+    ]
     bundle.config["process"]["env"] = env
     assert run_args(pyrunc, bundle, test_id, ["env"]).splitlines() == env
 
@@ -145,8 +165,10 @@ def test_a_cwd_root_is_refused_and_the_user_is_not_is_entered_as_the_user(pyrunc
         b.config["process"]["args"] = ["sh", "-c", "pwd; id -u; ls"]
         if fchdir != "allowed":
             b.config["process"]["noNewPrivileges"] = False
-            b.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-                {"names": ["fchdir"], "action": "SCMP_ACT_ERRNO"}]}
+            b.config["linux"]["seccomp"] = {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["fchdir"], "action": "SCMP_ACT_ERRNO"}],
+            }
         mine = os.path.join(b.rootfs, "mine")
         os.mkdir(mine, 0o700)
         open(os.path.join(mine, "file"), "w").close()
@@ -161,6 +183,7 @@ def test_a_cwd_root_is_refused_and_the_user_is_not_is_entered_as_the_user(pyrunc
 
 
 # --- user, groups, umask -----------------------------------------------------------------
+
 
 def test_user_uid_gid_and_additional_gids(pyrunc, bundle, test_id):
     as_user(bundle, 1000, 1001, additionalGids=[5, 6, 1001])
@@ -181,8 +204,7 @@ def test_root_gets_no_supplementary_groups_of_the_caller(pyrunc, bundle, test_id
 
 def test_umask(pyrunc, bundle, test_id):
     bundle.config["process"]["user"] = {"uid": 0, "gid": 0, "umask": 0o027}
-    out = run_sh(pyrunc, bundle, test_id,
-                 "umask; cd /tmp && touch f && mkdir d && stat -c %a f d")
+    out = run_sh(pyrunc, bundle, test_id, "umask; cd /tmp && touch f && mkdir d && stat -c %a f d")
     assert out.split() == ["0027", "640", "750"]
 
 
@@ -197,6 +219,7 @@ def test_umask_defaults_to_0022_whatever_the_callers(pyrunc, bundle, test_id):
 
 # --- capabilities ------------------------------------------------------------------------
 
+
 def test_runc_default_capabilities_as_root(pyrunc, bundle, test_id):
     out = run_sh(pyrunc, bundle, test_id, "grep ^Cap /proc/self/status")
     st = status_fields(out)
@@ -204,8 +227,7 @@ def test_runc_default_capabilities_as_root(pyrunc, bundle, test_id):
     assert default == "0000000020000420"
     # Root's exec makes permitted and effective the bounding set; inheritable stays empty
     # (not configured) and the default ambient list is dropped for want of inheritable.
-    assert st == {"CapInh": "0" * 16, "CapPrm": default, "CapEff": default, "CapBnd": default,
-                  "CapAmb": "0" * 16}
+    assert st == {"CapInh": "0" * 16, "CapPrm": default, "CapEff": default, "CapBnd": default, "CapAmb": "0" * 16}
 
 
 def test_all_five_capability_sets_of_a_non_root_user(pyrunc, bundle, test_id):
@@ -246,8 +268,10 @@ def test_effective_capabilities_work_and_missing_ones_do_not(pyrunc, bundle, tes
 
 # --- rlimits -----------------------------------------------------------------------------
 
+
 def host_hard_nofile():
     import resource
+
     return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
@@ -258,8 +282,9 @@ def test_rlimits_are_set(pyrunc, bundle, test_id):
         {"type": "RLIMIT_NPROC", "soft": 300, "hard": 400},
         {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
     ]
-    out = run_sh(pyrunc, bundle, test_id,
-                 "ulimit -n; ulimit -Hn; grep -E '^Max (processes|core file size)' /proc/self/limits")
+    out = run_sh(
+        pyrunc, bundle, test_id, "ulimit -n; ulimit -Hn; grep -E '^Max (processes|core file size)' /proc/self/limits"
+    )
     lines = out.splitlines()
     assert lines[:2] == [str(hard // 2), str(hard)]
     procs = next(line.split() for line in lines[2:] if line.startswith("Max processes"))
@@ -270,8 +295,10 @@ def test_rlimits_are_set(pyrunc, bundle, test_id):
 
 def test_rlimit_above_the_hosts_hard_limit(pyrunc, bundle, test_id):
     if not host_bounding_has(CAP["CAP_SYS_RESOURCE"]):
-        pytest.skip("host limit: this VM's bounding set lacks CAP_SYS_RESOURCE, so no process "
-                    "here may raise a hard rlimit above the current one (EPERM)")
+        pytest.skip(
+            "host limit: this VM's bounding set lacks CAP_SYS_RESOURCE, so no process "
+            "here may raise a hard rlimit above the current one (EPERM)"
+        )
     hard = host_hard_nofile() + 1000
     bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": hard, "hard": hard}]
     assert run_sh(pyrunc, bundle, test_id, "ulimit -Hn").strip() == str(hard)
@@ -284,11 +311,13 @@ def test_an_rlimit_that_cannot_be_raised_fails_create_with_a_clear_error(pyrunc,
     bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": hard, "hard": hard}]
     r = run_failing(pyrunc, bundle, test_id)
     assert r.code == 1
-    assert r.err.strip() == (f"pyrunc: create {test_id}: setrlimit RLIMIT_NOFILE {hard}:{hard}: "
-                             "operation not permitted")
+    assert r.err.strip() == (
+        f"pyrunc: create {test_id}: setrlimit RLIMIT_NOFILE {hard}:{hard}: operation not permitted"
+    )
 
 
 # --- no_new_privs, oom score, personality, scheduler, I/O priority -----------------------
+
 
 @pytest.mark.parametrize("nnp", [True, False])
 def test_no_new_privileges(pyrunc, bundle, test_id, nnp):
@@ -307,16 +336,14 @@ def test_oom_score_adj(pyrunc, bundle, test_id):
 
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="LINUX32 reports i686 on x86_64 hosts")
-@pytest.mark.parametrize("domain,machine,persona", [("LINUX32", "i686", "00000008"),
-                                                    ("LINUX", "x86_64", "00000000")])
+@pytest.mark.parametrize("domain,machine,persona", [("LINUX32", "i686", "00000008"), ("LINUX", "x86_64", "00000000")])
 def test_personality(pyrunc, bundle, test_id, domain, machine, persona):
     bundle.config["linux"]["personality"] = {"domain": domain}
     out = run_sh(pyrunc, bundle, test_id, "busybox uname -m; cat /proc/self/personality")
     assert out.split() == [machine, persona]
 
 
-@pytest.mark.parametrize("policy,number,nice", [("SCHED_BATCH", 3, 7), ("SCHED_IDLE", 5, 0),
-                                                ("SCHED_OTHER", 0, 4)])
+@pytest.mark.parametrize("policy,number,nice", [("SCHED_BATCH", 3, 7), ("SCHED_IDLE", 5, 0), ("SCHED_OTHER", 0, 4)])
 def test_scheduler(pyrunc, bundle, test_id, policy, number, nice):
     bundle.config["process"]["scheduler"] = {"policy": policy, "nice": nice}
     stat = run_sh(pyrunc, bundle, test_id, "cat /proc/self/stat").strip()
@@ -356,13 +383,15 @@ def test_io_priority_seen_from_inside(pyrunc, bundle, test_id):
 
 # --- LSM labels --------------------------------------------------------------------------
 
+
 @pytest.mark.skipif(lsm_enabled("apparmor"), reason="AppArmor is enabled here: no error to show")
 def test_apparmor_profile_without_apparmor_is_a_clear_error(pyrunc, bundle, test_id):
     bundle.config["process"]["apparmorProfile"] = "pyrunc-test-profile"
     r = run_failing(pyrunc, bundle, test_id)
     assert r.code == 1
-    assert r.err.startswith(f"pyrunc: create {test_id}: apparmor profile 'pyrunc-test-profile': "
-                            "AppArmor is not enabled on this host")
+    assert r.err.startswith(
+        f"pyrunc: create {test_id}: apparmor profile 'pyrunc-test-profile': AppArmor is not enabled on this host"
+    )
 
 
 @pytest.mark.skipif(lsm_enabled("selinux"), reason="SELinux is enabled here: no error to show")
@@ -370,11 +399,14 @@ def test_selinux_label_without_selinux_is_a_clear_error(pyrunc, bundle, test_id)
     bundle.config["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
     r = run_failing(pyrunc, bundle, test_id)
     assert r.code == 1
-    assert r.err.startswith(f"pyrunc: create {test_id}: selinux label 'system_u:system_r:container_t:s0': "
-                            "SELinux is not enabled on this host")
+    assert r.err.startswith(
+        f"pyrunc: create {test_id}: selinux label 'system_u:system_r:container_t:s0': "
+        "SELinux is not enabled on this host"
+    )
 
 
 # --- session, keyring, file descriptors --------------------------------------------------
+
 
 def test_the_init_leads_a_new_session_and_process_group(pyrunc, bundle, test_id):
     stat = run_sh(pyrunc, bundle, test_id, "cat /proc/self/stat").strip()
@@ -408,14 +440,25 @@ def run_with_fds(pyrunc, bundle, test_id, script, files, *flags):
     n = len(files)
     keep = " ".join(f'f{i}="${i}"' for i in range(1, n + 1))
     redirects = " ".join(f'{i + 2}<"$f{i}"' for i in range(1, n + 1))
-    pyrunc_cmd = [sys.executable, "-m", "pyrunc", "--root", pyrunc.root, "--log", pyrunc.log,
-                  "run", *flags, "--bundle", bundle.path, test_id]
+    pyrunc_cmd = [
+        sys.executable,
+        "-m",
+        "pyrunc",
+        "--root",
+        pyrunc.root,
+        "--log",
+        pyrunc.log,
+        "run",
+        *flags,
+        "--bundle",
+        bundle.path,
+        test_id,
+    ]
     # sh opens the files as fds 3.. in the child only, then execs pyrunc with them.
     wrapper = ["sh", "-c", f'{keep}; shift {n}; exec "$@" {redirects}', "sh", *files, *pyrunc_cmd]
     out_path = os.path.join(pyrunc.tmp, f"{test_id}.out")
     with open(out_path, "w+b") as out:
-        code = subprocess.call(wrapper, stdin=subprocess.DEVNULL, stdout=out,
-                               stderr=subprocess.STDOUT, timeout=60)
+        code = subprocess.call(wrapper, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=60)
         out.seek(0)
         text = out.read().decode()
     assert code == 0, text
@@ -428,12 +471,14 @@ def test_no_host_fd_reaches_the_container(pyrunc, bundle, test_id, three_files):
 
 
 def test_preserve_fds_passes_exactly_that_many(pyrunc, bundle, test_id, three_files):
-    out = run_with_fds(pyrunc, bundle, test_id, "ls /proc/$$/fd; cat <&3; cat <&4; true", three_files,
-                       "--preserve-fds", "2")
+    out = run_with_fds(
+        pyrunc, bundle, test_id, "ls /proc/$$/fd; cat <&3; cat <&4; true", three_files, "--preserve-fds", "2"
+    )
     assert out.split() == ["0", "1", "2", "3", "4", "three", "four"]
 
 
 # --- runc's own default config -----------------------------------------------------------
+
 
 @pytest.mark.skipif(shutil.which("runc") is None, reason="runc is not installed")
 def test_runc_spec_default_config_runs_unchanged(pyrunc, bundle, test_id):

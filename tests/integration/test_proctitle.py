@@ -54,11 +54,17 @@ def test_a_created_containers_init_shows_as_pyrunc_init(launched, bundle, test_i
 def test_a_foreground_run_shows_as_pyrunc_with_its_arguments(launched, bundle, test_id):
     set_args(bundle, "sleep", "300")
     argv = ["--root", launched.root, "--log", launched.log, "run", "--bundle", bundle.path, test_id]
-    proc = subprocess.Popen([LAUNCHER, *argv], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [LAUNCHER, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
-        wait_for(lambda: os.path.exists(os.path.join(launched.root, test_id)) and
-                 launched("state", test_id).out.count('"running"'), "the container to run")
+        wait_for(
+            lambda: (
+                os.path.exists(os.path.join(launched.root, test_id))
+                and launched("state", test_id).out.count('"running"')
+            ),
+            "the container to run",
+        )
         assert _comm(proc.pid) == "pyrunc"
         assert _cmdline(proc.pid) == ["pyrunc", *argv]
         assert proc.pid in _pgrep("-x", "pyrunc")

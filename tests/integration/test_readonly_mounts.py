@@ -14,10 +14,12 @@ from tests.integration.rootfs_util import host_dir  # noqa: F401  (a fixture)
 
 # What the container sees of its /dev: writes refused, devpts and the devices usable,
 # each /dev mount's point and per-mount options.
-PROBE = ("touch /dev/x 2>/dev/null && echo wrote-dev || echo dev-read-only; "
-         "ls /dev/pts/ptmx; echo hi > /dev/null && echo null-ok; "
-         "mkdir /dev/shm/d && echo shm-ok; readlink /dev/ptmx; "
-         "cut -d' ' -f5,6 /proc/self/mountinfo | grep '^/dev'")
+PROBE = (
+    "touch /dev/x 2>/dev/null && echo wrote-dev || echo dev-read-only; "
+    "ls /dev/pts/ptmx; echo hi > /dev/null && echo null-ok; "
+    "mkdir /dev/shm/d && echo shm-ok; readlink /dev/ptmx; "
+    "cut -d' ' -f5,6 /proc/self/mountinfo | grep '^/dev'"
+)
 
 WANT = ["dev-read-only", "/dev/pts/ptmx", "null-ok", "shm-ok", "pts/ptmx"]
 
@@ -83,8 +85,7 @@ def test_read_only_dev_with_a_terminal(pyrunc, bundle, test_id, tmp_path):
         console.close()
     try:
         assert pyrunc("start", test_id).code == 0
-        os.write(master, b"tty; touch /dev/x || echo dev-$((1+1))-read-only; "
-                         b"stat -c %t:%T /dev/console; exit\n")
+        os.write(master, b"tty; touch /dev/x || echo dev-$((1+1))-read-only; stat -c %t:%T /dev/console; exit\n")
         out = read_until(master)
     finally:
         os.close(master)

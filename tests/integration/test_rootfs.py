@@ -26,6 +26,7 @@ MOUNTINFO = "cat /proc/self/mountinfo"
 
 # --- rootfsPropagation ------------------------------------------------------------------
 
+
 @pytest.fixture
 def shared_rootfs(bundle, host_dir):
     """The bundle's rootfs seen through a shared host mount, so that slave shows a master."""
@@ -38,10 +39,14 @@ def shared_rootfs(bundle, host_dir):
 
 # value -> (optional fields of "/" must contain, of a tmpfs mounted on /tmp must contain)
 PROPAGATION = {
-    "shared": ("shared:", None), "rshared": ("shared:", "shared:"),
-    "slave": ("master:", None), "rslave": ("master:", None),
-    "private": (None, None), "rprivate": (None, None),
-    "unbindable": ("unbindable", None), "runbindable": ("unbindable", "unbindable"),
+    "shared": ("shared:", None),
+    "rshared": ("shared:", "shared:"),
+    "slave": ("master:", None),
+    "rslave": ("master:", None),
+    "private": (None, None),
+    "rprivate": (None, None),
+    "unbindable": ("unbindable", None),
+    "runbindable": ("unbindable", "unbindable"),
 }
 
 
@@ -102,10 +107,12 @@ def _allow_mounting(bundle):
         caps[kind] = sorted(set(caps.get(kind, [])) | {"CAP_SYS_ADMIN"})
 
 
-@pytest.mark.parametrize("value, reaches_host", [("shared", True), (None, False)],
-                         ids=["shared-bidirectional", "default-slave"])
+@pytest.mark.parametrize(
+    "value, reaches_host", [("shared", True), (None, False)], ids=["shared-bidirectional", "default-slave"]
+)
 def test_mounts_in_an_rshared_volume_reach_the_host_only_when_asked(
-        pyrunc, bundle, test_id, host_dir, value, reaches_host):
+    pyrunc, bundle, test_id, host_dir, value, reaches_host
+):
     """Bidirectional volumes (runc's behaviour, used by Kubernetes): with a shared root and
     an `rshared` bind of a shared host directory, a mount made inside reaches the host."""
     vol = host_dir("volume")
@@ -122,11 +129,11 @@ def test_mounts_in_an_rshared_volume_reach_the_host_only_when_asked(
 
 # --- root.readonly ----------------------------------------------------------------------
 
+
 def test_readonly_root_refuses_writes_but_a_tmpfs_stays_writable(pyrunc, bundle, test_id):
     bundle.config["root"]["readonly"] = True
     add_mount(bundle, "/tmp", "tmpfs", "tmpfs", ["nosuid", "nodev"])
-    out = run_ok(pyrunc, bundle, test_id,
-                 "touch /newfile 2>&1; echo rc=$?; touch /tmp/ok && echo tmp-ok; " + MOUNTINFO)
+    out = run_ok(pyrunc, bundle, test_id, "touch /newfile 2>&1; echo rc=$?; touch /tmp/ok && echo tmp-ok; " + MOUNTINFO)
     assert "Read-only file system" in out and "rc=1" in out
     assert "tmp-ok" in out
     assert "ro" in mount_at(parse_mountinfo(out), "/").options
@@ -142,6 +149,7 @@ def test_writable_root_by_default(pyrunc, bundle, test_id):
 
 # --- mounts and their options -----------------------------------------------------------
 
+
 def test_tmpcopyup_fills_the_tmpfs_with_what_it_covers(pyrunc, bundle, test_id, tmp_path):
     """podman's --read-only mounts tmpfs on /tmp, /var/tmp and /run with runc's tmpcopyup:
     the image's files there are copied in, symlinks as symlinks (never followed out of
@@ -156,9 +164,13 @@ def test_tmpcopyup_fills_the_tmpfs_with_what_it_covers(pyrunc, bundle, test_id, 
     host.write_text("host\n")
     os.symlink(str(host), os.path.join(image, "escape"))
     add_mount(bundle, "/cu", "tmpfs", "tmpfs", ["rw", "nosuid", "nodev", "tmpcopyup"])
-    out = run_ok(pyrunc, bundle, test_id,
-                 "cat /cu/sub/file; stat -c '%u:%g %a' /cu/sub/file; readlink /cu/escape; "
-                 "echo new > /cu/sub/file; cat /cu/sub/file; grep ' /cu ' /proc/self/mountinfo | grep -c tmpfs")
+    out = run_ok(
+        pyrunc,
+        bundle,
+        test_id,
+        "cat /cu/sub/file; stat -c '%u:%g %a' /cu/sub/file; readlink /cu/escape; "
+        "echo new > /cu/sub/file; cat /cu/sub/file; grep ' /cu ' /proc/self/mountinfo | grep -c tmpfs",
+    )
     assert out.split("\n") == ["from-the-image", "1000:1001 646", str(host), "new", "1", ""], out
     with open(os.path.join(image, "sub", "file")) as f:
         assert f.read() == "from-the-image\n"  # the image is untouched
@@ -196,9 +208,12 @@ def test_bind_mounts_with_flags(pyrunc, bundle, test_id, host_dir):
     add_mount(bundle, "/b/ro", "bind", src, ["bind", "ro"])
     add_mount(bundle, "/b/rw", "none", src, ["rbind", "rw"])
     add_mount(bundle, "/b/flags", "bind", src, ["bind", "nosuid", "nodev", "noexec", "noatime"])
-    out = run_ok(pyrunc, bundle, test_id,
-                 "cat /b/ro/marker; echo; touch /b/ro/x 2>&1; echo container > /b/rw/written; "
-                 + MOUNTINFO)
+    out = run_ok(
+        pyrunc,
+        bundle,
+        test_id,
+        "cat /b/ro/marker; echo; touch /b/ro/x 2>&1; echo container > /b/rw/written; " + MOUNTINFO,
+    )
     mounts = parse_mountinfo(out)
     assert "from-host" in out and "Read-only file system" in out
     assert "ro" in mount_at(mounts, "/b/ro").options
@@ -223,8 +238,9 @@ def test_file_bind_creates_the_file_and_missing_directories(pyrunc, bundle, test
         f.write("file-content")
     add_mount(bundle, "/etc/new/dir/conf", "bind", src, ["bind", "ro"])
     add_mount(bundle, "/a/b/c", "tmpfs", "tmpfs")
-    out = run_ok(pyrunc, bundle, test_id,
-                 "cat /etc/new/dir/conf; echo; stat -c '%F' /etc/new/dir/conf /a/b/c; " + MOUNTINFO)
+    out = run_ok(
+        pyrunc, bundle, test_id, "cat /etc/new/dir/conf; echo; stat -c '%F' /etc/new/dir/conf /a/b/c; " + MOUNTINFO
+    )
     assert "file-content" in out
     assert "regular file" in out and "directory" in out
     mounts = parse_mountinfo(out)
@@ -247,9 +263,13 @@ def test_propagation_flags_per_mount(pyrunc, bundle, test_id):
 
 
 def test_default_mounts_proc_sysfs_mqueue_devpts(pyrunc, bundle, test_id):
-    out = run_ok(pyrunc, bundle, test_id,
-                 "ls /proc/self/ns >/dev/null && echo proc-ok; ls /sys/kernel >/dev/null && echo sys-ok; "
-                 "touch /sys/pyrunc 2>&1; ls -l /dev/ptmx; " + MOUNTINFO)
+    out = run_ok(
+        pyrunc,
+        bundle,
+        test_id,
+        "ls /proc/self/ns >/dev/null && echo proc-ok; ls /sys/kernel >/dev/null && echo sys-ok; "
+        "touch /sys/pyrunc 2>&1; ls -l /dev/ptmx; " + MOUNTINFO,
+    )
     mounts = parse_mountinfo(out)
     assert "proc-ok" in out and "sys-ok" in out and "Read-only file system" in out
     assert mount_at(mounts, "/proc").fstype == "proc"
@@ -274,15 +294,20 @@ def test_devpts_newinstance_is_not_the_hosts(pyrunc, bundle, test_id):
     assert pts.fstype == "devpts" and pts.dev not in host_devs
 
 
-CGROUP_CHECK = ("ls /sys/fs/cgroup; mkdir /sys/fs/cgroup/pyrunc-test-x 2>&1; "
-                "mkdir /sys/fs/cgroup/pids/pyrunc-test-x 2>&1; " + MOUNTINFO)
+CGROUP_CHECK = (
+    "ls /sys/fs/cgroup; mkdir /sys/fs/cgroup/pyrunc-test-x 2>&1; "
+    "mkdir /sys/fs/cgroup/pids/pyrunc-test-x 2>&1; " + MOUNTINFO
+)
 
 
 def _host_hierarchies():
     with open("/proc/self/mountinfo") as f:
-        return sorted(os.path.basename(line.split()[4]) for line in f
-                      if line.split(" - ")[1].split()[0] in ("cgroup", "cgroup2")
-                      and os.path.dirname(line.split()[4]) == "/sys/fs/cgroup")
+        return sorted(
+            os.path.basename(line.split()[4])
+            for line in f
+            if line.split(" - ")[1].split()[0] in ("cgroup", "cgroup2")
+            and os.path.dirname(line.split()[4]) == "/sys/fs/cgroup"
+        )
 
 
 @pytest.mark.parametrize("cgroupns", [False, True], ids=["host-cgroupns", "new-cgroupns"])
@@ -312,19 +337,21 @@ def test_rbind_carries_submounts_and_bind_does_not(pyrunc, bundle, test_id, host
         f.write("submount")
     add_mount(bundle, "/r/rbind", "bind", src, ["rbind"])
     add_mount(bundle, "/r/bind", "bind", src, ["bind"])
-    out = run_ok(pyrunc, bundle, test_id,
-                 "cat /r/rbind/sub/marker; echo; echo bind:; ls /r/bind/sub; " + MOUNTINFO)
+    out = run_ok(pyrunc, bundle, test_id, "cat /r/rbind/sub/marker; echo; echo bind:; ls /r/bind/sub; " + MOUNTINFO)
     assert out.startswith("submount\nbind:\n")
     mounts = parse_mountinfo(out)
     assert mount_at(mounts, "/r/rbind/sub").fstype == "tmpfs"
     assert not [m for m in mounts if m.point == "/r/bind/sub"]
 
 
-@pytest.mark.parametrize("options, flags", [
-    (["rbind", "rro"], {"ro"}),
-    (["rbind", "rnosuid", "rnodev", "rnoexec"], {"nosuid", "nodev", "noexec"}),
-    (["rbind", "rnoatime"], {"noatime"}),
-])
+@pytest.mark.parametrize(
+    "options, flags",
+    [
+        (["rbind", "rro"], {"ro"}),
+        (["rbind", "rnosuid", "rnodev", "rnoexec"], {"nosuid", "nodev", "noexec"}),
+        (["rbind", "rnoatime"], {"noatime"}),
+    ],
+)
 def test_recursive_attributes_reach_the_submounts(pyrunc, bundle, test_id, host_dir, options, flags):
     src = host_dir("rattr-src")
     os.mkdir(os.path.join(src, "sub"))
@@ -366,6 +393,7 @@ def test_mounts_are_made_in_order(pyrunc, bundle, test_id):
 
 
 # --- destinations resolved inside the rootfs --------------------------------------------
+
 
 def _link(bundle, path, target):
     full = os.path.join(bundle.rootfs, path.lstrip("/"))
@@ -427,6 +455,7 @@ def test_symlinked_proc_destination_is_refused(pyrunc, bundle, test_id):
 
 # --- sysctl -----------------------------------------------------------------------------
 
+
 def _read(path):
     with open(path) as f:
         return f.read().strip()
@@ -436,10 +465,8 @@ def test_sysctls_are_set_in_the_containers_namespaces(pyrunc, bundle, test_id):
     host_forward = _read("/proc/sys/net/ipv4/ip_forward")
     host_shmmax = _read("/proc/sys/kernel/shmmax")
     want_forward = "0" if host_forward == "1" else "1"
-    bundle.config["linux"]["sysctl"] = {"net.ipv4.ip_forward": want_forward,
-                                        "kernel.shmmax": "123456789"}
-    out = run_ok(pyrunc, bundle, test_id,
-                 "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax")
+    bundle.config["linux"]["sysctl"] = {"net.ipv4.ip_forward": want_forward, "kernel.shmmax": "123456789"}
+    out = run_ok(pyrunc, bundle, test_id, "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax")
     assert out.split() == [want_forward, "123456789"]
     assert _read("/proc/sys/net/ipv4/ip_forward") == host_forward
     assert _read("/proc/sys/kernel/shmmax") == host_shmmax
@@ -452,8 +479,11 @@ CONTAINER_MOUNTS = ("/", "/proc", "/dev", "/sys")
 
 def _only_container_mounts(mounts):
     for m in mounts:
-        assert m.point == "/" or m.point.startswith(tuple(p + "/" for p in CONTAINER_MOUNTS[1:])) \
-            or m.point in CONTAINER_MOUNTS, m
+        assert (
+            m.point == "/"
+            or m.point.startswith(tuple(p + "/" for p in CONTAINER_MOUNTS[1:]))
+            or m.point in CONTAINER_MOUNTS
+        ), m
 
 
 @pytest.mark.parametrize("flags", [(), ("--no-pivot",)], ids=["pivot_root", "no-pivot"])
@@ -472,6 +502,7 @@ def test_container_sees_only_its_own_mounts(pyrunc, bundle, test_id, flags):
 
 
 # --- failures ---------------------------------------------------------------------------
+
 
 def _children_of_us():
     """Live processes whose parent is this test process (we are their subreaper)."""
@@ -495,6 +526,7 @@ def subreaper():
     """Make this process the subreaper, so that anything pyrunc leaves running shows up
     as our child."""
     import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     PR_SET_CHILD_SUBREAPER = 36
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -507,15 +539,18 @@ def subreaper():
 # Each error names the entry (its index in config.json's mounts), its type, source,
 # destination and options as given: {i} is the bad entry's index.
 BAD_MOUNTS = {
-    "unknown-type": ({"destination": "/bad", "type": "nosuchfs", "source": "nosuchfs"},
-                     'mounts[{i}]: mount nosuchfs "nosuchfs" on "/bad": no such device'),
-    "missing-bind-source": ({"destination": "/bad", "type": "bind", "source": "no/such/dir",
-                             "options": ["rbind"]},
-                            'mounts[{i}]: mount bind "no/such/dir" on "/bad" (options rbind): source: '
-                            'no such file or directory'),
-    "bad-tmpfs-data": ({"destination": "/bad", "type": "tmpfs", "source": "tmpfs",
-                        "options": ["nosuid", "size=abc"]},
-                       'mounts[{i}]: mount tmpfs "tmpfs" on "/bad" (options nosuid,size=abc): invalid argument'),
+    "unknown-type": (
+        {"destination": "/bad", "type": "nosuchfs", "source": "nosuchfs"},
+        'mounts[{i}]: mount nosuchfs "nosuchfs" on "/bad": no such device',
+    ),
+    "missing-bind-source": (
+        {"destination": "/bad", "type": "bind", "source": "no/such/dir", "options": ["rbind"]},
+        'mounts[{i}]: mount bind "no/such/dir" on "/bad" (options rbind): source: no such file or directory',
+    ),
+    "bad-tmpfs-data": (
+        {"destination": "/bad", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=abc"]},
+        'mounts[{i}]: mount tmpfs "tmpfs" on "/bad" (options nosuid,size=abc): invalid argument',
+    ),
 }
 
 
@@ -539,7 +574,8 @@ def test_bad_mount_fails_cleanly(pyrunc, bundle, test_id, host_dir, subreaper, c
     assert subreaper() == []
     assert host_mount_lines(bundle.path) + host_mount_lines(good) == before
     assert not os.path.exists(os.path.join(bundle.rootfs, "good")) or not os.listdir(
-        os.path.join(bundle.rootfs, "good"))
+        os.path.join(bundle.rootfs, "good")
+    )
     with open(pyrunc.log) as f:
         log = f.read()
     assert test_id in log and "/bad" in log

@@ -44,8 +44,9 @@ def nosys(tmp_path_factory):
         pytest.skip("no C compiler to build the static syscall helper")
     d = tmp_path_factory.mktemp("pyrunc-test-nosys")
     (d / "nosys.c").write_text(HELPER)
-    r = subprocess.run([gcc, "-static", "-O", "-o", str(d / "nosys"), str(d / "nosys.c")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [gcc, "-static", "-O", "-o", str(d / "nosys"), str(d / "nosys.c")], capture_output=True, text=True
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot link a static helper (libc's static library missing?): {r.stderr.strip()}")
     return str(d / "nosys")
@@ -55,16 +56,19 @@ def profile_with_gaps():
     """Docker's shape (an EPERM default, an allow list of everything but the privileged
     calls), less getppid, and umask answering EXDEV."""
     profile = docker_like_profile()
-    profile["syscalls"][0]["names"] = [n for n in profile["syscalls"][0]["names"]
-                                       if n not in ("getppid", "umask")]
+    profile["syscalls"][0]["names"] = [n for n in profile["syscalls"][0]["names"] if n not in ("getppid", "umask")]
     profile["syscalls"].append({"names": ["umask"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EXDEV})
     return profile
 
 
 CALLS = [BEYOND, NR["getppid"], NR["umask"], NR["getpid"]]
 # beyond the profile: ENOSYS; known but unlisted: the default; listed: its action.
-EXPECTED = [f"{BEYOND}={errno.ENOSYS}", f"{NR['getppid']}={errno.EPERM}",
-            f"{NR['umask']}={errno.EXDEV}", f"{NR['getpid']}=0"]
+EXPECTED = [
+    f"{BEYOND}={errno.ENOSYS}",
+    f"{NR['getppid']}={errno.EPERM}",
+    f"{NR['umask']}={errno.EXDEV}",
+    f"{NR['getpid']}=0",
+]
 
 
 def test_a_syscall_beyond_the_profile_is_enosys_in_a_child(tmp_path):
@@ -101,12 +105,19 @@ def _triple(pyrunc):
     def call(*args):
         r = pyrunc(*args)
         return r.code, r.out, r.err
+
     return call
 
 
 @pytest.mark.parametrize("via", ["run", "exec"])
-def test_a_syscall_beyond_the_profile_is_enosys_as_under_runc(pyrunc, runc, bundle, test_id, nosys,  # noqa: F811
-                                                             via):
+def test_a_syscall_beyond_the_profile_is_enosys_as_under_runc(
+    pyrunc,
+    runc,
+    bundle,
+    test_id,
+    nosys,  # noqa: F811
+    via,
+):
     r = _in_container(_triple(pyrunc), test_id, bundle, nosys, via)
     runc.use(bundle)
     theirs = _in_container(runc, test_id + "-runc", bundle, nosys, via)

@@ -13,8 +13,7 @@ SCHED_DEADLINE = 6
 
 def test_scheduler_flags_reset_on_fork(pyrunc, bundle, test_id):
     """SCHED_FLAG_RESET_ON_FORK: the init runs at nice -5, its child at the default 0."""
-    bundle.config["process"]["scheduler"] = {"policy": "SCHED_OTHER", "nice": -5,
-                                             "flags": ["SCHED_FLAG_RESET_ON_FORK"]}
+    bundle.config["process"]["scheduler"] = {"policy": "SCHED_OTHER", "nice": -5, "flags": ["SCHED_FLAG_RESET_ON_FORK"]}
     # The trailing `:` keeps sh from exec'ing the last cat in its own place.
     out = run_args(pyrunc, bundle, test_id, ["sh", "-c", "cat /proc/$$/stat; cat /proc/self/stat; :"])
     init, child = out.strip().splitlines()
@@ -24,8 +23,12 @@ def test_scheduler_flags_reset_on_fork(pyrunc, bundle, test_id):
 def test_sched_deadline_policy(pyrunc, bundle, test_id):
     """A SCHED_DEADLINE program (which may not fork, so it is the init itself); the
     values are checked where they reach the kernel (test_mechanics_seam)."""
-    bundle.config["process"]["scheduler"] = {"policy": "SCHED_DEADLINE", "runtime": 2_000_000,
-                                             "deadline": 20_000_000, "period": 40_000_000}
+    bundle.config["process"]["scheduler"] = {
+        "policy": "SCHED_DEADLINE",
+        "runtime": 2_000_000,
+        "deadline": 20_000_000,
+        "period": 40_000_000,
+    }
     out = run_args(pyrunc, bundle, test_id, ["cat", "/proc/self/stat"])
     assert stat_field(out.strip(), 41) == str(SCHED_DEADLINE), out
 
@@ -34,8 +37,10 @@ def test_sched_deadline_policy(pyrunc, bundle, test_id):
 def test_a_refused_field_fails_create_in_one_line_and_leaves_nothing(pyrunc, bundle, test_id, path):
     doc, named = refused_example(path)
     # runc's default config as the bundle's is, with the refused field added.
-    doc["root"], doc["process"] = bundle.config["root"], {**bundle.config["process"], **{
-        k: v for k, v in doc["process"].items() if k == "commandLine"}}
+    doc["root"], doc["process"] = (
+        bundle.config["root"],
+        {**bundle.config["process"], **{k: v for k, v in doc["process"].items() if k == "commandLine"}},
+    )
     doc["process"]["user"] = {**bundle.config["process"]["user"], **doc["process"].get("user", {})}
     if "username" in refused_example(path)[0]["process"]["user"]:
         doc["process"]["user"]["username"] = "ContainerUser"
@@ -52,8 +57,9 @@ def test_a_refused_field_fails_create_in_one_line_and_leaves_nothing(pyrunc, bun
 
 
 def test_an_idmap_mount_fails_create_naming_the_option(pyrunc, bundle, test_id, tmp_path):
-    bundle.config["mounts"].append({"destination": "/d", "source": str(tmp_path), "type": "bind",
-                                    "options": ["rbind", "idmap"]})
+    bundle.config["mounts"].append(
+        {"destination": "/d", "source": str(tmp_path), "type": "bind", "options": ["rbind", "idmap"]}
+    )
     bundle.config["linux"]["namespaces"].append({"type": "user"})
     bundle.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
     bundle.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]

@@ -16,9 +16,11 @@ from tests.integration.console_util import ConsoleSocket, read_until
 
 __all__ = ["runc"]
 
-PROBE = ("echo hello-$((6*7)); tty; readlink /proc/self/fd/0; readlink /proc/self/fd/1; "
-         "stat -c 'console %t:%T' /dev/console; stat -c 'tty %t:%T' $(tty); "
-         "busybox stty size; exit\n")
+PROBE = (
+    "echo hello-$((6*7)); tty; readlink /proc/self/fd/0; readlink /proc/self/fd/1; "
+    "stat -c 'console %t:%T' /dev/console; stat -c 'tty %t:%T' $(tty); "
+    "busybox stty size; exit\n"
+)
 
 
 @pytest.fixture
@@ -102,8 +104,7 @@ def test_terminal_without_console_socket_is_a_clear_error(pyrunc, tty_bundle, te
 
 
 def test_unreachable_console_socket_fails_create(pyrunc, tty_bundle, test_id, tmp_path):
-    r = pyrunc("create", "--console-socket", str(tmp_path / "nobody-listens"), "--bundle",
-               tty_bundle.path, test_id)
+    r = pyrunc("create", "--console-socket", str(tmp_path / "nobody-listens"), "--bundle", tty_bundle.path, test_id)
     assert r.code == 1 and "console socket" in r.err and "no such file" in r.err, r
     assert_nothing_left(pyrunc, test_id, tty_bundle)
 
@@ -138,8 +139,7 @@ def _alive_fd(fd):
 
 
 def test_run_in_the_foreground_wires_the_pty_to_our_terminal(pyrunc, tty_bundle, test_id):
-    out, status, before, after = run_on_a_terminal(
-        pyrunc, tty_bundle, test_id, PROBE.replace("exit\n", "exit 3\n"))
+    out, status, before, after = run_on_a_terminal(pyrunc, tty_bundle, test_id, PROBE.replace("exit\n", "exit 3\n"))
     assert status == 3, out
     check_probe_output(out, size="40 120")  # ours, not consoleSize, as runc does
     assert after is None or after == before  # raw mode undone
@@ -154,8 +154,7 @@ def test_run_in_the_foreground_forwards_input_until_exit(pyrunc, tty_bundle, tes
 
 def test_kill_of_a_terminal_container(pyrunc, tty_bundle, test_id, console):
     bundle = tty_bundle
-    assert pyrunc("run", "-d", "--console-socket", console.path, "--bundle", bundle.path,
-                  test_id).code == 0
+    assert pyrunc("run", "-d", "--console-socket", console.path, "--bundle", bundle.path, test_id).code == 0
     master = console.receive()
     try:
         assert pyrunc("kill", test_id, "KILL").code == 0
@@ -166,8 +165,9 @@ def test_kill_of_a_terminal_container(pyrunc, tty_bundle, test_id, console):
 
 # --- the terminal's owner ----------------------------------------------------------------
 
-OWNER_PROBE = ("stat -c 'owner %u:%g %a' $(tty) /dev/console; "
-               "echo reopened-$((6*7)) > $(tty) || echo not-reopened; exit\n")
+OWNER_PROBE = (
+    "stat -c 'owner %u:%g %a' $(tty) /dev/console; echo reopened-$((6*7)) > $(tty) || echo not-reopened; exit\n"
+)
 
 
 def _call(tool, *args):
@@ -226,8 +226,19 @@ def test_an_exec_pty_belongs_to_the_exec_user_like_runc(pyrunc, runc, bundle, te
         assert code == 0, err
         found[name] = []
         for flags in execs:
-            code, _, err = _call(tool, "exec", "-d", "-t", "--console-socket", console.path, *flags,
-                                 test_id, "sh", "-c", "stat -c 'owner %u:%g %a' $(tty)")
+            code, _, err = _call(
+                tool,
+                "exec",
+                "-d",
+                "-t",
+                "--console-socket",
+                console.path,
+                *flags,
+                test_id,
+                "sh",
+                "-c",
+                "stat -c 'owner %u:%g %a' $(tty)",
+            )
             assert code == 0, err
             master = console.receive()
             try:

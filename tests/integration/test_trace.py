@@ -9,9 +9,20 @@ from tests.integration.cli_util import last_error
 from tests.integration.trace_util import read, traced, validate_all
 
 # The runtime's steps of a `run`, in order (runtime.md "Lifecycle").
-RUNTIME_ORDER = ["validate config", "create state", "spawn", "create cgroup", "set cgroup limits",
-                 "move init into cgroup", "start", "tell the init to exec", "wait for exit", "delete",
-                 "remove cgroup", "remove state"]
+RUNTIME_ORDER = [
+    "validate config",
+    "create state",
+    "spawn",
+    "create cgroup",
+    "set cgroup limits",
+    "move init into cgroup",
+    "start",
+    "tell the init to exec",
+    "wait for exit",
+    "delete",
+    "remove cgroup",
+    "remove state",
+]
 
 
 def ended_steps(records, procs=("stage1", "init")):
@@ -28,8 +39,16 @@ def test_run_traces_the_init_steps_in_order_with_their_kernel_calls(pyrunc, bund
     r, records = traced(pyrunc, trace, "run", "--bundle", bundle.path, test_id)
     assert r.code == 0, r
     steps = ended_steps(records)
-    order = ["create namespaces", "mount /proc", "pivot_root", "drop bounding capabilities",
-             "set capabilities", "find executable", "wait for start", "exec"]
+    order = [
+        "create namespaces",
+        "mount /proc",
+        "pivot_root",
+        "drop bounding capabilities",
+        "set capabilities",
+        "find executable",
+        "wait for start",
+        "exec",
+    ]
     assert [s for s in steps if s in order] == order, steps
     assert steps[-1] == "exec"
     runtime = ended_steps(records, ("runtime",))
@@ -44,13 +63,16 @@ def test_run_traces_the_init_steps_in_order_with_their_kernel_calls(pyrunc, bund
     procs = {r["proc"] for r in records if r["t"] == "header"}
     assert procs == {"runtime", "stage1", "init"}
     unshare = calls(records, "unshare")
-    assert any("CLONE_NEWNS" in c["flags"]["flags"] and "CLONE_NEWPID" in c["flags"]["flags"]
-               for c in unshare), unshare
+    assert any("CLONE_NEWNS" in c["flags"]["flags"] and "CLONE_NEWPID" in c["flags"]["flags"] for c in unshare), unshare
     # The mounts go through an fd of the target, opened beneath the rootfs.
     proc_step = next(r["sid"] for r in records if r["t"] == "step" and r["name"] == "mount /proc")
-    assert any(c["args"]["source"] == "proc" and c["args"]["fstype"] == "proc"
-               and c["args"]["target"].startswith("/proc/self/fd/") and c["sid"] == proc_step
-               for c in calls(records, "mount"))
+    assert any(
+        c["args"]["source"] == "proc"
+        and c["args"]["fstype"] == "proc"
+        and c["args"]["target"].startswith("/proc/self/fd/")
+        and c["sid"] == proc_step
+        for c in calls(records, "mount")
+    )
     assert calls(records, "pivot_root")[0]["args"] == {"new_root": ".", "put_old": "."}
     capset = calls(records, "capset")
     assert capset and set(capset[-1]["args"]) == {"effective", "permitted", "inheritable"}
@@ -75,22 +97,33 @@ def test_create_start_kill_and_delete_each_trace_their_steps_into_one_file(pyrun
     trace = str(tmp_path / "trace.jsonl")
     bundle.config["process"]["args"] = ["sleep", "300"]
     bundle.write()
-    for args in (("create", "--bundle", bundle.path, test_id), ("start", test_id),
-                 ("kill", test_id, "KILL"), ("delete", "--force", test_id)):
+    for args in (
+        ("create", "--bundle", bundle.path, test_id),
+        ("start", test_id),
+        ("kill", test_id, "KILL"),
+        ("delete", "--force", test_id),
+    ):
         r, records = traced(pyrunc, trace, *args)
         assert r.code == 0, (args, r)
     runtime = [h["argv"] for h in records if h["t"] == "header" and h["proc"] == "runtime"]
     assert [argv[argv.index("--trace") + 2] for argv in runtime] == ["create", "start", "kill", "delete"]
     sid = {r["name"]: r["sid"] for r in records if r["t"] == "step" and r["ev"] == "begin"}
-    assert {"create", "spawn", "start", "tell the init to exec", "kill", "signal the container",
-            "delete", "remove state"} <= set(sid), sorted(sid)
+    assert {
+        "create",
+        "spawn",
+        "start",
+        "tell the init to exec",
+        "kill",
+        "signal the container",
+        "delete",
+        "remove state",
+    } <= set(sid), sorted(sid)
     (signal,) = [c for c in calls(records, "pidfd_send_signal") if c["sid"] == sid["signal the container"]]
     assert signal["args"]["sig"] == 9 and "error" not in signal
     assert records[-1] == next(r for r in records if r["t"] == "step" and r["ev"] == "end" and r["name"] == "delete")
 
 
-def test_the_environment_variable_works_like_the_flag_and_the_flag_wins(pyrunc, bundle, test_id, tmp_path,
-                                                                         monkeypatch):
+def test_the_environment_variable_works_like_the_flag_and_the_flag_wins(pyrunc, bundle, test_id, tmp_path, monkeypatch):
     by_env, by_flag = str(tmp_path / "env.jsonl"), str(tmp_path / "flag.jsonl")
     bundle.write()
     monkeypatch.setenv("PYRUNC_TRACE", by_env)
@@ -108,8 +141,9 @@ def test_the_environment_variable_works_like_the_flag_and_the_flag_wins(pyrunc, 
 
 def test_a_mount_whose_source_is_missing_ends_the_trace_with_its_step(pyrunc, bundle, test_id, tmp_path):
     trace = str(tmp_path / "trace.jsonl")
-    bundle.config["mounts"].append({"destination": "/missing", "type": "bind",
-                                    "source": str(tmp_path / "no-such-dir"), "options": ["bind"]})
+    bundle.config["mounts"].append(
+        {"destination": "/missing", "type": "bind", "source": str(tmp_path / "no-such-dir"), "options": ["bind"]}
+    )
     bundle.write()
     r, records = traced(pyrunc, trace, "create", "--bundle", bundle.path, test_id)
     assert r.code != 0, r
@@ -179,14 +213,20 @@ def test_every_hook_is_a_step_and_a_process_in_the_order_the_spec_gives(pyrunc, 
     assert ends(records, "remove state") < begins(records, hook["poststop"])
     # Which process ran each: createContainer and startContainer in the container's init.
     procs = {k: step_records(records, hook[k])[0]["proc"] for k in kinds}
-    assert procs == {"createRuntime": "runtime", "createContainer": "init", "startContainer": "init",
-                     "poststart": "runtime", "poststop": "runtime"}, procs
+    assert procs == {
+        "createRuntime": "runtime",
+        "createContainer": "init",
+        "startContainer": "init",
+        "poststart": "runtime",
+        "poststop": "runtime",
+    }, procs
     headers = [h for h in records if h["t"] == "header" and h["proc"] == "hook"]
     assert sorted(h["argv"][1] for h in headers) == sorted(kinds), headers
     by_pid = {h["pid"]: h for h in records if h["t"] == "header"}
     for h in headers:
-        assert by_pid[h["ppid"]]["proc"] == ("init" if h["argv"][1] in ("createContainer", "startContainer")
-                                             else "runtime"), h
+        assert by_pid[h["ppid"]]["proc"] == (
+            "init" if h["argv"][1] in ("createContainer", "startContainer") else "runtime"
+        ), h
     shown = pyrunc("trace", "show", trace)
     assert f"{hook['poststop']}  (waiting)" in shown.out, shown.out
     assert "8 processes" in shown.out.splitlines()[0], shown.out  # runtime, stage1, init, 5 hooks
@@ -196,8 +236,10 @@ def test_cgroup_writes_the_seccomp_load_and_open_flags_are_recorded(pyrunc, bund
     trace = str(tmp_path / "trace.jsonl")
     bundle.config["linux"]["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 123}}
     bundle.config["linux"]["seccomp"] = {
-        "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
-        "syscalls": [{"names": ["mknod"], "action": "SCMP_ACT_ERRNO"}]}
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["mknod"], "action": "SCMP_ACT_ERRNO"}],
+    }
     bundle.write()
     r, records = traced(pyrunc, trace, "run", "--bundle", bundle.path, test_id)
     assert r.code == 0, r
@@ -215,8 +257,9 @@ def test_cgroup_writes_the_seccomp_load_and_open_flags_are_recorded(pyrunc, bund
     assert load["sid"] == sid["load seccomp filter"] and load["proc"] == "init" and "error" not in load
     assert load["mono"] < begins(records, "exec")
     opens = calls(records, "openat2")
-    assert any("O_PATH" in c["flags"]["flags"].split("|") and "RESOLVE_IN_ROOT" in c["flags"]["resolve"]
-               for c in opens), opens[:3]
+    assert any(
+        "O_PATH" in c["flags"]["flags"].split("|") and "RESOLVE_IN_ROOT" in c["flags"]["resolve"] for c in opens
+    ), opens[:3]
 
 
 def test_a_failing_hook_ends_the_trace_at_its_step(pyrunc, bundle, test_id, tmp_path):
@@ -237,15 +280,17 @@ def test_a_failing_hook_ends_the_trace_at_its_step(pyrunc, bundle, test_id, tmp_
 
 
 def test_without_tracing_the_log_error_line_names_the_last_steps(pyrunc, bundle, test_id, tmp_path):
-    bundle.config["mounts"].append({"destination": "/missing", "type": "bind",
-                                    "source": str(tmp_path / "no-such-dir"), "options": ["bind"]})
+    bundle.config["mounts"].append(
+        {"destination": "/missing", "type": "bind", "source": str(tmp_path / "no-such-dir"), "options": ["bind"]}
+    )
     bundle.write()
     r = pyrunc("run", "--bundle", bundle.path, test_id)
     assert r.code != 0 and "steps:" not in r.err, r  # the one-line error stays as it was
     line = last_error(pyrunc.log)
-    assert line.startswith(r.err.strip()[len("pyrunc: "):]), (line, r.err)
-    assert line.endswith("(steps: run > create > spawn; init: mount /sys > mount /sys/fs/cgroup > "
-                         "mount /missing)"), line
+    assert line.startswith(r.err.strip()[len("pyrunc: ") :]), (line, r.err)
+    assert line.endswith("(steps: run > create > spawn; init: mount /sys > mount /sys/fs/cgroup > mount /missing)"), (
+        line
+    )
 
     bundle.config["mounts"].pop()
     bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/false"}]}
@@ -254,7 +299,8 @@ def test_without_tracing_the_log_error_line_names_the_last_steps(pyrunc, bundle,
     r = pyrunc("run", "--bundle", bundle.path, test_id, extra=("--log-format", "json"))
     assert r.code != 0, r
     assert last_json_error(pyrunc.log).endswith(
-        "(steps: run > create > spawn > run createRuntime hooks > hook createRuntime #0 /bin/false)")
+        "(steps: run > create > spawn > run createRuntime hooks > hook createRuntime #0 /bin/false)"
+    )
 
     r = pyrunc("state", test_id, extra=("--log-format", "json"))  # failed in its own step
     assert r.code != 0 and last_json_error(pyrunc.log) == f"container {test_id} does not exist"
@@ -275,7 +321,7 @@ def tour_sections():
     the `trace show` output it quotes)."""
     with open(DOC) as f:
         text = f.read()
-    tour = text[text.index("## A guided tour"):]
+    tour = text[text.index("## A guided tour") :]
     explained = set()
     for line in tour.splitlines():
         if line.startswith("| `"):
@@ -293,6 +339,7 @@ def tour_sections():
 def test_the_guided_tour_explains_every_step_of_its_run(pyrunc, test_id, tmp_path):
     import importlib.util
     import uuid
+
     spec = importlib.util.spec_from_file_location("trace_tour", TOUR)
     tour = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tour)

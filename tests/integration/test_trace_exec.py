@@ -38,14 +38,23 @@ def test_exec_traces_its_child_joining_setting_up_and_exec_ing(pyrunc, running, 
     steps = [(s["proc"], s["name"]) for s in begun(records)]
     names = [n for _, n in steps]
     assert names[0] == "open the container's namespaces", names
-    order = ["open the container's namespaces", "join pid namespace", "join mount namespace",
-             "enter the container's root", "fork into the container's pid namespace",
-             "drop bounding capabilities", "set capabilities", "find executable", "join cgroup", "exec"]
+    order = [
+        "open the container's namespaces",
+        "join pid namespace",
+        "join mount namespace",
+        "enter the container's root",
+        "fork into the container's pid namespace",
+        "drop bounding capabilities",
+        "set capabilities",
+        "find executable",
+        "join cgroup",
+        "exec",
+    ]
     # The fork's step begins in both processes, as create's does.
     assert [n for i, n in enumerate(names) if n in order and names[i - 1] != n] == order, names
     assert steps[-1] == ("exec process", "exec"), steps
-    assert all(p == "exec" for p, n in steps[:names.index("fork into the container's pid namespace") + 1])
-    assert all(p == "exec process" for p, _ in steps[names.index("fork into the container's pid namespace") + 1:])
+    assert all(p == "exec" for p, n in steps[: names.index("fork into the container's pid namespace") + 1])
+    assert all(p == "exec process" for p, _ in steps[names.index("fork into the container's pid namespace") + 1 :])
 
     # Every child call is made in a step of its own process.
     sids = {(s["sid"], s["proc"]) for s in begun(records)}
@@ -138,8 +147,7 @@ def test_a_bad_cwd_ends_the_exec_trace_with_its_step_and_errno(pyrunc, running, 
 def test_without_a_pid_namespace_the_exec_child_does_not_fork(pyrunc, bundle, test_id, tmp_path):
     """Sharing the host's pid namespace there is nothing to fork into: the one child joins,
     then goes on as the exec process."""
-    bundle.config["linux"]["namespaces"] = [ns for ns in bundle.config["linux"]["namespaces"]
-                                            if ns["type"] != "pid"]
+    bundle.config["linux"]["namespaces"] = [ns for ns in bundle.config["linux"]["namespaces"] if ns["type"] != "pid"]
     set_args(bundle, "sleep", "1000")
     assert pyrunc("run", "-d", "--bundle", bundle.path, test_id).code == 0
     trace = str(tmp_path / "trace.jsonl")

@@ -55,11 +55,13 @@ class Racer:
     with RENAME_EXCHANGE as fast as it can, until stopped, while pyrunc runs."""
 
     def __init__(self, a, b):
-        code = ("import sys; from tests.security.sec_util import exchange\n"
-                "a, b = sys.argv[1], sys.argv[2]\n"
-                "while True:\n"
-                "    try:\n        exchange(a, b)\n"
-                "    except OSError:\n        pass  # one name is briefly gone: pyrunc replaced it\n")
+        code = (
+            "import sys; from tests.security.sec_util import exchange\n"
+            "a, b = sys.argv[1], sys.argv[2]\n"
+            "while True:\n"
+            "    try:\n        exchange(a, b)\n"
+            "    except OSError:\n        pass  # one name is briefly gone: pyrunc replaced it\n"
+        )
         repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         self.proc = subprocess.Popen([sys.executable, "-c", code, a, b], cwd=repo)
 
@@ -82,8 +84,7 @@ def host_mount_points():
 def new_host_mounts(before):
     """Mounts the host gained since `before`, but for other tests' own scratch mounts
     (tests run side by side make theirs under /tmp/pyrunc-test-*, never ours)."""
-    return sorted(p for p in host_mount_points() - before
-                  if "pyrunc-test-" not in p or "pyrunc-test-sec-" in p)
+    return sorted(p for p in host_mount_points() - before if "pyrunc-test-" not in p or "pyrunc-test-sec-" in p)
 
 
 def tree(path):

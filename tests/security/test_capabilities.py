@@ -45,16 +45,27 @@ def _set_file_caps(path, permitted=0, inheritable=0, effective=True):
     """security.capability, revision 2: what setcap writes (`+eip` with effective).
     Without the effective bit the kernel does not refuse a program whose file permitted
     set the bounding set cuts short (a capability-dumb program would fail confusingly)."""
-    value = struct.pack("<IIIII", 0x02000000 | int(effective), permitted & 0xffffffff,
-                        inheritable & 0xffffffff, permitted >> 32, inheritable >> 32)
+    value = struct.pack(
+        "<IIIII",
+        0x02000000 | int(effective),
+        permitted & 0xFFFFFFFF,
+        inheritable & 0xFFFFFFFF,
+        permitted >> 32,
+        inheritable >> 32,
+    )
     os.setxattr(path, "security.capability", value)
 
 
 def test_the_five_sets_are_exactly_the_configs(pyrunc, bundle, test_id):
     """runc's default config as root: nothing inheritable, nothing ambient."""
     out = run_ok(pyrunc, bundle, test_id, "grep ^Cap /proc/self/status")
-    assert cap_sets(out) == {"CapInh": 0, "CapPrm": RUNC_DEFAULT_MASK, "CapEff": RUNC_DEFAULT_MASK,
-                             "CapBnd": RUNC_DEFAULT_MASK, "CapAmb": 0}
+    assert cap_sets(out) == {
+        "CapInh": 0,
+        "CapPrm": RUNC_DEFAULT_MASK,
+        "CapEff": RUNC_DEFAULT_MASK,
+        "CapBnd": RUNC_DEFAULT_MASK,
+        "CapAmb": 0,
+    }
 
 
 def test_inheritable_file_capabilities_give_a_user_nothing(pyrunc, bundle, test_id):
@@ -66,8 +77,7 @@ def test_inheritable_file_capabilities_give_a_user_nothing(pyrunc, bundle, test_
     bundle.config["process"]["capabilities"] = {"bounding": RUNC_DEFAULT}
     bundle.config["process"]["noNewPrivileges"] = False
     out = run_ok(pyrunc, bundle, test_id, "/inh/busybox grep ^Cap /proc/self/status")
-    assert cap_sets(out) == {"CapInh": 0, "CapPrm": 0, "CapEff": 0, "CapBnd": RUNC_DEFAULT_MASK,
-                             "CapAmb": 0}
+    assert cap_sets(out) == {"CapInh": 0, "CapPrm": 0, "CapEff": 0, "CapBnd": RUNC_DEFAULT_MASK, "CapAmb": 0}
 
 
 def test_file_capabilities_stop_at_the_bounding_set(pyrunc, bundle, test_id):

@@ -22,11 +22,19 @@ import pytest
 from tests.integration.console_util import ConsoleSocket, read_until
 from tests.security.sec_util import Racer, run_ok
 
-MASKED_FILES = ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/latency_stats",
-                "/proc/sched_debug", "/proc/acpi", "/proc/scsi")
+MASKED_FILES = (
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/timer_list",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/acpi",
+    "/proc/scsi",
+)
 
-PROBE_MASKS = ("for f in " + " ".join(MASKED_FILES) + "; do "
-               "if [ -e $f ] && [ ! -d $f ]; then stat -c '%n %F %t:%T' $f; fi; done")
+PROBE_MASKS = (
+    "for f in " + " ".join(MASKED_FILES) + "; do if [ -e $f ] && [ ! -d $f ]; then stat -c '%n %F %t:%T' $f; fi; done"
+)
 
 
 def _image_dev(bundle):
@@ -85,8 +93,10 @@ def test_a_dev_null_swapped_during_create_is_never_used_to_mask(pyrunc, bundle, 
 
 # --- /dev/console ------------------------------------------------------------------------
 
-PROBE_TTY = ("stat -L -c 'console %F %t' /dev/console; stat -L -c 'stdin %F %t' /proc/self/fd/0; "
-             "stat -L -c 'stdout %F %t' /proc/self/fd/1; echo end")
+PROBE_TTY = (
+    "stat -L -c 'console %F %t' /dev/console; stat -L -c 'stdin %F %t' /proc/self/fd/0; "
+    "stat -L -c 'stdout %F %t' /proc/self/fd/1; echo end"
+)
 
 
 def test_the_console_is_the_pty_whatever_the_images_dev_pts_holds(pyrunc, bundle, test_id, tmp_path):
@@ -95,9 +105,14 @@ def test_the_console_is_the_pty_whatever_the_images_dev_pts_holds(pyrunc, bundle
     image's file is neither the console nor the container's stdio."""
     _image_dev(bundle)
     bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["destination"] != "/dev/pts"]
-    bundle.config["mounts"].append({"destination": "/devpts", "type": "devpts", "source": "devpts",
-                                    "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666",
-                                                "mode=0620"]})
+    bundle.config["mounts"].append(
+        {
+            "destination": "/devpts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
+        }
+    )
     dev = os.path.join(bundle.rootfs, "dev")
     os.symlink("/devpts/ptmx", os.path.join(dev, "ptmx"))
     os.mkdir(os.path.join(dev, "pts"))
@@ -122,7 +137,10 @@ def test_the_console_is_the_pty_whatever_the_images_dev_pts_holds(pyrunc, bundle
         console.close()
     lines = [line.strip() for line in out.splitlines() if line.strip()]
     # 88 is 136 (the first pty slave major) in hex, as stat's %t prints it.
-    assert lines[:3] == ["console character special file 88", "stdin character special file 88",
-                         "stdout character special file 88"], out
+    assert lines[:3] == [
+        "console character special file 88",
+        "stdin character special file 88",
+        "stdout character special file 88",
+    ], out
     with open(canary) as f:
         assert f.read() == ""

@@ -25,8 +25,13 @@ def exec_with_fds(pyrunc, cid, setup, *args):
     """`pyrunc exec` started by `sh -c setup; exec pyrunc...`: the fds setup opens are
     pyrunc's.  (code, output)."""
     cmd = pyrunc_cmd(pyrunc, "exec", *args)
-    r = subprocess.run(["sh", "-c", f'{setup}; exec "$@"', "sh", *cmd], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    r = subprocess.run(
+        ["sh", "-c", f'{setup}; exec "$@"', "sh", *cmd],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=60,
+    )
     return r.returncode, r.stdout.decode()
 
 
@@ -39,24 +44,24 @@ def test_only_stdio_reaches_an_exec(pyrunc, running, host_secrets):
 def test_preserve_fds_reach_an_exec(pyrunc, running, host_secrets):
     """The other side: what the caller passes on purpose does arrive."""
     setup = f'exec 3<"{host_secrets}/secret" 4<"{host_secrets}"'
-    code, out = exec_with_fds(pyrunc, running, setup, "--preserve-fds", "1", running,
-                              "sh", "-c", "ls /proc/$$/fd; cat <&3")
+    code, out = exec_with_fds(
+        pyrunc, running, setup, "--preserve-fds", "1", running, "sh", "-c", "ls /proc/$$/fd; cat <&3"
+    )
     assert (code, out.split()) == (0, ["0", "1", "2", "3", "host-secret"]), out
 
 
-@pytest.mark.parametrize("cwd", ["/proc/self/fd/3", "/proc/self/fd/3/..", "/proc/thread-self/fd/3",
-                                 "/proc/1/cwd"])
+@pytest.mark.parametrize("cwd", ["/proc/self/fd/3", "/proc/self/fd/3/..", "/proc/thread-self/fd/3", "/proc/1/cwd"])
 def test_an_exec_cwd_through_a_proc_link_is_refused(pyrunc, running, host_secrets, cwd):
-    code, out = exec_with_fds(pyrunc, running, f'exec 3<"{host_secrets}"', "--preserve-fds", "1",
-                              "--cwd", cwd, running, "sh", "-c", "pwd; ls")
+    code, out = exec_with_fds(
+        pyrunc, running, f'exec 3<"{host_secrets}"', "--preserve-fds", "1", "--cwd", cwd, running, "sh", "-c", "pwd; ls"
+    )
     assert code == 255, out
     assert out.startswith(f"pyrunc: exec {running}: ") and "magic link" in out or "invalid process" in out, out
     assert "secret" not in out and len(out.splitlines()) == 1, out
 
 
 def test_cap_never_fills_the_inheritable_or_ambient_set(pyrunc, running):
-    r = pyrunc("exec", "--cap", "CAP_SYS_ADMIN", "--cap", "CAP_NET_ADMIN", running,
-               "grep", "^Cap", "/proc/self/status")
+    r = pyrunc("exec", "--cap", "CAP_SYS_ADMIN", "--cap", "CAP_NET_ADMIN", running, "grep", "^Cap", "/proc/self/status")
     assert r.code == 0, r
     caps = cap_sets(r.out)
     added = (1 << 21) | (1 << 12)
@@ -137,17 +142,23 @@ class HeldListener:
 def test_the_container_cannot_reach_the_joining_process(pyrunc, bundle, test_id, tmp_path):
     listener = HeldListener(str(tmp_path / "listener.sock"))
     bundle.config["linux"]["seccomp"] = {
-        "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": listener.path,
-        "syscalls": [{"names": ["acct"], "action": "SCMP_ACT_NOTIFY"}]}
-    set_args(bundle, "sh", "-c", "sleep 1000 & SLEEPER=$! sh -c \"$0\"", PROBE)
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": listener.path,
+        "syscalls": [{"names": ["acct"], "action": "SCMP_ACT_NOTIFY"}],
+    }
+    set_args(bundle, "sh", "-c", 'sleep 1000 & SLEEPER=$! sh -c "$0"', PROBE)
     serving = threading.Thread(target=listener.serve_one)
     serving.start()  # create's connection
     try:
         assert pyrunc("run", "-d", "--bundle", bundle.path, test_id).code == 0
         serving.join(30)
         listener.hold()
-        execing = subprocess.Popen(pyrunc_cmd(pyrunc, "exec", test_id, "true"),
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        execing = subprocess.Popen(
+            pyrunc_cmd(pyrunc, "exec", test_id, "true"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         init = pyrunc.state(test_id)["pid"]
         pidns = os.readlink(f"/proc/{init}/ns/pid")
 
@@ -161,6 +172,7 @@ def test_the_container_cannot_reach_the_joining_process(pyrunc, bundle, test_id,
                 except (OSError, ValueError):
                     continue
             return None
+
         wait_for(joining, "the exec'd process to wait inside the container")
         held = joining()
         assert sealed_exe.is_sealed(f"/proc/{held}/exe")  # and runs from a sealed interpreter

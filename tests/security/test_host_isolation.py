@@ -19,12 +19,20 @@ def test_the_hosts_files_and_mounts_are_out_of_reach(pyrunc, bundle, test_id, ho
     marker = os.path.join(marker_dir, "secret")
     with open(marker, "w") as f:
         f.write(token + "\n")
-    tries = [marker, f"/proc/1/root{marker}", f"/proc/self/root{marker}",
-             f"/proc/1/cwd/../../../../..{marker}", f"/..{marker}", f"/dev/../..{marker}"]
-    script = ("; ".join(f"cat {t} 2>/dev/null" for t in tries)
-              + "; cd /..; echo up=$(pwd) $(ls | wc -l) $(ls / | wc -l)"
-              + "; for p in /proc/[0-9]*; do busybox tr '\\0' ' ' < $p/cmdline; echo; done"
-              + "; echo ===; cat /proc/self/mountinfo")
+    tries = [
+        marker,
+        f"/proc/1/root{marker}",
+        f"/proc/self/root{marker}",
+        f"/proc/1/cwd/../../../../..{marker}",
+        f"/..{marker}",
+        f"/dev/../..{marker}",
+    ]
+    script = (
+        "; ".join(f"cat {t} 2>/dev/null" for t in tries)
+        + "; cd /..; echo up=$(pwd) $(ls | wc -l) $(ls / | wc -l)"
+        + "; for p in /proc/[0-9]*; do busybox tr '\\0' ' ' < $p/cmdline; echo; done"
+        + "; echo ===; cat /proc/self/mountinfo"
+    )
     out = run_ok(pyrunc, bundle, test_id, script)
     assert token not in out
     head, _, mountinfo = out.partition("===\n")
@@ -33,8 +41,7 @@ def test_the_hosts_files_and_mounts_are_out_of_reach(pyrunc, bundle, test_id, ho
     assert up[0] == "up=/" and up[1] == up[2], out  # `..` of / is /
     assert not [c for c in lines[1:] if "python" in c or "-m pyrunc" in c], out  # no runtime in view
     for m in parse_mountinfo(mountinfo):
-        assert m.point in CONTAINER_MOUNTS or m.point.startswith(
-            tuple(p + "/" for p in CONTAINER_MOUNTS[1:])), m
+        assert m.point in CONTAINER_MOUNTS or m.point.startswith(tuple(p + "/" for p in CONTAINER_MOUNTS[1:])), m
     assert bundle.path not in mountinfo.replace(bundle.rootfs, "")  # only the rootfs is named
 
 
@@ -44,7 +51,9 @@ def test_masked_paths_show_nothing(pyrunc, bundle, test_id):
     assert "/proc/keys" in masked and "/sys/firmware" in masked  # (this kernel has no kcore)
     script = "; ".join(
         f"if [ -d {p} ]; then echo {p} $(ls -A {p} | wc -l) $(touch {p}/x 2>/dev/null && echo writable); "
-        f"else echo {p} $(head -c 4096 {p} | wc -c); fi" for p in masked)
+        f"else echo {p} $(head -c 4096 {p} | wc -c); fi"
+        for p in masked
+    )
     out = run_ok(pyrunc, bundle, test_id, script)
     assert out.split("\n")[:-1] == [f"{p} 0" for p in masked], out
 
@@ -54,9 +63,12 @@ def test_readonly_paths_refuse_writes(pyrunc, bundle, test_id):
     container's own UTS namespace."""
     readonly = bundle.config["linux"]["readonlyPaths"]
     assert "/proc/sys" in readonly and "/proc/sysrq-trigger" in readonly
-    out = run_ok(pyrunc, bundle, test_id,
-                 "(echo changed > /proc/sys/kernel/domainname) 2>&1; echo rc=$?; "
-                 "cat /proc/self/mountinfo")
+    out = run_ok(
+        pyrunc,
+        bundle,
+        test_id,
+        "(echo changed > /proc/sys/kernel/domainname) 2>&1; echo rc=$?; cat /proc/self/mountinfo",
+    )
     assert "Read-only file system" in out and "rc=1" in out, out
     mounts = {m.point: m for m in parse_mountinfo(out.partition("rc=1\n")[2])}
     for path in readonly:

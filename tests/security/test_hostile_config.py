@@ -28,7 +28,6 @@ POISON = ["\0", "\ud800", "\udfff", "\udc80"]
 # --- hostile mutations: each returns (json path, whether the value is fine) ------------------
 
 
-
 def poisoned_string(cfg, draw, ctx):
     """A NUL or a lone surrogate anywhere in any string of the config."""
     parts = draw(st.sampled_from(sorted(string_leaves(cfg), key=str)))
@@ -42,15 +41,18 @@ def poisoned_string(cfg, draw, ctx):
 
 
 SEGMENT = st.from_regex(r"[a-z0-9_-]{1,8}", fullmatch=True)
-DOTTY = st.sampled_from(["...", "..a", "a..", ".hidden"])   # look like "..", are not
+DOTTY = st.sampled_from(["...", "..a", "a..", ".hidden"])  # look like "..", are not
 
 
 def _inner_path(which, ctx, path):
     """(parts, value) of a path inside the rootfs or the cgroup tree."""
     if which == "cgroupsPath":
         return ["linux", "cgroupsPath"], ctx["cgroup_parent"] + path
-    return {"cwd": ["process", "cwd"], "destination": ["mounts", 1, "destination"],
-            "maskedPaths": ["linux", "maskedPaths", 0]}[which], path
+    return {
+        "cwd": ["process", "cwd"],
+        "destination": ["mounts", 1, "destination"],
+        "maskedPaths": ["linux", "maskedPaths", 0],
+    }[which], path
 
 
 INNER = ["cwd", "destination", "maskedPaths", "cgroupsPath"]
@@ -91,8 +93,16 @@ def fine_long_cwd(cfg, draw, ctx):
 def escaping_sysctl(cfg, draw, ctx):
     # Once these passed as net.*, though with ".." they name another sysctl.  The target
     # here is uts-namespaced, so even a regression cannot change the host.
-    key = draw(st.sampled_from(["net.ipv4/../../kernel/domainname", "net/ipv4/../../kernel/domainname",
-                                "net..ipv4.ip_forward", "net.ipv4.ip_forward."]))
+    key = draw(
+        st.sampled_from(
+            [
+                "net.ipv4/../../kernel/domainname",
+                "net/ipv4/../../kernel/domainname",
+                "net..ipv4.ip_forward",
+                "net.ipv4.ip_forward.",
+            ]
+        )
+    )
     cfg["linux"]["sysctl"] = {key: "x"}
     return json_path(["linux", "sysctl", key]), False
 
@@ -129,8 +139,10 @@ def _with_device(cfg):
 
 
 def _with_seccomp(cfg):
-    cfg["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    cfg["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    }
 
 
 def _with_time(cfg):
@@ -146,15 +158,17 @@ NUMBERS = [
     (["process", "oomScoreAdj"], None, st.sampled_from([-1001, 1001, 2**31 - 1])),
     (["process", "user", "umask"], None, st.integers(0o10000, 2**32 - 1)),
     (["process", "consoleSize"], None, st.just({"height": 65536, "width": 80})),
-    (["linux", "resources", "memory"], None, st.integers(-2**63, -2).map(lambda v: {"limit": v})),
+    (["linux", "resources", "memory"], None, st.integers(-(2**63), -2).map(lambda v: {"limit": v})),
     (["linux", "resources", "cpu"], None, st.integers(1, 999).map(lambda v: {"quota": v, "period": 100000})),
     (["linux", "resources", "cpu"], None, st.integers(1000001, 2**40).map(lambda v: {"period": v})),
-    (["linux", "devices", 0, "major"], _with_device,
-     st.one_of(st.integers(4096, 2**40), st.integers(-2**40, -1))),
+    (["linux", "devices", 0, "major"], _with_device, st.one_of(st.integers(4096, 2**40), st.integers(-(2**40), -1))),
     (["linux", "devices", 0, "uid"], _with_device, st.just(NO_ID)),
     (["linux", "seccomp", "syscalls", 0, "errnoRet"], _with_seccomp, st.integers(65536, 2**32 - 1)),
-    (["linux", "timeOffsets", "monotonic", "secs"], _with_time,
-     st.one_of(st.integers(2**33, 2**63 - 1), st.integers(-2**63, -2**33))),
+    (
+        ["linux", "timeOffsets", "monotonic", "secs"],
+        _with_time,
+        st.one_of(st.integers(2**33, 2**63 - 1), st.integers(-(2**63), -(2**33))),
+    ),
 ]
 
 
@@ -179,11 +193,23 @@ def mount_data(cfg, draw, ctx):
     return "mounts[1].options", False
 
 
-MUTATIONS = [poisoned_string, dotdot, long_path, fine_long_cwd, escaping_sysctl, hostname, exec_size,
-             id_maps, overflowing_number, cgroup_newline, mount_data]
+MUTATIONS = [
+    poisoned_string,
+    dotdot,
+    long_path,
+    fine_long_cwd,
+    escaping_sysctl,
+    hostname,
+    exec_size,
+    id_maps,
+    overflowing_number,
+    cgroup_newline,
+    mount_data,
+]
 
 
 # --- what the host holds of one container ----------------------------------------------------
+
 
 def host_mounts():
     with open("/proc/self/mountinfo") as f:
@@ -195,11 +221,14 @@ def leftovers(pyrunc, bundle, cid, run, mounts_before):
     found = []
     if os.path.isdir(pyrunc.root) and cid in os.listdir(pyrunc.root):
         found.append(f"state {pyrunc.root}/{cid}")
-    found += [f"cgroup {d}" for d in glob.glob(f"/sys/fs/cgroup/*/{PREFIX}{run}*")
-              + glob.glob(f"/sys/fs/cgroup/{PREFIX}{run}*")]
+    found += [
+        f"cgroup {d}"
+        for d in glob.glob(f"/sys/fs/cgroup/*/{PREFIX}{run}*") + glob.glob(f"/sys/fs/cgroup/{PREFIX}{run}*")
+    ]
     # Other tests may mount on the host meanwhile: only mounts in our bundle or state count.
-    found += [f"mount {m}" for m in host_mounts() - mounts_before
-              if m.startswith((bundle.path, pyrunc.root)) or cid in m]
+    found += [
+        f"mount {m}" for m in host_mounts() - mounts_before if m.startswith((bundle.path, pyrunc.root)) or cid in m
+    ]
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -223,15 +252,17 @@ def clean_up(pyrunc, cid, run):
                 pass
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_hostile_config_is_refused_or_created_and_leaves_nothing(pyrunc, bundle, data):
-    run = uuid.uuid4().hex[:8]                 # this example's id and cgroup parent
+    run = uuid.uuid4().hex[:8]  # this example's id and cgroup parent
     cid = f"{PREFIX}{run}"
     ctx = {"cgroup_parent": f"/{PREFIX}{run}"}
-    cfg = copy.deepcopy(bundle.config)         # the fixture's, untouched by earlier examples
+    cfg = copy.deepcopy(bundle.config)  # the fixture's, untouched by earlier examples
     cfg["linux"]["cgroupsPath"] = f"{ctx['cgroup_parent']}/c"
     mutation = data.draw(st.sampled_from(MUTATIONS), label="mutation")
     path, fine = mutation(cfg, data.draw, ctx)
@@ -248,7 +279,7 @@ def test_hostile_config_is_refused_or_created_and_leaves_nothing(pyrunc, bundle,
             assert r.code == 1, (mutation.__name__, path, r)
             lines = r.err.strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith("pyrunc: invalid config.json: "), r
-            if path not in r.err:   # not the first problem: `validate` lists them all
+            if path not in r.err:  # not the first problem: `validate` lists them all
                 v = pyrunc("validate", "--bundle", bundle.path)
                 assert path in v.out + v.err, (mutation.__name__, path, v)
         left = leftovers(pyrunc, bundle, cid, run, mounts_before)

@@ -38,15 +38,16 @@ def scene(bundle, host_dir):
     os.symlink(victim, os.path.join(race, "d-link"))
     config = bundle.config
     # 1: the volume, on a destination that goes through the swapped name.
-    config["mounts"].append({"destination": "/race/d", "type": "bind", "source": volume,
-                             "options": ["rbind"]})
+    config["mounts"].append({"destination": "/race/d", "type": "bind", "source": volume, "options": ["rbind"]})
     # 2: a later mount whose source is under the victim: the host's file, unless 1 escaped.
-    config["mounts"].append({"destination": "/seen", "type": "bind",
-                             "source": os.path.join(victim, "marker"), "options": ["bind", "ro"]})
+    config["mounts"].append(
+        {"destination": "/seen", "type": "bind", "source": os.path.join(victim, "marker"), "options": ["bind", "ro"]}
+    )
     # 3: mount points pyrunc must create, again through the swapped name.
     for i in range(3):
-        config["mounts"].append({"destination": f"/race/d/made-{i}", "type": "tmpfs",
-                                 "source": "tmpfs", "options": ["size=64k"]})
+        config["mounts"].append(
+            {"destination": f"/race/d/made-{i}", "type": "tmpfs", "source": "tmpfs", "options": ["size=64k"]}
+        )
     config["linux"]["devices"] = [{"path": "/race/d/node", "type": "c", "major": 1, "minor": 3}]
     config["linux"]["maskedPaths"] = config["linux"]["maskedPaths"] + ["/race/d/marker"]
     victim_before = tree(victim)

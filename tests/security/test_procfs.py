@@ -36,8 +36,10 @@ def host_fake_proc(host_dir):
     assert tree(d) == before  # nothing was written there
 
 
-WRITES = {"sysctl": ({"linux": {"sysctl": {"kernel.shmmax": "4242"}}}, "sysctl kernel.shmmax=4242"),
-          "oom_score_adj": ({"process": {"oomScoreAdj": 500}}, "oom_score_adj")}
+WRITES = {
+    "sysctl": ({"linux": {"sysctl": {"kernel.shmmax": "4242"}}}, "sysctl kernel.shmmax=4242"),
+    "oom_score_adj": ({"process": {"oomScoreAdj": 500}}, "oom_score_adj"),
+}
 
 
 def _ask_for(bundle, write):
@@ -47,6 +49,7 @@ def _ask_for(bundle, write):
 
 # --- /proc in the image is a symlink ------------------------------------------------------
 
+
 @pytest.mark.parametrize("target", ["in-rootfs", "host-path", "dotdot"])
 def test_a_symlinked_proc_is_refused(pyrunc, bundle, test_id, host_fake_proc, target):
     """The image's /proc points at its own fake, at a host path, or climbs with `..`:
@@ -54,8 +57,9 @@ def test_a_symlinked_proc_is_refused(pyrunc, bundle, test_id, host_fake_proc, ta
     proc = os.path.join(bundle.rootfs, "proc")
     os.rmdir(proc)
     _fake_proc(os.path.join(bundle.rootfs, "fakeproc"))
-    link = {"in-rootfs": "fakeproc", "host-path": host_fake_proc,
-            "dotdot": "../../../../../../../.." + host_fake_proc}[target]
+    link = {"in-rootfs": "fakeproc", "host-path": host_fake_proc, "dotdot": "../../../../../../../.." + host_fake_proc}[
+        target
+    ]
     os.symlink(link, proc)
     _ask_for(bundle, "sysctl")
     before = tree(os.path.join(bundle.rootfs, "fakeproc"))
@@ -89,13 +93,15 @@ def test_a_proc_swapped_for_a_symlink_during_create_is_never_used(pyrunc, bundle
 
 # --- /proc covered by a mount before pyrunc writes to it ----------------------------------
 
+
 @pytest.mark.parametrize("write", sorted(WRITES))
 def test_procfs_writes_refuse_a_bind_mount_over_proc(pyrunc, bundle, test_id, host_fake_proc, write):
     """A mount entry after proc's binds a directory of fakes over /proc.  (No masked or
     read-only paths, which would fail on the fake /proc before the oom_score_adj step.)"""
     bundle.config["linux"]["maskedPaths"] = bundle.config["linux"]["readonlyPaths"] = []
-    bundle.config["mounts"].append({"destination": "/proc", "type": "bind",
-                                    "source": host_fake_proc, "options": ["rbind"]})
+    bundle.config["mounts"].append(
+        {"destination": "/proc", "type": "bind", "source": host_fake_proc, "options": ["rbind"]}
+    )
     _ask_for(bundle, write)
     r = run_sh(pyrunc, bundle, test_id, "true")
     assert_create_refused(pyrunc, r, test_id, WRITES[write][1], "not on procfs")
@@ -105,9 +111,14 @@ def test_procfs_writes_refuse_a_tmpfs_over_proc(pyrunc, bundle, test_id, host_fa
     """A tmpfs over /proc, and a later volume whose mount point pyrunc creates on it at
     /proc/sys/kernel/shmmax: the sysctl write finds the volume's file there."""
     bundle.config["mounts"].append({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"})
-    bundle.config["mounts"].append({"destination": "/proc/sys/kernel/shmmax", "type": "bind",
-                                    "source": os.path.join(host_fake_proc, "sys", "kernel", "shmmax"),
-                                    "options": ["bind"]})
+    bundle.config["mounts"].append(
+        {
+            "destination": "/proc/sys/kernel/shmmax",
+            "type": "bind",
+            "source": os.path.join(host_fake_proc, "sys", "kernel", "shmmax"),
+            "options": ["bind"],
+        }
+    )
     _ask_for(bundle, "sysctl")
     r = run_sh(pyrunc, bundle, test_id, "true")
     assert_create_refused(pyrunc, r, test_id, WRITES["sysctl"][1], "not on procfs")
@@ -119,8 +130,9 @@ def test_a_volume_the_image_links_over_a_sysctl_is_not_written(pyrunc, bundle, t
     sysctl write then finds a file that is not on procfs and refuses it."""
     os.symlink("/proc/sys/kernel", os.path.join(bundle.rootfs, "data"))
     volume_file = os.path.join(host_fake_proc, "sys", "kernel", "shmmax")
-    bundle.config["mounts"].append({"destination": "/data/shmmax", "type": "bind",
-                                    "source": volume_file, "options": ["bind"]})
+    bundle.config["mounts"].append(
+        {"destination": "/data/shmmax", "type": "bind", "source": volume_file, "options": ["bind"]}
+    )
     _ask_for(bundle, "sysctl")
     r = run_sh(pyrunc, bundle, test_id, "true")
     assert_create_refused(pyrunc, r, test_id, WRITES["sysctl"][1], "not on procfs")
@@ -133,7 +145,8 @@ PROBE_BOTH = (
     "for d in /proc /proc-decoy; do (cd $d 2>/dev/null && [ -e version ] && "
     "echo timer_list=$(wc -c < timer_list) && "
     "{ (: >> sys/kernel/shmmax) 2>/dev/null && echo sys=writable || echo sys=read-only; }); "
-    "done; true")
+    "done; true"
+)
 
 
 def _decoy(bundle):
@@ -149,10 +162,12 @@ def _decoy(bundle):
     return decoy
 
 
-SWAP_HOOK = ("import ctypes, sys\n"
-             "if ctypes.CDLL(None).renameat2(-100, sys.argv[1].encode(), -100, "
-             "sys.argv[2].encode(), 2):\n"
-             "    sys.exit('exchange failed')\n")
+SWAP_HOOK = (
+    "import ctypes, sys\n"
+    "if ctypes.CDLL(None).renameat2(-100, sys.argv[1].encode(), -100, "
+    "sys.argv[2].encode(), 2):\n"
+    "    sys.exit('exchange failed')\n"
+)
 
 
 def test_masks_refuse_a_proc_swapped_for_a_decoy(pyrunc, bundle, test_id):
@@ -162,9 +177,11 @@ def test_masks_refuse_a_proc_swapped_for_a_decoy(pyrunc, bundle, test_id):
     decoy; the real procfs, now at /proc-decoy, would keep /proc/timer_list readable and
     /proc/sys writable."""
     decoy = _decoy(bundle)
-    bundle.config["hooks"] = {"createRuntime": [{
-        "path": sys.executable, "args": ["python", "-c", SWAP_HOOK,
-                                         os.path.join(bundle.rootfs, "proc"), decoy]}]}
+    bundle.config["hooks"] = {
+        "createRuntime": [
+            {"path": sys.executable, "args": ["python", "-c", SWAP_HOOK, os.path.join(bundle.rootfs, "proc"), decoy]}
+        ]
+    }
     r = run_sh(pyrunc, bundle, test_id, "cd /proc-decoy && echo timer_list=$(wc -c < timer_list)")
     assert_create_refused(pyrunc, r, test_id, "/proc is no longer the proc mounted there")
 

@@ -57,6 +57,7 @@ def host_interpreter():
 
 # --- another container opens /proc/1/exe of a waiting init ------------------------------
 
+
 @pytest.fixture
 def other_bundle(tmp_path, rootfs_template):
     return make_bundle(tmp_path / "other", rootfs_template, "/pyrunc-test-sec-")
@@ -76,11 +77,13 @@ PROBE_INIT = (
     "readlink /proc/1/cwd >/dev/null 2>&1 && echo readlink-cwd; "
     "readlink /proc/1/root >/dev/null 2>&1 && echo readlink-root; "
     "cat /proc/1/environ >/dev/null 2>&1 && echo read-environ; "
-    "echo end")
+    "echo end"
+)
 
 
 def test_a_waiting_init_cannot_be_opened_from_the_containers_pid_namespace(
-        pyrunc, bundle, other_bundle, test_id, host_interpreter):
+    pyrunc, bundle, other_bundle, test_id, host_interpreter
+):
     """A container created but not started: its init is the host's Python, holding the
     start socket.  A second container joins its pid namespace, as `exec` would, with the
     same user and capabilities, and tries every /proc/1 link to the interpreter."""
@@ -90,7 +93,8 @@ def test_a_waiting_init_cannot_be_opened_from_the_containers_pid_namespace(
     init = pyrunc.state(test_id)["pid"]
     other_bundle.config["linux"]["namespaces"] = [
         ns if ns["type"] != "pid" else {"type": "pid", "path": f"/proc/{init}/ns/pid"}
-        for ns in other_bundle.config["linux"]["namespaces"]]
+        for ns in other_bundle.config["linux"]["namespaces"]
+    ]
     out = run_ok(pyrunc, other_bundle, test_id + "-b", PROBE_INIT)
     lines = out.split("\n")
     assert "pyrunc" in lines[0] and test_id in lines[0], out  # it is the waiting init
@@ -111,7 +115,8 @@ def reachable_dir():
 
 
 def test_a_waiting_init_in_a_user_namespace_cannot_be_opened_by_a_container_sharing_it(
-        pyrunc, bundle, test_id, host_interpreter, reachable_dir):
+    pyrunc, bundle, test_id, host_interpreter, reachable_dir
+):
     """The same attack where dumpability is all that stands in the way: a pod's two
     containers share a user namespace, so the second one's root is the very user the
     waiting init runs as (the kernel's uid check passes).  The first process of create
@@ -124,9 +129,10 @@ def test_a_waiting_init_in_a_user_namespace_cannot_be_opened_by_a_container_shar
     assert r.code == 0, r
     init = pyrunc.state(test_id)["pid"]
     second = userns_copy(bundle, f"{reachable_dir}/second", USERNS_HOST_ID)
-    second.config["linux"]["namespaces"] = [
-        {"type": t} for t in ("mount", "ipc", "uts", "network")] + [
-        {"type": "user", "path": f"/proc/{init}/ns/user"}, {"type": "pid", "path": f"/proc/{init}/ns/pid"}]
+    second.config["linux"]["namespaces"] = [{"type": t} for t in ("mount", "ipc", "uts", "network")] + [
+        {"type": "user", "path": f"/proc/{init}/ns/user"},
+        {"type": "pid", "path": f"/proc/{init}/ns/pid"},
+    ]
     del second.config["linux"]["uidMappings"], second.config["linux"]["gidMappings"]
     out = run_ok(pyrunc, second, test_id + "-b", PROBE_INIT)
     lines = out.split("\n")
@@ -138,10 +144,9 @@ def test_a_waiting_init_in_a_user_namespace_cannot_be_opened_by_a_container_shar
 
 # --- the init made to exec its own executable -------------------------------------------
 
-PAYLOAD = ("import os\n"
-           "fd = os.open('/proc/self/exe', os.O_RDONLY)\n"
-           "st = os.fstat(fd)\n"
-           "print('HOLDS', st.st_dev, st.st_ino)\n")
+PAYLOAD = (
+    "import os\nfd = os.open('/proc/self/exe', os.O_RDONLY)\nst = os.fstat(fd)\nprint('HOLDS', st.st_dev, st.st_ino)\n"
+)
 
 
 def _holds_line():
@@ -161,8 +166,7 @@ def _ship_the_interpreters_runtime(bundle):
     dirs = {os.path.realpath(os.path.dirname(lib)) for lib in libs}
     dirs |= {os.path.dirname(os.path.realpath(lib)) for lib in libs} | {sys.base_prefix}
     for d in sorted(dirs):
-        bundle.config["mounts"].append({"destination": d, "type": "bind", "source": d,
-                                        "options": ["rbind", "ro"]})
+        bundle.config["mounts"].append({"destination": d, "type": "bind", "source": d, "options": ["rbind", "ro"]})
     bundle.config["process"]["env"].append(f"PYTHONHOME={sys.base_prefix}")
 
 
@@ -219,7 +223,7 @@ def _dynamic_binary(bundle, loader=None):
         found = re.search(rb"/lib[^\0]*/ld-[^\0]*\.so\.\d\0", data)
         assert found and len(loader) < len(found.group()), found
         padded = loader.encode().ljust(len(found.group()), b"\0")
-        data = data[:found.start()] + padded + data[found.end():]
+        data = data[: found.start()] + padded + data[found.end() :]
     full = os.path.join(bundle.rootfs, "entrypoint")
     with open(full, "wb") as f:
         f.write(data)
@@ -238,10 +242,20 @@ def _script_through_a_symlinked_interpreter(bundle):
     return ["/entrypoint"]
 
 
-@pytest.mark.parametrize("way", [_args, _args_through_pid_1, _symlinked_shell, _shebang,
-                                 _shebang_with_an_argument, _nested_shebang,
-                                 _script_through_a_symlinked_interpreter, _elf_interpreter],
-                         ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize(
+    "way",
+    [
+        _args,
+        _args_through_pid_1,
+        _symlinked_shell,
+        _shebang,
+        _shebang_with_an_argument,
+        _nested_shebang,
+        _script_through_a_symlinked_interpreter,
+        _elf_interpreter,
+    ],
+    ids=lambda f: f.__name__.strip("_"),
+)
 def test_the_init_never_execs_its_own_executable(pyrunc, bundle, test_id, host_interpreter, way):
     _ship_the_interpreters_runtime(bundle)
     bundle.config["process"]["args"] = way(bundle)
@@ -260,8 +274,7 @@ def test_a_dynamic_binary_with_its_own_loader_still_runs(pyrunc, bundle, test_id
     assert r.code == 0, r
 
 
-def test_a_program_swapped_after_create_is_checked_again_at_start(
-        pyrunc, bundle, test_id, host_interpreter):
+def test_a_program_swapped_after_create_is_checked_again_at_start(pyrunc, bundle, test_id, host_interpreter):
     """A writer of the rootfs (another container sharing the directory) turns the checked
     entrypoint into one whose #! names /proc/self/exe between create and start."""
     _ship_the_interpreters_runtime(bundle)
@@ -295,15 +308,28 @@ def _with_binfmt_handler(name, magic, interpreter, command):
         "    sys.exit(subprocess.call(sys.argv[5:]))\n"
         "finally:\n"
         "    with open(f'{bm}/{name}', 'w') as f:\n"
-        "        f.write('-1')\n")
-    return subprocess.call(["unshare", "--mount", "--propagation", "private", sys.executable,
-                            "-c", script, name, magic, interpreter, BINFMT_MISC, *command])
+        "        f.write('-1')\n"
+    )
+    return subprocess.call(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            sys.executable,
+            "-c",
+            script,
+            name,
+            magic,
+            interpreter,
+            BINFMT_MISC,
+            *command,
+        ]
+    )
 
 
-@pytest.mark.skipif("binfmt_misc" not in open("/proc/filesystems").read(),
-                    reason="this kernel has no binfmt_misc")
-def test_a_binfmt_misc_handler_never_runs_the_runtimes_executable(
-        pyrunc, bundle, test_id, host_interpreter, tmp_path):
+@pytest.mark.skipif("binfmt_misc" not in open("/proc/filesystems").read(), reason="this kernel has no binfmt_misc")
+def test_a_binfmt_misc_handler_never_runs_the_runtimes_executable(pyrunc, bundle, test_id, host_interpreter, tmp_path):
     """A host handler without the F flag looks its interpreter up in the container, at
     exec time; the image puts a magic link there and a file the handler matches."""
     magic = f"#{test_id}"
@@ -313,14 +339,23 @@ def test_a_binfmt_misc_handler_never_runs_the_runtimes_executable(
     bundle.config["process"]["args"] = ["/entrypoint"]
     bundle.write()
     out = tmp_path / "out"
-    command = [sys.executable, "-c",
-               "import subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, "
-               "text=True); print(r.returncode); print(r.stdout + r.stderr, end='')",
-               sys.executable, "-m", "pyrunc", "--root", pyrunc.root, "run", "--bundle",
-               bundle.path, test_id]
+    command = [
+        sys.executable,
+        "-c",
+        "import subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, "
+        "text=True); print(r.returncode); print(r.stdout + r.stderr, end='')",
+        sys.executable,
+        "-m",
+        "pyrunc",
+        "--root",
+        pyrunc.root,
+        "run",
+        "--bundle",
+        bundle.path,
+        test_id,
+    ]
     open(out, "w").close()
-    code = _with_binfmt_handler(test_id, magic, "/binfmt-interp",
-                                ["sh", "-c", '"$@" > ' + str(out), "sh", *command])
+    code = _with_binfmt_handler(test_id, magic, "/binfmt-interp", ["sh", "-c", '"$@" > ' + str(out), "sh", *command])
     assert code == 0
     result = out.read_text()
     assert not os.path.exists(f"{BINFMT_MISC}/{test_id}")
@@ -330,14 +365,12 @@ def test_a_binfmt_misc_handler_never_runs_the_runtimes_executable(
 
     # The control: the same handler with the host's interpreter by its own path runs the
     # payload in the container, so the refusal above is what stopped it.
-    code = _with_binfmt_handler(test_id, magic, INTERPRETER,
-                                ["sh", "-c", '"$@" > ' + str(out), "sh", *command])
+    code = _with_binfmt_handler(test_id, magic, INTERPRETER, ["sh", "-c", '"$@" > ' + str(out), "sh", *command])
     assert code == 0
     assert out.read_text() == "0\n" + _holds_line() + "\n"
 
 
-def test_an_unreadable_program_cannot_be_a_script_to_its_own_executable(
-        pyrunc, bundle, test_id, host_interpreter):
+def test_an_unreadable_program_cannot_be_a_script_to_its_own_executable(pyrunc, bundle, test_id, host_interpreter):
     _ship_the_interpreters_runtime(bundle)
     bundle.config["process"]["args"] = _unreadable_script(bundle)
     bundle.write()
@@ -379,7 +412,7 @@ def own_interpreter(tmp_path_factory):
     the test venv's packages."""
     venv = tmp_path_factory.mktemp("pyrunc-test-venv")
     subprocess.run([sys.executable, "-m", "venv", "--copies", "--without-pip", str(venv)], check=True)
-    site, = glob.glob(str(venv / "lib" / "python3*" / "site-packages"))
+    (site,) = glob.glob(str(venv / "lib" / "python3*" / "site-packages"))
     with open(os.path.join(site, "pyrunc-test.pth"), "w") as f:
         f.write("\n".join([REPO] + [p for p in sys.path if p.endswith("site-packages")]) + "\n")
     return str(venv / "bin" / "python")
@@ -398,7 +431,8 @@ def own_launcher(own_interpreter, tmp_path_factory):
 
 @pytest.mark.parametrize("started_by", ["python -m pyrunc", "launcher"])
 def test_a_hold_on_the_inits_executable_never_writes_the_interpreter(
-        pyrunc, bundle, test_id, own_interpreter, request, started_by):
+    pyrunc, bundle, test_id, own_interpreter, request, started_by
+):
     """The window program.py cannot close: a writer of the rootfs swaps the program for
     `#!/proc/self/exe` after the last check, the kernel runs the init's own executable in
     the container, and a process there holds it by /proc/<pid>/exe until nothing runs the
@@ -443,14 +477,12 @@ def _report_launcher(tmp_path, own_interpreter):
     return dest
 
 
-def test_the_launcher_starts_the_interpreter_sealed_with_the_callers_arguments(
-        tmp_path, own_interpreter):
+def test_the_launcher_starts_the_interpreter_sealed_with_the_callers_arguments(tmp_path, own_interpreter):
     """No re-exec needed: the interpreter the launcher starts is the same file, on a
     read-only clone of its mount, isolated and without site, and gets every argument as
     given (empty ones and spaces included)."""
     args = ["run", "", "a b", "--x=1", "é"]
-    r = subprocess.run([_report_launcher(tmp_path, own_interpreter), *args],
-                       capture_output=True, text=True, check=True)
+    r = subprocess.run([_report_launcher(tmp_path, own_interpreter), *args], capture_output=True, text=True, check=True)
     link, ino, sealed, argv, isolated, no_site = json.loads(r.stdout)
     assert sealed is True, r.stdout
     assert ino == os.stat(own_interpreter).st_ino  # the file itself, not a copy
@@ -459,9 +491,12 @@ def test_the_launcher_starts_the_interpreter_sealed_with_the_callers_arguments(
 
 
 def test_the_launcher_without_cap_sys_admin_starts_from_a_sealed_memfd(tmp_path, own_interpreter):
-    r = subprocess.run(["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin",
-                        _report_launcher(tmp_path, own_interpreter)],
-                       capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        ["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin", _report_launcher(tmp_path, own_interpreter)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     link, ino, sealed, *_ = json.loads(r.stdout)
     assert link.startswith("/memfd:pyrunc-sealed-exe"), r.stdout
     assert ino != os.stat(own_interpreter).st_ino
@@ -497,8 +532,9 @@ def test_without_cap_sys_admin_the_interpreter_runs_from_a_sealed_memfd():
     """Where a read-only clone of the mount cannot be made (no CAP_SYS_ADMIN), pyrunc
     re-executes from a memfd copy: a file of its own, sealed so that nobody can write it."""
     env = dict(os.environ, PYTHONPATH=":".join([REPO] + sys.path))
-    r = subprocess.run([sys.executable, "-c", MEMFD_PARENT, MEMFD_CHILD],
-                       env=env, capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [sys.executable, "-c", MEMFD_PARENT, MEMFD_CHILD], env=env, capture_output=True, text=True, check=True
+    )
     link, ino, sealed = r.stdout.rsplit(maxsplit=2)
     assert link.startswith("/memfd:pyrunc-sealed-exe"), r.stdout
     assert int(ino) != os.stat(INTERPRETER).st_ino

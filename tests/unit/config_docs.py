@@ -39,6 +39,7 @@ REFUSED_EXAMPLES = {
 def refused_example(path):
     """runc's default config with the refused field set; the path the error must name."""
     from pyrunc.config.default import default_spec
+
     doc = default_spec()
     where, value = REFUSED_EXAMPLES[path]
     node = doc

@@ -6,16 +6,38 @@ from hypothesis import strategies as st
 from pyrunc.config.default import default_spec
 from pyrunc.config.semantic import CAPABILITIES, RLIMITS
 
-TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FFF, blacklist_categories=("Cs",)),
-               max_size=16)
+TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FFF, blacklist_categories=("Cs",)), max_size=16)
 U32 = st.integers(0, 2**32 - 2)  # 2**32 - 1 is (uid_t)-1, no id
 NAME = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,11}", fullmatch=True)
 SEGMENT = st.from_regex(r"[a-z0-9_-]{1,8}", fullmatch=True).filter(lambda s: s not in (".", ".."))
 ABS_PATH = st.lists(SEGMENT, min_size=1, max_size=4).map(lambda parts: "/" + "/".join(parts))
 HOSTNAME = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", fullmatch=True)
-PLAIN_OPTIONS = ["async", "atime", "defaults", "dev", "diratime", "dirsync", "exec", "iversion",
-                 "lazytime", "loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "nosuid",
-                 "nosymfollow", "relatime", "ro", "rw", "strictatime", "suid", "sync", "mode=755"]
+PLAIN_OPTIONS = [
+    "async",
+    "atime",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "nosuid",
+    "nosymfollow",
+    "relatime",
+    "ro",
+    "rw",
+    "strictatime",
+    "suid",
+    "sync",
+    "mode=755",
+]
 PROPAGATION = ["private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable"]
 
 
@@ -55,12 +77,13 @@ def valid_configs(draw):
     proc["args"] = [draw(TEXT.filter(bool))] + draw(st.lists(TEXT, max_size=4))  # argv[0] non-empty
     proc["env"] = [f"{n}={v}" for n, v in draw(st.lists(st.tuples(NAME, TEXT), max_size=4))]
     proc["cwd"] = draw(st.one_of(st.just("/"), ABS_PATH))
-    proc["user"] = {"uid": draw(U32), "gid": draw(U32),
-                    "additionalGids": draw(st.lists(U32, max_size=3))}
+    proc["user"] = {"uid": draw(U32), "gid": draw(U32), "additionalGids": draw(st.lists(U32, max_size=3))}
     if draw(st.booleans()):
         proc["user"]["umask"] = draw(st.integers(0, 0o7777))
-    proc["capabilities"] = {k: draw(st.lists(st.sampled_from(CAPABILITIES), unique=True, max_size=6))
-                            for k in ("bounding", "effective", "inheritable", "permitted", "ambient")}
+    proc["capabilities"] = {
+        k: draw(st.lists(st.sampled_from(CAPABILITIES), unique=True, max_size=6))
+        for k in ("bounding", "effective", "inheritable", "permitted", "ambient")
+    }
     proc["rlimits"] = draw(rlimits())
     if draw(st.booleans()):
         proc["oomScoreAdj"] = draw(st.integers(-1000, 1000))
@@ -71,8 +94,7 @@ def valid_configs(draw):
 
 def _draw_namespaces(draw, doc):
     linux = doc["linux"]
-    others = draw(st.lists(st.sampled_from(["pid", "network", "ipc", "uts", "cgroup", "time", "user"]),
-                           unique=True))
+    others = draw(st.lists(st.sampled_from(["pid", "network", "ipc", "uts", "cgroup", "time", "user"]), unique=True))
     types = draw(st.permutations(["mount"] + others))
     linux["namespaces"] = [{"type": t} for t in types]
     linux.pop("uidMappings", None)

@@ -1,9 +1,11 @@
-"""A recording test double for pyrunc.linux.kernel, the one seam over the kernel.
+"""A recording test double of pyrunc.linux.kernel.Kernel, the one seam over the kernel.
 
-Privileged calls (mount, pivot_root, unshare, setns, capset, prctl, ...) are recorded and
-not made; path lookups (openat2, fstatfs) go to the real kernel, so the mechanics can be
-driven against a temporary directory without root.  `fail(name, errno)` makes the next
-matching call raise the KernelError the real seam would.
+It is passed in where the real kernel would be (a function's `k`, an InitContext's
+`kernel`, a Seams' `kernel`); nothing is patched.  Privileged calls (mount, pivot_root,
+unshare, setns, capset, prctl, ...) are recorded and not made; path lookups (openat2,
+fstatfs) go to the real kernel, so the mechanics can be driven against a temporary
+directory without root.  `fail(name, errno)` makes the next matching call raise the
+KernelError the real seam would.
 """
 
 import os
@@ -15,18 +17,20 @@ PASS_THROUGH = {"openat2", "fstatfs_type", "pidfd_open"}
 
 
 class FakeKernel:
-    def __init__(self, monkeypatch):
+    def __init__(self):
         self.calls = []
         self._failures = []
-        for name in dir(kernel):
-            obj = getattr(kernel, name)
-            if name.startswith("_") or not callable(obj) or isinstance(obj, type):
-                continue
-            if getattr(obj, "__module__", None) != kernel.__name__:
-                continue
-            monkeypatch.setattr(kernel, name, self._wrap(name, obj))
+        self._real = kernel.Kernel()
 
-    def _wrap(self, name, real):
+    def __getattr__(self, name):
+        # Only the real kernel's public methods: a call the real one lacks fails as it would.
+        if name.startswith("_") or not callable(getattr(kernel.Kernel, name, None)):
+            raise AttributeError(name)
+        call = self._recording(name, getattr(self._real, name))
+        setattr(self, name, call)
+        return call
+
+    def _recording(self, name, real):
         def call(*args, **kwargs):
             self.calls.append((name, args))
             for i, (fname, err, match) in enumerate(self._failures):
@@ -36,6 +40,7 @@ class FakeKernel:
             if name in PASS_THROUGH:
                 return real(*args, **kwargs)
             return 0
+
         return call
 
     def fail(self, name, err, match=None):

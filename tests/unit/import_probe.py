@@ -16,7 +16,8 @@ sys.path += %r
 from pyrunc.cli import SEALED_COMMANDS, main
 from pyrunc.linux import sealed_exe
 if set(sys.argv) & set(SEALED_COMMANDS) and not sealed_exe.is_sealed():
-    os.execve(sealed_exe.sealed_copy(), [sys.executable, *sys.orig_argv[1:]], os.environ)
+    from pyrunc.linux.kernel import Kernel
+    os.execve(sealed_exe.sealed_copy(Kernel()), [sys.executable, *sys.orig_argv[1:]], os.environ)
 main(sys.argv[1:])
 os.write(2, ("\\nMODULES " + " ".join(sorted(sys.modules))).encode())
 """ % (launcher.import_path(),)  # noqa: UP031 -- a code template
@@ -24,28 +25,74 @@ os.write(2, ("\\nMODULES " + " ".join(sorted(sys.modules))).encode())
 # Never on a command's fast path: each costs milliseconds to import (re and signal.py
 # bring enum; json brings re; socket.py brings selectors; ctypes' package alone takes
 # 4 ms), or far more (jsonschema, pyroute2, libseccomp's bindings).
-SLOW = {"re", "enum", "json", "socket", "signal", "selectors", "subprocess", "contextlib",
-        "functools", "collections", "typing", "shutil", "pathlib", "hashlib", "_hashlib",
-        "platform", "ipaddress", "copy", "ctypes", "jsonschema", "referencing", "pyroute2",
-        "pyseccomp", "seccomp"}
+SLOW = {
+    "re",
+    "enum",
+    "json",
+    "socket",
+    "signal",
+    "selectors",
+    "subprocess",
+    "contextlib",
+    "functools",
+    "collections",
+    "typing",
+    "shutil",
+    "pathlib",
+    "hashlib",
+    "_hashlib",
+    "platform",
+    "ipaddress",
+    "copy",
+    "ctypes",
+    "jsonschema",
+    "referencing",
+    "pyroute2",
+    "pyseccomp",
+    "seccomp",
+}
 
 # state, list, kill and delete: the CLI, the store, the state machine, /proc readers.
-LEAN = {"_collections_abc", "_json", "_stat", "errno", "fcntl", "genericpath", "os", "os.path",
-        "posixpath", "stat", "pyrunc", "pyrunc.cli", "pyrunc.cli.commands", "pyrunc.cli.flags",
-        "pyrunc.errors", "pyrunc.jsonc", "pyrunc.lifecycle", "pyrunc.linux",
-        "pyrunc.linux.procfs", "pyrunc.linux.sealed_exe", "pyrunc.linux.signals", "pyrunc.log",
-        "pyrunc.status", "pyrunc.store"}
+LEAN = {
+    "_collections_abc",
+    "_json",
+    "_stat",
+    "errno",
+    "fcntl",
+    "genericpath",
+    "os",
+    "os.path",
+    "posixpath",
+    "stat",
+    "pyrunc",
+    "pyrunc.cli",
+    "pyrunc.cli.commands",
+    "pyrunc.cli.flags",
+    "pyrunc.errors",
+    "pyrunc.jsonc",
+    "pyrunc.lifecycle",
+    "pyrunc.linux",
+    "pyrunc.linux.procfs",
+    "pyrunc.linux.sealed_exe",
+    "pyrunc.linux.signals",
+    "pyrunc.log",
+    "pyrunc.status",
+    "pyrunc.store",
+}
 
 
 def _interpreter_modules():
-    r = subprocess.run([sys.executable, "-I", "-S", "-c", "import sys; print(*sys.modules)"],
-                       capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", "import sys; print(*sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return set(r.stdout.split())
 
 
 def modules_imported_by(*argv, cwd=None):
     """The modules a command imported beyond what the interpreter starts with."""
-    r = subprocess.run([sys.executable, "-I", "-S", "-c", PROBE, *argv],
-                       capture_output=True, text=True, cwd=cwd)
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", PROBE, *argv], capture_output=True, text=True, cwd=cwd)
     assert "\nMODULES " in r.stderr, r.stderr
     return set(r.stderr.rsplit("\nMODULES ", 1)[1].split()) - _interpreter_modules()

@@ -2,7 +2,9 @@
 a channel that replays the child's messages, and create's answers recorded instead of done."""
 
 from pyrunc.config import model
+from pyrunc.linux import Seams
 from pyrunc.linux.requests import CreateRequests
+from tests.unit.fakekernel import FakeKernel
 
 CFG = model.from_dict({"ociVersion": "1.0.0", "process": {"args": ["x"], "cwd": "/"}}, "/tmp")
 
@@ -23,7 +25,7 @@ class RecordingHandler(CreateRequests):
     """Create's answers, with the cgroup and hook work recorded instead of done."""
 
     def __init__(self):
-        super().__init__("c1", CFG, "/tmp", "/pyrunc-test-x", "false", lambda saved: None)
+        super().__init__("c1", CFG, "/tmp", "/pyrunc-test-x", "false", lambda saved: None, Seams(FakeKernel()))
         self.calls = []
 
     def cgroup(self, pid, join_now=True):

@@ -24,9 +24,11 @@ def test_units():
 
 
 def test_details_table_median_min_max_and_ratio():
-    rows = [Row("pyrunc run", [0.3, 0.1, 0.2], ref="runc run"),
-            Row("runc run", [0.1, 0.1, 0.4], ref="runc run"),
-            Row("crun run", note="n/a: cgroups in hybrid mode not supported")]
+    rows = [
+        Row("pyrunc run", [0.3, 0.1, 0.2], ref="runc run"),
+        Row("runc run", [0.1, 0.1, 0.4], ref="runc run"),
+        Row("crun run", note="n/a: cgroups in hybrid mode not supported"),
+    ]
     lines = report.details_table([("1", "run", rows)]).splitlines()
     assert lines[0].startswith("| # ") and set(lines[1]) <= {"|", "-", " "}
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
@@ -38,9 +40,13 @@ def test_details_table_median_min_max_and_ratio():
 
 
 def test_verdicts_table_met_column():
-    text = report.verdicts_table([Verdict("1", "run", "120 ms", "runc 40 ms", "3.00", "≤ 0.75", False),
-                                  Verdict("7", "rss", "17 MiB", "runc 11 MiB", "1.55", "≤ 25 MiB", True),
-                                  Verdict("6", "par", "error", "boom", "-", "-", None)])
+    text = report.verdicts_table(
+        [
+            Verdict("1", "run", "120 ms", "runc 40 ms", "3.00", "≤ 0.75", False),
+            Verdict("7", "rss", "17 MiB", "runc 11 MiB", "1.55", "≤ 25 MiB", True),
+            Verdict("6", "par", "error", "boom", "-", "-", None),
+        ]
+    )
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()[2:]]
     assert [c[-1] for c in cells] == ["not met", "met", "-"]
 
@@ -60,10 +66,13 @@ def test_hand_written_part_survives_regeneration(tmp_path):
 
 
 def test_render_has_the_sections():
-    text = report.render({"date": "2026-01-01 00:00 UTC", "kernel": "6.1"}, [], [], "phases", 20,
-                         "python bench/run.py")
-    for heading in ("## Machine", "## Figures", "## What the step trace costs",
-                    "## Where the time goes in `pyrunc run`"):
+    text = report.render({"date": "2026-01-01 00:00 UTC", "kernel": "6.1"}, [], [], "phases", 20, "python bench/run.py")
+    for heading in (
+        "## Machine",
+        "## Figures",
+        "## What the step trace costs",
+        "## Where the time goes in `pyrunc run`",
+    ):
         assert heading in text
     assert "make bench" in text and "* kernel: 6.1" in text
 
@@ -123,13 +132,16 @@ def test_breakdown_missing_marker_is_a_dash():
     assert ms["process setup"] is None
     assert round(ms["rootfs (mounts)"], 3) == 15.0
     assert "| process setup " in breakdown.render(rows, total)
-    assert [r for r in breakdown.render(rows, total).splitlines() if "process setup" in r][0].split("|")[2].strip() == "-"
+    assert [r for r in breakdown.render(rows, total).splitlines() if "process setup" in r][0].split("|")[
+        2
+    ].strip() == "-"
 
 
 def test_run_timed_returns_the_status_and_kills_a_hung_command():
     import subprocess
 
     import bundle
+
     code, seconds = bundle.run_timed(["sh", "-c", "exit 3"], stdout=subprocess.DEVNULL)
     assert code == 3 and seconds > 0
     try:
@@ -150,17 +162,25 @@ def test_readme_table_lists_every_figure_in_order():
 def trace_figure():
     # Four rounds; base2 is base give or take 1 %, off is base + 2 %, traced twice off.
     base = [0.100, 0.110, 0.090, 0.100]
-    return report.TraceFigure("ec186e8 (docs/cli.md: the image command)",
-                              off=[b * 1.02 for b in base], base=base, base2=[0.101, 0.109, 0.091, 0.099],
-                              traced=[b * 2.04 for b in base], trace_bytes=[40960] * 4, trace_lines=[300] * 4)
+    return report.TraceFigure(
+        "ec186e8 (docs/cli.md: the image command)",
+        off=[b * 1.02 for b in base],
+        base=base,
+        base2=[0.101, 0.109, 0.091, 0.099],
+        traced=[b * 2.04 for b in base],
+        trace_bytes=[40960] * 4,
+        trace_lines=[300] * 4,
+    )
 
 
 def test_trace_figure_rows_and_verdicts():
     t = trace_figure()
     rows = report.trace_rows(t)
     assert [r.label for r in rows] == [report.TRACE_OFF, report.TRACE_BASE, report.TRACE_BASE2, report.TRACE_ON]
-    cells = [[c.strip() for c in line.strip("|").split("|")]
-             for line in report.details_table([("9", "trace", rows)]).splitlines()[2:]]
+    cells = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in report.details_table([("9", "trace", rows)]).splitlines()[2:]
+    ]
     assert cells[0][6] == "1.02 × baseline run" and "per round 1.02" in cells[0][7]
     assert cells[1][6] == "-" and "ec186e8" in cells[1][7]
     assert cells[3][6] == "2.00 × pyrunc run, trace off" and "300 records, 40.0 KiB" in cells[3][7]
@@ -169,8 +189,9 @@ def test_trace_figure_rows_and_verdicts():
     assert "ec186e8" in off.what and "baseline over itself: 1.00" in off.reference
     assert (on.num, on.ratio, on.met) == ("9b", "2.00", None)
     # Nothing judged: the met column says "-" for both.
-    assert [line.rstrip(" |").rsplit("|", 1)[1].strip() for line in
-            report.verdicts_table([off, on]).splitlines()[2:]] == ["-", "-"]
+    assert [
+        line.rstrip(" |").rsplit("|", 1)[1].strip() for line in report.verdicts_table([off, on]).splitlines()[2:]
+    ] == ["-", "-"]
 
 
 def test_trace_section_gives_the_spread_and_the_noise_reference():
@@ -194,6 +215,7 @@ def test_quartiles():
 def git_repo(path, launcher_main):
     """A repository whose one commit holds a stand-in pyrunc/launcher/__main__.py."""
     import subprocess
+
     os.makedirs(path / "pyrunc" / "launcher")
     (path / "pyrunc" / "__init__.py").write_text("")
     (path / "pyrunc" / "launcher" / "__init__.py").write_text("")
@@ -207,8 +229,10 @@ def git_repo(path, launcher_main):
 
 def worktrees(repo):
     import subprocess
-    out = subprocess.run(["git", "-C", repo, "worktree", "list", "--porcelain"], capture_output=True, text=True,
-                         check=True).stdout
+
+    out = subprocess.run(
+        ["git", "-C", repo, "worktree", "list", "--porcelain"], capture_output=True, text=True, check=True
+    ).stdout
     return [line for line in out.splitlines() if line.startswith("worktree ")]
 
 

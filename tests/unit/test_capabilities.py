@@ -14,8 +14,8 @@ RUNC_DEFAULT = ("CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE")
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    return FakeKernel(monkeypatch)
+def fake():
+    return FakeKernel()
 
 
 @pytest.fixture
@@ -27,12 +27,23 @@ def caps(**sets):
     return model.Capabilities(**{name: tuple(sets.get(name, ())) for name in model.Capabilities.__slots__})
 
 
-@pytest.mark.parametrize("name,number", [
-    ("CAP_CHOWN", 0), ("CAP_KILL", 5), ("CAP_SETPCAP", 8), ("CAP_NET_BIND_SERVICE", 10),
-    ("CAP_SYS_ADMIN", 21), ("CAP_SYS_RESOURCE", 24), ("CAP_AUDIT_WRITE", 29),
-    ("CAP_MAC_ADMIN", 33), ("CAP_AUDIT_READ", 37), ("CAP_PERFMON", 38), ("CAP_BPF", 39),
-    ("CAP_CHECKPOINT_RESTORE", 40),
-])
+@pytest.mark.parametrize(
+    "name,number",
+    [
+        ("CAP_CHOWN", 0),
+        ("CAP_KILL", 5),
+        ("CAP_SETPCAP", 8),
+        ("CAP_NET_BIND_SERVICE", 10),
+        ("CAP_SYS_ADMIN", 21),
+        ("CAP_SYS_RESOURCE", 24),
+        ("CAP_AUDIT_WRITE", 29),
+        ("CAP_MAC_ADMIN", 33),
+        ("CAP_AUDIT_READ", 37),
+        ("CAP_PERFMON", 38),
+        ("CAP_BPF", 39),
+        ("CAP_CHECKPOINT_RESTORE", 40),
+    ],
+)
 def test_names_have_the_kernels_numbers(name, number):
     assert capabilities.NUMBERS[name] == number
 
@@ -74,13 +85,13 @@ def test_last_cap_reads_the_running_kernel():
 
 
 def test_bounding_keeps_exactly_the_listed_set(fake, kernel_knows_40):
-    capabilities.drop_bounding(caps(bounding=RUNC_DEFAULT))
+    capabilities.drop_bounding(fake, caps(bounding=RUNC_DEFAULT))
     dropped = {a[1] for a in fake.of("prctl") if a[0] == kernel.PR_CAPBSET_DROP}
     assert dropped == set(range(41)) - {5, 10, 29}
 
 
 def test_empty_bounding_drops_everything(fake, kernel_knows_40):
-    capabilities.drop_bounding(caps())
+    capabilities.drop_bounding(fake, caps())
     dropped = [a[1] for a in fake.of("prctl") if a[0] == kernel.PR_CAPBSET_DROP]
     assert dropped == list(range(41))
 
@@ -88,25 +99,34 @@ def test_empty_bounding_drops_everything(fake, kernel_knows_40):
 def test_bounding_drop_failure_names_the_capability(fake, kernel_knows_40):
     fake.fail("prctl", errno.EPERM, match=lambda a: a[:2] == (kernel.PR_CAPBSET_DROP, 21))
     with pytest.raises(KernelError) as e:
-        capabilities.drop_bounding(caps(bounding=RUNC_DEFAULT))
+        capabilities.drop_bounding(fake, caps(bounding=RUNC_DEFAULT))
     assert str(e.value) == "drop CAP_SYS_ADMIN from the bounding set: operation not permitted"
 
 
 def test_apply_sets_the_three_masks_then_clears_and_raises_ambient(fake, kernel_knows_40):
-    capabilities.apply(caps(effective=RUNC_DEFAULT, permitted=RUNC_DEFAULT,
-                            inheritable=("CAP_KILL",), ambient=("CAP_KILL",)))
+    capabilities.apply(
+        fake, caps(effective=RUNC_DEFAULT, permitted=RUNC_DEFAULT, inheritable=("CAP_KILL",), ambient=("CAP_KILL",))
+    )
     assert fake.of("capset") == [(0x20000420, 0x20000420, 1 << 5)]
     prctls = [a for a in fake.of("prctl") if a[0] == kernel.PR_CAP_AMBIENT]
-    assert prctls == [(kernel.PR_CAP_AMBIENT, kernel.PR_CAP_AMBIENT_CLEAR_ALL),
-                      (kernel.PR_CAP_AMBIENT, kernel.PR_CAP_AMBIENT_RAISE, 5)]
+    assert prctls == [
+        (kernel.PR_CAP_AMBIENT, kernel.PR_CAP_AMBIENT_CLEAR_ALL),
+        (kernel.PR_CAP_AMBIENT, kernel.PR_CAP_AMBIENT_RAISE, 5),
+    ]
     assert fake.names().index("capset") < fake.names().index("prctl")
 
 
 def test_ambient_needs_both_permitted_and_inheritable(fake, kernel_knows_40):
     # runc's own default config lists ambient capabilities without inheritable ones.
-    capabilities.apply(caps(effective=RUNC_DEFAULT, permitted=("CAP_KILL", "CAP_CHOWN"),
-                            inheritable=("CAP_CHOWN", "CAP_NET_BIND_SERVICE"),
-                            ambient=("CAP_KILL", "CAP_CHOWN", "CAP_NET_BIND_SERVICE")))
+    capabilities.apply(
+        fake,
+        caps(
+            effective=RUNC_DEFAULT,
+            permitted=("CAP_KILL", "CAP_CHOWN"),
+            inheritable=("CAP_CHOWN", "CAP_NET_BIND_SERVICE"),
+            ambient=("CAP_KILL", "CAP_CHOWN", "CAP_NET_BIND_SERVICE"),
+        ),
+    )
     raised = [a[2] for a in fake.of("prctl") if a[:2] == (kernel.PR_CAP_AMBIENT, kernel.PR_CAP_AMBIENT_RAISE)]
     assert raised == [0]
 
@@ -114,22 +134,24 @@ def test_ambient_needs_both_permitted_and_inheritable(fake, kernel_knows_40):
 def test_ambient_raise_failure_names_the_capability(fake, kernel_knows_40):
     fake.fail("prctl", errno.EPERM, match=lambda a: a[:2] == (kernel.PR_CAP_AMBIENT, kernel.PR_CAP_AMBIENT_RAISE))
     with pytest.raises(KernelError) as e:
-        capabilities.apply(caps(permitted=("CAP_KILL",), inheritable=("CAP_KILL",), ambient=("CAP_KILL",)))
+        capabilities.apply(fake, caps(permitted=("CAP_KILL",), inheritable=("CAP_KILL",), ambient=("CAP_KILL",)))
     assert str(e.value) == "raise ambient CAP_KILL: operation not permitted"
 
 
 def test_no_inheritable_means_an_empty_inheritable_mask(fake, kernel_knows_40):
-    capabilities.apply(caps(effective=RUNC_DEFAULT, permitted=RUNC_DEFAULT, ambient=RUNC_DEFAULT))
+    capabilities.apply(fake, caps(effective=RUNC_DEFAULT, permitted=RUNC_DEFAULT, ambient=RUNC_DEFAULT))
     assert fake.of("capset") == [(0x20000420, 0x20000420, 0)]
     assert not [a for a in fake.of("prctl") if a[:2] == (kernel.PR_CAP_AMBIENT, kernel.PR_CAP_AMBIENT_RAISE)]
 
 
-def test_capset_splits_a_mask_into_the_two_32_bit_words(monkeypatch):
+def test_capset_splits_a_mask_into_the_two_32_bit_words():
     seen = {}
 
     def fake_syscall(nr, hdr, data):
         seen["words"] = [(data[i].effective, data[i].permitted, data[i].inheritable) for i in range(2)]
         return 0
-    monkeypatch.setattr(kernel, "_syscall", fake_syscall)
-    kernel.capset((1 << 40) | (1 << 5), 1 << 33, 1)
+
+    real = kernel.Kernel()
+    real._syscall = fake_syscall  # the real capset's packing, its syscall not made
+    real.capset((1 << 40) | (1 << 5), 1 << 33, 1)
     assert seen["words"] == [(1 << 5, 0, 1), (1 << 8, 1 << 1, 0)]

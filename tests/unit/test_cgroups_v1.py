@@ -13,8 +13,17 @@ from pyrunc.linux.cgroups.v1 import V1Manager
 from tests.unit.fake_devices_cgroup import DevicesCgroup
 
 HIERARCHIES = ("cpu,cpuacct", "cpuset", "memory", "pids", "devices", "freezer", "blkio", "systemd")
-OWN = {"cpu,cpuacct": "/", "cpuset": "/", "memory": "/supervised", "pids": "/", "devices": "/",
-       "freezer": "/", "blkio": "/", "name=systemd": "/", "": "/"}
+OWN = {
+    "cpu,cpuacct": "/",
+    "cpuset": "/",
+    "memory": "/supervised",
+    "pids": "/",
+    "devices": "/",
+    "freezer": "/",
+    "blkio": "/",
+    "name=systemd": "/",
+    "": "/",
+}
 
 
 class KernelLike(CgroupFiles):
@@ -127,22 +136,53 @@ def test_destroy_of_a_create_that_made_only_the_parent_leaves_the_leaf_to_its_ma
 def test_memory_files(root):
     m = manager(root)
     m.create()
-    d = touch_files(root, "memory", m.dirs["memory"], "memory.limit_in_bytes", "memory.memsw.limit_in_bytes",
-                    "memory.soft_limit_in_bytes", "memory.swappiness", "memory.oom_control",
-                    "memory.kmem.limit_in_bytes", "memory.kmem.tcp.limit_in_bytes", "memory.use_hierarchy")
-    m.set({"memory": {"limit": 100, "swap": 200, "reservation": 50, "swappiness": 3, "disableOOMKiller": True,
-                      "kernel": 7, "kernelTCP": 8, "useHierarchy": True}})
+    d = touch_files(
+        root,
+        "memory",
+        m.dirs["memory"],
+        "memory.limit_in_bytes",
+        "memory.memsw.limit_in_bytes",
+        "memory.soft_limit_in_bytes",
+        "memory.swappiness",
+        "memory.oom_control",
+        "memory.kmem.limit_in_bytes",
+        "memory.kmem.tcp.limit_in_bytes",
+        "memory.use_hierarchy",
+    )
+    m.set(
+        {
+            "memory": {
+                "limit": 100,
+                "swap": 200,
+                "reservation": 50,
+                "swappiness": 3,
+                "disableOOMKiller": True,
+                "kernel": 7,
+                "kernelTCP": 8,
+                "useHierarchy": True,
+            }
+        }
+    )
     got = {n: (d / n).read_text() for n in os.listdir(d) if n.startswith("memory.")}
-    assert got == {"memory.limit_in_bytes": "100", "memory.memsw.limit_in_bytes": "200",
-                   "memory.soft_limit_in_bytes": "50", "memory.swappiness": "3", "memory.oom_control": "1",
-                   "memory.kmem.limit_in_bytes": "7", "memory.kmem.tcp.limit_in_bytes": "8",
-                   "memory.use_hierarchy": "1"}
+    assert got == {
+        "memory.limit_in_bytes": "100",
+        "memory.memsw.limit_in_bytes": "200",
+        "memory.soft_limit_in_bytes": "50",
+        "memory.swappiness": "3",
+        "memory.oom_control": "1",
+        "memory.kmem.limit_in_bytes": "7",
+        "memory.kmem.tcp.limit_in_bytes": "8",
+        "memory.use_hierarchy": "1",
+    }
 
 
-@pytest.mark.parametrize("weights, written", [
-    ({"weight": 0, "leafWeight": 0}, {"blkio.bfq.weight": "", "blkio.leaf_weight": ""}),
-    ({"weight": 500, "leafWeight": 300}, {"blkio.bfq.weight": "500", "blkio.leaf_weight": "300"}),
-])
+@pytest.mark.parametrize(
+    "weights, written",
+    [
+        ({"weight": 0, "leafWeight": 0}, {"blkio.bfq.weight": "", "blkio.leaf_weight": ""}),
+        ({"weight": 500, "leafWeight": 300}, {"blkio.bfq.weight": "500", "blkio.leaf_weight": "300"}),
+    ],
+)
 def test_blkio_weight_zero_means_unset(root, weights, written):
     """Docker sends blockIO.weight 0 for every container; runc reads it as unset, and the
     kernel refuses 0 (ERANGE)."""
@@ -168,19 +208,28 @@ def test_docker_updates_zero_cpu_values_as_unset(root):
     m.create()
     names = ("cpu.shares", "cpu.cfs_period_us", "cpu.cfs_quota_us", "cpu.rt_period_us", "cpu.rt_runtime_us")
     d = touch_files(root, "cpu,cpuacct", m.dirs["cpu,cpuacct"], *names)
-    m.set({"cpu": {"shares": 0, "period": 0, "quota": 0, "realtimePeriod": 0, "realtimeRuntime": 0}},
-          update=True)
+    m.set({"cpu": {"shares": 0, "period": 0, "quota": 0, "realtimePeriod": 0, "realtimeRuntime": 0}}, update=True)
     assert {n: (d / n).read_text() for n in names} == dict.fromkeys(names, "")
 
 
 def test_cpu_files_and_cpuset(root):
     m = manager(root)
     m.create()
-    d = touch_files(root, "cpu,cpuacct", m.dirs["cpu,cpuacct"], "cpu.shares", "cpu.cfs_quota_us",
-                    "cpu.cfs_period_us", "cpu.cfs_burst_us", "cpu.idle")
+    d = touch_files(
+        root,
+        "cpu,cpuacct",
+        m.dirs["cpu,cpuacct"],
+        "cpu.shares",
+        "cpu.cfs_quota_us",
+        "cpu.cfs_period_us",
+        "cpu.cfs_burst_us",
+        "cpu.idle",
+    )
     m.set({"cpu": {"shares": 512, "quota": 1000, "period": 2000, "burst": 10, "idle": 1, "cpus": "1", "mems": "0"}})
-    assert [(d / n).read_text() for n in ("cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us",
-                                          "cpu.cfs_burst_us", "cpu.idle")] == ["512", "1000", "2000", "10", "1"]
+    assert [
+        (d / n).read_text()
+        for n in ("cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.cfs_burst_us", "cpu.idle")
+    ] == ["512", "1000", "2000", "10", "1"]
     assert (root / "cpuset" / "pyrunc-test-a" / "b" / "cpuset.cpus").read_text() == "1"
 
 
@@ -193,16 +242,25 @@ def test_pids_limit_negative_is_max_and_zero_is_zero(root, limit, written):
     assert (d / "pids.max").read_text() == written
 
 
-@pytest.mark.parametrize("resources, field, why", [
-    ({"network": {"classID": 7}}, "linux.resources.network.classID", "no net_cls cgroup controller"),
-    ({"network": {"priorities": [{"name": "eth0", "priority": 1}]}}, "linux.resources.network.priorities",
-     "no net_prio cgroup controller"),
-    ({"rdma": {"mlx": {"hcaHandles": 1}}}, "linux.resources.rdma.mlx", "no rdma cgroup controller"),
-    ({"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}, "linux.resources.hugepageLimits[0]",
-     "no hugetlb cgroup controller"),
-    ({"unified": {"memory.high": "1"}}, "linux.resources.unified", "needs a cgroup v2 host"),
-    ({"memory": {"limit": 5}}, "linux.resources.memory.limit", "no memory.limit_in_bytes"),
-])
+@pytest.mark.parametrize(
+    "resources, field, why",
+    [
+        ({"network": {"classID": 7}}, "linux.resources.network.classID", "no net_cls cgroup controller"),
+        (
+            {"network": {"priorities": [{"name": "eth0", "priority": 1}]}},
+            "linux.resources.network.priorities",
+            "no net_prio cgroup controller",
+        ),
+        ({"rdma": {"mlx": {"hcaHandles": 1}}}, "linux.resources.rdma.mlx", "no rdma cgroup controller"),
+        (
+            {"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]},
+            "linux.resources.hugepageLimits[0]",
+            "no hugetlb cgroup controller",
+        ),
+        ({"unified": {"memory.high": "1"}}, "linux.resources.unified", "needs a cgroup v2 host"),
+        ({"memory": {"limit": 5}}, "linux.resources.memory.limit", "no memory.limit_in_bytes"),
+    ],
+)
 def test_what_the_host_lacks_is_refused_naming_the_field(root, resources, field, why):
     m = manager(root)
     m.create()
@@ -274,8 +332,12 @@ def test_a_reset_in_a_busy_cgroup_happens_frozen(root, devices_kernel):
     (d / "cgroup.procs").write_text(f"{os.getpid()}\n")
     (root / "freezer" / "pyrunc-test-a" / "b" / "freezer.state").write_text("THAWED\n")
     m.set({"devices": [DENY_ALL, NULL_RW]})
-    assert devices_kernel.writes == [("freezer.state", "FROZEN"), ("devices.deny", "a *:* rwm"),
-                              ("devices.allow", "c 1:3 rw"), ("freezer.state", "THAWED")]
+    assert devices_kernel.writes == [
+        ("freezer.state", "FROZEN"),
+        ("devices.deny", "a *:* rwm"),
+        ("devices.allow", "c 1:3 rw"),
+        ("freezer.state", "THAWED"),
+    ]
 
 
 class IgnoringKernel(KernelLike):
@@ -303,23 +365,33 @@ def test_device_rules_are_the_configs_then_runcs_defaults_and_nothing_else():
     assert device_rules({}) == [dict(r) for r in DEFAULT_ALLOWED_DEVICES]
 
 
-@pytest.mark.parametrize("path, own, expected", [
-    ("/a/b", "/x", "/a/b"), ("box", "/x/y", "/x/y/box"), ("box", "/", "/box"), ("/a//b/", "/", "/a/b"),
-])
+@pytest.mark.parametrize(
+    "path, own, expected",
+    [
+        ("/a/b", "/x", "/a/b"),
+        ("box", "/x/y", "/x/y/box"),
+        ("box", "/", "/box"),
+        ("/a//b/", "/", "/a/b"),
+    ],
+)
 def test_resolve(path, own, expected):
     assert resolve(path, own) == expected
 
 
-@pytest.mark.parametrize("text, value", [("512", 512), ("64m", 64 << 20), ("1g", 1 << 30), ("2K", 2048),
-                                         ("1.5m", 3 << 19), ("-1", -1), ("10mb", 10 << 20)])
+@pytest.mark.parametrize(
+    "text, value",
+    [("512", 512), ("64m", 64 << 20), ("1g", 1 << 30), ("2K", 2048), ("1.5m", 3 << 19), ("-1", -1), ("10mb", 10 << 20)],
+)
 def test_update_byte_values(text, value):
     from pyrunc.cli.update import parse_bytes
+
     assert parse_bytes(text, "memory") == value
 
 
 @pytest.mark.parametrize("text", ["lots", "5x", "-5", ""])
 def test_bad_update_byte_values(text):
     from pyrunc.cli.update import parse_bytes
+
     with pytest.raises(UsageError, match="--memory"):
         parse_bytes(text, "memory")
 
@@ -327,12 +399,14 @@ def test_bad_update_byte_values(text):
 @pytest.mark.parametrize("text, seconds", [("5s", 5), ("100ms", 0.1), ("1m30s", 90), ("1h", 3600)])
 def test_event_intervals(text, seconds):
     from pyrunc.cli.commands import _duration
+
     assert _duration(text) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize("text", ["5", "s", "0s", "5 s"])
 def test_bad_event_intervals(text):
     from pyrunc.cli.commands import _duration
+
     with pytest.raises(UsageError):
         _duration(text)
 
@@ -400,12 +474,15 @@ def _cfs(box):
     return [int((box / n).read_text()) for n in ("cpu.cfs_quota_us", "cpu.cfs_period_us")]
 
 
-@pytest.mark.parametrize("before, after", [
-    ((50000, 100000), (25000, 50000)),   # period first: 50000/50000 is over the pod's half
-    ((25000, 50000), (50000, 100000)),   # quota first: 50000/50000 is over it
-    ((-1, 100000), (20000, 40000)),
-    ((50000, 100000), (50000, 200000)),
-])
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ((50000, 100000), (25000, 50000)),  # period first: 50000/50000 is over the pod's half
+        ((25000, 50000), (50000, 100000)),  # quota first: 50000/50000 is over it
+        ((-1, 100000), (20000, 40000)),
+        ((50000, 100000), (50000, 200000)),
+    ],
+)
 def test_period_and_quota_are_written_in_the_order_the_pods_limit_allows(cfs, before, after):
     m, _, box = cfs
     m.set({"cpu": {"quota": before[0], "period": before[1]}})
@@ -433,13 +510,20 @@ def test_a_period_alone_that_the_quota_does_not_fit_is_refused_naming_the_period
 
 # Found by mypy (issue 20): a v1 host without the controller a field needs gave a
 # traceback (KeyError, ValueError) instead of the error naming the field.
-@pytest.mark.parametrize("resources, field, why", [
-    ({"cpu": {"realtimeRuntime": 950000}}, "linux.resources.cpu.realtimeRuntime", "no cpu cgroup controller"),
-    ({"memory": {"limit": 5, "checkBeforeUpdate": True}}, "linux.resources.memory.limit",
-     "no memory cgroup controller"),
-])
+@pytest.mark.parametrize(
+    "resources, field, why",
+    [
+        ({"cpu": {"realtimeRuntime": 950000}}, "linux.resources.cpu.realtimeRuntime", "no cpu cgroup controller"),
+        (
+            {"memory": {"limit": 5, "checkBeforeUpdate": True}},
+            "linux.resources.memory.limit",
+            "no memory cgroup controller",
+        ),
+    ],
+)
 def test_update_on_a_host_without_the_controller_names_the_field(root, resources, field, why):
     import shutil
+
     for h in ("memory", "cpu,cpuacct"):
         shutil.rmtree(root / h)
     (root / "cpu").unlink()

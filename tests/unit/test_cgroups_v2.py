@@ -18,6 +18,7 @@ from pyrunc.linux.cgroups import convert, load_manager
 from pyrunc.linux.cgroups import v2 as v2mod
 from pyrunc.linux.cgroups.files import CgroupFiles
 from pyrunc.linux.cgroups.v2 import V2Manager, io_stat_entries
+from tests.unit.fakekernel import FakeKernel
 
 ALL = "cpuset cpu io memory hugetlb pids rdma misc"
 OWN = {"": "/supervisor/session"}
@@ -25,21 +26,42 @@ MiB = 1 << 20
 
 # What the kernel puts in a new cgroup (with every controller delegated to it).
 CHILD_FILES = {
-    "cgroup.procs": "", "cgroup.subtree_control": "", "cgroup.type": "domain\n",
-    "cgroup.events": "populated 0\nfrozen 0\n", "cgroup.freeze": "0\n", "cgroup.kill": "",
+    "cgroup.procs": "",
+    "cgroup.subtree_control": "",
+    "cgroup.type": "domain\n",
+    "cgroup.events": "populated 0\nfrozen 0\n",
+    "cgroup.freeze": "0\n",
+    "cgroup.kill": "",
     "cgroup.max.depth": "max\n",
-    "memory.max": "max\n", "memory.low": "0\n", "memory.high": "max\n", "memory.swap.max": "max\n",
-    "memory.current": "0\n", "memory.swap.current": "0\n", "memory.peak": "0\n",
-    "memory.events": "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n", "memory.swap.events": "high 0\nmax 0\nfail 0\n",
+    "memory.max": "max\n",
+    "memory.low": "0\n",
+    "memory.high": "max\n",
+    "memory.swap.max": "max\n",
+    "memory.current": "0\n",
+    "memory.swap.current": "0\n",
+    "memory.peak": "0\n",
+    "memory.events": "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n",
+    "memory.swap.events": "high 0\nmax 0\nfail 0\n",
     "memory.stat": "anon 0\nfile 0\n",
-    "cpu.max": "max 100000\n", "cpu.max.burst": "0\n", "cpu.weight": "100\n", "cpu.idle": "0\n",
+    "cpu.max": "max 100000\n",
+    "cpu.max.burst": "0\n",
+    "cpu.weight": "100\n",
+    "cpu.idle": "0\n",
     "cpu.stat": "usage_usec 0\nuser_usec 0\nsystem_usec 0\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n",
-    "cpuset.cpus": "", "cpuset.mems": "",
-    "io.max": "", "io.weight": "default 100\n", "io.stat": "",
-    "pids.max": "max\n", "pids.current": "0\n",
-    "hugetlb.2MB.max": "max\n", "hugetlb.2MB.rsvd.max": "max\n", "hugetlb.2MB.current": "0\n",
-    "hugetlb.2MB.rsvd.current": "0\n", "hugetlb.2MB.events": "max 0\n",
-    "rdma.max": "", "misc.max": "",
+    "cpuset.cpus": "",
+    "cpuset.mems": "",
+    "io.max": "",
+    "io.weight": "default 100\n",
+    "io.stat": "",
+    "pids.max": "max\n",
+    "pids.current": "0\n",
+    "hugetlb.2MB.max": "max\n",
+    "hugetlb.2MB.rsvd.max": "max\n",
+    "hugetlb.2MB.current": "0\n",
+    "hugetlb.2MB.rsvd.current": "0\n",
+    "hugetlb.2MB.events": "max 0\n",
+    "rdma.max": "",
+    "misc.max": "",
 }
 
 
@@ -73,7 +95,10 @@ class KernelLike(CgroupFiles):
         names = os.listdir(path)
         if any(os.path.isdir(os.path.join(path, n)) for n in names):
             return False
-        if os.path.exists(os.path.join(path, "cgroup.procs")) and open(os.path.join(path, "cgroup.procs")).read().strip():
+        if (
+            os.path.exists(os.path.join(path, "cgroup.procs"))
+            and open(os.path.join(path, "cgroup.procs")).read().strip()
+        ):
             return False
         for n in names:
             os.unlink(os.path.join(path, n))
@@ -129,7 +154,7 @@ def existing(root, path):
 
 
 def manager(fs, root, path="/pyrunc-test-v2-a/box"):
-    return V2Manager(path, root=str(root), own=OWN, files=fs)
+    return V2Manager(path, root=str(root), own=OWN, files=fs, kernel=FakeKernel())
 
 
 @pytest.fixture
@@ -151,12 +176,16 @@ def written(root, log, name, path="/pyrunc-test-v2-a/box"):
 
 # -- where, create, add, destroy --------------------------------------------------------
 
+
 def test_create_makes_each_missing_level_and_remembers_it_top_most_first(fs, root):
     m = manager(fs, root)
     m.create()
     assert cg(root).is_dir()
-    assert m.to_dict() == {"version": 2, "dir": "/pyrunc-test-v2-a/box",
-                           "made": ["/pyrunc-test-v2-a", "/pyrunc-test-v2-a/box"]}
+    assert m.to_dict() == {
+        "version": 2,
+        "dir": "/pyrunc-test-v2-a/box",
+        "made": ["/pyrunc-test-v2-a", "/pyrunc-test-v2-a/box"],
+    }
     assert m.made_any() and m.paths() == {"": "/pyrunc-test-v2-a/box"}
 
 
@@ -177,7 +206,7 @@ def test_a_relative_path_is_under_our_own_cgroup(fs, root):
 
 def test_state_round_trips_through_json(fs, made, root):
     saved = json.loads(json.dumps(made.to_dict()))
-    again = load_manager(saved, root=str(root), files=fs)
+    again = load_manager(saved, root=str(root), files=fs, kernel=None)
     assert isinstance(again, V2Manager) and again.to_dict() == made.to_dict()
 
 
@@ -261,6 +290,7 @@ def test_pids_are_those_of_every_descendant(made, root):
 
 # -- memory -----------------------------------------------------------------------------
 
+
 def test_memory_limit_reservation_and_swap(made, root):
     made.set({"memory": {"limit": 64 * MiB, "reservation": 32 * MiB, "swap": 96 * MiB}})
     assert (cg(root) / "memory.max").read_text() == str(64 * MiB)
@@ -285,11 +315,14 @@ def test_unlimited_swap(made, root):
     assert (cg(root) / "memory.swap.max").read_text() == "max"
 
 
-@pytest.mark.parametrize("mem, why", [
-    ({"swap": 96 * MiB}, "needs a memory limit"),
-    ({"limit": -1, "swap": 96 * MiB}, "needs a memory limit"),
-    ({"limit": 64 * MiB, "swap": 32 * MiB}, "is below the memory limit"),
-])
+@pytest.mark.parametrize(
+    "mem, why",
+    [
+        ({"swap": 96 * MiB}, "needs a memory limit"),
+        ({"limit": -1, "swap": 96 * MiB}, "needs a memory limit"),
+        ({"limit": 64 * MiB, "swap": 32 * MiB}, "is below the memory limit"),
+    ],
+)
 def test_swap_errors_name_the_field(made, root, writes, mem, why):
     with pytest.raises(CgroupError, match=why) as e:
         made.set({"memory": mem})
@@ -314,8 +347,17 @@ def swappiness(tmp_path, monkeypatch):
 
 
 def test_fields_v2_has_no_file_for_are_ignored_with_a_warning(made, root, writes, warnings, swappiness):
-    made.set({"memory": {"kernel": 8 * MiB, "kernelTCP": 8 * MiB, "swappiness": 7,
-                         "disableOOMKiller": True, "useHierarchy": False}})
+    made.set(
+        {
+            "memory": {
+                "kernel": 8 * MiB,
+                "kernelTCP": 8 * MiB,
+                "swappiness": 7,
+                "disableOOMKiller": True,
+                "useHierarchy": False,
+            }
+        }
+    )
     assert writes == []
     joined = " | ".join(warnings)
     for key in ("kernel:", "kernelTCP:", "swappiness:", "disableOOMKiller:", "useHierarchy:"):
@@ -369,9 +411,21 @@ def test_an_update_of_the_limit_alone_keeps_memory_plus_swap(made, root):
 
 # -- cpu --------------------------------------------------------------------------------
 
+
 def test_cpu_fields(made, root, writes):
-    made.set({"cpu": {"shares": 1024, "quota": 50000, "period": 200000, "burst": 10000, "idle": 0,
-                      "cpus": "0-1", "mems": "0"}})
+    made.set(
+        {
+            "cpu": {
+                "shares": 1024,
+                "quota": 50000,
+                "period": 200000,
+                "burst": 10000,
+                "idle": 0,
+                "cpus": "0-1",
+                "mems": "0",
+            }
+        }
+    )
     assert written(root, writes, "cpu.weight") == ["39"]
     assert written(root, writes, "cpu.max") == ["50000 200000"]
     assert written(root, writes, "cpu.max.burst") == ["10000"]
@@ -380,11 +434,14 @@ def test_cpu_fields(made, root, writes):
     assert written(root, writes, "cpuset.mems") == ["0"]
 
 
-@pytest.mark.parametrize("cpu, line", [
-    ({"quota": 50000}, "50000"),              # the kernel keeps its period
-    ({"quota": -1, "period": 100000}, "max 100000"),
-    ({"period": 50000}, "max 50000"),         # the current quota stays
-])
+@pytest.mark.parametrize(
+    "cpu, line",
+    [
+        ({"quota": 50000}, "50000"),  # the kernel keeps its period
+        ({"quota": -1, "period": 100000}, "max 100000"),
+        ({"period": 50000}, "max 50000"),  # the current quota stays
+    ],
+)
 def test_cpu_max(made, root, writes, cpu, line):
     made.set({"cpu": cpu})
     assert written(root, writes, "cpu.max") == [line]
@@ -408,6 +465,7 @@ def test_a_burst_the_old_quota_refuses_is_retried_after_the_new_quota(fs, made, 
         if path.endswith("cpu.max.burst") and not refused:
             refused.append(value)
             return errno.EINVAL
+
     fs.refuse_write = once
     made.set({"cpu": {"quota": 400000, "burst": 200000}})
     assert refused == ["200000"]
@@ -415,11 +473,14 @@ def test_a_burst_the_old_quota_refuses_is_retried_after_the_new_quota(fs, made, 
     assert (cg(root) / "cpu.max").read_text() == "400000"
 
 
-@pytest.mark.parametrize("cpu, field, why", [
-    ({"realtimeRuntime": 1000}, "realtimeRuntime", "no realtime CPU budget"),
-    ({"realtimePeriod": 100000}, "realtimePeriod", "no realtime CPU budget"),
-    ({"quota": 10000, "burst": 20000}, "burst", "above the quota"),
-])
+@pytest.mark.parametrize(
+    "cpu, field, why",
+    [
+        ({"realtimeRuntime": 1000}, "realtimeRuntime", "no realtime CPU budget"),
+        ({"realtimePeriod": 100000}, "realtimePeriod", "no realtime CPU budget"),
+        ({"quota": 10000, "burst": 20000}, "burst", "above the quota"),
+    ],
+)
 def test_cpu_errors_name_the_field(made, writes, cpu, field, why):
     with pytest.raises(CgroupError, match=why) as e:
         made.set({"cpu": cpu})
@@ -428,6 +489,7 @@ def test_cpu_errors_name_the_field(made, writes, cpu, field, why):
 
 # -- pids, io, hugetlb, rdma, network ---------------------------------------------------
 
+
 @pytest.mark.parametrize("limit, value", [(42, "42"), (-1, "max"), (0, "0")])
 def test_pids_limit(made, root, limit, value):
     made.set({"pids": {"limit": limit}})
@@ -435,13 +497,19 @@ def test_pids_limit(made, root, limit, value):
 
 
 def test_block_io_weights_and_throttles(made, root, writes, warnings):
-    made.set({"blockIO": {
-        "weight": 500, "leafWeight": 300,
-        "weightDevice": [{"major": 8, "minor": 0, "weight": 1000}, {"major": 8, "minor": 16, "leafWeight": 10}],
-        "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
-        "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 2097152}],
-        "throttleReadIOPSDevice": [{"major": 8, "minor": 16, "rate": 100}],
-        "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 0}]}})
+    made.set(
+        {
+            "blockIO": {
+                "weight": 500,
+                "leafWeight": 300,
+                "weightDevice": [{"major": 8, "minor": 0, "weight": 1000}, {"major": 8, "minor": 16, "leafWeight": 10}],
+                "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+                "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 2097152}],
+                "throttleReadIOPSDevice": [{"major": 8, "minor": 16, "rate": 100}],
+                "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 0}],
+            }
+        }
+    )
     assert written(root, writes, "io.weight") == ["default 4950", "8:0 10000"]
     assert written(root, writes, "io.max") == ["8:0 rbps=1048576 wbps=2097152 wiops=max", "8:16 riops=100"]
     assert any("leafWeight" in w for w in warnings)
@@ -483,11 +551,17 @@ def test_rdma(made, root, writes):
     assert written(root, writes, "rdma.max") == ["mlx5_1 hca_handle=3 hca_object=10000", "rxe3 hca_object=7"]
 
 
-@pytest.mark.parametrize("net, field, why", [
-    ({"classID": 1048577}, "linux.resources.network.classID", "cgroup v2 has no net_cls controller"),
-    ({"priorities": [{"name": "eth0", "priority": 5}]}, "linux.resources.network.priorities",
-     "cgroup v2 has no net_prio controller"),
-])
+@pytest.mark.parametrize(
+    "net, field, why",
+    [
+        ({"classID": 1048577}, "linux.resources.network.classID", "cgroup v2 has no net_cls controller"),
+        (
+            {"priorities": [{"name": "eth0", "priority": 5}]},
+            "linux.resources.network.priorities",
+            "cgroup v2 has no net_prio controller",
+        ),
+    ],
+)
 def test_network_is_refused_naming_the_field(made, writes, net, field, why):
     with pytest.raises(CgroupError) as e:
         made.set({"memory": {"limit": 64 * MiB}, "network": net})
@@ -497,6 +571,7 @@ def test_network_is_refused_naming_the_field(made, writes, net, field, why):
 
 
 # -- controllers the host or the parent does not give -----------------------------------
+
 
 def test_a_controller_the_host_lacks_is_named(fs, root):
     (root / "cgroup.controllers").write_text("cpu memory pids\n")
@@ -525,10 +600,19 @@ def test_a_failing_write_names_the_file_and_the_reason(made, root):
 
 # -- unified ----------------------------------------------------------------------------
 
+
 def test_unified_files_are_written_raw_and_last(made, root, writes):
-    made.set({"memory": {"limit": 64 * MiB},
-              "unified": {"memory.max": "100000000", "memory.high": "90000000", "cgroup.max.depth": "3",
-                          "io.max": "8:0 rbps=2097152 wiops=120\n8:16 rbps=1048576"}})
+    made.set(
+        {
+            "memory": {"limit": 64 * MiB},
+            "unified": {
+                "memory.max": "100000000",
+                "memory.high": "90000000",
+                "cgroup.max.depth": "3",
+                "io.max": "8:0 rbps=2097152 wiops=120\n8:16 rbps=1048576",
+            },
+        }
+    )
     assert written(root, writes, "memory.max") == [str(64 * MiB), "100000000"]
     assert written(root, writes, "memory.high") == ["90000000"]
     assert written(root, writes, "cgroup.max.depth") == ["3"]
@@ -562,12 +646,14 @@ def test_unified_keys_must_be_file_names(made, key):
 
 # -- devices ----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def fake_bpf(monkeypatch):
     calls = []
     mod = types.ModuleType("pyrunc.linux.cgroups.devices_bpf")
-    mod.apply = lambda cgroup_dir, rules: calls.append((cgroup_dir, rules))
+    mod.apply = lambda k, cgroup_dir, rules: calls.append((cgroup_dir, rules))
     import pyrunc.linux.cgroups as pkg
+
     monkeypatch.setitem(sys.modules, mod.__name__, mod)
     monkeypatch.setattr(pkg, "devices_bpf", mod, raising=False)
     return calls
@@ -585,6 +671,7 @@ def test_update_leaves_the_device_program_alone(made, fake_bpf):
 
 
 # -- freezer, kill ----------------------------------------------------------------------
+
 
 def test_freeze_and_thaw_wait_for_the_kernel_to_say_so(made, root):
     (cg(root) / "cgroup.events").write_text("populated 1\nfrozen 1\n")
@@ -616,6 +703,7 @@ def test_other_signals_reach_every_process_and_gone_ones_are_ignored(made, root,
         sent.append((pid, sig))
         if pid == 11:
             raise ProcessLookupError
+
     monkeypatch.setattr(os, "kill", kill)
     made.kill_all(signal.SIGTERM)
     assert sent == [(10, signal.SIGTERM), (11, signal.SIGTERM)]
@@ -630,6 +718,7 @@ def test_sigkill_without_cgroup_kill_signals_each_process(made, root, monkeypatc
     def kill(pid, sig):
         sent.append(pid)
         procs.write_text("")  # it died
+
     monkeypatch.setattr(os, "kill", kill)
     made.kill_all(signal.SIGKILL)
     assert sent == [10]
@@ -637,10 +726,12 @@ def test_sigkill_without_cgroup_kill_signals_each_process(made, root, monkeypatc
 
 # -- stats ------------------------------------------------------------------------------
 
+
 def test_stats_in_runcs_shape(made, root):
     d = cg(root)
-    (d / "cpu.stat").write_text("usage_usec 2000\nuser_usec 1500\nsystem_usec 500\n"
-                                "nr_periods 10\nnr_throttled 4\nthrottled_usec 300\n")
+    (d / "cpu.stat").write_text(
+        "usage_usec 2000\nuser_usec 1500\nsystem_usec 500\nnr_periods 10\nnr_throttled 4\nthrottled_usec 300\n"
+    )
     (d / "memory.current").write_text(f"{10 * MiB}\n")
     (d / "memory.max").write_text(f"{64 * MiB}\n")
     (d / "memory.peak").write_text(f"{12 * MiB}\n")
@@ -654,17 +745,23 @@ def test_stats_in_runcs_shape(made, root):
     (d / "hugetlb.2MB.rsvd.current").write_text("2097152\n")
     (d / "hugetlb.2MB.events").write_text("max 2\n")
     s = made.stats()
-    assert s["cpu"] == {"usage": {"total": 2_000_000, "kernel": 500_000, "user": 1_500_000},
-                        "throttling": {"periods": 10, "throttledPeriods": 4, "throttledTime": 300_000}}
+    assert s["cpu"] == {
+        "usage": {"total": 2_000_000, "kernel": 500_000, "user": 1_500_000},
+        "throttling": {"periods": 10, "throttledPeriods": 4, "throttledTime": 300_000},
+    }
     assert s["memory"]["usage"] == {"usage": 10 * MiB, "limit": 64 * MiB, "max": 12 * MiB, "failcnt": 3}
     # memory+swap, as v1 reported it
     assert s["memory"]["swap"] == {"usage": 11 * MiB, "limit": 96 * MiB, "max": 0, "failcnt": 0}
     assert s["memory"]["cache"] == 8192 and s["memory"]["raw"] == {"anon": 4096, "file": 8192}
     assert s["pids"] == {"current": 3, "limit": 50}
     assert s["blkio"]["ioServiceBytesRecursive"][:2] == [
-        {"major": 8, "minor": 0, "op": "Read", "value": 100}, {"major": 8, "minor": 0, "op": "Write", "value": 200}]
+        {"major": 8, "minor": 0, "op": "Read", "value": 100},
+        {"major": 8, "minor": 0, "op": "Write", "value": 200},
+    ]
     assert s["blkio"]["ioServicedRecursive"][:2] == [
-        {"major": 8, "minor": 0, "op": "Read", "value": 1}, {"major": 8, "minor": 0, "op": "Write", "value": 2}]
+        {"major": 8, "minor": 0, "op": "Read", "value": 1},
+        {"major": 8, "minor": 0, "op": "Write", "value": 2},
+    ]
     assert s["hugetlb"] == {"2MB": {"usage": 2097152, "failcnt": 2}}
     json.dumps(s)
 
@@ -685,7 +782,8 @@ def test_stats_report_max_as_runc_does_and_leave_out_what_is_missing(made, root)
 
 def test_io_stat_lines_without_devices_are_skipped():
     assert io_stat_entries("garbage\n\n259:0 rbytes=5 cost.usage=9\n") == {
-        "ioServiceBytesRecursive": [{"major": 259, "minor": 0, "op": "Read", "value": 5}]}
+        "ioServiceBytesRecursive": [{"major": 259, "minor": 0, "op": "Read", "value": 5}]
+    }
 
 
 def test_oom_kills_come_from_memory_events(made, root):
@@ -694,6 +792,7 @@ def test_oom_kills_come_from_memory_events(made, root):
 
 
 # -- conversions ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("shares, weight", [(2, 1), (1024, 39), (262144, 10000), (1, 1), (10**7, 10000)])
 def test_shares_to_weight_known_points(shares, weight):
@@ -728,8 +827,10 @@ def test_swap_max_is_what_remains_above_the_limit(limit, extra):
     assert convert.swap_max(limit + extra, limit) == extra
 
 
-@pytest.mark.parametrize("swap, limit, result", [
-    (None, None, None), (None, 64, None), (0, 64, None), (None, -1, -1), (-1, 64, -1), (-1, None, -1)])
+@pytest.mark.parametrize(
+    "swap, limit, result",
+    [(None, None, None), (None, 64, None), (0, 64, None), (None, -1, -1), (-1, 64, -1), (-1, None, -1)],
+)
 def test_swap_max_special_values(swap, limit, result):
     assert convert.swap_max(swap, limit) == result
 
@@ -744,8 +845,12 @@ def test_cpu_max_lines(quota, period):
 
 
 def test_io_max_lines_group_by_device_and_name_the_first_field():
-    lines = convert.io_max_lines({"throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 5}],
-                                  "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 0}]})
+    lines = convert.io_max_lines(
+        {
+            "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 5}],
+            "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 0}],
+        }
+    )
     assert lines == {(8, 0): ("8:0 wbps=5 riops=max", "throttleWriteBpsDevice[0]")}
 
 
@@ -755,11 +860,14 @@ def test_read_limit():
     assert convert.read_limit("") is None
 
 
-@pytest.mark.parametrize("freeze, events, stopped", [
-    ("0\n", "populated 0\nfrozen 0\n", False),
-    ("1\n", "populated 1\nfrozen 0\n", True),   # asked, not yet done: freezing
-    ("0\n", "populated 0\nfrozen 1\n", True),   # an ancestor's freeze shows only in events
-])
+@pytest.mark.parametrize(
+    "freeze, events, stopped",
+    [
+        ("0\n", "populated 0\nfrozen 0\n", False),
+        ("1\n", "populated 1\nfrozen 0\n", True),  # asked, not yet done: freezing
+        ("0\n", "populated 0\nfrozen 1\n", True),  # an ancestor's freeze shows only in events
+    ],
+)
 def test_stopped_by_freezer_reads_freeze_and_events(root, made, freeze, events, stopped):
     (cg(root) / "cgroup.freeze").write_text(freeze)
     (cg(root) / "cgroup.events").write_text(events)

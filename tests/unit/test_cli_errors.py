@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from pyrunc import launcher
+from pyrunc.linux import Seams
 
 # The command as the launcher runs it (-I -S): main, with one function of `list` and one
 # of `exec` made to fail as a bug would (the net under test is main's, not theirs).
@@ -18,7 +19,8 @@ import os, sys
 sys.path += %r
 from pyrunc.linux import sealed_exe
 if "exec" in sys.argv and not sealed_exe.is_sealed():  # as test_imports' probe: seal first
-    os.execve(sealed_exe.sealed_copy(), [sys.executable, *sys.orig_argv[1:]], os.environ)
+    from pyrunc.linux.kernel import Kernel
+    os.execve(sealed_exe.sealed_copy(Kernel()), [sys.executable, *sys.orig_argv[1:]], os.environ)
 from pyrunc import exec_in, status
 def broken(*args):
     raise KeyError("a bug")
@@ -33,11 +35,14 @@ def run(*argv, probe=False):
     return subprocess.run([*command, *argv], capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("where, why", [
-    ("missing/log", "no such file or directory"),
-    (".", "is a directory"),
-    ("/sys/kernel/notes", "permission denied"),  # read-only: sysfs refuses even root
-])
+@pytest.mark.parametrize(
+    "where, why",
+    [
+        ("missing/log", "no such file or directory"),
+        (".", "is a directory"),
+        ("/sys/kernel/notes", "permission denied"),  # read-only: sysfs refuses even root
+    ],
+)
 def test_a_log_that_cannot_be_opened_is_an_error(tmp_path, where, why):
     path = where if where.startswith("/") else str(tmp_path / where)
     if where.startswith("/") and not os.path.exists(where):
@@ -58,7 +63,7 @@ def test_an_unexpected_exception_is_one_line_in_stderr_and_in_the_log(tmp_path, 
         rec = json.loads(lines[0])
         assert (rec["level"], rec["msg"]) == ("error", "internal error: KeyError: 'a bug'")
     else:
-        assert 'level=error msg="internal error: KeyError: \'a bug\'"' in lines[0]
+        assert "level=error msg=\"internal error: KeyError: 'a bug'\"" in lines[0]
 
 
 def test_with_debug_the_traceback_goes_to_the_log(tmp_path):
@@ -68,14 +73,21 @@ def test_with_debug_the_traceback_goes_to_the_log(tmp_path):
     text = log.read_text()
     assert "level=debug" in text and "Traceback (most recent call last)" in text and "in broken" in text
     assert [line for line in text.splitlines() if "level=error" in line] == [
-        line for line in text.splitlines() if "internal error: KeyError" in line and "level=error" in line]
+        line for line in text.splitlines() if "internal error: KeyError" in line and "level=error" in line
+    ]
 
 
-@pytest.mark.parametrize("doc, message", [
-    (b'{"cpu": {"cpus": "\\ud800"}}', "cpu.cpus: contains '\\ud800', a lone UTF-16 surrogate, which is not a character"),
-    (b'{"cpu": {"mems": "0\\u0000"}}', "cpu.mems: contains a NUL byte"),
-    (b'{"pids": {"limit": 1}, "unified": {"\\udfff": "1"}}', "unified: key '\\udfff' contains '\\udfff'"),
-])
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        (
+            b'{"cpu": {"cpus": "\\ud800"}}',
+            "cpu.cpus: contains '\\ud800', a lone UTF-16 surrogate, which is not a character",
+        ),
+        (b'{"cpu": {"mems": "0\\u0000"}}', "cpu.mems: contains a NUL byte"),
+        (b'{"pids": {"limit": 1}, "unified": {"\\udfff": "1"}}', "unified: key '\\udfff' contains '\\udfff'"),
+    ],
+)
 def test_update_refuses_strings_no_cgroup_write_can_carry(tmp_path, doc, message):
     """Found by hand: these reached the last net as a UnicodeEncodeError."""
     (tmp_path / "r.json").write_bytes(doc)
@@ -86,15 +98,32 @@ def test_update_refuses_strings_no_cgroup_write_can_carry(tmp_path, doc, message
 
 @pytest.mark.parametrize("flag", ["--cpuset-cpus", "--cpuset-mems"])
 def test_update_refuses_a_cpu_list_that_is_not_ascii(tmp_path, flag):
-    r = subprocess.run([sys.executable, "-m", "pyrunc", "--root", str(tmp_path / "state"), "update", flag,
-                        b"\xed\xa0\x80", "pyrunc-test-none"], capture_output=True, timeout=60)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pyrunc",
+            "--root",
+            str(tmp_path / "state"),
+            "update",
+            flag,
+            b"\xed\xa0\x80",
+            "pyrunc-test-none",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
     assert r.returncode == 1
-    assert r.stderr == (f"pyrunc: update: invalid value '\\udced\\udca0\\udc80' for {flag}: "
-                        f"expected a list like 0-3,5\n").encode()
+    assert (
+        r.stderr
+        == (f"pyrunc: update: invalid value '\\udced\\udca0\\udc80' for {flag}: expected a list like 0-3,5\n").encode()
+    )
 
 
-@pytest.mark.parametrize("record, why", [(b"[1]", "not a JSON object"),
-                                         (b'{"rootfs": "ove', "invalid JSON at line 1 column 12: Unterminated")])
+@pytest.mark.parametrize(
+    "record, why",
+    [(b"[1]", "not a JSON object"), (b'{"rootfs": "ove', "invalid JSON at line 1 column 12: Unterminated")],
+)
 def test_image_remove_of_a_bundle_whose_record_is_not_pyruncs(tmp_path, record, why):
     """Found by hand: a record of another shape reached the last net (AttributeError)."""
     meta = tmp_path / "bundle" / ".pyrunc-image"
@@ -119,7 +148,8 @@ class _Log:
 def test_delete_force_of_a_container_that_does_not_exist_succeeds(tmp_path):
     from pyrunc.cli import commands
     from pyrunc.errors import NoSuchContainer
-    g = {"root": str(tmp_path / "state")}
+
+    g = {"root": str(tmp_path / "state"), "seams": Seams()}
     assert commands.cmd_delete(g, {"force": True}, ["pyrunc-test-none"], _Log()) == 0
     with pytest.raises(NoSuchContainer, match="^container pyrunc-test-none does not exist$"):
         commands.cmd_delete(g, {"force": False}, ["pyrunc-test-none"], _Log())
@@ -131,11 +161,17 @@ def test_delete_force_decides_by_the_errors_type_not_its_words(tmp_path, monkeyp
     from pyrunc import lifecycle
     from pyrunc.cli import commands
     from pyrunc.errors import StateError
-    line = ("cannot delete container pyrunc-test-d: cannot unmount what it left under "
-            "/srv/does not exist/rootfs: no such file or directory")
 
-    def failing(store, cid, force=False, warn=None):
+    line = (
+        "cannot delete container pyrunc-test-d: cannot unmount what it left under "
+        "/srv/does not exist/rootfs: no such file or directory"
+    )
+
+    def failing(store, cid, seams, force=False, warn=None):
         raise StateError(line)
+
     monkeypatch.setattr(lifecycle, "delete", failing)
     with pytest.raises(StateError, match="^cannot delete container pyrunc-test-d: "):
-        commands.cmd_delete({"root": str(tmp_path / "state")}, {"force": True}, ["pyrunc-test-d"], _Log())
+        commands.cmd_delete(
+            {"root": str(tmp_path / "state"), "seams": Seams()}, {"force": True}, ["pyrunc-test-d"], _Log()
+        )

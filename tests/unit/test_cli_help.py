@@ -43,8 +43,8 @@ def test_no_command_help_shows_a_python_value(capsys, name):
 
 def test_global_help_shows_defaults_as_runc_does(capsys):
     out = _help(capsys, "--help")
-    assert '--root value' in out and '(default: "/run/pyrunc")' in out
-    assert '--log-format value' in out and '(default: "text")' in out
+    assert "--root value" in out and '(default: "/run/pyrunc")' in out
+    assert "--log-format value" in out and '(default: "text")' in out
     assert not any(r in out for r in ("()", "None", "True", "False"))
 
 
@@ -60,8 +60,14 @@ def test_defaults_render_as_values():
 def test_every_flags_default_renders_or_is_shown_explicitly():
     """A default that is not text, a number, a switch or a list must say how help shows it."""
     flags = [*cli.GLOBAL_FLAGS, *(f for c in commands.COMMANDS.values() for f in c.flags)]
-    unshown = [f.names[0] for f in flags if f.takes_value and not f.repeat and f.shown is None
-               and not (f.default is None or isinstance(f.default, (str, int)))]
+    unshown = [
+        f.names[0]
+        for f in flags
+        if f.takes_value
+        and not f.repeat
+        and f.shown is None
+        and not (f.default is None or isinstance(f.default, (str, int)))
+    ]
     assert unshown == []
 
 
@@ -72,14 +78,16 @@ def test_events_interval_default_is_a_duration(capsys):
 
 def test_shown_root_default_is_the_stores():
     from pyrunc.store import DEFAULT_ROOT
+
     root = next(f for f in cli.GLOBAL_FLAGS if f.names[0] == "root")
     assert default_text(root) == f'"{DEFAULT_ROOT}"'
 
 
 def test_update_help_shows_a_resources_template_the_schema_accepts(capsys):
     from pyrunc.config.schema import resources_errors
+
     out = _help(capsys, "update", "--help")
-    template = json.loads(out[out.index("\n{\n") + 1:out.rindex("\n}\n") + 2])
+    template = json.loads(out[out.index("\n{\n") + 1 : out.rindex("\n}\n") + 2])
     assert resources_errors(template) == []
     assert {"memory", "cpu", "blockIO", "pids"} <= set(template)
     assert resources_errors({**template, "memory": {"limit": "lots"}}) != []

@@ -18,10 +18,10 @@ from pyrunc.config.validate import load_config
 from pyrunc.errors import ConfigError
 from tests.unit.config_docs import set_at, string_leaves
 
-MAX_PROBLEM = 1000   # a problem must stay readable however long the hostile value was
-STACK = 8 << 20      # RLIMIT_STACK of the base config: execve's room is then 2 MiB
+MAX_PROBLEM = 1000  # a problem must stay readable however long the hostile value was
+STACK = 8 << 20  # RLIMIT_STACK of the base config: execve's room is then 2 MiB
 PAGE = os.sysconf("SC_PAGE_SIZE")
-ARG_STRLEN = 32 * PAGE - 1   # execve's longest string, without its NUL
+ARG_STRLEN = 32 * PAGE - 1  # execve's longest string, without its NUL
 NO_ID = 2**32 - 1
 SURROGATES = ["\ud800", "\udbff", "\udc80", "\udfff"]
 
@@ -41,8 +41,7 @@ def base_config():
     doc["domainname"] = "example"
     doc["annotations"] = {"org.example.key": "value"}
     doc["hooks"] = {"poststop": [{"path": "/bin/true", "args": ["true"], "env": ["A=b"]}]}
-    doc["mounts"].append({"destination": "/data", "type": "bind", "source": "data",
-                          "options": ["rbind", "ro"]})
+    doc["mounts"].append({"destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "ro"]})
     linux["namespaces"] += [{"type": "user"}, {"type": "time"}, {"type": "cgroup"}]
     linux["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
     linux["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
@@ -50,11 +49,13 @@ def base_config():
     linux["cgroupsPath"] = "/pyrunc-test-fuzz-unit/c"
     linux["sysctl"] = {"net.ipv4.ip_forward": "1"}
     linux["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "uid": 0, "gid": 0}]
-    linux["resources"].update(memory={"limit": 100 << 20}, cpu={"quota": 50000, "period": 100000},
-                              pids={"limit": 100})
+    linux["resources"].update(memory={"limit": 100 << 20}, cpu={"quota": 50000, "period": 100000}, pids={"limit": 100})
     linux["resources"]["devices"].append({"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"})
-    linux["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
-                        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    linux["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": "/run/agent.sock",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    }
     return doc
 
 
@@ -80,7 +81,7 @@ def load(bundle, doc):
 
 def names(problem, path):
     """Whether a `path: message` line is about `path` or something inside it."""
-    return problem.startswith(path) and problem[len(path):len(path) + 1] in (":", ".", "[")
+    return problem.startswith(path) and problem[len(path) : len(path) + 1] in (":", ".", "[")
 
 
 def test_the_base_config_is_valid(bundle):
@@ -90,7 +91,7 @@ def test_the_base_config_is_valid(bundle):
 # --- mutations: each changes one thing and returns (json path, whether it is fine) -------
 
 STRING_LEAVES = list(string_leaves(BASE))
-KEYED = [["annotations"], ["linux", "sysctl"]]   # objects whose keys are free-form strings
+KEYED = [["annotations"], ["linux", "sysctl"]]  # objects whose keys are free-form strings
 
 
 def m_poisoned_string(doc, draw):
@@ -116,8 +117,9 @@ def m_poisoned_key(doc, draw):
     return json_path(parts), False
 
 
-ODD_TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, blacklist_categories=()),
-                   min_size=1, max_size=12)
+ODD_TEXT = st.text(
+    st.characters(min_codepoint=0, max_codepoint=0x10FFFF, blacklist_categories=()), min_size=1, max_size=12
+)
 
 
 def m_odd_unicode(doc, draw):
@@ -128,8 +130,11 @@ def m_odd_unicode(doc, draw):
         doc["annotations"]["org.example.key"] = text
         path = json_path(["annotations", "org.example.key"])
     else:
-        parts = {"argument": ["process", "args"], "environment": ["process", "env"],
-                 "hook argument": ["hooks", "poststop", 0, "args"]}[where]
+        parts = {
+            "argument": ["process", "args"],
+            "environment": ["process", "env"],
+            "hook argument": ["hooks", "poststop", 0, "args"],
+        }[where]
         strings = _get(doc, parts)
         strings.append("V=" + text if where == "environment" else text)
         path = json_path(parts + [len(strings) - 1])
@@ -144,7 +149,7 @@ def _get(doc, parts):
 
 
 SEGMENT = st.from_regex(r"[a-z0-9_-]{1,8}", fullmatch=True)
-DOTTY = st.sampled_from(["...", "..a", "a..", ".hidden", "a.b"])   # look like "..", are not
+DOTTY = st.sampled_from(["...", "..a", "a..", ".hidden", "a.b"])  # look like "..", are not
 
 
 # Paths inside the rootfs or the cgroup tree, and how to set one.
@@ -171,8 +176,9 @@ def m_dotdot(doc, draw):
 
 def m_sysctl_key(doc, draw):
     """Keys become paths under /proc/sys: no empty, '.' or '..' part between separators."""
-    words = draw(st.lists(st.sampled_from(["ipv4", "conf", "all", "eth0", "", ".", "..", "forwarding"]),
-                          min_size=1, max_size=5))
+    words = draw(
+        st.lists(st.sampled_from(["ipv4", "conf", "all", "eth0", "", ".", "..", "forwarding"]), min_size=1, max_size=5)
+    )
     key = "net" + "".join(draw(st.sampled_from([".", "/"])) + word for word in words)
     doc["linux"]["sysctl"] = {key: "1"}
     pieces = key.replace("/", ".").split(".")
@@ -246,8 +252,7 @@ def m_exec_total(doc, draw):
 
 def m_id_mapping_count(doc, draw):
     count = draw(st.integers(330, 350))
-    doc["linux"]["uidMappings"] = [{"containerID": i, "hostID": 100000 + i, "size": 1}
-                                   for i in range(count)]
+    doc["linux"]["uidMappings"] = [{"containerID": i, "hostID": 100000 + i, "size": 1} for i in range(count)]
     return "linux.uidMappings", count <= 340
 
 
@@ -269,45 +274,66 @@ def _nr_open():
 U32 = 2**32
 # (path, values, fine): numbers that overflow what the kernel field holds.
 NUMBERS = [
-    (["process", "user", "uid"], _numbers(0, U32 - 2, U32 - 1, U32, -1, lo=0, hi=U32 - 1),
-     lambda v: 0 <= v < U32 - 1),
+    (["process", "user", "uid"], _numbers(0, U32 - 2, U32 - 1, U32, -1, lo=0, hi=U32 - 1), lambda v: 0 <= v < U32 - 1),
     (["process", "user", "gid"], _numbers(0, U32 - 2, U32 - 1, U32, -1), lambda v: 0 <= v < U32 - 1),
-    (["process", "user", "additionalGids", 0], _numbers(5, U32 - 2, U32 - 1, U32),
-     lambda v: 0 <= v < U32 - 1),
-    (["process", "user", "umask"], _numbers(0, 0o7777, 0o10000, U32 - 1, lo=0, hi=0o20000),
-     lambda v: 0 <= v <= 0o7777),
-    (["process", "oomScoreAdj"], _numbers(-1001, 1001, -2**31, 2**31, lo=-1500, hi=1500),
-     lambda v: -1000 <= v <= 1000),
+    (["process", "user", "additionalGids", 0], _numbers(5, U32 - 2, U32 - 1, U32), lambda v: 0 <= v < U32 - 1),
+    (["process", "user", "umask"], _numbers(0, 0o7777, 0o10000, U32 - 1, lo=0, hi=0o20000), lambda v: 0 <= v <= 0o7777),
+    (
+        ["process", "oomScoreAdj"],
+        _numbers(-1001, 1001, -(2**31), 2**31, lo=-1500, hi=1500),
+        lambda v: -1000 <= v <= 1000,
+    ),
     (["process", "ioPriority", "priority"], _numbers(-1, 8, 2**31, lo=-3, hi=10), lambda v: 0 <= v <= 7),
     (["process", "scheduler", "nice"], _numbers(-21, 20, 2**31, lo=-30, hi=30), lambda v: -20 <= v <= 19),
-    (["process", "consoleSize", "height"], _numbers(65535, 65536, 2**64 - 1, 2**64, lo=0, hi=2**17),
-     lambda v: 0 <= v <= 65535),
+    (
+        ["process", "consoleSize", "height"],
+        _numbers(65535, 65536, 2**64 - 1, 2**64, lo=0, hi=2**17),
+        lambda v: 0 <= v <= 65535,
+    ),
     (["process", "consoleSize", "width"], _numbers(65535, 65536, -1), lambda v: 0 <= v <= 65535),
     (["process", "rlimits", 2, "hard"], _numbers(0, 2**64 - 1, 2**64, -1), lambda v: 0 <= v < 2**64),
-    (["process", "rlimits", 0, "hard"], _numbers(1024, 2**20, 2**20 + 1, 2**64 - 1),
-     lambda v: 1024 <= v <= _nr_open()),
-    (["linux", "resources", "memory", "limit"], _numbers(-1, -2, 0, 2**63 - 1, 2**63, -2**63 - 1, lo=-5, hi=5),
-     lambda v: -1 <= v < 2**63),
-    (["linux", "resources", "cpu", "quota"], _numbers(-1, 999, 1000, 2**44 - 1, 2**44, lo=-5, hi=2000),
-     lambda v: v <= 0 or 1000 <= v <= 2**44 - 1),
-    (["linux", "resources", "cpu", "period"], _numbers(0, 999, 1000, 10**6, 10**6 + 1, lo=0, hi=2 * 10**6),
-     lambda v: v == 0 or 1000 <= v <= 10**6),
-    (["linux", "resources", "pids", "limit"], _numbers(-5, 0, 2**63 - 1, 2**63, lo=-10, hi=10),
-     lambda v: v < 2**63),
-    (["linux", "timeOffsets", "monotonic", "secs"],
-     _numbers(0, -2**63, 2**63 - 1, 2**40, -2**40, 9223372036 // 2, lo=-10**6, hi=10**6), _timens_fine),
-    (["linux", "devices", 0, "major"], _numbers(4095, 4096, -1, lo=-3, hi=5000),
-     lambda v: 0 <= v <= 4095),
-    (["linux", "devices", 0, "minor"], _numbers(2**20 - 1, 2**20, -1, lo=-3, hi=2**21),
-     lambda v: 0 <= v < 2**20),
+    (["process", "rlimits", 0, "hard"], _numbers(1024, 2**20, 2**20 + 1, 2**64 - 1), lambda v: 1024 <= v <= _nr_open()),
+    (
+        ["linux", "resources", "memory", "limit"],
+        _numbers(-1, -2, 0, 2**63 - 1, 2**63, -(2**63) - 1, lo=-5, hi=5),
+        lambda v: -1 <= v < 2**63,
+    ),
+    (
+        ["linux", "resources", "cpu", "quota"],
+        _numbers(-1, 999, 1000, 2**44 - 1, 2**44, lo=-5, hi=2000),
+        lambda v: v <= 0 or 1000 <= v <= 2**44 - 1,
+    ),
+    (
+        ["linux", "resources", "cpu", "period"],
+        _numbers(0, 999, 1000, 10**6, 10**6 + 1, lo=0, hi=2 * 10**6),
+        lambda v: v == 0 or 1000 <= v <= 10**6,
+    ),
+    (["linux", "resources", "pids", "limit"], _numbers(-5, 0, 2**63 - 1, 2**63, lo=-10, hi=10), lambda v: v < 2**63),
+    (
+        ["linux", "timeOffsets", "monotonic", "secs"],
+        _numbers(0, -(2**63), 2**63 - 1, 2**40, -(2**40), 9223372036 // 2, lo=-(10**6), hi=10**6),
+        _timens_fine,
+    ),
+    (["linux", "devices", 0, "major"], _numbers(4095, 4096, -1, lo=-3, hi=5000), lambda v: 0 <= v <= 4095),
+    (["linux", "devices", 0, "minor"], _numbers(2**20 - 1, 2**20, -1, lo=-3, hi=2**21), lambda v: 0 <= v < 2**20),
     (["linux", "devices", 0, "uid"], _numbers(0, U32 - 2, U32 - 1), lambda v: v < U32 - 1),
-    (["linux", "resources", "devices", 1, "major"], _numbers(-1, -2, U32 - 1, U32, lo=-3, hi=300),
-     lambda v: -1 <= v < U32),
-    (["linux", "seccomp", "syscalls", 0, "errnoRet"], _numbers(1, 65535, 65536, U32 - 1, lo=0, hi=70000),
-     lambda v: v <= 65535),
+    (
+        ["linux", "resources", "devices", 1, "major"],
+        _numbers(-1, -2, U32 - 1, U32, lo=-3, hi=300),
+        lambda v: -1 <= v < U32,
+    ),
+    (
+        ["linux", "seccomp", "syscalls", 0, "errnoRet"],
+        _numbers(1, 65535, 65536, U32 - 1, lo=0, hi=70000),
+        lambda v: v <= 65535,
+    ),
     # A range past the last id is reported at its entry: the sum of two fields is wrong.
-    (["linux", "uidMappings", 0, "hostID"], _numbers(U32 - 65537, U32 - 65536, lo=U32 - 70000, hi=U32 - 1),
-     lambda v: v + 65536 <= U32 - 1, ["linux", "uidMappings", 0]),
+    (
+        ["linux", "uidMappings", 0, "hostID"],
+        _numbers(U32 - 65537, U32 - 65536, lo=U32 - 70000, hi=U32 - 1),
+        lambda v: v + 65536 <= U32 - 1,
+        ["linux", "uidMappings", 0],
+    ),
 ]
 
 
@@ -333,9 +359,22 @@ def m_mount_data(doc, draw):
     return "mounts[1].options", len(data) <= PAGE - 1
 
 
-MUTATIONS = [m_poisoned_string, m_poisoned_key, m_odd_unicode, m_dotdot, m_sysctl_key, m_long_path,
-             m_host_and_domain_name, m_listener_path, m_exec_string, m_exec_total, m_id_mapping_count,
-             m_number, m_cgroup_newline, m_mount_data]
+MUTATIONS = [
+    m_poisoned_string,
+    m_poisoned_key,
+    m_odd_unicode,
+    m_dotdot,
+    m_sysctl_key,
+    m_long_path,
+    m_host_and_domain_name,
+    m_listener_path,
+    m_exec_string,
+    m_exec_total,
+    m_id_mapping_count,
+    m_number,
+    m_cgroup_newline,
+    m_mount_data,
+]
 
 
 @st.composite
@@ -346,25 +385,24 @@ def hostile_configs(draw):
     return mutation.__name__, path, fine, doc
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                    HealthCheck.data_too_large])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=hostile_configs())
 def test_hostile_value_is_refused_at_its_path_or_genuinely_fine(bundle, case):
     name, path, fine, doc = case
-    problems, _ = load(bundle, doc)   # anything but ConfigError fails the test here
+    problems, _ = load(bundle, doc)  # anything but ConfigError fails the test here
     for problem in problems:
         assert "\n" not in problem and len(problem) <= MAX_PROBLEM, (name, problem[:2000])
-        problem.encode()   # printable: a lone surrogate in a message cannot be written to stderr
+        problem.encode()  # printable: a lone surrogate in a message cannot be written to stderr
     if fine:
         assert problems == [], (name, path)
     else:
         assert any(names(p, path) for p in problems), (name, path, problems)
 
 
-
 # --- huge arrays: straight to the semantic checks --------------------------------------
 # jsonschema takes seconds on 100k-entry arrays, so these documents, schema-valid by
 # construction, skip the schema pass.
+
 
 def _problems_at(doc, bundle, path):
     return [p for p in semantic_errors(doc, bundle) if names(p, path)]
@@ -376,7 +414,8 @@ def test_more_groups_than_ngroups_max(bundle):
     assert _problems_at(doc, bundle, "process.user.additionalGids") == []
     doc["process"]["user"]["additionalGids"].append(70000)
     assert _problems_at(doc, bundle, "process.user.additionalGids") == [
-        "process.user.additionalGids: 65537 groups; setgroups(2) takes at most 65536"]
+        "process.user.additionalGids: 65537 groups; setgroups(2) takes at most 65536"
+    ]
 
 
 def test_more_mounts_than_a_mount_namespace_holds(bundle):
@@ -390,7 +429,7 @@ def test_more_mounts_than_a_mount_namespace_holds(bundle):
 
 def test_many_small_environment_entries_are_fine(bundle):
     doc = copy.deepcopy(BASE)
-    doc["process"]["env"] += [f"V{i}=1" for i in range(100000)]   # about 1.3 MB of execve's 2 MiB
+    doc["process"]["env"] += [f"V{i}=1" for i in range(100000)]  # about 1.3 MB of execve's 2 MiB
     assert semantic_errors(doc, bundle) == []
 
 
@@ -403,35 +442,51 @@ def test_environment_past_execve_space_names_env(bundle):
 
 # --- one case each of what the fuzzing found ---------------------------------------------
 
-@pytest.mark.parametrize("mutate, path, words", [
-    # passed as a namespaced net.* sysctl, yet in sysctl(8)'s "/" form it is the host's
-    # kernel.core_pattern (today's writer turns every "." into "/" and gets ENOENT instead)
-    (lambda d: set_at(d, ["linux", "sysctl"], {"net/../kernel/core_pattern": "|/bin/sh"}),
-     'linux.sysctl["net/../kernel/core_pattern"]', "'..'"),
-    # setresuid(-1, -1, -1) changes nothing: the process ran as root
-    (lambda d: set_at(d, ["process", "user", "uid"], NO_ID), "process.user.uid", "running as root"),
-    (lambda d: set_at(d, ["process", "user", "gid"], NO_ID), "process.user.gid", "no id"),
-    # chown(path, -1, -1) changes nothing: the device stayed root's
-    (lambda d: set_at(d, ["linux", "devices", 0, "uid"], NO_ID), "linux.devices[0].uid", "owned by root"),
-    # the kernel refuses a mapping that reaches (uid_t)-1
-    (lambda d: set_at(d, ["linux", "uidMappings"], [{"containerID": 0, "hostID": NO_ID, "size": 1}]),
-     "linux.uidMappings[0]", "last id 4294967294"),
-    # a hostname with a lone surrogate crashed the length check with UnicodeEncodeError
-    (lambda d: set_at(d, ["hostname"], "\ud800"), "hostname", "surrogate"),
-    # the kernel refuses the name, after create made the parents; the error was two lines
-    (lambda d: set_at(d, ["linux", "cgroupsPath"], "/pyrunc-test-fuzz-unit/a\nb"),
-     "linux.cgroupsPath", "newline"),
-    # the errno is 16 bits of the filter's return: 65536 became SCMP_ACT_ERRNO(0), a fake success
-    (lambda d: set_at(d, ["linux", "seccomp", "syscalls", 0, "errnoRet"], 65536),
-     "linux.seccomp.syscalls[0].errnoRet", "16 bits"),
-    (lambda d: set_at(d, ["linux", "devices", 0, "major"], -3), "linux.devices[0].major", "0..4095"),
-    (lambda d: set_at(d, ["linux", "resources", "memory", "limit"], -2), "linux.resources.memory.limit", "-1"),
-    (lambda d: set_at(d, ["linux", "resources", "cpu", "quota"], 200), "linux.resources.cpu.quota", "1000"),
-    (lambda d: set_at(d, ["process", "scheduler"], {"policy": "SCHED_DEADLINE", "runtime": 10,
-                                                  "deadline": 20, "period": 20}),
-     "process.scheduler.runtime", "1024"),
-    (lambda d: set_at(d, ["process", "cwd"], "/" + "c" * 256), "process.cwd", "NAME_MAX"),
-])
+
+@pytest.mark.parametrize(
+    "mutate, path, words",
+    [
+        # passed as a namespaced net.* sysctl, yet in sysctl(8)'s "/" form it is the host's
+        # kernel.core_pattern (today's writer turns every "." into "/" and gets ENOENT instead)
+        (
+            lambda d: set_at(d, ["linux", "sysctl"], {"net/../kernel/core_pattern": "|/bin/sh"}),
+            'linux.sysctl["net/../kernel/core_pattern"]',
+            "'..'",
+        ),
+        # setresuid(-1, -1, -1) changes nothing: the process ran as root
+        (lambda d: set_at(d, ["process", "user", "uid"], NO_ID), "process.user.uid", "running as root"),
+        (lambda d: set_at(d, ["process", "user", "gid"], NO_ID), "process.user.gid", "no id"),
+        # chown(path, -1, -1) changes nothing: the device stayed root's
+        (lambda d: set_at(d, ["linux", "devices", 0, "uid"], NO_ID), "linux.devices[0].uid", "owned by root"),
+        # the kernel refuses a mapping that reaches (uid_t)-1
+        (
+            lambda d: set_at(d, ["linux", "uidMappings"], [{"containerID": 0, "hostID": NO_ID, "size": 1}]),
+            "linux.uidMappings[0]",
+            "last id 4294967294",
+        ),
+        # a hostname with a lone surrogate crashed the length check with UnicodeEncodeError
+        (lambda d: set_at(d, ["hostname"], "\ud800"), "hostname", "surrogate"),
+        # the kernel refuses the name, after create made the parents; the error was two lines
+        (lambda d: set_at(d, ["linux", "cgroupsPath"], "/pyrunc-test-fuzz-unit/a\nb"), "linux.cgroupsPath", "newline"),
+        # the errno is 16 bits of the filter's return: 65536 became SCMP_ACT_ERRNO(0), a fake success
+        (
+            lambda d: set_at(d, ["linux", "seccomp", "syscalls", 0, "errnoRet"], 65536),
+            "linux.seccomp.syscalls[0].errnoRet",
+            "16 bits",
+        ),
+        (lambda d: set_at(d, ["linux", "devices", 0, "major"], -3), "linux.devices[0].major", "0..4095"),
+        (lambda d: set_at(d, ["linux", "resources", "memory", "limit"], -2), "linux.resources.memory.limit", "-1"),
+        (lambda d: set_at(d, ["linux", "resources", "cpu", "quota"], 200), "linux.resources.cpu.quota", "1000"),
+        (
+            lambda d: set_at(
+                d, ["process", "scheduler"], {"policy": "SCHED_DEADLINE", "runtime": 10, "deadline": 20, "period": 20}
+            ),
+            "process.scheduler.runtime",
+            "1024",
+        ),
+        (lambda d: set_at(d, ["process", "cwd"], "/" + "c" * 256), "process.cwd", "NAME_MAX"),
+    ],
+)
 def test_finding_is_refused(bundle, mutate, path, words):
     doc = copy.deepcopy(BASE)
     mutate(doc)
@@ -449,6 +504,7 @@ def test_a_hostile_value_is_shown_cut_short(bundle):
 
 
 # --- nesting -----------------------------------------------------------------------------
+
 
 def _nested(depth):
     text = json.dumps(BASE)

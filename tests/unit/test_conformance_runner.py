@@ -68,14 +68,12 @@ ERROR_ONLY = """TAP version 13
 
 
 def test_judge_clean_file():
-    assert run.judge("ok 1 - a\nok 2 - b\n1..2\n", "", 0) == {
-        "passed": 2, "failed": 0, "skipped": 0, "note": ""}
+    assert run.judge("ok 1 - a\nok 2 - b\n1..2\n", "", 0) == {"passed": 2, "failed": 0, "skipped": 0, "note": ""}
 
 
 def test_judge_error_block_without_assertions_is_one_failure():
     row = run.judge(ERROR_ONLY, "", 0)
-    assert row == {"passed": 0, "failed": 1, "skipped": 0,
-                   "note": "error: Hooks MUST be called in the listed order"}
+    assert row == {"passed": 0, "failed": 1, "skipped": 0, "note": "error: Hooks MUST be called in the listed order"}
     assert not run.is_clean(row)
 
 
@@ -195,7 +193,7 @@ def test_remove_tree_spares_mount_points(tmp_path):
     (top / "b1" / "rootfs" / "proc" / "keep").write_text("still mounted")
     (top / "b1" / "config.json").write_text("{}")
     (top / "b2").mkdir()
-    (top / "b2" / "link").symlink_to(tmp_path)        # not followed
+    (top / "b2" / "link").symlink_to(tmp_path)  # not followed
     run.remove_tree(str(top), {str(top / "b1" / "rootfs" / "proc")})
     assert (top / "b1" / "rootfs" / "proc" / "keep").exists()
     assert not (top / "b1" / "config.json").exists() and not (top / "b2").exists()
@@ -203,30 +201,35 @@ def test_remove_tree_spares_mount_points(tmp_path):
 
 
 def test_containers_under_picks_only_this_runs_bundles():
-    listing = json.dumps([
-        {"id": "a", "bundle": "/tmp/pyrunc-conformance-bundles-ab/ocitest1"},
-        {"id": "b", "bundle": "/tmp/pyrunc-conformance-bundles-abc/ocitest2"},   # another run
-        {"id": "c", "bundle": "/srv/mine"},
-        {"id": "d"},
-    ])
+    listing = json.dumps(
+        [
+            {"id": "a", "bundle": "/tmp/pyrunc-conformance-bundles-ab/ocitest1"},
+            {"id": "b", "bundle": "/tmp/pyrunc-conformance-bundles-abc/ocitest2"},  # another run
+            {"id": "c", "bundle": "/srv/mine"},
+            {"id": "d"},
+        ]
+    )
     assert run.containers_under(listing, "/tmp/pyrunc-conformance-bundles-ab") == ["a"]
-    assert run.containers_under("null", "/tmp/x") == []          # runc with no containers
+    assert run.containers_under("null", "/tmp/x") == []  # runc with no containers
     assert run.containers_under("usage: ...", "/tmp/x") == []
 
 
 def test_suite_cgroups_and_removal(tmp_path):
     root = tmp_path / "cgroup"
-    (root / "memory" / "cgrouptest").mkdir(parents=True)              # was there before
+    (root / "memory" / "cgrouptest").mkdir(parents=True)  # was there before
     before = run.suite_cgroups(str(root))
     (root / "pids" / "cgrouptest").mkdir(parents=True)
     (root / "memory" / "user" / "testdir" / "cgrouptest" / "container").mkdir(parents=True)
     (root / "cpu" / "testdir").mkdir(parents=True)
-    (root / "cpu" / "testdir" / "tasks").write_text("123")           # in use: kept
+    (root / "cpu" / "testdir" / "tasks").write_text("123")  # in use: kept
     (root / "cpu" / "other").mkdir()
     new = run.suite_cgroups(str(root)) - before
-    assert new == {str(root / "pids" / "cgrouptest"), str(root / "cpu" / "testdir"),
-                   str(root / "memory" / "user" / "testdir"),
-                   str(root / "memory" / "user" / "testdir" / "cgrouptest")}
+    assert new == {
+        str(root / "pids" / "cgrouptest"),
+        str(root / "cpu" / "testdir"),
+        str(root / "memory" / "user" / "testdir"),
+        str(root / "memory" / "user" / "testdir" / "cgrouptest"),
+    }
     run.remove_cgroups(new)
     assert not (root / "pids" / "cgrouptest").exists()
     assert not (root / "memory" / "user" / "testdir").exists()
@@ -249,8 +252,13 @@ def test_report_notes_and_totals(tmp_path):
     pyrunc = {"state": row(3), "hooks": row(0, 1, "error: hooks out of order"), "kill": row(1, 1)}
     runc = {"state": row(2, 1), "hooks": row(0, 1), "kill": row(1, 0)}
     reasons = {"hooks": {"whose": "test", "why": "compares with the wrong | text"}}
-    text = report.render(run, {"pyrunc": pyrunc, "runc": runc}, {"pyrunc": {"kernel": "6.1"}},
-                         reasons, {"pyrunc": str(results / "pyrunc")})
+    text = report.render(
+        run,
+        {"pyrunc": pyrunc, "runc": runc},
+        {"pyrunc": {"kernel": "6.1"}},
+        reasons,
+        {"pyrunc": str(results / "pyrunc")},
+    )
     lines = text.splitlines()
     assert "| hooks | 0/1 ✗ | 0/1 ✗ | **test**: compares with the wrong \\| text |" in lines
     assert "| kill | 1/1 ✗ | 1/0 | first failure: kill MUST fail |" in lines

@@ -2,7 +2,6 @@
 every moment of the writes allows no more than the old list or the new one, the end is
 the new list, and a list already in force costs no write."""
 
-
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -28,10 +27,17 @@ def cgroup_with(rules):
 
 
 rule = st.one_of(
-    st.fixed_dictionaries({"allow": st.booleans(), "type": st.sampled_from("bc"),
-                           "major": st.sampled_from([None, 1, 4]), "minor": st.sampled_from([None, 3, 5]),
-                           "access": st.sampled_from(["r", "w", "m", "rw", "rwm"])}),
-    st.fixed_dictionaries({"allow": st.booleans(), "access": st.just("rwm")}))
+    st.fixed_dictionaries(
+        {
+            "allow": st.booleans(),
+            "type": st.sampled_from("bc"),
+            "major": st.sampled_from([None, 1, 4]),
+            "minor": st.sampled_from([None, 3, 5]),
+            "access": st.sampled_from(["r", "w", "m", "rw", "rwm"]),
+        }
+    ),
+    st.fixed_dictionaries({"allow": st.booleans(), "access": st.just("rwm")}),
+)
 rule_list = st.lists(rule, max_size=6)
 
 
@@ -42,7 +48,7 @@ def test_no_moment_allows_what_neither_list_allows(old, new):
         transition("", old)
         transition("", new)
     except CgroupError:
-        assume(False)    # a hole in a wider rule: refused before any write
+        assume(False)  # a hole in a wider rule: refused before any write
     cg, wanted = cgroup_with(old), cgroup_with(new)
     before, after = cg.permits(), wanted.permits()
     writes, reset = transition(cg.listed(), new)
@@ -50,7 +56,7 @@ def test_no_moment_allows_what_neither_list_allows(old, new):
         cg.write(allow, text)
         # After a reset the manager has frozen the processes until the last write.
         if not reset:
-            assert cg.permits() <= before | after, (writes[:n + 1], cg.listed())
+            assert cg.permits() <= before | after, (writes[: n + 1], cg.listed())
     assert cg.permits() == after and matches(cg.listed(), new)
     if reset:
         assert writes[0][1] == "a *:* rwm"
@@ -66,8 +72,10 @@ def test_a_list_already_in_force_costs_no_write():
 
 def test_a_wider_list_is_reached_by_allows_alone_not_a_reset():
     old = [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "r"}]
-    new = old + [{"allow": True, "type": "c", "major": 1, "minor": 3, "access": "w"},
-                 {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "rw"}]
+    new = old + [
+        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "w"},
+        {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "rw"},
+    ]
     assert transition(cgroup_with(old).listed(), new) == ([(True, "c 1:3 w"), (True, "c 1:11 rw")], False)
 
 
@@ -80,8 +88,10 @@ def test_a_narrower_list_denies_what_it_drops_first():
 def test_a_new_cgroup_starts_with_deny_all_then_the_allows_in_the_listed_order():
     """config-linux.md: "the runtime MUST apply entries in the listed order" (the
     runtime-tools suite reads devices.list back in that order)."""
-    rules = [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 10, "minor": 229,
-                                                  "access": "rwm"}] + [dict(r) for r in DEFAULT_ALLOWED_DEVICES]
+    rules = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+    ] + [dict(r) for r in DEFAULT_ALLOWED_DEVICES]
     writes, reset = transition("a *:* rwm\n", rules)
     assert reset and writes[0] == (False, "a *:* rwm")
     assert [text for _, text in writes[1:5]] == ["c 10:229 rwm", "c *:* m", "b *:* m", "c 1:3 rwm"]
@@ -95,7 +105,9 @@ def test_an_unreadable_devices_list_is_an_error(text):
 
 
 def test_negative_or_absent_numbers_are_wildcards():
-    rules = [{"allow": False, "access": "rwm"}, {"allow": True, "type": "b", "major": 8, "minor": -1, "access": "m"},
-             {"allow": True, "type": "c", "major": 136, "access": "rwm"}]
-    assert transition("a *:* rwm\n", rules) == (
-        [(False, "a *:* rwm"), (True, "b 8:* m"), (True, "c 136:* rwm")], True)
+    rules = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "b", "major": 8, "minor": -1, "access": "m"},
+        {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+    ]
+    assert transition("a *:* rwm\n", rules) == ([(False, "a *:* rwm"), (True, "b 8:* m"), (True, "c 136:* rwm")], True)

@@ -10,9 +10,10 @@ import pytest
 from pyrunc import log
 from pyrunc.config import model
 from pyrunc.errors import ContainerError
-from pyrunc.linux import child_death, spawn
+from pyrunc.linux import Seams, child_death, spawn
 from pyrunc.linux.requests import ExecRequests
 from pyrunc.store import State
+from tests.unit.fakekernel import FakeKernel
 from tests.unit.serving import RecordingHandler
 
 
@@ -26,8 +27,7 @@ def fresh_steps(monkeypatch):
 
 
 def _cfg(**linux):
-    return model.from_dict({"ociVersion": "1.0.0", "process": {"args": ["x"], "cwd": "/"},
-                            "linux": linux}, "/tmp")
+    return model.from_dict({"ociVersion": "1.0.0", "process": {"args": ["x"], "cwd": "/"}, "linux": linux}, "/tmp")
 
 
 class Script:
@@ -51,7 +51,7 @@ class Recording(ExecRequests):
     """Exec's answers, with the moves into the cgroup and the RDT group recorded."""
 
     def __init__(self, paused=False, cfg=None):
-        super().__init__("c1", State("c1", "/tmp"), cfg or _cfg(), paused)
+        super().__init__("c1", State("c1", "/tmp"), cfg or _cfg(), Seams(FakeKernel()), paused)
         self.calls = []
 
     def _join_cgroup(self, pid):
@@ -79,8 +79,11 @@ def test_the_process_is_moved_into_the_cgroup_as_soon_as_it_reports_its_pid():
 def test_paused_the_process_joins_last_and_the_serving_ends_there():
     """--ignore-paused: nothing moves at `init`; `join_paused` moves it into the frozen
     cgroup and is the last message read (it execs only when the container resumes)."""
-    chan = Script({"type": "init", "pid": 42}, {"type": "join_paused"},
-                  {"type": "error", "step": "never read", "msg": "never read"})
+    chan = Script(
+        {"type": "init", "pid": 42},
+        {"type": "join_paused"},
+        {"type": "error", "step": "never read", "msg": "never read"},
+    )
     answers = Recording(paused=True)
     assert spawn._serve(chan, answers) == (42, None)
     assert answers.calls == [("cgroup", 42), ("rdt", 42), ("affinity", 42)]
@@ -110,8 +113,9 @@ def test_an_exec_request_from_a_container_init_is_refused():
 
 
 def test_the_exec_processs_failure_names_the_exec():
-    chan = Script({"type": "init", "pid": 42},
-                  {"type": "error", "step": "join pid namespace", "msg": "join pid namespace: bad"})
+    chan = Script(
+        {"type": "init", "pid": 42}, {"type": "error", "step": "join pid namespace", "msg": "join pid namespace: bad"}
+    )
     with pytest.raises(ContainerError) as e:
         spawn._serve(chan, Recording())
     assert str(e.value) == "exec c1: join pid namespace: bad"

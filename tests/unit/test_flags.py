@@ -11,24 +11,42 @@ from pyrunc.cli.commands import COMMANDS, CREATE_FLAGS, _table
 from pyrunc.cli.flags import Flag, boolean, parse
 from pyrunc.errors import UsageError
 
-FLAGS = (Flag("bundle|b", default=""), Flag("preserve-fds", default=0, convert=int),
-         boolean("detach|d"), boolean("keep"))
+FLAGS = (
+    Flag("bundle|b", default=""),
+    Flag("preserve-fds", default=0, convert=int),
+    boolean("detach|d"),
+    boolean("keep"),
+)
 
 
-@pytest.mark.parametrize("argv", [
-    ["--bundle", "/x", "id"], ["--bundle=/x", "id"], ["-bundle", "/x", "id"],
-    ["-bundle=/x", "id"], ["-b", "/x", "id"], ["id", "--bundle", "/x"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--bundle", "/x", "id"],
+        ["--bundle=/x", "id"],
+        ["-bundle", "/x", "id"],
+        ["-bundle=/x", "id"],
+        ["-b", "/x", "id"],
+        ["id", "--bundle", "/x"],
+    ],
+)
 def test_value_flag_in_every_syntax(argv):
     opts, pos = parse(argv, FLAGS, "create")
     assert opts["bundle"] == "/x"
     assert pos == ["id"]
 
 
-@pytest.mark.parametrize("argv,expected", [
-    (["-d"], True), (["--detach"], True), (["--detach=true"], True), (["-detach=false"], False),
-    (["--detach=0"], False), ([], False),
-])
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["-d"], True),
+        (["--detach"], True),
+        (["--detach=true"], True),
+        (["-detach=false"], False),
+        (["--detach=0"], False),
+        ([], False),
+    ],
+)
 def test_boolean_flags(argv, expected):
     opts, _ = parse(argv, FLAGS, "run")
     assert opts["detach"] is expected
@@ -46,13 +64,16 @@ def test_double_dash_ends_flags():
     assert pos == ["--keep", "x"]
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--nope"], "unknown flag '--nope'"),
-    (["-x=1"], "unknown flag '-x'"),
-    (["--bundle"], "needs a value"),
-    (["--preserve-fds", "many"], "invalid value 'many'"),
-    (["--detach=maybe"], "invalid boolean 'maybe'"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--nope"], "unknown flag '--nope'"),
+        (["-x=1"], "unknown flag '-x'"),
+        (["--bundle"], "needs a value"),
+        (["--preserve-fds", "many"], "invalid value 'many'"),
+        (["--detach=maybe"], "invalid boolean 'maybe'"),
+    ],
+)
 def test_bad_flags_are_usage_errors(argv, message):
     with pytest.raises(UsageError, match=re.escape(message)):
         parse(argv, FLAGS, "run")
@@ -79,13 +100,13 @@ def test_every_runc_global_flag_is_known():
 
 def test_create_and_run_take_runcs_flags():
     names = {n for f in CREATE_FLAGS for n in f.names}
-    assert {"bundle", "b", "pid-file", "console-socket", "no-pivot", "no-new-keyring",
-            "preserve-fds"} <= names
+    assert {"bundle", "b", "pid-file", "console-socket", "no-pivot", "no-new-keyring", "preserve-fds"} <= names
     run_names = {n for f in COMMANDS["run"].flags for n in f.names}
     assert {"detach", "d", "keep"} <= run_names
 
 
 # --- main(): errors are one line, exit 1, and a line in the --log file -------------------
+
 
 @pytest.fixture
 def cli(tmp_path, capsys):
@@ -96,26 +117,32 @@ def cli(tmp_path, capsys):
         code = main(["--root", str(tmp_path / "state"), "--log", str(logfile), *extra, *argv])
         out, err = capsys.readouterr()
         return code, out, err, logfile.read_text() if logfile.exists() else ""
+
     yield call
     log.setup()
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["frobnicate"], "unknown command 'frobnicate'"),
-    (["--bogus", "list"], "unknown global flag '--bogus'"),
-    (["list", "--bogus"], "list: unknown flag '--bogus'"),
-    (["state"], "state: missing container id"),
-    (["kill"], "kill: missing container id"),
-    (["state", "pyrunc-test-none"], "container pyrunc-test-none does not exist"),
-    (["kill", "pyrunc-test-none"], "container pyrunc-test-none does not exist"),
-    (["start", "pyrunc-test-none"], "container pyrunc-test-none does not exist"),
-    (["delete", "pyrunc-test-none"], "container pyrunc-test-none does not exist"),
-    (["state", "a/b"], "invalid container id 'a/b'"),
-    (["kill", "pyrunc-test-none", "SIGNOPE"], "invalid signal 'SIGNOPE'"),
-    (["list", "--format", "yaml"], "invalid format 'yaml'"),
-    (["--trace", "/nonexistent-pyrunc-test/t.jsonl", "state", "x"],
-     "cannot open the trace file /nonexistent-pyrunc-test/t.jsonl: no such file or directory"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["frobnicate"], "unknown command 'frobnicate'"),
+        (["--bogus", "list"], "unknown global flag '--bogus'"),
+        (["list", "--bogus"], "list: unknown flag '--bogus'"),
+        (["state"], "state: missing container id"),
+        (["kill"], "kill: missing container id"),
+        (["state", "pyrunc-test-none"], "container pyrunc-test-none does not exist"),
+        (["kill", "pyrunc-test-none"], "container pyrunc-test-none does not exist"),
+        (["start", "pyrunc-test-none"], "container pyrunc-test-none does not exist"),
+        (["delete", "pyrunc-test-none"], "container pyrunc-test-none does not exist"),
+        (["state", "a/b"], "invalid container id 'a/b'"),
+        (["kill", "pyrunc-test-none", "SIGNOPE"], "invalid signal 'SIGNOPE'"),
+        (["list", "--format", "yaml"], "invalid format 'yaml'"),
+        (
+            ["--trace", "/nonexistent-pyrunc-test/t.jsonl", "state", "x"],
+            "cannot open the trace file /nonexistent-pyrunc-test/t.jsonl: no such file or directory",
+        ),
+    ],
+)
 def test_errors_are_one_line_exit_1_and_logged(cli, argv, message):
     code, out, err, logged = cli(*argv)
     assert code == 1
@@ -136,8 +163,9 @@ def test_json_log_lines_have_level_msg_and_time(cli):
 
 def test_text_log_line_is_logrus_format(cli):
     _, _, _, logged = cli("state", "pyrunc-test-none")
-    assert re.fullmatch(r'time="[^"]+" level=error msg="container pyrunc-test-none does not exist"',
-                        logged.strip().splitlines()[-1])
+    assert re.fullmatch(
+        r'time="[^"]+" level=error msg="container pyrunc-test-none does not exist"', logged.strip().splitlines()[-1]
+    )
 
 
 def test_bad_log_format_is_rejected(cli):
@@ -175,8 +203,7 @@ def test_list_of_empty_root(cli):
 
 def test_table_is_padded_like_gos_tabwriter():
     table = _table([("ID", "PID", "OWNER"), ("a-long-container-id", "12", "root")])
-    assert table.splitlines() == ["ID                    PID         OWNER",
-                                  "a-long-container-id   12          root"]
+    assert table.splitlines() == ["ID                    PID         OWNER", "a-long-container-id   12          root"]
 
 
 def test_text_log_escapes_quotes():
@@ -186,23 +213,28 @@ def test_text_log_escapes_quotes():
 
 # --- --systemd-cgroup: runc's slice:prefix:name, laid out as systemd would -----------------
 
+
 class _Cfg:
     def __init__(self, path):
         self.linux = type("L", (), {"cgroups_path": path})()
 
 
-@pytest.mark.parametrize("path,systemd,expected", [
-    ("/pyrunc-test/x", False, "/pyrunc-test/x"),
-    ("", False, "ID"),
-    ("system.slice:pyrunc:ID", True, "/system.slice/pyrunc-ID.scope"),
-    ("a-b-c.slice:pre:name", True, "/a.slice/a-b.slice/a-b-c.slice/pre-name.scope"),
-    ("-.slice:pre:name", True, "/pre-name.scope"),
-    (":pre:name", True, "/system.slice/pre-name.scope"),
-    ("", True, "/system.slice/pyrunc-ID.scope"),
-    ("machine.slice::child.slice", True, "/machine.slice/child.slice"),
-])
+@pytest.mark.parametrize(
+    "path,systemd,expected",
+    [
+        ("/pyrunc-test/x", False, "/pyrunc-test/x"),
+        ("", False, "ID"),
+        ("system.slice:pyrunc:ID", True, "/system.slice/pyrunc-ID.scope"),
+        ("a-b-c.slice:pre:name", True, "/a.slice/a-b.slice/a-b-c.slice/pre-name.scope"),
+        ("-.slice:pre:name", True, "/pre-name.scope"),
+        (":pre:name", True, "/system.slice/pre-name.scope"),
+        ("", True, "/system.slice/pyrunc-ID.scope"),
+        ("machine.slice::child.slice", True, "/machine.slice/child.slice"),
+    ],
+)
 def test_cgroup_path(path, systemd, expected):
     from pyrunc.lifecycle import cgroup_path
+
     assert cgroup_path(_Cfg(path), "ID", systemd) == expected
 
 
@@ -210,23 +242,28 @@ def test_cgroup_path(path, systemd, expected):
 def test_systemd_cgroup_path_errors(path):
     from pyrunc.errors import ConfigError
     from pyrunc.lifecycle import cgroup_path
+
     with pytest.raises(ConfigError):
         cgroup_path(_Cfg(path), "ID", True)
 
 
 def test_an_unexpected_os_error_is_one_line_naming_its_file():
     from pyrunc.errors import KernelError, one_line
+
     assert one_line(FileNotFoundError(2, "No such file or directory", "/x/y")) == "/x/y: no such file or directory"
     assert one_line(KernelError(1, "signal 9")) == "signal 9: operation not permitted"
 
 
-@pytest.mark.parametrize("argv, help_of", [
-    (["kill", "pyrunc-test-none", "-h"], "kill"),      # flags anywhere, as runc's kill
-    (["state", "--help", "pyrunc-test-none"], "state"),
-    (["ps", "--format", "json", "-h"], "ps"),
-    (["ps", "pyrunc-test-none", "-h"], None),       # after the id: ps's own option
-    (["update", "--memory", "-h", "pyrunc-test-none"], None),  # a flag's value
-])
+@pytest.mark.parametrize(
+    "argv, help_of",
+    [
+        (["kill", "pyrunc-test-none", "-h"], "kill"),  # flags anywhere, as runc's kill
+        (["state", "--help", "pyrunc-test-none"], "state"),
+        (["ps", "--format", "json", "-h"], "ps"),
+        (["ps", "pyrunc-test-none", "-h"], None),  # after the id: ps's own option
+        (["update", "--memory", "-h", "pyrunc-test-none"], None),  # a flag's value
+    ],
+)
 def test_a_commands_help_is_one_of_its_flags(cli, argv, help_of):
     """(exec, create and run re-execute a sealed interpreter: tests/integration/test_exec.py)"""
     code, out, err, _ = cli(*argv)

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from pyrunc.linux import host_mounts, kernel
+from pyrunc.linux import Seams, host_mounts, kernel
+from tests.unit.fakekernel import FakeKernel
 
 ROOT = "/b/rootfs"
 
@@ -20,28 +21,43 @@ def entries(*rows):
 
 
 def test_mountinfo_octal_escapes_are_decoded():
-    data = (b"30 1 0:1 / /b/root\\040fs rw - tmpfs t rw\n"
-            b"31 30 0:1 / /b/tab\\011new\\012line\\134back rw master:3 - tmpfs t rw\n")
+    data = (
+        b"30 1 0:1 / /b/root\\040fs rw - tmpfs t rw\n"
+        b"31 30 0:1 / /b/tab\\011new\\012line\\134back rw master:3 - tmpfs t rw\n"
+    )
     assert [(e.mount_id, e.parent_id, e.mount_point) for e in host_mounts.parse_mountinfo(data)] == [
-        (30, 1, "/b/root fs"), (31, 30, "/b/tab\tnew\nline\\back")]
+        (30, 1, "/b/root fs"),
+        (31, 30, "/b/tab\tnew\nline\\back"),
+    ]
 
 
 def test_only_new_mounts_at_or_under_the_root_are_chosen():
-    got = host_mounts.new_mounts({"root": ROOT, "before": [40]}, entries(
-        (20, 1, "/"), (40, 20, ROOT), (41, 40, ROOT), (42, 41, ROOT + "/proc"),
-        (43, 20, "/b/rootfs2"), (44, 20, "/b"), (45, 20, "/b/rootfs-x/y")))
+    got = host_mounts.new_mounts(
+        {"root": ROOT, "before": [40]},
+        entries(
+            (20, 1, "/"),
+            (40, 20, ROOT),
+            (41, 40, ROOT),
+            (42, 41, ROOT + "/proc"),
+            (43, 20, "/b/rootfs2"),
+            (44, 20, "/b"),
+            (45, 20, "/b/rootfs-x/y"),
+        ),
+    )
     assert [e.mount_id for e in got] == [41, 42]
 
 
 def test_children_go_before_parents_and_later_mounts_before_earlier_ones():
-    got = host_mounts.detach_order(entries(
-        (50, 1, ROOT),
-        (51, 50, ROOT + "/a/b"),      # covered by 53, mounted after it on /a
-        (52, 50, ROOT + "/dev"),
-        (53, 50, ROOT + "/a"),
-        (54, 52, ROOT + "/dev/pts"),
-        (55, 54, ROOT + "/dev/pts"),  # stacked on 54
-    ))
+    got = host_mounts.detach_order(
+        entries(
+            (50, 1, ROOT),
+            (51, 50, ROOT + "/a/b"),  # covered by 53, mounted after it on /a
+            (52, 50, ROOT + "/dev"),
+            (53, 50, ROOT + "/a"),
+            (54, 52, ROOT + "/dev/pts"),
+            (55, 54, ROOT + "/dev/pts"),  # stacked on 54
+        )
+    )
     order = [e.mount_id for e in got]
     assert order == [55, 54, 53, 52, 51, 50]
     for e in got:  # no mount before one of its children
@@ -62,16 +78,21 @@ def mount_id(path):
         os.close(fd)
 
 
-@pytest.fixture
-def unmounted(monkeypatch):
-    """What umount was asked to detach, as the fd it was given names it."""
-    targets = []
+class _Unmounting(FakeKernel):
+    """The kernel double: what umount was asked to detach, as the fd it was given names it."""
 
-    def umount(target, flags=0):
+    def __init__(self):
+        super().__init__()
+        self.targets = []
+
+    def umount(self, target, flags=0):
         assert flags == kernel.MNT_DETACH
-        targets.append(os.readlink(target))
-    monkeypatch.setattr(kernel, "umount", umount)
-    return targets
+        self.targets.append(os.readlink(target))
+
+
+@pytest.fixture
+def unmounted():
+    return _Unmounting()
 
 
 def test_a_mount_is_detached_only_through_a_mount_point_that_leads_to_it(tmp_path, monkeypatch, unmounted):
@@ -79,15 +100,19 @@ def test_a_mount_is_detached_only_through_a_mount_point_that_leads_to_it(tmp_pat
     (root / "ours").mkdir(parents=True)
     (root / "elsewhere").mkdir()
     real = mount_id(str(tmp_path))
-    (root / "link").symlink_to(tmp_path)   # a container's symlink: never followed
+    (root / "link").symlink_to(tmp_path)  # a container's symlink: never followed
     info = tmp_path / "mountinfo"
     # Only ours, and the link's target, are the mount the line names.
-    info.write_text(line(real, 1, f"{root}/ours") + line(real + 1, 1, f"{root}/link")
-                    + line(real + 2, 1, f"{root}/elsewhere") + line(real + 3, 1, f"{tmp_path}/outside")
-                    + line(real + 4, 1, f"{root}/missing"))
+    info.write_text(
+        line(real, 1, f"{root}/ours")
+        + line(real + 1, 1, f"{root}/link")
+        + line(real + 2, 1, f"{root}/elsewhere")
+        + line(real + 3, 1, f"{tmp_path}/outside")
+        + line(real + 4, 1, f"{root}/missing")
+    )
     monkeypatch.setattr(host_mounts, "MOUNTINFO", str(info))
-    left = host_mounts.detach_new({"root": str(root), "before": []})
-    assert set(unmounted) == {f"{root}/ours"}
+    left = host_mounts.detach_new(unmounted, {"root": str(root), "before": []})
+    assert set(unmounted.targets) == {f"{root}/ours"}
     why = {e.mount_point: reason for e, reason in left}
     assert why[f"{root}/elsewhere"] == f"{root}/elsewhere now leads to another mount"
     assert "too many levels of symbolic links" in why[f"{root}/link"]
@@ -106,8 +131,8 @@ def test_mounts_there_before_are_left_alone(tmp_path, monkeypatch, unmounted):
     info.write_text(line(real, 1, str(root)))
     monkeypatch.setattr(host_mounts, "MOUNTINFO", str(info))
     assert host_mounts.record(str(root)) == {"root": str(root), "before": [real]}
-    assert host_mounts.detach_new(host_mounts.record(str(root))) == []
-    assert unmounted == []
+    assert host_mounts.detach_new(unmounted, host_mounts.record(str(root))) == []
+    assert unmounted.targets == []
 
 
 def test_the_root_is_recorded_with_symlinks_resolved(tmp_path, monkeypatch):
@@ -123,18 +148,21 @@ def test_delete_that_cannot_unmount_fails_in_one_line_and_keeps_the_state_for_a_
     from pyrunc import lifecycle
     from pyrunc.errors import StateError
     from pyrunc.store import State, Store
+
     store = Store(str(tmp_path / "state"))
     cid = "pyrunc-test-hostns-unit"
     saved = {"root": f"{tmp_path}/state/{cid}/rootfs", "before": []}
     store.create(cid, State(cid, str(tmp_path), host_mounts=saved)).close()
     os.mkdir(saved["root"])
     stuck = host_mounts.MountEntry(90, 80, saved["root"] + "/proc")
-    monkeypatch.setattr(host_mounts, "detach_new", lambda s: [(stuck, "umount: device or resource busy")])
+    monkeypatch.setattr(host_mounts, "detach_new", lambda k, s: [(stuck, "umount: device or resource busy")])
     with pytest.raises(StateError) as exc:
-        lifecycle.delete(store, cid, force=True)
-    assert str(exc.value) == (f"cannot delete container {cid}: cannot unmount {saved['root']}/proc "
-                              f"under {saved['root']}: umount: device or resource busy")
+        lifecycle.delete(store, cid, Seams(), force=True)
+    assert str(exc.value) == (
+        f"cannot delete container {cid}: cannot unmount {saved['root']}/proc "
+        f"under {saved['root']}: umount: device or resource busy"
+    )
     assert store.ids() == [cid]
-    monkeypatch.setattr(host_mounts, "detach_new", lambda s: [])
-    lifecycle.delete(store, cid, force=True)
+    monkeypatch.setattr(host_mounts, "detach_new", lambda k, s: [])
+    lifecycle.delete(store, cid, Seams(), force=True)
     assert store.ids() == []

@@ -21,6 +21,7 @@ def test_a_quiet_channel_asks_the_idle_check_until_it_gives_up():
         calls.append(1)
         if len(calls) == 2:
             raise Frozen()
+
     try:
         with pytest.raises(Frozen):
             a.recv(idle, interval=0.01)
@@ -51,8 +52,10 @@ def test_a_child_that_never_exits_is_killed_when_the_idle_check_gives_up():
         os._exit(0)
     os.close(r)
     try:
+
         def idle():
             raise Frozen()
+
         with pytest.raises(Frozen):
             wait_child(pid, idle, interval=0.01)
         _, status = os.waitpid(pid, 0)

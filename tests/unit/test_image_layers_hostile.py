@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from pyrunc.errors import ImageError
 from pyrunc.image import layers
+from pyrunc.linux.kernel import Kernel
 from tests.unit.tarballs import dir_, hard, make_tar, node, reg, sym
 
 ROOT = os.geteuid() == 0
@@ -21,21 +22,24 @@ COMPONENTS = ["a", "link", "..", ".", "", ".wh.a", ".wh..wh..opq", "sib", "etc"]
 
 
 def paths():
-    return st.lists(st.sampled_from(COMPONENTS), min_size=1, max_size=5).map("/".join) | \
-        st.sampled_from(["/etc/passwd", "../../etc/passwd", "/", "..", "../sib/x", "link/x",
-                         "link/../x", "a/link/evil"])
+    return st.lists(st.sampled_from(COMPONENTS), min_size=1, max_size=5).map("/".join) | st.sampled_from(
+        ["/etc/passwd", "../../etc/passwd", "/", "..", "../sib/x", "link/x", "link/../x", "a/link/evil"]
+    )
 
 
 def link_targets(outside):
-    return st.sampled_from([outside, outside + "/x", "../sib", "../../", "/", "/etc", "a", "../outside",
-                            "link", "."]) | paths()
+    return (
+        st.sampled_from([outside, outside + "/x", "../sib", "../../", "/", "/etc", "a", "../outside", "link", "."])
+        | paths()
+    )
 
 
 def members(outside):
     """Lists of members: single ones, or a symlink followed by something written below it."""
     one = member(outside)
-    through = st.builds(lambda n, t, rest, m: [sym(n, t), _under(m, n + "/" + rest)],
-                        paths(), link_targets(outside), paths(), one)
+    through = st.builds(
+        lambda n, t, rest, m: [sym(n, t), _under(m, n + "/" + rest)], paths(), link_targets(outside), paths(), one
+    )
     return st.one_of(one.map(lambda m: [m]), through)
 
 
@@ -54,7 +58,8 @@ def member(outside):
         st.builds(hard, name, link_targets(outside)),
         st.builds(lambda n, k: node(n, k, 1, 3), name, st.sampled_from([tarfile.CHRTYPE, tarfile.BLKTYPE])),
         st.builds(lambda n: node(n, tarfile.CHRTYPE, 0, 0), name),
-        st.builds(lambda n: node(n, tarfile.FIFOTYPE), name))
+        st.builds(lambda n: node(n, tarfile.FIFOTYPE), name),
+    )
 
 
 def snapshot(path):
@@ -83,9 +88,9 @@ def test_nothing_escapes_dest(data):
         raw = make_tar(entries)
         truncate = data.draw(st.sampled_from([None, None, None, 1, 2, 3]))
         if truncate:
-            raw = raw[:max(0, len(raw) - truncate * 700)]
+            raw = raw[: max(0, len(raw) - truncate * 700)]
         try:
-            layers.extract(io.BytesIO(raw), None, dest, layer="sha256:hostile")
+            layers.extract(io.BytesIO(raw), None, dest, layer="sha256:hostile", k=Kernel())
         except ImageError as e:
             msg = str(e)
             assert msg.startswith("layer sha256:hostile: ") and "\n" not in msg
@@ -121,9 +126,10 @@ def test_the_classic_attacks_one_by_one(tmp_path):
         dest = tmp_path / "dest"
         dest.mkdir()
         try:
-            layers.extract(io.BytesIO(make_tar(entries)), None, str(dest), layer="sha256:x")
+            layers.extract(io.BytesIO(make_tar(entries)), None, str(dest), layer="sha256:x", k=Kernel())
         except ImageError as e:
             import re
+
             assert re.search(message, str(e)), str(e)
         else:
             raise AssertionError(f"{entries} was accepted")
@@ -133,7 +139,12 @@ def test_the_classic_attacks_one_by_one(tmp_path):
     # escaping names are clamped at the root, not refused
     dest = tmp_path / "dest"
     dest.mkdir()
-    layers.extract(io.BytesIO(make_tar([reg("../../outside/victim", b"pwned"), reg("/etc/passwd")])),
-                   None, str(dest), layer="sha256:x")
+    layers.extract(
+        io.BytesIO(make_tar([reg("../../outside/victim", b"pwned"), reg("/etc/passwd")])),
+        None,
+        str(dest),
+        layer="sha256:x",
+        k=Kernel(),
+    )
     assert (dest / "outside/victim").read_bytes() == b"pwned"
     assert (outside / "victim").read_text() == "keep"

@@ -10,6 +10,7 @@ from pyrunc.config.schema import schema_errors
 from pyrunc.config.semantic import semantic_errors
 from pyrunc.errors import ImageError
 from pyrunc.image.spec import resolve_user, runtime_config
+from pyrunc.linux.kernel import Kernel
 
 PASSWD = """root:x:0:0:root:/root:/bin/sh
 daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
@@ -37,9 +38,8 @@ def bundle(tmp_path):
 
 
 def convert(bundle, cfg=None, **kw):
-    image = {"architecture": "amd64", "os": "linux",
-             "config": {"Cmd": ["/bin/sh"], **(cfg or {})}}
-    spec = runtime_config(image, str(bundle / "rootfs"), **kw)
+    image = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"], **(cfg or {})}}
+    spec = runtime_config(image, str(bundle / "rootfs"), Kernel(), **kw)
     assert schema_errors(spec) == []
     assert semantic_errors(spec, str(bundle)) == []
     return spec
@@ -59,16 +59,19 @@ def test_defaults_from_runc_spec(bundle):
     assert convert(bundle, readonly=True)["root"]["readonly"] is True
 
 
-@pytest.mark.parametrize("ep,cmd,kw,want", [
-    (None, ["sh"], {}, ["sh"]),
-    (["/entry", "-x"], None, {}, ["/entry", "-x"]),
-    (["/entry"], ["a", "b"], {}, ["/entry", "a", "b"]),                 # Entrypoint + Cmd
-    (["/entry"], ["a"], {"args": ["c"]}, ["/entry", "c"]),              # args replace Cmd
-    (None, ["sh"], {"args": ["ls", "-l"]}, ["ls", "-l"]),
-    (["/entry"], ["a"], {"entrypoint": ["/other"]}, ["/other"]),        # Docker drops Cmd
-    (["/entry"], ["a"], {"entrypoint": ["/o"], "args": ["z"]}, ["/o", "z"]),
-    (["/entry"], ["a"], {"entrypoint": [], "args": ["z"]}, ["z"]),
-])
+@pytest.mark.parametrize(
+    "ep,cmd,kw,want",
+    [
+        (None, ["sh"], {}, ["sh"]),
+        (["/entry", "-x"], None, {}, ["/entry", "-x"]),
+        (["/entry"], ["a", "b"], {}, ["/entry", "a", "b"]),  # Entrypoint + Cmd
+        (["/entry"], ["a"], {"args": ["c"]}, ["/entry", "c"]),  # args replace Cmd
+        (None, ["sh"], {"args": ["ls", "-l"]}, ["ls", "-l"]),
+        (["/entry"], ["a"], {"entrypoint": ["/other"]}, ["/other"]),  # Docker drops Cmd
+        (["/entry"], ["a"], {"entrypoint": ["/o"], "args": ["z"]}, ["/o", "z"]),
+        (["/entry"], ["a"], {"entrypoint": [], "args": ["z"]}, ["z"]),
+    ],
+)
 def test_args(bundle, ep, cmd, kw, want):
     cfg = {"Entrypoint": ep, "Cmd": cmd}
     assert convert(bundle, cfg, **kw)["process"]["args"] == want
@@ -76,18 +79,17 @@ def test_args(bundle, ep, cmd, kw, want):
 
 def test_no_command_is_an_error(bundle):
     with pytest.raises(ImageError, match="no command"):
-        runtime_config({"config": {}}, str(bundle / "rootfs"))
+        runtime_config({"config": {}}, str(bundle / "rootfs"), Kernel())
     with pytest.raises(ImageError, match="config.Cmd: not a list of strings"):
-        runtime_config({"config": {"Cmd": "sh"}}, str(bundle / "rootfs"))
+        runtime_config({"config": {"Cmd": "sh"}}, str(bundle / "rootfs"), Kernel())
 
 
 def test_env_merge(bundle):
     env = convert(bundle, {"Env": ["PATH=/app/bin", "A=1"]})["process"]["env"]
-    assert env == ["PATH=/app/bin", "A=1"]       # the image's PATH is not changed
+    assert env == ["PATH=/app/bin", "A=1"]  # the image's PATH is not changed
     env = convert(bundle, {"Env": ["A=1"]})["process"]["env"]
-    assert env == ["A=1", DEFAULT_PATH]          # the default fills in what is missing
-    assert convert(bundle, {"Env": ["A=1"]}, terminal=True)["process"]["env"] == \
-        ["A=1", DEFAULT_PATH, "TERM=xterm"]
+    assert env == ["A=1", DEFAULT_PATH]  # the default fills in what is missing
+    assert convert(bundle, {"Env": ["A=1"]}, terminal=True)["process"]["env"] == ["A=1", DEFAULT_PATH, "TERM=xterm"]
     env = convert(bundle, {"Env": ["A=1", "B=2"]}, env=["B=3", "C=4"])["process"]["env"]
     assert env == ["A=1", "B=3", DEFAULT_PATH, "C=4"]
     with pytest.raises(ImageError, match="expected KEY=VALUE"):
@@ -101,30 +103,36 @@ def test_working_dir(bundle):
     assert convert(bundle, {"WorkingDir": "/x"}, cwd="/y")["process"]["cwd"] == "/y"
 
 
-@pytest.mark.parametrize("text,want", [
-    ("alice", {"uid": 1000, "gid": 1000, "additionalGids": [10, 100]}),
-    ("bob", {"uid": 1001, "gid": 100, "additionalGids": [10, 29]}),
-    ("daemon", {"uid": 1, "gid": 1}),
-    ("1000", {"uid": 1000, "gid": 1000}),              # numeric: no additionalGids
-    ("4242", {"uid": 4242, "gid": 0}),                 # not in passwd: allowed
-    ("alice:wheel", {"uid": 1000, "gid": 10}),         # a group: no additionalGids
-    ("1001:1000", {"uid": 1001, "gid": 1000}),
-    ("alice:77", {"uid": 1000, "gid": 77}),
-    ("4242:audio", {"uid": 4242, "gid": 29}),
-    ("", {"uid": 0, "gid": 0}),
-])
+@pytest.mark.parametrize(
+    "text,want",
+    [
+        ("alice", {"uid": 1000, "gid": 1000, "additionalGids": [10, 100]}),
+        ("bob", {"uid": 1001, "gid": 100, "additionalGids": [10, 29]}),
+        ("daemon", {"uid": 1, "gid": 1}),
+        ("1000", {"uid": 1000, "gid": 1000}),  # numeric: no additionalGids
+        ("4242", {"uid": 4242, "gid": 0}),  # not in passwd: allowed
+        ("alice:wheel", {"uid": 1000, "gid": 10}),  # a group: no additionalGids
+        ("1001:1000", {"uid": 1001, "gid": 1000}),
+        ("alice:77", {"uid": 1000, "gid": 77}),
+        ("4242:audio", {"uid": 4242, "gid": 29}),
+        ("", {"uid": 0, "gid": 0}),
+    ],
+)
 def test_user_forms(bundle, text, want):
     assert convert(bundle, {"User": text})["process"]["user"] == want
 
 
-@pytest.mark.parametrize("text,msg", [
-    ("mallory", "no user 'mallory' in the image's /etc/passwd"),
-    ("alice:nogroup", "no group 'nogroup' in the image's /etc/group"),
-    ("1000:nogroup", "no group 'nogroup'"),
-    ("alice:", "expected USER\\[:GROUP\\]"),
-    (":10", "expected USER\\[:GROUP\\]"),
-    ("4294967295", "out of range"),
-])
+@pytest.mark.parametrize(
+    "text,msg",
+    [
+        ("mallory", "no user 'mallory' in the image's /etc/passwd"),
+        ("alice:nogroup", "no group 'nogroup' in the image's /etc/group"),
+        ("1000:nogroup", "no group 'nogroup'"),
+        ("alice:", "expected USER\\[:GROUP\\]"),
+        (":10", "expected USER\\[:GROUP\\]"),
+        ("4294967295", "out of range"),
+    ],
+)
 def test_user_errors(bundle, text, msg):
     with pytest.raises(ImageError, match=msg) as e:
         convert(bundle, {"User": text})
@@ -132,15 +140,14 @@ def test_user_errors(bundle, text, msg):
 
 
 def test_user_override(bundle):
-    assert convert(bundle, {"User": "alice"}, user="bob:0")["process"]["user"] == \
-        {"uid": 1001, "gid": 0}
+    assert convert(bundle, {"User": "alice"}, user="bob:0")["process"]["user"] == {"uid": 1001, "gid": 0}
 
 
 def test_user_without_passwd_file(tmp_path):
     (tmp_path / "rootfs").mkdir()
-    assert resolve_user("x", "1000", str(tmp_path / "rootfs")) == {"uid": 1000, "gid": 0}
+    assert resolve_user("x", "1000", str(tmp_path / "rootfs"), Kernel()) == {"uid": 1000, "gid": 0}
     with pytest.raises(ImageError, match="no user 'alice'"):
-        resolve_user("x", "alice", str(tmp_path / "rootfs"))
+        resolve_user("x", "alice", str(tmp_path / "rootfs"), Kernel())
 
 
 def test_hostile_passwd_symlink_to_host(tmp_path):
@@ -153,14 +160,14 @@ def test_hostile_passwd_symlink_to_host(tmp_path):
     os.symlink(str(host), rootfs / "etc" / "passwd")
     os.symlink("/etc/group", rootfs / "etc" / "group")
     with pytest.raises(ImageError, match="no user 'hostonly'"):
-        resolve_user("x", "hostonly", str(rootfs))
+        resolve_user("x", "hostonly", str(rootfs), Kernel())
     with pytest.raises(ImageError, match="no user 'root'"):
         # the host's /etc/passwd has root; a ../ chain cannot reach it either
         os.unlink(rootfs / "etc" / "passwd")
         os.symlink("../../../../../../../etc/passwd", rootfs / "etc" / "passwd")
-        resolve_user("x", "root", str(rootfs))
+        resolve_user("x", "root", str(rootfs), Kernel())
     with pytest.raises(ImageError, match="no group 'root'"):
-        resolve_user("x", "0:root", str(rootfs))
+        resolve_user("x", "0:root", str(rootfs), Kernel())
 
 
 def test_symlink_inside_rootfs_followed(tmp_path):
@@ -169,7 +176,7 @@ def test_symlink_inside_rootfs_followed(tmp_path):
     (rootfs / "lib").mkdir()
     (rootfs / "lib" / "passwd").write_text("carol:x:5:6::/:/bin/sh\n")
     os.symlink("/lib/passwd", rootfs / "etc" / "passwd")
-    assert resolve_user("x", "carol", str(rootfs)) == {"uid": 5, "gid": 6}
+    assert resolve_user("x", "carol", str(rootfs), Kernel()) == {"uid": 5, "gid": 6}
 
 
 def test_passwd_fifo_refused(tmp_path):
@@ -177,39 +184,46 @@ def test_passwd_fifo_refused(tmp_path):
     (rootfs / "etc").mkdir(parents=True)
     os.mkfifo(rootfs / "etc" / "passwd")
     with pytest.raises(ImageError, match="not a regular file"):
-        resolve_user("x", "alice", str(rootfs))
+        resolve_user("x", "alice", str(rootfs), Kernel())
 
 
 def test_annotations(bundle):
-    image = {"architecture": "arm64", "os": "linux", "variant": "v8",
-             "os.version": "6.1", "os.features": ["a", "b"],
-             "author": "Alyssa", "created": "2024-01-02T03:04:05Z",
-             "config": {"Cmd": ["sh"], "StopSignal": "SIGQUIT",
-                        "ExposedPorts": {"80/tcp": {}, "53/udp": {}},
-                        "Volumes": {"/data": {}, "/var/log": {}},
-                        "Labels": {"org.opencontainers.image.author": "label wins",
-                                   "com.example.x": "y"}}}
-    spec = runtime_config(image, str(bundle / "rootfs"))
+    image = {
+        "architecture": "arm64",
+        "os": "linux",
+        "variant": "v8",
+        "os.version": "6.1",
+        "os.features": ["a", "b"],
+        "author": "Alyssa",
+        "created": "2024-01-02T03:04:05Z",
+        "config": {
+            "Cmd": ["sh"],
+            "StopSignal": "SIGQUIT",
+            "ExposedPorts": {"80/tcp": {}, "53/udp": {}},
+            "Volumes": {"/data": {}, "/var/log": {}},
+            "Labels": {"org.opencontainers.image.author": "label wins", "com.example.x": "y"},
+        },
+    }
+    spec = runtime_config(image, str(bundle / "rootfs"), Kernel())
     assert spec["annotations"] == {
         "org.opencontainers.image.os": "linux",
         "org.opencontainers.image.architecture": "arm64",
         "org.opencontainers.image.variant": "v8",
         "org.opencontainers.image.os.version": "6.1",
         "org.opencontainers.image.os.features": "a,b",
-        "org.opencontainers.image.author": "label wins",   # Labels take precedence
+        "org.opencontainers.image.author": "label wins",  # Labels take precedence
         "org.opencontainers.image.created": "2024-01-02T03:04:05Z",
         "org.opencontainers.image.stopSignal": "SIGQUIT",
         "org.opencontainers.image.exposedPorts": "80/tcp,53/udp",
         "io.github.pyrunc.image.volumes": "/data,/var/log",
         "com.example.x": "y",
     }
-    assert spec["mounts"] == default_spec()["mounts"]   # Volumes make no mounts
+    assert spec["mounts"] == default_spec()["mounts"]  # Volumes make no mounts
     assert schema_errors(spec) == [] and semantic_errors(spec, str(bundle)) == []
 
 
 def test_label_overrides_stop_signal(bundle):
-    spec = convert(bundle, {"StopSignal": "SIGTERM",
-                            "Labels": {"org.opencontainers.image.stopSignal": "SIGINT"}})
+    spec = convert(bundle, {"StopSignal": "SIGTERM", "Labels": {"org.opencontainers.image.stopSignal": "SIGINT"}})
     assert spec["annotations"]["org.opencontainers.image.stopSignal"] == "SIGINT"
 
 

@@ -11,8 +11,12 @@ from tests.unit.import_probe import LEAN, SLOW, modules_imported_by
 
 def test_state_list_kill_and_delete_import_only_the_store_and_the_cli(tmp_path):
     root = str(tmp_path / "state")
-    for argv in (("state", "pyrunc-test-none"), ("list",), ("kill", "pyrunc-test-none", "KILL"),
-                 ("delete", "pyrunc-test-none")):
+    for argv in (
+        ("state", "pyrunc-test-none"),
+        ("list",),
+        ("kill", "pyrunc-test-none", "KILL"),
+        ("delete", "pyrunc-test-none"),
+    ):
         loaded = modules_imported_by("--root", root, *argv)
         assert loaded <= LEAN, (argv, sorted(loaded - LEAN))
 
@@ -25,6 +29,7 @@ def test_validate_does_import_jsonschema(tmp_path):
 def test_a_valid_config_is_checked_without_jsonschema_or_re(tmp_path):
     from pyrunc import jsonc
     from pyrunc.config.default import default_spec
+
     os.mkdir(tmp_path / "rootfs")
     (tmp_path / "config.json").write_text(jsonc.dumps(default_spec()))
     loaded = modules_imported_by("validate", "--bundle", str(tmp_path))

@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 
 from pyrunc import jsonc
 
-scalars = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True)
-           | st.text())
-documents = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                         | st.dictionaries(st.text(), inner, max_size=4), max_leaves=30)
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text()
+documents = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4), max_leaves=30
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -31,8 +31,24 @@ def test_loads_reads_what_json_reads(doc, space):
     assert jsonc.dumps(jsonc.loads(text.encode())) == jsonc.dumps(json.loads(text.encode()))
 
 
-@pytest.mark.parametrize("text", ["", "   ", "{", "[1,]", '{"a" 1}', "nul", "1 2", '{"a":1}x',
-                                  '"\x01"', "[1] [2]", "01", '{"a":1,}', "\ufeff{}"[1:] + "}"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "{",
+        "[1,]",
+        '{"a" 1}',
+        "nul",
+        "1 2",
+        '{"a":1}x',
+        '"\x01"',
+        "[1] [2]",
+        "01",
+        '{"a":1,}',
+        "\ufeff{}"[1:] + "}",
+    ],
+)
 def test_malformed_documents_fail_as_json_fails(text):
     with pytest.raises(json.JSONDecodeError) as ours:
         jsonc.loads(text)
@@ -79,8 +95,13 @@ def _fresh_loads(docs):
     import sys
 
     from pyrunc import launcher
-    r = subprocess.run([sys.executable, "-I", "-S", "-c", FRESH % (launcher.import_path(),)],
-                       input=marshal.dumps(docs), capture_output=True, check=True)
+
+    r = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", FRESH % (launcher.import_path(),)],
+        input=marshal.dumps(docs),
+        capture_output=True,
+        check=True,
+    )
     return marshal.loads(r.stdout)
 
 
@@ -115,15 +136,15 @@ damaged_documents = st.builds(
     _damaged,
     st.builds(lambda d, indent: json.dumps(d, indent=indent), documents, st.sampled_from([None, 1])),
     st.integers(0, 400),
-    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 2), JSONISH), max_size=3))
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 2), JSONISH), max_size=3),
+)
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(damaged_documents | st.lists(JSONISH, max_size=12).map("".join), min_size=1, max_size=25))
 def test_malformed_documents_fail_as_json_fails_in_a_fresh_interpreter(docs):
     # As bytes too, where json would read them as UTF-8 (it also guesses UTF-16 and -32).
-    docs += [b for b in (d.encode("utf-8", "surrogatepass") for d in docs)
-             if json.detect_encoding(b) == "utf-8"]
+    docs += [b for b in (d.encode("utf-8", "surrogatepass") for d in docs) if json.detect_encoding(b) == "utf-8"]
     assert _fresh_loads(docs) == [_json_loads(d) for d in docs]
 
 
@@ -137,7 +158,10 @@ def _fresh_modules(doc):
     import sys
 
     from pyrunc import launcher
-    code = (f"import sys; sys.path += {launcher.import_path()!r}\n"
-            f"from pyrunc import jsonc; jsonc.loads({doc!r}); print(*sys.modules)")
+
+    code = (
+        f"import sys; sys.path += {launcher.import_path()!r}\n"
+        f"from pyrunc import jsonc; jsonc.loads({doc!r}); print(*sys.modules)"
+    )
     r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True)
     return set(r.stdout.split())

@@ -9,48 +9,54 @@ import pytest
 
 from pyrunc import lifecycle
 from pyrunc.errors import KernelError, StateError
-from pyrunc.linux import kernel, procfs
+from pyrunc.linux import Seams, procfs
 from pyrunc.store import State
 
 STATE = State("pyrunc-test-kill", "/nonexistent-bundle", pid=4242, pid_start=1)
+
+
+class _Kernel:
+    """The kernel double: pidfd_send_signal fails with `err`."""
+
+    def __init__(self, err):
+        self.err = err
+
+    def pidfd_send_signal(self, fd, sig):
+        raise KernelError(self.err, f"signal {sig}")
+
+
+GONE = Seams(_Kernel(errno.ESRCH))
 
 
 @pytest.fixture
 def init_gone(monkeypatch):
     """The pidfd opens; the signal finds the process gone (ESRCH)."""
     signalled = []
-    monkeypatch.setattr(procfs, "open_pidfd", lambda pid, started: os.open("/dev/null", os.O_RDONLY))
+    monkeypatch.setattr(procfs, "open_pidfd", lambda k, pid, started: os.open("/dev/null", os.O_RDONLY))
     monkeypatch.setattr(procfs, "container_pids", lambda pid: [pid, 4243])
     monkeypatch.setattr(os, "kill", lambda pid, sig: signalled.append(pid))
-
-    def gone(fd, sig):
-        raise KernelError(errno.ESRCH, f"signal {sig}")
-    monkeypatch.setattr(kernel, "pidfd_send_signal", gone)
     return signalled
 
 
 def test_kill_all_succeeds_when_the_init_exits_after_the_others(init_gone):
-    lifecycle.signal_container(STATE, 9, all_processes=True)
+    lifecycle.signal_container(STATE, 9, GONE, all_processes=True)
     assert init_gone == [4243]  # the other process was signalled; the init was already gone
 
 
 def test_kill_of_an_init_that_just_exited_says_not_running(init_gone):
     with pytest.raises(StateError, match="container not running"):
-        lifecycle.signal_container(STATE, 15)
+        lifecycle.signal_container(STATE, 15, GONE)
 
 
 def test_other_signal_errors_still_fail(monkeypatch, init_gone):
-    def denied(fd, sig):
-        raise KernelError(errno.EPERM, f"signal {sig}")
-    monkeypatch.setattr(kernel, "pidfd_send_signal", denied)
     with pytest.raises(KernelError, match="operation not permitted"):
-        lifecycle.signal_container(STATE, 15)
+        lifecycle.signal_container(STATE, 15, Seams(_Kernel(errno.EPERM)))
 
 
 def test_kill_all_of_an_init_gone_before_its_pidfd_opens_succeeds(monkeypatch):
     """It stopped between the status check and the pidfd: as `kill --all` of a stopped
     container, which succeeds (runc 1.1); a plain kill still says not running."""
-    monkeypatch.setattr(procfs, "open_pidfd", lambda pid, started: None)
-    lifecycle.signal_container(STATE, 9, all_processes=True)  # no cgroup: nothing left to signal
+    monkeypatch.setattr(procfs, "open_pidfd", lambda k, pid, started: None)
+    lifecycle.signal_container(STATE, 9, GONE, all_processes=True)  # no cgroup: nothing left to signal
     with pytest.raises(StateError, match="container not running"):
-        lifecycle.signal_container(STATE, 9)
+        lifecycle.signal_container(STATE, 9, GONE)

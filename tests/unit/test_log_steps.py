@@ -17,11 +17,13 @@ def fresh_steps(monkeypatch):
 def fail_in(*names, wrap=False):
     """Raise from the innermost of nested steps `names`; with wrap, re-raise outside the
     innermost one as `raise ... from None`, as lifecycle.create does."""
+
     def inner(rest):
         if not rest:
             raise ContainerError(None, "boom")
         with log.step(rest[0]):
             inner(rest[1:])
+
     try:
         with log.step(names[0]):
             try:

@@ -39,6 +39,7 @@ def test_every_global_flag_is_on_the_main_page():
 
 def test_a_flag_added_to_the_table_gets_onto_the_page(monkeypatch):
     from pyrunc.cli.flags import boolean
+
     cmd = commands.COMMANDS["state"]
     monkeypatch.setattr(cmd, "flags", cmd.flags + (boolean("pyrunc-test-flag", help="x"),))
     assert "\\-\\-pyrunc\\-test\\-flag" in manpages.command_page("state")
@@ -62,10 +63,21 @@ def test_pages_render_without_warnings(tmp_path):
 def _complete(script_path, *words):
     """What bash offers for the last of `words`, as readline would ask _pyrunc."""
     quoted = " ".join(f"'{w}'" for w in words)
-    r = subprocess.run(["bash", "--norc", "--noprofile", "-c",
-                        f'source "$1"; COMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}; '
-                        f'_pyrunc; printf "%s\\n" "${{COMPREPLY[@]}}"', "bash", str(script_path)],
-                       capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [
+            "bash",
+            "--norc",
+            "--noprofile",
+            "-c",
+            f'source "$1"; COMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}; '
+            f'_pyrunc; printf "%s\\n" "${{COMPREPLY[@]}}"',
+            "bash",
+            str(script_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return [w for w in r.stdout.splitlines() if w]
 
 
@@ -91,15 +103,17 @@ def test_completion_offers_each_commands_flags(script, name):
 
 def test_completion_gives_file_names_for_a_flags_value(script, tmp_path):
     (tmp_path / "config-here.json").write_text("{}")
-    assert _complete(script, "pyrunc", "create", "--bundle", str(tmp_path / "config-h")) == \
-        [str(tmp_path / "config-here.json")]
+    assert _complete(script, "pyrunc", "create", "--bundle", str(tmp_path / "config-h")) == [
+        str(tmp_path / "config-here.json")
+    ]
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_install_puts_the_pages_and_completion_under_prefix(tmp_path):
     prefix = tmp_path / "prefix"
-    r = subprocess.run(["make", "-s", "install", f"PREFIX={prefix}"], cwd=TREE, capture_output=True,
-                       text=True, timeout=600)
+    r = subprocess.run(
+        ["make", "-s", "install", f"PREFIX={prefix}"], cwd=TREE, capture_output=True, text=True, timeout=600
+    )
     assert r.returncode == 0, r.stderr
     man8 = prefix / "share" / "man" / "man8"
     assert {p.name for p in man8.iterdir()} == set(manpages.pages())

@@ -12,25 +12,33 @@ from tests.unit.fakekernel import FakeKernel
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    return FakeKernel(monkeypatch)
+def fake():
+    return FakeKernel()
 
 
 def test_bounding_set_drops_every_capability_not_listed(fake, monkeypatch):
     monkeypatch.setattr(capabilities, "last_cap", lambda: 40)
-    caps = model.Capabilities(bounding=("CAP_KILL", "CAP_CHOWN"), effective=(), inheritable=(),
-                              permitted=(), ambient=())
-    capabilities.drop_bounding(caps)
+    caps = model.Capabilities(
+        bounding=("CAP_KILL", "CAP_CHOWN"), effective=(), inheritable=(), permitted=(), ambient=()
+    )
+    capabilities.drop_bounding(fake, caps)
     dropped = [args[1] for args in fake.of("prctl") if args[0] == kernel.PR_CAPBSET_DROP]
-    assert sorted(set(range(41)) - set(dropped)) == [capabilities.NUMBERS["CAP_CHOWN"],
-                                                     capabilities.NUMBERS["CAP_KILL"]]
+    assert sorted(set(range(41)) - set(dropped)) == [
+        capabilities.NUMBERS["CAP_CHOWN"],
+        capabilities.NUMBERS["CAP_KILL"],
+    ]
 
 
 def test_capset_gets_exact_masks_and_ambient_needs_inheritable(fake, monkeypatch):
     monkeypatch.setattr(capabilities, "last_cap", lambda: 40)
-    caps = model.Capabilities(bounding=(), effective=("CAP_KILL",), inheritable=("CAP_CHOWN",),
-                              permitted=("CAP_KILL", "CAP_CHOWN"), ambient=("CAP_CHOWN", "CAP_KILL"))
-    capabilities.apply(caps)
+    caps = model.Capabilities(
+        bounding=(),
+        effective=("CAP_KILL",),
+        inheritable=("CAP_CHOWN",),
+        permitted=("CAP_KILL", "CAP_CHOWN"),
+        ambient=("CAP_CHOWN", "CAP_KILL"),
+    )
+    capabilities.apply(fake, caps)
     assert fake.of("capset") == [(1 << 5, (1 << 5) | (1 << 0), 1 << 0)]
     raised = [a[2] for a in fake.of("prctl") if a[:2] == (kernel.PR_CAP_AMBIENT, kernel.PR_CAP_AMBIENT_RAISE)]
     assert raised == [0]  # CAP_KILL is not inheritable, so it cannot be ambient
@@ -41,7 +49,7 @@ def test_unknown_capability_names_are_skipped():
 
 
 def test_user_switch_order_keeps_capabilities_across_setuid(fake):
-    process.switch_user(model.User(uid=1000, gid=1001, umask=None, additional_gids=(5, 6)))
+    process.switch_user(fake, model.User(uid=1000, gid=1001, umask=None, additional_gids=(5, 6)))
     assert fake.names() == ["prctl", "setgroups", "setresgid", "setresuid", "prctl", "prctl"]
     assert fake.of("prctl")[0] == (kernel.PR_SET_KEEPCAPS, 1)
     assert fake.of("setgroups") == [([5, 6],)]
@@ -50,7 +58,7 @@ def test_user_switch_order_keeps_capabilities_across_setuid(fake):
 def test_a_user_switch_leaves_the_process_non_dumpable(fake):
     """fs.suid_dumpable decides dumpability after a uid change, and a host may set it to
     1: the process still holds the runtime's fds until it execs (CVE-2016-9962)."""
-    process.switch_user(model.User(uid=1000, gid=1000, umask=None, additional_gids=()))
+    process.switch_user(fake, model.User(uid=1000, gid=1000, umask=None, additional_gids=()))
     last_uid_change = max(i for i, name in enumerate(fake.names()) if name in ("setresuid", "setresgid"))
     after = [c[1] for c in fake.calls[last_uid_change:] if c[0] == "prctl"]
     assert (kernel.PR_SET_DUMPABLE, 0) in after
@@ -75,13 +83,15 @@ class _Chan:
 
 @pytest.mark.parametrize("pid_namespace", [True, False])
 def test_with_a_user_namespace_the_init_is_non_dumpable_before_anyone_can_see_it(
-        fake, tmp_path, monkeypatch, pid_namespace):
+    fake, tmp_path, monkeypatch, pid_namespace
+):
     """Stage 1 makes itself dumpable for its id maps and time offsets; the init, forked
     from it or stage 1 itself, must not be from the moment its pid is reported."""
     from pyrunc.linux import init
+
     monkeypatch.setattr(process, "check_lsm_support", lambda proc: None)
     spaces = [{"type": "user"}, {"type": "mount"}] + ([{"type": "pid"}] if pid_namespace else [])
-    ctx = _init_context(tmp_path, spaces)
+    ctx = _init_context(fake, tmp_path, spaces)
     ctx.chan = _Chan()
     fake.calls_at_report = None
     real_send = ctx.chan.send
@@ -90,25 +100,31 @@ def test_with_a_user_namespace_the_init_is_non_dumpable_before_anyone_can_see_it
         if kind == "init":
             fake.calls_at_report = list(fake.calls)
         real_send(kind, **fields)
+
     ctx.chan.send = send
     assert init.setup_namespaces(ctx)  # the fake fork returns 0: we are the init
     assert "mount_sources" in ctx.chan.sent and list(ctx.mount_sources) == [0]
     os.close(ctx.mount_sources.pop(0))
     # With a pid namespace the init is forked (the parent reports it); else stage 1 is it.
-    seen = fake.calls[:fake.names().index("fork")] if pid_namespace else fake.calls_at_report
+    seen = fake.calls[: fake.names().index("fork")] if pid_namespace else fake.calls_at_report
     dumpable = [c[1][1] for c in seen if c[0] == "prctl" and c[1][0] == kernel.PR_SET_DUMPABLE]
     assert dumpable[0] == 1 and dumpable[-1] == 0, dumpable
 
 
 def test_rlimits_map_names_to_resource_numbers(fake):
-    process.set_rlimits([model.Rlimit(type="RLIMIT_NOFILE", soft=100, hard=200)])
+    process.set_rlimits(fake, [model.Rlimit(type="RLIMIT_NOFILE", soft=100, hard=200)])
     assert fake.of("setrlimit") == [(7, 100, 200, "RLIMIT_NOFILE")]
 
 
 def test_new_namespace_flags_exclude_joined_ones():
-    lx = model.from_dict({"ociVersion": "1.0.0", "process": {"args": ["x"], "cwd": "/"},
-                          "linux": {"namespaces": [{"type": "pid"}, {"type": "network", "path": "/x"},
-                                                   {"type": "mount"}]}}, "/tmp").linux
+    lx = model.from_dict(
+        {
+            "ociVersion": "1.0.0",
+            "process": {"args": ["x"], "cwd": "/"},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "network", "path": "/x"}, {"type": "mount"}]},
+        },
+        "/tmp",
+    ).linux
     assert namespaces.new_flags(lx) == kernel.CLONE_NEWPID | kernel.CLONE_NEWNS
     assert namespaces.needs_child(lx)
 
@@ -128,11 +144,14 @@ class _Ctx:
     mount_label = None
     mount_sources = {}
 
+    def __init__(self, kernel):
+        self.kernel = kernel
+
 
 def test_tmpfs_mount_targets_the_resolved_fd_inside_the_rootfs(fake, tmp_path):
     root = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
     try:
-        rootfs.do_mount(root, _mount("/run/x", "tmpfs", "tmpfs", ["nosuid", "mode=755"]), _Ctx())
+        rootfs.do_mount(root, _mount("/run/x", "tmpfs", "tmpfs", ["nosuid", "mode=755"]), _Ctx(fake))
     finally:
         os.close(root)
     assert (tmp_path / "run" / "x").is_dir()
@@ -144,13 +163,14 @@ def test_tmpfs_mount_targets_the_resolved_fd_inside_the_rootfs(fake, tmp_path):
 def test_mount_label_is_the_context_of_new_filesystems_not_of_binds_or_proc(fake, tmp_path):
     class Labeled(_Ctx):
         mount_label = "system_u:object_r:container_file_t:s0:c1,c2"
+
     (tmp_path / "src").mkdir()
     root = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
     try:
-        rootfs.do_mount(root, _mount("/run/x", "tmpfs", "tmpfs", ["mode=755"]), Labeled())
-        rootfs.do_mount(root, _mount("/dev/mqueue", "mqueue", "mqueue", []), Labeled())
-        rootfs.do_mount(root, _mount("/proc", "proc", "proc", []), Labeled())
-        rootfs.do_mount(root, _mount("/data", "bind", str(tmp_path / "src"), ["rbind"]), Labeled())
+        rootfs.do_mount(root, _mount("/run/x", "tmpfs", "tmpfs", ["mode=755"]), Labeled(fake))
+        rootfs.do_mount(root, _mount("/dev/mqueue", "mqueue", "mqueue", []), Labeled(fake))
+        rootfs.do_mount(root, _mount("/proc", "proc", "proc", []), Labeled(fake))
+        rootfs.do_mount(root, _mount("/data", "bind", str(tmp_path / "src"), ["rbind"]), Labeled(fake))
     finally:
         os.close(root)
     label = 'context="system_u:object_r:container_file_t:s0:c1,c2"'
@@ -160,11 +180,19 @@ def test_mount_label_is_the_context_of_new_filesystems_not_of_binds_or_proc(fake
 
 def test_every_scheduler_field_reaches_sched_setattr(fake):
     from pyrunc.linux import process
-    process.set_scheduler({"policy": "SCHED_DEADLINE", "runtime": 2000000, "deadline": 20000000,
-                           "period": 40000000, "flags": ["SCHED_FLAG_RESET_ON_FORK"]})
-    process.set_scheduler({"policy": "SCHED_FIFO", "priority": 10, "nice": 3})
-    assert fake.of("sched_setattr") == [(6, 0x01, 0, 0, 2000000, 20000000, 40000000),
-                                        (1, 0, 3, 10, 0, 0, 0)]
+
+    process.set_scheduler(
+        fake,
+        {
+            "policy": "SCHED_DEADLINE",
+            "runtime": 2000000,
+            "deadline": 20000000,
+            "period": 40000000,
+            "flags": ["SCHED_FLAG_RESET_ON_FORK"],
+        },
+    )
+    process.set_scheduler(fake, {"policy": "SCHED_FIFO", "priority": 10, "nice": 3})
+    assert fake.of("sched_setattr") == [(6, 0x01, 0, 0, 2000000, 20000000, 40000000), (1, 0, 3, 10, 0, 0, 0)]
 
 
 def test_symlinked_destination_stays_inside_the_rootfs(fake, tmp_path):
@@ -174,15 +202,16 @@ def test_symlinked_destination_stays_inside_the_rootfs(fake, tmp_path):
     rfs.mkdir()
     os.symlink(str(outside), rfs / "evil")
     seen = []
-    real_mount = kernel.mount  # the fake: record where the fd points when mount is called
+    real_mount = fake.mount  # the fake: record where the fd points when mount is called
 
     def spy(source, target, *rest):
         seen.append(os.readlink(target))
         return real_mount(source, target, *rest)
-    kernel.mount = spy
+
+    fake.mount = spy
     root = os.open(rfs, os.O_PATH | os.O_DIRECTORY)
     try:
-        rootfs.do_mount(root, _mount("/evil/sub", "tmpfs", "tmpfs", []), _Ctx())
+        rootfs.do_mount(root, _mount("/evil/sub", "tmpfs", "tmpfs", []), _Ctx(fake))
     finally:
         os.close(root)
     assert seen == [str(rfs / str(outside).lstrip("/") / "sub")]
@@ -196,7 +225,7 @@ def test_read_only_bind_is_bound_then_remounted(fake, tmp_path):
     rfs.mkdir()
     root = os.open(rfs, os.O_PATH | os.O_DIRECTORY)
     try:
-        rootfs.do_mount(root, _mount("/data", "bind", str(src), ["rbind", "ro", "nosuid"]), _Ctx())
+        rootfs.do_mount(root, _mount("/data", "bind", str(src), ["rbind", "ro", "nosuid"]), _Ctx(fake))
     finally:
         os.close(root)
     first, second = fake.of("mount")
@@ -209,51 +238,67 @@ def test_failed_mount_names_the_destination(fake, tmp_path):
     root = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
     try:
         with pytest.raises(KernelError) as exc:
-            rootfs.do_mount(root, _mount("/proc", "proc", "proc", []), _Ctx())
+            rootfs.do_mount(root, _mount("/proc", "proc", "proc", []), _Ctx(fake))
     finally:
         os.close(root)
     assert str(exc.value) == 'mount proc "proc" on "/proc": operation not permitted'
 
 
-def _init_context(tmp_path, namespaces, no_pivot=False):
+def _init_context(k, tmp_path, namespaces, no_pivot=False):
     """An init's context for a rootfs under tmp_path whose /dev is a bind (no devices made)."""
     from pyrunc.linux import init
+
     (tmp_path / "rootfs").mkdir()
     (tmp_path / "dev").mkdir()
-    doc = {"ociVersion": "1.0.0", "root": {"path": "rootfs"}, "process": {"args": ["x"], "cwd": "/"},
-           "mounts": [{"destination": "/dev", "type": "bind", "source": str(tmp_path / "dev"),
-                       "options": ["rbind"]}],
-           "linux": {"namespaces": namespaces}}
+    doc = {
+        "ociVersion": "1.0.0",
+        "root": {"path": "rootfs"},
+        "process": {"args": ["x"], "cwd": "/"},
+        "mounts": [{"destination": "/dev", "type": "bind", "source": str(tmp_path / "dev"), "options": ["rbind"]}],
+        "linux": {"namespaces": namespaces},
+    }
     cfg = model.from_dict(doc, str(tmp_path))
     (tmp_path / "state-rootfs").mkdir()
-    return init.InitContext(cfg, "pyrunc-test-seam", chan=None, start_sock=None, no_pivot=no_pivot,
-                            host_root=str(tmp_path / "state-rootfs"))
+    return init.InitContext(
+        cfg,
+        "pyrunc-test-seam",
+        chan=None,
+        start_sock=None,
+        kernel=k,
+        no_pivot=no_pivot,
+        host_root=str(tmp_path / "state-rootfs"),
+    )
 
 
-def _spy_mount_targets(monkeypatch):
+def _spy_mount_targets(fake):
     """[(source, target as the fd names it, flags)] of every mount, read when it is made."""
     seen = []
-    fake_mount = kernel.mount
+    fake_mount = fake.mount
 
     def spy(source, target, fstype, flags=0, data=None):
         named = os.readlink(target) if target.startswith("/proc/self/fd/") else target
         seen.append((source, named, flags))
         return fake_mount(source, target, fstype, flags, data)
-    monkeypatch.setattr(kernel, "mount", spy)
+
+    fake.mount = spy
     return seen
 
 
 @pytest.mark.parametrize("no_pivot", [False, True])
 def test_without_a_mount_namespace_the_root_is_bound_and_chrooted_and_no_host_mount_changes(
-        fake, tmp_path, monkeypatch, no_pivot):
+    fake, tmp_path, monkeypatch, no_pivot
+):
     from pyrunc.linux import init
+
     monkeypatch.chdir(tmp_path)  # chroot_root changes directory
-    seen = _spy_mount_targets(monkeypatch)
-    ctx = _init_context(tmp_path, [], no_pivot)
+    seen = _spy_mount_targets(fake)
+    ctx = _init_context(fake, tmp_path, [], no_pivot)
     init._setup_rootfs(ctx)
     rootfs_dir, bound = str(tmp_path / "rootfs"), ctx.host_root
-    assert seen[:2] == [(rootfs_dir, bound, kernel.MS_BIND | kernel.MS_REC),
-                        (None, bound, kernel.MS_SLAVE | kernel.MS_REC)]
+    assert seen[:2] == [
+        (rootfs_dir, bound, kernel.MS_BIND | kernel.MS_REC),
+        (None, bound, kernel.MS_SLAVE | kernel.MS_REC),
+    ]
     # Nothing acts on "/", the rootfs or the mount holding it: every target is in the bind.
     assert all(target == bound or target.startswith(bound + "/") for _, target, _ in seen), seen
     assert (tmp_path / "state-rootfs" / "dev").is_dir()  # the /dev mount point: made in the bind
@@ -263,17 +308,21 @@ def test_without_a_mount_namespace_the_root_is_bound_and_chrooted_and_no_host_mo
 
 def test_with_a_mount_namespace_the_root_is_pivoted_after_slaving_the_hosts_mounts(fake, tmp_path, monkeypatch):
     from pyrunc.linux import init
+
     monkeypatch.chdir(tmp_path)
-    seen = _spy_mount_targets(monkeypatch)
-    init._setup_rootfs(_init_context(tmp_path, [{"type": "mount"}]))
+    seen = _spy_mount_targets(fake)
+    init._setup_rootfs(_init_context(fake, tmp_path, [{"type": "mount"}]))
     assert seen[0] == (None, "/", kernel.MS_SLAVE | kernel.MS_REC)
     assert fake.of("pivot_root") == [(".", ".")] and "chroot" not in fake.names()
 
 
-@pytest.mark.parametrize("options, failing, step", [
-    (["rbind", "ro"], 2, "remount"),  # the read-only remount after the bind
-    (["rbind", "rslave"], 2, "set propagation"),
-])
+@pytest.mark.parametrize(
+    "options, failing, step",
+    [
+        (["rbind", "ro"], 2, "remount"),  # the read-only remount after the bind
+        (["rbind", "rslave"], 2, "set propagation"),
+    ],
+)
 def test_a_later_step_of_a_mount_names_the_entry_and_its_options(fake, tmp_path, options, failing, step):
     """Not only the mount itself: its remount and propagation name mounts[i] too."""
     src = tmp_path / "src"
@@ -285,24 +334,26 @@ def test_a_later_step_of_a_mount_names_the_entry_and_its_options(fake, tmp_path,
     def fail_nth(args):
         calls.append(args)
         return len(calls) == failing
+
     fake.fail("mount", errno.EINVAL, fail_nth)
     m = model.Mount(destination="/data", type="bind", source=str(src), options=tuple(options), index=9)
     root = os.open(rfs, os.O_PATH | os.O_DIRECTORY)
     try:
         with pytest.raises(KernelError) as exc:
-            rootfs.do_mount(root, m, _Ctx())
+            rootfs.do_mount(root, m, _Ctx(fake))
     finally:
         os.close(root)
-    assert str(exc.value).startswith(f'mounts[9]: mount bind "{src}" on "/data" '
-                                     f'(options {",".join(options)}): {step}: '), str(exc.value)
+    assert str(exc.value).startswith(
+        f'mounts[9]: mount bind "{src}" on "/data" (options {",".join(options)}): {step}: '
+    ), str(exc.value)
 
 
-def _mount_all(rfs, entries, written_later=()):
-    later = mounts.ReadonlyLater(entries, written_later)
+def _mount_all(fake, rfs, entries, written_later=()):
+    later = mounts.ReadonlyLater(fake, entries, written_later)
     root = os.open(rfs, os.O_PATH | os.O_DIRECTORY)
     try:
         for m in entries:
-            rootfs.do_mount(root, m, _Ctx(), later)
+            rootfs.do_mount(root, m, _Ctx(fake), later)
         later.finish()
     finally:
         later.close()
@@ -310,17 +361,23 @@ def _mount_all(rfs, entries, written_later=()):
 
 
 def test_a_read_only_dev_is_made_read_only_after_the_mounts_under_it(fake, tmp_path, monkeypatch):
-    seen = _spy_mount_targets(monkeypatch)
+    seen = _spy_mount_targets(fake)
     rfs = tmp_path / "rootfs"
     rfs.mkdir()
-    dev = model.Mount(destination="/dev", type="tmpfs", source="tmpfs", index=0,
-                      options=("nosuid", "strictatime", "mode=755", "ro"))
+    dev = model.Mount(
+        destination="/dev", type="tmpfs", source="tmpfs", index=0, options=("nosuid", "strictatime", "mode=755", "ro")
+    )
     pts = model.Mount(destination="/dev/pts", type="devpts", source="devpts", index=1, options=("ro",))
-    _mount_all(rfs, [dev, pts])
-    assert seen == [("tmpfs", str(rfs / "dev"), kernel.MS_NOSUID | kernel.MS_STRICTATIME),
-                    ("devpts", str(rfs / "dev" / "pts"), kernel.MS_RDONLY),  # nothing under it
-                    (None, str(rfs / "dev"), kernel.MS_BIND | kernel.MS_REMOUNT | kernel.MS_RDONLY
-                     | kernel.MS_NOSUID | kernel.MS_STRICTATIME)]
+    _mount_all(fake, rfs, [dev, pts])
+    assert seen == [
+        ("tmpfs", str(rfs / "dev"), kernel.MS_NOSUID | kernel.MS_STRICTATIME),
+        ("devpts", str(rfs / "dev" / "pts"), kernel.MS_RDONLY),  # nothing under it
+        (
+            None,
+            str(rfs / "dev"),
+            kernel.MS_BIND | kernel.MS_REMOUNT | kernel.MS_RDONLY | kernel.MS_NOSUID | kernel.MS_STRICTATIME,
+        ),
+    ]
 
 
 @pytest.mark.parametrize("under, held", [("/dev/null", True), ("/devices/x", False), ("/dev", False)])
@@ -328,7 +385,7 @@ def test_a_read_only_mount_is_held_back_only_for_what_is_made_below_it(fake, tmp
     rfs = tmp_path / "rootfs"
     rfs.mkdir()
     dev = model.Mount(destination="/dev/", type="tmpfs", source="tmpfs", index=0, options=("ro",))
-    _mount_all(rfs, [dev], written_later=[under])
+    _mount_all(fake, rfs, [dev], written_later=[under])
     first = fake.of("mount")[0]
     assert bool(first[3] & kernel.MS_RDONLY) != held
     assert len(fake.of("mount")) == (2 if held else 1)
@@ -341,7 +398,7 @@ def test_a_read_only_filesystem_on_a_device_is_never_mounted_read_write(fake, tm
     rfs.mkdir()
     disk = model.Mount(destination="/data", type="ext4", source="/dev/sdz", index=0, options=("ro",))
     sub = model.Mount(destination="/data/sub", type="tmpfs", source="tmpfs", index=1, options=())
-    _mount_all(rfs, [disk, sub])
+    _mount_all(fake, rfs, [disk, sub])
     assert fake.of("mount")[0][3] == kernel.MS_RDONLY and len(fake.of("mount")) == 2
 
 
@@ -352,7 +409,7 @@ def test_a_bind_source_the_runtime_opened_is_bound_from_its_fd_then_closed(fake,
     src.mkdir()
     rfs = tmp_path / "rootfs"
     rfs.mkdir()
-    ctx = _Ctx()
+    ctx = _Ctx(fake)
     held = os.open(src, os.O_PATH | os.O_CLOEXEC)
     ctx.mount_sources = {3: held}
     m = model.Mount(destination="/data", type="bind", source="/unreachable/src", options=("rbind",), index=3)

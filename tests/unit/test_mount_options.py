@@ -10,6 +10,7 @@ from pyrunc.config import model
 from pyrunc.errors import KernelError
 from pyrunc.linux import kernel as k
 from pyrunc.linux import mounts, paths
+from pyrunc.linux.kernel import Kernel
 from pyrunc.linux.mounts import MountOptions
 
 
@@ -26,12 +27,22 @@ def test_later_options_override_earlier_ones():
     assert MountOptions(["noexec", "exec", "noexec"]).flags & k.MS_NOEXEC
 
 
-@pytest.mark.parametrize("option, flag", [
-    ("relatime", k.MS_RELATIME), ("strictatime", k.MS_STRICTATIME), ("noatime", k.MS_NOATIME),
-    ("nodiratime", k.MS_NODIRATIME), ("sync", k.MS_SYNCHRONOUS), ("dirsync", k.MS_DIRSYNC),
-    ("mand", k.MS_MANDLOCK), ("lazytime", k.MS_LAZYTIME), ("nosymfollow", k.MS_NOSYMFOLLOW),
-    ("iversion", k.MS_I_VERSION), ("silent", k.MS_SILENT),
-])
+@pytest.mark.parametrize(
+    "option, flag",
+    [
+        ("relatime", k.MS_RELATIME),
+        ("strictatime", k.MS_STRICTATIME),
+        ("noatime", k.MS_NOATIME),
+        ("nodiratime", k.MS_NODIRATIME),
+        ("sync", k.MS_SYNCHRONOUS),
+        ("dirsync", k.MS_DIRSYNC),
+        ("mand", k.MS_MANDLOCK),
+        ("lazytime", k.MS_LAZYTIME),
+        ("nosymfollow", k.MS_NOSYMFOLLOW),
+        ("iversion", k.MS_I_VERSION),
+        ("silent", k.MS_SILENT),
+    ],
+)
 def test_each_flag_option(option, flag):
     assert MountOptions([option]).flags == flag
 
@@ -49,15 +60,15 @@ def test_unknown_options_become_filesystem_data_in_order():
 
 def test_propagation_options_are_kept_in_order():
     o = MountOptions(["rshared", "private", "runbindable", "slave"])
-    assert o.propagation == [k.MS_SHARED | k.MS_REC, k.MS_PRIVATE,
-                             k.MS_UNBINDABLE | k.MS_REC, k.MS_SLAVE]
+    assert o.propagation == [k.MS_SHARED | k.MS_REC, k.MS_PRIVATE, k.MS_UNBINDABLE | k.MS_REC, k.MS_SLAVE]
     assert o.flags == 0 and o.data is None
 
 
 def test_recursive_attributes():
     o = MountOptions(["rbind", "rro", "rnosuid", "rnodev", "rnoexec", "rnosymfollow"])
-    assert o.attr_set == (k.MOUNT_ATTR_RDONLY | k.MOUNT_ATTR_NOSUID | k.MOUNT_ATTR_NODEV
-                          | k.MOUNT_ATTR_NOEXEC | k.MOUNT_ATTR_NOSYMFOLLOW)
+    assert o.attr_set == (
+        k.MOUNT_ATTR_RDONLY | k.MOUNT_ATTR_NOSUID | k.MOUNT_ATTR_NODEV | k.MOUNT_ATTR_NOEXEC | k.MOUNT_ATTR_NOSYMFOLLOW
+    )
     assert o.attr_clr == 0
     o = MountOptions(["rro", "rrw"])
     assert o.attr_set == 0 and o.attr_clr == k.MOUNT_ATTR_RDONLY
@@ -91,6 +102,7 @@ def test_errors_name_the_mount():
 
 # --- destinations inside a rootfs ------------------------------------------------------
 
+
 @pytest.fixture
 def tree(tmp_path):
     """A rootfs and a "host" directory beside it, with an fd of the rootfs."""
@@ -112,7 +124,7 @@ def test_missing_dirs_behind_a_symlink_are_made_inside_the_rootfs(tree, link):
     rfs, host, fd = tree
     target = str(host / "made") if link == "absolute" else "../../../../../.." + str(host / "made")
     os.symlink(target, rfs / "evil")
-    made = paths.mkdir_all(fd, "/evil/deeper")
+    made = paths.mkdir_all(Kernel(), fd, "/evil/deeper")
     os.close(made)
     assert os.listdir(host) == []
     assert (rfs / str(host).lstrip("/") / "made" / "deeper").is_dir()
@@ -122,7 +134,7 @@ def test_file_behind_a_symlink_is_made_inside_the_rootfs(tree):
     rfs, host, fd = tree
     (rfs / "etc").mkdir()
     os.symlink(str(host / "passwd"), rfs / "etc" / "passwd")
-    made = paths.make_file(fd, "/etc/passwd")
+    made = paths.make_file(Kernel(), fd, "/etc/passwd")
     os.close(made)
     assert os.listdir(host) == []
     assert (rfs / str(host).lstrip("/") / "passwd").is_file()
@@ -133,7 +145,7 @@ def test_symlink_loops_fail_with_eloop(tree):
     os.symlink("b", rfs / "a")
     os.symlink("a", rfs / "b")
     with pytest.raises(KernelError) as e:
-        paths.mkdir_all(fd, "/a/x")
+        paths.mkdir_all(Kernel(), fd, "/a/x")
     assert e.value.errno == errno.ELOOP
 
 
@@ -141,7 +153,7 @@ def test_a_file_in_the_way_of_a_directory_fails(tree):
     rfs, _, fd = tree
     (rfs / "file").write_text("x")
     with pytest.raises(KernelError) as e:
-        paths.mkdir_all(fd, "/file/sub")
+        paths.mkdir_all(Kernel(), fd, "/file/sub")
     assert e.value.errno == errno.ENOTDIR
 
 
@@ -150,16 +162,20 @@ def test_open_without_symlinks_refuses_any_link(tree):
     (rfs / "real").mkdir()
     os.symlink("real", rfs / "proc")
     with pytest.raises(KernelError) as e:
-        paths.open_in_root(fd, "/proc", no_symlinks=True)
+        paths.open_in_root(Kernel(), fd, "/proc", no_symlinks=True)
     assert e.value.errno == errno.ELOOP
-    os.close(paths.open_in_root(fd, "/real", no_symlinks=True))
+    os.close(paths.open_in_root(Kernel(), fd, "/real", no_symlinks=True))
 
 
-@pytest.mark.parametrize("key, path", [
-    ("net.ipv4.ip_forward", "/proc/sys/net/ipv4/ip_forward"),
-    ("net/ipv4/conf/eth0.1/forwarding", "/proc/sys/net/ipv4/conf/eth0.1/forwarding"),
-    ("net.ipv4.conf.eth0/1.forwarding", "/proc/sys/net/ipv4/conf/eth0.1/forwarding"),
-])
+@pytest.mark.parametrize(
+    "key, path",
+    [
+        ("net.ipv4.ip_forward", "/proc/sys/net/ipv4/ip_forward"),
+        ("net/ipv4/conf/eth0.1/forwarding", "/proc/sys/net/ipv4/conf/eth0.1/forwarding"),
+        ("net.ipv4.conf.eth0/1.forwarding", "/proc/sys/net/ipv4/conf/eth0.1/forwarding"),
+    ],
+)
 def test_sysctl_keys_in_both_of_sysctls_spellings(key, path):
     from pyrunc.linux.tables import sysctl_path
+
     assert sysctl_path(key) == path

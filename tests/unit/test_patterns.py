@@ -27,6 +27,7 @@ def schema_patterns():
         elif isinstance(node, list):
             for value in node:
                 walk(value)
+
     for name in os.listdir(SPEC):
         if name.endswith(".json"):
             with open(os.path.join(SPEC, name)) as f:
@@ -36,8 +37,11 @@ def schema_patterns():
 
 # Characters the patterns care about, their neighbours, and a few others.
 ALPHABET = st.sampled_from(list("RLIMT_ANOFZCPazcbup019, -KMGBM:\n\r\t.٣éXY"))
-texts = st.text(ALPHABET, max_size=12) | st.builds(lambda p, s: p + s, st.sampled_from(
-    ["RLIMIT_", "CAP_", "MB:", "1", "12", "0-3,", "c", ""]), st.text(ALPHABET, max_size=6))
+texts = st.text(ALPHABET, max_size=12) | st.builds(
+    lambda p, s: p + s,
+    st.sampled_from(["RLIMIT_", "CAP_", "MB:", "1", "12", "0-3,", "c", ""]),
+    st.text(ALPHABET, max_size=6),
+)
 
 
 @pytest.mark.parametrize("pattern", schema_patterns())
@@ -53,11 +57,22 @@ def test_matchers_agree_with_re_search(pattern, text):
     assert ours == (re.search(pattern, text) is not None), (pattern, text)
 
 
-@pytest.mark.parametrize("pattern,text", [
-    ("^RLIMIT_[A-Z]+$", "RLIMIT_NOFILE\n"), ("^RLIMIT_[A-Z]+$", "RLIMIT_\n"),
-    ("^[cbup]$", "c\n"), ("^[cbup]$", "\n"), ("^[0-9, -]*$", "\n"), ("^[0-9, -]*$", "\n\n"),
-    ("^MB:[^\\n]*$", "MB:0=70\n"), ("^MB:[^\\n]*$", "MB:0\n\n"), (".{1,}", "\n"),
-    ("^[1-9][0-9]*[KMG]B$", "2MB\n"), ("^[1-9][0-9]*[KMG]B$", "1٣MB")])
+@pytest.mark.parametrize(
+    "pattern,text",
+    [
+        ("^RLIMIT_[A-Z]+$", "RLIMIT_NOFILE\n"),
+        ("^RLIMIT_[A-Z]+$", "RLIMIT_\n"),
+        ("^[cbup]$", "c\n"),
+        ("^[cbup]$", "\n"),
+        ("^[0-9, -]*$", "\n"),
+        ("^[0-9, -]*$", "\n\n"),
+        ("^MB:[^\\n]*$", "MB:0=70\n"),
+        ("^MB:[^\\n]*$", "MB:0\n\n"),
+        (".{1,}", "\n"),
+        ("^[1-9][0-9]*[KMG]B$", "2MB\n"),
+        ("^[1-9][0-9]*[KMG]B$", "1٣MB"),
+    ],
+)
 def test_the_edges_of_dollar_and_unicode_digits(pattern, text):
     assert (patterns.compile(pattern).search(text) is not None) == (re.search(pattern, text) is not None)
 
@@ -66,11 +81,30 @@ SEMVER_ALPHABET = st.sampled_from(list("0123456789.-+aZ-٣\n"))
 
 
 @settings(max_examples=1500, deadline=None)
-@given(st.text(SEMVER_ALPHABET, max_size=14) | st.sampled_from(
-    ["1.0.2-dev", "1.0.0", "01.0.0", "1.0.0-01", "1.0.0-0a", "1.0.0+01", "1.0.0-", "1.0.0+",
-     "1.0.0-a..b", "1.0.0-rc.1+build.5", "1.2.3\n", "1.2", "1.2.3.4", "1.0.0-a+b+c"]))
+@given(
+    st.text(SEMVER_ALPHABET, max_size=14)
+    | st.sampled_from(
+        [
+            "1.0.2-dev",
+            "1.0.0",
+            "01.0.0",
+            "1.0.0-01",
+            "1.0.0-0a",
+            "1.0.0+01",
+            "1.0.0-",
+            "1.0.0+",
+            "1.0.0-a..b",
+            "1.0.0-rc.1+build.5",
+            "1.2.3\n",
+            "1.2",
+            "1.2.3.4",
+            "1.0.0-a+b+c",
+        ]
+    )
+)
 def test_semver_reading_agrees_with_the_grammar(version):
     """config/semantic.py reads ASCII versions by hand; the SemVer 2.0.0 regex decides."""
     from pyrunc.config import semantic
+
     match = re.match(semantic._SEMVER, version)
     assert semantic._semver_major(version) == (match.group(1) if match else None), version

@@ -1,4 +1,4 @@
-"""kernel.set_cmdline: the argument area rewritten in place, cut where it does not fit."""
+"""Kernel.set_cmdline: the argument area rewritten in place, cut where it does not fit."""
 
 import subprocess
 import sys
@@ -6,7 +6,7 @@ import sys
 CHILD = """
 import os, sys
 from pyrunc.linux import kernel
-kernel.set_cmdline(os.environ["WORDS"].split())
+kernel.Kernel().set_cmdline(os.environ["WORDS"].split())
 with open("/proc/self/cmdline", "rb") as f:
     sys.stdout.buffer.write(f.read())
 """
@@ -15,8 +15,9 @@ with open("/proc/self/cmdline", "rb") as f:
 def _run(words, *args):
     """The child's /proc/self/cmdline once it has set `words` (given in the environment,
     so that they are not in its argument area already)."""
-    return subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True,
-                          check=True, env={"WORDS": words}).stdout
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, *args], capture_output=True, check=True, env={"WORDS": words}
+    ).stdout
 
 
 def test_cmdline_reads_the_new_arguments_then_zeros():

@@ -10,8 +10,11 @@ from pyrunc.linux import protocol
 
 ROOT = os.path.dirname(pyrunc.__file__)
 # The names protocol.py declares as message types (its upper-case string constants).
-DECLARED = {name for name, value in vars(protocol).items()
-            if name.isupper() and isinstance(value, str) and value in protocol.TYPES}
+DECLARED = {
+    name
+    for name, value in vars(protocol).items()
+    if name.isupper() and isinstance(value, str) and value in protocol.TYPES
+}
 
 
 def _is_channel(node):
@@ -48,8 +51,12 @@ def _undeclared(source, filename="<src>"):
     """Each send whose type is not `protocol.NAME` (or `NAME`) for a declared NAME."""
     bad = []
     for line, arg in _message_sends(ast.parse(source, filename)):
-        if isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) \
-                and arg.value.id == "protocol" and arg.attr in DECLARED:
+        if (
+            isinstance(arg, ast.Attribute)
+            and isinstance(arg.value, ast.Name)
+            and arg.value.id == "protocol"
+            and arg.attr in DECLARED
+        ):
             continue
         if isinstance(arg, ast.Name) and arg.id in DECLARED:
             continue
@@ -77,18 +84,18 @@ def test_every_message_type_sent_is_declared_in_protocol_py():
 
 
 def test_a_bare_string_or_an_unknown_name_is_caught():
-    source = ("def f(ctx, chan, parent_ch):\n"
-              "    ctx.chan.send('created')\n"
-              "    child_death.answer(chan, 'ok')\n"
-              "    parent_ch.send(protocol.NOT_A_MESSAGE)\n"
-              "    ctx.chan.send(protocol.CREATED)\n"
-              "    answer(chan, protocol.OK, paths={})\n")
-    assert [b.split(": ", 1)[1] for b in _undeclared(source)] == \
-        ["'created'", "'ok'", "protocol.NOT_A_MESSAGE"]
+    source = (
+        "def f(ctx, chan, parent_ch):\n"
+        "    ctx.chan.send('created')\n"
+        "    child_death.answer(chan, 'ok')\n"
+        "    parent_ch.send(protocol.NOT_A_MESSAGE)\n"
+        "    ctx.chan.send(protocol.CREATED)\n"
+        "    answer(chan, protocol.OK, paths={})\n"
+    )
+    assert [b.split(": ", 1)[1] for b in _undeclared(source)] == ["'created'", "'ok'", "protocol.NOT_A_MESSAGE"]
 
 
 def test_every_declared_type_is_documented_in_the_protocol_table():
     table = protocol.__doc__.split("\n\n")[2]  # the table after the first paragraph
-    documented = {line.split()[0] for line in table.splitlines()[1:]
-                  if line.startswith("  ") and line[2] != " "}
+    documented = {line.split()[0] for line in table.splitlines()[1:] if line.startswith("  ") and line[2] != " "}
     assert documented == protocol.TYPES, sorted(documented ^ protocol.TYPES)

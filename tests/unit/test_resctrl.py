@@ -49,8 +49,7 @@ def test_check_host_refuses_intel_rdt_without_resctrl_naming_the_field(tmp_path)
 
 
 def test_without_closid_the_group_is_the_containers_id_written_in_the_specs_order(root):
-    rdt = {"l3CacheSchema": "L3:0=7f0;1=1f", "memBwSchema": "MB:0=20;1=70",
-           "schemata": ["L2:0=f;1=f", "MB:0=30"]}
+    rdt = {"l3CacheSchema": "L3:0=7f0;1=1f", "memBwSchema": "MB:0=20;1=70", "schemata": ["L2:0=f;1=f", "MB:0=30"]}
     saved = resctrl.apply("ctr1", rdt, 4242, root=str(root))
     group = root / "ctr1"
     assert lines(group / "schemata") == ["L3:0=7f0;1=1f", "MB:0=20;1=70", "L2:0=f;1=f", "MB:0=30"]
@@ -151,13 +150,15 @@ def test_create_puts_the_init_in_the_group_saves_it_and_delete_removes_it(root, 
     from pyrunc import lifecycle
     from pyrunc.config import model
     from pyrunc.config.default import default_spec
+    from pyrunc.linux import Seams
     from pyrunc.linux.requests import CreateRequests
+
     monkeypatch.setattr(resctrl, "RESCTRL_ROOT", str(root))
     doc = default_spec()
     doc["linux"]["intelRdt"] = {"memBwSchema": "MB:0=40"}
     cfg = model.from_dict(doc, str(root))
     saved = []
-    handler = CreateRequests("ctr9", cfg, str(root), "/x", "false", None, saved.append)
+    handler = CreateRequests("ctr9", cfg, str(root), "/x", "false", None, Seams(), saved.append)
     handler._intel_rdt(321)
     assert saved == [handler.rdt] and handler.rdt["group"] == str(root / "ctr9")
     assert lines(root / "ctr9" / "schemata") == ["MB:0=40"]

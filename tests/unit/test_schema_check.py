@@ -23,9 +23,11 @@ from pyrunc.config.schema import _validator, schema_errors
 from tests.unit.config_strategies import valid_configs
 
 SPEC_DOCS = {path.name: json.loads(path.read_text()) for path in compile_schema.SPEC.glob("*.json")}
-FAST = settings(deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.large_base_example])
+FAST = settings(
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
 
 
 def jsonschema_accepts(doc):
@@ -40,6 +42,7 @@ def assert_agree(doc):
 
 
 # --- the checked-in module is the compiler's output for the current spec/ --------
+
 
 def test_schema_check_is_generated_from_the_current_spec():
     # On failure: python -m pyrunc.config.compile_schema, and commit schema_check.py.
@@ -65,29 +68,55 @@ def copy_of_spec(tmp_path, change):
 def test_a_changed_spec_changes_the_output_and_its_hash(tmp_path):
     def drop_time(documents):
         documents["defs-linux.json"]["definitions"]["NamespaceType"]["enum"].remove("time")
+
     text = compile_schema.generate(copy_of_spec(tmp_path, drop_time))
-    assert schema_check.SPEC_SHA256 not in text   # so the checked-in module reads as stale
+    assert schema_check.SPEC_SHA256 not in text  # so the checked-in module reads as stale
     assert "frozenset(['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts'])" in text
 
 
 def test_a_keyword_the_compiler_does_not_know_stops_it(tmp_path):
     def unique_namespaces(documents):
         documents["config-linux.json"]["linux"]["properties"]["namespaces"]["uniqueItems"] = True
-    with pytest.raises(SchemaCompileError, match=r"config-linux.json#/linux/properties/namespaces: "
-                                                 r"keyword\(s\) \['uniqueItems'\] not supported"):
+
+    with pytest.raises(
+        SchemaCompileError,
+        match=r"config-linux.json#/linux/properties/namespaces: "
+        r"keyword\(s\) \['uniqueItems'\] not supported",
+    ):
         compile_schema.generate(copy_of_spec(tmp_path, unique_namespaces))
 
 
 # --- the schema as a tree of nodes, read apart from the compiler ---------------------
 
 ENTRY = compile_schema.ENTRY
-EDGE_NUMBERS = [0, 1, -1, 1.0, 0.0, -0.0, 0.5, 1e300, True, False, 2**31 - 1, 2**31, 2**32 - 1, 2**32,
-                2**63 - 1, 2**63, -2**63, -2**63 - 1, 2**64 - 1, 2**64, -2**64]
-TEXT = st.text(st.sampled_from("aZ09 _-.:/\n\té\u0100\U0001F600\ud800"), max_size=6) | st.text(max_size=4)
-SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT \
-    | st.sampled_from(EDGE_NUMBERS)
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
-                    | st.dictionaries(TEXT, inner, max_size=3), max_leaves=6)
+EDGE_NUMBERS = [
+    0,
+    1,
+    -1,
+    1.0,
+    0.0,
+    -0.0,
+    0.5,
+    1e300,
+    True,
+    False,
+    2**31 - 1,
+    2**31,
+    2**32 - 1,
+    2**32,
+    2**63 - 1,
+    2**63,
+    -(2**63),
+    -(2**63) - 1,
+    2**64 - 1,
+    2**64,
+    -(2**64),
+]
+TEXT = st.text(st.sampled_from("aZ09 _-.:/\n\té\u0100\U0001f600\ud800"), max_size=6) | st.text(max_size=4)
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT | st.sampled_from(EDGE_NUMBERS)
+JSON = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3), max_leaves=6
+)
 # A string each pattern of spec/ accepts; a new pattern with none fails the tests loudly.
 PATTERN_SAMPLES = ["a", "0", "c", "1MB", "MB:", "RLIMIT_A"]
 
@@ -106,8 +135,13 @@ def resolved(base, schema):
             sub_base, sub = resolved(base, sub)
             assert set(sub) - {"description"} <= {"type", "properties", "required"}, sub
             for key, prop in sub.get("properties", {}).items():
-                merged["properties"][key] = {"$ref": urljoin(sub_base, prop["$ref"])} if "$ref" in prop \
-                    else prop if sub_base == base else pytest.fail(f"inline property {key} of {sub_base}")
+                merged["properties"][key] = (
+                    {"$ref": urljoin(sub_base, prop["$ref"])}
+                    if "$ref" in prop
+                    else prop
+                    if sub_base == base
+                    else pytest.fail(f"inline property {key} of {sub_base}")
+                )
             merged["required"] += sub.get("required", [])
         schema = merged
     return base, schema
@@ -190,13 +224,24 @@ def near_values(base, schema):
         if bound is not None:
             out += [bound, bound - 1, bound + 1, float(bound), str(bound)]
     if "integer" in types:
-        out += [0, -1, 1.0, False, 2**64, -2**63 - 1, float("nan")]
+        out += [0, -1, 1.0, False, 2**64, -(2**63) - 1, float("nan")]
     for value in schema.get("enum", []):
         out += [value, value + "\n", value.upper(), value[:-1], " " + value]
     if "string" in types:
         good = build(base, schema)
-        out += ["", good + "\n", good + "\n\n", "\n" + good, good + "x", "x" + good, good.lower(),
-                "\u00e9" + good, good + "\U0001F600", "\ud800", b"bytes"]
+        out += [
+            "",
+            good + "\n",
+            good + "\n\n",
+            "\n" + good,
+            good + "x",
+            "x" + good,
+            good.lower(),
+            "\u00e9" + good,
+            good + "\U0001f600",
+            "\ud800",
+            b"bytes",
+        ]
     if "boolean" in types:
         out += [False, 0, "true"]
     if "array" in types:
@@ -206,7 +251,7 @@ def near_values(base, schema):
     if "object" in types:
         good = build(base, schema)
         out += [dict(good, **{"x-extra": None}), [good], {"": None}, {"\n": 1}, {"a\n": 1}]
-        out += [{k: v for k, v in good.items() if k != key} for key in good]   # one required missing
+        out += [{k: v for k, v in good.items() if k != key} for key in good]  # one required missing
         out += [dict(good, **{key: None}) for key in schema.get("properties", {})]
     return out
 
@@ -226,6 +271,7 @@ def test_agrees_at_the_edges_of_every_schema_node():
 
 
 # --- hypothesis: documents drawn from the schema, broken at one node or anywhere ---
+
 
 def broken(draw, base, schema):
     """A value meant to fail `schema`, mostly one of its near values."""
@@ -249,7 +295,7 @@ def instance(draw, base, schema, plan, focus=None, depth=0):
     types = types_of(schema)
     kind = draw(st.sampled_from(types)) if types else None
     if kind == "integer":
-        low, high = schema.get("minimum", -2**70), schema.get("maximum", 2**70)
+        low, high = schema.get("minimum", -(2**70)), schema.get("maximum", 2**70)
         return draw(st.integers(low, high) | st.sampled_from([low, high]))
     if kind == "string":
         return draw(st.from_regex(schema["pattern"]) if "pattern" in schema else TEXT)
@@ -257,8 +303,10 @@ def instance(draw, base, schema, plan, focus=None, depth=0):
         return draw(st.booleans())
     if kind == "array":
         least = schema.get("minItems", 0) + (step[0] == "item")
-        items = [instance(draw, base, schema["items"], plan, None, depth + 1)
-                 for _ in range(draw(st.integers(least, least + (2 if depth < 3 else 1))))]
+        items = [
+            instance(draw, base, schema["items"], plan, None, depth + 1)
+            for _ in range(draw(st.integers(least, least + (2 if depth < 3 else 1))))
+        ]
         if step[0] == "item":
             items[draw(st.integers(0, len(items) - 1))] = instance(draw, base, schema["items"], plan, rest)
         return items
@@ -269,7 +317,7 @@ def instance(draw, base, schema, plan, focus=None, depth=0):
 
 def an_object(draw, base, schema, plan, step, rest, depth):
     required = schema.get("required", [])
-    share = 40 if depth < 2 else 15   # of the optional properties; keeps documents small
+    share = 40 if depth < 2 else 15  # of the optional properties; keeps documents small
     out = {}
     for key, sub in schema.get("properties", {}).items():
         if key in required or draw(st.integers(0, 99)) < share:
@@ -309,6 +357,7 @@ def test_agrees_with_jsonschema_on_documents_drawn_from_the_schema(doc):
 
 # --- valid configs of test_config_validate, mutated anywhere ---------------------
 
+
 def locations(value, path=()):
     """Every (container, key) in a document, for a mutation to aim at."""
     if isinstance(value, dict):
@@ -326,11 +375,39 @@ def variants(value):
     if isinstance(value, bool):
         return [not value, int(value), str(value).lower(), None]
     if isinstance(value, int):
-        return [value + 1, value - 1, -value - 1, float(value), True, False, str(value), None,
-                2**31 - 1, 2**32 - 1, 2**32, 2**63 - 1, 2**63, -2**63 - 1, 2**64 - 1, 2**64]
+        return [
+            value + 1,
+            value - 1,
+            -value - 1,
+            float(value),
+            True,
+            False,
+            str(value),
+            None,
+            2**31 - 1,
+            2**32 - 1,
+            2**32,
+            2**63 - 1,
+            2**63,
+            -(2**63) - 1,
+            2**64 - 1,
+            2**64,
+        ]
     if isinstance(value, str):
-        return [value + "\n", value + "\n\n", value + "x", "x" + value, value.lower(), value.upper(),
-                value[:-1], "", value + "\u00e9\U0001F600", [value], 1, None]
+        return [
+            value + "\n",
+            value + "\n\n",
+            value + "x",
+            "x" + value,
+            value.lower(),
+            value.upper(),
+            value[:-1],
+            "",
+            value + "\u00e9\U0001f600",
+            [value],
+            1,
+            None,
+        ]
     if isinstance(value, list):
         return [[], value[:1], value + value[:1], value + [None], value + [1], [[]], dict(enumerate(value)), None]
     if isinstance(value, dict):
@@ -339,7 +416,7 @@ def variants(value):
 
 
 def mutate(draw, doc):
-    by_type = {}   # most places hold strings: pick the type first, so each is aimed at as often
+    by_type = {}  # most places hold strings: pick the type first, so each is aimed at as often
     for container, key in locations(doc):
         by_type.setdefault(type(container[key]).__name__, []).append((container, key))
     container, key = draw(st.sampled_from(by_type[draw(st.sampled_from(sorted(by_type)))]))
@@ -371,6 +448,7 @@ def test_agrees_with_jsonschema_on_mutated_configs(doc):
 
 # --- hand-picked edge values ---------------------------------------------------------
 
+
 def with_(path, value, base=None):
     doc = default_spec() if base is None else base
     target = doc
@@ -395,8 +473,8 @@ EDGES = {
     "soft 2**64": (RLIMIT + ["soft"], 2**64, False),
     "soft 2**64 as float": (RLIMIT + ["soft"], float(2**64), False),
     "soft huge": (RLIMIT + ["soft"], 10**100, False),
-    "memory limit min int64": (["linux", "resources", "memory", "limit"], -2**63, True),
-    "memory limit below int64": (["linux", "resources", "memory", "limit"], -2**63 - 1, False),
+    "memory limit min int64": (["linux", "resources", "memory", "limit"], -(2**63), True),
+    "memory limit below int64": (["linux", "resources", "memory", "limit"], -(2**63) - 1, False),
     "memory limit max int64": (["linux", "resources", "memory", "limit"], 2**63 - 1, True),
     "memory limit 2**63": (["linux", "resources", "memory", "limit"], 2**63, False),
     "hook timeout 0": (["hooks", "poststop"], [{"path": "/bin/true", "timeout": 0}], False),
@@ -405,7 +483,7 @@ EDGES = {
     "terminal 1": (["process", "terminal"], 1, False),
     "terminal 0": (["process", "terminal"], 0, False),
     # strings: code points of any plane, lone surrogates, newlines
-    "unicode hostname": (["hostname"], "h\u00f4st-\u65e5\u672c-\U0001F600", True),
+    "unicode hostname": (["hostname"], "h\u00f4st-\u65e5\u672c-\U0001f600", True),
     "surrogate in arg": (["process", "args"], ["sh", "\ud800"], True),
     "number as arg": (["process", "args"], ["sh", 1], False),
     "rlimit type": (RLIMIT + ["type"], "RLIMIT_NOFILE", True),
@@ -433,15 +511,24 @@ EDGES = {
     "mounts object": (["mounts"], {}, False),
     "mount without destination": (["mounts", 0], {"type": "proc"}, False),
     "unknown top-level key": (["x-unknown"], {"any": [1]}, True),
-    "seccomp syscalls names empty": (["linux", "seccomp"], {"defaultAction": "SCMP_ACT_ALLOW",
-                                                            "syscalls": [{"names": [], "action": "SCMP_ACT_LOG"}]}, False),
+    "seccomp syscalls names empty": (
+        ["linux", "seccomp"],
+        {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_LOG"}]},
+        False,
+    ),
     "windows layerFolders empty": (["windows"], {"layerFolders": []}, False),
     "net device bad name": (["linux", "netDevices"], {"eth0": {"name": 1}}, False),
     "net device any key": (["linux", "netDevices"], {"": {}, "\n": {"name": "x"}}, True),
-    "blkio weight device": (["linux", "resources", "blockIO"],
-                            {"weightDevice": [{"major": 8, "minor": 0, "weight": 10}]}, True),
-    "blkio weight device no minor": (["linux", "resources", "blockIO"],
-                                     {"weightDevice": [{"major": 8, "weight": 10}]}, False),
+    "blkio weight device": (
+        ["linux", "resources", "blockIO"],
+        {"weightDevice": [{"major": 8, "minor": 0, "weight": 10}]},
+        True,
+    ),
+    "blkio weight device no minor": (
+        ["linux", "resources", "blockIO"],
+        {"weightDevice": [{"major": 8, "weight": 10}]},
+        False,
+    ),
 }
 
 
@@ -449,18 +536,20 @@ EDGES = {
 def test_agrees_with_jsonschema_on_edge_values(name):
     path, value, valid = EDGES[name]
     doc = with_(path, value)
-    assert jsonschema_accepts(doc) is valid   # the case means what its name says
+    assert jsonschema_accepts(doc) is valid  # the case means what its name says
     assert schema_check.is_valid(doc) is valid
 
 
-@pytest.mark.parametrize("doc", [{}, [], None, "x", 1, True, {"ociVersion": 1}, {"ociVersion": "1.0.0"},
-                                 default_spec(rootless=True)])
+@pytest.mark.parametrize(
+    "doc", [{}, [], None, "x", 1, True, {"ociVersion": 1}, {"ociVersion": "1.0.0"}, default_spec(rootless=True)]
+)
 def test_agrees_with_jsonschema_on_odd_documents(doc):
     assert schema_check.is_valid(doc) == jsonschema_accepts(doc)
 
 
 def test_schema_errors_skips_jsonschema_only_for_a_valid_config(monkeypatch):
     from pyrunc.config import schema
+
     calls = []
     monkeypatch.setattr(schema, "_raw_errors", lambda *args: calls.append(args) or [([], "x")])
     assert schema_errors(default_spec()) == [] and calls == []
@@ -472,24 +561,40 @@ def test_schema_errors_skips_jsonschema_only_for_a_valid_config(monkeypatch):
 SMALL_SCHEMAS = {
     "oneOf": {"oneOf": [{"type": "integer"}, {"minimum": 2}]},
     "not": {"not": {"type": ["string", "null"]}},
-    "exclusive bounds": {"type": "number", "minimum": 0, "exclusiveMinimum": True,
-                         "maximum": 1.5, "exclusiveMaximum": True},
+    "exclusive bounds": {
+        "type": "number",
+        "minimum": 0,
+        "exclusiveMinimum": True,
+        "maximum": 1.5,
+        "exclusiveMaximum": True,
+    },
     "bounds without a type": {"minimum": -1, "maximum": 1},
     "string lengths": {"minLength": 1, "maxLength": 2},
-    "array lengths and items by position": {"maxItems": 2, "minItems": 1,
-                                           "items": [{"type": "string"}, {"type": "boolean"}]},
+    "array lengths and items by position": {
+        "maxItems": 2,
+        "minItems": 1,
+        "items": [{"type": "string"}, {"type": "boolean"}],
+    },
     "object sizes": {"type": "object", "minProperties": 1, "maxProperties": 2},
-    "closed object": {"properties": {"a": {}}, "patternProperties": {"^b": {"type": "integer"}, "c$": {}},
-                      "additionalProperties": False},
+    "closed object": {
+        "properties": {"a": {}},
+        "patternProperties": {"^b": {"type": "integer"}, "c$": {}},
+        "additionalProperties": False,
+    },
     "additional schema": {"properties": {"a": {"type": "null"}}, "additionalProperties": {"type": "array"}},
     "nothing additional": {"additionalProperties": False},
     "type list": {"type": ["integer", "string", "null"], "enum": ["a", "b"]},
     "number": {"type": "number"},
-    "recursive tree": {"type": "object", "required": ["v"],
-                       "properties": {"v": {"type": "boolean"}, "kids": {"type": "array", "items": {"$ref": "#"}}}},
+    "recursive tree": {
+        "type": "object",
+        "required": ["v"],
+        "properties": {"v": {"type": "boolean"}, "kids": {"type": "array", "items": {"$ref": "#"}}},
+    },
     "ref siblings ignored": {"definitions": {"s": {"type": "string"}}, "$ref": "#/definitions/s", "type": "integer"},
-    "pointer escapes": {"definitions": {"a/b": {"type": "integer"}, "c~d": {"$ref": "#/definitions/a~1b"}},
-                        "items": {"$ref": "#/definitions/c~0d"}},
+    "pointer escapes": {
+        "definitions": {"a/b": {"type": "integer"}, "c~d": {"$ref": "#/definitions/a~1b"}},
+        "items": {"$ref": "#/definitions/c~0d"},
+    },
     "allOf anyOf": {"allOf": [{"anyOf": [{"type": "object"}, {"type": "array"}]}, {"not": {"enum": ["x"]}}]},
 }
 
@@ -502,35 +607,52 @@ def compiled(schema):
 
 @pytest.mark.parametrize("name", sorted(SMALL_SCHEMAS))
 @settings(FAST, max_examples=60)
-@given(value=JSON | st.sampled_from([{"v": True, "kids": [{"v": False}, {"v": 1}]}, {"v": True, "kids": []},
-                                     {"a": None, "b1": 2, "xc": [], "d": 1}, [1, 2], ["a", True, 3], 1.5, 0]))
+@given(
+    value=JSON
+    | st.sampled_from(
+        [
+            {"v": True, "kids": [{"v": False}, {"v": 1}]},
+            {"v": True, "kids": []},
+            {"a": None, "b1": 2, "xc": [], "d": 1},
+            [1, 2],
+            ["a", True, 3],
+            1.5,
+            0,
+        ]
+    )
+)
 def test_the_compiler_agrees_with_draft4_on_small_schemas(name, value):
     schema = SMALL_SCHEMAS[name]
     assert compiled(schema)(value) == Draft4Validator(schema).is_valid(value), (name, value)
 
 
-@pytest.mark.parametrize("schema, complaint", [
-    ({"uniqueItems": True}, "not supported"),
-    ({"properties": {"a": {"const": 1}}}, "not supported"),
-    ({"dependencies": {"a": ["b"]}}, "not supported"),
-    ({"multipleOf": 2}, "not supported"),
-    ({"items": [], "additionalItems": False}, "not supported"),
-    ({"enum": [1, 2]}, "only an enum of strings"),
-    ({"type": "any"}, "unknown type"),
-    ({"$schema": "http://json-schema.org/draft-07/schema#"}, "not draft 4"),
-    ({"id": "http://example.com/s.json", "type": "string"}, "not supported"),
-    ({"items": {"$ref": "#/definitions/a"}, "definitions": {"a": {"id": "http://example.com/a"}}},
-     "would change how $refs resolve"),
-    ({"$ref": "#/definitions/a", "definitions": {"a": {"$ref": "#/definitions/a"}}}, "$ref cycle"),
-    ({"$ref": "other.json#"}, "names no file"),
-    ({"$ref": "#/definitions/missing"}, "points at nothing"),
-    ({"$ref": "#anchor"}, "anchor"),
-    ({"minimum": 1e400}, "not a finite number"),
-    ({"exclusiveMinimum": 1, "minimum": 0}, "must be a boolean"),
-    ({"pattern": "("}, "pattern"),
-    ({"items": True}, "items must be a schema or a list"),
-    ({"properties": {"a": True}}, "a draft 4 schema is an object"),
-])
+@pytest.mark.parametrize(
+    "schema, complaint",
+    [
+        ({"uniqueItems": True}, "not supported"),
+        ({"properties": {"a": {"const": 1}}}, "not supported"),
+        ({"dependencies": {"a": ["b"]}}, "not supported"),
+        ({"multipleOf": 2}, "not supported"),
+        ({"items": [], "additionalItems": False}, "not supported"),
+        ({"enum": [1, 2]}, "only an enum of strings"),
+        ({"type": "any"}, "unknown type"),
+        ({"$schema": "http://json-schema.org/draft-07/schema#"}, "not draft 4"),
+        ({"id": "http://example.com/s.json", "type": "string"}, "not supported"),
+        (
+            {"items": {"$ref": "#/definitions/a"}, "definitions": {"a": {"id": "http://example.com/a"}}},
+            "would change how $refs resolve",
+        ),
+        ({"$ref": "#/definitions/a", "definitions": {"a": {"$ref": "#/definitions/a"}}}, "$ref cycle"),
+        ({"$ref": "other.json#"}, "names no file"),
+        ({"$ref": "#/definitions/missing"}, "points at nothing"),
+        ({"$ref": "#anchor"}, "anchor"),
+        ({"minimum": 1e400}, "not a finite number"),
+        ({"exclusiveMinimum": 1, "minimum": 0}, "must be a boolean"),
+        ({"pattern": "("}, "pattern"),
+        ({"items": True}, "items must be a schema or a list"),
+        ({"properties": {"a": True}}, "a draft 4 schema is an object"),
+    ],
+)
 def test_the_compiler_refuses_what_it_cannot_mirror(schema, complaint):
     with pytest.raises(SchemaCompileError, match=complaint.replace("$", r"\$")):
         compile_schemas({"s.json": schema}, "s.json")

@@ -13,8 +13,10 @@ pytest.importorskip("pyseccomp")
 
 def profile(errno_ret):
     """Distinct profiles, one per errno."""
-    return {"defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{"names": ["umask"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno_ret}]}
+    return {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["umask"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno_ret}],
+    }
 
 
 def entry(tmp_path, prof, version=None):
@@ -91,6 +93,7 @@ def test_the_version_in_the_key_is_the_loaded_librarys():
     import ctypes
 
     import pyseccomp
+
     version = pyseccomp._libseccomp.seccomp_version
     version.restype = ctypes.POINTER(ctypes.c_uint * 3)
     major, minor, micro = version().contents

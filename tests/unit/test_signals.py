@@ -11,27 +11,46 @@ from pyrunc.errors import UsageError
 from pyrunc.linux.signals import parse_signal
 
 
-@pytest.mark.parametrize("text,number", [
-    ("KILL", 9), ("SIGKILL", 9), ("kill", 9), ("sigkill", 9), ("9", 9), ("15", 15),
-    ("TERM", 15), ("SIGUSR1", 10), ("usr2", 12), ("HUP", 1), ("0", 0), ("SIGIOT", 6),
-    ("SIGRTMIN", signal.SIGRTMIN), ("RTMIN+3", signal.SIGRTMIN + 3),
-    ("SIGRTMAX-2", signal.SIGRTMAX - 2), ("sigrtmax", signal.SIGRTMAX),
-])
+@pytest.mark.parametrize(
+    "text,number",
+    [
+        ("KILL", 9),
+        ("SIGKILL", 9),
+        ("kill", 9),
+        ("sigkill", 9),
+        ("9", 9),
+        ("15", 15),
+        ("TERM", 15),
+        ("SIGUSR1", 10),
+        ("usr2", 12),
+        ("HUP", 1),
+        ("0", 0),
+        ("SIGIOT", 6),
+        ("SIGRTMIN", signal.SIGRTMIN),
+        ("RTMIN+3", signal.SIGRTMIN + 3),
+        ("SIGRTMAX-2", signal.SIGRTMAX - 2),
+        ("sigrtmax", signal.SIGRTMAX),
+    ],
+)
 def test_signal_names_and_numbers(text, number):
     assert parse_signal(text) == number
 
 
-@pytest.mark.parametrize("text", ["SIGFOO", "", "65", "-9", "+9", "SIGRTMIN-1", "RTMAX+1",
-                                  "SIGRTMIN+x", "KILL9"])
+@pytest.mark.parametrize("text", ["SIGFOO", "", "65", "-9", "+9", "SIGRTMIN-1", "RTMAX+1", "SIGRTMIN+x", "KILL9"])
 def test_bad_signals_are_usage_errors(text):
     with pytest.raises(UsageError, match="invalid signal"):
         parse_signal(text)
 
 
-@pytest.mark.parametrize("make_status,expected", [
-    (lambda: os._exit(0), 0), (lambda: os._exit(3), 3), (lambda: os.kill(os.getpid(), signal.SIGKILL), 137),
-    (lambda: os.kill(os.getpid(), signal.SIGTERM), 143),
-])
+@pytest.mark.parametrize(
+    "make_status,expected",
+    [
+        (lambda: os._exit(0), 0),
+        (lambda: os._exit(3), 3),
+        (lambda: os.kill(os.getpid(), signal.SIGKILL), 137),
+        (lambda: os.kill(os.getpid(), signal.SIGTERM), 143),
+    ],
+)
 def test_exit_status_is_the_childs_or_128_plus_signal(make_status, expected):
     pid = os.fork()
     if pid == 0:

@@ -9,9 +9,15 @@ def test_the_inits_messages_wait_for_its_pid():
     """A busy first child reports the init's pid late: the init has already asked
     whether it is in its cgroup, run up to its hooks and said `created`.  Each is
     answered only once the pid is known and the init has been moved into the cgroup."""
-    chan = ScriptedChannel([{"type": "cgroup", "pid": 10, "join_now": False},
-                            {"type": "cgroup_joined"}, {"type": "hooks"}, {"type": "created"},
-                            {"type": "init", "pid": 11}])
+    chan = ScriptedChannel(
+        [
+            {"type": "cgroup", "pid": 10, "join_now": False},
+            {"type": "cgroup_joined"},
+            {"type": "hooks"},
+            {"type": "created"},
+            {"type": "init", "pid": 11},
+        ]
+    )
     handler = RecordingHandler()
     init_pid, console = spawn._serve(chan, handler)
     assert init_pid == 11 and console is None
@@ -20,8 +26,9 @@ def test_the_inits_messages_wait_for_its_pid():
 
 
 def test_with_a_cgroup_namespace_the_first_child_joins_before_its_namespaces():
-    chan = ScriptedChannel([{"type": "cgroup", "pid": 10, "join_now": True},
-                            {"type": "init", "pid": 11}, {"type": "created"}])
+    chan = ScriptedChannel(
+        [{"type": "cgroup", "pid": 10, "join_now": True}, {"type": "init", "pid": 11}, {"type": "created"}]
+    )
     handler = RecordingHandler()
     assert spawn._serve(chan, handler) == (11, None)
     assert handler.calls == [("cgroup", 10, True)]
@@ -29,6 +36,7 @@ def test_with_a_cgroup_namespace_the_first_child_joins_before_its_namespaces():
 
 def test_netdevices_hands_the_socket_to_the_handler_and_closes_it():
     import os
+
     r, w = os.pipe()
     got = []
 

@@ -57,13 +57,15 @@ APPLIED = {
     "mounts[].type": RFS + "test_tmpfs_mount_flags_and_data",
     "mounts[].source": RFS + "test_bind_mounts_with_flags",
     "mounts[].options": RFS + "test_tmpfs_mount_flags_and_data",
-    **{f"hooks.{stage}[].{key}": HOOK
-       for stage in ("prestart", "createRuntime", "createContainer", "startContainer",
-                     "poststart", "poststop")
-       for key in ("path", "args", "env")},
-    **{f"hooks.{stage}[].timeout": HOOK_TIMEOUT
-       for stage in ("prestart", "createRuntime", "createContainer", "startContainer",
-                     "poststart", "poststop")},
+    **{
+        f"hooks.{stage}[].{key}": HOOK
+        for stage in ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+        for key in ("path", "args", "env")
+    },
+    **{
+        f"hooks.{stage}[].timeout": HOOK_TIMEOUT
+        for stage in ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+    },
     "process.terminal": TERM,
     "process.consoleSize.height": TERM,
     "process.consoleSize.width": TERM,
@@ -146,12 +148,17 @@ APPLIED = {
     "linux.resources.pids.limit": V2 + "test_pids_limit",
     "linux.resources.blockIO.weight": BLKIO,
     "linux.resources.blockIO.leafWeight": BLKIO,
-    **{f"linux.resources.blockIO.weightDevice[].{key}": BLKIO
-       for key in ("major", "minor", "weight", "leafWeight")},
-    **{f"linux.resources.blockIO.{name}[].{key}": BLKIO
-       for name in ("throttleReadBpsDevice", "throttleWriteBpsDevice",
-                    "throttleReadIOPSDevice", "throttleWriteIOPSDevice")
-       for key in ("major", "minor", "rate")},
+    **{f"linux.resources.blockIO.weightDevice[].{key}": BLKIO for key in ("major", "minor", "weight", "leafWeight")},
+    **{
+        f"linux.resources.blockIO.{name}[].{key}": BLKIO
+        for name in (
+            "throttleReadBpsDevice",
+            "throttleWriteBpsDevice",
+            "throttleReadIOPSDevice",
+            "throttleWriteIOPSDevice",
+        )
+        for key in ("major", "minor", "rate")
+    },
     "linux.resources.hugepageLimits[].pageSize": V2 + "test_hugepage_limits_set_usage_and_reservation",
     "linux.resources.hugepageLimits[].limit": V2 + "test_hugepage_limits_set_usage_and_reservation",
     # net_cls and net_prio exist on v1 only: written there, refused by name elsewhere.
@@ -162,7 +169,8 @@ APPLIED = {
     "linux.resources.rdma.*.hcaObjects": V2 + "test_rdma",
     "linux.resources.unified": V2 + "test_unified_refuses_a_controller_not_enabled_naming_the_key",
     "linux.intelRdt.closID": RDT + "test_a_closid_group_pyrunc_made_is_kept_at_delete",
-    "linux.intelRdt.l3CacheSchema": RDT + "test_without_closid_the_group_is_the_containers_id_written_in_the_specs_order",
+    "linux.intelRdt.l3CacheSchema": RDT
+    + "test_without_closid_the_group_is_the_containers_id_written_in_the_specs_order",
     "linux.intelRdt.memBwSchema": RDT + "test_without_closid_the_group_is_the_containers_id_written_in_the_specs_order",
     "linux.intelRdt.schemata": RDT + "test_without_closid_the_group_is_the_containers_id_written_in_the_specs_order",
     "linux.intelRdt.enableMonitoring": RDT + "test_monitoring_makes_a_mon_group_named_for_the_container_and_removes_it",
@@ -194,6 +202,7 @@ APPLIED = {
 
 
 # -- the schema's properties -------------------------------------------------------------
+
 
 def _load(name, cache={}):  # noqa: B006 -- a deliberate memo
     if name not in cache:
@@ -257,17 +266,25 @@ def undecided(paths, applied, refused):
 
 def test_the_walk_sees_the_whole_schema():
     paths = schema_paths()
-    for path in ("process.execCPUAffinity.initial", "linux.memoryPolicy.flags",
-                 "linux.seccomp.syscalls[].args[].valueTwo", "linux.netDevices.*.name",
-                 "hooks.poststop[].timeout", "windows.layerFolders", "vm.kernel.path"):
+    for path in (
+        "process.execCPUAffinity.initial",
+        "linux.memoryPolicy.flags",
+        "linux.seccomp.syscalls[].args[].valueTwo",
+        "linux.netDevices.*.name",
+        "hooks.poststop[].timeout",
+        "windows.layerFolders",
+        "vm.kernel.path",
+    ):
         assert path in paths
     assert len(paths) > 300
 
 
 def test_every_schema_property_is_applied_or_refused():
     left = undecided(schema_paths(), APPLIED, REFUSED_FIELDS)
-    assert not left, ("properties of the schema that pyrunc neither applies (APPLIED here, with "
-                      f"its test) nor refuses (semantic.REFUSED_FIELDS): {sorted(left)}")
+    assert not left, (
+        "properties of the schema that pyrunc neither applies (APPLIED here, with "
+        f"its test) nor refuses (semantic.REFUSED_FIELDS): {sorted(left)}"
+    )
 
 
 def test_a_new_schema_property_without_a_decision_fails():
@@ -304,6 +321,7 @@ def test_every_refused_field_has_an_example():
 @pytest.mark.parametrize("path", sorted(REFUSED_FIELDS))
 def test_a_refused_field_fails_validation_naming_it(tmp_path, path):
     from pyrunc.config.schema import schema_errors
+
     (tmp_path / "rootfs").mkdir()
     doc, named = refused_example(path)
     assert schema_errors(doc) == []  # the schema takes it: the refusal is pyrunc's own
@@ -315,6 +333,7 @@ def test_a_refused_field_fails_validation_naming_it(tmp_path, path):
 @pytest.mark.parametrize("option", ["idmap", "ridmap"])
 def test_idmap_mount_options_are_refused_naming_the_option(tmp_path, option):
     from pyrunc.config.default import default_spec
+
     (tmp_path / "rootfs").mkdir()
     doc = default_spec()
     doc["linux"]["namespaces"].append({"type": "user"})

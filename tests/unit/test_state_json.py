@@ -12,13 +12,17 @@ from pyrunc.store import STATE_FILE, State, read_state_file, write_state_file
 # What the dict-shaped State wrote, each step of create, start, pause and resume of one
 # container with every optional field: create's first write, host_mounts, cgroup,
 # intel_rdt, pid and pid_start, started, paused, resumed.
-HEAD = ('{"version":1,"id":"pyrunc-test-s","bundle":"/b","rootfs":"/b/rootfs","created":"2026-01-01T00:00:00.5Z",'
-        '"started":%s,"annotations":{"a":"b"},"hooks":{"poststop":[{"path":"/bin/true"}]},'
-        '"cgroup_path":"/pyrunc-test-s","notify_socket":"/run/n.sock"')
+HEAD = (
+    '{"version":1,"id":"pyrunc-test-s","bundle":"/b","rootfs":"/b/rootfs","created":"2026-01-01T00:00:00.5Z",'
+    '"started":%s,"annotations":{"a":"b"},"hooks":{"poststop":[{"path":"/bin/true"}]},'
+    '"cgroup_path":"/pyrunc-test-s","notify_socket":"/run/n.sock"'
+)
 HOST_MOUNTS = ',"host_mounts":{"root":"/run/pyrunc/pyrunc-test-s/rootfs","before":[1,2]}'
 CGROUP = ',"cgroup":{"version":2,"dir":"/pyrunc-test-s","made":["/pyrunc-test-s"]}'
-RDT = (',"intel_rdt":{"root":"/sys/fs/resctrl","group":"/sys/fs/resctrl/pyrunc-test-s","remove_group":true,'
-       '"mon_group":null}')
+RDT = (
+    ',"intel_rdt":{"root":"/sys/fs/resctrl","group":"/sys/fs/resctrl/pyrunc-test-s","remove_group":true,'
+    '"mon_group":null}'
+)
 PID = ',"pid":42,"pid_start":123456'
 FULL_WRITES = [
     HEAD % "false" + "}",
@@ -32,18 +36,22 @@ FULL_WRITES = [
 ]
 # One without the optional fields whose init was gone before create read its start
 # time, started while its cgroup was frozen.
-PLAIN = ('{"version":1,"id":"pyrunc-test-p","bundle":"/b","rootfs":"/b/rootfs","created":"2026-01-01T00:00:00Z",'
-         '"started":%s,"annotations":{},"hooks":{},"cgroup_path":"/pyrunc-test-p"')
+PLAIN = (
+    '{"version":1,"id":"pyrunc-test-p","bundle":"/b","rootfs":"/b/rootfs","created":"2026-01-01T00:00:00Z",'
+    '"started":%s,"annotations":{},"hooks":{},"cgroup_path":"/pyrunc-test-p"'
+)
 PLAIN_WRITES = [
     PLAIN % "false" + "}",
     PLAIN % "false" + ',"pid":43,"pid_start":null}',
     PLAIN % "true" + ',"pid":43,"pid_start":null,"paused":true}',
 ]
 # A state of version 0 (no version; systemd_cgroup and rootless), started, then paused.
-PREVIOUS = ('{"id":"pyrunc-test-old","bundle":"/nonexistent-bundle","rootfs":"/nonexistent-bundle/rootfs",'
-            '"created":"2026-01-01T00:00:00.5Z","started":%s,"annotations":{"a":"b"},"hooks":{},'
-            '"cgroup_path":"/pyrunc-test-old","systemd_cgroup":false,"rootless":"auto",'
-            '"cgroup":{"version":2,"dir":"/pyrunc-test-old","made":["/pyrunc-test-old"]},"pid":42,"pid_start":7')
+PREVIOUS = (
+    '{"id":"pyrunc-test-old","bundle":"/nonexistent-bundle","rootfs":"/nonexistent-bundle/rootfs",'
+    '"created":"2026-01-01T00:00:00.5Z","started":%s,"annotations":{"a":"b"},"hooks":{},'
+    '"cgroup_path":"/pyrunc-test-old","systemd_cgroup":false,"rootless":"auto",'
+    '"cgroup":{"version":2,"dir":"/pyrunc-test-old","made":["/pyrunc-test-old"]},"pid":42,"pid_start":7'
+)
 
 
 def written(tmp_path, st):
@@ -52,14 +60,30 @@ def written(tmp_path, st):
 
 
 def test_each_write_of_a_containers_life_is_what_the_dict_wrote(tmp_path):
-    st = State("pyrunc-test-s", "/b", "/b/rootfs", "2026-01-01T00:00:00.5Z", {"a": "b"},
-               {"poststop": [{"path": "/bin/true"}]}, "/pyrunc-test-s", "/run/n.sock")
+    st = State(
+        "pyrunc-test-s",
+        "/b",
+        "/b/rootfs",
+        "2026-01-01T00:00:00.5Z",
+        {"a": "b"},
+        {"poststop": [{"path": "/bin/true"}]},
+        "/pyrunc-test-s",
+        "/run/n.sock",
+    )
     steps = [
         lambda: None,
         lambda: setattr(st, "host_mounts", {"root": "/run/pyrunc/pyrunc-test-s/rootfs", "before": [1, 2]}),
         lambda: setattr(st, "cgroup", {"version": 2, "dir": "/pyrunc-test-s", "made": ["/pyrunc-test-s"]}),
-        lambda: setattr(st, "intel_rdt", {"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/pyrunc-test-s",
-                                          "remove_group": True, "mon_group": None}),
+        lambda: setattr(
+            st,
+            "intel_rdt",
+            {
+                "root": "/sys/fs/resctrl",
+                "group": "/sys/fs/resctrl/pyrunc-test-s",
+                "remove_group": True,
+                "mon_group": None,
+            },
+        ),
         lambda: (setattr(st, "pid", 42), setattr(st, "pid_start", 123456)),
         lambda: setattr(st, "started", True),
         lambda: setattr(st, "paused", True),

@@ -9,7 +9,8 @@ import pytest
 
 from pyrunc import lifecycle, status
 from pyrunc.errors import StateError
-from pyrunc.linux import procfs
+from pyrunc.linux import Seams, procfs
+from pyrunc.linux.kernel import Kernel
 from pyrunc.store import State, Store, check_id
 
 
@@ -72,6 +73,7 @@ def test_racing_creates_of_one_id_have_one_winner(store):
             results.append("ok")
         except StateError as e:
             results.append(str(e))
+
     threads = [threading.Thread(target=create) for _ in range(8)]
     for t in threads:
         t.start()
@@ -101,16 +103,19 @@ def test_a_create_that_died_leaves_a_deletable_directory(store):
     store.create("pyrunc-test-a", initial("pyrunc-test-a")).close()  # its lock is gone
     assert status.state(store, "pyrunc-test-a")["status"] == "creating"
     with pytest.raises(StateError, match="not running"):
-        lifecycle.kill(store, "pyrunc-test-a", 15)
+        lifecycle.kill(store, "pyrunc-test-a", 15, Seams())
     with pytest.raises(StateError, match="creating"):
-        lifecycle.start(store, "pyrunc-test-a")
-    lifecycle.delete(store, "pyrunc-test-a")
+        lifecycle.start(store, "pyrunc-test-a", Seams())
+    lifecycle.delete(store, "pyrunc-test-a", Seams())
     assert store.ids() == []
 
 
 def test_unknown_id_does_not_exist(store):
-    for call in (lambda: store.open("pyrunc-test-x"), lambda: store.peek("pyrunc-test-x"),
-                 lambda: status.state(store, "pyrunc-test-x")):
+    for call in (
+        lambda: store.open("pyrunc-test-x"),
+        lambda: store.peek("pyrunc-test-x"),
+        lambda: status.state(store, "pyrunc-test-x"),
+    ):
         with pytest.raises(StateError, match="container pyrunc-test-x does not exist"):
             call()
 
@@ -118,9 +123,15 @@ def test_unknown_id_does_not_exist(store):
 def test_parallel_deletes_serialize(store, tmp_path):
     """Ten `pyrunc delete` of one container at once: one succeeds, nine find it gone."""
     add_stopped(store, "pyrunc-test-a")
-    procs = [subprocess.Popen([sys.executable, "-m", "pyrunc", "--root", store.root, "delete",
-                               "pyrunc-test-a"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(10)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pyrunc", "--root", store.root, "delete", "pyrunc-test-a"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(10)
+    ]
     results = [(p.wait(), p.stderr.read()) for p in procs]
     for p in procs:
         p.stdout.close()
@@ -139,6 +150,7 @@ def test_parallel_creates_of_different_ids_all_succeed(store):
             add_stopped(store, f"pyrunc-test-{i}")
         except Exception as e:  # noqa: BLE001 - collected for the assertion
             errors.append(e)
+
     threads = [threading.Thread(target=create, args=(i,)) for i in range(10)]
     for t in threads:
         t.start()
@@ -149,6 +161,7 @@ def test_parallel_creates_of_different_ids_all_succeed(store):
 
 
 # --- identity: pid + start time -----------------------------------------------------------
+
 
 def own_state(started=False):
     st = initial("pyrunc-test-a")
@@ -166,7 +179,7 @@ def test_recycled_pid_is_not_mistaken_for_the_container():
     st = own_state(started=True)
     st.pid_start += 1  # a live process under this pid, but not the one that was started
     assert lifecycle.status_of(st) == "stopped"
-    assert procfs.open_pidfd(st.pid, st.pid_start) is None
+    assert procfs.open_pidfd(Kernel(), st.pid, st.pid_start) is None
 
 
 def test_exited_process_is_stopped_without_any_pyrunc_process():
@@ -216,19 +229,24 @@ def test_descendants_stay_within_the_tree():
 def test_created_is_rfc3339nano_like_runcs(monkeypatch):
     """Go drops the fraction's trailing zeros; `list` columns depend on the width."""
     from pyrunc import lifecycle
-    for ns, want in ((1_700_000_000_120_000_000, "2023-11-14T22:13:20.12Z"),
-                     (1_700_000_000_000_000_000, "2023-11-14T22:13:20Z"),
-                     (1_700_000_000_000_000_001, "2023-11-14T22:13:20.000000001Z")):
+
+    for ns, want in (
+        (1_700_000_000_120_000_000, "2023-11-14T22:13:20.12Z"),
+        (1_700_000_000_000_000_000, "2023-11-14T22:13:20Z"),
+        (1_700_000_000_000_000_001, "2023-11-14T22:13:20.000000001Z"),
+    ):
         monkeypatch.setattr(lifecycle.time, "time_ns", lambda ns=ns: ns)
         assert lifecycle._iso_now() == want
 
 
 # A state.json as the previous pyrunc wrote it (no `version`, and `systemd_cgroup` and
 # `rootless`, which nothing read), for a created container; {pid} and {start} filled in.
-PREVIOUS = ('{{"id":"pyrunc-test-old","bundle":"/nonexistent-bundle","rootfs":"/nonexistent-bundle/rootfs",'
-            '"created":"2026-01-01T00:00:00.5Z","started":false,"annotations":{{"a":"b"}},"hooks":{{}},'
-            '"cgroup_path":"/pyrunc-test-old","systemd_cgroup":false,"rootless":"auto",'
-            '"pid":{pid},"pid_start":{start}}}')
+PREVIOUS = (
+    '{{"id":"pyrunc-test-old","bundle":"/nonexistent-bundle","rootfs":"/nonexistent-bundle/rootfs",'
+    '"created":"2026-01-01T00:00:00.5Z","started":false,"annotations":{{"a":"b"}},"hooks":{{}},'
+    '"cgroup_path":"/pyrunc-test-old","systemd_cgroup":false,"rootless":"auto",'
+    '"pid":{pid},"pid_start":{start}}}'
+)
 
 
 def test_a_container_of_the_previous_version_is_read_killed_and_deleted(store):
@@ -242,11 +260,11 @@ def test_a_container_of_the_previous_version_is_read_killed_and_deleted(store):
         out = status.state(store, "pyrunc-test-old")
         assert (out["status"], out["pid"], out["annotations"]) == ("created", proc.pid, {"a": "b"})
         with pytest.raises(StateError, match="that is not stopped: created"):
-            lifecycle.delete(store, "pyrunc-test-old")
-        lifecycle.kill(store, "pyrunc-test-old", 9)
+            lifecycle.delete(store, "pyrunc-test-old", Seams())
+        lifecycle.kill(store, "pyrunc-test-old", 9, Seams())
         assert proc.wait(timeout=10) == -9
         assert status.state(store, "pyrunc-test-old")["status"] == "stopped"
-        lifecycle.delete(store, "pyrunc-test-old")
+        lifecycle.delete(store, "pyrunc-test-old", Seams())
         assert store.ids() == []
     finally:
         proc.kill()

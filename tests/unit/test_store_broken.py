@@ -12,13 +12,20 @@ from hypothesis import strategies as st
 
 from pyrunc import control, jsonc, lifecycle, status
 from pyrunc.errors import StateError
-from pyrunc.linux import procfs
+from pyrunc.linux import Seams, procfs
 from pyrunc.store import STATE_FILE, CorruptState, State, Store
 
 
 def good(cid, **more):
-    return {"id": cid, "bundle": "/nonexistent-bundle", "created": "2024-01-01T00:00:00Z",
-            "started": False, "annotations": {}, "hooks": {}, **more}
+    return {
+        "id": cid,
+        "bundle": "/nonexistent-bundle",
+        "created": "2024-01-01T00:00:00Z",
+        "started": False,
+        "annotations": {},
+        "hooks": {},
+        **more,
+    }
 
 
 BROKEN = {
@@ -66,14 +73,17 @@ def test_a_corrupt_state_is_listed_broken_refused_in_one_line_and_deleted_with_f
     path = add(store, "pyrunc-test-m", BROKEN[kind])
     listed = {s["id"]: s["status"] for s in status.list_states(store)}
     assert listed == {"pyrunc-test-a": "creating", "pyrunc-test-m": "broken", "pyrunc-test-z": "creating"}
-    for read in (lambda: status.state(store, "pyrunc-test-m"), lambda: lifecycle.delete(store, "pyrunc-test-m"),
-                 lambda: lifecycle.kill(store, "pyrunc-test-m", 9)):
+    for read in (
+        lambda: status.state(store, "pyrunc-test-m"),
+        lambda: lifecycle.delete(store, "pyrunc-test-m", Seams()),
+        lambda: lifecycle.kill(store, "pyrunc-test-m", 9, Seams()),
+    ):
         with pytest.raises(StateError) as e:
             read()
         assert "\n" not in str(e.value)
         assert str(e.value).startswith(f"container pyrunc-test-m: corrupt state file {path}/state.json: ")
     assert status.state(store, "pyrunc-test-a")["status"] == "creating"
-    lifecycle.delete(store, "pyrunc-test-m", force=True)
+    lifecycle.delete(store, "pyrunc-test-m", Seams(), force=True)
     assert not os.path.exists(path)
     assert [s["id"] for s in status.list_states(store)] == ["pyrunc-test-a", "pyrunc-test-z"]
 
@@ -87,7 +97,7 @@ def test_a_directory_without_state_json_is_listed_broken_and_deleted(store, file
     assert {s["id"]: s["status"] for s in status.list_states(store)}["pyrunc-test-m"] == "broken"
     with pytest.raises(StateError, match=f"^container pyrunc-test-m: no state.json in its directory {path}$"):
         status.state(store, "pyrunc-test-m")
-    lifecycle.delete(store, "pyrunc-test-m", force=True)
+    lifecycle.delete(store, "pyrunc-test-m", Seams(), force=True)
     assert not os.path.exists(path)
     assert len(status.list_states(store)) == 2
 
@@ -100,7 +110,7 @@ def test_update_of_a_directory_without_state_json_says_why(store, rdt):
     path = add(store, "pyrunc-test-m")
     request = control.UpdateRequest({"pids": {"limit": 3}} if rdt is None else {}, l3_cache_schema=rdt)
     with pytest.raises(StateError, match=f"^container pyrunc-test-m: no state.json in its directory {path}$"):
-        control.update(store, "pyrunc-test-m", request)
+        control.update(store, "pyrunc-test-m", request, Seams())
     assert os.listdir(path) == []
 
 
@@ -127,10 +137,10 @@ def test_delete_force_kills_the_init_a_cut_state_still_names(store, cut):
     try:
         st = good("pyrunc-test-m", annotations={"a": 1}, pid=proc.pid, pid_start=procfs.start_time(proc.pid))
         text = jsonc.dumps(st).encode()
-        add(store, "pyrunc-test-m", text[:len(text) - cut])
+        add(store, "pyrunc-test-m", text[: len(text) - cut])
         with pytest.raises(CorruptState):
             status.state(store, "pyrunc-test-m")
-        lifecycle.delete(store, "pyrunc-test-m", force=True)
+        lifecycle.delete(store, "pyrunc-test-m", Seams(), force=True)
         assert proc.wait(timeout=10) == -9
     finally:
         proc.kill()
@@ -142,7 +152,7 @@ def test_delete_force_spares_a_process_whose_start_time_differs(store):
     try:
         st = good("pyrunc-test-m", pid=proc.pid, pid_start=procfs.start_time(proc.pid) + 1, started="yes")
         add(store, "pyrunc-test-m", jsonc.dumps(st).encode())
-        lifecycle.delete(store, "pyrunc-test-m", force=True)
+        lifecycle.delete(store, "pyrunc-test-m", Seams(), force=True)
         assert not os.path.exists(os.path.join(store.root, "pyrunc-test-m"))
         assert procfs.is_alive(proc.pid, procfs.start_time(proc.pid))
         assert proc.poll() is None
@@ -153,29 +163,42 @@ def test_delete_force_spares_a_process_whose_start_time_differs(store):
 
 def test_a_cut_state_keeps_its_complete_members(tmp_path):
     from pyrunc.store import read_state_file
-    st = good("x", cgroup={"version": 2, "dir": "/pyrunc-test-q/c", "made": ["/pyrunc-test-q", "/pyrunc-test-q/c"]},
-              pid=12,
-              pid_start=34)
+
+    st = good(
+        "x",
+        cgroup={"version": 2, "dir": "/pyrunc-test-q/c", "made": ["/pyrunc-test-q", "/pyrunc-test-q/c"]},
+        pid=12,
+        pid_start=34,
+    )
     text = jsonc.dumps(st)
-    (tmp_path / STATE_FILE).write_text(text[:text.index('"pid_start"') + 5])
+    (tmp_path / STATE_FILE).write_text(text[: text.index('"pid_start"') + 5])
     with pytest.raises(CorruptState) as e:
         read_state_file(str(tmp_path), "x")
     assert e.value.partial == State.from_json({k: v for k, v in st.items() if k != "pid_start"})
     assert (e.value.partial.pid, e.value.partial.pid_start, e.value.partial.cgroup) == (12, None, st["cgroup"])
 
 
-V1 = {"version": 1, "hybrid": False, "dirs": {"memory": "/pyrunc-test-q/c"},
-      "made": {"memory": ["/pyrunc-test-q", "/pyrunc-test-q/c"]}, "controllers": {"memory": ["memory"]}}
+V1 = {
+    "version": 1,
+    "hybrid": False,
+    "dirs": {"memory": "/pyrunc-test-q/c"},
+    "made": {"memory": ["/pyrunc-test-q", "/pyrunc-test-q/c"]},
+    "controllers": {"memory": ["memory"]},
+}
 
 
-@pytest.mark.parametrize("cgroup", [
-    {"version": 2, "dir": "/pyrunc-test-q/c", "made": ["/pyrunc-test-q"]},
-    dict(V1, made={"memory": ["/pyrunc-test-q"]}),
-    dict(V1, made={"memory": []}),
-])
+@pytest.mark.parametrize(
+    "cgroup",
+    [
+        {"version": 2, "dir": "/pyrunc-test-q/c", "made": ["/pyrunc-test-q"]},
+        dict(V1, made={"memory": ["/pyrunc-test-q"]}),
+        dict(V1, made={"memory": []}),
+    ],
+)
 def test_a_create_that_made_only_the_parents_is_sound(tmp_path, cgroup):
     """Creates racing for one cgroupsPath: one makes the parents, another the leaf."""
     from pyrunc.store import read_state_file
+
     st = good("x", cgroup=cgroup, pid=12, pid_start=34)
     (tmp_path / STATE_FILE).write_text(jsonc.dumps(st))
     assert read_state_file(str(tmp_path), "x") == State.from_json(st)
@@ -183,34 +206,40 @@ def test_a_create_that_made_only_the_parents_is_sound(tmp_path, cgroup):
 
 def test_a_long_id_is_told_its_length():
     from pyrunc.store import check_id
-    with pytest.raises(StateError, match=r"^invalid container id 'xxxxxxxxxxxxxxxxxxxx'\.\.\.: 300 characters "
-                                         r"long; at most 255$"):
+
+    with pytest.raises(
+        StateError,
+        match=r"^invalid container id 'xxxxxxxxxxxxxxxxxxxx'\.\.\.: 300 characters "
+        r"long; at most 255$",
+    ):
         check_id("x" * 300)
 
 
-
-
-@pytest.mark.parametrize("field, value", [
-    ("cgroup", {"version": 2, "dir": "/pyrunc-test-q/..", "made": ["/pyrunc-test-q/.."]}),
-    ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q", "/pyrunc-test-q/../.."]})),
-    ("cgroup", dict(V1, made={"..": ["/pyrunc-test-q"]})),
-    ("cgroup", dict(V1, dirs={"memory": "pyrunc-test-q/c"})),
-    ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q", ""]})),
-    ("cgroup", dict(V1, dirs={"memory": "/"})),
-    ("cgroup", {"version": 2, "dir": "/", "made": ["/pyrunc-test-q"]}),
-    ("cgroup", {"version": 2, "dir": "/pyrunc-test-q/d", "made": ["/pyrunc-test-q", "/pyrunc-test-q/c"]}),
-    ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q", "/pyrunc-test-q//c"]})),
-    ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q/"]})),
-    ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q/./c"]})),
-    ("cgroup", dict(V1, dirs={"": "/pyrunc-test-q/c"})),
-    ("cgroup", {"version": 2, "dir": "", "made": []}),
-    ("cgroup", {"version": 2, "dir": "/pyrunc-test-q\0/c", "made": []}),
-    ("host_mounts", {"root": "/", "before": []}),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("cgroup", {"version": 2, "dir": "/pyrunc-test-q/..", "made": ["/pyrunc-test-q/.."]}),
+        ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q", "/pyrunc-test-q/../.."]})),
+        ("cgroup", dict(V1, made={"..": ["/pyrunc-test-q"]})),
+        ("cgroup", dict(V1, dirs={"memory": "pyrunc-test-q/c"})),
+        ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q", ""]})),
+        ("cgroup", dict(V1, dirs={"memory": "/"})),
+        ("cgroup", {"version": 2, "dir": "/", "made": ["/pyrunc-test-q"]}),
+        ("cgroup", {"version": 2, "dir": "/pyrunc-test-q/d", "made": ["/pyrunc-test-q", "/pyrunc-test-q/c"]}),
+        ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q", "/pyrunc-test-q//c"]})),
+        ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q/"]})),
+        ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q/./c"]})),
+        ("cgroup", dict(V1, dirs={"": "/pyrunc-test-q/c"})),
+        ("cgroup", {"version": 2, "dir": "", "made": []}),
+        ("cgroup", {"version": 2, "dir": "/pyrunc-test-q\0/c", "made": []}),
+        ("host_mounts", {"root": "/", "before": []}),
+    ],
+)
 def test_a_state_naming_what_is_not_the_containers_own_is_corrupt_and_that_field_dropped(tmp_path, field, value):
     """delete removes the cgroups below the one a state names and detaches every new mount
     under its mount point: a state pointing above its own (`/`, `..`) names nothing."""
     from pyrunc.store import read_state_file
+
     (tmp_path / STATE_FILE).write_text(jsonc.dumps(good("x", **{field: value})))
     with pytest.raises(CorruptState) as e:
         read_state_file(str(tmp_path), "x")
@@ -219,8 +248,18 @@ def test_a_state_naming_what_is_not_the_containers_own_is_corrupt_and_that_field
 
 def test_the_shapes_create_writes_are_sound(tmp_path):
     from pyrunc.store import read_state_file
-    st = good("x", rootfs="/r", cgroup=V1, host_mounts={"root": os.path.realpath(tmp_path / "rootfs"), "before": [1, 2]},
-              pid=1, pid_start=5, cgroup_path="/pyrunc-test-q/c", systemd_cgroup=False, rootless="auto")
+
+    st = good(
+        "x",
+        rootfs="/r",
+        cgroup=V1,
+        host_mounts={"root": os.path.realpath(tmp_path / "rootfs"), "before": [1, 2]},
+        pid=1,
+        pid_start=5,
+        cgroup_path="/pyrunc-test-q/c",
+        systemd_cgroup=False,
+        rootless="auto",
+    )
     (tmp_path / STATE_FILE).write_text(jsonc.dumps(st))
     assert read_state_file(str(tmp_path), "x").to_json() == st
     st["cgroup"] = {"version": 2, "dir": "/pyrunc-test-q/c", "made": ["/pyrunc-test-q/c"]}
@@ -233,23 +272,41 @@ def test_the_shapes_create_writes_are_sound(tmp_path):
         assert read_state_file(str(tmp_path), "x").to_json() == st
 
 
-@pytest.mark.parametrize("rdt, sound", [
-    (None, True),
-    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/x", "remove_group": True, "mon_group": None}, True),
-    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/shared", "remove_group": False,
-      "mon_group": "/sys/fs/resctrl/shared/mon_groups/x"}, True),
-    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl", "remove_group": False, "mon_group": None}, True),
-    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/other", "remove_group": True, "mon_group": None}, False),
-    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/../x", "remove_group": False, "mon_group": None}, False),
-    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/a/b", "remove_group": False, "mon_group": None}, False),
-    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/x", "remove_group": False,
-      "mon_group": "/sys/fs/resctrl/x/mon_groups/other"}, False),
-    ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/x", "remove_group": "yes", "mon_group": None}, False),
-])
+@pytest.mark.parametrize(
+    "rdt, sound",
+    [
+        (None, True),
+        ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/x", "remove_group": True, "mon_group": None}, True),
+        (
+            {
+                "root": "/sys/fs/resctrl",
+                "group": "/sys/fs/resctrl/shared",
+                "remove_group": False,
+                "mon_group": "/sys/fs/resctrl/shared/mon_groups/x",
+            },
+            True,
+        ),
+        ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl", "remove_group": False, "mon_group": None}, True),
+        ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/other", "remove_group": True, "mon_group": None}, False),
+        ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/../x", "remove_group": False, "mon_group": None}, False),
+        ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/a/b", "remove_group": False, "mon_group": None}, False),
+        (
+            {
+                "root": "/sys/fs/resctrl",
+                "group": "/sys/fs/resctrl/x",
+                "remove_group": False,
+                "mon_group": "/sys/fs/resctrl/x/mon_groups/other",
+            },
+            False,
+        ),
+        ({"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/x", "remove_group": "yes", "mon_group": None}, False),
+    ],
+)
 def test_an_intel_rdt_record_names_only_the_containers_own_group(tmp_path, rdt, sound):
     """delete removes the group of an intel_rdt record it made, and its monitoring group:
     never another's."""
     from pyrunc.store import read_state_file
+
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / STATE_FILE).write_text(jsonc.dumps(good("x", intel_rdt=rdt)))
     if sound:
@@ -259,15 +316,53 @@ def test_an_intel_rdt_record_names_only_the_containers_own_group(tmp_path, rdt, 
             read_state_file(str(tmp_path / "x"), "x")
 
 
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2, 1 << 64) | st.sampled_from(
-    ["", "/", "/a", "/a/b", "/pyrunc-test-q/c", "x", "..", "/a/..", "memory"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        st.sampled_from(["version", "dir", "dirs", "made", "controllers", "hybrid", "memory", "path", "args",
-                         "root", "before", "group", "remove_group", "mon_group", "poststop"]), inner, max_size=4),
-    max_leaves=12)
-FULL = good("x", version=1, cgroup=V1, pid=1, pid_start=5, cgroup_path="/pyrunc-test-q/c", systemd_cgroup=False,
-            rootless="auto", paused=False, notify_socket="/n", rootfs="/r",
-            hooks={"poststop": [{"path": "/bin/true", "args": ["true"], "timeout": 3}]})
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-2, 1 << 64)
+    | st.sampled_from(["", "/", "/a", "/a/b", "/pyrunc-test-q/c", "x", "..", "/a/..", "memory"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "version",
+                    "dir",
+                    "dirs",
+                    "made",
+                    "controllers",
+                    "hybrid",
+                    "memory",
+                    "path",
+                    "args",
+                    "root",
+                    "before",
+                    "group",
+                    "remove_group",
+                    "mon_group",
+                    "poststop",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+FULL = good(
+    "x",
+    version=1,
+    cgroup=V1,
+    pid=1,
+    pid_start=5,
+    cgroup_path="/pyrunc-test-q/c",
+    systemd_cgroup=False,
+    rootless="auto",
+    paused=False,
+    notify_socket="/n",
+    rootfs="/r",
+    hooks={"poststop": [{"path": "/bin/true", "args": ["true"], "timeout": 3}]},
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -276,6 +371,7 @@ def test_the_fast_verdict_on_a_state_is_the_field_by_field_one(tmp_path_factory,
     """_sound (what list runs on every state) accepts exactly what the field-by-field
     check accepts."""
     from pyrunc import store
+
     path = str(tmp_path_factory.getbasetemp() / "x")
     state = dict(FULL)
     if drop:
@@ -283,6 +379,10 @@ def test_the_fast_verdict_on_a_state_is_the_field_by_field_one(tmp_path_factory,
     else:
         state[key] = value
     partial = store._partial(state, path)
-    slow = (len(partial) == len(state) and "id" in state and "bundle" in state
-            and ("pid" in state) == ("pid_start" in state))
+    slow = (
+        len(partial) == len(state)
+        and "id" in state
+        and "bundle" in state
+        and ("pid" in state) == ("pid_start" in state)
+    )
     assert store._sound(state, path) == slow

@@ -13,31 +13,37 @@ from pyrunc.linux.cgroups.v2 import V2Manager
 CG = "/pyrunc-test-a/b"
 
 
-@pytest.mark.parametrize("values, parsed", [
-    (["x"], {"": "x"}),
-    ([":x/y"], {"": "x/y"}),
-    (["x//y/./"], {"": "x/y"}),
-    (["memory:x"], {"memory": "x"}),
-    (["memory,pids:x", "cpu:y"], {"memory": "x", "pids": "x", "cpu": "y"}),
-    ([], {}),
-])
+@pytest.mark.parametrize(
+    "values, parsed",
+    [
+        (["x"], {"": "x"}),
+        ([":x/y"], {"": "x/y"}),
+        (["x//y/./"], {"": "x/y"}),
+        (["memory:x"], {"memory": "x"}),
+        (["memory,pids:x", "cpu:y"], {"memory": "x", "pids": "x", "cpu": "y"}),
+        ([], {}),
+    ],
+)
 def test_values_parse_as_runc_reads_them(values, parsed):
     assert sub.parse(values) == parsed
 
 
-@pytest.mark.parametrize("values, why", [
-    (["/x"], "not absolute"),
-    (["../x"], "'..' is not allowed"),
-    (["x/../../y"], "'..' is not allowed"),
-    (["memory:x/.."], "'..' is not allowed"),
-    ([""], "empty cgroup path"),
-    (["memory:"], "empty cgroup path"),
-    (["."], "the container's cgroup itself"),
-    (["a:b:c"], "with one ':'"),
-    (["memory,:x"], "empty controller"),
-    (["memory:x", "memory:y"], "memory is given more than once"),
-    (["x", "pids:x"], "must be the only --cgroup"),
-])
+@pytest.mark.parametrize(
+    "values, why",
+    [
+        (["/x"], "not absolute"),
+        (["../x"], "'..' is not allowed"),
+        (["x/../../y"], "'..' is not allowed"),
+        (["memory:x/.."], "'..' is not allowed"),
+        ([""], "empty cgroup path"),
+        (["memory:"], "empty cgroup path"),
+        (["."], "the container's cgroup itself"),
+        (["a:b:c"], "with one ':'"),
+        (["memory,:x"], "empty controller"),
+        (["memory:x", "memory:y"], "memory is given more than once"),
+        (["x", "pids:x"], "must be the only --cgroup"),
+    ],
+)
 def test_bad_values_are_refused_naming_the_value(values, why):
     with pytest.raises(UsageError) as e:
         sub.parse(values)
@@ -47,7 +53,11 @@ def test_bad_values_are_refused_naming_the_value(values, why):
 def _cgroupfs(root, hierarchies, rel):
     for h in hierarchies:
         os.makedirs(os.path.join(root, h, CG.lstrip("/"), rel))
-        for d in (os.path.join(root, h), os.path.join(root, h, CG.lstrip("/")), os.path.join(root, h, CG.lstrip("/"), rel)):
+        for d in (
+            os.path.join(root, h),
+            os.path.join(root, h, CG.lstrip("/")),
+            os.path.join(root, h, CG.lstrip("/"), rel),
+        ):
             open(os.path.join(d, "cgroup.procs"), "a").close()
 
 
@@ -75,12 +85,15 @@ def test_v1_controllers_choose_their_hierarchies_the_rest_stay(tmp_path):
     assert (tmp_path / "pids" / CG.lstrip("/") / "s" / "cgroup.procs").read_text() == ""
 
 
-@pytest.mark.parametrize("values, why", [
-    (["bogus:s"], "no bogus controller on this host"),
-    (["memory:nosuch"], "no sub-cgroup 'nosuch' in the container's cgroup /pyrunc-test-a/b (the memory hierarchy)"),
-    (["nosuch"], "no sub-cgroup 'nosuch'"),
-    (["cpu:s", "cpuacct:t"], "shares the cpu,cpuacct hierarchy"),
-])
+@pytest.mark.parametrize(
+    "values, why",
+    [
+        (["bogus:s"], "no bogus controller on this host"),
+        (["memory:nosuch"], "no sub-cgroup 'nosuch' in the container's cgroup /pyrunc-test-a/b (the memory hierarchy)"),
+        (["nosuch"], "no sub-cgroup 'nosuch'"),
+        (["cpu:s", "cpuacct:t"], "shares the cpu,cpuacct hierarchy"),
+    ],
+)
 def test_v1_refuses_an_unknown_controller_or_a_missing_sub_cgroup(tmp_path, values, why):
     mgr = _v1(tmp_path)
     os.makedirs(tmp_path / "cpu,cpuacct" / CG.lstrip("/") / "t")

@@ -33,6 +33,7 @@ def _problems(doc, bundle):
 
 # --- namespaces -------------------------------------------------------------------------
 
+
 def test_every_namespace_type_has_its_proc_name_and_its_clone_flag():
     types = set(_defs()["NamespaceType"]["enum"])
     assert set(tables.PROC_NS_NAMES) == types
@@ -46,6 +47,7 @@ def test_every_proc_ns_name_is_a_file_under_proc_self_ns():
 
 
 # --- mount options ----------------------------------------------------------------------
+
 
 def test_every_propagation_name_is_a_propagation_to_the_mount_code():
     for name in tables.MOUNT_PROPAGATIONS:
@@ -75,11 +77,15 @@ def test_idmap_options_are_refused_by_the_mount_code_and_not_listed():
 
 # --- sysctl -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("dotted, slashed", [
-    ("net.ipv4.ip_forward", "net/ipv4/ip_forward"),
-    ("net.ipv4.conf.eth0/1.forwarding", "net/ipv4/conf/eth0.1/forwarding"),
-    ("kernel.shmmax", "kernel/shmmax"),
-])
+
+@pytest.mark.parametrize(
+    "dotted, slashed",
+    [
+        ("net.ipv4.ip_forward", "net/ipv4/ip_forward"),
+        ("net.ipv4.conf.eth0/1.forwarding", "net/ipv4/conf/eth0.1/forwarding"),
+        ("kernel.shmmax", "kernel/shmmax"),
+    ],
+)
 def test_both_spellings_of_a_sysctl_name_one_file(dotted, slashed):
     assert tables.sysctl_name(slashed) == dotted
     assert tables.sysctl_path(dotted) == tables.sysctl_path(slashed) == "/proc/sys/" + slashed
@@ -88,16 +94,22 @@ def test_both_spellings_of_a_sysctl_name_one_file(dotted, slashed):
 def test_validation_judges_a_sysctl_by_the_file_it_writes(bundle_dir):
     """kernel/shmmax, written to /proc/sys/kernel/shmmax, is the ipc namespace's, as
     kernel.shmmax is; net/ipv4/ip_forward the network namespace's."""
-    for key, ns in (("kernel/shmmax", "ipc"), ("kernel.shmmax", "ipc"),
-                    ("net/ipv4/ip_forward", "network"), ("net.ipv4.ip_forward", "network")):
+    for key, ns in (
+        ("kernel/shmmax", "ipc"),
+        ("kernel.shmmax", "ipc"),
+        ("net/ipv4/ip_forward", "network"),
+        ("net.ipv4.ip_forward", "network"),
+    ):
         doc = default_spec()
         doc["linux"]["namespaces"] = [n for n in doc["linux"]["namespaces"] if n["type"] != ns]
         doc["linux"]["sysctl"] = {key: "1"}
-        assert any(f"needs its own {'ipc' if ns == 'ipc' else 'network'} namespace" in p
-                   for p in _problems(doc, bundle_dir)), key
+        assert any(
+            f"needs its own {'ipc' if ns == 'ipc' else 'network'} namespace" in p for p in _problems(doc, bundle_dir)
+        ), key
 
 
 # --- seccomp ----------------------------------------------------------------------------
+
 
 def test_an_errno_is_accepted_exactly_for_the_actions_that_return_one(bundle_dir):
     assert set(tables.SECCOMP_TAKES_ERRNO) <= set(seccomp.ACTIONS)
@@ -112,8 +124,10 @@ def test_an_errno_is_accepted_exactly_for_the_actions_that_return_one(bundle_dir
 
 # --- capabilities -----------------------------------------------------------------------
 
+
 def test_the_capability_sets_are_the_schemas_and_the_models():
     from pyrunc.config.model import Capabilities
+
     with open(spec_dir() / "config-schema.json") as f:
         schema = json.load(f)
     sets = schema["properties"]["process"]["properties"]["capabilities"]["properties"]

@@ -19,7 +19,7 @@ def imported_test_modules(source, package):
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                parent = package.split(".")[:len(package.split(".")) - node.level + 1]
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(parent + ([base] if base else []))
             names = [base] + [f"{base}.{a.name}" for a in node.names]
         else:
@@ -30,16 +30,22 @@ def imported_test_modules(source, package):
 
 def test_the_check_sees_every_form_of_import():
     """Absolute, from-package, relative and nested imports all count; helper modules do not."""
-    source = ("import tests.unit.test_a\n"
-              "from tests.unit.test_b import x\n"
-              "from tests.unit import test_c\n"
-              "from .test_d import y\n"
-              "def f():\n    from tests.integration.test_e import z\n"
-              "from tests.integration.cli_util import runc\n"
-              "import testing_tools, pytest\n")
+    source = (
+        "import tests.unit.test_a\n"
+        "from tests.unit.test_b import x\n"
+        "from tests.unit import test_c\n"
+        "from .test_d import y\n"
+        "def f():\n    from tests.integration.test_e import z\n"
+        "from tests.integration.cli_util import runc\n"
+        "import testing_tools, pytest\n"
+    )
     assert imported_test_modules(source, "tests.unit") == [
-        "tests.unit.test_a", "tests.unit.test_b", "tests.unit.test_c", "tests.unit.test_d",
-        "tests.integration.test_e"]
+        "tests.unit.test_a",
+        "tests.unit.test_b",
+        "tests.unit.test_c",
+        "tests.unit.test_d",
+        "tests.integration.test_e",
+    ]
 
 
 def test_no_file_under_tests_imports_a_test_module():

@@ -11,7 +11,7 @@ import pytest
 
 from pyrunc import trace
 from pyrunc.errors import CgroupError
-from pyrunc.linux import cgroups
+from pyrunc.linux import Seams, cgroups
 from pyrunc.linux.cgroups import v1, v2  # imported before the trace begins  # noqa: F401
 from pyrunc.linux.cgroups.files import REAL_FILES, CgroupFiles
 
@@ -37,17 +37,20 @@ def v2_root(tmp_path):
     return root
 
 
-def test_without_tracing_managers_get_the_real_files():
-    assert cgroups.default_files() is REAL_FILES
+def test_without_tracing_managers_get_the_real_files_and_with_it_the_recording_ones():
+    assert Seams().cgroup_files is REAL_FILES
+    traced = Seams(tracing=True).cgroup_files
+    assert isinstance(traced, trace.RecordingCgroupFiles) and traced.inner is REAL_FILES
 
 
 def test_a_v2_managers_mkdirs_writes_and_rmdirs_are_recorded(tmp_path, tracing):
     root = v2_root(tmp_path)
-    mgr = cgroups.new_manager("/pyrunc-test-t/box", "id", root=str(root), mode="v2")
+    files = Seams(tracing=True).cgroup_files  # as the CLI makes them for --trace
+    mgr = cgroups.new_manager("/pyrunc-test-t/box", "id", root=str(root), mode="v2", files=files, kernel=None)
     mgr.create()
     (root / "pyrunc-test-t" / "box" / "cgroup.procs").write_text("")
     mgr.add(4242)
-    again = cgroups.load_manager(mgr.to_dict(), root=str(root))
+    again = cgroups.load_manager(mgr.to_dict(), root=str(root), files=files, kernel=None)
     os.unlink(root / "pyrunc-test-t" / "box" / "cgroup.procs")
     again.destroy()
     box = str(root / "pyrunc-test-t" / "box")
@@ -91,8 +94,9 @@ def test_what_the_files_object_builds_on_write_and_rmdir_is_recorded_too(tmp_pat
     """A double given to new_manager is wrapped as the real files are; the writes of a
     new cpuset's inherited cpus and mems, made inside the files object, are recorded."""
     root = cpuset_root(tmp_path)
-    mgr = cgroups.new_manager("/pyrunc-test-t", "id", root=str(root), mode="v1",
-                              files=trace.cgroup_files(Cgroupfs()))
+    mgr = cgroups.new_manager(
+        "/pyrunc-test-t", "id", root=str(root), mode="v1", files=trace.RecordingCgroupFiles(Cgroupfs()), kernel=None
+    )
     mgr.create()
     cpuset = str(root / "cpuset" / "pyrunc-test-t")
     assert calls(tracing()) == [
@@ -104,8 +108,14 @@ def test_what_the_files_object_builds_on_write_and_rmdir_is_recorded_too(tmp_pat
 
 def test_the_undo_of_a_failed_mkdirs_is_recorded_inside_it(tmp_path, tracing):
     root = cpuset_root(tmp_path)
-    mgr = cgroups.new_manager("/pyrunc-test-t/full", "id", root=str(root), mode="v1",
-                              files=trace.cgroup_files(Cgroupfs()))
+    mgr = cgroups.new_manager(
+        "/pyrunc-test-t/full",
+        "id",
+        root=str(root),
+        mode="v1",
+        files=trace.RecordingCgroupFiles(Cgroupfs()),
+        kernel=None,
+    )
     with pytest.raises(CgroupError, match="no space left on device"):
         mgr.create()
     records = [r for r in tracing() if r["t"] == "call"]

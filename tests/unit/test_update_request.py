@@ -10,6 +10,7 @@ from pyrunc.cli import update
 from pyrunc.cli.commands import UPDATE_FLAGS
 from pyrunc.cli.flags import parse
 from pyrunc.errors import StateError
+from pyrunc.linux import Seams
 from pyrunc.store import State, Store
 
 
@@ -19,11 +20,20 @@ def request(*argv):
 
 
 def test_the_flags_become_a_request():
-    r = request("--memory", "64m", "--cpu-quota", "5000", "--cpuset-cpus", "0-1", "--pids-limit", "9",
-                "--l3-cache-schema", "L3:0=7f0")
+    r = request(
+        "--memory",
+        "64m",
+        "--cpu-quota",
+        "5000",
+        "--cpuset-cpus",
+        "0-1",
+        "--pids-limit",
+        "9",
+        "--l3-cache-schema",
+        "L3:0=7f0",
+    )
     assert isinstance(r, control.UpdateRequest)
-    assert r.resources == {"memory": {"limit": 64 << 20}, "cpu": {"quota": 5000, "cpus": "0-1"},
-                           "pids": {"limit": 9}}
+    assert r.resources == {"memory": {"limit": 64 << 20}, "cpu": {"quota": 5000, "cpus": "0-1"}, "pids": {"limit": 9}}
     assert (r.l3_cache_schema, r.mem_bw_schema) == ("L3:0=7f0", None)
     assert r.rdt() == {"l3CacheSchema": "L3:0=7f0"}
 
@@ -43,4 +53,4 @@ def test_update_of_a_stopped_container_is_refused(tmp_path):
         st.pid, st.pid_start, st.started = proc.pid, 1, True
         cdir.write_state(st)
     with pytest.raises(StateError, match="^cannot update container pyrunc-test-u: container not running$"):
-        control.update(store, "pyrunc-test-u", request("--pids-limit", "9"))
+        control.update(store, "pyrunc-test-u", request("--pids-limit", "9"), Seams())

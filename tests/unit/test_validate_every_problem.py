@@ -97,12 +97,16 @@ def broken(draw):
                 draw(wrong_type(doc))
             elif kind == "missing":
                 draw(missing_field(doc))
-            elif kind == "relative" and isinstance(doc.get("mounts"), list) and all(
-                    isinstance(m, dict) for m in doc["mounts"]) and isinstance(doc.get("linux"), dict) \
-                    and isinstance(doc["linux"].get("maskedPaths"), list) and doc["mounts"]:
+            elif (
+                kind == "relative"
+                and isinstance(doc.get("mounts"), list)
+                and all(isinstance(m, dict) for m in doc["mounts"])
+                and isinstance(doc.get("linux"), dict)
+                and isinstance(doc["linux"].get("maskedPaths"), list)
+                and doc["mounts"]
+            ):
                 draw(relative_path(doc))
-            elif kind == "id" and isinstance(doc.get("process"), dict) and isinstance(
-                    doc["process"].get("user"), dict):
+            elif kind == "id" and isinstance(doc.get("process"), dict) and isinstance(doc["process"].get("user"), dict):
                 draw(bad_id(doc))
         except (KeyError, IndexError, TypeError):  # an earlier change took the place away
             pass
@@ -135,12 +139,14 @@ def assert_one_problem_per_line(code, out, err):
         assert sep and path and message.strip(), line
         assert path == "(root)" or path[0].isalpha() or path.startswith("["), line
     more = f" (1 of {len(out)} problems, all listed on stdout)" if len(out) > 1 else ""
-    assert len(err) == 1 and err[0].startswith("pyrunc: validate: /") and err[0].endswith(
-        f"/config.json: {out[0]}{more}"), err
+    assert (
+        len(err) == 1 and err[0].startswith("pyrunc: validate: /") and err[0].endswith(f"/config.json: {out[0]}{more}")
+    ), err
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(doc=broken())
 def test_any_broken_default_config_gets_one_problem_per_line_and_no_traceback(bundle, doc):
     if doc == DEFAULT:
@@ -154,8 +160,9 @@ def test_any_broken_default_config_gets_one_problem_per_line_and_no_traceback(bu
     assert set(schema_errors(doc)) <= set(out), (out, schema_errors(doc))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_a_schema_error_does_not_hide_a_semantic_one(bundle, data):
     """Both kinds at once: the relative cwd is listed beside whatever the schema says."""
@@ -184,5 +191,7 @@ def test_a_relative_mount_destination_is_listed_beside_a_wrong_type(bundle):
     code, out, err = validate(bundle, doc)
     assert code == 1
     assert out[0].startswith("linux.namespaces[0].type: 7 is not "), out
-    assert out[-2:] == ["mounts[2].destination: 'dev/pts' must be an absolute path",
-                        "process.terminal: 'yes' is not of type 'boolean'"], out
+    assert out[-2:] == [
+        "mounts[2].destination: 'dev/pts' must be an absolute path",
+        "process.terminal: 'yes' is not of type 'boolean'",
+    ], out

@@ -17,8 +17,9 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
 def _version_lines():
-    r = subprocess.run([sys.executable, "-m", "pyrunc", "--version"], capture_output=True,
-                       text=True, timeout=60, check=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "pyrunc", "--version"], capture_output=True, text=True, timeout=60, check=True
+    )
     return dict(line.split(": ", 1) if ": " in line else ("name", line) for line in r.stdout.splitlines())
 
 
@@ -32,8 +33,9 @@ def test_version_prints_runcs_lines():
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_version_commit_is_the_checkouts_head():
-    head = subprocess.run(["git", "-C", str(TREE), "rev-parse", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(TREE), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert _version_lines()["commit"] == head
 
 

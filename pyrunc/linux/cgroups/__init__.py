@@ -15,22 +15,20 @@ it is given (files.py: the real one, the step trace's recording one, a test doub
 """
 
 import os
-import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
     from pyrunc.linux.cgroups.files import CgroupFiles
+    from pyrunc.linux.kernel import Kernel
 
 CGROUP_MOUNT_ROOT = "/sys/fs/cgroup"  # the host's cgroup file systems: one cgroup2 here, or v1 ones below
 CGROUP2_SUPER_MAGIC = 0x63677270
 
 
-def probe(root: str = CGROUP_MOUNT_ROOT) -> str:
-    """ "v2", "hybrid" or "v1"."""
-    from pyrunc.linux import kernel as k
-
+def probe(k: "Kernel", root: str = CGROUP_MOUNT_ROOT) -> str:
+    """ "v2", "hybrid" or "v1" (`k`: a kernel.Kernel)."""
     fd = os.open(root, os.O_PATH | os.O_CLOEXEC)
     try:
         if k.fstatfs_type(fd) == CGROUP2_SUPER_MAGIC:
@@ -137,45 +135,35 @@ class Manager:
         return any(made.values()) if isinstance(made, dict) else bool(made)
 
 
-def default_files() -> "CgroupFiles":
-    """The files object of the managers made here: the real one, which the step trace
-    (imported only when tracing) wraps in its recording one."""
-    from pyrunc.linux.cgroups.files import REAL_FILES
-
-    trace = sys.modules.get("pyrunc.trace")
-    if trace is None:
-        return REAL_FILES
-    recording: CgroupFiles = trace.cgroup_files(REAL_FILES)
-    return recording
-
-
 def new_manager(
     path: str | None,
     container_id: str,
     root: str = CGROUP_MOUNT_ROOT,
     mode: str | None = None,
-    files: "CgroupFiles | None" = None,
+    *,
+    files: "CgroupFiles",
+    kernel: "Kernel",
 ) -> Manager:
     """The manager for this host.  An empty path is the container id, relative to the
     caller's cgroup, as runc does."""
-    mode = mode or probe(root)
-    files = files or default_files()
+    mode = mode or probe(kernel, root)
     if mode == "v2":
         from pyrunc.linux.cgroups.v2 import V2Manager
 
-        return V2Manager(path or container_id, root=root, files=files)
+        return V2Manager(path or container_id, root=root, files=files, kernel=kernel)
     from pyrunc.linux.cgroups.v1 import V1Manager
 
     return V1Manager(path or container_id, root=root, hybrid=(mode == "hybrid"), files=files)
 
 
-def load_manager(saved: "dict[str, Any]", root: str = CGROUP_MOUNT_ROOT, files: "CgroupFiles | None" = None) -> Manager:
+def load_manager(
+    saved: "dict[str, Any]", root: str = CGROUP_MOUNT_ROOT, *, files: "CgroupFiles", kernel: "Kernel"
+) -> Manager:
     """The manager a create saved with to_dict()."""
-    files = files or default_files()
     if saved["version"] == 2:
         from pyrunc.linux.cgroups.v2 import V2Manager
 
-        return V2Manager.from_dict(saved, root=root, files=files)
+        return V2Manager.from_dict(saved, root=root, files=files, kernel=kernel)
     from pyrunc.linux.cgroups.v1 import V1Manager
 
     return V1Manager.from_dict(saved, root=root, files=files)

@@ -42,12 +42,14 @@ import os
 import struct
 
 from pyrunc.errors import CgroupError, KernelError
-from pyrunc.linux import kernel as k
+from pyrunc.linux import kernel
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
+
+    from pyrunc.linux.kernel import Kernel
 
     # (type letter, major, minor), None a wildcard number; and access bits for each.
     DeviceKey = tuple[str, int | None, int | None]
@@ -199,43 +201,43 @@ def _exception_block(kind: str, major: int | None, minor: int | None, bits: int,
 # --- loading and attaching -----------------------------------------------------------
 
 
-def apply(cgroup_dir: str, rules: "Iterable[dict[str, Any]]") -> None:
+def apply(k: "Kernel", cgroup_dir: str, rules: "Iterable[dict[str, Any]]") -> None:
     """Enforce `rules` (the OCI list) on the cgroup2 directory `cgroup_dir`: attach the new
     program next to any there, then detach the ones an earlier apply() left, so that no
     moment is without a program."""
     code = program(rules)
     dir_fd = _open_dir(cgroup_dir)
     try:
-        old = _our_program_ids(dir_fd)
+        old = _our_program_ids(k, dir_fd)
         prog_fd = k.bpf_prog_load(
-            k.BPF_PROG_TYPE_CGROUP_DEVICE,
+            kernel.BPF_PROG_TYPE_CGROUP_DEVICE,
             code,
             LICENSE,
             PROG_NAME,
-            k.BPF_CGROUP_DEVICE,
+            kernel.BPF_CGROUP_DEVICE,
             what=f"{FIELD}: load the device program",
         )
         try:
             k.bpf_prog_attach(
                 dir_fd,
                 prog_fd,
-                k.BPF_CGROUP_DEVICE,
-                k.BPF_F_ALLOW_MULTI,
+                kernel.BPF_CGROUP_DEVICE,
+                kernel.BPF_F_ALLOW_MULTI,
                 what=f"{FIELD}: attach the device program to {cgroup_dir}",
             )
         finally:
             os.close(prog_fd)
         for prog_id in old:
-            _detach(dir_fd, prog_id, cgroup_dir)
+            _detach(k, dir_fd, prog_id, cgroup_dir)
     finally:
         os.close(dir_fd)
 
 
-def attached(cgroup_dir: str) -> list[int]:
+def attached(k: "Kernel", cgroup_dir: str) -> list[int]:
     """The ids of the device programs apply() attached to `cgroup_dir` and that are still there."""
     dir_fd = _open_dir(cgroup_dir)
     try:
-        return _our_program_ids(dir_fd)
+        return _our_program_ids(k, dir_fd)
     finally:
         os.close(dir_fd)
 
@@ -247,13 +249,13 @@ def _open_dir(cgroup_dir: str) -> int:
         raise KernelError(e.errno, f"{FIELD}: open {cgroup_dir}") from None
 
 
-def _our_program_ids(dir_fd: int) -> list[int]:
+def _our_program_ids(k: "Kernel", dir_fd: int) -> list[int]:
     # Only programs we loaded are replaced: one attached by someone else (systemd, say)
     # stays, and since every attached program must allow, it can only restrict further.
     ours = []
-    listed = k.bpf_prog_query(dir_fd, k.BPF_CGROUP_DEVICE, what=f"{FIELD}: list the device programs")
+    listed = k.bpf_prog_query(dir_fd, kernel.BPF_CGROUP_DEVICE, what=f"{FIELD}: list the device programs")
     for prog_id in listed:
-        fd = _open_program(prog_id)
+        fd = _open_program(k, prog_id)
         if fd is None:
             continue
         try:
@@ -264,7 +266,7 @@ def _our_program_ids(dir_fd: int) -> list[int]:
     return ours
 
 
-def _open_program(prog_id: int) -> int | None:
+def _open_program(k: "Kernel", prog_id: int) -> int | None:
     """An fd of the program, or None when it went away meanwhile (ENOENT)."""
     try:
         fd: int = k.bpf_prog_get_fd_by_id(prog_id, what=f"{FIELD}: open device program {prog_id}")
@@ -275,13 +277,13 @@ def _open_program(prog_id: int) -> int | None:
         raise
 
 
-def _detach(dir_fd: int, prog_id: int, cgroup_dir: str) -> None:
-    fd = _open_program(prog_id)
+def _detach(k: "Kernel", dir_fd: int, prog_id: int, cgroup_dir: str) -> None:
+    fd = _open_program(k, prog_id)
     if fd is None:
         return
     try:
         k.bpf_prog_detach(
-            dir_fd, fd, k.BPF_CGROUP_DEVICE, what=f"{FIELD}: detach the old device program from {cgroup_dir}"
+            dir_fd, fd, kernel.BPF_CGROUP_DEVICE, what=f"{FIELD}: detach the old device program from {cgroup_dir}"
         )
     except KernelError as e:
         if e.errno != errno.ENOENT:  # detached meanwhile (another update, or rmdir)

@@ -31,6 +31,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from pyrunc.linux.kernel import Kernel
+
     # A method of V2Manager is named `set`: in its body the builtin needs another name.
     Names = set[str]
 
@@ -60,10 +62,12 @@ class V2Manager(Manager):
         root: str = CGROUP_MOUNT_ROOT,
         own: dict[str, str] | None = None,
         files: CgroupFiles = REAL_FILES,
+        kernel: "Kernel | None" = None,
         _saved: "dict[str, Any] | None" = None,
     ) -> None:
         self.root = root
         self.files = files
+        self.kernel = kernel  # loads the device program (kernel.Kernel)
         if _saved is not None:
             self.dir: str = _saved["dir"]
             self.made: list[str] = list(_saved["made"])
@@ -74,9 +78,13 @@ class V2Manager(Manager):
 
     @classmethod
     def from_dict(
-        cls, saved: "dict[str, Any]", root: str = CGROUP_MOUNT_ROOT, files: CgroupFiles = REAL_FILES
+        cls,
+        saved: "dict[str, Any]",
+        root: str = CGROUP_MOUNT_ROOT,
+        files: CgroupFiles = REAL_FILES,
+        kernel: "Kernel | None" = None,
     ) -> "V2Manager":
-        return cls("", root=root, files=files, _saved=saved)
+        return cls("", root=root, files=files, kernel=kernel, _saved=saved)
 
     def to_dict(self) -> "dict[str, Any]":
         return {"version": 2, "dir": self.dir, "made": list(self.made)}
@@ -501,7 +509,8 @@ class V2Manager(Manager):
         # The eBPF device program replaces v1's devices.allow/deny lists.
         from pyrunc.linux.cgroups import devices_bpf
 
-        devices_bpf.apply(self._path(), rules)
+        assert self.kernel is not None  # new_manager and load_manager give it one
+        devices_bpf.apply(self.kernel, self._path(), rules)
 
     # -- statistics ---------------------------------------------------------------------
 

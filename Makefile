@@ -14,89 +14,11 @@ demo: setup
 demo-containerd: setup
 	.venv/bin/python scripts/demo-containerd.py
 
-# ruff (pyproject.toml [tool.ruff]) over the whole tree, its formatter over the files
-# formatted so far, mypy ([tool.mypy]) over pyrunc/, and the public-annotation test.
-# DEFERRED (issue 20): FORMATTED becomes `.` once the other branches are merged and formatted.
-FORMATTED = \
-	pyrunc/__init__.py \
-	pyrunc/__main__.py \
-	pyrunc/cli/__init__.py \
-	pyrunc/cli/commands.py \
-	pyrunc/cli/completion.py \
-	pyrunc/cli/flags.py \
-	pyrunc/cli/manpages.py \
-	pyrunc/cli/update.py \
-	pyrunc/config/__init__.py \
-	pyrunc/config/compile_schema.py \
-	pyrunc/config/default.py \
-	pyrunc/config/model.py \
-	pyrunc/config/patterns.py \
-	pyrunc/config/schema.py \
-	pyrunc/config/semantic.py \
-	pyrunc/config/validate.py \
-	pyrunc/control.py \
-	pyrunc/errors.py \
-	pyrunc/exec_in.py \
-	pyrunc/features.py \
-	pyrunc/image \
-	pyrunc/jsonc.py \
-	pyrunc/launcher \
-	pyrunc/lifecycle.py \
-	pyrunc/linux/capabilities.py \
-	pyrunc/linux/cgroupfs.py \
-	pyrunc/linux/cgroups/__init__.py \
-	pyrunc/linux/cgroups/convert.py \
-	pyrunc/linux/cgroups/devices_bpf.py \
-	pyrunc/linux/cgroups/devices_v1.py \
-	pyrunc/linux/cgroups/files.py \
-	pyrunc/linux/cgroups/sub.py \
-	pyrunc/linux/cgroups/v1.py \
-	pyrunc/linux/cgroups/v2.py \
-	pyrunc/linux/child_death.py \
-	pyrunc/linux/devices.py \
-	pyrunc/linux/ffi.py \
-	pyrunc/linux/hooks.py \
-	pyrunc/linux/init.py \
-	pyrunc/linux/join.py \
-	pyrunc/linux/host_mounts.py \
-	pyrunc/linux/kernel.py \
-	pyrunc/linux/mount_sources.py \
-	pyrunc/linux/mounts.py \
-	pyrunc/linux/namespaces.py \
-	pyrunc/linux/netdevices.py \
-	pyrunc/linux/network.py \
-	pyrunc/linux/passed_fds.py \
-	pyrunc/linux/paths.py \
-	pyrunc/linux/placement.py \
-	pyrunc/linux/proc_writes.py \
-	pyrunc/linux/process.py \
-	pyrunc/linux/procfs.py \
-	pyrunc/linux/proctitle.py \
-	pyrunc/linux/program.py \
-	pyrunc/linux/requests.py \
-	pyrunc/linux/protocol.py \
-	pyrunc/linux/resctrl.py \
-	pyrunc/linux/rootfs.py \
-	pyrunc/linux/sealed_exe.py \
-	pyrunc/linux/seccomp.py \
-	pyrunc/linux/seccomp_enosys.py \
-	pyrunc/linux/signals.py \
-	pyrunc/linux/spawn.py \
-	pyrunc/linux/tables.py \
-	pyrunc/linux/terminal.py \
-	pyrunc/linux/unix.py \
-	pyrunc/log.py \
-	pyrunc/notify.py \
-	pyrunc/options.py \
-	pyrunc/run.py \
-	pyrunc/status.py \
-	pyrunc/store.py \
-	pyrunc/trace.py \
-	pyrunc/trace_show.py \
-	pyrunc/version.py
+# ruff (pyproject.toml [tool.ruff]): lint and format check over the whole tree; mypy
+# ([tool.mypy]) over pyrunc/, every function typed; and the public-annotation test.
 lint: setup
 	.venv/bin/ruff check .
-	.venv/bin/ruff format --check --force-exclude $(FORMATTED)
+	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 	.venv/bin/python -m pytest -q -p no:cacheprovider tests/unit/test_annotations.py
 

@@ -9,9 +9,9 @@ import os
 import time
 
 from pyrunc import jsonc, log
+from pyrunc import status as rules  # the lifecycle's rules: which verb in which status
 from pyrunc.errors import ConfigError, ContainerError, StateError, one_line
 from pyrunc.linux import procfs
-from pyrunc import status as rules  # the lifecycle's rules: which verb in which status
 
 # The read side of the state machine, in its own module for state and list.
 from pyrunc.status import CREATED, CREATING, LIVE, PAUSED, RUNNING, STOPPED, hook_state, status_of
@@ -19,13 +19,13 @@ from pyrunc.status import CREATED, CREATING, LIVE, PAUSED, RUNNING, STOPPED, hoo
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pyrunc.linux.kernel import Kernel
-    from pyrunc.linux import Seams
     from collections.abc import Callable
     from typing import Any, TypeGuard
 
     from pyrunc.config.model import Config
+    from pyrunc.linux import Seams
     from pyrunc.linux.cgroups import Manager
+    from pyrunc.linux.kernel import Kernel
     from pyrunc.linux.spawn import Spawned
     from pyrunc.options import CreateOptions
     from pyrunc.store import ContainerDir, CorruptState, State, Store
@@ -240,6 +240,7 @@ def owns_cgroup(mgr: "Manager | None") -> "TypeGuard[Manager]":
 def _remove_cgroup(mgr: "Manager", st: "State") -> None:
     """Kill what is left in a cgroup create made, then remove it; never touch a joined one."""
     import _signal as signal  # signal.py would import enum
+
     from pyrunc.errors import CgroupError
 
     try:

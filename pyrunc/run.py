@@ -1,8 +1,8 @@
 """`run`: create + start, and in the foreground wait for the container, forwarding
 signals to it and returning its exit status (128+N when killed by signal N)."""
 
-import os
 import _signal as signal  # signal.py would import enum
+import os
 
 from pyrunc import lifecycle, log
 from pyrunc.linux import kernel
@@ -10,12 +10,12 @@ from pyrunc.linux import kernel
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pyrunc.linux.kernel import Kernel
-    from pyrunc.linux import Seams
     from collections.abc import Callable
     from types import FrameType
     from typing import Any
 
+    from pyrunc.linux import Seams
+    from pyrunc.linux.kernel import Kernel
     from pyrunc.options import CreateOptions
     from pyrunc.store import Store
 
@@ -150,6 +150,7 @@ def _proxy_terminal(master: int, pid: int, k: "Kernel") -> int:
     import select
     import termios
     import tty
+
     from pyrunc.linux import terminal
 
     stdin_tty = os.isatty(0)

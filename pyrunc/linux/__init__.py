@@ -31,7 +31,8 @@ class Seams:
             if self.tracing:
                 from pyrunc import trace
 
-                k = trace.RecordingKernel(k)
+                # a proxy: each method of the Kernel it wraps, recorded (trace.py)
+                k = trace.RecordingKernel(k)  # type: ignore[assignment]
             self._kernel = k
         return self._kernel
 

@@ -162,7 +162,7 @@ APPLIED = {
     "linux.resources.hugepageLimits[].pageSize": V2 + "test_hugepage_limits_set_usage_and_reservation",
     "linux.resources.hugepageLimits[].limit": V2 + "test_hugepage_limits_set_usage_and_reservation",
     # net_cls and net_prio exist on v1 only: written there, refused by name elsewhere.
-    "linux.resources.network.classID": "cgroup/test_resources_v2.py::test_container_with_net_cls_is_refused_naming_the_field",
+    "linux.resources.network.classID": "cgroup/test_resources_v2.py::test_container_with_net_cls_is_refused_naming_the_field",  # noqa: E501
     "linux.resources.network.priorities[].name": V1 + "test_what_the_host_lacks_is_refused_naming_the_field",
     "linux.resources.network.priorities[].priority": V1 + "test_what_the_host_lacks_is_refused_naming_the_field",
     "linux.resources.rdma.*.hcaHandles": V2 + "test_rdma",
@@ -194,7 +194,7 @@ APPLIED = {
     "linux.rootfsPropagation": RFS + "test_rootfs_propagation_is_set_on_the_root_mount",
     "linux.maskedPaths": "integration/test_masked_paths.py::test_runc_default_masked_paths_show_nothing",
     "linux.readonlyPaths": "integration/test_masked_paths.py::test_runc_default_readonly_paths_refuse_writes",
-    "linux.mountLabel": "unit/test_mechanics_seam.py::test_mount_label_is_the_context_of_new_filesystems_not_of_binds_or_proc",
+    "linux.mountLabel": "unit/test_mechanics_seam.py::test_mount_label_is_the_context_of_new_filesystems_not_of_binds_or_proc",  # noqa: E501
     "linux.personality.domain": P + "test_personality",
     # Only an empty list: any flag is refused by name (semantic.check_personality).
     "linux.personality.flags": "unit/test_config_validate.py::test_semantic_check_rejects",

@@ -3,7 +3,7 @@ or the file.  Shared by the v1 and v2 managers.
 
 The managers touch the cgroup file system only through a `CgroupFiles` object they are
 given: the real one (REAL_FILES) by default, the step trace's recording one when --trace
-is on (trace.RecordingCgroupFiles, handed out by cgroups.default_files()), a test double
+is on (trace.RecordingCgroupFiles, which the CLI puts in the command's linux.Seams), a test double
 in unit tests.  Its primitives (mkdir, rmdir, rmdir_unused, write, read) are the calls on
 the file system; everything else here is built on them, so that an object which varies
 the primitives (a double, the recording wrapper) varies what is built on them too.

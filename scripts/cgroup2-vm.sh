@@ -17,6 +17,7 @@ TIMEOUT=${CGROUP2_VM_TIMEOUT:-900}
 TIMEOUT_VAR=CGROUP2_VM_TIMEOUT
 # Applets scripts/vm/init uses.
 INIT_APPLETS="sh mount insmod mkdir grep cat env chroot poweroff"
+KIT_NEEDS="virtio_pci 9pnet_virtio 9p"
 BOOTED='^guest: kernel '
 . scripts/vm/lib.sh
 

@@ -17,7 +17,8 @@ VM=test-systemd
 TIMEOUT=${SYSTEMD_VM_TIMEOUT:-900}
 TIMEOUT_VAR=SYSTEMD_VM_TIMEOUT
 # Applets scripts/vm/systemd-init uses.
-INIT_APPLETS="sh mount insmod mkdir cat cp tr poweroff switch_root"
+INIT_APPLETS="sh mount insmod mkdir cat cp tr rm ln poweroff switch_root"
+KIT_NEEDS="virtio_pci 9pnet_virtio 9p overlay"
 BOOTED='^guest: systemd up '
 . scripts/vm/lib.sh
 

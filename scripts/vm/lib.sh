@@ -4,8 +4,8 @@
 #
 # The caller sets before sourcing: VM (its make target, used in messages), TIMEOUT and
 # TIMEOUT_VAR (seconds, and the variable that sets them), INIT_APPLETS (busybox applets its
-# stage in the initramfs uses) and BOOTED (a regular expression: the console line that marks
-# the guest as booted).  Then: vm_check, vm_kernel, vm_initramfs INIT, (its own files into
+# stage in the initramfs uses), KIT_NEEDS (the modules of MODULES below its guest loads) and
+# BOOTED (a regular expression: the console line that marks the guest as booted).  Then: vm_check, vm_kernel, vm_initramfs INIT, (its own files into
 # $stage), vm_pack, vm_boot APPEND, vm_result.
 REPO=$(pwd -P)
 CACHE=$REPO/.cache/vm
@@ -13,7 +13,8 @@ QEMU=qemu-system-x86_64
 BUSYBOX=/bin/busybox
 # What the guests need to reach the host's / over virtio 9p, then overlayfs (the systemd
 # guest's writable root), in load order.  Those a kernel builds in are skipped; any
-# dependency not listed is loaded before its user.  A kit made for another list is made again.
+# dependency not listed is loaded before its user.  A kit that lacks one of KIT_NEEDS (made
+# for a shorter list) is made again.
 MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci netfs fscache 9pnet 9pnet_virtio 9p overlay"
 began=$(date +%s)
 
@@ -81,14 +82,19 @@ apt_update() {
     fi
 }
 
-# Sets $kit, the kernel kit: vmlinuz, the modules above unpacked (modules/<name>.ko), their
-# load order (modules.order) and the list it was made for (wanted).  Made once, in
+# Sets $kit, the kernel kit: vmlinuz, the modules above unpacked (modules/<name>.ko) and their
+# load order (modules.order), those built in (builtin) or absent (missing).  Made once, in
 # $CACHE/<package>; $CACHE/current names it.
 vm_kernel() {
     kit=""
     if [ -f "$CACHE/current" ]; then
         kit=$CACHE/$(cat "$CACHE/current")
-        if [ ! -f "$kit/vmlinuz" ] || [ "$(cat "$kit/wanted" 2>/dev/null)" != "$MODULES" ]; then kit=""; fi
+        [ -f "$kit/vmlinuz" ] || kit=""
+        for name in $KIT_NEEDS; do
+            if [ -n "$kit" ] && ! cat "$kit/modules.order" "$kit/builtin" "$kit/missing" 2>/dev/null | grep -qx "$name"; then
+                kit=""
+            fi
+        done
     fi
     if [ -z "$kit" ]; then
         fetch_kernel
@@ -121,7 +127,6 @@ fetch_kernel() {
     : >"$kit/modules.order"
     ko_files=$(find "$moddir/kernel" -name '*.ko*')
     for name in $MODULES; do add_module "$name"; done
-    echo "$MODULES" >"$kit/wanted"
     rm -rf "${CACHE:?}/$pkg"
     mv "$kit" "$CACHE/$pkg"
     echo "$pkg" >"$CACHE/current"

@@ -16,6 +16,7 @@ from pyrunc.linux import unix
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import _socket
     from collections.abc import Callable
     from typing import Any
 
@@ -656,8 +657,8 @@ class Connection:
     """One connection to a bus (bus=True: authenticated, then Hello) or to a peer such
     as systemd's private socket (bus=False).  Not thread-safe; close it in a finally."""
 
-    def __init__(self, sock: "Any", address: str, bus: bool) -> None:
-        self._sock = sock
+    def __init__(self, sock: "_socket.socket", address: str, bus: bool) -> None:
+        self._sock: _socket.socket | None = sock
         self.address = address
         self.bus = bus
         self.unique_name: str | None = None
@@ -666,12 +667,14 @@ class Connection:
         self._queued: list[Message] = []
 
     @classmethod
-    def open(cls, address: str, bus: bool = True) -> "Connection":
-        """Connect, authenticate (EXTERNAL, our uid) and, on a bus, say Hello."""
+    def open(cls, address: str, bus: bool = True, timeout: float = 25.0) -> "Connection":
+        """Connect, authenticate (EXTERNAL, our uid) and, on a bus, say Hello; each
+        step within timeout (TimeoutError)."""
         error: OSError | None = None
         for target in _socket_addresses(address):
             sock = unix.socket()
             try:
+                sock.settimeout(timeout)  # a full listen backlog would block connect
                 sock.connect(target)
             except OSError as e:
                 sock.close()
@@ -679,9 +682,9 @@ class Connection:
                 continue
             conn = cls(sock, address, bus)
             try:
-                conn._authenticate()
+                conn._authenticate(timeout)
                 if bus:
-                    (conn.unique_name,) = conn.call(BUS_NAME, BUS_PATH, BUS_NAME, "Hello")
+                    (conn.unique_name,) = conn.call(BUS_NAME, BUS_PATH, BUS_NAME, "Hello", timeout=timeout)
             except BaseException:
                 conn.close()
                 raise
@@ -694,10 +697,10 @@ class Connection:
             self._sock.close()
             self._sock = None
 
-    def _authenticate(self) -> None:
+    def _authenticate(self, timeout: float) -> None:
         uid = str(os.geteuid()).encode().hex()
         self._send(b"\0AUTH EXTERNAL " + uid.encode() + b"\r\n")
-        deadline = time.monotonic() + 25.0
+        deadline = time.monotonic() + timeout
         while b"\r\n" not in self._buf:
             if len(self._buf) > MAX_AUTH_LINE:
                 raise DBusError(AUTH_FAILED, f"D-Bus at {self.address}: an over-long authentication reply")

@@ -417,3 +417,16 @@ def test_system_bus_address(monkeypatch):
     assert dbus.system_bus_address() == "unix:path=/run/dbus/system_bus_socket"
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/x")
     assert dbus.system_bus_address() == "unix:path=/x"
+
+
+def test_a_peer_that_never_answers_times_out(tmp_path):
+    path = str(tmp_path / "peer")
+    listener = unix.socket()  # listens, never accepts: the connection waits in its backlog
+    listener.bind(path)
+    listener.listen(1)
+    try:
+        with pytest.raises(TimeoutError) as e:
+            dbus.Connection.open(path, bus=False, timeout=0.2)
+        assert "authentication" in str(e.value)
+    finally:
+        listener.close()

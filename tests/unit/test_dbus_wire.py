@@ -3,14 +3,18 @@ D-Bus specification ("Marshaling (Wire Format)", "Message Format"), round trips 
 generated signatures and values, and hostile bytes, each giving one DBusError."""
 
 import os
+import subprocess
+import sys
 import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pyrunc import launcher
 from pyrunc.linux import dbus, unix
 from pyrunc.linux.dbus import DBusError, Message, Variant, decode_message, encode_message, marshal, unmarshal
+from tests.unit.import_probe import SLOW
 
 
 def h(text):
@@ -430,3 +434,21 @@ def test_a_peer_that_never_answers_times_out(tmp_path):
         assert "authentication" in str(e.value)
     finally:
         listener.close()
+
+
+def test_the_client_is_cheap_to_import():
+    """It is imported on every create with --systemd-cgroup: os, time, _socket through
+    pyrunc.linux.unix, and nothing of the SLOW list; _struct only once a double is met."""
+    probe = (
+        f"import sys; sys.path += {launcher.import_path()!r}; before = set(sys.modules)\n"
+        "from pyrunc.linux import dbus\n"
+        "print(' '.join(sorted(set(sys.modules) - before)))\n"
+        "dbus.marshal('d', (1.0,))\n"
+        "print(' '.join(sorted(set(sys.modules) - before)))\n"
+    )
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, check=True)
+    first, then = (set(line.split()) for line in out.stdout.splitlines())
+    ours = {"pyrunc", "pyrunc.linux", "pyrunc.linux.unix", "pyrunc.linux.dbus"}
+    stdlib = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc", "_socket", "time"}
+    assert first - stdlib == ours and not first & SLOW, sorted(first)
+    assert then - first == {"_struct"}

@@ -283,7 +283,10 @@ def _put(buf: bytearray, t: str, v: "Any", depth: tuple[int, int, int]) -> None:
         import _struct  # only a double needs it
 
         _pad(buf, 8)
-        buf += _struct.pack("<d", v)
+        try:
+            buf += _struct.pack("<d", v)
+        except OverflowError:
+            raise DBusError(INVALID_ARGS, f"D-Bus 'd' value out of range: {v}") from None
     elif c == "s" or c == "o" or c == "g":
         if type(v) is not str:
             raise DBusError(INVALID_ARGS, f"D-Bus {c!r} wants a str, got {type(v).__name__}")
@@ -322,7 +325,7 @@ def _put(buf: bytearray, t: str, v: "Any", depth: tuple[int, int, int]) -> None:
         if len(v) != len(members):
             raise DBusError(INVALID_ARGS, f"D-Bus struct {t} wants {len(members)} fields, got {len(v)}")
         inner = (depth[0], depth[1] + 1, depth[2])
-        _check_depth(inner, DBusError(INVALID_ARGS, "D-Bus values nested too deeply"))
+        _check_depth(inner, False)
         _pad(buf, 8)
         for m, x in zip(members, v):
             _put(buf, m, x, inner)
@@ -333,7 +336,7 @@ def _put(buf: bytearray, t: str, v: "Any", depth: tuple[int, int, int]) -> None:
 def _put_array(buf: bytearray, t: str, v: "Any", depth: tuple[int, int, int]) -> None:
     elem = t[1:]
     inner = (depth[0] + 1, depth[1], depth[2])
-    _check_depth(inner, DBusError(INVALID_ARGS, "D-Bus values nested too deeply"))
+    _check_depth(inner, False)
     _pad(buf, 4)
     at = len(buf)
     buf += b"\0\0\0\0"
@@ -346,7 +349,7 @@ def _put_array(buf: bytearray, t: str, v: "Any", depth: tuple[int, int, int]) ->
             raise DBusError(INVALID_ARGS, f"D-Bus {t} wants a dict, got {type(v).__name__}")
         key, value = split_signature(elem[1:-1])
         entry = (inner[0], inner[1] + 1, inner[2])
-        _check_depth(entry, DBusError(INVALID_ARGS, "D-Bus values nested too deeply"))
+        _check_depth(entry, False)
         for k, x in v.items():
             _pad(buf, 8)
             _put(buf, key, k, entry)
@@ -362,9 +365,14 @@ def _put_array(buf: bytearray, t: str, v: "Any", depth: tuple[int, int, int]) ->
     buf[at : at + 4] = n.to_bytes(4, "little")
 
 
-def _check_depth(depth: tuple[int, int, int], error: DBusError) -> None:
+def _check_depth(depth: tuple[int, int, int], reading: bool) -> None:
+    """depth: (arrays, structs and dict entries, variants) around a value."""
     if depth[0] > MAX_ARRAY_DEPTH or depth[1] > MAX_STRUCT_DEPTH or sum(depth) > MAX_DEPTH:
-        raise error
+        raise (
+            _malformed("values nested too deeply")
+            if reading
+            else DBusError(INVALID_ARGS, "D-Bus values nested too deeply")
+        )
 
 
 def marshal(signature: str, values: "tuple[Any, ...] | list[Any]", buf: bytearray | None = None) -> bytes:
@@ -460,20 +468,20 @@ class _Reader:
             if len(types) != 1:
                 raise _malformed(f"a variant's signature {sig!r} is not one complete type")
             inner = (depth[0], depth[1], depth[2] + 1)
-            _check_depth(inner, _malformed("values nested too deeply"))
+            _check_depth(inner, True)
             return Variant(sig, self.get(sig, inner))
         if c == "a":
             return self.array(t, depth)
         if c == "(":
             inner = (depth[0], depth[1] + 1, depth[2])
-            _check_depth(inner, _malformed("values nested too deeply"))
+            _check_depth(inner, True)
             self.align(8)
             return tuple(self.get(m, inner) for m in split_signature(t[1:-1]))
         raise _malformed(f"unexpected type {c!r}")
 
     def array(self, t: str, depth: tuple[int, int, int]) -> "Any":
         inner = (depth[0] + 1, depth[1], depth[2])
-        _check_depth(inner, _malformed("values nested too deeply"))
+        _check_depth(inner, True)
         n = self.uint(4)
         if n > MAX_ARRAY:
             raise _malformed(f"an array of {n} bytes is over the limit of {MAX_ARRAY}")
@@ -489,7 +497,7 @@ class _Reader:
             if elem[0] == "{":
                 key, value = split_signature(elem[1:-1])
                 entry = (inner[0], inner[1] + 1, inner[2])
-                _check_depth(entry, _malformed("values nested too deeply"))
+                _check_depth(entry, True)
                 found: dict[Any, Any] = {}
                 while self.pos < end:
                     self.align(8)

@@ -296,6 +296,7 @@ def test_random_bytes_never_raise_anything_but_dbus_error(wire):
         ("s", ("a\0b",), "NUL"),
         ("o", ("a/b",), "object path"),
         ("y", (256,), "out of range"),
+        ("d", (10**400,), "out of range"),
         ("u", (-1,), "out of range"),
         ("b", (1,), "bool"),
         ("s", (1,), "str"),

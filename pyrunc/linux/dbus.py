@@ -284,7 +284,7 @@ def _put(buf: bytearray, t: str, v: "Any", depth: tuple[int, int, int]) -> None:
 
         _pad(buf, 8)
         try:
-            buf += _struct.pack("<d", v)
+            buf += _struct.pack("<d", float(v))
         except OverflowError:
             raise DBusError(INVALID_ARGS, f"D-Bus 'd' value out of range: {v}") from None
     elif c == "s" or c == "o" or c == "g":

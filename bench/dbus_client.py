@@ -10,7 +10,9 @@ dependency of pyrunc.
 2. Round trip, against a private dbus-daemon started here (its own config and socket in
    a temp dir, ended by its pid): opening a connection (connect, AUTH EXTERNAL, Hello)
    and one method call (org.freedesktop.DBus.GetId), medians.  Each client runs in an
-   interpreter of its own.  Nothing is asserted."""
+   interpreter of its own.
+3. Encoding and decoding a StartTransientUnit call with ten properties, medians.
+Nothing is asserted."""
 
 import argparse
 import json
@@ -62,6 +64,49 @@ def close(c):
     c.close()
 """,
 }
+
+# A StartTransientUnit call such as the systemd driver sends, encoded and decoded.
+CODEC = {
+    "pyrunc.linux.dbus": """
+from pyrunc.linux import dbus
+V = dbus.Variant
+def make(props, aux):
+    return dbus.Message(dbus.METHOD_CALL, 1, path="/org/freedesktop/systemd1", member="StartTransientUnit",
+        interface="org.freedesktop.systemd1.Manager", destination="org.freedesktop.systemd1",
+        signature="ssa(sv)a(sa(sv))", body=("pyrunc-x.scope", "fail", props, aux))
+def encode(m):
+    return dbus.encode_message(m)
+def decode(data):
+    return dbus.decode_message(data).body
+""",
+    "jeepney (+ io.blocking)": """
+from jeepney import DBusAddress, new_method_call
+from jeepney.low_level import Message
+V = lambda sig, value: (sig, value)
+SD = DBusAddress("/org/freedesktop/systemd1", bus_name="org.freedesktop.systemd1",
+    interface="org.freedesktop.systemd1.Manager")
+def make(props, aux):
+    return new_method_call(SD, "StartTransientUnit", "ssa(sv)a(sa(sv))", ("pyrunc-x.scope", "fail", props, aux))
+def encode(m):
+    return m.serialise(serial=1)
+def decode(data):
+    return Message.from_buffer(data).body
+""",
+}
+
+CODEC_TIMER = """
+import json, time
+props = [("Description", V("s", "pyrunc container x")), ("PIDs", V("au", [12345])), ("Delegate", V("b", True)),
+    ("DefaultDependencies", V("b", False)), ("MemoryMax", V("t", 1 << 30)), ("CPUWeight", V("t", 100)),
+    ("CPUQuotaPerSecUSec", V("t", 500000)), ("TasksMax", V("t", 1024)), ("DevicePolicy", V("s", "strict")),
+    ("DeviceAllow", V("a(ss)", [("/dev/null", "rwm"), ("/dev/zero", "rwm"), ("char-pts", "rwm")]))]
+msg = make(props, [])
+enc, dec = [], []
+for _ in range(RUNS * 20):
+    t = time.perf_counter(); data = encode(msg); enc.append(time.perf_counter() - t)
+    t = time.perf_counter(); decode(data); dec.append(time.perf_counter() - t)
+print(json.dumps([enc, dec, len(data)]))
+"""
 
 TIMER = """
 import json, time
@@ -139,6 +184,16 @@ def main():
         finally:
             os.kill(pid, signal.SIGTERM)
             time.sleep(0.1)
+    print("\n| client | encode a StartTransientUnit call | decode it | bytes |")
+    print("| --- | --- | --- | --- |")
+    for name, code in CODEC.items():
+        prog = f"import sys; sys.path[:0] = {paths!r}\nRUNS = {args.runs}\n"
+        run = subprocess.run([sys.executable, "-I", "-S", "-c", prog + code + CODEC_TIMER], capture_output=True)
+        if run.returncode:
+            print(f"| {name} | failed: {run.stderr.decode().strip().splitlines()[-1]} | | |")
+            continue
+        enc, dec, size = json.loads(run.stdout)
+        print(f"| {name} | {statistics.median(enc) * 1e6:.0f} µs | {statistics.median(dec) * 1e6:.0f} µs | {size} |")
 
 
 if __name__ == "__main__":

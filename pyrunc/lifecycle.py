@@ -228,7 +228,7 @@ def cgroup_manager(st: "State | None", seams: "Seams") -> "Manager | None":
         return None
     from pyrunc.linux import cgroups
 
-    mgr: Manager = cgroups.load_manager(saved, files=seams.cgroup_files, kernel=seams.kernel)
+    mgr: Manager = cgroups.load_manager(saved, files=seams.cgroup_files)
     return mgr
 
 
@@ -497,7 +497,7 @@ def _delete_broken(cdir: "ContainerDir", err: "CorruptState", seams: "Seams") ->
     mgr = cgroup_manager(part, seams)
     if part.pid and part.pid_start is not None:
         _kill_and_wait_init(cdir.id, part, mgr, seams, all_processes=False)
-    _free_resources(cdir, part, mgr, seams.kernel)
+    _free_resources(cdir, part, mgr, seams)
 
 
 def _kill_and_wait_init(cid: str, st: "State", mgr: "Manager | None", seams: "Seams", all_processes: bool) -> None:
@@ -521,13 +521,15 @@ def _kill_and_wait_init(cid: str, st: "State", mgr: "Manager | None", seams: "Se
         raise StateError(f"cannot delete container {cid}: its process {st.pid} did not exit")
 
 
-def _free_resources(cdir: "ContainerDir", st: "State", mgr: "Manager | None", k: "Kernel") -> None:
+def _free_resources(cdir: "ContainerDir", st: "State", mgr: "Manager | None", seams: "Seams") -> None:
     """What a container holds once its processes are gone: host mounts, cgroup, intelRdt
-    group, then its state directory.  `st`: its state, or what a corrupt one still names."""
+    group, then its state directory.  `st`: its state, or what a corrupt one still names.
+    The kernel seam is asked for only when host mounts need it: a plain delete does not
+    import it."""
     if st.host_mounts:
         # First, and the state kept when it fails: a delete run again retries them.
         with log.step("detach host mounts"):
-            left = _detach_host_mounts(st.host_mounts, k)
+            left = _detach_host_mounts(st.host_mounts, seams.kernel)
         if left:
             raise StateError(f"cannot delete container {cdir.id}: {left}")
     if mgr is not None:
@@ -561,7 +563,7 @@ def delete(
         mgr = cgroup_manager(st, seams)
         if st is not None and status in LIVE:  # None: creating
             _kill_and_wait_init(cid, st, mgr, seams, all_processes=True)
-        _free_resources(cdir, st or State(cid, ""), mgr, seams.kernel)  # None: no state.json was ever written whole
+        _free_resources(cdir, st or State(cid, ""), mgr, seams)  # None: no state.json was ever written whole
         log.debug(f"delete {cid}: removed")
         if st is not None and status != CREATING and st.hooks:
             from pyrunc.config.model import hooks_from_dict

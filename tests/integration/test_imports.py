@@ -66,3 +66,22 @@ def test_run_imports_only_what_the_container_needs(pyrunc, bundle, test_id):
     loaded = modules_imported_by("--root", pyrunc.root, "run", "--bundle", bundle.path, test_id)
     assert not loaded & SLOW, sorted(loaded & SLOW)
     assert loaded <= LEAN | RUN, sorted(loaded - LEAN - RUN)
+
+
+# `delete` of a stopped container: the state commands' modules and the cgroup manager that
+# removes its cgroup, never the kernel seam (ctypes) nor the container path.
+DELETE = {
+    "pyrunc.linux.cgroups",
+    "pyrunc.linux.cgroups.files",
+    "pyrunc.linux.cgroups.v1",
+    "pyrunc.linux.cgroups.v2",
+}
+
+
+def test_delete_of_a_stopped_container_imports_no_kernel_seam(pyrunc, bundle, test_id):
+    bundle.config["process"]["args"] = ["true"]
+    bundle.write()
+    pyrunc("run", "--bundle", bundle.path, "--keep", test_id)
+    loaded = modules_imported_by("--root", pyrunc.root, "delete", test_id)
+    assert not loaded & SLOW, sorted(loaded & SLOW)
+    assert loaded <= LEAN | DELETE, sorted(loaded - LEAN - DELETE)

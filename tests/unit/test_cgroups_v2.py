@@ -206,7 +206,7 @@ def test_a_relative_path_is_under_our_own_cgroup(fs, root):
 
 def test_state_round_trips_through_json(fs, made, root):
     saved = json.loads(json.dumps(made.to_dict()))
-    again = load_manager(saved, root=str(root), files=fs, kernel=None)
+    again = load_manager(saved, root=str(root), files=fs)
     assert isinstance(again, V2Manager) and again.to_dict() == made.to_dict()
 
 

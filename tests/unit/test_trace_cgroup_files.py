@@ -50,7 +50,7 @@ def test_a_v2_managers_mkdirs_writes_and_rmdirs_are_recorded(tmp_path, tracing):
     mgr.create()
     (root / "pyrunc-test-t" / "box" / "cgroup.procs").write_text("")
     mgr.add(4242)
-    again = cgroups.load_manager(mgr.to_dict(), root=str(root), files=files, kernel=None)
+    again = cgroups.load_manager(mgr.to_dict(), root=str(root), files=files)
     os.unlink(root / "pyrunc-test-t" / "box" / "cgroup.procs")
     again.destroy()
     box = str(root / "pyrunc-test-t" / "box")

@@ -156,14 +156,14 @@ def new_manager(
     return V1Manager(path or container_id, root=root, hybrid=(mode == "hybrid"), files=files)
 
 
-def load_manager(
-    saved: "dict[str, Any]", root: str = CGROUP_MOUNT_ROOT, *, files: "CgroupFiles", kernel: "Kernel"
-) -> Manager:
-    """The manager a create saved with to_dict()."""
+def load_manager(saved: "dict[str, Any]", root: str = CGROUP_MOUNT_ROOT, *, files: "CgroupFiles") -> Manager:
+    """The manager a create saved with to_dict().  It takes no kernel: only create loads a
+    device program (update leaves it alone, as runc 1.1 does), and delete, kill, pause and
+    update must not pay for importing the kernel seam."""
     if saved["version"] == 2:
         from pyrunc.linux.cgroups.v2 import V2Manager
 
-        return V2Manager.from_dict(saved, root=root, files=files, kernel=kernel)
+        return V2Manager.from_dict(saved, root=root, files=files)
     from pyrunc.linux.cgroups.v1 import V1Manager
 
     return V1Manager.from_dict(saved, root=root, files=files)

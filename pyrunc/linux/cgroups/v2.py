@@ -82,9 +82,8 @@ class V2Manager(Manager):
         saved: "dict[str, Any]",
         root: str = CGROUP_MOUNT_ROOT,
         files: CgroupFiles = REAL_FILES,
-        kernel: "Kernel | None" = None,
     ) -> "V2Manager":
-        return cls("", root=root, files=files, kernel=kernel, _saved=saved)
+        return cls("", root=root, files=files, _saved=saved)
 
     def to_dict(self) -> "dict[str, Any]":
         return {"version": 2, "dir": self.dir, "made": list(self.made)}
@@ -509,7 +508,7 @@ class V2Manager(Manager):
         # The eBPF device program replaces v1's devices.allow/deny lists.
         from pyrunc.linux.cgroups import devices_bpf
 
-        assert self.kernel is not None  # new_manager and load_manager give it one
+        assert self.kernel is not None  # new_manager gives it one; a loaded manager never sets devices
         devices_bpf.apply(self.kernel, self._path(), rules)
 
     # -- statistics ---------------------------------------------------------------------

@@ -336,9 +336,8 @@ def test_no_systemd_on_the_host_is_one_line(monkeypatch):
     monkeypatch.setattr(sdmod, "RUN_SYSTEMD", "/nonexistent/pyrunc-test-run-systemd")
     with pytest.raises(CgroupError) as e:
         sdmod.open_systemd()
-    assert (
-        str(e.value)
-        == "--systemd-cgroup: systemd is not running on this host (no /nonexistent/pyrunc-test-run-systemd)"
+    assert str(e.value) == (
+        "systemd not running on this host (no /nonexistent/pyrunc-test-run-systemd), cannot use systemd cgroups manager"
     )
 
 
@@ -353,3 +352,19 @@ def test_dbus_errors_are_one_line(conn, fs, root):  # noqa: F811
         m.set({"pids": {"limit": 5}})
     assert str(e.value) == "systemd cannot set the properties of unit pyrunc-test-box.scope: Access denied"
     assert os.path.isdir(scope(root))
+
+
+# -- chosen by --systemd-cgroup -------------------------------------------------------------
+
+
+def test_new_manager_with_systemd_gives_a_unit_over_the_hosts_manager(fs, root):  # noqa: F811
+    from pyrunc.linux.cgroups import load_manager, new_manager
+
+    m = new_manager("/ignored", "box", str(root), "v2", files=fs, kernel=FakeKernel(), systemd="a-b.slice:p:box")
+    assert isinstance(m, SystemdManager) and isinstance(m.inner, V2Manager)
+    assert m.unit.name == "p-box.scope" and m.paths() == {"": "/a.slice/a-b.slice/p-box.scope"}
+    plain = new_manager("/pyrunc-test/x", "box", str(root), "v2", files=fs, kernel=FakeKernel())
+    assert isinstance(plain, V2Manager)
+    again = load_manager(m.to_dict(), str(root), files=fs, kernel=FakeKernel())
+    assert isinstance(again, SystemdManager) and again.to_dict() == m.to_dict()
+    assert isinstance(load_manager(plain.to_dict(), str(root), files=fs, kernel=FakeKernel()), V2Manager)

@@ -202,10 +202,17 @@ def parse_version(text: str) -> int:
     return int(digits) if digits else 0
 
 
+def require_systemd() -> None:
+    """CgroupError unless systemd is the host's init (sd_booted(3), as runc checks it)."""
+    if not os.path.isdir(RUN_SYSTEMD):
+        raise CgroupError(
+            None, f"systemd not running on this host (no {RUN_SYSTEMD}), cannot use systemd cgroups manager"
+        )
+
+
 def open_systemd() -> Systemd:
     """A connection to systemd: its private socket as root, else the system bus."""
-    if not os.path.isdir(RUN_SYSTEMD):
-        raise CgroupError(None, f"--systemd-cgroup: systemd is not running on this host (no {RUN_SYSTEMD})")
+    require_systemd()
     import pyrunc.linux.dbus as dbus
 
     if os.geteuid() == 0 and os.path.exists(PRIVATE_SOCKET):

@@ -13,8 +13,8 @@ from pyrunc.linux.cgroups import systemd as sdmod
 from pyrunc.linux.cgroups import systemd_props
 from pyrunc.linux.cgroups.systemd import Systemd, SystemdManager
 from pyrunc.linux.cgroups.v2 import V2Manager
+from tests.unit.fake_cgroup2 import ALL, KernelLike, existing
 from tests.unit.fakekernel import FakeKernel
-from tests.unit.test_cgroups_v2 import KernelLike, existing, fs, root  # noqa: F401
 
 MiB = 1 << 20
 INF = (1 << 64) - 1
@@ -134,11 +134,25 @@ class FakeSystemdConnection:
 
 
 @pytest.fixture
+def fs():
+    return KernelLike()
+
+
+@pytest.fixture
+def root(tmp_path):
+    """A cgroup2 root with every controller."""
+    (tmp_path / "cgroup.controllers").write_text(ALL + "\n")
+    (tmp_path / "cgroup.subtree_control").write_text("")
+    (tmp_path / "cgroup.procs").write_text("")
+    return tmp_path
+
+
+@pytest.fixture
 def conn(root):
     return FakeSystemdConnection(root)
 
 
-def manager(conn, fs, root, path="system.slice:pyrunc-test:box", bus=False):  # noqa: F811
+def manager(conn, fs, root, path="system.slice:pyrunc-test:box", bus=False):
     unit = systemd_props.parse_path(path, "box")
     inner = V2Manager(unit.path, root=str(root), own={"": "/"}, files=fs, kernel=FakeKernel())
     return SystemdManager(unit, inner, lambda: Systemd(conn, bus, Variant, DBusError), files=fs, root=str(root))
@@ -151,14 +165,14 @@ def warnings(monkeypatch):
     return seen
 
 
-def scope(root, path="system.slice/pyrunc-test-box.scope"):  # noqa: F811
+def scope(root, path="system.slice/pyrunc-test-box.scope"):
     return root / path
 
 
 # -- create --------------------------------------------------------------------------------
 
 
-def test_create_starts_a_delegated_scope_in_its_slice_with_the_init_in_it(conn, fs, root):  # noqa: F811
+def test_create_starts_a_delegated_scope_in_its_slice_with_the_init_in_it(conn, fs, root):
     existing(root, "/system.slice")
     m = manager(conn, fs, root)
     m.create(4242)
@@ -173,7 +187,7 @@ def test_create_starts_a_delegated_scope_in_its_slice_with_the_init_in_it(conn, 
     assert m.systemd_version == 252
 
 
-def test_through_the_bus_a_match_rule_asks_for_job_removed(conn, fs, root):  # noqa: F811
+def test_through_the_bus_a_match_rule_asks_for_job_removed(conn, fs, root):
     manager(conn, fs, root, bus=True).create(1)
     assert len(conn.matches) == 1 and "member='JobRemoved'" in conn.matches[0]
     conn2 = FakeSystemdConnection(root)
@@ -181,14 +195,14 @@ def test_through_the_bus_a_match_rule_asks_for_job_removed(conn, fs, root):  # n
     assert conn2.matches == []  # the private socket sends every signal to its peers
 
 
-def test_a_nested_slice_places_the_scope_below_its_parents(conn, fs, root):  # noqa: F811
+def test_a_nested_slice_places_the_scope_below_its_parents(conn, fs, root):
     m = manager(conn, fs, root, path="pyrunc-test-a-b.slice:p:box")
     m.create(7)
     assert (root / "pyrunc.slice/pyrunc-test.slice/pyrunc-test-a.slice/pyrunc-test-a-b.slice/p-box.scope").is_dir()
     assert m.paths() == {"": "/pyrunc.slice/pyrunc-test.slice/pyrunc-test-a.slice/pyrunc-test-a-b.slice/p-box.scope"}
 
 
-def test_an_existing_unit_is_refused_and_left_alone(conn, fs, root):  # noqa: F811
+def test_an_existing_unit_is_refused_and_left_alone(conn, fs, root):
     manager(conn, fs, root).create(1)
     conn.calls.clear()
     m = manager(conn, fs, root)
@@ -201,7 +215,7 @@ def test_an_existing_unit_is_refused_and_left_alone(conn, fs, root):  # noqa: F8
     assert (scope(root) / "cgroup.procs").read_text() == "1\n"
 
 
-def test_a_failed_unit_left_by_a_container_gone_is_reset_and_started_again(conn, fs, root):  # noqa: F811
+def test_a_failed_unit_left_by_a_container_gone_is_reset_and_started_again(conn, fs, root):
     conn.units["pyrunc-test-box.scope"] = "failed"
     m = manager(conn, fs, root)
     m.create(9)
@@ -217,7 +231,7 @@ def test_a_failed_unit_left_by_a_container_gone_is_reset_and_started_again(conn,
     assert conn.units["pyrunc-test-box.scope"] == "active" and m.started
 
 
-def test_a_failed_job_is_one_line_and_leaves_no_unit(fs, root):  # noqa: F811
+def test_a_failed_job_is_one_line_and_leaves_no_unit(fs, root):
     conn = FakeSystemdConnection(root, job_result="failed")
     m = manager(conn, fs, root)
     with pytest.raises(CgroupError) as e:
@@ -228,7 +242,7 @@ def test_a_failed_job_is_one_line_and_leaves_no_unit(fs, root):  # noqa: F811
     assert conn.units == {} and not scope(root).exists()
 
 
-def test_a_job_that_never_ends_times_out_in_one_line(conn, fs, root, monkeypatch):  # noqa: F811
+def test_a_job_that_never_ends_times_out_in_one_line(conn, fs, root, monkeypatch):
     monkeypatch.setattr(conn, "wait_signal", lambda accept, timeout: (_ for _ in ()).throw(TimeoutError()))
     m = manager(conn, fs, root)
     with pytest.raises(CgroupError) as e:
@@ -240,7 +254,7 @@ def test_a_job_that_never_ends_times_out_in_one_line(conn, fs, root, monkeypatch
 # -- set -----------------------------------------------------------------------------------
 
 
-def test_limits_go_to_the_unit_then_to_the_files_with_the_quota_rounded(conn, fs, root):  # noqa: F811
+def test_limits_go_to_the_unit_then_to_the_files_with_the_quota_rounded(conn, fs, root):
     m = manager(conn, fs, root)
     m.create(5)
     m.set({"memory": {"limit": 64 * MiB}, "cpu": {"quota": 1234, "period": 100000, "shares": 1024}})
@@ -253,7 +267,7 @@ def test_limits_go_to_the_unit_then_to_the_files_with_the_quota_rounded(conn, fs
     assert (scope(root) / "cpu.weight").read_text() == "39"
 
 
-def test_update_of_the_period_alone_keeps_the_quota_in_force(conn, fs, root):  # noqa: F811
+def test_update_of_the_period_alone_keeps_the_quota_in_force(conn, fs, root):
     m = manager(conn, fs, root)
     m.create(5)
     m.set({"cpu": {"quota": 50000, "period": 100000}})
@@ -263,7 +277,7 @@ def test_update_of_the_period_alone_keeps_the_quota_in_force(conn, fs, root):  #
     assert (scope(root) / "cpu.max").read_text() == "50000 50000"
 
 
-def test_update_leaves_the_devices_alone(conn, fs, root):  # noqa: F811
+def test_update_leaves_the_devices_alone(conn, fs, root):
     m = manager(conn, fs, root)
     m.create(5)
     m.set({"pids": {"limit": 10}, "devices": [{"allow": True}]}, update=True)
@@ -271,7 +285,7 @@ def test_update_leaves_the_devices_alone(conn, fs, root):  # noqa: F811
     assert conn.props["pyrunc-test-box.scope"]["TasksMax"] == 10
 
 
-def test_a_limit_systemd_cannot_take_names_the_field_and_sets_nothing(conn, fs, root):  # noqa: F811
+def test_a_limit_systemd_cannot_take_names_the_field_and_sets_nothing(conn, fs, root):
     m = manager(conn, fs, root)
     m.create(5)
     with pytest.raises(CgroupError) as e:
@@ -283,7 +297,7 @@ def test_a_limit_systemd_cannot_take_names_the_field_and_sets_nothing(conn, fs, 
 # -- destroy -------------------------------------------------------------------------------
 
 
-def test_destroy_stops_the_unit_waits_for_it_and_leaves_nothing(conn, fs, root):  # noqa: F811
+def test_destroy_stops_the_unit_waits_for_it_and_leaves_nothing(conn, fs, root):
     m = manager(conn, fs, root)
     m.create(5)
     conn.calls.clear()
@@ -292,7 +306,7 @@ def test_destroy_stops_the_unit_waits_for_it_and_leaves_nothing(conn, fs, root):
     assert conn.units == {} and not scope(root).exists() and conn.closed == 2
 
 
-def test_destroy_removes_the_sub_cgroups_an_old_systemd_leaves(conn, fs, root):  # noqa: F811
+def test_destroy_removes_the_sub_cgroups_an_old_systemd_leaves(conn, fs, root):
     conn.keeps_sub_cgroups = True
     m = manager(conn, fs, root)
     m.create(5)
@@ -301,7 +315,7 @@ def test_destroy_removes_the_sub_cgroups_an_old_systemd_leaves(conn, fs, root): 
     assert not scope(root).exists() and (root / "system.slice").is_dir()  # the slice is systemd's
 
 
-def test_destroy_of_a_unit_systemd_already_collected(conn, fs, root):  # noqa: F811
+def test_destroy_of_a_unit_systemd_already_collected(conn, fs, root):
     m = manager(conn, fs, root)
     m.create(5)
     conn.units.clear()  # its last process exited: systemd stopped and forgot it
@@ -314,7 +328,7 @@ def test_destroy_of_a_unit_systemd_already_collected(conn, fs, root):  # noqa: F
 # -- saved and loaded ---------------------------------------------------------------------
 
 
-def test_the_saved_manager_acts_on_the_same_unit(conn, fs, root):  # noqa: F811
+def test_the_saved_manager_acts_on_the_same_unit(conn, fs, root):
     m = manager(conn, fs, root)
     m.create(5)
     saved = m.to_dict()
@@ -341,7 +355,7 @@ def test_no_systemd_on_the_host_is_one_line(monkeypatch):
     )
 
 
-def test_dbus_errors_are_one_line(conn, fs, root):  # noqa: F811
+def test_dbus_errors_are_one_line(conn, fs, root):
     def refuse(*a, **k):
         raise DBusError("org.freedesktop.DBus.Error.AccessDenied", "Access denied\nmore")
 
@@ -357,7 +371,7 @@ def test_dbus_errors_are_one_line(conn, fs, root):  # noqa: F811
 # -- chosen by --systemd-cgroup -------------------------------------------------------------
 
 
-def test_new_manager_with_systemd_gives_a_unit_over_the_hosts_manager(fs, root):  # noqa: F811
+def test_new_manager_with_systemd_gives_a_unit_over_the_hosts_manager(fs, root):
     from pyrunc.linux.cgroups import load_manager, new_manager
 
     m = new_manager("/ignored", "box", str(root), "v2", files=fs, kernel=FakeKernel(), systemd="a-b.slice:p:box")

@@ -382,3 +382,24 @@ def test_new_manager_with_systemd_gives_a_unit_over_the_hosts_manager(fs, root):
     again = load_manager(m.to_dict(), str(root), files=fs, kernel=FakeKernel())
     assert isinstance(again, SystemdManager) and again.to_dict() == m.to_dict()
     assert isinstance(load_manager(plain.to_dict(), str(root), files=fs, kernel=FakeKernel()), V2Manager)
+
+
+def test_a_silent_or_refusing_systemd_is_one_line_naming_the_unit(conn, fs, root):
+    def silent(*a, **k):
+        raise TimeoutError("D-Bus at unix:path=/run/systemd/private: no reply in time")
+
+    conn.call = silent
+    m = manager(conn, fs, root)
+    with pytest.raises(CgroupError) as e:
+        m.create(5)
+    assert str(e.value) == (
+        "systemd cannot start unit pyrunc-test-box.scope: D-Bus at unix:path=/run/systemd/private: no reply in time"
+    )
+
+    def refuse(*a, **k):
+        raise DBusError("org.freedesktop.DBus.Error.AccessDenied", "Permission denied")
+
+    conn.call = refuse
+    with pytest.raises(CgroupError) as e:
+        manager(conn, fs, root).create(5)
+    assert str(e.value) == "systemd cannot start unit pyrunc-test-box.scope: Permission denied"

@@ -293,9 +293,19 @@ class SystemdManager(Manager):
             if result != "done":
                 sd.reset_failed(self.unit.name)
                 raise CgroupError(None, f"systemd could not start unit {self.unit.name}: its job ended {result!r}")
+        except Exception as e:
+            raise self._failed(sd, e, "start") from None
         finally:
             sd.close()
         self.inner.create()
+
+    def _failed(self, sd: Systemd, e: Exception, verb: str) -> Exception:
+        """A CgroupError as it is; a D-Bus error or a lost or silent connection (OSError,
+        TimeoutError) as one line naming the unit; anything else as it is."""
+        if isinstance(e, CgroupError) or not isinstance(e, (OSError, sd.error)):
+            return e
+        why = _dbus_why(e) if isinstance(e, sd.error) else str(e) or type(e).__name__
+        return CgroupError(None, f"systemd cannot {verb} unit {self.unit.name}: {why}")
 
     def made_leaf(self) -> bool:
         # The unit's cgroup is ours alone: systemd made it for this container.
@@ -331,6 +341,8 @@ class SystemdManager(Manager):
             sd = self.connect()
             try:
                 sd.set_properties(self.unit.name, plan.properties)
+            except Exception as e:
+                raise self._failed(sd, e, "set the properties of") from None
             finally:
                 sd.close()
         self.inner.set(plan.files, update)
@@ -371,6 +383,8 @@ class SystemdManager(Manager):
                 if result != "done":
                     _warn(f"systemd stopped unit {self.unit.name} with result {result!r}")
             sd.reset_failed(self.unit.name)
+        except Exception as e:
+            raise self._failed(sd, e, "stop") from None
         finally:
             sd.close()
         self.inner.destroy()

@@ -288,3 +288,35 @@ def test_a_minor_of_every_major_is_left_to_the_cgroup():
 def test_devices_are_not_given_on_update():
     assert "DevicePolicy" not in props({"devices": [{"allow": False}]}, devices=False)
     assert props({"devices": [{"allow": False}]})["DevicePolicy"] == ("s", "strict")
+
+
+@pytest.mark.parametrize(
+    "unified, want",
+    [
+        ({"memory.high": "1048576"}, {"MemoryHigh": 1048576}),
+        ({"memory.max": "max", "memory.min": "4096"}, {"MemoryMax": INF, "MemoryMin": 4096}),
+        ({"memory.swap.max": " 0 "}, {"MemorySwapMax": 0}),
+        ({"pids.max": "0"}, {"TasksMax": 1}),
+        ({"pids.max": "max"}, {"TasksMax": INF}),
+        ({"cpu.weight": "200"}, {"CPUWeight": 200}),
+        ({"cpu.idle": "1"}, {"CPUWeight": 0}),
+        ({"cpu.max": "1234 100000"}, {"CPUQuotaPerSecUSec": 20000, "CPUQuotaPeriodUSec": 100000}),
+        ({"cpu.max": "max"}, {"CPUQuotaPerSecUSec": INF, "CPUQuotaPeriodUSec": 100000}),
+        ({"cpuset.cpus": "0-3,5"}, {"AllowedCPUs": b"\x2f"}),
+        ({"io.max": "8:0 rbps=1"}, {}),  # no property: the files only
+    ],
+)
+def test_unified_files_systemd_has_a_property_for(unified, want):
+    assert {k: v for k, (_, v) in props({"unified": unified}).items()} == want
+
+
+def test_unified_comes_last_and_wins():
+    got = sp.Resources({"memory": {"limit": 100 * MiB}, "unified": {"memory.max": "max"}}, 2, 252).properties
+    assert [v for n, _, v in got if n == "MemoryMax"] == [100 * MiB, INF]
+
+
+@pytest.mark.parametrize("unified", [{"memory.max": "-1"}, {"cpu.max": "1 2 3"}, {"pids.max": "x"}])
+def test_a_bad_unified_value_names_the_key(unified):
+    with pytest.raises(ValueError) as e:
+        sp.Resources({"unified": unified}, 2, 252)
+    assert str(e.value).startswith(f'linux.resources.unified["{next(iter(unified))}"]: ')

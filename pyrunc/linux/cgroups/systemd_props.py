@@ -71,7 +71,7 @@ FILE_ONLY = {
         "blockIO.throttle*Device",
         "hugepageLimits",
         "rdma",
-        "unified",
+        "unified (but for the files unified_properties maps)",
     ),
 }
 
@@ -225,6 +225,9 @@ class Resources:
             except ValueError as e:
                 raise ValueError(f"linux.resources.blockIO.weight: {e}") from None
             self.properties.append(("IOWeight", "t", io_weight))
+        # Last, as the v2 manager writes them last: a later property of the same name wins.
+        for key, value in (r.get("unified") or {}).items():
+            self.properties += unified_properties(key, str(value).strip(), systemd)
 
     def _v1(self, r: "dict[str, Any]", systemd: int) -> None:
         mem = r.get("memory") or {}
@@ -259,6 +262,51 @@ class Resources:
                 raise ValueError(f"linux.resources.cpu.{key}: {cpu[key]!r}: {e}") from None
             if systemd >= SD_ALLOWED_CPUS:
                 self.properties.append((prop, "ay", bits))
+
+
+_UNIFIED_MEMORY = {
+    "memory.high": "MemoryHigh",
+    "memory.low": "MemoryLow",
+    "memory.min": "MemoryMin",
+    "memory.max": "MemoryMax",
+    "memory.swap.max": "MemorySwapMax",
+}
+
+
+def unified_properties(key: str, value: str, systemd: int) -> "list[Property]":
+    """The property for one `unified` file where systemd has one (runc's
+    unifiedResToSystemdProps); none for the others, which only the files get."""
+    field = f'linux.resources.unified["{key}"]'
+    try:
+        if key in _UNIFIED_MEMORY or key == "pids.max":
+            n = USEC_INFINITY if value == "max" else _uint(value)
+            if key == "pids.max":
+                return [("TasksMax", "t", max(n, 1))]  # systemd refuses 0
+            return [(_UNIFIED_MEMORY[key], "t", n)]
+        if key == "cpu.weight":
+            return [("CPUWeight", "t", _uint(value))]
+        if key == "cpu.idle":
+            return [("CPUWeight", "t", 0)] if value == "1" and systemd >= SD_CPU_IDLE else []
+        if key == "cpu.max":
+            words = value.split()
+            if not 1 <= len(words) <= 2:
+                raise ValueError("not QUOTA [PERIOD]")
+            quota = -1 if words[0] == "max" else _uint(words[0])
+            period = _uint(words[1]) if len(words) == 2 else DEFAULT_CPU_PERIOD
+            return cpu_quota_properties(quota, period, systemd)[0]
+        if key in ("cpuset.cpus", "cpuset.mems"):
+            bits = cpuset_bits(value)
+            prop = "AllowedCPUs" if key == "cpuset.cpus" else "AllowedMemoryNodes"
+            return [(prop, "ay", bits)] if systemd >= SD_ALLOWED_CPUS else []
+    except ValueError as e:
+        raise ValueError(f"{field}: {value!r}: {e}") from None
+    return []
+
+
+def _uint(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError("not a number or max")
+    return int(text)
 
 
 def _u64(n: int) -> int:

@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 PYTEST_ARGS ?=
 
-.PHONY: setup demo demo-containerd lint test test-cgroup2 unit e2e conformance bench install clean
+.PHONY: setup demo demo-containerd lint test test-cgroup2 test-systemd unit e2e conformance bench install clean
 
 setup:
 	sh scripts/setup.sh
@@ -26,11 +26,17 @@ test: setup lint
 	.venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
 	sh scripts/conformance-check.sh
 	sh scripts/cgroup2-vm.sh
+	sh scripts/systemd-vm.sh
 
 # tests/cgroup as root in a qemu guest with pure cgroup v2 (docs/testing.md); sets up
 # qemu and Debian's kernel on first use, skips with a reason where it cannot run.
 test-cgroup2: setup
 	sh scripts/cgroup2-vm.sh
+
+# tests/systemd as root in a qemu guest with systemd as PID 1 on the unified hierarchy
+# (docs/testing.md); set up and skipped as test-cgroup2 is.
+test-systemd: setup
+	sh scripts/systemd-vm.sh
 
 # pyrunc under real engines: containerd, CRI, podman, Docker (tests/e2e/README.md); part of `make test`.
 e2e: setup

@@ -10,6 +10,8 @@ import uuid
 
 import pytest
 
+from tests.integration.cli_util import runc  # noqa: F401  (the fixture)
+
 SD = ("--systemd-cgroup",)
 CGROUP_ROOT = "/sys/fs/cgroup"
 MiB = 1 << 20
@@ -22,9 +24,15 @@ def run(*argv):
 
 
 def show(unit, *names):
-    """{property: value} of a unit as `systemctl show` prints them."""
+    """{property: value} of a unit as `systemctl show` prints them; a property shown on
+    several lines (DeviceAllow) has its values sorted and joined by "; "."""
     out = run("systemctl", "show", "--property=" + ",".join(names), unit)
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    found = {}
+    for line in out.splitlines():
+        if "=" in line:
+            name, value = line.split("=", 1)
+            found.setdefault(name, []).append(value)
+    return {name: "; ".join(sorted(values)) for name, values in found.items()}
 
 
 def gone(unit):
@@ -164,3 +172,58 @@ def test_a_malformed_path_is_one_line_and_makes_nothing(pyrunc, bundle, test_id)
     r = pyrunc("create", "--bundle", bundle.path, test_id, extra=SD)
     assert r.code == 1 and "linux.cgroupsPath: invalid slice name: bad-.slice" in r.err, r
     assert pyrunc("state", test_id).code != 0 and gone(f"pyrunc-{test_id}.scope")
+
+
+# What runc 1.1 sets too, for the same config (systemd fills in what neither sets).
+COMPARED = (
+    "Slice",
+    "Delegate",
+    "DefaultDependencies",
+    "MemoryAccounting",
+    "CPUAccounting",
+    "IOAccounting",
+    "TasksAccounting",
+    "MemoryMax",
+    "MemoryLow",
+    "MemorySwapMax",
+    "CPUWeight",
+    "CPUQuotaPerSecUSec",
+    "CPUQuotaPeriodUSec",
+    "TasksMax",
+    "AllowedCPUs",
+    "AllowedMemoryNodes",
+    "DevicePolicy",
+)
+
+
+def test_the_unit_and_its_cgroup_match_runcs(pyrunc, runc, bundle, test_id):
+    resources = {
+        "memory": {"limit": 64 * MiB, "swap": 96 * MiB, "reservation": 16 * MiB},
+        "cpu": {"shares": 512, "quota": 1234, "period": 100000, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 40},
+        "devices": [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 10, "access": "r"}],
+    }
+    sleeper(bundle, f"system.slice:pyrunc:{test_id}", resources)
+    assert pyrunc("run", "-d", "--bundle", bundle.path, test_id, extra=SD).code == 0
+    theirs = f"{test_id}-runc"
+    sleeper(bundle, f"system.slice:pyrunc:{theirs}", resources)
+    code, _, err = runc("--systemd-cgroup", "run", "-d", "--bundle", bundle.path, theirs)
+    assert code == 0, err
+    try:
+        ours, runcs = show(f"pyrunc-{test_id}.scope", *COMPARED), show(f"pyrunc-{theirs}.scope", *COMPARED)
+        assert ours == runcs
+        # DeviceAllow says the same in newer runc's form (char-MAJOR where runc 1.1 looks up
+        # /proc/devices' group name), and keeps tun (runc 1.1 loses c 10:200 rwm behind
+        # the config's c 10:* r, though its cgroup rules allow it).
+        allow = show(f"pyrunc-{test_id}.scope", "DeviceAllow")["DeviceAllow"].split("; ")
+        assert {"char-10 r", "char-136 rwm", "/dev/char/10:200 rwm", "/dev/char/1:3 rwm", "char-* m"} <= set(allow)
+        for name in ("memory.max", "memory.low", "memory.swap.max", "cpu.weight", "pids.max", "cpuset.cpus"):
+            mine = read(f"{CGROUP_ROOT}/system.slice/pyrunc-{test_id}.scope/{name}")
+            assert mine == read(f"{CGROUP_ROOT}/system.slice/pyrunc-{theirs}.scope/{name}"), name
+        # The quota as systemd holds it (20 ms per second), in the file too, as runc does
+        # since 1.2; runc 1.1 writes 1234 there, which systemd undoes at its next reload.
+        assert read(f"{CGROUP_ROOT}/system.slice/pyrunc-{test_id}.scope/cpu.max") == "2000 100000"
+    finally:
+        runc("--systemd-cgroup", "delete", "--force", theirs)
+    assert pyrunc("delete", "--force", test_id, extra=SD).code == 0
+    assert gone(f"pyrunc-{test_id}.scope") and gone(f"pyrunc-{theirs}.scope")

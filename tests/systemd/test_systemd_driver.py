@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.integration.cli_util import runc  # noqa: F401  (the fixture)
+from tests.integration.cli_util import pyrunc_cmd, runc, wait_for  # noqa: F401  (runc: the fixture)
 
 SD = ("--systemd-cgroup",)
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -152,6 +152,27 @@ def test_a_failed_create_leaves_no_unit(pyrunc, bundle, test_id):
     assert len(r.err.strip().splitlines()) == 1, r
     assert pyrunc("state", test_id).code != 0
     assert gone(unit) and not os.path.exists(os.path.join(CGROUP_ROOT, "system.slice", unit))
+
+
+def test_a_killed_create_leaves_no_unit_once_deleted(pyrunc, bundle, test_id):
+    """pyrunc killed once the scope is there (during create, or just after it): delete
+    --force stops what is left, or systemd collected the unit when its processes died."""
+    unit = f"pyrunc-{test_id}.scope"
+    sleeper(bundle, f"system.slice:pyrunc:{test_id}")
+    proc = subprocess.Popen(
+        pyrunc_cmd(pyrunc, *SD, "create", "--bundle", bundle.path, test_id),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: show(unit, "ActiveState")["ActiveState"] == "active" or proc.poll() is not None, unit)
+    finally:
+        proc.kill()
+        proc.wait()
+    pyrunc("delete", "--force", test_id, extra=SD)
+    wait_for(lambda: gone(unit), f"{unit} to go")
+    assert not os.path.exists(os.path.join(CGROUP_ROOT, "system.slice", unit))
 
 
 def test_a_unit_that_exists_is_refused_and_left_alone(pyrunc, bundle, test_id):

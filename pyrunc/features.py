@@ -3,6 +3,8 @@
 Kept truthful: a feature is listed only once the runtime supports it.
 """
 
+import os
+
 import pyrunc
 from pyrunc.linux.process import lsm_enabled
 from pyrunc.linux.tables import CAPABILITIES, PROC_NS_NAMES
@@ -20,8 +22,9 @@ HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "post
 
 NAMESPACES = sorted(PROC_NS_NAMES)  # every type pyrunc can create and join
 
-# Cgroup managers built in: cgroupfs for v1, hybrid and v2 (pyrunc/linux/cgroups/); no
-# systemd manager.  What this host has is in the annotations below.
+# Cgroup managers built in: cgroupfs for v1, hybrid and v2 (pyrunc/linux/cgroups/), and
+# the systemd driver (cgroups/systemd.py) where systemd is the host's init; no user
+# (rootless) systemd.  What this host has is in the annotations below.
 CGROUP_SUPPORT = {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True}
 SECCOMP_SUPPORTED = True
 INTEL_RDT_SUPPORTED = True  # linux/resctrl.py, where the host has resctrl mounted
@@ -39,7 +42,7 @@ def features(k: "Kernel") -> "dict[str, Any]":
         "linux": {
             "namespaces": list(NAMESPACES),
             "capabilities": kernel_capabilities(),
-            "cgroup": dict(CGROUP_SUPPORT),
+            "cgroup": dict(CGROUP_SUPPORT, systemd=systemd_booted()),
             "seccomp": seccomp_features(),
             "apparmor": {"enabled": lsm_enabled("apparmor")},
             "selinux": {"enabled": lsm_enabled("selinux")},
@@ -54,6 +57,13 @@ def features(k: "Kernel") -> "dict[str, Any]":
         },
         "annotations": {"io.github.pyrunc.version": pyrunc.__version__, **host_cgroups(k)},
     }
+
+
+def systemd_booted() -> bool:
+    """Whether --systemd-cgroup works here: systemd is PID 1 (sd_booted(3))."""
+    from pyrunc.linux.cgroups.systemd import RUN_SYSTEMD
+
+    return os.path.isdir(RUN_SYSTEMD)
 
 
 def memory_policy_features() -> dict[str, list[str]]:

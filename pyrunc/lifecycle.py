@@ -10,7 +10,7 @@ import time
 
 from pyrunc import jsonc, log
 from pyrunc import status as rules  # the lifecycle's rules: which verb in which status
-from pyrunc.errors import ConfigError, ContainerError, StateError, one_line
+from pyrunc.errors import ConfigError, ContainerError, PyruncError, StateError, one_line
 from pyrunc.linux import procfs
 
 # The read side of the state machine, in its own module for state and list.
@@ -49,33 +49,19 @@ def _iso_now() -> str:
 def cgroup_path(cfg: "Config", cid: str, systemd: bool = False) -> str:
     """The container's cgroup, relative to each hierarchy's root.
 
-    With --systemd-cgroup, cgroupsPath is runc's `slice:prefix:name`; pyrunc does not talk
-    to systemd but lays the cgroup out where systemd would: /<slice tree>/<prefix>-<name>.scope.
+    With --systemd-cgroup, cgroupsPath is runc's `slice:prefix:name`: the cgroup of the
+    systemd unit the container gets, /<slice tree>/<prefix>-<name>.scope
+    (cgroups/systemd_props.py has the rules).
     """
     path = cfg.linux.cgroups_path or ""
     if not systemd:
         return path or cid  # runc's default: the id, under the caller's own cgroup
-    parts = path.split(":") if path else ["", "pyrunc", cid]
-    if len(parts) != 3:
-        raise ConfigError(
-            [f'expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got "{path}" instead']
-        )
-    slice_, prefix, name = parts
-    unit = name if name.endswith(".slice") else f"{prefix}-{name}.scope" if prefix else f"{name}.scope"
-    return _expand_slice(slice_ or "system.slice") + "/" + unit
+    from pyrunc.linux.cgroups import systemd_props
 
-
-def _expand_slice(slice_: str) -> str:
-    """systemd's nesting: `a-b-c.slice` lives at /a.slice/a-b.slice/a-b-c.slice."""
-    if slice_ == "-.slice":
-        return ""
-    if not slice_.endswith(".slice") or "/" in slice_:
-        raise ConfigError([f"invalid slice name {slice_!r} in cgroupsPath"])
-    stem = slice_[: -len(".slice")]
-    words = stem.split("-")
-    if not all(words):
-        raise ConfigError([f"invalid slice name {slice_!r} in cgroupsPath"])
-    return "".join("/" + "-".join(words[: i + 1]) + ".slice" for i in range(len(words)))
+    try:
+        return systemd_props.parse_path(path, cid).path
+    except ValueError as e:
+        raise ConfigError([f"linux.cgroupsPath: {e}"]) from None
 
 
 def create(store: "Store", cid: str, opts: "CreateOptions", seams: "Seams") -> "tuple[State, Spawned]":
@@ -101,6 +87,13 @@ def create(store: "Store", cid: str, opts: "CreateOptions", seams: "Seams") -> "
         )
         opts.check_terminal(cfg.terminal, opts.foreground)
     cgroup = cgroup_path(cfg, cid, opts.systemd_cgroup)
+    if opts.systemd_cgroup:
+        from pyrunc.linux.cgroups import systemd
+
+        try:
+            systemd.require_systemd()  # before anything is made
+        except PyruncError as e:
+            raise ContainerError(f"create {cid}", str(e)) from None
     st = State(cid, bundle, cfg.root_path, _iso_now(), cfg.annotations, doc.get("hooks") or {}, cgroup, notify_caller)
     log.debug(f"create {cid}: bundle {bundle}")
     if cfg.linux.intel_rdt is not None:
@@ -152,7 +145,9 @@ def create(store: "Store", cid: str, opts: "CreateOptions", seams: "Seams") -> "
             st.intel_rdt = saved
             cdir.write_state(st)
 
-        handler = CreateRequests(cid, cfg, bundle, cgroup, opts.rootless, save_cgroup, seams, save_rdt)
+        handler = CreateRequests(
+            cid, cfg, bundle, cgroup, opts.rootless, save_cgroup, seams, save_rdt, systemd=opts.systemd_cgroup
+        )
         with log.step("spawn"):
             spawned = spawn_init(
                 cfg,

@@ -513,6 +513,8 @@ def _cgroup_shape(v: "Any") -> bool:
     made nothing; what it made is its own cgroup or an ancestor of it."""
     if type(v) is not dict:
         return False
+    if v.get("driver") == "systemd":
+        return _systemd_shape(v)
     if v.get("version") == 2:
         made = v.get("made")
         if type(made) is not list:
@@ -541,6 +543,30 @@ def _cgroup_shape(v: "Any") -> bool:
         return False
     paths.discard("/")  # a hierarchy's root joined, where nothing was made (checked above)
     return _cgroup_paths(paths) and _hierarchies([*dirs, *made])
+
+
+def _systemd_shape(v: "dict[str, Any]") -> bool:
+    """The systemd driver's record (cgroups/systemd.py): its unit and slice by name, and
+    the v1/v2 manager's record of the unit's cgroup, which ends in the unit's name (delete
+    stops that unit and removes what is left of that cgroup)."""
+    unit, slice_, inner = v.get("unit"), v.get("slice"), v.get("inner")
+    if (
+        type(unit) is not str
+        or type(slice_) is not str
+        or not unit.endswith((".scope", ".slice"))
+        or not slice_.endswith(".slice")
+        or "/" in unit + slice_
+        or unit in (".scope", ".slice")
+        or type(v.get("started")) is not bool
+        or type(v.get("systemd", 0)) not in (int, type(None))
+        or type(inner) is not dict
+        or inner.get("driver") is not None
+        or inner.get("version") != v.get("version")
+        or not _cgroup_shape(inner)
+    ):
+        return False
+    dirs: list[Any] = [inner.get("dir")] if inner["version"] == 2 else list(inner["dirs"].values())
+    return all(type(d) is str and d.endswith("/" + unit) for d in dirs)
 
 
 def _host_mounts_shape(v: "Any") -> bool:

@@ -32,8 +32,8 @@ GLOBAL_FLAGS = (
     boolean(
         "systemd-cgroup",
         help=(
-            'expect cgroupsPath of the form "slice:prefix:name" and place the cgroup where systemd would '
-            "(/<slice>/<prefix>-<name>.scope); pyrunc manages it through cgroupfs and does not ask systemd for a unit"
+            "enable systemd cgroup support: the container's cgroup is a transient systemd scope "
+            '<prefix>-<name>.scope in <slice>, cgroupsPath of the form "slice:prefix:name" (needs systemd as PID 1)'
         ),
     ),
     Flag("rootless", default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')"),

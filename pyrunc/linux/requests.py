@@ -120,8 +120,10 @@ class CreateRequests(Requests):
         save_cgroup: "Callable[[dict[str, Any]], None]",
         seams: "Seams",
         save_rdt: "Callable[[dict[str, Any]], None] | None" = None,
+        systemd: bool = False,
     ) -> None:
         self.cid, self.cfg, self.bundle = cid, cfg, bundle
+        self.systemd = systemd  # --systemd-cgroup: the cgroup is a systemd unit
         self.seams = seams  # the command's kernel and cgroup files (linux.Seams)
         self.cgroup_path = cgroup_path
         self.save_cgroup = save_cgroup
@@ -242,10 +244,16 @@ class CreateRequests(Requests):
         def make() -> "dict[str, str]":
             with log.step("create cgroup"):
                 mgr = cgroups.new_manager(
-                    self.cgroup_path, self.cid, files=self.seams.cgroup_files, kernel=self.seams.kernel
+                    self.cgroup_path,
+                    self.cid,
+                    files=self.seams.cgroup_files,
+                    kernel=self.seams.kernel,
+                    systemd=(self.cfg.linux.cgroups_path or "") if self.systemd else None,
                 )
                 self.cgroup_manager = mgr
-                mgr.create()
+                # A systemd scope starts with its first process: this one, whose fork
+                # (the init) inherits it, however late the init's own move comes.
+                mgr.create(pid)
                 # Saved at once, so that a delete after a crash of this create removes it.
                 self.save_cgroup(mgr.to_dict())
                 if not mgr.made_leaf():

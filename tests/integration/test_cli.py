@@ -93,13 +93,20 @@ def test_systemd_cgroup_wants_runcs_slice_prefix_name(pyrunc, runc, bundle, test
     assert pyrunc("state", test_id).code == 1
     code, _, err = runc("--systemd-cgroup", "create", "--bundle", bundle.path, test_id)
     assert code == 1 and 'expected cgroupsPath to be of format "slice:prefix:name"' in err
-    # in the root slice ("-.slice"), so that the cgroup is named pyrunc-test-...
+    bundle.config["linux"]["cgroupsPath"] = f"bad-.slice:pyrunc-test:{test_id}"
+    bundle.write()
+    r = pyrunc("create", "--bundle", bundle.path, test_id, extra=("--systemd-cgroup",))
+    assert r.code == 1 and "linux.cgroupsPath: invalid slice name: bad-.slice" in r.err, r
+    assert len(r.err.strip().splitlines()) == 1 and pyrunc("state", test_id).code == 1
+    if os.path.isdir("/run/systemd/system"):
+        return  # tests/systemd runs the driver where systemd is PID 1
+    # A well-formed path on a host without systemd: refused before anything is made, as runc.
     bundle.config["linux"]["cgroupsPath"] = f"-.slice:pyrunc-test:{test_id}"
     bundle.write()
     r = pyrunc("create", "--bundle", bundle.path, test_id, extra=("--systemd-cgroup",))
-    assert r.code == 0, r
-    with open(os.path.join(pyrunc.root, test_id, "state.json")) as f:
-        assert json.load(f)["cgroup_path"] == f"/pyrunc-test-{test_id}.scope"
+    assert r.code == 1 and "systemd not running on this host" in r.err, r
+    assert len(r.err.strip().splitlines()) == 1 and pyrunc("state", test_id).code == 1
+    assert not os.path.exists(f"/sys/fs/cgroup/unified/pyrunc-test-{test_id}.scope")
 
 
 @pytest.mark.parametrize("value", ["true", "false", "auto"])

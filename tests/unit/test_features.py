@@ -193,3 +193,12 @@ def test_we_recognise_every_hook_and_namespace_runc_does():
     ours = feat.features(Kernel())
     assert set(runc["hooks"]) <= set(ours["hooks"])
     assert set(runc["linux"]["namespaces"]) <= set(ours["linux"]["namespaces"])
+
+
+def test_the_systemd_driver_is_reported_only_where_systemd_is_pid_1(tmp_path, monkeypatch):
+    from pyrunc.linux.cgroups import systemd
+
+    monkeypatch.setattr(systemd, "RUN_SYSTEMD", str(tmp_path / "run-systemd-system"))
+    assert feat.features(Kernel())["linux"]["cgroup"]["systemd"] is False
+    (tmp_path / "run-systemd-system").mkdir()
+    assert feat.features(Kernel())["linux"]["cgroup"]["systemd"] is True

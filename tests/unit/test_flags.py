@@ -271,3 +271,19 @@ def test_a_commands_help_is_one_of_its_flags(cli, argv, help_of):
         assert (code, err) == (0, "") and out.startswith(f"NAME:\n   pyrunc {help_of} - "), (out, err)
     else:
         assert code != 0 and "NAME:" not in out, (out, err)
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("bad-.slice:p:n", "linux.cgroupsPath: invalid slice name: bad-.slice"),
+        ("system.slice:p:../x", "linux.cgroupsPath: invalid unit name 'p-../x.scope': character '/'"),
+    ],
+)
+def test_systemd_cgroup_path_errors_name_the_field_and_value(path, message):
+    from pyrunc.errors import ConfigError
+    from pyrunc.lifecycle import cgroup_path
+
+    with pytest.raises(ConfigError) as e:
+        cgroup_path(_Cfg(path), "ID", True)
+    assert len(e.value.problems) == 1 and e.value.problems[0].startswith(message)

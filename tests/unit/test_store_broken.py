@@ -215,6 +215,18 @@ def test_a_long_id_is_told_its_length():
         check_id("x" * 300)
 
 
+# The systemd driver's record (cgroups/systemd.py to_dict).
+SYSTEMD = {
+    "version": 2,
+    "driver": "systemd",
+    "slice": "system.slice",
+    "unit": "p-x.scope",
+    "systemd": 252,
+    "started": True,
+    "inner": {"version": 2, "dir": "/system.slice/p-x.scope", "made": []},
+}
+
+
 @pytest.mark.parametrize(
     "field, value",
     [
@@ -232,6 +244,13 @@ def test_a_long_id_is_told_its_length():
         ("cgroup", dict(V1, dirs={"": "/pyrunc-test-q/c"})),
         ("cgroup", {"version": 2, "dir": "", "made": []}),
         ("cgroup", {"version": 2, "dir": "/pyrunc-test-q\0/c", "made": []}),
+        ("cgroup", dict(SYSTEMD, unit="../x.scope")),
+        ("cgroup", dict(SYSTEMD, unit="p-other.scope")),  # its cgroup is another unit's
+        ("cgroup", dict(SYSTEMD, slice="a/b.slice")),
+        ("cgroup", dict(SYSTEMD, started="yes")),
+        ("cgroup", dict(SYSTEMD, inner={"version": 2, "dir": "/", "made": []})),
+        ("cgroup", dict(SYSTEMD, inner=dict(SYSTEMD))),
+        ("cgroup", dict(SYSTEMD, version=1)),
         ("host_mounts", {"root": "/", "before": []}),
     ],
 )
@@ -263,6 +282,9 @@ def test_the_shapes_create_writes_are_sound(tmp_path):
     (tmp_path / STATE_FILE).write_text(jsonc.dumps(st))
     assert read_state_file(str(tmp_path), "x").to_json() == st
     st["cgroup"] = {"version": 2, "dir": "/pyrunc-test-q/c", "made": ["/pyrunc-test-q/c"]}
+    (tmp_path / STATE_FILE).write_text(jsonc.dumps(st))
+    assert read_state_file(str(tmp_path), "x").to_json() == st
+    st["cgroup"] = SYSTEMD  # --systemd-cgroup
     (tmp_path / STATE_FILE).write_text(jsonc.dumps(st))
     assert read_state_file(str(tmp_path), "x").to_json() == st
     # cgroupsPath "/": the hierarchies' roots joined, nothing made

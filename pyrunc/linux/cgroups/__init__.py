@@ -58,9 +58,11 @@ class Manager:
 
     version = 0
 
-    def create(self) -> None:
+    def create(self, pid: int | None = None) -> None:
         """Make the container's cgroup directories that do not exist yet, remembering
-        which ones this call made; existing ones are joined as they are."""
+        which ones this call made; existing ones are joined as they are.  `pid`: the
+        container's first process, for the manager that must have it at creation (a
+        systemd scope takes its first process with it); the others leave it to add()."""
         raise NotImplementedError
 
     def add(self, pid: int, dirs: dict[str, str] | None = None) -> None:
@@ -143,9 +145,18 @@ def new_manager(
     *,
     files: "CgroupFiles",
     kernel: "Kernel",
+    systemd: str | None = None,
 ) -> Manager:
     """The manager for this host.  An empty path is the container id, relative to the
-    caller's cgroup, as runc does."""
+    caller's cgroup, as runc does.  `systemd`: with --systemd-cgroup, cgroupsPath as
+    given (`slice:prefix:name`, or empty): a systemd unit then, its cgroup files at `path`."""
+    if systemd is not None:
+        from pyrunc.linux.cgroups import systemd_props
+        from pyrunc.linux.cgroups.systemd import SystemdManager
+
+        unit = systemd_props.parse_path(systemd, container_id)
+        inner = new_manager(unit.path, container_id, root, mode, files=files, kernel=kernel)
+        return SystemdManager(unit, inner, files=files, root=root)
     mode = mode or probe(kernel, root)
     if mode == "v2":
         from pyrunc.linux.cgroups.v2 import V2Manager
@@ -160,6 +171,10 @@ def load_manager(saved: "dict[str, Any]", root: str = CGROUP_MOUNT_ROOT, *, file
     """The manager a create saved with to_dict().  It takes no kernel: only create loads a
     device program (update leaves it alone, as runc 1.1 does), and delete, kill, pause and
     update must not pay for importing the kernel seam."""
+    if saved.get("driver") == "systemd":
+        from pyrunc.linux.cgroups.systemd import SystemdManager
+
+        return SystemdManager.from_dict(saved, root, files=files)
     if saved["version"] == 2:
         from pyrunc.linux.cgroups.v2 import V2Manager
 

@@ -125,7 +125,7 @@ class V1Manager(Manager):
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def create(self) -> None:
+    def create(self, pid: int | None = None) -> None:
         for name in self.controllers:
             made = self.files.mkdirs(os.path.join(self.root, name), self.dirs[name])
             self.made[name] = made

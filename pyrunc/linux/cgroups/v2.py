@@ -117,7 +117,7 @@ class V2Manager(Manager):
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def create(self) -> None:
+    def create(self, pid: int | None = None) -> None:
         parts = [p for p in self.dir.split("/") if p]
         made: list[str] = []
         try:

@@ -8,8 +8,8 @@ import pytest
 
 from pyrunc.errors import CgroupError, UsageError
 from pyrunc.linux.cgroups import DEFAULT_ALLOWED_DEVICES, device_rules, resolve
-from pyrunc.linux.cgroups.files import CgroupFiles
 from pyrunc.linux.cgroups.v1 import V1Manager
+from tests.unit.fake_cgroup1 import KernelLike
 from tests.unit.fake_devices_cgroup import DevicesCgroup
 
 HIERARCHIES = ("cpu,cpuacct", "cpuset", "memory", "pids", "devices", "freezer", "blkio", "systemd")
@@ -24,26 +24,6 @@ OWN = {
     "name=systemd": "/",
     "": "/",
 }
-
-
-class KernelLike(CgroupFiles):
-    """cgroupfs on a plain directory: a new cgroup gets the interface files its parent
-    has, empty; a cgroup's files go with it when it is removed."""
-
-    def mkdir(self, path):
-        super().mkdir(path)
-        parent = os.path.dirname(path)
-        for name in os.listdir(parent):
-            if os.path.isfile(os.path.join(parent, name)):
-                open(os.path.join(path, name), "w").close()
-
-    def rmdir(self, path):
-        for name in os.listdir(path) if os.path.isdir(path) else ():
-            if os.path.isfile(os.path.join(path, name)):
-                os.unlink(os.path.join(path, name))
-        return super().rmdir(path)
-
-    rmdir_unused = rmdir
 
 
 @pytest.fixture

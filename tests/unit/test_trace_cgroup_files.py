@@ -13,7 +13,8 @@ from pyrunc import trace
 from pyrunc.errors import CgroupError
 from pyrunc.linux import Seams, cgroups
 from pyrunc.linux.cgroups import v1, v2  # imported before the trace begins  # noqa: F401
-from pyrunc.linux.cgroups.files import REAL_FILES, CgroupFiles
+from pyrunc.linux.cgroups.files import REAL_FILES
+from tests.unit.fake_cgroup1 import KernelLike
 
 
 @pytest.fixture
@@ -63,23 +64,13 @@ def test_a_v2_managers_mkdirs_writes_and_rmdirs_are_recorded(tmp_path, tracing):
     assert not (root / "pyrunc-test-t").exists()  # rmdir_unused: not recorded, as before
 
 
-class Cgroupfs(CgroupFiles):
-    """A new cgroup gets its parent's interface files, empty, and they go with it; no
-    room for a directory named `full`."""
+class Cgroupfs(KernelLike):
+    """No room for a directory named `full`."""
 
     def mkdir(self, path):
         if os.path.basename(path) == "full":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         super().mkdir(path)
-        parent = os.path.dirname(path)
-        for name in os.listdir(parent):
-            if os.path.isfile(os.path.join(parent, name)):
-                open(os.path.join(path, name), "w").close()
-
-    def rmdir(self, path):
-        for name in os.listdir(path):
-            os.unlink(os.path.join(path, name))
-        return super().rmdir(path)
 
 
 def cpuset_root(tmp_path):

@@ -1,6 +1,6 @@
 """The systemd driver's manager against a recording double of the D-Bus connection that
 answers as systemd's manager object does (units, jobs and their JobRemoved signals, the
-scope's cgroup made on a directory laid out as cgroup2 by test_cgroups_v2's KernelLike).
+scope's cgroup made on a directory laid out as cgroup2 by fake_cgroup2's KernelLike).
 What is tested is the driver's side: the order of its calls, what it asks systemd for,
 what it writes to the files, what it leaves when something fails."""
 

@@ -5,6 +5,11 @@ a bundle is a directory holding only a config.json, so that each container can h
 cgroupsPath of its own.  Every cgroupsPath lies under /pyrunc-test-bench-<token>: a
 missing or relative path would land in a cgroup owned by the machine's supervisor, and
 one prefix per suite run lets clean-up remove exactly what this run's containers used.
+
+Every runtime's --root, and the --pid-file files, lie on a tmpfs the suite mounts for
+itself (source name pyrunc-test-bench-<token>, at <scratch>/run): on real hosts the state
+roots are under /run, a tmpfs, and a state write on a disk costs what it never costs
+there.  It is unmounted at clean-up, after every container is deleted.
 """
 
 import json
@@ -50,14 +55,31 @@ class Bench:
         self.token = uuid.uuid4().hex[:8]
         self.dir = tempfile.mkdtemp(prefix=f"{PREFIX}-")
         self.cgroup_top = f"/{PREFIX}-{self.token}"
-        self.rootfs = os.path.join(self.dir, "rootfs")
-        make_rootfs(self.rootfs)
-        self.config = base_config(self.dir)
+        # The state roots' tmpfs, as /run is on real hosts (the module's docstring).
+        self.run_dir = os.path.join(self.dir, "run")
+        self.run_fs = f"{PREFIX}-{self.token}"
         self.runtimes = []  # every Runtime made, for clean-up
         self._bundles = 0
+        try:
+            os.mkdir(self.run_dir, 0o700)
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", "mode=0700,size=512m", self.run_fs, self.run_dir],
+                check=True,
+                stdin=subprocess.DEVNULL,
+            )
+            self.rootfs = os.path.join(self.dir, "rootfs")
+            make_rootfs(self.rootfs)
+            self.config = base_config(self.dir)
+        except BaseException:
+            self.cleanup()
+            raise
 
     def id(self, tag):
         return f"{PREFIX}-{tag}-{uuid.uuid4().hex[:6]}"
+
+    def roots_fs(self):
+        """What the state roots lie on, for the report."""
+        return f"a tmpfs of its own ({self.run_fs} on {self.run_dir}), as /run on real hosts; --pid-file files too"
 
     def bundle(self, args=("/bin/true",), cgroup=None, memory_limit=None):
         """A bundle directory running args, in cgroup <top>/<cgroup> (a fresh name when
@@ -77,7 +99,7 @@ class Bench:
         return path
 
     def runtime(self, name, argv, tag=None):
-        r = Runtime(name, argv, os.path.join(self.dir, "roots", tag or name))
+        r = Runtime(name, argv, os.path.join(self.run_dir, "roots", tag or name))
         self.runtimes.append(r)
         return r
 
@@ -94,9 +116,9 @@ class Bench:
         self.cleanup()
 
     def cleanup(self):
-        """Delete every container under every root (force), remove the scratch dir, then
-        rmdir the cgroups under this run's prefix, deepest first.  Returns what could not
-        be removed."""
+        """Delete every container under every root (force), unmount the roots' tmpfs,
+        remove the scratch dir, then rmdir the cgroups under this run's prefix, deepest
+        first.  Returns what could not be removed."""
         left = []
         for r in self.runtimes:
             for cid in r.ids():
@@ -104,6 +126,12 @@ class Bench:
         for r in self.runtimes:
             for cid in r.ids():
                 left.append(f"{r.name} container {cid}")
+        if os.path.ismount(self.run_dir):
+            p = subprocess.run(["umount", self.run_dir], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            if p.returncode != 0:
+                left.append(f"mount {self.run_dir} ({p.stderr.strip()})")
+        if os.path.ismount(self.run_dir):
+            return left  # never remove a scratch dir with a mount still in it
         shutil.rmtree(self.dir, ignore_errors=True)
         left += remove_cgroups(f"{PREFIX}-{self.token}")
         return left

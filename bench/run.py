@@ -142,7 +142,7 @@ class Suite:
         # The venv's python that pyrunc's launcher runs on (not resolved: the link is the venv).
         self.python = os.path.join(os.path.dirname(os.path.realpath(pyrunc)), "python")
         self.bare = [self.python, "-I", "-S", "-c", "pass"]
-        self.pids = os.path.join(bench.dir, "pids")
+        self.pids = os.path.join(bench.run_dir, "pids")  # on the roots' tmpfs, as an engine's are
         os.makedirs(self.pids)
         self.crun_reason = self.probe_crun()
 
@@ -697,7 +697,7 @@ def cgroup_layout():
     return f"cgroup v1: {', '.join(v1)}"
 
 
-def machine(pyrunc, crun_reason):
+def machine(pyrunc, crun_reason, bench):
     models = [ln.split(":", 1)[1].strip() for ln in read("/proc/cpuinfo").splitlines() if ln.startswith("model name")]
     python = os.path.join(os.path.dirname(os.path.realpath(pyrunc)), "python")
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(pyrunc))))
@@ -719,6 +719,7 @@ def machine(pyrunc, crun_reason):
         "runc": first_line([bundle.RUNC, "--version"]),
         "crun": first_line([bundle.CRUN, "--version"]) + ("" if crun_reason is None else f" (n/a here: {crun_reason})"),
         "cgroups": cgroup_layout(),
+        "state roots (--root of every runtime)": bench.roots_fs(),
     }
 
 
@@ -794,7 +795,7 @@ def main():
     suite = None
     try:
         suite = Suite(bench, pyrunc, args.runs, args.par_rounds, args.par_count, args.trace_baseline)
-        info = machine(pyrunc, suite.crun_reason)
+        info = machine(pyrunc, suite.crun_reason, bench)
         for name, (num, title, fn) in FIGURES.items():
             if name not in only:
                 continue
@@ -827,6 +828,7 @@ def main():
     info["left behind after clean-up"] = "; ".join(left) if left else "nothing"
 
     print()
+    print(f"state roots: {bench.roots_fs()}")
     print(report.verdicts_table(verdicts))
     print()
     print(report.details_table(figures))

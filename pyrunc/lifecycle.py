@@ -113,16 +113,13 @@ def create(store: "Store", cid: str, opts: "CreateOptions", seams: "Seams") -> "
         except ContainerError as e:
             raise ContainerError(f"create {cid}", str(e)) from None
     with log.step("create state"):
-        cdir = store.create(cid, st)
+        # exec builds its process from the config's copy, validated now, whatever the bundle becomes.
+        cdir = store.create(cid, st, {CONFIG_COPY: jsonc.dumps(doc).encode()})
     spawned = console_fd = handler = None
     left = None
     try:
         if notify_caller:
             notify.make_dir(cdir.path)
-        # exec builds its process from this copy, validated now, whatever the bundle becomes.
-        from pyrunc.store import write_atomic
-
-        write_atomic(cdir.file(CONFIG_COPY), jsonc.dumps(doc).encode())
         host_root = _make_host_root(cdir, st) if cfg.linux.namespace("mount") is None else None
         if opts.console_socket:
             console_fd = connect_console(opts.console_socket)

@@ -1,13 +1,17 @@
 """The state store under --root: one directory per container, one lock per container.
 
-Layout: <root>/<id>/state.json (written atomically: temp file, fsync, rename) and
-<root>/<id>/start.sock while the container is created but not started.  Every command
+Layout: <root>/<id>/state.json (written atomically: temp file, rename), the validated
+config.json (lifecycle.CONFIG_COPY) and <root>/<id>/start.sock while the container is
+created but not started.  Nothing is fsynced: the root is a tmpfs on real hosts (/run),
+and a container's state cannot outlive a reboot anyway (its processes, cgroups and mounts
+do not); the rename alone gives readers the old file or the new one, whole.  Every command
 that changes a container holds flock(LOCK_EX) on its directory, so commands racing on
 one id are serialized while commands on different ids run in parallel.
 
 A new container's directory is built and locked under a temporary name that is not a
 valid id, then renamed into place: no other command can ever see it unlocked and
-empty, and of two creates racing on one id exactly one wins the rename.
+empty, and of two creates racing on one id exactly one wins the rename.  Its first files
+are written in place, before that rename: nobody can see them before they are whole.
 """
 
 import errno
@@ -252,17 +256,34 @@ class ContainerDir:
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
+    """path holds data, whole: a temp file beside it, renamed over it.  No fsync (the
+    module's docstring): it cost a disk flush per write and protected nothing that
+    survives a reboot."""
     tmp = f"{path}.{os.urandom(8).hex()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
+        _write_all(fd, data)
     except BaseException:
         os.close(fd)
         os.unlink(tmp)
         raise
     os.close(fd)
     os.rename(tmp, path)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _write_new(path: str, data: bytes) -> None:
+    """A new file in a directory nobody sees yet (create's, before its rename): in place."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        _write_all(fd, data)
+    finally:
+        os.close(fd)
 
 
 def write_state_file(dirpath: str, state: State) -> None:
@@ -642,8 +663,9 @@ class Store:
             raise NoSuchContainer(cid)
         return fd
 
-    def create(self, cid: str, initial_state: State) -> ContainerDir:
-        """Make and lock the directory of a new container, holding `initial_state`.
+    def create(self, cid: str, initial_state: State, files: "dict[str, bytes] | None" = None) -> ContainerDir:
+        """Make and lock the directory of a new container, holding `initial_state` and
+        `files` (name: content), all there when the directory gets its name.
 
         Fails with `already exists`, touching nothing, when the id is taken.
         """
@@ -656,7 +678,9 @@ class Store:
             fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             _lock_fd(fd)
             # Non-empty, so that a rename onto it by a racing create fails.
-            write_state_file(tmp, initial_state)
+            _write_new(os.path.join(tmp, STATE_FILE), jsonc.dumps(initial_state.to_json()).encode())
+            for name, data in (files or {}).items():
+                _write_new(os.path.join(tmp, name), data)
             try:
                 os.rename(tmp, path)
             except OSError as e:

@@ -56,6 +56,45 @@ def test_create_writes_state_and_lists(store):
     assert os.listdir(os.path.join(store.root, "pyrunc-test-a")) == ["state.json"]
 
 
+@pytest.fixture
+def file_calls(monkeypatch):
+    """The renames and fsyncs the store makes, by name (each still done for real)."""
+    calls = []
+    for name in ("rename", "fsync"):
+        real = getattr(os, name)
+
+        def spy(*args, _real=real, _name=name):
+            calls.append(_name)
+            return _real(*args)
+
+        monkeypatch.setattr(os, name, spy)
+    return calls
+
+
+def test_create_writes_its_files_in_place_and_renames_only_the_directory(store, file_calls):
+    """The directory is invisible until its one rename: its files need no temp file of
+    their own, and nothing is fsynced (a state cannot outlive a reboot)."""
+    with store.create("pyrunc-test-a", initial("pyrunc-test-a"), {"config.json": b'{"ociVersion":"1"}'}):
+        pass
+    assert file_calls == ["rename"]
+    path = os.path.join(store.root, "pyrunc-test-a")
+    assert sorted(os.listdir(path)) == ["config.json", "state.json"]
+    with open(os.path.join(path, "config.json"), "rb") as f:
+        assert f.read() == b'{"ociVersion":"1"}'
+    assert store.peek("pyrunc-test-a") == initial("pyrunc-test-a")
+
+
+def test_a_state_write_is_a_rename_without_fsync(store, file_calls):
+    st = initial("pyrunc-test-a")
+    with store.create("pyrunc-test-a", st) as cdir:
+        del file_calls[:]
+        st.pid, st.pid_start = dead_pid(), 12345
+        cdir.write_state(st)
+    assert file_calls == ["rename"]
+    assert store.peek("pyrunc-test-a") == st
+    assert os.listdir(os.path.join(store.root, "pyrunc-test-a")) == ["state.json"]  # no temp file left
+
+
 def test_second_create_fails_and_leaves_the_first_alone(store):
     st = add_stopped(store, "pyrunc-test-a")
     with pytest.raises(StateError, match="container pyrunc-test-a already exists"):

@@ -7,13 +7,12 @@ On a shared machine the load moves every figure between two runs of the suite by
 than one change saves; here the two builds and runc take turns within every round, so
 the per-round ratios (this / base, and each over runc) are what to read: their median
 and middle half.  The base is built as bench/run.py's trace figure builds its baseline
-(a detached worktree, its own launcher on this pyrunc's interpreter, its bytecode and
-its code pack where it has one).  Run as root; nothing is written but the scratch dir.
+(a detached worktree, its own launcher on this pyrunc's interpreter, its bytecode).
+Run as root; nothing is written but the scratch dir.
 """
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 
@@ -84,10 +83,6 @@ def main():
     try:
         suite = run.Suite(bench, pyrunc, args.runs, 0, 0)
         with run.baseline_build(args.base, suite.python, bench.dir, left) as (base, desc):
-            pack = [suite.python, "-c", "import sys; from pyrunc import codepack; codepack.main([])"]
-            tree = os.path.join(bench.dir, "baseline-tree")
-            if os.path.exists(os.path.join(tree, "pyrunc", "codepack.py")):
-                subprocess.run(pack, cwd=tree, check=True, stdout=subprocess.DEVNULL)
             rs = [
                 bench.runtime("new", [pyrunc], tag="ab-new"),
                 bench.runtime("base", [base], tag="ab-base"),

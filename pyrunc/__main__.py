@@ -1,9 +1,5 @@
 import sys
 
-from pyrunc.codepack import install
-
-install()  # pyrunc's modules from the code pack, where it is fresh (as the launcher does)
-
-from pyrunc.cli import main  # noqa: E402
+from pyrunc.cli import main
 
 sys.exit(main())

@@ -36,6 +36,3 @@ fi
 # Bytecode up front: where PYTHONDONTWRITEBYTECODE is set, every command would compile
 # pyrunc's modules again (the generated config/schema_check.py alone costs 20 ms).
 .venv/bin/python -m compileall -q pyrunc >/dev/null
-# pyrunc's modules in one file, read in one read by every command (pyrunc/codepack.py);
-# a module edited since is imported the normal way.
-.venv/bin/python -m pyrunc.codepack >/dev/null

@@ -28,11 +28,7 @@ def import_path() -> list[str]:
 
 
 def boot_code(paths: list[str]) -> str:
-    # The code pack first (pyrunc/codepack.py): pyrunc's modules in one read, where fresh.
-    return (
-        f"import sys;sys.path+={paths!r};from pyrunc.codepack import install;install();"
-        "from pyrunc.cli import launch;launch()"
-    )
+    return f"import sys;sys.path+={paths!r};from pyrunc.cli import launch;launch()"
 
 
 def c_string(text: str) -> str:

@@ -13,8 +13,6 @@ from pyrunc import launcher
 PROBE = """
 import os, sys
 sys.path += %r
-from pyrunc.codepack import install
-install(os.environ.get("PYRUNC_TEST_CODEPACK"))
 from pyrunc.cli import SEALED_COMMANDS, main
 from pyrunc.linux import sealed_exe
 if set(sys.argv) & set(SEALED_COMMANDS) and not sealed_exe.is_sealed():
@@ -70,8 +68,6 @@ LEAN = {
     "pyrunc.cli",
     "pyrunc.cli.commands",
     "pyrunc.cli.flags",
-    # the launcher's boot code loads pyrunc's modules through it (pyrunc/codepack.py)
-    "pyrunc.codepack",
     "pyrunc.errors",
     "pyrunc.jsonc",
     "pyrunc.lifecycle",

@@ -73,12 +73,13 @@ def main():
     ap.add_argument("--pyrunc", default=os.path.join(os.path.dirname(HERE), ".venv/bin/pyrunc"))
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--only", nargs="+", choices=("run", "lifecycle", "exec", "state"), default=["run"])
+    ap.add_argument("--disk", action="store_true", help="state roots on the scratch dir's disk, not a tmpfs")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/ab.py: run as root (it creates containers)")
     os.environ.pop("PYRUNC_TRACE", None)
     pyrunc = os.path.abspath(args.pyrunc)
-    bench = bundle.Bench()
+    bench = bundle.Bench(tmpfs=not args.disk)
     left = []
     try:
         suite = run.Suite(bench, pyrunc, args.runs, 0, 0)
@@ -109,6 +110,7 @@ def main():
     finally:
         left += bench.cleanup()
     print(f"this pyrunc ({pyrunc}) against {desc}, {args.runs} rounds, load {run.loadavg()}")
+    print(f"state roots: {bench.roots_fs()}")
     print("per-round ratios: median (middle half)")
     print(
         markdown_table(

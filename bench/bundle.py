@@ -51,7 +51,9 @@ class Bench:
     plus the cgroup prefix its containers use.  Use as a context manager: leaving it
     deletes every container it knows of and removes what they left."""
 
-    def __init__(self):
+    def __init__(self, tmpfs=True):
+        """tmpfs=False: the state roots on the scratch dir's own filesystem (a disk),
+        for comparison only."""
         self.token = uuid.uuid4().hex[:8]
         self.dir = tempfile.mkdtemp(prefix=f"{PREFIX}-")
         self.cgroup_top = f"/{PREFIX}-{self.token}"
@@ -62,11 +64,14 @@ class Bench:
         self._bundles = 0
         try:
             os.mkdir(self.run_dir, 0o700)
-            subprocess.run(
-                ["mount", "-t", "tmpfs", "-o", "mode=0700,size=512m", self.run_fs, self.run_dir],
-                check=True,
-                stdin=subprocess.DEVNULL,
-            )
+            if tmpfs:
+                subprocess.run(
+                    ["mount", "-t", "tmpfs", "-o", "mode=0700,size=512m", self.run_fs, self.run_dir],
+                    check=True,
+                    stdin=subprocess.DEVNULL,
+                )
+            else:
+                self.run_fs = None
             self.rootfs = os.path.join(self.dir, "rootfs")
             make_rootfs(self.rootfs)
             self.config = base_config(self.dir)
@@ -79,6 +84,8 @@ class Bench:
 
     def roots_fs(self):
         """What the state roots lie on, for the report."""
+        if self.run_fs is None:
+            return f"the scratch dir's filesystem ({self.run_dir}), not a tmpfs"
         return f"a tmpfs of its own ({self.run_fs} on {self.run_dir}), as /run on real hosts; --pid-file files too"
 
     def bundle(self, args=("/bin/true",), cgroup=None, memory_limit=None):

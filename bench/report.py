@@ -289,7 +289,7 @@ def trace_section(t, runs):
     )
 
 
-def render(machine, verdicts, figures, breakdown_md, runs, command, trace_md="(not run)"):
+def render(machine, verdicts, figures, breakdown_md, runs, command, trace_md="(not run)", timeline_md="(not run)"):
     """The generated part of docs/performance.md (everything above the marker)."""
     parts = [
         "# Performance",
@@ -326,6 +326,10 @@ def render(machine, verdicts, figures, breakdown_md, runs, command, trace_md="(n
         "## Where the time goes in `pyrunc run`",
         "",
         breakdown_md.strip(),
+        "",
+        "## Timeline: `run`, `exec`, create + start + delete, pyrunc beside runc",
+        "",
+        timeline_md.strip(),
         "",
     ]
     return "\n".join(parts)

@@ -19,6 +19,7 @@ import os
 import platform
 import re
 import select
+import shutil
 import signal
 import stat
 import subprocess
@@ -32,6 +33,7 @@ sys.path.insert(0, HERE)
 import breakdown as breakdown_mod  # noqa: E402
 import bundle  # noqa: E402
 import report  # noqa: E402
+import timeline as timeline_mod  # noqa: E402
 from report import Row, Verdict, fmt, fmt_ratio, median, ratio  # noqa: E402
 
 REPO = os.path.dirname(HERE)
@@ -767,9 +769,9 @@ def main():
     ap.add_argument(
         "--only",
         nargs="+",
-        choices=list(FIGURES) + ["breakdown"],
+        choices=list(FIGURES) + ["breakdown", "timeline"],
         metavar="NAME",
-        help=f"only these figures ({', '.join(FIGURES)}, breakdown); does not write the doc",
+        help=f"only these figures ({', '.join(FIGURES)}, breakdown, timeline); does not write the doc",
     )
     ap.add_argument("--no-write", action="store_true", help=f"do not write {os.path.relpath(DOC)}")
     ap.add_argument("--doc", default=DOC, help="the performance document to write")
@@ -787,10 +789,10 @@ def main():
     pyrunc = os.path.abspath(args.pyrunc)
     # Every figure but the traced series measures pyrunc untraced, whatever the caller's env.
     os.environ.pop("PYRUNC_TRACE", None)
-    only = args.only or list(FIGURES) + ["breakdown"]
+    only = args.only or list(FIGURES) + ["breakdown", "timeline"]
     started = time.monotonic()
     verdicts, figures, errors = [], [], []
-    breakdown_md = "(not run)"
+    breakdown_md = timeline_md = "(not run)"
     bench = bundle.Bench()
     suite = None
     try:
@@ -818,6 +820,13 @@ def main():
                 bd_text, breakdown_md = breakdown_mod.breakdown(pyrunc, bench, min(args.runs, 5))
             except (RuntimeError, Failed, subprocess.CalledProcessError) as e:
                 bd_text = breakdown_md = f"breakdown failed: {e}"
+        if "timeline" in only:
+            print(f"[{time.monotonic() - started:5.0f}s] timeline (bench/timeline.py) ...", file=sys.stderr, flush=True)
+            try:
+                has_strace = shutil.which("strace") is not None  # without it, pyrunc's steps only
+                timeline_md = timeline_mod.report(pyrunc, bench, min(args.runs, 9), with_strace=has_strace)
+            except (RuntimeError, Failed, subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
+                timeline_md = f"timeline failed: {e}"
     finally:
         left = bench.cleanup()
         left += leftovers(bench)
@@ -840,6 +849,9 @@ def main():
         print()
         print("Where the time goes in `pyrunc run`:")
         print(bd_text)
+    if "timeline" in only:
+        print()
+        print(timeline_md)
     print()
     for e in errors:
         print(f"error: {e}")
@@ -853,7 +865,8 @@ def main():
         return
     command = "python bench/run.py" + (f" --runs {args.runs}" if args.runs != 20 else "")
     trace_md = report.trace_section(suite.trace, args.runs)
-    report.write_doc(args.doc, report.render(info, verdicts, figures, breakdown_md, args.runs, command, trace_md))
+    generated = report.render(info, verdicts, figures, breakdown_md, args.runs, command, trace_md, timeline_md)
+    report.write_doc(args.doc, generated)
     print(f"wrote {os.path.relpath(args.doc)}")
 
 

@@ -223,8 +223,11 @@ def _short(c):
 
 
 def _tail(path, n=2):
+    """A path's last n parts (`…/a/b`); what is not a path (a pipe, a socket) as it is."""
     parts = [x for x in path.split("/") if x]
-    return ("/" if path.startswith("/") and len(parts) <= n else "…/") + "/".join(parts[-n:]) if parts else path
+    if not path.startswith("/") or len(parts) <= n:
+        return path
+    return "…/" + "/".join(parts[-n:])
 
 
 def _label(procs, first):
@@ -542,21 +545,40 @@ def main():
         sys.exit("bench/timeline.py: strace is not installed (`make bench` installs it)")
     os.environ.pop("PYRUNC_TRACE", None)
     pyrunc = os.path.abspath(args.pyrunc)
-    runtimes = [("pyrunc", [pyrunc]), ("runc", [bundle.RUNC])]
     with bundle.Bench() as bench:
-        parts = []
-        for scen in args.only:
-            parts.append(f"### `{scen}`\n")
-            if not args.no_strace:
-                parts.append(strace_section(bench, runtimes, [scen]))
-            for label, rows in traced_steps(pyrunc, bench, scen, args.runs):
-                parts.append(render_steps(label, rows, args.depth))
+        text = report(pyrunc, bench, args.runs, args.only, args.depth, not args.no_strace)
         if args.keep:
             os.makedirs(args.keep, exist_ok=True)
             for f in os.listdir(bench.dir):
                 if f.endswith(".strace"):
                     shutil.copy(os.path.join(bench.dir, f), args.keep)
-    print("\n".join(parts))
+    print(text)
+
+
+INTRO = (
+    "`python bench/timeline.py` (also part of `make bench`): each command of `run`, `exec`"
+    " and create + start + delete once under `strace --seccomp-bpf -f -ttt -T -y`, pyrunc"
+    " beside runc, one lane per process (threads folded in): `-` alive, `i` opening code"
+    " (Python modules, shared libraries), `#` blocked in a call for 0.5 ms or more (a pipe, a"
+    " socket, a child, a fifo), `C` the cgroup move.  Lanes side by side show what runs in"
+    " parallel and what waits.  strace slows what it watches, Go's many threads far more than"
+    " one Python process: read the shapes and orders, not the sums.  Under the lanes, pyrunc's"
+    " own steps from `--trace` without strace (medians of {runs} runs), each at its offset from"
+    " the moment the command was started."
+)
+
+
+def report(pyrunc, bench, runs=9, only=("run", "exec", "lifecycle"), depth=1, with_strace=True):
+    """The timeline as markdown (bench/run.py puts it in docs/performance.md)."""
+    runtimes = [("pyrunc", [pyrunc]), ("runc", [bundle.RUNC])]
+    parts = [INTRO.format(runs=runs), ""]
+    for scen in only:
+        parts.append(f"### `{scen}`\n")
+        if with_strace:
+            parts.append(strace_section(bench, runtimes, [scen]))
+        for label, rows in traced_steps(pyrunc, bench, scen, runs):
+            parts.append(render_steps(label, rows, depth))
+    return "\n".join(parts)
 
 
 if __name__ == "__main__":

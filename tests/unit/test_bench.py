@@ -11,6 +11,7 @@ sys.path.insert(0, BENCH)
 import breakdown  # noqa: E402
 import report  # noqa: E402
 import run  # noqa: E402
+import timeline  # noqa: E402
 from report import Row, Verdict  # noqa: E402
 
 
@@ -135,6 +136,44 @@ def test_breakdown_missing_marker_is_a_dash():
     assert [r for r in breakdown.render(rows, total).splitlines() if "process setup" in r][0].split("|")[
         2
     ].strip() == "-"
+
+
+# strace -f -ttt -T -y: a runtime with a thread, a child that execs, a blocked read and
+# a cgroup move whose answer comes on the next line.
+LANES = """\
+200 20.000000 execve("/usr/bin/rt", ["rt", "run", "c"], 0x1 /* 3 vars */) = 0 <0.000500>
+200 20.001000 openat(AT_FDCWD</>, "/lib/libc.so.6", O_RDONLY|O_CLOEXEC) = 3</lib/libc.so.6> <0.000010>
+200 20.002000 clone3({flags=CLONE_VM|CLONE_THREAD|CLONE_SIGHAND, child_tid=0x1}, 88) = 201 <0.000100>
+201 20.002500 read(5<pipe:[7]>, "x", 1) = 1 <0.000005>
+200 20.003000 clone(child_stack=NULL, flags=SIGCHLD) = 202 <0.000200>
+202 20.003300 read(6<pipe:[8]>,  <unfinished ...>
+200 20.004000 write(7</sys/fs/cgroup/pids/c/cgroup.procs>, "202", 3 <unfinished ...>
+200 20.016000 <... write resumed>) = 3 <0.012000>
+202 20.017300 <... read resumed>"go", 2) = 2 <0.014000>
+202 20.018000 pivot_root(".", ".") = 0 <0.000050>
+202 20.019000 execve("/bin/true", ["/bin/true"], 0x2 /* 3 vars */) = 0 <0.000400>
+202 20.020000 +++ exited with 0 +++
+201 20.021000 +++ exited with 0 +++
+200 20.022000 unlink("/r/c/state.json") = 0 <0.000020>
+200 20.023000 +++ exited with 0 +++
+"""
+
+
+def test_timeline_lanes_fold_threads_and_show_waits():
+    procs, first = timeline.lanes(*timeline.parse(LANES))
+    assert first == 200 and sorted(procs) == [200, 202]  # the thread 201 is folded into 200
+    rt, child = procs[200], procs[202]
+    assert child.parent == 200 and child.argv == "true"
+    assert rt.label.startswith("command [rt run c]") and child.label.startswith("P1 [true]")
+    assert [round(d, 3) for _, d, what in rt.waits if what == "cgroup move"] == [0.012]
+    assert [(round(d, 3), what) for _, d, what in child.waits] == [(0.014, "read pipe:[8]")]
+    assert rt.code == [20.001] and round(rt.end - rt.start, 3) == 0.023
+    events = timeline.render_events(procs, first)
+    assert "cgroup move, write cgroup.procs (12.0 ms)" in events and "pivot_root" in events
+    chart = timeline.render_lanes(procs, first, width=23).splitlines()
+    lane = {row.split("|")[2].split()[0]: row.split("|")[1] for row in chart[1:]}
+    assert "i" in lane["command"] and "CCCCCCCCCCC" in lane["command"] and "#" not in lane["command"]
+    assert lane["P1"].strip().startswith("#") and lane["P1"].startswith("   ")  # forked at 3 ms
 
 
 def test_run_timed_returns_the_status_and_kills_a_hung_command():

@@ -316,7 +316,8 @@ def summary_rows(procs, first):
     t0 = procs[first].start
     rows = []
     for p in sorted(procs.values(), key=lambda p: p.start):
-        end = p.end if p.end is not None else max([p.start] + [t + d for t, d, _ in p.waits])
+        # A process alive when the trace ends (an init at create's exit) lives to the end.
+        end = p.end if p.end is not None else max([procs[first].end or p.start] + [t + d for t, d, _ in p.waits])
         waited = sum(d for _, d, _ in p.waits)
         top = sorted(p.waits, key=lambda w: -w[1])[:2]
         rows.append(
@@ -346,9 +347,19 @@ def run_cmd(argv, out=None):
 
 
 def straced(argv, out):
-    run_cmd(["strace", "--seccomp-bpf", "-f", "-ttt", "-T", "-y", "-e", f"trace={TRACED}", "-o", out] + argv)
-    with open(out) as f:
-        return f.read()
+    """Run argv under strace into out.  -D: strace runs as a grandchild, so the wait is
+    for the command itself; a created container's init, traced too, lives on (strace
+    with it) until start, and its trace is read once the scenario is over."""
+    run_cmd(["strace", "-D", "--seccomp-bpf", "-f", "-ttt", "-T", "-y", "-e", f"trace={TRACED}", "-o", out] + argv)
+
+
+def until_exit(calls, exits):
+    """A trace cut where its first process (the command) exited: what an init created by
+    it did later belongs to the commands after it."""
+    if not calls or calls[0].pid not in exits:
+        return calls, exits
+    end = exits[calls[0].pid]
+    return [c for c in calls if c.t <= end], {p: t for p, t in exits.items() if t <= end}
 
 
 class Scenarios:
@@ -405,24 +416,28 @@ def strace_section(bench, runtimes, which):
                 cmds = s.exec(cid)
             else:
                 cmds = getattr(s, scen)()
+            traces = []
             try:
                 for item in cmds:
                     label, argv2 = item[0], item[1]
                     if len(item) > 2:
                         item[2]()
                     path = os.path.join(bench.dir, f"{name}-{label}.strace")
-                    procs, first = lanes(*parse(straced(argv2, path)))
-                    out.append(f"#### {name} `{label}`\n")
-                    out.append("```\n" + render_lanes(procs, first) + "\n```\n")
-                    out.append(summary_rows(procs, first) + "\n")
-                    out.append(
-                        "<details><summary>events</summary>\n\n```\n"
-                        + render_events(procs, first)
-                        + "\n```\n</details>\n"
-                    )
+                    straced(argv2, path)
+                    traces.append((label, path))
             finally:
                 if cid is not None:
                     s.r.call("delete", "--force", cid)
+            time.sleep(0.2)  # the detached stracers write their last lines
+            for label, path in traces:
+                with open(path) as f:
+                    procs, first = lanes(*until_exit(*parse(f.read())))
+                out.append(f"#### {name} `{label}`\n")
+                out.append("```\n" + render_lanes(procs, first) + "\n```\n")
+                out.append(summary_rows(procs, first) + "\n")
+                out.append(
+                    "<details><summary>events</summary>\n\n```\n" + render_events(procs, first) + "\n```\n</details>\n"
+                )
     return "\n".join(out)
 
 

@@ -550,7 +550,7 @@ def main():
     )
     ap.add_argument("--runs", type=int, default=9, help="runs of each command for the step medians (default 9)")
     ap.add_argument("--only", nargs="+", choices=("run", "exec", "lifecycle"), default=["run", "exec", "lifecycle"])
-    ap.add_argument("--depth", type=int, default=1, help="the deepest runtime step shown (default 1)")
+    ap.add_argument("--depth", type=int, default=2, help="the deepest runtime step shown (default 2)")
     ap.add_argument("--no-strace", action="store_true", help="only pyrunc's steps")
     ap.add_argument("--keep", metavar="DIR", help="copy the raw strace files to DIR")
     args = ap.parse_args()
@@ -583,7 +583,7 @@ INTRO = (
 )
 
 
-def report(pyrunc, bench, runs=9, only=("run", "exec", "lifecycle"), depth=1, with_strace=True):
+def report(pyrunc, bench, runs=9, only=("run", "exec", "lifecycle"), depth=2, with_strace=True):
     """The timeline as markdown (bench/run.py puts it in docs/performance.md)."""
     runtimes = [("pyrunc", [pyrunc]), ("runc", [bundle.RUNC])]
     parts = [INTRO.format(runs=runs), ""]

@@ -1,14 +1,18 @@
 """bench/'s logic that is not timing: tables, the regenerated document keeping its
-hand-written part, the run order, and the strace timeline cut into phases.  No root, no
-containers, no timings asserted."""
+hand-written part, the run order, the strace timeline cut into phases and into lanes, and
+the suite's tmpfs for the state roots (the only test that needs root).  No containers,
+no timings asserted."""
 
 import os
 import sys
+
+import pytest
 
 BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "bench")
 sys.path.insert(0, BENCH)
 
 import breakdown  # noqa: E402
+import bundle  # noqa: E402
 import report  # noqa: E402
 import run  # noqa: E402
 import timeline  # noqa: E402
@@ -306,3 +310,24 @@ def test_baseline_build_removes_its_worktree_on_failure(tmp_path):
         assert "no-such-rev" in str(e)
     else:
         raise AssertionError("no Failed")
+
+
+def test_the_state_roots_lie_on_a_tmpfs_of_the_suites_own_removed_at_clean_up():
+    """As /run on real hosts; mounted under a pyrunc-test- name, gone after clean-up."""
+    if os.geteuid() != 0:
+        pytest.skip("mounts a tmpfs: root only")
+    b = bundle.Bench()
+    try:
+        root = b.runtime("pyrunc", ["/bin/true"]).root
+        assert root.startswith(b.run_dir + "/") and b.run_fs.startswith("pyrunc-test-bench-")
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split() for line in f]
+        ours = [m for m in mounts if m[4] == b.run_dir]
+        assert len(ours) == 1 and ours[0][-3:-1] == ["tmpfs", b.run_fs]
+        assert "tmpfs" in b.roots_fs() and b.run_fs in b.roots_fs()
+    finally:
+        left = b.cleanup()
+    assert left == []
+    with open("/proc/self/mountinfo") as f:
+        assert b.run_fs not in f.read()
+    assert not os.path.exists(b.dir)

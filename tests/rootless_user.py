@@ -12,8 +12,13 @@ lock where /etc/subuid exists; added with `usermod` otherwise), and makes its
 is new), then `userdel -r` (which also drops the subordinate ranges) and removes the
 runtime directory; `leftovers()` says what of the user is still on the host.
 
-The fixtures `make_user` (a factory) and `rootless_user` (one user) are defined here for
-any conftest to import: `from tests.rootless_user import make_user, rootless_user`.
+The pyrunc such a user can run is this checkout's .venv-users/bin/pyrunc (`make setup`
+builds it with scripts/setup-users.sh: the .venv's interpreter may be where only root can
+execute it); `users_pyrunc()` gives its path, building it first where it is missing.
+
+The fixtures `make_user` (a factory), `rootless_user` (one user) and `users_pyrunc` are
+defined here for any conftest to import:
+`from tests.rootless_user import make_user, rootless_user, users_pyrunc`.
 
 Commands run as the user through `setpriv` (uid, gid and the user's groups; no
 capabilities; an environment of its own, not root's).  Nothing here imports pyrunc:
@@ -34,6 +39,9 @@ from dataclasses import dataclass, field
 import pytest
 
 PREFIX = "pyrunc-test-"
+TREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+USERS_VENV = os.path.join(TREE, ".venv-users")
+USERS_PYRUNC = os.path.join(USERS_VENV, "bin", "pyrunc")
 RUNTIME_BASE = "/run/user"
 # useradd and usermod fail, rather than wait, while another one holds /etc/passwd's lock.
 LOCK_RETRIES = 50
@@ -275,3 +283,32 @@ def make_user():
 def rootless_user(make_user):
     """An unprivileged user with a subordinate id range, a home and an XDG_RUNTIME_DIR."""
     return make_user()
+
+
+def _stale(path: str) -> bool:
+    """path missing, or older than what it is built from."""
+    if not os.path.exists(path):
+        return True
+    sources = [os.path.join(TREE, "pyproject.toml"), os.path.join(TREE, "pyrunc", "launcher", "launcher.c")]
+    return any(os.path.getmtime(s) > os.path.getmtime(path) for s in sources)
+
+
+def users_pyrunc_path() -> str:
+    """The world-executable pyrunc of this checkout, built (scripts/setup-users.sh) where
+    it is missing or older than its sources; pytest.skip with the script's reason where
+    it cannot be (a checkout other users cannot reach)."""
+    if _stale(USERS_PYRUNC):
+        r = subprocess.run(
+            ["sh", os.path.join(TREE, "scripts", "setup-users.sh")], capture_output=True, text=True, timeout=900
+        )
+        if r.returncode != 0 or not os.path.exists(USERS_PYRUNC):
+            pytest.skip(f"no pyrunc for unprivileged users: {(r.stderr or r.stdout).strip()}")
+    return USERS_PYRUNC
+
+
+@pytest.fixture(scope="session")
+def users_pyrunc():
+    """The path of the pyrunc any user can execute (.venv-users/bin/pyrunc)."""
+    if os.geteuid() != 0:
+        pytest.skip("building the users' pyrunc needs root")
+    return users_pyrunc_path()

@@ -188,3 +188,35 @@ def test_another_user_cannot_see_or_touch_the_containers(make_user, users_pyrunc
     finally:
         mine("delete", "--force", CID)
     _no_leftovers(owner)
+
+
+def test_devices_are_the_hosts_nodes_bound(rootless_user, user_pyrunc, user_bundle):
+    """No mknod in a user namespace: linux.devices, like the default devices, are the
+    host's nodes bound in (runc does the same); a device the host lacks is one line."""
+    user_bundle.config["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]
+    script = "stat -c '%t:%T' /dev/fuse; grep ' /dev/fuse ' /proc/self/mountinfo"
+    user_bundle.config["process"]["args"] = ["sh", "-c", script]
+    user_bundle.write()
+    r = user_pyrunc("run", "--bundle", user_bundle.path, CID)
+    assert r.code == 0, r
+    numbers, mount = r.out.splitlines()
+    assert numbers == "a:e5"  # 10:229
+    assert mount.split()[3] == "/fuse"  # the root of the mount: the host's devtmpfs node
+    user_bundle.config["linux"]["devices"] = [{"path": "/dev/pyrunc-none", "type": "c", "major": 250, "minor": 9}]
+    user_bundle.write()
+    r = user_pyrunc("run", "--bundle", user_bundle.path, CID)
+    assert r.code == 1 and r.err.count("\n") == 1, r
+    assert "bind host device /dev/pyrunc-none (no mknod in a user namespace" in r.err
+    _no_leftovers(rootless_user)
+
+
+def test_the_init_runs_from_a_sealed_copy_of_the_interpreter(rootless_user, user_pyrunc, user_bundle):
+    """CVE-2019-5736 without CAP_SYS_ADMIN: until it execs, the init's executable is a
+    memfd copy sealed against writes, not the host's interpreter."""
+    user_bundle.config["process"]["args"] = ["true"]
+    user_bundle.write()
+    assert user_pyrunc("create", "--bundle", user_bundle.path, CID).code == 0
+    pid = user_pyrunc.state(CID)["pid"]
+    assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-sealed-exe")
+    assert user_pyrunc("delete", "--force", CID).code == 0
+    _no_leftovers(rootless_user)

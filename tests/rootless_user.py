@@ -78,6 +78,7 @@ class TestUser:
     subuid: tuple[int, int]  # (start, count)
     subgid: tuple[int, int]
     removed: bool = field(default=False)
+    in_passwd: bool = True  # False: a bare uid (bare_user), no groups to init
 
     def env(self, **extra: str) -> dict[str, str]:
         """A login-like environment for the user: what pam and systemd would give it."""
@@ -99,7 +100,7 @@ class TestUser:
             "setpriv",
             f"--reuid={self.uid}",
             f"--regid={self.gid}",
-            "--init-groups",
+            "--init-groups" if self.in_passwd else "--clear-groups",
             "--",
             *cmd,
         ]
@@ -217,6 +218,18 @@ def make(prefix: str = PREFIX, subid_count: int = 65536) -> TestUser:
         raise
 
 
+def bare_user(uid: int, base: str) -> TestUser:
+    """A uid with no passwd entry, its home and runtime directory under base (a writable
+    directory of root's): for a machine whose /etc cannot be written (the `make
+    test-cgroup2` guest).  No subordinate ids: single-id mappings only.  remove() ends its
+    processes and removes both directories."""
+    home, runtime_dir = os.path.join(base, f"home-{uid}"), os.path.join(base, f"run-{uid}")
+    for path in (home, runtime_dir):
+        os.mkdir(path, 0o700)
+        os.chown(path, uid, uid)
+    return TestUser(f"{PREFIX}{uid}", uid, uid, home, runtime_dir, (0, 0), (0, 0), in_passwd=False)
+
+
 def remove(user: TestUser) -> None:
     """End the user's processes, then remove the user, its home, ranges and runtime dir."""
     if user.removed:
@@ -232,8 +245,9 @@ def remove(user: TestUser) -> None:
     if os.path.lexists(user.runtime_dir):
         shutil.rmtree(user.runtime_dir, ignore_errors=True)
     try:
-        pwd.getpwnam(user.name)
-        _run_locked(["userdel", "-r", user.name])
+        if user.in_passwd:
+            pwd.getpwnam(user.name)
+            _run_locked(["userdel", "-r", user.name])
     except KeyError:
         pass
     except RuntimeError:

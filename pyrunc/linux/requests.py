@@ -266,6 +266,10 @@ class CreateRequests(Requests):
             with log.step("set cgroup limits"):
                 resources = dict(lx.resources)
                 resources["devices"] = cgroups.device_rules(lx.resources)
+                if os.geteuid() != 0:
+                    # Rootless (runc too): no device rules; loading a device program needs
+                    # CAP_BPF, and a user namespace allows no mknod, only the host's nodes.
+                    del resources["devices"]
                 mgr.set(resources)
             if join_now:
                 with log.step("move init into cgroup"):

@@ -10,6 +10,7 @@ from pyrunc import OCI_VERSION, log
 from pyrunc.errors import ContainerError
 from pyrunc.linux import protocol
 from pyrunc.status import CREATING, hook_state
+from pyrunc.store import rootless_mode
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
@@ -132,8 +133,9 @@ class CreateRequests(Requests):
         self.rdt: dict[str, Any] | None = None  # what resctrl.apply made, for the undo of a failed create
         self.joining = False  # the init joins its cgroup when it asks (cgroup_joined)
         self.init_pid: int | None = None
-        # runc's --rootless: ignore cgroup permission errors ("auto": when not root).
-        self.ignore_cgroup_errors = rootless in ("true", "1", "t") or (rootless == "auto" and os.geteuid() != 0)
+        # runc's --rootless: ignore cgroup permission errors ("auto": not root, or in a
+        # user namespace).
+        self.ignore_cgroup_errors = rootless_mode(rootless)
 
     # -- spawn's loop ---------------------------------------------------------------------
 
@@ -264,6 +266,10 @@ class CreateRequests(Requests):
             with log.step("set cgroup limits"):
                 resources = dict(lx.resources)
                 resources["devices"] = cgroups.device_rules(lx.resources)
+                if os.geteuid() != 0:
+                    # Rootless (runc too): no device rules; loading a device program needs
+                    # CAP_BPF, and a user namespace allows no mknod, only the host's nodes.
+                    del resources["devices"]
                 mgr.set(resources)
             if join_now:
                 with log.step("move init into cgroup"):
@@ -371,6 +377,10 @@ class CreateRequests(Requests):
             return step()
         except (CgroupError, OSError) as e:
             if not self.ignore_cgroup_errors:
+                if os.geteuid() != 0:  # what a rootless user can do about it
+                    from pyrunc.linux import rootless
+
+                    rootless.raise_strict_cgroup_error(e)
                 raise
             log.warning(f"create {self.cid}: cgroups ignored (--rootless): {e}")
             return None

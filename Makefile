@@ -62,11 +62,14 @@ bench: setup
 	.venv/bin/python bench/run.py --pyrunc $(BENCH_PYRUNC) $(BENCH_ARGS)
 
 # The command, its man pages and bash completion (both generated from the command table).
+# The command is the launcher every user can execute (.venv-users, scripts/setup-users.sh),
+# root's .venv one only where the checkout is closed to other users.
 install: setup
 	install -d $(PREFIX)/bin $(PREFIX)/share/man/man8 $(PREFIX)/share/bash-completion/completions
-	ln -sf $(CURDIR)/.venv/bin/pyrunc $(PREFIX)/bin/pyrunc
+	if [ -x .venv-users/bin/pyrunc ]; then ln -sf $(CURDIR)/.venv-users/bin/pyrunc $(PREFIX)/bin/pyrunc; \
+	else ln -sf $(CURDIR)/.venv/bin/pyrunc $(PREFIX)/bin/pyrunc; fi
 	.venv/bin/python -m pyrunc.cli.manpages $(PREFIX)/share/man/man8
 	.venv/bin/python -m pyrunc.cli.completion $(PREFIX)/share/bash-completion/completions/pyrunc
 
 clean:
-	rm -rf demo .venv build *.egg-info .cache
+	rm -rf demo .venv .venv-users build *.egg-info .cache

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 DEFAULT_ROOT = "/run/pyrunc"
+ROOTLESS_ROOT = "pyrunc"  # under $XDG_RUNTIME_DIR
 STATE_FILE = "state.json"
 
 # runc's rule, `^[\w+-\.]+$` in Go: the class holds the range `+`..`.`, so `,` is valid too.
@@ -45,6 +46,45 @@ def check_id(cid: str) -> None:
 
 def _valid_id(name: str) -> bool:
     return bool(name) and _ID_CHARS.issuperset(name) and name not in (".", "..")
+
+
+def in_user_namespace() -> bool:
+    """Whether this process runs in a user namespace other than the initial one, whose
+    uid_map is the identity of every id (the test runc makes)."""
+    try:
+        with open("/proc/self/uid_map", "rb") as f:
+            return f.read().split() != [b"0", b"0", b"4294967295"]
+    except FileNotFoundError:  # a kernel without user namespaces
+        return False
+
+
+def uses_xdg_runtime_dir() -> bool:
+    """runc's rule for the default state root: $XDG_RUNTIME_DIR when it is set and the
+    runtime is not root, or is root in a user namespace where $USER is not root (a real
+    root's /run/user/0 is not taken, so root keeps seeing the containers it made)."""
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        return False
+    if os.geteuid() != 0:
+        return True
+    return in_user_namespace() and os.environ.get("USER") != "root"
+
+
+def default_root() -> str:
+    """--root when not given: $XDG_RUNTIME_DIR/pyrunc (uses_xdg_runtime_dir), else
+    /run/pyrunc (which a user without root cannot write: runc's answer as well)."""
+    if uses_xdg_runtime_dir():
+        return os.path.join(os.environ["XDG_RUNTIME_DIR"], ROOTLESS_ROOT)
+    return DEFAULT_ROOT
+
+
+def rootless_mode(flag: str) -> bool:
+    """--rootless (lowercased): true or false as given; auto, runc's detection: not root,
+    or in a user namespace."""
+    if flag in ("true", "1", "t"):
+        return True
+    if flag in ("false", "0", "f"):
+        return False
+    return os.geteuid() != 0 or in_user_namespace()
 
 
 NOTIFY_DIR = "notify"  # notify.py's directory for the container's NOTIFY_SOCKET
@@ -623,8 +663,11 @@ def _lock_fd(fd: int) -> None:
 
 
 class Store:
-    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+    def __init__(self, root: str = DEFAULT_ROOT, sticky: bool = False) -> None:
         self.root = os.path.abspath(root)
+        # A root under $XDG_RUNTIME_DIR is made sticky, as runc makes its own: systemd's
+        # tmpfiles ages out what it finds there, but never a sticky directory.
+        self.sticky = sticky
 
     def _path(self, cid: str) -> str:
         check_id(cid)
@@ -648,6 +691,9 @@ class Store:
         Fails with `already exists`, touching nothing, when the id is taken.
         """
         path = self._path(cid)
+        if self.sticky and not os.path.isdir(self.root):
+            os.makedirs(self.root, mode=0o700, exist_ok=True)
+            os.chmod(self.root, 0o1700)
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         tmp = os.path.join(self.root, f"{_TMP_PREFIX}{cid}~{os.urandom(8).hex()}")
         os.mkdir(tmp, 0o700)

@@ -10,6 +10,8 @@ ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || need="$need libseccomp2
 command -v umoci >/dev/null 2>&1 || need="$need umoci"
 # A C compiler for the `pyrunc` launcher (pyrunc/launcher/launcher.c).
 command -v cc >/dev/null 2>&1 || need="$need gcc libc6-dev"
+# newuidmap and newgidmap: a rootless container's multi-id mappings (docs/rootless.md).
+command -v newuidmap >/dev/null 2>&1 || need="$need uidmap"
 # man and groff: tests render the generated man pages (tests/unit/test_manpages.py).
 command -v man >/dev/null 2>&1 || need="$need man-db"
 command -v groff >/dev/null 2>&1 || need="$need groff-base"
@@ -27,6 +29,8 @@ fi
 # The `pyrunc` command: pip's console script replaced by the launcher, which starts the
 # interpreter sealed and without site (pyrunc/launcher/).
 .venv/bin/python -m pyrunc.launcher .venv/bin/pyrunc >/dev/null
+# The `pyrunc` any user can run (.venv-users/bin/pyrunc: rootless containers).
+sh scripts/setup-users.sh
 # The commit `pyrunc --version` names where the tree has no .git (pyrunc/version.py).
 if command -v git >/dev/null 2>&1 && git rev-parse HEAD >pyrunc/_commit.tmp 2>/dev/null; then
     mv pyrunc/_commit.tmp pyrunc/_commit

@@ -36,7 +36,11 @@ GLOBAL_FLAGS = (
             '<prefix>-<name>.scope in <slice>, cgroupsPath of the form "slice:prefix:name" (needs systemd as PID 1)'
         ),
     ),
-    Flag("rootless", default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')"),
+    Flag(
+        "rootless",
+        default="auto",
+        help="ignore cgroup permission errors ('true', 'false', or 'auto': when not root or in a user namespace)",
+    ),
     Flag("trace", default="", help="append a JSON-lines step trace of the operation to FILE (or PYRUNC_TRACE=FILE)"),
     Flag("criu", default="criu", help="path to the criu binary (checkpoint is not supported)"),
     boolean("help|h", help="show help"),

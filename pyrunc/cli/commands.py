@@ -78,9 +78,20 @@ class Command:
 
 
 def _store(g: "Opts") -> "Store":
-    from pyrunc.store import DEFAULT_ROOT, Store
+    from pyrunc.store import DEFAULT_ROOT, Store, default_root, uses_xdg_runtime_dir
 
-    return Store(g["root"] or DEFAULT_ROOT)
+    if g["root"]:
+        return Store(g["root"])
+    root = default_root()
+    if root == DEFAULT_ROOT and os.geteuid() != 0:
+        # runc's fallback too, but said in a way that tells the user what to do.
+        where = root if os.path.exists(root) else os.path.dirname(root)
+        if not os.access(where, os.W_OK | os.X_OK):
+            raise StateError(
+                f"{root}: permission denied: not root and XDG_RUNTIME_DIR is not set; "
+                "set it, or give --root a directory of yours"
+            )
+    return Store(root, sticky=uses_xdg_runtime_dir())
 
 
 def _one_id(cmd: str, pos: list[str], extra_ok: bool = False) -> str:

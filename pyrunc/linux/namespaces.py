@@ -84,7 +84,13 @@ def format_mappings(mappings: "Iterable[IDMapping]") -> str:
 
 
 def write_id_maps(pid: int, linux: "Linux") -> None:
-    """Written by the parent, which holds the privileges in the host user namespace."""
+    """Written by the parent, which holds the privileges in the host user namespace; a
+    parent without root only writes its own id, and has newuidmap write the rest."""
+    if os.geteuid() != 0:
+        from pyrunc.linux import rootless_maps
+
+        rootless_maps.write_id_maps(pid, linux)
+        return
     if linux.uid_mappings:
         _write_proc(f"/proc/{pid}/uid_map", format_mappings(linux.uid_mappings), f"write uid_map of {pid}")
     if linux.gid_mappings:

@@ -10,6 +10,7 @@ from pyrunc import OCI_VERSION, log
 from pyrunc.errors import ContainerError
 from pyrunc.linux import protocol
 from pyrunc.status import CREATING, hook_state
+from pyrunc.store import rootless_mode
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
@@ -132,8 +133,9 @@ class CreateRequests(Requests):
         self.rdt: dict[str, Any] | None = None  # what resctrl.apply made, for the undo of a failed create
         self.joining = False  # the init joins its cgroup when it asks (cgroup_joined)
         self.init_pid: int | None = None
-        # runc's --rootless: ignore cgroup permission errors ("auto": when not root).
-        self.ignore_cgroup_errors = rootless in ("true", "1", "t") or (rootless == "auto" and os.geteuid() != 0)
+        # runc's --rootless: ignore cgroup permission errors ("auto": not root, or in a
+        # user namespace).
+        self.ignore_cgroup_errors = rootless_mode(rootless)
 
     # -- spawn's loop ---------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
-"""Rootless podman: podman run by a fresh unprivileged user (tests/e2e/rootless_user.py) with
-its own storage, configs and runtime directory in the run's private directory, and the
-runtime under test through the logging wrapper.
+"""Rootless podman: podman run by a fresh unprivileged user (tests/rootless_user.py: useradd
+with a subordinate uid/gid range, a home and an XDG_RUNTIME_DIR of its own) with its storage
+under that home, private configs in the run's private directory, and the runtime under test
+through the logging wrapper.  The runtime is the pyrunc any user can execute
+(.venv-users/bin/pyrunc) unless PYRUNC_E2E_RUNTIME names another (runc: a baseline).
 
 podman makes the user namespace itself (newuidmap/newgidmap with the user's subordinate
 ranges) and a pause process that holds it; conmon and the runtime run inside it as uid 0 of
@@ -12,11 +14,31 @@ import os
 import re
 import shutil
 
+from tests import rootless_user
 from tests.e2e.engines import EngineError
-from tests.e2e.harness import Private, run
-from tests.e2e.rootless_user import TestUser, TunGrant
+from tests.e2e.harness import Private, missing, run, write_wrapper
+from tests.e2e.tun import TunGrant
 
-ROOTLESS_PODMAN_NEEDS = ("podman", "conmon", "script", "setpriv", "useradd", "userdel", "newuidmap", "newgidmap")
+ROOTLESS_PODMAN_NEEDS = ("podman", "conmon", "script", "newuidmap", "newgidmap", *rootless_user.TOOLS)
+
+
+def skip_reason():
+    """Why rootless podman cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "rootless podman e2e tests need root (to add the test user)"
+    lacking = missing(*ROOTLESS_PODMAN_NEEDS)
+    if lacking:
+        return f"missing {', '.join(lacking)} (scripts/setup-engines.sh installs podman, conmon, uidmap)"
+    return userns_unavailable()
+
+
+def rootless_runtime():
+    """$PYRUNC_E2E_RUNTIME, else the pyrunc other users can execute (built when missing;
+    pytest.skip where this checkout is out of their reach)."""
+    chosen = os.environ.get("PYRUNC_E2E_RUNTIME")
+    if chosen:
+        return shutil.which(chosen) or chosen
+    return rootless_user.users_pyrunc_path()
 
 
 def userns_unavailable():
@@ -42,20 +64,23 @@ class RootlessPodman(Private):
     containers.conf/storage.conf/registries.conf exported (conmon's exit command, `podman
     container cleanup`, must see the same), no network unless a test asks for slirp4netns."""
 
-    def __init__(self, image_tar, image_ref):
+    def __init__(self, image_tar, image_ref, runtime):
         super().__init__("podman-rootless", image_tar)
         self.image = image_ref
+        self.runtime = runtime
+        write_wrapper(self.wrapper, runtime, self.argv.path)
         try:
-            self.user = TestUser(self.path("home"), self.path("run"), tag="podman")
+            self.user = rootless_user.make()
         except BaseException:
             shutil.rmtree(self.dir, ignore_errors=True)
             raise
         self.tun = None
+        uid, gid = self.user.uid, self.user.gid
         open(self.argv.path, "a").close()
-        self.user.chown(self.argv.path)
+        os.chown(self.argv.path, uid, gid)  # the wrapper runs as the user
         os.mkdir(self.path("net"))
-        self.user.chown(self.path("net"))
-        home, run_dir = self.user.home, self.user.run_dir
+        os.chown(self.path("net"), uid, gid)
+        home, run_dir = self.user.home, self.user.runtime_dir
         with open(self.path("containers.conf"), "w") as f:
             f.write(f"""[containers]
 netns = "none"
@@ -90,7 +115,7 @@ pyrunc = ["{self.wrapper}"]
     def as_user(self, *argv, **kw):
         """argv run as the test user, in its environment."""
         kw.setdefault("env", self.env)
-        return run(self.user.argv(*argv), **kw)
+        return run(self.user.argv(argv), **kw)
 
     def podman(self, *args, **kw):
         return self.as_user(*self.base, *args, **kw)
@@ -98,7 +123,7 @@ pyrunc = ["{self.wrapper}"]
     def podman_argv(self, *args):
         """For run_tty: setpriv and env in the argv (script(1) runs as root)."""
         env = [f"{k}={v}" for k, v in self.env.items()]
-        return self.user.argv("env", "-i", *env, *self.base, *args)
+        return self.user.argv(["env", "-i", *env, *self.base, *args])
 
     def cname(self, tag):
         return f"{self.name}-{tag}"
@@ -115,7 +140,7 @@ pyrunc = ["{self.wrapper}"]
     def default_root(self):
         """Where a rootless runtime keeps state when given no --root."""
         name = os.path.basename(self.runtime)
-        return os.path.join(self.user.run_dir, name if name in ("runc", "crun") else "pyrunc")
+        return os.path.join(self.user.runtime_dir, name if name in ("runc", "crun") else "pyrunc")
 
     def runtime_state_dirs(self):
         root = self.default_root()
@@ -130,7 +155,7 @@ pyrunc = ["{self.wrapper}"]
             if not self.user.removed:
                 self.podman("rm", "-a", "-f", "-t", "0", timeout=120)
         finally:
-            self.user.remove()
+            rootless_user.remove(self.user)
             if self.tun is not None:
                 self.tun.release()
 

@@ -12,11 +12,11 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.harness import engine_fixture, missing, pids_mentioning, run_tty, skip_reason, wait_until
-from tests.e2e.rootless_podman import ROOTLESS_PODMAN_NEEDS, RootlessPodman, userns_unavailable
-from tests.e2e.rootless_user import TUN
+from tests.e2e.harness import engine_fixture, missing, pids_mentioning, run_tty, wait_until
+from tests.e2e.rootless_podman import RootlessPodman, rootless_runtime, skip_reason
+from tests.e2e.tun import TUN
 
-SKIP = skip_reason("rootless podman", ROOTLESS_PODMAN_NEEDS) or userns_unavailable()
+SKIP = skip_reason()
 pytestmark = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
 HEX64 = r"[0-9a-f]{64}"
 
@@ -24,11 +24,7 @@ HEX64 = r"[0-9a-f]{64}"
 @pytest.fixture(scope="module")
 def pm(busybox_image):
     tar, ref = busybox_image
-    private = RootlessPodman(tar, ref)
-    if private.user.subuid is None or private.user.subgid is None:
-        private.close()
-        pytest.skip("useradd gave the test user no subordinate ids (no /etc/subuid or SUB_UID_COUNT 0)")
-    yield from engine_fixture(private)
+    yield from engine_fixture(RootlessPodman(tar, ref, rootless_runtime()))
 
 
 @pytest.fixture(autouse=True)

@@ -105,6 +105,19 @@ def test_run_stdin(pm):
     assert (r.rc, r.lines) == (0, ["got-piped-in"]), f"{r!r}\n{explain(pm)}"
 
 
+def test_run_read_only(pm):
+    r = run_rm(pm, "touch", "/x", flags=("--read-only",))
+    assert r.rc == 1 and "Read-only file system" in r.out, f"{r!r}\n{explain(pm)}"
+
+
+def test_run_bind_mount_of_the_users_file_read_only(pm):
+    vol = os.path.join(pm.user.home, "vol")
+    r = pm.as_user("sh", "-c", f"mkdir -p {vol} && echo vol-content > {vol}/file")
+    assert r.rc == 0, r
+    r = run_rm(pm, "sh", "-c", "cat /vol/file; touch /vol/x", flags=("-v", f"{vol}:/vol:ro"))
+    assert r.rc == 1 and r.lines[0] == "vol-content" and "Read-only file system" in r.out, f"{r!r}\n{explain(pm)}"
+
+
 def test_run_tty_exit_code_4(pm):
     before = len(pm.argv.calls())
     r = run_tty(pm.podman_argv("run", "--rm", "-t", *pm.run_flags, pm.image, "sh", "-c", "tty; exit 4"))
@@ -156,6 +169,10 @@ def test_the_host_sees_the_users_ids(pm, detached):
     name, cid = detached
     pid = init_pid(pm, name)
     assert proc_ids(pid) == (pm.user.uid, pm.user.gid), explain(pm, cid)
+    # the runtime keeps its state in the user's XDG_RUNTIME_DIR
+    assert os.path.isdir(os.path.join(pm.default_root(), cid)), os.listdir(pm.user.runtime_dir)
+    r = pm.podman("ps", "--format", "{{.Names}} {{.Status}}")
+    assert any(line.startswith(f"{name} Up") for line in r.lines), r
     r = pm.podman("exec", "-d", "-u", "65534", name, "sleep", "300")
     assert r.rc == 0, f"{r!r}\n{explain(pm, cid)}"
     nobody = pm.user.subuid[0] + 65534 - 1  # container uid 65534 is subordinate id 65533
@@ -179,6 +196,18 @@ def test_exec_tty_exit_code_6(pm, detached):
     r = run_tty(pm.podman_argv("exec", "-t", name, "sh", "-c", "tty; exit 6"))
     assert r.rc == 6 and re.search(r"/dev/pts/\d+$", r.out, re.M), f"{r!r}\n{explain(pm, cid)}"
     call(pm, cid, r"exec --pid-file \S+ --process \S+ --detach --tty --console-socket \S+ ID")
+
+
+def test_exec_in_background(pm, detached):
+    name, cid = detached
+    r = pm.podman("exec", "-d", name, "sleep", "500")
+    assert r.rc == 0, f"{r!r}\n{explain(pm, cid)}"
+    r = wait_until(
+        lambda: (lambda t: t if "sleep 500" in t.out else None)(pm.podman("top", name)),
+        "the background exec in podman top",
+        timeout=10,
+    )
+    assert "sleep 1000" in r.out, r
 
 
 def test_kill_exit_status_137(pm, detached):

@@ -210,6 +210,18 @@ def test_exec_in_background(pm, detached):
     assert "sleep 1000" in r.out, r
 
 
+def test_update_without_a_cgroup_fails_cleanly(pm, detached):
+    """cgroup v1 gives a rootless container no cgroup (podman passes no cgroupsPath): the
+    runtime refuses `update`, naming that, and the container runs on."""
+    name, cid = detached
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        pytest.skip("cgroup v2: a rootless container may have a delegated cgroup here")
+    r = pm.podman("update", "--memory", "64m", name)
+    assert r.rc != 0 and "cgroup" in r.out, f"{r!r}\n{explain(pm, cid)}"
+    call(pm, cid, r"update --resources=\S+ ID")
+    assert status(pm, name) == "running 0", explain(pm, cid)
+
+
 def test_kill_exit_status_137(pm, detached):
     name, cid = detached
     r = pm.podman("kill", name)

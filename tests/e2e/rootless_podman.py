@@ -75,6 +75,7 @@ class RootlessPodman(Private):
             shutil.rmtree(self.dir, ignore_errors=True)
             raise
         self.tun = None
+        self.rootless_state_left = []
         uid, gid = self.user.uid, self.user.gid
         open(self.argv.path, "a").close()
         os.chown(self.argv.path, uid, gid)  # the wrapper runs as the user
@@ -149,18 +150,23 @@ pyrunc = ["{self.wrapper}"]
         ]
 
     def remove_containers(self):
-        """Through podman, then every process still running as the user (podman's pause
-        process, a conmon or slirp4netns left behind) and the user itself."""
+        """Through podman; then, the runtime's state noted (it lives in the user's runtime
+        directory, which goes with the user), every process still running as the user
+        (podman's pause process, a conmon or slirp4netns left behind) and the user."""
         try:
             if not self.user.removed:
                 self.podman("rm", "-a", "-f", "-t", "0", timeout=120)
         finally:
+            root = self.default_root()
+            if os.path.isdir(root):  # a container's state (pyrunc's "@..." are caches, not state)
+                self.rootless_state_left = [os.path.join(root, e) for e in sorted(os.listdir(root)) if e[:1] != "@"]
             rootless_user.remove(self.user)
             if self.tun is not None:
                 self.tun.release()
 
     def leftovers(self):
         left = super().leftovers() + self.user.leftovers()
+        left += [f"runtime state {d} (still there after podman rm -a)" for d in self.rootless_state_left]
         if self.tun is not None:
             left += self.tun.leftovers()
         return left

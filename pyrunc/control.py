@@ -70,6 +70,15 @@ def pids(store: "Store", cid: str, seams: "Seams") -> list[int]:
     """The processes in the container's cgroup, in any state, as runc lists them: a
     stopped container's are none, or those that outlived its init."""
     st = store.peek(cid)
+    if st is not None and st.cgroup is None and st.pid:
+        # No cgroup (rootless): the processes of the container's own pid namespace.
+        from pyrunc.linux import rootless
+
+        if lifecycle.status_of(st) == STOPPED:
+            return []
+        members = rootless.pid_namespace_members(st.pid)
+        if members is not None:
+            return members
     found: list[int] = _manager_of(cid, st, "list processes of", seams).pids()
     return found
 

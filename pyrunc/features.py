@@ -55,7 +55,7 @@ def features(k: "Kernel") -> "dict[str, Any]":
             "mountExtensions": {"idmap": {"enabled": IDMAP_MOUNTS_SUPPORTED}},
             "netDevices": {"enabled": net_devices_enabled()},
         },
-        "annotations": {"io.github.pyrunc.version": pyrunc.__version__, **host_cgroups(k)},
+        "annotations": {"io.github.pyrunc.version": pyrunc.__version__, **host_cgroups(k), **rootless_notes(k)},
     }
 
 
@@ -107,6 +107,41 @@ def host_cgroups(k: "Kernel") -> dict[str, str]:
     except OSError:
         return {"io.github.pyrunc.cgroup.host": "none"}
     return {"io.github.pyrunc.cgroup.host": mode, "io.github.pyrunc.cgroup.controllers": ",".join(sorted(controllers))}
+
+
+def rootless_notes(k: "Kernel") -> dict[str, str]:
+    """What a rootless caller gets here (docs/rootless.md): whether this caller is one
+    (--rootless auto's answer), the id-map helpers found (multi-id mappings need them),
+    and for a rootless caller whether cgroups are used (a cgroup v2 tree it owns:
+    delegated) or skipped."""
+    import shutil
+
+    from pyrunc.store import rootless_mode
+
+    rootless = rootless_mode("auto")
+    helpers = [h for h in ("newuidmap", "newgidmap") if shutil.which(h)]
+    notes = {
+        "io.github.pyrunc.rootless": "true" if rootless else "false",
+        "io.github.pyrunc.rootless.idmapHelpers": ",".join(helpers),
+    }
+    if rootless:
+        notes["io.github.pyrunc.rootless.cgroups"] = "delegated" if own_cgroup_delegated(k) else "skipped"
+    return notes
+
+
+def own_cgroup_delegated(k: "Kernel") -> bool:
+    """On a pure v2 host, whether this process's cgroup belongs to its euid (systemd's
+    Delegate=yes, a user@.service): a container's cgroup can then be made below it."""
+    from pyrunc.linux import cgroups
+
+    try:
+        if cgroups.probe(k) != "v2":
+            return False
+        with open("/proc/self/cgroup") as f:
+            rel = f.read().strip().partition("::")[2]
+        return os.stat(os.path.join(cgroups.CGROUP_MOUNT_ROOT, rel.lstrip("/"))).st_uid == os.geteuid()
+    except OSError:
+        return False
 
 
 def seccomp_features() -> "dict[str, Any]":

@@ -112,6 +112,13 @@ def create(store: "Store", cid: str, opts: "CreateOptions", seams: "Seams") -> "
             netdevices.check_host(cfg.linux.net_devices)
         except ContainerError as e:
             raise ContainerError(f"create {cid}", str(e)) from None
+    if os.geteuid() != 0:  # rootless: what it cannot build, refused before anything is made
+        from pyrunc.linux import rootless
+
+        try:
+            rootless.check_config(cfg)
+        except PyruncError as e:
+            raise ContainerError(f"create {cid}", str(e)) from None
     with log.step("create state"):
         cdir = store.create(cid, st)
     spawned = console_fd = handler = None

@@ -121,7 +121,8 @@ def _bind_host_node(k: "Kernel", root_fd: int, dir_fd: int, name: str, path: str
     try:
         k.mount(path, paths.fd_path(target), None, kernel.MS_BIND, None)
     except KernelError as e:
-        raise KernelError(e.errno, f"bind host device {path}") from None
+        why = "no mknod in a user namespace: the host's node is bound"
+        raise KernelError(e.errno, f"bind host device {path} ({why})") from None
     finally:
         os.close(target)
 

@@ -373,6 +373,10 @@ class CreateRequests(Requests):
             return step()
         except (CgroupError, OSError) as e:
             if not self.ignore_cgroup_errors:
+                if os.geteuid() != 0:  # what a rootless user can do about it
+                    from pyrunc.linux import rootless
+
+                    rootless.raise_strict_cgroup_error(e)
                 raise
             log.warning(f"create {self.cid}: cgroups ignored (--rootless): {e}")
             return None

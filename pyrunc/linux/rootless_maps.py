@@ -86,7 +86,7 @@ def _run_helper(kind: str, pid: int, mappings: "Sequence[IDMapping]") -> None:
     r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, close_fds=True)
     if r.returncode != 0:
         lines = [line for line in r.stderr.splitlines() if line.strip()]
-        why = lines[-1] if lines else f"exit status {r.returncode}"
+        why = lines[-1].removeprefix(f"{helper}: ") if lines else f"exit status {r.returncode}"
         raise ContainerError(
             step,
             f"{helper} refused {FIELDS[kind]}: {why} (a user may map its own {kind} and the ranges "

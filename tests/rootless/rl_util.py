@@ -74,6 +74,7 @@ class UserBundle:
             self.config = json.load(f)
         self.config["process"]["terminal"] = False
         self.config["process"]["args"] = list(args)
+        self.config["root"]["readonly"] = False  # tests write into their rootfs
         self.write()
 
     def write(self):

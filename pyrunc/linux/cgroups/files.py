@@ -89,7 +89,7 @@ class CgroupFiles:
             except OSError as e:
                 for rel_made in reversed(made):  # leave nothing half made
                     self.rmdir(os.path.join(hierarchy_root, rel_made.lstrip("/")))
-                raise CgroupError(None, f"create cgroup {cur}: {os.strerror(e.errno or 0).lower()}") from None
+                raise CgroupError(None, f"create cgroup {cur}: {os.strerror(e.errno or 0).lower()}", e.errno) from None
         return made
 
     def inherit_cpuset(self, directory: str) -> None:

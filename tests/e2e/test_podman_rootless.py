@@ -118,6 +118,21 @@ def test_run_bind_mount_of_the_users_file_read_only(pm):
     assert r.rc == 1 and r.lines[0] == "vol-content" and "Read-only file system" in r.out, f"{r!r}\n{explain(pm)}"
 
 
+@pytest.mark.parametrize("userns", ["", "keep-id"])
+def test_files_written_to_a_bind_mount_are_the_users(pm, userns):
+    """The container's root (by default) or the user's own id (--userns=keep-id: a nested
+    user namespace with uidMappings, which the runtime makes) writes as the user."""
+    vol = os.path.join(pm.user.home, f"rw{userns}")
+    r = pm.as_user("mkdir", "-p", vol)
+    assert r.rc == 0, r
+    flags = ("-v", f"{vol}:/vol") + ((f"--userns={userns}",) if userns else ())
+    r = run_rm(pm, "sh", "-c", "id -u; touch /vol/made", flags=flags)
+    want = str(pm.user.uid) if userns else "0"
+    assert (r.rc, r.lines) == (0, [want]), f"{r!r}\n{explain(pm)}"
+    st = os.stat(os.path.join(vol, "made"))
+    assert (st.st_uid, st.st_gid) == (pm.user.uid, pm.user.gid)
+
+
 def test_run_tty_exit_code_4(pm):
     before = len(pm.argv.calls())
     r = run_tty(pm.podman_argv("run", "--rm", "-t", *pm.run_flags, pm.image, "sh", "-c", "tty; exit 4"))

@@ -37,7 +37,7 @@ class TunGrant:
 
     def __init__(self, uid):
         self.uid = uid
-        self.mode = None  # the mode before, when we changed the ACL
+        self.granted = False
         if not os.path.exists(TUN) or tun_usable_by_all():
             return
         st = os.stat(TUN)
@@ -58,15 +58,17 @@ class TunGrant:
             if tag in (ACL_USER, ACL_GROUP_OBJ, ACL_GROUP):
                 mask |= perm
         entries.append((ACL_MASK, mask, ACL_UNDEFINED_ID))
-        self.mode = st.st_mode & 0o7777
         os.setxattr(TUN, ACL_XATTR, _acl_blob(entries))
+        self.granted = True
 
     def _ours(self, entries):
         return [e for e in entries if e[0] == ACL_USER and e[2] == self.uid]
 
     def release(self):
-        """Take our entry out; with no other named entry left, drop the ACL and the mode."""
-        if self.mode is None:
+        """Take our entry out; with no other named entry left (another run may have added
+        its own meanwhile), drop the ACL and put back the mode its base entries keep (the
+        group bits show the mask while there is one)."""
+        if not self.granted:
             return
         try:
             entries = _acl_entries(os.getxattr(TUN, ACL_XATTR))
@@ -76,9 +78,11 @@ class TunGrant:
         if any(t in (ACL_USER, ACL_GROUP) for t, _, _ in rest):
             os.setxattr(TUN, ACL_XATTR, _acl_blob(rest))
         else:
+            base = {t: p for t, p, _ in rest}
+            mode = base.get(ACL_USER_OBJ, 6) << 6 | base.get(ACL_GROUP_OBJ, 0) << 3 | base.get(ACL_OTHER, 0)
             os.removexattr(TUN, ACL_XATTR)
-            os.chmod(TUN, self.mode)
-        self.mode = None
+            os.chmod(TUN, (os.stat(TUN).st_mode & 0o7000) | mode)
+        self.granted = False
 
     def leftovers(self):
         try:

@@ -1,8 +1,9 @@
 #!/bin/sh
 # The container engines tests/e2e drives (one module each): containerd (ctr and the runc
 # v2 shim), podman with conmon, docker.io (dockerd), plus script(1) from bsdutils for the
-# tty checks, busybox-static for the test image, and python3-grpcio for the CRI client
-# (run with /usr/bin/python3).  Idempotent: installs only what is missing, as root, with
+# tty checks, busybox-static for the test image, python3-grpcio for the CRI client (run
+# with /usr/bin/python3), and for rootless podman uidmap (newuidmap, newgidmap: the user
+# namespace podman makes) and slirp4netns (its network and published ports).  Idempotent: installs only what is missing, as root, with
 # apt-get.  Package scripts may not start any service: a policy-rc.d that refuses is put in
 # place for the install (only when there is none) and removed after.  Without root, or
 # with E2E_NO_INSTALL=1, it installs nothing and says what is missing; the e2e modules then
@@ -28,6 +29,9 @@ want /usr/bin/docker docker.io
 want script bsdutils
 want /bin/busybox busybox-static
 want /usr/lib/python3/dist-packages/grpc python3-grpcio
+want newuidmap uidmap
+want /usr/bin/newgidmap uidmap
+want slirp4netns slirp4netns
 
 if [ -z "$need" ]; then
     exit 0

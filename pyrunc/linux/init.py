@@ -11,6 +11,7 @@ import errno
 import os
 import stat
 
+from pyrunc import store
 from pyrunc.errors import ContainerError, KernelError
 
 # Everything the init needs is imported here, up front: after pivot_root the host's
@@ -125,6 +126,9 @@ class InitContext:
         lx = cfg.linux
         self.new_userns = _is_new(lx, "user")
         self.in_userns = lx.namespace("user") is not None
+        # mknod is refused in any user namespace but the initial one: the config's, or the
+        # one the runtime itself runs in (rootless podman calls it as root of the user's).
+        self.bind_devices = self.in_userns or store.in_user_namespace()
         self.new_cgroupns = _is_new(lx, "cgroup")
         self.new_netns = _is_new(lx, "network")
         # Neither new nor joined: the root is built in the runtime's own mount namespace,
@@ -394,7 +398,7 @@ def _setup_rootfs(ctx: InitContext) -> None:
             rootfs.do_mount(root_fd, m, ctx, later)
         if make_devices:
             ctx.step = "create devices"
-            devices.create_default_devices(ctx.kernel, root_fd, lx.devices, ctx.in_userns)
+            devices.create_default_devices(ctx.kernel, root_fd, lx.devices, ctx.bind_devices)
             devices.create_links(ctx.kernel, root_fd)
         if cfg.terminal:
             ctx.step = "create /dev/console"

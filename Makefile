@@ -63,10 +63,10 @@ bench: setup
 
 # The command, its man pages and bash completion (both generated from the command table).
 # The command is the launcher every user can execute (.venv-users, scripts/setup-users.sh),
-# root's .venv one only where the checkout is closed to other users.
+# root's .venv one only where setup-users.sh could not build it.
 install: setup
 	install -d $(PREFIX)/bin $(PREFIX)/share/man/man8 $(PREFIX)/share/bash-completion/completions
-	if [ -x .venv-users/bin/pyrunc ]; then ln -sf $(CURDIR)/.venv-users/bin/pyrunc $(PREFIX)/bin/pyrunc; \
+	if [ -x .venv-users/bin/pyrunc ]; then ln -sf "$$(readlink -f .venv-users/bin/pyrunc)" $(PREFIX)/bin/pyrunc; \
 	else ln -sf $(CURDIR)/.venv/bin/pyrunc $(PREFIX)/bin/pyrunc; fi
 	.venv/bin/python -m pyrunc.cli.manpages $(PREFIX)/share/man/man8
 	.venv/bin/python -m pyrunc.cli.completion $(PREFIX)/share/bash-completion/completions/pyrunc

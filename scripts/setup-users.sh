@@ -34,10 +34,13 @@ else
     src="$home/src"
     venv="$home/venv"
     mkdir -p "$src"
-    rm -rf "$src/pyrunc.new"
-    cp -R pyrunc "$src/pyrunc.new"
-    rm -rf "$src/pyrunc"
-    mv "$src/pyrunc.new" "$src/pyrunc"
+    # pyrunc/ and the schema it reads from spec/ beside it (pyrunc/config/schema.py).
+    for part in pyrunc spec; do
+        rm -rf "$src/$part.new"
+        cp -R "$part" "$src/$part.new"
+        rm -rf "${src:?}/$part"
+        mv "$src/$part.new" "$src/$part"
+    done
     cp pyproject.toml README.md LICENSE "$src/"
     if [ ! -L .venv-users ] || [ "$(readlink .venv-users)" != "$venv" ]; then
         rm -rf .venv-users

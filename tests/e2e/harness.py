@@ -91,7 +91,7 @@ def _kill_group(proc):
             continue
 
 
-def run(argv, timeout=60, stdin=None, env=None):
+def run(argv, timeout=60, stdin=None, env=None, cwd=None):
     """Run argv in its own session with output to a file, not a pipe: a container that keeps
     our stdio open cannot block us.  stdin: None (/dev/null) or text fed on standard input.
     At the deadline its process group is killed and rc is None."""
@@ -106,6 +106,7 @@ def run(argv, timeout=60, stdin=None, env=None):
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
+            cwd=cwd,
             start_new_session=True,
         )
         try:
@@ -148,10 +149,10 @@ class Background:
         return f"\n$ {shlex.join(self.argv)} &\n-> rc={self.proc.poll()}, output:\n{self.output()[-1500:]}"
 
 
-def run_tty(argv, timeout=60, env=None):
+def run_tty(argv, timeout=60, env=None, cwd=None):
     """Run argv under a pseudo-terminal, as a person at a terminal would: util-linux
     script(1) passes the exit code through (-e) and the output on."""
-    return run(["script", "-qefc", shlex.join(argv), "/dev/null"], timeout=timeout, env=env)
+    return run(["script", "-qefc", shlex.join(argv), "/dev/null"], timeout=timeout, env=env, cwd=cwd)
 
 
 # ---------------------------------------------------------------- the runtime wrapper

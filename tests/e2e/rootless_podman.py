@@ -114,8 +114,10 @@ pyrunc = ["{self.wrapper}"]
             raise EngineError(f"rootless podman load failed: {r!r}")
 
     def as_user(self, *argv, **kw):
-        """argv run as the test user, in its environment."""
+        """argv run as the test user, in its environment and its home (podman goes back
+        to its directory after entering its user namespace: the checkout may be closed)."""
         kw.setdefault("env", self.env)
+        kw.setdefault("cwd", self.user.home)
         return run(self.user.argv(argv), **kw)
 
     def podman(self, *args, **kw):

@@ -135,7 +135,7 @@ def test_files_written_to_a_bind_mount_are_the_users(pm, userns):
 
 def test_run_tty_exit_code_4(pm):
     before = len(pm.argv.calls())
-    r = run_tty(pm.podman_argv("run", "--rm", "-t", *pm.run_flags, pm.image, "sh", "-c", "tty; exit 4"))
+    r = run_tty(pm.podman_argv("run", "--rm", "-t", *pm.run_flags, pm.image, "sh", "-c", "tty; exit 4"), cwd=pm.user.home)
     assert r.rc == 4 and re.search(r"/dev/pts/\d+$", r.out, re.M), f"{r!r}\n{explain(pm)}"
     [cid] = created_ids(pm, before)
     call(pm, cid, r"create --bundle \S+ --pid-file \S+ --console-socket \S+ ID")
@@ -208,7 +208,7 @@ def test_exec_output_and_exit_code_5(pm, detached):
 
 def test_exec_tty_exit_code_6(pm, detached):
     name, cid = detached
-    r = run_tty(pm.podman_argv("exec", "-t", name, "sh", "-c", "tty; exit 6"))
+    r = run_tty(pm.podman_argv("exec", "-t", name, "sh", "-c", "tty; exit 6"), cwd=pm.user.home)
     assert r.rc == 6 and re.search(r"/dev/pts/\d+$", r.out, re.M), f"{r!r}\n{explain(pm, cid)}"
     call(pm, cid, r"exec --pid-file \S+ --process \S+ --detach --tty --console-socket \S+ ID")
 

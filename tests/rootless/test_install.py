@@ -10,7 +10,7 @@ import stat
 import pytest
 
 from pyrunc import launcher
-from tests.rootless_user import TREE, USERS_VENV
+from tests.rootless_user import USERS_SRC, USERS_VENV
 
 REPORT_EXE = """import json, os, sys
 from pyrunc.linux import sealed_exe
@@ -41,7 +41,7 @@ def test_it_starts_sealed_without_cap_sys_admin(rootless_user, users_pyrunc):
     if shutil.which("cc") is None:
         pytest.skip("no C compiler: `make setup` installs gcc")
     dest = os.path.join(rootless_user.home, "report-exe")
-    boot = f"import sys;sys.path+={[TREE]!r};exec({REPORT_EXE!r})"
+    boot = f"import sys;sys.path+={[USERS_SRC]!r};exec({REPORT_EXE!r})"
     assert launcher.compile_launcher(dest, os.path.join(USERS_VENV, "bin", "python"), boot)
     r = rootless_user.run([dest, "run", "a b"], check=True)
     link, sealed, argv, isolated, no_site, version = json.loads(r.stdout)

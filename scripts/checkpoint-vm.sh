@@ -28,7 +28,7 @@ INIT_APPLETS="sh mount insmod mkdir grep cat env chroot poweroff ip"
 # which CRIU locks TCP connections (--tcp-established).
 CRIU_MODULES="af_packet_diag inet_diag tcp_diag udp_diag raw_diag unix_diag netlink_diag \
 nfnetlink crc32c_generic nf_tables x_tables nft_compat xt_mark tun veth"
-KIT_NEEDS="virtio_pci 9pnet_virtio 9p crc32c_generic nf_tables unix_diag tcp_diag netlink_diag"
+KIT_NEEDS="virtio_pci 9pnet_virtio 9p crc32c_generic nf_tables nft_compat xt_mark unix_diag tcp_diag netlink_diag"
 BOOTED='^guest: kernel '
 . scripts/vm/lib.sh
 # The kit holds these too (made again once when it lacks them; the other guests only

@@ -38,7 +38,7 @@ GLOBAL_FLAGS = (
     ),
     Flag("rootless", default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')"),
     Flag("trace", default="", help="append a JSON-lines step trace of the operation to FILE (or PYRUNC_TRACE=FILE)"),
-    Flag("criu", default="criu", help="path to the criu binary (checkpoint is not supported)"),
+    Flag("criu", default="criu", help="path to the criu binary used for checkpoint and restore"),
     boolean("help|h", help="show help"),
     boolean("version|v", help="print the version"),
 )

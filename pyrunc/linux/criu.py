@@ -26,7 +26,14 @@ if TYPE_CHECKING:
 # criu_req_type
 EMPTY, DUMP, RESTORE, CHECK, PRE_DUMP, PAGE_SERVER, NOTIFY = 0, 1, 2, 3, 4, 5, 6
 FEATURE_CHECK, VERSION = 9, 10
-TYPE_NAMES = {DUMP: "dump", RESTORE: "restore", CHECK: "check", PRE_DUMP: "pre-dump", NOTIFY: "notify", VERSION: "version"}
+TYPE_NAMES = {
+    DUMP: "dump",
+    RESTORE: "restore",
+    CHECK: "check",
+    PRE_DUMP: "pre-dump",
+    NOTIFY: "notify",
+    VERSION: "version",
+}
 
 # criu_cg_mode, as runc's --manage-cgroups-mode names them
 CG_MODES = {"ignore": 0, "none": 1, "props": 2, "soft": 3, "full": 4, "strict": 5}
@@ -161,6 +168,7 @@ def decode(data: bytes, table: "dict[str, tuple[int, Any]]") -> "dict[str, Any]"
     while i < len(data):
         key, i = _read_varint(data, i)
         number, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == _VARINT:
             value, i = _read_varint(data, i)
         elif wire == _LEN:
@@ -217,11 +225,11 @@ class Swrk:
         ours, theirs = unix.socketpair(unix.SOCK_SEQPACKET | unix.SOCK_CLOEXEC)
         self.sock = ours
         try:
-            # CRIU takes over the fd as its channel; every other fd of ours stays shut.
+            # CRIU takes over the fd as its channel; it has our stdio (restore hands it to the
+            # restored process in place of the saved pipes); every other fd of ours stays shut.
             self.proc = subprocess.Popen(
                 [criu, "swrk", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(), *pass_fds),
-                stdin=subprocess.DEVNULL,
                 close_fds=True,
             )
         except OSError as e:
@@ -242,7 +250,9 @@ class Swrk:
         resp["fds"] = fds
         return resp
 
-    def call(self, req_type: int, opts: "dict[str, Any]", notify: "Callable[..., None] | None" = None) -> "dict[str, Any]":
+    def call(
+        self, req_type: int, opts: "dict[str, Any]", notify: "Callable[..., None] | None" = None
+    ) -> "dict[str, Any]":
         """Send one request; answer its notifications (a callback that raises fails
         the notification, and so the request); return CRIU's final response, or raise
         CriuError with its message (the log file named by the caller's error)."""
@@ -269,9 +279,7 @@ class Swrk:
         if resp.get("type") != req_type:
             raise CriuError(f"criu answered a {TYPE_NAMES.get(resp.get('type', -1), resp.get('type'))} request")
         if not resp.get("success"):
-            why = resp.get("cr_errmsg") or (
-                os.strerror(resp["cr_errno"]).lower() if resp.get("cr_errno") else "failed"
-            )
+            why = resp.get("cr_errmsg") or (os.strerror(resp["cr_errno"]).lower() if resp.get("cr_errno") else "failed")
             raise CriuError(f"criu {TYPE_NAMES.get(req_type, req_type)}: {why}")
         return resp
 

@@ -23,7 +23,8 @@ def criu_problem():
     r = subprocess.run([criu, "check"], capture_output=True, text=True)
     if r.returncode != 0:
         lines = (r.stderr or r.stdout).strip().splitlines()
-        return f"criu check fails here: {lines[-1] if lines else r.returncode} (make test-checkpoint runs a guest where it works)"
+        last = lines[-1] if lines else r.returncode
+        return f"criu check fails here: {last} (make test-checkpoint runs a guest where it works)"
     return None
 
 

@@ -1,0 +1,306 @@
+"""checkpoint and restore with CRIU, on a busybox container that counts into a file of
+its rootfs (runc's checkpoint.bats is the reference).  The containers' stdio are pipes of
+the test's, as runc's tests give them: CRIU saves a pipe and restore hands a new one in
+its place (descriptors.json); a host file as stdio is not something CRIU can save."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.2; done"
+
+
+class Pipes:
+    """Three pipes for a container's stdin, stdout and stderr; the test keeps its ends."""
+
+    def __init__(self):
+        self.stdin_r, self.stdin_w = os.pipe()
+        self.out_r, self.out_w = os.pipe()
+        self.err_r, self.err_w = os.pipe()
+
+    def close(self):
+        for fd in (self.stdin_r, self.stdin_w, self.out_r, self.out_w, self.err_r, self.err_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def pipes():
+    made = []
+
+    def make():
+        p = Pipes()
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+
+
+def with_pipes(pyrunc, pipes, *args):
+    """pyrunc with the container's stdio on `pipes`; (exit code, its stderr)."""
+    command = pyrunc.command or [pyrunc.interpreter, "-m", "pyrunc"]
+    err_path = os.path.join(pyrunc.tmp, f"err-{time.monotonic_ns()}")
+    with open(err_path, "w+b") as err:
+        # pyrunc's own error goes to a file: the container's stderr pipe stays its own.
+        proc = subprocess.run(
+            [*command, "--root", pyrunc.root, "--log", pyrunc.log, *args],
+            stdin=pipes.stdin_r,
+            stdout=pipes.out_w,
+            stderr=err,
+            timeout=300,
+        )
+        err.seek(0)
+        text = err.read().decode(errors="replace")
+    os.unlink(err_path)
+    return proc.returncode, text
+
+
+def count(bundle):
+    """The counter's last value, None while it is being written."""
+    try:
+        with open(os.path.join(bundle.rootfs, "tmp", "count")) as f:
+            text = f.read().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def wait_count(bundle, above, deadline=120):
+    """Wait until the counter is above `above`; its value then."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        n = count(bundle)
+        if n is not None and n > above:
+            return n
+        time.sleep(0.1)
+    pytest.fail(f"the counter never went above {above} (last {count(bundle)})")
+
+
+def settled_count(bundle):
+    """The counter's value once it has stopped changing (after a dump ended it)."""
+    last = None
+    while True:
+        time.sleep(1)
+        n = count(bundle)
+        if n is not None and n == last:
+            return n
+        last = n
+
+
+def start_counter(pyrunc, bundle, cid, pipes, script=COUNTER, resources=None):
+    bundle.config["process"]["args"] = ["sh", "-c", script]
+    if resources:
+        bundle.config["linux"]["resources"] = resources
+    bundle.write()
+    code, err = with_pipes(pyrunc, pipes(), "run", "-d", "--bundle", bundle.path, cid)
+    assert code == 0, err
+    return wait_count(bundle, 2) if script == COUNTER else None
+
+
+def cgroup_dir(bundle):
+    return "/sys/fs/cgroup" + bundle.config["linux"]["cgroupsPath"]
+
+
+def init_cgroup(pid):
+    with open(f"/proc/{pid}/cgroup") as f:
+        return [line.split(":", 2)[2].strip() for line in f if line.startswith("0::")][0]
+
+
+def images(path):
+    return set(os.listdir(path))
+
+
+def test_checkpoint_then_restore_goes_on_counting(pyrunc, bundle, test_id, pipes, tmp_path):
+    resources = {"memory": {"limit": 256 * 1024 * 1024}, "pids": {"limit": 64}}
+    start_counter(pyrunc, bundle, test_id, pipes, resources=resources)
+    old_pid = pyrunc.state(test_id)["pid"]
+    image, work = tmp_path / "image", tmp_path / "work"
+
+    code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--image-path", str(image), "--work-path", str(work), test_id)
+    assert code == 0, err
+    # As runc leaves it: CRIU ended the processes, and the container was deleted.
+    assert pyrunc("state", test_id).code != 0
+    assert not os.path.exists(f"/proc/{old_pid}") or init_cgroup(old_pid) != bundle.config["linux"]["cgroupsPath"]
+    assert not os.path.exists(cgroup_dir(bundle))
+    saved = settled_count(bundle)
+    found = images(image)
+    assert {"inventory.img", "pstree.img", "descriptors.json"} <= found, found
+    assert any(n.startswith("core-") for n in found), found
+    assert any(n.startswith("pages-") for n in found), found
+    with open(image / "descriptors.json") as f:
+        assert all(d.startswith("pipe:") for d in json.load(f))
+    assert (work / "dump.log").exists()
+
+    code, err = with_pipes(
+        pyrunc,
+        pipes(),
+        "restore",
+        "-d",
+        "--image-path",
+        str(image),
+        "--work-path",
+        str(work),
+        "--bundle",
+        bundle.path,
+        test_id,
+    )
+    assert code == 0, err
+    st = pyrunc.state(test_id)
+    assert st["status"] == "running"
+    assert st["pid"] != old_pid
+    # Back in its cgroup, with its limits.
+    assert init_cgroup(st["pid"]) == bundle.config["linux"]["cgroupsPath"]
+    with open(os.path.join(cgroup_dir(bundle), "memory.max")) as f:
+        assert f.read().strip() == str(256 * 1024 * 1024)
+    with open(os.path.join(cgroup_dir(bundle), "pids.max")) as f:
+        assert f.read().strip() == "64"
+    # The counter goes on from where it was, not from 1.
+    n = wait_count(bundle, saved)
+    assert n > saved
+    assert (work / "restore.log").exists()
+
+    assert pyrunc("delete", "--force", test_id).code == 0
+    assert not os.path.exists(cgroup_dir(bundle))
+    assert pyrunc("state", test_id).code != 0
+
+
+def test_leave_running_then_restore_the_copy(pyrunc, bundle, test_id, pipes, tmp_path):
+    start_counter(pyrunc, bundle, test_id, pipes)
+    image = tmp_path / "image"
+    code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--leave-running", "--image-path", str(image), test_id)
+    assert code == 0, err
+    st = pyrunc.state(test_id)
+    assert st["status"] == "running"
+    at_dump = count(bundle) or 0
+    wait_count(bundle, at_dump + 2)  # still counting
+    assert "pstree.img" in images(image)
+
+    assert pyrunc("delete", "--force", test_id).code == 0
+    code, err = with_pipes(pyrunc, pipes(), "restore", "-d", "--image-path", str(image), "-b", bundle.path, test_id)
+    assert code == 0, err
+    assert pyrunc.state(test_id)["status"] == "running"
+    # The restored copy counts on from the value at the dump, which the live one had passed.
+    bundle_count = wait_count(bundle, 0)
+    assert bundle_count > 0
+    wait_count(bundle, bundle_count)
+    assert pyrunc("delete", "--force", test_id).code == 0
+
+
+def test_pre_dump_then_dump(pyrunc, bundle, test_id, pipes, tmp_path):
+    start_counter(pyrunc, bundle, test_id, pipes)
+    images_root = tmp_path / "images"
+    parent, final = images_root / "parent", images_root / "final"
+    code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--pre-dump", "--image-path", str(parent), test_id)
+    assert code == 0, err
+    assert pyrunc.state(test_id)["status"] == "running"  # a pre-dump leaves it running
+    assert any(n.startswith("pages-") for n in images(parent))
+
+    code, err = with_pipes(
+        pyrunc, pipes(), "checkpoint", "--image-path", str(final), "--parent-path", "../parent", test_id
+    )
+    assert code == 0, err
+    assert pyrunc("state", test_id).code != 0
+    # The dump saved only what changed since the pre-dump, with a link to it.
+    assert os.path.islink(final / "parent")
+    saved = settled_count(bundle)
+
+    code, err = with_pipes(pyrunc, pipes(), "restore", "-d", "--image-path", str(final), "-b", bundle.path, test_id)
+    assert code == 0, err
+    assert wait_count(bundle, saved) > saved
+    assert pyrunc("delete", "--force", test_id).code == 0
+
+
+def test_parent_path_must_be_relative(pyrunc, running, tmp_path):
+    r = pyrunc("checkpoint", "--image-path", str(tmp_path / "i"), "--parent-path", "/abs", running)
+    assert r.code == 1
+    assert r.err.strip() == "pyrunc: --parent-path must be relative (to --image-path)"
+    assert pyrunc.state(running)["status"] == "running"
+
+
+TCP = (
+    "busybox nc -l -p 5000 > /tmp/got & "
+    "sleep 1; (while true; do echo tick; sleep 0.2; done) | busybox nc 127.0.0.1 5000"
+)
+
+
+def lines(bundle):
+    try:
+        with open(os.path.join(bundle.rootfs, "tmp", "got")) as f:
+            return f.read().count("tick")
+    except FileNotFoundError:
+        return 0
+
+
+def wait_lines(bundle, above, deadline=120):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if lines(bundle) > above:
+            return lines(bundle)
+        time.sleep(0.2)
+    pytest.fail(f"no more than {above} lines came over the connection")
+
+
+def test_tcp_established(pyrunc, bundle, test_id, pipes, tmp_path):
+    start_counter(pyrunc, bundle, test_id, pipes, script=TCP)
+    wait_lines(bundle, 2)
+    image, work = tmp_path / "image", tmp_path / "work"
+
+    # Without --tcp-established CRIU refuses the open connection: one line that points
+    # at its log, and the container goes on.
+    code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--image-path", str(image), "--work-path", str(work), test_id)
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith(f"pyrunc: checkpoint {test_id}: ")
+    assert err.strip().endswith(f"see {work}/dump.log")
+    assert pyrunc.state(test_id)["status"] == "running"
+
+    code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--tcp-established", "--image-path", str(image), test_id)
+    assert code == 0, err
+    saved = lines(bundle)
+    code, err = with_pipes(
+        pyrunc, pipes(), "restore", "-d", "--tcp-established", "--image-path", str(image), "-b", bundle.path, test_id
+    )
+    assert code == 0, err
+    # The same connection carries on.
+    wait_lines(bundle, saved + 2)
+    assert pyrunc("delete", "--force", test_id).code == 0
+
+
+def test_failed_restore_leaves_nothing(pyrunc, bundle, test_id, pipes, tmp_path):
+    bundle.config["process"]["args"] = ["sleep", "100"]
+    bundle.write()
+    image = tmp_path / "image"
+    image.mkdir()
+    (image / "descriptors.json").write_text('["pipe:[1]", "pipe:[2]", "pipe:[3]"]')
+    mounts_before = open("/proc/self/mountinfo").read().count("criu-root")
+
+    code, err = with_pipes(pyrunc, pipes(), "restore", "-d", "--image-path", str(image), "-b", bundle.path, test_id)
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith(f"pyrunc: restore {test_id}: ")
+    assert err.strip().endswith(f"see {image}/restore.log")
+    assert (image / "restore.log").exists()
+    # Nothing left: no state, no cgroup, no mount.
+    assert pyrunc("state", test_id).code != 0
+    assert os.listdir(pyrunc.root) == []
+    assert not os.path.exists(cgroup_dir(bundle))
+    assert open("/proc/self/mountinfo").read().count("criu-root") == mounts_before
+    with open(pyrunc.log) as f:
+        assert "restore.log" in f.read()
+
+
+def test_restore_needs_an_image_directory(pyrunc, bundle, test_id, tmp_path):
+    r = pyrunc("restore", "-d", "--image-path", str(tmp_path / "none"), "-b", bundle.path, test_id)
+    assert r.code == 1
+    assert r.err.strip() == f"pyrunc: --image-path {tmp_path / 'none'}: no such directory"
+    assert pyrunc("state", test_id).code != 0
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__]))

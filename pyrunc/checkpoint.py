@@ -133,16 +133,18 @@ def checkpoint(store: "Store", cid: str, opts: "CheckpointOptions", seams: "Seam
             "orphan_pts_master": True,
             "auto_dedup": opts.auto_dedup,
             "lazy_pages": opts.lazy_pages,
-            "ext_mnt": criu_describe.dump_mounts(cfg, _masked_files(st.pid, cfg.linux.masked_paths)),
             "external": criu_describe.external_namespaces(cfg),
         }
+        mgr = lifecycle.cgroup_manager(st, seams)
+        v2 = mgr is not None and mgr.version == 2
+        masked = _masked_files(st.pid, cfg.linux.masked_paths)
+        req["ext_mnt"] = criu_describe.dump_mounts(cfg, masked, cgroup_v2=v2)
         if opts.parent_path:
             req["parent_img"] = opts.parent_path
             req["track_mem"] = True
         if opts.pre_dump:
             req["track_mem"] = True
-        mgr = lifecycle.cgroup_manager(st, seams)
-        if mgr is not None and mgr.version == 2:
+        if mgr is not None and v2:
             # CRIU freezes the tree through the cgroup rather than by ptrace.
             req["freeze_cgroup"] = "/sys/fs/cgroup" + mgr.paths()[""]
         # The stdio the init had, for restore to hand it new ones in their place.
@@ -189,10 +191,10 @@ def restore(
 
     check_id(cid)
     bundle = os.path.abspath(opts.bundle)
+    image, work = _image_dirs(opts, make=False)
     with log.step("validate config"):
         doc = validate.load_config(bundle)
         cfg = model.from_dict(doc, bundle)
-    image, work = _image_dirs(opts, make=False)
     try:
         empty = criu_describe.empty_ns(opts.empty_ns)
     except ValueError as e:
@@ -266,7 +268,9 @@ def restore(
             "orphan_pts_master": True,
             "auto_dedup": opts.auto_dedup,
             "lazy_pages": opts.lazy_pages,
-            "ext_mnt": criu_describe.restore_mounts(cfg),
+            "ext_mnt": criu_describe.restore_mounts(
+                cfg, "/sys/fs/cgroup" + mgr.paths()[""] if mgr.version == 2 else None
+            ),
             "inherit_fd": inherit,
         }
         with log.step("criu restore"):

@@ -279,7 +279,9 @@ class Swrk:
         if resp.get("type") != req_type:
             raise CriuError(f"criu answered a {TYPE_NAMES.get(resp.get('type', -1), resp.get('type'))} request")
         if not resp.get("success"):
-            why = resp.get("cr_errmsg") or (os.strerror(resp["cr_errno"]).lower() if resp.get("cr_errno") else "failed")
+            # CRIU's message is its log's error line, newline and all: one line here.
+            msg = "; ".join(line.strip() for line in (resp.get("cr_errmsg") or "").splitlines() if line.strip())
+            why = msg or (os.strerror(resp["cr_errno"]).lower() if resp.get("cr_errno") else "failed")
             raise CriuError(f"criu {TYPE_NAMES.get(req_type, req_type)}: {why}")
         return resp
 

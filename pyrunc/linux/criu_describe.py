@@ -42,18 +42,34 @@ def _device_paths(cfg: "Config") -> "list[str]":
     return paths
 
 
-def dump_mounts(cfg: "Config", masked_files: "list[str]") -> "list[dict[str, str]]":
+def cgroup_binds(cfg: "Config") -> "list[str]":
+    """The mount points of `cgroup` mounts that are binds of the container's own cgroup
+    directory (cgroup v2 without a cgroup namespace, linux/cgroupfs.py): their root is
+    not the filesystem's, which CRIU cannot save, so they are external, and come back
+    as the restored container's new cgroup directory."""
+    if cfg.linux.namespace("cgroup") is not None:
+        return []
+    return [_clean(m.destination) for m in cfg.mounts if m.type == "cgroup" and not is_bind(m)]
+
+
+def dump_mounts(cfg: "Config", masked_files: "list[str]", cgroup_v2: bool = False) -> "list[dict[str, str]]":
     """ext_mnt for a dump; `masked_files`: the masked paths that are files in the
-    running container (a masked directory is a tmpfs, which CRIU saves)."""
+    running container (a masked directory is a tmpfs, which CRIU saves); `cgroup_v2`:
+    the host is pure cgroup v2."""
     out = [{"key": _clean(m.destination), "val": _clean(m.destination)} for m in cfg.mounts if is_bind(m)]
+    if cgroup_v2:
+        out += [{"key": p, "val": p} for p in cgroup_binds(cfg)]
     out += [{"key": _clean(p), "val": "/dev/null"} for p in masked_files]
     out += [{"key": p, "val": p} for p in _device_paths(cfg)]
     return out
 
 
-def restore_mounts(cfg: "Config") -> "list[dict[str, str]]":
-    """ext_mnt for a restore: each name a dump saved, and where it comes from now."""
+def restore_mounts(cfg: "Config", cgroup_dir: str | None = None) -> "list[dict[str, str]]":
+    """ext_mnt for a restore: each name a dump saved, and where it comes from now;
+    `cgroup_dir`: the restored container's cgroup directory on a pure cgroup v2 host."""
     out = []
+    if cgroup_dir is not None:
+        out += [{"key": p, "val": cgroup_dir} for p in cgroup_binds(cfg)]
     for m in cfg.mounts:
         if is_bind(m) and m.source:
             source = m.source if os.path.isabs(m.source) else os.path.join(cfg.bundle, m.source)

@@ -44,6 +44,20 @@ def pipes():
         p.close()
 
 
+def criu_errors(text):
+    """The Error lines of the CRIU logs an error line points at, to show in a failure."""
+    import re
+
+    found = []
+    for path in re.findall(r"see (\S+\.log)", text):
+        try:
+            with open(path) as f:
+                found += [line for line in f if "Error" in line or "rror (" in line][-15:]
+        except OSError:
+            pass
+    return text + "".join(found)
+
+
 def with_pipes(pyrunc, pipes, *args):
     """pyrunc with the container's stdio on `pipes`; (exit code, its stderr)."""
     command = pyrunc.command or [pyrunc.interpreter, "-m", "pyrunc"]
@@ -101,7 +115,7 @@ def start_counter(pyrunc, bundle, cid, pipes, script=COUNTER, resources=None):
         bundle.config["linux"]["resources"] = resources
     bundle.write()
     code, err = with_pipes(pyrunc, pipes(), "run", "-d", "--bundle", bundle.path, cid)
-    assert code == 0, err
+    assert code == 0, criu_errors(err)
     return wait_count(bundle, 2) if script == COUNTER else None
 
 
@@ -125,7 +139,7 @@ def test_checkpoint_then_restore_goes_on_counting(pyrunc, bundle, test_id, pipes
     image, work = tmp_path / "image", tmp_path / "work"
 
     code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--image-path", str(image), "--work-path", str(work), test_id)
-    assert code == 0, err
+    assert code == 0, criu_errors(err)
     # As runc leaves it: CRIU ended the processes, and the container was deleted.
     assert pyrunc("state", test_id).code != 0
     assert not os.path.exists(f"/proc/{old_pid}") or init_cgroup(old_pid) != bundle.config["linux"]["cgroupsPath"]
@@ -152,7 +166,7 @@ def test_checkpoint_then_restore_goes_on_counting(pyrunc, bundle, test_id, pipes
         bundle.path,
         test_id,
     )
-    assert code == 0, err
+    assert code == 0, criu_errors(err)
     st = pyrunc.state(test_id)
     assert st["status"] == "running"
     assert st["pid"] != old_pid
@@ -176,7 +190,7 @@ def test_leave_running_then_restore_the_copy(pyrunc, bundle, test_id, pipes, tmp
     start_counter(pyrunc, bundle, test_id, pipes)
     image = tmp_path / "image"
     code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--leave-running", "--image-path", str(image), test_id)
-    assert code == 0, err
+    assert code == 0, criu_errors(err)
     st = pyrunc.state(test_id)
     assert st["status"] == "running"
     at_dump = count(bundle) or 0
@@ -185,7 +199,7 @@ def test_leave_running_then_restore_the_copy(pyrunc, bundle, test_id, pipes, tmp
 
     assert pyrunc("delete", "--force", test_id).code == 0
     code, err = with_pipes(pyrunc, pipes(), "restore", "-d", "--image-path", str(image), "-b", bundle.path, test_id)
-    assert code == 0, err
+    assert code == 0, criu_errors(err)
     assert pyrunc.state(test_id)["status"] == "running"
     # The restored copy counts on from the value at the dump, which the live one had passed.
     bundle_count = wait_count(bundle, 0)
@@ -199,21 +213,21 @@ def test_pre_dump_then_dump(pyrunc, bundle, test_id, pipes, tmp_path):
     images_root = tmp_path / "images"
     parent, final = images_root / "parent", images_root / "final"
     code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--pre-dump", "--image-path", str(parent), test_id)
-    assert code == 0, err
+    assert code == 0, criu_errors(err)
     assert pyrunc.state(test_id)["status"] == "running"  # a pre-dump leaves it running
     assert any(n.startswith("pages-") for n in images(parent))
 
     code, err = with_pipes(
         pyrunc, pipes(), "checkpoint", "--image-path", str(final), "--parent-path", "../parent", test_id
     )
-    assert code == 0, err
+    assert code == 0, criu_errors(err)
     assert pyrunc("state", test_id).code != 0
     # The dump saved only what changed since the pre-dump, with a link to it.
     assert os.path.islink(final / "parent")
     saved = settled_count(bundle)
 
     code, err = with_pipes(pyrunc, pipes(), "restore", "-d", "--image-path", str(final), "-b", bundle.path, test_id)
-    assert code == 0, err
+    assert code == 0, criu_errors(err)
     assert wait_count(bundle, saved) > saved
     assert pyrunc("delete", "--force", test_id).code == 0
 
@@ -225,9 +239,11 @@ def test_parent_path_must_be_relative(pyrunc, running, tmp_path):
     assert pyrunc.state(running)["status"] == "running"
 
 
+# A listener, and a client that connects to it over lo (again until the listener is up)
+# and sends a line every 0.2 s over the one connection.
 TCP = (
     "busybox nc -l -p 5000 > /tmp/got & "
-    "sleep 1; (while true; do echo tick; sleep 0.2; done) | busybox nc 127.0.0.1 5000"
+    "while true; do (while true; do echo tick; sleep 0.2; done) | busybox nc 127.0.0.1 5000; sleep 0.5; done"
 )
 
 
@@ -262,12 +278,12 @@ def test_tcp_established(pyrunc, bundle, test_id, pipes, tmp_path):
     assert pyrunc.state(test_id)["status"] == "running"
 
     code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--tcp-established", "--image-path", str(image), test_id)
-    assert code == 0, err
+    assert code == 0, criu_errors(err)
     saved = lines(bundle)
     code, err = with_pipes(
         pyrunc, pipes(), "restore", "-d", "--tcp-established", "--image-path", str(image), "-b", bundle.path, test_id
     )
-    assert code == 0, err
+    assert code == 0, criu_errors(err)
     # The same connection carries on.
     wait_lines(bundle, saved + 2)
     assert pyrunc("delete", "--force", test_id).code == 0

@@ -66,3 +66,14 @@ def test_a_joined_network_namespace_is_external(tmp_path):
     assert d.joined_namespaces(cfg) == [("net", "extRootNetNS", path)]
     assert d.external_namespaces(cfg) == [f"net[{os.stat(path).st_ino}]:extRootNetNS"]
     assert d.joined_namespaces(config(tmp_path)) == []
+
+
+def test_the_cgroup_v2_bind_is_external_and_comes_back_as_the_new_cgroup(tmp_path):
+    cfg = config(tmp_path)  # runc's default: a cgroup mount at /sys/fs/cgroup, no cgroup namespace
+    assert {"key": "/sys/fs/cgroup", "val": "/sys/fs/cgroup"} in d.dump_mounts(cfg, [], cgroup_v2=True)
+    assert not any(m["key"] == "/sys/fs/cgroup" for m in d.dump_mounts(cfg, []))
+    restored = d.restore_mounts(cfg, "/sys/fs/cgroup/pyrunc-test-x/c")
+    assert {"key": "/sys/fs/cgroup", "val": "/sys/fs/cgroup/pyrunc-test-x/c"} in restored
+    # With a cgroup namespace the mount is a fresh one, which CRIU saves itself.
+    ns = [{"type": t} for t in ("pid", "network", "mount", "cgroup")]
+    assert d.cgroup_binds(config(tmp_path, namespaces=ns)) == []

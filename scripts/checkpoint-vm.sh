@@ -18,7 +18,7 @@ VM=test-checkpoint
 TIMEOUT=${CHECKPOINT_VM_TIMEOUT:-1200}
 TIMEOUT_VAR=CHECKPOINT_VM_TIMEOUT
 # Applets scripts/vm/checkpoint-init uses.
-INIT_APPLETS="sh mount insmod mkdir grep cat env chroot poweroff ip"
+INIT_APPLETS="sh mount insmod mkdir grep cat cp poweroff ip switch_root"
 # What `criu check` and a dump need on Debian's kernel: the socket diag modules (CRIU
 # reads every socket through NETLINK_SOCK_DIAG: "Unable to initialize Netlink socket:
 # Protocol not supported" without them) and nf_tables, with which Debian's CRIU locks the
@@ -45,6 +45,7 @@ if ! command -v criu >/dev/null 2>&1; then
 fi
 vm_kernel
 vm_initramfs scripts/vm/checkpoint-init
+cp scripts/vm/checkpoint-stage2 "$stage/checkpoint-stage2"
 mkdir -p "$stage/host"
 vm_pack
 say "booting Debian kernel $(cat "$kit/release") under qemu (tcg, pure cgroup v2, criu $(criu --version | sed -n 's/^Version: //p')), timeout ${TIMEOUT}s"

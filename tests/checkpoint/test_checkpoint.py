@@ -232,10 +232,11 @@ def test_pre_dump_then_dump(pyrunc, bundle, test_id, pipes, tmp_path):
     assert pyrunc("delete", "--force", test_id).code == 0
 
 
-# A listener, and a client that connects to it over lo (again until the listener is up)
-# and sends a line every 0.2 s over the one connection.
+# A listener (its stdin a pipe that never ends: at EOF busybox nc closes the connection),
+# and a client that connects to it over lo (again until the listener is up) and sends a
+# line every 0.2 s over the one connection.
 TCP = (
-    "busybox nc -l -p 5000 > /tmp/got & "
+    "sleep 1000000 | busybox nc -l -p 5000 > /tmp/got & "
     "while true; do (while true; do echo tick; sleep 0.2; done) | busybox nc 127.0.0.1 5000; sleep 0.5; done"
 )
 

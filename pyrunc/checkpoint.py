@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from pyrunc.config.model import Config
     from pyrunc.linux import Seams
+    from pyrunc.linux.kernel import Kernel
     from pyrunc.options import CheckpointOptions, RestoreOptions
     from pyrunc.store import State, Store
 
@@ -289,7 +290,7 @@ def restore(
                 log.debug(f"restore {cid}: criu notifies {script} (pid {npid})")
                 if script == "setup-namespaces":
                     if new_netns:
-                        _bring_lo_up(npid)
+                        _bring_lo_up(k, npid)
                     _run_create_hooks(cid, cfg, npid)
                 elif script == "post-restore":
                     pid = npid
@@ -348,7 +349,7 @@ def _is_criu(e: BaseException) -> bool:
     return isinstance(e, CriuError)
 
 
-def _bring_lo_up(pid: int) -> None:
+def _bring_lo_up(k: "Kernel", pid: int) -> None:
     """The restored network namespace is new and empty (CRIU's empty_ns): lo up in it, as
     create does, by a child that joins it."""
     from pyrunc.linux import network
@@ -359,9 +360,9 @@ def _bring_lo_up(pid: int) -> None:
         if child == 0:
             code = 1
             try:
-                from pyrunc.linux.kernel import CLONE_NEWNET, Kernel
+                from pyrunc.linux.kernel import CLONE_NEWNET
 
-                Kernel().setns(ns, CLONE_NEWNET, "join the restored network namespace")
+                k.setns(ns, CLONE_NEWNET, "join the restored network namespace")
                 network.bring_up("lo")
                 code = 0
             finally:

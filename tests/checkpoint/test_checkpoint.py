@@ -59,22 +59,24 @@ def criu_errors(text):
 
 
 def with_pipes(pyrunc, pipes, *args):
-    """pyrunc with the container's stdio on `pipes`; (exit code, its stderr)."""
+    """pyrunc with `pipes` as its stdio, which a container it runs or restores keeps;
+    (exit code, what pyrunc wrote on stderr)."""
     command = pyrunc.command or [pyrunc.interpreter, "-m", "pyrunc"]
-    err_path = os.path.join(pyrunc.tmp, f"err-{time.monotonic_ns()}")
-    with open(err_path, "w+b") as err:
-        # pyrunc's own error goes to a file: the container's stderr pipe stays its own.
-        proc = subprocess.run(
-            [*command, "--root", pyrunc.root, "--log", pyrunc.log, *args],
-            stdin=pipes.stdin_r,
-            stdout=pipes.out_w,
-            stderr=err,
-            timeout=300,
-        )
-        err.seek(0)
-        text = err.read().decode(errors="replace")
-    os.unlink(err_path)
-    return proc.returncode, text
+    proc = subprocess.run(
+        [*command, "--root", pyrunc.root, "--log", pyrunc.log, *args],
+        stdin=pipes.stdin_r,
+        stdout=pipes.out_w,
+        stderr=pipes.err_w,
+        timeout=300,
+    )
+    os.set_blocking(pipes.err_r, False)
+    text = b""
+    try:
+        while chunk := os.read(pipes.err_r, 65536):
+            text += chunk
+    except BlockingIOError:
+        pass
+    return proc.returncode, text.decode(errors="replace")
 
 
 def count(bundle):

@@ -25,10 +25,12 @@ INIT_APPLETS="sh mount insmod mkdir grep cat cp poweroff ip switch_root"
 # network of a dumped or restored netns (--tcp-established), after crc32c_generic (the
 # softdep of its libcrc32c, which fails to load without it); tun and veth for the checks
 # of those features; x_tables, nft_compat and xt_mark for the iptables (nft) rules with
-# which CRIU locks TCP connections (--tcp-established).
+# which CRIU locks TCP connections (--tcp-established); nf_conntrack_netlink, since CRIU
+# dumps a network namespace's conntrack entries, and nfnetlink without the conntrack
+# subsystem answers that request "Invalid argument", which fails the dump.
 CRIU_MODULES="af_packet_diag inet_diag tcp_diag udp_diag raw_diag unix_diag netlink_diag \
-nfnetlink crc32c_generic nf_tables x_tables nft_compat xt_mark tun veth"
-KIT_NEEDS="virtio_pci 9pnet_virtio 9p crc32c_generic nf_tables nft_compat xt_mark unix_diag tcp_diag netlink_diag"
+nfnetlink crc32c_generic nf_tables x_tables nft_compat xt_mark nf_conntrack nf_conntrack_netlink tun veth"
+KIT_NEEDS="virtio_pci 9pnet_virtio 9p crc32c_generic nf_tables nft_compat xt_mark nf_conntrack_netlink unix_diag tcp_diag netlink_diag"
 BOOTED='^guest: kernel '
 . scripts/vm/lib.sh
 # The kit holds these too (made again once when it lacks them; the other guests only

@@ -52,7 +52,9 @@ def criu_errors(text):
     for path in re.findall(r"see (\S+\.log)", text):
         try:
             with open(path) as f:
-                found += [line for line in f if "Error" in line or "rror (" in line][-15:]
+                log = f.readlines()
+            first = next((i for i, line in enumerate(log) if "Error" in line), len(log))
+            found += log[max(0, first - 12) : first + 4]
         except OSError:
             pass
     return text + "".join(found)

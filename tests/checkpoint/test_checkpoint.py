@@ -309,5 +309,58 @@ def test_failed_restore_leaves_nothing(pyrunc, bundle, test_id, pipes, tmp_path)
         assert "restore.log" in f.read()
 
 
+def test_restore_runs_the_create_hooks_with_the_restored_pid(pyrunc, bundle, test_id, pipes, tmp_path):
+    start_counter(pyrunc, bundle, test_id, pipes)
+    image = tmp_path / "image"
+    code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--image-path", str(image), test_id)
+    assert code == 0, criu_errors(err)
+    saved = settled_count(bundle)
+    seen = tmp_path / "hooks"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\n(echo $1; cat; echo) >> {seen}\n")
+    hook.chmod(0o755)
+    bundle.config["hooks"] = {
+        "prestart": [{"path": str(hook), "args": ["hook.sh", "prestart"]}],
+        "createRuntime": [{"path": str(hook), "args": ["hook.sh", "createRuntime"]}],
+    }
+    bundle.write()
+    code, err = with_pipes(pyrunc, pipes(), "restore", "-d", "--image-path", str(image), "-b", bundle.path, test_id)
+    assert code == 0, criu_errors(err)
+    pid = pyrunc.state(test_id)["pid"]
+    lines = seen.read_text().split("\n")
+    assert lines[0] == "prestart" and lines[2] == "createRuntime", lines
+    for state in (json.loads(lines[1]), json.loads(lines[3])):
+        assert state["id"] == test_id and state["pid"] == pid
+    assert wait_count(bundle, saved) > saved
+    assert pyrunc("delete", "--force", test_id).code == 0
+
+
+def test_restore_in_the_foreground_waits_and_deletes(pyrunc, bundle, test_id, pipes, tmp_path):
+    start_counter(pyrunc, bundle, test_id, pipes)
+    image = tmp_path / "image"
+    code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--image-path", str(image), test_id)
+    assert code == 0, criu_errors(err)
+    saved = settled_count(bundle)
+    p = pipes()
+    command = pyrunc.command or [pyrunc.interpreter, "-m", "pyrunc"]
+    restore = subprocess.Popen(
+        [*command, "--root", pyrunc.root, "restore", "--image-path", str(image), "-b", bundle.path, test_id],
+        stdin=p.stdin_r,
+        stdout=p.out_w,
+        stderr=p.err_w,
+    )
+    try:
+        assert wait_count(bundle, saved) > saved
+        assert pyrunc.state(test_id)["status"] == "running"
+        assert pyrunc("kill", test_id, "KILL").code == 0
+        assert restore.wait(timeout=120) == 128 + 9  # the container's status, as run's
+    finally:
+        if restore.poll() is None:
+            restore.kill()
+            restore.wait()
+    assert pyrunc("state", test_id).code != 0  # deleted, as run deletes
+    assert not os.path.exists(cgroup_dir(bundle))
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))

@@ -54,7 +54,7 @@ def _cg_mode(mode: str) -> "int | None":
 
     if not mode:
         return None
-    if mode not in CG_MODES:
+    if mode not in ("soft", "full", "strict", "ignore"):  # runc's; CRIU's props and none are not offered
         raise UsageError(f"--manage-cgroups-mode: invalid value {mode!r} (soft, full, strict, ignore)")
     return CG_MODES[mode]
 

@@ -5,6 +5,7 @@ its place (descriptors.json); a host file as stdio is not something CRIU can sav
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -360,6 +361,42 @@ def test_restore_in_the_foreground_waits_and_deletes(pyrunc, bundle, test_id, pi
             restore.wait()
     assert pyrunc("state", test_id).code != 0  # deleted, as run deletes
     assert not os.path.exists(cgroup_dir(bundle))
+
+
+def kinds(path):
+    """The kinds of image files in a directory: `core-1.img` and `core-7.img` are `core`."""
+    return {n.split("-")[0].split(".")[0] for n in os.listdir(path) if n.endswith(".img")}
+
+
+@pytest.mark.skipif(shutil.which("runc") is None, reason="runc is not installed")
+def test_the_image_holds_what_runcs_does(pyrunc, bundle, test_id, pipes, tmp_path):
+    """runc and pyrunc checkpoint the same container: the same kinds of image files."""
+    runc_root = str(tmp_path / "runc")
+    start_counter(pyrunc, bundle, test_id, pipes)
+    ours = tmp_path / "ours"
+    code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--image-path", str(ours), test_id)
+    assert code == 0, criu_errors(err)
+    p = pipes()
+    runc = [shutil.which("runc"), "--root", runc_root]
+    subprocess.run(
+        [*runc, "run", "-d", "-b", bundle.path, test_id],
+        stdin=p.stdin_r,
+        stdout=p.out_w,
+        stderr=p.err_w,
+        check=True,
+        timeout=120,
+    )
+    try:
+        wait_count(bundle, 0)
+        theirs = tmp_path / "theirs"
+        r = subprocess.run(
+            [*runc, "checkpoint", "--image-path", str(theirs), test_id], capture_output=True, text=True, timeout=300
+        )
+        assert r.returncode == 0, r.stderr
+    finally:
+        subprocess.run([*runc, "delete", "-f", test_id], capture_output=True, timeout=120)
+    assert kinds(ours) == kinds(theirs), (sorted(kinds(ours)), sorted(kinds(theirs)))
+    assert os.path.exists(theirs / "descriptors.json") and os.path.exists(ours / "descriptors.json")
 
 
 if __name__ == "__main__":

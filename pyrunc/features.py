@@ -55,8 +55,20 @@ def features(k: "Kernel") -> "dict[str, Any]":
             "mountExtensions": {"idmap": {"enabled": IDMAP_MOUNTS_SUPPORTED}},
             "netDevices": {"enabled": net_devices_enabled()},
         },
-        "annotations": {"io.github.pyrunc.version": pyrunc.__version__, **host_cgroups(k), **rootless_notes(k)},
+        "annotations": {
+            "io.github.pyrunc.version": pyrunc.__version__,
+            **host_cgroups(k),
+            **rootless_notes(k),
+            "io.github.pyrunc.checkpoint.enabled": "true" if criu_found() else "false",
+        },
     }
+
+
+def criu_found(path: str | None = None) -> bool:
+    """checkpoint and restore run CRIU (`criu` on PATH, as --criu defaults to): whether
+    it is there.  Whether it works on this kernel only `criu check` tells (docs/checkpoint.md)."""
+    dirs = (os.environ.get("PATH") if path is None else path) or "/usr/sbin:/usr/bin:/sbin:/bin"
+    return any(os.access(os.path.join(d, "criu"), os.X_OK) for d in dirs.split(":") if d)
 
 
 def systemd_booted() -> bool:

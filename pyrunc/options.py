@@ -138,3 +138,110 @@ class ExecOptions(_Options):
     cap: tuple[str, ...]
     ignore_paused: bool
     cgroup: tuple[str, ...]
+
+
+class CheckpointOptions(_Options):
+    """checkpoint's flags (cli/commands.py CHECKPOINT_FLAGS)."""
+
+    __slots__ = (
+        "image_path",
+        "work_path",
+        "parent_path",
+        "leave_running",
+        "tcp_established",
+        "ext_unix_sk",
+        "shell_job",
+        "file_locks",
+        "pre_dump",
+        "manage_cgroups_mode",
+        "empty_ns",
+        "auto_dedup",
+        "lazy_pages",
+        "status_fd",
+    )
+    DEFAULTS = {
+        "image_path": "",
+        "work_path": "",
+        "parent_path": "",
+        "leave_running": False,
+        "tcp_established": False,
+        "ext_unix_sk": False,
+        "shell_job": False,
+        "file_locks": False,
+        "pre_dump": False,
+        "manage_cgroups_mode": "",
+        "empty_ns": (),
+        "auto_dedup": False,
+        "lazy_pages": False,
+        "status_fd": None,
+    }
+
+    image_path: str
+    work_path: str
+    parent_path: str
+    leave_running: bool
+    tcp_established: bool
+    ext_unix_sk: bool
+    shell_job: bool
+    file_locks: bool
+    pre_dump: bool
+    manage_cgroups_mode: str
+    empty_ns: tuple[str, ...]
+    auto_dedup: bool
+    lazy_pages: bool
+    status_fd: int | None
+
+
+class RestoreOptions(_Options):
+    """restore's flags (cli/commands.py RESTORE_FLAGS)."""
+
+    __slots__ = (
+        "bundle",
+        "console_socket",
+        "image_path",
+        "work_path",
+        "tcp_established",
+        "ext_unix_sk",
+        "shell_job",
+        "file_locks",
+        "manage_cgroups_mode",
+        "detach",
+        "pid_file",
+        "no_subreaper",
+        "no_pivot",
+        "empty_ns",
+        "auto_dedup",
+        "lazy_pages",
+    )
+    DEFAULTS = {
+        "bundle": ".",
+        "image_path": "",
+        "work_path": "",
+        "tcp_established": False,
+        "ext_unix_sk": False,
+        "shell_job": False,
+        "file_locks": False,
+        "manage_cgroups_mode": "",
+        "detach": False,
+        "no_subreaper": False,
+        "no_pivot": False,
+        "empty_ns": (),
+        "auto_dedup": False,
+        "lazy_pages": False,
+    }
+
+    bundle: str
+    image_path: str
+    work_path: str
+    tcp_established: bool
+    ext_unix_sk: bool
+    shell_job: bool
+    file_locks: bool
+    manage_cgroups_mode: str
+    detach: bool
+    pid_file: str | None
+    no_subreaper: bool
+    no_pivot: bool
+    empty_ns: tuple[str, ...]
+    auto_dedup: bool
+    lazy_pages: bool

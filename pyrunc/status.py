@@ -59,6 +59,11 @@ def can_update(status: str) -> bool:
     return status != STOPPED
 
 
+def can_checkpoint(status: str) -> bool:
+    """runc refuses a created or stopped container: CRIU saves processes that run."""
+    return status in (RUNNING, PAUSED)
+
+
 def _exec_refusal(cid: str, status: str) -> str:
     if status == PAUSED:
         return f"cannot exec in a paused container {cid} (use --ignore-paused to override)"
@@ -74,6 +79,10 @@ RULES: "dict[str, tuple[Callable[..., bool], Callable[[str, str], str]]]" = {
     "exec": (can_exec, _exec_refusal),
     "delete": (can_delete, lambda cid, status: f"cannot delete container {cid} that is not stopped: {status}"),
     "update": (can_update, lambda cid, status: f"cannot update container {cid}: container not running"),
+    "checkpoint": (
+        can_checkpoint,
+        lambda cid, status: f"cannot checkpoint container {cid}: it is {status}, not running or paused",
+    ),
     "events": (can_update, lambda cid, status: f"cannot read events of container {cid}: container not running"),
 }
 

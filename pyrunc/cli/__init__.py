@@ -42,7 +42,7 @@ GLOBAL_FLAGS = (
         help="ignore cgroup permission errors ('true', 'false', or 'auto': when not root or in a user namespace)",
     ),
     Flag("trace", default="", help="append a JSON-lines step trace of the operation to FILE (or PYRUNC_TRACE=FILE)"),
-    Flag("criu", default="criu", help="path to the criu binary (checkpoint is not supported)"),
+    Flag("criu", default="criu", help="path to the criu binary used for checkpoint and restore"),
     boolean("help|h", help="show help"),
     boolean("version|v", help="print the version"),
 )

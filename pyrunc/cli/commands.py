@@ -420,6 +420,79 @@ cannot be changed by update.  With --resources, the other options are ignored.""
 DETAILS = {"update": UPDATE_FORMAT}
 
 
+# checkpoint's and restore's CRIU flags, runc's names and help.
+IMAGE_PATH = Flag("image-path", default="", help="path for saving criu image files")
+WORK_PATH = Flag("work-path", default="", help="path for saving work files and logs")
+TCP_ESTABLISHED = boolean("tcp-established", help="allow open tcp connections")
+EXT_UNIX_SK = boolean("ext-unix-sk", help="allow external unix sockets")
+SHELL_JOB = boolean("shell-job", help="allow shell jobs")
+FILE_LOCKS = boolean("file-locks", help="handle file locks, for safety")
+MANAGE_CGROUPS_MODE = Flag(
+    "manage-cgroups-mode", default="", help="cgroups mode: soft|full|strict|ignore (default: soft)"
+)
+EMPTY_NS = repeated("empty-ns", help="create a namespace, but don't restore its properties (network)")
+AUTO_DEDUP = boolean("auto-dedup", help="enable auto deduplication of memory images")
+LAZY_PAGES = boolean("lazy-pages", help="use userfaultfd to lazily restore memory pages")
+CHECKPOINT_FLAGS = (
+    IMAGE_PATH,
+    WORK_PATH,
+    Flag("parent-path", default="", help="path for previous criu image files in pre-dump"),
+    boolean("leave-running", help="leave the process running after checkpointing"),
+    TCP_ESTABLISHED,
+    EXT_UNIX_SK,
+    SHELL_JOB,
+    LAZY_PAGES,
+    Flag(
+        "status-fd",
+        default=None,
+        convert=_int,
+        help="criu writes \\0 to this FD once lazy-pages is ready",
+    ),
+    FILE_LOCKS,
+    boolean("pre-dump", help="dump container's memory information only, leave the container running after this"),
+    MANAGE_CGROUPS_MODE,
+    EMPTY_NS,
+    AUTO_DEDUP,
+)
+RESTORE_FLAGS = (
+    CONSOLE_SOCKET,
+    Flag("image-path", default="", help="path to criu image files for restoring"),
+    WORK_PATH,
+    TCP_ESTABLISHED,
+    EXT_UNIX_SK,
+    SHELL_JOB,
+    FILE_LOCKS,
+    MANAGE_CGROUPS_MODE,
+    BUNDLE,
+    boolean("detach|d", help="detach from the container's process"),
+    PID_FILE,
+    boolean("no-subreaper", help="disable the use of the subreaper used to reap reparented processes"),
+    NO_PIVOT,
+    EMPTY_NS,
+    AUTO_DEDUP,
+    LAZY_PAGES,
+)
+
+
+def cmd_checkpoint(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
+    from pyrunc import checkpoint
+    from pyrunc.options import CheckpointOptions
+
+    cid = _one_id("checkpoint", pos)
+    checkpoint.checkpoint(_store(g), cid, CheckpointOptions.from_flags(o), g["seams"], criu=g["criu"])
+    return 0
+
+
+def cmd_restore(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
+    from pyrunc import checkpoint
+    from pyrunc.options import RestoreOptions
+
+    cid = _one_id("restore", pos)
+    ropts = RestoreOptions.from_flags(o, bundle=o["bundle"] or ".")
+    code: int = checkpoint.restore_and_wait(_store(g), cid, ropts, g["seams"], criu=g["criu"], warn=log.warning)
+    return code
+
+
 def cmd_features(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc.features import features
 
@@ -572,6 +645,20 @@ COMMANDS = {
             "display container events such as OOM notifications and cpu, memory, and IO usage statistics",
         ),
         Command("update", cmd_update, UPDATE_FLAGS, "<container-id>", "update container resource constraints"),
+        Command(
+            "checkpoint",
+            cmd_checkpoint,
+            CHECKPOINT_FLAGS,
+            "<container-id>",
+            "checkpoint a running container (with CRIU)",
+        ),
+        Command(
+            "restore",
+            cmd_restore,
+            RESTORE_FLAGS,
+            "<container-id>",
+            "restore a container from a previous checkpoint (with CRIU)",
+        ),
         Command("features", cmd_features, (), "", "show the enabled features"),
         Command("validate", cmd_validate, (BUNDLE,), "", "check a bundle's config.json and list every problem found"),
         Command(

@@ -2,7 +2,7 @@
 tests/unit/test_imports.py the other commands): the container path needs ctypes, _socket
 and pyrunc's own modules, and none of the modules that cost milliseconds to import."""
 
-from tests.unit.import_probe import LEAN, SLOW, modules_imported_by
+from tests.unit.import_probe import CHECKPOINT, LEAN, SLOW, modules_imported_by
 
 # Beyond the state commands' modules: the config's check and model, the Linux mechanics,
 # and the C modules under them.
@@ -66,6 +66,7 @@ def test_run_imports_only_what_the_container_needs(pyrunc, bundle, test_id):
     loaded = modules_imported_by("--root", pyrunc.root, "run", "--bundle", bundle.path, test_id)
     assert not loaded & SLOW, sorted(loaded & SLOW)
     assert loaded <= LEAN | RUN, sorted(loaded - LEAN - RUN)
+    assert not loaded & CHECKPOINT, sorted(loaded & CHECKPOINT)
 
 
 # `delete` of a stopped container: the state commands' modules and the cgroup manager that

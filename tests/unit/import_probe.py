@@ -52,6 +52,10 @@ SLOW = {
     "seccomp",
 }
 
+# checkpoint and restore's own modules (CRIU's RPC, what CRIU is told of a container):
+# imported by those two commands only.
+CHECKPOINT = {"pyrunc.checkpoint", "pyrunc.linux.criu", "pyrunc.linux.criu_describe"}
+
 # state, list, kill and delete: the CLI, the store, the state machine, /proc readers.
 LEAN = {
     "_collections_abc",

@@ -178,6 +178,15 @@ def test_annotations_carry_the_pyrunc_version_and_the_hosts_cgroups():
     )
 
 
+def test_the_checkpoint_annotation_says_whether_criu_is_there(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert feat.features(Kernel())["annotations"]["io.github.pyrunc.checkpoint.enabled"] == "false"
+    criu = tmp_path / "criu"
+    criu.write_text("#!/bin/sh\n")
+    criu.chmod(0o755)
+    assert feat.features(Kernel())["annotations"]["io.github.pyrunc.checkpoint.enabled"] == "true"
+
+
 def test_each_call_returns_a_fresh_document():
     first = feat.features(Kernel())
     first["hooks"].clear()

@@ -6,7 +6,7 @@ A new import on these paths must be added there on purpose."""
 
 import os
 
-from tests.unit.import_probe import LEAN, SLOW, modules_imported_by
+from tests.unit.import_probe import CHECKPOINT, LEAN, SLOW, modules_imported_by
 
 
 def test_state_list_kill_and_delete_import_only_the_store_and_the_cli(tmp_path):
@@ -45,3 +45,12 @@ def test_tracing_is_imported_only_when_asked_for(tmp_path, monkeypatch):
     monkeypatch.setenv("PYRUNC_TRACE", str(tmp_path / "e.jsonl"))
     assert "pyrunc.trace" in modules_imported_by("--root", root, "list")
     assert (tmp_path / "t.jsonl").exists() and (tmp_path / "e.jsonl").exists()
+
+
+def test_checkpoint_code_is_imported_by_checkpoint_and_restore_only(tmp_path):
+    root = str(tmp_path / "state")
+    for argv in (("list",), ("state", "pyrunc-test-none"), ("features",), ("spec", "--bundle", str(tmp_path))):
+        loaded = modules_imported_by("--root", root, *argv)
+        assert not loaded & CHECKPOINT, (argv, sorted(loaded & CHECKPOINT))
+    # The pin names the right module: checkpoint itself imports it (then finds no container).
+    assert "pyrunc.checkpoint" in modules_imported_by("--root", root, "checkpoint", "pyrunc-test-none")

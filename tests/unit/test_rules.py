@@ -75,6 +75,13 @@ TABLE = {
         "paused": None,
         "stopped": f"cannot update container {CID}: container not running",
     },
+    ("checkpoint", ()): {
+        "creating": f"cannot checkpoint container {CID}: it is creating, not running or paused",
+        "created": f"cannot checkpoint container {CID}: it is created, not running or paused",
+        "running": None,
+        "paused": None,
+        "stopped": f"cannot checkpoint container {CID}: it is stopped, not running or paused",
+    },
     ("events", ()): {
         "creating": None,
         "created": None,

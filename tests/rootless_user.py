@@ -45,7 +45,9 @@ TREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USERS_VENV = os.path.realpath(os.path.join(TREE, ".venv-users"))
 USERS_PYRUNC = os.path.join(USERS_VENV, "bin", "pyrunc")
 # Where the users' pyrunc imports pyrunc from: the checkout, or the copy beside the venv.
-USERS_SRC = TREE if USERS_VENV == os.path.join(TREE, ".venv-users") else os.path.join(os.path.dirname(USERS_VENV), "src")
+USERS_SRC = (
+    TREE if USERS_VENV == os.path.join(TREE, ".venv-users") else os.path.join(os.path.dirname(USERS_VENV), "src")
+)
 RUNTIME_BASE = "/run/user"
 # useradd and usermod fail, rather than wait, while another one holds /etc/passwd's lock.
 LOCK_RETRIES = 50

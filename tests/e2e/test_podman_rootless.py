@@ -135,7 +135,9 @@ def test_files_written_to_a_bind_mount_are_the_users(pm, userns):
 
 def test_run_tty_exit_code_4(pm):
     before = len(pm.argv.calls())
-    r = run_tty(pm.podman_argv("run", "--rm", "-t", *pm.run_flags, pm.image, "sh", "-c", "tty; exit 4"), cwd=pm.user.home)
+    r = run_tty(
+        pm.podman_argv("run", "--rm", "-t", *pm.run_flags, pm.image, "sh", "-c", "tty; exit 4"), cwd=pm.user.home
+    )
     assert r.rc == 4 and re.search(r"/dev/pts/\d+$", r.out, re.M), f"{r!r}\n{explain(pm)}"
     [cid] = created_ids(pm, before)
     call(pm, cid, r"create --bundle \S+ --pid-file \S+ --console-socket \S+ ID")

@@ -10,7 +10,6 @@ the command is doing: the error line says where it failed, and --trace records i
 
 import os
 import sys
-import time
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
@@ -27,7 +26,11 @@ class Logger:
         self.debug_enabled = debug
 
     def format(self, level: str, msg: str, now: float | None = None) -> str:
-        stamp = rfc3339(time.time() if now is None else now)
+        if now is None:
+            import time  # here: a command that logs nothing (state, list) never loads it
+
+            now = time.time()
+        stamp = rfc3339(now)
         if self.json:
             from pyrunc import jsonc
 
@@ -75,6 +78,8 @@ def _write_fd(fd: int, data: bytes) -> None:
 
 def rfc3339(t: float) -> str:
     """logrus' default time format, Go's time.RFC3339: seconds and a zone offset or Z."""
+    import time
+
     local = time.localtime(t)
     off = local.tm_gmtoff
     zone = "Z" if off == 0 else f"{'+' if off > 0 else '-'}{abs(off) // 3600:02d}:{abs(off) % 3600 // 60:02d}"

@@ -713,12 +713,12 @@ class Store:
         """Whether the container's directory is there without a state.json, and no command
         holds its lock: no delete is removing it, so it stays broken.  (A create makes
         state.json before the directory has its name.)"""
-        import fcntl
-
         try:
             fd = os.open(os.path.join(self.root, cid), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
             return False
+        import fcntl  # after the open: `state` or `kill` of an unknown id never loads it
+
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

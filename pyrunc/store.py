@@ -14,8 +14,10 @@ empty, and of two creates racing on one id exactly one wins the rename.  Its fir
 are written in place, before that rename: nobody can see them before they are whole.
 """
 
+# Not os: its import costs `state` and `list` a fifth of their time.  The read paths use
+# posix alone; the write paths import os where they need it.
 import errno
-import os
+import posix
 
 from pyrunc import jsonc
 from pyrunc.errors import NoSuchContainer, StateError
@@ -223,7 +225,7 @@ class ContainerDir:
         self.fd = fd
 
     def file(self, name: str) -> str:
-        return os.path.join(self.path, name)
+        return f"{self.path}/{name}"
 
     def read_state(self) -> State | None:
         return read_state_file(self.path, self.id)
@@ -233,6 +235,8 @@ class ContainerDir:
 
     def remove(self) -> None:
         """Remove the directory and everything in it; the lock goes with the last close."""
+        import os
+
         for name in os.listdir(self.path):
             try:
                 os.unlink(os.path.join(self.path, name))
@@ -245,7 +249,7 @@ class ContainerDir:
 
     def close(self) -> None:
         if self.fd is not None:
-            os.close(self.fd)
+            posix.close(self.fd)
             self.fd = None
 
     def __enter__(self) -> "ContainerDir":
@@ -259,6 +263,8 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     """path holds data, whole: a temp file beside it, renamed over it.  No fsync (the
     module's docstring): it cost a disk flush per write and protected nothing that
     survives a reboot."""
+    import os
+
     tmp = f"{path}.{os.urandom(8).hex()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
@@ -274,20 +280,20 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view) :]
+        view = view[posix.write(fd, view) :]
 
 
 def _write_new(path: str, data: bytes) -> None:
     """A new file in a directory nobody sees yet (create's, before its rename): in place."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    fd = posix.open(path, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC, 0o600)
     try:
         _write_all(fd, data)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def write_state_file(dirpath: str, state: State) -> None:
-    write_atomic(os.path.join(dirpath, STATE_FILE), jsonc.dumps(state.to_json()).encode())
+    write_atomic(f"{dirpath}/{STATE_FILE}", jsonc.dumps(state.to_json()).encode())
 
 
 class CorruptState(StateError):
@@ -311,7 +317,7 @@ def read_state_file(path: str, cid: str) -> State | None:
     except FileNotFoundError:
         return None
     except OSError as e:  # a directory in its place, an I/O error
-        raise CorruptState(cid, name, os.strerror(e.errno).lower() if e.errno else str(e)) from None
+        raise CorruptState(cid, name, posix.strerror(e.errno).lower() if e.errno else str(e)) from None
     except (ValueError, RecursionError) as e:
         raise CorruptState(cid, name, jsonc.problem(e), _partial(_salvage(name), path)) from None
     if not isinstance(st, dict):
@@ -377,6 +383,8 @@ def _fields(st: "dict[str, Any]", path: str) -> "dict[str, Any]":
     """The fields of a state that are still of their shape.  The mount point of a
     host-namespace rootfs is the container's own, in its state directory (lifecycle's
     HOST_NS_MOUNT_POINT): delete detaches every new mount under it, so no other path is taken."""
+    import os.path  # rare fields only (_sound)
+
     part = {k: v for k, v in st.items() if k not in _FIELDS or _FIELDS[k](v)}
     if "host_mounts" in part and part["host_mounts"]["root"] != os.path.realpath(f"{path}/rootfs"):
         del part["host_mounts"]
@@ -393,6 +401,8 @@ def _rdt_shape(v: "Any", cid: str) -> bool:
     if type(v) is not dict or type(v.get("remove_group")) is not bool:
         return False
     root, mon = v.get("root"), v.get("mon_group")
+    import os.path  # rare: a container with intel_rdt
+
     group: Any = v.get("group")  # a string once _cgroup_paths passes it
     if not _cgroup_paths([root, group]) or not (group == root or os.path.dirname(group) == root):
         return False
@@ -645,21 +655,21 @@ def _lock_fd(fd: int) -> None:
 
 class Store:
     def __init__(self, root: str = DEFAULT_ROOT) -> None:
-        self.root = os.path.abspath(root)
+        self.root = _absolute(root)
 
     def _path(self, cid: str) -> str:
         check_id(cid)
-        return os.path.join(self.root, cid)
+        return _join(self.root, cid)
 
     def _lock(self, cid: str, path: str) -> int:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = posix.open(path, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         except FileNotFoundError:
             raise NoSuchContainer(cid) from None
         _lock_fd(fd)
         # The holder before us may have deleted the container while we waited.
-        if os.fstat(fd).st_nlink == 0:
-            os.close(fd)
+        if posix.fstat(fd).st_nlink == 0:
+            posix.close(fd)
             raise NoSuchContainer(cid)
         return fd
 
@@ -669,6 +679,8 @@ class Store:
 
         Fails with `already exists`, touching nothing, when the id is taken.
         """
+        import os
+
         path = self._path(cid)
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         tmp = os.path.join(self.root, f"{_TMP_PREFIX}{cid}~{os.urandom(8).hex()}")
@@ -714,7 +726,7 @@ class Store:
         holds its lock: no delete is removing it, so it stays broken.  (A create makes
         state.json before the directory has its name.)"""
         try:
-            fd = os.open(os.path.join(self.root, cid), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = posix.open(_join(self.root, cid), posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         except OSError:
             return False
         import fcntl  # after the open: `state` or `kill` of an unknown id never loads it
@@ -724,12 +736,16 @@ class Store:
         except OSError:
             return False  # locked: a delete under way
         finally:
-            os.close(fd)
-        return not os.path.exists(os.path.join(self.root, cid, STATE_FILE))
+            posix.close(fd)
+        try:
+            posix.stat(_join(self.root, cid, STATE_FILE))
+        except OSError:
+            return True
+        return False
 
     def ids(self) -> list[str]:
         try:
-            names = os.listdir(self.root)
+            names = posix.listdir(self.root)
         except FileNotFoundError:
             return []
         except OSError as e:
@@ -742,6 +758,8 @@ class Store:
 def _remove_tree(path: str) -> None:
     """Remove a half-made state directory (its files only: create makes no subdirectory
     before the rename), ignoring errors as shutil.rmtree(ignore_errors=True) would."""
+    import os
+
     try:
         for name in os.listdir(path):
             try:
@@ -751,3 +769,18 @@ def _remove_tree(path: str) -> None:
         os.rmdir(path)
     except OSError:
         pass
+
+
+def _absolute(path: str) -> str:
+    """os.path.abspath(path) without importing os where it is already absolute and
+    normal, as --root is (the default, and every engine's)."""
+    if path[:1] == "/" and "" not in (parts := path.split("/")[1:]) and "." not in parts and ".." not in parts:
+        return path
+    import os
+
+    return os.path.abspath(path)
+
+
+def _join(root: str, *names: str) -> str:
+    """os.path.join of an absolute, normal root and plain names (no slash in them)."""
+    return "/".join((root.rstrip("/"), *names))

@@ -21,10 +21,19 @@ def test_state_list_kill_and_delete_import_only_the_store_and_the_cli(tmp_path):
         assert loaded <= LEAN, (argv, sorted(loaded - LEAN))
 
 
-def test_state_and_list_import_neither_the_lifecycle_nor_fcntl(tmp_path):
+def test_state_and_list_import_neither_os_nor_the_lifecycle_nor_fcntl(tmp_path):
+    from pyrunc.store import State, Store
+
     root = str(tmp_path / "state")
-    os.mkdir(root)
-    for argv in (("state", "pyrunc-test-none"), ("list",), ("list", "--format", "json")):
+    with Store(root).create("pyrunc-test-a", State("pyrunc-test-a", "/nonexistent-bundle", pid=1, pid_start=1)):
+        pass
+    for argv in (
+        ("state", "pyrunc-test-a"),
+        ("state", "pyrunc-test-none"),
+        ("list",),
+        ("list", "--format", "json"),
+        ("list", "--quiet"),
+    ):
         loaded = modules_imported_by("--root", root, *argv)
         assert loaded <= READ_ONLY, (argv, sorted(loaded - READ_ONLY))
 

@@ -18,15 +18,19 @@ leaves out is every check a runtime owes a hostile config (the config is not eve
 its values are written in), the parent/child protocol, hooks, the console, the step
 trace: that is the point of a floor.  The default config has no seccomp profile.
 
-It reports the medians and the per-round ratios: floor / runc is the best `run` / runc a
+It reports wall and CPU time (user + system of the command and what it waited for:
+wait4), each as medians and per-round ratios: floor / runc is the best `run` / runc a
 Python runtime can reach on this machine, floor / pyrunc what pyrunc could still save.
+The floor's interpreter is started directly, not through pyrunc's sealing launcher.
 Standard library only; the suite's tmpfs, cgroups under /pyrunc-test-bench-<token>, and
 nothing left behind (bundle.Bench).
 """
 
 import argparse
 import os
+import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -203,6 +207,20 @@ def floor_cmd(python, rootfs, cgroup, root, cid):
     return [python, "-I", "-S", "-c", PROTOTYPE, rootfs, cgroup, root, cid]
 
 
+def timed(cmd):
+    """(wall seconds, CPU seconds) of cmd to its end: the CPU time (user + system) is
+    the command's and its waited-for descendants' (wait4), which the load moves less."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise run.Failed(f"{run.describe(cmd)}: exit {p.returncode}: {run.last_line(err.decode(errors='replace'))}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pyrunc", default=os.path.join(os.path.dirname(HERE), ".venv/bin/pyrunc"))
@@ -222,26 +240,29 @@ def main():
         def measure(who):
             cid = bench.id("fl")
             if who == "floor":
-                return run.timed(floor_cmd(args.python, bench.rootfs, cgroup, floor_root, cid))
-            return run.timed(who.cmd("run", "--bundle", bundles[who.name], cid))
+                return timed(floor_cmd(args.python, bench.rootfs, cgroup, floor_root, cid))
+            return timed(who.cmd("run", "--bundle", bundles[who.name], cid))
 
         run.step(floor_cmd(args.python, bench.rootfs, cgroup, floor_root, "pyrunc-test-warm"))
         samples = run.rotated_samples(
             args.runs, ["floor", py, rc], measure, key=lambda who: who if who == "floor" else who.name
         )
         left += [f"floor state {n}" for n in os.listdir(floor_root)]
-    rows = []
-    for name in ("floor", "pyrunc", "runc"):
-        q1, q3 = quartiles(samples[name])
-        rows.append([name, f"{median(samples[name]) * 1e3:.1f} ms", f"{q1 * 1e3:.1f}–{q3 * 1e3:.1f} ms"])
-    print(markdown_table(["`run` of /bin/true", "median", "middle half"], rows))
-    print()
-    ratios = []
-    for a, b in (("floor", "runc"), ("pyrunc", "runc"), ("floor", "pyrunc")):
-        r = per_round(samples[a], samples[b])
-        q1, q3 = quartiles(r)
-        ratios.append([f"{a} / {b}", f"{median(r):.2f}", f"{q1:.2f}–{q3:.2f}"])
-    print(markdown_table(["per-round ratio", "median", "middle half"], ratios))
+    for k, what in ((0, "wall"), (1, "CPU")):
+        one = {name: [s[k] for s in samples[name]] for name in samples}
+        rows = []
+        for name in ("floor", "pyrunc", "runc"):
+            q1, q3 = quartiles(one[name])
+            rows.append([name, f"{median(one[name]) * 1e3:.1f} ms", f"{q1 * 1e3:.1f}–{q3 * 1e3:.1f} ms"])
+        print(markdown_table([f"`run` of /bin/true, {what}", "median", "middle half"], rows))
+        print()
+        ratios = []
+        for a, b in (("floor", "runc"), ("pyrunc", "runc"), ("floor", "pyrunc")):
+            r = per_round(one[a], one[b])
+            q1, q3 = quartiles(r)
+            ratios.append([f"{a} / {b}", f"{median(r):.2f}", f"{q1:.2f}–{q3:.2f}"])
+        print(markdown_table([f"per-round ratio, {what}", "median", "middle half"], ratios))
+        print()
     print(f"\n{args.runs} rounds; load average {run.loadavg()}; left behind: {', '.join(left) or 'nothing'}")
 
 

@@ -14,10 +14,13 @@ empty, and of two creates racing on one id exactly one wins the rename.  Its fir
 are written in place, before that rename: nobody can see them before they are whole.
 """
 
+# Not os: its import costs `state` and `list` a fifth of their time.  The read paths use
+# posix alone; the write paths import os where they need it.
 import errno
-import os
+import posix
 
 from pyrunc import jsonc
+from pyrunc.environ import getenv
 from pyrunc.errors import NoSuchContainer, StateError
 from pyrunc.linux.procfs import read_whole
 
@@ -66,18 +69,18 @@ def uses_xdg_runtime_dir() -> bool:
     """runc's rule for the default state root: $XDG_RUNTIME_DIR when it is set and the
     runtime is not root, or is root in a user namespace where $USER is not root (a real
     root's /run/user/0 is not taken, so root keeps seeing the containers it made)."""
-    if not os.environ.get("XDG_RUNTIME_DIR"):
+    if not getenv("XDG_RUNTIME_DIR"):
         return False
-    if os.geteuid() != 0:
+    if posix.geteuid() != 0:
         return True
-    return in_user_namespace() and os.environ.get("USER") != "root"
+    return in_user_namespace() and getenv("USER") != "root"
 
 
 def default_root() -> str:
     """--root when not given: $XDG_RUNTIME_DIR/pyrunc (uses_xdg_runtime_dir), else
     /run/pyrunc (which a user without root cannot write: runc's answer as well)."""
     if uses_xdg_runtime_dir():
-        return os.path.join(os.environ["XDG_RUNTIME_DIR"], ROOTLESS_ROOT)
+        return _join(getenv("XDG_RUNTIME_DIR"), ROOTLESS_ROOT)
     return DEFAULT_ROOT
 
 
@@ -88,7 +91,7 @@ def rootless_mode(flag: str) -> bool:
         return True
     if flag in ("false", "0", "f"):
         return False
-    return os.geteuid() != 0 or in_user_namespace()
+    return posix.geteuid() != 0 or in_user_namespace()
 
 
 NOTIFY_DIR = "notify"  # notify.py's directory for the container's NOTIFY_SOCKET
@@ -263,7 +266,7 @@ class ContainerDir:
         self.fd = fd
 
     def file(self, name: str) -> str:
-        return os.path.join(self.path, name)
+        return f"{self.path}/{name}"
 
     def read_state(self) -> State | None:
         return read_state_file(self.path, self.id)
@@ -273,6 +276,8 @@ class ContainerDir:
 
     def remove(self) -> None:
         """Remove the directory and everything in it; the lock goes with the last close."""
+        import os
+
         for name in os.listdir(self.path):
             try:
                 os.unlink(os.path.join(self.path, name))
@@ -285,7 +290,7 @@ class ContainerDir:
 
     def close(self) -> None:
         if self.fd is not None:
-            os.close(self.fd)
+            posix.close(self.fd)
             self.fd = None
 
     def __enter__(self) -> "ContainerDir":
@@ -299,6 +304,8 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     """path holds data, whole: a temp file beside it, renamed over it.  No fsync (the
     module's docstring): it cost a disk flush per write and protected nothing that
     survives a reboot."""
+    import os
+
     tmp = f"{path}.{os.urandom(8).hex()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
@@ -314,20 +321,20 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view) :]
+        view = view[posix.write(fd, view) :]
 
 
 def _write_new(path: str, data: bytes) -> None:
     """A new file in a directory nobody sees yet (create's, before its rename): in place."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    fd = posix.open(path, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC, 0o600)
     try:
         _write_all(fd, data)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def write_state_file(dirpath: str, state: State) -> None:
-    write_atomic(os.path.join(dirpath, STATE_FILE), jsonc.dumps(state.to_json()).encode())
+    write_atomic(f"{dirpath}/{STATE_FILE}", jsonc.dumps(state.to_json()).encode())
 
 
 class CorruptState(StateError):
@@ -347,11 +354,11 @@ def read_state_file(path: str, cid: str) -> State | None:
     whole); CorruptState when its state.json is unreadable or not pyrunc's."""
     name = f"{path}/{STATE_FILE}"
     try:
-        st = jsonc.loads(read_whole(name))
+        st = jsonc.loads(_read_regular(name))
     except FileNotFoundError:
         return None
     except OSError as e:  # a directory in its place, an I/O error
-        raise CorruptState(cid, name, os.strerror(e.errno).lower() if e.errno else str(e)) from None
+        raise CorruptState(cid, name, posix.strerror(e.errno).lower() if e.errno else str(e)) from None
     except (ValueError, RecursionError) as e:
         raise CorruptState(cid, name, jsonc.problem(e), _partial(_salvage(name), path)) from None
     if not isinstance(st, dict):
@@ -375,6 +382,24 @@ def read_state_file(path: str, cid: str) -> State | None:
     if ("pid" in st) != ("pid_start" in st):
         raise CorruptState(cid, name, "a 'pid' without its 'pid_start'", partial)
     return State.from_json(st)
+
+
+def _read_regular(path: str) -> bytes:
+    """A regular file's bytes: a read shorter than asked for is its end (a regular file's
+    reads are never short otherwise), so a state.json takes one read, not two (list
+    reads a thousand)."""
+    fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
+    try:
+        size = 65536
+        data = posix.read(fd, size)
+        if len(data) < size:
+            return data
+        chunks = [data]
+        while chunk := posix.read(fd, size):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        posix.close(fd)
 
 
 def _sound(st: "dict[str, Any]", path: str) -> bool:
@@ -417,6 +442,8 @@ def _fields(st: "dict[str, Any]", path: str) -> "dict[str, Any]":
     """The fields of a state that are still of their shape.  The mount point of a
     host-namespace rootfs is the container's own, in its state directory (lifecycle's
     HOST_NS_MOUNT_POINT): delete detaches every new mount under it, so no other path is taken."""
+    import os.path  # rare fields only (_sound)
+
     part = {k: v for k, v in st.items() if k not in _FIELDS or _FIELDS[k](v)}
     if "host_mounts" in part and part["host_mounts"]["root"] != os.path.realpath(f"{path}/rootfs"):
         del part["host_mounts"]
@@ -433,6 +460,8 @@ def _rdt_shape(v: "Any", cid: str) -> bool:
     if type(v) is not dict or type(v.get("remove_group")) is not bool:
         return False
     root, mon = v.get("root"), v.get("mon_group")
+    import os.path  # rare: a container with intel_rdt
+
     group: Any = v.get("group")  # a string once _cgroup_paths passes it
     if not _cgroup_paths([root, group]) or not (group == root or os.path.dirname(group) == root):
         return False
@@ -592,9 +621,21 @@ def _cgroup_shape(v: "Any") -> bool:
         or type(v.get("hybrid", False)) is not bool
     ):
         return False
+    checked: set[tuple[object, ...]] = set()  # v1 repeats one record per hierarchy: check it once
     for name, items in made.items():
-        if type(items) is not list or (items and not _made_above(items, dirs.get(name))):
+        if type(items) is not list:
             return False
+        if items:
+            own = dirs.get(name)
+            try:
+                key = (own, *items)
+                if key in checked:
+                    continue
+                checked.add(key)
+            except TypeError:  # unhashable: not a string, so not a path
+                return False
+            if not _made_above(items, own):
+                return False
     if set(map(type, ctrls.values())) - {list}:
         return False
     try:
@@ -685,24 +726,24 @@ def _lock_fd(fd: int) -> None:
 
 class Store:
     def __init__(self, root: str = DEFAULT_ROOT, sticky: bool = False) -> None:
-        self.root = os.path.abspath(root)
+        self.root = _absolute(root)
         # A root under $XDG_RUNTIME_DIR is made sticky, as runc makes its own: systemd's
         # tmpfiles ages out what it finds there, but never a sticky directory.
         self.sticky = sticky
 
     def _path(self, cid: str) -> str:
         check_id(cid)
-        return os.path.join(self.root, cid)
+        return _join(self.root, cid)
 
     def _lock(self, cid: str, path: str) -> int:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = posix.open(path, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         except FileNotFoundError:
             raise NoSuchContainer(cid) from None
         _lock_fd(fd)
         # The holder before us may have deleted the container while we waited.
-        if os.fstat(fd).st_nlink == 0:
-            os.close(fd)
+        if posix.fstat(fd).st_nlink == 0:
+            posix.close(fd)
             raise NoSuchContainer(cid)
         return fd
 
@@ -712,6 +753,8 @@ class Store:
 
         Fails with `already exists`, touching nothing, when the id is taken.
         """
+        import os
+
         path = self._path(cid)
         if self.sticky and not os.path.isdir(self.root):
             os.makedirs(self.root, mode=0o700, exist_ok=True)
@@ -759,23 +802,27 @@ class Store:
         """Whether the container's directory is there without a state.json, and no command
         holds its lock: no delete is removing it, so it stays broken.  (A create makes
         state.json before the directory has its name.)"""
-        import fcntl
-
         try:
-            fd = os.open(os.path.join(self.root, cid), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = posix.open(_join(self.root, cid), posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         except OSError:
             return False
+        import fcntl  # after the open: `state` or `kill` of an unknown id never loads it
+
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             return False  # locked: a delete under way
         finally:
-            os.close(fd)
-        return not os.path.exists(os.path.join(self.root, cid, STATE_FILE))
+            posix.close(fd)
+        try:
+            posix.stat(_join(self.root, cid, STATE_FILE))
+        except OSError:
+            return True
+        return False
 
     def ids(self) -> list[str]:
         try:
-            names = os.listdir(self.root)
+            names = posix.listdir(self.root)
         except FileNotFoundError:
             return []
         except OSError as e:
@@ -788,6 +835,8 @@ class Store:
 def _remove_tree(path: str) -> None:
     """Remove a half-made state directory (its files only: create makes no subdirectory
     before the rename), ignoring errors as shutil.rmtree(ignore_errors=True) would."""
+    import os
+
     try:
         for name in os.listdir(path):
             try:
@@ -797,3 +846,18 @@ def _remove_tree(path: str) -> None:
         os.rmdir(path)
     except OSError:
         pass
+
+
+def _absolute(path: str) -> str:
+    """os.path.abspath(path) without importing os where it is already absolute and
+    normal, as --root is (the default, and every engine's)."""
+    if path[:1] == "/" and "" not in (parts := path.split("/")[1:]) and "." not in parts and ".." not in parts:
+        return path
+    import os
+
+    return os.path.abspath(path)
+
+
+def _join(root: str, *names: str) -> str:
+    """os.path.join of an absolute, normal root and plain names (no slash in them)."""
+    return "/".join((root.rstrip("/"), *names))

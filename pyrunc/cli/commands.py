@@ -4,7 +4,7 @@ Heavy modules (jsonschema, the Linux mechanics) are imported inside the commands
 that need them, so `state`, `list` and `kill` start fast.
 """
 
-import os
+import posix  # not os, whose import costs `state` and `list` a fifth of their time
 import sys
 
 from pyrunc import jsonc
@@ -83,8 +83,10 @@ def _store(g: "Opts") -> "Store":
     if g["root"]:
         return Store(g["root"])
     root = default_root()
-    if root == DEFAULT_ROOT and os.geteuid() != 0:
+    if root == DEFAULT_ROOT and posix.geteuid() != 0:
         # runc's fallback too, but said in a way that tells the user what to do.
+        import os
+
         where = root if os.path.exists(root) else os.path.dirname(root)
         if not os.access(where, os.W_OK | os.X_OK):
             raise StateError(
@@ -103,6 +105,8 @@ def _one_id(cmd: str, pos: list[str], extra_ok: bool = False) -> str:
 
 
 def cmd_spec(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
+    import os
+
     from pyrunc.config.default import default_spec
 
     bundle = o["bundle"] or "."
@@ -130,7 +134,7 @@ def _reserve_passed_fds(o: "Opts", listen: bool = True) -> None:
     are the caller's alone (linux/passed_fds.py)."""
     from pyrunc.linux import passed_fds
 
-    passed_fds.reserve(3 + (passed_fds.listen_fds(os.getpid()) if listen else 0) + max(o["preserve_fds"], 0))
+    passed_fds.reserve(3 + (passed_fds.listen_fds(posix.getpid()) if listen else 0) + max(o["preserve_fds"], 0))
 
 
 def cmd_create(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
@@ -224,7 +228,7 @@ _USER_NAMES: dict[int, str] = {}  # uid -> name: getpwuid reads the passwd datab
 def _owner(store: "Store", cid: str) -> str:
     """The user owning the state directory, by name as runc shows it."""
     try:
-        uid = os.stat(f"{store.root}/{cid}").st_uid
+        uid = posix.stat(f"{store.root}/{cid}").st_uid
     except OSError:
         return ""
     if uid not in _USER_NAMES:
@@ -501,6 +505,8 @@ def cmd_features(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
 
 
 def cmd_validate(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
+    import os
+
     from pyrunc.config.validate import validate_bundle
 
     bundle = os.path.abspath(o["bundle"] or ".")
@@ -559,7 +565,7 @@ def cmd_trace(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     try:
         text = trace_show.show(pos[1], verbose=o["verbose"])
     except OSError as e:
-        why = os.strerror(e.errno).lower() if e.errno is not None else str(e)
+        why = posix.strerror(e.errno).lower() if e.errno is not None else str(e)
         raise StateError(f"trace show: {pos[1]}: {why}") from None
     except trace_show.TraceError as e:
         raise StateError(f"trace show: {pos[1]}: {e}") from None

@@ -40,6 +40,8 @@ RUN = {
     "pyrunc.linux.proctitle",
     "pyrunc.linux.protocol",
     "pyrunc.linux.rootfs",
+    # run starts from a sealed interpreter (the state commands no longer list it)
+    "pyrunc.linux.sealed_exe",
     "pyrunc.linux.spawn",
     # rootfs.py's mount options and helpers, and its checked procfs writes
     "pyrunc.linux.mounts",

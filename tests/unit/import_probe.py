@@ -1,7 +1,7 @@
 """The probe of the import tests (tests/unit/test_imports.py, tests/integration/test_imports.py):
 which modules a command imports, by name.  It starts the interpreter as the installed
 launcher does (-I -S, pyrunc's import path appended) and lists sys.modules after main.
-SLOW and LEAN are the pins the tests hold the commands to."""
+SLOW, LEAN and READ_ONLY are the pins the tests hold the commands to."""
 
 import subprocess
 import sys
@@ -9,17 +9,20 @@ import sys
 from pyrunc import launcher
 
 # create, run and exec re-execute from a sealed interpreter (linux/sealed_exe.py) that
-# would run main, not this probe: the probe seals itself first (and imports sealed_exe).
+# would run main, not this probe: for those the probe seals itself first (and imports
+# sealed_exe); for the other commands it imports nothing main would not.
 PROBE = """
-import os, sys
+import posix, sys
 sys.path += %r
 from pyrunc.cli import SEALED_COMMANDS, main
-from pyrunc.linux import sealed_exe
-if set(sys.argv) & set(SEALED_COMMANDS) and not sealed_exe.is_sealed():
-    from pyrunc.linux.kernel import Kernel
-    os.execve(sealed_exe.sealed_copy(Kernel()), [sys.executable, *sys.orig_argv[1:]], os.environ)
+if set(sys.argv) & set(SEALED_COMMANDS):
+    import os
+    from pyrunc.linux import sealed_exe
+    if not sealed_exe.is_sealed():
+        from pyrunc.linux.kernel import Kernel
+        os.execve(sealed_exe.sealed_copy(Kernel()), [sys.executable, *sys.orig_argv[1:]], os.environ)
 main(sys.argv[1:])
-os.write(2, ("\\nMODULES " + " ".join(sorted(sys.modules))).encode())
+posix.write(2, ("\\nMODULES " + " ".join(sorted(sys.modules))).encode())
 """ % (launcher.import_path(),)  # noqa: UP031 -- a code template
 
 # Never on a command's fast path: each costs milliseconds to import (re and signal.py
@@ -72,17 +75,26 @@ LEAN = {
     "pyrunc.cli",
     "pyrunc.cli.commands",
     "pyrunc.cli.flags",
+    "pyrunc.environ",
     "pyrunc.errors",
     "pyrunc.jsonc",
     "pyrunc.lifecycle",
     "pyrunc.linux",
     "pyrunc.linux.procfs",
-    "pyrunc.linux.sealed_exe",
     "pyrunc.linux.signals",
     "pyrunc.log",
     "pyrunc.status",
     "pyrunc.store",
 }
+
+# os and what it brings: 1.3 ms of CPU, a fifth of what a `state` costs above the bare
+# interpreter (docs/performance.md).  state and list do without it (posix alone).
+OS = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc"}
+
+# state and list: read only, no lock, no signal, no state machine, no os: fewer still
+# (a directory without state.json is checked under a lock, which brings fcntl back);
+# list names each container's owner (pwd, built in).
+READ_ONLY = (LEAN - OS - {"fcntl", "pyrunc.lifecycle", "pyrunc.linux.signals"}) | {"pwd"}
 
 
 def _interpreter_modules():

@@ -1,12 +1,12 @@
 """Which modules each command imports, by name: what a command does not need stays
-unimported (docs/performance.md).  The probe and the pins (SLOW, LEAN) are in
+unimported (docs/performance.md).  The probe and the pins (SLOW, LEAN, READ_ONLY) are in
 tests/unit/import_probe.py.
 
 A new import on these paths must be added there on purpose."""
 
 import os
 
-from tests.unit.import_probe import CHECKPOINT, LEAN, SLOW, modules_imported_by
+from tests.unit.import_probe import CHECKPOINT, LEAN, READ_ONLY, SLOW, modules_imported_by
 
 
 def test_state_list_kill_and_delete_import_only_the_store_and_the_cli(tmp_path):
@@ -19,6 +19,23 @@ def test_state_list_kill_and_delete_import_only_the_store_and_the_cli(tmp_path):
     ):
         loaded = modules_imported_by("--root", root, *argv)
         assert loaded <= LEAN, (argv, sorted(loaded - LEAN))
+
+
+def test_state_and_list_import_neither_os_nor_the_lifecycle_nor_fcntl(tmp_path):
+    from pyrunc.store import State, Store
+
+    root = str(tmp_path / "state")
+    with Store(root).create("pyrunc-test-a", State("pyrunc-test-a", "/nonexistent-bundle", pid=1, pid_start=1)):
+        pass
+    for argv in (
+        ("state", "pyrunc-test-a"),
+        ("state", "pyrunc-test-none"),
+        ("list",),
+        ("list", "--format", "json"),
+        ("list", "--quiet"),
+    ):
+        loaded = modules_imported_by("--root", root, *argv)
+        assert loaded <= READ_ONLY, (argv, sorted(loaded - READ_ONLY))
 
 
 def test_validate_does_import_jsonschema(tmp_path):

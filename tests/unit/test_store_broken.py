@@ -204,6 +204,36 @@ def test_a_create_that_made_only_the_parents_is_sound(tmp_path, cgroup):
     assert read_state_file(str(tmp_path), "x") == State.from_json(st)
 
 
+V1_TWO = {
+    "version": 1,
+    "hybrid": False,
+    "dirs": {"memory": "/pyrunc-test-q/c", "pids": "/pyrunc-test-q/c"},
+    "made": {"memory": ["/pyrunc-test-q", "/pyrunc-test-q/c"], "pids": ["/pyrunc-test-q", "/pyrunc-test-q/c"]},
+    "controllers": {"memory": ["memory"], "pids": ["pids"]},
+}
+
+
+@pytest.mark.parametrize(
+    ("cgroup", "sound"),
+    [
+        (V1_TWO, True),
+        # the same record in both hierarchies but one's made list names another tree
+        (dict(V1_TWO, made=dict(V1_TWO["made"], pids=["/pyrunc-test-other"])), False),
+        # the same made list, but under a dir it is not above
+        (dict(V1_TWO, dirs=dict(V1_TWO["dirs"], pids="/pyrunc-test-r/c")), False),
+        # unhashable items where a path belongs
+        (dict(V1_TWO, made=dict(V1_TWO["made"], pids=[["/pyrunc-test-q"]])), False),
+        (dict(V1_TWO, dirs=dict(V1_TWO["dirs"], pids=["/pyrunc-test-q/c"])), False),
+    ],
+)
+def test_a_v1_record_repeated_per_hierarchy_is_checked_in_each(cgroup, sound):
+    """The shape check takes a record repeated in several hierarchies once, and still
+    refuses a hierarchy whose record differs."""
+    from pyrunc.store import _cgroup_shape
+
+    assert _cgroup_shape(cgroup) is sound
+
+
 def test_a_long_id_is_told_its_length():
     from pyrunc.store import check_id
 

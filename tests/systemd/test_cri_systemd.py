@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import uuid
 
@@ -125,7 +126,12 @@ def cri():
 
 def call(cri, method, request, what):
     doc, r = cri.cri(method, request)
-    assert "error" not in doc, f"{method}: {r!r}\n{cri.explain(what)}"
+    if "error" in doc:
+        # What systemd was doing meanwhile: its journal's last lines.
+        journal = subprocess.run(
+            ["journalctl", "-b", "-n", "40", "--no-pager"], capture_output=True, text=True, timeout=60
+        ).stdout
+        raise AssertionError(f"{method}: {r!r}\n{cri.explain(what)}\njournal:\n{journal}")
     return doc
 
 

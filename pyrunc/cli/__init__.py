@@ -170,6 +170,10 @@ def launch() -> "NoReturn":
             code = code or 1
     import os
 
+    if os.environ.get("PYRUNC_CGROUP_WARM_UP") or "pyrunc.linux.cgroup_warm_up" in sys.modules:
+        from pyrunc.linux import cgroup_warm_up  # the launcher's helper: never left running
+
+        cgroup_warm_up.stop()
     os._exit(code if isinstance(code, int) else 1)
 
 

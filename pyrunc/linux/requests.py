@@ -8,7 +8,7 @@ import os
 
 from pyrunc import OCI_VERSION, log
 from pyrunc.errors import ContainerError
-from pyrunc.linux import protocol
+from pyrunc.linux import cgroup_warm_up, protocol
 from pyrunc.status import CREATING, hook_state
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
@@ -132,6 +132,7 @@ class CreateRequests(Requests):
         self.rdt: dict[str, Any] | None = None  # what resctrl.apply made, for the undo of a failed create
         self.joining = False  # the init joins its cgroup when it asks (cgroup_joined)
         self.init_pid: int | None = None
+        cgroup_warm_up.helper()  # its pid out of the environment, before anything is forked
         # runc's --rootless: ignore cgroup permission errors ("auto": when not root).
         self.ignore_cgroup_errors = rootless in ("true", "1", "t") or (rootless == "auto" and os.geteuid() != 0)
 
@@ -268,6 +269,7 @@ class CreateRequests(Requests):
             if join_now:
                 with log.step("move init into cgroup"):
                     mgr.add(pid)
+                cgroup_warm_up.end()  # its last move
             paths: dict[str, str] = mgr.paths()
             return paths
 
@@ -316,6 +318,7 @@ class CreateRequests(Requests):
         if mgr is not None:
             with log.step("move init into cgroup"):
                 self._cgroup_step(lambda: mgr.add(pid))
+        cgroup_warm_up.end()  # create's last move
 
     def memory_oom(self) -> "dict[str, Any] | None":
         """The memory cgroup's figures when its OOM killer struck during create, else
@@ -339,8 +342,8 @@ class CreateRequests(Requests):
         """Move a stand-in child, which touches no memory, into the new cgroup and let
         it exit: the kernel's wait before the first move into a cgroup (an RCU grace
         period) is paid here, and a move right after it is quick.  Best effort."""
-        if self.cgroup_manager is None:
-            return
+        if self.cgroup_manager is None or cgroup_warm_up.running():
+            return  # the launcher's helper keeps the wait paid (cgroup_warm_up.py)
         with log.step("warm up cgroup"):
             self._warm_up(self.cgroup_manager)
 
@@ -433,6 +436,7 @@ class ExecRequests(Requests):
         self.paused = paused
         self.cgroup_dirs = cgroup_dirs
         self.oom_before = self._oom_kills()
+        cgroup_warm_up.helper()  # its pid out of the environment, before anything is forked
         self.exec_pid: int | None = None
         self.joined = False  # in the cgroup: a freeze would stop it for good
         self.ready = False  # it asked to be in the cgroup, its last request before the exec
@@ -459,6 +463,7 @@ class ExecRequests(Requests):
             # process asks (cgroup_joined) before it execs.
             with log.step("add process to cgroup"):
                 self._join_cgroup(pid)
+            cgroup_warm_up.end()  # exec's one move
             self.joined = True
             self._join_rdt(pid)
             self._final_affinity(pid)
@@ -491,6 +496,7 @@ class ExecRequests(Requests):
             pid = _reported(self.exec_pid)
             with log.step("add process to cgroup"):
                 self._join_cgroup(pid)
+            cgroup_warm_up.end()
             self._join_rdt(pid)
             self._final_affinity(pid)
         elif kind == protocol.SECCOMP:

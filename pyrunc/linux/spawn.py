@@ -13,7 +13,7 @@ import sys
 
 from pyrunc import log
 from pyrunc.errors import ContainerError
-from pyrunc.linux import child_death, passed_fds, proctitle, protocol, unix
+from pyrunc.linux import cgroup_warm_up, child_death, passed_fds, proctitle, protocol, unix
 from pyrunc.linux import init as child
 from pyrunc.linux.child_death import kill as _kill
 from pyrunc.linux.child_death import wait_child
@@ -202,6 +202,8 @@ def _spawn(
             # In the cgroup too when it joined early: a freeze must not stop us here.
             wait_child(pid, requests.frozen_check)
         reaper.restore()
+    # Off the critical path now: the launcher's helper, told to end after the last move.
+    cgroup_warm_up.stop()
     assert served.init_pid is not None  # served to the end: the child reported its pid
     return Spawned(served.init_pid, served.console)
 

@@ -8,11 +8,12 @@ the child is already a running interpreter with the config loaded, so it pays no
 interpreter start.
 """
 
+import errno
 import os
 import sys
 
 from pyrunc import log
-from pyrunc.errors import ContainerError
+from pyrunc.errors import ContainerError, KernelError
 from pyrunc.linux import cgroup_warm_up, child_death, passed_fds, proctitle, protocol, unix
 from pyrunc.linux import init as child
 from pyrunc.linux.child_death import kill as _kill
@@ -108,7 +109,17 @@ def spawn_init(
             ctx.traced_failure(e)
             child.report_failure(ctx, e)
 
-    return _spawn(requests, run, start_sock.close, kernel, new_pid_ns)
+    # On a pure cgroup v2 host the cgroup is made first, and the child born in it.
+    try:
+        cgroup_fd = requests.cgroup_before_fork()
+    except BaseException:
+        start_sock.close()
+        raise
+    try:
+        return _spawn(requests, run, start_sock.close, kernel, new_pid_ns, cgroup_fd)
+    finally:
+        if cgroup_fd is not None:
+            os.close(cgroup_fd)
 
 
 def pid_ns_in_parent(cfg: "Config") -> bool:
@@ -181,10 +192,12 @@ def _spawn(
     release: "Callable[[], object]",
     kernel: "Kernel",
     new_pid_ns: bool = False,
+    cgroup_fd: int | None = None,
 ) -> Spawned:
     """Fork; the child runs `run_child(channel, note fd)` and never returns into the
     CLI's code; the parent calls `release()` (what only the child keeps), then serves.
-    `new_pid_ns`: the child is born pid 1 of a new pid namespace (pid_ns_in_parent)."""
+    `new_pid_ns`: the child is born pid 1 of a new pid namespace (pid_ns_in_parent);
+    `cgroup_fd`: the cgroup v2 directory it is born in, where the kernel can (clone3)."""
     parent_ch, child_ch = Channel.pair()
     notes = child_death.StepNotes()
     reaper = child_death.Subreaper(kernel)
@@ -193,7 +206,7 @@ def _spawn(
         if new_pid_ns:
             own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
             kernel.unshare(CLONE_NEWPID)  # for our next child only
-        pid = _fork(kernel, own_pid_ns)
+        pid, born_in = _fork(kernel, own_pid_ns, cgroup_fd)
     except BaseException:
         for end in (parent_ch, child_ch, notes):
             end.close()
@@ -212,6 +225,8 @@ def _spawn(
             os._exit(1)
     child_ch.close()
     release()
+    if cgroup_fd is not None and not born_in:
+        requests.not_born_in_cgroup()  # moved in when it asks, as on any other host
     notes.parent()
     served = _Served()
     try:
@@ -234,11 +249,27 @@ def _spawn(
     return Spawned(served.init_pid, served.console)
 
 
-def _fork(kernel: "Kernel", own_pid_ns: int | None) -> int:
-    """fork; when the child was born in a new pid namespace (`own_pid_ns`: an fd of
-    ours), the parent's later children (the warm-up, hooks) are the host's again."""
+# clone3 or its CLONE_INTO_CGROUP missing (Linux before 5.7): fork, and move the child later.
+_NO_CLONE_INTO_CGROUP = (errno.ENOSYS, errno.E2BIG, errno.EINVAL)
+
+
+def _fork(kernel: "Kernel", own_pid_ns: int | None, cgroup_fd: int | None = None) -> "tuple[int, bool]":
+    """fork: (pid, whether the child was born in the cgroup `cgroup_fd`).  When the child
+    was born in a new pid namespace (`own_pid_ns`: an fd of ours), the parent's later
+    children (the warm-up, hooks) are the host's again."""
+    born_in = False
     try:
-        pid = kernel.fork()
+        pid = None
+        if cgroup_fd is not None:
+            try:
+                pid = kernel.fork_into_cgroup(cgroup_fd)
+                born_in = True
+            except KernelError as e:
+                if e.errno not in _NO_CLONE_INTO_CGROUP:
+                    raise
+                log.debug(f"clone3 into the cgroup: {e}; forking and moving the init instead")
+        if pid is None:
+            pid = kernel.fork()
     except BaseException:
         if own_pid_ns is not None:
             kernel.setns(own_pid_ns, CLONE_NEWPID, "setns back to the runtime's pid namespace")
@@ -250,7 +281,7 @@ def _fork(kernel: "Kernel", own_pid_ns: int | None) -> int:
             _kill(pid)
             wait_child(pid)
             raise
-    return pid
+    return pid, born_in
 
 
 class _Served:

@@ -141,7 +141,6 @@ class CreateRequests(Requests):
         self.joining = False  # the init joins its cgroup when it asks (cgroup_joined)
         self.born_in_cgroup = False  # forked into it (clone3 CLONE_INTO_CGROUP): never moved
         self.made_paths: dict[str, str] | None = None  # the cgroup made before the fork
-        self.planned_manager: Manager | None = None  # cgroup_before_fork's, when it made none
         self.init_pid: int | None = None
         cgroup_warm_up.helper()  # its pid out of the environment, before anything is forked
         # runc's --rootless: ignore cgroup permission errors ("auto": when not root).
@@ -260,7 +259,7 @@ class CreateRequests(Requests):
         from pyrunc.linux import cgroups
 
         def make() -> "dict[str, str]":
-            mgr = self.planned_manager or cgroups.new_manager(
+            mgr = cgroups.new_manager(
                 self.cgroup_path,
                 self.cid,
                 files=self.seams.cgroup_files,
@@ -286,12 +285,14 @@ class CreateRequests(Requests):
         res = self.cfg.linux.resources
         if self.systemd or (res.get("memory") or {}).get("limit") or "memory.max" in (res.get("unified") or {}):
             return None
-        mgr = cgroups.new_manager(self.cgroup_path, self.cid, files=self.seams.cgroup_files, kernel=self.seams.kernel)
-        self.planned_manager = mgr  # made when the child asks, on another host
-        if mgr.version != 2:  # cgroup v1 or hybrid: moved in each v1 hierarchy anyway
+        mode = cgroups.probe(self.seams.kernel)
+        if mode != "v2":  # cgroup v1 or hybrid: moved in each v1 hierarchy anyway
             return None
         from pyrunc.linux.cgroups.v2 import V2Manager
 
+        mgr = cgroups.new_manager(
+            self.cgroup_path, self.cid, mode=mode, files=self.seams.cgroup_files, kernel=self.seams.kernel
+        )
         assert isinstance(mgr, V2Manager)
         paths = self._cgroup_step(lambda: self._make_cgroup(mgr, None, False))
         if paths is None:  # --rootless: ignored, as later

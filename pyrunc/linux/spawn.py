@@ -21,6 +21,7 @@ from pyrunc.linux.child_death import wait_child
 from pyrunc.linux.kernel import CLONE_NEWPID
 from pyrunc.linux.protocol import Channel
 from pyrunc.linux.requests import Refused
+from pyrunc.store import in_user_namespace
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
 TYPE_CHECKING = False
@@ -127,10 +128,17 @@ def pid_ns_in_parent(cfg: "Config") -> bool:
     so that the first child is the container's init (pid 1) and forks no second
     process.  Not with a user namespace, which must own the pid namespace (the child
     makes both), nor with a new time namespace, whose offsets only a process that then
-    forks can write."""
+    forks can write; nor where the runtime itself runs in a user namespace (rootless
+    podman's), which cannot setns back to a pid namespace its owner did not make."""
     lx = cfg.linux
     pid = lx.namespace("pid")
-    return pid is not None and not pid.path and lx.namespace("user") is None and lx.namespace("time") is None
+    return (
+        pid is not None
+        and not pid.path
+        and lx.namespace("user") is None
+        and lx.namespace("time") is None
+        and not in_user_namespace()
+    )
 
 
 def spawn_exec(

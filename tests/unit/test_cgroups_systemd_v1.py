@@ -192,3 +192,30 @@ def test_loading_a_saved_v1_unit_imports_neither_the_kernel_seam_nor_dbus(conn, 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     paths, imported = out.splitlines()
     assert paths == f"{sorted(SYSTEMDS + OTHERS)} 1 True" and imported == "[]", out
+
+
+def test_a_systemd_that_does_not_answer_the_stop_still_gets_pyruncs_directories_removed(conn, root):
+    """A failed create whose processes are dead: the directories pyrunc made in the other
+    hierarchies go even when systemd does not answer, and the error says why the unit may
+    be left."""
+    m = manager(conn, root)
+    m.create(5)
+    for h in SYSTEMDS:
+        (root / h / SCOPE.lstrip("/") / "cgroup.procs").write_text("")  # its processes killed
+
+    def silent(*a, **k):
+        raise TimeoutError(
+            "D-Bus at unix:path=/run/systemd/private: no reply to org.freedesktop.systemd1.Manager.StopUnit in time"
+        )
+
+    conn.call = silent
+    with pytest.raises(CgroupError) as e:
+        m.destroy()
+    assert str(e.value) == (
+        "systemd cannot stop unit pyrunc-test-box.scope: "
+        "D-Bus at unix:path=/run/systemd/private: no reply to org.freedesktop.systemd1.Manager.StopUnit in time"
+    )
+    for h in OTHERS:
+        assert not (root / h / SCOPE.lstrip("/")).exists() and not (root / h / "system.slice").exists(), h
+    for h in SYSTEMDS:
+        assert (root / h / SCOPE.lstrip("/")).is_dir(), h  # systemd's, its unit perhaps still there

@@ -52,3 +52,25 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if str(item.fspath).startswith(HERE + os.sep):
             item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In the guest, a failed test's report ends with what systemd logged meanwhile (its
+    last lines), for a failure that only the guest's console shows."""
+    outcome = yield
+    rep = outcome.get_result()
+    if not (IN_GUEST and rep.when == "call" and rep.failed and str(item.fspath).startswith(HERE + os.sep)):
+        return
+    import subprocess
+
+    try:
+        proc = subprocess.run(
+            ["journalctl", "-b", "--no-pager", "-o", "short-monotonic", "-n", "40"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        rep.sections.append(("systemd's journal, last lines", proc.stdout + proc.stderr))
+    except (OSError, subprocess.TimeoutExpired) as e:
+        rep.sections.append(("systemd's journal", f"journalctl: {e}"))

@@ -424,11 +424,12 @@ def test_on_v1_the_unit_and_its_cgroups_match_runcs(pyrunc, runc, bundle, test_i
     mine, its = f"/system.slice/pyrunc-{test_id}.scope", f"/system.slice/pyrunc-{theirs}.scope"
     try:
         assert show(f"pyrunc-{test_id}.scope", *COMPARED_V1) == show(f"pyrunc-{theirs}.scope", *COMPARED_V1)
-        # The same hierarchies hold the scope's path, and the init is at it in each.
-        assert {h for h, d in cgroup_dirs(mine, "hybrid").items() if os.path.isdir(d)} == {
-            h for h, d in cgroup_dirs(its, "hybrid").items() if os.path.isdir(d)
-        }
-        assert set(proc_cgroup(pyrunc.state(test_id)["pid"])) == set(proc_cgroup(runc.state(theirs)["pid"]))
+        # The same hierarchies hold the scope's path, and the init is at it in each, but for
+        # misc, a controller runc 1.1 does not know (docs/cgroups.md): pyrunc joins it too.
+        ours = {h for h, d in cgroup_dirs(mine, "hybrid").items() if os.path.isdir(d)}
+        assert ours - {"misc"} == {h for h, d in cgroup_dirs(its, "hybrid").items() if os.path.isdir(d)}
+        assert "misc" in ours or not os.path.isdir(f"{CGROUP_ROOT}/misc")
+        assert set(proc_cgroup(pyrunc.state(test_id)["pid"])) - {"misc"} == set(proc_cgroup(runc.state(theirs)["pid"]))
         for h, name in FILES_V1:
             assert read(f"{CGROUP_ROOT}/{h}{mine}/{name}") == read(f"{CGROUP_ROOT}/{h}{its}/{name}"), name
         # The quota as systemd holds it (420 ms per second); runc 1.1 writes 41234 (docs/cgroups.md).

@@ -429,7 +429,9 @@ def test_on_v1_the_unit_and_its_cgroups_match_runcs(pyrunc, runc, bundle, test_i
         ours = {h for h, d in cgroup_dirs(mine, "hybrid").items() if os.path.isdir(d)}
         assert ours - {"misc"} == {h for h, d in cgroup_dirs(its, "hybrid").items() if os.path.isdir(d)}
         assert "misc" in ours or not os.path.isdir(f"{CGROUP_ROOT}/misc")
-        assert set(proc_cgroup(pyrunc.state(test_id)["pid"])) - {"misc"} == set(proc_cgroup(runc.state(theirs)["pid"]))
+        ours_in, runcs_in = proc_cgroup(pyrunc.state(test_id)["pid"]), proc_cgroup(runc.state(theirs)["pid"])
+        assert set(ours_in.values()) == {mine}, ours_in
+        assert {h for h, path in runcs_in.items() if path == its} == set(runcs_in) - {"misc"}, runcs_in
         for h, name in FILES_V1:
             assert read(f"{CGROUP_ROOT}/{h}{mine}/{name}") == read(f"{CGROUP_ROOT}/{h}{its}/{name}"), name
         # The quota as systemd holds it (420 ms per second); runc 1.1 writes 41234 (docs/cgroups.md).

@@ -219,15 +219,3 @@ def test_a_systemd_that_does_not_answer_the_stop_still_gets_pyruncs_directories_
         assert not (root / h / SCOPE.lstrip("/")).exists() and not (root / h / "system.slice").exists(), h
     for h in SYSTEMDS:
         assert (root / h / SCOPE.lstrip("/")).is_dir(), h  # systemd's, its unit perhaps still there
-
-
-def test_create_tries_a_connection_systemd_left_unserved_once_more(conn, root):
-    """The first call of create (systemd's version, which changes nothing) gets no reply:
-    a new connection is opened and the create goes on there."""
-    silent = FakeSystemdV1(root)
-    silent.call = lambda *a, **k: (_ for _ in ()).throw(TimeoutError("no reply to Get in time"))
-    given = [silent, conn]
-    m = manager(conn, root)
-    m.connect = lambda: Systemd(given.pop(0), False, Variant, DBusError)
-    m.create(7)
-    assert silent.closed == 1 and conn.units == {"pyrunc-test-box.scope": "active"} and m.systemd_version == 252

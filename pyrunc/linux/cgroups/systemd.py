@@ -63,7 +63,6 @@ PRIVATE_SOCKET = "/run/systemd/private"
 RUN_SYSTEMD = "/run/systemd/system"  # sd_booted(3): systemd is PID 1
 JOB_REMOVED_MATCH = f"type='signal',sender='{SYSTEMD}',path='{SYSTEMD_PATH}',interface='{MANAGER}',member='JobRemoved'"
 JOB_TIMEOUT = 30.0  # runc's wait for a job
-FIRST_REPLY_TIMEOUT = 10.0  # create's first call, tried once more on a new connection
 UNIT_EXISTS = "org.freedesktop.systemd1.UnitExists"
 NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit"
 
@@ -101,11 +100,11 @@ class Systemd:
     def _props(self, props: "list[Property]") -> "list[tuple[str, Any]]":
         return [(name, self.variant(sig, value)) for name, sig, value in props]
 
-    def version(self, timeout: float = 25.0) -> int:
+    def version(self) -> int:
         """systemd's version number ("252.22-1~deb12u1" -> 252); 0 when unreadable."""
         try:
             (value,) = self.conn.call(
-                SYSTEMD, SYSTEMD_PATH, "org.freedesktop.DBus.Properties", "Get", "ss", (MANAGER, "Version"), timeout
+                SYSTEMD, SYSTEMD_PATH, "org.freedesktop.DBus.Properties", "Get", "ss", (MANAGER, "Version")
             )
         except self.error:
             return 0
@@ -283,14 +282,7 @@ class SystemdManager(Manager):
         what systemd does not (the v1 hierarchies it does not manage)."""
         sd = self.connect()
         try:
-            try:
-                self.systemd_version = sd.version(FIRST_REPLY_TIMEOUT)
-            except TimeoutError:
-                # A connection systemd left unserved (seen in the loaded hybrid test guest,
-                # while its next one answered): one more, anew; this call changes nothing.
-                sd.close()
-                sd = self.connect()
-                self.systemd_version = sd.version()
+            self.systemd_version = sd.version()
             props = systemd_props.start_properties(self.unit, pid, self.version, f"pyrunc container {self.unit.name}")
             sd.subscribe()  # before the start: its JobRemoved may come before the reply
             job = sd.start(self.unit.name, props)

@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 PYTEST_ARGS ?=
 
-.PHONY: setup demo demo-containerd lint test test-cgroup2 test-systemd test-checkpoint unit e2e conformance bench install clean
+.PHONY: setup demo demo-containerd lint test test-cgroup2 test-systemd test-systemd-v1 test-checkpoint unit e2e conformance bench install clean
 
 setup:
 	sh scripts/setup.sh
@@ -27,6 +27,7 @@ test: setup lint
 	sh scripts/conformance-check.sh
 	sh scripts/cgroup2-vm.sh
 	sh scripts/systemd-vm.sh
+	SYSTEMD_VM_CGROUP=hybrid sh scripts/systemd-vm.sh
 	sh scripts/checkpoint-vm.sh
 
 # tests/cgroup as root in a qemu guest with pure cgroup v2 (docs/testing.md); sets up
@@ -38,6 +39,11 @@ test-cgroup2: setup
 # (docs/testing.md); set up and skipped as test-cgroup2 is.
 test-systemd: setup
 	sh scripts/systemd-vm.sh
+
+# The same on the legacy/hybrid layout (systemd.unified_cgroup_hierarchy=0: v1 controllers plus
+# /sys/fs/cgroup/unified).
+test-systemd-v1: setup
+	SYSTEMD_VM_CGROUP=hybrid sh scripts/systemd-vm.sh
 
 # tests/checkpoint (checkpoint and restore with CRIU) as root in a qemu guest on Debian's own
 # kernel, which Debian's CRIU knows (docs/checkpoint.md); set up and skipped as test-cgroup2 is.

@@ -1,6 +1,7 @@
 #!/bin/sh
 # `make test-systemd`: tests/systemd as root in a qemu guest where systemd is PID 1, on the
-# unified cgroup hierarchy, booting Debian's kernel with this machine's / read-only over 9p
+# unified cgroup hierarchy (SYSTEMD_VM_CGROUP=hybrid, `make test-systemd-v1`: on the legacy
+# layout, systemd's v1 controllers plus /sys/fs/cgroup/unified), booting Debian's kernel with this machine's / read-only over 9p
 # under a writable overlay (scripts/vm/systemd-init), so systemd and the tests run this
 # machine's own systemd, dbus, repo and .venv.  systemd starts pyrunc-test.target
 # (scripts/vm/systemd/): the system bus and pyrunc-test.service, which runs the tests and
@@ -10,10 +11,18 @@
 # Set-up on first use as for scripts/cgroup2-vm.sh (scripts/vm/lib.sh): qemu with apt,
 # Debian's kernel package downloaded and unpacked under .cache/vm.
 # Environment: PYTEST_ARGS (extra pytest arguments, shell-quoted), SYSTEMD_VM_TIMEOUT
-# (seconds, default 900).
+# (seconds, default 900), SYSTEMD_VM_CGROUP (unified, the default, or hybrid).
 set -eu
 cd "$(dirname "$0")/.."
-VM=test-systemd
+LAYOUT=${SYSTEMD_VM_CGROUP:-unified}
+case $LAYOUT in
+unified) VM=test-systemd UNIFIED=1 ;;
+hybrid) VM=test-systemd-v1 UNIFIED=0 ;;
+*)
+    echo "test-systemd: SYSTEMD_VM_CGROUP must be unified or hybrid, not: $LAYOUT"
+    exit 2
+    ;;
+esac
 TIMEOUT=${SYSTEMD_VM_TIMEOUT:-900}
 TIMEOUT_VAR=SYSTEMD_VM_TIMEOUT
 # Applets scripts/vm/systemd-init uses.
@@ -41,8 +50,10 @@ vm_initramfs scripts/vm/systemd-init
 mkdir -p "$stage/units"
 cp scripts/vm/systemd/* "$stage/units/"
 cp scripts/vm/systemd-run-tests "$stage/run-tests"
+# The layout asked for, so that a guest booted on another one fails (tests/systemd read it).
+echo "$LAYOUT" >"$stage/cgroup-layout"
 vm_pack
-say "booting Debian kernel $(cat "$kit/release") with systemd $(/lib/systemd/systemd --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p') as PID 1 under qemu (tcg, unified cgroup hierarchy), timeout ${TIMEOUT}s"
+say "booting Debian kernel $(cat "$kit/release") with systemd $(/lib/systemd/systemd --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p') as PID 1 under qemu (tcg, $LAYOUT cgroup hierarchy), timeout ${TIMEOUT}s"
 # fstab=no: the host's /etc/fstab names the host's disks, which the guest has not.
-vm_boot "systemd.unified_cgroup_hierarchy=1 systemd.unit=pyrunc-test.target fstab=no quiet loglevel=2"
+vm_boot "systemd.unified_cgroup_hierarchy=$UNIFIED systemd.unit=pyrunc-test.target fstab=no quiet loglevel=2"
 vm_result "the test service's start"

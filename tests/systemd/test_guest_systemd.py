@@ -1,6 +1,7 @@
 """The `make test-systemd` guest itself: systemd is PID 1 and has finished booting, the
-cgroup hierarchy is unified, systemd's private socket and the system bus answer, and a
-transient scope comes and goes.  The systemd cgroup driver's tests build on each of these."""
+cgroup hierarchy is the one it was booted for (unified, or hybrid for test-systemd-v1),
+systemd's private socket and the system bus answer, and a transient scope comes and goes.
+The systemd cgroup driver's tests build on each of these."""
 
 import os
 import stat
@@ -66,22 +67,32 @@ def test_the_boot_is_complete():
         warnings.warn(f"the guest's systemd is degraded; failed units:\n{failed}", stacklevel=1)
 
 
-def test_the_cgroup_hierarchy_is_unified():
+def test_the_cgroup_hierarchy_is_the_one_booted_for(layout):
+    """unified (make test-systemd) or hybrid (make test-systemd-v1), as the guest was
+    booted; this test's service in its own cgroup under system.slice either way."""
+    assert layout == os.environ.get("PYRUNC_EXPECT_CGROUP", layout), "booted on another layout"
     table = mounts()
-    assert (CGROUP_ROOT, "cgroup2") in table, f"{CGROUP_ROOT} is not cgroup2: {table}"
-    assert [m for m in table if m[1] == "cgroup"] == [], "a cgroup v1 hierarchy is mounted"
     with open("/proc/self/cgroup") as f:
         lines = f.read().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("0::/"), lines
-    # systemd runs this test's service in its own cgroup under system.slice.
-    assert lines[0] == "0::/system.slice/pyrunc-test.service", lines
+    if layout == "unified":
+        assert (CGROUP_ROOT, "cgroup2") in table, f"{CGROUP_ROOT} is not cgroup2: {table}"
+        assert [m for m in table if m[1] == "cgroup"] == [], "a cgroup v1 hierarchy is mounted"
+        assert lines == ["0::/system.slice/pyrunc-test.service"], lines
+        return
+    assert layout == "hybrid", layout
+    v1 = {os.path.basename(point) for point, fstype in table if fstype == "cgroup"}
+    assert {"systemd", "memory", "pids", "freezer", "cpuset", "devices"} <= v1, v1
+    assert (CGROUP_ROOT + "/unified", "cgroup2") in table
+    # systemd tracks the service in its name=systemd and unified hierarchies.
+    assert "0::/system.slice/pyrunc-test.service" in lines, lines
+    assert any(line.endswith(":name=systemd:/system.slice/pyrunc-test.service") for line in lines), lines
 
 
 def test_systemd_private_socket_exists():
     assert stat.S_ISSOCK(os.stat("/run/systemd/private").st_mode)
 
 
-def test_a_transient_scope_comes_and_goes(scope):
+def test_a_transient_scope_comes_and_goes(scope, layout):
     out = run("systemd-run", "--scope", "--unit", scope, "--", "/bin/cat", "/proc/self/cgroup")
     assert f"0::/system.slice/{scope}\n" in out, out
     # The scope ends once its cgroup is empty, which systemd learns a moment later.
@@ -89,7 +100,8 @@ def test_a_transient_scope_comes_and_goes(scope):
     while unit_state(scope)[0] != "not-found" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert unit_state(scope) == ("not-found", "inactive")
-    assert not os.path.exists(os.path.join(CGROUP_ROOT, "system.slice", scope))
+    tracking = CGROUP_ROOT if layout == "unified" else CGROUP_ROOT + "/systemd"  # name=systemd's
+    assert not os.path.exists(os.path.join(tracking, "system.slice", scope))
 
 
 def test_the_system_bus_answers():

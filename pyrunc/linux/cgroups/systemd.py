@@ -368,24 +368,38 @@ class SystemdManager(Manager):
     def destroy(self) -> None:
         """Stop the unit (systemd kills what is left in it and removes its cgroup), let
         systemd forget it, then remove what is left: the cgroups the inner manager made
-        where systemd does not manage the hierarchy, and anything below the unit's cgroup
-        an older systemd leaves (runc: systemd 239 keeps the sub-cgroups)."""
+        where systemd does not manage the hierarchy (v1), and anything below the unit's
+        cgroup an older systemd leaves (runc: systemd 239 keeps the sub-cgroups).  When
+        systemd cannot be reached or refuses, what pyrunc made is removed all the same
+        (a failed create's directories are empty: its processes are dead) and the error
+        is raised after."""
         if not self.started:
             self.inner.destroy()  # nothing of systemd's is ours: a unit there is another's
             return
-        sd = self.connect()
+        stop_error: Exception | None = None
         try:
-            job = sd.stop(self.unit.name)
-            if job is not None:
-                result = sd.wait_job(job, self.unit.name, "stop")
-                if result != "done":
-                    _warn(f"systemd stopped unit {self.unit.name} with result {result!r}")
-            sd.reset_failed(self.unit.name)
+            sd = self.connect()
         except Exception as e:
-            raise self._failed(sd, e, "stop") from None
-        finally:
-            sd.close()
-        self.inner.destroy()
+            stop_error = e
+        else:
+            try:
+                job = sd.stop(self.unit.name)
+                if job is not None:
+                    result = sd.wait_job(job, self.unit.name, "stop")
+                    if result != "done":
+                        _warn(f"systemd stopped unit {self.unit.name} with result {result!r}")
+                sd.reset_failed(self.unit.name)
+            except Exception as e:
+                stop_error = self._failed(sd, e, "stop")
+            finally:
+                sd.close()
+        try:
+            self.inner.destroy()
+        except CgroupError:
+            if stop_error is None:
+                raise
+        if stop_error is not None:
+            raise stop_error  # the unit's own cgroups are systemd's while it may still run
         failed = []
         for hierarchy, rel in self.inner.paths().items():
             failed += [d for d in cgroup_dirs_deepest_first(self._dir(hierarchy, rel)) if not self.files.rmdir(d)]

@@ -442,7 +442,7 @@ def signal_container(st: "State", sig: int, seams: "Seams", all_processes: bool 
     """Signal the init through a pidfd (never a recycled pid); with all_processes, first
     every other process of the container."""
     pid = st.pid
-    fd = procfs.open_pidfd(seams.kernel, pid, st.pid_start) if pid is not None else None
+    fd = procfs.open_pidfd(seams.pidfds, pid, st.pid_start) if pid is not None else None
     if pid is None or fd is None:
         if all_processes:  # it stopped since its status was read: as kill --all of a stopped one
             _signal_leftovers(st, sig, seams)
@@ -459,7 +459,7 @@ def signal_container(st: "State", sig: int, seams: "Seams", all_processes: bool 
                     except ProcessLookupError:
                         pass
         try:
-            seams.kernel.pidfd_send_signal(fd, sig)
+            seams.pidfds.pidfd_send_signal(fd, sig)
         except OSError as e:
             if e.errno != errno.ESRCH:
                 raise

@@ -88,3 +88,17 @@ def test_delete_of_a_stopped_container_imports_no_kernel_seam(pyrunc, bundle, te
     loaded = modules_imported_by("--root", pyrunc.root, "delete", test_id)
     assert not loaded & SLOW, sorted(loaded & SLOW)
     assert loaded <= LEAN | DELETE, sorted(loaded - LEAN - DELETE)
+
+
+def test_kill_of_a_running_container_imports_no_kernel_seam(pyrunc, bundle, test_id):
+    # the pidfd of the verified init through posix and _signal (linux/pidfds.py), not ctypes
+    bundle.config["process"]["args"] = ["sleep", "100"]
+    bundle.write()
+    pyrunc("run", "--bundle", bundle.path, "--detach", test_id)
+    try:
+        loaded = modules_imported_by("--root", pyrunc.root, "kill", test_id, "CONT")
+        assert not loaded & SLOW, sorted(loaded & SLOW)
+        assert loaded <= LEAN | {"pyrunc.linux.pidfds"}, sorted(loaded - LEAN)
+        assert "pyrunc.linux.pidfds" in loaded  # the pin names the module that sent it
+    finally:
+        pyrunc("delete", "--force", test_id)

@@ -269,7 +269,8 @@ class _BpfProgInfo(ffi.Structure):
 
 
 class Kernel(Pidfds):
-    """The real kernel (pidfd_open and pidfd_send_signal from pidfds.Pidfds, without ctypes).  A double or a recording wrapper offers the same public methods;
+    """The real kernel (pidfd_open and pidfd_send_signal from pidfds.Pidfds, without ctypes).
+    A double or a recording wrapper offers the same public methods;
     the step trace records each call of one by its method's name."""
 
     def __init__(self) -> None:

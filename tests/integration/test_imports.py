@@ -2,7 +2,7 @@
 tests/unit/test_imports.py the other commands): the container path needs ctypes, _socket
 and pyrunc's own modules, and none of the modules that cost milliseconds to import."""
 
-from tests.unit.import_probe import CHECKPOINT, LEAN, SLOW, modules_imported_by
+from tests.unit.import_probe import CHECKPOINT, KILL, LEAN, SLOW, modules_imported_by
 
 # Beyond the state commands' modules: the config's check and model, the Linux mechanics,
 # and the C modules under them.
@@ -91,14 +91,15 @@ def test_delete_of_a_stopped_container_imports_no_kernel_seam(pyrunc, bundle, te
 
 
 def test_kill_of_a_running_container_imports_no_kernel_seam(pyrunc, bundle, test_id):
-    # the pidfd of the verified init through posix and _signal (linux/pidfds.py), not ctypes
+    # the pidfd of the verified init through posix and _signal (linux/pidfds.py), not
+    # ctypes; no os, no lifecycle (signalling.py)
     bundle.config["process"]["args"] = ["sleep", "100"]
     bundle.write()
     pyrunc("run", "--bundle", bundle.path, "--detach", test_id)
     try:
         loaded = modules_imported_by("--root", pyrunc.root, "kill", test_id, "CONT")
         assert not loaded & SLOW, sorted(loaded & SLOW)
-        assert loaded <= LEAN | {"pyrunc.linux.pidfds"}, sorted(loaded - LEAN)
+        assert loaded <= KILL, sorted(loaded - KILL)
         assert "pyrunc.linux.pidfds" in loaded  # the pin names the module that sent it
     finally:
         pyrunc("delete", "--force", test_id)

@@ -299,7 +299,7 @@ def kill_and_wait(pid: int, k: "Kernel") -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
-    from pyrunc.linux.spawn import wait_exit
+    from pyrunc.linux.pidfds import wait_exit
 
     wait_exit(k, pid)
 
@@ -432,11 +432,11 @@ def _kill_and_wait_init(cid: str, st: "State", mgr: "Manager | None", seams: "Se
         return  # not running: gone already, or its pid is another process's by now
     if mgr is not None and mgr.is_frozen():
         mgr.thaw()  # a frozen v1 process dies only once it runs again
-    from pyrunc.linux.spawn import wait_exit
+    from pyrunc.linux.pidfds import wait_exit
 
     assert st.pid is not None  # signal_container found it running
     with log.step("wait for exit"):
-        exited = wait_exit(seams.kernel, st.pid)
+        exited = wait_exit(seams.pidfds, st.pid)
     if not exited:
         raise StateError(f"cannot delete container {cid}: its process {st.pid} did not exit")
 

@@ -196,6 +196,10 @@ def create(store: "Store", cid: str, opts: "CreateOptions", seams: "Seams") -> "
         cdir.close()
         if console_fd is not None:
             os.close(console_fd)
+        # Done by now, unless create failed before its moves: before run's reaping.
+        from pyrunc.linux import cgroup_warm_up
+
+        cgroup_warm_up.stop()
 
 
 def write_pid_file(path: str, pid: int) -> None:

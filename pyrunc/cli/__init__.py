@@ -167,6 +167,10 @@ def launch() -> "NoReturn":
             stream.flush()
         except (OSError, ValueError):
             code = code or 1
+    if getenv("PYRUNC_CGROUP_WARM_UP") or "pyrunc.linux.cgroup_warm_up" in sys.modules:
+        from pyrunc.linux import cgroup_warm_up  # the launcher's helper: never left running
+
+        cgroup_warm_up.stop()
     posix._exit(code if isinstance(code, int) else 1)
 
 

@@ -13,20 +13,34 @@
  * The interpreter runs with -I -S: no site, no user or environment paths; the import
  * path is fixed when the launcher is built (pyrunc/launcher/__init__.py).
  *
+ * For exec, whose process must be moved into the container's cgroup before it can exec,
+ * it first forks a helper that pays the kernel's wait before a cgroup.procs write (see
+ * cgroup_warm_up below) while the interpreter starts.
+ *
  * PYRUNC_PYTHON and PYRUNC_BOOT are string literals given with -D at build time.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/magic.h>
 #include <linux/mount.h>
+
+/* The helper's pid, for pyrunc/linux/cgroup_warm_up.py, which stops and reaps it. */
+#define HELPER_ENV "PYRUNC_CGROUP_WARM_UP"
+#define WARM_UP_INTERVAL_NS 4000000L /* one write each 4 ms keeps the kernel's fast path */
+#define WARM_UP_LIMIT_NS 1000000000L /* never longer than a second, whatever happens */
 
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U /* kernels with vm.memfd_noexec need it to keep a memfd executable */
@@ -76,8 +90,128 @@ out:
 	return fd;
 }
 
+/* Whether the command is exec: its first word that is neither a global flag nor a
+ * global flag's value. */
+static int is_exec(int argc, char **argv)
+{
+	static const char *const with_value[] = { "--root", "--log", "--log-format", "--rootless",
+						  "--trace", "--criu", "-root", "-log", "-log-format",
+						  "-rootless", "-trace", "-criu", NULL };
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (arg[0] != '-')
+			return !strcmp(arg, "exec");
+		for (int j = 0; with_value[j]; j++)
+			if (!strcmp(arg, with_value[j])) {
+				i++;
+				break;
+			}
+	}
+	return 0;
+}
+
+/* Our own cgroup's cgroup.procs, opened for writing, in the v2 hierarchy or else the first
+ * v1 one that opens; -1 when none does (not root, no cgroupfs). */
+static int open_own_cgroup_procs(void)
+{
+	char buf[8192], path[8300];
+	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	for (char *line = buf, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		char *ctrl = strchr(line, ':'); /* id:controllers:path */
+		char *cg = ctrl ? strchr(ctrl + 1, ':') : NULL;
+		if (!cg)
+			continue;
+		*cg++ = 0;
+		ctrl++;
+		if (!strncmp(ctrl, "name=", 5))
+			ctrl += 5;
+		for (int i = 0; i < 2; i++) {
+			const char *dir = *ctrl ? ctrl : i ? "unified" : ""; /* v2: pure, or hybrid's */
+			if (*ctrl && i)
+				break;
+			snprintf(path, sizeof path, "/sys/fs/cgroup/%s%s%s/cgroup.procs", dir, *dir ? "/" : "", cg);
+			fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (fd < 0)
+				continue;
+			struct statfs fs;
+			if (fstatfs(fd, &fs) == 0 &&
+			    (fs.f_type == CGROUP2_SUPER_MAGIC || fs.f_type == CGROUP_SUPER_MAGIC))
+				return fd;
+			close(fd);
+		}
+	}
+	return -1;
+}
+
+static long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/*
+ * The kernel serialises every cgroup.procs write, in any hierarchy, with one lock whose
+ * writer waits out an RCU grace period (10-16 ms here) unless another write took it in
+ * the last grace period or so.  exec would pay that wait in series: its process cannot
+ * exec before it is in the container's cgroup, and little else overlaps.  So a helper
+ * writes "0" (itself, where it already is: nothing moves) to its own cgroup.procs at
+ * once, while the interpreter starts, and again every 4 ms, keeping the kernel on its
+ * fast path until pyrunc has made its moves and stops it (cgroup_warm_up.py), at the
+ * latest when a second has passed or its parent has died.  It holds no fd of ours.
+ * Not for create and run: their parent already pays the wait while the child builds the
+ * container (a stand-in's move, requests.py), and on a loaded host a helper's write that
+ * went cold holds the cgroup mutex just when create makes the cgroup (measured: slower).
+ */
+static void cgroup_warm_up(void)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0)
+		return;
+	if (pid > 0) {
+		char text[24];
+		snprintf(text, sizeof text, "%d", pid);
+		setenv(HELPER_ENV, text, 1);
+		return;
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(0);
+	if (syscall(SYS_close_range, 0, ~0U, 0) < 0)
+		for (int fd = 0; fd < 1024; fd++)
+			close(fd);
+	prctl(PR_SET_NAME, "pyrunc:warm-up");
+	int fd = open_own_cgroup_procs();
+	if (fd < 0)
+		_exit(0);
+	long deadline = now_ns() + WARM_UP_LIMIT_NS;
+	struct timespec pause = { 0, WARM_UP_INTERVAL_NS };
+	do {
+		if (write(fd, "0", 1) < 0 && (errno == EACCES || errno == EPERM))
+			break;
+		nanosleep(&pause, NULL);
+	} while (now_ns() < deadline);
+	_exit(0);
+}
+
 int main(int argc, char **argv)
 {
+	/* Only ever ours: a value from the caller's environment names no helper. */
+	unsetenv(HELPER_ENV);
+	if (is_exec(argc, argv))
+		cgroup_warm_up();
+
 	/* python -I -S -c BOOT ARGS...: argv[0] stays the interpreter's path, from which
 	 * Python finds its prefix and the venv. */
 	char **args = calloc(argc + 4, sizeof *args);

@@ -69,6 +69,14 @@ class _LongFunction(_ctypes.CFuncPtr):
     _restype_ = c_long
 
 
+class _GilLongFunction(_ctypes.CFuncPtr):
+    """A function called with the GIL held (ctypes' PyDLL kind): the interpreter's own
+    fork hooks, and a clone3 that must not let go of the GIL between them."""
+
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_PYTHONAPI | _ctypes.FUNCFLAG_USE_ERRNO
+    _restype_ = c_long
+
+
 class _PointerFunction(_ctypes.CFuncPtr):
     _flags_ = _ctypes.FUNCFLAG_CDECL
     _restype_ = c_void_p
@@ -96,6 +104,10 @@ class Libc:
     def __init__(self) -> None:
         self._handle = _ctypes.dlopen(None, 0)  # type: ignore[arg-type]  # the process's own symbols
         self.syscall = _LongFunction(("syscall", self))  # type: ignore[arg-type]
+
+    def with_gil(self, name: str) -> _GilLongFunction:
+        """`name` (libc's or the interpreter's own), called without releasing the GIL."""
+        return _GilLongFunction((name, self))  # type: ignore[arg-type]
 
     def __getattr__(self, name: str) -> _IntFunction:
         if name.startswith("_"):

@@ -141,6 +141,7 @@ class InitContext:
         # than the container's root to open the bind sources with.
         self.runtime_is_root = os.geteuid() == 0
         self.host_pid = 0  # our pid as the runtime sees it, once the root is built
+        self.pid_ns_made = False  # born pid 1 of the new pid namespace the runtime made
 
     @property
     def step(self) -> str:
@@ -235,13 +236,13 @@ def setup_namespaces(ctx: InitContext) -> bool:
     # (cgroup_joined), so the memory the setup touches is not charged to the container;
     # the parent pays the first move's wait meanwhile (requests.py: CreateRequests.warm_up_cgroup).
     ctx.step = "join cgroup"
-    ctx.chan.send(protocol.CGROUP, pid=os.getpid(), join_now=ctx.new_cgroupns)
+    ctx.chan.send(protocol.CGROUP, pid=_host_pid() if ctx.pid_ns_made else os.getpid(), join_now=ctx.new_cgroupns)
     ctx.cgroup_joined = ctx.new_cgroupns
     # The cgroup's paths as the host sees them: /proc/self/cgroup cannot tell once a
     # cgroup namespace has been joined (it shows them relative to that namespace's root).
     ctx.cgroup_paths = ctx.chan.expect_ok().get("paths") or {}
     ctx.step = "create namespaces"
-    flags = namespaces.new_flags(lx, exclude=("user",))
+    flags = namespaces.new_flags(lx, exclude=("user", "pid") if ctx.pid_ns_made else ("user",))
     if flags:
         ctx.kernel.unshare(flags)
     if _is_new(lx, "time"):
@@ -261,6 +262,9 @@ def setup_namespaces(ctx: InitContext) -> bool:
         # Before the init exists, not first thing in it: from its report on, a process
         # that shares its pid namespace can look for it in /proc (CVE-2016-9962).
         ctx.kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
+    if ctx.pid_ns_made:  # born pid 1 of it (spawn.pid_ns_in_parent): the init already
+        ctx.chan.send(protocol.INIT, pid=_host_pid())
+        return True
     if not namespaces.needs_child(lx):
         ctx.chan.send(protocol.INIT, pid=os.getpid())
         ctx.traced_fork("init")

@@ -32,6 +32,7 @@ _NR = {
         sched_setattr=314,
         open_tree=428,
         move_mount=429,
+        clone3=435,
         close_range=436,
         openat2=437,
         mount_setattr=442,
@@ -47,6 +48,7 @@ _NR = {
         sched_setattr=274,
         open_tree=428,
         move_mount=429,
+        clone3=435,
         close_range=436,
         openat2=437,
         mount_setattr=442,
@@ -62,6 +64,7 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
+CLONE_INTO_CGROUP = 0x200000000  # clone3 only (Linux 5.7): born in the cgroup of clone_args.cgroup
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
@@ -170,6 +173,27 @@ class _MountAttr(ffi.Structure):
 
 class _OpenHow(ffi.Structure):
     _fields_ = [("flags", ffi.c_uint64), ("mode", ffi.c_uint64), ("resolve", ffi.c_uint64)]
+
+
+class _CloneArgs(ffi.Structure):
+    """struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2, 88 bytes)."""
+
+    _fields_ = [
+        (name, ffi.c_uint64)
+        for name in (
+            "flags",
+            "pidfd",
+            "child_tid",
+            "parent_tid",
+            "exit_signal",
+            "stack",
+            "stack_size",
+            "tls",
+            "set_tid",
+            "set_tid_size",
+            "cgroup",
+        )
+    ]
 
 
 class _CapHeader(ffi.Structure):
@@ -282,6 +306,22 @@ class Kernel(Pidfds):
     def fork(self) -> int:
         """clone(2) as fork: here so that the trace records each new process (in the parent)."""
         return os.fork()
+
+    def fork_into_cgroup(self, cgroup_fd: int) -> int:
+        """fork, the child born in the cgroup v2 directory `cgroup_fd` (clone3 with
+        CLONE_INTO_CGROUP): it is never moved.  Around the syscall the interpreter's own
+        fork hooks run, as os.fork runs them.  KernelError ENOSYS (no clone3), E2BIG (a
+        clone_args without `cgroup`) or EINVAL (no CLONE_INTO_CGROUP) on kernels before
+        5.7, which the caller meets with a plain fork."""
+        args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=17, cgroup=cgroup_fd)  # SIGCHLD
+        clone3 = self._libc.with_gil("syscall")
+        self._libc.with_gil("PyOS_BeforeFork")()
+        pid = clone3(_NR["clone3"], ffi.byref(args), ffi.c_size_t(ffi.sizeof(args)))
+        if pid == 0:
+            self._libc.with_gil("PyOS_AfterFork_Child")()
+        else:
+            self._libc.with_gil("PyOS_AfterFork_Parent")()
+        return _check(pid, "clone3 into cgroup")
 
     def set_name(self, name: str) -> None:
         """The calling thread's name (comm: what `pgrep`, `top` and /proc/PID/comm show);

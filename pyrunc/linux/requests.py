@@ -8,7 +8,7 @@ import os
 
 from pyrunc import OCI_VERSION, log
 from pyrunc.errors import ContainerError
-from pyrunc.linux import protocol
+from pyrunc.linux import cgroup_warm_up, protocol
 from pyrunc.status import CREATING, hook_state
 from pyrunc.store import rootless_mode
 
@@ -55,6 +55,14 @@ class Requests:
 
     def started(self, pid: int) -> None:
         """The process that goes on (the init, the exec process) has reported its pid."""
+
+    def cgroup_before_fork(self) -> int | None:
+        """An fd of the cgroup v2 directory the child is to be born in, made now, before
+        the fork; None: the child is forked where the runtime is."""
+        return None
+
+    def not_born_in_cgroup(self) -> None:
+        """The kernel could not fork into the cgroup_before_fork one: move the child in."""
 
     def finished(self) -> None:
         """FINAL came: raises child_death.Died when the process is not alive after all."""
@@ -132,7 +140,10 @@ class CreateRequests(Requests):
         self.cgroup_manager: Manager | None = None
         self.rdt: dict[str, Any] | None = None  # what resctrl.apply made, for the undo of a failed create
         self.joining = False  # the init joins its cgroup when it asks (cgroup_joined)
+        self.born_in_cgroup = False  # forked into it (clone3 CLONE_INTO_CGROUP): never moved
+        self.made_paths: dict[str, str] | None = None  # the cgroup made before the fork
         self.init_pid: int | None = None
+        cgroup_warm_up.helper()  # its pid out of the environment, before anything is forked
         # runc's --rootless: ignore cgroup permission errors ("auto": not root, or in a
         # user namespace).
         self.ignore_cgroup_errors = rootless_mode(rootless)
@@ -177,8 +188,16 @@ class CreateRequests(Requests):
         if kind == protocol.IDMAP:
             self.idmap(msg["pid"])
         elif kind == protocol.CGROUP:
-            self.joining = not msg.get("join_now", True)
-            child_death.answer(chan, protocol.OK, paths=self.cgroup(msg["pid"], not self.joining) or {})
+            self.joining = not msg.get("join_now", True) and not self.born_in_cgroup
+            if self.made_paths is not None:  # made before the fork (cgroup_before_fork)
+                paths = self.made_paths
+                if not self.joining and not self.born_in_cgroup:
+                    self.join_cgroup(msg["pid"])
+                if self.cfg.linux.intel_rdt is not None:
+                    self._intel_rdt(msg["pid"])
+            else:
+                paths = self.cgroup(msg["pid"], not self.joining) or {}
+            child_death.answer(chan, protocol.OK, paths=paths)
             if self.joining:
                 # The first move into a cgroup waits out an RCU grace period (about
                 # 14 ms on this host's cgroup v1): pay it now with a stand-in
@@ -241,46 +260,85 @@ class CreateRequests(Requests):
         limits; put `pid` in it now, or (join_now False) leave that to join_cgroup."""
         from pyrunc.linux import cgroups
 
-        lx = self.cfg.linux
-
         def make() -> "dict[str, str]":
-            with log.step("create cgroup"):
-                mgr = cgroups.new_manager(
-                    self.cgroup_path,
-                    self.cid,
-                    files=self.seams.cgroup_files,
-                    kernel=self.seams.kernel,
-                    systemd=(self.cfg.linux.cgroups_path or "") if self.systemd else None,
-                )
-                self.cgroup_manager = mgr
-                # A systemd scope starts with its first process: this one, whose fork
-                # (the init) inherits it, however late the init's own move comes.
-                mgr.create(pid)
-                # Saved at once, so that a delete after a crash of this create removes it.
-                self.save_cgroup(mgr.to_dict())
-                if not mgr.made_leaf():
-                    self._warn_if_not_empty(mgr)
-                # Checked before anything of ours joins it: an init in a frozen cgroup
-                # would stop at once and create wait for it forever.
-                self.check_not_frozen()
-            with log.step("set cgroup limits"):
-                resources = dict(lx.resources)
-                resources["devices"] = cgroups.device_rules(lx.resources)
-                if os.geteuid() != 0:
-                    # Rootless (runc too): no device rules; loading a device program needs
-                    # CAP_BPF, and a user namespace allows no mknod, only the host's nodes.
-                    del resources["devices"]
-                mgr.set(resources)
-            if join_now:
-                with log.step("move init into cgroup"):
-                    mgr.add(pid)
-            paths: dict[str, str] = mgr.paths()
-            return paths
+            mgr = cgroups.new_manager(
+                self.cgroup_path,
+                self.cid,
+                files=self.seams.cgroup_files,
+                kernel=self.seams.kernel,
+                systemd=(self.cfg.linux.cgroups_path or "") if self.systemd else None,
+            )
+            return self._make_cgroup(mgr, pid, join_now)
 
         made: dict[str, str] | None = self._cgroup_step(make)
         if self.cfg.linux.intel_rdt is not None:
             self._intel_rdt(pid)
         return made
+
+    def cgroup_before_fork(self) -> int | None:
+        """On a pure cgroup v2 host: make the cgroup and set its limits before the fork,
+        and return an O_PATH fd of its directory, so that the child is born in it
+        (clone3 CLONE_INTO_CGROUP, spawn._fork) and never moved: its init neither.  Not
+        for a config with a memory limit, whose init joins late (the pages its setup
+        touches are not charged to the container: a 1 MiB limit runs), nor with
+        --systemd-cgroup, whose scope starts with its first process."""
+        from pyrunc.linux import cgroups
+
+        res = self.cfg.linux.resources
+        if self.systemd or (res.get("memory") or {}).get("limit") or "memory.max" in (res.get("unified") or {}):
+            return None
+        mode = cgroups.probe(self.seams.kernel)
+        if mode != "v2":  # cgroup v1 or hybrid: moved in each v1 hierarchy anyway
+            return None
+        from pyrunc.linux.cgroups.v2 import V2Manager
+
+        mgr = cgroups.new_manager(
+            self.cgroup_path, self.cid, mode=mode, files=self.seams.cgroup_files, kernel=self.seams.kernel
+        )
+        assert isinstance(mgr, V2Manager)
+        paths = self._cgroup_step(lambda: self._make_cgroup(mgr, None, False))
+        if paths is None:  # --rootless: ignored, as later
+            return None
+        self.made_paths = paths
+        fd = os.open(mgr.directory(), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.born_in_cgroup = True
+        cgroup_warm_up.end()  # no move to make (unless the kernel cannot fork into it)
+        return fd
+
+    def not_born_in_cgroup(self) -> None:
+        self.born_in_cgroup = False
+
+    def _make_cgroup(self, mgr: "Manager", pid: int | None, join_now: bool) -> "dict[str, str]":
+        """Make the cgroup of `mgr`, set its limits; put `pid` in it when join_now."""
+        from pyrunc.linux import cgroups
+
+        lx = self.cfg.linux
+        with log.step("create cgroup"):
+            self.cgroup_manager = mgr
+            # A systemd scope starts with its first process: this one, whose fork
+            # (the init) inherits it, however late the init's own move comes.
+            mgr.create(pid)
+            # Saved at once, so that a delete after a crash of this create removes it.
+            self.save_cgroup(mgr.to_dict())
+            if not mgr.made_leaf():
+                self._warn_if_not_empty(mgr)
+            # Checked before anything of ours joins it: an init in a frozen cgroup
+            # would stop at once and create wait for it forever.
+            self.check_not_frozen()
+        with log.step("set cgroup limits"):
+            resources = dict(lx.resources)
+            resources["devices"] = cgroups.device_rules(lx.resources)
+            if os.geteuid() != 0:
+                # Rootless (runc too): no device rules; loading a device program needs
+                # CAP_BPF, and a user namespace allows no mknod, only the host's nodes.
+                del resources["devices"]
+            mgr.set(resources)
+        if join_now and pid is not None:
+            with log.step("move init into cgroup"):
+                mgr.add(pid)
+            cgroup_warm_up.end()  # its last move
+        paths: dict[str, str] = mgr.paths()
+        return paths
 
     def _intel_rdt(self, pid: int) -> None:
         """linux.intelRdt: the group is the init's from here on (its fork inherits it)."""
@@ -322,6 +380,7 @@ class CreateRequests(Requests):
         if mgr is not None:
             with log.step("move init into cgroup"):
                 self._cgroup_step(lambda: mgr.add(pid))
+        cgroup_warm_up.end()  # create's last move
 
     def memory_oom(self) -> "dict[str, Any] | None":
         """The memory cgroup's figures when its OOM killer struck during create, else
@@ -345,8 +404,8 @@ class CreateRequests(Requests):
         """Move a stand-in child, which touches no memory, into the new cgroup and let
         it exit: the kernel's wait before the first move into a cgroup (an RCU grace
         period) is paid here, and a move right after it is quick.  Best effort."""
-        if self.cgroup_manager is None:
-            return
+        if self.cgroup_manager is None or cgroup_warm_up.running():
+            return  # the launcher's helper keeps the wait paid (cgroup_warm_up.py)
         with log.step("warm up cgroup"):
             self._warm_up(self.cgroup_manager)
 
@@ -443,6 +502,7 @@ class ExecRequests(Requests):
         self.paused = paused
         self.cgroup_dirs = cgroup_dirs
         self.oom_before = self._oom_kills()
+        cgroup_warm_up.helper()  # its pid out of the environment, before anything is forked
         self.exec_pid: int | None = None
         self.joined = False  # in the cgroup: a freeze would stop it for good
         self.ready = False  # it asked to be in the cgroup, its last request before the exec
@@ -469,6 +529,7 @@ class ExecRequests(Requests):
             # process asks (cgroup_joined) before it execs.
             with log.step("add process to cgroup"):
                 self._join_cgroup(pid)
+            cgroup_warm_up.end()  # exec's one move
             self.joined = True
             self._join_rdt(pid)
             self._final_affinity(pid)
@@ -501,6 +562,7 @@ class ExecRequests(Requests):
             pid = _reported(self.exec_pid)
             with log.step("add process to cgroup"):
                 self._join_cgroup(pid)
+            cgroup_warm_up.end()
             self._join_rdt(pid)
             self._final_affinity(pid)
         elif kind == protocol.SECCOMP:

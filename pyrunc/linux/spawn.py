@@ -8,15 +8,17 @@ the child is already a running interpreter with the config loaded, so it pays no
 interpreter start.
 """
 
+import errno
 import os
 import sys
 
 from pyrunc import log
-from pyrunc.errors import ContainerError
-from pyrunc.linux import child_death, passed_fds, proctitle, protocol, unix
+from pyrunc.errors import ContainerError, KernelError
+from pyrunc.linux import cgroup_warm_up, child_death, passed_fds, proctitle, protocol, unix
 from pyrunc.linux import init as child
 from pyrunc.linux.child_death import kill as _kill
 from pyrunc.linux.child_death import wait_child
+from pyrunc.linux.kernel import CLONE_NEWPID
 from pyrunc.linux.pidfds import wait_exit  # delete waits with it too, without this module
 from pyrunc.linux.protocol import Channel
 from pyrunc.linux.requests import Refused
@@ -70,13 +72,16 @@ def spawn_init(
         start_sock.close()
         raise
 
+    # Asked here: a child born in a new pid namespace has no parent pid to compare.
+    listen_fds = passed_fds.listen_fds(os.getpid())
+    new_pid_ns = pid_ns_in_parent(cfg)
+
     def run(child_ch: Channel, note_fd: int) -> None:
         proctitle.show_init(kernel, container_id)  # not `pyrunc create ...` once create is gone
         keep = [child_ch.fileno(), start_sock.fileno(), note_fd]
         if console_sock_fd is not None:
             keep.append(console_sock_fd)
-        recorder = traced_child("stage1", keep)
-        listen_fds = passed_fds.listen_fds(os.getppid())  # our parent is the pyrunc command
+        recorder = traced_child("init" if new_pid_ns else "stage1", keep)  # born the init, or its parent
         close_fds_except(3 + listen_fds + opts.preserve_fds, keep)
         ctx = child.InitContext(
             cfg,
@@ -94,6 +99,7 @@ def spawn_init(
             host_root=host_root,
         )
         ctx.note_fd = note_fd
+        ctx.pid_ns_made = new_pid_ns
         ctx.recorder.begin(ctx.step)  # the step it is in
         try:
             if child.setup_namespaces(ctx):
@@ -104,7 +110,28 @@ def spawn_init(
             ctx.traced_failure(e)
             child.report_failure(ctx, e)
 
-    return _spawn(requests, run, start_sock.close, kernel)
+    # On a pure cgroup v2 host the cgroup is made first, and the child born in it.
+    try:
+        cgroup_fd = requests.cgroup_before_fork()
+    except BaseException:
+        start_sock.close()
+        raise
+    try:
+        return _spawn(requests, run, start_sock.close, kernel, new_pid_ns, cgroup_fd)
+    finally:
+        if cgroup_fd is not None:
+            os.close(cgroup_fd)
+
+
+def pid_ns_in_parent(cfg: "Config") -> bool:
+    """Whether create makes the container's new pid namespace itself, before its fork,
+    so that the first child is the container's init (pid 1) and forks no second
+    process.  Not with a user namespace, which must own the pid namespace (the child
+    makes both), nor with a new time namespace, whose offsets only a process that then
+    forks can write."""
+    lx = cfg.linux
+    pid = lx.namespace("pid")
+    return pid is not None and not pid.path and lx.namespace("user") is None and lx.namespace("time") is None
 
 
 def spawn_exec(
@@ -165,20 +192,32 @@ def _spawn(
     run_child: "Callable[[Channel, int], None]",
     release: "Callable[[], object]",
     kernel: "Kernel",
+    new_pid_ns: bool = False,
+    cgroup_fd: int | None = None,
 ) -> Spawned:
     """Fork; the child runs `run_child(channel, note fd)` and never returns into the
-    CLI's code; the parent calls `release()` (what only the child keeps), then serves."""
+    CLI's code; the parent calls `release()` (what only the child keeps), then serves.
+    `new_pid_ns`: the child is born pid 1 of a new pid namespace (pid_ns_in_parent);
+    `cgroup_fd`: the cgroup v2 directory it is born in, where the kernel can (clone3)."""
     parent_ch, child_ch = Channel.pair()
     notes = child_death.StepNotes()
     reaper = child_death.Subreaper(kernel)
+    own_pid_ns = None
     try:
-        pid = kernel.fork()
+        if new_pid_ns:
+            own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            kernel.unshare(CLONE_NEWPID)  # for our next child only
+        pid, born_in = _fork(kernel, own_pid_ns, cgroup_fd)
     except BaseException:
         for end in (parent_ch, child_ch, notes):
             end.close()
+        if own_pid_ns is not None:
+            os.close(own_pid_ns)
         reaper.restore()
         release()
         raise
+    if own_pid_ns is not None:
+        os.close(own_pid_ns)
     if pid == 0:
         try:
             parent_ch.close()
@@ -187,6 +226,8 @@ def _spawn(
             os._exit(1)
     child_ch.close()
     release()
+    if cgroup_fd is not None and not born_in:
+        requests.not_born_in_cgroup()  # moved in when it asks, as on any other host
     notes.parent()
     served = _Served()
     try:
@@ -203,8 +244,45 @@ def _spawn(
             # In the cgroup too when it joined early: a freeze must not stop us here.
             wait_child(pid, requests.frozen_check)
         reaper.restore()
+    # Off the critical path now: the launcher's helper, told to end after the last move.
+    cgroup_warm_up.stop()
     assert served.init_pid is not None  # served to the end: the child reported its pid
     return Spawned(served.init_pid, served.console)
+
+
+# clone3 or its CLONE_INTO_CGROUP missing (Linux before 5.7): fork, and move the child later.
+_NO_CLONE_INTO_CGROUP = (errno.ENOSYS, errno.E2BIG, errno.EINVAL)
+
+
+def _fork(kernel: "Kernel", own_pid_ns: int | None, cgroup_fd: int | None = None) -> "tuple[int, bool]":
+    """fork: (pid, whether the child was born in the cgroup `cgroup_fd`).  When the child
+    was born in a new pid namespace (`own_pid_ns`: an fd of ours), the parent's later
+    children (the warm-up, hooks) are the host's again."""
+    born_in = False
+    try:
+        pid = None
+        if cgroup_fd is not None:
+            try:
+                pid = kernel.fork_into_cgroup(cgroup_fd)
+                born_in = True
+            except KernelError as e:
+                if e.errno not in _NO_CLONE_INTO_CGROUP:
+                    raise
+                log.debug(f"clone3 into the cgroup: {e}; forking and moving the init instead")
+        if pid is None:
+            pid = kernel.fork()
+    except BaseException:
+        if own_pid_ns is not None:
+            kernel.setns(own_pid_ns, CLONE_NEWPID, "setns back to the runtime's pid namespace")
+        raise
+    if pid != 0 and own_pid_ns is not None:
+        try:
+            kernel.setns(own_pid_ns, CLONE_NEWPID, "setns back to the runtime's pid namespace")
+        except BaseException:
+            _kill(pid)
+            wait_child(pid)
+            raise
+    return pid, born_in
 
 
 class _Served:

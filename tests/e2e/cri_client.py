@@ -45,6 +45,17 @@ MESSAGES = {
     "KeyValue": [(1, "key", "string"), (2, "value", "string")],
     "ContainerMetadata": [(1, "name", "string"), (2, "attempt", "uint32")],
     "ImageSpec": [(1, "image", "string")],
+    "LinuxContainerResources": [
+        (1, "cpu_period", "int64"),
+        (2, "cpu_quota", "int64"),
+        (3, "cpu_shares", "int64"),
+        (4, "memory_limit_in_bytes", "int64"),
+        (5, "oom_score_adj", "int64"),
+        (6, "cpuset_cpus", "string"),
+        (7, "cpuset_mems", "string"),
+        (10, "memory_swap_limit_in_bytes", "int64"),
+    ],
+    "LinuxContainerConfig": [(1, "resources", "LinuxContainerResources")],
     "ContainerConfig": [
         (1, "metadata", "ContainerMetadata"),
         (2, "image", "ImageSpec"),
@@ -53,6 +64,7 @@ MESSAGES = {
         (5, "working_dir", "string"),
         (6, "envs", "*KeyValue"),
         (11, "log_path", "string"),
+        (15, "linux", "LinuxContainerConfig"),
     ],
     "CreateContainerRequest": [
         (1, "pod_sandbox_id", "string"),

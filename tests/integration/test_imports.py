@@ -48,6 +48,8 @@ RUN = {
     "pyrunc.linux.proc_writes",
     # the parent's answers to the child (create's, exec's), moved out of lifecycle.py
     "pyrunc.linux.requests",
+    # the launcher's cgroup warm-up helper, stopped once create's moves are made (issue 23)
+    "pyrunc.linux.cgroup_warm_up",
     # create's options, typed (pyrunc/options.py)
     "pyrunc.options",
     "pyrunc.linux.tables",

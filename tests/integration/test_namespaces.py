@@ -171,6 +171,34 @@ def test_pid_1_is_the_users_process(pyrunc, bundle, test_id):
     assert [r[1] for r in rows[1:]] == ["ps"]
 
 
+def test_the_runtime_makes_the_pid_namespace_and_its_later_children_stay_the_hosts(pyrunc, bundle, test_id):
+    """Without a user namespace the runtime unshares the pid namespace just before its
+    fork (spawn.pid_ns_in_parent): its one child is the init, pid 1.  The processes the
+    runtime starts after that fork (the prestart and createRuntime hooks) are in the
+    runtime's pid namespace, not the container's; the createContainer hook, started by
+    the init, is in the container's."""
+    from tests.conftest import BUSYBOX
+
+    record = os.path.join(bundle.rootfs, "pidns")
+
+    def hook(path, rec):
+        return {"path": path, "args": ["sh", "-c", f'echo "$0 $(readlink /proc/self/ns/pid)" >> {rec}', "h"]}
+
+    bundle.config["hooks"] = {
+        "prestart": [hook(BUSYBOX, record)],
+        "createRuntime": [hook(BUSYBOX, record)],
+        "createContainer": [hook(BUSYBOX, record)],
+    }
+    out = run_sh(pyrunc, bundle, test_id, "echo pid=$$; readlink /proc/self/ns/pid")
+    pid_line, container_ns = out.splitlines()[:2]
+    assert pid_line == "pid=1"
+    host_ns = os.readlink("/proc/self/ns/pid")
+    assert container_ns != host_ns
+    with open(record) as f:
+        seen = [line.split()[1] for line in f.read().splitlines()]
+    assert seen == [host_ns, host_ns, container_ns], seen
+
+
 def test_new_network_namespace_has_only_lo_and_lo_is_up(pyrunc, bundle, test_id):
     out = run_sh(
         pyrunc,

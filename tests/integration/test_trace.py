@@ -60,10 +60,13 @@ def test_run_traces_the_init_steps_in_order_with_their_kernel_calls(pyrunc, bund
     forks = [c for c in calls(records, "fork") if c["sid"] != warm_up]
     assert {c["result"] for c in forks} == {pid for pid, h in headers.items() if h["proc"] != "runtime"}, forks
     assert all(headers[c["result"]]["ppid"] == c["pid"] for c in forks)
+    # The runtime makes the new pid namespace (no user namespace here): its one child is
+    # born the init, pid 1 there, and unshares the others (spawn.pid_ns_in_parent).
     procs = {r["proc"] for r in records if r["t"] == "header"}
-    assert procs == {"runtime", "stage1", "init"}
+    assert procs == {"runtime", "init"}
     unshare = calls(records, "unshare")
-    assert any("CLONE_NEWNS" in c["flags"]["flags"] and "CLONE_NEWPID" in c["flags"]["flags"] for c in unshare), unshare
+    assert [c["proc"] for c in unshare if "CLONE_NEWPID" in c["flags"]["flags"]] == ["runtime"], unshare
+    assert any("CLONE_NEWNS" in c["flags"]["flags"] and c["proc"] == "init" for c in unshare), unshare
     # The mounts go through an fd of the target, opened beneath the rootfs.
     proc_step = next(r["sid"] for r in records if r["t"] == "step" and r["name"] == "mount /proc")
     assert any(
@@ -82,7 +85,7 @@ def test_run_traces_the_init_steps_in_order_with_their_kernel_calls(pyrunc, bund
     sids = {r["sid"] for r in records if r["t"] == "step"}
     assert all(c["sid"] in sids for c in records if c["t"] == "call" and c["proc"] != "runtime")
     # One header per process, its line whole.
-    assert len([r for r in records if r["t"] == "header"]) == 3
+    assert len([r for r in records if r["t"] == "header"]) == 2
 
     shown = pyrunc("trace", "show", trace)
     assert shown.code == 0, shown
@@ -229,7 +232,7 @@ def test_every_hook_is_a_step_and_a_process_in_the_order_the_spec_gives(pyrunc, 
         ), h
     shown = pyrunc("trace", "show", trace)
     assert f"{hook['poststop']}  (waiting)" in shown.out, shown.out
-    assert "8 processes" in shown.out.splitlines()[0], shown.out  # runtime, stage1, init, 5 hooks
+    assert "7 processes" in shown.out.splitlines()[0], shown.out  # runtime, init, 5 hooks
 
 
 def test_cgroup_writes_the_seccomp_load_and_open_flags_are_recorded(pyrunc, bundle, test_id, tmp_path):

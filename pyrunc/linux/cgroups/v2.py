@@ -91,6 +91,10 @@ class V2Manager(Manager):
     def paths(self) -> dict[str, str]:
         return {"": self.dir}
 
+    def directory(self) -> str:
+        """The cgroup's directory, absolute (for an fd a child is forked into)."""
+        return self._path()
+
     # -- where things are ---------------------------------------------------------------
 
     def _path(self, name: str = "", rel: str | None = None) -> str:

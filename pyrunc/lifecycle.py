@@ -4,7 +4,6 @@ Each operation locks the container's state directory, checks the state it needs,
 calls into pyrunc.linux for the mechanics.  No raw kernel calls here.
 """
 
-import errno
 import os
 import time
 
@@ -13,6 +12,9 @@ from pyrunc import status as rules  # the lifecycle's rules: which verb in which
 from pyrunc.errors import ConfigError, ContainerError, PyruncError, StateError, one_line
 from pyrunc.linux import procfs
 
+# kill, and the container's cgroup manager: in their own module, which kill imports without os
+from pyrunc.signalling import cgroup_manager, signal_container
+
 # The read side of the state machine, in its own module for state and list.
 from pyrunc.status import CREATED, CREATING, LIVE, PAUSED, RUNNING, STOPPED, hook_state, status_of
 
@@ -20,7 +22,7 @@ from pyrunc.status import CREATED, CREATING, LIVE, PAUSED, RUNNING, STOPPED, hoo
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, TypeGuard
+    from typing import Any
 
     from pyrunc.config.model import Config
     from pyrunc.linux import Seams
@@ -223,23 +225,6 @@ def send_pidfd(path: str, pid: int, k: "Kernel") -> None:
         os.close(fd)
 
 
-def cgroup_manager(st: "State | None", seams: "Seams") -> "Manager | None":
-    """The container's cgroup manager as create saved it, working through the command's
-    `seams` (linux.Seams); None when it has none."""
-    saved = st.cgroup if st is not None else None
-    if not saved:
-        return None
-    from pyrunc.linux import cgroups
-
-    mgr: Manager = cgroups.load_manager(saved, files=seams.cgroup_files)
-    return mgr
-
-
-def owns_cgroup(mgr: "Manager | None") -> "TypeGuard[Manager]":
-    """Whether create made the container's cgroup: only then is everything in it ours."""
-    return mgr is not None and mgr.made_any()
-
-
 def _remove_cgroup(mgr: "Manager", st: "State") -> None:
     """Kill what is left in a cgroup create made, then remove it; never touch a joined one."""
     import _signal as signal  # signal.py would import enum
@@ -318,7 +303,7 @@ def kill_and_wait(pid: int, k: "Kernel") -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
-    from pyrunc.linux.spawn import wait_exit
+    from pyrunc.linux.pidfds import wait_exit
 
     wait_exit(k, pid)
 
@@ -424,70 +409,6 @@ def _release(cdir: "ContainerDir", cid: str, frozen: "Callable[[], bool] | None"
         raise ContainerError(f"start {cid}", reply.decode(errors="replace"))
 
 
-def kill(store: "Store", cid: str, sig: int, seams: "Seams", all_processes: bool = False) -> None:
-    with store.open(cid) as cdir:
-        st = cdir.read_state()
-        status = status_of(st)
-        rules.check("kill", cid, status, all_processes=all_processes)
-        assert st is not None  # status_of(None) is creating, which check refuses
-        if status == STOPPED:
-            # runc 1.1 succeeds here, and engines send it while they clean up: what is
-            # left in the cgroup (the init's children, without a pid namespace) is signalled.
-            log.debug(f"kill {cid}: stopped; signal {sig} to what is left in its cgroup")
-            with log.step("signal what is left of the container"):
-                _signal_leftovers(st, sig, seams)
-            return
-        log.debug(f"kill {cid}: signal {sig} to {'every process' if all_processes else 'init'}")
-        with log.step("signal the container"):
-            signal_container(st, sig, seams, all_processes)
-
-
-def signal_container(st: "State", sig: int, seams: "Seams", all_processes: bool = False) -> None:
-    """Signal the init through a pidfd (never a recycled pid); with all_processes, first
-    every other process of the container."""
-    pid = st.pid
-    fd = procfs.open_pidfd(seams.kernel, pid, st.pid_start) if pid is not None else None
-    if pid is None or fd is None:
-        if all_processes:  # it stopped since its status was read: as kill --all of a stopped one
-            _signal_leftovers(st, sig, seams)
-            return
-        raise StateError(f"container {st.id}: container not running")
-    try:
-        if all_processes:
-            mgr = cgroup_manager(st, seams)
-            pids = mgr.pids() if owns_cgroup(mgr) else procfs.container_pids(pid)
-            for other in pids:
-                if other != pid:
-                    try:
-                        os.kill(other, sig)
-                    except ProcessLookupError:
-                        pass
-        try:
-            seams.kernel.pidfd_send_signal(fd, sig)
-        except OSError as e:
-            if e.errno != errno.ESRCH:
-                raise
-            # It exited since the pidfd was opened: with --all, after the signals to the
-            # others (its last child gone, a shell init returns), which is what was asked.
-            if not all_processes:
-                raise StateError(f"container {st.id}: container not running") from None
-    finally:
-        os.close(fd)
-
-
-def _signal_leftovers(st: "State", sig: int, seams: "Seams") -> None:
-    """Signal the processes left in the cgroup of a container whose init is gone; only
-    in a cgroup create made: a joined one holds others' processes."""
-    mgr = cgroup_manager(st, seams)
-    if not owns_cgroup(mgr):
-        return
-    for pid in mgr.pids():
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
 def _delete_broken(cdir: "ContainerDir", err: "CorruptState", seams: "Seams") -> None:
     """delete -f of a container whose state.json is corrupt: what the readable part of it
     names goes (its init only if pid and start time still match: never a recycled pid;
@@ -515,11 +436,11 @@ def _kill_and_wait_init(cid: str, st: "State", mgr: "Manager | None", seams: "Se
         return  # not running: gone already, or its pid is another process's by now
     if mgr is not None and mgr.is_frozen():
         mgr.thaw()  # a frozen v1 process dies only once it runs again
-    from pyrunc.linux.spawn import wait_exit
+    from pyrunc.linux.pidfds import wait_exit
 
     assert st.pid is not None  # signal_container found it running
     with log.step("wait for exit"):
-        exited = wait_exit(seams.kernel, st.pid)
+        exited = wait_exit(seams.pidfds, st.pid)
     if not exited:
         raise StateError(f"cannot delete container {cid}: its process {st.pid} did not exit")
 

@@ -249,14 +249,14 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 
 
 def cmd_kill(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
-    from pyrunc import lifecycle
+    from pyrunc import signalling
     from pyrunc.linux.signals import parse_signal
 
     cid = _one_id("kill", pos, extra_ok=True)
     if len(pos) > 2:
         raise UsageError("kill: usage: pyrunc kill <container-id> [signal]")
     sig = parse_signal(pos[1]) if len(pos) > 1 else 15
-    lifecycle.kill(_store(g), cid, sig, g["seams"], all_processes=o["all"])
+    signalling.kill(_store(g), cid, sig, g["seams"], all_processes=o["all"])
     return 0
 
 

@@ -13,6 +13,7 @@ import os
 
 from pyrunc.errors import KernelError
 from pyrunc.linux import ffi
+from pyrunc.linux.pidfds import Pidfds
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
 TYPE_CHECKING = False
@@ -29,10 +30,8 @@ _NR = {
         keyctl=250,
         ioprio_set=251,
         sched_setattr=314,
-        pidfd_send_signal=424,
         open_tree=428,
         move_mount=429,
-        pidfd_open=434,
         clone3=435,
         close_range=436,
         openat2=437,
@@ -47,10 +46,8 @@ _NR = {
         keyctl=219,
         ioprio_set=30,
         sched_setattr=274,
-        pidfd_send_signal=424,
         open_tree=428,
         move_mount=429,
-        pidfd_open=434,
         clone3=435,
         close_range=436,
         openat2=437,
@@ -295,8 +292,9 @@ class _BpfProgInfo(ffi.Structure):
     ]
 
 
-class Kernel:
-    """The real kernel.  A double or a recording wrapper offers the same public methods;
+class Kernel(Pidfds):
+    """The real kernel (pidfd_open and pidfd_send_signal from pidfds.Pidfds, without ctypes).
+    A double or a recording wrapper offers the same public methods;
     the step trace records each call of one by its method's name."""
 
     def __init__(self) -> None:
@@ -507,15 +505,6 @@ class Kernel:
                 _NR["close_range"], ffi.c_uint(first), ffi.c_uint(0xFFFFFFFF), ffi.c_uint(CLOSE_RANGE_CLOEXEC)
             ),
             "close_range",
-        )
-
-    def pidfd_open(self, pid: int) -> int:
-        return _check(self._syscall(_NR["pidfd_open"], ffi.c_int(pid), ffi.c_uint(0)), f"pidfd_open {pid}")
-
-    def pidfd_send_signal(self, pidfd: int, sig: int) -> None:
-        _check(
-            self._syscall(_NR["pidfd_send_signal"], ffi.c_int(pidfd), ffi.c_int(sig), None, ffi.c_uint(0)),
-            f"signal {sig}",
         )
 
     # Plain wrappers over os, so that every call the mechanics make is visible at one seam.

@@ -9,7 +9,7 @@ import posix  # not os, whose import costs `state` a fifth of its time
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pyrunc.linux.kernel import Kernel
+    from pyrunc.linux.pidfds import Pidfds
 
 
 def read_whole(path: str) -> bytes:
@@ -51,7 +51,7 @@ def is_alive(pid: int | None, started: int | None) -> bool:
     return start_time(pid) == started
 
 
-def open_pidfd(k: "Kernel", pid: int, started: int | None) -> int | None:
+def open_pidfd(k: "Pidfds", pid: int, started: int | None) -> int | None:
     """A pidfd for the process only if it is still the one that started at `started`.
 
     Checking the start time after pidfd_open closes the race with pid reuse: the pidfd

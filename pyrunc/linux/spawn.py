@@ -19,6 +19,7 @@ from pyrunc.linux import init as child
 from pyrunc.linux.child_death import kill as _kill
 from pyrunc.linux.child_death import wait_child
 from pyrunc.linux.kernel import CLONE_NEWPID
+from pyrunc.linux.pidfds import wait_exit  # delete waits with it too, without this module
 from pyrunc.linux.protocol import Channel
 from pyrunc.linux.requests import Refused
 from pyrunc.store import in_user_namespace
@@ -416,27 +417,3 @@ def _kill_and_reap(
         _kill(pid)
     if init_pid is not None:
         wait_exit(kernel, init_pid, frozen=frozen)
-
-
-def wait_exit(kernel: "Kernel", pid: int, timeout: float = 10.0, frozen: "Callable[[], bool] | None" = None) -> bool:
-    """Wait until a process that need not be our child has exited; False when it has not
-    in `timeout` seconds, or as soon as `frozen()` says the freezer stops it."""
-    import select
-    import time
-
-    try:
-        fd = kernel.pidfd_open(pid)
-    except OSError:
-        return True
-    try:
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if poller.poll(max(0, int(min(left, 0.25 if frozen else left) * 1000))):
-                return True
-            if left <= 0 or (frozen is not None and frozen()):
-                return False
-    finally:
-        os.close(fd)

@@ -2,7 +2,7 @@
 tests/unit/test_imports.py the other commands): the container path needs ctypes, _socket
 and pyrunc's own modules, and none of the modules that cost milliseconds to import."""
 
-from tests.unit.import_probe import CHECKPOINT, LEAN, SLOW, modules_imported_by
+from tests.unit.import_probe import CHECKPOINT, KILL, LEAN, SLOW, modules_imported_by
 
 # Beyond the state commands' modules: the config's check and model, the Linux mechanics,
 # and the C modules under them.
@@ -90,3 +90,34 @@ def test_delete_of_a_stopped_container_imports_no_kernel_seam(pyrunc, bundle, te
     loaded = modules_imported_by("--root", pyrunc.root, "delete", test_id)
     assert not loaded & SLOW, sorted(loaded & SLOW)
     assert loaded <= LEAN | DELETE, sorted(loaded - LEAN - DELETE)
+
+
+def test_delete_force_of_a_running_container_imports_no_kernel_seam(pyrunc, bundle, test_id):
+    # it kills the init through a pidfd and waits on it (linux/pidfds.py), not through
+    # the container path's modules (spawn.py brought thirty of them, ctypes among them)
+    bundle.config["process"]["args"] = ["sleep", "100"]
+    bundle.write()
+    pyrunc("run", "--bundle", bundle.path, "--detach", test_id)
+    try:
+        loaded = modules_imported_by("--root", pyrunc.root, "delete", "--force", test_id)
+        assert pyrunc("state", test_id).code != 0  # the probe's delete removed it
+    finally:
+        pyrunc("delete", "--force", test_id)
+    assert not loaded & SLOW, sorted(loaded & SLOW)
+    assert loaded <= LEAN | DELETE | {"select"}, sorted(loaded - LEAN - DELETE)
+    assert "pyrunc.linux.pidfds" in loaded
+
+
+def test_kill_of_a_running_container_imports_no_kernel_seam(pyrunc, bundle, test_id):
+    # the pidfd of the verified init through posix and _signal (linux/pidfds.py), not
+    # ctypes; no os, no lifecycle (signalling.py)
+    bundle.config["process"]["args"] = ["sleep", "100"]
+    bundle.write()
+    pyrunc("run", "--bundle", bundle.path, "--detach", test_id)
+    try:
+        loaded = modules_imported_by("--root", pyrunc.root, "kill", test_id, "CONT")
+        assert not loaded & SLOW, sorted(loaded & SLOW)
+        assert loaded <= KILL, sorted(loaded - KILL)
+        assert "pyrunc.linux.pidfds" in loaded  # the pin names the module that sent it
+    finally:
+        pyrunc("delete", "--force", test_id)

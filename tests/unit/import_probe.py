@@ -1,7 +1,7 @@
 """The probe of the import tests (tests/unit/test_imports.py, tests/integration/test_imports.py):
 which modules a command imports, by name.  It starts the interpreter as the installed
 launcher does (-I -S, pyrunc's import path appended) and lists sys.modules after main.
-SLOW, LEAN and READ_ONLY are the pins the tests hold the commands to."""
+SLOW, LEAN, READ_ONLY and KILL are the pins the tests hold the commands to."""
 
 import subprocess
 import sys
@@ -80,9 +80,11 @@ LEAN = {
     "pyrunc.jsonc",
     "pyrunc.lifecycle",
     "pyrunc.linux",
+    "pyrunc.linux.pidfds",
     "pyrunc.linux.procfs",
     "pyrunc.linux.signals",
     "pyrunc.log",
+    "pyrunc.signalling",
     "pyrunc.status",
     "pyrunc.store",
 }
@@ -94,7 +96,14 @@ OS = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collection
 # state and list: read only, no lock, no signal, no state machine, no os: fewer still
 # (a directory without state.json is checked under a lock, which brings fcntl back);
 # list names each container's owner (pwd, built in).
-READ_ONLY = (LEAN - OS - {"fcntl", "pyrunc.lifecycle", "pyrunc.linux.signals"}) | {"pwd"}
+READ_ONLY = (
+    LEAN - OS - {"fcntl", "pyrunc.lifecycle", "pyrunc.linux.signals", "pyrunc.signalling", "pyrunc.linux.pidfds"}
+) | {"pwd"}
+
+# kill: the store, the state machine's rules and signalling.py, the pidfd calls through
+# posix and _signal (linux/pidfds.py); no os, no lifecycle, no kernel seam (ctypes):
+# together 3.9 ms of CPU when it had them (docs/performance.md).
+KILL = LEAN - OS - {"pyrunc.lifecycle"}
 
 
 def _interpreter_modules():

@@ -6,7 +6,7 @@ A new import on these paths must be added there on purpose."""
 
 import os
 
-from tests.unit.import_probe import CHECKPOINT, LEAN, READ_ONLY, SLOW, modules_imported_by
+from tests.unit.import_probe import CHECKPOINT, KILL, LEAN, READ_ONLY, SLOW, modules_imported_by
 
 
 def test_state_list_kill_and_delete_import_only_the_store_and_the_cli(tmp_path):
@@ -36,6 +36,18 @@ def test_state_and_list_import_neither_os_nor_the_lifecycle_nor_fcntl(tmp_path):
     ):
         loaded = modules_imported_by("--root", root, *argv)
         assert loaded <= READ_ONLY, (argv, sorted(loaded - READ_ONLY))
+
+
+def test_kill_imports_neither_os_nor_the_lifecycle_nor_the_kernel_seam(tmp_path):
+    from pyrunc.store import State, Store
+
+    root = str(tmp_path / "state")
+    # pid 1 did not start at tick 1: stopped, and kill of a stopped one succeeds (runc 1.1)
+    with Store(root).create("pyrunc-test-a", State("pyrunc-test-a", "/nonexistent-bundle", pid=1, pid_start=1)):
+        pass
+    for argv in (("kill", "pyrunc-test-a", "KILL"), ("kill", "pyrunc-test-none"), ("kill", "--all", "pyrunc-test-a")):
+        loaded = modules_imported_by("--root", root, *argv)
+        assert loaded <= KILL, (argv, sorted(loaded - KILL))
 
 
 def test_validate_does_import_jsonschema(tmp_path):

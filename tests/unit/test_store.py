@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from pyrunc import lifecycle, status
+from pyrunc import lifecycle, signalling, status
 from pyrunc.errors import StateError
 from pyrunc.linux import Seams, procfs
 from pyrunc.linux.kernel import Kernel
@@ -142,7 +142,7 @@ def test_a_create_that_died_leaves_a_deletable_directory(store):
     store.create("pyrunc-test-a", initial("pyrunc-test-a")).close()  # its lock is gone
     assert status.state(store, "pyrunc-test-a")["status"] == "creating"
     with pytest.raises(StateError, match="not running"):
-        lifecycle.kill(store, "pyrunc-test-a", 15, Seams())
+        signalling.kill(store, "pyrunc-test-a", 15, Seams())
     with pytest.raises(StateError, match="creating"):
         lifecycle.start(store, "pyrunc-test-a", Seams())
     lifecycle.delete(store, "pyrunc-test-a", Seams())
@@ -300,7 +300,7 @@ def test_a_container_of_the_previous_version_is_read_killed_and_deleted(store):
         assert (out["status"], out["pid"], out["annotations"]) == ("created", proc.pid, {"a": "b"})
         with pytest.raises(StateError, match="that is not stopped: created"):
             lifecycle.delete(store, "pyrunc-test-old", Seams())
-        lifecycle.kill(store, "pyrunc-test-old", 9, Seams())
+        signalling.kill(store, "pyrunc-test-old", 9, Seams())
         assert proc.wait(timeout=10) == -9
         assert status.state(store, "pyrunc-test-old")["status"] == "stopped"
         lifecycle.delete(store, "pyrunc-test-old", Seams())

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyrunc import control, jsonc, lifecycle, status
+from pyrunc import control, jsonc, lifecycle, signalling, status
 from pyrunc.errors import StateError
 from pyrunc.linux import Seams, procfs
 from pyrunc.store import STATE_FILE, CorruptState, State, Store
@@ -76,7 +76,7 @@ def test_a_corrupt_state_is_listed_broken_refused_in_one_line_and_deleted_with_f
     for read in (
         lambda: status.state(store, "pyrunc-test-m"),
         lambda: lifecycle.delete(store, "pyrunc-test-m", Seams()),
-        lambda: lifecycle.kill(store, "pyrunc-test-m", 9, Seams()),
+        lambda: signalling.kill(store, "pyrunc-test-m", 9, Seams()),
     ):
         with pytest.raises(StateError) as e:
             read()

@@ -26,7 +26,7 @@ import pytest
 from tests.e2e.engines import CONTAINERD_NEEDS, CriContainerd, cri_interpreter
 from tests.e2e.harness import PREFIX, engine_fixture, skip_reason, write_wrapper
 from tests.e2e.image import build_image, find_busybox
-from tests.systemd.test_systemd_driver import CGROUP_ROOT, gone, read, run, show
+from tests.systemd.sd_util import CGROUP_ROOT, gone, read, run, show
 
 MiB = 1 << 20
 SKIP = skip_reason("containerd (CRI)", CONTAINERD_NEEDS) or (

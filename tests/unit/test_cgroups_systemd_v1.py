@@ -11,7 +11,7 @@ from pyrunc.linux.cgroups import load_manager, systemd_props
 from pyrunc.linux.cgroups.systemd import Systemd, SystemdManager
 from pyrunc.linux.cgroups.v1 import V1Manager
 from tests.unit.fake_cgroup1 import KernelLike
-from tests.unit.test_cgroups_systemd import DBusError, FakeSystemdConnection, Variant
+from tests.unit.fake_systemd import DBusError, FakeSystemdConnection, Variant
 
 MiB = 1 << 20
 INF = (1 << 64) - 1

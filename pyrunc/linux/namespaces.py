@@ -66,7 +66,9 @@ def needs_child(linux: "Linux") -> bool:
     return any(ns.type in ("pid", "time") for ns in linux.namespaces)
 
 
-def _write_proc(path: str, text: str, what: str) -> None:
+def write_proc(path: str, text: str, what: str) -> None:
+    """One write of text to a /proc file (an id map, setgroups, offsets), its errors a
+    KernelError naming `what`."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     except OSError as e:
@@ -92,9 +94,9 @@ def write_id_maps(pid: int, linux: "Linux") -> None:
         rootless_maps.write_id_maps(pid, linux)
         return
     if linux.uid_mappings:
-        _write_proc(f"/proc/{pid}/uid_map", format_mappings(linux.uid_mappings), f"write uid_map of {pid}")
+        write_proc(f"/proc/{pid}/uid_map", format_mappings(linux.uid_mappings), f"write uid_map of {pid}")
     if linux.gid_mappings:
-        _write_proc(f"/proc/{pid}/gid_map", format_mappings(linux.gid_mappings), f"write gid_map of {pid}")
+        write_proc(f"/proc/{pid}/gid_map", format_mappings(linux.gid_mappings), f"write gid_map of {pid}")
 
 
 def write_time_offsets(offsets: dict[str, tuple[int, int]]) -> None:
@@ -102,4 +104,4 @@ def write_time_offsets(offsets: dict[str, tuple[int, int]]) -> None:
     if not offsets:
         return
     text = "".join(f"{clock} {secs} {nsecs}\n" for clock, (secs, nsecs) in sorted(offsets.items()))
-    _write_proc("/proc/self/timens_offsets", text, "write timens_offsets")
+    write_proc("/proc/self/timens_offsets", text, "write timens_offsets")

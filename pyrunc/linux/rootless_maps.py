@@ -12,7 +12,7 @@ crun take the same two ways.  Imported only by a runtime that is not root.
 import os
 
 from pyrunc.errors import ContainerError
-from pyrunc.linux import kernel
+from pyrunc.linux.namespaces import write_proc
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
 TYPE_CHECKING = False
@@ -40,24 +40,11 @@ def write_id_maps(pid: int, linux: "Linux") -> None:
             continue
         if is_own_id(mappings, own):
             if kind == "gid":
-                _write(f"/proc/{pid}/setgroups", "deny", f"write setgroups of {pid}")
+                write_proc(f"/proc/{pid}/setgroups", "deny", f"write setgroups of {pid}")
             m = mappings[0]
-            _write(f"/proc/{pid}/{kind}_map", f"{m.container_id} {m.host_id} 1\n", f"write {kind}_map of {pid}")
+            write_proc(f"/proc/{pid}/{kind}_map", f"{m.container_id} {m.host_id} 1\n", f"write {kind}_map of {pid}")
         else:
             _run_helper(kind, pid, mappings)
-
-
-def _write(path: str, text: str, what: str) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    except OSError as e:
-        raise kernel.KernelError(e.errno, what) from None
-    try:
-        os.write(fd, text.encode())
-    except OSError as e:
-        raise kernel.KernelError(e.errno, what) from None
-    finally:
-        os.close(fd)
 
 
 def helper_argv(kind: str, pid: int, mappings: "Sequence[IDMapping]") -> list[str]:

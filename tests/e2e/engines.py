@@ -199,6 +199,11 @@ pyrunc = ["{self.wrapper}"]
     def podman_argv(self, *args):
         return [*self.base, *args]
 
+    @property
+    def tty_kw(self):
+        """run_tty's arguments for podman_argv: the engine's environment."""
+        return {"env": self.env}
+
     def cname(self, tag):
         return f"{self.name}-{tag}"
 

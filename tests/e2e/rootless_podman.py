@@ -123,6 +123,12 @@ pyrunc = ["{self.wrapper}"]
     def podman(self, *args, **kw):
         return self.as_user(*self.base, *args, **kw)
 
+    @property
+    def tty_kw(self):
+        """run_tty's arguments for podman_argv (which carries setpriv and the user's
+        environment): the user's home, since podman goes back to its directory."""
+        return {"cwd": self.user.home}
+
     def podman_argv(self, *args):
         """For run_tty: setpriv and env in the argv (script(1) runs as root)."""
         env = [f"{k}={v}" for k, v in self.env.items()]

@@ -11,7 +11,7 @@ import os
 
 from pyrunc import jsonc, lifecycle, log
 from pyrunc import status as rules
-from pyrunc.errors import ContainerError, StateError, UsageError, one_line
+from pyrunc.errors import ContainerError, KernelError, StateError, UsageError, one_line
 from pyrunc.linux import procfs
 from pyrunc.status import status_of
 
@@ -230,6 +230,8 @@ def restore(
         # bound onto an empty directory of ours.
         from pyrunc.linux.kernel import MNT_DETACH, MS_BIND, MS_REC
 
+        with log.step("make mount points"):
+            _make_mountpoints(k, cfg)
         os.mkdir(root, 0o700)
         k.mount(cfg.root_path, root, None, MS_BIND | MS_REC, None)
         mounted = True
@@ -341,6 +343,31 @@ def restore(
         if not ok:
             cdir.remove()
         cdir.close()
+
+
+def _make_mountpoints(k: "Kernel", cfg: "Config") -> None:
+    """The mount points CRIU will mount on, made in the rootfs where missing (a fresh
+    rootfs lacks them), each resolved inside it: a directory, or a file for a bind of a
+    file.  A source that is not there is CRIU's to report."""
+    import stat
+
+    from pyrunc.linux import criu_describe, paths
+
+    root_fd = os.open(cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for dest, source in criu_describe.restore_mountpoints(cfg):
+            is_dir = True
+            if source is not None:
+                try:
+                    is_dir = stat.S_ISDIR(os.stat(source).st_mode)
+                except OSError:
+                    pass
+            try:
+                os.close(paths.ensure_mountpoint(k, root_fd, dest, is_dir))
+            except OSError as e:
+                raise KernelError(e.errno, f"make mount point {dest} in {cfg.root_path}") from None
+    finally:
+        os.close(root_fd)
 
 
 def _is_criu(e: BaseException) -> bool:

@@ -80,6 +80,40 @@ def restore_mounts(cfg: "Config", cgroup_dir: str | None = None) -> "list[dict[s
     return out
 
 
+# Mounts whose content CRIU makes again itself (a tmpfs's files are in the image, the
+# others are the kernel's): no mount point under them is made in the rootfs.
+_RECREATED = ("tmpfs", "proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue")
+
+
+def _below(path: str, tops: "list[str]") -> bool:
+    """Below one of `tops` (not one of them: their own mount point is needed)."""
+    return any(path != t and path.startswith(t.rstrip("/") + "/") for t in tops)
+
+
+def restore_mountpoints(cfg: "Config") -> "list[tuple[str, str | None]]":
+    """The mount points a restore needs in the rootfs, in the config's order, as runc
+    makes them: (destination, the bind's source or None for a directory).  A fresh rootfs
+    lacks them and CRIU does not make them.  None under a mount whose content CRIU makes
+    again (a tmpfs /dev, proc, sysfs); a cgroup mount's point lies in sysfs.  With a user
+    namespace the devices are binds of the host's (files), needed when /dev is not a tmpfs."""
+    tops = [_clean(m.destination) for m in cfg.mounts if not is_bind(m) and m.type in _RECREATED]
+    out: "list[tuple[str, str | None]]" = []
+    for m in cfg.mounts:
+        dest = _clean(m.destination)
+        if m.type in ("cgroup", "cgroup2") and not is_bind(m):
+            continue
+        if dest == "/" or _below(dest, tops):
+            continue
+        if is_bind(m):
+            source = m.source or ""
+            out.append((dest, source if os.path.isabs(source) else os.path.join(cfg.bundle, source)))
+        else:
+            out.append((dest, None))
+    if cfg.linux.namespace("user") is not None:
+        out += [(p, "/dev/null") for p in _device_paths(cfg) if not _below(p, tops)]
+    return out
+
+
 def empty_ns(names: "tuple[str, ...]") -> int:
     """--empty-ns's namespaces (only `network`), as CRIU's flag mask."""
     mask = ALWAYS_EMPTY

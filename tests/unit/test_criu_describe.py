@@ -77,3 +77,29 @@ def test_the_cgroup_v2_bind_is_external_and_comes_back_as_the_new_cgroup(tmp_pat
     # With a cgroup namespace the mount is a fresh one, which CRIU saves itself.
     ns = [{"type": t} for t in ("pid", "network", "mount", "cgroup")]
     assert d.cgroup_binds(config(tmp_path, namespaces=ns)) == []
+
+
+def test_restore_mountpoints_are_the_config_mounts_outside_what_criu_recreates(tmp_path):
+    under_tmpfs = {"destination": "/dev/extra", "type": "bind", "source": "/srv/x", "options": ["bind"]}
+    under_proc = {"destination": "/proc/sys", "type": "bind", "source": "/proc/sys", "options": ["bind"]}
+    cfg = config(tmp_path, mounts=[BIND, OPTION_BIND, under_tmpfs, under_proc])
+    points = d.restore_mountpoints(cfg)
+    # the default spec's /proc, /dev (a tmpfs) and /sys: directories
+    assert ("/proc", None) in points and ("/dev", None) in points and ("/sys", None) in points
+    # binds with their sources (a relative one the bundle's), to tell a file from a directory
+    assert ("/data", "/srv/data") in points
+    assert ("/cfg", os.path.join(str(tmp_path), "cfg")) in points
+    # what lies in a tmpfs CRIU restores, or in proc or sysfs, is not made in the rootfs
+    made = [p for p, _ in points]
+    assert not any(p.startswith(("/dev/", "/proc/", "/sys/")) for p in made), made
+
+
+def test_restore_mountpoints_in_a_user_namespace_include_the_devices_unless_dev_is_a_tmpfs(tmp_path):
+    userns = [{"type": "user"}, {"type": "mount"}, {"type": "pid"}]
+    cfg = config(tmp_path, namespaces=userns)
+    assert not any(p.startswith("/dev/") for p, _ in d.restore_mountpoints(cfg))
+    doc = default_spec()
+    doc["mounts"] = [m for m in doc["mounts"] if m["destination"] != "/dev"]
+    doc["linux"]["namespaces"] = userns
+    cfg = model.from_dict(doc, str(tmp_path))
+    assert ("/dev/null", "/dev/null") in d.restore_mountpoints(cfg)

@@ -97,7 +97,7 @@ def restore_mountpoints(cfg: "Config") -> "list[tuple[str, str | None]]":
     again (a tmpfs /dev, proc, sysfs); a cgroup mount's point lies in sysfs.  With a user
     namespace the devices are binds of the host's (files), needed when /dev is not a tmpfs."""
     tops = [_clean(m.destination) for m in cfg.mounts if not is_bind(m) and m.type in _RECREATED]
-    out: "list[tuple[str, str | None]]" = []
+    out: list[tuple[str, str | None]] = []
     for m in cfg.mounts:
         dest = _clean(m.destination)
         if m.type in ("cgroup", "cgroup2") and not is_bind(m):

@@ -45,6 +45,15 @@ def _image_dirs(opts: "CheckpointOptions | RestoreOptions", make: bool) -> "tupl
     return image, work
 
 
+def _refuse_lazy_pages(opts: "CheckpointOptions | RestoreOptions") -> None:
+    """Lazy migration needs CRIU's page server at the dump and its lazy-pages daemon at
+    the restore, which pyrunc does not run: refused, before anything is made."""
+    if opts.lazy_pages:
+        raise UsageError(
+            "--lazy-pages is not supported: pyrunc runs neither CRIU's page server nor its lazy-pages daemon"
+        )
+
+
 def _open_dir(path: str) -> int:
     return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
@@ -100,6 +109,7 @@ def checkpoint(store: "Store", cid: str, opts: "CheckpointOptions", seams: "Seam
     from pyrunc.linux import criu_describe
     from pyrunc.linux.criu import DUMP, PRE_DUMP, Swrk
 
+    _refuse_lazy_pages(opts)
     with store.open(cid) as cdir:
         st = cdir.read_state()
         status = status_of(st)
@@ -133,7 +143,6 @@ def checkpoint(store: "Store", cid: str, opts: "CheckpointOptions", seams: "Seam
             "empty_ns": empty,
             "orphan_pts_master": True,
             "auto_dedup": opts.auto_dedup,
-            "lazy_pages": opts.lazy_pages,
             "external": criu_describe.external_namespaces(cfg),
         }
         mgr = lifecycle.cgroup_manager(st, seams)
@@ -155,10 +164,6 @@ def checkpoint(store: "Store", cid: str, opts: "CheckpointOptions", seams: "Seam
         work_fd = _open_dir(work)
         req["images_dir_fd"], req["work_dir_fd"] = image_fd, work_fd
         pass_fds = [image_fd, work_fd]
-        status_fd = opts.status_fd if opts.lazy_pages and opts.status_fd is not None else None
-        if status_fd is not None:
-            req["status_fd"] = status_fd
-            pass_fds.append(status_fd)
         log.debug(f"checkpoint {cid}: criu {'pre-dump' if opts.pre_dump else 'dump'} of pid {st.pid} into {image}")
         swrk = None
         try:
@@ -191,6 +196,7 @@ def restore(
     from pyrunc.store import State, check_id, write_atomic
 
     check_id(cid)
+    _refuse_lazy_pages(opts)
     bundle = os.path.abspath(opts.bundle)
     image, work = _image_dirs(opts, make=False)
     with log.step("validate config"):
@@ -270,7 +276,6 @@ def restore(
             "empty_ns": empty,
             "orphan_pts_master": True,
             "auto_dedup": opts.auto_dedup,
-            "lazy_pages": opts.lazy_pages,
             "ext_mnt": criu_describe.restore_mounts(
                 cfg, "/sys/fs/cgroup" + mgr.paths()[""] if mgr.version == 2 else None
             ),

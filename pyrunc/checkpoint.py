@@ -148,7 +148,12 @@ def checkpoint(store: "Store", cid: str, opts: "CheckpointOptions", seams: "Seam
         mgr = lifecycle.cgroup_manager(st, seams)
         v2 = mgr is not None and mgr.version == 2
         masked = _masked_files(st.pid, cfg.linux.masked_paths)
-        req["ext_mnt"] = criu_describe.dump_mounts(cfg, masked, cgroup_v2=v2)
+        hierarchies = None
+        if mgr is not None and not v2:  # v1 or hybrid: a bind per hierarchy (linux/cgroupfs.py)
+            from pyrunc.linux import cgroupfs
+
+            hierarchies = [name for name, _, _ in cgroupfs.host_cgroup_mounts()]
+        req["ext_mnt"] = criu_describe.dump_mounts(cfg, masked, cgroup_v2=v2, hierarchies=hierarchies)
         if opts.parent_path:
             req["parent_img"] = opts.parent_path
             req["track_mem"] = True
@@ -288,6 +293,8 @@ def restore(
             req["cg_root"] = [
                 {"ctrl": c, "path": p} for c, p in cgroups.own_cgroups(f"/proc/{swrk.pid}/cgroup").items()
             ]
+            if mgr.version != 2:
+                req["ext_mnt"] = criu_describe.restore_mounts(cfg, cgroup_dirs=_v1_cgroup_dirs(swrk.pid))
             new_netns = cfg.linux.namespace("network") is not None and not any(
                 n == "net" for n, _, _ in criu_describe.joined_namespaces(cfg)
             )
@@ -348,6 +355,20 @@ def restore(
         if not ok:
             cdir.remove()
         cdir.close()
+
+
+def _v1_cgroup_dirs(pid: int) -> "dict[str, str]":
+    """On a v1 or hybrid host: {hierarchy name: the directory of `pid`'s cgroup in it},
+    what the container's bind of each hierarchy is restored from."""
+    from pyrunc.linux import cgroupfs
+    from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, own_cgroups
+
+    own = own_cgroups(f"/proc/{pid}/cgroup")
+    out = {}
+    for name, fstype, superopts in cgroupfs.host_cgroup_mounts():
+        path = cgroupfs._hierarchy_path(name, fstype, superopts, own)  # as create binds it
+        out[name] = os.path.join(CGROUP_MOUNT_ROOT, name, path.lstrip("/"))
+    return out
 
 
 def _make_mountpoints(k: "Kernel", cfg: "Config") -> None:

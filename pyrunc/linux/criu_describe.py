@@ -42,34 +42,51 @@ def _device_paths(cfg: "Config") -> "list[str]":
     return paths
 
 
-def cgroup_binds(cfg: "Config") -> "list[str]":
-    """The mount points of `cgroup` mounts that are binds of the container's own cgroup
-    directory (cgroup v2 without a cgroup namespace, linux/cgroupfs.py): their root is
-    not the filesystem's, which CRIU cannot save, so they are external, and come back
-    as the restored container's new cgroup directory."""
+def cgroup_binds(cfg: "Config", hierarchies: "list[str] | None" = None) -> "list[str]":
+    """The mount points of the binds of the container's own cgroup directories that a
+    `cgroup` mount becomes without a cgroup namespace (linux/cgroupfs.py): their root is
+    not the filesystem's, which CRIU cannot save, so they are external, and come back as
+    the restored container's new cgroup directories.  On a pure cgroup v2 host
+    (`hierarchies` None) the mount point itself; on a v1 or hybrid host, the mount is a
+    tmpfs (CRIU saves it) holding one bind per hierarchy: DEST/NAME for each name in
+    `hierarchies` (the host's mounts under /sys/fs/cgroup), as runc describes them."""
     if cfg.linux.namespace("cgroup") is not None:
         return []
-    return [_clean(m.destination) for m in cfg.mounts if m.type == "cgroup" and not is_bind(m)]
+    dests = [_clean(m.destination) for m in cfg.mounts if m.type == "cgroup" and not is_bind(m)]
+    if hierarchies is None:
+        return dests
+    return [f"{d.rstrip('/')}/{name}" for d in dests for name in hierarchies]
 
 
-def dump_mounts(cfg: "Config", masked_files: "list[str]", cgroup_v2: bool = False) -> "list[dict[str, str]]":
+def dump_mounts(
+    cfg: "Config", masked_files: "list[str]", cgroup_v2: bool = False, hierarchies: "list[str] | None" = None
+) -> "list[dict[str, str]]":
     """ext_mnt for a dump; `masked_files`: the masked paths that are files in the
     running container (a masked directory is a tmpfs, which CRIU saves); `cgroup_v2`:
-    the host is pure cgroup v2."""
+    the host is pure cgroup v2; else `hierarchies`: the names of a v1 host's cgroup mounts."""
     out = [{"key": _clean(m.destination), "val": _clean(m.destination)} for m in cfg.mounts if is_bind(m)]
     if cgroup_v2:
         out += [{"key": p, "val": p} for p in cgroup_binds(cfg)]
+    elif hierarchies:
+        out += [{"key": p, "val": p} for p in cgroup_binds(cfg, hierarchies)]
     out += [{"key": _clean(p), "val": "/dev/null"} for p in masked_files]
     out += [{"key": p, "val": p} for p in _device_paths(cfg)]
     return out
 
 
-def restore_mounts(cfg: "Config", cgroup_dir: str | None = None) -> "list[dict[str, str]]":
+def restore_mounts(
+    cfg: "Config", cgroup_dir: str | None = None, cgroup_dirs: "dict[str, str] | None" = None
+) -> "list[dict[str, str]]":
     """ext_mnt for a restore: each name a dump saved, and where it comes from now;
-    `cgroup_dir`: the restored container's cgroup directory on a pure cgroup v2 host."""
+    `cgroup_dir`: the restored container's cgroup directory on a pure cgroup v2 host;
+    `cgroup_dirs`: on a v1 host, {hierarchy name: its cgroup directory in that hierarchy}."""
     out = []
     if cgroup_dir is not None:
         out += [{"key": p, "val": cgroup_dir} for p in cgroup_binds(cfg)]
+    if cgroup_dirs:
+        names = list(cgroup_dirs)
+        for point in cgroup_binds(cfg, names):
+            out.append({"key": point, "val": cgroup_dirs[point.rsplit("/", 1)[1]]})
     for m in cfg.mounts:
         if is_bind(m) and m.source:
             source = m.source if os.path.isabs(m.source) else os.path.join(cfg.bundle, m.source)

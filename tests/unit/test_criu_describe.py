@@ -103,3 +103,33 @@ def test_restore_mountpoints_in_a_user_namespace_include_the_devices_unless_dev_
     doc["linux"]["namespaces"] = userns
     cfg = model.from_dict(doc, str(tmp_path))
     assert ("/dev/null", "/dev/null") in d.restore_mountpoints(cfg)
+
+
+def test_cgroup_v1_hierarchies_are_external_binds_under_the_cgroup_mount(tmp_path):
+    """On a v1 (or hybrid) host without a cgroup namespace, /sys/fs/cgroup is a tmpfs with
+    a bind of the container's cgroup in each hierarchy: each bind is external, saved under
+    its mount point and restored from the new container's directory in that hierarchy."""
+    cfg = config(tmp_path)
+    hierarchies = ["memory", "cpu,cpuacct", "unified"]
+    dumped = d.dump_mounts(cfg, [], hierarchies=hierarchies)
+    for name in hierarchies:
+        assert {"key": f"/sys/fs/cgroup/{name}", "val": f"/sys/fs/cgroup/{name}"} in dumped
+    assert not any(m["key"] == "/sys/fs/cgroup" for m in dumped)  # the tmpfs: CRIU saves it
+    dirs = {
+        "memory": "/sys/fs/cgroup/memory/pyrunc-test/ctr",
+        "cpu,cpuacct": "/sys/fs/cgroup/cpu,cpuacct/pyrunc-test/ctr",
+        "unified": "/sys/fs/cgroup/unified/pyrunc-test/ctr",
+    }
+    restored = d.restore_mounts(cfg, cgroup_dirs=dirs)
+    for name, where in dirs.items():
+        assert {"key": f"/sys/fs/cgroup/{name}", "val": where} in restored
+    # v2's single bind is not described on a v1 host, nor v1's on a v2 host
+    assert {"key": "/sys/fs/cgroup", "val": "/sys/fs/cgroup"} not in dumped
+    assert not any(m["key"].startswith("/sys/fs/cgroup/") for m in d.dump_mounts(cfg, [], cgroup_v2=True))
+
+
+def test_with_a_cgroup_namespace_the_hierarchies_are_criu_s_own(tmp_path):
+    cfg = config(tmp_path, namespaces=[{"type": "mount"}, {"type": "pid"}, {"type": "cgroup"}])
+    assert not any(m["key"].startswith("/sys/fs/cgroup") for m in d.dump_mounts(cfg, [], hierarchies=["memory"]))
+    restored = d.restore_mounts(cfg, cgroup_dirs={"memory": "/sys/fs/cgroup/memory/x"})
+    assert not any(m["key"].startswith("/sys/fs/cgroup") for m in restored)

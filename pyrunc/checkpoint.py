@@ -11,7 +11,7 @@ import os
 
 from pyrunc import jsonc, lifecycle, log
 from pyrunc import status as rules
-from pyrunc.errors import ContainerError, StateError, UsageError, one_line
+from pyrunc.errors import ContainerError, KernelError, StateError, UsageError, one_line
 from pyrunc.linux import procfs
 from pyrunc.status import status_of
 
@@ -43,6 +43,15 @@ def _image_dirs(opts: "CheckpointOptions | RestoreOptions", make: bool) -> "tupl
     work = os.path.abspath(opts.work_path) if opts.work_path else image
     os.makedirs(work, 0o700, exist_ok=True)
     return image, work
+
+
+def _refuse_lazy_pages(opts: "CheckpointOptions | RestoreOptions") -> None:
+    """Lazy migration needs CRIU's page server at the dump and its lazy-pages daemon at
+    the restore, which pyrunc does not run: refused, before anything is made."""
+    if opts.lazy_pages:
+        raise UsageError(
+            "--lazy-pages is not supported: pyrunc runs neither CRIU's page server nor its lazy-pages daemon"
+        )
 
 
 def _open_dir(path: str) -> int:
@@ -100,6 +109,7 @@ def checkpoint(store: "Store", cid: str, opts: "CheckpointOptions", seams: "Seam
     from pyrunc.linux import criu_describe
     from pyrunc.linux.criu import DUMP, PRE_DUMP, Swrk
 
+    _refuse_lazy_pages(opts)
     with store.open(cid) as cdir:
         st = cdir.read_state()
         status = status_of(st)
@@ -133,13 +143,17 @@ def checkpoint(store: "Store", cid: str, opts: "CheckpointOptions", seams: "Seam
             "empty_ns": empty,
             "orphan_pts_master": True,
             "auto_dedup": opts.auto_dedup,
-            "lazy_pages": opts.lazy_pages,
             "external": criu_describe.external_namespaces(cfg),
         }
         mgr = lifecycle.cgroup_manager(st, seams)
         v2 = mgr is not None and mgr.version == 2
         masked = _masked_files(st.pid, cfg.linux.masked_paths)
-        req["ext_mnt"] = criu_describe.dump_mounts(cfg, masked, cgroup_v2=v2)
+        hierarchies = None
+        if mgr is not None and not v2:  # v1 or hybrid: a bind per hierarchy (linux/cgroupfs.py)
+            from pyrunc.linux import cgroupfs
+
+            hierarchies = [name for name, _, _ in cgroupfs.host_cgroup_mounts()]
+        req["ext_mnt"] = criu_describe.dump_mounts(cfg, masked, cgroup_v2=v2, hierarchies=hierarchies)
         if opts.parent_path:
             req["parent_img"] = opts.parent_path
             req["track_mem"] = True
@@ -155,10 +169,6 @@ def checkpoint(store: "Store", cid: str, opts: "CheckpointOptions", seams: "Seam
         work_fd = _open_dir(work)
         req["images_dir_fd"], req["work_dir_fd"] = image_fd, work_fd
         pass_fds = [image_fd, work_fd]
-        status_fd = opts.status_fd if opts.lazy_pages and opts.status_fd is not None else None
-        if status_fd is not None:
-            req["status_fd"] = status_fd
-            pass_fds.append(status_fd)
         log.debug(f"checkpoint {cid}: criu {'pre-dump' if opts.pre_dump else 'dump'} of pid {st.pid} into {image}")
         swrk = None
         try:
@@ -191,6 +201,7 @@ def restore(
     from pyrunc.store import State, check_id, write_atomic
 
     check_id(cid)
+    _refuse_lazy_pages(opts)
     bundle = os.path.abspath(opts.bundle)
     image, work = _image_dirs(opts, make=False)
     with log.step("validate config"):
@@ -230,6 +241,8 @@ def restore(
         # bound onto an empty directory of ours.
         from pyrunc.linux.kernel import MNT_DETACH, MS_BIND, MS_REC
 
+        with log.step("make mount points"):
+            _make_mountpoints(k, cfg)
         os.mkdir(root, 0o700)
         k.mount(cfg.root_path, root, None, MS_BIND | MS_REC, None)
         mounted = True
@@ -268,7 +281,6 @@ def restore(
             "empty_ns": empty,
             "orphan_pts_master": True,
             "auto_dedup": opts.auto_dedup,
-            "lazy_pages": opts.lazy_pages,
             "ext_mnt": criu_describe.restore_mounts(
                 cfg, "/sys/fs/cgroup" + mgr.paths()[""] if mgr.version == 2 else None
             ),
@@ -281,6 +293,8 @@ def restore(
             req["cg_root"] = [
                 {"ctrl": c, "path": p} for c, p in cgroups.own_cgroups(f"/proc/{swrk.pid}/cgroup").items()
             ]
+            if mgr.version != 2:
+                req["ext_mnt"] = criu_describe.restore_mounts(cfg, cgroup_dirs=_v1_cgroup_dirs(swrk.pid))
             new_netns = cfg.linux.namespace("network") is not None and not any(
                 n == "net" for n, _, _ in criu_describe.joined_namespaces(cfg)
             )
@@ -341,6 +355,45 @@ def restore(
         if not ok:
             cdir.remove()
         cdir.close()
+
+
+def _v1_cgroup_dirs(pid: int) -> "dict[str, str]":
+    """On a v1 or hybrid host: {hierarchy name: the directory of `pid`'s cgroup in it},
+    what the container's bind of each hierarchy is restored from."""
+    from pyrunc.linux import cgroupfs
+    from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, own_cgroups
+
+    own = own_cgroups(f"/proc/{pid}/cgroup")
+    out = {}
+    for name, fstype, superopts in cgroupfs.host_cgroup_mounts():
+        path = cgroupfs._hierarchy_path(name, fstype, superopts, own)  # as create binds it
+        out[name] = os.path.join(CGROUP_MOUNT_ROOT, name, path.lstrip("/"))
+    return out
+
+
+def _make_mountpoints(k: "Kernel", cfg: "Config") -> None:
+    """The mount points CRIU will mount on, made in the rootfs where missing (a fresh
+    rootfs lacks them), each resolved inside it: a directory, or a file for a bind of a
+    file.  A source that is not there is CRIU's to report."""
+    import stat
+
+    from pyrunc.linux import criu_describe, paths
+
+    root_fd = os.open(cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for dest, source in criu_describe.restore_mountpoints(cfg):
+            is_dir = True
+            if source is not None:
+                try:
+                    is_dir = stat.S_ISDIR(os.stat(source).st_mode)
+                except OSError:
+                    pass
+            try:
+                os.close(paths.ensure_mountpoint(k, root_fd, dest, is_dir))
+            except OSError as e:
+                raise KernelError(e.errno, f"make mount point {dest} in {cfg.root_path}") from None
+    finally:
+        os.close(root_fd)
 
 
 def _is_criu(e: BaseException) -> bool:

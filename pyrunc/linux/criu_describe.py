@@ -42,34 +42,51 @@ def _device_paths(cfg: "Config") -> "list[str]":
     return paths
 
 
-def cgroup_binds(cfg: "Config") -> "list[str]":
-    """The mount points of `cgroup` mounts that are binds of the container's own cgroup
-    directory (cgroup v2 without a cgroup namespace, linux/cgroupfs.py): their root is
-    not the filesystem's, which CRIU cannot save, so they are external, and come back
-    as the restored container's new cgroup directory."""
+def cgroup_binds(cfg: "Config", hierarchies: "list[str] | None" = None) -> "list[str]":
+    """The mount points of the binds of the container's own cgroup directories that a
+    `cgroup` mount becomes without a cgroup namespace (linux/cgroupfs.py): their root is
+    not the filesystem's, which CRIU cannot save, so they are external, and come back as
+    the restored container's new cgroup directories.  On a pure cgroup v2 host
+    (`hierarchies` None) the mount point itself; on a v1 or hybrid host, the mount is a
+    tmpfs (CRIU saves it) holding one bind per hierarchy: DEST/NAME for each name in
+    `hierarchies` (the host's mounts under /sys/fs/cgroup), as runc describes them."""
     if cfg.linux.namespace("cgroup") is not None:
         return []
-    return [_clean(m.destination) for m in cfg.mounts if m.type == "cgroup" and not is_bind(m)]
+    dests = [_clean(m.destination) for m in cfg.mounts if m.type == "cgroup" and not is_bind(m)]
+    if hierarchies is None:
+        return dests
+    return [f"{d.rstrip('/')}/{name}" for d in dests for name in hierarchies]
 
 
-def dump_mounts(cfg: "Config", masked_files: "list[str]", cgroup_v2: bool = False) -> "list[dict[str, str]]":
+def dump_mounts(
+    cfg: "Config", masked_files: "list[str]", cgroup_v2: bool = False, hierarchies: "list[str] | None" = None
+) -> "list[dict[str, str]]":
     """ext_mnt for a dump; `masked_files`: the masked paths that are files in the
     running container (a masked directory is a tmpfs, which CRIU saves); `cgroup_v2`:
-    the host is pure cgroup v2."""
+    the host is pure cgroup v2; else `hierarchies`: the names of a v1 host's cgroup mounts."""
     out = [{"key": _clean(m.destination), "val": _clean(m.destination)} for m in cfg.mounts if is_bind(m)]
     if cgroup_v2:
         out += [{"key": p, "val": p} for p in cgroup_binds(cfg)]
+    elif hierarchies:
+        out += [{"key": p, "val": p} for p in cgroup_binds(cfg, hierarchies)]
     out += [{"key": _clean(p), "val": "/dev/null"} for p in masked_files]
     out += [{"key": p, "val": p} for p in _device_paths(cfg)]
     return out
 
 
-def restore_mounts(cfg: "Config", cgroup_dir: str | None = None) -> "list[dict[str, str]]":
+def restore_mounts(
+    cfg: "Config", cgroup_dir: str | None = None, cgroup_dirs: "dict[str, str] | None" = None
+) -> "list[dict[str, str]]":
     """ext_mnt for a restore: each name a dump saved, and where it comes from now;
-    `cgroup_dir`: the restored container's cgroup directory on a pure cgroup v2 host."""
+    `cgroup_dir`: the restored container's cgroup directory on a pure cgroup v2 host;
+    `cgroup_dirs`: on a v1 host, {hierarchy name: its cgroup directory in that hierarchy}."""
     out = []
     if cgroup_dir is not None:
         out += [{"key": p, "val": cgroup_dir} for p in cgroup_binds(cfg)]
+    if cgroup_dirs:
+        names = list(cgroup_dirs)
+        for point in cgroup_binds(cfg, names):
+            out.append({"key": point, "val": cgroup_dirs[point.rsplit("/", 1)[1]]})
     for m in cfg.mounts:
         if is_bind(m) and m.source:
             source = m.source if os.path.isabs(m.source) else os.path.join(cfg.bundle, m.source)
@@ -77,6 +94,40 @@ def restore_mounts(cfg: "Config", cgroup_dir: str | None = None) -> "list[dict[s
     if cfg.linux.masked_paths:
         out.append({"key": "/dev/null", "val": "/dev/null"})
     out += [{"key": p, "val": p} for p in _device_paths(cfg)]
+    return out
+
+
+# Mounts whose content CRIU makes again itself (a tmpfs's files are in the image, the
+# others are the kernel's): no mount point under them is made in the rootfs.
+_RECREATED = ("tmpfs", "proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue")
+
+
+def _below(path: str, tops: "list[str]") -> bool:
+    """Below one of `tops` (not one of them: their own mount point is needed)."""
+    return any(path != t and path.startswith(t.rstrip("/") + "/") for t in tops)
+
+
+def restore_mountpoints(cfg: "Config") -> "list[tuple[str, str | None]]":
+    """The mount points a restore needs in the rootfs, in the config's order, as runc
+    makes them: (destination, the bind's source or None for a directory).  A fresh rootfs
+    lacks them and CRIU does not make them.  None under a mount whose content CRIU makes
+    again (a tmpfs /dev, proc, sysfs); a cgroup mount's point lies in sysfs.  With a user
+    namespace the devices are binds of the host's (files), needed when /dev is not a tmpfs."""
+    tops = [_clean(m.destination) for m in cfg.mounts if not is_bind(m) and m.type in _RECREATED]
+    out: list[tuple[str, str | None]] = []
+    for m in cfg.mounts:
+        dest = _clean(m.destination)
+        if m.type in ("cgroup", "cgroup2") and not is_bind(m):
+            continue
+        if dest == "/" or _below(dest, tops):
+            continue
+        if is_bind(m):
+            source = m.source or ""
+            out.append((dest, source if os.path.isabs(source) else os.path.join(cfg.bundle, source)))
+        else:
+            out.append((dest, None))
+    if cfg.linux.namespace("user") is not None:
+        out += [(p, "/dev/null") for p in _device_paths(cfg) if not _below(p, tops)]
     return out
 
 

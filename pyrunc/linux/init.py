@@ -314,6 +314,9 @@ def container_init(ctx: InitContext) -> None:
     if cfg.terminal:
         ctx.step = "set up terminal"
         setup_terminal(ctx)
+    else:
+        ctx.step = "reopen /dev/null"
+        reopen_dev_null()
     ctx.step = "finalize rootfs"
     if cfg.root_readonly:
         rootfs.remount_root_readonly(ctx.kernel)
@@ -359,6 +362,32 @@ def container_init(ctx: InitContext) -> None:
     ctx.chan.close()
     end_notes(ctx)
     _wait_for_start_and_exec(ctx, program)
+
+
+def reopen_dev_null() -> None:
+    """Stdio that is the host's /dev/null (conmon gives it to a container without stdin)
+    becomes the container's own, as runc does: CRIU cannot checkpoint a file of a mount
+    outside the container.  Only a character device with /dev/null's numbers replaces it
+    (opened without blocking: a FIFO planted there must not hang the init)."""
+    for n in range(3):
+        try:
+            given = os.fstat(n)
+        except OSError:
+            continue
+        if not stat.S_ISCHR(given.st_mode) or given.st_rdev != os.makedev(1, 3):
+            continue
+        try:
+            fd = os.open("/dev/null", os.O_RDWR | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return  # no /dev/null of its own: the stdio stays as given
+        try:
+            own = os.fstat(fd)
+            same = (own.st_dev, own.st_ino) == (given.st_dev, given.st_ino)
+            if stat.S_ISCHR(own.st_mode) and own.st_rdev == given.st_rdev and not same:
+                os.set_blocking(fd, True)
+                os.dup2(fd, n)
+        finally:
+            os.close(fd)
 
 
 def end_notes(ctx: InitContext) -> None:

@@ -363,6 +363,51 @@ def test_restore_in_the_foreground_waits_and_deletes(pyrunc, bundle, test_id, pi
     assert not os.path.exists(cgroup_dir(bundle))
 
 
+def test_restore_onto_a_fresh_rootfs_makes_the_mount_points(pyrunc, bundle, test_id, pipes, tmp_path):
+    """Restored from a bundle whose rootfs is a copy without the mount points (/proc,
+    /dev, /sys, a bind of a directory, a bind of a file): restore makes them, as runc."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "marker").write_text("from the host\n")
+    hello = tmp_path / "hello"
+    hello.write_text("hello\n")
+    bundle.config["mounts"] += [
+        {"destination": "/data", "type": "bind", "source": str(data), "options": ["rbind"]},
+        {"destination": "/srv/hello", "type": "bind", "source": str(hello), "options": ["bind", "ro"]},
+    ]
+    start_counter(pyrunc, bundle, test_id, pipes)
+    image = tmp_path / "image"
+    code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--image-path", str(image), test_id)
+    assert code == 0, criu_errors(err)
+    saved = settled_count(bundle)
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    subprocess.run(["cp", "-a", bundle.rootfs, str(fresh / "rootfs")], check=True)
+    for gone in ("proc", "dev", "sys", "data", "srv"):
+        shutil.rmtree(fresh / "rootfs" / gone, ignore_errors=True)
+    with open(fresh / "config.json", "w") as f:
+        json.dump(bundle.config, f)
+    code, err = with_pipes(pyrunc, pipes(), "restore", "-d", "--image-path", str(image), "-b", str(fresh), test_id)
+    assert code == 0, criu_errors(err)
+    pid = pyrunc.state(test_id)["pid"]
+    # The counter goes on in the fresh rootfs, with the binds in place.
+    end = time.monotonic() + 120
+    while time.monotonic() < end:
+        text = (fresh / "rootfs" / "tmp" / "count").read_text().strip()
+        if text.isdigit() and int(text) > saved:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"the restored counter never went above {saved} in the fresh rootfs")
+    assert (fresh / "rootfs" / "data").is_dir() and (fresh / "rootfs" / "srv" / "hello").is_file()
+    with open(f"/proc/{pid}/root/data/marker") as f:
+        assert f.read() == "from the host\n"
+    with open(f"/proc/{pid}/root/srv/hello") as f:
+        assert f.read() == "hello\n"
+    assert pyrunc("delete", "--force", test_id).code == 0
+
+
 def kinds(path):
     """The kinds of image files in a directory: `core-1.img` and `core-7.img` are `core`."""
     return {n.split("-")[0].split(".")[0] for n in os.listdir(path) if n.endswith(".img")}

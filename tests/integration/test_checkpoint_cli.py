@@ -56,3 +56,17 @@ def test_restore_of_a_directory_that_is_no_checkpoint(pyrunc, bundle, test_id, t
     assert r.err.strip().endswith("(not a checkpoint image?)")
     assert pyrunc("state", test_id).code != 0
     assert pyrunc("list", "-q").out == ""
+
+
+def test_lazy_pages_is_refused_at_both_ends(pyrunc, running, bundle, tmp_path):
+    why = "pyrunc: --lazy-pages is not supported: pyrunc runs neither CRIU's page server nor its lazy-pages daemon"
+    r = pyrunc("checkpoint", "--lazy-pages", "--image-path", str(tmp_path / "i"), running)
+    assert (r.code, r.err.strip()) == (1, why)
+    assert not (tmp_path / "i").exists()
+    assert pyrunc.state(running)["status"] == "running"
+    (tmp_path / "img").mkdir()
+    r = pyrunc("restore", "-d", "--lazy-pages", "--image-path", str(tmp_path / "img"), "-b", bundle.path, "other")
+    assert (r.code, r.err.strip()) == (1, why)
+    assert pyrunc("state", "other").code != 0
+    with open(pyrunc.log) as f:
+        assert "--lazy-pages is not supported" in f.read()

@@ -77,3 +77,59 @@ def test_the_cgroup_v2_bind_is_external_and_comes_back_as_the_new_cgroup(tmp_pat
     # With a cgroup namespace the mount is a fresh one, which CRIU saves itself.
     ns = [{"type": t} for t in ("pid", "network", "mount", "cgroup")]
     assert d.cgroup_binds(config(tmp_path, namespaces=ns)) == []
+
+
+def test_restore_mountpoints_are_the_config_mounts_outside_what_criu_recreates(tmp_path):
+    under_tmpfs = {"destination": "/dev/extra", "type": "bind", "source": "/srv/x", "options": ["bind"]}
+    under_proc = {"destination": "/proc/sys", "type": "bind", "source": "/proc/sys", "options": ["bind"]}
+    cfg = config(tmp_path, mounts=[BIND, OPTION_BIND, under_tmpfs, under_proc])
+    points = d.restore_mountpoints(cfg)
+    # the default spec's /proc, /dev (a tmpfs) and /sys: directories
+    assert ("/proc", None) in points and ("/dev", None) in points and ("/sys", None) in points
+    # binds with their sources (a relative one the bundle's), to tell a file from a directory
+    assert ("/data", "/srv/data") in points
+    assert ("/cfg", os.path.join(str(tmp_path), "cfg")) in points
+    # what lies in a tmpfs CRIU restores, or in proc or sysfs, is not made in the rootfs
+    made = [p for p, _ in points]
+    assert not any(p.startswith(("/dev/", "/proc/", "/sys/")) for p in made), made
+
+
+def test_restore_mountpoints_in_a_user_namespace_include_the_devices_unless_dev_is_a_tmpfs(tmp_path):
+    userns = [{"type": "user"}, {"type": "mount"}, {"type": "pid"}]
+    cfg = config(tmp_path, namespaces=userns)
+    assert not any(p.startswith("/dev/") for p, _ in d.restore_mountpoints(cfg))
+    doc = default_spec()
+    doc["mounts"] = [m for m in doc["mounts"] if m["destination"] != "/dev"]
+    doc["linux"]["namespaces"] = userns
+    cfg = model.from_dict(doc, str(tmp_path))
+    assert ("/dev/null", "/dev/null") in d.restore_mountpoints(cfg)
+
+
+def test_cgroup_v1_hierarchies_are_external_binds_under_the_cgroup_mount(tmp_path):
+    """On a v1 (or hybrid) host without a cgroup namespace, /sys/fs/cgroup is a tmpfs with
+    a bind of the container's cgroup in each hierarchy: each bind is external, saved under
+    its mount point and restored from the new container's directory in that hierarchy."""
+    cfg = config(tmp_path)
+    hierarchies = ["memory", "cpu,cpuacct", "unified"]
+    dumped = d.dump_mounts(cfg, [], hierarchies=hierarchies)
+    for name in hierarchies:
+        assert {"key": f"/sys/fs/cgroup/{name}", "val": f"/sys/fs/cgroup/{name}"} in dumped
+    assert not any(m["key"] == "/sys/fs/cgroup" for m in dumped)  # the tmpfs: CRIU saves it
+    dirs = {
+        "memory": "/sys/fs/cgroup/memory/pyrunc-test/ctr",
+        "cpu,cpuacct": "/sys/fs/cgroup/cpu,cpuacct/pyrunc-test/ctr",
+        "unified": "/sys/fs/cgroup/unified/pyrunc-test/ctr",
+    }
+    restored = d.restore_mounts(cfg, cgroup_dirs=dirs)
+    for name, where in dirs.items():
+        assert {"key": f"/sys/fs/cgroup/{name}", "val": where} in restored
+    # v2's single bind is not described on a v1 host, nor v1's on a v2 host
+    assert {"key": "/sys/fs/cgroup", "val": "/sys/fs/cgroup"} not in dumped
+    assert not any(m["key"].startswith("/sys/fs/cgroup/") for m in d.dump_mounts(cfg, [], cgroup_v2=True))
+
+
+def test_with_a_cgroup_namespace_the_hierarchies_are_criu_s_own(tmp_path):
+    cfg = config(tmp_path, namespaces=[{"type": "mount"}, {"type": "pid"}, {"type": "cgroup"}])
+    assert not any(m["key"].startswith("/sys/fs/cgroup") for m in d.dump_mounts(cfg, [], hierarchies=["memory"]))
+    restored = d.restore_mounts(cfg, cgroup_dirs={"memory": "/sys/fs/cgroup/memory/x"})
+    assert not any(m["key"].startswith("/sys/fs/cgroup") for m in restored)

@@ -1,0 +1,102 @@
+"""`podman container checkpoint` and `podman container restore` with pyrunc as podman's
+runtime (tests/e2e's private podman: own storage, runroot and config under /tmp, the busybox
+image built offline by tests/e2e/image.py): a counter checkpointed and restored by podman
+counts on from where it was.  It counts into a bind-mounted directory of the test's, which
+the test reads directly."""
+
+import os
+import time
+
+import pytest
+
+from tests.e2e.engines import PODMAN_NEEDS, Podman
+from tests.e2e.harness import engine_fixture, skip_reason
+from tests.e2e.image import build_image
+
+SKIP = skip_reason("podman", PODMAN_NEEDS)
+pytestmark = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
+
+COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /data/count; sleep 0.2; done"
+
+
+@pytest.fixture(scope="module")
+def pm(tmp_path_factory):
+    tar = str(tmp_path_factory.mktemp("image") / "busybox.tar")
+    ref = build_image(tar, "e2e/busybox:latest")
+    engine = Podman(tar, ref)
+    # Under a read-only filesystem (in the guest, the host's / but for its tmpfs) no podman
+    # of ours can make a path; one that shows up there is the host's (another run's podman,
+    # seen through 9p), not this engine's to clean up.
+    engine.host_paths.created = [(m, p) for m, p in engine.host_paths.created if not _read_only(p)]
+    yield from engine_fixture(engine)
+
+
+def _read_only(path):
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+
+
+def count(data):
+    """The counter's last value, None while it is being written."""
+    try:
+        with open(os.path.join(data, "count")) as f:
+            text = f.read().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def wait_count(pm, data, above, deadline=180):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        n = count(data)
+        if n is not None and n > above:
+            return n
+        time.sleep(0.2)
+    pytest.fail(f"the counter never went above {above} (last {count(data)})\n{pm.explain()}")
+
+
+def settled_count(data):
+    """The counter's value once it has stopped changing (the dump ended it)."""
+    last = None
+    for _ in range(120):
+        time.sleep(1)
+        n = count(data)
+        if n is not None and n == last:
+            return n
+        last = n
+    pytest.fail(f"the counter still changes after the checkpoint (last {last})")
+
+
+def test_podman_checkpoint_and_restore_a_counter(pm, tmp_path):
+    name = pm.cname("counter")
+    data = str(tmp_path / "data")
+    os.mkdir(data)
+    r = pm.podman(
+        "run", "-d", "--name", name, "-v", f"{data}:/data", *pm.run_flags, pm.image, "sh", "-c", COUNTER, timeout=180
+    )
+    assert r.rc == 0, f"{r!r}\n{pm.explain()}"
+    wait_count(pm, data, 10)
+
+    r = pm.podman("container", "checkpoint", name, timeout=300)
+    assert r.rc == 0, f"{r!r}\n{pm.explain()}"
+    r = pm.podman("inspect", "-f", "{{.State.Status}} {{.State.Checkpointed}}", name)
+    assert r.lines[-1:] == ["exited true"], f"{r!r}\n{pm.explain()}"
+    assert any(c.command == "checkpoint" for c in pm.argv.calls()), pm.argv.summary()
+    saved = settled_count(data)
+
+    r = pm.podman("container", "restore", name, timeout=300)
+    assert r.rc == 0, f"{r!r}\n{pm.explain()}"
+    assert any(c.command == "restore" for c in pm.argv.calls()), pm.argv.summary()
+    r = pm.podman("inspect", "-f", "{{.State.Status}} {{.State.Restored}}", name)
+    assert r.lines[-1:] == ["running true"], f"{r!r}\n{pm.explain()}"
+    # The restored counter's first write follows the value it had (a counter started
+    # again would write 1).
+    end = time.monotonic() + 180
+    while (n := count(data)) in (saved, None) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert n is not None and n > saved, (n, saved, pm.explain())
+    assert wait_count(pm, data, n) > n
+    r = pm.podman("rm", "-f", "-t", "0", name, timeout=120)
+    assert r.rc == 0, f"{r!r}\n{pm.explain()}"

@@ -3,6 +3,7 @@
 import os
 
 from pyrunc.linux import kernel
+from pyrunc.linux.proc_writes import write_proc
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
 TYPE_CHECKING = False
@@ -64,21 +65,6 @@ def new_flags(linux: "Linux", exclude: "Collection[str]" = ()) -> int:
 def needs_child(linux: "Linux") -> bool:
     """A new or joined pid or time namespace applies only to children: fork once more."""
     return any(ns.type in ("pid", "time") for ns in linux.namespaces)
-
-
-def write_proc(path: str, text: str, what: str) -> None:
-    """One write of text to a /proc file (an id map, setgroups, offsets), its errors a
-    KernelError naming `what`."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    except OSError as e:
-        raise kernel.KernelError(e.errno, what) from None
-    try:
-        os.write(fd, text.encode())
-    except OSError as e:
-        raise kernel.KernelError(e.errno, what) from None
-    finally:
-        os.close(fd)
 
 
 def format_mappings(mappings: "Iterable[IDMapping]") -> str:

@@ -1,5 +1,7 @@
 """Writes to the container's procfs files (sysctls, oom_score_adj, ...), each file
-checked to be on a real procfs before anything is written to it.
+checked to be on a real procfs before anything is written to it; and write_proc, the
+runtime's own writes to its child's files in its own /proc (id maps, setgroups, time
+offsets).
 
 Not procfs.py, which reads a process's identity (pid, start time, pidfd) from the host's
 /proc: this module writes, and only to files that pass check_procfs.
@@ -46,3 +48,18 @@ def write_procfs(k: "Kernel", path: str, data: str, what: str) -> None:
 def write_sysctls(k: "Kernel", sysctl: dict[str, str]) -> None:
     for key, value in sorted(sysctl.items()):
         write_procfs(k, sysctl_path(key), value, f"sysctl {key}={value}")
+
+
+def write_proc(path: str, text: str, what: str) -> None:
+    """One write of text to a file of the runtime's own /proc (a child's id map, its
+    setgroups, the time offsets), its errors a KernelError naming `what`."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise KernelError(e.errno, what) from None
+    try:
+        os.write(fd, text.encode())
+    except OSError as e:
+        raise KernelError(e.errno, what) from None
+    finally:
+        os.close(fd)

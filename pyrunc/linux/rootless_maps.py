@@ -12,7 +12,7 @@ crun take the same two ways.  Imported only by a runtime that is not root.
 import os
 
 from pyrunc.errors import ContainerError
-from pyrunc.linux.namespaces import write_proc
+from pyrunc.linux.proc_writes import write_proc
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
 TYPE_CHECKING = False

@@ -35,6 +35,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bundle  # noqa: E402
+from breakdown import LINE  # noqa: E402  (strace -f -ttt's pid, time and rest of line)
 from report import markdown_table  # noqa: E402
 
 TRACED = (
@@ -63,7 +64,6 @@ BLOCKING = {
 }
 CODE_FILE = re.compile(r"\.(pyc|py|so)\b")
 
-LINE = re.compile(r"^(\d+)\s+(\d+\.\d+)\s+(.*)$")
 CALL = re.compile(r"^([a-z_0-9]+)\((.*)$")
 RESUMED = re.compile(r"^<\.\.\. ([a-z_0-9]+) resumed>(.*)$")
 RESULT = re.compile(r"=\s+(-?\d+|\?).*<(\d+\.\d+)>\s*$")

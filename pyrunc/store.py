@@ -55,14 +55,21 @@ def _valid_id(name: str) -> bool:
     return bool(name) and _ID_CHARS.issuperset(name) and name not in (".", "..")
 
 
+_in_user_namespace: bool | None = None  # read once: a create asks in the parent and the child
+
+
 def in_user_namespace() -> bool:
     """Whether this process runs in a user namespace other than the initial one, whose
-    uid_map is the identity of every id (the test runc makes)."""
-    try:
-        with open("/proc/self/uid_map", "rb") as f:
-            return f.read().split() != [b"0", b"0", b"4294967295"]
-    except FileNotFoundError:  # a kernel without user namespaces
-        return False
+    uid_map is the identity of every id (the test runc makes).  The runtime's own: its
+    children that make a user namespace of their own know that they did."""
+    global _in_user_namespace
+    if _in_user_namespace is None:
+        try:
+            with open("/proc/self/uid_map", "rb") as f:
+                _in_user_namespace = f.read().split() != [b"0", b"0", b"4294967295"]
+        except FileNotFoundError:  # a kernel without user namespaces
+            _in_user_namespace = False
+    return _in_user_namespace
 
 
 def uses_xdg_runtime_dir() -> bool:

@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from tests.checkpoint.counter import count, settled_count, wait_count
+
 COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.2; done"
 
 
@@ -82,36 +84,8 @@ def with_pipes(pyrunc, pipes, *args):
     return proc.returncode, text.decode(errors="replace")
 
 
-def count(bundle):
-    """The counter's last value, None while it is being written."""
-    try:
-        with open(os.path.join(bundle.rootfs, "tmp", "count")) as f:
-            text = f.read().strip()
-    except FileNotFoundError:
-        return None
-    return int(text) if text.isdigit() else None
-
-
-def wait_count(bundle, above, deadline=120):
-    """Wait until the counter is above `above`; its value then."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        n = count(bundle)
-        if n is not None and n > above:
-            return n
-        time.sleep(0.1)
-    pytest.fail(f"the counter never went above {above} (last {count(bundle)})")
-
-
-def settled_count(bundle):
-    """The counter's value once it has stopped changing (after a dump ended it)."""
-    last = None
-    while True:
-        time.sleep(1)
-        n = count(bundle)
-        if n is not None and n == last:
-            return n
-        last = n
+def count_file(bundle):
+    return os.path.join(bundle.rootfs, "tmp", "count")
 
 
 def start_counter(pyrunc, bundle, cid, pipes, script=COUNTER, resources=None):
@@ -121,7 +95,7 @@ def start_counter(pyrunc, bundle, cid, pipes, script=COUNTER, resources=None):
     bundle.write()
     code, err = with_pipes(pyrunc, pipes(), "run", "-d", "--bundle", bundle.path, cid)
     assert code == 0, criu_errors(err)
-    return wait_count(bundle, 2) if script == COUNTER else None
+    return wait_count(count_file(bundle), 2) if script == COUNTER else None
 
 
 def cgroup_dir(bundle):
@@ -149,7 +123,7 @@ def test_checkpoint_then_restore_goes_on_counting(pyrunc, bundle, test_id, pipes
     assert pyrunc("state", test_id).code != 0
     assert not os.path.exists(f"/proc/{old_pid}") or init_cgroup(old_pid) != bundle.config["linux"]["cgroupsPath"]
     assert not os.path.exists(cgroup_dir(bundle))
-    saved = settled_count(bundle)
+    saved = settled_count(count_file(bundle))
     found = images(image)
     assert {"inventory.img", "pstree.img", "descriptors.json"} <= found, found
     assert any(n.startswith("core-") for n in found), found
@@ -182,7 +156,7 @@ def test_checkpoint_then_restore_goes_on_counting(pyrunc, bundle, test_id, pipes
     with open(os.path.join(cgroup_dir(bundle), "pids.max")) as f:
         assert f.read().strip() == "64"
     # The counter goes on from where it was, not from 1.
-    n = wait_count(bundle, saved)
+    n = wait_count(count_file(bundle), saved)
     assert n > saved
     assert (work / "restore.log").exists()
 
@@ -198,8 +172,8 @@ def test_leave_running_then_restore_the_copy(pyrunc, bundle, test_id, pipes, tmp
     assert code == 0, criu_errors(err)
     st = pyrunc.state(test_id)
     assert st["status"] == "running"
-    at_dump = count(bundle) or 0
-    wait_count(bundle, at_dump + 2)  # still counting
+    at_dump = count(count_file(bundle)) or 0
+    wait_count(count_file(bundle), at_dump + 2)  # still counting
     assert "pstree.img" in images(image)
 
     assert pyrunc("delete", "--force", test_id).code == 0
@@ -207,9 +181,9 @@ def test_leave_running_then_restore_the_copy(pyrunc, bundle, test_id, pipes, tmp
     assert code == 0, criu_errors(err)
     assert pyrunc.state(test_id)["status"] == "running"
     # The restored copy counts on from the value at the dump, which the live one had passed.
-    bundle_count = wait_count(bundle, 0)
+    bundle_count = wait_count(count_file(bundle), 0)
     assert bundle_count > 0
-    wait_count(bundle, bundle_count)
+    wait_count(count_file(bundle), bundle_count)
     assert pyrunc("delete", "--force", test_id).code == 0
 
 
@@ -229,11 +203,11 @@ def test_pre_dump_then_dump(pyrunc, bundle, test_id, pipes, tmp_path):
     assert pyrunc("state", test_id).code != 0
     # The dump saved only what changed since the pre-dump, with a link to it.
     assert os.path.islink(final / "parent")
-    saved = settled_count(bundle)
+    saved = settled_count(count_file(bundle))
 
     code, err = with_pipes(pyrunc, pipes(), "restore", "-d", "--image-path", str(final), "-b", bundle.path, test_id)
     assert code == 0, criu_errors(err)
-    assert wait_count(bundle, saved) > saved
+    assert wait_count(count_file(bundle), saved) > saved
     assert pyrunc("delete", "--force", test_id).code == 0
 
 
@@ -315,7 +289,7 @@ def test_restore_runs_the_create_hooks_with_the_restored_pid(pyrunc, bundle, tes
     image = tmp_path / "image"
     code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--image-path", str(image), test_id)
     assert code == 0, criu_errors(err)
-    saved = settled_count(bundle)
+    saved = settled_count(count_file(bundle))
     seen = tmp_path / "hooks"
     hook = tmp_path / "hook.sh"
     hook.write_text(f"#!/bin/sh\n(echo $1; cat; echo) >> {seen}\n")
@@ -332,7 +306,7 @@ def test_restore_runs_the_create_hooks_with_the_restored_pid(pyrunc, bundle, tes
     assert lines[0] == "prestart" and lines[2] == "createRuntime", lines
     for state in (json.loads(lines[1]), json.loads(lines[3])):
         assert state["id"] == test_id and state["pid"] == pid
-    assert wait_count(bundle, saved) > saved
+    assert wait_count(count_file(bundle), saved) > saved
     assert pyrunc("delete", "--force", test_id).code == 0
 
 
@@ -341,7 +315,7 @@ def test_restore_in_the_foreground_waits_and_deletes(pyrunc, bundle, test_id, pi
     image = tmp_path / "image"
     code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--image-path", str(image), test_id)
     assert code == 0, criu_errors(err)
-    saved = settled_count(bundle)
+    saved = settled_count(count_file(bundle))
     p = pipes()
     command = pyrunc.command or [pyrunc.interpreter, "-m", "pyrunc"]
     restore = subprocess.Popen(
@@ -351,7 +325,7 @@ def test_restore_in_the_foreground_waits_and_deletes(pyrunc, bundle, test_id, pi
         stderr=p.err_w,
     )
     try:
-        assert wait_count(bundle, saved) > saved
+        assert wait_count(count_file(bundle), saved) > saved
         assert pyrunc.state(test_id)["status"] == "running"
         assert pyrunc("kill", test_id, "KILL").code == 0
         assert restore.wait(timeout=120) == 128 + 9  # the container's status, as run's
@@ -379,7 +353,7 @@ def test_restore_onto_a_fresh_rootfs_makes_the_mount_points(pyrunc, bundle, test
     image = tmp_path / "image"
     code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--image-path", str(image), test_id)
     assert code == 0, criu_errors(err)
-    saved = settled_count(bundle)
+    saved = settled_count(count_file(bundle))
 
     fresh = tmp_path / "fresh"
     fresh.mkdir()
@@ -432,7 +406,7 @@ def test_the_image_holds_what_runcs_does(pyrunc, bundle, test_id, pipes, tmp_pat
         timeout=120,
     )
     try:
-        wait_count(bundle, 0)
+        wait_count(count_file(bundle), 0)
         theirs = tmp_path / "theirs"
         r = subprocess.run(
             [*runc, "checkpoint", "--image-path", str(theirs), test_id], capture_output=True, text=True, timeout=300

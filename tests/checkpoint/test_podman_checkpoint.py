@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.checkpoint.counter import count, settled_count, wait_count
 from tests.e2e.engines import PODMAN_NEEDS, Podman
 from tests.e2e.harness import engine_fixture, skip_reason
 from tests.e2e.image import build_image
@@ -37,54 +38,23 @@ def _read_only(path):
     return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
 
 
-def count(data):
-    """The counter's last value, None while it is being written."""
-    try:
-        with open(os.path.join(data, "count")) as f:
-            text = f.read().strip()
-    except FileNotFoundError:
-        return None
-    return int(text) if text.isdigit() else None
-
-
-def wait_count(pm, data, above, deadline=180):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        n = count(data)
-        if n is not None and n > above:
-            return n
-        time.sleep(0.2)
-    pytest.fail(f"the counter never went above {above} (last {count(data)})\n{pm.explain()}")
-
-
-def settled_count(data):
-    """The counter's value once it has stopped changing (the dump ended it)."""
-    last = None
-    for _ in range(120):
-        time.sleep(1)
-        n = count(data)
-        if n is not None and n == last:
-            return n
-        last = n
-    pytest.fail(f"the counter still changes after the checkpoint (last {last})")
-
-
 def test_podman_checkpoint_and_restore_a_counter(pm, tmp_path):
     name = pm.cname("counter")
     data = str(tmp_path / "data")
     os.mkdir(data)
+    counter = os.path.join(data, "count")
     r = pm.podman(
         "run", "-d", "--name", name, "-v", f"{data}:/data", *pm.run_flags, pm.image, "sh", "-c", COUNTER, timeout=180
     )
     assert r.rc == 0, f"{r!r}\n{pm.explain()}"
-    wait_count(pm, data, 10)
+    wait_count(counter, 10, 180, pm.explain)
 
     r = pm.podman("container", "checkpoint", name, timeout=300)
     assert r.rc == 0, f"{r!r}\n{pm.explain()}"
     r = pm.podman("inspect", "-f", "{{.State.Status}} {{.State.Checkpointed}}", name)
     assert r.lines[-1:] == ["exited true"], f"{r!r}\n{pm.explain()}"
     assert any(c.command == "checkpoint" for c in pm.argv.calls()), pm.argv.summary()
-    saved = settled_count(data)
+    saved = settled_count(counter)
 
     r = pm.podman("container", "restore", name, timeout=300)
     assert r.rc == 0, f"{r!r}\n{pm.explain()}"
@@ -94,9 +64,9 @@ def test_podman_checkpoint_and_restore_a_counter(pm, tmp_path):
     # The restored counter's first write follows the value it had (a counter started
     # again would write 1).
     end = time.monotonic() + 180
-    while (n := count(data)) in (saved, None) and time.monotonic() < end:
+    while (n := count(counter)) in (saved, None) and time.monotonic() < end:
         time.sleep(0.05)
     assert n is not None and n > saved, (n, saved, pm.explain())
-    assert wait_count(pm, data, n) > n
+    assert wait_count(counter, n, 180, pm.explain) > n
     r = pm.podman("rm", "-f", "-t", "0", name, timeout=120)
     assert r.rc == 0, f"{r!r}\n{pm.explain()}"

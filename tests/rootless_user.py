@@ -85,6 +85,9 @@ class TestUser:
     subgid: tuple[int, int]
     removed: bool = field(default=False)
     in_passwd: bool = True  # False: a bare uid (bare_user), no groups to init
+    # What popen() started: remove() ends and reaps them, also one still in setpriv
+    # (not yet the user's, so a scan by uid misses it).
+    started: list[subprocess.Popen] = field(default_factory=list)
 
     def env(self, **extra: str) -> dict[str, str]:
         """A login-like environment for the user: what pam and systemd would give it."""
@@ -113,7 +116,9 @@ class TestUser:
 
     def popen(self, cmd: Sequence[str], env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
         kw.setdefault("cwd", self.home)
-        return subprocess.Popen(self.argv(cmd), env=self.env() if env is None else env, **kw)
+        proc = subprocess.Popen(self.argv(cmd), env=self.env() if env is None else env, **kw)
+        self.started.append(proc)
+        return proc
 
     def run(
         self,
@@ -240,6 +245,10 @@ def remove(user: TestUser) -> None:
     """End the user's processes, then remove the user, its home, ranges and runtime dir."""
     if user.removed:
         return
+    for proc in user.started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
     for _ in range(50):
         pids = user.pids()
         if not pids:
@@ -253,7 +262,9 @@ def remove(user: TestUser) -> None:
     try:
         if user.in_passwd:
             pwd.getpwnam(user.name)
-            _run_locked(["userdel", "-r", user.name])
+            # --force: userdel (exit 8) also counts a killed process its parent has not
+            # reaped yet; a live one would still show in leftovers().
+            _run_locked(["userdel", "--force", "--remove", user.name])
     except KeyError:
         pass
     except RuntimeError:

@@ -138,9 +138,10 @@ def create(store: "Store", cid: str, opts: "CreateOptions", seams: "Seams") -> "
 
             with log.step("compile seccomp filter"):
                 program = seccomp.program_for(cfg.linux.seccomp, store.root)
-        with log.step("load the init's code"):  # every module the init needs after pivot_root
-            from pyrunc.linux.requests import CreateRequests
-            from pyrunc.linux.spawn import spawn_init
+        # The parent's side only: the child loads the init's code itself, after the fork
+        # and before its first namespace (init.load_modules), while the parent makes the cgroup.
+        from pyrunc.linux.requests import CreateRequests
+        from pyrunc.linux.spawn import spawn_init
         start_path = f"/proc/self/fd/{cdir.fd}/{START_SOCKET}"
 
         def save_cgroup(saved: "dict[str, Any]") -> None:

@@ -27,6 +27,7 @@ from pyrunc.linux import (
     paths,
     proc_writes,
     process,
+    procfs,
     protocol,
     rootfs,
     seccomp,
@@ -118,7 +119,9 @@ class InitContext:
         self.steps = ["start init"]  # the last few, sent with a failure for the --log line
         self.note_fd: int | None = None  # where each step is noted for the parent (child_death.StepNotes)
         self.env: dict[str, str] | None = None  # the environment for execve, set once the user is known
-        self.cgroup_paths: dict[str, str] = {}  # {hierarchy: the container's cgroup in it}, from the parent
+        # {hierarchy: the container's cgroup in it}, from the parent's answer to the cgroup
+        # request (None: asked, the answer not yet read: cgroup_paths reads it).
+        self._cgroup_paths: dict[str, str] | None = {}
         self.cgroup_joined = True  # False while the parent has yet to move the init in
         self.binfmt_handlers: list[tuple[str, str]] = []  # the host's that resolve their interpreter at exec time
         self.create_cwd = True  # exec opens an existing one only
@@ -142,6 +145,19 @@ class InitContext:
         self.runtime_is_root = os.geteuid() == 0
         self.host_pid = 0  # our pid as the runtime sees it, once the root is built
         self.pid_ns_made = False  # born pid 1 of the new pid namespace the runtime made
+
+    @property
+    def cgroup_paths(self) -> dict[str, str]:
+        """The container's cgroup as the host sees it (/proc/self/cgroup cannot tell once
+        a cgroup namespace has been joined); the answer to ask_cgroup, read when first
+        needed, so that the parent makes the cgroup while this child works on."""
+        if self._cgroup_paths is None:
+            self._cgroup_paths = self.chan.answer_to(protocol.CGROUP).get("paths") or {}
+        return self._cgroup_paths
+
+    def cgroup_asked(self) -> None:
+        """The cgroup request was sent (ask_cgroup); its answer is read when needed."""
+        self._cgroup_paths = None
 
     @property
     def step(self) -> str:
@@ -192,11 +208,31 @@ def report_failure(ctx: InitContext, exc: BaseException) -> None:
     msg = str(exc) if not isinstance(exc, KernelError) else exc.args[1]
     try:
         ctx.chan.send(protocol.ERROR, step=ctx.step, msg=msg or type(exc).__name__, steps=ctx.steps[-4:])
-    except OSError:
+        # The parent may still be making the cgroup we asked for: once its answer has
+        # reached us, it reads this error; had we exited first, it would see only a death.
+        ctx.chan.read_owed()
+    except (OSError, protocol.ProtocolError):
         pass
 
 
 # --- stage 1: namespaces ---------------------------------------------------------------
+
+
+def load_modules(ctx: InitContext) -> None:
+    """Import what only some configs need, before the first namespace: in a new user
+    namespace the mapped root may not reach pyrunc's files (an install under a 0700
+    directory), and after pivot_root nothing of the host's is in reach."""
+    cfg, lx = ctx.cfg, ctx.cfg.linux
+    if cfg.hooks.start_container:
+        import subprocess  # noqa: F401  (the startContainer hooks run after pivot_root)
+    if lx.memory_policy:
+        from pyrunc.linux import placement  # noqa: F401  (setup_process)
+    if ctx.new_netns or lx.net_devices:
+        from pyrunc.linux import network  # noqa: F401  (container_init)
+    if ctx.in_userns and ctx.runtime_is_root:
+        from pyrunc.linux import mount_sources  # noqa: F401  (setup_namespaces)
+    if any(m.type == "cgroup" for m in cfg.mounts):
+        from pyrunc.linux import cgroupfs  # noqa: F401  (rootfs)
 
 
 def setup_namespaces(ctx: InitContext) -> bool:
@@ -206,6 +242,7 @@ def setup_namespaces(ctx: InitContext) -> bool:
     reports its pid and exits (returns False); otherwise it becomes the init itself.
     """
     lx = ctx.cfg.linux
+    load_modules(ctx)
     ctx.step = "check LSM support"
     # Checked here, on the host's /sys: the container's own /sys cannot tell.
     process.check_lsm_support(ctx.cfg.process)
@@ -231,16 +268,14 @@ def setup_namespaces(ctx: InitContext) -> bool:
         # The uid change made us non-dumpable, which hands /proc/self to host root and
         # makes timens_offsets unwritable; cleared again before the init is forked.
         ctx.kernel.prctl(kernel.PR_SET_DUMPABLE, 1)
-    # Into the cgroup before unsharing the cgroup namespace, whose root is our cgroup then.
-    # Without one, the init is moved in late, when it asks before its hooks and `created`
-    # (cgroup_joined), so the memory the setup touches is not charged to the container;
-    # the parent pays the first move's wait meanwhile (requests.py: CreateRequests.warm_up_cgroup).
-    ctx.step = "join cgroup"
-    ctx.chan.send(protocol.CGROUP, pid=_host_pid() if ctx.pid_ns_made else os.getpid(), join_now=ctx.new_cgroupns)
+    if ctx.new_userns:  # asked only now (else first thing, spawn): the parent serves the id maps first
+        protocol.ask_cgroup(ctx.chan, ctx.new_cgroupns, ctx.pid_ns_made)
+        ctx.cgroup_asked()
     ctx.cgroup_joined = ctx.new_cgroupns
-    # The cgroup's paths as the host sees them: /proc/self/cgroup cannot tell once a
-    # cgroup namespace has been joined (it shows them relative to that namespace's root).
-    ctx.cgroup_paths = ctx.chan.expect_ok().get("paths") or {}
+    if ctx.new_cgroupns:
+        # In the cgroup before unsharing the cgroup namespace, whose root is our cgroup then.
+        ctx.step = "join cgroup"
+        ctx.cgroup_paths  # noqa: B018 (reads the answer: the parent has moved us)
     ctx.step = "create namespaces"
     flags = namespaces.new_flags(lx, exclude=("user", "pid") if ctx.pid_ns_made else ("user",))
     if flags:
@@ -263,7 +298,7 @@ def setup_namespaces(ctx: InitContext) -> bool:
         # that shares its pid namespace can look for it in /proc (CVE-2016-9962).
         ctx.kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
     if ctx.pid_ns_made:  # born pid 1 of it (spawn.pid_ns_in_parent): the init already
-        ctx.chan.send(protocol.INIT, pid=_host_pid())
+        ctx.chan.send(protocol.INIT, pid=procfs.own_host_pid())
         return True
     if not namespaces.needs_child(lx):
         ctx.chan.send(protocol.INIT, pid=os.getpid())
@@ -285,16 +320,12 @@ def setup_namespaces(ctx: InitContext) -> bool:
 def container_init(ctx: InitContext) -> None:
     """Build the container around this process, report `created`, wait for start, exec."""
     cfg, lx, proc = ctx.cfg, ctx.cfg.linux, ctx.cfg.process
-    if cfg.hooks.start_container:
-        import subprocess  # noqa: F401  (the startContainer hooks run after pivot_root)
-    if lx.memory_policy:
-        from pyrunc.linux import placement  # noqa: F401  (setup_process, after pivot_root)
     # The container must never ptrace or open /proc/<pid> of a runtime process that still
     # holds host fds; exec of the user's program makes it dumpable again.
     ctx.kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
     if ctx.new_netns:
         ctx.step = "bring up lo"
-        from pyrunc.linux import network  # before pivot_root, like every import
+        from pyrunc.linux import network  # loaded before any namespace (load_modules)
 
         network.bring_up("lo")
     if lx.net_devices:
@@ -445,7 +476,7 @@ def _setup_rootfs(ctx: InitContext) -> None:
         while ctx.mount_sources:  # those of entries that failed before their bind
             os.close(ctx.mount_sources.popitem()[1])
     # The hooks' state names the init by its host pid; after pivot_root /proc is the container's.
-    ctx.host_pid = _host_pid()
+    ctx.host_pid = procfs.own_host_pid()
     hooks = cfg.hooks
     if hooks.prestart or hooks.create_runtime or hooks.create_container:
         wait_for_cgroup(ctx)  # the hooks see the container in its cgroup
@@ -474,18 +505,6 @@ def _hook_state(ctx: InitContext, status: str) -> "dict[str, Any]":
     if ctx.cfg.annotations:
         state["annotations"] = ctx.cfg.annotations
     return state
-
-
-def _host_pid() -> int:
-    """Our pid as the runtime namespace sees it (hooks run there): NSpid's first field."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("NSpid:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return os.getpid()
 
 
 def setup_terminal(ctx: InitContext, console: bool = True) -> None:

@@ -115,3 +115,18 @@ def container_pids(pid: int) -> list[int]:
     if ns == pid_namespace(posix.getpid()):
         return descendants_of(pid)
     return pids_in_namespace_of(pid)
+
+
+def own_host_pid() -> int:
+    """Our pid as the runtime's pid namespace sees it (hooks run there), from
+    /proc/self/status's NSpid, whose first field is the outermost pid namespace's: a
+    process born pid 1 of a new namespace still reads the host's /proc until it mounts
+    its own."""
+    try:
+        status = read_whole("/proc/self/status")
+    except OSError:
+        return posix.getpid()
+    for line in status.split(b"\n"):
+        if line.startswith(b"NSpid:"):
+            return int(line.split()[1])
+    return posix.getpid()

@@ -34,14 +34,18 @@ with each mode's answers in linux/requests.py.
                                                              the parent: the request failed (msg)
   ok              parent                (per request)        the request was done
 
+  create asks for its cgroup first thing, right after the fork (with a new user
+  namespace: right after idmap), and reads the answer only when it needs the paths
+  (Channel.ask): the parent makes the cgroup while the child loads its code and builds.
+
   eof is not sent: recv's name for a closed channel (the child died, or exec'd: the
   channel is close-on-exec).
 
 In order (each line only when the config asks for it):
 
   create: child -> parent                 exec: child -> parent
-    idmap ............. ok                  init  (the parent moves it into the cgroup)
-    cgroup ............ ok {paths}          console + fd
+    cgroup ............ ok {paths}          init  (the parent moves it into the cgroup)
+    idmap ............. ok                  console + fd
     mount_sources ..... ok + fds            seccomp + fd ...... ok
     init                                    cgroup_joined ..... ok  (or join_paused)
     netdevices + fd ... ok                  eof: it exec'd
@@ -106,9 +110,27 @@ class ProtocolError(Exception):
     pass
 
 
+def ask_cgroup(chan: "Channel", join_now: bool, pid_ns_made: bool) -> None:
+    """The child asks the parent to make its cgroup and set the limits, and to move it in
+    at once when join_now (a new cgroup namespace, whose root is the cgroup it is in when
+    it unshares it).  Otherwise the init is moved in late, when it asks before its hooks
+    and `created` (cgroup_joined), so that the memory its setup touches is not charged to
+    the container; the parent pays the first move's wait meanwhile
+    (requests.CreateRequests.warm_up_cgroup).  Asked, not awaited: the child reads the
+    answer when it needs the paths (init.InitContext.cgroup_paths)."""
+    import posix
+
+    from pyrunc.linux import procfs
+
+    pid = procfs.own_host_pid() if pid_ns_made else posix.getpid()
+    chan.ask(CGROUP, pid=pid, join_now=join_now)
+
+
 class Channel:
     def __init__(self, sock: "socket") -> None:
         self.sock = sock
+        self._owed: list[str] = []  # requests sent with ask(), their answers not yet read
+        self._answers: dict[str, dict[str, Any]] = {}  # answers read, not yet taken
 
     @classmethod
     def pair(cls) -> "tuple[Self, Self]":
@@ -126,12 +148,40 @@ class Channel:
         else:
             self.sock.sendall(data)
 
+    def ask(self, mtype: str, **fields: "Any") -> None:
+        """Send a request whose answer is taken later (answer_to): the child works on while
+        the parent answers.  Answers come in the order asked, so any recv first reads
+        the answers still owed."""
+        self.send(mtype, **fields)
+        self._owed.append(mtype)
+
+    def answer_to(self, mtype: str) -> "dict[str, Any]":
+        """The `ok` to the earlier ask(mtype), read now if it has not been; raises
+        ProtocolError when the parent answered `error`."""
+        self.read_owed()
+        return self._answers.pop(mtype)
+
+    def read_owed(self) -> None:
+        """Read the answers to every ask not yet answered (ProtocolError on an `error`)."""
+        while self._owed:
+            mtype = self._owed[0]
+            msg = self._expect_ok_now()
+            del self._owed[0]
+            self._answers[mtype] = msg
+
     def recv(
         self, idle: "Callable[[], object] | None" = None, interval: float = IDLE_INTERVAL
     ) -> "tuple[dict[str, Any], list[int]]":
         """The next message as (dict, [fds]); ({'type': 'eof'}, []) when the peer closed.
         `idle`, when given, is called after each `interval` seconds without a message;
         it raises to give up (a peer the cgroup freezer stopped never answers)."""
+        if self._owed:
+            self.read_owed()
+        return self._recv_message(idle, interval)
+
+    def _recv_message(
+        self, idle: "Callable[[], object] | None" = None, interval: float = IDLE_INTERVAL
+    ) -> "tuple[dict[str, Any], list[int]]":
         try:
             data, fds = self._recv(idle, interval)
         except ConnectionResetError:
@@ -159,7 +209,11 @@ class Channel:
         return data, fds
 
     def expect_ok(self) -> "dict[str, Any]":
-        msg, _ = self.recv()
+        self.read_owed()
+        return self._expect_ok_now()
+
+    def _expect_ok_now(self) -> "dict[str, Any]":
+        msg, _ = self._recv_message()
         if msg["type"] == OK:
             return msg
         if msg["type"] == ERROR:

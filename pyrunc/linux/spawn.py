@@ -15,7 +15,6 @@ import sys
 from pyrunc import log
 from pyrunc.errors import ContainerError, KernelError
 from pyrunc.linux import cgroup_warm_up, child_death, passed_fds, proctitle, protocol, unix
-from pyrunc.linux import init as child
 from pyrunc.linux.child_death import kill as _kill
 from pyrunc.linux.child_death import wait_child
 from pyrunc.linux.kernel import CLONE_NEWPID
@@ -76,8 +75,16 @@ def spawn_init(
     # Asked here: a child born in a new pid namespace has no parent pid to compare.
     listen_fds = passed_fds.listen_fds(os.getpid())
     new_pid_ns = pid_ns_in_parent(cfg)
+    user_ns = cfg.linux.namespace("user")
+    cgroup_ns = cfg.linux.namespace("cgroup")
 
     def run(child_ch: Channel, note_fd: int) -> None:
+        asked = user_ns is None or bool(user_ns.path)  # a new one: asked after the id maps (init)
+        if asked:
+            # First thing: the parent makes the cgroup while this child loads the init's code.
+            protocol.ask_cgroup(child_ch, cgroup_ns is not None and not cgroup_ns.path, new_pid_ns)
+        from pyrunc.linux import init as child  # here, not in the parent, which needs none of it
+
         proctitle.show_init(kernel, container_id)  # not `pyrunc create ...` once create is gone
         keep = [child_ch.fileno(), start_sock.fileno(), note_fd]
         if console_sock_fd is not None:
@@ -101,6 +108,8 @@ def spawn_init(
         )
         ctx.note_fd = note_fd
         ctx.pid_ns_made = new_pid_ns
+        if asked:
+            ctx.cgroup_asked()
         ctx.recorder.begin(ctx.step)  # the step it is in
         try:
             if child.setup_namespaces(ctx):
@@ -157,6 +166,7 @@ def spawn_exec(
     `init_start`) and serve it until it has exec'd (or, paused, has joined the frozen
     cgroup: it execs on resume).  `requests`: a requests.ExecRequests.  The parent's copy
     of `console_sock_fd` is closed once the child has it."""
+    from pyrunc.linux import init as child
     from pyrunc.linux import join
 
     def run(child_ch: Channel, note_fd: int) -> None:

@@ -73,6 +73,12 @@ class _Chan:
     def send(self, kind, **fields):
         self.sent.append(kind)
 
+    def ask(self, kind, **fields):
+        self.send(kind, **fields)
+
+    def answer_to(self, kind):
+        return {}
+
     def expect_ok(self):
         return {}
 

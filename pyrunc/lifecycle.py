@@ -142,6 +142,7 @@ def create(store: "Store", cid: str, opts: "CreateOptions", seams: "Seams") -> "
         # and before its first namespace (init.load_modules), while the parent makes the cgroup.
         from pyrunc.linux.requests import CreateRequests
         from pyrunc.linux.spawn import spawn_init
+
         start_path = f"/proc/self/fd/{cdir.fd}/{START_SOCKET}"
 
         def save_cgroup(saved: "dict[str, Any]") -> None:

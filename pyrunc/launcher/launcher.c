@@ -13,7 +13,7 @@
  * The interpreter runs with -I -S: no site, no user or environment paths; the import
  * path is fixed when the launcher is built (pyrunc/launcher/__init__.py).
  *
- * For exec, whose process must be moved into the container's cgroup before it can exec,
+ * For the commands that move a process into the container's cgroup (create, run, exec),
  * it first forks a helper that pays the kernel's wait before a cgroup.procs write (see
  * cgroup_warm_up below) while the interpreter starts.
  *
@@ -90,9 +90,9 @@ out:
 	return fd;
 }
 
-/* Whether the command is exec: its first word that is neither a global flag nor a
- * global flag's value. */
-static int is_exec(int argc, char **argv)
+/* Whether the command moves a process into a container's cgroup: create, run or exec,
+ * its first word that is neither a global flag nor a global flag's value. */
+static int moves_into_cgroup(int argc, char **argv)
 {
 	static const char *const with_value[] = { "--root", "--log", "--log-format", "--rootless",
 						  "--trace", "--criu", "-root", "-log", "-log-format",
@@ -100,7 +100,7 @@ static int is_exec(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		if (arg[0] != '-')
-			return !strcmp(arg, "exec");
+			return !strcmp(arg, "exec") || !strcmp(arg, "run") || !strcmp(arg, "create");
 		for (int j = 0; with_value[j]; j++)
 			if (!strcmp(arg, with_value[j])) {
 				i++;
@@ -164,14 +164,14 @@ static long now_ns(void)
  * The kernel serialises every cgroup.procs write, in any hierarchy, with one lock whose
  * writer waits out an RCU grace period (10-16 ms here) unless another write took it in
  * the last grace period or so.  exec would pay that wait in series: its process cannot
- * exec before it is in the container's cgroup, and little else overlaps.  So a helper
+ * exec before it is in the container's cgroup, and little else overlaps; so would create,
+ * whose init, joining late, waits for its move once it has built the container.  So a helper
  * writes "0" (itself, where it already is: nothing moves) to its own cgroup.procs at
  * once, while the interpreter starts, and again every 4 ms, keeping the kernel on its
  * fast path until pyrunc has made its moves and stops it (cgroup_warm_up.py), at the
  * latest when a second has passed or its parent has died.  It holds no fd of ours.
- * Not for create and run: their parent already pays the wait while the child builds the
- * container (a stand-in's move, requests.py), and on a loaded host a helper's write that
- * went cold holds the cgroup mutex just when create makes the cgroup (measured: slower).
+ * Without it (pyrunc started another way) create pays the wait with a stand-in's move
+ * (requests.py) once the cgroup is made, which ends later than the child's setup.
  */
 static void cgroup_warm_up(void)
 {
@@ -209,7 +209,7 @@ int main(int argc, char **argv)
 {
 	/* Only ever ours: a value from the caller's environment names no helper. */
 	unsetenv(HELPER_ENV);
-	if (is_exec(argc, argv))
+	if (moves_into_cgroup(argc, argv))
 		cgroup_warm_up();
 
 	/* python -I -S -c BOOT ARGS...: argv[0] stays the interpreter's path, from which

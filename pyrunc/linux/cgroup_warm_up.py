@@ -1,6 +1,6 @@
 """The launcher's cgroup warm-up helper, seen from pyrunc: how long it may run.
 
-For exec the C launcher (pyrunc/launcher/launcher.c) forks a helper
+For create, run and exec the C launcher (pyrunc/launcher/launcher.c) forks a helper
 before it starts the interpreter: a no-op write to its own cgroup.procs every 4 ms, so
 the kernel's wait before a cgroup.procs write (an RCU grace period, 10-16 ms) is paid
 while the interpreter starts, and the moves pyrunc makes later are quick.  The helper is

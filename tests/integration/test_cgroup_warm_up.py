@@ -1,5 +1,5 @@
 """The launcher's cgroup warm-up helper (pyrunc/launcher/launcher.c, linux/cgroup_warm_up.py):
-for exec it pays the kernel's wait before a cgroup.procs write while the interpreter
+for create, run and exec it pays the kernel's wait before a cgroup.procs write while the interpreter
 starts; pyrunc stops and reaps it, so that nothing of it outlives the command, whether the
 command succeeds or fails before it moves anything."""
 
@@ -70,14 +70,20 @@ def test_exec_stops_its_helper_and_leaves_nothing(built_launcher, pyrunc, runnin
     assert len(_stopped_lines(pyrunc)) == 1  # there was one, and pyrunc stopped it
 
 
-def test_run_starts_no_helper_and_leaves_nothing(built_launcher, pyrunc, bundle, test_id):
-    """create and run pay the wait with a stand-in while the child works (requests.py)."""
+@pytest.mark.parametrize("command", ["run", "create"])
+def test_run_and_create_stop_their_helper_and_leave_nothing(built_launcher, pyrunc, bundle, test_id, command):
+    """create's init, joining its cgroup late, would wait for its move once it has built
+    the container: the helper has paid the kernel's wait by then."""
     bundle.config["process"]["args"] = ["true"]
     bundle.write()
-    code, left = _watched(built_launcher, pyrunc, "run", "--bundle", bundle.path, test_id)
+    code, left = _watched(built_launcher, pyrunc, command, "--bundle", bundle.path, test_id)
     assert code == 0
-    assert left == []
-    assert _stopped_lines(pyrunc) == []
+    if command == "create":  # the created init is left to its parent, the watcher: killed there
+        assert [comm for _, comm in left] == ["pyrunc:init"], left  # the init, no helper
+        pyrunc("delete", "--force", test_id)
+    else:
+        assert left == []
+    assert len(_stopped_lines(pyrunc)) == 1  # there was one, and pyrunc stopped it
 
 
 def test_a_command_that_fails_before_any_move_stops_its_helper(built_launcher, pyrunc):

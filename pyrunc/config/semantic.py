@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 
 PROPAGATION_OPTIONS = frozenset(MOUNT_PROPAGATIONS)
+IDMAP_OPTIONS = frozenset(IDMAP_MOUNT_OPTIONS)
 
 # sysctls the ipc namespace isolates (ipc_namespaces(7)); others under kernel.* are global.
 IPC_SYSCTLS = frozenset(
@@ -176,6 +177,8 @@ def _shown(value: object, limit: int = 60) -> str:
 def _path_length_problem(path: str, limit: int = PATH_MAX - 1, names: bool = True) -> str | None:
     """Why the kernel would refuse `path` for its length (ENAMETOOLONG), or None.
     `names`: whether NAME_MAX applies to each component (kernfs, cgroupfs, ignores it)."""
+    if len(path) <= NAME_MAX and len(path) <= limit and path.isascii():
+        return None  # the common case: no component, nor the whole, can be too long
     size = _byte_len(path)
     if size > limit:
         return f"is {size} bytes long; the kernel takes paths of at most {limit} bytes (PATH_MAX)"
@@ -253,9 +256,12 @@ def _stack_limit(rlimits: "Iterable[Doc] | None") -> int:
     return 2**64 - 1 if soft == resource.RLIM_INFINITY else soft
 
 
-def _exec_problems(args: "Iterable[str]", env: "Iterable[str]", parts: "Parts", stack: int) -> "Problems":
+def _exec_problems(
+    args: "Iterable[str]", env: "Iterable[str]", parts: "Parts", rlimits: "Iterable[Doc] | None"
+) -> "Problems":
     """What execve(2) would refuse with E2BIG: a string over MAX_ARG_STRLEN, or argv and
-    envp (strings, NULs and pointers) over a quarter of the stack limit (fs/exec.c)."""
+    envp (strings, NULs and pointers) over a quarter of the stack limit (fs/exec.c), the
+    limit `rlimits` set or the runtime's own."""
     sizes: dict[str, int] = {}
     for key, strings in (("args", args), ("env", env)):
         sizes[key] = 0
@@ -267,8 +273,10 @@ def _exec_problems(args: "Iterable[str]", env: "Iterable[str]", parts: "Parts", 
                     (f"is {size} bytes long; execve(2) takes strings of at most {MAX_ARG_STRLEN - 1} bytes"),
                 )
             sizes[key] += size + 1 + 8  # the NUL, and the pointer to it
-    space = max(min(ARG_MAX_CEILING, stack // 4), ARG_MAX_FLOOR)
     used = sizes["args"] + sizes["env"] + EXEC_RESERVE
+    if used <= ARG_MAX_FLOOR:
+        return  # execve allows this much whatever the limit: no need to look it up
+    space = max(min(ARG_MAX_CEILING, _stack_limit(rlimits) // 4), ARG_MAX_FLOOR)
     if used > space:
         larger = max(sizes, key=sizes.__getitem__)
         yield (
@@ -375,7 +383,7 @@ def check_process(doc: "Doc", bundle: str) -> "Problems":
     if problem:
         yield ["process", "cwd"], problem
     yield from _env_problems(process.get("env"), ["process", "env"])
-    yield from _exec_problems(args or (), process.get("env") or (), ["process"], _stack_limit(process.get("rlimits")))
+    yield from _exec_problems(args or (), process.get("env") or (), ["process"], process.get("rlimits"))
 
 
 def check_user(doc: "Doc", bundle: str) -> "Problems":
@@ -575,8 +583,40 @@ def _string_problem(text: str) -> str | None:
     return None
 
 
+def _all_strings_clean(doc: "Any") -> bool:
+    """Whether no string or key of the document has a problem: one pass that builds no
+    paths, for the common case; check_strings walks again to name what it finds."""
+    strings: list[str] = []
+    pending = [doc]
+    items: Iterable[Any]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            strings.extend(value)
+            items = value.values()
+        elif isinstance(value, list):
+            items = value
+        else:
+            strings.append(value)  # only the document itself can be a scalar here
+            continue
+        for item in items:
+            if isinstance(item, str):
+                strings.append(item)
+            elif isinstance(item, (dict, list)):
+                pending.append(item)
+    try:
+        for text in strings:
+            if "\0" in text or (not text.isascii() and _string_problem(text)):
+                return False
+    except TypeError:  # a key or a document that is no string: the full walk says so
+        return False
+    return True
+
+
 def check_strings(doc: "Any", bundle: str | None) -> "Problems":
     """Every string and key of the document: no NUL, no lone surrogate."""
+    if _all_strings_clean(doc):
+        return
     # A loop, not recursion: unknown fields may nest as deep as the JSON parser allows.
     pending: list[tuple[Parts, Any]] = [([], doc)]
     while pending:
@@ -672,8 +712,9 @@ def _mount_problems(doc: "Doc", mount: "Doc", parts: "Parts", bundle: str) -> "P
     if problem:
         yield parts + ["destination"], problem
     options = mount.get("options") or ()
-    is_bind = "bind" in options or "rbind" in options or mount.get("type") == "bind"
-    if ("bind" in options or "rbind" in options) and not mount.get("source"):
+    bind_option = "bind" in options or "rbind" in options
+    is_bind = bind_option or mount.get("type") == "bind"
+    if bind_option and not mount.get("source"):
         yield parts + ["source"], "a bind mount needs a source"
     # A bind's source is a path (a relative one is in the bundle); the source of any
     # other mount, and the type, are strings mount(2) copies up to PATH_MAX.
@@ -693,15 +734,16 @@ def _mount_problems(doc: "Doc", mount: "Doc", parts: "Parts", bundle: str) -> "P
             parts + ["options"],
             (f"the filesystem options come to {data} bytes; mount(2) takes one page, at most {MOUNT_DATA_MAX}"),
         )
-    propagation = sorted(set(options) & PROPAGATION_OPTIONS)
+    propagation = sorted(PROPAGATION_OPTIONS.intersection(options))
     if len(propagation) > 1:
         yield parts + ["options"], f"conflicting propagation options {propagation}"
     has_uid, has_gid = "uidMappings" in mount, "gidMappings" in mount
     if has_uid != has_gid:
         yield parts, "uidMappings and gidMappings must be given together"
     for key in ("uidMappings", "gidMappings"):
-        yield from _mapping_problems(mount.get(key) or (), parts + [key])
-    idmapped = any(o in IDMAP_MOUNT_OPTIONS for o in options)
+        if mount.get(key):
+            yield from _mapping_problems(mount[key], parts + [key])
+    idmapped = not IDMAP_OPTIONS.isdisjoint(options)
     if idmapped and not has_uid and not _has_ns(doc, "user"):
         yield parts + ["options"], "idmap needs uidMappings/gidMappings or a user namespace"
 
@@ -882,9 +924,7 @@ def check_hooks(doc: "Doc", bundle: str) -> "Problems":
                 yield parts + ["path"], problem
             yield from _env_problems(hook.get("env"), parts + ["env"])
             # Hooks run on the host, under the runtime's own stack limit.
-            yield from _exec_problems(
-                hook.get("args") or [hook["path"]], hook.get("env") or (), parts, _stack_limit(None)
-            )
+            yield from _exec_problems(hook.get("args") or [hook["path"]], hook.get("env") or (), parts, None)
 
 
 def check_cgroups_path(doc: "Doc", bundle: str) -> "Problems":
@@ -1158,10 +1198,14 @@ def _present(doc: "Doc", path: str) -> "list[Parts]":
 
 def check_unsupported(doc: "Doc", bundle: str) -> "Problems":
     for path, why in REFUSED_FIELDS.items():
-        for parts in _present(doc, path):
-            yield parts, why
+        if path.partition(".")[0].removesuffix("[]") in doc:  # else nothing to walk
+            for parts in _present(doc, path):
+                yield parts, why
     for i, mount in enumerate(doc.get("mounts") or ()):
-        for j, option in enumerate(mount.get("options") or ()):
+        options = mount.get("options") or ()
+        if IDMAP_OPTIONS.isdisjoint(options):
+            continue
+        for j, option in enumerate(options):
             if option in REFUSED_MOUNT_OPTIONS:
                 yield ["mounts", i, "options", j], f"{option!r}: {REFUSED_MOUNT_OPTIONS[option]}"
 

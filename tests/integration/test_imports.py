@@ -10,7 +10,6 @@ RUN = {
     "_ctypes",
     "_socket",
     "_struct",
-    "resource",
     "struct",
     "pyrunc.linux.ffi",
     "pyrunc.config",

@@ -65,6 +65,18 @@ def test_a_valid_config_is_checked_without_jsonschema_or_re(tmp_path):
     assert not loaded & SLOW, sorted(loaded & SLOW)
 
 
+def test_a_plain_config_is_checked_without_the_resource_module(tmp_path):
+    # execve's limit on argv and envp depends on the stack limit only past 128 KiB:
+    # below that, the check does not look the limit up (importing `resource` loads a
+    # shared library, which cost create more than the check).
+    from pyrunc import jsonc
+    from pyrunc.config.default import default_spec
+
+    os.mkdir(tmp_path / "rootfs")
+    (tmp_path / "config.json").write_text(jsonc.dumps(default_spec()))
+    assert "resource" not in modules_imported_by("validate", "--bundle", str(tmp_path))
+
+
 def test_tracing_is_imported_only_when_asked_for(tmp_path, monkeypatch):
     root = str(tmp_path / "state")
     monkeypatch.delenv("PYRUNC_TRACE", raising=False)

@@ -11,7 +11,6 @@ from what runc refuses (written here from its documented behaviour).
 import os
 import time
 
-from pyrunc.config.schema import format_problems
 from pyrunc.linux.tables import (
     CAPABILITIES,
     CAPABILITY_SETS,
@@ -103,6 +102,8 @@ def _match(pattern: str, text: str) -> "re.Match[str] | None":
 
 def semantic_errors(doc: "Doc", bundle_dir: str) -> list[str]:
     """Every semantic problem of a schema-valid config.json, as `path: message` lines."""
+    from pyrunc.config.validate import format_problems
+
     return format_problems(semantic_problems(doc, bundle_dir))
 
 

@@ -15,7 +15,6 @@ RUN = {
     "pyrunc.config",
     "pyrunc.config.model",
     "pyrunc.config.patterns",
-    "pyrunc.config.schema",
     "pyrunc.config.schema_check",
     "pyrunc.config.semantic",
     "pyrunc.config.validate",

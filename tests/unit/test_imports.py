@@ -65,16 +65,18 @@ def test_a_valid_config_is_checked_without_jsonschema_or_re(tmp_path):
     assert not loaded & SLOW, sorted(loaded & SLOW)
 
 
-def test_a_plain_config_is_checked_without_the_resource_module(tmp_path):
-    # execve's limit on argv and envp depends on the stack limit only past 128 KiB:
-    # below that, the check does not look the limit up (importing `resource` loads a
-    # shared library, which cost create more than the check).
+def test_a_plain_config_is_checked_without_schema_py_or_the_resource_module(tmp_path):
+    # schema.py is what explains a config that fails (with jsonschema); execve's limit
+    # on argv and envp depends on the stack limit only past 128 KiB, and below that the
+    # check does not look it up (importing `resource` loads a shared library).
     from pyrunc import jsonc
     from pyrunc.config.default import default_spec
 
     os.mkdir(tmp_path / "rootfs")
     (tmp_path / "config.json").write_text(jsonc.dumps(default_spec()))
-    assert "resource" not in modules_imported_by("validate", "--bundle", str(tmp_path))
+    loaded = modules_imported_by("validate", "--bundle", str(tmp_path))
+    assert "pyrunc.config.schema_check" in loaded  # the probe saw the check run
+    assert not loaded & {"pyrunc.config.schema", "resource"}, sorted(loaded & {"pyrunc.config.schema", "resource"})
 
 
 def test_tracing_is_imported_only_when_asked_for(tmp_path, monkeypatch):

@@ -12,12 +12,17 @@ Every problem is one line, `<json path>: <message>`, with paths written like
 
 import os
 
+# Problems are formatted in validate.py, which create imports without this module;
+# the names stay importable from here.
+from pyrunc.config.validate import format_problems as format_problems
+from pyrunc.config.validate import json_path as json_path
+
 MAX_REPR = 200
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
     from typing import Any
 
@@ -33,33 +38,6 @@ def spec_dir() -> "Path":
 
     override = os.environ.get("PYRUNC_SPEC_DIR")
     return Path(override) if override else Path(__file__).resolve().parents[2] / "spec"
-
-
-def json_path(parts: "Iterable[str | int]") -> str:
-    """Render a path: keys as `.key` (or `["odd.key"]` when not an identifier), indexes as `[i]`."""
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part.isascii() and part.isidentifier():  # [A-Za-z_][A-Za-z0-9_]*
-            out += f".{part}" if out else part
-        else:
-            from pyrunc import jsonc
-
-            out += f"[{jsonc.dumps(part, compact=False)}]"
-    return out or "(root)"
-
-
-def _path_key(parts: "JsonPath") -> tuple[tuple[int, int, str], ...]:
-    # Sort numerically by index, so [10] comes after [2]; ints before strs at one level.
-    return tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in parts)
-
-
-def format_problems(problems: "Iterable[tuple[JsonPath, str]]") -> list[str]:
-    """[(path parts, message)] -> sorted, deduplicated `path: message` lines."""
-    unique = {(tuple(parts), message) for parts, message in problems}
-    ordered = sorted(unique, key=lambda pm: (_path_key(pm[0]), pm[1]))
-    return [f"{json_path(parts)}: {message}" for parts, message in ordered]
 
 
 def schema_errors(doc: "Any") -> list[str]:

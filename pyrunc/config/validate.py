@@ -1,4 +1,8 @@
-"""Read a bundle's config.json and report every problem with it, or load it."""
+"""Read a bundle's config.json and report every problem with it, or load it.
+
+Every problem is one line, `<json path>: <message>` (format_problems).  A valid config
+is checked by schema_check.py and semantic.py alone: schema.py, which imports
+jsonschema to explain a failure, is imported only then."""
 
 import os
 
@@ -34,10 +38,9 @@ def config_problems(doc: "Doc", bundle_dir: str) -> list[str]:
     sorted `path: message` lines.  On a document that fails the schema the semantic
     checks still run, on what is left once the parts the schema flagged are taken out,
     so that one pass reports them all."""
-    from pyrunc.config.schema import format_problems, schema_problems
     from pyrunc.config.semantic import semantic_problems
 
-    flagged = schema_problems(doc)
+    flagged = [] if _plainly_valid(doc) else _schema_problems(doc)
     if not flagged:
         return format_problems(semantic_problems(doc, bundle_dir))
     rest, kept = _without(doc, [parts for parts, message in flagged if not _is_missing_field(parts, message)])
@@ -46,6 +49,47 @@ def config_problems(doc: "Doc", bundle_dir: str) -> list[str]:
         for parts, message in semantic_problems(rest, bundle_dir, schema_invalid=True)
     ]
     return format_problems([*flagged, *found])
+
+
+def _plainly_valid(doc: "Doc") -> bool:
+    """schema_check's verdict, without importing schema.py: it was compiled from the
+    source tree's spec/, so another spec dir ($PYRUNC_SPEC_DIR) gets no verdict here."""
+    if "PYRUNC_SPEC_DIR" in os.environ:
+        return False
+    from pyrunc.config import schema_check
+
+    return schema_check.is_valid(doc)
+
+
+def _schema_problems(doc: "Doc") -> "list[tuple[JsonPath, str]]":
+    from pyrunc.config.schema import schema_problems
+
+    return schema_problems(doc)
+
+
+def json_path(parts: "Iterable[str | int]") -> str:
+    """Render a path: keys as `.key` (or `["odd.key"]` when not an identifier), indexes as `[i]`."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.isascii() and part.isidentifier():  # [A-Za-z_][A-Za-z0-9_]*
+            out += f".{part}" if out else part
+        else:
+            out += f"[{jsonc.dumps(part, compact=False)}]"
+    return out or "(root)"
+
+
+def _path_key(parts: "JsonPath") -> tuple[tuple[int, int, str], ...]:
+    # Sort numerically by index, so [10] comes after [2]; ints before strs at one level.
+    return tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in parts)
+
+
+def format_problems(problems: "Iterable[tuple[JsonPath, str]]") -> list[str]:
+    """[(path parts, message)] -> sorted, deduplicated `path: message` lines."""
+    unique = {(tuple(parts), message) for parts, message in problems}
+    ordered = sorted(unique, key=lambda pm: (_path_key(pm[0]), pm[1]))
+    return [f"{json_path(parts)}: {message}" for parts, message in ordered]
 
 
 def _is_missing_field(parts: "JsonPath", message: str) -> bool:

@@ -10,18 +10,17 @@ RUN = {
     "_ctypes",
     "_socket",
     "_struct",
-    "resource",
     "struct",
     "pyrunc.linux.ffi",
     "pyrunc.config",
     "pyrunc.config.model",
     "pyrunc.config.patterns",
-    "pyrunc.config.schema",
     "pyrunc.config.schema_check",
     "pyrunc.config.semantic",
     "pyrunc.config.validate",
     "pyrunc.linux.capabilities",
     "pyrunc.linux.cgroups",
+    # v2's device program (a v1 or hybrid host's run does not import it)
     "pyrunc.linux.cgroups.devices_bpf",
     "pyrunc.linux.cgroups.files",
     # v1: the writes from devices.list's state to the rules' (pure Python, no import of its own)
@@ -71,6 +70,13 @@ def test_run_imports_only_what_the_container_needs(pyrunc, bundle, test_id):
     assert not loaded & SLOW, sorted(loaded & SLOW)
     assert loaded <= LEAN | RUN, sorted(loaded - LEAN - RUN)
     assert not loaded & CHECKPOINT, sorted(loaded & CHECKPOINT)
+    # The device program's assembler is v2's; a v1 or hybrid host's manager writes
+    # devices.allow and devices.deny from the package's model of the rules.
+    from pyrunc.linux.cgroups import probe
+    from pyrunc.linux.kernel import Kernel
+
+    if probe(Kernel()) != "v2":
+        assert "pyrunc.linux.cgroups.devices_bpf" not in loaded
 
 
 # `delete` of a stopped container: the state commands' modules and the cgroup manager that

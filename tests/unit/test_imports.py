@@ -65,6 +65,39 @@ def test_a_valid_config_is_checked_without_jsonschema_or_re(tmp_path):
     assert not loaded & SLOW, sorted(loaded & SLOW)
 
 
+def test_a_plain_config_is_checked_without_schema_py_or_the_rare_checks(tmp_path):
+    # schema.py is what explains a config that fails (with jsonschema); semantic_rare.py
+    # checks fields few configs set; execve's limit on argv and envp depends on the stack
+    # limit only past 128 KiB, and below that the check does not look it up (importing
+    # `resource` loads a shared library).
+    from pyrunc import jsonc
+    from pyrunc.config.default import default_spec
+
+    os.mkdir(tmp_path / "rootfs")
+    doc = default_spec()
+    (tmp_path / "config.json").write_text(jsonc.dumps(doc))
+    loaded = modules_imported_by("validate", "--bundle", str(tmp_path))
+    unwanted = {"pyrunc.config.schema", "pyrunc.config.schema_check_other", "pyrunc.config.semantic_rare", "resource"}
+    assert "pyrunc.config.schema_check" in loaded  # the probe saw the check run
+    assert not loaded & unwanted, sorted(loaded & unwanted)
+    # The pin names the right module: a config with a scheduler brings it in.
+    doc["process"]["scheduler"] = {"policy": "SCHED_OTHER"}
+    (tmp_path / "config.json").write_text(jsonc.dumps(doc))
+    assert "pyrunc.config.semantic_rare" in modules_imported_by("validate", "--bundle", str(tmp_path))
+
+
+def test_other_platforms_sections_are_checked_by_a_module_of_their_own(tmp_path):
+    from pyrunc import jsonc
+    from pyrunc.config.default import default_spec
+
+    os.mkdir(tmp_path / "rootfs")
+    doc = default_spec()
+    doc["windows"] = {"layerFolders": ["C:\\layers"]}  # valid to the schema, refused by pyrunc
+    (tmp_path / "config.json").write_text(jsonc.dumps(doc))
+    loaded = modules_imported_by("validate", "--bundle", str(tmp_path))
+    assert "pyrunc.config.schema_check_other" in loaded and "jsonschema" not in loaded
+
+
 def test_tracing_is_imported_only_when_asked_for(tmp_path, monkeypatch):
     root = str(tmp_path / "state")
     monkeypatch.delenv("PYRUNC_TRACE", raising=False)

@@ -16,12 +16,19 @@ it is given (files.py: the real one, the step trace's recording one, a test doub
 
 import os
 
+from pyrunc.errors import CgroupError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
     from pyrunc.linux.cgroups.files import CgroupFiles
     from pyrunc.linux.kernel import Kernel
+
+    # (type letter, major, minor), None a wildcard number; and access bits for each.
+    DeviceKey = tuple[str, int | None, int | None]
+    Exceptions = dict[DeviceKey, int]
 
 CGROUP_MOUNT_ROOT = "/sys/fs/cgroup"  # the host's cgroup file systems: one cgroup2 here, or v1 ones below
 CGROUP2_SUPER_MAGIC = 0x63677270
@@ -244,3 +251,74 @@ def device_rules(resources: "dict[str, Any]") -> "list[dict[str, Any]]":
     rules = list(resources.get("devices") or ())
     rules.extend(dict(r) for r in DEFAULT_ALLOWED_DEVICES)
     return rules
+
+
+# --- the device rules as v1 would hold them ------------------------------------------
+# The model of both device controllers (devices_v1.py writes it to v1's files,
+# devices_bpf.py compiles it into v2's program; its docstring says what it is), here so
+# that the v1 manager need not import the program's assembler.
+
+DEVICES_FIELD = "linux.resources.devices"
+# Access letters as bits: BPF_DEVCG_ACC_MKNOD, READ and WRITE, which v1 shares.
+ACCESS_BITS = {"m": 1, "r": 2, "w": 4}
+
+
+def _parse(rule: "dict[str, Any]", i: int) -> tuple[bool, str, int | None, int | None, int]:
+    """(allow, type letter, major or None, minor or None, access bits) of one OCI rule."""
+    where = f"{DEVICES_FIELD}[{i}]"
+    kind = rule.get("type") or "a"
+    if kind not in ("a", "b", "c"):
+        raise CgroupError(where + ".type", f"{kind!r} is not one of 'a', 'b', 'c'")
+    access = rule.get("access") or "rwm"
+    if set(access) - set(ACCESS_BITS):
+        raise CgroupError(where + ".access", f"{access!r} may only contain r, w and m")
+    numbers: list[int | None] = []
+    for key in ("major", "minor"):
+        value = rule.get(key)
+        if value is not None and value > 0xFFFFFFFF:
+            raise CgroupError(f"{where}.{key}", f"{value} does not fit in 32 bits")
+        numbers.append(None if value is None or value < 0 else value)
+    bits = 0
+    for letter in access:
+        bits |= ACCESS_BITS[letter]
+    return bool(rule.get("allow")), kind, numbers[0], numbers[1], bits
+
+
+def describe(kind: str, major: int | None, minor: int | None, bits: int) -> str:
+    """`c 1:* rw`, as devices.list shows an exception."""
+
+    def num(n: int | None) -> str:
+        return "*" if n is None else str(n)
+
+    letters = "".join(letter for letter in "rwm" if bits & ACCESS_BITS[letter])
+    return f"{kind} {num(major)}:{num(minor)} {letters}"
+
+
+def effective_rules(rules: "Iterable[dict[str, Any]]") -> "tuple[bool, Exceptions]":
+    """(default_allow, {(type letter, major, minor): access bits}) after the list: the
+    default verdict and the exceptions to it (None is a wildcard number)."""
+    default_allow = False
+    exceptions: Exceptions = {}
+    for i, rule in enumerate(rules):
+        allow, kind, major, minor, bits = _parse(rule, i)
+        if kind == "a":
+            default_allow, exceptions = allow, {}
+            continue
+        key = (kind, major, minor)
+        if allow != default_allow:
+            exceptions[key] = exceptions.get(key, 0) | bits
+            continue
+        for wider in ((kind, None, minor), (kind, major, None), (kind, None, None)):
+            overlap = exceptions.get(wider, 0) & bits if wider != key else 0
+            if overlap:
+                verb, other = ("allow", "denies") if allow else ("deny", "allows")
+                raise CgroupError(
+                    f"{DEVICES_FIELD}[{i}]",
+                    f"cannot {verb} {describe(kind, major, minor, bits)}: an earlier rule "
+                    f"{other} {describe(wider[0], wider[1], wider[2], exceptions[wider])}, and device rules "
+                    "cannot punch a hole in a wider rule",
+                )
+        left = exceptions.pop(key, 0) & ~bits
+        if left:
+            exceptions[key] = left
+    return default_allow, exceptions

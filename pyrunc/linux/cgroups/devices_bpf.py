@@ -11,7 +11,8 @@ assembled here by hand, so neither a compiler nor libbpf is needed.
 
 Semantics: exactly those of the v1 devices controller fed the same list after `deny a`
 (the state pyrunc's v1 manager brings devices.list to, devices_v1.py; what runc emulates
-on v2); effective_rules() below is that state, shared by both managers:
+on v2); effective_rules() (in the package, cgroups/__init__.py) is that state, shared by
+both managers:
   * The starting state is "deny everything", so an empty list denies every device.
   * A rule of type `a` (also when `type` is absent) resets the state to allow-all or
     deny-all, whatever its major, minor and access say: the kernel ignores them for `a`.
@@ -41,8 +42,12 @@ import errno
 import os
 import struct
 
-from pyrunc.errors import CgroupError, KernelError
+from pyrunc.errors import KernelError
 from pyrunc.linux import kernel
+
+# The rules' model is the package's, shared with the v1 manager (which needs no program).
+from pyrunc.linux.cgroups import DEVICES_FIELD as FIELD
+from pyrunc.linux.cgroups import effective_rules
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,17 +56,11 @@ if TYPE_CHECKING:
 
     from pyrunc.linux.kernel import Kernel
 
-    # (type letter, major, minor), None a wildcard number; and access bits for each.
-    DeviceKey = tuple[str, int | None, int | None]
-    Exceptions = dict[DeviceKey, int]
-
-FIELD = "linux.resources.devices"
 PROG_NAME = "pyrunc_devices"  # how apply() recognises its own earlier programs
 LICENSE = "Apache-2.0"  # the program calls no GPL-only helper: any license loads
 
 DEV_BLOCK, DEV_CHAR = 1, 2  # BPF_DEVCG_DEV_*
 ACC_MKNOD, ACC_READ, ACC_WRITE = 1, 2, 4  # BPF_DEVCG_ACC_*
-ACCESS_BITS = {"m": ACC_MKNOD, "r": ACC_READ, "w": ACC_WRITE}
 _DEV_TYPES = {"b": DEV_BLOCK, "c": DEV_CHAR}
 
 # --- instruction encoding ------------------------------------------------------------
@@ -84,70 +83,6 @@ def insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> b
     # imm is an s32: store a u32 (~access masks, huge numbers) by its two's complement.
     imm = imm - (1 << 32) if imm >= 1 << 31 else imm
     return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
-
-
-# --- the rules as v1 would hold them -----------------------------------------------------
-
-
-def _parse(rule: "dict[str, Any]", i: int) -> tuple[bool, str, int | None, int | None, int]:
-    """(allow, type letter, major or None, minor or None, access bits) of one OCI rule."""
-    where = f"{FIELD}[{i}]"
-    kind = rule.get("type") or "a"
-    if kind not in ("a", "b", "c"):
-        raise CgroupError(where + ".type", f"{kind!r} is not one of 'a', 'b', 'c'")
-    access = rule.get("access") or "rwm"
-    if set(access) - set(ACCESS_BITS):
-        raise CgroupError(where + ".access", f"{access!r} may only contain r, w and m")
-    numbers: list[int | None] = []
-    for key in ("major", "minor"):
-        value = rule.get(key)
-        if value is not None and value > 0xFFFFFFFF:
-            raise CgroupError(f"{where}.{key}", f"{value} does not fit in 32 bits")
-        numbers.append(None if value is None or value < 0 else value)
-    bits = 0
-    for letter in access:
-        bits |= ACCESS_BITS[letter]
-    return bool(rule.get("allow")), kind, numbers[0], numbers[1], bits
-
-
-def describe(kind: str, major: int | None, minor: int | None, bits: int) -> str:
-    """`c 1:* rw`, as devices.list shows an exception."""
-
-    def num(n: int | None) -> str:
-        return "*" if n is None else str(n)
-
-    letters = "".join(letter for letter in "rwm" if bits & ACCESS_BITS[letter])
-    return f"{kind} {num(major)}:{num(minor)} {letters}"
-
-
-def effective_rules(rules: "Iterable[dict[str, Any]]") -> "tuple[bool, Exceptions]":
-    """(default_allow, {(type letter, major, minor): access bits}) after the list: the
-    default verdict and the exceptions to it (None is a wildcard number)."""
-    default_allow = False
-    exceptions: Exceptions = {}
-    for i, rule in enumerate(rules):
-        allow, kind, major, minor, bits = _parse(rule, i)
-        if kind == "a":
-            default_allow, exceptions = allow, {}
-            continue
-        key = (kind, major, minor)
-        if allow != default_allow:
-            exceptions[key] = exceptions.get(key, 0) | bits
-            continue
-        for wider in ((kind, None, minor), (kind, major, None), (kind, None, None)):
-            overlap = exceptions.get(wider, 0) & bits if wider != key else 0
-            if overlap:
-                verb, other = ("allow", "denies") if allow else ("deny", "allows")
-                raise CgroupError(
-                    f"{FIELD}[{i}]",
-                    f"cannot {verb} {describe(kind, major, minor, bits)}: an earlier rule "
-                    f"{other} {describe(wider[0], wider[1], wider[2], exceptions[wider])}, and device rules "
-                    "cannot punch a hole in a wider rule",
-                )
-        left = exceptions.pop(key, 0) & ~bits
-        if left:
-            exceptions[key] = left
-    return default_allow, exceptions
 
 
 # --- the program -------------------------------------------------------------------------

@@ -12,19 +12,21 @@ moment.  Instead the writes are the difference of the two states:
     the new exceptions after it: a moment of all or nothing, which the manager hides by
     freezing the cgroup when processes are in it.
 A new cgroup copies its parent's list (allow-all under the root), so create makes the
-reset into a cgroup nobody is in yet.  The rules themselves follow devices_bpf's model
-of v1 (effective_rules), which also refuses a rule v1 would silently ignore.
+reset into a cgroup nobody is in yet.  The rules themselves follow the package's model
+of v1 (effective_rules, described in devices_bpf.py), which also refuses a rule v1
+would silently ignore.
 """
 
 from pyrunc.errors import CgroupError
-from pyrunc.linux.cgroups.devices_bpf import ACCESS_BITS, FIELD, describe, effective_rules
+from pyrunc.linux.cgroups import ACCESS_BITS, describe, effective_rules
+from pyrunc.linux.cgroups import DEVICES_FIELD as FIELD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
-    from pyrunc.linux.cgroups.devices_bpf import DeviceKey, Exceptions
+    from pyrunc.linux.cgroups import DeviceKey, Exceptions
 
 
 def listed_state(text: str) -> "tuple[bool, Exceptions]":

@@ -364,14 +364,14 @@ def device_properties(
     rules: "Iterable[dict[str, Any]]", systemd: int, warn: "Callable[[str], None]"
 ) -> "list[Property]":
     """DevicePolicy and DeviceAllow for the device rules (the config's with the defaults):
-    runc's conversion.  The rules' effect (devices_bpf.effective_rules) becomes systemd's
+    runc's conversion.  The rules' effect (cgroups.effective_rules) becomes systemd's
     strict allow-list: /dev/char/M:m for one device, char-M for a whole major, char-*
     for every character device.  A list that allows by default with no exception is
     policy auto; with exceptions systemd cannot say it (it has no deny list): deny all
     there, warned, and the cgroup's own rules (written after) decide, as runc does.  A
     rule for one minor of every major (`c *:3`) has no systemd form: skipped, warned."""
     from pyrunc.errors import CgroupError
-    from pyrunc.linux.cgroups.devices_bpf import effective_rules
+    from pyrunc.linux.cgroups import effective_rules
 
     try:
         default_allow, exceptions = effective_rules(rules)

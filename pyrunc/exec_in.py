@@ -8,7 +8,6 @@ subreaper, collects its status; in the foreground exec waits for it, forwarding 
 and returns its exit status (128+N when killed by signal N).
 """
 
-import copy
 import os
 
 from pyrunc import jsonc, lifecycle, log
@@ -116,7 +115,8 @@ def _process(base: "dict[str, Any]", args: "Sequence[str]", opts: "ExecOptions")
         return proc
     if not args:
         raise UsageError("exec: no command given; usage: pyrunc exec <container-id> <command> [args...]")
-    proc = copy.deepcopy(base)
+    # A copy through JSON (base is the config copy's JSON): copy.deepcopy costs exec 1.5 ms of imports.
+    proc = jsonc.loads(jsonc.dumps(base))
     proc["args"] = list(args)
     proc["terminal"] = bool(opts.tty)
     proc.pop("consoleSize", None)

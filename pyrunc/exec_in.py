@@ -104,19 +104,19 @@ def _process(base: "dict[str, Any]", args: "Sequence[str]", opts: "ExecOptions")
     if opts.process:
         try:
             with open(opts.process, "rb") as f:
-                proc = jsonc.loads(f.read())
+                given = jsonc.loads(f.read())
         except OSError as e:
             why = os.strerror(e.errno).lower() if e.errno is not None else str(e)
             raise UsageError(f"exec: read --process {opts.process}: {why}") from None
         except (ValueError, RecursionError) as e:
             raise UsageError(f"exec: --process {opts.process}: {jsonc.problem(e)}") from None
-        if not isinstance(proc, dict):
+        if not isinstance(given, dict):
             raise UsageError(f"exec: --process {opts.process} is not a JSON object")
-        return proc
+        return given
     if not args:
         raise UsageError("exec: no command given; usage: pyrunc exec <container-id> <command> [args...]")
     # A copy through JSON (base is the config copy's JSON): copy.deepcopy costs exec 1.5 ms of imports.
-    proc = jsonc.loads(jsonc.dumps(base))
+    proc: dict[str, Any] = jsonc.loads(jsonc.dumps(base))
     proc["args"] = list(args)
     proc["terminal"] = bool(opts.tty)
     proc.pop("consoleSize", None)

@@ -65,7 +65,7 @@ def mount_cgroup(root_fd: int, m: "Mount", opts: "MountOptions", ctx: "InitConte
                 ctx,
                 ctx.cgroup_paths.get("") or own_cgroups().get("", "/"),
                 CGROUP_MOUNT_ROOT,
-                m.destination,
+                "/" + m.destination.lstrip("/"),  # in the container's root (_reopen)
             )
             return
         mount_fd(
@@ -79,47 +79,40 @@ def mount_cgroup(root_fd: int, m: "Mount", opts: "MountOptions", ctx: "InitConte
         )
     finally:
         os.close(dest_fd)
-    own = own_cgroups()
-    for name, fstype, superopts in host_cgroup_mounts():
-        sub = f"{m.destination.rstrip('/')}/{name}"
-        fd = paths.mkdir_all(k, root_fd, sub)
-        try:
-            _mount_one(
-                k,
-                root_fd,
-                fd,
-                fstype,
-                superopts,
-                flags,
-                ctx,
-                ctx.cgroup_paths.get(name) or _hierarchy_path(name, fstype, superopts, own),
-                os.path.join(CGROUP_MOUNT_ROOT, name),
-                sub,
-            )
-        finally:
-            os.close(fd)
-        if "," in name:  # cpu,cpuacct: runc also offers cpu and cpuacct as links
-            _link_parts(k, root_fd, m.destination, name)
-    if flags & kernel.MS_RDONLY:
-        fd = paths.open_in_root(k, root_fd, m.destination)
-        try:
-            ro = kernel.MS_REMOUNT | kernel.MS_RDONLY | kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC
-            mount_fd(k, None, fd, None, ro, "mode=755", "make the tmpfs read-only")
-        finally:
-            os.close(fd)
-
-
-def _link_parts(k: "Kernel", root_fd: int, dest: str, name: str) -> None:
-    dfd = paths.open_in_root(k, root_fd, dest, os.O_PATH | os.O_DIRECTORY)
+    # The tmpfs just mounted, opened once: the hierarchies' directories are made in it by
+    # name, each one lookup instead of a walk from the container's root.
+    tmpfs_fd = paths.open_in_root(k, root_fd, m.destination, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        paths.symlink_all(dfd, [(name, part) for part in name.split(",")], dest)
+        own = own_cgroups()
+        for name, fstype, superopts in host_cgroup_mounts():
+            fd = paths.mkdir_in(k, tmpfs_fd, name)
+            try:
+                _mount_one(
+                    k,
+                    tmpfs_fd,
+                    fd,
+                    fstype,
+                    superopts,
+                    flags,
+                    ctx,
+                    ctx.cgroup_paths.get(name) or _hierarchy_path(name, fstype, superopts, own),
+                    os.path.join(CGROUP_MOUNT_ROOT, name),
+                    name,
+                )
+            finally:
+                os.close(fd)
+            if "," in name:  # cpu,cpuacct: runc also offers cpu and cpuacct as links
+                paths.symlink_all(tmpfs_fd, [(name, part) for part in name.split(",")], m.destination)
+        if flags & kernel.MS_RDONLY:
+            ro = kernel.MS_REMOUNT | kernel.MS_RDONLY | kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC
+            mount_fd(k, None, tmpfs_fd, None, ro, "mode=755", "make the tmpfs read-only")
     finally:
-        os.close(dfd)
+        os.close(tmpfs_fd)
 
 
 def _mount_one(
     k: "Kernel",
-    root_fd: int,
+    dir_fd: int,
     fd: int,
     fstype: str,
     superopts: str,
@@ -127,8 +120,9 @@ def _mount_one(
     ctx: "InitContext",
     own_path: str,
     host_dir: str,
-    dest: str,
+    name: str,
 ) -> None:
+    """Mount one hierarchy on fd, the directory `name` in dir_fd."""
     what = f"hierarchy {os.path.basename(host_dir)}"
     if ctx.new_cgroupns:
         mount_fd(k, "cgroup", fd, fstype, flags, superopts or None, what)
@@ -136,8 +130,16 @@ def _mount_one(
     source = os.path.join(host_dir, own_path.lstrip("/"))
     mount_fd(k, source, fd, None, kernel.MS_BIND | kernel.MS_REC, None, f"{what} (bind {source})")
     if flags:  # a bind takes its flags (ro, nosuid...) only by a remount
-        rfd = paths.open_in_root(k, root_fd, dest)  # again: fd names the covered directory
+        rfd = _reopen(k, dir_fd, name)  # again: fd names the covered directory
         try:
             mount_fd(k, None, rfd, None, kernel.MS_BIND | kernel.MS_REMOUNT | flags, None, f"{what}: remount")
         finally:
             os.close(rfd)
+
+
+def _reopen(k: "Kernel", dir_fd: int, name: str) -> int:
+    """name in dir_fd once more: now the mount on top of it."""
+    if name.startswith("/"):  # v2: the destination itself, in the container's root
+        return paths.open_in_root(k, dir_fd, name)
+    fd: int = k.openat2(dir_fd, name, os.O_PATH | os.O_CLOEXEC, kernel.RESOLVE_BENEATH | kernel.RESOLVE_NO_SYMLINKS)
+    return fd

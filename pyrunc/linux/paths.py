@@ -186,6 +186,23 @@ def mkdir_all(k: "Kernel", root_fd: int, path: str, mode: int = 0o755, no_magicl
     return fd
 
 
+def mkdir_in(k: "Kernel", dir_fd: int, name: str, mode: int = 0o755) -> int:
+    """Make the directory `name` (one component) in dir_fd unless it is there; an O_PATH
+    fd to it, never through a symlink.  For a directory the runtime itself just mounted
+    (the tmpfs of the cgroup hierarchies): one lookup, not a walk from the root."""
+    if not name or "/" in name or name in (".", ".."):
+        raise KernelError(errno.EINVAL, f"mkdir {name!r}: not one path component")
+    try:
+        os.mkdir(name, mode, dir_fd=dir_fd)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise KernelError(e.errno or errno.EIO, f"mkdir {name}") from None
+    flags = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd: int = k.openat2(dir_fd, name, flags, kernel.RESOLVE_BENEATH | kernel.RESOLVE_NO_SYMLINKS)
+    return fd
+
+
 def make_file(k: "Kernel", root_fd: int, path: str, mode: int = 0o644) -> int:
     """Ensure `path` exists (a new regular file when missing); return an O_PATH fd."""
     if not _split(clean(path)):

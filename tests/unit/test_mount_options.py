@@ -179,3 +179,25 @@ def test_sysctl_keys_in_both_of_sysctls_spellings(key, path):
     from pyrunc.linux.tables import sysctl_path
 
     assert sysctl_path(key) == path
+
+
+def test_mkdir_in_makes_one_component_and_never_follows_a_symlink(tmp_path):
+    """paths.mkdir_in (the cgroup hierarchies' directories in the runtime's own tmpfs):
+    one name, made or found, opened beneath the directory; a symlink in its place, or a
+    name that is not one component, fails."""
+    dfd = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    try:
+        fd = paths.mkdir_in(Kernel(), dfd, "cpu,cpuacct")
+        os.close(fd)
+        fd = paths.mkdir_in(Kernel(), dfd, "cpu,cpuacct")  # already there: found
+        assert os.path.samestat(os.fstat(fd), os.stat(tmp_path / "cpu,cpuacct"))
+        os.close(fd)
+        os.symlink("/etc", tmp_path / "memory")
+        with pytest.raises(KernelError) as e:
+            paths.mkdir_in(Kernel(), dfd, "memory")
+        assert e.value.errno in (errno.ELOOP, errno.ENOTDIR)  # the link itself, not /etc
+        for bad in ("", ".", "..", "a/b"):
+            with pytest.raises(KernelError):
+                paths.mkdir_in(Kernel(), dfd, bad)
+    finally:
+        os.close(dfd)

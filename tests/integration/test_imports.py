@@ -7,6 +7,8 @@ from tests.unit.import_probe import CHECKPOINT, KILL, LEAN, SLOW, modules_import
 # Beyond the state commands' modules: the config's check and model, the Linux mechanics,
 # and the C modules under them.
 RUN = {
+    # the table of every command (state, list, kill and delete do without it)
+    "pyrunc.cli.commands",
     "_ctypes",
     "_socket",
     "_struct",

@@ -59,13 +59,15 @@ SLOW = {
 # imported by those two commands only.
 CHECKPOINT = {"pyrunc.checkpoint", "pyrunc.linux.criu", "pyrunc.linux.criu_describe"}
 
-# state, list, kill and delete: the CLI, the store, the state machine, /proc readers.
+# state, list, kill and delete: the CLI, the store, the state machine, /proc readers;
+# their handlers from cli/light.py, never the table of every command (cli/commands.py).
 LEAN = {
     "_collections_abc",
     "_json",
     "_stat",
     "errno",
     "fcntl",
+    "gc",  # built in: the CLI turns the cyclic GC off for these commands
     "genericpath",
     "os",
     "os.path",
@@ -73,8 +75,8 @@ LEAN = {
     "stat",
     "pyrunc",
     "pyrunc.cli",
-    "pyrunc.cli.commands",
     "pyrunc.cli.flags",
+    "pyrunc.cli.light",
     "pyrunc.environ",
     "pyrunc.errors",
     "pyrunc.jsonc",

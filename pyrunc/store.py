@@ -15,8 +15,8 @@ are written in place, before that rename: nobody can see them before they are wh
 """
 
 # Not os: its import costs `state` and `list` a fifth of their time.  The read paths use
-# posix alone; the write paths import os where they need it.
-import errno
+# posix alone; the write paths import os (and errno, whose table of names costs a light
+# command more than its one use) where they need it.
 import posix
 
 from pyrunc import jsonc
@@ -760,6 +760,7 @@ class Store:
 
         Fails with `already exists`, touching nothing, when the id is taken.
         """
+        import errno
         import os
 
         path = self._path(cid)
@@ -832,10 +833,8 @@ class Store:
             names = posix.listdir(self.root)
         except FileNotFoundError:
             return []
-        except OSError as e:
-            if e.errno == errno.ENOTDIR:
-                raise StateError(f"state root {self.root} is not a directory") from None
-            raise
+        except NotADirectoryError:
+            raise StateError(f"state root {self.root} is not a directory") from None
         return sorted(n for n in names if _valid_id(n))
 
 

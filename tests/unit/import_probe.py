@@ -98,14 +98,17 @@ OS = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collection
 # state and list: read only, no lock, no signal, no state machine, no os: fewer still
 # (a directory without state.json is checked under a lock, which brings fcntl back);
 # list names each container's owner (pwd, built in).
+# errno neither: its table of names costs more than the one check that used it.
 READ_ONLY = (
-    LEAN - OS - {"fcntl", "pyrunc.lifecycle", "pyrunc.linux.signals", "pyrunc.signalling", "pyrunc.linux.pidfds"}
+    LEAN
+    - OS
+    - {"errno", "fcntl", "pyrunc.lifecycle", "pyrunc.linux.signals", "pyrunc.signalling", "pyrunc.linux.pidfds"}
 ) | {"pwd"}
 
 # kill: the store, the state machine's rules and signalling.py, the pidfd calls through
 # posix and _signal (linux/pidfds.py); no os, no lifecycle, no kernel seam (ctypes):
 # together 3.9 ms of CPU when it had them (docs/performance.md).
-KILL = LEAN - OS - {"pyrunc.lifecycle"}
+KILL = LEAN - OS - {"pyrunc.lifecycle", "errno"}
 
 
 def _interpreter_modules():

@@ -123,12 +123,12 @@ def cmd_kill(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
 
 
 def cmd_delete(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
-    from pyrunc import lifecycle
+    from pyrunc import deletion
 
     cid = _one_id("delete", pos)
     store = _store(g)
     try:
-        lifecycle.delete(store, cid, g["seams"], force=o["force"], warn=log.warning)
+        deletion.delete(store, cid, g["seams"], force=o["force"], warn=log.warning)
     except NoSuchContainer:
         # runc: deleting a container that does not exist is an error unless forced.
         if o["force"]:

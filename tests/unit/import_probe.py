@@ -79,8 +79,8 @@ LEAN = {
     "pyrunc.cli.light",
     "pyrunc.environ",
     "pyrunc.errors",
+    "pyrunc.deletion",
     "pyrunc.jsonc",
-    "pyrunc.lifecycle",
     "pyrunc.linux",
     "pyrunc.linux.pidfds",
     "pyrunc.linux.procfs",
@@ -95,6 +95,10 @@ LEAN = {
 # interpreter (docs/performance.md).  state and list do without it (posix alone).
 OS = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc"}
 
+# delete: no os, no lifecycle (deletion.py on posix, the cgroup managers' removal on posix
+# too), no errno: 1.8 ms of CPU when it had them (docs/performance.md).
+NOT_DELETE = OS | {"errno", "pyrunc.lifecycle"}
+
 # state and list: read only, no lock, no signal, no state machine, no os: fewer still
 # (a directory without state.json is checked under a lock, which brings fcntl back);
 # list names each container's owner (pwd, built in).
@@ -102,13 +106,13 @@ OS = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collection
 READ_ONLY = (
     LEAN
     - OS
-    - {"errno", "fcntl", "pyrunc.lifecycle", "pyrunc.linux.signals", "pyrunc.signalling", "pyrunc.linux.pidfds"}
+    - {"errno", "fcntl", "pyrunc.deletion", "pyrunc.linux.signals", "pyrunc.signalling", "pyrunc.linux.pidfds"}
 ) | {"pwd"}
 
 # kill: the store, the state machine's rules and signalling.py, the pidfd calls through
-# posix and _signal (linux/pidfds.py); no os, no lifecycle, no kernel seam (ctypes):
+# posix and _signal (linux/pidfds.py); no os, no lifecycle, no delete, no kernel seam (ctypes):
 # together 3.9 ms of CPU when it had them (docs/performance.md).
-KILL = LEAN - OS - {"pyrunc.lifecycle", "errno"}
+KILL = LEAN - OS - {"pyrunc.deletion", "errno"}
 
 
 def _interpreter_modules():

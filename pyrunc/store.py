@@ -19,8 +19,7 @@ are written in place, before that rename: nobody can see them before they are wh
 # command more than its one use) where they need it.
 import posix
 
-from pyrunc import jsonc
-from pyrunc.environ import getenv
+from pyrunc import getenv, jsonc
 from pyrunc.errors import NoSuchContainer, StateError
 from pyrunc.linux.procfs import read_whole
 

@@ -18,8 +18,8 @@ _GC_OFF = bool(sys.flags.isolated and sys.flags.no_site)
 if _GC_OFF:
     gc.disable()
 
-from pyrunc.cli.flags import Flag, boolean, parse  # noqa: E402 -- after the GC is off
-from pyrunc.environ import getenv  # noqa: E402
+from pyrunc import getenv  # noqa: E402 -- after the GC is off
+from pyrunc.cli.flags import Flag, boolean, parse  # noqa: E402
 from pyrunc.errors import PyruncError, UsageError  # noqa: E402
 
 # Annotations name typing's types only for mypy: importing typing costs every command.

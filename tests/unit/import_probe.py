@@ -77,7 +77,6 @@ LEAN = {
     "pyrunc.cli",
     "pyrunc.cli.flags",
     "pyrunc.cli.light",
-    "pyrunc.environ",
     "pyrunc.errors",
     "pyrunc.deletion",
     "pyrunc.jsonc",

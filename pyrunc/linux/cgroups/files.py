@@ -14,6 +14,7 @@ import time
 
 from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import join as _join  # os.path.join
+from pyrunc.linux.procfs import read_whole
 
 _EBUSY = 16  # errno.EBUSY (Linux)
 
@@ -69,9 +70,10 @@ class CgroupFiles:
             posix.close(fd)
 
     def read(self, path: str) -> str:
+        """The file's text; "" when it cannot be read.  posix calls, not io's file objects
+        (delete reads cgroup.procs in every v1 hierarchy)."""
         try:
-            with open(path) as f:
-                return f.read()
+            return read_whole(path).decode()
         except (OSError, TypeError):
             return ""
 

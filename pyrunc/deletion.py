@@ -6,7 +6,7 @@ failed create with the same functions (lifecycle.py imports them from here).
 
 from pyrunc import log
 from pyrunc import status as rules  # which verb in which status
-from pyrunc.errors import ContainerError, StateError, one_line
+from pyrunc.errors import StateError, one_line
 from pyrunc.signalling import cgroup_manager, signal_container
 from pyrunc.status import CREATING, LIVE, STOPPED, hook_state, status_of
 
@@ -42,6 +42,7 @@ def _remove_cgroup(mgr: "Manager", st: "State") -> None:
 
 
 def _remove_rdt(saved: "dict[str, Any]", st: "State") -> None:
+    from pyrunc.errors import ContainerError
     from pyrunc.linux import resctrl
 
     try:

@@ -4,11 +4,13 @@ and pyrunc's own modules, and none of the modules that cost milliseconds to impo
 
 import os
 
-from tests.unit.import_probe import CHECKPOINT, KILL, LEAN, NOT_DELETE, SLOW, modules_imported_by
+from tests.unit.import_probe import BUILD_ERRORS, CHECKPOINT, KILL, LEAN, NOT_DELETE, SLOW, modules_imported_by
 
 # Beyond the state commands' modules: the config's check and model, the Linux mechanics,
 # and the C modules under them.
 RUN = {
+    # the build commands' exception types (the light commands never load them)
+    "pyrunc.build_errors",
     # the table of every command (state, list, kill and delete do without it)
     "pyrunc.cli.commands",
     # the lifecycle's create side, on os (delete does without it: deletion.py)
@@ -102,6 +104,7 @@ def test_delete_of_a_stopped_container_imports_no_kernel_seam(pyrunc, bundle, te
     assert not loaded & SLOW, sorted(loaded & SLOW)
     assert loaded <= LEAN | DELETE, sorted(loaded - LEAN - DELETE)
     assert "pyrunc.deletion" in loaded  # the pin names the module that deletes
+    assert not loaded & BUILD_ERRORS
     if not _v2_host():
         assert not loaded & NOT_DELETE, sorted(loaded & NOT_DELETE)
 
@@ -135,5 +138,6 @@ def test_kill_of_a_running_container_imports_no_kernel_seam(pyrunc, bundle, test
         assert not loaded & SLOW, sorted(loaded & SLOW)
         assert loaded <= KILL, sorted(loaded - KILL)
         assert "pyrunc.linux.pidfds" in loaded  # the pin names the module that sent it
+        assert not loaded & BUILD_ERRORS
     finally:
         pyrunc("delete", "--force", test_id)

@@ -98,6 +98,10 @@ OS = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collection
 # too), no errno: 1.8 ms of CPU when it had them (docs/performance.md).
 NOT_DELETE = OS | {"errno", "pyrunc.lifecycle"}
 
+# The exception types of the commands that build and run containers (errors.py reads them
+# from build_errors.py when asked): none of the light commands raises them.
+BUILD_ERRORS = {"pyrunc.build_errors"}
+
 # state and list: read only, no lock, no signal, no state machine, no os: fewer still
 # (a directory without state.json is checked under a lock, which brings fcntl back);
 # list names each container's owner (pwd, built in).

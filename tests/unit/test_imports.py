@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from pyrunc import launcher
-from tests.unit.import_probe import CHECKPOINT, KILL, LEAN, READ_ONLY, SLOW, modules_imported_by
+from tests.unit.import_probe import BUILD_ERRORS, CHECKPOINT, KILL, LEAN, READ_ONLY, SLOW, modules_imported_by
 
 
 def test_state_list_kill_and_delete_import_only_the_store_and_the_cli(tmp_path):
@@ -94,6 +94,7 @@ def test_light_commands_never_load_the_table_of_every_command(tmp_path):
     for argv in (("state", none), ("list",), ("kill", none), ("delete", none)):
         loaded = modules_imported_by("--root", root, *argv)
         assert "pyrunc.cli.light" in loaded and "pyrunc.cli.commands" not in loaded, argv
+        assert not loaded & BUILD_ERRORS, argv
     # their --help is the table's, as every command's
     assert "pyrunc.cli.commands" in modules_imported_by("--root", root, "state", "--help")
 

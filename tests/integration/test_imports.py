@@ -2,8 +2,6 @@
 tests/unit/test_imports.py the other commands): the container path needs ctypes, _socket
 and pyrunc's own modules, and none of the modules that cost milliseconds to import."""
 
-import os
-
 from tests.unit.import_probe import BUILD_ERRORS, CHECKPOINT, KILL, LEAN, NOT_DELETE, SLOW, modules_imported_by
 
 # Beyond the state commands' modules: the config's check and model, the Linux mechanics,
@@ -83,17 +81,13 @@ def test_run_imports_only_what_the_container_needs(pyrunc, bundle, test_id):
 
 # `delete` of a stopped container: the state commands' modules and the cgroup manager that
 # removes its cgroup, never the kernel seam (ctypes) nor the container path; nor os, the
-# lifecycle or errno (NOT_DELETE), where the host is v1 or hybrid (v2.py still imports os).
+# lifecycle or errno (NOT_DELETE).
 DELETE = {
     "pyrunc.linux.cgroups",
     "pyrunc.linux.cgroups.files",
     "pyrunc.linux.cgroups.v1",
     "pyrunc.linux.cgroups.v2",
 }
-
-
-def _v2_host():
-    return os.path.exists("/sys/fs/cgroup/cgroup.controllers")
 
 
 def test_delete_of_a_stopped_container_imports_no_kernel_seam(pyrunc, bundle, test_id):
@@ -105,8 +99,7 @@ def test_delete_of_a_stopped_container_imports_no_kernel_seam(pyrunc, bundle, te
     assert loaded <= LEAN | DELETE, sorted(loaded - LEAN - DELETE)
     assert "pyrunc.deletion" in loaded  # the pin names the module that deletes
     assert not loaded & BUILD_ERRORS
-    if not _v2_host():
-        assert not loaded & NOT_DELETE, sorted(loaded & NOT_DELETE)
+    assert not loaded & NOT_DELETE, sorted(loaded & NOT_DELETE)
 
 
 def test_delete_force_of_a_running_container_imports_no_kernel_seam(pyrunc, bundle, test_id):
@@ -123,8 +116,7 @@ def test_delete_force_of_a_running_container_imports_no_kernel_seam(pyrunc, bund
     assert not loaded & SLOW, sorted(loaded & SLOW)
     assert loaded <= LEAN | DELETE | {"select"}, sorted(loaded - LEAN - DELETE)
     assert "pyrunc.linux.pidfds" in loaded
-    if not _v2_host():
-        assert not loaded & NOT_DELETE, sorted(loaded & NOT_DELETE)
+    assert not loaded & NOT_DELETE, sorted(loaded & NOT_DELETE)
 
 
 def test_kill_of_a_running_container_imports_no_kernel_seam(pyrunc, bundle, test_id):

@@ -1,12 +1,15 @@
 """The cgroup managers' paths without os (linux/cgroups/__init__.py): `join` is
-os.path.join, `cgroup_dirs_deepest_first` lists what os.walk(top, topdown=False) lists, in
+os.path.join, `exists` os.path.exists, `cgroup_dirs_deepest_first` lists what os.walk(top, topdown=False) lists, in
 its order, so that delete removes the same directories in the same order as before."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
-from pyrunc.linux.cgroups import cgroup_dirs_deepest_first, join
+from pyrunc import launcher
+from pyrunc.linux.cgroups import cgroup_dirs_deepest_first, exists, join
 
 
 @pytest.mark.parametrize(
@@ -38,3 +41,23 @@ def test_the_walk_is_os_walks_bottom_up(tmp_path):
 
 def test_the_walk_of_a_missing_directory_is_empty(tmp_path):
     assert cgroup_dirs_deepest_first(str(tmp_path / "none")) == []
+
+
+@pytest.mark.parametrize("name", ["dir", "file", "missing", "dir/file/x", "bad\0name"])
+def test_exists_is_os_path_exists(tmp_path, name):
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "file").write_text("")
+    (tmp_path / "file").write_text("")
+    path = f"{tmp_path}/{name}"
+    assert exists(path) == os.path.exists(path)
+
+
+def test_the_managers_delete_loads_import_no_os():
+    # delete and kill load these (load_manager); os and what it brings cost them a third
+    code = (
+        f"import sys; sys.path += {launcher.import_path()!r}; "
+        "import pyrunc.linux.cgroups.v1, pyrunc.linux.cgroups.v2, pyrunc.linux.cgroups.files; "
+        "print(sorted({'os', 'errno'} & set(sys.modules)))"
+    )
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
+    assert r.stdout.strip() == "[]", r.stderr

@@ -39,6 +39,15 @@ def join(path: str, *names: str) -> str:
     return path
 
 
+def exists(path: str) -> bool:
+    """os.path.exists, for the managers without importing os."""
+    try:
+        posix.stat(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def probe(k: "Kernel", root: str = CGROUP_MOUNT_ROOT) -> str:
     """ "v2", "hybrid" or "v1" (`k`: a kernel.Kernel)."""
     import os  # create's: it makes a cgroup

@@ -46,15 +46,23 @@ def _reject_constant(name: str) -> "NoReturn":
     raise ValueError(f"{name} is not a JSON value")
 
 
-class _StrictContext(_Context):
-    """NaN and the infinities refused, as JSON (and Go's decoder, runc's) refuses them."""
-
-    parse_constant = staticmethod(_reject_constant)
-
-
 # typeshed wants a JSONDecoder: the scanner reads only the attributes _Context has.
 _scan = _json.make_scanner(_Context())  # type: ignore[arg-type]
-_scan_strict = _json.make_scanner(_StrictContext())  # type: ignore[arg-type]
+_scan_strict: "Callable[[str, int], tuple[Any, int]] | None" = None  # made when first asked for
+
+
+def _strict_scanner() -> "Callable[[str, int], tuple[Any, int]]":
+    """The scanner that refuses NaN and the infinities, as JSON (and Go's decoder, runc's)
+    refuses them: config.json's.  Made on first use: its context class costs a light
+    command, which reads only the runtime's own state, more than the scanner is worth."""
+    global _scan_strict
+    if _scan_strict is None:
+
+        class _StrictContext(_Context):
+            parse_constant = staticmethod(_reject_constant)
+
+        _scan_strict = _json.make_scanner(_StrictContext())  # type: ignore[arg-type]
+    return _scan_strict
 
 
 def _error(msg: str, doc: str, pos: int) -> "JSONDecodeError":
@@ -70,7 +78,7 @@ def loads(data: str | bytes | bytearray, constants: bool = True) -> "Any":
         # json's decoding of UTF-8 (its guesses at UTF-16 and -32 aside): surrogates pass.
         data = data.decode("utf-8-sig" if data[:3] == b"\xef\xbb\xbf" else "utf-8", "surrogatepass")
     start = len(data) - len(data.lstrip(_WHITESPACE))
-    scan = _scan if constants else _scan_strict
+    scan = _scan if constants else _strict_scanner()
     try:
         value, end = scan(data, start)
     except StopIteration as e:

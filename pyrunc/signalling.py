@@ -4,7 +4,6 @@ cgroup manager as its state names it.  Out of lifecycle.py so that `kill` import
 neither os nor the lifecycle's write side (docs/performance.md); `delete` signals
 through here too."""
 
-import errno
 import posix  # not os, whose import costs a light command a tenth of its time
 
 from pyrunc import log
@@ -12,6 +11,8 @@ from pyrunc import status as rules  # which verb in which status
 from pyrunc.errors import StateError
 from pyrunc.linux import procfs
 from pyrunc.status import STOPPED, status_of
+
+_ESRCH = 3  # errno.ESRCH (Linux): the errno module's table of names costs kill more than this use
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
@@ -81,7 +82,7 @@ def signal_container(st: "State", sig: int, seams: "Seams", all_processes: bool 
         try:
             seams.pidfds.pidfd_send_signal(fd, sig)
         except OSError as e:
-            if e.errno != errno.ESRCH:
+            if e.errno != _ESRCH:
                 raise
             # It exited since the pidfd was opened: with --all, after the signals to the
             # others (its last child gone, a shell init returns), which is what was asked.

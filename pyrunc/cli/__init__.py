@@ -5,12 +5,22 @@ exit status 1 (255 for a failed exec, whose own process's status is anything els
 runc does.
 """
 
+import gc
 import posix  # not os, whose import costs `state` and `list` a fifth of their time
 import sys
 
-from pyrunc.cli.flags import Flag, boolean, parse
-from pyrunc.environ import getenv
-from pyrunc.errors import PyruncError, UsageError
+# The cyclic GC, off while the modules load when the interpreter was started as the
+# installed command starts it (-I -S, pyrunc/launcher): the imports make no garbage, and
+# its passes over every object cost a light command a twentieth of its time above the
+# bare interpreter.  main turns it back on for every command but the light ones; a test
+# or an embedding program that imports the CLI keeps its own setting.
+_GC_OFF = bool(sys.flags.isolated and sys.flags.no_site)
+if _GC_OFF:
+    gc.disable()
+
+from pyrunc import getenv  # noqa: E402 -- after the GC is off
+from pyrunc.cli.flags import Flag, boolean, parse  # noqa: E402
+from pyrunc.errors import PyruncError, UsageError  # noqa: E402
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
@@ -50,6 +60,11 @@ GLOBAL_FLAGS = (
 
 # Commands that start container processes, from a sealed interpreter (linux/sealed_exe.py).
 SEALED_COMMANDS = ("create", "run", "exec")
+
+# Short commands that read or signal a container: dispatched through cli/light.py, not
+# the table of every command (commands.py), and with the cyclic GC left off (a process of
+# a few milliseconds that makes no cycles worth collecting).
+LIGHT_COMMANDS = ("state", "list", "kill", "delete")
 
 USAGE = """NAME:
    pyrunc - an OCI runtime-spec container runtime in Python, compatible with runc
@@ -101,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     rest: list[str] = []
     try:
         head, rest, unknown = _split_global(argv)
+        if _GC_OFF and (not rest or rest[0] not in LIGHT_COMMANDS):
+            gc.enable()  # a longer life: run and exec wait for their process, events loops
         gopts, _ = parse(head, GLOBAL_FLAGS, "pyrunc")
         logger = log.setup(gopts["log"] or None, gopts["log_format"], gopts["debug"])
         try:
@@ -130,17 +147,23 @@ def main(argv: list[str] | None = None) -> int:
             from pyrunc import trace
 
             trace.enable(trace_path, "runtime")
-        from pyrunc.cli import commands
+        if gopts["version"] or not rest or gopts["help"] or rest[0] in ("help", "h"):
+            from pyrunc.cli import commands
 
-        if gopts["version"]:
-            return commands.print_version()
-        if not rest or gopts["help"] or rest[0] in ("help", "h"):
+            if gopts["version"]:
+                return commands.print_version()
             if len(rest) > 1 and rest[0] in ("help", "h"):
                 return commands.command_help(rest[1])
             sys.stdout.write(USAGE.format(commands=commands.summary(), flags="\n".join(_flag_lines(GLOBAL_FLAGS))))
             return 0
         logger.debug(f"command: {' '.join(rest)}")
         with log.step(rest[0]):
+            if rest[0] in LIGHT_COMMANDS:
+                from pyrunc.cli import light
+
+                return light.dispatch(rest[0], rest[1:], gopts, logger)
+            from pyrunc.cli import commands
+
             return commands.dispatch(rest[0], rest[1:], gopts, logger)
     except PyruncError as e:
         return _fail(str(e), logger, getattr(e, "exit_code", 1))

@@ -9,7 +9,21 @@ import sys
 
 from pyrunc import jsonc
 from pyrunc.cli.flags import Flag, boolean, parse, repeated
-from pyrunc.errors import NoSuchContainer, PyruncError, StateError, UsageError
+
+# state, list, kill and delete: cli.main dispatches them without this module (light.py)
+from pyrunc.cli.light import (
+    DELETE_FLAGS,
+    HELP,
+    KILL_FLAGS,
+    LIST_FLAGS,
+    _one_id,
+    _store,
+    cmd_delete,
+    cmd_kill,
+    cmd_list,
+    cmd_state,
+)
+from pyrunc.errors import PyruncError, StateError, UsageError
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
@@ -19,7 +33,6 @@ if TYPE_CHECKING:
 
     from pyrunc.log import Logger
     from pyrunc.options import CreateOptions
-    from pyrunc.store import Store
 
     # The parsed flags (flags.parse): the global ones, a command's own.
     Opts = dict[str, Any]
@@ -75,33 +88,6 @@ class Command:
     ) -> None:
         self.name, self.func, self.flags, self.args, self.help = name, func, flags, args, help
         self.passthrough = passthrough
-
-
-def _store(g: "Opts") -> "Store":
-    from pyrunc.store import DEFAULT_ROOT, Store, default_root, uses_xdg_runtime_dir
-
-    if g["root"]:
-        return Store(g["root"])
-    root = default_root()
-    if root == DEFAULT_ROOT and posix.geteuid() != 0:
-        # runc's fallback too, but said in a way that tells the user what to do.
-        import os
-
-        where = root if os.path.exists(root) else os.path.dirname(root)
-        if not os.access(where, os.W_OK | os.X_OK):
-            raise StateError(
-                f"{root}: permission denied: not root and XDG_RUNTIME_DIR is not set; "
-                "set it, or give --root a directory of yours"
-            )
-    return Store(root, sticky=uses_xdg_runtime_dir())
-
-
-def _one_id(cmd: str, pos: list[str], extra_ok: bool = False) -> str:
-    if not pos:
-        raise UsageError(f"{cmd}: missing container id; usage: pyrunc {cmd} <container-id>")
-    if len(pos) > 1 and not extra_ok:
-        raise UsageError(f"{cmd}: expected one container id, got {len(pos)} arguments")
-    return pos[0]
 
 
 def cmd_spec(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
@@ -189,90 +175,6 @@ def cmd_exec(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
         e.exit_code = EXEC_FAILED  # type: ignore[union-attr]
         raise
     return code
-
-
-def cmd_state(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
-    from pyrunc import status
-
-    st = status.state(_store(g), _one_id("state", pos))
-    sys.stdout.write(jsonc.dumps(st, indent=2) + "\n")
-    return 0
-
-
-def cmd_list(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
-    from pyrunc import status
-
-    if o["format"] not in ("table", "json"):
-        raise UsageError(f"list: invalid format {o['format']!r}: use table or json")
-    store = _store(g)
-    states = status.list_states(store)
-    if o["quiet"]:
-        sys.stdout.write("".join(s["id"] + "\n" for s in states))
-        return 0
-    for s in states:
-        s["owner"] = _owner(store, s["id"])
-    if o["format"] == "json":
-        sys.stdout.write(jsonc.dumps(states) + "\n")
-    else:
-        rows: list[tuple[str, ...]] = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
-        rows += [
-            (s["id"], str(s.get("pid", 0)), s["status"], s["bundle"], s.get("created", ""), s["owner"]) for s in states
-        ]
-        sys.stdout.write(_table(rows))
-    return 0
-
-
-_USER_NAMES: dict[int, str] = {}  # uid -> name: getpwuid reads the passwd database on every call
-
-
-def _owner(store: "Store", cid: str) -> str:
-    """The user owning the state directory, by name as runc shows it."""
-    try:
-        uid = posix.stat(f"{store.root}/{cid}").st_uid
-    except OSError:
-        return ""
-    if uid not in _USER_NAMES:
-        import pwd
-
-        try:
-            _USER_NAMES[uid] = pwd.getpwuid(uid).pw_name
-        except KeyError:
-            _USER_NAMES[uid] = f"#{uid}"
-    return _USER_NAMES[uid]
-
-
-def _table(rows: list[tuple[str, ...]]) -> str:
-    """Go's tabwriter as runc sets it up: cells padded by 3, at least 12 wide; the last
-    column is not padded."""
-    widths = [max(12, max(map(len, column)) + 3) for column in list(zip(*rows))[:-1]]
-    return "".join("".join(c.ljust(w) for c, w in zip(r, widths)) + r[-1] + "\n" for r in rows)
-
-
-def cmd_kill(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
-    from pyrunc import signalling
-    from pyrunc.linux.signals import parse_signal
-
-    cid = _one_id("kill", pos, extra_ok=True)
-    if len(pos) > 2:
-        raise UsageError("kill: usage: pyrunc kill <container-id> [signal]")
-    sig = parse_signal(pos[1]) if len(pos) > 1 else 15
-    signalling.kill(_store(g), cid, sig, g["seams"], all_processes=o["all"])
-    return 0
-
-
-def cmd_delete(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
-    from pyrunc import lifecycle
-
-    cid = _one_id("delete", pos)
-    store = _store(g)
-    try:
-        lifecycle.delete(store, cid, g["seams"], force=o["force"], warn=log.warning)
-    except NoSuchContainer:
-        # runc: deleting a container that does not exist is an error unless forced.
-        if o["force"]:
-            return 0
-        raise
-    return 0
 
 
 def cmd_pause(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
@@ -609,24 +511,21 @@ COMMANDS = {
         Command(
             "list",
             cmd_list,
-            (
-                Flag("format|f", default="table", help="select one of: table or json"),
-                boolean("quiet|q", help="display only container IDs"),
-            ),
+            LIST_FLAGS,
             "",
             "lists containers started by pyrunc with the given root",
         ),
         Command(
             "kill",
             cmd_kill,
-            (boolean("all|a", help="send the signal to all processes in the container"),),
+            KILL_FLAGS,
             "<container-id> [signal]",
             "kill sends the specified signal (default: SIGTERM) to the container's init process",
         ),
         Command(
             "delete",
             cmd_delete,
-            (boolean("force|f", help="forcibly delete the container if it is still running (uses SIGKILL)"),),
+            DELETE_FLAGS,
             "<container-id>",
             "delete any resources held by the container",
         ),
@@ -717,11 +616,6 @@ def print_version() -> int:
 
     sys.stdout.write("".join(line + "\n" for line in lines()))
     return 0
-
-
-# Every command's own --help, parsed as its other flags are (runc's urfave/cli does the
-# same): after exec's or ps's first argument, a -h is the process's (`exec ID grep -h x`).
-HELP = boolean("help|h", help="show help")
 
 
 def dispatch(name: str, argv: list[str], g: "Opts", log: "Logger") -> int:

@@ -188,7 +188,7 @@ def signal_name(num: int) -> str:
     """SIGKILL for 9; the number when it has no name."""
     from pyrunc.linux import signals
 
-    names = [n for n, v in signals._BY_NAME.items() if v == num]
+    names = [n for n, v in signals.names().items() if v == num]
     # An alias (SIGIOT, SIGPOLL, SIGCLD) only when the usual name is missing.
     usual = [n for n in names if n not in ("SIGIOT", "SIGPOLL", "SIGCLD")]
     return (usual or names or [f"signal {num}"])[0]

@@ -4,13 +4,21 @@ import _signal  # signal.py builds its enums at import, which costs more than a 
 
 from pyrunc.errors import UsageError
 
-# Every name the kernel's headers give, aliases too (SIGIOT, SIGPOLL, SIGCLD): what
-# signal.Signals[name] accepts.
-_BY_NAME: dict[str, int] = {
-    name: getattr(_signal, name)
-    for name in dir(_signal)
-    if name.startswith("SIG") and not name.startswith(("SIG_", "SIGRT"))
-}
+_names: dict[str, int] | None = None
+
+
+def names() -> dict[str, int]:
+    """Every name the kernel's headers give, aliases too (SIGIOT, SIGPOLL, SIGCLD): what
+    signal.Signals[name] accepts.  Made when first asked for: `kill` looks up one name,
+    and the table (a sorted dir() of _signal) cost it more than the rest of this module."""
+    global _names
+    if _names is None:
+        _names = {n: getattr(_signal, n) for n in dir(_signal) if _is_name(n)}
+    return _names
+
+
+def _is_name(name: str) -> bool:
+    return name.startswith("SIG") and not name.startswith(("SIG_", "SIGRT"))
 
 
 def parse_signal(text: str) -> int:
@@ -27,10 +35,10 @@ def parse_signal(text: str) -> int:
         name = "SIG" + name
     if name.startswith(("SIGRTMIN", "SIGRTMAX")):
         return _realtime(text, name)
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        raise UsageError(f"invalid signal {text!r}: unknown signal name") from None
+    found = getattr(_signal, name, None) if _is_name(name) else None  # names()'s, one looked up
+    if type(found) is not int:
+        raise UsageError(f"invalid signal {text!r}: unknown signal name")
+    return found
 
 
 def _realtime(text: str, name: str) -> int:

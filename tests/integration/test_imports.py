@@ -2,11 +2,17 @@
 tests/unit/test_imports.py the other commands): the container path needs ctypes, _socket
 and pyrunc's own modules, and none of the modules that cost milliseconds to import."""
 
-from tests.unit.import_probe import CHECKPOINT, KILL, LEAN, SLOW, modules_imported_by
+from tests.unit.import_probe import BUILD_ERRORS, CHECKPOINT, KILL, LEAN, NOT_DELETE, SLOW, modules_imported_by
 
 # Beyond the state commands' modules: the config's check and model, the Linux mechanics,
 # and the C modules under them.
 RUN = {
+    # the build commands' exception types (the light commands never load them)
+    "pyrunc.build_errors",
+    # the table of every command (state, list, kill and delete do without it)
+    "pyrunc.cli.commands",
+    # the lifecycle's create side, on os (delete does without it: deletion.py)
+    "pyrunc.lifecycle",
     "_ctypes",
     "_socket",
     "_struct",
@@ -80,7 +86,8 @@ def test_run_imports_only_what_the_container_needs(pyrunc, bundle, test_id):
 
 
 # `delete` of a stopped container: the state commands' modules and the cgroup manager that
-# removes its cgroup, never the kernel seam (ctypes) nor the container path.
+# removes its cgroup, never the kernel seam (ctypes) nor the container path; nor os, the
+# lifecycle or errno (NOT_DELETE).
 DELETE = {
     "pyrunc.linux.cgroups",
     "pyrunc.linux.cgroups.files",
@@ -96,6 +103,9 @@ def test_delete_of_a_stopped_container_imports_no_kernel_seam(pyrunc, bundle, te
     loaded = modules_imported_by("--root", pyrunc.root, "delete", test_id)
     assert not loaded & SLOW, sorted(loaded & SLOW)
     assert loaded <= LEAN | DELETE, sorted(loaded - LEAN - DELETE)
+    assert "pyrunc.deletion" in loaded  # the pin names the module that deletes
+    assert not loaded & BUILD_ERRORS
+    assert not loaded & NOT_DELETE, sorted(loaded & NOT_DELETE)
 
 
 def test_delete_force_of_a_running_container_imports_no_kernel_seam(pyrunc, bundle, test_id):
@@ -112,6 +122,7 @@ def test_delete_force_of_a_running_container_imports_no_kernel_seam(pyrunc, bund
     assert not loaded & SLOW, sorted(loaded & SLOW)
     assert loaded <= LEAN | DELETE | {"select"}, sorted(loaded - LEAN - DELETE)
     assert "pyrunc.linux.pidfds" in loaded
+    assert not loaded & NOT_DELETE, sorted(loaded & NOT_DELETE)
 
 
 def test_kill_of_a_running_container_imports_no_kernel_seam(pyrunc, bundle, test_id):
@@ -125,6 +136,7 @@ def test_kill_of_a_running_container_imports_no_kernel_seam(pyrunc, bundle, test
         assert not loaded & SLOW, sorted(loaded & SLOW)
         assert loaded <= KILL, sorted(loaded - KILL)
         assert "pyrunc.linux.pidfds" in loaded  # the pin names the module that sent it
+        assert not loaded & BUILD_ERRORS
     finally:
         pyrunc("delete", "--force", test_id)
 

@@ -59,13 +59,15 @@ SLOW = {
 # imported by those two commands only.
 CHECKPOINT = {"pyrunc.checkpoint", "pyrunc.linux.criu", "pyrunc.linux.criu_describe"}
 
-# state, list, kill and delete: the CLI, the store, the state machine, /proc readers.
+# state, list, kill and delete: the CLI, the store, the state machine, /proc readers;
+# their handlers from cli/light.py, never the table of every command (cli/commands.py).
 LEAN = {
     "_collections_abc",
     "_json",
     "_stat",
     "errno",
     "fcntl",
+    "gc",  # built in: the CLI turns the cyclic GC off for these commands
     "genericpath",
     "os",
     "os.path",
@@ -73,12 +75,11 @@ LEAN = {
     "stat",
     "pyrunc",
     "pyrunc.cli",
-    "pyrunc.cli.commands",
     "pyrunc.cli.flags",
-    "pyrunc.environ",
+    "pyrunc.cli.light",
     "pyrunc.errors",
+    "pyrunc.deletion",
     "pyrunc.jsonc",
-    "pyrunc.lifecycle",
     "pyrunc.linux",
     "pyrunc.linux.pidfds",
     "pyrunc.linux.procfs",
@@ -93,17 +94,28 @@ LEAN = {
 # interpreter (docs/performance.md).  state and list do without it (posix alone).
 OS = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc"}
 
+# delete: no os, no lifecycle (deletion.py on posix, the cgroup managers' removal on posix
+# too), no errno: 1.8 ms of CPU when it had them (docs/performance.md).
+NOT_DELETE = OS | {"errno", "pyrunc.lifecycle"}
+
+# The exception types of the commands that build and run containers (errors.py reads them
+# from build_errors.py when asked): none of the light commands raises them.
+BUILD_ERRORS = {"pyrunc.build_errors"}
+
 # state and list: read only, no lock, no signal, no state machine, no os: fewer still
 # (a directory without state.json is checked under a lock, which brings fcntl back);
 # list names each container's owner (pwd, built in).
+# errno neither: its table of names costs more than the one check that used it.
 READ_ONLY = (
-    LEAN - OS - {"fcntl", "pyrunc.lifecycle", "pyrunc.linux.signals", "pyrunc.signalling", "pyrunc.linux.pidfds"}
+    LEAN
+    - OS
+    - {"errno", "fcntl", "pyrunc.deletion", "pyrunc.linux.signals", "pyrunc.signalling", "pyrunc.linux.pidfds"}
 ) | {"pwd"}
 
 # kill: the store, the state machine's rules and signalling.py, the pidfd calls through
-# posix and _signal (linux/pidfds.py); no os, no lifecycle, no kernel seam (ctypes):
+# posix and _signal (linux/pidfds.py); no os, no lifecycle, no delete, no kernel seam (ctypes):
 # together 3.9 ms of CPU when it had them (docs/performance.md).
-KILL = LEAN - OS - {"pyrunc.lifecycle"}
+KILL = LEAN - OS - {"pyrunc.deletion", "errno"}
 
 
 def _interpreter_modules():

@@ -13,6 +13,7 @@ sys.path.insert(0, BENCH)
 
 import breakdown  # noqa: E402
 import bundle  # noqa: E402
+import cpu  # noqa: E402
 import report  # noqa: E402
 import run  # noqa: E402
 import timeline  # noqa: E402
@@ -331,3 +332,21 @@ def test_the_state_roots_lie_on_a_tmpfs_of_the_suites_own_removed_at_clean_up():
     with open("/proc/self/mountinfo") as f:
         assert b.run_fs not in f.read()
     assert not os.path.exists(b.dir)
+
+
+def test_cpu_rows_are_per_round_ratios_over_the_bare_interpreter_and_the_base():
+    samples = {
+        ("this", "state"): [0.012, 0.011, 0.020],
+        ("base", "state"): [0.015, 0.013, 0.024],
+        ("bare", None): [0.010, 0.010, 0.016],
+    }
+    rows = cpu.rows_for("state", samples, ["this", "base"])
+    assert [r[:2] for r in rows] == [["state", "this"], ["state", "base"], ["state", "this / base"]]
+    assert rows[0][2:4] == ["12.00", "10.00"]
+    assert rows[0][4].startswith("1.200 ")  # rounds 1.2, 1.1, 1.25: the median
+    assert rows[2][4].startswith("0.833 ")
+
+
+def test_cpu_list1000_is_over_list_of_one():
+    samples = {("this", "list1000"): [0.05, 0.04], ("one", "this"): [0.01, 0.01]}
+    assert cpu.rows_for("list1000", samples, ["this"])[0][4].startswith("4.500 ")

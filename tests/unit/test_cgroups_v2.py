@@ -4,7 +4,7 @@ field, what it made and what it removes."""
 
 import errno
 import json
-import os
+import posix  # the managers signal through posix.kill (no os on delete's path)
 import signal
 import sys
 import types
@@ -167,7 +167,7 @@ def test_destroy_of_a_create_that_made_only_the_parent_leaves_the_leaf_to_its_ma
 
 def test_destroy_refuses_while_processes_are_in_it_and_kills_nothing(made, root, monkeypatch):
     (cg(root) / "cgroup.procs").write_text("4242\n")
-    monkeypatch.setattr(os, "kill", lambda *a: pytest.fail("destroy must not kill"))
+    monkeypatch.setattr(posix, "kill", lambda *a: pytest.fail("destroy must not kill"))
     with pytest.raises(CgroupError, match="processes are still in it"):
         made.destroy()
     assert cg(root).is_dir()
@@ -589,7 +589,7 @@ def test_a_freeze_that_never_completes_is_undone(made, root, monkeypatch):
 
 
 def test_sigkill_uses_cgroup_kill(made, root, monkeypatch):
-    monkeypatch.setattr(os, "kill", lambda *a: pytest.fail("cgroup.kill does it"))
+    monkeypatch.setattr(posix, "kill", lambda *a: pytest.fail("cgroup.kill does it"))
     made.kill_all(signal.SIGKILL)
     assert (cg(root) / "cgroup.kill").read_text() == "1"
 
@@ -603,7 +603,7 @@ def test_other_signals_reach_every_process_and_gone_ones_are_ignored(made, root,
         if pid == 11:
             raise ProcessLookupError
 
-    monkeypatch.setattr(os, "kill", kill)
+    monkeypatch.setattr(posix, "kill", kill)
     made.kill_all(signal.SIGTERM)
     assert sent == [(10, signal.SIGTERM), (11, signal.SIGTERM)]
 
@@ -618,7 +618,7 @@ def test_sigkill_without_cgroup_kill_signals_each_process(made, root, monkeypatc
         sent.append(pid)
         procs.write_text("")  # it died
 
-    monkeypatch.setattr(os, "kill", kill)
+    monkeypatch.setattr(posix, "kill", kill)
     made.kill_all(signal.SIGKILL)
     assert sent == [10]
 

@@ -158,7 +158,7 @@ def test_delete_force_of_a_container_that_does_not_exist_succeeds(tmp_path):
 def test_delete_force_decides_by_the_errors_type_not_its_words(tmp_path, monkeypatch):
     """A failure of delete -f whose line happens to say "does not exist" (here in a path)
     is still a failure."""
-    from pyrunc import lifecycle
+    from pyrunc import deletion
     from pyrunc.cli import commands
     from pyrunc.errors import StateError
 
@@ -170,7 +170,7 @@ def test_delete_force_decides_by_the_errors_type_not_its_words(tmp_path, monkeyp
     def failing(store, cid, seams, force=False, warn=None):
         raise StateError(line)
 
-    monkeypatch.setattr(lifecycle, "delete", failing)
+    monkeypatch.setattr(deletion, "delete", failing)
     with pytest.raises(StateError, match="^cannot delete container pyrunc-test-d: "):
         commands.cmd_delete(
             {"root": str(tmp_path / "state"), "seams": Seams()}, {"force": True}, ["pyrunc-test-d"], _Log()

@@ -7,8 +7,9 @@ import pytest
 
 from pyrunc import log
 from pyrunc.cli import GLOBAL_FLAGS, _split_global, main
-from pyrunc.cli.commands import COMMANDS, CREATE_FLAGS, _table
+from pyrunc.cli.commands import COMMANDS, CREATE_FLAGS
 from pyrunc.cli.flags import Flag, boolean, parse
+from pyrunc.cli.light import _table
 from pyrunc.errors import UsageError
 
 FLAGS = (

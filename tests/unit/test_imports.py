@@ -5,8 +5,11 @@ tests/unit/import_probe.py.
 A new import on these paths must be added there on purpose."""
 
 import os
+import subprocess
+import sys
 
-from tests.unit.import_probe import CHECKPOINT, KILL, LEAN, READ_ONLY, SLOW, modules_imported_by
+from pyrunc import launcher
+from tests.unit.import_probe import BUILD_ERRORS, CHECKPOINT, KILL, LEAN, READ_ONLY, SLOW, modules_imported_by
 
 
 def test_state_list_kill_and_delete_import_only_the_store_and_the_cli(tmp_path):
@@ -116,3 +119,51 @@ def test_checkpoint_code_is_imported_by_checkpoint_and_restore_only(tmp_path):
         assert not loaded & CHECKPOINT, (argv, sorted(loaded & CHECKPOINT))
     # The pin names the right module: checkpoint itself imports it (then finds no container).
     assert "pyrunc.checkpoint" in modules_imported_by("--root", root, "checkpoint", "pyrunc-test-none")
+
+
+def test_light_commands_never_load_the_table_of_every_command(tmp_path):
+    root = str(tmp_path / "state")
+    none = "pyrunc-test-none"
+    for argv in (("state", none), ("list",), ("kill", none), ("delete", none)):
+        loaded = modules_imported_by("--root", root, *argv)
+        assert "pyrunc.cli.light" in loaded and "pyrunc.cli.commands" not in loaded, argv
+        assert not loaded & BUILD_ERRORS, argv
+    # their --help is the table's, as every command's
+    assert "pyrunc.cli.commands" in modules_imported_by("--root", root, "state", "--help")
+
+
+def test_the_light_table_is_the_one_commands_lists():
+    from pyrunc import cli
+    from pyrunc.cli import commands, light
+
+    assert set(light.HANDLERS) == set(cli.LIGHT_COMMANDS)
+    for name, (func, flags) in light.HANDLERS.items():
+        assert (commands.COMMANDS[name].func, commands.COMMANDS[name].flags) == (func, flags)
+        assert not commands.COMMANDS[name].passthrough
+
+
+GC_PROBE = """
+import gc, posix, sys
+sys.path += %r
+from pyrunc.cli import main
+main(sys.argv[1:])
+posix.write(2, ("\\nGC %%s" %% gc.isenabled()).encode())
+""" % (launcher.import_path(),)  # noqa: UP031 -- a code template
+
+
+def test_the_gc_is_off_for_light_commands_only_when_started_as_the_command(tmp_path):
+    root = str(tmp_path / "state")
+
+    def gc_after(*flags_and_argv):
+        r = subprocess.run(
+            [sys.executable, *flags_and_argv[:-1], "-c", GC_PROBE, "--root", root, *flags_and_argv[-1]],
+            capture_output=True,
+            text=True,
+        )
+        return r.stderr.rsplit("\nGC ", 1)[1]
+
+    assert gc_after("-I", "-S", ("list",)) == "False"
+    assert gc_after("-I", "-S", ("state", "pyrunc-test-none")) == "False"
+    assert gc_after("-I", "-S", ("--version",)) == "True"
+    assert gc_after("-I", "-S", ("ps", "pyrunc-test-none")) == "True"
+    assert gc_after("-I", ("list",)) == "True"  # not as the launcher starts it: left alone

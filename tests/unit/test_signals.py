@@ -86,3 +86,16 @@ def test_forwarder_passes_our_signals_to_the_container_and_restores_handlers():
     assert signal.getsignal(signal.SIGUSR1) == before
     assert {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2} <= forwarded
     assert not forwarded & {signal.SIGCHLD, signal.SIGKILL, signal.SIGSTOP, signal.SIGWINCH}
+
+
+def test_every_name_of_the_table_parses_to_its_number_and_no_other_does():
+    from pyrunc.linux import signals
+
+    table = signals.names()
+    assert table["SIGKILL"] == 9 and table["SIGIOT"] == table["SIGABRT"]
+    for name, num in table.items():
+        assert signals.parse_signal(name) == num
+        assert signals.parse_signal(name[3:].lower()) == num
+    for bad in ("SIG_IGN", "_DFL", "SIGRTFOO", "SIG", "NSIG", "ITIMER_REAL"):
+        with pytest.raises(UsageError, match="unknown signal name"):
+            signals.parse_signal(bad)

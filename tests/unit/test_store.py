@@ -308,3 +308,9 @@ def test_a_container_of_the_previous_version_is_read_killed_and_deleted(store):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_state_root_that_is_a_file_is_named_in_the_error(tmp_path):
+    (tmp_path / "root").write_text("")
+    with pytest.raises(StateError, match="is not a directory"):
+        Store(str(tmp_path / "root")).ids()

@@ -14,7 +14,7 @@ a plain directory, and a manager reads and writes its files through the `files` 
 it is given (files.py: the real one, the step trace's recording one, a test double).
 """
 
-import os
+import posix  # not os: `delete` and `kill` load these managers without it (docs/performance.md)
 
 from pyrunc.errors import CgroupError
 
@@ -34,8 +34,31 @@ CGROUP_MOUNT_ROOT = "/sys/fs/cgroup"  # the host's cgroup file systems: one cgro
 CGROUP2_SUPER_MAGIC = 0x63677270
 
 
+def join(path: str, *names: str) -> str:
+    """os.path.join, for the managers' paths without importing os."""
+    for name in names:
+        if name.startswith("/") or not path:
+            path = name
+        elif path.endswith("/"):
+            path += name
+        else:
+            path += "/" + name
+    return path
+
+
+def exists(path: str) -> bool:
+    """os.path.exists, for the managers without importing os."""
+    try:
+        posix.stat(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def probe(k: "Kernel", root: str = CGROUP_MOUNT_ROOT) -> str:
     """ "v2", "hybrid" or "v1" (`k`: a kernel.Kernel)."""
+    import os  # create's: it makes a cgroup
+
     fd = os.open(root, os.O_PATH | os.O_CLOEXEC)
     try:
         if k.fstatfs_type(fd) == CGROUP2_SUPER_MAGIC:
@@ -50,7 +73,7 @@ def host_controllers(mode: str, root: str = CGROUP_MOUNT_ROOT) -> set[str]:
     from pyrunc.linux.cgroups.files import REAL_FILES
 
     if mode == "v2":
-        return REAL_FILES.read_words(os.path.join(root, "cgroup.controllers"))
+        return REAL_FILES.read_words(join(root, "cgroup.controllers"))
     from pyrunc.linux.cgroups.v1 import hierarchy_controllers
 
     found: set[str] = set()
@@ -204,6 +227,8 @@ def own_cgroups(proc_cgroup: str = "/proc/self/cgroup") -> dict[str, str]:
 
 def resolve(path: str, own: str | None) -> str:
     """An absolute cgroup path stays; a relative one is under the caller's cgroup `own`."""
+    import os.path  # create's: it names a new cgroup
+
     if path.startswith("/"):
         return os.path.normpath(path)
     return os.path.normpath(os.path.join(own or "/", path))
@@ -213,15 +238,28 @@ def pids_below(top: str, files: "CgroupFiles") -> set[int]:
     """Every pid in the cgroup `top` (a directory) and in the cgroups below it."""
     seen: set[int] = set()
     for d in cgroup_dirs_deepest_first(top):
-        seen.update(files.read_ints(os.path.join(d, "cgroup.procs")))
+        seen.update(files.read_ints(join(d, "cgroup.procs")))
     return seen
 
 
 def cgroup_dirs_deepest_first(top: str) -> list[str]:
-    """top and every cgroup below it, children before parents (the order rmdir needs)."""
-    found = []
-    for dirpath, _, _ in os.walk(top, topdown=False, followlinks=False):
-        found.append(dirpath)
+    """top and every cgroup below it, children before parents (the order rmdir needs), as
+    os.walk(top, topdown=False) lists them: a directory that cannot be read is left out,
+    symbolic links are not followed."""
+    found: list[str] = []
+    todo = [(top, False)]  # (directory, its children listed already)
+    while todo:
+        d, listed = todo.pop()
+        if listed:
+            found.append(d)
+            continue
+        try:
+            with posix.scandir(d) as entries:
+                children = [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+        todo.append((d, True))
+        todo.extend((c, False) for c in reversed(children))
     return found
 
 

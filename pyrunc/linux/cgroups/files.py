@@ -9,11 +9,18 @@ the file system; everything else here is built on them, so that an object which 
 the primitives (a double, the recording wrapper) varies what is built on them too.
 """
 
-import errno
-import os
+import posix  # not os (nor errno's table): `delete` and `kill` read and remove cgroups without it
 import time
 
 from pyrunc.errors import CgroupError
+from pyrunc.linux.cgroups import join as _join  # os.path.join
+from pyrunc.linux.procfs import read_whole
+
+_EBUSY = 16  # errno.EBUSY (Linux)
+
+
+def _why(e: OSError) -> str:
+    return posix.strerror(e.errno or 0).lower()
 
 
 class CgroupFiles:
@@ -23,18 +30,18 @@ class CgroupFiles:
 
     def mkdir(self, path: str) -> None:
         """One directory (OSError as os.mkdir raises it)."""
-        os.mkdir(path, 0o755)
+        posix.mkdir(path, 0o755)
 
     def rmdir(self, path: str) -> bool:
         """rmdir, retrying briefly while the last processes finish exiting."""
         for _ in range(100):
             try:
-                os.rmdir(path)
+                posix.rmdir(path)
                 return True
             except FileNotFoundError:
                 return True
             except OSError as e:
-                if e.errno != errno.EBUSY:
+                if e.errno != _EBUSY:
                     return False
                 time.sleep(0.01)
         return False
@@ -42,7 +49,7 @@ class CgroupFiles:
     def rmdir_unused(self, path: str) -> bool:
         """rmdir a parent level once: busy means another container's cgroup is in it."""
         try:
-            os.rmdir(path)
+            posix.rmdir(path)
         except FileNotFoundError:
             pass
         except OSError:
@@ -52,22 +59,21 @@ class CgroupFiles:
     def write(self, path: str, value: str, field: str | None) -> None:
         try:
             # O_TRUNC as a shell's `>` does: cgroupfs ignores it, a test's plain file needs it.
-            fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+            fd = posix.open(path, posix.O_WRONLY | posix.O_TRUNC | posix.O_CLOEXEC)
         except OSError as e:
-            raise CgroupError(field, f"open {path}: {os.strerror(e.errno or 0).lower()}") from None
+            raise CgroupError(field, f"open {path}: {_why(e)}") from None
         try:
-            os.write(fd, value.encode())
+            posix.write(fd, value.encode())
         except OSError as e:
-            raise CgroupError(
-                field, f"write {value!r} to {path}: {os.strerror(e.errno or 0).lower()}", e.errno
-            ) from None
+            raise CgroupError(field, f"write {value!r} to {path}: {_why(e)}", e.errno) from None
         finally:
-            os.close(fd)
+            posix.close(fd)
 
     def read(self, path: str) -> str:
+        """The file's text; "" when it cannot be read.  posix calls, not io's file objects
+        (delete reads cgroup.procs in every v1 hierarchy)."""
         try:
-            with open(path) as f:
-                return f.read()
+            return read_whole(path).decode()
         except (OSError, TypeError):
             return ""
 
@@ -79,7 +85,7 @@ class CgroupFiles:
         cur = hierarchy_root
         rel = ""
         for part in [p for p in path.split("/") if p]:
-            cur = os.path.join(cur, part)
+            cur = _join(cur, part)
             rel += "/" + part
             try:
                 self.mkdir(cur)
@@ -88,27 +94,29 @@ class CgroupFiles:
                 pass
             except OSError as e:
                 for rel_made in reversed(made):  # leave nothing half made
-                    self.rmdir(os.path.join(hierarchy_root, rel_made.lstrip("/")))
-                raise CgroupError(None, f"create cgroup {cur}: {os.strerror(e.errno or 0).lower()}", e.errno) from None
+                    self.rmdir(_join(hierarchy_root, rel_made.lstrip("/")))
+                raise CgroupError(None, f"create cgroup {cur}: {_why(e)}", e.errno) from None
         return made
 
     def inherit_cpuset(self, directory: str) -> None:
+        import os.path  # create's
+
         parent = os.path.dirname(directory)
         for name in ("cpuset.cpus", "cpuset.mems"):
-            if not self.read(os.path.join(directory, name)).strip():
-                self.write(os.path.join(directory, name), self.read(os.path.join(parent, name)).strip(), None)
+            if not self.read(_join(directory, name)).strip():
+                self.write(_join(directory, name), self.read(_join(parent, name)).strip(), None)
 
     def enable_down(self, hierarchy_root: str, path: str, controller: str) -> None:
         """On cgroup2 a controller reaches a cgroup only when each ancestor enables it for
         its children.  The root is the host's to configure: start below it."""
         parts = [p for p in path.split("/") if p]
-        cur = os.path.join(hierarchy_root, parts[0]) if parts else hierarchy_root
+        cur = _join(hierarchy_root, parts[0]) if parts else hierarchy_root
         for part in parts[1:]:
             try:
-                self.write(os.path.join(cur, "cgroup.subtree_control"), "+" + controller, None)
+                self.write(_join(cur, "cgroup.subtree_control"), "+" + controller, None)
             except CgroupError:
                 return  # a parent with processes of its own cannot delegate; leave it be
-            cur = os.path.join(cur, part)
+            cur = _join(cur, part)
 
     def read_words(self, path: str) -> set[str]:
         return set(self.read(path).split())
@@ -136,8 +144,8 @@ class CgroupFiles:
         """A cgroup2 directory frozen or freezing: its own cgroup.freeze asks it, or
         cgroup.events says it is frozen (an ancestor's freeze shows only there)."""
         return (
-            self.read(os.path.join(directory, "cgroup.freeze")).strip() == "1"
-            or self.read_keyed(os.path.join(directory, "cgroup.events")).get("frozen") == 1
+            self.read(_join(directory, "cgroup.freeze")).strip() == "1"
+            or self.read_keyed(_join(directory, "cgroup.events")).get("frozen") == 1
         )
 
 

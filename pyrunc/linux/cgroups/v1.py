@@ -8,12 +8,19 @@ runc does, and any controller the host attached there instead of to a v1 hierarc
 """
 
 import _signal as signal  # signal.py would import enum
-import errno
-import os
-import time
+import posix  # not os: `delete` and `kill` load this manager without it; create's, update's
+import time  # and events' paths import os.path where they test a file
 
 from pyrunc.errors import CgroupError
-from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, Manager, cgroup_dirs_deepest_first, own_cgroups, pids_below, resolve
+from pyrunc.linux.cgroups import (
+    CGROUP_MOUNT_ROOT,
+    Manager,
+    cgroup_dirs_deepest_first,
+    join,
+    own_cgroups,
+    pids_below,
+    resolve,
+)
 from pyrunc.linux.cgroups.files import REAL_FILES, CgroupFiles, Write
 
 TYPE_CHECKING = False
@@ -24,7 +31,8 @@ UNIFIED = "unified"
 UNLIMITED = -1
 FREEZE_TIMEOUT = 10.0
 # How the v1 controllers name the three kinds of user time in cpuacct.stat: USER_HZ ticks.
-_TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+_TICK_NS = 1_000_000_000 // posix.sysconf("SC_CLK_TCK")
+_EINVAL = 22  # errno.EINVAL (Linux)
 
 
 def hierarchy_controllers(root: str = CGROUP_MOUNT_ROOT, files: CgroupFiles = REAL_FILES) -> dict[str, set[str]]:
@@ -32,14 +40,16 @@ def hierarchy_controllers(root: str = CGROUP_MOUNT_ROOT, files: CgroupFiles = RE
     hierarchies under root, read from the directories themselves (cgroupfs.py's
     host_cgroup_mounts reads the mounts' types and options from mountinfo instead).
     Symlinks (cpu -> cpu,cpuacct) are aliases, not hierarchies."""
+    import os.path
+
     found: dict[str, set[str]] = {}
     for name in sorted(os.listdir(root)):
-        path = os.path.join(root, name)
-        if os.path.islink(path) or not os.path.isfile(os.path.join(path, "cgroup.procs")):
+        path = join(root, name)
+        if os.path.islink(path) or not os.path.isfile(join(path, "cgroup.procs")):
             continue
         if name == UNIFIED:
             # Only what the host's root delegates to its children is usable below it.
-            found[name] = files.read_words(os.path.join(path, "cgroup.subtree_control"))
+            found[name] = files.read_words(join(path, "cgroup.subtree_control"))
         elif name == "systemd":
             found[name] = {"name=systemd"}
         else:
@@ -108,7 +118,7 @@ class V1Manager(Manager):
     # -- where things are ---------------------------------------------------------------
 
     def _dir(self, name: str) -> str:
-        return os.path.join(self.root, name, self.dirs[name].lstrip("/"))
+        return join(self.root, name, self.dirs[name].lstrip("/"))
 
     def _hierarchy_of(self, controller: str) -> str | None:
         """The hierarchy holding a controller, v1 first; None when the host has none."""
@@ -121,30 +131,30 @@ class V1Manager(Manager):
 
     def _path(self, controller: str, filename: str) -> str | None:
         name = self._hierarchy_of(controller)
-        return None if name is None else os.path.join(self._dir(name), filename)
+        return None if name is None else join(self._dir(name), filename)
 
     # -- lifecycle ----------------------------------------------------------------------
 
     def create(self, pid: int | None = None) -> None:
         for name in self.controllers:
-            made = self.files.mkdirs(os.path.join(self.root, name), self.dirs[name])
+            made = self.files.mkdirs(join(self.root, name), self.dirs[name])
             self.made[name] = made
             if "cpuset" in self.controllers[name] and name != UNIFIED:
                 # A new cpuset is empty, and an empty cpuset takes no process: copy the
                 # parent's, down every level (an existing level may be empty too).
-                cur = os.path.join(self.root, name)
+                cur = join(self.root, name)
                 for part in [p for p in self.dirs[name].split("/") if p]:
-                    cur = os.path.join(cur, part)
+                    cur = join(cur, part)
                     self.files.inherit_cpuset(cur)
             if name == UNIFIED and "hugetlb" in self.controllers[UNIFIED]:
-                self.files.enable_down(os.path.join(self.root, name), self.dirs[name], "hugetlb")
+                self.files.enable_down(join(self.root, name), self.dirs[name], "hugetlb")
 
     def made_leaf(self) -> bool:
         return all(self.made.get(name) and self.made[name][-1] == self.dirs[name] for name in self.controllers)
 
     def add(self, pid: int, dirs: dict[str, str] | None = None) -> None:
         for name in self.controllers:
-            self.files.write(os.path.join((dirs or {}).get(name) or self._dir(name), "cgroup.procs"), str(pid), None)
+            self.files.write(join((dirs or {}).get(name) or self._dir(name), "cgroup.procs"), str(pid), None)
 
     def sub_dirs(self, subs: dict[str, str]) -> dict[str, str]:
         from pyrunc.linux.cgroups import sub
@@ -225,7 +235,7 @@ class V1Manager(Manager):
         try:
             for pid in self.pids():
                 try:
-                    os.kill(pid, sig)
+                    posix.kill(pid, sig)
                 except ProcessLookupError:
                     pass
         finally:
@@ -242,14 +252,14 @@ class V1Manager(Manager):
                 continue
             above = made
             if made[-1] == self.dirs.get(name):  # else a create racing for the path made it
-                own = os.path.join(self.root, name, made[-1].lstrip("/"))
+                own = join(self.root, name, made[-1].lstrip("/"))
                 left = [d for d in cgroup_dirs_deepest_first(own) if not self.files.rmdir(d)]
                 failed += left
                 if left:
                     continue
                 above = made[:-1]
             for rel in reversed(above):
-                if not self.files.rmdir_unused(os.path.join(self.root, name, rel.lstrip("/"))):
+                if not self.files.rmdir_unused(join(self.root, name, rel.lstrip("/"))):
                     break
         if failed:
             raise CgroupError(None, f"cannot remove cgroup {failed[0]}: processes are still in it")
@@ -297,7 +307,9 @@ class V1Manager(Manager):
         name = self._hierarchy_of(controller)
         if name is None:
             raise CgroupError(field, f"the host has no {controller} cgroup controller")
-        path = os.path.join(self._dir(name), filename)
+        import os.path
+
+        path = join(self._dir(name), filename)
         if not os.path.exists(path):
             raise CgroupError(
                 field,
@@ -400,7 +412,7 @@ class V1Manager(Manager):
         try:
             self._write("cpu", first.file, first.value, first.field)
         except CgroupError as e:
-            if e.errno != errno.EINVAL or not rest:
+            if e.errno != _EINVAL or not rest:
                 raise
             rest.append(first)  # the quota, then the period again
         for w in rest:
@@ -412,12 +424,12 @@ class V1Manager(Manager):
         name = self._hierarchy_of("cpu")
         if name is None:
             return  # the write that follows names the field
-        period = period or self.files.read_int(os.path.join(self._dir(name), "cpu.rt_period_us")) or 1
+        period = period or self.files.read_int(join(self._dir(name), "cpu.rt_period_us")) or 1
         for rel in self.made.get(name, [])[:-1]:
-            d = os.path.join(self.root, name, rel.lstrip("/"))
-            need = -(-runtime * self.files.read_int(os.path.join(d, "cpu.rt_period_us")) // period)
-            if self.files.read_int(os.path.join(d, "cpu.rt_runtime_us")) < need:
-                self.files.write(os.path.join(d, "cpu.rt_runtime_us"), str(need), "linux.resources.cpu.realtimeRuntime")
+            d = join(self.root, name, rel.lstrip("/"))
+            need = -(-runtime * self.files.read_int(join(d, "cpu.rt_period_us")) // period)
+            if self.files.read_int(join(d, "cpu.rt_runtime_us")) < need:
+                self.files.write(join(d, "cpu.rt_runtime_us"), str(need), "linux.resources.cpu.realtimeRuntime")
 
     def _set_blkio(self, bio: "dict[str, Any]") -> None:
         f = "linux.resources.blockIO."
@@ -446,6 +458,8 @@ class V1Manager(Manager):
                 self._write("blkio", filename, f"{td['major']}:{td['minor']} {td['rate']}", f"{f}{key}[{i}]")
 
     def _first_existing(self, controller: str, names: tuple[str, ...]) -> str | None:
+        import os.path
+
         for n in names:
             p = self._path(controller, n)
             if p and os.path.exists(p):
@@ -457,9 +471,11 @@ class V1Manager(Manager):
         name = self._hierarchy_of("devices")
         if name is None:
             raise CgroupError(field, "the host has no devices cgroup controller")
+        import os.path
+
         from pyrunc.linux.cgroups import devices_v1
 
-        listed_path = os.path.join(self._dir(name), "devices.list")
+        listed_path = join(self._dir(name), "devices.list")
         if not os.path.isfile(listed_path):
             raise CgroupError(field, f"cannot read {listed_path}: the devices controller lacks it")
         # From what the cgroup allows now to what the rules say, in the fewest writes and
@@ -496,16 +512,18 @@ class V1Manager(Manager):
         return self.files.read_keyed(path).get("oom_kill", 0)
 
     def stats(self) -> "dict[str, Any]":
+        import os.path
+
         data: dict[str, Any] = {}
         acct = self._path("cpuacct", "cpuacct.usage")
         if acct:
             d = os.path.dirname(acct)
-            ticks = self.files.read_keyed(os.path.join(d, "cpuacct.stat"))
+            ticks = self.files.read_keyed(join(d, "cpuacct.stat"))
             usage = {
                 "total": self.files.read_int(acct),
-                "percpu": self.files.read_ints(os.path.join(d, "cpuacct.usage_percpu")),
-                "percpu_kernel": self.files.read_ints(os.path.join(d, "cpuacct.usage_percpu_sys")),
-                "percpu_user": self.files.read_ints(os.path.join(d, "cpuacct.usage_percpu_user")),
+                "percpu": self.files.read_ints(join(d, "cpuacct.usage_percpu")),
+                "percpu_kernel": self.files.read_ints(join(d, "cpuacct.usage_percpu_sys")),
+                "percpu_user": self.files.read_ints(join(d, "cpuacct.usage_percpu_user")),
                 "kernel": ticks.get("system", 0) * _TICK_NS,
                 "user": ticks.get("user", 0) * _TICK_NS,
             }
@@ -525,10 +543,10 @@ class V1Manager(Manager):
 
             def entry(prefix: str) -> dict[str, int]:
                 return {
-                    "limit": self.files.read_int(os.path.join(d, prefix + "limit_in_bytes")),
-                    "usage": self.files.read_int(os.path.join(d, prefix + "usage_in_bytes")),
-                    "max": self.files.read_int(os.path.join(d, prefix + "max_usage_in_bytes")),
-                    "failcnt": self.files.read_int(os.path.join(d, prefix + "failcnt")),
+                    "limit": self.files.read_int(join(d, prefix + "limit_in_bytes")),
+                    "usage": self.files.read_int(join(d, prefix + "usage_in_bytes")),
+                    "max": self.files.read_int(join(d, prefix + "max_usage_in_bytes")),
+                    "failcnt": self.files.read_int(join(d, prefix + "failcnt")),
                 }
 
             data["memory"] = {
@@ -541,16 +559,14 @@ class V1Manager(Manager):
             }
         pids = self._path("pids", "pids.current")
         if pids:
-            limit = self.files.read(os.path.join(os.path.dirname(pids), "pids.max")).strip()
+            limit = self.files.read(join(os.path.dirname(pids), "pids.max")).strip()
             data["pids"] = {"current": self.files.read_int(pids), "limit": 0 if limit == "max" else int(limit or 0)}
         blk = self._path("blkio", "blkio.throttle.io_service_bytes_recursive")
         if blk:
             d = os.path.dirname(blk)
             data["blkio"] = {
                 "ioServiceBytesRecursive": blkio_entries(self.files.read(blk)),
-                "ioServicedRecursive": blkio_entries(
-                    self.files.read(os.path.join(d, "blkio.throttle.io_serviced_recursive"))
-                ),
+                "ioServicedRecursive": blkio_entries(self.files.read(join(d, "blkio.throttle.io_serviced_recursive"))),
             }
         return data
 

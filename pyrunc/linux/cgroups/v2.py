@@ -12,7 +12,7 @@ the config asks for something that cannot happen (realtime budgets, net_cls, net
 """
 
 import _signal as signal  # signal.py would import enum
-import os
+import posix  # not os: `delete` and `kill` load this manager without it
 import time
 
 from pyrunc.errors import CgroupError
@@ -21,6 +21,8 @@ from pyrunc.linux.cgroups import (
     Manager,
     cgroup_dirs_deepest_first,
     convert,
+    exists,
+    join,
     own_cgroups,
     pids_below,
     resolve,
@@ -98,11 +100,11 @@ class V2Manager(Manager):
     # -- where things are ---------------------------------------------------------------
 
     def _path(self, name: str = "", rel: str | None = None) -> str:
-        base = os.path.join(self.root, (self.dir if rel is None else rel).lstrip("/"))
-        return os.path.join(base, name) if name else base
+        base = join(self.root, (self.dir if rel is None else rel).lstrip("/"))
+        return join(base, name) if name else base
 
     def _host_controllers(self) -> set[str]:
-        return self.files.read_words(os.path.join(self.root, "cgroup.controllers"))
+        return self.files.read_words(join(self.root, "cgroup.controllers"))
 
     def _controllers(self) -> set[str]:
         """The controllers available in the container's cgroup: those its parent delegates."""
@@ -145,8 +147,8 @@ class V2Manager(Manager):
         line = " ".join("+" + c for c in wanted)
         cur = self.root
         for part in [""] + parts[:-1]:
-            cur = os.path.join(cur, part) if part else cur
-            target = os.path.join(cur, "cgroup.subtree_control")
+            cur = join(cur, part) if part else cur
+            target = join(cur, "cgroup.subtree_control")
             if set(wanted) <= self.files.read_words(target):
                 continue
             try:
@@ -162,7 +164,7 @@ class V2Manager(Manager):
         return bool(self.made) and self.made[-1] == self.dir
 
     def add(self, pid: int, dirs: dict[str, str] | None = None) -> None:
-        self.files.write(os.path.join((dirs or {}).get("") or self._path(), "cgroup.procs"), str(pid), None)
+        self.files.write(join((dirs or {}).get("") or self._path(), "cgroup.procs"), str(pid), None)
 
     def sub_dirs(self, subs: dict[str, str]) -> dict[str, str]:
         from pyrunc.linux.cgroups import sub
@@ -200,7 +202,7 @@ class V2Manager(Manager):
 
     def _freeze(self, want: int) -> None:
         path = self._path("cgroup.freeze")
-        if not os.path.exists(path):
+        if not exists(path):
             raise CgroupError(None, f"cgroup {self.dir} has no cgroup.freeze (needs Linux 5.2)")
         self.files.write(path, str(want), None)
         # The kernel freezes asynchronously: cgroup.events says when every task is stopped.
@@ -223,7 +225,7 @@ class V2Manager(Manager):
 
     def kill_all(self, sig: int) -> None:
         kill_file = self._path("cgroup.kill")
-        if sig == signal.SIGKILL and os.path.exists(kill_file):
+        if sig == signal.SIGKILL and exists(kill_file):
             # The kernel kills the whole subtree at once: nothing can fork past it.
             self.files.write(kill_file, "1", None)
             return
@@ -236,7 +238,7 @@ class V2Manager(Manager):
                 return
             for pid in pids:
                 try:
-                    os.kill(pid, sig)
+                    posix.kill(pid, sig)
                 except ProcessLookupError:
                     pass
 
@@ -269,7 +271,7 @@ class V2Manager(Manager):
         deferred: list[Write] = []
         for w in writes:
             path = self._path(w.file)
-            if not os.path.exists(path):
+            if not exists(path):
                 if w.optional:
                     continue
                 raise CgroupError(w.field, f"this kernel has no {w.file} in cgroup {self.dir}")
@@ -332,7 +334,7 @@ class V2Manager(Manager):
             raise CgroupError(f + "swap", str(e)) from None
         writes = []
         if swap_max is not None:
-            if os.path.exists(self._path("memory.swap.max")):
+            if exists(self._path("memory.swap.max")):
                 writes.append(Write("memory.swap.max", convert.limit_value(swap_max), f + "swap"))
             elif swap_max not in (0, convert.UNLIMITED):
                 # No swap accounting (swapaccount=0 or no CONFIG_MEMCG_SWAP): "no swap"
@@ -395,7 +397,7 @@ class V2Manager(Manager):
             self._require("io", f + first, enabled)
         # BFQ's weight, where the scheduler is there, takes v1's values as they are;
         # otherwise io.weight (the iocost controller) takes them converted (runc's order).
-        bfq = weighted and os.path.exists(self._path("io.bfq.weight"))
+        bfq = weighted and exists(self._path("io.bfq.weight"))
         weight_file = "io.bfq.weight" if bfq else "io.weight"
         if bio.get("weight"):
             writes.append(
@@ -472,7 +474,7 @@ class V2Manager(Manager):
             field = f"{RES}hugepageLimits[{i}]"
             self._require("hugetlb", field, enabled)
             size = h["pageSize"]
-            if not os.path.exists(self._path(f"hugetlb.{size}.max")):
+            if not exists(self._path(f"hugetlb.{size}.max")):
                 raise CgroupError(field, f"this kernel has no {size} huge pages (no hugetlb.{size}.max)")
             writes.append(Write(f"hugetlb.{size}.max", str(h["limit"]), field))
             # Reservations too, where the kernel accounts them: the spec's preferred limit.
@@ -556,12 +558,12 @@ class V2Manager(Manager):
         return out
 
     def _memory_stats(self) -> "dict[str, Any] | None":
-        if not os.path.exists(self._path("memory.current")):
+        if not exists(self._path("memory.current")):
             return None
         raw = self.files.read_keyed(self._path("memory.stat"))
         usage = self._memory_entry("memory")
         out: dict[str, Any] = {"cache": raw.get("file", 0), "usage": usage, "raw": raw}
-        if os.path.exists(self._path("memory.swap.current")):
+        if exists(self._path("memory.swap.current")):
             swap = self._memory_entry("memory.swap")
             # v1 reported memory+swap: add memory in, as runc does; its peak cannot be summed.
             swap["usage"] += usage["usage"]
@@ -590,14 +592,14 @@ class V2Manager(Manager):
         return {"current": int(current), "limit": 0 if limit in ("max", "") else int(limit)}
 
     def _io_stats(self) -> "dict[str, list[dict[str, Any]]] | None":
-        if not os.path.exists(self._path("io.stat")):
+        if not exists(self._path("io.stat")):
             return None
         return io_stat_entries(self.files.read(self._path("io.stat")))
 
     def _hugetlb_stats(self) -> dict[str, dict[str, int]] | None:
         out: dict[str, dict[str, int]] = {}
         try:
-            names = os.listdir(self._path())
+            names = posix.listdir(self._path())
         except OSError:
             return None
         for name in sorted(names):
@@ -606,7 +608,7 @@ class V2Manager(Manager):
             size = name[len("hugetlb.") : -len(".current")]
             # The reservation count where the kernel keeps one, as runc reports it.
             rsvd = self._path(f"hugetlb.{size}.rsvd.current")
-            usage = self.files.read(rsvd if os.path.exists(rsvd) else self._path(name))
+            usage = self.files.read(rsvd if exists(rsvd) else self._path(name))
             out[size] = {
                 "usage": convert.read_limit(usage) or 0,
                 "failcnt": self.files.read_keyed(self._path(f"hugetlb.{size}.events")).get("max", 0),

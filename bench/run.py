@@ -184,8 +184,8 @@ class Suite:
             fmt(median(samples["pyrunc"]), "ms"),
             f"runc {fmt(median(samples['runc']), 'ms')}{extra}",
             fmt_ratio(rel),
-            "≤ 0.75",
-            rel <= 0.75,
+            "≤ 1.2",  # issue 23
+            rel <= 1.2,
         )
         return rows, [v]
 
@@ -205,8 +205,8 @@ class Suite:
             fmt(median(samples["pyrunc"]), "ms"),
             f"runc {fmt(median(samples['runc']), 'ms')}",
             fmt_ratio(rel),
-            "≤ 1.0",
-            rel <= 1.0,
+            "≤ 1.4",  # issue 23
+            rel <= 1.4,
         )
         return rows, [v]
 
@@ -299,8 +299,8 @@ class Suite:
             fmt(median(samples["pyrunc"]), "ms"),
             f"runc {fmt(median(samples['runc']), 'ms')}",
             fmt_ratio(rel),
-            "≤ 1.0",
-            rel <= 1.0,
+            "≤ 2.0",  # issue 23
+            rel <= 2.0,
         )
         return rows, [v]
 

@@ -30,11 +30,8 @@ from pyrunc.linux import (
     procfs,
     protocol,
     rootfs,
-    seccomp,
-    terminal,
     unix,
 )
-from pyrunc.linux import hooks as hookrun
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
@@ -223,6 +220,9 @@ def load_modules(ctx: InitContext) -> None:
     namespace the mapped root may not reach pyrunc's files (an install under a 0700
     directory), and after pivot_root nothing of the host's is in reach."""
     cfg, lx = ctx.cfg, ctx.cfg.linux
+    load_process_modules(ctx)
+    if cfg.hooks.create_container or cfg.hooks.start_container:
+        from pyrunc.linux import hooks  # noqa: F401  (_setup_rootfs, _wait_for_start_and_exec)
     if cfg.hooks.start_container:
         import subprocess  # noqa: F401  (the startContainer hooks run after pivot_root)
     if lx.memory_policy:
@@ -233,6 +233,17 @@ def load_modules(ctx: InitContext) -> None:
         from pyrunc.linux import mount_sources  # noqa: F401  (setup_namespaces)
     if any(m.type == "cgroup" for m in cfg.mounts):
         from pyrunc.linux import cgroupfs  # noqa: F401  (rootfs)
+
+
+def load_process_modules(ctx: InitContext) -> None:
+    """What only some processes need, create's init and exec's alike: a terminal's
+    (1 ms: termios, struct, fcntl) and the seccomp filter's, imported before the first
+    namespace is made or joined."""
+    proc = ctx.cfg.process
+    if proc is not None and proc.terminal:
+        from pyrunc.linux import terminal  # noqa: F401  (setup_terminal)
+    if ctx.seccomp_program is not None:
+        from pyrunc.linux import seccomp  # noqa: F401  (load_seccomp)
 
 
 def setup_namespaces(ctx: InitContext) -> bool:
@@ -486,6 +497,8 @@ def _setup_rootfs(ctx: InitContext) -> None:
         ctx.chan.expect_ok()
     if hooks.create_container:
         ctx.step = "run createContainer hooks"
+        from pyrunc.linux import hooks as hookrun  # loaded before the first namespace (load_modules)
+
         # In the rootfs, as runc runs them: `mount --bind ... ./lib/x` works.
         hookrun.run_hooks("createContainer", hooks, _hook_state(ctx, "creating"), cwd=root)
     ctx.step = "chroot" if ctx.host_mount_ns else "pivot_root"
@@ -511,6 +524,8 @@ def setup_terminal(ctx: InitContext, console: bool = True) -> None:
     """A new pty from the container's devpts: the slave becomes our controlling tty and
     stdio (and, for the init, /dev/console); the master goes to the console socket or,
     in the foreground, to the parent."""
+    from pyrunc.linux import terminal  # loaded before the first namespace (load_process_modules)
+
     proc = ctx.cfg.process
     assert proc is not None  # called only for a config with a process
     master, _ = terminal.open_pty()
@@ -628,6 +643,8 @@ def setup_process(ctx: InitContext) -> None:
 def load_seccomp(ctx: InitContext) -> None:
     if ctx.seccomp_program is None:
         return
+    from pyrunc.linux import seccomp  # loaded before the first namespace (load_process_modules)
+
     ctx.step = "load seccomp filter"
     # The filter may forbid write(2): no more notes; the parent knows the later steps
     # from the requests that follow (cgroup_joined).
@@ -671,6 +688,8 @@ def _wait_for_start_and_exec(ctx: InitContext, program: str | int | None) -> Non
             raise ContainerError(None, "config.json sets no process: there is nothing to start")
         ctx.step = "run startContainer hooks"
         if ctx.cfg.hooks.start_container:
+            from pyrunc.linux import hooks as hookrun  # loaded before the first namespace (load_modules)
+
             # In process.cwd, where setup_process left us, as runc runs them.
             hookrun.run_hooks("startContainer", ctx.cfg.hooks, _hook_state(ctx, "created"), cwd=None)
         ctx.step = "exec"

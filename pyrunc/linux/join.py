@@ -70,6 +70,7 @@ class JoinTarget:
 
 def join_container(ctx: "InitContext", target: JoinTarget) -> bool:
     """Runs in the forked child; returns True in the process that goes on to exec."""
+    init.load_process_modules(ctx)  # before any namespace is joined
     ctx.kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
     proc = ctx.cfg.process
     assert proc is not None  # exec always has one

@@ -148,9 +148,14 @@ class InitContext:
         """The container's cgroup as the host sees it (/proc/self/cgroup cannot tell once
         a cgroup namespace has been joined); the answer to ask_cgroup, read when first
         needed, so that the parent makes the cgroup while this child works on."""
+        self.await_cgroup()
+        assert self._cgroup_paths is not None
+        return self._cgroup_paths
+
+    def await_cgroup(self) -> None:
+        """Wait for the parent's answer to the cgroup request, if not read yet."""
         if self._cgroup_paths is None:
             self._cgroup_paths = self.chan.answer_to(protocol.CGROUP).get("paths") or {}
-        return self._cgroup_paths
 
     def cgroup_asked(self) -> None:
         """The cgroup request was sent (ask_cgroup); its answer is read when needed."""
@@ -286,7 +291,7 @@ def setup_namespaces(ctx: InitContext) -> bool:
     if ctx.new_cgroupns:
         # In the cgroup before unsharing the cgroup namespace, whose root is our cgroup then.
         ctx.step = "join cgroup"
-        ctx.cgroup_paths  # noqa: B018 (reads the answer: the parent has moved us)
+        ctx.await_cgroup()  # the parent has moved us once it answers
     ctx.step = "create namespaces"
     flags = namespaces.new_flags(lx, exclude=("user", "pid") if ctx.pid_ns_made else ("user",))
     if flags:

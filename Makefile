@@ -2,7 +2,7 @@
 PREFIX ?= /usr/local
 PYTEST_ARGS ?=
 
-.PHONY: setup demo demo-containerd lint test test-cgroup2 test-systemd test-systemd-v1 test-checkpoint unit e2e conformance bench install clean
+.PHONY: setup demo demo-containerd lint test bench-cgroup2 test-cgroup2 test-systemd test-systemd-v1 test-checkpoint unit e2e conformance bench install clean
 
 setup:
 	sh scripts/setup.sh
@@ -68,6 +68,12 @@ conformance: setup
 # (bench/README.md).  Reports only: no timing is asserted, and it is not part of `make test`.
 # BENCH_ARGS passes options on (--runs N, --only NAME..., --no-write); BENCH_PYRUNC, another pyrunc.
 BENCH_PYRUNC ?= $(CURDIR)/.venv/bin/pyrunc
+# `run` and create + start + wait + delete beside runc in the pure cgroup v2 guest of
+# test-cgroup2, where the init is born in its cgroup (emulated under tcg: a report, not a
+# target; docs/performance.md).
+bench-cgroup2: setup
+	CGROUP2_VM_COMMAND='.venv/bin/python bench/run.py --pyrunc $(BENCH_PYRUNC) --only run lifecycle --runs 10 --no-write' sh scripts/cgroup2-vm.sh
+
 BENCH_ARGS ?=
 bench: setup
 	command -v strace >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null; }

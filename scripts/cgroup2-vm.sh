@@ -9,7 +9,8 @@
 # qemu-system-x86 with apt, and the kernel package that linux-image-amd64 depends on,
 # downloaded (never installed) and unpacked under .cache/vm.
 # Environment: PYTEST_ARGS (extra pytest arguments, shell-quoted), CGROUP2_VM_TIMEOUT
-# (seconds, default 900).
+# (seconds, default 900), CGROUP2_VM_COMMAND (a shell command run in the checkout instead
+# of the tests: `make bench-cgroup2`).
 set -eu
 cd "$(dirname "$0")/.."
 VM=test-cgroup2
@@ -25,6 +26,11 @@ vm_check
 vm_kernel
 vm_initramfs scripts/vm/init
 mkdir -p "$stage/host"
+if [ -n "${CGROUP2_VM_COMMAND:-}" ]; then
+    printf '%s\n' "$CGROUP2_VM_COMMAND" >"$stage/command"
+else
+    : >"$stage/command"
+fi
 vm_pack
 say "booting Debian kernel $(cat "$kit/release") under qemu (tcg, pure cgroup v2), timeout ${TIMEOUT}s"
 vm_boot "cgroup_no_v1=all quiet loglevel=2"

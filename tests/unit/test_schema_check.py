@@ -45,8 +45,9 @@ def assert_agree(doc):
 
 
 def test_schema_check_is_generated_from_the_current_spec():
-    # On failure: python -m pyrunc.config.compile_schema, and commit schema_check.py.
+    # On failure: python -m pyrunc.config.compile_schema, and commit schema_check.py and schema_check_other.py.
     assert compile_schema.OUTPUT.read_text() == compile_schema.generate(compile_schema.SPEC)
+    assert compile_schema.OTHER_OUTPUT.read_text() == compile_schema.generate_other(compile_schema.SPEC)
     assert compile_schema.main(["--check"]) == 0
 
 

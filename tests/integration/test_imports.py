@@ -108,48 +108,30 @@ def test_delete_of_a_stopped_container_imports_no_kernel_seam(pyrunc, bundle, te
     assert not loaded & NOT_DELETE, sorted(loaded & NOT_DELETE)
 
 
-def test_delete_force_of_a_running_container_imports_no_kernel_seam(pyrunc, bundle, test_id):
+def test_delete_force_of_a_running_container_imports_no_kernel_seam(pyrunc, running):
     # it kills the init through a pidfd and waits on it (linux/pidfds.py), not through
     # the container path's modules (spawn.py brought thirty of them, ctypes among them)
-    bundle.config["process"]["args"] = ["sleep", "100"]
-    bundle.write()
-    pyrunc("run", "--bundle", bundle.path, "--detach", test_id)
-    try:
-        loaded = modules_imported_by("--root", pyrunc.root, "delete", "--force", test_id)
-        assert pyrunc("state", test_id).code != 0  # the probe's delete removed it
-    finally:
-        pyrunc("delete", "--force", test_id)
+    loaded = modules_imported_by("--root", pyrunc.root, "delete", "--force", running)
+    assert pyrunc("state", running).code != 0  # the probe's delete removed it
     assert not loaded & SLOW, sorted(loaded & SLOW)
     assert loaded <= LEAN | DELETE | {"select"}, sorted(loaded - LEAN - DELETE)
     assert "pyrunc.linux.pidfds" in loaded
     assert not loaded & NOT_DELETE, sorted(loaded & NOT_DELETE)
 
 
-def test_kill_of_a_running_container_imports_no_kernel_seam(pyrunc, bundle, test_id):
+def test_kill_of_a_running_container_imports_no_kernel_seam(pyrunc, running):
     # the pidfd of the verified init through posix and _signal (linux/pidfds.py), not
     # ctypes; no os, no lifecycle (signalling.py)
-    bundle.config["process"]["args"] = ["sleep", "100"]
-    bundle.write()
-    pyrunc("run", "--bundle", bundle.path, "--detach", test_id)
-    try:
-        loaded = modules_imported_by("--root", pyrunc.root, "kill", test_id, "CONT")
-        assert not loaded & SLOW, sorted(loaded & SLOW)
-        assert loaded <= KILL, sorted(loaded - KILL)
-        assert "pyrunc.linux.pidfds" in loaded  # the pin names the module that sent it
-        assert not loaded & BUILD_ERRORS
-    finally:
-        pyrunc("delete", "--force", test_id)
+    loaded = modules_imported_by("--root", pyrunc.root, "kill", running, "CONT")
+    assert not loaded & SLOW, sorted(loaded & SLOW)
+    assert loaded <= KILL, sorted(loaded - KILL)
+    assert "pyrunc.linux.pidfds" in loaded  # the pin names the module that sent it
+    assert not loaded & BUILD_ERRORS
 
 
-def test_exec_imports_nothing_slow(pyrunc, bundle, test_id):
+def test_exec_imports_nothing_slow(pyrunc, running):
     """exec's child joins the container and execs: none of the slow standard modules on
     its way (copy.deepcopy of the process cost it 1.5 ms of imports: weakref, types)."""
-    bundle.config["process"]["args"] = ["sleep", "100"]
-    bundle.write()
-    pyrunc("run", "--bundle", bundle.path, "--detach", test_id)
-    try:
-        loaded = modules_imported_by("--root", pyrunc.root, "exec", test_id, "true")
-    finally:
-        pyrunc("delete", "--force", test_id)
+    loaded = modules_imported_by("--root", pyrunc.root, "exec", running, "true")
     assert "pyrunc.exec_in" in loaded
     assert not loaded & SLOW, sorted(loaded & SLOW)

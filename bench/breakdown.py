@@ -54,16 +54,20 @@ LINE = re.compile(r"^(\d+)\s+(\d+\.\d+)\s+(.*)$")
 CALL = re.compile(r"^([a-z_0-9]+)\(")
 
 
+def lines(text):
+    """(pid, time, rest of line) of each line of strace -f -ttt output."""
+    for raw in text.splitlines():
+        m = LINE.match(raw)
+        if m:
+            yield int(m.group(1)), float(m.group(2)), m.group(3)
+
+
 def parse(text):
     """strace -f -ttt lines as (pid, time, syscall, line); `+++ exited`/`+++ killed` lines
     as syscall "exit"; `<... resumed>` halves and signals are skipped (an unfinished call
     counts at its entry)."""
     events = []
-    for raw in text.splitlines():
-        m = LINE.match(raw)
-        if not m:
-            continue
-        pid, t, rest = int(m.group(1)), float(m.group(2)), m.group(3)
+    for pid, t, rest in lines(text):
         if rest.startswith("+++"):
             events.append((pid, t, "exit", rest))
             continue

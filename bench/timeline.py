@@ -35,7 +35,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bundle  # noqa: E402
-from breakdown import LINE  # noqa: E402  (strace -f -ttt's pid, time and rest of line)
+from breakdown import lines as strace_lines  # noqa: E402  (strace -f -ttt's pid, time and rest of line)
 from report import markdown_table  # noqa: E402
 
 TRACED = (
@@ -93,11 +93,7 @@ def parse(text):
     """strace -f -ttt -T lines as Calls (an unfinished call joined with its resumed half,
     at its start), plus {pid: exit time} from `+++ exited` lines."""
     calls, exits, open_calls = [], {}, {}
-    for raw in text.splitlines():
-        m = LINE.match(raw)
-        if not m:
-            continue
-        pid, t, rest = int(m.group(1)), float(m.group(2)), m.group(3)
+    for pid, t, rest in strace_lines(text):
         if rest.startswith("+++"):
             exits[pid] = t
             continue

@@ -98,6 +98,16 @@ def start_counter(pyrunc, bundle, cid, pipes, script=COUNTER, resources=None):
     return wait_count(count_file(bundle), 2) if script == COUNTER else None
 
 
+def checkpointed_counter(pyrunc, bundle, cid, pipes, tmp_path):
+    """The counter started, then checkpointed (and so stopped) to tmp_path/image:
+    (the image's path, the count it had reached)."""
+    start_counter(pyrunc, bundle, cid, pipes)
+    image = tmp_path / "image"
+    code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--image-path", str(image), cid)
+    assert code == 0, criu_errors(err)
+    return image, settled_count(count_file(bundle))
+
+
 def cgroup_dir(bundle):
     return "/sys/fs/cgroup" + bundle.config["linux"]["cgroupsPath"]
 
@@ -285,11 +295,7 @@ def test_failed_restore_leaves_nothing(pyrunc, bundle, test_id, pipes, tmp_path)
 
 
 def test_restore_runs_the_create_hooks_with_the_restored_pid(pyrunc, bundle, test_id, pipes, tmp_path):
-    start_counter(pyrunc, bundle, test_id, pipes)
-    image = tmp_path / "image"
-    code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--image-path", str(image), test_id)
-    assert code == 0, criu_errors(err)
-    saved = settled_count(count_file(bundle))
+    image, saved = checkpointed_counter(pyrunc, bundle, test_id, pipes, tmp_path)
     seen = tmp_path / "hooks"
     hook = tmp_path / "hook.sh"
     hook.write_text(f"#!/bin/sh\n(echo $1; cat; echo) >> {seen}\n")
@@ -311,11 +317,7 @@ def test_restore_runs_the_create_hooks_with_the_restored_pid(pyrunc, bundle, tes
 
 
 def test_restore_in_the_foreground_waits_and_deletes(pyrunc, bundle, test_id, pipes, tmp_path):
-    start_counter(pyrunc, bundle, test_id, pipes)
-    image = tmp_path / "image"
-    code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--image-path", str(image), test_id)
-    assert code == 0, criu_errors(err)
-    saved = settled_count(count_file(bundle))
+    image, saved = checkpointed_counter(pyrunc, bundle, test_id, pipes, tmp_path)
     p = pipes()
     command = pyrunc.command or [pyrunc.interpreter, "-m", "pyrunc"]
     restore = subprocess.Popen(
@@ -349,11 +351,7 @@ def test_restore_onto_a_fresh_rootfs_makes_the_mount_points(pyrunc, bundle, test
         {"destination": "/data", "type": "bind", "source": str(data), "options": ["rbind"]},
         {"destination": "/srv/hello", "type": "bind", "source": str(hello), "options": ["bind", "ro"]},
     ]
-    start_counter(pyrunc, bundle, test_id, pipes)
-    image = tmp_path / "image"
-    code, err = with_pipes(pyrunc, pipes(), "checkpoint", "--image-path", str(image), test_id)
-    assert code == 0, criu_errors(err)
-    saved = settled_count(count_file(bundle))
+    image, saved = checkpointed_counter(pyrunc, bundle, test_id, pipes, tmp_path)
 
     fresh = tmp_path / "fresh"
     fresh.mkdir()

@@ -1,5 +1,7 @@
 """Install the `pyrunc` command: launcher.c compiled for this interpreter and this
 checkout, so that the interpreter starts sealed and lean (no site, a fixed import path).
+Where the interpreter is built as a shared libpython (pyenv's, Debian's python3 is not),
+the launcher links it and runs Python in its own process: one exec fewer per command.
 Without a C compiler, a Python script that starts it lean; pyrunc then seals itself with
 a re-exec where it must (linux/sealed_exe.py).
 
@@ -35,30 +37,48 @@ def c_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a C string literal
 
 
-def compile_launcher(dest: str, python: str, boot: str) -> bool:
-    """Build launcher.c into dest; False where there is no C compiler or it fails."""
+def embed_flags() -> list[str] | None:
+    """The compiler flags that link this interpreter's libpython into the launcher; None
+    where it has none (a static build)."""
+    var = sysconfig.get_config_var
+    libdir, library, include = var("LIBDIR"), var("LDLIBRARY"), sysconfig.get_path("include")
+    if not (var("Py_ENABLE_SHARED") and libdir and library and include):
+        return None
+    if not (os.path.isfile(os.path.join(libdir, library)) and os.path.isfile(os.path.join(include, "Python.h"))):
+        return None
+    return [
+        "-DPYRUNC_EMBED",
+        f"-I{include}",
+        f"-L{libdir}",
+        f"-Wl,-rpath,{libdir}",
+        f"-lpython{var('LDVERSION')}",
+        *(var("LIBS") or "").split(),
+        *(var("SYSLIBS") or "").split(),
+    ]
+
+
+def compile_launcher(dest: str, python: str, boot: str, embed: bool | None = None) -> str | None:
+    """Build launcher.c into dest: "compiled, interpreter linked in" when it runs Python
+    itself, "compiled" when it execs `python`; None where there is no C compiler or it
+    fails.  embed: link this interpreter's libpython (None: where `python` is this
+    interpreter, the only one whose library we know)."""
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc is None:
-        return False
-    r = subprocess.run(
-        [
-            cc,
-            "-O2",
-            "-Wall",
-            "-Werror",
-            "-o",
-            dest,
-            SOURCE,
-            f"-DPYRUNC_PYTHON={c_string(python)}",
-            f"-DPYRUNC_BOOT={c_string(boot)}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    if r.returncode != 0:
-        sys.stderr.write(f"pyrunc.launcher: {cc} failed, installing the script launcher:\n{r.stderr}")
-    return r.returncode == 0
+        return None
+    if embed is None:
+        embed = os.path.realpath(python) == os.path.realpath(sys.executable)
+    flags = embed_flags() if embed else None
+    base = [cc, "-O2", "-Wall", "-Werror", "-o", dest, SOURCE]
+    base += [f"-DPYRUNC_PYTHON={c_string(python)}", f"-DPYRUNC_BOOT={c_string(boot)}"]
+    for extra, kind in ((flags, "compiled, interpreter linked in"), ([], "compiled")):
+        if extra is None:
+            continue
+        r = subprocess.run(base + extra, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode == 0:
+            return kind
+        what = "with libpython, building the plain launcher" if extra else "installing the script launcher"
+        sys.stderr.write(f"pyrunc.launcher: {cc} failed {what}:\n{r.stderr}")
+    return None
 
 
 def write_script(dest: str, python: str, boot: str) -> None:
@@ -69,11 +89,12 @@ def write_script(dest: str, python: str, boot: str) -> None:
 
 def install(dest: str, python: str = sys.executable) -> str:
     """Replace dest (pip's console script, or an older launcher) in one rename; returns
-    "compiled" or "script"."""
+    compile_launcher's kind, or "script"."""
     boot = boot_code(import_path())
     tmp = f"{dest}.tmp{os.getpid()}"
-    kind = "compiled" if compile_launcher(tmp, python, boot) else "script"
-    if kind == "script":
+    kind = compile_launcher(tmp, python, boot)
+    if kind is None:
+        kind = "script"
         write_script(tmp, python, boot)
     os.rename(tmp, dest)
     return kind

@@ -13,13 +13,25 @@
  * The interpreter runs with -I -S: no site, no user or environment paths; the import
  * path is fixed when the launcher is built (pyrunc/launcher/__init__.py).
  *
+ * Built with PYRUNC_EMBED (where the interpreter is a shared libpython), the launcher is
+ * the interpreter: it runs Python in its own process, with the same settings, and saves
+ * the exec of a second program and its dynamic loading on every command.  Only the
+ * commands that fork a container process (create, run, exec) still exec, once, to run
+ * from a sealed copy of the launcher itself: the others (state, list, kill, ...) never
+ * fork anything a container could reach.
+ *
  * For the commands that move a process into the container's cgroup (create, run, exec),
  * it first forks a helper that pays the kernel's wait before a cgroup.procs write (see
  * cgroup_warm_up below) while the interpreter starts.
  *
  * PYRUNC_PYTHON and PYRUNC_BOOT are string literals given with -D at build time.
  */
+#ifdef PYRUNC_EMBED
+#define PY_SSIZE_T_CLEAN
+#include <Python.h> /* first, as Python asks: it sets the feature macros */
+#else
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -90,9 +102,10 @@ out:
 	return fd;
 }
 
-/* Whether the command moves a process into a container's cgroup: create, run or exec,
- * its first word that is neither a global flag nor a global flag's value. */
-static int moves_into_cgroup(int argc, char **argv)
+/* Whether the command starts a process in a container, and so moves it into the
+ * container's cgroup: create, run or exec, its first word that is neither a global flag
+ * nor a global flag's value. */
+static int starts_container_process(int argc, char **argv)
 {
 	static const char *const with_value[] = { "--root", "--log", "--log-format", "--rootless",
 						  "--trace", "--criu", "-root", "-log", "-log-format",
@@ -205,11 +218,76 @@ static void cgroup_warm_up(void)
 	_exit(0);
 }
 
+/* An fd of path that nobody can write, to exec: -1 when it cannot be made. */
+static int sealed_fd(const char *path)
+{
+	int fd = read_only_clone(path);
+	return fd >= 0 ? fd : sealed_memfd_copy(path);
+}
+
+#ifdef PYRUNC_EMBED
+/* Set across the launcher's exec of its sealed self (and taken out at once), so that the
+ * second start runs Python instead of sealing again.  A caller that sets it gets an
+ * unsealed start, which pyrunc's own check re-executes sealed (sealed_exe.py). */
+#define SEALED_ENV "PYRUNC_LAUNCHER_SEALED"
+
+static void exit_on_error(PyStatus status)
+{
+	if (PyStatus_Exception(status))
+		Py_ExitStatusException(status);
+}
+
+/* What `PYRUNC_PYTHON -I -S -c PYRUNC_BOOT ARGS...` would run, in this process: the
+ * same isolation, site skipped, sys.argv ["-c", ARGS...], and sys.executable the
+ * interpreter, from which Python finds its prefix and the venv. */
+static int run_python(int argc, char **argv)
+{
+	PyPreConfig preconfig;
+	PyPreConfig_InitPythonConfig(&preconfig);
+	preconfig.isolated = 1;
+	preconfig.use_environment = 0;
+	exit_on_error(Py_PreInitialize(&preconfig));
+
+	PyConfig config;
+	PyConfig_InitPythonConfig(&config);
+	config.isolated = 1;
+	config.site_import = 0;
+	config.parse_argv = 0;
+	argv[0] = "-c";
+	exit_on_error(PyConfig_SetBytesArgv(&config, argc, argv));
+	exit_on_error(PyConfig_SetBytesString(&config, &config.run_command, PYRUNC_BOOT));
+	exit_on_error(PyConfig_SetBytesString(&config, &config.program_name, PYRUNC_PYTHON));
+	exit_on_error(PyConfig_SetBytesString(&config, &config.executable, PYRUNC_PYTHON));
+	exit_on_error(Py_InitializeFromConfig(&config));
+	PyConfig_Clear(&config);
+	return Py_RunMain();
+}
+
 int main(int argc, char **argv)
 {
-	/* Only ever ours: a value from the caller's environment names no helper. */
-	unsetenv(HELPER_ENV);
-	if (moves_into_cgroup(argc, argv))
+	if (getenv(SEALED_ENV)) {
+		unsetenv(SEALED_ENV);
+		return run_python(argc, argv);
+	}
+	unsetenv(HELPER_ENV); /* only ever ours: a value from the caller names no helper */
+	if (starts_container_process(argc, argv)) {
+		cgroup_warm_up();
+		int fd = sealed_fd("/proc/self/exe");
+		if (fd >= 0) {
+			setenv(SEALED_ENV, "1", 1);
+			fexecve(fd, argv, environ);
+			unsetenv(SEALED_ENV);
+			close(fd);
+		}
+		/* Unsealed: pyrunc's own check re-executes the interpreter sealed. */
+	}
+	return run_python(argc, argv);
+}
+#else
+int main(int argc, char **argv)
+{
+	unsetenv(HELPER_ENV); /* only ever ours: a value from the caller names no helper */
+	if (starts_container_process(argc, argv))
 		cgroup_warm_up();
 
 	/* python -I -S -c BOOT ARGS...: argv[0] stays the interpreter's path, from which
@@ -223,9 +301,7 @@ int main(int argc, char **argv)
 	args[3] = PYRUNC_BOOT;
 	memcpy(args + 4, argv + 1, (argc - 1) * sizeof *args);
 
-	int fd = read_only_clone(PYRUNC_PYTHON);
-	if (fd < 0)
-		fd = sealed_memfd_copy(PYRUNC_PYTHON);
+	int fd = sealed_fd(PYRUNC_PYTHON);
 	if (fd >= 0)
 		fexecve(fd, args, environ);
 	/* Unsealed: pyrunc's own check re-executes the commands that need it. */
@@ -233,3 +309,4 @@ int main(int argc, char **argv)
 	fprintf(stderr, "pyrunc: exec %s: %s\n", PYRUNC_PYTHON, strerror(errno));
 	return 127;
 }
+#endif

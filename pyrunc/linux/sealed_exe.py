@@ -52,11 +52,11 @@ def is_sealed(path: str = SELF_EXE) -> bool:
         os.close(fd)
 
 
-def read_only_clone(k: "Kernel") -> int:
-    """An fd of the interpreter on a detached, read-only clone of its mount."""
+def read_only_clone(k: "Kernel", path: str = SELF_EXE) -> int:
+    """An fd of `path` (by default the running program) on a detached, read-only clone of its mount."""
     from pyrunc.linux import kernel
 
-    fd: int = k.open_tree_clone(SELF_EXE)
+    fd: int = k.open_tree_clone(path)
     try:
         k.mount_setattr(fd, "", kernel.AT_EMPTY_PATH, kernel.MOUNT_ATTR_RDONLY)
     except BaseException:
@@ -65,15 +65,16 @@ def read_only_clone(k: "Kernel") -> int:
     return fd
 
 
-def sealed_memfd_copy() -> int:
-    """An fd of a memfd holding a copy of the interpreter, sealed against any change."""
+def sealed_memfd_copy(path: str = SELF_EXE) -> int:
+    """An fd of a memfd holding a copy of `path` (by default the running program), sealed against any
+    change."""
     flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
     try:
         fd = os.memfd_create("pyrunc-sealed-exe", flags | _MFD_EXEC)
     except OSError:  # a kernel older than MFD_EXEC (6.3) refuses the flag
         fd = os.memfd_create("pyrunc-sealed-exe", flags)
     try:
-        src = os.open(SELF_EXE, os.O_RDONLY | os.O_CLOEXEC)
+        src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             size = os.fstat(src).st_size
             offset = 0
@@ -91,13 +92,13 @@ def sealed_memfd_copy() -> int:
     return fd
 
 
-def sealed_copy(k: "Kernel") -> int:
+def sealed_copy(k: "Kernel", path: str = SELF_EXE) -> int:
     from pyrunc.errors import KernelError
 
     try:
-        return read_only_clone(k)
+        return read_only_clone(k, path)
     except KernelError:  # no CAP_SYS_ADMIN, or a kernel without the new mount API
-        return sealed_memfd_copy()
+        return sealed_memfd_copy(path)
 
 
 def reexec_command(argv: list[str]) -> list[str]:
@@ -124,7 +125,9 @@ def run_sealed(k: "Kernel") -> None:
     if is_sealed():
         return
     try:
-        fd = sealed_copy(k)
+        # The interpreter, not SELF_EXE: that is the launcher where it runs Python itself
+        # (pyrunc/launcher), and the launcher does not take python's arguments.
+        fd = sealed_copy(k, sys.executable or SELF_EXE)
     except OSError as e:
         raise PyruncError(f"seal the runtime's executable: {e.strerror or e}") from None
     from pyrunc import log

@@ -34,13 +34,16 @@ print(json.dumps({"code": code, "left": left}))
 """
 
 
-@pytest.fixture(scope="module")
-def built_launcher(tmp_path_factory):
-    """The `pyrunc` command as `make setup` builds it, from this checkout's launcher.c."""
+@pytest.fixture(scope="module", params=[False, True], ids=["exec python", "python linked in"])
+def built_launcher(tmp_path_factory, request):
+    """The `pyrunc` command as `make setup` builds it, from this checkout's launcher.c:
+    both builds, the one that execs the interpreter and the one that links it."""
     if shutil.which("cc") is None:
         pytest.skip("no C compiler: `make setup` installs gcc")
+    if request.param and launcher.embed_flags() is None:
+        pytest.skip("this interpreter has no shared libpython to link the launcher with")
     dest = str(tmp_path_factory.mktemp("pyrunc-test-launcher") / "pyrunc")
-    assert launcher.compile_launcher(dest, sys.executable, launcher.boot_code(launcher.import_path()))
+    assert launcher.compile_launcher(dest, sys.executable, launcher.boot_code(launcher.import_path()), request.param)
     return dest
 
 

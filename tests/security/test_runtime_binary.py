@@ -418,37 +418,56 @@ def own_interpreter(tmp_path_factory):
     return str(venv / "bin" / "python")
 
 
-@pytest.fixture(scope="module")
-def own_launcher(own_interpreter, tmp_path_factory):
-    """The `pyrunc` command as `make setup` installs it (pyrunc/launcher), built for the
-    interpreter copy above."""
+def _built(dest, python, boot, embed):
+    """launcher.compile_launcher's build, skipped where this machine cannot make it."""
     if shutil.which("cc") is None:
         pytest.skip("no C compiler: `make setup` installs gcc")
-    dest = str(tmp_path_factory.mktemp("pyrunc-test-launcher") / "pyrunc")
-    assert launcher.compile_launcher(dest, own_interpreter, launcher.boot_code(launcher.import_path()))
+    if embed and launcher.embed_flags() is None:
+        pytest.skip("this interpreter has no shared libpython to link the launcher with")
+    kind = launcher.compile_launcher(dest, python, boot, embed=embed)
+    assert kind == ("compiled, interpreter linked in" if embed else "compiled")
     return dest
 
 
-@pytest.mark.parametrize("started_by", ["python -m pyrunc", "launcher"])
+@pytest.fixture(scope="module")
+def own_launcher(own_interpreter, tmp_path_factory):
+    """The `pyrunc` command as `make setup` installs it (pyrunc/launcher), built for the
+    interpreter copy above: own_launcher(embed) is the build that execs the interpreter
+    (False) or the one that runs it in its own process (True)."""
+    built: dict[bool, str] = {}
+
+    def build(embed):
+        if embed not in built:
+            dest = str(tmp_path_factory.mktemp("pyrunc-test-launcher") / "pyrunc")
+            built[embed] = _built(dest, own_interpreter, launcher.boot_code(launcher.import_path()), embed)
+        return built[embed]
+
+    return build
+
+
+@pytest.mark.parametrize("started_by", ["python -m pyrunc", "launcher", "launcher linking python"])
 def test_a_hold_on_the_inits_executable_never_writes_the_interpreter(
-    pyrunc, bundle, test_id, own_interpreter, request, started_by
+    pyrunc, bundle, test_id, own_interpreter, own_launcher, started_by
 ):
     """The window program.py cannot close: a writer of the rootfs swaps the program for
     `#!/proc/self/exe` after the last check, the kernel runs the init's own executable in
     the container, and a process there holds it by /proc/<pid>/exe until nothing runs the
     file, then opens it for writing.  The host plays that attacker: it holds the waiting
-    init's exe, lets the container start, and opens its hold for writing.  Both ways
-    pyrunc starts are covered: `python -m pyrunc` seals itself by a re-exec, the launcher
-    starts the interpreter sealed."""
+    init's exe, lets the container start, and opens its hold for writing.  Every way
+    pyrunc starts is covered: `python -m pyrunc` seals itself by a re-exec, the launcher
+    starts the interpreter sealed, or (linking it) starts sealed itself."""
     pyrunc.interpreter = own_interpreter
-    if started_by == "launcher":
-        pyrunc.command = [request.getfixturevalue("own_launcher")]
+    executable = own_interpreter
+    if started_by != "python -m pyrunc":
+        pyrunc.command = [own_launcher(started_by == "launcher linking python")]
+        if started_by == "launcher linking python":
+            executable = pyrunc.command[0]
     bundle.config["process"]["args"] = ["sleep", "60"]
     bundle.write()
     assert pyrunc("create", "--bundle", bundle.path, test_id).code == 0
     hold = os.open(f"/proc/{pyrunc.state(test_id)['pid']}/exe", os.O_PATH | os.O_CLOEXEC)
     try:
-        assert os.path.samestat(os.fstat(hold), os.stat(own_interpreter))  # the host's file
+        assert os.path.samestat(os.fstat(hold), os.stat(executable))  # the host's file
         r = pyrunc("start", test_id)
         assert r.code == 0, r
         with pytest.raises(OSError) as refused:
@@ -457,42 +476,76 @@ def test_a_hold_on_the_inits_executable_never_writes_the_interpreter(
     finally:
         os.close(hold)
     # The control: by its own path, the file opens for writing (nothing else kept it).
-    os.close(os.open(own_interpreter, os.O_WRONLY))
+    os.close(os.open(executable, os.O_WRONLY))
+
+
+def test_a_caller_cannot_make_the_launcher_skip_its_seal(
+    pyrunc, bundle, test_id, own_interpreter, own_launcher, monkeypatch
+):
+    """The launcher that links Python marks its exec of its sealed self in the
+    environment; a caller that sets the mark gets no seal from the launcher, and pyrunc's
+    own check (sealed_exe.py) re-executes the interpreter from a sealed copy: the waiting
+    init's executable still cannot be written."""
+    pyrunc.interpreter = own_interpreter
+    pyrunc.command = [own_launcher(True)]
+    monkeypatch.setenv("PYRUNC_LAUNCHER_SEALED", "1")
+    bundle.config["process"]["args"] = ["sleep", "60"]
+    bundle.write()
+    assert pyrunc("create", "--bundle", bundle.path, test_id).code == 0
+    exe = f"/proc/{pyrunc.state(test_id)['pid']}/exe"
+    assert os.path.samestat(os.stat(exe), os.stat(own_interpreter))  # re-executed: the interpreter
+    assert sealed_exe.is_sealed(exe)
 
 
 REPORT_EXE = """import json, os, sys
 from pyrunc import launcher
 from pyrunc.linux import sealed_exe
-print(json.dumps([os.readlink("/proc/self/exe"), os.stat("/proc/self/exe").st_ino,
-                  sealed_exe.is_sealed(), sys.argv[1:], sys.flags.isolated, sys.flags.no_site]))
+print(json.dumps([os.readlink("/proc/self/exe"), os.stat("/proc/self/exe").st_ino, sealed_exe.is_sealed(),
+                  sys.argv[1:], sys.flags.isolated, sys.flags.no_site, sys.executable]))
 """
 
+EMBED = [False, True]
+EMBED_IDS = ["exec python", "python linked in"]
 
-def _report_launcher(tmp_path, own_interpreter):
-    dest = str(tmp_path / "report-exe")
+
+def _report_launcher(tmp_path, own_interpreter, embed):
     boot = f"import sys;sys.path+={[REPO]!r};exec({REPORT_EXE!r})"
-    if shutil.which("cc") is None:
-        pytest.skip("no C compiler: `make setup` installs gcc")
-    assert launcher.compile_launcher(dest, own_interpreter, boot)
-    return dest
+    return _built(str(tmp_path / "report-exe"), own_interpreter, boot, embed)
 
 
-def test_the_launcher_starts_the_interpreter_sealed_with_the_callers_arguments(tmp_path, own_interpreter):
-    """No re-exec needed: the interpreter the launcher starts is the same file, on a
-    read-only clone of its mount, isolated and without site, and gets every argument as
-    given (empty ones and spaces included)."""
+@pytest.mark.parametrize("embed", EMBED, ids=EMBED_IDS)
+def test_the_launcher_starts_the_interpreter_sealed_with_the_callers_arguments(tmp_path, own_interpreter, embed):
+    """No re-exec needed: what runs Python (the interpreter, or the launcher that links
+    it) is the same file, on a read-only clone of its mount, isolated and without site,
+    with the interpreter as sys.executable, and gets every argument as given (empty ones
+    and spaces included)."""
+    command = _report_launcher(tmp_path, own_interpreter, embed)
     args = ["run", "", "a b", "--x=1", "é"]
-    r = subprocess.run([_report_launcher(tmp_path, own_interpreter), *args], capture_output=True, text=True, check=True)
-    link, ino, sealed, argv, isolated, no_site = json.loads(r.stdout)
+    r = subprocess.run([command, *args], capture_output=True, text=True, check=True)
+    link, ino, sealed, argv, isolated, no_site, executable = json.loads(r.stdout)
     assert sealed is True, r.stdout
-    assert ino == os.stat(own_interpreter).st_ino  # the file itself, not a copy
+    assert ino == os.stat(command if embed else own_interpreter).st_ino  # the file itself, not a copy
     assert argv == args
-    assert (isolated, no_site) == (1, 1)
+    assert (isolated, no_site, executable) == (1, 1, own_interpreter)
 
 
-def test_the_launcher_without_cap_sys_admin_starts_from_a_sealed_memfd(tmp_path, own_interpreter):
+def test_the_launcher_that_links_python_runs_other_commands_in_its_own_process(tmp_path, own_interpreter):
+    """Commands that start no container process run in the launcher's process: no exec,
+    so no seal (nothing of theirs enters a container), the same isolation and arguments.
+    Sealing, where it is needed, is tested above."""
+    command = _report_launcher(tmp_path, own_interpreter, True)
+    args = ["--root", "/x", "state", "", "a b"]
+    r = subprocess.run([command, *args], capture_output=True, text=True, check=True)
+    link, ino, sealed, argv, isolated, no_site, executable = json.loads(r.stdout)
+    assert (link, ino, sealed) == (command, os.stat(command).st_ino, False), r.stdout
+    assert (argv, isolated, no_site, executable) == (args, 1, 1, own_interpreter)
+
+
+@pytest.mark.parametrize("embed", EMBED, ids=EMBED_IDS)
+def test_the_launcher_without_cap_sys_admin_starts_from_a_sealed_memfd(tmp_path, own_interpreter, embed):
     r = subprocess.run(
-        ["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin", _report_launcher(tmp_path, own_interpreter)],
+        ["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin"]
+        + [_report_launcher(tmp_path, own_interpreter, embed), "exec"],
         capture_output=True,
         text=True,
         check=True,

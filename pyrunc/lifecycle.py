@@ -320,6 +320,8 @@ def _started(cdir: "ContainerDir", cid: str, st: "State", seams: "Seams") -> Non
     st.started = True
     cdir.write_state(st)
     log.debug(f"start {cid}: init {st.pid} executed the process")
+    if not st.hooks:  # the usual case: no hook, and no import of the config model for none
+        return
     from pyrunc.config.model import hooks_from_dict
 
     hooks = hooks_from_dict(st.hooks)

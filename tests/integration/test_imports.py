@@ -135,3 +135,16 @@ def test_exec_imports_nothing_slow(pyrunc, running):
     loaded = modules_imported_by("--root", pyrunc.root, "exec", running, "true")
     assert "pyrunc.exec_in" in loaded
     assert not loaded & SLOW, sorted(loaded & SLOW)
+
+
+def test_start_of_a_container_without_hooks_imports_no_config_model(pyrunc, bundle, test_id):
+    """start reads the hooks the state keeps only when there are some: the config's model
+    (and the config package) stays unloaded for the usual container, which has none."""
+    bundle.config["process"]["args"] = ["true"]
+    bundle.write()
+    assert pyrunc("create", "--bundle", bundle.path, test_id).code == 0
+    loaded = modules_imported_by("--root", pyrunc.root, "start", test_id)
+    assert pyrunc.state(test_id)["status"] in ("running", "stopped")  # the probe's start ran
+    assert "pyrunc.lifecycle" in loaded
+    assert not loaded & {"pyrunc.config", "pyrunc.config.model", "pyrunc.linux.hooks"}, sorted(loaded)
+    assert not loaded & SLOW, sorted(loaded & SLOW)

@@ -14,9 +14,9 @@ empty, and of two creates racing on one id exactly one wins the rename.  Its fir
 are written in place, before that rename: nobody can see them before they are whole.
 """
 
-# Not os: its import costs `state` and `list` a fifth of their time.  The read paths use
-# posix alone; the write paths import os (and errno, whose table of names costs a light
-# command more than its one use) where they need it.
+# Not os: its import costs `state` and `list` a fifth of their time.  The read paths and
+# the state's rewrite use posix alone; create's and delete's paths import os (and errno,
+# whose table of names costs a light command more than its one use) where they need it.
 import posix
 
 from pyrunc import getenv, jsonc
@@ -309,19 +309,17 @@ class ContainerDir:
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     """path holds data, whole: a temp file beside it, renamed over it.  No fsync (the
     module's docstring): it cost a disk flush per write and protected nothing that
-    survives a reboot."""
-    import os
-
-    tmp = f"{path}.{os.urandom(8).hex()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    survives a reboot.  On posix: `start` writes its state without importing os."""
+    tmp = f"{path}.{posix.urandom(8).hex()}.tmp"
+    fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, mode)
     try:
         _write_all(fd, data)
     except BaseException:
-        os.close(fd)
-        os.unlink(tmp)
+        posix.close(fd)
+        posix.unlink(tmp)
         raise
-    os.close(fd)
-    os.rename(tmp, path)
+    posix.close(fd)
+    posix.rename(tmp, path)
 
 
 def _write_all(fd: int, data: bytes) -> None:

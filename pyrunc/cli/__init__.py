@@ -61,10 +61,10 @@ GLOBAL_FLAGS = (
 # Commands that start container processes, from a sealed interpreter (linux/sealed_exe.py).
 SEALED_COMMANDS = ("create", "run", "exec")
 
-# Short commands that read or signal a container: dispatched through cli/light.py, not
+# Short commands that read, start or signal a container: dispatched through cli/light.py, not
 # the table of every command (commands.py), and with the cyclic GC left off (a process of
 # a few milliseconds that makes no cycles worth collecting).
-LIGHT_COMMANDS = ("state", "list", "kill", "delete")
+LIGHT_COMMANDS = ("state", "list", "start", "kill", "delete")
 
 USAGE = """NAME:
    pyrunc - an OCI runtime-spec container runtime in Python, compatible with runc

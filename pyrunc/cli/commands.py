@@ -10,7 +10,7 @@ import sys
 from pyrunc import jsonc
 from pyrunc.cli.flags import Flag, boolean, parse, repeated
 
-# state, list, kill and delete: cli.main dispatches them without this module (light.py)
+# state, list, start, kill and delete: cli.main dispatches them without this module (light.py)
 from pyrunc.cli.light import (
     DELETE_FLAGS,
     HELP,
@@ -21,6 +21,7 @@ from pyrunc.cli.light import (
     cmd_delete,
     cmd_kill,
     cmd_list,
+    cmd_start,
     cmd_state,
 )
 from pyrunc.errors import PyruncError, StateError, UsageError
@@ -129,13 +130,6 @@ def cmd_create(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     cid = _one_id("create", pos)
     _reserve_passed_fds(o)
     lifecycle.create(_store(g), cid, _create_opts(g, o), g["seams"])
-    return 0
-
-
-def cmd_start(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
-    from pyrunc import lifecycle
-
-    lifecycle.start(_store(g), _one_id("start", pos), g["seams"])
     return 0
 
 

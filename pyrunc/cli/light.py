@@ -1,4 +1,4 @@
-"""The light commands, `state`, `list`, `kill` and `delete`: their handlers and flags,
+"""The light commands, `state`, `list`, `start`, `kill` and `delete`: their handlers and flags,
 dispatched by cli.main without commands.py, whose table of every command and flag costs
 these commands a tenth of their time above the bare interpreter (docs/performance.md).
 commands.py puts these same handlers and flags in that table, for help and the man pages.
@@ -110,6 +110,13 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     return "".join("".join(c.ljust(w) for c, w in zip(r, widths)) + r[-1] + "\n" for r in rows)
 
 
+def cmd_start(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
+    from pyrunc import starting
+
+    starting.start(_store(g), _one_id("start", pos), g["seams"])
+    return 0
+
+
 def cmd_kill(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import signalling
     from pyrunc.linux.signals import parse_signal
@@ -148,6 +155,7 @@ DELETE_FLAGS = (boolean("force|f", help="forcibly delete the container if it is 
 HANDLERS: "dict[str, tuple[Handler, tuple[Flag, ...]]]" = {
     "state": (cmd_state, ()),
     "list": (cmd_list, LIST_FLAGS),
+    "start": (cmd_start, ()),
     "kill": (cmd_kill, KILL_FLAGS),
     "delete": (cmd_delete, DELETE_FLAGS),
 }

@@ -2,17 +2,19 @@
 tests/unit/test_imports.py the other commands): the container path needs ctypes, _socket
 and pyrunc's own modules, and none of the modules that cost milliseconds to import."""
 
-from tests.unit.import_probe import BUILD_ERRORS, CHECKPOINT, KILL, LEAN, NOT_DELETE, SLOW, modules_imported_by
+from tests.unit.import_probe import BUILD_ERRORS, CHECKPOINT, KILL, LEAN, NOT_DELETE, OS, SLOW, modules_imported_by
 
 # Beyond the state commands' modules: the config's check and model, the Linux mechanics,
 # and the C modules under them.
 RUN = {
     # the build commands' exception types (the light commands never load them)
     "pyrunc.build_errors",
-    # the table of every command (state, list, kill and delete do without it)
+    # the table of every command (state, list, start, kill and delete do without it)
     "pyrunc.cli.commands",
-    # the lifecycle's create side, on os (delete does without it: deletion.py)
+    # the lifecycle's create side, on os (delete does without it: deletion.py), and the
+    # start it ends with (starting.py, which start loads without the lifecycle)
     "pyrunc.lifecycle",
+    "pyrunc.starting",
     "_ctypes",
     "_socket",
     "_struct",
@@ -137,14 +139,27 @@ def test_exec_imports_nothing_slow(pyrunc, running):
     assert not loaded & SLOW, sorted(loaded & SLOW)
 
 
-def test_start_of_a_container_without_hooks_imports_no_config_model(pyrunc, bundle, test_id):
+# `start` of a container without hooks: the light commands' modules, the cgroup manager
+# (a container frozen by someone else is paused, not started), the start socket's client
+# (unix.py on _socket, the protocol's interval); no os, no lifecycle, no command table,
+# no config model: 1.8 ms of CPU more when it had them (docs/performance.md).
+START = (
+    (LEAN - OS - {"pyrunc.deletion", "errno"})
+    | DELETE
+    | BUILD_ERRORS
+    | {"pyrunc.starting", "pyrunc.linux.unix", "_socket", "pyrunc.linux.protocol"}
+)
+
+
+def test_start_imports_neither_os_nor_the_lifecycle_nor_the_config_model(pyrunc, bundle, test_id):
     """start reads the hooks the state keeps only when there are some: the config's model
-    (and the config package) stays unloaded for the usual container, which has none."""
+    stays unloaded for the usual container, which has none; and start is a light command
+    (cli/light.py), on posix."""
     bundle.config["process"]["args"] = ["true"]
     bundle.write()
     assert pyrunc("create", "--bundle", bundle.path, test_id).code == 0
     loaded = modules_imported_by("--root", pyrunc.root, "start", test_id)
     assert pyrunc.state(test_id)["status"] in ("running", "stopped")  # the probe's start ran
-    assert "pyrunc.lifecycle" in loaded
-    assert not loaded & {"pyrunc.config", "pyrunc.config.model", "pyrunc.linux.hooks"}, sorted(loaded)
-    assert not loaded & SLOW, sorted(loaded & SLOW)
+    assert "pyrunc.starting" in loaded  # the pin names the module that starts
+    assert loaded <= START, sorted(loaded - START)
+    assert not loaded & ({"pyrunc.lifecycle", "pyrunc.cli.commands", "pyrunc.config.model"} | OS), sorted(loaded)

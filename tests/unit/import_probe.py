@@ -59,7 +59,7 @@ SLOW = {
 # imported by those two commands only.
 CHECKPOINT = {"pyrunc.checkpoint", "pyrunc.linux.criu", "pyrunc.linux.criu_describe"}
 
-# state, list, kill and delete: the CLI, the store, the state machine, /proc readers;
+# state, list, start, kill and delete: the CLI, the store, the state machine, /proc readers;
 # their handlers from cli/light.py, never the table of every command (cli/commands.py).
 LEAN = {
     "_collections_abc",

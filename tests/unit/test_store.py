@@ -58,7 +58,10 @@ def test_create_writes_state_and_lists(store):
 
 @pytest.fixture
 def file_calls(monkeypatch):
-    """The renames and fsyncs the store makes, by name (each still done for real)."""
+    """The renames and fsyncs the store makes, by name (each still done for real), through
+    os or posix (the state's rewrite calls posix: `start` loads no os)."""
+    import posix
+
     calls = []
     for name in ("rename", "fsync"):
         real = getattr(os, name)
@@ -68,6 +71,7 @@ def file_calls(monkeypatch):
             return _real(*args)
 
         monkeypatch.setattr(os, name, spy)
+        monkeypatch.setattr(posix, name, spy)
     return calls
 
 

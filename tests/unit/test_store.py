@@ -229,6 +229,32 @@ def test_exited_process_is_stopped_without_any_pyrunc_process():
     assert lifecycle.status_of(st) == "stopped"
 
 
+def test_a_process_that_kill_may_not_signal_is_still_judged_by_its_start_time():
+    """is_alive's kill(pid, 0) answers EPERM for another user's process: only ESRCH is
+    taken as gone.  A child that is no longer root asks about this (root) process."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the child drops to another user")
+    me, started = os.getpid(), procfs.start_time(os.getpid())
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            seen = (procfs.is_alive(me, started), procfs.is_alive(me, started + 1))
+            os._exit(0 if seen == (True, False) else 1)
+        finally:
+            os._exit(2)
+    assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+
+
+def test_no_pid_or_a_negative_one_is_never_alive():
+    """A negative pid would ask kill about a process group: never the container's init."""
+    started = procfs.start_time(os.getpid())
+    assert not procfs.is_alive(-os.getpid(), started)
+    assert not procfs.is_alive(0, started)
+    assert not procfs.is_alive(None, started)
+
+
 def test_zombie_is_stopped():
     proc = subprocess.Popen(["sleep", "30"])
     started = procfs.start_time(proc.pid)

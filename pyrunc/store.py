@@ -604,6 +604,18 @@ def _made_above(made: "Iterable[object]", own: object) -> bool:
     return type(own) is str and all(type(m) is str and m != "/" and (own == m or own.startswith(m + "/")) for m in made)
 
 
+def _own_and_made(own: "Any", made: "Any") -> bool:
+    """A record of one path (v2's): the container's cgroup and what create made of it,
+    every one a path of _cgroup_paths' shape; the root only where nothing was made.  The
+    own cgroup is checked too, not only through what was made above it: kill --all and
+    pause act on it (`/a/..` is under `/a` as a string)."""
+    if type(made) is not list:
+        return False
+    if not made:
+        return own == "/" or _cgroup_paths([own])
+    return _made_above(made, own) and _cgroup_paths([own, *made])
+
+
 def _cgroup_shape(v: "Any") -> bool:
     """A container's cgroup may be a hierarchy's root (cgroupsPath "/") only when create
     made nothing; what it made is its own cgroup or an ancestor of it."""
@@ -612,12 +624,7 @@ def _cgroup_shape(v: "Any") -> bool:
     if v.get("driver") == "systemd":
         return _systemd_shape(v)
     if v.get("version") == 2:
-        made = v.get("made")
-        if type(made) is not list:
-            return False
-        if not made:
-            return v.get("dir") == "/" or _cgroup_paths([v.get("dir")])
-        return _made_above(made, v.get("dir")) and _cgroup_paths(made)
+        return _own_and_made(v.get("dir"), v.get("made"))
     dirs, made, ctrls = v.get("dirs"), v.get("made"), v.get("controllers")
     if (
         v.get("version") != 1

@@ -268,6 +268,9 @@ SYSTEMD = {
         ("cgroup", dict(V1, dirs={"memory": "/"})),
         ("cgroup", {"version": 2, "dir": "/", "made": ["/pyrunc-test-q"]}),
         ("cgroup", {"version": 2, "dir": "/pyrunc-test-q/d", "made": ["/pyrunc-test-q", "/pyrunc-test-q/c"]}),
+        # under what was made as a string, but not as a path (kill --all and pause act on it)
+        ("cgroup", {"version": 2, "dir": "/pyrunc-test-q/..", "made": ["/pyrunc-test-q"]}),
+        ("cgroup", {"version": 2, "dir": "/pyrunc-test-q//c", "made": ["/pyrunc-test-q"]}),
         ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q", "/pyrunc-test-q//c"]})),
         ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q/"]})),
         ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q/./c"]})),

@@ -102,7 +102,11 @@ def rootless_mode(flag: str) -> bool:
 
 NOTIFY_DIR = "notify"  # notify.py's directory for the container's NOTIFY_SOCKET
 
-STATE_VERSION = 1
+# The newest state.json this pyrunc reads.  2: the v1 cgroup record may be compact
+# (v1.py's to_dict).  A state is written with the lowest version that reads it (to_json):
+# 2 only where it holds that record, else 1, so that an older pyrunc still reads every
+# state it can, and names the version of those it cannot instead of calling them corrupt.
+STATE_VERSION = 2
 
 
 class State:
@@ -111,7 +115,8 @@ class State:
     read, after its checks, _FIELDS, passed); `to_json` is what the store writes.
     docs/architecture.md, "State", says which command writes which field:
 
-    version        1; 0 for a state written before versions (read the same way)
+    version        1, or 2 once it holds a compact v1 cgroup record (to_json); 0 for a
+                   state written before versions (read the same way)
     id, bundle, rootfs, created, annotations, hooks, cgroup_path   create, at once
     notify_socket  create, when the caller set NOTIFY_SOCKET (start forwards READY=1)
     host_mounts    create, for a config without a mount namespace (delete detaches them)
@@ -177,7 +182,7 @@ class State:
         cgroup_path: str = "",
         notify_socket: str | None = None,
         *,
-        version: int = STATE_VERSION,
+        version: int = 1,  # to_json writes 2 where the state needs it
         started: bool = False,
         host_mounts: "dict[str, Any] | None" = None,
         cgroup: "dict[str, Any] | None" = None,
@@ -236,7 +241,10 @@ class State:
     def to_json(self) -> "dict[str, Any]":
         """state.json's object: the fields in create's order, None ones left out (pid and
         pid_start go together: a pid_start of None is written)."""
-        doc: dict[str, Any] = {"version": self.version} if self.version else {}
+        version = self.version
+        if version == 1 and _compact_v1(self.cgroup):
+            version = 2
+        doc: dict[str, Any] = {"version": version} if version else {}
         doc["id"] = self.id
         doc["bundle"] = self.bundle
         doc["rootfs"] = self.rootfs
@@ -261,6 +269,12 @@ class State:
 
     def __repr__(self) -> str:
         return f"State({self.to_json()!r})"
+
+
+def _compact_v1(cgroup: "dict[str, Any] | None") -> bool:
+    """Whether a cgroup record is (or, the systemd driver's, holds) v1's compact one."""
+    inner = cgroup.get("inner", cgroup) if cgroup else None
+    return type(inner) is dict and inner.get("version") == 1 and "dirs" not in inner
 
 
 class ContainerDir:
@@ -618,21 +632,29 @@ def _own_and_made(own: "Any", made: "Any") -> bool:
 
 def _cgroup_shape(v: "Any") -> bool:
     """A container's cgroup may be a hierarchy's root (cgroupsPath "/") only when create
-    made nothing; what it made is its own cgroup or an ancestor of it."""
+    made nothing; what it made is its own cgroup or an ancestor of it.  A v1 record comes
+    in two forms (v1.py's to_dict): compact, one `dir` and one `made` for every hierarchy
+    (`controllers`' keys), checked as v2's one path is; or `dirs` and `made` per hierarchy
+    (every state before version 2, and a cgroup whose hierarchies differ).  Never both."""
     if type(v) is not dict:
         return False
     if v.get("driver") == "systemd":
         return _systemd_shape(v)
     if v.get("version") == 2:
         return _own_and_made(v.get("dir"), v.get("made"))
-    dirs, made, ctrls = v.get("dirs"), v.get("made"), v.get("controllers")
-    if (
-        v.get("version") != 1
-        or type(dirs) is not dict
-        or type(made) is not dict
-        or type(ctrls) is not dict
-        or type(v.get("hybrid", False)) is not bool
-    ):
+    ctrls = v.get("controllers")
+    if v.get("version") != 1 or type(ctrls) is not dict or type(v.get("hybrid", False)) is not bool:
+        return False
+    if set(map(type, ctrls.values())) - {list}:
+        return False
+    try:
+        "".join(map("".join, ctrls.values()))  # controller names: strings
+    except TypeError:
+        return False
+    if "dirs" not in v:  # compact: the hierarchies are controllers' keys
+        return bool(ctrls) and _own_and_made(v.get("dir"), v.get("made")) and _hierarchies(ctrls)
+    dirs, made = v["dirs"], v.get("made")
+    if type(dirs) is not dict or type(made) is not dict or "dir" in v:
         return False
     checked: set[tuple[object, ...]] = set()  # v1 repeats one record per hierarchy: check it once
     for name, items in made.items():
@@ -649,10 +671,7 @@ def _cgroup_shape(v: "Any") -> bool:
                 return False
             if not _made_above(items, own):
                 return False
-    if set(map(type, ctrls.values())) - {list}:
-        return False
     try:
-        "".join(map("".join, ctrls.values()))  # controller names: strings
         paths = set(dirs.values()).union(*made.values())
     except TypeError:
         return False
@@ -680,7 +699,7 @@ def _systemd_shape(v: "dict[str, Any]") -> bool:
         or not _cgroup_shape(inner)
     ):
         return False
-    dirs: list[Any] = [inner.get("dir")] if inner["version"] == 2 else list(inner["dirs"].values())
+    dirs: list[Any] = list(inner["dirs"].values()) if "dirs" in inner else [inner["dir"]]
     return all(type(d) is str and d.endswith("/" + unit) for d in dirs)
 
 

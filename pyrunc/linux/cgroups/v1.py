@@ -85,9 +85,13 @@ class V1Manager(Manager):
         self.hybrid = hybrid
         self.files = files
         if _saved is not None:
-            self.dirs: dict[str, str] = dict(_saved["dirs"])
-            self.made: dict[str, list[str]] = {k: list(v) for k, v in _saved["made"].items()}
             self.controllers: dict[str, set[str]] = {k: set(v) for k, v in _saved["controllers"].items()}
+            if "dirs" in _saved:
+                self.dirs: dict[str, str] = dict(_saved["dirs"])
+                self.made: dict[str, list[str]] = {k: list(v) for k, v in _saved["made"].items()}
+            else:  # the compact record (to_dict): one dir and one made list for every hierarchy
+                self.dirs = dict.fromkeys(self.controllers, _saved["dir"])
+                self.made = {k: list(_saved["made"]) for k in self.controllers}
             return
         own = own_cgroups() if own is None else own
         self.controllers = hierarchy_controllers(root, files)
@@ -104,13 +108,27 @@ class V1Manager(Manager):
         return cls("", root=root, hybrid=saved.get("hybrid", False), files=files, _saved=saved)
 
     def to_dict(self) -> "dict[str, Any]":
-        return {
-            "version": 1,
-            "hybrid": self.hybrid,
-            "dirs": self.dirs,
-            "made": self.made,
-            "controllers": {k: sorted(v) for k, v in self.controllers.items()},
-        }
+        """The record state.json keeps.  Compact where every hierarchy has the same dir and
+        the same made list (an absolute cgroupsPath made afresh: the usual case), `dir` and
+        `made` once, the hierarchies named by `controllers`' keys; else `dirs` and `made`
+        per hierarchy.  `list` parses and checks a thousand of them (docs/cgroups.md)."""
+        controllers = {k: sorted(v) for k, v in self.controllers.items()}
+        dirs = set(self.dirs.values())
+        made = list(self.made.values())
+        if (
+            len(dirs) == 1
+            and made
+            and made.count(made[0]) == len(made)
+            and self.dirs.keys() == self.made.keys() == controllers.keys()
+        ):
+            return {
+                "version": 1,
+                "hybrid": self.hybrid,
+                "dir": dirs.pop(),
+                "made": list(made[0]),
+                "controllers": controllers,
+            }
+        return {"version": 1, "hybrid": self.hybrid, "dirs": self.dirs, "made": self.made, "controllers": controllers}
 
     def paths(self) -> dict[str, str]:
         return dict(self.dirs)

@@ -369,12 +369,14 @@ class CorruptState(StateError):
         super().__init__(f"container {cid}: corrupt state file {path}: {why}")
 
 
-def read_state_file(path: str, cid: str) -> State | None:
+def read_state_file(path: str, cid: str, root_fd: int | None = None) -> State | None:
     """The container's state; None when it has no state.json (deleted, or never written
-    whole); CorruptState when its state.json is unreadable or not pyrunc's."""
+    whole); CorruptState when its state.json is unreadable or not pyrunc's.  root_fd: the
+    state root, open (Store.open_root), path's parent: the file is opened relative to it,
+    without walking the root's path again (`list` reads a thousand)."""
     name = f"{path}/{STATE_FILE}"
     try:
-        st = jsonc.loads(_read_regular(name))
+        st = jsonc.loads(_read_regular(name) if root_fd is None else _read_regular(f"{cid}/{STATE_FILE}", root_fd))
     except FileNotFoundError:
         return None
     except OSError as e:  # a directory in its place, an I/O error
@@ -404,11 +406,11 @@ def read_state_file(path: str, cid: str) -> State | None:
     return State.from_json(st)
 
 
-def _read_regular(path: str) -> bytes:
+def _read_regular(path: str, dir_fd: int | None = None) -> bytes:
     """A regular file's bytes: a read shorter than asked for is its end (a regular file's
     reads are never short otherwise), so a state.json takes one read, not two (list
     reads a thousand)."""
-    fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
+    fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC, dir_fd=dir_fd)
     try:
         size = 65536
         data = posix.read(fd, size)
@@ -853,7 +855,10 @@ class Store:
             return True
         return False
 
-    def ids(self) -> list[str]:
+    def ids(self, root_fd: int | None = None) -> list[str]:
+        """The valid ids in the root, sorted; root_fd: the root, open (open_root)."""
+        if root_fd is not None:
+            return sorted(n for n in posix.listdir(root_fd) if _valid_id(n))
         try:
             names = posix.listdir(self.root)
         except FileNotFoundError:
@@ -861,6 +866,15 @@ class Store:
         except NotADirectoryError:
             raise StateError(f"state root {self.root} is not a directory") from None
         return sorted(n for n in names if _valid_id(n))
+
+    def open_root(self) -> int | None:
+        """The root, open for reads relative to it (`list`'s); None when there is none."""
+        try:
+            return posix.open(self.root, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            raise StateError(f"state root {self.root} is not a directory") from None
 
 
 def _remove_tree(path: str) -> None:

@@ -56,6 +56,31 @@ def test_create_writes_state_and_lists(store):
     assert os.listdir(os.path.join(store.root, "pyrunc-test-a")) == ["state.json"]
 
 
+def test_list_names_each_state_directorys_owner_broken_ones_too(store):
+    """list_states reads through the root opened once; with an owner function each
+    container's "owner" is that of its directory's uid, without one ""."""
+    add_stopped(store, "pyrunc-test-a")
+    add_stopped(store, "pyrunc-test-b")
+    os.mkdir(os.path.join(store.root, "pyrunc-test-c"))  # no state.json: broken
+    owner = os.stat(store.root).st_uid
+    if os.geteuid() == 0:
+        os.chown(os.path.join(store.root, "pyrunc-test-b"), 65534, 65534)
+    listed = status.list_states(store, lambda uid: f"user {uid}")
+    assert [(s["id"], s["status"], s["owner"]) for s in listed] == [
+        ("pyrunc-test-a", "stopped", f"user {owner}"),
+        ("pyrunc-test-b", "stopped", f"user {65534 if os.geteuid() == 0 else owner}"),
+        ("pyrunc-test-c", "broken", f"user {owner}"),
+    ]
+    assert {s["owner"] for s in status.list_states(store)} == {""}
+
+
+def test_list_of_a_root_that_is_not_there_or_not_a_directory(tmp_path):
+    assert status.list_states(Store(str(tmp_path / "none"))) == []
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StateError, match="is not a directory"):
+        status.list_states(Store(str(tmp_path / "file")))
+
+
 @pytest.fixture
 def file_calls(monkeypatch):
     """The renames and fsyncs the store makes, by name (each still done for real)."""

@@ -636,27 +636,28 @@ def _cgroup_shape(v: "Any") -> bool:
     """A container's cgroup may be a hierarchy's root (cgroupsPath "/") only when create
     made nothing; what it made is its own cgroup or an ancestor of it.  A v1 record comes
     in two forms (v1.py's to_dict): compact, one `dir` and one `made` for every hierarchy
-    (`controllers`' keys), checked as v2's one path is; or `dirs` and `made` per hierarchy
-    (every state before version 2, and a cgroup whose hierarchies differ).  Never both."""
+    (`hierarchies`), checked as v2's one path is; or `dirs`, `made` and `controllers` per
+    hierarchy (every state before version 2, and a cgroup whose hierarchies differ).
+    Never a mix of the two."""
     if type(v) is not dict:
         return False
     if v.get("driver") == "systemd":
         return _systemd_shape(v)
     if v.get("version") == 2:
         return _own_and_made(v.get("dir"), v.get("made"))
-    ctrls = v.get("controllers")
-    if v.get("version") != 1 or type(ctrls) is not dict or type(v.get("hybrid", False)) is not bool:
+    if v.get("version") != 1 or type(v.get("hybrid", False)) is not bool:
         return False
-    if set(map(type, ctrls.values())) - {list}:
+    if "dirs" not in v:
+        return _compact_v1_shape(v)
+    ctrls = v.get("controllers")
+    if type(ctrls) is not dict or set(map(type, ctrls.values())) - {list}:
         return False
     try:
         "".join(map("".join, ctrls.values()))  # controller names: strings
     except TypeError:
         return False
-    if "dirs" not in v:  # compact: the hierarchies are controllers' keys
-        return bool(ctrls) and _own_and_made(v.get("dir"), v.get("made")) and _hierarchies(ctrls)
     dirs, made = v["dirs"], v.get("made")
-    if type(dirs) is not dict or type(made) is not dict or "dir" in v:
+    if type(dirs) is not dict or type(made) is not dict or "dir" in v or "hierarchies" in v:
         return False
     checked: set[tuple[object, ...]] = set()  # v1 repeats one record per hierarchy: check it once
     for name, items in made.items():
@@ -679,6 +680,22 @@ def _cgroup_shape(v: "Any") -> bool:
         return False
     paths.discard("/")  # a hierarchy's root joined, where nothing was made (checked above)
     return _cgroup_paths(paths) and _hierarchies([*dirs, *made])
+
+
+def _compact_v1_shape(v: "dict[str, Any]") -> bool:
+    """v1's compact record: its hierarchies by name (plain directory names; each one's
+    controllers follow from it, but the unified hierarchy's, listed under `unified` when
+    it is one of them), one path and one made list for them all."""
+    names, unified = v.get("hierarchies"), v.get("unified", [])
+    if type(names) is not list or not names or type(unified) is not list or "controllers" in v:
+        return False
+    try:
+        if ("unified" in names) != ("unified" in v) or not _hierarchies(names):
+            return False
+        "".join(unified)  # controller names: strings
+    except TypeError:  # not strings
+        return False
+    return _own_and_made(v.get("dir"), v.get("made"))
 
 
 def _systemd_shape(v: "dict[str, Any]") -> bool:

@@ -615,7 +615,7 @@ def test_state_json_is_versioned_without_the_keys_nobody_read(pyrunc, bundle, te
     # hybrid host, where the test's absolute cgroupsPath is made in every hierarchy
     cgroup = saved["cgroup"]
     assert saved["version"] == (2 if cgroup["version"] == 1 else 1)
-    assert ("dir" in cgroup) != ("dirs" in cgroup)
+    assert ("dir" in cgroup and "hierarchies" in cgroup) != ("dirs" in cgroup and "controllers" in cgroup)
     assert set(saved) == PREVIOUS_KEYS - {"systemd_cgroup", "rootless"} | {"version"}
     assert pyrunc("delete", "--force", test_id).code == 0
 
@@ -625,13 +625,17 @@ def per_hierarchy(cgroup):
     hierarchy (v1.py's to_dict writes the compact form where they are all alike)."""
     if cgroup["version"] != 1 or "dirs" in cgroup:
         return cgroup
-    names = cgroup["controllers"]
+    names = cgroup["hierarchies"]
     return {
         "version": 1,
         "hybrid": cgroup["hybrid"],
         "dirs": dict.fromkeys(names, cgroup["dir"]),
         "made": {name: list(cgroup["made"]) for name in names},
-        "controllers": names,
+        # each hierarchy's controllers, as its directory's name gives them
+        "controllers": {
+            name: cgroup["unified"] if name == "unified" else ["name=systemd"] if name == "systemd" else name.split(",")
+            for name in names
+        },
     }
 
 

@@ -95,7 +95,8 @@ def test_state_round_trip(root):
 
 def test_one_path_made_alike_everywhere_is_saved_once(root):
     """The usual record (an absolute cgroupsPath made afresh): `dir` and `made` once, the
-    hierarchies named by `controllers`; `list` parses a thousand of them."""
+    hierarchies by name; `list` parses a thousand of them.  Read back, it is the same
+    manager: each hierarchy's controllers those its name says."""
     m = manager(root)
     m.create()
     saved = m.to_dict()
@@ -104,11 +105,36 @@ def test_one_path_made_alike_everywhere_is_saved_once(root):
         "hybrid": False,
         "dir": "/pyrunc-test-a/b",
         "made": ["/pyrunc-test-a", "/pyrunc-test-a/b"],
-        "controllers": {k: sorted(v) for k, v in m.controllers.items()},
+        "hierarchies": ["blkio", "cpu,cpuacct", "cpuset", "devices", "freezer", "memory", "pids", "systemd"],
     }
     again = V1Manager.from_dict(saved, root=str(root))
     assert (again.dirs, again.made, again.controllers) == (m.dirs, m.made, m.controllers)
+    assert again.controllers["cpu,cpuacct"] == {"cpu", "cpuacct"} and again.controllers["systemd"] == {"name=systemd"}
     assert again.made_leaf() and again.made_any()
+
+
+def test_on_a_hybrid_host_the_compact_record_lists_the_unified_hierarchys_controllers(root):
+    (root / "unified").mkdir()
+    (root / "unified" / "cgroup.procs").write_text("")
+    (root / "unified" / "cgroup.subtree_control").write_text("pids hugetlb\n")
+    m = manager(root, hybrid=True)
+    m.create()
+    saved = m.to_dict()
+    assert saved["hierarchies"][-1] == "unified" and saved["unified"] == ["hugetlb", "pids"]
+    again = V1Manager.from_dict(saved, root=str(root))
+    assert (again.dirs, again.made, again.controllers) == (m.dirs, m.made, m.controllers)
+    assert again.controllers["unified"] == {"pids", "hugetlb"}
+
+
+def test_controllers_other_than_a_hierarchys_name_says_are_saved_per_hierarchy(root):
+    """A record read from a state before the compact form keeps what it says, and is
+    written back in its own form (from_dict then makes the same manager again)."""
+    m = manager(root)
+    m.create()
+    m.controllers["memory"] = {"memory", "other"}
+    saved = m.to_dict()
+    assert saved["controllers"]["memory"] == ["memory", "other"] and "hierarchies" not in saved
+    assert V1Manager.from_dict(saved, root=str(root)).controllers == m.controllers
 
 
 @pytest.mark.parametrize("how", ["relative", "a level there in one hierarchy", "not made yet"])
@@ -119,7 +145,7 @@ def test_paths_that_differ_between_hierarchies_are_saved_per_hierarchy(root, how
     if how != "not made yet":
         m.create()
     saved = m.to_dict()
-    assert "dir" not in saved and saved["dirs"] == m.dirs and saved["made"] == m.made
+    assert "dir" not in saved and "hierarchies" not in saved and saved["dirs"] == m.dirs and saved["made"] == m.made
     again = V1Manager.from_dict(saved, root=str(root))
     assert again.to_dict() == saved
 
@@ -135,7 +161,7 @@ def test_a_record_of_either_form_destroys_the_same(root):
         "hybrid": False,
         "dirs": dict(m.dirs),
         "made": {k: list(v) for k, v in m.made.items()},
-        "controllers": compact["controllers"],
+        "controllers": {k: sorted(v) for k, v in m.controllers.items()},
     }
     old = V1Manager.from_dict(full, root=str(root), files=KernelLike())
     new = V1Manager.from_dict(compact, root=str(root), files=KernelLike())

@@ -61,8 +61,7 @@ V1_PER_HIERARCHY = (
     '"made":{"memory":["/pyrunc-test-v"],"pids":["/pyrunc-test-v"]},"controllers":{"memory":["memory"],"pids":["pids"]}}'
 )
 V1_COMPACT = (
-    '{"version":1,"hybrid":false,"dir":"/pyrunc-test-v","made":["/pyrunc-test-v"],'
-    '"controllers":{"memory":["memory"],"pids":["pids"]}}'
+    '{"version":1,"hybrid":false,"dir":"/pyrunc-test-v","made":["/pyrunc-test-v"],"hierarchies":["memory","pids"]}'
 )
 V1_STATE = (
     '{"version":%d,"id":"pyrunc-test-v","bundle":"/b","rootfs":"/b/rootfs","created":"2026-01-01T00:00:00Z",'

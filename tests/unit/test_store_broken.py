@@ -298,18 +298,15 @@ def test_a_state_naming_what_is_not_the_containers_own_is_corrupt_and_that_field
     assert getattr(e.value.partial, field) is None and e.value.partial.bundle == "/nonexistent-bundle"
 
 
-# v1's compact record (v1.py's to_dict): one dir and one made list for every hierarchy.
+# v1's compact record (v1.py's to_dict): one dir and one made list for every hierarchy,
+# named; the unified hierarchy's controllers listed.
 V1_ONCE = {
     "version": 1,
     "hybrid": True,
     "dir": "/pyrunc-test-q/c",
     "made": ["/pyrunc-test-q", "/pyrunc-test-q/c"],
-    "controllers": {
-        "memory": ["memory"],
-        "cpu,cpuacct": ["cpu", "cpuacct"],
-        "systemd": ["name=systemd"],
-        "unified": [],
-    },
+    "hierarchies": ["memory", "cpu,cpuacct", "systemd", "unified"],
+    "unified": ["pids"],
 }
 
 
@@ -321,6 +318,8 @@ V1_ONCE = {
         dict(V1_ONCE, made=[]),  # joined
         dict(V1_ONCE, dir="/", made=[]),  # cgroupsPath "/"
         {k: v for k, v in V1_ONCE.items() if k != "hybrid"},
+        dict(V1_ONCE, unified=[]),
+        {"version": 1, "dir": "/pyrunc-test-q/c", "made": [], "hierarchies": ["memory"]},  # v1 alone
     ],
 )
 def test_the_compact_v1_record_is_sound(cgroup):
@@ -360,14 +359,25 @@ def test_the_compact_v1_record_is_sound(cgroup):
         dict(V1_ONCE, hybrid="yes"),
         dict(V1_ONCE, version="1"),
         # the hierarchies, which name directories under /sys/fs/cgroup
-        dict(V1_ONCE, controllers={}),
-        dict(V1_ONCE, controllers={"..": ["memory"]}),
-        dict(V1_ONCE, controllers={".": ["memory"]}),
-        dict(V1_ONCE, controllers={"": ["memory"]}),
-        dict(V1_ONCE, controllers={"memory/../..": ["memory"]}),
-        dict(V1_ONCE, controllers={"memory": "memory"}),
-        dict(V1_ONCE, controllers={"memory": [1]}),
-        dict(V1_ONCE, controllers=["memory"]),
+        {k: v for k, v in V1_ONCE.items() if k != "hierarchies"},
+        dict(V1_ONCE, hierarchies=[]),
+        dict(V1_ONCE, hierarchies=["memory", ".."]),
+        dict(V1_ONCE, hierarchies=["."]),
+        dict(V1_ONCE, hierarchies=[""]),
+        dict(V1_ONCE, hierarchies=["memory/../.."]),
+        dict(V1_ONCE, hierarchies=["memory", ["pids"]]),
+        dict(V1_ONCE, hierarchies=["memory", 1]),
+        dict(V1_ONCE, hierarchies="memory"),
+        dict(V1_ONCE, hierarchies={"memory": ["memory"]}),
+        # the unified hierarchy's controllers: listed exactly when it is one of them
+        {k: v for k, v in V1_ONCE.items() if k != "unified"},
+        dict(V1_ONCE, hierarchies=["memory"]),
+        dict(V1_ONCE, unified="pids"),
+        dict(V1_ONCE, unified=[["pids"]]),
+        dict(V1_ONCE, unified=[None]),
+        # a mix of the two forms
+        dict(V1_ONCE, controllers={"memory": ["memory"]}),
+        dict(V1, hierarchies=["memory"]),
         # the systemd driver's, whose cgroup is its unit's
         dict(SYSTEMD, version=1, inner=dict(V1_ONCE, dir="/system.slice/p-other.scope", made=[])),
     ],

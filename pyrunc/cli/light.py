@@ -100,7 +100,8 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     """Go's tabwriter as runc sets it up: cells padded by 3, at least 12 wide; the last
     column is not padded."""
     widths = [max(12, max(map(len, column)) + 3) for column in list(zip(*rows))[:-1]]
-    return "".join("".join(c.ljust(w) for c, w in zip(r, widths)) + r[-1] + "\n" for r in rows)
+    line = "".join(f"%-{w}s" for w in widths) + "%s\n"  # one format per row: `list` may show a thousand
+    return "".join([line % r for r in rows])
 
 
 def cmd_kill(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:

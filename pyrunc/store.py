@@ -624,7 +624,7 @@ def _made_above(made: "Iterable[object]", own: object) -> bool:
 
 
 def _own_and_made(own: "Any", made: "Any") -> bool:
-    """A record of one path (v2's): the container's cgroup and what create made of it,
+    """A record of one path (v2's, v1's compact one): the cgroup and what create made of it,
     every one a path of _cgroup_paths' shape; the root only where nothing was made.  The
     own cgroup is checked too, not only through what was made above it: kill --all and
     pause act on it (`/a/..` is under `/a` as a string)."""

@@ -2,6 +2,8 @@
 the spec and runc print it.  Apart from lifecycle.py so that `state` and `list`, which
 only read, import no more than this."""
 
+import posix
+
 from pyrunc import OCI_VERSION
 from pyrunc.errors import StateError
 from pyrunc.linux import procfs
@@ -156,19 +158,35 @@ def broken_state(cid: str, partial: "State | None") -> "dict[str, Any]":
     }
 
 
-def list_states(store: "Store") -> "list[dict[str, Any]]":
+def list_states(store: "Store", owner: "Callable[[int], str] | None" = None) -> "list[dict[str, Any]]":
+    """Each container under the root as `list` shows it, by id; with `owner`, its
+    "owner" is owner(uid) of the user owning its state directory ("" when it is gone).
+    The root is opened once and every file read relative to it."""
     from pyrunc.store import CorruptState, read_state_file
 
+    fd = store.open_root()
+    if fd is None:
+        return []
     result = []
-    for cid in store.ids():  # valid ids only
-        path = f"{store.root}/{cid}"
-        try:
-            st = read_state_file(path, cid)
-        except CorruptState as e:
-            result.append(broken_state(cid, e.partial))
-            continue
-        if st is not None:
-            result.append(oci_state(cid, st))
-        elif store.stateless(cid):  # else deleted while we listed
-            result.append(broken_state(cid, None))
+    try:
+        for cid in store.ids(fd):  # valid ids only
+            path = f"{store.root}/{cid}"
+            try:
+                st = read_state_file(path, cid, fd)
+            except CorruptState as e:
+                result.append(broken_state(cid, e.partial))
+            else:
+                if st is not None:
+                    result.append(oci_state(cid, st))
+                elif store.stateless(cid):  # else deleted while we listed
+                    result.append(broken_state(cid, None))
+                else:
+                    continue
+            if owner is not None:
+                try:
+                    result[-1]["owner"] = owner(posix.stat(cid, dir_fd=fd).st_uid)
+                except OSError:
+                    pass  # deleted meanwhile: ""
+    finally:
+        posix.close(fd)
     return result

@@ -102,7 +102,11 @@ def rootless_mode(flag: str) -> bool:
 
 NOTIFY_DIR = "notify"  # notify.py's directory for the container's NOTIFY_SOCKET
 
-STATE_VERSION = 1
+# The newest state.json this pyrunc reads.  2: the v1 cgroup record may be compact
+# (v1.py's to_dict).  A state is written with the lowest version that reads it (to_json):
+# 2 only where it holds that record, else 1, so that an older pyrunc still reads every
+# state it can, and names the version of those it cannot instead of calling them corrupt.
+STATE_VERSION = 2
 
 
 class State:
@@ -111,7 +115,8 @@ class State:
     read, after its checks, _FIELDS, passed); `to_json` is what the store writes.
     docs/architecture.md, "State", says which command writes which field:
 
-    version        1; 0 for a state written before versions (read the same way)
+    version        1, or 2 once it holds a compact v1 cgroup record (to_json); 0 for a
+                   state written before versions (read the same way)
     id, bundle, rootfs, created, annotations, hooks, cgroup_path   create, at once
     notify_socket  create, when the caller set NOTIFY_SOCKET (start forwards READY=1)
     host_mounts    create, for a config without a mount namespace (delete detaches them)
@@ -177,7 +182,7 @@ class State:
         cgroup_path: str = "",
         notify_socket: str | None = None,
         *,
-        version: int = STATE_VERSION,
+        version: int = 1,  # to_json writes 2 where the state needs it
         started: bool = False,
         host_mounts: "dict[str, Any] | None" = None,
         cgroup: "dict[str, Any] | None" = None,
@@ -236,7 +241,10 @@ class State:
     def to_json(self) -> "dict[str, Any]":
         """state.json's object: the fields in create's order, None ones left out (pid and
         pid_start go together: a pid_start of None is written)."""
-        doc: dict[str, Any] = {"version": self.version} if self.version else {}
+        version = self.version
+        if version == 1 and _compact_v1(self.cgroup):
+            version = 2
+        doc: dict[str, Any] = {"version": version} if version else {}
         doc["id"] = self.id
         doc["bundle"] = self.bundle
         doc["rootfs"] = self.rootfs
@@ -261,6 +269,12 @@ class State:
 
     def __repr__(self) -> str:
         return f"State({self.to_json()!r})"
+
+
+def _compact_v1(cgroup: "dict[str, Any] | None") -> bool:
+    """Whether a cgroup record is (or, the systemd driver's, holds) v1's compact one."""
+    inner = cgroup.get("inner", cgroup) if cgroup else None
+    return type(inner) is dict and inner.get("version") == 1 and "dirs" not in inner
 
 
 class ContainerDir:
@@ -353,12 +367,14 @@ class CorruptState(StateError):
         super().__init__(f"container {cid}: corrupt state file {path}: {why}")
 
 
-def read_state_file(path: str, cid: str) -> State | None:
+def read_state_file(path: str, cid: str, root_fd: int | None = None) -> State | None:
     """The container's state; None when it has no state.json (deleted, or never written
-    whole); CorruptState when its state.json is unreadable or not pyrunc's."""
+    whole); CorruptState when its state.json is unreadable or not pyrunc's.  root_fd: the
+    state root, open (Store.open_root), path's parent: the file is opened relative to it,
+    without walking the root's path again (`list` reads a thousand)."""
     name = f"{path}/{STATE_FILE}"
     try:
-        st = jsonc.loads(_read_regular(name))
+        st = jsonc.loads(_read_regular(name) if root_fd is None else _read_regular(f"{cid}/{STATE_FILE}", root_fd))
     except FileNotFoundError:
         return None
     except OSError as e:  # a directory in its place, an I/O error
@@ -388,11 +404,11 @@ def read_state_file(path: str, cid: str) -> State | None:
     return State.from_json(st)
 
 
-def _read_regular(path: str) -> bytes:
+def _read_regular(path: str, dir_fd: int | None = None) -> bytes:
     """A regular file's bytes: a read shorter than asked for is its end (a regular file's
     reads are never short otherwise), so a state.json takes one read, not two (list
     reads a thousand)."""
-    fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
+    fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC, dir_fd=dir_fd)
     try:
         size = 65536
         data = posix.read(fd, size)
@@ -570,24 +586,22 @@ def _hooks_shape(v: "Any") -> bool:
 def _cgroup_paths(paths: "Any") -> bool:
     """Cgroup paths as create saves them: absolute, normalized, never a hierarchy's root
     (delete removes the cgroups below the one it names): string tests on them all at once,
-    each path between two NULs; once each (v1 repeats one path in every hierarchy)."""
+    each path between two NULs (a caller passes a set where paths repeat: v1's per
+    hierarchy record)."""
     if not paths:
         return True
     try:
-        paths = paths if type(paths) is set else set(paths)
         text = "\0" + "\0".join(paths) + "\0"
     except TypeError:
         return False
+    n = len(paths)
     return (
-        text.count("\0") == len(paths) + 1
-        and text.count("\0/") == len(paths)
-        and "\0\0" not in text
-        and "/\0" not in text
-        and "//" not in text  # "", "/", "a/", "a//b"
-        and "/./" not in text
-        and "/../" not in text
-        and "/.\0" not in text
-        and "/..\0" not in text
+        text.count("\0") == n + 1  # no NUL in a path
+        and text.count("\0/") == n  # each absolute, so none empty
+        and "/\0" not in text  # "/", "a/"
+        and "//" not in text
+        # "." or ".." as a name; a name that starts with a dot is rare: one test for most
+        and ("/." not in text or not ("/./" in text or "/../" in text or "/.\0" in text or "/..\0" in text))
     )
 
 
@@ -599,31 +613,52 @@ def _made_above(made: "Iterable[object]", own: object) -> bool:
     """What create made is the container's own cgroup or its ancestors, never a root:
     delete removes them (a create racing another for one cgroupsPath may have made only
     the parents, the other the leaf)."""
-    return type(own) is str and all(type(m) is str and m != "/" and (own == m or own.startswith(m + "/")) for m in made)
+    if type(own) is not str:
+        return False
+    for m in made:  # a loop, not all() over a generator: a third of the time (list checks a thousand)
+        if type(m) is not str or m == "/" or not (own == m or own.startswith(m + "/")):
+            return False
+    return True
+
+
+def _own_and_made(own: "Any", made: "Any") -> bool:
+    """A record of one path (v2's, v1's compact one): the cgroup and what create made of it,
+    every one a path of _cgroup_paths' shape; the root only where nothing was made.  The
+    own cgroup is checked too, not only through what was made above it: kill --all and
+    pause act on it (`/a/..` is under `/a` as a string)."""
+    if type(made) is not list:
+        return False
+    if not made:
+        return own == "/" or _cgroup_paths([own])
+    return _made_above(made, own) and _cgroup_paths([own, *made])
 
 
 def _cgroup_shape(v: "Any") -> bool:
     """A container's cgroup may be a hierarchy's root (cgroupsPath "/") only when create
-    made nothing; what it made is its own cgroup or an ancestor of it."""
+    made nothing; what it made is its own cgroup or an ancestor of it.  A v1 record comes
+    in two forms (v1.py's to_dict): compact, one `dir` and one `made` for every hierarchy
+    (`hierarchies`), checked as v2's one path is; or `dirs`, `made` and `controllers` per
+    hierarchy (every state before version 2, and a cgroup whose hierarchies differ).
+    Never a mix of the two."""
     if type(v) is not dict:
         return False
     if v.get("driver") == "systemd":
         return _systemd_shape(v)
     if v.get("version") == 2:
-        made = v.get("made")
-        if type(made) is not list:
-            return False
-        if not made:
-            return v.get("dir") == "/" or _cgroup_paths([v.get("dir")])
-        return _made_above(made, v.get("dir")) and _cgroup_paths(made)
-    dirs, made, ctrls = v.get("dirs"), v.get("made"), v.get("controllers")
-    if (
-        v.get("version") != 1
-        or type(dirs) is not dict
-        or type(made) is not dict
-        or type(ctrls) is not dict
-        or type(v.get("hybrid", False)) is not bool
-    ):
+        return _own_and_made(v.get("dir"), v.get("made"))
+    if v.get("version") != 1 or type(v.get("hybrid", False)) is not bool:
+        return False
+    if "dirs" not in v:
+        return _compact_v1_shape(v)
+    ctrls = v.get("controllers")
+    if type(ctrls) is not dict or set(map(type, ctrls.values())) - {list}:
+        return False
+    try:
+        "".join(map("".join, ctrls.values()))  # controller names: strings
+    except TypeError:
+        return False
+    dirs, made = v["dirs"], v.get("made")
+    if type(dirs) is not dict or type(made) is not dict or "dir" in v or "hierarchies" in v:
         return False
     checked: set[tuple[object, ...]] = set()  # v1 repeats one record per hierarchy: check it once
     for name, items in made.items():
@@ -640,15 +675,28 @@ def _cgroup_shape(v: "Any") -> bool:
                 return False
             if not _made_above(items, own):
                 return False
-    if set(map(type, ctrls.values())) - {list}:
-        return False
     try:
-        "".join(map("".join, ctrls.values()))  # controller names: strings
         paths = set(dirs.values()).union(*made.values())
     except TypeError:
         return False
     paths.discard("/")  # a hierarchy's root joined, where nothing was made (checked above)
     return _cgroup_paths(paths) and _hierarchies([*dirs, *made])
+
+
+def _compact_v1_shape(v: "dict[str, Any]") -> bool:
+    """v1's compact record: its hierarchies by name (plain directory names; each one's
+    controllers follow from it, but the unified hierarchy's, listed under `unified` when
+    it is one of them), one path and one made list for them all."""
+    names, unified = v.get("hierarchies"), v.get("unified", [])
+    if type(names) is not list or not names or type(unified) is not list or "controllers" in v:
+        return False
+    try:
+        if ("unified" in names) != ("unified" in v) or not _hierarchies(names):
+            return False
+        "".join(unified)  # controller names: strings
+    except TypeError:  # not strings
+        return False
+    return _own_and_made(v.get("dir"), v.get("made"))
 
 
 def _systemd_shape(v: "dict[str, Any]") -> bool:
@@ -671,7 +719,7 @@ def _systemd_shape(v: "dict[str, Any]") -> bool:
         or not _cgroup_shape(inner)
     ):
         return False
-    dirs: list[Any] = [inner.get("dir")] if inner["version"] == 2 else list(inner["dirs"].values())
+    dirs: list[Any] = list(inner["dirs"].values()) if "dirs" in inner else [inner["dir"]]
     return all(type(d) is str and d.endswith("/" + unit) for d in dirs)
 
 
@@ -825,7 +873,10 @@ class Store:
             return True
         return False
 
-    def ids(self) -> list[str]:
+    def ids(self, root_fd: int | None = None) -> list[str]:
+        """The valid ids in the root, sorted; root_fd: the root, open (open_root)."""
+        if root_fd is not None:
+            return sorted(n for n in posix.listdir(root_fd) if _valid_id(n))
         try:
             names = posix.listdir(self.root)
         except FileNotFoundError:
@@ -833,6 +884,15 @@ class Store:
         except NotADirectoryError:
             raise StateError(f"state root {self.root} is not a directory") from None
         return sorted(n for n in names if _valid_id(n))
+
+    def open_root(self) -> int | None:
+        """The root, open for reads relative to it (`list`'s); None when there is none."""
+        try:
+            return posix.open(self.root, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            raise StateError(f"state root {self.root} is not a directory") from None
 
 
 def _remove_tree(path: str) -> None:

@@ -66,13 +66,10 @@ def cmd_list(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
 
     if o["format"] not in ("table", "json"):
         raise UsageError(f"list: invalid format {o['format']!r}: use table or json")
-    store = _store(g)
-    states = status.list_states(store)
+    states = status.list_states(_store(g), None if o["quiet"] else _user_name)
     if o["quiet"]:
         sys.stdout.write("".join(s["id"] + "\n" for s in states))
         return 0
-    for s in states:
-        s["owner"] = _owner(store, s["id"])
     if o["format"] == "json":
         sys.stdout.write(jsonc.dumps(states) + "\n")
     else:
@@ -87,12 +84,8 @@ def cmd_list(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
 _USER_NAMES: dict[int, str] = {}  # uid -> name: getpwuid reads the passwd database on every call
 
 
-def _owner(store: "Store", cid: str) -> str:
-    """The user owning the state directory, by name as runc shows it."""
-    try:
-        uid = posix.stat(f"{store.root}/{cid}").st_uid
-    except OSError:
-        return ""
+def _user_name(uid: int) -> str:
+    """The user owning a state directory, by name as runc shows it."""
     if uid not in _USER_NAMES:
         import pwd
 
@@ -107,7 +100,8 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     """Go's tabwriter as runc sets it up: cells padded by 3, at least 12 wide; the last
     column is not padded."""
     widths = [max(12, max(map(len, column)) + 3) for column in list(zip(*rows))[:-1]]
-    return "".join("".join(c.ljust(w) for c, w in zip(r, widths)) + r[-1] + "\n" for r in rows)
+    line = "".join(f"%-{w}s" for w in widths) + "%s\n"  # one format per row: `list` may show a thousand
+    return "".join([line % r for r in rows])
 
 
 def cmd_start(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:

@@ -45,9 +45,20 @@ def start_time(pid: int) -> int | None:
 
 
 def is_alive(pid: int | None, started: int | None) -> bool:
-    """True while `pid` is the very process that started at `started` (and not a zombie)."""
-    if not pid or started is None:
+    """True while `pid` is the very process that started at `started` (and not a zombie).
+
+    kill(pid, 0) first: ESRCH says no process has that pid, so it is not ours, for a
+    fraction of a failed open of /proc/<pid>/stat (`list` asks this of every stopped
+    container).  Only that answer is taken: a pid that is there (or EPERM, another
+    user's) may be a recycled one, and its start time decides."""
+    if not pid or pid < 0 or started is None:
         return False
+    try:
+        posix.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
     return start_time(pid) == started
 
 

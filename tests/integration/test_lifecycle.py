@@ -611,9 +611,32 @@ def test_state_json_is_versioned_without_the_keys_nobody_read(pyrunc, bundle, te
     create(pyrunc, bundle, test_id)
     with open(os.path.join(pyrunc.root, test_id, "state.json")) as f:
         saved = json.load(f)
-    assert saved["version"] == 1
+    # 2 only for v1's compact cgroup record (one path in every hierarchy): on a v1 or
+    # hybrid host, where the test's absolute cgroupsPath is made in every hierarchy
+    cgroup = saved["cgroup"]
+    assert saved["version"] == (2 if cgroup["version"] == 1 else 1)
+    assert ("dir" in cgroup and "hierarchies" in cgroup) != ("dirs" in cgroup and "controllers" in cgroup)
     assert set(saved) == PREVIOUS_KEYS - {"systemd_cgroup", "rootless"} | {"version"}
     assert pyrunc("delete", "--force", test_id).code == 0
+
+
+def per_hierarchy(cgroup):
+    """A v1 record as every pyrunc before state version 2 wrote it: dirs and made per
+    hierarchy (v1.py's to_dict writes the compact form where they are all alike)."""
+    if cgroup["version"] != 1 or "dirs" in cgroup:
+        return cgroup
+    names = cgroup["hierarchies"]
+    return {
+        "version": 1,
+        "hybrid": cgroup["hybrid"],
+        "dirs": dict.fromkeys(names, cgroup["dir"]),
+        "made": {name: list(cgroup["made"]) for name in names},
+        # each hierarchy's controllers, as its directory's name gives them
+        "controllers": {
+            name: cgroup["unified"] if name == "unified" else ["name=systemd"] if name == "systemd" else name.split(",")
+            for name in names
+        },
+    }
 
 
 @pytest.mark.parametrize("start", [False, True])
@@ -626,7 +649,7 @@ def test_a_container_created_by_the_previous_version_is_killed_and_deleted(pyrun
     with open(path) as f:
         saved = json.load(f)
     del saved["version"]
-    saved.update(systemd_cgroup=False, rootless="auto")
+    saved.update(systemd_cgroup=False, rootless="auto", cgroup=per_hierarchy(saved["cgroup"]))
     assert set(saved) == PREVIOUS_KEYS
     with open(path, "w") as f:
         json.dump(saved, f)
@@ -649,14 +672,14 @@ def test_a_state_of_a_newer_version_is_refused_in_one_line_and_deleted_with_forc
     path = os.path.join(pyrunc.root, test_id, "state.json")
     with open(path) as f:
         saved = json.load(f)
-    saved["version"] = 2
+    saved["version"] = 3
     with open(path, "w") as f:
         json.dump(saved, f)
     r = pyrunc("kill", test_id, "KILL")
     assert (r.code, r.err) == (
         1,
         f"pyrunc: container {test_id}: corrupt state file {path}: written by a "
-        "newer pyrunc (state version 2; this one reads up to 1)\n",
+        "newer pyrunc (state version 3; this one reads up to 2)\n",
     ), r
     assert pid_alive(pid)
     r = pyrunc("delete", "--force", test_id)

@@ -56,7 +56,7 @@ def test_create_makes_every_level_in_every_hierarchy_and_remembers_it(root):
     m.create()
     for h in HIERARCHIES:
         assert (root / h / "pyrunc-test-a" / "b").is_dir()
-    assert m.to_dict()["made"]["memory"] == ["/pyrunc-test-a", "/pyrunc-test-a/b"]
+    assert m.made["memory"] == ["/pyrunc-test-a", "/pyrunc-test-a/b"]
     assert m.made_any()
 
 
@@ -91,6 +91,84 @@ def test_state_round_trip(root):
     m.create()
     again = V1Manager.from_dict(m.to_dict(), root=str(root))
     assert again.to_dict() == m.to_dict()
+
+
+def test_one_path_made_alike_everywhere_is_saved_once(root):
+    """The usual record (an absolute cgroupsPath made afresh): `dir` and `made` once, the
+    hierarchies by name; `list` parses a thousand of them.  Read back, it is the same
+    manager: each hierarchy's controllers those its name says."""
+    m = manager(root)
+    m.create()
+    saved = m.to_dict()
+    assert saved == {
+        "version": 1,
+        "hybrid": False,
+        "dir": "/pyrunc-test-a/b",
+        "made": ["/pyrunc-test-a", "/pyrunc-test-a/b"],
+        "hierarchies": ["blkio", "cpu,cpuacct", "cpuset", "devices", "freezer", "memory", "pids", "systemd"],
+    }
+    again = V1Manager.from_dict(saved, root=str(root))
+    assert (again.dirs, again.made, again.controllers) == (m.dirs, m.made, m.controllers)
+    assert again.controllers["cpu,cpuacct"] == {"cpu", "cpuacct"} and again.controllers["systemd"] == {"name=systemd"}
+    assert again.made_leaf() and again.made_any()
+
+
+def test_on_a_hybrid_host_the_compact_record_lists_the_unified_hierarchys_controllers(root):
+    (root / "unified").mkdir()
+    (root / "unified" / "cgroup.procs").write_text("")
+    (root / "unified" / "cgroup.subtree_control").write_text("pids hugetlb\n")
+    m = manager(root, hybrid=True)
+    m.create()
+    saved = m.to_dict()
+    assert saved["hierarchies"][-1] == "unified" and saved["unified"] == ["hugetlb", "pids"]
+    again = V1Manager.from_dict(saved, root=str(root))
+    assert (again.dirs, again.made, again.controllers) == (m.dirs, m.made, m.controllers)
+    assert again.controllers["unified"] == {"pids", "hugetlb"}
+
+
+def test_controllers_other_than_a_hierarchys_name_says_are_saved_per_hierarchy(root):
+    """A record read from a state before the compact form keeps what it says, and is
+    written back in its own form (from_dict then makes the same manager again)."""
+    m = manager(root)
+    m.create()
+    m.controllers["memory"] = {"memory", "other"}
+    saved = m.to_dict()
+    assert saved["controllers"]["memory"] == ["memory", "other"] and "hierarchies" not in saved
+    assert V1Manager.from_dict(saved, root=str(root)).controllers == m.controllers
+
+
+@pytest.mark.parametrize("how", ["relative", "a level there in one hierarchy", "not made yet"])
+def test_paths_that_differ_between_hierarchies_are_saved_per_hierarchy(root, how):
+    if how == "a level there in one hierarchy":
+        (root / "memory" / "pyrunc-test-a").mkdir()
+    m = manager(root, "box" if how == "relative" else "/pyrunc-test-a/b")
+    if how != "not made yet":
+        m.create()
+    saved = m.to_dict()
+    assert "dir" not in saved and "hierarchies" not in saved and saved["dirs"] == m.dirs and saved["made"] == m.made
+    again = V1Manager.from_dict(saved, root=str(root))
+    assert again.to_dict() == saved
+
+
+def test_a_record_of_either_form_destroys_the_same(root):
+    """A state written before the compact record (dirs and made per hierarchy) and one
+    written after load the same manager: delete removes the same directories."""
+    m = manager(root)
+    m.create()
+    compact = m.to_dict()
+    full = {
+        "version": 1,
+        "hybrid": False,
+        "dirs": dict(m.dirs),
+        "made": {k: list(v) for k, v in m.made.items()},
+        "controllers": {k: sorted(v) for k, v in m.controllers.items()},
+    }
+    old = V1Manager.from_dict(full, root=str(root), files=KernelLike())
+    new = V1Manager.from_dict(compact, root=str(root), files=KernelLike())
+    assert (old.dirs, old.made, old.controllers) == (new.dirs, new.made, new.controllers)
+    assert old.to_dict() == compact  # the same manager saves the compact form
+    new.destroy()
+    assert not any((root / h / "pyrunc-test-a").exists() for h in HIERARCHIES)
 
 
 def test_destroy_removes_what_it_made_children_first_and_nothing_else(root):

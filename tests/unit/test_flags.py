@@ -207,6 +207,12 @@ def test_table_is_padded_like_gos_tabwriter():
     assert table.splitlines() == ["ID                    PID         OWNER", "a-long-container-id   12          root"]
 
 
+def test_a_table_cell_is_text_whatever_it_holds():
+    """The rows go through one %-format per row: a cell's own `%` is text."""
+    table = _table([("ID", "BUNDLE", "OWNER"), ("a", "/b/%s%%d", "#1000")])
+    assert table == "ID          BUNDLE      OWNER\na           /b/%s%%d    #1000\n"
+
+
 def test_text_log_escapes_quotes():
     line = log.Logger(fmt="text").format("error", 'exec: "x": not found\nnext', now=0)
     assert line.endswith('level=error msg="exec: \\"x\\": not found\\nnext"\n')

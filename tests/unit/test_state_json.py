@@ -53,6 +53,22 @@ PREVIOUS = (
     '"cgroup":{"version":2,"dir":"/pyrunc-test-old","made":["/pyrunc-test-old"]},"pid":42,"pid_start":7'
 )
 
+# A v1 host's record: per hierarchy, as every pyrunc wrote it before state version 2 (and
+# still does where the hierarchies' paths differ), and the compact one, which makes the
+# state version 2 (an older pyrunc then names the version instead of calling it corrupt).
+V1_PER_HIERARCHY = (
+    '{"version":1,"hybrid":false,"dirs":{"memory":"/pyrunc-test-v","pids":"/pyrunc-test-v"},'
+    '"made":{"memory":["/pyrunc-test-v"],"pids":["/pyrunc-test-v"]},"controllers":{"memory":["memory"],"pids":["pids"]}}'
+)
+V1_COMPACT = (
+    '{"version":1,"hybrid":false,"dir":"/pyrunc-test-v","made":["/pyrunc-test-v"],"hierarchies":["memory","pids"]}'
+)
+V1_STATE = (
+    '{"version":%d,"id":"pyrunc-test-v","bundle":"/b","rootfs":"/b/rootfs","created":"2026-01-01T00:00:00Z",'
+    '"started":true,"annotations":{},"hooks":{},"cgroup_path":"/pyrunc-test-v","cgroup":%s,"pid":44,"pid_start":9}'
+)
+V1_WRITES = [V1_STATE % (1, V1_PER_HIERARCHY), V1_STATE % (2, V1_COMPACT)]
+
 
 def written(tmp_path, st):
     write_state_file(str(tmp_path), st)
@@ -103,16 +119,29 @@ def test_a_state_without_optional_fields_is_written_as_the_dict_wrote_it(tmp_pat
     assert written(tmp_path, st) == PLAIN_WRITES[2]
 
 
-@pytest.mark.parametrize("text", FULL_WRITES + PLAIN_WRITES + [PREVIOUS % "false" + "}"])
+def test_a_compact_v1_cgroup_record_is_written_as_version_2_and_the_other_form_as_1(tmp_path):
+    import json
+
+    st = State("pyrunc-test-v", "/b", "/b/rootfs", "2026-01-01T00:00:00Z", {}, {}, "/pyrunc-test-v", "")
+    st.pid, st.pid_start, st.started = 44, 9, True
+    for record, want in zip((V1_PER_HIERARCHY, V1_COMPACT), V1_WRITES, strict=True):
+        st.cgroup = json.loads(record)
+        assert written(tmp_path, st) == want
+    assert st.version == 1  # what it was made with: only the file says 2
+    st.cgroup = {"version": 1, "driver": "systemd", "inner": json.loads(V1_COMPACT)}  # the systemd driver's
+    assert written(tmp_path, st).startswith('{"version":2,')
+
+
+@pytest.mark.parametrize("text", FULL_WRITES + PLAIN_WRITES + V1_WRITES + [PREVIOUS % "false" + "}"])
 def test_a_state_read_and_written_back_is_unchanged(tmp_path, text):
-    cid = "pyrunc-test-p" if "pyrunc-test-p" in text else "pyrunc-test-old" if "old" in text else "pyrunc-test-s"
+    cid = next(c for c in ("pyrunc-test-p", "pyrunc-test-old", "pyrunc-test-v", "pyrunc-test-s") if c in text)
     path = tmp_path / cid
     path.mkdir()
     # host_mounts names the state directory's own mount point: here, this one's
     text = text.replace("/run/pyrunc/pyrunc-test-s/rootfs", os.path.realpath(path / "rootfs"))
     (path / STATE_FILE).write_text(text)
     st = read_state_file(str(path), cid)
-    assert st is not None and st.version == (0 if "old" in cid else 1)
+    assert st is not None and st.version == (0 if "old" in cid else 2 if '"dir":"/pyrunc-test-v"' in text else 1)
     assert written(path, st) == text
 
 

@@ -56,6 +56,31 @@ def test_create_writes_state_and_lists(store):
     assert os.listdir(os.path.join(store.root, "pyrunc-test-a")) == ["state.json"]
 
 
+def test_list_names_each_state_directorys_owner_broken_ones_too(store):
+    """list_states reads through the root opened once; with an owner function each
+    container's "owner" is that of its directory's uid, without one ""."""
+    add_stopped(store, "pyrunc-test-a")
+    add_stopped(store, "pyrunc-test-b")
+    os.mkdir(os.path.join(store.root, "pyrunc-test-c"))  # no state.json: broken
+    owner = os.stat(store.root).st_uid
+    if os.geteuid() == 0:
+        os.chown(os.path.join(store.root, "pyrunc-test-b"), 65534, 65534)
+    listed = status.list_states(store, lambda uid: f"user {uid}")
+    assert [(s["id"], s["status"], s["owner"]) for s in listed] == [
+        ("pyrunc-test-a", "stopped", f"user {owner}"),
+        ("pyrunc-test-b", "stopped", f"user {65534 if os.geteuid() == 0 else owner}"),
+        ("pyrunc-test-c", "broken", f"user {owner}"),
+    ]
+    assert {s["owner"] for s in status.list_states(store)} == {""}
+
+
+def test_list_of_a_root_that_is_not_there_or_not_a_directory(tmp_path):
+    assert status.list_states(Store(str(tmp_path / "none"))) == []
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StateError, match="is not a directory"):
+        status.list_states(Store(str(tmp_path / "file")))
+
+
 @pytest.fixture
 def file_calls(monkeypatch):
     """The renames and fsyncs the store makes, by name (each still done for real), through
@@ -231,6 +256,32 @@ def test_exited_process_is_stopped_without_any_pyrunc_process():
     assert lifecycle.status_of(st) == "stopped"
     st.pid_start = None  # an old state without a start time is never taken as alive
     assert lifecycle.status_of(st) == "stopped"
+
+
+def test_a_process_that_kill_may_not_signal_is_still_judged_by_its_start_time():
+    """is_alive's kill(pid, 0) answers EPERM for another user's process: only ESRCH is
+    taken as gone.  A child that is no longer root asks about this (root) process."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the child drops to another user")
+    me, started = os.getpid(), procfs.start_time(os.getpid())
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            seen = (procfs.is_alive(me, started), procfs.is_alive(me, started + 1))
+            os._exit(0 if seen == (True, False) else 1)
+        finally:
+            os._exit(2)
+    assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+
+
+def test_no_pid_or_a_negative_one_is_never_alive():
+    """A negative pid would ask kill about a process group: never the container's init."""
+    started = procfs.start_time(os.getpid())
+    assert not procfs.is_alive(-os.getpid(), started)
+    assert not procfs.is_alive(0, started)
+    assert not procfs.is_alive(None, started)
 
 
 def test_zombie_is_stopped():

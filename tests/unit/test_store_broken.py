@@ -268,6 +268,9 @@ SYSTEMD = {
         ("cgroup", dict(V1, dirs={"memory": "/"})),
         ("cgroup", {"version": 2, "dir": "/", "made": ["/pyrunc-test-q"]}),
         ("cgroup", {"version": 2, "dir": "/pyrunc-test-q/d", "made": ["/pyrunc-test-q", "/pyrunc-test-q/c"]}),
+        # under what was made as a string, but not as a path (kill --all and pause act on it)
+        ("cgroup", {"version": 2, "dir": "/pyrunc-test-q/..", "made": ["/pyrunc-test-q"]}),
+        ("cgroup", {"version": 2, "dir": "/pyrunc-test-q//c", "made": ["/pyrunc-test-q"]}),
         ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q", "/pyrunc-test-q//c"]})),
         ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q/"]})),
         ("cgroup", dict(V1, made={"memory": ["/pyrunc-test-q/./c"]})),
@@ -293,6 +296,110 @@ def test_a_state_naming_what_is_not_the_containers_own_is_corrupt_and_that_field
     with pytest.raises(CorruptState) as e:
         read_state_file(str(tmp_path), "x")
     assert getattr(e.value.partial, field) is None and e.value.partial.bundle == "/nonexistent-bundle"
+
+
+# v1's compact record (v1.py's to_dict): one dir and one made list for every hierarchy,
+# named; the unified hierarchy's controllers listed.
+V1_ONCE = {
+    "version": 1,
+    "hybrid": True,
+    "dir": "/pyrunc-test-q/c",
+    "made": ["/pyrunc-test-q", "/pyrunc-test-q/c"],
+    "hierarchies": ["memory", "cpu,cpuacct", "systemd", "unified"],
+    "unified": ["pids"],
+}
+
+
+@pytest.mark.parametrize(
+    "cgroup",
+    [
+        V1_ONCE,
+        dict(V1_ONCE, made=["/pyrunc-test-q"]),  # a racing create made the leaf
+        dict(V1_ONCE, made=[]),  # joined
+        dict(V1_ONCE, dir="/", made=[]),  # cgroupsPath "/"
+        {k: v for k, v in V1_ONCE.items() if k != "hybrid"},
+        dict(V1_ONCE, unified=[]),
+        {"version": 1, "dir": "/pyrunc-test-q/c", "made": [], "hierarchies": ["memory"]},  # v1 alone
+    ],
+)
+def test_the_compact_v1_record_is_sound(cgroup):
+    from pyrunc.store import _cgroup_shape
+
+    assert _cgroup_shape(cgroup) is True
+
+
+@pytest.mark.parametrize(
+    "cgroup",
+    [
+        # neither form, or both
+        {k: v for k, v in V1_ONCE.items() if k != "dir"},
+        dict(V1_ONCE, dirs={"memory": "/pyrunc-test-q/c"}),
+        dict(V1, dir="/pyrunc-test-q/c"),
+        # the paths: not absolute and normal, above what was made, a root where something was made
+        dict(V1_ONCE, dir="pyrunc-test-q/c"),
+        dict(V1_ONCE, dir="/pyrunc-test-q/.."),
+        dict(V1_ONCE, dir="/pyrunc-test-q/c/"),
+        dict(V1_ONCE, dir="/pyrunc-test-q//c"),
+        dict(V1_ONCE, dir="/pyrunc-test-q/./c", made=["/pyrunc-test-q"]),
+        dict(V1_ONCE, dir="/", made=["/pyrunc-test-q"]),
+        dict(V1_ONCE, made=["/"]),
+        dict(V1_ONCE, made=["/", "/pyrunc-test-q/c"]),
+        dict(V1_ONCE, made=["/pyrunc-test-q", "/pyrunc-test-q/../.."]),
+        dict(V1_ONCE, made=["/pyrunc-test-q", ""]),
+        dict(V1_ONCE, made=["/pyrunc-test-other"]),
+        dict(V1_ONCE, dir="/pyrunc-test-q/d", made=["/pyrunc-test-q/c"]),
+        dict(V1_ONCE, dir="/pyrunc-test-q\0/c", made=[]),
+        dict(V1_ONCE, dir="", made=[]),
+        # types
+        dict(V1_ONCE, dir=["/pyrunc-test-q/c"]),
+        dict(V1_ONCE, dir=None, made=[]),
+        dict(V1_ONCE, made={"memory": ["/pyrunc-test-q", "/pyrunc-test-q/c"]}),
+        dict(V1_ONCE, made="/pyrunc-test-q/c"),
+        dict(V1_ONCE, made=[["/pyrunc-test-q"]]),
+        dict(V1_ONCE, hybrid="yes"),
+        dict(V1_ONCE, version="1"),
+        # the hierarchies, which name directories under /sys/fs/cgroup
+        {k: v for k, v in V1_ONCE.items() if k != "hierarchies"},
+        dict(V1_ONCE, hierarchies=[]),
+        dict(V1_ONCE, hierarchies=["memory", ".."]),
+        dict(V1_ONCE, hierarchies=["."]),
+        dict(V1_ONCE, hierarchies=[""]),
+        dict(V1_ONCE, hierarchies=["memory/../.."]),
+        dict(V1_ONCE, hierarchies=["memory", ["pids"]]),
+        dict(V1_ONCE, hierarchies=["memory", 1]),
+        dict(V1_ONCE, hierarchies="memory"),
+        dict(V1_ONCE, hierarchies={"memory": ["memory"]}),
+        # the unified hierarchy's controllers: listed exactly when it is one of them
+        {k: v for k, v in V1_ONCE.items() if k != "unified"},
+        dict(V1_ONCE, hierarchies=["memory"]),
+        dict(V1_ONCE, unified="pids"),
+        dict(V1_ONCE, unified=[["pids"]]),
+        dict(V1_ONCE, unified=[None]),
+        # a mix of the two forms
+        dict(V1_ONCE, controllers={"memory": ["memory"]}),
+        dict(V1, hierarchies=["memory"]),
+        # the systemd driver's, whose cgroup is its unit's
+        dict(SYSTEMD, version=1, inner=dict(V1_ONCE, dir="/system.slice/p-other.scope", made=[])),
+    ],
+)
+def test_a_hostile_compact_v1_record_is_refused(tmp_path, cgroup):
+    """The compact record is checked with the per-hierarchy one's guarantees: absolute,
+    normal paths; made is the own cgroup or its ancestors, never a root; sane hierarchy
+    names.  delete, kill --all and pause act on what it names."""
+    from pyrunc.store import _cgroup_shape, read_state_file
+
+    assert _cgroup_shape(cgroup) is False
+    (tmp_path / STATE_FILE).write_text(jsonc.dumps(good("x", version=2, cgroup=cgroup)))
+    with pytest.raises(CorruptState) as e:
+        read_state_file(str(tmp_path), "x")
+    assert e.value.partial.cgroup is None and e.value.partial.bundle == "/nonexistent-bundle"
+
+
+def test_a_systemd_unit_on_v1_may_have_the_compact_record():
+    from pyrunc.store import _cgroup_shape
+
+    inner = dict(V1_ONCE, dir="/system.slice/p-x.scope", made=["/system.slice", "/system.slice/p-x.scope"])
+    assert _cgroup_shape(dict(SYSTEMD, version=1, inner=inner)) is True
 
 
 def test_the_shapes_create_writes_are_sound(tmp_path):

@@ -50,11 +50,17 @@ def hierarchy_controllers(root: str = CGROUP_MOUNT_ROOT, files: CgroupFiles = RE
         if name == UNIFIED:
             # Only what the host's root delegates to its children is usable below it.
             found[name] = files.read_words(join(path, "cgroup.subtree_control"))
-        elif name == "systemd":
-            found[name] = {"name=systemd"}
         else:
-            found[name] = set(name.split(","))
+            found[name] = named_controllers(name)
     return found
+
+
+def named_controllers(name: str) -> set[str]:
+    """A v1 hierarchy's controllers by its directory's name, as hierarchy_controllers
+    finds them: `cpu,cpuacct` holds both, `systemd` is systemd's named hierarchy.  Part of
+    the state format: the compact record (to_dict) names its hierarchies alone, so a
+    change here needs a new state version (store.STATE_VERSION)."""
+    return {"name=systemd"} if name == "systemd" else set(name.split(","))
 
 
 def _own_path(name: str, controllers: set[str], own: dict[str, str]) -> str:
@@ -85,9 +91,17 @@ class V1Manager(Manager):
         self.hybrid = hybrid
         self.files = files
         if _saved is not None:
-            self.dirs: dict[str, str] = dict(_saved["dirs"])
-            self.made: dict[str, list[str]] = {k: list(v) for k, v in _saved["made"].items()}
-            self.controllers: dict[str, set[str]] = {k: set(v) for k, v in _saved["controllers"].items()}
+            if "dirs" in _saved:
+                self.controllers: dict[str, set[str]] = {k: set(v) for k, v in _saved["controllers"].items()}
+                self.dirs: dict[str, str] = dict(_saved["dirs"])
+                self.made: dict[str, list[str]] = {k: list(v) for k, v in _saved["made"].items()}
+            else:  # the compact record (to_dict): one dir and one made list for every hierarchy
+                # named, its controllers those of its name but the unified hierarchy's
+                self.controllers = {
+                    k: set(_saved[UNIFIED]) if k == UNIFIED else named_controllers(k) for k in _saved["hierarchies"]
+                }
+                self.dirs = dict.fromkeys(self.controllers, _saved["dir"])
+                self.made = {k: list(_saved["made"]) for k in self.controllers}
             return
         own = own_cgroups() if own is None else own
         self.controllers = hierarchy_controllers(root, files)
@@ -104,13 +118,33 @@ class V1Manager(Manager):
         return cls("", root=root, hybrid=saved.get("hybrid", False), files=files, _saved=saved)
 
     def to_dict(self) -> "dict[str, Any]":
-        return {
-            "version": 1,
-            "hybrid": self.hybrid,
-            "dirs": self.dirs,
-            "made": self.made,
-            "controllers": {k: sorted(v) for k, v in self.controllers.items()},
-        }
+        """The record state.json keeps.  Compact where every hierarchy has the same dir and
+        the same made list (an absolute cgroupsPath made afresh: the usual case) and the
+        controllers its name says (named_controllers; the unified hierarchy's are listed):
+        `dir` and `made` once, the hierarchies by name, so that from_dict makes this very
+        manager again; else `dirs`, `made` and `controllers` per hierarchy.  `list` parses
+        and checks a thousand of them (docs/cgroups.md)."""
+        controllers = {k: sorted(v) for k, v in self.controllers.items()}
+        dirs = set(self.dirs.values())
+        made = list(self.made.values())
+        if (
+            len(dirs) == 1
+            and made
+            and made.count(made[0]) == len(made)
+            and self.dirs.keys() == self.made.keys() == controllers.keys()
+            and all(v == named_controllers(k) for k, v in self.controllers.items() if k != UNIFIED)
+        ):
+            compact = {
+                "version": 1,
+                "hybrid": self.hybrid,
+                "dir": dirs.pop(),
+                "made": list(made[0]),
+                "hierarchies": list(controllers),
+            }
+            if UNIFIED in controllers:
+                compact[UNIFIED] = controllers[UNIFIED]
+            return compact
+        return {"version": 1, "hybrid": self.hybrid, "dirs": self.dirs, "made": self.made, "controllers": controllers}
 
     def paths(self) -> dict[str, str]:
         return dict(self.dirs)

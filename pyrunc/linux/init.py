@@ -15,21 +15,18 @@ from pyrunc import store
 from pyrunc.errors import ContainerError, KernelError
 
 # Everything the init needs is imported here, up front: after pivot_root the host's
-# files, pyrunc's own included, are out of reach.
+# files, pyrunc's own included, are out of reach.  The rootfs's modules are create's
+# alone: load_modules imports them in its child, before the first namespace; exec's
+# process (join.py) does without them.
 from pyrunc.linux import (
     capabilities,
     child_death,
-    devices,
     kernel,
-    mounts,
     namespaces,
     passed_fds,
-    paths,
-    proc_writes,
     process,
     procfs,
     protocol,
-    rootfs,
     unix,
 )
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
@@ -226,6 +223,8 @@ def load_modules(ctx: InitContext) -> None:
     directory), and after pivot_root nothing of the host's is in reach."""
     cfg, lx = ctx.cfg, ctx.cfg.linux
     load_process_modules(ctx)
+    from pyrunc.linux import devices, mounts, paths, proc_writes, rootfs  # noqa: F401  (the rootfs)
+
     if cfg.hooks.create_container or cfg.hooks.start_container:
         from pyrunc.linux import hooks  # noqa: F401  (_setup_rootfs, _wait_for_start_and_exec)
     if cfg.hooks.start_container:
@@ -356,6 +355,8 @@ def container_init(ctx: InitContext) -> None:
         finally:
             sock.close()
         ctx.chan.expect_ok()
+    from pyrunc.linux import paths, proc_writes, rootfs  # loaded before any namespace (load_modules)
+
     ctx.binfmt_handlers = binfmt_handlers()  # the host's, in view until pivot_root
     _setup_rootfs(ctx)
     if cfg.terminal:
@@ -455,6 +456,8 @@ def wait_for_cgroup(ctx: InitContext) -> None:
 
 
 def _setup_rootfs(ctx: InitContext) -> None:
+    from pyrunc.linux import devices, mounts, paths, rootfs  # loaded before any namespace (load_modules)
+
     cfg, lx = ctx.cfg, ctx.cfg.linux
     ctx.step = "prepare rootfs"
     root = cfg.root_path
@@ -557,6 +560,8 @@ def setup_terminal(ctx: InitContext, console: bool = True) -> None:
 def _bind_console(k: "Kernel", slave: int) -> None:
     """/dev/console (created empty before the pivot) becomes the pty too; checked after the
     bind, which goes through the container's /proc, to be that very pty."""
+    from pyrunc.linux import paths  # loaded before any namespace (load_modules)
+
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         console = paths.open_in_root(k, root, "/dev/console")

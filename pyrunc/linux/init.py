@@ -242,8 +242,11 @@ def load_modules(ctx: InitContext) -> None:
 def load_process_modules(ctx: InitContext) -> None:
     """What only some processes need, create's init and exec's alike: a terminal's
     (1 ms: termios, struct, fcntl) and the seccomp filter's, imported before the first
-    namespace is made or joined."""
+    namespace is made or joined; and the kernel's last capability number."""
     proc = ctx.cfg.process
+    # Read now, from the host's /proc, and kept: what the capability sets are built
+    # against never comes from a file the container could mount over.
+    capabilities.last_cap()
     if proc is not None and proc.terminal:
         from pyrunc.linux import terminal  # noqa: F401  (setup_terminal)
     if ctx.seccomp_program is not None:

@@ -34,7 +34,7 @@ def exec_process(store: "Store", cid: str, args: "Sequence[str]", opts: "ExecOpt
 
     check_id(cid)
     opts.check_preserve_fds()
-    subs = _sub_cgroups(opts.cgroup or ())
+    subs = _sub_cgroups(opts.cgroup) if opts.cgroup else {}
     foreground = not opts.detach
     if foreground:
         from pyrunc.linux import kernel

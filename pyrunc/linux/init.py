@@ -125,7 +125,8 @@ class InitContext:
         self.in_userns = lx.namespace("user") is not None
         # mknod is refused in any user namespace but the initial one: the config's, or the
         # one the runtime itself runs in (rootless podman calls it as root of the user's).
-        self.bind_devices = self.in_userns or store.in_user_namespace()
+        # create's alone: load_modules sets it, before the first namespace.
+        self.bind_devices = self.in_userns
         self.new_cgroupns = _is_new(lx, "cgroup")
         self.new_netns = _is_new(lx, "network")
         # Neither new nor joined: the root is built in the runtime's own mount namespace,
@@ -223,14 +224,13 @@ def load_modules(ctx: InitContext) -> None:
     directory), and after pivot_root nothing of the host's is in reach."""
     cfg, lx = ctx.cfg, ctx.cfg.linux
     load_process_modules(ctx)
+    ctx.bind_devices = ctx.in_userns or store.in_user_namespace()  # our uid_map, not the container's
     from pyrunc.linux import devices, mounts, paths, proc_writes, rootfs  # noqa: F401  (the rootfs)
 
     if cfg.hooks.create_container or cfg.hooks.start_container:
         from pyrunc.linux import hooks  # noqa: F401  (_setup_rootfs, _wait_for_start_and_exec)
     if cfg.hooks.start_container:
         import subprocess  # noqa: F401  (the startContainer hooks run after pivot_root)
-    if lx.memory_policy:
-        from pyrunc.linux import placement  # noqa: F401  (setup_process)
     if ctx.new_netns or lx.net_devices:
         from pyrunc.linux import network  # noqa: F401  (container_init)
     if ctx.in_userns and ctx.runtime_is_root:
@@ -241,14 +241,17 @@ def load_modules(ctx: InitContext) -> None:
 
 def load_process_modules(ctx: InitContext) -> None:
     """What only some processes need, create's init and exec's alike: a terminal's
-    (1 ms: termios, struct, fcntl) and the seccomp filter's, imported before the first
-    namespace is made or joined; and the kernel's last capability number."""
+    (1 ms: termios, struct, fcntl), the seccomp filter's and a CPU or memory placement's,
+    imported before the first namespace is made or joined; and the kernel's last
+    capability number."""
     proc = ctx.cfg.process
     # Read now, from the host's /proc, and kept: what the capability sets are built
     # against never comes from a file the container could mount over.
     capabilities.last_cap()
     if proc is not None and proc.terminal:
         from pyrunc.linux import terminal  # noqa: F401  (setup_terminal)
+    if ctx.cfg.linux.memory_policy or (proc is not None and proc.exec_cpu_affinity):
+        from pyrunc.linux import placement  # noqa: F401  (setup_process, join.py)
     if ctx.seccomp_program is not None:
         from pyrunc.linux import seccomp  # noqa: F401  (load_seccomp)
 

@@ -19,7 +19,7 @@ import errno
 import os
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import init, kernel, namespaces, placement, process, protocol
+from pyrunc.linux import init, kernel, namespaces, process, protocol
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
 from pyrunc.linux.tables import PROC_NS_NAMES
 
@@ -78,6 +78,8 @@ def join_container(ctx: "InitContext", target: JoinTarget) -> bool:
         # Before the parent moves us into the cgroup, which it does once we report our
         # pid below; the fork into a pid namespace inherits it.
         ctx.step = "set process.execCPUAffinity.initial"
+        from pyrunc.linux import placement  # loaded with the process's modules (load_process_modules)
+
         placement.set_initial_affinity(ctx.kernel, proc)
     ctx.step = "check LSM support"
     process.check_lsm_support(ctx.cfg.process)  # on the host's /sys, as create does

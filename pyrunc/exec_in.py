@@ -2,7 +2,8 @@
 
 The process is the container's own (its config.json as create saved it) changed by the
 command line, or a whole process JSON (--process), as runc builds it; it is validated
-like a config.  The child joins the container and gets its init's confinement
+like a config, or, when only its args (and terminal, no_new_privs) differ from the copy
+create validated, in those args alone.  The child joins the container and gets its init's confinement
 (linux/join.py).  Detached, exec returns once the process has exec'd and the caller,
 subreaper, collects its status; in the foreground exec waits for it, forwarding signals,
 and returns its exit status (128+N when killed by signal N).
@@ -33,7 +34,7 @@ def exec_process(store: "Store", cid: str, args: "Sequence[str]", opts: "ExecOpt
 
     check_id(cid)
     opts.check_preserve_fds()
-    subs = _sub_cgroups(opts.cgroup or ())
+    subs = _sub_cgroups(opts.cgroup) if opts.cgroup else {}
     foreground = not opts.detach
     if foreground:
         from pyrunc.linux import kernel
@@ -62,18 +63,29 @@ def exec_process(store: "Store", cid: str, args: "Sequence[str]", opts: "ExecOpt
     if not foreground:
         return 0
     from pyrunc import run
+    from pyrunc.cli import gc_for_wait
 
+    gc_for_wait()  # off until now (cli.GC_AT_WAIT): a foreground wait may be long
     return run.wait_in_foreground(pid, console, seams.kernel)
 
 
 def _config(cdir: "ContainerDir", st: "State", args: "Sequence[str]", opts: "ExecOptions") -> "Config":
-    """The container's config with the process this exec runs, validated as a whole."""
+    """The container's config with the process this exec runs, validated: whole, or,
+    when the process is the config copy's (validated at create) with only its args,
+    terminal or no_new_privs changed, in its args alone."""
     from pyrunc.config import model
-    from pyrunc.config.validate import config_problems
 
-    doc = _saved_config(cdir, st)
-    doc["process"] = _process(doc.get("process") or {}, args, opts)
-    problems = config_problems(doc, st.bundle)
+    doc, copied = _saved_config(cdir, st)
+    base = doc.get("process")
+    doc["process"] = _process(base or {}, args, opts)
+    if copied and base is not None and _only_args_changed(opts):
+        from pyrunc.config.exec_limits import exec_args_problems
+
+        problems = exec_args_problems(doc["process"])
+    else:
+        from pyrunc.config.validate import config_problems
+
+        problems = config_problems(doc, st.bundle)
     if problems:
         # The rest passed create's validation: what is wrong is the process.
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -81,7 +93,23 @@ def _config(cdir: "ContainerDir", st: "State", args: "Sequence[str]", opts: "Exe
     return model.from_dict(doc, st.bundle)
 
 
-def _saved_config(cdir: "ContainerDir", st: "State") -> "dict[str, Any]":
+def _only_args_changed(opts: "ExecOptions") -> bool:
+    """Whether exec's flags leave the container's process as it is but for its args,
+    terminal and no_new_privs (a bool either way): nothing else of it to check again."""
+    return not (
+        opts.process
+        or opts.cwd is not None
+        or opts.env
+        or opts.user is not None
+        or opts.additional_gids
+        or opts.cap
+        or opts.apparmor is not None
+        or opts.process_label is not None
+    )
+
+
+def _saved_config(cdir: "ContainerDir", st: "State") -> "tuple[dict[str, Any], bool]":
+    """(the container's config, whether it is the copy create validated)."""
     path = cdir.file(lifecycle.CONFIG_COPY)
     try:
         with open(path, "rb") as f:
@@ -89,12 +117,12 @@ def _saved_config(cdir: "ContainerDir", st: "State") -> "dict[str, Any]":
     except FileNotFoundError:  # made by an older pyrunc: the bundle's, as runc reads it
         from pyrunc.config.validate import load_config
 
-        return load_config(st.bundle)
+        return load_config(st.bundle), False
     except (ValueError, RecursionError) as e:
         raise StateError(f"container {cdir.id}: corrupt {path}: {jsonc.problem(e)}") from None
     if not isinstance(doc, dict):
         raise StateError(f"container {cdir.id}: corrupt {path}: not a JSON object")
-    return doc
+    return doc, True
 
 
 def _process(base: "dict[str, Any]", args: "Sequence[str]", opts: "ExecOptions") -> "dict[str, Any]":

@@ -21,12 +21,21 @@ if TYPE_CHECKING:
 NUMBERS = {name: i for i, name in enumerate(NAMES)}
 
 
+_last_cap: int | None = None  # the kernel's, read once: the process's every set needs it
+
+
 def last_cap() -> int:
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read())
-    except OSError:
-        return len(NAMES) - 1
+    """The kernel's highest capability number, read once per process (drop_bounding and
+    the masks of apply ask it eight times); init.load_process_modules reads it before
+    any namespace is joined, from the host's /proc."""
+    global _last_cap
+    if _last_cap is None:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as f:
+                _last_cap = int(f.read())
+        except OSError:
+            return len(NAMES) - 1
+    return _last_cap
 
 
 def known(names: "Iterable[str]") -> list[int]:

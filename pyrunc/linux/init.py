@@ -15,21 +15,18 @@ from pyrunc import store
 from pyrunc.errors import ContainerError, KernelError
 
 # Everything the init needs is imported here, up front: after pivot_root the host's
-# files, pyrunc's own included, are out of reach.
+# files, pyrunc's own included, are out of reach.  The rootfs's modules are create's
+# alone: load_modules imports them in its child, before the first namespace; exec's
+# process (join.py) does without them.
 from pyrunc.linux import (
     capabilities,
     child_death,
-    devices,
     kernel,
-    mounts,
     namespaces,
     passed_fds,
-    paths,
-    proc_writes,
     process,
     procfs,
     protocol,
-    rootfs,
     unix,
 )
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
@@ -128,7 +125,8 @@ class InitContext:
         self.in_userns = lx.namespace("user") is not None
         # mknod is refused in any user namespace but the initial one: the config's, or the
         # one the runtime itself runs in (rootless podman calls it as root of the user's).
-        self.bind_devices = self.in_userns or store.in_user_namespace()
+        # create's alone: load_modules sets it, before the first namespace.
+        self.bind_devices = self.in_userns
         self.new_cgroupns = _is_new(lx, "cgroup")
         self.new_netns = _is_new(lx, "network")
         # Neither new nor joined: the root is built in the runtime's own mount namespace,
@@ -226,12 +224,13 @@ def load_modules(ctx: InitContext) -> None:
     directory), and after pivot_root nothing of the host's is in reach."""
     cfg, lx = ctx.cfg, ctx.cfg.linux
     load_process_modules(ctx)
+    ctx.bind_devices = ctx.in_userns or store.in_user_namespace()  # our uid_map, not the container's
+    from pyrunc.linux import devices, mounts, paths, proc_writes, rootfs  # noqa: F401  (the rootfs)
+
     if cfg.hooks.create_container or cfg.hooks.start_container:
         from pyrunc.linux import hooks  # noqa: F401  (_setup_rootfs, _wait_for_start_and_exec)
     if cfg.hooks.start_container:
         import subprocess  # noqa: F401  (the startContainer hooks run after pivot_root)
-    if lx.memory_policy:
-        from pyrunc.linux import placement  # noqa: F401  (setup_process)
     if ctx.new_netns or lx.net_devices:
         from pyrunc.linux import network  # noqa: F401  (container_init)
     if ctx.in_userns and ctx.runtime_is_root:
@@ -242,11 +241,17 @@ def load_modules(ctx: InitContext) -> None:
 
 def load_process_modules(ctx: InitContext) -> None:
     """What only some processes need, create's init and exec's alike: a terminal's
-    (1 ms: termios, struct, fcntl) and the seccomp filter's, imported before the first
-    namespace is made or joined."""
+    (1 ms: termios, struct, fcntl), the seccomp filter's and a CPU or memory placement's,
+    imported before the first namespace is made or joined; and the kernel's last
+    capability number."""
     proc = ctx.cfg.process
+    # Read now, from the host's /proc, and kept: what the capability sets are built
+    # against never comes from a file the container could mount over.
+    capabilities.last_cap()
     if proc is not None and proc.terminal:
         from pyrunc.linux import terminal  # noqa: F401  (setup_terminal)
+    if ctx.cfg.linux.memory_policy or (proc is not None and proc.exec_cpu_affinity):
+        from pyrunc.linux import placement  # noqa: F401  (setup_process, join.py)
     if ctx.seccomp_program is not None:
         from pyrunc.linux import seccomp  # noqa: F401  (load_seccomp)
 
@@ -356,6 +361,8 @@ def container_init(ctx: InitContext) -> None:
         finally:
             sock.close()
         ctx.chan.expect_ok()
+    from pyrunc.linux import paths, proc_writes, rootfs  # loaded before any namespace (load_modules)
+
     ctx.binfmt_handlers = binfmt_handlers()  # the host's, in view until pivot_root
     _setup_rootfs(ctx)
     if cfg.terminal:
@@ -455,6 +462,8 @@ def wait_for_cgroup(ctx: InitContext) -> None:
 
 
 def _setup_rootfs(ctx: InitContext) -> None:
+    from pyrunc.linux import devices, mounts, paths, rootfs  # loaded before any namespace (load_modules)
+
     cfg, lx = ctx.cfg, ctx.cfg.linux
     ctx.step = "prepare rootfs"
     root = cfg.root_path
@@ -557,6 +566,8 @@ def setup_terminal(ctx: InitContext, console: bool = True) -> None:
 def _bind_console(k: "Kernel", slave: int) -> None:
     """/dev/console (created empty before the pivot) becomes the pty too; checked after the
     bind, which goes through the container's /proc, to be that very pty."""
+    from pyrunc.linux import paths  # loaded before any namespace (load_modules)
+
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         console = paths.open_in_root(k, root, "/dev/console")

@@ -19,25 +19,57 @@ import errno
 import os
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import init, kernel, namespaces, placement, process, protocol
+from pyrunc.linux import init, kernel, namespaces, process, protocol
 from pyrunc.linux.program import binfmt_handlers, checked_program, find_executable
 from pyrunc.linux.tables import PROC_NS_NAMES
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pyrunc.config.model import Config
     from pyrunc.linux.init import InitContext
+
+
+def pid_ns_for_child(cfg: "Config", pid: int, pid_start: int | None) -> int | None:
+    """In the runtime, before the fork: an fd of the pid namespace of the container's init
+    `pid` (started at `pid_start`) when it is not ours and the runtime's child can be born
+    in it (spawn.py joins it for its next child only), so that the child needs no second
+    fork to be in it; None when the child forks into it itself: with a user namespace,
+    which must be joined first, a time namespace, which also applies to children only, or
+    a runtime in a user namespace of its own (as create's pid_ns_in_parent)."""
+    from pyrunc.linux import procfs
+    from pyrunc.store import in_user_namespace
+
+    lx = cfg.linux
+    if lx.namespace("user") is not None or lx.namespace("time") is not None or in_user_namespace():
+        return None
+    path = f"/proc/{pid}/ns/{PROC_NS_NAMES['pid']}"
+    try:
+        theirs = os.stat(path)
+        ours = os.stat(f"/proc/self/ns/{PROC_NS_NAMES['pid']}")
+        if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise KernelError(errno.ESRCH, f"open the namespaces of container init {pid}") from None
+    # Opened by pid: the same start time afterwards proves it was the init's.
+    if not procfs.is_alive(pid, pid_start):
+        os.close(fd)
+        raise KernelError(errno.ESRCH, f"open the namespaces of container init {pid}")
+    return fd
 
 
 class JoinTarget:
     """The init's namespaces that differ from ours and its root, opened up front, before
-    anything of ours changes how /proc/<pid> resolves."""
+    anything of ours changes how /proc/<pid> resolves; and our own pid as the runtime sees
+    it (the host's /proc, still ours, tells it even in the container's pid namespace)."""
 
     def __init__(self, pid: int, pid_start: int | None) -> None:
         from pyrunc.linux import procfs
 
         self.ns_fds: list[tuple[str, int]] = []  # [(type, fd)] in namespaces.JOIN_ORDER
         self.root_fd: int | None = None
+        self.host_pid = int(os.readlink("/proc/self"))
         try:
             for nstype in namespaces.JOIN_ORDER:
                 name = PROC_NS_NAMES[nstype]
@@ -78,6 +110,8 @@ def join_container(ctx: "InitContext", target: JoinTarget) -> bool:
         # Before the parent moves us into the cgroup, which it does once we report our
         # pid below; the fork into a pid namespace inherits it.
         ctx.step = "set process.execCPUAffinity.initial"
+        from pyrunc.linux import placement  # loaded with the process's modules (load_process_modules)
+
         placement.set_initial_affinity(ctx.kernel, proc)
     ctx.step = "check LSM support"
     process.check_lsm_support(ctx.cfg.process)  # on the host's /sys, as create does
@@ -117,8 +151,10 @@ def join_container(ctx: "InitContext", target: JoinTarget) -> bool:
         os.close(told_r)
         ctx.traced_fork("exec process", int(host_pid) if host_pid else None)
     else:
-        ctx.chan.send(protocol.INIT, pid=os.getpid())
-        ctx.traced_fork("exec process")
+        # Born in the container's pid namespace (spawn joined it for us: pid_ns_for_child),
+        # or sharing ours: no fork; the runtime knows us by our pid in its own.
+        ctx.chan.send(protocol.INIT, pid=target.host_pid)
+        ctx.traced_fork("exec process", target.host_pid)
     return True
 
 

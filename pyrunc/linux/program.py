@@ -17,7 +17,6 @@ import errno
 import fcntl
 import os
 import stat
-import struct
 
 from pyrunc.errors import ContainerError, KernelError
 from pyrunc.linux import kernel
@@ -178,28 +177,32 @@ def _elf_interpreter(fd: int, head: bytes) -> str | None:
     static binary) or the header is not one the kernel would load anyway."""
     if len(head) < 52 or head[4] not in (1, 2) or head[5] not in (1, 2):
         return None
-    end = "<" if head[5] == 1 else ">"
-    if head[4] == 2:  # ELFCLASS64
+    little = head[5] == 1
+
+    def uint(buf: bytes, at: int, size: int) -> int:
+        return int.from_bytes(buf[at : at + size], "little" if little else "big")
+
+    # int.from_bytes, not struct (whose import costs exec 0.2 ms): the header's e_phoff,
+    # e_phentsize and e_phnum; of each program header, p_type (its first 4 bytes),
+    # p_offset and p_filesz.
+    if head[4] == 2:  # ELFCLASS64: Elf64_Phdr, 56 bytes; the fields up to p_filesz, 40
         if len(head) < 64:
             return None
-        (phoff,) = struct.unpack_from(end + "Q", head, 32)
-        phentsize, phnum = struct.unpack_from(end + "HH", head, 54)
-        entry, at_offset, at_size = end + "IIQQQQ", 2, 5
-    else:
-        (phoff,) = struct.unpack_from(end + "I", head, 28)
-        phentsize, phnum = struct.unpack_from(end + "HH", head, 42)
-        entry, at_offset, at_size = end + "IIIIII", 1, 4
-    need = struct.calcsize(entry)
+        phoff, phentsize, phnum = uint(head, 32, 8), uint(head, 54, 2), uint(head, 56, 2)
+        need, at_offset, at_size, width = 40, 8, 32, 8
+    else:  # Elf32_Phdr: p_type, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz: 24 bytes
+        phoff, phentsize, phnum = uint(head, 28, 4), uint(head, 42, 2), uint(head, 44, 2)
+        need, at_offset, at_size, width = 24, 4, 16, 4
     if phentsize < need or not 0 < phentsize * phnum <= _ELF_MAX_PHDRS_SIZE:
         return None
     table = os.pread(fd, phentsize * phnum, phoff)
     for i in range(len(table) // phentsize):
-        header = struct.unpack_from(entry, table, i * phentsize)
-        if header[0] == _PT_INTERP:
-            size = header[at_size]
+        at = i * phentsize
+        if uint(table, at, 4) == _PT_INTERP:
+            size = uint(table, at + at_size, width)
             if not 2 <= size <= 4096:
                 return None  # the kernel refuses it (ENOEXEC)
-            name = os.pread(fd, size, header[at_offset])
+            name = os.pread(fd, size, uint(table, at + at_offset, width))
             return os.fsdecode(name.split(b"\0", 1)[0]) or None
     return None
 

@@ -17,7 +17,7 @@ from pyrunc.errors import ContainerError, KernelError
 from pyrunc.linux import cgroup_warm_up, child_death, passed_fds, proctitle, protocol, unix
 from pyrunc.linux.child_death import kill as _kill
 from pyrunc.linux.child_death import wait_child
-from pyrunc.linux.kernel import CLONE_NEWPID
+from pyrunc.linux.kernel import CLONE_NEWPID, PR_GET_DUMPABLE, PR_SET_DUMPABLE
 from pyrunc.linux.pidfds import wait_exit  # delete waits with it too, without this module
 from pyrunc.linux.protocol import Channel
 from pyrunc.linux.requests import Refused
@@ -202,7 +202,12 @@ def spawn_exec(
         if console_sock_fd is not None:
             os.close(console_sock_fd)
 
-    return _spawn(requests, run, release, kernel)
+    pid_ns = join.pid_ns_for_child(cfg, init_pid, init_start)
+    try:
+        return _spawn(requests, run, release, kernel, join_pid_ns=pid_ns)
+    finally:
+        if pid_ns is not None:
+            os.close(pid_ns)
 
 
 def _spawn(
@@ -212,30 +217,44 @@ def _spawn(
     kernel: "Kernel",
     new_pid_ns: bool = False,
     cgroup_fd: int | None = None,
+    join_pid_ns: int | None = None,
 ) -> Spawned:
     """Fork; the child runs `run_child(channel, note fd)` and never returns into the
     CLI's code; the parent calls `release()` (what only the child keeps), then serves.
     `new_pid_ns`: the child is born pid 1 of a new pid namespace (pid_ns_in_parent);
-    `cgroup_fd`: the cgroup v2 directory it is born in, where the kernel can (clone3)."""
+    `cgroup_fd`: the cgroup v2 directory it is born in, where the kernel can (clone3);
+    `join_pid_ns`: an fd of the existing pid namespace it is born in (exec's
+    join.pid_ns_for_child), non-dumpable from birth, as a process there that holds our
+    fds must be."""
     parent_ch, child_ch = Channel.pair()
     notes = child_death.StepNotes()
     reaper = child_death.Subreaper(kernel)
     own_pid_ns = None
+    dumpable = None  # ours, to restore once the child is born non-dumpable
     try:
-        if new_pid_ns:
+        if new_pid_ns or join_pid_ns is not None:
             own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        if new_pid_ns:
             kernel.unshare(CLONE_NEWPID)  # for our next child only
+        elif join_pid_ns is not None:
+            dumpable = kernel.prctl(PR_GET_DUMPABLE)
+            kernel.prctl(PR_SET_DUMPABLE, 0)
+            kernel.setns(join_pid_ns, CLONE_NEWPID, "join the container's pid namespace for our next child")
         pid, born_in = _fork(kernel, own_pid_ns, cgroup_fd)
     except BaseException:
         for end in (parent_ch, child_ch, notes):
             end.close()
         if own_pid_ns is not None:
             os.close(own_pid_ns)
+        if dumpable:
+            kernel.prctl(PR_SET_DUMPABLE, dumpable)
         reaper.restore()
         release()
         raise
     if own_pid_ns is not None:
         os.close(own_pid_ns)
+    if dumpable and pid != 0:
+        kernel.prctl(PR_SET_DUMPABLE, dumpable)
     if pid == 0:
         try:
             parent_ch.close()

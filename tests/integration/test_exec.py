@@ -136,6 +136,17 @@ def test_exec_refuses_an_invalid_process_json_naming_the_field(pyrunc, running, 
     assert "process.cwd" in last_error(pyrunc.log)
 
 
+def test_exec_checks_the_args_of_its_command_line(pyrunc, running):
+    """Only the args changed from the process create validated: they alone are checked
+    (exec_limits.py), with the messages of the whole validation."""
+    r = pyrunc("exec", running, "")
+    assert r.code == 255 and "invalid process: process.args[0]: the program to run must not be empty" in r.err, r
+    r = pyrunc("exec", running, "echo", "a\udcffb")  # a byte that is no UTF-8, as argv decodes it
+    assert r.code == 255 and "process.args[1]: contains '\\udcff', a lone UTF-16 surrogate" in r.err, r
+    r = pyrunc("exec", "--env", "A=B", running, "")  # a flag that changes more: checked whole, same line
+    assert r.code == 255 and "invalid process: process.args[0]: the program to run must not be empty" in r.err, r
+
+
 def test_detached_exec_writes_the_pid_of_its_process(pyrunc, running, tmp_path):
     pid_file = tmp_path / "exec.pid"
     r = pyrunc("exec", "-d", "--pid-file", str(pid_file), running, "sleep", "1000")

@@ -21,6 +21,7 @@ RUN = {
     "struct",
     "pyrunc.linux.ffi",
     "pyrunc.config",
+    "pyrunc.config.exec_limits",
     "pyrunc.config.model",
     "pyrunc.config.patterns",
     "pyrunc.config.schema_check",
@@ -131,12 +132,19 @@ def test_kill_of_a_running_container_imports_no_kernel_seam(pyrunc, running):
     assert not loaded & BUILD_ERRORS
 
 
+VALIDATION = {"pyrunc.config.validate", "pyrunc.config.semantic", "pyrunc.config.schema_check"}
+
+
 def test_exec_imports_nothing_slow(pyrunc, running):
     """exec's child joins the container and execs: none of the slow standard modules on
     its way (copy.deepcopy of the process cost it 1.5 ms of imports: weakref, types)."""
     loaded = modules_imported_by("--root", pyrunc.root, "exec", running, "true")
     assert "pyrunc.exec_in" in loaded
     assert not loaded & SLOW, sorted(loaded & SLOW)
+    # Its process is the config copy create validated but for the args: those alone are
+    # checked (config/exec_limits.py), not the whole config (a millisecond of imports).
+    assert "pyrunc.config.exec_limits" in loaded
+    assert not loaded & VALIDATION, sorted(loaded & VALIDATION)
 
 
 # `start` of a container without hooks: the light commands' modules, the cgroup manager

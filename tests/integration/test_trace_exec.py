@@ -1,7 +1,8 @@
 """The step trace of `pyrunc exec` (docs/trace.md): the runtime's steps, and the forked
-child's ("exec", which joins the container, then "exec process", forked into its pid
-namespace, which sets itself up and execs) with their kernel calls; a failing exec's last
-records; and the trace fd, which the exec'd process must not hold."""
+child's ("exec", which joins the container, then, under the name "exec process", sets
+itself up and execs; born in the container's pid namespace, which the runtime joins for
+it, it forks no second process) with their kernel calls; a failing exec's last records;
+and the trace fd, which the exec'd process must not hold."""
 
 import os
 import signal
@@ -29,32 +30,39 @@ def test_exec_traces_its_child_joining_setting_up_and_exec_ing(pyrunc, running, 
     r, records = traced(pyrunc, trace, "exec", running, "sh", "-c", "echo traced")
     assert (r.code, r.out) == (0, "traced\n"), r
     head = headers(records)
-    assert sorted(head) == ["exec", "exec process", "runtime"], head
-    # Host pids: the process forked into the container's pid namespace is the exec's child.
+    assert sorted(head) == ["exec", "runtime"], head
+    # Host pids: the child, born in the container's pid namespace, is the runtime's own.
     assert head["exec"]["ppid"] == head["runtime"]["pid"]
-    assert head["exec process"]["ppid"] == head["exec"]["pid"]
-    assert len({h["pid"] for h in head.values()}) == 3
+    assert len({h["pid"] for h in head.values()}) == 2
 
     steps = [(s["proc"], s["name"]) for s in begun(records)]
     names = [n for _, n in steps]
     assert names[0] == "open the container's namespaces", names
     order = [
         "open the container's namespaces",
-        "join pid namespace",
         "join mount namespace",
         "enter the container's root",
-        "fork into the container's pid namespace",
         "drop bounding capabilities",
         "set capabilities",
         "find executable",
         "join cgroup",
         "exec",
     ]
-    # The fork's step begins in both processes, as create's does.
-    assert [n for i, n in enumerate(names) if n in order and names[i - 1] != n] == order, names
+    assert [n for n in names if n in order] == order, names
+    assert "fork into the container's pid namespace" not in names and "join pid namespace" not in names, names
     assert steps[-1] == ("exec process", "exec"), steps
-    assert all(p == "exec" for p, n in steps[: names.index("fork into the container's pid namespace") + 1])
-    assert all(p == "exec process" for p, _ in steps[names.index("fork into the container's pid namespace") + 1 :])
+    # Named "exec process" from its report of its pid on (the "init" message), one process.
+    assert all(p == "exec" for p, n in steps[: names.index("enter the container's root") + 1])
+    assert all(p == "exec process" for p, _ in steps[names.index("enter the container's root") + 1 :])
+    assert len({s["pid"] for s in begun(records)}) == 1
+
+    # The runtime made the child a member of the container's pid namespace: joined for its
+    # next child, and back; the child non-dumpable from birth.
+    spawned = [c for c in records if c["t"] == "call" and c["proc"] == "runtime"]
+    pid_setns = [c for c in spawned if c["name"] == "setns" and c["flags"]["nstype"] == "CLONE_NEWPID"]
+    assert len(pid_setns) == 2, pid_setns
+    dumpable = [c for c in spawned if c["name"] == "prctl" and c["flags"]["option"] == "PR_SET_DUMPABLE"]
+    assert dumpable and dumpable[0]["args"]["arg2"] == 0, dumpable
 
     # Every child call is made in a step of its own process.
     sids = {(s["sid"], s["proc"]) for s in begun(records)}
@@ -63,7 +71,7 @@ def test_exec_traces_its_child_joining_setting_up_and_exec_ing(pyrunc, running, 
     by_sid = {s["sid"]: s["name"] for s in begun(records)}
     setns = calls(records, "setns")
     flags = {c["flags"]["nstype"] for c in setns}
-    assert {"CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWNET", "CLONE_NEWIPC", "CLONE_NEWUTS"} <= flags, setns
+    assert {"CLONE_NEWNS", "CLONE_NEWNET", "CLONE_NEWIPC", "CLONE_NEWUTS"} <= flags, setns
     assert all(by_sid[c["sid"]] == f"join {c['args']['what'].split()[-2]} namespace" for c in setns), setns
     capset = calls(records, "capset")
     assert capset and by_sid[capset[-1]["sid"]] == "set capabilities" and capset[-1]["proc"] == "exec process"
@@ -81,7 +89,7 @@ def test_exec_traces_its_child_joining_setting_up_and_exec_ing(pyrunc, running, 
 
     shown = pyrunc("trace", "show", trace)
     assert shown.code == 0, shown
-    assert shown.out.startswith("3 processes, "), shown.out
+    assert shown.out.startswith("2 processes, "), shown.out
     for proc, name in steps:
         assert any(f" {proc} " in line and f"  {name}" in line for line in shown.out.splitlines()), (proc, name)
     assert "exec process: set capabilities" in shown.out
@@ -104,7 +112,7 @@ def test_the_exec_d_process_holds_no_trace_fd(pyrunc, running, tmp_path):
         # It is the process the trace followed up to its exec, by its host pid.
         records = read(trace)
         validate_all(records)
-        assert headers(records)["exec process"]["pid"] == pid
+        assert headers(records)["exec"]["pid"] == pid
         execve = calls(records, "execve")
         assert [(c["pid"], c["args"]["args"]) for c in execve] == [(pid, ["sleep", "1000"])], execve
     finally:

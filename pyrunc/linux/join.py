@@ -53,7 +53,7 @@ def pid_ns_for_child(cfg: "Config", pid: int, pid_start: int | None) -> int | No
     except FileNotFoundError:
         raise KernelError(errno.ESRCH, f"open the namespaces of container init {pid}") from None
     # Opened by pid: the same start time afterwards proves it was the init's.
-    if not procfs.is_alive(pid, pid_start):
+    if not procfs.is_alive_by_proc(pid, pid_start):
         os.close(fd)
         raise KernelError(errno.ESRCH, f"open the namespaces of container init {pid}")
     return fd
@@ -79,7 +79,7 @@ class JoinTarget:
                     self.ns_fds.append((nstype, os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)))
             self.root_fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             # Opened by pid: the same start time afterwards proves it was the init's.
-            if not procfs.is_alive(pid, pid_start):
+            if not procfs.is_alive_by_proc(pid, pid_start):
                 raise KernelError(errno.ESRCH, f"open the namespaces of container init {pid}")
         except FileNotFoundError:
             self.close()

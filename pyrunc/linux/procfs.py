@@ -50,7 +50,9 @@ def is_alive(pid: int | None, started: int | None) -> bool:
     kill(pid, 0) first: ESRCH says no process has that pid, so it is not ours, for a
     fraction of a failed open of /proc/<pid>/stat (`list` asks this of every stopped
     container).  Only that answer is taken: a pid that is there (or EPERM, another
-    user's) may be a recycled one, and its start time decides."""
+    user's) may be a recycled one, and its start time decides.  kill's pid is one of the
+    caller's pid namespace: only for a process in the one /proc shows (the runtime's).
+    """
     if not pid or pid < 0 or started is None:
         return False
     try:
@@ -59,6 +61,15 @@ def is_alive(pid: int | None, started: int | None) -> bool:
         return False
     except OSError:
         pass
+    return is_alive_by_proc(pid, started)
+
+
+def is_alive_by_proc(pid: int | None, started: int | None) -> bool:
+    """is_alive through /proc alone, for a process whose own pid namespace is not the one
+    /proc shows (exec's child, born in the container's, where kill(pid, 0) would name
+    another process or none)."""
+    if not pid or pid < 0 or started is None:
+        return False
     return start_time(pid) == started
 
 

@@ -63,9 +63,7 @@ def exec_process(store: "Store", cid: str, args: "Sequence[str]", opts: "ExecOpt
     if not foreground:
         return 0
     from pyrunc import run
-    from pyrunc.cli import gc_for_wait
 
-    gc_for_wait()  # off until now (cli.GC_AT_WAIT): a foreground wait may be long
     return run.wait_in_foreground(pid, console, seams.kernel)
 
 

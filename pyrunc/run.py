@@ -85,6 +85,9 @@ def wait_in_foreground(pid: int, console: int | None, k: "Kernel", start: "Calla
         if start is not None:
             with log.step("start"):
                 start()
+        from pyrunc.cli import gc_for_wait
+
+        gc_for_wait()  # off until now (cli.GC_AT_WAIT): a foreground wait may be long
         with log.step("wait for exit"):
             if console is not None:
                 return _proxy_terminal(console, pid, k)

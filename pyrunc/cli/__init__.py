@@ -12,16 +12,17 @@ import sys
 # The cyclic GC, off while the modules load when the interpreter was started as the
 # installed command starts it (-I -S, pyrunc/launcher): the imports make no garbage, and
 # its passes over every object cost a light command a twentieth of its time above the
-# bare interpreter.  main turns it back on for every command but the light ones and exec
-# (GC_AT_WAIT); a test or an embedding program that imports the CLI keeps its own setting.
+# bare interpreter.  main turns it back on for every command but the light ones and those
+# that start a container process (GC_AT_WAIT); a test or an embedding program that imports
+# the CLI keeps its own setting.
 _GC_OFF = bool(sys.flags.isolated and sys.flags.no_site)
 if _GC_OFF:
     gc.disable()
 
 
 def gc_for_wait() -> None:
-    """The cyclic GC back on, where main left it off, for a long wait (exec's for its
-    process: exec_in.py).  What is there now, the modules' objects for the most part, is
+    """The cyclic GC back on, where main left it off, for a long wait (run's and exec's
+    for their process: run.wait_in_foreground).  What is there now, the modules' objects for the most part, is
     frozen first (gc.freeze): the first pass would otherwise walk all of it, 1.5 ms."""
     if _GC_OFF:
         gc.freeze()
@@ -76,10 +77,11 @@ SEALED_COMMANDS = ("create", "run", "exec")
 # a few milliseconds that makes no cycles worth collecting).
 LIGHT_COMMANDS = ("state", "list", "start", "kill", "delete")
 
-# exec: the GC stays off until its process runs (gc_for_wait).  Its imports and the work
-# up to the fork make no cycles worth collecting; the passes cost it 1.5 ms, and more in
-# the forked children, where each page a pass walks is copied (issue 23).
-GC_AT_WAIT = ("exec",)
+# create, run and exec: the GC stays off until their process runs and they wait for it in
+# the foreground (gc_for_wait; create and a detached run never do).  Their imports and the
+# work up to the fork make no cycles worth collecting; the passes cost exec 1.5 ms and run
+# 2, and more in the forked children, where each page a pass walks is copied (issue 23).
+GC_AT_WAIT = ("create", "run", "exec")
 
 USAGE = """NAME:
    pyrunc - an OCI runtime-spec container runtime in Python, compatible with runc

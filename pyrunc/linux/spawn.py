@@ -202,7 +202,11 @@ def spawn_exec(
         if console_sock_fd is not None:
             os.close(console_sock_fd)
 
-    pid_ns = join.pid_ns_for_child(cfg, init_pid, init_start)
+    try:
+        pid_ns = join.pid_ns_for_child(cfg, init_pid, init_start)
+    except KernelError as e:  # the init is gone: told as the child would tell it
+        release()
+        raise ContainerError(requests.context, str(e)) from None
     try:
         return _spawn(requests, run, release, kernel, join_pid_ns=pid_ns)
     finally:

@@ -202,7 +202,11 @@ def spawn_exec(
         if console_sock_fd is not None:
             os.close(console_sock_fd)
 
-    pid_ns = join.pid_ns_for_child(cfg, init_pid, init_start)
+    try:
+        pid_ns = join.pid_ns_for_child(cfg, init_pid, init_start)
+    except KernelError as e:  # the init is gone: told as the child would tell it
+        release()
+        raise ContainerError(requests.context, str(e)) from None
     try:
         return _spawn(requests, run, release, kernel, join_pid_ns=pid_ns)
     finally:
@@ -230,14 +234,15 @@ def _spawn(
     notes = child_death.StepNotes()
     reaper = child_death.Subreaper(kernel)
     own_pid_ns = None
-    dumpable = None  # ours, to restore once the child is born non-dumpable
+    dumpable = False  # ours to restore once the child is born non-dumpable
     try:
         if new_pid_ns or join_pid_ns is not None:
             own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         if new_pid_ns:
             kernel.unshare(CLONE_NEWPID)  # for our next child only
         elif join_pid_ns is not None:
-            dumpable = kernel.prctl(PR_GET_DUMPABLE)
+            # 1, the usual, is what prctl can set back (not 2, a setuid dump's "root only")
+            dumpable = kernel.prctl(PR_GET_DUMPABLE) == 1
             kernel.prctl(PR_SET_DUMPABLE, 0)
             kernel.setns(join_pid_ns, CLONE_NEWPID, "join the container's pid namespace for our next child")
         pid, born_in = _fork(kernel, own_pid_ns, cgroup_fd)
@@ -247,14 +252,14 @@ def _spawn(
         if own_pid_ns is not None:
             os.close(own_pid_ns)
         if dumpable:
-            kernel.prctl(PR_SET_DUMPABLE, dumpable)
+            kernel.prctl(PR_SET_DUMPABLE, 1)
         reaper.restore()
         release()
         raise
     if own_pid_ns is not None:
         os.close(own_pid_ns)
     if dumpable and pid != 0:
-        kernel.prctl(PR_SET_DUMPABLE, dumpable)
+        kernel.prctl(PR_SET_DUMPABLE, 1)
     if pid == 0:
         try:
             parent_ch.close()

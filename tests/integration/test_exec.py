@@ -310,3 +310,35 @@ def test_exec_label_flags_reach_the_process(pyrunc, running, flag, value, lsm):
     assert len(r.err.splitlines()) == 1, r
     r = pyrunc("ps", "--format", "json", running)
     assert json.loads(r.out) == [init_pid(pyrunc, running)], r
+
+
+def test_the_runtime_joins_a_living_inits_pid_namespace_for_its_child(pyrunc, bundle, running):
+    """join.pid_ns_for_child, in the runtime before exec's fork: the pid namespace of the
+    init, checked by its start time after it is opened; none when the init shares ours."""
+    import errno
+
+    from pyrunc.config import model
+    from pyrunc.errors import KernelError
+    from pyrunc.linux import join, procfs
+
+    cfg = model.from_dict(bundle.config, bundle.path)
+    init = init_pid(pyrunc, running)
+    fd = join.pid_ns_for_child(cfg, init, procfs.start_time(init))
+    assert fd is not None
+    try:
+        theirs, got = os.stat(f"/proc/{init}/ns/pid"), os.fstat(fd)
+        assert (got.st_dev, got.st_ino) == (theirs.st_dev, theirs.st_ino)
+    finally:
+        os.close(fd)
+    with pytest.raises(KernelError) as e:  # the pid names another process now
+        join.pid_ns_for_child(cfg, init, procfs.start_time(init) + 1)
+    assert e.value.errno == errno.ESRCH
+    ours = subprocess.Popen(["sleep", "1000"])
+    try:
+        assert join.pid_ns_for_child(cfg, ours.pid, procfs.start_time(ours.pid)) is None
+    finally:
+        ours.kill()
+        ours.wait()
+    with pytest.raises(KernelError) as e:  # gone, and reaped
+        join.pid_ns_for_child(cfg, ours.pid, None)
+    assert e.value.errno == errno.ESRCH

@@ -18,7 +18,6 @@ are written in place, before that rename: nobody can see them before they are wh
 # the state's rewrite use posix alone; create's and delete's paths import os (and errno,
 # whose table of names costs a light command more than its one use) where they need it.
 import posix
-import sys
 
 from pyrunc import getenv, jsonc
 from pyrunc.errors import NoSuchContainer, StateError
@@ -772,22 +771,10 @@ def _pid_start(v: "Any") -> bool:
 _REQUIRED = ("id", "bundle")
 
 
-_LOCK_EX, _LOCK_NB = 2, 4  # fcntl.LOCK_EX, fcntl.LOCK_NB (Linux)
-
-
-def _flock(fd: int, operation: int) -> None:
-    """flock(2): the launcher's built-in one where it runs Python itself (launcher.c:
-    the fcntl module is a shared library, whose load cost kill, start and delete 0.2 ms
-    each), else fcntl's.  Loaded here, when a lock is taken: state and list take none."""
-    if "_pyrunc_launcher" in sys.builtin_module_names:
-        from _pyrunc_launcher import flock  # type: ignore[import-not-found]
-    else:
-        from fcntl import flock
-    flock(fd, operation)
-
-
 def _lock_fd(fd: int) -> None:
-    _flock(fd, _LOCK_EX)
+    import fcntl  # here: state and list read without a lock, and without loading fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 class Store:
@@ -873,8 +860,10 @@ class Store:
             fd = posix.open(_join(self.root, cid), posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         except OSError:
             return False
-        try:  # the lock loaded after the open: `state` or `kill` of an unknown id never loads it
-            _flock(fd, _LOCK_EX | _LOCK_NB)
+        import fcntl  # after the open: `state` or `kill` of an unknown id never loads it
+
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             return False  # locked: a delete under way
         finally:

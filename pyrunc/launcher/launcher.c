@@ -39,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
@@ -238,39 +237,6 @@ static void exit_on_error(PyStatus status)
 		Py_ExitStatusException(status);
 }
 
-/* The built-in module _pyrunc_launcher: flock(fd, operation) as fcntl.flock, for the
- * lock the state store takes on a container's directory (store.py).  The fcntl module is
- * a shared library, whose load cost kill, start and delete 0.2 ms of CPU each
- * (docs/performance.md); a function built in here costs nothing to import. */
-static PyObject *launcher_flock(PyObject *self, PyObject *args)
-{
-	int fd, operation, r;
-	if (!PyArg_ParseTuple(args, "ii:flock", &fd, &operation))
-		return NULL;
-	do {
-		Py_BEGIN_ALLOW_THREADS
-		r = flock(fd, operation);
-		Py_END_ALLOW_THREADS
-	} while (r < 0 && errno == EINTR && PyErr_CheckSignals() == 0);
-	if (r < 0)
-		return PyErr_Occurred() ? NULL : PyErr_SetFromErrno(PyExc_OSError);
-	Py_RETURN_NONE;
-}
-
-static PyMethodDef launcher_methods[] = {
-	{ "flock", launcher_flock, METH_VARARGS, "flock(fd, operation): flock(2), as fcntl.flock" },
-	{ NULL, NULL, 0, NULL },
-};
-
-static struct PyModuleDef launcher_module = {
-	PyModuleDef_HEAD_INIT, "_pyrunc_launcher", "What pyrunc's launcher builds in.", -1, launcher_methods,
-};
-
-static PyObject *init_launcher_module(void)
-{
-	return PyModule_Create(&launcher_module);
-}
-
 /* What `PYRUNC_PYTHON -I -S -c PYRUNC_BOOT ARGS...` would run, in this process: the
  * same isolation, site skipped, sys.argv ["-c", ARGS...], and sys.executable the
  * interpreter, from which Python finds its prefix and the venv. */
@@ -281,8 +247,6 @@ static int run_python(int argc, char **argv)
 	preconfig.isolated = 1;
 	preconfig.use_environment = 0;
 	exit_on_error(Py_PreInitialize(&preconfig));
-	if (PyImport_AppendInittab("_pyrunc_launcher", init_launcher_module) < 0)
-		return 1;
 
 	PyConfig config;
 	PyConfig_InitPythonConfig(&config);

@@ -540,44 +540,6 @@ def test_parallel_deletes_of_one_container(pyrunc, bundle, test_id):
     assert_nothing_left(pyrunc, test_id, bundle)
 
 
-def test_the_installed_command_waits_for_the_containers_lock(pyrunc, bundle, test_id):
-    """kill and delete through the installed launcher, whose flock is built in
-    (launcher.c's _pyrunc_launcher, not the fcntl module): neither acts while another
-    holds the container's lock, and both do once it is released."""
-    import fcntl
-    import sys
-
-    launcher = os.path.join(os.path.dirname(sys.executable), "pyrunc")
-    if not os.access(launcher, os.X_OK):
-        pytest.skip(f"no installed launcher at {launcher} (make setup)")
-    pyrunc.command = [launcher]
-    set_args(bundle, *SLEEP)
-    pid = create(pyrunc, bundle, test_id)["pid"]
-    fd = os.open(os.path.join(pyrunc.root, test_id), os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        kill = subprocess.Popen(pyrunc_cmd(pyrunc, "kill", test_id, "KILL"), stdin=subprocess.DEVNULL)
-        # it reads the state only under the lock: the command waits in flock, the init lives
-        wait_for(lambda: _waits_for_a_lock(kill.pid), "the kill to wait for the lock")
-        assert kill.poll() is None
-        assert pid_alive(pid)
-        assert pyrunc.state(test_id)["status"] == "created"
-    finally:
-        os.close(fd)  # the lock goes with it
-    assert kill.wait(timeout=60) == 0
-    wait_for(lambda: pyrunc.state(test_id)["status"] == "stopped", "the container to stop")
-    assert pyrunc("delete", test_id).code == 0
-    assert_nothing_left(pyrunc, test_id, bundle)
-
-
-def _waits_for_a_lock(pid):
-    try:
-        with open(f"/proc/{pid}/wchan") as f:
-            return "lock" in f.read()
-    except OSError:
-        return False
-
-
 def test_parallel_creates_of_different_ids(pyrunc, bundle, test_id):
     set_args(bundle, *SLEEP)
     ids = [f"{test_id}-{i}" for i in range(5)]

@@ -4,12 +4,11 @@ cgroup manager as its state names it.  Out of lifecycle.py so that `kill` import
 neither os nor the lifecycle's write side (docs/performance.md); `delete` signals
 through here too."""
 
-import _signal  # built in; signal.py builds its enums at import, which costs more than a `kill`
 import posix  # not os, whose import costs a light command a tenth of its time
 
 from pyrunc import log
 from pyrunc import status as rules  # which verb in which status
-from pyrunc.errors import StateError, UsageError
+from pyrunc.errors import StateError
 from pyrunc.linux import procfs
 from pyrunc.status import STOPPED, status_of
 
@@ -45,40 +44,26 @@ def owns_cgroup(mgr: "Manager | None") -> "TypeGuard[Manager]":
 def kill(store: "Store", cid: str, sig: int, seams: "Seams", all_processes: bool = False) -> None:
     with store.open(cid) as cdir:
         st = cdir.read_state()
-        # The init's pidfd first, verified against the state's start time: that check is
-        # the status's too (status_of's is_alive), so /proc/<pid>/stat is read once.
-        fd = None
-        if st is not None and st.pid and st.pid_start is not None:  # else is_alive says gone
-            fd = procfs.open_pidfd(seams.pidfds, st.pid, st.pid_start)
-        try:
-            status = status_of(st, alive=fd is not None)
-            rules.check("kill", cid, status, all_processes=all_processes)
-            assert st is not None  # status_of(None) is creating, which check refuses
-            if status == STOPPED:
-                # runc 1.1 succeeds here, and engines send it while they clean up: what is
-                # left in the cgroup (the init's children, without a pid namespace) is signalled.
-                log.debug(f"kill {cid}: stopped; signal {sig} to what is left in its cgroup")
-                with log.step("signal what is left of the container"):
-                    _signal_leftovers(st, sig, seams)
-                return
-            log.debug(f"kill {cid}: signal {sig} to {'every process' if all_processes else 'init'}")
-            with log.step("signal the container"):
-                signal_container(st, sig, seams, all_processes, pidfd=fd)
-        finally:
-            if fd is not None:
-                posix.close(fd)
+        status = status_of(st)
+        rules.check("kill", cid, status, all_processes=all_processes)
+        assert st is not None  # status_of(None) is creating, which check refuses
+        if status == STOPPED:
+            # runc 1.1 succeeds here, and engines send it while they clean up: what is
+            # left in the cgroup (the init's children, without a pid namespace) is signalled.
+            log.debug(f"kill {cid}: stopped; signal {sig} to what is left in its cgroup")
+            with log.step("signal what is left of the container"):
+                _signal_leftovers(st, sig, seams)
+            return
+        log.debug(f"kill {cid}: signal {sig} to {'every process' if all_processes else 'init'}")
+        with log.step("signal the container"):
+            signal_container(st, sig, seams, all_processes)
 
 
-def signal_container(
-    st: "State", sig: int, seams: "Seams", all_processes: bool = False, pidfd: int | None = None
-) -> None:
+def signal_container(st: "State", sig: int, seams: "Seams", all_processes: bool = False) -> None:
     """Signal the init through a pidfd (never a recycled pid); with all_processes, first
-    every other process of the container.  `pidfd`: one the caller opened and verified
-    (procfs.open_pidfd) and closes; else it is opened here."""
+    every other process of the container."""
     pid = st.pid
-    fd = pidfd
-    if fd is None:
-        fd = procfs.open_pidfd(seams.pidfds, pid, st.pid_start) if pid is not None else None
+    fd = procfs.open_pidfd(seams.pidfds, pid, st.pid_start) if pid is not None else None
     if pid is None or fd is None:
         if all_processes:  # it stopped since its status was read: as kill --all of a stopped one
             _signal_leftovers(st, sig, seams)
@@ -104,8 +89,7 @@ def signal_container(
             if not all_processes:
                 raise StateError(f"container {st.id}: container not running") from None
     finally:
-        if pidfd is None:
-            posix.close(fd)
+        posix.close(fd)
 
 
 def _signal_leftovers(st: "State", sig: int, seams: "Seams") -> None:
@@ -119,37 +103,3 @@ def _signal_leftovers(st: "State", sig: int, seams: "Seams") -> None:
             posix.kill(pid, sig)
         except ProcessLookupError:
             pass
-
-
-def parse_signal(text: str) -> int:
-    """A signal number from a number (0 probes, as with kill(2)) or a name, with or
-    without SIG, in any case; the real-time ones as SIGRTMIN+N or SIGRTMAX-N."""
-    raw = text.strip()
-    if raw.isdigit():
-        num = int(raw)
-        if 0 <= num < _signal.NSIG:
-            return num
-        raise UsageError(f"invalid signal {text!r}: number out of range 0-{_signal.NSIG - 1}")
-    name = raw.upper()
-    if not name.startswith("SIG"):
-        name = "SIG" + name
-    if name.startswith(("SIGRTMIN", "SIGRTMAX")):
-        return _realtime(text, name)
-    # signals.names()'s rule (its _is_name), for the one name looked up
-    is_name = not name.startswith(("SIG_", "SIGRT"))
-    found = getattr(_signal, name, None) if is_name else None
-    if type(found) is not int:
-        raise UsageError(f"invalid signal {text!r}: unknown signal name")
-    return found
-
-
-def _realtime(text: str, name: str) -> int:
-    """SIGRTMIN, SIGRTMAX, SIGRTMIN+N, SIGRTMAX-N (N in ASCII digits)."""
-    base = _signal.SIGRTMIN if name.startswith("SIGRTMIN") else _signal.SIGRTMAX
-    offset = name[8:]
-    if offset and not (offset[0] in "+-" and offset[1:].isascii() and offset[1:].isdigit()):
-        raise UsageError(f"invalid signal {text!r}: unknown signal name")
-    num: int = base + int(offset or 0)
-    if _signal.SIGRTMIN <= num <= _signal.SIGRTMAX:
-        return num
-    raise UsageError(f"invalid signal {text!r}: real-time signals are {_signal.SIGRTMIN}-{_signal.SIGRTMAX}")

@@ -97,13 +97,12 @@ def check(verb: str, cid: str, status: str, **opts: bool) -> None:
         raise StateError(refusal(cid, status))
 
 
-def status_of(st: "State | None", alive: bool | None = None) -> str:
+def status_of(st: "State | None") -> str:
     """The status from the stored state: no pid yet is `creating`; a pid whose process
-    is gone, or is another process by now (its start time differs), is `stopped`.
-    `alive`: that answer where the caller has it already (kill's verified pidfd)."""
+    is gone, or is another process by now (its start time differs), is `stopped`."""
     if st is None or not st.pid:
         return CREATING
-    if not (procfs.is_alive(st.pid, st.pid_start) if alive is None else alive):
+    if not procfs.is_alive(st.pid, st.pid_start):
         return STOPPED
     if st.paused:
         return PAUSED

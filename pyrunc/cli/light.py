@@ -113,11 +113,12 @@ def cmd_start(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
 
 def cmd_kill(g: "Opts", o: "Opts", pos: list[str], log: "Logger") -> int:
     from pyrunc import signalling
+    from pyrunc.linux.signals import parse_signal
 
     cid = _one_id("kill", pos, extra_ok=True)
     if len(pos) > 2:
         raise UsageError("kill: usage: pyrunc kill <container-id> [signal]")
-    sig = signalling.parse_signal(pos[1]) if len(pos) > 1 else 15
+    sig = parse_signal(pos[1]) if len(pos) > 1 else 15
     signalling.kill(_store(g), cid, sig, g["seams"], all_processes=o["all"])
     return 0
 

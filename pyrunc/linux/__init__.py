@@ -1,12 +1,12 @@
 """Linux mechanics: each concern in its own module, all kernel calls through kernel.py
-(and procfs.Pidfds, the part of it `kill` and `delete` reach without ctypes)."""
+(and pidfds.py, the part of it `kill` and `delete` reach without ctypes)."""
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyrunc.linux.cgroups.files import CgroupFiles
     from pyrunc.linux.kernel import Kernel
-    from pyrunc.linux.procfs import Pidfds
+    from pyrunc.linux.pidfds import Pidfds
 
 
 class Seams:
@@ -41,11 +41,11 @@ class Seams:
     @property
     def pidfds(self) -> "Pidfds":
         """The kernel's pidfd calls (`kill`, `delete`): the kernel itself once one was
-        passed in, made or traced (the trace records each call), else procfs.Pidfds, the
+        passed in, made or traced (the trace records each call), else pidfds.Pidfds, the
         same calls without ctypes or kernel.py."""
         if self._kernel is not None or self.tracing:
             return self.kernel
-        from pyrunc.linux.procfs import Pidfds
+        from pyrunc.linux.pidfds import Pidfds
 
         return Pidfds()
 

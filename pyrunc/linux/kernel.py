@@ -13,7 +13,7 @@ import os
 
 from pyrunc.errors import KernelError
 from pyrunc.linux import ffi
-from pyrunc.linux.procfs import Pidfds
+from pyrunc.linux.pidfds import Pidfds
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
 TYPE_CHECKING = False
@@ -294,7 +294,7 @@ class _BpfProgInfo(ffi.Structure):
 
 
 class Kernel(Pidfds):
-    """The real kernel (pidfd_open and pidfd_send_signal from procfs.Pidfds, without ctypes).
+    """The real kernel (pidfd_open and pidfd_send_signal from pidfds.Pidfds, without ctypes).
     A double or a recording wrapper offers the same public methods;
     the step trace records each call of one by its method's name."""
 

@@ -1,17 +1,36 @@
-"""`wait_exit`: wait on a pidfd until a process that need not be our child has exited
-(delete -f, start's and create's undoing).  The pidfd calls themselves are
-procfs.Pidfds (re-exported here), which `kill` reaches without this module.
+"""The kernel's pidfd calls without ctypes: posix.pidfd_open and _signal.pidfd_send_signal
+(Python 3.9+), and `wait_exit` over them.  `Pidfds` is the part of the kernel seam that
+`kill` and `delete` reach; kernel.Kernel inherits it, so the step trace and the test
+doubles see the same methods.
 Importing kernel.py (ctypes, libc, os) would cost `kill` about a third of its time
 (docs/performance.md)."""
 
-import posix  # not os: `delete` does without it
+import _signal  # signal.py would import enum
+import posix  # not os: `kill` does without it
 
-from pyrunc.linux.procfs import Pidfds  # noqa: F401 -- re-exported
+from pyrunc.errors import KernelError
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+
+class Pidfds:
+    """pidfd_open(2) and pidfd_send_signal(2); each raises KernelError naming its verb."""
+
+    def pidfd_open(self, pid: int) -> int:
+        try:
+            fd: int = posix.pidfd_open(pid)
+        except OSError as e:
+            raise KernelError(e.errno, f"pidfd_open {pid}") from None
+        return fd
+
+    def pidfd_send_signal(self, pidfd: int, sig: int) -> None:
+        try:
+            _signal.pidfd_send_signal(pidfd, sig)
+        except OSError as e:
+            raise KernelError(e.errno, f"signal {sig}") from None
 
 
 def wait_exit(kernel: "Pidfds", pid: int, timeout: float = 10.0, frozen: "Callable[[], bool] | None" = None) -> bool:

@@ -4,32 +4,12 @@ A pid alone can be recycled after the container exits; the start time (field 22 
 /proc/<pid>/stat, in clock ticks since boot) cannot repeat for the same pid.
 """
 
-import _signal  # built in (loaded at the interpreter's start); signal.py would import enum
 import posix  # not os, whose import costs `state` a fifth of its time
 
-from pyrunc.errors import KernelError
-
-
-class Pidfds:
-    """pidfd_open(2) and pidfd_send_signal(2) without ctypes: posix.pidfd_open and
-    _signal.pidfd_send_signal (Python 3.9+); each raises KernelError naming its verb.
-    The part of the kernel seam that `kill` and `delete` reach (linux.Seams.pidfds):
-    kernel.Kernel inherits it, so the step trace and the test doubles see the same
-    methods.  Here rather than in a module of its own, which cost `kill` a module's
-    import (pidfds.py keeps wait_exit)."""
-
-    def pidfd_open(self, pid: int) -> int:
-        try:
-            fd: int = posix.pidfd_open(pid)
-        except OSError as e:
-            raise KernelError(e.errno, f"pidfd_open {pid}") from None
-        return fd
-
-    def pidfd_send_signal(self, pidfd: int, sig: int) -> None:
-        try:
-            _signal.pidfd_send_signal(pidfd, sig)
-        except OSError as e:
-            raise KernelError(e.errno, f"signal {sig}") from None
+# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.linux.pidfds import Pidfds
 
 
 def read_whole(path: str) -> bytes:

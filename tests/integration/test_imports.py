@@ -112,7 +112,7 @@ def test_delete_of_a_stopped_container_imports_no_kernel_seam(pyrunc, bundle, te
 
 
 def test_delete_force_of_a_running_container_imports_no_kernel_seam(pyrunc, running):
-    # it kills the init through a pidfd and waits on it (linux/pidfds.py's wait_exit), not through
+    # it kills the init through a pidfd and waits on it (linux/pidfds.py), not through
     # the container path's modules (spawn.py brought thirty of them, ctypes among them)
     loaded = modules_imported_by("--root", pyrunc.root, "delete", "--force", running)
     assert pyrunc("state", running).code != 0  # the probe's delete removed it
@@ -123,12 +123,12 @@ def test_delete_force_of_a_running_container_imports_no_kernel_seam(pyrunc, runn
 
 
 def test_kill_of_a_running_container_imports_no_kernel_seam(pyrunc, running):
-    # the pidfd of the verified init through posix and _signal (procfs.Pidfds), not
+    # the pidfd of the verified init through posix and _signal (linux/pidfds.py), not
     # ctypes; no os, no lifecycle (signalling.py)
     loaded = modules_imported_by("--root", pyrunc.root, "kill", running, "CONT")
     assert not loaded & SLOW, sorted(loaded & SLOW)
     assert loaded <= KILL, sorted(loaded - KILL)
-    assert {"pyrunc.signalling", "pyrunc.linux.procfs"} <= loaded  # the pin names the modules that sent it
+    assert "pyrunc.linux.pidfds" in loaded  # the pin names the module that sent it
     assert not loaded & BUILD_ERRORS
 
 

@@ -112,12 +112,10 @@ READ_ONLY = (
     - {"errno", "fcntl", "pyrunc.deletion", "pyrunc.linux.signals", "pyrunc.signalling", "pyrunc.linux.pidfds"}
 ) | {"pwd"}
 
-# kill: the store, the state machine's rules and signalling.py (which parses the signal),
-# the pidfd calls through posix and _signal (procfs.Pidfds); no os, no lifecycle, no
-# delete, no kernel seam (ctypes): together 3.9 ms of CPU when it had them; nor pidfds.py
-# (wait_exit) or signals.py (the table of names): a module's import each
-# (docs/performance.md).
-KILL = LEAN - OS - {"pyrunc.deletion", "errno", "pyrunc.linux.pidfds", "pyrunc.linux.signals"}
+# kill: the store, the state machine's rules and signalling.py, the pidfd calls through
+# posix and _signal (linux/pidfds.py); no os, no lifecycle, no delete, no kernel seam (ctypes):
+# together 3.9 ms of CPU when it had them (docs/performance.md).
+KILL = LEAN - OS - {"pyrunc.deletion", "errno"}
 
 
 def _interpreter_modules():

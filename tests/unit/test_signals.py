@@ -8,7 +8,7 @@ import pytest
 
 from pyrunc import run
 from pyrunc.errors import UsageError
-from pyrunc.signalling import parse_signal
+from pyrunc.linux.signals import parse_signal
 
 
 @pytest.mark.parametrize(
@@ -94,8 +94,8 @@ def test_every_name_of_the_table_parses_to_its_number_and_no_other_does():
     table = signals.names()
     assert table["SIGKILL"] == 9 and table["SIGIOT"] == table["SIGABRT"]
     for name, num in table.items():
-        assert parse_signal(name) == num
-        assert parse_signal(name[3:].lower()) == num
+        assert signals.parse_signal(name) == num
+        assert signals.parse_signal(name[3:].lower()) == num
     for bad in ("SIG_IGN", "_DFL", "SIGRTFOO", "SIG", "NSIG", "ITIMER_REAL"):
         with pytest.raises(UsageError, match="unknown signal name"):
-            parse_signal(bad)
+            signals.parse_signal(bad)

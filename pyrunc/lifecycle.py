@@ -102,15 +102,12 @@ def create(store: "Store", cid: str, opts: "CreateOptions", seams: "Seams") -> "
     bundle = os.path.abspath(opts.bundle)
     with log.step("validate config"):
         doc = validate.load_config(bundle)
-        notify_caller = None
-        modeled = doc  # the config copy stays the bundle's (exec's), without the notify mount
-        if doc.get("process") and "NOTIFY_SOCKET" in os.environ:  # notify.py only for a caller that set it
-            from pyrunc import notify
+        from pyrunc import notify
 
-            notify_caller = notify.caller_socket()
-            if notify_caller:
-                modeled = notify.add_to_config(doc, os.path.join(store.root, cid))
-        cfg = model.from_dict(modeled, bundle)
+        notify_caller = notify.caller_socket() if doc.get("process") else None
+        cfg = model.from_dict(
+            notify.add_to_config(doc, os.path.join(store.root, cid)) if notify_caller else doc, bundle
+        )
         opts.check_terminal(cfg.terminal, opts.foreground)
     cgroup = cgroup_path(cfg, cid, opts.systemd_cgroup)
     if opts.systemd_cgroup:
@@ -152,8 +149,6 @@ def create(store: "Store", cid: str, opts: "CreateOptions", seams: "Seams") -> "
     left = None
     try:
         if notify_caller:
-            from pyrunc import notify
-
             notify.make_dir(cdir.path)
         host_root = _make_host_root(cdir, st) if cfg.linux.namespace("mount") is None else None
         if opts.console_socket:

@@ -8,40 +8,27 @@ import os
 import time
 
 from pyrunc import jsonc, log
+
+# delete, and create's undoing of a failed create: in their own module, which delete
+# imports without os or this one
+from pyrunc.deletion import _detach_host_mounts, _remove_cgroup, _remove_rdt, delete  # noqa: F401 -- delete: re-exported
 from pyrunc.errors import ConfigError, ContainerError, PyruncError, StateError, one_line
 from pyrunc.linux import procfs
 
+# kill, and the container's cgroup manager: in their own module, which kill imports without os
+from pyrunc.signalling import cgroup_manager  # noqa: F401 -- re-exported
+
+# start: in its own module, which start imports without os or this one
+from pyrunc.starting import (  # noqa: F401 -- start, stopped_by_freezer, frozen_message: re-exported
+    START_SOCKET,
+    frozen_message,
+    kill_and_wait,
+    start,
+    stopped_by_freezer,
+)
+
 # The read side of the state machine, in its own module for state and list.
 from pyrunc.status import CREATED, PAUSED, RUNNING, status_of  # noqa: F401 -- re-exported
-from pyrunc.store import START_SOCKET
-
-# Re-exported, each from its own module (which its command imports without os or this
-# one), and loaded when first asked for: create needs none of them unless it fails
-# (deletion.py, signalling.py and starting.py cost it 0.3 ms to import).
-_ELSEWHERE = {
-    # delete, and create's undoing of a failed create
-    "delete": "pyrunc.deletion",
-    "_detach_host_mounts": "pyrunc.deletion",
-    "_remove_cgroup": "pyrunc.deletion",
-    "_remove_rdt": "pyrunc.deletion",
-    # kill, and the container's cgroup manager
-    "cgroup_manager": "pyrunc.signalling",
-    # start
-    "start": "pyrunc.starting",
-    "stopped_by_freezer": "pyrunc.starting",
-    "frozen_message": "pyrunc.starting",
-    "kill_and_wait": "pyrunc.starting",
-}
-
-
-def __getattr__(name: str) -> object:
-    module = _ELSEWHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(__import__(module, fromlist=[name]), name)
-    globals()[name] = value
-    return value
-
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
@@ -49,13 +36,10 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pyrunc.config.model import Config
-    from pyrunc.deletion import _detach_host_mounts, _remove_cgroup, _remove_rdt, delete  # noqa: F401
     from pyrunc.linux import Seams
     from pyrunc.linux.kernel import Kernel
     from pyrunc.linux.spawn import Spawned
     from pyrunc.options import CreateOptions
-    from pyrunc.signalling import cgroup_manager  # noqa: F401
-    from pyrunc.starting import frozen_message, kill_and_wait, start, stopped_by_freezer  # noqa: F401
     from pyrunc.store import ContainerDir, State, Store
 
 HOST_NS_MOUNT_POINT = "rootfs"  # in the state directory: the mount point of a host-namespace rootfs
@@ -199,9 +183,6 @@ def create(store: "Store", cid: str, opts: "CreateOptions", seams: "Seams") -> "
         log.debug(f"create {cid}: created, init pid {spawned.pid}")
         return st, spawned
     except BaseException as e:
-        from pyrunc.deletion import _detach_host_mounts, _remove_cgroup, _remove_rdt
-        from pyrunc.starting import kill_and_wait
-
         with log.step("undo create"):
             if spawned is not None:
                 kill_and_wait(spawned.pid, seams.kernel)

@@ -9,7 +9,6 @@ import posix  # not os: start loads without it
 from pyrunc import log
 from pyrunc import status as rules
 from pyrunc.status import CREATED, PAUSED, RUNNING, hook_state, status_of
-from pyrunc.store import START_SOCKET  # loaded already: start's lock and state
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
@@ -21,6 +20,8 @@ if TYPE_CHECKING:
     from pyrunc.linux import Seams
     from pyrunc.linux.kernel import Kernel
     from pyrunc.store import ContainerDir, State, Store
+
+START_SOCKET = "start.sock"  # in the state directory: the waiting init listens on it
 
 
 def _container_error() -> "type[ContainerError]":

@@ -101,7 +101,6 @@ def rootless_mode(flag: str) -> bool:
 
 
 NOTIFY_DIR = "notify"  # notify.py's directory for the container's NOTIFY_SOCKET
-START_SOCKET = "start.sock"  # the created init listens on it for start (starting.py)
 
 # The newest state.json this pyrunc reads.  2: the v1 cgroup record may be compact
 # (v1.py's to_dict).  A state is written with the lowest version that reads it (to_json):

@@ -1,7 +1,8 @@
 """Install the `pyrunc` command: launcher.c compiled for this interpreter and this
 checkout, so that the interpreter starts sealed and lean (no site, a fixed import path).
 Where the interpreter is built as a shared libpython (pyenv's, Debian's python3 is not),
-the launcher links it and runs Python in its own process: one exec fewer per command.
+the launcher loads it (dlopen, once it has sealed itself where it must) and runs Python in
+its own process: one exec fewer per command.
 Without a C compiler, a Python script that starts it lean; pyrunc then seals itself with
 a re-exec where it must (linux/sealed_exe.py).
 
@@ -38,29 +39,23 @@ def c_string(text: str) -> str:
 
 
 def embed_flags() -> list[str] | None:
-    """The compiler flags that link this interpreter's libpython into the launcher; None
-    where it has none (a static build)."""
+    """The compiler flags that build the launcher on this interpreter's libpython, which
+    it loads (dlopen, by this path) when it runs Python; None where it has none (a
+    static build)."""
     var = sysconfig.get_config_var
     libdir, library, include = var("LIBDIR"), var("LDLIBRARY"), sysconfig.get_path("include")
     if not (var("Py_ENABLE_SHARED") and libdir and library and include):
         return None
-    if not (os.path.isfile(os.path.join(libdir, library)) and os.path.isfile(os.path.join(include, "Python.h"))):
+    path = os.path.join(libdir, library)
+    if not (os.path.isfile(path) and os.path.isfile(os.path.join(include, "Python.h"))):
         return None
-    return [
-        "-DPYRUNC_EMBED",
-        f"-I{include}",
-        f"-L{libdir}",
-        f"-Wl,-rpath,{libdir}",
-        f"-lpython{var('LDVERSION')}",
-        *(var("LIBS") or "").split(),
-        *(var("SYSLIBS") or "").split(),
-    ]
+    return ["-DPYRUNC_EMBED", f"-DPYRUNC_LIBPYTHON={c_string(path)}", f"-I{include}", "-ldl"]
 
 
 def compile_launcher(dest: str, python: str, boot: str, embed: bool | None = None) -> str | None:
     """Build launcher.c into dest: "compiled, interpreter linked in" when it runs Python
     itself, "compiled" when it execs `python`; None where there is no C compiler or it
-    fails.  embed: link this interpreter's libpython (None: where `python` is this
+    fails.  embed: run on this interpreter's libpython (None: where `python` is this
     interpreter, the only one whose library we know)."""
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc is None:

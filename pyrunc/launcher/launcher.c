@@ -234,13 +234,16 @@ static int sealed_fd(const char *path)
  * unsealed start, which pyrunc's own check re-executes sealed (sealed_exe.py). */
 #define SEALED_ENV "PYRUNC_LAUNCHER_SEALED"
 
+#ifdef PYRUNC_LIBPYTHON
 /*
- * libpython (PYRUNC_LIBPYTHON, its path given with -D at build time) is loaded here with
- * dlopen, not linked: the first start of create, run and exec only forks the helper,
- * seals and re-executes the launcher, and the dynamic loader's load and relocation of
- * libpython cost each of those starts 0.9 ms of CPU and 330 page faults for nothing
- * (docs/performance.md).  RTLD_GLOBAL: the extension modules Python loads take its
- * symbols from the process, as from a linked libpython.
+ * The shared libpython (PYRUNC_LIBPYTHON, its path given with -D at build time) is loaded
+ * here with dlopen, not linked: the first start of create, run and exec only forks the
+ * helper, seals and re-executes the launcher, and the dynamic loader's load and
+ * relocation of libpython cost each of those starts 0.9 ms of CPU and 330 page faults for
+ * nothing (docs/performance.md).  RTLD_GLOBAL: the extension modules Python loads take
+ * its symbols from the process, as from a linked libpython.  Where the interpreter's
+ * static library is there (libpython3.X.a), the launcher is built on it instead (no
+ * PYRUNC_LIBPYTHON): nothing to load or relocate in any start.
  */
 static void *libpython;
 
@@ -256,6 +259,9 @@ static void *python_symbol(const char *name)
 
 /* A libpython function by its name, typed as Python.h declares it. */
 #define PY(name) ((__typeof__(name) *)python_symbol(#name))
+#else
+#define PY(name) name /* built in (the static library) */
+#endif
 
 static void exit_on_error(PyStatus status)
 {
@@ -268,11 +274,13 @@ static void exit_on_error(PyStatus status)
  * interpreter, from which Python finds its prefix and the venv. */
 static int run_python(int argc, char **argv)
 {
+#ifdef PYRUNC_LIBPYTHON
 	libpython = dlopen(PYRUNC_LIBPYTHON, RTLD_LAZY | RTLD_GLOBAL);
 	if (!libpython) {
 		fprintf(stderr, "pyrunc: %s\n", dlerror());
 		return 127;
 	}
+#endif
 	PyPreConfig preconfig;
 	PY(PyPreConfig_InitPythonConfig)(&preconfig);
 	preconfig.isolated = 1;

@@ -1,7 +1,9 @@
 """Install the `pyrunc` command: launcher.c compiled for this interpreter and this
 checkout, so that the interpreter starts sealed and lean (no site, a fixed import path).
 Where the interpreter is built as a shared libpython (pyenv's, Debian's python3 is not),
-the launcher links it and runs Python in its own process: one exec fewer per command.
+the launcher runs Python in its own process: one exec fewer per command.  It is built on
+the interpreter's static library (libpython3.X.a) where that is there, else it loads the
+shared one (dlopen, once it has sealed itself where it must).
 Without a C compiler, a Python script that starts it lean; pyrunc then seals itself with
 a re-exec where it must (linux/sealed_exe.py).
 
@@ -37,30 +39,40 @@ def c_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a C string literal
 
 
-def embed_flags() -> list[str] | None:
-    """The compiler flags that link this interpreter's libpython into the launcher; None
-    where it has none (a static build)."""
+def embed_flags(static: bool = True) -> list[str] | None:
+    """The compiler flags that build the launcher on this interpreter's libpython; None
+    where it has no shared one (a static build: Debian's python3).  static: on its static
+    library (libpython3.X.a) where it is there, linked into the launcher (not a
+    position-independent executable: nothing to relocate at any start), with the symbols
+    exported for the extension modules; else the shared one, which the launcher loads
+    (dlopen, by this path) when it runs Python."""
     var = sysconfig.get_config_var
     libdir, library, include = var("LIBDIR"), var("LDLIBRARY"), sysconfig.get_path("include")
     if not (var("Py_ENABLE_SHARED") and libdir and library and include):
         return None
-    if not (os.path.isfile(os.path.join(libdir, library)) and os.path.isfile(os.path.join(include, "Python.h"))):
+    path = os.path.join(libdir, library)
+    if not (os.path.isfile(path) and os.path.isfile(os.path.join(include, "Python.h"))):
         return None
-    return [
-        "-DPYRUNC_EMBED",
-        f"-I{include}",
-        f"-L{libdir}",
-        f"-Wl,-rpath,{libdir}",
-        f"-lpython{var('LDVERSION')}",
-        *(var("LIBS") or "").split(),
-        *(var("SYSLIBS") or "").split(),
-    ]
+    archive = os.path.join(var("LIBPL") or "", var("LIBRARY") or "")
+    if static and archive.endswith(".a") and os.path.isfile(archive):
+        return [
+            "-DPYRUNC_EMBED",
+            f"-I{include}",
+            "-no-pie",
+            "-s",
+            archive,
+            "-Wl,--export-dynamic",
+            *(var("LIBS") or "").split(),
+            *(var("SYSLIBS") or "").split(),
+            *(var("MODLIBS") or "").split(),
+        ]
+    return ["-DPYRUNC_EMBED", f"-DPYRUNC_LIBPYTHON={c_string(path)}", f"-I{include}", "-ldl"]
 
 
 def compile_launcher(dest: str, python: str, boot: str, embed: bool | None = None) -> str | None:
     """Build launcher.c into dest: "compiled, interpreter linked in" when it runs Python
     itself, "compiled" when it execs `python`; None where there is no C compiler or it
-    fails.  embed: link this interpreter's libpython (None: where `python` is this
+    fails.  embed: run on this interpreter's libpython (None: where `python` is this
     interpreter, the only one whose library we know)."""
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc is None:

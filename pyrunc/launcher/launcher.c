@@ -18,17 +18,20 @@
  * the exec of a second program and its dynamic loading on every command.  Only the
  * commands that fork a container process (create, run, exec) still exec, once, to run
  * from a sealed copy of the launcher itself: the others (state, list, kill, ...) never
- * fork anything a container could reach.
+ * fork anything a container could reach.  libpython is loaded (dlopen) only to run
+ * Python, after that exec: the first start of create, run and exec never loads it.
  *
  * For the commands that move a process into the container's cgroup (create, run, exec),
  * it first forks a helper that pays the kernel's wait before a cgroup.procs write (see
  * cgroup_warm_up below) while the interpreter starts.
  *
- * PYRUNC_PYTHON and PYRUNC_BOOT are string literals given with -D at build time.
+ * PYRUNC_PYTHON, PYRUNC_BOOT (and PYRUNC_LIBPYTHON with PYRUNC_EMBED) are string literals
+ * given with -D at build time.
  */
 #ifdef PYRUNC_EMBED
 #define PY_SSIZE_T_CLEAN
 #include <Python.h> /* first, as Python asks: it sets the feature macros */
+#include <dlfcn.h>
 #else
 #define _GNU_SOURCE
 #endif
@@ -231,10 +234,39 @@ static int sealed_fd(const char *path)
  * unsealed start, which pyrunc's own check re-executes sealed (sealed_exe.py). */
 #define SEALED_ENV "PYRUNC_LAUNCHER_SEALED"
 
+#ifdef PYRUNC_LIBPYTHON
+/*
+ * The shared libpython (PYRUNC_LIBPYTHON, its path given with -D at build time) is loaded
+ * here with dlopen, not linked: the first start of create, run and exec only forks the
+ * helper, seals and re-executes the launcher, and the dynamic loader's load and
+ * relocation of libpython cost each of those starts 0.9 ms of CPU and 330 page faults for
+ * nothing (docs/performance.md).  RTLD_GLOBAL: the extension modules Python loads take
+ * its symbols from the process, as from a linked libpython.  Where the interpreter's
+ * static library is there (libpython3.X.a), the launcher is built on it instead (no
+ * PYRUNC_LIBPYTHON): nothing to load or relocate in any start.
+ */
+static void *libpython;
+
+static void *python_symbol(const char *name)
+{
+	void *found = dlsym(libpython, name);
+	if (!found) {
+		fprintf(stderr, "pyrunc: %s: %s\n", PYRUNC_LIBPYTHON, dlerror());
+		exit(127);
+	}
+	return found;
+}
+
+/* A libpython function by its name, typed as Python.h declares it. */
+#define PY(name) ((__typeof__(name) *)python_symbol(#name))
+#else
+#define PY(name) name /* built in (the static library) */
+#endif
+
 static void exit_on_error(PyStatus status)
 {
-	if (PyStatus_Exception(status))
-		Py_ExitStatusException(status);
+	if (PY(PyStatus_Exception)(status))
+		PY(Py_ExitStatusException)(status);
 }
 
 /* What `PYRUNC_PYTHON -I -S -c PYRUNC_BOOT ARGS...` would run, in this process: the
@@ -242,25 +274,32 @@ static void exit_on_error(PyStatus status)
  * interpreter, from which Python finds its prefix and the venv. */
 static int run_python(int argc, char **argv)
 {
+#ifdef PYRUNC_LIBPYTHON
+	libpython = dlopen(PYRUNC_LIBPYTHON, RTLD_LAZY | RTLD_GLOBAL);
+	if (!libpython) {
+		fprintf(stderr, "pyrunc: %s\n", dlerror());
+		return 127;
+	}
+#endif
 	PyPreConfig preconfig;
-	PyPreConfig_InitPythonConfig(&preconfig);
+	PY(PyPreConfig_InitPythonConfig)(&preconfig);
 	preconfig.isolated = 1;
 	preconfig.use_environment = 0;
-	exit_on_error(Py_PreInitialize(&preconfig));
+	exit_on_error(PY(Py_PreInitialize)(&preconfig));
 
 	PyConfig config;
-	PyConfig_InitPythonConfig(&config);
+	PY(PyConfig_InitPythonConfig)(&config);
 	config.isolated = 1;
 	config.site_import = 0;
 	config.parse_argv = 0;
 	argv[0] = "-c";
-	exit_on_error(PyConfig_SetBytesArgv(&config, argc, argv));
-	exit_on_error(PyConfig_SetBytesString(&config, &config.run_command, PYRUNC_BOOT));
-	exit_on_error(PyConfig_SetBytesString(&config, &config.program_name, PYRUNC_PYTHON));
-	exit_on_error(PyConfig_SetBytesString(&config, &config.executable, PYRUNC_PYTHON));
-	exit_on_error(Py_InitializeFromConfig(&config));
-	PyConfig_Clear(&config);
-	return Py_RunMain();
+	exit_on_error(PY(PyConfig_SetBytesArgv)(&config, argc, argv));
+	exit_on_error(PY(PyConfig_SetBytesString)(&config, &config.run_command, PYRUNC_BOOT));
+	exit_on_error(PY(PyConfig_SetBytesString)(&config, &config.program_name, PYRUNC_PYTHON));
+	exit_on_error(PY(PyConfig_SetBytesString)(&config, &config.executable, PYRUNC_PYTHON));
+	exit_on_error(PY(Py_InitializeFromConfig)(&config));
+	PY(PyConfig_Clear)(&config);
+	return PY(Py_RunMain)();
 }
 
 int main(int argc, char **argv)

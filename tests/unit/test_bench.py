@@ -350,3 +350,26 @@ def test_cpu_rows_are_per_round_ratios_over_the_bare_interpreter_and_the_base():
 def test_cpu_list1000_is_over_list_of_one():
     samples = {("this", "list1000"): [0.05, 0.04], ("one", "this"): [0.01, 0.01]}
     assert cpu.rows_for("list1000", samples, ["this"])[0][4].startswith("4.500 ")
+
+
+def test_lifecycle_cpu_rows_are_each_revision_over_the_one_before_and_the_last_over_the_first():
+    import lifecycle_cpu
+
+    def sample(scale):
+        return {p: scale * k for k, p in enumerate(lifecycle_cpu.PHASES, 1)}
+
+    samples = {"a": [sample(0.010)] * 3, "b": [sample(0.009)] * 3, "this": [sample(0.008)] * 3}
+    table = lifecycle_cpu.report(samples, ["a", "b", "this"])
+    header, _, first = table.splitlines()[:3]
+    assert [c.strip() for c in header.strip("|").split("|")] == [
+        "phase",
+        "a ms",
+        "b ms",
+        "this ms",
+        "b / a",
+        "this / b",
+        "this / a",
+    ]
+    cells = [c.strip() for c in first.strip("|").split("|")]
+    assert cells[:4] == ["create", "10.00", "9.00", "8.00"]
+    assert cells[4].startswith("0.900") and cells[5].startswith("0.889") and cells[6].startswith("0.800")

@@ -9,6 +9,7 @@ import pytest
 from pyrunc.errors import CgroupError, UsageError
 from pyrunc.linux.cgroups import DEFAULT_ALLOWED_DEVICES, device_rules, resolve
 from pyrunc.linux.cgroups.v1 import V1Manager
+from pyrunc.starting import frozen_by_record
 from tests.unit.fake_cgroup1 import KernelLike
 from tests.unit.fake_devices_cgroup import DevicesCgroup
 
@@ -475,6 +476,9 @@ def test_stopped_by_freezer_reads_the_effective_freezer_state(root, state, stopp
     m.create()
     (root / "freezer" / "pyrunc-test-a" / "b" / "freezer.state").write_text(state + "\n")
     assert m.stopped_by_freezer() is stopped
+    # start reads the same from the state's record, without the managers
+    assert frozen_by_record(m.to_dict(), str(root)) is stopped
+    assert frozen_by_record(_per_hierarchy(m.to_dict()), str(root)) is stopped
 
 
 def test_stopped_by_freezer_sees_cgroup2_freezing_the_unified_hierarchy_of_a_hybrid_host(root):
@@ -487,8 +491,36 @@ def test_stopped_by_freezer_sees_cgroup2_freezing_the_unified_hierarchy_of_a_hyb
     events = root / "unified" / "pyrunc-test-a" / "b" / "cgroup.events"
     events.write_text("populated 0\nfrozen 0\n")
     assert not m.stopped_by_freezer()
+    assert not frozen_by_record(m.to_dict(), str(root))
     events.write_text("populated 0\nfrozen 1\n")  # an ancestor's cgroup.freeze shows only here
     assert m.stopped_by_freezer()
+    assert frozen_by_record(m.to_dict(), str(root))
+    assert frozen_by_record(_per_hierarchy(m.to_dict()), str(root))
+
+
+def _per_hierarchy(saved):
+    """The per-hierarchy form of a compact v1 record (a state from before version 2)."""
+    if "dirs" in saved:
+        return saved
+    from pyrunc.linux.cgroups.v1 import UNIFIED, named_controllers
+
+    names = saved["hierarchies"]
+    return {
+        "version": 1,
+        "hybrid": saved.get("hybrid", False),
+        "controllers": {n: sorted(saved[UNIFIED] if n == UNIFIED else named_controllers(n)) for n in names},
+        "dirs": dict.fromkeys(names, saved["dir"]),
+        "made": {n: list(saved["made"]) for n in names},
+    }
+
+
+def test_start_reads_the_cgroup_mount_root_the_managers_use():
+    from pyrunc import starting
+    from pyrunc.linux import cgroups
+    from pyrunc.linux.cgroups import v1
+
+    assert starting.CGROUP_MOUNT_ROOT == cgroups.CGROUP_MOUNT_ROOT
+    assert starting._UNIFIED == v1.UNIFIED
 
 
 class CfsKernel(KernelLike):

@@ -17,6 +17,7 @@ from pyrunc.errors import CgroupError
 from pyrunc.linux.cgroups import convert, load_manager
 from pyrunc.linux.cgroups import v2 as v2mod
 from pyrunc.linux.cgroups.v2 import V2Manager, io_stat_entries
+from pyrunc.starting import frozen_by_record
 from tests.unit.fake_cgroup2 import ALL, KernelLike, existing
 from tests.unit.fakekernel import FakeKernel
 
@@ -771,3 +772,5 @@ def test_stopped_by_freezer_reads_freeze_and_events(root, made, freeze, events, 
     (cg(root) / "cgroup.freeze").write_text(freeze)
     (cg(root) / "cgroup.events").write_text(events)
     assert made.stopped_by_freezer() is stopped
+    # start reads the same from the state's record, without the managers
+    assert frozen_by_record(made.to_dict(), str(root)) is stopped

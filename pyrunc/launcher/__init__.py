@@ -42,10 +42,11 @@ def c_string(text: str) -> str:
 def embed_flags(static: bool = True) -> list[str] | None:
     """The compiler flags that build the launcher on this interpreter's libpython; None
     where it has no shared one (a static build: Debian's python3).  static: on its static
-    library (libpython3.X.a) where it is there, linked into the launcher (not a
-    position-independent executable: nothing to relocate at any start), with the symbols
-    exported for the extension modules; else the shared one, which the launcher loads
-    (dlopen, by this path) when it runs Python."""
+    library (libpython3.X.a) where it is there, linked into the launcher (no shared
+    library to find and load at any start; still position-independent, for ASLR: a
+    non-PIE build measured no faster), with the symbols exported for the extension
+    modules; else the shared one, which the launcher loads (dlopen, by this path) when it
+    runs Python."""
     var = sysconfig.get_config_var
     libdir, library, include = var("LIBDIR"), var("LDLIBRARY"), sysconfig.get_path("include")
     if not (var("Py_ENABLE_SHARED") and libdir and library and include):
@@ -58,7 +59,6 @@ def embed_flags(static: bool = True) -> list[str] | None:
         return [
             "-DPYRUNC_EMBED",
             f"-I{include}",
-            "-no-pie",
             "-s",
             archive,
             "-Wl,--export-dynamic",
@@ -69,17 +69,17 @@ def embed_flags(static: bool = True) -> list[str] | None:
     return ["-DPYRUNC_EMBED", f"-DPYRUNC_LIBPYTHON={c_string(path)}", f"-I{include}", "-ldl"]
 
 
-def compile_launcher(dest: str, python: str, boot: str, embed: bool | None = None) -> str | None:
+def compile_launcher(dest: str, python: str, boot: str, embed: bool | None = None, static: bool = True) -> str | None:
     """Build launcher.c into dest: "compiled, interpreter linked in" when it runs Python
     itself, "compiled" when it execs `python`; None where there is no C compiler or it
     fails.  embed: run on this interpreter's libpython (None: where `python` is this
-    interpreter, the only one whose library we know)."""
+    interpreter, the only one whose library we know); static: embed_flags'."""
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc is None:
         return None
     if embed is None:
         embed = os.path.realpath(python) == os.path.realpath(sys.executable)
-    flags = embed_flags() if embed else None
+    flags = embed_flags(static) if embed else None
     base = [cc, "-O2", "-Wall", "-Werror", "-o", dest, SOURCE]
     base += [f"-DPYRUNC_PYTHON={c_string(python)}", f"-DPYRUNC_BOOT={c_string(boot)}"]
     for extra, kind in ((flags, "compiled, interpreter linked in"), ([], "compiled")):

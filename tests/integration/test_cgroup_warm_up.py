@@ -34,16 +34,21 @@ print(json.dumps({"code": code, "left": left}))
 """
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["exec python", "python linked in"])
+@pytest.fixture(
+    scope="module", params=[False, True, "shared"], ids=["exec python", "python linked in", "libpython loaded"]
+)
 def built_launcher(tmp_path_factory, request):
     """The `pyrunc` command as `make setup` builds it, from this checkout's launcher.c:
-    both builds, the one that execs the interpreter and the one that links it."""
+    every build, the one that execs the interpreter, the one with libpython built in and
+    the one that loads it."""
     if shutil.which("cc") is None:
         pytest.skip("no C compiler: `make setup` installs gcc")
-    if request.param and launcher.embed_flags() is None:
-        pytest.skip("this interpreter has no shared libpython to link the launcher with")
+    static = request.param is True
+    if request.param and launcher.embed_flags(static) is None:
+        pytest.skip("this interpreter has no shared libpython to build the launcher on")
     dest = str(tmp_path_factory.mktemp("pyrunc-test-launcher") / "pyrunc")
-    assert launcher.compile_launcher(dest, sys.executable, launcher.boot_code(launcher.import_path()), request.param)
+    boot = launcher.boot_code(launcher.import_path())
+    assert launcher.compile_launcher(dest, sys.executable, boot, bool(request.param), static)
     return dest
 
 

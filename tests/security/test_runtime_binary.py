@@ -419,12 +419,15 @@ def own_interpreter(tmp_path_factory):
 
 
 def _built(dest, python, boot, embed):
-    """launcher.compile_launcher's build, skipped where this machine cannot make it."""
+    """launcher.compile_launcher's build, skipped where this machine cannot make it.
+    embed: False (it execs the interpreter), True (libpython built in: the static library
+    where there is one) or "shared" (the shared libpython, loaded with dlopen)."""
     if shutil.which("cc") is None:
         pytest.skip("no C compiler: `make setup` installs gcc")
-    if embed and launcher.embed_flags() is None:
-        pytest.skip("this interpreter has no shared libpython to link the launcher with")
-    kind = launcher.compile_launcher(dest, python, boot, embed=embed)
+    static = embed is True
+    if embed and launcher.embed_flags(static) is None:
+        pytest.skip("this interpreter has no shared libpython to build the launcher on")
+    kind = launcher.compile_launcher(dest, python, boot, embed=bool(embed), static=static)
     assert kind == ("compiled, interpreter linked in" if embed else "compiled")
     return dest
 
@@ -433,8 +436,9 @@ def _built(dest, python, boot, embed):
 def own_launcher(own_interpreter, tmp_path_factory):
     """The `pyrunc` command as `make setup` installs it (pyrunc/launcher), built for the
     interpreter copy above: own_launcher(embed) is the build that execs the interpreter
-    (False) or the one that runs it in its own process (True)."""
-    built: dict[bool, str] = {}
+    (False) or one that runs it in its own process (True: libpython built in; "shared":
+    loaded)."""
+    built: dict[object, str] = {}
 
     def build(embed):
         if embed not in built:
@@ -445,7 +449,10 @@ def own_launcher(own_interpreter, tmp_path_factory):
     return build
 
 
-@pytest.mark.parametrize("started_by", ["python -m pyrunc", "launcher", "launcher linking python"])
+LAUNCHERS = {"launcher": False, "launcher linking python": True, "launcher loading libpython": "shared"}
+
+
+@pytest.mark.parametrize("started_by", ["python -m pyrunc", *LAUNCHERS])
 def test_a_hold_on_the_inits_executable_never_writes_the_interpreter(
     pyrunc, bundle, test_id, own_interpreter, own_launcher, started_by
 ):
@@ -459,8 +466,8 @@ def test_a_hold_on_the_inits_executable_never_writes_the_interpreter(
     pyrunc.interpreter = own_interpreter
     executable = own_interpreter
     if started_by != "python -m pyrunc":
-        pyrunc.command = [own_launcher(started_by == "launcher linking python")]
-        if started_by == "launcher linking python":
+        pyrunc.command = [own_launcher(LAUNCHERS[started_by])]
+        if LAUNCHERS[started_by]:
             executable = pyrunc.command[0]
     bundle.config["process"]["args"] = ["sleep", "60"]
     bundle.write()
@@ -504,8 +511,8 @@ print(json.dumps([os.readlink("/proc/self/exe"), os.stat("/proc/self/exe").st_in
                   sys.argv[1:], sys.flags.isolated, sys.flags.no_site, sys.executable]))
 """
 
-EMBED = [False, True]
-EMBED_IDS = ["exec python", "python linked in"]
+EMBED = [False, True, "shared"]
+EMBED_IDS = ["exec python", "python linked in", "libpython loaded"]
 
 
 def _report_launcher(tmp_path, own_interpreter, embed):
@@ -529,11 +536,12 @@ def test_the_launcher_starts_the_interpreter_sealed_with_the_callers_arguments(t
     assert (isolated, no_site, executable) == (1, 1, own_interpreter)
 
 
-def test_the_launcher_that_links_python_runs_other_commands_in_its_own_process(tmp_path, own_interpreter):
+@pytest.mark.parametrize("embed", EMBED[1:], ids=EMBED_IDS[1:])
+def test_the_launcher_that_links_python_runs_other_commands_in_its_own_process(tmp_path, own_interpreter, embed):
     """Commands that start no container process run in the launcher's process: no exec,
     so no seal (nothing of theirs enters a container), the same isolation and arguments.
     Sealing, where it is needed, is tested above."""
-    command = _report_launcher(tmp_path, own_interpreter, True)
+    command = _report_launcher(tmp_path, own_interpreter, embed)
     args = ["--root", "/x", "state", "", "a b"]
     r = subprocess.run([command, *args], capture_output=True, text=True, check=True)
     link, ino, sealed, argv, isolated, no_site, executable = json.loads(r.stdout)

@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import os
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -26,6 +25,7 @@ sys.path.insert(0, HERE)
 
 import bundle  # noqa: E402
 import run  # noqa: E402
+from cpu import cpu_seconds  # noqa: E402
 from report import median, per_round, quartiles  # noqa: E402
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -37,24 +37,6 @@ def become_subreaper():
 
     if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-
-
-def cpu_seconds(cmd):
-    """CPU seconds (user + system) of cmd and what it waited for; stdin and stdout
-    /dev/null, stderr a file; run.Failed with its end when it exits non-zero."""
-    with tempfile.TemporaryFile() as err:
-        null = os.open(os.devnull, os.O_RDWR)
-        try:
-            actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1)]
-            actions.append((os.POSIX_SPAWN_DUP2, err.fileno(), 2))
-            pid = os.posix_spawn(cmd[0], cmd, os.environ, file_actions=actions)
-        finally:
-            os.close(null)
-        _, status, usage = os.wait4(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            err.seek(0)
-            raise run.Failed(f"{run.describe(cmd)}: {run.last_line(err.read().decode(errors='replace'))}")
-    return usage.ru_utime + usage.ru_stime
 
 
 def lifecycle(bench, r, bundle_dir):

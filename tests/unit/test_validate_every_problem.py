@@ -42,11 +42,15 @@ def _at(doc, parts):
 
 
 def _reachable(doc, parts):
+    """Whether parts names a value that can be replaced: its container is still an object
+    or an array (an earlier draw may have made it a string, whose [0] reads but cannot be
+    assigned)."""
     try:
-        _at(doc, parts[:-1])[parts[-1]]
-        return True
+        container = _at(doc, parts[:-1])
+        container[parts[-1]]
     except (KeyError, IndexError, TypeError):
         return False
+    return isinstance(container, (dict, list))
 
 
 @st.composite

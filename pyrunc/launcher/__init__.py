@@ -73,23 +73,30 @@ def compile_launcher(dest: str, python: str, boot: str, embed: bool | None = Non
     """Build launcher.c into dest: "compiled, interpreter linked in" when it runs Python
     itself, "compiled" when it execs `python`; None where there is no C compiler or it
     fails.  embed: run on this interpreter's libpython (None: where `python` is this
-    interpreter, the only one whose library we know); static: embed_flags'."""
+    interpreter, the only one whose library we know): on its static library where static
+    and it links (Debian's is not position-independent), else on the shared one."""
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc is None:
         return None
     if embed is None:
         embed = os.path.realpath(python) == os.path.realpath(sys.executable)
-    flags = embed_flags(static) if embed else None
+    builds: list[tuple[list[str], str]] = []
+    for flags in (embed_flags(True) if static else None, embed_flags(False)) if embed else ():
+        if flags is not None and all(flags != other for other, _ in builds):
+            builds.append((flags, "compiled, interpreter linked in"))
+    builds.append(([], "compiled"))
     base = [cc, "-O2", "-Wall", "-Werror", "-o", dest, SOURCE]
     base += [f"-DPYRUNC_PYTHON={c_string(python)}", f"-DPYRUNC_BOOT={c_string(boot)}"]
-    for extra, kind in ((flags, "compiled, interpreter linked in"), ([], "compiled")):
-        if extra is None:
-            continue
+    for extra, kind in builds:
         r = subprocess.run(base + extra, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if r.returncode == 0:
             return kind
-        what = "with libpython, building the plain launcher" if extra else "installing the script launcher"
-        sys.stderr.write(f"pyrunc.launcher: {cc} failed {what}:\n{r.stderr}")
+        if extra:  # a libpython this compiler cannot build on: the next build, in one line
+            library = next((f for f in extra if f.endswith(".a")), "the shared libpython")
+            lines = r.stderr.strip().splitlines() or [f"exit {r.returncode}"]
+            sys.stderr.write(f"pyrunc.launcher: not built on {library} ({lines[0]}); trying the next build\n")
+        else:
+            sys.stderr.write(f"pyrunc.launcher: {cc} failed, installing the script launcher:\n{r.stderr}")
     return None
 
 

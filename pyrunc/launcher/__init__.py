@@ -41,12 +41,12 @@ def c_string(text: str) -> str:
 
 def embed_flags(static: bool = True) -> list[str] | None:
     """The compiler flags that build the launcher on this interpreter's libpython; None
-    where it has no shared one (a static build: Debian's python3).  static: on its static
-    library (libpython3.X.a) where it is there, linked into the launcher (no shared
-    library to find and load at any start; still position-independent, for ASLR: a
-    non-PIE build measured no faster), with the symbols exported for the extension
-    modules; else the shared one, which the launcher loads (dlopen, by this path) when it
-    runs Python."""
+    where it has no shared one (a static build: Debian's python3 reports one), or, with
+    static, no static library beside it.  static: on its static library (libpython3.X.a),
+    linked into the launcher (no shared library to find and load at any start; still
+    position-independent, for ASLR: a non-PIE build measured no faster), with the symbols
+    exported for the extension modules; else on the shared one, which the launcher loads
+    (dlopen, by this path) when it runs Python."""
     var = sysconfig.get_config_var
     libdir, library, include = var("LIBDIR"), var("LDLIBRARY"), sysconfig.get_path("include")
     if not (var("Py_ENABLE_SHARED") and libdir and library and include):
@@ -54,19 +54,21 @@ def embed_flags(static: bool = True) -> list[str] | None:
     path = os.path.join(libdir, library)
     if not (os.path.isfile(path) and os.path.isfile(os.path.join(include, "Python.h"))):
         return None
+    if not static:
+        return ["-DPYRUNC_EMBED", f"-DPYRUNC_LIBPYTHON={c_string(path)}", f"-I{include}", "-ldl"]
     archive = os.path.join(var("LIBPL") or "", var("LIBRARY") or "")
-    if static and archive.endswith(".a") and os.path.isfile(archive):
-        return [
-            "-DPYRUNC_EMBED",
-            f"-I{include}",
-            "-s",
-            archive,
-            "-Wl,--export-dynamic",
-            *(var("LIBS") or "").split(),
-            *(var("SYSLIBS") or "").split(),
-            *(var("MODLIBS") or "").split(),
-        ]
-    return ["-DPYRUNC_EMBED", f"-DPYRUNC_LIBPYTHON={c_string(path)}", f"-I{include}", "-ldl"]
+    if not (archive.endswith(".a") and os.path.isfile(archive)):
+        return None
+    return [
+        "-DPYRUNC_EMBED",
+        f"-I{include}",
+        "-s",
+        archive,
+        "-Wl,--export-dynamic",
+        *(var("LIBS") or "").split(),
+        *(var("SYSLIBS") or "").split(),
+        *(var("MODLIBS") or "").split(),
+    ]
 
 
 def compile_launcher(dest: str, python: str, boot: str, embed: bool | None = None, static: bool = True) -> str | None:
@@ -81,9 +83,10 @@ def compile_launcher(dest: str, python: str, boot: str, embed: bool | None = Non
     if embed is None:
         embed = os.path.realpath(python) == os.path.realpath(sys.executable)
     builds: list[tuple[list[str], str]] = []
-    for flags in (embed_flags(True) if static else None, embed_flags(False)) if embed else ():
-        if flags is not None and all(flags != other for other, _ in builds):
-            builds.append((flags, "compiled, interpreter linked in"))
+    if embed:
+        for flags in (embed_flags(True) if static else None, embed_flags(False)):
+            if flags is not None:
+                builds.append((flags, "compiled, interpreter linked in"))
     builds.append(([], "compiled"))
     base = [cc, "-O2", "-Wall", "-Werror", "-o", dest, SOURCE]
     base += [f"-DPYRUNC_PYTHON={c_string(python)}", f"-DPYRUNC_BOOT={c_string(boot)}"]

@@ -45,7 +45,7 @@ def built_launcher(tmp_path_factory, request):
         pytest.skip("no C compiler: `make setup` installs gcc")
     static = request.param is True
     if request.param and launcher.embed_flags(static) is None:
-        pytest.skip("this interpreter has no shared libpython to build the launcher on")
+        pytest.skip("this interpreter has no libpython of that kind (static, or shared) to build the launcher on")
     dest = str(tmp_path_factory.mktemp("pyrunc-test-launcher") / "pyrunc")
     boot = launcher.boot_code(launcher.import_path())
     assert launcher.compile_launcher(dest, sys.executable, boot, bool(request.param), static)

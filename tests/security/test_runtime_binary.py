@@ -426,7 +426,7 @@ def _built(dest, python, boot, embed):
         pytest.skip("no C compiler: `make setup` installs gcc")
     static = embed is True
     if embed and launcher.embed_flags(static) is None:
-        pytest.skip("this interpreter has no shared libpython to build the launcher on")
+        pytest.skip("this interpreter has no libpython of that kind (static, or shared) to build the launcher on")
     kind = launcher.compile_launcher(dest, python, boot, embed=bool(embed), static=static)
     assert kind == ("compiled, interpreter linked in" if embed else "compiled")
     return dest

@@ -875,10 +875,8 @@ class Store:
 
     def ids(self, root_fd: int | None = None) -> list[str]:
         """The valid ids in the root, sorted; root_fd: the root, open (open_root)."""
-        if root_fd is not None:
-            return sorted(n for n in posix.listdir(root_fd) if _valid_id(n))
         try:
-            names = posix.listdir(self.root)
+            names = posix.listdir(self.root if root_fd is None else root_fd)
         except FileNotFoundError:
             return []
         except NotADirectoryError:

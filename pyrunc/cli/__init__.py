@@ -22,8 +22,9 @@ if _GC_OFF:
 
 def gc_for_wait() -> None:
     """The cyclic GC back on, where main left it off, for a long wait (run's and exec's
-    for their process: run.wait_in_foreground).  What is there now, the modules' objects for the most part, is
-    frozen first (gc.freeze): the first pass would otherwise walk all of it, 1.5 ms."""
+    for their process: run.wait_in_foreground).  What is there now, the modules' objects
+    for the most part, is frozen first (gc.freeze): the first pass would otherwise walk
+    all of it, 1.5 ms."""
     if _GC_OFF:
         gc.freeze()
         gc.enable()

@@ -43,20 +43,28 @@ def pid_ns_for_child(cfg: "Config", pid: int, pid_start: int | None) -> int | No
     lx = cfg.linux
     if lx.namespace("user") is not None or lx.namespace("time") is not None or in_user_namespace():
         return None
-    path = f"/proc/{pid}/ns/{PROC_NS_NAMES['pid']}"
     try:
-        theirs = os.stat(path)
-        ours = os.stat(f"/proc/self/ns/{PROC_NS_NAMES['pid']}")
-        if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
-            return None
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = _their_namespace(pid, PROC_NS_NAMES["pid"])
     except FileNotFoundError:
         raise KernelError(errno.ESRCH, f"open the namespaces of container init {pid}") from None
+    if fd is None:
+        return None
     # Opened by pid: the same start time afterwards proves it was the init's.
     if not procfs.is_alive_by_proc(pid, pid_start):
         os.close(fd)
         raise KernelError(errno.ESRCH, f"open the namespaces of container init {pid}")
     return fd
+
+
+def _their_namespace(pid: int, name: str) -> int | None:
+    """An fd of process `pid`'s namespace `name` (/proc/<pid>/ns/<name>), None where it is
+    ours too; FileNotFoundError where the process is gone."""
+    path = f"/proc/{pid}/ns/{name}"
+    theirs = os.stat(path)
+    ours = os.stat(f"/proc/self/ns/{name}")
+    if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+        return None
+    return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
 
 class JoinTarget:
@@ -72,11 +80,9 @@ class JoinTarget:
         self.host_pid = int(os.readlink("/proc/self"))
         try:
             for nstype in namespaces.JOIN_ORDER:
-                name = PROC_NS_NAMES[nstype]
-                theirs = os.stat(f"/proc/{pid}/ns/{name}")
-                ours = os.stat(f"/proc/self/ns/{name}")
-                if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
-                    self.ns_fds.append((nstype, os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)))
+                fd = _their_namespace(pid, PROC_NS_NAMES[nstype])
+                if fd is not None:
+                    self.ns_fds.append((nstype, fd))
             self.root_fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             # Opened by pid: the same start time afterwards proves it was the init's.
             if not procfs.is_alive_by_proc(pid, pid_start):

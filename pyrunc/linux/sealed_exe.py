@@ -53,7 +53,8 @@ def is_sealed(path: str = SELF_EXE) -> bool:
 
 
 def read_only_clone(k: "Kernel", path: str = SELF_EXE) -> int:
-    """An fd of `path` (by default the running program) on a detached, read-only clone of its mount."""
+    """An fd of `path` (by default the running program) on a detached, read-only clone of
+    its mount."""
     from pyrunc.linux import kernel
 
     fd: int = k.open_tree_clone(path)
@@ -66,8 +67,8 @@ def read_only_clone(k: "Kernel", path: str = SELF_EXE) -> int:
 
 
 def sealed_memfd_copy(path: str = SELF_EXE) -> int:
-    """An fd of a memfd holding a copy of `path` (by default the running program), sealed against any
-    change."""
+    """An fd of a memfd holding a copy of `path` (by default the running program), sealed
+    against any change."""
     flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
     try:
         fd = os.memfd_create("pyrunc-sealed-exe", flags | _MFD_EXEC)

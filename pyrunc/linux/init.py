@@ -140,6 +140,7 @@ class InitContext:
         self.runtime_is_root = os.geteuid() == 0
         self.host_pid = 0  # our pid as the runtime sees it, once the root is built
         self.pid_ns_made = False  # born pid 1 of the new pid namespace the runtime made
+        self.cpus_to_restore: set[int] | None = None  # every CPU, while spawn.cpus_apart's hold
 
     @property
     def cgroup_paths(self) -> dict[str, str]:
@@ -154,6 +155,13 @@ class InitContext:
         """Wait for the parent's answer to the cgroup request, if not read yet."""
         if self._cgroup_paths is None:
             self._cgroup_paths = self.chan.answer_to(protocol.CGROUP).get("paths") or {}
+
+    def restore_cpus(self) -> None:
+        """Back on every CPU (spawn.cpus_apart) once the container is built: before a
+        hook or the container's program, and a seccomp filter, which may deny the call."""
+        if self.cpus_to_restore is not None:
+            cpus, self.cpus_to_restore = self.cpus_to_restore, None
+            self.kernel.sched_setaffinity(0, cpus, "restore the runtime's CPU affinity")
 
     def cgroup_asked(self) -> None:
         """The cgroup request was sent (ask_cgroup); its answer is read when needed."""
@@ -395,6 +403,7 @@ def container_init(ctx: InitContext) -> None:
     if cfg.domainname is not None and _is_new(lx, "uts"):
         ctx.step = "set domainname"
         ctx.kernel.setdomainname(cfg.domainname)
+    ctx.restore_cpus()
     if proc is None:
         # The spec lets a container be created without a process; its `start` fails.
         program = None
@@ -454,6 +463,7 @@ def end_notes(ctx: InitContext) -> None:
 
 def wait_for_cgroup(ctx: InitContext) -> None:
     """Return once the parent has put this process in the container's cgroup."""
+    ctx.restore_cpus()  # first: hooks follow
     if not ctx.cgroup_joined:
         ctx.step = "join cgroup"
         ctx.chan.send(protocol.CGROUP_JOINED)

@@ -461,6 +461,11 @@ class Kernel(Pidfds):
         attr = _SchedAttr(ffi.sizeof(_SchedAttr), policy, flags, nice, priority, runtime, deadline, period)
         _check(self._syscall(_NR["sched_setattr"], ffi.c_int(0), ffi.byref(attr), ffi.c_uint(0)), "sched_setattr")
 
+    def current_cpu(self) -> int:
+        """The CPU this thread runs on now (sched_getcpu(3), from the vDSO)."""
+        cpu: int = self._libc.sched_getcpu()
+        return cpu
+
     def sched_setaffinity(self, pid: int, cpus: "Iterable[int]", what: str) -> None:
         """Pin `pid` (0: ourselves) to the CPUs of the set `cpus`; `what` names the field."""
         try:

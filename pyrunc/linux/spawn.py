@@ -78,7 +78,15 @@ def spawn_init(
     user_ns = cfg.linux.namespace("user")
     cgroup_ns = cfg.linux.namespace("cgroup")
 
+    apart = cpus_apart(kernel)
+
     def run(child_ch: Channel, note_fd: int) -> None:
+        cpus = apart
+        if cpus is not None:  # first: meanwhile the parent serves the cgroup request on its own CPU
+            try:
+                kernel.sched_setaffinity(0, cpus[1], "build the container apart from the runtime")
+            except KernelError:  # a CPU gone offline: build where we are, nothing to restore
+                cpus = None
         asked = user_ns is None or bool(user_ns.path)  # a new one: asked after the id maps (init)
         if asked:
             # First thing: the parent makes the cgroup while this child loads the init's code.
@@ -108,6 +116,7 @@ def spawn_init(
         )
         ctx.note_fd = note_fd
         ctx.pid_ns_made = new_pid_ns
+        ctx.cpus_to_restore = cpus[0] if cpus is not None else None
         if asked:
             ctx.cgroup_asked()
         ctx.recorder.begin(ctx.step)  # the step it is in
@@ -131,6 +140,24 @@ def spawn_init(
     finally:
         if cgroup_fd is not None:
             os.close(cgroup_fd)
+
+
+def cpus_apart(kernel: "Kernel") -> "tuple[set[int], set[int]] | None":
+    """(every CPU, the CPUs of create's child while it builds the container: all but the
+    one the runtime runs on), or None.  The child loads the init's code and builds the
+    container while the parent makes the cgroup; a scheduler that packs woken tasks onto
+    one CPU (the benchmark VM's does) would run the two in turn.
+
+    Only for a runtime that may run on every CPU: the kernel keeps a mask set with
+    sched_setaffinity (since Linux 6.2) and narrows each later cpuset of the process to
+    it, so the child's is set back to every CPU (init.InitContext.restore_cpus), which
+    narrows nothing, as if it had never been set.  A runtime given fewer CPUs (taskset, a
+    cpuset) may carry such a mask of its own, which the child inherits and must keep."""
+    mine = os.sched_getaffinity(0)
+    every = set(range(os.cpu_count() or 1))
+    if mine != every or len(every) < 2:
+        return None
+    return every, every - {kernel.current_cpu()}
 
 
 def pid_ns_in_parent(cfg: "Config") -> bool:

@@ -2,12 +2,15 @@
 processes only, `initial` before the cgroup, `final` after) and `linux.memoryPolicy`
 (set_mempolicy(2) for the init and every exec), seen from inside the container."""
 
+import ast
 import json
 import os
 
 import pytest
 
+from pyrunc.linux import placement
 from tests.integration.cli_util import assert_nothing_left, last_error, set_args
+from tests.integration.trace_util import traced
 
 ALL_CPUS = os.sched_getaffinity(0)
 two_cpus = pytest.mark.skipif(not {0, 1} <= ALL_CPUS, reason="needs CPUs 0 and 1")
@@ -225,3 +228,45 @@ def test_update_rdt_schema_of_the_wrong_form_is_a_usage_error(pyrunc, running):
     r = pyrunc("update", "--mem-bw-schema", "L3:0=7f0", cid)
     assert r.code != 0 and len(r.err.splitlines()) == 1, r
     assert "--mem-bw-schema" in r.err and "'L3:0=7f0'" in r.err and "MB:" in r.err, r
+
+
+def cpu_list(text):
+    return placement.parse_list(text.replace(" ", ""))
+
+
+def traced_run_of_cat_status(pyrunc, bundle, test_id, tmp_path):
+    """`run` of `cat /proc/self/status`, traced: its Cpus_allowed and the sched_setaffinity
+    calls (all the child's: the first comes before its trace names it the init)."""
+    set_args(bundle, "cat", "/proc/self/status")
+    r, records = traced(pyrunc, str(tmp_path / "trace.jsonl"), "run", "--bundle", bundle.path, test_id)
+    assert r.code == 0, r
+    pins = [
+        ast.literal_eval(c["args"]["cpus"]) for c in records if c["t"] == "call" and c["name"] == "sched_setaffinity"
+    ]
+    return cpu_list(status_field(r.out, "Cpus_allowed_list")), pins
+
+
+EVERY_CPU = set(range(os.cpu_count()))
+
+
+@pytest.mark.skipif(ALL_CPUS != EVERY_CPU or len(EVERY_CPU) < 2, reason="needs two CPUs, all allowed to the tests")
+def test_create_builds_the_container_apart_from_the_runtime_then_gives_it_every_cpu(pyrunc, bundle, test_id, tmp_path):
+    """spawn.cpus_apart: create's child builds the container off the CPU the runtime runs
+    on, and is set back to every CPU; the container's process runs where it would have
+    without that."""
+    allowed, pins = traced_run_of_cat_status(pyrunc, bundle, test_id, tmp_path)
+    assert allowed == EVERY_CPU
+    apart, back = pins
+    assert apart and apart < EVERY_CPU and back == EVERY_CPU, pins
+
+
+@two_cpus
+def test_a_runtime_on_fewer_cpus_builds_the_container_where_it_is_pinned(pyrunc, bundle, test_id, tmp_path):
+    """A runtime given fewer CPUs (taskset) may carry a mask the kernel keeps across cpuset
+    changes: its container keeps it, and is never pinned apart."""
+    os.sched_setaffinity(0, {1})  # inherited by the runtime
+    try:
+        allowed, pins = traced_run_of_cat_status(pyrunc, bundle, test_id, tmp_path)
+    finally:
+        os.sched_setaffinity(0, ALL_CPUS)
+    assert allowed == {1} and pins == [], pins

@@ -10,6 +10,7 @@ a re-exec where it must (linux/sealed_exe.py).
     python -m pyrunc.launcher DEST        (make setup: DEST is .venv/bin/pyrunc)
 """
 
+import ast
 import json
 import os
 import shutil
@@ -18,6 +19,8 @@ import sys
 import sysconfig
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher.c")
+# Holds only the `encodings` package the launcher's interpreter starts on (its docstring).
+STARTUP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "startup")
 
 
 def import_path() -> list[str]:
@@ -71,6 +74,17 @@ def embed_flags(static: bool = True) -> list[str] | None:
     ]
 
 
+def search_path(python: str) -> str | None:
+    """The module search path of the launcher that runs Python: STARTUP, then what
+    `python -I -S` has; ':'-separated, None where an entry holds ':' (the launcher then
+    starts on the standard library's encodings)."""
+    r = subprocess.run([python, "-I", "-S", "-c", "import sys; print(repr(sys.path))"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return None
+    entries = [STARTUP, *ast.literal_eval(r.stdout)]
+    return None if any(":" in e for e in entries) else ":".join(entries)
+
+
 def compile_launcher(dest: str, python: str, boot: str, embed: bool | None = None, static: bool = True) -> str | None:
     """Build launcher.c into dest: "compiled, interpreter linked in" when it runs Python
     itself, "compiled" when it execs `python`; None where there is no C compiler or it
@@ -84,8 +98,10 @@ def compile_launcher(dest: str, python: str, boot: str, embed: bool | None = Non
         embed = os.path.realpath(python) == os.path.realpath(sys.executable)
     builds: list[tuple[list[str], str]] = []
     if embed:
+        path = search_path(python)
         for flags in (embed_flags(True) if static else None, embed_flags(False)):
             if flags is not None:
+                flags += [f"-DPYRUNC_SEARCH_PATH={c_string(path)}"] if path else []
                 builds.append((flags, "compiled, interpreter linked in"))
     builds.append(([], "compiled"))
     base = [cc, "-O2", "-Wall", "-Werror", "-o", dest, SOURCE]

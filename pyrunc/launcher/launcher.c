@@ -269,6 +269,32 @@ static void exit_on_error(PyStatus status)
 		PY(Py_ExitStatusException)(status);
 }
 
+#ifdef PYRUNC_SEARCH_PATH
+/* The module search path, ':'-separated: pyrunc/launcher/startup first, whose `encodings`
+ * the interpreter imports while it starts (a tenth of its start saved), then the
+ * interpreter's own entries as `python -I -S` has them.  Set here: nothing of ours runs
+ * before that import. */
+static void set_search_path(PyConfig *config)
+{
+	char *paths = strdup(PYRUNC_SEARCH_PATH);
+	if (!paths) {
+		fprintf(stderr, "pyrunc: out of memory\n");
+		exit(127);
+	}
+	for (char *entry = strtok(paths, ":"); entry; entry = strtok(NULL, ":")) {
+		wchar_t *wide = PY(Py_DecodeLocale)(entry, NULL);
+		if (!wide) {
+			fprintf(stderr, "pyrunc: cannot decode %s\n", entry);
+			exit(127);
+		}
+		exit_on_error(PY(PyWideStringList_Append)(&config->module_search_paths, wide));
+		PY(PyMem_RawFree)(wide);
+	}
+	free(paths);
+	config->module_search_paths_set = 1;
+}
+#endif
+
 /* What `PYRUNC_PYTHON -I -S -c PYRUNC_BOOT ARGS...` would run, in this process: the
  * same isolation, site skipped, sys.argv ["-c", ARGS...], and sys.executable the
  * interpreter, from which Python finds its prefix and the venv. */
@@ -297,6 +323,9 @@ static int run_python(int argc, char **argv)
 	exit_on_error(PY(PyConfig_SetBytesString)(&config, &config.run_command, PYRUNC_BOOT));
 	exit_on_error(PY(PyConfig_SetBytesString)(&config, &config.program_name, PYRUNC_PYTHON));
 	exit_on_error(PY(PyConfig_SetBytesString)(&config, &config.executable, PYRUNC_PYTHON));
+#ifdef PYRUNC_SEARCH_PATH
+	set_search_path(&config);
+#endif
 	exit_on_error(PY(Py_InitializeFromConfig)(&config));
 	PY(PyConfig_Clear)(&config);
 	return PY(Py_RunMain)();

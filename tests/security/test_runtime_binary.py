@@ -16,6 +16,7 @@ Each test checks afterwards that the host's interpreter is byte for byte what it
 `pyrunc exec`, the third way in for runc, has the same defenses: tests/security/test_exec.py.
 """
 
+import ast
 import errno
 import glob
 import json
@@ -606,3 +607,22 @@ def test_a_plain_interpreter_is_not_sealed(own_interpreter):
     """The other side of the two tests above: is_sealed, which decides the re-exec, says
     no for the interpreter file as it lies on the host."""
     assert not sealed_exe.is_sealed(own_interpreter)
+
+
+STARTUP_REPORT = """import sys
+print(repr([sys.path, sorted(m for m in sys.modules if m.startswith(("codecs", "encodings"))), sys.argv[1:]]))
+"""
+
+
+@pytest.mark.parametrize("embed", EMBED[1:], ids=EMBED_IDS[1:])
+def test_the_launcher_that_runs_python_starts_it_on_pyruncs_encodings(tmp_path, own_interpreter, embed):
+    """pyrunc/launcher/startup first on the module search path, then what `python -I -S`
+    has: the interpreter starts without the codecs module and the standard library's alias
+    table (tests/unit/test_startup_encodings.py), and still reads its arguments as UTF-8."""
+    command = _built(str(tmp_path / "report-startup"), own_interpreter, f"exec({STARTUP_REPORT!r})", embed)
+    r = subprocess.run([command, "state", "é"], capture_output=True, text=True, check=True)
+    path, loaded, argv = ast.literal_eval(r.stdout)
+    probe = [own_interpreter, "-I", "-S", "-c", "import sys; print(repr(sys.path))"]
+    plain = subprocess.run(probe, capture_output=True, text=True, check=True)
+    assert path == [launcher.STARTUP, *ast.literal_eval(plain.stdout)]
+    assert loaded == ["encodings"] and argv == ["state", "é"], r.stdout

@@ -610,19 +610,22 @@ def test_a_plain_interpreter_is_not_sealed(own_interpreter):
 
 
 STARTUP_REPORT = """import sys
-print(repr([sys.path, sorted(m for m in sys.modules if m.startswith(("codecs", "encodings"))), sys.argv[1:]]))
+loaded = sorted(m for m in sys.modules if m.startswith(("codecs", "encodings")))
+print(repr([sys.modules["encodings"].__file__, sys.path, loaded, sys.argv[1:]]))
 """
 
 
 @pytest.mark.parametrize("embed", EMBED[1:], ids=EMBED_IDS[1:])
 def test_the_launcher_that_runs_python_starts_it_on_pyruncs_encodings(tmp_path, own_interpreter, embed):
-    """pyrunc/launcher/startup first on the module search path, then what `python -I -S`
-    has: the interpreter starts without the codecs module and the standard library's alias
-    table (tests/unit/test_startup_encodings.py), and still reads its arguments as UTF-8."""
+    """pyrunc/launcher/startup first on the module search path, for the start's import of
+    `encodings` alone (it is off the path afterwards: what `python -I -S` has is left): the
+    interpreter starts without the codecs module and the standard library's alias table
+    (tests/unit/test_startup_encodings.py), and still reads its arguments as UTF-8."""
     command = _built(str(tmp_path / "report-startup"), own_interpreter, f"exec({STARTUP_REPORT!r})", embed)
     r = subprocess.run([command, "state", "é"], capture_output=True, text=True, check=True)
-    path, loaded, argv = ast.literal_eval(r.stdout)
+    encodings, path, loaded, argv = ast.literal_eval(r.stdout)
+    assert encodings == os.path.join(launcher.STARTUP, "encodings", "__init__.py")
     probe = [own_interpreter, "-I", "-S", "-c", "import sys; print(repr(sys.path))"]
     plain = subprocess.run(probe, capture_output=True, text=True, check=True)
-    assert path == [launcher.STARTUP, *ast.literal_eval(plain.stdout)]
+    assert path == ast.literal_eval(plain.stdout)
     assert loaded == ["encodings"] and argv == ["state", "é"], r.stdout

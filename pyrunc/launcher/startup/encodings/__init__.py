@@ -11,7 +11,8 @@ package, loads the standard library's `encodings` here, in this module, first: f
 on everything is the standard library's.  Its submodules (`encodings.latin_1`, ...) are
 always the standard library's (__path__).
 
-The launcher puts this directory first on the module search path; it holds nothing else.
+The launcher puts this directory first on the module search path, and this module takes
+it off again; it holds nothing else.
 """
 
 import _codecs
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 
 # encodings.<name> is the standard library's module of that name.
 __path__ = [f"{sys._stdlib_dir}/encodings"]  # type: ignore[attr-defined]  # set since 3.11
+# The launcher put our directory first on the search path for this one import: off it
+# again, so that later imports search only the interpreter's entries and pyrunc's.
+if sys.path and sys.path[0] == __file__.rsplit("/", 2)[0]:
+    del sys.path[0]
 
 _UTF_8_NAMES = ("utf_8", "utf8", "u8", "utf", "cp65001")
 

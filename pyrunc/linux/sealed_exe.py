@@ -110,7 +110,7 @@ def reexec_command(argv: list[str]) -> list[str]:
 
     path = [os.path.dirname(os.path.dirname(os.path.abspath(pyrunc.__file__)))]
     path += [p for p in sys.path if p and p not in path]
-    boot = f"import sys; sys.path[:] = {path!r}; from pyrunc.cli import main; sys.exit(main())"
+    boot = f"import sys; sys.path[:] = {path!r}; from pyrunc.cli import launch; launch()"  # no teardown
     return [sys.executable, "-I", "-S", "-c", boot, *argv]
 
 

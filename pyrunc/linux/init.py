@@ -140,7 +140,7 @@ class InitContext:
         self.runtime_is_root = os.geteuid() == 0
         self.host_pid = 0  # our pid as the runtime sees it, once the root is built
         self.pid_ns_made = False  # born pid 1 of the new pid namespace the runtime made
-        self.cpus_to_restore: set[int] | None = None  # every CPU, while spawn.cpus_apart's hold
+        self.cpus_to_restore: set[int] | None = None  # every CPU: allowed again once built (spawn.cpus_apart)
 
     @property
     def cgroup_paths(self) -> dict[str, str]:

@@ -158,3 +158,11 @@ def test_an_interpreter_started_on_it_loads_no_codec_module_and_works_in_utf_8(t
     assert first == "['encodings'] utf-8 é"
     assert second == f"😀é€ {3 * 3000 - 8}"
     assert third == "iso8859-1 b'\\xe9'"
+
+
+def test_the_standard_submodules_are_found_where_the_interpreter_does_not_say(shim, monkeypatch):
+    """sys._stdlib_dir is None where the interpreter could not tell its standard library's
+    directory: the search path has it."""
+    standard = os.path.dirname(os.__file__)
+    monkeypatch.setattr(sys, "_stdlib_dir", None)
+    assert shim._standard_dir() == os.path.join(standard, "encodings")

@@ -1,8 +1,9 @@
 """The `encodings` package the launcher's interpreter starts on (pyrunc/launcher).
 
 An interpreter cannot start without a codec registry: it imports `encodings` and asks it
-for the codec of the filesystem and of the standard streams, which is UTF-8 on any host
-pyrunc runs on.  The standard library's package builds its whole alias table and loads
+for the codec of the filesystem and of the standard streams: UTF-8 under a UTF-8 locale
+and under the C locale (Python's UTF-8 mode).  The standard library's package builds its
+whole alias table and loads
 `codecs` (a dozen classes) and `encodings.utf_8` to answer that; in a process that lives
 a few milliseconds that is 0.85 ms of CPU, a tenth of the interpreter's start
 (docs/performance.md).  This one answers UTF-8 itself, from `_codecs`, with what the
@@ -16,17 +17,34 @@ it off again; it holds nothing else.
 """
 
 import _codecs
+import posix
 import sys
 
 TYPE_CHECKING = False  # typing is not imported at start
 if TYPE_CHECKING:
     from typing import Any
 
+_HERE = __file__.rsplit("/", 2)[0]
+
+
+def _standard_dir() -> str:
+    """The standard library's encodings directory: beside the interpreter's other modules
+    (sys._stdlib_dir, set since 3.11 where it could tell), else on the search path."""
+    stdlib = getattr(sys, "_stdlib_dir", None)
+    for top in ([stdlib] if stdlib else []) + [p for p in sys.path if p != _HERE]:
+        try:
+            posix.stat(f"{top}/encodings/__init__.py")
+        except OSError:
+            continue
+        return f"{top}/encodings"
+    return f"{stdlib}/encodings"  # none found: its submodules then fail to import, as they would
+
+
 # encodings.<name> is the standard library's module of that name.
-__path__ = [f"{sys._stdlib_dir}/encodings"]  # type: ignore[attr-defined]  # set since 3.11
+__path__ = [_standard_dir()]
 # The launcher put our directory first on the search path for this one import: off it
 # again, so that later imports search only the interpreter's entries and pyrunc's.
-if sys.path and sys.path[0] == __file__.rsplit("/", 2)[0]:
+if sys.path and sys.path[0] == _HERE:
     del sys.path[0]
 
 _UTF_8_NAMES = ("utf_8", "utf8", "u8", "utf", "cp65001")

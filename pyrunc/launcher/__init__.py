@@ -68,10 +68,17 @@ def embed_flags(static: bool = True) -> list[str] | None:
         "-s",
         archive,
         "-Wl,--export-dynamic",
-        *(var("LIBS") or "").split(),
-        *(var("SYSLIBS") or "").split(),
-        *(var("MODLIBS") or "").split(),
+        *_libraries(var("LIBS"), var("SYSLIBS"), var("MODLIBS")),
     ]
+
+
+def _libraries(*flag_strings: str | None) -> list[str]:
+    """The libraries a static libpython needs (-l...), without the search paths and
+    runpaths the interpreter's build put beside them (pyenv's LIBS names its own lib
+    directory): the launcher links no shared library of there, and a runpath would have
+    the dynamic loader search it for libc and libm at every start."""
+    flags = [f for text in flag_strings for f in (text or "").split()]
+    return [f for f in flags if not f.startswith(("-L", "-Wl,-rpath", "-Wl,-R", "-R"))]
 
 
 def search_path(python: str) -> str | None:

@@ -629,3 +629,15 @@ def test_the_launcher_that_runs_python_starts_it_on_pyruncs_encodings(tmp_path, 
     plain = subprocess.run(probe, capture_output=True, text=True, check=True)
     assert path == ast.literal_eval(plain.stdout)
     assert loaded == ["encodings"] and argv == ["state", "é"], r.stdout
+
+
+def test_the_launcher_that_links_python_has_no_runpath(tmp_path, own_interpreter):
+    """Built on the static libpython, it needs no library from the interpreter's lib
+    directory: a runpath there (pyenv's build flags carry one) would only have the dynamic
+    loader search it for libc and libm at every start, and load them from there if found."""
+    if shutil.which("readelf") is None:
+        pytest.skip("no readelf: binutils comes with `make setup`'s gcc")
+    command = _built(str(tmp_path / "no-runpath"), own_interpreter, "pass", True)
+    dynamic = subprocess.run(["readelf", "-d", command], capture_output=True, text=True, check=True).stdout
+    assert "(NEEDED)" in dynamic
+    assert "RUNPATH" not in dynamic and "RPATH" not in dynamic, dynamic

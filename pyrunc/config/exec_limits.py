@@ -3,11 +3,14 @@ NAME_MAX, execve(2)'s limits), and of any string it is given (no NUL, no lone su
 
 semantic.py checks process.args and env, and the hooks', with these; exec checks only the
 args of its command line with `exec_args_problems` when the rest of its process is the
-container's own, validated whole at create (exec_in.py): this module imports nothing,
-and spares exec the import of the whole validation (a millisecond, issue 23).
+container's own, validated whole at create (exec_in.py): this module imports only the
+problems' format, and spares exec the import of the whole validation (a millisecond,
+issue 23).
 """
 
 import os
+
+from pyrunc.config import format_problems
 
 # Annotations name typing's types only for mypy: importing typing costs every command.
 TYPE_CHECKING = False
@@ -138,4 +141,4 @@ def exec_args_problems(process: "Doc") -> list[str]:
         if problem:
             found.append((["process", "args", i], problem))
     found += _exec_problems(args, process.get("env") or (), ["process"], process.get("rlimits"))
-    return [".".join(str(p) for p in parts[:2]) + "".join(f"[{p}]" for p in parts[2:]) + f": {m}" for parts, m in found]
+    return format_problems(found)  # sorted as the whole validation sorts them: exec names the first

@@ -12,10 +12,10 @@ Every problem is one line, `<json path>: <message>`, with paths written like
 
 import os
 
-# Problems are formatted in validate.py, which create imports without this module;
-# the names stay importable from here.
-from pyrunc.config.validate import format_problems as format_problems
-from pyrunc.config.validate import json_path as json_path
+# Problems are formatted in the package (pyrunc/config/__init__.py), which create and
+# exec load without this module; the names stay importable from here.
+from pyrunc.config import format_problems as format_problems
+from pyrunc.config import json_path as json_path
 
 MAX_REPR = 200
 

@@ -97,7 +97,7 @@ def _match(pattern: str, text: str) -> "re.Match[str] | None":
 
 def semantic_errors(doc: "Doc", bundle_dir: str) -> list[str]:
     """Every semantic problem of a schema-valid config.json, as `path: message` lines."""
-    from pyrunc.config.validate import format_problems
+    from pyrunc.config import format_problems
 
     return format_problems(semantic_problems(doc, bundle_dir))
 

@@ -7,6 +7,8 @@ jsonschema to explain a failure, is imported only then."""
 import os
 
 from pyrunc import jsonc
+from pyrunc.config import format_problems as format_problems
+from pyrunc.config import json_path as json_path
 from pyrunc.errors import ConfigError
 
 CONFIG_NAME = "config.json"
@@ -65,31 +67,6 @@ def _schema_problems(doc: "Doc") -> "list[tuple[JsonPath, str]]":
     from pyrunc.config.schema import schema_problems
 
     return schema_problems(doc)
-
-
-def json_path(parts: "Iterable[str | int]") -> str:
-    """Render a path: keys as `.key` (or `["odd.key"]` when not an identifier), indexes as `[i]`."""
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part.isascii() and part.isidentifier():  # [A-Za-z_][A-Za-z0-9_]*
-            out += f".{part}" if out else part
-        else:
-            out += f"[{jsonc.dumps(part, compact=False)}]"
-    return out or "(root)"
-
-
-def _path_key(parts: "JsonPath") -> tuple[tuple[int, int, str], ...]:
-    # Sort numerically by index, so [10] comes after [2]; ints before strs at one level.
-    return tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in parts)
-
-
-def format_problems(problems: "Iterable[tuple[JsonPath, str]]") -> list[str]:
-    """[(path parts, message)] -> sorted, deduplicated `path: message` lines."""
-    unique = {(tuple(parts), message) for parts, message in problems}
-    ordered = sorted(unique, key=lambda pm: (_path_key(pm[0]), pm[1]))
-    return [f"{json_path(parts)}: {message}" for parts, message in ordered]
 
 
 def _is_missing_field(parts: "JsonPath", message: str) -> bool:

@@ -18,15 +18,18 @@
  * the exec of a second program and its dynamic loading on every command.  Only the
  * commands that fork a container process (create, run, exec) still exec, once, to run
  * from a sealed copy of the launcher itself: the others (state, list, kill, ...) never
- * fork anything a container could reach.  libpython is loaded (dlopen) only to run
- * Python, after that exec: the first start of create, run and exec never loads it.
+ * fork anything a container could reach.  libpython is built in from the interpreter's
+ * static library where there is one; else the shared one is loaded (dlopen) only to run
+ * Python, after that exec, so that the first start of create, run and exec never loads
+ * it.  The interpreter starts on pyrunc's own `encodings` package (PYRUNC_SEARCH_PATH,
+ * set_search_path below).
  *
  * For the commands that move a process into the container's cgroup (create, run, exec),
  * it first forks a helper that pays the kernel's wait before a cgroup.procs write (see
  * cgroup_warm_up below) while the interpreter starts.
  *
- * PYRUNC_PYTHON, PYRUNC_BOOT (and PYRUNC_LIBPYTHON with PYRUNC_EMBED) are string literals
- * given with -D at build time.
+ * PYRUNC_PYTHON, PYRUNC_BOOT, and with PYRUNC_EMBED PYRUNC_SEARCH_PATH and (for the
+ * shared libpython) PYRUNC_LIBPYTHON are string literals given with -D at build time.
  */
 #ifdef PYRUNC_EMBED
 #define PY_SSIZE_T_CLEAN

@@ -416,7 +416,7 @@ def _bring_lo_up(k: "Kernel", pid: int) -> None:
                 from pyrunc.linux.kernel import CLONE_NEWNET
 
                 k.setns(ns, CLONE_NEWNET, "join the restored network namespace")
-                network.bring_up("lo")
+                network.bring_up(k, "lo")
                 code = 0
             finally:
                 os._exit(code)

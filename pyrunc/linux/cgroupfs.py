@@ -12,6 +12,7 @@ import os
 from pyrunc.linux import kernel, paths
 from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, own_cgroups, probe
 from pyrunc.linux.mounts import mount_fd
+from pyrunc.linux.procfs import read_whole
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,14 +27,13 @@ def host_cgroup_mounts() -> list[tuple[str, str, str]]:
     /sys/fs/cgroup, from mountinfo: what a new mount of each needs (cgroups.v1's
     hierarchy_controllers tells what each offers)."""
     found = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            pre, _, post = line.partition(" - ")
-            fstype, _src, superopts = post.split()[:3]
-            mountpoint = pre.split()[4]
-            if fstype in ("cgroup", "cgroup2") and os.path.dirname(mountpoint) == CGROUP_MOUNT_ROOT:
-                opts = [o for o in superopts.split(",") if o not in ("rw", "ro")]
-                found.append((os.path.basename(mountpoint), fstype, ",".join(opts)))
+    for line in read_whole("/proc/self/mountinfo").decode(errors="surrogateescape").splitlines():
+        pre, _, post = line.partition(" - ")
+        fstype, _src, superopts = post.split()[:3]
+        mountpoint = pre.split()[4]
+        if fstype in ("cgroup", "cgroup2") and os.path.dirname(mountpoint) == CGROUP_MOUNT_ROOT:
+            opts = [o for o in superopts.split(",") if o not in ("rw", "ro")]
+            found.append((os.path.basename(mountpoint), fstype, ",".join(opts)))
     return found
 
 

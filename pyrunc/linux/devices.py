@@ -56,13 +56,20 @@ def create_device(
     uid: int | None = None,
     gid: int | None = None,
     bind: bool = False,
+    parents: "dict[str, int] | None" = None,
 ) -> None:
+    """The node `path` in the rootfs.  `parents`: the directories already resolved, by
+    path, each an fd the caller closes; the one resolved here joins them."""
     parent, name = _split(paths.clean(path))
-    dfd = paths.mkdir_all(k, root_fd, parent)
-    try:
-        dir_fd = os.open(paths.fd_path(dfd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    finally:
-        os.close(dfd)
+    dir_fd = parents.get(parent) if parents is not None else None
+    if dir_fd is None:
+        dfd = paths.mkdir_all(k, root_fd, parent)
+        try:
+            dir_fd = os.open(paths.fd_path(dfd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        finally:
+            os.close(dfd)
+        if parents is not None:
+            parents[parent] = dir_fd
     try:
         if bind:
             _bind_host_node(k, root_fd, dir_fd, name, path)
@@ -73,7 +80,8 @@ def create_device(
     except OSError as e:
         raise KernelError(e.errno, f"create device {path}") from None
     finally:
-        os.close(dir_fd)
+        if parents is None:
+            os.close(dir_fd)
 
 
 def _make_node(
@@ -128,13 +136,17 @@ def _bind_host_node(k: "Kernel", root_fd: int, dir_fd: int, name: str, path: str
 
 
 def create_default_devices(k: "Kernel", root_fd: int, devices: "Iterable[Device]", in_userns: bool) -> None:
-    for path, dtype, major, minor in DEFAULT_DEVICES:
-        create_device(k, root_fd, path, dtype, major, minor, 0o666, 0, 0, bind=in_userns)
-    for d in devices:
-        mode = d.file_mode if d.file_mode is not None else 0o666
-        create_device(
-            k, root_fd, d.path, d.type, d.major, d.minor, mode, d.uid, d.gid, bind=in_userns and d.type != "p"
-        )
+    parents: dict[str, int] = {}  # each directory resolved once: /dev for the defaults and most others
+    try:
+        for path, dtype, major, minor in DEFAULT_DEVICES:
+            create_device(k, root_fd, path, dtype, major, minor, 0o666, 0, 0, bind=in_userns, parents=parents)
+        for d in devices:
+            mode = d.file_mode if d.file_mode is not None else 0o666
+            bind = in_userns and d.type != "p"
+            create_device(k, root_fd, d.path, d.type, d.major, d.minor, mode, d.uid, d.gid, bind, parents)
+    finally:
+        for fd in parents.values():
+            os.close(fd)
 
 
 def create_links(k: "Kernel", root_fd: int) -> None:

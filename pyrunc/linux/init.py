@@ -356,7 +356,7 @@ def container_init(ctx: InitContext) -> None:
         ctx.step = "bring up lo"
         from pyrunc.linux import network  # loaded before any namespace (load_modules)
 
-        network.bring_up("lo")
+        network.bring_up(ctx.kernel, "lo")
     if lx.net_devices:
         # Before the rootfs: a sysfs mounted in it then shows the devices.  The runtime,
         # in the host's namespace, moves them; it acts in ours through this socket.

@@ -10,6 +10,7 @@ KernelError naming the verb and its object on failure.  The constants stay modul
 
 import errno
 import os
+import sys
 
 from pyrunc.errors import KernelError
 from pyrunc.linux import ffi
@@ -129,6 +130,12 @@ PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 CLOSE_RANGE_CLOEXEC = 4
+
+# netdevice(7): an interface's flags through any socket of its network namespace
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+_IFREQ_SIZE = 40  # struct ifreq: the name (IFNAMSIZ, 16 bytes), then a union led by the flags (a short)
 
 
 OPEN_TREE_CLONE = 1
@@ -512,6 +519,16 @@ class Kernel(Pidfds):
             ),
             "close_range",
         )
+
+    def interface_up(self, sock_fd: int, name: str) -> None:
+        """Bring the network interface `name` up: its flags read and written back with
+        IFF_UP, through the socket `sock_fd` of its network namespace."""
+        ifname = name.encode().ljust(16, b"\0")
+        req = ffi.create_string_buffer(ifname, _IFREQ_SIZE)
+        _check(self._libc.ioctl(ffi.c_int(sock_fd), ffi.c_ulong(SIOCGIFFLAGS), req), f"bring up {name}")
+        flags = int.from_bytes(bytes(req)[16:18], sys.byteorder) | IFF_UP
+        req = ffi.create_string_buffer(ifname + flags.to_bytes(2, sys.byteorder), _IFREQ_SIZE)
+        _check(self._libc.ioctl(ffi.c_int(sock_fd), ffi.c_ulong(SIOCSIFFLAGS), req), f"bring up {name}")
 
     # Plain wrappers over os, so that every call the mechanics make is visible at one seam.
 

@@ -1,12 +1,10 @@
 """The network steps the container's init takes: in a new network namespace, bring lo
 up; for linux.netDevices, open the rtnetlink socket the runtime works through.
 
-These are two ioctls and a socket, deliberately not pyroute2: it costs more to import
-than a whole container start (netdevices.py, in the runtime, uses it).
+These are a socket and two ioctls (the kernel seam's interface_up), deliberately not
+pyroute2: it costs more to import than a whole container start (netdevices.py, in the
+runtime, uses it); nor fcntl and struct, two more modules for the init to load.
 """
-
-import fcntl
-import struct
 
 from pyrunc.errors import KernelError
 from pyrunc.linux import unix
@@ -16,21 +14,20 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from _socket import socket
 
-SIOCGIFFLAGS = 0x8913
-SIOCSIFFLAGS = 0x8914
-IFF_UP = 0x1
+    from pyrunc.linux.kernel import Kernel
+
 AF_NETLINK = 16
 NETLINK_ROUTE = 0
 
 
-def bring_up(ifname: str = "lo") -> None:
-    s = unix.socket(unix.AF_INET, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC)
+def bring_up(k: "Kernel", ifname: str = "lo") -> None:
+    """`ifname` up in our network namespace (`k`: the kernel seam)."""
     try:
-        req = struct.pack("16sH14x", ifname.encode(), 0)
-        flags = struct.unpack("16sH14x", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
-        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", ifname.encode(), flags | IFF_UP))
+        s = unix.socket(unix.AF_INET, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC)
     except OSError as e:
-        raise KernelError(e.errno, f"bring up {ifname}") from None
+        raise KernelError(e.errno, f"bring up {ifname}: socket") from None
+    try:
+        k.interface_up(s.fileno(), ifname)
     finally:
         s.close()
 

@@ -2,6 +2,7 @@
 offsets, hostname and domainname.  Each test prints what the container sees and
 compares it with the host's view."""
 
+import json
 import os
 import shutil
 import signal
@@ -210,6 +211,53 @@ def test_new_network_namespace_has_only_lo_and_lo_is_up(pyrunc, bundle, test_id)
     assert lines[0] == "lo"
     assert int(lines[1], 16) & 0x1, "lo is not up"  # IFF_UP
     assert lines[2:] == ["lo"]
+
+
+def test_the_kernel_seam_brings_an_interface_up_and_names_one_it_cannot():
+    """Kernel.interface_up, which the init brings lo up with, in a child's own new network
+    namespace: lo down before, up after with its flags kept; an unknown name fails
+    as a KernelError naming it."""
+    from pyrunc.errors import KernelError
+    from pyrunc.linux import kernel, unix
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        out = []
+        try:
+            k = kernel.Kernel()
+            k.unshare(kernel.CLONE_NEWNET)
+            s = unix.socket(unix.AF_INET, unix.SOCK_DGRAM)
+            with open("/proc/self/net/dev") as f:
+                out.append(f.read().count(":"))  # the interfaces in it
+            before = _flags(s, "lo")
+            k.interface_up(s.fileno(), "lo")
+            out += [before, _flags(s, "lo")]
+            try:
+                k.interface_up(s.fileno(), "pyrunc-nope0")
+            except KernelError as e:
+                out.append(str(e))
+            os.write(w, json.dumps(out).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        got = f.read()
+    os.waitpid(pid, 0)
+    count, before, after, error = json.loads(got)
+    assert count == 1  # lo alone
+    assert not before & 0x1, "lo is up in a new network namespace already"
+    assert after & 0x1 and after & before == before  # up (and running: the kernel's), nothing cleared
+    assert error == "bring up pyrunc-nope0: no such device"
+
+
+def _flags(sock, name):
+    import fcntl
+    import struct
+
+    req = struct.pack("16sH14x", name.encode(), 0)
+    return struct.unpack("16sH14x", fcntl.ioctl(sock, 0x8913, req))[1]  # SIOCGIFFLAGS
 
 
 # --- joined namespaces -------------------------------------------------------------------

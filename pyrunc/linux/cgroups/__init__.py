@@ -17,6 +17,7 @@ it is given (files.py: the real one, the step trace's recording one, a test doub
 import posix  # not os: `delete` and `kill` load these managers without it (docs/performance.md)
 
 from pyrunc.errors import CgroupError
+from pyrunc.linux.procfs import read_whole
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -218,10 +219,9 @@ def own_cgroups(proc_cgroup: str = "/proc/self/cgroup") -> dict[str, str]:
     """{hierarchy key: path}: the v1 controller list ("cpu,cpuacct", "name=systemd")
     or "" for cgroup2, from /proc/self/cgroup."""
     result: dict[str, str] = {}
-    with open(proc_cgroup) as f:
-        for line in f:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            result[controllers] = path
+    for line in read_whole(proc_cgroup).decode(errors="surrogateescape").splitlines():
+        _, controllers, path = line.split(":", 2)
+        result[controllers] = path
     return result
 
 

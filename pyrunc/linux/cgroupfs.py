@@ -27,7 +27,10 @@ def host_cgroup_mounts() -> list[tuple[str, str, str]]:
     /sys/fs/cgroup, from mountinfo: what a new mount of each needs (cgroups.v1's
     hierarchy_controllers tells what each offers)."""
     found = []
-    for line in read_whole("/proc/self/mountinfo").decode(errors="surrogateescape").splitlines():
+    # Lines end at "\n" alone: mountinfo escapes only it, space, tab and "\\" in a path.
+    for line in read_whole("/proc/self/mountinfo").decode(errors="surrogateescape").split("\n"):
+        if not line:
+            continue
         pre, _, post = line.partition(" - ")
         fstype, _src, superopts = post.split()[:3]
         mountpoint = pre.split()[4]

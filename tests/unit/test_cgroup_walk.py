@@ -1,6 +1,7 @@
 """The cgroup managers' paths without os (linux/cgroups/__init__.py): `join` is
 os.path.join, `exists` os.path.exists, `cgroup_dirs_deepest_first` lists what os.walk(top, topdown=False) lists, in
-its order, so that delete removes the same directories in the same order as before."""
+its order, so that delete removes the same directories in the same order as before;
+`own_cgroups` reads /proc/self/cgroup's lines whatever bytes their paths hold."""
 
 import os
 import subprocess
@@ -9,7 +10,7 @@ import sys
 import pytest
 
 from pyrunc import launcher
-from pyrunc.linux.cgroups import cgroup_dirs_deepest_first, exists, join
+from pyrunc.linux.cgroups import cgroup_dirs_deepest_first, exists, join, own_cgroups
 
 
 @pytest.mark.parametrize(
@@ -61,3 +62,12 @@ def test_the_managers_delete_loads_import_no_os():
     )
     r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
     assert r.stdout.strip() == "[]", r.stderr
+
+
+def test_own_cgroups_splits_lines_at_newlines_alone(tmp_path):
+    """A path may hold a carriage return, a NEL or bytes that are not UTF-8: each stays in
+    its line (str.splitlines, or io's universal newlines, would cut it there)."""
+    odd = "/a\rb\x85c\x1cd/\u2028e"
+    proc = tmp_path / "cgroup"
+    proc.write_bytes(b"12:cpu,cpuacct:" + odd.encode() + b"\n1:name=systemd:/x\xff\n0::/\n")
+    assert own_cgroups(str(proc)) == {"cpu,cpuacct": odd, "name=systemd": "/x\udcff", "": "/"}

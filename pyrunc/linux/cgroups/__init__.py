@@ -219,7 +219,10 @@ def own_cgroups(proc_cgroup: str = "/proc/self/cgroup") -> dict[str, str]:
     """{hierarchy key: path}: the v1 controller list ("cpu,cpuacct", "name=systemd")
     or "" for cgroup2, from /proc/self/cgroup."""
     result: dict[str, str] = {}
-    for line in read_whole(proc_cgroup).decode(errors="surrogateescape").splitlines():
+    # Lines end at "\n" alone (a path may hold any other separator str.splitlines knows).
+    for line in read_whole(proc_cgroup).decode(errors="surrogateescape").split("\n"):
+        if not line:
+            continue
         _, controllers, path = line.split(":", 2)
         result[controllers] = path
     return result

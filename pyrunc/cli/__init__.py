@@ -180,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
                 from pyrunc.cli import light
 
                 return light.dispatch(rest[0], rest[1:], gopts, logger)
+            if rest[0] in SEALED_COMMANDS:
+                from pyrunc.cli import containers
+
+                return containers.dispatch(rest[0], rest[1:], gopts, logger)
             from pyrunc.cli import commands
 
             return commands.dispatch(rest[0], rest[1:], gopts, logger)

@@ -9,8 +9,9 @@ from tests.unit.import_probe import BUILD_ERRORS, CHECKPOINT, KILL, LEAN, NOT_DE
 RUN = {
     # the build commands' exception types (the light commands never load them)
     "pyrunc.build_errors",
-    # the table of every command (state, list, start, kill and delete do without it)
-    "pyrunc.cli.commands",
+    # create's, run's and exec's handlers and flags, without the table of every command
+    # (cli/commands.py, for help alone), as the light commands have cli/light.py
+    "pyrunc.cli.containers",
     # the lifecycle's create side, on os (delete does without it: deletion.py), and the
     # start it ends with (starting.py, which start loads without the lifecycle)
     "pyrunc.lifecycle",
@@ -79,6 +80,7 @@ def test_run_imports_only_what_the_container_needs(pyrunc, bundle, test_id):
     assert not loaded & SLOW, sorted(loaded & SLOW)
     assert loaded <= LEAN | RUN, sorted(loaded - LEAN - RUN)
     assert not loaded & CHECKPOINT, sorted(loaded & CHECKPOINT)
+    assert "pyrunc.cli.commands" not in loaded
     # The device program's assembler is v2's; a v1 or hybrid host's manager writes
     # devices.allow and devices.deny from the package's model of the rules.
     from pyrunc.linux.cgroups import probe

@@ -3,7 +3,7 @@ flag of those commands has its field, and nothing changes them once built."""
 
 import pytest
 
-from pyrunc.cli import commands
+from pyrunc.cli import commands, containers
 from pyrunc.cli.flags import parse
 from pyrunc.options import CreateOptions, ExecOptions
 
@@ -47,7 +47,7 @@ def test_create_and_run_flags_are_fields_with_the_global_ones():
     run_flags = commands.COMMANDS["run"].flags
     flags, _ = parse(["--bundle", "/b", "--pid-file", "/p", "--no-pivot", "c1"], run_flags, "run")
     g = {"systemd_cgroup": True, "rootless": "AUTO"}
-    opts = commands._create_opts(g, flags)
+    opts = containers._create_opts(g, flags)
     # Every create flag has its field; run's own (detach, keep, no_subreaper) are run's.
     assert {f.dest for f in commands.CREATE_FLAGS} <= set(CreateOptions.__slots__)
     assert (opts.bundle, opts.pid_file, opts.no_pivot, opts.systemd_cgroup, opts.rootless) == (
@@ -58,7 +58,7 @@ def test_create_and_run_flags_are_fields_with_the_global_ones():
         "auto",
     )
     assert not opts.foreground and opts.replace(foreground=True).foreground
-    assert commands._create_opts(g, parse(["c1"], run_flags, "run")[0]).bundle == "."
+    assert containers._create_opts(g, parse(["c1"], run_flags, "run")[0]).bundle == "."
 
 
 def test_options_are_frozen_and_refuse_unknown_fields():

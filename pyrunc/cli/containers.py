@@ -1,7 +1,8 @@
 """create, run and exec: their handlers and flags, dispatched by cli.main without
-commands.py, whose table of every command and flag costs each of them 0.25 ms before its
-fork (docs/performance.md, part K), as cli/light.py does for the light commands.
-commands.py puts these same handlers and flags in that table, for help and the man pages.
+commands.py, whose table of every command and flag would cost each of them 0.2 ms more
+before its fork (docs/performance.md, part K), as cli/light.py does for the light
+commands.  commands.py puts these same handlers and flags in that table, for help and
+the man pages.
 """
 
 import posix  # not os, whose import costs `state` and `list` a fifth of their time

@@ -7,8 +7,7 @@ jsonschema to explain a failure, is imported only then."""
 import os
 
 from pyrunc import jsonc
-from pyrunc.config import format_problems as format_problems
-from pyrunc.config import json_path as json_path
+from pyrunc.config import format_problems
 from pyrunc.errors import ConfigError
 
 CONFIG_NAME = "config.json"

@@ -12,7 +12,7 @@ import os
 from pyrunc.linux import kernel, paths
 from pyrunc.linux.cgroups import CGROUP_MOUNT_ROOT, own_cgroups, probe
 from pyrunc.linux.mounts import mount_fd
-from pyrunc.linux.procfs import read_whole
+from pyrunc.linux.procfs import read_lines
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,10 +27,7 @@ def host_cgroup_mounts() -> list[tuple[str, str, str]]:
     /sys/fs/cgroup, from mountinfo: what a new mount of each needs (cgroups.v1's
     hierarchy_controllers tells what each offers)."""
     found = []
-    # Lines end at "\n" alone: mountinfo escapes only it, space, tab and "\\" in a path.
-    for line in read_whole("/proc/self/mountinfo").decode(errors="surrogateescape").split("\n"):
-        if not line:
-            continue
+    for line in read_lines("/proc/self/mountinfo"):
         pre, _, post = line.partition(" - ")
         fstype, _src, superopts = post.split()[:3]
         mountpoint = pre.split()[4]

@@ -27,6 +27,13 @@ def read_whole(path: str) -> bytes:
         posix.close(fd)
 
 
+def read_lines(path: str) -> list[str]:
+    """A small kernel file's lines (mountinfo, /proc/self/cgroup), split at "\n" alone:
+    a path in one may hold a carriage return or any other separator str.splitlines
+    knows, and bytes that are not UTF-8 (kept as surrogates)."""
+    return [line for line in read_whole(path).decode(errors="surrogateescape").split("\n") if line]
+
+
 def _stat_fields(pid: int) -> list[bytes]:
     data = read_whole(f"/proc/{pid}/stat")
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.

@@ -17,7 +17,7 @@ it is given (files.py: the real one, the step trace's recording one, a test doub
 import posix  # not os: `delete` and `kill` load these managers without it (docs/performance.md)
 
 from pyrunc.errors import CgroupError
-from pyrunc.linux.procfs import read_whole
+from pyrunc.linux.procfs import read_lines
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -219,10 +219,7 @@ def own_cgroups(proc_cgroup: str = "/proc/self/cgroup") -> dict[str, str]:
     """{hierarchy key: path}: the v1 controller list ("cpu,cpuacct", "name=systemd")
     or "" for cgroup2, from /proc/self/cgroup."""
     result: dict[str, str] = {}
-    # Lines end at "\n" alone (a path may hold any other separator str.splitlines knows).
-    for line in read_whole(proc_cgroup).decode(errors="surrogateescape").split("\n"):
-        if not line:
-            continue
+    for line in read_lines(proc_cgroup):
         _, controllers, path = line.split(":", 2)
         result[controllers] = path
     return result

@@ -171,6 +171,39 @@ def mount_fd(
         raise KernelError(e.errno, what) from None
 
 
+# mount(2) flag -> the mount_setattr(2) attribute a bind remount sets or clears with it
+_REMOUNT_ATTRS = (
+    (kernel.MS_RDONLY, kernel.MOUNT_ATTR_RDONLY),
+    (kernel.MS_NOSUID, kernel.MOUNT_ATTR_NOSUID),
+    (kernel.MS_NODEV, kernel.MOUNT_ATTR_NODEV),
+    (kernel.MS_NOEXEC, kernel.MOUNT_ATTR_NOEXEC),
+    (kernel.MS_NOSYMFOLLOW, kernel.MOUNT_ATTR_NOSYMFOLLOW),
+)
+_ATIME_FLAGS = kernel.MS_NOATIME | kernel.MS_NODIRATIME | kernel.MS_RELATIME | kernel.MS_STRICTATIME
+
+
+def remount_attrs(flags: int) -> tuple[int, int]:
+    """(attr_set, attr_clr) for mount_setattr(2) that leave a mount with the flags a bind
+    remount (MS_BIND | MS_REMOUNT | flags) gives it: each flag set or cleared; the atime
+    mode kept when flags name none, else relatime unless noatime or strictatime, as
+    mount(2) defaults it."""
+    attr_set = attr_clr = 0
+    for flag, attr in _REMOUNT_ATTRS:
+        if flags & flag:
+            attr_set |= attr
+        else:
+            attr_clr |= attr
+    if flags & _ATIME_FLAGS:
+        attr_clr |= kernel.MOUNT_ATTR__ATIME | kernel.MOUNT_ATTR_NODIRATIME
+        if flags & kernel.MS_STRICTATIME:
+            attr_set |= kernel.MOUNT_ATTR_STRICTATIME
+        elif flags & kernel.MS_NOATIME:
+            attr_set |= kernel.MOUNT_ATTR_NOATIME
+        if flags & kernel.MS_NODIRATIME:
+            attr_set |= kernel.MOUNT_ATTR_NODIRATIME
+    return attr_set, attr_clr
+
+
 def remount_bind(k: "Kernel", target: str, flags: int, what: str) -> None:
     """Change the flags of a bind mount, keeping flags the kernel locked on it."""
     want = kernel.MS_BIND | kernel.MS_REMOUNT | (flags & ~(kernel.MS_BIND | kernel.MS_REC | kernel.MS_REMOUNT))

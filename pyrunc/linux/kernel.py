@@ -168,6 +168,7 @@ def _b(path: "Path | None") -> bytes | None:
 
 
 # --- the structures the calls pass --------------------------------------------------
+# Those most commands never pass are ffi.LazyStructure: their classes are made on first use.
 
 
 class _MountAttr(ffi.Structure):
@@ -183,10 +184,10 @@ class _OpenHow(ffi.Structure):
     _fields_ = [("flags", ffi.c_uint64), ("mode", ffi.c_uint64), ("resolve", ffi.c_uint64)]
 
 
-class _CloneArgs(ffi.Structure):
-    """struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2, 88 bytes)."""
-
-    _fields_ = [
+# struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2, 88 bytes).
+_CloneArgs = ffi.LazyStructure(
+    "CloneArgs",
+    lambda: [
         (name, ffi.c_uint64)
         for name in (
             "flags",
@@ -201,7 +202,8 @@ class _CloneArgs(ffi.Structure):
             "set_tid_size",
             "cgroup",
         )
-    ]
+    ],
+)
 
 
 class _CapHeader(ffi.Structure):
@@ -212,8 +214,9 @@ class _CapData(ffi.Structure):
     _fields_ = [("effective", ffi.c_uint32), ("permitted", ffi.c_uint32), ("inheritable", ffi.c_uint32)]
 
 
-class _SchedAttr(ffi.Structure):
-    _fields_ = [
+_SchedAttr = ffi.LazyStructure(
+    "SchedAttr",
+    lambda: [
         ("size", ffi.c_uint32),
         ("sched_policy", ffi.c_uint32),
         ("sched_flags", ffi.c_uint64),
@@ -222,7 +225,8 @@ class _SchedAttr(ffi.Structure):
         ("sched_runtime", ffi.c_uint64),
         ("sched_deadline", ffi.c_uint64),
         ("sched_period", ffi.c_uint64),
-    ]
+    ],
+)
 
 
 class _Statfs(ffi.Structure):
@@ -233,12 +237,15 @@ class _Rlimit(ffi.Structure):
     _fields_ = [("cur", ffi.c_uint64), ("max", ffi.c_uint64)]
 
 
-class _SockFprog(ffi.Structure):
-    _fields_ = [("len", ffi.c_ushort), ("filter", ffi.c_void_p)]
+_SockFprog = ffi.LazyStructure(
+    "SockFprog",
+    lambda: [("len", ffi.c_ushort), ("filter", ffi.c_void_p)],
+)
 
 
-class _BpfProgLoadAttr(ffi.Structure):
-    _fields_ = [
+_BpfProgLoadAttr = ffi.LazyStructure(
+    "BpfProgLoadAttr",
+    lambda: [
         ("prog_type", ffi.c_uint32),
         ("insn_cnt", ffi.c_uint32),
         ("insns", ffi.c_uint64),
@@ -251,40 +258,50 @@ class _BpfProgLoadAttr(ffi.Structure):
         ("prog_name", ffi.c_char * BPF_OBJ_NAME_LEN),
         ("prog_ifindex", ffi.c_uint32),
         ("expected_attach_type", ffi.c_uint32),
-    ]
+    ],
+)
 
 
-class _BpfAttachAttr(ffi.Structure):
-    _fields_ = [
+_BpfAttachAttr = ffi.LazyStructure(
+    "BpfAttachAttr",
+    lambda: [
         ("target_fd", ffi.c_uint32),
         ("attach_bpf_fd", ffi.c_uint32),
         ("attach_type", ffi.c_uint32),
         ("attach_flags", ffi.c_uint32),
         ("replace_bpf_fd", ffi.c_uint32),
-    ]
+    ],
+)
 
 
-class _BpfQueryAttr(ffi.Structure):
-    _fields_ = [
+_BpfQueryAttr = ffi.LazyStructure(
+    "BpfQueryAttr",
+    lambda: [
         ("target_fd", ffi.c_uint32),
         ("attach_type", ffi.c_uint32),
         ("query_flags", ffi.c_uint32),
         ("attach_flags", ffi.c_uint32),
         ("prog_ids", ffi.c_uint64),
         ("prog_cnt", ffi.c_uint32),
-    ]
+    ],
+)
 
 
-class _BpfGetIdAttr(ffi.Structure):
-    _fields_ = [("prog_id", ffi.c_uint32), ("next_id", ffi.c_uint32), ("open_flags", ffi.c_uint32)]
+_BpfGetIdAttr = ffi.LazyStructure(
+    "BpfGetIdAttr",
+    lambda: [("prog_id", ffi.c_uint32), ("next_id", ffi.c_uint32), ("open_flags", ffi.c_uint32)],
+)
 
 
-class _BpfInfoAttr(ffi.Structure):
-    _fields_ = [("bpf_fd", ffi.c_uint32), ("info_len", ffi.c_uint32), ("info", ffi.c_uint64)]
+_BpfInfoAttr = ffi.LazyStructure(
+    "BpfInfoAttr",
+    lambda: [("bpf_fd", ffi.c_uint32), ("info_len", ffi.c_uint32), ("info", ffi.c_uint64)],
+)
 
 
-class _BpfProgInfo(ffi.Structure):
-    _fields_ = [
+_BpfProgInfo = ffi.LazyStructure(
+    "BpfProgInfo",
+    lambda: [
         ("type", ffi.c_uint32),
         ("id", ffi.c_uint32),
         ("tag", ffi.c_uint8 * 8),
@@ -297,7 +314,8 @@ class _BpfProgInfo(ffi.Structure):
         ("nr_map_ids", ffi.c_uint32),
         ("map_ids", ffi.c_uint64),
         ("name", ffi.c_char * BPF_OBJ_NAME_LEN),
-    ]
+    ],
+)
 
 
 class Kernel(Pidfds):
@@ -465,7 +483,7 @@ class Kernel(Pidfds):
         deadline: int = 0,
         period: int = 0,
     ) -> None:
-        attr = _SchedAttr(ffi.sizeof(_SchedAttr), policy, flags, nice, priority, runtime, deadline, period)
+        attr = _SchedAttr(ffi.sizeof(_SchedAttr.made()), policy, flags, nice, priority, runtime, deadline, period)
         _check(self._syscall(_NR["sched_setattr"], ffi.c_int(0), ffi.byref(attr), ffi.c_uint(0)), "sched_setattr")
 
     def current_cpu(self) -> int:
@@ -596,7 +614,7 @@ class Kernel(Pidfds):
 
     # --- bpf(2): the cgroup v2 device program --------------------------------------------
 
-    def _bpf(self, cmd: int, attr: ffi.Structure) -> int:
+    def _bpf(self, cmd: int, attr: "ffi.Structure") -> int:
         return int(self._syscall(_NR["bpf"], ffi.c_int(cmd), ffi.byref(attr), ffi.c_uint(ffi.sizeof(attr))))
 
     def bpf_prog_load(

@@ -24,6 +24,9 @@
  * it.  The interpreter starts on pyrunc's own `encodings` package (PYRUNC_SEARCH_PATH,
  * set_search_path below).
  *
+ * Built on the static libpython, it also has pyrunc's kernel primitive built in (the
+ * module _pyrunc_kernel below), on which the kernel seam makes its calls without ctypes.
+ *
  * For the commands that move a process into the container's cgroup (create, run, exec),
  * it first forks a helper that pays the kernel's wait before a cgroup.procs write (see
  * cgroup_warm_up below) while the interpreter starts.
@@ -298,6 +301,97 @@ static void set_search_path(PyConfig *config)
 }
 #endif
 
+#ifndef PYRUNC_LIBPYTHON
+/*
+ * _pyrunc_kernel: the primitive under pyrunc's kernel seam (pyrunc/linux/kernel.py), built
+ * into the interpreter, so that create, run and exec load neither ctypes nor libffi (0.9 ms
+ * before their fork) and each kernel call is one C call.  The same two functions over
+ * ctypes (pyrunc/linux/ffi.py) serve any other interpreter.  Not in the build on the
+ * shared libpython, whose every C-API function is looked up by name (PY above).
+ *
+ * syscall(nr, *args): syscall(2) with up to six arguments, each an int (passed as a long,
+ * a negative one in two's complement), None (NULL), bytes (a pointer to its bytes, which
+ * Python ends with a NUL) or a writable buffer (a pointer to it: what the kernel fills
+ * in).  Returns the result, or -errno.
+ */
+static PyObject *kernel_syscall(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+	long value[6] = {0};
+	Py_buffer views[6];
+	int viewed[6] = {0};
+	PyObject *result = NULL;
+	(void)module;
+	if (nargs < 1 || nargs > 7) {
+		PyErr_SetString(PyExc_TypeError, "syscall(nr, up to six arguments)");
+		return NULL;
+	}
+	long nr = PyLong_AsLong(args[0]);
+	if (nr == -1 && PyErr_Occurred())
+		return NULL;
+	for (Py_ssize_t i = 1; i < nargs; i++) {
+		PyObject *arg = args[i];
+		long *slot = &value[i - 1];
+		if (arg == Py_None) {
+			*slot = 0;
+		} else if (PyLong_Check(arg)) {
+			*slot = (long)PyLong_AsUnsignedLongMask(arg);
+			if (PyErr_Occurred())
+				goto done;
+		} else if (PyBytes_Check(arg)) {
+			*slot = (long)PyBytes_AS_STRING(arg);
+		} else {
+			if (PyObject_GetBuffer(arg, &views[i - 1], PyBUF_WRITABLE) < 0)
+				goto done;
+			viewed[i - 1] = 1;
+			*slot = (long)views[i - 1].buf;
+		}
+	}
+	long ret;
+	Py_BEGIN_ALLOW_THREADS
+	ret = syscall(nr, value[0], value[1], value[2], value[3], value[4], value[5]);
+	if (ret == -1)
+		ret = -errno;
+	Py_END_ALLOW_THREADS
+	result = PyLong_FromLong(ret);
+done:
+	for (int i = 0; i < 6; i++)
+		if (viewed[i])
+			PyBuffer_Release(&views[i]);
+	return result;
+}
+
+/* address(obj): where the bytes of a bytes object, or of a writable buffer, lie, for a
+ * structure that points at them (seccomp's program, bpf's); valid while obj lives and,
+ * for a buffer, is not resized. */
+static PyObject *kernel_address(PyObject *module, PyObject *obj)
+{
+	(void)module;
+	if (PyBytes_Check(obj))
+		return PyLong_FromVoidPtr(PyBytes_AS_STRING(obj));
+	Py_buffer view;
+	if (PyObject_GetBuffer(obj, &view, PyBUF_WRITABLE) < 0)
+		return NULL;
+	PyObject *address = PyLong_FromVoidPtr(view.buf);
+	PyBuffer_Release(&view);
+	return address;
+}
+
+static PyMethodDef kernel_methods[] = {
+	{"syscall", (PyCFunction)(void (*)(void))kernel_syscall, METH_FASTCALL, NULL},
+	{"address", kernel_address, METH_O, NULL},
+	{NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef kernel_module = {
+	PyModuleDef_HEAD_INIT, "_pyrunc_kernel", NULL, -1, kernel_methods, NULL, NULL, NULL, NULL,
+};
+
+static PyObject *kernel_module_init(void)
+{
+	return PyModule_Create(&kernel_module);
+}
+#endif
+
 /* What `PYRUNC_PYTHON -I -S -c PYRUNC_BOOT ARGS...` would run, in this process: the
  * same isolation, site skipped, sys.argv ["-c", ARGS...], and sys.executable the
  * interpreter, from which Python finds its prefix and the venv. */
@@ -316,6 +410,12 @@ static int run_python(int argc, char **argv)
 	preconfig.use_environment = 0;
 	exit_on_error(PY(Py_PreInitialize)(&preconfig));
 
+#ifndef PYRUNC_LIBPYTHON
+	if (PyImport_AppendInittab("_pyrunc_kernel", kernel_module_init) < 0) {
+		fprintf(stderr, "pyrunc: cannot add the _pyrunc_kernel module\n");
+		return 127;
+	}
+#endif
 	PyConfig config;
 	PY(PyConfig_InitPythonConfig)(&config);
 	config.isolated = 1;

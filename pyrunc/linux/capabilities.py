@@ -31,7 +31,7 @@ def last_cap() -> int:
     global _last_cap
     if _last_cap is None:
         try:
-            with open("/proc/sys/kernel/cap_last_cap") as f:
+            with open("/proc/sys/kernel/cap_last_cap", "rb") as f:  # bytes: no text layer to build
                 _last_cap = int(f.read())
         except OSError:
             return len(NAMES) - 1

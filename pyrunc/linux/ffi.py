@@ -1,4 +1,9 @@
-"""The part of ctypes kernel.py uses, built on _ctypes, the C module under it.
+"""ctypes for the kernel seam (kernel.py), built on _ctypes, the C module under it.
+
+`syscall` and `address` are the seam's primitive where the launcher's built-in one
+(`_pyrunc_kernel`, pyrunc/launcher/launcher.c) is not there: under `python -m pyrunc`, or
+a launcher that execs the interpreter.  The rest serves the calls that need ctypes
+itself: clone3 between the interpreter's own fork hooks, libseccomp's version.
 
 `import ctypes` costs about 4 ms here (its package defines some thirty types and loads
 struct and the endian helpers at import), a third of the interpreter's own start.  The
@@ -7,17 +12,7 @@ functions are looked up from the process's own symbols, as ctypes.CDLL(None) doe
 """
 
 import _ctypes
-from _ctypes import Structure, addressof, byref, get_errno, sizeof  # noqa: F401  (kernel.py's)
-
-# Annotations name typing's types only for mypy (quoted): importing typing costs every command.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import Any
-
-
-class c_int(_ctypes._SimpleCData):
-    _type_ = "i"
+from _ctypes import addressof, get_errno, sizeof  # noqa: F401  (get_errno: kernel.py's)
 
 
 class c_uint(_ctypes._SimpleCData):
@@ -32,18 +27,6 @@ class c_ulong(_ctypes._SimpleCData):
     _type_ = "L"
 
 
-class c_ushort(_ctypes._SimpleCData):
-    _type_ = "H"
-
-
-class c_uint8(_ctypes._SimpleCData):
-    _type_ = "B"
-
-
-class c_uint64(_ctypes._SimpleCData):
-    _type_ = "Q"
-
-
 class c_char(_ctypes._SimpleCData):
     _type_ = "c"
 
@@ -52,42 +35,11 @@ class c_void_p(_ctypes._SimpleCData):
     _type_ = "P"
 
 
-c_int32, c_uint32, c_size_t = c_int, c_uint, c_ulong
+class c_char_p(_ctypes._SimpleCData):
+    _type_ = "z"
 
 
-class LazyStructure:
-    """A Structure class made on its first use, then called like the class: making one
-    costs 8 to 14 µs, and a command passes few of the seam's rarer structures (bpf's,
-    clone3's, sched_setattr's), if any."""
-
-    __slots__ = ("_name", "_fields", "_made")
-
-    def __init__(self, name: str, fields: "Callable[[], list[tuple[str, Any]]]") -> None:
-        self._name, self._fields = name, fields
-        self._made: type[Structure] | None = None
-
-    def made(self) -> "type[Structure]":
-        if self._made is None:
-            self._made = type(self._name, (Structure,), {"_fields_": self._fields()})
-        return self._made
-
-    def __call__(self, *args: "Any", **kwargs: "Any") -> "Any":
-        return self.made()(*args, **kwargs)
-
-
-def create_string_buffer(init: bytes | int, size: int | None = None) -> "_ctypes.Array[c_char]":
-    """A mutable char array: `init` bytes copied in (NUL-padded), or `init` NULs."""
-    if isinstance(init, int):
-        return (c_char * init)()
-    buf = (c_char * (len(init) + 1 if size is None else size))()
-    # typeshed knows `raw` on ctypes.c_char arrays only; this c_char is the same class.
-    buf.raw = init + bytes(len(buf) - len(init))  # type: ignore[misc, assignment]
-    return buf
-
-
-class _IntFunction(_ctypes.CFuncPtr):
-    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-    _restype_ = c_int
+c_size_t = c_ulong
 
 
 class _LongFunction(_ctypes.CFuncPtr):
@@ -122,8 +74,8 @@ def library_function(soname: str, name: str) -> _PointerFunction:
 
 
 class Libc:
-    """libc's functions by name, errno saved after each call (get_errno reads it);
-    they return int, syscall() returns long."""
+    """libc's syscall(), and any function of libc's or the interpreter's called with the
+    GIL held (with_gil); errno is saved after each call (get_errno reads it)."""
 
     # A function pointer reads only `_handle` of the library it is given: a Libc does for
     # the CDLL typeshed asks for.
@@ -135,9 +87,38 @@ class Libc:
         """`name` (libc's or the interpreter's own), called without releasing the GIL."""
         return _GilLongFunction((name, self))  # type: ignore[arg-type]
 
-    def __getattr__(self, name: str) -> _IntFunction:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        function = _IntFunction((name, self))  # type: ignore[arg-type]
-        setattr(self, name, function)
-        return function
+
+# The kernel seam's primitive (kernel.py) where the launcher's built-in _pyrunc_kernel
+# (pyrunc/launcher/launcher.c) is not there: the same two functions, over ctypes.
+_raw_syscall: "_LongFunction | None" = None
+_LONG_BITS = (1 << (8 * sizeof(c_ulong))) - 1
+
+
+def syscall(nr: int, *args: "int | bytes | bytearray | None") -> int:
+    """syscall(2) with up to six arguments: an int passed as a long (a negative one in two's
+    complement), None as NULL, bytes as a pointer to them, a bytearray as a pointer to its
+    bytes (what the kernel fills in).  Returns the result, or -errno."""
+    global _raw_syscall
+    if _raw_syscall is None:
+        _raw_syscall = Libc().syscall
+    passed: list[object] = []
+    for arg in args:
+        if isinstance(arg, int):
+            passed.append(c_ulong(arg & _LONG_BITS))
+        elif isinstance(arg, bytearray):
+            passed.append((c_char * len(arg)).from_buffer(arg))
+        elif arg is None or isinstance(arg, bytes):
+            passed.append(arg)
+        else:
+            raise TypeError(f"syscall: an argument of type {type(arg).__name__}")
+    ret: int = _raw_syscall(c_long(nr), *passed)
+    return -get_errno() if ret == -1 else ret
+
+
+def address(obj: "bytes | bytearray") -> int:
+    """Where obj's bytes lie, for a structure that points at them; valid while obj lives
+    (and, a bytearray, keeps its size)."""
+    if isinstance(obj, bytes):
+        pointer: int | None = c_void_p.from_buffer(c_char_p(obj)).value  # c_char_p points into obj
+        return pointer or 0
+    return addressof((c_char * len(obj)).from_buffer(obj))

@@ -13,7 +13,6 @@ import os
 import sys
 
 from pyrunc.errors import KernelError
-from pyrunc.linux import ffi
 from pyrunc.linux.pidfds import Pidfds
 
 # Annotations name typing's types only for mypy (quoted): importing typing costs every command.
@@ -21,11 +20,33 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    Path = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+    from pyrunc.linux.ffi import address as _address
+    from pyrunc.linux.ffi import syscall as _raw_syscall
 
-# Syscall numbers glibc has no wrapper for (or only a recent one), per architecture.
+    Path = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+else:
+    try:  # the primitive built into the launcher (pyrunc/launcher/launcher.c): no ctypes
+        from _pyrunc_kernel import address as _address
+        from _pyrunc_kernel import syscall as _raw_syscall
+    except ImportError:  # any other interpreter: the same two functions over ctypes
+        from pyrunc.linux.ffi import address as _address
+        from pyrunc.linux.ffi import syscall as _raw_syscall
+
+# Syscall numbers, per architecture: every call below is made by number.
 _NR = {
     "x86_64": dict(
+        ioctl=16,
+        personality=135,
+        fstatfs=138,
+        prctl=157,
+        mount=165,
+        umount2=166,
+        sethostname=170,
+        setdomainname=171,
+        unshare=272,
+        prlimit64=302,
+        setns=308,
+        getcpu=309,
         pivot_root=155,
         capset=126,
         keyctl=250,
@@ -42,6 +63,18 @@ _NR = {
         set_mempolicy=238,
     ),
     "aarch64": dict(
+        ioctl=29,
+        personality=92,
+        fstatfs=44,
+        prctl=167,
+        mount=40,
+        umount2=39,
+        sethostname=161,
+        setdomainname=162,
+        unshare=97,
+        prlimit64=261,
+        setns=268,
+        getcpu=168,
         pivot_root=41,
         capset=91,
         keyctl=219,
@@ -155,11 +188,15 @@ BPF_PROG_TYPE_CGROUP_DEVICE = 15
 BPF_CGROUP_DEVICE = 6  # attach type
 BPF_F_ALLOW_MULTI = 2
 BPF_OBJ_NAME_LEN = 16
+_BPF_PROG_INFO_SIZE = 80  # struct bpf_prog_info up to its name, the last field read
+
+_STATFS_SIZE = 120  # struct statfs (x86_64 and aarch64)
 
 
 def _check(ret: int, what: str) -> int:
+    """The result of syscall(): -errno raised as KernelError naming `what`."""
     if ret < 0:
-        raise KernelError(ffi.get_errno(), what)
+        raise KernelError(-ret, what)
     return ret
 
 
@@ -167,155 +204,14 @@ def _b(path: "Path | None") -> bytes | None:
     return os.fsencode(path) if path is not None else None
 
 
-# --- the structures the calls pass --------------------------------------------------
-# Those most commands never pass are ffi.LazyStructure: their classes are made on first use.
+def _pack(*fields: "tuple[int, int]") -> bytes:
+    """A C structure's bytes: each field (value, size in bytes) in native byte order, laid
+    out as its declaration (the callers give the padding as fields of their own)."""
+    return b"".join(v.to_bytes(n, sys.byteorder, signed=v < 0) for v, n in fields)
 
 
-class _MountAttr(ffi.Structure):
-    _fields_ = [
-        ("attr_set", ffi.c_uint64),
-        ("attr_clr", ffi.c_uint64),
-        ("propagation", ffi.c_uint64),
-        ("userns_fd", ffi.c_uint64),
-    ]
-
-
-class _OpenHow(ffi.Structure):
-    _fields_ = [("flags", ffi.c_uint64), ("mode", ffi.c_uint64), ("resolve", ffi.c_uint64)]
-
-
-# struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2, 88 bytes).
-_CloneArgs = ffi.LazyStructure(
-    "CloneArgs",
-    lambda: [
-        (name, ffi.c_uint64)
-        for name in (
-            "flags",
-            "pidfd",
-            "child_tid",
-            "parent_tid",
-            "exit_signal",
-            "stack",
-            "stack_size",
-            "tls",
-            "set_tid",
-            "set_tid_size",
-            "cgroup",
-        )
-    ],
-)
-
-
-class _CapHeader(ffi.Structure):
-    _fields_ = [("version", ffi.c_uint32), ("pid", ffi.c_int)]
-
-
-class _CapData(ffi.Structure):
-    _fields_ = [("effective", ffi.c_uint32), ("permitted", ffi.c_uint32), ("inheritable", ffi.c_uint32)]
-
-
-_SchedAttr = ffi.LazyStructure(
-    "SchedAttr",
-    lambda: [
-        ("size", ffi.c_uint32),
-        ("sched_policy", ffi.c_uint32),
-        ("sched_flags", ffi.c_uint64),
-        ("sched_nice", ffi.c_int32),
-        ("sched_priority", ffi.c_uint32),
-        ("sched_runtime", ffi.c_uint64),
-        ("sched_deadline", ffi.c_uint64),
-        ("sched_period", ffi.c_uint64),
-    ],
-)
-
-
-class _Statfs(ffi.Structure):
-    _fields_ = [("f_type", ffi.c_long), ("rest", ffi.c_long * 15)]
-
-
-class _Rlimit(ffi.Structure):
-    _fields_ = [("cur", ffi.c_uint64), ("max", ffi.c_uint64)]
-
-
-_SockFprog = ffi.LazyStructure(
-    "SockFprog",
-    lambda: [("len", ffi.c_ushort), ("filter", ffi.c_void_p)],
-)
-
-
-_BpfProgLoadAttr = ffi.LazyStructure(
-    "BpfProgLoadAttr",
-    lambda: [
-        ("prog_type", ffi.c_uint32),
-        ("insn_cnt", ffi.c_uint32),
-        ("insns", ffi.c_uint64),
-        ("license", ffi.c_uint64),
-        ("log_level", ffi.c_uint32),
-        ("log_size", ffi.c_uint32),
-        ("log_buf", ffi.c_uint64),
-        ("kern_version", ffi.c_uint32),
-        ("prog_flags", ffi.c_uint32),
-        ("prog_name", ffi.c_char * BPF_OBJ_NAME_LEN),
-        ("prog_ifindex", ffi.c_uint32),
-        ("expected_attach_type", ffi.c_uint32),
-    ],
-)
-
-
-_BpfAttachAttr = ffi.LazyStructure(
-    "BpfAttachAttr",
-    lambda: [
-        ("target_fd", ffi.c_uint32),
-        ("attach_bpf_fd", ffi.c_uint32),
-        ("attach_type", ffi.c_uint32),
-        ("attach_flags", ffi.c_uint32),
-        ("replace_bpf_fd", ffi.c_uint32),
-    ],
-)
-
-
-_BpfQueryAttr = ffi.LazyStructure(
-    "BpfQueryAttr",
-    lambda: [
-        ("target_fd", ffi.c_uint32),
-        ("attach_type", ffi.c_uint32),
-        ("query_flags", ffi.c_uint32),
-        ("attach_flags", ffi.c_uint32),
-        ("prog_ids", ffi.c_uint64),
-        ("prog_cnt", ffi.c_uint32),
-    ],
-)
-
-
-_BpfGetIdAttr = ffi.LazyStructure(
-    "BpfGetIdAttr",
-    lambda: [("prog_id", ffi.c_uint32), ("next_id", ffi.c_uint32), ("open_flags", ffi.c_uint32)],
-)
-
-
-_BpfInfoAttr = ffi.LazyStructure(
-    "BpfInfoAttr",
-    lambda: [("bpf_fd", ffi.c_uint32), ("info_len", ffi.c_uint32), ("info", ffi.c_uint64)],
-)
-
-
-_BpfProgInfo = ffi.LazyStructure(
-    "BpfProgInfo",
-    lambda: [
-        ("type", ffi.c_uint32),
-        ("id", ffi.c_uint32),
-        ("tag", ffi.c_uint8 * 8),
-        ("jited_prog_len", ffi.c_uint32),
-        ("xlated_prog_len", ffi.c_uint32),
-        ("jited_prog_insns", ffi.c_uint64),
-        ("xlated_prog_insns", ffi.c_uint64),
-        ("load_time", ffi.c_uint64),
-        ("created_by_uid", ffi.c_uint32),
-        ("nr_map_ids", ffi.c_uint32),
-        ("map_ids", ffi.c_uint64),
-        ("name", ffi.c_char * BPF_OBJ_NAME_LEN),
-    ],
-)
+def _field(buf: "bytes | bytearray", offset: int, size: int) -> int:
+    return int.from_bytes(buf[offset : offset + size], sys.byteorder)
 
 
 class Kernel(Pidfds):
@@ -324,8 +220,8 @@ class Kernel(Pidfds):
     the step trace records each call of one by its method's name."""
 
     def __init__(self) -> None:
-        self._libc = ffi.Libc()
-        self._syscall = self._libc.syscall
+        # syscall(nr, *args) -> result or -errno: the launcher's, or ffi's over ctypes.
+        self._syscall = _raw_syscall
 
     # --- processes ---------------------------------------------------------------------
 
@@ -336,28 +232,31 @@ class Kernel(Pidfds):
     def fork_into_cgroup(self, cgroup_fd: int) -> int:
         """fork, the child born in the cgroup v2 directory `cgroup_fd` (clone3 with
         CLONE_INTO_CGROUP): it is never moved.  Around the syscall the interpreter's own
-        fork hooks run, as os.fork runs them.  KernelError ENOSYS (no clone3), E2BIG (a
-        clone_args without `cgroup`) or EINVAL (no CLONE_INTO_CGROUP) on kernels before
-        5.7, which the caller meets with a plain fork."""
-        args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=17, cgroup=cgroup_fd)  # SIGCHLD
-        clone3 = self._libc.with_gil("syscall")
-        self._libc.with_gil("PyOS_BeforeFork")()
-        pid = clone3(_NR["clone3"], ffi.byref(args), ffi.c_size_t(ffi.sizeof(args)))
+        fork hooks run, as os.fork runs them, all with the GIL held: through ctypes, loaded
+        for this call alone.  KernelError ENOSYS (no clone3), E2BIG (a clone_args without
+        `cgroup`) or EINVAL (no CLONE_INTO_CGROUP) on kernels before 5.7, which the caller
+        meets with a plain fork."""
+        from pyrunc.linux import ffi
+
+        # struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2): flags, pidfd, child_tid,
+        # parent_tid, exit_signal (SIGCHLD), stack, stack_size, tls, set_tid, set_tid_size, cgroup
+        args = _pack((CLONE_INTO_CGROUP, 8), *[(0, 8)] * 3, (17, 8), *[(0, 8)] * 5, (cgroup_fd, 8))
+        libc = ffi.Libc()
+        clone3 = libc.with_gil("syscall")
+        libc.with_gil("PyOS_BeforeFork")()
+        pid = clone3(_NR["clone3"], args, ffi.c_size_t(len(args)))
         if pid == 0:
-            self._libc.with_gil("PyOS_AfterFork_Child")()
+            libc.with_gil("PyOS_AfterFork_Child")()
         else:
-            self._libc.with_gil("PyOS_AfterFork_Parent")()
-        return _check(pid, "clone3 into cgroup")
+            libc.with_gil("PyOS_AfterFork_Parent")()
+        if pid < 0:
+            raise KernelError(ffi.get_errno(), "clone3 into cgroup")
+        return int(pid)
 
     def set_name(self, name: str) -> None:
         """The calling thread's name (comm: what `pgrep`, `top` and /proc/PID/comm show);
         the kernel keeps 15 bytes."""
-        _check(
-            self._libc.prctl(
-                ffi.c_int(PR_SET_NAME), os.fsencode(name)[:15], ffi.c_ulong(0), ffi.c_ulong(0), ffi.c_ulong(0)
-            ),
-            "prctl(PR_SET_NAME)",
-        )
+        _check(self._syscall(_NR["prctl"], PR_SET_NAME, os.fsencode(name)[:15], 0, 0, 0), "prctl(PR_SET_NAME)")
 
     def set_cmdline(self, args: "Sequence[str]") -> None:
         """Overwrite the process's argument strings in place, so that /proc/PID/cmdline (and
@@ -380,18 +279,18 @@ class Kernel(Pidfds):
     # --- namespaces --------------------------------------------------------------------
 
     def unshare(self, flags: int) -> None:
-        _check(self._libc.unshare(ffi.c_int(flags)), f"unshare({flags:#x})")
+        _check(self._syscall(_NR["unshare"], flags), f"unshare({flags:#x})")
 
     def setns(self, fd: int, nstype: int, what: str = "setns") -> None:
-        _check(self._libc.setns(ffi.c_int(fd), ffi.c_int(nstype)), what)
+        _check(self._syscall(_NR["setns"], fd, nstype), what)
 
     def sethostname(self, name: str) -> None:
         b = name.encode()
-        _check(self._libc.sethostname(b, ffi.c_size_t(len(b))), f"sethostname {name!r}")
+        _check(self._syscall(_NR["sethostname"], b, len(b)), f"sethostname {name!r}")
 
     def setdomainname(self, name: str) -> None:
         b = name.encode()
-        _check(self._libc.setdomainname(b, ffi.c_size_t(len(b))), f"setdomainname {name!r}")
+        _check(self._syscall(_NR["setdomainname"], b, len(b)), f"setdomainname {name!r}")
 
     # --- mounts ------------------------------------------------------------------------
 
@@ -399,10 +298,10 @@ class Kernel(Pidfds):
         self, source: "Path | None", target: "Path", fstype: str | None, flags: int = 0, data: str | None = None
     ) -> None:
         what = f"mount {source!r} on {target!s}" + (f" ({fstype})" if fstype else "")
-        _check(self._libc.mount(_b(source), _b(target), _b(fstype), ffi.c_ulong(flags), _b(data)), what)
+        _check(self._syscall(_NR["mount"], _b(source), _b(target), _b(fstype), flags, _b(data)), what)
 
     def umount(self, target: "Path", flags: int = 0) -> None:
-        _check(self._libc.umount2(_b(target), ffi.c_int(flags)), f"umount {target!s}")
+        _check(self._syscall(_NR["umount2"], _b(target), flags), f"umount {target!s}")
 
     def pivot_root(self, new_root: "Path", put_old: "Path") -> None:
         _check(self._syscall(_NR["pivot_root"], _b(new_root), _b(put_old)), f"pivot_root {new_root!s}")
@@ -410,16 +309,9 @@ class Kernel(Pidfds):
     def mount_setattr(
         self, dirfd: int, path: "Path | None", flags: int, attr_set: int, attr_clr: int = 0, propagation: int = 0
     ) -> None:
-        attr = _MountAttr(attr_set, attr_clr, propagation, 0)
+        attr = _pack((attr_set, 8), (attr_clr, 8), (propagation, 8), (0, 8))  # struct mount_attr
         _check(
-            self._syscall(
-                _NR["mount_setattr"],
-                ffi.c_int(dirfd),
-                _b(path),
-                ffi.c_uint(flags),
-                ffi.byref(attr),
-                ffi.c_size_t(ffi.sizeof(attr)),
-            ),
+            self._syscall(_NR["mount_setattr"], dirfd, _b(path), flags, attr, len(attr)),
             f"mount_setattr {path or dirfd!s}",
         )
 
@@ -427,51 +319,36 @@ class Kernel(Pidfds):
         """A detached copy of the mount at `path` (open_tree(2) OPEN_TREE_CLONE); an O_PATH-like
         fd of `path` on it, close-on-exec."""
         return _check(
-            self._syscall(_NR["open_tree"], ffi.c_int(AT_FDCWD), _b(path), ffi.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC)),
+            self._syscall(_NR["open_tree"], AT_FDCWD, _b(path), OPEN_TREE_CLONE | os.O_CLOEXEC),
             f"clone the mount of {path!s}",
         )
 
     def openat2(self, dirfd: int, path: "Path", flags: int, resolve: int, mode: int = 0) -> int:
         """openat(2) with resolve flags; returns a new fd (always O_CLOEXEC)."""
-        how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
-        return _check(
-            self._syscall(_NR["openat2"], ffi.c_int(dirfd), _b(path), ffi.byref(how), ffi.c_size_t(ffi.sizeof(how))),
-            f"open {path!s}",
-        )
+        how = _pack((flags | os.O_CLOEXEC, 8), (mode, 8), (resolve, 8))  # struct open_how
+        return _check(self._syscall(_NR["openat2"], dirfd, _b(path), how, len(how)), f"open {path!s}")
 
     # --- processes ---------------------------------------------------------------------
 
     def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-        return _check(
-            self._libc.prctl(
-                ffi.c_int(option), ffi.c_ulong(arg2), ffi.c_ulong(arg3), ffi.c_ulong(arg4), ffi.c_ulong(arg5)
-            ),
-            f"prctl({option})",
-        )
+        return _check(self._syscall(_NR["prctl"], option, arg2, arg3, arg4, arg5), f"prctl({option})")
 
     def is_child_subreaper(self) -> bool:
-        flag = ffi.c_int(0)
-        _check(
-            self._libc.prctl(
-                ffi.c_int(PR_GET_CHILD_SUBREAPER), ffi.byref(flag), ffi.c_ulong(0), ffi.c_ulong(0), ffi.c_ulong(0)
-            ),
-            "prctl(PR_GET_CHILD_SUBREAPER)",
-        )
-        return bool(flag.value)
+        flag = bytearray(4)  # an int the kernel fills in
+        _check(self._syscall(_NR["prctl"], PR_GET_CHILD_SUBREAPER, flag, 0, 0, 0), "prctl(PR_GET_CHILD_SUBREAPER)")
+        return any(flag)
 
     def capset(self, effective: int, permitted: int, inheritable: int) -> None:
         """Set the three per-thread capability sets, each an int bitmask of capability numbers."""
-        hdr = _CapHeader(_CAP_V3, 0)
-        data = (_CapData * 2)()
-        for i in range(2):
-            shift = 32 * i
-            data[i].effective = (effective >> shift) & 0xFFFFFFFF
-            data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
-            data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-        _check(self._syscall(_NR["capset"], ffi.byref(hdr), data), "capset")
+        header = _pack((_CAP_V3, 4), (0, 4))  # struct __user_cap_header_struct: version, pid
+        words = []  # two struct __user_cap_data_struct: the low 32 capabilities, then the next
+        for shift in (0, 32):
+            words += [((effective >> shift) & 0xFFFFFFFF, 4), ((permitted >> shift) & 0xFFFFFFFF, 4)]
+            words.append(((inheritable >> shift) & 0xFFFFFFFF, 4))
+        _check(self._syscall(_NR["capset"], header, _pack(*words)), "capset")
 
     def personality(self, persona: int) -> None:
-        _check(self._libc.personality(ffi.c_ulong(persona)), f"personality({persona:#x})")
+        _check(self._syscall(_NR["personality"], persona), f"personality({persona:#x})")
 
     def sched_setattr(
         self,
@@ -483,13 +360,16 @@ class Kernel(Pidfds):
         deadline: int = 0,
         period: int = 0,
     ) -> None:
-        attr = _SchedAttr(ffi.sizeof(_SchedAttr.made()), policy, flags, nice, priority, runtime, deadline, period)
-        _check(self._syscall(_NR["sched_setattr"], ffi.c_int(0), ffi.byref(attr), ffi.c_uint(0)), "sched_setattr")
+        # struct sched_attr: size, policy, flags, nice, priority, runtime, deadline, period
+        fields = [(policy, 4), (flags, 8), (nice, 4), (priority, 4), (runtime, 8), (deadline, 8), (period, 8)]
+        attr = _pack((48, 4), *fields)
+        _check(self._syscall(_NR["sched_setattr"], 0, attr, 0), "sched_setattr")
 
     def current_cpu(self) -> int:
-        """The CPU this thread runs on now (sched_getcpu(3), from the vDSO)."""
-        cpu: int = self._libc.sched_getcpu()
-        return cpu
+        """The CPU this thread runs on now (getcpu(2))."""
+        cpu = bytearray(4)
+        _check(self._syscall(_NR["getcpu"], cpu, None, None), "getcpu")
+        return _field(cpu, 0, 4)
 
     def sched_setaffinity(self, pid: int, cpus: "Iterable[int]", what: str) -> None:
         """Pin `pid` (0: ourselves) to the CPUs of the set `cpus`; `what` names the field."""
@@ -502,51 +382,39 @@ class Kernel(Pidfds):
         """The calling thread's NUMA policy: `mode` with its MPOL_F_* flags or'ed in, `nodes`
         a set of node numbers (empty: no nodemask, as MPOL_DEFAULT and MPOL_LOCAL need)."""
         nodes = list(nodes)
+        mask: bytes | None = None
+        maxnode = 0
         if nodes:
-            bits = 8 * ffi.sizeof(ffi.c_ulong)
-            words = (ffi.c_ulong * (max(nodes) // bits + 1))()
+            bits = 64  # an unsigned long's
+            words = [0] * (max(nodes) // bits + 1)
             for node in nodes:
                 words[node // bits] |= 1 << (node % bits)
             # maxnode counts bits, and the kernel reads one fewer than it is given.
-            mask, maxnode = ffi.byref(words), len(words) * bits + 1
-        else:
-            mask, maxnode = None, 0
-        _check(self._syscall(_NR["set_mempolicy"], ffi.c_int(mode), mask, ffi.c_ulong(maxnode)), what)
+            mask, maxnode = _pack(*[(w, 8) for w in words]), len(words) * bits + 1
+        _check(self._syscall(_NR["set_mempolicy"], mode, mask, maxnode), what)
 
     def ioprio_set(self, ioclass: int, priority: int) -> None:
         ioprio_who_process = 1
-        _check(
-            self._syscall(
-                _NR["ioprio_set"], ffi.c_int(ioprio_who_process), ffi.c_int(0), ffi.c_int((ioclass << 13) | priority)
-            ),
-            "ioprio_set",
-        )
+        _check(self._syscall(_NR["ioprio_set"], ioprio_who_process, 0, (ioclass << 13) | priority), "ioprio_set")
 
     def join_session_keyring(self, name: str | None) -> None:
         keyctl_join_session_keyring = 1
         _check(
-            self._syscall(_NR["keyctl"], ffi.c_int(keyctl_join_session_keyring), _b(name)),
+            self._syscall(_NR["keyctl"], keyctl_join_session_keyring, _b(name)),
             f"keyctl join session keyring {name!r}",
         )
 
     def close_range_cloexec(self, first: int) -> None:
         """Mark every fd >= first close-on-exec, so no host fd survives the exec."""
-        _check(
-            self._syscall(
-                _NR["close_range"], ffi.c_uint(first), ffi.c_uint(0xFFFFFFFF), ffi.c_uint(CLOSE_RANGE_CLOEXEC)
-            ),
-            "close_range",
-        )
+        _check(self._syscall(_NR["close_range"], first, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC), "close_range")
 
     def interface_up(self, sock_fd: int, name: str) -> None:
         """Bring the network interface `name` up: its flags read and written back with
         IFF_UP, through the socket `sock_fd` of its network namespace."""
-        ifname = name.encode().ljust(16, b"\0")
-        req = ffi.create_string_buffer(ifname, _IFREQ_SIZE)
-        _check(self._libc.ioctl(ffi.c_int(sock_fd), ffi.c_ulong(SIOCGIFFLAGS), req), f"bring up {name}")
-        flags = int.from_bytes(bytes(req)[16:18], sys.byteorder) | IFF_UP
-        req = ffi.create_string_buffer(ifname + flags.to_bytes(2, sys.byteorder), _IFREQ_SIZE)
-        _check(self._libc.ioctl(ffi.c_int(sock_fd), ffi.c_ulong(SIOCSIFFLAGS), req), f"bring up {name}")
+        req = bytearray(name.encode().ljust(_IFREQ_SIZE, b"\0"))
+        _check(self._syscall(_NR["ioctl"], sock_fd, SIOCGIFFLAGS, req), f"bring up {name}")
+        req[16:18] = (_field(req, 16, 2) | IFF_UP).to_bytes(2, sys.byteorder)
+        _check(self._syscall(_NR["ioctl"], sock_fd, SIOCSIFFLAGS, req), f"bring up {name}")
 
     # Plain wrappers over os, so that every call the mechanics make is visible at one seam.
 
@@ -558,9 +426,9 @@ class Kernel(Pidfds):
 
     def fstatfs_type(self, fd: int) -> int:
         """The filesystem magic number of an open fd (PROC_SUPER_MAGIC, TMPFS_MAGIC, ...)."""
-        buf = _Statfs()
-        _check(self._libc.fstatfs(ffi.c_int(fd), ffi.byref(buf)), f"fstatfs {fd}")
-        return int(buf.f_type) & 0xFFFFFFFF
+        buf = bytearray(_STATFS_SIZE)
+        _check(self._syscall(_NR["fstatfs"], fd, buf), f"fstatfs {fd}")
+        return _field(buf, 0, 4)  # f_type, the struct's first field (a long): its low 32 bits
 
     def chroot(self, path: "Path") -> None:
         try:
@@ -587,11 +455,8 @@ class Kernel(Pidfds):
             raise KernelError(e.errno, f"setgroups {list(gids)}") from None
 
     def setrlimit(self, resource: int, soft: int, hard: int, name: str) -> None:
-        new = _Rlimit(soft, hard)
-        _check(
-            self._libc.prlimit(ffi.c_int(0), ffi.c_int(resource), ffi.byref(new), None),
-            f"setrlimit {name} {soft}:{hard}",
-        )
+        new = _pack((soft, 8), (hard, 8))  # struct rlimit64
+        _check(self._syscall(_NR["prlimit64"], 0, resource, new, None), f"setrlimit {name} {soft}:{hard}")
 
     def execve(self, path: "Path | int", args: "Sequence[str]", env: "Mapping[str, str]") -> None:
         """`path`: a program's path, or an fd of it (fexecve)."""
@@ -605,17 +470,13 @@ class Kernel(Pidfds):
     def seccomp_set_filter(self, flags: int, program: bytes) -> int:
         """Load a classic BPF program (the bytes of a struct sock_filter array) on this thread;
         with SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns the notify fd."""
-        buf = ffi.create_string_buffer(program, len(program))
-        prog = _SockFprog(len(program) // 8, ffi.addressof(buf))
-        return _check(
-            self._syscall(_NR["seccomp"], ffi.c_uint(SECCOMP_SET_MODE_FILTER), ffi.c_uint(flags), ffi.byref(prog)),
-            "load seccomp filter",
-        )
+        prog = _pack((len(program) // 8, 2), (0, 6), (_address(program), 8))  # struct sock_fprog
+        return _check(self._syscall(_NR["seccomp"], SECCOMP_SET_MODE_FILTER, flags, prog), "load seccomp filter")
 
     # --- bpf(2): the cgroup v2 device program --------------------------------------------
 
-    def _bpf(self, cmd: int, attr: "ffi.Structure") -> int:
-        return int(self._syscall(_NR["bpf"], ffi.c_int(cmd), ffi.byref(attr), ffi.c_uint(ffi.sizeof(attr))))
+    def _bpf(self, cmd: int, attr: "bytes | bytearray") -> int:
+        return self._syscall(_NR["bpf"], cmd, attr, len(attr))
 
     def bpf_prog_load(
         self,
@@ -629,30 +490,28 @@ class Kernel(Pidfds):
         """Load a program (`insns`: the encoded instructions as bytes); returns its fd, which
         the kernel always makes close-on-exec.  When the verifier refuses it, the load is
         tried again with a log so that the error names the verifier's complaint."""
-        code = ffi.create_string_buffer(bytes(insns), len(insns))
-        lic = ffi.create_string_buffer(license.encode())
-        attr = _BpfProgLoadAttr(
-            prog_type=prog_type,
-            insn_cnt=len(insns) // 8,
-            insns=ffi.addressof(code),
-            license=ffi.addressof(lic),
-            prog_name=name.encode()[: BPF_OBJ_NAME_LEN - 1],
-            expected_attach_type=expected_attach_type,
-        )
-        fd = self._bpf(BPF_PROG_LOAD, attr)
+        code, lic = bytes(insns), license.encode()
+
+        def attr(log: bytearray | None) -> bytes:
+            # prog_type, insn_cnt, insns, license, log_level, log_size, log_buf, kern_version,
+            # prog_flags, prog_name, prog_ifindex, expected_attach_type
+            logged = [(1, 4), (len(log), 4), (_address(log), 8)] if log is not None else [(0, 4), (0, 4), (0, 8)]
+            head = _pack((prog_type, 4), (len(code) // 8, 4), (_address(code), 8), (_address(lic), 8), *logged)
+            title = name.encode()[: BPF_OBJ_NAME_LEN - 1].ljust(BPF_OBJ_NAME_LEN, b"\0")
+            return head + _pack((0, 4), (0, 4)) + title + _pack((0, 4), (expected_attach_type, 4))
+
+        fd = self._bpf(BPF_PROG_LOAD, attr(None))
         if fd >= 0:
             return fd
-        err = ffi.get_errno()
+        err = -fd
         if err in (errno.EACCES, errno.EINVAL):
-            log = ffi.create_string_buffer(1 << 16)
-            attr.log_level, attr.log_size, attr.log_buf = 1, len(log), ffi.addressof(log)
-            fd = self._bpf(BPF_PROG_LOAD, attr)
+            log = bytearray(1 << 16)
+            fd = self._bpf(BPF_PROG_LOAD, attr(log))
             if fd >= 0:  # accepted this time: keep it
                 return fd
             # The log ends with statistics ("processed N insns ..."): the complaint precedes them.
             stats = ("processed", "verification time", "stack depth")
-            # typeshed knows `value` on ctypes.c_char arrays only; ffi's c_char is the same class.
-            text: bytes = log.value  # type: ignore[misc]
+            text = bytes(log).split(b"\0", 1)[0]
             lines = [line.strip() for line in text.decode(errors="replace").splitlines()]
             complaint = next((line for line in reversed(lines) if line and not line.startswith(stats)), "")
             if complaint:
@@ -662,11 +521,12 @@ class Kernel(Pidfds):
     def bpf_prog_attach(
         self, target_fd: int, prog_fd: int, attach_type: int, flags: int = 0, what: str = "attach bpf program"
     ) -> None:
-        attr = _BpfAttachAttr(target_fd=target_fd, attach_bpf_fd=prog_fd, attach_type=attach_type, attach_flags=flags)
+        # target_fd, attach_bpf_fd, attach_type, attach_flags, replace_bpf_fd
+        attr = _pack((target_fd, 4), (prog_fd, 4), (attach_type, 4), (flags, 4), (0, 4))
         _check(self._bpf(BPF_PROG_ATTACH, attr), what)
 
     def bpf_prog_detach(self, target_fd: int, prog_fd: int, attach_type: int, what: str = "detach bpf program") -> None:
-        attr = _BpfAttachAttr(target_fd=target_fd, attach_bpf_fd=prog_fd, attach_type=attach_type)
+        attr = _pack((target_fd, 4), (prog_fd, 4), (attach_type, 4), (0, 4), (0, 4))
         _check(self._bpf(BPF_PROG_DETACH, attr), what)
 
     def bpf_prog_query(self, target_fd: int, attach_type: int, what: str = "query bpf programs") -> list[int]:
@@ -674,24 +534,28 @@ class Kernel(Pidfds):
         inherits from its parents)."""
         room = 64
         while True:
-            ids = (ffi.c_uint32 * room)()
-            attr = _BpfQueryAttr(
-                target_fd=target_fd, attach_type=attach_type, prog_ids=ffi.addressof(ids), prog_cnt=room
+            ids = bytearray(4 * room)
+            # target_fd, attach_type, query_flags, attach_flags, prog_ids, prog_cnt (+ padding)
+            attr = bytearray(
+                _pack((target_fd, 4), (attach_type, 4), (0, 4), (0, 4), (_address(ids), 8), (room, 4), (0, 4))
             )
-            if self._bpf(BPF_PROG_QUERY, attr) >= 0:
-                return list(ids[: attr.prog_cnt])
-            err = ffi.get_errno()
-            if err != errno.ENOSPC:  # ENOSPC: more attached than room; prog_cnt says how many
-                raise KernelError(err, what)
-            room = attr.prog_cnt + 8
+            ret = self._bpf(BPF_PROG_QUERY, attr)
+            count = _field(attr, 24, 4)  # what the kernel wrote back: how many are attached
+            if ret >= 0:
+                return [_field(ids, 4 * i, 4) for i in range(count)]
+            if -ret != errno.ENOSPC:  # ENOSPC: more attached than room; prog_cnt says how many
+                raise KernelError(-ret, what)
+            room = count + 8
 
     def bpf_prog_get_fd_by_id(self, prog_id: int, what: str | None = None) -> int:
-        attr = _BpfGetIdAttr(prog_id=prog_id)
+        attr = _pack((prog_id, 4), (0, 4), (0, 4))  # prog_id, next_id, open_flags
         return _check(self._bpf(BPF_PROG_GET_FD_BY_ID, attr), what or f"open bpf program {prog_id}")
 
     def bpf_prog_name(self, prog_fd: int, what: str = "read bpf program info") -> str:
         """The name a program was loaded with."""
-        info = _BpfProgInfo()
-        attr = _BpfInfoAttr(bpf_fd=prog_fd, info_len=ffi.sizeof(info), info=ffi.addressof(info))
+        info = bytearray(_BPF_PROG_INFO_SIZE)
+        attr = _pack((prog_fd, 4), (len(info), 4), (_address(info), 8))  # bpf_fd, info_len, info
         _check(self._bpf(BPF_OBJ_GET_INFO_BY_FD, attr), what)
-        return str(info.name.decode(errors="replace"))
+        # struct bpf_prog_info's name: 16 bytes at offset 64, after type, id, tag, the
+        # program lengths and addresses, load_time, created_by_uid, nr_map_ids, map_ids
+        return bytes(info[64:80]).split(b"\0", 1)[0].decode(errors="replace")

@@ -108,8 +108,8 @@ def _set_groups(k: "Kernel", gids: "Sequence[int]") -> None:
 
 def _setgroups_denied() -> bool:
     try:
-        with open("/proc/self/setgroups") as f:
-            return f.read().strip() == "deny"
+        with open("/proc/self/setgroups", "rb") as f:  # bytes: no text layer to build
+            return f.read().strip() == b"deny"
     except OSError:
         return False
 

@@ -1,7 +1,15 @@
 """What `run` imports, by name (tests/unit/import_probe.py has the probe, and
-tests/unit/test_imports.py the other commands): the container path needs ctypes, _socket
-and pyrunc's own modules, and none of the modules that cost milliseconds to import."""
+tests/unit/test_imports.py the other commands): the container path needs _socket and
+pyrunc's own modules, and none of the modules that cost milliseconds to import.  The
+probe's interpreter is not the launcher, so its kernel seam runs on ctypes (ffi.py); under
+the launcher it runs on the launcher's built-in primitive, and create maps no ctypes (the
+last test)."""
 
+import sys
+
+import pytest
+
+from pyrunc import launcher
 from tests.unit.import_probe import BUILD_ERRORS, CHECKPOINT, KILL, LEAN, NOT_DELETE, OS, SLOW, modules_imported_by
 
 # Beyond the state commands' modules: the config's check and model, the Linux mechanics,
@@ -173,3 +181,30 @@ def test_start_imports_neither_os_nor_the_lifecycle_nor_the_config_model(pyrunc,
     assert "pyrunc.starting" in loaded  # the pin names the module that starts
     assert loaded <= START, sorted(loaded - START)
     assert not loaded & ({"pyrunc.lifecycle", "pyrunc.cli.commands", "pyrunc.config.model"} | OS), sorted(loaded)
+
+
+@pytest.fixture(scope="module")
+def embedded_launcher(tmp_path_factory):
+    """pyrunc's launcher on this interpreter's static libpython, with its built-in kernel
+    primitive (_pyrunc_kernel, launcher.c)."""
+    if launcher.embed_flags(True) is None:
+        pytest.skip("this interpreter has no static libpython: the launcher has no built-in primitive")
+    dest = str(tmp_path_factory.mktemp("pyrunc-test-launcher") / "pyrunc")
+    kind = launcher.compile_launcher(dest, sys.executable, launcher.boot_code(launcher.import_path()), True, True)
+    assert kind == "compiled, interpreter linked in"
+    return dest
+
+
+def test_create_under_the_launcher_maps_no_ctypes(pyrunc, bundle, test_id, embedded_launcher):
+    """Under the launcher the kernel seam runs on its built-in primitive: neither create nor
+    the init it forked has loaded ctypes' C module or libffi.  The init, waiting for start,
+    has every mapping create's process had at the fork, and its own since."""
+    bundle.write()
+    pyrunc.command = [embedded_launcher]
+    r = pyrunc("create", "--bundle", bundle.path, test_id)
+    assert r.code == 0, r
+    pid = pyrunc.state(test_id)["pid"]
+    with open(f"/proc/{pid}/maps") as f:
+        maps = f.read()
+    assert "libc.so" in maps  # the mappings were read
+    assert "_ctypes" not in maps and "libffi" not in maps

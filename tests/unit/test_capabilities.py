@@ -1,6 +1,7 @@
 """Capability names, numbers and masks, and the order the sets are applied in (no root)."""
 
 import errno
+import sys
 
 import pytest
 
@@ -148,10 +149,14 @@ def test_capset_splits_a_mask_into_the_two_32_bit_words():
     seen = {}
 
     def fake_syscall(nr, hdr, data):
-        seen["words"] = [(data[i].effective, data[i].permitted, data[i].inheritable) for i in range(2)]
+        seen["header"] = hdr
+        seen["words"] = [int.from_bytes(data[i : i + 4], sys.byteorder) for i in range(0, 24, 4)]
         return 0
 
     real = kernel.Kernel()
     real._syscall = fake_syscall  # the real capset's packing, its syscall not made
     real.capset((1 << 40) | (1 << 5), 1 << 33, 1)
-    assert seen["words"] == [(1 << 5, 0, 1), (1 << 8, 1 << 1, 0)]
+    # struct __user_cap_header_struct (version 3, pid 0), then two data structs of
+    # (effective, permitted, inheritable): the low 32 capabilities, then the rest
+    assert seen["header"] == (0x20080522).to_bytes(4, sys.byteorder) + bytes(4)
+    assert seen["words"] == [1 << 5, 0, 1, 1 << 8, 1 << 1, 0]

@@ -428,7 +428,7 @@ class Kernel(Pidfds):
         """The filesystem magic number of an open fd (PROC_SUPER_MAGIC, TMPFS_MAGIC, ...)."""
         buf = bytearray(_STATFS_SIZE)
         _check(self._syscall(_NR["fstatfs"], fd, buf), f"fstatfs {fd}")
-        return _field(buf, 0, 4)  # f_type, the struct's first field (a long): its low 32 bits
+        return _field(buf, 0, 8) & 0xFFFFFFFF  # f_type, the struct's first field (a long): its low 32 bits
 
     def chroot(self, path: "Path") -> None:
         try:

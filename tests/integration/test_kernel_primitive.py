@@ -50,7 +50,7 @@ def cases(syscall, address):
 
 print(json.dumps({"builtin": cases(_pyrunc_kernel.syscall, _pyrunc_kernel.address),
                   "ffi": cases(ffi.syscall, ffi.address),
-                  "cpu": os.sched_getaffinity(0) and sorted(os.sched_getaffinity(0))}))
+                  "cpu": sorted(os.sched_getaffinity(0))}))
 """
 
 
